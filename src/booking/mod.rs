@@ -1,0 +1,131 @@
+//! Use cases: each turns a domain command into one store decision, then publishes the change.
+mod reservations;
+mod restaurants;
+
+use crate::domain::availability::{self, SlotCount};
+use crate::domain::{FieldError, LocalDate, PartySize, Reservation, Restaurant};
+use crate::live::{Cause, Change, Publish};
+use crate::metrics::Metrics;
+use crate::store::{DynStore, StoreError, StoredRestaurant, Versions};
+use chrono::{DateTime, Utc};
+use std::sync::Arc;
+use uuid::Uuid;
+
+pub use reservations::{HoldRequest, WalkInRequest};
+pub use restaurants::RestaurantPatch;
+
+#[derive(Debug, thiserror::Error)]
+pub enum BookingError {
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error("validation failed")]
+    Validation(Vec<FieldError>),
+    #[error("the slot was just taken")]
+    SlotUnavailable(Vec<SlotCount>),
+    #[error("{0}")]
+    InvalidTransition(String),
+    #[error("the hold expired")]
+    HoldExpired,
+    #[error("{0}")]
+    Conflict(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<FieldError> for BookingError {
+    fn from(e: FieldError) -> Self {
+        BookingError::Validation(vec![e])
+    }
+}
+
+pub type BookingResult<T> = Result<T, BookingError>;
+
+/// How many times a use case re-reads a restaurant whose settings changed under it.
+const STALE_RETRIES: usize = 8;
+
+#[derive(Clone)]
+pub struct Booking {
+    store: DynStore,
+    publisher: Arc<dyn Publish>,
+    metrics: Metrics,
+}
+
+/// Availability of one restaurant/date for one party size at one version.
+#[derive(Debug, Clone)]
+pub struct Availability {
+    pub restaurant: Restaurant,
+    pub date: LocalDate,
+    pub party_size: PartySize,
+    pub version: u64,
+    pub slots: Vec<SlotCount>,
+}
+
+impl Booking {
+    pub fn new(store: DynStore, publisher: Arc<dyn Publish>, metrics: Metrics) -> Self {
+        Self {
+            store,
+            publisher,
+            metrics,
+        }
+    }
+
+    pub fn store(&self) -> &DynStore {
+        &self.store
+    }
+
+    fn now() -> DateTime<Utc> {
+        Utc::now()
+    }
+
+    async fn load(&self, id: Uuid) -> BookingResult<StoredRestaurant> {
+        self.store
+            .restaurant(id)
+            .await?
+            .ok_or(BookingError::NotFound("restaurant"))
+    }
+
+    pub async fn restaurant(&self, id: Uuid) -> BookingResult<Restaurant> {
+        Ok(self.load(id).await?.restaurant)
+    }
+
+    fn publish(&self, restaurant_id: Uuid, cause: Cause, at: DateTime<Utc>, v: Versions) {
+        self.publisher.publish(Change {
+            restaurant_id,
+            cause,
+            at,
+            dates: v.dates,
+            wide_version: v.wide,
+        });
+    }
+
+    pub async fn availability(
+        &self,
+        restaurant_id: Uuid,
+        date: LocalDate,
+        party_size: PartySize,
+    ) -> BookingResult<Availability> {
+        let restaurant = self.restaurant(restaurant_id).await?;
+        let day = self.store.day(restaurant_id, date).await?;
+        let now = Self::now();
+        let slots =
+            availability::availability(&restaurant, date, party_size, now, &day.reservations);
+        Ok(Availability {
+            restaurant,
+            date,
+            party_size,
+            version: day.version,
+            slots,
+        })
+    }
+
+    /// Marks due holds expired and publishes each release. Returns how many expired.
+    pub async fn sweep(&self) -> BookingResult<usize> {
+        let now = Self::now();
+        let expired = self.store.expire_due(now, 500).await?;
+        let n = expired.len();
+        for (r, v) in expired {
+            self.publish(r.restaurant_id, Cause::Expired, r.updated_at, v);
+        }
+        Ok(n)
+    }
+}

@@ -1,0 +1,419 @@
+use super::*;
+use crate::domain::grid::check_start;
+use crate::domain::reservation::{Guest, Status};
+use crate::domain::time::{boundary_instant, local_date_of, local_time_of, WallTime};
+use crate::domain::TableId;
+use crate::store::{InsertOutcome, NewReservation, Transition, TransitionOutcome};
+
+#[derive(Debug, Clone)]
+pub struct HoldRequest {
+    pub restaurant_id: Uuid,
+    pub date: LocalDate,
+    pub time: WallTime,
+    pub party_size: PartySize,
+    pub table_id: Option<TableId>,
+}
+
+#[derive(Debug, Clone)]
+pub struct WalkInRequest {
+    pub restaurant_id: Uuid,
+    pub party_size: PartySize,
+    pub table_id: Option<TableId>,
+    pub guest: Option<Guest>,
+}
+
+/// Candidate tables in best-fit order: the one asked for, or every fitting table.
+fn candidates(
+    r: &Restaurant,
+    p: PartySize,
+    asked: Option<&TableId>,
+) -> BookingResult<Vec<TableId>> {
+    match asked {
+        Some(id) => {
+            let t = r.table(id).ok_or(BookingError::NotFound("table"))?;
+            if !t.fits(p) {
+                return Err(
+                    FieldError::new("table_id", "this table does not fit the party").into(),
+                );
+            }
+            Ok(vec![id.clone()])
+        }
+        None => {
+            let v: Vec<TableId> = r.fitting_tables(p).iter().map(|t| t.id.clone()).collect();
+            if v.is_empty() {
+                return Err(
+                    FieldError::new("party_size", "no table fits a party of this size").into(),
+                );
+            }
+            Ok(v)
+        }
+    }
+}
+
+pub fn validate_guest(g: &Guest) -> Result<(), Vec<FieldError>> {
+    let mut errs = Vec::new();
+    if g.name.trim().is_empty() || g.name.len() > 200 {
+        errs.push(FieldError::new("guest.name", "must be 1 to 200 characters"));
+    }
+    if let Some(e) = &g.email {
+        let ok = e.len() <= 254
+            && e.split_once('@')
+                .is_some_and(|(a, b)| !a.is_empty() && b.contains('.') && !b.ends_with('.'));
+        if !ok {
+            errs.push(FieldError::new("guest.email", "is not an email address"));
+        }
+    }
+    if let Some(p) = &g.phone {
+        let digits = p.chars().filter(|c| c.is_ascii_digit()).count();
+        let ok = (5..=20).contains(&digits)
+            && p.chars()
+                .all(|c| c.is_ascii_digit() || " +-().".contains(c));
+        if !ok {
+            errs.push(FieldError::new("guest.phone", "is not a phone number"));
+        }
+    }
+    if errs.is_empty() {
+        Ok(())
+    } else {
+        Err(errs)
+    }
+}
+
+/// `now` rounded up onto the restaurant's slot grid (anchored at local midnight).
+fn ceil_to_grid(r: &Restaurant, now: DateTime<Utc>) -> DateTime<Utc> {
+    let midnight = boundary_instant(
+        r.tz(),
+        local_date_of(r.tz(), now),
+        WallTime::from_minutes(0),
+    );
+    let step = i64::from(r.slot_minutes) * 60_000;
+    let elapsed = (now - midnight).num_milliseconds();
+    let k = (elapsed + step - 1).div_euclid(step);
+    midnight + chrono::Duration::milliseconds(k * step)
+}
+
+impl Booking {
+    async fn alternatives(
+        &self,
+        r: &Restaurant,
+        date: LocalDate,
+        p: PartySize,
+        requested: DateTime<Utc>,
+    ) -> BookingResult<Vec<SlotCount>> {
+        let day = self.store.day(r.id, date).await?;
+        let slots = availability::availability(r, date, p, Self::now(), &day.reservations);
+        Ok(availability::alternatives(&slots, requested))
+    }
+
+    /// Takes a hold: the store's conditional write decides; a loser hears `SlotUnavailable` at once.
+    pub async fn hold(&self, req: HoldRequest) -> BookingResult<(Reservation, String)> {
+        let token = crate::token::generate();
+        let outcome = self
+            .insert(req.restaurant_id, Some(&token), |r, now| {
+                let slot = check_start(r, req.date, req.time, req.party_size, now)?;
+                let tables = candidates(r, req.party_size, req.table_id.as_ref())?;
+                Ok((
+                    Reservation {
+                        id: Uuid::new_v4(),
+                        restaurant_id: r.id,
+                        table_id: tables[0].clone(),
+                        date: req.date,
+                        time: slot.time,
+                        start: slot.start,
+                        end: slot.end,
+                        party_size: req.party_size.get(),
+                        status: Status::Held,
+                        expires_at: Some(
+                            now + chrono::Duration::seconds(i64::from(r.hold_seconds)),
+                        ),
+                        guest: None,
+                        notes: String::new(),
+                        created_at: now,
+                        updated_at: now,
+                    },
+                    tables,
+                ))
+            })
+            .await;
+        self.metrics.hold_outcome(match &outcome {
+            Ok(_) => "won",
+            Err(BookingError::SlotUnavailable(_)) => "lost",
+            Err(BookingError::Validation(_)) | Err(BookingError::NotFound(_)) => "invalid",
+            Err(_) => "error",
+        });
+        Ok((outcome?, token))
+    }
+
+    /// Seats a walk-in party now on the best free table.
+    pub async fn walk_in(&self, req: WalkInRequest) -> BookingResult<Reservation> {
+        if let Some(g) = &req.guest {
+            validate_guest(g).map_err(BookingError::Validation)?;
+        }
+        self.insert(req.restaurant_id, None, |r, now| {
+            let start = now
+                - chrono::Duration::nanoseconds(i64::from(chrono::Timelike::nanosecond(&now)))
+                - chrono::Duration::seconds(i64::from(chrono::Timelike::second(&now)));
+            let tables = candidates(r, req.party_size, req.table_id.as_ref())?;
+            Ok((
+                Reservation {
+                    id: Uuid::new_v4(),
+                    restaurant_id: r.id,
+                    table_id: tables[0].clone(),
+                    date: local_date_of(r.tz(), start),
+                    time: local_time_of(r.tz(), start),
+                    start,
+                    end: start + r.turn(req.party_size),
+                    party_size: req.party_size.get(),
+                    status: Status::Seated,
+                    expires_at: None,
+                    guest: req.guest.clone(),
+                    notes: String::new(),
+                    created_at: now,
+                    updated_at: now,
+                },
+                tables,
+            ))
+        })
+        .await
+    }
+
+    async fn insert<F>(
+        &self,
+        restaurant_id: Uuid,
+        token: Option<&str>,
+        build: F,
+    ) -> BookingResult<Reservation>
+    where
+        F: Fn(&Restaurant, DateTime<Utc>) -> BookingResult<(Reservation, Vec<TableId>)>,
+    {
+        for _ in 0..STALE_RETRIES {
+            let stored = self.load(restaurant_id).await?;
+            let now = Self::now();
+            let (reservation, candidates) = build(&stored.restaurant, now)?;
+            let cause = match reservation.status {
+                Status::Held => Cause::Held,
+                _ => Cause::WalkIn,
+            };
+            let (date, party, start) = (
+                reservation.date,
+                PartySize::new(i64::from(reservation.party_size))?,
+                reservation.start,
+            );
+            match self
+                .store
+                .insert_reservation(NewReservation {
+                    reservation,
+                    candidates,
+                    restaurant_revision: stored.revision,
+                    token_hash: token.map(crate::token::hash),
+                    now,
+                })
+                .await?
+            {
+                InsertOutcome::Won {
+                    reservation,
+                    versions,
+                } => {
+                    self.publish(restaurant_id, cause, now, versions);
+                    return Ok(reservation);
+                }
+                InsertOutcome::Lost => {
+                    let alts = self
+                        .alternatives(&stored.restaurant, date, party, start)
+                        .await?;
+                    return Err(BookingError::SlotUnavailable(alts));
+                }
+                InsertOutcome::Stale => continue,
+            }
+        }
+        Err(BookingError::Conflict(
+            "the restaurant is being changed concurrently; try again".into(),
+        ))
+    }
+
+    pub async fn reservation(&self, id: Uuid) -> BookingResult<Reservation> {
+        self.store
+            .reservation(id)
+            .await?
+            .ok_or(BookingError::NotFound("reservation"))
+    }
+
+    async fn apply(
+        &self,
+        t: Transition,
+        cause: Cause,
+    ) -> BookingResult<Result<Reservation, Option<Reservation>>> {
+        let now = t.now;
+        Ok(match self.store.transition(t).await? {
+            TransitionOutcome::Done {
+                reservation,
+                versions,
+            } => {
+                self.publish(reservation.restaurant_id, cause, now, versions);
+                Ok(reservation)
+            }
+            TransitionOutcome::Conflict(cur) => Err(cur),
+        })
+    }
+
+    pub async fn confirm(
+        &self,
+        id: Uuid,
+        guest: Guest,
+        notes: Option<String>,
+    ) -> BookingResult<Reservation> {
+        validate_guest(&guest).map_err(BookingError::Validation)?;
+        if notes.as_ref().is_some_and(|n| n.len() > 2000) {
+            return Err(FieldError::new("notes", "at most 2000 characters").into());
+        }
+        let now = Self::now();
+        let t = Transition {
+            id,
+            from: Status::Held,
+            to: Status::Confirmed,
+            guest: Some(guest),
+            notes,
+            end: None,
+            now,
+        };
+        match self.apply(t, Cause::Confirmed).await? {
+            Ok(r) => Ok(r),
+            Err(None) => Err(BookingError::NotFound("reservation")),
+            Err(Some(cur)) => match cur.status_at(now) {
+                Status::Confirmed => Ok(cur),
+                Status::Expired => Err(BookingError::HoldExpired),
+                s => Err(BookingError::InvalidTransition(format!(
+                    "a {} reservation cannot be confirmed",
+                    s.as_str()
+                ))),
+            },
+        }
+    }
+
+    /// `DELETE`: a hold is released, a confirmed reservation cancelled; repeats change nothing.
+    pub async fn release(&self, id: Uuid) -> BookingResult<()> {
+        for _ in 0..STALE_RETRIES {
+            let now = Self::now();
+            let cur = self.reservation(id).await?;
+            let (from, to, cause) = match cur.status_at(now) {
+                Status::Held => (Status::Held, Status::Released, Cause::Released),
+                Status::Confirmed => (Status::Confirmed, Status::Cancelled, Cause::Cancelled),
+                Status::Released | Status::Cancelled | Status::Expired => return Ok(()),
+                s => {
+                    return Err(BookingError::InvalidTransition(format!(
+                        "a {} reservation cannot be cancelled",
+                        s.as_str()
+                    )))
+                }
+            };
+            let t = Transition {
+                id,
+                from,
+                to,
+                guest: None,
+                notes: None,
+                end: None,
+                now,
+            };
+            if self.apply(t, cause).await?.is_ok() {
+                return Ok(());
+            }
+        }
+        Err(BookingError::Conflict(
+            "the reservation keeps changing; try again".into(),
+        ))
+    }
+
+    /// Staff status changes: seated, completed, no_show.
+    pub async fn set_status(&self, id: Uuid, to: Status) -> BookingResult<Reservation> {
+        let (from, cause) = match to {
+            Status::Seated => (Status::Confirmed, Cause::Seated),
+            Status::Completed => (Status::Seated, Cause::Completed),
+            Status::NoShow => (Status::Confirmed, Cause::NoShow),
+            _ => {
+                return Err(
+                    FieldError::new("status", "must be one of seated, completed, no_show").into(),
+                )
+            }
+        };
+        let cur = self.reservation(id).await?;
+        let now = Self::now();
+        if cur.status_at(now) != from {
+            return Err(BookingError::InvalidTransition(format!(
+                "a {} reservation cannot become {}",
+                cur.status_at(now).as_str(),
+                to.as_str()
+            )));
+        }
+        let end = if matches!(to, Status::Completed | Status::NoShow) {
+            let r = self.restaurant(cur.restaurant_id).await?;
+            Some(ceil_to_grid(&r, now).max(cur.start).min(cur.end))
+        } else {
+            None
+        };
+        let t = Transition {
+            id,
+            from,
+            to,
+            guest: None,
+            notes: None,
+            end,
+            now,
+        };
+        match self.apply(t, cause).await? {
+            Ok(r) => Ok(r),
+            Err(cur) => Err(BookingError::InvalidTransition(format!(
+                "a {} reservation cannot become {}",
+                cur.map_or("missing", |c| c.status_at(now).as_str()),
+                to.as_str()
+            ))),
+        }
+    }
+
+    pub async fn reservations_on(
+        &self,
+        restaurant_id: Uuid,
+        date: LocalDate,
+    ) -> BookingResult<Vec<Reservation>> {
+        self.load(restaurant_id).await?;
+        Ok(self.store.reservations_on(restaurant_id, date).await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::restaurant::tests::paris;
+    use chrono::TimeZone;
+
+    #[test]
+    fn ceil_to_grid_rounds_up_onto_local_slots() {
+        let mut r = paris();
+        r.validate().unwrap();
+        let t = Utc.with_ymd_and_hms(2026, 12, 5, 18, 7, 30).unwrap();
+        assert_eq!(
+            ceil_to_grid(&r, t),
+            Utc.with_ymd_and_hms(2026, 12, 5, 18, 15, 0).unwrap()
+        );
+        let on = Utc.with_ymd_and_hms(2026, 12, 5, 18, 15, 0).unwrap();
+        assert_eq!(ceil_to_grid(&r, on), on);
+    }
+
+    #[test]
+    fn guests_need_a_name_and_well_formed_contacts() {
+        let g = |name: &str, email: Option<&str>, phone: Option<&str>| Guest {
+            name: name.into(),
+            email: email.map(Into::into),
+            phone: phone.map(Into::into),
+        };
+        assert!(validate_guest(&g(
+            "Ada",
+            Some("ada@example.com"),
+            Some("+33 1 23 45 67 89")
+        ))
+        .is_ok());
+        assert!(validate_guest(&g(" ", None, None)).is_err());
+        assert!(validate_guest(&g("Ada", Some("nope"), None)).is_err());
+        assert!(validate_guest(&g("Ada", None, Some("call me"))).is_err());
+    }
+}

@@ -1,0 +1,168 @@
+use super::*;
+use crate::domain::restaurant::{validate_table, HoursPeriod, Table, TurnRule};
+use crate::domain::TableId;
+use crate::store::{Guard, ReplaceOutcome};
+use chrono_tz::Tz;
+
+/// The members of a restaurant that `PATCH` may replace.
+#[derive(Debug, Clone, Default)]
+pub struct RestaurantPatch {
+    pub name: Option<String>,
+    pub timezone: Option<Tz>,
+    pub slot_minutes: Option<u32>,
+    pub hold_seconds: Option<u32>,
+    pub booking_horizon_days: Option<u32>,
+    pub turn_minutes: Option<Vec<TurnRule>>,
+    pub hours: Option<Vec<HoursPeriod>>,
+    pub closed_dates: Option<Vec<LocalDate>>,
+}
+
+impl Booking {
+    /// Creates a restaurant; returns it with its staff token (shown only now).
+    pub async fn create_restaurant(
+        &self,
+        mut r: Restaurant,
+    ) -> BookingResult<(Restaurant, String)> {
+        r.validate().map_err(BookingError::Validation)?;
+        let token = crate::token::generate();
+        self.store
+            .create_restaurant(&r, &crate::token::hash(&token), Self::now())
+            .await?;
+        Ok((r, token))
+    }
+
+    pub async fn list_restaurants(&self) -> BookingResult<Vec<crate::store::RestaurantSummary>> {
+        Ok(self.store.list_restaurants().await?)
+    }
+
+    /// Applies a change to a freshly read restaurant and writes it if the guard still holds.
+    async fn change_restaurant<F>(
+        &self,
+        id: Uuid,
+        conflict: &str,
+        mut change: F,
+    ) -> BookingResult<Restaurant>
+    where
+        F: FnMut(&mut Restaurant) -> BookingResult<Guard>,
+    {
+        for _ in 0..STALE_RETRIES {
+            let stored = self.load(id).await?;
+            let mut r = stored.restaurant;
+            let guard = change(&mut r)?;
+            r.validate().map_err(BookingError::Validation)?;
+            let now = Self::now();
+            match self
+                .store
+                .replace_restaurant(&r, stored.revision, guard, now)
+                .await?
+            {
+                ReplaceOutcome::Done(v) => {
+                    self.publish(id, Cause::Changed, now, v);
+                    return Ok(r);
+                }
+                ReplaceOutcome::Blocked => return Err(BookingError::Conflict(conflict.to_owned())),
+                ReplaceOutcome::Stale => continue,
+            }
+        }
+        Err(BookingError::Conflict(
+            "the restaurant is being changed concurrently; try again".into(),
+        ))
+    }
+
+    pub async fn patch_restaurant(
+        &self,
+        id: Uuid,
+        patch: RestaurantPatch,
+    ) -> BookingResult<Restaurant> {
+        self.change_restaurant(
+            id,
+            "the timezone cannot change while live future reservations exist",
+            |r| {
+                let p = patch.clone();
+                let tz_changes = p.timezone.is_some_and(|tz| tz != r.timezone);
+                if let Some(v) = p.name {
+                    r.name = v;
+                }
+                if let Some(v) = p.timezone {
+                    r.timezone = v;
+                }
+                if let Some(v) = p.slot_minutes {
+                    r.slot_minutes = v;
+                }
+                if let Some(v) = p.hold_seconds {
+                    r.hold_seconds = v;
+                }
+                if let Some(v) = p.booking_horizon_days {
+                    r.booking_horizon_days = v;
+                }
+                if let Some(v) = p.turn_minutes {
+                    r.turn_minutes = v;
+                }
+                if let Some(v) = p.hours {
+                    r.hours = v;
+                }
+                if let Some(v) = p.closed_dates {
+                    r.closed_dates = v;
+                }
+                Ok(if tz_changes {
+                    Guard::NoLiveFuture {
+                        table: None,
+                        now: Self::now(),
+                    }
+                } else {
+                    Guard::None
+                })
+            },
+        )
+        .await
+    }
+
+    /// Creates or replaces a table. Returns it and whether it was created.
+    pub async fn put_table(&self, id: Uuid, table: Table) -> BookingResult<(Table, bool)> {
+        validate_table(&table).map_err(BookingError::from)?;
+        let mut created = false;
+        self.change_restaurant(
+            id,
+            "a live future reservation on this table does not fit the new party sizes",
+            |r| {
+                let t = table.clone();
+                let guard = match r.tables.iter_mut().find(|x| x.id == t.id) {
+                    Some(existing) => {
+                        created = false;
+                        *existing = t.clone();
+                        Guard::PartiesWithin {
+                            table: t.id.clone(),
+                            min: t.min_party,
+                            max: t.max_party,
+                            now: Self::now(),
+                        }
+                    }
+                    None => {
+                        created = true;
+                        r.tables.push(t);
+                        Guard::None
+                    }
+                };
+                Ok(guard)
+            },
+        )
+        .await?;
+        Ok((table, created))
+    }
+
+    pub async fn delete_table(&self, id: Uuid, table: &TableId) -> BookingResult<()> {
+        self.change_restaurant(id, "the table has live future reservations", |r| {
+            let before = r.tables.len();
+            r.tables.retain(|t| &t.id != table);
+            if r.tables.len() == before {
+                return Err(BookingError::NotFound("table"));
+            }
+            Ok(Guard::NoLiveFuture {
+                table: Some(table.clone()),
+                now: Self::now(),
+            })
+        })
+        .await
+        .map(|_| ())
+    }
+}

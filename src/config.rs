@@ -1,0 +1,64 @@
+//! Command line and environment: each flag has a `TABLECAST_*` twin; flags win.
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "tablecast",
+    version,
+    about = "Real-time restaurant reservations"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the HTTP API and live updates.
+    Serve(ServeArgs),
+    /// Create or upgrade the store's schema, then exit.
+    Migrate(StoreArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct StoreArgs {
+    /// sqlite://PATH, sqlite::memory:
+    #[arg(long, env = "TABLECAST_STORE", default_value = "sqlite://tablecast.db")]
+    pub store: String,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    #[arg(long, env = "TABLECAST_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: String,
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// `local` (one process) or redis://HOST:PORT.
+    #[arg(long, env = "TABLECAST_BUS", default_value = "local")]
+    pub bus: String,
+    /// Generated and printed at start-up when unset.
+    #[arg(long, env = "TABLECAST_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
+    /// Seed a demo restaurant when the store has none.
+    #[arg(long, env = "TABLECAST_DEMO")]
+    pub demo: bool,
+    /// Seconds `/readyz` answers 503 before the server stops accepting on SIGTERM.
+    #[arg(long, env = "TABLECAST_DRAIN_GRACE_SECS", default_value_t = 3.0)]
+    pub drain_grace_secs: f64,
+}
+
+impl ServeArgs {
+    /// Settings for tests: port 0 on loopback, the given store, a fixed admin token.
+    pub fn for_tests(store: &str, admin_token: &str) -> Self {
+        Self {
+            listen: "127.0.0.1:0".into(),
+            store: StoreArgs {
+                store: store.into(),
+            },
+            bus: "local".into(),
+            admin_token: Some(admin_token.into()),
+            demo: false,
+            drain_grace_secs: 0.2,
+        }
+    }
+}

@@ -1,0 +1,37 @@
+//! `--demo`: a restaurant to try tablecast with, seeded when the store has none.
+use crate::booking::Booking;
+use crate::domain::Restaurant;
+use uuid::Uuid;
+
+pub async fn seed(booking: &Booking, base: &str) -> anyhow::Result<()> {
+    if !booking.list_restaurants().await?.is_empty() {
+        println!("demo: the store already has restaurants; nothing seeded");
+        println!("open {base}/v1/restaurants");
+        return Ok(());
+    }
+    let r: Restaurant = serde_json::from_value(serde_json::json!({
+        "id": Uuid::new_v4(), "name": "Chez Rust", "timezone": "Europe/Paris",
+        "slot_minutes": 15, "hold_seconds": 300, "booking_horizon_days": 60,
+        "turn_minutes": [{"max_party": 2, "minutes": 90}, {"max_party": 4, "minutes": 120},
+                         {"max_party": null, "minutes": 150}],
+        "hours": [{"days": ["tue","wed","thu","fri","sat","sun"], "open": "12:00", "close": "14:30"},
+                  {"days": ["mon","tue","wed","thu","fri","sat","sun"], "open": "18:00", "close": "23:00"}],
+        "closed_dates": [],
+        "tables": [
+            {"id": "t1", "label": "T1", "min_party": 1, "max_party": 2, "area": "window"},
+            {"id": "t2", "label": "T2", "min_party": 1, "max_party": 2, "area": "window"},
+            {"id": "t3", "label": "T3", "min_party": 2, "max_party": 4, "area": "main"},
+            {"id": "t4", "label": "T4", "min_party": 2, "max_party": 4, "area": "main"},
+            {"id": "t5", "label": "T5", "min_party": 4, "max_party": 8, "area": "terrace"}
+        ]
+    }))?;
+    let (r, token) = booking.create_restaurant(r).await?;
+    println!("demo restaurant \"{}\": id {}", r.name, r.id);
+    println!("demo staff token: {token}");
+    println!("open {base}/v1/restaurants/{}", r.id);
+    println!(
+        "availability: {base}/v1/restaurants/{}/availability?date=YYYY-MM-DD&party_size=2",
+        r.id
+    );
+    Ok(())
+}

@@ -1,0 +1,171 @@
+//! Counting free tables over bookable starts.
+use super::grid::{bookable_starts, Slot};
+use super::time::LocalDate;
+use super::{PartySize, Reservation, Restaurant, Table};
+use chrono::{DateTime, Utc};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SlotCount {
+    pub slot: Slot,
+    pub available_tables: u32,
+}
+
+/// Tables that fit the party and are free over `[start, end)`, best fit first.
+pub fn free_tables<'a>(
+    r: &'a Restaurant,
+    p: PartySize,
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+    now: DateTime<Utc>,
+    reservations: &[Reservation],
+) -> Vec<&'a Table> {
+    r.fitting_tables(p)
+        .into_iter()
+        .filter(|t| {
+            !reservations
+                .iter()
+                .any(|x| x.table_id == t.id && x.occupies_at(now) && x.overlaps(start, end))
+        })
+        .collect()
+}
+
+/// Availability for a party on a date given every reservation that could overlap it.
+pub fn availability(
+    r: &Restaurant,
+    date: LocalDate,
+    p: PartySize,
+    now: DateTime<Utc>,
+    reservations: &[Reservation],
+) -> Vec<SlotCount> {
+    bookable_starts(r, date, p, now)
+        .into_iter()
+        .map(|slot| SlotCount {
+            slot,
+            available_tables: free_tables(r, p, slot.start, slot.end, now, reservations).len()
+                as u32,
+        })
+        .collect()
+}
+
+/// Up to 3 free starts nearest the requested one (ties: the earlier), the requested one excluded.
+pub fn alternatives(slots: &[SlotCount], requested: DateTime<Utc>) -> Vec<SlotCount> {
+    let mut free: Vec<SlotCount> = slots
+        .iter()
+        .filter(|s| s.available_tables > 0 && s.slot.start != requested)
+        .copied()
+        .collect();
+    free.sort_by_key(|s| ((s.slot.start - requested).num_seconds().abs(), s.slot.start));
+    free.truncate(3);
+    free
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::reservation::Status;
+    use crate::domain::restaurant::tests::paris;
+    use crate::domain::{TableId, WallTime};
+    use chrono::TimeZone;
+
+    fn now() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 28, 12, 0, 0).unwrap()
+    }
+
+    fn booking(
+        r: &Restaurant,
+        table: &str,
+        time: &str,
+        status: Status,
+        exp: Option<i64>,
+    ) -> Reservation {
+        let date = LocalDate::parse("2026-12-05").unwrap();
+        let p = PartySize::new(2).unwrap();
+        let slot =
+            crate::domain::grid::check_start(r, date, WallTime::parse(time).unwrap(), p, now())
+                .unwrap();
+        Reservation {
+            id: uuid::Uuid::new_v4(),
+            restaurant_id: r.id,
+            table_id: TableId::parse(table).unwrap(),
+            date,
+            time: slot.time,
+            start: slot.start,
+            end: slot.end,
+            party_size: 2,
+            status,
+            expires_at: exp.map(|s| now() + chrono::Duration::seconds(s)),
+            guest: None,
+            notes: String::new(),
+            created_at: now(),
+            updated_at: now(),
+        }
+    }
+
+    #[test]
+    fn a_booking_blocks_its_table_over_overlapping_starts_only() {
+        let mut r = paris();
+        r.validate().unwrap();
+        let date = LocalDate::parse("2026-12-05").unwrap();
+        let res = vec![booking(&r, "t1", "20:00", Status::Confirmed, None)];
+        let v = availability(&r, date, PartySize::new(2).unwrap(), now(), &res);
+        let at = |t: &str| {
+            v.iter()
+                .find(|s| s.slot.time.to_string() == t)
+                .unwrap()
+                .available_tables
+        };
+        assert_eq!(at("18:30"), 2); // 18:30–20:00 ends as the booking starts
+        assert_eq!(at("18:45"), 1); // 18:45–20:15 overlaps 20:00–21:30
+        assert_eq!(at("20:00"), 1);
+        assert_eq!(at("21:15"), 1);
+        assert_eq!(at("21:30"), 2);
+    }
+
+    #[test]
+    fn released_cancelled_and_expired_holds_free_their_table() {
+        let mut r = paris();
+        r.validate().unwrap();
+        let date = LocalDate::parse("2026-12-05").unwrap();
+        let res = vec![
+            booking(&r, "t1", "19:00", Status::Released, None),
+            booking(&r, "t2", "19:00", Status::Held, Some(-1)),
+            booking(&r, "t2", "19:00", Status::Cancelled, None),
+        ];
+        let v = availability(&r, date, PartySize::new(2).unwrap(), now(), &res);
+        assert!(v.iter().all(|s| s.available_tables == 2));
+        let live = vec![booking(&r, "t2", "19:00", Status::Held, Some(60))];
+        let v = availability(&r, date, PartySize::new(2).unwrap(), now(), &live);
+        assert_eq!(
+            v.iter()
+                .find(|s| s.slot.time.to_string() == "19:00")
+                .unwrap()
+                .available_tables,
+            1
+        );
+    }
+
+    #[test]
+    fn alternatives_are_the_nearest_free_starts_earlier_first_on_ties() {
+        let mut r = paris();
+        r.validate().unwrap();
+        let date = LocalDate::parse("2026-12-05").unwrap();
+        let p = PartySize::new(2).unwrap();
+        let mut v = availability(&r, date, p, now(), &[]);
+        let req = v
+            .iter()
+            .find(|s| s.slot.time.to_string() == "19:00")
+            .unwrap()
+            .slot
+            .start;
+        for s in v.iter_mut() {
+            if s.slot.time.to_string() == "19:15" {
+                s.available_tables = 0;
+            }
+        }
+        let alt: Vec<String> = alternatives(&v, req)
+            .iter()
+            .map(|s| s.slot.time.to_string())
+            .collect();
+        assert_eq!(alt, ["18:45", "18:30", "19:30"]);
+    }
+}

@@ -1,0 +1,300 @@
+//! The bookable-start grid of SPEC sections 2 and 6.
+use super::time::{boundary_instant, local_date_of, start_instant, LocalDate, WallTime};
+use super::{FieldError, PartySize, Restaurant};
+use chrono::{DateTime, Datelike, Utc};
+use std::collections::BTreeMap;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Slot {
+    pub time: WallTime,
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+}
+
+/// Why a date has no bookable starts at all, before looking at hours.
+fn date_rejection(r: &Restaurant, date: LocalDate, now: DateTime<Utc>) -> Option<FieldError> {
+    let today = local_date_of(r.tz(), now);
+    if date < today {
+        return Some(FieldError::new("date", "is in the past"));
+    }
+    let horizon = today.naive() + chrono::Days::new(u64::from(r.booking_horizon_days));
+    if date.naive() > horizon {
+        return Some(FieldError::new(
+            "date",
+            format!(
+                "is beyond the booking horizon of {} days",
+                r.booking_horizon_days
+            ),
+        ));
+    }
+    if r.is_closed(date) {
+        return Some(FieldError::new(
+            "date",
+            "the restaurant is closed on that date",
+        ));
+    }
+    None
+}
+
+/// Every bookable start for a party on a date, in order.
+pub fn bookable_starts(
+    r: &Restaurant,
+    date: LocalDate,
+    p: PartySize,
+    now: DateTime<Utc>,
+) -> Vec<Slot> {
+    if date_rejection(r, date, now).is_some() || r.fitting_tables(p).is_empty() {
+        return Vec::new();
+    }
+    let tz = r.tz();
+    let turn = r.turn(p);
+    let step = r.slot_minutes as usize;
+    let weekday = date.naive().weekday();
+    let mut starts = BTreeMap::new();
+    for period in r
+        .hours
+        .iter()
+        .filter(|h| h.days.iter().any(|d| d.0 == weekday))
+    {
+        let close = boundary_instant(tz, date, period.close);
+        for m in (period.open.minutes()..period.close.minutes()).step_by(step) {
+            let time = WallTime::from_minutes(m);
+            let Some(start) = start_instant(tz, date, time) else {
+                continue;
+            };
+            let end = start + turn;
+            if end <= close && start > now {
+                starts.insert(m, Slot { time, start, end });
+            }
+        }
+    }
+    starts.into_values().collect()
+}
+
+/// The bookable start at `time`, or the rule it breaks.
+pub fn check_start(
+    r: &Restaurant,
+    date: LocalDate,
+    time: WallTime,
+    p: PartySize,
+    now: DateTime<Utc>,
+) -> Result<Slot, FieldError> {
+    if r.fitting_tables(p).is_empty() {
+        return Err(FieldError::new(
+            "party_size",
+            "no table fits a party of this size",
+        ));
+    }
+    if let Some(e) = date_rejection(r, date, now) {
+        return Err(e);
+    }
+    if u32::from(time.minutes()) % r.slot_minutes != 0 {
+        return Err(FieldError::new(
+            "time",
+            format!("is not on the {}-minute grid", r.slot_minutes),
+        ));
+    }
+    if let Some(slot) = bookable_starts(r, date, p, now)
+        .into_iter()
+        .find(|s| s.time == time)
+    {
+        return Ok(slot);
+    }
+    match start_instant(r.tz(), date, time) {
+        None => Err(FieldError::new(
+            "time",
+            "does not exist on that date (DST change)",
+        )),
+        Some(s) if s <= now => Err(FieldError::new("time", "has already passed")),
+        Some(_) => Err(FieldError::new(
+            "time",
+            "is not a bookable start within opening hours for this party size",
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::restaurant::tests::paris;
+    use crate::domain::time::fmt_slot_instant;
+    use chrono::TimeZone;
+    use proptest::prelude::*;
+
+    fn now() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 28, 12, 0, 0).unwrap()
+    }
+    fn d(s: &str) -> LocalDate {
+        LocalDate::parse(s).unwrap()
+    }
+    fn p(n: i64) -> PartySize {
+        PartySize::new(n).unwrap()
+    }
+    fn times(v: &[Slot]) -> Vec<String> {
+        v.iter().map(|s| s.time.to_string()).collect()
+    }
+
+    #[test]
+    fn a_plain_evening_offers_starts_that_end_by_close() {
+        let mut r = paris();
+        r.validate().unwrap();
+        let v = bookable_starts(&r, d("2026-12-05"), p(2), now());
+        assert_eq!(v.first().unwrap().time.to_string(), "18:00");
+        assert_eq!(v.last().unwrap().time.to_string(), "21:30");
+        assert_eq!(v.len(), 15);
+        assert_eq!(fmt_slot_instant(v[4].start), "2026-12-05T18:00:00Z");
+        assert_eq!(fmt_slot_instant(v[4].end), "2026-12-05T19:30:00Z");
+    }
+
+    #[test]
+    fn closed_past_and_beyond_horizon_dates_have_no_starts() {
+        let mut r = paris();
+        r.booking_horizon_days = 30;
+        r.validate().unwrap();
+        assert!(bookable_starts(&r, d("2026-12-25"), p(2), now()).is_empty());
+        assert!(bookable_starts(&r, d("2026-11-27"), p(2), now()).is_empty());
+        assert!(bookable_starts(&r, d("2026-12-29"), p(2), now()).is_empty());
+        assert!(!bookable_starts(&r, d("2026-12-28"), p(2), now()).is_empty());
+        assert!(bookable_starts(&r, d("2026-12-05"), p(5), now()).is_empty());
+    }
+
+    #[test]
+    fn spring_forward_skips_the_gap_and_counts_real_minutes() {
+        let mut r = paris();
+        r.hours[0].open = WallTime::parse("01:00").unwrap();
+        r.hours[0].close = WallTime::parse("05:00").unwrap();
+        r.validate().unwrap();
+        let v = bookable_starts(&r, d("2027-03-28"), p(2), now());
+        // 02:00–02:45 do not exist; 01:00 + 90 real minutes ends 03:30 local.
+        assert!(!times(&v).iter().any(|t| t.starts_with("02:")));
+        assert_eq!(fmt_slot_instant(v[0].end), "2027-03-28T01:30:00Z");
+        // close 05:00 local = 03:00Z; the last start ends there: 03:30 local (01:30Z).
+        assert_eq!(v.last().unwrap().time.to_string(), "03:30");
+    }
+
+    #[test]
+    fn fall_back_uses_the_first_occurrence_of_repeated_times() {
+        let mut r = paris();
+        r.hours[0].open = WallTime::parse("01:00").unwrap();
+        r.hours[0].close = WallTime::parse("04:00").unwrap();
+        r.validate().unwrap();
+        let v = bookable_starts(&r, d("2027-10-31"), p(2), now());
+        let s0230 = v.iter().find(|s| s.time.to_string() == "02:30").unwrap();
+        assert_eq!(fmt_slot_instant(s0230.start), "2027-10-31T00:30:00Z");
+        // 04:00 local is 03:00Z; 02:45 (first occurrence, 00:45Z) + 90 min = 02:15Z fits, 03:00 (02:00Z) does not.
+        assert_eq!(v.last().unwrap().time.to_string(), "02:45");
+    }
+
+    #[test]
+    fn new_york_spring_forward_has_no_2am_starts() {
+        let mut r = paris();
+        r.timezone = "America/New_York".parse().unwrap();
+        r.hours[0].open = WallTime::parse("00:00").unwrap();
+        r.hours[0].close = WallTime::parse("24:00").unwrap();
+        r.validate().unwrap();
+        let v = bookable_starts(&r, d("2027-03-14"), p(2), now());
+        assert!(!times(&v).iter().any(|t| t.starts_with("02:")));
+        // the day has 23 real hours: last start is 22:30 local ending at midnight.
+        assert_eq!(v.last().unwrap().time.to_string(), "22:30");
+    }
+
+    #[test]
+    fn check_start_names_the_broken_rule() {
+        let mut r = paris();
+        r.validate().unwrap();
+        let e = check_start(
+            &r,
+            d("2026-12-05"),
+            WallTime::parse("19:07").unwrap(),
+            p(2),
+            now(),
+        );
+        assert_eq!(e.unwrap_err().field, "time");
+        let e = check_start(
+            &r,
+            d("2026-12-05"),
+            WallTime::parse("22:00").unwrap(),
+            p(2),
+            now(),
+        );
+        assert!(e.unwrap_err().message.contains("opening hours"));
+        let e = check_start(
+            &r,
+            d("2026-12-05"),
+            WallTime::parse("19:00").unwrap(),
+            p(9),
+            now(),
+        );
+        assert_eq!(e.unwrap_err().field, "party_size");
+        assert!(check_start(
+            &r,
+            d("2026-12-05"),
+            WallTime::parse("19:00").unwrap(),
+            p(2),
+            now()
+        )
+        .is_ok());
+    }
+
+    fn arb_tz() -> impl Strategy<Value = chrono_tz::Tz> {
+        prop::sample::select(vec![
+            "Europe/Paris",
+            "America/New_York",
+            "Australia/Lord_Howe",
+            "Asia/Kathmandu",
+            "America/Santiago",
+            "Pacific/Chatham",
+            "UTC",
+            "Europe/London",
+        ])
+        .prop_map(|s| s.parse().unwrap())
+    }
+
+    proptest! {
+        #[test]
+        fn every_start_lies_on_the_grid_within_hours_and_ends_by_close(
+            tz in arb_tz(),
+            day in 0u64..700,
+            slot in prop::sample::select(vec![5u32, 10, 15, 20, 30, 60]),
+            open_slots in 0u16..40,
+            len_slots in 1u16..60,
+            party in 1i64..8,
+        ) {
+            let mut r = paris();
+            r.timezone = tz;
+            r.slot_minutes = slot;
+            r.booking_horizon_days = 730;
+            let open = (open_slots * slot as u16).min(1440 - slot as u16);
+            let close = (open + len_slots * slot as u16).min(1440);
+            r.hours[0].open = WallTime::from_minutes(open);
+            r.hours[0].close = WallTime::from_minutes(close);
+            r.tables[1].max_party = 8;
+            r.closed_dates.clear();
+            r.validate().unwrap();
+            let date = LocalDate::from_naive(now().date_naive() + chrono::Days::new(day + 1));
+            let v = bookable_starts(&r, date, p(party), now());
+            let close_i = boundary_instant(tz, date, WallTime::from_minutes(close));
+            let mut prev: Option<Slot> = None;
+            for s in &v {
+                prop_assert_eq!(u32::from(s.time.minutes()) % slot, 0);
+                prop_assert!(s.time.minutes() >= open && s.time.minutes() < close);
+                prop_assert!(s.end <= close_i);
+                prop_assert_eq!(s.end - s.start, r.turn(p(party)));
+                prop_assert_eq!(local_date_of(tz, s.start), date);
+                prop_assert_eq!(crate::domain::time::local_time_of(tz, s.start), s.time);
+                if let Some(pr) = prev {
+                    prop_assert!(pr.time < s.time && pr.start < s.start);
+                }
+                prev = Some(*s);
+            }
+            // Every existing grid time that fits is offered: nothing is lost.
+            for m in (open..close).step_by(slot as usize) {
+                let t = WallTime::from_minutes(m);
+                if let Some(st) = start_instant(tz, date, t) {
+                    let fits = st + r.turn(p(party)) <= close_i;
+                    prop_assert_eq!(fits, v.iter().any(|s| s.time == t));
+                }
+            }
+        }
+    }
+}

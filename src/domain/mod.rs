@@ -1,0 +1,28 @@
+//! Pure booking rules: no I/O, no async.
+pub mod availability;
+pub mod grid;
+pub mod party;
+pub mod reservation;
+pub mod restaurant;
+pub mod time;
+
+pub use party::PartySize;
+pub use reservation::{Reservation, Status};
+pub use restaurant::{Restaurant, Table, TableId};
+pub use time::{LocalDate, WallTime};
+
+/// A rule broken by a value that parsed: becomes `422 validation`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct FieldError {
+    pub field: String,
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}

@@ -1,0 +1,343 @@
+//! Wire DTOs and their conversion into domain types. Shape errors are `400`; broken rules `422`.
+use crate::booking::Availability;
+use crate::booking::RestaurantPatch;
+use crate::domain::reservation::Guest;
+use crate::domain::restaurant::{default_turns, Day, HoursPeriod, Table, TurnRule};
+use crate::domain::time::fmt_slot_instant;
+use crate::domain::{FieldError, LocalDate, Restaurant, TableId, WallTime};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+fn num(field: &str, v: i64, errs: &mut Vec<FieldError>) -> u32 {
+    u32::try_from(v).unwrap_or_else(|_| {
+        errs.push(FieldError::new(field, "is out of range"));
+        0
+    })
+}
+
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+pub struct TurnRuleInput {
+    #[serde(default)]
+    pub max_party: Option<i64>,
+    pub minutes: i64,
+}
+
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+pub struct HoursInput {
+    /// Weekdays: `mon` … `sun`.
+    #[schema(value_type = Vec<String>)]
+    pub days: Vec<Day>,
+    /// `HH:MM` on the slot grid.
+    #[schema(value_type = String)]
+    pub open: WallTime,
+    /// `HH:MM` on the slot grid, `24:00` allowed.
+    #[schema(value_type = String)]
+    pub close: WallTime,
+}
+
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+pub struct TableInput {
+    /// `[A-Za-z0-9_-]{1,32}`; assigned by the server when absent at creation.
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    pub id: Option<TableId>,
+    #[serde(default)]
+    pub label: Option<String>,
+    #[serde(default)]
+    pub min_party: Option<i64>,
+    pub max_party: i64,
+    #[serde(default)]
+    pub area: Option<String>,
+}
+
+impl TableInput {
+    pub fn into_table(self, id: TableId, errs: &mut Vec<FieldError>) -> Table {
+        Table {
+            label: self.label.unwrap_or_else(|| id.to_string()),
+            id,
+            min_party: num("min_party", self.min_party.unwrap_or(1), errs),
+            max_party: num("max_party", self.max_party, errs),
+            area: self.area,
+        }
+    }
+}
+
+fn turns(v: Vec<TurnRuleInput>, errs: &mut Vec<FieldError>) -> Vec<TurnRule> {
+    v.into_iter()
+        .map(|r| TurnRule {
+            max_party: r.max_party.map(|m| num("turn_minutes.max_party", m, errs)),
+            minutes: num("turn_minutes.minutes", r.minutes, errs),
+        })
+        .collect()
+}
+
+fn hours(v: Vec<HoursInput>) -> Vec<HoursPeriod> {
+    v.into_iter()
+        .map(|h| HoursPeriod {
+            days: h.days,
+            open: h.open,
+            close: h.close,
+        })
+        .collect()
+}
+
+fn timezone(s: &str, errs: &mut Vec<FieldError>) -> chrono_tz::Tz {
+    s.parse().unwrap_or_else(|_| {
+        errs.push(FieldError::new(
+            "timezone",
+            format!("`{s}` is not an IANA timezone"),
+        ));
+        chrono_tz::UTC
+    })
+}
+
+/// `POST /v1/restaurants` body.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+pub struct RestaurantInput {
+    pub name: String,
+    /// IANA timezone, e.g. `Europe/Paris`.
+    pub timezone: String,
+    #[serde(default)]
+    pub slot_minutes: Option<i64>,
+    #[serde(default)]
+    pub hold_seconds: Option<i64>,
+    #[serde(default)]
+    pub booking_horizon_days: Option<i64>,
+    #[serde(default)]
+    pub turn_minutes: Option<Vec<TurnRuleInput>>,
+    #[serde(default)]
+    pub hours: Option<Vec<HoursInput>>,
+    #[serde(default)]
+    #[schema(value_type = Option<Vec<String>>)]
+    pub closed_dates: Option<Vec<LocalDate>>,
+    #[serde(default)]
+    pub tables: Option<Vec<TableInput>>,
+}
+
+impl RestaurantInput {
+    pub fn into_restaurant(self) -> Result<Restaurant, Vec<FieldError>> {
+        let mut errs = Vec::new();
+        let tz = timezone(&self.timezone, &mut errs);
+        let inputs = self.tables.unwrap_or_default();
+        let taken: Vec<TableId> = inputs.iter().filter_map(|t| t.id.clone()).collect();
+        let mut next = 1;
+        let mut tables = Vec::new();
+        for t in inputs {
+            let id = match t.id.clone() {
+                Some(id) => id,
+                None => loop {
+                    let id = TableId::parse(&format!("t{next}")).expect("valid id");
+                    next += 1;
+                    if !taken.contains(&id) {
+                        break id;
+                    }
+                },
+            };
+            tables.push(t.into_table(id, &mut errs));
+        }
+        let r = Restaurant {
+            id: Uuid::new_v4(),
+            name: self.name,
+            timezone: tz,
+            slot_minutes: num("slot_minutes", self.slot_minutes.unwrap_or(15), &mut errs),
+            hold_seconds: num("hold_seconds", self.hold_seconds.unwrap_or(300), &mut errs),
+            booking_horizon_days: num(
+                "booking_horizon_days",
+                self.booking_horizon_days.unwrap_or(60),
+                &mut errs,
+            ),
+            turn_minutes: self
+                .turn_minutes
+                .map(|v| turns(v, &mut errs))
+                .unwrap_or_else(default_turns),
+            hours: self.hours.map(hours).unwrap_or_default(),
+            closed_dates: self.closed_dates.unwrap_or_default(),
+            tables,
+        };
+        if errs.is_empty() {
+            Ok(r)
+        } else {
+            Err(errs)
+        }
+    }
+}
+
+/// `PATCH /v1/restaurants/{rid}` body: each member named replaces the current one.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+pub struct RestaurantPatchInput {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub timezone: Option<String>,
+    #[serde(default)]
+    pub slot_minutes: Option<i64>,
+    #[serde(default)]
+    pub hold_seconds: Option<i64>,
+    #[serde(default)]
+    pub booking_horizon_days: Option<i64>,
+    #[serde(default)]
+    pub turn_minutes: Option<Vec<TurnRuleInput>>,
+    #[serde(default)]
+    pub hours: Option<Vec<HoursInput>>,
+    #[serde(default)]
+    #[schema(value_type = Option<Vec<String>>)]
+    pub closed_dates: Option<Vec<LocalDate>>,
+    /// Not patchable: use the table endpoints.
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub tables: Option<serde_json::Value>,
+}
+
+impl RestaurantPatchInput {
+    pub fn into_patch(self) -> Result<RestaurantPatch, Vec<FieldError>> {
+        let mut errs = Vec::new();
+        if self.tables.is_some() {
+            errs.push(FieldError::new(
+                "tables",
+                "tables are changed through /v1/restaurants/{rid}/tables/{tid}",
+            ));
+        }
+        let patch = RestaurantPatch {
+            name: self.name,
+            timezone: self.timezone.map(|s| timezone(&s, &mut errs)),
+            slot_minutes: self.slot_minutes.map(|v| num("slot_minutes", v, &mut errs)),
+            hold_seconds: self.hold_seconds.map(|v| num("hold_seconds", v, &mut errs)),
+            booking_horizon_days: self
+                .booking_horizon_days
+                .map(|v| num("booking_horizon_days", v, &mut errs)),
+            turn_minutes: self.turn_minutes.map(|v| turns(v, &mut errs)),
+            hours: self.hours.map(hours),
+            closed_dates: self.closed_dates,
+        };
+        if errs.is_empty() {
+            Ok(patch)
+        } else {
+            Err(errs)
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+pub struct HoldInput {
+    #[schema(value_type = String, example = "2026-12-05")]
+    pub date: LocalDate,
+    #[schema(example = "19:00")]
+    pub time: String,
+    pub party_size: i64,
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    pub table_id: Option<TableId>,
+}
+
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+pub struct GuestInput {
+    pub name: String,
+    #[serde(default)]
+    pub email: Option<String>,
+    #[serde(default)]
+    pub phone: Option<String>,
+}
+
+impl From<GuestInput> for Guest {
+    fn from(g: GuestInput) -> Self {
+        Guest {
+            name: g.name,
+            email: g.email,
+            phone: g.phone,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+pub struct ConfirmInput {
+    pub guest: GuestInput,
+    #[serde(default)]
+    pub notes: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+pub struct StatusInput {
+    /// `seated`, `completed` or `no_show`.
+    pub status: String,
+}
+
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+pub struct WalkInInput {
+    pub party_size: i64,
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    pub table_id: Option<TableId>,
+    #[serde(default)]
+    pub guest: Option<GuestInput>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
+pub struct SlotBody {
+    pub time: String,
+    pub start: String,
+    pub end: String,
+    pub available_tables: u32,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
+pub struct AvailabilityBody {
+    pub restaurant_id: Uuid,
+    pub date: String,
+    pub party_size: u32,
+    pub timezone: String,
+    pub version: u64,
+    pub slots: Vec<SlotBody>,
+}
+
+impl From<&Availability> for AvailabilityBody {
+    fn from(a: &Availability) -> Self {
+        AvailabilityBody {
+            restaurant_id: a.restaurant.id,
+            date: a.date.to_string(),
+            party_size: a.party_size.get(),
+            timezone: a.restaurant.timezone.name().to_owned(),
+            version: a.version,
+            slots: a
+                .slots
+                .iter()
+                .map(|s| SlotBody {
+                    time: s.slot.time.to_string(),
+                    start: fmt_slot_instant(s.slot.start),
+                    end: fmt_slot_instant(s.slot.end),
+                    available_tables: s.available_tables,
+                })
+                .collect(),
+        }
+    }
+}
+
+/// Documents the restaurant as returned (the settings of SPEC section 2, no secrets).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[allow(dead_code)]
+pub struct RestaurantDoc {
+    pub id: Uuid,
+    pub name: String,
+    pub timezone: String,
+    pub slot_minutes: u32,
+    pub hold_seconds: u32,
+    pub booking_horizon_days: u32,
+    #[schema(value_type = Vec<Object>)]
+    pub turn_minutes: Vec<serde_json::Value>,
+    #[schema(value_type = Vec<Object>)]
+    pub hours: Vec<serde_json::Value>,
+    pub closed_dates: Vec<String>,
+    #[schema(value_type = Vec<Object>)]
+    pub tables: Vec<serde_json::Value>,
+}
+
+/// An RFC 9457 problem document.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[allow(dead_code)]
+pub struct Problem {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub title: String,
+    pub status: u16,
+    pub detail: Option<String>,
+}

@@ -1,0 +1,181 @@
+//! One API error type; the one place that turns failures into problem+json (RFC 9457).
+use crate::booking::BookingError;
+use crate::domain::availability::SlotCount;
+use crate::domain::time::fmt_slot_instant;
+use crate::domain::FieldError;
+use crate::store::StoreError;
+use actix_web::http::{header, StatusCode};
+use actix_web::{HttpResponse, ResponseError};
+use serde_json::{json, Value};
+
+pub type Result<T, E = ApiError> = std::result::Result<T, E>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("missing or unknown token")]
+    Unauthorized,
+    #[error("this token has no rights to this resource")]
+    Forbidden,
+    #[error("{0} not found")]
+    NotFound(String),
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    #[error("the slot was just taken")]
+    SlotUnavailable(Vec<SlotCount>),
+    #[error("{0}")]
+    InvalidTransition(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("the hold expired")]
+    HoldExpired,
+    #[error("body over 64 KiB")]
+    PayloadTooLarge,
+    #[error("the body must be application/json")]
+    UnsupportedMediaType,
+    #[error("validation failed")]
+    Validation(Vec<FieldError>),
+    #[error("same Idempotency-Key, different body")]
+    IdempotencyConflict,
+    #[error("temporarily unavailable")]
+    Unavailable(String),
+    #[error("internal error")]
+    Internal(String),
+}
+
+impl ApiError {
+    fn name_and_title(&self) -> (&'static str, &'static str) {
+        match self {
+            ApiError::BadRequest(_) => ("bad-request", "Bad request"),
+            ApiError::Unauthorized => ("unauthorized", "Unauthorized"),
+            ApiError::Forbidden => ("forbidden", "Forbidden"),
+            ApiError::NotFound(_) => ("not-found", "Not found"),
+            ApiError::MethodNotAllowed => ("method-not-allowed", "Method not allowed"),
+            ApiError::SlotUnavailable(_) => ("slot-unavailable", "Slot unavailable"),
+            ApiError::InvalidTransition(_) => ("invalid-transition", "Invalid status transition"),
+            ApiError::Conflict(_) => ("conflict", "Conflict"),
+            ApiError::HoldExpired => ("hold-expired", "Hold expired"),
+            ApiError::PayloadTooLarge => ("payload-too-large", "Payload too large"),
+            ApiError::UnsupportedMediaType => ("unsupported-media-type", "Unsupported media type"),
+            ApiError::Validation(_) => ("validation", "Validation failed"),
+            ApiError::IdempotencyConflict => ("idempotency-conflict", "Idempotency key reused"),
+            ApiError::Unavailable(_) => ("unavailable", "Service unavailable"),
+            ApiError::Internal(_) => ("internal", "Internal server error"),
+        }
+    }
+
+    /// The problem document for this error.
+    pub fn problem(&self) -> Value {
+        let (name, title) = self.name_and_title();
+        let mut body = json!({
+            "type": format!("/problems/{name}"),
+            "title": title,
+            "status": self.status_code().as_u16(),
+        });
+        let detail = match self {
+            ApiError::Internal(_) => "an internal error occurred; it has been logged".to_owned(),
+            ApiError::Unavailable(_) => "the store is unreachable; retry shortly".to_owned(),
+            e => e.to_string(),
+        };
+        body["detail"] = Value::String(detail);
+        match self {
+            ApiError::Validation(errs) => body["errors"] = json!(errs),
+            ApiError::SlotUnavailable(alts) => body["alternatives"] = alts
+                .iter()
+                .map(|a| {
+                    json!({"time": a.slot.time.to_string(), "start": fmt_slot_instant(a.slot.start),
+                               "available_tables": a.available_tables})
+                })
+                .collect(),
+            _ => {}
+        }
+        body
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden => StatusCode::FORBIDDEN,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::SlotUnavailable(_)
+            | ApiError::InvalidTransition(_)
+            | ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::HoldExpired => StatusCode::GONE,
+            ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::Validation(_) | ApiError::IdempotencyConflict => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        match self {
+            ApiError::Internal(cause) | ApiError::Unavailable(cause) => {
+                tracing::error!(%cause, "request failed")
+            }
+            _ => {}
+        }
+        let mut res = HttpResponse::build(self.status_code());
+        res.content_type("application/problem+json");
+        if matches!(self, ApiError::Unavailable(_)) {
+            res.insert_header((header::RETRY_AFTER, "1"));
+        }
+        if matches!(self, ApiError::Unauthorized) {
+            res.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
+        }
+        res.body(self.problem().to_string())
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Unavailable(s) => ApiError::Unavailable(s),
+            StoreError::Internal(s) => ApiError::Internal(s),
+        }
+    }
+}
+
+impl From<BookingError> for ApiError {
+    fn from(e: BookingError) -> Self {
+        match e {
+            BookingError::NotFound(what) => ApiError::NotFound(what.to_owned()),
+            BookingError::Validation(errs) => ApiError::Validation(errs),
+            BookingError::SlotUnavailable(alts) => ApiError::SlotUnavailable(alts),
+            BookingError::InvalidTransition(s) => ApiError::InvalidTransition(s),
+            BookingError::HoldExpired => ApiError::HoldExpired,
+            BookingError::Conflict(s) => ApiError::Conflict(s),
+            BookingError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<FieldError> for ApiError {
+    fn from(e: FieldError) -> Self {
+        ApiError::Validation(vec![e])
+    }
+}
+
+/// Maps actix's JSON extractor errors onto the problem types of SPEC section 6.
+pub fn json_error(err: actix_web::error::JsonPayloadError) -> ApiError {
+    use actix_web::error::JsonPayloadError as E;
+    match err {
+        E::Overflow { .. } | E::OverflowKnownLength { .. } => ApiError::PayloadTooLarge,
+        E::ContentType => ApiError::UnsupportedMediaType,
+        E::Deserialize(e) => ApiError::BadRequest(format!("malformed JSON body: {e}")),
+        e => ApiError::BadRequest(format!("unreadable body: {e}")),
+    }
+}
+
+/// A JSON value that does not fit the expected shape is a `400`.
+pub fn shape_error(e: serde_json::Error) -> ApiError {
+    ApiError::BadRequest(format!("body does not match the expected shape: {e}"))
+}

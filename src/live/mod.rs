@@ -1,0 +1,45 @@
+//! Where committed changes go. The booking service publishes every commit here.
+use crate::domain::LocalDate;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use uuid::Uuid;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Cause {
+    Held,
+    Released,
+    Expired,
+    Confirmed,
+    Cancelled,
+    Seated,
+    Completed,
+    NoShow,
+    WalkIn,
+    Changed,
+}
+
+/// One committed change: the dates it moved and their new versions, or the restaurant-wide
+/// version when settings or tables changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    pub restaurant_id: Uuid,
+    pub cause: Cause,
+    pub at: DateTime<Utc>,
+    pub dates: Vec<(LocalDate, u64)>,
+    pub wide_version: Option<u64>,
+}
+
+/// Receives every change after its commit. It must not block: the live hub queues it.
+pub trait Publish: Send + Sync + 'static {
+    fn publish(&self, change: Change);
+}
+
+/// Publishes nowhere; used until a hub is plugged in.
+pub struct Discard;
+
+impl Publish for Discard {
+    fn publish(&self, change: Change) {
+        tracing::debug!(?change, "change committed");
+    }
+}

@@ -1,0 +1,38 @@
+use clap::Parser;
+use tablecast::config::{Cli, Command};
+use tablecast::startup::Application;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,sqlx=warn,actix_server=warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match Cli::parse().command {
+        Command::Migrate(args) => {
+            tablecast::store::open(&args.store).await?;
+            println!("store {} is up to date", args.store);
+        }
+        Command::Serve(args) => {
+            let demo = args.demo;
+            let app = Application::build(args.clone()).await?;
+            let base = format!("http://127.0.0.1:{}", app.port());
+            println!(
+                "tablecast listening on {} (store {})",
+                args.listen, args.store.store
+            );
+            if let Some(t) = &app.generated_admin_token {
+                println!("admin token (generated; set TABLECAST_ADMIN_TOKEN to choose one): {t}");
+            }
+            if demo {
+                tablecast::demo::seed(&app.state().booking, &base).await?;
+            }
+            app.run_until_stopped().await?;
+            println!("tablecast stopped");
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,116 @@
+//! Prometheus metrics, one registry per application.
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
+};
+use std::sync::Arc;
+
+#[derive(Clone)]
+pub struct Metrics(Arc<Inner>);
+
+struct Inner {
+    registry: Registry,
+    requests: IntCounterVec,
+    latency: HistogramVec,
+    holds: IntCounterVec,
+    changes: IntCounterVec,
+    pub ws_connections: IntGauge,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let registry = Registry::new();
+        let requests = IntCounterVec::new(
+            Opts::new(
+                "tablecast_http_requests_total",
+                "HTTP requests by route and status",
+            ),
+            &["method", "route", "status"],
+        )
+        .expect("metric");
+        let latency = HistogramVec::new(
+            HistogramOpts::new(
+                "tablecast_http_request_duration_seconds",
+                "HTTP request latency",
+            )
+            .buckets(vec![
+                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+            ]),
+            &["method", "route"],
+        )
+        .expect("metric");
+        let holds = IntCounterVec::new(
+            Opts::new("tablecast_holds_total", "Hold attempts by outcome"),
+            &["outcome"],
+        )
+        .expect("metric");
+        let changes = IntCounterVec::new(
+            Opts::new(
+                "tablecast_changes_committed_total",
+                "Committed changes by cause",
+            ),
+            &["cause"],
+        )
+        .expect("metric");
+        let ws_connections =
+            IntGauge::new("tablecast_ws_connections", "Open WebSocket connections")
+                .expect("metric");
+        for c in [
+            Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(latency.clone()),
+            Box::new(holds.clone()),
+            Box::new(changes.clone()),
+            Box::new(ws_connections.clone()),
+        ] {
+            registry.register(c).expect("unique metric");
+        }
+        Metrics(Arc::new(Inner {
+            registry,
+            requests,
+            latency,
+            holds,
+            changes,
+            ws_connections,
+        }))
+    }
+
+    pub fn registry(&self) -> &Registry {
+        &self.0.registry
+    }
+
+    pub fn observe_request(&self, method: &str, route: &str, status: u16, seconds: f64) {
+        self.0
+            .requests
+            .with_label_values(&[method, route, &status.to_string()])
+            .inc();
+        self.0
+            .latency
+            .with_label_values(&[method, route])
+            .observe(seconds);
+    }
+
+    pub fn hold_outcome(&self, outcome: &str) {
+        self.0.holds.with_label_values(&[outcome]).inc();
+    }
+
+    pub fn change_committed(&self, cause: &str) {
+        self.0.changes.with_label_values(&[cause]).inc();
+    }
+
+    pub fn ws_connections(&self) -> &IntGauge {
+        &self.0.ws_connections
+    }
+
+    pub fn render(&self) -> String {
+        let mut buf = Vec::new();
+        TextEncoder::new()
+            .encode(&self.0.registry.gather(), &mut buf)
+            .expect("text encoding");
+        String::from_utf8(buf).unwrap_or_default()
+    }
+}

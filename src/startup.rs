@@ -1,0 +1,146 @@
+//! Builds the application: opens the store, binds the listener first (so tests can use port 0),
+//! starts the expiry sweeper, and drains gracefully on SIGTERM.
+use crate::booking::Booking;
+use crate::config::ServeArgs;
+use crate::http::{self, AppState};
+use crate::live::{Discard, Publish};
+use crate::metrics::Metrics;
+use crate::store::{self, DynStore};
+use actix_web::dev::{Server, ServerHandle, Service};
+use actix_web::{web, App, HttpServer};
+use std::net::TcpListener;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// How often the sweeper looks for expired holds (SPEC: broadcast within 2 s of `expires_at`).
+const SWEEP_EVERY: Duration = Duration::from_millis(250);
+
+pub struct Application {
+    port: u16,
+    server: Server,
+    state: AppState,
+    drain_grace: Duration,
+    /// The admin token when it was generated here (to be printed).
+    pub generated_admin_token: Option<String>,
+}
+
+impl Application {
+    pub async fn build(args: ServeArgs) -> anyhow::Result<Self> {
+        let store = store::open(&args.store.store).await?;
+        Self::build_with_store(args, store).await
+    }
+
+    pub async fn build_with_store(args: ServeArgs, store: DynStore) -> anyhow::Result<Self> {
+        let metrics = Metrics::new();
+        let publisher: Arc<dyn Publish> = Arc::new(Discard);
+        let booking = Booking::new(store, publisher, metrics.clone());
+        let (admin_token, generated) = match args.admin_token.clone() {
+            Some(t) if !t.trim().is_empty() => (t, None),
+            _ => {
+                let t = crate::token::generate();
+                (t.clone(), Some(t))
+            }
+        };
+        let state = AppState {
+            booking,
+            admin_token_hash: crate::token::hash(&admin_token),
+            metrics,
+            draining: Arc::new(AtomicBool::new(false)),
+        };
+        let listener = TcpListener::bind(&args.listen)?;
+        let port = listener.local_addr()?.port();
+        let data = web::Data::new(state.clone());
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(data.clone())
+                .wrap_fn(|req, srv| {
+                    let started = Instant::now();
+                    let method = req.method().to_string();
+                    let route = req.match_pattern().unwrap_or_else(|| "unmatched".into());
+                    let metrics = req
+                        .app_data::<web::Data<AppState>>()
+                        .map(|s| s.metrics.clone());
+                    let fut = srv.call(req);
+                    async move {
+                        let res = fut.await?;
+                        if let Some(m) = metrics {
+                            m.observe_request(
+                                &method,
+                                &route,
+                                res.status().as_u16(),
+                                started.elapsed().as_secs_f64(),
+                            );
+                        }
+                        Ok(res)
+                    }
+                })
+                .configure(http::configure)
+        })
+        .disable_signals()
+        .shutdown_timeout(10)
+        .listen(listener)?
+        .run();
+        Ok(Self {
+            port,
+            server,
+            state,
+            drain_grace: Duration::from_secs_f64(args.drain_grace_secs.max(0.0)),
+            generated_admin_token: generated,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until SIGTERM or SIGINT, then drains: `/readyz` 503 at once, keep serving for the
+    /// grace period, stop accepting, finish in-flight requests.
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        let handle = self.server.handle();
+        let sweeper = tokio::spawn(sweep_forever(self.state.booking.clone()));
+        let drainer = tokio::spawn(drain_on_signal(
+            handle,
+            self.state.draining.clone(),
+            self.drain_grace,
+        ));
+        let out = self.server.await;
+        sweeper.abort();
+        drainer.abort();
+        Ok(out?)
+    }
+}
+
+async fn sweep_forever(booking: Booking) {
+    let mut tick = tokio::time::interval(SWEEP_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if let Err(e) = booking.sweep().await {
+            tracing::warn!(error = %e, "expiry sweep failed; retrying");
+        }
+    }
+}
+
+async fn drain_on_signal(handle: ServerHandle, draining: Arc<AtomicBool>, grace: Duration) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        tracing::error!("cannot install signal handlers");
+        return;
+    };
+    tokio::select! {
+        _ = term.recv() => {},
+        _ = int.recv() => {},
+    }
+    tracing::info!("draining: /readyz answers 503; stopping after the grace period");
+    draining.store(true, Ordering::SeqCst);
+    tokio::time::sleep(grace).await;
+    handle.stop(true).await;
+}

@@ -1,0 +1,201 @@
+//! The store decides every race. One trait, one contract, two backends.
+pub mod sqlite;
+
+use crate::domain::reservation::{Guest, Reservation, Status};
+use crate::domain::{LocalDate, Restaurant, TableId};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use std::sync::Arc;
+use uuid::Uuid;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The store could not be reached or answered with a transient failure.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    #[error("store failure: {0}")]
+    Internal(String),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// A restaurant with the revision that guards read-modify-write of its settings.
+#[derive(Debug, Clone)]
+pub struct StoredRestaurant {
+    pub restaurant: Restaurant,
+    pub revision: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RestaurantSummary {
+    pub id: Uuid,
+    pub name: String,
+    pub timezone: String,
+}
+
+/// A consistent read of one restaurant/date: its version and every reservation that can
+/// overlap it (those of the date and of the day before).
+#[derive(Debug, Clone)]
+pub struct DayView {
+    pub version: u64,
+    pub reservations: Vec<Reservation>,
+}
+
+/// A new reservation to write: the first free table of `candidates` is taken.
+#[derive(Debug, Clone)]
+pub struct NewReservation {
+    /// Its `table_id` is ignored; the store fills it with the table it claims.
+    pub reservation: Reservation,
+    pub candidates: Vec<TableId>,
+    pub restaurant_revision: u64,
+    pub token_hash: Option<String>,
+    pub now: DateTime<Utc>,
+}
+
+/// The new versions written by one commit.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Versions {
+    pub dates: Vec<(LocalDate, u64)>,
+    /// Set when the change raised the version of every date of the restaurant.
+    pub wide: Option<u64>,
+}
+
+#[derive(Debug, Clone)]
+pub enum InsertOutcome {
+    Won {
+        reservation: Reservation,
+        versions: Versions,
+    },
+    /// Every candidate table is taken over the requested time.
+    Lost,
+    /// The restaurant changed since it was read: read it again and retry.
+    Stale,
+}
+
+/// A status change, conditional on the current status (and for a hold, on it not being expired).
+#[derive(Debug, Clone)]
+pub struct Transition {
+    pub id: Uuid,
+    pub from: Status,
+    pub to: Status,
+    pub guest: Option<Guest>,
+    pub notes: Option<String>,
+    pub end: Option<DateTime<Utc>>,
+    pub now: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone)]
+pub enum TransitionOutcome {
+    Done {
+        reservation: Reservation,
+        versions: Versions,
+    },
+    /// The reservation is no longer in `from` (or the hold expired): here is what it is now.
+    Conflict(Option<Reservation>),
+}
+
+/// A check made atomically with a settings change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Guard {
+    None,
+    /// No occupying reservation ends after `now` (on one table, or on any).
+    NoLiveFuture {
+        table: Option<TableId>,
+        now: DateTime<Utc>,
+    },
+    /// Every occupying reservation on `table` ending after `now` has a party in `min..=max`.
+    PartiesWithin {
+        table: TableId,
+        min: u32,
+        max: u32,
+        now: DateTime<Utc>,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub enum ReplaceOutcome {
+    Done(Versions),
+    Stale,
+    Blocked,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TokenOwner {
+    Staff {
+        restaurant_id: Uuid,
+    },
+    Reservation {
+        restaurant_id: Uuid,
+        reservation_id: Uuid,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IdemBegin {
+    Fresh,
+    Replay { status: u16, body: String },
+    Mismatch,
+    InFlight,
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    async fn ping(&self) -> StoreResult<()>;
+
+    async fn create_restaurant(
+        &self,
+        r: &Restaurant,
+        staff_token_hash: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()>;
+    async fn list_restaurants(&self) -> StoreResult<Vec<RestaurantSummary>>;
+    async fn restaurant(&self, id: Uuid) -> StoreResult<Option<StoredRestaurant>>;
+    /// Replaces settings and tables if the revision still matches and the guard holds.
+    async fn replace_restaurant(
+        &self,
+        r: &Restaurant,
+        expected_revision: u64,
+        guard: Guard,
+        now: DateTime<Utc>,
+    ) -> StoreResult<ReplaceOutcome>;
+
+    async fn day(&self, restaurant_id: Uuid, date: LocalDate) -> StoreResult<DayView>;
+    /// Reservations of one date, every status, ordered by start then table id.
+    async fn reservations_on(
+        &self,
+        restaurant_id: Uuid,
+        date: LocalDate,
+    ) -> StoreResult<Vec<Reservation>>;
+    async fn reservation(&self, id: Uuid) -> StoreResult<Option<Reservation>>;
+
+    async fn insert_reservation(&self, new: NewReservation) -> StoreResult<InsertOutcome>;
+    async fn transition(&self, t: Transition) -> StoreResult<TransitionOutcome>;
+    /// Marks held reservations past `expires_at` as expired, each by a conditional write.
+    async fn expire_due(
+        &self,
+        now: DateTime<Utc>,
+        limit: u32,
+    ) -> StoreResult<Vec<(Reservation, Versions)>>;
+
+    async fn token_owner(&self, hash: &str) -> StoreResult<Option<TokenOwner>>;
+
+    async fn idem_begin(
+        &self,
+        key: &str,
+        fingerprint: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<IdemBegin>;
+    async fn idem_finish(&self, key: &str, status: u16, body: &str) -> StoreResult<()>;
+    async fn idem_abort(&self, key: &str) -> StoreResult<()>;
+}
+
+pub type DynStore = Arc<dyn Store>;
+
+/// Opens the store named by a `TABLECAST_STORE` URL and brings its schema up to date.
+pub async fn open(url: &str) -> anyhow::Result<DynStore> {
+    if url.starts_with("sqlite:") {
+        Ok(Arc::new(sqlite::SqliteStore::open(url).await?))
+    } else {
+        anyhow::bail!("unsupported store URL `{url}` (expected sqlite://PATH or sqlite::memory:)")
+    }
+}
