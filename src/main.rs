@@ -19,11 +19,8 @@ async fn main() -> anyhow::Result<()> {
         Command::Serve(args) => {
             let demo = args.demo;
             let app = Application::build(args.clone()).await?;
-            let base = format!("http://127.0.0.1:{}", app.port());
-            println!(
-                "tablecast listening on {} (store {})",
-                args.listen, args.store.store
-            );
+            let base = format!("http://{}", app.addr());
+            println!("tablecast listening on {base} (store {})", args.store.store);
             if let Some(t) = &app.generated_admin_token {
                 println!("admin token (generated; set TABLECAST_ADMIN_TOKEN to choose one): {t}");
             }

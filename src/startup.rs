@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 const SWEEP_EVERY: Duration = Duration::from_millis(250);
 
 pub struct Application {
-    port: u16,
+    addr: std::net::SocketAddr,
     server: Server,
     state: AppState,
     drain_grace: Duration,
@@ -49,7 +49,7 @@ impl Application {
             draining: Arc::new(AtomicBool::new(false)),
         };
         let listener = TcpListener::bind(&args.listen)?;
-        let port = listener.local_addr()?.port();
+        let addr = listener.local_addr()?;
         let data = web::Data::new(state.clone());
         let server = HttpServer::new(move || {
             App::new()
@@ -82,7 +82,7 @@ impl Application {
         .listen(listener)?
         .run();
         Ok(Self {
-            port,
+            addr,
             server,
             state,
             drain_grace: Duration::from_secs_f64(args.drain_grace_secs.max(0.0)),
@@ -91,7 +91,11 @@ impl Application {
     }
 
     pub fn port(&self) -> u16 {
-        self.port
+        self.addr.port()
+    }
+
+    pub fn addr(&self) -> std::net::SocketAddr {
+        self.addr
     }
 
     pub fn state(&self) -> &AppState {

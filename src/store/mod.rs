@@ -60,6 +60,8 @@ pub struct Versions {
     pub wide: Option<u64>,
 }
 
+// Returned once per write; boxing would only add an allocation.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum InsertOutcome {
     Won {
@@ -84,6 +86,7 @@ pub struct Transition {
     pub now: DateTime<Utc>,
 }
 
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum TransitionOutcome {
     Done {
