@@ -32,7 +32,8 @@ CREATE TABLE reservations (
     notes         TEXT NOT NULL DEFAULT '',
     created_ms    INTEGER NOT NULL,
     updated_ms    INTEGER NOT NULL,
-    CHECK (start_ms < end_ms AND end_ms - start_ms <= 43200000)
+    -- A completed or no-show reservation may end where it starts: it then occupies nothing.
+    CHECK (start_ms <= end_ms AND end_ms - start_ms <= 43200000)
 );
 
 CREATE INDEX reservations_by_day ON reservations (restaurant_id, date, start_ms);
@@ -45,20 +46,20 @@ CREATE INDEX reservations_held_by_expiry ON reservations (expires_ms) WHERE stat
 -- 12 h, which bounds the index range scanned.
 CREATE TRIGGER reservations_no_overlap_insert
 BEFORE INSERT ON reservations
-WHEN NEW.status IN ('held','confirmed','seated','completed','no_show')
+WHEN NEW.status IN ('held','confirmed','seated','completed','no_show') AND NEW.start_ms < NEW.end_ms
 BEGIN
     SELECT RAISE(ABORT, 'overlapping reservation')
     WHERE EXISTS (
         SELECT 1 FROM reservations r
         WHERE r.restaurant_id = NEW.restaurant_id AND r.table_id = NEW.table_id
           AND r.start_ms > NEW.start_ms - 43200000 AND r.start_ms < NEW.end_ms
-          AND NEW.start_ms < r.end_ms
+          AND NEW.start_ms < r.end_ms AND r.start_ms < r.end_ms
           AND r.status IN ('held','confirmed','seated','completed','no_show'));
 END;
 
 CREATE TRIGGER reservations_no_overlap_update
 BEFORE UPDATE OF status, table_id, start_ms, end_ms ON reservations
-WHEN NEW.status IN ('held','confirmed','seated','completed','no_show')
+WHEN NEW.status IN ('held','confirmed','seated','completed','no_show') AND NEW.start_ms < NEW.end_ms
 BEGIN
     SELECT RAISE(ABORT, 'overlapping reservation')
     WHERE EXISTS (
@@ -66,7 +67,7 @@ BEGIN
         WHERE r.restaurant_id = NEW.restaurant_id AND r.table_id = NEW.table_id
           AND r.id <> NEW.id
           AND r.start_ms > NEW.start_ms - 43200000 AND r.start_ms < NEW.end_ms
-          AND NEW.start_ms < r.end_ms
+          AND NEW.start_ms < r.end_ms AND r.start_ms < r.end_ms
           AND r.status IN ('held','confirmed','seated','completed','no_show'));
 END;
 

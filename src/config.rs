@@ -45,6 +45,36 @@ pub struct ServeArgs {
     /// Seconds `/readyz` answers 503 before the server stops accepting on SIGTERM.
     #[arg(long, env = "TABLECAST_DRAIN_GRACE_SECS", default_value_t = 3.0)]
     pub drain_grace_secs: f64,
+    /// Seconds between WebSocket pings.
+    #[arg(
+        long,
+        env = "TABLECAST_WS_PING_SECS",
+        default_value_t = 20.0,
+        hide = true
+    )]
+    pub ws_ping_secs: f64,
+    /// Seconds of client silence before a WebSocket is closed with 4000.
+    #[arg(
+        long,
+        env = "TABLECAST_WS_IDLE_SECS",
+        default_value_t = 60.0,
+        hide = true
+    )]
+    pub ws_idle_secs: f64,
+    /// Kernel send buffer per accepted connection, in bytes (default: the system's).
+    #[arg(long, env = "TABLECAST_SOCKET_SEND_BUFFER", hide = true)]
+    pub socket_send_buffer: Option<usize>,
+}
+
+impl ServeArgs {
+    pub fn live_settings(&self) -> crate::live::session::LiveSettings {
+        use std::time::Duration;
+        crate::live::session::LiveSettings {
+            ping_every: Duration::from_secs_f64(self.ws_ping_secs.max(0.05)),
+            idle_after: Duration::from_secs_f64(self.ws_idle_secs.max(0.1)),
+            drain_window: Duration::from_secs(5),
+        }
+    }
 }
 
 impl ServeArgs {
@@ -59,6 +89,9 @@ impl ServeArgs {
             admin_token: Some(admin_token.into()),
             demo: false,
             drain_grace_secs: 0.2,
+            ws_ping_secs: 20.0,
+            ws_idle_secs: 60.0,
+            socket_send_buffer: None,
         }
     }
 }

@@ -13,7 +13,12 @@ struct Inner {
     latency: HistogramVec,
     holds: IntCounterVec,
     changes: IntCounterVec,
-    pub ws_connections: IntGauge,
+    ws_connections: IntGauge,
+    live_subscriptions: IntGauge,
+    live_sent: prometheus::IntCounter,
+    live_resyncs: prometheus::IntCounter,
+    live_evictions: prometheus::IntCounter,
+    live_latency: prometheus::Histogram,
 }
 
 impl Default for Metrics {
@@ -60,12 +65,44 @@ impl Metrics {
         let ws_connections =
             IntGauge::new("tablecast_ws_connections", "Open WebSocket connections")
                 .expect("metric");
+        let live_subscriptions =
+            IntGauge::new("tablecast_live_subscriptions", "Live subscriptions").expect("metric");
+        let live_sent = prometheus::IntCounter::new(
+            "tablecast_live_messages_sent_total",
+            "Frames queued to WebSocket subscribers",
+        )
+        .expect("metric");
+        let live_resyncs = prometheus::IntCounter::new(
+            "tablecast_live_slow_consumer_resyncs_total",
+            "Fresh snapshots sent to subscribers that fell behind",
+        )
+        .expect("metric");
+        let live_evictions = prometheus::IntCounter::new(
+            "tablecast_live_slow_consumer_closes_total",
+            "Connections closed with 4008 for falling behind",
+        )
+        .expect("metric");
+        let live_latency = prometheus::Histogram::with_opts(
+            HistogramOpts::new(
+                "tablecast_live_commit_to_send_seconds",
+                "From a change's commit time to its frame being written to a WebSocket",
+            )
+            .buckets(vec![
+                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+            ]),
+        )
+        .expect("metric");
         for c in [
             Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(latency.clone()),
             Box::new(holds.clone()),
             Box::new(changes.clone()),
             Box::new(ws_connections.clone()),
+            Box::new(live_subscriptions.clone()),
+            Box::new(live_sent.clone()),
+            Box::new(live_resyncs.clone()),
+            Box::new(live_evictions.clone()),
+            Box::new(live_latency.clone()),
         ] {
             registry.register(c).expect("unique metric");
         }
@@ -76,6 +113,11 @@ impl Metrics {
             holds,
             changes,
             ws_connections,
+            live_subscriptions,
+            live_sent,
+            live_resyncs,
+            live_evictions,
+            live_latency,
         }))
     }
 
@@ -104,6 +146,26 @@ impl Metrics {
 
     pub fn ws_connections(&self) -> &IntGauge {
         &self.0.ws_connections
+    }
+
+    pub fn live_subscriptions(&self) -> &IntGauge {
+        &self.0.live_subscriptions
+    }
+
+    pub fn live_sent(&self) {
+        self.0.live_sent.inc();
+    }
+
+    pub fn live_resync(&self) {
+        self.0.live_resyncs.inc();
+    }
+
+    pub fn live_eviction(&self) {
+        self.0.live_evictions.inc();
+    }
+
+    pub fn live_latency(&self, seconds: f64) {
+        self.0.live_latency.observe(seconds);
     }
 
     pub fn render(&self) -> String {

@@ -3,7 +3,8 @@
 use crate::booking::Booking;
 use crate::config::ServeArgs;
 use crate::http::{self, AppState};
-use crate::live::{Discard, Publish};
+use crate::live::hub::Hub;
+use crate::live::Publish;
 use crate::metrics::Metrics;
 use crate::store::{self, DynStore};
 use actix_web::dev::{Server, ServerHandle, Service};
@@ -21,6 +22,7 @@ pub struct Application {
     server: Server,
     state: AppState,
     drain_grace: Duration,
+    drain_tx: tokio::sync::watch::Sender<bool>,
     /// The admin token when it was generated here (to be printed).
     pub generated_admin_token: Option<String>,
 }
@@ -33,8 +35,10 @@ impl Application {
 
     pub async fn build_with_store(args: ServeArgs, store: DynStore) -> anyhow::Result<Self> {
         let metrics = Metrics::new();
-        let publisher: Arc<dyn Publish> = Arc::new(Discard);
+        let hub = Hub::new(store.clone(), metrics.clone());
+        let publisher: Arc<dyn Publish> = Arc::new(hub.clone());
         let booking = Booking::new(store, publisher, metrics.clone());
+        let (drain_tx, drain_rx) = tokio::sync::watch::channel(false);
         let (admin_token, generated) = match args.admin_token.clone() {
             Some(t) if !t.trim().is_empty() => (t, None),
             _ => {
@@ -47,8 +51,15 @@ impl Application {
             admin_token_hash: crate::token::hash(&admin_token),
             metrics,
             draining: Arc::new(AtomicBool::new(false)),
+            hub,
+            live: args.live_settings(),
+            drain: drain_rx,
         };
         let listener = TcpListener::bind(&args.listen)?;
+        if let Some(bytes) = args.socket_send_buffer {
+            // Accepted sockets inherit the listener's send buffer.
+            socket2::SockRef::from(&listener).set_send_buffer_size(bytes)?;
+        }
         let addr = listener.local_addr()?;
         let data = web::Data::new(state.clone());
         let server = HttpServer::new(move || {
@@ -86,6 +97,7 @@ impl Application {
             server,
             state,
             drain_grace: Duration::from_secs_f64(args.drain_grace_secs.max(0.0)),
+            drain_tx,
             generated_admin_token: generated,
         })
     }
@@ -111,6 +123,7 @@ impl Application {
             handle,
             self.state.draining.clone(),
             self.drain_grace,
+            self.drain_tx,
         ));
         let out = self.server.await;
         sweeper.abort();
@@ -130,7 +143,12 @@ async fn sweep_forever(booking: Booking) {
     }
 }
 
-async fn drain_on_signal(handle: ServerHandle, draining: Arc<AtomicBool>, grace: Duration) {
+async fn drain_on_signal(
+    handle: ServerHandle,
+    draining: Arc<AtomicBool>,
+    grace: Duration,
+    websockets: tokio::sync::watch::Sender<bool>,
+) {
     use tokio::signal::unix::{signal, SignalKind};
     let (Ok(mut term), Ok(mut int)) = (
         signal(SignalKind::terminate()),
@@ -146,5 +164,7 @@ async fn drain_on_signal(handle: ServerHandle, draining: Arc<AtomicBool>, grace:
     tracing::info!("draining: /readyz answers 503; stopping after the grace period");
     draining.store(true, Ordering::SeqCst);
     tokio::time::sleep(grace).await;
+    // Stop accepting, close WebSockets with 1001 in jittered batches, finish in-flight requests.
+    let _ = websockets.send(true);
     handle.stop(true).await;
 }

@@ -97,8 +97,9 @@ impl Reservation {
         Status::OCCUPYING.contains(&self.status_at(now))
     }
 
+    /// Half-open intervals; an empty one (a no-show ended at its start) overlaps nothing.
     pub fn overlaps(&self, start: DateTime<Utc>, end: DateTime<Utc>) -> bool {
-        self.start < end && start < self.end
+        self.start < self.end && start < end && self.start < end && start < self.end
     }
 
     /// The wire form; `guest` only for the token holder and staff.

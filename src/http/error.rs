@@ -179,3 +179,14 @@ pub fn json_error(err: actix_web::error::JsonPayloadError) -> ApiError {
 pub fn shape_error(e: serde_json::Error) -> ApiError {
     ApiError::BadRequest(format!("body does not match the expected shape: {e}"))
 }
+
+/// A request body as its DTO. Only an object has members: serde would also read an array
+/// positionally into a struct, so arrays and scalars are refused here.
+pub fn from_body<T: serde::de::DeserializeOwned>(v: &Value) -> Result<T> {
+    if !v.is_object() {
+        return Err(ApiError::BadRequest(
+            "the body must be a JSON object".into(),
+        ));
+    }
+    serde_json::from_value(v.clone()).map_err(shape_error)
+}

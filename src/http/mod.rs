@@ -24,7 +24,13 @@ pub struct AppState {
     pub admin_token_hash: String,
     pub metrics: Metrics,
     pub draining: Arc<AtomicBool>,
+    pub hub: crate::live::hub::Hub,
+    pub live: crate::live::session::LiveSettings,
+    /// Turns true when WebSockets must close with 1001 (SIGTERM, after the grace period).
+    pub drain: tokio::sync::watch::Receiver<bool>,
 }
+
+pub use restaurants::take_hold;
 
 pub fn parse_uuid(s: &str, what: &str) -> error::Result<Uuid> {
     Uuid::parse_str(s).map_err(|_| ApiError::BadRequest(format!("`{s}` is not a valid {what} id")))
@@ -123,6 +129,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route(web::delete().to(reservations::delete))
             .route(web::patch().to(reservations::patch)),
     )
+    .service(resource("/v1/live").route(web::get().to(crate::live::session::endpoint)))
     .service(resource("/healthz").route(web::get().to(ops::healthz)))
     .service(resource("/readyz").route(web::get().to(ops::readyz)))
     .service(resource("/metrics").route(web::get().to(ops::metrics)))

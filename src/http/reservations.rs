@@ -1,6 +1,6 @@
 use super::auth::{caller, require, Caller};
 use super::dto::*;
-use super::error::{shape_error, ApiError, Result};
+use super::error::{from_body, ApiError, Result};
 use super::idempotency;
 use super::{parse_uuid, AppState};
 #[allow(unused_imports)]
@@ -35,7 +35,7 @@ pub async fn confirm(
 ) -> Result<HttpResponse> {
     let (who, r) = owned(&req, &state, &path).await?;
     idempotency::once(&state, &req, &body, || async {
-        let input: ConfirmInput = serde_json::from_value(body.clone()).map_err(shape_error)?;
+        let input: ConfirmInput = from_body(&body)?;
         let r = state
             .booking
             .confirm(r.id, input.guest.into(), input.notes)
@@ -83,7 +83,7 @@ pub async fn patch(
 ) -> Result<HttpResponse> {
     let (who, r) = owned(&req, &state, &path).await?;
     require(who.may_staff(r.restaurant_id))?;
-    let input: StatusInput = serde_json::from_value(body.into_inner()).map_err(shape_error)?;
+    let input: StatusInput = from_body(&body)?;
     let to = Status::parse(&input.status)
         .filter(|s| matches!(s, Status::Seated | Status::Completed | Status::NoShow))
         .ok_or_else(|| FieldError::new("status", "must be one of seated, completed, no_show"))?;

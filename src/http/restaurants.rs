@@ -1,6 +1,6 @@
 use super::auth::{caller, require, Caller};
 use super::dto::*;
-use super::error::{shape_error, ApiError, Result};
+use super::error::{from_body, ApiError, Result};
 use super::idempotency;
 use super::{parse_uuid, AppState};
 use crate::booking::{HoldRequest, WalkInRequest};
@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 use uuid::Uuid;
 
 fn parse_body<T: serde::de::DeserializeOwned>(v: &Value) -> Result<T> {
-    serde_json::from_value(v.clone()).map_err(shape_error)
+    from_body(v)
 }
 
 /// Loads the restaurant (404) and checks staff rights (403), after the caller (401).
@@ -119,7 +119,13 @@ pub async fn delete_table(
 ) -> Result<HttpResponse> {
     let (rid, tid) = path.into_inner();
     let tid = table_id(&tid)?;
-    let (_, rid) = staff_of(&req, &state, &rid).await?;
+    let rid = parse_uuid(&rid, "restaurant")?;
+    let who = caller(&req, &state).await?;
+    // The table is the resource here: an unknown one is 404 before any 403 (SPEC section 6).
+    if state.booking.restaurant(rid).await?.table(&tid).is_none() {
+        return Err(ApiError::NotFound("table".into()));
+    }
+    require(who.may_staff(rid))?;
     state.booking.delete_table(rid, &tid).await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -1,4 +1,8 @@
-//! Where committed changes go. The booking service publishes every commit here.
+//! Live updates: committed changes flow to the hub, which pushes them over WebSockets.
+pub mod frames;
+pub mod hub;
+pub mod session;
+
 use crate::domain::LocalDate;
 use chrono::{DateTime, Utc};
 use serde::Serialize;

@@ -417,7 +417,7 @@ impl Store for SqliteStore {
         let q = format!(
             "SELECT DISTINCT table_id FROM reservations
              WHERE restaurant_id = ? AND start_ms > ? AND start_ms < ? AND end_ms > ?
-               AND status IN {OCCUPYING_SQL}"
+               AND end_ms > start_ms AND status IN {OCCUPYING_SQL}"
         );
         let busy: Vec<String> = sqlx::query_scalar(&q)
             .bind(&rid)

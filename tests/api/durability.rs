@@ -204,3 +204,51 @@ async fn kill_9_during_a_stampede_loses_no_acknowledged_hold() {
     }
     assert!(acked.len() >= 40);
 }
+
+#[tokio::test]
+async fn sigterm_turns_readyz_503_closes_websockets_with_1001_and_exits_0() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("s.db").display());
+    let client = reqwest::Client::new();
+    let mut server = Server::start(&db);
+    let rid = create(
+        &client,
+        &server.base,
+        restaurant_body(json!([{"id": "t1", "max_party": 4}])),
+    )
+    .await;
+    let mut sockets = Vec::new();
+    for i in 0..20 {
+        let mut ws = crate::ws::Ws::connect(&server.base).await;
+        ws.subscribe(&format!("s{i}"), &rid, &date_in(2), 2).await;
+        sockets.push(ws);
+    }
+    let ready = client
+        .get(format!("{}/readyz", server.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), StatusCode::OK);
+    let started = std::time::Instant::now();
+    server.signal("-TERM");
+    // Within the grace period the instance still serves, answering /readyz with 503.
+    let ready = client
+        .get(format!("{}/readyz", server.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(
+        ready.json::<Value>().await.unwrap()["type"],
+        "/problems/unavailable"
+    );
+    let codes = futures_util::future::join_all(
+        sockets
+            .iter_mut()
+            .map(|ws| ws.expect_close(Duration::from_secs(12))),
+    )
+    .await;
+    assert!(codes.iter().all(|c| *c == Some(1001)), "{codes:?}");
+    assert!(server.wait().success(), "drained instance exits 0");
+    assert!(started.elapsed() < Duration::from_secs(15));
+}

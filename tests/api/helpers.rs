@@ -42,11 +42,16 @@ pub fn restaurant_body(tables: Value) -> Value {
 
 impl TestApp {
     pub async fn spawn() -> TestApp {
+        Self::spawn_with(|_| {}).await
+    }
+
+    /// Spawns with adjusted settings (e.g. short heartbeats).
+    pub async fn spawn_with(adjust: impl FnOnce(&mut ServeArgs)) -> TestApp {
         let dir = tempfile::tempdir().unwrap();
         let db_url = format!("sqlite://{}", dir.path().join("test.db").display());
-        let app = Application::build(ServeArgs::for_tests(&db_url, ADMIN))
-            .await
-            .expect("app builds");
+        let mut args = ServeArgs::for_tests(&db_url, ADMIN);
+        adjust(&mut args);
+        let app = Application::build(args).await.expect("app builds");
         let port = app.port();
         tokio::spawn(app.run_until_stopped());
         TestApp {

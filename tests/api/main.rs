@@ -1,5 +1,13 @@
 //! API tests: the real app on port 0 with a fresh SQLite file, over real HTTP.
 mod helpers;
+mod ws;
 
+mod auth;
+mod bad_input;
+mod dst;
 mod durability;
+mod endpoints;
+mod idempotency;
+mod live;
+mod problem;
 mod races;

@@ -1,0 +1,356 @@
+//! One WebSocket connection: a `select!` over client frames, the hub's queue, the heartbeat,
+//! eviction and drain.
+use super::frames::{self, Out};
+use super::hub::{Conn, Key, View};
+use crate::domain::time::local_date_of;
+use crate::domain::{LocalDate, PartySize};
+use crate::http::auth::resolve;
+use crate::http::{parse_uuid, AppState};
+use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
+use actix_ws::{AggregatedMessage, CloseCode, CloseReason, ProtocolError, Session};
+use rand::Rng;
+use serde_json::Value;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, Notify};
+use tokio::time::{sleep_until, Instant};
+
+pub const MAX_MESSAGE: usize = 64 * 1024;
+pub const MAX_SUBSCRIPTIONS: usize = 32;
+/// Frames a connection may have queued before it counts as falling behind.
+pub const QUEUE: usize = 64;
+const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Heartbeat and drain timing (SPEC: ping every 20 s, idle close after 60 s).
+#[derive(Debug, Clone, Copy)]
+pub struct LiveSettings {
+    pub ping_every: Duration,
+    pub idle_after: Duration,
+    pub drain_window: Duration,
+}
+
+impl Default for LiveSettings {
+    fn default() -> Self {
+        Self {
+            ping_every: Duration::from_secs(20),
+            idle_after: Duration::from_secs(60),
+            drain_window: Duration::from_secs(5),
+        }
+    }
+}
+
+pub async fn endpoint(
+    req: HttpRequest,
+    body: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, actix_web::Error> {
+    let (res, session, stream) = actix_ws::handle(&req, body)?;
+    let stream = stream
+        .max_frame_size(MAX_MESSAGE)
+        .aggregate_continuations()
+        .max_continuation_size(MAX_MESSAGE);
+    actix_web::rt::spawn(run(state.into_inner(), session, stream));
+    Ok(res)
+}
+
+struct Conversation {
+    state: Arc<AppState>,
+    conn: Conn,
+    subs: HashMap<String, (Key, Arc<str>)>,
+}
+
+type Reply = Option<String>;
+
+fn err(sub: Option<&str>, req: Option<&str>, status: u16, title: &str, detail: &str) -> Reply {
+    Some(frames::error(sub, req, status, title, detail))
+}
+
+fn close(code: CloseCode, why: &str) -> Option<CloseReason> {
+    Some(CloseReason {
+        code,
+        description: Some(why.to_owned()),
+    })
+}
+
+async fn write(session: &mut Session, text: String) -> bool {
+    matches!(
+        tokio::time::timeout(WRITE_TIMEOUT, session.text(text)).await,
+        Ok(Ok(()))
+    )
+}
+
+async fn run(
+    state: Arc<AppState>,
+    mut session: Session,
+    mut stream: actix_ws::AggregatedMessageStream,
+) {
+    let metrics = state.metrics.clone();
+    metrics.ws_connections().inc();
+    let (tx, mut rx) = mpsc::channel::<Out>(QUEUE);
+    let evict = Arc::new(Notify::new());
+    let mut conv = Conversation {
+        conn: Conn {
+            id: state.hub.next_conn_id(),
+            tx,
+            evict: evict.clone(),
+        },
+        state: state.clone(),
+        subs: HashMap::new(),
+    };
+    let settings = state.live;
+    let mut drain = state.drain.clone();
+    let mut ping =
+        tokio::time::interval_at(Instant::now() + settings.ping_every, settings.ping_every);
+    let mut last_seen = Instant::now();
+    let mut drain_at: Option<Instant> = None;
+    let reason = loop {
+        let idle_at = last_seen + settings.idle_after;
+        tokio::select! {
+            msg = stream.recv() => {
+                last_seen = Instant::now();
+                let reply = match msg {
+                    None => break None,
+                    Some(Err(ProtocolError::Overflow)) => break close(CloseCode::Size, "message over 64 KiB"),
+                    Some(Err(e)) => break close(CloseCode::Protocol, &e.to_string()),
+                    Some(Ok(AggregatedMessage::Text(t))) => conv.handle(&t).await,
+                    Some(Ok(AggregatedMessage::Binary(_))) => err(None, None, 400, "Bad request", "binary frames are not supported"),
+                    Some(Ok(AggregatedMessage::Ping(b))) => {
+                        if session.pong(&b).await.is_err() { break None; }
+                        None
+                    }
+                    Some(Ok(AggregatedMessage::Pong(_))) => None,
+                    Some(Ok(AggregatedMessage::Close(_))) => break None,
+                };
+                if let Some(text) = reply {
+                    if !write(&mut session, text).await { break None; }
+                }
+            }
+            Some(out) = rx.recv() => {
+                let at = match &out { Out::Shared { at, .. } => *at, Out::Own(_) => None };
+                if !write(&mut session, out.text()).await {
+                    metrics.live_eviction();
+                    break close(CloseCode::Other(4008), "too slow to keep up");
+                }
+                if let Some(at) = at {
+                    let lag = chrono::Utc::now() - at;
+                    metrics.live_latency(lag.num_microseconds().unwrap_or(0).max(0) as f64 / 1e6);
+                }
+            }
+            _ = ping.tick() => {
+                if session.ping(b"").await.is_err() { break None; }
+            }
+            _ = sleep_until(idle_at) => break close(CloseCode::Other(4000), "idle"),
+            _ = evict.notified() => {
+                metrics.live_eviction();
+                break close(CloseCode::Other(4008), "too slow to keep up");
+            }
+            Ok(()) = drain.changed(), if drain_at.is_none() => {
+                if *drain.borrow() {
+                    let window = settings.drain_window.as_millis().max(1) as u64;
+                    let jitter = rand::thread_rng().gen_range(0..window);
+                    drain_at = Some(Instant::now() + Duration::from_millis(jitter));
+                }
+            }
+            _ = async { sleep_until(drain_at.unwrap_or_else(Instant::now)).await }, if drain_at.is_some() => {
+                break close(CloseCode::Away, "instance draining; reconnect");
+            }
+        }
+    };
+    for (_, (key, sub)) in conv.subs.drain() {
+        state.hub.unsubscribe(key, conv.conn.id, sub).await;
+    }
+    let _ = tokio::time::timeout(WRITE_TIMEOUT, session.close(reason)).await;
+    metrics.ws_connections().dec();
+}
+
+fn str_member<'a>(v: &'a Value, name: &str) -> Option<&'a str> {
+    v.get(name).and_then(Value::as_str)
+}
+
+impl Conversation {
+    async fn handle(&mut self, text: &str) -> Reply {
+        let v: Value = match serde_json::from_str(text) {
+            Ok(v @ Value::Object(_)) => v,
+            _ => {
+                return err(
+                    None,
+                    None,
+                    400,
+                    "Bad request",
+                    "a message must be a JSON object",
+                )
+            }
+        };
+        let sub = str_member(&v, "sub");
+        let req = str_member(&v, "req");
+        match str_member(&v, "op") {
+            Some("subscribe") => self.subscribe(&v).await,
+            Some("unsubscribe") => self.unsubscribe(sub).await,
+            Some("hold") => Some(self.hold(&v, req).await),
+            Some("ping") => Some(frames::PONG.to_owned()),
+            Some(op) => err(sub, req, 400, "Bad request", &format!("unknown op `{op}`")),
+            None => err(sub, req, 400, "Bad request", "`op` is required"),
+        }
+    }
+
+    async fn hold(&self, v: &Value, req: Option<&str>) -> String {
+        let outcome = match str_member(v, "restaurant_id").map(|s| parse_uuid(s, "restaurant")) {
+            None => Err(crate::http::error::ApiError::BadRequest(
+                "`restaurant_id` is required".into(),
+            )),
+            Some(Err(e)) => Err(e),
+            Some(Ok(rid)) => crate::http::take_hold(&self.state, rid, v).await,
+        };
+        match outcome {
+            Ok((status, body)) => frames::hold_result(req, status.as_u16(), body),
+            Err(e) => frames::hold_result(req, e.status_code().as_u16(), e.problem()),
+        }
+    }
+
+    async fn unsubscribe(&mut self, sub: Option<&str>) -> Reply {
+        let Some(sub) = sub else {
+            return err(None, None, 400, "Bad request", "`sub` is required");
+        };
+        match self.subs.remove(sub) {
+            None => err(Some(sub), None, 404, "Not found", "no such subscription"),
+            Some((key, s)) => {
+                self.state.hub.unsubscribe(key, self.conn.id, s).await;
+                None
+            }
+        }
+    }
+
+    async fn subscribe(&mut self, v: &Value) -> Reply {
+        let sub = match str_member(v, "sub") {
+            Some(s) if (1..=64).contains(&s.chars().count()) => s,
+            Some(s) => {
+                return err(
+                    Some(s),
+                    None,
+                    400,
+                    "Bad request",
+                    "`sub` must be 1 to 64 characters",
+                )
+            }
+            None => return err(None, None, 400, "Bad request", "`sub` is required"),
+        };
+        let bad = |d: &str| err(Some(sub), None, 400, "Bad request", d);
+        if self.subs.contains_key(sub) {
+            return err(
+                Some(sub),
+                None,
+                409,
+                "Conflict",
+                "this `sub` is already in use",
+            );
+        }
+        if self.subs.len() >= MAX_SUBSCRIPTIONS {
+            return err(
+                Some(sub),
+                None,
+                429,
+                "Too many subscriptions",
+                "at most 32 subscriptions per connection",
+            );
+        }
+        let Some(Ok(rid)) = str_member(v, "restaurant_id").map(uuid::Uuid::parse_str) else {
+            return bad("`restaurant_id` must be a UUID");
+        };
+        let date = match str_member(v, "date").map(LocalDate::parse) {
+            Some(Ok(d)) => d,
+            Some(Err(e)) => return bad(&e),
+            None => return bad("`date` is required"),
+        };
+        let floor = match str_member(v, "view") {
+            Some("floor") => {
+                let Some(token) = str_member(v, "token") else {
+                    return err(
+                        Some(sub),
+                        None,
+                        401,
+                        "Unauthorized",
+                        "a floor subscription needs a staff token",
+                    );
+                };
+                match resolve(token, &self.state).await {
+                    Ok(Some(who)) => Some(who),
+                    Ok(None) => return err(Some(sub), None, 401, "Unauthorized", "unknown token"),
+                    Err(_) => {
+                        return err(
+                            Some(sub),
+                            None,
+                            503,
+                            "Service unavailable",
+                            "the store is unreachable",
+                        )
+                    }
+                }
+            }
+            Some("availability") | None => None,
+            Some(other) => return bad(&format!("unknown view `{other}`")),
+        };
+        let restaurant = match self.state.booking.restaurant(rid).await {
+            Ok(r) => r,
+            Err(crate::booking::BookingError::NotFound(_)) => {
+                return err(Some(sub), None, 404, "Not found", "restaurant not found")
+            }
+            Err(_) => {
+                return err(
+                    Some(sub),
+                    None,
+                    503,
+                    "Service unavailable",
+                    "the store is unreachable",
+                )
+            }
+        };
+        let view = match floor {
+            Some(who) if who.may_staff(rid) => View::Floor,
+            Some(_) => {
+                return err(
+                    Some(sub),
+                    None,
+                    403,
+                    "Forbidden",
+                    "this token is not staff of this restaurant",
+                )
+            }
+            None => {
+                let Some(n) = v.get("party_size").and_then(Value::as_i64) else {
+                    return bad("`party_size` must be an integer");
+                };
+                match PartySize::new(n) {
+                    Ok(p) => View::Party(p),
+                    Err(e) => {
+                        return err(
+                            Some(sub),
+                            None,
+                            422,
+                            "Validation failed",
+                            &format!("party_size {}", e.message),
+                        )
+                    }
+                }
+            }
+        };
+        let today = local_date_of(restaurant.tz(), chrono::Utc::now());
+        let horizon = today.naive() + chrono::Days::new(u64::from(restaurant.booking_horizon_days));
+        if date < today || date.naive() > horizon {
+            return err(
+                Some(sub),
+                None,
+                422,
+                "Validation failed",
+                "date is in the past or beyond the booking horizon",
+            );
+        }
+        let s = frames::sub_json(sub);
+        self.subs.insert(sub.to_owned(), ((rid, date), s.clone()));
+        self.state
+            .hub
+            .subscribe((rid, date), view, self.conn.clone(), s)
+            .await;
+        None
+    }
+}

@@ -1,0 +1,317 @@
+//! `Idempotency-Key`: the same key and body replay the first answer and never act twice.
+use crate::helpers::*;
+use crate::problem::assert_problem;
+use reqwest::{Method, Response, StatusCode};
+use serde_json::{json, Value};
+
+struct Answer {
+    status: StatusCode,
+    replayed: bool,
+    body: Value,
+}
+
+async fn answer(res: Response) -> Answer {
+    let status = res.status();
+    let replayed = match res.headers().get("Idempotent-Replayed") {
+        None => false,
+        Some(v) => {
+            assert_eq!(v, "true");
+            true
+        }
+    };
+    Answer {
+        status,
+        replayed,
+        body: res.json().await.unwrap(),
+    }
+}
+
+async fn post_json(
+    app: &TestApp,
+    path: &str,
+    token: Option<&str>,
+    key: &str,
+    body: &Value,
+) -> Answer {
+    let res = app
+        .req(Method::POST, path, token)
+        .header("Idempotency-Key", key)
+        .json(body)
+        .send()
+        .await
+        .unwrap();
+    answer(res).await
+}
+
+async fn post_raw(app: &TestApp, path: &str, key: &str, body: &str) -> Answer {
+    let res = app
+        .req(Method::POST, path, None)
+        .header("Idempotency-Key", key)
+        .header(reqwest::header::CONTENT_TYPE, "application/json")
+        .body(body.to_owned())
+        .send()
+        .await
+        .unwrap();
+    answer(res).await
+}
+
+fn holds(rid: &str) -> String {
+    format!("/v1/restaurants/{rid}/holds")
+}
+
+async fn reservations_on(app: &TestApp, f: &Fixture, date: &str) -> Vec<Value> {
+    app.staff_list(&f.id, &f.staff, date).await["reservations"]
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+#[tokio::test]
+async fn the_same_key_and_body_replay_the_first_answer_and_never_take_a_second_hold() {
+    let app = TestApp::spawn().await;
+    let f = app.standard_restaurant().await;
+    let date = date_in(3);
+    let body = json!({"date": date, "time": "19:00", "party_size": 2});
+
+    let first = post_json(&app, &holds(&f.id), None, "k-1", &body).await;
+    assert_eq!(first.status, StatusCode::CREATED);
+    assert!(!first.replayed);
+    let version = app.availability(&f.id, &date, 2).await["version"].clone();
+
+    for _ in 0..3 {
+        let again = post_json(&app, &holds(&f.id), None, "k-1", &body).await;
+        assert_eq!(again.status, StatusCode::CREATED);
+        assert!(again.replayed, "Idempotent-Replayed: true");
+        assert_eq!(again.body, first.body, "the same reservation and token");
+    }
+    let a = app.availability(&f.id, &date, 2).await;
+    assert_eq!(free_at(&a, "19:00"), 2, "one table held, not four");
+    assert_eq!(a["version"], version, "a replay changes nothing");
+    assert_eq!(reservations_on(&app, &f, &date).await.len(), 1);
+}
+
+#[tokio::test]
+async fn the_same_key_with_a_different_body_is_422_idempotency_conflict() {
+    let app = TestApp::spawn().await;
+    let f = app.standard_restaurant().await;
+    let date = date_in(3);
+    let first = post_json(
+        &app,
+        &holds(&f.id),
+        None,
+        "k-2",
+        &json!({"date": date, "time": "19:00", "party_size": 2}),
+    )
+    .await;
+    assert_eq!(first.status, StatusCode::CREATED);
+
+    let res = app
+        .req(Method::POST, &holds(&f.id), None)
+        .header("Idempotency-Key", "k-2")
+        .json(&json!({"date": date, "time": "20:00", "party_size": 2}))
+        .send()
+        .await
+        .unwrap();
+    assert_problem(res, 422, "idempotency-conflict", "different body").await;
+    assert_eq!(
+        free_at(&app.availability(&f.id, &date, 2).await, "20:00"),
+        2,
+        "19:00 still overlaps one table"
+    );
+    assert_eq!(reservations_on(&app, &f, &date).await.len(), 1);
+}
+
+#[tokio::test]
+async fn a_replayed_409_stays_a_409_after_the_slot_frees_up() {
+    let app = TestApp::spawn().await;
+    let f = app
+        .create_restaurant(restaurant_body(json!([{"id": "t1", "max_party": 2}])))
+        .await;
+    let date = date_in(3);
+    let winner: Value = app
+        .hold(&f.id, &date, "19:00", 2)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let body = json!({"date": date, "time": "19:00", "party_size": 2});
+
+    let lost = post_json(&app, &holds(&f.id), None, "k-3", &body).await;
+    assert_eq!(lost.status, StatusCode::CONFLICT);
+    assert_eq!(lost.body["type"], "/problems/slot-unavailable");
+
+    let released = app
+        .delete_reservation(
+            winner["id"].as_str().unwrap(),
+            winner["token"].as_str().unwrap(),
+        )
+        .await;
+    assert_eq!(released.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        free_at(&app.availability(&f.id, &date, 2).await, "19:00"),
+        1
+    );
+
+    let replay = post_json(&app, &holds(&f.id), None, "k-3", &body).await;
+    assert_eq!(replay.status, StatusCode::CONFLICT);
+    assert!(replay.replayed);
+    assert_eq!(replay.body, lost.body);
+    assert_eq!(
+        free_at(&app.availability(&f.id, &date, 2).await, "19:00"),
+        1,
+        "the replay took nothing"
+    );
+
+    let fresh = post_json(&app, &holds(&f.id), None, "k-4", &body).await;
+    assert_eq!(
+        fresh.status,
+        StatusCode::CREATED,
+        "a new key is a new attempt"
+    );
+}
+
+#[tokio::test]
+async fn a_replayed_422_stays_a_422() {
+    let app = TestApp::spawn().await;
+    let f = app.standard_restaurant().await;
+    let body = json!({"date": date_in(3), "time": "19:07", "party_size": 2});
+    let first = post_json(&app, &holds(&f.id), None, "k-5", &body).await;
+    assert_eq!(first.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let again = post_json(&app, &holds(&f.id), None, "k-5", &body).await;
+    assert_eq!(
+        (again.status, again.replayed),
+        (StatusCode::UNPROCESSABLE_ENTITY, true)
+    );
+    assert_eq!(again.body, first.body);
+}
+
+#[tokio::test]
+async fn keys_are_scoped_by_the_callers_token() {
+    let app = TestApp::spawn().await;
+    let f = app.standard_restaurant().await;
+    let date = date_in(3);
+    let body = json!({"date": date, "time": "19:00", "party_size": 2});
+    let anonymous = post_json(&app, &holds(&f.id), None, "shared", &body).await;
+    let as_staff = post_json(&app, &holds(&f.id), Some(&f.staff), "shared", &body).await;
+    let as_admin = post_json(&app, &holds(&f.id), Some(ADMIN), "shared", &body).await;
+    for a in [&anonymous, &as_staff, &as_admin] {
+        assert_eq!(a.status, StatusCode::CREATED);
+        assert!(!a.replayed);
+    }
+    let ids: Vec<_> = [&anonymous, &as_staff, &as_admin]
+        .iter()
+        .map(|a| a.body["id"].clone())
+        .collect();
+    assert!(ids[0] != ids[1] && ids[1] != ids[2] && ids[0] != ids[2]);
+    assert_eq!(
+        free_at(&app.availability(&f.id, &date, 2).await, "19:00"),
+        0
+    );
+
+    let replay = post_json(&app, &holds(&f.id), Some(&f.staff), "shared", &body).await;
+    assert!(replay.replayed);
+    assert_eq!(replay.body, as_staff.body);
+}
+
+#[tokio::test]
+async fn keys_are_scoped_by_path() {
+    let app = TestApp::spawn().await;
+    let a = app.standard_restaurant().await;
+    let b = app.standard_restaurant().await;
+    let date = date_in(3);
+    let body = json!({"date": date, "time": "19:00", "party_size": 2});
+    let on_a = post_json(&app, &holds(&a.id), None, "same-key", &body).await;
+    let on_b = post_json(&app, &holds(&b.id), None, "same-key", &body).await;
+    assert_eq!(
+        (on_a.status, on_b.status),
+        (StatusCode::CREATED, StatusCode::CREATED)
+    );
+    assert!(!on_b.replayed);
+    assert_eq!(on_a.body["restaurant_id"], a.id.as_str());
+    assert_eq!(on_b.body["restaurant_id"], b.id.as_str());
+    assert_eq!(
+        free_at(&app.availability(&b.id, &date, 2).await, "19:00"),
+        2
+    );
+
+    let id = on_a.body["id"].as_str().unwrap();
+    let token = on_a.body["token"].as_str().unwrap();
+    let confirm = post_json(
+        &app,
+        &format!("/v1/reservations/{id}/confirm"),
+        Some(token),
+        "same-key",
+        &json!({"guest": {"name": "Ada"}}),
+    )
+    .await;
+    assert_eq!(confirm.status, StatusCode::OK);
+    assert!(!confirm.replayed);
+}
+
+#[tokio::test]
+async fn bodies_compare_as_json_values_so_order_and_whitespace_do_not_matter() {
+    let app = TestApp::spawn().await;
+    let f = app.standard_restaurant().await;
+    let date = date_in(3);
+    let compact = format!(r#"{{"date":"{date}","time":"19:00","party_size":2}}"#);
+    let reordered =
+        format!("{{\n  \"party_size\" : 2,\n  \"time\": \"19:00\",\t\"date\": \"{date}\"\n}}\n");
+
+    let first = post_raw(&app, &holds(&f.id), "k-6", &compact).await;
+    assert_eq!(first.status, StatusCode::CREATED);
+    let again = post_raw(&app, &holds(&f.id), "k-6", &reordered).await;
+    assert_eq!((again.status, again.replayed), (StatusCode::CREATED, true));
+    assert_eq!(again.body, first.body);
+    assert_eq!(reservations_on(&app, &f, &date).await.len(), 1);
+}
+
+#[tokio::test]
+async fn confirm_and_walk_ins_replay_their_first_answer_too() {
+    let app = TestApp::spawn().await;
+    let f = app.standard_restaurant().await;
+    let hold: Value = app
+        .hold(&f.id, &date_in(3), "19:00", 2)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let (id, token) = (
+        hold["id"].as_str().unwrap(),
+        hold["token"].as_str().unwrap(),
+    );
+    let path = format!("/v1/reservations/{id}/confirm");
+    let guest = json!({"guest": {"name": "Ada"}, "notes": "birthday"});
+    let first = post_json(&app, &path, Some(token), "c-1", &guest).await;
+    assert_eq!(first.status, StatusCode::OK);
+    let again = post_json(&app, &path, Some(token), "c-1", &guest).await;
+    assert_eq!((again.status, again.replayed), (StatusCode::OK, true));
+    assert_eq!(again.body, first.body);
+
+    let walk_ins = format!("/v1/restaurants/{}/walk-ins", f.id);
+    let party = json!({"party_size": 2});
+    let seated = post_json(&app, &walk_ins, Some(&f.staff), "w-1", &party).await;
+    assert_eq!(seated.status, StatusCode::CREATED);
+    let again = post_json(&app, &walk_ins, Some(&f.staff), "w-1", &party).await;
+    assert_eq!((again.status, again.replayed), (StatusCode::CREATED, true));
+    assert_eq!(again.body, seated.body);
+    let today = seated.body["date"].as_str().unwrap();
+    let walk_ins_today = reservations_on(&app, &f, today)
+        .await
+        .into_iter()
+        .filter(|r| r["status"] == "seated")
+        .count();
+    assert_eq!(walk_ins_today, 1, "one party seated, not two");
+}
+
+#[tokio::test]
+async fn a_key_of_255_characters_is_accepted() {
+    let app = TestApp::spawn().await;
+    let f = app.standard_restaurant().await;
+    let key = "k".repeat(255);
+    let body = json!({"date": date_in(3), "time": "19:00", "party_size": 2});
+    let first = post_json(&app, &holds(&f.id), None, &key, &body).await;
+    assert_eq!(first.status, StatusCode::CREATED);
+    let again = post_json(&app, &holds(&f.id), None, &key, &body).await;
+    assert!(again.replayed);
+    assert_eq!(again.body, first.body);
+}

@@ -1,0 +1,445 @@
+//! `/v1/live` with real WebSocket clients against the app on port 0.
+use crate::helpers::*;
+use crate::ws::*;
+use futures_util::future::join_all;
+use rand::{Rng, SeedableRng};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use std::time::{Duration, Instant};
+use tokio_tungstenite::tungstenite::Message;
+
+#[tokio::test]
+async fn the_snapshot_equals_get_availability_and_a_hold_pushes_exactly_the_changed_slots() {
+    let app = TestApp::spawn().await;
+    let r = app.standard_restaurant().await;
+    let date = date_in(3);
+    let mut ws = Ws::connect(&app.base).await;
+    let snap = ws.subscribe("a", &r.id, &date, 5).await;
+    assert_eq!(snap["data"], app.availability(&r.id, &date, 5).await);
+
+    let res = app.hold(&r.id, &date, "19:00", 5).await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let up = ws.frame().await;
+    assert_eq!(up["type"], "update");
+    assert_eq!(up["sub"], "a");
+    assert_eq!(up["cause"], "held");
+    assert!(up["version"].as_u64() > snap["version"].as_u64());
+    assert!(up["at"].as_str().unwrap().ends_with('Z'));
+    // A party of 5 fits only t3 (150 min turn): every start whose turn overlaps 19:00–21:30 moved.
+    let before = slots_of(&snap["data"]["slots"]);
+    let after = slots_of(&app.availability(&r.id, &date, 5).await["slots"]);
+    let changed: Vec<&String> = after.keys().filter(|t| before[*t] != after[*t]).collect();
+    let sent: Vec<String> = up["slots"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["time"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(sent.iter().collect::<Vec<_>>(), changed);
+    assert!(sent.contains(&"19:00".to_owned()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_race_for_the_last_table_has_one_winner_and_every_watcher_sees_it_within_a_second() {
+    let app = TestApp::spawn().await;
+    let r = app.standard_restaurant().await;
+    let date = date_in(4);
+    let mut watchers = Vec::new();
+    for i in 0..50 {
+        let mut ws = Ws::connect(&app.base).await;
+        let snap = ws.subscribe(&format!("w{i}"), &r.id, &date, 5).await;
+        let mut st = LiveState::default();
+        st.apply(&snap);
+        assert_eq!(st.slots["19:00"], 1);
+        watchers.push((ws, st));
+    }
+    let results = join_all((0..200).map(|_| app.hold(&r.id, &date, "19:00", 5))).await;
+    let won_at = Instant::now();
+    let won = results
+        .iter()
+        .filter(|r| r.status() == StatusCode::CREATED)
+        .count();
+    let lost = results
+        .iter()
+        .filter(|r| r.status() == StatusCode::CONFLICT)
+        .count();
+    assert_eq!((won, lost), (1, 199));
+    let seen = join_all(watchers.into_iter().map(|(mut ws, mut st)| async move {
+        while st.slots["19:00"] != 0 {
+            match ws.next(Duration::from_secs(1)).await {
+                Got::Frame(f) => st.apply(&f),
+                other => panic!("watcher did not see the slot go: {other:?}"),
+            }
+        }
+        Instant::now()
+    }))
+    .await;
+    for t in seen {
+        assert!(t.duration_since(won_at) < Duration::from_secs(1));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn watchers_of_every_party_size_converge_on_availability_after_random_traffic() {
+    let app = TestApp::spawn().await;
+    let r = app.standard_restaurant().await;
+    let date = date_in(8);
+    let mut watchers = Vec::new();
+    for i in 0..50u32 {
+        let party = i % 6 + 1;
+        let mut ws = Ws::connect(&app.base).await;
+        let snap = ws.subscribe("s", &r.id, &date, party).await;
+        let mut st = LiveState::default();
+        st.apply(&snap);
+        watchers.push((ws, st, party));
+    }
+    let times = ["18:00", "18:30", "19:00", "19:15", "20:00", "20:30"];
+    let clients = (0..16u64).map(|seed| {
+        let (app, rid, date) = (&app, r.id.clone(), date.clone());
+        async move {
+            let mut rng = rand::rngs::StdRng::seed_from_u64(seed + 100);
+            let mut mine: Vec<(String, String)> = Vec::new();
+            for _ in 0..15 {
+                match rng.gen_range(0..6) {
+                    0..=2 => {
+                        let res = app
+                            .hold(
+                                &rid,
+                                &date,
+                                times[rng.gen_range(0..times.len())],
+                                rng.gen_range(1..=6),
+                            )
+                            .await;
+                        if res.status() == StatusCode::CREATED {
+                            let v: Value = res.json().await.unwrap();
+                            mine.push((
+                                v["id"].as_str().unwrap().into(),
+                                v["token"].as_str().unwrap().into(),
+                            ));
+                        }
+                    }
+                    3 if !mine.is_empty() => {
+                        let (id, tok) = &mine[rng.gen_range(0..mine.len())];
+                        app.confirm(id, tok).await;
+                    }
+                    4..=5 if !mine.is_empty() => {
+                        let (id, tok) = mine.swap_remove(rng.gen_range(0..mine.len()));
+                        app.delete_reservation(&id, &tok).await;
+                    }
+                    _ => {}
+                }
+            }
+        }
+    });
+    join_all(clients).await;
+    let mut expected = std::collections::HashMap::new();
+    for p in 1..=6 {
+        expected.insert(p, app.availability(&r.id, &date, p).await);
+    }
+    for (mut ws, mut st, party) in watchers {
+        let deadline = Instant::now() + Duration::from_secs(1);
+        while !st.matches(&expected[&party]) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match ws.next(left).await {
+                Got::Frame(f) => st.apply(&f),
+                other => panic!("party {party} watcher did not converge: {other:?}\n{st:?}"),
+            }
+        }
+        assert!(
+            st.versions_seen.windows(2).all(|w| w[0] < w[1]),
+            "{:?}",
+            st.versions_seen
+        );
+    }
+}
+
+#[tokio::test]
+async fn an_expired_hold_is_pushed_within_two_seconds_of_expires_at() {
+    let app = TestApp::spawn().await;
+    let mut body = restaurant_body(json!([{"id": "t1", "max_party": 4}]));
+    body["hold_seconds"] = json!(1);
+    let r = app.create_restaurant(body).await;
+    let date = date_in(2);
+    let mut ws = Ws::connect(&app.base).await;
+    let mut st = LiveState::default();
+    st.apply(&ws.subscribe("a", &r.id, &date, 2).await);
+    let held: Value = app
+        .hold(&r.id, &date, "19:00", 2)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let expires: chrono::DateTime<chrono::Utc> =
+        held["expires_at"].as_str().unwrap().parse().unwrap();
+    let up = ws.frame().await;
+    assert_eq!(up["cause"], "held");
+    st.apply(&up);
+    assert_eq!(st.slots["19:00"], 0);
+    let up = ws.frame().await;
+    assert_eq!(up["cause"], "expired");
+    st.apply(&up);
+    let lag = chrono::Utc::now() - expires;
+    assert_eq!(st.slots["19:00"], 1);
+    assert!(
+        lag < chrono::Duration::seconds(2),
+        "expiry pushed {lag} after expires_at"
+    );
+}
+
+#[tokio::test]
+async fn the_hold_op_answers_like_http() {
+    let app = TestApp::spawn().await;
+    let r = app.standard_restaurant().await;
+    let date = date_in(3);
+    let mut ws = Ws::connect(&app.base).await;
+    let hold = |req: &str, time: &str| json!({"op": "hold", "req": req, "restaurant_id": r.id, "date": date, "time": time, "party_size": 5});
+    ws.send(hold("r1", "19:00")).await;
+    let a = ws.frame().await;
+    assert_eq!(
+        (a["type"].as_str(), a["req"].as_str(), a["status"].as_u64()),
+        (Some("hold_result"), Some("r1"), Some(201))
+    );
+    assert_eq!(a["body"]["status"], "held");
+    let token = a["body"]["token"].as_str().unwrap();
+    let id = a["body"]["id"].as_str().unwrap();
+    assert_eq!(
+        app.get_reservation(id, token).await.status(),
+        StatusCode::OK
+    );
+
+    ws.send(hold("r2", "19:00")).await;
+    let b = ws.frame().await;
+    assert_eq!(b["status"], 409);
+    assert_eq!(b["body"]["type"], "/problems/slot-unavailable");
+    let http: Value = app
+        .hold(&r.id, &date, "19:00", 5)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(b["body"]["alternatives"], http["alternatives"]);
+
+    ws.send(hold("r3", "25:00")).await;
+    let c = ws.frame().await;
+    assert_eq!(
+        (c["req"].as_str(), c["status"].as_u64()),
+        (Some("r3"), Some(400))
+    );
+    ws.send(hold("r4", "19:07")).await;
+    assert_eq!(ws.frame().await["status"], 422);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_client_that_stops_reading_does_not_delay_others_and_is_resynced_or_closed() {
+    let app = TestApp::spawn_with(|a| a.socket_send_buffer = Some(8192)).await;
+    let tables: Vec<Value> = (0..60)
+        .map(|i| json!({"id": format!("t{i:02}"), "max_party": 4}))
+        .collect();
+    let r = app.create_restaurant(restaurant_body(json!(tables))).await;
+    let date = date_in(5);
+    let mut slow = Ws::connect_small_buffer(&app.base).await;
+    slow.subscribe("slow", &r.id, &date, 2).await;
+    let mut fast = Vec::new();
+    for i in 0..10 {
+        let mut ws = Ws::connect(&app.base).await;
+        let mut st = LiveState::default();
+        st.apply(&ws.subscribe(&format!("f{i}"), &r.id, &date, 2).await);
+        fast.push((ws, st));
+    }
+    // The slow client reads nothing while 300 holds and their releases each move several slots.
+    let times = [
+        "18:00", "18:15", "18:30", "18:45", "19:00", "19:15", "19:30", "19:45", "20:00", "20:15",
+    ];
+    for round in 0..30 {
+        let holds = times.iter().map(|t| app.hold(&r.id, &date, t, 2));
+        let mut taken = Vec::new();
+        for res in join_all(holds).await {
+            assert_eq!(res.status(), StatusCode::CREATED);
+            let v: Value = res.json().await.unwrap();
+            taken.push((
+                v["id"].as_str().unwrap().to_owned(),
+                v["token"].as_str().unwrap().to_owned(),
+            ));
+        }
+        if round < 29 {
+            join_all(
+                taken
+                    .iter()
+                    .map(|(id, tok)| app.delete_reservation(id, tok)),
+            )
+            .await;
+        }
+        // Fast watchers keep up: each sees this round's state within a second.
+        let expected = app.availability(&r.id, &date, 2).await;
+        for (ws, st) in fast.iter_mut() {
+            let deadline = Instant::now() + Duration::from_secs(1);
+            while !st.matches(&expected) {
+                match ws
+                    .next(deadline.saturating_duration_since(Instant::now()))
+                    .await
+                {
+                    Got::Frame(f) => st.apply(&f),
+                    other => panic!("round {round}: a fast watcher was held up: {other:?}"),
+                }
+            }
+        }
+    }
+    // Reading again, the slow client is either resynced with a snapshot equal to GET, or closed 4008.
+    let expected = app.availability(&r.id, &date, 2).await;
+    let mut st = LiveState::default();
+    let end = Instant::now() + Duration::from_secs(10);
+    loop {
+        match slow
+            .next(end.saturating_duration_since(Instant::now()))
+            .await
+        {
+            Got::Frame(f) => {
+                if f["type"] == "snapshot" {
+                    st = LiveState::default();
+                }
+                st.apply(&f);
+                if st.matches(&expected) && st.snapshots >= 1 {
+                    break;
+                }
+            }
+            Got::Closed(code) => {
+                assert_eq!(code, Some(4008));
+                break;
+            }
+            Got::Timeout => panic!("the slow client was neither resynced nor closed"),
+        }
+    }
+    let m = app
+        .send(reqwest::Method::GET, "/metrics", None, None)
+        .await
+        .text()
+        .await
+        .unwrap();
+    let resynced_or_closed = m.lines().any(|l| {
+        (l.starts_with("tablecast_live_slow_consumer_resyncs_total")
+            || l.starts_with("tablecast_live_slow_consumer_closes_total"))
+            && !l.ends_with(" 0")
+    });
+    assert!(resynced_or_closed, "{m}");
+}
+
+#[tokio::test]
+async fn bad_frames_get_error_frames_and_the_connection_stays_usable() {
+    let app = TestApp::spawn().await;
+    let r = app.standard_restaurant().await;
+    let date = date_in(3);
+    let mut ws = Ws::connect(&app.base).await;
+    let cases: Vec<(Message, u64, Option<&str>)> = vec![
+        (Message::Text("not json".into()), 400, None),
+        (Message::Text(json!({"op": "dance", "sub": "x"}).to_string()), 400, Some("x")),
+        (Message::Text(json!([1, 2]).to_string()), 400, None),
+        (Message::Binary(vec![1, 2, 3]), 400, None),
+        (Message::Text(json!({"op": "subscribe", "sub": "b", "restaurant_id": "nope", "date": date, "party_size": 2}).to_string()), 400, Some("b")),
+        (Message::Text(json!({"op": "subscribe", "sub": "c", "restaurant_id": r.id, "date": "2026-13-01", "party_size": 2}).to_string()), 400, Some("c")),
+        (Message::Text(json!({"op": "subscribe", "sub": "d", "restaurant_id": r.id, "date": date, "party_size": 0}).to_string()), 422, Some("d")),
+        (Message::Text(json!({"op": "subscribe", "sub": "e", "restaurant_id": r.id, "date": "2020-01-01", "party_size": 2}).to_string()), 422, Some("e")),
+        (Message::Text(json!({"op": "subscribe", "sub": "f", "restaurant_id": uuid::Uuid::new_v4(), "date": date, "party_size": 2}).to_string()), 404, Some("f")),
+        (Message::Text(json!({"op": "subscribe", "sub": "g", "restaurant_id": r.id, "date": date, "view": "floor"}).to_string()), 401, Some("g")),
+        (Message::Text(json!({"op": "subscribe", "sub": "h", "restaurant_id": r.id, "date": date, "view": "floor", "token": "wrong"}).to_string()), 401, Some("h")),
+        (Message::Text(json!({"op": "unsubscribe", "sub": "zz"}).to_string()), 404, Some("zz")),
+    ];
+    for (msg, status, sub) in cases {
+        let shown = format!("{msg:?}");
+        ws.send_raw(msg).await;
+        let f = ws.frame().await;
+        assert_eq!(f["type"], "error", "{shown}");
+        assert_eq!(f["status"], status, "{shown}: {f}");
+        assert_eq!(f["sub"].as_str(), sub, "{shown}");
+        assert!(f["title"].is_string() && f["detail"].is_string());
+    }
+    // Another restaurant's staff token is 403 for the floor.
+    let other = app.standard_restaurant().await;
+    ws.send(json!({"op": "subscribe", "sub": "i", "restaurant_id": r.id, "date": date, "view": "floor", "token": other.staff})).await;
+    assert_eq!(ws.frame().await["status"], 403);
+    // A sub in use is 409; the 33rd subscription is 429.
+    ws.subscribe("s0", &r.id, &date, 1).await;
+    ws.send(json!({"op": "subscribe", "sub": "s0", "restaurant_id": r.id, "date": date, "party_size": 2})).await;
+    assert_eq!(ws.frame().await["status"], 409);
+    for i in 1..32 {
+        ws.subscribe(&format!("s{i}"), &r.id, &date, 2).await;
+    }
+    ws.send(json!({"op": "subscribe", "sub": "s32", "restaurant_id": r.id, "date": date, "party_size": 2})).await;
+    let f = ws.frame().await;
+    assert_eq!(
+        (f["status"].as_u64(), f["sub"].as_str()),
+        (Some(429), Some("s32"))
+    );
+    // Still usable; unsubscribe frees a place.
+    ws.send(json!({"op": "ping"})).await;
+    assert_eq!(ws.frame().await, json!({"type": "pong"}));
+    ws.send(json!({"op": "unsubscribe", "sub": "s5"})).await;
+    ws.subscribe("s32", &r.id, &date, 3).await;
+}
+
+#[tokio::test]
+async fn a_message_over_64_kib_closes_with_1009() {
+    let app = TestApp::spawn().await;
+    let mut ws = Ws::connect(&app.base).await;
+    ws.send(json!({"op": "ping", "pad": "x".repeat(70 * 1024)}))
+        .await;
+    assert_eq!(ws.expect_close(Duration::from_secs(5)).await, Some(1009));
+}
+
+#[tokio::test]
+async fn a_silent_client_is_closed_with_4000_and_a_pinged_one_is_kept() {
+    let app = TestApp::spawn_with(|a| {
+        a.ws_ping_secs = 0.2;
+        a.ws_idle_secs = 1.0;
+    })
+    .await;
+    let mut silent = SilentWs::connect(&app.base).await;
+    let mut alive = Ws::connect(&app.base).await;
+    // The live client reads (and so answers pings) for 2 s; the silent one reads nothing.
+    let until = Instant::now() + Duration::from_secs(2);
+    while Instant::now() < until {
+        if let Got::Closed(c) = alive.next(Duration::from_millis(100)).await {
+            panic!("a client answering pings was closed: {c:?}");
+        }
+    }
+    assert_eq!(silent.close_code(Duration::from_secs(3)).await, Some(4000));
+    alive.send(json!({"op": "ping"})).await;
+    assert_eq!(alive.frame().await, json!({"type": "pong"}));
+}
+
+#[tokio::test]
+async fn staff_see_a_booking_appear_held_and_turn_confirmed_on_the_floor() {
+    let app = TestApp::spawn().await;
+    let r = app.standard_restaurant().await;
+    let date = date_in(3);
+    let mut ws = Ws::connect(&app.base).await;
+    ws.send(json!({"op": "subscribe", "sub": "f", "restaurant_id": r.id, "date": date, "view": "floor", "token": r.staff})).await;
+    let snap = ws.frame().await;
+    let ids: Vec<&str> = snap["data"]["tables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["t1", "t2", "t3"]);
+    let held: Value = app
+        .hold(&r.id, &date, "19:00", 2)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let up = ws.frame().await;
+    assert_eq!(up["cause"], "held");
+    let tables = up["tables"].as_array().unwrap();
+    assert_eq!(tables.len(), 1);
+    assert_eq!(tables[0]["id"], "t1");
+    assert_eq!(tables[0]["reservations"][0]["status"], "held");
+    app.confirm(
+        held["id"].as_str().unwrap(),
+        held["token"].as_str().unwrap(),
+    )
+    .await;
+    let up = ws.frame().await;
+    assert_eq!(up["cause"], "confirmed");
+    assert_eq!(up["tables"][0]["reservations"][0]["status"], "confirmed");
+    assert_eq!(up["tables"][0]["reservations"][0]["guest"]["name"], "Ada");
+}
