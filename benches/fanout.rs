@@ -11,6 +11,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;
 use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::{broadcast, mpsc};
+
 use tokio_tungstenite::tungstenite::Message;
 
 struct Opts {
@@ -45,8 +46,15 @@ fn raise_fd_limit() {
     // SAFETY: plain libc calls on a valid struct.
     unsafe {
         if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 {
-            lim.rlim_cur = lim.rlim_max.min(200_000);
-            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+            // Root may raise the hard limit too; otherwise take the hard limit.
+            let want = libc::rlimit {
+                rlim_cur: 200_000,
+                rlim_max: lim.rlim_max.max(200_000),
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &want) != 0 {
+                lim.rlim_cur = lim.rlim_max;
+                libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+            }
         }
     }
 }
@@ -137,38 +145,72 @@ fn report(name: &str, n: usize, k: usize, tallies: &[Tally]) -> (f64, f64, f64, 
     (p50, p99, max, lost)
 }
 
-/// The floor: accept WebSockets, and on each trigger write one pre-encoded frame to every socket.
-async fn raw_server() -> (SocketAddr, broadcast::Sender<Message>) {
+/// The floor: accept WebSockets and write every text frame a client sends, once encoded, to
+/// every socket. Runs in its own process (`--raw-server`) so each side has its own fd budget.
+async fn raw_server() {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
+    println!("raw server on {}", listener.local_addr().unwrap());
     let (tx, _) = broadcast::channel::<Message>(64);
-    let tx2 = tx.clone();
-    tokio::spawn(async move {
-        loop {
-            let Ok((stream, _)) = listener.accept().await else {
-                continue;
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            continue;
+        };
+        let (tx, mut rx) = (tx.clone(), tx.subscribe());
+        tokio::spawn(async move {
+            let Ok(ws) = tokio_tungstenite::accept_async(stream).await else {
+                return;
             };
-            let mut rx = tx2.subscribe();
-            tokio::spawn(async move {
-                let Ok(mut ws) = tokio_tungstenite::accept_async(stream).await else {
-                    return;
-                };
-                if ws
-                    .send(Message::Text(r#"{"type":"ready"}"#.into()))
-                    .await
-                    .is_err()
-                {
-                    return;
+            let (mut sink, mut read) = ws.split();
+            if sink
+                .send(Message::Text(r#"{"type":"ready"}"#.into()))
+                .await
+                .is_err()
+            {
+                return;
+            }
+            loop {
+                tokio::select! {
+                    m = rx.recv() => match m {
+                        Ok(m) => if sink.send(m).await.is_err() { return },
+                        Err(_) => return,
+                    },
+                    r = read.next() => match r {
+                        Some(Ok(m @ Message::Text(_))) => { let _ = tx.send(m); }
+                        Some(Ok(_)) => {}
+                        _ => return,
+                    },
                 }
-                while let Ok(m) = rx.recv().await {
-                    if ws.send(m).await.is_err() {
-                        return;
-                    }
-                }
-            });
+            }
+        });
+    }
+}
+
+/// Starts a server process and reads the address it prints.
+fn spawn_server(
+    cmd: &mut std::process::Command,
+    marker: &str,
+) -> (std::process::Child, SocketAddr) {
+    use std::io::BufRead;
+    let mut child = cmd
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("server starts");
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let addr = loop {
+        let line = lines.next().expect("server printed its address").unwrap();
+        if let Some(rest) = line.strip_prefix(marker) {
+            break rest
+                .trim_start_matches("http://")
+                .split_whitespace()
+                .next()
+                .unwrap()
+                .parse()
+                .unwrap();
         }
-    });
-    (addr, tx)
+    };
+    std::thread::spawn(move || for _ in lines {});
+    (child, addr)
 }
 
 async fn connect_all(
@@ -193,18 +235,28 @@ async fn wait_ready(rx: &mut mpsc::Receiver<()>, n: usize) {
 }
 
 async fn run_baseline(o: &Opts) -> (f64, f64, f64, usize) {
-    let (addr, tx) = raw_server().await;
+    let exe = std::env::current_exe().unwrap();
+    let (mut child, addr) = spawn_server(
+        std::process::Command::new(exe).arg("--raw-server"),
+        "raw server on ",
+    );
     let (handles, mut ready) = connect_all(addr, o.subscribers, o.changes, |_| None).await;
     wait_ready(&mut ready, o.subscribers).await;
+    let mut control = connect(addr, o.subscribers + 1).await;
     let filler = "x".repeat(220);
     for _ in 0..o.changes {
         let frame = json!({"type": "update", "sub": "a", "version": 1, "cause": "held",
                            "at": Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
                            "slots": [{"time": "19:00", "pad": filler}]});
-        let _ = tx.send(Message::Text(frame.to_string()));
+        control
+            .send(Message::Text(frame.to_string()))
+            .await
+            .unwrap();
         tokio::time::sleep(o.gap).await;
     }
     let tallies = collect(handles, o.gap).await;
+    let _ = child.kill();
+    let _ = child.wait();
     report(
         "raw broadcast (baseline)",
         o.subscribers,
@@ -228,23 +280,13 @@ async fn run_tablecast(o: &Opts) -> (f64, f64, f64, usize) {
     let dir = tempfile::tempdir().unwrap();
     let db = format!("sqlite://{}", dir.path().join("bench.db").display());
     let admin = "bench-admin";
-    let args = tablecast::config::ServeArgs::for_tests(&db, admin);
-    // The server gets its own runtime, as in production; the client shares the machine.
-    let (port_tx, port_rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async move {
-            let app = tablecast::startup::Application::build(args).await.unwrap();
-            port_tx.send(app.port()).unwrap();
-            app.run_until_stopped().await.unwrap();
-        });
-    });
-    let port = port_rx.recv().unwrap();
-    let base = format!("http://127.0.0.1:{port}");
+    let (mut child, addr) = spawn_server(
+        std::process::Command::new(env!("CARGO_BIN_EXE_tablecast"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--store", &db])
+            .env("TABLECAST_ADMIN_TOKEN", admin),
+        "tablecast listening on ",
+    );
+    let base = format!("http://{addr}");
     let http = reqwest::Client::new();
     let tables: Vec<Value> = (0..o.changes)
         .map(|i| json!({"id": format!("t{i:03}"), "max_party": 2}))
@@ -260,7 +302,6 @@ async fn run_tablecast(o: &Opts) -> (f64, f64, f64, usize) {
     let date = (Utc::now() + chrono::Duration::days(2))
         .format("%Y-%m-%d")
         .to_string();
-    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     let (rid2, date2) = (rid.clone(), date.clone());
     let (handles, mut ready) = connect_all(addr, o.subscribers, o.changes, move |i| {
         Some(json!({"op": "subscribe", "sub": format!("s{i}"), "restaurant_id": rid2, "date": date2, "party_size": 2}))
@@ -279,11 +320,22 @@ async fn run_tablecast(o: &Opts) -> (f64, f64, f64, usize) {
         tokio::time::sleep(o.gap).await;
     }
     let tallies = collect(handles, o.gap).await;
+    let _ = child.kill();
+    let _ = child.wait();
     report("tablecast /v1/live", o.subscribers, o.changes, &tallies)
 }
 
 fn main() {
     raise_fd_limit();
+    if std::env::args().any(|a| a == "--raw-server") {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(raw_server());
+        return;
+    }
     let o = opts();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

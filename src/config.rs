@@ -61,12 +61,19 @@ pub struct ServeArgs {
         hide = true
     )]
     pub ws_idle_secs: f64,
+    /// Seconds between reconcile passes that repair live channels behind the store.
+    #[arg(long, env = "TABLECAST_RECONCILE_SECS", default_value_t = 5.0)]
+    pub reconcile_secs: f64,
     /// Kernel send buffer per accepted connection, in bytes (default: the system's).
     #[arg(long, env = "TABLECAST_SOCKET_SEND_BUFFER", hide = true)]
     pub socket_send_buffer: Option<usize>,
 }
 
 impl ServeArgs {
+    pub fn reconcile_every(&self) -> std::time::Duration {
+        std::time::Duration::from_secs_f64(self.reconcile_secs.max(0.05))
+    }
+
     pub fn live_settings(&self) -> crate::live::session::LiveSettings {
         use std::time::Duration;
         crate::live::session::LiveSettings {
@@ -92,6 +99,7 @@ impl ServeArgs {
             ws_ping_secs: 20.0,
             ws_idle_secs: 60.0,
             socket_send_buffer: None,
+            reconcile_secs: 5.0,
         }
     }
 }

@@ -19,6 +19,7 @@ struct Inner {
     live_resyncs: prometheus::IntCounter,
     live_evictions: prometheus::IntCounter,
     live_latency: prometheus::Histogram,
+    live_reconciled: prometheus::IntCounter,
 }
 
 impl Default for Metrics {
@@ -92,6 +93,11 @@ impl Metrics {
             ]),
         )
         .expect("metric");
+        let live_reconciled = prometheus::IntCounter::new(
+            "tablecast_live_reconcile_repairs_total",
+            "Channels found behind the store by the reconcile loop and resnapshotted",
+        )
+        .expect("metric");
         for c in [
             Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(latency.clone()),
@@ -103,6 +109,7 @@ impl Metrics {
             Box::new(live_resyncs.clone()),
             Box::new(live_evictions.clone()),
             Box::new(live_latency.clone()),
+            Box::new(live_reconciled.clone()),
         ] {
             registry.register(c).expect("unique metric");
         }
@@ -118,6 +125,7 @@ impl Metrics {
             live_resyncs,
             live_evictions,
             live_latency,
+            live_reconciled,
         }))
     }
 
@@ -166,6 +174,10 @@ impl Metrics {
 
     pub fn live_latency(&self, seconds: f64) {
         self.0.live_latency.observe(seconds);
+    }
+
+    pub fn live_reconciled(&self) {
+        self.0.live_reconciled.inc();
     }
 
     pub fn render(&self) -> String {

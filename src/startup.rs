@@ -4,7 +4,8 @@ use crate::booking::Booking;
 use crate::config::ServeArgs;
 use crate::http::{self, AppState};
 use crate::live::hub::Hub;
-use crate::live::Publish;
+use crate::live::bus::{Bus, LocalBus, RedisBus};
+use crate::live::{Fanout, Publish};
 use crate::metrics::Metrics;
 use crate::store::{self, DynStore};
 use actix_web::dev::{Server, ServerHandle, Service};
@@ -35,8 +36,16 @@ impl Application {
 
     pub async fn build_with_store(args: ServeArgs, store: DynStore) -> anyhow::Result<Self> {
         let metrics = Metrics::new();
-        let hub = Hub::new(store.clone(), metrics.clone());
-        let publisher: Arc<dyn Publish> = Arc::new(hub.clone());
+        let hub = Hub::new(store.clone(), metrics.clone(), args.reconcile_every());
+        let bus: Arc<dyn Bus> = match args.bus.as_str() {
+            "local" => Arc::new(LocalBus),
+            url if url.starts_with("redis://") => Arc::new(RedisBus::start(url, hub.clone())?),
+            other => anyhow::bail!("unsupported bus `{other}` (expected local or redis://HOST:PORT)"),
+        };
+        let publisher: Arc<dyn Publish> = Arc::new(Fanout {
+            hub: hub.clone(),
+            bus: bus.clone(),
+        });
         let booking = Booking::new(store, publisher, metrics.clone());
         let (drain_tx, drain_rx) = tokio::sync::watch::channel(false);
         let (admin_token, generated) = match args.admin_token.clone() {
@@ -52,6 +61,7 @@ impl Application {
             metrics,
             draining: Arc::new(AtomicBool::new(false)),
             hub,
+            bus,
             live: args.live_settings(),
             drain: drain_rx,
         };

@@ -40,6 +40,9 @@ pub enum ApiError {
     IdempotencyConflict,
     #[error("temporarily unavailable")]
     Unavailable(String),
+    /// Not ready, with a reason safe to show (draining, bus unreachable).
+    #[error("{0}")]
+    NotReady(String),
     #[error("internal error")]
     Internal(String),
 }
@@ -60,7 +63,7 @@ impl ApiError {
             ApiError::UnsupportedMediaType => ("unsupported-media-type", "Unsupported media type"),
             ApiError::Validation(_) => ("validation", "Validation failed"),
             ApiError::IdempotencyConflict => ("idempotency-conflict", "Idempotency key reused"),
-            ApiError::Unavailable(_) => ("unavailable", "Service unavailable"),
+            ApiError::Unavailable(_) | ApiError::NotReady(_) => ("unavailable", "Service unavailable"),
             ApiError::Internal(_) => ("internal", "Internal server error"),
         }
     }
@@ -111,7 +114,7 @@ impl ResponseError for ApiError {
             ApiError::Validation(_) | ApiError::IdempotencyConflict => {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
-            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable(_) | ApiError::NotReady(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -125,7 +128,7 @@ impl ResponseError for ApiError {
         }
         let mut res = HttpResponse::build(self.status_code());
         res.content_type("application/problem+json");
-        if matches!(self, ApiError::Unavailable(_)) {
+        if matches!(self, ApiError::Unavailable(_) | ApiError::NotReady(_)) {
             res.insert_header((header::RETRY_AFTER, "1"));
         }
         if matches!(self, ApiError::Unauthorized) {

@@ -25,6 +25,7 @@ pub struct AppState {
     pub metrics: Metrics,
     pub draining: Arc<AtomicBool>,
     pub hub: crate::live::hub::Hub,
+    pub bus: Arc<dyn crate::live::bus::Bus>,
     pub live: crate::live::session::LiveSettings,
     /// Turns true when WebSockets must close with 1001 (SIGTERM, after the grace period).
     pub drain: tokio::sync::watch::Receiver<bool>,
@@ -134,5 +135,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(resource("/readyz").route(web::get().to(ops::readyz)))
     .service(resource("/metrics").route(web::get().to(ops::metrics)))
     .service(resource("/openapi.json").route(web::get().to(ops::openapi)))
+    .configure(crate::web::configure)
     .default_service(web::to(not_found));
 }

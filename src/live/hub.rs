@@ -11,7 +11,7 @@ use crate::metrics::Metrics;
 use crate::store::DynStore;
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -75,19 +75,41 @@ struct HubInner {
     store: DynStore,
     metrics: Metrics,
     next_conn: AtomicU64,
+    /// Notified whenever the set of watched channels changes (the bus follows it).
+    interest: Arc<Notify>,
+    reconcile_every: Duration,
 }
 
 #[derive(Clone)]
 pub struct Hub(Arc<HubInner>);
 
 impl Hub {
-    pub fn new(store: DynStore, metrics: Metrics) -> Self {
+    pub fn new(store: DynStore, metrics: Metrics, reconcile_every: Duration) -> Self {
         Hub(Arc::new(HubInner {
             channels: Mutex::new(HashMap::new()),
             store,
             metrics,
             next_conn: AtomicU64::new(1),
+            interest: Arc::new(Notify::new()),
+            reconcile_every,
         }))
+    }
+
+    /// The restaurant/dates someone on this instance watches.
+    pub fn keys(&self) -> Vec<Key> {
+        self.0.channels.lock().expect("registry lock").keys().copied().collect()
+    }
+
+    pub fn interest(&self) -> Arc<Notify> {
+        self.0.interest.clone()
+    }
+
+    /// Marks every channel dirty (after a bus outage, say).
+    pub fn mark_all(&self, cause: Cause) {
+        let ids: HashSet<Uuid> = self.keys().iter().map(|k| k.0).collect();
+        for id in ids {
+            self.mark(id, None, cause, Utc::now());
+        }
     }
 
     pub fn next_conn_id(&self) -> u64 {
@@ -111,6 +133,7 @@ impl Hub {
             shared: shared.clone(),
         };
         map.insert(key, c.clone());
+        self.0.interest.notify_one();
         let task = Channel {
             key,
             hub: self.clone(),
@@ -507,6 +530,9 @@ impl Channel {
 
     async fn run(mut self) {
         let mut tick = tokio::time::interval(RESYNC_EVERY);
+        let every = self.hub.0.reconcile_every;
+        let mut reconcile = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+        reconcile.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 cmd = self.rx.recv() => match cmd {
@@ -521,6 +547,14 @@ impl Channel {
                     }
                 },
                 _ = tick.tick(), if self.has_stale() => self.resync(),
+                // Repairs what a lost notification (bus outage, a crashed instance) left behind:
+                // when the store is ahead of what subscribers saw, they get a fresh snapshot.
+                _ = reconcile.tick() => {
+                    if self.reload(false).await {
+                        self.hub.0.metrics.live_reconciled();
+                        self.fan_out(Cause::Changed, Utc::now(), true);
+                    }
+                }
             }
             if self.member_count() == 0 && self.try_close() {
                 // Drain what raced in after close: those subscribers retry on a new channel.

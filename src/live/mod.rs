@@ -1,14 +1,15 @@
 //! Live updates: committed changes flow to the hub, which pushes them over WebSockets.
+pub mod bus;
 pub mod frames;
 pub mod hub;
 pub mod session;
 
 use crate::domain::LocalDate;
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Cause {
     Held,
@@ -39,11 +40,15 @@ pub trait Publish: Send + Sync + 'static {
     fn publish(&self, change: Change);
 }
 
-/// Publishes nowhere; used until a hub is plugged in.
-pub struct Discard;
+/// Every commit goes to this instance's hub and, through the bus, to every other instance.
+pub struct Fanout {
+    pub hub: hub::Hub,
+    pub bus: std::sync::Arc<dyn bus::Bus>,
+}
 
-impl Publish for Discard {
+impl Publish for Fanout {
     fn publish(&self, change: Change) {
-        tracing::debug!(?change, "change committed");
+        self.bus.publish(&change);
+        self.hub.publish(change);
     }
 }

@@ -1,0 +1,220 @@
+//! The bus carries committed changes between instances. Redis is an accelerator, not the source
+//! of truth: a change it loses is repaired by each channel's reconcile tick, which compares the
+//! store's version with what its subscribers saw.
+use super::hub::{Hub, Key};
+use super::{Cause, Change};
+use crate::domain::LocalDate;
+use futures_util::StreamExt;
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc;
+use uuid::Uuid;
+
+/// How many changes may wait for Redis; past that they are dropped and reconcile repairs them.
+const PUBLISH_QUEUE: usize = 4096;
+const REDIS_TIMEOUT: Duration = Duration::from_millis(800);
+const MAX_BACKOFF: Duration = Duration::from_secs(2);
+
+/// Publishes committed changes to other instances.
+pub trait Bus: Send + Sync + 'static {
+    fn publish(&self, change: &Change);
+    /// `None` when healthy; otherwise what is degraded.
+    fn degraded(&self) -> Option<String>;
+}
+
+/// One process: nothing to carry.
+pub struct LocalBus;
+
+impl Bus for LocalBus {
+    fn publish(&self, _: &Change) {}
+    fn degraded(&self) -> Option<String> {
+        None
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Wire {
+    /// The publishing instance: it ignores its own messages.
+    i: Uuid,
+    r: Uuid,
+    d: Vec<LocalDate>,
+    w: bool,
+    c: Cause,
+    a: chrono::DateTime<chrono::Utc>,
+}
+
+fn channel_name(key: &Key) -> String {
+    format!("tablecast:{}:{}", key.0, key.1)
+}
+
+fn wide_name(rid: Uuid) -> String {
+    format!("tablecast:{rid}")
+}
+
+pub struct RedisBus {
+    tx: mpsc::Sender<Wire>,
+    instance: Uuid,
+    publish_ok: Arc<AtomicBool>,
+    subscribe_ok: Arc<AtomicBool>,
+}
+
+impl RedisBus {
+    /// Starts the publisher and subscriber tasks; they connect (and reconnect) with backoff.
+    pub fn start(url: &str, hub: Hub) -> anyhow::Result<Self> {
+        let client = redis::Client::open(url)?;
+        let (tx, rx) = mpsc::channel(PUBLISH_QUEUE);
+        let bus = RedisBus {
+            tx,
+            instance: Uuid::new_v4(),
+            publish_ok: Arc::new(AtomicBool::new(false)),
+            subscribe_ok: Arc::new(AtomicBool::new(false)),
+        };
+        tokio::spawn(publisher(client.clone(), rx, bus.publish_ok.clone()));
+        tokio::spawn(subscriber(client, hub, bus.instance, bus.subscribe_ok.clone()));
+        Ok(bus)
+    }
+}
+
+impl Bus for RedisBus {
+    fn publish(&self, change: &Change) {
+        let wire = Wire {
+            i: self.instance,
+            r: change.restaurant_id,
+            d: change.dates.iter().map(|(d, _)| *d).collect(),
+            w: change.wide_version.is_some(),
+            c: change.cause,
+            a: change.at,
+        };
+        if self.tx.try_send(wire).is_err() {
+            tracing::warn!("bus publish queue full: dropping a change (reconcile repairs it)");
+        }
+    }
+
+    fn degraded(&self) -> Option<String> {
+        let (p, s) = (
+            self.publish_ok.load(Ordering::Relaxed),
+            self.subscribe_ok.load(Ordering::Relaxed),
+        );
+        (!(p && s)).then(|| "redis unreachable".to_owned())
+    }
+}
+
+fn backoff(attempt: u32) -> Duration {
+    let base = Duration::from_millis(50 * 2u64.saturating_pow(attempt.min(6)));
+    let capped = base.min(MAX_BACKOFF);
+    capped.mul_f64(rand::thread_rng().gen_range(0.5..1.0))
+}
+
+async fn connect(client: &redis::Client) -> redis::RedisResult<redis::aio::MultiplexedConnection> {
+    let cfg = redis::AsyncConnectionConfig::new()
+        .set_connection_timeout(REDIS_TIMEOUT)
+        .set_response_timeout(REDIS_TIMEOUT);
+    client.get_multiplexed_async_connection_with_config(&cfg).await
+}
+
+async fn publisher(client: redis::Client, mut rx: mpsc::Receiver<Wire>, ok: Arc<AtomicBool>) {
+    let mut conn = None;
+    let mut attempt = 0;
+    loop {
+        if conn.is_none() {
+            match connect(&client).await {
+                Ok(c) => {
+                    conn = Some(c);
+                    attempt = 0;
+                    ok.store(true, Ordering::Relaxed);
+                }
+                Err(e) => {
+                    ok.store(false, Ordering::Relaxed);
+                    tracing::warn!(error = %e, "redis publisher cannot connect; retrying");
+                    // Changes queued meanwhile are dropped: reconcile repairs them.
+                    while rx.try_recv().is_ok() {}
+                    tokio::time::sleep(backoff(attempt)).await;
+                    attempt += 1;
+                    continue;
+                }
+            }
+        }
+        let Some(w) = rx.recv().await else { return };
+        let Ok(payload) = serde_json::to_string(&w) else { continue };
+        let names: Vec<String> = if w.w {
+            vec![wide_name(w.r)]
+        } else {
+            w.d.iter().flat_map(|d| [*d, d.succ()]).map(|d| channel_name(&(w.r, d))).collect()
+        };
+        let c = conn.as_mut().expect("connected");
+        let mut pipe = redis::pipe();
+        for n in &names {
+            pipe.cmd("PUBLISH").arg(n).arg(&payload).ignore();
+        }
+        if let Err(e) = pipe.query_async::<()>(c).await {
+            tracing::warn!(error = %e, "redis publish failed; reconnecting");
+            ok.store(false, Ordering::Relaxed);
+            conn = None;
+        }
+    }
+}
+
+/// Subscribes to the channels this instance's clients watch; each message marks the hub's
+/// channel dirty, and the hub reloads from the store.
+async fn subscriber(client: redis::Client, hub: Hub, me: Uuid, ok: Arc<AtomicBool>) {
+    let interest = hub.interest();
+    let mut attempt = 0;
+    loop {
+        let pubsub = match tokio::time::timeout(REDIS_TIMEOUT, client.get_async_pubsub()).await {
+            Ok(Ok(p)) => p,
+            other => {
+                ok.store(false, Ordering::Relaxed);
+                if let Ok(Err(e)) = other {
+                    tracing::warn!(error = %e, "redis subscriber cannot connect; retrying");
+                }
+                tokio::time::sleep(backoff(attempt)).await;
+                attempt += 1;
+                continue;
+            }
+        };
+        let (mut sink, mut stream) = pubsub.split();
+        let mut subscribed: HashSet<String> = HashSet::new();
+        attempt = 0;
+        ok.store(true, Ordering::Relaxed);
+        // Anything published while we were away is repaired: mark every watched channel.
+        hub.mark_all(Cause::Changed);
+        'connected: loop {
+            let wanted: HashSet<String> = hub
+                .keys()
+                .iter()
+                .flat_map(|k| [channel_name(k), wide_name(k.0)])
+                .collect();
+            for n in wanted.difference(&subscribed.clone()) {
+                if sink.subscribe(n).await.is_err() {
+                    break 'connected;
+                }
+                subscribed.insert(n.clone());
+            }
+            for n in subscribed.clone().difference(&wanted) {
+                if sink.unsubscribe(n).await.is_err() {
+                    break 'connected;
+                }
+                subscribed.remove(n);
+            }
+            tokio::select! {
+                _ = interest.notified() => {}
+                msg = stream.next() => {
+                    let Some(msg) = msg else { break 'connected };
+                    let Ok(w) = serde_json::from_slice::<Wire>(msg.get_payload_bytes()) else { continue };
+                    if w.i != me {
+                        let dates = (!w.w).then(|| {
+                            w.d.iter().flat_map(|d| [*d, d.succ()]).collect::<Vec<_>>()
+                        });
+                        hub.mark(w.r, dates.as_deref(), w.c, w.a);
+                    }
+                }
+            }
+        }
+        ok.store(false, Ordering::Relaxed);
+        tracing::warn!("redis subscription lost; reconnecting");
+    }
+}
