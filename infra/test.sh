@@ -12,8 +12,32 @@ export TABLECAST_REQUIRE_SERVICES=1
 
 step() { printf '\n== %s\n' "$*"; }
 
+# Debian packages the tests run for real; installed once, when missing.
+apt_updated=0
+need_pkg() { # need_pkg COMMAND PACKAGE...
+  command -v "$1" >/dev/null 2>&1 && return 0
+  [ -x "/usr/sbin/$1" ] && return 0
+  echo "installing $* (needed by the tests)"
+  if [ "$apt_updated" = 0 ]; then apt-get update -qq || { echo "apt-get update failed" >&2; exit 1; }; apt_updated=1; fi
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${@:2}" >/dev/null \
+    || { echo "cannot install ${*:2}: the tests need them" >&2; exit 1; }
+}
+
+step "services"
+need_pkg redis-server redis-server
+need_pkg nginx nginx
+# The browser tests (tests/browser) drive Debian's headless Chromium through chromedriver.
+need_pkg chromium chromium
+need_pkg chromedriver chromium-driver
+for bin in /usr/bin/chromium /usr/bin/chromedriver; do
+  [ -x "$bin" ] || { echo "$bin is missing after install: the browser tests need it" >&2; exit 1; }
+done
+
 step "format"
 cargo fmt --all -- --check
+
+step "aws template"
+bash infra/aws/lint.sh
 
 step "lint"
 cargo clippy --all-targets --locked -- -D warnings

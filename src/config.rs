@@ -18,6 +18,8 @@ pub enum Command {
     Serve(ServeArgs),
     /// Create or upgrade the store's schema, then exit.
     Migrate(StoreArgs),
+    /// Simulate crowds against running instances and report what they measured.
+    Loadgen(crate::loadgen::LoadgenArgs),
 }
 
 #[derive(Debug, Clone, Args)]

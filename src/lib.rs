@@ -5,6 +5,7 @@ pub mod demo;
 pub mod domain;
 pub mod http;
 pub mod live;
+pub mod loadgen;
 pub mod metrics;
 pub mod startup;
 pub mod store;

@@ -16,6 +16,9 @@ async fn main() -> anyhow::Result<()> {
             tablecast::store::open(&args.store).await?;
             println!("store {} is up to date", args.store);
         }
+        Command::Loadgen(args) => {
+            tablecast::loadgen::run(args).await?;
+        }
         Command::Serve(args) => {
             let demo = args.demo;
             let app = Application::build(args.clone()).await?;

@@ -3,8 +3,8 @@
 use crate::booking::Booking;
 use crate::config::ServeArgs;
 use crate::http::{self, AppState};
-use crate::live::hub::Hub;
 use crate::live::bus::{Bus, LocalBus, RedisBus};
+use crate::live::hub::Hub;
 use crate::live::{Fanout, Publish};
 use crate::metrics::Metrics;
 use crate::store::{self, DynStore};
@@ -40,7 +40,9 @@ impl Application {
         let bus: Arc<dyn Bus> = match args.bus.as_str() {
             "local" => Arc::new(LocalBus),
             url if url.starts_with("redis://") => Arc::new(RedisBus::start(url, hub.clone())?),
-            other => anyhow::bail!("unsupported bus `{other}` (expected local or redis://HOST:PORT)"),
+            other => {
+                anyhow::bail!("unsupported bus `{other}` (expected local or redis://HOST:PORT)")
+            }
         };
         let publisher: Arc<dyn Publish> = Arc::new(Fanout {
             hub: hub.clone(),

@@ -1,8 +1,9 @@
 //! Counting free tables over bookable starts.
 use super::grid::{bookable_starts, Slot};
 use super::time::LocalDate;
-use super::{PartySize, Reservation, Restaurant, Table};
+use super::{PartySize, Reservation, Restaurant, Table, TableId};
 use chrono::{DateTime, Utc};
+use std::collections::HashMap;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SlotCount {
@@ -19,14 +20,35 @@ pub fn free_tables<'a>(
     now: DateTime<Utc>,
     reservations: &[Reservation],
 ) -> Vec<&'a Table> {
+    let busy = Occupancy::new(reservations, now);
     r.fitting_tables(p)
         .into_iter()
-        .filter(|t| {
-            !reservations
-                .iter()
-                .any(|x| x.table_id == t.id && x.occupies_at(now) && x.overlaps(start, end))
-        })
+        .filter(|t| busy.is_free(&t.id, start, end))
         .collect()
+}
+
+/// Occupied intervals grouped by table, so a count costs tables × their own reservations.
+struct Occupancy<'a>(HashMap<&'a TableId, Vec<Interval>>);
+
+type Interval = (DateTime<Utc>, DateTime<Utc>);
+
+impl<'a> Occupancy<'a> {
+    fn new(reservations: &'a [Reservation], now: DateTime<Utc>) -> Self {
+        let mut m: HashMap<&TableId, Vec<_>> = HashMap::new();
+        for x in reservations
+            .iter()
+            .filter(|x| x.occupies_at(now) && x.start < x.end)
+        {
+            m.entry(&x.table_id).or_default().push((x.start, x.end));
+        }
+        Occupancy(m)
+    }
+
+    fn is_free(&self, table: &TableId, start: DateTime<Utc>, end: DateTime<Utc>) -> bool {
+        self.0
+            .get(table)
+            .is_none_or(|v| !v.iter().any(|(s, e)| *s < end && start < *e))
+    }
 }
 
 /// Availability for a party on a date given every reservation that could overlap it.
@@ -37,12 +59,16 @@ pub fn availability(
     now: DateTime<Utc>,
     reservations: &[Reservation],
 ) -> Vec<SlotCount> {
+    let busy = Occupancy::new(reservations, now);
+    let tables = r.fitting_tables(p);
     bookable_starts(r, date, p, now)
         .into_iter()
         .map(|slot| SlotCount {
             slot,
-            available_tables: free_tables(r, p, slot.start, slot.end, now, reservations).len()
-                as u32,
+            available_tables: tables
+                .iter()
+                .filter(|t| busy.is_free(&t.id, slot.start, slot.end))
+                .count() as u32,
         })
         .collect()
 }

@@ -63,7 +63,9 @@ impl ApiError {
             ApiError::UnsupportedMediaType => ("unsupported-media-type", "Unsupported media type"),
             ApiError::Validation(_) => ("validation", "Validation failed"),
             ApiError::IdempotencyConflict => ("idempotency-conflict", "Idempotency key reused"),
-            ApiError::Unavailable(_) | ApiError::NotReady(_) => ("unavailable", "Service unavailable"),
+            ApiError::Unavailable(_) | ApiError::NotReady(_) => {
+                ("unavailable", "Service unavailable")
+            }
             ApiError::Internal(_) => ("internal", "Internal server error"),
         }
     }

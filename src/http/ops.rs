@@ -15,7 +15,9 @@ pub async fn healthz() -> HttpResponse {
               (status = 503, description = "draining, or the store or bus is unreachable")))]
 pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse> {
     if state.draining.load(Ordering::SeqCst) {
-        return Err(ApiError::NotReady("draining: this instance is shutting down".into()));
+        return Err(ApiError::NotReady(
+            "draining: this instance is shutting down".into(),
+        ));
     }
     state.booking.store().ping().await?;
     if let Some(why) = state.bus.degraded() {

@@ -74,7 +74,12 @@ impl RedisBus {
             subscribe_ok: Arc::new(AtomicBool::new(false)),
         };
         tokio::spawn(publisher(client.clone(), rx, bus.publish_ok.clone()));
-        tokio::spawn(subscriber(client, hub, bus.instance, bus.subscribe_ok.clone()));
+        tokio::spawn(subscriber(
+            client,
+            hub,
+            bus.instance,
+            bus.subscribe_ok.clone(),
+        ));
         Ok(bus)
     }
 }
@@ -113,7 +118,9 @@ async fn connect(client: &redis::Client) -> redis::RedisResult<redis::aio::Multi
     let cfg = redis::AsyncConnectionConfig::new()
         .set_connection_timeout(REDIS_TIMEOUT)
         .set_response_timeout(REDIS_TIMEOUT);
-    client.get_multiplexed_async_connection_with_config(&cfg).await
+    client
+        .get_multiplexed_async_connection_with_config(&cfg)
+        .await
 }
 
 async fn publisher(client: redis::Client, mut rx: mpsc::Receiver<Wire>, ok: Arc<AtomicBool>) {
@@ -139,11 +146,16 @@ async fn publisher(client: redis::Client, mut rx: mpsc::Receiver<Wire>, ok: Arc<
             }
         }
         let Some(w) = rx.recv().await else { return };
-        let Ok(payload) = serde_json::to_string(&w) else { continue };
+        let Ok(payload) = serde_json::to_string(&w) else {
+            continue;
+        };
         let names: Vec<String> = if w.w {
             vec![wide_name(w.r)]
         } else {
-            w.d.iter().flat_map(|d| [*d, d.succ()]).map(|d| channel_name(&(w.r, d))).collect()
+            w.d.iter()
+                .flat_map(|d| [*d, d.succ()])
+                .map(|d| channel_name(&(w.r, d)))
+                .collect()
         };
         let c = conn.as_mut().expect("connected");
         let mut pipe = redis::pipe();

@@ -38,6 +38,9 @@ pub struct Conn {
 /// How long a subscriber may stay behind before its connection is closed with 4008.
 const STALE_LIMIT: Duration = Duration::from_secs(5);
 const RESYNC_EVERY: Duration = Duration::from_millis(100);
+/// Under a burst of changes a channel fans out at most this often; the changes in between are
+/// coalesced into one frame (versions may skip). A lone change goes out at once.
+const MIN_FANOUT_GAP: Duration = Duration::from_millis(10);
 
 enum Cmd {
     Subscribe {
@@ -97,7 +100,13 @@ impl Hub {
 
     /// The restaurant/dates someone on this instance watches.
     pub fn keys(&self) -> Vec<Key> {
-        self.0.channels.lock().expect("registry lock").keys().copied().collect()
+        self.0
+            .channels
+            .lock()
+            .expect("registry lock")
+            .keys()
+            .copied()
+            .collect()
     }
 
     pub fn interest(&self) -> Arc<Notify> {
@@ -143,6 +152,7 @@ impl Hub {
             day: Vec::new(),
             version: 0,
             groups: HashMap::new(),
+            last_fanout: None,
         };
         tokio::spawn(task.run());
         c
@@ -255,6 +265,7 @@ struct Channel {
     day: Vec<Reservation>,
     version: u64,
     groups: HashMap<View, Group>,
+    last_fanout: Option<Instant>,
 }
 
 /// The floor view: every table of the restaurant with its reservations of the date, whole.
@@ -410,6 +421,7 @@ impl Channel {
 
     /// Sends every group what changed since its last state, or a fresh snapshot when `fresh`.
     fn fan_out(&mut self, cause: Cause, at: DateTime<Utc>, fresh: bool) {
+        self.last_fanout = Some(Instant::now());
         let now = Utc::now();
         let metrics = self.hub.0.metrics.clone();
         let views: Vec<View> = self.groups.keys().copied().collect();
@@ -541,6 +553,9 @@ impl Channel {
                     None => return,
                 },
                 _ = self.shared.notify.notified() => {
+                    if let Some(last) = self.last_fanout {
+                        tokio::time::sleep(MIN_FANOUT_GAP.saturating_sub(last.elapsed())).await;
+                    }
                     let p = std::mem::take(&mut *self.shared.pending.lock().expect("pending lock"));
                     if p.dirty && self.reload(p.wide).await {
                         self.fan_out(p.cause.unwrap_or(Cause::Changed), p.at.unwrap_or_else(Utc::now), p.wide);

@@ -184,6 +184,36 @@ impl SqliteStore {
             .map_err(internal)
     }
 
+    /// Whether every candidate table holds a live reservation over `[start, end)` in the last
+    /// committed state (a hold past `expires_at` is free).
+    async fn all_taken(
+        &self,
+        rid: &str,
+        candidates: &[TableId],
+        start: i64,
+        end: i64,
+        now: i64,
+    ) -> StoreResult<bool> {
+        let q = format!(
+            "SELECT DISTINCT table_id FROM reservations
+             WHERE restaurant_id = ? AND start_ms > ? AND start_ms < ? AND end_ms > ?
+               AND end_ms > start_ms AND status IN {OCCUPYING_SQL}
+               AND (status <> 'held' OR expires_ms > ?)"
+        );
+        let busy: Vec<String> = sqlx::query_scalar(&q)
+            .bind(rid)
+            .bind(start - MAX_SPAN_MS)
+            .bind(end)
+            .bind(start)
+            .bind(now)
+            .fetch_all(&self.reader)
+            .await
+            .map_err(internal)?;
+        Ok(candidates
+            .iter()
+            .all(|t| busy.iter().any(|b| b == t.as_str())))
+    }
+
     async fn revision(tx: &mut Transaction<'_, Sqlite>, rid: &str) -> StoreResult<Option<u64>> {
         let v: Option<i64> = sqlx::query_scalar("SELECT revision FROM restaurants WHERE id = ?")
             .bind(rid)
@@ -406,12 +436,20 @@ impl Store for SqliteStore {
             token_hash,
             now,
         } = new;
-        let mut tx = self.begin_write().await?;
         let rid = reservation.restaurant_id.to_string();
+        let (start, end, now_ms) = (ms(reservation.start), ms(reservation.end), ms(now));
+        // A hold never waits on another: when a committed snapshot already shows every
+        // candidate taken, the loser is answered from a reader without queueing for the writer.
+        if self
+            .all_taken(&rid, &candidates, start, end, now_ms)
+            .await?
+        {
+            return Ok(InsertOutcome::Lost);
+        }
+        let mut tx = self.begin_write().await?;
         if Self::revision(&mut tx, &rid).await? != Some(restaurant_revision) {
             return Ok(InsertOutcome::Stale);
         }
-        let (start, end, now_ms) = (ms(reservation.start), ms(reservation.end), ms(now));
         let mut touched =
             expire_blocking_holds(&mut tx, &rid, &candidates, start, end, now_ms).await?;
         let q = format!(

@@ -9,5 +9,6 @@ mod durability;
 mod endpoints;
 mod idempotency;
 mod live;
+mod loadgen;
 mod problem;
 mod races;

@@ -11,14 +11,23 @@ pub const ADMIN: &str = "cluster-admin";
 pub const RECONCILE: Duration = Duration::from_secs(2);
 
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 fn wait_port(port: u16, what: &str, log: Option<&std::path::Path>) {
     let end = Instant::now() + Duration::from_secs(20);
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        let said = log.and_then(|p| std::fs::read_to_string(p).ok()).unwrap_or_default();
-        assert!(Instant::now() < end, "{what} did not start listening on {port}: {said}");
+        let said = log
+            .and_then(|p| std::fs::read_to_string(p).ok())
+            .unwrap_or_default();
+        assert!(
+            Instant::now() < end,
+            "{what} did not start listening on {port}: {said}"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -30,7 +39,11 @@ pub struct Proc {
 
 impl Proc {
     pub fn signal(&self, sig: &str) {
-        let ok = Command::new("kill").args([sig, &self.child.id().to_string()]).status().unwrap().success();
+        let ok = Command::new("kill")
+            .args([sig, &self.child.id().to_string()])
+            .status()
+            .unwrap()
+            .success();
         assert!(ok, "kill {sig}");
     }
 
@@ -65,7 +78,10 @@ impl SharedStore {
     /// hand, one SQLite file that every instance opens — unless services are required.
     pub fn pick(dir: &std::path::Path) -> SharedStore {
         if std::env::var("AWS_ENDPOINT_URL_DYNAMODB").is_ok() {
-            return SharedStore::Dynamo(format!("dynamodb://tc-cluster-{}", uuid::Uuid::new_v4().simple()));
+            return SharedStore::Dynamo(format!(
+                "dynamodb://tc-cluster-{}",
+                uuid::Uuid::new_v4().simple()
+            ));
         }
         assert!(
             std::env::var("TABLECAST_REQUIRE_SERVICES").is_err(),
@@ -99,14 +115,30 @@ pub struct Cluster {
 }
 
 fn require(bin: &str) {
-    let found = Command::new("sh").args(["-c", &format!("command -v {bin}")]).output().map(|o| o.status.success()).unwrap_or(false);
-    assert!(found, "{bin} is not installed (bash infra/test.sh installs it)");
+    let found = Command::new("sh")
+        .args(["-c", &format!("command -v {bin}")])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    assert!(
+        found,
+        "{bin} is not installed (bash infra/test.sh installs it)"
+    );
 }
 
 pub fn start_redis(port: u16) -> Proc {
     require("redis-server");
     let child = Command::new("redis-server")
-        .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+        .args([
+            "--port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -117,10 +149,19 @@ pub fn start_redis(port: u16) -> Proc {
 
 pub fn start_instance(store: &SharedStore, redis_port: u16, port: u16) -> Instance {
     let mut child = Command::new(env!("CARGO_BIN_EXE_tablecast"))
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--store", store.url()])
+        .args([
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--store",
+            store.url(),
+        ])
         .args(["--bus", &format!("redis://127.0.0.1:{redis_port}")])
         .env("TABLECAST_ADMIN_TOKEN", ADMIN)
-        .env("TABLECAST_RECONCILE_SECS", RECONCILE.as_secs_f64().to_string())
+        .env(
+            "TABLECAST_RECONCILE_SECS",
+            RECONCILE.as_secs_f64().to_string(),
+        )
         .env("TABLECAST_DRAIN_GRACE_SECS", "0.5")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -134,7 +175,11 @@ pub fn start_instance(store: &SharedStore, redis_port: u16, port: u16) -> Instan
         }
     };
     std::thread::spawn(move || for _ in lines {});
-    Instance { proc: Proc { child }, base, port }
+    Instance {
+        proc: Proc { child },
+        base,
+        port,
+    }
 }
 
 pub fn start_nginx(dir: &std::path::Path, port: u16, upstreams: &[u16]) -> Proc {
@@ -150,9 +195,20 @@ pub fn start_nginx(dir: &std::path::Path, port: u16, upstreams: &[u16]) -> Proc 
         .replace("@SERVERS@", &servers);
     let path: PathBuf = dir.join("nginx.conf");
     std::fs::write(&path, conf).unwrap();
-    let nginx = if std::path::Path::new("/usr/sbin/nginx").exists() { "/usr/sbin/nginx" } else { "nginx" };
+    let nginx = if std::path::Path::new("/usr/sbin/nginx").exists() {
+        "/usr/sbin/nginx"
+    } else {
+        "nginx"
+    };
     let child = Command::new(nginx)
-        .args(["-c", &path.display().to_string(), "-p", &dir.display().to_string(), "-e", &dir.join("nginx-error.log").display().to_string()])
+        .args([
+            "-c",
+            &path.display().to_string(),
+            "-p",
+            &dir.display().to_string(),
+            "-e",
+            &dir.join("nginx-error.log").display().to_string(),
+        ])
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(dir.join("nginx-stderr.log")).unwrap())
         .spawn()
@@ -176,7 +232,9 @@ impl Cluster {
         }
         let redis_port = free_port();
         let redis = start_redis(redis_port);
-        let instances: Vec<Instance> = (0..n).map(|_| start_instance(&store, redis_port, free_port())).collect();
+        let instances: Vec<Instance> = (0..n)
+            .map(|_| start_instance(&store, redis_port, free_port()))
+            .collect();
         let front_port = free_port();
         let ports: Vec<u16> = instances.iter().map(|i| i.port).collect();
         let nginx = start_nginx(dir.path(), front_port, &ports);

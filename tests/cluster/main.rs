@@ -1,7 +1,7 @@
 //! Several real instances behind real nginx, with real Redis, on one shared store.
+mod harness;
 #[path = "../api/helpers.rs"]
 mod helpers;
-mod harness;
 #[path = "../api/ws.rs"]
 mod ws;
 
@@ -20,17 +20,39 @@ struct Api {
 
 impl Api {
     fn new() -> Api {
-        Api { http: reqwest::Client::builder().pool_max_idle_per_host(32).build().unwrap() }
+        Api {
+            http: reqwest::Client::builder()
+                .pool_max_idle_per_host(32)
+                .build()
+                .unwrap(),
+        }
     }
 
     async fn restaurant(&self, base: &str, body: Value) -> (String, String) {
-        let res = self.http.post(format!("{base}/v1/restaurants")).bearer_auth(ADMIN).json(&body).send().await.unwrap();
+        let res = self
+            .http
+            .post(format!("{base}/v1/restaurants"))
+            .bearer_auth(ADMIN)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(res.status(), StatusCode::CREATED);
         let v: Value = res.json().await.unwrap();
-        (v["restaurant"]["id"].as_str().unwrap().into(), v["staff_token"].as_str().unwrap().into())
+        (
+            v["restaurant"]["id"].as_str().unwrap().into(),
+            v["staff_token"].as_str().unwrap().into(),
+        )
     }
 
-    async fn hold(&self, base: &str, rid: &str, date: &str, time: &str, party: u32) -> reqwest::Result<reqwest::Response> {
+    async fn hold(
+        &self,
+        base: &str,
+        rid: &str,
+        date: &str,
+        time: &str,
+        party: u32,
+    ) -> reqwest::Result<reqwest::Response> {
         self.http
             .post(format!("{base}/v1/restaurants/{rid}/holds"))
             .json(&json!({"date": date, "time": time, "party_size": party}))
@@ -41,7 +63,9 @@ impl Api {
     async fn availability(&self, base: &str, rid: &str, date: &str, party: u32) -> Value {
         let res = self
             .http
-            .get(format!("{base}/v1/restaurants/{rid}/availability?date={date}&party_size={party}"))
+            .get(format!(
+                "{base}/v1/restaurants/{rid}/availability?date={date}&party_size={party}"
+            ))
             .send()
             .await
             .unwrap();
@@ -50,7 +74,12 @@ impl Api {
     }
 
     async fn status(&self, base: &str, path: &str) -> u16 {
-        self.http.get(format!("{base}{path}")).send().await.map(|r| r.status().as_u16()).unwrap_or(0)
+        self.http
+            .get(format!("{base}{path}"))
+            .send()
+            .await
+            .map(|r| r.status().as_u16())
+            .unwrap_or(0)
     }
 }
 
@@ -70,20 +99,37 @@ impl Watcher {
         let mut ws = Ws::connect(base).await;
         let mut st = LiveState::default();
         st.apply(&ws.subscribe("w", rid, date, party).await);
-        Watcher { ws, st, base: base.into(), rid: rid.into(), date: date.into(), party, closes: Vec::new() }
+        Watcher {
+            ws,
+            st,
+            base: base.into(),
+            rid: rid.into(),
+            date: date.into(),
+            party,
+            closes: Vec::new(),
+        }
     }
 
     /// Reads (reconnecting as needed) until the state equals `expected` or the deadline passes.
     async fn converge(&mut self, expected: &Value, within: Duration) -> Result<(), String> {
         let end = Instant::now() + within;
         while !self.st.matches(expected) {
-            match self.ws.next(end.saturating_duration_since(Instant::now())).await {
+            match self
+                .ws
+                .next(end.saturating_duration_since(Instant::now()))
+                .await
+            {
                 Got::Frame(f) => self.st.apply(&f),
                 Got::Closed(code) => {
                     self.closes.push(code);
                     self.reconnect().await;
                 }
-                Got::Timeout => return Err(format!("did not converge: {:?} vs {}", self.st.slots, expected["slots"])),
+                Got::Timeout => {
+                    return Err(format!(
+                        "did not converge: {:?} vs {}",
+                        self.st.slots, expected["slots"]
+                    ))
+                }
             }
         }
         Ok(())
@@ -120,7 +166,11 @@ impl Watcher {
                     }
                 }
             }
-            assert!(Instant::now() < end, "could not reconnect through {}", self.base);
+            assert!(
+                Instant::now() < end,
+                "could not reconnect through {}",
+                self.base
+            );
             tokio::time::sleep(backoff).await;
             backoff = (backoff * 2).min(Duration::from_millis(800));
         }
@@ -134,7 +184,9 @@ fn never_go_back(v: &[u64]) -> bool {
 }
 
 fn big_restaurant(tables: usize) -> Value {
-    let t: Vec<Value> = (0..tables).map(|i| json!({"id": format!("t{i:02}"), "max_party": 4})).collect();
+    let t: Vec<Value> = (0..tables)
+        .map(|i| json!({"id": format!("t{i:02}"), "max_party": 4}))
+        .collect();
     restaurant_body(json!(t))
 }
 
@@ -146,7 +198,10 @@ async fn a_hold_on_one_instance_reaches_a_subscriber_on_another_within_a_second(
     let date = date_in(3);
     let mut b = Watcher::start(&c.instances[1].base, &rid, &date, 2).await;
     let started = Instant::now();
-    let res = api.hold(&c.instances[0].base, &rid, &date, "19:00", 2).await.unwrap();
+    let res = api
+        .hold(&c.instances[0].base, &rid, &date, "19:00", 2)
+        .await
+        .unwrap();
     assert_eq!(res.status(), StatusCode::CREATED);
     let expected = api.availability(&c.instances[2].base, &rid, &date, 2).await;
     assert_eq!(free_at(&expected, "19:00"), 2);
@@ -159,15 +214,28 @@ async fn a_hold_on_one_instance_reaches_a_subscriber_on_another_within_a_second(
 async fn two_hundred_holds_split_across_instances_have_one_winner_and_every_instance_converges() {
     let c = Cluster::start(3);
     let api = Api::new();
-    let (rid, _) = api.restaurant(&c.front, restaurant_body(json!([{"id": "only", "min_party": 5, "max_party": 6}]))).await;
+    let (rid, _) = api
+        .restaurant(
+            &c.front,
+            restaurant_body(json!([{"id": "only", "min_party": 5, "max_party": 6}])),
+        )
+        .await;
     let date = date_in(4);
     let mut watchers = Vec::new();
     for i in 0..9 {
         watchers.push(Watcher::start(&c.instances[i % 3].base, &rid, &date, 5).await);
     }
     let holds = (0..200).map(|i| api.hold(&c.instances[i % 3].base, &rid, &date, "19:00", 5));
-    let statuses: Vec<u16> = join_all(holds).await.into_iter().map(|r| r.unwrap().status().as_u16()).collect();
-    assert_eq!(statuses.iter().filter(|s| **s == 201).count(), 1, "{statuses:?}");
+    let statuses: Vec<u16> = join_all(holds)
+        .await
+        .into_iter()
+        .map(|r| r.unwrap().status().as_u16())
+        .collect();
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 201).count(),
+        1,
+        "{statuses:?}"
+    );
     assert_eq!(statuses.iter().filter(|s| **s == 409).count(), 199);
     let expected = api.availability(&c.front, &rid, &date, 5).await;
     assert_eq!(free_at(&expected, "19:00"), 0);
@@ -199,21 +267,45 @@ async fn random_traffic_through_nginx_and_each_instance_converges_for_thirty_wat
                 let base = &bases[rng.gen_range(0..bases.len())];
                 match rng.gen_range(0..5) {
                     0..=2 => {
-                        let res = api.hold(base, &rid, &date, times[rng.gen_range(0..times.len())], rng.gen_range(1..=4)).await.unwrap();
+                        let res = api
+                            .hold(
+                                base,
+                                &rid,
+                                &date,
+                                times[rng.gen_range(0..times.len())],
+                                rng.gen_range(1..=4),
+                            )
+                            .await
+                            .unwrap();
                         if res.status() == StatusCode::CREATED {
                             let v: Value = res.json().await.unwrap();
-                            mine.push((v["id"].as_str().unwrap().into(), v["token"].as_str().unwrap().into()));
+                            mine.push((
+                                v["id"].as_str().unwrap().into(),
+                                v["token"].as_str().unwrap().into(),
+                            ));
                         }
                     }
                     3 if !mine.is_empty() => {
                         let (id, tok) = &mine[rng.gen_range(0..mine.len())];
-                        let res = api.http.post(format!("{base}/v1/reservations/{id}/confirm")).bearer_auth(tok)
-                            .json(&json!({"guest": {"name": "Ada"}})).send().await.unwrap();
+                        let res = api
+                            .http
+                            .post(format!("{base}/v1/reservations/{id}/confirm"))
+                            .bearer_auth(tok)
+                            .json(&json!({"guest": {"name": "Ada"}}))
+                            .send()
+                            .await
+                            .unwrap();
                         assert!(matches!(res.status().as_u16(), 200 | 410));
                     }
                     _ if !mine.is_empty() => {
                         let (id, tok) = mine.swap_remove(rng.gen_range(0..mine.len()));
-                        let res = api.http.delete(format!("{base}/v1/reservations/{id}")).bearer_auth(&tok).send().await.unwrap();
+                        let res = api
+                            .http
+                            .delete(format!("{base}/v1/reservations/{id}"))
+                            .bearer_auth(&tok)
+                            .send()
+                            .await
+                            .unwrap();
                         assert_eq!(res.status(), StatusCode::NO_CONTENT);
                     }
                     _ => {}
@@ -225,7 +317,11 @@ async fn random_traffic_through_nginx_and_each_instance_converges_for_thirty_wat
     for w in watchers.iter_mut() {
         let expected = api.availability(&c.front, &rid, &date, w.party).await;
         w.converge(&expected, Duration::from_secs(1)).await.unwrap();
-        assert!(never_go_back(&w.st.versions_seen), "{:?}", w.st.versions_seen);
+        assert!(
+            never_go_back(&w.st.versions_seen),
+            "{:?}",
+            w.st.versions_seen
+        );
     }
 }
 
@@ -241,14 +337,25 @@ async fn an_expired_hold_is_broadcast_once_on_every_instance() {
     for i in 0..3 {
         watchers.push(Watcher::start(&c.instances[i].base, &rid, &date, 2).await);
     }
-    let held: Value = api.hold(&c.instances[0].base, &rid, &date, "19:00", 2).await.unwrap().json().await.unwrap();
-    let expires: chrono::DateTime<chrono::Utc> = held["expires_at"].as_str().unwrap().parse().unwrap();
+    let held: Value = api
+        .hold(&c.instances[0].base, &rid, &date, "19:00", 2)
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let expires: chrono::DateTime<chrono::Utc> =
+        held["expires_at"].as_str().unwrap().parse().unwrap();
     // Read every frame until well past the sweeper's 2 s promise, counting expiry updates.
     let listen_until = Instant::now() + Duration::from_secs(4);
     let counts = join_all(watchers.iter_mut().map(|w| async move {
         let mut expired = Vec::new();
         loop {
-            match w.ws.next(listen_until.saturating_duration_since(Instant::now())).await {
+            match w
+                .ws
+                .next(listen_until.saturating_duration_since(Instant::now()))
+                .await
+            {
                 Got::Frame(f) => {
                     if f["cause"] == "expired" {
                         expired.push(chrono::Utc::now());
@@ -262,8 +369,17 @@ async fn an_expired_hold_is_broadcast_once_on_every_instance() {
     }))
     .await;
     for (i, seen) in counts.iter().enumerate() {
-        assert_eq!(seen.len(), 1, "instance {i} saw the expiry {} times", seen.len());
-        assert!(seen[0] - expires < chrono::Duration::seconds(2), "late by {}", seen[0] - expires);
+        assert_eq!(
+            seen.len(),
+            1,
+            "instance {i} saw the expiry {} times",
+            seen.len()
+        );
+        assert!(
+            seen[0] - expires < chrono::Duration::seconds(2),
+            "late by {}",
+            seen[0] - expires
+        );
         assert_eq!(watchers[i].st.slots["19:00"], 1);
     }
 }
@@ -278,31 +394,60 @@ async fn with_redis_down_holds_still_succeed_reconcile_repairs_and_the_bus_recov
     c.kill_redis();
     // Every instance notices and says what is degraded.
     for i in &c.instances {
-        helpers::eventually(Duration::from_secs(5), "readyz 503 while redis is down", || async {
-            api.status(&i.base, "/readyz").await == 503
-        })
+        helpers::eventually(
+            Duration::from_secs(5),
+            "readyz 503 while redis is down",
+            || async { api.status(&i.base, "/readyz").await == 503 },
+        )
         .await;
     }
-    let res = api.http.get(format!("{}/readyz", c.instances[0].base)).send().await.unwrap();
+    let res = api
+        .http
+        .get(format!("{}/readyz", c.instances[0].base))
+        .send()
+        .await
+        .unwrap();
     let p: Value = res.json().await.unwrap();
     assert!(p["detail"].as_str().unwrap().contains("bus"), "{p}");
-    let res = api.hold(&c.instances[0].base, &rid, &date, "19:00", 2).await.unwrap();
-    assert_eq!(res.status(), StatusCode::CREATED, "holds keep working without redis");
+    let res = api
+        .hold(&c.instances[0].base, &rid, &date, "19:00", 2)
+        .await
+        .unwrap();
+    assert_eq!(
+        res.status(),
+        StatusCode::CREATED,
+        "holds keep working without redis"
+    );
     let expected = api.availability(&c.instances[0].base, &rid, &date, 2).await;
-    far.converge(&expected, RECONCILE + Duration::from_millis(1500)).await.unwrap();
+    far.converge(&expected, RECONCILE + Duration::from_millis(1500))
+        .await
+        .unwrap();
 
     c.restart_redis();
     for i in &c.instances {
-        helpers::eventually(Duration::from_secs(10), "readyz 200 after redis is back", || async {
-            api.status(&i.base, "/readyz").await == 200
-        })
+        helpers::eventually(
+            Duration::from_secs(10),
+            "readyz 200 after redis is back",
+            || async { api.status(&i.base, "/readyz").await == 200 },
+        )
         .await;
     }
     let started = Instant::now();
-    assert_eq!(api.hold(&c.instances[0].base, &rid, &date, "20:00", 2).await.unwrap().status(), StatusCode::CREATED);
+    assert_eq!(
+        api.hold(&c.instances[0].base, &rid, &date, "20:00", 2)
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::CREATED
+    );
     let expected = api.availability(&c.instances[0].base, &rid, &date, 2).await;
-    far.converge(&expected, Duration::from_secs(1)).await.unwrap();
-    assert!(started.elapsed() < Duration::from_secs(1), "the bus carries changes again");
+    far.converge(&expected, Duration::from_secs(1))
+        .await
+        .unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "the bus carries changes again"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -320,7 +465,11 @@ async fn kill_9_of_an_instance_mid_stampede_loses_no_acknowledged_hold_and_its_c
     let mut tasks = Vec::new();
     let times = ["18:00", "19:00", "20:00", "21:00"];
     for i in 0..300usize {
-        let base = if i % 2 == 0 { victim.clone() } else { c.front.clone() };
+        let base = if i % 2 == 0 {
+            victim.clone()
+        } else {
+            c.front.clone()
+        };
         let (http, rid, date, tx) = (api.http.clone(), rid.clone(), date.clone(), tx.clone());
         tasks.push(tokio::spawn(async move {
             let res = http
@@ -331,7 +480,12 @@ async fn kill_9_of_an_instance_mid_stampede_loses_no_acknowledged_hold_and_its_c
             if let Ok(res) = res {
                 if res.status() == StatusCode::CREATED {
                     if let Ok(v) = res.json::<Value>().await {
-                        let _ = tx.send((v["id"].as_str().unwrap().into(), v["token"].as_str().unwrap().into())).await;
+                        let _ = tx
+                            .send((
+                                v["id"].as_str().unwrap().into(),
+                                v["token"].as_str().unwrap().into(),
+                            ))
+                            .await;
                     }
                 }
             }
@@ -351,17 +505,32 @@ async fn kill_9_of_an_instance_mid_stampede_loses_no_acknowledged_hold_and_its_c
         acked.push(a);
     }
     for (id, token) in &acked {
-        let res = api.http.get(format!("{}/v1/reservations/{id}", c.front)).bearer_auth(token).send().await.unwrap();
-        assert_eq!(res.status(), StatusCode::OK, "acknowledged hold {id} was lost");
+        let res = api
+            .http
+            .get(format!("{}/v1/reservations/{id}", c.front))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            res.status(),
+            StatusCode::OK,
+            "acknowledged hold {id} was lost"
+        );
     }
     let expected = api.availability(&c.front, &rid, &date, 2).await;
     let mut reconnected = 0;
     for w in watchers.iter_mut() {
-        w.converge(&expected, RECONCILE + Duration::from_secs(3)).await.unwrap();
+        w.converge(&expected, RECONCILE + Duration::from_secs(3))
+            .await
+            .unwrap();
         reconnected += usize::from(!w.closes.is_empty());
         assert!(never_go_back(&w.st.versions_seen));
     }
-    assert!(reconnected > 0, "some watchers were on the killed instance and came back through nginx");
+    assert!(
+        reconnected > 0,
+        "some watchers were on the killed instance and came back through nginx"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -380,7 +549,13 @@ async fn sigterm_of_an_instance_sends_1001_and_its_clients_reconnect_through_ngi
         let res = api.hold(&c.front, &rid, &date, t, 2).await.unwrap();
         assert_eq!(res.status(), StatusCode::CREATED);
     }
-    assert!(c.instances[1].proc.wait_exit(Duration::from_secs(15)).success(), "drained instance exits 0");
+    assert!(
+        c.instances[1]
+            .proc
+            .wait_exit(Duration::from_secs(15))
+            .success(),
+        "drained instance exits 0"
+    );
     let expected = api.availability(&c.front, &rid, &date, 2).await;
     let mut moved = 0;
     for w in watchers.iter_mut() {
@@ -391,5 +566,8 @@ async fn sigterm_of_an_instance_sends_1001_and_its_clients_reconnect_through_ngi
         moved += usize::from(!w.closes.is_empty());
         assert!(never_go_back(&w.st.versions_seen));
     }
-    assert!(moved > 0, "watchers on the drained instance were closed with 1001 and moved");
+    assert!(
+        moved > 0,
+        "watchers on the drained instance were closed with 1001 and moved"
+    );
 }

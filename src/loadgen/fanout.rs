@@ -1,0 +1,241 @@
+//! N subscribers on one restaurant/date, K changes: delivery latency from the commit time `at`
+//! to receipt, lost deliveries, snapshots resent, memory per connection — next to the raw
+//! broadcast baseline driven by the same client.
+use super::stats::summarize;
+use super::wsclient::{self, Socket};
+use super::{Common, Ctx, Report};
+use chrono::{DateTime, Utc};
+use clap::Args;
+use serde_json::{json, Value};
+use std::net::SocketAddr;
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+#[derive(Debug, Clone, Args)]
+pub struct Opts {
+    #[command(flatten)]
+    pub common: Common,
+    #[arg(long, default_value_t = 1000)]
+    pub subscribers: usize,
+    #[arg(long, default_value_t = 20)]
+    pub changes: usize,
+    /// Pause between changes.
+    #[arg(long, default_value_t = 250)]
+    pub gap_ms: u64,
+    /// The server's PID, to report its memory per idle connection.
+    #[arg(long)]
+    pub server_pid: Option<u32>,
+    /// Also measure the raw broadcast baseline (a `tablecast loadgen raw-server` process).
+    #[arg(long)]
+    pub baseline: bool,
+    /// The tablecast binary that serves the baseline (default: this one).
+    #[arg(long, hide = true)]
+    pub raw_server_bin: Option<std::path::PathBuf>,
+}
+
+#[derive(Default)]
+struct Tally {
+    latencies: Vec<Duration>,
+    updates: usize,
+    snapshots: usize,
+}
+
+async fn listen(
+    mut ws: Socket,
+    expected: usize,
+    ready: mpsc::Sender<()>,
+    subscribe: Option<Value>,
+    give_up: tokio::time::Instant,
+) -> Tally {
+    let mut t = Tally::default();
+    if let Some(s) = subscribe {
+        if wsclient::send(&mut ws, &s).await.is_err() {
+            return t;
+        }
+    }
+    let mut announced = false;
+    while t.updates < expected {
+        let Some(v) = wsclient::next_json(&mut ws, give_up).await else {
+            break;
+        };
+        match v["type"].as_str() {
+            Some("snapshot") | Some("ready") => {
+                t.snapshots += 1;
+                if !announced {
+                    announced = true;
+                    let _ = ready.send(()).await;
+                }
+            }
+            Some("update") => {
+                if let Some(at) = v["at"]
+                    .as_str()
+                    .and_then(|a| a.parse::<DateTime<Utc>>().ok())
+                {
+                    t.latencies
+                        .push((Utc::now() - at).to_std().unwrap_or_default());
+                }
+                t.updates += 1;
+            }
+            _ => {}
+        }
+    }
+    t
+}
+
+struct Crowd {
+    handles: Vec<tokio::task::JoinHandle<Tally>>,
+}
+
+async fn gather(
+    ctx: &Ctx,
+    addrs: &[SocketAddr],
+    n: usize,
+    k: usize,
+    give_up: tokio::time::Instant,
+    sub: impl Fn(usize) -> Option<Value>,
+) -> anyhow::Result<Crowd> {
+    let (ready_tx, mut ready_rx) = mpsc::channel(n.max(1));
+    let pb = ctx.progress(n as u64, "connecting");
+    let mut handles = Vec::with_capacity(n);
+    for i in 0..n {
+        let ws = wsclient::connect(addrs[i % addrs.len()], i).await?;
+        handles.push(tokio::spawn(listen(
+            ws,
+            k,
+            ready_tx.clone(),
+            sub(i),
+            give_up,
+        )));
+        pb.inc(1);
+    }
+    pb.finish_and_clear();
+    for _ in 0..n {
+        tokio::time::timeout_at(give_up, ready_rx.recv())
+            .await
+            .map_err(|_| anyhow::anyhow!("subscribers did not all get their snapshot"))?;
+    }
+    Ok(Crowd { handles })
+}
+
+async fn finish(crowd: Crowd, give_up: tokio::time::Instant) -> Vec<Tally> {
+    let mut out = Vec::new();
+    for h in crowd.handles {
+        out.push(
+            tokio::time::timeout_at(give_up, h)
+                .await
+                .ok()
+                .and_then(Result::ok)
+                .unwrap_or_default(),
+        );
+    }
+    out
+}
+
+fn record(report: &mut Report, name: &str, n: usize, k: usize, tallies: &[Tally]) -> (f64, usize) {
+    let all: Vec<Duration> = tallies
+        .iter()
+        .flat_map(|t| t.latencies.iter().copied())
+        .collect();
+    let s = summarize(&all);
+    report.row(name, s, None);
+    let lost = (n * k).saturating_sub(tallies.iter().map(|t| t.updates).sum::<usize>());
+    let resent: usize = tallies.iter().map(|t| t.snapshots.saturating_sub(1)).sum();
+    report.fact(&format!("{name}: lost deliveries"), lost);
+    report.fact(&format!("{name}: snapshots resent"), resent);
+    (s.p99_ms, lost)
+}
+
+pub async fn run(o: Opts) -> anyhow::Result<Report> {
+    wsclient::raise_fd_limit();
+    let (n, k) = (o.subscribers, o.changes);
+    let gap = Duration::from_millis(o.gap_ms);
+    let ctx = Ctx::setup(o.common.clone(), k.max(1), 2).await?;
+    let mut report = Report::new(
+        "fanout",
+        format!(
+            "{n} subscribers on one restaurant/date, {k} changes {} ms apart, targets {:?}",
+            o.gap_ms, ctx.common.urls
+        ),
+    );
+    let give_up = || tokio::time::Instant::now() + gap * (k as u32 + 20) + Duration::from_secs(60);
+
+    let baseline_p99 = if o.baseline {
+        let program = match &o.raw_server_bin {
+            Some(p) => p.clone(),
+            None => std::env::current_exe()?,
+        };
+        let raw = super::raw::spawn(&program, &["loadgen", "raw-server"], &[], "raw server on ")?;
+        let deadline = give_up();
+        let crowd = gather(&ctx, &[raw.addr], n, k, deadline, |_| None).await?;
+        let mut control = wsclient::connect(raw.addr, n + 1).await?;
+        let pad = "x".repeat(200);
+        for _ in 0..k {
+            let frame = json!({"type": "update", "sub": "s", "version": 1, "cause": "held",
+                               "at": Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+                               "slots": [{"time": "19:00", "pad": pad}]});
+            wsclient::send(&mut control, &frame).await?;
+            tokio::time::sleep(gap).await;
+        }
+        let tallies = finish(crowd, deadline).await;
+        Some(record(&mut report, "raw broadcast (baseline)", n, k, &tallies).0)
+    } else {
+        None
+    };
+
+    let addrs: Vec<SocketAddr> = {
+        let mut v = Vec::new();
+        for u in &ctx.common.urls {
+            v.push(wsclient::resolve(u).await?);
+        }
+        v
+    };
+    let rss_before = o.server_pid.and_then(wsclient::rss_kib);
+    let (rid, date) = (ctx.restaurant.clone(), ctx.date.clone());
+    let deadline = give_up();
+    let crowd = gather(&ctx, &addrs, n, k, deadline, move |i| {
+        Some(json!({"op": "subscribe", "sub": format!("s{i}"), "restaurant_id": rid, "date": date, "party_size": 2}))
+    })
+    .await?;
+    if let (Some(before), Some(after)) = (rss_before, o.server_pid.and_then(wsclient::rss_kib)) {
+        let per = after.saturating_sub(before) as f64 / n.max(1) as f64;
+        report.fact(
+            "server RSS per idle connection (KiB)",
+            (per * 10.0).round() / 10.0,
+        );
+        report.target("server RSS per idle connection (KiB)", per, 12.0, true);
+    }
+    // Each hold takes a fresh table at 19:00: it moves the 19:00 count, one update each.
+    let pb = ctx.progress(k as u64, "changes");
+    for i in 0..k {
+        let res = ctx
+            .http
+            .post(format!("{}/v1/restaurants/{}/holds", ctx.url(i), ctx.restaurant))
+            .json(&json!({"date": ctx.date, "time": "19:00", "party_size": 2, "table_id": format!("t{i:04}")}))
+            .send()
+            .await?;
+        anyhow::ensure!(
+            res.status() == 201,
+            "a change (hold) answered {}",
+            res.status()
+        );
+        pb.inc(1);
+        tokio::time::sleep(gap).await;
+    }
+    pb.finish_and_clear();
+    let tallies = finish(crowd, deadline).await;
+    let (p99, lost) = record(&mut report, "tablecast /v1/live", n, k, &tallies);
+    report.check(
+        "no lost deliveries",
+        lost == 0,
+        format!("{lost} of {} lost", n * k),
+    );
+    if let Some(base) = baseline_p99 {
+        report.target(
+            "delivery p99 / raw broadcast p99",
+            p99 / base.max(0.001),
+            1.5,
+            true,
+        );
+    }
+    Ok(report)
+}
