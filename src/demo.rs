@@ -28,6 +28,8 @@ pub async fn seed(booking: &Booking, base: &str) -> anyhow::Result<()> {
     let (r, token) = booking.create_restaurant(r).await?;
     println!("demo restaurant \"{}\": id {}", r.name, r.id);
     println!("demo staff token: {token}");
+    println!("diner app: {base}/?restaurant={}", r.id);
+    println!("staff dashboard: {base}/staff?restaurant={}", r.id);
     println!("open {base}/v1/restaurants/{}", r.id);
     println!(
         "availability: {base}/v1/restaurants/{}/availability?date=YYYY-MM-DD&party_size=2",

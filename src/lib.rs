@@ -10,3 +10,4 @@ pub mod metrics;
 pub mod startup;
 pub mod store;
 pub mod token;
+pub mod web;

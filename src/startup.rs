@@ -39,9 +39,11 @@ impl Application {
         let hub = Hub::new(store.clone(), metrics.clone(), args.reconcile_every());
         let bus: Arc<dyn Bus> = match args.bus.as_str() {
             "local" => Arc::new(LocalBus),
-            url if url.starts_with("redis://") => Arc::new(RedisBus::start(url, hub.clone())?),
+            url if url.starts_with("redis://") || url.starts_with("rediss://") => {
+                Arc::new(RedisBus::start(url, hub.clone())?)
+            }
             other => {
-                anyhow::bail!("unsupported bus `{other}` (expected local or redis://HOST:PORT)")
+                anyhow::bail!("unsupported bus `{other}` (expected local, redis://HOST:PORT or rediss://HOST:PORT)")
             }
         };
         let publisher: Arc<dyn Publish> = Arc::new(Fanout {

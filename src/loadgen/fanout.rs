@@ -28,6 +28,9 @@ pub struct Opts {
     /// Also measure the raw broadcast baseline (a `tablecast loadgen raw-server` process).
     #[arg(long)]
     pub baseline: bool,
+    /// Where the changes (holds) are made; default: the --url targets in turn.
+    #[arg(long)]
+    pub change_url: Option<String>,
     /// The tablecast binary that serves the baseline (default: this one).
     #[arg(long, hide = true)]
     pub raw_server_bin: Option<std::path::PathBuf>,
@@ -209,7 +212,7 @@ pub async fn run(o: Opts) -> anyhow::Result<Report> {
     for i in 0..k {
         let res = ctx
             .http
-            .post(format!("{}/v1/restaurants/{}/holds", ctx.url(i), ctx.restaurant))
+            .post(format!("{}/v1/restaurants/{}/holds", o.change_url.as_deref().unwrap_or(ctx.url(i)), ctx.restaurant))
             .json(&json!({"date": ctx.date, "time": "19:00", "party_size": 2, "table_id": format!("t{i:04}")}))
             .send()
             .await?;

@@ -232,6 +232,9 @@ pub async fn run(args: LoadgenArgs) -> anyhow::Result<Report> {
     }
     .clone();
     check_targets(&common.urls, common.allow_remote)?;
+    if let Scenario::Fanout(o) = &scenario {
+        check_targets(o.change_url.as_slice(), common.allow_remote)?;
+    }
     let limit = Duration::from_secs(common.timeout_secs);
     let report = tokio::time::timeout(limit, async {
         match scenario {

@@ -1,0 +1,67 @@
+// HTTP helpers: JSON in and out, problem+json errors, and the server's clock.
+
+/** An RFC 9457 problem (or a network failure dressed as one). */
+export class Problem extends Error {
+  constructor(status, body = {}) {
+    super(body.title || `HTTP ${status}`);
+    this.status = status;
+    this.type = body.type || "";
+    this.title = body.title || (status ? `HTTP ${status}` : "Network error");
+    this.detail = body.detail || "";
+    this.body = body;
+  }
+  get name() { return this.type.replace("/problems/", ""); }
+  /** "Title — detail" for people. */
+  describe() { return this.detail && this.detail !== this.title ? `${this.title}: ${this.detail}` : this.title; }
+}
+
+/**
+ * The server's clock as seen from here. Each answer narrows the offset: the server's time lies
+ * between the moment we sent and the moment we received, so the tightest round trip wins.
+ */
+export const clock = {
+  offset: 0,
+  error: Infinity,
+  now() { return Date.now() + this.offset; },
+  /** A server instant `serverMs` observed during [sentMs, receivedMs] (local). */
+  observe(serverMs, sentMs, receivedMs, resolutionMs = 0) {
+    if (!Number.isFinite(serverMs)) return;
+    const rtt = Math.max(0, receivedMs - sentMs) + resolutionMs;
+    if (rtt > this.error) return;
+    this.error = rtt;
+    this.offset = serverMs + resolutionMs / 2 - (sentMs + receivedMs) / 2;
+  },
+};
+
+export function newKey() {
+  return crypto.randomUUID ? crypto.randomUUID()
+    : `${Date.now().toString(36)}-${Math.random().toString(36).slice(2)}`;
+}
+
+/** `fetch` with JSON, a bearer token and an idempotency key; throws `Problem` unless 2xx. */
+export async function api(method, path, { token, body, key } = {}) {
+  const headers = { accept: "application/json, application/problem+json" };
+  if (body !== undefined) headers["content-type"] = "application/json";
+  if (token) headers.authorization = `Bearer ${token}`;
+  if (key) headers["idempotency-key"] = key;
+  const sent = Date.now();
+  let res;
+  try {
+    res = await fetch(path, {
+      method, headers, cache: "no-store",
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+  } catch (e) {
+    throw new Problem(0, { title: "Network error", detail: "the server cannot be reached; check your connection" });
+  }
+  const received = Date.now();
+  const date = Date.parse(res.headers.get("date") || "");
+  clock.observe(date, sent, received, 1000);
+  const text = res.status === 204 ? "" : await res.text();
+  let json = null;
+  if (text) {
+    try { json = JSON.parse(text); } catch { json = null; }
+  }
+  if (!res.ok) throw new Problem(res.status, json || {});
+  return { status: res.status, body: json, sent, received };
+}

@@ -1,0 +1,609 @@
+// The diner app: pick a restaurant, date and party; times update live; tap to hold, confirm.
+import { api, clock, newKey, Problem } from "./api.js";
+import { Live, bindLiveStatus } from "./live.js";
+import { $, h, addDays, countdown, guests, isDate, longDate, say, todayIn, STATUS_LABEL } from "./ui.js";
+
+const STORE_KEY = "tablecast.booking";
+const el = {
+  picker: $("#picker"), restaurant: $("#restaurant"), date: $("#date"), party: $("#party"),
+  status: $("#status"), alternatives: $("#alternatives"),
+  browse: $("#browse"), browseTitle: $("#browse-title"), browseSub: $("#browse-sub"), slots: $("#slots"),
+  hold: $("#hold-stage"), holdTitle: $("#hold-title"), holdMeta: $("#hold-meta"),
+  countdown: $("#hold-countdown"), progress: $("#hold-progress"),
+  form: $("#guest-form"), name: $("#guest-name"), email: $("#guest-email"), phone: $("#guest-phone"),
+  confirm: $("#confirm"), release: $("#release"),
+  done: $("#done-stage"), doneTitle: $("#done-title"), ticket: $("#ticket"),
+  cancel: $("#cancel"), again: $("#again"),
+};
+
+const live = new Live();
+bindLiveStatus(live, $("[data-testid=live-status]"));
+
+const state = {
+  restaurants: [],
+  restaurant: null, // the full restaurant document
+  date: "",
+  party: 2,
+  sub: null,
+  version: -1,
+  slots: new Map(), // time -> slot, from the latest snapshot and updates
+  synced: false,
+  loadError: "",
+  pending: null, // the time a hold is being taken for
+  booking: null, // { id, token, rid, r, restaurantName, tz, confirmKey }
+  stage: "browse",
+  warnedMinute: false,
+};
+
+// ---------- the picker and the URL ----------
+
+function tz() { return state.restaurant?.timezone || "UTC"; }
+
+function maxParty(r) {
+  return Math.max(1, ...(r?.tables || []).map((t) => t.max_party));
+}
+
+function writeUrl() {
+  if (!state.restaurant) return;
+  const q = new URLSearchParams({ restaurant: state.restaurant.id, date: state.date, party: String(state.party) });
+  history.replaceState(null, "", `/?${q}`);
+}
+
+async function loadRestaurants() {
+  try {
+    const { body } = await api("GET", "/v1/restaurants");
+    state.restaurants = body.restaurants || [];
+  } catch (e) {
+    say(el.status, `Could not load restaurants: ${e.describe ? e.describe() : e}`, "error");
+    return;
+  }
+  el.restaurant.replaceChildren(
+    ...state.restaurants.map((r) => h("option", { value: r.id }, r.name)),
+  );
+  if (!state.restaurants.length) {
+    el.restaurant.append(h("option", { value: "" }, "No restaurants yet"));
+    el.browseSub.textContent = "No restaurant takes bookings here yet.";
+  }
+}
+
+async function chooseRestaurant(rid, { date, party } = {}) {
+  let doc;
+  try {
+    ({ body: doc } = await api("GET", `/v1/restaurants/${encodeURIComponent(rid)}`));
+  } catch (e) {
+    say(el.status, `That restaurant could not be opened: ${e.describe()}`, "error");
+    return false;
+  }
+  state.restaurant = doc;
+  if (![...el.restaurant.options].some((o) => o.value === doc.id)) {
+    el.restaurant.append(h("option", { value: doc.id }, doc.name));
+  }
+  el.restaurant.value = doc.id;
+  const top = maxParty(doc);
+  el.party.replaceChildren(...Array.from({ length: top }, (_, i) => h("option", { value: i + 1 }, guests(i + 1))));
+  const wanted = Number(party ?? state.party) || 2;
+  state.party = Math.min(Math.max(1, wanted), top);
+  el.party.value = String(state.party);
+  const today = todayIn(doc.timezone, clock.now());
+  el.date.min = today;
+  el.date.max = addDays(today, doc.booking_horizon_days ?? 60);
+  const d = isDate(date) ? date : isDate(state.date) && state.date >= today ? state.date : today;
+  state.date = d;
+  el.date.value = d;
+  resubscribe();
+  return true;
+}
+
+function resubscribe() {
+  live.unsubscribe(state.sub);
+  state.sub = null;
+  state.slots = new Map();
+  state.version = -1;
+  state.synced = false;
+  state.loadError = "";
+  clearAlternatives();
+  if (!state.restaurant || !isDate(state.date)) return renderSlots();
+  writeUrl();
+  state.sub = live.subscribe(
+    { restaurant_id: state.restaurant.id, date: state.date, party_size: state.party },
+    onFrame,
+  );
+  renderSlots();
+}
+
+el.restaurant.addEventListener("change", () => {
+  say(el.status, "");
+  if (el.restaurant.value) chooseRestaurant(el.restaurant.value);
+});
+el.date.addEventListener("change", () => {
+  if (!isDate(el.date.value)) return;
+  state.date = el.date.value;
+  say(el.status, "");
+  resubscribe();
+});
+el.party.addEventListener("change", () => {
+  state.party = Number(el.party.value);
+  say(el.status, "");
+  resubscribe();
+});
+el.picker.addEventListener("submit", (e) => e.preventDefault());
+
+// ---------- live availability ----------
+
+function onFrame(frame) {
+  if (frame.type === "snapshot") {
+    state.version = frame.version;
+    state.slots = new Map((frame.data.slots || []).map((s) => [s.time, s]));
+    state.synced = true;
+    state.loadError = "";
+    renderSlots();
+    refreshBookingSoon();
+  } else if (frame.type === "update") {
+    if (frame.version <= state.version) return;
+    state.version = frame.version;
+    const changed = [];
+    for (const s of frame.slots || []) {
+      const before = state.slots.get(s.time);
+      state.slots.set(s.time, s);
+      if (!before || before.available_tables !== s.available_tables) changed.push(s.time);
+    }
+    patchSlots(changed);
+    refreshBookingSoon();
+  } else if (frame.type === "error") {
+    state.synced = true;
+    state.loadError = frame.detail || frame.title;
+    state.slots = new Map();
+    renderSlots();
+  }
+}
+
+function visibleSlots() {
+  const now = clock.now();
+  return [...state.slots.values()]
+    .filter((s) => Date.parse(s.start) > now)
+    .sort((a, b) => a.start.localeCompare(b.start));
+}
+
+function slotNote(n) {
+  return n === 0 ? "Taken" : n === 1 ? "Last table" : `${n} tables`;
+}
+
+function slotLabel(s) {
+  const n = s.available_tables;
+  return n === 0 ? `${s.time}, fully booked` : `${s.time}, ${n} ${n === 1 ? "table" : "tables"} free`;
+}
+
+function paintSlot(btn, s) {
+  const n = s.available_tables;
+  btn.dataset.available = String(n);
+  btn.disabled = n === 0;
+  btn.classList.toggle("last", n === 1);
+  btn.setAttribute("aria-label", slotLabel(s));
+  btn.querySelector(".slot-note").textContent = slotNote(n);
+}
+
+function slotButton(s) {
+  const btn = h("button", {
+    type: "button", class: "slot", dataset: { testid: "slot", time: s.time },
+    onclick: () => takeHold(s.time),
+  }, h("span", { class: "slot-time" }, s.time), h("span", { class: "slot-note" }));
+  paintSlot(btn, s);
+  return btn;
+}
+
+function mealOf(time) {
+  const hour = Number(time.slice(0, 2));
+  return hour < 11 ? "Morning" : hour < 16 ? "Lunch" : "Dinner";
+}
+
+function renderSlots() {
+  const focused = document.activeElement?.dataset?.time;
+  const r = state.restaurant;
+  el.slots.classList.toggle("stale", live.state !== "live");
+  el.slots.setAttribute("aria-busy", String(!state.synced));
+  if (r) {
+    el.browseSub.textContent = `${r.name} · ${longDate(state.date)} · ${guests(state.party)}`;
+  }
+  if (!state.synced) {
+    el.slots.replaceChildren(h("div", { class: "skeleton", "aria-hidden": "true" },
+      Array.from({ length: 12 }, () => h("span"))));
+    return;
+  }
+  const slots = visibleSlots();
+  if (!slots.length) {
+    const why = state.loadError
+      ? `No times can be booked: ${state.loadError}.`
+      : `No tables for ${guests(state.party)} on ${longDate(state.date)}. Try another date or party size.`;
+    el.slots.replaceChildren(h("p", { class: "empty" }, why));
+    return;
+  }
+  const groups = new Map();
+  for (const s of slots) {
+    const meal = mealOf(s.time);
+    if (!groups.has(meal)) groups.set(meal, []);
+    groups.get(meal).push(s);
+  }
+  el.slots.replaceChildren(...[...groups].map(([meal, list]) => {
+    const id = `meal-${meal.toLowerCase()}`;
+    const free = list.filter((s) => s.available_tables > 0).length;
+    return h("div", { class: "meal", role: "group", "aria-labelledby": id },
+      h("h3", { id }, meal, h("span", { class: "meal-count" }, ` ${free} of ${list.length} free`)),
+      h("div", { class: "slot-grid" }, list.map(slotButton)));
+  }));
+  if (focused) el.slots.querySelector(`[data-time="${focused}"]`)?.focus();
+}
+
+function patchSlots(times) {
+  for (const time of times) {
+    const btn = el.slots.querySelector(`[data-testid=slot][data-time="${time}"]`);
+    const s = state.slots.get(time);
+    if (!btn || !s) return renderSlots();
+    paintSlot(btn, s);
+    btn.classList.remove("flash");
+    void btn.offsetWidth; // restart the animation
+    btn.classList.add("flash");
+  }
+  if (times.length) {
+    for (const g of el.slots.querySelectorAll(".meal")) {
+      const all = g.querySelectorAll("[data-testid=slot]");
+      const free = [...all].filter((b) => b.dataset.available !== "0").length;
+      g.querySelector(".meal-count").textContent = ` ${free} of ${all.length} free`;
+    }
+  }
+}
+
+// Starts that pass drop out, as the server's own availability drops them.
+setInterval(() => {
+  if (state.synced && [...el.slots.querySelectorAll("[data-testid=slot]")].some((b) => {
+    const s = state.slots.get(b.dataset.time);
+    return !s || Date.parse(s.start) <= clock.now();
+  })) renderSlots();
+}, 10000);
+
+live.addEventListener("state", (ev) => {
+  el.slots.classList.toggle("stale", ev.detail.state !== "live");
+  if (ev.detail.state === "live" && state.booking) refreshBookingSoon();
+});
+
+// ---------- holds ----------
+
+function clearAlternatives() {
+  el.alternatives.hidden = true;
+  el.alternatives.replaceChildren();
+}
+
+function showAlternatives(time, alternatives) {
+  clearAlternatives();
+  if (!alternatives.length) return;
+  el.alternatives.append(
+    h("p", { class: "alt-title", id: "alt-title" }, "Nearby times, one tap to hold:"),
+    h("div", { class: "alt-list", role: "group", "aria-labelledby": "alt-title" }, alternatives.map((a) =>
+      h("button", {
+        type: "button", class: "slot alt", dataset: { testid: "alternative", time: a.time },
+        "aria-label": `Hold ${a.time} instead`, onclick: () => takeHold(a.time),
+      }, h("span", { class: "slot-time" }, a.time), h("span", { class: "slot-note" }, slotNote(a.available_tables))))),
+  );
+  el.alternatives.hidden = false;
+}
+
+async function takeHold(time) {
+  if (state.pending || !state.restaurant || state.stage !== "browse") return;
+  state.pending = time;
+  const buttons = [...document.querySelectorAll(`[data-time="${time}"]`)];
+  buttons.forEach((b) => { b.classList.add("pending"); b.setAttribute("aria-busy", "true"); });
+  say(el.status, `Holding ${time}…`);
+  const r = state.restaurant;
+  try {
+    const { body, sent, received } = await api("POST", `/v1/restaurants/${r.id}/holds`, {
+      body: { date: state.date, time, party_size: state.party }, key: newKey(),
+    });
+    clock.observe(Date.parse(body.created_at), sent, received, 0);
+    clearAlternatives();
+    state.booking = {
+      id: body.id, token: body.token, rid: r.id, r: body, restaurantName: r.name,
+      tz: r.timezone, holdSeconds: r.hold_seconds || 300, confirmKey: newKey(),
+    };
+    saveBooking();
+    showHold();
+    say(el.status, `${time} is yours for ${countdown(Date.parse(body.expires_at) - clock.now())}. Add your details to confirm.`, "success");
+  } catch (e) {
+    if (!(e instanceof Problem)) throw e;
+    if (e.name === "slot-unavailable") {
+      const alts = e.body.alternatives || [];
+      const next = alts.length
+        ? ` Nearby: ${alts.map((a) => a.time).join(", ")}.`
+        : ` Nothing else is free for ${guests(state.party)} that day.`;
+      say(el.status, `${time} was just taken.${next}`, "warn");
+      showAlternatives(time, alts);
+    } else {
+      say(el.status, `Could not hold ${time}: ${e.describe()}`, "error");
+    }
+  } finally {
+    state.pending = null;
+    buttons.forEach((b) => { b.classList.remove("pending"); b.removeAttribute("aria-busy"); });
+  }
+}
+
+function saveBooking() {
+  const b = state.booking;
+  if (b) sessionStorage.setItem(STORE_KEY, JSON.stringify({ id: b.id, token: b.token, rid: b.rid }));
+  else sessionStorage.removeItem(STORE_KEY);
+}
+
+function setStage(stage) {
+  state.stage = stage;
+  el.browse.hidden = stage !== "browse";
+  el.hold.hidden = stage !== "hold";
+  el.done.hidden = stage !== "done";
+  for (const c of el.picker.elements) c.disabled = stage !== "browse";
+  if (stage !== "hold") stopCountdown();
+  if (stage === "browse") renderSlots();
+}
+
+function describeBooking(r, name) {
+  return `${name} · ${longDate(r.date)} at ${r.time} · ${guests(r.party_size)}`;
+}
+
+function showHold() {
+  const b = state.booking;
+  setStage("hold");
+  el.holdTitle.textContent = `${b.r.time} is held for you`;
+  el.holdMeta.textContent = describeBooking(b.r, b.restaurantName);
+  for (const f of [el.name, el.email, el.phone]) f.removeAttribute("aria-invalid");
+  for (const e of el.form.querySelectorAll(".field-error")) e.textContent = "";
+  state.warnedMinute = false;
+  startCountdown();
+  el.name.focus();
+}
+
+let timer = null;
+function startCountdown() {
+  stopCountdown();
+  const tick = () => {
+    const b = state.booking;
+    if (!b || !b.r.expires_at) return stopCountdown();
+    const left = Date.parse(b.r.expires_at) - clock.now();
+    el.countdown.textContent = countdown(left);
+    el.progress.style.width = `${Math.max(0, Math.min(100, (left / (b.holdSeconds * 1000)) * 100))}%`;
+    el.hold.classList.toggle("urgent", left <= 60000);
+    if (left <= 60000 && left > 0 && !state.warnedMinute) {
+      state.warnedMinute = true;
+      say(el.status, `Less than a minute left to confirm ${b.r.time}.`, "warn");
+    }
+    if (left <= 0) holdExpired();
+  };
+  tick();
+  timer = setInterval(tick, 250);
+}
+
+function stopCountdown() {
+  clearInterval(timer);
+  timer = null;
+}
+
+function holdExpired() {
+  const time = state.booking?.r.time;
+  state.booking = null;
+  saveBooking();
+  setStage("browse");
+  say(el.status, `Your hold on ${time} expired, so the table went back to others. Pick a time again.`, "warn");
+  el.browseTitle.focus();
+}
+
+el.release.addEventListener("click", async () => {
+  const b = state.booking;
+  if (!b) return;
+  el.release.disabled = true;
+  try {
+    await api("DELETE", `/v1/reservations/${b.id}`, { token: b.token });
+    state.booking = null;
+    saveBooking();
+    setStage("browse");
+    say(el.status, `You let ${b.r.time} go.`);
+    el.browseTitle.focus();
+  } catch (e) {
+    say(el.status, `Could not release the hold: ${e.describe()}`, "error");
+  } finally {
+    el.release.disabled = false;
+  }
+});
+
+// ---------- confirm ----------
+
+function fieldError(input, message) {
+  const out = $(`#${input.id}-error`);
+  out.textContent = message || "";
+  if (message) input.setAttribute("aria-invalid", "true");
+  else input.removeAttribute("aria-invalid");
+}
+
+function validate() {
+  const name = el.name.value.trim();
+  const email = el.email.value.trim();
+  const phone = el.phone.value.trim();
+  fieldError(el.name, name ? "" : "Please enter your name.");
+  const contact = email || phone ? "" : "Please give an email or a phone number.";
+  fieldError(el.email, contact || (email && !/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(email) ? "That email address looks incomplete." : ""));
+  fieldError(el.phone, contact && !email ? contact : "");
+  if (contact) $("#guest-phone-error").textContent = "";
+  const bad = el.form.querySelector("[aria-invalid=true]");
+  if (bad) {
+    bad.focus();
+    return null;
+  }
+  const guest = { name };
+  if (email) guest.email = email;
+  if (phone) guest.phone = phone;
+  return guest;
+}
+
+el.form.addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  const b = state.booking;
+  if (!b || el.confirm.disabled) return;
+  const guest = validate();
+  if (!guest) {
+    say(el.status, "Please check the highlighted fields.", "error");
+    return;
+  }
+  el.confirm.disabled = true;
+  el.confirm.classList.add("pending");
+  say(el.status, `Confirming ${b.r.time}…`);
+  try {
+    const { body } = await api("POST", `/v1/reservations/${b.id}/confirm`, {
+      token: b.token, body: { guest }, key: b.confirmKey,
+    });
+    b.r = body;
+    showDone();
+    say(el.status, `Booked: ${longDate(body.date)} at ${body.time} for ${guests(body.party_size)}.`, "success");
+  } catch (e) {
+    if (e.name === "hold-expired") return holdExpired();
+    if (e.name === "validation") {
+      for (const fe of e.body.errors || []) {
+        const input = { "guest.name": el.name, "guest.email": el.email, "guest.phone": el.phone }[fe.field];
+        if (input) fieldError(input, `This ${fe.field.replace("guest.", "")} ${fe.message}.`);
+      }
+      el.form.querySelector("[aria-invalid=true]")?.focus();
+    }
+    say(el.status, `Could not confirm: ${e.describe()}`, "error");
+    if (e.status === 409 || e.status === 404) refreshBookingSoon();
+  } finally {
+    el.confirm.disabled = false;
+    el.confirm.classList.remove("pending");
+  }
+});
+
+// ---------- confirmation ----------
+
+function showDone() {
+  const b = state.booking;
+  const r = b.r;
+  setStage("done");
+  const cancelled = r.status === "cancelled" || r.status === "no_show";
+  el.done.dataset.status = r.status;
+  el.done.classList.toggle("is-cancelled", cancelled);
+  el.doneTitle.textContent = {
+    confirmed: "You're booked", seated: "Enjoy your meal", completed: "Thanks for coming",
+    cancelled: "Reservation cancelled", no_show: "Marked as a no-show",
+  }[r.status] || STATUS_LABEL[r.status] || r.status;
+  const rows = [
+    ["Restaurant", b.restaurantName], ["Date", longDate(r.date)], ["Time", r.time],
+    ["Guests", guests(r.party_size)], ["Table", r.table_id],
+    ["Name", r.guest?.name], ["Contact", r.guest?.email || r.guest?.phone],
+    ["Status", STATUS_LABEL[r.status] || r.status], ["Reference", r.id.slice(0, 8).toUpperCase()],
+  ].filter(([, v]) => v);
+  el.ticket.replaceChildren(...rows.flatMap(([k, v]) => [h("dt", {}, k), h("dd", { dataset: { field: k.toLowerCase() } }, v)]));
+  el.cancel.hidden = r.status !== "confirmed";
+  resetCancel();
+  el.doneTitle.focus();
+}
+
+let cancelArmed = null;
+function resetCancel() {
+  clearTimeout(cancelArmed);
+  cancelArmed = null;
+  el.cancel.textContent = "Cancel reservation";
+  el.cancel.classList.remove("armed");
+}
+
+el.cancel.addEventListener("click", async () => {
+  const b = state.booking;
+  if (!b) return;
+  if (!cancelArmed) {
+    el.cancel.textContent = "Yes, cancel it";
+    el.cancel.classList.add("armed");
+    say(el.status, "Press again to cancel your reservation.");
+    cancelArmed = setTimeout(resetCancel, 6000);
+    return;
+  }
+  resetCancel();
+  el.cancel.disabled = true;
+  try {
+    await api("DELETE", `/v1/reservations/${b.id}`, { token: b.token });
+    await refreshBooking();
+    say(el.status, `Your reservation at ${b.r.time} is cancelled.`, "success");
+  } catch (e) {
+    say(el.status, `Could not cancel: ${e.describe()}`, "error");
+  } finally {
+    el.cancel.disabled = false;
+  }
+});
+
+el.again.addEventListener("click", () => {
+  state.booking = null;
+  saveBooking();
+  setStage("browse");
+  say(el.status, "");
+  el.browseTitle.focus();
+});
+
+// ---------- keeping the booking true to the server ----------
+
+let refreshTimer = null;
+function refreshBookingSoon() {
+  if (!state.booking || refreshTimer) return;
+  refreshTimer = setTimeout(() => { refreshTimer = null; refreshBooking().catch(() => {}); }, 250);
+}
+
+async function refreshBooking() {
+  const b = state.booking;
+  if (!b) return;
+  let r;
+  try {
+    ({ body: r } = await api("GET", `/v1/reservations/${b.id}`, { token: b.token }));
+  } catch (e) {
+    if (e.status === 401 || e.status === 403 || e.status === 404) {
+      state.booking = null;
+      saveBooking();
+      setStage("browse");
+      say(el.status, "That reservation is no longer available.", "warn");
+    }
+    return;
+  }
+  if (state.booking !== b) return;
+  b.r = r;
+  if (r.status === "held") {
+    if (state.stage !== "hold") showHold();
+  } else if (r.status === "expired" || r.status === "released") {
+    if (state.stage === "hold") holdExpired();
+    else { state.booking = null; saveBooking(); setStage("browse"); }
+  } else if (state.stage === "done") {
+    const was = el.done.dataset.status;
+    showDone();
+    if (was !== r.status && r.status === "cancelled") say(el.status, "This reservation has been cancelled.", "warn");
+  } else {
+    showDone();
+  }
+}
+
+async function restoreBooking() {
+  let saved;
+  try { saved = JSON.parse(sessionStorage.getItem(STORE_KEY) || "null"); } catch { saved = null; }
+  if (!saved?.id || !saved?.token) return;
+  const doc = state.restaurant?.id === saved.rid ? state.restaurant
+    : state.restaurants.find((x) => x.id === saved.rid);
+  state.booking = {
+    id: saved.id, token: saved.token, rid: saved.rid, r: null, restaurantName: doc?.name || "",
+    tz: doc?.timezone || "UTC", holdSeconds: state.restaurant?.hold_seconds || 300, confirmKey: newKey(),
+  };
+  await refreshBooking();
+}
+
+// ---------- start ----------
+
+async function start() {
+  const q = new URLSearchParams(location.search);
+  setStage("browse");
+  await loadRestaurants();
+  const rid = q.get("restaurant") || state.restaurants[0]?.id;
+  if (rid) {
+    const ok = await chooseRestaurant(rid, { date: q.get("date"), party: q.get("party") });
+    if (!ok && state.restaurants[0] && state.restaurants[0].id !== rid) await chooseRestaurant(state.restaurants[0].id);
+  } else {
+    state.synced = true;
+    renderSlots();
+  }
+  await restoreBooking();
+}
+
+start();

@@ -1,0 +1,167 @@
+// The live connection (SPEC section 4): one WebSocket, many subscriptions, reconnection with
+// jittered exponential backoff, and a fresh snapshot after every (re)subscribe.
+
+const BASE_DELAY_MS = 400;
+const MAX_DELAY_MS = 8000;
+const PING_EVERY_MS = 15000;
+const PONG_WITHIN_MS = 10000;
+
+export class Live extends EventTarget {
+  constructor(path = "/v1/live") {
+    super();
+    const proto = location.protocol === "https:" ? "wss:" : "ws:";
+    this.url = `${proto}//${location.host}${path}`;
+    this.subs = new Map(); // sub -> { msg, onFrame, synced }
+    this.ws = null;
+    this.state = "reconnecting";
+    this.attempt = 0;
+    this.retryTimer = null;
+    this.pingTimer = null;
+    this.pongTimer = null;
+    this.counter = 0;
+    addEventListener("online", () => this.reconnectNow());
+    document.addEventListener("visibilitychange", () => {
+      if (document.visibilityState === "visible") this.reconnectNow();
+    });
+    this.connect();
+  }
+
+  /** Subscribes with `msg` (without `op`/`sub`); `onFrame` gets its snapshots, updates and errors. */
+  subscribe(msg, onFrame) {
+    const sub = `s${++this.counter}`;
+    this.subs.set(sub, { msg: { op: "subscribe", sub, ...msg }, onFrame, synced: false });
+    this.send(this.subs.get(sub).msg);
+    this.updateState();
+    return sub;
+  }
+
+  unsubscribe(sub) {
+    if (!sub || !this.subs.delete(sub)) return;
+    this.send({ op: "unsubscribe", sub });
+    this.updateState();
+  }
+
+  send(msg) {
+    if (this.ws && this.ws.readyState === WebSocket.OPEN) {
+      this.ws.send(JSON.stringify(msg));
+      return true;
+    }
+    return false;
+  }
+
+  connect() {
+    clearTimeout(this.retryTimer);
+    this.retryTimer = null;
+    let ws;
+    try {
+      ws = new WebSocket(this.url);
+    } catch {
+      this.scheduleReconnect();
+      return;
+    }
+    this.ws = ws;
+    ws.addEventListener("open", () => {
+      if (this.ws !== ws) return;
+      this.attempt = 0;
+      for (const s of this.subs.values()) {
+        s.synced = false;
+        ws.send(JSON.stringify(s.msg));
+      }
+      this.startHeartbeat();
+      this.updateState();
+    });
+    ws.addEventListener("message", (ev) => {
+      if (this.ws !== ws || typeof ev.data !== "string") return;
+      this.alive();
+      let frame;
+      try { frame = JSON.parse(ev.data); } catch { return; }
+      this.route(frame);
+    });
+    ws.addEventListener("close", (ev) => {
+      if (this.ws !== ws) return;
+      this.ws = null;
+      this.stopHeartbeat();
+      this.lastClose = ev.code;
+      this.scheduleReconnect();
+    });
+    // An error is always followed by close; the browser already logs the cause.
+    ws.addEventListener("error", () => {});
+  }
+
+  route(frame) {
+    if (frame.type === "pong") return;
+    const s = frame.sub ? this.subs.get(frame.sub) : null;
+    if (!s) return; // a frame for a subscription we already left
+    if (frame.type === "snapshot" || frame.type === "error") {
+      if (!s.synced) {
+        s.synced = true;
+        this.updateState();
+      }
+    }
+    s.onFrame(frame);
+  }
+
+  /** Full jitter: a random delay up to an exponentially growing cap. */
+  scheduleReconnect() {
+    for (const s of this.subs.values()) s.synced = false;
+    this.updateState();
+    if (this.retryTimer) return;
+    const cap = Math.min(MAX_DELAY_MS, BASE_DELAY_MS * 2 ** this.attempt);
+    const delay = Math.max(150, Math.random() * cap);
+    this.attempt = Math.min(this.attempt + 1, 10);
+    this.nextRetryAt = Date.now() + delay;
+    this.retryTimer = setTimeout(() => this.connect(), delay);
+  }
+
+  reconnectNow() {
+    if (this.ws || !this.retryTimer) return;
+    this.connect();
+  }
+
+  startHeartbeat() {
+    this.stopHeartbeat();
+    this.pingTimer = setInterval(() => {
+      if (!this.send({ op: "ping" })) return;
+      clearTimeout(this.pongTimer);
+      this.pongTimer = setTimeout(() => this.ws && this.ws.close(4000, "no pong"), PONG_WITHIN_MS);
+    }, PING_EVERY_MS);
+  }
+
+  alive() {
+    clearTimeout(this.pongTimer);
+    this.pongTimer = null;
+  }
+
+  stopHeartbeat() {
+    clearInterval(this.pingTimer);
+    clearTimeout(this.pongTimer);
+    this.pingTimer = this.pongTimer = null;
+  }
+
+  /** `live` once the socket is open and every subscription has its snapshot again. */
+  updateState() {
+    const open = this.ws && this.ws.readyState === WebSocket.OPEN;
+    const synced = [...this.subs.values()].every((s) => s.synced);
+    const state = open && synced ? "live" : "reconnecting";
+    if (state === this.state) return;
+    const was = this.state;
+    this.state = state;
+    this.dispatchEvent(new CustomEvent("state", { detail: { state, was } }));
+  }
+}
+
+/** Renders the connection pill: `data-state` is `live` or `reconnecting`. */
+export function bindLiveStatus(live, el, { connectingText = "Connecting…" } = {}) {
+  const text = el.querySelector(".live-text");
+  let everLive = false;
+  const paint = () => {
+    el.dataset.state = live.state;
+    if (live.state === "live") everLive = true;
+    text.textContent = live.state === "live" ? "Live"
+      : everLive ? "Reconnecting…" : connectingText;
+    el.title = live.state === "live" ? "Changes appear here as they happen"
+      : "Connection lost; retrying. What you see may be out of date.";
+  };
+  live.addEventListener("state", paint);
+  paint();
+}

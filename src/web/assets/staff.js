@@ -1,0 +1,521 @@
+// The staff dashboard: sign in with a staff token, then a live timeline of the floor.
+import { api, clock, newKey, Problem } from "./api.js";
+import { Live, bindLiveStatus } from "./live.js";
+import { $, h, addDays, countdown, guests, isDate, longDate, say, todayIn, wallTime, STATUS_LABEL } from "./ui.js";
+
+const TOKEN_KEY = "tablecast.staff";
+const DAYS = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"];
+const el = {
+  login: $("#login"), loginForm: $("#login-form"), token: $("#staff-token"), loginBtn: $("#staff-login"),
+  loginError: $("#login-error"), signout: $("#signout"),
+  floor: $("#floor"), floorTitle: $("#floor-title"), floorSub: $("#floor-sub"),
+  restaurant: $("#restaurant"), date: $("#date"), prev: $("#prev-day"), next: $("#next-day"), today: $("#today"),
+  stats: $("#stats"), status: $("#status"), timeline: $("#timeline"),
+  panel: $("#panel"), panelTitle: $("#panel-title"), panelBody: $("#panel-body"), panelClose: $("#panel-close"),
+};
+
+const live = new Live();
+bindLiveStatus(live, $("[data-testid=live-status]"), { connectingText: "Connecting…" });
+
+const state = {
+  token: "",
+  restaurants: [], // those this token may staff
+  restaurant: null,
+  date: "",
+  sub: null,
+  version: -1,
+  tables: [], // from the floor subscription: [{id, label, min_party, max_party, reservations}]
+  synced: false,
+  notLive: "", // why the day is shown without live updates
+  selected: null, // { kind: "reservation", id } | { kind: "walk-in", table }
+  returnFocus: null,
+};
+
+const tz = () => state.restaurant?.timezone || "UTC";
+const today = () => todayIn(tz(), clock.now());
+
+// ---------- sign-in ----------
+
+async function probe(token, rid, date) {
+  try {
+    await api("GET", `/v1/restaurants/${rid}/reservations?date=${date}`, { token });
+    return { ok: true };
+  } catch (e) {
+    return { ok: false, problem: e };
+  }
+}
+
+async function signIn(token, { silent = false } = {}) {
+  el.loginBtn.disabled = true;
+  el.loginBtn.classList.add("pending");
+  el.loginError.textContent = "";
+  try {
+    const { body } = await api("GET", "/v1/restaurants");
+    const all = body.restaurants || [];
+    const wanted = new URLSearchParams(location.search).get("restaurant");
+    const ordered = [...all.filter((r) => r.id === wanted), ...all.filter((r) => r.id !== wanted)].slice(0, 64);
+    const ok = [];
+    let problem = null;
+    for (let i = 0; i < ordered.length; i += 8) {
+      const batch = ordered.slice(i, i + 8);
+      const results = await Promise.all(batch.map((r) => probe(token, r.id, todayIn(r.timezone, clock.now()))));
+      results.forEach((res, j) => (res.ok ? ok.push(batch[j]) : (problem = problem || res.problem)));
+      if (problem?.status === 401) break; // an unknown token is unknown everywhere
+    }
+    if (!ok.length) {
+      const why = problem?.status === 401 ? `${problem.title}: that token is not recognised.`
+        : problem ? `${problem.title}: this token is not staff of any restaurant here.`
+          : "No restaurants yet.";
+      throw new Error(why);
+    }
+    state.token = token;
+    state.restaurants = ok;
+    sessionStorage.setItem(TOKEN_KEY, token);
+    el.token.value = "";
+    showFloor(wanted);
+  } catch (e) {
+    if (silent) sessionStorage.removeItem(TOKEN_KEY);
+    el.loginError.textContent = e instanceof Problem ? e.describe() : e.message;
+    el.token.setAttribute("aria-invalid", "true");
+    el.token.focus();
+  } finally {
+    el.loginBtn.disabled = false;
+    el.loginBtn.classList.remove("pending");
+  }
+}
+
+el.loginForm.addEventListener("submit", (ev) => {
+  ev.preventDefault();
+  const token = el.token.value.trim();
+  if (!token) {
+    el.loginError.textContent = "Please enter your staff token.";
+    el.token.setAttribute("aria-invalid", "true");
+    el.token.focus();
+    return;
+  }
+  el.token.removeAttribute("aria-invalid");
+  signIn(token);
+});
+
+el.signout.addEventListener("click", () => {
+  sessionStorage.removeItem(TOKEN_KEY);
+  live.unsubscribe(state.sub);
+  state.sub = null;
+  state.token = "";
+  closePanel();
+  el.floor.hidden = true;
+  el.signout.hidden = true;
+  $("[data-testid=live-status]").hidden = true;
+  el.login.hidden = false;
+  history.replaceState(null, "", "/staff");
+  el.token.focus();
+});
+
+function showFloor(wanted) {
+  el.login.hidden = true;
+  el.floor.hidden = false;
+  el.signout.hidden = false;
+  $("[data-testid=live-status]").hidden = false;
+  el.restaurant.replaceChildren(...state.restaurants.map((r) => h("option", { value: r.id }, r.name)));
+  const q = new URLSearchParams(location.search);
+  const rid = state.restaurants.some((r) => r.id === wanted) ? wanted : state.restaurants[0].id;
+  openRestaurant(rid, q.get("date"));
+}
+
+// ---------- restaurant, date, subscription ----------
+
+async function openRestaurant(rid, date) {
+  try {
+    const { body } = await api("GET", `/v1/restaurants/${rid}`);
+    state.restaurant = body;
+  } catch (e) {
+    say(el.status, `Could not open the restaurant: ${e.describe()}`, "error");
+    return;
+  }
+  el.restaurant.value = rid;
+  el.floorTitle.textContent = state.restaurant.name;
+  openDate(isDate(date) ? date : today());
+}
+
+function openDate(date) {
+  state.date = date;
+  el.date.value = date;
+  const q = new URLSearchParams({ restaurant: state.restaurant.id, date });
+  history.replaceState(null, "", `/staff?${q}`);
+  live.unsubscribe(state.sub);
+  state.sub = null;
+  state.tables = [];
+  state.version = -1;
+  state.synced = false;
+  state.notLive = "";
+  state.scrolled = false;
+  closePanel();
+  render();
+  state.sub = live.subscribe(
+    { restaurant_id: state.restaurant.id, date, view: "floor", token: state.token },
+    onFrame,
+  );
+}
+
+el.restaurant.addEventListener("change", () => openRestaurant(el.restaurant.value, state.date));
+el.date.addEventListener("change", () => isDate(el.date.value) && openDate(el.date.value));
+el.prev.addEventListener("click", () => openDate(addDays(state.date, -1)));
+el.next.addEventListener("click", () => openDate(addDays(state.date, 1)));
+el.today.addEventListener("click", () => openDate(today()));
+$("#floor-form").addEventListener("submit", (e) => e.preventDefault());
+
+function onFrame(frame) {
+  if (frame.type === "snapshot") {
+    state.version = frame.version;
+    state.tables = frame.data.tables || [];
+    state.synced = true;
+    state.notLive = "";
+    render();
+  } else if (frame.type === "update") {
+    if (frame.version <= state.version) return;
+    state.version = frame.version;
+    const changed = new Map((frame.tables || []).map((t) => [t.id, t]));
+    const before = new Map(state.tables.flatMap((t) => t.reservations.map((r) => [r.id, r.status])));
+    state.tables = state.tables.map((t) => changed.get(t.id) || t);
+    for (const t of changed.values()) if (!state.tables.some((x) => x.id === t.id)) state.tables.push(t);
+    state.tables.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    const moved = new Set();
+    for (const t of changed.values()) {
+      for (const r of t.reservations) if (before.get(r.id) !== r.status) moved.add(r.id);
+    }
+    render(moved);
+  } else if (frame.type === "error") {
+    if (frame.status === 401 || frame.status === 403) {
+      say(el.status, `${frame.title}: ${frame.detail}`, "error");
+      return;
+    }
+    loadStatic(frame);
+  }
+}
+
+/** A day the live view refuses (a past date): the staff list, shown once, not live. */
+async function loadStatic(frame) {
+  try {
+    const { body } = await api("GET", `/v1/restaurants/${state.restaurant.id}/reservations?date=${state.date}`, { token: state.token });
+    const list = (body.reservations || []).filter((r) => r.status !== "released" && r.status !== "expired");
+    state.tables = (state.restaurant.tables || []).map((t) => ({
+      ...t, reservations: list.filter((r) => r.table_id === t.id),
+    }));
+    state.synced = true;
+    state.notLive = `Not live: ${frame.detail || frame.title}.`;
+    render();
+  } catch (e) {
+    say(el.status, `Could not load the day: ${e.describe()}`, "error");
+  }
+}
+
+// ---------- the timeline ----------
+
+function minutesOf(hhmm) {
+  const [hh, mm] = hhmm.split(":").map(Number);
+  return hh * 60 + mm;
+}
+
+function spanOf(r) {
+  const start = minutesOf(r.time);
+  const length = Math.max(1, (Date.parse(r.end) - Date.parse(r.start)) / 60000);
+  return [start, Math.min(24 * 60, start + length)];
+}
+
+function dayRange() {
+  const [y, m, d] = state.date.split("-").map(Number);
+  const weekday = DAYS[new Date(Date.UTC(y, m - 1, d)).getUTCDay()];
+  let lo = Infinity;
+  let hi = -Infinity;
+  for (const p of state.restaurant?.hours || []) {
+    if (!p.days.includes(weekday)) continue;
+    lo = Math.min(lo, minutesOf(p.open));
+    hi = Math.max(hi, minutesOf(p.close));
+  }
+  for (const t of state.tables) {
+    for (const r of t.reservations) {
+      const [a, b] = spanOf(r);
+      lo = Math.min(lo, a);
+      hi = Math.max(hi, b);
+    }
+  }
+  if (!Number.isFinite(lo)) [lo, hi] = [11 * 60, 23 * 60];
+  lo = Math.max(0, Math.floor(lo / 60) * 60);
+  hi = Math.min(24 * 60, Math.max(lo + 60, Math.ceil(hi / 60) * 60));
+  return [lo, hi];
+}
+
+const pct = (x, [lo, hi]) => `${((x - lo) / (hi - lo)) * 100}%`;
+const hhmm = (m) => `${String(Math.floor(m / 60) % 24).padStart(2, "0")}:${String(m % 60).padStart(2, "0")}`;
+const ACTIVE = new Set(["held", "confirmed", "seated"]);
+
+function blockLabel(t, r) {
+  const [a, b] = spanOf(r);
+  const who = r.guest?.name || (r.status === "held" ? "hold" : "guest");
+  return `${t.label}, ${hhmm(a)} to ${hhmm(b)}, ${who}, ${guests(r.party_size)}, ${STATUS_LABEL[r.status] || r.status}`;
+}
+
+function block(t, r, range, fresh) {
+  const [a, b] = spanOf(r);
+  const name = r.guest?.name || (r.status === "held" ? "Holding…" : "Walk-in");
+  const btn = h("button", {
+    type: "button",
+    class: `block s-${r.status}${ACTIVE.has(r.status) ? "" : " inactive"}${fresh ? " flash" : ""}${state.selected?.id === r.id ? " selected" : ""}`,
+    dataset: { testid: "reservation", reservationId: r.id, status: r.status },
+    "aria-label": blockLabel(t, r),
+    style: { left: pct(a, range), width: `calc(${pct(b, range)} - ${pct(a, range)})` },
+    onclick: (ev) => openReservation(r.id, ev.currentTarget),
+  },
+  h("span", { class: "block-line" },
+    h("span", { class: "block-time" }, r.time),
+    h("span", { class: "block-party", "aria-hidden": "true" }, `×${r.party_size}`),
+    r.status === "held" ? h("span", { class: "block-countdown", dataset: { expires: r.expires_at } }, countdown(Date.parse(r.expires_at) - clock.now())) : null),
+  h("span", { class: "block-name" }, name));
+  return btn;
+}
+
+function render(moved = new Set()) {
+  const focusedId = document.activeElement?.dataset?.reservationId;
+  const focusedWalkIn = document.activeElement?.dataset?.testid === "walk-in" ? document.activeElement.dataset.tableId : null;
+  const r = state.restaurant;
+  const range = dayRange();
+  const hours = (range[1] - range[0]) / 60;
+  el.timeline.style.setProperty("--hours", String(hours));
+  el.timeline.classList.toggle("stale", live.state !== "live" && !state.notLive);
+  el.timeline.setAttribute("aria-busy", String(!state.synced));
+  el.floorSub.textContent = r ? `${longDate(state.date)} · ${r.timezone}${state.notLive ? ` · ${state.notLive}` : ""}` : "";
+
+  const axis = h("div", { class: "axis", "aria-hidden": "true" },
+    h("div", { class: "row-head" }),
+    h("div", { class: "track" }, Array.from({ length: hours + 1 }, (_, i) =>
+      h("span", { class: "tick", style: { left: pct(range[0] + i * 60, range) } }, hhmm(range[0] + i * 60)))));
+
+  const areas = new Map((r?.tables || []).map((t) => [t.id, t.area]));
+  const rows = state.tables.map((t) => {
+    const list = [...t.reservations].sort((x, y) => Number(ACTIVE.has(x.status)) - Number(ACTIVE.has(y.status)));
+    return h("div", { class: "row", role: "listitem", dataset: { testid: "table", tableId: t.id }, "aria-label": `Table ${t.label}` },
+      h("div", { class: "row-head" },
+        h("div", { class: "table-id" },
+          h("span", { class: "table-label" }, t.label),
+          h("span", { class: "table-meta" }, `${t.min_party === t.max_party ? t.max_party : `${t.min_party}–${t.max_party}`}${areas.get(t.id) ? ` · ${areas.get(t.id)}` : " seats"}`)),
+        h("button", {
+          type: "button", class: "btn btn-tiny walk-in", dataset: { testid: "walk-in", tableId: t.id },
+          "aria-label": `Seat a walk-in at ${t.label}`, title: `Seat a walk-in at ${t.label}`,
+          onclick: (ev) => openWalkIn(t.id, ev.currentTarget),
+        }, h("span", { "aria-hidden": "true" }, "+"), h("span", { class: "walk-in-text", "aria-hidden": "true" }, "Walk-in"))),
+      h("div", { class: "track" }, list.map((x) => block(t, x, range, moved.has(x.id)))));
+  });
+
+  const nowLine = [];
+  if (state.date === today()) {
+    const now = minutesOf(wallTime(new Date(clock.now()).toISOString(), tz()));
+    if (now >= range[0] && now <= range[1]) {
+      nowLine.push(h("div", { class: "now-layer", "aria-hidden": "true" },
+        h("div", { class: "row-head" }), h("div", { class: "track" }, h("span", { class: "now", style: { left: pct(now, range) } }))));
+    }
+  }
+
+  if (!state.synced) {
+    el.timeline.replaceChildren(axis, h("div", { class: "skeleton rows", "aria-hidden": "true" }, Array.from({ length: 5 }, () => h("span"))));
+  } else if (!rows.length) {
+    el.timeline.replaceChildren(axis, h("p", { class: "empty" }, "This restaurant has no tables yet."));
+  } else {
+    el.timeline.replaceChildren(axis, ...rows, ...nowLine);
+  }
+  renderStats();
+  renderPanel();
+  if (state.synced && !state.scrolled) {
+    state.scrolled = true;
+    scrollToNow(range);
+  }
+  if (focusedId) el.timeline.querySelector(`[data-reservation-id="${focusedId}"]`)?.focus();
+  if (focusedWalkIn) el.timeline.querySelector(`[data-testid=walk-in][data-table-id="${focusedWalkIn}"]`)?.focus();
+}
+
+/** Brings the current time (or the day's first booking) into view once per day opened. */
+function scrollToNow(range) {
+  const wrap = el.timeline.parentElement;
+  if (wrap.scrollWidth <= wrap.clientWidth) return;
+  const starts = state.tables.flatMap((t) => t.reservations.map((r) => spanOf(r)[0]));
+  const focus = state.date === today()
+    ? minutesOf(wallTime(new Date(clock.now()).toISOString(), tz()))
+    : starts.length ? Math.min(...starts) : range[0];
+  const labelW = el.timeline.querySelector(".row-head")?.offsetWidth || 0;
+  const track = el.timeline.offsetWidth - labelW;
+  const x = ((focus - range[0]) / (range[1] - range[0])) * track;
+  wrap.scrollLeft = Math.max(0, x - (wrap.clientWidth - labelW) / 4);
+}
+
+function renderStats() {
+  const all = state.tables.flatMap((t) => t.reservations);
+  const count = (s) => all.filter((r) => r.status === s).length;
+  const covers = all.filter((r) => ACTIVE.has(r.status) || r.status === "completed").reduce((n, r) => n + r.party_size, 0);
+  const items = [
+    ["Covers", covers], ["Held", count("held")], ["Confirmed", count("confirmed")],
+    ["Seated", count("seated")], ["Completed", count("completed")], ["No-shows", count("no_show")],
+  ];
+  el.stats.replaceChildren(...items.map(([k, v]) => h("div", { class: `stat stat-${k.toLowerCase()}` }, h("span", { class: "stat-value" }, v), h("span", { class: "stat-label" }, k))));
+}
+
+// Countdowns on held blocks and the "now" line.
+setInterval(() => {
+  for (const c of document.querySelectorAll(".block-countdown, .panel-countdown")) {
+    const left = Date.parse(c.dataset.expires) - clock.now();
+    c.textContent = left > 0 ? countdown(left) : "expiring";
+  }
+}, 500);
+setInterval(() => state.synced && render(), 30000);
+live.addEventListener("state", (ev) => {
+  el.timeline.classList.toggle("stale", ev.detail.state !== "live" && !state.notLive);
+});
+
+// ---------- the side panel: one reservation, or a walk-in ----------
+
+function findReservation(id) {
+  for (const t of state.tables) {
+    const r = t.reservations.find((x) => x.id === id);
+    if (r) return [t, r];
+  }
+  return [null, null];
+}
+
+function openReservation(id, from) {
+  state.selected = { kind: "reservation", id };
+  state.returnFocus = from;
+  el.panel.hidden = false;
+  for (const b of el.timeline.querySelectorAll(".block.selected")) b.classList.remove("selected");
+  from?.classList.add("selected");
+  renderPanel();
+  el.panelTitle.focus();
+}
+
+function openWalkIn(tableId, from) {
+  state.selected = { kind: "walk-in", table: tableId };
+  state.returnFocus = from;
+  el.panel.hidden = false;
+  renderPanel();
+  el.panel.querySelector("select, input")?.focus();
+}
+
+function closePanel() {
+  const back = state.returnFocus;
+  state.selected = null;
+  state.returnFocus = null;
+  el.panel.hidden = true;
+  delete el.panelBody.dataset.walkIn;
+  for (const b of el.timeline.querySelectorAll(".block.selected")) b.classList.remove("selected");
+  if (back?.isConnected) back.focus();
+}
+
+el.panelClose.addEventListener("click", closePanel);
+document.addEventListener("keydown", (ev) => {
+  if (ev.key === "Escape" && !el.panel.hidden) closePanel();
+});
+
+const ACTIONS = {
+  held: [["cancel", "Release hold"]],
+  confirmed: [["seat", "Seat"], ["no-show", "No-show"], ["cancel", "Cancel"]],
+  seated: [["complete", "Complete"]],
+};
+
+function renderPanel() {
+  const sel = state.selected;
+  if (!sel) return;
+  if (sel.kind === "walk-in") {
+    if (el.panelBody.dataset.walkIn !== sel.table) renderWalkIn(sel.table);
+    return;
+  }
+  delete el.panelBody.dataset.walkIn;
+  const [t, r] = findReservation(sel.id);
+  if (!r) {
+    el.panelTitle.textContent = "No longer on the floor";
+    el.panelBody.replaceChildren(h("p", { class: "muted" }, "This hold was released or expired."));
+    return;
+  }
+  const [a, b] = spanOf(r);
+  el.panelTitle.textContent = `${t.label} · ${hhmm(a)}–${hhmm(b)}`;
+  const rows = [
+    ["Status", h("span", { class: `badge s-${r.status}` }, STATUS_LABEL[r.status] || r.status)],
+    ["Guests", guests(r.party_size)],
+    ["Name", r.guest?.name || "—"],
+    ["Email", r.guest?.email], ["Phone", r.guest?.phone], ["Notes", r.notes],
+    r.status === "held" ? ["Expires in", h("span", { class: "panel-countdown", dataset: { expires: r.expires_at } }, countdown(Date.parse(r.expires_at) - clock.now()))] : null,
+    ["Reference", r.id.slice(0, 8).toUpperCase()],
+  ].filter((x) => x && x[1]);
+  const actions = (ACTIONS[r.status] || []).map(([name, label]) => h("button", {
+    type: "button", class: `btn ${name === "cancel" || name === "no-show" ? "btn-danger-ghost" : "btn-primary"}`,
+    dataset: { testid: `action-${name}` }, onclick: (ev) => act(name, t, r, ev.currentTarget),
+  }, label));
+  el.panelBody.replaceChildren(
+    h("dl", { class: "ticket compact" }, rows.flatMap(([k, v]) => [h("dt", {}, k), h("dd", {}, v)])),
+    actions.length ? h("div", { class: "actions" }, actions)
+      : h("p", { class: "muted" }, `No more actions for a ${(STATUS_LABEL[r.status] || r.status).toLowerCase()} reservation.`),
+  );
+}
+
+const PAST = { seat: "seated", complete: "completed", "no-show": "marked as a no-show", cancel: "cancelled" };
+
+async function act(name, t, r, btn) {
+  for (const b of el.panelBody.querySelectorAll("button")) b.disabled = true;
+  btn.classList.add("pending");
+  const what = `${t.label} · ${r.time}${r.guest?.name ? ` (${r.guest.name})` : ""}`;
+  try {
+    if (name === "cancel") {
+      await api("DELETE", `/v1/reservations/${r.id}`, { token: state.token });
+    } else {
+      const status = { seat: "seated", complete: "completed", "no-show": "no_show" }[name];
+      await api("PATCH", `/v1/reservations/${r.id}`, { token: state.token, body: { status } });
+    }
+    const verb = name === "cancel" && r.status === "held" ? "released" : PAST[name];
+    say(el.status, `${what} ${verb}.`, "success");
+  } catch (e) {
+    say(el.status, `${what}: ${e.describe()}`, "error");
+  } finally {
+    for (const b of el.panelBody.querySelectorAll("button")) b.disabled = false;
+    btn.classList.remove("pending");
+  }
+}
+
+function renderWalkIn(tableId) {
+  const t = state.tables.find((x) => x.id === tableId);
+  if (!t) return closePanel();
+  el.panelTitle.textContent = `Walk-in at ${t.label}`;
+  const sizes = [];
+  for (let n = t.min_party; n <= t.max_party; n++) sizes.push(n);
+  const party = h("select", { id: "walk-in-party", name: "party" }, sizes.map((n) => h("option", { value: n }, guests(n))));
+  const name = h("input", { id: "walk-in-name", name: "name", autocomplete: "off", maxlength: "200" });
+  const submit = h("button", { type: "submit", class: "btn btn-primary", dataset: { testid: "walk-in-submit" } }, "Seat now");
+  const form = h("form", {
+    class: "walk-in-form",
+    onsubmit: async (ev) => {
+      ev.preventDefault();
+      submit.disabled = true;
+      submit.classList.add("pending");
+      const body = { party_size: Number(party.value), table_id: t.id };
+      if (name.value.trim()) body.guest = { name: name.value.trim() };
+      try {
+        const { body: r } = await api("POST", `/v1/restaurants/${state.restaurant.id}/walk-ins`, { token: state.token, body, key: newKey() });
+        const elsewhere = r.date !== state.date ? ` (on ${longDate(r.date)})` : "";
+        say(el.status, `Walk-in seated at ${t.label}, ${r.time}, ${guests(r.party_size)}${elsewhere}.`, "success");
+        closePanel();
+      } catch (e) {
+        say(el.status, `Walk-in at ${t.label}: ${e.describe()}`, "error");
+      } finally {
+        submit.disabled = false;
+        submit.classList.remove("pending");
+      }
+    },
+  },
+  h("div", { class: "field" }, h("label", { for: "walk-in-party" }, "Party size"), party),
+  h("div", { class: "field" }, h("label", { for: "walk-in-name" }, "Name (optional)"), name),
+  h("p", { class: "hint" }, "Walk-ins are seated now, for the table's usual turn."),
+  h("div", { class: "actions" }, submit));
+  el.panelBody.replaceChildren(form);
+  el.panelBody.dataset.walkIn = t.id;
+}
+
+// ---------- start ----------
+
+const saved = sessionStorage.getItem(TOKEN_KEY);
+if (saved) signIn(saved, { silent: true });
+else el.token.focus();

@@ -1,0 +1,90 @@
+// Small DOM and formatting helpers shared by both pages.
+
+/** `h("button", {class: "x", dataset: {testid: "slot"}, onclick}, "text", child)` */
+export function h(tag, attrs = {}, ...children) {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (v === undefined || v === null || v === false) continue;
+    if (k === "class") el.className = v;
+    else if (k === "dataset") Object.assign(el.dataset, v);
+    else if (k === "style") Object.assign(el.style, v);
+    else if (k.startsWith("on") && typeof v === "function") el.addEventListener(k.slice(2), v);
+    else if (v === true) el.setAttribute(k, "");
+    else el.setAttribute(k, String(v));
+  }
+  for (const c of children.flat()) {
+    if (c === undefined || c === null || c === false) continue;
+    el.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  }
+  return el;
+}
+
+export const $ = (sel, root = document) => root.querySelector(sel);
+
+/** Today's date (`YYYY-MM-DD`) in an IANA timezone, at the server's `nowMs`. */
+export function todayIn(tz, nowMs = Date.now()) {
+  try {
+    return new Intl.DateTimeFormat("en-CA", { timeZone: tz, year: "numeric", month: "2-digit", day: "2-digit" })
+      .format(new Date(nowMs));
+  } catch {
+    return new Date(nowMs).toISOString().slice(0, 10);
+  }
+}
+
+export function addDays(date, n) {
+  const [y, m, d] = date.split("-").map(Number);
+  return new Date(Date.UTC(y, m - 1, d + n)).toISOString().slice(0, 10);
+}
+
+export function isDate(s) {
+  return typeof s === "string" && /^\d{4}-\d{2}-\d{2}$/.test(s) && !Number.isNaN(Date.parse(`${s}T00:00:00Z`));
+}
+
+/** "Friday 5 December" for a `YYYY-MM-DD`. */
+export function longDate(date) {
+  const [y, m, d] = date.split("-").map(Number);
+  return new Intl.DateTimeFormat("en-GB", { weekday: "long", day: "numeric", month: "long", timeZone: "UTC" })
+    .format(new Date(Date.UTC(y, m - 1, d)));
+}
+
+export function shortDate(date) {
+  const [y, m, d] = date.split("-").map(Number);
+  return new Intl.DateTimeFormat("en-GB", { weekday: "short", day: "numeric", month: "short", timeZone: "UTC" })
+    .format(new Date(Date.UTC(y, m - 1, d)));
+}
+
+/** Local wall time `HH:MM` of an instant in a timezone. */
+export function wallTime(iso, tz) {
+  try {
+    return new Intl.DateTimeFormat("en-GB", { timeZone: tz, hour: "2-digit", minute: "2-digit", hourCycle: "h23" })
+      .format(new Date(iso));
+  } catch {
+    return iso.slice(11, 16);
+  }
+}
+
+/** `m:ss` for a number of milliseconds (never negative). */
+export function countdown(ms) {
+  const s = Math.max(0, Math.ceil(ms / 1000));
+  return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, "0")}`;
+}
+
+export const guests = (n) => `${n} ${n === 1 ? "guest" : "guests"}`;
+
+/** Sets the aria-live status line; `tone` is info, success, warn or error. */
+export function say(el, text, tone = "info") {
+  el.dataset.tone = tone;
+  el.textContent = "";
+  if (!text) {
+    el.classList.remove("shown");
+    return;
+  }
+  el.classList.add("shown");
+  // A fresh text node makes screen readers announce a repeat of the same words too.
+  el.append(document.createTextNode(text));
+}
+
+export const STATUS_LABEL = {
+  held: "Held", confirmed: "Confirmed", seated: "Seated", completed: "Completed",
+  no_show: "No-show", cancelled: "Cancelled", released: "Released", expired: "Expired",
+};

@@ -1,0 +1,267 @@
+//! A diner books end to end while the staff dashboard shows it live; staff seat and complete it.
+use crate::harness::*;
+use serde_json::json;
+use std::time::Duration;
+
+const SECS: fn(u64) -> Duration = Duration::from_secs;
+
+#[tokio::test]
+async fn a_booking_appears_held_then_confirmed_on_the_dashboard_and_staff_seat_and_complete_it() {
+    if !browser_available("a_booking_appears_held_then_confirmed_on_the_dashboard") {
+        return;
+    }
+    let _one = exclusive().await;
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("booking.db"), 0);
+    let (rid, staff_token) = server
+        .restaurant(paris_restaurant(
+            "Chez Rust",
+            json!([
+                {"id": "t1", "label": "T1", "min_party": 1, "max_party": 2, "area": "window"},
+                {"id": "t2", "label": "T2", "min_party": 2, "max_party": 4, "area": "main"},
+                {"id": "t3", "label": "T3", "min_party": 4, "max_party": 8, "area": "terrace"},
+            ]),
+        ))
+        .await;
+    let date = date_in("Europe/Paris", 1);
+
+    let mut driver = Driver::start().await;
+    let staff = driver.browser(1400, 900).await;
+    staff
+        .goto(&server.url(&format!("/staff?restaurant={rid}&date={date}")))
+        .await;
+    staff
+        .type_into("[data-testid=staff-token]", &staff_token)
+        .await;
+    staff.click("[data-testid=staff-login]").await;
+    staff
+        .wait_attr("[data-testid=live-status]", "data-state", "live", SECS(10))
+        .await;
+    until(SECS(5), "one timeline row per table", || async {
+        let n = staff
+            .js(
+                "return document.querySelectorAll('[data-testid=table]').length;",
+                vec![],
+            )
+            .await;
+        (n == 3).then_some(())
+    })
+    .await;
+    let url = staff.c.current_url().await.unwrap().to_string();
+    assert!(
+        !url.contains(&staff_token),
+        "the token stays out of the URL: {url}"
+    );
+    assert!(url.contains(&rid) && url.contains(&date), "{url}");
+    let kept = staff
+        .js("return sessionStorage.getItem('tablecast.staff');", vec![])
+        .await;
+    assert_eq!(kept.as_str(), Some(staff_token.as_str()));
+
+    let diner = driver.browser(1100, 900).await;
+    diner
+        .goto(&server.url(&format!("/?restaurant={rid}&date={date}&party=2")))
+        .await;
+    diner
+        .wait_attr("[data-testid=live-status]", "data-state", "live", SECS(10))
+        .await;
+    diner
+        .click(r#"[data-testid=slot][data-time="19:30"]"#)
+        .await;
+    diner.wait_visible("[data-testid=hold]", SECS(5)).await;
+
+    let block = r#"[data-table-id="t1"] [data-testid=reservation]"#;
+    staff.wait_attr(block, "data-status", "held", SECS(2)).await;
+    let id = staff.attr(block, "data-reservation-id").await.unwrap();
+    let block = format!(r#"[data-testid=reservation][data-reservation-id="{id}"]"#);
+
+    diner
+        .type_into("[data-testid=guest-name]", "Ada Lovelace")
+        .await;
+    diner
+        .type_into("[data-testid=guest-email]", "ada@example.com")
+        .await;
+    diner.click("[data-testid=confirm]").await;
+    diner
+        .wait_visible("[data-testid=confirmation]", SECS(5))
+        .await;
+    let ticket = diner.text("[data-testid=confirmation]").await.unwrap();
+    assert!(
+        ticket.contains("19:30") && ticket.contains("Ada Lovelace"),
+        "{ticket}"
+    );
+    staff
+        .wait_attr(&block, "data-status", "confirmed", SECS(2))
+        .await;
+    let label = staff.attr(&block, "aria-label").await.unwrap();
+    assert!(label.contains("Ada Lovelace"), "{label}");
+
+    staff.click(&block).await;
+    staff.click("[data-testid=action-seat]").await;
+    staff
+        .wait_attr(&block, "data-status", "seated", SECS(2))
+        .await;
+    until(SECS(2), "the seat result", || async {
+        staff
+            .text("[data-testid=status]")
+            .await
+            .filter(|t| t.contains("seated"))
+    })
+    .await;
+    staff.click("[data-testid=action-complete]").await;
+    staff
+        .wait_attr(&block, "data-status", "completed", SECS(2))
+        .await;
+    until(SECS(3), "the diner's page to follow the server", || async {
+        diner
+            .text(r#"[data-testid=confirmation] dd[data-field="status"]"#)
+            .await
+            .filter(|t| t == "Completed")
+    })
+    .await;
+
+    // A walk-in seats now; a second on the same table fails and shows the problem's title.
+    for expect in ["Walk-in seated at T3", "Slot unavailable"] {
+        staff
+            .click(r#"[data-testid=walk-in][data-table-id="t3"]"#)
+            .await;
+        staff.click("[data-testid=walk-in-submit]").await;
+        until(SECS(3), expect, || async {
+            staff
+                .text("[data-testid=status]")
+                .await
+                .filter(|t| t.contains(expect))
+        })
+        .await;
+    }
+
+    diner.finish(&[]).await;
+    staff.finish(&["409"]).await;
+}
+
+#[tokio::test]
+async fn a_diner_cancels_from_the_confirmation_and_the_dashboard_shows_it_at_once() {
+    if !browser_available("a_diner_cancels_from_the_confirmation") {
+        return;
+    }
+    let _one = exclusive().await;
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("cancel.db"), 0);
+    let (rid, staff_token) = server
+        .restaurant(paris_restaurant(
+            "Chez Rust",
+            json!([{"id": "t1", "label": "T1", "max_party": 2}]),
+        ))
+        .await;
+    let date = date_in("Europe/Paris", 2);
+
+    let mut driver = Driver::start().await;
+    let staff = driver.browser(1400, 900).await;
+    staff.goto(&server.url("/staff")).await;
+    staff
+        .type_into("[data-testid=staff-token]", "not-a-token")
+        .await;
+    staff.click("[data-testid=staff-login]").await;
+    until(
+        SECS(3),
+        "a failed sign-in to show the problem's title",
+        || async {
+            staff
+                .text("#login-error")
+                .await
+                .filter(|t| t.contains("Unauthorized"))
+        },
+    )
+    .await;
+    staff
+        .type_into("[data-testid=staff-token]", &staff_token)
+        .await;
+    staff.click("[data-testid=staff-login]").await;
+    staff
+        .wait_attr("[data-testid=live-status]", "data-state", "live", SECS(10))
+        .await;
+    // Without a date in the URL the dashboard opens today; two days on is two taps.
+    staff.wait_visible("[data-testid=table]", SECS(5)).await;
+    let today = date_in("Europe/Paris", 0);
+    assert_eq!(
+        staff
+            .js("return document.querySelector('#date').value;", vec![])
+            .await,
+        json!(today)
+    );
+    staff.click("#next-day").await;
+    staff.click("#next-day").await;
+    staff
+        .wait_attr("[data-testid=live-status]", "data-state", "live", SECS(5))
+        .await;
+    assert_eq!(
+        staff
+            .js("return document.querySelector('#date').value;", vec![])
+            .await,
+        json!(date)
+    );
+
+    let diner = driver.browser(1100, 900).await;
+    diner
+        .goto(&server.url(&format!("/?restaurant={rid}&date={date}&party=2")))
+        .await;
+    diner
+        .click(r#"[data-testid=slot][data-time="20:00"]"#)
+        .await;
+    diner.wait_visible("[data-testid=hold]", SECS(5)).await;
+    diner
+        .type_into("[data-testid=guest-name]", "Grace Hopper")
+        .await;
+    diner.click("[data-testid=confirm]").await;
+    until(
+        SECS(2),
+        "the form to ask for an email or a phone",
+        || async {
+            diner
+                .text("#guest-email-error")
+                .await
+                .filter(|t| t.contains("email or a phone"))
+        },
+    )
+    .await;
+    diner
+        .type_into("[data-testid=guest-phone]", "+33 1 23 45 67 89")
+        .await;
+    diner.click("[data-testid=confirm]").await;
+    diner
+        .wait_visible("[data-testid=confirmation]", SECS(5))
+        .await;
+    let block = r#"[data-table-id="t1"] [data-testid=reservation]"#;
+    staff
+        .wait_attr(block, "data-status", "confirmed", SECS(2))
+        .await;
+
+    diner.click("[data-testid=cancel]").await;
+    diner.click("[data-testid=cancel]").await; // the second press confirms
+    until(
+        SECS(3),
+        "the diner's page to say it is cancelled",
+        || async {
+            diner
+                .text(r#"[data-testid=confirmation] dd[data-field="status"]"#)
+                .await
+                .filter(|t| t == "Cancelled")
+        },
+    )
+    .await;
+    staff
+        .wait_attr(block, "data-status", "cancelled", SECS(2))
+        .await;
+    diner.click("[data-testid=book-again]").await;
+    diner
+        .wait_attr(
+            r#"[data-testid=slot][data-time="20:00"]"#,
+            "data-available",
+            "1",
+            SECS(2),
+        )
+        .await;
+
+    diner.finish(&[]).await;
+    staff.finish(&["401"]).await;
+}

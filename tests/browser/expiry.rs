@@ -1,0 +1,69 @@
+//! Holds run on the server's clock: a browser whose clock is wrong still counts down right, and
+//! is told when the hold expires.
+use crate::harness::*;
+use serde_json::json;
+use std::time::Duration;
+
+const SECS: fn(u64) -> Duration = Duration::from_secs;
+
+fn seconds(countdown: &str) -> u64 {
+    let (m, s) = countdown.split_once(':').expect("m:ss");
+    m.parse::<u64>().unwrap() * 60 + s.parse::<u64>().unwrap()
+}
+
+#[tokio::test]
+async fn a_hold_counts_down_by_the_servers_clock_and_says_so_when_it_expires() {
+    if !browser_available("a_hold_counts_down_by_the_servers_clock") {
+        return;
+    }
+    let _one = exclusive().await;
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("expiry.db"), 0);
+    let mut body = paris_restaurant("Vite", json!([{"id": "t1", "max_party": 2}]));
+    body["hold_seconds"] = json!(4);
+    let (rid, _) = server.restaurant(body).await;
+    let date = date_in("Europe/Paris", 1);
+
+    let mut driver = Driver::start().await;
+    let diner = driver.browser(1100, 900).await;
+    // This browser's clock runs ten minutes fast.
+    diner
+        .before_each_page(
+            "const realNow = Date.now.bind(Date); Date.now = () => realNow() + 600000;",
+        )
+        .await;
+    diner
+        .goto(&server.url(&format!("/?restaurant={rid}&date={date}&party=2")))
+        .await;
+    diner
+        .wait_attr("[data-testid=live-status]", "data-state", "live", SECS(10))
+        .await;
+    let skewed = diner
+        .js("return Date.now() - new Date().getTime();", vec![])
+        .await;
+    assert!(
+        skewed.as_i64().unwrap() > 500_000,
+        "the page's clock is skewed: {skewed}"
+    );
+    let slot = r#"[data-testid=slot][data-time="19:00"]"#;
+    diner.click(slot).await;
+    diner.wait_visible("[data-testid=hold]", SECS(5)).await;
+    let left = seconds(&diner.text("[data-testid=hold-countdown]").await.unwrap());
+    assert!(
+        (1..=4).contains(&left),
+        "counts down from the server's expires_at: {left}s left"
+    );
+
+    until(SECS(8), "the diner to be told the hold expired", || async {
+        diner
+            .text("[data-testid=status]")
+            .await
+            .filter(|t| t.contains("hold on 19:00 expired"))
+    })
+    .await;
+    assert!(!diner.visible("[data-testid=hold]").await);
+    // The sweeper gives the table back; the page shows it free again.
+    diner.wait_attr(slot, "data-available", "1", SECS(4)).await;
+
+    diner.finish(&[]).await;
+}

@@ -1,0 +1,551 @@
+#![allow(dead_code)]
+//! Real processes for browser tests: the tablecast binary on a real port and SQLite file, and
+//! chromedriver driving Debian's headless Chromium. Everything started here is ended on drop.
+use fantoccini::wd::WebDriverCompatibleCommand;
+use fantoccini::{Client, ClientBuilder, Locator};
+use hyper_util::client::legacy::connect::HttpConnector;
+use serde_json::{json, Value};
+use std::future::Future;
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpListener;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub const ADMIN: &str = "browser-test-admin";
+const CHROMIUM: &str = "/usr/bin/chromium";
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+
+/// Browser tests share two cores with the build: one at a time keeps timings honest.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+pub async fn exclusive() -> tokio::sync::MutexGuard<'static, ()> {
+    ONE_AT_A_TIME.lock().await
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Polls `f` until it gives `Some`, failing the test after `within`.
+pub async fn until<T, F, Fut>(within: Duration, what: &str, mut f: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let end = Instant::now() + within;
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        assert!(
+            Instant::now() < end,
+            "timed out after {within:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+/// Where the run keeps its screenshots: `$CARGO_TARGET_DIR/screenshots` or `target/screenshots`.
+pub fn screenshot_dir() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target"));
+    let dir = target.join("screenshots");
+    std::fs::create_dir_all(&dir).expect("screenshot folder");
+    dir
+}
+
+// ---------- the app ----------
+
+/// The tablecast binary serving one SQLite file; killed (SIGKILL, by PID) on drop.
+pub struct Server {
+    child: Option<Child>,
+    pub port: u16,
+    pub base: String,
+    pub store: String,
+    pub http: reqwest::Client,
+}
+
+impl Server {
+    /// Starts on `port` (0: any free one) with the store `sqlite://<db>`.
+    pub fn start(db: &Path, port: u16) -> Server {
+        let store = format!("sqlite://{}", db.display());
+        let mut child = Command::new(env!("CARGO_BIN_EXE_tablecast"))
+            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+            .args(["--store", &store, "--admin-token", ADMIN])
+            .env("TABLECAST_DRAIN_GRACE_SECS", "0.1")
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("tablecast starts");
+        let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+        let base = loop {
+            let line = lines
+                .next()
+                .expect("tablecast printed its address")
+                .expect("stdout");
+            if let Some(rest) = line.strip_prefix("tablecast listening on ") {
+                break rest.split_whitespace().next().unwrap().to_owned();
+            }
+        };
+        std::thread::spawn(move || for _ in lines {});
+        let port = base.rsplit(':').next().unwrap().parse().unwrap();
+        Server {
+            child: Some(child),
+            port,
+            base,
+            store,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    /// Ends the process at once, as a crash would.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    pub async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut r = self.http.request(method, self.url(path));
+        if let Some(t) = token {
+            r = r.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            r = r.json(&b);
+        }
+        let res = r.send().await.expect("request sent");
+        let status = res.status().as_u16();
+        let text = res.text().await.unwrap_or_default();
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    /// Creates a restaurant; returns its id and staff token.
+    pub async fn restaurant(&self, body: Value) -> (String, String) {
+        let (status, v) = self
+            .send(
+                reqwest::Method::POST,
+                "/v1/restaurants",
+                Some(ADMIN),
+                Some(body),
+            )
+            .await;
+        assert_eq!(status, 201, "create restaurant: {v}");
+        (
+            v["restaurant"]["id"].as_str().unwrap().to_owned(),
+            v["staff_token"].as_str().unwrap().to_owned(),
+        )
+    }
+
+    /// Takes a hold over HTTP (like another diner would); returns the reservation with its token.
+    pub async fn hold(
+        &self,
+        rid: &str,
+        date: &str,
+        time: &str,
+        party: u32,
+        table: Option<&str>,
+    ) -> Value {
+        let mut body = json!({"date": date, "time": time, "party_size": party});
+        if let Some(t) = table {
+            body["table_id"] = json!(t);
+        }
+        let (status, v) = self
+            .send(
+                reqwest::Method::POST,
+                &format!("/v1/restaurants/{rid}/holds"),
+                None,
+                Some(body),
+            )
+            .await;
+        assert_eq!(status, 201, "hold {time}: {v}");
+        v
+    }
+
+    pub async fn confirm(&self, held: &Value, name: &str) -> Value {
+        let (status, v) = self
+            .send(
+                reqwest::Method::POST,
+                &format!("/v1/reservations/{}/confirm", held["id"].as_str().unwrap()),
+                held["token"].as_str(),
+                Some(json!({"guest": {"name": name, "email": "guest@example.com"}})),
+            )
+            .await;
+        assert_eq!(status, 200, "confirm: {v}");
+        v
+    }
+
+    pub async fn set_status(&self, id: &str, staff: &str, status: &str) {
+        let (code, v) = self
+            .send(
+                reqwest::Method::PATCH,
+                &format!("/v1/reservations/{id}"),
+                Some(staff),
+                Some(json!({"status": status})),
+            )
+            .await;
+        assert_eq!(code, 200, "{status}: {v}");
+    }
+
+    pub async fn availability(&self, rid: &str, date: &str, party: u32) -> Value {
+        let (status, v) = self
+            .send(
+                reqwest::Method::GET,
+                &format!("/v1/restaurants/{rid}/availability?date={date}&party_size={party}"),
+                None,
+                None,
+            )
+            .await;
+        assert_eq!(status, 200, "availability: {v}");
+        v
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A local date `days` ahead of today in `tz`.
+pub fn date_in(tz: &str, days: i64) -> String {
+    let tz: chrono_tz::Tz = tz.parse().unwrap();
+    (chrono::Utc::now().with_timezone(&tz).date_naive() + chrono::Duration::days(days))
+        .format("%Y-%m-%d")
+        .to_string()
+}
+
+/// A restaurant in Paris, open every day 18:00–23:00, default turns (90 min for two).
+pub fn paris_restaurant(name: &str, tables: Value) -> Value {
+    json!({
+        "name": name, "timezone": "Europe/Paris", "booking_horizon_days": 30, "hold_seconds": 300,
+        "hours": [{"days": ["mon","tue","wed","thu","fri","sat","sun"], "open": "18:00", "close": "23:00"}],
+        "tables": tables,
+    })
+}
+
+// ---------- the browser ----------
+
+/// Chromium and chromedriver when installed; `None` (after saying so) when they are not and
+/// services are not required. Under `TABLECAST_REQUIRE_SERVICES` a missing browser fails.
+pub fn browser_available(test: &str) -> bool {
+    let missing: Vec<&str> = [CHROMIUM, CHROMEDRIVER]
+        .into_iter()
+        .filter(|p| !Path::new(p).exists())
+        .collect();
+    if missing.is_empty() {
+        return true;
+    }
+    let required =
+        std::env::var("TABLECAST_REQUIRE_SERVICES").is_ok_and(|v| !v.is_empty() && v != "0");
+    assert!(
+        !required,
+        "{test}: {} missing and TABLECAST_REQUIRE_SERVICES is set (bash infra/test.sh installs chromium and chromium-driver)",
+        missing.join(" and ")
+    );
+    // Straight to stderr: the test harness captures `eprintln!` of passing tests.
+    let _ = writeln!(
+        std::io::stderr(),
+        "SKIPPED {test}: {} not installed (apt-get install chromium chromium-driver)",
+        missing.join(" and ")
+    );
+    false
+}
+
+/// chromedriver in its own process group: dropping it ends chromedriver and every Chromium it
+/// started (the group's id is chromedriver's PID).
+pub struct Driver {
+    child: Child,
+    pub url: String,
+    profiles: Vec<tempfile::TempDir>,
+}
+
+impl Driver {
+    pub async fn start() -> Driver {
+        let port = free_port();
+        let child = Command::new(CHROMEDRIVER)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .process_group(0)
+            .spawn()
+            .expect("chromedriver starts");
+        let url = format!("http://127.0.0.1:{port}");
+        let http = reqwest::Client::new();
+        let status = format!("{url}/status");
+        until(
+            Duration::from_secs(20),
+            "chromedriver to answer /status",
+            || {
+                let http = http.clone();
+                let status = status.clone();
+                async move {
+                    let v: Value = http.get(&status).send().await.ok()?.json().await.ok()?;
+                    v["value"]["ready"].as_bool().filter(|r| *r)
+                }
+            },
+        )
+        .await;
+        Driver {
+            child,
+            url,
+            profiles: Vec::new(),
+        }
+    }
+
+    /// A fresh headless Chromium (own profile) with a window of `width`×`height`.
+    pub async fn browser(&mut self, width: u32, height: u32) -> Browser {
+        self.open(width, height, None).await
+    }
+
+    /// A phone-sized screen (390×844 CSS pixels at 2×, touch), as Chromium's device emulation
+    /// draws it: a desktop window cannot be made that narrow.
+    pub async fn phone(&mut self) -> Browser {
+        let metrics = json!({"deviceMetrics": {"width": 390, "height": 844, "pixelRatio": 2.0, "touch": true, "mobile": true}});
+        self.open(390, 844, Some(metrics)).await
+    }
+
+    async fn open(&mut self, width: u32, height: u32, mobile: Option<Value>) -> Browser {
+        let profile = tempfile::tempdir().expect("profile dir");
+        let args = vec![
+            "--headless".to_owned(),
+            "--no-sandbox".to_owned(),
+            "--disable-gpu".to_owned(),
+            "--disable-dev-shm-usage".to_owned(),
+            "--disable-background-networking".to_owned(),
+            "--disable-component-update".to_owned(),
+            "--disable-sync".to_owned(),
+            "--no-first-run".to_owned(),
+            "--no-default-browser-check".to_owned(),
+            "--hide-scrollbars".to_owned(),
+            "--lang=en-GB".to_owned(),
+            format!("--window-size={width},{height}"),
+            format!("--user-data-dir={}", profile.path().display()),
+        ];
+        let mut caps = serde_json::Map::new();
+        caps.insert("browserName".into(), json!("chrome"));
+        let mut options = json!({"binary": CHROMIUM, "args": args});
+        if let Some(m) = mobile {
+            options["mobileEmulation"] = m;
+        }
+        caps.insert("goog:chromeOptions".into(), options);
+        caps.insert("goog:loggingPrefs".into(), json!({"browser": "ALL"}));
+        let client = ClientBuilder::new(HttpConnector::new())
+            .capabilities(caps)
+            .connect(&self.url)
+            .await
+            .expect("a Chromium session starts");
+        self.profiles.push(profile);
+        Browser { c: client }
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let pgid = self.child.id() as libc::pid_t;
+        // SAFETY: signals only the process group this driver created for chromedriver.
+        unsafe {
+            libc::killpg(pgid, libc::SIGKILL);
+        }
+        let _ = self.child.wait();
+    }
+}
+
+/// chromedriver's log endpoint: the browser's console and uncaught errors since the last call.
+#[derive(Debug)]
+struct BrowserLog;
+
+impl WebDriverCompatibleCommand for BrowserLog {
+    fn endpoint(
+        &self,
+        base: &url::Url,
+        session: Option<&str>,
+    ) -> Result<url::Url, url::ParseError> {
+        base.join(&format!("session/{}/se/log", session.unwrap_or_default()))
+    }
+
+    fn method_and_body(&self, _: &url::Url) -> (http::Method, Option<String>) {
+        (
+            http::Method::POST,
+            Some(json!({"type": "browser"}).to_string()),
+        )
+    }
+}
+
+/// chromedriver's Chrome DevTools passthrough: one CDP command.
+#[derive(Debug)]
+struct Cdp(Value);
+
+impl WebDriverCompatibleCommand for Cdp {
+    fn endpoint(
+        &self,
+        base: &url::Url,
+        session: Option<&str>,
+    ) -> Result<url::Url, url::ParseError> {
+        base.join(&format!(
+            "session/{}/goog/cdp/execute",
+            session.unwrap_or_default()
+        ))
+    }
+
+    fn method_and_body(&self, _: &url::Url) -> (http::Method, Option<String>) {
+        (http::Method::POST, Some(self.0.to_string()))
+    }
+}
+
+/// One headless Chromium window.
+pub struct Browser {
+    pub c: Client,
+}
+
+impl Browser {
+    /// Runs `source` in every page before the page's own scripts (e.g. to skew its clock).
+    pub async fn before_each_page(&self, source: &str) {
+        self.c
+            .issue_cmd(Cdp(json!({"cmd": "Page.addScriptToEvaluateOnNewDocument", "params": {"source": source}})))
+            .await
+            .expect("script installed");
+    }
+
+    pub async fn goto(&self, url: &str) {
+        self.c.goto(url).await.expect("page loads");
+    }
+
+    pub async fn js(&self, script: &str, args: Vec<Value>) -> Value {
+        self.c.execute(script, args).await.expect("script runs")
+    }
+
+    /// An attribute of the first element matching `css`, if there is one.
+    pub async fn attr(&self, css: &str, name: &str) -> Option<String> {
+        self.js(
+            "const e = document.querySelector(arguments[0]); return e ? e.getAttribute(arguments[1]) : null;",
+            vec![json!(css), json!(name)],
+        )
+        .await
+        .as_str()
+        .map(str::to_owned)
+    }
+
+    pub async fn text(&self, css: &str) -> Option<String> {
+        self.js(
+            "const e = document.querySelector(arguments[0]); return e ? e.textContent : null;",
+            vec![json!(css)],
+        )
+        .await
+        .as_str()
+        .map(str::to_owned)
+    }
+
+    /// Whether an element matching `css` is rendered (not hidden).
+    pub async fn visible(&self, css: &str) -> bool {
+        self.js(
+            "const e = document.querySelector(arguments[0]); return !!e && e.getClientRects().length > 0;",
+            vec![json!(css)],
+        )
+        .await
+        .as_bool()
+        .unwrap_or(false)
+    }
+
+    pub async fn wait_visible(&self, css: &str, within: Duration) {
+        until(within, &format!("{css} to show"), || async {
+            self.visible(css).await.then_some(())
+        })
+        .await
+    }
+
+    pub async fn wait_attr(&self, css: &str, name: &str, value: &str, within: Duration) {
+        until(within, &format!("{css} to have {name}={value}"), || async {
+            (self.attr(css, name).await.as_deref() == Some(value)).then_some(())
+        })
+        .await
+    }
+
+    pub async fn click(&self, css: &str) {
+        let e = self
+            .c
+            .wait()
+            .at_most(Duration::from_secs(10))
+            .for_element(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("no {css}: {e}"));
+        e.click()
+            .await
+            .unwrap_or_else(|e| panic!("click {css}: {e}"));
+    }
+
+    pub async fn type_into(&self, css: &str, text: &str) {
+        let e = self.c.find(Locator::Css(css)).await.expect("input present");
+        e.clear().await.expect("clear");
+        e.send_keys(text).await.expect("typing");
+    }
+
+    /// Saves the viewport once every finite animation (slide-ins, flashes) has finished.
+    pub async fn screenshot(&self, name: &str) -> PathBuf {
+        until(Duration::from_secs(5), "animations to settle", || async {
+            let settled = self
+                .js(
+                    "return document.getAnimations().every(a => a.playState !== 'running' || a.effect.getComputedTiming().iterations === Infinity);",
+                    vec![],
+                )
+                .await;
+            settled.as_bool().filter(|s| *s).map(|_| ())
+        })
+        .await;
+        let png = self.c.screenshot().await.expect("screenshot");
+        let path = screenshot_dir().join(name);
+        std::fs::write(&path, png).expect("screenshot saved");
+        println!("screenshot: {}", path.display());
+        path
+    }
+
+    /// The console's errors (level SEVERE) since the last call, except network failures
+    /// whose text contains one of `expected` (e.g. a 409 the test provoked).
+    pub async fn console_errors(&self, expected: &[&str]) -> Vec<String> {
+        let log = self.c.issue_cmd(BrowserLog).await.expect("browser log");
+        log.as_array()
+            .into_iter()
+            .flatten()
+            .filter(|e| e["level"] == "SEVERE")
+            .map(|e| {
+                format!(
+                    "[{}] {}",
+                    e["source"].as_str().unwrap_or("?"),
+                    e["message"].as_str().unwrap_or("")
+                )
+            })
+            .filter(|m| {
+                let allowed = m.starts_with("[network]") && expected.iter().any(|x| m.contains(x));
+                if allowed {
+                    println!("expected console error: {m}");
+                }
+                !allowed
+            })
+            .collect()
+    }
+
+    /// Fails on any unexpected console error, then closes the browser.
+    pub async fn finish(self, expected: &[&str]) {
+        let errors = self.console_errors(expected).await;
+        assert!(errors.is_empty(), "console errors: {errors:#?}");
+        let _ = self.c.close().await;
+    }
+}

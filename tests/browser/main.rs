@@ -1,0 +1,9 @@
+//! Browser tests: the diner app and the staff dashboard in real headless Chromium (Debian's
+//! `chromium` + `chromium-driver`), driven over WebDriver, against the real binary.
+mod harness;
+
+mod booking;
+mod expiry;
+mod race;
+mod reconnect;
+mod screenshots;

@@ -1,0 +1,138 @@
+//! Two diners, one last table: the loser's button goes at once, and a forced click is told so.
+use crate::harness::*;
+use serde_json::{json, Value};
+use std::time::{Duration, Instant};
+
+const SECS: fn(u64) -> Duration = Duration::from_secs;
+
+#[tokio::test]
+async fn the_loser_of_the_last_table_sees_it_go_live_and_is_told_it_was_just_taken() {
+    if !browser_available("the_loser_of_the_last_table_sees_it_go_live") {
+        return;
+    }
+    let _one = exclusive().await;
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("race.db"), 0);
+    let (rid, _) = server
+        .restaurant(paris_restaurant(
+            "Le Dernier",
+            json!([{"id": "t1", "max_party": 2}, {"id": "t2", "max_party": 2}]),
+        ))
+        .await;
+    let date = date_in("Europe/Paris", 1);
+    // Someone else already holds one of the two tables at 19:00.
+    server.hold(&rid, &date, "19:00", 2, Some("t2")).await;
+
+    let mut driver = Driver::start().await;
+    let ada = driver.browser(1100, 900).await;
+    let bob = driver.browser(1100, 900).await;
+    let url = server.url(&format!("/?restaurant={rid}&date={date}&party=2"));
+    let slot = r#"[data-testid=slot][data-time="19:00"]"#;
+    for diner in [&ada, &bob] {
+        diner.goto(&url).await;
+        diner
+            .wait_attr("[data-testid=live-status]", "data-state", "live", SECS(10))
+            .await;
+        diner.wait_attr(slot, "data-available", "1", SECS(5)).await;
+    }
+
+    // The console check below is real: an error logged by the page is collected.
+    ada.js("console.error('tablecast console probe');", vec![])
+        .await;
+    let probe = ada.console_errors(&[]).await;
+    assert!(
+        probe.iter().any(|e| e.contains("tablecast console probe")),
+        "{probe:?}"
+    );
+
+    ada.click(slot).await;
+    ada.wait_visible("[data-testid=hold]", SECS(5)).await;
+    let committed = Instant::now();
+    until(
+        SECS(1),
+        "Bob's 19:00 to turn unavailable without a reload",
+        || async {
+            let gone = bob.attr(slot, "data-available").await.as_deref() == Some("0")
+                && bob.attr(slot, "disabled").await.is_some();
+            gone.then_some(())
+        },
+    )
+    .await;
+    println!(
+        "Bob saw 19:00 go {:?} after Ada's hold",
+        committed.elapsed()
+    );
+    let left = ada.text("[data-testid=hold-countdown]").await.unwrap();
+    assert!(
+        left.starts_with("5:00") || left.starts_with("4:5"),
+        "Ada's countdown starts near 5:00 (hold_seconds 300), got {left}"
+    );
+
+    // Bob clicks the time anyway (as if his tap beat the update): told at once, with alternatives.
+    bob.js(
+        "document.querySelector(arguments[0]).disabled = false;",
+        vec![json!(slot)],
+    )
+    .await;
+    let clicked = Instant::now();
+    bob.click(slot).await;
+    let said = until(SECS(2), "Bob to be told 19:00 was just taken", || async {
+        bob.text("[data-testid=status]")
+            .await
+            .filter(|t| t.contains("19:00 was just taken"))
+    })
+    .await;
+    assert!(
+        clicked.elapsed() < SECS(1),
+        "told after {:?}",
+        clicked.elapsed()
+    );
+    assert_eq!(
+        bob.attr("[data-testid=status]", "aria-live")
+            .await
+            .as_deref(),
+        Some("polite")
+    );
+    let alternatives: Vec<String> = bob
+        .js(
+            "return [...document.querySelectorAll('[data-testid=alternative]')].map(e => e.dataset.time);",
+            vec![],
+        )
+        .await
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_owned())
+        .collect();
+    assert!(!alternatives.is_empty(), "alternatives offered: {said}");
+    assert!(alternatives.len() <= 3 && !alternatives.contains(&"19:00".to_owned()));
+    let free = server.availability(&rid, &date, 2).await;
+    for t in &alternatives {
+        let slot = free["slots"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["time"] == t.as_str())
+            .unwrap_or_else(|| panic!("alternative {t} is a bookable start"));
+        assert!(
+            slot["available_tables"].as_u64().unwrap() > 0,
+            "{t} is free"
+        );
+    }
+
+    bob.screenshot("diner-just-taken.png").await;
+
+    // Each alternative is one tap away.
+    bob.click(&format!(
+        r#"[data-testid=alternative][data-time="{}"]"#,
+        alternatives[0]
+    ))
+    .await;
+    bob.wait_visible("[data-testid=hold]", SECS(5)).await;
+    let title = bob.text("#hold-title").await.unwrap();
+    assert!(title.contains(&alternatives[0]), "{title}");
+    let _: Value = bob.js("return 1;", vec![]).await;
+
+    ada.finish(&[]).await;
+    bob.finish(&["409"]).await;
+}
