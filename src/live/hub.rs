@@ -268,6 +268,27 @@ struct Channel {
     last_fanout: Option<Instant>,
 }
 
+/// The newest reservation change between two reads of a day, as a cause and its commit time.
+fn latest_change(old: &[Reservation], new: &[Reservation]) -> Option<(Cause, DateTime<Utc>)> {
+    new.iter()
+        .filter(|r| !old.iter().any(|o| o == *r))
+        .max_by_key(|r| r.updated_at)
+        .map(|r| {
+            let cause = match r.status {
+                Status::Held => Cause::Held,
+                Status::Confirmed => Cause::Confirmed,
+                Status::Released => Cause::Released,
+                Status::Expired => Cause::Expired,
+                Status::Cancelled => Cause::Cancelled,
+                Status::Seated if r.created_at == r.updated_at => Cause::WalkIn,
+                Status::Seated => Cause::Seated,
+                Status::Completed => Cause::Completed,
+                Status::NoShow => Cause::NoShow,
+            };
+            (cause, r.updated_at)
+        })
+}
+
 /// The floor view: every table of the restaurant with its reservations of the date, whole.
 fn floor_tables(
     r: &Restaurant,
@@ -518,6 +539,26 @@ impl Channel {
         self.groups.retain(|_, g| !g.members.is_empty());
     }
 
+    /// Repairs what a lost notification (bus outage, a crashed instance) left behind: when the
+    /// store is ahead of what subscribers saw, they get the missed change as an update carrying
+    /// the cause and commit time of the newest reservation change (or a fresh snapshot when the
+    /// restaurant's settings changed).
+    async fn reconcile(&mut self) {
+        let (version, restaurant, day) = (self.version, self.restaurant.clone(), self.day.clone());
+        if !self.reload(true).await {
+            return;
+        }
+        if self.restaurant != restaurant {
+            self.hub.0.metrics.live_reconciled();
+            self.fan_out(Cause::Changed, Utc::now(), true);
+        } else if self.version > version {
+            self.hub.0.metrics.live_reconciled();
+            let (cause, at) =
+                latest_change(&day, &self.day).unwrap_or((Cause::Changed, Utc::now()));
+            self.fan_out(cause, at, false);
+        }
+    }
+
     fn has_stale(&self) -> bool {
         self.groups
             .values()
@@ -564,12 +605,7 @@ impl Channel {
                 _ = tick.tick(), if self.has_stale() => self.resync(),
                 // Repairs what a lost notification (bus outage, a crashed instance) left behind:
                 // when the store is ahead of what subscribers saw, they get a fresh snapshot.
-                _ = reconcile.tick() => {
-                    if self.reload(false).await {
-                        self.hub.0.metrics.live_reconciled();
-                        self.fan_out(Cause::Changed, Utc::now(), true);
-                    }
-                }
+                _ = reconcile.tick() => self.reconcile().await,
             }
             if self.member_count() == 0 && self.try_close() {
                 // Drain what raced in after close: those subscribers retry on a new channel.

@@ -158,15 +158,7 @@ async fn staff(ctx: &Ctx, samples: &Samples, until: Instant) {
 
 /// Available tables per slot implied by the reservations (every table fits parties 1–4).
 fn implied(avail: &Value, tables: usize, reservations: &[Value]) -> Vec<u64> {
-    let live: Vec<&Value> = reservations
-        .iter()
-        .filter(|r| {
-            !matches!(
-                r["status"].as_str(),
-                Some("released" | "cancelled" | "expired")
-            )
-        })
-        .collect();
+    let live = super::occupying(reservations);
     avail["slots"]
         .as_array()
         .cloned()

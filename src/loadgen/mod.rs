@@ -191,9 +191,10 @@ impl Ctx {
     }
 }
 
-/// Pairs of occupying reservations on one table that overlap: must be empty.
-pub fn double_bookings(reservations: &[Value]) -> Vec<(String, String)> {
-    let live: Vec<&Value> = reservations
+/// Reservations that occupy their table: not released, cancelled or expired, and not empty
+/// (a completion or no-show before its start ends where it starts and occupies nothing).
+pub fn occupying(reservations: &[Value]) -> Vec<&Value> {
+    reservations
         .iter()
         .filter(|r| {
             !matches!(
@@ -201,7 +202,13 @@ pub fn double_bookings(reservations: &[Value]) -> Vec<(String, String)> {
                 Some("released" | "cancelled" | "expired")
             )
         })
-        .collect();
+        .filter(|r| r["start"].as_str() < r["end"].as_str())
+        .collect()
+}
+
+/// Pairs of occupying reservations on one table that overlap: must be empty.
+pub fn double_bookings(reservations: &[Value]) -> Vec<(String, String)> {
+    let live = occupying(reservations);
     let mut out = Vec::new();
     for (i, a) in live.iter().enumerate() {
         for b in &live[i + 1..] {

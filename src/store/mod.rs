@@ -1,4 +1,5 @@
 //! The store decides every race. One trait, one contract, two backends.
+pub mod dynamo;
 pub mod sqlite;
 
 use crate::domain::reservation::{Guest, Reservation, Status};
@@ -20,7 +21,7 @@ pub enum StoreError {
 pub type StoreResult<T> = Result<T, StoreError>;
 
 /// A restaurant with the revision that guards read-modify-write of its settings.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct StoredRestaurant {
     pub restaurant: Restaurant,
     pub revision: u64,
@@ -198,7 +199,11 @@ pub type DynStore = Arc<dyn Store>;
 pub async fn open(url: &str) -> anyhow::Result<DynStore> {
     if url.starts_with("sqlite:") {
         Ok(Arc::new(sqlite::SqliteStore::open(url).await?))
+    } else if let Some(table) = url.strip_prefix("dynamodb://") {
+        Ok(Arc::new(dynamo::DynamoStore::connect(table).await?))
     } else {
-        anyhow::bail!("unsupported store URL `{url}` (expected sqlite://PATH or sqlite::memory:)")
+        anyhow::bail!(
+            "unsupported store URL `{url}` (expected sqlite://PATH, sqlite::memory: or dynamodb://TABLE)"
+        )
     }
 }

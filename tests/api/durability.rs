@@ -231,13 +231,24 @@ async fn sigterm_turns_readyz_503_closes_websockets_with_1001_and_exits_0() {
     assert_eq!(ready.status(), StatusCode::OK);
     let started = std::time::Instant::now();
     server.signal("-TERM");
-    // Within the grace period the instance still serves, answering /readyz with 503.
-    let ready = client
-        .get(format!("{}/readyz", server.base))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(ready.status(), StatusCode::SERVICE_UNAVAILABLE);
+    // As soon as the signal lands (well within the grace period) the instance still serves but
+    // answers /readyz with 503.
+    let ready = loop {
+        let r = client
+            .get(format!("{}/readyz", server.base))
+            .send()
+            .await
+            .unwrap();
+        if r.status() == StatusCode::SERVICE_UNAVAILABLE {
+            break r;
+        }
+        assert!(
+            started.elapsed() < Duration::from_millis(150),
+            "/readyz still ready {:?} after SIGTERM",
+            started.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    };
     assert_eq!(
         ready.json::<Value>().await.unwrap()["type"],
         "/problems/unavailable"

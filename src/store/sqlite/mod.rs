@@ -10,6 +10,9 @@ use sqlx::sqlite::{
 use sqlx::{Row, Sqlite, Transaction};
 use std::str::FromStr;
 use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
+
+mod batch;
 
 /// Longest a reservation can last (12 h): bounds overlap scans, as the schema's trigger does.
 const MAX_SPAN_MS: i64 = 43_200_000;
@@ -22,6 +25,8 @@ const OCCUPYING_SQL: &str = "('held','confirmed','seated','completed','no_show')
 pub struct SqliteStore {
     writer: SqlitePool,
     reader: SqlitePool,
+    /// Holds, walk-ins and status changes go through the group-commit writer.
+    jobs: mpsc::Sender<batch::Job>,
 }
 
 fn internal(e: sqlx::Error) -> StoreError {
@@ -142,6 +147,139 @@ async fn expire_blocking_holds(
     Ok(dates)
 }
 
+/// One hold or walk-in inside the writer's transaction: the first free candidate is claimed.
+async fn insert_in(
+    tx: &mut Transaction<'_, Sqlite>,
+    new: NewReservation,
+) -> StoreResult<InsertOutcome> {
+    let NewReservation {
+        mut reservation,
+        candidates,
+        restaurant_revision,
+        token_hash,
+        now,
+    } = new;
+    let rid = reservation.restaurant_id.to_string();
+    let (start, end, now_ms) = (ms(reservation.start), ms(reservation.end), ms(now));
+    if SqliteStore::revision(tx, &rid).await? != Some(restaurant_revision) {
+        return Ok(InsertOutcome::Stale);
+    }
+    let mut touched = expire_blocking_holds(tx, &rid, &candidates, start, end, now_ms).await?;
+    let q = format!(
+        "SELECT DISTINCT table_id FROM reservations
+         WHERE restaurant_id = ? AND start_ms > ? AND start_ms < ? AND end_ms > ?
+           AND end_ms > start_ms AND status IN {OCCUPYING_SQL}"
+    );
+    let busy: Vec<String> = sqlx::query_scalar(&q)
+        .bind(&rid)
+        .bind(start - MAX_SPAN_MS)
+        .bind(end)
+        .bind(start)
+        .fetch_all(&mut **tx)
+        .await
+        .map_err(internal)?;
+    let Some(table) = candidates
+        .iter()
+        .find(|t| !busy.iter().any(|b| b == t.as_str()))
+    else {
+        return Ok(InsertOutcome::Lost);
+    };
+    reservation.table_id = table.clone();
+    sqlx::query(
+        "INSERT INTO reservations (id, restaurant_id, table_id, date, time, start_ms, end_ms,
+           party_size, status, expires_ms, guest, notes, created_ms, updated_ms)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(reservation.id.to_string())
+    .bind(&rid)
+    .bind(table.as_str())
+    .bind(reservation.date.to_string())
+    .bind(reservation.time.to_string())
+    .bind(start)
+    .bind(end)
+    .bind(i64::from(reservation.party_size))
+    .bind(reservation.status.as_str())
+    .bind(reservation.expires_at.map(ms))
+    .bind(
+        reservation
+            .guest
+            .as_ref()
+            .map(|g| serde_json::to_string(g).unwrap_or_default()),
+    )
+    .bind(&reservation.notes)
+    .bind(ms(reservation.created_at))
+    .bind(ms(reservation.updated_at))
+    .execute(&mut **tx)
+    .await
+    .map_err(internal)?;
+    if let Some(h) = token_hash {
+        sqlx::query("INSERT INTO tokens (hash, restaurant_id, reservation_id) VALUES (?, ?, ?)")
+            .bind(h)
+            .bind(&rid)
+            .bind(reservation.id.to_string())
+            .execute(&mut **tx)
+            .await
+            .map_err(internal)?;
+    }
+    touched.push(reservation.date);
+    let versions = bump_dates(tx, &rid, touched).await?;
+    Ok(InsertOutcome::Won {
+        reservation,
+        versions,
+    })
+}
+
+/// One conditional status change inside the writer's transaction.
+async fn transition_in(
+    tx: &mut Transaction<'_, Sqlite>,
+    t: Transition,
+) -> StoreResult<TransitionOutcome> {
+    let now = ms(t.now);
+    let row = sqlx::query(
+        "UPDATE reservations SET status = ?3,
+           expires_ms = CASE WHEN ?3 = 'held' THEN expires_ms ELSE NULL END,
+           guest = COALESCE(?4, guest), notes = COALESCE(?5, notes),
+           end_ms = COALESCE(?6, end_ms), updated_ms = ?7
+         WHERE id = ?1 AND status = ?2 AND (status <> 'held' OR expires_ms > ?7)
+         RETURNING *",
+    )
+    .bind(t.id.to_string())
+    .bind(t.from.as_str())
+    .bind(t.to.as_str())
+    .bind(
+        t.guest
+            .as_ref()
+            .map(|g| serde_json::to_string(g).unwrap_or_default()),
+    )
+    .bind(t.notes.as_deref())
+    .bind(t.end.map(ms))
+    .bind(now)
+    .fetch_optional(&mut **tx)
+    .await
+    .map_err(internal)?;
+    let Some(row) = row else {
+        let cur = sqlx::query("SELECT * FROM reservations WHERE id = ?")
+            .bind(t.id.to_string())
+            .fetch_optional(&mut **tx)
+            .await
+            .map_err(internal)?;
+        return Ok(TransitionOutcome::Conflict(
+            cur.as_ref().map(row_to_reservation).transpose()?,
+        ));
+    };
+    let reservation = row_to_reservation(&row)?;
+    let versions = bump_dates(
+        tx,
+        &reservation.restaurant_id.to_string(),
+        [reservation.date],
+    )
+    .await?;
+    Ok(TransitionOutcome::Done {
+        reservation,
+        versions,
+    })
+}
+
 impl SqliteStore {
     pub async fn open(url: &str) -> anyhow::Result<Self> {
         let memory = url.contains(":memory:");
@@ -174,7 +312,19 @@ impl SqliteStore {
                 .connect_with(opts.read_only(true))
                 .await?
         };
-        Ok(Self { writer, reader })
+        let jobs = batch::spawn(writer.clone());
+        Ok(Self {
+            writer,
+            reader,
+            jobs,
+        })
+    }
+
+    async fn batch(&self, job: batch::Job) -> StoreResult<()> {
+        self.jobs
+            .send(job)
+            .await
+            .map_err(|_| StoreError::Internal("writer stopped".into()))
     }
 
     async fn begin_write(&self) -> StoreResult<Transaction<'static, Sqlite>> {
@@ -429,137 +579,29 @@ impl Store for SqliteStore {
     }
 
     async fn insert_reservation(&self, new: NewReservation) -> StoreResult<InsertOutcome> {
-        let NewReservation {
-            mut reservation,
-            candidates,
-            restaurant_revision,
-            token_hash,
-            now,
-        } = new;
-        let rid = reservation.restaurant_id.to_string();
-        let (start, end, now_ms) = (ms(reservation.start), ms(reservation.end), ms(now));
+        let rid = new.reservation.restaurant_id.to_string();
+        let (start, end) = (ms(new.reservation.start), ms(new.reservation.end));
         // A hold never waits on another: when a committed snapshot already shows every
         // candidate taken, the loser is answered from a reader without queueing for the writer.
         if self
-            .all_taken(&rid, &candidates, start, end, now_ms)
+            .all_taken(&rid, &new.candidates, start, end, ms(new.now))
             .await?
         {
             return Ok(InsertOutcome::Lost);
         }
-        let mut tx = self.begin_write().await?;
-        if Self::revision(&mut tx, &rid).await? != Some(restaurant_revision) {
-            return Ok(InsertOutcome::Stale);
-        }
-        let mut touched =
-            expire_blocking_holds(&mut tx, &rid, &candidates, start, end, now_ms).await?;
-        let q = format!(
-            "SELECT DISTINCT table_id FROM reservations
-             WHERE restaurant_id = ? AND start_ms > ? AND start_ms < ? AND end_ms > ?
-               AND end_ms > start_ms AND status IN {OCCUPYING_SQL}"
-        );
-        let busy: Vec<String> = sqlx::query_scalar(&q)
-            .bind(&rid)
-            .bind(start - MAX_SPAN_MS)
-            .bind(end)
-            .bind(start)
-            .fetch_all(&mut *tx)
+        let (reply, answer) = oneshot::channel();
+        self.batch(batch::Job::Insert(new, reply)).await?;
+        answer
             .await
-            .map_err(internal)?;
-        let Some(table) = candidates
-            .iter()
-            .find(|t| !busy.iter().any(|b| b == t.as_str()))
-        else {
-            return Ok(InsertOutcome::Lost);
-        };
-        reservation.table_id = table.clone();
-        sqlx::query(
-            "INSERT INTO reservations (id, restaurant_id, table_id, date, time, start_ms, end_ms,
-               party_size, status, expires_ms, guest, notes, created_ms, updated_ms)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(reservation.id.to_string())
-        .bind(&rid)
-        .bind(table.as_str())
-        .bind(reservation.date.to_string())
-        .bind(reservation.time.to_string())
-        .bind(start)
-        .bind(end)
-        .bind(i64::from(reservation.party_size))
-        .bind(reservation.status.as_str())
-        .bind(reservation.expires_at.map(ms))
-        .bind(
-            reservation
-                .guest
-                .as_ref()
-                .map(|g| serde_json::to_string(g).unwrap_or_default()),
-        )
-        .bind(&reservation.notes)
-        .bind(ms(reservation.created_at))
-        .bind(ms(reservation.updated_at))
-        .execute(&mut *tx)
-        .await
-        .map_err(internal)?;
-        if let Some(h) = token_hash {
-            sqlx::query(
-                "INSERT INTO tokens (hash, restaurant_id, reservation_id) VALUES (?, ?, ?)",
-            )
-            .bind(h)
-            .bind(&rid)
-            .bind(reservation.id.to_string())
-            .execute(&mut *tx)
-            .await
-            .map_err(internal)?;
-        }
-        touched.push(reservation.date);
-        let versions = bump_dates(&mut tx, &rid, touched).await?;
-        tx.commit().await.map_err(internal)?;
-        Ok(InsertOutcome::Won {
-            reservation,
-            versions,
-        })
+            .map_err(|_| StoreError::Internal("writer stopped".into()))?
     }
 
     async fn transition(&self, t: Transition) -> StoreResult<TransitionOutcome> {
-        let mut tx = self.begin_write().await?;
-        let now = ms(t.now);
-        let row = sqlx::query(
-            "UPDATE reservations SET status = ?3,
-               expires_ms = CASE WHEN ?3 = 'held' THEN expires_ms ELSE NULL END,
-               guest = COALESCE(?4, guest), notes = COALESCE(?5, notes),
-               end_ms = COALESCE(?6, end_ms), updated_ms = ?7
-             WHERE id = ?1 AND status = ?2 AND (status <> 'held' OR expires_ms > ?7)
-             RETURNING *",
-        )
-        .bind(t.id.to_string())
-        .bind(t.from.as_str())
-        .bind(t.to.as_str())
-        .bind(
-            t.guest
-                .as_ref()
-                .map(|g| serde_json::to_string(g).unwrap_or_default()),
-        )
-        .bind(t.notes.as_deref())
-        .bind(t.end.map(ms))
-        .bind(now)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(internal)?;
-        let Some(row) = row else {
-            drop(tx);
-            return Ok(TransitionOutcome::Conflict(self.reservation(t.id).await?));
-        };
-        let reservation = row_to_reservation(&row)?;
-        let versions = bump_dates(
-            &mut tx,
-            &reservation.restaurant_id.to_string(),
-            [reservation.date],
-        )
-        .await?;
-        tx.commit().await.map_err(internal)?;
-        Ok(TransitionOutcome::Done {
-            reservation,
-            versions,
-        })
+        let (reply, answer) = oneshot::channel();
+        self.batch(batch::Job::Transition(t, reply)).await?;
+        answer
+            .await
+            .map_err(|_| StoreError::Internal("writer stopped".into()))?
     }
 
     async fn expire_due(

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Runs every loadgen scenario at full size against a fresh release-build instance on loopback
+# (embedded SQLite store), each next to its baseline from the same run. Bounded: each scenario
+# stops by itself within its --timeout-secs.
+#
+#   bash infra/bench.sh            # all scenarios
+#   bash infra/bench.sh stampede   # one of: stampede fanout holds mixed
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cargo build --release --locked --quiet
+bin="${CARGO_TARGET_DIR:-target}/release/tablecast"
+dir="$(mktemp -d)"
+admin="bench-$RANDOM$RANDOM"
+port="${TABLECAST_BENCH_PORT:-18080}"
+TABLECAST_ADMIN_TOKEN="$admin" "$bin" serve --listen "127.0.0.1:$port" --store "sqlite://$dir/bench.db" \
+    >"$dir/server.log" 2>&1 &
+server=$!
+trap 'kill "$server" 2>/dev/null; wait "$server" 2>/dev/null; rm -rf "$dir"' EXIT
+for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$port/readyz" >/dev/null && break; sleep 0.1; done
+url="http://127.0.0.1:$port"
+run() { "$bin" loadgen "$@" --url "$url" --admin-token "$admin" --timeout-secs 600; }
+want="${1:-all}"
+[[ $want == all || $want == stampede ]] && run stampede --diners 1000 --tables 1 --watchers 50
+[[ $want == all || $want == fanout ]] && run fanout --subscribers 10000 --changes 20 --baseline --server-pid "$server"
+[[ $want == all || $want == holds ]] && run holds --holds 2000 --watchers 1000 --concurrency 64
+[[ $want == all || $want == mixed ]] && run mixed --diners 200 --tables 40 --duration-secs 20
+echo "server log: $dir/server.log (removed on exit)"

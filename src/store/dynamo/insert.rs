@@ -1,0 +1,285 @@
+//! Holds and walk-ins: one transaction claims a table's minutes, or fails at once.
+use super::cells::{self, claim_value, minutes, now_key, CELL_MINUTES};
+use super::errors::{fault, Backoff, Fault, Reason, Written};
+use super::io::counter_bump;
+use super::items::*;
+use super::keys::{cell_pk, cell_sk, date_prefix, restaurant_pk};
+use super::reads::split;
+use super::DynamoStore;
+use crate::domain::reservation::Status;
+use crate::domain::{Reservation, TableId};
+use crate::store::{InsertOutcome, NewReservation, StoreError, StoreResult, TokenOwner};
+use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
+use chrono::{DateTime, Utc};
+use rand::Rng;
+use std::collections::HashSet;
+use std::time::Duration;
+use uuid::Uuid;
+
+const NOT_EXISTS: &str = "attribute_not_exists(#pk)";
+/// How many times a write whose outcome stayed unknown is sent again before giving up.
+pub const UNKNOWN_RESENDS: usize = 3;
+
+/// The value a reservation's claimed minutes carry.
+fn claim_of(r: &Reservation) -> String {
+    let expiry = (r.status == Status::Held)
+        .then(|| r.expires_at.map(|e| e.timestamp_millis()))
+        .flatten();
+    claim_value(expiry, r.id)
+}
+
+enum Claim {
+    Won(Box<Reservation>),
+    /// The table is taken over some of the requested minutes.
+    Taken,
+    Stale,
+}
+
+impl DynamoStore {
+    pub(super) async fn insert_(&self, new: NewReservation) -> StoreResult<InsertOutcome> {
+        let NewReservation {
+            reservation,
+            candidates,
+            restaurant_revision,
+            token_hash,
+            now,
+        } = new;
+        let rid = reservation.restaurant_id;
+        // Only narrows the candidates: the conditional write decides.
+        let (lo, hi) = (
+            date_prefix(reservation.date.pred()),
+            format!("{}~", date_prefix(reservation.date)),
+        );
+        let seen = split(&self.query_range(&restaurant_pk(rid), &lo, &hi).await?)?;
+        let busy: HashSet<TableId> = seen
+            .reservations
+            .iter()
+            .map(|s| &s.reservation)
+            .filter(|r| r.occupies_at(now) && r.overlaps(reservation.start, reservation.end))
+            .map(|r| r.table_id.clone())
+            .collect();
+        for table in candidates.into_iter().filter(|t| !busy.contains(t)) {
+            let mut r = reservation.clone();
+            r.table_id = table;
+            match self
+                .claim(r, token_hash.as_deref(), restaurant_revision, now)
+                .await?
+            {
+                Claim::Won(reservation) => {
+                    let reservation = *reservation;
+                    let versions = self.versions_after(rid, reservation.date).await;
+                    return Ok(InsertOutcome::Won {
+                        reservation,
+                        versions,
+                    });
+                }
+                Claim::Taken => continue,
+                Claim::Stale => return Ok(InsertOutcome::Stale),
+            }
+        }
+        Ok(InsertOutcome::Lost)
+    }
+
+    async fn claim(
+        &self,
+        r: Reservation,
+        token_hash: Option<&str>,
+        revision: u64,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Claim> {
+        let stamp = Uuid::new_v4().simple().to_string();
+        let ttl = hold_ttl(&r);
+        let stored = StoredReservation {
+            reservation: r.clone(),
+            writes: 1,
+            stamp: stamp.clone(),
+            token_hash: token_hash.map(str::to_owned),
+            ttl,
+        };
+        let pointer = Pointer {
+            id: r.id,
+            restaurant_id: r.restaurant_id,
+            date: r.date,
+            ttl,
+        };
+        let mut items = vec![
+            self.restaurant_check(r.restaurant_id, revision, now.timestamp_millis())?,
+            self.put(reservation_item(&stored)?, Some(NOT_EXISTS))?,
+            self.put(pointer_item(&pointer), Some(NOT_EXISTS))?,
+            counter_bump(self, &r, 1, ttl)?,
+        ];
+        if let Some(h) = token_hash {
+            let owner = TokenOwner::Reservation {
+                restaurant_id: r.restaurant_id,
+                reservation_id: r.id,
+            };
+            items.push(self.put(token_item(h, &owner, ttl), Some(NOT_EXISTS))?);
+        }
+        let first_cell = items.len();
+        let claim = (minutes(r.start, r.end), claim_of(&r));
+        for (cell, ops) in cells::diff(None, Some(claim)) {
+            items.push(
+                cells::update(&self.table, r.restaurant_id, &r.table_id, cell, &ops, now)
+                    .map_err(super::io::build_err)?,
+            );
+        }
+
+        let mut resends = 0;
+        loop {
+            let Some(written) = self.send_claim(&items, &r, now, &claim_of(&r)).await? else {
+                return Ok(Claim::Taken);
+            };
+            match written {
+                Written::Done(()) => return Ok(Claim::Won(Box::new(r))),
+                Written::Canceled(reasons) => {
+                    let failed = |i: usize| reasons.get(i) == Some(&Reason::ConditionalCheckFailed);
+                    if failed(1) {
+                        // The reservation exists: an earlier attempt of this very write landed.
+                        return self.ours(r.id, &stamp).await;
+                    }
+                    if failed(0) {
+                        self.pause_while_fenced(r.restaurant_id, revision).await?;
+                        return Ok(Claim::Stale);
+                    }
+                    if (first_cell..reasons.len()).any(failed) {
+                        return Ok(Claim::Taken);
+                    }
+                    return Err(StoreError::Internal(format!(
+                        "hold cancelled for another reason: {reasons:?}"
+                    )));
+                }
+                Written::Unknown(why) => {
+                    if let Some(s) = self.stored_reservation(r.id).await? {
+                        return self.ours_given(s, &stamp);
+                    }
+                    resends += 1;
+                    if resends > UNKNOWN_RESENDS {
+                        return Err(StoreError::Unavailable(why));
+                    }
+                    tracing::warn!(id = %r.id, %why, "hold outcome unknown and not found; sending it again");
+                }
+                Written::Condition => {
+                    return Err(StoreError::Internal("unexpected condition failure".into()))
+                }
+            }
+        }
+    }
+
+    /// Sends a claim, retrying throttling and conflicts. When DynamoDB reports a conflict rather
+    /// than a failed condition (another transaction holds an item right now), a look at the
+    /// table's minutes tells a loser at once (`None`) instead of after the retries.
+    async fn send_claim(
+        &self,
+        items: &[TransactWriteItem],
+        r: &Reservation,
+        now: DateTime<Utc>,
+        mine: &str,
+    ) -> StoreResult<Option<Written<()>>> {
+        if items.len() > 100 {
+            return Err(StoreError::Internal(format!(
+                "a hold of {} items is over DynamoDB's limit of 100",
+                items.len()
+            )));
+        }
+        let mut backoff = Backoff::default();
+        loop {
+            let sent = self
+                .client
+                .transact_write_items()
+                .set_transact_items(Some(items.to_vec()))
+                .send()
+                .await;
+            let written = match sent.map_err(fault) {
+                Ok(_) => Written::Done(()),
+                Err(Fault::Condition) => Written::Condition,
+                Err(Fault::Canceled(reasons)) => Written::Canceled(reasons),
+                Err(Fault::Unknown(why)) => Written::Unknown(why),
+                Err(Fault::Fatal(why)) => return Err(StoreError::Internal(why)),
+                Err(Fault::Retry(why)) => {
+                    if self.minutes_taken(r, now, mine).await? {
+                        return Ok(None);
+                    }
+                    if !backoff.pause().await {
+                        return Err(StoreError::Unavailable(why));
+                    }
+                    continue;
+                }
+            };
+            return Ok(Some(written));
+        }
+    }
+
+    /// Whether another live claim holds any minute of `r` on its table (committed state).
+    async fn minutes_taken(
+        &self,
+        r: &Reservation,
+        now: DateTime<Utc>,
+        mine: &str,
+    ) -> StoreResult<bool> {
+        let span = minutes(r.start, r.end);
+        if span.is_empty() {
+            return Ok(false);
+        }
+        let (first, last) = (
+            span.start.div_euclid(CELL_MINUTES),
+            (span.end - 1).div_euclid(CELL_MINUTES),
+        );
+        let cells = self
+            .query_range(
+                &cell_pk(r.restaurant_id, &r.table_id),
+                &cell_sk(first),
+                &cell_sk(last),
+            )
+            .await?;
+        let now = now_key(now);
+        for item in &cells {
+            let cell: i64 = get_s(item, super::keys::SK)?
+                .parse()
+                .map_err(|_| StoreError::Internal("corrupt cell key".into()))?;
+            for m in span.clone() {
+                if m.div_euclid(CELL_MINUTES) != cell {
+                    continue;
+                }
+                let attr = format!("m{}", m.rem_euclid(CELL_MINUTES));
+                if let Some(AttributeValue::S(v)) = item.get(&attr) {
+                    if v.as_str() > now.as_str() && v != mine {
+                        return Ok(true);
+                    }
+                }
+            }
+        }
+        Ok(false)
+    }
+
+    async fn ours(&self, id: Uuid, stamp: &str) -> StoreResult<Claim> {
+        match self.stored_reservation(id).await? {
+            Some(s) => self.ours_given(s, stamp),
+            None => Err(StoreError::Internal(format!("reservation {id} vanished"))),
+        }
+    }
+
+    fn ours_given(&self, s: StoredReservation, stamp: &str) -> StoreResult<Claim> {
+        if s.stamp == stamp {
+            Ok(Claim::Won(Box::new(s.reservation)))
+        } else {
+            Err(StoreError::Internal(format!(
+                "reservation id {} is already in use",
+                s.reservation.id
+            )))
+        }
+    }
+
+    /// A guarded settings change holds the restaurant for a moment: give it that moment before
+    /// the caller re-reads the restaurant and tries again.
+    async fn pause_while_fenced(&self, rid: Uuid, revision: u64) -> StoreResult<()> {
+        let Some(r) = self.restaurant_item(rid).await? else {
+            return Ok(());
+        };
+        let now = Utc::now().timestamp_millis();
+        if r.stored.revision == revision && r.fence_until_ms.is_some_and(|f| f >= now) {
+            let ms = rand::thread_rng().gen_range(20..60);
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,334 @@
+//! Item ⇄ struct conversions, one pair per item kind, each with its unit test.
+use super::keys::*;
+use crate::domain::reservation::{Guest, Reservation, Status};
+use crate::domain::time::WallTime;
+use crate::domain::{LocalDate, Restaurant, TableId};
+use crate::store::{RestaurantSummary, StoreError, StoreResult, StoredRestaurant, TokenOwner};
+use aws_sdk_dynamodb::types::AttributeValue;
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+/// A restaurant-wide change raises the version of every date by this much: a date's version is
+/// `wide × WIDE_STEP + Σ counters of the date`, and no date sees a billion changes.
+pub const WIDE_STEP: u64 = 1_000_000_000;
+/// Holds, their pointers and tokens stay readable this long after they expire, then TTL removes them.
+pub const HOLD_TTL_AFTER_S: i64 = 7 * 86_400;
+
+fn corrupt(what: &str) -> StoreError {
+    StoreError::Internal(format!("corrupt {what} in store"))
+}
+
+pub fn get_s<'a>(item: &'a Item, name: &str) -> StoreResult<&'a str> {
+    match item.get(name) {
+        Some(AttributeValue::S(v)) => Ok(v),
+        _ => Err(corrupt(name)),
+    }
+}
+
+pub fn opt_s<'a>(item: &'a Item, name: &str) -> StoreResult<Option<&'a str>> {
+    match item.get(name) {
+        None | Some(AttributeValue::Null(_)) => Ok(None),
+        Some(AttributeValue::S(v)) => Ok(Some(v)),
+        _ => Err(corrupt(name)),
+    }
+}
+
+pub fn opt_n<T: std::str::FromStr>(item: &Item, name: &str) -> StoreResult<Option<T>> {
+    match item.get(name) {
+        None | Some(AttributeValue::Null(_)) => Ok(None),
+        Some(AttributeValue::N(v)) => v.parse().map(Some).map_err(|_| corrupt(name)),
+        _ => Err(corrupt(name)),
+    }
+}
+
+pub fn get_n<T: std::str::FromStr>(item: &Item, name: &str) -> StoreResult<T> {
+    opt_n(item, name)?.ok_or_else(|| corrupt(name))
+}
+
+fn instant(ms: i64) -> StoreResult<DateTime<Utc>> {
+    DateTime::from_timestamp_millis(ms).ok_or_else(|| corrupt("instant"))
+}
+
+fn uuid(item: &Item, name: &str) -> StoreResult<Uuid> {
+    Uuid::parse_str(get_s(item, name)?).map_err(|_| corrupt(name))
+}
+
+/// A reservation as stored, with what the store keeps beside it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredReservation {
+    pub reservation: Reservation,
+    /// How many writes the item has had: the condition of the next one.
+    pub writes: u64,
+    /// The stamp of the transaction that wrote it last (read back after an unknown outcome).
+    pub stamp: String,
+    pub token_hash: Option<String>,
+    /// When TTL may delete it: set on a hold, kept when it is released or expires.
+    pub ttl: Option<i64>,
+}
+
+pub fn hold_ttl(r: &Reservation) -> Option<i64> {
+    (r.status == Status::Held)
+        .then(|| r.expires_at.map(|e| e.timestamp() + HOLD_TTL_AFTER_S))
+        .flatten()
+}
+
+pub fn reservation_item(r: &StoredReservation) -> StoreResult<Item> {
+    let x = &r.reservation;
+    let mut item = key(restaurant_pk(x.restaurant_id), reservation_sk(x.date, x.id));
+    let mut put = |k: &str, v: AttributeValue| {
+        item.insert(k.to_owned(), v);
+    };
+    put("id", s(x.id.to_string()));
+    put("rid", s(x.restaurant_id.to_string()));
+    put("table", s(x.table_id.as_str()));
+    put("date", s(x.date.to_string()));
+    put("time", s(x.time.to_string()));
+    put("start_ms", n(x.start.timestamp_millis()));
+    put("end_ms", n(x.end.timestamp_millis()));
+    put("party", n(x.party_size));
+    put("status", s(x.status.as_str()));
+    put("notes", s(&x.notes));
+    put("created_ms", n(x.created_at.timestamp_millis()));
+    put("updated_ms", n(x.updated_at.timestamp_millis()));
+    put("wc", n(r.writes));
+    put("tx", s(&r.stamp));
+    if let Some(e) = x.expires_at {
+        put("exp_ms", n(e.timestamp_millis()));
+    }
+    if let Some(g) = &x.guest {
+        put(
+            "guest",
+            s(serde_json::to_string(g).map_err(|e| StoreError::Internal(e.to_string()))?),
+        );
+    }
+    if let Some(h) = &r.token_hash {
+        put("th", s(h));
+    }
+    if let Some(t) = r.ttl {
+        put(TTL, n(t));
+    }
+    if x.status == Status::Held {
+        if let Some(e) = x.expires_at {
+            put(DUE_PK, s(due_pk(x.id)));
+            put(DUE_AT, n(e.timestamp_millis()));
+        }
+    }
+    Ok(item)
+}
+
+pub fn reservation_from(item: &Item) -> StoreResult<StoredReservation> {
+    let guest = opt_s(item, "guest")?
+        .map(|g| serde_json::from_str::<Guest>(g).map_err(|_| corrupt("guest")))
+        .transpose()?;
+    Ok(StoredReservation {
+        reservation: Reservation {
+            id: uuid(item, "id")?,
+            restaurant_id: uuid(item, "rid")?,
+            table_id: TableId::parse(get_s(item, "table")?).map_err(|_| corrupt("table"))?,
+            date: LocalDate::parse(get_s(item, "date")?).map_err(|_| corrupt("date"))?,
+            time: WallTime::parse(get_s(item, "time")?).map_err(|_| corrupt("time"))?,
+            start: instant(get_n(item, "start_ms")?)?,
+            end: instant(get_n(item, "end_ms")?)?,
+            party_size: get_n(item, "party")?,
+            status: Status::parse(get_s(item, "status")?).ok_or_else(|| corrupt("status"))?,
+            expires_at: opt_n(item, "exp_ms")?.map(instant).transpose()?,
+            guest,
+            notes: get_s(item, "notes")?.to_owned(),
+            created_at: instant(get_n(item, "created_ms")?)?,
+            updated_at: instant(get_n(item, "updated_ms")?)?,
+        },
+        writes: get_n(item, "wc")?,
+        stamp: get_s(item, "tx")?.to_owned(),
+        token_hash: opt_s(item, "th")?.map(str::to_owned),
+        ttl: opt_n(item, TTL)?,
+    })
+}
+
+/// The restaurant item: settings as one JSON document, the revision guarding them, the
+/// restaurant-wide version, and the fence a guarded settings change holds while it checks.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RestaurantItem {
+    pub stored: StoredRestaurant,
+    pub wide: u64,
+    pub created_ms: i64,
+    pub fence_until_ms: Option<i64>,
+}
+
+pub fn restaurant_item(r: &RestaurantItem) -> StoreResult<Item> {
+    let x = &r.stored.restaurant;
+    let mut item = key(restaurant_pk(x.id), META_SK);
+    let doc = serde_json::to_string(x).map_err(|e| StoreError::Internal(e.to_string()))?;
+    item.insert("doc".into(), s(doc));
+    item.insert("name".into(), s(&x.name));
+    item.insert("rev".into(), n(r.stored.revision));
+    item.insert("wide".into(), n(r.wide));
+    item.insert("created_ms".into(), n(r.created_ms));
+    if let Some(f) = r.fence_until_ms {
+        item.insert("fence_until".into(), n(f));
+    }
+    Ok(item)
+}
+
+pub fn restaurant_from(item: &Item) -> StoreResult<RestaurantItem> {
+    let restaurant: Restaurant =
+        serde_json::from_str(get_s(item, "doc")?).map_err(|_| corrupt("restaurant"))?;
+    Ok(RestaurantItem {
+        stored: StoredRestaurant {
+            restaurant,
+            revision: get_n(item, "rev")?,
+        },
+        wide: get_n(item, "wide")?,
+        created_ms: get_n(item, "created_ms")?,
+        fence_until_ms: opt_n(item, "fence_until")?,
+    })
+}
+
+pub fn directory_item(r: &Restaurant, created_ms: i64) -> Item {
+    let mut item = key(DIRECTORY_PK, directory_sk(created_ms, r.id));
+    item.insert("id".into(), s(r.id.to_string()));
+    item.insert("name".into(), s(&r.name));
+    item.insert("tz".into(), s(r.timezone.name()));
+    item
+}
+
+pub fn directory_from(item: &Item) -> StoreResult<RestaurantSummary> {
+    Ok(RestaurantSummary {
+        id: uuid(item, "id")?,
+        name: get_s(item, "name")?.to_owned(),
+        timezone: get_s(item, "tz")?.to_owned(),
+    })
+}
+
+/// Where a reservation lives, found from its id alone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pointer {
+    pub id: Uuid,
+    pub restaurant_id: Uuid,
+    pub date: LocalDate,
+    pub ttl: Option<i64>,
+}
+
+pub fn pointer_item(p: &Pointer) -> Item {
+    let (pk, sk) = pointer_key(p.id);
+    let mut item = key(pk, sk);
+    item.insert("rid".into(), s(p.restaurant_id.to_string()));
+    item.insert("date".into(), s(p.date.to_string()));
+    if let Some(t) = p.ttl {
+        item.insert(TTL.into(), n(t));
+    }
+    item
+}
+
+pub fn pointer_from(id: Uuid, item: &Item) -> StoreResult<Pointer> {
+    Ok(Pointer {
+        id,
+        restaurant_id: uuid(item, "rid")?,
+        date: LocalDate::parse(get_s(item, "date")?).map_err(|_| corrupt("date"))?,
+        ttl: opt_n(item, TTL)?,
+    })
+}
+
+pub fn token_item(hash: &str, owner: &TokenOwner, ttl: Option<i64>) -> Item {
+    let (pk, sk) = token_key(hash);
+    let mut item = key(pk, sk);
+    match owner {
+        TokenOwner::Staff { restaurant_id } => {
+            item.insert("rid".into(), s(restaurant_id.to_string()));
+        }
+        TokenOwner::Reservation {
+            restaurant_id,
+            reservation_id,
+        } => {
+            item.insert("rid".into(), s(restaurant_id.to_string()));
+            item.insert("res".into(), s(reservation_id.to_string()));
+        }
+    }
+    if let Some(t) = ttl {
+        item.insert(TTL.into(), n(t));
+    }
+    item
+}
+
+pub fn token_from(item: &Item) -> StoreResult<TokenOwner> {
+    let restaurant_id = uuid(item, "rid")?;
+    Ok(match opt_s(item, "res")? {
+        None => TokenOwner::Staff { restaurant_id },
+        Some(r) => TokenOwner::Reservation {
+            restaurant_id,
+            reservation_id: Uuid::parse_str(r).map_err(|_| corrupt("token"))?,
+        },
+    })
+}
+
+/// One table's change counter on one date. The date's version is the sum of its counters, so
+/// writes to different tables never contend on a shared version item. `last`/`last_writes`
+/// name the reservation the latest change wrote, to detect a read torn across a transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Counter {
+    pub date: LocalDate,
+    pub changes: u64,
+    pub last: Uuid,
+    pub last_writes: u64,
+    /// When TTL may remove `last` (a hold): its absence is then no sign of a torn read.
+    pub last_ttl: Option<i64>,
+}
+
+pub fn counter_from(item: &Item) -> StoreResult<Counter> {
+    let sk = get_s(item, SK)?;
+    let date = sk
+        .strip_prefix("D#")
+        .and_then(|r| r.split('#').next())
+        .and_then(|d| LocalDate::parse(d).ok())
+        .ok_or_else(|| corrupt("counter key"))?;
+    Ok(Counter {
+        date,
+        changes: get_n(item, "n")?,
+        last: uuid(item, "lr")?,
+        last_writes: get_n(item, "lw")?,
+        last_ttl: opt_n(item, "lt")?,
+    })
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdemRecord {
+    pub fingerprint: String,
+    /// `None` while in flight; then the first final answer.
+    pub answer: Option<(u16, String)>,
+    pub created_ms: i64,
+}
+
+pub const IDEM_TTL_S: i64 = 24 * 3600;
+
+pub fn idem_item(key_: &str, r: &IdemRecord) -> Item {
+    let (pk, sk) = idem_key(key_);
+    let mut item = key(pk, sk);
+    item.insert("fp".into(), s(&r.fingerprint));
+    item.insert("created_ms".into(), n(r.created_ms));
+    item.insert(TTL.into(), n(r.created_ms / 1000 + IDEM_TTL_S));
+    match &r.answer {
+        None => item.insert("state".into(), s("in_flight")),
+        Some((status, body)) => {
+            item.insert("status".into(), n(status));
+            item.insert("body".into(), s(body));
+            item.insert("state".into(), s("done"))
+        }
+    };
+    item
+}
+
+pub fn idem_from(item: &Item) -> StoreResult<IdemRecord> {
+    let answer = match get_s(item, "state")? {
+        "in_flight" => None,
+        "done" => Some((get_n(item, "status")?, get_s(item, "body")?.to_owned())),
+        _ => return Err(corrupt("idempotency state")),
+    };
+    Ok(IdemRecord {
+        fingerprint: get_s(item, "fp")?.to_owned(),
+        answer,
+        created_ms: get_n(item, "created_ms")?,
+    })
+}
+
+#[cfg(test)]
+#[path = "items_tests.rs"]
+mod tests;

@@ -1,0 +1,222 @@
+//! The DynamoDB store: one table shared by any number of instances, every race decided by a
+//! conditional write.
+//!
+//! # Key design
+//!
+//! One table, string keys `pk`/`sk`, on-demand capacity, TTL on `ttl_s`, and one sparse index.
+//!
+//! | item | `pk` | `sk` | holds |
+//! |---|---|---|---|
+//! | restaurant | `R#{rid}` | `META` | settings document, `rev`, `wide`, a settings-change fence |
+//! | reservation | `R#{rid}` | `D#{date}#R#{id}` | the reservation, its write count `wc`, stamp `tx` |
+//! | change counter | `R#{rid}` | `D#{date}#C#{table}` | `n` changes of one table that date |
+//! | occupancy cell | `O#{rid}#{table}` | 15-minute cell number | one attribute per claimed minute |
+//! | pointer | `X#{id}` | `X` | restaurant and date of a reservation id |
+//! | token | `K#{sha256}` | `K` | staff or reservation owner |
+//! | idempotency | `I#{scope}` | `I` | fingerprint, state, first answer (TTL 24 h) |
+//! | directory | `RESTAURANTS` | `{created_ms}#{rid}` | id, name, timezone for the listing |
+//!
+//! - **Reads.** A restaurant/date is one strongly consistent `Query` on `R#{rid}` over
+//!   `D#{date-1}#` … `D#{date}#~`: the reservations of the date and of the day before (which may
+//!   run past midnight) and the date's change counters, plus a `GetItem` of the restaurant item
+//!   (the restaurant-wide version) in parallel. The listing queries the `RESTAURANTS` partition;
+//!   the sweeper queries the sparse `due` index (`due_pk` = one of 8 shards, `due_at` = expiry),
+//!   which only held reservations carry. Nothing on a request path scans.
+//! - **No overlap, by condition.** A table's time is cut into 15-minute UTC cells; a cell holds
+//!   one attribute per occupied minute whose value is `{expiry:016}{owner}` (see [`cells`]).
+//!   Claiming a minute requires it to be absent or expired (`value < "{now:016}~"`), so expired
+//!   holds are free by condition, never by waiting for TTL, and of two claims on one minute
+//!   exactly one commits. Minute granularity keeps arbitrary `[start, end)` exact (walk-ins start
+//!   at any minute, `completed`/`no_show` shorten `end` and free the tail) with no false
+//!   conflicts, while a cell item keeps each write small: a 12-hour reservation touches at most
+//!   49 cells. A per-table-per-date item with a version would make two holds on one table at
+//!   different times contend and retry; per-minute items would need up to 720 items per write.
+//!   The decision's unit is one table over one quarter hour: claims for other tables or other
+//!   times never write the same cell, and a loser's condition fails at once — a hold never waits
+//!   on another hold. (Besides its cells a change writes its table's change counter for the
+//!   date and checks the restaurant item; on DynamoDB itself those shared items can only cause a
+//!   retried `TransactionConflict`, never a wrong answer. Counters per table and date rather than
+//!   per cell keep the day's `Query` small, which every availability read pays for.)
+//! - **One transaction per decision.** A hold is one `TransactWriteItems` (≤ 54 items of the 100
+//!   allowed): a `ConditionCheck` of the restaurant's revision (the `Stale` outcome), the
+//!   reservation and its pointer and token (`attribute_not_exists`), the cell claims and the
+//!   counter. Candidate tables are tried in best-fit order, skipping those the day view shows
+//!   taken; the cancellation reasons, in item order, tell a lost table from a stale restaurant.
+//!   Transitions are conditional on the status, the write count read (and for a hold, on not
+//!   being expired) and re-tag or free exactly the minutes that still carry the owner's value.
+//!   On DynamoDB itself a transaction is also refused (`TransactionConflict`) while another one
+//!   holds any of its items — every hold checks its restaurant's item — so conflicts are retried
+//!   with jitter; but a hold that meets one first reads its table's cells, and if another live
+//!   claim has one of its minutes it answers `Lost` at once instead of after the retries.
+//! - **Versions.** A date's version is `wide × 10⁹ + Σ n` over the date's change counters: every
+//!   committed change adds 1 to the counter of its table and date in the same transaction, and a
+//!   restaurant-wide change adds 1 to `wide`, which raises every date at once without touching
+//!   them. Summing per-table counters keeps holds on different tables from contending on one
+//!   version item. Each counter names the reservation it last changed and that item's write
+//!   count, so a `Query` that saw a counter but not (yet) its transaction's reservation write is
+//!   detected and read again.
+//! - **TTL** only on holds, their pointers and tokens (7 days after `expires_at`; removed on
+//!   confirm), on idempotency records (24 h) and on occupancy cells a week after their time has
+//!   passed. A confirmed booking never carries one.
+//! - **Unknown outcomes.** The SDK's retries are off; throttling and transaction conflicts are
+//!   retried with bounded jittered back-off ([`errors`]). A write whose outcome is unknown is
+//!   resolved by reading back the reservation (does it exist, does it carry our stamp) and, if
+//!   it did not land, by sending the very same write again: the reservation id and stamp make a
+//!   second hold impossible and a win is never answered as a loss.
+//! - **Expiry.** The sweeper queries the due index and marks each hold `expired` with a write
+//!   conditional on `status = held AND exp_ms <= now` and its write count: exactly one instance
+//!   wins each hold and publishes it.
+//! - **Guarded settings changes** (delete or shrink a table, change the timezone) first take a
+//!   short fence on the restaurant item (holds check it with the revision), then read the
+//!   restaurant's future reservations, then commit or lift the fence.
+pub mod cells;
+pub mod errors;
+mod insert;
+mod io;
+pub mod items;
+pub mod keys;
+mod reads;
+mod restaurants;
+pub mod schema;
+mod sessions;
+mod transition;
+
+use super::*;
+use aws_config::{BehaviorVersion, SdkConfig};
+use aws_sdk_dynamodb::config::retry::RetryConfig;
+use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
+use aws_sdk_dynamodb::Client;
+use std::time::Duration;
+
+pub struct DynamoStore {
+    client: Client,
+    table: String,
+}
+
+impl DynamoStore {
+    /// Connects with region, credentials and endpoint from the standard AWS environment
+    /// (`AWS_ENDPOINT_URL_DYNAMODB` for DynamoDB Local) and creates the table when missing.
+    pub async fn connect(table: &str) -> anyhow::Result<Self> {
+        schema::check_name(table)?;
+        let sdk = aws_config::defaults(BehaviorVersion::latest()).load().await;
+        if sdk.region().is_none() {
+            anyhow::bail!("no AWS region configured for the DynamoDB store (set AWS_REGION)");
+        }
+        let client = Client::from_conf(Self::client_config(&sdk).build());
+        Self::with_client(client, table).await
+    }
+
+    /// The client settings the store relies on: no SDK retries (the store retries only what is
+    /// safe to retry), bounded connect and attempt timeouts.
+    pub fn client_config(sdk: &SdkConfig) -> aws_sdk_dynamodb::config::Builder {
+        aws_sdk_dynamodb::config::Builder::from(sdk)
+            .retry_config(RetryConfig::disabled())
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .connect_timeout(Duration::from_secs(3))
+                    .operation_attempt_timeout(Duration::from_secs(5))
+                    .build(),
+            )
+    }
+
+    /// Uses a client built elsewhere (tests inject faults this way); creates the table if missing.
+    pub async fn with_client(client: Client, table: &str) -> anyhow::Result<Self> {
+        schema::ensure_table(&client, table).await?;
+        Ok(Self {
+            client,
+            table: table.to_owned(),
+        })
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+}
+
+#[async_trait]
+impl Store for DynamoStore {
+    async fn ping(&self) -> StoreResult<()> {
+        self.get(keys::token_key("ping")).await.map(|_| ())
+    }
+
+    async fn create_restaurant(
+        &self,
+        r: &Restaurant,
+        staff_token_hash: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        self.create_restaurant_(r, staff_token_hash, now).await
+    }
+
+    async fn list_restaurants(&self) -> StoreResult<Vec<RestaurantSummary>> {
+        self.list_restaurants_().await
+    }
+
+    async fn restaurant(&self, id: Uuid) -> StoreResult<Option<StoredRestaurant>> {
+        Ok(self.restaurant_item(id).await?.map(|r| r.stored))
+    }
+
+    async fn replace_restaurant(
+        &self,
+        r: &Restaurant,
+        expected_revision: u64,
+        guard: Guard,
+        now: DateTime<Utc>,
+    ) -> StoreResult<ReplaceOutcome> {
+        self.replace_restaurant_(r, expected_revision, guard, now)
+            .await
+    }
+
+    async fn day(&self, restaurant_id: Uuid, date: LocalDate) -> StoreResult<DayView> {
+        self.day_(restaurant_id, date).await
+    }
+
+    async fn reservations_on(
+        &self,
+        restaurant_id: Uuid,
+        date: LocalDate,
+    ) -> StoreResult<Vec<Reservation>> {
+        self.reservations_on_(restaurant_id, date).await
+    }
+
+    async fn reservation(&self, id: Uuid) -> StoreResult<Option<Reservation>> {
+        Ok(self.stored_reservation(id).await?.map(|r| r.reservation))
+    }
+
+    async fn insert_reservation(&self, new: NewReservation) -> StoreResult<InsertOutcome> {
+        self.insert_(new).await
+    }
+
+    async fn transition(&self, t: Transition) -> StoreResult<TransitionOutcome> {
+        self.transition_(t).await
+    }
+
+    async fn expire_due(
+        &self,
+        now: DateTime<Utc>,
+        limit: u32,
+    ) -> StoreResult<Vec<(Reservation, Versions)>> {
+        self.expire_due_(now, limit).await
+    }
+
+    async fn token_owner(&self, hash: &str) -> StoreResult<Option<TokenOwner>> {
+        self.token_owner_(hash).await
+    }
+
+    async fn idem_begin(
+        &self,
+        key: &str,
+        fingerprint: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<IdemBegin> {
+        self.idem_begin_(key, fingerprint, now).await
+    }
+
+    async fn idem_finish(&self, key: &str, status: u16, body: &str) -> StoreResult<()> {
+        self.idem_finish_(key, status, body).await
+    }
+
+    async fn idem_abort(&self, key: &str) -> StoreResult<()> {
+        self.idem_abort_(key).await
+    }
+}

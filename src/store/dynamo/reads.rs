@@ -1,0 +1,183 @@
+//! The day view, the staff list and reservation lookups.
+use super::errors::Backoff;
+use super::io::version_of;
+use super::items::{counter_from, pointer_from, reservation_from, Counter, StoredReservation};
+use super::keys::*;
+use super::DynamoStore;
+use crate::domain::{LocalDate, Reservation};
+use crate::store::{DayView, StoreError, StoreResult};
+use chrono::Utc;
+use std::collections::HashMap;
+use uuid::Uuid;
+
+/// Reservations and counters read by one `Query`.
+#[derive(Debug, Default)]
+pub struct DayItems {
+    pub reservations: Vec<StoredReservation>,
+    pub counters: Vec<Counter>,
+}
+
+pub fn split(items: &[Item]) -> StoreResult<DayItems> {
+    let mut out = DayItems::default();
+    for item in items {
+        let sk = super::items::get_s(item, SK)?;
+        if sk.contains("#R#") {
+            out.reservations.push(reservation_from(item)?);
+        } else if sk.contains("#C#") {
+            out.counters.push(counter_from(item)?);
+        }
+    }
+    Ok(out)
+}
+
+/// Whether a read saw a counter's change but not that change's reservation write: DynamoDB
+/// applies a transaction's items one by one, and a `Query` may pass between them.
+pub fn torn(d: &DayItems, now_s: i64) -> bool {
+    let writes: HashMap<Uuid, u64> = d
+        .reservations
+        .iter()
+        .map(|r| (r.reservation.id, r.writes))
+        .collect();
+    d.counters.iter().any(|c| match writes.get(&c.last) {
+        Some(w) => *w < c.last_writes,
+        // Gone: fine only if TTL may have removed it (a long-expired hold).
+        None => c.last_ttl.is_none_or(|t| t > now_s),
+    })
+}
+
+pub fn ordered(mut v: Vec<Reservation>) -> Vec<Reservation> {
+    v.sort_by(|a, b| (a.start, &a.table_id).cmp(&(b.start, &b.table_id)));
+    v
+}
+
+impl DynamoStore {
+    /// The items of `[lo, hi]` in a restaurant's partition, read again while torn.
+    pub(super) async fn untorn(&self, rid: Uuid, lo: &str, hi: &str) -> StoreResult<DayItems> {
+        let mut backoff = Backoff::default();
+        loop {
+            let items = split(&self.query_range(&restaurant_pk(rid), lo, hi).await?)?;
+            if !torn(&items, Utc::now().timestamp()) {
+                return Ok(items);
+            }
+            if !backoff.pause().await {
+                return Err(StoreError::Unavailable(
+                    "the day keeps changing under its read".into(),
+                ));
+            }
+        }
+    }
+
+    pub(super) async fn day_(&self, rid: Uuid, date: LocalDate) -> StoreResult<DayView> {
+        let (lo, hi) = (date_prefix(date.pred()), format!("{}~", date_prefix(date)));
+        let (items, restaurant) =
+            tokio::try_join!(self.untorn(rid, &lo, &hi), self.restaurant_item(rid))?;
+        let version = version_of(restaurant.map_or(0, |r| r.wide), date, &items.counters);
+        Ok(DayView {
+            version,
+            reservations: ordered(
+                items
+                    .reservations
+                    .into_iter()
+                    .map(|r| r.reservation)
+                    .collect(),
+            ),
+        })
+    }
+
+    pub(super) async fn reservations_on_(
+        &self,
+        rid: Uuid,
+        date: LocalDate,
+    ) -> StoreResult<Vec<Reservation>> {
+        let prefix = format!("{}R#", date_prefix(date));
+        let items = self.query_prefix(&restaurant_pk(rid), &prefix).await?;
+        Ok(ordered(
+            items
+                .iter()
+                .map(|i| reservation_from(i).map(|r| r.reservation))
+                .collect::<StoreResult<_>>()?,
+        ))
+    }
+
+    pub(super) async fn stored_reservation(
+        &self,
+        id: Uuid,
+    ) -> StoreResult<Option<StoredReservation>> {
+        let Some(p) = self.get(pointer_key(id)).await? else {
+            return Ok(None);
+        };
+        let p = pointer_from(id, &p)?;
+        self.get((restaurant_pk(p.restaurant_id), reservation_sk(p.date, id)))
+            .await?
+            .as_ref()
+            .map(reservation_from)
+            .transpose()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::reservation::Status;
+    use crate::domain::time::WallTime;
+    use crate::domain::TableId;
+
+    fn stored(id: Uuid, writes: u64) -> StoredReservation {
+        let t = Utc::now();
+        StoredReservation {
+            reservation: Reservation {
+                id,
+                restaurant_id: Uuid::nil(),
+                table_id: TableId::parse("t1").unwrap(),
+                date: LocalDate::parse("2026-12-05").unwrap(),
+                time: WallTime::parse("19:00").unwrap(),
+                start: t,
+                end: t,
+                party_size: 2,
+                status: Status::Confirmed,
+                expires_at: None,
+                guest: None,
+                notes: String::new(),
+                created_at: t,
+                updated_at: t,
+            },
+            writes,
+            stamp: "s".into(),
+            token_hash: None,
+            ttl: None,
+        }
+    }
+
+    fn counter(last: Uuid, last_writes: u64, last_ttl: Option<i64>) -> Counter {
+        Counter {
+            date: LocalDate::parse("2026-12-05").unwrap(),
+            changes: 5,
+            last,
+            last_writes,
+            last_ttl,
+        }
+    }
+
+    #[test]
+    fn a_read_is_torn_when_a_counter_is_ahead_of_its_reservation() {
+        let id = Uuid::new_v4();
+        let d = |w, c| DayItems {
+            reservations: vec![stored(id, w)],
+            counters: vec![c],
+        };
+        assert!(!torn(&d(2, counter(id, 2, None)), 0));
+        assert!(!torn(&d(3, counter(id, 2, None)), 0), "item newer: fine");
+        assert!(torn(&d(1, counter(id, 2, None)), 0));
+    }
+
+    #[test]
+    fn a_missing_reservation_is_torn_unless_ttl_may_have_removed_it() {
+        let d = |c| DayItems {
+            reservations: vec![],
+            counters: vec![c],
+        };
+        assert!(torn(&d(counter(Uuid::new_v4(), 1, None)), 100));
+        assert!(torn(&d(counter(Uuid::new_v4(), 1, Some(101))), 100));
+        assert!(!torn(&d(counter(Uuid::new_v4(), 1, Some(100))), 100));
+    }
+}

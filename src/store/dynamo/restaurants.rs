@@ -1,0 +1,262 @@
+//! Restaurants: creation, the listing, and settings changes guarded by revision (and, when a
+//! change must not strand a live future reservation, by a short fence).
+use super::errors::{write, Written};
+use super::insert::UNKNOWN_RESENDS;
+use super::items::*;
+use super::keys::*;
+use super::DynamoStore;
+use crate::domain::{LocalDate, Reservation, Restaurant};
+use crate::store::{
+    Guard, ReplaceOutcome, RestaurantSummary, StoreError, StoreResult, StoredRestaurant,
+    TokenOwner, Versions,
+};
+use chrono::{DateTime, Duration, Utc};
+
+/// How long a guarded settings change may hold new holds off while it checks reservations.
+const FENCE_MS: i64 = 5_000;
+
+/// Whether `r` stops the change `guard` describes (as the SQLite store decides it).
+pub fn blocks(guard: &Guard, r: &Reservation) -> bool {
+    let live = |now: DateTime<Utc>| r.occupies_at(now) && r.end > now;
+    match guard {
+        Guard::None => false,
+        Guard::NoLiveFuture { table, now } => {
+            live(*now) && table.as_ref().is_none_or(|t| *t == r.table_id)
+        }
+        Guard::PartiesWithin {
+            table,
+            min,
+            max,
+            now,
+        } => live(*now) && *table == r.table_id && !(*min..=*max).contains(&r.party_size),
+    }
+}
+
+impl DynamoStore {
+    pub(super) async fn create_restaurant_(
+        &self,
+        r: &Restaurant,
+        staff_token_hash: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        let created_ms = now.timestamp_millis();
+        let item = RestaurantItem {
+            stored: StoredRestaurant {
+                restaurant: r.clone(),
+                revision: 1,
+            },
+            wide: 1,
+            created_ms,
+            fence_until_ms: None,
+        };
+        let staff = TokenOwner::Staff {
+            restaurant_id: r.id,
+        };
+        let items = vec![
+            self.put(restaurant_item(&item)?, Some("attribute_not_exists(#pk)"))?,
+            self.put(directory_item(r, created_ms), None)?,
+            self.put(
+                token_item(staff_token_hash, &staff, None),
+                Some("attribute_not_exists(#pk)"),
+            )?,
+        ];
+        for _ in 0..=UNKNOWN_RESENDS {
+            match self.transact(items.clone()).await? {
+                Written::Done(()) => return Ok(()),
+                Written::Unknown(_) => {
+                    if let Some(got) = self.restaurant_item(r.id).await? {
+                        if got.created_ms == created_ms {
+                            return Ok(());
+                        }
+                    }
+                }
+                other => {
+                    return Err(StoreError::Internal(format!(
+                        "cannot create restaurant {}: {other:?}",
+                        r.id
+                    )))
+                }
+            }
+        }
+        Err(StoreError::Unavailable(
+            "creating the restaurant had an unknown outcome".into(),
+        ))
+    }
+
+    pub(super) async fn list_restaurants_(&self) -> StoreResult<Vec<RestaurantSummary>> {
+        self.query_range(DIRECTORY_PK, "0", "9~")
+            .await?
+            .iter()
+            .map(directory_from)
+            .collect()
+    }
+
+    pub(super) async fn replace_restaurant_(
+        &self,
+        r: &Restaurant,
+        expected: u64,
+        guard: Guard,
+        now: DateTime<Utc>,
+    ) -> StoreResult<ReplaceOutcome> {
+        let Some(cur) = self.restaurant_item(r.id).await? else {
+            return Ok(ReplaceOutcome::Stale);
+        };
+        if cur.stored.revision != expected {
+            return Ok(ReplaceOutcome::Stale);
+        }
+        if guard == Guard::None {
+            return self.commit_settings(r, &cur, None, now).await;
+        }
+        let until = Utc::now().timestamp_millis() + FENCE_MS;
+        if !self.take_fence(r, expected, until).await? {
+            return Ok(ReplaceOutcome::Stale);
+        }
+        // Holds that checked the restaurant before the fence have committed (DynamoDB refuses the
+        // fence while a transaction holds the item); later ones fail their check.
+        let from = LocalDate::from_naive((now - Duration::days(2)).date_naive());
+        let future = match self.untorn(r.id, &date_prefix(from), "D#~").await {
+            Ok(items) => items.reservations,
+            Err(e) => {
+                self.lift_fence(r, until).await?;
+                return Err(e);
+            }
+        };
+        let blocked = future.iter().any(|s| blocks(&guard, &s.reservation));
+        if blocked || Utc::now().timestamp_millis() + 500 > until {
+            self.lift_fence(r, until).await?;
+            return Ok(if blocked {
+                ReplaceOutcome::Blocked
+            } else {
+                ReplaceOutcome::Stale
+            });
+        }
+        self.commit_settings(r, &cur, Some(until), now).await
+    }
+
+    async fn take_fence(&self, r: &Restaurant, expected: u64, until: i64) -> StoreResult<bool> {
+        let k = key(restaurant_pk(r.id), META_SK);
+        let mut e = Expr::default();
+        let (f, rev) = (e.name("fence_until"), e.name("rev"));
+        let expr = format!("SET {f} = {}", e.value(n(until)));
+        let cond = format!(
+            "{rev} = {} AND (attribute_not_exists({f}) OR {f} < {})",
+            e.value(n(expected)),
+            e.value(n(Utc::now().timestamp_millis()))
+        );
+        for _ in 0..=UNKNOWN_RESENDS {
+            let w = write(|| {
+                self.client
+                    .update_item()
+                    .table_name(&self.table)
+                    .set_key(Some(k.clone()))
+                    .update_expression(&expr)
+                    .condition_expression(&cond)
+                    .set_expression_attribute_names(e.names())
+                    .set_expression_attribute_values(e.values())
+                    .send()
+            })
+            .await?;
+            match w {
+                Written::Done(_) => return Ok(true),
+                Written::Condition | Written::Canceled(_) => return Ok(false),
+                Written::Unknown(_) => match self.restaurant_item(r.id).await? {
+                    Some(c) if c.fence_until_ms == Some(until) => return Ok(true),
+                    Some(c) if c.stored.revision == expected => continue,
+                    _ => return Ok(false),
+                },
+            }
+        }
+        Err(StoreError::Unavailable(
+            "cannot fence the restaurant".into(),
+        ))
+    }
+
+    async fn lift_fence(&self, r: &Restaurant, until: i64) -> StoreResult<()> {
+        let k = key(restaurant_pk(r.id), META_SK);
+        let mut e = Expr::default();
+        let f = e.name("fence_until");
+        let expr = format!("REMOVE {f}");
+        let cond = format!("{f} = {}", e.value(n(until)));
+        // Not lifted (unknown outcome, or taken over): it lapses by itself within FENCE_MS.
+        let _ = write(|| {
+            self.client
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(k.clone()))
+                .update_expression(&expr)
+                .condition_expression(&cond)
+                .set_expression_attribute_names(e.names())
+                .set_expression_attribute_values(e.values())
+                .send()
+        })
+        .await?;
+        Ok(())
+    }
+
+    /// Writes the new settings with the next revision and a raised restaurant-wide version.
+    async fn commit_settings(
+        &self,
+        r: &Restaurant,
+        cur: &RestaurantItem,
+        fence: Option<i64>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<ReplaceOutcome> {
+        let next = RestaurantItem {
+            stored: StoredRestaurant {
+                restaurant: r.clone(),
+                revision: cur.stored.revision + 1,
+            },
+            wide: cur.wide + 1,
+            created_ms: cur.created_ms,
+            fence_until_ms: None,
+        };
+        let mut e = Expr::default();
+        let rev = e.name("rev");
+        let f = e.name("fence_until");
+        let mut cond = format!("{rev} = {}", e.value(n(cur.stored.revision)));
+        match fence {
+            Some(until) => cond.push_str(&format!(" AND {f} = {}", e.value(n(until)))),
+            None => cond.push_str(&format!(
+                " AND (attribute_not_exists({f}) OR {f} < {})",
+                e.value(n(now.timestamp_millis().max(Utc::now().timestamp_millis())))
+            )),
+        }
+        let put = aws_sdk_dynamodb::types::Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(restaurant_item(&next)?))
+            .condition_expression(cond)
+            .set_expression_attribute_names(e.names())
+            .set_expression_attribute_values(e.values())
+            .build()
+            .map_err(super::io::build_err)?;
+        let items = vec![
+            aws_sdk_dynamodb::types::TransactWriteItem::builder()
+                .put(put)
+                .build(),
+            self.put(directory_item(r, cur.created_ms), None)?,
+        ];
+        let done = ReplaceOutcome::Done(Versions {
+            dates: Vec::new(),
+            wide: Some(next.wide * WIDE_STEP),
+        });
+        for _ in 0..=UNKNOWN_RESENDS {
+            match self.transact(items.clone()).await? {
+                Written::Done(()) => return Ok(done),
+                Written::Canceled(_) | Written::Condition => return Ok(ReplaceOutcome::Stale),
+                Written::Unknown(_) => match self.restaurant_item(r.id).await? {
+                    Some(c)
+                        if c.stored.revision == next.stored.revision
+                            && c.stored.restaurant == *r =>
+                    {
+                        return Ok(done)
+                    }
+                    Some(c) if c.stored.revision == cur.stored.revision => continue,
+                    _ => return Ok(ReplaceOutcome::Stale),
+                },
+            }
+        }
+        Err(StoreError::Unavailable(
+            "changing the restaurant had an unknown outcome".into(),
+        ))
+    }
+}

@@ -1,0 +1,180 @@
+//! Creates the table when it is missing (on-demand, TTL on, the sweeper's index) and waits for
+//! it to be usable. Safe to run from any number of instances at once, and again.
+use super::keys::{DUE_AT, DUE_INDEX, DUE_PK, PK, SK, TTL};
+use anyhow::{bail, Context};
+use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
+use aws_sdk_dynamodb::operation::create_table::CreateTableError;
+use aws_sdk_dynamodb::operation::describe_table::DescribeTableError;
+use aws_sdk_dynamodb::operation::update_time_to_live::UpdateTimeToLiveError;
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, IndexStatus, KeySchemaElement, KeyType,
+    Projection, ProjectionType, ScalarAttributeType, TableDescription, TableStatus,
+    TimeToLiveSpecification, TimeToLiveStatus,
+};
+use aws_sdk_dynamodb::Client;
+use std::time::{Duration, Instant};
+
+/// How long to wait for a new table (or its index) to become active.
+const READY_WITHIN: Duration = Duration::from_secs(120);
+
+fn key_element(name: &str, kind: KeyType) -> anyhow::Result<KeySchemaElement> {
+    Ok(KeySchemaElement::builder()
+        .attribute_name(name)
+        .key_type(kind)
+        .build()?)
+}
+
+fn attribute(name: &str, kind: ScalarAttributeType) -> anyhow::Result<AttributeDefinition> {
+    Ok(AttributeDefinition::builder()
+        .attribute_name(name)
+        .attribute_type(kind)
+        .build()?)
+}
+
+async fn describe(client: &Client, table: &str) -> anyhow::Result<Option<TableDescription>> {
+    match client.describe_table().table_name(table).send().await {
+        Ok(out) => Ok(out.table),
+        Err(SdkError::ServiceError(e))
+            if matches!(e.err(), DescribeTableError::ResourceNotFoundException(_)) =>
+        {
+            Ok(None)
+        }
+        Err(e) => Err(anyhow::anyhow!("{}", DisplayErrorContext(&e)))
+            .with_context(|| format!("cannot describe DynamoDB table `{table}`")),
+    }
+}
+
+async fn create(client: &Client, table: &str) -> anyhow::Result<()> {
+    let due = GlobalSecondaryIndex::builder()
+        .index_name(DUE_INDEX)
+        .key_schema(key_element(DUE_PK, KeyType::Hash)?)
+        .key_schema(key_element(DUE_AT, KeyType::Range)?)
+        .projection(
+            Projection::builder()
+                .projection_type(ProjectionType::All)
+                .build(),
+        )
+        .build()?;
+    let out = client
+        .create_table()
+        .table_name(table)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(attribute(PK, ScalarAttributeType::S)?)
+        .attribute_definitions(attribute(SK, ScalarAttributeType::S)?)
+        .attribute_definitions(attribute(DUE_PK, ScalarAttributeType::S)?)
+        .attribute_definitions(attribute(DUE_AT, ScalarAttributeType::N)?)
+        .key_schema(key_element(PK, KeyType::Hash)?)
+        .key_schema(key_element(SK, KeyType::Range)?)
+        .global_secondary_indexes(due)
+        .send()
+        .await;
+    match out {
+        Ok(_) => Ok(()),
+        // Another instance created it first.
+        Err(SdkError::ServiceError(e))
+            if matches!(e.err(), CreateTableError::ResourceInUseException(_)) =>
+        {
+            Ok(())
+        }
+        Err(e) => Err(anyhow::anyhow!("{}", DisplayErrorContext(&e)))
+            .with_context(|| format!("cannot create DynamoDB table `{table}`")),
+    }
+}
+
+fn check_shape(d: &TableDescription, table: &str) -> anyhow::Result<()> {
+    let keys: Vec<(&str, &KeyType)> = d
+        .key_schema()
+        .iter()
+        .map(|k| (k.attribute_name(), k.key_type()))
+        .collect();
+    if keys != [(PK, &KeyType::Hash), (SK, &KeyType::Range)] {
+        bail!("DynamoDB table `{table}` exists with another key schema ({keys:?}); expected pk/sk");
+    }
+    if !d
+        .global_secondary_indexes()
+        .iter()
+        .any(|g| g.index_name() == Some(DUE_INDEX))
+    {
+        bail!("DynamoDB table `{table}` has no `{DUE_INDEX}` index; was it made by tablecast?");
+    }
+    Ok(())
+}
+
+fn ready(d: &TableDescription) -> bool {
+    d.table_status() == Some(&TableStatus::Active)
+        && d.global_secondary_indexes()
+            .iter()
+            .all(|g| g.index_status() == Some(&IndexStatus::Active))
+}
+
+async fn enable_ttl(client: &Client, table: &str) -> anyhow::Result<()> {
+    let status = client
+        .describe_time_to_live()
+        .table_name(table)
+        .send()
+        .await
+        .map_err(|e| anyhow::anyhow!("{}", DisplayErrorContext(&e)))?
+        .time_to_live_description
+        .and_then(|d| d.time_to_live_status);
+    if matches!(
+        status,
+        Some(TimeToLiveStatus::Enabled | TimeToLiveStatus::Enabling)
+    ) {
+        return Ok(());
+    }
+    let spec = TimeToLiveSpecification::builder()
+        .enabled(true)
+        .attribute_name(TTL)
+        .build()?;
+    match client
+        .update_time_to_live()
+        .table_name(table)
+        .time_to_live_specification(spec)
+        .send()
+        .await
+    {
+        Ok(_) => Ok(()),
+        // Another instance is enabling it right now.
+        Err(SdkError::ServiceError(e))
+            if matches!(e.err(), UpdateTimeToLiveError::ResourceInUseException(_)) =>
+        {
+            Ok(())
+        }
+        Err(e) => Err(anyhow::anyhow!("{}", DisplayErrorContext(&e)))
+            .with_context(|| format!("cannot enable TTL on DynamoDB table `{table}`")),
+    }
+}
+
+pub fn check_name(table: &str) -> anyhow::Result<()> {
+    let valid = (3..=255).contains(&table.len())
+        && table
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b));
+    if !valid {
+        bail!("`{table}` is not a DynamoDB table name ([A-Za-z0-9_.-]{{3,255}})");
+    }
+    Ok(())
+}
+
+/// Creates `table` when missing, waits until it and its index are active, turns TTL on.
+pub async fn ensure_table(client: &Client, table: &str) -> anyhow::Result<()> {
+    check_name(table)?;
+    if describe(client, table).await?.is_none() {
+        tracing::info!(table, "creating DynamoDB table");
+        create(client, table).await?;
+    }
+    let deadline = Instant::now() + READY_WITHIN;
+    loop {
+        match describe(client, table).await? {
+            Some(d) if ready(&d) => {
+                check_shape(&d, table)?;
+                break;
+            }
+            _ if Instant::now() > deadline => {
+                bail!("DynamoDB table `{table}` did not become active within {READY_WITHIN:?}")
+            }
+            _ => tokio::time::sleep(Duration::from_millis(200)).await,
+        }
+    }
+    enable_ttl(client, table).await
+}

@@ -1,0 +1,151 @@
+//! Tokens and idempotency records.
+use super::errors::{write, Written};
+use super::insert::UNKNOWN_RESENDS;
+use super::items::*;
+use super::keys::*;
+use super::DynamoStore;
+use crate::store::{IdemBegin, StoreError, StoreResult, TokenOwner};
+use chrono::{DateTime, Utc};
+
+/// An idempotency record still in flight after this long belongs to a crashed request.
+const IDEM_STALE_MS: i64 = 60_000;
+const IDEM_TTL_MS: i64 = IDEM_TTL_S * 1000;
+
+impl DynamoStore {
+    pub(super) async fn token_owner_(&self, hash: &str) -> StoreResult<Option<TokenOwner>> {
+        self.get(token_key(hash))
+            .await?
+            .as_ref()
+            .map(token_from)
+            .transpose()
+    }
+
+    pub(super) async fn idem_begin_(
+        &self,
+        key_: &str,
+        fingerprint: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<IdemBegin> {
+        let now_ms = now.timestamp_millis();
+        let fresh = IdemRecord {
+            fingerprint: fingerprint.to_owned(),
+            answer: None,
+            created_ms: now_ms,
+        };
+        let item = idem_item(key_, &fresh);
+        let mut e = Expr::default();
+        let (pk, c, st) = (e.name(PK), e.name("created_ms"), e.name("state"));
+        // Absent, older than a day, or abandoned in flight: the key is free to use again.
+        let cond = format!(
+            "attribute_not_exists({pk}) OR {c} < {expired} OR ({st} = {fly} AND {c} < {stale})",
+            expired = e.value(n(now_ms - IDEM_TTL_MS)),
+            fly = e.value(s("in_flight")),
+            stale = e.value(n(now_ms - IDEM_STALE_MS)),
+        );
+        for _ in 0..=UNKNOWN_RESENDS {
+            let w = write(|| {
+                self.client
+                    .put_item()
+                    .table_name(&self.table)
+                    .set_item(Some(item.clone()))
+                    .condition_expression(&cond)
+                    .set_expression_attribute_names(e.names())
+                    .set_expression_attribute_values(e.values())
+                    .send()
+            })
+            .await?;
+            let unknown = match w {
+                Written::Done(_) => return Ok(IdemBegin::Fresh),
+                Written::Unknown(_) => true,
+                Written::Condition | Written::Canceled(_) => false,
+            };
+            let existing = self.get(idem_key(key_)).await?;
+            let Some(rec) = existing.as_ref().map(idem_from).transpose()? else {
+                continue; // aborted meanwhile, or an unknown write that did not land
+            };
+            if unknown && rec == fresh {
+                return Ok(IdemBegin::Fresh); // our own write, whose answer was lost
+            }
+            let expired = now_ms - rec.created_ms > IDEM_TTL_MS;
+            let abandoned = rec.answer.is_none() && now_ms - rec.created_ms > IDEM_STALE_MS;
+            if expired || abandoned {
+                continue;
+            }
+            return Ok(if rec.fingerprint != fingerprint {
+                IdemBegin::Mismatch
+            } else {
+                match rec.answer {
+                    None => IdemBegin::InFlight,
+                    Some((status, body)) => IdemBegin::Replay { status, body },
+                }
+            });
+        }
+        Err(StoreError::Unavailable(
+            "the idempotency record keeps changing".into(),
+        ))
+    }
+
+    pub(super) async fn idem_finish_(
+        &self,
+        key_: &str,
+        status: u16,
+        body: &str,
+    ) -> StoreResult<()> {
+        let mut e = Expr::default();
+        let expr = format!(
+            "SET {st} = {done}, {status} = {code}, {body} = {text}",
+            st = e.name("state"),
+            done = e.value(s("done")),
+            status = e.name("status"),
+            code = e.value(n(status)),
+            body = e.name("body"),
+            text = e.value(s(body)),
+        );
+        let cond = format!("attribute_exists({})", e.name(PK));
+        let k = idem_key(key_);
+        // Setting the same answer twice is harmless, so an unknown outcome is simply sent again.
+        for _ in 0..=UNKNOWN_RESENDS {
+            let w = write(|| {
+                self.client
+                    .update_item()
+                    .table_name(&self.table)
+                    .set_key(Some(key(k.0.clone(), k.1.clone())))
+                    .update_expression(&expr)
+                    .condition_expression(&cond)
+                    .set_expression_attribute_names(e.names())
+                    .set_expression_attribute_values(e.values())
+                    .send()
+            })
+            .await?;
+            if !matches!(w, Written::Unknown(_)) {
+                return Ok(());
+            }
+        }
+        Err(StoreError::Unavailable(
+            "cannot record the idempotent answer".into(),
+        ))
+    }
+
+    pub(super) async fn idem_abort_(&self, key_: &str) -> StoreResult<()> {
+        let k = idem_key(key_);
+        for _ in 0..=UNKNOWN_RESENDS {
+            let w = write(|| {
+                self.client
+                    .delete_item()
+                    .table_name(&self.table)
+                    .set_key(Some(key(k.0.clone(), k.1.clone())))
+                    .condition_expression("#st = :fly")
+                    .expression_attribute_names("#st", "state")
+                    .expression_attribute_values(":fly", s("in_flight"))
+                    .send()
+            })
+            .await?;
+            if !matches!(w, Written::Unknown(_)) {
+                return Ok(());
+            }
+        }
+        Err(StoreError::Unavailable(
+            "cannot release the idempotency key".into(),
+        ))
+    }
+}

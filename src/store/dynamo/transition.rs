@@ -1,0 +1,311 @@
+//! Status changes and expiry: each a conditional write on the reservation's status and write
+//! count that moves exactly the minutes that still carry the owner's value.
+use super::cells::{self, claim_value, minutes};
+use super::errors::{Reason, Written};
+use super::insert::UNKNOWN_RESENDS;
+use super::io::counter_bump;
+use super::items::*;
+use super::keys::*;
+use super::DynamoStore;
+use crate::domain::reservation::Status;
+use crate::domain::Reservation;
+use crate::store::{StoreError, StoreResult, Transition, TransitionOutcome, Versions};
+use aws_sdk_dynamodb::types::TransactWriteItem;
+use chrono::{DateTime, Utc};
+use futures_util::stream::{self, StreamExt};
+use uuid::Uuid;
+
+/// How many expiries one sweep writes at once.
+const EXPIRE_CONCURRENCY: usize = 8;
+
+enum Applied {
+    Done(Box<Reservation>),
+    /// The reservation changed since it was read: read it again.
+    Moved,
+    /// A minute no longer carries the owner's value (another instance, whose clock is ahead,
+    /// saw the hold expire and took the time).
+    Superseded,
+}
+
+/// An instant as the store keeps it (milliseconds), so what a write returns is what reads see.
+fn stored_instant(t: DateTime<Utc>) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(t.timestamp_millis()).unwrap_or(t)
+}
+
+/// The minutes a reservation holds and the value they carry, when it occupies its table.
+fn occupancy(r: &Reservation) -> Option<(std::ops::Range<i64>, String)> {
+    let expiry = match r.status {
+        Status::Held => Some(r.expires_at?.timestamp_millis()),
+        s if Status::OCCUPYING.contains(&s) => None,
+        _ => return None,
+    };
+    Some((minutes(r.start, r.end), claim_value(expiry, r.id)))
+}
+
+impl DynamoStore {
+    pub(super) async fn transition_(&self, t: Transition) -> StoreResult<TransitionOutcome> {
+        for _ in 0..8 {
+            let Some(cur) = self.stored_reservation(t.id).await? else {
+                return Ok(TransitionOutcome::Conflict(None));
+            };
+            let r = &cur.reservation;
+            let live = r.status == t.from
+                && (t.from != Status::Held || r.expires_at.is_some_and(|e| e > t.now));
+            if !live {
+                return Ok(TransitionOutcome::Conflict(Some(cur.reservation)));
+            }
+            match self.apply(&cur, &t).await? {
+                Applied::Done(reservation) => {
+                    let reservation = *reservation;
+                    let versions = self
+                        .versions_after(reservation.restaurant_id, reservation.date)
+                        .await;
+                    return Ok(TransitionOutcome::Done {
+                        reservation,
+                        versions,
+                    });
+                }
+                Applied::Moved => continue,
+                Applied::Superseded => {
+                    // Its time was taken as expired: it reads as expired from now on.
+                    let mut r = cur.reservation;
+                    r.expires_at = r.expires_at.map(|e| e.min(t.now));
+                    return Ok(TransitionOutcome::Conflict(Some(r)));
+                }
+            }
+        }
+        Err(StoreError::Unavailable(
+            "the reservation keeps changing".into(),
+        ))
+    }
+
+    fn reservation_write(
+        &self,
+        cur: &StoredReservation,
+        next: &StoredReservation,
+        now: DateTime<Utc>,
+    ) -> StoreResult<TransactWriteItem> {
+        let mut e = Expr::default();
+        let mut cond = format!(
+            "{st} = {from} AND {wc} = {w}",
+            st = e.name("status"),
+            from = e.value(s(cur.reservation.status.as_str())),
+            wc = e.name("wc"),
+            w = e.value(n(cur.writes)),
+        );
+        if cur.reservation.status == Status::Held {
+            let (x, now) = (e.name("exp_ms"), e.value(n(now.timestamp_millis())));
+            cond.push_str(&format!(" AND {x} > {now}"));
+        }
+        let put = aws_sdk_dynamodb::types::Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(reservation_item(next)?))
+            .condition_expression(cond)
+            .set_expression_attribute_names(e.names())
+            .set_expression_attribute_values(e.values())
+            .build()
+            .map_err(super::io::build_err)?;
+        Ok(TransactWriteItem::builder().put(put).build())
+    }
+
+    fn drop_ttl(&self, k: (String, String)) -> StoreResult<TransactWriteItem> {
+        let mut e = Expr::default();
+        let expr = format!("REMOVE {}", e.name(TTL));
+        let cond = format!("attribute_exists({})", e.name(PK));
+        self.update(k, &expr, Some(&cond), &e)
+    }
+
+    async fn apply(&self, cur: &StoredReservation, t: &Transition) -> StoreResult<Applied> {
+        let mut r = cur.reservation.clone();
+        r.status = t.to;
+        r.updated_at = stored_instant(t.now);
+        if t.to != Status::Held {
+            r.expires_at = None;
+        }
+        if let Some(g) = &t.guest {
+            r.guest = Some(g.clone());
+        }
+        if let Some(notes) = &t.notes {
+            r.notes = notes.clone();
+        }
+        if let Some(end) = t.end {
+            if end > r.end || end < r.start {
+                return Err(StoreError::Internal(
+                    "a transition may only shorten a reservation".into(),
+                ));
+            }
+            r.end = end;
+        }
+        let keeps_ttl = matches!(t.to, Status::Held | Status::Released | Status::Expired);
+        let next = StoredReservation {
+            reservation: r.clone(),
+            writes: cur.writes + 1,
+            stamp: Uuid::new_v4().simple().to_string(),
+            token_hash: cur.token_hash.clone(),
+            ttl: cur.ttl.filter(|_| keeps_ttl),
+        };
+        let mut items = vec![
+            self.reservation_write(cur, &next, t.now)?,
+            counter_bump(self, &r, next.writes, next.ttl)?,
+        ];
+        if cur.ttl.is_some() && next.ttl.is_none() {
+            items.push(self.drop_ttl(pointer_key(r.id))?);
+            if let Some(h) = &cur.token_hash {
+                items.push(self.drop_ttl(token_key(h))?);
+            }
+        }
+        let first_cell = items.len();
+        for (cell, ops) in cells::diff(occupancy(&cur.reservation), occupancy(&r)) {
+            items.push(
+                cells::update(&self.table, r.restaurant_id, &r.table_id, cell, &ops, t.now)
+                    .map_err(super::io::build_err)?,
+            );
+        }
+        Ok(match self.resolve(items, cur, &next).await? {
+            Written::Done(r) => Applied::Done(Box::new(r)),
+            Written::Canceled(reasons)
+                if reasons.first() == Some(&Reason::ConditionalCheckFailed) =>
+            {
+                Applied::Moved
+            }
+            Written::Canceled(reasons)
+                if reasons[first_cell.min(reasons.len())..]
+                    .contains(&Reason::ConditionalCheckFailed) =>
+            {
+                Applied::Superseded
+            }
+            Written::Canceled(reasons) => {
+                return Err(StoreError::Internal(format!(
+                    "transition cancelled for another reason: {reasons:?}"
+                )))
+            }
+            Written::Condition | Written::Unknown(_) => Applied::Moved,
+        })
+    }
+
+    /// Sends a write of `cur` → `next`; an unknown outcome is settled by reading the item back:
+    /// our stamp means done, an untouched item means send it again, anything else moved on.
+    async fn resolve(
+        &self,
+        items: Vec<TransactWriteItem>,
+        cur: &StoredReservation,
+        next: &StoredReservation,
+    ) -> StoreResult<Written<Reservation>> {
+        let id = cur.reservation.id;
+        for _ in 0..=UNKNOWN_RESENDS {
+            match self.transact(items.clone()).await? {
+                Written::Done(()) => return Ok(Written::Done(next.reservation.clone())),
+                Written::Canceled(r) => return Ok(Written::Canceled(r)),
+                Written::Condition => return Ok(Written::Condition),
+                Written::Unknown(why) => match self.stored_reservation(id).await? {
+                    Some(s) if s.stamp == next.stamp => return Ok(Written::Done(s.reservation)),
+                    Some(s) if s.stamp == cur.stamp => {
+                        tracing::warn!(%id, %why, "write outcome unknown and not applied; sending it again");
+                    }
+                    _ => return Ok(Written::Unknown(why)),
+                },
+            }
+        }
+        Err(StoreError::Unavailable(format!(
+            "the outcome of a write to reservation {id} stays unknown"
+        )))
+    }
+
+    pub(super) async fn expire_due_(
+        &self,
+        now: DateTime<Utc>,
+        limit: u32,
+    ) -> StoreResult<Vec<(Reservation, Versions)>> {
+        let shards = futures_util::future::try_join_all(
+            (0..DUE_SHARDS).map(|k| self.due_in_shard(k, now, limit)),
+        )
+        .await?;
+        let mut due: Vec<StoredReservation> = shards.into_iter().flatten().collect();
+        due.sort_by_key(|s| s.reservation.expires_at);
+        due.truncate(limit as usize);
+        let results: Vec<StoreResult<Option<(Reservation, Versions)>>> = stream::iter(due)
+            .map(|s| self.expire_one(s, now))
+            .buffer_unordered(EXPIRE_CONCURRENCY)
+            .collect()
+            .await;
+        let mut out = Vec::new();
+        for r in results {
+            out.extend(r?);
+        }
+        Ok(out)
+    }
+
+    async fn due_in_shard(
+        &self,
+        shard: u8,
+        now: DateTime<Utc>,
+        limit: u32,
+    ) -> StoreResult<Vec<StoredReservation>> {
+        let out = super::errors::read(|| {
+            self.client
+                .query()
+                .table_name(&self.table)
+                .index_name(DUE_INDEX)
+                .key_condition_expression("#p = :p AND #a <= :now")
+                .expression_attribute_names("#p", DUE_PK)
+                .expression_attribute_names("#a", DUE_AT)
+                .expression_attribute_values(":p", s(format!("DUE#{shard}")))
+                .expression_attribute_values(":now", n(now.timestamp_millis()))
+                .limit(limit.clamp(1, 1000) as i32)
+                .send()
+        })
+        .await?;
+        out.items
+            .unwrap_or_default()
+            .iter()
+            .map(reservation_from)
+            .collect()
+    }
+
+    /// Marks one hold expired; `None` when another instance (or a confirm) got there first.
+    async fn expire_one(
+        &self,
+        cur: StoredReservation,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<(Reservation, Versions)>> {
+        let mut r = cur.reservation.clone();
+        r.status = Status::Expired;
+        r.updated_at = stored_instant(now);
+        let next = StoredReservation {
+            reservation: r.clone(),
+            writes: cur.writes + 1,
+            stamp: Uuid::new_v4().simple().to_string(),
+            token_hash: cur.token_hash.clone(),
+            ttl: cur.ttl,
+        };
+        let mut e = Expr::default();
+        let cond = format!(
+            "{st} = {held} AND {x} <= {now} AND {wc} = {w}",
+            st = e.name("status"),
+            held = e.value(s(Status::Held.as_str())),
+            x = e.name("exp_ms"),
+            now = e.value(n(now.timestamp_millis())),
+            wc = e.name("wc"),
+            w = e.value(n(cur.writes)),
+        );
+        let put = aws_sdk_dynamodb::types::Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(reservation_item(&next)?))
+            .condition_expression(cond)
+            .set_expression_attribute_names(e.names())
+            .set_expression_attribute_values(e.values())
+            .build()
+            .map_err(super::io::build_err)?;
+        let items = vec![
+            TransactWriteItem::builder().put(put).build(),
+            counter_bump(self, &r, next.writes, next.ttl)?,
+        ];
+        match self.resolve(items, &cur, &next).await? {
+            Written::Done(r) => {
+                let versions = self.versions_after(r.restaurant_id, r.date).await;
+                Ok(Some((r, versions)))
+            }
+            _ => Ok(None),
+        }
+    }
+}

@@ -1,0 +1,397 @@
+//! What DynamoDB Local never does — transaction conflicts, throttling, an answer lost after the
+//! write committed — injected under the store's SDK client by a wrapping HTTP connector. In
+//! each case the outcome is still right: no hold lost, none doubled, no win answered as a loss.
+use crate::backend::{dynamo_configured, unique_table};
+use crate::fixtures::*;
+use aws_config::BehaviorVersion;
+use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
+use aws_smithy_http_client::tls;
+use aws_smithy_runtime_api::client::http::{
+    HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpClient,
+    SharedHttpConnector,
+};
+use aws_smithy_runtime_api::client::orchestrator::{HttpRequest, HttpResponse};
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_runtime_api::http::StatusCode;
+use aws_smithy_types::body::SdkBody;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tablecast::domain::reservation::Status;
+use tablecast::store::dynamo::items::WIDE_STEP;
+use tablecast::store::dynamo::DynamoStore;
+use tablecast::store::{DynStore, InsertOutcome, StoreError, TransitionOutcome};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Inject {
+    /// Answered as a transaction conflict without reaching DynamoDB.
+    Conflict,
+    /// Answered as throttled without reaching DynamoDB.
+    Throttle,
+    /// Reaches DynamoDB and commits; the answer never comes (the attempt times out).
+    CommitThenTimeout,
+    /// Reaches DynamoDB and commits; the answer is replaced by a 500.
+    CommitThen500,
+    /// Hangs before it is sent (the attempt times out; nothing was written).
+    TimeoutUnsent,
+    /// A query answered with no items, as if it had run before everything else.
+    StaleRead,
+}
+
+#[derive(Debug, Default)]
+struct Plan {
+    rules: Vec<(String, Inject, usize)>,
+    calls: HashMap<String, usize>,
+}
+
+#[derive(Debug, Clone)]
+struct Faults {
+    inner: SharedHttpClient,
+    plan: Arc<Mutex<Plan>>,
+}
+
+impl Faults {
+    /// The next `times` calls of operation `op` (e.g. `TransactWriteItems`) get `what`.
+    fn inject(&self, op: &str, what: Inject, times: usize) {
+        self.plan
+            .lock()
+            .unwrap()
+            .rules
+            .push((op.into(), what, times));
+    }
+
+    fn clear(&self) {
+        self.plan.lock().unwrap().rules.clear();
+    }
+
+    fn calls(&self, op: &str) -> usize {
+        *self.plan.lock().unwrap().calls.get(op).unwrap_or(&0)
+    }
+
+    fn take(&self, op: &str) -> Option<Inject> {
+        let mut p = self.plan.lock().unwrap();
+        *p.calls.entry(op.into()).or_default() += 1;
+        let rule = p.rules.iter_mut().find(|(o, _, n)| o == op && *n > 0)?;
+        rule.2 -= 1;
+        Some(rule.1)
+    }
+}
+
+fn error(status: u16, kind: &str, extra: serde_json::Value) -> HttpResponse {
+    let mut body = serde_json::json!({
+        "__type": format!("com.amazonaws.dynamodb.v20120810#{kind}"),
+        "message": "injected by tests/store/faults.rs",
+    });
+    if let (Some(b), Some(e)) = (body.as_object_mut(), extra.as_object()) {
+        b.extend(e.clone());
+    }
+    let mut res = HttpResponse::new(
+        StatusCode::try_from(status).unwrap(),
+        SdkBody::from(body.to_string()),
+    );
+    res.headers_mut()
+        .insert("content-type", "application/x-amz-json-1.0");
+    res
+}
+
+/// One cancellation reason per item of the request, the last one a conflict.
+fn conflict(request_body: Option<&[u8]>) -> HttpResponse {
+    let items = request_body
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(b).ok())
+        .and_then(|v| v["TransactItems"].as_array().map(Vec::len))
+        .unwrap_or(1);
+    let mut reasons: Vec<serde_json::Value> =
+        vec![serde_json::json!({"Code": "None"}); items.saturating_sub(1)];
+    reasons.push(serde_json::json!({"Code": "TransactionConflict", "Message": "Transaction is ongoing for the item"}));
+    error(
+        400,
+        "TransactionCanceledException",
+        serde_json::json!({ "CancellationReasons": reasons }),
+    )
+}
+
+#[derive(Debug)]
+struct FaultConnector {
+    inner: SharedHttpConnector,
+    faults: Faults,
+}
+
+impl HttpConnector for FaultConnector {
+    fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
+        let op = request
+            .headers()
+            .get("x-amz-target")
+            .and_then(|t| t.split('.').nth(1))
+            .unwrap_or_default()
+            .to_owned();
+        let fault = self.faults.take(&op);
+        let inner = self.inner.clone();
+        HttpConnectorFuture::new(async move {
+            let never = Duration::from_secs(60);
+            match fault {
+                None => inner.call(request).await,
+                Some(Inject::Conflict) => Ok(conflict(request.body().bytes())),
+                Some(Inject::Throttle) => Ok(error(
+                    400,
+                    "ProvisionedThroughputExceededException",
+                    serde_json::json!({}),
+                )),
+                Some(Inject::CommitThenTimeout) => {
+                    inner.call(request).await?;
+                    tokio::time::sleep(never).await;
+                    Ok(error(500, "InternalServerError", serde_json::json!({})))
+                }
+                Some(Inject::CommitThen500) => {
+                    inner.call(request).await?;
+                    Ok(error(500, "InternalServerError", serde_json::json!({})))
+                }
+                Some(Inject::StaleRead) => {
+                    let mut res = HttpResponse::new(
+                        StatusCode::try_from(200).unwrap(),
+                        SdkBody::from(r#"{"Count":0,"Items":[],"ScannedCount":0}"#),
+                    );
+                    res.headers_mut()
+                        .insert("content-type", "application/x-amz-json-1.0");
+                    Ok(res)
+                }
+                Some(Inject::TimeoutUnsent) => {
+                    tokio::time::sleep(never).await;
+                    inner.call(request).await
+                }
+            }
+        })
+    }
+}
+
+impl HttpClient for Faults {
+    fn http_connector(
+        &self,
+        settings: &HttpConnectorSettings,
+        components: &RuntimeComponents,
+    ) -> SharedHttpConnector {
+        SharedHttpConnector::new(FaultConnector {
+            inner: self.inner.http_connector(settings, components),
+            faults: self.clone(),
+        })
+    }
+}
+
+/// A plain store and a faulty one over the same fresh table.
+async fn stores(test: &str) -> Option<(DynStore, DynStore, Faults)> {
+    if !dynamo_configured(test) {
+        return None;
+    }
+    let table = unique_table("faults");
+    let plain: DynStore = Arc::new(DynamoStore::connect(&table).await.unwrap());
+    let sdk = aws_config::defaults(BehaviorVersion::latest()).load().await;
+    let faults = Faults {
+        inner: aws_smithy_http_client::Builder::new()
+            .tls_provider(tls::Provider::Rustls(
+                tls::rustls_provider::CryptoMode::AwsLc,
+            ))
+            .build_https(),
+        plan: Arc::default(),
+    };
+    let conf = DynamoStore::client_config(&sdk)
+        .http_client(faults.clone())
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(3))
+                .operation_attempt_timeout(Duration::from_millis(800))
+                .build(),
+        )
+        .build();
+    let client = aws_sdk_dynamodb::Client::from_conf(conf);
+    let faulty: DynStore = Arc::new(DynamoStore::with_client(client, &table).await.unwrap());
+    Some((plain, faulty, faults))
+}
+
+const TX: &str = "TransactWriteItems";
+
+/// Exactly one reservation on the day, and the slot is taken for everyone else.
+async fn exactly_one_hold(plain: &DynStore, r: &tablecast::domain::Restaurant, id: uuid::Uuid) {
+    let on_day = plain.reservations_on(r.id, day()).await.unwrap();
+    assert_eq!(on_day.iter().map(|x| x.id).collect::<Vec<_>>(), [id]);
+    // One change was counted: the restaurant's first wide version plus one.
+    assert_eq!(plain.day(r.id, day()).await.unwrap().version, WIDE_STEP + 1);
+    let again = insert(plain, new(hold_at(r, at(19, 0), 90), &["t1"], 1, morning())).await;
+    assert!(is_lost(&again), "{again:?}");
+}
+
+/// A hold through `times` faults of kind `inject`; its write is sent `sends` times in all.
+async fn hold_through_fault(inject: Inject, times: usize, sends: usize, test: &str) {
+    let Some((plain, faulty, faults)) = stores(test).await else {
+        return;
+    };
+    let r = created(&plain, "Fautes").await;
+    faults.inject(TX, inject, times);
+    let (h, _) = won(
+        &faulty,
+        new(hold_at(&r, at(19, 0), 90), &["t1"], 1, morning()),
+    )
+    .await;
+    assert_eq!(faults.calls(TX), sends, "how often the write was sent");
+    exactly_one_hold(&plain, &r, h.id).await;
+}
+
+#[tokio::test]
+async fn transaction_conflicts_are_retried_and_the_hold_still_wins() {
+    hold_through_fault(Inject::Conflict, 3, 4, "transaction_conflicts").await;
+}
+
+#[tokio::test]
+async fn a_throttled_hold_is_retried_and_wins() {
+    hold_through_fault(Inject::Throttle, 3, 4, "throttled_hold").await;
+}
+
+#[tokio::test]
+async fn a_hold_whose_answer_timed_out_after_it_committed_is_won_once() {
+    // Read back as ours: never sent a second time.
+    hold_through_fault(Inject::CommitThenTimeout, 1, 1, "commit_then_timeout").await;
+}
+
+#[tokio::test]
+async fn a_hold_answered_500_after_it_committed_is_won_once() {
+    hold_through_fault(Inject::CommitThen500, 1, 1, "commit_then_500").await;
+}
+
+#[tokio::test]
+async fn a_hold_that_timed_out_before_it_was_sent_is_sent_again_and_wins() {
+    // Read back as absent: sent again, once.
+    hold_through_fault(Inject::TimeoutUnsent, 1, 2, "timeout_unsent").await;
+}
+
+#[tokio::test]
+async fn throttled_reads_are_retried() {
+    let Some((plain, faulty, faults)) = stores("throttled_reads").await else {
+        return;
+    };
+    let r = created(&plain, "Lents").await;
+    faults.inject("GetItem", Inject::Throttle, 2);
+    faults.inject("Query", Inject::Throttle, 2);
+    faults.inject("Query", Inject::CommitThen500, 1);
+    assert!(faulty.restaurant(r.id).await.unwrap().is_some());
+    assert!(faulty
+        .day(r.id, day())
+        .await
+        .unwrap()
+        .reservations
+        .is_empty());
+    assert_eq!(faults.calls("GetItem") + faults.calls("Query"), 8);
+}
+
+#[tokio::test]
+async fn endless_throttling_answers_unavailable_and_writes_nothing() {
+    let Some((plain, faulty, faults)) = stores("endless_throttling").await else {
+        return;
+    };
+    let r = created(&plain, "Bouché").await;
+    faults.inject(TX, Inject::Throttle, 1000);
+    let out = faulty
+        .insert_reservation(new(hold_at(&r, at(19, 0), 90), &["t1"], 1, morning()))
+        .await;
+    assert!(matches!(out, Err(StoreError::Unavailable(_))), "{out:?}");
+    faults.clear();
+    assert!(plain.reservations_on(r.id, day()).await.unwrap().is_empty());
+    won(
+        &faulty,
+        new(hold_at(&r, at(19, 0), 90), &["t1"], 1, morning()),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_loser_told_of_a_transaction_conflict_answers_lost_at_once() {
+    let Some((plain, faulty, faults)) = stores("loser_under_conflict").await else {
+        return;
+    };
+    let r = created(&plain, "Perdu").await;
+    let (first, _) = won(
+        &plain,
+        new(hold_at(&r, at(19, 0), 90), &["t1"], 1, morning()),
+    )
+    .await;
+    // The loser read the day before the winner committed, so it does try to write.
+    faults.inject("Query", Inject::StaleRead, 1);
+    faults.inject(TX, Inject::Conflict, 1);
+    let lost = insert(
+        &faulty,
+        new(hold_at(&r, at(19, 0), 90), &["t1"], 1, morning()),
+    )
+    .await;
+    assert!(matches!(lost, InsertOutcome::Lost), "{lost:?}");
+    assert_eq!(
+        faults.calls(TX),
+        1,
+        "a conflict over minutes another hold has is answered at once, not retried"
+    );
+    // With another fitting table the same race ends on that table.
+    faults.inject("Query", Inject::StaleRead, 1);
+    faults.inject(TX, Inject::Conflict, 1);
+    let (second, _) = won(
+        &faulty,
+        new(hold_at(&r, at(19, 0), 90), &["t1", "t2"], 1, morning()),
+    )
+    .await;
+    assert_eq!(second.table_id, table("t2"));
+    let ids: Vec<_> = plain
+        .reservations_on(r.id, day())
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|x| x.id)
+        .collect();
+    assert_eq!(ids, [first.id, second.id]);
+    assert_eq!(faults.calls(TX), 3, "t1 answered at once, then t2 written");
+}
+
+#[tokio::test]
+async fn a_confirm_whose_answer_was_lost_is_done_once() {
+    let Some((plain, faulty, faults)) = stores("confirm_lost_answer").await else {
+        return;
+    };
+    let r = created(&plain, "Confirmé").await;
+    let (h, _) = won(
+        &plain,
+        new(hold_at(&r, at(19, 0), 90), &["t1"], 1, morning()),
+    )
+    .await;
+    let before = plain.day(r.id, day()).await.unwrap().version;
+    faults.inject(TX, Inject::CommitThen500, 1);
+    let t = transition(h.id, Status::Held, Status::Confirmed, morning());
+    match faulty.transition(t).await.unwrap() {
+        TransitionOutcome::Done { reservation, .. } => {
+            assert_eq!(reservation.status, Status::Confirmed)
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(faults.calls(TX), 1, "read back as done: not sent twice");
+    assert_eq!(plain.day(r.id, day()).await.unwrap().version, before + 1);
+    let stored = plain.reservation(h.id).await.unwrap().unwrap();
+    assert_eq!(
+        (stored.status, stored.expires_at),
+        (Status::Confirmed, None)
+    );
+}
+
+#[tokio::test]
+async fn an_expiry_whose_answer_was_lost_is_reported_by_exactly_one_sweeper() {
+    let Some((plain, faulty, faults)) = stores("expiry_lost_answer").await else {
+        return;
+    };
+    let r = created(&plain, "Balai").await;
+    let (h, _) = won(
+        &plain,
+        new(hold_at(&r, at(19, 0), 90), &["t1"], 1, morning()),
+    )
+    .await;
+    let sweep_at = h.expires_at.unwrap();
+    faults.inject(TX, Inject::CommitThenTimeout, 1);
+    let mine = faulty.expire_due(sweep_at, 10).await.unwrap();
+    assert_eq!(mine.iter().map(|(x, _)| x.id).collect::<Vec<_>>(), [h.id]);
+    assert!(plain.expire_due(sweep_at, 10).await.unwrap().is_empty());
+    assert_eq!(
+        plain.reservation(h.id).await.unwrap().unwrap().status,
+        Status::Expired
+    );
+}

@@ -1,0 +1,136 @@
+#![allow(dead_code)]
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use tablecast::domain::reservation::Status;
+use tablecast::domain::{LocalDate, Reservation, Restaurant, TableId, WallTime};
+use tablecast::store::{DynStore, InsertOutcome, NewReservation, Transition, Versions};
+use uuid::Uuid;
+
+/// The day every contract test books on (far enough ahead that nothing about it expires).
+pub fn day() -> LocalDate {
+    LocalDate::parse("2030-06-15").unwrap()
+}
+
+/// An instant on [`day`] (UTC).
+pub fn at(h: u32, m: u32) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2030, 6, 15, h, m, 0).unwrap()
+}
+
+/// When the requests of a test are made: the morning of [`day`].
+pub fn morning() -> DateTime<Utc> {
+    at(9, 0)
+}
+
+pub fn table(id: &str) -> TableId {
+    TableId::parse(id).unwrap()
+}
+
+/// Tables t1 (1–2), t2 (1–4), t3 (2–6), open every day 18:00–23:00 in Paris.
+pub fn restaurant(name: &str) -> Restaurant {
+    let mut r: Restaurant = serde_json::from_value(serde_json::json!({
+        "id": Uuid::new_v4(), "name": name, "timezone": "Europe/Paris",
+        "slot_minutes": 15, "hold_seconds": 300, "booking_horizon_days": 730,
+        "turn_minutes": [{"max_party": 2, "minutes": 90}, {"max_party": 4, "minutes": 120},
+                         {"max_party": null, "minutes": 150}],
+        "hours": [{"days": ["mon","tue","wed","thu","fri","sat","sun"], "open": "18:00", "close": "23:00"}],
+        "closed_dates": [],
+        "tables": [{"id": "t1", "label": "T1", "min_party": 1, "max_party": 2},
+                   {"id": "t2", "label": "T2", "min_party": 1, "max_party": 4},
+                   {"id": "t3", "label": "T3", "min_party": 2, "max_party": 6}],
+    }))
+    .unwrap();
+    r.validate().unwrap();
+    r
+}
+
+pub async fn created(store: &DynStore, name: &str) -> Restaurant {
+    let r = restaurant(name);
+    store
+        .create_restaurant(&r, &format!("staff-{}", r.id), morning())
+        .await
+        .unwrap();
+    r
+}
+
+/// A reservation of `r` over `[start, start + minutes)` on the date of `start`.
+pub fn reservation(
+    r: &Restaurant,
+    start: DateTime<Utc>,
+    minutes: i64,
+    party: u32,
+    status: Status,
+    now: DateTime<Utc>,
+) -> Reservation {
+    let date = LocalDate::from_naive(start.date_naive());
+    Reservation {
+        id: Uuid::new_v4(),
+        restaurant_id: r.id,
+        table_id: table("t1"),
+        date,
+        time: WallTime::from_minutes(
+            (start.time().signed_duration_since(chrono::NaiveTime::MIN)).num_minutes() as u16,
+        ),
+        start,
+        end: start + Duration::minutes(minutes),
+        party_size: party,
+        status,
+        expires_at: (status == Status::Held).then(|| now + Duration::seconds(300)),
+        guest: None,
+        notes: String::new(),
+        created_at: now,
+        updated_at: now,
+    }
+}
+
+pub fn hold_at(r: &Restaurant, start: DateTime<Utc>, minutes: i64) -> Reservation {
+    reservation(r, start, minutes, 2, Status::Held, morning())
+}
+
+pub fn new(res: Reservation, tables: &[&str], revision: u64, now: DateTime<Utc>) -> NewReservation {
+    NewReservation {
+        reservation: res,
+        candidates: tables.iter().map(|t| table(t)).collect(),
+        restaurant_revision: revision,
+        token_hash: Some(format!("tok-{}", Uuid::new_v4())),
+        now,
+    }
+}
+
+pub async fn insert(store: &DynStore, n: NewReservation) -> InsertOutcome {
+    store.insert_reservation(n).await.unwrap()
+}
+
+/// Inserts and expects a win.
+pub async fn won(store: &DynStore, n: NewReservation) -> (Reservation, Versions) {
+    match insert(store, n).await {
+        InsertOutcome::Won {
+            reservation,
+            versions,
+        } => (reservation, versions),
+        other => panic!("expected a win, got {other:?}"),
+    }
+}
+
+pub fn is_lost(o: &InsertOutcome) -> bool {
+    matches!(o, InsertOutcome::Lost)
+}
+
+pub fn transition(id: Uuid, from: Status, to: Status, now: DateTime<Utc>) -> Transition {
+    Transition {
+        id,
+        from,
+        to,
+        guest: None,
+        notes: None,
+        end: None,
+        now,
+    }
+}
+
+/// The version `versions` gives `date`.
+pub fn version_of(v: &Versions, date: LocalDate) -> u64 {
+    v.dates
+        .iter()
+        .find(|(d, _)| *d == date)
+        .unwrap_or_else(|| panic!("no version for {date} in {v:?}"))
+        .1
+}

@@ -1,0 +1,160 @@
+use crate::backend::Backend;
+use crate::fixtures::*;
+use chrono::Duration;
+use futures_util::future::join_all;
+use tablecast::domain::reservation::Status;
+use tablecast::store::{InsertOutcome, TokenOwner};
+
+contract!(
+    a_hold_takes_the_first_free_candidate_and_loses_when_none_is_free,
+    a_hold_at_a_stale_revision_is_stale_and_writes_nothing,
+    an_expired_hold_frees_its_table_by_condition_before_any_sweep,
+    overlap_is_decided_to_the_minute_for_walk_ins_off_the_grid,
+    of_many_concurrent_holds_for_one_table_exactly_one_wins,
+    reservations_are_read_back_by_id_by_date_and_in_the_day_view,
+    a_hold_token_names_its_reservation,
+);
+
+async fn a_hold_takes_the_first_free_candidate_and_loses_when_none_is_free(b: &Backend) {
+    let s = &b.store;
+    let r = created(s, "Premier").await;
+    let try_ =
+        |tables: &'static [&'static str]| new(hold_at(&r, at(19, 0), 90), tables, 1, morning());
+    let (a, _) = won(s, try_(&["t1", "t2"])).await;
+    assert_eq!(a.table_id, table("t1"));
+    assert!(is_lost(&insert(s, try_(&["t1"])).await));
+    let (b2, _) = won(s, try_(&["t1", "t2"])).await;
+    assert_eq!(b2.table_id, table("t2"));
+    assert!(is_lost(&insert(s, try_(&["t1", "t2"])).await));
+    // Other times on the same tables are untouched.
+    let later = new(hold_at(&r, at(20, 30), 90), &["t1"], 1, morning());
+    assert_eq!(won(s, later).await.0.table_id, table("t1"));
+}
+
+async fn a_hold_at_a_stale_revision_is_stale_and_writes_nothing(b: &Backend) {
+    let s = &b.store;
+    let r = created(s, "Périmé").await;
+    let out = insert(s, new(hold_at(&r, at(19, 0), 90), &["t1"], 7, morning())).await;
+    assert!(matches!(out, InsertOutcome::Stale), "{out:?}");
+    assert!(s.reservations_on(r.id, day()).await.unwrap().is_empty());
+    won(s, new(hold_at(&r, at(19, 0), 90), &["t1"], 1, morning())).await;
+}
+
+async fn an_expired_hold_frees_its_table_by_condition_before_any_sweep(b: &Backend) {
+    let s = &b.store;
+    let r = created(s, "Expiré").await;
+    let (first, _) = won(s, new(hold_at(&r, at(19, 0), 90), &["t1"], 1, morning())).await;
+    let expiry = first.expires_at.unwrap();
+    // One millisecond before expiry it still holds the table; at expiry it does not.
+    let early = new(
+        hold_at(&r, at(19, 30), 60),
+        &["t1"],
+        1,
+        expiry - Duration::milliseconds(1),
+    );
+    assert!(is_lost(&insert(s, early).await));
+    let second = reservation(&r, at(19, 30), 60, 2, Status::Held, expiry);
+    let (second, _) = won(s, new(second, &["t1"], 1, expiry)).await;
+    assert_eq!(second.table_id, table("t1"));
+    // A third claim over the second hold's time loses: only the expired one was free.
+    let third = new(hold_at(&r, at(19, 0), 45), &["t1"], 1, expiry);
+    assert!(is_lost(&insert(s, third).await));
+}
+
+async fn overlap_is_decided_to_the_minute_for_walk_ins_off_the_grid(b: &Backend) {
+    let s = &b.store;
+    let r = created(s, "Minute").await;
+    let now = morning();
+    let walk_in = reservation(&r, at(19, 7), 53, 2, Status::Seated, now);
+    let (w, _) = won(s, new(walk_in, &["t1"], 1, now)).await;
+    assert_eq!((w.start, w.end, w.expires_at), (at(19, 7), at(20, 0), None));
+    // Touching at either end is not an overlap; one shared minute is.
+    won(s, new(hold_at(&r, at(20, 0), 90), &["t1"], 1, now)).await;
+    won(s, new(hold_at(&r, at(18, 7), 60), &["t1"], 1, now)).await;
+    assert!(is_lost(
+        &insert(s, new(hold_at(&r, at(19, 59), 1), &["t1"], 1, now)).await
+    ));
+    assert!(is_lost(
+        &insert(s, new(hold_at(&r, at(19, 6), 2), &["t1"], 1, now)).await
+    ));
+    assert!(is_lost(
+        &insert(s, new(hold_at(&r, at(17, 0), 300), &["t1"], 1, now)).await
+    ));
+}
+
+async fn of_many_concurrent_holds_for_one_table_exactly_one_wins(b: &Backend) {
+    let other = b.another_instance().await;
+    let r = created(&b.store, "Course").await;
+    let attempts = (0..60).map(|i| {
+        let store = if i % 2 == 0 { &b.store } else { &other };
+        let start = at(19, 0) + Duration::minutes(i % 4 * 15);
+        insert(store, new(hold_at(&r, start, 90), &["t3"], 1, morning()))
+    });
+    let outcomes = join_all(attempts).await;
+    let wins = outcomes
+        .iter()
+        .filter(|o| matches!(o, InsertOutcome::Won { .. }))
+        .count();
+    let losses = outcomes.iter().filter(|o| is_lost(o)).count();
+    assert_eq!((wins, losses), (1, 59), "{outcomes:?}");
+    assert_eq!(b.store.reservations_on(r.id, day()).await.unwrap().len(), 1);
+}
+
+async fn reservations_are_read_back_by_id_by_date_and_in_the_day_view(b: &Backend) {
+    let s = &b.store;
+    let r = created(s, "Lecture").await;
+    let now = morning();
+    // The day before, a late walk-in running past midnight UTC.
+    let eve = reservation(
+        &r,
+        at(23, 0) - Duration::days(1),
+        150,
+        2,
+        Status::Seated,
+        now,
+    );
+    let (eve, _) = won(s, new(eve, &["t2"], 1, now)).await;
+    let (late, _) = won(s, new(hold_at(&r, at(20, 0), 90), &["t2"], 1, now)).await;
+    let (early_t2, _) = won(s, new(hold_at(&r, at(18, 0), 90), &["t2"], 1, now)).await;
+    let (early_t1, _) = won(s, new(hold_at(&r, at(18, 0), 90), &["t1"], 1, now)).await;
+
+    assert_eq!(s.reservation(late.id).await.unwrap(), Some(late.clone()));
+    assert_eq!(s.reservation(uuid::Uuid::new_v4()).await.unwrap(), None);
+    let ids =
+        |v: Vec<tablecast::domain::Reservation>| v.into_iter().map(|x| x.id).collect::<Vec<_>>();
+    assert_eq!(
+        ids(s.reservations_on(r.id, day()).await.unwrap()),
+        [early_t1.id, early_t2.id, late.id]
+    );
+    let view = s.day(r.id, day()).await.unwrap();
+    assert_eq!(
+        ids(view.reservations),
+        [eve.id, early_t1.id, early_t2.id, late.id]
+    );
+    let next = s.day(r.id, day().succ()).await.unwrap();
+    assert_eq!(ids(next.reservations), [early_t1.id, early_t2.id, late.id]);
+}
+
+async fn a_hold_token_names_its_reservation(b: &Backend) {
+    let s = &b.store;
+    let r = created(s, "Jeton").await;
+    let n = new(hold_at(&r, at(19, 0), 90), &["t1"], 1, morning());
+    let token = n.token_hash.clone().unwrap();
+    let (h, _) = won(s, n).await;
+    assert_eq!(
+        s.token_owner(&token).await.unwrap(),
+        Some(TokenOwner::Reservation {
+            restaurant_id: r.id,
+            reservation_id: h.id
+        })
+    );
+    // A walk-in has no token.
+    let mut w = new(
+        reservation(&r, at(21, 0), 60, 2, Status::Seated, morning()),
+        &["t2"],
+        1,
+        morning(),
+    );
+    w.token_hash = None;
+    won(s, w).await;
+}

@@ -1,0 +1,37 @@
+//! The store contract: every test is written once and runs against SQLite (a temp file) and
+//! DynamoDB Local (a fresh table per test). `faults` covers what DynamoDB Local never does.
+mod backend;
+mod fixtures;
+
+/// Runs each named `async fn(DynStore)` of the calling module on both backends.
+macro_rules! contract {
+    ($($name:ident),* $(,)?) => {
+        mod on_sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let b = crate::backend::Backend::sqlite().await;
+                    super::$name(&b).await;
+                }
+            )*
+        }
+        mod on_dynamodb {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    if let Some(b) = crate::backend::Backend::dynamo(stringify!($name)).await {
+                        super::$name(&b).await;
+                    }
+                }
+            )*
+        }
+    };
+}
+
+mod faults;
+mod holds;
+mod restaurants;
+mod schema;
+mod sessions;
+mod transitions;
+mod versions;

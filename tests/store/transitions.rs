@@ -1,0 +1,232 @@
+use crate::backend::Backend;
+use crate::fixtures::*;
+use chrono::Duration;
+use futures_util::future::join_all;
+use std::collections::HashSet;
+use tablecast::domain::reservation::{Guest, Status};
+use tablecast::store::{Transition, TransitionOutcome};
+
+contract!(
+    a_confirm_is_conditional_on_the_status_and_happens_once,
+    a_hold_past_expiry_cannot_be_confirmed,
+    a_hold_taken_over_after_expiry_cannot_be_confirmed_by_a_clock_running_behind,
+    releasing_a_hold_or_cancelling_a_booking_frees_the_table_at_once,
+    completing_early_frees_the_rest_of_the_table,
+    each_due_hold_is_expired_exactly_once_across_concurrent_sweepers,
+);
+
+fn done(o: TransitionOutcome) -> tablecast::domain::Reservation {
+    match o {
+        TransitionOutcome::Done { reservation, .. } => reservation,
+        other => panic!("expected done, got {other:?}"),
+    }
+}
+
+async fn a_confirm_is_conditional_on_the_status_and_happens_once(b: &Backend) {
+    let s = &b.store;
+    let r = created(s, "Confirmé").await;
+    let (h, _) = won(s, new(hold_at(&r, at(19, 0), 90), &["t1"], 1, morning())).await;
+    let now = morning() + Duration::seconds(10);
+    let guest = Guest {
+        name: "Ada".into(),
+        email: Some("ada@example.com".into()),
+        phone: None,
+    };
+    let confirm = Transition {
+        guest: Some(guest.clone()),
+        notes: Some("window".into()),
+        ..transition(h.id, Status::Held, Status::Confirmed, now)
+    };
+    let c = done(s.transition(confirm.clone()).await.unwrap());
+    assert_eq!(c.status, Status::Confirmed);
+    assert_eq!(
+        (c.guest.as_ref(), c.notes.as_str()),
+        (Some(&guest), "window")
+    );
+    assert_eq!(
+        (c.expires_at, c.updated_at, c.created_at),
+        (None, now, h.created_at)
+    );
+    assert_eq!(s.reservation(h.id).await.unwrap(), Some(c.clone()));
+
+    match s.transition(confirm).await.unwrap() {
+        TransitionOutcome::Conflict(Some(cur)) => assert_eq!(cur, c),
+        other => panic!("{other:?}"),
+    }
+    let unknown = transition(uuid::Uuid::new_v4(), Status::Held, Status::Confirmed, now);
+    assert!(matches!(
+        s.transition(unknown).await.unwrap(),
+        TransitionOutcome::Conflict(None)
+    ));
+    // The confirmed booking keeps its table, now with no expiry at all.
+    let far = now + Duration::days(1);
+    assert!(is_lost(
+        &insert(s, new(hold_at(&r, at(19, 30), 30), &["t1"], 1, far)).await
+    ));
+}
+
+async fn a_hold_past_expiry_cannot_be_confirmed(b: &Backend) {
+    let s = &b.store;
+    let r = created(s, "Trop tard").await;
+    let (h, _) = won(s, new(hold_at(&r, at(19, 0), 90), &["t1"], 1, morning())).await;
+    let late = transition(h.id, Status::Held, Status::Confirmed, h.expires_at.unwrap());
+    match s.transition(late).await.unwrap() {
+        TransitionOutcome::Conflict(Some(cur)) => {
+            assert_eq!(cur.status_at(h.expires_at.unwrap()), Status::Expired)
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+async fn a_hold_taken_over_after_expiry_cannot_be_confirmed_by_a_clock_running_behind(b: &Backend) {
+    let s = &b.store;
+    let r = created(s, "Horloges").await;
+    let (a, _) = won(s, new(hold_at(&r, at(19, 0), 90), &["t1"], 1, morning())).await;
+    let expiry = a.expires_at.unwrap();
+    // An instance whose clock reached the expiry gives the table to someone else...
+    let taker = reservation(&r, at(19, 0), 90, 2, Status::Held, expiry);
+    let (taker, _) = won(s, new(taker, &["t1"], 1, expiry)).await;
+    // ...and one whose clock is a little behind must not confirm the first hold over it.
+    let behind = expiry - Duration::milliseconds(5);
+    let late = transition(a.id, Status::Held, Status::Confirmed, behind);
+    match s.transition(late).await.unwrap() {
+        TransitionOutcome::Conflict(Some(cur)) => {
+            assert_eq!(cur.status_at(behind), Status::Expired)
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_ne!(
+        s.reservation(a.id).await.unwrap().unwrap().status,
+        Status::Confirmed
+    );
+    let taker_now = s.reservation(taker.id).await.unwrap().unwrap();
+    assert_eq!(
+        (taker_now.status, taker_now.table_id),
+        (Status::Held, table("t1"))
+    );
+}
+
+async fn releasing_a_hold_or_cancelling_a_booking_frees_the_table_at_once(b: &Backend) {
+    let s = &b.store;
+    let r = created(s, "Libre").await;
+    let now = morning();
+    let (h, _) = won(s, new(hold_at(&r, at(19, 0), 90), &["t1"], 1, now)).await;
+    let released = done(
+        s.transition(transition(h.id, Status::Held, Status::Released, now))
+            .await
+            .unwrap(),
+    );
+    assert_eq!(
+        (released.status, released.expires_at),
+        (Status::Released, None)
+    );
+    let (h2, _) = won(s, new(hold_at(&r, at(19, 0), 90), &["t1"], 1, now)).await;
+    done(
+        s.transition(transition(h2.id, Status::Held, Status::Confirmed, now))
+            .await
+            .unwrap(),
+    );
+    assert!(is_lost(
+        &insert(s, new(hold_at(&r, at(19, 0), 90), &["t1"], 1, now)).await
+    ));
+    let cancel = transition(h2.id, Status::Confirmed, Status::Cancelled, now);
+    assert_eq!(
+        done(s.transition(cancel.clone()).await.unwrap()).status,
+        Status::Cancelled
+    );
+    assert!(matches!(
+        s.transition(cancel).await.unwrap(),
+        TransitionOutcome::Conflict(Some(_))
+    ));
+    won(s, new(hold_at(&r, at(19, 0), 90), &["t1"], 1, now)).await;
+}
+
+async fn completing_early_frees_the_rest_of_the_table(b: &Backend) {
+    let s = &b.store;
+    let r = created(s, "Vite").await;
+    let now = morning();
+    let walk_in = reservation(&r, at(19, 3), 150, 2, Status::Seated, now);
+    let (w, _) = won(s, new(walk_in, &["t1"], 1, now)).await;
+    let complete = Transition {
+        end: Some(at(19, 45)),
+        ..transition(w.id, Status::Seated, Status::Completed, now)
+    };
+    let c = done(s.transition(complete).await.unwrap());
+    assert_eq!(
+        (c.status, c.start, c.end),
+        (Status::Completed, at(19, 3), at(19, 45))
+    );
+    assert!(is_lost(
+        &insert(s, new(hold_at(&r, at(19, 30), 90), &["t1"], 1, now)).await
+    ));
+    won(s, new(hold_at(&r, at(19, 45), 90), &["t1"], 1, now)).await;
+
+    // A no-show ending where it starts occupies nothing.
+    let (h, _) = won(s, new(hold_at(&r, at(22, 0), 90), &["t2"], 1, now)).await;
+    done(
+        s.transition(transition(h.id, Status::Held, Status::Confirmed, now))
+            .await
+            .unwrap(),
+    );
+    let no_show = Transition {
+        end: Some(at(22, 0)),
+        ..transition(h.id, Status::Confirmed, Status::NoShow, now)
+    };
+    assert_eq!(done(s.transition(no_show).await.unwrap()).end, at(22, 0));
+    won(s, new(hold_at(&r, at(22, 0), 90), &["t2"], 1, now)).await;
+}
+
+async fn each_due_hold_is_expired_exactly_once_across_concurrent_sweepers(b: &Backend) {
+    let other = b.another_instance().await;
+    let s = &b.store;
+    let r = created(s, "Balai").await;
+    let mut due = HashSet::new();
+    for (i, t) in ["t1", "t2", "t3"].iter().enumerate() {
+        for k in 0..2 {
+            let start = at(18 + k * 2, 0) + Duration::minutes(i as i64);
+            let (h, _) = won(s, new(hold_at(&r, start, 90), &[t], 1, morning())).await;
+            due.insert(h.id);
+        }
+    }
+    let mut fresh = hold_at(&r, at(22, 30), 30);
+    fresh.expires_at = Some(morning() + Duration::hours(1));
+    let (fresh, _) = won(s, new(fresh, &["t1"], 1, morning())).await;
+    let (confirmed, _) = won(s, new(hold_at(&r, at(22, 30), 30), &["t2"], 1, morning())).await;
+    done(
+        s.transition(transition(
+            confirmed.id,
+            Status::Held,
+            Status::Confirmed,
+            morning(),
+        ))
+        .await
+        .unwrap(),
+    );
+
+    let sweep_at = morning() + Duration::seconds(301);
+    let sweeps = (0..4).map(|i| {
+        let store = if i % 2 == 0 { s } else { &other };
+        store.expire_due(sweep_at, 100)
+    });
+    let mut seen = Vec::new();
+    for out in join_all(sweeps).await {
+        for (res, versions) in out.unwrap() {
+            assert_eq!((res.status, res.updated_at), (Status::Expired, sweep_at));
+            assert!(version_of(&versions, res.date) > 0);
+            seen.push(res.id);
+        }
+    }
+    seen.sort();
+    let mut expected: Vec<_> = due.into_iter().collect();
+    expected.sort();
+    assert_eq!(seen, expected, "every due hold once, and only those");
+    assert!(s.expire_due(sweep_at, 100).await.unwrap().is_empty());
+    assert_eq!(
+        s.reservation(fresh.id).await.unwrap().unwrap().status,
+        Status::Held
+    );
+    assert_eq!(
+        s.reservation(confirmed.id).await.unwrap().unwrap().status,
+        Status::Confirmed
+    );
+}
