@@ -183,6 +183,10 @@ fn never_go_back(v: &[u64]) -> bool {
     v.windows(2).all(|w| w[0] <= w[1])
 }
 
+/// One cluster at a time: each test runs three instances, nginx and Redis against one DynamoDB
+/// Local, and four clusters at once on two cores make timings meaningless.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 fn big_restaurant(tables: usize) -> Value {
     let t: Vec<Value> = (0..tables)
         .map(|i| json!({"id": format!("t{i:02}"), "max_party": 4}))
@@ -192,6 +196,7 @@ fn big_restaurant(tables: usize) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_hold_on_one_instance_reaches_a_subscriber_on_another_within_a_second() {
+    let _serial = SERIAL.lock().await;
     let c = Cluster::start(3);
     let api = Api::new();
     let (rid, _) = api.restaurant(&c.front, big_restaurant(3)).await;
@@ -212,6 +217,7 @@ async fn a_hold_on_one_instance_reaches_a_subscriber_on_another_within_a_second(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_hundred_holds_split_across_instances_have_one_winner_and_every_instance_converges() {
+    let _serial = SERIAL.lock().await;
     let c = Cluster::start(3);
     let api = Api::new();
     let (rid, _) = api
@@ -247,6 +253,7 @@ async fn two_hundred_holds_split_across_instances_have_one_winner_and_every_inst
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn random_traffic_through_nginx_and_each_instance_converges_for_thirty_watchers() {
+    let _serial = SERIAL.lock().await;
     let c = Cluster::start(3);
     let api = Api::new();
     let (rid, _) = api.restaurant(&c.front, big_restaurant(6)).await;
@@ -327,6 +334,7 @@ async fn random_traffic_through_nginx_and_each_instance_converges_for_thirty_wat
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_expired_hold_is_broadcast_once_on_every_instance() {
+    let _serial = SERIAL.lock().await;
     let c = Cluster::start(3);
     let api = Api::new();
     let mut body = big_restaurant(1);
@@ -386,6 +394,7 @@ async fn an_expired_hold_is_broadcast_once_on_every_instance() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn with_redis_down_holds_still_succeed_reconcile_repairs_and_the_bus_recovers() {
+    let _serial = SERIAL.lock().await;
     let mut c = Cluster::start(3);
     let api = Api::new();
     let (rid, _) = api.restaurant(&c.front, big_restaurant(4)).await;
@@ -452,6 +461,7 @@ async fn with_redis_down_holds_still_succeed_reconcile_repairs_and_the_bus_recov
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn kill_9_of_an_instance_mid_stampede_loses_no_acknowledged_hold_and_its_clients_converge() {
+    let _serial = SERIAL.lock().await;
     let mut c = Cluster::start(3);
     let api = Api::new();
     let (rid, _) = api.restaurant(&c.front, big_restaurant(40)).await;
@@ -535,6 +545,7 @@ async fn kill_9_of_an_instance_mid_stampede_loses_no_acknowledged_hold_and_its_c
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sigterm_of_an_instance_sends_1001_and_its_clients_reconnect_through_nginx_and_converge() {
+    let _serial = SERIAL.lock().await;
     let mut c = Cluster::start(3);
     let api = Api::new();
     let (rid, _) = api.restaurant(&c.front, big_restaurant(8)).await;

@@ -15,8 +15,9 @@ pub const TTL: &str = "ttl_s";
 pub const DUE_INDEX: &str = "due";
 pub const DUE_PK: &str = "due_pk";
 pub const DUE_AT: &str = "due_at";
-/// Held reservations spread over this many index partitions.
-pub const DUE_SHARDS: u8 = 8;
+/// Held reservations spread over this many index partitions: enough write throughput for the
+/// index (each partition key takes 1,000 writes/s), few enough queries per sweep.
+pub const DUE_SHARDS: u8 = 4;
 
 pub const META_SK: &str = "META";
 pub const DIRECTORY_PK: &str = "RESTAURANTS";

@@ -20,7 +20,7 @@
 //!   `D#{date-1}#` … `D#{date}#~`: the reservations of the date and of the day before (which may
 //!   run past midnight) and the date's change counters, plus a `GetItem` of the restaurant item
 //!   (the restaurant-wide version) in parallel. The listing queries the `RESTAURANTS` partition;
-//!   the sweeper queries the sparse `due` index (`due_pk` = one of 8 shards, `due_at` = expiry),
+//!   the sweeper queries the sparse `due` index (`due_pk` = one of 4 shards, `due_at` = expiry),
 //!   which only held reservations carry. Nothing on a request path scans.
 //! - **No overlap, by condition.** A table's time is cut into 15-minute UTC cells; a cell holds
 //!   one attribute per occupied minute whose value is `{expiry:016}{owner}` (see [`cells`]).
