@@ -21,6 +21,9 @@ pub const MAX_SUBSCRIPTIONS: usize = 32;
 /// Frames a connection may have queued before it counts as falling behind.
 pub const QUEUE: usize = 64;
 const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a closing connection waits for room to send its close frame: a client that stopped
+/// reading gets `4008` after the frames already on their way, if it reads again within this.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Heartbeat and drain timing (SPEC: ping every 20 s, idle close after 60 s).
 #[derive(Debug, Clone, Copy)]
@@ -160,7 +163,7 @@ async fn run(
     for (_, (key, sub)) in conv.subs.drain() {
         state.hub.unsubscribe(key, conv.conn.id, sub).await;
     }
-    let _ = tokio::time::timeout(WRITE_TIMEOUT, session.close(reason)).await;
+    let _ = tokio::time::timeout(CLOSE_TIMEOUT, session.close(reason)).await;
     metrics.ws_connections().dec();
 }
 
