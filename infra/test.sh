@@ -52,4 +52,8 @@ trap 'kill "$DYNAMODB_LOCAL_PID" 2>/dev/null || true' EXIT
 export AWS_ENDPOINT_URL_DYNAMODB AWS_REGION=us-east-1 AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local
 
 step "tests"
-cargo test --all-targets --locked -- --test-threads 4
+log="$(mktemp)"
+cargo test --all-targets --locked -- --test-threads 4 2>&1 | tee "$log"
+sum() { grep -Eo "[0-9]+ $1" "$log" | awk '{s += $1} END {print s + 0}'; }
+printf '\ntests: %s passed, %s failed\n' "$(sum passed)" "$(sum failed)"
+rm -f "$log"
