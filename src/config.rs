@@ -24,7 +24,7 @@ pub enum Command {
 
 #[derive(Debug, Clone, Args)]
 pub struct StoreArgs {
-    /// sqlite://PATH, sqlite::memory:
+    /// sqlite://PATH, sqlite::memory: or dynamodb://TABLE
     #[arg(long, env = "TABLECAST_STORE", default_value = "sqlite://tablecast.db")]
     pub store: String,
 }

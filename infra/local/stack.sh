@@ -59,7 +59,7 @@ t = open("infra/local/nginx.conf.template").read()
 open(f"{run}/nginx.conf", "w").write(t.replace("@DIR@", run).replace("@PORT@", port).replace("@SERVERS@", servers))
 PY
     local nginx; nginx="$(command -v nginx || echo /usr/sbin/nginx)"
-    "$nginx" -c "$run/nginx.conf" -p "$run" -e "$run/nginx-error.log" &
+    "$nginx" -c "$run/nginx.conf" -p "$run" -e "$run/nginx-error.log" >"$run/nginx.out" 2>&1 &
     echo "$! nginx" >>"$run/pids"
 
     for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$front/readyz" >/dev/null && break; sleep 0.1; done

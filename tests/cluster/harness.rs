@@ -35,6 +35,8 @@ fn wait_port(port: u16, what: &str, log: Option<&std::path::Path>) {
 /// A child process ended (by PID) on drop.
 pub struct Proc {
     pub child: Child,
+    /// Ask it to stop first (nginx's master then stops its workers; a SIGKILL would orphan them).
+    pub graceful: bool,
 }
 
 impl Proc {
@@ -61,6 +63,13 @@ impl Proc {
 
 impl Drop for Proc {
     fn drop(&mut self) {
+        if self.graceful && matches!(self.child.try_wait(), Ok(None)) {
+            self.signal("-TERM");
+            let end = Instant::now() + Duration::from_secs(3);
+            while matches!(self.child.try_wait(), Ok(None)) && Instant::now() < end {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -144,7 +153,10 @@ pub fn start_redis(port: u16) -> Proc {
         .spawn()
         .expect("redis-server starts");
     wait_port(port, "redis", None);
-    Proc { child }
+    Proc {
+        child,
+        graceful: false,
+    }
 }
 
 pub fn start_instance(store: &SharedStore, redis_port: u16, port: u16) -> Instance {
@@ -176,7 +188,10 @@ pub fn start_instance(store: &SharedStore, redis_port: u16, port: u16) -> Instan
     };
     std::thread::spawn(move || for _ in lines {});
     Instance {
-        proc: Proc { child },
+        proc: Proc {
+            child,
+            graceful: false,
+        },
         base,
         port,
     }
@@ -214,7 +229,10 @@ pub fn start_nginx(dir: &std::path::Path, port: u16, upstreams: &[u16]) -> Proc 
         .spawn()
         .expect("nginx starts");
     wait_port(port, "nginx", Some(&dir.join("nginx-stderr.log")));
-    Proc { child }
+    Proc {
+        child,
+        graceful: true,
+    }
 }
 
 impl Cluster {
