@@ -326,10 +326,10 @@ impl Booking {
 
     /// Staff status changes: seated, completed, no_show.
     pub async fn set_status(&self, id: Uuid, to: Status) -> BookingResult<Reservation> {
-        let (from, cause) = match to {
-            Status::Seated => (Status::Confirmed, Cause::Seated),
-            Status::Completed => (Status::Seated, Cause::Completed),
-            Status::NoShow => (Status::Confirmed, Cause::NoShow),
+        let cause = match to {
+            Status::Seated => Cause::Seated,
+            Status::Completed => Cause::Completed,
+            Status::NoShow => Cause::NoShow,
             _ => {
                 return Err(
                     FieldError::new("status", "must be one of seated, completed, no_show").into(),
@@ -338,10 +338,11 @@ impl Booking {
         };
         let cur = self.reservation(id).await?;
         let now = Self::now();
-        if cur.status_at(now) != from {
+        let from = cur.status_at(now);
+        if !from.can_become(to) {
             return Err(BookingError::InvalidTransition(format!(
                 "a {} reservation cannot become {}",
-                cur.status_at(now).as_str(),
+                from.as_str(),
                 to.as_str()
             )));
         }

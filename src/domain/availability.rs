@@ -1,7 +1,7 @@
 //! Counting free tables over bookable starts.
 use super::grid::{bookable_starts, Slot};
 use super::time::LocalDate;
-use super::{PartySize, Reservation, Restaurant, Table, TableId};
+use super::{PartySize, Reservation, Restaurant, TableId};
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 
@@ -9,22 +9,6 @@ use std::collections::HashMap;
 pub struct SlotCount {
     pub slot: Slot,
     pub available_tables: u32,
-}
-
-/// Tables that fit the party and are free over `[start, end)`, best fit first.
-pub fn free_tables<'a>(
-    r: &'a Restaurant,
-    p: PartySize,
-    start: DateTime<Utc>,
-    end: DateTime<Utc>,
-    now: DateTime<Utc>,
-    reservations: &[Reservation],
-) -> Vec<&'a Table> {
-    let busy = Occupancy::new(reservations, now);
-    r.fitting_tables(p)
-        .into_iter()
-        .filter(|t| busy.is_free(&t.id, start, end))
-        .collect()
 }
 
 /// Occupied intervals grouped by table, so a count costs tables × their own reservations.

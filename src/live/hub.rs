@@ -206,10 +206,6 @@ impl Hub {
             c.shared.notify.notify_one();
         }
     }
-
-    pub fn channel_count(&self) -> usize {
-        self.0.channels.lock().expect("registry lock").len()
-    }
 }
 
 impl Publish for Hub {

@@ -94,6 +94,24 @@ pub struct DynamoStore {
 }
 
 impl DynamoStore {
+    /// A conditional `UpdateItem` of one item, its names and values from one expression set.
+    fn conditional_update(
+        &self,
+        item: keys::Item,
+        update: &str,
+        condition: &str,
+        e: &keys::Expr,
+    ) -> aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(item))
+            .update_expression(update)
+            .condition_expression(condition)
+            .set_expression_attribute_names(e.names())
+            .set_expression_attribute_values(e.values())
+    }
+
     /// Connects with region, credentials and endpoint from the standard AWS environment
     /// (`AWS_ENDPOINT_URL_DYNAMODB` for DynamoDB Local) and creates the table when missing.
     pub async fn connect(table: &str) -> anyhow::Result<Self> {

@@ -144,18 +144,7 @@ impl DynamoStore {
             e.value(n(Utc::now().timestamp_millis()))
         );
         for _ in 0..=UNKNOWN_RESENDS {
-            let w = write(|| {
-                self.client
-                    .update_item()
-                    .table_name(&self.table)
-                    .set_key(Some(k.clone()))
-                    .update_expression(&expr)
-                    .condition_expression(&cond)
-                    .set_expression_attribute_names(e.names())
-                    .set_expression_attribute_values(e.values())
-                    .send()
-            })
-            .await?;
+            let w = write(|| self.conditional_update(k.clone(), &expr, &cond, &e).send()).await?;
             match w {
                 Written::Done(_) => return Ok(true),
                 Written::Condition | Written::Canceled(_) => return Ok(false),
@@ -178,18 +167,7 @@ impl DynamoStore {
         let expr = format!("REMOVE {f}");
         let cond = format!("{f} = {}", e.value(n(until)));
         // Not lifted (unknown outcome, or taken over): it lapses by itself within FENCE_MS.
-        let _ = write(|| {
-            self.client
-                .update_item()
-                .table_name(&self.table)
-                .set_key(Some(k.clone()))
-                .update_expression(&expr)
-                .condition_expression(&cond)
-                .set_expression_attribute_names(e.names())
-                .set_expression_attribute_values(e.values())
-                .send()
-        })
-        .await?;
+        let _ = write(|| self.conditional_update(k.clone(), &expr, &cond, &e).send()).await?;
         Ok(())
     }
 

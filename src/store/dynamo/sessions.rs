@@ -106,14 +106,7 @@ impl DynamoStore {
         // Setting the same answer twice is harmless, so an unknown outcome is simply sent again.
         for _ in 0..=UNKNOWN_RESENDS {
             let w = write(|| {
-                self.client
-                    .update_item()
-                    .table_name(&self.table)
-                    .set_key(Some(key(k.0.clone(), k.1.clone())))
-                    .update_expression(&expr)
-                    .condition_expression(&cond)
-                    .set_expression_attribute_names(e.names())
-                    .set_expression_attribute_values(e.values())
+                self.conditional_update(key(k.0.clone(), k.1.clone()), &expr, &cond, &e)
                     .send()
             })
             .await?;
