@@ -76,9 +76,9 @@ impl ServeArgs {
         std::time::Duration::from_secs_f64(self.reconcile_secs.max(0.05))
     }
 
-    pub fn live_settings(&self) -> crate::live::session::LiveSettings {
+    pub fn live_settings(&self) -> crate::http::socket::LiveSettings {
         use std::time::Duration;
-        crate::live::session::LiveSettings {
+        crate::http::socket::LiveSettings {
             ping_every: Duration::from_secs_f64(self.ws_ping_secs.max(0.05)),
             idle_after: Duration::from_secs_f64(self.ws_idle_secs.max(0.1)),
             drain_window: Duration::from_secs(5),

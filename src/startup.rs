@@ -1,11 +1,12 @@
 //! Builds the application: opens the store, binds the listener first (so tests can use port 0),
 //! starts the expiry sweeper, and drains gracefully on SIGTERM.
 use crate::booking::Booking;
+use crate::booking::Publish;
 use crate::config::ServeArgs;
 use crate::http::{self, AppState};
 use crate::live::bus::{Bus, LocalBus, RedisBus};
 use crate::live::hub::Hub;
-use crate::live::{Fanout, Publish};
+use crate::live::Fanout;
 use crate::metrics::Metrics;
 use crate::store::{self, DynStore};
 use actix_web::dev::{Server, ServerHandle, Service};
@@ -40,12 +41,13 @@ impl Application {
         let bus: Arc<dyn Bus> = match args.bus.as_str() {
             "local" => Arc::new(LocalBus),
             url if url.starts_with("redis://") || url.starts_with("rediss://") => {
-                Arc::new(RedisBus::start(url, hub.clone())?)
+                Arc::new(RedisBus::start(url, hub.remote_handler())?)
             }
             other => {
                 anyhow::bail!("unsupported bus `{other}` (expected local, redis://HOST:PORT or rediss://HOST:PORT)")
             }
         };
+        hub.plug(bus.clone());
         let publisher: Arc<dyn Publish> = Arc::new(Fanout {
             hub: hub.clone(),
             bus: bus.clone(),

@@ -1,13 +1,15 @@
 //! Use cases: each turns a domain command into one store decision, then publishes the change.
+pub mod events;
 mod reservations;
 mod restaurants;
 
+pub use crate::domain::availability::Availability;
 use crate::domain::availability::{self, SlotCount};
 use crate::domain::{FieldError, LocalDate, PartySize, Reservation, Restaurant};
-use crate::live::{Cause, Change, Publish};
 use crate::metrics::Metrics;
 use crate::store::{DynStore, StoreError, StoredRestaurant, Versions};
 use chrono::{DateTime, Utc};
+pub use events::{Cause, Change, Publish};
 use std::sync::Arc;
 use uuid::Uuid;
 
@@ -48,16 +50,6 @@ pub struct Booking {
     store: DynStore,
     publisher: Arc<dyn Publish>,
     metrics: Metrics,
-}
-
-/// Availability of one restaurant/date for one party size at one version.
-#[derive(Debug, Clone)]
-pub struct Availability {
-    pub restaurant: Restaurant,
-    pub date: LocalDate,
-    pub party_size: PartySize,
-    pub version: u64,
-    pub slots: Vec<SlotCount>,
 }
 
 impl Booking {

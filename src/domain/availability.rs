@@ -5,6 +5,16 @@ use super::{PartySize, Reservation, Restaurant, TableId};
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 
+/// Availability of one restaurant/date for one party size at one version.
+#[derive(Debug, Clone)]
+pub struct Availability {
+    pub restaurant: Restaurant,
+    pub date: LocalDate,
+    pub party_size: PartySize,
+    pub version: u64,
+    pub slots: Vec<SlotCount>,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SlotCount {
     pub slot: Slot,

@@ -1,11 +1,13 @@
 //! Pure booking rules: no I/O, no async.
 pub mod availability;
+pub mod cause;
 pub mod grid;
 pub mod party;
 pub mod reservation;
 pub mod restaurant;
 pub mod time;
 
+pub use cause::Cause;
 pub use party::PartySize;
 pub use reservation::{Reservation, Status};
 pub use restaurant::{Restaurant, Table, TableId};

@@ -1,5 +1,5 @@
 use super::restaurant::TableId;
-use super::time::{self, LocalDate, WallTime};
+use super::time::{LocalDate, WallTime};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -31,8 +31,19 @@ impl Status {
         }
     }
 
+    pub const ALL: [Status; 8] = [
+        Status::Held,
+        Status::Confirmed,
+        Status::Released,
+        Status::Expired,
+        Status::Seated,
+        Status::Completed,
+        Status::Cancelled,
+        Status::NoShow,
+    ];
+
     pub fn parse(s: &str) -> Option<Status> {
-        serde_json::from_value(serde_json::Value::String(s.to_owned())).ok()
+        Status::ALL.into_iter().find(|x| x.as_str() == s)
     }
 
     /// Whether the status machine of SPEC section 2 allows `self → to`.
@@ -101,51 +112,6 @@ impl Reservation {
     pub fn overlaps(&self, start: DateTime<Utc>, end: DateTime<Utc>) -> bool {
         self.start < self.end && start < end && self.start < end && start < self.end
     }
-
-    /// The wire form; `guest` only for the token holder and staff.
-    pub fn view(&self, now: DateTime<Utc>, with_guest: bool) -> ReservationView {
-        let status = self.status_at(now);
-        ReservationView {
-            id: self.id,
-            restaurant_id: self.restaurant_id,
-            table_id: self.table_id.to_string(),
-            date: self.date.to_string(),
-            time: self.time.to_string(),
-            start: time::fmt_slot_instant(self.start),
-            end: time::fmt_slot_instant(self.end),
-            party_size: self.party_size,
-            status,
-            expires_at: (status == Status::Held)
-                .then(|| self.expires_at.map(time::fmt_instant))
-                .flatten(),
-            guest: if with_guest { self.guest.clone() } else { None },
-            notes: self.notes.clone(),
-            created_at: time::fmt_instant(self.created_at),
-            updated_at: time::fmt_instant(self.updated_at),
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct ReservationView {
-    pub id: Uuid,
-    pub restaurant_id: Uuid,
-    pub table_id: String,
-    pub date: String,
-    pub time: String,
-    pub start: String,
-    pub end: String,
-    pub party_size: u32,
-    #[schema(value_type = String)]
-    pub status: Status,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub expires_at: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Object>)]
-    pub guest: Option<Guest>,
-    pub notes: String,
-    pub created_at: String,
-    pub updated_at: String,
 }
 
 #[cfg(test)]

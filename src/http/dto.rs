@@ -1,9 +1,7 @@
 //! Wire DTOs and their conversion into domain types. Shape errors are `400`; broken rules `422`.
-use crate::booking::Availability;
 use crate::booking::RestaurantPatch;
 use crate::domain::reservation::Guest;
 use crate::domain::restaurant::{default_turns, Day, HoursPeriod, Table, TurnRule};
-use crate::domain::time::fmt_slot_instant;
 use crate::domain::{FieldError, LocalDate, Restaurant, TableId, WallTime};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -219,18 +217,6 @@ impl RestaurantPatchInput {
 }
 
 #[derive(Debug, Clone, Deserialize, ToSchema)]
-pub struct HoldInput {
-    #[schema(value_type = String, example = "2026-12-05")]
-    pub date: LocalDate,
-    #[schema(example = "19:00")]
-    pub time: String,
-    pub party_size: i64,
-    #[serde(default)]
-    #[schema(value_type = Option<String>)]
-    pub table_id: Option<TableId>,
-}
-
-#[derive(Debug, Clone, Deserialize, ToSchema)]
 pub struct GuestInput {
     pub name: String,
     #[serde(default)]
@@ -272,46 +258,6 @@ pub struct WalkInInput {
     pub guest: Option<GuestInput>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
-pub struct SlotBody {
-    pub time: String,
-    pub start: String,
-    pub end: String,
-    pub available_tables: u32,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
-pub struct AvailabilityBody {
-    pub restaurant_id: Uuid,
-    pub date: String,
-    pub party_size: u32,
-    pub timezone: String,
-    pub version: u64,
-    pub slots: Vec<SlotBody>,
-}
-
-impl From<&Availability> for AvailabilityBody {
-    fn from(a: &Availability) -> Self {
-        AvailabilityBody {
-            restaurant_id: a.restaurant.id,
-            date: a.date.to_string(),
-            party_size: a.party_size.get(),
-            timezone: a.restaurant.timezone.name().to_owned(),
-            version: a.version,
-            slots: a
-                .slots
-                .iter()
-                .map(|s| SlotBody {
-                    time: s.slot.time.to_string(),
-                    start: fmt_slot_instant(s.slot.start),
-                    end: fmt_slot_instant(s.slot.end),
-                    available_tables: s.available_tables,
-                })
-                .collect(),
-        }
-    }
-}
-
 /// Documents the restaurant as returned (the settings of SPEC section 2, no secrets).
 #[derive(Debug, Clone, Serialize, ToSchema)]
 #[allow(dead_code)]
@@ -329,15 +275,4 @@ pub struct RestaurantDoc {
     pub closed_dates: Vec<String>,
     #[schema(value_type = Vec<Object>)]
     pub tables: Vec<serde_json::Value>,
-}
-
-/// An RFC 9457 problem document.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-#[allow(dead_code)]
-pub struct Problem {
-    #[serde(rename = "type")]
-    pub kind: String,
-    pub title: String,
-    pub status: u16,
-    pub detail: Option<String>,
 }

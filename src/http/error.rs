@@ -1,12 +1,13 @@
 //! One API error type; the one place that turns failures into problem+json (RFC 9457).
 use crate::booking::BookingError;
 use crate::domain::availability::SlotCount;
-use crate::domain::time::fmt_slot_instant;
 use crate::domain::FieldError;
 use crate::store::StoreError;
+use crate::wire::problem::{Alternative, FieldErrorBody};
+use crate::wire::Problem;
 use actix_web::http::{header, StatusCode};
 use actix_web::{HttpResponse, ResponseError};
-use serde_json::{json, Value};
+use serde_json::Value;
 
 pub type Result<T, E = ApiError> = std::result::Result<T, E>;
 
@@ -71,31 +72,29 @@ impl ApiError {
     }
 
     /// The problem document for this error.
-    pub fn problem(&self) -> Value {
+    pub fn problem(&self) -> Problem {
         let (name, title) = self.name_and_title();
-        let mut body = json!({
-            "type": format!("/problems/{name}"),
-            "title": title,
-            "status": self.status_code().as_u16(),
-        });
         let detail = match self {
             ApiError::Internal(_) => "an internal error occurred; it has been logged".to_owned(),
             ApiError::Unavailable(_) => "the store is unreachable; retry shortly".to_owned(),
             e => e.to_string(),
         };
-        body["detail"] = Value::String(detail);
+        let mut p = Problem::new(name, title, self.status_code().as_u16()).detail(detail);
         match self {
-            ApiError::Validation(errs) => body["errors"] = json!(errs),
-            ApiError::SlotUnavailable(alts) => body["alternatives"] = alts
-                .iter()
-                .map(|a| {
-                    json!({"time": a.slot.time.to_string(), "start": fmt_slot_instant(a.slot.start),
-                               "available_tables": a.available_tables})
-                })
-                .collect(),
+            ApiError::Validation(errs) => {
+                p.errors = Some(errs.iter().map(FieldErrorBody::from).collect())
+            }
+            ApiError::SlotUnavailable(alts) => {
+                p.alternatives = Some(alts.iter().map(Alternative::from).collect())
+            }
             _ => {}
         }
-        body
+        p
+    }
+
+    /// The problem document as JSON text.
+    pub fn problem_json(&self) -> String {
+        serde_json::to_string(&self.problem()).expect("problems are plain data")
     }
 }
 
@@ -136,7 +135,7 @@ impl ResponseError for ApiError {
         if matches!(self, ApiError::Unauthorized) {
             res.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
         }
-        res.body(self.problem().to_string())
+        res.body(self.problem_json())
     }
 }
 

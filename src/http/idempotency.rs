@@ -74,7 +74,7 @@ where
             let out = f().await;
             let (status, text) = match &out {
                 Ok((s, v)) => (*s, v.to_string()),
-                Err(e) => (e.status_code(), e.problem().to_string()),
+                Err(e) => (e.status_code(), e.problem_json()),
             };
             if status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error() {
                 store.idem_abort(&scope).await?;

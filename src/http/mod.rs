@@ -6,9 +6,11 @@ mod idempotency;
 mod ops;
 mod reservations;
 mod restaurants;
+pub mod socket;
 
 use crate::booking::Booking;
 use crate::metrics::Metrics;
+use crate::wire;
 use actix_web::{web, HttpRequest, HttpResponse};
 use error::ApiError;
 use std::sync::atomic::AtomicBool;
@@ -26,12 +28,10 @@ pub struct AppState {
     pub draining: Arc<AtomicBool>,
     pub hub: crate::live::hub::Hub,
     pub bus: Arc<dyn crate::live::bus::Bus>,
-    pub live: crate::live::session::LiveSettings,
+    pub live: socket::LiveSettings,
     /// Turns true when WebSockets must close with 1001 (SIGTERM, after the grace period).
     pub drain: tokio::sync::watch::Receiver<bool>,
 }
-
-pub use restaurants::take_hold;
 
 pub fn parse_uuid(s: &str, what: &str) -> error::Result<Uuid> {
     Uuid::parse_str(s).map_err(|_| ApiError::BadRequest(format!("`{s}` is not a valid {what} id")))
@@ -61,9 +61,9 @@ fn resource(path: &str) -> actix_web::Resource {
     ),
     components(schemas(
         dto::RestaurantInput, dto::RestaurantPatchInput, dto::TableInput, dto::HoursInput,
-        dto::TurnRuleInput, dto::HoldInput, dto::ConfirmInput, dto::GuestInput, dto::StatusInput,
-        dto::WalkInInput, dto::AvailabilityBody, dto::SlotBody, dto::RestaurantDoc, dto::Problem,
-        crate::domain::reservation::ReservationView,
+        dto::TurnRuleInput, dto::ConfirmInput, dto::GuestInput, dto::StatusInput,
+        dto::WalkInInput, dto::RestaurantDoc, wire::HoldInput, wire::AvailabilityBody, wire::SlotBody,
+        wire::Problem, wire::ReservationView, wire::HeldReservation,
     )),
     modifiers(&BearerAuth)
 )]
@@ -79,6 +79,18 @@ impl utoipa::Modify for BearerAuth {
             "bearer",
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
         );
+    }
+}
+
+async fn page(req: HttpRequest) -> error::Result<HttpResponse> {
+    crate::web::page(&req).ok_or_else(|| ApiError::NotFound(format!("route {}", req.path())))
+}
+
+/// The diner app and the staff dashboard: `GET`/`HEAD`; other methods are `405` problems.
+fn pages(cfg: &mut web::ServiceConfig) {
+    let read = || actix_web::guard::Any(actix_web::guard::Get()).or(actix_web::guard::Head());
+    for path in crate::web::ROUTES {
+        cfg.service(resource(path).route(web::route().guard(read()).to(page)));
     }
 }
 
@@ -130,11 +142,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route(web::delete().to(reservations::delete))
             .route(web::patch().to(reservations::patch)),
     )
-    .service(resource("/v1/live").route(web::get().to(crate::live::session::endpoint)))
+    .service(resource("/v1/live").route(web::get().to(socket::endpoint)))
     .service(resource("/healthz").route(web::get().to(ops::healthz)))
     .service(resource("/readyz").route(web::get().to(ops::readyz)))
     .service(resource("/metrics").route(web::get().to(ops::metrics)))
     .service(resource("/openapi.json").route(web::get().to(ops::openapi)))
-    .configure(crate::web::configure)
+    .configure(pages)
     .default_service(web::to(not_found));
 }

@@ -3,9 +3,8 @@ use super::dto::*;
 use super::error::{from_body, ApiError, Result};
 use super::idempotency;
 use super::{parse_uuid, AppState};
-#[allow(unused_imports)]
-use crate::domain::reservation::ReservationView;
 use crate::domain::{FieldError, Reservation, Status};
+use crate::wire::{Problem, ReservationView};
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::Value;
@@ -20,8 +19,12 @@ async fn owned(req: &HttpRequest, state: &AppState, id: &str) -> Result<(Caller,
 }
 
 fn view(who: &Caller, r: &Reservation) -> Result<Value> {
-    serde_json::to_value(r.view(chrono::Utc::now(), who.sees_guest(r)))
-        .map_err(|e| ApiError::Internal(e.to_string()))
+    serde_json::to_value(ReservationView::of(
+        r,
+        chrono::Utc::now(),
+        who.sees_guest(r),
+    ))
+    .map_err(|e| ApiError::Internal(e.to_string()))
 }
 
 #[utoipa::path(post, path = "/v1/reservations/{id}/confirm", params(("id" = Uuid, Path)),

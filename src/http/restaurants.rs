@@ -4,9 +4,8 @@ use super::error::{from_body, ApiError, Result};
 use super::idempotency;
 use super::{parse_uuid, AppState};
 use crate::booking::{HoldRequest, WalkInRequest};
-#[allow(unused_imports)]
-use crate::domain::reservation::ReservationView;
 use crate::domain::{LocalDate, PartySize, TableId, WallTime};
+use crate::wire::{AvailabilityBody, HeldReservation, HoldInput, Problem, ReservationView};
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
@@ -168,8 +167,11 @@ pub async fn availability(
 }
 
 /// The hold use case shared by HTTP and the live `hold` op: the answer as status and body.
-pub async fn take_hold(state: &AppState, rid: Uuid, body: &Value) -> Result<idempotency::Answer> {
-    let input: HoldInput = parse_body(body)?;
+pub async fn take_hold(
+    state: &AppState,
+    rid: Uuid,
+    input: HoldInput,
+) -> Result<idempotency::Answer> {
     let time = WallTime::parse_start(&input.time).map_err(ApiError::BadRequest)?;
     let party_size = PartySize::new(input.party_size)?;
     let (r, token) = state
@@ -182,9 +184,11 @@ pub async fn take_hold(state: &AppState, rid: Uuid, body: &Value) -> Result<idem
             table_id: input.table_id,
         })
         .await?;
-    let mut v = serde_json::to_value(r.view(chrono::Utc::now(), true))
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
-    v["token"] = Value::String(token);
+    let held = HeldReservation {
+        reservation: ReservationView::of(&r, chrono::Utc::now(), true),
+        token,
+    };
+    let v = serde_json::to_value(held).map_err(|e| ApiError::Internal(e.to_string()))?;
     Ok((StatusCode::CREATED, v))
 }
 
@@ -200,7 +204,10 @@ pub async fn hold(
     body: web::Json<Value>,
 ) -> Result<HttpResponse> {
     let rid = parse_uuid(&path, "restaurant")?;
-    idempotency::once(&state, &req, &body, || take_hold(&state, rid, &body)).await
+    idempotency::once(&state, &req, &body, || async {
+        take_hold(&state, rid, parse_body(&body)?).await
+    })
+    .await
 }
 
 #[derive(Debug, Deserialize)]
@@ -225,7 +232,7 @@ pub async fn staff_list(
         .reservations_on(rid, date)
         .await?
         .iter()
-        .map(|r| r.view(now, true))
+        .map(|r| ReservationView::of(r, now, true))
         .collect();
     Ok(HttpResponse::Ok().json(json!({ "reservations": list })))
 }
@@ -251,7 +258,7 @@ pub async fn walk_in(
                 guest: input.guest.map(Into::into),
             })
             .await?;
-        let v = serde_json::to_value(r.view(chrono::Utc::now(), true))
+        let v = serde_json::to_value(ReservationView::of(&r, chrono::Utc::now(), true))
             .map_err(|e| ApiError::Internal(e.to_string()))?;
         Ok((StatusCode::CREATED, v))
     })

@@ -1,17 +1,16 @@
 //! The bus carries committed changes between instances. Redis is an accelerator, not the source
 //! of truth: a change it loses is repaired by each channel's reconcile tick, which compares the
 //! store's version with what its subscribers saw.
-use super::hub::{Hub, Key};
-use super::{Cause, Change};
-use crate::domain::LocalDate;
+use crate::booking::Change;
+use crate::domain::{Cause, LocalDate};
 use futures_util::StreamExt;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, Notify};
 use uuid::Uuid;
 
 /// How many changes may wait for Redis; past that they are dropped and reconcile repairs them.
@@ -19,9 +18,33 @@ const PUBLISH_QUEUE: usize = 4096;
 const REDIS_TIMEOUT: Duration = Duration::from_millis(800);
 const MAX_BACKOFF: Duration = Duration::from_secs(2);
 
-/// Publishes committed changes to other instances.
+/// A channel: one restaurant/date.
+pub type Key = (Uuid, LocalDate);
+
+/// What a bus hands back to the hub.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Remote {
+    /// Another instance committed a change: `dates` it moved, or `None` for the whole restaurant.
+    Change {
+        restaurant_id: Uuid,
+        dates: Option<Vec<LocalDate>>,
+        cause: Cause,
+        at: chrono::DateTime<chrono::Utc>,
+    },
+    /// The bus was away and is back: what it missed must be reloaded.
+    Reconnected,
+}
+
+/// The callback a bus hands remote changes to.
+pub type OnRemote = Arc<dyn Fn(Remote) + Send + Sync>;
+
+/// Carries committed changes between instances. A plug-in of the hub: told when a channel opens
+/// (`watch`) or closes (`unwatch`), so it listens only for what this instance's clients watch.
+/// None of its methods may block.
 pub trait Bus: Send + Sync + 'static {
     fn publish(&self, change: &Change);
+    fn watch(&self, key: Key);
+    fn unwatch(&self, key: Key);
     /// `None` when healthy; otherwise what is degraded.
     fn degraded(&self) -> Option<String>;
 }
@@ -31,8 +54,28 @@ pub struct LocalBus;
 
 impl Bus for LocalBus {
     fn publish(&self, _: &Change) {}
+    fn watch(&self, _: Key) {}
+    fn unwatch(&self, _: Key) {}
     fn degraded(&self) -> Option<String> {
         None
+    }
+}
+
+/// The channels this instance watches, shared with the subscriber task.
+#[derive(Default)]
+struct Interest {
+    keys: Mutex<HashSet<Key>>,
+    changed: Notify,
+}
+
+impl Interest {
+    fn names(&self) -> HashSet<String> {
+        self.keys
+            .lock()
+            .expect("interest lock")
+            .iter()
+            .flat_map(|k| [channel_name(k), wide_name(k.0)])
+            .collect()
     }
 }
 
@@ -60,11 +103,12 @@ pub struct RedisBus {
     instance: Uuid,
     publish_ok: Arc<AtomicBool>,
     subscribe_ok: Arc<AtomicBool>,
+    interest: Arc<Interest>,
 }
 
 impl RedisBus {
     /// Starts the publisher and subscriber tasks; they connect (and reconnect) with backoff.
-    pub fn start(url: &str, hub: Hub) -> anyhow::Result<Self> {
+    pub fn start(url: &str, on_remote: OnRemote) -> anyhow::Result<Self> {
         let client = redis::Client::open(url)?;
         let (tx, rx) = mpsc::channel(PUBLISH_QUEUE);
         let bus = RedisBus {
@@ -72,15 +116,22 @@ impl RedisBus {
             instance: Uuid::new_v4(),
             publish_ok: Arc::new(AtomicBool::new(false)),
             subscribe_ok: Arc::new(AtomicBool::new(false)),
+            interest: Arc::new(Interest::default()),
         };
         tokio::spawn(publisher(client.clone(), rx, bus.publish_ok.clone()));
         tokio::spawn(subscriber(
             client,
-            hub,
+            on_remote,
+            bus.interest.clone(),
             bus.instance,
             bus.subscribe_ok.clone(),
         ));
         Ok(bus)
+    }
+
+    fn interest_changed(&self, f: impl FnOnce(&mut HashSet<Key>)) {
+        f(&mut self.interest.keys.lock().expect("interest lock"));
+        self.interest.changed.notify_one();
     }
 }
 
@@ -97,6 +148,18 @@ impl Bus for RedisBus {
         if self.tx.try_send(wire).is_err() {
             tracing::warn!("bus publish queue full: dropping a change (reconcile repairs it)");
         }
+    }
+
+    fn watch(&self, key: Key) {
+        self.interest_changed(|keys| {
+            keys.insert(key);
+        });
+    }
+
+    fn unwatch(&self, key: Key) {
+        self.interest_changed(|keys| {
+            keys.remove(&key);
+        });
     }
 
     fn degraded(&self) -> Option<String> {
@@ -170,10 +233,15 @@ async fn publisher(client: redis::Client, mut rx: mpsc::Receiver<Wire>, ok: Arc<
     }
 }
 
-/// Subscribes to the channels this instance's clients watch; each message marks the hub's
-/// channel dirty, and the hub reloads from the store.
-async fn subscriber(client: redis::Client, hub: Hub, me: Uuid, ok: Arc<AtomicBool>) {
-    let interest = hub.interest();
+/// Subscribes to the channels this instance's clients watch and hands each remote change to the
+/// hub, which reloads from the store.
+async fn subscriber(
+    client: redis::Client,
+    on_remote: OnRemote,
+    interest: Arc<Interest>,
+    me: Uuid,
+    ok: Arc<AtomicBool>,
+) {
     let mut attempt = 0;
     loop {
         let pubsub = match tokio::time::timeout(REDIS_TIMEOUT, client.get_async_pubsub()).await {
@@ -192,14 +260,9 @@ async fn subscriber(client: redis::Client, hub: Hub, me: Uuid, ok: Arc<AtomicBoo
         let mut subscribed: HashSet<String> = HashSet::new();
         attempt = 0;
         ok.store(true, Ordering::Relaxed);
-        // Anything published while we were away is repaired: mark every watched channel.
-        hub.mark_all(Cause::Changed);
+        on_remote(Remote::Reconnected);
         'connected: loop {
-            let wanted: HashSet<String> = hub
-                .keys()
-                .iter()
-                .flat_map(|k| [channel_name(k), wide_name(k.0)])
-                .collect();
+            let wanted = interest.names();
             for n in wanted.difference(&subscribed.clone()) {
                 if sink.subscribe(n).await.is_err() {
                     break 'connected;
@@ -213,7 +276,7 @@ async fn subscriber(client: redis::Client, hub: Hub, me: Uuid, ok: Arc<AtomicBoo
                 subscribed.remove(n);
             }
             tokio::select! {
-                _ = interest.notified() => {}
+                _ = interest.changed.notified() => {}
                 msg = stream.next() => {
                     let Some(msg) = msg else { break 'connected };
                     let Ok(w) = serde_json::from_slice::<Wire>(msg.get_payload_bytes()) else { continue };
@@ -221,7 +284,7 @@ async fn subscriber(client: redis::Client, hub: Hub, me: Uuid, ok: Arc<AtomicBoo
                         let dates = (!w.w).then(|| {
                             w.d.iter().flat_map(|d| [*d, d.succ()]).collect::<Vec<_>>()
                         });
-                        hub.mark(w.r, dates.as_deref(), w.c, w.a);
+                        on_remote(Remote::Change { restaurant_id: w.r, dates, cause: w.c, at: w.a });
                     }
                 }
             }

@@ -1,8 +1,7 @@
 //! The diner web app (`GET /`) and the live staff dashboard (`GET /staff`): plain HTML, CSS and
 //! JavaScript modules embedded in the binary, so nothing is built or fetched to run them.
-use crate::http::error::ApiError;
 use actix_web::http::header::{self, HeaderValue};
-use actix_web::{guard, web, HttpRequest, HttpResponse};
+use actix_web::{HttpRequest, HttpResponse};
 use once_cell::sync::Lazy;
 use sha2::{Digest, Sha256};
 
@@ -79,29 +78,15 @@ fn serve(req: &HttpRequest, index: usize) -> HttpResponse {
     res.content_type(asset.content_type).body(asset.body)
 }
 
-async fn page(req: HttpRequest) -> Result<HttpResponse, ApiError> {
-    let path = req.path();
+/// The paths the pages are served under (`GET` and `HEAD`).
+pub const ROUTES: [&str; 3] = ["/", "/staff", "/assets/{name}"];
+
+/// The embedded page or asset at the request's path, if there is one.
+pub fn page(req: &HttpRequest) -> Option<HttpResponse> {
     ASSETS
         .iter()
-        .position(|a| a.path == path)
-        .map(|i| serve(&req, i))
-        .ok_or_else(|| ApiError::NotFound(format!("route {path}")))
-}
-
-async fn method_not_allowed() -> Result<HttpResponse, ApiError> {
-    Err(ApiError::MethodNotAllowed)
-}
-
-/// `GET`/`HEAD` for `/`, `/staff` and `/assets/{name}`; other methods are `405` problems.
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    let read = || guard::Any(guard::Get()).or(guard::Head());
-    for path in ["/", "/staff", "/assets/{name}"] {
-        cfg.service(
-            web::resource(path)
-                .route(web::route().guard(read()).to(page))
-                .default_service(web::to(method_not_allowed)),
-        );
-    }
+        .position(|a| a.path == req.path())
+        .map(|i| serve(req, i))
 }
 
 #[cfg(test)]

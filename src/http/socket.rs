@@ -1,14 +1,16 @@
 //! One WebSocket connection: a `select!` over client frames, the hub's queue, the heartbeat,
 //! eviction and drain.
-use super::frames::{self, Out};
-use super::hub::{Conn, Key, View};
+use super::auth::resolve;
+use super::AppState;
+use crate::booking::BookingError;
 use crate::domain::time::local_date_of;
-use crate::domain::{LocalDate, PartySize};
-use crate::http::auth::resolve;
-use crate::http::{parse_uuid, AppState};
+use crate::domain::PartySize;
+use crate::live::hub::{Conn, Key, Out, View};
+use crate::wire::frames::{self, ClientFrame, HoldFrame, SubscribeFrame, ViewName};
 use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
 use actix_ws::{AggregatedMessage, CloseCode, CloseReason, ProtocolError, Session};
 use rand::Rng;
+use serde::Deserialize;
 use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -185,36 +187,39 @@ impl Conversation {
                 )
             }
         };
-        let sub = str_member(&v, "sub");
-        let req = str_member(&v, "req");
-        match str_member(&v, "op") {
-            Some("subscribe") => self.subscribe(&v).await,
-            Some("unsubscribe") => self.unsubscribe(sub).await,
-            Some("hold") => Some(self.hold(&v, req).await),
-            Some("ping") => Some(frames::PONG.to_owned()),
-            Some(op) => err(sub, req, 400, "Bad request", &format!("unknown op `{op}`")),
-            None => err(sub, req, 400, "Bad request", "`op` is required"),
+        // Echoed in an error even when the rest of the message does not parse.
+        let (sub, req) = (str_member(&v, "sub"), str_member(&v, "req"));
+        let frame = match ClientFrame::deserialize(&v) {
+            Ok(f) => f,
+            Err(e) => {
+                let detail = match str_member(&v, "op") {
+                    None => "`op` is required".to_owned(),
+                    Some(_) => e.to_string(),
+                };
+                return err(sub, req, 400, "Bad request", &detail);
+            }
+        };
+        match frame {
+            ClientFrame::Subscribe(s) => self.subscribe(s).await,
+            ClientFrame::Unsubscribe(u) => self.unsubscribe(&u.sub).await,
+            ClientFrame::Hold(h) => Some(self.hold(h).await),
+            ClientFrame::Ping => Some(frames::pong()),
         }
     }
 
-    async fn hold(&self, v: &Value, req: Option<&str>) -> String {
-        let outcome = match str_member(v, "restaurant_id").map(|s| parse_uuid(s, "restaurant")) {
-            None => Err(crate::http::error::ApiError::BadRequest(
-                "`restaurant_id` is required".into(),
-            )),
-            Some(Err(e)) => Err(e),
-            Some(Ok(rid)) => crate::http::take_hold(&self.state, rid, v).await,
-        };
-        match outcome {
+    async fn hold(&self, h: HoldFrame) -> String {
+        let req = h.req.as_deref();
+        match super::restaurants::take_hold(&self.state, h.restaurant_id, h.hold).await {
             Ok((status, body)) => frames::hold_result(req, status.as_u16(), body),
-            Err(e) => frames::hold_result(req, e.status_code().as_u16(), e.problem()),
+            Err(e) => frames::hold_result(
+                req,
+                e.status_code().as_u16(),
+                serde_json::to_value(e.problem()).unwrap_or_default(),
+            ),
         }
     }
 
-    async fn unsubscribe(&mut self, sub: Option<&str>) -> Reply {
-        let Some(sub) = sub else {
-            return err(None, None, 400, "Bad request", "`sub` is required");
-        };
+    async fn unsubscribe(&mut self, sub: &str) -> Reply {
         match self.subs.remove(sub) {
             None => err(Some(sub), None, 404, "Not found", "no such subscription"),
             Some((key, s)) => {
@@ -224,21 +229,17 @@ impl Conversation {
         }
     }
 
-    async fn subscribe(&mut self, v: &Value) -> Reply {
-        let sub = match str_member(v, "sub") {
-            Some(s) if (1..=64).contains(&s.chars().count()) => s,
-            Some(s) => {
-                return err(
-                    Some(s),
-                    None,
-                    400,
-                    "Bad request",
-                    "`sub` must be 1 to 64 characters",
-                )
-            }
-            None => return err(None, None, 400, "Bad request", "`sub` is required"),
-        };
-        let bad = |d: &str| err(Some(sub), None, 400, "Bad request", d);
+    async fn subscribe(&mut self, f: SubscribeFrame) -> Reply {
+        let sub = f.sub.as_str();
+        if !(1..=64).contains(&sub.chars().count()) {
+            return err(
+                Some(sub),
+                None,
+                400,
+                "Bad request",
+                "`sub` must be 1 to 64 characters",
+            );
+        }
         if self.subs.contains_key(sub) {
             return err(
                 Some(sub),
@@ -257,17 +258,19 @@ impl Conversation {
                 "at most 32 subscriptions per connection",
             );
         }
-        let Some(Ok(rid)) = str_member(v, "restaurant_id").map(uuid::Uuid::parse_str) else {
-            return bad("`restaurant_id` must be a UUID");
+        let rid = f.restaurant_id;
+        let unavailable = || {
+            err(
+                Some(sub),
+                None,
+                503,
+                "Service unavailable",
+                "the store is unreachable",
+            )
         };
-        let date = match str_member(v, "date").map(LocalDate::parse) {
-            Some(Ok(d)) => d,
-            Some(Err(e)) => return bad(&e),
-            None => return bad("`date` is required"),
-        };
-        let floor = match str_member(v, "view") {
-            Some("floor") => {
-                let Some(token) = str_member(v, "token") else {
+        let floor = match f.view {
+            ViewName::Floor => {
+                let Some(token) = f.token.as_deref() else {
                     return err(
                         Some(sub),
                         None,
@@ -279,34 +282,17 @@ impl Conversation {
                 match resolve(token, &self.state).await {
                     Ok(Some(who)) => Some(who),
                     Ok(None) => return err(Some(sub), None, 401, "Unauthorized", "unknown token"),
-                    Err(_) => {
-                        return err(
-                            Some(sub),
-                            None,
-                            503,
-                            "Service unavailable",
-                            "the store is unreachable",
-                        )
-                    }
+                    Err(_) => return unavailable(),
                 }
             }
-            Some("availability") | None => None,
-            Some(other) => return bad(&format!("unknown view `{other}`")),
+            ViewName::Availability => None,
         };
         let restaurant = match self.state.booking.restaurant(rid).await {
             Ok(r) => r,
-            Err(crate::booking::BookingError::NotFound(_)) => {
+            Err(BookingError::NotFound(_)) => {
                 return err(Some(sub), None, 404, "Not found", "restaurant not found")
             }
-            Err(_) => {
-                return err(
-                    Some(sub),
-                    None,
-                    503,
-                    "Service unavailable",
-                    "the store is unreachable",
-                )
-            }
+            Err(_) => return unavailable(),
         };
         let view = match floor {
             Some(who) if who.may_staff(rid) => View::Floor,
@@ -320,8 +306,14 @@ impl Conversation {
                 )
             }
             None => {
-                let Some(n) = v.get("party_size").and_then(Value::as_i64) else {
-                    return bad("`party_size` must be an integer");
+                let Some(n) = f.party_size else {
+                    return err(
+                        Some(sub),
+                        None,
+                        400,
+                        "Bad request",
+                        "`party_size` must be an integer",
+                    );
                 };
                 match PartySize::new(n) {
                     Ok(p) => View::Party(p),
@@ -337,6 +329,7 @@ impl Conversation {
                 }
             }
         };
+        let date = f.date;
         let today = local_date_of(restaurant.tz(), chrono::Utc::now());
         let horizon = today.naive() + chrono::Days::new(u64::from(restaurant.booking_horizon_days));
         if date < today || date.naive() > horizon {

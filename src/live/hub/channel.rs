@@ -1,0 +1,354 @@
+//! One channel's task: its subscribers grouped by view, the day it last read, and the loop that
+//! reloads, diffs and fans out after each change, resyncs laggards and reconciles with the store.
+use super::view::{self, State, View};
+use super::{Conn, Hub, Key, Out};
+use crate::domain::{Cause, Reservation, Restaurant};
+use crate::metrics::Metrics;
+use crate::wire::frames;
+use chrono::{DateTime, Utc};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, Notify};
+
+/// How long a subscriber may stay behind before its connection is closed with 4008.
+const STALE_LIMIT: Duration = Duration::from_secs(5);
+const RESYNC_EVERY: Duration = Duration::from_millis(100);
+/// Under a burst of changes a channel fans out at most this often; the changes in between are
+/// coalesced into one frame (versions may skip). A lone change goes out at once.
+const MIN_FANOUT_GAP: Duration = Duration::from_millis(10);
+
+pub(super) enum Cmd {
+    Subscribe {
+        view: View,
+        conn: Conn,
+        sub: Arc<str>,
+    },
+    Unsubscribe {
+        conn: u64,
+        sub: Arc<str>,
+    },
+}
+
+#[derive(Default)]
+pub(super) struct Pending {
+    dirty: bool,
+    wide: bool,
+    cause: Option<Cause>,
+    at: Option<DateTime<Utc>>,
+}
+
+/// What publishers share with the channel task: a dirty mark they set without blocking.
+pub(super) struct Shared {
+    pub(super) pending: Mutex<Pending>,
+    pub(super) notify: Notify,
+}
+
+impl Shared {
+    pub(super) fn mark(&self, wide: bool, cause: Cause, at: DateTime<Utc>) {
+        let mut p = self.pending.lock().expect("pending lock");
+        p.dirty = true;
+        p.wide |= wide;
+        p.cause = Some(cause);
+        p.at = Some(at);
+        drop(p);
+        self.notify.notify_one();
+    }
+}
+
+struct Member {
+    conn: Conn,
+    sub: Arc<str>,
+    stale_since: Option<Instant>,
+}
+
+/// The subscribers of one view and the state they were last sent.
+struct Group {
+    members: Vec<Member>,
+    state: State,
+    snapshot: Arc<str>,
+}
+
+pub(super) struct Channel {
+    key: Key,
+    hub: Hub,
+    rx: mpsc::Receiver<Cmd>,
+    shared: Arc<Shared>,
+    restaurant: Option<Restaurant>,
+    day: Vec<Reservation>,
+    version: u64,
+    groups: HashMap<View, Group>,
+    last_fanout: Option<Instant>,
+}
+
+fn offer(metrics: &Metrics, m: &mut Member, out: Out) -> bool {
+    match m.conn.tx.try_send(out) {
+        Ok(()) => {
+            metrics.live_sent();
+            true
+        }
+        Err(mpsc::error::TrySendError::Full(_)) => {
+            m.stale_since.get_or_insert_with(Instant::now);
+            true
+        }
+        Err(mpsc::error::TrySendError::Closed(_)) => false,
+    }
+}
+
+impl Channel {
+    pub(super) fn new(key: Key, hub: Hub, rx: mpsc::Receiver<Cmd>, shared: Arc<Shared>) -> Self {
+        Channel {
+            key,
+            hub,
+            rx,
+            shared,
+            restaurant: None,
+            day: Vec::new(),
+            version: 0,
+            groups: HashMap::new(),
+            last_fanout: None,
+        }
+    }
+
+    fn metrics(&self) -> Metrics {
+        self.hub.0.metrics.clone()
+    }
+
+    fn member_count(&self) -> usize {
+        self.groups.values().map(|g| g.members.len()).sum()
+    }
+
+    /// Reads the day (and the restaurant when asked) from the store; true when it moved.
+    #[tracing::instrument(name = "hub.reload", skip(self), fields(restaurant = %self.key.0, date = %self.key.1))]
+    async fn reload(&mut self, with_restaurant: bool) -> bool {
+        let store = &self.hub.0.store;
+        if with_restaurant || self.restaurant.is_none() {
+            match store.restaurant(self.key.0).await {
+                Ok(Some(r)) => self.restaurant = Some(r.restaurant),
+                Ok(None) => return false,
+                Err(e) => {
+                    tracing::warn!(error = %e, "live channel cannot load its restaurant");
+                    return false;
+                }
+            }
+        }
+        match store.day(self.key.0, self.key.1).await {
+            Ok(day) => {
+                let newer = day.version > self.version;
+                if newer || with_restaurant {
+                    self.version = self.version.max(day.version);
+                    self.day = day.reservations;
+                }
+                newer || with_restaurant
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "live channel cannot load its day");
+                false
+            }
+        }
+    }
+
+    fn compute(&self, view: View, now: DateTime<Utc>) -> (State, Arc<str>) {
+        let r = self.restaurant.as_ref().expect("loaded");
+        view::compute(r, self.key.1, self.version, &self.day, view, now)
+    }
+
+    async fn subscribe(&mut self, view: View, conn: Conn, sub: Arc<str>) {
+        if self.restaurant.is_none() && !self.reload(true).await {
+            let _ = conn.tx.try_send(Out::Own(frames::error(
+                None,
+                None,
+                503,
+                "Service unavailable",
+                "cannot load this restaurant/date",
+            )));
+            return;
+        }
+        if !self.groups.contains_key(&view) {
+            let (state, snapshot) = self.compute(view, Utc::now());
+            self.groups.insert(
+                view,
+                Group {
+                    members: Vec::new(),
+                    state,
+                    snapshot,
+                },
+            );
+        }
+        let metrics = self.metrics();
+        let g = self.groups.get_mut(&view).expect("inserted");
+        let mut m = Member {
+            conn,
+            sub,
+            stale_since: None,
+        };
+        let snap = Out::Shared {
+            body: g.snapshot.clone(),
+            sub: m.sub.clone(),
+            at: None,
+        };
+        if offer(&metrics, &mut m, snap) {
+            metrics.live_subscriptions().inc();
+            g.members.push(m);
+        }
+    }
+
+    fn unsubscribe(&mut self, conn: u64, sub: &str) {
+        let metrics = self.metrics();
+        for g in self.groups.values_mut() {
+            let before = g.members.len();
+            g.members.retain(|m| !(m.conn.id == conn && &*m.sub == sub));
+            metrics
+                .live_subscriptions()
+                .sub((before - g.members.len()) as i64);
+        }
+        self.groups.retain(|_, g| !g.members.is_empty());
+    }
+
+    /// Sends every group what changed since its last state, or a fresh snapshot when `fresh`.
+    fn fan_out(&mut self, cause: Cause, at: DateTime<Utc>, fresh: bool) {
+        self.last_fanout = Some(Instant::now());
+        let now = Utc::now();
+        let metrics = self.metrics();
+        let views: Vec<View> = self.groups.keys().copied().collect();
+        for v in views {
+            let (state, snapshot) = self.compute(v, now);
+            let g = self.groups.get_mut(&v).expect("present");
+            let frame = if fresh {
+                Some(snapshot.clone())
+            } else {
+                view::diff(v, &g.state, &state, self.version, cause, at)
+            };
+            g.state = state;
+            g.snapshot = snapshot;
+            let Some(body) = frame else { continue };
+            let before = g.members.len();
+            g.members.retain_mut(|m| {
+                if m.stale_since.is_some() {
+                    return true; // gets a snapshot instead, on the resync tick
+                }
+                let out = Out::Shared {
+                    body: body.clone(),
+                    sub: m.sub.clone(),
+                    at: Some(at),
+                };
+                offer(&metrics, m, out)
+            });
+            metrics
+                .live_subscriptions()
+                .sub((before - g.members.len()) as i64);
+        }
+        self.groups.retain(|_, g| !g.members.is_empty());
+    }
+
+    /// Gives stale subscribers a fresh snapshot in place of what they missed, or evicts them.
+    fn resync(&mut self) {
+        let metrics = self.metrics();
+        for g in self.groups.values_mut() {
+            let before = g.members.len();
+            g.members.retain_mut(|m| {
+                let Some(since) = m.stale_since else {
+                    return true;
+                };
+                let out = Out::Shared {
+                    body: g.snapshot.clone(),
+                    sub: m.sub.clone(),
+                    at: None,
+                };
+                match m.conn.tx.try_send(out) {
+                    Ok(()) => {
+                        m.stale_since = None;
+                        metrics.live_resync();
+                        true
+                    }
+                    Err(mpsc::error::TrySendError::Full(_)) if since.elapsed() < STALE_LIMIT => {
+                        true
+                    }
+                    Err(mpsc::error::TrySendError::Full(_)) => {
+                        m.conn.evict.notify_one();
+                        false
+                    }
+                    Err(mpsc::error::TrySendError::Closed(_)) => false,
+                }
+            });
+            metrics
+                .live_subscriptions()
+                .sub((before - g.members.len()) as i64);
+        }
+        self.groups.retain(|_, g| !g.members.is_empty());
+    }
+
+    /// Repairs what a lost notification (bus outage, a crashed instance) left behind: when the
+    /// store is ahead of what subscribers saw, they get the missed change as an update carrying
+    /// the cause and commit time of the newest reservation change (or a fresh snapshot when the
+    /// restaurant's settings changed).
+    async fn reconcile(&mut self) {
+        let (version, restaurant, day) = (self.version, self.restaurant.clone(), self.day.clone());
+        if !self.reload(true).await {
+            return;
+        }
+        if self.restaurant != restaurant {
+            self.hub.0.metrics.live_reconciled();
+            self.fan_out(Cause::Changed, Utc::now(), true);
+        } else if self.version > version {
+            self.hub.0.metrics.live_reconciled();
+            let (cause, at) =
+                view::latest_change(&day, &self.day).unwrap_or((Cause::Changed, Utc::now()));
+            self.fan_out(cause, at, false);
+        }
+    }
+
+    fn has_stale(&self) -> bool {
+        self.groups
+            .values()
+            .any(|g| g.members.iter().any(|m| m.stale_since.is_some()))
+    }
+
+    /// Leaves the registry when nobody watches and nothing is queued.
+    fn try_close(&mut self) -> bool {
+        if self.member_count() > 0 || !self.rx.is_empty() {
+            return false;
+        }
+        self.hub.forget(self.key, &self.shared);
+        self.rx.close();
+        true
+    }
+
+    pub(super) async fn run(mut self) {
+        let mut tick = tokio::time::interval(RESYNC_EVERY);
+        let every = self.hub.0.reconcile_every;
+        let mut reconcile = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+        reconcile.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                cmd = self.rx.recv() => match cmd {
+                    Some(Cmd::Subscribe { view, conn, sub }) => self.subscribe(view, conn, sub).await,
+                    Some(Cmd::Unsubscribe { conn, sub }) => self.unsubscribe(conn, &sub),
+                    None => return,
+                },
+                _ = self.shared.notify.notified() => {
+                    if let Some(last) = self.last_fanout {
+                        tokio::time::sleep(MIN_FANOUT_GAP.saturating_sub(last.elapsed())).await;
+                    }
+                    let p = std::mem::take(&mut *self.shared.pending.lock().expect("pending lock"));
+                    if p.dirty && self.reload(p.wide).await {
+                        self.fan_out(p.cause.unwrap_or(Cause::Changed), p.at.unwrap_or_else(Utc::now), p.wide);
+                    }
+                },
+                _ = tick.tick(), if self.has_stale() => self.resync(),
+                _ = reconcile.tick() => self.reconcile().await,
+            }
+            if self.member_count() == 0 && self.try_close() {
+                // Drain what raced in after close: those subscribers retry on a new channel.
+                while let Ok(cmd) = self.rx.try_recv() {
+                    if let Cmd::Subscribe { view, conn, sub } = cmd {
+                        let hub = self.hub.clone();
+                        let key = self.key;
+                        tokio::spawn(async move { hub.subscribe(key, view, conn, sub).await });
+                    }
+                }
+                return;
+            }
+        }
+    }
+}

@@ -1,0 +1,266 @@
+//! Pure view code of a channel: what one view shows at a version, and what changed between two
+//! states of it. No I/O, no async.
+use crate::domain::availability::{self, Availability};
+use crate::domain::{Cause, LocalDate, PartySize, Reservation, Restaurant, Status};
+use crate::wire::floor::{floor_tables, FloorBody};
+use crate::wire::frames::{self, SnapshotData};
+use crate::wire::{AvailabilityBody, FloorTable, SlotBody};
+use chrono::{DateTime, Utc};
+use std::collections::HashSet;
+use std::sync::Arc;
+
+/// What a subscription watches on its channel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum View {
+    Party(PartySize),
+    Floor,
+}
+
+/// One view's state at a version: what its subscribers were last sent.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct State {
+    pub slots: Vec<SlotBody>,
+    pub tables: Vec<FloorTable>,
+}
+
+/// Computes a view of `day` (the reservations of the date and the day before) and its snapshot.
+pub fn compute(
+    r: &Restaurant,
+    date: LocalDate,
+    version: u64,
+    day: &[Reservation],
+    view: View,
+    now: DateTime<Utc>,
+) -> (State, Arc<str>) {
+    match view {
+        View::Party(p) => {
+            let slots = availability::availability(r, date, p, now, day);
+            let body = AvailabilityBody::from(&Availability {
+                restaurant: r.clone(),
+                date,
+                party_size: p,
+                version,
+                slots,
+            });
+            let state = State {
+                slots: body.slots.clone(),
+                tables: Vec::new(),
+            };
+            (
+                state,
+                frames::snapshot(version, SnapshotData::Availability(body)),
+            )
+        }
+        View::Floor => {
+            let tables = floor_tables(r, date, day, now);
+            let state = State {
+                slots: Vec::new(),
+                tables: tables.clone(),
+            };
+            (
+                state,
+                frames::snapshot(version, SnapshotData::Floor(FloorBody { tables })),
+            )
+        }
+    }
+}
+
+/// The update frame that takes subscribers from `old` to `new`, or `None` when nothing they see
+/// changed: the slots whose count moved, or each changed table whole.
+pub fn diff(
+    view: View,
+    old: &State,
+    new: &State,
+    version: u64,
+    cause: Cause,
+    at: DateTime<Utc>,
+) -> Option<Arc<str>> {
+    match view {
+        View::Party(_) => {
+            let changed: Vec<SlotBody> = new
+                .slots
+                .iter()
+                .filter(|s| !old.slots.contains(s))
+                .cloned()
+                .collect();
+            (!changed.is_empty()).then(|| frames::slots_update(version, cause, at, changed))
+        }
+        View::Floor => {
+            let changed: Vec<FloorTable> = new
+                .tables
+                .iter()
+                .filter(|t| !old.tables.contains(t))
+                .cloned()
+                .collect();
+            (!changed.is_empty()).then(|| frames::tables_update(version, cause, at, changed))
+        }
+    }
+}
+
+/// The newest reservation change between two reads of a day, as a cause and its commit time.
+/// Linear in the size of both reads.
+pub fn latest_change(old: &[Reservation], new: &[Reservation]) -> Option<(Cause, DateTime<Utc>)> {
+    let seen: HashSet<(uuid::Uuid, DateTime<Utc>, Status)> =
+        old.iter().map(|o| (o.id, o.updated_at, o.status)).collect();
+    new.iter()
+        .filter(|r| !seen.contains(&(r.id, r.updated_at, r.status)))
+        .max_by_key(|r| r.updated_at)
+        .map(|r| {
+            let cause = match r.status {
+                Status::Held => Cause::Held,
+                Status::Confirmed => Cause::Confirmed,
+                Status::Released => Cause::Released,
+                Status::Expired => Cause::Expired,
+                Status::Cancelled => Cause::Cancelled,
+                Status::Seated if r.created_at == r.updated_at => Cause::WalkIn,
+                Status::Seated => Cause::Seated,
+                Status::Completed => Cause::Completed,
+                Status::NoShow => Cause::NoShow,
+            };
+            (cause, r.updated_at)
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::restaurant::{default_turns, Day, HoursPeriod, Table};
+    use crate::domain::{TableId, WallTime};
+    use chrono::{Duration, TimeZone};
+    use serde_json::Value;
+
+    fn restaurant() -> Restaurant {
+        let table = |id: &str, max| Table {
+            id: TableId::parse(id).unwrap(),
+            label: id.to_uppercase(),
+            min_party: 1,
+            max_party: max,
+            area: None,
+        };
+        Restaurant {
+            id: uuid::Uuid::nil(),
+            name: "Test".into(),
+            timezone: chrono_tz::UTC,
+            slot_minutes: 30,
+            hold_seconds: 300,
+            booking_horizon_days: 60,
+            turn_minutes: default_turns(),
+            hours: vec![HoursPeriod {
+                days: (0u8..7)
+                    .map(|i| Day(chrono::Weekday::try_from(i).unwrap()))
+                    .collect(),
+                open: WallTime::parse("18:00").unwrap(),
+                close: WallTime::parse("23:00").unwrap(),
+            }],
+            closed_dates: vec![],
+            tables: vec![table("t1", 2), table("t2", 4)],
+        }
+    }
+
+    fn held(
+        r: &Restaurant,
+        table: &str,
+        date: LocalDate,
+        at: &str,
+        now: DateTime<Utc>,
+    ) -> Reservation {
+        let time = WallTime::parse(at).unwrap();
+        let clock = chrono::NaiveTime::parse_from_str(at, "%H:%M").unwrap();
+        let start = Utc.from_utc_datetime(&date.naive().and_time(clock));
+        Reservation {
+            id: uuid::Uuid::new_v4(),
+            restaurant_id: r.id,
+            table_id: TableId::parse(table).unwrap(),
+            date,
+            time,
+            start,
+            end: start + Duration::minutes(90),
+            party_size: 2,
+            status: Status::Held,
+            expires_at: Some(now + Duration::minutes(5)),
+            guest: None,
+            notes: String::new(),
+            created_at: now,
+            updated_at: now,
+        }
+    }
+
+    fn setup() -> (Restaurant, LocalDate, DateTime<Utc>) {
+        let now = Utc::now();
+        let date = LocalDate::from_naive(now.date_naive() + chrono::Days::new(3));
+        (restaurant(), date, now)
+    }
+
+    #[test]
+    fn a_hold_updates_exactly_the_slots_it_moved() {
+        let (r, date, now) = setup();
+        let p = View::Party(PartySize::new(2).unwrap());
+        let (before, _) = compute(&r, date, 1, &[], p, now);
+        let day = vec![held(&r, "t1", date, "19:00", now)];
+        let (after, _) = compute(&r, date, 2, &day, p, now);
+        let frame = diff(p, &before, &after, 2, Cause::Held, now).expect("a change");
+        let v: Value = serde_json::from_str(&frames::close_shared(&frame, "\"a\"")).unwrap();
+        let times: Vec<&str> = v["slots"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["time"].as_str().unwrap())
+            .collect();
+        // A 90-minute turn at 19:00 blocks the starts from 17:30+ to 20:00 on a 30-min grid.
+        assert_eq!(times, ["18:00", "18:30", "19:00", "19:30", "20:00"]);
+        assert!(v["slots"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|s| s["available_tables"] == 1));
+        assert_eq!(v["cause"], "held");
+        assert_eq!(v["version"], 2);
+    }
+
+    #[test]
+    fn a_change_a_view_cannot_see_sends_it_nothing() {
+        let (r, date, now) = setup();
+        let p = View::Party(PartySize::new(4).unwrap());
+        let (before, _) = compute(&r, date, 1, &[], p, now);
+        // t1 seats at most 2: a party of 4 never sees it.
+        let day = vec![held(&r, "t1", date, "19:00", now)];
+        let (after, _) = compute(&r, date, 2, &day, p, now);
+        assert_eq!(diff(p, &before, &after, 2, Cause::Held, now), None);
+    }
+
+    #[test]
+    fn the_floor_sends_each_changed_table_whole() {
+        let (r, date, now) = setup();
+        let (before, _) = compute(&r, date, 1, &[], View::Floor, now);
+        let day = vec![held(&r, "t2", date, "20:00", now)];
+        let (after, snap) = compute(&r, date, 2, &day, View::Floor, now);
+        let frame = diff(View::Floor, &before, &after, 2, Cause::Held, now).unwrap();
+        let v: Value = serde_json::from_str(&frames::close_shared(&frame, "\"f\"")).unwrap();
+        assert_eq!(v["tables"].as_array().unwrap().len(), 1);
+        assert_eq!(v["tables"][0]["id"], "t2");
+        assert_eq!(v["tables"][0]["reservations"][0]["time"], "20:00");
+        let s: Value = serde_json::from_str(&frames::close_shared(&snap, "\"f\"")).unwrap();
+        assert_eq!(s["data"]["tables"].as_array().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn latest_change_names_the_newest_new_or_changed_reservation() {
+        let (r, date, now) = setup();
+        let a = held(&r, "t1", date, "19:00", now);
+        let mut b = held(&r, "t2", date, "19:00", now + Duration::seconds(1));
+        b.updated_at = now + Duration::seconds(1);
+        let one = std::slice::from_ref(&a);
+        assert_eq!(latest_change(one, one), None);
+        assert_eq!(
+            latest_change(one, &[a.clone(), b.clone()]),
+            Some((Cause::Held, b.updated_at))
+        );
+        let mut released = a.clone();
+        released.status = Status::Released;
+        released.updated_at = now + Duration::seconds(2);
+        assert_eq!(
+            latest_change(&[a, b.clone()], &[released.clone(), b]),
+            Some((Cause::Released, released.updated_at))
+        );
+    }
+}

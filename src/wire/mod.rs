@@ -1,0 +1,13 @@
+//! The wire: typed bodies and frames shared by the HTTP API and the live socket. Depends only on
+//! the domain; every JSON the server sends is one of these types.
+pub mod availability;
+pub mod floor;
+pub mod frames;
+pub mod problem;
+pub mod reservation;
+
+pub use availability::{AvailabilityBody, SlotBody};
+pub use floor::{FloorBody, FloorTable};
+pub use frames::{ClientFrame, HoldInput};
+pub use problem::Problem;
+pub use reservation::{HeldReservation, ReservationView};

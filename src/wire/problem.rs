@@ -1,0 +1,84 @@
+//! RFC 9457 problem documents: every error body the server sends, on HTTP and in `hold_result`.
+use crate::domain::availability::SlotCount;
+use crate::domain::time::fmt_slot_instant;
+use crate::domain::FieldError;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct FieldErrorBody {
+    pub field: String,
+    pub message: String,
+}
+
+impl From<&FieldError> for FieldErrorBody {
+    fn from(e: &FieldError) -> Self {
+        FieldErrorBody {
+            field: e.field.clone(),
+            message: e.message.clone(),
+        }
+    }
+}
+
+/// A free start offered instead of the one that was just taken.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Alternative {
+    #[schema(example = "19:15")]
+    pub time: String,
+    #[schema(example = "2026-12-05T18:15:00Z")]
+    pub start: String,
+    #[schema(minimum = 1)]
+    pub available_tables: u32,
+}
+
+impl From<&SlotCount> for Alternative {
+    fn from(a: &SlotCount) -> Self {
+        Alternative {
+            time: a.slot.time.to_string(),
+            start: fmt_slot_instant(a.slot.start),
+            available_tables: a.available_tables,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Problem {
+    /// `/problems/<name>`, e.g. `/problems/slot-unavailable`.
+    #[serde(rename = "type")]
+    #[schema(example = "/problems/validation")]
+    pub kind: String,
+    pub title: String,
+    #[schema(minimum = 400, maximum = 599)]
+    pub status: u16,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    /// `validation`: each broken rule.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub errors: Option<Vec<FieldErrorBody>>,
+    /// `slot-unavailable`: up to 3 nearest free starts that day.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alternatives: Option<Vec<Alternative>>,
+}
+
+impl Problem {
+    pub fn new(name: &str, title: &str, status: u16) -> Self {
+        Problem {
+            kind: format!("/problems/{name}"),
+            title: title.to_owned(),
+            status,
+            detail: None,
+            errors: None,
+            alternatives: None,
+        }
+    }
+
+    pub fn detail(mut self, detail: impl Into<String>) -> Self {
+        self.detail = Some(detail.into());
+        self
+    }
+
+    /// The problem's name: its `type` without the `/problems/` prefix.
+    pub fn name(&self) -> &str {
+        self.kind.strip_prefix("/problems/").unwrap_or(&self.kind)
+    }
+}

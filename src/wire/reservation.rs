@@ -1,0 +1,118 @@
+//! A reservation as the API shows it.
+use crate::domain::reservation::{Guest, Reservation, Status};
+use crate::domain::time::{fmt_instant, fmt_slot_instant};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct GuestBody {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone: Option<String>,
+}
+
+impl From<&Guest> for GuestBody {
+    fn from(g: &Guest) -> Self {
+        GuestBody {
+            name: g.name.clone(),
+            email: g.email.clone(),
+            phone: g.phone.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum StatusName {
+    Held,
+    Confirmed,
+    Released,
+    Expired,
+    Seated,
+    Completed,
+    Cancelled,
+    NoShow,
+}
+
+impl From<Status> for StatusName {
+    fn from(s: Status) -> Self {
+        match s {
+            Status::Held => StatusName::Held,
+            Status::Confirmed => StatusName::Confirmed,
+            Status::Released => StatusName::Released,
+            Status::Expired => StatusName::Expired,
+            Status::Seated => StatusName::Seated,
+            Status::Completed => StatusName::Completed,
+            Status::Cancelled => StatusName::Cancelled,
+            Status::NoShow => StatusName::NoShow,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ReservationView {
+    pub id: Uuid,
+    pub restaurant_id: Uuid,
+    pub table_id: String,
+    #[schema(example = "2026-12-05", format = Date)]
+    pub date: String,
+    #[schema(example = "19:00")]
+    pub time: String,
+    #[schema(example = "2026-12-05T18:00:00Z")]
+    pub start: String,
+    #[schema(example = "2026-12-05T20:00:00Z")]
+    pub end: String,
+    #[schema(minimum = 1, maximum = 100)]
+    pub party_size: u32,
+    pub status: StatusName,
+    /// Present only while `held`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<String>,
+    /// Shown only to the reservation's token holder and to staff.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub guest: Option<GuestBody>,
+    pub notes: String,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl ReservationView {
+    /// The reservation as read at `now` (a held one past `expires_at` reads as expired).
+    pub fn of(r: &Reservation, now: DateTime<Utc>, with_guest: bool) -> Self {
+        let status = r.status_at(now);
+        ReservationView {
+            id: r.id,
+            restaurant_id: r.restaurant_id,
+            table_id: r.table_id.to_string(),
+            date: r.date.to_string(),
+            time: r.time.to_string(),
+            start: fmt_slot_instant(r.start),
+            end: fmt_slot_instant(r.end),
+            party_size: r.party_size,
+            status: status.into(),
+            expires_at: (status == Status::Held)
+                .then(|| r.expires_at.map(fmt_instant))
+                .flatten(),
+            guest: if with_guest {
+                r.guest.as_ref().map(GuestBody::from)
+            } else {
+                None
+            },
+            notes: r.notes.clone(),
+            created_at: fmt_instant(r.created_at),
+            updated_at: fmt_instant(r.updated_at),
+        }
+    }
+}
+
+/// A new hold: the reservation and, shown only now, the token that owns it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct HeldReservation {
+    #[serde(flatten)]
+    pub reservation: ReservationView,
+    pub token: String,
+}
