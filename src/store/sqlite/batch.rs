@@ -1,7 +1,8 @@
 //! Group commit: holds, walk-ins and status changes queued while the writer is busy are decided
 //! in one `BEGIN IMMEDIATE` transaction, each inside its own savepoint, and made durable by one
 //! commit (one fsync). Every answer waits for that commit, so a 2xx still means durable.
-use super::{insert_in, internal, transition_in};
+use super::reservations::{insert_in, transition_in};
+use super::rows::internal;
 use crate::store::{
     InsertOutcome, NewReservation, StoreError, StoreResult, Transition, TransitionOutcome,
 };
