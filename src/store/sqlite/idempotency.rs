@@ -1,5 +1,5 @@
 //! Idempotency records: the first answer to a key is replayed for a day.
-use super::rows::{internal, ms};
+use super::rows::{db, ms};
 use super::SqliteStore;
 use crate::store::{IdemBegin, StoreResult};
 use chrono::{DateTime, Utc};
@@ -24,11 +24,17 @@ impl SqliteStore {
         .bind(key)
         .fetch_optional(&mut *tx)
         .await
-        .map_err(internal)?;
+        .map_err(db("read idempotency record"))?;
         if let Some(row) = row {
-            let created: i64 = row.try_get("created_ms").map_err(internal)?;
-            let state: String = row.try_get("state").map_err(internal)?;
-            let fp: String = row.try_get("fingerprint").map_err(internal)?;
+            let created: i64 = row
+                .try_get("created_ms")
+                .map_err(db("read idempotency record"))?;
+            let state: String = row
+                .try_get("state")
+                .map_err(db("read idempotency record"))?;
+            let fp: String = row
+                .try_get("fingerprint")
+                .map_err(db("read idempotency record"))?;
             let expired = now - created > IDEM_TTL_MS;
             let abandoned = state == "in_flight" && now - created > IDEM_STALE_MS;
             if !expired && !abandoned {
@@ -38,8 +44,10 @@ impl SqliteStore {
                 if state == "in_flight" {
                     return Ok(IdemBegin::InFlight);
                 }
-                let status: i64 = row.try_get("status").map_err(internal)?;
-                let body: String = row.try_get("body").map_err(internal)?;
+                let status: i64 = row
+                    .try_get("status")
+                    .map_err(db("read idempotency record"))?;
+                let body: String = row.try_get("body").map_err(db("read idempotency record"))?;
                 return Ok(IdemBegin::Replay {
                     status: status as u16,
                     body,
@@ -56,8 +64,8 @@ impl SqliteStore {
         .bind(now)
         .execute(&mut *tx)
         .await
-        .map_err(internal)?;
-        tx.commit().await.map_err(internal)?;
+        .map_err(db("begin idempotency record"))?;
+        tx.commit().await.map_err(db("commit idempotency record"))?;
         Ok(IdemBegin::Fresh)
     }
 
@@ -68,7 +76,7 @@ impl SqliteStore {
             .bind(key)
             .execute(&self.writer)
             .await
-            .map_err(internal)?;
+            .map_err(db("finish idempotency record"))?;
         Ok(())
     }
 
@@ -77,7 +85,7 @@ impl SqliteStore {
             .bind(key)
             .execute(&self.writer)
             .await
-            .map_err(internal)?;
+            .map_err(db("abort idempotency record"))?;
         Ok(())
     }
 }

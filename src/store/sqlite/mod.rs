@@ -1,7 +1,7 @@
 //! The embedded store: SQLite in WAL mode with `synchronous=FULL`, one writer connection, every
 //! decision in one `BEGIN IMMEDIATE` transaction, and a trigger that makes overlap unwritable.
 use super::*;
-use rows::internal;
+use rows::db;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
@@ -70,14 +70,15 @@ impl SqliteStore {
         self.jobs
             .send(job)
             .await
-            .map_err(|_| StoreError::Internal("writer stopped".into()))
+            // The queue closes only when the writer task is gone; its error holds nothing more.
+            .map_err(|_| StoreError::Internal("the writer stopped".into()))
     }
 
     async fn begin_write(&self) -> StoreResult<Transaction<'static, Sqlite>> {
         self.writer
             .begin_with("BEGIN IMMEDIATE")
             .await
-            .map_err(internal)
+            .map_err(db("begin write transaction"))
     }
 }
 
@@ -87,7 +88,7 @@ impl Store for SqliteStore {
         sqlx::query("SELECT 1")
             .execute(&self.reader)
             .await
-            .map_err(internal)?;
+            .map_err(db("ping"))?;
         Ok(())
     }
 

@@ -1,5 +1,5 @@
 //! The day view and reservation lookups, from the readers.
-use super::rows::{internal, row_to_reservation};
+use super::rows::{db, row_to_reservation};
 use super::SqliteStore;
 use crate::domain::{LocalDate, Reservation};
 use crate::store::{DayView, StoreResult};
@@ -8,7 +8,7 @@ use uuid::Uuid;
 impl SqliteStore {
     pub(super) async fn day_(&self, restaurant_id: Uuid, date: LocalDate) -> StoreResult<DayView> {
         // One read transaction: WAL gives it a single snapshot for version and rows.
-        let mut tx = self.reader.begin().await.map_err(internal)?;
+        let mut tx = self.reader.begin().await.map_err(db("begin day read"))?;
         let rid = restaurant_id.to_string();
         let version: Option<i64> = sqlx::query_scalar(
             "SELECT MAX(r.wide_version, COALESCE(d.version, 0)) FROM restaurants r
@@ -19,7 +19,7 @@ impl SqliteStore {
         .bind(date.to_string())
         .fetch_optional(&mut *tx)
         .await
-        .map_err(internal)?;
+        .map_err(db("read day version"))?;
         let rows = sqlx::query(
             "SELECT * FROM reservations WHERE restaurant_id = ? AND date IN (?, ?)
              ORDER BY start_ms, table_id",
@@ -29,8 +29,8 @@ impl SqliteStore {
         .bind(date.to_string())
         .fetch_all(&mut *tx)
         .await
-        .map_err(internal)?;
-        tx.commit().await.map_err(internal)?;
+        .map_err(db("read day reservations"))?;
+        tx.commit().await.map_err(db("end day read"))?;
         Ok(DayView {
             version: version.unwrap_or(0) as u64,
             reservations: rows
@@ -53,7 +53,7 @@ impl SqliteStore {
         .bind(date.to_string())
         .fetch_all(&self.reader)
         .await
-        .map_err(internal)?;
+        .map_err(db("list reservations of a date"))?;
         rows.iter().map(row_to_reservation).collect()
     }
 
@@ -62,7 +62,7 @@ impl SqliteStore {
             .bind(id.to_string())
             .fetch_optional(&self.reader)
             .await
-            .map_err(internal)?;
+            .map_err(db("read reservation"))?;
         row.as_ref().map(row_to_reservation).transpose()
     }
 }

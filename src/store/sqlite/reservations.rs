@@ -1,5 +1,5 @@
 //! Holds, walk-ins, status changes and expiry: each decided inside the writer's transaction.
-use super::rows::{corrupt, internal, ms, row_to_reservation, OCCUPYING_SQL};
+use super::rows::{db, guest_json, ms, row_to_reservation, OCCUPYING_SQL};
 use super::versions::bump_dates;
 use super::{batch, SqliteStore};
 use crate::domain::{LocalDate, Reservation, TableId};
@@ -37,9 +37,9 @@ async fn expire_blocking_holds(
         .bind(now)
         .fetch_all(&mut **tx)
         .await
-        .map_err(internal)?;
+        .map_err(db("expire blocking holds"))?;
         for d in rows {
-            dates.push(LocalDate::parse(&d).map_err(|_| corrupt("date"))?);
+            dates.push(LocalDate::parse(&d).map_err(|e| StoreError::corrupt("date", e))?);
         }
     }
     Ok(dates)
@@ -75,7 +75,7 @@ pub(super) async fn insert_in(
         .bind(start)
         .fetch_all(&mut **tx)
         .await
-        .map_err(internal)?;
+        .map_err(db("find busy tables"))?;
     let Some(table) = candidates
         .iter()
         .find(|t| !busy.iter().any(|b| b == t.as_str()))
@@ -98,18 +98,13 @@ pub(super) async fn insert_in(
     .bind(i64::from(reservation.party_size))
     .bind(reservation.status.as_str())
     .bind(reservation.expires_at.map(ms))
-    .bind(
-        reservation
-            .guest
-            .as_ref()
-            .map(|g| serde_json::to_string(g).unwrap_or_default()),
-    )
+    .bind(reservation.guest.as_ref().map(guest_json).transpose()?)
     .bind(&reservation.notes)
     .bind(ms(reservation.created_at))
     .bind(ms(reservation.updated_at))
     .execute(&mut **tx)
     .await
-    .map_err(internal)?;
+    .map_err(db("insert reservation"))?;
     if let Some(h) = token_hash {
         sqlx::query("INSERT INTO tokens (hash, restaurant_id, reservation_id) VALUES (?, ?, ?)")
             .bind(h)
@@ -117,7 +112,7 @@ pub(super) async fn insert_in(
             .bind(reservation.id.to_string())
             .execute(&mut **tx)
             .await
-            .map_err(internal)?;
+            .map_err(db("insert reservation token"))?;
     }
     touched.push(reservation.date);
     let versions = bump_dates(tx, &rid, touched).await?;
@@ -144,23 +139,19 @@ pub(super) async fn transition_in(
     .bind(t.id.to_string())
     .bind(t.from.as_str())
     .bind(t.to.as_str())
-    .bind(
-        t.guest
-            .as_ref()
-            .map(|g| serde_json::to_string(g).unwrap_or_default()),
-    )
+    .bind(t.guest.as_ref().map(guest_json).transpose()?)
     .bind(t.notes.as_deref())
     .bind(t.end.map(ms))
     .bind(now)
     .fetch_optional(&mut **tx)
     .await
-    .map_err(internal)?;
+    .map_err(db("change reservation status"))?;
     let Some(row) = row else {
         let cur = sqlx::query("SELECT * FROM reservations WHERE id = ?")
             .bind(t.id.to_string())
             .fetch_optional(&mut **tx)
             .await
-            .map_err(internal)?;
+            .map_err(db("read reservation after a refused change"))?;
         return Ok(TransitionOutcome::Conflict(
             cur.as_ref().map(row_to_reservation).transpose()?,
         ));
@@ -203,7 +194,7 @@ impl SqliteStore {
             .bind(now)
             .fetch_all(&self.reader)
             .await
-            .map_err(internal)?;
+            .map_err(db("find taken tables"))?;
         Ok(candidates
             .iter()
             .all(|t| busy.iter().any(|b| b == t.as_str())))
@@ -227,7 +218,7 @@ impl SqliteStore {
         self.batch(batch::Job::Insert(new, reply)).await?;
         answer
             .await
-            .map_err(|_| StoreError::Internal("writer stopped".into()))?
+            .map_err(|e| StoreError::internal("the writer stopped before answering", e))?
     }
 
     pub(super) async fn transition_(&self, t: Transition) -> StoreResult<TransitionOutcome> {
@@ -235,7 +226,7 @@ impl SqliteStore {
         self.batch(batch::Job::Transition(t, reply)).await?;
         answer
             .await
-            .map_err(|_| StoreError::Internal("writer stopped".into()))?
+            .map_err(|e| StoreError::internal("the writer stopped before answering", e))?
     }
 
     pub(super) async fn expire_due_(
@@ -254,14 +245,14 @@ impl SqliteStore {
         .bind(i64::from(limit))
         .fetch_all(&mut *tx)
         .await
-        .map_err(internal)?;
+        .map_err(db("expire due holds"))?;
         let mut out = Vec::new();
         for row in &rows {
             let r = row_to_reservation(row)?;
             let v = bump_dates(&mut tx, &r.restaurant_id.to_string(), [r.date]).await?;
             out.push((r, v));
         }
-        tx.commit().await.map_err(internal)?;
+        tx.commit().await.map_err(db("commit expiries"))?;
         Ok(out)
     }
 }

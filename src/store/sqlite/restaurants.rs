@@ -1,9 +1,9 @@
 //! Restaurants: creation with their staff token, the listing, and guarded settings changes.
-use super::rows::{corrupt, internal, ms, to_doc, OCCUPYING_SQL};
+use super::rows::{db, ms, to_doc, OCCUPYING_SQL};
 use super::SqliteStore;
 use crate::domain::Restaurant;
 use crate::store::{
-    Guard, ReplaceOutcome, RestaurantSummary, StoreResult, StoredRestaurant, Versions,
+    Guard, ReplaceOutcome, RestaurantSummary, StoreError, StoreResult, StoredRestaurant, Versions,
 };
 use chrono::{DateTime, Utc};
 use sqlx::{Row, Sqlite, Transaction};
@@ -18,7 +18,7 @@ impl SqliteStore {
             .bind(rid)
             .fetch_optional(&mut **tx)
             .await
-            .map_err(internal)?;
+            .map_err(db("read restaurant revision"))?;
         Ok(v.map(|v| v as u64))
     }
 
@@ -40,26 +40,26 @@ impl SqliteStore {
         .bind(ms(now))
         .execute(&mut *tx)
         .await
-        .map_err(internal)?;
+        .map_err(db("insert restaurant"))?;
         sqlx::query("INSERT INTO tokens (hash, restaurant_id) VALUES (?, ?)")
             .bind(staff_token_hash)
             .bind(&id)
             .execute(&mut *tx)
             .await
-            .map_err(internal)?;
-        tx.commit().await.map_err(internal)
+            .map_err(db("insert staff token"))?;
+        tx.commit().await.map_err(db("commit new restaurant"))
     }
 
     pub(super) async fn list_restaurants_(&self) -> StoreResult<Vec<RestaurantSummary>> {
         let rows = sqlx::query("SELECT doc FROM restaurants ORDER BY created_ms, id")
             .fetch_all(&self.reader)
             .await
-            .map_err(internal)?;
+            .map_err(db("list restaurants"))?;
         rows.iter()
             .map(|row| {
-                let doc: String = row.try_get("doc").map_err(internal)?;
+                let doc: String = row.try_get("doc").map_err(db("list restaurants"))?;
                 let r: Restaurant =
-                    serde_json::from_str(&doc).map_err(|_| corrupt("restaurant"))?;
+                    serde_json::from_str(&doc).map_err(|e| StoreError::corrupt("restaurant", e))?;
                 Ok(RestaurantSummary {
                     id: r.id,
                     name: r.name,
@@ -74,12 +74,13 @@ impl SqliteStore {
             .bind(id.to_string())
             .fetch_optional(&self.reader)
             .await
-            .map_err(internal)?;
+            .map_err(db("read restaurant"))?;
         row.map(|row| {
-            let doc: String = row.try_get("doc").map_err(internal)?;
-            let revision: i64 = row.try_get("revision").map_err(internal)?;
+            let doc: String = row.try_get("doc").map_err(db("read restaurant"))?;
+            let revision: i64 = row.try_get("revision").map_err(db("read restaurant"))?;
             Ok(StoredRestaurant {
-                restaurant: serde_json::from_str(&doc).map_err(|_| corrupt("restaurant"))?,
+                restaurant: serde_json::from_str(&doc)
+                    .map_err(|e| StoreError::corrupt("restaurant", e))?,
                 revision: revision as u64,
             })
         })
@@ -112,7 +113,7 @@ impl SqliteStore {
                     .bind(table.as_ref().map(|t| t.as_str().to_owned()))
                     .fetch_one(&mut *tx)
                     .await
-                    .map_err(internal)?
+                    .map_err(db("check live reservations of a table"))?
             }
             Guard::PartiesWithin {
                 table,
@@ -130,7 +131,7 @@ impl SqliteStore {
                     .bind(i64::from(*max))
                     .fetch_one(&mut *tx)
                     .await
-                    .map_err(internal)?
+                    .map_err(db("check parties on a table"))?
             }
         };
         if blocked > 0 {
@@ -147,9 +148,11 @@ impl SqliteStore {
         .bind(&r.name)
         .fetch_one(&mut *tx)
         .await
-        .map_err(internal)?;
+        .map_err(db("write restaurant settings"))?;
         let _ = now;
-        tx.commit().await.map_err(internal)?;
+        tx.commit()
+            .await
+            .map_err(db("commit restaurant settings"))?;
         Ok(ReplaceOutcome::Done(Versions {
             dates: Vec::new(),
             wide: Some(wide as u64),

@@ -1,7 +1,7 @@
 //! Who a token belongs to.
-use super::rows::{corrupt, internal};
+use super::rows::db;
 use super::SqliteStore;
-use crate::store::{StoreResult, TokenOwner};
+use crate::store::{StoreError, StoreResult, TokenOwner};
 use sqlx::Row;
 use uuid::Uuid;
 
@@ -11,16 +11,18 @@ impl SqliteStore {
             .bind(hash)
             .fetch_optional(&self.reader)
             .await
-            .map_err(internal)?;
+            .map_err(db("read token"))?;
         row.map(|row| {
-            let rid: String = row.try_get("restaurant_id").map_err(internal)?;
-            let res: Option<String> = row.try_get("reservation_id").map_err(internal)?;
-            let restaurant_id = Uuid::parse_str(&rid).map_err(|_| corrupt("token"))?;
+            let rid: String = row.try_get("restaurant_id").map_err(db("read token"))?;
+            let res: Option<String> = row.try_get("reservation_id").map_err(db("read token"))?;
+            let restaurant_id =
+                Uuid::parse_str(&rid).map_err(|e| StoreError::corrupt("token", e))?;
             Ok(match res {
                 None => TokenOwner::Staff { restaurant_id },
                 Some(r) => TokenOwner::Reservation {
                     restaurant_id,
-                    reservation_id: Uuid::parse_str(&r).map_err(|_| corrupt("token"))?,
+                    reservation_id: Uuid::parse_str(&r)
+                        .map_err(|e| StoreError::corrupt("token", e))?,
                 },
             })
         })

@@ -1,5 +1,5 @@
 //! Versions of a restaurant/date, raised in the transaction of every change.
-use super::rows::internal;
+use super::rows::db;
 use crate::domain::LocalDate;
 use crate::store::{StoreResult, Versions};
 use sqlx::{Sqlite, Transaction};
@@ -21,7 +21,7 @@ async fn bump_day(
     .bind(date.to_string())
     .fetch_one(&mut **tx)
     .await
-    .map_err(internal)?;
+    .map_err(db("raise date version"))?;
     Ok(v as u64)
 }
 
