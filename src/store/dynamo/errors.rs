@@ -13,7 +13,7 @@ use aws_sdk_dynamodb::operation::{
     query::QueryError, transact_write_items::TransactWriteItemsError, update_item::UpdateItemError,
 };
 use aws_sdk_dynamodb::types::CancellationReason;
-use rand::Rng;
+use backon::{ExponentialBuilder, Retryable};
 use std::borrow::Cow;
 use std::future::Future;
 use std::time::Duration;
@@ -174,27 +174,22 @@ where
     verdict.with(e)
 }
 
-/// Bounded exponential back-off with full jitter.
-#[derive(Debug, Default)]
-pub struct Backoff {
-    attempt: u32,
-}
+/// The store's retries: at most 7 waits, from 5 ms doubling to at most 200 ms, each stretched
+/// by a random 0–100 % (backon's jitter), so under a second and a half in all.
+pub const RETRIES: ExponentialBuilder = ExponentialBuilder::new()
+    .with_min_delay(Duration::from_millis(5))
+    .with_max_delay(Duration::from_millis(200))
+    .with_max_times(7)
+    .with_jitter();
 
-impl Backoff {
-    pub const ATTEMPTS: u32 = 8;
-    const BASE_MS: u64 = 10;
-    const CAP_MS: u64 = 400;
-
-    /// Waits before the next attempt; `false` when the attempts are used up.
-    pub async fn pause(&mut self) -> bool {
-        if self.attempt + 1 >= Self::ATTEMPTS {
-            return false;
+/// Waits out the next delay of `delays`; `false` when its retries are used up.
+pub async fn pause(delays: &mut impl Iterator<Item = Duration>) -> bool {
+    match delays.next() {
+        Some(d) => {
+            tokio::time::sleep(d).await;
+            true
         }
-        let ceiling = (Self::BASE_MS << self.attempt).min(Self::CAP_MS);
-        let ms = rand::thread_rng().gen_range(0..=ceiling);
-        self.attempt += 1;
-        tokio::time::sleep(Duration::from_millis(ms)).await;
-        true
+        None => false,
     }
 }
 
@@ -209,8 +204,20 @@ pub fn unknown_outcome(
     }
 }
 
-/// Why a write gave up after its retries.
-pub const THROTTLED: &str = "DynamoDB kept throttling the write or refusing it for a conflict";
+/// Why a call gave up after its retries.
+pub const THROTTLED: &str = "DynamoDB kept throttling the call or refusing it for a conflict";
+
+/// The store error a fault left after the retries stands for.
+fn gave_up(f: Fault) -> StoreError {
+    match f {
+        Fault::Retry(e) => StoreError::unavailable(THROTTLED, e),
+        Fault::Unknown(e) => StoreError::unavailable("DynamoDB gave no answer", e),
+        Fault::Fatal(e) => StoreError::internal("DynamoDB refused the call", e),
+        Fault::Condition | Fault::Canceled(_) => {
+            StoreError::Internal("DynamoDB failed a condition where none was set".into())
+        }
+    }
+}
 
 /// A read, retried on throttling, timeouts and 5xx.
 pub async fn read<T, E, F, Fut>(mut call: F) -> StoreResult<T>
@@ -219,23 +226,15 @@ where
     Fut: Future<Output = Result<T, SdkError<E, HttpResponse>>>,
     E: OpFault + std::error::Error + Send + Sync + 'static,
 {
-    let mut backoff = Backoff::default();
-    loop {
-        match call().await.map_err(fault) {
-            Ok(v) => return Ok(v),
-            Err(Fault::Retry(e) | Fault::Unknown(e)) => {
-                if !backoff.pause().await {
-                    return Err(StoreError::unavailable("a DynamoDB read kept failing", e));
-                }
-            }
-            Err(Fault::Fatal(e)) => return Err(StoreError::internal("a DynamoDB read failed", e)),
-            Err(Fault::Condition | Fault::Canceled(_)) => {
-                return Err(StoreError::Internal(
-                    "a DynamoDB read answered with a failed condition".into(),
-                ))
-            }
-        }
-    }
+    let attempt = || {
+        let sent = call();
+        async move { sent.await.map_err(fault) }
+    };
+    attempt
+        .retry(RETRIES)
+        .when(|f| matches!(f, Fault::Retry(_) | Fault::Unknown(_)))
+        .await
+        .map_err(gave_up)
 }
 
 /// The outcome of a conditional write once throttling and conflicts are retried away.
@@ -254,26 +253,30 @@ where
     Fut: Future<Output = Result<T, SdkError<E, HttpResponse>>>,
     E: OpFault + std::error::Error + Send + Sync + 'static,
 {
-    let mut backoff = Backoff::default();
-    loop {
-        match call().await.map_err(fault) {
-            Ok(v) => return Ok(Written::Done(v)),
-            Err(Fault::Condition) => return Ok(Written::Condition),
-            Err(Fault::Canceled(r)) => return Ok(Written::Canceled(r)),
-            Err(Fault::Unknown(e)) => return Ok(Written::Unknown(e)),
-            Err(Fault::Retry(e)) => {
-                if !backoff.pause().await {
-                    return Err(StoreError::unavailable(THROTTLED, e));
-                }
+    // Only throttling and conflicts (never applied) are retried; every other answer is final.
+    let attempt = || {
+        let sent = call();
+        async move {
+            match sent.await.map_err(fault) {
+                Ok(v) => Ok(Written::Done(v)),
+                Err(Fault::Condition) => Ok(Written::Condition),
+                Err(Fault::Canceled(r)) => Ok(Written::Canceled(r)),
+                Err(Fault::Unknown(e)) => Ok(Written::Unknown(e)),
+                Err(f) => Err(f),
             }
-            Err(Fault::Fatal(e)) => return Err(StoreError::internal("a DynamoDB write failed", e)),
         }
-    }
+    };
+    attempt
+        .retry(RETRIES)
+        .when(|f| matches!(f, Fault::Retry(_)))
+        .await
+        .map_err(gave_up)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use backon::BackoffBuilder;
 
     fn reason(code: &str) -> CancellationReason {
         CancellationReason::builder().code(code).build()
@@ -310,13 +313,15 @@ mod tests {
         assert_eq!(Verdict::from_reasons(vec![Reason::Other]), Verdict::Fatal);
     }
 
-    #[tokio::test]
-    async fn backoff_gives_up_after_its_attempts() {
-        let mut b = Backoff::default();
-        let mut pauses = 0;
-        while b.pause().await {
-            pauses += 1;
-        }
-        assert_eq!(pauses, Backoff::ATTEMPTS - 1);
+    #[test]
+    fn retries_give_up_after_seven_bounded_waits() {
+        let delays: Vec<Duration> = RETRIES.build().collect();
+        assert_eq!(delays.len(), 7);
+        assert!(delays[0] >= Duration::from_millis(5), "{delays:?}");
+        assert!(
+            delays.iter().all(|d| *d < Duration::from_millis(400)),
+            "{delays:?}"
+        );
+        assert!(delays.iter().sum::<Duration>() < Duration::from_millis(1500));
     }
 }

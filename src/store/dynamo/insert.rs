@@ -1,6 +1,6 @@
 //! Holds and walk-ins: one transaction claims a table's minutes, or fails at once.
 use super::cells::{self, claim_value, minutes, now_key, CELL_MINUTES};
-use super::errors::{fault, Backoff, Fault, Reason, Written, THROTTLED};
+use super::errors::{fault, pause, Fault, Reason, Written, RETRIES, THROTTLED};
 use super::io::counter_bump;
 use super::items::*;
 use super::keys::{cell_pk, cell_sk, date_prefix, restaurant_pk};
@@ -11,6 +11,7 @@ use crate::domain::{Reservation, TableId};
 use crate::store::{InsertOutcome, NewReservation, StoreError, StoreResult, TokenOwner};
 use aws_sdk_dynamodb::error::DisplayErrorContext;
 use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
+use backon::BackoffBuilder;
 use chrono::{DateTime, Utc};
 use rand::Rng;
 use std::collections::HashSet;
@@ -189,7 +190,7 @@ impl DynamoStore {
                 .into(),
             ));
         }
-        let mut backoff = Backoff::default();
+        let mut delays = RETRIES.build();
         loop {
             let sent = self
                 .client
@@ -209,7 +210,7 @@ impl DynamoStore {
                     if self.minutes_taken(r, now, mine).await? {
                         return Ok(None);
                     }
-                    if !backoff.pause().await {
+                    if !pause(&mut delays).await {
                         return Err(StoreError::unavailable(THROTTLED, why));
                     }
                     continue;
