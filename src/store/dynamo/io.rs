@@ -180,7 +180,7 @@ impl DynamoStore {
     /// whatever number it is given), with the version reported as 0.
     pub(super) async fn versions_after(&self, rid: Uuid, date: LocalDate) -> Versions {
         let version = self.version(rid, date).await.unwrap_or_else(|e| {
-            tracing::warn!(error = %e, %rid, %date, "committed, but cannot read the new version");
+            tracing::warn!(error = %format!("{e:#}"), %rid, %date, "committed, but cannot read the new version");
             0
         });
         Versions {
