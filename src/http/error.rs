@@ -141,9 +141,11 @@ impl ResponseError for ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
+        // For the log: the store's context and its whole source chain.
+        let chain = format!("{e:#}");
         match e {
-            StoreError::Unavailable(s) => ApiError::Unavailable(s),
-            StoreError::Internal(s) => ApiError::Internal(s),
+            StoreError::Unavailable(_) => ApiError::Unavailable(chain),
+            StoreError::Internal(_) => ApiError::Internal(chain),
         }
     }
 }

@@ -1,6 +1,9 @@
 //! The store decides every race. One trait, one contract, two backends.
 pub mod dynamo;
+mod error;
 pub mod sqlite;
+
+pub use error::{BoxError, Cause, StoreError, StoreResult};
 
 use crate::domain::reservation::{Guest, Reservation, Status};
 use crate::domain::{LocalDate, Restaurant, TableId};
@@ -8,17 +11,6 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use std::sync::Arc;
 use uuid::Uuid;
-
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    /// The store could not be reached or answered with a transient failure.
-    #[error("store unavailable: {0}")]
-    Unavailable(String),
-    #[error("store failure: {0}")]
-    Internal(String),
-}
-
-pub type StoreResult<T> = Result<T, StoreError>;
 
 /// A restaurant with the revision that guards read-modify-write of its settings.
 #[derive(Debug, Clone, PartialEq)]

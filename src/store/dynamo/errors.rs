@@ -5,15 +5,16 @@
 //! conflicts (which DynamoDB guarantees were not applied) are retried with bounded, jittered
 //! exponential back-off; reads are also retried after a timeout or a 5xx; a write whose outcome
 //! is unknown goes back to its caller, which reads back what happened.
-use crate::store::{StoreError, StoreResult};
+use crate::store::{BoxError, StoreError, StoreResult};
 use aws_sdk_dynamodb::config::http::HttpResponse;
-use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
+use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::{
     delete_item::DeleteItemError, get_item::GetItemError, put_item::PutItemError,
     query::QueryError, transact_write_items::TransactWriteItemsError, update_item::UpdateItemError,
 };
 use aws_sdk_dynamodb::types::CancellationReason;
-use rand::Rng;
+use backon::{ExponentialBuilder, Retryable};
+use std::borrow::Cow;
 use std::future::Future;
 use std::time::Duration;
 
@@ -40,38 +41,59 @@ impl Reason {
     }
 }
 
-/// What a failed call means for its caller.
+/// What a failed call means for its caller, decided from its type alone.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Fault {
+pub enum Verdict {
     /// The write's condition did not hold: nothing was written.
     Condition,
     /// A condition of the transaction failed; one reason per item, in item order.
     Canceled(Vec<Reason>),
     /// Throttled or in conflict with another transaction: nothing was written; try again.
-    Retry(String),
+    Retry,
     /// The call may or may not have taken effect (timeout, 5xx, lost connection).
-    Unknown(String),
-    Fatal(String),
+    Unknown,
+    Fatal,
 }
 
-impl Fault {
-    fn from_reasons(reasons: Vec<Reason>) -> Fault {
+impl Verdict {
+    fn from_reasons(reasons: Vec<Reason>) -> Verdict {
         if reasons.contains(&Reason::ConditionalCheckFailed) {
-            Fault::Canceled(reasons)
+            Verdict::Canceled(reasons)
         } else if reasons
             .iter()
             .any(|r| matches!(r, Reason::TransactionConflict | Reason::Throttled))
         {
-            Fault::Retry(format!("transaction cancelled: {reasons:?}"))
+            Verdict::Retry
         } else {
-            Fault::Fatal(format!("transaction cancelled: {reasons:?}"))
+            Verdict::Fatal
+        }
+    }
+
+    /// The fault, keeping the SDK error as the cause where the caller may report it.
+    fn with(self, cause: impl Into<BoxError>) -> Fault {
+        match self {
+            Verdict::Condition => Fault::Condition,
+            Verdict::Canceled(r) => Fault::Canceled(r),
+            Verdict::Retry => Fault::Retry(cause.into()),
+            Verdict::Unknown => Fault::Unknown(cause.into()),
+            Verdict::Fatal => Fault::Fatal(cause.into()),
         }
     }
 }
 
-/// The faults an operation's modelled errors stand for (`None`: decided by the HTTP status).
+/// A failed call: its verdict and, where it is an error to report, the SDK error itself.
+#[derive(Debug)]
+pub enum Fault {
+    Condition,
+    Canceled(Vec<Reason>),
+    Retry(BoxError),
+    Unknown(BoxError),
+    Fatal(BoxError),
+}
+
+/// The verdicts an operation's modelled errors stand for (`None`: decided by the HTTP status).
 pub trait OpFault {
-    fn op_fault(&self) -> Option<Fault>;
+    fn op_fault(&self) -> Option<Verdict>;
 }
 
 macro_rules! throttles {
@@ -79,24 +101,22 @@ macro_rules! throttles {
         match $e {
             $t::ProvisionedThroughputExceededException(_)
             | $t::RequestLimitExceeded(_)
-            | $t::ThrottlingException(_) => return Some(Fault::Retry("throttled".into())),
-            $t::InternalServerError(_) => {
-                return Some(Fault::Unknown("internal server error".into()))
-            }
+            | $t::ThrottlingException(_) => return Some(Verdict::Retry),
+            $t::InternalServerError(_) => return Some(Verdict::Unknown),
             _ => {}
         }
     };
 }
 
 impl OpFault for GetItemError {
-    fn op_fault(&self) -> Option<Fault> {
+    fn op_fault(&self) -> Option<Verdict> {
         throttles!(GetItemError, self);
         None
     }
 }
 
 impl OpFault for QueryError {
-    fn op_fault(&self) -> Option<Fault> {
+    fn op_fault(&self) -> Option<Verdict> {
         throttles!(QueryError, self);
         None
     }
@@ -105,14 +125,12 @@ impl OpFault for QueryError {
 macro_rules! single_write {
     ($t:ident) => {
         impl OpFault for $t {
-            fn op_fault(&self) -> Option<Fault> {
+            fn op_fault(&self) -> Option<Verdict> {
                 throttles!($t, self);
                 match self {
-                    $t::ConditionalCheckFailedException(_) => Some(Fault::Condition),
+                    $t::ConditionalCheckFailedException(_) => Some(Verdict::Condition),
                     $t::TransactionConflictException(_)
-                    | $t::ReplicatedWriteConflictException(_) => {
-                        Some(Fault::Retry("conflicts with a transaction".into()))
-                    }
+                    | $t::ReplicatedWriteConflictException(_) => Some(Verdict::Retry),
                     _ => None,
                 }
             }
@@ -125,15 +143,13 @@ single_write!(UpdateItemError);
 single_write!(DeleteItemError);
 
 impl OpFault for TransactWriteItemsError {
-    fn op_fault(&self) -> Option<Fault> {
+    fn op_fault(&self) -> Option<Verdict> {
         throttles!(TransactWriteItemsError, self);
         match self {
-            TransactWriteItemsError::TransactionCanceledException(e) => Some(Fault::from_reasons(
-                e.cancellation_reasons().iter().map(Reason::of).collect(),
-            )),
-            TransactWriteItemsError::TransactionInProgressException(_) => {
-                Some(Fault::Retry("transaction in progress".into()))
-            }
+            TransactWriteItemsError::TransactionCanceledException(e) => Some(
+                Verdict::from_reasons(e.cancellation_reasons().iter().map(Reason::of).collect()),
+            ),
+            TransactWriteItemsError::TransactionInProgressException(_) => Some(Verdict::Retry),
             _ => None,
         }
     }
@@ -141,44 +157,65 @@ impl OpFault for TransactWriteItemsError {
 
 pub fn fault<E>(e: SdkError<E, HttpResponse>) -> Fault
 where
-    E: OpFault + std::error::Error + 'static,
+    E: OpFault + std::error::Error + Send + Sync + 'static,
 {
-    let shown = DisplayErrorContext(&e).to_string();
-    match &e {
-        SdkError::ConstructionFailure(_) => Fault::Fatal(shown),
-        SdkError::TimeoutError(_) => Fault::Unknown(shown),
-        SdkError::DispatchFailure(d) if d.is_user() => Fault::Fatal(shown),
-        SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => Fault::Unknown(shown),
+    let verdict = match &e {
+        SdkError::ConstructionFailure(_) => Verdict::Fatal,
+        SdkError::TimeoutError(_) => Verdict::Unknown,
+        SdkError::DispatchFailure(d) if d.is_user() => Verdict::Fatal,
+        SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => Verdict::Unknown,
         SdkError::ServiceError(se) => match se.err().op_fault() {
-            Some(f) => f,
-            None if se.raw().status().is_server_error() => Fault::Unknown(shown),
-            None => Fault::Fatal(shown),
+            Some(v) => v,
+            None if se.raw().status().is_server_error() => Verdict::Unknown,
+            None => Verdict::Fatal,
         },
-        _ => Fault::Unknown(shown),
+        _ => Verdict::Unknown,
+    };
+    verdict.with(e)
+}
+
+/// The store's retries: at most 7 waits, from 5 ms doubling to at most 200 ms, each stretched
+/// by a random 0–100 % (backon's jitter), so under a second and a half in all.
+pub const RETRIES: ExponentialBuilder = ExponentialBuilder::new()
+    .with_min_delay(Duration::from_millis(5))
+    .with_max_delay(Duration::from_millis(200))
+    .with_max_times(7)
+    .with_jitter();
+
+/// Waits out the next delay of `delays`; `false` when its retries are used up.
+pub async fn pause(delays: &mut impl Iterator<Item = Duration>) -> bool {
+    match delays.next() {
+        Some(d) => {
+            tokio::time::sleep(d).await;
+            true
+        }
+        None => false,
     }
 }
 
-/// Bounded exponential back-off with full jitter.
-#[derive(Debug, Default)]
-pub struct Backoff {
-    attempt: u32,
+/// Giving up on a write whose outcome stayed unknown; `last` is the SDK error of its last try.
+pub fn unknown_outcome(
+    context: impl Into<Cow<'static, str>>,
+    last: Option<BoxError>,
+) -> StoreError {
+    match last {
+        Some(e) => StoreError::unavailable(context, e),
+        None => StoreError::Unavailable(context.into().into()),
+    }
 }
 
-impl Backoff {
-    pub const ATTEMPTS: u32 = 8;
-    const BASE_MS: u64 = 10;
-    const CAP_MS: u64 = 400;
+/// Why a call gave up after its retries.
+pub const THROTTLED: &str = "DynamoDB kept throttling the call or refusing it for a conflict";
 
-    /// Waits before the next attempt; `false` when the attempts are used up.
-    pub async fn pause(&mut self) -> bool {
-        if self.attempt + 1 >= Self::ATTEMPTS {
-            return false;
+/// The store error a fault left after the retries stands for.
+fn gave_up(f: Fault) -> StoreError {
+    match f {
+        Fault::Retry(e) => StoreError::unavailable(THROTTLED, e),
+        Fault::Unknown(e) => StoreError::unavailable("DynamoDB gave no answer", e),
+        Fault::Fatal(e) => StoreError::internal("DynamoDB refused the call", e),
+        Fault::Condition | Fault::Canceled(_) => {
+            StoreError::Internal("DynamoDB failed a condition where none was set".into())
         }
-        let ceiling = (Self::BASE_MS << self.attempt).min(Self::CAP_MS);
-        let ms = rand::thread_rng().gen_range(0..=ceiling);
-        self.attempt += 1;
-        tokio::time::sleep(Duration::from_millis(ms)).await;
-        true
     }
 }
 
@@ -187,58 +224,59 @@ pub async fn read<T, E, F, Fut>(mut call: F) -> StoreResult<T>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, SdkError<E, HttpResponse>>>,
-    E: OpFault + std::error::Error + 'static,
+    E: OpFault + std::error::Error + Send + Sync + 'static,
 {
-    let mut backoff = Backoff::default();
-    loop {
-        match call().await.map_err(fault) {
-            Ok(v) => return Ok(v),
-            Err(Fault::Retry(m) | Fault::Unknown(m)) => {
-                if !backoff.pause().await {
-                    return Err(StoreError::Unavailable(m));
-                }
-            }
-            Err(f) => return Err(StoreError::Internal(format!("{f:?}"))),
-        }
-    }
+    let attempt = || {
+        let sent = call();
+        async move { sent.await.map_err(fault) }
+    };
+    attempt
+        .retry(RETRIES)
+        .when(|f| matches!(f, Fault::Retry(_) | Fault::Unknown(_)))
+        .await
+        .map_err(gave_up)
 }
 
 /// The outcome of a conditional write once throttling and conflicts are retried away.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug)]
 pub enum Written<T> {
     Done(T),
     Condition,
     Canceled(Vec<Reason>),
-    /// It may have been applied: read back before deciding.
-    Unknown(String),
+    /// It may have been applied: read back before deciding. Holds the SDK error.
+    Unknown(BoxError),
 }
 
 pub async fn write<T, E, F, Fut>(mut call: F) -> StoreResult<Written<T>>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, SdkError<E, HttpResponse>>>,
-    E: OpFault + std::error::Error + 'static,
+    E: OpFault + std::error::Error + Send + Sync + 'static,
 {
-    let mut backoff = Backoff::default();
-    loop {
-        match call().await.map_err(fault) {
-            Ok(v) => return Ok(Written::Done(v)),
-            Err(Fault::Condition) => return Ok(Written::Condition),
-            Err(Fault::Canceled(r)) => return Ok(Written::Canceled(r)),
-            Err(Fault::Unknown(m)) => return Ok(Written::Unknown(m)),
-            Err(Fault::Retry(m)) => {
-                if !backoff.pause().await {
-                    return Err(StoreError::Unavailable(m));
-                }
+    // Only throttling and conflicts (never applied) are retried; every other answer is final.
+    let attempt = || {
+        let sent = call();
+        async move {
+            match sent.await.map_err(fault) {
+                Ok(v) => Ok(Written::Done(v)),
+                Err(Fault::Condition) => Ok(Written::Condition),
+                Err(Fault::Canceled(r)) => Ok(Written::Canceled(r)),
+                Err(Fault::Unknown(e)) => Ok(Written::Unknown(e)),
+                Err(f) => Err(f),
             }
-            Err(Fault::Fatal(m)) => return Err(StoreError::Internal(m)),
         }
-    }
+    };
+    attempt
+        .retry(RETRIES)
+        .when(|f| matches!(f, Fault::Retry(_)))
+        .await
+        .map_err(gave_up)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use backon::BackoffBuilder;
 
     fn reason(code: &str) -> CancellationReason {
         CancellationReason::builder().code(code).build()
@@ -259,32 +297,31 @@ mod tests {
                 Reason::ConditionalCheckFailed
             ]
         );
-        assert_eq!(Fault::from_reasons(rs.clone()), Fault::Canceled(rs));
+        assert_eq!(Verdict::from_reasons(rs.clone()), Verdict::Canceled(rs));
     }
 
     #[test]
     fn conflicts_and_throttling_alone_are_retried_and_other_reasons_are_fatal() {
-        assert!(matches!(
-            Fault::from_reasons(vec![Reason::None, Reason::TransactionConflict]),
-            Fault::Retry(_)
-        ));
-        assert!(matches!(
-            Fault::from_reasons(vec![Reason::Throttled]),
-            Fault::Retry(_)
-        ));
-        assert!(matches!(
-            Fault::from_reasons(vec![Reason::Other]),
-            Fault::Fatal(_)
-        ));
+        assert_eq!(
+            Verdict::from_reasons(vec![Reason::None, Reason::TransactionConflict]),
+            Verdict::Retry
+        );
+        assert_eq!(
+            Verdict::from_reasons(vec![Reason::Throttled]),
+            Verdict::Retry
+        );
+        assert_eq!(Verdict::from_reasons(vec![Reason::Other]), Verdict::Fatal);
     }
 
-    #[tokio::test]
-    async fn backoff_gives_up_after_its_attempts() {
-        let mut b = Backoff::default();
-        let mut pauses = 0;
-        while b.pause().await {
-            pauses += 1;
-        }
-        assert_eq!(pauses, Backoff::ATTEMPTS - 1);
+    #[test]
+    fn retries_give_up_after_seven_bounded_waits() {
+        let delays: Vec<Duration> = RETRIES.build().collect();
+        assert_eq!(delays.len(), 7);
+        assert!(delays[0] >= Duration::from_millis(5), "{delays:?}");
+        assert!(
+            delays.iter().all(|d| *d < Duration::from_millis(400)),
+            "{delays:?}"
+        );
+        assert!(delays.iter().sum::<Duration>() < Duration::from_millis(1500));
     }
 }

@@ -1,6 +1,6 @@
 //! Holds and walk-ins: one transaction claims a table's minutes, or fails at once.
 use super::cells::{self, claim_value, minutes, now_key, CELL_MINUTES};
-use super::errors::{fault, Backoff, Fault, Reason, Written};
+use super::errors::{fault, pause, Fault, Reason, Written, RETRIES, THROTTLED};
 use super::io::counter_bump;
 use super::items::*;
 use super::keys::{cell_pk, cell_sk, date_prefix, restaurant_pk};
@@ -9,7 +9,9 @@ use super::DynamoStore;
 use crate::domain::reservation::Status;
 use crate::domain::{Reservation, TableId};
 use crate::store::{InsertOutcome, NewReservation, StoreError, StoreResult, TokenOwner};
+use aws_sdk_dynamodb::error::DisplayErrorContext;
 use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
+use backon::BackoffBuilder;
 use chrono::{DateTime, Utc};
 use rand::Rng;
 use std::collections::HashSet;
@@ -144,9 +146,9 @@ impl DynamoStore {
                     if (first_cell..reasons.len()).any(failed) {
                         return Ok(Claim::Taken);
                     }
-                    return Err(StoreError::Internal(format!(
-                        "hold cancelled for another reason: {reasons:?}"
-                    )));
+                    return Err(StoreError::Internal(
+                        format!("hold cancelled for another reason: {reasons:?}").into(),
+                    ));
                 }
                 Written::Unknown(why) => {
                     if let Some(s) = self.stored_reservation(r.id).await? {
@@ -154,8 +156,12 @@ impl DynamoStore {
                     }
                     resends += 1;
                     if resends > UNKNOWN_RESENDS {
-                        return Err(StoreError::Unavailable(why));
+                        return Err(StoreError::unavailable(
+                            "the outcome of a hold stays unknown",
+                            why,
+                        ));
                     }
+                    let why = DisplayErrorContext(&*why);
                     tracing::warn!(id = %r.id, %why, "hold outcome unknown and not found; sending it again");
                 }
                 Written::Condition => {
@@ -176,12 +182,15 @@ impl DynamoStore {
         mine: &str,
     ) -> StoreResult<Option<Written<()>>> {
         if items.len() > 100 {
-            return Err(StoreError::Internal(format!(
-                "a hold of {} items is over DynamoDB's limit of 100",
-                items.len()
-            )));
+            return Err(StoreError::Internal(
+                format!(
+                    "a hold of {} items is over DynamoDB's limit of 100",
+                    items.len()
+                )
+                .into(),
+            ));
         }
-        let mut backoff = Backoff::default();
+        let mut delays = RETRIES.build();
         loop {
             let sent = self
                 .client
@@ -194,13 +203,15 @@ impl DynamoStore {
                 Err(Fault::Condition) => Written::Condition,
                 Err(Fault::Canceled(reasons)) => Written::Canceled(reasons),
                 Err(Fault::Unknown(why)) => Written::Unknown(why),
-                Err(Fault::Fatal(why)) => return Err(StoreError::Internal(why)),
+                Err(Fault::Fatal(why)) => {
+                    return Err(StoreError::internal("DynamoDB refused a hold", why))
+                }
                 Err(Fault::Retry(why)) => {
                     if self.minutes_taken(r, now, mine).await? {
                         return Ok(None);
                     }
-                    if !backoff.pause().await {
-                        return Err(StoreError::Unavailable(why));
+                    if !pause(&mut delays).await {
+                        return Err(StoreError::unavailable(THROTTLED, why));
                     }
                     continue;
                 }
@@ -235,7 +246,7 @@ impl DynamoStore {
         for item in &cells {
             let cell: i64 = get_s(item, super::keys::SK)?
                 .parse()
-                .map_err(|_| StoreError::Internal("corrupt cell key".into()))?;
+                .map_err(|e| StoreError::corrupt("cell key", e))?;
             for m in span.clone() {
                 if m.div_euclid(CELL_MINUTES) != cell {
                     continue;
@@ -254,7 +265,9 @@ impl DynamoStore {
     async fn ours(&self, id: Uuid, stamp: &str) -> StoreResult<Claim> {
         match self.stored_reservation(id).await? {
             Some(s) => self.ours_given(s, stamp),
-            None => Err(StoreError::Internal(format!("reservation {id} vanished"))),
+            None => Err(StoreError::Internal(
+                format!("reservation {id} vanished").into(),
+            )),
         }
     }
 
@@ -262,10 +275,9 @@ impl DynamoStore {
         if s.stamp == stamp {
             Ok(Claim::Won(Box::new(s.reservation)))
         } else {
-            Err(StoreError::Internal(format!(
-                "reservation id {} is already in use",
-                s.reservation.id
-            )))
+            Err(StoreError::Internal(
+                format!("reservation id {} is already in use", s.reservation.id).into(),
+            ))
         }
     }
 

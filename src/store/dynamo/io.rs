@@ -10,7 +10,7 @@ use aws_sdk_dynamodb::types::{ConditionCheck, Put, TransactWriteItem, Update};
 use uuid::Uuid;
 
 pub fn build_err(e: aws_sdk_dynamodb::error::BuildError) -> StoreError {
-    StoreError::Internal(format!("cannot build a DynamoDB request: {e}"))
+    StoreError::internal("cannot build a DynamoDB request", e)
 }
 
 impl DynamoStore {
@@ -63,10 +63,13 @@ impl DynamoStore {
     /// One `TransactWriteItems`; throttling and conflicts are retried, the rest is the caller's.
     pub(super) async fn transact(&self, items: Vec<TransactWriteItem>) -> StoreResult<Written<()>> {
         if items.len() > 100 {
-            return Err(StoreError::Internal(format!(
-                "a transaction of {} items is over DynamoDB's limit of 100",
-                items.len()
-            )));
+            return Err(StoreError::Internal(
+                format!(
+                    "a transaction of {} items is over DynamoDB's limit of 100",
+                    items.len()
+                )
+                .into(),
+            ));
         }
         write(|| {
             self.client
@@ -177,7 +180,7 @@ impl DynamoStore {
     /// whatever number it is given), with the version reported as 0.
     pub(super) async fn versions_after(&self, rid: Uuid, date: LocalDate) -> Versions {
         let version = self.version(rid, date).await.unwrap_or_else(|e| {
-            tracing::warn!(error = %e, %rid, %date, "committed, but cannot read the new version");
+            tracing::warn!(error = %format!("{e:#}"), %rid, %date, "committed, but cannot read the new version");
             0
         });
         Versions {

@@ -14,8 +14,12 @@ pub const WIDE_STEP: u64 = 1_000_000_000;
 /// Holds, their pointers and tokens stay readable this long after they expire, then TTL removes them.
 pub const HOLD_TTL_AFTER_S: i64 = 7 * 86_400;
 
+/// An attribute that is missing or of the wrong type.
 fn corrupt(what: &str) -> StoreError {
-    StoreError::Internal(format!("corrupt {what} in store"))
+    StoreError::corrupt(
+        what,
+        format!("attribute `{what}` is missing or of the wrong type"),
+    )
 }
 
 pub fn get_s<'a>(item: &'a Item, name: &str) -> StoreResult<&'a str> {
@@ -36,7 +40,10 @@ pub fn opt_s<'a>(item: &'a Item, name: &str) -> StoreResult<Option<&'a str>> {
 pub fn opt_n<T: std::str::FromStr>(item: &Item, name: &str) -> StoreResult<Option<T>> {
     match item.get(name) {
         None | Some(AttributeValue::Null(_)) => Ok(None),
-        Some(AttributeValue::N(v)) => v.parse().map(Some).map_err(|_| corrupt(name)),
+        Some(AttributeValue::N(v)) => v
+            .parse()
+            .map(Some)
+            .map_err(|_| StoreError::corrupt(name, format!("`{v}` is not a number of this type"))),
         _ => Err(corrupt(name)),
     }
 }
@@ -46,11 +53,16 @@ pub fn get_n<T: std::str::FromStr>(item: &Item, name: &str) -> StoreResult<T> {
 }
 
 fn instant(ms: i64) -> StoreResult<DateTime<Utc>> {
-    DateTime::from_timestamp_millis(ms).ok_or_else(|| corrupt("instant"))
+    DateTime::from_timestamp_millis(ms)
+        .ok_or_else(|| StoreError::corrupt("instant", format!("{ms} ms is out of range")))
+}
+
+fn status(v: &str) -> StoreResult<Status> {
+    Status::parse(v).ok_or_else(|| StoreError::corrupt("status", format!("unknown status `{v}`")))
 }
 
 fn uuid(item: &Item, name: &str) -> StoreResult<Uuid> {
-    Uuid::parse_str(get_s(item, name)?).map_err(|_| corrupt(name))
+    Uuid::parse_str(get_s(item, name)?).map_err(|e| StoreError::corrupt(name, e))
 }
 
 /// A reservation as stored, with what the store keeps beside it.
@@ -98,7 +110,7 @@ pub fn reservation_item(r: &StoredReservation) -> StoreResult<Item> {
     if let Some(g) = &x.guest {
         put(
             "guest",
-            s(serde_json::to_string(g).map_err(|e| StoreError::Internal(e.to_string()))?),
+            s(serde_json::to_string(g).map_err(|e| StoreError::internal("encode guest", e))?),
         );
     }
     if let Some(h) = &r.token_hash {
@@ -118,19 +130,22 @@ pub fn reservation_item(r: &StoredReservation) -> StoreResult<Item> {
 
 pub fn reservation_from(item: &Item) -> StoreResult<StoredReservation> {
     let guest = opt_s(item, "guest")?
-        .map(|g| serde_json::from_str::<Guest>(g).map_err(|_| corrupt("guest")))
+        .map(|g| serde_json::from_str::<Guest>(g).map_err(|e| StoreError::corrupt("guest", e)))
         .transpose()?;
     Ok(StoredReservation {
         reservation: Reservation {
             id: uuid(item, "id")?,
             restaurant_id: uuid(item, "rid")?,
-            table_id: TableId::parse(get_s(item, "table")?).map_err(|_| corrupt("table"))?,
-            date: LocalDate::parse(get_s(item, "date")?).map_err(|_| corrupt("date"))?,
-            time: WallTime::parse(get_s(item, "time")?).map_err(|_| corrupt("time"))?,
+            table_id: TableId::parse(get_s(item, "table")?)
+                .map_err(|e| StoreError::corrupt("table", e))?,
+            date: LocalDate::parse(get_s(item, "date")?)
+                .map_err(|e| StoreError::corrupt("date", e))?,
+            time: WallTime::parse(get_s(item, "time")?)
+                .map_err(|e| StoreError::corrupt("time", e))?,
             start: instant(get_n(item, "start_ms")?)?,
             end: instant(get_n(item, "end_ms")?)?,
             party_size: get_n(item, "party")?,
-            status: Status::parse(get_s(item, "status")?).ok_or_else(|| corrupt("status"))?,
+            status: status(get_s(item, "status")?)?,
             expires_at: opt_n(item, "exp_ms")?.map(instant).transpose()?,
             guest,
             notes: get_s(item, "notes")?.to_owned(),
@@ -157,7 +172,8 @@ pub struct RestaurantItem {
 pub fn restaurant_item(r: &RestaurantItem) -> StoreResult<Item> {
     let x = &r.stored.restaurant;
     let mut item = key(restaurant_pk(x.id), META_SK);
-    let doc = serde_json::to_string(x).map_err(|e| StoreError::Internal(e.to_string()))?;
+    let doc = serde_json::to_string(x)
+        .map_err(|e| StoreError::internal("encode restaurant settings", e))?;
     item.insert("doc".into(), s(doc));
     item.insert("name".into(), s(&x.name));
     item.insert("rev".into(), n(r.stored.revision));
@@ -170,8 +186,8 @@ pub fn restaurant_item(r: &RestaurantItem) -> StoreResult<Item> {
 }
 
 pub fn restaurant_from(item: &Item) -> StoreResult<RestaurantItem> {
-    let restaurant: Restaurant =
-        serde_json::from_str(get_s(item, "doc")?).map_err(|_| corrupt("restaurant"))?;
+    let restaurant: Restaurant = serde_json::from_str(get_s(item, "doc")?)
+        .map_err(|e| StoreError::corrupt("restaurant", e))?;
     Ok(RestaurantItem {
         stored: StoredRestaurant {
             restaurant,
@@ -223,7 +239,7 @@ pub fn pointer_from(id: Uuid, item: &Item) -> StoreResult<Pointer> {
     Ok(Pointer {
         id,
         restaurant_id: uuid(item, "rid")?,
-        date: LocalDate::parse(get_s(item, "date")?).map_err(|_| corrupt("date"))?,
+        date: LocalDate::parse(get_s(item, "date")?).map_err(|e| StoreError::corrupt("date", e))?,
         ttl: opt_n(item, TTL)?,
     })
 }
@@ -255,7 +271,7 @@ pub fn token_from(item: &Item) -> StoreResult<TokenOwner> {
         None => TokenOwner::Staff { restaurant_id },
         Some(r) => TokenOwner::Reservation {
             restaurant_id,
-            reservation_id: Uuid::parse_str(r).map_err(|_| corrupt("token"))?,
+            reservation_id: Uuid::parse_str(r).map_err(|e| StoreError::corrupt("token", e))?,
         },
     })
 }
@@ -279,7 +295,7 @@ pub fn counter_from(item: &Item) -> StoreResult<Counter> {
         .strip_prefix("D#")
         .and_then(|r| r.split('#').next())
         .and_then(|d| LocalDate::parse(d).ok())
-        .ok_or_else(|| corrupt("counter key"))?;
+        .ok_or_else(|| StoreError::corrupt("counter key", format!("`{sk}` names no date")))?;
     Ok(Counter {
         date,
         changes: get_n(item, "n")?,
@@ -320,7 +336,12 @@ pub fn idem_from(item: &Item) -> StoreResult<IdemRecord> {
     let answer = match get_s(item, "state")? {
         "in_flight" => None,
         "done" => Some((get_n(item, "status")?, get_s(item, "body")?.to_owned())),
-        _ => return Err(corrupt("idempotency state")),
+        other => {
+            return Err(StoreError::corrupt(
+                "idempotency state",
+                format!("unknown state `{other}`"),
+            ))
+        }
     };
     Ok(IdemRecord {
         fingerprint: get_s(item, "fp")?.to_owned(),

@@ -1,6 +1,6 @@
 //! Restaurants: creation, the listing, and settings changes guarded by revision (and, when a
 //! change must not strand a live future reservation, by a short fence).
-use super::errors::{write, Written};
+use super::errors::{unknown_outcome, write, Written};
 use super::insert::UNKNOWN_RESENDS;
 use super::items::*;
 use super::keys::*;
@@ -60,26 +60,28 @@ impl DynamoStore {
                 Some("attribute_not_exists(#pk)"),
             )?,
         ];
+        let mut last = None;
         for _ in 0..=UNKNOWN_RESENDS {
             match self.transact(items.clone()).await? {
                 Written::Done(()) => return Ok(()),
-                Written::Unknown(_) => {
+                Written::Unknown(e) => {
+                    last = Some(e);
                     if let Some(got) = self.restaurant_item(r.id).await? {
                         if got.created_ms == created_ms {
                             return Ok(());
                         }
                     }
                 }
-                other => {
-                    return Err(StoreError::Internal(format!(
-                        "cannot create restaurant {}: {other:?}",
-                        r.id
-                    )))
+                Written::Condition | Written::Canceled(_) => {
+                    return Err(StoreError::Internal(
+                        format!("restaurant {} or its staff token already exists", r.id).into(),
+                    ))
                 }
             }
         }
-        Err(StoreError::Unavailable(
-            "creating the restaurant had an unknown outcome".into(),
+        Err(unknown_outcome(
+            "creating the restaurant had an unknown outcome",
+            last,
         ))
     }
 
@@ -143,21 +145,20 @@ impl DynamoStore {
             e.value(n(expected)),
             e.value(n(Utc::now().timestamp_millis()))
         );
+        let mut last = None;
         for _ in 0..=UNKNOWN_RESENDS {
             let w = write(|| self.conditional_update(k.clone(), &expr, &cond, &e).send()).await?;
             match w {
                 Written::Done(_) => return Ok(true),
                 Written::Condition | Written::Canceled(_) => return Ok(false),
-                Written::Unknown(_) => match self.restaurant_item(r.id).await? {
+                Written::Unknown(why) => match self.restaurant_item(r.id).await? {
                     Some(c) if c.fence_until_ms == Some(until) => return Ok(true),
-                    Some(c) if c.stored.revision == expected => continue,
+                    Some(c) if c.stored.revision == expected => last = Some(why),
                     _ => return Ok(false),
                 },
             }
         }
-        Err(StoreError::Unavailable(
-            "cannot fence the restaurant".into(),
-        ))
+        Err(unknown_outcome("cannot fence the restaurant", last))
     }
 
     async fn lift_fence(&self, r: &Restaurant, until: i64) -> StoreResult<()> {
@@ -217,24 +218,26 @@ impl DynamoStore {
             dates: Vec::new(),
             wide: Some(next.wide * WIDE_STEP),
         });
+        let mut last = None;
         for _ in 0..=UNKNOWN_RESENDS {
             match self.transact(items.clone()).await? {
                 Written::Done(()) => return Ok(done),
                 Written::Canceled(_) | Written::Condition => return Ok(ReplaceOutcome::Stale),
-                Written::Unknown(_) => match self.restaurant_item(r.id).await? {
+                Written::Unknown(why) => match self.restaurant_item(r.id).await? {
                     Some(c)
                         if c.stored.revision == next.stored.revision
                             && c.stored.restaurant == *r =>
                     {
                         return Ok(done)
                     }
-                    Some(c) if c.stored.revision == cur.stored.revision => continue,
+                    Some(c) if c.stored.revision == cur.stored.revision => last = Some(why),
                     _ => return Ok(ReplaceOutcome::Stale),
                 },
             }
         }
-        Err(StoreError::Unavailable(
-            "changing the restaurant had an unknown outcome".into(),
+        Err(unknown_outcome(
+            "changing the restaurant had an unknown outcome",
+            last,
         ))
     }
 }

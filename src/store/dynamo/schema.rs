@@ -2,7 +2,7 @@
 //! it to be usable. Safe to run from any number of instances at once, and again.
 use super::keys::{DUE_AT, DUE_INDEX, DUE_PK, PK, SK, TTL};
 use anyhow::{bail, Context};
-use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
+use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::create_table::CreateTableError;
 use aws_sdk_dynamodb::operation::describe_table::DescribeTableError;
 use aws_sdk_dynamodb::operation::update_time_to_live::UpdateTimeToLiveError;
@@ -39,7 +39,7 @@ async fn describe(client: &Client, table: &str) -> anyhow::Result<Option<TableDe
         {
             Ok(None)
         }
-        Err(e) => Err(anyhow::anyhow!("{}", DisplayErrorContext(&e)))
+        Err(e) => Err(anyhow::Error::new(e))
             .with_context(|| format!("cannot describe DynamoDB table `{table}`")),
     }
 }
@@ -76,7 +76,7 @@ async fn create(client: &Client, table: &str) -> anyhow::Result<()> {
         {
             Ok(())
         }
-        Err(e) => Err(anyhow::anyhow!("{}", DisplayErrorContext(&e)))
+        Err(e) => Err(anyhow::Error::new(e))
             .with_context(|| format!("cannot create DynamoDB table `{table}`")),
     }
 }
@@ -113,7 +113,7 @@ async fn enable_ttl(client: &Client, table: &str) -> anyhow::Result<()> {
         .table_name(table)
         .send()
         .await
-        .map_err(|e| anyhow::anyhow!("{}", DisplayErrorContext(&e)))?
+        .with_context(|| format!("cannot read the TTL setting of DynamoDB table `{table}`"))?
         .time_to_live_description
         .and_then(|d| d.time_to_live_status);
     if matches!(
@@ -140,7 +140,7 @@ async fn enable_ttl(client: &Client, table: &str) -> anyhow::Result<()> {
         {
             Ok(())
         }
-        Err(e) => Err(anyhow::anyhow!("{}", DisplayErrorContext(&e)))
+        Err(e) => Err(anyhow::Error::new(e))
             .with_context(|| format!("cannot enable TTL on DynamoDB table `{table}`")),
     }
 }

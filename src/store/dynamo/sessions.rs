@@ -1,5 +1,5 @@
 //! Tokens and idempotency records.
-use super::errors::{write, Written};
+use super::errors::{unknown_outcome, write, Written};
 use super::insert::UNKNOWN_RESENDS;
 use super::items::*;
 use super::keys::*;
@@ -104,23 +104,24 @@ impl DynamoStore {
         let cond = format!("attribute_exists({})", e.name(PK));
         let k = idem_key(key_);
         // Setting the same answer twice is harmless, so an unknown outcome is simply sent again.
+        let mut last = None;
         for _ in 0..=UNKNOWN_RESENDS {
             let w = write(|| {
                 self.conditional_update(key(k.0.clone(), k.1.clone()), &expr, &cond, &e)
                     .send()
             })
             .await?;
-            if !matches!(w, Written::Unknown(_)) {
-                return Ok(());
+            match w {
+                Written::Unknown(e) => last = Some(e),
+                _ => return Ok(()),
             }
         }
-        Err(StoreError::Unavailable(
-            "cannot record the idempotent answer".into(),
-        ))
+        Err(unknown_outcome("cannot record the idempotent answer", last))
     }
 
     pub(super) async fn idem_abort_(&self, key_: &str) -> StoreResult<()> {
         let k = idem_key(key_);
+        let mut last = None;
         for _ in 0..=UNKNOWN_RESENDS {
             let w = write(|| {
                 self.client
@@ -133,12 +134,11 @@ impl DynamoStore {
                     .send()
             })
             .await?;
-            if !matches!(w, Written::Unknown(_)) {
-                return Ok(());
+            match w {
+                Written::Unknown(e) => last = Some(e),
+                _ => return Ok(()),
             }
         }
-        Err(StoreError::Unavailable(
-            "cannot release the idempotency key".into(),
-        ))
+        Err(unknown_outcome("cannot release the idempotency key", last))
     }
 }

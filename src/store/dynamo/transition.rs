@@ -1,7 +1,7 @@
 //! Status changes and expiry: each a conditional write on the reservation's status and write
 //! count that moves exactly the minutes that still carry the owner's value.
 use super::cells::{self, claim_value, minutes};
-use super::errors::{Reason, Written};
+use super::errors::{unknown_outcome, Reason, Written};
 use super::insert::UNKNOWN_RESENDS;
 use super::io::counter_bump;
 use super::items::*;
@@ -10,6 +10,7 @@ use super::DynamoStore;
 use crate::domain::reservation::Status;
 use crate::domain::Reservation;
 use crate::store::{StoreError, StoreResult, Transition, TransitionOutcome, Versions};
+use aws_sdk_dynamodb::error::DisplayErrorContext;
 use aws_sdk_dynamodb::types::TransactWriteItem;
 use chrono::{DateTime, Utc};
 use futures_util::stream::{self, StreamExt};
@@ -175,9 +176,9 @@ impl DynamoStore {
                 Applied::Superseded
             }
             Written::Canceled(reasons) => {
-                return Err(StoreError::Internal(format!(
-                    "transition cancelled for another reason: {reasons:?}"
-                )))
+                return Err(StoreError::Internal(
+                    format!("transition cancelled for another reason: {reasons:?}").into(),
+                ))
             }
             Written::Condition | Written::Unknown(_) => Applied::Moved,
         })
@@ -192,6 +193,7 @@ impl DynamoStore {
         next: &StoredReservation,
     ) -> StoreResult<Written<Reservation>> {
         let id = cur.reservation.id;
+        let mut last = None;
         for _ in 0..=UNKNOWN_RESENDS {
             match self.transact(items.clone()).await? {
                 Written::Done(()) => return Ok(Written::Done(next.reservation.clone())),
@@ -200,15 +202,18 @@ impl DynamoStore {
                 Written::Unknown(why) => match self.stored_reservation(id).await? {
                     Some(s) if s.stamp == next.stamp => return Ok(Written::Done(s.reservation)),
                     Some(s) if s.stamp == cur.stamp => {
-                        tracing::warn!(%id, %why, "write outcome unknown and not applied; sending it again");
+                        let shown = DisplayErrorContext(&*why);
+                        tracing::warn!(%id, why = %shown, "write outcome unknown and not applied; sending it again");
+                        last = Some(why);
                     }
                     _ => return Ok(Written::Unknown(why)),
                 },
             }
         }
-        Err(StoreError::Unavailable(format!(
-            "the outcome of a write to reservation {id} stays unknown"
-        )))
+        Err(unknown_outcome(
+            format!("the outcome of a write to reservation {id} stays unknown"),
+            last,
+        ))
     }
 
     pub(super) async fn expire_due_(

@@ -1,12 +1,13 @@
 //! Group commit: holds, walk-ins and status changes queued while the writer is busy are decided
 //! in one `BEGIN IMMEDIATE` transaction, each inside its own savepoint, and made durable by one
 //! commit (one fsync). Every answer waits for that commit, so a 2xx still means durable.
-use super::{insert_in, internal, transition_in};
+use super::reservations::{insert_in, transition_in};
 use crate::store::{
     InsertOutcome, NewReservation, StoreError, StoreResult, Transition, TransitionOutcome,
 };
 use sqlx::sqlite::SqlitePool;
 use sqlx::{Sqlite, Transaction};
+use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 
 /// At most this many decisions share one commit.
@@ -57,63 +58,91 @@ async fn close_savepoint(tx: &mut Transaction<'_, Sqlite>, keep: bool) -> Result
     Ok(())
 }
 
-fn unavailable<T>(why: &str) -> StoreResult<T> {
-    Err(StoreError::Unavailable(why.to_owned()))
+/// One failure shared by every job it fails (errors are not `Clone`; an `Arc` of one is an error).
+type Shared = Arc<sqlx::Error>;
+
+fn unavailable<T>(context: &'static str, cause: &Shared) -> StoreResult<T> {
+    Err(StoreError::unavailable(context, Arc::clone(cause)))
 }
+
+/// Opens a job's savepoint unless the transaction is already broken.
+async fn open_savepoint(
+    tx: &mut Transaction<'_, Sqlite>,
+    broken: &Option<Shared>,
+) -> Result<(), Shared> {
+    match broken {
+        Some(e) => Err(Arc::clone(e)),
+        None => match sqlx::query("SAVEPOINT job").execute(&mut **tx).await {
+            Ok(_) => Ok(()),
+            Err(e) => Err(Arc::new(e)),
+        },
+    }
+}
+
+const NOT_RUN: &str = "the group commit failed before this write";
 
 async fn commit(pool: &SqlitePool, jobs: Vec<Job>) {
     let mut tx = match pool.begin_with("BEGIN IMMEDIATE").await {
         Ok(tx) => tx,
         Err(e) => {
-            let why = internal(e).to_string();
+            let e = Arc::new(e);
+            const WHY: &str = "cannot begin the group commit";
             for job in jobs {
                 match job {
-                    Job::Insert(_, r) => drop(r.send(unavailable(&why))),
-                    Job::Transition(_, r) => drop(r.send(unavailable(&why))),
+                    Job::Insert(_, r) => drop(r.send(unavailable(WHY, &e))),
+                    Job::Transition(_, r) => drop(r.send(unavailable(WHY, &e))),
                 }
             }
             return;
         }
     };
     let mut done = Vec::with_capacity(jobs.len());
-    let mut broken = false;
+    let mut broken: Option<Shared> = None;
     for job in jobs {
-        let opened = !broken && sqlx::query("SAVEPOINT job").execute(&mut *tx).await.is_ok();
+        let opened = open_savepoint(&mut tx, &broken).await;
         match job {
             Job::Insert(new, reply) => {
-                let out = if opened {
-                    insert_in(&mut tx, new).await
-                } else {
-                    unavailable("writer failed")
+                let out = match &opened {
+                    Ok(()) => insert_in(&mut tx, new).await,
+                    Err(e) => unavailable(NOT_RUN, e),
                 };
                 let keep = matches!(out, Ok(InsertOutcome::Won { .. }));
-                broken |= opened && close_savepoint(&mut tx, keep).await.is_err();
+                if opened.is_ok() {
+                    if let Err(e) = close_savepoint(&mut tx, keep).await {
+                        broken = Some(Arc::new(e));
+                    }
+                }
                 done.push(Done::Insert(reply, out));
             }
             Job::Transition(t, reply) => {
-                let out = if opened {
-                    transition_in(&mut tx, t).await
-                } else {
-                    unavailable("writer failed")
+                let out = match &opened {
+                    Ok(()) => transition_in(&mut tx, t).await,
+                    Err(e) => unavailable(NOT_RUN, e),
                 };
                 let keep = matches!(out, Ok(TransitionOutcome::Done { .. }));
-                broken |= opened && close_savepoint(&mut tx, keep).await.is_err();
+                if opened.is_ok() {
+                    if let Err(e) = close_savepoint(&mut tx, keep).await {
+                        broken = Some(Arc::new(e));
+                    }
+                }
                 done.push(Done::Transition(reply, out));
             }
         }
     }
     // Nothing is acknowledged before the commit that makes it durable.
-    let committed = if broken {
-        Err("writer failed".to_owned())
-    } else {
-        tx.commit().await.map_err(|e| internal(e).to_string())
+    let committed = match broken {
+        Some(e) => Err(("the group commit broke", e)),
+        None => tx
+            .commit()
+            .await
+            .map_err(|e| ("the group commit failed", Arc::new(e))),
     };
     for d in done {
         match (d, &committed) {
             (Done::Insert(r, out), Ok(())) => drop(r.send(out)),
             (Done::Transition(r, out), Ok(())) => drop(r.send(out)),
-            (Done::Insert(r, _), Err(why)) => drop(r.send(unavailable(why))),
-            (Done::Transition(r, _), Err(why)) => drop(r.send(unavailable(why))),
+            (Done::Insert(r, _), Err((why, e))) => drop(r.send(unavailable(why, e))),
+            (Done::Transition(r, _), Err((why, e))) => drop(r.send(unavailable(why, e))),
         }
     }
 }

@@ -1,0 +1,161 @@
+//! Restaurants: creation with their staff token, the listing, and guarded settings changes.
+use super::rows::{db, ms, to_doc, OCCUPYING_SQL};
+use super::SqliteStore;
+use crate::domain::Restaurant;
+use crate::store::{
+    Guard, ReplaceOutcome, RestaurantSummary, StoreError, StoreResult, StoredRestaurant, Versions,
+};
+use chrono::{DateTime, Utc};
+use sqlx::{Row, Sqlite, Transaction};
+use uuid::Uuid;
+
+impl SqliteStore {
+    pub(super) async fn revision(
+        tx: &mut Transaction<'_, Sqlite>,
+        rid: &str,
+    ) -> StoreResult<Option<u64>> {
+        let v: Option<i64> = sqlx::query_scalar("SELECT revision FROM restaurants WHERE id = ?")
+            .bind(rid)
+            .fetch_optional(&mut **tx)
+            .await
+            .map_err(db("read restaurant revision"))?;
+        Ok(v.map(|v| v as u64))
+    }
+
+    pub(super) async fn create_restaurant_(
+        &self,
+        r: &Restaurant,
+        staff_token_hash: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        let mut tx = self.begin_write().await?;
+        let id = r.id.to_string();
+        sqlx::query(
+            "INSERT INTO restaurants (id, name, doc, revision, wide_version, created_ms)
+             VALUES (?, ?, ?, 1, 1, ?)",
+        )
+        .bind(&id)
+        .bind(&r.name)
+        .bind(to_doc(r)?)
+        .bind(ms(now))
+        .execute(&mut *tx)
+        .await
+        .map_err(db("insert restaurant"))?;
+        sqlx::query("INSERT INTO tokens (hash, restaurant_id) VALUES (?, ?)")
+            .bind(staff_token_hash)
+            .bind(&id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db("insert staff token"))?;
+        tx.commit().await.map_err(db("commit new restaurant"))
+    }
+
+    pub(super) async fn list_restaurants_(&self) -> StoreResult<Vec<RestaurantSummary>> {
+        let rows = sqlx::query("SELECT doc FROM restaurants ORDER BY created_ms, id")
+            .fetch_all(&self.reader)
+            .await
+            .map_err(db("list restaurants"))?;
+        rows.iter()
+            .map(|row| {
+                let doc: String = row.try_get("doc").map_err(db("list restaurants"))?;
+                let r: Restaurant =
+                    serde_json::from_str(&doc).map_err(|e| StoreError::corrupt("restaurant", e))?;
+                Ok(RestaurantSummary {
+                    id: r.id,
+                    name: r.name,
+                    timezone: r.timezone.name().to_owned(),
+                })
+            })
+            .collect()
+    }
+
+    pub(super) async fn restaurant_(&self, id: Uuid) -> StoreResult<Option<StoredRestaurant>> {
+        let row = sqlx::query("SELECT doc, revision FROM restaurants WHERE id = ?")
+            .bind(id.to_string())
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(db("read restaurant"))?;
+        row.map(|row| {
+            let doc: String = row.try_get("doc").map_err(db("read restaurant"))?;
+            let revision: i64 = row.try_get("revision").map_err(db("read restaurant"))?;
+            Ok(StoredRestaurant {
+                restaurant: serde_json::from_str(&doc)
+                    .map_err(|e| StoreError::corrupt("restaurant", e))?,
+                revision: revision as u64,
+            })
+        })
+        .transpose()
+    }
+
+    pub(super) async fn replace_restaurant_(
+        &self,
+        r: &Restaurant,
+        expected_revision: u64,
+        guard: Guard,
+        now: DateTime<Utc>,
+    ) -> StoreResult<ReplaceOutcome> {
+        let mut tx = self.begin_write().await?;
+        let rid = r.id.to_string();
+        if Self::revision(&mut tx, &rid).await? != Some(expected_revision) {
+            return Ok(ReplaceOutcome::Stale);
+        }
+        let live = format!(
+            "SELECT COUNT(*) FROM reservations WHERE restaurant_id = ?1 AND end_ms > ?2
+               AND status IN {OCCUPYING_SQL} AND (status <> 'held' OR expires_ms > ?2)"
+        );
+        let blocked: i64 = match &guard {
+            Guard::None => 0,
+            Guard::NoLiveFuture { table, now } => {
+                let q = format!("{live} AND (?3 IS NULL OR table_id = ?3)");
+                sqlx::query_scalar(&q)
+                    .bind(&rid)
+                    .bind(ms(*now))
+                    .bind(table.as_ref().map(|t| t.as_str().to_owned()))
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(db("check live reservations of a table"))?
+            }
+            Guard::PartiesWithin {
+                table,
+                min,
+                max,
+                now,
+            } => {
+                let q =
+                    format!("{live} AND table_id = ?3 AND (party_size < ?4 OR party_size > ?5)");
+                sqlx::query_scalar(&q)
+                    .bind(&rid)
+                    .bind(ms(*now))
+                    .bind(table.as_str())
+                    .bind(i64::from(*min))
+                    .bind(i64::from(*max))
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(db("check parties on a table"))?
+            }
+        };
+        if blocked > 0 {
+            return Ok(ReplaceOutcome::Blocked);
+        }
+        let wide: i64 = sqlx::query_scalar(
+            "UPDATE restaurants SET doc = ?2, name = ?3, revision = revision + 1,
+               wide_version = MAX(wide_version,
+                 (SELECT COALESCE(MAX(version), 0) FROM day_versions WHERE restaurant_id = ?1)) + 1
+             WHERE id = ?1 RETURNING wide_version",
+        )
+        .bind(&rid)
+        .bind(to_doc(r)?)
+        .bind(&r.name)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(db("write restaurant settings"))?;
+        let _ = now;
+        tx.commit()
+            .await
+            .map_err(db("commit restaurant settings"))?;
+        Ok(ReplaceOutcome::Done(Versions {
+            dates: Vec::new(),
+            wide: Some(wide as u64),
+        }))
+    }
+}

@@ -1,0 +1,71 @@
+//! Rows ⇄ domain values, and sqlx errors as store errors.
+use crate::domain::reservation::{Guest, Reservation, Status};
+use crate::domain::time::WallTime;
+use crate::domain::{LocalDate, Restaurant, TableId};
+use crate::store::{StoreError, StoreResult};
+use chrono::{DateTime, Utc};
+use sqlx::sqlite::SqliteRow;
+use sqlx::Row;
+use uuid::Uuid;
+
+/// The statuses that hold a table, as an SQL list.
+pub(super) const OCCUPYING_SQL: &str = "('held','confirmed','seated','completed','no_show')";
+
+/// A failed query as a store error with `context`: a lost connection or an exhausted pool is
+/// transient, anything else a failure.
+pub(super) fn db(context: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
+    move |e| match e {
+        sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
+            StoreError::unavailable(context, e)
+        }
+        e => StoreError::internal(context, e),
+    }
+}
+
+pub(super) fn ms(t: DateTime<Utc>) -> i64 {
+    t.timestamp_millis()
+}
+
+fn from_ms(v: i64) -> StoreResult<DateTime<Utc>> {
+    DateTime::from_timestamp_millis(v)
+        .ok_or_else(|| StoreError::corrupt("instant", format!("{v} ms is out of range")))
+}
+
+pub(super) fn row_to_reservation(row: &SqliteRow) -> StoreResult<Reservation> {
+    const READ: &str = "read a reservation row";
+    let get_s = |c: &str| row.try_get::<String, _>(c).map_err(db(READ));
+    let guest: Option<String> = row.try_get("guest").map_err(db(READ))?;
+    let expires: Option<i64> = row.try_get("expires_ms").map_err(db(READ))?;
+    Ok(Reservation {
+        id: Uuid::parse_str(&get_s("id")?).map_err(|e| StoreError::corrupt("id", e))?,
+        restaurant_id: Uuid::parse_str(&get_s("restaurant_id")?)
+            .map_err(|e| StoreError::corrupt("id", e))?,
+        table_id: TableId::parse(&get_s("table_id")?)
+            .map_err(|e| StoreError::corrupt("table id", e))?,
+        date: LocalDate::parse(&get_s("date")?).map_err(|e| StoreError::corrupt("date", e))?,
+        time: WallTime::parse(&get_s("time")?).map_err(|e| StoreError::corrupt("time", e))?,
+        start: from_ms(row.try_get("start_ms").map_err(db(READ))?)?,
+        end: from_ms(row.try_get("end_ms").map_err(db(READ))?)?,
+        party_size: row.try_get::<i64, _>("party_size").map_err(db(READ))? as u32,
+        status: status(&get_s("status")?)?,
+        expires_at: expires.map(from_ms).transpose()?,
+        guest: guest
+            .map(|g| serde_json::from_str::<Guest>(&g).map_err(|e| StoreError::corrupt("guest", e)))
+            .transpose()?,
+        notes: get_s("notes")?,
+        created_at: from_ms(row.try_get("created_ms").map_err(db(READ))?)?,
+        updated_at: from_ms(row.try_get("updated_ms").map_err(db(READ))?)?,
+    })
+}
+
+pub(super) fn to_doc(r: &Restaurant) -> StoreResult<String> {
+    serde_json::to_string(r).map_err(|e| StoreError::internal("encode restaurant settings", e))
+}
+
+fn status(s: &str) -> StoreResult<Status> {
+    Status::parse(s).ok_or_else(|| StoreError::corrupt("status", format!("unknown status `{s}`")))
+}
+
+pub(super) fn guest_json(g: &Guest) -> StoreResult<String> {
+    serde_json::to_string(g).map_err(|e| StoreError::internal("encode guest", e))
+}

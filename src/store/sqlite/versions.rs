@@ -1,0 +1,41 @@
+//! Versions of a restaurant/date, raised in the transaction of every change.
+use super::rows::db;
+use crate::domain::LocalDate;
+use crate::store::{StoreResult, Versions};
+use sqlx::{Sqlite, Transaction};
+
+/// Raises the version of one restaurant/date above both its own and the restaurant-wide floor.
+async fn bump_day(
+    tx: &mut Transaction<'_, Sqlite>,
+    rid: &str,
+    date: LocalDate,
+) -> StoreResult<u64> {
+    let v: i64 = sqlx::query_scalar(
+        "INSERT INTO day_versions (restaurant_id, date, version)
+         VALUES (?1, ?2, (SELECT wide_version FROM restaurants WHERE id = ?1) + 1)
+         ON CONFLICT (restaurant_id, date) DO UPDATE SET version =
+           MAX(version, (SELECT wide_version FROM restaurants WHERE id = ?1)) + 1
+         RETURNING version",
+    )
+    .bind(rid)
+    .bind(date.to_string())
+    .fetch_one(&mut **tx)
+    .await
+    .map_err(db("raise date version"))?;
+    Ok(v as u64)
+}
+
+pub(super) async fn bump_dates(
+    tx: &mut Transaction<'_, Sqlite>,
+    rid: &str,
+    dates: impl IntoIterator<Item = LocalDate>,
+) -> StoreResult<Versions> {
+    let mut ds: Vec<LocalDate> = dates.into_iter().collect();
+    ds.sort();
+    ds.dedup();
+    let mut out = Versions::default();
+    for d in ds {
+        out.dates.push((d, bump_day(tx, rid, d).await?));
+    }
+    Ok(out)
+}
