@@ -154,7 +154,7 @@ async fn sweep_forever(booking: Booking) {
     loop {
         tick.tick().await;
         if let Err(e) = booking.sweep().await {
-            tracing::warn!(error = %e, "expiry sweep failed; retrying");
+            tracing::warn!(error = format!("{e:#}"), "expiry sweep failed; retrying");
         }
     }
 }

@@ -3,8 +3,8 @@
 //! store's version with what its subscribers saw.
 use crate::booking::Change;
 use crate::domain::{Cause, LocalDate};
+use backon::{BackoffBuilder, ExponentialBuilder};
 use futures_util::StreamExt;
-use rand::Rng;
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -171,10 +171,14 @@ impl Bus for RedisBus {
     }
 }
 
-fn backoff(attempt: u32) -> Duration {
-    let base = Duration::from_millis(50 * 2u64.saturating_pow(attempt.min(6)));
-    let capped = base.min(MAX_BACKOFF);
-    capped.mul_f64(rand::thread_rng().gen_range(0.5..1.0))
+/// Reconnect delays: exponential from 50 ms to `MAX_BACKOFF`, jittered, never giving up.
+fn delays() -> impl Iterator<Item = Duration> {
+    ExponentialBuilder::new()
+        .with_min_delay(Duration::from_millis(50))
+        .with_max_delay(MAX_BACKOFF)
+        .without_max_times()
+        .with_jitter()
+        .build()
 }
 
 async fn connect(client: &redis::Client) -> redis::RedisResult<redis::aio::MultiplexedConnection> {
@@ -188,13 +192,13 @@ async fn connect(client: &redis::Client) -> redis::RedisResult<redis::aio::Multi
 
 async fn publisher(client: redis::Client, mut rx: mpsc::Receiver<Wire>, ok: Arc<AtomicBool>) {
     let mut conn = None;
-    let mut attempt = 0;
+    let mut backoff = delays();
     loop {
         if conn.is_none() {
             match connect(&client).await {
                 Ok(c) => {
                     conn = Some(c);
-                    attempt = 0;
+                    backoff = delays();
                     ok.store(true, Ordering::Relaxed);
                 }
                 Err(e) => {
@@ -202,8 +206,7 @@ async fn publisher(client: redis::Client, mut rx: mpsc::Receiver<Wire>, ok: Arc<
                     tracing::warn!(error = %e, "redis publisher cannot connect; retrying");
                     // Changes queued meanwhile are dropped: reconcile repairs them.
                     while rx.try_recv().is_ok() {}
-                    tokio::time::sleep(backoff(attempt)).await;
-                    attempt += 1;
+                    tokio::time::sleep(backoff.next().unwrap_or(MAX_BACKOFF)).await;
                     continue;
                 }
             }
@@ -242,7 +245,7 @@ async fn subscriber(
     me: Uuid,
     ok: Arc<AtomicBool>,
 ) {
-    let mut attempt = 0;
+    let mut backoff = delays();
     loop {
         let pubsub = match tokio::time::timeout(REDIS_TIMEOUT, client.get_async_pubsub()).await {
             Ok(Ok(p)) => p,
@@ -251,14 +254,13 @@ async fn subscriber(
                 if let Ok(Err(e)) = other {
                     tracing::warn!(error = %e, "redis subscriber cannot connect; retrying");
                 }
-                tokio::time::sleep(backoff(attempt)).await;
-                attempt += 1;
+                tokio::time::sleep(backoff.next().unwrap_or(MAX_BACKOFF)).await;
                 continue;
             }
         };
         let (mut sink, mut stream) = pubsub.split();
         let mut subscribed: HashSet<String> = HashSet::new();
-        attempt = 0;
+        backoff = delays();
         ok.store(true, Ordering::Relaxed);
         on_remote(Remote::Reconnected);
         'connected: loop {

@@ -127,7 +127,10 @@ impl Channel {
                 Ok(Some(r)) => self.restaurant = Some(r.restaurant),
                 Ok(None) => return false,
                 Err(e) => {
-                    tracing::warn!(error = %e, "live channel cannot load its restaurant");
+                    tracing::warn!(
+                        error = format!("{e:#}"),
+                        "live channel cannot load its restaurant"
+                    );
                     return false;
                 }
             }
@@ -142,7 +145,7 @@ impl Channel {
                 newer || with_restaurant
             }
             Err(e) => {
-                tracing::warn!(error = %e, "live channel cannot load its day");
+                tracing::warn!(error = format!("{e:#}"), "live channel cannot load its day");
                 false
             }
         }
