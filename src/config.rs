@@ -8,8 +8,22 @@ use clap::{Args, Parser, Subcommand};
     about = "Real-time restaurant reservations"
 )]
 pub struct Cli {
+    /// Log lines as `text` (default) or `json` (one object a line, with span fields).
+    #[arg(
+        long,
+        env = "TABLECAST_LOG_FORMAT",
+        default_value = "text",
+        global = true
+    )]
+    pub log_format: LogFormat,
     #[command(subcommand)]
     pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Debug, Subcommand)]

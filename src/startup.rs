@@ -10,11 +10,13 @@ use crate::live::Fanout;
 use crate::metrics::Metrics;
 use crate::store::{self, DynStore};
 use actix_web::dev::{Server, ServerHandle, Service};
-use actix_web::{web, App, HttpServer};
+use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::{web, App, HttpMessage, HttpServer};
 use std::net::TcpListener;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tracing_actix_web::{RequestId, TracingLogger};
 
 /// How often the sweeper looks for expired holds (SPEC: broadcast within 2 s of `expires_at`).
 const SWEEP_EVERY: Duration = Duration::from_millis(250);
@@ -103,6 +105,20 @@ impl Application {
                     }
                 })
                 .configure(http::configure)
+                .wrap_fn(|req, srv| {
+                    // Every answer names the request id its log lines carry.
+                    let id = req.extensions().get::<RequestId>().map(|id| id.to_string());
+                    let fut = srv.call(req);
+                    async move {
+                        let mut res = fut.await?;
+                        if let Some(id) = id.and_then(|id| HeaderValue::from_str(&id).ok()) {
+                            res.headers_mut()
+                                .insert(HeaderName::from_static("x-request-id"), id);
+                        }
+                        Ok(res)
+                    }
+                })
+                .wrap(TracingLogger::default())
         })
         .disable_signals()
         .shutdown_timeout(10)

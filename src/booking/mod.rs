@@ -111,6 +111,7 @@ impl Booking {
     }
 
     /// Marks due holds expired and publishes each release. Returns how many expired.
+    #[tracing::instrument(name = "booking.sweep", skip_all, level = "debug")]
     pub async fn sweep(&self) -> BookingResult<usize> {
         let now = Self::now();
         let expired = self.store.expire_due(now, 500).await?;

@@ -106,6 +106,7 @@ impl Booking {
     }
 
     /// Takes a hold: the store's conditional write decides; a loser hears `SlotUnavailable` at once.
+    #[tracing::instrument(name = "booking.hold", skip_all, fields(restaurant = %req.restaurant_id, date = %req.date, time = %req.time, party = req.party_size.get()))]
     pub async fn hold(&self, req: HoldRequest) -> BookingResult<(Reservation, String)> {
         let token = crate::token::generate();
         let outcome = self
@@ -145,6 +146,7 @@ impl Booking {
     }
 
     /// Seats a walk-in party now on the best free table.
+    #[tracing::instrument(name = "booking.walk_in", skip_all, fields(restaurant = %req.restaurant_id, party = req.party_size.get()))]
     pub async fn walk_in(&self, req: WalkInRequest) -> BookingResult<Reservation> {
         if let Some(g) = &req.guest {
             validate_guest(g).map_err(BookingError::Validation)?;
@@ -256,6 +258,7 @@ impl Booking {
         })
     }
 
+    #[tracing::instrument(name = "booking.confirm", skip_all, fields(reservation = %id))]
     pub async fn confirm(
         &self,
         id: Uuid,
@@ -291,6 +294,7 @@ impl Booking {
     }
 
     /// `DELETE`: a hold is released, a confirmed reservation cancelled; repeats change nothing.
+    #[tracing::instrument(name = "booking.release", skip(self), fields(reservation = %id))]
     pub async fn release(&self, id: Uuid) -> BookingResult<()> {
         for _ in 0..STALE_RETRIES {
             let now = Self::now();
@@ -325,6 +329,7 @@ impl Booking {
     }
 
     /// Staff status changes: seated, completed, no_show.
+    #[tracing::instrument(name = "booking.set_status", skip(self), fields(reservation = %id, to = to.as_str()))]
     pub async fn set_status(&self, id: Uuid, to: Status) -> BookingResult<Reservation> {
         let cause = match to {
             Status::Seated => Cause::Seated,

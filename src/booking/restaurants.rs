@@ -19,6 +19,7 @@ pub struct RestaurantPatch {
 
 impl Booking {
     /// Creates a restaurant; returns it with its staff token (shown only now).
+    #[tracing::instrument(name = "booking.create_restaurant", skip_all, fields(restaurant = %r.id))]
     pub async fn create_restaurant(
         &self,
         mut r: Restaurant,
@@ -69,6 +70,7 @@ impl Booking {
         ))
     }
 
+    #[tracing::instrument(name = "booking.patch_restaurant", skip_all, fields(restaurant = %id))]
     pub async fn patch_restaurant(
         &self,
         id: Uuid,
@@ -118,6 +120,7 @@ impl Booking {
     }
 
     /// Creates or replaces a table. Returns it and whether it was created.
+    #[tracing::instrument(name = "booking.put_table", skip_all, fields(restaurant = %id, table = %table.id))]
     pub async fn put_table(&self, id: Uuid, table: Table) -> BookingResult<(Table, bool)> {
         validate_table(&table).map_err(BookingError::from)?;
         let mut created = false;
@@ -150,6 +153,7 @@ impl Booking {
         Ok((table, created))
     }
 
+    #[tracing::instrument(name = "booking.delete_table", skip(self), fields(restaurant = %id))]
     pub async fn delete_table(&self, id: Uuid, table: &TableId) -> BookingResult<()> {
         self.change_restaurant(id, "the table has live future reservations", |r| {
             let before = r.tables.len();
