@@ -1,7 +1,7 @@
 //! Group commit: holds, walk-ins and status changes queued while the writer is busy are decided
 //! in one `BEGIN IMMEDIATE` transaction, each inside its own savepoint, and made durable by one
 //! commit (one fsync). Every answer waits for that commit, so a 2xx still means durable.
-use super::reservations::{insert_in, transition_in};
+use super::decide::{insert_in, transition_in};
 use crate::store::{
     InsertOutcome, NewReservation, StoreError, StoreResult, Transition, TransitionOutcome,
 };

@@ -11,6 +11,7 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 
 mod batch;
+mod decide;
 mod idempotency;
 mod reads;
 mod reservations;

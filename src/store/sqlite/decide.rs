@@ -1,0 +1,170 @@
+//! The decisions made inside one write transaction: insert a reservation on the first free
+//! candidate table, or move one through the status machine. The group-commit writer runs them.
+//! Holds, walk-ins, status changes and expiry: each decided inside the writer's transaction.
+use super::rows::{db, guest_json, ms, row_to_reservation, OCCUPYING_SQL};
+use super::versions::bump_dates;
+use super::SqliteStore;
+use crate::domain::{LocalDate, TableId};
+use crate::store::{
+    InsertOutcome, NewReservation, StoreError, StoreResult, Transition, TransitionOutcome,
+};
+use sqlx::{Sqlite, Transaction};
+
+/// Longest a reservation can last (12 h): bounds overlap scans, as the schema's trigger does.
+pub(super) const MAX_SPAN_MS: i64 = 43_200_000;
+
+/// Marks expired holds on the given tables overlapping `[start, end)` so their time can be taken.
+async fn expire_blocking_holds(
+    tx: &mut Transaction<'_, Sqlite>,
+    rid: &str,
+    tables: &[TableId],
+    start: i64,
+    end: i64,
+    now: i64,
+) -> StoreResult<Vec<LocalDate>> {
+    let mut dates = Vec::new();
+    for t in tables {
+        let rows: Vec<String> = sqlx::query_scalar(
+            "UPDATE reservations SET status = 'expired', updated_ms = ?5
+             WHERE restaurant_id = ?1 AND table_id = ?2 AND status = 'held' AND expires_ms <= ?5
+               AND start_ms > ?3 - 43200000 AND start_ms < ?4 AND end_ms > ?3
+             RETURNING date",
+        )
+        .bind(rid)
+        .bind(t.as_str())
+        .bind(start)
+        .bind(end)
+        .bind(now)
+        .fetch_all(&mut **tx)
+        .await
+        .map_err(db("expire blocking holds"))?;
+        for d in rows {
+            dates.push(LocalDate::parse(&d).map_err(|e| StoreError::corrupt("date", e))?);
+        }
+    }
+    Ok(dates)
+}
+
+/// One hold or walk-in inside the writer's transaction: the first free candidate is claimed.
+pub(super) async fn insert_in(
+    tx: &mut Transaction<'_, Sqlite>,
+    new: NewReservation,
+) -> StoreResult<InsertOutcome> {
+    let NewReservation {
+        mut reservation,
+        candidates,
+        restaurant_revision,
+        token_hash,
+        now,
+    } = new;
+    let rid = reservation.restaurant_id.to_string();
+    let (start, end, now_ms) = (ms(reservation.start), ms(reservation.end), ms(now));
+    if SqliteStore::revision(tx, &rid).await? != Some(restaurant_revision) {
+        return Ok(InsertOutcome::Stale);
+    }
+    let mut touched = expire_blocking_holds(tx, &rid, &candidates, start, end, now_ms).await?;
+    let q = format!(
+        "SELECT DISTINCT table_id FROM reservations
+         WHERE restaurant_id = ? AND start_ms > ? AND start_ms < ? AND end_ms > ?
+           AND end_ms > start_ms AND status IN {OCCUPYING_SQL}"
+    );
+    let busy: Vec<String> = sqlx::query_scalar(&q)
+        .bind(&rid)
+        .bind(start - MAX_SPAN_MS)
+        .bind(end)
+        .bind(start)
+        .fetch_all(&mut **tx)
+        .await
+        .map_err(db("find busy tables"))?;
+    let Some(table) = candidates
+        .iter()
+        .find(|t| !busy.iter().any(|b| b == t.as_str()))
+    else {
+        return Ok(InsertOutcome::Lost);
+    };
+    reservation.table_id = table.clone();
+    sqlx::query(
+        "INSERT INTO reservations (id, restaurant_id, table_id, date, time, start_ms, end_ms,
+           party_size, status, expires_ms, guest, notes, created_ms, updated_ms)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(reservation.id.to_string())
+    .bind(&rid)
+    .bind(table.as_str())
+    .bind(reservation.date.to_string())
+    .bind(reservation.time.to_string())
+    .bind(start)
+    .bind(end)
+    .bind(i64::from(reservation.party_size))
+    .bind(reservation.status.as_str())
+    .bind(reservation.expires_at.map(ms))
+    .bind(reservation.guest.as_ref().map(guest_json).transpose()?)
+    .bind(&reservation.notes)
+    .bind(ms(reservation.created_at))
+    .bind(ms(reservation.updated_at))
+    .execute(&mut **tx)
+    .await
+    .map_err(db("insert reservation"))?;
+    if let Some(h) = token_hash {
+        sqlx::query("INSERT INTO tokens (hash, restaurant_id, reservation_id) VALUES (?, ?, ?)")
+            .bind(h)
+            .bind(&rid)
+            .bind(reservation.id.to_string())
+            .execute(&mut **tx)
+            .await
+            .map_err(db("insert reservation token"))?;
+    }
+    touched.push(reservation.date);
+    let versions = bump_dates(tx, &rid, touched).await?;
+    Ok(InsertOutcome::Won {
+        reservation,
+        versions,
+    })
+}
+
+/// One conditional status change inside the writer's transaction.
+pub(super) async fn transition_in(
+    tx: &mut Transaction<'_, Sqlite>,
+    t: Transition,
+) -> StoreResult<TransitionOutcome> {
+    let now = ms(t.now);
+    let row = sqlx::query(
+        "UPDATE reservations SET status = ?3,
+           expires_ms = CASE WHEN ?3 = 'held' THEN expires_ms ELSE NULL END,
+           guest = COALESCE(?4, guest), notes = COALESCE(?5, notes),
+           end_ms = COALESCE(?6, end_ms), updated_ms = ?7
+         WHERE id = ?1 AND status = ?2 AND (status <> 'held' OR expires_ms > ?7)
+         RETURNING *",
+    )
+    .bind(t.id.to_string())
+    .bind(t.from.as_str())
+    .bind(t.to.as_str())
+    .bind(t.guest.as_ref().map(guest_json).transpose()?)
+    .bind(t.notes.as_deref())
+    .bind(t.end.map(ms))
+    .bind(now)
+    .fetch_optional(&mut **tx)
+    .await
+    .map_err(db("change reservation status"))?;
+    let Some(row) = row else {
+        let cur = sqlx::query("SELECT * FROM reservations WHERE id = ?")
+            .bind(t.id.to_string())
+            .fetch_optional(&mut **tx)
+            .await
+            .map_err(db("read reservation after a refused change"))?;
+        return Ok(TransitionOutcome::Conflict(
+            cur.as_ref().map(row_to_reservation).transpose()?,
+        ));
+    };
+    let reservation = row_to_reservation(&row)?;
+    let versions = bump_dates(
+        tx,
+        &reservation.restaurant_id.to_string(),
+        [reservation.date],
+    )
+    .await?;
+    Ok(TransitionOutcome::Done {
+        reservation,
+        versions,
+    })
+}
