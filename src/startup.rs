@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tracing_actix_web::{RequestId, TracingLogger};
 
-/// How often the sweeper looks for expired holds (SPEC: broadcast within 2 s of `expires_at`).
+/// How often the sweeper looks for expired holds (docs/architecture.md: broadcast within 2 s of `expires_at`).
 const SWEEP_EVERY: Duration = Duration::from_millis(250);
 
 pub struct Application {

@@ -1,4 +1,4 @@
-//! The bookable-start grid of SPEC sections 2 and 6.
+//! The bookable-start grid (docs/http-api.md, "Bookable starts").
 use super::time::{boundary_instant, local_date_of, start_instant, LocalDate, WallTime};
 use super::{FieldError, PartySize, Restaurant};
 use chrono::{DateTime, Datelike, Utc};

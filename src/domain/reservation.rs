@@ -46,7 +46,7 @@ impl Status {
         Status::ALL.into_iter().find(|x| x.as_str() == s)
     }
 
-    /// Whether the status machine of SPEC section 2 allows `self → to`.
+    /// Whether the status machine of docs/http-api.md allows `self → to`.
     pub fn can_become(self, to: Status) -> bool {
         use Status::*;
         matches!(

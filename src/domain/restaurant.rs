@@ -108,7 +108,7 @@ mod tz_serde {
     }
 }
 
-/// A restaurant and its settings, in the wire form of SPEC section 2.
+/// A restaurant and its settings, in its wire form (docs/http-api.md).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Restaurant {
     pub id: Uuid,
@@ -174,7 +174,7 @@ impl Restaurant {
         self.timezone
     }
 
-    /// Checks the settings rules of SPEC sections 2 and 6 and normalises the order of rules and
+    /// Checks the settings rules of docs/http-api.md and normalises the order of rules and
     /// tables. Returns every broken rule.
     pub fn validate(&mut self) -> Result<(), Vec<FieldError>> {
         let mut errs = Vec::new();

@@ -27,7 +27,7 @@ const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
 /// reading gets `4008` after the frames already on their way, if it reads again within this.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Heartbeat and drain timing (SPEC: ping every 20 s, idle close after 60 s).
+/// Heartbeat and drain timing (docs/live-protocol.md: ping every 20 s, idle close after 60 s).
 #[derive(Debug, Clone, Copy)]
 pub struct LiveSettings {
     pub ping_every: Duration,

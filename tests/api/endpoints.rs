@@ -1,4 +1,4 @@
-//! Every endpoint of SPEC section 3 (but the live socket and the web apps) on its happy path.
+//! Every endpoint of docs/http-api.md (but the live socket and the web apps) on its happy path.
 mod holds;
 mod ops;
 mod reservations;

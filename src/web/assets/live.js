@@ -1,4 +1,4 @@
-// The live connection (SPEC section 4): one WebSocket, many subscriptions, reconnection with
+// The live connection (docs/live-protocol.md): one WebSocket, many subscriptions, reconnection with
 // jittered exponential backoff, and a fresh snapshot after every (re)subscribe.
 
 const BASE_DELAY_MS = 400;
