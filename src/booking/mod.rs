@@ -28,6 +28,9 @@ pub enum BookingError {
     InvalidTransition(String),
     #[error("the hold expired")]
     HoldExpired,
+    /// The client already holds its cap of live holds.
+    #[error("too many live holds from this client; confirm or release one first")]
+    LiveHoldCap,
     #[error("{0}")]
     Conflict(String),
     #[error(transparent)]

@@ -209,6 +209,8 @@ impl Booking {
                     restaurant_revision: stored.revision,
                     token_hash: token.map(crate::token::hash),
                     now,
+                    cap: None,
+                    idem: None,
                 })
                 .await?
             {
@@ -225,6 +227,7 @@ impl Booking {
                         .await?;
                     return Err(BookingError::SlotUnavailable(alts));
                 }
+                InsertOutcome::OverCap => return Err(BookingError::LiveHoldCap),
                 InsertOutcome::Stale => continue,
             }
         }
@@ -278,6 +281,7 @@ impl Booking {
             notes,
             end: None,
             now,
+            idem: None,
         };
         match self.apply(t, Cause::Confirmed).await? {
             Ok(r) => Ok(r),
@@ -318,6 +322,7 @@ impl Booking {
                 notes: None,
                 end: None,
                 now,
+                idem: None,
             };
             if self.apply(t, cause).await?.is_ok() {
                 return Ok(());
@@ -364,6 +369,7 @@ impl Booking {
             guest: None,
             notes: None,
             end,
+            idem: None,
             now,
         };
         match self.apply(t, cause).await? {

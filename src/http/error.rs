@@ -31,6 +31,13 @@ pub enum ApiError {
     Conflict(String),
     #[error("the hold expired")]
     HoldExpired,
+    /// Over a per-client limit (`limit` names it); retry after `retry_after` seconds.
+    #[error("{detail}")]
+    RateLimited {
+        limit: &'static str,
+        retry_after: u64,
+        detail: String,
+    },
     #[error("body over 64 KiB")]
     PayloadTooLarge,
     #[error("the body must be application/json")]
@@ -60,6 +67,7 @@ impl ApiError {
             ApiError::InvalidTransition(_) => ("invalid-transition", "Invalid status transition"),
             ApiError::Conflict(_) => ("conflict", "Conflict"),
             ApiError::HoldExpired => ("hold-expired", "Hold expired"),
+            ApiError::RateLimited { .. } => ("rate-limited", "Too many requests"),
             ApiError::PayloadTooLarge => ("payload-too-large", "Payload too large"),
             ApiError::UnsupportedMediaType => ("unsupported-media-type", "Unsupported media type"),
             ApiError::Validation(_) => ("validation", "Validation failed"),
@@ -87,6 +95,7 @@ impl ApiError {
             ApiError::SlotUnavailable(alts) => {
                 p.alternatives = Some(alts.iter().map(Alternative::from).collect())
             }
+            ApiError::RateLimited { limit, .. } => p.limit = Some((*limit).to_owned()),
             _ => {}
         }
         p
@@ -110,6 +119,7 @@ impl ResponseError for ApiError {
             | ApiError::InvalidTransition(_)
             | ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::HoldExpired => StatusCode::GONE,
+            ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Validation(_) | ApiError::IdempotencyConflict => {
@@ -131,6 +141,9 @@ impl ResponseError for ApiError {
         res.content_type("application/problem+json");
         if matches!(self, ApiError::Unavailable(_) | ApiError::NotReady(_)) {
             res.insert_header((header::RETRY_AFTER, "1"));
+        }
+        if let ApiError::RateLimited { retry_after, .. } = self {
+            res.insert_header((header::RETRY_AFTER, retry_after.to_string()));
         }
         if matches!(self, ApiError::Unauthorized) {
             res.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
@@ -158,6 +171,11 @@ impl From<BookingError> for ApiError {
             BookingError::SlotUnavailable(alts) => ApiError::SlotUnavailable(alts),
             BookingError::InvalidTransition(s) => ApiError::InvalidTransition(s),
             BookingError::HoldExpired => ApiError::HoldExpired,
+            BookingError::LiveHoldCap => ApiError::RateLimited {
+                limit: "live-holds",
+                retry_after: 30,
+                detail: e.to_string(),
+            },
             BookingError::Conflict(s) => ApiError::Conflict(s),
             BookingError::Store(e) => e.into(),
         }

@@ -43,6 +43,40 @@ pub struct NewReservation {
     pub restaurant_revision: u64,
     pub token_hash: Option<String>,
     pub now: DateTime<Utc>,
+    /// The client's cap on live holds, decided in this same write.
+    pub cap: Option<HoldCap>,
+    /// The idempotent answer, recorded in this same write when it wins.
+    pub idem: Option<IdemRecord>,
+}
+
+/// A client's live-hold cap: a hold wins only if the client then has at most `max` live
+/// (`held`, unexpired) holds, over all restaurants. Decided in the hold's own atomic write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HoldCap {
+    /// A stable, non-reversible key of the client (a hash of its address).
+    pub client: String,
+    pub max: u32,
+}
+
+/// Renders the final answer (status and stored body) from the decided reservation.
+pub type RenderAnswer = std::sync::Arc<dyn Fn(&Reservation) -> (u16, String) + Send + Sync>;
+
+/// An idempotent answer written in the same atomic decision as its effect, replacing the
+/// request's in-flight marker (`idem_begin`), so no retry can ever take the effect twice.
+#[derive(Clone)]
+pub struct IdemRecord {
+    /// The hashed scope key given to `idem_begin`.
+    pub key: String,
+    /// Any bearer token in the body is already encrypted by the caller.
+    pub render: RenderAnswer,
+}
+
+impl std::fmt::Debug for IdemRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IdemRecord")
+            .field("key", &self.key)
+            .finish()
+    }
 }
 
 /// The new versions written by one commit.
@@ -63,6 +97,8 @@ pub enum InsertOutcome {
     },
     /// Every candidate table is taken over the requested time.
     Lost,
+    /// The client already has its cap of live holds.
+    OverCap,
     /// The restaurant changed since it was read: read it again and retry.
     Stale,
 }
@@ -77,6 +113,8 @@ pub struct Transition {
     pub notes: Option<String>,
     pub end: Option<DateTime<Utc>>,
     pub now: DateTime<Utc>,
+    /// The idempotent answer, recorded in this same write when it is done.
+    pub idem: Option<IdemRecord>,
 }
 
 #[allow(clippy::large_enum_variant)]
@@ -183,6 +221,11 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<IdemBegin>;
     async fn idem_finish(&self, key: &str, status: u16, body: &str) -> StoreResult<()>;
     async fn idem_abort(&self, key: &str) -> StoreResult<()>;
+
+    /// Retention: deletes, oldest first and at most `limit` at a time, released and expired
+    /// holds last changed before `before` (with their tokens), and idempotency records created
+    /// before it. Business records (confirmed and later) are kept. Returns how many went.
+    async fn purge(&self, before: DateTime<Utc>, limit: u32) -> StoreResult<usize>;
 }
 
 pub type DynStore = Arc<dyn Store>;

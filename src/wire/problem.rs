@@ -58,6 +58,10 @@ pub struct Problem {
     /// `slot-unavailable`: up to 3 nearest free starts that day.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub alternatives: Option<Vec<Alternative>>,
+    /// `rate-limited`: which per-client limit: `live-holds`, `hold-rate` or `connections`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(example = "live-holds")]
+    pub limit: Option<String>,
 }
 
 impl Problem {
@@ -69,6 +73,7 @@ impl Problem {
             detail: None,
             errors: None,
             alternatives: None,
+            limit: None,
         }
     }
 

@@ -92,6 +92,8 @@ pub fn new(res: Reservation, tables: &[&str], revision: u64, now: DateTime<Utc>)
         restaurant_revision: revision,
         token_hash: Some(format!("tok-{}", Uuid::new_v4())),
         now,
+        cap: None,
+        idem: None,
     }
 }
 
@@ -123,6 +125,7 @@ pub fn transition(id: Uuid, from: Status, to: Status, now: DateTime<Utc>) -> Tra
         notes: None,
         end: None,
         now,
+        idem: None,
     }
 }
 

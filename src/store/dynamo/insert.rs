@@ -45,6 +45,8 @@ impl DynamoStore {
             restaurant_revision,
             token_hash,
             now,
+            cap: _,
+            idem: _,
         } = new;
         let rid = reservation.restaurant_id;
         // Only narrows the candidates: the conditional write decides.

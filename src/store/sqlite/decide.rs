@@ -56,6 +56,8 @@ pub(super) async fn insert_in(
         restaurant_revision,
         token_hash,
         now,
+        cap: _,
+        idem: _,
     } = new;
     let rid = reservation.restaurant_id.to_string();
     let (start, end, now_ms) = (ms(reservation.start), ms(reservation.end), ms(now));

@@ -173,4 +173,9 @@ impl Store for SqliteStore {
     async fn idem_abort(&self, key: &str) -> StoreResult<()> {
         self.idem_abort_(key).await
     }
+
+    async fn purge(&self, _before: DateTime<Utc>, _limit: u32) -> StoreResult<usize> {
+        // Retention is not written yet: nothing is deleted.
+        Ok(0)
+    }
 }
