@@ -133,7 +133,10 @@ impl Metrics {
         &self.0.registry
     }
 
+    /// Records one answered request. The method label takes the standard methods only (any
+    /// other is `OTHER`), so a client cannot grow the label set.
     pub fn observe_request(&self, method: &str, route: &str, status: u16, seconds: f64) {
+        let method = method_label(method);
         self.0
             .requests
             .with_label_values(&[method, route, &status.to_string()])
@@ -186,5 +189,30 @@ impl Metrics {
             .encode(&self.0.registry.gather(), &mut buf)
             .expect("text encoding");
         String::from_utf8(buf).unwrap_or_default()
+    }
+}
+
+fn method_label(method: &str) -> &'static str {
+    const KNOWN: [&str; 9] = [
+        "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "CONNECT", "TRACE",
+    ];
+    KNOWN.into_iter().find(|m| *m == method).unwrap_or("OTHER")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_methods_share_one_label() {
+        let m = Metrics::new();
+        for i in 0..200 {
+            m.observe_request(&format!("M{i}"), "/healthz", 200, 0.001);
+        }
+        m.observe_request("GET", "/healthz", 200, 0.001);
+        let text = m.render();
+        assert!(!text.contains("M17"), "a made-up method became a label");
+        assert!(text.contains("method=\"OTHER\""));
+        assert!(text.contains("method=\"GET\""));
     }
 }

@@ -48,7 +48,9 @@ pub fn bookable_starts(
     }
     let tz = r.tz();
     let turn = r.turn(p);
-    let step = r.slot_minutes as usize;
+    let Some(step) = usize::try_from(r.slot_minutes).ok().filter(|s| *s > 0) else {
+        return Vec::new();
+    };
     let weekday = date.naive().weekday();
     let mut starts = BTreeMap::new();
     for period in r
@@ -88,7 +90,7 @@ pub fn check_start(
     if let Some(e) = date_rejection(r, date, now) {
         return Err(e);
     }
-    if u32::from(time.minutes()) % r.slot_minutes != 0 {
+    if u32::from(time.minutes()).checked_rem(r.slot_minutes) != Some(0) {
         return Err(FieldError::new(
             "time",
             format!("is not on the {}-minute grid", r.slot_minutes),

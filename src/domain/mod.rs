@@ -5,6 +5,8 @@ pub mod grid;
 pub mod party;
 pub mod reservation;
 pub mod restaurant;
+#[cfg(test)]
+mod robustness;
 pub mod time;
 
 pub use cause::Cause;

@@ -236,7 +236,8 @@ impl Restaurant {
                 ));
             }
         }
-        let slot = self.slot_minutes.max(1) as u16;
+        // A slot that is out of range is reported above; the grid check then has no grid.
+        let slot = u16::try_from(self.slot_minutes).ok().filter(|s| *s > 0);
         for (i, h) in self.hours.iter().enumerate() {
             if h.days.is_empty() {
                 errs.push(FieldError::new(
@@ -244,7 +245,7 @@ impl Restaurant {
                     "must name at least one day",
                 ));
             }
-            if h.open.minutes() % slot != 0 || h.close.minutes() % slot != 0 {
+            if slot.is_some_and(|s| h.open.minutes() % s != 0 || h.close.minutes() % s != 0) {
                 errs.push(FieldError::new(
                     format!("hours[{i}]"),
                     "open and close must lie on the slot grid",

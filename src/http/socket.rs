@@ -78,11 +78,13 @@ fn close(code: CloseCode, why: &str) -> Option<CloseReason> {
     })
 }
 
+/// Whether a frame went out within the write timeout.
+async fn timed<E>(send: impl std::future::Future<Output = Result<(), E>>) -> bool {
+    matches!(tokio::time::timeout(WRITE_TIMEOUT, send).await, Ok(Ok(())))
+}
+
 async fn write(session: &mut Session, text: String) -> bool {
-    matches!(
-        tokio::time::timeout(WRITE_TIMEOUT, session.text(text)).await,
-        Ok(Ok(()))
-    )
+    timed(session.text(text)).await
 }
 
 async fn run(
@@ -121,7 +123,9 @@ async fn run(
                     Some(Ok(AggregatedMessage::Text(t))) => conv.handle(&t).await,
                     Some(Ok(AggregatedMessage::Binary(_))) => err(None, None, 400, "Bad request", "binary frames are not supported"),
                     Some(Ok(AggregatedMessage::Ping(b))) => {
-                        if session.pong(&b).await.is_err() { break None; }
+                        // Under the write timeout like any frame: a pinger that never reads
+                        // cannot pin this session.
+                        if !timed(session.pong(&b)).await { break close(CloseCode::Other(4008), "too slow to keep up"); }
                         None
                     }
                     Some(Ok(AggregatedMessage::Pong(_))) => None,
@@ -143,7 +147,7 @@ async fn run(
                 }
             }
             _ = ping.tick() => {
-                if session.ping(b"").await.is_err() { break None; }
+                if !timed(session.ping(b"")).await { break close(CloseCode::Other(4008), "too slow to keep up"); }
             }
             _ = sleep_until(idle_at) => break close(CloseCode::Other(4000), "idle"),
             _ = evict.notified() => {
