@@ -80,12 +80,53 @@ pub struct ServeArgs {
     /// Seconds between reconcile passes that repair live channels behind the store.
     #[arg(long, env = "TABLECAST_RECONCILE_SECS", default_value_t = 5.0)]
     pub reconcile_secs: f64,
+    /// Live (held, unexpired) holds one client may have at once, all restaurants; 0 = off.
+    #[arg(long, env = "TABLECAST_MAX_LIVE_HOLDS_PER_CLIENT", default_value_t = 4)]
+    pub max_live_holds_per_client: u32,
+    /// Holds and waitlist joins one client may start (token bucket, burst = the figure):
+    /// `30/min`, `5/s`, `100/h` or `off`. Counted per instance.
+    #[arg(long, env = "TABLECAST_HOLD_RATE", default_value = "30/min")]
+    pub hold_rate: crate::http::limits::Rate,
+    /// Open `/v1/live` sockets per client on this instance; 0 = off.
+    #[arg(
+        long,
+        env = "TABLECAST_MAX_CONNECTIONS_PER_CLIENT",
+        default_value_t = 20
+    )]
+    pub max_connections_per_client: usize,
+    /// Comma list of CIDRs whose `X-Forwarded-For` is believed (the load balancer's subnet).
+    #[arg(long, env = "TABLECAST_TRUSTED_PROXIES", default_value = "")]
+    pub trusted_proxies: String,
+    /// Comma list of `Origin`s accepted on `/v1/live` (default: any).
+    #[arg(long, env = "TABLECAST_ALLOWED_ORIGINS")]
+    pub allowed_origins: Option<String>,
+    /// Days released/expired holds, their tokens and idempotency records are kept.
+    #[arg(long, env = "TABLECAST_RETENTION_DAYS", default_value_t = 30)]
+    pub retention_days: u32,
     /// Kernel send buffer per accepted connection, in bytes (default: the system's).
     #[arg(long, env = "TABLECAST_SOCKET_SEND_BUFFER", hide = true)]
     pub socket_send_buffer: Option<usize>,
 }
 
 impl ServeArgs {
+    /// The per-client limits these flags set.
+    pub fn limit_settings(&self) -> anyhow::Result<crate::http::limits::LimitSettings> {
+        use crate::http::client::TrustedProxies;
+        Ok(crate::http::limits::LimitSettings {
+            max_live_holds: self.max_live_holds_per_client,
+            hold_rate: self.hold_rate,
+            max_connections: self.max_connections_per_client,
+            trusted_proxies: TrustedProxies::parse(&self.trusted_proxies)
+                .map_err(|e| anyhow::anyhow!("--trusted-proxies: {e}"))?,
+            allowed_origins: self.allowed_origins.as_ref().map(|s| {
+                s.split(',')
+                    .map(|o| o.trim().to_owned())
+                    .filter(|o| !o.is_empty())
+                    .collect()
+            }),
+        })
+    }
+
     pub fn reconcile_every(&self) -> std::time::Duration {
         std::time::Duration::from_secs_f64(self.reconcile_secs.max(0.05))
     }
@@ -116,6 +157,14 @@ impl ServeArgs {
             ws_idle_secs: 60.0,
             socket_send_buffer: None,
             reconcile_secs: 5.0,
+            // Tests race from loopback, which is one client: they turn the per-client limits
+            // on where they test them.
+            max_live_holds_per_client: 0,
+            hold_rate: "off".parse().expect("valid"),
+            max_connections_per_client: 0,
+            trusted_proxies: String::new(),
+            allowed_origins: None,
+            retention_days: 30,
         }
     }
 }

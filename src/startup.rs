@@ -3,6 +3,7 @@
 use crate::booking::Booking;
 use crate::booking::Publish;
 use crate::config::ServeArgs;
+use crate::http::limits::Limits;
 use crate::http::{self, AppState};
 use crate::live::bus::{Bus, LocalBus, RedisBus};
 use crate::live::hub::Hub;
@@ -20,6 +21,7 @@ use tracing_actix_web::{RequestId, TracingLogger};
 
 /// How often the sweeper looks for expired holds (docs/architecture.md: broadcast within 2 s of `expires_at`).
 const SWEEP_EVERY: Duration = Duration::from_millis(250);
+const HOUSEKEEP_EVERY: Duration = Duration::from_secs(60);
 
 pub struct Application {
     addr: std::net::SocketAddr,
@@ -27,6 +29,7 @@ pub struct Application {
     state: AppState,
     drain_grace: Duration,
     drain_tx: tokio::sync::watch::Sender<bool>,
+    retention: chrono::Duration,
     /// The admin token when it was generated here (to be printed).
     pub generated_admin_token: Option<String>,
 }
@@ -58,6 +61,12 @@ impl Application {
         let (drain_tx, drain_rx) = tokio::sync::watch::channel(false);
         let (admin_token, generated) = match args.admin_token.clone() {
             Some(t) if !t.trim().is_empty() => (t, None),
+            // Every instance behind one load balancer must accept the same admin token.
+            _ if args.bus != "local" => anyhow::bail!(
+                "with a shared bus (--bus {}), set one admin token for every instance \
+                 (--admin-token or TABLECAST_ADMIN_TOKEN)",
+                args.bus
+            ),
             _ => {
                 let t = crate::token::generate();
                 (t.clone(), Some(t))
@@ -71,6 +80,7 @@ impl Application {
             hub,
             bus,
             live: args.live_settings(),
+            limits: Arc::new(Limits::new(args.limit_settings()?)),
             drain: drain_rx,
         };
         let listener = TcpListener::bind(&args.listen)?;
@@ -130,6 +140,7 @@ impl Application {
             state,
             drain_grace: Duration::from_secs_f64(args.drain_grace_secs.max(0.0)),
             drain_tx,
+            retention: chrono::Duration::days(i64::from(args.retention_days)),
             generated_admin_token: generated,
         })
     }
@@ -151,6 +162,11 @@ impl Application {
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         let handle = self.server.handle();
         let sweeper = tokio::spawn(sweep_forever(self.state.booking.clone()));
+        let housekeeper = tokio::spawn(housekeep_forever(
+            self.state.booking.clone(),
+            self.state.limits.clone(),
+            self.retention,
+        ));
         let drainer = tokio::spawn(drain_on_signal(
             handle,
             self.state.draining.clone(),
@@ -159,6 +175,7 @@ impl Application {
         ));
         let out = self.server.await;
         sweeper.abort();
+        housekeeper.abort();
         drainer.abort();
         Ok(out?)
     }
@@ -171,6 +188,21 @@ async fn sweep_forever(booking: Booking) {
         tick.tick().await;
         if let Err(e) = booking.sweep().await {
             tracing::warn!(error = format!("{e:#}"), "expiry sweep failed; retrying");
+        }
+    }
+}
+
+/// Every minute: deletes history past the retention period, and forgets idle rate buckets.
+async fn housekeep_forever(booking: Booking, limits: Arc<Limits>, retention: chrono::Duration) {
+    let mut tick = tokio::time::interval(HOUSEKEEP_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        limits.tidy();
+        match booking.retain(chrono::Utc::now() - retention, 200).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(deleted = n, "retention: deleted expired history"),
+            Err(e) => tracing::warn!(error = format!("{e:#}"), "retention failed; retrying"),
         }
     }
 }

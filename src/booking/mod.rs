@@ -113,6 +113,22 @@ impl Booking {
         })
     }
 
+    /// Retention: deletes dead holds, their tokens and idempotency records last changed before
+    /// `before`, in batches of `batch` until none is left. Returns how many went.
+    #[tracing::instrument(name = "booking.retain", skip(self), level = "debug")]
+    pub async fn retain(&self, before: DateTime<Utc>, batch: u32) -> BookingResult<usize> {
+        let mut total = 0;
+        loop {
+            let n = self.store.purge(before, batch).await?;
+            total += n;
+            if n < batch as usize {
+                return Ok(total);
+            }
+            // Small batches, with room for live traffic between them.
+            tokio::task::yield_now().await;
+        }
+    }
+
     /// Marks due holds expired and publishes each release. Returns how many expired.
     #[tracing::instrument(name = "booking.sweep", skip_all, level = "debug")]
     pub async fn sweep(&self) -> BookingResult<usize> {

@@ -16,15 +16,20 @@ fn num(plausible: std::ops::RangeInclusive<u32>) -> impl Strategy<Value = u32> {
 fn arb_turns() -> impl Strategy<Value = Vec<TurnRule>> {
     (
         prop::collection::vec(
-            (num(1..=100), num(1..=600))
-                .prop_map(|(m, minutes)| TurnRule { max_party: Some(m), minutes }),
+            (num(1..=100), num(1..=600)).prop_map(|(m, minutes)| TurnRule {
+                max_party: Some(m),
+                minutes,
+            }),
             0..3,
         ),
         prop::option::weighted(0.9, num(1..=720)),
     )
         .prop_map(|(mut v, catch_all)| {
             if let Some(minutes) = catch_all {
-                v.push(TurnRule { max_party: None, minutes });
+                v.push(TurnRule {
+                    max_party: None,
+                    minutes,
+                });
             }
             v
         })
@@ -77,20 +82,27 @@ fn arb_restaurant() -> impl Strategy<Value = Restaurant> {
         arb_turns(),
         arb_hours(),
         arb_tables(),
-        prop::sample::select(vec!["Europe/Paris", "America/New_York", "Asia/Kathmandu", "UTC"]),
+        prop::sample::select(vec![
+            "Europe/Paris",
+            "America/New_York",
+            "Asia/Kathmandu",
+            "UTC",
+        ]),
     )
-        .prop_map(|(slot, hold, horizon, turns, hours, tables, tz)| Restaurant {
-            id: uuid::Uuid::nil(),
-            name: "Arbitrary".into(),
-            timezone: tz.parse().expect("known zone"),
-            slot_minutes: slot,
-            hold_seconds: hold,
-            booking_horizon_days: horizon,
-            turn_minutes: turns,
-            hours,
-            closed_dates: vec![],
-            tables,
-        })
+        .prop_map(
+            |(slot, hold, horizon, turns, hours, tables, tz)| Restaurant {
+                id: uuid::Uuid::nil(),
+                name: "Arbitrary".into(),
+                timezone: tz.parse().expect("known zone"),
+                slot_minutes: slot,
+                hold_seconds: hold,
+                booking_horizon_days: horizon,
+                turn_minutes: turns,
+                hours,
+                closed_dates: vec![],
+                tables,
+            },
+        )
 }
 
 static VALID: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
@@ -137,7 +149,10 @@ fn most_arbitrary_restaurants_reach_the_grid() {
     VALID.store(0, std::sync::atomic::Ordering::Relaxed);
     arbitrary_settings_and_requests_never_panic();
     let valid = VALID.load(std::sync::atomic::Ordering::Relaxed);
-    assert!(valid > 50, "only {valid} of 512 arbitrary restaurants were valid");
+    assert!(
+        valid > 50,
+        "only {valid} of 512 arbitrary restaurants were valid"
+    );
 }
 
 #[test]

@@ -1,8 +1,10 @@
 //! The HTTP edge: parses wire DTOs into domain types and maps errors to problem+json.
 pub mod auth;
+pub mod client;
 pub mod dto;
 pub mod error;
 mod idempotency;
+pub mod limits;
 mod ops;
 mod reservations;
 mod restaurants;
@@ -29,6 +31,7 @@ pub struct AppState {
     pub hub: crate::live::hub::Hub,
     pub bus: Arc<dyn crate::live::bus::Bus>,
     pub live: socket::LiveSettings,
+    pub limits: Arc<limits::Limits>,
     /// Turns true when WebSockets must close with 1001 (SIGTERM, after the grace period).
     pub drain: tokio::sync::watch::Receiver<bool>,
 }

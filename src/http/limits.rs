@@ -1,0 +1,235 @@
+//! Per-client limits against abuse: live holds (decided by the store in the hold's own write;
+//! this only carries the cap), the hold and waitlist-join rate (a token bucket per client, per
+//! instance), open live sockets per client per instance, and the `Origin`s allowed on the socket.
+//! The admin token, and a staff token on its own restaurant, are exempt.
+use super::client::{ClientKey, TrustedProxies};
+use super::error::ApiError;
+use crate::store::HoldCap;
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use std::collections::HashMap;
+use std::num::NonZeroU32;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// A rate as `N/min`, `N/s` or `N/h` (the bucket holds N), or `off`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rate(Option<(NonZeroU32, Duration)>);
+
+impl std::str::FromStr for Rate {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        if s.trim() == "off" {
+            return Ok(Rate(None));
+        }
+        let bad = || format!("`{s}` is not a rate like 30/min, 5/s, 100/h or off");
+        let (n, unit) = s.trim().split_once('/').ok_or_else(bad)?;
+        let n: NonZeroU32 = n.trim().parse().map_err(|_| bad())?;
+        let per = match unit.trim() {
+            "s" | "sec" => Duration::from_secs(1),
+            "min" | "m" => Duration::from_secs(60),
+            "h" | "hour" => Duration::from_secs(3600),
+            _ => return Err(bad()),
+        };
+        Ok(Rate(Some((n, per))))
+    }
+}
+
+/// The limits as configured.
+#[derive(Debug, Clone)]
+pub struct LimitSettings {
+    /// Live holds per client over all restaurants; 0 = off.
+    pub max_live_holds: u32,
+    pub hold_rate: Rate,
+    /// Open sockets per client on this instance; 0 = off.
+    pub max_connections: usize,
+    pub trusted_proxies: TrustedProxies,
+    /// `None` = any origin.
+    pub allowed_origins: Option<Vec<String>>,
+}
+
+impl Default for LimitSettings {
+    fn default() -> Self {
+        LimitSettings {
+            max_live_holds: 4,
+            hold_rate: "30/min".parse().expect("valid"),
+            max_connections: 20,
+            trusted_proxies: TrustedProxies::default(),
+            allowed_origins: None,
+        }
+    }
+}
+
+pub struct Limits {
+    settings: LimitSettings,
+    rate: Option<DefaultKeyedRateLimiter<ClientKey>>,
+    connections: Arc<Mutex<HashMap<ClientKey, usize>>>,
+}
+
+impl Limits {
+    pub fn new(settings: LimitSettings) -> Self {
+        let rate = settings.hold_rate.0.map(|(n, per)| {
+            let quota = Quota::with_period(per / n.get())
+                .unwrap_or_else(|| Quota::per_second(n))
+                .allow_burst(n);
+            RateLimiter::keyed(quota)
+        });
+        Limits {
+            settings,
+            rate,
+            connections: Arc::default(),
+        }
+    }
+
+    pub fn proxies(&self) -> &TrustedProxies {
+        &self.settings.trusted_proxies
+    }
+
+    /// The live-hold cap a hold by this client carries into the store.
+    pub fn hold_cap(&self, client: &ClientKey) -> Option<HoldCap> {
+        (self.settings.max_live_holds > 0).then(|| HoldCap {
+            client: client.stored(),
+            max: self.settings.max_live_holds,
+        })
+    }
+
+    /// Takes one token of the client's hold-and-join bucket, or says when to retry.
+    pub fn take_hold_token(&self, client: &ClientKey) -> Result<(), ApiError> {
+        let Some(limiter) = &self.rate else {
+            return Ok(());
+        };
+        limiter.check_key(client).map_err(|not_until| {
+            let wait = not_until.wait_time_from(DefaultClock::default().now());
+            ApiError::RateLimited {
+                limit: "hold-rate",
+                retry_after: wait.as_secs().max(1),
+                detail: "too many holds or waitlist joins from this client; slow down".into(),
+            }
+        })
+    }
+
+    /// Counts an open socket for the client until the guard drops, or refuses it.
+    pub fn connect(&self, client: &ClientKey) -> Result<ConnectionGuard, ApiError> {
+        let mut open = self.connections.lock().expect("connections lock");
+        let n = open.entry(client.clone()).or_insert(0);
+        if self.settings.max_connections > 0 && *n >= self.settings.max_connections {
+            return Err(ApiError::RateLimited {
+                limit: "connections",
+                retry_after: 5,
+                detail: format!(
+                    "at most {} open live connections per client",
+                    self.settings.max_connections
+                ),
+            });
+        }
+        *n += 1;
+        Ok(ConnectionGuard {
+            client: client.clone(),
+            connections: self.connections.clone(),
+        })
+    }
+
+    /// A socket upgrade is allowed from no `Origin` (not a browser) or from a listed one.
+    pub fn origin_allowed(&self, origin: Option<&str>) -> bool {
+        match (&self.settings.allowed_origins, origin) {
+            (None, _) | (_, None) => true,
+            (Some(list), Some(o)) => list.iter().any(|a| a.eq_ignore_ascii_case(o.trim())),
+        }
+    }
+
+    /// Forgets idle buckets so the rate limiter's memory follows active clients only.
+    pub fn tidy(&self) {
+        if let Some(l) = &self.rate {
+            l.retain_recent();
+            l.shrink_to_fit();
+        }
+    }
+}
+
+/// An open socket of a client, counted until dropped.
+pub struct ConnectionGuard {
+    client: ClientKey,
+    connections: Arc<Mutex<HashMap<ClientKey, usize>>>,
+}
+
+impl Drop for ConnectionGuard {
+    fn drop(&mut self) {
+        let mut open = self.connections.lock().expect("connections lock");
+        if let Some(n) = open.get_mut(&self.client) {
+            *n -= 1;
+            if *n == 0 {
+                open.remove(&self.client);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::http::header::HeaderMap;
+
+    fn client(ip: &str) -> ClientKey {
+        TrustedProxies::default().client(ip.parse().unwrap(), &HeaderMap::new())
+    }
+
+    #[test]
+    fn rates_parse() {
+        assert_eq!("off".parse::<Rate>().unwrap(), Rate(None));
+        assert!("30/min".parse::<Rate>().unwrap().0.is_some());
+        assert!("0/min".parse::<Rate>().is_err());
+        assert!("30/week".parse::<Rate>().is_err());
+        assert!("lots".parse::<Rate>().is_err());
+    }
+
+    #[test]
+    fn the_bucket_holds_the_per_minute_figure_then_refuses_with_a_retry_after() {
+        let l = Limits::new(LimitSettings {
+            hold_rate: "3/min".parse().unwrap(),
+            ..LimitSettings::default()
+        });
+        let a = client("192.0.2.1");
+        for _ in 0..3 {
+            l.take_hold_token(&a).unwrap();
+        }
+        match l.take_hold_token(&a) {
+            Err(ApiError::RateLimited {
+                limit, retry_after, ..
+            }) => {
+                assert_eq!(limit, "hold-rate");
+                assert!((1..=20).contains(&retry_after), "{retry_after}");
+            }
+            other => panic!("expected hold-rate, got {other:?}"),
+        }
+        // Another client has its own bucket.
+        l.take_hold_token(&client("192.0.2.2")).unwrap();
+    }
+
+    #[test]
+    fn connections_are_counted_until_their_guard_drops() {
+        let l = Limits::new(LimitSettings {
+            max_connections: 2,
+            ..LimitSettings::default()
+        });
+        let a = client("192.0.2.1");
+        let g1 = l.connect(&a).unwrap();
+        let _g2 = l.connect(&a).unwrap();
+        assert!(l.connect(&a).is_err());
+        assert!(l.connect(&client("192.0.2.2")).is_ok());
+        drop(g1);
+        assert!(l.connect(&a).is_ok());
+    }
+
+    #[test]
+    fn origins_are_checked_only_when_listed_and_sent() {
+        let any = Limits::new(LimitSettings::default());
+        assert!(any.origin_allowed(Some("https://evil.example")));
+        let l = Limits::new(LimitSettings {
+            allowed_origins: Some(vec!["https://book.example".into()]),
+            ..LimitSettings::default()
+        });
+        assert!(l.origin_allowed(None));
+        assert!(l.origin_allowed(Some("https://book.example")));
+        assert!(!l.origin_allowed(Some("https://evil.example")));
+    }
+}
