@@ -5,6 +5,8 @@
 //! `cargo bench --bench cross_instance -- [--subscribers N] [--changes K]`
 #[path = "../tests/cluster/harness.rs"]
 mod harness;
+#[path = "../tests/kit/mod.rs"]
+mod kit;
 
 use clap::Parser;
 use tablecast::config::{Cli, Command};
@@ -51,7 +53,9 @@ fn main() {
     let smoke = !std::env::args().any(|a| a == "--bench");
     let n = arg("--subscribers", if smoke { "30" } else { "1000" });
     let k = arg("--changes", if smoke { "3" } else { "20" });
-    let c = harness::Cluster::start(3);
+    let Some(c) = harness::Cluster::start("cross_instance bench", 3) else {
+        return;
+    };
     let (a, b, cc) = (
         &c.instances[0].base,
         &c.instances[1].base,
