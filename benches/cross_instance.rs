@@ -3,18 +3,27 @@
 //! subscribers and the changes share instance A. Three real instances, real Redis, real nginx.
 //!
 //! `cargo bench --bench cross_instance -- [--subscribers N] [--changes K]`
+mod common;
 #[path = "../tests/cluster/harness.rs"]
 mod harness;
+#[path = "../tests/kit/mod.rs"]
+mod kit;
 
 use clap::Parser;
 use tablecast::config::{Cli, Command};
 
-fn arg(name: &str, default: &str) -> String {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1).cloned())
-        .unwrap_or_else(|| default.to_owned())
+/// Cross-instance fan-out: three instances, Redis and nginx, changes made on instance A.
+#[derive(Parser)]
+#[command(name = "cross_instance")]
+struct Args {
+    /// WebSocket subscribers [default: 1000 under `cargo bench`, 30 otherwise]
+    #[arg(long)]
+    subscribers: Option<u32>,
+    /// Holds made while they listen [default: 20 under `cargo bench`, 3 otherwise]
+    #[arg(long)]
+    changes: Option<u32>,
+    #[command(flatten)]
+    cargo: common::CargoArgs,
 }
 
 async fn fanout(urls: &[&str], change: &str, n: &str, k: &str) -> tablecast::loadgen::Report {
@@ -46,12 +55,21 @@ async fn fanout(urls: &[&str], change: &str, n: &str, k: &str) -> tablecast::loa
 }
 
 fn main() {
+    let args = Args::parse();
     tablecast::loadgen::wsclient::raise_fd_limit();
     // `cargo test --all-targets` runs this without --bench: a small smoke run then.
-    let smoke = !std::env::args().any(|a| a == "--bench");
-    let n = arg("--subscribers", if smoke { "30" } else { "1000" });
-    let k = arg("--changes", if smoke { "3" } else { "20" });
-    let c = harness::Cluster::start(3);
+    let smoke = !args.cargo.bench;
+    let n = args
+        .subscribers
+        .unwrap_or(if smoke { 30 } else { 1000 })
+        .to_string();
+    let k = args
+        .changes
+        .unwrap_or(if smoke { 3 } else { 20 })
+        .to_string();
+    let Some(c) = harness::Cluster::start("cross_instance bench", 3) else {
+        return;
+    };
     let (a, b, cc) = (
         &c.instances[0].base,
         &c.instances[1].base,

@@ -3,25 +3,46 @@
 //! server driven by the same client in the same run (`tablecast loadgen fanout --baseline`).
 //!
 //! `cargo bench --bench fanout -- [--subscribers N] [--changes K] [--gap-ms MS]`
+mod common;
+
 use clap::Parser;
 use tablecast::config::{Cli, Command};
 use tablecast::loadgen::raw;
 
-fn arg(name: &str, default: &str) -> String {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1).cloned())
-        .unwrap_or_else(|| default.to_owned())
+/// Live fan-out against the real binary, next to a raw WebSocket broadcast server.
+#[derive(Parser)]
+#[command(name = "fanout")]
+struct Args {
+    /// WebSocket subscribers [default: 1000 under `cargo bench`, 50 otherwise]
+    #[arg(long)]
+    subscribers: Option<u32>,
+    /// Holds made while they listen [default: 20 under `cargo bench`, 3 otherwise]
+    #[arg(long)]
+    changes: Option<u32>,
+    /// Milliseconds between two holds [default: 250 under `cargo bench`, 50 otherwise]
+    #[arg(long)]
+    gap_ms: Option<u64>,
+    #[command(flatten)]
+    cargo: common::CargoArgs,
 }
 
 fn main() {
+    let args = Args::parse();
     tablecast::loadgen::wsclient::raise_fd_limit();
     // `cargo bench` passes --bench; `cargo test --all-targets` does not: then a small smoke run.
-    let smoke = !std::env::args().any(|a| a == "--bench");
-    let n = arg("--subscribers", if smoke { "50" } else { "1000" });
-    let k = arg("--changes", if smoke { "3" } else { "20" });
-    let gap = arg("--gap-ms", if smoke { "50" } else { "250" });
+    let smoke = !args.cargo.bench;
+    let n = args
+        .subscribers
+        .unwrap_or(if smoke { 50 } else { 1000 })
+        .to_string();
+    let k = args
+        .changes
+        .unwrap_or(if smoke { 3 } else { 20 })
+        .to_string();
+    let gap = args
+        .gap_ms
+        .unwrap_or(if smoke { 50 } else { 250 })
+        .to_string();
     let bin = std::path::Path::new(env!("CARGO_BIN_EXE_tablecast"));
     let dir = tempfile::tempdir().unwrap();
     let db = format!("sqlite://{}", dir.path().join("bench.db").display());

@@ -36,6 +36,10 @@ done
 step "format"
 cargo fmt --all -- --check
 
+# The top-level modules of src/ must not use each other in a cycle.
+step "layers"
+python3 infra/check-layers.py
+
 step "aws template"
 bash infra/aws/lint.sh
 

@@ -66,23 +66,13 @@ pub fn rss_kib(pid: u32) -> Option<u64> {
         .ok()
 }
 
-/// Lets one process hold tens of thousands of sockets.
+/// Lets one process hold tens of thousands of sockets: 200,000 descriptors (raising the hard
+/// limit too where allowed), else as many as the hard limit allows.
 pub fn raise_fd_limit() {
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: plain libc calls on a valid struct.
-    unsafe {
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 {
-            let want = libc::rlimit {
-                rlim_cur: 200_000,
-                rlim_max: lim.rlim_max.max(200_000),
-            };
-            if libc::setrlimit(libc::RLIMIT_NOFILE, &want) != 0 {
-                lim.rlim_cur = lim.rlim_max;
-                libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
-            }
+    use rlimit::Resource;
+    if let Ok((_, hard)) = Resource::NOFILE.get() {
+        if Resource::NOFILE.set(200_000, hard.max(200_000)).is_err() {
+            let _ = Resource::NOFILE.set(hard, hard);
         }
     }
 }

@@ -1,5 +1,6 @@
 //! Bearer auth: 401 (no or unknown token), then 404 (no such resource), then 403 (no rights).
-use crate::helpers::*;
+use crate::kit::api::*;
+use crate::kit::app::*;
 use crate::problem::assert_problem;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};

@@ -1,5 +1,6 @@
 //! Bad input, table-driven: every case answers its problem and changes nothing.
-use crate::helpers::*;
+use crate::kit::api::*;
+use crate::kit::app::*;
 use crate::problem::{assert_problem, error_fields};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};

@@ -4,7 +4,8 @@
 //! The dates and instants below are written against the 2027 transitions; each test runs them on
 //! the first year whose four transitions are all at least [`LEAD_DAYS`] ahead (see [`dst_days`]).
 //! The UTC offsets around a transition are the same every year, so only the dates move.
-use crate::helpers::*;
+use crate::kit::api::*;
+use crate::kit::app::*;
 use crate::problem::{assert_problem, error_fields};
 use chrono::{Datelike, NaiveDate, Offset, TimeZone, Utc};
 use chrono_tz::Tz;

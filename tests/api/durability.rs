@@ -1,86 +1,34 @@
 //! The real binary, stopped with SIGTERM and killed with SIGKILL, on one SQLite file.
-use crate::helpers::*;
+use crate::kit::api::*;
+use crate::kit::app::*;
+use crate::kit::process::{Sig, Tablecast};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
-struct Server {
-    child: Child,
-    base: String,
+/// The binary on `db`, `/readyz` answering 503 for 0.2 s after SIGTERM before it stops accepting.
+fn start(db: &str) -> Tablecast {
+    start_with_grace(db, "0.2")
 }
 
-impl Server {
-    fn start(db: &str) -> Server {
-        Self::start_with_grace(db, "0.2")
-    }
-
-    /// `grace`: seconds `/readyz` answers 503 before the server stops accepting on SIGTERM.
-    fn start_with_grace(db: &str, grace: &str) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_tablecast"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--store", db])
-            .env("TABLECAST_ADMIN_TOKEN", ADMIN)
-            .env("TABLECAST_DRAIN_GRACE_SECS", grace)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("binary starts");
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let base = loop {
-            let line = lines.next().expect("server printed its address").unwrap();
-            if let Some(rest) = line.strip_prefix("tablecast listening on ") {
-                break rest.split_whitespace().next().unwrap().to_owned();
-            }
-        };
-        std::thread::spawn(move || for _ in lines {});
-        Server { child, base }
-    }
-
-    fn signal(&self, sig: &str) {
-        let ok = Command::new("kill")
-            .args([sig, &self.child.id().to_string()])
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok, "kill {sig}");
-    }
-
-    fn wait(&mut self) -> std::process::ExitStatus {
-        let end = std::time::Instant::now() + Duration::from_secs(15);
-        loop {
-            if let Some(s) = self.child.try_wait().unwrap() {
-                return s;
-            }
-            assert!(
-                std::time::Instant::now() < end,
-                "server did not exit within 15 s"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
+/// `grace`: seconds `/readyz` answers 503 before the server stops accepting on SIGTERM.
+fn start_with_grace(db: &str, grace: &str) -> Tablecast {
+    Tablecast::start(
+        &["serve", "--listen", "127.0.0.1:0", "--store", db],
+        &[
+            ("TABLECAST_ADMIN_TOKEN", ADMIN),
+            ("TABLECAST_DRAIN_GRACE_SECS", grace),
+        ],
+        Stdio::null(),
+    )
 }
 
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+/// How long a stopped server may take to exit.
+const EXIT: Duration = Duration::from_secs(15);
 
-async fn create(client: &reqwest::Client, base: &str, body: Value) -> String {
-    let res = client
-        .post(format!("{base}/v1/restaurants"))
-        .bearer_auth(ADMIN)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), StatusCode::CREATED);
-    res.json::<Value>().await.unwrap()["restaurant"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned()
+async fn create(base: &str, body: Value) -> String {
+    Api::new(base, ADMIN).create_restaurant(body).await.id
 }
 
 #[tokio::test]
@@ -88,9 +36,8 @@ async fn a_confirmed_reservation_survives_sigterm_and_restart() {
     let dir = tempfile::tempdir().unwrap();
     let db = format!("sqlite://{}", dir.path().join("d.db").display());
     let client = reqwest::Client::new();
-    let mut server = Server::start(&db);
+    let mut server = start(&db);
     let rid = create(
-        &client,
         &server.base,
         restaurant_body(json!([{"id": "t1", "max_party": 4}])),
     )
@@ -118,10 +65,10 @@ async fn a_confirmed_reservation_survives_sigterm_and_restart() {
         .unwrap();
     assert_eq!(res.status(), StatusCode::OK);
 
-    server.signal("-TERM");
-    assert!(server.wait().success(), "SIGTERM exits 0");
+    server.proc.signal(Sig::TERM);
+    assert!(server.proc.wait_exit(EXIT).success(), "SIGTERM exits 0");
 
-    let server = Server::start(&db);
+    let server = start(&db);
     let got: Value = client
         .get(format!("{}/v1/reservations/{id}", server.base))
         .bearer_auth(token)
@@ -140,11 +87,8 @@ async fn kill_9_during_a_stampede_loses_no_acknowledged_hold() {
     let dir = tempfile::tempdir().unwrap();
     let db = format!("sqlite://{}", dir.path().join("k.db").display());
     let client = reqwest::Client::new();
-    let mut server = Server::start(&db);
-    let tables: Vec<Value> = (0..40)
-        .map(|i| json!({"id": format!("t{i:02}"), "max_party": 4}))
-        .collect();
-    let rid = create(&client, &server.base, restaurant_body(json!(tables))).await;
+    let mut server = start(&db);
+    let rid = create(&server.base, restaurant_body(many_tables(40))).await;
     let date = date_in(6);
     let times = ["18:00", "19:00", "20:00", "21:00"];
     let (tx, mut rx) = tokio::sync::mpsc::channel::<(String, String)>(1000);
@@ -183,8 +127,8 @@ async fn kill_9_during_a_stampede_loses_no_acknowledged_hold() {
     while acked.len() < 40 {
         acked.push(rx.recv().await.expect("holds are acknowledged"));
     }
-    server.signal("-KILL");
-    server.wait();
+    server.proc.signal(Sig::KILL);
+    server.proc.wait_exit(EXIT);
     for t in tasks {
         let _ = t.await;
     }
@@ -192,7 +136,7 @@ async fn kill_9_during_a_stampede_loses_no_acknowledged_hold() {
         acked.push(a);
     }
 
-    let server = Server::start(&db);
+    let server = start(&db);
     for (id, token) in &acked {
         let res = client
             .get(format!("{}/v1/reservations/{id}", server.base))
@@ -215,16 +159,15 @@ async fn sigterm_turns_readyz_503_closes_websockets_with_1001_and_exits_0() {
     let dir = tempfile::tempdir().unwrap();
     let db = format!("sqlite://{}", dir.path().join("s.db").display());
     let client = reqwest::Client::new();
-    let mut server = Server::start_with_grace(&db, "2");
+    let mut server = start_with_grace(&db, "2");
     let rid = create(
-        &client,
         &server.base,
         restaurant_body(json!([{"id": "t1", "max_party": 4}])),
     )
     .await;
     let mut sockets = Vec::new();
     for i in 0..20 {
-        let mut ws = crate::ws::Ws::connect(&server.base).await;
+        let mut ws = crate::kit::ws::Ws::connect(&server.base).await;
         ws.subscribe(&format!("s{i}"), &rid, &date_in(2), 2).await;
         sockets.push(ws);
     }
@@ -235,7 +178,7 @@ async fn sigterm_turns_readyz_503_closes_websockets_with_1001_and_exits_0() {
         .unwrap();
     assert_eq!(ready.status(), StatusCode::OK);
     let started = std::time::Instant::now();
-    server.signal("-TERM");
+    server.proc.signal(Sig::TERM);
     // As soon as the signal lands (well within the grace period) the instance still serves but
     // answers /readyz with 503.
     let ready = loop {
@@ -265,6 +208,9 @@ async fn sigterm_turns_readyz_503_closes_websockets_with_1001_and_exits_0() {
     )
     .await;
     assert!(codes.iter().all(|c| *c == Some(1001)), "{codes:?}");
-    assert!(server.wait().success(), "drained instance exits 0");
+    assert!(
+        server.proc.wait_exit(EXIT).success(),
+        "drained instance exits 0"
+    );
     assert!(started.elapsed() < Duration::from_secs(15));
 }

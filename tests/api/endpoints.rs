@@ -5,7 +5,9 @@ mod reservations;
 mod restaurants;
 mod staff;
 
-use crate::helpers::*;
+use crate::kit::api::*;
+use crate::kit::app::*;
+use crate::kit::wait::eventually;
 use crate::problem::assert_problem;
 use chrono::{DateTime, Duration, NaiveDate, NaiveTime, TimeZone, Utc};
 use reqwest::{Method, Response, StatusCode};

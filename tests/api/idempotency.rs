@@ -1,5 +1,6 @@
 //! `Idempotency-Key`: the same key and body replay the first answer and never act twice.
-use crate::helpers::*;
+use crate::kit::api::*;
+use crate::kit::app::*;
 use crate::problem::assert_problem;
 use reqwest::{Method, Response, StatusCode};
 use serde_json::{json, Value};

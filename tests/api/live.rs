@@ -1,6 +1,7 @@
 //! `/v1/live` with real WebSocket clients against the app on port 0.
-use crate::helpers::*;
-use crate::ws::*;
+use crate::kit::api::*;
+use crate::kit::app::*;
+use crate::kit::ws::*;
 use futures_util::future::join_all;
 use rand::{Rng, SeedableRng};
 use reqwest::StatusCode;

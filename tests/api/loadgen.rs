@@ -1,6 +1,7 @@
 //! Each loadgen scenario, small, against the app on port 0; the report's numbers are checked
 //! against what really happened, read back independently.
-use crate::helpers::*;
+use crate::kit::api::*;
+use crate::kit::app::*;
 use clap::Parser;
 use reqwest::Method;
 use serde_json::Value;

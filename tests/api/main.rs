@@ -1,6 +1,6 @@
 //! API tests: the real app on port 0 with a fresh SQLite file, over real HTTP.
-mod helpers;
-mod ws;
+#[path = "../kit/mod.rs"]
+mod kit;
 
 mod auth;
 mod bad_input;

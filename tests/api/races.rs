@@ -1,4 +1,5 @@
-use crate::helpers::*;
+use crate::kit::api::*;
+use crate::kit::app::*;
 use futures_util::future::join_all;
 use rand::{Rng, SeedableRng};
 use reqwest::{Method, StatusCode};

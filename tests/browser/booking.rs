@@ -7,7 +7,12 @@ const SECS: fn(u64) -> Duration = Duration::from_secs;
 
 #[tokio::test]
 async fn a_booking_appears_held_then_confirmed_on_the_dashboard_and_staff_seat_and_complete_it() {
-    if !browser_available("a_booking_appears_held_then_confirmed_on_the_dashboard") {
+    if require(
+        Service::Chromium,
+        "a_booking_appears_held_then_confirmed_on_the_dashboard",
+    )
+    .is_none()
+    {
         return;
     }
     let _one = exclusive().await;
@@ -23,7 +28,7 @@ async fn a_booking_appears_held_then_confirmed_on_the_dashboard_and_staff_seat_a
             ]),
         ))
         .await;
-    let date = date_in("Europe/Paris", 1);
+    let date = date_in(1);
 
     let mut driver = Driver::start().await;
     let staff = driver.browser(1400, 900).await;
@@ -141,7 +146,7 @@ async fn a_booking_appears_held_then_confirmed_on_the_dashboard_and_staff_seat_a
 
 #[tokio::test]
 async fn a_diner_cancels_from_the_confirmation_and_the_dashboard_shows_it_at_once() {
-    if !browser_available("a_diner_cancels_from_the_confirmation") {
+    if require(Service::Chromium, "a_diner_cancels_from_the_confirmation").is_none() {
         return;
     }
     let _one = exclusive().await;
@@ -153,7 +158,7 @@ async fn a_diner_cancels_from_the_confirmation_and_the_dashboard_shows_it_at_onc
             json!([{"id": "t1", "label": "T1", "max_party": 2}]),
         ))
         .await;
-    let date = date_in("Europe/Paris", 2);
+    let date = date_in(2);
 
     let mut driver = Driver::start().await;
     let staff = driver.browser(1400, 900).await;
@@ -182,7 +187,7 @@ async fn a_diner_cancels_from_the_confirmation_and_the_dashboard_shows_it_at_onc
         .await;
     // Without a date in the URL the dashboard opens today; two days on is two taps.
     staff.wait_visible("[data-testid=table]", SECS(5)).await;
-    let today = date_in("Europe/Paris", 0);
+    let today = date_in(0);
     assert_eq!(
         staff
             .js("return document.querySelector('#date').value;", vec![])

@@ -1,54 +1,29 @@
 #![allow(dead_code)]
 //! Real processes for browser tests: the tablecast binary on a real port and SQLite file, and
 //! chromedriver driving Debian's headless Chromium. Everything started here is ended on drop.
+use crate::kit::api::{restaurant_body, Api};
+use crate::kit::process::{free_port, Proc, Stop, Tablecast};
+use crate::kit::services::{CHROMEDRIVER, CHROMIUM};
 use fantoccini::wd::WebDriverCompatibleCommand;
 use fantoccini::{Client, ClientBuilder, Locator};
 use hyper_util::client::legacy::connect::HttpConnector;
 use serde_json::{json, Value};
-use std::future::Future;
-use std::io::{BufRead, BufReader, Write};
-use std::net::TcpListener;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+pub use crate::kit::api::{date_in, date_in_zone};
+pub use crate::kit::wait::until;
+pub use crate::kit::{require, Service};
 
 pub const ADMIN: &str = "browser-test-admin";
-const CHROMIUM: &str = "/usr/bin/chromium";
-const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 
 /// Browser tests share two cores with the build: one at a time keeps timings honest.
 static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 pub async fn exclusive() -> tokio::sync::MutexGuard<'static, ()> {
     ONE_AT_A_TIME.lock().await
-}
-
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// Polls `f` until it gives `Some`, failing the test after `within`.
-pub async fn until<T, F, Fut>(within: Duration, what: &str, mut f: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    let end = Instant::now() + within;
-    loop {
-        if let Some(v) = f().await {
-            return v;
-        }
-        assert!(
-            Instant::now() < end,
-            "timed out after {within:?} waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
 }
 
 /// Where the run keeps its screenshots: `$CARGO_TARGET_DIR/screenshots` or `target/screenshots`.
@@ -65,57 +40,47 @@ pub fn screenshot_dir() -> PathBuf {
 
 /// The tablecast binary serving one SQLite file; killed (SIGKILL, by PID) on drop.
 pub struct Server {
-    child: Option<Child>,
+    pub bin: Tablecast,
     pub port: u16,
     pub base: String,
     pub store: String,
-    pub http: reqwest::Client,
+    pub api: Api,
 }
 
 impl Server {
     /// Starts on `port` (0: any free one) with the store `sqlite://<db>`.
     pub fn start(db: &Path, port: u16) -> Server {
         let store = format!("sqlite://{}", db.display());
-        let mut child = Command::new(env!("CARGO_BIN_EXE_tablecast"))
-            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-            .args(["--store", &store, "--admin-token", ADMIN])
-            .env("TABLECAST_DRAIN_GRACE_SECS", "0.1")
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("tablecast starts");
-        let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
-        let base = loop {
-            let line = lines
-                .next()
-                .expect("tablecast printed its address")
-                .expect("stdout");
-            if let Some(rest) = line.strip_prefix("tablecast listening on ") {
-                break rest.split_whitespace().next().unwrap().to_owned();
-            }
-        };
-        std::thread::spawn(move || for _ in lines {});
-        let port = base.rsplit(':').next().unwrap().parse().unwrap();
+        let listen = format!("127.0.0.1:{port}");
+        let bin = Tablecast::start(
+            &[
+                "serve",
+                "--listen",
+                &listen,
+                "--store",
+                &store,
+                "--admin-token",
+                ADMIN,
+            ],
+            &[("TABLECAST_DRAIN_GRACE_SECS", "0.1"), ("RUST_LOG", "warn")],
+            Stdio::inherit(),
+        );
         Server {
-            child: Some(child),
-            port,
-            base,
+            port: bin.port,
+            base: bin.base.clone(),
+            api: Api::new(&bin.base, ADMIN),
+            bin,
             store,
-            http: reqwest::Client::new(),
         }
     }
 
     /// Ends the process at once, as a crash would.
     pub fn kill(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
+        self.bin.proc.kill();
     }
 
     pub fn url(&self, path: &str) -> String {
-        format!("{}{}", self.base, path)
+        self.api.url(path)
     }
 
     pub async fn send(
@@ -125,14 +90,7 @@ impl Server {
         token: Option<&str>,
         body: Option<Value>,
     ) -> (u16, Value) {
-        let mut r = self.http.request(method, self.url(path));
-        if let Some(t) = token {
-            r = r.bearer_auth(t);
-        }
-        if let Some(b) = body {
-            r = r.json(&b);
-        }
-        let res = r.send().await.expect("request sent");
+        let res = self.api.send(method, path, token, body).await;
         let status = res.status().as_u16();
         let text = res.text().await.unwrap_or_default();
         (status, serde_json::from_str(&text).unwrap_or(Value::Null))
@@ -140,19 +98,8 @@ impl Server {
 
     /// Creates a restaurant; returns its id and staff token.
     pub async fn restaurant(&self, body: Value) -> (String, String) {
-        let (status, v) = self
-            .send(
-                reqwest::Method::POST,
-                "/v1/restaurants",
-                Some(ADMIN),
-                Some(body),
-            )
-            .await;
-        assert_eq!(status, 201, "create restaurant: {v}");
-        (
-            v["restaurant"]["id"].as_str().unwrap().to_owned(),
-            v["staff_token"].as_str().unwrap().to_owned(),
-        )
+        let f = self.api.create_restaurant(body).await;
+        (f.id, f.staff)
     }
 
     /// Takes a hold over HTTP (like another diner would); returns the reservation with its token.
@@ -206,74 +153,25 @@ impl Server {
     }
 
     pub async fn availability(&self, rid: &str, date: &str, party: u32) -> Value {
-        let (status, v) = self
-            .send(
-                reqwest::Method::GET,
-                &format!("/v1/restaurants/{rid}/availability?date={date}&party_size={party}"),
-                None,
-                None,
-            )
-            .await;
-        assert_eq!(status, 200, "availability: {v}");
-        v
+        self.api.availability(rid, date, party).await
     }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
-/// A local date `days` ahead of today in `tz`.
-pub fn date_in(tz: &str, days: i64) -> String {
-    let tz: chrono_tz::Tz = tz.parse().unwrap();
-    (chrono::Utc::now().with_timezone(&tz).date_naive() + chrono::Duration::days(days))
-        .format("%Y-%m-%d")
-        .to_string()
 }
 
 /// A restaurant in Paris, open every day 18:00–23:00, default turns (90 min for two).
 pub fn paris_restaurant(name: &str, tables: Value) -> Value {
-    json!({
-        "name": name, "timezone": "Europe/Paris", "booking_horizon_days": 30, "hold_seconds": 300,
-        "hours": [{"days": ["mon","tue","wed","thu","fri","sat","sun"], "open": "18:00", "close": "23:00"}],
-        "tables": tables,
-    })
+    let mut body = restaurant_body(tables);
+    body["name"] = json!(name);
+    body["booking_horizon_days"] = json!(30);
+    body["hold_seconds"] = json!(300);
+    body
 }
 
 // ---------- the browser ----------
 
-/// Chromium and chromedriver when installed; `None` (after saying so) when they are not and
-/// services are not required. Under `TABLECAST_REQUIRE_SERVICES` a missing browser fails.
-pub fn browser_available(test: &str) -> bool {
-    let missing: Vec<&str> = [CHROMIUM, CHROMEDRIVER]
-        .into_iter()
-        .filter(|p| !Path::new(p).exists())
-        .collect();
-    if missing.is_empty() {
-        return true;
-    }
-    let required =
-        std::env::var("TABLECAST_REQUIRE_SERVICES").is_ok_and(|v| !v.is_empty() && v != "0");
-    assert!(
-        !required,
-        "{test}: {} missing and TABLECAST_REQUIRE_SERVICES is set (bash infra/test.sh installs chromium and chromium-driver)",
-        missing.join(" and ")
-    );
-    // Straight to stderr: the test harness captures `eprintln!` of passing tests.
-    let _ = writeln!(
-        std::io::stderr(),
-        "SKIPPED {test}: {} not installed (apt-get install chromium chromium-driver)",
-        missing.join(" and ")
-    );
-    false
-}
-
 /// chromedriver in its own process group: dropping it ends chromedriver and every Chromium it
 /// started (the group's id is chromedriver's PID).
 pub struct Driver {
-    child: Child,
+    proc: Proc,
     pub url: String,
     profiles: Vec<tempfile::TempDir>,
 }
@@ -281,13 +179,15 @@ pub struct Driver {
 impl Driver {
     pub async fn start() -> Driver {
         let port = free_port();
-        let child = Command::new(CHROMEDRIVER)
-            .arg(format!("--port={port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .process_group(0)
-            .spawn()
-            .expect("chromedriver starts");
+        let proc = Proc::spawn(
+            Command::new(CHROMEDRIVER)
+                .arg(format!("--port={port}"))
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .process_group(0),
+            Stop::KillGroup,
+            "chromedriver",
+        );
         let url = format!("http://127.0.0.1:{port}");
         let http = reqwest::Client::new();
         let status = format!("{url}/status");
@@ -305,7 +205,7 @@ impl Driver {
         )
         .await;
         Driver {
-            child,
+            proc,
             url,
             profiles: Vec::new(),
         }
@@ -355,17 +255,6 @@ impl Driver {
             .expect("a Chromium session starts");
         self.profiles.push(profile);
         Browser { c: client }
-    }
-}
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        let pgid = self.child.id() as libc::pid_t;
-        // SAFETY: signals only the process group this driver created for chromedriver.
-        unsafe {
-            libc::killpg(pgid, libc::SIGKILL);
-        }
-        let _ = self.child.wait();
     }
 }
 

@@ -1,6 +1,8 @@
 //! Browser tests: the diner app and the staff dashboard in real headless Chromium (Debian's
 //! `chromium` + `chromium-driver`), driven over WebDriver, against the real binary.
 mod harness;
+#[path = "../kit/mod.rs"]
+mod kit;
 
 mod booking;
 mod expiry;

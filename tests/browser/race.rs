@@ -7,7 +7,12 @@ const SECS: fn(u64) -> Duration = Duration::from_secs;
 
 #[tokio::test]
 async fn the_loser_of_the_last_table_sees_it_go_live_and_is_told_it_was_just_taken() {
-    if !browser_available("the_loser_of_the_last_table_sees_it_go_live") {
+    if require(
+        Service::Chromium,
+        "the_loser_of_the_last_table_sees_it_go_live",
+    )
+    .is_none()
+    {
         return;
     }
     let _one = exclusive().await;
@@ -19,7 +24,7 @@ async fn the_loser_of_the_last_table_sees_it_go_live_and_is_told_it_was_just_tak
             json!([{"id": "t1", "max_party": 2}, {"id": "t2", "max_party": 2}]),
         ))
         .await;
-    let date = date_in("Europe/Paris", 1);
+    let date = date_in(1);
     // Someone else already holds one of the two tables at 19:00.
     server.hold(&rid, &date, "19:00", 2, Some("t2")).await;
 

@@ -27,7 +27,12 @@ fn local_hhmm(offset_hours: i64, plus_minutes: i64) -> String {
 
 #[tokio::test]
 async fn screenshots_of_the_diner_app_and_the_dashboard_on_desktop_and_phone() {
-    if !browser_available("screenshots_of_the_diner_app_and_the_dashboard") {
+    if require(
+        Service::Chromium,
+        "screenshots_of_the_diner_app_and_the_dashboard",
+    )
+    .is_none()
+    {
         return;
     }
     let _one = exclusive().await;
@@ -48,7 +53,7 @@ async fn screenshots_of_the_diner_app_and_the_dashboard_on_desktop_and_phone() {
             ],
         }))
         .await;
-    let today = date_in(&zone, 0);
+    let today = date_in_zone(&zone, 0);
 
     // A busy day: walk-ins seated and done, bookings later on, one hold, one cancellation.
     let walk_in = |table: &str, party: u32, name: &str| json!({"party_size": party, "table_id": table, "guest": {"name": name}});

@@ -1,87 +1,16 @@
 //! Several real instances behind real nginx, with real Redis, on one shared store.
 mod harness;
-#[path = "../api/helpers.rs"]
-mod helpers;
-#[path = "../api/ws.rs"]
-mod ws;
+#[path = "../kit/mod.rs"]
+mod kit;
 
 use futures_util::future::join_all;
 use harness::*;
-use helpers::{date_in, free_at, restaurant_body};
+use kit::api::{date_in, free_at, many_tables, restaurant_body, Api};
+use kit::ws::{Got, LiveState, Ws};
 use rand::{Rng, SeedableRng};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
-use ws::{Got, LiveState, Ws};
-
-struct Api {
-    http: reqwest::Client,
-}
-
-impl Api {
-    fn new() -> Api {
-        Api {
-            http: reqwest::Client::builder()
-                .pool_max_idle_per_host(32)
-                .build()
-                .unwrap(),
-        }
-    }
-
-    async fn restaurant(&self, base: &str, body: Value) -> (String, String) {
-        let res = self
-            .http
-            .post(format!("{base}/v1/restaurants"))
-            .bearer_auth(ADMIN)
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), StatusCode::CREATED);
-        let v: Value = res.json().await.unwrap();
-        (
-            v["restaurant"]["id"].as_str().unwrap().into(),
-            v["staff_token"].as_str().unwrap().into(),
-        )
-    }
-
-    async fn hold(
-        &self,
-        base: &str,
-        rid: &str,
-        date: &str,
-        time: &str,
-        party: u32,
-    ) -> reqwest::Result<reqwest::Response> {
-        self.http
-            .post(format!("{base}/v1/restaurants/{rid}/holds"))
-            .json(&json!({"date": date, "time": time, "party_size": party}))
-            .send()
-            .await
-    }
-
-    async fn availability(&self, base: &str, rid: &str, date: &str, party: u32) -> Value {
-        let res = self
-            .http
-            .get(format!(
-                "{base}/v1/restaurants/{rid}/availability?date={date}&party_size={party}"
-            ))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), StatusCode::OK);
-        res.json().await.unwrap()
-    }
-
-    async fn status(&self, base: &str, path: &str) -> u16 {
-        self.http
-            .get(format!("{base}{path}"))
-            .send()
-            .await
-            .map(|r| r.status().as_u16())
-            .unwrap_or(0)
-    }
-}
 
 /// A subscriber that reconnects (through `base`) whenever its connection closes.
 struct Watcher {
@@ -188,27 +117,32 @@ fn never_go_back(v: &[u64]) -> bool {
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 fn big_restaurant(tables: usize) -> Value {
-    let t: Vec<Value> = (0..tables)
-        .map(|i| json!({"id": format!("t{i:02}"), "max_party": 4}))
-        .collect();
-    restaurant_body(json!(t))
+    restaurant_body(many_tables(tables))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_hold_on_one_instance_reaches_a_subscriber_on_another_within_a_second() {
     let _serial = SERIAL.lock().await;
-    let c = Cluster::start(3);
-    let api = Api::new();
-    let (rid, _) = api.restaurant(&c.front, big_restaurant(3)).await;
+    let Some(c) = Cluster::start(
+        "a_hold_on_one_instance_reaches_a_subscriber_on_another_within_a_second",
+        3,
+    ) else {
+        return;
+    };
+    let api = Api::new(&c.front, ADMIN);
+    let rid = api.create_restaurant(big_restaurant(3)).await.id;
     let date = date_in(3);
     let mut b = Watcher::start(&c.instances[1].base, &rid, &date, 2).await;
     let started = Instant::now();
     let res = api
-        .hold(&c.instances[0].base, &rid, &date, "19:00", 2)
-        .await
-        .unwrap();
+        .at(&c.instances[0].base)
+        .hold(&rid, &date, "19:00", 2)
+        .await;
     assert_eq!(res.status(), StatusCode::CREATED);
-    let expected = api.availability(&c.instances[2].base, &rid, &date, 2).await;
+    let expected = api
+        .at(&c.instances[2].base)
+        .availability(&rid, &date, 2)
+        .await;
     assert_eq!(free_at(&expected, "19:00"), 2);
     b.converge(&expected, Duration::from_secs(1)).await.unwrap();
     assert!(started.elapsed() < Duration::from_secs(1));
@@ -218,24 +152,30 @@ async fn a_hold_on_one_instance_reaches_a_subscriber_on_another_within_a_second(
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_hundred_holds_split_across_instances_have_one_winner_and_every_instance_converges() {
     let _serial = SERIAL.lock().await;
-    let c = Cluster::start(3);
-    let api = Api::new();
-    let (rid, _) = api
-        .restaurant(
-            &c.front,
-            restaurant_body(json!([{"id": "only", "min_party": 5, "max_party": 6}])),
-        )
-        .await;
+    let Some(c) = Cluster::start(
+        "two_hundred_holds_split_across_instances_have_one_winner_and_every_instance_converges",
+        3,
+    ) else {
+        return;
+    };
+    let api = Api::new(&c.front, ADMIN);
+    let rid = api
+        .create_restaurant(restaurant_body(
+            json!([{"id": "only", "min_party": 5, "max_party": 6}]),
+        ))
+        .await
+        .id;
     let date = date_in(4);
     let mut watchers = Vec::new();
     for i in 0..9 {
         watchers.push(Watcher::start(&c.instances[i % 3].base, &rid, &date, 5).await);
     }
-    let holds = (0..200).map(|i| api.hold(&c.instances[i % 3].base, &rid, &date, "19:00", 5));
+    let at: Vec<Api> = c.instances.iter().map(|i| api.at(&i.base)).collect();
+    let holds = (0..200).map(|i| at[i % 3].hold(&rid, &date, "19:00", 5));
     let statuses: Vec<u16> = join_all(holds)
         .await
         .into_iter()
-        .map(|r| r.unwrap().status().as_u16())
+        .map(|r| r.status().as_u16())
         .collect();
     assert_eq!(
         statuses.iter().filter(|s| **s == 201).count(),
@@ -243,7 +183,7 @@ async fn two_hundred_holds_split_across_instances_have_one_winner_and_every_inst
         "{statuses:?}"
     );
     assert_eq!(statuses.iter().filter(|s| **s == 409).count(), 199);
-    let expected = api.availability(&c.front, &rid, &date, 5).await;
+    let expected = api.at(&c.front).availability(&rid, &date, 5).await;
     assert_eq!(free_at(&expected, "19:00"), 0);
     for w in watchers.iter_mut() {
         w.converge(&expected, Duration::from_secs(1)).await.unwrap();
@@ -254,9 +194,14 @@ async fn two_hundred_holds_split_across_instances_have_one_winner_and_every_inst
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn random_traffic_through_nginx_and_each_instance_converges_for_thirty_watchers() {
     let _serial = SERIAL.lock().await;
-    let c = Cluster::start(3);
-    let api = Api::new();
-    let (rid, _) = api.restaurant(&c.front, big_restaurant(6)).await;
+    let Some(c) = Cluster::start(
+        "random_traffic_through_nginx_and_each_instance_converges_for_thirty_watchers",
+        3,
+    ) else {
+        return;
+    };
+    let api = Api::new(&c.front, ADMIN);
+    let rid = api.create_restaurant(big_restaurant(6)).await.id;
     let date = date_in(6);
     let mut watchers = Vec::new();
     for i in 0..30u32 {
@@ -275,15 +220,14 @@ async fn random_traffic_through_nginx_and_each_instance_converges_for_thirty_wat
                 match rng.gen_range(0..5) {
                     0..=2 => {
                         let res = api
+                            .at(base)
                             .hold(
-                                base,
                                 &rid,
                                 &date,
                                 times[rng.gen_range(0..times.len())],
                                 rng.gen_range(1..=4),
                             )
-                            .await
-                            .unwrap();
+                            .await;
                         if res.status() == StatusCode::CREATED {
                             let v: Value = res.json().await.unwrap();
                             mine.push((
@@ -322,7 +266,7 @@ async fn random_traffic_through_nginx_and_each_instance_converges_for_thirty_wat
     });
     join_all(clients).await;
     for w in watchers.iter_mut() {
-        let expected = api.availability(&c.front, &rid, &date, w.party).await;
+        let expected = api.at(&c.front).availability(&rid, &date, w.party).await;
         w.converge(&expected, Duration::from_secs(1)).await.unwrap();
         assert!(
             never_go_back(&w.st.versions_seen),
@@ -335,20 +279,22 @@ async fn random_traffic_through_nginx_and_each_instance_converges_for_thirty_wat
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_expired_hold_is_broadcast_once_on_every_instance() {
     let _serial = SERIAL.lock().await;
-    let c = Cluster::start(3);
-    let api = Api::new();
+    let Some(c) = Cluster::start("an_expired_hold_is_broadcast_once_on_every_instance", 3) else {
+        return;
+    };
+    let api = Api::new(&c.front, ADMIN);
     let mut body = big_restaurant(1);
     body["hold_seconds"] = json!(1);
-    let (rid, _) = api.restaurant(&c.front, body).await;
+    let rid = api.create_restaurant(body).await.id;
     let date = date_in(2);
     let mut watchers = Vec::new();
     for i in 0..3 {
         watchers.push(Watcher::start(&c.instances[i].base, &rid, &date, 2).await);
     }
     let held: Value = api
-        .hold(&c.instances[0].base, &rid, &date, "19:00", 2)
+        .at(&c.instances[0].base)
+        .hold(&rid, &date, "19:00", 2)
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
@@ -395,18 +341,23 @@ async fn an_expired_hold_is_broadcast_once_on_every_instance() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn with_redis_down_holds_still_succeed_reconcile_repairs_and_the_bus_recovers() {
     let _serial = SERIAL.lock().await;
-    let mut c = Cluster::start(3);
-    let api = Api::new();
-    let (rid, _) = api.restaurant(&c.front, big_restaurant(4)).await;
+    let Some(mut c) = Cluster::start(
+        "with_redis_down_holds_still_succeed_reconcile_repairs_and_the_bus_recovers",
+        3,
+    ) else {
+        return;
+    };
+    let api = Api::new(&c.front, ADMIN);
+    let rid = api.create_restaurant(big_restaurant(4)).await.id;
     let date = date_in(5);
     let mut far = Watcher::start(&c.instances[2].base, &rid, &date, 2).await;
     c.kill_redis();
     // Every instance notices and says what is degraded.
     for i in &c.instances {
-        helpers::eventually(
+        kit::wait::eventually(
             Duration::from_secs(5),
             "readyz 503 while redis is down",
-            || async { api.status(&i.base, "/readyz").await == 503 },
+            || async { api.at(&i.base).status("/readyz").await == 503 },
         )
         .await;
     }
@@ -419,37 +370,43 @@ async fn with_redis_down_holds_still_succeed_reconcile_repairs_and_the_bus_recov
     let p: Value = res.json().await.unwrap();
     assert!(p["detail"].as_str().unwrap().contains("bus"), "{p}");
     let res = api
-        .hold(&c.instances[0].base, &rid, &date, "19:00", 2)
-        .await
-        .unwrap();
+        .at(&c.instances[0].base)
+        .hold(&rid, &date, "19:00", 2)
+        .await;
     assert_eq!(
         res.status(),
         StatusCode::CREATED,
         "holds keep working without redis"
     );
-    let expected = api.availability(&c.instances[0].base, &rid, &date, 2).await;
+    let expected = api
+        .at(&c.instances[0].base)
+        .availability(&rid, &date, 2)
+        .await;
     far.converge(&expected, RECONCILE + Duration::from_millis(1500))
         .await
         .unwrap();
 
     c.restart_redis();
     for i in &c.instances {
-        helpers::eventually(
+        kit::wait::eventually(
             Duration::from_secs(10),
             "readyz 200 after redis is back",
-            || async { api.status(&i.base, "/readyz").await == 200 },
+            || async { api.at(&i.base).status("/readyz").await == 200 },
         )
         .await;
     }
     let started = Instant::now();
     assert_eq!(
-        api.hold(&c.instances[0].base, &rid, &date, "20:00", 2)
+        api.at(&c.instances[0].base)
+            .hold(&rid, &date, "20:00", 2)
             .await
-            .unwrap()
             .status(),
         StatusCode::CREATED
     );
-    let expected = api.availability(&c.instances[0].base, &rid, &date, 2).await;
+    let expected = api
+        .at(&c.instances[0].base)
+        .availability(&rid, &date, 2)
+        .await;
     far.converge(&expected, Duration::from_secs(1))
         .await
         .unwrap();
@@ -462,9 +419,14 @@ async fn with_redis_down_holds_still_succeed_reconcile_repairs_and_the_bus_recov
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn kill_9_of_an_instance_mid_stampede_loses_no_acknowledged_hold_and_its_clients_converge() {
     let _serial = SERIAL.lock().await;
-    let mut c = Cluster::start(3);
-    let api = Api::new();
-    let (rid, _) = api.restaurant(&c.front, big_restaurant(40)).await;
+    let Some(mut c) = Cluster::start(
+        "kill_9_of_an_instance_mid_stampede_loses_no_acknowledged_hold_and_its_clients_converge",
+        3,
+    ) else {
+        return;
+    };
+    let api = Api::new(&c.front, ADMIN);
+    let rid = api.create_restaurant(big_restaurant(40)).await.id;
     let date = date_in(7);
     let mut watchers = Vec::new();
     for _ in 0..9 {
@@ -506,7 +468,7 @@ async fn kill_9_of_an_instance_mid_stampede_loses_no_acknowledged_hold_and_its_c
     while acked.len() < 30 {
         acked.push(rx.recv().await.expect("holds are acknowledged"));
     }
-    c.instances[0].proc.signal("-KILL");
+    c.instances[0].proc.signal(kit::process::Sig::KILL);
     c.instances[0].proc.wait_exit(Duration::from_secs(5));
     for t in tasks {
         let _ = t.await;
@@ -528,7 +490,7 @@ async fn kill_9_of_an_instance_mid_stampede_loses_no_acknowledged_hold_and_its_c
             "acknowledged hold {id} was lost"
         );
     }
-    let expected = api.availability(&c.front, &rid, &date, 2).await;
+    let expected = api.at(&c.front).availability(&rid, &date, 2).await;
     let mut reconnected = 0;
     for w in watchers.iter_mut() {
         w.converge(&expected, RECONCILE + Duration::from_secs(3))
@@ -546,18 +508,23 @@ async fn kill_9_of_an_instance_mid_stampede_loses_no_acknowledged_hold_and_its_c
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sigterm_of_an_instance_sends_1001_and_its_clients_reconnect_through_nginx_and_converge() {
     let _serial = SERIAL.lock().await;
-    let mut c = Cluster::start(3);
-    let api = Api::new();
-    let (rid, _) = api.restaurant(&c.front, big_restaurant(8)).await;
+    let Some(mut c) = Cluster::start(
+        "sigterm_of_an_instance_sends_1001_and_its_clients_reconnect_through_nginx_and_converge",
+        3,
+    ) else {
+        return;
+    };
+    let api = Api::new(&c.front, ADMIN);
+    let rid = api.create_restaurant(big_restaurant(8)).await.id;
     let date = date_in(8);
     let mut watchers = Vec::new();
     for _ in 0..12 {
         watchers.push(Watcher::start(&c.front, &rid, &date, 2).await);
     }
-    c.instances[1].proc.signal("-TERM");
+    c.instances[1].proc.signal(kit::process::Sig::TERM);
     // Keep booking through nginx while the instance drains.
     for t in ["18:00", "19:00", "20:00"] {
-        let res = api.hold(&c.front, &rid, &date, t, 2).await.unwrap();
+        let res = api.at(&c.front).hold(&rid, &date, t, 2).await;
         assert_eq!(res.status(), StatusCode::CREATED);
     }
     assert!(
@@ -567,7 +534,7 @@ async fn sigterm_of_an_instance_sends_1001_and_its_clients_reconnect_through_ngi
             .success(),
         "drained instance exits 0"
     );
-    let expected = api.availability(&c.front, &rid, &date, 2).await;
+    let expected = api.at(&c.front).availability(&rid, &date, 2).await;
     let mut moved = 0;
     for w in watchers.iter_mut() {
         w.settle(Duration::from_millis(200)).await;

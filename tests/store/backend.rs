@@ -1,4 +1,6 @@
 //! The two backends every contract test runs against, each fresh per test.
+use crate::kit::app::unique_table;
+use crate::kit::{require, Service};
 use std::sync::Arc;
 use tablecast::store::dynamo::DynamoStore;
 use tablecast::store::sqlite::SqliteStore;
@@ -15,25 +17,6 @@ enum Kind {
     Dynamo { table: String },
 }
 
-/// Whether DynamoDB Local is configured. Without an endpoint a DynamoDB test skips (and says
-/// so) unless `TABLECAST_REQUIRE_SERVICES` is set, as under `infra/test.sh`: then it fails.
-pub fn dynamo_configured(test: &str) -> bool {
-    if std::env::var_os("AWS_ENDPOINT_URL_DYNAMODB").is_some() {
-        return true;
-    }
-    assert!(
-        std::env::var_os("TABLECAST_REQUIRE_SERVICES").is_none(),
-        "{test}: DynamoDB Local is required (TABLECAST_REQUIRE_SERVICES is set) but \
-         AWS_ENDPOINT_URL_DYNAMODB is not: run `source infra/dynamodb-local.sh` or infra/test.sh"
-    );
-    eprintln!("skipped {test}: no DynamoDB endpoint (AWS_ENDPOINT_URL_DYNAMODB unset)");
-    false
-}
-
-pub fn unique_table(prefix: &str) -> String {
-    format!("{prefix}-{}", uuid::Uuid::new_v4().simple())
-}
-
 impl Backend {
     pub async fn sqlite() -> Backend {
         let dir = tempfile::tempdir().unwrap();
@@ -47,9 +30,7 @@ impl Backend {
 
     /// A fresh, uniquely named table in DynamoDB Local; `None` when the test is skipped.
     pub async fn dynamo(test: &str) -> Option<Backend> {
-        if !dynamo_configured(test) {
-            return None;
-        }
+        require(Service::DynamoDbLocal, test)?;
         let table = unique_table("contract");
         let store: DynStore = Arc::new(
             DynamoStore::connect(&table)

@@ -1,8 +1,9 @@
 //! What DynamoDB Local never does — transaction conflicts, throttling, an answer lost after the
 //! write committed — injected under the store's SDK client by a wrapping HTTP connector. In
 //! each case the outcome is still right: no hold lost, none doubled, no win answered as a loss.
-use crate::backend::{dynamo_configured, unique_table};
 use crate::fixtures::*;
+use crate::kit::app::unique_table;
+use crate::kit::{require, Service};
 use aws_config::BehaviorVersion;
 use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
 use aws_smithy_http_client::tls;
@@ -178,9 +179,7 @@ impl HttpClient for Faults {
 
 /// A plain store and a faulty one over the same fresh table.
 async fn stores(test: &str) -> Option<(DynStore, DynStore, Faults)> {
-    if !dynamo_configured(test) {
-        return None;
-    }
+    require(Service::DynamoDbLocal, test)?;
     let table = unique_table("faults");
     let plain: DynStore = Arc::new(DynamoStore::connect(&table).await.unwrap());
     let sdk = aws_config::defaults(BehaviorVersion::latest()).load().await;

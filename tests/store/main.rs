@@ -2,6 +2,8 @@
 //! DynamoDB Local (a fresh table per test). `faults` covers what DynamoDB Local never does.
 mod backend;
 mod fixtures;
+#[path = "../kit/mod.rs"]
+mod kit;
 
 /// Runs each named `async fn(DynStore)` of the calling module on both backends.
 macro_rules! contract {
@@ -19,7 +21,9 @@ macro_rules! contract {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
-                    if let Some(b) = crate::backend::Backend::dynamo(stringify!($name)).await {
+                    if let Some(b) = crate::backend::Backend::dynamo(concat!(
+                        module_path!(), "::", stringify!($name)
+                    )).await {
                         super::$name(&b).await;
                     }
                 }

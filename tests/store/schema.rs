@@ -1,5 +1,6 @@
 //! `tablecast migrate --store dynamodb://T` creates the table once and is idempotent.
-use crate::backend::{dynamo_configured, unique_table};
+use crate::kit::app::unique_table;
+use crate::kit::{require, Service};
 use aws_config::BehaviorVersion;
 use aws_sdk_dynamodb::types::{BillingMode, TableStatus, TimeToLiveStatus};
 use std::process::Command;
@@ -13,7 +14,12 @@ fn migrate(table: &str) -> std::process::Output {
 
 #[tokio::test]
 async fn migrate_creates_an_on_demand_table_with_ttl_and_is_idempotent() {
-    if !dynamo_configured("migrate_creates_the_table") {
+    if require(
+        Service::DynamoDbLocal,
+        "schema::migrate_creates_an_on_demand_table_with_ttl_and_is_idempotent",
+    )
+    .is_none()
+    {
         return;
     }
     let table = unique_table("migrate");

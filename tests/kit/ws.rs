@@ -1,4 +1,3 @@
-#![allow(dead_code)]
 //! A real WebSocket client and the state a live subscriber keeps.
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};

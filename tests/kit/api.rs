@@ -1,19 +1,15 @@
-#![allow(dead_code)]
+//! The API over real HTTP, and the restaurant fixtures the tests create through it.
 use chrono::{Duration, Utc};
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use serde_json::{json, Value};
-use tablecast::config::ServeArgs;
-use tablecast::startup::Application;
-use tempfile::TempDir;
 
-pub const ADMIN: &str = "test-admin-token";
-
-pub struct TestApp {
+/// A client of one tablecast base URL (an instance, or nginx in front of several).
+#[derive(Clone)]
+pub struct Api {
     pub base: String,
-    pub port: u16,
-    pub client: reqwest::Client,
-    pub db_url: String,
-    _dir: TempDir,
+    pub http: reqwest::Client,
+    /// The admin token restaurants are created with.
+    pub admin: String,
 }
 
 /// A restaurant created through the API, with its staff token.
@@ -23,90 +19,33 @@ pub struct Fixture {
     pub body: Value,
 }
 
-/// A local date `days` ahead of today in Paris (the fixtures' timezone).
-pub fn date_in(days: i64) -> String {
-    let paris: chrono_tz::Tz = "Europe/Paris".parse().unwrap();
-    (Utc::now().with_timezone(&paris).date_naive() + Duration::days(days))
-        .format("%Y-%m-%d")
-        .to_string()
-}
-
-/// A restaurant open every day 18:00–23:00 in Paris, default turns, 2-year horizon.
-pub fn restaurant_body(tables: Value) -> Value {
-    json!({
-        "name": "Chez Test", "timezone": "Europe/Paris", "booking_horizon_days": 730,
-        "hours": [{"days": ["mon","tue","wed","thu","fri","sat","sun"], "open": "18:00", "close": "23:00"}],
-        "tables": tables,
-    })
-}
-
-/// The store a `TestApp` runs on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backend {
-    /// A fresh SQLite file.
-    Sqlite,
-    /// A fresh, uniquely named table in DynamoDB Local.
-    Dynamo,
-}
-
-impl Backend {
-    /// DynamoDB when it is configured. Without `AWS_ENDPOINT_URL_DYNAMODB` the test skips (and
-    /// says so), unless `TABLECAST_REQUIRE_SERVICES` is set (as under `infra/test.sh`): then it fails.
-    pub fn dynamo(test: &str) -> Option<Backend> {
-        if std::env::var_os("AWS_ENDPOINT_URL_DYNAMODB").is_some() {
-            return Some(Backend::Dynamo);
+impl Api {
+    pub fn new(base: &str, admin: &str) -> Api {
+        let http = reqwest::Client::builder()
+            .pool_max_idle_per_host(64)
+            .build()
+            .unwrap();
+        Api {
+            base: base.to_owned(),
+            http,
+            admin: admin.to_owned(),
         }
-        assert!(
-            std::env::var_os("TABLECAST_REQUIRE_SERVICES").is_none(),
-            "{test}: DynamoDB Local is required but AWS_ENDPOINT_URL_DYNAMODB is not set \
-             (run `source infra/dynamodb-local.sh` or infra/test.sh)"
-        );
-        eprintln!("skipped {test}: no DynamoDB endpoint (AWS_ENDPOINT_URL_DYNAMODB unset)");
-        None
-    }
-}
-
-impl TestApp {
-    pub async fn spawn() -> TestApp {
-        Self::spawn_with(|_| {}).await
     }
 
-    pub async fn spawn_on(backend: Backend) -> TestApp {
-        Self::spawn_on_with(backend, |_| {}).await
-    }
-
-    /// Spawns with adjusted settings (e.g. short heartbeats).
-    pub async fn spawn_with(adjust: impl FnOnce(&mut ServeArgs)) -> TestApp {
-        Self::spawn_on_with(Backend::Sqlite, adjust).await
-    }
-
-    pub async fn spawn_on_with(backend: Backend, adjust: impl FnOnce(&mut ServeArgs)) -> TestApp {
-        let dir = tempfile::tempdir().unwrap();
-        let db_url = match backend {
-            Backend::Sqlite => format!("sqlite://{}", dir.path().join("test.db").display()),
-            Backend::Dynamo => format!("dynamodb://api-{}", uuid::Uuid::new_v4().simple()),
-        };
-        let mut args = ServeArgs::for_tests(&db_url, ADMIN);
-        adjust(&mut args);
-        let app = Application::build(args).await.expect("app builds");
-        let port = app.port();
-        tokio::spawn(app.run_until_stopped());
-        TestApp {
-            base: format!("http://127.0.0.1:{port}"),
-            port,
-            client: reqwest::Client::builder()
-                .pool_max_idle_per_host(64)
-                .build()
-                .unwrap(),
-            db_url,
-            _dir: dir,
+    /// The same client (and connection pool) for another base URL.
+    pub fn at(&self, base: &str) -> Api {
+        Api {
+            base: base.to_owned(),
+            ..self.clone()
         }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
     }
 
     pub fn req(&self, method: Method, path: &str, token: Option<&str>) -> RequestBuilder {
-        let mut r = self
-            .client
-            .request(method, format!("{}{}", self.base, path));
+        let mut r = self.http.request(method, self.url(path));
         if let Some(t) = token {
             r = r.bearer_auth(t);
         }
@@ -127,12 +66,27 @@ impl TestApp {
         r.send().await.expect("request sent")
     }
 
+    /// The status of a GET, 0 when nothing answers.
+    pub async fn status(&self, path: &str) -> u16 {
+        self.req(Method::GET, path, None)
+            .send()
+            .await
+            .map(|r| r.status().as_u16())
+            .unwrap_or(0)
+    }
+
     pub async fn create_restaurant(&self, body: Value) -> Fixture {
         let res = self
-            .send(Method::POST, "/v1/restaurants", Some(ADMIN), Some(body))
+            .send(
+                Method::POST,
+                "/v1/restaurants",
+                Some(&self.admin),
+                Some(body),
+            )
             .await;
-        assert_eq!(res.status(), StatusCode::CREATED, "create restaurant");
-        let v: Value = res.json().await.unwrap();
+        let status = res.status();
+        let v: Value = res.json().await.unwrap_or(Value::Null);
+        assert_eq!(status, StatusCode::CREATED, "create restaurant: {v}");
         Fixture {
             id: v["restaurant"]["id"].as_str().unwrap().to_owned(),
             staff: v["staff_token"].as_str().unwrap().to_owned(),
@@ -159,8 +113,10 @@ impl TestApp {
                 None,
             )
             .await;
-        assert_eq!(res.status(), StatusCode::OK);
-        res.json().await.unwrap()
+        let status = res.status();
+        let v: Value = res.json().await.unwrap_or(Value::Null);
+        assert_eq!(status, StatusCode::OK, "availability: {v}");
+        v
     }
 
     pub async fn hold(&self, rid: &str, date: &str, time: &str, party: u32) -> Response {
@@ -227,6 +183,40 @@ impl TestApp {
     }
 }
 
+// ---------- fixtures ----------
+
+/// The fixtures' timezone.
+pub const PARIS: &str = "Europe/Paris";
+
+/// A local date `days` ahead of today in Paris (the fixtures' timezone).
+pub fn date_in(days: i64) -> String {
+    date_in_zone(PARIS, days)
+}
+
+/// A local date `days` ahead of today in `tz`.
+pub fn date_in_zone(tz: &str, days: i64) -> String {
+    let tz: chrono_tz::Tz = tz.parse().unwrap();
+    (Utc::now().with_timezone(&tz).date_naive() + Duration::days(days))
+        .format("%Y-%m-%d")
+        .to_string()
+}
+
+/// A restaurant open every day 18:00–23:00 in Paris, default turns, 2-year horizon.
+pub fn restaurant_body(tables: Value) -> Value {
+    json!({
+        "name": "Chez Test", "timezone": PARIS, "booking_horizon_days": 730,
+        "hours": [{"days": ["mon","tue","wed","thu","fri","sat","sun"], "open": "18:00", "close": "23:00"}],
+        "tables": tables,
+    })
+}
+
+/// `tables` tables t00, t01, … seating up to 4.
+pub fn many_tables(tables: usize) -> Value {
+    json!((0..tables)
+        .map(|i| json!({"id": format!("t{i:02}"), "max_party": 4}))
+        .collect::<Vec<_>>())
+}
+
 /// Slot `time` → `available_tables` from an availability body.
 pub fn free_at(avail: &Value, time: &str) -> u64 {
     avail["slots"]
@@ -260,24 +250,5 @@ pub fn assert_no_overlap(reservations: &[Value]) {
                 assert!(!overlap, "double booking: {a} and {b}");
             }
         }
-    }
-}
-
-/// Waits for a condition, failing after the deadline.
-pub async fn eventually<F, Fut>(deadline: std::time::Duration, what: &str, mut f: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let end = std::time::Instant::now() + deadline;
-    loop {
-        if f().await {
-            return;
-        }
-        assert!(
-            std::time::Instant::now() < end,
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
 }
