@@ -13,7 +13,7 @@ pub use events::{Cause, Change, Publish};
 use std::sync::Arc;
 use uuid::Uuid;
 
-pub use reservations::{HoldRequest, WalkInRequest};
+pub use reservations::{HoldRequest, Idem, Render, WalkInRequest};
 pub use restaurants::RestaurantPatch;
 
 #[derive(Debug, thiserror::Error)]

@@ -3,7 +3,7 @@ use crate::domain::grid::check_start;
 use crate::domain::reservation::{Guest, Status};
 use crate::domain::time::{boundary_instant, local_date_of, local_time_of, WallTime};
 use crate::domain::TableId;
-use crate::store::{InsertOutcome, NewReservation, Transition, TransitionOutcome};
+use crate::store::{HoldCap, IdemRecord, InsertOutcome, NewReservation, Transition, TransitionOutcome};
 
 #[derive(Debug, Clone)]
 pub struct HoldRequest {
@@ -12,6 +12,9 @@ pub struct HoldRequest {
     pub time: WallTime,
     pub party_size: PartySize,
     pub table_id: Option<TableId>,
+    /// The client's live-hold cap (none for exempt callers or when the limit is off).
+    pub cap: Option<HoldCap>,
+    pub idem: Option<Idem>,
 }
 
 #[derive(Debug, Clone)]
@@ -20,6 +23,43 @@ pub struct WalkInRequest {
     pub party_size: PartySize,
     pub table_id: Option<TableId>,
     pub guest: Option<Guest>,
+    pub idem: Option<Idem>,
+}
+
+/// Renders a request's final answer from the decided reservation and, for a hold, its token.
+pub type Render = Arc<dyn Fn(&Reservation, Option<&str>) -> (u16, String) + Send + Sync>;
+
+/// An idempotent request: its answer is recorded in the same atomic write as its effect.
+#[derive(Clone)]
+pub struct Idem {
+    /// The scope key the request's `idem_begin` used.
+    pub key: String,
+    pub render: Render,
+}
+
+impl std::fmt::Debug for Idem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Idem").field("key", &self.key).finish()
+    }
+}
+
+impl Idem {
+    /// The store's record, with the token (if any) bound into the rendering.
+    fn record(&self, token: Option<&str>) -> IdemRecord {
+        let render = self.render.clone();
+        let token = token.map(str::to_owned);
+        IdemRecord {
+            key: self.key.clone(),
+            render: Arc::new(move |r: &Reservation| render(r, token.as_deref())),
+        }
+    }
+}
+
+/// What a new reservation's write carries besides the reservation.
+struct Extras<'a> {
+    token: Option<&'a str>,
+    cap: Option<HoldCap>,
+    idem: Option<&'a Idem>,
 }
 
 /// Candidate tables in best-fit order: the one asked for, or every fitting table.
@@ -109,8 +149,13 @@ impl Booking {
     #[tracing::instrument(name = "booking.hold", skip_all, fields(restaurant = %req.restaurant_id, date = %req.date, time = %req.time, party = req.party_size.get()))]
     pub async fn hold(&self, req: HoldRequest) -> BookingResult<(Reservation, String)> {
         let token = crate::token::generate();
+        let extras = Extras {
+            token: Some(&token),
+            cap: req.cap.clone(),
+            idem: req.idem.as_ref(),
+        };
         let outcome = self
-            .insert(req.restaurant_id, Some(&token), |r, now| {
+            .insert(req.restaurant_id, extras, |r, now| {
                 let slot = check_start(r, req.date, req.time, req.party_size, now)?;
                 let tables = candidates(r, req.party_size, req.table_id.as_ref())?;
                 Ok((
@@ -151,7 +196,12 @@ impl Booking {
         if let Some(g) = &req.guest {
             validate_guest(g).map_err(BookingError::Validation)?;
         }
-        self.insert(req.restaurant_id, None, |r, now| {
+        let extras = Extras {
+            token: None,
+            cap: None,
+            idem: req.idem.as_ref(),
+        };
+        self.insert(req.restaurant_id, extras, |r, now| {
             let start = now
                 - chrono::Duration::nanoseconds(i64::from(chrono::Timelike::nanosecond(&now)))
                 - chrono::Duration::seconds(i64::from(chrono::Timelike::second(&now)));
@@ -182,7 +232,7 @@ impl Booking {
     async fn insert<F>(
         &self,
         restaurant_id: Uuid,
-        token: Option<&str>,
+        extras: Extras<'_>,
         build: F,
     ) -> BookingResult<Reservation>
     where
@@ -207,10 +257,10 @@ impl Booking {
                     reservation,
                     candidates,
                     restaurant_revision: stored.revision,
-                    token_hash: token.map(crate::token::hash),
+                    token_hash: extras.token.map(crate::token::hash),
                     now,
-                    cap: None,
-                    idem: None,
+                    cap: extras.cap.clone(),
+                    idem: extras.idem.map(|i| i.record(extras.token)),
                 })
                 .await?
             {
@@ -267,6 +317,7 @@ impl Booking {
         id: Uuid,
         guest: Guest,
         notes: Option<String>,
+        idem: Option<Idem>,
     ) -> BookingResult<Reservation> {
         validate_guest(&guest).map_err(BookingError::Validation)?;
         if notes.as_ref().is_some_and(|n| n.len() > 2000) {
@@ -281,7 +332,7 @@ impl Booking {
             notes,
             end: None,
             now,
-            idem: None,
+            idem: idem.map(|i| i.record(None)),
         };
         match self.apply(t, Cause::Confirmed).await? {
             Ok(r) => Ok(r),

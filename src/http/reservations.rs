@@ -41,7 +41,7 @@ pub async fn confirm(
         let input: ConfirmInput = from_body(&body)?;
         let r = state
             .booking
-            .confirm(r.id, input.guest.into(), input.notes)
+            .confirm(r.id, input.guest.into(), input.notes, None)
             .await?;
         Ok((StatusCode::OK, view(&who, &r)?))
     })

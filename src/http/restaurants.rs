@@ -182,6 +182,8 @@ pub async fn take_hold(
             time,
             party_size,
             table_id: input.table_id,
+            cap: None,
+            idem: None,
         })
         .await?;
     let held = HeldReservation {
@@ -256,6 +258,7 @@ pub async fn walk_in(
                 party_size: PartySize::new(input.party_size)?,
                 table_id: input.table_id,
                 guest: input.guest.map(Into::into),
+                idem: None,
             })
             .await?;
         let v = serde_json::to_value(ReservationView::of(&r, chrono::Utc::now(), true))
