@@ -3,7 +3,9 @@ use crate::domain::grid::check_start;
 use crate::domain::reservation::{Guest, Status};
 use crate::domain::time::{boundary_instant, local_date_of, local_time_of, WallTime};
 use crate::domain::TableId;
-use crate::store::{HoldCap, IdemRecord, InsertOutcome, NewReservation, Transition, TransitionOutcome};
+use crate::store::{
+    HoldCap, IdemRecord, InsertOutcome, NewReservation, Transition, TransitionOutcome,
+};
 
 #[derive(Debug, Clone)]
 pub struct HoldRequest {

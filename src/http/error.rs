@@ -19,6 +19,8 @@ pub enum ApiError {
     Unauthorized,
     #[error("this token has no rights to this resource")]
     Forbidden,
+    #[error("this Origin may not open live connections")]
+    OriginNotAllowed,
     #[error("{0} not found")]
     NotFound(String),
     #[error("method not allowed")]
@@ -60,7 +62,7 @@ impl ApiError {
         match self {
             ApiError::BadRequest(_) => ("bad-request", "Bad request"),
             ApiError::Unauthorized => ("unauthorized", "Unauthorized"),
-            ApiError::Forbidden => ("forbidden", "Forbidden"),
+            ApiError::Forbidden | ApiError::OriginNotAllowed => ("forbidden", "Forbidden"),
             ApiError::NotFound(_) => ("not-found", "Not found"),
             ApiError::MethodNotAllowed => ("method-not-allowed", "Method not allowed"),
             ApiError::SlotUnavailable(_) => ("slot-unavailable", "Slot unavailable"),
@@ -112,7 +114,7 @@ impl ResponseError for ApiError {
         match self {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
-            ApiError::Forbidden => StatusCode::FORBIDDEN,
+            ApiError::Forbidden | ApiError::OriginNotAllowed => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::SlotUnavailable(_)

@@ -2,15 +2,20 @@
 //! this only carries the cap), the hold and waitlist-join rate (a token bucket per client, per
 //! instance), open live sockets per client per instance, and the `Origin`s allowed on the socket.
 //! The admin token, and a staff token on its own restaurant, are exempt.
+use super::auth::{bearer, resolve, Caller};
 use super::client::{ClientKey, TrustedProxies};
 use super::error::ApiError;
+use super::AppState;
 use crate::store::HoldCap;
+use actix_web::HttpRequest;
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr};
 use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use uuid::Uuid;
 
 /// A rate as `N/min`, `N/s` or `N/h` (the bucket holds N), or `off`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -143,6 +148,40 @@ impl Limits {
             l.retain_recent();
             l.shrink_to_fit();
         }
+    }
+}
+
+/// Who is asking, as the limits see it: the client, and the caller its `Authorization` names.
+pub struct Requester {
+    pub client: ClientKey,
+    caller: Option<Caller>,
+}
+
+impl Requester {
+    /// Resolves the request's client and, when it sends one, its bearer token. An unknown token
+    /// is simply not exempt: the endpoint itself answers `401` where a token is required.
+    pub async fn of(req: &HttpRequest, state: &AppState) -> Result<Self, ApiError> {
+        let peer = req
+            .peer_addr()
+            .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |a| a.ip());
+        let client = state.limits.proxies().client(peer, req.headers());
+        let caller = match bearer(req) {
+            Some(token) => resolve(token, state).await?,
+            None => None,
+        };
+        Ok(Requester { client, caller })
+    }
+
+    /// The admin, or staff of this restaurant: no per-client limit applies.
+    pub fn exempt_for(&self, restaurant_id: Uuid) -> bool {
+        self.caller
+            .as_ref()
+            .is_some_and(|c| c.may_staff(restaurant_id))
+    }
+
+    /// The admin, or staff of any restaurant (a socket is not tied to one restaurant).
+    pub fn staff(&self) -> bool {
+        matches!(self.caller, Some(Caller::Admin | Caller::Staff { .. }))
     }
 }
 

@@ -171,6 +171,7 @@ pub async fn take_hold(
     state: &AppState,
     rid: Uuid,
     input: HoldInput,
+    cap: Option<crate::store::HoldCap>,
 ) -> Result<idempotency::Answer> {
     let time = WallTime::parse_start(&input.time).map_err(ApiError::BadRequest)?;
     let party_size = PartySize::new(input.party_size)?;
@@ -182,7 +183,7 @@ pub async fn take_hold(
             time,
             party_size,
             table_id: input.table_id,
-            cap: None,
+            cap,
             idem: None,
         })
         .await?;
@@ -207,7 +208,7 @@ pub async fn hold(
 ) -> Result<HttpResponse> {
     let rid = parse_uuid(&path, "restaurant")?;
     idempotency::once(&state, &req, &body, || async {
-        take_hold(&state, rid, parse_body(&body)?).await
+        take_hold(&state, rid, parse_body(&body)?, None).await
     })
     .await
 }

@@ -1,6 +1,8 @@
 //! One WebSocket connection: a `select!` over client frames, the hub's queue, the heartbeat,
 //! eviction and drain.
 use super::auth::resolve;
+use super::error::ApiError;
+use super::limits::Requester;
 use super::AppState;
 use crate::booking::BookingError;
 use crate::domain::time::local_date_of;
@@ -50,17 +52,34 @@ pub async fn endpoint(
     body: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, actix_web::Error> {
+    let origin = req
+        .headers()
+        .get(actix_web::http::header::ORIGIN)
+        .and_then(|o| o.to_str().ok());
+    if !state.limits.origin_allowed(origin) {
+        return Err(ApiError::OriginNotAllowed.into());
+    }
+    let who = Requester::of(&req, &state).await?;
+    let guard = if who.staff() {
+        None
+    } else {
+        Some(state.limits.connect(&who.client)?)
+    };
     let (res, session, stream) = actix_ws::handle(&req, body)?;
     let stream = stream
         .max_frame_size(MAX_MESSAGE)
         .aggregate_continuations()
         .max_continuation_size(MAX_MESSAGE);
-    actix_web::rt::spawn(run(state.into_inner(), session, stream));
+    actix_web::rt::spawn(async move {
+        run(state.into_inner(), who, session, stream).await;
+        drop(guard);
+    });
     Ok(res)
 }
 
 struct Conversation {
     state: Arc<AppState>,
+    who: Requester,
     conn: Conn,
     subs: HashMap<String, (Key, Arc<str>)>,
 }
@@ -89,6 +108,7 @@ async fn write(session: &mut Session, text: String) -> bool {
 
 async fn run(
     state: Arc<AppState>,
+    who: Requester,
     mut session: Session,
     mut stream: actix_ws::AggregatedMessageStream,
 ) {
@@ -103,6 +123,7 @@ async fn run(
             evict: evict.clone(),
         },
         state: state.clone(),
+        who,
         subs: HashMap::new(),
     };
     let settings = state.live;
@@ -173,6 +194,17 @@ async fn run(
     metrics.ws_connections().dec();
 }
 
+/// Over a per-client limit on the socket: an `error` frame with the op's `req`, 429 and `limit`.
+fn limited(req: Option<&str>, e: &ApiError) -> String {
+    let p = e.problem();
+    frames::limited_error(
+        req,
+        &p.title,
+        p.detail.as_deref().unwrap_or(""),
+        p.limit.as_deref().unwrap_or(""),
+    )
+}
+
 fn str_member<'a>(v: &'a Value, name: &str) -> Option<&'a str> {
     v.get(name).and_then(Value::as_str)
 }
@@ -213,7 +245,16 @@ impl Conversation {
 
     async fn hold(&self, h: HoldFrame) -> String {
         let req = h.req.as_deref();
-        match super::restaurants::take_hold(&self.state, h.restaurant_id, h.hold).await {
+        if !self.who.exempt_for(h.restaurant_id) {
+            if let Err(e) = self.state.limits.take_hold_token(&self.who.client) {
+                return limited(req, &e);
+            }
+        }
+        let cap = (!self.who.exempt_for(h.restaurant_id))
+            .then(|| self.state.limits.hold_cap(&self.who.client))
+            .flatten();
+        match super::restaurants::take_hold(&self.state, h.restaurant_id, h.hold, cap).await {
+            Err(e @ ApiError::RateLimited { .. }) => limited(req, &e),
             Ok((status, body)) => frames::hold_result(req, status.as_u16(), body),
             Err(e) => frames::hold_result(
                 req,

@@ -141,6 +141,9 @@ pub struct ErrorFrame {
     pub status: u16,
     pub title: String,
     pub detail: String,
+    /// With status 429: the per-client limit that refused the op.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub limit: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -233,6 +236,20 @@ pub fn error(
         status,
         title: title.to_owned(),
         detail: detail.to_owned(),
+        limit: None,
+    })
+}
+
+/// An op refused by a per-client limit: status 429 and the `limit`.
+pub fn limited_error(req: Option<&str>, title: &str, detail: &str, limit: &str) -> String {
+    encode(&ErrorFrame {
+        kind: "error",
+        sub: None,
+        req: req.map(str::to_owned),
+        status: 429,
+        title: title.to_owned(),
+        detail: detail.to_owned(),
+        limit: Some(limit.to_owned()),
     })
 }
 
