@@ -8,6 +8,7 @@ mod dst;
 mod durability;
 mod endpoints;
 mod idempotency;
+mod limits;
 mod live;
 mod loadgen;
 mod problem;
