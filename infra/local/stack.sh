@@ -48,6 +48,7 @@ up() {
         [[ $i == 1 ]] && demo="--demo"
         TABLECAST_ADMIN_TOKEN="$admin" "$bin" serve --listen "127.0.0.1:$port" \
             --store "dynamodb://$table" --bus "redis://127.0.0.1:$redis_port" $demo \
+            --trusted-proxies 127.0.0.1/32 \
             >"$run/instance-$i.log" 2>&1 &
         echo "$! instance-$i" >>"$run/pids"
         servers+="        server 127.0.0.1:$port max_fails=1 fail_timeout=2s;"$'\n'

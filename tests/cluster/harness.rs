@@ -66,10 +66,32 @@ pub fn start_redis(bin: &str, port: u16) -> Proc {
     redis
 }
 
-pub fn start_instance(store: &SharedStore, redis_port: u16, port: u16) -> Tablecast {
+/// The per-client limits of a cluster's instances. Every request reaches them through nginx,
+/// which is trusted, from loopback: all of a test's traffic is one client.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub max_live_holds: u32,
+    pub hold_rate: &'static str,
+}
+
+impl Limits {
+    /// Tests that race from loopback turn the limits off.
+    pub const OFF: Limits = Limits {
+        max_live_holds: 0,
+        hold_rate: "off",
+    };
+}
+
+pub fn start_instance(
+    store: &SharedStore,
+    redis_port: u16,
+    port: u16,
+    limits: Limits,
+) -> Tablecast {
     let listen = format!("127.0.0.1:{port}");
     let bus = format!("redis://127.0.0.1:{redis_port}");
     let reconcile = RECONCILE.as_secs_f64().to_string();
+    let max_live = limits.max_live_holds.to_string();
     Tablecast::start(
         &[
             "serve",
@@ -84,6 +106,10 @@ pub fn start_instance(store: &SharedStore, redis_port: u16, port: u16) -> Tablec
             ("TABLECAST_ADMIN_TOKEN", ADMIN),
             ("TABLECAST_RECONCILE_SECS", &reconcile),
             ("TABLECAST_DRAIN_GRACE_SECS", "0.5"),
+            ("TABLECAST_TRUSTED_PROXIES", "127.0.0.1/32"),
+            ("TABLECAST_MAX_LIVE_HOLDS_PER_CLIENT", &max_live),
+            ("TABLECAST_HOLD_RATE", limits.hold_rate),
+            ("TABLECAST_MAX_CONNECTIONS_PER_CLIENT", "0"),
         ],
         Stdio::null(),
     )
@@ -123,6 +149,10 @@ impl Cluster {
     /// `n` instances on one shared store, Redis, and nginx in front; `None` (by
     /// [`require`]) when `test` skips for want of Redis or nginx.
     pub fn start(test: &str, n: usize) -> Option<Cluster> {
+        Self::start_with(test, n, Limits::OFF)
+    }
+
+    pub fn start_with(test: &str, n: usize, limits: Limits) -> Option<Cluster> {
         let redis_bin = require(Service::Redis, test)?;
         let nginx_bin = require(Service::Nginx, test)?;
         let dir = tempfile::tempdir().unwrap();
@@ -139,7 +169,7 @@ impl Cluster {
         let redis_port = free_port();
         let redis = start_redis(&redis_bin, redis_port);
         let instances: Vec<Tablecast> = (0..n)
-            .map(|_| start_instance(&store, redis_port, free_port()))
+            .map(|_| start_instance(&store, redis_port, free_port(), limits))
             .collect();
         let front_port = free_port();
         let ports: Vec<u16> = instances.iter().map(|i| i.port).collect();

@@ -150,6 +150,50 @@ async fn a_hold_on_one_instance_reaches_a_subscriber_on_another_within_a_second(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn twenty_holds_of_one_client_across_two_instances_win_at_most_its_cap() {
+    let _serial = SERIAL.lock().await;
+    let limits = Limits {
+        max_live_holds: 4,
+        hold_rate: "off",
+    };
+    let Some(c) = Cluster::start_with(
+        "twenty_holds_of_one_client_across_two_instances_win_at_most_its_cap",
+        2,
+        limits,
+    ) else {
+        return;
+    };
+    let api = Api::new(&c.front, ADMIN);
+    let rid = api.create_restaurant(big_restaurant(20)).await.id;
+    let date = date_in(3);
+    // Half straight to each instance, so both decide at once for the same client.
+    let answers = join_all((0..20).map(|i| {
+        let api = api.at(&c.instances[i % 2].base);
+        let (rid, date) = (rid.clone(), date.clone());
+        async move {
+            let res = api
+                .send(
+                    reqwest::Method::POST,
+                    &format!("/v1/restaurants/{rid}/holds"),
+                    None,
+                    Some(json!({"date": date, "time": "19:00", "party_size": 2,
+                                "table_id": format!("t{i:02}")})),
+                )
+                .await;
+            let status = res.status().as_u16();
+            (status, res.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    }))
+    .await;
+    let won = answers.iter().filter(|(s, _)| *s == 201).count();
+    assert_eq!(won, 4, "{answers:?}");
+    assert!(answers
+        .iter()
+        .filter(|(s, _)| *s != 201)
+        .all(|(s, p)| *s == 429 && p["limit"] == "live-holds"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_hundred_holds_split_across_instances_have_one_winner_and_every_instance_converges() {
     let _serial = SERIAL.lock().await;
     let Some(c) = Cluster::start(
