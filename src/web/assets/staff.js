@@ -53,9 +53,17 @@ async function signIn(token, { silent = false } = {}) {
     const { body } = await api("GET", "/v1/restaurants");
     const all = body.restaurants || [];
     const wanted = new URLSearchParams(location.search).get("restaurant");
-    const ordered = [...all.filter((r) => r.id === wanted), ...all.filter((r) => r.id !== wanted)].slice(0, 64);
     const ok = [];
     let problem = null;
+    // Opened for one restaurant: ask about that one alone, so a staff token is never tried on
+    // the others (each would answer 403) before its own floor shows.
+    const named = all.find((r) => r.id === wanted);
+    if (named) {
+      const res = await probe(token, named.id, todayIn(named.timezone, clock.now()));
+      if (res.ok) ok.push(named);
+      else problem = res.problem;
+    }
+    const ordered = ok.length || problem?.status === 401 ? [] : all.filter((r) => r.id !== wanted).slice(0, 64);
     for (let i = 0; i < ordered.length; i += 8) {
       const batch = ordered.slice(i, i + 8);
       const results = await Promise.all(batch.map((r) => probe(token, r.id, todayIn(r.timezone, clock.now()))));
