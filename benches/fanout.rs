@@ -50,7 +50,13 @@ fn main() {
     let server = raw::spawn(
         bin,
         &["serve", "--listen", "127.0.0.1:0", "--store", &db],
-        &[("TABLECAST_ADMIN_TOKEN", admin)],
+        &[
+            ("TABLECAST_ADMIN_TOKEN", admin),
+            // Every subscriber and change comes from loopback, one client: no per-client limit.
+            ("TABLECAST_MAX_LIVE_HOLDS_PER_CLIENT", "0"),
+            ("TABLECAST_HOLD_RATE", "off"),
+            ("TABLECAST_MAX_CONNECTIONS_PER_CLIENT", "0"),
+        ],
         "tablecast listening on ",
     )
     .expect("server starts");

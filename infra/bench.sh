@@ -12,7 +12,9 @@ bin="${CARGO_TARGET_DIR:-target}/release/tablecast"
 dir="$(mktemp -d)"
 admin="bench-$RANDOM$RANDOM"
 port="${TABLECAST_BENCH_PORT:-18080}"
+# The load comes from loopback, one client: the per-client limits are off for the run.
 TABLECAST_ADMIN_TOKEN="$admin" "$bin" serve --listen "127.0.0.1:$port" --store "sqlite://$dir/bench.db" \
+    --max-live-holds-per-client 0 --hold-rate off --max-connections-per-client 0 \
     >"$dir/server.log" 2>&1 &
 server=$!
 trap 'kill "$server" 2>/dev/null; wait "$server" 2>/dev/null; rm -rf "$dir"' EXIT

@@ -19,6 +19,10 @@ fn start_with_grace(db: &str, grace: &str) -> Tablecast {
         &[
             ("TABLECAST_ADMIN_TOKEN", ADMIN),
             ("TABLECAST_DRAIN_GRACE_SECS", grace),
+            // Stampedes from loopback are one client: no per-client limit here.
+            ("TABLECAST_MAX_LIVE_HOLDS_PER_CLIENT", "0"),
+            ("TABLECAST_HOLD_RATE", "off"),
+            ("TABLECAST_MAX_CONNECTIONS_PER_CLIENT", "0"),
         ],
         Stdio::null(),
     )

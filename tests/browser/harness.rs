@@ -62,7 +62,14 @@ impl Server {
                 "--admin-token",
                 ADMIN,
             ],
-            &[("TABLECAST_DRAIN_GRACE_SECS", "0.1"), ("RUST_LOG", "warn")],
+            &[
+                ("TABLECAST_DRAIN_GRACE_SECS", "0.1"),
+                ("RUST_LOG", "warn"),
+                // Every browser here is one loopback client, across many tests.
+                ("TABLECAST_MAX_LIVE_HOLDS_PER_CLIENT", "0"),
+                ("TABLECAST_HOLD_RATE", "off"),
+                ("TABLECAST_MAX_CONNECTIONS_PER_CLIENT", "0"),
+            ],
             Stdio::inherit(),
         );
         Server {
