@@ -14,7 +14,9 @@ use uuid::Uuid;
 /// The body of a hold, over HTTP (`POST …/holds`) and in the live `hold` op.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 pub struct HoldInput {
-    #[schema(value_type = String, format = Date, example = "2026-12-05")]
+    /// The restaurant's local date.
+    #[schema(value_type = String, format = Date, example = "2026-12-05",
+        pattern = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")]
     pub date: LocalDate,
     /// A start on the slot grid, `HH:MM`.
     #[schema(example = "19:00", pattern = r"^([01][0-9]|2[0-3]):[0-5][0-9]$")]
