@@ -3,6 +3,7 @@ use crate::booking::RestaurantPatch;
 use crate::domain::reservation::Guest;
 use crate::domain::restaurant::{default_turns, Day, HoursPeriod, Table, TurnRule};
 use crate::domain::{FieldError, LocalDate, Restaurant, TableId, WallTime};
+use crate::wire::int;
 use crate::wire::restaurant::DayName;
 use serde::Deserialize;
 use utoipa::ToSchema;
@@ -18,10 +19,11 @@ fn num(field: &str, v: i64, errs: &mut Vec<FieldError>) -> u32 {
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 pub struct TurnRuleInput {
     /// The largest party this rule covers; `null` (or absent) for the catch-all.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "int::option")]
     #[schema(minimum = 1, maximum = 4294967295_i64)]
     pub max_party: Option<i64>,
     #[schema(minimum = 1, maximum = 720)]
+    #[serde(deserialize_with = "int::exact")]
     pub minutes: i64,
 }
 
@@ -52,10 +54,11 @@ pub struct TableInput {
     #[schema(min_length = 1, max_length = 100)]
     pub label: Option<String>,
     /// Defaults to 1; at most `max_party`.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "int::option")]
     #[schema(minimum = 1, maximum = 100)]
     pub min_party: Option<i64>,
     #[schema(minimum = 1, maximum = 100)]
+    #[serde(deserialize_with = "int::exact")]
     pub max_party: i64,
     #[serde(default)]
     pub area: Option<String>,
@@ -111,13 +114,13 @@ pub struct RestaurantInput {
     /// An IANA timezone.
     #[schema(example = "Europe/Paris")]
     pub timezone: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "int::option")]
     #[schema(minimum = 5, maximum = 60)]
     pub slot_minutes: Option<i64>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "int::option")]
     #[schema(minimum = 1, maximum = 3600)]
     pub hold_seconds: Option<i64>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "int::option")]
     #[schema(minimum = 1, maximum = 730)]
     pub booking_horizon_days: Option<i64>,
     #[serde(default)]
@@ -191,13 +194,13 @@ pub struct RestaurantPatchInput {
     /// An IANA timezone.
     #[serde(default)]
     pub timezone: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "int::option")]
     #[schema(minimum = 5, maximum = 60)]
     pub slot_minutes: Option<i64>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "int::option")]
     #[schema(minimum = 1, maximum = 3600)]
     pub hold_seconds: Option<i64>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "int::option")]
     #[schema(minimum = 1, maximum = 730)]
     pub booking_horizon_days: Option<i64>,
     #[serde(default)]
@@ -297,6 +300,7 @@ pub struct StatusInput {
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 pub struct WalkInInput {
     #[schema(minimum = 1, maximum = 100)]
+    #[serde(deserialize_with = "int::exact")]
     pub party_size: i64,
     #[serde(default)]
     #[schema(value_type = Option<String>, pattern = r"^[A-Za-z0-9_-]{1,32}$")]

@@ -22,6 +22,7 @@ pub struct HoldInput {
     #[schema(example = "19:00", pattern = r"^([01][0-9]|2[0-3]):[0-5][0-9]$")]
     pub time: String,
     #[schema(minimum = 1, maximum = 100)]
+    #[serde(deserialize_with = "super::int::exact")]
     pub party_size: i64,
     #[serde(default)]
     #[schema(value_type = Option<String>, pattern = r"^[A-Za-z0-9_-]{1,32}$")]
@@ -46,7 +47,7 @@ pub struct SubscribeFrame {
     #[serde(default)]
     pub view: ViewName,
     /// Required for the availability view.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::int::option")]
     #[schema(minimum = 1, maximum = 100)]
     pub party_size: Option<i64>,
     /// Staff (or admin) token, required for the floor view.

@@ -3,6 +3,7 @@
 pub mod availability;
 pub mod floor;
 pub mod frames;
+pub mod int;
 pub mod problem;
 pub mod reservation;
 pub mod restaurant;
