@@ -17,6 +17,7 @@ pub struct IdempotencyKey {
     /// Replays the first answer to the same key and body for 24 h; 1–255 visible characters.
     #[param(
         rename = "Idempotency-Key",
+        value_type = String,
         min_length = 1,
         max_length = 255,
         pattern = r"^[\x21-\x7E]([\x20-\x7E]*[\x21-\x7E])?$"
