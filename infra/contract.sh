@@ -11,7 +11,7 @@
 #
 # Tools are cached under ${XDG_CACHE_HOME:-$HOME/.cache}/tablecast/: a Python venv with
 # schemathesis, and the parser installed from the npm registry. Knobs (environment):
-#   CONTRACT_MAX_EXAMPLES  test cases per operation and phase (default 40)
+#   CONTRACT_MAX_EXAMPLES  test cases per operation and phase (default 100)
 #   CONTRACT_SEED          schemathesis seed (default: random, printed by schemathesis)
 #   CONTRACT_PROFILE       `debug` (default) or `release`
 set -euo pipefail
@@ -24,7 +24,7 @@ venv="$cache/venv-contract"
 parser_dir="$cache/asyncapi-parser-$ASYNCAPI_PARSER_VERSION"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/tablecast/target}"
 profile="${CONTRACT_PROFILE:-debug}"
-max_examples="${CONTRACT_MAX_EXAMPLES:-40}"
+max_examples="${CONTRACT_MAX_EXAMPLES:-100}"
 
 say() { printf 'contract: %s\n' "$*"; }
 die() { printf 'contract: %s\n' "$*" >&2; exit 1; }
