@@ -18,6 +18,7 @@ pub struct IdempotencyKey {
     #[param(
         rename = "Idempotency-Key",
         value_type = String,
+        required = false,
         min_length = 1,
         max_length = 255,
         pattern = r"^[\x21-\x7E]([\x20-\x7E]*[\x21-\x7E])?$"
