@@ -61,3 +61,6 @@ cargo test --all-targets --locked -- --test-threads 4 2>&1 | tee "$log"
 sum() { grep -Eo "[0-9]+ $1" "$log" | awk '{s += $1} END {print s + 0}'; }
 printf '\ntests: %s passed, %s failed\n' "$(sum passed)" "$(sum failed)"
 rm -f "$log"
+
+step "contract"
+bash infra/contract.sh

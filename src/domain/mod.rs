@@ -2,6 +2,7 @@
 pub mod availability;
 pub mod cause;
 pub mod grid;
+pub mod ids;
 pub mod party;
 pub mod reservation;
 pub mod restaurant;
@@ -10,6 +11,7 @@ mod robustness;
 pub mod time;
 
 pub use cause::Cause;
+pub use ids::{ReservationId, RestaurantId};
 pub use party::PartySize;
 pub use reservation::{Reservation, Status};
 pub use restaurant::{Restaurant, Table, TableId};

@@ -1,9 +1,15 @@
 //! Bearer auth: admin, a restaurant's staff, or a reservation's token. Order: 401, 404, 403.
+//!
+//! `Caller` is an extractor: it answers `401` before the handler runs. The handler then loads
+//! the resource (`404`) and checks the caller's rights to it (`403`). `Authed<T>` decides the
+//! caller before it reads the body `T`, so a stranger never learns how the body would parse.
 use super::error::{ApiError, Result};
 use super::AppState;
 use crate::domain::Reservation;
 use crate::store::TokenOwner;
-use actix_web::HttpRequest;
+use actix_web::dev::Payload;
+use actix_web::{web, FromRequest, HttpRequest};
+use futures_util::future::LocalBoxFuture;
 use uuid::Uuid;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,6 +38,41 @@ impl Caller {
     /// Only staff see guests of other reservations; a holder sees its own.
     pub fn sees_guest(&self, r: &Reservation) -> bool {
         self.may_hold(r)
+    }
+}
+
+impl FromRequest for Caller {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move {
+            let state = req
+                .app_data::<web::Data<AppState>>()
+                .ok_or_else(|| ApiError::Internal("no application state".into()))?;
+            caller(&req, state).await
+        })
+    }
+}
+
+/// The caller (`401`), then the body `T` (`400`, `413`, `415`): in that order, always.
+pub struct Authed<T>(pub Caller, pub T);
+
+impl<T: FromRequest + 'static> FromRequest for Authed<T> {
+    type Error = actix_web::Error;
+    type Future = LocalBoxFuture<'static, Result<Self, actix_web::Error>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        let mut payload = payload.take();
+        Box::pin(async move {
+            let who = Caller::extract(&req).await?;
+            let body = T::from_request(&req, &mut payload)
+                .await
+                .map_err(Into::into)?;
+            Ok(Authed(who, body))
+        })
     }
 }
 

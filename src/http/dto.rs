@@ -3,7 +3,9 @@ use crate::booking::RestaurantPatch;
 use crate::domain::reservation::Guest;
 use crate::domain::restaurant::{default_turns, Day, HoursPeriod, Table, TurnRule};
 use crate::domain::{FieldError, LocalDate, Restaurant, TableId, WallTime};
-use serde::{Deserialize, Serialize};
+use crate::wire::int;
+use crate::wire::restaurant::DayName;
+use serde::Deserialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -16,34 +18,47 @@ fn num(field: &str, v: i64, errs: &mut Vec<FieldError>) -> u32 {
 
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 pub struct TurnRuleInput {
-    #[serde(default)]
+    /// The largest party this rule covers; `null` (or absent) for the catch-all.
+    #[serde(default, deserialize_with = "int::option")]
+    #[schema(minimum = 1, maximum = 4294967295_i64)]
     pub max_party: Option<i64>,
+    #[schema(minimum = 1, maximum = 720)]
+    #[serde(deserialize_with = "int::exact")]
     pub minutes: i64,
 }
 
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 pub struct HoursInput {
     /// Weekdays: `mon` … `sun`.
-    #[schema(value_type = Vec<String>)]
+    #[schema(value_type = Vec<DayName>, min_items = 1)]
     pub days: Vec<Day>,
-    /// `HH:MM` on the slot grid.
-    #[schema(value_type = String)]
+    /// `HH:MM` on the slot grid, before `close`.
+    #[schema(value_type = String, example = "18:00",
+        pattern = r"^(([01][0-9]|2[0-3]):[0-5][0-9]|24:00)$")]
     pub open: WallTime,
     /// `HH:MM` on the slot grid, `24:00` allowed.
-    #[schema(value_type = String)]
+    #[schema(value_type = String, example = "23:00",
+        pattern = r"^(([01][0-9]|2[0-3]):[0-5][0-9]|24:00)$")]
     pub close: WallTime,
 }
 
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 pub struct TableInput {
-    /// `[A-Za-z0-9_-]{1,32}`; assigned by the server when absent at creation.
+    /// `[A-Za-z0-9_-]{1,32}`; assigned by the server when absent at creation; ignored by
+    /// `PUT …/tables/{tid}`, which takes the id from the path.
     #[serde(default)]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, pattern = r"^[A-Za-z0-9_-]{1,32}$")]
     pub id: Option<TableId>,
+    /// Defaults to the id; 1–100 bytes.
     #[serde(default)]
+    #[schema(min_length = 1, max_length = 100)]
     pub label: Option<String>,
-    #[serde(default)]
+    /// Defaults to 1; at most `max_party`.
+    #[serde(default, deserialize_with = "int::option")]
+    #[schema(minimum = 1, maximum = 100)]
     pub min_party: Option<i64>,
+    #[schema(minimum = 1, maximum = 100)]
+    #[serde(deserialize_with = "int::exact")]
     pub max_party: i64,
     #[serde(default)]
     pub area: Option<String>,
@@ -93,23 +108,31 @@ fn timezone(s: &str, errs: &mut Vec<FieldError>) -> chrono_tz::Tz {
 /// `POST /v1/restaurants` body.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 pub struct RestaurantInput {
+    /// Not blank; at most 200 bytes.
+    #[schema(min_length = 1, max_length = 200, example = "Chez Rust")]
     pub name: String,
-    /// IANA timezone, e.g. `Europe/Paris`.
+    /// An IANA timezone.
+    #[schema(example = "Europe/Paris")]
     pub timezone: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "int::option")]
+    #[schema(minimum = 5, maximum = 60)]
     pub slot_minutes: Option<i64>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "int::option")]
+    #[schema(minimum = 1, maximum = 3600)]
     pub hold_seconds: Option<i64>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "int::option")]
+    #[schema(minimum = 1, maximum = 730)]
     pub booking_horizon_days: Option<i64>,
     #[serde(default)]
     pub turn_minutes: Option<Vec<TurnRuleInput>>,
     #[serde(default)]
     pub hours: Option<Vec<HoursInput>>,
     #[serde(default)]
-    #[schema(value_type = Option<Vec<String>>)]
+    #[schema(value_type = Option<Vec<String>>, format = Date,
+        pattern = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")]
     pub closed_dates: Option<Vec<LocalDate>>,
     #[serde(default)]
+    #[schema(max_items = 200)]
     pub tables: Option<Vec<TableInput>>,
 }
 
@@ -164,22 +187,29 @@ impl RestaurantInput {
 /// `PATCH /v1/restaurants/{rid}` body: each member named replaces the current one.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 pub struct RestaurantPatchInput {
+    /// Not blank; at most 200 bytes.
     #[serde(default)]
+    #[schema(min_length = 1, max_length = 200)]
     pub name: Option<String>,
+    /// An IANA timezone.
     #[serde(default)]
     pub timezone: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "int::option")]
+    #[schema(minimum = 5, maximum = 60)]
     pub slot_minutes: Option<i64>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "int::option")]
+    #[schema(minimum = 1, maximum = 3600)]
     pub hold_seconds: Option<i64>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "int::option")]
+    #[schema(minimum = 1, maximum = 730)]
     pub booking_horizon_days: Option<i64>,
     #[serde(default)]
     pub turn_minutes: Option<Vec<TurnRuleInput>>,
     #[serde(default)]
     pub hours: Option<Vec<HoursInput>>,
     #[serde(default)]
-    #[schema(value_type = Option<Vec<String>>)]
+    #[schema(value_type = Option<Vec<String>>, format = Date,
+        pattern = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")]
     pub closed_dates: Option<Vec<LocalDate>>,
     /// Not patchable: use the table endpoints.
     #[serde(default)]
@@ -218,10 +248,16 @@ impl RestaurantPatchInput {
 
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 pub struct GuestInput {
+    /// Not blank; at most 200 bytes.
+    #[schema(min_length = 1, max_length = 200, example = "Ada")]
     pub name: String,
+    /// At most 254 bytes: something, `@`, a domain with a dot.
     #[serde(default)]
+    #[schema(max_length = 254, example = "ada@example.com")]
     pub email: Option<String>,
+    /// 5–20 digits; digits, spaces and `+ - ( ) .` only.
     #[serde(default)]
+    #[schema(example = "+33 1 23 45 67 89")]
     pub phone: Option<String>,
 }
 
@@ -238,41 +274,37 @@ impl From<GuestInput> for Guest {
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 pub struct ConfirmInput {
     pub guest: GuestInput,
+    /// At most 2000 bytes.
     #[serde(default)]
+    #[schema(max_length = 2000)]
     pub notes: Option<String>,
+}
+
+/// The statuses staff may set by `PATCH /v1/reservations/{id}`.
+#[derive(Debug, Clone, Copy, ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code)]
+pub enum SettableStatus {
+    Seated,
+    Completed,
+    NoShow,
 }
 
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 pub struct StatusInput {
     /// `seated`, `completed` or `no_show`.
+    #[schema(value_type = SettableStatus)]
     pub status: String,
 }
 
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 pub struct WalkInInput {
+    #[schema(minimum = 1, maximum = 100)]
+    #[serde(deserialize_with = "int::exact")]
     pub party_size: i64,
     #[serde(default)]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, pattern = r"^[A-Za-z0-9_-]{1,32}$")]
     pub table_id: Option<TableId>,
     #[serde(default)]
     pub guest: Option<GuestInput>,
-}
-
-/// Documents the restaurant as returned (the settings of SPEC section 2, no secrets).
-#[derive(Debug, Clone, Serialize, ToSchema)]
-#[allow(dead_code)]
-pub struct RestaurantDoc {
-    pub id: Uuid,
-    pub name: String,
-    pub timezone: String,
-    pub slot_minutes: u32,
-    pub hold_seconds: u32,
-    pub booking_horizon_days: u32,
-    #[schema(value_type = Vec<Object>)]
-    pub turn_minutes: Vec<serde_json::Value>,
-    #[schema(value_type = Vec<Object>)]
-    pub hours: Vec<serde_json::Value>,
-    pub closed_dates: Vec<String>,
-    #[schema(value_type = Vec<Object>)]
-    pub tables: Vec<serde_json::Value>,
 }

@@ -23,8 +23,9 @@ pub enum ApiError {
     OriginNotAllowed,
     #[error("{0} not found")]
     NotFound(String),
+    /// With the methods the resource serves, for the `Allow` header.
     #[error("method not allowed")]
-    MethodNotAllowed,
+    MethodNotAllowed(std::sync::Arc<str>),
     #[error("the slot was just taken")]
     SlotUnavailable(Vec<SlotCount>),
     #[error("{0}")]
@@ -64,7 +65,7 @@ impl ApiError {
             ApiError::Unauthorized => ("unauthorized", "Unauthorized"),
             ApiError::Forbidden | ApiError::OriginNotAllowed => ("forbidden", "Forbidden"),
             ApiError::NotFound(_) => ("not-found", "Not found"),
-            ApiError::MethodNotAllowed => ("method-not-allowed", "Method not allowed"),
+            ApiError::MethodNotAllowed(_) => ("method-not-allowed", "Method not allowed"),
             ApiError::SlotUnavailable(_) => ("slot-unavailable", "Slot unavailable"),
             ApiError::InvalidTransition(_) => ("invalid-transition", "Invalid status transition"),
             ApiError::Conflict(_) => ("conflict", "Conflict"),
@@ -116,7 +117,7 @@ impl ResponseError for ApiError {
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden | ApiError::OriginNotAllowed => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
-            ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::SlotUnavailable(_)
             | ApiError::InvalidTransition(_)
             | ApiError::Conflict(_) => StatusCode::CONFLICT,
@@ -146,6 +147,9 @@ impl ResponseError for ApiError {
         }
         if let ApiError::RateLimited { retry_after, .. } = self {
             res.insert_header((header::RETRY_AFTER, retry_after.to_string()));
+        }
+        if let ApiError::MethodNotAllowed(allow) = self {
+            res.insert_header((header::ALLOW, allow.as_ref()));
         }
         if matches!(self, ApiError::Unauthorized) {
             res.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
@@ -190,7 +194,7 @@ impl From<FieldError> for ApiError {
     }
 }
 
-/// Maps actix's JSON extractor errors onto the problem types of SPEC section 6.
+/// Maps actix's JSON extractor errors onto the problem types (`413`, `415`, `400`).
 pub fn json_error(err: actix_web::error::JsonPayloadError) -> ApiError {
     use actix_web::error::JsonPayloadError as E;
     match err {
@@ -198,6 +202,15 @@ pub fn json_error(err: actix_web::error::JsonPayloadError) -> ApiError {
         E::ContentType => ApiError::UnsupportedMediaType,
         E::Deserialize(e) => ApiError::BadRequest(format!("malformed JSON body: {e}")),
         e => ApiError::BadRequest(format!("unreadable body: {e}")),
+    }
+}
+
+/// A path segment that does not parse (a non-UUID id, a bad table id) is a `400`.
+pub fn path_error(err: actix_web::error::PathError) -> ApiError {
+    use actix_web::error::PathError;
+    match err {
+        PathError::Deserialize(e) => ApiError::BadRequest(e.to_string()),
+        e => ApiError::BadRequest(format!("bad path: {e}")),
     }
 }
 

@@ -41,9 +41,11 @@ where
     let key = key
         .to_str()
         .ok()
-        .filter(|k| (1..=255).contains(&k.chars().count()))
+        .filter(|k| (1..=255).contains(&k.len()) && k.bytes().all(|b| (b' '..=b'~').contains(&b)))
         .ok_or_else(|| {
-            ApiError::BadRequest("Idempotency-Key must be 1 to 255 characters".into())
+            ApiError::BadRequest(
+                "Idempotency-Key must be 1 to 255 visible ASCII characters or spaces".into(),
+            )
         })?;
     let scope = format!(
         "{}\n{}\n{}\n{}",

@@ -1,18 +1,38 @@
 use super::error::{ApiError, Result};
-use super::{ApiDoc, AppState};
+use super::AppState;
 use actix_web::{web, HttpResponse};
-use serde_json::json;
+use serde::Serialize;
 use std::sync::atomic::Ordering;
-use utoipa::OpenApi;
+use utoipa::ToSchema;
 
-#[utoipa::path(get, path = "/healthz", responses((status = 200, description = "the process is up")))]
-pub async fn healthz() -> HttpResponse {
-    HttpResponse::Ok().json(json!({"status": "ok"}))
+/// `GET /healthz`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Health {
+    #[schema(example = "ok")]
+    pub status: String,
 }
 
-#[utoipa::path(get, path = "/readyz",
-    responses((status = 200, description = "store and bus reachable"),
-              (status = 503, description = "draining, or the store or bus is unreachable")))]
+/// `GET /readyz` when the instance takes traffic.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Ready {
+    #[schema(example = "ready")]
+    pub status: String,
+    #[schema(example = "ok")]
+    pub store: String,
+    #[schema(example = "ok")]
+    pub bus: String,
+}
+
+#[utoipa::path(get, path = "/healthz", operation_id = "healthz",
+    responses((status = 200, description = "the process is up", body = Health)))]
+pub async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(Health {
+        status: "ok".into(),
+    })
+}
+
+#[utoipa::path(get, path = "/readyz", operation_id = "readyz",
+    responses((status = 200, description = "store and bus reachable", body = Ready)))]
 pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse> {
     if state.draining.load(Ordering::SeqCst) {
         return Err(ApiError::NotReady(
@@ -23,17 +43,30 @@ pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse> {
     if let Some(why) = state.bus.degraded() {
         return Err(ApiError::NotReady(format!("bus degraded: {why}")));
     }
-    Ok(HttpResponse::Ok().json(json!({"status": "ready", "store": "ok", "bus": "ok"})))
+    Ok(HttpResponse::Ok().json(Ready {
+        status: "ready".into(),
+        store: "ok".into(),
+        bus: "ok".into(),
+    }))
 }
 
-#[utoipa::path(get, path = "/metrics", responses((status = 200, description = "Prometheus text format")))]
+#[utoipa::path(get, path = "/metrics", operation_id = "metrics",
+    responses((status = 200, description = "Prometheus text format", body = String,
+               content_type = "text/plain")))]
 pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
         .body(state.metrics.render())
 }
 
-#[utoipa::path(get, path = "/openapi.json", responses((status = 200, description = "this document")))]
+#[utoipa::path(get, path = "/openapi.json", operation_id = "openapi",
+    responses((status = 200, description = "this document (OpenAPI 3.1)", body = Object)))]
 pub async fn openapi() -> HttpResponse {
-    HttpResponse::Ok().json(ApiDoc::openapi())
+    HttpResponse::Ok().json(super::openapi::document())
+}
+
+#[utoipa::path(get, path = "/asyncapi.json", operation_id = "asyncapi",
+    responses((status = 200, description = "the live protocol of `/v1/live` (AsyncAPI 3)", body = Object)))]
+pub async fn asyncapi() -> HttpResponse {
+    HttpResponse::Ok().json(super::asyncapi::document())
 }

@@ -1,95 +1,90 @@
-use super::auth::{caller, require, Caller};
+use super::auth::{require, Authed, Caller};
 use super::dto::*;
-use super::error::{from_body, ApiError, Result};
+use super::error::{from_body, Result};
 use super::idempotency;
-use super::{parse_uuid, AppState};
-use crate::domain::{FieldError, Reservation, Status};
-use crate::wire::{Problem, ReservationView};
+use super::restaurants::to_value;
+use super::AppState;
+use crate::domain::{FieldError, Reservation, ReservationId, Status};
+use crate::wire::ReservationView;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::Value;
 
-/// Caller (401), then the reservation (404), then the rights to it (403).
-async fn owned(req: &HttpRequest, state: &AppState, id: &str) -> Result<(Caller, Reservation)> {
-    let id = parse_uuid(id, "reservation")?;
-    let who = caller(req, state).await?;
-    let r = state.booking.reservation(id).await?;
+/// The reservation (404), then the caller's rights to it (403); the caller (401) came first.
+async fn owned(who: &Caller, state: &AppState, id: ReservationId) -> Result<Reservation> {
+    let r = state.booking.reservation(id.get()).await?;
     require(who.may_hold(&r))?;
-    Ok((who, r))
+    Ok(r)
 }
 
-fn view(who: &Caller, r: &Reservation) -> Result<Value> {
-    serde_json::to_value(ReservationView::of(
-        r,
-        chrono::Utc::now(),
-        who.sees_guest(r),
-    ))
-    .map_err(|e| ApiError::Internal(e.to_string()))
+fn view(who: &Caller, r: &Reservation) -> ReservationView {
+    ReservationView::of(r, chrono::Utc::now(), who.sees_guest(r))
 }
 
-#[utoipa::path(post, path = "/v1/reservations/{id}/confirm", params(("id" = Uuid, Path)),
+#[utoipa::path(post, path = "/v1/reservations/{id}/confirm", operation_id = "confirm",
+    params(("id" = Uuid, Path, description = "the reservation's id"), super::openapi::IdempotencyKey),
     request_body = ConfirmInput, security(("bearer" = [])),
-    responses((status = 200, body = ReservationView), (status = 409, body = Problem), (status = 410, body = Problem)))]
+    responses((status = 200, description = "the reservation, confirmed", body = ReservationView)))]
 pub async fn confirm(
     req: HttpRequest,
-    path: web::Path<String>,
+    path: web::Path<ReservationId>,
+    Authed(who, body): Authed<web::Json<Value>>,
     state: web::Data<AppState>,
-    body: web::Json<Value>,
 ) -> Result<HttpResponse> {
-    let (who, r) = owned(&req, &state, &path).await?;
+    let r = owned(&who, &state, *path).await?;
     idempotency::once(&state, &req, &body, || async {
         let input: ConfirmInput = from_body(&body)?;
         let r = state
             .booking
             .confirm(r.id, input.guest.into(), input.notes, None)
             .await?;
-        Ok((StatusCode::OK, view(&who, &r)?))
+        Ok((StatusCode::OK, to_value(&view(&who, &r))?))
     })
     .await
 }
 
-#[utoipa::path(get, path = "/v1/reservations/{id}", params(("id" = Uuid, Path)),
+#[utoipa::path(get, path = "/v1/reservations/{id}", operation_id = "get_reservation",
+    params(("id" = Uuid, Path, description = "the reservation's id")),
     security(("bearer" = [])),
-    responses((status = 200, body = ReservationView), (status = 401, body = Problem),
-              (status = 403, body = Problem), (status = 404, body = Problem)))]
+    responses((status = 200, description = "the reservation, with its guest", body = ReservationView)))]
 pub async fn get(
-    req: HttpRequest,
-    path: web::Path<String>,
+    path: web::Path<ReservationId>,
+    who: Caller,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse> {
-    let (who, r) = owned(&req, &state, &path).await?;
-    Ok(HttpResponse::Ok().json(view(&who, &r)?))
+    let r = owned(&who, &state, *path).await?;
+    Ok(HttpResponse::Ok().json(view(&who, &r)))
 }
 
-#[utoipa::path(delete, path = "/v1/reservations/{id}", params(("id" = Uuid, Path)),
+#[utoipa::path(delete, path = "/v1/reservations/{id}", operation_id = "delete_reservation",
+    params(("id" = Uuid, Path, description = "the reservation's id")),
     security(("bearer" = [])),
-    responses((status = 204, description = "released or cancelled; repeats too"),
-              (status = 409, body = Problem)))]
+    responses((status = 204, description = "released or cancelled; repeats too")))]
 pub async fn delete(
-    req: HttpRequest,
-    path: web::Path<String>,
+    path: web::Path<ReservationId>,
+    who: Caller,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse> {
-    let (_, r) = owned(&req, &state, &path).await?;
+    let r = owned(&who, &state, *path).await?;
     state.booking.release(r.id).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
-#[utoipa::path(patch, path = "/v1/reservations/{id}", params(("id" = Uuid, Path)),
+#[utoipa::path(patch, path = "/v1/reservations/{id}", operation_id = "patch_reservation",
+    params(("id" = Uuid, Path, description = "the reservation's id")),
     request_body = StatusInput, security(("bearer" = [])),
-    responses((status = 200, body = ReservationView), (status = 409, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 200, description = "the reservation, moved on", body = ReservationView)))]
 pub async fn patch(
-    req: HttpRequest,
-    path: web::Path<String>,
+    path: web::Path<ReservationId>,
+    Authed(who, body): Authed<web::Json<Value>>,
     state: web::Data<AppState>,
-    body: web::Json<Value>,
 ) -> Result<HttpResponse> {
-    let (who, r) = owned(&req, &state, &path).await?;
+    let r = owned(&who, &state, *path).await?;
     require(who.may_staff(r.restaurant_id))?;
     let input: StatusInput = from_body(&body)?;
     let to = Status::parse(&input.status)
         .filter(|s| matches!(s, Status::Seated | Status::Completed | Status::NoShow))
         .ok_or_else(|| FieldError::new("status", "must be one of seated, completed, no_show"))?;
     let r = state.booking.set_status(r.id, to).await?;
-    Ok(HttpResponse::Ok().json(view(&who, &r)?))
+    Ok(HttpResponse::Ok().json(view(&who, &r)))
 }

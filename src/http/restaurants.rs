@@ -1,126 +1,134 @@
-use super::auth::{caller, require, Caller};
+use super::auth::{require, Authed, Caller};
 use super::dto::*;
 use super::error::{from_body, ApiError, Result};
 use super::idempotency;
-use super::{parse_uuid, AppState};
+use super::AppState;
 use crate::booking::{HoldRequest, WalkInRequest};
-use crate::domain::{LocalDate, PartySize, TableId, WallTime};
-use crate::wire::{AvailabilityBody, HeldReservation, HoldInput, Problem, ReservationView};
+use crate::domain::{LocalDate, PartySize, RestaurantId, TableId, WallTime};
+use crate::wire::{
+    AvailabilityBody, CreatedRestaurant, HeldReservation, HoldInput, ReservationList,
+    ReservationView, RestaurantDoc, RestaurantList, RestaurantSummary, TableDoc,
+};
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 use uuid::Uuid;
 
-fn parse_body<T: serde::de::DeserializeOwned>(v: &Value) -> Result<T> {
-    from_body(v)
-}
-
-/// Loads the restaurant (404) and checks staff rights (403), after the caller (401).
-async fn staff_of(req: &HttpRequest, state: &AppState, rid: &str) -> Result<(Caller, Uuid)> {
-    let rid = parse_uuid(rid, "restaurant")?;
-    let who = caller(req, state).await?;
+/// Loads the restaurant (404) and checks staff rights (403); the caller (401) came first.
+async fn staff_of(who: &Caller, state: &AppState, rid: RestaurantId) -> Result<Uuid> {
+    let rid = rid.get();
     state.booking.restaurant(rid).await?;
     require(who.may_staff(rid))?;
-    Ok((who, rid))
+    Ok(rid)
 }
 
-#[utoipa::path(post, path = "/v1/restaurants", request_body = RestaurantInput,
-    security(("bearer" = [])),
-    responses((status = 201, description = "created; `staff_token` is shown only now", body = Object),
-               (status = 401, body = Problem), (status = 403, body = Problem), (status = 422, body = Problem)))]
+/// A typed body as the JSON value that idempotency records and replays.
+pub(super) fn to_value<T: serde::Serialize>(body: &T) -> Result<Value> {
+    serde_json::to_value(body).map_err(|e| ApiError::Internal(e.to_string()))
+}
+
+#[utoipa::path(post, path = "/v1/restaurants", operation_id = "create_restaurant",
+    request_body = RestaurantInput, security(("bearer" = [])),
+    responses((status = 201, description = "created; `staff_token` is shown only now", body = CreatedRestaurant)))]
 pub async fn create(
-    req: HttpRequest,
+    Authed(who, body): Authed<web::Json<Value>>,
     state: web::Data<AppState>,
-    body: web::Json<Value>,
 ) -> Result<HttpResponse> {
-    let who = caller(&req, &state).await?;
     require(who == Caller::Admin)?;
-    let input: RestaurantInput = parse_body(&body)?;
+    let input: RestaurantInput = from_body(&body)?;
     let r = input.into_restaurant().map_err(ApiError::Validation)?;
     let (r, token) = state.booking.create_restaurant(r).await?;
-    Ok(HttpResponse::Created().json(json!({"restaurant": r, "staff_token": token})))
+    Ok(HttpResponse::Created().json(CreatedRestaurant {
+        restaurant: RestaurantDoc::from(&r),
+        staff_token: token,
+    }))
 }
 
-#[utoipa::path(get, path = "/v1/restaurants",
-    responses((status = 200, description = "`{\"restaurants\": [{id, name, timezone}]}`", body = Object)))]
+#[utoipa::path(get, path = "/v1/restaurants", operation_id = "list_restaurants",
+    responses((status = 200, description = "every restaurant", body = RestaurantList)))]
 pub async fn list(state: web::Data<AppState>) -> Result<HttpResponse> {
-    let list: Vec<Value> = state
-        .booking
-        .list_restaurants()
-        .await?
-        .into_iter()
-        .map(|r| json!({"id": r.id, "name": r.name, "timezone": r.timezone}))
-        .collect();
-    Ok(HttpResponse::Ok().json(json!({ "restaurants": list })))
+    let restaurants = state.booking.list_restaurants().await?;
+    Ok(HttpResponse::Ok().json(RestaurantList {
+        restaurants: restaurants
+            .into_iter()
+            .map(|r| RestaurantSummary {
+                id: r.id,
+                name: r.name,
+                timezone: r.timezone,
+            })
+            .collect(),
+    }))
 }
 
-#[utoipa::path(get, path = "/v1/restaurants/{rid}", params(("rid" = Uuid, Path)),
-    responses((status = 200, body = RestaurantDoc), (status = 400, body = Problem), (status = 404, body = Problem)))]
-pub async fn get(path: web::Path<String>, state: web::Data<AppState>) -> Result<HttpResponse> {
-    let rid = parse_uuid(&path, "restaurant")?;
-    Ok(HttpResponse::Ok().json(state.booking.restaurant(rid).await?))
-}
-
-#[utoipa::path(patch, path = "/v1/restaurants/{rid}", params(("rid" = Uuid, Path)),
-    request_body = RestaurantPatchInput, security(("bearer" = [])),
-    responses((status = 200, body = RestaurantDoc), (status = 409, body = Problem), (status = 422, body = Problem)))]
-pub async fn patch(
-    req: HttpRequest,
-    path: web::Path<String>,
+#[utoipa::path(get, path = "/v1/restaurants/{rid}", operation_id = "get_restaurant",
+    params(("rid" = Uuid, Path, description = "the restaurant's id")),
+    responses((status = 200, description = "the restaurant, without secrets", body = RestaurantDoc)))]
+pub async fn get(
+    path: web::Path<RestaurantId>,
     state: web::Data<AppState>,
-    body: web::Json<Value>,
 ) -> Result<HttpResponse> {
-    let (_, rid) = staff_of(&req, &state, &path).await?;
-    let input: RestaurantPatchInput = parse_body(&body)?;
-    let patch = input.into_patch().map_err(ApiError::Validation)?;
-    Ok(HttpResponse::Ok().json(state.booking.patch_restaurant(rid, patch).await?))
+    let r = state.booking.restaurant(path.get()).await?;
+    Ok(HttpResponse::Ok().json(RestaurantDoc::from(&r)))
 }
 
-fn table_id(s: &str) -> Result<TableId> {
-    TableId::parse(s).map_err(ApiError::BadRequest)
-}
-
-#[utoipa::path(put, path = "/v1/restaurants/{rid}/tables/{tid}",
-    params(("rid" = Uuid, Path), ("tid" = String, Path)), request_body = TableInput,
-    security(("bearer" = [])),
-    responses((status = 200, body = Object), (status = 201, body = Object), (status = 409, body = Problem)))]
-pub async fn put_table(
-    req: HttpRequest,
-    path: web::Path<(String, String)>,
+#[utoipa::path(patch, path = "/v1/restaurants/{rid}", operation_id = "patch_restaurant",
+    params(("rid" = Uuid, Path, description = "the restaurant's id")),
+    request_body = RestaurantPatchInput, security(("bearer" = [])),
+    responses((status = 200, description = "the restaurant as changed", body = RestaurantDoc)))]
+pub async fn patch(
+    path: web::Path<RestaurantId>,
+    Authed(who, body): Authed<web::Json<Value>>,
     state: web::Data<AppState>,
-    body: web::Json<Value>,
+) -> Result<HttpResponse> {
+    let rid = staff_of(&who, &state, *path).await?;
+    let input: RestaurantPatchInput = from_body(&body)?;
+    let patch = input.into_patch().map_err(ApiError::Validation)?;
+    let r = state.booking.patch_restaurant(rid, patch).await?;
+    Ok(HttpResponse::Ok().json(RestaurantDoc::from(&r)))
+}
+
+#[utoipa::path(put, path = "/v1/restaurants/{rid}/tables/{tid}", operation_id = "put_table",
+    params(("rid" = Uuid, Path, description = "the restaurant's id"),
+           ("tid" = String, Path, description = "the table's id", pattern = r"^[A-Za-z0-9_-]{1,32}$")),
+    request_body = TableInput, security(("bearer" = [])),
+    responses((status = 200, description = "the table, replaced", body = TableDoc),
+              (status = 201, description = "the table, created", body = TableDoc)))]
+pub async fn put_table(
+    path: web::Path<(RestaurantId, TableId)>,
+    Authed(who, body): Authed<web::Json<Value>>,
+    state: web::Data<AppState>,
 ) -> Result<HttpResponse> {
     let (rid, tid) = path.into_inner();
-    let tid = table_id(&tid)?;
-    let (_, rid) = staff_of(&req, &state, &rid).await?;
-    let input: TableInput = parse_body(&body)?;
+    let rid = staff_of(&who, &state, rid).await?;
+    let input: TableInput = from_body(&body)?;
     let mut errs = Vec::new();
     let table = input.into_table(tid, &mut errs);
     if !errs.is_empty() {
         return Err(ApiError::Validation(errs));
     }
     let (table, created) = state.booking.put_table(rid, table).await?;
-    Ok(if created {
-        HttpResponse::Created().json(table)
+    let status = if created {
+        StatusCode::CREATED
     } else {
-        HttpResponse::Ok().json(table)
-    })
+        StatusCode::OK
+    };
+    Ok(HttpResponse::build(status).json(TableDoc::from(&table)))
 }
 
-#[utoipa::path(delete, path = "/v1/restaurants/{rid}/tables/{tid}",
-    params(("rid" = Uuid, Path), ("tid" = String, Path)), security(("bearer" = [])),
-    responses((status = 204), (status = 404, body = Problem), (status = 409, body = Problem)))]
+#[utoipa::path(delete, path = "/v1/restaurants/{rid}/tables/{tid}", operation_id = "delete_table",
+    params(("rid" = Uuid, Path, description = "the restaurant's id"),
+           ("tid" = String, Path, description = "the table's id", pattern = r"^[A-Za-z0-9_-]{1,32}$")),
+    security(("bearer" = [])),
+    responses((status = 204, description = "deleted")))]
 pub async fn delete_table(
-    req: HttpRequest,
-    path: web::Path<(String, String)>,
+    path: web::Path<(RestaurantId, TableId)>,
+    who: Caller,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse> {
     let (rid, tid) = path.into_inner();
-    let tid = table_id(&tid)?;
-    let rid = parse_uuid(&rid, "restaurant")?;
-    let who = caller(&req, &state).await?;
-    // The table is the resource here: an unknown one is 404 before any 403 (SPEC section 6).
+    let rid = rid.get();
+    // The table is the resource here: an unknown one is 404 before any 403.
     if state.booking.restaurant(rid).await?.table(&tid).is_none() {
         return Err(ApiError::NotFound("table".into()));
     }
@@ -150,19 +158,20 @@ pub fn party_size(v: Option<&str>) -> Result<PartySize> {
     Ok(PartySize::new(n)?)
 }
 
-#[utoipa::path(get, path = "/v1/restaurants/{rid}/availability",
-    params(("rid" = Uuid, Path), ("date" = String, Query), ("party_size" = u32, Query)),
-    responses((status = 200, body = AvailabilityBody), (status = 400, body = Problem),
-              (status = 404, body = Problem), (status = 422, body = Problem)))]
+#[utoipa::path(get, path = "/v1/restaurants/{rid}/availability", operation_id = "availability",
+    params(("rid" = Uuid, Path, description = "the restaurant's id"),
+           ("date" = String, Query, description = "the restaurant's local date", format = Date,
+            pattern = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"),
+           ("party_size" = i64, Query, minimum = 1, maximum = 100)),
+    responses((status = 200, description = "every bookable start of the date", body = AvailabilityBody)))]
 pub async fn availability(
-    path: web::Path<String>,
+    path: web::Path<RestaurantId>,
     q: web::Query<AvailabilityQuery>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse> {
-    let rid = parse_uuid(&path, "restaurant")?;
     let date = query_date(q.date.as_deref())?;
     let p = party_size(q.party_size.as_deref())?;
-    let a = state.booking.availability(rid, date, p).await?;
+    let a = state.booking.availability(path.get(), date, p).await?;
     Ok(HttpResponse::Ok().json(AvailabilityBody::from(&a)))
 }
 
@@ -191,24 +200,22 @@ pub async fn take_hold(
         reservation: ReservationView::of(&r, chrono::Utc::now(), true),
         token,
     };
-    let v = serde_json::to_value(held).map_err(|e| ApiError::Internal(e.to_string()))?;
-    Ok((StatusCode::CREATED, v))
+    Ok((StatusCode::CREATED, to_value(&held)?))
 }
 
-#[utoipa::path(post, path = "/v1/restaurants/{rid}/holds", params(("rid" = Uuid, Path)),
+#[utoipa::path(post, path = "/v1/restaurants/{rid}/holds", operation_id = "hold",
+    params(("rid" = Uuid, Path, description = "the restaurant's id"), super::openapi::IdempotencyKey),
     request_body = HoldInput,
-    responses((status = 201, description = "the reservation, held, with its `token`", body = ReservationView),
-              (status = 409, description = "slot-unavailable with `alternatives`", body = Problem),
-              (status = 422, body = Problem)))]
+    responses((status = 201, description = "the reservation, held, with its `token`", body = HeldReservation)))]
 pub async fn hold(
     req: HttpRequest,
-    path: web::Path<String>,
+    path: web::Path<RestaurantId>,
     state: web::Data<AppState>,
     body: web::Json<Value>,
 ) -> Result<HttpResponse> {
-    let rid = parse_uuid(&path, "restaurant")?;
+    let rid = path.get();
     idempotency::once(&state, &req, &body, || async {
-        take_hold(&state, rid, parse_body(&body)?, None).await
+        take_hold(&state, rid, from_body(&body)?, None).await
     })
     .await
 }
@@ -218,40 +225,43 @@ pub struct DateQuery {
     date: Option<String>,
 }
 
-#[utoipa::path(get, path = "/v1/restaurants/{rid}/reservations",
-    params(("rid" = Uuid, Path), ("date" = String, Query)), security(("bearer" = [])),
-    responses((status = 200, description = "`{\"reservations\": [...]}` with guests", body = Object)))]
+#[utoipa::path(get, path = "/v1/restaurants/{rid}/reservations", operation_id = "staff_list",
+    params(("rid" = Uuid, Path, description = "the restaurant's id"),
+           ("date" = String, Query, description = "the restaurant's local date", format = Date,
+            pattern = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")),
+    security(("bearer" = [])),
+    responses((status = 200, description = "every reservation of the date, with guests", body = ReservationList)))]
 pub async fn staff_list(
-    req: HttpRequest,
-    path: web::Path<String>,
+    path: web::Path<RestaurantId>,
+    who: Caller,
     q: web::Query<DateQuery>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse> {
-    let (_, rid) = staff_of(&req, &state, &path).await?;
+    let rid = staff_of(&who, &state, *path).await?;
     let date = query_date(q.date.as_deref())?;
     let now = chrono::Utc::now();
-    let list: Vec<_> = state
-        .booking
-        .reservations_on(rid, date)
-        .await?
-        .iter()
-        .map(|r| ReservationView::of(r, now, true))
-        .collect();
-    Ok(HttpResponse::Ok().json(json!({ "reservations": list })))
+    let reservations = state.booking.reservations_on(rid, date).await?;
+    Ok(HttpResponse::Ok().json(ReservationList {
+        reservations: reservations
+            .iter()
+            .map(|r| ReservationView::of(r, now, true))
+            .collect(),
+    }))
 }
 
-#[utoipa::path(post, path = "/v1/restaurants/{rid}/walk-ins", params(("rid" = Uuid, Path)),
+#[utoipa::path(post, path = "/v1/restaurants/{rid}/walk-ins", operation_id = "walk_in",
+    params(("rid" = Uuid, Path, description = "the restaurant's id"), super::openapi::IdempotencyKey),
     request_body = WalkInInput, security(("bearer" = [])),
-    responses((status = 201, body = ReservationView), (status = 409, body = Problem)))]
+    responses((status = 201, description = "the reservation, seated now", body = ReservationView)))]
 pub async fn walk_in(
     req: HttpRequest,
-    path: web::Path<String>,
+    path: web::Path<RestaurantId>,
+    Authed(who, body): Authed<web::Json<Value>>,
     state: web::Data<AppState>,
-    body: web::Json<Value>,
 ) -> Result<HttpResponse> {
-    let (_, rid) = staff_of(&req, &state, &path).await?;
+    let rid = staff_of(&who, &state, *path).await?;
     idempotency::once(&state, &req, &body, || async {
-        let input: WalkInInput = parse_body(&body)?;
+        let input: WalkInInput = from_body(&body)?;
         let r = state
             .booking
             .walk_in(WalkInRequest {
@@ -262,9 +272,8 @@ pub async fn walk_in(
                 idem: None,
             })
             .await?;
-        let v = serde_json::to_value(ReservationView::of(&r, chrono::Utc::now(), true))
-            .map_err(|e| ApiError::Internal(e.to_string()))?;
-        Ok((StatusCode::CREATED, v))
+        let view = ReservationView::of(&r, chrono::Utc::now(), true);
+        Ok((StatusCode::CREATED, to_value(&view)?))
     })
     .await
 }

@@ -14,12 +14,15 @@ use uuid::Uuid;
 /// The body of a hold, over HTTP (`POST …/holds`) and in the live `hold` op.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 pub struct HoldInput {
-    #[schema(value_type = String, format = Date, example = "2026-12-05")]
+    /// The restaurant's local date.
+    #[schema(value_type = String, format = Date, example = "2026-12-05",
+        pattern = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")]
     pub date: LocalDate,
     /// A start on the slot grid, `HH:MM`.
     #[schema(example = "19:00", pattern = r"^([01][0-9]|2[0-3]):[0-5][0-9]$")]
     pub time: String,
     #[schema(minimum = 1, maximum = 100)]
+    #[serde(deserialize_with = "super::int::exact")]
     pub party_size: i64,
     #[serde(default)]
     #[schema(value_type = Option<String>, pattern = r"^[A-Za-z0-9_-]{1,32}$")]
@@ -44,7 +47,7 @@ pub struct SubscribeFrame {
     #[serde(default)]
     pub view: ViewName,
     /// Required for the availability view.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::int::option")]
     #[schema(minimum = 1, maximum = 100)]
     pub party_size: Option<i64>,
     /// Staff (or admin) token, required for the floor view.

@@ -3,11 +3,16 @@
 pub mod availability;
 pub mod floor;
 pub mod frames;
+pub mod int;
 pub mod problem;
 pub mod reservation;
+pub mod restaurant;
 
 pub use availability::{AvailabilityBody, SlotBody};
 pub use floor::{FloorBody, FloorTable};
 pub use frames::{ClientFrame, HoldInput};
 pub use problem::Problem;
-pub use reservation::{HeldReservation, ReservationView};
+pub use reservation::{HeldReservation, ReservationList, ReservationView};
+pub use restaurant::{
+    CreatedRestaurant, RestaurantDoc, RestaurantList, RestaurantSummary, TableDoc,
+};

@@ -116,3 +116,9 @@ pub struct HeldReservation {
     pub reservation: ReservationView,
     pub token: String,
 }
+
+/// `GET /v1/restaurants/{rid}/reservations`: every reservation of the date, with guests.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ReservationList {
+    pub reservations: Vec<ReservationView>,
+}

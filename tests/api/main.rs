@@ -4,6 +4,7 @@ mod kit;
 
 mod auth;
 mod bad_input;
+mod contract;
 mod dst;
 mod durability;
 mod endpoints;

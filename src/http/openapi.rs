@@ -1,0 +1,218 @@
+//! `GET /openapi.json`: the OpenAPI 3.1 document of the HTTP API, generated from the handlers'
+//! annotations and the wire types, plus every problem each operation can answer.
+use super::{dto, ops, reservations, restaurants};
+use crate::wire;
+use once_cell::sync::Lazy;
+use utoipa::openapi::header::HeaderBuilder;
+use utoipa::openapi::path::HttpMethod;
+use utoipa::openapi::schema::{ObjectBuilder, Type};
+use utoipa::openapi::{ContentBuilder, Ref, RefOr, Response, ResponseBuilder};
+use utoipa::OpenApi;
+
+/// The optional `Idempotency-Key` header of holds, confirms and walk-ins.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Header)]
+#[allow(dead_code)]
+pub struct IdempotencyKey {
+    /// Replays the first answer to the same key and body for 24 h; 1–255 visible characters.
+    #[param(
+        rename = "Idempotency-Key",
+        value_type = String,
+        required = false,
+        min_length = 1,
+        max_length = 255,
+        pattern = r"^[\x21-\x7E]([\x20-\x7E]*[\x21-\x7E])?$"
+    )]
+    key: Option<String>,
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "tablecast", description = "Real-time restaurant reservations: availability, \
+        holds and bookings over HTTP; live updates on `/v1/live` (see `/asyncapi.json`)."),
+    paths(
+        restaurants::create, restaurants::list, restaurants::get, restaurants::patch,
+        restaurants::put_table, restaurants::delete_table, restaurants::availability,
+        restaurants::hold, restaurants::staff_list, restaurants::walk_in,
+        reservations::confirm, reservations::get, reservations::delete, reservations::patch,
+        ops::healthz, ops::readyz, ops::metrics, ops::openapi, ops::asyncapi,
+    ),
+    components(schemas(
+        dto::RestaurantInput, dto::RestaurantPatchInput, dto::TableInput, dto::HoursInput,
+        dto::TurnRuleInput, dto::ConfirmInput, dto::GuestInput, dto::StatusInput,
+        dto::WalkInInput, wire::HoldInput, wire::Problem,
+    )),
+    modifiers(&BearerAuth, &Problems)
+)]
+pub struct ApiDoc;
+
+/// The document, built once.
+pub fn document() -> &'static utoipa::openapi::OpenApi {
+    static DOC: Lazy<utoipa::openapi::OpenApi> = Lazy::new(ApiDoc::openapi);
+    &DOC
+}
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// Every problem status each operation can answer, by `operationId`. `405` is for methods a
+/// path does not list (with `Allow`), and `404` for paths not listed at all: neither is here.
+pub const PROBLEMS: &[(&str, &[u16])] = &[
+    ("create_restaurant", &[400, 401, 403, 413, 415, 422, 503]),
+    ("list_restaurants", &[503]),
+    ("get_restaurant", &[400, 404, 503]),
+    (
+        "patch_restaurant",
+        &[400, 401, 403, 404, 409, 413, 415, 422, 503],
+    ),
+    ("put_table", &[400, 401, 403, 404, 409, 413, 415, 422, 503]),
+    ("delete_table", &[400, 401, 403, 404, 409, 503]),
+    ("availability", &[400, 404, 422, 503]),
+    ("hold", &[400, 404, 409, 413, 415, 422, 503]),
+    ("staff_list", &[400, 401, 403, 404, 503]),
+    ("walk_in", &[400, 401, 403, 404, 409, 413, 415, 422, 503]),
+    (
+        "confirm",
+        &[400, 401, 403, 404, 409, 410, 413, 415, 422, 503],
+    ),
+    ("get_reservation", &[400, 401, 403, 404, 503]),
+    ("delete_reservation", &[400, 401, 403, 404, 409, 503]),
+    (
+        "patch_reservation",
+        &[400, 401, 403, 404, 409, 413, 415, 422, 503],
+    ),
+    ("healthz", &[]),
+    ("readyz", &[503]),
+    ("metrics", &[]),
+    ("openapi", &[]),
+    ("asyncapi", &[]),
+];
+
+fn problem_response(status: u16) -> Response {
+    let description = match status {
+        400 => "`bad-request`: the request could not be read as written (path, query, header or body syntax)",
+        401 => "`unauthorized`: no bearer token, or an unknown one",
+        403 => "`forbidden`: the token has no rights to this resource",
+        404 => "`not-found`: no such restaurant, table or reservation",
+        409 => "`slot-unavailable` (with `alternatives`), `invalid-transition` or `conflict`",
+        410 => "`hold-expired`: the hold's `expires_at` has passed",
+        413 => "`payload-too-large`: a body over 64 KiB",
+        415 => "`unsupported-media-type`: a body that is not `application/json`",
+        422 => "`validation` (with `errors`) or `idempotency-conflict`",
+        503 => "`unavailable`: the store is unreachable (or, for `/readyz`, draining or the bus down)",
+        _ => "a problem",
+    };
+    let mut r = ResponseBuilder::new().description(description).content(
+        "application/problem+json",
+        ContentBuilder::new()
+            .schema(Some(Ref::from_schema_name("Problem")))
+            .build(),
+    );
+    let text = |d: &str| {
+        HeaderBuilder::new()
+            .schema(ObjectBuilder::new().schema_type(Type::String))
+            .description(Some(d))
+            .build()
+    };
+    match status {
+        401 => r = r.header("WWW-Authenticate", text("`Bearer`")),
+        503 => r = r.header("Retry-After", text("seconds to wait: `1`")),
+        _ => {}
+    }
+    r.build()
+}
+
+struct Problems;
+
+impl utoipa::Modify for Problems {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        for item in openapi.paths.paths.values_mut() {
+            for method in [
+                HttpMethod::Get,
+                HttpMethod::Post,
+                HttpMethod::Put,
+                HttpMethod::Patch,
+                HttpMethod::Delete,
+            ] {
+                let op = match method {
+                    HttpMethod::Get => item.get.as_mut(),
+                    HttpMethod::Post => item.post.as_mut(),
+                    HttpMethod::Put => item.put.as_mut(),
+                    HttpMethod::Patch => item.patch.as_mut(),
+                    HttpMethod::Delete => item.delete.as_mut(),
+                    _ => None,
+                };
+                let Some(op) = op else { continue };
+                let id = op.operation_id.clone().unwrap_or_default();
+                let statuses = PROBLEMS
+                    .iter()
+                    .find(|(name, _)| *name == id)
+                    .map(|(_, s)| *s)
+                    .unwrap_or_else(|| panic!("operation `{id}` is missing from PROBLEMS"));
+                for s in statuses {
+                    op.responses
+                        .responses
+                        .insert(s.to_string(), RefOr::T(problem_response(*s)));
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::Value;
+
+    fn doc() -> Value {
+        serde_json::to_value(document()).unwrap()
+    }
+
+    #[test]
+    fn every_operation_is_listed_once_in_the_problem_table() {
+        let doc = doc();
+        let mut ids: Vec<&str> = doc["paths"]
+            .as_object()
+            .unwrap()
+            .values()
+            .flat_map(|item| item.as_object().unwrap().values())
+            .filter_map(|op| op["operationId"].as_str())
+            .collect();
+        ids.sort();
+        let mut table: Vec<&str> = PROBLEMS.iter().map(|(id, _)| *id).collect();
+        table.sort();
+        assert_eq!(ids, table);
+    }
+
+    #[test]
+    fn problems_are_problem_json_and_auth_is_declared_where_it_applies() {
+        let doc = doc();
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            for (method, op) in item.as_object().unwrap() {
+                let responses = op["responses"].as_object().unwrap();
+                for (status, r) in responses {
+                    if status.starts_with('4') || status.starts_with('5') {
+                        assert_eq!(
+                            r["content"]["application/problem+json"]["schema"]["$ref"],
+                            "#/components/schemas/Problem",
+                            "{method} {path} {status}"
+                        );
+                    }
+                }
+                let secured = op.get("security").is_some();
+                assert_eq!(secured, responses.contains_key("401"), "{method} {path}");
+            }
+        }
+        assert!(!doc.to_string().contains("SPEC"));
+    }
+}
