@@ -70,11 +70,8 @@ port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0))
 base="http://127.0.0.1:$port"
 admin="contract-admin-$RANDOM$RANDOM"
 flags=(--listen "127.0.0.1:$port" --store "sqlite://$work/contract.db" --admin-token "$admin" --demo)
-# Per-client limits, where this build has them, are off: the run is one client.
-help="$("$bin" serve --help)"
-[[ "$help" == *--hold-rate* ]] && flags+=(--hold-rate off)
-[[ "$help" == *--max-live-holds-per-client* ]] && flags+=(--max-live-holds-per-client 0)
-[[ "$help" == *--max-connections-per-client* ]] && flags+=(--max-connections-per-client 0)
+# Per-client limits are off: the whole run is one loopback client.
+flags+=(--hold-rate off --max-live-holds-per-client 0 --max-connections-per-client 0)
 RUST_LOG="${RUST_LOG:-warn}" "$bin" serve "${flags[@]}" >"$work/server.log" 2>&1 &
 server_pid=$!
 for _ in $(seq 100); do

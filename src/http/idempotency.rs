@@ -1,14 +1,87 @@
 //! `Idempotency-Key`: the first final answer is replayed for the same key and body (24 h).
+//! The body is checked before anything is recorded; a request's effect records its own answer
+//! in the same atomic write (see `booking::Idem`); stored answers are sealed with a key derived
+//! from the request's `Idempotency-Key` and `Authorization`, which the store never keeps, so a
+//! replay can return the first answer's token without any token lying in the store in clear.
 use super::auth::bearer;
 use super::error::{ApiError, Result};
 use super::AppState;
+use crate::booking::{Idem, Render};
+use crate::domain::Reservation;
 use crate::store::IdemBegin;
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, ResponseError};
+use chacha20poly1305::aead::{Aead, KeyInit};
+use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
+use rand::RngCore;
 use serde_json::Value;
+use sha2::{Digest, Sha256};
 use std::future::Future;
+use std::sync::Arc;
 
 pub type Answer = (StatusCode, Value);
+
+const SEALED: &str = "sealed1:";
+
+/// Seals and opens stored answers with a key only the retrying client can derive.
+#[derive(Clone)]
+pub struct Seal(ChaCha20Poly1305);
+
+impl Seal {
+    fn new(idempotency_key: &str, authorization: &str) -> Self {
+        let mut h = Sha256::new();
+        h.update(b"tablecast idempotent answer\n");
+        h.update(idempotency_key.as_bytes());
+        h.update(b"\n");
+        h.update(authorization.as_bytes());
+        Seal(ChaCha20Poly1305::new(Key::from_slice(&h.finalize())))
+    }
+
+    pub fn seal(&self, text: &str) -> String {
+        let mut nonce = [0u8; 12];
+        rand::thread_rng().fill_bytes(&mut nonce);
+        let sealed = self
+            .0
+            .encrypt(Nonce::from_slice(&nonce), text.as_bytes())
+            .expect("encryption of a short text");
+        format!("{SEALED}{}{}", hex::encode(nonce), hex::encode(sealed))
+    }
+
+    fn open(&self, stored: &str) -> Option<String> {
+        let Some(hexed) = stored.strip_prefix(SEALED) else {
+            // Answers recorded before sealing existed are plain text.
+            return Some(stored.to_owned());
+        };
+        let bytes = hex::decode(hexed).ok()?;
+        let (nonce, sealed) = bytes.split_at_checked(12)?;
+        let plain = self.0.decrypt(Nonce::from_slice(nonce), sealed).ok()?;
+        String::from_utf8(plain).ok()
+    }
+}
+
+/// What a fresh keyed request hands its use case: the record to write with its effect.
+#[derive(Clone)]
+pub struct Keyed {
+    key: String,
+    seal: Seal,
+}
+
+impl Keyed {
+    /// The booking layer's record: `status` and the body `render` makes, sealed.
+    pub fn idem(
+        &self,
+        status: StatusCode,
+        render: impl Fn(&Reservation, Option<&str>) -> Value + Send + Sync + 'static,
+    ) -> Idem {
+        let seal = self.seal.clone();
+        let render: Render =
+            Arc::new(move |r, token| (status.as_u16(), seal.seal(&render(r, token).to_string())));
+        Idem {
+            key: self.key.clone(),
+            render,
+        }
+    }
+}
 
 fn respond(status: StatusCode, body: String, replayed: bool) -> HttpResponse {
     let mut res = HttpResponse::build(status);
@@ -24,6 +97,8 @@ fn respond(status: StatusCode, body: String, replayed: bool) -> HttpResponse {
 }
 
 /// Runs `f` at most once per key: scoped by token, method and path; bodies compare as JSON.
+/// `f` gets the record its effect must write (`None` without a key). Check the body's shape
+/// before calling this: only a well-formed request is recorded.
 pub async fn once<F, Fut>(
     state: &AppState,
     req: &HttpRequest,
@@ -31,11 +106,11 @@ pub async fn once<F, Fut>(
     f: F,
 ) -> Result<HttpResponse>
 where
-    F: FnOnce() -> Fut,
+    F: FnOnce(Option<Keyed>) -> Fut,
     Fut: Future<Output = Result<Answer>>,
 {
     let Some(key) = req.headers().get("Idempotency-Key") else {
-        let (status, v) = f().await?;
+        let (status, v) = f(None).await?;
         return Ok(respond(status, v.to_string(), false));
     };
     let key = key
@@ -58,22 +133,32 @@ where
         crate::token::hash(&scope),
         crate::token::hash(&body.to_string()),
     );
+    let seal = Seal::new(key, bearer(req).unwrap_or(""));
     let store = state.booking.store();
     match store
         .idem_begin(&scope, &fingerprint, chrono::Utc::now())
         .await?
     {
-        IdemBegin::Replay { status, body } => Ok(respond(
-            StatusCode::from_u16(status).unwrap_or(StatusCode::OK),
-            body,
-            true,
-        )),
+        IdemBegin::Replay { status, body } => {
+            let body = seal.open(&body).ok_or_else(|| {
+                ApiError::Internal("a recorded idempotent answer does not open".into())
+            })?;
+            Ok(respond(
+                StatusCode::from_u16(status).unwrap_or(StatusCode::OK),
+                body,
+                true,
+            ))
+        }
         IdemBegin::Mismatch => Err(ApiError::IdempotencyConflict),
         IdemBegin::InFlight => Err(ApiError::Conflict(
             "a request with this Idempotency-Key is still in flight".into(),
         )),
         IdemBegin::Fresh => {
-            let out = f().await;
+            let keyed = Keyed {
+                key: scope.clone(),
+                seal: seal.clone(),
+            };
+            let out = f(Some(keyed)).await;
             let (status, text) = match &out {
                 Ok((s, v)) => (*s, v.to_string()),
                 Err(e) => (e.status_code(), e.problem_json()),
@@ -81,7 +166,11 @@ where
             if status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error() {
                 store.idem_abort(&scope).await?;
             } else {
-                store.idem_finish(&scope, status.as_u16(), &text).await?;
+                // An effect has already recorded this answer in its own write; this records
+                // the answers that changed nothing (a lost race, a refused transition).
+                store
+                    .idem_finish(&scope, status.as_u16(), &seal.seal(&text))
+                    .await?;
             }
             out.map(|_| respond(status, text, false))
         }

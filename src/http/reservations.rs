@@ -21,6 +21,11 @@ fn view(who: &Caller, r: &Reservation) -> ReservationView {
     ReservationView::of(r, chrono::Utc::now(), who.sees_guest(r))
 }
 
+/// The reservation as its token holder or staff see it, for a recorded idempotent answer.
+pub(super) fn view_value(r: &Reservation) -> Value {
+    serde_json::to_value(ReservationView::of(r, chrono::Utc::now(), true)).unwrap_or_default()
+}
+
 #[utoipa::path(post, path = "/v1/reservations/{id}/confirm", operation_id = "confirm",
     params(("id" = Uuid, Path, description = "the reservation's id"), super::openapi::IdempotencyKey),
     request_body = ConfirmInput, security(("bearer" = [])),
@@ -32,11 +37,13 @@ pub async fn confirm(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse> {
     let r = owned(&who, &state, *path).await?;
-    idempotency::once(&state, &req, &body, || async {
-        let input: ConfirmInput = from_body(&body)?;
+    let input: ConfirmInput = from_body(&body)?;
+    let state: &AppState = &state;
+    idempotency::once(state, &req, &body, |keyed| async move {
+        let idem = keyed.map(|k| k.idem(StatusCode::OK, |r, _| view_value(r)));
         let r = state
             .booking
-            .confirm(r.id, input.guest.into(), input.notes, None)
+            .confirm(r.id, input.guest.into(), input.notes, idem)
             .await?;
         Ok((StatusCode::OK, to_value(&view(&who, &r))?))
     })

@@ -2,6 +2,7 @@ use super::auth::{require, Authed, Caller};
 use super::dto::*;
 use super::error::{from_body, ApiError, Result};
 use super::idempotency;
+use super::limits::Requester;
 use super::AppState;
 use crate::booking::{HoldRequest, WalkInRequest};
 use crate::domain::{LocalDate, PartySize, RestaurantId, TableId, WallTime};
@@ -176,24 +177,63 @@ pub async fn availability(
 }
 
 /// The hold use case shared by HTTP and the live `hold` op: the answer as status and body.
+/// A hold's body, checked: the shape (`400`) and the party size (`422`) before anything else.
+pub struct HoldCommand {
+    date: crate::domain::LocalDate,
+    time: WallTime,
+    party_size: PartySize,
+    table_id: Option<crate::domain::TableId>,
+}
+
+impl HoldCommand {
+    pub fn parse(input: HoldInput) -> Result<Self> {
+        Ok(HoldCommand {
+            time: WallTime::parse_start(&input.time).map_err(ApiError::BadRequest)?,
+            party_size: PartySize::new(input.party_size)?,
+            date: input.date,
+            table_id: input.table_id,
+        })
+    }
+}
+
+/// The hold use case shared by HTTP and the live `hold` op, under the per-client limits: a rate
+/// token (not for an idempotent replay: this runs only for a fresh request) and the live-hold
+/// cap, which the store decides in the hold's own write. The admin and the restaurant's staff
+/// are exempt.
 pub async fn take_hold(
     state: &AppState,
+    who: &Requester,
     rid: Uuid,
-    input: HoldInput,
-    cap: Option<crate::store::HoldCap>,
+    cmd: HoldCommand,
+    keyed: Option<idempotency::Keyed>,
 ) -> Result<idempotency::Answer> {
-    let time = WallTime::parse_start(&input.time).map_err(ApiError::BadRequest)?;
-    let party_size = PartySize::new(input.party_size)?;
+    let exempt = who.exempt_for(rid);
+    if !exempt {
+        state.limits.take_hold_token(&who.client)?;
+    }
+    let idem = keyed.map(|k| {
+        k.idem(StatusCode::CREATED, |r, token| {
+            let held = HeldReservation {
+                reservation: ReservationView::of(r, chrono::Utc::now(), true),
+                token: token.unwrap_or_default().to_owned(),
+            };
+            serde_json::to_value(held).unwrap_or_default()
+        })
+    });
     let (r, token) = state
         .booking
         .hold(HoldRequest {
             restaurant_id: rid,
-            date: input.date,
-            time,
-            party_size,
-            table_id: input.table_id,
-            cap,
-            idem: None,
+            date: cmd.date,
+            time: cmd.time,
+            party_size: cmd.party_size,
+            table_id: cmd.table_id,
+            cap: if exempt {
+                None
+            } else {
+                state.limits.hold_cap(&who.client)
+            },
+            idem,
         })
         .await?;
     let held = HeldReservation {
@@ -214,8 +254,11 @@ pub async fn hold(
     body: web::Json<Value>,
 ) -> Result<HttpResponse> {
     let rid = path.get();
-    idempotency::once(&state, &req, &body, || async {
-        take_hold(&state, rid, from_body(&body)?, None).await
+    let cmd = HoldCommand::parse(from_body(&body)?)?;
+    let who = Requester::of(&req, &state).await?;
+    let state: &AppState = &state;
+    idempotency::once(state, &req, &body, |keyed| async move {
+        take_hold(&state, &who, rid, cmd, keyed).await
     })
     .await
 }
@@ -260,16 +303,23 @@ pub async fn walk_in(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse> {
     let rid = staff_of(&who, &state, *path).await?;
-    idempotency::once(&state, &req, &body, || async {
-        let input: WalkInInput = from_body(&body)?;
+    let input: WalkInInput = from_body(&body)?;
+    let party_size = PartySize::new(input.party_size)?;
+    let state: &AppState = &state;
+    idempotency::once(state, &req, &body, |keyed| async move {
+        let idem = keyed.map(|k| {
+            k.idem(StatusCode::CREATED, |r, _| {
+                super::reservations::view_value(r)
+            })
+        });
         let r = state
             .booking
             .walk_in(WalkInRequest {
                 restaurant_id: rid,
-                party_size: PartySize::new(input.party_size)?,
+                party_size,
                 table_id: input.table_id,
                 guest: input.guest.map(Into::into),
-                idem: None,
+                idem,
             })
             .await?;
         let view = ReservationView::of(&r, chrono::Utc::now(), true);

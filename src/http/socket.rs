@@ -3,6 +3,7 @@
 use super::auth::resolve;
 use super::error::ApiError;
 use super::limits::Requester;
+use super::restaurants::{take_hold, HoldCommand};
 use super::AppState;
 use crate::booking::BookingError;
 use crate::domain::time::local_date_of;
@@ -245,15 +246,11 @@ impl Conversation {
 
     async fn hold(&self, h: HoldFrame) -> String {
         let req = h.req.as_deref();
-        if !self.who.exempt_for(h.restaurant_id) {
-            if let Err(e) = self.state.limits.take_hold_token(&self.who.client) {
-                return limited(req, &e);
-            }
-        }
-        let cap = (!self.who.exempt_for(h.restaurant_id))
-            .then(|| self.state.limits.hold_cap(&self.who.client))
-            .flatten();
-        match super::restaurants::take_hold(&self.state, h.restaurant_id, h.hold, cap).await {
+        let outcome = match HoldCommand::parse(h.hold) {
+            Ok(cmd) => take_hold(&self.state, &self.who, h.restaurant_id, cmd, None).await,
+            Err(e) => Err(e),
+        };
+        match outcome {
             Err(e @ ApiError::RateLimited { .. }) => limited(req, &e),
             Ok((status, body)) => frames::hold_result(req, status.as_u16(), body),
             Err(e) => frames::hold_result(
