@@ -258,7 +258,7 @@ pub async fn hold(
     let who = Requester::of(&req, &state).await?;
     let state: &AppState = &state;
     idempotency::once(state, &req, &body, |keyed| async move {
-        take_hold(&state, &who, rid, cmd, keyed).await
+        take_hold(state, &who, rid, cmd, keyed).await
     })
     .await
 }
