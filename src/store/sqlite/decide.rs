@@ -1,7 +1,7 @@
 //! The decisions made inside one write transaction: insert a reservation on the first free
 //! candidate table, or move one through the status machine. The group-commit writer runs them.
 //! Holds, walk-ins, status changes and expiry: each decided inside the writer's transaction.
-use super::rows::{db, guest_json, ms, row_to_reservation, OCCUPYING_SQL};
+use super::rows::{db, guest_json, ms, row_to_reservation, tables_json, OCCUPYING_SQL};
 use super::versions::bump_dates;
 use super::SqliteStore;
 use crate::domain::{LocalDate, TableId};
@@ -14,6 +14,7 @@ use sqlx::{Sqlite, Transaction};
 pub(super) const MAX_SPAN_MS: i64 = 43_200_000;
 
 /// Marks expired holds on the given tables overlapping `[start, end)` so their time can be taken.
+/// One statement over the live index: one range per candidate table, history never read.
 async fn expire_blocking_holds(
     tx: &mut Transaction<'_, Sqlite>,
     rid: &str,
@@ -22,27 +23,45 @@ async fn expire_blocking_holds(
     end: i64,
     now: i64,
 ) -> StoreResult<Vec<LocalDate>> {
-    let mut dates = Vec::new();
-    for t in tables {
-        let rows: Vec<String> = sqlx::query_scalar(
-            "UPDATE reservations SET status = 'expired', updated_ms = ?5
-             WHERE restaurant_id = ?1 AND table_id = ?2 AND status = 'held' AND expires_ms <= ?5
-               AND start_ms > ?3 - 43200000 AND start_ms < ?4 AND end_ms > ?3
-             RETURNING date",
-        )
+    let rows: Vec<String> = sqlx::query_scalar(&expire_blocking_sql())
         .bind(rid)
-        .bind(t.as_str())
+        .bind(tables_json(tables))
         .bind(start)
         .bind(end)
         .bind(now)
         .fetch_all(&mut **tx)
         .await
         .map_err(db("expire blocking holds"))?;
-        for d in rows {
-            dates.push(LocalDate::parse(&d).map_err(|e| StoreError::corrupt("date", e))?);
-        }
-    }
-    Ok(dates)
+    rows.iter()
+        .map(|d| LocalDate::parse(d).map_err(|e| StoreError::corrupt("date", e)))
+        .collect()
+}
+
+pub(super) fn expire_blocking_sql() -> String {
+    format!(
+        "UPDATE reservations SET status = 'expired', updated_ms = ?5
+         WHERE restaurant_id = ?1 AND table_id IN (SELECT value FROM json_each(?2))
+           AND status IN {OCCUPYING_SQL} AND status = 'held' AND expires_ms <= ?5
+           AND start_ms > ?3 - {MAX_SPAN_MS} AND start_ms < ?4 AND end_ms > ?3
+         RETURNING date"
+    )
+}
+
+/// The candidate tables holding an occupying reservation over `[start, end)`. With `live_at`,
+/// a hold past `expires_at` then is free (the readers' view); without it, every occupying row
+/// counts (the writer's, after `expire_blocking_holds`). Scans the live index only.
+pub(super) fn busy_tables_sql(live_at: bool) -> String {
+    let live = if live_at {
+        " AND (status <> 'held' OR expires_ms > ?5)"
+    } else {
+        ""
+    };
+    format!(
+        "SELECT DISTINCT table_id FROM reservations
+         WHERE restaurant_id = ?1 AND table_id IN (SELECT value FROM json_each(?2))
+           AND start_ms > ?3 - {MAX_SPAN_MS} AND start_ms < ?4 AND end_ms > ?3
+           AND end_ms > start_ms AND status IN {OCCUPYING_SQL}{live}"
+    )
 }
 
 /// One hold or walk-in inside the writer's transaction: the first free candidate is claimed.
@@ -65,16 +84,11 @@ pub(super) async fn insert_in(
         return Ok(InsertOutcome::Stale);
     }
     let mut touched = expire_blocking_holds(tx, &rid, &candidates, start, end, now_ms).await?;
-    let q = format!(
-        "SELECT DISTINCT table_id FROM reservations
-         WHERE restaurant_id = ? AND start_ms > ? AND start_ms < ? AND end_ms > ?
-           AND end_ms > start_ms AND status IN {OCCUPYING_SQL}"
-    );
-    let busy: Vec<String> = sqlx::query_scalar(&q)
+    let busy: Vec<String> = sqlx::query_scalar(&busy_tables_sql(false))
         .bind(&rid)
-        .bind(start - MAX_SPAN_MS)
-        .bind(end)
+        .bind(tables_json(&candidates))
         .bind(start)
+        .bind(end)
         .fetch_all(&mut **tx)
         .await
         .map_err(db("find busy tables"))?;
