@@ -4,9 +4,10 @@
 use super::rows::{db, guest_json, ms, row_to_reservation, tables_json, OCCUPYING_SQL};
 use super::versions::bump_dates;
 use super::SqliteStore;
-use crate::domain::{LocalDate, TableId};
+use crate::domain::{LocalDate, Reservation, TableId};
 use crate::store::{
-    InsertOutcome, NewReservation, StoreError, StoreResult, Transition, TransitionOutcome,
+    IdemRecord, InsertOutcome, NewReservation, StoreError, StoreResult, Transition,
+    TransitionOutcome,
 };
 use sqlx::{Sqlite, Transaction};
 
@@ -64,6 +65,30 @@ pub(super) fn busy_tables_sql(live_at: bool) -> String {
     )
 }
 
+/// How many live holds (`held`, not past `expires_at`) a client has, over all restaurants:
+/// answered from `reservations_live_holds_by_client`, so released, expired and confirmed holds
+/// are never read.
+pub(super) const LIVE_HOLDS_OF_CLIENT_SQL: &str = "SELECT COUNT(*) FROM reservations
+     WHERE client_key = ?1 AND status = 'held' AND expires_ms > ?2";
+
+/// Writes the idempotent answer of a decided write in its own transaction (and savepoint), in
+/// place of the in-flight marker `idem_begin` wrote: the effect and its record commit together.
+async fn record_answer(
+    tx: &mut Transaction<'_, Sqlite>,
+    idem: &IdemRecord,
+    decided: &Reservation,
+) -> StoreResult<()> {
+    let (status, body) = (idem.render)(decided);
+    sqlx::query("UPDATE idempotency SET state = 'done', status = ?2, body = ?3 WHERE key = ?1")
+        .bind(&idem.key)
+        .bind(i64::from(status))
+        .bind(body)
+        .execute(&mut **tx)
+        .await
+        .map_err(db("record the idempotent answer"))?;
+    Ok(())
+}
+
 /// One hold or walk-in inside the writer's transaction: the first free candidate is claimed.
 pub(super) async fn insert_in(
     tx: &mut Transaction<'_, Sqlite>,
@@ -75,13 +100,26 @@ pub(super) async fn insert_in(
         restaurant_revision,
         token_hash,
         now,
-        cap: _,
-        idem: _,
+        cap,
+        idem,
     } = new;
     let rid = reservation.restaurant_id.to_string();
     let (start, end, now_ms) = (ms(reservation.start), ms(reservation.end), ms(now));
     if SqliteStore::revision(tx, &rid).await? != Some(restaurant_revision) {
         return Ok(InsertOutcome::Stale);
+    }
+    // The cap is decided before any table is chosen, in the transaction the single writer
+    // serializes: of concurrent holds from one client, exactly the first `max` can win.
+    if let Some(cap) = &cap {
+        let live: i64 = sqlx::query_scalar(LIVE_HOLDS_OF_CLIENT_SQL)
+            .bind(&cap.client)
+            .bind(now_ms)
+            .fetch_one(&mut **tx)
+            .await
+            .map_err(db("count live holds of a client"))?;
+        if live >= i64::from(cap.max) {
+            return Ok(InsertOutcome::OverCap);
+        }
     }
     let mut touched = expire_blocking_holds(tx, &rid, &candidates, start, end, now_ms).await?;
     let busy: Vec<String> = sqlx::query_scalar(&busy_tables_sql(false))
@@ -101,8 +139,8 @@ pub(super) async fn insert_in(
     reservation.table_id = table.clone();
     sqlx::query(
         "INSERT INTO reservations (id, restaurant_id, table_id, date, time, start_ms, end_ms,
-           party_size, status, expires_ms, guest, notes, created_ms, updated_ms)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+           party_size, status, expires_ms, guest, notes, created_ms, updated_ms, client_key)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(reservation.id.to_string())
     .bind(&rid)
@@ -118,6 +156,7 @@ pub(super) async fn insert_in(
     .bind(&reservation.notes)
     .bind(ms(reservation.created_at))
     .bind(ms(reservation.updated_at))
+    .bind(cap.map(|c| c.client))
     .execute(&mut **tx)
     .await
     .map_err(db("insert reservation"))?;
@@ -132,6 +171,9 @@ pub(super) async fn insert_in(
     }
     touched.push(reservation.date);
     let versions = bump_dates(tx, &rid, touched).await?;
+    if let Some(idem) = idem {
+        record_answer(tx, &idem, &reservation).await?;
+    }
     Ok(InsertOutcome::Won {
         reservation,
         versions,
@@ -179,6 +221,9 @@ pub(super) async fn transition_in(
         [reservation.date],
     )
     .await?;
+    if let Some(idem) = &t.idem {
+        record_answer(tx, idem, &reservation).await?;
+    }
     Ok(TransitionOutcome::Done {
         reservation,
         versions,
