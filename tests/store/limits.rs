@@ -1,5 +1,6 @@
-//! Limits: the per-client live-hold cap and the idempotent answer are decided in the hold's (or
-//! the transition's) own atomic write.
+//! Limits and retention: the per-client live-hold cap and the idempotent answer are decided in
+//! the hold's (or the transition's) own atomic write; `purge` deletes dead holds, their tokens
+//! and old idempotency records, in bounded batches, and never a business record.
 use crate::backend::Backend;
 use crate::fixtures::*;
 use chrono::{DateTime, Duration, Utc};
@@ -8,7 +9,8 @@ use std::sync::Arc;
 use tablecast::domain::reservation::Status;
 use tablecast::domain::{Reservation, Restaurant};
 use tablecast::store::{
-    DynStore, HoldCap, IdemBegin, IdemRecord, InsertOutcome, NewReservation, TransitionOutcome,
+    DynStore, HoldCap, IdemBegin, IdemRecord, InsertOutcome, NewReservation, TokenOwner,
+    TransitionOutcome,
 };
 
 contract!(
@@ -18,6 +20,7 @@ contract!(
     the_cap_is_per_client_and_holds_without_a_cap_are_unaffected,
     a_winning_hold_records_its_idempotent_answer_in_the_same_write,
     a_done_transition_records_its_idempotent_answer_in_the_same_write,
+    purge_deletes_old_dead_holds_their_tokens_and_old_idempotency_records_only,
 );
 
 /// A restaurant like the fixtures' one, with tables t1..=tN (parties 1–4).
@@ -275,5 +278,124 @@ async fn a_done_transition_records_its_idempotent_answer_in_the_same_write(b: &B
     assert_eq!(
         s.idem_begin("again-key", "fp-d", later).await.unwrap(),
         IdemBegin::InFlight
+    );
+}
+
+/// A hold on the first free table at `hour`:00, asked at `now` (so it expires at now + 5 min).
+async fn hold_then(
+    s: &DynStore,
+    r: &Restaurant,
+    hour: u32,
+    now: DateTime<Utc>,
+) -> (Reservation, String) {
+    let n = new(
+        reservation(r, at(hour, 0), 60, 2, Status::Held, now),
+        &["t1", "t2", "t3"],
+        1,
+        now,
+    );
+    let token = n.token_hash.clone().unwrap();
+    (won(s, n).await.0, token)
+}
+
+async fn purge_deletes_old_dead_holds_their_tokens_and_old_idempotency_records_only(b: &Backend) {
+    let s = &b.store;
+    let r = created(s, "Mémoire courte").await;
+    let m = |min: i64| morning() + Duration::minutes(min);
+    // C: expired by the sweeper at 8:56 (it expired at 8:55).
+    let (c, tc) = hold_then(s, &r, 18, m(-10)).await;
+    assert_eq!(s.expire_due(m(-4), 10).await.unwrap().len(), 1);
+    // A: released at 9:01. B: never touched, past `expires_at` (9:05) but still `held`.
+    let (a, ta) = hold_then(s, &r, 19, m(0)).await;
+    let (bb, tb) = hold_then(s, &r, 20, m(0)).await;
+    s.transition(transition(a.id, Status::Held, Status::Released, m(1)))
+        .await
+        .unwrap();
+    // D: confirmed at 9:01. E: confirmed, then cancelled at 9:02. Business records.
+    let (d, td) = hold_then(s, &r, 21, m(0)).await;
+    let (e, te) = hold_then(s, &r, 18, m(0)).await;
+    for (id, from, to, at_) in [
+        (d.id, Status::Held, Status::Confirmed, m(1)),
+        (e.id, Status::Held, Status::Confirmed, m(1)),
+        (e.id, Status::Confirmed, Status::Cancelled, m(2)),
+    ] {
+        assert!(matches!(
+            s.transition(transition(id, from, to, at_)).await.unwrap(),
+            TransitionOutcome::Done { .. }
+        ));
+    }
+    // F: taken at 9:40 and released at 9:44, after the cut. G: taken at 9:40, live until 9:45.
+    let (f, tf) = hold_then(s, &r, 19, m(40)).await;
+    s.transition(transition(f.id, Status::Held, Status::Released, m(44)))
+        .await
+        .unwrap();
+    let (g, tg) = hold_then(s, &r, 22, m(40)).await;
+    // Idempotency records: one from 9:00, one from 9:40.
+    assert_eq!(
+        s.idem_begin("old-key", "fp", m(0)).await.unwrap(),
+        IdemBegin::Fresh
+    );
+    s.idem_finish("old-key", 201, "{}").await.unwrap();
+    assert_eq!(
+        s.idem_begin("new-key", "fp", m(40)).await.unwrap(),
+        IdemBegin::Fresh
+    );
+    s.idem_finish("new-key", 201, "{}").await.unwrap();
+
+    // Nothing is older than 8:00.
+    assert_eq!(s.purge(m(-60), 10).await.unwrap(), 0);
+    // Cut at 9:30, two at a time: C, A, B and the old record go, in bounded calls.
+    let cut = m(30);
+    let mut total = 0;
+    for call in 0.. {
+        assert!(call < 10, "purge never finished");
+        let n = s.purge(cut, 2).await.unwrap();
+        assert!(n <= 2, "call {call} deleted {n} rows, more than its limit");
+        if n == 0 {
+            break;
+        }
+        total += n;
+    }
+    assert_eq!(total, 4);
+
+    for (gone, token) in [(&c, &tc), (&a, &ta), (&bb, &tb)] {
+        assert_eq!(s.reservation(gone.id).await.unwrap(), None, "{gone:?}");
+        assert_eq!(s.token_owner(token).await.unwrap(), None, "{gone:?}");
+    }
+    for (kept, token) in [(&d, &td), (&e, &te), (&f, &tf), (&g, &tg)] {
+        assert!(s.reservation(kept.id).await.unwrap().is_some(), "{kept:?}");
+        assert_eq!(
+            s.token_owner(token).await.unwrap(),
+            Some(TokenOwner::Reservation {
+                restaurant_id: r.id,
+                reservation_id: kept.id
+            })
+        );
+    }
+    assert_eq!(
+        s.token_owner(&format!("staff-{}", r.id)).await.unwrap(),
+        Some(TokenOwner::Staff {
+            restaurant_id: r.id
+        })
+    );
+    let statuses: Vec<Status> = s
+        .reservations_on(r.id, day())
+        .await
+        .unwrap()
+        .iter()
+        .map(|x| x.status)
+        .collect();
+    assert_eq!(statuses.len(), 4, "{statuses:?}");
+    // The old record is gone (a retry starts afresh); the newer one still replays.
+    assert_eq!(
+        s.idem_begin("old-key", "fp", m(50)).await.unwrap(),
+        IdemBegin::Fresh
+    );
+    assert_eq!(
+        s.idem_begin("new-key", "fp", m(50)).await.unwrap(),
+        IdemBegin::Replay {
+            status: 201,
+            body: "{}".into()
+        }
     );
 }

@@ -151,4 +151,15 @@ async fn sqlite_request_paths_and_triggers_read_only_live_partial_indexes() {
             "table_id=? AND start_ms>? AND start_ms<?",
         );
     }
+
+    // Retention batches read their own indexes too: no statement scans a table.
+    for (name, sql) in tablecast::store::sqlite::retention_sql() {
+        let p = plan(&pool, &sql).await;
+        assert!(
+            p.iter().all(|l| !l.starts_with("SCAN ")
+                || l.contains("json_each")
+                || l.starts_with("SCAN (subquery")),
+            "{name}: {p:?}"
+        );
+    }
 }

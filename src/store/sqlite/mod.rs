@@ -16,6 +16,7 @@ mod idempotency;
 mod reads;
 mod reservations;
 mod restaurants;
+mod retention;
 mod rows;
 mod tokens;
 mod versions;
@@ -32,6 +33,26 @@ pub fn request_path_sql() -> Vec<(&'static str, String)> {
         (
             "live holds of a client",
             decide::LIVE_HOLDS_OF_CLIENT_SQL.to_owned(),
+        ),
+    ]
+}
+
+/// The retention statements, by name: what the plan tests give to `EXPLAIN QUERY PLAN`.
+#[doc(hidden)]
+pub fn retention_sql() -> Vec<(&'static str, String)> {
+    vec![
+        ("dead holds", retention::DEAD_HOLDS_SQL.to_owned()),
+        (
+            "tokens of dead holds",
+            retention::DEAD_TOKENS_SQL.to_owned(),
+        ),
+        (
+            "dead reservations",
+            retention::DEAD_RESERVATIONS_SQL.to_owned(),
+        ),
+        (
+            "old idempotency records",
+            retention::OLD_IDEMPOTENCY_SQL.to_owned(),
         ),
     ]
 }
@@ -190,8 +211,7 @@ impl Store for SqliteStore {
         self.idem_abort_(key).await
     }
 
-    async fn purge(&self, _before: DateTime<Utc>, _limit: u32) -> StoreResult<usize> {
-        // Retention is not written yet: nothing is deleted.
-        Ok(0)
+    async fn purge(&self, before: DateTime<Utc>, limit: u32) -> StoreResult<usize> {
+        self.purge_(before, limit).await
     }
 }
