@@ -1,6 +1,7 @@
 //! `tablecast loadgen`: simulated crowds against running instances, with a baseline measured in
 //! the same run by the same client, and an invariant check at the end.
 mod fanout;
+mod history;
 mod holds;
 mod mixed;
 pub mod raw;
@@ -53,6 +54,8 @@ pub enum Scenario {
     Holds(holds::Opts),
     /// A realistic evening: search, hold, confirm or abandon, cancel; staff seat and complete.
     Mixed(mixed::Opts),
+    /// Hold and availability latency on one date before and after N hold+release cycles on it.
+    History(history::Opts),
     /// The baseline raw WebSocket broadcast server (used by `fanout --baseline`).
     #[command(hide = true)]
     RawServer,
@@ -235,6 +238,7 @@ pub async fn run(args: LoadgenArgs) -> anyhow::Result<Report> {
         Scenario::Fanout(o) => &o.common,
         Scenario::Holds(o) => &o.common,
         Scenario::Mixed(o) => &o.common,
+        Scenario::History(o) => &o.common,
         Scenario::RawServer => unreachable!(),
     }
     .clone();
@@ -249,6 +253,7 @@ pub async fn run(args: LoadgenArgs) -> anyhow::Result<Report> {
             Scenario::Fanout(o) => fanout::run(o).await,
             Scenario::Holds(o) => holds::run(o).await,
             Scenario::Mixed(o) => mixed::run(o).await,
+            Scenario::History(o) => history::run(o).await,
             Scenario::RawServer => unreachable!(),
         }
     })

@@ -16,9 +16,46 @@ mod idempotency;
 mod reads;
 mod reservations;
 mod restaurants;
+mod retention;
 mod rows;
 mod tokens;
 mod versions;
+
+/// The statements on a request path (holds, the fast loser, day views), by name, as run: what
+/// the plan tests give to `EXPLAIN QUERY PLAN`. Numbered parameters, any values.
+#[doc(hidden)]
+pub fn request_path_sql() -> Vec<(&'static str, String)> {
+    vec![
+        ("expire blocking holds", decide::expire_blocking_sql()),
+        ("busy tables (writer)", decide::busy_tables_sql(false)),
+        ("taken tables (reader)", decide::busy_tables_sql(true)),
+        ("day view", reads::day_sql()),
+        (
+            "live holds of a client",
+            decide::LIVE_HOLDS_OF_CLIENT_SQL.to_owned(),
+        ),
+    ]
+}
+
+/// The retention statements, by name: what the plan tests give to `EXPLAIN QUERY PLAN`.
+#[doc(hidden)]
+pub fn retention_sql() -> Vec<(&'static str, String)> {
+    vec![
+        ("dead holds", retention::DEAD_HOLDS_SQL.to_owned()),
+        (
+            "tokens of dead holds",
+            retention::DEAD_TOKENS_SQL.to_owned(),
+        ),
+        (
+            "dead reservations",
+            retention::DEAD_RESERVATIONS_SQL.to_owned(),
+        ),
+        (
+            "old idempotency records",
+            retention::OLD_IDEMPOTENCY_SQL.to_owned(),
+        ),
+    ]
+}
 
 pub struct SqliteStore {
     writer: SqlitePool,
@@ -174,8 +211,7 @@ impl Store for SqliteStore {
         self.idem_abort_(key).await
     }
 
-    async fn purge(&self, _before: DateTime<Utc>, _limit: u32) -> StoreResult<usize> {
-        // Retention is not written yet: nothing is deleted.
-        Ok(0)
+    async fn purge(&self, before: DateTime<Utc>, limit: u32) -> StoreResult<usize> {
+        self.purge_(before, limit).await
     }
 }

@@ -1,0 +1,401 @@
+//! Limits and retention: the per-client live-hold cap and the idempotent answer are decided in
+//! the hold's (or the transition's) own atomic write; `purge` deletes dead holds, their tokens
+//! and old idempotency records, in bounded batches, and never a business record.
+use crate::backend::Backend;
+use crate::fixtures::*;
+use chrono::{DateTime, Duration, Utc};
+use futures_util::future::join_all;
+use std::sync::Arc;
+use tablecast::domain::reservation::Status;
+use tablecast::domain::{Reservation, Restaurant};
+use tablecast::store::{
+    DynStore, HoldCap, IdemBegin, IdemRecord, InsertOutcome, NewReservation, TokenOwner,
+    TransitionOutcome,
+};
+
+contract!(
+    of_twenty_concurrent_holds_from_one_client_with_a_cap_of_four_exactly_four_win,
+    a_released_or_confirmed_hold_frees_a_cap_slot,
+    an_expired_hold_frees_a_cap_slot_before_any_sweep,
+    the_cap_is_per_client_and_holds_without_a_cap_are_unaffected,
+    a_winning_hold_records_its_idempotent_answer_in_the_same_write,
+    a_done_transition_records_its_idempotent_answer_in_the_same_write,
+    purge_deletes_old_dead_holds_their_tokens_and_old_idempotency_records_only,
+);
+
+/// A restaurant like the fixtures' one, with tables t1..=tN (parties 1–4).
+async fn with_tables(store: &DynStore, name: &str, n: usize) -> Restaurant {
+    let mut r = restaurant(name);
+    r.tables = serde_json::from_value(serde_json::Value::Array(
+        (1..=n)
+            .map(|i| {
+                serde_json::json!({"id": format!("t{i}"), "label": format!("T{i}"),
+                                   "min_party": 1, "max_party": 4})
+            })
+            .collect(),
+    ))
+    .unwrap();
+    r.validate().unwrap();
+    store
+        .create_restaurant(&r, &format!("staff-{}", r.id), morning())
+        .await
+        .unwrap();
+    r
+}
+
+fn capped(mut n: NewReservation, client: &str, max: u32) -> NewReservation {
+    n.cap = Some(HoldCap {
+        client: client.into(),
+        max,
+    });
+    n
+}
+
+fn is_over_cap(o: &InsertOutcome) -> bool {
+    matches!(o, InsertOutcome::OverCap)
+}
+
+/// A hold of `r` at 19:00 on `table`, asked at `now`.
+fn hold_on(r: &Restaurant, table: &str, now: DateTime<Utc>) -> NewReservation {
+    new(
+        reservation(r, at(19, 0), 90, 2, Status::Held, now),
+        &[table],
+        1,
+        now,
+    )
+}
+
+async fn of_twenty_concurrent_holds_from_one_client_with_a_cap_of_four_exactly_four_win(
+    b: &Backend,
+) {
+    let other = b.another_instance().await;
+    let r = with_tables(&b.store, "Plafond", 20).await;
+    let attempts = (1..=20).map(|i| {
+        let store = if i % 2 == 0 { &b.store } else { &other };
+        insert(
+            store,
+            capped(hold_on(&r, &format!("t{i}"), morning()), "client-a", 4),
+        )
+    });
+    let outcomes = join_all(attempts).await;
+    let wins = outcomes
+        .iter()
+        .filter(|o| matches!(o, InsertOutcome::Won { .. }))
+        .count();
+    let over = outcomes.iter().filter(|o| is_over_cap(o)).count();
+    assert_eq!((wins, over), (4, 16), "{outcomes:?}");
+    let held = b.store.reservations_on(r.id, day()).await.unwrap();
+    assert_eq!(held.len(), 4, "{held:?}");
+    // A fifth hold, asked later, is still over the cap.
+    let late = capped(hold_on(&r, "t1", morning()), "client-a", 4);
+    let late = insert(&b.store, late).await;
+    assert!(is_over_cap(&late) || is_lost(&late), "{late:?}");
+}
+
+async fn a_released_or_confirmed_hold_frees_a_cap_slot(b: &Backend) {
+    let s = &b.store;
+    let r = with_tables(s, "Libéré", 5).await;
+    let now = morning();
+    let (h1, _) = won(s, capped(hold_on(&r, "t1", now), "client-b", 2)).await;
+    let (h2, _) = won(s, capped(hold_on(&r, "t2", now), "client-b", 2)).await;
+    assert!(is_over_cap(
+        &insert(s, capped(hold_on(&r, "t3", now), "client-b", 2)).await
+    ));
+    let later = now + Duration::seconds(10);
+    let release = transition(h1.id, Status::Held, Status::Released, later);
+    assert!(matches!(
+        s.transition(release).await.unwrap(),
+        TransitionOutcome::Done { .. }
+    ));
+    let (h3, _) = won(s, capped(hold_on(&r, "t3", later), "client-b", 2)).await;
+    assert!(is_over_cap(
+        &insert(s, capped(hold_on(&r, "t4", later), "client-b", 2)).await
+    ));
+    // A confirmed booking is no longer a live hold either.
+    let confirm = transition(h2.id, Status::Held, Status::Confirmed, later);
+    assert!(matches!(
+        s.transition(confirm).await.unwrap(),
+        TransitionOutcome::Done { .. }
+    ));
+    won(s, capped(hold_on(&r, "t4", later), "client-b", 2)).await;
+    assert!(is_over_cap(
+        &insert(s, capped(hold_on(&r, "t5", later), "client-b", 2)).await
+    ));
+    assert_eq!(
+        s.reservation(h3.id).await.unwrap().unwrap().status,
+        Status::Held
+    );
+}
+
+async fn an_expired_hold_frees_a_cap_slot_before_any_sweep(b: &Backend) {
+    let s = &b.store;
+    let r = with_tables(s, "Échu", 3).await;
+    let (h, _) = won(s, capped(hold_on(&r, "t1", morning()), "client-c", 1)).await;
+    let expiry = h.expires_at.unwrap();
+    let just_before = expiry - Duration::milliseconds(1);
+    assert!(is_over_cap(
+        &insert(s, capped(hold_on(&r, "t2", just_before), "client-c", 1)).await
+    ));
+    // At expiry the hold is no longer live, though no sweeper has marked it.
+    won(s, capped(hold_on(&r, "t2", expiry), "client-c", 1)).await;
+    assert!(is_over_cap(
+        &insert(s, capped(hold_on(&r, "t3", expiry), "client-c", 1)).await
+    ));
+}
+
+async fn the_cap_is_per_client_and_holds_without_a_cap_are_unaffected(b: &Backend) {
+    let s = &b.store;
+    let r = with_tables(s, "Chacun", 6).await;
+    let now = morning();
+    won(s, capped(hold_on(&r, "t1", now), "client-d", 1)).await;
+    assert!(is_over_cap(
+        &insert(s, capped(hold_on(&r, "t2", now), "client-d", 1)).await
+    ));
+    // Another client, and holds without a cap (staff, limits off), are not counted against it.
+    won(s, capped(hold_on(&r, "t2", now), "client-e", 1)).await;
+    won(s, hold_on(&r, "t3", now)).await;
+    won(s, hold_on(&r, "t4", now)).await;
+    assert!(is_over_cap(
+        &insert(s, capped(hold_on(&r, "t5", now), "client-d", 1)).await
+    ));
+    // Over all restaurants: the same client elsewhere is still at its cap.
+    let elsewhere = with_tables(s, "Ailleurs", 2).await;
+    assert!(is_over_cap(
+        &insert(s, capped(hold_on(&elsewhere, "t1", now), "client-d", 1)).await
+    ));
+    // A losing hold is a loss, whatever the cap.
+    assert!(is_lost(
+        &insert(s, capped(hold_on(&r, "t1", now), "client-f", 3)).await
+    ));
+}
+
+/// An answer that names what was decided, as a handler's body would.
+fn render() -> tablecast::store::RenderAnswer {
+    Arc::new(|r: &Reservation| {
+        (
+            201,
+            format!(
+                "{{\"id\":\"{}\",\"table_id\":\"{}\",\"status\":\"{}\"}}",
+                r.id,
+                r.table_id.as_str(),
+                r.status.as_str()
+            ),
+        )
+    })
+}
+
+fn idem(key: &str) -> Option<IdemRecord> {
+    Some(IdemRecord {
+        key: key.into(),
+        render: render(),
+    })
+}
+
+async fn a_winning_hold_records_its_idempotent_answer_in_the_same_write(b: &Backend) {
+    let s = &b.store;
+    let r = with_tables(s, "Une fois", 2).await;
+    let now = morning();
+    assert_eq!(
+        s.idem_begin("hold-key", "fp-1", now).await.unwrap(),
+        IdemBegin::Fresh
+    );
+    let mut n = capped(hold_on(&r, "t2", now), "client-g", 4);
+    n.idem = idem("hold-key");
+    let (h, _) = won(s, n).await;
+    // No `idem_finish`: the record was written with the hold.
+    let (status, body) = (render())(&h);
+    assert_eq!(
+        s.idem_begin("hold-key", "fp-1", now + Duration::seconds(1))
+            .await
+            .unwrap(),
+        IdemBegin::Replay { status, body }
+    );
+    assert_eq!(
+        s.idem_begin("hold-key", "fp-other", now + Duration::seconds(1))
+            .await
+            .unwrap(),
+        IdemBegin::Mismatch
+    );
+    // A lost hold writes nothing: its marker is still in flight for the caller to finish.
+    assert_eq!(
+        s.idem_begin("lost-key", "fp-2", now).await.unwrap(),
+        IdemBegin::Fresh
+    );
+    let mut lost = hold_on(&r, "t2", now);
+    lost.idem = idem("lost-key");
+    assert!(is_lost(&insert(s, lost).await));
+    assert_eq!(
+        s.idem_begin("lost-key", "fp-2", now).await.unwrap(),
+        IdemBegin::InFlight
+    );
+    // So does a hold over the cap.
+    assert_eq!(
+        s.idem_begin("cap-key", "fp-3", now).await.unwrap(),
+        IdemBegin::Fresh
+    );
+    let mut over = capped(hold_on(&r, "t1", now), "client-g", 1);
+    over.idem = idem("cap-key");
+    assert!(is_over_cap(&insert(s, over).await));
+    assert_eq!(
+        s.idem_begin("cap-key", "fp-3", now).await.unwrap(),
+        IdemBegin::InFlight
+    );
+}
+
+async fn a_done_transition_records_its_idempotent_answer_in_the_same_write(b: &Backend) {
+    let s = &b.store;
+    let r = with_tables(s, "Confirmé une fois", 1).await;
+    let now = morning();
+    let (h, _) = won(s, hold_on(&r, "t1", now)).await;
+    let later = now + Duration::seconds(5);
+    assert_eq!(
+        s.idem_begin("confirm-key", "fp-c", later).await.unwrap(),
+        IdemBegin::Fresh
+    );
+    let mut confirm = transition(h.id, Status::Held, Status::Confirmed, later);
+    confirm.idem = idem("confirm-key");
+    let TransitionOutcome::Done { reservation: c, .. } = s.transition(confirm).await.unwrap()
+    else {
+        panic!("the confirm should be done");
+    };
+    let (status, body) = (render())(&c);
+    assert!(body.contains("confirmed"), "{body}");
+    assert_eq!(
+        s.idem_begin("confirm-key", "fp-c", later).await.unwrap(),
+        IdemBegin::Replay { status, body }
+    );
+    // A conflicting transition writes nothing.
+    assert_eq!(
+        s.idem_begin("again-key", "fp-d", later).await.unwrap(),
+        IdemBegin::Fresh
+    );
+    let mut again = transition(h.id, Status::Held, Status::Confirmed, later);
+    again.idem = idem("again-key");
+    assert!(matches!(
+        s.transition(again).await.unwrap(),
+        TransitionOutcome::Conflict(Some(_))
+    ));
+    assert_eq!(
+        s.idem_begin("again-key", "fp-d", later).await.unwrap(),
+        IdemBegin::InFlight
+    );
+}
+
+/// A hold on the first free table at `hour`:00, asked at `now` (so it expires at now + 5 min).
+async fn hold_then(
+    s: &DynStore,
+    r: &Restaurant,
+    hour: u32,
+    now: DateTime<Utc>,
+) -> (Reservation, String) {
+    let n = new(
+        reservation(r, at(hour, 0), 60, 2, Status::Held, now),
+        &["t1", "t2", "t3"],
+        1,
+        now,
+    );
+    let token = n.token_hash.clone().unwrap();
+    (won(s, n).await.0, token)
+}
+
+async fn purge_deletes_old_dead_holds_their_tokens_and_old_idempotency_records_only(b: &Backend) {
+    let s = &b.store;
+    let r = created(s, "Mémoire courte").await;
+    let m = |min: i64| morning() + Duration::minutes(min);
+    // C: expired by the sweeper at 8:56 (it expired at 8:55).
+    let (c, tc) = hold_then(s, &r, 18, m(-10)).await;
+    assert_eq!(s.expire_due(m(-4), 10).await.unwrap().len(), 1);
+    // A: released at 9:01. B: never touched, past `expires_at` (9:05) but still `held`.
+    let (a, ta) = hold_then(s, &r, 19, m(0)).await;
+    let (bb, tb) = hold_then(s, &r, 20, m(0)).await;
+    s.transition(transition(a.id, Status::Held, Status::Released, m(1)))
+        .await
+        .unwrap();
+    // D: confirmed at 9:01. E: confirmed, then cancelled at 9:02. Business records.
+    let (d, td) = hold_then(s, &r, 21, m(0)).await;
+    let (e, te) = hold_then(s, &r, 18, m(0)).await;
+    for (id, from, to, at_) in [
+        (d.id, Status::Held, Status::Confirmed, m(1)),
+        (e.id, Status::Held, Status::Confirmed, m(1)),
+        (e.id, Status::Confirmed, Status::Cancelled, m(2)),
+    ] {
+        assert!(matches!(
+            s.transition(transition(id, from, to, at_)).await.unwrap(),
+            TransitionOutcome::Done { .. }
+        ));
+    }
+    // F: taken at 9:40 and released at 9:44, after the cut. G: taken at 9:40, live until 9:45.
+    let (f, tf) = hold_then(s, &r, 19, m(40)).await;
+    s.transition(transition(f.id, Status::Held, Status::Released, m(44)))
+        .await
+        .unwrap();
+    let (g, tg) = hold_then(s, &r, 22, m(40)).await;
+    // Idempotency records: one from 9:00, one from 9:40.
+    assert_eq!(
+        s.idem_begin("old-key", "fp", m(0)).await.unwrap(),
+        IdemBegin::Fresh
+    );
+    s.idem_finish("old-key", 201, "{}").await.unwrap();
+    assert_eq!(
+        s.idem_begin("new-key", "fp", m(40)).await.unwrap(),
+        IdemBegin::Fresh
+    );
+    s.idem_finish("new-key", 201, "{}").await.unwrap();
+
+    // Nothing is older than 8:00.
+    assert_eq!(s.purge(m(-60), 10).await.unwrap(), 0);
+    // Cut at 9:30, two at a time: C, A, B and the old record go, in bounded calls.
+    let cut = m(30);
+    let mut total = 0;
+    for call in 0.. {
+        assert!(call < 10, "purge never finished");
+        let n = s.purge(cut, 2).await.unwrap();
+        assert!(n <= 2, "call {call} deleted {n} rows, more than its limit");
+        if n == 0 {
+            break;
+        }
+        total += n;
+    }
+    assert_eq!(total, 4);
+
+    for (gone, token) in [(&c, &tc), (&a, &ta), (&bb, &tb)] {
+        assert_eq!(s.reservation(gone.id).await.unwrap(), None, "{gone:?}");
+        assert_eq!(s.token_owner(token).await.unwrap(), None, "{gone:?}");
+    }
+    for (kept, token) in [(&d, &td), (&e, &te), (&f, &tf), (&g, &tg)] {
+        assert!(s.reservation(kept.id).await.unwrap().is_some(), "{kept:?}");
+        assert_eq!(
+            s.token_owner(token).await.unwrap(),
+            Some(TokenOwner::Reservation {
+                restaurant_id: r.id,
+                reservation_id: kept.id
+            })
+        );
+    }
+    assert_eq!(
+        s.token_owner(&format!("staff-{}", r.id)).await.unwrap(),
+        Some(TokenOwner::Staff {
+            restaurant_id: r.id
+        })
+    );
+    let statuses: Vec<Status> = s
+        .reservations_on(r.id, day())
+        .await
+        .unwrap()
+        .iter()
+        .map(|x| x.status)
+        .collect();
+    assert_eq!(statuses.len(), 4, "{statuses:?}");
+    // The old record is gone (a retry starts afresh); the newer one still replays.
+    assert_eq!(
+        s.idem_begin("old-key", "fp", m(50)).await.unwrap(),
+        IdemBegin::Fresh
+    );
+    assert_eq!(
+        s.idem_begin("new-key", "fp", m(50)).await.unwrap(),
+        IdemBegin::Replay {
+            status: 201,
+            body: "{}".into()
+        }
+    );
+}
