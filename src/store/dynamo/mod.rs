@@ -75,6 +75,7 @@ mod insert;
 mod io;
 pub mod items;
 pub mod keys;
+mod purge;
 mod reads;
 mod restaurants;
 pub mod schema;
@@ -238,8 +239,7 @@ impl Store for DynamoStore {
         self.idem_abort_(key).await
     }
 
-    async fn purge(&self, _before: DateTime<Utc>, _limit: u32) -> StoreResult<usize> {
-        // Retention is not written yet: nothing is deleted.
-        Ok(0)
+    async fn purge(&self, before: DateTime<Utc>, limit: u32) -> StoreResult<usize> {
+        self.purge_(before, limit).await
     }
 }
