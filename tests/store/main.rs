@@ -30,6 +30,7 @@ macro_rules! contract {
 
 mod faults;
 mod holds;
+mod limits;
 mod restaurants;
 mod schema;
 mod sessions;

@@ -1,4 +1,6 @@
-//! `tablecast migrate --store dynamodb://T` creates the table once and is idempotent.
+//! Backend-specific schema checks. DynamoDB: `tablecast migrate --store dynamodb://T` creates
+//! the table once and is idempotent. SQLite: every request-path statement, and the overlap
+//! triggers, are answered from the partial indexes of live rows, never by scanning history.
 use crate::backend::{dynamo_configured, unique_table};
 use aws_config::BehaviorVersion;
 use aws_sdk_dynamodb::types::{BillingMode, TableStatus, TimeToLiveStatus};
@@ -62,4 +64,91 @@ async fn a_table_name_dynamodb_would_refuse_is_an_error_before_any_call() {
     let out = migrate("no spaces allowed");
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("is not a DynamoDB table name"));
+}
+
+/// The plan SQLite makes for `sql`, one detail line per step.
+async fn plan(pool: &sqlx::SqlitePool, sql: &str) -> Vec<String> {
+    use sqlx::Row;
+    sqlx::query(&format!("EXPLAIN QUERY PLAN {sql}"))
+        .fetch_all(pool)
+        .await
+        .unwrap_or_else(|e| panic!("cannot plan {sql}: {e}"))
+        .iter()
+        .map(|row| row.get::<String, _>("detail"))
+        .collect()
+}
+
+/// The lines of `plan` that read the reservations table: each must search a live index (no
+/// scan, no index over every status) with an equality on the restaurant and on `key`.
+fn assert_live(name: &str, plan: &[String], index: &str, key: &str) {
+    let reads: Vec<&String> = plan
+        .iter()
+        .filter(|l| l.contains("reservations") || l.starts_with("SCAN r"))
+        .collect();
+    assert!(
+        !reads.is_empty(),
+        "{name}: no read of reservations in {plan:?}"
+    );
+    for l in reads {
+        assert!(
+            l.starts_with("SEARCH")
+                && l.contains(&format!("USING INDEX {index} (restaurant_id=? AND {key}")),
+            "{name}: `{l}` does not search {index} by restaurant and {key}; plan: {plan:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn sqlite_request_paths_and_triggers_read_only_live_partial_indexes() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("plan.db").display());
+    let _store = tablecast::store::sqlite::SqliteStore::open(&url)
+        .await
+        .expect("sqlite opens and migrates");
+    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+
+    for (name, sql) in tablecast::store::sqlite::request_path_sql() {
+        let p = plan(&pool, &sql).await;
+        if name == "day view" {
+            assert_live(name, &p, "reservations_shown_by_day", "date=?");
+        } else if name == "live holds of a client" {
+            assert!(
+                p.iter().all(|l| l.starts_with("SEARCH")
+                    && l.contains(
+                        "INDEX reservations_live_holds_by_client (client_key=? AND expires_ms>?)"
+                    )),
+                "{name}: {p:?}"
+            );
+        } else {
+            assert_live(
+                name,
+                &p,
+                "reservations_live_by_table",
+                "table_id=? AND start_ms>? AND start_ms<?",
+            );
+        }
+    }
+
+    // The triggers' EXISTS, as written in the schema, with NEW.* as parameters.
+    let triggers: Vec<(String, String)> =
+        sqlx::query_as("SELECT name, sql FROM sqlite_master WHERE type = 'trigger' ORDER BY name")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert_eq!(triggers.len(), 2, "{triggers:?}");
+    for (name, sql) in triggers {
+        let from = sql.find("SELECT 1 FROM").expect("an EXISTS subquery");
+        let to = sql.rfind("));").expect("the end of the EXISTS") + 1;
+        let mut body = sql[from..to].to_owned();
+        for col in ["restaurant_id", "table_id", "start_ms", "end_ms", "id"] {
+            body = body.replace(&format!("NEW.{col}"), "?");
+        }
+        let p = plan(&pool, &body).await;
+        assert_live(
+            &name,
+            &p,
+            "reservations_live_by_table",
+            "table_id=? AND start_ms>? AND start_ms<?",
+        );
+    }
 }

@@ -1,12 +1,13 @@
 //! The decisions made inside one write transaction: insert a reservation on the first free
 //! candidate table, or move one through the status machine. The group-commit writer runs them.
 //! Holds, walk-ins, status changes and expiry: each decided inside the writer's transaction.
-use super::rows::{db, guest_json, ms, row_to_reservation, OCCUPYING_SQL};
+use super::rows::{db, guest_json, ms, row_to_reservation, tables_json, OCCUPYING_SQL};
 use super::versions::bump_dates;
 use super::SqliteStore;
-use crate::domain::{LocalDate, TableId};
+use crate::domain::{LocalDate, Reservation, TableId};
 use crate::store::{
-    InsertOutcome, NewReservation, StoreError, StoreResult, Transition, TransitionOutcome,
+    IdemRecord, InsertOutcome, NewReservation, StoreError, StoreResult, Transition,
+    TransitionOutcome,
 };
 use sqlx::{Sqlite, Transaction};
 
@@ -14,6 +15,7 @@ use sqlx::{Sqlite, Transaction};
 pub(super) const MAX_SPAN_MS: i64 = 43_200_000;
 
 /// Marks expired holds on the given tables overlapping `[start, end)` so their time can be taken.
+/// One statement over the live index: one range per candidate table, history never read.
 async fn expire_blocking_holds(
     tx: &mut Transaction<'_, Sqlite>,
     rid: &str,
@@ -22,27 +24,69 @@ async fn expire_blocking_holds(
     end: i64,
     now: i64,
 ) -> StoreResult<Vec<LocalDate>> {
-    let mut dates = Vec::new();
-    for t in tables {
-        let rows: Vec<String> = sqlx::query_scalar(
-            "UPDATE reservations SET status = 'expired', updated_ms = ?5
-             WHERE restaurant_id = ?1 AND table_id = ?2 AND status = 'held' AND expires_ms <= ?5
-               AND start_ms > ?3 - 43200000 AND start_ms < ?4 AND end_ms > ?3
-             RETURNING date",
-        )
+    let rows: Vec<String> = sqlx::query_scalar(&expire_blocking_sql())
         .bind(rid)
-        .bind(t.as_str())
+        .bind(tables_json(tables))
         .bind(start)
         .bind(end)
         .bind(now)
         .fetch_all(&mut **tx)
         .await
         .map_err(db("expire blocking holds"))?;
-        for d in rows {
-            dates.push(LocalDate::parse(&d).map_err(|e| StoreError::corrupt("date", e))?);
-        }
-    }
-    Ok(dates)
+    rows.iter()
+        .map(|d| LocalDate::parse(d).map_err(|e| StoreError::corrupt("date", e)))
+        .collect()
+}
+
+pub(super) fn expire_blocking_sql() -> String {
+    format!(
+        "UPDATE reservations SET status = 'expired', updated_ms = ?5
+         WHERE restaurant_id = ?1 AND table_id IN (SELECT value FROM json_each(?2))
+           AND status IN {OCCUPYING_SQL} AND status = 'held' AND expires_ms <= ?5
+           AND start_ms > ?3 - {MAX_SPAN_MS} AND start_ms < ?4 AND end_ms > ?3
+         RETURNING date"
+    )
+}
+
+/// The candidate tables holding an occupying reservation over `[start, end)`. With `live_at`,
+/// a hold past `expires_at` then is free (the readers' view); without it, every occupying row
+/// counts (the writer's, after `expire_blocking_holds`). Scans the live index only.
+pub(super) fn busy_tables_sql(live_at: bool) -> String {
+    let live = if live_at {
+        " AND (status <> 'held' OR expires_ms > ?5)"
+    } else {
+        ""
+    };
+    format!(
+        "SELECT DISTINCT table_id FROM reservations
+         WHERE restaurant_id = ?1 AND table_id IN (SELECT value FROM json_each(?2))
+           AND start_ms > ?3 - {MAX_SPAN_MS} AND start_ms < ?4 AND end_ms > ?3
+           AND end_ms > start_ms AND status IN {OCCUPYING_SQL}{live}"
+    )
+}
+
+/// How many live holds (`held`, not past `expires_at`) a client has, over all restaurants:
+/// answered from `reservations_live_holds_by_client`, so released, expired and confirmed holds
+/// are never read.
+pub(super) const LIVE_HOLDS_OF_CLIENT_SQL: &str = "SELECT COUNT(*) FROM reservations
+     WHERE client_key = ?1 AND status = 'held' AND expires_ms > ?2";
+
+/// Writes the idempotent answer of a decided write in its own transaction (and savepoint), in
+/// place of the in-flight marker `idem_begin` wrote: the effect and its record commit together.
+async fn record_answer(
+    tx: &mut Transaction<'_, Sqlite>,
+    idem: &IdemRecord,
+    decided: &Reservation,
+) -> StoreResult<()> {
+    let (status, body) = (idem.render)(decided);
+    sqlx::query("UPDATE idempotency SET state = 'done', status = ?2, body = ?3 WHERE key = ?1")
+        .bind(&idem.key)
+        .bind(i64::from(status))
+        .bind(body)
+        .execute(&mut **tx)
+        .await
+        .map_err(db("record the idempotent answer"))?;
+    Ok(())
 }
 
 /// One hold or walk-in inside the writer's transaction: the first free candidate is claimed.
@@ -56,25 +100,33 @@ pub(super) async fn insert_in(
         restaurant_revision,
         token_hash,
         now,
-        cap: _,
-        idem: _,
+        cap,
+        idem,
     } = new;
     let rid = reservation.restaurant_id.to_string();
     let (start, end, now_ms) = (ms(reservation.start), ms(reservation.end), ms(now));
     if SqliteStore::revision(tx, &rid).await? != Some(restaurant_revision) {
         return Ok(InsertOutcome::Stale);
     }
+    // The cap is decided before any table is chosen, in the transaction the single writer
+    // serializes: of concurrent holds from one client, exactly the first `max` can win.
+    if let Some(cap) = &cap {
+        let live: i64 = sqlx::query_scalar(LIVE_HOLDS_OF_CLIENT_SQL)
+            .bind(&cap.client)
+            .bind(now_ms)
+            .fetch_one(&mut **tx)
+            .await
+            .map_err(db("count live holds of a client"))?;
+        if live >= i64::from(cap.max) {
+            return Ok(InsertOutcome::OverCap);
+        }
+    }
     let mut touched = expire_blocking_holds(tx, &rid, &candidates, start, end, now_ms).await?;
-    let q = format!(
-        "SELECT DISTINCT table_id FROM reservations
-         WHERE restaurant_id = ? AND start_ms > ? AND start_ms < ? AND end_ms > ?
-           AND end_ms > start_ms AND status IN {OCCUPYING_SQL}"
-    );
-    let busy: Vec<String> = sqlx::query_scalar(&q)
+    let busy: Vec<String> = sqlx::query_scalar(&busy_tables_sql(false))
         .bind(&rid)
-        .bind(start - MAX_SPAN_MS)
-        .bind(end)
+        .bind(tables_json(&candidates))
         .bind(start)
+        .bind(end)
         .fetch_all(&mut **tx)
         .await
         .map_err(db("find busy tables"))?;
@@ -87,8 +139,8 @@ pub(super) async fn insert_in(
     reservation.table_id = table.clone();
     sqlx::query(
         "INSERT INTO reservations (id, restaurant_id, table_id, date, time, start_ms, end_ms,
-           party_size, status, expires_ms, guest, notes, created_ms, updated_ms)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+           party_size, status, expires_ms, guest, notes, created_ms, updated_ms, client_key)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(reservation.id.to_string())
     .bind(&rid)
@@ -104,6 +156,7 @@ pub(super) async fn insert_in(
     .bind(&reservation.notes)
     .bind(ms(reservation.created_at))
     .bind(ms(reservation.updated_at))
+    .bind(cap.map(|c| c.client))
     .execute(&mut **tx)
     .await
     .map_err(db("insert reservation"))?;
@@ -118,6 +171,9 @@ pub(super) async fn insert_in(
     }
     touched.push(reservation.date);
     let versions = bump_dates(tx, &rid, touched).await?;
+    if let Some(idem) = idem {
+        record_answer(tx, &idem, &reservation).await?;
+    }
     Ok(InsertOutcome::Won {
         reservation,
         versions,
@@ -165,6 +221,9 @@ pub(super) async fn transition_in(
         [reservation.date],
     )
     .await?;
+    if let Some(idem) = &t.idem {
+        record_answer(tx, idem, &reservation).await?;
+    }
     Ok(TransitionOutcome::Done {
         reservation,
         versions,

@@ -20,6 +20,22 @@ mod rows;
 mod tokens;
 mod versions;
 
+/// The statements on a request path (holds, the fast loser, day views), by name, as run: what
+/// the plan tests give to `EXPLAIN QUERY PLAN`. Numbered parameters, any values.
+#[doc(hidden)]
+pub fn request_path_sql() -> Vec<(&'static str, String)> {
+    vec![
+        ("expire blocking holds", decide::expire_blocking_sql()),
+        ("busy tables (writer)", decide::busy_tables_sql(false)),
+        ("taken tables (reader)", decide::busy_tables_sql(true)),
+        ("day view", reads::day_sql()),
+        (
+            "live holds of a client",
+            decide::LIVE_HOLDS_OF_CLIENT_SQL.to_owned(),
+        ),
+    ]
+}
+
 pub struct SqliteStore {
     writer: SqlitePool,
     reader: SqlitePool,

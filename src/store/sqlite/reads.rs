@@ -1,9 +1,19 @@
 //! The day view and reservation lookups, from the readers.
-use super::rows::{db, row_to_reservation};
+use super::rows::{db, row_to_reservation, SHOWN_SQL};
 use super::SqliteStore;
 use crate::domain::{LocalDate, Reservation};
 use crate::store::{DayView, StoreResult};
 use uuid::Uuid;
+
+/// The reservations of a day view: the date and the day before, all but released and expired
+/// holds, which occupy nothing and which no view lists (the floor does list cancelled ones).
+/// The predicate keeps the read on the partial index of what is shown, whatever the history.
+pub(super) fn day_sql() -> String {
+    format!(
+        "SELECT * FROM reservations WHERE restaurant_id = ?1 AND date IN (?2, ?3) AND {SHOWN_SQL}
+         ORDER BY start_ms, table_id"
+    )
+}
 
 impl SqliteStore {
     pub(super) async fn day_(&self, restaurant_id: Uuid, date: LocalDate) -> StoreResult<DayView> {
@@ -20,16 +30,13 @@ impl SqliteStore {
         .fetch_optional(&mut *tx)
         .await
         .map_err(db("read day version"))?;
-        let rows = sqlx::query(
-            "SELECT * FROM reservations WHERE restaurant_id = ? AND date IN (?, ?)
-             ORDER BY start_ms, table_id",
-        )
-        .bind(&rid)
-        .bind(date.pred().to_string())
-        .bind(date.to_string())
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(db("read day reservations"))?;
+        let rows = sqlx::query(&day_sql())
+            .bind(&rid)
+            .bind(date.pred().to_string())
+            .bind(date.to_string())
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(db("read day reservations"))?;
         tx.commit().await.map_err(db("end day read"))?;
         Ok(DayView {
             version: version.unwrap_or(0) as u64,

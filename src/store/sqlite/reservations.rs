@@ -1,7 +1,7 @@
 //! Holds, walk-ins, status changes and expiry: queued to the group-commit writer, which decides
 //! each inside its transaction (see `decide.rs`).
-use super::decide::MAX_SPAN_MS;
-use super::rows::{db, ms, row_to_reservation, OCCUPYING_SQL};
+use super::decide::busy_tables_sql;
+use super::rows::{db, ms, row_to_reservation, tables_json};
 use super::versions::bump_dates;
 use super::{batch, SqliteStore};
 use crate::domain::{Reservation, TableId};
@@ -11,7 +11,6 @@ use crate::store::{
 use chrono::{DateTime, Utc};
 use tokio::sync::oneshot;
 
-/// Longest a reservation can last (12 h): bounds overlap scans, as the schema's trigger does.
 impl SqliteStore {
     /// Whether every candidate table holds a live reservation over `[start, end)` in the last
     /// committed state (a hold past `expires_at` is free).
@@ -23,17 +22,11 @@ impl SqliteStore {
         end: i64,
         now: i64,
     ) -> StoreResult<bool> {
-        let q = format!(
-            "SELECT DISTINCT table_id FROM reservations
-             WHERE restaurant_id = ? AND start_ms > ? AND start_ms < ? AND end_ms > ?
-               AND end_ms > start_ms AND status IN {OCCUPYING_SQL}
-               AND (status <> 'held' OR expires_ms > ?)"
-        );
-        let busy: Vec<String> = sqlx::query_scalar(&q)
+        let busy: Vec<String> = sqlx::query_scalar(&busy_tables_sql(true))
             .bind(rid)
-            .bind(start - MAX_SPAN_MS)
-            .bind(end)
+            .bind(tables_json(candidates))
             .bind(start)
+            .bind(end)
             .bind(now)
             .fetch_all(&self.reader)
             .await

@@ -139,8 +139,8 @@ impl SqliteStore {
         }
         let wide: i64 = sqlx::query_scalar(
             "UPDATE restaurants SET doc = ?2, name = ?3, revision = revision + 1,
-               wide_version = MAX(wide_version,
-                 (SELECT COALESCE(MAX(version), 0) FROM day_versions WHERE restaurant_id = ?1)) + 1
+               wide_version = MAX(wide_version, COALESCE((SELECT version FROM day_versions
+                 WHERE restaurant_id = ?1 ORDER BY version DESC LIMIT 1), 0)) + 1
              WHERE id = ?1 RETURNING wide_version",
         )
         .bind(&rid)

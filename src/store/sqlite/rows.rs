@@ -8,8 +8,21 @@ use sqlx::sqlite::SqliteRow;
 use sqlx::Row;
 use uuid::Uuid;
 
-/// The statuses that hold a table, as an SQL list.
+/// The statuses that hold a table, as an SQL list. Written exactly as in the predicate of the
+/// partial index `reservations_live_by_table` (migration 0002): a query that says
+/// `status IN {OCCUPYING_SQL}` can be answered from it, and so never scans history.
 pub(super) const OCCUPYING_SQL: &str = "('held','confirmed','seated','completed','no_show')";
+
+/// What a day view shows: everything but released and expired holds. Written exactly as in the
+/// predicate of the partial index `reservations_shown_by_day` (migration 0002).
+pub(super) const SHOWN_SQL: &str = "status NOT IN ('released','expired')";
+
+/// Candidate tables as one JSON array, for `table_id IN (SELECT value FROM json_each(?))`: one
+/// statement text whatever the number of candidates, answered by one index range per table.
+pub(super) fn tables_json(tables: &[TableId]) -> String {
+    let ids: Vec<&str> = tables.iter().map(|t| t.as_str()).collect();
+    serde_json::Value::from(ids).to_string()
+}
 
 /// A failed query as a store error with `context`: a lost connection or an exhausted pool is
 /// transient, anything else a failure.
