@@ -54,14 +54,25 @@ struct Extras<'a> {
 /// How many times one hold picks a slot again after losing one to the client's own race.
 const SLOT_ATTEMPTS: usize = 16;
 
-/// The slots of `max` that are free at `now`: absent, or holding an expired hold.
+/// The slots a hold of this client may claim at `now`: those below the effective cap that are
+/// absent or hold an expired hold. Live slots at or above `max` (claimed under a larger cap
+/// before it was lowered) shrink the effective cap, so the client never has more than `max`
+/// live holds while they lapse; claims use the lowest indices only.
 pub fn free_slots(item: Option<&Item>, max: u32, now: DateTime<Utc>) -> Vec<u32> {
     let now = now_key(now);
-    (0..max)
-        .filter(|i| match item.and_then(|it| it.get(&slot_attr(*i))) {
-            Some(AttributeValue::S(v)) => v.as_str() < now.as_str(),
-            _ => true,
-        })
+    let live = |v: Option<&AttributeValue>| matches!(v, Some(AttributeValue::S(v)) if v.as_str() > now.as_str());
+    let high = item.map_or(0, |it| {
+        it.iter()
+            .filter(|(k, v)| {
+                k.strip_prefix('s')
+                    .and_then(|i| i.parse::<u32>().ok())
+                    .is_some_and(|i| i >= max)
+                    && live(Some(v))
+            })
+            .count() as u32
+    });
+    (0..max.saturating_sub(high))
+        .filter(|i| !live(item.and_then(|it| it.get(&slot_attr(*i)))))
         .collect()
 }
 
@@ -457,5 +468,32 @@ impl DynamoStore {
             tokio::time::sleep(Duration::from_millis(ms)).await;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn free_slots_are_absent_or_expired_and_a_lowered_cap_counts_live_slots_above_it() {
+        let now = Utc.with_ymd_and_hms(2026, 12, 5, 18, 0, 0).unwrap();
+        let ms = now.timestamp_millis();
+        let (live, dead) = (
+            st(claim_value(Some(ms + 1), Uuid::new_v4())),
+            st(claim_value(Some(ms), Uuid::new_v4())),
+        );
+        assert_eq!(free_slots(None, 3, now), [0, 1, 2]);
+        let item: Item = [("s0".to_owned(), live.clone()), ("s2".into(), dead)].into();
+        assert_eq!(free_slots(Some(&item), 3, now), [1, 2]);
+        assert!(free_slots(Some(&item), 1, now).is_empty());
+        let high: Item = [("s3".to_owned(), live), ("sk".into(), st("C"))].into();
+        assert_eq!(
+            free_slots(Some(&high), 2, now),
+            [0],
+            "one of two is taken above the cap"
+        );
+        assert!(free_slots(Some(&high), 1, now).is_empty());
     }
 }
