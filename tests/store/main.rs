@@ -35,6 +35,7 @@ macro_rules! contract {
 mod faults;
 mod holds;
 mod limits;
+mod limits_dynamo;
 mod restaurants;
 mod schema;
 mod sessions;

@@ -3,12 +3,18 @@ use super::cells::{self, claim_value, minutes, now_key, CELL_MINUTES};
 use super::errors::{fault, pause, Fault, Reason, Written, RETRIES, THROTTLED};
 use super::io::counter_bump;
 use super::items::*;
-use super::keys::{cell_pk, cell_sk, date_prefix, restaurant_pk};
+use super::keys::{
+    cell_pk, cell_sk, client_key, date_prefix, restaurant_pk, slot_attr, Expr, Item, TTL,
+};
+use super::keys::{n as num, s as st};
 use super::reads::split;
+use super::sessions::idem_taken;
 use super::DynamoStore;
 use crate::domain::reservation::Status;
 use crate::domain::{Reservation, TableId};
-use crate::store::{InsertOutcome, NewReservation, StoreError, StoreResult, TokenOwner};
+use crate::store::{
+    HoldCap, IdemRecord, InsertOutcome, NewReservation, StoreError, StoreResult, TokenOwner,
+};
 use aws_sdk_dynamodb::error::DisplayErrorContext;
 use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
 use backon::BackoffBuilder;
@@ -34,7 +40,57 @@ enum Claim {
     Won(Box<Reservation>),
     /// The table is taken over some of the requested minutes.
     Taken,
+    /// The live-hold slot tried was taken meanwhile by another hold of the client.
+    SlotTaken,
     Stale,
+}
+
+/// What a hold writes besides its own items: the cap slot it claims, the answer it records.
+struct Extras<'a> {
+    slot: Option<(&'a HoldCap, u32)>,
+    idem: Option<&'a IdemRecord>,
+}
+
+/// How many times one hold picks a slot again after losing one to the client's own race.
+const SLOT_ATTEMPTS: usize = 16;
+
+/// The slots a hold of this client may claim at `now`: those below the effective cap that are
+/// absent or hold an expired hold. Live slots at or above `max` (claimed under a larger cap
+/// before it was lowered) shrink the effective cap, so the client never has more than `max`
+/// live holds while they lapse; claims use the lowest indices only.
+pub fn free_slots(item: Option<&Item>, max: u32, now: DateTime<Utc>) -> Vec<u32> {
+    let now = now_key(now);
+    let live = |v: Option<&AttributeValue>| matches!(v, Some(AttributeValue::S(v)) if v.as_str() > now.as_str());
+    let high = item.map_or(0, |it| {
+        it.iter()
+            .filter(|(k, v)| {
+                k.strip_prefix('s')
+                    .and_then(|i| i.parse::<u32>().ok())
+                    .is_some_and(|i| i >= max)
+                    && live(Some(v))
+            })
+            .count() as u32
+    });
+    (0..max.saturating_sub(high))
+        .filter(|i| !live(item.and_then(|it| it.get(&slot_attr(*i)))))
+        .collect()
+}
+
+/// Whether `slot` of a client item now names a live hold other than `mine`.
+fn slot_live_for_another(item: Option<&Item>, slot: u32, mine: &str, now: DateTime<Utc>) -> bool {
+    match item.and_then(|it| it.get(&slot_attr(slot))) {
+        Some(AttributeValue::S(v)) => v != mine && v.as_str() > now_key(now).as_str(),
+        _ => false,
+    }
+}
+
+/// What sending a claim came to.
+enum Sent {
+    Written(Written<()>),
+    /// Told of a conflict, and another live claim holds one of the minutes.
+    Taken,
+    /// Told of a conflict, and another live hold of the client holds the slot.
+    SlotTaken,
 }
 
 impl DynamoStore {
@@ -45,8 +101,8 @@ impl DynamoStore {
             restaurant_revision,
             token_hash,
             now,
-            cap: _,
-            idem: _,
+            cap,
+            idem,
         } = new;
         let rid = reservation.restaurant_id;
         // Only narrows the candidates: the conditional write decides.
@@ -62,26 +118,104 @@ impl DynamoStore {
             .filter(|r| r.occupies_at(now) && r.overlaps(reservation.start, reservation.end))
             .map(|r| r.table_id.clone())
             .collect();
+        // The cap applies to holds: a hold claims a slot of its client with its own expiry.
+        let cap =
+            cap.filter(|_| reservation.status == Status::Held && reservation.expires_at.is_some());
+        let mut free = match &cap {
+            Some(c) => {
+                let free = self.client_slots(c, now).await?;
+                if free.is_empty() {
+                    return Ok(InsertOutcome::OverCap);
+                }
+                free
+            }
+            None => Vec::new(),
+        };
+        let mut slot_attempts = 0;
         for table in candidates.into_iter().filter(|t| !busy.contains(t)) {
             let mut r = reservation.clone();
             r.table_id = table;
-            match self
-                .claim(r, token_hash.as_deref(), restaurant_revision, now)
-                .await?
-            {
-                Claim::Won(reservation) => {
-                    let reservation = *reservation;
-                    let versions = self.versions_after(rid, reservation.date).await;
-                    return Ok(InsertOutcome::Won {
-                        reservation,
-                        versions,
-                    });
+            loop {
+                // Spread a client's concurrent holds over its free slots.
+                let slot = cap.as_ref().map(|c| {
+                    let i = rand::thread_rng().gen_range(0..free.len());
+                    (c, free[i])
+                });
+                let extras = Extras {
+                    slot,
+                    idem: idem.as_ref(),
+                };
+                match self
+                    .claim(
+                        r.clone(),
+                        token_hash.as_deref(),
+                        restaurant_revision,
+                        now,
+                        &extras,
+                    )
+                    .await?
+                {
+                    Claim::Won(reservation) => {
+                        let reservation = *reservation;
+                        let versions = self.versions_after(rid, reservation.date).await;
+                        return Ok(InsertOutcome::Won {
+                            reservation,
+                            versions,
+                        });
+                    }
+                    Claim::Taken => break,
+                    Claim::Stale => return Ok(InsertOutcome::Stale),
+                    Claim::SlotTaken => {
+                        slot_attempts += 1;
+                        if slot_attempts > SLOT_ATTEMPTS {
+                            return Err(StoreError::Unavailable(
+                                "the client's live holds keep changing".into(),
+                            ));
+                        }
+                        let Some(c) = &cap else {
+                            return Err(StoreError::Internal("a slot lost without a cap".into()));
+                        };
+                        free = self.client_slots(c, now).await?;
+                        if free.is_empty() {
+                            return Ok(InsertOutcome::OverCap);
+                        }
+                    }
                 }
-                Claim::Taken => continue,
-                Claim::Stale => return Ok(InsertOutcome::Stale),
             }
         }
         Ok(InsertOutcome::Lost)
+    }
+
+    /// The free slots of a client (strongly consistent): only a hint, the write decides.
+    async fn client_slots(&self, cap: &HoldCap, now: DateTime<Utc>) -> StoreResult<Vec<u32>> {
+        let item = self.get(client_key(&cap.client)).await?;
+        Ok(free_slots(item.as_ref(), cap.max, now))
+    }
+
+    /// Claims `slot` of the client for `r` (a hold): free, or held by an expired hold.
+    fn slot_claim(
+        &self,
+        cap: &HoldCap,
+        slot: u32,
+        r: &Reservation,
+        now: DateTime<Utc>,
+    ) -> StoreResult<TransactWriteItem> {
+        let mut e = Expr::default();
+        let a = e.name(&slot_attr(slot));
+        let expires = r.expires_at.map(|x| x.timestamp_millis());
+        let expr = format!(
+            "SET {a} = {v}, {ttl} = {t}",
+            v = e.value(st(claim_value(expires, r.id))),
+            ttl = e.name(TTL),
+            t = e.value(num(
+                hold_ttl(r).unwrap_or(now.timestamp() + HOLD_TTL_AFTER_S)
+            )),
+        );
+        let cond = format!(
+            "attribute_not_exists({a}) OR {a} < {now}",
+            now = e.value(st(now_key(now)))
+        );
+        self.update(client_key(&cap.client), &expr, Some(&cond), &e)
     }
 
     async fn claim(
@@ -90,6 +224,7 @@ impl DynamoStore {
         token_hash: Option<&str>,
         revision: u64,
         now: DateTime<Utc>,
+        extras: &Extras<'_>,
     ) -> StoreResult<Claim> {
         let stamp = Uuid::new_v4().simple().to_string();
         let ttl = hold_ttl(&r);
@@ -99,18 +234,23 @@ impl DynamoStore {
             stamp: stamp.clone(),
             token_hash: token_hash.map(str::to_owned),
             ttl,
+            slot: extras.slot.map(|(c, index)| Slot {
+                client: c.client.clone(),
+                index,
+            }),
         };
         let pointer = Pointer {
             id: r.id,
             restaurant_id: r.restaurant_id,
             date: r.date,
             ttl,
+            dead: false,
         };
         let mut items = vec![
             self.restaurant_check(r.restaurant_id, revision, now.timestamp_millis())?,
             self.put(reservation_item(&stored)?, Some(NOT_EXISTS))?,
             self.put(pointer_item(&pointer), Some(NOT_EXISTS))?,
-            counter_bump(self, &r, 1, ttl)?,
+            counter_bump(self, &r, 1, ttl, false)?,
         ];
         if let Some(h) = token_hash {
             let owner = TokenOwner::Reservation {
@@ -119,6 +259,20 @@ impl DynamoStore {
             };
             items.push(self.put(token_item(h, &owner, ttl), Some(NOT_EXISTS))?);
         }
+        let slot_at = match extras.slot {
+            Some((cap, slot)) => {
+                items.push(self.slot_claim(cap, slot, &r, now)?);
+                Some(items.len() - 1)
+            }
+            None => None,
+        };
+        let idem_at = match extras.idem {
+            Some(idem) => {
+                items.push(self.idem_answer(idem, &r)?);
+                Some(items.len() - 1)
+            }
+            None => None,
+        };
         let first_cell = items.len();
         let claim = (minutes(r.start, r.end), claim_of(&r));
         for (cell, ops) in cells::diff(None, Some(claim)) {
@@ -130,8 +284,14 @@ impl DynamoStore {
 
         let mut resends = 0;
         loop {
-            let Some(written) = self.send_claim(&items, &r, now, &claim_of(&r)).await? else {
-                return Ok(Claim::Taken);
+            let slot = extras.slot.map(|(c, i)| (c.client.as_str(), i));
+            let written = match self
+                .send_claim(&items, &r, now, &claim_of(&r), slot)
+                .await?
+            {
+                Sent::Written(w) => w,
+                Sent::Taken => return Ok(Claim::Taken),
+                Sent::SlotTaken => return Ok(Claim::SlotTaken),
             };
             match written {
                 Written::Done(()) => return Ok(Claim::Won(Box::new(r))),
@@ -145,8 +305,14 @@ impl DynamoStore {
                         self.pause_while_fenced(r.restaurant_id, revision).await?;
                         return Ok(Claim::Stale);
                     }
+                    if slot_at.is_some_and(failed) {
+                        return Ok(Claim::SlotTaken);
+                    }
                     if (first_cell..reasons.len()).any(failed) {
                         return Ok(Claim::Taken);
+                    }
+                    if idem_at.is_some_and(failed) {
+                        return Err(idem_taken());
                     }
                     return Err(StoreError::Internal(
                         format!("hold cancelled for another reason: {reasons:?}").into(),
@@ -182,7 +348,8 @@ impl DynamoStore {
         r: &Reservation,
         now: DateTime<Utc>,
         mine: &str,
-    ) -> StoreResult<Option<Written<()>>> {
+        slot: Option<(&str, u32)>,
+    ) -> StoreResult<Sent> {
         if items.len() > 100 {
             return Err(StoreError::Internal(
                 format!(
@@ -210,7 +377,13 @@ impl DynamoStore {
                 }
                 Err(Fault::Retry(why)) => {
                     if self.minutes_taken(r, now, mine).await? {
-                        return Ok(None);
+                        return Ok(Sent::Taken);
+                    }
+                    if let Some((client, i)) = slot {
+                        let item = self.get(client_key(client)).await?;
+                        if slot_live_for_another(item.as_ref(), i, mine, now) {
+                            return Ok(Sent::SlotTaken);
+                        }
                     }
                     if !pause(&mut delays).await {
                         return Err(StoreError::unavailable(THROTTLED, why));
@@ -218,7 +391,7 @@ impl DynamoStore {
                     continue;
                 }
             };
-            return Ok(Some(written));
+            return Ok(Sent::Written(written));
         }
     }
 
@@ -295,5 +468,32 @@ impl DynamoStore {
             tokio::time::sleep(Duration::from_millis(ms)).await;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn free_slots_are_absent_or_expired_and_a_lowered_cap_counts_live_slots_above_it() {
+        let now = Utc.with_ymd_and_hms(2026, 12, 5, 18, 0, 0).unwrap();
+        let ms = now.timestamp_millis();
+        let (live, dead) = (
+            st(claim_value(Some(ms + 1), Uuid::new_v4())),
+            st(claim_value(Some(ms), Uuid::new_v4())),
+        );
+        assert_eq!(free_slots(None, 3, now), [0, 1, 2]);
+        let item: Item = [("s0".to_owned(), live.clone()), ("s2".into(), dead)].into();
+        assert_eq!(free_slots(Some(&item), 3, now), [1, 2]);
+        assert!(free_slots(Some(&item), 1, now).is_empty());
+        let high: Item = [("s3".to_owned(), live), ("sk".into(), st("C"))].into();
+        assert_eq!(
+            free_slots(Some(&high), 2, now),
+            [0],
+            "one of two is taken above the cap"
+        );
+        assert!(free_slots(Some(&high), 1, now).is_empty());
     }
 }

@@ -6,7 +6,7 @@ use super::keys::*;
 use super::DynamoStore;
 use crate::domain::LocalDate;
 use crate::store::{StoreError, StoreResult, Versions};
-use aws_sdk_dynamodb::types::{ConditionCheck, Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Put, TransactWriteItem, Update};
 use uuid::Uuid;
 
 pub fn build_err(e: aws_sdk_dynamodb::error::BuildError) -> StoreError {
@@ -199,26 +199,42 @@ pub fn version_of(wide: u64, date: LocalDate, counters: &[Counter]) -> u64 {
             .sum::<u64>()
 }
 
-/// A counter bump for the change that writes `reservation` for the `writes`-th time.
+/// A counter bump for the change that writes `reservation` for the `writes`-th time; `gone`
+/// when that change moves the reservation out of the day's key range.
 pub fn counter_bump(
     store: &DynamoStore,
     r: &crate::domain::Reservation,
     writes: u64,
     ttl: Option<i64>,
+    gone: bool,
 ) -> StoreResult<TransactWriteItem> {
     let mut e = Expr::default();
+    let mut sets = vec![
+        format!("{} = {}", e.name("lr"), e.value(s(r.id.to_string()))),
+        format!("{} = {}", e.name("lw"), e.value(n(writes))),
+    ];
+    let mut removes = Vec::new();
+    match ttl {
+        Some(t) => sets.push(format!("{} = {}", e.name("lt"), e.value(n(t)))),
+        None => removes.push(e.name("lt")),
+    }
+    if gone {
+        sets.push(format!(
+            "{} = {}",
+            e.name("lg"),
+            e.value(AttributeValue::Bool(true))
+        ));
+    } else {
+        removes.push(e.name("lg"));
+    }
     let mut expr = format!(
-        "ADD {c} {one} SET {lr} = {id}, {lw} = {w}",
+        "ADD {c} {one} SET {sets}",
         c = e.name("n"),
         one = e.value(n(1)),
-        lr = e.name("lr"),
-        id = e.value(s(r.id.to_string())),
-        lw = e.name("lw"),
-        w = e.value(n(writes)),
+        sets = sets.join(", "),
     );
-    match ttl {
-        Some(t) => expr.push_str(&format!(", {} = {}", e.name("lt"), e.value(n(t)))),
-        None => expr.push_str(&format!(" REMOVE {}", e.name("lt"))),
+    if !removes.is_empty() {
+        expr.push_str(&format!(" REMOVE {}", removes.join(", ")));
     }
     store.update(
         (
@@ -245,6 +261,7 @@ mod tests {
             last: Uuid::nil(),
             last_writes: 1,
             last_ttl: None,
+            last_gone: false,
         };
         let cs = [c(d, 3), c(d, 4), c(d.pred(), 100)];
         assert_eq!(version_of(2, d, &cs), 2 * WIDE_STEP + 7);

@@ -76,6 +76,29 @@ pub struct StoredReservation {
     pub token_hash: Option<String>,
     /// When TTL may delete it: set on a hold, kept when it is released or expires.
     pub ttl: Option<i64>,
+    /// The live-hold slot a capped hold claimed (kept after, so retention can clear it).
+    pub slot: Option<Slot>,
+}
+
+/// One slot of a client's live-hold cap.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Slot {
+    pub client: String,
+    pub index: u32,
+}
+
+/// Released and expired holds leave the day's key range (see [`super::keys`]).
+pub fn is_dead(status: Status) -> bool {
+    matches!(status, Status::Released | Status::Expired)
+}
+
+/// The sort key a reservation lives at, given its status.
+pub fn reservation_sk_of(r: &Reservation) -> String {
+    if is_dead(r.status) {
+        dead_sk(r.date, r.id)
+    } else {
+        reservation_sk(r.date, r.id)
+    }
 }
 
 pub fn hold_ttl(r: &Reservation) -> Option<i64> {
@@ -86,7 +109,7 @@ pub fn hold_ttl(r: &Reservation) -> Option<i64> {
 
 pub fn reservation_item(r: &StoredReservation) -> StoreResult<Item> {
     let x = &r.reservation;
-    let mut item = key(restaurant_pk(x.restaurant_id), reservation_sk(x.date, x.id));
+    let mut item = key(restaurant_pk(x.restaurant_id), reservation_sk_of(x));
     let mut put = |k: &str, v: AttributeValue| {
         item.insert(k.to_owned(), v);
     };
@@ -125,6 +148,14 @@ pub fn reservation_item(r: &StoredReservation) -> StoreResult<Item> {
             put(DUE_AT, n(e.timestamp_millis()));
         }
     }
+    if is_dead(x.status) {
+        put(GC_PK, s(gc_pk(x.id.as_bytes()[14])));
+        put(GC_AT, n(x.updated_at.timestamp_millis()));
+    }
+    if let Some(slot) = &r.slot {
+        put("cl", s(&slot.client));
+        put("slot", n(slot.index));
+    }
     Ok(item)
 }
 
@@ -156,6 +187,13 @@ pub fn reservation_from(item: &Item) -> StoreResult<StoredReservation> {
         stamp: get_s(item, "tx")?.to_owned(),
         token_hash: opt_s(item, "th")?.map(str::to_owned),
         ttl: opt_n(item, TTL)?,
+        slot: match opt_s(item, "cl")? {
+            Some(client) => Some(Slot {
+                client: client.to_owned(),
+                index: get_n(item, "slot")?,
+            }),
+            None => None,
+        },
     })
 }
 
@@ -222,6 +260,20 @@ pub struct Pointer {
     pub restaurant_id: Uuid,
     pub date: LocalDate,
     pub ttl: Option<i64>,
+    /// Whether the reservation is a dead hold (it lives at [`dead_sk`]).
+    pub dead: bool,
+}
+
+impl Pointer {
+    /// The key of the reservation item it points to.
+    pub fn target(&self) -> (String, String) {
+        let sk = if self.dead {
+            dead_sk(self.date, self.id)
+        } else {
+            reservation_sk(self.date, self.id)
+        };
+        (restaurant_pk(self.restaurant_id), sk)
+    }
 }
 
 pub fn pointer_item(p: &Pointer) -> Item {
@@ -229,6 +281,9 @@ pub fn pointer_item(p: &Pointer) -> Item {
     let mut item = key(pk, sk);
     item.insert("rid".into(), s(p.restaurant_id.to_string()));
     item.insert("date".into(), s(p.date.to_string()));
+    if p.dead {
+        item.insert("dead".into(), AttributeValue::Bool(true));
+    }
     if let Some(t) = p.ttl {
         item.insert(TTL.into(), n(t));
     }
@@ -241,6 +296,7 @@ pub fn pointer_from(id: Uuid, item: &Item) -> StoreResult<Pointer> {
         restaurant_id: uuid(item, "rid")?,
         date: LocalDate::parse(get_s(item, "date")?).map_err(|e| StoreError::corrupt("date", e))?,
         ttl: opt_n(item, TTL)?,
+        dead: matches!(item.get("dead"), Some(AttributeValue::Bool(true))),
     })
 }
 
@@ -287,6 +343,9 @@ pub struct Counter {
     pub last_writes: u64,
     /// When TTL may remove `last` (a hold): its absence is then no sign of a torn read.
     pub last_ttl: Option<i64>,
+    /// `last` left the day's key range with this change (a hold released or expired, or a
+    /// purged one): its absence is no sign of a torn read either.
+    pub last_gone: bool,
 }
 
 pub fn counter_from(item: &Item) -> StoreResult<Counter> {
@@ -302,6 +361,7 @@ pub fn counter_from(item: &Item) -> StoreResult<Counter> {
         last: uuid(item, "lr")?,
         last_writes: get_n(item, "lw")?,
         last_ttl: opt_n(item, "lt")?,
+        last_gone: matches!(item.get("lg"), Some(AttributeValue::Bool(true))),
     })
 }
 
@@ -321,6 +381,8 @@ pub fn idem_item(key_: &str, r: &IdemRecord) -> Item {
     item.insert("fp".into(), s(&r.fingerprint));
     item.insert("created_ms".into(), n(r.created_ms));
     item.insert(TTL.into(), n(r.created_ms / 1000 + IDEM_TTL_S));
+    item.insert(GC_PK.into(), s(gc_pk(idem_spread(key_))));
+    item.insert(GC_AT.into(), n(r.created_ms));
     match &r.answer {
         None => item.insert("state".into(), s("in_flight")),
         Some((status, body)) => {
@@ -330,6 +392,12 @@ pub fn idem_item(key_: &str, r: &IdemRecord) -> Item {
         }
     };
     item
+}
+
+/// A byte of the scope key that spreads records over the retention shards.
+fn idem_spread(key_: &str) -> u8 {
+    key_.bytes()
+        .fold(0u8, |a, b| a.wrapping_mul(31).wrapping_add(b))
 }
 
 pub fn idem_from(item: &Item) -> StoreResult<IdemRecord> {

@@ -29,7 +29,30 @@ fn hold() -> StoredReservation {
         stamp: "s1".into(),
         token_hash: Some("abc".into()),
         ttl: Some(expires.timestamp() + HOLD_TTL_AFTER_S),
+        slot: Some(Slot {
+            client: "c-1".into(),
+            index: 3,
+        }),
     }
+}
+
+#[test]
+fn a_released_hold_lives_outside_the_day_and_carries_its_retention_entry() {
+    let mut h = hold();
+    h.reservation.status = Status::Released;
+    h.reservation.expires_at = None;
+    let item = reservation_item(&h).unwrap();
+    assert_eq!(
+        get_s(&item, SK).unwrap(),
+        dead_sk(h.reservation.date, h.reservation.id)
+    );
+    assert!(!item.contains_key(DUE_PK));
+    assert_eq!(
+        get_n::<i64>(&item, GC_AT).unwrap(),
+        h.reservation.updated_at.timestamp_millis()
+    );
+    assert!(get_s(&item, GC_PK).unwrap().starts_with("GC#"));
+    assert_eq!(reservation_from(&item).unwrap(), h);
 }
 
 #[test]
@@ -129,8 +152,13 @@ fn a_pointer_round_trips() {
         restaurant_id: Uuid::new_v4(),
         date: LocalDate::parse("2026-12-05").unwrap(),
         ttl: Some(99),
+        dead: false,
     };
     assert_eq!(pointer_from(p.id, &pointer_item(&p)).unwrap(), p);
+    assert_eq!(p.target().1, reservation_sk(p.date, p.id));
+    let d = Pointer { dead: true, ..p };
+    assert_eq!(pointer_from(d.id, &pointer_item(&d)).unwrap(), d);
+    assert_eq!(d.target().1, dead_sk(d.date, d.id));
 }
 
 #[test]
@@ -164,7 +192,8 @@ fn a_counter_is_read_with_its_date_from_the_key() {
             changes: 12,
             last,
             last_writes: 3,
-            last_ttl: None
+            last_ttl: None,
+            last_gone: false,
         }
     );
 }
@@ -178,6 +207,7 @@ fn idempotency_records_round_trip_in_flight_and_done_with_a_day_of_ttl() {
     };
     let item = idem_item("k", &fly);
     assert_eq!(idem_from(&item).unwrap(), fly);
+    assert_eq!(get_n::<i64>(&item, GC_AT).unwrap(), fly.created_ms);
     assert_eq!(
         get_n::<i64>(&item, TTL).unwrap(),
         1_700_000_000 + IDEM_TTL_S

@@ -1,4 +1,37 @@
 //! Primary keys of every item kind, and a builder for expressions with placeholder names.
+//!
+//! # Layout: what a request reads is bounded by live data
+//!
+//! | item | `pk` | `sk` | read by |
+//! |---|---|---|---|
+//! | live or business reservation (`held`, `confirmed`, `seated`, `completed`, `no_show`, `cancelled`) | `R#{rid}` | `D#{date}#R#{id}` | the day's `Query` |
+//! | dead hold (`released`, `expired`) | `R#{rid}` | `E#{date}#R#{id}` | the staff list of its date and retention only |
+//! | change counter | `R#{rid}` | `D#{date}#C#{table}` | the day's `Query` |
+//! | client's live-hold slots | `C#{client}` | `C` | the holds of that client only |
+//! | idempotency record | `I#{scope}` | `I` | its own requests, retention |
+//!
+//! - **Dead holds leave the day.** The day's `Query` (availability, live reloads, the hold's own
+//!   candidate read) covers `D#{date-1}#` … `D#{date}#~`. A hold that is released or expired is
+//!   *moved* to `E#{date}#R#{id}` in the very transaction that releases or expires it (a
+//!   conditional `Delete` of the old key and a `Put` of the new one; its pointer `X#{id}` records
+//!   the key it now lives at). So the day's read costs the live reservations and that date's
+//!   closed business records (cancelled, completed, no-show, which the floor lists), never the
+//!   churn of abandoned holds. A hold that has expired but is not yet swept stays under `D#`
+//!   for the ≤ 2 s until the sweeper moves it; it is free by condition meanwhile. The counter a
+//!   move bumps carries `lg` ("its last reservation left the day"), so a read that no longer
+//!   sees that reservation is not mistaken for a torn one.
+//! - **Live-hold cap: one item per client.** `C#{client}` has up to `max` slot attributes
+//!   `s0…s{max-1}`, each absent or `{expires_ms:016}{reservation id}` (the format of an occupancy
+//!   claim). A hold claims one slot in its own `TransactWriteItems`, on condition that the slot
+//!   is absent or its value sorts below `"{now_ms:016}~"`, so an expired hold's slot is free at
+//!   once, by condition, without waiting for the sweeper. The reservation item records the client
+//!   (`cl`) and slot (`slot`); confirm and release remove the slot in their own transaction
+//!   (conditional on it still naming the reservation), expiry leaves it to lapse. Holds of
+//!   different clients share no item through the cap: there is no per-restaurant counter.
+//! - **Retention without `Scan`.** The sparse `retention` index (`gc_pk` = one of 4 shards, `gc_at` =
+//!   milliseconds) holds dead holds (by their last change) and idempotency records (by their
+//!   creation); held reservations long past `expires_at` are found through the `due` index.
+//!   Retention queries both, oldest first, and deletes in small batches.
 use crate::domain::{LocalDate, TableId};
 use aws_sdk_dynamodb::types::AttributeValue;
 use std::collections::HashMap;
@@ -19,6 +52,12 @@ pub const DUE_AT: &str = "due_at";
 /// index (each partition key takes 1,000 writes/s), few enough queries per sweep.
 pub const DUE_SHARDS: u8 = 4;
 
+/// The sparse retention index: dead holds by last change, idempotency records by creation.
+pub const GC_INDEX: &str = "retention";
+pub const GC_PK: &str = "gc_pk";
+pub const GC_AT: &str = "gc_at";
+pub const GC_SHARDS: u8 = 4;
+
 pub const META_SK: &str = "META";
 pub const DIRECTORY_PK: &str = "RESTAURANTS";
 
@@ -37,6 +76,29 @@ pub fn date_prefix(date: LocalDate) -> String {
 
 pub fn reservation_sk(date: LocalDate, id: Uuid) -> String {
     format!("D#{date}#R#{id}")
+}
+
+/// Where a released or expired hold lives: outside every day's `Query` range.
+pub fn dead_sk(date: LocalDate, id: Uuid) -> String {
+    format!("E#{date}#R#{id}")
+}
+
+pub fn dead_prefix(date: LocalDate) -> String {
+    format!("E#{date}#R#")
+}
+
+/// The item of one client's live-hold slots.
+pub fn client_key(client: &str) -> (String, String) {
+    (format!("C#{client}"), "C".into())
+}
+
+pub fn slot_attr(index: u32) -> String {
+    format!("s{index}")
+}
+
+/// The retention shard of an item, from any byte that is uniformly spread.
+pub fn gc_pk(spread: u8) -> String {
+    format!("GC#{}", spread % GC_SHARDS)
 }
 
 pub fn counter_sk(date: LocalDate, table: &TableId) -> String {
@@ -136,6 +198,9 @@ mod tests {
         assert!(reservation_sk(d.succ(), id) > hi);
         assert!(reservation_sk(d.pred().pred(), id) < lo);
         assert!(*META_SK > *hi);
+        assert!(dead_sk(d, id) > hi && dead_sk(d.succ(), id) > hi);
+        assert!(dead_sk(d, id).starts_with(&dead_prefix(d)));
+        assert!(dead_sk(d.pred(), id) > format!("{}~", date_prefix(d.succ())));
     }
 
     #[test]

@@ -3,15 +3,19 @@
 //!
 //! # Key design
 //!
-//! One table, string keys `pk`/`sk`, on-demand capacity, TTL on `ttl_s`, and one sparse index.
+//! One table, string keys `pk`/`sk`, on-demand capacity, TTL on `ttl_s`, and two sparse indexes
+//! (`due` for the sweeper, `retention` for retention). Why dead holds live apart, how the
+//! live-hold cap is kept and how retention finds its work: see [`keys`].
 //!
 //! | item | `pk` | `sk` | holds |
 //! |---|---|---|---|
 //! | restaurant | `R#{rid}` | `META` | settings document, `rev`, `wide`, a settings-change fence |
 //! | reservation | `R#{rid}` | `D#{date}#R#{id}` | the reservation, its write count `wc`, stamp `tx` |
+//! | dead hold | `R#{rid}` | `E#{date}#R#{id}` | a released or expired hold, out of the day's range |
+//! | client slots | `C#{client}` | `C` | `s0…` the client's live holds, for its cap |
 //! | change counter | `R#{rid}` | `D#{date}#C#{table}` | `n` changes of one table that date |
 //! | occupancy cell | `O#{rid}#{table}` | 15-minute cell number | one attribute per claimed minute |
-//! | pointer | `X#{id}` | `X` | restaurant and date of a reservation id |
+//! | pointer | `X#{id}` | `X` | restaurant and date of a reservation id, whether it is dead |
 //! | token | `K#{sha256}` | `K` | staff or reservation owner |
 //! | idempotency | `I#{scope}` | `I` | fingerprint, state, first answer (TTL 24 h) |
 //! | directory | `RESTAURANTS` | `{created_ms}#{rid}` | id, name, timezone for the listing |
@@ -21,7 +25,8 @@
 //!   run past midnight) and the date's change counters, plus a `GetItem` of the restaurant item
 //!   (the restaurant-wide version) in parallel. The listing queries the `RESTAURANTS` partition;
 //!   the sweeper queries the sparse `due` index (`due_pk` = one of 4 shards, `due_at` = expiry),
-//!   which only held reservations carry. Nothing on a request path scans.
+//!   which only held reservations carry. Nothing on a request path scans, and the day's range
+//!   holds no released or expired hold: those are moved to `E#…` as they die.
 //! - **No overlap, by condition.** A table's time is cut into 15-minute UTC cells; a cell holds
 //!   one attribute per occupied minute whose value is `{expiry:016}{owner}` (see [`cells`]).
 //!   Claiming a minute requires it to be absent or expired (`value < "{now:016}~"`), so expired
@@ -37,10 +42,11 @@
 //!   date and checks the restaurant item; on DynamoDB itself those shared items can only cause a
 //!   retried `TransactionConflict`, never a wrong answer. Counters per table and date rather than
 //!   per cell keep the day's `Query` small, which every availability read pays for.)
-//! - **One transaction per decision.** A hold is one `TransactWriteItems` (≤ 54 items of the 100
+//! - **One transaction per decision.** A hold is one `TransactWriteItems` (≤ 56 items of the 100
 //!   allowed): a `ConditionCheck` of the restaurant's revision (the `Stale` outcome), the
 //!   reservation and its pointer and token (`attribute_not_exists`), the cell claims and the
-//!   counter. Candidate tables are tried in best-fit order, skipping those the day view shows
+//!   counter, and, when capped or idempotent, the client's slot and the request's answer.
+//!   Candidate tables are tried in best-fit order, skipping those the day view shows
 //!   taken; the cancellation reasons, in item order, tell a lost table from a stale restaurant.
 //!   Transitions are conditional on the status, the write count read (and for a hold, on not
 //!   being expired) and re-tag or free exactly the minutes that still carry the owner's value.
@@ -75,6 +81,7 @@ mod insert;
 mod io;
 pub mod items;
 pub mod keys;
+mod purge;
 mod reads;
 mod restaurants;
 pub mod schema;
@@ -238,8 +245,7 @@ impl Store for DynamoStore {
         self.idem_abort_(key).await
     }
 
-    async fn purge(&self, _before: DateTime<Utc>, _limit: u32) -> StoreResult<usize> {
-        // Retention is not written yet: nothing is deleted.
-        Ok(0)
+    async fn purge(&self, before: DateTime<Utc>, limit: u32) -> StoreResult<usize> {
+        self.purge_(before, limit).await
     }
 }

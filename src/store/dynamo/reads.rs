@@ -41,8 +41,8 @@ pub fn torn(d: &DayItems, now_s: i64) -> bool {
         .collect();
     d.counters.iter().any(|c| match writes.get(&c.last) {
         Some(w) => *w < c.last_writes,
-        // Gone: fine only if TTL may have removed it (a long-expired hold).
-        None => c.last_ttl.is_none_or(|t| t > now_s),
+        // Absent: fine if it left the day's range, or if TTL may have removed it.
+        None => !c.last_gone && c.last_ttl.is_none_or(|t| t > now_s),
     })
 }
 
@@ -90,11 +90,20 @@ impl DynamoStore {
         rid: Uuid,
         date: LocalDate,
     ) -> StoreResult<Vec<Reservation>> {
-        let prefix = format!("{}R#", date_prefix(date));
-        let items = self.query_prefix(&restaurant_pk(rid), &prefix).await?;
+        // The staff list shows every status: the date's live and business records, and the
+        // dead holds kept beside them (only this listing and retention read those).
+        let (prefix, dead, pk) = (
+            format!("{}R#", date_prefix(date)),
+            dead_prefix(date),
+            restaurant_pk(rid),
+        );
+        let (live, dead) = tokio::try_join!(
+            self.query_prefix(&pk, &prefix),
+            self.query_prefix(&pk, &dead)
+        )?;
         Ok(ordered(
-            items
-                .iter()
+            live.iter()
+                .chain(dead.iter())
                 .map(|i| reservation_from(i).map(|r| r.reservation))
                 .collect::<StoreResult<_>>()?,
         ))
@@ -108,7 +117,7 @@ impl DynamoStore {
             return Ok(None);
         };
         let p = pointer_from(id, &p)?;
-        self.get((restaurant_pk(p.restaurant_id), reservation_sk(p.date, id)))
+        self.get(p.target())
             .await?
             .as_ref()
             .map(reservation_from)
@@ -146,6 +155,7 @@ mod tests {
             stamp: "s".into(),
             token_hash: None,
             ttl: None,
+            slot: None,
         }
     }
 
@@ -156,6 +166,7 @@ mod tests {
             last,
             last_writes,
             last_ttl,
+            last_gone: false,
         }
     }
 
@@ -180,5 +191,10 @@ mod tests {
         assert!(torn(&d(counter(Uuid::new_v4(), 1, None)), 100));
         assert!(torn(&d(counter(Uuid::new_v4(), 1, Some(101))), 100));
         assert!(!torn(&d(counter(Uuid::new_v4(), 1, Some(100))), 100));
+        let gone = Counter {
+            last_gone: true,
+            ..counter(Uuid::new_v4(), 1, None)
+        };
+        assert!(!torn(&d(gone), 100), "it left the day's range");
     }
 }

@@ -1,15 +1,17 @@
-//! Creates the table when it is missing (on-demand, TTL on, the sweeper's index) and waits for
+//! Creates the table when it is missing (on-demand, TTL on, the sweeper's index and the
+//! retention index), adds the retention index to a table made before it existed, and waits for
 //! it to be usable. Safe to run from any number of instances at once, and again.
-use super::keys::{DUE_AT, DUE_INDEX, DUE_PK, PK, SK, TTL};
+use super::keys::{DUE_AT, DUE_INDEX, DUE_PK, GC_AT, GC_INDEX, GC_PK, PK, SK, TTL};
 use anyhow::{bail, Context};
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::create_table::CreateTableError;
 use aws_sdk_dynamodb::operation::describe_table::DescribeTableError;
+use aws_sdk_dynamodb::operation::update_table::UpdateTableError;
 use aws_sdk_dynamodb::operation::update_time_to_live::UpdateTimeToLiveError;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, GlobalSecondaryIndex, IndexStatus, KeySchemaElement, KeyType,
-    Projection, ProjectionType, ScalarAttributeType, TableDescription, TableStatus,
-    TimeToLiveSpecification, TimeToLiveStatus,
+    AttributeDefinition, BillingMode, CreateGlobalSecondaryIndexAction, GlobalSecondaryIndex,
+    GlobalSecondaryIndexUpdate, IndexStatus, KeySchemaElement, KeyType, Projection, ProjectionType,
+    ScalarAttributeType, TableDescription, TableStatus, TimeToLiveSpecification, TimeToLiveStatus,
 };
 use aws_sdk_dynamodb::Client;
 use std::time::{Duration, Instant};
@@ -44,6 +46,63 @@ async fn describe(client: &Client, table: &str) -> anyhow::Result<Option<TableDe
     }
 }
 
+fn all_attributes() -> anyhow::Result<Projection> {
+    Ok(Projection::builder()
+        .projection_type(ProjectionType::All)
+        .build())
+}
+
+/// The sparse retention index: dead holds and idempotency records by age (see `keys`).
+fn gc_index() -> anyhow::Result<GlobalSecondaryIndex> {
+    Ok(GlobalSecondaryIndex::builder()
+        .index_name(GC_INDEX)
+        .key_schema(key_element(GC_PK, KeyType::Hash)?)
+        .key_schema(key_element(GC_AT, KeyType::Range)?)
+        .projection(all_attributes()?)
+        .build()?)
+}
+
+fn has_index(d: &TableDescription, name: &str) -> bool {
+    d.global_secondary_indexes()
+        .iter()
+        .any(|g| g.index_name() == Some(name))
+}
+
+/// Adds the retention index to a table created before it existed.
+async fn add_gc_index(client: &Client, table: &str) -> anyhow::Result<()> {
+    let g = gc_index()?;
+    let create = CreateGlobalSecondaryIndexAction::builder()
+        .index_name(GC_INDEX)
+        .set_key_schema(Some(g.key_schema().to_vec()))
+        .set_projection(g.projection().cloned())
+        .build()?;
+    let out = client
+        .update_table()
+        .table_name(table)
+        .attribute_definitions(attribute(GC_PK, ScalarAttributeType::S)?)
+        .attribute_definitions(attribute(GC_AT, ScalarAttributeType::N)?)
+        .global_secondary_index_updates(
+            GlobalSecondaryIndexUpdate::builder().create(create).build(),
+        )
+        .send()
+        .await;
+    match out {
+        Ok(_) => Ok(()),
+        // Another instance is adding it (or the table is busy): the wait below sees it through.
+        Err(SdkError::ServiceError(e))
+            if matches!(
+                e.err(),
+                UpdateTableError::ResourceInUseException(_)
+                    | UpdateTableError::LimitExceededException(_)
+            ) =>
+        {
+            Ok(())
+        }
+        Err(e) => Err(anyhow::Error::new(e))
+            .with_context(|| format!("cannot add the `{GC_INDEX}` index to `{table}`")),
+    }
+}
+
 async fn create(client: &Client, table: &str) -> anyhow::Result<()> {
     let due = GlobalSecondaryIndex::builder()
         .index_name(DUE_INDEX)
@@ -63,9 +122,12 @@ async fn create(client: &Client, table: &str) -> anyhow::Result<()> {
         .attribute_definitions(attribute(SK, ScalarAttributeType::S)?)
         .attribute_definitions(attribute(DUE_PK, ScalarAttributeType::S)?)
         .attribute_definitions(attribute(DUE_AT, ScalarAttributeType::N)?)
+        .attribute_definitions(attribute(GC_PK, ScalarAttributeType::S)?)
+        .attribute_definitions(attribute(GC_AT, ScalarAttributeType::N)?)
         .key_schema(key_element(PK, KeyType::Hash)?)
         .key_schema(key_element(SK, KeyType::Range)?)
         .global_secondary_indexes(due)
+        .global_secondary_indexes(gc_index()?)
         .send()
         .await;
     match out {
@@ -90,11 +152,7 @@ fn check_shape(d: &TableDescription, table: &str) -> anyhow::Result<()> {
     if keys != [(PK, &KeyType::Hash), (SK, &KeyType::Range)] {
         bail!("DynamoDB table `{table}` exists with another key schema ({keys:?}); expected pk/sk");
     }
-    if !d
-        .global_secondary_indexes()
-        .iter()
-        .any(|g| g.index_name() == Some(DUE_INDEX))
-    {
+    if !has_index(d, DUE_INDEX) {
         bail!("DynamoDB table `{table}` has no `{DUE_INDEX}` index; was it made by tablecast?");
     }
     Ok(())
@@ -164,9 +222,16 @@ pub async fn ensure_table(client: &Client, table: &str) -> anyhow::Result<()> {
         create(client, table).await?;
     }
     let deadline = Instant::now() + READY_WITHIN;
+    let mut asked = false;
     loop {
         match describe(client, table).await? {
-            Some(d) if ready(&d) => {
+            Some(d) if ready(&d) && !has_index(&d, GC_INDEX) && !asked => {
+                check_shape(&d, table)?;
+                tracing::info!(table, "adding the retention index to the DynamoDB table");
+                add_gc_index(client, table).await?;
+                asked = true;
+            }
+            Some(d) if ready(&d) && has_index(&d, GC_INDEX) => {
                 check_shape(&d, table)?;
                 break;
             }

@@ -4,14 +4,50 @@ use super::insert::UNKNOWN_RESENDS;
 use super::items::*;
 use super::keys::*;
 use super::DynamoStore;
+use crate::domain::Reservation;
 use crate::store::{IdemBegin, StoreError, StoreResult, TokenOwner};
+use aws_sdk_dynamodb::types::TransactWriteItem;
 use chrono::{DateTime, Utc};
+
+/// The decision could not record its answer: another request under the same key already
+/// recorded one (the in-flight marker was taken over), so this effect was not written.
+pub fn idem_taken() -> StoreError {
+    StoreError::Unavailable(
+        "the idempotency key was answered by another request meanwhile; retry to replay it".into(),
+    )
+}
 
 /// An idempotency record still in flight after this long belongs to a crashed request.
 const IDEM_STALE_MS: i64 = 60_000;
 const IDEM_TTL_MS: i64 = IDEM_TTL_S * 1000;
 
 impl DynamoStore {
+    /// The update, inside a decision's own transaction, that turns the request's in-flight
+    /// marker into its final answer, rendered from the reservation as the write leaves it.
+    ///
+    /// Conditional on the marker still being in flight: `idem_begin` lets no request past a
+    /// done record, so of all requests under one key at most one decision commits — a request
+    /// whose stale marker was taken over by a retry cannot commit its effect beside the retry's.
+    pub(super) fn idem_answer(
+        &self,
+        idem: &crate::store::IdemRecord,
+        decided: &Reservation,
+    ) -> StoreResult<TransactWriteItem> {
+        let (status, body) = (idem.render)(decided);
+        let mut e = Expr::default();
+        let state = e.name("state");
+        let expr = format!(
+            "SET {state} = {done}, {st} = {code}, {b} = {text}",
+            done = e.value(s("done")),
+            st = e.name("status"),
+            code = e.value(n(status)),
+            b = e.name("body"),
+            text = e.value(s(body)),
+        );
+        let cond = format!("{state} = {}", e.value(s("in_flight")));
+        self.update(idem_key(&idem.key), &expr, Some(&cond), &e)
+    }
+
     pub(super) async fn token_owner_(&self, hash: &str) -> StoreResult<Option<TokenOwner>> {
         self.get(token_key(hash))
             .await?
@@ -101,7 +137,8 @@ impl DynamoStore {
             body = e.name("body"),
             text = e.value(s(body)),
         );
-        let cond = format!("attribute_exists({})", e.name(PK));
+        // The first final answer stays: one recorded with its decision is never overwritten.
+        let cond = format!("{} = {}", e.name("state"), e.value(s("in_flight")));
         let k = idem_key(key_);
         // Setting the same answer twice is harmless, so an unknown outcome is simply sent again.
         let mut last = None;

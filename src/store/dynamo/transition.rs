@@ -85,7 +85,7 @@ impl DynamoStore {
         cur: &StoredReservation,
         next: &StoredReservation,
         now: DateTime<Utc>,
-    ) -> StoreResult<TransactWriteItem> {
+    ) -> StoreResult<Vec<TransactWriteItem>> {
         let mut e = Expr::default();
         let mut cond = format!(
             "{st} = {from} AND {wc} = {w}",
@@ -98,15 +98,67 @@ impl DynamoStore {
             let (x, now) = (e.name("exp_ms"), e.value(n(now.timestamp_millis())));
             cond.push_str(&format!(" AND {x} > {now}"));
         }
-        let put = aws_sdk_dynamodb::types::Put::builder()
+        self.write_or_move(cur, next, &cond, &e)
+    }
+
+    /// `cur` → `next` under `cond` (on `cur`), the conditional item first. When `next` is a dead
+    /// hold it moves out of the day's range: a conditional `Delete` of `cur`, a `Put` of `next`
+    /// at its dead key, and its pointer re-pointed, all in the caller's transaction.
+    fn write_or_move(
+        &self,
+        cur: &StoredReservation,
+        next: &StoredReservation,
+        cond: &str,
+        e: &Expr,
+    ) -> StoreResult<Vec<TransactWriteItem>> {
+        let (from, to) = (&cur.reservation, &next.reservation);
+        if reservation_sk_of(from) == reservation_sk_of(to) {
+            let put = aws_sdk_dynamodb::types::Put::builder()
+                .table_name(&self.table)
+                .set_item(Some(reservation_item(next)?))
+                .condition_expression(cond)
+                .set_expression_attribute_names(e.names())
+                .set_expression_attribute_values(e.values())
+                .build()
+                .map_err(super::io::build_err)?;
+            return Ok(vec![TransactWriteItem::builder().put(put).build()]);
+        }
+        let delete = aws_sdk_dynamodb::types::Delete::builder()
             .table_name(&self.table)
-            .set_item(Some(reservation_item(next)?))
+            .set_key(Some(key(
+                restaurant_pk(from.restaurant_id),
+                reservation_sk_of(from),
+            )))
             .condition_expression(cond)
             .set_expression_attribute_names(e.names())
             .set_expression_attribute_values(e.values())
             .build()
             .map_err(super::io::build_err)?;
-        Ok(TransactWriteItem::builder().put(put).build())
+        let pointer = Pointer {
+            id: to.id,
+            restaurant_id: to.restaurant_id,
+            date: to.date,
+            ttl: next.ttl,
+            dead: is_dead(to.status),
+        };
+        Ok(vec![
+            TransactWriteItem::builder().delete(delete).build(),
+            self.put(reservation_item(next)?, None)?,
+            self.put(pointer_item(&pointer), None)?,
+        ])
+    }
+
+    /// Gives a capped hold's slot back, if it still names this hold.
+    fn slot_free(&self, cur: &StoredReservation) -> StoreResult<Option<TransactWriteItem>> {
+        let (Some(slot), Some((_, mine))) = (&cur.slot, occupancy(&cur.reservation)) else {
+            return Ok(None);
+        };
+        let mut e = Expr::default();
+        let a = e.name(&slot_attr(slot.index));
+        let expr = format!("REMOVE {a}");
+        let cond = format!("attribute_not_exists({a}) OR {a} = {}", e.value(s(mine)));
+        self.update(client_key(&slot.client), &expr, Some(&cond), &e)
+            .map(Some)
     }
 
     fn drop_ttl(&self, k: (String, String)) -> StoreResult<TransactWriteItem> {
@@ -144,17 +196,33 @@ impl DynamoStore {
             stamp: Uuid::new_v4().simple().to_string(),
             token_hash: cur.token_hash.clone(),
             ttl: cur.ttl.filter(|_| keeps_ttl),
+            slot: cur.slot.clone(),
         };
-        let mut items = vec![
-            self.reservation_write(cur, &next, t.now)?,
-            counter_bump(self, &r, next.writes, next.ttl)?,
-        ];
+        let moved = reservation_sk_of(&cur.reservation) != reservation_sk_of(&r);
+        let mut written = self.reservation_write(cur, &next, t.now)?;
+        let mut items = vec![written.remove(0)];
+        items.push(counter_bump(self, &r, next.writes, next.ttl, moved)?);
+        items.extend(written);
         if cur.ttl.is_some() && next.ttl.is_none() {
-            items.push(self.drop_ttl(pointer_key(r.id))?);
+            if !moved {
+                items.push(self.drop_ttl(pointer_key(r.id))?);
+            }
             if let Some(h) = &cur.token_hash {
                 items.push(self.drop_ttl(token_key(h))?);
             }
         }
+        // A hold that stops being held gives its client's slot back in the same write.
+        let slot_at = match (cur.reservation.status, r.status) {
+            (Status::Held, to) if to != Status::Held => self.slot_free(cur)?.map(|w| {
+                items.push(w);
+                items.len() - 1
+            }),
+            _ => None,
+        };
+        if let Some(idem) = &t.idem {
+            items.push(self.idem_answer(idem, &r)?);
+        }
+        let idem_at = t.idem.as_ref().map(|_| items.len() - 1);
         let first_cell = items.len();
         for (cell, ops) in cells::diff(occupancy(&cur.reservation), occupancy(&r)) {
             items.push(
@@ -162,18 +230,21 @@ impl DynamoStore {
                     .map_err(super::io::build_err)?,
             );
         }
+        let failed =
+            |reasons: &[Reason], i: usize| reasons.get(i) == Some(&Reason::ConditionalCheckFailed);
         Ok(match self.resolve(items, cur, &next).await? {
             Written::Done(r) => Applied::Done(Box::new(r)),
-            Written::Canceled(reasons)
-                if reasons.first() == Some(&Reason::ConditionalCheckFailed) =>
-            {
-                Applied::Moved
-            }
+            Written::Canceled(reasons) if failed(&reasons, 0) => Applied::Moved,
+            // Another hold of the client took the slot: it saw this hold expired.
             Written::Canceled(reasons)
                 if reasons[first_cell.min(reasons.len())..]
-                    .contains(&Reason::ConditionalCheckFailed) =>
+                    .contains(&Reason::ConditionalCheckFailed)
+                    || slot_at.is_some_and(|i| failed(&reasons, i)) =>
             {
                 Applied::Superseded
+            }
+            Written::Canceled(reasons) if idem_at.is_some_and(|i| failed(&reasons, i)) => {
+                return Err(super::sessions::idem_taken())
             }
             Written::Canceled(reasons) => {
                 return Err(StoreError::Internal(
@@ -282,6 +353,7 @@ impl DynamoStore {
             stamp: Uuid::new_v4().simple().to_string(),
             token_hash: cur.token_hash.clone(),
             ttl: cur.ttl,
+            slot: cur.slot.clone(),
         };
         let mut e = Expr::default();
         let cond = format!(
@@ -293,18 +365,11 @@ impl DynamoStore {
             wc = e.name("wc"),
             w = e.value(n(cur.writes)),
         );
-        let put = aws_sdk_dynamodb::types::Put::builder()
-            .table_name(&self.table)
-            .set_item(Some(reservation_item(&next)?))
-            .condition_expression(cond)
-            .set_expression_attribute_names(e.names())
-            .set_expression_attribute_values(e.values())
-            .build()
-            .map_err(super::io::build_err)?;
-        let items = vec![
-            TransactWriteItem::builder().put(put).build(),
-            counter_bump(self, &r, next.writes, next.ttl)?,
-        ];
+        // The expired hold leaves the day's range; its slot and minutes lapse by their expiry.
+        let mut written = self.write_or_move(&cur, &next, &cond, &e)?;
+        let mut items = vec![written.remove(0)];
+        items.push(counter_bump(self, &r, next.writes, next.ttl, true)?);
+        items.extend(written);
         match self.resolve(items, &cur, &next).await? {
             Written::Done(r) => {
                 let versions = self.versions_after(r.restaurant_id, r.date).await;
