@@ -108,6 +108,18 @@ impl Reservation {
         Status::OCCUPYING.contains(&self.status_at(now))
     }
 
+    /// The local dates whose availability this reservation can move: its own, and the next one
+    /// when it may run past local midnight (a late walk-in). An hour of slack covers a DST
+    /// change that night; raising one version too many is harmless.
+    pub fn dates_spanned(&self) -> Vec<LocalDate> {
+        let to_midnight = 1440 - i64::from(self.time.minutes());
+        if (self.end - self.start).num_minutes() + 60 > to_midnight {
+            vec![self.date, self.date.succ()]
+        } else {
+            vec![self.date]
+        }
+    }
+
     /// Half-open intervals; an empty one (a no-show ended at its start) overlaps nothing.
     pub fn overlaps(&self, start: DateTime<Utc>, end: DateTime<Utc>) -> bool {
         self.start < self.end && start < end && self.start < end && start < self.end
@@ -137,6 +149,38 @@ mod tests {
                 assert_eq!(a.can_become(b), allowed.contains(&(a, b)), "{a:?} -> {b:?}");
             }
         }
+    }
+
+    #[test]
+    fn a_reservation_running_past_midnight_spans_the_next_date() {
+        use crate::domain::{LocalDate, TableId, WallTime};
+        use chrono::{Duration, TimeZone, Utc};
+        let date = LocalDate::parse("2026-12-05").unwrap();
+        let at = |hhmm: &str, minutes: i64| {
+            let time = WallTime::parse(hhmm).unwrap();
+            let start = Utc.with_ymd_and_hms(2026, 12, 5, 0, 0, 0).unwrap()
+                + Duration::minutes(i64::from(time.minutes()));
+            super::Reservation {
+                id: uuid::Uuid::nil(),
+                restaurant_id: uuid::Uuid::nil(),
+                table_id: TableId::parse("t1").unwrap(),
+                date,
+                time,
+                start,
+                end: start + Duration::minutes(minutes),
+                party_size: 2,
+                status: Seated,
+                expires_at: None,
+                guest: None,
+                notes: String::new(),
+                created_at: start,
+                updated_at: start,
+            }
+        };
+        assert_eq!(at("19:00", 120).dates_spanned(), vec![date]);
+        assert_eq!(at("23:10", 120).dates_spanned(), vec![date, date.succ()]);
+        // Within an hour of midnight counts too: a DST night may be an hour longer.
+        assert_eq!(at("21:30", 120).dates_spanned(), vec![date, date.succ()]);
     }
 
     #[test]

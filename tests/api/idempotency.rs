@@ -316,3 +316,57 @@ async fn a_key_of_255_characters_is_accepted() {
     assert!(again.replayed);
     assert_eq!(again.body, first.body);
 }
+
+/// Every byte the store has on disk: the database file and its write-ahead log.
+fn store_bytes(app: &TestApp) -> Vec<u8> {
+    let path = app.db_url.trim_start_matches("sqlite://");
+    let mut bytes = Vec::new();
+    for suffix in ["", "-wal"] {
+        if let Ok(b) = std::fs::read(format!("{path}{suffix}")) {
+            bytes.extend(b);
+        }
+    }
+    bytes
+}
+
+fn contains(hay: &[u8], needle: &str) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle.as_bytes())
+}
+
+#[tokio::test]
+async fn no_token_lies_in_the_sqlite_file_after_keyed_holds_and_confirms() {
+    let app = TestApp::spawn().await;
+    let f = app.standard_restaurant().await;
+    let date = date_in(3);
+    let mut tokens = vec![f.staff.clone()];
+    for (i, time) in ["19:00", "20:00", "21:00"].into_iter().enumerate() {
+        let body = json!({"date": date, "time": time, "party_size": 2});
+        let path = format!("/v1/restaurants/{}/holds", f.id);
+        let held = post_json(&app, &path, None, &format!("hold-{i}"), &body).await;
+        assert_eq!(held.status, StatusCode::CREATED, "{}", held.body);
+        let (id, token) = (
+            held.body["id"].as_str().unwrap().to_owned(),
+            held.body["token"].as_str().unwrap().to_owned(),
+        );
+        // The replay still returns the first answer with its token.
+        let again = post_json(&app, &path, None, &format!("hold-{i}"), &body).await;
+        assert!(again.replayed);
+        assert_eq!(again.body["token"], token.as_str());
+        let guest = json!({"guest": {"name": "Ada", "email": format!("ada{i}@example.com")}});
+        let confirm_path = format!("/v1/reservations/{id}/confirm");
+        let confirmed = post_json(&app, &confirm_path, Some(&token), "confirm", &guest).await;
+        assert_eq!(confirmed.status, StatusCode::OK, "{}", confirmed.body);
+        let again = post_json(&app, &confirm_path, Some(&token), "confirm", &guest).await;
+        assert!(again.replayed);
+        assert_eq!(again.body["status"], "confirmed");
+        tokens.push(token);
+    }
+    let bytes = store_bytes(&app);
+    assert!(bytes.len() > 4096, "the store file was read");
+    for t in &tokens {
+        assert!(
+            !contains(&bytes, t),
+            "a bearer token lies in the SQLite file in clear"
+        );
+    }
+}

@@ -169,7 +169,7 @@ pub(super) async fn insert_in(
             .await
             .map_err(db("insert reservation token"))?;
     }
-    touched.push(reservation.date);
+    touched.extend(reservation.dates_spanned());
     let versions = bump_dates(tx, &rid, touched).await?;
     if let Some(idem) = idem {
         record_answer(tx, &idem, &reservation).await?;
@@ -218,7 +218,7 @@ pub(super) async fn transition_in(
     let versions = bump_dates(
         tx,
         &reservation.restaurant_id.to_string(),
-        [reservation.date],
+        reservation.dates_spanned(),
     )
     .await?;
     if let Some(idem) = &t.idem {

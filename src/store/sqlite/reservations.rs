@@ -85,7 +85,7 @@ impl SqliteStore {
         let mut out = Vec::new();
         for row in &rows {
             let r = row_to_reservation(row)?;
-            let v = bump_dates(&mut tx, &r.restaurant_id.to_string(), [r.date]).await?;
+            let v = bump_dates(&mut tx, &r.restaurant_id.to_string(), r.dates_spanned()).await?;
             out.push((r, v));
         }
         tx.commit().await.map_err(db("commit expiries"))?;
