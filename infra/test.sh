@@ -57,7 +57,7 @@ export AWS_ENDPOINT_URL_DYNAMODB AWS_REGION=us-east-1 AWS_ACCESS_KEY_ID=local AW
 
 step "tests"
 log="$(mktemp)"
-cargo test --all-targets --locked -- --test-threads 4 2>&1 | tee "$log"
+cargo test --all-targets --locked --no-fail-fast -- --test-threads 4 2>&1 | tee "$log"
 sum() { grep -Eo "[0-9]+ $1" "$log" | awk '{s += $1} END {print s + 0}'; }
 printf '\ntests: %s passed, %s failed\n' "$(sum passed)" "$(sum failed)"
 rm -f "$log"

@@ -396,7 +396,7 @@ impl Browser {
 
     /// Saves the viewport once every finite animation (slide-ins, flashes) has finished.
     pub async fn screenshot(&self, name: &str) -> PathBuf {
-        until(Duration::from_secs(5), "animations to settle", || async {
+        until(Duration::from_secs(15), "animations to settle", || async {
             let settled = self
                 .js(
                     "return document.getAnimations().every(a => a.playState !== 'running' || a.effect.getComputedTiming().iterations === Infinity);",
