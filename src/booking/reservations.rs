@@ -186,6 +186,7 @@ impl Booking {
         self.metrics.hold_outcome(match &outcome {
             Ok(_) => "won",
             Err(BookingError::SlotUnavailable(_)) => "lost",
+            Err(BookingError::LiveHoldCap) => "capped",
             Err(BookingError::Validation(_)) | Err(BookingError::NotFound(_)) => "invalid",
             Err(_) => "error",
         });

@@ -108,7 +108,7 @@ impl Limits {
             ApiError::RateLimited {
                 limit: "hold-rate",
                 retry_after: wait.as_secs().max(1),
-                detail: "too many holds or waitlist joins from this client; slow down".into(),
+                detail: "too many holds from this client; slow down".into(),
             }
         })
     }

@@ -78,7 +78,7 @@ pub const PROBLEMS: &[(&str, &[u16])] = &[
     ("put_table", &[400, 401, 403, 404, 409, 413, 415, 422, 503]),
     ("delete_table", &[400, 401, 403, 404, 409, 503]),
     ("availability", &[400, 404, 422, 503]),
-    ("hold", &[400, 404, 409, 413, 415, 422, 503]),
+    ("hold", &[400, 404, 409, 413, 415, 422, 429, 503]),
     ("staff_list", &[400, 401, 403, 404, 503]),
     ("walk_in", &[400, 401, 403, 404, 409, 413, 415, 422, 503]),
     (
@@ -109,6 +109,7 @@ fn problem_response(status: u16) -> Response {
         413 => "`payload-too-large`: a body over 64 KiB",
         415 => "`unsupported-media-type`: a body that is not `application/json`",
         422 => "`validation` (with `errors`) or `idempotency-conflict`",
+        429 => "`rate-limited` (with `limit`: `live-holds` or `hold-rate`): this client is over a per-client limit",
         503 => "`unavailable`: the store is unreachable (or, for `/readyz`, draining or the bus down)",
         _ => "a problem",
     };
@@ -127,6 +128,12 @@ fn problem_response(status: u16) -> Response {
     match status {
         401 => r = r.header("WWW-Authenticate", text("`Bearer`")),
         503 => r = r.header("Retry-After", text("seconds to wait: `1`")),
+        429 => {
+            r = r.header(
+                "Retry-After",
+                text("seconds until the limit lets this client in"),
+            )
+        }
         _ => {}
     }
     r.build()

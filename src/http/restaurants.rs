@@ -209,7 +209,10 @@ pub async fn take_hold(
 ) -> Result<idempotency::Answer> {
     let exempt = who.exempt_for(rid);
     if !exempt {
-        state.limits.take_hold_token(&who.client)?;
+        if let Err(e) = state.limits.take_hold_token(&who.client) {
+            state.metrics.hold_outcome("rate_limited");
+            return Err(e);
+        }
     }
     let idem = keyed.map(|k| {
         k.idem(StatusCode::CREATED, |r, token| {

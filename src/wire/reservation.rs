@@ -25,34 +25,6 @@ impl From<&Guest> for GuestBody {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum StatusName {
-    Held,
-    Confirmed,
-    Released,
-    Expired,
-    Seated,
-    Completed,
-    Cancelled,
-    NoShow,
-}
-
-impl From<Status> for StatusName {
-    fn from(s: Status) -> Self {
-        match s {
-            Status::Held => StatusName::Held,
-            Status::Confirmed => StatusName::Confirmed,
-            Status::Released => StatusName::Released,
-            Status::Expired => StatusName::Expired,
-            Status::Seated => StatusName::Seated,
-            Status::Completed => StatusName::Completed,
-            Status::Cancelled => StatusName::Cancelled,
-            Status::NoShow => StatusName::NoShow,
-        }
-    }
-}
-
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct ReservationView {
     pub id: Uuid,
@@ -68,7 +40,7 @@ pub struct ReservationView {
     pub end: String,
     #[schema(minimum = 1, maximum = 100)]
     pub party_size: u32,
-    pub status: StatusName,
+    pub status: Status,
     /// Present only while `held`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<String>,
@@ -93,7 +65,7 @@ impl ReservationView {
             start: fmt_slot_instant(r.start),
             end: fmt_slot_instant(r.end),
             party_size: r.party_size,
-            status: status.into(),
+            status,
             expires_at: (status == Status::Held)
                 .then(|| r.expires_at.map(fmt_instant))
                 .flatten(),

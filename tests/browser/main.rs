@@ -9,3 +9,4 @@ mod expiry;
 mod race;
 mod reconnect;
 mod screenshots;
+mod staff_signin;
