@@ -36,6 +36,7 @@ mod faults;
 mod holds;
 mod limits;
 mod limits_dynamo;
+mod midnight;
 mod restaurants;
 mod schema;
 mod sessions;

@@ -157,7 +157,7 @@ impl DynamoStore {
                 {
                     Claim::Won(reservation) => {
                         let reservation = *reservation;
-                        let versions = self.versions_after(rid, reservation.date).await;
+                        let versions = self.versions_after(rid, &reservation.dates_spanned()).await;
                         return Ok(InsertOutcome::Won {
                             reservation,
                             versions,
@@ -250,7 +250,7 @@ impl DynamoStore {
             self.restaurant_check(r.restaurant_id, revision, now.timestamp_millis())?,
             self.put(reservation_item(&stored)?, Some(NOT_EXISTS))?,
             self.put(pointer_item(&pointer), Some(NOT_EXISTS))?,
-            counter_bump(self, &r, 1, ttl, false)?,
+            counter_bump(self, &r, 1, ttl, false, &r.dates_spanned())?,
         ];
         if let Some(h) = token_hash {
             let owner = TokenOwner::Reservation {

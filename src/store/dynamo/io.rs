@@ -4,9 +4,10 @@ use super::errors::{read, write, Written};
 use super::items::{counter_from, restaurant_from, Counter, RestaurantItem, WIDE_STEP};
 use super::keys::*;
 use super::DynamoStore;
-use crate::domain::LocalDate;
+use crate::domain::{LocalDate, Reservation};
 use crate::store::{StoreError, StoreResult, Versions};
 use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Put, TransactWriteItem, Update};
+use std::collections::BTreeSet;
 use uuid::Uuid;
 
 pub fn build_err(e: aws_sdk_dynamodb::error::BuildError) -> StoreError {
@@ -164,51 +165,87 @@ impl DynamoStore {
             .collect()
     }
 
-    /// A date's version now: the restaurant-wide floor plus every table's changes that date.
-    pub(super) async fn version(&self, rid: Uuid, date: LocalDate) -> StoreResult<u64> {
-        let (counters, restaurant) =
-            tokio::try_join!(self.counters(rid, date), self.restaurant_item(rid))?;
-        Ok(version_of(
-            restaurant.map_or(0, |r| r.wide),
-            date,
-            &counters,
-        ))
+    /// The versions of `dates` now: the restaurant-wide floor plus every table's changes that
+    /// date, and the changes of the day before that may run past midnight.
+    pub(super) async fn versions(
+        &self,
+        rid: Uuid,
+        dates: &[LocalDate],
+    ) -> StoreResult<Vec<(LocalDate, u64)>> {
+        let read: BTreeSet<LocalDate> = dates.iter().flat_map(|d| [d.pred(), *d]).collect();
+        let (counters, restaurant) = tokio::try_join!(
+            futures_util::future::try_join_all(read.into_iter().map(|d| self.counters(rid, d))),
+            self.restaurant_item(rid)
+        )?;
+        let (wide, counters) = (restaurant.map_or(0, |r| r.wide), counters.concat());
+        Ok(dates
+            .iter()
+            .map(|d| (*d, version_of(wide, *d, &counters)))
+            .collect())
     }
 
-    /// The versions to publish after a committed change. Reading them can fail after the write
-    /// succeeded; the change is then still answered as done (the live layer reloads the date
-    /// whatever number it is given), with the version reported as 0.
-    pub(super) async fn versions_after(&self, rid: Uuid, date: LocalDate) -> Versions {
-        let version = self.version(rid, date).await.unwrap_or_else(|e| {
-            tracing::warn!(error = %format!("{e:#}"), %rid, %date, "committed, but cannot read the new version");
-            0
+    /// The versions to publish after a committed change to `dates`. Reading them can fail after
+    /// the write succeeded; the change is then still answered as done (the live layer reloads
+    /// the dates whatever number it is given), with the versions reported as 0.
+    pub(super) async fn versions_after(&self, rid: Uuid, dates: &[LocalDate]) -> Versions {
+        let dates = self.versions(rid, dates).await.unwrap_or_else(|e| {
+            tracing::warn!(error = %format!("{e:#}"), %rid, ?dates, "committed, but cannot read the new versions");
+            dates.iter().map(|d| (*d, 0)).collect()
         });
-        Versions {
-            dates: vec![(date, version)],
-            wide: None,
-        }
+        Versions { dates, wide: None }
     }
 }
 
+/// A date's version: `wide × WIDE_STEP`, plus the changes of its tables (`n` of its counters),
+/// plus the changes of the day before's reservations that may run past midnight (`nx` of that
+/// day's counters, which the date's `Query` covers with their reservations).
 pub fn version_of(wide: u64, date: LocalDate, counters: &[Counter]) -> u64 {
     wide * WIDE_STEP
         + counters
             .iter()
-            .filter(|c| c.date == date)
-            .map(|c| c.changes)
+            .map(|c| {
+                if c.date == date {
+                    c.changes
+                } else if c.date.succ() == date {
+                    c.next_changes
+                } else {
+                    0
+                }
+            })
             .sum::<u64>()
 }
 
+/// The dates whose versions a change of a reservation from `before` to `after` raises: those
+/// either may run into (a shortened `end` frees the next date's time too), own date first.
+pub fn dates_touched(before: &Reservation, after: &Reservation) -> Vec<LocalDate> {
+    let mut dates = before.dates_spanned();
+    dates.extend(after.dates_spanned());
+    dates.sort();
+    dates.dedup();
+    dates
+}
+
 /// A counter bump for the change that writes `reservation` for the `writes`-th time; `gone`
-/// when that change moves the reservation out of the day's key range.
+/// when that change moves the reservation out of the day's key range. It raises the version of
+/// every date in `dates` (the reservation's own, and the next when it may run past midnight)
+/// with this one item: `n` counts for the counter's date, `nx` for the next. The next date's
+/// `Query` covers this counter and the reservation it names, so its torn-read check holds
+/// there as on the own date; a counter item of the next date naming this reservation would
+/// look torn to the `Query` of the date after, which covers that counter but not this
+/// reservation.
 pub fn counter_bump(
     store: &DynamoStore,
-    r: &crate::domain::Reservation,
+    r: &Reservation,
     writes: u64,
     ttl: Option<i64>,
     gone: bool,
+    dates: &[LocalDate],
 ) -> StoreResult<TransactWriteItem> {
     let mut e = Expr::default();
+    let mut adds = vec![format!("{} {}", e.name("n"), e.value(n(1)))];
+    if dates.contains(&r.date.succ()) {
+        adds.push(format!("{} {}", e.name("nx"), e.value(n(1))));
+    }
     let mut sets = vec![
         format!("{} = {}", e.name("lr"), e.value(s(r.id.to_string()))),
         format!("{} = {}", e.name("lw"), e.value(n(writes))),
@@ -228,9 +265,8 @@ pub fn counter_bump(
         removes.push(e.name("lg"));
     }
     let mut expr = format!(
-        "ADD {c} {one} SET {sets}",
-        c = e.name("n"),
-        one = e.value(n(1)),
+        "ADD {adds} SET {sets}",
+        adds = adds.join(", "),
         sets = sets.join(", "),
     );
     if !removes.is_empty() {
@@ -255,16 +291,58 @@ mod tests {
     #[test]
     fn a_version_is_the_wide_floor_plus_the_dates_counters_only() {
         let d = LocalDate::parse("2026-12-05").unwrap();
-        let c = |date: LocalDate, changes| Counter {
+        let c = |date: LocalDate, changes, next_changes| Counter {
             date,
             changes,
+            next_changes,
             last: Uuid::nil(),
             last_writes: 1,
             last_ttl: None,
             last_gone: false,
         };
-        let cs = [c(d, 3), c(d, 4), c(d.pred(), 100)];
+        let cs = [c(d, 3, 0), c(d, 4, 0), c(d.pred(), 100, 0)];
         assert_eq!(version_of(2, d, &cs), 2 * WIDE_STEP + 7);
         assert!(version_of(3, d, &[]) > version_of(2, d, &cs));
+        // The day before's changes that may run past midnight count for the date too; its own
+        // past-midnight changes count for the next date, never for the one before.
+        let cs = [c(d, 3, 2), c(d.pred(), 100, 5), c(d.pred().pred(), 9, 9)];
+        assert_eq!(version_of(0, d, &cs), 3 + 5);
+        assert_eq!(version_of(0, d.succ(), &cs), 2);
+        assert_eq!(version_of(0, d.pred(), &cs), 100 + 9);
+    }
+
+    #[test]
+    fn a_change_touches_the_dates_either_side_of_it_may_run_into() {
+        use crate::domain::reservation::Status;
+        use crate::domain::{TableId, WallTime};
+        use chrono::{Duration, TimeZone, Utc};
+        let d = LocalDate::parse("2026-12-05").unwrap();
+        let late = |minutes| {
+            let start = Utc.with_ymd_and_hms(2026, 12, 5, 21, 30, 0).unwrap();
+            Reservation {
+                id: Uuid::nil(),
+                restaurant_id: Uuid::nil(),
+                table_id: TableId::parse("t1").unwrap(),
+                date: d,
+                time: WallTime::parse("21:30").unwrap(),
+                start,
+                end: start + Duration::minutes(minutes),
+                party_size: 2,
+                status: Status::Seated,
+                expires_at: None,
+                guest: None,
+                notes: String::new(),
+                created_at: start,
+                updated_at: start,
+            }
+        };
+        let (long, short) = (late(180), late(30));
+        assert_eq!(dates_touched(&long, &long), [d, d.succ()]);
+        assert_eq!(dates_touched(&short, &short), [d]);
+        assert_eq!(
+            dates_touched(&long, &short),
+            [d, d.succ()],
+            "shortened: the next date's time is freed"
+        );
     }
 }

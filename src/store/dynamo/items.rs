@@ -338,7 +338,11 @@ pub fn token_from(item: &Item) -> StoreResult<TokenOwner> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Counter {
     pub date: LocalDate,
+    /// `n`: changes of the table's reservations of `date`, counted in `date`'s version.
     pub changes: u64,
+    /// `nx`: those of the changes whose reservation may run past midnight, counted again in
+    /// the next date's version (every read of that date covers this item and its reservations).
+    pub next_changes: u64,
     pub last: Uuid,
     pub last_writes: u64,
     /// When TTL may remove `last` (a hold): its absence is then no sign of a torn read.
@@ -358,6 +362,7 @@ pub fn counter_from(item: &Item) -> StoreResult<Counter> {
     Ok(Counter {
         date,
         changes: get_n(item, "n")?,
+        next_changes: opt_n(item, "nx")?.unwrap_or(0),
         last: uuid(item, "lr")?,
         last_writes: get_n(item, "lw")?,
         last_ttl: opt_n(item, "lt")?,

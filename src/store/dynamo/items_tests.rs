@@ -185,15 +185,22 @@ fn a_counter_is_read_with_its_date_from_the_key() {
     item.insert("n".into(), n(12));
     item.insert("lr".into(), s(last.to_string()));
     item.insert("lw".into(), n(3));
+    let want = Counter {
+        date: d,
+        changes: 12,
+        next_changes: 0,
+        last,
+        last_writes: 3,
+        last_ttl: None,
+        last_gone: false,
+    };
+    assert_eq!(counter_from(&item).unwrap(), want, "no `nx`: none");
+    item.insert("nx".into(), n(4));
     assert_eq!(
         counter_from(&item).unwrap(),
         Counter {
-            date: d,
-            changes: 12,
-            last,
-            last_writes: 3,
-            last_ttl: None,
-            last_gone: false,
+            next_changes: 4,
+            ..want
         }
     );
 }

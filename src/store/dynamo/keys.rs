@@ -6,7 +6,7 @@
 //! |---|---|---|---|
 //! | live or business reservation (`held`, `confirmed`, `seated`, `completed`, `no_show`, `cancelled`) | `R#{rid}` | `D#{date}#R#{id}` | the day's `Query` |
 //! | dead hold (`released`, `expired`) | `R#{rid}` | `E#{date}#R#{id}` | the staff list of its date and retention only |
-//! | change counter | `R#{rid}` | `D#{date}#C#{table}` | the day's `Query` |
+//! | change counter (`n`, and `nx` for the next date) | `R#{rid}` | `D#{date}#C#{table}` | the day's `Query` (its date's and the next's) |
 //! | client's live-hold slots | `C#{client}` | `C` | the holds of that client only |
 //! | idempotency record | `I#{scope}` | `I` | its own requests, retention |
 //!
@@ -201,6 +201,21 @@ mod tests {
         assert!(dead_sk(d, id) > hi && dead_sk(d.succ(), id) > hi);
         assert!(dead_sk(d, id).starts_with(&dead_prefix(d)));
         assert!(dead_sk(d.pred(), id) > format!("{}~", date_prefix(d.succ())));
+    }
+
+    #[test]
+    fn the_next_days_range_holds_a_counter_with_its_reservations_and_the_day_after_neither() {
+        // A counter's `nx` counts for the next date: every read of that date must also see the
+        // reservations the counter names, or its torn-read check could not hold.
+        let d = LocalDate::parse("2026-12-31").unwrap();
+        let t = TableId::parse("t1").unwrap();
+        let id = Uuid::nil();
+        let range = |day: LocalDate| (date_prefix(day.pred()), format!("{}~", date_prefix(day)));
+        let within = |sk: &str, (lo, hi): (String, String)| lo.as_str() <= sk && sk <= hi.as_str();
+        for sk in [counter_sk(d, &t), reservation_sk(d, id)] {
+            assert!(within(&sk, range(d.succ())), "{sk}");
+            assert!(!within(&sk, range(d.succ().succ())), "{sk}");
+        }
     }
 
     #[test]

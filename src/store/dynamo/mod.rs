@@ -13,7 +13,7 @@
 //! | reservation | `R#{rid}` | `D#{date}#R#{id}` | the reservation, its write count `wc`, stamp `tx` |
 //! | dead hold | `R#{rid}` | `E#{date}#R#{id}` | a released or expired hold, out of the day's range |
 //! | client slots | `C#{client}` | `C` | `s0…` the client's live holds, for its cap |
-//! | change counter | `R#{rid}` | `D#{date}#C#{table}` | `n` changes of one table that date |
+//! | change counter | `R#{rid}` | `D#{date}#C#{table}` | `n` changes of one table that date, `nx` of them past midnight |
 //! | occupancy cell | `O#{rid}#{table}` | 15-minute cell number | one attribute per claimed minute |
 //! | pointer | `X#{id}` | `X` | restaurant and date of a reservation id, whether it is dead |
 //! | token | `K#{sha256}` | `K` | staff or reservation owner |
@@ -60,7 +60,13 @@
 //!   them. Summing per-table counters keeps holds on different tables from contending on one
 //!   version item. Each counter names the reservation it last changed and that item's write
 //!   count, so a `Query` that saw a counter but not (yet) its transaction's reservation write is
-//!   detected and read again.
+//!   detected and read again. A change to a reservation that may run past midnight
+//!   (`Reservation::dates_spanned`) also adds 1 to `nx` of the same counter, and a date's
+//!   version adds `Σ nx` of the day before's counters: the next date's version rises in the same
+//!   transaction with no extra item, and the next date's `Query`, which covers the day before,
+//!   checks that counter against its reservation as the own date's does. (A counter item of the
+//!   next date naming the reservation would look torn to the `Query` of the date after, which
+//!   covers that counter but not the reservation.)
 //! - **TTL** only on holds, their pointers and tokens (7 days after `expires_at`; removed on
 //!   confirm), on idempotency records (24 h) and on occupancy cells a week after their time has
 //!   passed. A confirmed booking never carries one.

@@ -146,8 +146,9 @@ impl DynamoStore {
             items.push(self.delete(token_key(h))?);
         }
         if held {
-            // It leaves the day: its counter says so, and the date's version rises.
-            items.push(counter_bump(self, r, cur.writes + 1, None, true)?);
+            // It leaves the day: its counter says so, and the versions of its dates rise.
+            let dates = r.dates_spanned();
+            items.push(counter_bump(self, r, cur.writes + 1, None, true, &dates)?);
         }
         match self.transact(items).await? {
             Written::Done(()) => {}

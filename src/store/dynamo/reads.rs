@@ -163,6 +163,7 @@ mod tests {
         Counter {
             date: LocalDate::parse("2026-12-05").unwrap(),
             changes: 5,
+            next_changes: 0,
             last,
             last_writes,
             last_ttl,

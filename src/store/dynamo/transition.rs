@@ -3,7 +3,7 @@
 use super::cells::{self, claim_value, minutes};
 use super::errors::{unknown_outcome, Reason, Written};
 use super::insert::UNKNOWN_RESENDS;
-use super::io::counter_bump;
+use super::io::{counter_bump, dates_touched};
 use super::items::*;
 use super::keys::*;
 use super::DynamoStore;
@@ -58,9 +58,8 @@ impl DynamoStore {
             match self.apply(&cur, &t).await? {
                 Applied::Done(reservation) => {
                     let reservation = *reservation;
-                    let versions = self
-                        .versions_after(reservation.restaurant_id, reservation.date)
-                        .await;
+                    let dates = dates_touched(&cur.reservation, &reservation);
+                    let versions = self.versions_after(reservation.restaurant_id, &dates).await;
                     return Ok(TransitionOutcome::Done {
                         reservation,
                         versions,
@@ -201,7 +200,15 @@ impl DynamoStore {
         let moved = reservation_sk_of(&cur.reservation) != reservation_sk_of(&r);
         let mut written = self.reservation_write(cur, &next, t.now)?;
         let mut items = vec![written.remove(0)];
-        items.push(counter_bump(self, &r, next.writes, next.ttl, moved)?);
+        let dates = dates_touched(&cur.reservation, &r);
+        items.push(counter_bump(
+            self,
+            &r,
+            next.writes,
+            next.ttl,
+            moved,
+            &dates,
+        )?);
         items.extend(written);
         if cur.ttl.is_some() && next.ttl.is_none() {
             if !moved {
@@ -368,11 +375,12 @@ impl DynamoStore {
         // The expired hold leaves the day's range; its slot and minutes lapse by their expiry.
         let mut written = self.write_or_move(&cur, &next, &cond, &e)?;
         let mut items = vec![written.remove(0)];
-        items.push(counter_bump(self, &r, next.writes, next.ttl, true)?);
+        let dates = r.dates_spanned();
+        items.push(counter_bump(self, &r, next.writes, next.ttl, true, &dates)?);
         items.extend(written);
         match self.resolve(items, &cur, &next).await? {
             Written::Done(r) => {
-                let versions = self.versions_after(r.restaurant_id, r.date).await;
+                let versions = self.versions_after(r.restaurant_id, &dates).await;
                 Ok(Some((r, versions)))
             }
             _ => Ok(None),
