@@ -11,6 +11,7 @@ use uuid::Uuid;
 contract!(
     a_late_walk_in_raises_the_next_dates_version_with_its_own_and_a_dinner_does_not,
     a_late_hold_raises_both_dates_when_released_or_expired,
+    completing_early_what_ran_past_midnight_raises_the_next_date,
 );
 
 async fn version(s: &DynStore, rid: Uuid, d: LocalDate) -> u64 {
@@ -103,4 +104,22 @@ async fn a_late_hold_raises_both_dates_when_released_or_expired(b: &Backend) {
     // Both dates still read (nothing looks torn) and the time past midnight is free again.
     assert!(s.day(r.id, next.succ()).await.is_ok());
     won(s, new(hold_at(&r, at(23, 30), 150), &["t1"], 1, now)).await;
+}
+
+async fn completing_early_what_ran_past_midnight_raises_the_next_date(b: &Backend) {
+    let s = &b.store;
+    let r = created(s, "Tôt").await;
+    let next = day().succ();
+    let now = morning();
+    // 21:30 for 180 minutes runs to 00:30; completed at 22:00 it no longer reaches midnight,
+    // but the half hour it held past midnight is free again.
+    let seated = reservation(&r, at(21, 30), 180, 2, Status::Seated, now);
+    let (w, _) = won(s, new(seated, &["t1"], 1, now)).await;
+    let before = [version(s, r.id, day()).await, version(s, r.id, next).await];
+    let complete = Transition {
+        end: Some(at(22, 0)),
+        ..transition(w.id, Status::Seated, Status::Completed, now)
+    };
+    let v = done(s.transition(complete).await.unwrap());
+    raised_both(s, r.id, &v, before, "completed early").await;
 }

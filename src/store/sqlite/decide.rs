@@ -186,6 +186,16 @@ pub(super) async fn transition_in(
     t: Transition,
 ) -> StoreResult<TransitionOutcome> {
     let now = ms(t.now);
+    // A change that shortens `end` (completed, no-show) frees time up to the old end, which may
+    // lie past midnight: its dates count too.
+    let old_end: Option<i64> = match t.end {
+        Some(_) => sqlx::query_scalar("SELECT end_ms FROM reservations WHERE id = ?")
+            .bind(t.id.to_string())
+            .fetch_optional(&mut **tx)
+            .await
+            .map_err(db("read reservation before shortening it"))?,
+        None => None,
+    };
     let row = sqlx::query(
         "UPDATE reservations SET status = ?3,
            expires_ms = CASE WHEN ?3 = 'held' THEN expires_ms ELSE NULL END,
@@ -215,12 +225,15 @@ pub(super) async fn transition_in(
         ));
     };
     let reservation = row_to_reservation(&row)?;
-    let versions = bump_dates(
-        tx,
-        &reservation.restaurant_id.to_string(),
-        reservation.dates_spanned(),
-    )
-    .await?;
+    let mut dates = reservation.dates_spanned();
+    if let Some(end) = old_end.and_then(chrono::DateTime::from_timestamp_millis) {
+        let before = Reservation {
+            end,
+            ..reservation.clone()
+        };
+        dates.extend(before.dates_spanned());
+    }
+    let versions = bump_dates(tx, &reservation.restaurant_id.to_string(), dates).await?;
     if let Some(idem) = &t.idem {
         record_answer(tx, idem, &reservation).await?;
     }
