@@ -308,3 +308,20 @@ pub struct WalkInInput {
     #[serde(default)]
     pub guest: Option<GuestInput>,
 }
+
+/// The `Idempotency-Key` header, as the OpenAPI document describes it.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Header)]
+#[allow(dead_code)]
+pub struct IdempotencyKey {
+    /// Replays the first answer to the same key and body for 24 h; 1–255 visible characters.
+    #[param(
+        rename = "Idempotency-Key",
+        value_type = String,
+        required = false,
+        min_length = 1,
+        max_length = 255,
+        pattern = r"^[\x21-\x7E]([\x20-\x7E]*[\x21-\x7E])?$"
+    )]
+    key: Option<String>,
+}

@@ -21,6 +21,21 @@ use std::sync::Arc;
 
 pub type Answer = (StatusCode, Value);
 
+/// An answer's body as JSON.
+pub(super) fn to_value<T: serde::Serialize>(body: &T) -> Result<Value> {
+    serde_json::to_value(body).map_err(|e| ApiError::Internal(e.to_string()))
+}
+
+/// The reservation as its token holder or staff see it, for a recorded idempotent answer.
+pub(super) fn view_value(r: &Reservation) -> Value {
+    serde_json::to_value(crate::wire::ReservationView::of(
+        r,
+        chrono::Utc::now(),
+        true,
+    ))
+    .unwrap_or_default()
+}
+
 const SEALED: &str = "sealed1:";
 
 /// Seals and opens stored answers with a key only the retrying client can derive.

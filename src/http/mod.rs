@@ -144,11 +144,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(resource("/metrics", vec![(M::GET, web::to(ops::metrics))]))
     .service(resource(
         "/openapi.json",
-        vec![(M::GET, web::to(ops::openapi))],
+        vec![(M::GET, web::to(openapi::openapi))],
     ))
     .service(resource(
         "/asyncapi.json",
-        vec![(M::GET, web::to(ops::asyncapi))],
+        vec![(M::GET, web::to(openapi::asyncapi))],
     ))
     .configure(pages)
     .default_service(web::to(not_found));

@@ -10,22 +10,6 @@ use utoipa::openapi::{ContentBuilder, Ref, RefOr, Response, ResponseBuilder};
 use utoipa::OpenApi;
 
 /// The optional `Idempotency-Key` header of holds, confirms and walk-ins.
-#[derive(utoipa::IntoParams)]
-#[into_params(parameter_in = Header)]
-#[allow(dead_code)]
-pub struct IdempotencyKey {
-    /// Replays the first answer to the same key and body for 24 h; 1–255 visible characters.
-    #[param(
-        rename = "Idempotency-Key",
-        value_type = String,
-        required = false,
-        min_length = 1,
-        max_length = 255,
-        pattern = r"^[\x21-\x7E]([\x20-\x7E]*[\x21-\x7E])?$"
-    )]
-    key: Option<String>,
-}
-
 #[derive(OpenApi)]
 #[openapi(
     info(title = "tablecast", description = "Real-time restaurant reservations: availability, \
@@ -35,7 +19,7 @@ pub struct IdempotencyKey {
         restaurants::put_table, restaurants::delete_table, restaurants::availability,
         restaurants::hold, restaurants::staff_list, restaurants::walk_in,
         reservations::confirm, reservations::get, reservations::delete, reservations::patch,
-        ops::healthz, ops::readyz, ops::metrics, ops::openapi, ops::asyncapi,
+        ops::healthz, ops::readyz, ops::metrics, openapi, asyncapi,
     ),
     components(schemas(
         dto::RestaurantInput, dto::RestaurantPatchInput, dto::TableInput, dto::HoursInput,
@@ -174,6 +158,18 @@ impl utoipa::Modify for Problems {
             }
         }
     }
+}
+
+#[utoipa::path(get, path = "/openapi.json", operation_id = "openapi",
+    responses((status = 200, description = "this document (OpenAPI 3.1)", body = Object)))]
+pub async fn openapi() -> actix_web::HttpResponse {
+    actix_web::HttpResponse::Ok().json(document())
+}
+
+#[utoipa::path(get, path = "/asyncapi.json", operation_id = "asyncapi",
+    responses((status = 200, description = "the live protocol of `/v1/live` (AsyncAPI 3)", body = Object)))]
+pub async fn asyncapi() -> actix_web::HttpResponse {
+    actix_web::HttpResponse::Ok().json(super::asyncapi::document())
 }
 
 #[cfg(test)]

@@ -58,15 +58,3 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
         .content_type("text/plain; version=0.0.4")
         .body(state.metrics.render())
 }
-
-#[utoipa::path(get, path = "/openapi.json", operation_id = "openapi",
-    responses((status = 200, description = "this document (OpenAPI 3.1)", body = Object)))]
-pub async fn openapi() -> HttpResponse {
-    HttpResponse::Ok().json(super::openapi::document())
-}
-
-#[utoipa::path(get, path = "/asyncapi.json", operation_id = "asyncapi",
-    responses((status = 200, description = "the live protocol of `/v1/live` (AsyncAPI 3)", body = Object)))]
-pub async fn asyncapi() -> HttpResponse {
-    HttpResponse::Ok().json(super::asyncapi::document())
-}

@@ -2,7 +2,7 @@ use super::auth::{require, Authed, Caller};
 use super::dto::*;
 use super::error::{from_body, Result};
 use super::idempotency;
-use super::restaurants::to_value;
+use super::idempotency::{to_value, view_value};
 use super::AppState;
 use crate::domain::{FieldError, Reservation, ReservationId, Status};
 use crate::wire::ReservationView;
@@ -21,13 +21,8 @@ fn view(who: &Caller, r: &Reservation) -> ReservationView {
     ReservationView::of(r, chrono::Utc::now(), who.sees_guest(r))
 }
 
-/// The reservation as its token holder or staff see it, for a recorded idempotent answer.
-pub(super) fn view_value(r: &Reservation) -> Value {
-    serde_json::to_value(ReservationView::of(r, chrono::Utc::now(), true)).unwrap_or_default()
-}
-
 #[utoipa::path(post, path = "/v1/reservations/{id}/confirm", operation_id = "confirm",
-    params(("id" = Uuid, Path, description = "the reservation's id"), super::openapi::IdempotencyKey),
+    params(("id" = Uuid, Path, description = "the reservation's id"), super::dto::IdempotencyKey),
     request_body = ConfirmInput, security(("bearer" = [])),
     responses((status = 200, description = "the reservation, confirmed", body = ReservationView)))]
 pub async fn confirm(

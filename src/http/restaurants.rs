@@ -1,7 +1,7 @@
 use super::auth::{require, Authed, Caller};
 use super::dto::*;
 use super::error::{from_body, ApiError, Result};
-use super::idempotency;
+use super::idempotency::{self, to_value};
 use super::limits::Requester;
 use super::AppState;
 use crate::booking::{HoldRequest, WalkInRequest};
@@ -25,10 +25,6 @@ async fn staff_of(who: &Caller, state: &AppState, rid: RestaurantId) -> Result<U
 }
 
 /// A typed body as the JSON value that idempotency records and replays.
-pub(super) fn to_value<T: serde::Serialize>(body: &T) -> Result<Value> {
-    serde_json::to_value(body).map_err(|e| ApiError::Internal(e.to_string()))
-}
-
 #[utoipa::path(post, path = "/v1/restaurants", operation_id = "create_restaurant",
     request_body = RestaurantInput, security(("bearer" = [])),
     responses((status = 201, description = "created; `staff_token` is shown only now", body = CreatedRestaurant)))]
@@ -247,7 +243,7 @@ pub async fn take_hold(
 }
 
 #[utoipa::path(post, path = "/v1/restaurants/{rid}/holds", operation_id = "hold",
-    params(("rid" = Uuid, Path, description = "the restaurant's id"), super::openapi::IdempotencyKey),
+    params(("rid" = Uuid, Path, description = "the restaurant's id"), super::dto::IdempotencyKey),
     request_body = HoldInput,
     responses((status = 201, description = "the reservation, held, with its `token`", body = HeldReservation)))]
 pub async fn hold(
@@ -296,7 +292,7 @@ pub async fn staff_list(
 }
 
 #[utoipa::path(post, path = "/v1/restaurants/{rid}/walk-ins", operation_id = "walk_in",
-    params(("rid" = Uuid, Path, description = "the restaurant's id"), super::openapi::IdempotencyKey),
+    params(("rid" = Uuid, Path, description = "the restaurant's id"), super::dto::IdempotencyKey),
     request_body = WalkInInput, security(("bearer" = [])),
     responses((status = 201, description = "the reservation, seated now", body = ReservationView)))]
 pub async fn walk_in(
@@ -310,11 +306,7 @@ pub async fn walk_in(
     let party_size = PartySize::new(input.party_size)?;
     let state: &AppState = &state;
     idempotency::once(state, &req, &body, |keyed| async move {
-        let idem = keyed.map(|k| {
-            k.idem(StatusCode::CREATED, |r, _| {
-                super::reservations::view_value(r)
-            })
-        });
+        let idem = keyed.map(|k| k.idem(StatusCode::CREATED, |r, _| idempotency::view_value(r)));
         let r = state
             .booking
             .walk_in(WalkInRequest {
