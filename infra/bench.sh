@@ -4,7 +4,7 @@
 # stops by itself within its --timeout-secs.
 #
 #   bash infra/bench.sh            # all scenarios
-#   bash infra/bench.sh stampede   # one of: stampede fanout holds mixed
+#   bash infra/bench.sh stampede   # one of: stampede fanout holds mixed history
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release --locked --quiet
@@ -26,4 +26,5 @@ want="${1:-all}"
 [[ $want == all || $want == fanout ]] && run fanout --subscribers 10000 --changes 20 --baseline --server-pid "$server"
 [[ $want == all || $want == holds ]] && run holds --holds 2000 --watchers 1000 --concurrency 64
 [[ $want == all || $want == mixed ]] && run mixed --diners 200 --tables 40 --duration-secs 20
+[[ $want == all || $want == history ]] && run history --cycles 30000
 echo "server log: $dir/server.log (removed on exit)"
