@@ -273,7 +273,9 @@ mod tests {
             r.tables[1].max_party = 8;
             r.closed_dates.clear();
             r.validate().unwrap();
-            let date = LocalDate::from_naive(now().date_naive() + chrono::Days::new(day + 1));
+            // A date after the local today of the zone: from Chatham (UTC+13:45) the UTC date
+            // can already be today, with its early starts past.
+            let date = LocalDate::from_naive(local_date_of(tz, now()).naive() + chrono::Days::new(day + 1));
             let v = bookable_starts(&r, date, p(party), now());
             let close_i = boundary_instant(tz, date, WallTime::from_minutes(close));
             let mut prev: Option<Slot> = None;
