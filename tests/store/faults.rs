@@ -485,12 +485,14 @@ async fn holds_of_different_clients_on_different_tables_share_no_item_they_write
         .filter(|(_, by)| by.len() > 1)
         .map(|(k, _)| k.clone())
         .collect();
-    // Known and left for later: every hold checks its restaurant's item (revision and fence), so
-    // holds of one restaurant may still meet a `TransactionConflict` there. Nothing is written
-    // to a shared item.
-    let restaurant = (format!("R#{}", r.id), "META".to_owned());
-    assert_eq!(checked, BTreeSet::from([restaurant.clone()]));
-    assert_eq!(shared, [restaurant], "only the restaurant check is shared");
+    assert!(shared.is_empty(), "items shared by holds: {shared:?}");
+    // Each hold checks only its own table's item (the settings revision and fence), never the
+    // restaurant's.
+    let tables: BTreeSet<_> = ["t1", "t2", "t3"]
+        .iter()
+        .map(|t| (format!("O#{}#{t}", r.id), "T".to_owned()))
+        .collect();
+    assert_eq!(checked, tables);
 }
 
 #[tokio::test]
