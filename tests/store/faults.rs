@@ -485,12 +485,14 @@ async fn holds_of_different_clients_on_different_tables_share_no_item_they_write
         .filter(|(_, by)| by.len() > 1)
         .map(|(k, _)| k.clone())
         .collect();
-    // Known and left for later: every hold checks its restaurant's item (revision and fence), so
-    // holds of one restaurant may still meet a `TransactionConflict` there. Nothing is written
-    // to a shared item.
-    let restaurant = (format!("R#{}", r.id), "META".to_owned());
-    assert_eq!(checked, BTreeSet::from([restaurant.clone()]));
-    assert_eq!(shared, [restaurant], "only the restaurant check is shared");
+    assert!(shared.is_empty(), "items shared by holds: {shared:?}");
+    // Each hold checks only its own table's item (the settings revision and fence), never the
+    // restaurant's.
+    let tables: BTreeSet<_> = ["t1", "t2", "t3"]
+        .iter()
+        .map(|t| (format!("O#{}#{t}", r.id), "T".to_owned()))
+        .collect();
+    assert_eq!(checked, tables);
 }
 
 #[tokio::test]
@@ -531,4 +533,82 @@ async fn a_capped_idempotent_hold_whose_answer_was_lost_takes_one_slot_and_recor
         insert(&plain, again).await,
         InsertOutcome::OverCap
     ));
+}
+
+#[tokio::test]
+async fn tables_a_committed_settings_change_left_fenced_are_settled_by_their_next_hold() {
+    let Some((plain, faulty, faults)) = stores("left_fenced_after_commit").await else {
+        return;
+    };
+    let r = created(&plain, "À moitié").await;
+    let mut renamed = r.clone();
+    renamed.name = "À moitié, bis".into();
+    // The commit lands but its answer is lost; then every unfencing of a table is lost too.
+    faults.inject(TX, Inject::CommitThenTimeout, 1);
+    faults.inject(TX, Inject::TimeoutUnsent, 4 * 3);
+    let out = faulty
+        .replace_restaurant(&renamed, 1, tablecast::store::Guard::None, morning())
+        .await
+        .unwrap();
+    assert!(
+        matches!(out, tablecast::store::ReplaceOutcome::Done(_)),
+        "{out:?}"
+    );
+    faults.clear();
+    // Computed against the old settings: stale, even though the table was still fenced.
+    let old = insert(
+        &plain,
+        new(hold_at(&r, at(19, 0), 90), &["t1"], 1, morning()),
+    )
+    .await;
+    assert!(matches!(old, InsertOutcome::Stale), "{old:?}");
+    for t in ["t1", "t2", "t3"] {
+        won(&plain, new(hold_at(&r, at(19, 0), 90), &[t], 2, morning())).await;
+    }
+}
+
+#[tokio::test]
+async fn a_settings_change_that_died_before_committing_holds_its_tables_only_until_its_fence_lapses(
+) {
+    let Some((plain, faulty, faults)) = stores("died_before_commit").await else {
+        return;
+    };
+    let r = created(&plain, "Interrompu").await;
+    let mut renamed = r.clone();
+    renamed.name = "Interrompu, bis".into();
+    faults.inject(TX, Inject::TimeoutUnsent, 4);
+    let err = faulty
+        .replace_restaurant(&renamed, 1, tablecast::store::Guard::None, morning())
+        .await;
+    assert!(matches!(err, Err(StoreError::Unavailable(_))), "{err:?}");
+    faults.clear();
+    // Fenced meanwhile: a hold is stale (the booking layer retries it) ...
+    let fenced = insert(
+        &plain,
+        new(hold_at(&r, at(19, 0), 90), &["t1"], 1, morning()),
+    )
+    .await;
+    assert!(matches!(fenced, InsertOutcome::Stale), "{fenced:?}");
+    // ... until the change's fence lapses: the next hold settles its table at revision 1, and
+    // the change, were it still in flight, could no longer commit.
+    tokio::time::sleep(Duration::from_millis(5_200)).await;
+    won(
+        &plain,
+        new(hold_at(&r, at(19, 0), 90), &["t1"], 1, morning()),
+    )
+    .await;
+    assert_eq!(plain.restaurant(r.id).await.unwrap().unwrap().revision, 1);
+    let again = plain
+        .replace_restaurant(&renamed, 1, tablecast::store::Guard::None, morning())
+        .await
+        .unwrap();
+    assert!(
+        matches!(again, tablecast::store::ReplaceOutcome::Done(_)),
+        "{again:?}"
+    );
+    won(
+        &plain,
+        new(hold_at(&r, at(19, 0), 90), &["t2"], 2, morning()),
+    )
+    .await;
 }

@@ -33,6 +33,7 @@ macro_rules! contract {
 }
 
 mod faults;
+mod fence;
 mod holds;
 mod limits;
 mod limits_dynamo;

@@ -21,7 +21,6 @@ use backon::BackoffBuilder;
 use chrono::{DateTime, Utc};
 use rand::Rng;
 use std::collections::HashSet;
-use std::time::Duration;
 use uuid::Uuid;
 
 const NOT_EXISTS: &str = "attribute_not_exists(#pk)";
@@ -50,6 +49,9 @@ struct Extras<'a> {
     slot: Option<(&'a HoldCap, u32)>,
     idem: Option<&'a IdemRecord>,
 }
+
+/// How many times one claim settles its table and is sent again before answering `Stale`.
+const SETTLE_ATTEMPTS: usize = 2;
 
 /// How many times one hold picks a slot again after losing one to the client's own race.
 const SLOT_ATTEMPTS: usize = 16;
@@ -247,7 +249,7 @@ impl DynamoStore {
             dead: false,
         };
         let mut items = vec![
-            self.restaurant_check(r.restaurant_id, revision, now.timestamp_millis())?,
+            self.table_check(r.restaurant_id, &r.table_id, revision)?,
             self.put(reservation_item(&stored)?, Some(NOT_EXISTS))?,
             self.put(pointer_item(&pointer), Some(NOT_EXISTS))?,
             counter_bump(self, &r, 1, ttl, false, &r.dates_spanned())?,
@@ -282,7 +284,7 @@ impl DynamoStore {
             );
         }
 
-        let mut resends = 0;
+        let (mut resends, mut settled) = (0, 0);
         loop {
             let slot = extras.slot.map(|(c, i)| (c.client.as_str(), i));
             let written = match self
@@ -302,7 +304,16 @@ impl DynamoStore {
                         return self.ours(r.id, &stamp).await;
                     }
                     if failed(0) {
-                        self.pause_while_fenced(r.restaurant_id, revision).await?;
+                        // The table moved on, or a settings change fences it (or left it
+                        // fenced): settle it, and send again if that was all.
+                        settled += 1;
+                        if settled <= SETTLE_ATTEMPTS
+                            && self
+                                .settle_table(r.restaurant_id, &r.table_id, revision)
+                                .await?
+                        {
+                            continue;
+                        }
                         return Ok(Claim::Stale);
                     }
                     if slot_at.is_some_and(failed) {
@@ -454,20 +465,6 @@ impl DynamoStore {
                 format!("reservation id {} is already in use", s.reservation.id).into(),
             ))
         }
-    }
-
-    /// A guarded settings change holds the restaurant for a moment: give it that moment before
-    /// the caller re-reads the restaurant and tries again.
-    async fn pause_while_fenced(&self, rid: Uuid, revision: u64) -> StoreResult<()> {
-        let Some(r) = self.restaurant_item(rid).await? else {
-            return Ok(());
-        };
-        let now = Utc::now().timestamp_millis();
-        if r.stored.revision == revision && r.fence_until_ms.is_some_and(|f| f >= now) {
-            let ms = rand::thread_rng().gen_range(20..60);
-            tokio::time::sleep(Duration::from_millis(ms)).await;
-        }
-        Ok(())
     }
 }
 

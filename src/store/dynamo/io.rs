@@ -6,7 +6,7 @@ use super::keys::*;
 use super::DynamoStore;
 use crate::domain::{LocalDate, Reservation};
 use crate::store::{StoreError, StoreResult, Versions};
-use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
 use std::collections::BTreeSet;
 use uuid::Uuid;
 
@@ -120,32 +120,6 @@ impl DynamoStore {
             .build()
             .map_err(build_err)?;
         Ok(TransactWriteItem::builder().update(u).build())
-    }
-
-    /// The restaurant still has `revision` and no live fence (a guarded settings change).
-    pub(super) fn restaurant_check(
-        &self,
-        rid: Uuid,
-        revision: u64,
-        now_ms: i64,
-    ) -> StoreResult<TransactWriteItem> {
-        let mut e = Expr::default();
-        let cond = format!(
-            "{rev} = {r} AND (attribute_not_exists({f}) OR {f} < {now})",
-            rev = e.name("rev"),
-            r = e.value(n(revision)),
-            f = e.name("fence_until"),
-            now = e.value(n(now_ms)),
-        );
-        let c = ConditionCheck::builder()
-            .table_name(&self.table)
-            .set_key(Some(key(restaurant_pk(rid), META_SK)))
-            .condition_expression(cond)
-            .set_expression_attribute_names(e.names())
-            .set_expression_attribute_values(e.values())
-            .build()
-            .map_err(build_err)?;
-        Ok(TransactWriteItem::builder().condition_check(c).build())
     }
 
     pub(super) async fn restaurant_item(&self, rid: Uuid) -> StoreResult<Option<RestaurantItem>> {

@@ -7,6 +7,7 @@
 //! | live or business reservation (`held`, `confirmed`, `seated`, `completed`, `no_show`, `cancelled`) | `R#{rid}` | `D#{date}#R#{id}` | the day's `Query` |
 //! | dead hold (`released`, `expired`) | `R#{rid}` | `E#{date}#R#{id}` | the staff list of its date and retention only |
 //! | change counter (`n`, and `nx` for the next date) | `R#{rid}` | `D#{date}#C#{table}` | the day's `Query` (its date's and the next's) |
+//! | table (settings revision `rev`, settings-change `fence`) | `O#{rid}#{table}` | `T` | the holds of that table (a `ConditionCheck`), settings changes |
 //! | client's live-hold slots | `C#{client}` | `C` | the holds of that client only |
 //! | idempotency record | `I#{scope}` | `I` | its own requests, retention |
 //!
@@ -126,6 +127,15 @@ pub fn cell_sk(index: i64) -> String {
     format!("{index:012}")
 }
 
+/// The sort key of a table's own item in its occupancy partition: after every cell number.
+pub const TABLE_SK: &str = "T";
+
+/// A table's own item: the settings revision its holds are computed against, and the fence of
+/// a settings change in progress (see `fence`).
+pub fn table_key(rid: Uuid, table: &TableId) -> (String, String) {
+    (cell_pk(rid, table), TABLE_SK.to_owned())
+}
+
 pub fn due_pk(id: Uuid) -> String {
     format!("DUE#{}", id.as_bytes()[15] % DUE_SHARDS)
 }
@@ -201,6 +211,14 @@ mod tests {
         assert!(dead_sk(d, id) > hi && dead_sk(d.succ(), id) > hi);
         assert!(dead_sk(d, id).starts_with(&dead_prefix(d)));
         assert!(dead_sk(d.pred(), id) > format!("{}~", date_prefix(d.succ())));
+    }
+
+    #[test]
+    fn a_tables_own_item_sorts_after_every_cell_of_its_partition() {
+        let t = TableId::parse("t1").unwrap();
+        let rid = Uuid::nil();
+        assert_eq!(table_key(rid, &t).0, cell_pk(rid, &t));
+        assert!(cell_sk(i64::MAX / 1_000_000) < table_key(rid, &t).1);
     }
 
     #[test]

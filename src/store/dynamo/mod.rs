@@ -9,12 +9,13 @@
 //!
 //! | item | `pk` | `sk` | holds |
 //! |---|---|---|---|
-//! | restaurant | `R#{rid}` | `META` | settings document, `rev`, `wide`, a settings-change fence |
+//! | restaurant | `R#{rid}` | `META` | settings document, `rev`, `wide`, a settings-change fence; never in a hold |
 //! | reservation | `R#{rid}` | `D#{date}#R#{id}` | the reservation, its write count `wc`, stamp `tx` |
 //! | dead hold | `R#{rid}` | `E#{date}#R#{id}` | a released or expired hold, out of the day's range |
 //! | client slots | `C#{client}` | `C` | `s0…` the client's live holds, for its cap |
 //! | change counter | `R#{rid}` | `D#{date}#C#{table}` | `n` changes of one table that date, `nx` of them past midnight |
 //! | occupancy cell | `O#{rid}#{table}` | 15-minute cell number | one attribute per claimed minute |
+//! | table | `O#{rid}#{table}` | `T` | the settings `rev` its holds must be computed against, a settings-change `fence` |
 //! | pointer | `X#{id}` | `X` | restaurant and date of a reservation id, whether it is dead |
 //! | token | `K#{sha256}` | `K` | staff or reservation owner |
 //! | idempotency | `I#{scope}` | `I` | fingerprint, state, first answer (TTL 24 h) |
@@ -39,21 +40,22 @@
 //!   The decision's unit is one table over one quarter hour: claims for other tables or other
 //!   times never write the same cell, and a loser's condition fails at once — a hold never waits
 //!   on another hold. (Besides its cells a change writes its table's change counter for the
-//!   date and checks the restaurant item; on DynamoDB itself those shared items can only cause a
-//!   retried `TransactionConflict`, never a wrong answer. Counters per table and date rather than
+//!   date and checks its table's own item; on DynamoDB itself those items, shared only by holds
+//!   of one table, can only cause a retried `TransactionConflict`, never a wrong answer. Counters per table and date rather than
 //!   per cell keep the day's `Query` small, which every availability read pays for.)
 //! - **One transaction per decision.** A hold is one `TransactWriteItems` (≤ 56 items of the 100
-//!   allowed): a `ConditionCheck` of the restaurant's revision (the `Stale` outcome), the
+//!   allowed): a `ConditionCheck` of its table's settings revision and fence (`Stale`), the
 //!   reservation and its pointer and token (`attribute_not_exists`), the cell claims and the
 //!   counter, and, when capped or idempotent, the client's slot and the request's answer.
 //!   Candidate tables are tried in best-fit order, skipping those the day view shows
-//!   taken; the cancellation reasons, in item order, tell a lost table from a stale restaurant.
+//!   taken; the cancellation reasons, in item order, tell a lost table from a stale one.
 //!   Transitions are conditional on the status, the write count read (and for a hold, on not
 //!   being expired) and re-tag or free exactly the minutes that still carry the owner's value.
 //!   On DynamoDB itself a transaction is also refused (`TransactionConflict`) while another one
-//!   holds any of its items — every hold checks its restaurant's item — so conflicts are retried
-//!   with jitter; but a hold that meets one first reads its table's cells, and if another live
-//!   claim has one of its minutes it answers `Lost` at once instead of after the retries.
+//!   holds any of its items — holds of one table share its item and change counter — so
+//!   conflicts are retried with jitter; but a hold that meets one first reads its table's
+//!   cells, and if another live claim has one of its minutes it answers `Lost` at once instead
+//!   of after the retries.
 //! - **Versions.** A date's version is `wide × 10⁹ + Σ n` over the date's change counters: every
 //!   committed change adds 1 to the counter of its table and date in the same transaction, and a
 //!   restaurant-wide change adds 1 to `wide`, which raises every date at once without touching
@@ -78,11 +80,15 @@
 //! - **Expiry.** The sweeper queries the due index and marks each hold `expired` with a write
 //!   conditional on `status = held AND exp_ms <= now` and its write count: exactly one instance
 //!   wins each hold and publishes it.
-//! - **Guarded settings changes** (delete or shrink a table, change the timezone) first take a
-//!   short fence on the restaurant item (holds check it with the revision), then read the
-//!   restaurant's future reservations, then commit or lift the fence.
+//! - **Settings changes** share no item with holds of other tables: two holds on different
+//!   tables by different clients share none at all. A change fences the restaurant item (changes
+//!   exclude each other), then every table's own item; when guarded (delete or shrink a table,
+//!   change the timezone) it reads the future reservations; it commits the restaurant item on its
+//!   fence and unfences every table at the new revision, or lifts the fences. A table left
+//!   fenced by a change that stopped is settled by its next hold (see [`fence`]).
 pub mod cells;
 pub mod errors;
+mod fence;
 mod insert;
 mod io;
 pub mod items;

@@ -1,11 +1,12 @@
-//! Restaurants: creation, the listing, and settings changes guarded by revision (and, when a
-//! change must not strand a live future reservation, by a short fence).
+//! Restaurants: creation, the listing, and settings changes guarded by revision and by a short
+//! fence on the restaurant and on each of its tables (see [`super::fence`]).
 use super::errors::{unknown_outcome, write, Written};
+use super::fence::Unfence;
 use super::insert::UNKNOWN_RESENDS;
 use super::items::*;
 use super::keys::*;
 use super::DynamoStore;
-use crate::domain::{LocalDate, Reservation, Restaurant};
+use crate::domain::{LocalDate, Reservation, Restaurant, TableId};
 use crate::store::{
     Guard, ReplaceOutcome, RestaurantSummary, StoreError, StoreResult, StoredRestaurant,
     TokenOwner, Versions,
@@ -30,6 +31,11 @@ pub fn blocks(guard: &Guard, r: &Reservation) -> bool {
             now,
         } => live(*now) && *table == r.table_id && !(*min..=*max).contains(&r.party_size),
     }
+}
+
+/// The ids of a restaurant's tables.
+fn table_ids(r: &Restaurant) -> Vec<TableId> {
+    r.tables.iter().map(|t| t.id.clone()).collect()
 }
 
 impl DynamoStore {
@@ -60,15 +66,19 @@ impl DynamoStore {
                 Some("attribute_not_exists(#pk)"),
             )?,
         ];
-        let mut last = None;
+        let (mut last, mut created) = (None, false);
         for _ in 0..=UNKNOWN_RESENDS {
             match self.transact(items.clone()).await? {
-                Written::Done(()) => return Ok(()),
+                Written::Done(()) => {
+                    created = true;
+                    break;
+                }
                 Written::Unknown(e) => {
                     last = Some(e);
                     if let Some(got) = self.restaurant_item(r.id).await? {
                         if got.created_ms == created_ms {
-                            return Ok(());
+                            created = true;
+                            break;
                         }
                     }
                 }
@@ -79,10 +89,15 @@ impl DynamoStore {
                 }
             }
         }
-        Err(unknown_outcome(
-            "creating the restaurant had an unknown outcome",
-            last,
-        ))
+        if !created {
+            return Err(unknown_outcome(
+                "creating the restaurant had an unknown outcome",
+                last,
+            ));
+        }
+        // Its tables' own items, at revision 1 (a table without one is settled by its first hold).
+        self.create_tables(r.id, &table_ids(r), 1).await;
+        Ok(())
     }
 
     pub(super) async fn list_restaurants_(&self) -> StoreResult<Vec<RestaurantSummary>> {
@@ -106,33 +121,77 @@ impl DynamoStore {
         if cur.stored.revision != expected {
             return Ok(ReplaceOutcome::Stale);
         }
-        if guard == Guard::None {
-            return self.commit_settings(r, &cur, None, now).await;
-        }
+        // Every change takes the restaurant's fence, then fences every table it may touch:
+        // holds check only their own table (see `fence`).
         let until = Utc::now().timestamp_millis() + FENCE_MS;
         if !self.take_fence(r, expected, until).await? {
             return Ok(ReplaceOutcome::Stale);
         }
-        // Holds that checked the restaurant before the fence have committed (DynamoDB refuses the
-        // fence while a transaction holds the item); later ones fail their check.
-        let from = LocalDate::from_naive((now - Duration::days(2)).date_naive());
-        let future = match self.untorn(r.id, &date_prefix(from), "D#~").await {
-            Ok(items) => items.reservations,
+        let mut tables = table_ids(&cur.stored.restaurant);
+        tables.extend(table_ids(r));
+        tables.sort();
+        tables.dedup();
+        let lift = |tables: Vec<TableId>| async move {
+            let lifted: Vec<_> = tables.into_iter().map(|t| (t, Unfence::Lift)).collect();
+            self.unfence_tables(r.id, &lifted, until).await;
+            self.lift_fence(r, until).await
+        };
+        match self.fence_tables(r.id, &tables, expected, until).await {
+            Ok(true) => {}
+            Ok(false) => {
+                lift(tables).await?;
+                return Ok(ReplaceOutcome::Stale);
+            }
             Err(e) => {
-                self.lift_fence(r, until).await?;
+                lift(tables).await?;
                 return Err(e);
             }
-        };
-        let blocked = future.iter().any(|s| blocks(&guard, &s.reservation));
+        }
+        // Holds that checked a table before its fence have committed (DynamoDB refuses the
+        // fence while a transaction holds the item); later ones fail their check.
+        let mut blocked = false;
+        if guard != Guard::None {
+            let from = LocalDate::from_naive((now - Duration::days(2)).date_naive());
+            let future = match self.untorn(r.id, &date_prefix(from), "D#~").await {
+                Ok(items) => items.reservations,
+                Err(e) => {
+                    lift(tables).await?;
+                    return Err(e);
+                }
+            };
+            blocked = future.iter().any(|s| blocks(&guard, &s.reservation));
+        }
         if blocked || Utc::now().timestamp_millis() + 500 > until {
-            self.lift_fence(r, until).await?;
+            lift(tables).await?;
             return Ok(if blocked {
                 ReplaceOutcome::Blocked
             } else {
                 ReplaceOutcome::Stale
             });
         }
-        self.commit_settings(r, &cur, Some(until), now).await
+        let out = self.commit_settings(r, &cur, until).await;
+        match &out {
+            Ok(ReplaceOutcome::Done(_)) => {
+                let next = cur.stored.revision + 1;
+                let kept = table_ids(r);
+                let after: Vec<_> = tables
+                    .into_iter()
+                    .map(|t| {
+                        let how = if kept.contains(&t) {
+                            Unfence::At(next)
+                        } else {
+                            Unfence::Delete
+                        };
+                        (t, how)
+                    })
+                    .collect();
+                self.unfence_tables(r.id, &after, until).await;
+            }
+            Ok(_) => lift(tables).await?,
+            // Unknown: left fenced; the next hold of each table settles it.
+            Err(_) => {}
+        }
+        out
     }
 
     async fn take_fence(&self, r: &Restaurant, expected: u64, until: i64) -> StoreResult<bool> {
@@ -172,13 +231,13 @@ impl DynamoStore {
         Ok(())
     }
 
-    /// Writes the new settings with the next revision and a raised restaurant-wide version.
+    /// Writes the new settings with the next revision and a raised restaurant-wide version, on
+    /// the change's own fence.
     async fn commit_settings(
         &self,
         r: &Restaurant,
         cur: &RestaurantItem,
-        fence: Option<i64>,
-        now: DateTime<Utc>,
+        until: i64,
     ) -> StoreResult<ReplaceOutcome> {
         let next = RestaurantItem {
             stored: StoredRestaurant {
@@ -192,14 +251,11 @@ impl DynamoStore {
         let mut e = Expr::default();
         let rev = e.name("rev");
         let f = e.name("fence_until");
-        let mut cond = format!("{rev} = {}", e.value(n(cur.stored.revision)));
-        match fence {
-            Some(until) => cond.push_str(&format!(" AND {f} = {}", e.value(n(until)))),
-            None => cond.push_str(&format!(
-                " AND (attribute_not_exists({f}) OR {f} < {})",
-                e.value(n(now.timestamp_millis().max(Utc::now().timestamp_millis())))
-            )),
-        }
+        let cond = format!(
+            "{rev} = {} AND {f} = {}",
+            e.value(n(cur.stored.revision)),
+            e.value(n(until))
+        );
         let put = aws_sdk_dynamodb::types::Put::builder()
             .table_name(&self.table)
             .set_item(Some(restaurant_item(&next)?))
