@@ -17,8 +17,8 @@
 //! fence (the change committed and stopped before step 5, or died) settles the table to the
 //! restaurant's revision in one transaction that also removes the lapsed restaurant fence, so a
 //! change that outlived its fence can no longer commit.
+use super::errors::UNKNOWN_RESENDS;
 use super::errors::{unknown_outcome, write, Written};
-use super::insert::UNKNOWN_RESENDS;
 use super::items::{get_n, opt_n};
 use super::keys::*;
 use super::DynamoStore;

@@ -1,6 +1,6 @@
 //! Holds and walk-ins: one transaction claims a table's minutes, or fails at once.
 use super::cells::{self, claim_value, minutes, now_key, CELL_MINUTES};
-use super::errors::{fault, pause, Fault, Reason, Written, RETRIES, THROTTLED};
+use super::errors::{fault, pause, Fault, Reason, Written, RETRIES, THROTTLED, UNKNOWN_RESENDS};
 use super::io::counter_bump;
 use super::items::*;
 use super::keys::{
@@ -24,8 +24,6 @@ use std::collections::HashSet;
 use uuid::Uuid;
 
 const NOT_EXISTS: &str = "attribute_not_exists(#pk)";
-/// How many times a write whose outcome stayed unknown is sent again before giving up.
-pub const UNKNOWN_RESENDS: usize = 3;
 
 /// The value a reservation's claimed minutes carry.
 fn claim_of(r: &Reservation) -> String {

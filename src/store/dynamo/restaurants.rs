@@ -1,8 +1,8 @@
 //! Restaurants: creation, the listing, and settings changes guarded by revision and by a short
 //! fence on the restaurant and on each of its tables (see [`super::fence`]).
+use super::errors::UNKNOWN_RESENDS;
 use super::errors::{unknown_outcome, write, Written};
 use super::fence::Unfence;
-use super::insert::UNKNOWN_RESENDS;
 use super::items::*;
 use super::keys::*;
 use super::DynamoStore;

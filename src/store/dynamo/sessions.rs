@@ -1,6 +1,6 @@
 //! Tokens and idempotency records.
+use super::errors::UNKNOWN_RESENDS;
 use super::errors::{unknown_outcome, write, Written};
-use super::insert::UNKNOWN_RESENDS;
 use super::items::*;
 use super::keys::*;
 use super::DynamoStore;

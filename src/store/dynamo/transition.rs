@@ -1,8 +1,8 @@
 //! Status changes and expiry: each a conditional write on the reservation's status and write
 //! count that moves exactly the minutes that still carry the owner's value.
 use super::cells::{self, claim_value, minutes};
+use super::errors::UNKNOWN_RESENDS;
 use super::errors::{unknown_outcome, Reason, Written};
-use super::insert::UNKNOWN_RESENDS;
 use super::io::{counter_bump, dates_touched};
 use super::items::*;
 use super::keys::*;
