@@ -295,8 +295,8 @@ impl Channel {
             self.fan_out(Cause::Changed, Utc::now(), true);
         } else if self.version > version {
             self.hub.0.metrics.live_reconciled();
-            let (cause, at) =
-                view::latest_change(&day, &self.day).unwrap_or((Cause::Changed, Utc::now()));
+            let (cause, at) = view::latest_change(&day, &self.day, Utc::now())
+                .unwrap_or((Cause::Changed, Utc::now()));
             self.fan_out(cause, at, false);
         }
     }

@@ -98,11 +98,18 @@ pub fn diff(
 }
 
 /// The newest reservation change between two reads of a day, as a cause and its commit time.
-/// Linear in the size of both reads.
-pub fn latest_change(old: &[Reservation], new: &[Reservation]) -> Option<(Cause, DateTime<Utc>)> {
+/// Linear in the size of both reads. Day reads leave released and expired holds out, so a hold
+/// that was in the first read and is gone from the second was released, or expired (past its
+/// `expires_at` by `now`); its commit time is not in the read, so `now` stands in for it.
+pub fn latest_change(
+    old: &[Reservation],
+    new: &[Reservation],
+    now: DateTime<Utc>,
+) -> Option<(Cause, DateTime<Utc>)> {
     let seen: HashSet<(uuid::Uuid, DateTime<Utc>, Status)> =
         old.iter().map(|o| (o.id, o.updated_at, o.status)).collect();
-    new.iter()
+    let changed = new
+        .iter()
         .filter(|r| !seen.contains(&(r.id, r.updated_at, r.status)))
         .max_by_key(|r| r.updated_at)
         .map(|r| {
@@ -118,7 +125,26 @@ pub fn latest_change(old: &[Reservation], new: &[Reservation]) -> Option<(Cause,
                 Status::NoShow => Cause::NoShow,
             };
             (cause, r.updated_at)
-        })
+        });
+    changed.or_else(|| {
+        let still: HashSet<uuid::Uuid> = new.iter().map(|r| r.id).collect();
+        let gone: Vec<&Reservation> = old
+            .iter()
+            .filter(|o| o.status == Status::Held && !still.contains(&o.id))
+            .collect();
+        if gone.is_empty() {
+            return None;
+        }
+        let expired = gone.iter().all(|o| o.expires_at.is_some_and(|e| e <= now));
+        Some((
+            if expired {
+                Cause::Expired
+            } else {
+                Cause::Released
+            },
+            now,
+        ))
+    })
 }
 
 #[cfg(test)]
@@ -250,17 +276,35 @@ mod tests {
         let mut b = held(&r, "t2", date, "19:00", now + Duration::seconds(1));
         b.updated_at = now + Duration::seconds(1);
         let one = std::slice::from_ref(&a);
-        assert_eq!(latest_change(one, one), None);
+        assert_eq!(latest_change(one, one, now), None);
         assert_eq!(
-            latest_change(one, &[a.clone(), b.clone()]),
+            latest_change(one, &[a.clone(), b.clone()], now),
             Some((Cause::Held, b.updated_at))
         );
         let mut released = a.clone();
         released.status = Status::Released;
         released.updated_at = now + Duration::seconds(2);
         assert_eq!(
-            latest_change(&[a, b.clone()], &[released.clone(), b]),
+            latest_change(&[a.clone(), b.clone()], &[released.clone(), b.clone()], now),
             Some((Cause::Released, released.updated_at))
+        );
+    }
+
+    #[test]
+    fn a_hold_gone_from_the_day_was_released_or_expired() {
+        let (r, date, now) = setup();
+        let a = held(&r, "t1", date, "19:00", now);
+        let b = held(&r, "t2", date, "20:00", now);
+        let both = [a.clone(), b.clone()];
+        // Day reads leave released and expired holds out: `a` is simply gone.
+        assert_eq!(
+            latest_change(&both, std::slice::from_ref(&b), now),
+            Some((Cause::Released, now))
+        );
+        let later = a.expires_at.unwrap() + Duration::seconds(1);
+        assert_eq!(
+            latest_change(&both, std::slice::from_ref(&b), later),
+            Some((Cause::Expired, later))
         );
     }
 }
