@@ -167,6 +167,11 @@ async fn the_cap_is_per_client_and_holds_without_a_cap_are_unaffected(b: &Backen
     assert!(is_lost(
         &insert(s, capped(hold_on(&r, "t1", now), "client-f", 3)).await
     ));
+    // A client at its cap hears about the cap first, whether or not its table is free: both
+    // stores decide the cap before the table.
+    assert!(is_over_cap(
+        &insert(s, capped(hold_on(&r, "t1", now), "client-d", 1)).await
+    ));
 }
 
 /// An answer that names what was decided, as a handler's body would.

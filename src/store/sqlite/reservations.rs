@@ -1,6 +1,6 @@
 //! Holds, walk-ins, status changes and expiry: queued to the group-commit writer, which decides
 //! each inside its transaction (see `decide.rs`).
-use super::decide::busy_tables_sql;
+use super::decide::{busy_tables_sql, LIVE_HOLDS_OF_CLIENT_SQL};
 use super::rows::{db, ms, row_to_reservation, tables_json};
 use super::versions::bump_dates;
 use super::{batch, SqliteStore};
@@ -42,8 +42,20 @@ impl SqliteStore {
     ) -> StoreResult<InsertOutcome> {
         let rid = new.reservation.restaurant_id.to_string();
         let (start, end) = (ms(new.reservation.start), ms(new.reservation.end));
-        // A hold never waits on another: when a committed snapshot already shows every
-        // candidate taken, the loser is answered from a reader without queueing for the writer.
+        // A hold never waits on another: when a committed snapshot already shows the client at
+        // its cap, or every candidate taken, the loser is answered from a reader without queueing
+        // for the writer (the cap first, as the writer decides it). Only the writer wins.
+        if let Some(cap) = &new.cap {
+            let live: i64 = sqlx::query_scalar(LIVE_HOLDS_OF_CLIENT_SQL)
+                .bind(&cap.client)
+                .bind(ms(new.now))
+                .fetch_one(&self.reader)
+                .await
+                .map_err(db("count the client's live holds"))?;
+            if live >= i64::from(cap.max) {
+                return Ok(InsertOutcome::OverCap);
+            }
+        }
         if self
             .all_taken(&rid, &new.candidates, start, end, ms(new.now))
             .await?
