@@ -35,13 +35,17 @@ async fn staff_of_the_second_restaurant_open_its_floor_without_a_403_from_the_fi
     staff
         .wait_attr("[data-testid=live-status]", "data-state", "live", SECS(10))
         .await;
-    let title = staff
-        .js(
-            "return document.querySelector('#restaurant').value;",
-            vec![],
-        )
-        .await;
-    assert_eq!(title, json!(second));
+    // The floor opens on the restaurant the URL names (the socket may be live before it loads).
+    until(SECS(10), "the second restaurant's floor", || async {
+        let shown = staff
+            .js(
+                "return document.querySelector('#restaurant').value;",
+                vec![],
+            )
+            .await;
+        (shown == json!(second)).then_some(())
+    })
+    .await;
     // The server answered no 403 to this sign-in: it never tried the first restaurant.
     let metrics = reqwest::get(server.url("/metrics"))
         .await
