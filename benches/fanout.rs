@@ -1,6 +1,8 @@
 //! Live fan-out: N WebSocket subscribers on one restaurant/date, K holds; delivery latency from
 //! the commit time `at` to receipt and lost deliveries, next to a minimal raw WebSocket broadcast
-//! server driven by the same client in the same run (`tablecast loadgen fanout --baseline`).
+//! server and a Node `ws` one (benches/node/broadcast.js) driven by the same client in the same
+//! run (`tablecast loadgen fanout --baseline --node-baseline benches/node/broadcast.js`). Needs
+//! `node` and `npm ci --prefix benches/node` (which `infra/test.sh` runs).
 //!
 //! `cargo bench --bench fanout -- [--subscribers N] [--changes K] [--gap-ms MS]`
 mod common;
@@ -9,7 +11,7 @@ use clap::Parser;
 use tablecast::config::{Cli, Command};
 use tablecast::loadgen::raw;
 
-/// Live fan-out against the real binary, next to a raw WebSocket broadcast server.
+/// Live fan-out against the real binary, next to raw and Node `ws` broadcast servers.
 #[derive(Parser)]
 #[command(name = "fanout")]
 struct Args {
@@ -80,6 +82,8 @@ fn main() {
         "--baseline",
         "--raw-server-bin",
         bin.to_str().unwrap(),
+        "--node-baseline",
+        concat!(env!("CARGO_MANIFEST_DIR"), "/benches/node/broadcast.js"),
         "--server-pid",
         &pid,
     ];

@@ -23,7 +23,10 @@ url="http://127.0.0.1:$port"
 run() { "$bin" loadgen "$@" --url "$url" --admin-token "$admin" --timeout-secs 600; }
 want="${1:-all}"
 [[ $want == all || $want == stampede ]] && run stampede --diners 1000 --tables 1 --watchers 50
-[[ $want == all || $want == fanout ]] && run fanout --subscribers 10000 --changes 20 --baseline --server-pid "$server"
+if [[ $want == all || $want == fanout ]]; then
+  npm ci --prefix benches/node --loglevel=error --no-audit --no-fund >/dev/null # the Node ws baseline
+  run fanout --subscribers 10000 --changes 20 --baseline --node-baseline benches/node/broadcast.js --server-pid "$server"
+fi
 [[ $want == all || $want == holds ]] && run holds --holds 2000 --watchers 1000 --concurrency 64
 [[ $want == all || $want == mixed ]] && run mixed --diners 200 --tables 40 --duration-secs 20
 [[ $want == all || $want == history ]] && run history --cycles 30000

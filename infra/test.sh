@@ -33,6 +33,13 @@ for bin in /usr/bin/chromium /usr/bin/chromedriver; do
   [ -x "$bin" ] || { echo "$bin is missing after install: the browser tests need it" >&2; exit 1; }
 done
 
+# The fan-out bench's Node baseline (benches/node/broadcast.js) and its pinned npm package ws.
+step "node baseline"
+need_pkg node nodejs
+need_pkg npm npm
+npm ci --prefix benches/node --loglevel=error --no-audit --no-fund >/dev/null \
+  || { echo "npm ci in benches/node failed: the fan-out bench's Node baseline needs it" >&2; exit 1; }
+
 step "format"
 cargo fmt --all -- --check
 

@@ -1,13 +1,16 @@
 //! N subscribers on one restaurant/date, K changes: delivery latency from the commit time `at`
 //! to receipt, lost deliveries, snapshots resent, memory per connection — next to the raw
-//! broadcast baseline driven by the same client.
+//! broadcast baseline and the Node `ws` one (benches/node/broadcast.js, same protocol), both
+//! driven by the same client.
 use super::stats::summarize;
 use super::wsclient::{self, Socket};
 use super::{Common, Ctx, Report};
+use anyhow::Context;
 use chrono::{DateTime, Utc};
 use clap::Args;
 use serde_json::{json, Value};
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 use tokio::sync::mpsc;
 
@@ -34,6 +37,44 @@ pub struct Opts {
     /// The tablecast binary that serves the baseline (default: this one).
     #[arg(long, hide = true)]
     pub raw_server_bin: Option<std::path::PathBuf>,
+    /// Also measure the Node `ws` broadcast baseline: this script (benches/node/broadcast.js,
+    /// its dependencies installed with `npm ci --prefix benches/node`), run by `--node-bin`.
+    #[arg(long, value_name = "BROADCAST_JS")]
+    pub node_baseline: Option<PathBuf>,
+    /// The Node.js binary for --node-baseline.
+    #[arg(long, default_value = "node")]
+    pub node_bin: PathBuf,
+}
+
+const NODE_MARKER: &str = "node ws server on ";
+
+/// Fails before any crowd connects, saying what is missing, when the Node baseline cannot run.
+fn check_node_baseline(node: &Path, script: &Path) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        script.is_file(),
+        "Node baseline: {} is not a file",
+        script.display()
+    );
+    let dir = script.parent().unwrap_or(Path::new("."));
+    let ws = dir.join("node_modules/ws/package.json");
+    anyhow::ensure!(
+        ws.is_file(),
+        "Node baseline: the npm package ws is not installed ({} is missing): run `npm ci --prefix {}`",
+        ws.display(),
+        dir.display()
+    );
+    match std::process::Command::new(node).arg("--version").output() {
+        Ok(out) if out.status.success() => Ok(()),
+        Ok(out) => anyhow::bail!(
+            "Node baseline: `{} --version` failed ({})",
+            node.display(),
+            out.status
+        ),
+        Err(e) => anyhow::bail!(
+            "Node baseline: cannot run `{}` ({e}): install Node.js (20) or pass --node-bin",
+            node.display()
+        ),
+    }
 }
 
 #[derive(Default)]
@@ -148,10 +189,40 @@ fn record(report: &mut Report, name: &str, n: usize, k: usize, tallies: &[Tally]
     (s.p99_ms, lost)
 }
 
+/// A broadcast baseline (raw or Node) at `addr`: N listeners, then K timestamped updates sent
+/// through one more socket, which the server writes to every socket. Its p99 in ms.
+#[allow(clippy::too_many_arguments)]
+async fn broadcast(
+    ctx: &Ctx,
+    report: &mut Report,
+    name: &str,
+    addr: SocketAddr,
+    n: usize,
+    k: usize,
+    gap: Duration,
+    deadline: tokio::time::Instant,
+) -> anyhow::Result<f64> {
+    let crowd = gather(ctx, &[addr], n, k, deadline, |_| None).await?;
+    let mut control = wsclient::connect(addr, n + 1).await?;
+    let pad = "x".repeat(200);
+    for _ in 0..k {
+        let frame = json!({"type": "update", "sub": "s", "version": 1, "cause": "held",
+                           "at": Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+                           "slots": [{"time": "19:00", "pad": pad}]});
+        wsclient::send(&mut control, &frame).await?;
+        tokio::time::sleep(gap).await;
+    }
+    let tallies = finish(crowd, deadline).await;
+    Ok(record(report, name, n, k, &tallies).0)
+}
+
 pub async fn run(o: Opts) -> anyhow::Result<Report> {
     wsclient::raise_fd_limit();
     let (n, k) = (o.subscribers, o.changes);
     let gap = Duration::from_millis(o.gap_ms);
+    if let Some(script) = &o.node_baseline {
+        check_node_baseline(&o.node_bin, script)?;
+    }
     let ctx = Ctx::setup(o.common.clone(), k.max(1), 2).await?;
     let mut report = Report::new(
         "fanout",
@@ -162,25 +233,37 @@ pub async fn run(o: Opts) -> anyhow::Result<Report> {
     );
     let give_up = || tokio::time::Instant::now() + gap * (k as u32 + 20) + Duration::from_secs(60);
 
-    let baseline_p99 = if o.baseline {
+    let raw_p99 = if o.baseline {
         let program = match &o.raw_server_bin {
             Some(p) => p.clone(),
             None => std::env::current_exe()?,
         };
         let raw = super::raw::spawn(&program, &["loadgen", "raw-server"], &[], "raw server on ")?;
-        let deadline = give_up();
-        let crowd = gather(&ctx, &[raw.addr], n, k, deadline, |_| None).await?;
-        let mut control = wsclient::connect(raw.addr, n + 1).await?;
-        let pad = "x".repeat(200);
-        for _ in 0..k {
-            let frame = json!({"type": "update", "sub": "s", "version": 1, "cause": "held",
-                               "at": Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
-                               "slots": [{"time": "19:00", "pad": pad}]});
-            wsclient::send(&mut control, &frame).await?;
-            tokio::time::sleep(gap).await;
+        let name = "raw broadcast (baseline)";
+        Some(broadcast(&ctx, &mut report, name, raw.addr, n, k, gap, give_up()).await?)
+    } else {
+        None
+    };
+    let node_p99 = if let Some(script) = &o.node_baseline {
+        let script = script
+            .to_str()
+            .context("the --node-baseline path is not UTF-8")?;
+        let node =
+            super::raw::spawn(&o.node_bin, &[script], &[], NODE_MARKER).with_context(|| {
+                format!(
+                    "Node baseline: starting `{} {script}`",
+                    o.node_bin.display()
+                )
+            })?;
+        let name = "node ws broadcast (baseline)";
+        let p99 = broadcast(&ctx, &mut report, name, node.addr, n, k, gap, give_up()).await?;
+        if let Some(raw) = raw_p99 {
+            report.fact(
+                "node ws p99 / raw broadcast p99",
+                (p99 / raw.max(0.001) * 100.0).round() / 100.0,
+            );
         }
-        let tallies = finish(crowd, deadline).await;
-        Some(record(&mut report, "raw broadcast (baseline)", n, k, &tallies).0)
+        Some(p99)
     } else {
         None
     };
@@ -232,11 +315,20 @@ pub async fn run(o: Opts) -> anyhow::Result<Report> {
         lost == 0,
         format!("{lost} of {} lost", n * k),
     );
-    if let Some(base) = baseline_p99 {
+    if let Some(base) = raw_p99 {
         report.target(
             "delivery p99 / raw broadcast p99",
             p99 / base.max(0.001),
             1.5,
+            true,
+        );
+    }
+    if let Some(base) = node_p99 {
+        // Ahead of Node `ws`: tablecast's p99 at most the Node baseline's.
+        report.target(
+            "delivery p99 / node ws p99",
+            p99 / base.max(0.001),
+            1.0,
             true,
         );
     }
