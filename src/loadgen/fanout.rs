@@ -319,7 +319,7 @@ pub async fn run(o: Opts) -> anyhow::Result<Report> {
         report.target(
             "delivery p99 / raw broadcast p99",
             p99 / base.max(0.001),
-            1.5,
+            1.2,
             true,
         );
     }
