@@ -37,6 +37,8 @@ pub struct Idem {
     /// The scope key the request's `idem_begin` used.
     pub key: String,
     pub render: Render,
+    /// Set once a write that carried this record committed: the answer is already stored.
+    pub recorded: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl std::fmt::Debug for Idem {
@@ -46,6 +48,11 @@ impl std::fmt::Debug for Idem {
 }
 
 impl Idem {
+    fn mark_recorded(&self) {
+        self.recorded
+            .store(true, std::sync::atomic::Ordering::Release);
+    }
+
     /// The store's record, with the token (if any) bound into the rendering.
     fn record(&self, token: Option<&str>) -> IdemRecord {
         let render = self.render.clone();
@@ -271,6 +278,7 @@ impl Booking {
                     reservation,
                     versions,
                 } => {
+                    extras.idem.iter().for_each(|i| i.mark_recorded());
                     self.publish(restaurant_id, cause, now, versions);
                     return Ok(reservation);
                 }
@@ -335,10 +343,13 @@ impl Booking {
             notes,
             end: None,
             now,
-            idem: idem.map(|i| i.record(None)),
+            idem: idem.as_ref().map(|i| i.record(None)),
         };
         match self.apply(t, Cause::Confirmed).await? {
-            Ok(r) => Ok(r),
+            Ok(r) => {
+                idem.iter().for_each(Idem::mark_recorded);
+                Ok(r)
+            }
             Err(None) => Err(BookingError::NotFound("reservation")),
             Err(Some(cur)) => match cur.status_at(now) {
                 Status::Confirmed => Ok(cur),

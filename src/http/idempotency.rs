@@ -17,6 +17,7 @@ use rand::RngCore;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 pub type Answer = (StatusCode, Value);
@@ -79,6 +80,8 @@ impl Seal {
 pub struct Keyed {
     key: String,
     seal: Seal,
+    /// Set by the booking layer when the effect's own write recorded the answer.
+    recorded: Arc<AtomicBool>,
 }
 
 impl Keyed {
@@ -94,6 +97,7 @@ impl Keyed {
         Idem {
             key: self.key.clone(),
             render,
+            recorded: self.recorded.clone(),
         }
     }
 }
@@ -169,20 +173,23 @@ where
             "a request with this Idempotency-Key is still in flight".into(),
         )),
         IdemBegin::Fresh => {
+            let recorded = Arc::new(AtomicBool::new(false));
             let keyed = Keyed {
                 key: scope.clone(),
                 seal: seal.clone(),
+                recorded: recorded.clone(),
             };
             let out = f(Some(keyed)).await;
             let (status, text) = match &out {
                 Ok((s, v)) => (*s, v.to_string()),
                 Err(e) => (e.status_code(), e.problem_json()),
             };
-            if status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error() {
+            if recorded.load(Ordering::Acquire) {
+                // The effect's own write recorded this answer: nothing is left to do.
+            } else if status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error() {
                 store.idem_abort(&scope).await?;
             } else {
-                // An effect has already recorded this answer in its own write; this records
-                // the answers that changed nothing (a lost race, a refused transition).
+                // Answers that changed nothing (a lost race, a refused transition, a repeat).
                 store
                     .idem_finish(&scope, status.as_u16(), &seal.seal(&text))
                     .await?;
