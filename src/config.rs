@@ -83,7 +83,7 @@ pub struct ServeArgs {
     /// Live (held, unexpired) holds one client may have at once, all restaurants; 0 = off.
     #[arg(long, env = "TABLECAST_MAX_LIVE_HOLDS_PER_CLIENT", default_value_t = 4)]
     pub max_live_holds_per_client: u32,
-    /// Holds and waitlist joins one client may start (token bucket, burst = the figure):
+    /// Holds one client may start (token bucket, burst = the figure):
     /// `30/min`, `5/s`, `100/h` or `off`. Counted per instance.
     #[arg(long, env = "TABLECAST_HOLD_RATE", default_value = "30/min")]
     pub hold_rate: crate::http::limits::Rate,

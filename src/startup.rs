@@ -194,7 +194,9 @@ async fn sweep_forever(booking: Booking) {
 
 /// Every minute: deletes history past the retention period, and forgets idle rate buckets.
 async fn housekeep_forever(booking: Booking, limits: Arc<Limits>, retention: chrono::Duration) {
-    let mut tick = tokio::time::interval(HOUSEKEEP_EVERY);
+    // Not at start-up: a rolling deploy would have every new instance purge at once.
+    let first = tokio::time::Instant::now() + HOUSEKEEP_EVERY;
+    let mut tick = tokio::time::interval_at(first, HOUSEKEEP_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;

@@ -1,5 +1,5 @@
 //! Per-client limits against abuse: live holds (decided by the store in the hold's own write;
-//! this only carries the cap), the hold and waitlist-join rate (a token bucket per client, per
+//! this only carries the cap), the hold rate (a token bucket per client, per
 //! instance), open live sockets per client per instance, and the `Origin`s allowed on the socket.
 //! The admin token, and a staff token on its own restaurant, are exempt.
 use super::auth::{bearer, resolve, Caller};

@@ -1,7 +1,7 @@
 use super::auth::{require, Authed, Caller};
 use super::dto::*;
 use super::error::{from_body, ApiError, Result};
-use super::idempotency::{self, to_value};
+use super::idempotency;
 use super::limits::Requester;
 use super::AppState;
 use crate::booking::{HoldRequest, WalkInRequest};
@@ -24,7 +24,6 @@ async fn staff_of(who: &Caller, state: &AppState, rid: RestaurantId) -> Result<U
     Ok(rid)
 }
 
-/// A typed body as the JSON value that idempotency records and replays.
 #[utoipa::path(post, path = "/v1/restaurants", operation_id = "create_restaurant",
     request_body = RestaurantInput, security(("bearer" = [])),
     responses((status = 201, description = "created; `staff_token` is shown only now", body = CreatedRestaurant)))]
@@ -172,7 +171,6 @@ pub async fn availability(
     Ok(HttpResponse::Ok().json(AvailabilityBody::from(&a)))
 }
 
-/// The hold use case shared by HTTP and the live `hold` op: the answer as status and body.
 /// A hold's body, checked: the shape (`400`) and the party size (`422`) before anything else.
 pub struct HoldCommand {
     date: crate::domain::LocalDate,
@@ -212,11 +210,7 @@ pub async fn take_hold(
     }
     let idem = keyed.map(|k| {
         k.idem(StatusCode::CREATED, |r, token| {
-            let held = HeldReservation {
-                reservation: ReservationView::of(r, chrono::Utc::now(), true),
-                token: token.unwrap_or_default().to_owned(),
-            };
-            serde_json::to_value(held).unwrap_or_default()
+            held_value(r, token.unwrap_or_default())
         })
     });
     let (r, token) = state
@@ -235,11 +229,16 @@ pub async fn take_hold(
             idem,
         })
         .await?;
+    Ok((StatusCode::CREATED, held_value(&r, &token)))
+}
+
+/// A new hold as its taker sees it: the reservation with its token.
+fn held_value(r: &crate::domain::Reservation, token: &str) -> Value {
     let held = HeldReservation {
-        reservation: ReservationView::of(&r, chrono::Utc::now(), true),
-        token,
+        reservation: ReservationView::of(r, chrono::Utc::now(), true),
+        token: token.to_owned(),
     };
-    Ok((StatusCode::CREATED, to_value(&held)?))
+    serde_json::to_value(held).unwrap_or_default()
 }
 
 #[utoipa::path(post, path = "/v1/restaurants/{rid}/holds", operation_id = "hold",
@@ -317,8 +316,7 @@ pub async fn walk_in(
                 idem,
             })
             .await?;
-        let view = ReservationView::of(&r, chrono::Utc::now(), true);
-        Ok((StatusCode::CREATED, to_value(&view)?))
+        Ok((StatusCode::CREATED, idempotency::view_value(&r)))
     })
     .await
 }

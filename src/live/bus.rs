@@ -218,10 +218,7 @@ async fn publisher(client: redis::Client, mut rx: mpsc::Receiver<Wire>, ok: Arc<
         let names: Vec<String> = if w.w {
             vec![wide_name(w.r)]
         } else {
-            w.d.iter()
-                .flat_map(|d| [*d, d.succ()])
-                .map(|d| channel_name(&(w.r, d)))
-                .collect()
+            w.d.iter().map(|d| channel_name(&(w.r, *d))).collect()
         };
         let c = conn.as_mut().expect("connected");
         let mut pipe = redis::pipe();
@@ -283,9 +280,7 @@ async fn subscriber(
                     let Some(msg) = msg else { break 'connected };
                     let Ok(w) = serde_json::from_slice::<Wire>(msg.get_payload_bytes()) else { continue };
                     if w.i != me {
-                        let dates = (!w.w).then(|| {
-                            w.d.iter().flat_map(|d| [*d, d.succ()]).collect::<Vec<_>>()
-                        });
+                        let dates = (!w.w).then(|| w.d.clone());
                         on_remote(Remote::Change { restaurant_id: w.r, dates, cause: w.c, at: w.a });
                     }
                 }

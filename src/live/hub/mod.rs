@@ -225,11 +225,10 @@ impl Publish for Hub {
         if change.wide_version.is_some() {
             self.mark(change.restaurant_id, None, change.cause, change.at);
         } else {
+            // The store names every date a change moved (the next one too, for a reservation
+            // running past midnight).
             let dates: Vec<LocalDate> = change.dates.iter().map(|(d, _)| *d).collect();
-            // A change on date d can also move d+1 (a walk-in running past midnight).
-            let mut all = dates.clone();
-            all.extend(dates.iter().map(|d| d.succ()));
-            self.mark(change.restaurant_id, Some(&all), change.cause, change.at);
+            self.mark(change.restaurant_id, Some(&dates), change.cause, change.at);
         }
     }
 }

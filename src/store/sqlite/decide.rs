@@ -79,13 +79,24 @@ async fn record_answer(
     decided: &Reservation,
 ) -> StoreResult<()> {
     let (status, body) = (idem.render)(decided);
-    sqlx::query("UPDATE idempotency SET state = 'done', status = ?2, body = ?3 WHERE key = ?1")
-        .bind(&idem.key)
-        .bind(i64::from(status))
-        .bind(body)
-        .execute(&mut **tx)
-        .await
-        .map_err(db("record the idempotent answer"))?;
+    let written = sqlx::query(
+        "UPDATE idempotency SET state = 'done', status = ?2, body = ?3
+         WHERE key = ?1 AND state = 'in_flight'",
+    )
+    .bind(&idem.key)
+    .bind(i64::from(status))
+    .bind(body)
+    .execute(&mut **tx)
+    .await
+    .map_err(db("record the idempotent answer"))?;
+    // No in-flight marker left: another request took over a stale one and recorded its answer.
+    // This effect must not commit beside it (the savepoint rolls back), as on DynamoDB.
+    if written.rows_affected() == 0 {
+        return Err(StoreError::Unavailable(
+            "the idempotency key was answered by another request meanwhile; retry to replay it"
+                .into(),
+        ));
+    }
     Ok(())
 }
 

@@ -70,13 +70,18 @@ impl SqliteStore {
     }
 
     pub(super) async fn idem_finish_(&self, key: &str, status: u16, body: &str) -> StoreResult<()> {
-        sqlx::query("UPDATE idempotency SET state = 'done', status = ?, body = ? WHERE key = ?")
-            .bind(i64::from(status))
-            .bind(body)
-            .bind(key)
-            .execute(&self.writer)
-            .await
-            .map_err(db("finish idempotency record"))?;
+        // Only over its own in-flight marker: an answer already recorded (by the effect's own
+        // write, or by a request that took over a stale marker) is never overwritten.
+        sqlx::query(
+            "UPDATE idempotency SET state = 'done', status = ?, body = ? \
+             WHERE key = ? AND state = 'in_flight'",
+        )
+        .bind(i64::from(status))
+        .bind(body)
+        .bind(key)
+        .execute(&self.writer)
+        .await
+        .map_err(db("finish idempotency record"))?;
         Ok(())
     }
 
