@@ -318,7 +318,8 @@ async fn made_up_methods_do_not_grow_the_metrics() {
 #[tokio::test]
 async fn a_pinger_that_never_reads_is_closed_in_time() {
     use tokio::io::AsyncWriteExt;
-    let app = TestApp::spawn_with(|a| a.ws_idle_secs = 2.0).await;
+    // A small server send buffer, so that pongs nobody reads back up quickly.
+    let app = TestApp::spawn_with(|a| a.socket_send_buffer = Some(4096)).await;
     let metrics = |app: &TestApp| {
         let (http, url) = (app.http.clone(), app.url("/metrics"));
         async move {
@@ -345,23 +346,32 @@ async fn a_pinger_that_never_reads_is_closed_in_time() {
     // Masked pings with 125-byte payloads, never reading a pong back.
     let mut ping = vec![0x89u8, 0x80 | 125, 1, 2, 3, 4];
     ping.extend((0..125u8).map(|i| i ^ [1, 2, 3, 4][usize::from(i % 4)]));
+    // Ping until the server stops reading: it is then stuck writing pongs nobody reads.
     let pinger = tokio::spawn(async move {
-        for _ in 0..20_000 {
+        for _ in 0..400_000 {
             if tokio::time::timeout(Duration::from_secs(1), s.write_all(&ping))
                 .await
                 .is_err()
             {
-                break; // the server stopped reading too: it is closing us
+                return (true, s);
             }
         }
-        s
+        (false, s)
     });
-    // The pongs back up; the write timeout ends the session instead of pinning it.
+    // The pong's write timeout ends the session (4008) instead of pinning it; the idle close
+    // cannot, as the session is not idle until it stopped reading.
     eventually(
-        Duration::from_secs(45),
+        Duration::from_secs(60),
         "the pinger's session closes",
         || async { metrics(&app).await == 0.0 },
     )
     .await;
-    drop(pinger);
+    let (stalled, _socket) = tokio::time::timeout(Duration::from_secs(10), pinger)
+        .await
+        .expect("the pinger stops")
+        .unwrap();
+    assert!(
+        stalled,
+        "the server never stopped reading: no pong ever had to wait"
+    );
 }

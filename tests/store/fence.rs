@@ -69,6 +69,7 @@ async fn a_hold_computed_before_a_settings_change_is_stale_after_it(b: &Backend)
 
 async fn a_guarded_change_racing_holds_on_its_table_never_lets_both_win(b: &Backend) {
     let other = b.another_instance().await;
+    let mut decided = 0;
     for round in 0..6u64 {
         let s = &b.store;
         let r = created(s, &format!("Course {round}")).await;
@@ -135,10 +136,13 @@ async fn a_guarded_change_racing_holds_on_its_table_never_lets_both_win(b: &Back
             ReplaceOutcome::Blocked => assert!(wins > 0, "round {round}: blocked by nothing"),
             ReplaceOutcome::Stale => {}
         }
+        decided += usize::from(!matches!(change, ReplaceOutcome::Stale));
         // Whatever won, the restaurant takes holds at its revision right after.
         let rev = s.restaurant(r.id).await.unwrap().unwrap().revision;
         won(s, new(hold_at(&r, at(18, 0), 90), &["t2"], rev, morning())).await;
     }
+    // The rule was put to the test: the change was decided (done or blocked), not only stale.
+    assert!(decided > 0, "every round's change came back stale");
 }
 
 async fn a_plain_change_racing_holds_leaves_them_stale_never_committed_after_it(b: &Backend) {

@@ -174,11 +174,11 @@ where
     verdict.with(e)
 }
 
-/// The store's retries: at most 7 waits, from 5 ms doubling to at most 200 ms, each stretched
-/// by a random 0–100 % (backon's jitter), so under a second and a half in all.
 /// How many times a write whose outcome stayed unknown is sent again before giving up.
 pub const UNKNOWN_RESENDS: usize = 3;
 
+/// The store's retries: at most 7 waits, from 5 ms doubling to at most 200 ms, each stretched
+/// by a random 0–100 % (backon's jitter), so under a second and a half in all.
 pub const RETRIES: ExponentialBuilder = ExponentialBuilder::new()
     .with_min_delay(Duration::from_millis(5))
     .with_max_delay(Duration::from_millis(200))
