@@ -45,21 +45,28 @@ impl SqliteStore {
         // A hold never waits on another: when a committed snapshot already shows the client at
         // its cap, or every candidate taken, the loser is answered from a reader without queueing
         // for the writer (the cap first, as the writer decides it). Only the writer wins.
-        if let Some(cap) = &new.cap {
+        let now = ms(new.now);
+        let over_cap = async {
+            let Some(cap) = &new.cap else {
+                return Ok(false);
+            };
             let live: i64 = sqlx::query_scalar(LIVE_HOLDS_OF_CLIENT_SQL)
                 .bind(&cap.client)
-                .bind(ms(new.now))
+                .bind(now)
                 .fetch_one(&self.reader)
                 .await
                 .map_err(db("count the client's live holds"))?;
-            if live >= i64::from(cap.max) {
-                return Ok(InsertOutcome::OverCap);
-            }
+            Ok(live >= i64::from(cap.max))
+        };
+        // Both reads at once, on two reader connections.
+        let (over_cap, taken) = tokio::try_join!(
+            over_cap,
+            self.all_taken(&rid, &new.candidates, start, end, now)
+        )?;
+        if over_cap {
+            return Ok(InsertOutcome::OverCap);
         }
-        if self
-            .all_taken(&rid, &new.candidates, start, end, ms(new.now))
-            .await?
-        {
+        if taken {
             return Ok(InsertOutcome::Lost);
         }
         let (reply, answer) = oneshot::channel();
