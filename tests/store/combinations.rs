@@ -22,8 +22,14 @@ async fn a_combination_claims_every_member_table_and_reads_back_whole(b: &Backen
     assert_eq!(c.table_ids, [table("t3"), table("t4")]);
     assert_eq!(c.combination_id, Some(table("c34")));
     assert_eq!(s.reservation(c.id).await.unwrap(), Some(c.clone()));
-    assert_eq!(s.reservations_on(r.id, day()).await.unwrap(), [c.clone()]);
-    assert_eq!(s.day(r.id, day()).await.unwrap().reservations, [c.clone()]);
+    assert_eq!(
+        s.reservations_on(r.id, day()).await.unwrap(),
+        std::slice::from_ref(&c)
+    );
+    assert_eq!(
+        s.day(r.id, day()).await.unwrap().reservations,
+        std::slice::from_ref(&c)
+    );
 
     // Each member is taken over the combination's time, the first as much as the last.
     for t in ["t3", "t4"] {
