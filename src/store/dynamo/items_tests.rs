@@ -35,6 +35,7 @@ fn hold() -> StoredReservation {
             client: "c-1".into(),
             index: 3,
         }),
+        window: Some("2026-12-05#19:00#19:15".into()),
     }
 }
 

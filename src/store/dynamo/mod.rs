@@ -87,12 +87,14 @@
 //!   fence and unfences every table at the new revision, or lifts the fences. A table left
 //!   fenced by a change that stopped is settled by its next hold (see [`fence`]).
 pub mod cells;
+mod claim;
 pub mod errors;
 mod fence;
 mod insert;
 mod io;
 pub mod items;
 pub mod keys;
+pub mod pacing;
 mod purge;
 mod reads;
 mod restaurants;

@@ -196,6 +196,7 @@ impl DynamoStore {
             token_hash: cur.token_hash.clone(),
             ttl: cur.ttl.filter(|_| keeps_ttl),
             slot: cur.slot.clone(),
+            window: cur.window.clone(),
         };
         let moved = reservation_sk_of(&cur.reservation) != reservation_sk_of(&r);
         let mut written = self.reservation_write(cur, &next, t.now)?;
@@ -230,12 +231,23 @@ impl DynamoStore {
             items.push(self.idem_answer(idem, &r)?);
         }
         let idem_at = t.idem.as_ref().map(|_| items.len() - 1);
+        // Released or cancelled, it leaves the pacing window it was counted in (an expired
+        // hold's entry lapses by itself).
+        if let Some(w) = cur.window.as_deref() {
+            if matches!(t.to, Status::Released | Status::Cancelled) {
+                items.push(self.window_remove(&r, w)?);
+            }
+        }
         let first_cell = items.len();
-        for (cell, ops) in cells::diff(occupancy(&cur.reservation), occupancy(&r)) {
-            items.push(
-                cells::update(&self.table, r.restaurant_id, &r.table_id, cell, &ops, t.now)
-                    .map_err(super::io::build_err)?,
-            );
+        // Every member table's minutes move together.
+        let ops = cells::diff(occupancy(&cur.reservation), occupancy(&r));
+        for table in &r.table_ids {
+            for (cell, ops) in &ops {
+                items.push(
+                    cells::update(&self.table, r.restaurant_id, table, *cell, ops, t.now)
+                        .map_err(super::io::build_err)?,
+                );
+            }
         }
         let failed =
             |reasons: &[Reason], i: usize| reasons.get(i) == Some(&Reason::ConditionalCheckFailed);
@@ -361,6 +373,7 @@ impl DynamoStore {
             token_hash: cur.token_hash.clone(),
             ttl: cur.ttl,
             slot: cur.slot.clone(),
+            window: cur.window.clone(),
         };
         let mut e = Expr::default();
         let cond = format!(
