@@ -43,5 +43,6 @@ mod pacing;
 mod restaurants;
 mod schema;
 mod sessions;
+mod shared_items;
 mod transitions;
 mod versions;
