@@ -107,20 +107,6 @@ pub fn availability(
         .collect()
 }
 
-/// Whether the committed state shows every candidate seating option taken over `[start, end)`.
-pub fn all_taken(
-    candidates: &[Seating],
-    reservations: &[Reservation],
-    start: DateTime<Utc>,
-    end: DateTime<Utc>,
-    now: DateTime<Utc>,
-) -> bool {
-    let busy = Occupancy::new(reservations, now);
-    !candidates
-        .iter()
-        .any(|s| busy.is_option_free(s, start, end))
-}
-
 /// Up to 3 free starts nearest the requested one (ties: the earlier), the requested one excluded.
 pub fn alternatives(slots: &[SlotCount], requested: DateTime<Utc>) -> Vec<SlotCount> {
     let mut free: Vec<SlotCount> = slots
