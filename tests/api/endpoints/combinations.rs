@@ -309,3 +309,42 @@ async fn staff_seat_a_walk_in_on_a_combination_but_not_on_a_table_and_a_combinat
     .await;
     assert_eq!(p["reason"], "table");
 }
+
+#[tokio::test]
+async fn a_live_reservation_on_a_removed_combination_still_guards_each_member_table() {
+    let app = TestApp::spawn().await;
+    let f = app.create_restaurant(combined_body()).await;
+    let date = date_in(5);
+    held(
+        &app,
+        &f.id,
+        json!({"date": date, "time": "19:00", "party_size": 8, "combination_id": "c34"}),
+    )
+    .await;
+    // The combination goes; the reservation keeps both its tables.
+    let res = patch(&app, &f, json!({"combinations": []})).await;
+    json_body(res, StatusCode::OK, "remove the combination").await;
+    assert_eq!(
+        free_at(&app.availability(&f.id, &date, 2).await, "19:00"),
+        2
+    );
+    let path = format!("/v1/restaurants/{}/tables/t4", f.id);
+    // Shrinking a member is not about the combination's party; deleting it is refused.
+    let shrink = app
+        .send(
+            Method::PUT,
+            &path,
+            Some(&f.staff),
+            Some(json!({"min_party": 2, "max_party": 4})),
+        )
+        .await;
+    json_body(shrink, StatusCode::OK, "shrink t4").await;
+    let delete = app.send(Method::DELETE, &path, Some(&f.staff), None).await;
+    assert_problem(
+        delete,
+        409,
+        "conflict",
+        "delete a member with a live reservation",
+    )
+    .await;
+}
