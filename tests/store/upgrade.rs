@@ -63,7 +63,7 @@ async fn reservations_written_before_combinations_keep_their_tables_after_the_up
     let rows = s.reservations_on(r.id, day()).await.unwrap();
     assert_eq!(rows.len(), 2);
     for x in &rows {
-        assert_eq!(x.table_ids, [x.table_id.clone()]);
+        assert_eq!(x.table_ids, std::slice::from_ref(&x.table_id));
         assert_eq!(x.combination_id, None);
     }
     // The confirmed one still blocks t1, alone or inside a combination; the released one
