@@ -45,4 +45,5 @@ mod schema;
 mod sessions;
 mod shared_items;
 mod transitions;
+mod upgrade;
 mod versions;
