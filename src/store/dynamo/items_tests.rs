@@ -120,7 +120,10 @@ fn a_reservation_written_before_combinations_reads_as_on_its_one_table() {
     assert_eq!(back.reservation.table_ids, [h.reservation.table_id.clone()]);
     assert_eq!(back.reservation.combination_id, None);
     item.insert("tables".into(), AttributeValue::L(vec![]));
-    assert!(reservation_from(&item).is_err(), "an empty member list is corrupt");
+    assert!(
+        reservation_from(&item).is_err(),
+        "an empty member list is corrupt"
+    );
 }
 
 #[test]
