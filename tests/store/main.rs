@@ -40,6 +40,7 @@ mod limits;
 mod limits_dynamo;
 mod midnight;
 mod pacing;
+mod pacing_dynamo;
 mod restaurants;
 mod schema;
 mod sessions;

@@ -115,13 +115,9 @@ impl DynamoStore {
                     }
                 }
                 let paced = match (&pacing, &window, &counted) {
-                    (Some(p), Some(read), Some(t)) => Some((
-                        p.window,
-                        WindowWrite::Decide {
-                            read,
-                            kept: &t.kept,
-                        },
-                    )),
+                    (Some(p), Some(read), Some(t)) => {
+                        Some((p.window, WindowWrite::Decide { read, tally: t }))
+                    }
                     (Some(p), _, None) => Some((p.window, WindowWrite::Count)),
                     _ => None,
                 };

@@ -20,6 +20,12 @@
 //! reservation's entry. An expired hold stops counting at its `expires_at` by the arithmetic
 //! above, with no write and no sweeper.
 //!
+//! A hold that left out a hold it saw expired (held, `expires_at` passed, not yet swept) marks
+//! it lapsed in the item (`x{id}` = its expiry), so an instance whose clock runs a little behind
+//! cannot confirm that hold into the count afterwards: a confirm of a paced hold checks that
+//! its window does not mark it lapsed, as its minutes are checked against a taker. Marks older
+//! than [`LAPSE_KEPT_MS`] are dropped by the next hold.
+//!
 //! Reading the item before the day is what makes the count exact: a reservation committed
 //! before the item was read has its entry there or is shown by the day (an item once visible to
 //! a strongly consistent read stays so), and one committed after it raised the version, so the
@@ -39,6 +45,9 @@ use std::collections::{BTreeMap, HashSet};
 use uuid::Uuid;
 
 const VERSION: &str = "v";
+/// How long a window keeps the mark of a hold it counted as expired: far above the clock skew
+/// between instances, far below a hold's life.
+pub const LAPSE_KEPT_MS: i64 = 60_000;
 /// A window item is kept this long after the end of the last reservation written into it.
 const WINDOW_TTL_AFTER_S: i64 = 7 * 86_400;
 
@@ -55,11 +64,17 @@ pub struct Entry {
 pub struct WindowItem {
     pub version: Option<u64>,
     pub entries: BTreeMap<Uuid, Entry>,
+    /// Holds a decision counted as expired, with their expiry.
+    pub lapsed: BTreeMap<Uuid, i64>,
     pub ttl: Option<i64>,
 }
 
 pub fn entry_attr(id: Uuid) -> String {
     format!("h{}", id.simple())
+}
+
+pub fn lapsed_attr(id: Uuid) -> String {
+    format!("x{}", id.simple())
 }
 
 pub fn entry_of(r: &Reservation) -> Entry {
@@ -93,23 +108,30 @@ pub fn window_from(item: Option<&Item>) -> StoreResult<WindowItem> {
     let Some(item) = item else {
         return Ok(WindowItem::default());
     };
-    let mut entries = BTreeMap::new();
+    let (mut entries, mut lapsed) = (BTreeMap::new(), BTreeMap::new());
     for (k, v) in item {
-        let Some(hex) = k.strip_prefix('h') else {
-            continue;
-        };
         let bad =
             || StoreError::corrupt("pacing entry", format!("attribute `{k}` is not an entry"));
-        let id = Uuid::try_parse(hex).map_err(|_| bad())?;
-        let entry = match v {
-            AttributeValue::S(v) => parse_entry(v).ok_or_else(bad)?,
-            _ => return Err(bad()),
-        };
-        entries.insert(id, entry);
+        if let Some(hex) = k.strip_prefix('h') {
+            let id = Uuid::try_parse(hex).map_err(|_| bad())?;
+            let entry = match v {
+                AttributeValue::S(v) => parse_entry(v).ok_or_else(bad)?,
+                _ => return Err(bad()),
+            };
+            entries.insert(id, entry);
+        } else if let Some(hex) = k.strip_prefix('x') {
+            let id = Uuid::try_parse(hex).map_err(|_| bad())?;
+            let at = match v {
+                AttributeValue::N(v) => v.parse().map_err(|_| bad())?,
+                _ => return Err(bad()),
+            };
+            lapsed.insert(id, at);
+        }
     }
     Ok(WindowItem {
         version: Some(opt_n(item, VERSION)?.unwrap_or(0)),
         entries,
+        lapsed,
         ttl: opt_n(item, TTL)?,
     })
 }
@@ -121,6 +143,8 @@ pub struct Tally {
     pub count: PaceCount,
     /// The entries its write keeps: unexpired, and not shown by the day.
     pub kept: BTreeMap<Uuid, Entry>,
+    /// The holds it counted as expired (recent ones), marked lapsed by its write.
+    pub lapsed: BTreeMap<Uuid, i64>,
 }
 
 /// The count of `window` on `date` at `now`, from the window item and the day read after it.
@@ -149,7 +173,31 @@ pub fn tally(
     for e in kept.values() {
         count.add(e.party);
     }
-    Tally { count, kept }
+    // Holds left out as expired, by the day or by their entry, still recent enough to matter.
+    let recent = |at: i64| at <= now_ms && at > now_ms - LAPSE_KEPT_MS;
+    let expired_in_day = day.iter().filter_map(|r| {
+        let at = r.expires_at?.timestamp_millis();
+        (r.status == Status::Held && r.date == date && window.contains(r.time) && recent(at))
+            .then_some((r.id, at))
+    });
+    let expired_entries = item
+        .entries
+        .iter()
+        .filter(|(id, e)| !seen.contains(id) && recent(e.expires_ms))
+        .map(|(id, e)| (*id, e.expires_ms));
+    let lapsed = item
+        .lapsed
+        .iter()
+        .map(|(id, at)| (*id, *at))
+        .filter(|(_, at)| recent(*at))
+        .chain(expired_in_day)
+        .chain(expired_entries)
+        .collect();
+    Tally {
+        count,
+        kept,
+        lapsed,
+    }
 }
 
 /// How a reservation is written into its window.
@@ -158,7 +206,7 @@ pub enum WindowWrite<'a> {
     /// A paced hold: the whole item, conditional on the version read.
     Decide {
         read: &'a WindowItem,
-        kept: &'a BTreeMap<Uuid, Entry>,
+        tally: &'a Tally,
     },
     /// A walk-in: counted, never refused.
     Count,
@@ -185,12 +233,15 @@ impl DynamoStore {
         let (pk, sk) = window_key(r.restaurant_id, r.date, window);
         let mine = entry_value(&entry_of(r));
         match how {
-            WindowWrite::Decide { read, kept } => {
+            WindowWrite::Decide { read, tally } => {
                 let mut item = key(pk, sk);
                 item.insert(VERSION.into(), n(read.version.map_or(1, |v| v + 1)));
                 item.insert(TTL.into(), n(read.ttl.unwrap_or(0).max(ttl_of(r))));
-                for (id, e) in kept {
+                for (id, e) in &tally.kept {
                     item.insert(entry_attr(*id), s(entry_value(e)));
+                }
+                for (id, at) in &tally.lapsed {
+                    item.insert(lapsed_attr(*id), n(at));
                 }
                 item.insert(entry_attr(r.id), s(mine));
                 let mut e = Expr::default();
@@ -222,6 +273,24 @@ impl DynamoStore {
                 self.update((pk, sk), &expr, None, &e)
             }
         }
+    }
+
+    /// The check of a paced hold's confirm: no decision of its window counted it as expired.
+    pub(super) fn window_not_lapsed(
+        &self,
+        r: &Reservation,
+        window_sk: &str,
+    ) -> StoreResult<TransactWriteItem> {
+        let mut e = Expr::default();
+        let cond = format!("attribute_not_exists({})", e.name(&lapsed_attr(r.id)));
+        let c = aws_sdk_dynamodb::types::ConditionCheck::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(window_pk(r.restaurant_id), window_sk)))
+            .condition_expression(cond)
+            .set_expression_attribute_names(e.names())
+            .build()
+            .map_err(super::io::build_err)?;
+        Ok(TransactWriteItem::builder().condition_check(c).build())
     }
 
     /// Takes a reservation out of the window item it was counted in (a release or a cancel),
@@ -333,6 +402,7 @@ mod tests {
                 .iter()
                 .map(|r| (r.id, entry_of(r)))
                 .collect(),
+            lapsed: [(Uuid::from_u128(1), now.timestamp_millis() - LAPSE_KEPT_MS)].into(),
             ttl: None,
         };
         let t = tally(&item, &day, live.date, &seven(), now);
@@ -344,6 +414,12 @@ mod tests {
             }
         );
         assert_eq!(t.kept.keys().collect::<Vec<_>>(), [&unseen.id]);
+        // The holds left out as expired are marked; an old mark is dropped.
+        let mut marked: Vec<Uuid> = t.lapsed.keys().copied().collect();
+        let mut want = vec![lapsed.id, gone.id];
+        marked.sort();
+        want.sort();
+        assert_eq!(marked, want);
         // A walk-in's entry never expires.
         assert_eq!(entry_of(&confirmed).expires_ms, NEVER);
     }

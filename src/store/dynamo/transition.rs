@@ -233,9 +233,15 @@ impl DynamoStore {
         let idem_at = t.idem.as_ref().map(|_| items.len() - 1);
         // Released or cancelled, it leaves the pacing window it was counted in (an expired
         // hold's entry lapses by itself).
+        // A paced hold is confirmed only if no decision of its window counted it as expired
+        // (an instance whose clock is ahead): else it reads as expired, as for its minutes.
+        let mut lapse_at = None;
         if let Some(w) = cur.window.as_deref() {
             if matches!(t.to, Status::Released | Status::Cancelled) {
                 items.push(self.window_remove(&r, w)?);
+            } else if cur.reservation.status == Status::Held && t.to == Status::Confirmed {
+                items.push(self.window_not_lapsed(&r, w)?);
+                lapse_at = Some(items.len() - 1);
             }
         }
         let first_cell = items.len();
@@ -258,7 +264,8 @@ impl DynamoStore {
             Written::Canceled(reasons)
                 if reasons[first_cell.min(reasons.len())..]
                     .contains(&Reason::ConditionalCheckFailed)
-                    || slot_at.is_some_and(|i| failed(&reasons, i)) =>
+                    || slot_at.is_some_and(|i| failed(&reasons, i))
+                    || lapse_at.is_some_and(|i| failed(&reasons, i)) =>
             {
                 Applied::Superseded
             }
