@@ -1,9 +1,11 @@
 //! The store decides every race. One trait, one contract, two backends.
 pub mod dynamo;
 mod error;
+pub mod outbox;
 pub mod sqlite;
 
 pub use error::{BoxError, Cause, StoreError, StoreResult};
+pub use outbox::{MailIntent, MailKind, Outbox, OutboxRecord, Settle};
 
 use crate::domain::reservation::{Guest, Reservation, Status};
 use crate::domain::{LocalDate, Restaurant, TableId};
@@ -115,6 +117,8 @@ pub struct Transition {
     pub now: DateTime<Utc>,
     /// The idempotent answer, recorded in this same write when it is done.
     pub idem: Option<IdemRecord>,
+    /// A mail about the change, put in the outbox in this same write when it is done.
+    pub mail: Option<MailIntent>,
 }
 
 #[allow(clippy::large_enum_variant)]
@@ -173,7 +177,7 @@ pub enum IdemBegin {
 }
 
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: Outbox + Send + Sync + 'static {
     async fn ping(&self) -> StoreResult<()>;
 
     async fn create_restaurant(

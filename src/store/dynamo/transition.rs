@@ -230,6 +230,9 @@ impl DynamoStore {
             items.push(self.idem_answer(idem, &r)?);
         }
         let idem_at = t.idem.as_ref().map(|_| items.len() - 1);
+        if let Some(mail) = &t.mail {
+            items.push(self.mail_put(mail, &r, t.now)?);
+        }
         let first_cell = items.len();
         for (cell, ops) in cells::diff(occupancy(&cur.reservation), occupancy(&r)) {
             items.push(

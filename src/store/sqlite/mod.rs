@@ -13,6 +13,7 @@ use tokio::sync::mpsc;
 mod batch;
 mod decide;
 mod idempotency;
+mod outbox;
 mod reads;
 mod reservations;
 mod restaurants;
