@@ -12,5 +12,6 @@ mod idempotency;
 mod limits;
 mod live;
 mod loadgen;
+mod mail;
 mod problem;
 mod races;

@@ -101,7 +101,12 @@ impl DynamoStore {
     }
 
     /// Claims one record seen due at `seen_ms`; `None` when another claimer was first.
-    async fn claim_one(&self, id: Uuid, seen_ms: i64, lease_ms: i64) -> StoreResult<Option<OutboxRecord>> {
+    async fn claim_one(
+        &self,
+        id: Uuid,
+        seen_ms: i64,
+        lease_ms: i64,
+    ) -> StoreResult<Option<OutboxRecord>> {
         let (pk, sk) = mail_key(id);
         let mut e = Expr::default();
         let (at, st, att) = (e.name(DUE_AT), e.name("st"), e.name("attempts"));
@@ -120,11 +125,7 @@ impl DynamoStore {
         })
         .await?;
         match w {
-            Written::Done(out) => out
-                .attributes
-                .as_ref()
-                .map(record_from)
-                .transpose(),
+            Written::Done(out) => out.attributes.as_ref().map(record_from).transpose(),
             // Unknown: if it landed, the lease lapses and the record falls due again.
             _ => Ok(None),
         }
@@ -179,7 +180,11 @@ impl Outbox for DynamoStore {
         let update = match settle {
             Settle::RetryAt(t) => format!("SET {at} = {}", e.value(n(t.timestamp_millis()))),
             Settle::Sent | Settle::Failed => {
-                let state = if settle == Settle::Sent { "sent" } else { "failed" };
+                let state = if settle == Settle::Sent {
+                    "sent"
+                } else {
+                    "failed"
+                };
                 format!(
                     "SET {st} = {}, {dpk} = {}, {at} = {}",
                     e.value(s(state)),
@@ -260,7 +265,9 @@ impl Outbox for DynamoStore {
         .await?;
         match w {
             Written::Done(_) => Ok(()),
-            _ => Err(StoreError::Unavailable("adding a link token did not land".into())),
+            _ => Err(StoreError::Unavailable(
+                "adding a link token did not land".into(),
+            )),
         }
     }
 

@@ -4,9 +4,7 @@ use super::rows::{db, ms};
 use super::SqliteStore;
 use crate::domain::Reservation;
 use crate::store::outbox::{from_snapshot, snapshot};
-use crate::store::{
-    MailIntent, MailKind, Outbox, OutboxRecord, Settle, StoreError, StoreResult,
-};
+use crate::store::{MailIntent, MailKind, Outbox, OutboxRecord, Settle, StoreError, StoreResult};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::sqlite::SqliteRow;
