@@ -57,7 +57,7 @@ pub async fn book(
 }
 
 /// A metric's value summed over its label sets (0 when absent).
-pub async fn metric(app: &TestApp, name: &str) -> f64 {
+pub async fn metric(app: &Api, name: &str) -> f64 {
     let text = app
         .req(Method::GET, "/metrics", None)
         .send()
@@ -73,7 +73,7 @@ pub async fn metric(app: &TestApp, name: &str) -> f64 {
 }
 
 /// Waits until the outbox is empty.
-pub async fn drained(app: &TestApp) {
+pub async fn drained(app: &Api) {
     eventually(WITHIN, "the outbox drains", || async {
         metric(app, "tablecast_mail_outbox_depth").await == 0.0
     })
@@ -81,8 +81,8 @@ pub async fn drained(app: &TestApp) {
 }
 
 /// The manage link's token in a mail for reservation `id` of `app`.
-pub fn link_token(app: &TestApp, mail: &Mail, id: &str) -> String {
-    let prefix = format!("http://127.0.0.1:{}/reservation/{id}#t=", app.port);
+pub fn link_token(app: &Api, mail: &Mail, id: &str) -> String {
+    let prefix = format!("{}/reservation/{id}#t=", app.base);
     let at = mail
         .text()
         .find(&prefix)

@@ -13,5 +13,6 @@ mod limits;
 mod live;
 mod loadgen;
 mod mail;
+mod mail_faults;
 mod problem;
 mod races;

@@ -38,6 +38,7 @@ mod holds;
 mod limits;
 mod limits_dynamo;
 mod midnight;
+mod outbox;
 mod restaurants;
 mod schema;
 mod sessions;

@@ -175,7 +175,7 @@ impl Outbox for DynamoStore {
     ) -> StoreResult<bool> {
         let (pk, sk) = mail_key(record.id);
         let mut e = Expr::default();
-        let (at, st, dpk) = (e.name(DUE_AT), e.name("st"), e.name(DUE_PK));
+        let (at, st) = (e.name(DUE_AT), e.name("st"));
         let (lease, pending) = (e.value(n(record.lease_ms)), e.value(s(PENDING)));
         let update = match settle {
             Settle::RetryAt(t) => format!("SET {at} = {}", e.value(n(t.timestamp_millis()))),
@@ -185,6 +185,7 @@ impl Outbox for DynamoStore {
                 } else {
                     "failed"
                 };
+                let dpk = e.name(DUE_PK);
                 format!(
                     "SET {st} = {}, {dpk} = {}, {at} = {}",
                     e.value(s(state)),
