@@ -178,3 +178,99 @@ pub fn render(kind: MailKind, r: &Reservation, cx: &Context<'_>) -> Rendered {
         ics: parts.ics.then(|| ics::event(r, cx.restaurant, cx.now)),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::reservation::{Guest, Status};
+    use crate::domain::restaurant::tests::paris;
+    use crate::domain::time::{LocalDate, WallTime};
+    use crate::domain::TableId;
+    use chrono::TimeZone;
+
+    fn booking(status: Status) -> Reservation {
+        let at = |h, m| Utc.with_ymd_and_hms(2026, 7, 4, h, m, 0).unwrap();
+        Reservation {
+            id: uuid::Uuid::parse_str("0a1b2c3d-0000-4000-8000-000000000001").unwrap(),
+            restaurant_id: paris().id,
+            table_id: TableId::parse("t1").unwrap(),
+            date: LocalDate::parse("2026-07-04").unwrap(),
+            time: WallTime::parse("19:30").unwrap(),
+            // Paris is UTC+2 in July.
+            start: at(17, 30),
+            end: at(19, 0),
+            party_size: 2,
+            status,
+            expires_at: None,
+            guest: Some(Guest {
+                name: "Ada <b>".into(),
+                email: Some("ada@example.com".into()),
+                phone: None,
+            }),
+            notes: "nuts & \"shellfish\"".into(),
+            created_at: at(9, 0),
+            updated_at: at(9, 0),
+        }
+    }
+
+    fn cx<'a>(r: &'a Restaurant, token: Option<&'a str>) -> Context<'a> {
+        Context {
+            restaurant: r,
+            public_url: "https://book.example.com",
+            token,
+            now: Utc.with_ymd_and_hms(2026, 7, 1, 9, 0, 0).unwrap(),
+        }
+    }
+
+    #[test]
+    fn a_confirmation_gives_local_times_the_link_and_a_calendar_file() {
+        let r = paris();
+        let b = booking(Status::Confirmed);
+        let m = render(MailKind::Confirmation, &b, &cx(&r, Some("tc_abc")));
+        assert!(m.subject.contains("Chez Rust") && m.subject.contains("Sat 4 Jul at 19:30"));
+        assert!(
+            m.text.contains("Saturday 4 July 2026, 19:30–21:00"),
+            "{}",
+            m.text
+        );
+        assert!(m.text.contains("Table:     T1") && m.text.contains("0A1B2C3D"));
+        let link = format!("https://book.example.com/reservation/{}#t=tc_abc", b.id);
+        assert!(m.text.contains(&link) && m.html.contains(&link));
+        let ics = m.ics.unwrap();
+        assert!(ics.contains("DTSTART:20260704T173000Z") && ics.contains("METHOD:PUBLISH"));
+    }
+
+    #[test]
+    fn html_escapes_what_guests_typed() {
+        let r = paris();
+        let m = render(
+            MailKind::Confirmation,
+            &booking(Status::Confirmed),
+            &cx(&r, None),
+        );
+        assert!(m.html.contains("Hello Ada &lt;b&gt;,"), "{}", m.html);
+        assert!(m.html.contains("nuts &amp; &quot;shellfish&quot;"));
+        assert!(!m.html.contains("<b>"));
+        assert!(m.text.contains("Hello Ada <b>,"));
+    }
+
+    #[test]
+    fn cancellations_say_who_cancelled_and_remove_the_event() {
+        let r = paris();
+        let b = booking(Status::Cancelled);
+        let by_guest = render(MailKind::CancelledByGuest, &b, &cx(&r, None));
+        let by_staff = render(MailKind::CancelledByRestaurant, &b, &cx(&r, None));
+        assert!(by_guest.text.contains("As you asked"));
+        assert!(by_staff.subject.starts_with("Chez Rust has cancelled"));
+        for m in [by_guest, by_staff] {
+            assert!(
+                !m.text.contains("#t="),
+                "no manage link after a cancellation"
+            );
+            assert!(m
+                .text
+                .contains(&format!("https://book.example.com/?restaurant={}", r.id)));
+            assert!(m.ics.unwrap().contains("METHOD:CANCEL"));
+        }
+    }
+}
