@@ -164,9 +164,9 @@ impl Sender {
             Relay::Log => {
                 tracing::info!(
                     mail = %record.id,
-                    to = %record.to,
-                    subject = %rendered.subject,
-                    "mail (printed, not sent: no SMTP relay):\n{}",
+                    "mail printed, not sent (no SMTP relay)\nTo: {}\nSubject: {}\n\n{}",
+                    record.to,
+                    rendered.subject,
                     rendered.text
                 );
                 Ok(())

@@ -58,6 +58,16 @@ pub fn retention_sql() -> Vec<(&'static str, String)> {
     ]
 }
 
+/// The outbox statements, by name: what the plan tests give to `EXPLAIN QUERY PLAN`.
+#[doc(hidden)]
+pub fn outbox_sql() -> Vec<(&'static str, String)> {
+    vec![
+        ("claim due mail", outbox::CLAIM_SQL.to_owned()),
+        ("count pending mail", outbox::PENDING_SQL.to_owned()),
+        ("purge settled mail", outbox::PURGE_SQL.to_owned()),
+    ]
+}
+
 pub struct SqliteStore {
     writer: SqlitePool,
     reader: SqlitePool,

@@ -11,6 +11,18 @@ use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, Sqlite, Transaction};
 use uuid::Uuid;
 
+/// The oldest due pending records, claimed until the lease's end (`?2`).
+pub(super) const CLAIM_SQL: &str = "UPDATE outbox SET next_ms = ?2, attempts = attempts + 1
+     WHERE id IN (SELECT id FROM outbox WHERE state = 'pending' AND next_ms <= ?1
+                  ORDER BY next_ms, created_ms LIMIT ?3)
+     RETURNING *";
+
+pub(super) const PENDING_SQL: &str = "SELECT COUNT(*) FROM outbox WHERE state = 'pending'";
+
+/// Settled records oldest first, only those settled before `?1`.
+pub(super) const PURGE_SQL: &str = "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox
+       WHERE state <> 'pending' AND settled_ms < ?1 ORDER BY settled_ms LIMIT ?2)";
+
 /// Puts a mail in the outbox inside the decision's transaction, due at once.
 pub(super) async fn put_mail(
     tx: &mut Transaction<'_, Sqlite>,
@@ -60,18 +72,13 @@ impl Outbox for SqliteStore {
         limit: u32,
     ) -> StoreResult<Vec<OutboxRecord>> {
         let mut tx = self.begin_write().await?;
-        let rows = sqlx::query(
-            "UPDATE outbox SET next_ms = ?2, attempts = attempts + 1
-             WHERE id IN (SELECT id FROM outbox WHERE state = 'pending' AND next_ms <= ?1
-                          ORDER BY next_ms, created_ms LIMIT ?3)
-             RETURNING *",
-        )
-        .bind(ms(now))
-        .bind(ms(lease_until))
-        .bind(i64::from(limit))
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(db("claim due mail"))?;
+        let rows = sqlx::query(CLAIM_SQL)
+            .bind(ms(now))
+            .bind(ms(lease_until))
+            .bind(i64::from(limit))
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(db("claim due mail"))?;
         tx.commit().await.map_err(db("commit a mail claim"))?;
         let mut out = rows.iter().map(record).collect::<StoreResult<Vec<_>>>()?;
         out.sort_by_key(|r| r.created_at);
@@ -106,7 +113,7 @@ impl Outbox for SqliteStore {
     }
 
     async fn outbox_pending(&self) -> StoreResult<u64> {
-        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE state = 'pending'")
+        let n: i64 = sqlx::query_scalar(PENDING_SQL)
             .fetch_one(&self.reader)
             .await
             .map_err(db("count pending mail"))?;
@@ -130,16 +137,13 @@ impl Outbox for SqliteStore {
     }
 
     async fn outbox_purge(&self, before: DateTime<Utc>, limit: u32) -> StoreResult<usize> {
-        let gone = sqlx::query(
-            "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox
-               WHERE state <> 'pending' AND settled_ms < ?1 ORDER BY settled_ms LIMIT ?2)",
-        )
-        .bind(ms(before))
-        .bind(i64::from(limit))
-        .execute(&self.writer)
-        .await
-        .map_err(db("delete old mail records"))?
-        .rows_affected();
+        let gone = sqlx::query(PURGE_SQL)
+            .bind(ms(before))
+            .bind(i64::from(limit))
+            .execute(&self.writer)
+            .await
+            .map_err(db("delete old mail records"))?
+            .rows_affected();
         Ok(gone as usize)
     }
 }
