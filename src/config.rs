@@ -176,13 +176,16 @@ impl MailArgs {
                 anyhow::bail!("--smtp-url needs --mail-from (the sender address of diner email)")
             }
         };
+        let lease = Duration::from_secs_f64(self.mail_lease_secs.max(0.5));
         Ok(Some(MailSettings {
             transport,
             from,
             public_url: crate::mail::public_url(self.public_url.as_deref(), bound),
-            lease: Duration::from_secs_f64(self.mail_lease_secs.max(0.5)),
+            lease,
             retry_max: Duration::from_secs_f64(self.mail_retry_max_secs.max(0.1)),
-            send_timeout: Duration::from_secs(30),
+            // An attempt ends well inside its lease, so no other instance takes the mail over
+            // while it is still being sent.
+            send_timeout: (lease / 2).min(Duration::from_secs(30)),
         }))
     }
 
@@ -259,5 +262,59 @@ impl ServeArgs {
                 ..MailArgs::default()
             },
         }
+    }
+}
+
+#[cfg(test)]
+mod mail_tests {
+    use super::MailArgs;
+
+    fn bound() -> std::net::SocketAddr {
+        "0.0.0.0:8080".parse().unwrap()
+    }
+
+    #[test]
+    fn without_a_relay_no_mail_unless_printed_to_the_log() {
+        let off = MailArgs::default();
+        assert!(!off.enabled(false));
+        assert!(off.settings(false, bound()).unwrap().is_none());
+        // The demo prints mail to the log; so does --mail-to-log.
+        assert!(off.enabled(true));
+        let demo = off.settings(true, bound()).unwrap().unwrap();
+        assert!(matches!(demo.transport, crate::mail::Transport::Log));
+        assert_eq!(demo.public_url, "http://localhost:8080");
+    }
+
+    #[test]
+    fn a_relay_needs_a_sender_and_an_smtp_scheme_and_hides_its_password_in_the_log() {
+        let relay = |url: &str, from: Option<&str>| MailArgs {
+            smtp_url: Some(url.into()),
+            mail_from: from.map(Into::into),
+            mail_lease_secs: 60.0,
+            mail_retry_max_secs: 300.0,
+            ..MailArgs::default()
+        };
+        assert!(relay("smtps://u:p@mail.example.com", None)
+            .settings(false, bound())
+            .is_err());
+        assert!(relay("http://mail.example.com", Some("a@example.com"))
+            .settings(false, bound())
+            .is_err());
+        assert!(
+            relay("smtps://u:p@mail.example.com", Some("not an address"))
+                .settings(false, bound())
+                .is_err()
+        );
+        let s = relay(
+            "smtps://user:secret@mail.example.com:465",
+            Some("Bookings <b@example.com>"),
+        )
+        .settings(false, bound())
+        .unwrap()
+        .unwrap();
+        assert_eq!(s.transport_name(), "smtps://mail.example.com:465");
+        assert!(s.send_timeout < s.lease);
+        // A relay URL lettre accepts builds a sender.
+        assert!(s.from.email.to_string() == "b@example.com");
     }
 }

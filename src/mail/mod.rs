@@ -68,6 +68,34 @@ pub fn public_url(given: Option<&str>, bound: std::net::SocketAddr) -> String {
 mod tests {
     use super::*;
 
+    #[tokio::test]
+    async fn a_sender_builds_for_each_relay_form_tls_included() {
+        let store: crate::store::DynStore = std::sync::Arc::new(
+            crate::store::sqlite::SqliteStore::open("sqlite::memory:")
+                .await
+                .unwrap(),
+        );
+        for url in [
+            "smtp://127.0.0.1:2525",
+            "smtp://user:pass@mail.example.com:587?tls=required",
+            "smtps://user:pass@email-smtp.eu-west-1.amazonaws.com:465",
+        ] {
+            let settings = MailSettings {
+                transport: Transport::Smtp(url.into()),
+                from: "b@example.com".parse().unwrap(),
+                public_url: "https://book.example.com".into(),
+                lease: Duration::from_secs(60),
+                retry_max: Duration::from_secs(300),
+                send_timeout: Duration::from_secs(30),
+            };
+            let metrics = crate::metrics::Metrics::new();
+            assert!(
+                Sender::new(store.clone(), settings, &metrics).is_ok(),
+                "{url}"
+            );
+        }
+    }
+
     #[test]
     fn the_public_url_defaults_to_the_bound_address_and_drops_a_trailing_slash() {
         let a: std::net::SocketAddr = "0.0.0.0:8080".parse().unwrap();

@@ -231,23 +231,29 @@ impl Sender {
 }
 
 /// Sends mail until the task is aborted: woken by each commit that wrote mail, and polling
-/// for the rest. Keeps the outbox depth gauge current.
+/// for the rest. Beside it, keeps the outbox depth gauge current, even while a send hangs.
 pub async fn run(sender: Arc<Sender>, wake: Arc<Notify>) {
-    let mut last_gauge: Option<tokio::time::Instant> = None;
-    loop {
-        sender.drain().await;
-        if last_gauge.is_none_or(|t| t.elapsed() >= GAUGE_EVERY) {
+    let send = async {
+        loop {
+            sender.drain().await;
+            tokio::select! {
+                _ = wake.notified() => {}
+                _ = tokio::time::sleep(POLL) => {}
+            }
+        }
+    };
+    let gauge = async {
+        let mut tick = tokio::time::interval(GAUGE_EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
             match sender.store.outbox_pending().await {
                 Ok(n) => sender.metrics.outbox_depth(n),
                 Err(e) => {
                     tracing::debug!(error = format!("{e:#}"), "mail: cannot count the outbox")
                 }
             }
-            last_gauge = Some(tokio::time::Instant::now());
         }
-        tokio::select! {
-            _ = wake.notified() => {}
-            _ = tokio::time::sleep(POLL) => {}
-        }
-    }
+    };
+    tokio::join!(send, gauge);
 }

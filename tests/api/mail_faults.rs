@@ -124,3 +124,68 @@ async fn mailing_app_on(relay: &str, backend: Backend, store: String) -> TestApp
     })
     .await
 }
+
+#[tokio::test]
+async fn a_relay_that_never_answers_does_not_slow_a_booking() {
+    let Some(_sink) = SmtpSink::start("mail_faults::slow_relay") else {
+        return;
+    };
+    // Accepts connections, never says a word: every send hangs until its timeout.
+    let black_hole = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hole = format!("smtp://{}", black_hole.local_addr().unwrap());
+    let (held_tx, mut held_rx) = tokio::sync::mpsc::channel(64);
+    tokio::spawn(async move {
+        while let Ok((conn, _)) = black_hole.accept().await {
+            let _ = held_tx.send(conn).await;
+        }
+    });
+    let app = crate::mail::mailing_app(&hole, Backend::Sqlite).await;
+    let f = app
+        .create_restaurant(restaurant_body(many_tables(12)))
+        .await;
+    let date = date_in(4);
+    book(&app, &f.id, &date, "19:00", "first@example.com").await;
+    let _stuck = tokio::time::timeout(Duration::from_secs(20), held_rx.recv())
+        .await
+        .expect("the sender is inside an SMTP exchange")
+        .unwrap();
+    let mut slowest = Duration::ZERO;
+    for i in 0..10 {
+        let started = std::time::Instant::now();
+        book(&app, &f.id, &date, "20:00", &format!("g{i}@example.com")).await;
+        slowest = slowest.max(started.elapsed());
+    }
+    eprintln!("slowest hold + confirm with the relay hanging: {slowest:?}");
+    assert!(
+        slowest < Duration::from_secs(2),
+        "a booking waited for the relay: {slowest:?}"
+    );
+    crate::kit::wait::eventually(
+        Duration::from_secs(10),
+        "the depth to show all 11",
+        || async { metric(&app, "tablecast_mail_outbox_depth").await == 11.0 },
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_mail_the_relay_refuses_for_good_is_given_up_and_the_next_one_still_goes() {
+    let Some(sink) = SmtpSink::start("mail_faults::refused") else {
+        return;
+    };
+    let app = crate::mail::mailing_app(&sink.url(), Backend::Sqlite).await;
+    let f = app.standard_restaurant().await;
+    let date = date_in(4);
+    book(&app, &f.id, &date, "19:00", "nobody@reject.test").await;
+    book(&app, &f.id, &date, "20:00", "ada@example.com").await;
+    let mails = sink.wait_for(1, Duration::from_secs(20)).await;
+    drained(&app).await;
+    assert_eq!(mails[0].rcpt_tos, ["ada@example.com"]);
+    assert_eq!(sink.mails().len(), 1);
+    assert_eq!(
+        metric(&app, "tablecast_mail_send_failures_total").await,
+        1.0,
+        "one attempt, not retried"
+    );
+    assert_eq!(metric(&app, "tablecast_mail_sent_total").await, 1.0);
+}

@@ -1,5 +1,6 @@
 """A real SMTP server for the tests (aiosmtpd): accepts every message on 127.0.0.1:PORT and
-writes each, parsed by Python's email package, as one JSON file into OUT_DIR.
+writes each, parsed by Python's email package, as one JSON file into OUT_DIR. A recipient at the
+domain `reject.test` is refused for good (550), as a relay refuses an address that does not exist.
 
     python smtp_sink.py PORT OUT_DIR
 
@@ -20,6 +21,12 @@ from aiosmtpd.controller import Controller
 class Sink:
     def __init__(self, out):
         self.out = out
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if address.lower().endswith("@reject.test"):
+            return "550 5.1.1 No such mailbox"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
         msg = email.message_from_bytes(envelope.original_content or envelope.content,

@@ -198,3 +198,36 @@ async fn a_retry_waits_until_due_and_a_sent_record_is_purged_after_retention(b: 
         0
     );
 }
+
+/// A record written by an older or broken binary that this one cannot read is given up, and the
+/// records after it are still claimed. (SQLite only: the test writes the bad row by hand.)
+#[tokio::test]
+async fn an_unreadable_record_is_given_up_and_does_not_block_the_others() {
+    let b = Backend::sqlite().await;
+    let pool = sqlx::SqlitePool::connect(b.sqlite_url().unwrap())
+        .await
+        .unwrap();
+    let early = (morning() - Duration::seconds(5)).timestamp_millis();
+    sqlx::query(
+        "INSERT INTO outbox (id, kind, recipient, reservation, next_ms, created_ms)
+         VALUES ('00000000-0000-4000-8000-000000000000', 'confirmation', 'x@example.com', '{}', ?1, ?1)",
+    )
+    .bind(early)
+    .execute(&pool)
+    .await
+    .unwrap();
+    let (_, mail) = confirmed_with_mail(&b).await;
+    let s = &b.store;
+    assert_eq!(s.outbox_pending().await.unwrap(), 2);
+    let now = morning() + Duration::seconds(1);
+    let got = s
+        .outbox_claim(now, now + Duration::seconds(60), 10)
+        .await
+        .unwrap();
+    assert_eq!(got.iter().map(|m| m.id).collect::<Vec<_>>(), [mail.id]);
+    assert_eq!(
+        s.outbox_pending().await.unwrap(),
+        1,
+        "the unreadable one is given up"
+    );
+}

@@ -125,10 +125,44 @@ impl DynamoStore {
         })
         .await?;
         match w {
-            Written::Done(out) => out.attributes.as_ref().map(record_from).transpose(),
+            Written::Done(out) => match out.attributes.as_ref().map(record_from).transpose() {
+                Ok(r) => Ok(r),
+                // One record that cannot be read must not block the others: it is given up.
+                Err(e) => {
+                    tracing::error!(mail = %id, error = format!("{e:#}"), "mail: unreadable outbox record given up");
+                    self.give_up(id, lease_ms).await?;
+                    Ok(None)
+                }
+            },
             // Unknown: if it landed, the lease lapses and the record falls due again.
             _ => Ok(None),
         }
+    }
+}
+
+impl DynamoStore {
+    /// Marks a record this claim holds as failed, without reading it.
+    async fn give_up(&self, id: Uuid, lease_ms: i64) -> StoreResult<()> {
+        let (pk, sk) = mail_key(id);
+        let mut e = Expr::default();
+        let (at, st, dpk) = (e.name(DUE_AT), e.name("st"), e.name(DUE_PK));
+        let update = format!(
+            "SET {st} = {}, {dpk} = {}, {at} = {}",
+            e.value(s("failed")),
+            e.value(s(settled_pk(id))),
+            e.value(n(chrono::Utc::now().timestamp_millis())),
+        );
+        let cond = format!(
+            "{st} = {} AND {at} = {}",
+            e.value(s(PENDING)),
+            e.value(n(lease_ms))
+        );
+        write(|| {
+            self.conditional_update(key(pk.clone(), sk.clone()), &update, &cond, &e)
+                .send()
+        })
+        .await?;
+        Ok(())
     }
 }
 

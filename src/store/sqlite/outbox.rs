@@ -80,7 +80,26 @@ impl Outbox for SqliteStore {
             .await
             .map_err(db("claim due mail"))?;
         tx.commit().await.map_err(db("commit a mail claim"))?;
-        let mut out = rows.iter().map(record).collect::<StoreResult<Vec<_>>>()?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in &rows {
+            match record(row) {
+                Ok(r) => out.push(r),
+                // One record that cannot be read must not block the others: it is given up.
+                Err(e) => {
+                    let id: String = row.try_get("id").map_err(db("read the outbox"))?;
+                    tracing::error!(mail = %id, error = format!("{e:#}"), "mail: unreadable outbox record given up");
+                    sqlx::query(
+                        "UPDATE outbox SET state = 'failed', settled_ms = ?2
+                         WHERE id = ?1 AND state = 'pending'",
+                    )
+                    .bind(&id)
+                    .bind(ms(now))
+                    .execute(&self.writer)
+                    .await
+                    .map_err(db("give up an unreadable mail"))?;
+                }
+            }
+        }
         out.sort_by_key(|r| r.created_at);
         Ok(out)
     }
