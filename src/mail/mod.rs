@@ -1,11 +1,13 @@
 //! Diner email. Decisions put mail in the store's outbox in their own atomic write; the sender
 //! here claims due records, renders them and hands them to an SMTP relay (or the log), then
 //! marks them sent. A dead or slow relay only delays mail: bookings never wait for it.
+mod args;
 pub mod ics;
 mod metrics;
 pub mod render;
 mod sender;
 
+pub use args::MailArgs;
 pub use sender::{run, Sender};
 
 use lettre::message::Mailbox;
