@@ -33,6 +33,19 @@ for bin in /usr/bin/chromium /usr/bin/chromedriver; do
   [ -x "$bin" ] || { echo "$bin is missing after install: the browser tests need it" >&2; exit 1; }
 done
 
+# The mail tests' SMTP server: Python's aiosmtpd from PyPI, in a venv cached beside the other
+# tools; each test starts its own on a free loopback port (tests/kit/smtp.rs).
+AIOSMTPD_VERSION=1.4.6
+smtp_venv="${XDG_CACHE_HOME:-$HOME/.cache}/tablecast/venv-smtp"
+if ! "$smtp_venv/bin/python" -c "import aiosmtpd, sys; sys.exit(aiosmtpd.__version__ != '$AIOSMTPD_VERSION')" 2>/dev/null; then
+  echo "installing aiosmtpd $AIOSMTPD_VERSION into $smtp_venv (needed by the mail tests)"
+  command -v python3 >/dev/null || { echo "python3 is missing: the mail tests need it" >&2; exit 1; }
+  python3 -m venv "$smtp_venv" || { echo "cannot create a venv (apt-get install python3-venv?)" >&2; exit 1; }
+  "$smtp_venv/bin/pip" install --quiet --disable-pip-version-check "aiosmtpd==$AIOSMTPD_VERSION" \
+    || { echo "cannot install aiosmtpd $AIOSMTPD_VERSION: the mail tests need it" >&2; exit 1; }
+fi
+export TABLECAST_SMTP_SINK_PYTHON="$smtp_venv/bin/python"
+
 # The fan-out bench's Node baseline (benches/node/broadcast.js) and its pinned npm package ws.
 step "node baseline"
 need_pkg node nodejs

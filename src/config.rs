@@ -106,6 +106,8 @@ pub struct ServeArgs {
     /// Kernel send buffer per accepted connection, in bytes (default: the system's).
     #[arg(long, env = "TABLECAST_SOCKET_SEND_BUFFER", hide = true)]
     pub socket_send_buffer: Option<usize>,
+    #[command(flatten)]
+    pub mail: crate::mail::MailArgs,
 }
 
 impl ServeArgs {
@@ -165,6 +167,11 @@ impl ServeArgs {
             trusted_proxies: String::new(),
             allowed_origins: None,
             retention_days: 30,
+            mail: crate::mail::MailArgs {
+                mail_lease_secs: 60.0,
+                mail_retry_max_secs: 300.0,
+                ..Default::default()
+            },
         }
     }
 }

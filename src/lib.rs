@@ -6,6 +6,7 @@ pub mod domain;
 pub mod http;
 pub mod live;
 pub mod loadgen;
+pub mod mail;
 pub mod metrics;
 pub mod startup;
 pub mod store;

@@ -8,6 +8,7 @@ use crate::http::{self, AppState};
 use crate::live::bus::{Bus, LocalBus, RedisBus};
 use crate::live::hub::Hub;
 use crate::live::Fanout;
+use crate::mail::Sender;
 use crate::metrics::Metrics;
 use crate::store::{self, DynStore};
 use actix_web::dev::{Server, ServerHandle, Service};
@@ -32,6 +33,8 @@ pub struct Application {
     retention: chrono::Duration,
     /// The admin token when it was generated here (to be printed).
     pub generated_admin_token: Option<String>,
+    /// The mail sender, when diner email is on.
+    mail: Option<Arc<Sender>>,
 }
 
 impl Application {
@@ -57,7 +60,10 @@ impl Application {
             hub: hub.clone(),
             bus: bus.clone(),
         });
-        let booking = Booking::new(store, publisher, metrics.clone());
+        let mut booking = Booking::new(store.clone(), publisher, metrics.clone());
+        if args.mail.enabled(args.demo) {
+            booking = booking.with_mail();
+        }
         let (drain_tx, drain_rx) = tokio::sync::watch::channel(false);
         let (admin_token, generated) = match args.admin_token.clone() {
             Some(t) if !t.trim().is_empty() => (t, None),
@@ -89,6 +95,13 @@ impl Application {
             socket2::SockRef::from(&listener).set_send_buffer_size(bytes)?;
         }
         let addr = listener.local_addr()?;
+        let mail = match args.mail.settings(args.demo, addr)? {
+            Some(settings) => {
+                tracing::info!(public_url = %settings.public_url, relay = ?settings.transport_name(), "diner email on");
+                Some(Arc::new(Sender::new(store, settings, &state.metrics)?))
+            }
+            None => None,
+        };
         let data = web::Data::new(state.clone());
         let server = HttpServer::new(move || {
             App::new()
@@ -142,6 +155,7 @@ impl Application {
             drain_tx,
             retention: chrono::Duration::days(i64::from(args.retention_days)),
             generated_admin_token: generated,
+            mail,
         })
     }
 
@@ -167,6 +181,10 @@ impl Application {
             self.state.limits.clone(),
             self.retention,
         ));
+        let mailer = self
+            .mail
+            .clone()
+            .map(|m| tokio::spawn(crate::mail::run(m, self.state.booking.mail_ready())));
         let drainer = tokio::spawn(drain_on_signal(
             handle,
             self.state.draining.clone(),
@@ -177,6 +195,9 @@ impl Application {
         sweeper.abort();
         housekeeper.abort();
         drainer.abort();
+        if let Some(m) = mailer {
+            m.abort();
+        }
         Ok(out?)
     }
 }

@@ -7,7 +7,7 @@ pub use crate::domain::availability::Availability;
 use crate::domain::availability::{self, LostReason, SlotCount};
 use crate::domain::{FieldError, LocalDate, PartySize, Reservation, Restaurant};
 use crate::metrics::Metrics;
-use crate::store::{DynStore, StoreError, StoredRestaurant, Versions};
+use crate::store::{DynStore, MailIntent, MailKind, StoreError, StoredRestaurant, Versions};
 use chrono::{DateTime, Utc};
 pub use events::{Cause, Change, Publish};
 use std::sync::Arc;
@@ -57,6 +57,10 @@ pub struct Booking {
     store: DynStore,
     publisher: Arc<dyn Publish>,
     metrics: Metrics,
+    /// Whether decisions put mail in the outbox (a relay, or the log, will deliver it).
+    mail: bool,
+    /// Wakes the mail sender after a commit that wrote mail.
+    mail_ready: Arc<tokio::sync::Notify>,
 }
 
 impl Booking {
@@ -65,7 +69,27 @@ impl Booking {
             store,
             publisher,
             metrics,
+            mail: false,
+            mail_ready: Arc::new(tokio::sync::Notify::new()),
         }
+    }
+
+    /// Decisions write mail to the outbox from now on (only when something will deliver it).
+    pub fn with_mail(mut self) -> Self {
+        self.mail = true;
+        self
+    }
+
+    /// Notified after each commit that put mail in the outbox.
+    pub fn mail_ready(&self) -> Arc<tokio::sync::Notify> {
+        self.mail_ready.clone()
+    }
+
+    /// The mail a decision writes: only when mail is on and the guest gave an address.
+    fn mail_to(&self, kind: MailKind, email: Option<&str>) -> Option<MailIntent> {
+        email
+            .filter(|_| self.mail)
+            .map(|to| MailIntent::new(kind, to))
     }
 
     pub fn store(&self) -> &DynStore {
@@ -122,6 +146,14 @@ impl Booking {
     #[tracing::instrument(name = "booking.retain", skip(self), level = "debug")]
     pub async fn retain(&self, before: DateTime<Utc>, batch: u32) -> BookingResult<usize> {
         let mut total = 0;
+        loop {
+            let n = self.store.outbox_purge(before, batch).await?;
+            total += n;
+            if n < batch as usize {
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
         loop {
             let n = self.store.purge(before, batch).await?;
             total += n;

@@ -4,7 +4,8 @@ use crate::domain::reservation::{Guest, Status};
 use crate::domain::time::{boundary_instant, local_date_of, local_time_of, WallTime};
 use crate::domain::{Seating, TableId};
 use crate::store::{
-    HoldCap, IdemRecord, InsertOutcome, NewReservation, PacingCheck, Transition, TransitionOutcome,
+    HoldCap, IdemRecord, InsertOutcome, MailKind, NewReservation, PacingCheck, Transition,
+    TransitionOutcome,
 };
 
 #[derive(Debug, Clone)]
@@ -390,13 +391,16 @@ impl Booking {
         t: Transition,
         cause: Cause,
     ) -> BookingResult<Result<Reservation, Option<Reservation>>> {
-        let now = t.now;
+        let (now, mailed) = (t.now, t.mail.is_some());
         Ok(match self.store.transition(t).await? {
             TransitionOutcome::Done {
                 reservation,
                 versions,
             } => {
                 self.publish(reservation.restaurant_id, cause, now, versions);
+                if mailed {
+                    self.mail_ready.notify_one();
+                }
                 Ok(reservation)
             }
             TransitionOutcome::Conflict(cur) => Err(cur),
@@ -412,6 +416,7 @@ impl Booking {
         idem: Option<Idem>,
     ) -> BookingResult<Reservation> {
         validate_guest(&guest).map_err(BookingError::Validation)?;
+        let email = guest.email.clone();
         if notes.as_ref().is_some_and(|n| n.len() > 2000) {
             return Err(FieldError::new("notes", "at most 2000 characters").into());
         }
@@ -425,6 +430,7 @@ impl Booking {
             end: None,
             now,
             idem: idem.as_ref().map(|i| i.record(None)),
+            mail: self.mail_to(MailKind::Confirmation, email.as_deref()),
         };
         match self.apply(t, Cause::Confirmed).await? {
             Ok(r) => {
@@ -444,8 +450,13 @@ impl Booking {
     }
 
     /// `DELETE`: a hold is released, a confirmed reservation cancelled; repeats change nothing.
-    #[tracing::instrument(name = "booking.release", skip(self), fields(reservation = %id))]
     pub async fn release(&self, id: Uuid) -> BookingResult<()> {
+        self.release_by(id, false).await
+    }
+
+    /// `DELETE` by the diner or (`by_staff`) the restaurant: a cancellation mails the guest.
+    #[tracing::instrument(name = "booking.release", skip(self), fields(reservation = %id))]
+    pub async fn release_by(&self, id: Uuid, by_staff: bool) -> BookingResult<()> {
         for _ in 0..STALE_RETRIES {
             let now = Self::now();
             let cur = self.reservation(id).await?;
@@ -460,6 +471,12 @@ impl Booking {
                     )))
                 }
             };
+            let kind = if by_staff {
+                MailKind::CancelledByRestaurant
+            } else {
+                MailKind::CancelledByGuest
+            };
+            let email = cur.guest.as_ref().and_then(|g| g.email.as_deref());
             let t = Transition {
                 id,
                 from,
@@ -469,6 +486,9 @@ impl Booking {
                 end: None,
                 now,
                 idem: None,
+                mail: (to == Status::Cancelled)
+                    .then(|| self.mail_to(kind, email))
+                    .flatten(),
             };
             if self.apply(t, cause).await?.is_ok() {
                 return Ok(());
@@ -516,6 +536,7 @@ impl Booking {
             notes: None,
             end,
             idem: None,
+            mail: None,
             now,
         };
         match self.apply(t, cause).await? {

@@ -95,8 +95,11 @@ pub struct Reservation {
     /// The first of `table_ids`, kept for v1 clients.
     pub table_id: TableId,
     /// Every table the reservation occupies, sorted; one element for a single table.
+    /// (Defaulted so records serialized before combinations still read.)
+    #[serde(default)]
     pub table_ids: Vec<TableId>,
     /// The combination it was seated on; `None` for a single table.
+    #[serde(default)]
     pub combination_id: Option<TableId>,
     pub date: LocalDate,
     pub time: WallTime,

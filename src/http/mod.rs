@@ -1,6 +1,7 @@
 //! The HTTP edge: parses wire DTOs into domain types and maps errors to problem+json.
 mod asyncapi;
 pub mod auth;
+mod calendar;
 pub mod client;
 pub mod dto;
 pub mod error;
@@ -126,6 +127,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(resource(
         "/v1/reservations/{id}/confirm",
         vec![(M::POST, web::to(reservations::confirm))],
+    ))
+    .service(resource(
+        "/v1/reservations/{id}/calendar",
+        vec![(M::GET, web::to(calendar::calendar))],
     ))
     .service(resource(
         "/v1/reservations/{id}",

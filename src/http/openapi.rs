@@ -1,6 +1,6 @@
 //! `GET /openapi.json`: the OpenAPI 3.1 document of the HTTP API, generated from the handlers'
 //! annotations and the wire types, plus every problem each operation can answer.
-use super::{dto, ops, reservations, restaurants};
+use super::{calendar, dto, ops, reservations, restaurants};
 use crate::wire;
 use once_cell::sync::Lazy;
 use utoipa::openapi::header::HeaderBuilder;
@@ -19,6 +19,7 @@ use utoipa::OpenApi;
         restaurants::put_table, restaurants::delete_table, restaurants::availability,
         restaurants::hold, restaurants::staff_list, restaurants::walk_in,
         reservations::confirm, reservations::get, reservations::delete, reservations::patch,
+        calendar::calendar,
         ops::healthz, ops::readyz, ops::metrics, openapi, asyncapi,
     ),
     components(schemas(
@@ -71,6 +72,7 @@ pub const PROBLEMS: &[(&str, &[u16])] = &[
         &[400, 401, 403, 404, 409, 410, 413, 415, 422, 503],
     ),
     ("get_reservation", &[400, 401, 403, 404, 503]),
+    ("reservation_calendar", &[400, 401, 403, 404, 503]),
     ("delete_reservation", &[400, 401, 403, 404, 409, 503]),
     (
         "patch_reservation",

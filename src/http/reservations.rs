@@ -68,7 +68,8 @@ pub async fn delete(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse> {
     let r = owned(&who, &state, *path).await?;
-    state.booking.release(r.id).await?;
+    let by_staff = !matches!(who, Caller::Holder { .. });
+    state.booking.release_by(r.id, by_staff).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 

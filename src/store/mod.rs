@@ -1,9 +1,11 @@
 //! The store decides every race. One trait, one contract, two backends.
 pub mod dynamo;
 mod error;
+pub mod outbox;
 pub mod sqlite;
 
 pub use error::{BoxError, Cause, StoreError, StoreResult};
+pub use outbox::{MailIntent, MailKind, Outbox, OutboxRecord, Settle};
 
 use crate::domain::pacing::Window;
 use crate::domain::reservation::{Guest, Reservation, Status};
@@ -167,6 +169,8 @@ pub struct Transition {
     pub now: DateTime<Utc>,
     /// The idempotent answer, recorded in this same write when it is done.
     pub idem: Option<IdemRecord>,
+    /// A mail about the change, put in the outbox in this same write when it is done.
+    pub mail: Option<MailIntent>,
 }
 
 #[allow(clippy::large_enum_variant)]
@@ -227,7 +231,7 @@ pub enum IdemBegin {
 }
 
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: Outbox + Send + Sync + 'static {
     async fn ping(&self) -> StoreResult<()>;
 
     async fn create_restaurant(

@@ -32,12 +32,16 @@ const JS: &str = "text/javascript; charset=utf-8";
 static ASSETS: &[Asset] = &[
     asset!("/", "index.html", HTML),
     asset!("/staff", "staff.html", HTML),
+    // Served at `/reservation/{id}` (see `page`).
+    asset!("/reservation", "manage.html", HTML),
     asset!("/assets/app.css", "app.css", "text/css; charset=utf-8"),
     asset!("/assets/api.js", "api.js", JS),
     asset!("/assets/live.js", "live.js", JS),
     asset!("/assets/ui.js", "ui.js", JS),
     asset!("/assets/diner.js", "diner.js", JS),
     asset!("/assets/staff.js", "staff.js", JS),
+    asset!("/assets/manage.js", "manage.js", JS),
+    asset!("/assets/links.js", "links.js", JS),
     asset!("/assets/favicon.svg", "favicon.svg", "image/svg+xml"),
 ];
 
@@ -79,13 +83,18 @@ fn serve(req: &HttpRequest, index: usize) -> HttpResponse {
 }
 
 /// The paths the pages are served under (`GET` and `HEAD`).
-pub const ROUTES: [&str; 3] = ["/", "/staff", "/assets/{name}"];
+pub const ROUTES: [&str; 4] = ["/", "/staff", "/reservation/{id}", "/assets/{name}"];
 
-/// The embedded page or asset at the request's path, if there is one.
+/// The embedded page or asset at the request's path, if there is one. `/reservation/{id}` is
+/// the manage page of any reservation (its token is in the URL fragment, read by the page).
 pub fn page(req: &HttpRequest) -> Option<HttpResponse> {
+    let path = match req.path().strip_prefix("/reservation/") {
+        Some(id) if !id.is_empty() && !id.contains('/') => "/reservation",
+        _ => req.path(),
+    };
     ASSETS
         .iter()
-        .position(|a| a.path == req.path())
+        .position(|a| a.path == path)
         .map(|i| serve(req, i))
 }
 

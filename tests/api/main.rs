@@ -14,5 +14,7 @@ mod limits;
 mod live;
 mod live_floor;
 mod loadgen;
+mod mail;
+mod mail_faults;
 mod problem;
 mod races;

@@ -6,6 +6,7 @@
 //! - [`process`]: free ports, child processes ended by PID, the tablecast binary on a real port.
 //! - [`app`]: the app in-process on port 0, on a fresh SQLite file or DynamoDB Local table.
 //! - [`api`]: an HTTP client for the API, and the restaurant fixtures it creates.
+//! - [`smtp`]: a real SMTP server (aiosmtpd) per test, and the mail it accepted.
 //! - [`ws`]: a real `/v1/live` WebSocket client and the state a subscriber keeps.
 #![allow(dead_code)] // every crate uses a part of the kit
 
@@ -13,6 +14,7 @@ pub mod api;
 pub mod app;
 pub mod process;
 pub mod services;
+pub mod smtp;
 pub mod wait;
 pub mod ws;
 

@@ -17,6 +17,8 @@ pub enum Service {
     Nginx,
     /// Debian's headless Chromium and its chromedriver.
     Chromium,
+    /// A Python with `aiosmtpd` (a real SMTP server for the mail tests).
+    SmtpSink,
 }
 
 pub const CHROMIUM: &str = "/usr/bin/chromium";
@@ -29,6 +31,7 @@ impl Service {
             Service::Redis => "Redis",
             Service::Nginx => "nginx",
             Service::Chromium => "Chromium",
+            Service::SmtpSink => "aiosmtpd",
         }
     }
 
@@ -43,6 +46,10 @@ impl Service {
             Service::Chromium => {
                 "no /usr/bin/chromium and /usr/bin/chromedriver; \
                  `apt-get install chromium chromium-driver`"
+            }
+            Service::SmtpSink => {
+                "no Python with aiosmtpd at TABLECAST_SMTP_SINK_PYTHON or \
+                 ~/.cache/tablecast/venv-smtp; `infra/test.sh` installs it"
             }
         }
     }
@@ -59,8 +66,28 @@ impl Service {
                 .iter()
                 .all(|p| Path::new(p).exists())
                 .then(|| CHROMIUM.to_owned()),
+            Service::SmtpSink => smtp_python(),
         }
     }
+}
+
+/// A Python that can import `aiosmtpd`: `TABLECAST_SMTP_SINK_PYTHON`, else the venv
+/// `infra/test.sh` makes.
+fn smtp_python() -> Option<String> {
+    let given = std::env::var("TABLECAST_SMTP_SINK_PYTHON")
+        .ok()
+        .filter(|v| !v.is_empty());
+    let default = std::env::var_os("HOME")
+        .map(|h| Path::new(&h).join(".cache/tablecast/venv-smtp/bin/python"))
+        .map(|p| p.display().to_string());
+    let python = given.or(default)?;
+    std::process::Command::new(&python)
+        .args(["-c", "import aiosmtpd"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+        .then_some(python)
 }
 
 /// A program on `PATH` (or in /usr/sbin, where Debian puts nginx).

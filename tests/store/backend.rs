@@ -51,6 +51,14 @@ impl Backend {
         }
     }
 
+    /// The SQLite file's URL, for a test of what only SQLite can hold.
+    pub fn sqlite_url(&self) -> Option<&str> {
+        match &self.kind {
+            Kind::Sqlite { url, .. } => Some(url),
+            Kind::Dynamo { .. } => None,
+        }
+    }
+
     /// A second instance over the same data, as another process would open it.
     pub async fn another_instance(&self) -> DynStore {
         match &self.kind {

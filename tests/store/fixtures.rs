@@ -129,6 +129,7 @@ pub fn transition(id: Uuid, from: Status, to: Status, now: DateTime<Utc>) -> Tra
         end: None,
         now,
         idem: None,
+        mail: None,
     }
 }
 

@@ -39,6 +39,7 @@ mod holds;
 mod limits;
 mod limits_dynamo;
 mod midnight;
+mod outbox;
 mod pacing;
 mod pacing_dynamo;
 mod restaurants;

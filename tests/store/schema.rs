@@ -176,13 +176,19 @@ async fn sqlite_request_paths_and_triggers_read_only_live_partial_indexes() {
         );
     }
 
-    // Retention batches read their own indexes too: no statement scans a table.
-    for (name, sql) in tablecast::store::sqlite::retention_sql() {
+    // Retention batches and the mail sender read their own indexes too: no statement scans a
+    // table, so sent mail never slows the sender down.
+    let statements = tablecast::store::sqlite::retention_sql()
+        .into_iter()
+        .chain(tablecast::store::sqlite::outbox_sql());
+    for (name, sql) in statements {
         let p = plan(&pool, &sql).await;
         assert!(
             p.iter().all(|l| !l.starts_with("SCAN ")
                 || l.contains("json_each")
-                || l.starts_with("SCAN (subquery")),
+                || l.starts_with("SCAN (subquery")
+                // The partial index of pending mail holds nothing else: counting it is the depth.
+                || l == "SCAN outbox USING COVERING INDEX outbox_due"),
             "{name}: {p:?}"
         );
     }

@@ -21,6 +21,7 @@
 //! | token | `K#{sha256}` | `K` | staff or reservation owner |
 //! | idempotency | `I#{scope}` | `I` | fingerprint, state, first answer (TTL 24 h) |
 //! | directory | `RESTAURANTS` | `{created_ms}#{rid}` | id, name, timezone for the listing |
+//! | outbox mail | `M#{id}` | `M` | kind, recipient, the decided reservation, state, attempts (see [`outbox`]) |
 //!
 //! - **Reads.** A restaurant/date is one strongly consistent `Query` on `R#{rid}` over
 //!   `D#{date-1}#` … `D#{date}#~`: the reservations of the date and of the day before (which may
@@ -98,6 +99,7 @@ mod insert;
 mod io;
 pub mod items;
 pub mod keys;
+mod outbox;
 pub mod pacing;
 mod purge;
 mod reads;

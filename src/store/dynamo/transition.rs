@@ -244,6 +244,9 @@ impl DynamoStore {
                 lapse_at = Some(items.len() - 1);
             }
         }
+        if let Some(mail) = &t.mail {
+            items.push(self.mail_put(mail, &r, t.now)?);
+        }
         let first_cell = items.len();
         // Every member table's minutes move together.
         let ops = cells::diff(occupancy(&cur.reservation), occupancy(&r));

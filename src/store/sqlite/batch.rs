@@ -19,7 +19,10 @@ pub enum Job {
         Box<NewReservation>,
         oneshot::Sender<StoreResult<InsertOutcome>>,
     ),
-    Transition(Transition, oneshot::Sender<StoreResult<TransitionOutcome>>),
+    Transition(
+        Box<Transition>,
+        oneshot::Sender<StoreResult<TransitionOutcome>>,
+    ),
 }
 
 enum Done {
@@ -119,7 +122,7 @@ async fn commit(pool: &SqlitePool, jobs: Vec<Job>) {
             }
             Job::Transition(t, reply) => {
                 let out = match &opened {
-                    Ok(()) => transition_in(&mut tx, t).await,
+                    Ok(()) => transition_in(&mut tx, *t).await,
                     Err(e) => unavailable(NOT_RUN, e),
                 };
                 let keep = matches!(out, Ok(TransitionOutcome::Done { .. }));

@@ -322,6 +322,9 @@ pub(super) async fn transition_in(
     if let Some(idem) = &t.idem {
         record_answer(tx, idem, &reservation).await?;
     }
+    if let Some(mail) = &t.mail {
+        super::outbox::put_mail(tx, mail, &reservation, now).await?;
+    }
     Ok(TransitionOutcome::Done {
         reservation,
         versions,

@@ -13,6 +13,7 @@ use tokio::sync::mpsc;
 mod batch;
 mod decide;
 mod idempotency;
+mod outbox;
 mod reads;
 mod reservations;
 mod restaurants;
@@ -55,6 +56,16 @@ pub fn retention_sql() -> Vec<(&'static str, String)> {
             "old idempotency records",
             retention::OLD_IDEMPOTENCY_SQL.to_owned(),
         ),
+    ]
+}
+
+/// The outbox statements, by name: what the plan tests give to `EXPLAIN QUERY PLAN`.
+#[doc(hidden)]
+pub fn outbox_sql() -> Vec<(&'static str, String)> {
+    vec![
+        ("claim due mail", outbox::CLAIM_SQL.to_owned()),
+        ("count pending mail", outbox::PENDING_SQL.to_owned()),
+        ("purge settled mail", outbox::PURGE_SQL.to_owned()),
     ]
 }
 

@@ -93,7 +93,8 @@ impl SqliteStore {
 
     pub(super) async fn transition_(&self, t: Transition) -> StoreResult<TransitionOutcome> {
         let (reply, answer) = oneshot::channel();
-        self.batch(batch::Job::Transition(t, reply)).await?;
+        self.batch(batch::Job::Transition(Box::new(t), reply))
+            .await?;
         answer
             .await
             .map_err(|e| StoreError::internal("the writer stopped before answering", e))?

@@ -1,6 +1,7 @@
 // The diner app: pick a restaurant, date and party; times update live; tap to hold, confirm.
 import { api, clock, newKey, Problem } from "./api.js";
 import { Live, bindLiveStatus } from "./live.js";
+import { renderLinks } from "./links.js";
 import { $, h, addDays, countdown, guests, isDate, longDate, say, todayIn, STATUS_LABEL } from "./ui.js";
 
 const STORE_KEY = "tablecast.booking";
@@ -494,6 +495,8 @@ function showDone() {
   ].filter(([, v]) => v);
   el.ticket.replaceChildren(...rows.flatMap(([k, v]) => [h("dt", {}, k), h("dd", { dataset: { field: k.toLowerCase() } }, v)]));
   el.cancel.hidden = r.status !== "confirmed";
+  renderLinks($("#links"), { id: r.id, token: b.token, status: r.status },
+    (e) => say(el.status, `Could not get the calendar file: ${e.describe()}`, "error"));
   resetCancel();
   el.doneTitle.focus();
 }

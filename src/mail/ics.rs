@@ -1,0 +1,110 @@
+//! iCalendar (RFC 5545) files for a reservation: one event, in UTC, that a calendar adds on
+//! `PUBLISH` and removes on `CANCEL` (same `UID`, higher `SEQUENCE`).
+use crate::domain::reservation::Status;
+use crate::domain::{Reservation, Restaurant};
+use chrono::{DateTime, Utc};
+
+fn stamp(t: DateTime<Utc>) -> String {
+    t.format("%Y%m%dT%H%M%SZ").to_string()
+}
+
+/// TEXT values escape backslash, semicolon, comma and newlines.
+fn text(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            ';' => out.push_str("\\;"),
+            ',' => out.push_str("\\,"),
+            '\n' => out.push_str("\\n"),
+            '\r' => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Content lines fold at 75 octets (never inside a UTF-8 character) and end with CRLF.
+fn fold(line: &str, out: &mut String) {
+    let mut width = 0;
+    for c in line.chars() {
+        let len = c.len_utf8();
+        if width + len > 75 {
+            out.push_str("\r\n ");
+            width = 1;
+        }
+        out.push(c);
+        width += len;
+    }
+    out.push_str("\r\n");
+}
+
+/// The event of `r` at `restaurant`, as of `now`. A cancelled reservation gives a `CANCEL`.
+pub fn event(r: &Reservation, restaurant: &Restaurant, now: DateTime<Utc>) -> String {
+    let cancelled = r.status == Status::Cancelled;
+    let people = if r.party_size == 1 {
+        "1 person".to_owned()
+    } else {
+        format!("{} people", r.party_size)
+    };
+    let summary = format!("Table at {} ({people})", restaurant.name);
+    let description = format!(
+        "Your reservation at {} for {people}. Reference {}.",
+        restaurant.name,
+        reference(r)
+    );
+    let lines = [
+        "BEGIN:VCALENDAR".to_owned(),
+        "VERSION:2.0".to_owned(),
+        "PRODID:-//tablecast//reservations//EN".to_owned(),
+        "CALSCALE:GREGORIAN".to_owned(),
+        format!("METHOD:{}", if cancelled { "CANCEL" } else { "PUBLISH" }),
+        "BEGIN:VEVENT".to_owned(),
+        format!("UID:{}@tablecast", r.id),
+        format!("DTSTAMP:{}", stamp(now)),
+        format!("DTSTART:{}", stamp(r.start)),
+        format!("DTEND:{}", stamp(r.end)),
+        format!("SUMMARY:{}", text(&summary)),
+        format!("DESCRIPTION:{}", text(&description)),
+        format!("LOCATION:{}", text(&restaurant.name)),
+        format!(
+            "STATUS:{}",
+            if cancelled { "CANCELLED" } else { "CONFIRMED" }
+        ),
+        format!("SEQUENCE:{}", u8::from(cancelled)),
+        "TRANSP:OPAQUE".to_owned(),
+        "END:VEVENT".to_owned(),
+        "END:VCALENDAR".to_owned(),
+    ];
+    let mut out = String::new();
+    for l in &lines {
+        fold(l, &mut out);
+    }
+    out
+}
+
+/// A short reference a diner can quote on the phone: the id's first 8 characters, upper case.
+pub fn reference(r: &Reservation) -> String {
+    r.id.simple().to_string()[..8].to_uppercase()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_lines_fold_at_75_octets_without_splitting_characters() {
+        let mut out = String::new();
+        fold(&format!("SUMMARY:{}", "é".repeat(60)), &mut out);
+        for l in out.split("\r\n").filter(|l| !l.is_empty()) {
+            assert!(l.len() <= 75, "{l}");
+        }
+        let unfolded = out.replace("\r\n ", "");
+        assert_eq!(unfolded, format!("SUMMARY:{}\r\n", "é".repeat(60)));
+    }
+
+    #[test]
+    fn text_values_escape_separators() {
+        assert_eq!(text("a,b;c\\d\ne"), "a\\,b\\;c\\\\d\\ne");
+    }
+}

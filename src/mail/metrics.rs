@@ -1,0 +1,57 @@
+//! The mail sender's metrics, in the application's registry.
+use prometheus::{IntCounterVec, IntGauge, Opts, Registry};
+
+#[derive(Clone)]
+pub struct MailMetrics {
+    depth: IntGauge,
+    sent: IntCounterVec,
+    failures: IntCounterVec,
+}
+
+impl MailMetrics {
+    pub fn register(registry: &Registry) -> anyhow::Result<Self> {
+        let depth = IntGauge::new(
+            "tablecast_mail_outbox_depth",
+            "Mail in the outbox not yet sent or given up (all instances)",
+        )?;
+        let sent = IntCounterVec::new(
+            Opts::new(
+                "tablecast_mail_sent_total",
+                "Mail handed to the relay, by kind",
+            ),
+            &["kind"],
+        )?;
+        let failures = IntCounterVec::new(
+            Opts::new(
+                "tablecast_mail_send_failures_total",
+                "Failed attempts to send mail, by kind (each is retried unless permanent)",
+            ),
+            &["kind"],
+        )?;
+        registry.register(Box::new(depth.clone()))?;
+        registry.register(Box::new(sent.clone()))?;
+        registry.register(Box::new(failures.clone()))?;
+        // Every kind shows from the start, at zero.
+        for k in crate::store::MailKind::ALL {
+            sent.with_label_values(&[k.as_str()]);
+            failures.with_label_values(&[k.as_str()]);
+        }
+        Ok(Self {
+            depth,
+            sent,
+            failures,
+        })
+    }
+
+    pub fn outbox_depth(&self, n: u64) {
+        self.depth.set(i64::try_from(n).unwrap_or(i64::MAX));
+    }
+
+    pub fn mail_sent(&self, kind: &str) {
+        self.sent.with_label_values(&[kind]).inc();
+    }
+
+    pub fn mail_failed(&self, kind: &str) {
+        self.failures.with_label_values(&[kind]).inc();
+    }
+}

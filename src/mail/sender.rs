@@ -1,0 +1,259 @@
+//! The sender: claims due outbox records (a lease, so one instance sends each), renders and
+//! sends them in order of writing, and settles each with a conditional write. Failures retry
+//! with jittered exponential backoff; a permanent refusal, or a mail three days old, is given up.
+use super::metrics::MailMetrics;
+use super::render::{render, Context, Rendered};
+use super::{MailSettings, Transport};
+use crate::domain::Restaurant;
+use crate::store::{DynStore, OutboxRecord, Settle};
+use chrono::Utc;
+use lettre::message::header::ContentType;
+use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use rand::Rng;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Notify;
+
+/// Records claimed at once.
+const BATCH: u32 = 16;
+/// How often the outbox is polled when nothing wakes the sender (another instance's mail, a
+/// retry falling due).
+const POLL: Duration = Duration::from_millis(500);
+/// How often the depth gauge is refreshed.
+const GAUGE_EVERY: Duration = Duration::from_secs(2);
+/// A mail still unsent after this long is given up.
+const GIVE_UP_AFTER: chrono::Duration = chrono::Duration::days(3);
+
+enum Relay {
+    Smtp(AsyncSmtpTransport<Tokio1Executor>),
+    Log,
+}
+
+/// An attempt's failure: worth retrying, or not.
+enum Failure {
+    Transient(String),
+    Permanent(String),
+}
+
+pub struct Sender {
+    store: DynStore,
+    settings: MailSettings,
+    relay: Relay,
+    metrics: MailMetrics,
+}
+
+impl Sender {
+    pub fn new(
+        store: DynStore,
+        settings: MailSettings,
+        metrics: &crate::metrics::Metrics,
+    ) -> anyhow::Result<Self> {
+        let relay = match &settings.transport {
+            Transport::Log => Relay::Log,
+            Transport::Smtp(url) => Relay::Smtp(
+                AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
+                    .map_err(|e| anyhow::anyhow!("--smtp-url: {e}"))?
+                    .timeout(Some(settings.send_timeout))
+                    .build(),
+            ),
+        };
+        Ok(Self {
+            store,
+            settings,
+            relay,
+            metrics: MailMetrics::register(metrics.registry())?,
+        })
+    }
+
+    /// Sends every due record, batch after batch, until none is due. Returns how many settled.
+    pub async fn drain(&self) -> usize {
+        let mut settled = 0;
+        loop {
+            let now = Utc::now();
+            let lease = now
+                + chrono::Duration::from_std(self.settings.lease).unwrap_or(chrono::Duration::MAX);
+            let batch = match self.store.outbox_claim(now, lease, BATCH).await {
+                Ok(b) => b,
+                Err(e) => {
+                    tracing::warn!(error = format!("{e:#}"), "mail: cannot claim the outbox");
+                    return settled;
+                }
+            };
+            if batch.is_empty() {
+                return settled;
+            }
+            // In order of writing: a confirmation goes before the cancellation that follows it.
+            for record in batch {
+                settled += usize::from(self.attempt(record).await);
+            }
+        }
+    }
+
+    async fn attempt(&self, record: OutboxRecord) -> bool {
+        let outcome = self.send(&record).await;
+        let now = Utc::now();
+        let settle = match outcome {
+            Ok(()) => {
+                self.metrics.mail_sent(record.kind.as_str());
+                Settle::Sent
+            }
+            Err(f) => {
+                self.metrics.mail_failed(record.kind.as_str());
+                let (why, permanent) = match f {
+                    Failure::Permanent(w) => (w, true),
+                    Failure::Transient(w) => (w, false),
+                };
+                if permanent || now - record.created_at > GIVE_UP_AFTER {
+                    tracing::error!(mail = %record.id, kind = record.kind.as_str(), attempts = record.attempts, error = %why, "mail: giving up");
+                    Settle::Failed
+                } else {
+                    let at = now + self.backoff(record.attempts);
+                    tracing::warn!(mail = %record.id, kind = record.kind.as_str(), attempts = record.attempts, retry_at = %at, error = %why, "mail: send failed; will retry");
+                    Settle::RetryAt(at)
+                }
+            }
+        };
+        match self.store.outbox_settle(&record, settle, now).await {
+            Ok(true) => true,
+            Ok(false) => {
+                tracing::warn!(mail = %record.id, "mail: the lease lapsed before the attempt settled");
+                false
+            }
+            Err(e) => {
+                tracing::warn!(mail = %record.id, error = format!("{e:#}"), "mail: cannot settle; the lease will lapse");
+                false
+            }
+        }
+    }
+
+    /// 1 s, 2 s, 4 s … up to `retry_max`, each with up to 25% jitter.
+    fn backoff(&self, attempts: u32) -> chrono::Duration {
+        let base = Duration::from_secs(1u64 << attempts.saturating_sub(1).min(20));
+        let wait = base.min(self.settings.retry_max);
+        let jitter = rand::thread_rng().gen_range(0.0..0.25);
+        chrono::Duration::from_std(wait.mul_f64(1.0 + jitter)).unwrap_or(chrono::Duration::MAX)
+    }
+
+    async fn send(&self, record: &OutboxRecord) -> Result<(), Failure> {
+        let r = &record.reservation;
+        let restaurant = match self.store.restaurant(r.restaurant_id).await {
+            Ok(Some(s)) => s.restaurant,
+            Ok(None) => return Err(Failure::Permanent("the restaurant is gone".into())),
+            Err(e) => return Err(Failure::Transient(format!("{e:#}"))),
+        };
+        // A link token is minted as the mail is written, and only its hash is stored.
+        let token = if record.kind.has_manage_link() {
+            let t = crate::token::generate();
+            self.store
+                .add_reservation_token(&crate::token::hash(&t), r.restaurant_id, r.id)
+                .await
+                .map_err(|e| Failure::Transient(format!("{e:#}")))?;
+            Some(t)
+        } else {
+            None
+        };
+        let cx = Context {
+            restaurant: &restaurant,
+            public_url: &self.settings.public_url,
+            token: token.as_deref(),
+            now: Utc::now(),
+        };
+        let rendered = render(record.kind, r, &cx);
+        match &self.relay {
+            Relay::Log => {
+                tracing::info!(
+                    mail = %record.id,
+                    "mail printed, not sent (no SMTP relay)\nTo: {}\nSubject: {}\n\n{}",
+                    record.to,
+                    rendered.subject,
+                    rendered.text
+                );
+                Ok(())
+            }
+            Relay::Smtp(smtp) => {
+                let msg = self
+                    .message(record, &restaurant, &rendered)
+                    .map_err(Failure::Permanent)?;
+                match smtp.send(msg).await {
+                    Ok(_) => Ok(()),
+                    Err(e) if e.is_permanent() => Err(Failure::Permanent(e.to_string())),
+                    Err(e) => Err(Failure::Transient(e.to_string())),
+                }
+            }
+        }
+    }
+
+    fn message(
+        &self,
+        record: &OutboxRecord,
+        restaurant: &Restaurant,
+        m: &Rendered,
+    ) -> Result<Message, String> {
+        let guest = record.reservation.guest.as_ref().map(|g| g.name.clone());
+        let to = Mailbox::new(
+            guest,
+            record
+                .to
+                .parse()
+                .map_err(|e| format!("bad recipient address: {e}"))?,
+        );
+        // The restaurant's name shows as the sender; the address stays the configured one.
+        let from = Mailbox::new(
+            Some(restaurant.name.clone()),
+            self.settings.from.email.clone(),
+        );
+        let alternative = MultiPart::alternative()
+            .singlepart(SinglePart::plain(m.text.clone()))
+            .singlepart(SinglePart::html(m.html.clone()));
+        let body = match &m.ics {
+            Some(ics) => {
+                let ct = ContentType::parse("text/calendar; charset=utf-8")
+                    .map_err(|e| e.to_string())?;
+                MultiPart::mixed()
+                    .multipart(alternative)
+                    .singlepart(Attachment::new("reservation.ics".into()).body(ics.clone(), ct))
+            }
+            None => alternative,
+        };
+        // One id per outbox record: a resent attempt is recognisably the same message.
+        let message_id = format!("<{}@{}>", record.id, self.settings.from.email.domain());
+        Message::builder()
+            .message_id(Some(message_id))
+            .date_now()
+            .from(from)
+            .reply_to(self.settings.from.clone())
+            .to(to)
+            .subject(&m.subject)
+            .multipart(body)
+            .map_err(|e| e.to_string())
+    }
+}
+
+/// Sends mail until the task is aborted: woken by each commit that wrote mail, and polling
+/// for the rest. Beside it, keeps the outbox depth gauge current, even while a send hangs.
+pub async fn run(sender: Arc<Sender>, wake: Arc<Notify>) {
+    let send = async {
+        loop {
+            sender.drain().await;
+            tokio::select! {
+                _ = wake.notified() => {}
+                _ = tokio::time::sleep(POLL) => {}
+            }
+        }
+    };
+    let gauge = async {
+        let mut tick = tokio::time::interval(GAUGE_EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            match sender.store.outbox_pending().await {
+                Ok(n) => sender.metrics.outbox_depth(n),
+                Err(e) => {
+                    tracing::debug!(error = format!("{e:#}"), "mail: cannot count the outbox")
+                }
+            }
+        }
+    };
+    tokio::join!(send, gauge);
+}

@@ -1,0 +1,120 @@
+//! The manage link: a diner books, closes the page, opens the link from the confirmation in a
+//! fresh browser and cancels there; the staff dashboard shows the cancellation live.
+use crate::harness::*;
+use serde_json::json;
+use std::time::Duration;
+
+const SECS: fn(u64) -> Duration = Duration::from_secs;
+
+#[tokio::test]
+async fn a_diner_cancels_from_the_manage_link_in_a_fresh_browser_and_staff_see_it_live() {
+    if require(Service::Chromium, "a_diner_cancels_from_the_manage_link").is_none() {
+        return;
+    }
+    let _one = exclusive().await;
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("manage.db"), 0);
+    let (rid, staff_token) = server
+        .restaurant(paris_restaurant(
+            "Chez Rust",
+            json!([{"id": "t1", "label": "T1", "max_party": 2}]),
+        ))
+        .await;
+    let date = date_in(3);
+
+    let mut driver = Driver::start().await;
+    let staff = driver.browser(1400, 900).await;
+    staff
+        .goto(&server.url(&format!("/staff?restaurant={rid}&date={date}")))
+        .await;
+    staff
+        .type_into("[data-testid=staff-token]", &staff_token)
+        .await;
+    staff.click("[data-testid=staff-login]").await;
+    staff
+        .wait_attr("[data-testid=live-status]", "data-state", "live", SECS(10))
+        .await;
+
+    // Book, and take the link the confirmation shows.
+    let diner = driver.browser(1100, 900).await;
+    diner
+        .goto(&server.url(&format!("/?restaurant={rid}&date={date}&party=2")))
+        .await;
+    diner
+        .click(r#"[data-testid=slot][data-time="19:00"]"#)
+        .await;
+    diner.wait_visible("[data-testid=hold]", SECS(5)).await;
+    diner
+        .type_into("[data-testid=guest-name]", "Ada Lovelace")
+        .await;
+    diner
+        .type_into("[data-testid=guest-email]", "ada@example.com")
+        .await;
+    diner.click("[data-testid=confirm]").await;
+    diner
+        .wait_visible("[data-testid=manage-link]", SECS(5))
+        .await;
+    assert!(diner.visible("[data-testid=add-to-calendar]").await);
+    let link = diner
+        .js(
+            "return document.querySelector('[data-testid=manage-link]').value;",
+            vec![],
+        )
+        .await
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let prefix = server.url("/reservation/");
+    assert!(
+        link.starts_with(&prefix) && link.contains("#t=tc_"),
+        "{link}"
+    );
+    let id = link[prefix.len()..].split('#').next().unwrap().to_owned();
+    let block = format!(r#"[data-testid=reservation][data-reservation-id="{id}"]"#);
+    staff
+        .wait_attr(&block, "data-status", "confirmed", SECS(2))
+        .await;
+    diner.finish(&[]).await;
+
+    // A fresh browser (its own profile: no session storage, no cookies) opens the link.
+    let later = driver.browser(1100, 900).await;
+    later.goto(&link).await;
+    later
+        .wait_attr("[data-testid=manage]", "data-status", "confirmed", SECS(5))
+        .await;
+    let ticket = later.text("[data-testid=ticket]").await.unwrap();
+    assert!(
+        ticket.contains("19:00") && ticket.contains("Ada Lovelace") && ticket.contains("Chez Rust"),
+        "{ticket}"
+    );
+    // The calendar file the "Add to calendar" button saves, as the page fetches it.
+    let ics = later
+        .c
+        .execute_async(
+            "const done = arguments[arguments.length - 1];
+             const t = new URLSearchParams(location.hash.slice(1)).get('t');
+             const id = location.pathname.split('/')[2];
+             fetch(`/v1/reservations/${id}/calendar`, {headers: {authorization: `Bearer ${t}`}})
+               .then(r => r.text()).then(done, e => done(String(e)));",
+            vec![],
+        )
+        .await
+        .expect("the calendar fetch runs");
+    let ics = ics.as_str().unwrap_or_default();
+    assert!(
+        ics.starts_with("BEGIN:VCALENDAR") && ics.contains(&format!("UID:{id}@tablecast")),
+        "{ics}"
+    );
+    later.click("[data-testid=cancel]").await;
+    later.click("[data-testid=cancel]").await; // the second press confirms
+    later
+        .wait_attr("[data-testid=manage]", "data-status", "cancelled", SECS(3))
+        .await;
+    staff
+        .wait_attr(&block, "data-status", "cancelled", SECS(2))
+        .await;
+    assert!(!later.visible("[data-testid=cancel]").await);
+
+    later.finish(&[]).await;
+    staff.finish(&[]).await;
+}
