@@ -38,6 +38,8 @@ static ASSETS: &[Asset] = &[
     asset!("/assets/ui.js", "ui.js", JS),
     asset!("/assets/diner.js", "diner.js", JS),
     asset!("/assets/staff.js", "staff.js", JS),
+    asset!("/assets/pacing.js", "pacing.js", JS),
+    asset!("/assets/settings.js", "settings.js", JS),
     asset!("/assets/favicon.svg", "favicon.svg", "image/svg+xml"),
 ];
 
