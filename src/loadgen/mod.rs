@@ -16,7 +16,7 @@ use clap::{Args, Subcommand};
 use serde_json::{json, Value};
 use std::time::Duration;
 
-pub use checks::{double_bookings, occupying, pacing_overruns, tables_of};
+pub use checks::{double_bookings, occupying, pacing_overruns, tables_of, Window};
 pub use report::Report;
 
 #[derive(Debug, Clone, Args)]
