@@ -4,7 +4,7 @@ mod reservations;
 mod restaurants;
 
 pub use crate::domain::availability::Availability;
-use crate::domain::availability::{self, SlotCount};
+use crate::domain::availability::{self, LostReason, SlotCount};
 use crate::domain::{FieldError, LocalDate, PartySize, Reservation, Restaurant};
 use crate::metrics::Metrics;
 use crate::store::{DynStore, StoreError, StoredRestaurant, Versions};
@@ -22,8 +22,12 @@ pub enum BookingError {
     NotFound(&'static str),
     #[error("validation failed")]
     Validation(Vec<FieldError>),
+    /// `reason`: no seating option was free (`Table`), or pacing refused the party.
     #[error("the slot was just taken")]
-    SlotUnavailable(Vec<SlotCount>),
+    SlotUnavailable {
+        alternatives: Vec<SlotCount>,
+        reason: LostReason,
+    },
     #[error("{0}")]
     InvalidTransition(String),
     #[error("the hold expired")]

@@ -2,9 +2,9 @@ use super::*;
 use crate::domain::grid::check_start;
 use crate::domain::reservation::{Guest, Status};
 use crate::domain::time::{boundary_instant, local_date_of, local_time_of, WallTime};
-use crate::domain::TableId;
+use crate::domain::{Seating, TableId};
 use crate::store::{
-    HoldCap, IdemRecord, InsertOutcome, NewReservation, Transition, TransitionOutcome,
+    HoldCap, IdemRecord, InsertOutcome, NewReservation, PacingCheck, Transition, TransitionOutcome,
 };
 
 #[derive(Debug, Clone)]
@@ -13,7 +13,9 @@ pub struct HoldRequest {
     pub date: LocalDate,
     pub time: WallTime,
     pub party_size: PartySize,
+    /// At most one of `table_id` and `combination_id` (the caller refuses both).
     pub table_id: Option<TableId>,
+    pub combination_id: Option<TableId>,
     /// The client's live-hold cap (none for exempt callers or when the limit is off).
     pub cap: Option<HoldCap>,
     pub idem: Option<Idem>,
@@ -24,6 +26,7 @@ pub struct WalkInRequest {
     pub restaurant_id: Uuid,
     pub party_size: PartySize,
     pub table_id: Option<TableId>,
+    pub combination_id: Option<TableId>,
     pub guest: Option<Guest>,
     pub idem: Option<Idem>,
 }
@@ -71,32 +74,83 @@ struct Extras<'a> {
     idem: Option<&'a Idem>,
 }
 
-/// Candidate tables in best-fit order: the one asked for, or every fitting table.
-fn candidates(
-    r: &Restaurant,
-    p: PartySize,
-    asked: Option<&TableId>,
-) -> BookingResult<Vec<TableId>> {
+/// What a hold or walk-in asked to sit at.
+#[derive(Debug, Clone, Copy)]
+pub enum Asked<'a> {
+    Any,
+    Table(&'a TableId),
+    Combination(&'a TableId),
+}
+
+impl<'a> Asked<'a> {
+    /// `table_id` or `combination_id`, not both (`422`).
+    pub fn of(table: Option<&'a TableId>, combination: Option<&'a TableId>) -> BookingResult<Self> {
+        match (table, combination) {
+            (Some(_), Some(_)) => Err(FieldError::new(
+                "combination_id",
+                "name a table_id or a combination_id, not both",
+            )
+            .into()),
+            (Some(t), None) => Ok(Asked::Table(t)),
+            (None, Some(c)) => Ok(Asked::Combination(c)),
+            (None, None) => Ok(Asked::Any),
+        }
+    }
+}
+
+/// Candidate seating options in best-fit order: the one asked for, or every fitting one.
+fn candidates(r: &Restaurant, p: PartySize, asked: Asked<'_>) -> BookingResult<Vec<Seating>> {
     match asked {
-        Some(id) => {
+        Asked::Table(id) => {
             let t = r.table(id).ok_or(BookingError::NotFound("table"))?;
             if !t.fits(p) {
                 return Err(
                     FieldError::new("table_id", "this table does not fit the party").into(),
                 );
             }
-            Ok(vec![id.clone()])
+            Ok(vec![Seating::single(id)])
         }
-        None => {
-            let v: Vec<TableId> = r.fitting_tables(p).iter().map(|t| t.id.clone()).collect();
+        Asked::Combination(id) => {
+            let c = r
+                .combination(id)
+                .ok_or(BookingError::NotFound("combination"))?;
+            if !c.fits(p) {
+                return Err(FieldError::new(
+                    "combination_id",
+                    "this combination does not fit the party",
+                )
+                .into());
+            }
+            Ok(vec![Seating::of_combination(c)])
+        }
+        Asked::Any => {
+            let v = r.fitting_options(p);
             if v.is_empty() {
-                return Err(
-                    FieldError::new("party_size", "no table fits a party of this size").into(),
-                );
+                return Err(FieldError::new(
+                    "party_size",
+                    "no table or combination fits a party of this size",
+                )
+                .into());
             }
             Ok(v)
         }
     }
+}
+
+/// The pacing a new reservation at local `time` is decided with, if the restaurant paces.
+fn pacing_check(r: &Restaurant, time: WallTime, enforce: bool) -> Option<PacingCheck> {
+    r.pacing.map(|p| PacingCheck {
+        window: p.window_of(time),
+        max_covers: p.max_covers,
+        max_parties: p.max_parties,
+        enforce,
+    })
+}
+
+/// A reservation about to be written, seated provisionally on the first candidate.
+fn provisional(mut r: Reservation, candidates: &[Seating]) -> Reservation {
+    r.seat(&candidates[0]);
+    r
 }
 
 pub fn validate_guest(g: &Guest) -> Result<(), Vec<FieldError>> {
@@ -166,12 +220,16 @@ impl Booking {
         let outcome = self
             .insert(req.restaurant_id, extras, |r, now| {
                 let slot = check_start(r, req.date, req.time, req.party_size, now)?;
-                let tables = candidates(r, req.party_size, req.table_id.as_ref())?;
-                Ok((
+                let asked = Asked::of(req.table_id.as_ref(), req.combination_id.as_ref())?;
+                let options = candidates(r, req.party_size, asked)?;
+                let pacing = pacing_check(r, slot.time, true);
+                let reservation = provisional(
                     Reservation {
                         id: Uuid::new_v4(),
                         restaurant_id: r.id,
-                        table_id: tables[0].clone(),
+                        table_id: options[0].first().clone(),
+                        table_ids: Vec::new(),
+                        combination_id: None,
                         date: req.date,
                         time: slot.time,
                         start: slot.start,
@@ -186,13 +244,18 @@ impl Booking {
                         created_at: now,
                         updated_at: now,
                     },
-                    tables,
-                ))
+                    &options,
+                );
+                Ok((reservation, options, pacing))
             })
             .await;
         self.metrics.hold_outcome(match &outcome {
             Ok(_) => "won",
-            Err(BookingError::SlotUnavailable(_)) => "lost",
+            Err(BookingError::SlotUnavailable {
+                reason: LostReason::Table,
+                ..
+            }) => "lost",
+            Err(BookingError::SlotUnavailable { .. }) => "paced",
             Err(BookingError::LiveHoldCap) => "capped",
             Err(BookingError::Validation(_)) | Err(BookingError::NotFound(_)) => "invalid",
             Err(_) => "error",
@@ -215,14 +278,20 @@ impl Booking {
             let start = now
                 - chrono::Duration::nanoseconds(i64::from(chrono::Timelike::nanosecond(&now)))
                 - chrono::Duration::seconds(i64::from(chrono::Timelike::second(&now)));
-            let tables = candidates(r, req.party_size, req.table_id.as_ref())?;
-            Ok((
+            let asked = Asked::of(req.table_id.as_ref(), req.combination_id.as_ref())?;
+            let options = candidates(r, req.party_size, asked)?;
+            let time = local_time_of(r.tz(), start);
+            // Walk-ins count in their window but pacing never refuses them.
+            let pacing = pacing_check(r, time, false);
+            let reservation = provisional(
                 Reservation {
                     id: Uuid::new_v4(),
                     restaurant_id: r.id,
-                    table_id: tables[0].clone(),
+                    table_id: options[0].first().clone(),
+                    table_ids: Vec::new(),
+                    combination_id: None,
                     date: local_date_of(r.tz(), start),
-                    time: local_time_of(r.tz(), start),
+                    time,
                     start,
                     end: start + r.turn(req.party_size),
                     party_size: req.party_size.get(),
@@ -233,8 +302,9 @@ impl Booking {
                     created_at: now,
                     updated_at: now,
                 },
-                tables,
-            ))
+                &options,
+            );
+            Ok((reservation, options, pacing))
         })
         .await
     }
@@ -246,12 +316,15 @@ impl Booking {
         build: F,
     ) -> BookingResult<Reservation>
     where
-        F: Fn(&Restaurant, DateTime<Utc>) -> BookingResult<(Reservation, Vec<TableId>)>,
+        F: Fn(
+            &Restaurant,
+            DateTime<Utc>,
+        ) -> BookingResult<(Reservation, Vec<Seating>, Option<PacingCheck>)>,
     {
         for _ in 0..STALE_RETRIES {
             let stored = self.load(restaurant_id).await?;
             let now = Self::now();
-            let (reservation, candidates) = build(&stored.restaurant, now)?;
+            let (reservation, candidates, pacing) = build(&stored.restaurant, now)?;
             let cause = match reservation.status {
                 Status::Held => Cause::Held,
                 _ => Cause::WalkIn,
@@ -266,6 +339,7 @@ impl Booking {
                 .insert_reservation(NewReservation {
                     reservation,
                     candidates,
+                    pacing,
                     restaurant_revision: stored.revision,
                     token_hash: extras.token.map(crate::token::hash),
                     now,
@@ -282,11 +356,18 @@ impl Booking {
                     self.publish(restaurant_id, cause, now, versions);
                     return Ok(reservation);
                 }
-                InsertOutcome::Lost => {
-                    let alts = self
+                lost @ (InsertOutcome::Lost | InsertOutcome::Paced) => {
+                    let reason = match lost {
+                        InsertOutcome::Paced => LostReason::Pacing,
+                        _ => LostReason::Table,
+                    };
+                    let alternatives = self
                         .alternatives(&stored.restaurant, date, party, start)
                         .await?;
-                    return Err(BookingError::SlotUnavailable(alts));
+                    return Err(BookingError::SlotUnavailable {
+                        alternatives,
+                        reason,
+                    });
                 }
                 InsertOutcome::OverCap => return Err(BookingError::LiveHoldCap),
                 InsertOutcome::Stale => continue,

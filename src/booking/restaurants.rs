@@ -1,6 +1,6 @@
 use super::*;
 use crate::domain::restaurant::{validate_table, HoursPeriod, Table, TurnRule};
-use crate::domain::TableId;
+use crate::domain::{Combination, Pacing, TableId};
 use crate::store::{Guard, ReplaceOutcome};
 use chrono_tz::Tz;
 
@@ -15,6 +15,10 @@ pub struct RestaurantPatch {
     pub turn_minutes: Option<Vec<TurnRule>>,
     pub hours: Option<Vec<HoursPeriod>>,
     pub closed_dates: Option<Vec<LocalDate>>,
+    /// Replaces every combination.
+    pub combinations: Option<Vec<Combination>>,
+    /// `Some(None)`: pacing off.
+    pub pacing: Option<Option<Pacing>>,
 }
 
 impl Booking {
@@ -106,6 +110,12 @@ impl Booking {
                 if let Some(v) = p.closed_dates {
                     r.closed_dates = v;
                 }
+                if let Some(v) = p.combinations {
+                    r.combinations = v;
+                }
+                if let Some(v) = p.pacing {
+                    r.pacing = v;
+                }
                 Ok(if tz_changes {
                     Guard::NoLiveFuture {
                         table: None,
@@ -160,6 +170,12 @@ impl Booking {
             r.tables.retain(|t| &t.id != table);
             if r.tables.len() == before {
                 return Err(BookingError::NotFound("table"));
+            }
+            if let Some(c) = r.combinations.iter().find(|c| c.tables.contains(table)) {
+                return Err(BookingError::Conflict(format!(
+                    "the combination `{}` names this table; change the combinations first",
+                    c.id
+                )));
             }
             Ok(Guard::NoLiveFuture {
                 table: Some(table.clone()),

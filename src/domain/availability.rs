@@ -1,7 +1,8 @@
 //! Counting free tables over bookable starts.
 use super::grid::{bookable_starts, Slot};
+use super::pacing::window_counts;
 use super::time::LocalDate;
-use super::{PartySize, Reservation, Restaurant, TableId};
+use super::{PartySize, Reservation, Restaurant, Seating, TableId};
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 
@@ -18,7 +19,26 @@ pub struct Availability {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SlotCount {
     pub slot: Slot,
+    /// Free seating options that fit the party; 0 when pacing refuses it.
     pub available_tables: u32,
+    /// Covers still free in the slot's pacing window; `None` without a covers limit.
+    pub covers_left: Option<u32>,
+}
+
+/// Why a hold or walk-in lost: no seating option was free, or pacing refused the party.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LostReason {
+    Table,
+    Pacing,
+}
+
+impl LostReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LostReason::Table => "table",
+            LostReason::Pacing => "pacing",
+        }
+    }
 }
 
 /// Occupied intervals grouped by table, so a count costs tables × their own reservations.
@@ -33,9 +53,15 @@ impl<'a> Occupancy<'a> {
             .iter()
             .filter(|x| x.occupies_at(now) && x.start < x.end)
         {
-            m.entry(&x.table_id).or_default().push((x.start, x.end));
+            for t in &x.table_ids {
+                m.entry(t).or_default().push((x.start, x.end));
+            }
         }
         Occupancy(m)
+    }
+
+    fn is_option_free(&self, s: &Seating, start: DateTime<Utc>, end: DateTime<Utc>) -> bool {
+        s.tables.iter().all(|t| self.is_free(t, start, end))
     }
 
     fn is_free(&self, table: &TableId, start: DateTime<Utc>, end: DateTime<Utc>) -> bool {
@@ -54,17 +80,45 @@ pub fn availability(
     reservations: &[Reservation],
 ) -> Vec<SlotCount> {
     let busy = Occupancy::new(reservations, now);
-    let tables = r.fitting_tables(p);
+    let options = r.fitting_options(p);
+    let counts = r
+        .pacing
+        .map(|pc| (pc, window_counts(&pc, date, reservations, now)));
     bookable_starts(r, date, p, now)
         .into_iter()
-        .map(|slot| SlotCount {
-            slot,
-            available_tables: tables
+        .map(|slot| {
+            let free = options
                 .iter()
-                .filter(|t| busy.is_free(&t.id, slot.start, slot.end))
-                .count() as u32,
+                .filter(|s| busy.is_option_free(s, slot.start, slot.end))
+                .count() as u32;
+            let (refused, covers_left) = match &counts {
+                Some((pc, m)) => {
+                    let c = m.get(&pc.window_of(slot.time)).copied().unwrap_or_default();
+                    (pc.refuses(c, p.get()), pc.covers_left(c))
+                }
+                None => (false, None),
+            };
+            SlotCount {
+                slot,
+                available_tables: if refused { 0 } else { free },
+                covers_left,
+            }
         })
         .collect()
+}
+
+/// Whether the committed state shows every candidate seating option taken over `[start, end)`.
+pub fn all_taken(
+    candidates: &[Seating],
+    reservations: &[Reservation],
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> bool {
+    let busy = Occupancy::new(reservations, now);
+    !candidates
+        .iter()
+        .any(|s| busy.is_option_free(s, start, end))
 }
 
 /// Up to 3 free starts nearest the requested one (ties: the earlier), the requested one excluded.
@@ -107,6 +161,8 @@ mod tests {
             id: uuid::Uuid::new_v4(),
             restaurant_id: r.id,
             table_id: TableId::parse(table).unwrap(),
+            table_ids: vec![TableId::parse(table).unwrap()],
+            combination_id: None,
             date,
             time: slot.time,
             start: slot.start,

@@ -3,18 +3,22 @@ pub mod availability;
 pub mod cause;
 pub mod grid;
 pub mod ids;
+pub mod pacing;
 pub mod party;
 pub mod reservation;
 pub mod restaurant;
 #[cfg(test)]
 mod robustness;
+pub mod seating;
 pub mod time;
 
 pub use cause::Cause;
 pub use ids::{ReservationId, RestaurantId};
+pub use pacing::Pacing;
 pub use party::PartySize;
 pub use reservation::{Reservation, Status};
 pub use restaurant::{Restaurant, Table, TableId};
+pub use seating::{Combination, Seating};
 pub use time::{LocalDate, WallTime};
 
 /// A rule broken by a value that parsed: becomes `422 validation`.

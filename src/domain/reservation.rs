@@ -92,7 +92,12 @@ pub struct Guest {
 pub struct Reservation {
     pub id: Uuid,
     pub restaurant_id: Uuid,
+    /// The first of `table_ids`, kept for v1 clients.
     pub table_id: TableId,
+    /// Every table the reservation occupies, sorted; one element for a single table.
+    pub table_ids: Vec<TableId>,
+    /// The combination it was seated on; `None` for a single table.
+    pub combination_id: Option<TableId>,
     pub date: LocalDate,
     pub time: WallTime,
     pub start: DateTime<Utc>,
@@ -112,6 +117,18 @@ impl Reservation {
             (Status::Held, Some(exp)) if exp <= now => Status::Expired,
             (s, _) => s,
         }
+    }
+
+    /// Whether it occupies `table` (as a single table or as a member of its combination).
+    pub fn uses(&self, table: &TableId) -> bool {
+        self.table_ids.contains(table)
+    }
+
+    /// Seats it on a seating option: every member table, the first as `table_id`.
+    pub fn seat(&mut self, s: &crate::domain::Seating) {
+        self.table_id = s.first().clone();
+        self.table_ids = s.tables.clone();
+        self.combination_id = s.combination.clone();
     }
 
     pub fn occupies_at(&self, now: DateTime<Utc>) -> bool {
@@ -174,6 +191,8 @@ mod tests {
                 id: uuid::Uuid::nil(),
                 restaurant_id: uuid::Uuid::nil(),
                 table_id: TableId::parse("t1").unwrap(),
+                table_ids: vec![TableId::parse("t1").unwrap()],
+                combination_id: None,
                 date,
                 time,
                 start,

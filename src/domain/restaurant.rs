@@ -1,3 +1,5 @@
+use super::pacing::Pacing;
+use super::seating::{validate_combinations, Combination};
 use super::time::{LocalDate, WallTime};
 use super::{FieldError, PartySize};
 use chrono::Weekday;
@@ -122,6 +124,12 @@ pub struct Restaurant {
     pub hours: Vec<HoursPeriod>,
     pub closed_dates: Vec<LocalDate>,
     pub tables: Vec<Table>,
+    /// Tables that may be joined for one party (absent in documents written before v2).
+    #[serde(default)]
+    pub combinations: Vec<Combination>,
+    /// `None`: no pacing.
+    #[serde(default)]
+    pub pacing: Option<Pacing>,
 }
 
 pub const MAX_TURN_MINUTES: u32 = 720;
@@ -277,6 +285,15 @@ impl Restaurant {
         self.tables.sort_by(|a, b| a.id.cmp(&b.id));
         if self.tables.windows(2).any(|w| w[0].id == w[1].id) {
             errs.push(FieldError::new("tables", "table ids must be unique"));
+        }
+        validate_combinations(&self.tables, &mut self.combinations, &mut errs);
+        if let Some(p) = &self.pacing {
+            let slot = if (5..=60).contains(&self.slot_minutes) {
+                self.slot_minutes
+            } else {
+                0
+            };
+            p.validate(slot, &mut errs);
         }
         if errs.is_empty() {
             Ok(())

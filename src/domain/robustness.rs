@@ -101,6 +101,8 @@ fn arb_restaurant() -> impl Strategy<Value = Restaurant> {
                 hours,
                 closed_dates: vec![],
                 tables,
+                combinations: vec![],
+                pacing: None,
             },
         )
 }
@@ -172,6 +174,8 @@ fn a_slot_of_65536_minutes_is_a_validation_error_not_a_crash() {
         }],
         closed_dates: vec![],
         tables: vec![],
+        combinations: vec![],
+        pacing: None,
     };
     let errs = r.validate().unwrap_err();
     assert!(errs.iter().any(|e| e.field == "slot_minutes"), "{errs:?}");

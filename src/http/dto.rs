@@ -2,7 +2,7 @@
 use crate::booking::RestaurantPatch;
 use crate::domain::reservation::Guest;
 use crate::domain::restaurant::{default_turns, Day, HoursPeriod, Table, TurnRule};
-use crate::domain::{FieldError, LocalDate, Restaurant, TableId, WallTime};
+use crate::domain::{Combination, FieldError, LocalDate, Pacing, Restaurant, TableId, WallTime};
 use crate::wire::int;
 use crate::wire::restaurant::DayName;
 use serde::Deserialize;
@@ -76,6 +76,58 @@ impl TableInput {
     }
 }
 
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+pub struct CombinationInput {
+    /// `[A-Za-z0-9_-]{1,32}`, unique among the restaurant's combinations.
+    #[schema(value_type = String, example = "c34", pattern = r"^[A-Za-z0-9_-]{1,32}$")]
+    pub id: TableId,
+    /// 2–6 distinct tables of the restaurant.
+    #[schema(value_type = Vec<String>, example = json!(["t3", "t4"]), min_items = 2, max_items = 6)]
+    pub tables: Vec<TableId>,
+    /// Defaults to 1; at most `max_party`.
+    #[serde(default, deserialize_with = "int::option")]
+    #[schema(minimum = 1, maximum = 100)]
+    pub min_party: Option<i64>,
+    #[schema(minimum = 1, maximum = 100)]
+    #[serde(deserialize_with = "int::exact")]
+    pub max_party: i64,
+}
+
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+pub struct PacingInput {
+    /// Divides 60 and is a multiple of `slot_minutes`.
+    #[schema(minimum = 5, maximum = 60, example = 15)]
+    #[serde(deserialize_with = "int::exact")]
+    pub window_minutes: i64,
+    /// Covers per window; `null` (or absent) for no limit.
+    #[serde(default, deserialize_with = "int::option")]
+    #[schema(minimum = 1, maximum = 100000)]
+    pub max_covers: Option<i64>,
+    /// Reservations per window; `null` (or absent) for no limit.
+    #[serde(default, deserialize_with = "int::option")]
+    #[schema(minimum = 1, maximum = 100000)]
+    pub max_parties: Option<i64>,
+}
+
+fn combinations(v: Vec<CombinationInput>, errs: &mut Vec<FieldError>) -> Vec<Combination> {
+    v.into_iter()
+        .map(|c| Combination {
+            id: c.id,
+            tables: c.tables,
+            min_party: num("combinations.min_party", c.min_party.unwrap_or(1), errs),
+            max_party: num("combinations.max_party", c.max_party, errs),
+        })
+        .collect()
+}
+
+fn pacing(p: PacingInput, errs: &mut Vec<FieldError>) -> Pacing {
+    Pacing {
+        window_minutes: num("pacing.window_minutes", p.window_minutes, errs),
+        max_covers: p.max_covers.map(|v| num("pacing.max_covers", v, errs)),
+        max_parties: p.max_parties.map(|v| num("pacing.max_parties", v, errs)),
+    }
+}
+
 fn turns(v: Vec<TurnRuleInput>, errs: &mut Vec<FieldError>) -> Vec<TurnRule> {
     v.into_iter()
         .map(|r| TurnRule {
@@ -134,6 +186,13 @@ pub struct RestaurantInput {
     #[serde(default)]
     #[schema(max_items = 200)]
     pub tables: Option<Vec<TableInput>>,
+    /// Tables that may be joined for one party; none when absent.
+    #[serde(default)]
+    #[schema(max_items = 100)]
+    pub combinations: Option<Vec<CombinationInput>>,
+    /// `null` or absent: no pacing.
+    #[serde(default)]
+    pub pacing: Option<PacingInput>,
 }
 
 impl RestaurantInput {
@@ -175,6 +234,11 @@ impl RestaurantInput {
             hours: self.hours.map(hours).unwrap_or_default(),
             closed_dates: self.closed_dates.unwrap_or_default(),
             tables,
+            combinations: self
+                .combinations
+                .map(|v| combinations(v, &mut errs))
+                .unwrap_or_default(),
+            pacing: self.pacing.map(|p| pacing(p, &mut errs)),
         };
         if errs.is_empty() {
             Ok(r)
@@ -215,6 +279,23 @@ pub struct RestaurantPatchInput {
     #[serde(default)]
     #[schema(value_type = Option<Object>)]
     pub tables: Option<serde_json::Value>,
+    /// Replaces every combination.
+    #[serde(default)]
+    #[schema(max_items = 100)]
+    pub combinations: Option<Vec<CombinationInput>>,
+    /// Replaces the pacing; `null` turns pacing off.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<PacingInput>)]
+    pub pacing: Option<Option<PacingInput>>,
+}
+
+/// A member that may be `null`: absent is `None`, `null` is `Some(None)`.
+fn present<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
 }
 
 impl RestaurantPatchInput {
@@ -237,6 +318,8 @@ impl RestaurantPatchInput {
             turn_minutes: self.turn_minutes.map(|v| turns(v, &mut errs)),
             hours: self.hours.map(hours),
             closed_dates: self.closed_dates,
+            combinations: self.combinations.map(|v| combinations(v, &mut errs)),
+            pacing: self.pacing.map(|p| p.map(|p| pacing(p, &mut errs))),
         };
         if errs.is_empty() {
             Ok(patch)
@@ -302,9 +385,14 @@ pub struct WalkInInput {
     #[schema(minimum = 1, maximum = 100)]
     #[serde(deserialize_with = "int::exact")]
     pub party_size: i64,
+    /// A table to seat them at; not with `combination_id`.
     #[serde(default)]
     #[schema(value_type = Option<String>, pattern = r"^[A-Za-z0-9_-]{1,32}$")]
     pub table_id: Option<TableId>,
+    /// A combination to seat them at (all its tables); not with `table_id`.
+    #[serde(default)]
+    #[schema(value_type = Option<String>, pattern = r"^[A-Za-z0-9_-]{1,32}$")]
+    pub combination_id: Option<TableId>,
     #[serde(default)]
     pub guest: Option<GuestInput>,
 }

@@ -1,6 +1,6 @@
 //! One API error type; the one place that turns failures into problem+json (RFC 9457).
 use crate::booking::BookingError;
-use crate::domain::availability::SlotCount;
+use crate::domain::availability::{LostReason, SlotCount};
 use crate::domain::FieldError;
 use crate::store::StoreError;
 use crate::wire::problem::{Alternative, FieldErrorBody};
@@ -26,8 +26,14 @@ pub enum ApiError {
     /// With the methods the resource serves, for the `Allow` header.
     #[error("method not allowed")]
     MethodNotAllowed(std::sync::Arc<str>),
-    #[error("the slot was just taken")]
-    SlotUnavailable(Vec<SlotCount>),
+    #[error("{}", match .reason {
+        LostReason::Table => "no fitting table or combination is free at this time",
+        LostReason::Pacing => "this time's pacing window is full",
+    })]
+    SlotUnavailable {
+        alternatives: Vec<SlotCount>,
+        reason: LostReason,
+    },
     #[error("{0}")]
     InvalidTransition(String),
     #[error("{0}")]
@@ -66,7 +72,7 @@ impl ApiError {
             ApiError::Forbidden | ApiError::OriginNotAllowed => ("forbidden", "Forbidden"),
             ApiError::NotFound(_) => ("not-found", "Not found"),
             ApiError::MethodNotAllowed(_) => ("method-not-allowed", "Method not allowed"),
-            ApiError::SlotUnavailable(_) => ("slot-unavailable", "Slot unavailable"),
+            ApiError::SlotUnavailable { .. } => ("slot-unavailable", "Slot unavailable"),
             ApiError::InvalidTransition(_) => ("invalid-transition", "Invalid status transition"),
             ApiError::Conflict(_) => ("conflict", "Conflict"),
             ApiError::HoldExpired => ("hold-expired", "Hold expired"),
@@ -95,8 +101,12 @@ impl ApiError {
             ApiError::Validation(errs) => {
                 p.errors = Some(errs.iter().map(FieldErrorBody::from).collect())
             }
-            ApiError::SlotUnavailable(alts) => {
-                p.alternatives = Some(alts.iter().map(Alternative::from).collect())
+            ApiError::SlotUnavailable {
+                alternatives,
+                reason,
+            } => {
+                p.alternatives = Some(alternatives.iter().map(Alternative::from).collect());
+                p.reason = Some(reason.as_str().to_owned());
             }
             ApiError::RateLimited { limit, .. } => p.limit = Some((*limit).to_owned()),
             _ => {}
@@ -118,7 +128,7 @@ impl ResponseError for ApiError {
             ApiError::Forbidden | ApiError::OriginNotAllowed => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
-            ApiError::SlotUnavailable(_)
+            ApiError::SlotUnavailable { .. }
             | ApiError::InvalidTransition(_)
             | ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::HoldExpired => StatusCode::GONE,
@@ -174,7 +184,13 @@ impl From<BookingError> for ApiError {
         match e {
             BookingError::NotFound(what) => ApiError::NotFound(what.to_owned()),
             BookingError::Validation(errs) => ApiError::Validation(errs),
-            BookingError::SlotUnavailable(alts) => ApiError::SlotUnavailable(alts),
+            BookingError::SlotUnavailable {
+                alternatives,
+                reason,
+            } => ApiError::SlotUnavailable {
+                alternatives,
+                reason,
+            },
             BookingError::InvalidTransition(s) => ApiError::InvalidTransition(s),
             BookingError::HoldExpired => ApiError::HoldExpired,
             BookingError::LiveHoldCap => ApiError::RateLimited {

@@ -176,17 +176,33 @@ pub struct HoldCommand {
     date: crate::domain::LocalDate,
     time: WallTime,
     party_size: PartySize,
-    table_id: Option<crate::domain::TableId>,
+    table_id: Option<TableId>,
+    combination_id: Option<TableId>,
+}
+
+/// `table_id` and `combination_id` together are `422`.
+fn one_seating(table: &Option<TableId>, combination: &Option<TableId>) -> Result<()> {
+    if table.is_some() && combination.is_some() {
+        return Err(crate::domain::FieldError::new(
+            "combination_id",
+            "name a table_id or a combination_id, not both",
+        )
+        .into());
+    }
+    Ok(())
 }
 
 impl HoldCommand {
     pub fn parse(input: HoldInput) -> Result<Self> {
-        Ok(HoldCommand {
+        let cmd = HoldCommand {
             time: WallTime::parse_start(&input.time).map_err(ApiError::BadRequest)?,
             party_size: PartySize::new(input.party_size)?,
             date: input.date,
             table_id: input.table_id,
-        })
+            combination_id: input.combination_id,
+        };
+        one_seating(&cmd.table_id, &cmd.combination_id)?;
+        Ok(cmd)
     }
 }
 
@@ -221,6 +237,7 @@ pub async fn take_hold(
             time: cmd.time,
             party_size: cmd.party_size,
             table_id: cmd.table_id,
+            combination_id: cmd.combination_id,
             cap: if exempt {
                 None
             } else {
@@ -303,6 +320,7 @@ pub async fn walk_in(
     let rid = staff_of(&who, &state, *path).await?;
     let input: WalkInInput = from_body(&body)?;
     let party_size = PartySize::new(input.party_size)?;
+    one_seating(&input.table_id, &input.combination_id)?;
     let state: &AppState = &state;
     idempotency::once(state, &req, &body, |keyed| async move {
         let idem = keyed.map(|k| k.idem(StatusCode::CREATED, |r, _| idempotency::view_value(r)));
@@ -312,6 +330,7 @@ pub async fn walk_in(
                 restaurant_id: rid,
                 party_size,
                 table_id: input.table_id,
+                combination_id: input.combination_id,
                 guest: input.guest.map(Into::into),
                 idem,
             })

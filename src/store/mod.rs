@@ -5,8 +5,9 @@ pub mod sqlite;
 
 pub use error::{BoxError, Cause, StoreError, StoreResult};
 
+use crate::domain::pacing::Window;
 use crate::domain::reservation::{Guest, Reservation, Status};
-use crate::domain::{LocalDate, Restaurant, TableId};
+use crate::domain::{LocalDate, Restaurant, Seating, TableId};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use std::sync::Arc;
@@ -34,12 +35,33 @@ pub struct DayView {
     pub reservations: Vec<Reservation>,
 }
 
-/// A new reservation to write: the first free table of `candidates` is taken.
+/// A new reservation to write, decided in ONE atomic write (SQLite: one transaction;
+/// DynamoDB: one `TransactWriteItems`), in this order:
+///
+/// 1. `restaurant_revision` still current, else [`InsertOutcome::Stale`];
+/// 2. the client's `cap`, else [`InsertOutcome::OverCap`];
+/// 3. the first of `candidates` (best fit first) whose EVERY member table is free over
+///    `[start, end)` is claimed — all its members or none. A table is free when no reservation
+///    that occupies it (`table_ids` contains it) overlaps in an occupying status; a `held` one
+///    past `expires_at` at `now` is free. None free: [`InsertOutcome::Lost`] (reason `table`,
+///    whatever pacing says). So a hold on `t3` and one on a combination `t3+t4` at overlapping
+///    times can never both win;
+/// 4. with `pacing` enforced, the count of its window (see [`PacingCheck`]) plus this party must
+///    stay within the limits, else [`InsertOutcome::Paced`]. The count is part of the same
+///    decision: of concurrent holds into one window, only as many as fit can win.
+///
+/// On a win the store fills `table_id`, `table_ids` and `combination_id` from the claimed
+/// option ([`Reservation::seat`]).
 #[derive(Debug, Clone)]
 pub struct NewReservation {
-    /// Its `table_id` is ignored; the store fills it with the table it claims.
+    /// Its `table_id`, `table_ids` and `combination_id` are ignored; the store fills them with
+    /// the seating option it claims.
     pub reservation: Reservation,
-    pub candidates: Vec<TableId>,
+    /// Seating options in best-fit order: single tables, then combinations.
+    pub candidates: Vec<Seating>,
+    /// The restaurant's pacing, when it has one: counted (and, if `enforce`, checked) in this
+    /// same write.
+    pub pacing: Option<PacingCheck>,
     pub restaurant_revision: u64,
     pub token_hash: Option<String>,
     pub now: DateTime<Utc>,
@@ -47,6 +69,33 @@ pub struct NewReservation {
     pub cap: Option<HoldCap>,
     /// The idempotent answer, recorded in this same write when it wins.
     pub idem: Option<IdemRecord>,
+}
+
+/// The pacing of a new reservation's window. The window's count is over the reservations of
+/// the new one's `date` whose local `time` lies in `window` and that count at `now`: `held`
+/// and not past `expires_at` (an expired hold never counts, swept or not), `confirmed`,
+/// `seated`, `completed`, `no_show`. Covers are the sum of their `party_size`, parties their
+/// number. Release, cancel and expiry take a reservation out of the count at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PacingCheck {
+    pub window: Window,
+    pub max_covers: Option<u32>,
+    pub max_parties: Option<u32>,
+    /// `false` for staff walk-ins: they count, but pacing never refuses them.
+    pub enforce: bool,
+}
+
+impl PacingCheck {
+    /// Whether a window with `covers` and `parties` refuses one more party of `party`.
+    pub fn refuses(&self, covers: u32, parties: u32, party: u32) -> bool {
+        self.enforce
+            && (self
+                .max_covers
+                .is_some_and(|m| covers.saturating_add(party) > m)
+                || self
+                    .max_parties
+                    .is_some_and(|m| parties.saturating_add(1) > m))
+    }
 }
 
 /// A client's live-hold cap: a hold wins only if the client then has at most `max` live
@@ -95,8 +144,11 @@ pub enum InsertOutcome {
         reservation: Reservation,
         versions: Versions,
     },
-    /// Every candidate table is taken over the requested time.
+    /// Every candidate seating option is taken over the requested time (reason `table`).
     Lost,
+    /// A seating option was free but the party would take its pacing window past a limit
+    /// (reason `pacing`). Never for a check that is not enforced.
+    Paced,
     /// The client already has its cap of live holds.
     OverCap,
     /// The restaurant changed since it was read: read it again and retry.
@@ -132,12 +184,14 @@ pub enum TransitionOutcome {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Guard {
     None,
-    /// No occupying reservation ends after `now` (on one table, or on any).
+    /// No occupying reservation ends after `now` (on one table, or on any). A reservation on a
+    /// combination is on each of its member tables.
     NoLiveFuture {
         table: Option<TableId>,
         now: DateTime<Utc>,
     },
-    /// Every occupying reservation on `table` ending after `now` has a party in `min..=max`.
+    /// Every occupying reservation on `table` alone (not on a combination it belongs to)
+    /// ending after `now` has a party in `min..=max`.
     PartiesWithin {
         table: TableId,
         min: u32,

@@ -16,8 +16,13 @@ pub struct SlotBody {
     pub start: String,
     #[schema(example = "2026-12-05T20:00:00Z")]
     pub end: String,
+    /// Free seating options (tables and combinations) that fit the party; `0` when pacing
+    /// refuses the party at this time.
     #[schema(minimum = 0)]
     pub available_tables: u32,
+    /// Covers still free in this time's pacing window; `null` without a covers limit.
+    #[schema(minimum = 0)]
+    pub covers_left: Option<u32>,
 }
 
 impl From<&SlotCount> for SlotBody {
@@ -27,6 +32,7 @@ impl From<&SlotCount> for SlotBody {
             start: fmt_slot_instant(s.slot.start),
             end: fmt_slot_instant(s.slot.end),
             available_tables: s.available_tables,
+            covers_left: s.covers_left,
         }
     }
 }

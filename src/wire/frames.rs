@@ -2,7 +2,7 @@
 //! structs. A frame shared by every subscriber of a channel is encoded once without its `sub`,
 //! and each subscriber's copy only appends `,"sub":"…"}` to the same bytes.
 use super::availability::{AvailabilityBody, SlotBody};
-use super::floor::{FloorBody, FloorTable};
+use super::floor::{FloorBody, FloorTable, PacingWindow};
 use crate::domain::time::fmt_instant;
 use crate::domain::{Cause, LocalDate, TableId};
 use chrono::{DateTime, Utc};
@@ -24,9 +24,14 @@ pub struct HoldInput {
     #[schema(minimum = 1, maximum = 100)]
     #[serde(deserialize_with = "super::int::exact")]
     pub party_size: i64,
+    /// A table to hold; not with `combination_id`.
     #[serde(default)]
     #[schema(value_type = Option<String>, pattern = r"^[A-Za-z0-9_-]{1,32}$")]
     pub table_id: Option<TableId>,
+    /// A combination to hold (all its tables); not with `table_id`.
+    #[serde(default)]
+    #[schema(value_type = Option<String>, pattern = r"^[A-Za-z0-9_-]{1,32}$")]
+    pub combination_id: Option<TableId>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, ToSchema)]
@@ -115,6 +120,9 @@ pub struct UpdateFrame {
     /// Floor view: each changed table, whole.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tables: Option<Vec<FloorTable>>,
+    /// Floor view: every pacing window of the date with a count.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pacing: Option<Vec<PacingWindow>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sub: Option<String>,
 }
@@ -204,6 +212,7 @@ pub fn slots_update(
         at: fmt_instant(at),
         slots: Some(slots),
         tables: None,
+        pacing: None,
         sub: None,
     })
 }
@@ -213,6 +222,7 @@ pub fn tables_update(
     cause: Cause,
     at: DateTime<Utc>,
     tables: Vec<FloorTable>,
+    pacing: Vec<PacingWindow>,
 ) -> Arc<str> {
     open(&UpdateFrame {
         kind: "update",
@@ -221,6 +231,7 @@ pub fn tables_update(
         at: fmt_instant(at),
         slots: None,
         tables: Some(tables),
+        pacing: Some(pacing),
         sub: None,
     })
 }
@@ -276,12 +287,19 @@ mod tests {
 
     #[test]
     fn shared_frames_close_with_the_subscription_id() {
-        let body = snapshot(7, SnapshotData::Floor(FloorBody { tables: vec![] }));
+        let body = snapshot(
+            7,
+            SnapshotData::Floor(FloorBody {
+                tables: vec![],
+                pacing: vec![],
+            }),
+        );
         let text = close_shared(&body, &sub_json("a\"b"));
         let v: Value = serde_json::from_str(&text).unwrap();
         assert_eq!(
             v,
-            json!({"type": "snapshot", "version": 7, "data": {"tables": []}, "sub": "a\"b"})
+            json!({"type": "snapshot", "version": 7, "data": {"tables": [], "pacing": []},
+                   "sub": "a\"b"})
         );
     }
 

@@ -9,10 +9,11 @@ pub mod reservation;
 pub mod restaurant;
 
 pub use availability::{AvailabilityBody, SlotBody};
-pub use floor::{FloorBody, FloorTable};
+pub use floor::{FloorBody, FloorTable, PacingWindow};
 pub use frames::{ClientFrame, HoldInput};
 pub use problem::Problem;
 pub use reservation::{HeldReservation, ReservationList, ReservationView};
 pub use restaurant::{
-    CreatedRestaurant, RestaurantDoc, RestaurantList, RestaurantSummary, TableDoc,
+    CombinationDoc, CreatedRestaurant, PacingDoc, RestaurantDoc, RestaurantList, RestaurantSummary,
+    TableDoc,
 };

@@ -58,6 +58,11 @@ pub struct Problem {
     /// `slot-unavailable`: up to 3 nearest free starts that day.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub alternatives: Option<Vec<Alternative>>,
+    /// `slot-unavailable`: `table` when no fitting seating option was free, `pacing` when one
+    /// was but the time's pacing window is full.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(example = "table", pattern = "^(table|pacing)$")]
+    pub reason: Option<String>,
     /// `rate-limited`: which per-client limit: `live-holds`, `hold-rate` or `connections`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(example = "live-holds")]
@@ -73,6 +78,7 @@ impl Problem {
             detail: None,
             errors: None,
             alternatives: None,
+            reason: None,
             limit: None,
         }
     }

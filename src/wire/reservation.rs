@@ -29,7 +29,15 @@ impl From<&Guest> for GuestBody {
 pub struct ReservationView {
     pub id: Uuid,
     pub restaurant_id: Uuid,
+    /// The first of `table_ids`, kept for v1 clients.
+    #[schema(example = "t3")]
     pub table_id: String,
+    /// Every table it occupies, sorted; one element for a single table.
+    #[schema(example = json!(["t3", "t4"]))]
+    pub table_ids: Vec<String>,
+    /// The combination it is seated on; `null` for a single table.
+    #[schema(example = "c34")]
+    pub combination_id: Option<String>,
     #[schema(example = "2026-12-05", format = Date)]
     pub date: String,
     #[schema(example = "19:00")]
@@ -60,6 +68,8 @@ impl ReservationView {
             id: r.id,
             restaurant_id: r.restaurant_id,
             table_id: r.table_id.to_string(),
+            table_ids: r.table_ids.iter().map(ToString::to_string).collect(),
+            combination_id: r.combination_id.as_ref().map(ToString::to_string),
             date: r.date.to_string(),
             time: r.time.to_string(),
             start: fmt_slot_instant(r.start),

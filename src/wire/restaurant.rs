@@ -1,6 +1,6 @@
 //! A restaurant as the API shows it: its settings and tables, never a token.
 use crate::domain::restaurant::{HoursPeriod, Table, TurnRule};
-use crate::domain::Restaurant;
+use crate::domain::{Combination, Pacing, Restaurant};
 use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -56,6 +56,55 @@ pub struct TableDoc {
     pub area: Option<String>,
 }
 
+/// Tables that may be joined for one party.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct CombinationDoc {
+    #[schema(example = "c34", pattern = r"^[A-Za-z0-9_-]{1,32}$")]
+    pub id: String,
+    /// 2–6 distinct tables of the restaurant, sorted.
+    #[schema(example = json!(["t3", "t4"]), min_items = 2, max_items = 6)]
+    pub tables: Vec<String>,
+    #[schema(minimum = 1, maximum = 100)]
+    pub min_party: u32,
+    #[schema(minimum = 1, maximum = 100)]
+    pub max_party: u32,
+}
+
+impl From<&Combination> for CombinationDoc {
+    fn from(c: &Combination) -> Self {
+        CombinationDoc {
+            id: c.id.to_string(),
+            tables: c.tables.iter().map(ToString::to_string).collect(),
+            min_party: c.min_party,
+            max_party: c.max_party,
+        }
+    }
+}
+
+/// How many covers and parties may start in one window of the day.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct PacingDoc {
+    /// Divides 60 and is a multiple of `slot_minutes`; windows start at local midnight.
+    #[schema(minimum = 5, maximum = 60, example = 15)]
+    pub window_minutes: u32,
+    /// Covers (party sizes summed) per window; `null` for no limit.
+    #[schema(minimum = 1, maximum = 100000, example = 12)]
+    pub max_covers: Option<u32>,
+    /// Reservations per window; `null` for no limit.
+    #[schema(minimum = 1, maximum = 100000, example = 4)]
+    pub max_parties: Option<u32>,
+}
+
+impl From<&Pacing> for PacingDoc {
+    fn from(p: &Pacing) -> Self {
+        PacingDoc {
+            window_minutes: p.window_minutes,
+            max_covers: p.max_covers,
+            max_parties: p.max_parties,
+        }
+    }
+}
+
 /// The restaurant document: `GET`, `PATCH` and the `restaurant` of a creation.
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct RestaurantDoc {
@@ -79,6 +128,10 @@ pub struct RestaurantDoc {
     pub closed_dates: Vec<String>,
     /// Sorted by id.
     pub tables: Vec<TableDoc>,
+    /// Sorted by id.
+    pub combinations: Vec<CombinationDoc>,
+    /// `null`: no pacing.
+    pub pacing: Option<PacingDoc>,
 }
 
 impl From<&TurnRule> for TurnRuleDoc {
@@ -140,6 +193,8 @@ impl From<&Restaurant> for RestaurantDoc {
             hours: r.hours.iter().map(HoursDoc::from).collect(),
             closed_dates: r.closed_dates.iter().map(|d| d.to_string()).collect(),
             tables: r.tables.iter().map(TableDoc::from).collect(),
+            combinations: r.combinations.iter().map(CombinationDoc::from).collect(),
+            pacing: r.pacing.as_ref().map(PacingDoc::from),
         }
     }
 }
@@ -180,7 +235,9 @@ mod tests {
             "hours": [{"days": ["mon", "sun"], "open": "18:00", "close": "24:00"}],
             "closed_dates": ["2026-12-25"],
             "tables": [{"id": "t1", "label": "T1", "min_party": 1, "max_party": 2, "area": "window"},
-                       {"id": "t2", "label": "T2", "min_party": 1, "max_party": 4}]
+                       {"id": "t2", "label": "T2", "min_party": 1, "max_party": 4}],
+            "combinations": [{"id": "c12", "tables": ["t1", "t2"], "min_party": 3, "max_party": 6}],
+            "pacing": {"window_minutes": 30, "max_covers": 12, "max_parties": null}
         }))
         .unwrap();
         assert_eq!(

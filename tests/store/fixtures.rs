@@ -1,7 +1,7 @@
 #![allow(dead_code)]
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use tablecast::domain::reservation::Status;
-use tablecast::domain::{LocalDate, Reservation, Restaurant, TableId, WallTime};
+use tablecast::domain::{LocalDate, Reservation, Restaurant, Seating, TableId, WallTime};
 use tablecast::store::{DynStore, InsertOutcome, NewReservation, Transition, Versions};
 use uuid::Uuid;
 
@@ -65,6 +65,8 @@ pub fn reservation(
         id: Uuid::new_v4(),
         restaurant_id: r.id,
         table_id: table("t1"),
+        table_ids: vec![table("t1")],
+        combination_id: None,
         date,
         time: WallTime::from_minutes(
             (start.time().signed_duration_since(chrono::NaiveTime::MIN)).num_minutes() as u16,
@@ -88,7 +90,8 @@ pub fn hold_at(r: &Restaurant, start: DateTime<Utc>, minutes: i64) -> Reservatio
 pub fn new(res: Reservation, tables: &[&str], revision: u64, now: DateTime<Utc>) -> NewReservation {
     NewReservation {
         reservation: res,
-        candidates: tables.iter().map(|t| table(t)).collect(),
+        candidates: tables.iter().map(|t| Seating::single(&table(t))).collect(),
+        pacing: None,
         restaurant_revision: revision,
         token_hash: Some(format!("tok-{}", Uuid::new_v4())),
         now,

@@ -2,7 +2,7 @@
 //! states of it. No I/O, no async.
 use crate::domain::availability::{self, Availability};
 use crate::domain::{Cause, LocalDate, PartySize, Reservation, Restaurant, Status};
-use crate::wire::floor::{floor_tables, FloorBody};
+use crate::wire::floor::{floor_tables, pacing_windows, FloorBody, PacingWindow};
 use crate::wire::frames::{self, SnapshotData};
 use crate::wire::{AvailabilityBody, FloorTable, SlotBody};
 use chrono::{DateTime, Utc};
@@ -21,6 +21,7 @@ pub enum View {
 pub struct State {
     pub slots: Vec<SlotBody>,
     pub tables: Vec<FloorTable>,
+    pub pacing: Vec<PacingWindow>,
 }
 
 /// Computes a view of `day` (the reservations of the date and the day before) and its snapshot.
@@ -45,6 +46,7 @@ pub fn compute(
             let state = State {
                 slots: body.slots.clone(),
                 tables: Vec::new(),
+                pacing: Vec::new(),
             };
             (
                 state,
@@ -53,20 +55,23 @@ pub fn compute(
         }
         View::Floor => {
             let tables = floor_tables(r, date, day, now);
+            let pacing = pacing_windows(r, date, day, now);
             let state = State {
                 slots: Vec::new(),
                 tables: tables.clone(),
+                pacing: pacing.clone(),
             };
             (
                 state,
-                frames::snapshot(version, SnapshotData::Floor(FloorBody { tables })),
+                frames::snapshot(version, SnapshotData::Floor(FloorBody { tables, pacing })),
             )
         }
     }
 }
 
 /// The update frame that takes subscribers from `old` to `new`, or `None` when nothing they see
-/// changed: the slots whose count moved, or each changed table whole.
+/// changed: the slots whose count (free options or covers left) moved, or each changed table
+/// whole with every pacing window of the date.
 pub fn diff(
     view: View,
     old: &State,
@@ -92,7 +97,8 @@ pub fn diff(
                 .filter(|t| !old.tables.contains(t))
                 .cloned()
                 .collect();
-            (!changed.is_empty()).then(|| frames::tables_update(version, cause, at, changed))
+            (!changed.is_empty() || old.pacing != new.pacing)
+                .then(|| frames::tables_update(version, cause, at, changed, new.pacing.clone()))
         }
     }
 }
@@ -180,6 +186,8 @@ mod tests {
             }],
             closed_dates: vec![],
             tables: vec![table("t1", 2), table("t2", 4)],
+            combinations: vec![],
+            pacing: None,
         }
     }
 
@@ -197,6 +205,8 @@ mod tests {
             id: uuid::Uuid::new_v4(),
             restaurant_id: r.id,
             table_id: TableId::parse(table).unwrap(),
+            table_ids: vec![TableId::parse(table).unwrap()],
+            combination_id: None,
             date,
             time,
             start,

@@ -98,6 +98,7 @@ impl DynamoStore {
         let NewReservation {
             reservation,
             candidates,
+            pacing,
             restaurant_revision,
             token_hash,
             now,
@@ -105,6 +106,22 @@ impl DynamoStore {
             idem,
         } = new;
         let rid = reservation.restaurant_id;
+        // Not decided here yet: combinations and pacing are refused, never half-decided.
+        if pacing.is_some() {
+            return Err(StoreError::Internal(
+                "the DynamoDB store does not decide pacing yet".into(),
+            ));
+        }
+        let candidates: Vec<TableId> = candidates
+            .iter()
+            .filter(|s| s.combination.is_none())
+            .map(|s| s.first().clone())
+            .collect();
+        if candidates.is_empty() {
+            return Err(StoreError::Internal(
+                "the DynamoDB store does not decide combinations yet".into(),
+            ));
+        }
         // Only narrows the candidates: the conditional write decides.
         let (lo, hi) = (
             date_prefix(reservation.date.pred()),
@@ -134,7 +151,7 @@ impl DynamoStore {
         let mut slot_attempts = 0;
         for table in candidates.into_iter().filter(|t| !busy.contains(t)) {
             let mut r = reservation.clone();
-            r.table_id = table;
+            r.seat(&crate::domain::Seating::single(&table));
             loop {
                 // Spread a client's concurrent holds over its free slots.
                 let slot = cap.as_ref().map(|c| {

@@ -297,6 +297,8 @@ mod tests {
                 id: Uuid::nil(),
                 restaurant_id: Uuid::nil(),
                 table_id: TableId::parse("t1").unwrap(),
+                table_ids: vec![TableId::parse("t1").unwrap()],
+                combination_id: None,
                 date: d,
                 time: WallTime::parse("21:30").unwrap(),
                 start,

@@ -169,6 +169,10 @@ pub fn reservation_from(item: &Item) -> StoreResult<StoredReservation> {
             restaurant_id: uuid(item, "rid")?,
             table_id: TableId::parse(get_s(item, "table")?)
                 .map_err(|e| StoreError::corrupt("table", e))?,
+            // Single tables only, for now.
+            table_ids: vec![TableId::parse(get_s(item, "table")?)
+                .map_err(|e| StoreError::corrupt("table", e))?],
+            combination_id: None,
             date: LocalDate::parse(get_s(item, "date")?)
                 .map_err(|e| StoreError::corrupt("date", e))?,
             time: WallTime::parse(get_s(item, "time")?)

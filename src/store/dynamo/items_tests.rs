@@ -13,6 +13,8 @@ fn hold() -> StoredReservation {
             id: Uuid::new_v4(),
             restaurant_id: Uuid::new_v4(),
             table_id: TableId::parse("t-1_a").unwrap(),
+            table_ids: vec![TableId::parse("t-1_a").unwrap()],
+            combination_id: None,
             date: LocalDate::parse("2026-12-05").unwrap(),
             time: WallTime::parse("19:00").unwrap(),
             start: at(18, 0),

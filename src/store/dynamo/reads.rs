@@ -139,6 +139,8 @@ mod tests {
                 id,
                 restaurant_id: Uuid::nil(),
                 table_id: TableId::parse("t1").unwrap(),
+                table_ids: vec![TableId::parse("t1").unwrap()],
+                combination_id: None,
                 date: LocalDate::parse("2026-12-05").unwrap(),
                 time: WallTime::parse("19:00").unwrap(),
                 start: t,

@@ -15,7 +15,10 @@ const MAX_BATCH: usize = 256;
 const QUEUE: usize = 8192;
 
 pub enum Job {
-    Insert(NewReservation, oneshot::Sender<StoreResult<InsertOutcome>>),
+    Insert(
+        Box<NewReservation>,
+        oneshot::Sender<StoreResult<InsertOutcome>>,
+    ),
     Transition(Transition, oneshot::Sender<StoreResult<TransitionOutcome>>),
 }
 
@@ -103,7 +106,7 @@ async fn commit(pool: &SqlitePool, jobs: Vec<Job>) {
         match job {
             Job::Insert(new, reply) => {
                 let out = match &opened {
-                    Ok(()) => insert_in(&mut tx, new).await,
+                    Ok(()) => insert_in(&mut tx, *new).await,
                     Err(e) => unavailable(NOT_RUN, e),
                 };
                 let keep = matches!(out, Ok(InsertOutcome::Won { .. }));

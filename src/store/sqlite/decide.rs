@@ -1,12 +1,12 @@
 //! The decisions made inside one write transaction: insert a reservation on the first free
-//! candidate table, or move one through the status machine. The group-commit writer runs them.
-//! Holds, walk-ins, status changes and expiry: each decided inside the writer's transaction.
-use super::rows::{db, guest_json, ms, row_to_reservation, tables_json, OCCUPYING_SQL};
+//! candidate seating option (every member table or none) within its pacing window, or move one
+//! through the status machine. The group-commit writer runs them.
+use super::rows::{db, guest_json, ms, row_to_reservation, tables_json, PACING_SQL};
 use super::versions::bump_dates;
 use super::SqliteStore;
-use crate::domain::{LocalDate, Reservation, TableId};
+use crate::domain::{LocalDate, Reservation, Seating, TableId};
 use crate::store::{
-    IdemRecord, InsertOutcome, NewReservation, StoreError, StoreResult, Transition,
+    IdemRecord, InsertOutcome, NewReservation, PacingCheck, StoreError, StoreResult, Transition,
     TransitionOutcome,
 };
 use sqlx::{Sqlite, Transaction};
@@ -41,28 +41,85 @@ async fn expire_blocking_holds(
 pub(super) fn expire_blocking_sql() -> String {
     format!(
         "UPDATE reservations SET status = 'expired', updated_ms = ?5
-         WHERE restaurant_id = ?1 AND table_id IN (SELECT value FROM json_each(?2))
-           AND status IN {OCCUPYING_SQL} AND status = 'held' AND expires_ms <= ?5
-           AND start_ms > ?3 - {MAX_SPAN_MS} AND start_ms < ?4 AND end_ms > ?3
+         WHERE id IN (SELECT reservation_id FROM reservation_tables
+                      WHERE restaurant_id = ?1 AND table_id IN (SELECT value FROM json_each(?2))
+                        AND start_ms > ?3 - {MAX_SPAN_MS} AND start_ms < ?4 AND end_ms > ?3
+                        AND expires_ms <= ?5)
+           AND status = 'held' AND expires_ms <= ?5
          RETURNING date"
     )
 }
 
-/// The candidate tables holding an occupying reservation over `[start, end)`. With `live_at`,
-/// a hold past `expires_at` then is free (the readers' view); without it, every occupying row
-/// counts (the writer's, after `expire_blocking_holds`). Scans the live index only.
+/// The candidate tables occupied over `[start, end)`, from the rows of occupying reservations'
+/// tables (migration 0003). With `live_at`, a hold past `expires_at` then is free (the readers'
+/// view); without it, every row counts (the writer's, after `expire_blocking_holds`).
 pub(super) fn busy_tables_sql(live_at: bool) -> String {
     let live = if live_at {
-        " AND (status <> 'held' OR expires_ms > ?5)"
+        " AND (expires_ms IS NULL OR expires_ms > ?5)"
     } else {
         ""
     };
     format!(
-        "SELECT DISTINCT table_id FROM reservations
+        "SELECT DISTINCT table_id FROM reservation_tables
          WHERE restaurant_id = ?1 AND table_id IN (SELECT value FROM json_each(?2))
            AND start_ms > ?3 - {MAX_SPAN_MS} AND start_ms < ?4 AND end_ms > ?3
-           AND end_ms > start_ms AND status IN {OCCUPYING_SQL}{live}"
+           AND end_ms > start_ms{live}"
     )
+}
+
+/// Covers and parties counting in one pacing window at `?5`: reservations of the date whose
+/// local time lies in `[?3, ?4)`, occupying, a hold only until it expires. Reads the partial
+/// index `reservations_pacing`, so history is never scanned.
+pub(super) fn pacing_count_sql() -> String {
+    format!(
+        "SELECT COALESCE(SUM(party_size), 0), COUNT(*) FROM reservations
+         WHERE restaurant_id = ?1 AND date = ?2 AND time >= ?3 AND time < ?4
+           AND status IN {PACING_SQL} AND (status <> 'held' OR expires_ms > ?5)"
+    )
+}
+
+/// Every member table of the candidates, once each.
+pub(super) fn member_tables(candidates: &[Seating]) -> Vec<TableId> {
+    let mut v: Vec<TableId> = candidates
+        .iter()
+        .flat_map(|s| s.tables.iter().cloned())
+        .collect();
+    v.sort();
+    v.dedup();
+    v
+}
+
+/// The first candidate none of whose tables is busy.
+pub(super) fn first_free<'a>(candidates: &'a [Seating], busy: &[String]) -> Option<&'a Seating> {
+    candidates.iter().find(|s| {
+        s.tables
+            .iter()
+            .all(|t| !busy.iter().any(|b| b == t.as_str()))
+    })
+}
+
+/// `(covers, parties)` counting in a window at `now`.
+pub(super) async fn pacing_count<'e, E>(
+    exec: E,
+    rid: &str,
+    date: LocalDate,
+    check: &PacingCheck,
+    now: i64,
+) -> StoreResult<(u32, u32)>
+where
+    E: sqlx::Executor<'e, Database = Sqlite>,
+{
+    let (covers, parties): (i64, i64) = sqlx::query_as(&pacing_count_sql())
+        .bind(rid)
+        .bind(date.to_string())
+        .bind(check.window.start.to_string())
+        .bind(check.window.end.to_string())
+        .bind(now)
+        .fetch_one(exec)
+        .await
+        .map_err(db("count a pacing window"))?;
+    let clamp = |v: i64| u32::try_from(v).unwrap_or(u32::MAX);
+    Ok((clamp(covers), clamp(parties)))
 }
 
 /// How many live holds (`held`, not past `expires_at`) a client has, over all restaurants:
@@ -108,6 +165,7 @@ pub(super) async fn insert_in(
     let NewReservation {
         mut reservation,
         candidates,
+        pacing,
         restaurant_revision,
         token_hash,
         now,
@@ -132,30 +190,39 @@ pub(super) async fn insert_in(
             return Ok(InsertOutcome::OverCap);
         }
     }
-    let mut touched = expire_blocking_holds(tx, &rid, &candidates, start, end, now_ms).await?;
+    let members = member_tables(&candidates);
+    let mut touched = expire_blocking_holds(tx, &rid, &members, start, end, now_ms).await?;
     let busy: Vec<String> = sqlx::query_scalar(&busy_tables_sql(false))
         .bind(&rid)
-        .bind(tables_json(&candidates))
+        .bind(tables_json(&members))
         .bind(start)
         .bind(end)
         .fetch_all(&mut **tx)
         .await
         .map_err(db("find busy tables"))?;
-    let Some(table) = candidates
-        .iter()
-        .find(|t| !busy.iter().any(|b| b == t.as_str()))
-    else {
+    // No seating option free: the reason is the table, whatever pacing says.
+    let Some(seating) = first_free(&candidates, &busy) else {
         return Ok(InsertOutcome::Lost);
     };
-    reservation.table_id = table.clone();
+    // The window's count, in the same transaction the single writer serializes: of concurrent
+    // holds into one window, exactly as many as fit can win. An expired hold never counts.
+    if let Some(check) = pacing.as_ref().filter(|c| c.enforce) {
+        let (covers, parties) =
+            pacing_count(&mut **tx, &rid, reservation.date, check, now_ms).await?;
+        if check.refuses(covers, parties, reservation.party_size) {
+            return Ok(InsertOutcome::Paced);
+        }
+    }
+    reservation.seat(seating);
     sqlx::query(
         "INSERT INTO reservations (id, restaurant_id, table_id, date, time, start_ms, end_ms,
-           party_size, status, expires_ms, guest, notes, created_ms, updated_ms, client_key)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+           party_size, status, expires_ms, guest, notes, created_ms, updated_ms, client_key,
+           table_ids, combination_id)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(reservation.id.to_string())
     .bind(&rid)
-    .bind(table.as_str())
+    .bind(reservation.table_id.as_str())
     .bind(reservation.date.to_string())
     .bind(reservation.time.to_string())
     .bind(start)
@@ -168,6 +235,13 @@ pub(super) async fn insert_in(
     .bind(ms(reservation.created_at))
     .bind(ms(reservation.updated_at))
     .bind(cap.map(|c| c.client))
+    .bind(tables_json(&reservation.table_ids))
+    .bind(
+        reservation
+            .combination_id
+            .as_ref()
+            .map(|c| c.as_str().to_owned()),
+    )
     .execute(&mut **tx)
     .await
     .map_err(db("insert reservation"))?;

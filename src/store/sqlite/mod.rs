@@ -30,6 +30,7 @@ pub fn request_path_sql() -> Vec<(&'static str, String)> {
         ("busy tables (writer)", decide::busy_tables_sql(false)),
         ("taken tables (reader)", decide::busy_tables_sql(true)),
         ("day view", reads::day_sql()),
+        ("pacing window", decide::pacing_count_sql()),
         (
             "live holds of a client",
             decide::LIVE_HOLDS_OF_CLIENT_SQL.to_owned(),

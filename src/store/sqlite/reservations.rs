@@ -1,10 +1,12 @@
 //! Holds, walk-ins, status changes and expiry: queued to the group-commit writer, which decides
 //! each inside its transaction (see `decide.rs`).
-use super::decide::{busy_tables_sql, LIVE_HOLDS_OF_CLIENT_SQL};
+use super::decide::{
+    busy_tables_sql, first_free, member_tables, pacing_count, LIVE_HOLDS_OF_CLIENT_SQL,
+};
 use super::rows::{db, ms, row_to_reservation, tables_json};
 use super::versions::bump_dates;
 use super::{batch, SqliteStore};
-use crate::domain::{Reservation, TableId};
+use crate::domain::{Reservation, Seating};
 use crate::store::{
     InsertOutcome, NewReservation, StoreError, StoreResult, Transition, TransitionOutcome, Versions,
 };
@@ -12,28 +14,36 @@ use chrono::{DateTime, Utc};
 use tokio::sync::oneshot;
 
 impl SqliteStore {
-    /// Whether every candidate table holds a live reservation over `[start, end)` in the last
+    /// Whether every candidate seating option has a taken table over `[start, end)` in the last
     /// committed state (a hold past `expires_at` is free).
     async fn all_taken(
         &self,
         rid: &str,
-        candidates: &[TableId],
+        candidates: &[Seating],
         start: i64,
         end: i64,
         now: i64,
     ) -> StoreResult<bool> {
         let busy: Vec<String> = sqlx::query_scalar(&busy_tables_sql(true))
             .bind(rid)
-            .bind(tables_json(candidates))
+            .bind(tables_json(&member_tables(candidates)))
             .bind(start)
             .bind(end)
             .bind(now)
             .fetch_all(&self.reader)
             .await
             .map_err(db("find taken tables"))?;
-        Ok(candidates
-            .iter()
-            .all(|t| busy.iter().any(|b| b == t.as_str())))
+        Ok(first_free(candidates, &busy).is_none())
+    }
+
+    /// Whether the last committed state of the window already refuses this party.
+    async fn paced(&self, rid: &str, new: &NewReservation, now: i64) -> StoreResult<bool> {
+        let Some(check) = new.pacing.filter(|c| c.enforce) else {
+            return Ok(false);
+        };
+        let (covers, parties) =
+            pacing_count(&self.reader, rid, new.reservation.date, &check, now).await?;
+        Ok(check.refuses(covers, parties, new.reservation.party_size))
     }
 
     pub(super) async fn insert_reservation_(
@@ -43,8 +53,9 @@ impl SqliteStore {
         let rid = new.reservation.restaurant_id.to_string();
         let (start, end) = (ms(new.reservation.start), ms(new.reservation.end));
         // A hold never waits on another: when a committed snapshot already shows the client at
-        // its cap, or every candidate taken, the loser is answered from a reader without queueing
-        // for the writer (the cap first, as the writer decides it). Only the writer wins.
+        // its cap, every candidate taken, or its pacing window full, the loser is answered from a
+        // reader without queueing for the writer (in the order the writer decides). Only the
+        // writer wins.
         let now = ms(new.now);
         let over_cap = async {
             let Some(cap) = &new.cap else {
@@ -58,10 +69,11 @@ impl SqliteStore {
                 .map_err(db("count the client's live holds"))?;
             Ok(live >= i64::from(cap.max))
         };
-        // Both reads at once, on two reader connections.
-        let (over_cap, taken) = tokio::try_join!(
+        // The reads at once, on reader connections.
+        let (over_cap, taken, paced) = tokio::try_join!(
             over_cap,
-            self.all_taken(&rid, &new.candidates, start, end, now)
+            self.all_taken(&rid, &new.candidates, start, end, now),
+            self.paced(&rid, &new, now)
         )?;
         if over_cap {
             return Ok(InsertOutcome::OverCap);
@@ -69,8 +81,11 @@ impl SqliteStore {
         if taken {
             return Ok(InsertOutcome::Lost);
         }
+        if paced {
+            return Ok(InsertOutcome::Paced);
+        }
         let (reply, answer) = oneshot::channel();
-        self.batch(batch::Job::Insert(new, reply)).await?;
+        self.batch(batch::Job::Insert(Box::new(new), reply)).await?;
         answer
             .await
             .map_err(|e| StoreError::internal("the writer stopped before answering", e))?

@@ -106,7 +106,11 @@ impl SqliteStore {
         let blocked: i64 = match &guard {
             Guard::None => 0,
             Guard::NoLiveFuture { table, now } => {
-                let q = format!("{live} AND (?3 IS NULL OR table_id = ?3)");
+                // A reservation on a combination is on every member table.
+                let q = format!(
+                    "{live} AND (?3 IS NULL OR table_id = ?3 OR EXISTS
+                       (SELECT 1 FROM json_each(COALESCE(table_ids, '[]')) WHERE value = ?3))"
+                );
                 sqlx::query_scalar(&q)
                     .bind(&rid)
                     .bind(ms(*now))
@@ -121,8 +125,10 @@ impl SqliteStore {
                 max,
                 now,
             } => {
-                let q =
-                    format!("{live} AND table_id = ?3 AND (party_size < ?4 OR party_size > ?5)");
+                let q = format!(
+                    "{live} AND table_id = ?3 AND combination_id IS NULL
+                               AND (party_size < ?4 OR party_size > ?5)"
+                );
                 sqlx::query_scalar(&q)
                     .bind(&rid)
                     .bind(ms(*now))

@@ -13,6 +13,11 @@ use uuid::Uuid;
 /// `status IN {OCCUPYING_SQL}` can be answered from it, and so never scans history.
 pub(super) const OCCUPYING_SQL: &str = "('held','confirmed','seated','completed','no_show')";
 
+/// The statuses that count in a pacing window (a held one only until it expires): the same as
+/// those that occupy a table, written as in the predicate of `reservations_pacing`
+/// (migration 0003).
+pub(super) const PACING_SQL: &str = OCCUPYING_SQL;
+
 /// What a day view shows: everything but released and expired holds. Written exactly as in the
 /// predicate of the partial index `reservations_shown_by_day` (migration 0002).
 pub(super) const SHOWN_SQL: &str = "status NOT IN ('released','expired')";
@@ -49,12 +54,29 @@ pub(super) fn row_to_reservation(row: &SqliteRow) -> StoreResult<Reservation> {
     let get_s = |c: &str| row.try_get::<String, _>(c).map_err(db(READ));
     let guest: Option<String> = row.try_get("guest").map_err(db(READ))?;
     let expires: Option<i64> = row.try_get("expires_ms").map_err(db(READ))?;
+    let table_id =
+        TableId::parse(&get_s("table_id")?).map_err(|e| StoreError::corrupt("table id", e))?;
+    // Rows written before combinations existed occupy `table_id` alone.
+    let table_ids = match row
+        .try_get::<Option<String>, _>("table_ids")
+        .map_err(db(READ))?
+    {
+        Some(j) => serde_json::from_str::<Vec<TableId>>(&j)
+            .map_err(|e| StoreError::corrupt("table ids", e))?,
+        None => vec![table_id.clone()],
+    };
+    let combination_id = row
+        .try_get::<Option<String>, _>("combination_id")
+        .map_err(db(READ))?
+        .map(|c| TableId::parse(&c).map_err(|e| StoreError::corrupt("combination id", e)))
+        .transpose()?;
     Ok(Reservation {
         id: Uuid::parse_str(&get_s("id")?).map_err(|e| StoreError::corrupt("id", e))?,
         restaurant_id: Uuid::parse_str(&get_s("restaurant_id")?)
             .map_err(|e| StoreError::corrupt("id", e))?,
-        table_id: TableId::parse(&get_s("table_id")?)
-            .map_err(|e| StoreError::corrupt("table id", e))?,
+        table_id,
+        table_ids,
+        combination_id,
         date: LocalDate::parse(&get_s("date")?).map_err(|e| StoreError::corrupt("date", e))?,
         time: WallTime::parse(&get_s("time")?).map_err(|e| StoreError::corrupt("time", e))?,
         start: from_ms(row.try_get("start_ms").map_err(db(READ))?)?,
