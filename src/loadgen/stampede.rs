@@ -261,7 +261,7 @@ pub async fn run(o: Opts) -> anyhow::Result<Report> {
 
     // Diner i's body: with a combination, even diners hold it and odd ones a member table.
     let body = |i: usize| match &aim {
-        Aim::Combination { id, party, members } if i % 2 == 0 => {
+        Aim::Combination { id, party, .. } if i.is_multiple_of(2) => {
             json!({"date": ctx.date, "time": o.time, "party_size": party, "combination_id": id})
         }
         Aim::Combination { members, .. } => {
@@ -355,7 +355,7 @@ pub async fn run(o: Opts) -> anyhow::Result<Report> {
                 results
                     .iter()
                     .enumerate()
-                    .filter(|(i, a)| (i % 2 == 0) == even && a.status == 201)
+                    .filter(|(i, a)| i.is_multiple_of(2) == even && a.status == 201)
                     .count()
             };
             let (combo, single) = (won(true), won(false));

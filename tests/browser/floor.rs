@@ -194,6 +194,8 @@ async fn staff_see_a_combined_booking_on_both_tables_and_the_pacing_meter_fill_a
         "{cell_label}"
     );
 
+    staff.screenshot("staff-combined-and-pacing.png").await;
+
     // The window is full: T1 and T5 are free at 19:00, yet a party of 2 is refused by pacing.
     let avail: Value = server.availability(&rid, &date, 2).await;
     let at19 = avail["slots"]

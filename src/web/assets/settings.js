@@ -22,7 +22,7 @@ function comboRow(restaurant, combo, i, onRemove) {
     h("div", { class: "combo-line" },
       h("label", { class: "mini" }, "Id",
         h("input", {
-          value: combo.id || "", maxlength: "32", spellcheck: "false", autocomplete: "off", placeholder: "auto",
+          value: combo.id || "", maxlength: "32", spellcheck: "false", autocomplete: "off", placeholder: "from its tables",
           pattern: "[A-Za-z0-9_\\-]{1,32}", dataset: { field: `combinations[${i}].id`, testid: "combo-id" },
         })),
       h("label", { class: "mini" }, "Guests from", numberInput(`combinations[${i}].min_party`, combo.min_party, "Smallest party", { testid: "combo-min" })),
@@ -35,14 +35,23 @@ function comboRow(restaurant, combo, i, onRemove) {
   return row;
 }
 
+/** A combination as the form holds it; an empty id is made from its tables' ids. */
 function readCombo(row) {
-  const id = row.querySelector("[data-testid=combo-id]").value.trim();
-  const c = {
-    tables: [...row.querySelectorAll("[data-testid=combo-table]:checked")].map((x) => x.value),
-    min_party: intOrNull(row.querySelector("[data-testid=combo-min]")),
-    max_party: intOrNull(row.querySelector("[data-testid=combo-max]")),
-  };
-  return id ? { id, ...c } : c;
+  const tables = [...row.querySelectorAll("[data-testid=combo-table]:checked")].map((x) => x.value);
+  const id = row.querySelector("[data-testid=combo-id]").value.trim()
+    || `c-${tables.join("-")}`.slice(0, 32).replace(/-$/, "");
+  const c = { id, tables, max_party: intOrNull(row.querySelector("[data-testid=combo-max]")) };
+  const min = intOrNull(row.querySelector("[data-testid=combo-min]"));
+  return min === null ? c : { ...c, min_party: min };
+}
+
+/** What the server would refuse as malformed (400) rather than explain per field: said here. */
+function missing(body) {
+  const out = [];
+  body.combinations.forEach((c, i) => {
+    if (c.max_party === null) out.push({ field: `combinations[${i}].max_party`, message: "is required" });
+  });
+  return out;
 }
 
 /** "combinations[0].tables" → "Combination 1, tables". */
@@ -112,6 +121,8 @@ export function settingsForm(restaurant, { token, onSaved, report }) {
       save.disabled = true;
       save.classList.add("pending");
       try {
+        const local = missing(body);
+        if (local.length) throw new Problem(422, { type: "/problems/validation", title: "Validation failed", errors: local });
         const { body: doc } = await api("PATCH", `/v1/restaurants/${restaurant.id}`, { token, body });
         report("Settings saved: combinations and pacing apply to new bookings.", "success");
         onSaved(doc);
