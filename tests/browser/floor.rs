@@ -295,6 +295,7 @@ async fn staff_edit_combinations_and_pacing_and_see_the_servers_errors() {
     .await;
     let status = staff.text("[data-testid=status]").await.unwrap();
     assert!(status.contains("Settings not saved"), "{status}");
+    staff.screenshot("staff-settings-error.png").await;
     let (_, doc) = server
         .send(
             reqwest::Method::GET,

@@ -25,8 +25,8 @@ function comboRow(restaurant, combo, i, onRemove) {
           value: combo.id || "", maxlength: "32", spellcheck: "false", autocomplete: "off", placeholder: "from its tables",
           pattern: "[A-Za-z0-9_\\-]{1,32}", dataset: { field: `combinations[${i}].id`, testid: "combo-id" },
         })),
-      h("label", { class: "mini" }, "Guests from", numberInput(`combinations[${i}].min_party`, combo.min_party, "Smallest party", { testid: "combo-min" })),
-      h("label", { class: "mini" }, "to", numberInput(`combinations[${i}].max_party`, combo.max_party, "Largest party", { testid: "combo-max" }))),
+      h("label", { class: "mini" }, "Min party", numberInput(`combinations[${i}].min_party`, combo.min_party, "Smallest party", { testid: "combo-min" })),
+      h("label", { class: "mini" }, "Max party", numberInput(`combinations[${i}].max_party`, combo.max_party, "Largest party", { testid: "combo-max" }))),
     h("div", { class: "combo-tables", role: "group", "aria-label": "Tables joined", dataset: { field: `combinations[${i}].tables` } },
       (restaurant.tables || []).map((t) => h("label", { class: "chip" },
         h("input", { type: "checkbox", value: t.id, checked: members.has(t.id), dataset: { testid: "combo-table" } }),
@@ -136,7 +136,7 @@ export function settingsForm(restaurant, { token, onSaved, report }) {
         });
         errors.replaceChildren(...(items.length ? items : [h("li", {}, e.describe())]));
         errors.hidden = false;
-        report(`Settings not saved: ${e.describe()}`, "error");
+        report(items.length ? `Settings not saved: ${items.length === 1 ? "one field needs" : `${items.length} fields need`} a change (see the form).` : `Settings not saved: ${e.describe()}`, "error");
         form.querySelector("[aria-invalid=true]")?.focus();
       } finally {
         save.disabled = false;
