@@ -23,7 +23,11 @@ pub async fn seed(booking: &Booking, base: &str) -> anyhow::Result<()> {
             {"id": "t3", "label": "T3", "min_party": 2, "max_party": 4, "area": "main"},
             {"id": "t4", "label": "T4", "min_party": 2, "max_party": 4, "area": "main"},
             {"id": "t5", "label": "T5", "min_party": 4, "max_party": 8, "area": "terrace"}
-        ]
+        ],
+        // T3 and T4 pushed together seat a party of 5 to 8 (after T5, the single table).
+        "combinations": [{"id": "c34", "tables": ["t3", "t4"], "min_party": 5, "max_party": 8}],
+        // At most 12 covers and 4 parties may start in any 30 minutes.
+        "pacing": {"window_minutes": 30, "max_covers": 12, "max_parties": 4}
     }))?;
     let (r, token) = booking.create_restaurant(r).await?;
     println!("demo restaurant \"{}\": id {}", r.name, r.id);
@@ -31,6 +35,9 @@ pub async fn seed(booking: &Booking, base: &str) -> anyhow::Result<()> {
     println!("diner app: {base}/?restaurant={}", r.id);
     println!("staff dashboard: {base}/staff?restaurant={}", r.id);
     println!("open {base}/v1/restaurants/{}", r.id);
+    println!(
+        "combination c34 joins T3+T4 for 5–8 guests; pacing: 12 covers and 4 parties per 30 minutes"
+    );
     println!(
         "availability: {base}/v1/restaurants/{}/availability?date=YYYY-MM-DD&party_size=2",
         r.id

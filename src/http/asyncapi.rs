@@ -109,7 +109,7 @@ fn build() -> AsyncApi {
         ),
         frame::<UpdateFrame>(
             "update",
-            "The change since the previous frame of a subscription: changed slots or whole changed tables.",
+            "The change since the previous frame of a subscription: the slots whose `available_tables` or `covers_left` changed, or the whole changed tables with every pacing window of the date.",
             &mut schemas,
         ),
         frame::<HoldResultFrame>(

@@ -24,7 +24,8 @@ use utoipa::OpenApi;
     components(schemas(
         dto::RestaurantInput, dto::RestaurantPatchInput, dto::TableInput, dto::HoursInput,
         dto::TurnRuleInput, dto::ConfirmInput, dto::GuestInput, dto::StatusInput,
-        dto::WalkInInput, wire::HoldInput, wire::Problem,
+        dto::WalkInInput, dto::CombinationInput, dto::PacingInput, wire::HoldInput,
+        wire::Problem, wire::CombinationDoc, wire::PacingDoc,
     )),
     modifiers(&BearerAuth, &Problems)
 )]
@@ -87,8 +88,8 @@ fn problem_response(status: u16) -> Response {
         400 => "`bad-request`: the request could not be read as written (path, query, header or body syntax)",
         401 => "`unauthorized`: no bearer token, or an unknown one",
         403 => "`forbidden`: the token has no rights to this resource",
-        404 => "`not-found`: no such restaurant, table or reservation",
-        409 => "`slot-unavailable` (with `alternatives`), `invalid-transition` or `conflict`",
+        404 => "`not-found`: no such restaurant, table, combination or reservation",
+        409 => "`slot-unavailable` (with `alternatives`, and `reason`: `table` when no fitting table or combination is free, `pacing` when the time's pacing window is full), `invalid-transition` or `conflict`",
         410 => "`hold-expired`: the hold's `expires_at` has passed",
         413 => "`payload-too-large`: a body over 64 KiB",
         415 => "`unsupported-media-type`: a body that is not `application/json`",

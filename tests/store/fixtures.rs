@@ -140,3 +140,95 @@ pub fn version_of(v: &Versions, date: LocalDate) -> u64 {
         .unwrap_or_else(|| panic!("no version for {date} in {v:?}"))
         .1
 }
+
+/// A combination of `tables` named `id`, as the store claims it.
+pub fn combo(id: &str, tables: &[&str]) -> Seating {
+    let mut tables: Vec<TableId> = tables.iter().map(|t| table(t)).collect();
+    tables.sort();
+    Seating {
+        combination: Some(table(id)),
+        tables,
+    }
+}
+
+/// A new reservation whose candidates are seating options (tables and combinations).
+pub fn new_on(res: Reservation, options: Vec<Seating>, now: DateTime<Utc>) -> NewReservation {
+    NewReservation {
+        candidates: options,
+        ..new(res, &[], 1, now)
+    }
+}
+
+/// The pacing check of the `minutes`-long window starting at `hh:mm`.
+pub fn window(
+    hh: u16,
+    mm: u16,
+    minutes: u16,
+    max_covers: Option<u32>,
+    max_parties: Option<u32>,
+    enforce: bool,
+) -> tablecast::store::PacingCheck {
+    tablecast::store::PacingCheck {
+        window: tablecast::domain::pacing::Window {
+            start: WallTime::from_minutes(hh * 60 + mm),
+            end: WallTime::from_minutes(hh * 60 + mm + minutes),
+        },
+        max_covers,
+        max_parties,
+        enforce,
+    }
+}
+
+/// The tables of [`restaurant`], plus t4 (2–6) and the combination c34 (t3+t4, 5–10), stored.
+pub async fn combined(store: &DynStore, name: &str) -> Restaurant {
+    let mut r = restaurant(name);
+    r.tables.push(tablecast::domain::Table {
+        id: table("t4"),
+        label: "T4".into(),
+        min_party: 2,
+        max_party: 6,
+        area: None,
+    });
+    r.combinations = vec![tablecast::domain::Combination {
+        id: table("c34"),
+        tables: vec![table("t3"), table("t4")],
+        min_party: 5,
+        max_party: 10,
+    }];
+    r.validate().unwrap();
+    store
+        .create_restaurant(&r, &format!("staff-{}", r.id), morning())
+        .await
+        .unwrap();
+    r
+}
+
+/// A restaurant with `n` tables `p001…` (1–4 guests each) and `pacing`, stored.
+pub async fn paced_with_tables(
+    store: &DynStore,
+    name: &str,
+    n: usize,
+    pacing: tablecast::domain::Pacing,
+) -> Restaurant {
+    let mut r = restaurant(name);
+    r.pacing = Some(pacing);
+    r.tables = (1..=n)
+        .map(|i| tablecast::domain::Table {
+            id: table(&format!("p{i:03}")),
+            label: format!("P{i}"),
+            min_party: 1,
+            max_party: 4,
+            area: None,
+        })
+        .collect();
+    r.validate().unwrap();
+    store
+        .create_restaurant(&r, &format!("staff-{}", r.id), morning())
+        .await
+        .unwrap();
+    r
+}
+
+pub fn is_paced(o: &InsertOutcome) -> bool {
+    matches!(o, InsertOutcome::Paced)
+}

@@ -32,12 +32,14 @@ macro_rules! contract {
     };
 }
 
+mod combinations;
 mod faults;
 mod fence;
 mod holds;
 mod limits;
 mod limits_dynamo;
 mod midnight;
+mod pacing;
 mod restaurants;
 mod schema;
 mod sessions;

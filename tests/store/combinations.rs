@@ -1,0 +1,116 @@
+//! Combinations: a hold on several tables claims all of them or none, in one atomic decision.
+use crate::backend::Backend;
+use crate::fixtures::*;
+use chrono::Duration;
+use tablecast::domain::reservation::Status;
+use tablecast::store::InsertOutcome;
+
+contract!(
+    a_combination_claims_every_member_table_and_reads_back_whole,
+    a_member_table_and_its_combination_never_both_win_a_race,
+    the_first_free_option_is_claimed_single_tables_before_combinations,
+    a_walk_in_takes_a_combination_like_a_hold,
+);
+
+async fn a_combination_claims_every_member_table_and_reads_back_whole(b: &Backend) {
+    let s = &b.store;
+    let r = combined(s, "Jointes").await;
+    let now = morning();
+    let party6 = reservation(&r, at(19, 0), 150, 6, Status::Held, now);
+    let (c, _) = won(s, new_on(party6, vec![combo("c34", &["t4", "t3"])], now)).await;
+    assert_eq!(c.table_id, table("t3"));
+    assert_eq!(c.table_ids, [table("t3"), table("t4")]);
+    assert_eq!(c.combination_id, Some(table("c34")));
+    assert_eq!(s.reservation(c.id).await.unwrap(), Some(c.clone()));
+    assert_eq!(
+        s.reservations_on(r.id, day()).await.unwrap(),
+        std::slice::from_ref(&c)
+    );
+    assert_eq!(
+        s.day(r.id, day()).await.unwrap().reservations,
+        std::slice::from_ref(&c)
+    );
+
+    // Each member is taken over the combination's time, the first as much as the last.
+    for t in ["t3", "t4"] {
+        let single = new(hold_at(&r, at(20, 0), 90), &[t], 1, now);
+        assert!(is_lost(&insert(s, single).await), "{t}");
+    }
+    // Another table and another time are not.
+    won(s, new(hold_at(&r, at(20, 0), 90), &["t2"], 1, now)).await;
+    won(s, new(hold_at(&r, at(21, 30), 90), &["t4"], 1, now)).await;
+
+    // Released, the combination frees every member at once.
+    let release = transition(c.id, Status::Held, Status::Released, now);
+    s.transition(release).await.unwrap();
+    won(s, new(hold_at(&r, at(19, 0), 90), &["t3"], 1, now)).await;
+    won(s, new(hold_at(&r, at(19, 0), 90), &["t4"], 1, now)).await;
+}
+
+async fn a_member_table_and_its_combination_never_both_win_a_race(b: &Backend) {
+    let other = b.another_instance().await;
+    for round in 0..20 {
+        let r = combined(&b.store, &format!("Course {round}")).await;
+        let now = morning();
+        // Overlapping times, from two instances at once; the order alternates.
+        let single = new(hold_at(&r, at(19, 30), 90), &["t3"], 1, now);
+        let party6 = reservation(&r, at(19, 0), 150, 6, Status::Held, now);
+        let joined = new_on(party6, vec![combo("c34", &["t3", "t4"])], now);
+        let (first, second) = if round % 2 == 0 {
+            (&b.store, &other)
+        } else {
+            (&other, &b.store)
+        };
+        let (a, c) = tokio::join!(insert(first, single), insert(second, joined));
+        let wins = [&a, &c]
+            .iter()
+            .filter(|o| matches!(o, InsertOutcome::Won { .. }))
+            .count();
+        let lost = [&a, &c].iter().filter(|o| is_lost(o)).count();
+        assert_eq!((wins, lost), (1, 1), "round {round}: {a:?} / {c:?}");
+        let kept = b.store.reservations_on(r.id, day()).await.unwrap();
+        assert_eq!(kept.len(), 1, "round {round}: {kept:?}");
+    }
+}
+
+async fn the_first_free_option_is_claimed_single_tables_before_combinations(b: &Backend) {
+    let s = &b.store;
+    let r = combined(s, "Meilleur").await;
+    let now = morning();
+    let options = || vec![combo("c34", &["t3", "t4"])];
+    let party5 = || reservation(&r, at(19, 0), 150, 5, Status::Held, now);
+    // A single table for a party of 5 (t3 seats 6) comes first when it is free.
+    let both = |res| {
+        let mut n = new_on(res, options(), now);
+        n.candidates
+            .insert(0, tablecast::domain::Seating::single(&table("t3")));
+        n
+    };
+    let (first, _) = won(s, both(party5())).await;
+    assert_eq!((first.table_ids.len(), first.combination_id), (1, None));
+    // t3 taken: the combination needs t3 too, so nothing is free.
+    assert!(is_lost(&insert(s, both(party5())).await));
+    // Later, t3 is free again and is taken before the combination.
+    let later = reservation(&r, at(21, 30), 90, 5, Status::Held, now);
+    let (l, _) = won(s, both(later)).await;
+    assert_eq!(l.table_ids, [table("t3")]);
+    // A candidate list that is only the combination loses while a member is taken.
+    assert!(is_lost(
+        &insert(s, new_on(party5(), options(), now + Duration::seconds(1))).await
+    ));
+}
+
+async fn a_walk_in_takes_a_combination_like_a_hold(b: &Backend) {
+    let s = &b.store;
+    let r = combined(s, "Sans réservation").await;
+    let now = morning();
+    let walk_in = reservation(&r, at(19, 7), 120, 7, Status::Seated, now);
+    let mut n = new_on(walk_in, vec![combo("c34", &["t3", "t4"])], now);
+    n.token_hash = None;
+    let (w, _) = won(s, n).await;
+    assert_eq!(w.table_ids, [table("t3"), table("t4")]);
+    assert_eq!(w.status, Status::Seated);
+    assert!(is_lost(
+        &insert(s, new(hold_at(&r, at(20, 0), 90), &["t4"], 1, now)).await
+    ));
+}
