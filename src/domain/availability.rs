@@ -107,20 +107,6 @@ pub fn availability(
         .collect()
 }
 
-/// Whether the committed state shows every candidate seating option taken over `[start, end)`.
-pub fn all_taken(
-    candidates: &[Seating],
-    reservations: &[Reservation],
-    start: DateTime<Utc>,
-    end: DateTime<Utc>,
-    now: DateTime<Utc>,
-) -> bool {
-    let busy = Occupancy::new(reservations, now);
-    !candidates
-        .iter()
-        .any(|s| busy.is_option_free(s, start, end))
-}
-
 /// Up to 3 free starts nearest the requested one (ties: the earlier), the requested one excluded.
 pub fn alternatives(slots: &[SlotCount], requested: DateTime<Utc>) -> Vec<SlotCount> {
     let mut free: Vec<SlotCount> = slots
@@ -243,5 +229,39 @@ mod tests {
             .map(|s| s.slot.time.to_string())
             .collect();
         assert_eq!(alt, ["18:45", "18:30", "19:30"]);
+    }
+
+    #[test]
+    fn a_combination_counts_only_while_every_member_is_free_and_pacing_can_zero_a_slot() {
+        let mut r = paris();
+        r.combinations = vec![crate::domain::Combination {
+            id: TableId::parse("c12").unwrap(),
+            tables: vec![TableId::parse("t1").unwrap(), TableId::parse("t2").unwrap()],
+            min_party: 1,
+            max_party: 6,
+        }];
+        r.pacing = Some(crate::domain::Pacing {
+            window_minutes: 30,
+            max_covers: Some(4),
+            max_parties: None,
+        });
+        r.validate().unwrap();
+        let date = LocalDate::parse("2026-12-05").unwrap();
+        let count = |res: &[Reservation], party: i64, t: &str| {
+            let v = availability(&r, date, PartySize::new(party).unwrap(), now(), res);
+            let s = v.iter().find(|s| s.slot.time.to_string() == t).unwrap();
+            (s.available_tables, s.covers_left)
+        };
+        // A party of 2: t1, t2 and c12.
+        assert_eq!(count(&[], 2, "19:00"), (3, Some(4)));
+        let res = vec![booking(&r, "t1", "20:30", Status::Confirmed, None)];
+        // 19:00 for 2 (90 min) ends as t1's booking starts: all free; 19:15 loses t1 and c12.
+        assert_eq!(count(&res, 2, "19:00"), (3, Some(4)));
+        assert_eq!(count(&res, 2, "19:15"), (1, Some(4)));
+        // The 20:30 window now has 2 covers left: t2 is free for a party of 3 at 20:45, but
+        // pacing refuses it; a party of 2 still fits.
+        assert_eq!(count(&res, 3, "20:45"), (0, Some(2)));
+        assert_eq!(count(&res, 2, "20:45"), (1, Some(2)));
+        assert_eq!(count(&res, 3, "21:00"), (1, Some(4)));
     }
 }

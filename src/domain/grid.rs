@@ -43,7 +43,7 @@ pub fn bookable_starts(
     p: PartySize,
     now: DateTime<Utc>,
 ) -> Vec<Slot> {
-    if date_rejection(r, date, now).is_some() || r.fitting_tables(p).is_empty() {
+    if date_rejection(r, date, now).is_some() || !r.seats(p) {
         return Vec::new();
     }
     let tz = r.tz();
@@ -81,10 +81,10 @@ pub fn check_start(
     p: PartySize,
     now: DateTime<Utc>,
 ) -> Result<Slot, FieldError> {
-    if r.fitting_tables(p).is_empty() {
+    if !r.seats(p) {
         return Err(FieldError::new(
             "party_size",
-            "no table fits a party of this size",
+            "no table or combination fits a party of this size",
         ));
     }
     if let Some(e) = date_rejection(r, date, now) {

@@ -70,6 +70,24 @@ fn arb_tables() -> impl Strategy<Value = Vec<Table>> {
     })
 }
 
+fn arb_pacing() -> impl Strategy<Value = Option<super::Pacing>> {
+    prop::option::of(
+        (
+            prop_oneof![
+                10 => prop::sample::select(vec![5u32, 10, 15, 20, 30, 60]),
+                1 => any::<u32>(),
+            ],
+            prop::option::of(num(1..=40)),
+            prop::option::of(num(1..=8)),
+        )
+            .prop_map(|(window_minutes, max_covers, max_parties)| super::Pacing {
+                window_minutes,
+                max_covers,
+                max_parties,
+            }),
+    )
+}
+
 fn arb_restaurant() -> impl Strategy<Value = Restaurant> {
     (
         prop_oneof![
@@ -88,9 +106,10 @@ fn arb_restaurant() -> impl Strategy<Value = Restaurant> {
             "Asia/Kathmandu",
             "UTC",
         ]),
+        arb_pacing(),
     )
         .prop_map(
-            |(slot, hold, horizon, turns, hours, tables, tz)| Restaurant {
+            |(slot, hold, horizon, turns, hours, tables, tz, pacing)| Restaurant {
                 id: uuid::Uuid::nil(),
                 name: "Arbitrary".into(),
                 timezone: tz.parse().expect("known zone"),
@@ -100,9 +119,19 @@ fn arb_restaurant() -> impl Strategy<Value = Restaurant> {
                 turn_minutes: turns,
                 hours,
                 closed_dates: vec![],
+                // Every pair of neighbouring tables may be joined.
+                combinations: tables
+                    .windows(2)
+                    .enumerate()
+                    .map(|(i, w)| super::Combination {
+                        id: TableId::parse(&format!("c{i}")).expect("valid id"),
+                        tables: vec![w[0].id.clone(), w[1].id.clone()],
+                        min_party: w[0].min_party.min(100),
+                        max_party: w[0].max_party.saturating_add(w[1].max_party).min(100),
+                    })
+                    .collect(),
                 tables,
-                combinations: vec![],
-                pacing: None,
+                pacing,
             },
         )
 }

@@ -75,9 +75,9 @@ impl Restaurant {
             .collect()
     }
 
-    /// Tables named by any combination.
-    pub fn combined_tables(&self) -> impl Iterator<Item = &TableId> {
-        self.combinations.iter().flat_map(|c| c.tables.iter())
+    /// Whether any table or combination seats a party of `p`.
+    pub fn seats(&self, p: PartySize) -> bool {
+        self.tables.iter().any(|t| t.fits(p)) || self.combinations.iter().any(|c| c.fits(p))
     }
 }
 

@@ -1,6 +1,8 @@
 //! Every endpoint of docs/http-api.md (but the live socket and the web apps) on its happy path.
+mod combinations;
 mod holds;
 mod ops;
+mod pacing;
 mod reservations;
 mod restaurants;
 mod staff;

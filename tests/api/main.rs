@@ -11,6 +11,7 @@ mod endpoints;
 mod idempotency;
 mod limits;
 mod live;
+mod live_floor;
 mod loadgen;
 mod problem;
 mod races;

@@ -229,7 +229,8 @@ pub fn free_at(avail: &Value, time: &str) -> u64 {
         .unwrap()
 }
 
-/// Every occupying reservation pair on one table must not overlap.
+/// Every occupying reservation pair sharing a table must not overlap (a reservation on a
+/// combination occupies each of its `table_ids`).
 pub fn assert_no_overlap(reservations: &[Value]) {
     let live: Vec<&Value> = reservations
         .iter()
@@ -244,7 +245,13 @@ pub fn assert_no_overlap(reservations: &[Value]) {
         .collect();
     for (i, a) in live.iter().enumerate() {
         for b in &live[i + 1..] {
-            if a["table_id"] == b["table_id"] {
+            let tables = |r: &Value| -> Vec<Value> {
+                r["table_ids"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_else(|| vec![r["table_id"].clone()])
+            };
+            if tables(a).iter().any(|t| tables(b).contains(t)) {
                 let overlap = a["start"].as_str() < b["end"].as_str()
                     && b["start"].as_str() < a["end"].as_str();
                 assert!(!overlap, "double booking: {a} and {b}");

@@ -44,4 +44,5 @@ mod restaurants;
 mod schema;
 mod sessions;
 mod transitions;
+mod upgrade;
 mod versions;
