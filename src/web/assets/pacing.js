@@ -74,9 +74,10 @@ export function pacingRow(restaurant, date, counts, range, pct) {
       style: { left: pct(t, range), width: `calc(${pct(Math.min(t + w, range[1]), range)} - ${pct(t, range)})` },
     },
     h("span", { class: "pace-fill", style: { height: `${f * 100}%` } }),
-    h("span", { class: "pace-text", "aria-hidden": "true" },
+    // An empty window shows only its fill (none); its numbers are in its label and title.
+    c.parties ? h("span", { class: "pace-text", "aria-hidden": "true" },
       c.max_covers != null ? `${c.covers}/${c.max_covers}` : `${c.covers}`,
-      h("small", {}, c.max_parties != null ? `${c.parties}/${c.max_parties}p` : `${c.parties}p`)));
+      h("small", {}, `${c.parties}${c.max_parties != null ? `/${c.max_parties}` : ""} ${c.parties === 1 && c.max_parties == null ? "party" : "parties"}`)) : null);
   });
   return h("div", { class: "row pacing-row", role: "listitem", dataset: { testid: "pacing" }, "aria-label": `Pacing: ${pacingSummary(p)}` },
     h("div", { class: "row-head" },
