@@ -19,6 +19,8 @@ TABLECAST_ADMIN_TOKEN="$admin" "$bin" serve --listen "127.0.0.1:$port" --store "
 server=$!
 trap 'kill "$server" 2>/dev/null; wait "$server" 2>/dev/null; rm -rf "$dir"' EXIT
 for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$port/readyz" >/dev/null && break; sleep 0.1; done
+# Another process on the port would answer /readyz in our server's place: ours must be alive.
+kill -0 "$server" 2>/dev/null || { echo "the server did not start (port $port taken? set TABLECAST_BENCH_PORT):" >&2; cat "$dir/server.log" >&2; exit 1; }
 url="http://127.0.0.1:$port"
 run() { "$bin" loadgen "$@" --url "$url" --admin-token "$admin" --timeout-secs 600; }
 want="${1:-all}"
