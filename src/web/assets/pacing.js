@@ -75,14 +75,15 @@ export function pacingRow(restaurant, date, counts, range, pct) {
     },
     h("span", { class: "pace-fill", style: { height: `${f * 100}%` } }),
     // An empty window shows only its fill (none); its numbers are in its label and title.
+    // Narrow cells drop the parties line, then the limit (container queries in app.css).
     c.parties ? h("span", { class: "pace-text", "aria-hidden": "true" },
-      c.max_covers != null ? `${c.covers}/${c.max_covers}` : `${c.covers}`,
+      h("span", {}, h("span", { class: "pace-covers" }, c.covers), c.max_covers != null ? h("span", { class: "pace-limit" }, `/${c.max_covers}`) : null),
       h("small", {}, `${c.parties}${c.max_parties != null ? `/${c.max_parties}` : ""} ${c.parties === 1 && c.max_parties == null ? "party" : "parties"}`)) : null);
   });
   return h("div", { class: "row pacing-row", role: "listitem", dataset: { testid: "pacing" }, "aria-label": `Pacing: ${pacingSummary(p)}` },
     h("div", { class: "row-head" },
       h("div", { class: "table-id" },
         h("span", { class: "table-label" }, "Pacing"),
-        h("span", { class: "table-meta", dataset: { testid: "pacing-summary" } }, pacingSummary(p)))),
+        h("span", { class: "table-meta", title: pacingSummary(p), dataset: { testid: "pacing-summary" } }, pacingSummary(p)))),
     h("div", { class: "track" }, cells));
 }
