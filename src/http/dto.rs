@@ -82,7 +82,8 @@ pub struct CombinationInput {
     #[schema(value_type = String, example = "c34", pattern = r"^[A-Za-z0-9_-]{1,32}$")]
     pub id: TableId,
     /// 2–6 distinct tables of the restaurant.
-    #[schema(value_type = Vec<String>, example = json!(["t3", "t4"]), min_items = 2, max_items = 6)]
+    #[schema(value_type = Vec<String>, example = json!(["t3", "t4"]), min_items = 2, max_items = 6,
+        pattern = r"^[A-Za-z0-9_-]{1,32}$")]
     pub tables: Vec<TableId>,
     /// Defaults to 1; at most `max_party`.
     #[serde(default, deserialize_with = "int::option")]

@@ -33,7 +33,7 @@ pub struct ReservationView {
     #[schema(example = "t3")]
     pub table_id: String,
     /// Every table it occupies, sorted; one element for a single table.
-    #[schema(example = json!(["t3", "t4"]))]
+    #[schema(example = json!(["t3", "t4"]), min_items = 1, max_items = 6)]
     pub table_ids: Vec<String>,
     /// The combination it is seated on; `null` for a single table.
     #[schema(example = "c34")]

@@ -62,7 +62,8 @@ pub struct CombinationDoc {
     #[schema(example = "c34", pattern = r"^[A-Za-z0-9_-]{1,32}$")]
     pub id: String,
     /// 2–6 distinct tables of the restaurant, sorted.
-    #[schema(example = json!(["t3", "t4"]), min_items = 2, max_items = 6)]
+    #[schema(example = json!(["t3", "t4"]), min_items = 2, max_items = 6,
+        pattern = r"^[A-Za-z0-9_-]{1,32}$")]
     pub tables: Vec<String>,
     #[schema(minimum = 1, maximum = 100)]
     pub min_party: u32,
