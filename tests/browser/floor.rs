@@ -133,6 +133,11 @@ async fn staff_see_a_combined_booking_on_both_tables_and_the_pacing_meter_fill_a
         Some("true")
     );
     assert_eq!(staff.attr(&on("t3"), "aria-hidden").await, None);
+    assert_eq!(staff.attr(&on("t3"), "data-copy").await, None);
+    assert_eq!(
+        staff.attr(&on("t4"), "data-copy").await.as_deref(),
+        Some("true")
+    );
     let label = staff.attr(&on("t3"), "aria-label").await.unwrap();
     assert!(label.contains("T3 + T4 combined"), "{label}");
     let held_count = staff.text(".stat-held .stat-value").await.unwrap();
@@ -174,6 +179,17 @@ async fn staff_see_a_combined_booking_on_both_tables_and_the_pacing_meter_fill_a
     diner.click(slot).await;
     diner.wait_visible("[data-testid=hold]", SECS(5)).await;
     wait_meter(&staff, "19:00", "8", "2").await;
+    // The diner's table is a single one: no combination marker on it.
+    let single = r#"[data-testid=table][data-table-id="t1"] [data-testid=reservation]"#;
+    staff
+        .wait_attr(single, "data-status", "held", SECS(2))
+        .await;
+    assert_eq!(staff.attr(single, "data-combination-id").await, None);
+    assert!(
+        !staff
+            .visible(&format!("{single} [data-testid=combined-marker]"))
+            .await
+    );
     let full = staff
         .attr(
             r#"[data-testid=pacing-window][data-window="19:00"]"#,
