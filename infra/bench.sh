@@ -4,7 +4,7 @@
 # stops by itself within its --timeout-secs.
 #
 #   bash infra/bench.sh            # all scenarios
-#   bash infra/bench.sh stampede   # one of: stampede fanout holds mixed history
+#   bash infra/bench.sh stampede   # one of: stampede paced combination fanout holds mixed history
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release --locked --quiet
@@ -19,10 +19,16 @@ TABLECAST_ADMIN_TOKEN="$admin" "$bin" serve --listen "127.0.0.1:$port" --store "
 server=$!
 trap 'kill "$server" 2>/dev/null; wait "$server" 2>/dev/null; rm -rf "$dir"' EXIT
 for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$port/readyz" >/dev/null && break; sleep 0.1; done
+# Another process on the port would answer /readyz in our server's place: ours must be alive.
+kill -0 "$server" 2>/dev/null || { echo "the server did not start (port $port taken? set TABLECAST_BENCH_PORT):" >&2; cat "$dir/server.log" >&2; exit 1; }
 url="http://127.0.0.1:$port"
 run() { "$bin" loadgen "$@" --url "$url" --admin-token "$admin" --timeout-secs 600; }
 want="${1:-all}"
 [[ $want == all || $want == stampede ]] && run stampede --diners 1000 --tables 1 --watchers 50
+# The same crowd into one paced window (10 covers a quarter-hour, 30 free tables): pacing decides.
+[[ $want == all || $want == paced ]] && run stampede --diners 1000 --paced --tables 30 --max-covers 10 --watchers 50
+# Half the crowd on a 2-table combination, half on its two tables: one side wins, never both.
+[[ $want == all || $want == combination ]] && run stampede --diners 1000 --combination c2 --tables 2 --watchers 50
 if [[ $want == all || $want == fanout ]]; then
   npm ci --prefix benches/node --loglevel=error --no-audit --no-fund >/dev/null # the Node ws baseline
   run fanout --subscribers 10000 --changes 20 --baseline --node-baseline benches/node/broadcast.js --server-pid "$server"

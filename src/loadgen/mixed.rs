@@ -170,7 +170,7 @@ fn implied(avail: &Value, tables: usize, reservations: &[Value]) -> Vec<u64> {
                 .filter(|i| {
                     let id = format!("t{i:04}");
                     !live.iter().any(|r| {
-                        r["table_id"] == id.as_str()
+                        super::tables_of(r).contains(&id.as_str())
                             && r["start"].as_str() < b
                             && a < r["end"].as_str()
                     })

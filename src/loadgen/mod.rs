@@ -1,5 +1,6 @@
 //! `tablecast loadgen`: simulated crowds against running instances, with a baseline measured in
 //! the same run by the same client, and an invariant check at the end.
+mod checks;
 mod fanout;
 mod history;
 mod holds;
@@ -15,6 +16,7 @@ use clap::{Args, Subcommand};
 use serde_json::{json, Value};
 use std::time::Duration;
 
+pub use checks::{double_bookings, occupying, pacing_overruns, tables_of, Window};
 pub use report::Report;
 
 #[derive(Debug, Clone, Args)]
@@ -106,6 +108,17 @@ impl Ctx {
 
     /// Creates the scenario's restaurant (open all day, `tables` tables) unless one was given.
     pub async fn setup(common: Common, tables: usize, max_party: u32) -> anyhow::Result<Ctx> {
+        Ctx::setup_with(common, tables, max_party, json!({})).await
+    }
+
+    /// As `setup`, with `extra` members (e.g. `combinations`, `pacing`) in the created
+    /// restaurant's body.
+    pub async fn setup_with(
+        common: Common,
+        tables: usize,
+        max_party: u32,
+        extra: Value,
+    ) -> anyhow::Result<Ctx> {
         let http = reqwest::Client::builder()
             .pool_max_idle_per_host(2048)
             .timeout(Duration::from_secs(30))
@@ -123,16 +136,20 @@ impl Ctx {
                 let t: Vec<Value> = (0..tables)
                     .map(|i| json!({"id": format!("t{i:04}"), "max_party": max_party}))
                     .collect();
+                let mut body = json!({
+                    "name": "loadgen", "timezone": "UTC", "booking_horizon_days": 30,
+                    "hold_seconds": 600, "slot_minutes": 15,
+                    "turn_minutes": [{"max_party": null, "minutes": 60}],
+                    "hours": [{"days": ["mon","tue","wed","thu","fri","sat","sun"],
+                               "open": "00:00", "close": "24:00"}],
+                    "tables": t});
+                if let (Some(b), Some(x)) = (body.as_object_mut(), extra.as_object()) {
+                    b.extend(x.clone());
+                }
                 let res = http
                     .post(format!("{}/v1/restaurants", common.urls[0]))
                     .bearer_auth(admin)
-                    .json(&json!({
-                        "name": "loadgen", "timezone": "UTC", "booking_horizon_days": 30,
-                        "hold_seconds": 600, "slot_minutes": 15,
-                        "turn_minutes": [{"max_party": null, "minutes": 60}],
-                        "hours": [{"days": ["mon","tue","wed","thu","fri","sat","sun"],
-                                   "open": "00:00", "close": "24:00"}],
-                        "tables": t}))
+                    .json(&body)
                     .send()
                     .await?;
                 if res.status() != 201 {
@@ -159,6 +176,23 @@ impl Ctx {
             staff,
             date,
         })
+    }
+
+    /// The restaurant document (its tables, `combinations` and `pacing`).
+    pub async fn restaurant_doc(&self) -> anyhow::Result<Value> {
+        let res = self
+            .http
+            .get(format!(
+                "{}/v1/restaurants/{}",
+                self.url(0),
+                self.restaurant
+            ))
+            .send()
+            .await?;
+        if !res.status().is_success() {
+            bail!("reading the restaurant answered {}", res.status());
+        }
+        Ok(res.json().await?)
     }
 
     /// Every reservation of the scenario's date, read back through the staff API.
@@ -192,38 +226,6 @@ impl Ctx {
         pb.set_message(what.to_owned());
         pb
     }
-}
-
-/// Reservations that occupy their table: not released, cancelled or expired, and not empty
-/// (a completion or no-show before its start ends where it starts and occupies nothing).
-pub fn occupying(reservations: &[Value]) -> Vec<&Value> {
-    reservations
-        .iter()
-        .filter(|r| {
-            !matches!(
-                r["status"].as_str(),
-                Some("released" | "cancelled" | "expired")
-            )
-        })
-        .filter(|r| r["start"].as_str() < r["end"].as_str())
-        .collect()
-}
-
-/// Pairs of occupying reservations on one table that overlap: must be empty.
-pub fn double_bookings(reservations: &[Value]) -> Vec<(String, String)> {
-    let live = occupying(reservations);
-    let mut out = Vec::new();
-    for (i, a) in live.iter().enumerate() {
-        for b in &live[i + 1..] {
-            if a["table_id"] == b["table_id"]
-                && a["start"].as_str() < b["end"].as_str()
-                && b["start"].as_str() < a["end"].as_str()
-            {
-                out.push((a["id"].to_string(), b["id"].to_string()));
-            }
-        }
-    }
-    out
 }
 
 /// Runs a scenario within its time limit and prints the report. Fails when an invariant broke.

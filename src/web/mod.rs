@@ -42,6 +42,8 @@ static ASSETS: &[Asset] = &[
     asset!("/assets/staff.js", "staff.js", JS),
     asset!("/assets/manage.js", "manage.js", JS),
     asset!("/assets/links.js", "links.js", JS),
+    asset!("/assets/pacing.js", "pacing.js", JS),
+    asset!("/assets/settings.js", "settings.js", JS),
     asset!("/assets/favicon.svg", "favicon.svg", "image/svg+xml"),
 ];
 

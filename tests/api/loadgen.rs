@@ -99,6 +99,111 @@ async fn stampede_reports_the_winners_and_losers_that_really_happened() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn stampede_on_a_combination_seats_the_combination_or_its_tables_never_both() {
+    let app = TestApp::spawn().await;
+    let r = loadgen(
+        &app,
+        &[
+            "stampede",
+            "--diners",
+            "90",
+            "--tables",
+            "3",
+            "--combination",
+            "c3",
+            "--watchers",
+            "3",
+        ],
+    )
+    .await;
+    assert!(r.invariants_hold(), "{}", r.table());
+    let (combo, single) = (
+        fact(&r, "winners: combination"),
+        fact(&r, "winners: member tables"),
+    );
+    assert!(
+        (combo, single) == (1, 0) || (combo, single) == (0, 3),
+        "{}",
+        r.table()
+    );
+    assert_eq!(fact(&r, "winners") + fact(&r, "losers"), 90);
+    assert_eq!(fact(&r, "losers: reason table"), fact(&r, "losers"));
+    let held: Vec<Value> = read_back(&app)
+        .await
+        .into_iter()
+        .filter(|x| x["status"] == "held")
+        .collect();
+    assert_eq!(held.len() as u64, combo + single);
+    // Read back independently: every table held exactly once, through table_ids.
+    let mut tables: Vec<&str> = held
+        .iter()
+        .flat_map(|x| x["table_ids"].as_array().unwrap().iter())
+        .map(|t| t.as_str().unwrap())
+        .collect();
+    tables.sort_unstable();
+    assert_eq!(tables, ["t0000", "t0001", "t0002"]);
+    if combo == 1 {
+        assert_eq!(held[0]["combination_id"], "c3");
+    }
+    assert!(tablecast::loadgen::double_bookings(&held).is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn stampede_into_a_paced_window_lets_pacing_decide() {
+    let app = TestApp::spawn().await;
+    let r = loadgen(
+        &app,
+        &[
+            "stampede",
+            "--diners",
+            "100",
+            "--tables",
+            "30",
+            "--paced",
+            "--max-covers",
+            "10",
+            "--watchers",
+            "3",
+        ],
+    )
+    .await;
+    assert!(r.invariants_hold(), "{}", r.table());
+    assert_eq!(fact(&r, "winners"), 5);
+    assert_eq!(fact(&r, "losers"), 95);
+    assert_eq!(fact(&r, "losers: reason pacing"), 95);
+    let back = read_back(&app).await;
+    let held: Vec<&Value> = back.iter().filter(|x| x["status"] == "held").collect();
+    assert_eq!(held.len(), 5);
+    let covers: u64 = held.iter().map(|x| x["party_size"].as_u64().unwrap()).sum();
+    assert_eq!(covers, 10, "the window holds exactly its limit");
+    let mut tables: Vec<&str> = held
+        .iter()
+        .map(|x| x["table_id"].as_str().unwrap())
+        .collect();
+    tables.sort_unstable();
+    tables.dedup();
+    assert_eq!(tables.len(), 5, "five distinct tables");
+}
+
+#[test]
+fn the_invariant_check_finds_a_table_shared_with_a_combination_and_a_window_over_its_limit() {
+    use serde_json::json;
+    let list = vec![
+        json!({"id": "a", "table_id": "t1", "table_ids": ["t1", "t2"], "combination_id": "c",
+               "time": "19:00", "start": "2026-12-05T18:00:00Z", "end": "2026-12-05T19:00:00Z",
+               "status": "confirmed", "party_size": 6}),
+        json!({"id": "b", "table_id": "t2", "table_ids": ["t2"], "combination_id": null,
+               "time": "19:30", "start": "2026-12-05T18:30:00Z", "end": "2026-12-05T19:30:00Z",
+               "status": "held", "party_size": 2}),
+    ];
+    assert_eq!(tablecast::loadgen::double_bookings(&list).len(), 1);
+    let pacing = json!({"window_minutes": 60, "max_covers": 7, "max_parties": null});
+    let over = tablecast::loadgen::pacing_overruns(&list, &pacing);
+    assert_eq!(over.len(), 1);
+    assert_eq!(over[0].1.covers, 8);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn fanout_counts_every_delivery_and_the_server_sent_them() {
     let app = TestApp::spawn().await;
     let before = sent(&app).await;

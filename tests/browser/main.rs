@@ -6,6 +6,7 @@ mod kit;
 
 mod booking;
 mod expiry;
+mod floor;
 mod manage;
 mod race;
 mod reconnect;

@@ -51,6 +51,8 @@ async fn screenshots_of_the_diner_app_and_the_dashboard_on_desktop_and_phone() {
                 {"id": "t5", "label": "T5", "min_party": 4, "max_party": 8, "area": "terrace"},
                 {"id": "bar", "label": "Bar", "min_party": 1, "max_party": 2, "area": "bar"},
             ],
+            "combinations": [{"id": "c34", "tables": ["t3", "t4"], "min_party": 5, "max_party": 8}],
+            "pacing": {"window_minutes": 15, "max_covers": 12, "max_parties": 4},
         }))
         .await;
     let today = date_in_zone(&zone, 0);
@@ -84,7 +86,7 @@ async fn screenshots_of_the_diner_app_and_the_dashboard_on_desktop_and_phone() {
         ("t4", 90, 4, "Ines & friends"),
         ("t5", 180, 6, "Okafor birthday"),
         ("bar", 45, 2, ""),
-        ("t3", 300, 2, "Linus"),
+        ("t3", 405, 2, "Linus"),
     ];
     let mut booked: Vec<Value> = Vec::new();
     for (table, plus, party, name) in plan {
@@ -96,6 +98,17 @@ async fn screenshots_of_the_diner_app_and_the_dashboard_on_desktop_and_phone() {
         }
         booked.push(held);
     }
+    // A party of 7 on T3 and T4 joined: one block across both rows.
+    let (code, combined) = server
+        .send(
+            reqwest::Method::POST,
+            &format!("/v1/restaurants/{rid}/holds"),
+            None,
+            Some(json!({"date": today, "time": local_hhmm(offset, 225), "party_size": 7, "combination_id": "c34"})),
+        )
+        .await;
+    assert_eq!(code, 201, "{combined}");
+    server.confirm(&combined, "Lovelace party").await;
     let last = booked.last().unwrap();
     let (code, _) = server
         .send(
@@ -124,15 +137,19 @@ async fn screenshots_of_the_diner_app_and_the_dashboard_on_desktop_and_phone() {
     staff
         .wait_attr("[data-testid=live-status]", "data-state", "live", SECS(10))
         .await;
-    until(SECS(5), "eight blocks on the timeline", || async {
-        let n = staff
-            .js(
-                "return document.querySelectorAll('[data-testid=reservation]').length;",
-                vec![],
-            )
-            .await;
-        (n == 8).then_some(())
-    })
+    until(
+        SECS(5),
+        "ten blocks on the timeline (the combined one on two rows)",
+        || async {
+            let n = staff
+                .js(
+                    "return document.querySelectorAll('[data-testid=reservation]').length;",
+                    vec![],
+                )
+                .await;
+            (n == 10).then_some(())
+        },
+    )
     .await;
     staff.screenshot("staff-desktop.png").await;
     let held = booked[4]["id"].as_str().unwrap();

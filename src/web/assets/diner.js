@@ -40,8 +40,16 @@ const state = {
 
 function tz() { return state.restaurant?.timezone || "UTC"; }
 
+/** The largest party any seating option takes: a table, or tables joined as a combination. */
 function maxParty(r) {
-  return Math.max(1, ...(r?.tables || []).map((t) => t.max_party));
+  return Math.max(1, ...(r?.tables || []).map((t) => t.max_party), ...(r?.combinations || []).map((c) => c.max_party));
+}
+
+/** "T3 + T4" for a reservation's tables, by their labels. */
+function tablesLabel(r) {
+  const labels = new Map((state.restaurant?.tables || []).map((t) => [t.id, t.label]));
+  const ids = r.table_ids?.length ? r.table_ids : [r.table_id];
+  return ids.map((id) => labels.get(id) || id).join(" + ");
 }
 
 function writeUrl() {
@@ -314,7 +322,11 @@ async function takeHold(time) {
       const next = alts.length
         ? ` Nearby: ${alts.map((a) => a.time).join(", ")}.`
         : ` Nothing else is free for ${guests(state.party)} that day.`;
-      say(el.status, `${time} was just taken.${next}`, "warn");
+      // Pacing: tables are free, but the kitchen takes no more parties starting then.
+      const why = e.body.reason === "pacing"
+        ? `The kitchen is full at ${time}: the restaurant takes no more bookings starting then.`
+        : `${time} was just taken.`;
+      say(el.status, `${why}${next}`, "warn");
       showAlternatives(time, alts);
     } else {
       say(el.status, `Could not hold ${time}: ${e.describe()}`, "error");
@@ -489,7 +501,8 @@ function showDone() {
   }[r.status] || STATUS_LABEL[r.status] || r.status;
   const rows = [
     ["Restaurant", b.restaurantName], ["Date", longDate(r.date)], ["Time", r.time],
-    ["Guests", guests(r.party_size)], ["Table", r.table_id],
+    ["Guests", guests(r.party_size)],
+    r.table_ids?.length > 1 ? ["Tables", tablesLabel(r)] : ["Table", tablesLabel(r)],
     ["Name", r.guest?.name], ["Contact", r.guest?.email || r.guest?.phone],
     ["Status", STATUS_LABEL[r.status] || r.status], ["Reference", r.id.slice(0, 8).toUpperCase()],
   ].filter(([, v]) => v);

@@ -2,6 +2,8 @@
 import { api, clock, newKey, Problem } from "./api.js";
 import { Live, bindLiveStatus } from "./live.js";
 import { $, h, addDays, countdown, guests, isDate, longDate, say, todayIn, wallTime, STATUS_LABEL } from "./ui.js";
+import { pacingRow } from "./pacing.js";
+import { settingsForm } from "./settings.js";
 
 const TOKEN_KEY = "tablecast.staff";
 const DAYS = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"];
@@ -10,6 +12,7 @@ const el = {
   loginError: $("#login-error"), signout: $("#signout"),
   floor: $("#floor"), floorTitle: $("#floor-title"), floorSub: $("#floor-sub"),
   restaurant: $("#restaurant"), date: $("#date"), prev: $("#prev-day"), next: $("#next-day"), today: $("#today"),
+  settings: $("#settings"),
   stats: $("#stats"), status: $("#status"), timeline: $("#timeline"),
   panel: $("#panel"), panelTitle: $("#panel-title"), panelBody: $("#panel-body"), panelClose: $("#panel-close"),
 };
@@ -25,9 +28,10 @@ const state = {
   sub: null,
   version: -1,
   tables: [], // from the floor subscription: [{id, label, min_party, max_party, reservations}]
+  pacing: [], // from the floor subscription: [{window, covers, max_covers, parties, max_parties}]
   synced: false,
   notLive: "", // why the day is shown without live updates
-  selected: null, // { kind: "reservation", id } | { kind: "walk-in", table }
+  selected: null, // { kind: "reservation", id } | { kind: "walk-in", table } | { kind: "settings" }
   returnFocus: null,
 };
 
@@ -153,6 +157,7 @@ function openDate(date) {
   live.unsubscribe(state.sub);
   state.sub = null;
   state.tables = [];
+  state.pacing = [];
   state.version = -1;
   state.synced = false;
   state.notLive = "";
@@ -170,18 +175,24 @@ el.date.addEventListener("change", () => isDate(el.date.value) && openDate(el.da
 el.prev.addEventListener("click", () => openDate(addDays(state.date, -1)));
 el.next.addEventListener("click", () => openDate(addDays(state.date, 1)));
 el.today.addEventListener("click", () => openDate(today()));
+el.settings.addEventListener("click", (ev) => openSettings(ev.currentTarget));
 $("#floor-form").addEventListener("submit", (e) => e.preventDefault());
 
 function onFrame(frame) {
   if (frame.type === "snapshot") {
+    const first = !state.synced;
     state.version = frame.version;
     state.tables = frame.data.tables || [];
+    state.pacing = frame.data.pacing || [];
     state.synced = true;
     state.notLive = "";
     render();
+    // A fresh snapshot may follow a change of settings (combinations, pacing, tables).
+    if (!first) refreshRestaurant();
   } else if (frame.type === "update") {
     if (frame.version <= state.version) return;
     state.version = frame.version;
+    if (Array.isArray(frame.pacing)) state.pacing = frame.pacing;
     const changed = new Map((frame.tables || []).map((t) => [t.id, t]));
     const before = new Map(state.tables.flatMap((t) => t.reservations.map((r) => [r.id, r.status])));
     state.tables = state.tables.map((t) => changed.get(t.id) || t);
@@ -201,14 +212,45 @@ function onFrame(frame) {
   }
 }
 
+/** Reads the restaurant document again (its settings), keeping the floor as it is. */
+async function refreshRestaurant() {
+  const rid = state.restaurant?.id;
+  try {
+    const { body } = await api("GET", `/v1/restaurants/${rid}`);
+    if (state.restaurant?.id !== rid) return;
+    state.restaurant = body;
+    render();
+  } catch {
+    // The next snapshot tries again; the floor itself stays live.
+  }
+}
+
+/** The tables a reservation occupies: all of a combination's, or its one table. */
+const tablesOf = (r) => (r.table_ids?.length ? r.table_ids : [r.table_id]);
+const isCombined = (r) => tablesOf(r).length > 1;
+
+/** "T3 + T4" for a reservation's tables, by label. */
+function tableLabels(r) {
+  const labels = new Map(state.tables.map((t) => [t.id, t.label]));
+  return tablesOf(r).map((id) => labels.get(id) || id).join(" + ");
+}
+
+/** Every reservation on the floor once (a combined one is listed under each of its tables). */
+function uniqueReservations() {
+  const seen = new Map();
+  for (const t of state.tables) for (const r of t.reservations) if (!seen.has(r.id)) seen.set(r.id, r);
+  return [...seen.values()];
+}
+
 /** A day the live view refuses (a past date): the staff list, shown once, not live. */
 async function loadStatic(frame) {
   try {
     const { body } = await api("GET", `/v1/restaurants/${state.restaurant.id}/reservations?date=${state.date}`, { token: state.token });
     const list = (body.reservations || []).filter((r) => r.status !== "released" && r.status !== "expired");
     state.tables = (state.restaurant.tables || []).map((t) => ({
-      ...t, reservations: list.filter((r) => r.table_id === t.id),
+      ...t, reservations: list.filter((r) => tablesOf(r).includes(t.id)),
     }));
+    state.pacing = [];
     state.synced = true;
     state.notLive = `Not live: ${frame.detail || frame.title}.`;
     render();
@@ -260,26 +302,49 @@ const ACTIVE = new Set(["held", "confirmed", "seated"]);
 function blockLabel(t, r) {
   const [a, b] = spanOf(r);
   const who = r.guest?.name || (r.status === "held" ? "hold" : "guest");
-  return `${t.label}, ${hhmm(a)} to ${hhmm(b)}, ${who}, ${guests(r.party_size)}, ${STATUS_LABEL[r.status] || r.status}`;
+  const where = isCombined(r) ? `${tableLabels(r)} combined` : t.label;
+  return `${where}, ${hhmm(a)} to ${hhmm(b)}, ${who}, ${guests(r.party_size)}, ${STATUS_LABEL[r.status] || r.status}`;
 }
 
-function block(t, r, range, fresh) {
+/**
+ * One reservation on one table's row. A combined reservation is drawn on each of its tables'
+ * rows as one booking: the same block, marked with the joined tables, joined to the rows next
+ * to it that it also spans, highlighted together; only the first table's copy is focusable and
+ * read out, so lists and screen readers count it once.
+ */
+function block(t, r, range, fresh, join = {}) {
   const [a, b] = spanOf(r);
   const name = r.guest?.name || (r.status === "held" ? "Holding…" : "Walk-in");
+  const combined = isCombined(r);
+  const copy = combined && tablesOf(r)[0] !== t.id;
   const btn = h("button", {
     type: "button",
-    class: `block s-${r.status}${ACTIVE.has(r.status) ? "" : " inactive"}${fresh ? " flash" : ""}${state.selected?.id === r.id ? " selected" : ""}`,
-    dataset: { testid: "reservation", reservationId: r.id, status: r.status },
+    class: `block s-${r.status}${ACTIVE.has(r.status) ? "" : " inactive"}${fresh ? " flash" : ""}${state.selected?.id === r.id ? " selected" : ""}${combined ? " combined" : ""}${join.up ? " join-up" : ""}${join.down ? " join-down" : ""}`,
+    dataset: {
+      testid: "reservation", reservationId: r.id, status: r.status, tableId: t.id,
+      combinationId: r.combination_id || undefined, copy: copy ? "true" : undefined,
+    },
     "aria-label": blockLabel(t, r),
+    "aria-hidden": copy ? "true" : undefined,
+    tabindex: copy ? "-1" : undefined,
     style: { left: pct(a, range), width: `calc(${pct(b, range)} - ${pct(a, range)})` },
     onclick: (ev) => openReservation(r.id, ev.currentTarget),
+    onmouseenter: combined ? () => linkCopies(r.id, true) : undefined,
+    onmouseleave: combined ? () => linkCopies(r.id, false) : undefined,
   },
   h("span", { class: "block-line" },
     h("span", { class: "block-time" }, r.time),
     h("span", { class: "block-party", "aria-hidden": "true" }, `×${r.party_size}`),
+    combined ? h("span", { class: "block-combo", dataset: { testid: "combined-marker" }, title: `One booking across ${tableLabels(r)}` },
+      tableLabels(r)) : null,
     r.status === "held" ? h("span", { class: "block-countdown", dataset: { expires: r.expires_at } }, countdown(Date.parse(r.expires_at) - clock.now())) : null),
   h("span", { class: "block-name" }, name));
   return btn;
+}
+
+/** Highlights every row's copy of a combined reservation together. */
+function linkCopies(id, on) {
+  for (const b of el.timeline.querySelectorAll(`[data-testid=reservation][data-reservation-id="${id}"]`)) b.classList.toggle("linked", on);
 }
 
 function render(moved = new Set()) {
@@ -299,8 +364,10 @@ function render(moved = new Set()) {
       h("span", { class: "tick", style: { left: pct(range[0] + i * 60, range) } }, hhmm(range[0] + i * 60)))));
 
   const areas = new Map((r?.tables || []).map((t) => [t.id, t.area]));
-  const rows = state.tables.map((t) => {
+  const on = state.tables.map((t) => new Set(t.reservations.map((x) => x.id)));
+  const rows = state.tables.map((t, i) => {
     const list = [...t.reservations].sort((x, y) => Number(ACTIVE.has(x.status)) - Number(ACTIVE.has(y.status)));
+    const join = (x) => (isCombined(x) ? { up: !!on[i - 1]?.has(x.id), down: !!on[i + 1]?.has(x.id) } : {});
     return h("div", { class: "row", role: "listitem", dataset: { testid: "table", tableId: t.id }, "aria-label": `Table ${t.label}` },
       h("div", { class: "row-head" },
         h("div", { class: "table-id" },
@@ -311,8 +378,9 @@ function render(moved = new Set()) {
           "aria-label": `Seat a walk-in at ${t.label}`, title: `Seat a walk-in at ${t.label}`,
           onclick: (ev) => openWalkIn(t.id, ev.currentTarget),
         }, h("span", { "aria-hidden": "true" }, "+"), h("span", { class: "walk-in-text", "aria-hidden": "true" }, "Walk-in"))),
-      h("div", { class: "track" }, list.map((x) => block(t, x, range, moved.has(x.id)))));
+      h("div", { class: "track" }, list.map((x) => block(t, x, range, moved.has(x.id), join(x)))));
   });
+  const pacing = state.synced ? pacingRow(r, state.date, state.pacing, range, pct) : null;
 
   const nowLine = [];
   if (state.date === today()) {
@@ -328,7 +396,7 @@ function render(moved = new Set()) {
   } else if (!rows.length) {
     el.timeline.replaceChildren(axis, h("p", { class: "empty" }, "This restaurant has no tables yet."));
   } else {
-    el.timeline.replaceChildren(axis, ...rows, ...nowLine);
+    el.timeline.replaceChildren(axis, ...(pacing ? [pacing] : []), ...rows, ...nowLine);
   }
   renderStats();
   renderPanel();
@@ -336,7 +404,7 @@ function render(moved = new Set()) {
     state.scrolled = true;
     scrollToNow(range);
   }
-  if (focusedId) el.timeline.querySelector(`[data-reservation-id="${focusedId}"]`)?.focus();
+  if (focusedId) el.timeline.querySelector(`[data-reservation-id="${focusedId}"]:not([data-copy])`)?.focus();
   if (focusedWalkIn) el.timeline.querySelector(`[data-testid=walk-in][data-table-id="${focusedWalkIn}"]`)?.focus();
 }
 
@@ -344,7 +412,7 @@ function render(moved = new Set()) {
 function scrollToNow(range) {
   const wrap = el.timeline.parentElement;
   if (wrap.scrollWidth <= wrap.clientWidth) return;
-  const starts = state.tables.flatMap((t) => t.reservations.map((r) => spanOf(r)[0]));
+  const starts = uniqueReservations().map((r) => spanOf(r)[0]);
   const focus = state.date === today()
     ? minutesOf(wallTime(new Date(clock.now()).toISOString(), tz()))
     : starts.length ? Math.min(...starts) : range[0];
@@ -355,7 +423,7 @@ function scrollToNow(range) {
 }
 
 function renderStats() {
-  const all = state.tables.flatMap((t) => t.reservations);
+  const all = uniqueReservations();
   const count = (s) => all.filter((r) => r.status === s).length;
   const covers = all.filter((r) => ACTIVE.has(r.status) || r.status === "completed").reduce((n, r) => n + r.party_size, 0);
   const items = [
@@ -379,6 +447,24 @@ live.addEventListener("state", (ev) => {
 
 // ---------- the side panel: one reservation, or a walk-in ----------
 
+function openSettings(from) {
+  state.selected = { kind: "settings" };
+  state.returnFocus = from;
+  el.panel.hidden = false;
+  delete el.panelBody.dataset.walkIn;
+  el.panelTitle.textContent = "Combinations and pacing";
+  el.panelBody.replaceChildren(settingsForm(state.restaurant, {
+    token: state.token,
+    report: (text, tone) => say(el.status, text, tone),
+    onSaved: (doc) => {
+      state.restaurant = doc;
+      closePanel();
+      render();
+    },
+  }));
+  el.panelTitle.focus();
+}
+
 function findReservation(id) {
   for (const t of state.tables) {
     const r = t.reservations.find((x) => x.id === id);
@@ -389,10 +475,11 @@ function findReservation(id) {
 
 function openReservation(id, from) {
   state.selected = { kind: "reservation", id };
-  state.returnFocus = from;
+  const copies = [...el.timeline.querySelectorAll(`[data-testid=reservation][data-reservation-id="${id}"]`)];
+  state.returnFocus = from?.dataset.copy ? copies.find((b) => !b.dataset.copy) || from : from;
   el.panel.hidden = false;
   for (const b of el.timeline.querySelectorAll(".block.selected")) b.classList.remove("selected");
-  from?.classList.add("selected");
+  for (const b of copies) b.classList.add("selected");
   renderPanel();
   el.panelTitle.focus();
 }
@@ -429,6 +516,7 @@ const ACTIONS = {
 function renderPanel() {
   const sel = state.selected;
   if (!sel) return;
+  if (sel.kind === "settings") return; // the form keeps what staff are typing
   if (sel.kind === "walk-in") {
     if (el.panelBody.dataset.walkIn !== sel.table) renderWalkIn(sel.table);
     return;
@@ -441,9 +529,10 @@ function renderPanel() {
     return;
   }
   const [a, b] = spanOf(r);
-  el.panelTitle.textContent = `${t.label} · ${hhmm(a)}–${hhmm(b)}`;
+  el.panelTitle.textContent = `${isCombined(r) ? tableLabels(r) : t.label} · ${hhmm(a)}–${hhmm(b)}`;
   const rows = [
     ["Status", h("span", { class: `badge s-${r.status}` }, STATUS_LABEL[r.status] || r.status)],
+    isCombined(r) ? ["Tables", `${tableLabels(r)}${r.combination_id ? ` (combination ${r.combination_id})` : ""}`] : null,
     ["Guests", guests(r.party_size)],
     ["Name", r.guest?.name || "—"],
     ["Email", r.guest?.email], ["Phone", r.guest?.phone], ["Notes", r.notes],
@@ -466,7 +555,7 @@ const PAST = { seat: "seated", complete: "completed", "no-show": "marked as a no
 async function act(name, t, r, btn) {
   for (const b of el.panelBody.querySelectorAll("button")) b.disabled = true;
   btn.classList.add("pending");
-  const what = `${t.label} · ${r.time}${r.guest?.name ? ` (${r.guest.name})` : ""}`;
+  const what = `${isCombined(r) ? tableLabels(r) : t.label} · ${r.time}${r.guest?.name ? ` (${r.guest.name})` : ""}`;
   try {
     if (name === "cancel") {
       await api("DELETE", `/v1/reservations/${r.id}`, { token: state.token });
@@ -488,8 +577,13 @@ function renderWalkIn(tableId) {
   const t = state.tables.find((x) => x.id === tableId);
   if (!t) return closePanel();
   el.panelTitle.textContent = `Walk-in at ${t.label}`;
+  // Larger parties take the smallest combination that joins this table and fits them.
+  const combos = (state.restaurant?.combinations || []).filter((c) => c.tables.includes(t.id));
+  const comboFor = (n) => combos.filter((c) => c.min_party <= n && n <= c.max_party)
+    .sort((x, y) => x.max_party - y.max_party || x.tables.length - y.tables.length || (x.id < y.id ? -1 : 1))[0];
   const sizes = [];
-  for (let n = t.min_party; n <= t.max_party; n++) sizes.push(n);
+  const top = Math.max(t.max_party, ...combos.map((c) => c.max_party));
+  for (let n = t.min_party; n <= top; n++) if (n <= t.max_party || comboFor(n)) sizes.push(n);
   const party = h("select", { id: "walk-in-party", name: "party" }, sizes.map((n) => h("option", { value: n }, guests(n))));
   const name = h("input", { id: "walk-in-name", name: "name", autocomplete: "off", maxlength: "200" });
   const submit = h("button", { type: "submit", class: "btn btn-primary", dataset: { testid: "walk-in-submit" } }, "Seat now");
@@ -499,12 +593,14 @@ function renderWalkIn(tableId) {
       ev.preventDefault();
       submit.disabled = true;
       submit.classList.add("pending");
-      const body = { party_size: Number(party.value), table_id: t.id };
+      const n = Number(party.value);
+      const combo = n > t.max_party ? comboFor(n) : null;
+      const body = combo ? { party_size: n, combination_id: combo.id } : { party_size: n, table_id: t.id };
       if (name.value.trim()) body.guest = { name: name.value.trim() };
       try {
         const { body: r } = await api("POST", `/v1/restaurants/${state.restaurant.id}/walk-ins`, { token: state.token, body, key: newKey() });
         const elsewhere = r.date !== state.date ? ` (on ${longDate(r.date)})` : "";
-        say(el.status, `Walk-in seated at ${t.label}, ${r.time}, ${guests(r.party_size)}${elsewhere}.`, "success");
+        say(el.status, `Walk-in seated at ${isCombined(r) ? tableLabels(r) : t.label}, ${r.time}, ${guests(r.party_size)}${elsewhere}.`, "success");
         closePanel();
       } catch (e) {
         say(el.status, `Walk-in at ${t.label}: ${e.describe()}`, "error");
@@ -516,7 +612,9 @@ function renderWalkIn(tableId) {
   },
   h("div", { class: "field" }, h("label", { for: "walk-in-party" }, "Party size"), party),
   h("div", { class: "field" }, h("label", { for: "walk-in-name" }, "Name (optional)"), name),
-  h("p", { class: "hint" }, "Walk-ins are seated now, for the table's usual turn."),
+  h("p", { class: "hint" }, combos.length
+    ? `Walk-ins are seated now, for the table's usual turn. Parties over ${t.max_party} take a combination with ${t.label}.`
+    : "Walk-ins are seated now, for the table's usual turn."),
   h("div", { class: "actions" }, submit));
   el.panelBody.replaceChildren(form);
   el.panelBody.dataset.walkIn = t.id;
