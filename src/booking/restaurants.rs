@@ -11,6 +11,7 @@ pub struct RestaurantPatch {
     pub timezone: Option<Tz>,
     pub slot_minutes: Option<u32>,
     pub hold_seconds: Option<u32>,
+    pub offer_seconds: Option<u32>,
     pub booking_horizon_days: Option<u32>,
     pub turn_minutes: Option<Vec<TurnRule>>,
     pub hours: Option<Vec<HoursPeriod>>,
@@ -97,6 +98,9 @@ impl Booking {
                 }
                 if let Some(v) = p.hold_seconds {
                     r.hold_seconds = v;
+                }
+                if let Some(v) = p.offer_seconds {
+                    r.offer_seconds = v;
                 }
                 if let Some(v) = p.booking_horizon_days {
                     r.booking_horizon_days = v;

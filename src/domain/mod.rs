@@ -11,6 +11,7 @@ pub mod restaurant;
 mod robustness;
 pub mod seating;
 pub mod time;
+pub mod waitlist;
 
 pub use cause::Cause;
 pub use ids::{ReservationId, RestaurantId};
@@ -20,6 +21,7 @@ pub use reservation::{Reservation, Status};
 pub use restaurant::{Restaurant, Table, TableId};
 pub use seating::{Combination, Seating};
 pub use time::{LocalDate, WallTime};
+pub use waitlist::{WaitStatus, WaitlistEntry};
 
 /// A rule broken by a value that parsed: becomes `422 validation`.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]

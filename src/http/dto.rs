@@ -176,6 +176,10 @@ pub struct RestaurantInput {
     #[serde(default, deserialize_with = "int::option")]
     #[schema(minimum = 1, maximum = 730)]
     pub booking_horizon_days: Option<i64>,
+    /// Seconds a waitlist offer is held for its entry (default 120).
+    #[serde(default, deserialize_with = "int::option")]
+    #[schema(minimum = 15, maximum = 3600)]
+    pub offer_seconds: Option<i64>,
     #[serde(default)]
     pub turn_minutes: Option<Vec<TurnRuleInput>>,
     #[serde(default)]
@@ -240,6 +244,12 @@ impl RestaurantInput {
                 .map(|v| combinations(v, &mut errs))
                 .unwrap_or_default(),
             pacing: self.pacing.map(|p| pacing(p, &mut errs)),
+            offer_seconds: num(
+                "offer_seconds",
+                self.offer_seconds
+                    .unwrap_or(i64::from(crate::domain::waitlist::DEFAULT_OFFER_SECONDS)),
+                &mut errs,
+            ),
         };
         if errs.is_empty() {
             Ok(r)
@@ -268,6 +278,10 @@ pub struct RestaurantPatchInput {
     #[serde(default, deserialize_with = "int::option")]
     #[schema(minimum = 1, maximum = 730)]
     pub booking_horizon_days: Option<i64>,
+    /// Seconds a waitlist offer is held for its entry (default 120).
+    #[serde(default, deserialize_with = "int::option")]
+    #[schema(minimum = 15, maximum = 3600)]
+    pub offer_seconds: Option<i64>,
     #[serde(default)]
     pub turn_minutes: Option<Vec<TurnRuleInput>>,
     #[serde(default)]
@@ -321,6 +335,9 @@ impl RestaurantPatchInput {
             closed_dates: self.closed_dates,
             combinations: self.combinations.map(|v| combinations(v, &mut errs)),
             pacing: self.pacing.map(|p| p.map(|p| pacing(p, &mut errs))),
+            offer_seconds: self
+                .offer_seconds
+                .map(|v| num("offer_seconds", v, &mut errs)),
         };
         if errs.is_empty() {
             Ok(patch)

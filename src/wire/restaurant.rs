@@ -121,6 +121,9 @@ pub struct RestaurantDoc {
     pub hold_seconds: u32,
     #[schema(minimum = 1, maximum = 730)]
     pub booking_horizon_days: u32,
+    /// Seconds a waitlist offer is held for its entry.
+    #[schema(minimum = 15, maximum = 3600)]
+    pub offer_seconds: u32,
     /// Sorted by `max_party`, the catch-all (`null`) last.
     pub turn_minutes: Vec<TurnRuleDoc>,
     pub hours: Vec<HoursDoc>,
@@ -190,6 +193,7 @@ impl From<&Restaurant> for RestaurantDoc {
             slot_minutes: r.slot_minutes,
             hold_seconds: r.hold_seconds,
             booking_horizon_days: r.booking_horizon_days,
+            offer_seconds: r.offer_seconds,
             turn_minutes: r.turn_minutes.iter().map(TurnRuleDoc::from).collect(),
             hours: r.hours.iter().map(HoursDoc::from).collect(),
             closed_dates: r.closed_dates.iter().map(|d| d.to_string()).collect(),

@@ -175,6 +175,7 @@ mod tests {
             timezone: chrono_tz::UTC,
             slot_minutes: 30,
             hold_seconds: 300,
+            offer_seconds: 120,
             booking_horizon_days: 60,
             turn_minutes: default_turns(),
             hours: vec![HoursPeriod {
