@@ -131,6 +131,10 @@ impl Booking {
             },
         )
         .await
+        .inspect(|r| {
+            // New hours, turns, combinations or pacing may free capacity on any table.
+            self.offer_settings_change(id, r.tables.iter().map(|t| t.id.clone()).collect());
+        })
     }
 
     /// Creates or replaces a table. Returns it and whether it was created.
@@ -164,6 +168,8 @@ impl Booking {
             },
         )
         .await?;
+        // A new or larger table may seat a waiting party.
+        self.offer_settings_change(id, vec![table.id.clone()]);
         Ok((table, created))
     }
 

@@ -14,7 +14,7 @@ pub mod time;
 pub mod waitlist;
 
 pub use cause::Cause;
-pub use ids::{ReservationId, RestaurantId};
+pub use ids::{EntryId, ReservationId, RestaurantId};
 pub use pacing::Pacing;
 pub use party::PartySize;
 pub use reservation::{Reservation, Status};

@@ -108,3 +108,73 @@ impl WaitlistEntry {
         }
     }
 }
+
+/// Capacity a change just freed: tables, over `[start, end)`, committed at `at`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Freed {
+    pub restaurant_id: Uuid,
+    pub tables: Vec<super::TableId>,
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+    /// When the freeing change committed: only entries that joined before it are offered it
+    /// (capacity public when an entry joined is not offered to it).
+    pub at: DateTime<Utc>,
+}
+
+impl Freed {
+    /// What a reservation frees when it stops occupying its tables (release, expiry, cancel).
+    pub fn of(r: &super::Reservation) -> Self {
+        Freed {
+            restaurant_id: r.restaurant_id,
+            tables: r.table_ids.clone(),
+            start: r.start,
+            end: r.end,
+            at: r.updated_at,
+        }
+    }
+}
+
+/// The starts an entry may be offered from freed capacity, nearest to the freed start first:
+/// bookable starts in `[from, to]` whose time overlaps the freed time, each with the seating
+/// options (best fit first) that use a freed table and are free over the whole start in `day`
+/// at `now`. Empty: the entry does not fit this capacity.
+pub fn offer_starts(
+    r: &super::Restaurant,
+    e: &WaitlistEntry,
+    freed: &Freed,
+    day: &[super::Reservation],
+    now: DateTime<Utc>,
+) -> Vec<(super::grid::Slot, Vec<super::Seating>)> {
+    let Ok(p) = super::PartySize::new(i64::from(e.party_size)) else {
+        return Vec::new();
+    };
+    let options: Vec<super::Seating> = r
+        .fitting_options(p)
+        .into_iter()
+        .filter(|s| s.tables.iter().any(|t| freed.tables.contains(t)))
+        .collect();
+    if options.is_empty() {
+        return Vec::new();
+    }
+    let free = |s: &super::Seating, start, end| {
+        s.tables.iter().all(|t| {
+            !day.iter()
+                .any(|x| x.occupies_at(now) && x.uses(t) && x.overlaps(start, end))
+        })
+    };
+    let mut out: Vec<_> = super::grid::bookable_starts(r, e.date, p, now)
+        .into_iter()
+        .filter(|s| e.from <= s.time && s.time <= e.to)
+        .filter(|s| s.start < freed.end && freed.start < s.end)
+        .filter_map(|s| {
+            let opts: Vec<_> = options
+                .iter()
+                .filter(|o| free(o, s.start, s.end))
+                .cloned()
+                .collect();
+            (!opts.is_empty()).then_some((s, opts))
+        })
+        .collect();
+    out.sort_by_key(|(s, _)| ((s.start - freed.start).num_seconds().abs(), s.start));
+    out
+}

@@ -372,6 +372,25 @@ impl From<GuestInput> for Guest {
     }
 }
 
+/// `POST /v1/restaurants/{rid}/waitlist`.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+pub struct JoinInput {
+    /// The restaurant's local date.
+    #[schema(value_type = String, format = Date, example = "2026-12-05",
+        pattern = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")]
+    pub date: LocalDate,
+    #[schema(minimum = 1, maximum = 100)]
+    #[serde(deserialize_with = "int::exact")]
+    pub party_size: i64,
+    /// First acceptable start on the slot grid, `HH:MM`.
+    #[schema(example = "18:30", pattern = r"^([01][0-9]|2[0-3]):[0-5][0-9]$")]
+    pub from: String,
+    /// Last acceptable start on the slot grid, `HH:MM`, not before `from`.
+    #[schema(example = "21:00", pattern = r"^([01][0-9]|2[0-3]):[0-5][0-9]$")]
+    pub to: String,
+    pub guest: GuestInput,
+}
+
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 pub struct ConfirmInput {
     pub guest: GuestInput,
