@@ -46,3 +46,4 @@ mod sessions;
 mod transitions;
 mod upgrade;
 mod versions;
+mod waitlist;
