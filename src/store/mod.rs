@@ -281,8 +281,10 @@ pub trait Store: Send + Sync + 'static {
     async fn idem_abort(&self, key: &str) -> StoreResult<()>;
 
     /// Retention: deletes, oldest first and at most `limit` at a time, released and expired
-    /// holds last changed before `before` (with their tokens), and idempotency records created
-    /// before it. Business records (confirmed and later) are kept. Returns how many went.
+    /// holds last changed before `before` (with their tokens), `lapsed` and `left` waitlist
+    /// entries last changed before it and every entry of a date before its UTC date (with their
+    /// tokens), and idempotency records created before it. Business records (confirmed and
+    /// later) are kept. Returns how many went.
     async fn purge(&self, before: DateTime<Utc>, limit: u32) -> StoreResult<usize>;
 
     // ---- Waitlist (see `waitlist.rs` for the exact semantics of each shape) ----

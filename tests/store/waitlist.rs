@@ -28,6 +28,7 @@ contract!(
     twenty_entries_five_tables_freed_at_once_on_two_instances_make_exactly_five_offers,
     leaving_declines_a_pending_offer_and_repeats_change_nothing,
     the_offer_write_refuses_an_entry_that_is_not_waiting,
+    retention_deletes_finished_entries_and_keeps_waiting_ones,
 );
 
 const WAIT: StdDuration = StdDuration::from_secs(10);
@@ -64,7 +65,10 @@ async fn created(store: &DynStore, tables: usize, hold_seconds: u32) -> Restaura
         .collect();
     r.hold_seconds = hold_seconds;
     r.validate().unwrap();
-    store.create_restaurant(&r, "staff", Utc::now()).await.unwrap();
+    store
+        .create_restaurant(&r, "staff", Utc::now())
+        .await
+        .unwrap();
     r
 }
 
@@ -114,7 +118,11 @@ async fn join(b: &Booking, r: &Restaurant, party: i64, from: &str, to: &str) -> 
 }
 
 async fn entry(store: &DynStore, id: Uuid) -> WaitlistEntry {
-    store.waitlist_entry(id).await.unwrap().expect("entry exists")
+    store
+        .waitlist_entry(id)
+        .await
+        .unwrap()
+        .expect("entry exists")
 }
 
 async fn offered(store: &DynStore, id: Uuid) -> WaitlistEntry {
@@ -148,7 +156,10 @@ async fn a_release_offers_the_freed_table_to_the_first_fitting_entry_exclusively
     assert_eq!(offer.time, t("19:00"), "the freed start itself");
     let o = reservation(s, offer.reservation_id).await;
     assert_eq!(o.status, Status::Held);
-    assert_eq!(o.table_ids, held[1].table_ids, "the freed table, not another");
+    assert_eq!(
+        o.table_ids, held[1].table_ids,
+        "the freed table, not another"
+    );
     assert_eq!(o.expires_at, Some(offer.expires_at));
     let secs = (offer.expires_at - before).num_seconds();
     assert!((115..=125).contains(&secs), "offer_seconds 120, got {secs}");
@@ -270,9 +281,14 @@ async fn offer_hold(
 ) -> NewReservation {
     let stored = s.restaurant(r.id).await.unwrap().unwrap();
     let p = PartySize::new(2).unwrap();
-    let slot =
-        tablecast::domain::grid::check_start(r, date(), t(time), p, Utc::now() - Duration::hours(1))
-            .unwrap();
+    let slot = tablecast::domain::grid::check_start(
+        r,
+        date(),
+        t(time),
+        p,
+        Utc::now() - Duration::hours(1),
+    )
+    .unwrap();
     let options = r.fitting_options(p);
     let mut res = Reservation {
         id: Uuid::new_v4(),
@@ -437,7 +453,10 @@ async fn the_offer_write_refuses_an_entry_that_is_not_waiting(b: &Backend) {
         })
         .await
         .unwrap();
-    assert!(matches!(second, OfferOutcome::NotWaiting(Some(_))), "{second:?}");
+    assert!(
+        matches!(second, OfferOutcome::NotWaiting(Some(_))),
+        "{second:?}"
+    );
     let day = s.day(r.id, date()).await.unwrap();
     assert_eq!(
         day.reservations
@@ -446,4 +465,26 @@ async fn the_offer_write_refuses_an_entry_that_is_not_waiting(b: &Backend) {
             .count(),
         1
     );
+}
+
+async fn retention_deletes_finished_entries_and_keeps_waiting_ones(b: &Backend) {
+    let s = &b.store;
+    let bk = booking(s);
+    let r = created(s, 1, 300).await;
+    let (gone, kept) = (
+        join(&bk, &r, 2, "19:00", "19:00").await,
+        join(&bk, &r, 2, "19:00", "19:00").await,
+    );
+    bk.leave_waitlist(gone).await.unwrap();
+    // A cut-off after the leave, but before the entries' date.
+    let n = s
+        .purge(Utc::now() + Duration::seconds(1), 100)
+        .await
+        .unwrap();
+    assert!(n >= 1);
+    assert!(s.waitlist_entry(gone).await.unwrap().is_none());
+    assert_eq!(entry(s, kept).await.status, WaitStatus::Waiting);
+    // Once its date is past the cut-off, a waiting entry goes too.
+    s.purge(Utc::now() + Duration::days(12), 100).await.unwrap();
+    assert!(s.waitlist_entry(kept).await.unwrap().is_none());
 }

@@ -53,6 +53,10 @@ pub fn retention_sql() -> Vec<(&'static str, String)> {
             retention::DEAD_RESERVATIONS_SQL.to_owned(),
         ),
         (
+            "old waitlist entries",
+            retention::OLD_ENTRIES_SQL.to_owned(),
+        ),
+        (
             "old idempotency records",
             retention::OLD_IDEMPOTENCY_SQL.to_owned(),
         ),
