@@ -15,3 +15,4 @@ mod live_floor;
 mod loadgen;
 mod problem;
 mod races;
+mod waitlist;
