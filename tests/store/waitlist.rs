@@ -523,6 +523,7 @@ async fn an_offer_lost_to_a_crash_after_the_freeing_commit_is_made_by_the_reconc
         end: None,
         now: Utc::now(),
         idem: None,
+        mail: None,
     };
     s.transition(t).await.unwrap();
     assert_eq!(entry(s, e1).await.status, WaitStatus::Waiting);
