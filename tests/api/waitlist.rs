@@ -274,7 +274,10 @@ async fn an_offer_is_pushed_to_the_entrys_subscriber_within_a_second_and_its_tok
             other => panic!("no offer within 1 s of the release: {other:?}"),
         }
     };
-    eprintln!("offer pushed {} ms after the release was sent", freed_at.elapsed().as_millis());
+    eprintln!(
+        "offer pushed {} ms after the release was sent",
+        freed_at.elapsed().as_millis()
+    );
     assert_eq!(offer["type"], "update");
     assert_eq!(offer["data"]["offer"]["time"], "19:00");
     assert_eq!(offer["data"]["position"], Value::Null);
