@@ -4,6 +4,7 @@ import { Live, bindLiveStatus } from "./live.js";
 import { $, h, addDays, countdown, guests, isDate, longDate, say, todayIn, wallTime, STATUS_LABEL } from "./ui.js";
 import { pacingRow } from "./pacing.js";
 import { settingsForm } from "./settings.js";
+import { renderQueue } from "./staff-waitlist.js";
 
 const TOKEN_KEY = "tablecast.staff";
 const DAYS = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"];
@@ -13,7 +14,7 @@ const el = {
   floor: $("#floor"), floorTitle: $("#floor-title"), floorSub: $("#floor-sub"),
   restaurant: $("#restaurant"), date: $("#date"), prev: $("#prev-day"), next: $("#next-day"), today: $("#today"),
   settings: $("#settings"),
-  stats: $("#stats"), status: $("#status"), timeline: $("#timeline"),
+  stats: $("#stats"), status: $("#status"), timeline: $("#timeline"), queue: $("#queue"),
   panel: $("#panel"), panelTitle: $("#panel-title"), panelBody: $("#panel-body"), panelClose: $("#panel-close"),
 };
 
@@ -29,6 +30,7 @@ const state = {
   version: -1,
   tables: [], // from the floor subscription: [{id, label, min_party, max_party, reservations}]
   pacing: [], // from the floor subscription: [{window, covers, max_covers, parties, max_parties}]
+  waitlist: [], // from the floor subscription: the date's entries in queue order
   synced: false,
   notLive: "", // why the day is shown without live updates
   selected: null, // { kind: "reservation", id } | { kind: "walk-in", table } | { kind: "settings" }
@@ -158,6 +160,7 @@ function openDate(date) {
   state.sub = null;
   state.tables = [];
   state.pacing = [];
+  state.waitlist = [];
   state.version = -1;
   state.synced = false;
   state.notLive = "";
@@ -184,6 +187,7 @@ function onFrame(frame) {
     state.version = frame.version;
     state.tables = frame.data.tables || [];
     state.pacing = frame.data.pacing || [];
+    state.waitlist = frame.data.waitlist || [];
     state.synced = true;
     state.notLive = "";
     render();
@@ -193,6 +197,7 @@ function onFrame(frame) {
     if (frame.version <= state.version) return;
     state.version = frame.version;
     if (Array.isArray(frame.pacing)) state.pacing = frame.pacing;
+    if (Array.isArray(frame.waitlist)) state.waitlist = frame.waitlist;
     const changed = new Map((frame.tables || []).map((t) => [t.id, t]));
     const before = new Map(state.tables.flatMap((t) => t.reservations.map((r) => [r.id, r.status])));
     state.tables = state.tables.map((t) => changed.get(t.id) || t);
@@ -399,6 +404,8 @@ function render(moved = new Set()) {
     el.timeline.replaceChildren(axis, ...(pacing ? [pacing] : []), ...rows, ...nowLine);
   }
   renderStats();
+  el.queue.hidden = !state.synced;
+  renderQueue(el.queue, { entries: state.waitlist, tables: state.tables, tz: tz(), onOpen: openReservation });
   renderPanel();
   if (state.synced && !state.scrolled) {
     state.scrolled = true;

@@ -1,0 +1,243 @@
+//! The waitlist in the browser: two diners wait for a full time, staff free the table, the first
+//! sees the offer live (counting down on the server's clock) and confirms it with one tap, the
+//! second keeps waiting, and the dashboard's queue follows every step.
+use crate::harness::*;
+use serde_json::{json, Value};
+use std::time::Duration;
+
+const SECS: fn(u64) -> Duration = Duration::from_secs;
+
+fn seconds(countdown: &str) -> u64 {
+    let (m, s) = countdown.split_once(':').expect("m:ss");
+    m.parse::<u64>().unwrap() * 60 + s.parse::<u64>().unwrap()
+}
+
+/// Opens the diner app, taps "Notify me" on `time` and joins with the default window.
+async fn join(diner: &Browser, url: &str, time: &str, name: &str, email: &str) -> String {
+    diner.goto(url).await;
+    diner
+        .wait_attr("[data-testid=live-status]", "data-state", "live", SECS(10))
+        .await;
+    let slot = format!(r#"[data-testid=slot][data-time="{time}"]"#);
+    diner.wait_attr(&slot, "data-available", "0", SECS(5)).await;
+    assert!(
+        diner.attr(&slot, "disabled").await.is_some(),
+        "a full time cannot be held"
+    );
+    diner
+        .click(&format!(r#"[data-testid=notify][data-time="{time}"]"#))
+        .await;
+    diner.wait_visible("[data-testid=join]", SECS(3)).await;
+    diner.type_into("[data-testid=wait-name]", name).await;
+    diner.type_into("[data-testid=wait-email]", email).await;
+    diner.click("[data-testid=wait-join]").await;
+    diner.wait_visible("[data-testid=waitlist]", SECS(5)).await;
+    let saved = diner
+        .js(
+            "return JSON.parse(sessionStorage.getItem('tablecast.waitlist')).id;",
+            vec![],
+        )
+        .await;
+    saved
+        .as_str()
+        .expect("the entry is kept in the tab")
+        .to_owned()
+}
+
+async fn wait_title(diner: &Browser, wanted: &str) {
+    until(
+        SECS(3),
+        &format!("the diner to read {wanted:?}"),
+        || async {
+            diner
+                .text("[data-testid=wait-title]")
+                .await
+                .filter(|t| t.contains(wanted))
+        },
+    )
+    .await;
+}
+
+fn entry_row(id: &str) -> String {
+    format!(r#"[data-testid=queue-entry][data-entry-id="{id}"]"#)
+}
+
+#[tokio::test]
+async fn two_diners_wait_for_a_full_time_and_the_first_confirms_the_offer_live() {
+    if require(Service::Chromium, "two_diners_wait_for_a_full_time").is_none() {
+        return;
+    }
+    let _one = exclusive().await;
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("waitlist.db"), 0);
+    let (rid, staff_token) = server
+        .restaurant(paris_restaurant(
+            "Le Comptoir",
+            json!([{"id": "t1", "label": "T1", "min_party": 1, "max_party": 2}]),
+        ))
+        .await;
+    let date = date_in(1);
+    // The one table is booked at 19:00 (90 minutes): every start from 18:00 to 20:15 is full.
+    let grace = server.hold(&rid, &date, "19:00", 2, None).await;
+    server.confirm(&grace, "Grace Hopper").await;
+    let grace_id = grace["id"].as_str().unwrap().to_owned();
+
+    let mut driver = Driver::start().await;
+    let staff = driver.browser(1400, 1000).await;
+    staff
+        .goto(&server.url(&format!("/staff?restaurant={rid}&date={date}")))
+        .await;
+    staff
+        .type_into("[data-testid=staff-token]", &staff_token)
+        .await;
+    staff.click("[data-testid=staff-login]").await;
+    staff
+        .wait_attr("[data-testid=live-status]", "data-state", "live", SECS(10))
+        .await;
+    until(SECS(3), "an empty waitlist", || async {
+        staff
+            .text("[data-testid=queue-summary]")
+            .await
+            .filter(|t| t.contains("Nobody is waiting"))
+    })
+    .await;
+
+    let url = server.url(&format!("/?restaurant={rid}&date={date}&party=2"));
+    // Ada's clock runs ten minutes fast: her countdown must still follow the server's.
+    let ada = driver.browser(1100, 1000).await;
+    ada.before_each_page(
+        "const realNow = Date.now.bind(Date); Date.now = () => realNow() + 600000;",
+    )
+    .await;
+    let ada_entry = join(&ada, &url, "19:00", "Ada Lovelace", "ada@example.com").await;
+    // The window defaults to half an hour either side of the full time.
+    let window = ada
+        .text("[data-testid=wait-meta]")
+        .await
+        .unwrap_or_default();
+    assert!(window.contains("18:30–19:30"), "{window}");
+    wait_title(&ada, "1st in line").await;
+
+    let bob = driver.browser(1100, 1000).await;
+    let bob_entry = join(&bob, &url, "19:00", "Bob Noyce", "bob@example.com").await;
+    wait_title(&bob, "2nd in line").await;
+
+    // The dashboard shows both, in queue order.
+    staff
+        .wait_attr(&entry_row(&bob_entry), "data-status", "waiting", SECS(3))
+        .await;
+    let order = staff
+        .js(
+            "return [...document.querySelectorAll('[data-testid=queue-entry]')].map(r => [r.dataset.entryId, r.querySelector('[data-field=position]').textContent, r.querySelector('[data-field=window]').textContent]);",
+            vec![],
+        )
+        .await;
+    assert_eq!(
+        order,
+        json!([
+            [ada_entry, "#1", "18:30–19:30"],
+            [bob_entry, "#2", "18:30–19:30"]
+        ])
+    );
+
+    // Staff cancel Grace's booking: the table frees and goes to Ada first.
+    staff
+        .click(&format!(
+            r#"[data-testid=reservation][data-reservation-id="{grace_id}"]"#
+        ))
+        .await;
+    staff.click("[data-testid=action-cancel]").await;
+    ada.wait_visible("[data-testid=offer]", SECS(3)).await;
+    let title = ada.text("#offer-title").await.unwrap();
+    assert!(title.contains("19:00"), "{title}");
+    let left = seconds(&ada.text("[data-testid=offer-countdown]").await.unwrap());
+    assert!(
+        (100..=120).contains(&left),
+        "counts down from the server's expires_at despite the skewed clock: {left}s left"
+    );
+    // Bob still waits, now first in line.
+    wait_title(&bob, "1st in line").await;
+    assert!(!bob.visible("[data-testid=offer]").await);
+    staff
+        .wait_attr(&entry_row(&ada_entry), "data-status", "offered", SECS(3))
+        .await;
+    let offer = staff
+        .text(&format!(
+            "{} [data-testid=queue-offer]",
+            entry_row(&ada_entry)
+        ))
+        .await
+        .unwrap();
+    assert!(offer.contains("19:00") && offer.contains("T1"), "{offer}");
+    assert!(
+        staff
+            .visible(&format!("{} .queue-countdown", entry_row(&ada_entry)))
+            .await
+    );
+    let bob_pos = staff
+        .text(&format!("{} [data-field=position]", entry_row(&bob_entry)))
+        .await;
+    assert_eq!(bob_pos.as_deref(), Some("#1"));
+
+    // The offer survives a reload of Ada's page.
+    ada.c.refresh().await.expect("reload");
+    ada.wait_visible("[data-testid=offer]", SECS(5)).await;
+
+    // One tap books it: the confirmation with its manage link, as for any booking.
+    ada.click("[data-testid=offer-confirm]").await;
+    ada.wait_visible("[data-testid=confirmation]", SECS(5))
+        .await;
+    let ticket = ada.text("[data-testid=confirmation]").await.unwrap();
+    assert!(
+        ticket.contains("19:00") && ticket.contains("Ada Lovelace") && ticket.contains("T1"),
+        "{ticket}"
+    );
+    let link = ada
+        .js(
+            "return document.querySelector('[data-testid=manage-link]').value;",
+            vec![],
+        )
+        .await;
+    assert!(
+        link.as_str().unwrap_or_default().contains("/reservation/"),
+        "{link}"
+    );
+    staff
+        .wait_attr(&entry_row(&ada_entry), "data-status", "booked", SECS(3))
+        .await;
+    let booked: Value = staff
+        .js(
+            "return document.querySelector('[data-testid=reservation][data-status=confirmed]')?.getAttribute('aria-label');",
+            vec![],
+        )
+        .await;
+    assert!(
+        booked.as_str().unwrap_or_default().contains("Ada Lovelace"),
+        "{booked}"
+    );
+    assert_eq!(
+        staff
+            .attr(&entry_row(&bob_entry), "data-status")
+            .await
+            .as_deref(),
+        Some("waiting")
+    );
+    wait_title(&bob, "1st in line").await;
+
+    // Bob leaves; the dashboard shows it.
+    bob.click("[data-testid=wait-leave]").await;
+    until(SECS(3), "Bob to be told he left", || async {
+        bob.text("[data-testid=status]")
+            .await
+            .filter(|t| t.contains("You left the waitlist"))
+    })
+    .await;
+    assert!(bob.visible("[data-testid=slot]").await);
+    staff
+        .wait_attr(&entry_row(&bob_entry), "data-status", "left", SECS(3))
+        .await;
+
+    ada.finish(&[]).await;
+    bob.finish(&[]).await;
+    staff.finish(&[]).await;
+}
