@@ -121,6 +121,7 @@ async fn two_diners_wait_for_a_full_time_and_the_first_confirms_the_offer_live()
     let bob = driver.browser(1100, 1000).await;
     let bob_entry = join(&bob, &url, "19:00", "Bob Noyce", "bob@example.com").await;
     wait_title(&bob, "2nd in line").await;
+    bob.screenshot("diner-waitlist.png").await;
 
     // The dashboard shows both, in queue order.
     staff
@@ -174,6 +175,8 @@ async fn two_diners_wait_for_a_full_time_and_the_first_confirms_the_offer_live()
             .visible(&format!("{} .queue-countdown", entry_row(&ada_entry)))
             .await
     );
+    ada.screenshot("diner-offer.png").await;
+    staff.screenshot("staff-waitlist.png").await;
     let bob_pos = staff
         .text(&format!("{} [data-field=position]", entry_row(&bob_entry)))
         .await;
@@ -240,4 +243,117 @@ async fn two_diners_wait_for_a_full_time_and_the_first_confirms_the_offer_live()
     ada.finish(&[]).await;
     bob.finish(&[]).await;
     staff.finish(&[]).await;
+}
+
+#[tokio::test]
+async fn a_diner_passes_on_an_offer_and_the_next_in_line_confirms_it_from_the_manage_link() {
+    if require(Service::Chromium, "a_diner_passes_on_an_offer").is_none() {
+        return;
+    }
+    let _one = exclusive().await;
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("waitlist-pass.db"), 0);
+    let (rid, _) = server
+        .restaurant(paris_restaurant(
+            "Le Comptoir",
+            json!([{"id": "t1", "label": "T1", "min_party": 1, "max_party": 2}]),
+        ))
+        .await;
+    let date = date_in(1);
+    // Someone holds the one table at 20:00.
+    let hold = server.hold(&rid, &date, "20:00", 2, None).await;
+
+    let mut driver = Driver::start().await;
+    let cleo = driver.browser(1100, 1000).await;
+    let url = server.url(&format!("/?restaurant={rid}&date={date}&party=2"));
+    let cleo_entry = join(&cleo, &url, "20:00", "Cleo Smith", "cleo@example.com").await;
+    wait_title(&cleo, "1st in line").await;
+    // Dan joins over the API (as the email-only diner would).
+    let (code, dan) = server
+        .send(
+            reqwest::Method::POST,
+            &format!("/v1/restaurants/{rid}/waitlist"),
+            None,
+            Some(
+                json!({"date": date, "party_size": 2, "from": "19:45", "to": "20:15",
+                        "guest": {"name": "Dan Brown", "email": "dan@example.com"}}),
+            ),
+        )
+        .await;
+    assert_eq!(code, 201, "{dan}");
+    let dan_token = dan["token"].as_str().unwrap().to_owned();
+    let dan_id = dan["id"].as_str().unwrap().to_owned();
+
+    // The hold is let go: Cleo is offered 20:00, and passes.
+    let (code, _) = server
+        .send(
+            reqwest::Method::DELETE,
+            &format!("/v1/reservations/{}", hold["id"].as_str().unwrap()),
+            hold["token"].as_str(),
+            None,
+        )
+        .await;
+    assert_eq!(code, 204);
+    cleo.wait_visible("[data-testid=offer]", SECS(3)).await;
+    cleo.click("[data-testid=offer-pass]").await;
+    wait_title(&cleo, "You passed on 20:00").await;
+    assert!(!cleo.visible("[data-testid=offer]").await);
+    assert!(cleo.visible("[data-testid=wait-rejoin]").await);
+    assert_eq!(
+        cleo.attr("[data-testid=waitlist]", "data-status")
+            .await
+            .as_deref(),
+        Some("lapsed"),
+        "entry {cleo_entry}"
+    );
+
+    // Dan is offered the same table; his manage link (the entry's token) opens and confirms it.
+    let offered = until(SECS(3), "Dan's offer", || async {
+        let (_, e) = server
+            .send(
+                reqwest::Method::GET,
+                &format!("/v1/waitlist/{dan_id}"),
+                Some(&dan_token),
+                None,
+            )
+            .await;
+        (e["status"] == "offered").then_some(e)
+    })
+    .await;
+    let reservation = offered["offer"]["reservation_id"].as_str().unwrap();
+    let dan_page = driver.browser(1000, 900).await;
+    dan_page
+        .goto(&server.url(&format!("/reservation/{reservation}#t={dan_token}")))
+        .await;
+    dan_page
+        .wait_visible("[data-testid=confirm]", SECS(5))
+        .await;
+    let left = dan_page
+        .text(r#"dd[data-field="left to confirm"]"#)
+        .await
+        .expect("the offer's countdown");
+    assert!(left.starts_with("1:") || left.starts_with("2:"), "{left}");
+    dan_page
+        .type_into("[data-testid=guest-name]", "Dan Brown")
+        .await;
+    dan_page.click("[data-testid=confirm]").await;
+    until(SECS(3), "the booking confirmed", || async {
+        dan_page
+            .text("#manage-title")
+            .await
+            .filter(|t| t == "You're booked")
+    })
+    .await;
+    let (_, e) = server
+        .send(
+            reqwest::Method::GET,
+            &format!("/v1/waitlist/{dan_id}"),
+            Some(&dan_token),
+            None,
+        )
+        .await;
+    assert_eq!(e["status"], "booked", "{e}");
+
+    cleo.finish(&[]).await;
+    dan_page.finish(&[]).await;
 }

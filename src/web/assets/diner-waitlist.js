@@ -52,8 +52,11 @@ export function dinerWaitlist(app) {
 
   function option(t) { return h("option", { value: t }, t); }
 
-  /** Opens the form to wait for `time` (a full start), with a window of ±30 min around it. */
-  function open(time) {
+  /**
+   * Opens the form to wait for `time` (a full start), with a window of ±30 min around it, or
+   * `window` ({from, to}) when given and still offered.
+   */
+  function open(time, window = null) {
     const r = app.restaurant();
     if (!r) return;
     const times = app.times();
@@ -62,8 +65,8 @@ export function dinerWaitlist(app) {
     joining = { rid: r.id, name: r.name, date: app.date(), party: app.party(), time, offerSeconds: r.offer_seconds || 120 };
     el.from.replaceChildren(...list.map(option));
     el.to.replaceChildren(...list.map(option));
-    el.from.value = near[0] || time;
-    el.to.value = near[near.length - 1] || time;
+    el.from.value = window && list.includes(window.from) ? window.from : near[0] || time;
+    el.to.value = window && list.includes(window.to) ? window.to : near[near.length - 1] || time;
     el.joinTitle.textContent = `Wait for a table around ${time}`;
     el.joinMeta.textContent = `${r.name} · ${longDate(joining.date)} · ${guests(joining.party)}`;
     paintJoinHint();
@@ -234,7 +237,8 @@ export function dinerWaitlist(app) {
       if (!o || w.entry.status !== "offered") return;
       const left = Date.parse(o.expires_at) - clock.now();
       el.offerCountdown.textContent = countdown(left);
-      el.offerProgress.style.width = `${Math.max(0, Math.min(100, (left / (w.offerSeconds * 1000)) * 100))}%`;
+      // Whole percents: the bar moves in steps, not in a transition that never ends.
+      el.offerProgress.style.width = `${Math.max(0, Math.min(100, Math.ceil((left / (w.offerSeconds * 1000)) * 100)))}%`;
       el.offer.classList.toggle("urgent", left <= 30000);
       // The server reads the entry as lapsed from expires_at on: ask it once the time is up.
       if (left <= 0 && !asked) {
@@ -309,7 +313,7 @@ export function dinerWaitlist(app) {
     const e = w?.entry;
     forget();
     app.browse();
-    if (e) open(e.offer?.time || e.from);
+    if (e) open(e.offer?.time || e.from, { from: e.from, to: e.to });
   });
 
   el.done.addEventListener("click", () => {
