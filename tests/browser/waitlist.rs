@@ -176,6 +176,12 @@ async fn two_diners_wait_for_a_full_time_and_the_first_confirms_the_offer_live()
             .await
     );
     ada.screenshot("diner-offer.png").await;
+    // The held block says whom it is offered to.
+    let block = staff
+        .text(r#"[data-testid=reservation][data-status=held] .block-name"#)
+        .await;
+    assert_eq!(block.as_deref(), Some("Offer: Ada Lovelace"));
+    staff.click("#panel-close").await;
     staff.screenshot("staff-waitlist.png").await;
     let bob_pos = staff
         .text(&format!("{} [data-field=position]", entry_row(&bob_entry)))

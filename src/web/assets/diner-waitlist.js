@@ -200,6 +200,11 @@ export function dinerWaitlist(app) {
     app.setStage("wait");
     el.wait.dataset.status = e.status;
     const offered = e.status === "offered" && e.offer;
+    if (offered && w.announced !== e.offer.reservation_id) {
+      w.announced = e.offer.reservation_id;
+      const left = countdown(Date.parse(e.offer.expires_at) - clock.now());
+      say(el.status, `A table freed up: ${e.offer.time} is held for you for ${left}. Confirm it or pass.`, "success");
+    }
     el.offer.hidden = !offered;
     el.meta.textContent = `${w.name} · ${longDate(e.date)} · ${guests(e.party_size)} · any start ${e.from}–${e.to}`;
     el.leave.hidden = !["waiting", "offered"].includes(e.status);

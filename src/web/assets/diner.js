@@ -3,6 +3,7 @@ import { api, clock, newKey, Problem } from "./api.js";
 import { Live, bindLiveStatus } from "./live.js";
 import { renderLinks } from "./links.js";
 import { dinerWaitlist } from "./diner-waitlist.js";
+import { mealOf, paintSlot, slotCell, slotNote } from "./slots.js";
 import { clearErrors, readGuest, showServerErrors } from "./guest.js";
 import { $, h, addDays, countdown, guests, isDate, longDate, say, todayIn, STATUS_LABEL } from "./ui.js";
 
@@ -175,49 +176,6 @@ function visibleSlots() {
     .sort((a, b) => a.start.localeCompare(b.start));
 }
 
-function slotNote(n) {
-  return n === 0 ? "Taken" : n === 1 ? "Last table" : `${n} tables`;
-}
-
-function slotLabel(s) {
-  const n = s.available_tables;
-  return n === 0 ? `${s.time}, fully booked` : `${s.time}, ${n} ${n === 1 ? "table" : "tables"} free`;
-}
-
-function paintSlot(btn, s) {
-  const n = s.available_tables;
-  btn.dataset.available = String(n);
-  btn.disabled = n === 0;
-  btn.classList.toggle("last", n === 1);
-  btn.setAttribute("aria-label", slotLabel(s));
-  btn.querySelector(".slot-note").textContent = slotNote(n);
-  // A full time offers the waitlist instead.
-  const cell = btn.parentElement;
-  cell?.classList.toggle("full", n === 0);
-  const notify = cell?.querySelector(".notify");
-  if (notify) notify.hidden = n !== 0;
-}
-
-function slotButton(s) {
-  const btn = h("button", {
-    type: "button", class: "slot", dataset: { testid: "slot", time: s.time },
-    onclick: () => takeHold(s.time),
-  }, h("span", { class: "slot-time" }, s.time), h("span", { class: "slot-note" }));
-  const notify = h("button", {
-    type: "button", class: "notify", dataset: { testid: "notify", time: s.time },
-    "aria-label": `${s.time} is full: notify me if a table frees up`, title: "Join the waitlist",
-    onclick: () => waitlist.open(s.time),
-  }, "Notify me");
-  const cell = h("div", { class: "slot-cell" }, btn, notify);
-  paintSlot(btn, s);
-  return cell;
-}
-
-function mealOf(time) {
-  const hour = Number(time.slice(0, 2));
-  return hour < 11 ? "Morning" : hour < 16 ? "Lunch" : "Dinner";
-}
-
 function renderSlots() {
   const focused = document.activeElement?.dataset?.time;
   const focusedKind = document.activeElement?.dataset?.testid;
@@ -251,7 +209,7 @@ function renderSlots() {
     const free = list.filter((s) => s.available_tables > 0).length;
     return h("div", { class: "meal", role: "group", "aria-labelledby": id },
       h("h3", { id }, meal, h("span", { class: "meal-count" }, ` ${free} of ${list.length} free`)),
-      h("div", { class: "slot-grid" }, list.map(slotButton)));
+      h("div", { class: "slot-grid" }, list.map((x) => slotCell(x, { hold: takeHold, notify: (t) => waitlist.open(t) }))));
   }));
   if (focused) el.slots.querySelector(`[data-testid="${focusedKind}"][data-time="${focused}"]`)?.focus();
 }
