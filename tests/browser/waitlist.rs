@@ -13,7 +13,13 @@ fn seconds(countdown: &str) -> u64 {
 }
 
 /// Opens the diner app, taps "Notify me" on `time` and joins with the default window.
-async fn join(diner: &Browser, url: &str, time: &str, name: &str, email: &str) -> String {
+async fn join(
+    diner: &Browser,
+    url: &str,
+    time: &str,
+    (name, email): (&str, &str),
+    shot: Option<&str>,
+) -> String {
     diner.goto(url).await;
     diner
         .wait_attr("[data-testid=live-status]", "data-state", "live", SECS(10))
@@ -24,6 +30,9 @@ async fn join(diner: &Browser, url: &str, time: &str, name: &str, email: &str) -
         diner.attr(&slot, "disabled").await.is_some(),
         "a full time cannot be held"
     );
+    if let Some(shot) = shot {
+        diner.screenshot(shot).await;
+    }
     diner
         .click(&format!(r#"[data-testid=notify][data-time="{time}"]"#))
         .await;
@@ -109,7 +118,14 @@ async fn two_diners_wait_for_a_full_time_and_the_first_confirms_the_offer_live()
         "const realNow = Date.now.bind(Date); Date.now = () => realNow() + 600000;",
     )
     .await;
-    let ada_entry = join(&ada, &url, "19:00", "Ada Lovelace", "ada@example.com").await;
+    let ada_entry = join(
+        &ada,
+        &url,
+        "19:00",
+        ("Ada Lovelace", "ada@example.com"),
+        Some("diner-notify-me.png"),
+    )
+    .await;
     // The window defaults to half an hour either side of the full time.
     let window = ada
         .text("[data-testid=wait-meta]")
@@ -119,7 +135,7 @@ async fn two_diners_wait_for_a_full_time_and_the_first_confirms_the_offer_live()
     wait_title(&ada, "1st in line").await;
 
     let bob = driver.browser(1100, 1000).await;
-    let bob_entry = join(&bob, &url, "19:00", "Bob Noyce", "bob@example.com").await;
+    let bob_entry = join(&bob, &url, "19:00", ("Bob Noyce", "bob@example.com"), None).await;
     wait_title(&bob, "2nd in line").await;
     bob.screenshot("diner-waitlist.png").await;
 
@@ -272,7 +288,14 @@ async fn a_diner_passes_on_an_offer_and_the_next_in_line_confirms_it_from_the_ma
     let mut driver = Driver::start().await;
     let cleo = driver.browser(1100, 1000).await;
     let url = server.url(&format!("/?restaurant={rid}&date={date}&party=2"));
-    let cleo_entry = join(&cleo, &url, "20:00", "Cleo Smith", "cleo@example.com").await;
+    let cleo_entry = join(
+        &cleo,
+        &url,
+        "20:00",
+        ("Cleo Smith", "cleo@example.com"),
+        None,
+    )
+    .await;
     wait_title(&cleo, "1st in line").await;
     // Dan joins over the API (as the email-only diner would).
     let (code, dan) = server
