@@ -54,16 +54,16 @@ async fn join(
 }
 
 async fn wait_title(diner: &Browser, wanted: &str) {
-    until(
-        SECS(3),
-        &format!("the diner to read {wanted:?}"),
-        || async {
-            diner
-                .text("[data-testid=wait-title]")
-                .await
-                .filter(|t| t.contains(wanted))
-        },
-    )
+    wait_title_within(diner, wanted, SECS(3)).await;
+}
+
+async fn wait_title_within(diner: &Browser, wanted: &str, within: Duration) {
+    until(within, &format!("the diner to read {wanted:?}"), || async {
+        diner
+            .text("[data-testid=wait-title]")
+            .await
+            .filter(|t| t.contains(wanted))
+    })
     .await;
 }
 
@@ -385,4 +385,57 @@ async fn a_diner_passes_on_an_offer_and_the_next_in_line_confirms_it_from_the_ma
 
     cleo.finish(&[]).await;
     dan_page.finish(&[]).await;
+}
+
+#[tokio::test]
+async fn an_offer_left_unanswered_lapses_on_the_page_and_the_diner_can_join_again() {
+    if require(Service::Chromium, "an_offer_left_unanswered_lapses").is_none() {
+        return;
+    }
+    let _one = exclusive().await;
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("waitlist-lapse.db"), 0);
+    let mut body = paris_restaurant(
+        "Le Comptoir",
+        json!([{"id": "t1", "label": "T1", "min_party": 1, "max_party": 2}]),
+    );
+    body["offer_seconds"] = json!(15);
+    let (rid, _) = server.restaurant(body).await;
+    let date = date_in(1);
+    let hold = server.hold(&rid, &date, "19:00", 2, None).await;
+
+    let mut driver = Driver::start().await;
+    let eve = driver.browser(1100, 1000).await;
+    let url = server.url(&format!("/?restaurant={rid}&date={date}&party=2"));
+    join(&eve, &url, "19:00", ("Eve Curie", "eve@example.com"), None).await;
+    let (code, _) = server
+        .send(
+            reqwest::Method::DELETE,
+            &format!("/v1/reservations/{}", hold["id"].as_str().unwrap()),
+            hold["token"].as_str(),
+            None,
+        )
+        .await;
+    assert_eq!(code, 204);
+    eve.wait_visible("[data-testid=offer]", SECS(3)).await;
+    let left = seconds(&eve.text("[data-testid=offer-countdown]").await.unwrap());
+    assert!((10..=15).contains(&left), "{left}s left of 15");
+    // Nobody answers: the page says the offer lapsed once the server reads it so.
+    wait_title_within(&eve, "lapsed", SECS(25)).await;
+    assert!(!eve.visible("[data-testid=offer]").await);
+    let said = eve.text("[data-testid=status]").await.unwrap_or_default();
+    assert!(said.contains("ran out"), "{said}");
+    assert!(!eve.visible("[data-testid=wait-leave]").await);
+    // Join again: the form opens with the same window.
+    eve.click("[data-testid=wait-rejoin]").await;
+    eve.wait_visible("[data-testid=join]", SECS(3)).await;
+    let window = eve
+        .js(
+            "return [document.querySelector('#wait-from').value, document.querySelector('#wait-to').value];",
+            vec![],
+        )
+        .await;
+    assert_eq!(window, json!(["18:30", "19:30"]));
+
+    eve.finish(&[]).await;
 }

@@ -220,6 +220,9 @@ export function dinerWaitlist(app) {
       el.confirm.textContent = `Confirm ${e.offer.time}`;
       startCountdown();
     } else if (e.status === "lapsed") {
+      if (w.seen === "offered" && !w.passed) {
+        say(el.status, `The offer for ${e.offer?.time || "your table"} ran out and went to the next in line.`, "warn");
+      }
       el.title.textContent = w.passed ? `You passed on ${e.offer?.time || "the offer"}` : `The offer for ${e.offer?.time || "your table"} lapsed`;
       el.hint.textContent = w.passed
         ? "The table went to the next in line, and your place in the queue ended."
@@ -228,6 +231,7 @@ export function dinerWaitlist(app) {
       el.title.textContent = "You left the waitlist";
       el.hint.textContent = "Nothing is held for you. You can join again or pick another time.";
     }
+    w.seen = e.status;
     if (!offered) {
       clearInterval(timer);
       timer = null;
