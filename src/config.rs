@@ -103,6 +103,14 @@ pub struct ServeArgs {
     /// Days released/expired holds, their tokens and idempotency records are kept.
     #[arg(long, env = "TABLECAST_RETENTION_DAYS", default_value_t = 30)]
     pub retention_days: u32,
+    /// Seconds between waitlist reconciles, which repair an offer lost to a crash between a
+    /// freeing commit and its offer.
+    #[arg(
+        long,
+        env = "TABLECAST_WAITLIST_RECONCILE_SECS",
+        default_value_t = 10.0
+    )]
+    pub waitlist_reconcile_secs: f64,
     /// Kernel send buffer per accepted connection, in bytes (default: the system's).
     #[arg(long, env = "TABLECAST_SOCKET_SEND_BUFFER", hide = true)]
     pub socket_send_buffer: Option<usize>,
@@ -172,6 +180,7 @@ impl ServeArgs {
                 mail_retry_max_secs: 300.0,
                 ..Default::default()
             },
+            waitlist_reconcile_secs: 10.0,
         }
     }
 }

@@ -31,6 +31,7 @@ pub struct Application {
     drain_grace: Duration,
     drain_tx: tokio::sync::watch::Sender<bool>,
     retention: chrono::Duration,
+    waitlist_reconcile: Duration,
     /// The admin token when it was generated here (to be printed).
     pub generated_admin_token: Option<String>,
     /// The mail sender, when diner email is on.
@@ -154,6 +155,7 @@ impl Application {
             drain_grace: Duration::from_secs_f64(args.drain_grace_secs.max(0.0)),
             drain_tx,
             retention: chrono::Duration::days(i64::from(args.retention_days)),
+            waitlist_reconcile: Duration::from_secs_f64(args.waitlist_reconcile_secs.max(0.05)),
             generated_admin_token: generated,
             mail,
         })
@@ -176,6 +178,10 @@ impl Application {
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         let handle = self.server.handle();
         let sweeper = tokio::spawn(sweep_forever(self.state.booking.clone()));
+        let reconciler = tokio::spawn(reconcile_waitlist_forever(
+            self.state.booking.clone(),
+            self.waitlist_reconcile,
+        ));
         let housekeeper = tokio::spawn(housekeep_forever(
             self.state.booking.clone(),
             self.state.limits.clone(),
@@ -193,6 +199,7 @@ impl Application {
         ));
         let out = self.server.await;
         sweeper.abort();
+        reconciler.abort();
         housekeeper.abort();
         drainer.abort();
         if let Some(m) = mailer {
@@ -206,9 +213,30 @@ async fn sweep_forever(booking: Booking) {
     let mut tick = tokio::time::interval(SWEEP_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        tick.tick().await;
+        // On the tick, or at once when a read saw a hold past its expiry not yet swept.
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = booking.sweep_requested() => {}
+        }
         if let Err(e) = booking.sweep().await {
             tracing::warn!(error = format!("{e:#}"), "expiry sweep failed; retrying");
+        }
+    }
+}
+
+/// Repairs waitlist offers lost between a freeing commit and its offer (a crash).
+async fn reconcile_waitlist_forever(booking: Booking, every: Duration) {
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        match booking.reconcile_waitlist().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(offers = n, "waitlist reconcile made offers"),
+            Err(e) => tracing::warn!(
+                error = format!("{e:#}"),
+                "waitlist reconcile failed; retrying"
+            ),
         }
     }
 }

@@ -2,6 +2,7 @@
 pub mod events;
 mod reservations;
 mod restaurants;
+mod waitlist;
 
 pub use crate::domain::availability::Availability;
 use crate::domain::availability::{self, LostReason, SlotCount};
@@ -15,6 +16,7 @@ use uuid::Uuid;
 
 pub use reservations::{HoldRequest, Idem, Render, WalkInRequest};
 pub use restaurants::RestaurantPatch;
+pub use waitlist::{placed, JoinRequest, Placed};
 
 #[derive(Debug, thiserror::Error)]
 pub enum BookingError {
@@ -61,6 +63,8 @@ pub struct Booking {
     mail: bool,
     /// Wakes the mail sender after a commit that wrote mail.
     mail_ready: Arc<tokio::sync::Notify>,
+    /// Wakes the sweeper at once (a read saw a hold past its expiry that is not swept yet).
+    sweep_now: Arc<tokio::sync::Notify>,
 }
 
 impl Booking {
@@ -71,6 +75,7 @@ impl Booking {
             metrics,
             mail: false,
             mail_ready: Arc::new(tokio::sync::Notify::new()),
+            sweep_now: Arc::new(tokio::sync::Notify::new()),
         }
     }
 
@@ -130,6 +135,7 @@ impl Booking {
         let restaurant = self.restaurant(restaurant_id).await?;
         let day = self.store.day(restaurant_id, date).await?;
         let now = Self::now();
+        self.kick_if_unswept(&day.reservations, now);
         let slots =
             availability::availability(&restaurant, date, party_size, now, &day.reservations);
         Ok(Availability {
@@ -165,6 +171,22 @@ impl Booking {
         }
     }
 
+    /// Wakes the sweeper when a read sees a hold past its expiry that is not swept yet: its
+    /// time is free to every read and write at once, and the sweep offers it to the waitlist.
+    pub(crate) fn kick_if_unswept(&self, reservations: &[Reservation], now: DateTime<Utc>) {
+        if reservations
+            .iter()
+            .any(|r| r.status == crate::domain::Status::Held && r.status_at(now) != r.status)
+        {
+            self.sweep_now.notify_one();
+        }
+    }
+
+    /// Resolves when a read asked for a sweep before the next tick.
+    pub async fn sweep_requested(&self) {
+        self.sweep_now.notified().await;
+    }
+
     /// Marks due holds expired and publishes each release. Returns how many expired.
     #[tracing::instrument(name = "booking.sweep", skip_all, level = "debug")]
     pub async fn sweep(&self) -> BookingResult<usize> {
@@ -173,6 +195,8 @@ impl Booking {
         let n = expired.len();
         for (r, v) in expired {
             self.publish(r.restaurant_id, Cause::Expired, r.updated_at, v);
+            // The freed time goes to the waitlist first (a lapsed offer cascades the same way).
+            self.spawn_offer(crate::domain::waitlist::Freed::of(&r));
         }
         Ok(n)
     }

@@ -139,7 +139,7 @@ fn candidates(r: &Restaurant, p: PartySize, asked: Asked<'_>) -> BookingResult<V
 }
 
 /// The pacing a new reservation at local `time` is decided with, if the restaurant paces.
-fn pacing_check(r: &Restaurant, time: WallTime, enforce: bool) -> Option<PacingCheck> {
+pub(super) fn pacing_check(r: &Restaurant, time: WallTime, enforce: bool) -> Option<PacingCheck> {
     r.pacing.map(|p| PacingCheck {
         window: p.window_of(time),
         max_covers: p.max_covers,
@@ -490,7 +490,9 @@ impl Booking {
                     .then(|| self.mail_to(kind, email))
                     .flatten(),
             };
-            if self.apply(t, cause).await?.is_ok() {
+            if let Ok(r) = self.apply(t, cause).await? {
+                // The freed time goes to the waitlist first.
+                self.spawn_offer(crate::domain::waitlist::Freed::of(&r));
                 return Ok(());
             }
         }
@@ -540,7 +542,19 @@ impl Booking {
             now,
         };
         match self.apply(t, cause).await? {
-            Ok(r) => Ok(r),
+            Ok(r) => {
+                if r.end < cur.end {
+                    // Ended early: the rest of its time goes to the waitlist first.
+                    self.spawn_offer(crate::domain::waitlist::Freed {
+                        restaurant_id: r.restaurant_id,
+                        tables: r.table_ids.clone(),
+                        start: r.end,
+                        end: cur.end,
+                        at: r.updated_at,
+                    });
+                }
+                Ok(r)
+            }
             Err(cur) => Err(BookingError::InvalidTransition(format!(
                 "a {} reservation cannot become {}",
                 cur.map_or("missing", |c| c.status_at(now).as_str()),

@@ -11,6 +11,7 @@ pub struct RestaurantPatch {
     pub timezone: Option<Tz>,
     pub slot_minutes: Option<u32>,
     pub hold_seconds: Option<u32>,
+    pub offer_seconds: Option<u32>,
     pub booking_horizon_days: Option<u32>,
     pub turn_minutes: Option<Vec<TurnRule>>,
     pub hours: Option<Vec<HoursPeriod>>,
@@ -98,6 +99,9 @@ impl Booking {
                 if let Some(v) = p.hold_seconds {
                     r.hold_seconds = v;
                 }
+                if let Some(v) = p.offer_seconds {
+                    r.offer_seconds = v;
+                }
                 if let Some(v) = p.booking_horizon_days {
                     r.booking_horizon_days = v;
                 }
@@ -127,6 +131,10 @@ impl Booking {
             },
         )
         .await
+        .inspect(|r| {
+            // New hours, turns, combinations or pacing may free capacity on any table.
+            self.offer_settings_change(id, r.tables.iter().map(|t| t.id.clone()).collect());
+        })
     }
 
     /// Creates or replaces a table. Returns it and whether it was created.
@@ -160,6 +168,8 @@ impl Booking {
             },
         )
         .await?;
+        // A new or larger table may seat a waiting party.
+        self.offer_settings_change(id, vec![table.id.clone()]);
         Ok((table, created))
     }
 

@@ -15,10 +15,12 @@ pub enum Cause {
     NoShow,
     WalkIn,
     Changed,
+    /// Only the waitlist changed (join, leave, lapse).
+    Waitlist,
 }
 
 impl Cause {
-    pub const ALL: [Cause; 10] = [
+    pub const ALL: [Cause; 11] = [
         Cause::Held,
         Cause::Released,
         Cause::Expired,
@@ -29,6 +31,7 @@ impl Cause {
         Cause::NoShow,
         Cause::WalkIn,
         Cause::Changed,
+        Cause::Waitlist,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -43,6 +46,7 @@ impl Cause {
             Cause::NoShow => "no_show",
             Cause::WalkIn => "walk_in",
             Cause::Changed => "changed",
+            Cause::Waitlist => "waitlist",
         }
     }
 }

@@ -11,6 +11,12 @@ pub struct Slot {
     pub end: DateTime<Utc>,
 }
 
+/// Why a date can have no bookable start at all (past, beyond the horizon, closed), before
+/// looking at hours.
+pub fn date_error(r: &Restaurant, date: LocalDate, now: DateTime<Utc>) -> Option<FieldError> {
+    date_rejection(r, date, now)
+}
+
 /// Why a date has no bookable starts at all, before looking at hours.
 fn date_rejection(r: &Restaurant, date: LocalDate, now: DateTime<Utc>) -> Option<FieldError> {
     let today = local_date_of(r.tz(), now);

@@ -74,6 +74,11 @@ uuid_id!(
     ReservationId,
     "reservation"
 );
+uuid_id!(
+    /// A waitlist entry's id.
+    EntryId,
+    "waitlist entry"
+);
 
 #[cfg(test)]
 mod tests {

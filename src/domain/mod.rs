@@ -11,15 +11,17 @@ pub mod restaurant;
 mod robustness;
 pub mod seating;
 pub mod time;
+pub mod waitlist;
 
 pub use cause::Cause;
-pub use ids::{ReservationId, RestaurantId};
+pub use ids::{EntryId, ReservationId, RestaurantId};
 pub use pacing::Pacing;
 pub use party::PartySize;
 pub use reservation::{Reservation, Status};
 pub use restaurant::{Restaurant, Table, TableId};
 pub use seating::{Combination, Seating};
 pub use time::{LocalDate, WallTime};
+pub use waitlist::{WaitStatus, WaitlistEntry};
 
 /// A rule broken by a value that parsed: becomes `422 validation`.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]

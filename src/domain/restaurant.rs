@@ -130,6 +130,13 @@ pub struct Restaurant {
     /// `None`: no pacing.
     #[serde(default)]
     pub pacing: Option<Pacing>,
+    /// How long a waitlist offer is held for its entry (absent in documents before v2).
+    #[serde(default = "default_offer_seconds")]
+    pub offer_seconds: u32,
+}
+
+fn default_offer_seconds() -> u32 {
+    super::waitlist::DEFAULT_OFFER_SECONDS
 }
 
 pub const MAX_TURN_MINUTES: u32 = 720;
@@ -199,6 +206,12 @@ impl Restaurant {
             errs.push(FieldError::new(
                 "hold_seconds",
                 "must be between 1 and 3600",
+            ));
+        }
+        if !super::waitlist::OFFER_SECONDS.contains(&self.offer_seconds) {
+            errs.push(FieldError::new(
+                "offer_seconds",
+                "must be between 15 and 3600",
             ));
         }
         if !(1..=730).contains(&self.booking_horizon_days) {

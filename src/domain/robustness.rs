@@ -115,6 +115,7 @@ fn arb_restaurant() -> impl Strategy<Value = Restaurant> {
                 timezone: tz.parse().expect("known zone"),
                 slot_minutes: slot,
                 hold_seconds: hold,
+                offer_seconds: 120,
                 booking_horizon_days: horizon,
                 turn_minutes: turns,
                 hours,
@@ -194,6 +195,7 @@ fn a_slot_of_65536_minutes_is_a_validation_error_not_a_crash() {
         timezone: chrono_tz::UTC,
         slot_minutes: 65_536,
         hold_seconds: 300,
+        offer_seconds: 120,
         booking_horizon_days: 60,
         turn_minutes: super::restaurant::default_turns(),
         hours: vec![HoursPeriod {

@@ -15,8 +15,18 @@ use uuid::Uuid;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Caller {
     Admin,
-    Staff { restaurant_id: Uuid },
-    Holder { reservation_id: Uuid },
+    Staff {
+        restaurant_id: Uuid,
+    },
+    Holder {
+        reservation_id: Uuid,
+    },
+    /// A waitlist entry's token: its entry, and the reservation offered to it (once made), which
+    /// it may confirm, release and read like a reservation token.
+    Entrant {
+        entry_id: Uuid,
+        offer: Option<Uuid>,
+    },
 }
 
 impl Caller {
@@ -24,13 +34,14 @@ impl Caller {
         match self {
             Caller::Admin => true,
             Caller::Staff { restaurant_id: r } => *r == restaurant_id,
-            Caller::Holder { .. } => false,
+            Caller::Holder { .. } | Caller::Entrant { .. } => false,
         }
     }
 
     pub fn may_hold(&self, r: &Reservation) -> bool {
         match self {
             Caller::Holder { reservation_id } => *reservation_id == r.id,
+            Caller::Entrant { offer, .. } => *offer == Some(r.id),
             other => other.may_staff(r.restaurant_id),
         }
     }
@@ -98,13 +109,38 @@ pub async fn resolve(token: &str, state: &AppState) -> Result<Option<Caller>> {
     if constant_time_eq(hash.as_bytes(), state.admin_token_hash.as_bytes()) {
         return Ok(Some(Caller::Admin));
     }
-    Ok(match state.booking.store().token_owner(&hash).await? {
-        None => None,
+    let known = state.booking.store().token_owner(&hash).await?;
+    if known.is_none() {
+        return entrant(&hash, state).await;
+    }
+    Ok(match known {
         Some(TokenOwner::Staff { restaurant_id }) => Some(Caller::Staff { restaurant_id }),
         Some(TokenOwner::Reservation { reservation_id, .. }) => {
             Some(Caller::Holder { reservation_id })
         }
+        None => None,
     })
+}
+
+/// A waitlist entry's token (asked only when the token is no other kind).
+async fn entrant(hash: &str, state: &AppState) -> Result<Option<Caller>> {
+    Ok(state
+        .booking
+        .store()
+        .waitlist_entry_by_token(hash)
+        .await?
+        .map(|e| Caller::Entrant {
+            entry_id: e.id,
+            offer: e.offer.map(|o| o.reservation_id),
+        }))
+}
+
+/// Whether the caller may act on a waitlist entry: its own token, or staff of its restaurant.
+pub fn may_wait(who: &Caller, e: &crate::domain::WaitlistEntry) -> bool {
+    match who {
+        Caller::Entrant { entry_id, .. } => *entry_id == e.id,
+        other => other.may_staff(e.restaurant_id),
+    }
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {

@@ -176,6 +176,10 @@ pub struct RestaurantInput {
     #[serde(default, deserialize_with = "int::option")]
     #[schema(minimum = 1, maximum = 730)]
     pub booking_horizon_days: Option<i64>,
+    /// Seconds a waitlist offer is held for its entry (default 120).
+    #[serde(default, deserialize_with = "int::option")]
+    #[schema(minimum = 15, maximum = 3600)]
+    pub offer_seconds: Option<i64>,
     #[serde(default)]
     pub turn_minutes: Option<Vec<TurnRuleInput>>,
     #[serde(default)]
@@ -240,6 +244,12 @@ impl RestaurantInput {
                 .map(|v| combinations(v, &mut errs))
                 .unwrap_or_default(),
             pacing: self.pacing.map(|p| pacing(p, &mut errs)),
+            offer_seconds: num(
+                "offer_seconds",
+                self.offer_seconds
+                    .unwrap_or(i64::from(crate::domain::waitlist::DEFAULT_OFFER_SECONDS)),
+                &mut errs,
+            ),
         };
         if errs.is_empty() {
             Ok(r)
@@ -268,6 +278,10 @@ pub struct RestaurantPatchInput {
     #[serde(default, deserialize_with = "int::option")]
     #[schema(minimum = 1, maximum = 730)]
     pub booking_horizon_days: Option<i64>,
+    /// Seconds a waitlist offer is held for its entry (default 120).
+    #[serde(default, deserialize_with = "int::option")]
+    #[schema(minimum = 15, maximum = 3600)]
+    pub offer_seconds: Option<i64>,
     #[serde(default)]
     pub turn_minutes: Option<Vec<TurnRuleInput>>,
     #[serde(default)]
@@ -321,6 +335,9 @@ impl RestaurantPatchInput {
             closed_dates: self.closed_dates,
             combinations: self.combinations.map(|v| combinations(v, &mut errs)),
             pacing: self.pacing.map(|p| p.map(|p| pacing(p, &mut errs))),
+            offer_seconds: self
+                .offer_seconds
+                .map(|v| num("offer_seconds", v, &mut errs)),
         };
         if errs.is_empty() {
             Ok(patch)
@@ -353,6 +370,25 @@ impl From<GuestInput> for Guest {
             phone: g.phone,
         }
     }
+}
+
+/// `POST /v1/restaurants/{rid}/waitlist`.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+pub struct JoinInput {
+    /// The restaurant's local date.
+    #[schema(value_type = String, format = Date, example = "2026-12-05",
+        pattern = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")]
+    pub date: LocalDate,
+    #[schema(minimum = 1, maximum = 100)]
+    #[serde(deserialize_with = "int::exact")]
+    pub party_size: i64,
+    /// First acceptable start on the slot grid, `HH:MM`.
+    #[schema(example = "18:30", pattern = r"^([01][0-9]|2[0-3]):[0-5][0-9]$")]
+    pub from: String,
+    /// Last acceptable start on the slot grid, `HH:MM`, not before `from`.
+    #[schema(example = "21:00", pattern = r"^([01][0-9]|2[0-3]):[0-5][0-9]$")]
+    pub to: String,
+    pub guest: GuestInput,
 }
 
 #[derive(Debug, Clone, Deserialize, ToSchema)]

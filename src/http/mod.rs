@@ -12,6 +12,7 @@ mod ops;
 mod reservations;
 mod restaurants;
 pub mod socket;
+mod waitlist;
 
 use crate::booking::Booking;
 use crate::metrics::Metrics;
@@ -123,6 +124,20 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(resource(
         "/v1/restaurants/{rid}/walk-ins",
         vec![(M::POST, web::to(restaurants::walk_in))],
+    ))
+    .service(resource(
+        "/v1/restaurants/{rid}/waitlist",
+        vec![
+            (M::GET, web::to(waitlist::staff_list)),
+            (M::POST, web::to(waitlist::join)),
+        ],
+    ))
+    .service(resource(
+        "/v1/waitlist/{id}",
+        vec![
+            (M::GET, web::to(waitlist::get)),
+            (M::DELETE, web::to(waitlist::delete)),
+        ],
     ))
     .service(resource(
         "/v1/reservations/{id}/confirm",

@@ -17,7 +17,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 /// Loads the restaurant (404) and checks staff rights (403); the caller (401) came first.
-async fn staff_of(who: &Caller, state: &AppState, rid: RestaurantId) -> Result<Uuid> {
+pub(super) async fn staff_of(who: &Caller, state: &AppState, rid: RestaurantId) -> Result<Uuid> {
     let rid = rid.get();
     state.booking.restaurant(rid).await?;
     require(who.may_staff(rid))?;
@@ -280,7 +280,7 @@ pub async fn hold(
 
 #[derive(Debug, Deserialize)]
 pub struct DateQuery {
-    date: Option<String>,
+    pub(super) date: Option<String>,
 }
 
 #[utoipa::path(get, path = "/v1/restaurants/{rid}/reservations", operation_id = "staff_list",

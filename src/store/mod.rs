@@ -3,12 +3,14 @@ pub mod dynamo;
 mod error;
 pub mod outbox;
 pub mod sqlite;
+mod waitlist;
 
 pub use error::{BoxError, Cause, StoreError, StoreResult};
 pub use outbox::{MailIntent, MailKind, Outbox, OutboxRecord, Settle};
 
 use crate::domain::pacing::Window;
 use crate::domain::reservation::{Guest, Reservation, Status};
+use crate::domain::waitlist::WaitlistEntry;
 use crate::domain::{LocalDate, Restaurant, Seating, TableId};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -36,6 +38,8 @@ pub struct DayView {
     pub version: u64,
     pub reservations: Vec<Reservation>,
 }
+
+pub use waitlist::{JoinOutcome, LeaveOutcome, NewEntry, NewOffer, OfferOutcome, WaitingDay};
 
 /// A new reservation to write, decided in ONE atomic write (SQLite: one transaction;
 /// DynamoDB: one `TransactWriteItems`), in this order:
@@ -281,9 +285,34 @@ pub trait Store: Outbox + Send + Sync + 'static {
     async fn idem_abort(&self, key: &str) -> StoreResult<()>;
 
     /// Retention: deletes, oldest first and at most `limit` at a time, released and expired
-    /// holds last changed before `before` (with their tokens), and idempotency records created
-    /// before it. Business records (confirmed and later) are kept. Returns how many went.
+    /// holds last changed before `before` (with their tokens), `lapsed` and `left` waitlist
+    /// entries last changed before it and every entry of a date before its UTC date (with their
+    /// tokens), and idempotency records created before it. Business records (confirmed and
+    /// later) are kept. Returns how many went.
     async fn purge(&self, before: DateTime<Utc>, limit: u32) -> StoreResult<usize>;
+
+    // ---- Waitlist (see `waitlist.rs` for the exact semantics of each shape) ----
+
+    /// Adds an entry (status `waiting`, no offer) and its token hash, and raises the version of
+    /// its date, in one atomic write. Fails only as `Stale` when the restaurant is gone.
+    async fn join_waitlist(&self, new: NewEntry) -> StoreResult<JoinOutcome>;
+    /// One entry, any status.
+    async fn waitlist_entry(&self, id: Uuid) -> StoreResult<Option<WaitlistEntry>>;
+    /// The entry whose token hashes to `hash`, any status.
+    async fn waitlist_entry_by_token(&self, hash: &str) -> StoreResult<Option<WaitlistEntry>>;
+    /// Every entry of one restaurant/date, every status, in queue order (`created_at`, `id`).
+    async fn waitlist_on(
+        &self,
+        restaurant_id: Uuid,
+        date: LocalDate,
+    ) -> StoreResult<Vec<WaitlistEntry>>;
+    /// The restaurant/dates on or after `from` that have at least one `waiting` entry, with the
+    /// oldest waiting entry's `created_at`: what the reconcile loop visits. At most `limit`.
+    async fn waiting_days(&self, from: LocalDate, limit: u32) -> StoreResult<Vec<WaitingDay>>;
+    /// Makes an offer: see [`NewOffer`] for the one atomic decision.
+    async fn offer(&self, o: NewOffer) -> StoreResult<OfferOutcome>;
+    /// The entry leaves: see [`LeaveOutcome`] for the one atomic decision.
+    async fn leave_waitlist(&self, id: Uuid, now: DateTime<Utc>) -> StoreResult<LeaveOutcome>;
 }
 
 pub type DynStore = Arc<dyn Store>;

@@ -44,6 +44,11 @@ static ASSETS: &[Asset] = &[
     asset!("/assets/links.js", "links.js", JS),
     asset!("/assets/pacing.js", "pacing.js", JS),
     asset!("/assets/settings.js", "settings.js", JS),
+    asset!("/assets/guest.js", "guest.js", JS),
+    asset!("/assets/diner-waitlist.js", "diner-waitlist.js", JS),
+    asset!("/assets/staff-waitlist.js", "staff-waitlist.js", JS),
+    asset!("/assets/walkin.js", "walkin.js", JS),
+    asset!("/assets/slots.js", "slots.js", JS),
     asset!("/assets/favicon.svg", "favicon.svg", "image/svg+xml"),
 ];
 

@@ -7,6 +7,7 @@ pub mod int;
 pub mod problem;
 pub mod reservation;
 pub mod restaurant;
+pub mod waitlist;
 
 pub use availability::{AvailabilityBody, SlotBody};
 pub use floor::{FloorBody, FloorTable, PacingWindow};
@@ -17,3 +18,4 @@ pub use restaurant::{
     CombinationDoc, CreatedRestaurant, PacingDoc, RestaurantDoc, RestaurantList, RestaurantSummary,
     TableDoc,
 };
+pub use waitlist::{JoinedEntry, OfferBody, WaitlistEntryView, WaitlistList};

@@ -133,6 +133,9 @@ pub struct RestaurantDoc {
     pub combinations: Vec<CombinationDoc>,
     /// `null`: no pacing.
     pub pacing: Option<PacingDoc>,
+    /// Seconds a waitlist offer is held for its entry.
+    #[schema(minimum = 15, maximum = 3600)]
+    pub offer_seconds: u32,
 }
 
 impl From<&TurnRule> for TurnRuleDoc {
@@ -196,6 +199,7 @@ impl From<&Restaurant> for RestaurantDoc {
             tables: r.tables.iter().map(TableDoc::from).collect(),
             combinations: r.combinations.iter().map(CombinationDoc::from).collect(),
             pacing: r.pacing.as_ref().map(PacingDoc::from),
+            offer_seconds: r.offer_seconds,
         }
     }
 }

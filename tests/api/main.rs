@@ -18,3 +18,4 @@ mod mail;
 mod mail_faults;
 mod problem;
 mod races;
+mod waitlist;

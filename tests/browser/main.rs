@@ -12,3 +12,4 @@ mod race;
 mod reconnect;
 mod screenshots;
 mod staff_signin;
+mod waitlist;

@@ -49,3 +49,4 @@ mod shared_items;
 mod transitions;
 mod upgrade;
 mod versions;
+mod waitlist;

@@ -192,6 +192,16 @@ pub(super) async fn insert_in(
     }
     let members = member_tables(&candidates);
     let mut touched = expire_blocking_holds(tx, &rid, &members, start, end, now_ms).await?;
+    // Offers whose hold just expired lapse with it.
+    if !touched.is_empty() {
+        let lapsed = super::waitlist::lapse_due_offers(tx, now_ms).await?;
+        touched.extend(
+            lapsed
+                .into_iter()
+                .filter(|(r, _)| *r == rid)
+                .map(|(_, d)| d),
+        );
+    }
     let busy: Vec<String> = sqlx::query_scalar(&busy_tables_sql(false))
         .bind(&rid)
         .bind(tables_json(&members))
@@ -310,6 +320,8 @@ pub(super) async fn transition_in(
         ));
     };
     let reservation = row_to_reservation(&row)?;
+    // An offered hold's entry follows it in this same transaction: booked or lapsed.
+    super::waitlist::follow_offer(tx, &reservation.id.to_string(), t.to.as_str(), now).await?;
     let mut dates = reservation.dates_spanned();
     if let Some(end) = old_end.and_then(chrono::DateTime::from_timestamp_millis) {
         let before = Reservation {

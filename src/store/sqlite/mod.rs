@@ -21,6 +21,7 @@ mod retention;
 mod rows;
 mod tokens;
 mod versions;
+mod waitlist;
 
 /// The statements on a request path (holds, the fast loser, day views), by name, as run: what
 /// the plan tests give to `EXPLAIN QUERY PLAN`. Numbered parameters, any values.
@@ -39,6 +40,12 @@ pub fn request_path_sql() -> Vec<(&'static str, String)> {
     ]
 }
 
+/// The waitlist's statements, by name: what the plan tests give to `EXPLAIN QUERY PLAN`.
+#[doc(hidden)]
+pub fn waitlist_sql() -> Vec<(&'static str, String)> {
+    waitlist::statements()
+}
+
 /// The retention statements, by name: what the plan tests give to `EXPLAIN QUERY PLAN`.
 #[doc(hidden)]
 pub fn retention_sql() -> Vec<(&'static str, String)> {
@@ -51,6 +58,10 @@ pub fn retention_sql() -> Vec<(&'static str, String)> {
         (
             "dead reservations",
             retention::DEAD_RESERVATIONS_SQL.to_owned(),
+        ),
+        (
+            "old waitlist entries",
+            retention::OLD_ENTRIES_SQL.to_owned(),
         ),
         (
             "old idempotency records",
@@ -225,5 +236,37 @@ impl Store for SqliteStore {
 
     async fn purge(&self, before: DateTime<Utc>, limit: u32) -> StoreResult<usize> {
         self.purge_(before, limit).await
+    }
+
+    async fn join_waitlist(&self, new: NewEntry) -> StoreResult<JoinOutcome> {
+        self.join_waitlist_(new).await
+    }
+
+    async fn waitlist_entry(&self, id: Uuid) -> StoreResult<Option<WaitlistEntry>> {
+        self.waitlist_entry_(id).await
+    }
+
+    async fn waitlist_entry_by_token(&self, hash: &str) -> StoreResult<Option<WaitlistEntry>> {
+        self.waitlist_entry_by_token_(hash).await
+    }
+
+    async fn waitlist_on(
+        &self,
+        restaurant_id: Uuid,
+        date: LocalDate,
+    ) -> StoreResult<Vec<WaitlistEntry>> {
+        self.waitlist_on_(restaurant_id, date).await
+    }
+
+    async fn waiting_days(&self, from: LocalDate, limit: u32) -> StoreResult<Vec<WaitingDay>> {
+        self.waiting_days_(from, limit).await
+    }
+
+    async fn offer(&self, o: NewOffer) -> StoreResult<OfferOutcome> {
+        self.offer_(o).await
+    }
+
+    async fn leave_waitlist(&self, id: Uuid, now: DateTime<Utc>) -> StoreResult<LeaveOutcome> {
+        self.leave_waitlist_(id, now).await
     }
 }

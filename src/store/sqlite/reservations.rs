@@ -117,6 +117,8 @@ impl SqliteStore {
         .fetch_all(&mut *tx)
         .await
         .map_err(db("expire due holds"))?;
+        // Offers whose hold expired lapse in the same transaction.
+        super::waitlist::lapse_due_offers(&mut tx, ms(now)).await?;
         let mut out = Vec::new();
         for row in &rows {
             let r = row_to_reservation(row)?;

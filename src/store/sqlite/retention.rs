@@ -1,6 +1,7 @@
 //! Retention: dead holds (released, expired, or held past `expires_at`) and old idempotency
 //! records are deleted oldest first, in small batches, each its own short write transaction, so
-//! holds queued behind the writer never wait long. Business records are never touched.
+//! holds queued behind the writer never wait long. Business records are never touched. Lapsed
+//! and left waitlist entries, and every entry of a date before the cut-off, go too.
 use super::rows::{db, ms};
 use super::SqliteStore;
 use crate::store::StoreResult;
@@ -30,17 +31,35 @@ pub(super) const DEAD_RESERVATIONS_SQL: &str =
     "DELETE FROM reservations WHERE id IN (SELECT value FROM json_each(?1))
        AND status IN ('released','expired','held')";
 
+/// Waitlist entries finished (lapsed, left) before `?1`, or of a date before `?2`, at most
+/// `?3`: each arm reads its own index.
+pub(super) const OLD_ENTRIES_SQL: &str = "DELETE FROM waitlist WHERE id IN (
+       SELECT id FROM (SELECT id FROM waitlist WHERE status IN ('lapsed','left') AND updated_ms < ?1
+                       ORDER BY updated_ms LIMIT ?3)
+       UNION
+       SELECT id FROM (SELECT id FROM waitlist WHERE date < ?2 ORDER BY date LIMIT ?3)
+       LIMIT ?3)";
+
 pub(super) const OLD_IDEMPOTENCY_SQL: &str = "DELETE FROM idempotency WHERE key IN
        (SELECT key FROM idempotency WHERE created_ms < ?1 ORDER BY created_ms LIMIT ?2)";
 
 impl SqliteStore {
     pub(super) async fn purge_(&self, before: DateTime<Utc>, limit: u32) -> StoreResult<usize> {
+        let before_date = before.date_naive().to_string();
         let before = ms(before);
         let mut left = limit as usize;
         let mut total = 0;
         while left > 0 {
             let want = left.min(BATCH);
             let n = self.purge_holds(before, want).await?;
+            (total, left) = (total + n, left - n);
+            if n < want {
+                break;
+            }
+        }
+        while left > 0 {
+            let want = left.min(BATCH);
+            let n = self.purge_entries(before, &before_date, want).await?;
             (total, left) = (total + n, left - n);
             if n < want {
                 break;
@@ -82,6 +101,19 @@ impl SqliteStore {
             .map_err(db("delete dead holds"))?
             .rows_affected();
         tx.commit().await.map_err(db("commit a retention batch"))?;
+        Ok(gone as usize)
+    }
+
+    /// One batch of finished or past waitlist entries (their token hashes go with them).
+    async fn purge_entries(&self, before: i64, date: &str, want: usize) -> StoreResult<usize> {
+        let gone = sqlx::query(OLD_ENTRIES_SQL)
+            .bind(before)
+            .bind(date)
+            .bind(want as i64)
+            .execute(&self.writer)
+            .await
+            .map_err(db("delete old waitlist entries"))?
+            .rows_affected();
         Ok(gone as usize)
     }
 

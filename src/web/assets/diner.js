@@ -2,6 +2,9 @@
 import { api, clock, newKey, Problem } from "./api.js";
 import { Live, bindLiveStatus } from "./live.js";
 import { renderLinks } from "./links.js";
+import { dinerWaitlist } from "./diner-waitlist.js";
+import { mealOf, paintSlot, slotCell, slotNote } from "./slots.js";
+import { clearErrors, readGuest, showServerErrors } from "./guest.js";
 import { $, h, addDays, countdown, guests, isDate, longDate, say, todayIn, STATUS_LABEL } from "./ui.js";
 
 const STORE_KEY = "tablecast.booking";
@@ -173,40 +176,9 @@ function visibleSlots() {
     .sort((a, b) => a.start.localeCompare(b.start));
 }
 
-function slotNote(n) {
-  return n === 0 ? "Taken" : n === 1 ? "Last table" : `${n} tables`;
-}
-
-function slotLabel(s) {
-  const n = s.available_tables;
-  return n === 0 ? `${s.time}, fully booked` : `${s.time}, ${n} ${n === 1 ? "table" : "tables"} free`;
-}
-
-function paintSlot(btn, s) {
-  const n = s.available_tables;
-  btn.dataset.available = String(n);
-  btn.disabled = n === 0;
-  btn.classList.toggle("last", n === 1);
-  btn.setAttribute("aria-label", slotLabel(s));
-  btn.querySelector(".slot-note").textContent = slotNote(n);
-}
-
-function slotButton(s) {
-  const btn = h("button", {
-    type: "button", class: "slot", dataset: { testid: "slot", time: s.time },
-    onclick: () => takeHold(s.time),
-  }, h("span", { class: "slot-time" }, s.time), h("span", { class: "slot-note" }));
-  paintSlot(btn, s);
-  return btn;
-}
-
-function mealOf(time) {
-  const hour = Number(time.slice(0, 2));
-  return hour < 11 ? "Morning" : hour < 16 ? "Lunch" : "Dinner";
-}
-
 function renderSlots() {
   const focused = document.activeElement?.dataset?.time;
+  const focusedKind = document.activeElement?.dataset?.testid;
   const r = state.restaurant;
   el.slots.classList.toggle("stale", live.state !== "live");
   el.slots.setAttribute("aria-busy", String(!state.synced));
@@ -237,9 +209,9 @@ function renderSlots() {
     const free = list.filter((s) => s.available_tables > 0).length;
     return h("div", { class: "meal", role: "group", "aria-labelledby": id },
       h("h3", { id }, meal, h("span", { class: "meal-count" }, ` ${free} of ${list.length} free`)),
-      h("div", { class: "slot-grid" }, list.map(slotButton)));
+      h("div", { class: "slot-grid" }, list.map((x) => slotCell(x, { hold: takeHold, notify: (t) => waitlist.open(t) }))));
   }));
-  if (focused) el.slots.querySelector(`[data-time="${focused}"]`)?.focus();
+  if (focused) el.slots.querySelector(`[data-testid="${focusedKind}"][data-time="${focused}"]`)?.focus();
 }
 
 function patchSlots(times) {
@@ -283,8 +255,8 @@ function clearAlternatives() {
 
 function showAlternatives(time, alternatives) {
   clearAlternatives();
-  if (!alternatives.length) return;
-  el.alternatives.append(
+  el.alternatives.hidden = false;
+  if (alternatives.length) el.alternatives.append(
     h("p", { class: "alt-title", id: "alt-title" }, "Nearby times, one tap to hold:"),
     h("div", { class: "alt-list", role: "group", "aria-labelledby": "alt-title" }, alternatives.map((a) =>
       h("button", {
@@ -292,13 +264,16 @@ function showAlternatives(time, alternatives) {
         "aria-label": `Hold ${a.time} instead`, onclick: () => takeHold(a.time),
       }, h("span", { class: "slot-time" }, a.time), h("span", { class: "slot-note" }, slotNote(a.available_tables))))),
   );
-  el.alternatives.hidden = false;
+  el.alternatives.append(h("button", {
+    type: "button", class: "btn btn-small btn-ghost alt-notify", dataset: { testid: "alt-notify", time },
+    onclick: () => waitlist.open(time),
+  }, `Notify me if ${time} frees up`));
 }
 
 async function takeHold(time) {
   if (state.pending || !state.restaurant || state.stage !== "browse") return;
   state.pending = time;
-  const buttons = [...document.querySelectorAll(`[data-time="${time}"]`)];
+  const buttons = [...document.querySelectorAll(`.slot[data-time="${time}"]`)];
   buttons.forEach((b) => { b.classList.add("pending"); b.setAttribute("aria-busy", "true"); });
   say(el.status, `Holding ${time}…`);
   const r = state.restaurant;
@@ -345,9 +320,8 @@ function saveBooking() {
 
 function setStage(stage) {
   state.stage = stage;
-  el.browse.hidden = stage !== "browse";
-  el.hold.hidden = stage !== "hold";
-  el.done.hidden = stage !== "done";
+  for (const section of document.querySelectorAll("[data-stage]")) section.hidden = section.dataset.stage !== stage;
+  if (stage !== "browse") clearAlternatives();
   for (const c of el.picker.elements) c.disabled = stage !== "browse";
   if (stage !== "hold") stopCountdown();
   if (stage === "browse") renderSlots();
@@ -362,8 +336,7 @@ function showHold() {
   setStage("hold");
   el.holdTitle.textContent = `${b.r.time} is held for you`;
   el.holdMeta.textContent = describeBooking(b.r, b.restaurantName);
-  for (const f of [el.name, el.email, el.phone]) f.removeAttribute("aria-invalid");
-  for (const e of el.form.querySelectorAll(".field-error")) e.textContent = "";
+  clearErrors(el.form, [el.name, el.email, el.phone]);
   state.warnedMinute = false;
   startCountdown();
   el.name.focus();
@@ -423,32 +396,8 @@ el.release.addEventListener("click", async () => {
 
 // ---------- confirm ----------
 
-function fieldError(input, message) {
-  const out = $(`#${input.id}-error`);
-  out.textContent = message || "";
-  if (message) input.setAttribute("aria-invalid", "true");
-  else input.removeAttribute("aria-invalid");
-}
-
-function validate() {
-  const name = el.name.value.trim();
-  const email = el.email.value.trim();
-  const phone = el.phone.value.trim();
-  fieldError(el.name, name ? "" : "Please enter your name.");
-  const contact = email || phone ? "" : "Please give an email or a phone number.";
-  fieldError(el.email, contact || (email && !/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(email) ? "That email address looks incomplete." : ""));
-  fieldError(el.phone, contact && !email ? contact : "");
-  if (contact) $("#guest-phone-error").textContent = "";
-  const bad = el.form.querySelector("[aria-invalid=true]");
-  if (bad) {
-    bad.focus();
-    return null;
-  }
-  const guest = { name };
-  if (email) guest.email = email;
-  if (phone) guest.phone = phone;
-  return guest;
-}
+const guestInputs = { name: el.name, email: el.email, phone: el.phone };
+const validate = () => readGuest(el.form, guestInputs);
 
 el.form.addEventListener("submit", async (ev) => {
   ev.preventDefault();
@@ -471,11 +420,7 @@ el.form.addEventListener("submit", async (ev) => {
     say(el.status, `Booked: ${longDate(body.date)} at ${body.time} for ${guests(body.party_size)}.`, "success");
   } catch (e) {
     if (e.name === "hold-expired") return holdExpired();
-    if (e.name === "validation") {
-      for (const fe of e.body.errors || []) {
-        const input = { "guest.name": el.name, "guest.email": el.email, "guest.phone": el.phone }[fe.field];
-        if (input) fieldError(input, `This ${fe.field.replace("guest.", "")} ${fe.message}.`);
-      }
+    if (e.name === "validation" && showServerErrors(e, guestInputs)) {
       el.form.querySelector("[aria-invalid=true]")?.focus();
     }
     say(el.status, `Could not confirm: ${e.describe()}`, "error");
@@ -605,6 +550,28 @@ async function restoreBooking() {
   await refreshBooking();
 }
 
+// ---------- the waitlist ----------
+
+const waitlist = dinerWaitlist({
+  live,
+  restaurant: () => state.restaurant,
+  restaurantName: (rid) => (state.restaurant?.id === rid ? state.restaurant.name : state.restaurants.find((x) => x.id === rid)?.name || ""),
+  date: () => state.date,
+  party: () => state.party,
+  times: () => visibleSlots().map((s) => s.time),
+  setStage: (stage) => { if (state.stage !== stage) setStage(stage); },
+  browse: () => { setStage("browse"); el.browseTitle.focus(); },
+  booked: (r, token, restaurantName) => {
+    const doc = state.restaurant?.id === r.restaurant_id ? state.restaurant : null;
+    state.booking = {
+      id: r.id, token, rid: r.restaurant_id, r, restaurantName, tz: doc?.timezone || "UTC",
+      holdSeconds: doc?.hold_seconds || 300, confirmKey: newKey(),
+    };
+    saveBooking();
+    showDone();
+  },
+});
+
 // ---------- start ----------
 
 async function start() {
@@ -619,7 +586,7 @@ async function start() {
     state.synced = true;
     renderSlots();
   }
-  await restoreBooking();
+  if (!(await waitlist.restore())) await restoreBooking();
 }
 
 start();

@@ -2,10 +2,10 @@
 // URL fragment, which browsers never send to a server. The page refetches the booking whenever
 // its date's availability changes (a cancel, a confirm, an expiry all move it), on a slow
 // timer for the rest, and when the tab comes back.
-import { api, newKey } from "./api.js";
+import { api, clock, newKey } from "./api.js";
 import { Live, bindLiveStatus } from "./live.js";
 import { renderLinks } from "./links.js";
-import { $, h, guests, longDate, say, STATUS_LABEL } from "./ui.js";
+import { $, h, countdown, guests, longDate, say, STATUS_LABEL } from "./ui.js";
 
 const el = {
   status: $("#status"), title: $("#manage-title"), ticket: $("#ticket"), manage: $("#manage"),
@@ -33,7 +33,10 @@ function paint() {
     ["Restaurant", state.restaurant?.name], ["Date", longDate(r.date)], ["Time", r.time],
     ["Guests", guests(r.party_size)], ["Table", r.table_id],
     ["Name", r.guest?.name], ["Contact", r.guest?.email || r.guest?.phone],
-    ["Status", STATUS_LABEL[r.status] || r.status], ["Reference", r.id.slice(0, 8).toUpperCase()],
+    ["Status", STATUS_LABEL[r.status] || r.status],
+    // A hold (a waitlist offer too) counts down on the server's clock.
+    r.status === "held" && r.expires_at ? ["Left to confirm", countdown(Date.parse(r.expires_at) - clock.now())] : [],
+    ["Reference", r.id.slice(0, 8).toUpperCase()],
   ].filter(([, v]) => v);
   el.ticket.replaceChildren(...rows.flatMap(([k, v]) => [h("dt", {}, k), h("dd", { dataset: { field: k.toLowerCase() } }, v)]));
   el.form.hidden = r.status !== "held";
@@ -119,6 +122,18 @@ el.form.addEventListener("submit", async (e) => {
     el.confirm.disabled = false;
   }
 });
+
+let askedAt = 0;
+setInterval(() => {
+  const out = el.ticket.querySelector('dd[data-field="left to confirm"]');
+  if (!out || state.r?.status !== "held") return;
+  const left = Date.parse(state.r.expires_at) - clock.now();
+  out.textContent = countdown(left);
+  if (left <= 0 && Date.now() - askedAt > 1000) {
+    askedAt = Date.now();
+    refreshSoon();
+  }
+}, 250);
 
 document.addEventListener("visibilitychange", () => { if (!document.hidden) refreshSoon(); });
 setInterval(refreshSoon, 30_000);

@@ -1,9 +1,11 @@
 // The staff dashboard: sign in with a staff token, then a live timeline of the floor.
-import { api, clock, newKey, Problem } from "./api.js";
+import { api, clock, Problem } from "./api.js";
 import { Live, bindLiveStatus } from "./live.js";
 import { $, h, addDays, countdown, guests, isDate, longDate, say, todayIn, wallTime, STATUS_LABEL } from "./ui.js";
 import { pacingRow } from "./pacing.js";
 import { settingsForm } from "./settings.js";
+import { renderQueue } from "./staff-waitlist.js";
+import { walkInForm } from "./walkin.js";
 
 const TOKEN_KEY = "tablecast.staff";
 const DAYS = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"];
@@ -13,7 +15,7 @@ const el = {
   floor: $("#floor"), floorTitle: $("#floor-title"), floorSub: $("#floor-sub"),
   restaurant: $("#restaurant"), date: $("#date"), prev: $("#prev-day"), next: $("#next-day"), today: $("#today"),
   settings: $("#settings"),
-  stats: $("#stats"), status: $("#status"), timeline: $("#timeline"),
+  stats: $("#stats"), status: $("#status"), timeline: $("#timeline"), queue: $("#queue"),
   panel: $("#panel"), panelTitle: $("#panel-title"), panelBody: $("#panel-body"), panelClose: $("#panel-close"),
 };
 
@@ -29,6 +31,7 @@ const state = {
   version: -1,
   tables: [], // from the floor subscription: [{id, label, min_party, max_party, reservations}]
   pacing: [], // from the floor subscription: [{window, covers, max_covers, parties, max_parties}]
+  waitlist: [], // from the floor subscription: the date's entries in queue order
   synced: false,
   notLive: "", // why the day is shown without live updates
   selected: null, // { kind: "reservation", id } | { kind: "walk-in", table } | { kind: "settings" }
@@ -158,6 +161,7 @@ function openDate(date) {
   state.sub = null;
   state.tables = [];
   state.pacing = [];
+  state.waitlist = [];
   state.version = -1;
   state.synced = false;
   state.notLive = "";
@@ -184,6 +188,7 @@ function onFrame(frame) {
     state.version = frame.version;
     state.tables = frame.data.tables || [];
     state.pacing = frame.data.pacing || [];
+    state.waitlist = frame.data.waitlist || [];
     state.synced = true;
     state.notLive = "";
     render();
@@ -193,6 +198,7 @@ function onFrame(frame) {
     if (frame.version <= state.version) return;
     state.version = frame.version;
     if (Array.isArray(frame.pacing)) state.pacing = frame.pacing;
+    if (Array.isArray(frame.waitlist)) state.waitlist = frame.waitlist;
     const changed = new Map((frame.tables || []).map((t) => [t.id, t]));
     const before = new Map(state.tables.flatMap((t) => t.reservations.map((r) => [r.id, r.status])));
     state.tables = state.tables.map((t) => changed.get(t.id) || t);
@@ -299,9 +305,13 @@ const pct = (x, [lo, hi]) => `${((x - lo) / (hi - lo)) * 100}%`;
 const hhmm = (m) => `${String(Math.floor(m / 60) % 24).padStart(2, "0")}:${String(m % 60).padStart(2, "0")}`;
 const ACTIVE = new Set(["held", "confirmed", "seated"]);
 
+/** The waitlist entry a held reservation is offered to, if it is an offer. */
+const offerTo = (r) => r.status === "held" && state.waitlist.find((e) => e.status === "offered" && e.offer?.reservation_id === r.id);
+const offerName = (r) => offerTo(r) && `Offer: ${offerTo(r).guest?.name || "waitlist"}`;
+
 function blockLabel(t, r) {
   const [a, b] = spanOf(r);
-  const who = r.guest?.name || (r.status === "held" ? "hold" : "guest");
+  const who = r.guest?.name || offerName(r) || (r.status === "held" ? "hold" : "guest");
   const where = isCombined(r) ? `${tableLabels(r)} combined` : t.label;
   return `${where}, ${hhmm(a)} to ${hhmm(b)}, ${who}, ${guests(r.party_size)}, ${STATUS_LABEL[r.status] || r.status}`;
 }
@@ -314,7 +324,7 @@ function blockLabel(t, r) {
  */
 function block(t, r, range, fresh, join = {}) {
   const [a, b] = spanOf(r);
-  const name = r.guest?.name || (r.status === "held" ? "Holding…" : "Walk-in");
+  const name = r.guest?.name || offerName(r) || (r.status === "held" ? "Holding…" : "Walk-in");
   const combined = isCombined(r);
   const copy = combined && tablesOf(r)[0] !== t.id;
   const btn = h("button", {
@@ -399,6 +409,8 @@ function render(moved = new Set()) {
     el.timeline.replaceChildren(axis, ...(pacing ? [pacing] : []), ...rows, ...nowLine);
   }
   renderStats();
+  el.queue.hidden = !state.synced;
+  renderQueue(el.queue, { entries: state.waitlist, tables: state.tables, tz: tz(), onOpen: openReservation });
   renderPanel();
   if (state.synced && !state.scrolled) {
     state.scrolled = true;
@@ -535,6 +547,7 @@ function renderPanel() {
     isCombined(r) ? ["Tables", `${tableLabels(r)}${r.combination_id ? ` (combination ${r.combination_id})` : ""}`] : null,
     ["Guests", guests(r.party_size)],
     ["Name", r.guest?.name || "—"],
+    offerTo(r) ? ["Waitlist", `Offered to ${offerTo(r).guest?.name || "an entry"} (${offerTo(r).from}–${offerTo(r).to})`] : null,
     ["Email", r.guest?.email], ["Phone", r.guest?.phone], ["Notes", r.notes],
     r.status === "held" ? ["Expires in", h("span", { class: "panel-countdown", dataset: { expires: r.expires_at } }, countdown(Date.parse(r.expires_at) - clock.now()))] : null,
     ["Reference", r.id.slice(0, 8).toUpperCase()],
@@ -577,46 +590,10 @@ function renderWalkIn(tableId) {
   const t = state.tables.find((x) => x.id === tableId);
   if (!t) return closePanel();
   el.panelTitle.textContent = `Walk-in at ${t.label}`;
-  // Larger parties take the smallest combination that joins this table and fits them.
-  const combos = (state.restaurant?.combinations || []).filter((c) => c.tables.includes(t.id));
-  const comboFor = (n) => combos.filter((c) => c.min_party <= n && n <= c.max_party)
-    .sort((x, y) => x.max_party - y.max_party || x.tables.length - y.tables.length || (x.id < y.id ? -1 : 1))[0];
-  const sizes = [];
-  const top = Math.max(t.max_party, ...combos.map((c) => c.max_party));
-  for (let n = t.min_party; n <= top; n++) if (n <= t.max_party || comboFor(n)) sizes.push(n);
-  const party = h("select", { id: "walk-in-party", name: "party" }, sizes.map((n) => h("option", { value: n }, guests(n))));
-  const name = h("input", { id: "walk-in-name", name: "name", autocomplete: "off", maxlength: "200" });
-  const submit = h("button", { type: "submit", class: "btn btn-primary", dataset: { testid: "walk-in-submit" } }, "Seat now");
-  const form = h("form", {
-    class: "walk-in-form",
-    onsubmit: async (ev) => {
-      ev.preventDefault();
-      submit.disabled = true;
-      submit.classList.add("pending");
-      const n = Number(party.value);
-      const combo = n > t.max_party ? comboFor(n) : null;
-      const body = combo ? { party_size: n, combination_id: combo.id } : { party_size: n, table_id: t.id };
-      if (name.value.trim()) body.guest = { name: name.value.trim() };
-      try {
-        const { body: r } = await api("POST", `/v1/restaurants/${state.restaurant.id}/walk-ins`, { token: state.token, body, key: newKey() });
-        const elsewhere = r.date !== state.date ? ` (on ${longDate(r.date)})` : "";
-        say(el.status, `Walk-in seated at ${isCombined(r) ? tableLabels(r) : t.label}, ${r.time}, ${guests(r.party_size)}${elsewhere}.`, "success");
-        closePanel();
-      } catch (e) {
-        say(el.status, `Walk-in at ${t.label}: ${e.describe()}`, "error");
-      } finally {
-        submit.disabled = false;
-        submit.classList.remove("pending");
-      }
-    },
-  },
-  h("div", { class: "field" }, h("label", { for: "walk-in-party" }, "Party size"), party),
-  h("div", { class: "field" }, h("label", { for: "walk-in-name" }, "Name (optional)"), name),
-  h("p", { class: "hint" }, combos.length
-    ? `Walk-ins are seated now, for the table's usual turn. Parties over ${t.max_party} take a combination with ${t.label}.`
-    : "Walk-ins are seated now, for the table's usual turn."),
-  h("div", { class: "actions" }, submit));
-  el.panelBody.replaceChildren(form);
+  el.panelBody.replaceChildren(walkInForm(t, {
+    restaurant: state.restaurant, token: state.token, date: state.date, tableLabels,
+    report: (text, tone) => say(el.status, text, tone), done: closePanel,
+  }));
   el.panelBody.dataset.walkIn = t.id;
 }
 

@@ -1,0 +1,423 @@
+//! The waitlist: joins, leaves, and the offers freed capacity makes. An offer is a hold decided
+//! by the store in one write with the entry's `waiting → offered` change; this layer picks the
+//! entry (queue order) and the start, and cascades when an offer is refused.
+use super::*;
+use crate::domain::grid::bookable_starts;
+use crate::domain::reservation::{Guest, Status};
+use crate::domain::time::{local_date_of, WallTime};
+use crate::domain::waitlist::{offer_starts, positions, Freed, WaitStatus, WaitlistEntry};
+use crate::store::{JoinOutcome, LeaveOutcome, NewEntry, NewOffer, NewReservation, OfferOutcome};
+
+/// A join: the diner's date, party and window of acceptable starts.
+#[derive(Debug, Clone)]
+pub struct JoinRequest {
+    pub restaurant_id: Uuid,
+    pub date: LocalDate,
+    pub party_size: PartySize,
+    pub from: WallTime,
+    pub to: WallTime,
+    pub guest: Guest,
+}
+
+/// An entry as shown: with its 1-based place among the waiting entries of its date.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Placed {
+    pub entry: WaitlistEntry,
+    pub position: Option<u32>,
+}
+
+/// Entries of one date in queue order, each with its position, read as of `now` (an offer past
+/// its expiry shows `lapsed`).
+pub fn placed(mut entries: Vec<WaitlistEntry>, now: DateTime<Utc>) -> Vec<Placed> {
+    for e in &mut entries {
+        e.status = e.status_at(now);
+    }
+    let pos = positions(&entries);
+    entries
+        .into_iter()
+        .zip(pos)
+        .map(|(entry, position)| Placed { entry, position })
+        .collect()
+}
+
+impl Booking {
+    /// Joins the queue of a restaurant/date. `422` for a bad date (past, closed, beyond the
+    /// horizon), party size or window only: a party no seating option fits may still join.
+    #[tracing::instrument(name = "booking.join", skip_all, fields(restaurant = %req.restaurant_id, date = %req.date))]
+    pub async fn join_waitlist(&self, req: JoinRequest) -> BookingResult<(Placed, String)> {
+        let r = self.restaurant(req.restaurant_id).await?;
+        let now = Self::now();
+        let mut errs = Vec::new();
+        if let Err(e) = validate_guest_of(&req.guest) {
+            errs.extend(e);
+        }
+        if let Some(e) = crate::domain::grid::date_error(&r, req.date, now) {
+            errs.push(e);
+        }
+        let grid = |t: WallTime| u32::from(t.minutes()).is_multiple_of(r.slot_minutes);
+        if !grid(req.from) {
+            errs.push(FieldError::new(
+                "from",
+                "is not on the restaurant's slot grid",
+            ));
+        }
+        if !grid(req.to) {
+            errs.push(FieldError::new(
+                "to",
+                "is not on the restaurant's slot grid",
+            ));
+        }
+        if req.from > req.to {
+            errs.push(FieldError::new("to", "must not be before from"));
+        }
+        if !errs.is_empty() {
+            return Err(BookingError::Validation(errs));
+        }
+        let token = crate::token::generate();
+        let entry = WaitlistEntry {
+            id: Uuid::new_v4(),
+            restaurant_id: r.id,
+            date: req.date,
+            party_size: req.party_size.get(),
+            from: req.from,
+            to: req.to,
+            status: WaitStatus::Waiting,
+            offer: None,
+            guest: req.guest,
+            created_at: now,
+            updated_at: now,
+        };
+        let new = NewEntry {
+            entry,
+            token_hash: crate::token::hash(&token),
+        };
+        match self.store.join_waitlist(new).await? {
+            JoinOutcome::Joined { entry, versions } => {
+                self.publish(r.id, Cause::Waitlist, now, versions);
+                Ok((self.place(entry).await?, token))
+            }
+            JoinOutcome::Gone => Err(BookingError::NotFound("restaurant")),
+        }
+    }
+
+    /// An entry with its position.
+    async fn place(&self, entry: WaitlistEntry) -> BookingResult<Placed> {
+        let all = self
+            .store
+            .waitlist_on(entry.restaurant_id, entry.date)
+            .await?;
+        let id = entry.id;
+        Ok(placed(all, Self::now())
+            .into_iter()
+            .find(|p| p.entry.id == id)
+            .unwrap_or(Placed {
+                entry,
+                position: None,
+            }))
+    }
+
+    pub async fn waitlist_entry(&self, id: Uuid) -> BookingResult<Placed> {
+        let e = self
+            .store
+            .waitlist_entry(id)
+            .await?
+            .ok_or(BookingError::NotFound("waitlist entry"))?;
+        self.place(e).await
+    }
+
+    /// Every entry of a date, in queue order.
+    pub async fn waitlist_on(
+        &self,
+        restaurant_id: Uuid,
+        date: LocalDate,
+    ) -> BookingResult<Vec<Placed>> {
+        self.load(restaurant_id).await?;
+        Ok(placed(
+            self.store.waitlist_on(restaurant_id, date).await?,
+            Self::now(),
+        ))
+    }
+
+    /// The entry leaves; a pending offer is declined and cascades to the next fitting entry.
+    /// Leaving twice changes nothing.
+    #[tracing::instrument(name = "booking.leave", skip(self), fields(entry = %id))]
+    pub async fn leave_waitlist(&self, id: Uuid) -> BookingResult<()> {
+        let now = Self::now();
+        match self.store.leave_waitlist(id, now).await? {
+            LeaveOutcome::NotFound => Err(BookingError::NotFound("waitlist entry")),
+            LeaveOutcome::Unchanged(_) => Ok(()),
+            LeaveOutcome::Left {
+                entry,
+                released,
+                versions,
+            } => {
+                let cause = if released.is_some() {
+                    Cause::Released
+                } else {
+                    Cause::Waitlist
+                };
+                self.publish(entry.restaurant_id, cause, now, versions);
+                if let Some(r) = released {
+                    self.offer_freed(Freed::of(&r)).await?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Offers freed capacity in the background (the change that freed it is already answered).
+    pub(super) fn spawn_offer(&self, freed: Freed) {
+        let me = self.clone();
+        tokio::spawn(async move {
+            if let Err(e) = me.offer_freed(freed).await {
+                tracing::warn!(
+                    error = format!("{e:#}"),
+                    "waitlist offer failed; the reconcile loop retries"
+                );
+            }
+        });
+    }
+
+    /// Offers capacity a change freed to the first fitting `waiting` entry, in queue order,
+    /// that joined before it was freed: one offer at most. Returns whether one was made.
+    #[tracing::instrument(name = "booking.offer", skip_all, fields(restaurant = %freed.restaurant_id))]
+    pub async fn offer_freed(&self, freed: Freed) -> BookingResult<bool> {
+        let Some(stored) = self.store.restaurant(freed.restaurant_id).await? else {
+            return Ok(false);
+        };
+        let tz = stored.restaurant.tz();
+        let mut dates = vec![local_date_of(tz, freed.start)];
+        let last = local_date_of(tz, freed.end);
+        if last != dates[0] {
+            dates.push(last);
+        }
+        let mut stored = stored;
+        for date in dates {
+            let entries = self.store.waitlist_on(freed.restaurant_id, date).await?;
+            let queue: Vec<WaitlistEntry> = entries
+                .into_iter()
+                .filter(|e| e.status == WaitStatus::Waiting && e.created_at < freed.at)
+                .collect();
+            if queue.is_empty() {
+                continue;
+            }
+            // One read of the day for the whole queue; read again only when a start was taken.
+            let mut day = self
+                .store
+                .day(freed.restaurant_id, date)
+                .await?
+                .reservations;
+            for entry in queue {
+                // A few tries per entry: a stale restaurant, or a start taken meanwhile.
+                for _ in 0..STALE_RETRIES {
+                    match self.try_offer(&stored, &entry, &freed, &day).await? {
+                        Try::Offered => return Ok(true),
+                        Try::Next => break,
+                        Try::Again => {
+                            day = self
+                                .store
+                                .day(freed.restaurant_id, date)
+                                .await?
+                                .reservations;
+                        }
+                        Try::Stale => {
+                            let Some(s) = self.store.restaurant(freed.restaurant_id).await? else {
+                                return Ok(false);
+                            };
+                            stored = s;
+                        }
+                    }
+                }
+            }
+        }
+        Ok(false)
+    }
+
+    /// One attempt to offer `freed` to `entry`: its fitting starts in order, until one is
+    /// offered, the entry is not waiting any more, or a start was taken meanwhile.
+    async fn try_offer(
+        &self,
+        stored: &crate::store::StoredRestaurant,
+        entry: &WaitlistEntry,
+        freed: &Freed,
+        day: &[Reservation],
+    ) -> BookingResult<Try> {
+        let r = &stored.restaurant;
+        let now = Self::now();
+        for (slot, options) in offer_starts(r, entry, freed, day, now) {
+            let mut reservation = Reservation {
+                id: Uuid::new_v4(),
+                restaurant_id: r.id,
+                table_id: options[0].first().clone(),
+                table_ids: Vec::new(),
+                combination_id: None,
+                date: entry.date,
+                time: slot.time,
+                start: slot.start,
+                end: slot.end,
+                party_size: entry.party_size,
+                status: Status::Held,
+                expires_at: Some(now + chrono::Duration::seconds(i64::from(r.offer_seconds))),
+                guest: None,
+                notes: String::new(),
+                created_at: now,
+                updated_at: now,
+            };
+            reservation.seat(&options[0]);
+            let hold = NewReservation {
+                reservation,
+                candidates: options,
+                pacing: super::reservations::pacing_check(r, slot.time, true),
+                restaurant_revision: stored.revision,
+                token_hash: None,
+                now,
+                cap: None,
+                idem: None,
+            };
+            let offer = NewOffer {
+                entry_id: entry.id,
+                hold,
+            };
+            match self.store.offer(offer).await? {
+                OfferOutcome::Offered {
+                    reservation,
+                    versions,
+                    ..
+                } => {
+                    self.metrics.hold_outcome("offered");
+                    self.publish(r.id, Cause::Held, reservation.created_at, versions);
+                    return Ok(Try::Offered);
+                }
+                OfferOutcome::NotWaiting(_) => return Ok(Try::Next),
+                // Pacing refuses this start: the entry's next start may still fit.
+                OfferOutcome::Paced => {}
+                // Taken meanwhile: look again at what is free now.
+                OfferOutcome::Lost => return Ok(Try::Again),
+                OfferOutcome::Stale => return Ok(Try::Stale),
+            }
+        }
+        Ok(Try::Next)
+    }
+
+    /// Repairs offers a crash lost between a freeing commit and its offer: every capacity freed
+    /// on a date that still has waiting entries, after the oldest of them joined, is offered
+    /// again (an offer is conditional, so repeating one never makes two). Returns how many
+    /// offers it made.
+    #[tracing::instrument(name = "booking.reconcile_waitlist", skip_all, level = "debug")]
+    pub async fn reconcile_waitlist(&self) -> BookingResult<usize> {
+        let now = Self::now();
+        // Yesterday too: a date's queue is visited until its local date has passed everywhere.
+        let from = LocalDate::from_naive(now.date_naive()).pred();
+        let mut made = 0;
+        for wd in self.store.waiting_days(from, 1000).await? {
+            let Some(stored) = self.store.restaurant(wd.restaurant_id).await? else {
+                continue;
+            };
+            let waiting: Vec<WaitlistEntry> = self
+                .store
+                .waitlist_on(wd.restaurant_id, wd.date)
+                .await?
+                .into_iter()
+                .filter(|e| e.status == WaitStatus::Waiting)
+                .collect();
+            let day = self
+                .store
+                .day(wd.restaurant_id, wd.date)
+                .await?
+                .reservations;
+            let all = self
+                .store
+                .reservations_on(wd.restaurant_id, wd.date)
+                .await?;
+            for r in all
+                .iter()
+                .filter(|r| r.updated_at > wd.oldest && frees(r, now))
+            {
+                let freed = freed_by(r);
+                // Only capacity some earlier entry could still be offered goes to a write.
+                let open = waiting.iter().any(|e| {
+                    e.created_at < freed.at
+                        && !offer_starts(&stored.restaurant, e, &freed, &day, now).is_empty()
+                });
+                if open && self.offer_freed(freed).await? {
+                    made += 1;
+                }
+            }
+        }
+        Ok(made)
+    }
+
+    /// A settings or table change may free capacity on `tables`: offered to the waiting
+    /// entries of every date that has some.
+    pub(super) fn offer_settings_change(
+        &self,
+        restaurant_id: Uuid,
+        tables: Vec<crate::domain::TableId>,
+    ) {
+        let me = self.clone();
+        tokio::spawn(async move {
+            let now = Self::now();
+            let from = LocalDate::from_naive(now.date_naive()).pred();
+            let Ok(days) = me.store.waiting_days(from, 1000).await else {
+                return;
+            };
+            for d in days
+                .into_iter()
+                .filter(|d| d.restaurant_id == restaurant_id)
+            {
+                let Ok(Some(s)) = me.store.restaurant(restaurant_id).await else {
+                    return;
+                };
+                let r = &s.restaurant;
+                // The whole date: every start of any party.
+                let Some(first) = PartySize::new(1).ok() else {
+                    return;
+                };
+                let starts = bookable_starts(r, d.date, first, now);
+                let (Some(a), Some(b)) = (starts.first(), starts.last()) else {
+                    continue;
+                };
+                let freed = Freed {
+                    restaurant_id,
+                    tables: tables.clone(),
+                    start: a.start,
+                    end: b.end + chrono::Duration::hours(12),
+                    at: now,
+                };
+                // One offer per waiting entry at most, each conditional.
+                while let Ok(true) = me.offer_freed(freed.clone()).await {}
+            }
+        });
+    }
+}
+
+enum Try {
+    Offered,
+    Next,
+    Again,
+    Stale,
+}
+
+/// Whether a reservation's change freed time: released, expired (read at `now`), cancelled,
+/// or ended early (completed, no-show).
+fn frees(r: &Reservation, now: DateTime<Utc>) -> bool {
+    matches!(
+        r.status_at(now),
+        Status::Released | Status::Expired | Status::Cancelled | Status::Completed | Status::NoShow
+    )
+}
+
+/// The capacity a reservation freed: all of it once dead, the rest of its time once ended.
+fn freed_by(r: &Reservation) -> Freed {
+    let mut f = Freed::of(r);
+    if matches!(r.status, Status::Completed | Status::NoShow) {
+        // The rest of its former time is unknown here; the freed part starts at its new end.
+        f.start = r.end;
+        f.end = r.end + chrono::Duration::hours(12);
+    }
+    f
+}
+
+fn validate_guest_of(g: &Guest) -> Result<(), Vec<FieldError>> {
+    super::reservations::validate_guest(g)
+}

@@ -1,0 +1,50 @@
+// The staff panel's walk-in form: seat a party at a table now (a larger party takes the
+// smallest combination that joins the table and fits it).
+import { api, newKey } from "./api.js";
+import { h, guests, longDate } from "./ui.js";
+
+/**
+ * The form for a walk-in at table `t` (as the floor lists it). `ctx`: `restaurant`, `token`,
+ * `date` (the day shown), `tableLabels(reservation)`, `report(text, tone)`, `done()`.
+ */
+export function walkInForm(t, { restaurant, token, date, tableLabels, report, done }) {
+  const combos = (restaurant?.combinations || []).filter((c) => c.tables.includes(t.id));
+  const comboFor = (n) => combos.filter((c) => c.min_party <= n && n <= c.max_party)
+    .sort((x, y) => x.max_party - y.max_party || x.tables.length - y.tables.length || (x.id < y.id ? -1 : 1))[0];
+  const sizes = [];
+  const top = Math.max(t.max_party, ...combos.map((c) => c.max_party));
+  for (let n = t.min_party; n <= top; n++) if (n <= t.max_party || comboFor(n)) sizes.push(n);
+  const party = h("select", { id: "walk-in-party", name: "party" }, sizes.map((n) => h("option", { value: n }, guests(n))));
+  const name = h("input", { id: "walk-in-name", name: "name", autocomplete: "off", maxlength: "200" });
+  const submit = h("button", { type: "submit", class: "btn btn-primary", dataset: { testid: "walk-in-submit" } }, "Seat now");
+  return h("form", {
+    class: "walk-in-form",
+    onsubmit: async (ev) => {
+      ev.preventDefault();
+      submit.disabled = true;
+      submit.classList.add("pending");
+      const n = Number(party.value);
+      const combo = n > t.max_party ? comboFor(n) : null;
+      const body = combo ? { party_size: n, combination_id: combo.id } : { party_size: n, table_id: t.id };
+      if (name.value.trim()) body.guest = { name: name.value.trim() };
+      try {
+        const { body: r } = await api("POST", `/v1/restaurants/${restaurant.id}/walk-ins`, { token, body, key: newKey() });
+        const elsewhere = r.date !== date ? ` (on ${longDate(r.date)})` : "";
+        const where = r.table_ids?.length > 1 ? tableLabels(r) : t.label;
+        report(`Walk-in seated at ${where}, ${r.time}, ${guests(r.party_size)}${elsewhere}.`, "success");
+        done();
+      } catch (e) {
+        report(`Walk-in at ${t.label}: ${e.describe()}`, "error");
+      } finally {
+        submit.disabled = false;
+        submit.classList.remove("pending");
+      }
+    },
+  },
+  h("div", { class: "field" }, h("label", { for: "walk-in-party" }, "Party size"), party),
+  h("div", { class: "field" }, h("label", { for: "walk-in-name" }, "Name (optional)"), name),
+  h("p", { class: "hint" }, combos.length
+    ? `Walk-ins are seated now, for the table's usual turn. Parties over ${t.max_party} take a combination with ${t.label}.`
+    : "Walk-ins are seated now, for the table's usual turn."),
+  h("div", { class: "actions" }, submit));
+}

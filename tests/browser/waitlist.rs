@@ -1,0 +1,441 @@
+//! The waitlist in the browser: two diners wait for a full time, staff free the table, the first
+//! sees the offer live (counting down on the server's clock) and confirms it with one tap, the
+//! second keeps waiting, and the dashboard's queue follows every step.
+use crate::harness::*;
+use serde_json::{json, Value};
+use std::time::Duration;
+
+const SECS: fn(u64) -> Duration = Duration::from_secs;
+
+fn seconds(countdown: &str) -> u64 {
+    let (m, s) = countdown.split_once(':').expect("m:ss");
+    m.parse::<u64>().unwrap() * 60 + s.parse::<u64>().unwrap()
+}
+
+/// Opens the diner app, taps "Notify me" on `time` and joins with the default window.
+async fn join(
+    diner: &Browser,
+    url: &str,
+    time: &str,
+    (name, email): (&str, &str),
+    shot: Option<&str>,
+) -> String {
+    diner.goto(url).await;
+    diner
+        .wait_attr("[data-testid=live-status]", "data-state", "live", SECS(10))
+        .await;
+    let slot = format!(r#"[data-testid=slot][data-time="{time}"]"#);
+    diner.wait_attr(&slot, "data-available", "0", SECS(5)).await;
+    assert!(
+        diner.attr(&slot, "disabled").await.is_some(),
+        "a full time cannot be held"
+    );
+    if let Some(shot) = shot {
+        diner.screenshot(shot).await;
+    }
+    diner
+        .click(&format!(r#"[data-testid=notify][data-time="{time}"]"#))
+        .await;
+    diner.wait_visible("[data-testid=join]", SECS(3)).await;
+    diner.type_into("[data-testid=wait-name]", name).await;
+    diner.type_into("[data-testid=wait-email]", email).await;
+    diner.click("[data-testid=wait-join]").await;
+    diner.wait_visible("[data-testid=waitlist]", SECS(5)).await;
+    let saved = diner
+        .js(
+            "return JSON.parse(sessionStorage.getItem('tablecast.waitlist')).id;",
+            vec![],
+        )
+        .await;
+    saved
+        .as_str()
+        .expect("the entry is kept in the tab")
+        .to_owned()
+}
+
+async fn wait_title(diner: &Browser, wanted: &str) {
+    wait_title_within(diner, wanted, SECS(3)).await;
+}
+
+async fn wait_title_within(diner: &Browser, wanted: &str, within: Duration) {
+    until(within, &format!("the diner to read {wanted:?}"), || async {
+        diner
+            .text("[data-testid=wait-title]")
+            .await
+            .filter(|t| t.contains(wanted))
+    })
+    .await;
+}
+
+fn entry_row(id: &str) -> String {
+    format!(r#"[data-testid=queue-entry][data-entry-id="{id}"]"#)
+}
+
+#[tokio::test]
+async fn two_diners_wait_for_a_full_time_and_the_first_confirms_the_offer_live() {
+    if require(Service::Chromium, "two_diners_wait_for_a_full_time").is_none() {
+        return;
+    }
+    let _one = exclusive().await;
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("waitlist.db"), 0);
+    let (rid, staff_token) = server
+        .restaurant(paris_restaurant(
+            "Le Comptoir",
+            json!([{"id": "t1", "label": "T1", "min_party": 1, "max_party": 2}]),
+        ))
+        .await;
+    let date = date_in(1);
+    // The one table is booked at 19:00 (90 minutes): every start from 18:00 to 20:15 is full.
+    let grace = server.hold(&rid, &date, "19:00", 2, None).await;
+    server.confirm(&grace, "Grace Hopper").await;
+    let grace_id = grace["id"].as_str().unwrap().to_owned();
+
+    let mut driver = Driver::start().await;
+    let staff = driver.browser(1400, 1000).await;
+    staff
+        .goto(&server.url(&format!("/staff?restaurant={rid}&date={date}")))
+        .await;
+    staff
+        .type_into("[data-testid=staff-token]", &staff_token)
+        .await;
+    staff.click("[data-testid=staff-login]").await;
+    staff
+        .wait_attr("[data-testid=live-status]", "data-state", "live", SECS(10))
+        .await;
+    until(SECS(3), "an empty waitlist", || async {
+        staff
+            .text("[data-testid=queue-summary]")
+            .await
+            .filter(|t| t.contains("Nobody is waiting"))
+    })
+    .await;
+
+    let url = server.url(&format!("/?restaurant={rid}&date={date}&party=2"));
+    // Ada's clock runs ten minutes fast: her countdown must still follow the server's.
+    let ada = driver.browser(1100, 1000).await;
+    ada.before_each_page(
+        "const realNow = Date.now.bind(Date); Date.now = () => realNow() + 600000;",
+    )
+    .await;
+    let ada_entry = join(
+        &ada,
+        &url,
+        "19:00",
+        ("Ada Lovelace", "ada@example.com"),
+        Some("diner-notify-me.png"),
+    )
+    .await;
+    // The window defaults to half an hour either side of the full time.
+    let window = ada
+        .text("[data-testid=wait-meta]")
+        .await
+        .unwrap_or_default();
+    assert!(window.contains("18:30–19:30"), "{window}");
+    wait_title(&ada, "1st in line").await;
+
+    let bob = driver.browser(1100, 1000).await;
+    let bob_entry = join(&bob, &url, "19:00", ("Bob Noyce", "bob@example.com"), None).await;
+    wait_title(&bob, "2nd in line").await;
+    bob.screenshot("diner-waitlist.png").await;
+
+    // The dashboard shows both, in queue order.
+    staff
+        .wait_attr(&entry_row(&bob_entry), "data-status", "waiting", SECS(3))
+        .await;
+    let order = staff
+        .js(
+            "return [...document.querySelectorAll('[data-testid=queue-entry]')].map(r => [r.dataset.entryId, r.querySelector('[data-field=position]').textContent, r.querySelector('[data-field=window]').textContent]);",
+            vec![],
+        )
+        .await;
+    assert_eq!(
+        order,
+        json!([
+            [ada_entry, "#1", "18:30–19:30"],
+            [bob_entry, "#2", "18:30–19:30"]
+        ])
+    );
+
+    // Staff cancel Grace's booking: the table frees and goes to Ada first.
+    staff
+        .click(&format!(
+            r#"[data-testid=reservation][data-reservation-id="{grace_id}"]"#
+        ))
+        .await;
+    staff.click("[data-testid=action-cancel]").await;
+    ada.wait_visible("[data-testid=offer]", SECS(3)).await;
+    let title = ada.text("#offer-title").await.unwrap();
+    assert!(title.contains("19:00"), "{title}");
+    let left = seconds(&ada.text("[data-testid=offer-countdown]").await.unwrap());
+    assert!(
+        (100..=120).contains(&left),
+        "counts down from the server's expires_at despite the skewed clock: {left}s left"
+    );
+    // Bob still waits, now first in line.
+    wait_title(&bob, "1st in line").await;
+    assert!(!bob.visible("[data-testid=offer]").await);
+    staff
+        .wait_attr(&entry_row(&ada_entry), "data-status", "offered", SECS(3))
+        .await;
+    let offer = staff
+        .text(&format!(
+            "{} [data-testid=queue-offer]",
+            entry_row(&ada_entry)
+        ))
+        .await
+        .unwrap();
+    assert!(offer.contains("19:00") && offer.contains("T1"), "{offer}");
+    assert!(
+        staff
+            .visible(&format!("{} .queue-countdown", entry_row(&ada_entry)))
+            .await
+    );
+    ada.screenshot("diner-offer.png").await;
+    // The held block says whom it is offered to.
+    let block = staff
+        .text(r#"[data-testid=reservation][data-status=held] .block-name"#)
+        .await;
+    assert_eq!(block.as_deref(), Some("Offer: Ada Lovelace"));
+    staff.click("#panel-close").await;
+    staff.screenshot("staff-waitlist.png").await;
+    let bob_pos = staff
+        .text(&format!("{} [data-field=position]", entry_row(&bob_entry)))
+        .await;
+    assert_eq!(bob_pos.as_deref(), Some("#1"));
+
+    // The offer survives a reload of Ada's page.
+    ada.c.refresh().await.expect("reload");
+    ada.wait_visible("[data-testid=offer]", SECS(5)).await;
+
+    // One tap books it: the confirmation with its manage link, as for any booking.
+    ada.click("[data-testid=offer-confirm]").await;
+    ada.wait_visible("[data-testid=confirmation]", SECS(5))
+        .await;
+    let ticket = ada.text("[data-testid=confirmation]").await.unwrap();
+    assert!(
+        ticket.contains("19:00") && ticket.contains("Ada Lovelace") && ticket.contains("T1"),
+        "{ticket}"
+    );
+    let link = ada
+        .js(
+            "return document.querySelector('[data-testid=manage-link]').value;",
+            vec![],
+        )
+        .await;
+    assert!(
+        link.as_str().unwrap_or_default().contains("/reservation/"),
+        "{link}"
+    );
+    staff
+        .wait_attr(&entry_row(&ada_entry), "data-status", "booked", SECS(3))
+        .await;
+    let booked: Value = staff
+        .js(
+            "return document.querySelector('[data-testid=reservation][data-status=confirmed]')?.getAttribute('aria-label');",
+            vec![],
+        )
+        .await;
+    assert!(
+        booked.as_str().unwrap_or_default().contains("Ada Lovelace"),
+        "{booked}"
+    );
+    assert_eq!(
+        staff
+            .attr(&entry_row(&bob_entry), "data-status")
+            .await
+            .as_deref(),
+        Some("waiting")
+    );
+    wait_title(&bob, "1st in line").await;
+
+    // Bob leaves; the dashboard shows it.
+    bob.click("[data-testid=wait-leave]").await;
+    until(SECS(3), "Bob to be told he left", || async {
+        bob.text("[data-testid=status]")
+            .await
+            .filter(|t| t.contains("You left the waitlist"))
+    })
+    .await;
+    assert!(bob.visible("[data-testid=slot]").await);
+    staff
+        .wait_attr(&entry_row(&bob_entry), "data-status", "left", SECS(3))
+        .await;
+
+    ada.finish(&[]).await;
+    bob.finish(&[]).await;
+    staff.finish(&[]).await;
+}
+
+#[tokio::test]
+async fn a_diner_passes_on_an_offer_and_the_next_in_line_confirms_it_from_the_manage_link() {
+    if require(Service::Chromium, "a_diner_passes_on_an_offer").is_none() {
+        return;
+    }
+    let _one = exclusive().await;
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("waitlist-pass.db"), 0);
+    let (rid, _) = server
+        .restaurant(paris_restaurant(
+            "Le Comptoir",
+            json!([{"id": "t1", "label": "T1", "min_party": 1, "max_party": 2}]),
+        ))
+        .await;
+    let date = date_in(1);
+    // Someone holds the one table at 20:00.
+    let hold = server.hold(&rid, &date, "20:00", 2, None).await;
+
+    let mut driver = Driver::start().await;
+    let cleo = driver.browser(1100, 1000).await;
+    let url = server.url(&format!("/?restaurant={rid}&date={date}&party=2"));
+    let cleo_entry = join(
+        &cleo,
+        &url,
+        "20:00",
+        ("Cleo Smith", "cleo@example.com"),
+        None,
+    )
+    .await;
+    wait_title(&cleo, "1st in line").await;
+    // Dan joins over the API (as the email-only diner would).
+    let (code, dan) = server
+        .send(
+            reqwest::Method::POST,
+            &format!("/v1/restaurants/{rid}/waitlist"),
+            None,
+            Some(
+                json!({"date": date, "party_size": 2, "from": "19:45", "to": "20:15",
+                        "guest": {"name": "Dan Brown", "email": "dan@example.com"}}),
+            ),
+        )
+        .await;
+    assert_eq!(code, 201, "{dan}");
+    let dan_token = dan["token"].as_str().unwrap().to_owned();
+    let dan_id = dan["id"].as_str().unwrap().to_owned();
+
+    // The hold is let go: Cleo is offered 20:00, and passes.
+    let (code, _) = server
+        .send(
+            reqwest::Method::DELETE,
+            &format!("/v1/reservations/{}", hold["id"].as_str().unwrap()),
+            hold["token"].as_str(),
+            None,
+        )
+        .await;
+    assert_eq!(code, 204);
+    cleo.wait_visible("[data-testid=offer]", SECS(3)).await;
+    cleo.click("[data-testid=offer-pass]").await;
+    wait_title(&cleo, "You passed on 20:00").await;
+    assert!(!cleo.visible("[data-testid=offer]").await);
+    assert!(cleo.visible("[data-testid=wait-rejoin]").await);
+    assert_eq!(
+        cleo.attr("[data-testid=waitlist]", "data-status")
+            .await
+            .as_deref(),
+        Some("lapsed"),
+        "entry {cleo_entry}"
+    );
+
+    // Dan is offered the same table; his manage link (the entry's token) opens and confirms it.
+    let offered = until(SECS(3), "Dan's offer", || async {
+        let (_, e) = server
+            .send(
+                reqwest::Method::GET,
+                &format!("/v1/waitlist/{dan_id}"),
+                Some(&dan_token),
+                None,
+            )
+            .await;
+        (e["status"] == "offered").then_some(e)
+    })
+    .await;
+    let reservation = offered["offer"]["reservation_id"].as_str().unwrap();
+    let dan_page = driver.browser(1000, 900).await;
+    dan_page
+        .goto(&server.url(&format!("/reservation/{reservation}#t={dan_token}")))
+        .await;
+    dan_page
+        .wait_visible("[data-testid=confirm]", SECS(5))
+        .await;
+    let left = dan_page
+        .text(r#"dd[data-field="left to confirm"]"#)
+        .await
+        .expect("the offer's countdown");
+    assert!(left.starts_with("1:") || left.starts_with("2:"), "{left}");
+    dan_page
+        .type_into("[data-testid=guest-name]", "Dan Brown")
+        .await;
+    dan_page.click("[data-testid=confirm]").await;
+    until(SECS(3), "the booking confirmed", || async {
+        dan_page
+            .text("#manage-title")
+            .await
+            .filter(|t| t == "You're booked")
+    })
+    .await;
+    let (_, e) = server
+        .send(
+            reqwest::Method::GET,
+            &format!("/v1/waitlist/{dan_id}"),
+            Some(&dan_token),
+            None,
+        )
+        .await;
+    assert_eq!(e["status"], "booked", "{e}");
+
+    cleo.finish(&[]).await;
+    dan_page.finish(&[]).await;
+}
+
+#[tokio::test]
+async fn an_offer_left_unanswered_lapses_on_the_page_and_the_diner_can_join_again() {
+    if require(Service::Chromium, "an_offer_left_unanswered_lapses").is_none() {
+        return;
+    }
+    let _one = exclusive().await;
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("waitlist-lapse.db"), 0);
+    let mut body = paris_restaurant(
+        "Le Comptoir",
+        json!([{"id": "t1", "label": "T1", "min_party": 1, "max_party": 2}]),
+    );
+    body["offer_seconds"] = json!(15);
+    let (rid, _) = server.restaurant(body).await;
+    let date = date_in(1);
+    let hold = server.hold(&rid, &date, "19:00", 2, None).await;
+
+    let mut driver = Driver::start().await;
+    let eve = driver.browser(1100, 1000).await;
+    let url = server.url(&format!("/?restaurant={rid}&date={date}&party=2"));
+    join(&eve, &url, "19:00", ("Eve Curie", "eve@example.com"), None).await;
+    let (code, _) = server
+        .send(
+            reqwest::Method::DELETE,
+            &format!("/v1/reservations/{}", hold["id"].as_str().unwrap()),
+            hold["token"].as_str(),
+            None,
+        )
+        .await;
+    assert_eq!(code, 204);
+    eve.wait_visible("[data-testid=offer]", SECS(3)).await;
+    let left = seconds(&eve.text("[data-testid=offer-countdown]").await.unwrap());
+    assert!((10..=15).contains(&left), "{left}s left of 15");
+    // Nobody answers: the page says the offer lapsed once the server reads it so.
+    wait_title_within(&eve, "lapsed", SECS(25)).await;
+    assert!(!eve.visible("[data-testid=offer]").await);
+    let said = eve.text("[data-testid=status]").await.unwrap_or_default();
+    assert!(said.contains("ran out"), "{said}");
+    assert!(!eve.visible("[data-testid=wait-leave]").await);
+    // Join again: the form opens with the same window.
+    eve.click("[data-testid=wait-rejoin]").await;
+    eve.wait_visible("[data-testid=join]", SECS(3)).await;
+    let window = eve
+        .js(
+            "return [document.querySelector('#wait-from').value, document.querySelector('#wait-to').value];",
+            vec![],
+        )
+        .await;
+    assert_eq!(window, json!(["18:30", "19:30"]));
+
+    eve.finish(&[]).await;
+}
