@@ -8,6 +8,7 @@ mod contract;
 mod dst;
 mod durability;
 mod endpoints;
+mod floor_dynamo;
 mod idempotency;
 mod limits;
 mod live;

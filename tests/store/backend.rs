@@ -43,6 +43,14 @@ impl Backend {
         })
     }
 
+    /// The DynamoDB table of this backend, to read raw items.
+    pub fn dynamo_table(&self) -> Option<&str> {
+        match &self.kind {
+            Kind::Dynamo { table } => Some(table),
+            Kind::Sqlite { .. } => None,
+        }
+    }
+
     /// A second instance over the same data, as another process would open it.
     pub async fn another_instance(&self) -> DynStore {
         match &self.kind {

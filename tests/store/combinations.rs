@@ -3,13 +3,16 @@ use crate::backend::Backend;
 use crate::fixtures::*;
 use chrono::Duration;
 use tablecast::domain::reservation::Status;
-use tablecast::store::InsertOutcome;
+use tablecast::store::{Guard, InsertOutcome, ReplaceOutcome, Transition, TransitionOutcome};
 
 contract!(
     a_combination_claims_every_member_table_and_reads_back_whole,
     a_member_table_and_its_combination_never_both_win_a_race,
     the_first_free_option_is_claimed_single_tables_before_combinations,
     a_walk_in_takes_a_combination_like_a_hold,
+    a_combined_reservation_moves_every_member_through_its_transitions,
+    an_expired_combined_hold_frees_every_member_before_any_sweep,
+    a_guarded_change_sees_a_combined_reservation_on_each_member_only,
 );
 
 async fn a_combination_claims_every_member_table_and_reads_back_whole(b: &Backend) {
@@ -113,4 +116,131 @@ async fn a_walk_in_takes_a_combination_like_a_hold(b: &Backend) {
     assert!(is_lost(
         &insert(s, new(hold_at(&r, at(20, 0), 90), &["t4"], 1, now)).await
     ));
+}
+
+fn done(o: TransitionOutcome) -> tablecast::domain::Reservation {
+    match o {
+        TransitionOutcome::Done { reservation, .. } => reservation,
+        other => panic!("expected the change done, got {other:?}"),
+    }
+}
+
+/// A party of 6 on c34 from `start` for 150 minutes, held at `now`.
+fn on_c34(
+    r: &tablecast::domain::Restaurant,
+    start: chrono::DateTime<chrono::Utc>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> tablecast::store::NewReservation {
+    let party6 = reservation(r, start, 150, 6, Status::Held, now);
+    new_on(party6, vec![combo("c34", &["t3", "t4"])], now)
+}
+
+async fn a_combined_reservation_moves_every_member_through_its_transitions(b: &Backend) {
+    let s = &b.store;
+    let r = combined(s, "Parcours").await;
+    let now = morning();
+    let (c, _) = won(s, on_c34(&r, at(19, 0), now)).await;
+    for (from, to) in [
+        (Status::Held, Status::Confirmed),
+        (Status::Confirmed, Status::Seated),
+    ] {
+        let x = done(s.transition(transition(c.id, from, to, now)).await.unwrap());
+        assert_eq!((x.status, &x.table_ids), (to, &c.table_ids));
+    }
+    // Completed early: every member is free from the new end, and taken before it.
+    let complete = Transition {
+        end: Some(at(20, 0)),
+        ..transition(c.id, Status::Seated, Status::Completed, now)
+    };
+    let x = done(s.transition(complete).await.unwrap());
+    assert_eq!(s.reservation(c.id).await.unwrap(), Some(x));
+    for t in ["t3", "t4"] {
+        let early = new(hold_at(&r, at(19, 30), 30), &[t], 1, now);
+        assert!(is_lost(&insert(s, early).await), "{t}");
+        won(s, new(hold_at(&r, at(20, 0), 60), &[t], 1, now)).await;
+    }
+    // A confirmed combination cancelled frees every member at once.
+    let (later, _) = won(s, on_c34(&r, at(21, 0), now)).await;
+    done(
+        s.transition(transition(later.id, Status::Held, Status::Confirmed, now))
+            .await
+            .unwrap(),
+    );
+    done(
+        s.transition(transition(
+            later.id,
+            Status::Confirmed,
+            Status::Cancelled,
+            now,
+        ))
+        .await
+        .unwrap(),
+    );
+    for t in ["t3", "t4"] {
+        won(s, new(hold_at(&r, at(21, 30), 90), &[t], 1, now)).await;
+    }
+}
+
+async fn an_expired_combined_hold_frees_every_member_before_any_sweep(b: &Backend) {
+    let s = &b.store;
+    let r = combined(s, "Expirée").await;
+    let now = morning();
+    let (c, _) = won(s, on_c34(&r, at(19, 0), now)).await;
+    let expiry = c.expires_at.unwrap();
+    let before = expiry - Duration::milliseconds(1);
+    assert!(is_lost(
+        &insert(s, new(hold_at(&r, at(19, 0), 90), &["t4"], 1, before)).await
+    ));
+    // No sweeper has run: at its expiry both members are free, the combination too.
+    for t in ["t4", "t3"] {
+        let single = reservation(&r, at(19, 0), 90, 2, Status::Held, expiry);
+        won(s, new(single, &[t], 1, expiry)).await;
+    }
+    assert!(is_lost(&insert(s, on_c34(&r, at(19, 0), expiry)).await));
+}
+
+async fn a_guarded_change_sees_a_combined_reservation_on_each_member_only(b: &Backend) {
+    let s = &b.store;
+    let r = combined(s, "Gardée").await;
+    let now = morning();
+    let (c, _) = won(s, on_c34(&r, at(19, 0), now)).await;
+    done(
+        s.transition(transition(c.id, Status::Held, Status::Confirmed, now))
+            .await
+            .unwrap(),
+    );
+    // Deleting t4 is blocked by the combination living on it, as by a reservation on t4 alone.
+    let mut without_t4 = r.clone();
+    without_t4.combinations.clear();
+    without_t4.tables.retain(|t| t.id != table("t4"));
+    let guard = Guard::NoLiveFuture {
+        table: Some(table("t4")),
+        now,
+    };
+    let out = s
+        .replace_restaurant(&without_t4, 1, guard, now)
+        .await
+        .unwrap();
+    assert!(matches!(out, ReplaceOutcome::Blocked), "{out:?}");
+    // Shrinking t3 minds the parties on t3 alone: the combined party of 6 does not stop it.
+    let mut smaller = r.clone();
+    smaller
+        .tables
+        .iter_mut()
+        .filter(|t| t.id == table("t3"))
+        .for_each(|t| t.max_party = 4);
+    let guard = Guard::PartiesWithin {
+        table: table("t3"),
+        min: 2,
+        max: 4,
+        now,
+    };
+    let out = s.replace_restaurant(&smaller, 1, guard, now).await.unwrap();
+    assert!(matches!(out, ReplaceOutcome::Done(_)), "{out:?}");
+    // A combined hold computed against the old settings is stale; at the new ones it wins.
+    let stale = on_c34(&r, at(21, 30), now);
+    assert!(matches!(insert(s, stale).await, InsertOutcome::Stale));
+    let mut fresh = on_c34(&r, at(21, 30), now);
+    fresh.restaurant_revision = 2;
+    won(s, fresh).await;
 }

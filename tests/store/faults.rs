@@ -27,7 +27,7 @@ use tablecast::store::{
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Inject {
+pub(crate) enum Inject {
     /// Answered as a transaction conflict without reaching DynamoDB.
     Conflict,
     /// Answered as throttled without reaching DynamoDB.
@@ -51,14 +51,14 @@ struct Plan {
 }
 
 #[derive(Debug, Clone)]
-struct Faults {
+pub(crate) struct Faults {
     inner: SharedHttpClient,
     plan: Arc<Mutex<Plan>>,
 }
 
 impl Faults {
     /// The next `times` calls of operation `op` (e.g. `TransactWriteItems`) get `what`.
-    fn inject(&self, op: &str, what: Inject, times: usize) {
+    pub(crate) fn inject(&self, op: &str, what: Inject, times: usize) {
         self.plan
             .lock()
             .unwrap()
@@ -70,11 +70,11 @@ impl Faults {
         self.plan.lock().unwrap().rules.clear();
     }
 
-    fn calls(&self, op: &str) -> usize {
+    pub(crate) fn calls(&self, op: &str) -> usize {
         *self.plan.lock().unwrap().calls.get(op).unwrap_or(&0)
     }
 
-    fn transactions(&self) -> Vec<serde_json::Value> {
+    pub(crate) fn transactions(&self) -> Vec<serde_json::Value> {
         self.plan.lock().unwrap().transactions.clone()
     }
 
@@ -194,7 +194,7 @@ impl HttpClient for Faults {
 }
 
 /// A plain store and a faulty one over the same fresh table.
-async fn stores(test: &str) -> Option<(DynStore, DynStore, Faults)> {
+pub(crate) async fn stores(test: &str) -> Option<(DynStore, DynStore, Faults)> {
     require(Service::DynamoDbLocal, test)?;
     let table = unique_table("faults");
     let plain: DynStore = Arc::new(DynamoStore::connect(&table).await.unwrap());
@@ -221,7 +221,7 @@ async fn stores(test: &str) -> Option<(DynStore, DynStore, Faults)> {
     Some((plain, faulty, faults))
 }
 
-const TX: &str = "TransactWriteItems";
+pub(crate) const TX: &str = "TransactWriteItems";
 
 /// Exactly one reservation on the day, and the slot is taken for everyone else.
 async fn exactly_one_hold(plain: &DynStore, r: &tablecast::domain::Restaurant, id: uuid::Uuid) {
@@ -412,7 +412,7 @@ async fn an_expiry_whose_answer_was_lost_is_reported_by_exactly_one_sweeper() {
 }
 
 /// The `(pk, sk)` of every item of one `TransactWriteItems` body, with the kind of its action.
-fn transaction_keys(body: &serde_json::Value) -> Vec<(String, (String, String))> {
+pub(crate) fn transaction_keys(body: &serde_json::Value) -> Vec<(String, (String, String))> {
     let key = |k: &serde_json::Value| {
         (
             k["pk"]["S"].as_str().unwrap().to_owned(),

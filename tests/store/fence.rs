@@ -12,6 +12,7 @@ contract!(
     a_hold_computed_before_a_settings_change_is_stale_after_it,
     a_guarded_change_racing_holds_on_its_table_never_lets_both_win,
     a_plain_change_racing_holds_leaves_them_stale_never_committed_after_it,
+    a_change_racing_combined_holds_leaves_them_stale_never_committed_after_it,
 );
 
 /// A hold of `party` on `t` at `start` computed against `revision`, run on its own task.
@@ -184,6 +185,85 @@ async fn a_plain_change_racing_holds_leaves_them_stale_never_committed_after_it(
             }
         }
         let late = insert(s, new(hold_at(&r, at(22, 15), 30), &["t2"], 1, morning())).await;
+        assert!(matches!(late, InsertOutcome::Stale), "{late:?}");
+    }
+}
+
+async fn a_change_racing_combined_holds_leaves_them_stale_never_committed_after_it(b: &Backend) {
+    let other = b.another_instance().await;
+    for round in 0..4u64 {
+        let s = &b.store;
+        let r = combined(s, &format!("Ensemble {round}")).await;
+        // The change removes the combination: no hold on it may commit after the change. The
+        // holds' times do not overlap, so each either wins or is stale.
+        let mut apart = r.clone();
+        apart.combinations.clear();
+        let holds: Vec<_> = [at(18, 0), at(21, 0), at(19, 30)]
+            .into_iter()
+            .enumerate()
+            .map(|(i, start)| {
+                let (s, r) = (s.clone(), r.clone());
+                tokio::spawn(async move {
+                    let delay = (5 * i as u64) * (round + 1);
+                    tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
+                    let began = Instant::now();
+                    let party6 = reservation(
+                        &r,
+                        start,
+                        90,
+                        6,
+                        tablecast::domain::reservation::Status::Held,
+                        morning(),
+                    );
+                    let n = new_on(party6, vec![combo("c34", &["t3", "t4"])], morning());
+                    (began, insert(&s, n).await)
+                })
+            })
+            .collect();
+        let out = other
+            .replace_restaurant(&apart, 1, Guard::None, morning())
+            .await
+            .unwrap();
+        let done_at = Instant::now();
+        assert!(
+            matches!(out, ReplaceOutcome::Done(_)),
+            "round {round}: {out:?}"
+        );
+        let mut wins = 0;
+        for h in holds {
+            match h.await.unwrap() {
+                (began, InsertOutcome::Won { .. }) => {
+                    wins += 1;
+                    assert!(
+                        began < done_at,
+                        "round {round}: a combined hold begun after the change won"
+                    );
+                }
+                (_, InsertOutcome::Stale) => {}
+                (_, other) => panic!("round {round}: {other:?}"),
+            }
+        }
+        let combined_now = s
+            .reservations_on(r.id, day())
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|x| x.combination_id.is_some())
+            .count();
+        assert_eq!(combined_now, wins, "round {round}");
+        let late = new_on(
+            reservation(
+                &r,
+                at(22, 30),
+                60,
+                6,
+                tablecast::domain::reservation::Status::Held,
+                morning(),
+            ),
+            vec![combo("c34", &["t3", "t4"])],
+            morning(),
+        );
+        let late = insert(s, late).await;
         assert!(matches!(late, InsertOutcome::Stale), "{late:?}");
     }
 }

@@ -25,6 +25,7 @@ macro_rules! on_dynamodb {
 on_dynamodb!(
     released_and_expired_holds_leave_the_day_but_stay_on_the_staff_list,
     purge_deletes_dead_holds_and_old_idempotency_records_and_keeps_business_records,
+    purge_clears_every_member_tables_minutes_of_a_combined_hold,
 );
 
 fn done(o: TransitionOutcome) -> tablecast::domain::Reservation {
@@ -193,4 +194,61 @@ async fn purge_deletes_dead_holds_and_old_idempotency_records_and_keeps_business
     assert_eq!(d.reservations.len(), 3, "confirmed, cancelled, live");
     let again = reservation(&r, at(20, 0), 60, 2, Status::Held, before);
     won(s, new(again, &["t1"], 1, before)).await;
+}
+
+/// Every `(sort key, attribute)` of the items of `pk` whose value names reservation `id`.
+async fn naming(table: &str, pk: &str, id: uuid::Uuid) -> Vec<(String, String)> {
+    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .load()
+        .await;
+    let client = aws_sdk_dynamodb::Client::new(&sdk);
+    let out = client
+        .query()
+        .table_name(table)
+        .consistent_read(true)
+        .key_condition_expression("pk = :pk")
+        .expression_attribute_values(":pk", aws_sdk_dynamodb::types::AttributeValue::S(pk.into()))
+        .send()
+        .await
+        .unwrap();
+    let mine = id.simple().to_string();
+    let mut found = Vec::new();
+    for item in out.items() {
+        let sk = item["sk"].as_s().unwrap().clone();
+        for (k, v) in item {
+            if v.as_s().is_ok_and(|v| v.ends_with(&mine)) {
+                found.push((sk.clone(), k.clone()));
+            }
+        }
+    }
+    found
+}
+
+async fn purge_clears_every_member_tables_minutes_of_a_combined_hold(b: &Backend) {
+    let s = &b.store;
+    let table = b.dynamo_table().unwrap();
+    let r = combined(s, "Débarras").await;
+    let now = morning();
+    // Held on c34, expired long ago and never swept.
+    let mut party6 = reservation(&r, at(19, 0), 150, 6, Status::Held, now);
+    party6.expires_at = Some(now + Duration::seconds(1));
+    let (c, _) = won(s, new_on(party6, vec![combo("c34", &["t3", "t4"])], now)).await;
+    let cells = |t: &str| format!("O#{}#{t}", r.id);
+    for t in ["t3", "t4"] {
+        assert_eq!(
+            naming(table, &cells(t), c.id).await.len(),
+            150,
+            "{t}: one per minute"
+        );
+    }
+    assert_eq!(s.purge(now + Duration::hours(1), 100).await.unwrap(), 1);
+    assert!(s.reservation(c.id).await.unwrap().is_none());
+    for t in ["t3", "t4"] {
+        assert_eq!(naming(table, &cells(t), c.id).await, [], "{t}");
+    }
+    let later = now + Duration::hours(1);
+    for t in ["t3", "t4"] {
+        let single = reservation(&r, at(19, 0), 90, 2, Status::Held, later);
+        won(s, new(single, &[t], 1, later)).await;
+    }
 }

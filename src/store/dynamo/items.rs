@@ -78,6 +78,9 @@ pub struct StoredReservation {
     pub ttl: Option<i64>,
     /// The live-hold slot a capped hold claimed (kept after, so retention can clear it).
     pub slot: Option<Slot>,
+    /// The sort key of the pacing window item it was counted in (`pw`), when the restaurant
+    /// was paced as it was written: a release or cancel takes it out of that item.
+    pub window: Option<String>,
 }
 
 /// One slot of a client's live-hold cap.
@@ -116,6 +119,15 @@ pub fn reservation_item(r: &StoredReservation) -> StoreResult<Item> {
     put("id", s(x.id.to_string()));
     put("rid", s(x.restaurant_id.to_string()));
     put("table", s(x.table_id.as_str()));
+    if x.table_ids.len() > 1 || x.table_ids.first() != Some(&x.table_id) {
+        put(
+            "tables",
+            AttributeValue::L(x.table_ids.iter().map(|t| s(t.as_str())).collect()),
+        );
+    }
+    if let Some(c) = &x.combination_id {
+        put("combo", s(c.as_str()));
+    }
     put("date", s(x.date.to_string()));
     put("time", s(x.time.to_string()));
     put("start_ms", n(x.start.timestamp_millis()));
@@ -156,7 +168,30 @@ pub fn reservation_item(r: &StoredReservation) -> StoreResult<Item> {
         put("cl", s(&slot.client));
         put("slot", n(slot.index));
     }
+    if let Some(w) = &r.window {
+        put("pw", s(w));
+    }
     Ok(item)
+}
+
+fn table_id(v: &str) -> StoreResult<TableId> {
+    TableId::parse(v).map_err(|e| StoreError::corrupt("table", e))
+}
+
+/// Every table a reservation occupies: `tables` when it was seated on a combination, else its
+/// one `table`.
+fn tables_of(item: &Item) -> StoreResult<Vec<TableId>> {
+    match item.get("tables") {
+        None => Ok(vec![table_id(get_s(item, "table")?)?]),
+        Some(AttributeValue::L(v)) if !v.is_empty() => v
+            .iter()
+            .map(|t| match t {
+                AttributeValue::S(t) => table_id(t),
+                _ => Err(corrupt("tables")),
+            })
+            .collect(),
+        Some(_) => Err(corrupt("tables")),
+    }
 }
 
 pub fn reservation_from(item: &Item) -> StoreResult<StoredReservation> {
@@ -167,12 +202,9 @@ pub fn reservation_from(item: &Item) -> StoreResult<StoredReservation> {
         reservation: Reservation {
             id: uuid(item, "id")?,
             restaurant_id: uuid(item, "rid")?,
-            table_id: TableId::parse(get_s(item, "table")?)
-                .map_err(|e| StoreError::corrupt("table", e))?,
-            // Single tables only, for now.
-            table_ids: vec![TableId::parse(get_s(item, "table")?)
-                .map_err(|e| StoreError::corrupt("table", e))?],
-            combination_id: None,
+            table_id: table_id(get_s(item, "table")?)?,
+            table_ids: tables_of(item)?,
+            combination_id: opt_s(item, "combo")?.map(table_id).transpose()?,
             date: LocalDate::parse(get_s(item, "date")?)
                 .map_err(|e| StoreError::corrupt("date", e))?,
             time: WallTime::parse(get_s(item, "time")?)
@@ -198,6 +230,7 @@ pub fn reservation_from(item: &Item) -> StoreResult<StoredReservation> {
             }),
             None => None,
         },
+        window: opt_s(item, "pw")?.map(str::to_owned),
     })
 }
 

@@ -35,6 +35,7 @@ fn hold() -> StoredReservation {
             client: "c-1".into(),
             index: 3,
         }),
+        window: Some("2026-12-05#19:00#19:15".into()),
     }
 }
 
@@ -92,6 +93,37 @@ fn a_confirmed_reservation_round_trips_with_its_guest_and_no_ttl() {
     let item = reservation_item(&c).unwrap();
     assert!(!item.contains_key(TTL) && !item.contains_key(DUE_PK));
     assert_eq!(reservation_from(&item).unwrap(), c);
+}
+
+#[test]
+fn a_combined_reservation_round_trips_with_its_members_combination_and_window() {
+    let mut c = hold();
+    let (t3, t4) = (TableId::parse("t3").unwrap(), TableId::parse("t4").unwrap());
+    c.reservation.table_id = t3.clone();
+    c.reservation.table_ids = vec![t3, t4];
+    c.reservation.combination_id = Some(TableId::parse("c34").unwrap());
+    let item = reservation_item(&c).unwrap();
+    assert_eq!(get_s(&item, "table").unwrap(), "t3");
+    assert_eq!(get_s(&item, "combo").unwrap(), "c34");
+    assert_eq!(get_s(&item, "pw").unwrap(), "2026-12-05#19:00#19:15");
+    assert_eq!(reservation_from(&item).unwrap(), c);
+}
+
+#[test]
+fn a_reservation_written_before_combinations_reads_as_on_its_one_table() {
+    let mut h = hold();
+    h.window = None;
+    let mut item = reservation_item(&h).unwrap();
+    assert!(!item.contains_key("tables") && !item.contains_key("combo"));
+    assert!(!item.contains_key("pw"));
+    let back = reservation_from(&item).unwrap();
+    assert_eq!(back.reservation.table_ids, [h.reservation.table_id.clone()]);
+    assert_eq!(back.reservation.combination_id, None);
+    item.insert("tables".into(), AttributeValue::L(vec![]));
+    assert!(
+        reservation_from(&item).is_err(),
+        "an empty member list is corrupt"
+    );
 }
 
 #[test]

@@ -9,6 +9,7 @@
 //! | change counter (`n`, and `nx` for the next date) | `R#{rid}` | `D#{date}#C#{table}` | the day's `Query` (its date's and the next's) |
 //! | table (settings revision `rev`, settings-change `fence`) | `O#{rid}#{table}` | `T` | the holds of that table (a `ConditionCheck`), settings changes |
 //! | client's live-hold slots | `C#{client}` | `C` | the holds of that client only |
+//! | pacing window (`v`, one `h{id}` per counted reservation not yet seen by the day's read) | `P#{rid}` | `{date}#{start}#{end}` | the paced holds of that window only |
 //! | idempotency record | `I#{scope}` | `I` | its own requests, retention |
 //!
 //! - **Dead holds leave the day.** The day's `Query` (availability, live reloads, the hold's own
@@ -134,6 +135,24 @@ pub const TABLE_SK: &str = "T";
 /// a settings change in progress (see `fence`).
 pub fn table_key(rid: Uuid, table: &TableId) -> (String, String) {
     (cell_pk(rid, table), TABLE_SK.to_owned())
+}
+
+/// The item that counts one pacing window of a date: its own partition per restaurant, so the
+/// day's `Query` never reads it and holds of other windows never write it.
+pub fn window_key(
+    rid: Uuid,
+    date: LocalDate,
+    window: &crate::domain::pacing::Window,
+) -> (String, String) {
+    (format!("P#{rid}"), window_sk(date, window))
+}
+
+pub fn window_sk(date: LocalDate, window: &crate::domain::pacing::Window) -> String {
+    format!("{date}#{}#{}", window.start, window.end)
+}
+
+pub fn window_pk(rid: Uuid) -> String {
+    format!("P#{rid}")
 }
 
 pub fn due_pk(id: Uuid) -> String {

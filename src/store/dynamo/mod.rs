@@ -13,6 +13,7 @@
 //! | reservation | `R#{rid}` | `D#{date}#R#{id}` | the reservation, its write count `wc`, stamp `tx` |
 //! | dead hold | `R#{rid}` | `E#{date}#R#{id}` | a released or expired hold, out of the day's range |
 //! | client slots | `C#{client}` | `C` | `s0…` the client's live holds, for its cap |
+//! | pacing window | `P#{rid}` | `{date}#{start}#{end}` | version `v`, entries `h{id}` not yet in the day's read, lapse marks `x{id}` (see [`pacing`]) |
 //! | change counter | `R#{rid}` | `D#{date}#C#{table}` | `n` changes of one table that date, `nx` of them past midnight |
 //! | occupancy cell | `O#{rid}#{table}` | 15-minute cell number | one attribute per claimed minute |
 //! | table | `O#{rid}#{table}` | `T` | the settings `rev` its holds must be computed against, a settings-change `fence` |
@@ -43,10 +44,13 @@
 //!   date and checks its table's own item; on DynamoDB itself those items, shared only by holds
 //!   of one table, can only cause a retried `TransactionConflict`, never a wrong answer. Counters per table and date rather than
 //!   per cell keep the day's `Query` small, which every availability read pays for.)
-//! - **One transaction per decision.** A hold is one `TransactWriteItems` (≤ 56 items of the 100
-//!   allowed): a `ConditionCheck` of its table's settings revision and fence (`Stale`), the
-//!   reservation and its pointer and token (`attribute_not_exists`), the cell claims and the
-//!   counter, and, when capped or idempotent, the client's slot and the request's answer.
+//! - **One transaction per decision.** A hold is one `TransactWriteItems` (≤ 57 items of the 100
+//!   allowed on one table): the reservation and its pointer and token (`attribute_not_exists`),
+//!   the counter, a `ConditionCheck` of each member table's settings revision and fence
+//!   (`Stale`), the cell claims of every member table (a combination is claimed whole or not at
+//!   all; one whose cells would pass 100 items is never claimed), and, when capped, idempotent or
+//!   paced, the client's slot, the request's answer and the window item written on the version
+//!   it read ([`pacing`]).
 //!   Candidate tables are tried in best-fit order, skipping those the day view shows
 //!   taken; the cancellation reasons, in item order, tell a lost table from a stale one.
 //!   Transitions are conditional on the status, the write count read (and for a hold, on not
@@ -87,12 +91,14 @@
 //!   fence and unfences every table at the new revision, or lifts the fences. A table left
 //!   fenced by a change that stopped is settled by its next hold (see [`fence`]).
 pub mod cells;
+mod claim;
 pub mod errors;
 mod fence;
 mod insert;
 mod io;
 pub mod items;
 pub mod keys;
+pub mod pacing;
 mod purge;
 mod reads;
 mod restaurants;

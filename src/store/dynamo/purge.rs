@@ -180,9 +180,11 @@ impl DynamoStore {
                     .or_default()
                     .push(format!("m{}", m.rem_euclid(CELL_MINUTES)));
             }
-            for (cell, attrs) in cells {
-                let k = (cell_pk(r.restaurant_id, &r.table_id), cell_sk(cell));
-                self.clear_if_mine(k, &attrs, &mine).await?;
+            for table in &r.table_ids {
+                for (cell, attrs) in &cells {
+                    let k = (cell_pk(r.restaurant_id, table), cell_sk(*cell));
+                    self.clear_if_mine(k, attrs, &mine).await?;
+                }
             }
         }
         Ok(true)

@@ -158,6 +158,7 @@ mod tests {
             token_hash: None,
             ttl: None,
             slot: None,
+            window: None,
         }
     }
 

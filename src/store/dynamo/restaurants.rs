@@ -21,15 +21,22 @@ pub fn blocks(guard: &Guard, r: &Reservation) -> bool {
     let live = |now: DateTime<Utc>| r.occupies_at(now) && r.end > now;
     match guard {
         Guard::None => false,
+        // A reservation on a combination is on each of its member tables.
         Guard::NoLiveFuture { table, now } => {
-            live(*now) && table.as_ref().is_none_or(|t| *t == r.table_id)
+            live(*now) && table.as_ref().is_none_or(|t| r.uses(t))
         }
+        // Only a reservation on the table alone must fit the table's party range.
         Guard::PartiesWithin {
             table,
             min,
             max,
             now,
-        } => live(*now) && *table == r.table_id && !(*min..=*max).contains(&r.party_size),
+        } => {
+            live(*now)
+                && r.combination_id.is_none()
+                && *table == r.table_id
+                && !(*min..=*max).contains(&r.party_size)
+        }
     }
 }
 

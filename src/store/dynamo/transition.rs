@@ -196,6 +196,7 @@ impl DynamoStore {
             token_hash: cur.token_hash.clone(),
             ttl: cur.ttl.filter(|_| keeps_ttl),
             slot: cur.slot.clone(),
+            window: cur.window.clone(),
         };
         let moved = reservation_sk_of(&cur.reservation) != reservation_sk_of(&r);
         let mut written = self.reservation_write(cur, &next, t.now)?;
@@ -230,12 +231,29 @@ impl DynamoStore {
             items.push(self.idem_answer(idem, &r)?);
         }
         let idem_at = t.idem.as_ref().map(|_| items.len() - 1);
+        // Released or cancelled, it leaves the pacing window it was counted in (an expired
+        // hold's entry lapses by itself).
+        // A paced hold is confirmed only if no decision of its window counted it as expired
+        // (an instance whose clock is ahead): else it reads as expired, as for its minutes.
+        let mut lapse_at = None;
+        if let Some(w) = cur.window.as_deref() {
+            if matches!(t.to, Status::Released | Status::Cancelled) {
+                items.push(self.window_remove(&r, w)?);
+            } else if cur.reservation.status == Status::Held && t.to == Status::Confirmed {
+                items.push(self.window_not_lapsed(&r, w)?);
+                lapse_at = Some(items.len() - 1);
+            }
+        }
         let first_cell = items.len();
-        for (cell, ops) in cells::diff(occupancy(&cur.reservation), occupancy(&r)) {
-            items.push(
-                cells::update(&self.table, r.restaurant_id, &r.table_id, cell, &ops, t.now)
-                    .map_err(super::io::build_err)?,
-            );
+        // Every member table's minutes move together.
+        let ops = cells::diff(occupancy(&cur.reservation), occupancy(&r));
+        for table in &r.table_ids {
+            for (cell, ops) in &ops {
+                items.push(
+                    cells::update(&self.table, r.restaurant_id, table, *cell, ops, t.now)
+                        .map_err(super::io::build_err)?,
+                );
+            }
         }
         let failed =
             |reasons: &[Reason], i: usize| reasons.get(i) == Some(&Reason::ConditionalCheckFailed);
@@ -246,7 +264,8 @@ impl DynamoStore {
             Written::Canceled(reasons)
                 if reasons[first_cell.min(reasons.len())..]
                     .contains(&Reason::ConditionalCheckFailed)
-                    || slot_at.is_some_and(|i| failed(&reasons, i)) =>
+                    || slot_at.is_some_and(|i| failed(&reasons, i))
+                    || lapse_at.is_some_and(|i| failed(&reasons, i)) =>
             {
                 Applied::Superseded
             }
@@ -361,6 +380,7 @@ impl DynamoStore {
             token_hash: cur.token_hash.clone(),
             ttl: cur.ttl,
             slot: cur.slot.clone(),
+            window: cur.window.clone(),
         };
         let mut e = Expr::default();
         let cond = format!(

@@ -1,0 +1,365 @@
+//! One claim of one seating option: a single `TransactWriteItems` that checks every member
+//! table's settings fence, claims every member's minutes, writes the reservation with its
+//! pointer, token and counter, and, as the hold asks, its client's slot, its answer and its
+//! pacing window. All or nothing.
+use super::cells::{self, claim_value, minutes, now_key, CELL_MINUTES};
+use super::errors::{fault, pause, Fault, Reason, Written, RETRIES, THROTTLED, UNKNOWN_RESENDS};
+use super::io::counter_bump;
+use super::items::*;
+use super::keys::{cell_pk, cell_sk, client_key, slot_attr, window_sk, Item};
+use super::pacing::WindowWrite;
+use super::sessions::idem_taken;
+use super::DynamoStore;
+use crate::domain::pacing::Window;
+use crate::domain::reservation::Status;
+use crate::domain::Reservation;
+use crate::store::{HoldCap, IdemRecord, StoreError, StoreResult, TokenOwner};
+use aws_sdk_dynamodb::error::DisplayErrorContext;
+use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
+use backon::BackoffBuilder;
+use chrono::{DateTime, Utc};
+use std::ops::Range;
+use uuid::Uuid;
+
+const NOT_EXISTS: &str = "attribute_not_exists(#pk)";
+
+/// DynamoDB's limit on the items of one transaction.
+const MAX_ITEMS: usize = 100;
+
+/// How many times one claim settles its tables and is sent again before answering `Stale`.
+const SETTLE_ATTEMPTS: usize = 2;
+
+/// The value a reservation's claimed minutes carry.
+pub fn claim_of(r: &Reservation) -> String {
+    let expiry = (r.status == Status::Held)
+        .then(|| r.expires_at.map(|e| e.timestamp_millis()))
+        .flatten();
+    claim_value(expiry, r.id)
+}
+
+pub enum Claim {
+    Won(Box<Reservation>),
+    /// A member table is taken over some of the requested minutes (or the option needs more
+    /// items than one transaction may hold).
+    Taken,
+    /// The live-hold slot tried was taken meanwhile by another hold of the client.
+    SlotTaken,
+    /// The pacing window changed since it was read: read it (and the day) again.
+    WindowMoved,
+    Stale,
+}
+
+/// What a hold writes besides its own items: the cap slot it claims, the answer it records,
+/// the pacing window it counts in.
+pub struct Extras<'a> {
+    pub slot: Option<(&'a HoldCap, u32)>,
+    pub idem: Option<&'a IdemRecord>,
+    pub window: Option<(Window, WindowWrite<'a>)>,
+}
+
+/// Whether `slot` of a client item now names a live hold other than `mine`.
+fn slot_live_for_another(item: Option<&Item>, slot: u32, mine: &str, now: DateTime<Utc>) -> bool {
+    match item.and_then(|it| it.get(&slot_attr(slot))) {
+        Some(AttributeValue::S(v)) => v != mine && v.as_str() > now_key(now).as_str(),
+        _ => false,
+    }
+}
+
+/// What sending a claim came to.
+enum Sent {
+    Written(Written<()>),
+    /// Told of a conflict, and another live claim holds one of the minutes.
+    Taken,
+    /// Told of a conflict, and another live hold of the client holds the slot.
+    SlotTaken,
+    /// Told of a conflict, and the pacing window moved on.
+    WindowMoved,
+}
+
+/// Where each kind of item sits in a claim, to read its cancellation reasons.
+struct Layout {
+    checks: Range<usize>,
+    slot: Option<usize>,
+    idem: Option<usize>,
+    window: Option<usize>,
+    cells: Range<usize>,
+}
+
+impl DynamoStore {
+    pub(super) async fn claim(
+        &self,
+        r: Reservation,
+        token_hash: Option<&str>,
+        revision: u64,
+        now: DateTime<Utc>,
+        extras: &Extras<'_>,
+    ) -> StoreResult<Claim> {
+        let stamp = Uuid::new_v4().simple().to_string();
+        let ttl = hold_ttl(&r);
+        let stored = StoredReservation {
+            reservation: r.clone(),
+            writes: 1,
+            stamp: stamp.clone(),
+            token_hash: token_hash.map(str::to_owned),
+            ttl,
+            slot: extras.slot.map(|(c, index)| Slot {
+                client: c.client.clone(),
+                index,
+            }),
+            window: extras.window.map(|(w, _)| window_sk(r.date, &w)),
+        };
+        let pointer = Pointer {
+            id: r.id,
+            restaurant_id: r.restaurant_id,
+            date: r.date,
+            ttl,
+            dead: false,
+        };
+        // The reservation first: its failed condition means an earlier send landed.
+        let mut items = vec![
+            self.put(reservation_item(&stored)?, Some(NOT_EXISTS))?,
+            self.put(pointer_item(&pointer), Some(NOT_EXISTS))?,
+            counter_bump(self, &r, 1, ttl, false, &r.dates_spanned())?,
+        ];
+        if let Some(h) = token_hash {
+            let owner = TokenOwner::Reservation {
+                restaurant_id: r.restaurant_id,
+                reservation_id: r.id,
+            };
+            items.push(self.put(token_item(h, &owner, ttl), Some(NOT_EXISTS))?);
+        }
+        let checks_from = items.len();
+        for t in &r.table_ids {
+            items.push(self.table_check(r.restaurant_id, t, revision)?);
+        }
+        let checks = checks_from..items.len();
+        let push = |items: &mut Vec<TransactWriteItem>, w: TransactWriteItem| {
+            items.push(w);
+            Some(items.len() - 1)
+        };
+        let slot = match extras.slot {
+            Some((cap, slot)) => push(&mut items, self.slot_claim(cap, slot, &r, now)?),
+            None => None,
+        };
+        let idem = match extras.idem {
+            Some(idem) => push(&mut items, self.idem_answer(idem, &r)?),
+            None => None,
+        };
+        let window = match extras.window {
+            Some((w, how)) => push(&mut items, self.window_write(&r, &w, how)?),
+            None => None,
+        };
+        let first_cell = items.len();
+        let claim = (minutes(r.start, r.end), claim_of(&r));
+        for t in &r.table_ids {
+            for (cell, ops) in cells::diff(None, Some(claim.clone())) {
+                items.push(
+                    cells::update(&self.table, r.restaurant_id, t, cell, &ops, now)
+                        .map_err(super::io::build_err)?,
+                );
+            }
+        }
+        let at = Layout {
+            checks,
+            slot,
+            idem,
+            window,
+            cells: first_cell..items.len(),
+        };
+        if items.len() > MAX_ITEMS {
+            // Only a combination of many tables held for many hours gets here: it cannot be
+            // claimed atomically, so it is never claimed.
+            tracing::warn!(
+                id = %r.id, items = items.len(), tables = r.table_ids.len(),
+                "a seating option needs more items than one DynamoDB transaction holds; skipped"
+            );
+            return Ok(Claim::Taken);
+        }
+
+        let (mut resends, mut settled) = (0, 0);
+        loop {
+            let written = match self.send_claim(&items, &r, now, extras).await? {
+                Sent::Written(w) => w,
+                Sent::Taken => return Ok(Claim::Taken),
+                Sent::SlotTaken => return Ok(Claim::SlotTaken),
+                Sent::WindowMoved => return Ok(Claim::WindowMoved),
+            };
+            match written {
+                Written::Done(()) => return Ok(Claim::Won(Box::new(r))),
+                Written::Canceled(reasons) => {
+                    let failed = |i: usize| reasons.get(i) == Some(&Reason::ConditionalCheckFailed);
+                    if failed(0) {
+                        // The reservation exists: an earlier attempt of this very write landed.
+                        return self.ours(r.id, &stamp).await;
+                    }
+                    let fenced: Vec<usize> = at.checks.clone().filter(|i| failed(*i)).collect();
+                    if !fenced.is_empty() {
+                        // A member table moved on, or a settings change fences it (or left it
+                        // fenced): settle each, and send again if that was all.
+                        settled += 1;
+                        if settled > SETTLE_ATTEMPTS {
+                            return Ok(Claim::Stale);
+                        }
+                        for i in fenced {
+                            let t = r.table_ids[i - at.checks.start].clone();
+                            if !self.settle_table(r.restaurant_id, &t, revision).await? {
+                                return Ok(Claim::Stale);
+                            }
+                        }
+                        continue;
+                    }
+                    if at.cells.clone().any(failed) {
+                        return Ok(Claim::Taken);
+                    }
+                    if at.slot.is_some_and(failed) {
+                        return Ok(Claim::SlotTaken);
+                    }
+                    if at.window.is_some_and(failed) {
+                        return Ok(Claim::WindowMoved);
+                    }
+                    if at.idem.is_some_and(failed) {
+                        return Err(idem_taken());
+                    }
+                    return Err(StoreError::Internal(
+                        format!("hold cancelled for another reason: {reasons:?}").into(),
+                    ));
+                }
+                Written::Unknown(why) => {
+                    if let Some(s) = self.stored_reservation(r.id).await? {
+                        return self.ours_given(s, &stamp);
+                    }
+                    resends += 1;
+                    if resends > UNKNOWN_RESENDS {
+                        return Err(StoreError::unavailable(
+                            "the outcome of a hold stays unknown",
+                            why,
+                        ));
+                    }
+                    let why = DisplayErrorContext(&*why);
+                    tracing::warn!(id = %r.id, %why, "hold outcome unknown and not found; sending it again");
+                }
+                Written::Condition => {
+                    return Err(StoreError::Internal("unexpected condition failure".into()))
+                }
+            }
+        }
+    }
+
+    /// Sends a claim, retrying throttling and conflicts. When DynamoDB reports a conflict rather
+    /// than a failed condition (another transaction holds an item right now), a look at the
+    /// members' minutes, the client's slot and the pacing window tells a loser at once instead
+    /// of after the retries.
+    async fn send_claim(
+        &self,
+        items: &[TransactWriteItem],
+        r: &Reservation,
+        now: DateTime<Utc>,
+        extras: &Extras<'_>,
+    ) -> StoreResult<Sent> {
+        let mine = claim_of(r);
+        let mut delays = RETRIES.build();
+        loop {
+            let sent = self
+                .client
+                .transact_write_items()
+                .set_transact_items(Some(items.to_vec()))
+                .send()
+                .await;
+            let written = match sent.map_err(fault) {
+                Ok(_) => Written::Done(()),
+                Err(Fault::Condition) => Written::Condition,
+                Err(Fault::Canceled(reasons)) => Written::Canceled(reasons),
+                Err(Fault::Unknown(why)) => Written::Unknown(why),
+                Err(Fault::Fatal(why)) => {
+                    return Err(StoreError::internal("DynamoDB refused a hold", why))
+                }
+                Err(Fault::Retry(why)) => {
+                    if self.minutes_taken(r, now, &mine).await? {
+                        return Ok(Sent::Taken);
+                    }
+                    if let Some((cap, i)) = extras.slot {
+                        let item = self.get(client_key(&cap.client)).await?;
+                        if slot_live_for_another(item.as_ref(), i, &mine, now) {
+                            return Ok(Sent::SlotTaken);
+                        }
+                    }
+                    if let Some((w, WindowWrite::Decide { read, .. })) = &extras.window {
+                        let cur = self.window_item(r.restaurant_id, r.date, w).await?;
+                        if cur.version != read.version {
+                            return Ok(Sent::WindowMoved);
+                        }
+                    }
+                    if !pause(&mut delays).await {
+                        return Err(StoreError::unavailable(THROTTLED, why));
+                    }
+                    continue;
+                }
+            };
+            return Ok(Sent::Written(written));
+        }
+    }
+
+    /// Whether another live claim holds any minute of `r` on any of its tables (committed
+    /// state).
+    async fn minutes_taken(
+        &self,
+        r: &Reservation,
+        now: DateTime<Utc>,
+        mine: &str,
+    ) -> StoreResult<bool> {
+        let span = minutes(r.start, r.end);
+        if span.is_empty() {
+            return Ok(false);
+        }
+        let (first, last) = (
+            span.start.div_euclid(CELL_MINUTES),
+            (span.end - 1).div_euclid(CELL_MINUTES),
+        );
+        let now = now_key(now);
+        for t in &r.table_ids {
+            let cells = self
+                .query_range(
+                    &cell_pk(r.restaurant_id, t),
+                    &cell_sk(first),
+                    &cell_sk(last),
+                )
+                .await?;
+            for item in &cells {
+                let cell: i64 = get_s(item, super::keys::SK)?
+                    .parse()
+                    .map_err(|e| StoreError::corrupt("cell key", e))?;
+                for m in span.clone() {
+                    if m.div_euclid(CELL_MINUTES) != cell {
+                        continue;
+                    }
+                    let attr = format!("m{}", m.rem_euclid(CELL_MINUTES));
+                    if let Some(AttributeValue::S(v)) = item.get(&attr) {
+                        if v.as_str() > now.as_str() && v != mine {
+                            return Ok(true);
+                        }
+                    }
+                }
+            }
+        }
+        Ok(false)
+    }
+
+    async fn ours(&self, id: Uuid, stamp: &str) -> StoreResult<Claim> {
+        match self.stored_reservation(id).await? {
+            Some(s) => self.ours_given(s, stamp),
+            None => Err(StoreError::Internal(
+                format!("reservation {id} vanished").into(),
+            )),
+        }
+    }
+
+    fn ours_given(&self, s: StoredReservation, stamp: &str) -> StoreResult<Claim> {
+        if s.stamp == stamp {
+            Ok(Claim::Won(Box::new(s.reservation)))
+        } else {
+            Err(StoreError::Internal(
+                format!("reservation id {} is already in use", s.reservation.id).into(),
+            ))
+        }
+    }
+}

@@ -1,0 +1,104 @@
+//! Combinations and pacing over HTTP on the DynamoDB store (DynamoDB Local): the races the
+//! store contract decides, seen through the API as clients see them.
+use crate::kit::api::*;
+use crate::kit::app::*;
+use futures_util::future::join_all;
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+
+/// Status and body of one hold.
+async fn hold(app: &TestApp, rid: &str, body: Value) -> (StatusCode, Value) {
+    let res = app
+        .send(
+            Method::POST,
+            &format!("/v1/restaurants/{rid}/holds"),
+            None,
+            Some(body),
+        )
+        .await;
+    let status = res.status();
+    (status, res.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_hundred_concurrent_holds_into_one_window_win_exactly_the_covers_limit_on_dynamodb() {
+    let Some(b) = Backend::dynamo("floor_dynamo::hundred_holds_one_window") else {
+        return;
+    };
+    let app = TestApp::spawn_on(b).await;
+    let mut body = restaurant_body(many_tables(30));
+    body["pacing"] = json!({"window_minutes": 15, "max_covers": 10, "max_parties": null});
+    let f = app.create_restaurant(body).await;
+    let date = date_in(6);
+    // One 15-minute window, one start on the grid; 30 free tables.
+    let attempts = (0..100).map(|_| {
+        let body = json!({"date": date, "time": "19:00", "party_size": 2});
+        hold(&app, &f.id, body)
+    });
+    let outcomes = join_all(attempts).await;
+    let won = outcomes
+        .iter()
+        .filter(|(s, _)| *s == StatusCode::CREATED)
+        .count();
+    let paced = outcomes
+        .iter()
+        .filter(|(s, p)| *s == StatusCode::CONFLICT && p["reason"] == "pacing")
+        .count();
+    let answers: Vec<(u16, &Value)> = outcomes
+        .iter()
+        .map(|(s, p)| (s.as_u16(), &p["reason"]))
+        .collect();
+    assert_eq!((won, paced), (5, 95), "{answers:?}");
+    let list = app.staff_list(&f.id, &f.staff, &date).await;
+    let covers: u64 = list["reservations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["party_size"].as_u64().unwrap())
+        .sum();
+    assert_eq!(covers, 10);
+    // The window is full; the next one is not.
+    let a = app.availability(&f.id, &date, 2).await;
+    assert_eq!(free_at(&a, "19:00"), 0);
+    assert!(free_at(&a, "19:15") > 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_member_table_and_its_combination_never_both_win_over_http_on_dynamodb() {
+    let Some(b) = Backend::dynamo("floor_dynamo::member_vs_combination") else {
+        return;
+    };
+    let app = TestApp::spawn_on(b).await;
+    let mut body = restaurant_body(json!([
+        {"id": "t1", "max_party": 2},
+        {"id": "t3", "min_party": 2, "max_party": 6},
+        {"id": "t4", "min_party": 2, "max_party": 6},
+    ]));
+    body["combinations"] =
+        json!([{"id": "c34", "tables": ["t3", "t4"], "min_party": 5, "max_party": 10}]);
+    let f = app.create_restaurant(body).await;
+    for round in 0..10 {
+        let date = date_in(10 + round);
+        let single = json!({"date": date, "time": "19:30", "party_size": 2, "table_id": "t4"});
+        let joined =
+            json!({"date": date, "time": "19:00", "party_size": 6, "combination_id": "c34"});
+        let ((a, pa), (c, pc)) = tokio::join!(hold(&app, &f.id, single), hold(&app, &f.id, joined));
+        let mut statuses = [a, c];
+        statuses.sort();
+        assert_eq!(
+            statuses,
+            [StatusCode::CREATED, StatusCode::CONFLICT],
+            "round {round}: {pa} / {pc}"
+        );
+        let loser = if a == StatusCode::CONFLICT { &pa } else { &pc };
+        assert_eq!(loser["reason"], "table", "round {round}");
+        let list = app.staff_list(&f.id, &f.staff, &date).await;
+        let reservations = list["reservations"].as_array().unwrap();
+        assert_eq!(reservations.len(), 1);
+        assert_no_overlap(reservations);
+        if c == StatusCode::CREATED {
+            assert_eq!(pc["table_ids"], json!(["t3", "t4"]));
+            assert_eq!(pc["combination_id"], "c34");
+        }
+    }
+}
