@@ -104,12 +104,12 @@ fn build() -> AsyncApi {
     let sent = [
         frame::<SnapshotFrame>(
             "snapshot",
-            "A subscription's whole state: availability or floor. Comes first, and whenever the server resynchronises.",
+            "A subscription's whole state: availability, floor (tables, pacing windows and the date's waitlist) or one waitlist entry. Comes first, and whenever the server resynchronises.",
             &mut schemas,
         ),
         frame::<UpdateFrame>(
             "update",
-            "The change since the previous frame of a subscription: the slots whose `available_tables` or `covers_left` changed, or the whole changed tables with every pacing window of the date.",
+            "The change since the previous frame of a subscription: the slots whose `available_tables` or `covers_left` changed; or the whole changed tables with every pacing window and the waitlist of the date; or, for a waitlist view, the entry whole as `data` (an offer arrives this way). A change that only touched the waitlist has cause `waitlist`.",
             &mut schemas,
         ),
         frame::<HoldResultFrame>(

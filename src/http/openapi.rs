@@ -1,6 +1,6 @@
 //! `GET /openapi.json`: the OpenAPI 3.1 document of the HTTP API, generated from the handlers'
 //! annotations and the wire types, plus every problem each operation can answer.
-use super::{dto, ops, reservations, restaurants};
+use super::{dto, ops, reservations, restaurants, waitlist};
 use crate::wire;
 use once_cell::sync::Lazy;
 use utoipa::openapi::header::HeaderBuilder;
@@ -13,18 +13,20 @@ use utoipa::OpenApi;
 #[derive(OpenApi)]
 #[openapi(
     info(title = "tablecast", description = "Real-time restaurant reservations: availability, \
-        holds and bookings over HTTP; live updates on `/v1/live` (see `/asyncapi.json`)."),
+        holds and bookings over HTTP; a waitlist with exclusive offers; live updates on `/v1/live` (see `/asyncapi.json`)."),
     paths(
         restaurants::create, restaurants::list, restaurants::get, restaurants::patch,
         restaurants::put_table, restaurants::delete_table, restaurants::availability,
         restaurants::hold, restaurants::staff_list, restaurants::walk_in,
         reservations::confirm, reservations::get, reservations::delete, reservations::patch,
+        waitlist::join, waitlist::get, waitlist::delete, waitlist::staff_list,
         ops::healthz, ops::readyz, ops::metrics, openapi, asyncapi,
     ),
     components(schemas(
         dto::RestaurantInput, dto::RestaurantPatchInput, dto::TableInput, dto::HoursInput,
         dto::TurnRuleInput, dto::ConfirmInput, dto::GuestInput, dto::StatusInput,
         dto::WalkInInput, dto::CombinationInput, dto::PacingInput, wire::HoldInput,
+        dto::JoinInput,
         wire::Problem, wire::CombinationDoc, wire::PacingDoc,
     )),
     modifiers(&BearerAuth, &Problems)
@@ -76,6 +78,10 @@ pub const PROBLEMS: &[(&str, &[u16])] = &[
         "patch_reservation",
         &[400, 401, 403, 404, 409, 413, 415, 422, 503],
     ),
+    ("join_waitlist", &[400, 404, 413, 415, 422, 429, 503]),
+    ("get_waitlist_entry", &[400, 401, 403, 404, 503]),
+    ("leave_waitlist", &[400, 401, 403, 404, 503]),
+    ("staff_waitlist", &[400, 401, 403, 404, 503]),
     ("healthz", &[]),
     ("readyz", &[503]),
     ("metrics", &[]),

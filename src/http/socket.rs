@@ -300,7 +300,30 @@ impl Conversation {
                 "at most 32 subscriptions per connection",
             );
         }
-        let rid = f.restaurant_id;
+        if f.view == ViewName::Waitlist {
+            let found = super::waitlist::watched(&self.state, f.token.as_deref(), f.entry_id).await;
+            return match found {
+                Ok((key, view)) => {
+                    let s = frames::sub_json(sub);
+                    self.subs.insert(sub.to_owned(), (key, s.clone()));
+                    self.state
+                        .hub
+                        .subscribe(key, view, self.conn.clone(), s)
+                        .await;
+                    None
+                }
+                Err((status, title, detail)) => err(Some(sub), None, status, title, &detail),
+            };
+        }
+        let (Some(rid), Some(date)) = (f.restaurant_id, f.date) else {
+            return err(
+                Some(sub),
+                None,
+                400,
+                "Bad request",
+                "`restaurant_id` and `date` are required",
+            );
+        };
         let unavailable = || {
             err(
                 Some(sub),
@@ -327,7 +350,7 @@ impl Conversation {
                     Err(_) => return unavailable(),
                 }
             }
-            ViewName::Availability => None,
+            ViewName::Availability | ViewName::Waitlist => None,
         };
         let restaurant = match self.state.booking.restaurant(rid).await {
             Ok(r) => r,
@@ -371,7 +394,6 @@ impl Conversation {
                 }
             }
         };
-        let date = f.date;
         let today = local_date_of(restaurant.tz(), chrono::Utc::now());
         let horizon = today.naive() + chrono::Days::new(u64::from(restaurant.booking_horizon_days));
         if date < today || date.naive() > horizon {

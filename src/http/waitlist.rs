@@ -106,3 +106,48 @@ pub async fn staff_list(
         entries: entries.iter().map(|p| view(p, true)).collect(),
     }))
 }
+
+/// What a live `waitlist` subscription watches: its entry's restaurant/date channel and view.
+/// The same auth order as HTTP: `401` (no or unknown token), `404`, `403`; `400` without
+/// `entry_id`.
+pub async fn watched(
+    state: &AppState,
+    token: Option<&str>,
+    entry_id: Option<uuid::Uuid>,
+) -> std::result::Result<(crate::live::hub::Key, crate::live::hub::View), (u16, &'static str, String)>
+{
+    let unavailable = || {
+        (
+            503,
+            "Service unavailable",
+            "the store is unreachable".to_owned(),
+        )
+    };
+    let Some(token) = token else {
+        return Err((
+            401,
+            "Unauthorized",
+            "a waitlist subscription needs the entry's token".into(),
+        ));
+    };
+    let who = match super::auth::resolve(token, state).await {
+        Ok(Some(who)) => who,
+        Ok(None) => return Err((401, "Unauthorized", "unknown token".into())),
+        Err(_) => return Err(unavailable()),
+    };
+    let Some(id) = entry_id else {
+        return Err((400, "Bad request", "`entry_id` is required".into()));
+    };
+    let entry = match state.booking.store().waitlist_entry(id).await {
+        Ok(Some(e)) => e,
+        Ok(None) => return Err((404, "Not found", "waitlist entry not found".into())),
+        Err(_) => return Err(unavailable()),
+    };
+    if !may_wait(&who, &entry) {
+        return Err((403, "Forbidden", "this token is not this entry's".into()));
+    }
+    Ok((
+        (entry.restaurant_id, entry.date),
+        crate::live::hub::View::Entry(entry.id),
+    ))
+}

@@ -85,4 +85,22 @@ pub struct FloorBody {
     pub tables: Vec<FloorTable>,
     /// Every pacing window of the date with a count.
     pub pacing: Vec<PacingWindow>,
+    /// Every waitlist entry of the date, in queue order, with guests.
+    pub waitlist: Vec<super::waitlist::WaitlistEntryView>,
+}
+
+/// Every waitlist entry of a date (in queue order) as staff see it, read at `now`.
+pub fn waitlist_views(
+    entries: &[crate::domain::WaitlistEntry],
+    now: DateTime<Utc>,
+) -> Vec<super::waitlist::WaitlistEntryView> {
+    let mut read: Vec<crate::domain::WaitlistEntry> = entries.to_vec();
+    for e in &mut read {
+        e.status = e.status_at(now);
+    }
+    let pos = crate::domain::waitlist::positions(&read);
+    read.iter()
+        .zip(pos)
+        .map(|(e, p)| super::waitlist::WaitlistEntryView::of(e, p, now, true))
+        .collect()
 }

@@ -3,6 +3,7 @@
 //! and each subscriber's copy only appends `,"sub":"…"}` to the same bytes.
 use super::availability::{AvailabilityBody, SlotBody};
 use super::floor::{FloorBody, FloorTable, PacingWindow};
+use super::waitlist::WaitlistEntryView;
 use crate::domain::time::fmt_instant;
 use crate::domain::{Cause, LocalDate, TableId};
 use chrono::{DateTime, Utc};
@@ -40,22 +41,32 @@ pub enum ViewName {
     #[default]
     Availability,
     Floor,
+    /// One waitlist entry (`entry_id`, with the entry's token or staff's).
+    Waitlist,
 }
 
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 pub struct SubscribeFrame {
     /// The client's name for this subscription, 1–64 characters, unique per connection.
     pub sub: String,
-    pub restaurant_id: Uuid,
-    #[schema(value_type = String, format = Date)]
-    pub date: LocalDate,
+    /// Required for the availability and floor views.
+    #[serde(default)]
+    pub restaurant_id: Option<Uuid>,
+    /// Required for the availability and floor views.
+    #[serde(default)]
+    #[schema(value_type = Option<String>, format = Date)]
+    pub date: Option<LocalDate>,
     #[serde(default)]
     pub view: ViewName,
+    /// Required for the waitlist view: the entry to watch.
+    #[serde(default)]
+    pub entry_id: Option<Uuid>,
     /// Required for the availability view.
     #[serde(default, deserialize_with = "super::int::option")]
     #[schema(minimum = 1, maximum = 100)]
     pub party_size: Option<i64>,
-    /// Staff (or admin) token, required for the floor view.
+    /// Staff (or admin) token, required for the floor view; the entry's token (or staff's) for
+    /// the waitlist view.
     #[serde(default)]
     pub token: Option<String>,
 }
@@ -91,6 +102,8 @@ pub enum ClientFrame {
 pub enum SnapshotData {
     Availability(AvailabilityBody),
     Floor(FloorBody),
+    /// The waitlist view: the entry (`null` once it no longer exists).
+    Entry(Option<WaitlistEntryView>),
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -123,6 +136,12 @@ pub struct UpdateFrame {
     /// Floor view: every pacing window of the date with a count.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pacing: Option<Vec<PacingWindow>>,
+    /// Floor view: every waitlist entry of the date, in queue order.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub waitlist: Option<Vec<WaitlistEntryView>>,
+    /// Waitlist view: the entry, whole.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data: Option<WaitlistEntryView>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sub: Option<String>,
 }
@@ -213,6 +232,8 @@ pub fn slots_update(
         slots: Some(slots),
         tables: None,
         pacing: None,
+        waitlist: None,
+        data: None,
         sub: None,
     })
 }
@@ -223,6 +244,7 @@ pub fn tables_update(
     at: DateTime<Utc>,
     tables: Vec<FloorTable>,
     pacing: Vec<PacingWindow>,
+    waitlist: Vec<WaitlistEntryView>,
 ) -> Arc<str> {
     open(&UpdateFrame {
         kind: "update",
@@ -232,6 +254,29 @@ pub fn tables_update(
         slots: None,
         tables: Some(tables),
         pacing: Some(pacing),
+        waitlist: Some(waitlist),
+        data: None,
+        sub: None,
+    })
+}
+
+/// A waitlist view's update: the entry, whole.
+pub fn entry_update(
+    version: u64,
+    cause: Cause,
+    at: DateTime<Utc>,
+    entry: WaitlistEntryView,
+) -> Arc<str> {
+    open(&UpdateFrame {
+        kind: "update",
+        version,
+        cause,
+        at: fmt_instant(at),
+        slots: None,
+        tables: None,
+        pacing: None,
+        waitlist: None,
+        data: Some(entry),
         sub: None,
     })
 }
@@ -292,13 +337,14 @@ mod tests {
             SnapshotData::Floor(FloorBody {
                 tables: vec![],
                 pacing: vec![],
+                waitlist: vec![],
             }),
         );
         let text = close_shared(&body, &sub_json("a\"b"));
         let v: Value = serde_json::from_str(&text).unwrap();
         assert_eq!(
             v,
-            json!({"type": "snapshot", "version": 7, "data": {"tables": [], "pacing": []},
+            json!({"type": "snapshot", "version": 7, "data": {"tables": [], "pacing": [], "waitlist": []},
                    "sub": "a\"b"})
         );
     }

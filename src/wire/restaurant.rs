@@ -121,9 +121,6 @@ pub struct RestaurantDoc {
     pub hold_seconds: u32,
     #[schema(minimum = 1, maximum = 730)]
     pub booking_horizon_days: u32,
-    /// Seconds a waitlist offer is held for its entry.
-    #[schema(minimum = 15, maximum = 3600)]
-    pub offer_seconds: u32,
     /// Sorted by `max_party`, the catch-all (`null`) last.
     pub turn_minutes: Vec<TurnRuleDoc>,
     pub hours: Vec<HoursDoc>,
@@ -136,6 +133,9 @@ pub struct RestaurantDoc {
     pub combinations: Vec<CombinationDoc>,
     /// `null`: no pacing.
     pub pacing: Option<PacingDoc>,
+    /// Seconds a waitlist offer is held for its entry.
+    #[schema(minimum = 15, maximum = 3600)]
+    pub offer_seconds: u32,
 }
 
 impl From<&TurnRule> for TurnRuleDoc {
@@ -193,13 +193,13 @@ impl From<&Restaurant> for RestaurantDoc {
             slot_minutes: r.slot_minutes,
             hold_seconds: r.hold_seconds,
             booking_horizon_days: r.booking_horizon_days,
-            offer_seconds: r.offer_seconds,
             turn_minutes: r.turn_minutes.iter().map(TurnRuleDoc::from).collect(),
             hours: r.hours.iter().map(HoursDoc::from).collect(),
             closed_dates: r.closed_dates.iter().map(|d| d.to_string()).collect(),
             tables: r.tables.iter().map(TableDoc::from).collect(),
             combinations: r.combinations.iter().map(CombinationDoc::from).collect(),
             pacing: r.pacing.as_ref().map(PacingDoc::from),
+            offer_seconds: r.offer_seconds,
         }
     }
 }

@@ -16,3 +16,4 @@ mod live_floor;
 mod loadgen;
 mod problem;
 mod races;
+mod waitlist;

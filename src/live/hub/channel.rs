@@ -2,7 +2,7 @@
 //! reloads, diffs and fans out after each change, resyncs laggards and reconciles with the store.
 use super::view::{self, State, View};
 use super::{Conn, Hub, Key, Out};
-use crate::domain::{Cause, Reservation, Restaurant};
+use crate::domain::{Cause, Reservation, Restaurant, WaitlistEntry};
 use crate::metrics::Metrics;
 use crate::wire::frames;
 use chrono::{DateTime, Utc};
@@ -76,6 +76,8 @@ pub(super) struct Channel {
     shared: Arc<Shared>,
     restaurant: Option<Restaurant>,
     day: Vec<Reservation>,
+    /// The date's waitlist, read only while a view shows it.
+    waitlist: Vec<WaitlistEntry>,
     version: u64,
     groups: HashMap<View, Group>,
     last_fanout: Option<Instant>,
@@ -104,6 +106,7 @@ impl Channel {
             shared,
             restaurant: None,
             day: Vec::new(),
+            waitlist: Vec::new(),
             version: 0,
             groups: HashMap::new(),
             last_fanout: None,
@@ -141,6 +144,9 @@ impl Channel {
                 if newer || with_restaurant {
                     self.version = self.version.max(day.version);
                     self.day = day.reservations;
+                    if self.groups.keys().any(|v| v.needs_waitlist()) {
+                        self.read_waitlist().await;
+                    }
                 }
                 newer || with_restaurant
             }
@@ -151,9 +157,28 @@ impl Channel {
         }
     }
 
+    /// Reads the date's waitlist (after the day, so it is at least as new as the version).
+    async fn read_waitlist(&mut self) {
+        match self.hub.0.store.waitlist_on(self.key.0, self.key.1).await {
+            Ok(w) => self.waitlist = w,
+            Err(e) => tracing::warn!(
+                error = format!("{e:#}"),
+                "live channel cannot load its waitlist"
+            ),
+        }
+    }
+
     fn compute(&self, view: View, now: DateTime<Utc>) -> (State, Arc<str>) {
         let r = self.restaurant.as_ref().expect("loaded");
-        view::compute(r, self.key.1, self.version, &self.day, view, now)
+        view::compute(
+            r,
+            self.key.1,
+            self.version,
+            &self.day,
+            &self.waitlist,
+            view,
+            now,
+        )
     }
 
     async fn subscribe(&mut self, view: View, conn: Conn, sub: Arc<str>) {
@@ -166,6 +191,12 @@ impl Channel {
                 "cannot load this restaurant/date",
             )));
             return;
+        }
+        if view.needs_waitlist() && !self.groups.keys().any(|v| v.needs_waitlist()) {
+            // The first view of the waitlist on this channel: read it now (and the day again, so
+            // the snapshot's version covers it).
+            self.reload(false).await;
+            self.read_waitlist().await;
         }
         if !self.groups.contains_key(&view) {
             let (state, snapshot) = self.compute(view, Utc::now());

@@ -1,9 +1,11 @@
 //! Pure view code of a channel: what one view shows at a version, and what changed between two
 //! states of it. No I/O, no async.
 use crate::domain::availability::{self, Availability};
+use crate::domain::WaitlistEntry;
 use crate::domain::{Cause, LocalDate, PartySize, Reservation, Restaurant, Status};
-use crate::wire::floor::{floor_tables, pacing_windows, FloorBody, PacingWindow};
+use crate::wire::floor::{floor_tables, pacing_windows, waitlist_views, FloorBody, PacingWindow};
 use crate::wire::frames::{self, SnapshotData};
+use crate::wire::WaitlistEntryView;
 use crate::wire::{AvailabilityBody, FloorTable, SlotBody};
 use chrono::{DateTime, Utc};
 use std::collections::HashSet;
@@ -14,6 +16,15 @@ use std::sync::Arc;
 pub enum View {
     Party(PartySize),
     Floor,
+    /// One waitlist entry of the date.
+    Entry(uuid::Uuid),
+}
+
+impl View {
+    /// Whether the view shows the date's waitlist (so the channel must read it).
+    pub fn needs_waitlist(self) -> bool {
+        matches!(self, View::Floor | View::Entry(_))
+    }
 }
 
 /// One view's state at a version: what its subscribers were last sent.
@@ -22,6 +33,8 @@ pub struct State {
     pub slots: Vec<SlotBody>,
     pub tables: Vec<FloorTable>,
     pub pacing: Vec<PacingWindow>,
+    pub waitlist: Vec<WaitlistEntryView>,
+    pub entry: Option<WaitlistEntryView>,
 }
 
 /// Computes a view of `day` (the reservations of the date and the day before) and its snapshot.
@@ -30,6 +43,7 @@ pub fn compute(
     date: LocalDate,
     version: u64,
     day: &[Reservation],
+    waitlist: &[WaitlistEntry],
     view: View,
     now: DateTime<Utc>,
 ) -> (State, Arc<str>) {
@@ -45,8 +59,7 @@ pub fn compute(
             });
             let state = State {
                 slots: body.slots.clone(),
-                tables: Vec::new(),
-                pacing: Vec::new(),
+                ..State::default()
             };
             (
                 state,
@@ -56,15 +69,29 @@ pub fn compute(
         View::Floor => {
             let tables = floor_tables(r, date, day, now);
             let pacing = pacing_windows(r, date, day, now);
+            let waitlist = waitlist_views(waitlist, now);
             let state = State {
-                slots: Vec::new(),
                 tables: tables.clone(),
                 pacing: pacing.clone(),
+                waitlist: waitlist.clone(),
+                ..State::default()
             };
-            (
-                state,
-                frames::snapshot(version, SnapshotData::Floor(FloorBody { tables, pacing })),
-            )
+            let body = FloorBody {
+                tables,
+                pacing,
+                waitlist,
+            };
+            (state, frames::snapshot(version, SnapshotData::Floor(body)))
+        }
+        View::Entry(id) => {
+            let entry = waitlist_views(waitlist, now)
+                .into_iter()
+                .find(|e| e.id == id);
+            let state = State {
+                entry: entry.clone(),
+                ..State::default()
+            };
+            (state, frames::snapshot(version, SnapshotData::Entry(entry)))
         }
     }
 }
@@ -97,9 +124,25 @@ pub fn diff(
                 .filter(|t| !old.tables.contains(t))
                 .cloned()
                 .collect();
-            (!changed.is_empty() || old.pacing != new.pacing)
-                .then(|| frames::tables_update(version, cause, at, changed, new.pacing.clone()))
+            (!changed.is_empty() || old.pacing != new.pacing || old.waitlist != new.waitlist).then(
+                || {
+                    frames::tables_update(
+                        version,
+                        cause,
+                        at,
+                        changed,
+                        new.pacing.clone(),
+                        new.waitlist.clone(),
+                    )
+                },
+            )
         }
+        View::Entry(_) => match (&old.entry, &new.entry) {
+            (a, Some(b)) if a.as_ref() != Some(b) => {
+                Some(frames::entry_update(version, cause, at, b.clone()))
+            }
+            _ => None,
+        },
     }
 }
 
@@ -232,9 +275,9 @@ mod tests {
     fn a_hold_updates_exactly_the_slots_it_moved() {
         let (r, date, now) = setup();
         let p = View::Party(PartySize::new(2).unwrap());
-        let (before, _) = compute(&r, date, 1, &[], p, now);
+        let (before, _) = compute(&r, date, 1, &[], &[], p, now);
         let day = vec![held(&r, "t1", date, "19:00", now)];
-        let (after, _) = compute(&r, date, 2, &day, p, now);
+        let (after, _) = compute(&r, date, 2, &day, &[], p, now);
         let frame = diff(p, &before, &after, 2, Cause::Held, now).expect("a change");
         let v: Value = serde_json::from_str(&frames::close_shared(&frame, "\"a\"")).unwrap();
         let times: Vec<&str> = v["slots"]
@@ -258,19 +301,19 @@ mod tests {
     fn a_change_a_view_cannot_see_sends_it_nothing() {
         let (r, date, now) = setup();
         let p = View::Party(PartySize::new(4).unwrap());
-        let (before, _) = compute(&r, date, 1, &[], p, now);
+        let (before, _) = compute(&r, date, 1, &[], &[], p, now);
         // t1 seats at most 2: a party of 4 never sees it.
         let day = vec![held(&r, "t1", date, "19:00", now)];
-        let (after, _) = compute(&r, date, 2, &day, p, now);
+        let (after, _) = compute(&r, date, 2, &day, &[], p, now);
         assert_eq!(diff(p, &before, &after, 2, Cause::Held, now), None);
     }
 
     #[test]
     fn the_floor_sends_each_changed_table_whole() {
         let (r, date, now) = setup();
-        let (before, _) = compute(&r, date, 1, &[], View::Floor, now);
+        let (before, _) = compute(&r, date, 1, &[], &[], View::Floor, now);
         let day = vec![held(&r, "t2", date, "20:00", now)];
-        let (after, snap) = compute(&r, date, 2, &day, View::Floor, now);
+        let (after, snap) = compute(&r, date, 2, &day, &[], View::Floor, now);
         let frame = diff(View::Floor, &before, &after, 2, Cause::Held, now).unwrap();
         let v: Value = serde_json::from_str(&frames::close_shared(&frame, "\"f\"")).unwrap();
         assert_eq!(v["tables"].as_array().unwrap().len(), 1);

@@ -1,0 +1,363 @@
+//! The waitlist over HTTP and the live socket: joins and their validation and limits, the
+//! entry's token (read, leave, confirm or pass its offer), the staff's queue, and an offer
+//! pushed to the entry's subscriber within a second of the freeing commit.
+use crate::kit::api::*;
+use crate::kit::app::*;
+use crate::kit::ws::*;
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+use std::time::{Duration, Instant};
+
+/// One table t1 for parties of 1–2.
+async fn one_table(app: &TestApp) -> Fixture {
+    app.create_restaurant(restaurant_body(json!([{"id": "t1", "max_party": 2}])))
+        .await
+}
+
+fn join_body(date: &str, party: i64, from: &str, to: &str) -> Value {
+    json!({"date": date, "party_size": party, "from": from, "to": to,
+           "guest": {"name": "Ada", "email": "ada@example.com"}})
+}
+
+async fn join(app: &TestApp, rid: &str, body: Value) -> (StatusCode, Value) {
+    let res = app
+        .send(
+            Method::POST,
+            &format!("/v1/restaurants/{rid}/waitlist"),
+            None,
+            Some(body),
+        )
+        .await;
+    (res.status(), res.json().await.unwrap_or(Value::Null))
+}
+
+async fn held(app: &TestApp, rid: &str, date: &str) -> Value {
+    let res = app.hold(rid, date, "19:00", 2).await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    res.json().await.unwrap()
+}
+
+async fn entry(app: &TestApp, id: &str, token: &str) -> Value {
+    let res = app
+        .send(
+            Method::GET,
+            &format!("/v1/waitlist/{id}"),
+            Some(token),
+            None,
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    res.json().await.unwrap()
+}
+
+#[tokio::test]
+async fn a_join_answers_the_entry_with_its_token_and_position_and_staff_list_it_in_order() {
+    let app = TestApp::spawn().await;
+    let r = one_table(&app).await;
+    let date = date_in(3);
+    let (s1, first) = join(&app, &r.id, join_body(&date, 2, "18:30", "21:00")).await;
+    assert_eq!(s1, StatusCode::CREATED, "{first}");
+    for k in [
+        "id",
+        "restaurant_id",
+        "date",
+        "party_size",
+        "from",
+        "to",
+        "status",
+        "position",
+        "offer",
+        "guest",
+        "created_at",
+        "token",
+    ] {
+        assert!(first.get(k).is_some(), "missing {k}: {first}");
+    }
+    assert_eq!(first["status"], "waiting");
+    assert_eq!(first["position"], 1);
+    assert_eq!(first["offer"], Value::Null);
+    assert_eq!(first["from"], "18:30");
+    let (_, second) = join(&app, &r.id, join_body(&date, 2, "19:00", "19:00")).await;
+    assert_eq!(second["position"], 2);
+    let token = second["token"].as_str().unwrap();
+    let got = entry(&app, second["id"].as_str().unwrap(), token).await;
+    assert_eq!(got["position"], 2);
+    assert_eq!(got["guest"]["name"], "Ada");
+    assert!(got.get("token").is_none());
+    // Another entry's token, or none: 403, 401.
+    let other = first["token"].as_str().unwrap();
+    let path = format!("/v1/waitlist/{}", second["id"].as_str().unwrap());
+    assert_eq!(
+        app.send(Method::GET, &path, Some(other), None)
+            .await
+            .status(),
+        403
+    );
+    assert_eq!(app.send(Method::GET, &path, None, None).await.status(), 401);
+    let list = app
+        .send(
+            Method::GET,
+            &format!("/v1/restaurants/{}/waitlist?date={date}", r.id),
+            Some(&r.staff),
+            None,
+        )
+        .await;
+    assert_eq!(list.status(), StatusCode::OK);
+    let list: Value = list.json().await.unwrap();
+    let ids: Vec<&str> = list["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            first["id"].as_str().unwrap(),
+            second["id"].as_str().unwrap()
+        ]
+    );
+    let stranger = app
+        .send(
+            Method::GET,
+            &format!("/v1/restaurants/{}/waitlist?date={date}", r.id),
+            Some(token),
+            None,
+        )
+        .await;
+    assert_eq!(stranger.status(), StatusCode::FORBIDDEN);
+    // Leaving: 204, again 204; the other moves up.
+    let first_path = format!("/v1/waitlist/{}", first["id"].as_str().unwrap());
+    for _ in 0..2 {
+        let res = app
+            .send(Method::DELETE, &first_path, Some(other), None)
+            .await;
+        assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    }
+    assert_eq!(
+        entry(&app, second["id"].as_str().unwrap(), token).await["position"],
+        1
+    );
+    assert_eq!(
+        entry(&app, first["id"].as_str().unwrap(), other).await["status"],
+        "left"
+    );
+}
+
+#[tokio::test]
+async fn bad_joins_are_422_or_400_and_change_nothing() {
+    let app = TestApp::spawn().await;
+    let r = one_table(&app).await;
+    let date = date_in(3);
+    let cases = [
+        (join_body(&date_in(-1), 2, "19:00", "19:00"), 422, "date"),
+        (join_body(&date_in(800), 2, "19:00", "19:00"), 422, "date"),
+        (join_body(&date, 0, "19:00", "19:00"), 422, "party_size"),
+        (join_body(&date, 101, "19:00", "19:00"), 422, "party_size"),
+        (join_body(&date, 2, "19:07", "20:00"), 422, "from"),
+        (join_body(&date, 2, "20:00", "19:00"), 422, "to"),
+        (join_body(&date, 2, "25:00", "19:00"), 400, ""),
+        (
+            json!({"date": date, "party_size": 2, "from": "19:00"}),
+            400,
+            "",
+        ),
+    ];
+    for (body, status, field) in cases {
+        let (s, v) = join(&app, &r.id, body.clone()).await;
+        assert_eq!(s.as_u16(), status, "{body} → {v}");
+        if status == 422 {
+            assert_eq!(v["type"], "/problems/validation");
+            assert!(
+                v["errors"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|e| e["field"] == field),
+                "{v}"
+            );
+        }
+    }
+    // A party no table fits today may still join (tables can change).
+    let (s, _) = join(&app, &r.id, join_body(&date, 8, "19:00", "19:00")).await;
+    assert_eq!(s, StatusCode::CREATED);
+    let unknown = format!("/v1/restaurants/{}/waitlist", uuid::Uuid::new_v4());
+    let res = app
+        .send(
+            Method::POST,
+            &unknown,
+            None,
+            Some(join_body(&date, 2, "19:00", "19:00")),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    let list: Value = app
+        .send(
+            Method::GET,
+            &format!("/v1/restaurants/{}/waitlist?date={date}", r.id),
+            Some(&r.staff),
+            None,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list["entries"].as_array().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn joins_take_a_rate_token_like_holds() {
+    let app = TestApp::spawn_with(|a| a.hold_rate = "3/min".parse().unwrap()).await;
+    let r = one_table(&app).await;
+    let date = date_in(3);
+    let mut statuses = Vec::new();
+    for _ in 0..4 {
+        statuses.push(join(&app, &r.id, join_body(&date, 2, "19:00", "19:00")).await);
+    }
+    let codes: Vec<u16> = statuses.iter().map(|(s, _)| s.as_u16()).collect();
+    assert_eq!(codes, [201, 201, 201, 429]);
+    assert_eq!(statuses[3].1["limit"], "hold-rate");
+    // Staff are exempt.
+    let res = app
+        .send(
+            Method::POST,
+            &format!("/v1/restaurants/{}/waitlist", r.id),
+            Some(&r.staff),
+            Some(join_body(&date, 2, "19:00", "19:00")),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+}
+
+#[tokio::test]
+async fn an_offer_is_pushed_to_the_entrys_subscriber_within_a_second_and_its_token_confirms_it() {
+    let app = TestApp::spawn().await;
+    let r = one_table(&app).await;
+    let date = date_in(3);
+    let hold = held(&app, &r.id, &date).await;
+    let (_, e) = join(&app, &r.id, join_body(&date, 2, "18:30", "19:30")).await;
+    let (id, token) = (e["id"].as_str().unwrap(), e["token"].as_str().unwrap());
+    let mut ws = Ws::connect(&app.base).await;
+    ws.send(
+        json!({"op": "subscribe", "sub": "w", "view": "waitlist", "entry_id": id, "token": token}),
+    )
+    .await;
+    let snap = ws.frame().await;
+    assert_eq!(snap["type"], "snapshot", "{snap}");
+    assert_eq!(snap["sub"], "w");
+    assert_eq!(snap["data"]["status"], "waiting");
+    assert_eq!(snap["data"]["position"], 1);
+    // The staff floor shows the queue too.
+    let mut floor = Ws::connect(&app.base).await;
+    floor
+        .send(
+            json!({"op": "subscribe", "sub": "f", "restaurant_id": r.id, "date": date,
+                     "view": "floor", "token": r.staff}),
+        )
+        .await;
+    let fsnap = floor.frame().await;
+    assert_eq!(fsnap["data"]["waitlist"][0]["id"], id, "{fsnap}");
+
+    let freed_at = Instant::now();
+    let res = app
+        .delete_reservation(
+            hold["id"].as_str().unwrap(),
+            hold["token"].as_str().unwrap(),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    let offer = loop {
+        let left = Duration::from_secs(1).saturating_sub(freed_at.elapsed());
+        match ws.next(left).await {
+            Got::Frame(f) if f["data"]["status"] == "offered" => break f,
+            Got::Frame(f) => assert_eq!(f["type"], "update", "{f}"),
+            other => panic!("no offer within 1 s of the release: {other:?}"),
+        }
+    };
+    assert_eq!(offer["type"], "update");
+    assert_eq!(offer["data"]["offer"]["time"], "19:00");
+    assert_eq!(offer["data"]["position"], Value::Null);
+    let rid = offer["data"]["offer"]["reservation_id"].as_str().unwrap();
+    // The entry's token reads and confirms the offered reservation like a reservation token.
+    let got = app.get_reservation(rid, token).await;
+    assert_eq!(got.status(), StatusCode::OK);
+    let got: Value = got.json().await.unwrap();
+    assert_eq!(got["status"], "held");
+    // Nobody else can take it meanwhile.
+    assert_eq!(
+        app.hold(&r.id, &date, "19:00", 2).await.status(),
+        StatusCode::CONFLICT
+    );
+    let res = app.confirm(rid, token).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(entry(&app, id, token).await["status"], "booked");
+    let booked = loop {
+        match ws.next(Duration::from_secs(2)).await {
+            Got::Frame(f) if f["data"]["status"] == "booked" => break f,
+            Got::Frame(_) => {}
+            other => panic!("no booked update: {other:?}"),
+        }
+    };
+    assert_eq!(booked["data"]["offer"]["reservation_id"], rid);
+    // Waitlist subscriptions need the entry's token: 401, then 403 for another's.
+    ws.send(json!({"op": "subscribe", "sub": "x", "view": "waitlist", "entry_id": id}))
+        .await;
+    assert_eq!(ws.frame().await["status"], 401);
+    ws.send(
+        json!({"op": "subscribe", "sub": "y", "view": "waitlist", "entry_id": id,
+                   "token": hold["token"]}),
+    )
+    .await;
+    assert_eq!(ws.frame().await["status"], 403);
+}
+
+#[tokio::test]
+async fn passing_an_offer_over_http_cascades_to_the_next_entry() {
+    let app = TestApp::spawn().await;
+    let r = one_table(&app).await;
+    let date = date_in(3);
+    let hold = held(&app, &r.id, &date).await;
+    let (_, a) = join(&app, &r.id, join_body(&date, 2, "19:00", "19:00")).await;
+    let (_, b) = join(&app, &r.id, join_body(&date, 2, "19:00", "19:00")).await;
+    let (a_id, a_tok) = (a["id"].as_str().unwrap(), a["token"].as_str().unwrap());
+    let (b_id, b_tok) = (b["id"].as_str().unwrap(), b["token"].as_str().unwrap());
+    app.delete_reservation(
+        hold["id"].as_str().unwrap(),
+        hold["token"].as_str().unwrap(),
+    )
+    .await;
+    let offered = |id: String, tok: String| {
+        let app = &app;
+        async move {
+            crate::kit::wait::until(Duration::from_secs(5), "an offer", || {
+                let (id, tok) = (id.clone(), tok.clone());
+                async move {
+                    let e = entry(app, &id, &tok).await;
+                    (e["status"] == "offered").then_some(e)
+                }
+            })
+            .await
+        }
+    };
+    let ea = offered(a_id.into(), a_tok.into()).await;
+    // A declines by leaving: its offer is released and goes to B.
+    let res = app
+        .send(
+            Method::DELETE,
+            &format!("/v1/waitlist/{a_id}"),
+            Some(a_tok),
+            None,
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    let rid = ea["offer"]["reservation_id"].as_str().unwrap();
+    let old: Value = app.get_reservation(rid, a_tok).await.json().await.unwrap();
+    assert_eq!(old["status"], "released");
+    let eb = offered(b_id.into(), b_tok.into()).await;
+    assert_ne!(eb["offer"]["reservation_id"], ea["offer"]["reservation_id"]);
+    // B's token cannot touch A's old offer.
+    assert_eq!(
+        app.get_reservation(rid, b_tok).await.status(),
+        StatusCode::FORBIDDEN
+    );
+}
