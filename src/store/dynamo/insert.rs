@@ -47,6 +47,8 @@ pub fn free_slots(item: Option<&Item>, max: u32, now: DateTime<Utc>) -> Vec<u32>
 
 /// What one hold decision came to: a hold's outcome, or, for an offer, an entry that is no
 /// longer `waiting`.
+// Returned once per decision; boxing would only add an allocation.
+#[allow(clippy::large_enum_variant)]
 pub(super) enum Decided {
     Is(InsertOutcome),
     NotWaiting,
