@@ -1,6 +1,6 @@
 //! Offers decided by the store alone: concurrent offers to one entry, and of one freed table
 //! to two entries, each with every call racing. Whatever the interleaving, one offer wins and
-//! nothing of a loser is written.
+//! nothing of a loser is written. And the days the reconcile loop visits.
 use crate::backend::Backend;
 use crate::fixtures::*;
 use futures_util::future::join_all;
@@ -13,6 +13,7 @@ use uuid::Uuid;
 contract!(
     ten_concurrent_offers_to_one_entry_make_one_offer_and_one_hold,
     two_entries_offered_one_freed_table_at_once_get_one_offer,
+    waiting_days_lists_a_day_while_it_has_waiting_entries_and_again_after_a_new_join,
 );
 
 /// A `waiting` entry of `r` on [`day`] for a party of 2 at 19:00, joined at `morning + secs`.
@@ -127,4 +128,39 @@ async fn two_entries_offered_one_freed_table_at_once_get_one_offer(b: &Backend) 
         s.leave_waitlist(offered, morning()).await.unwrap();
         assert_eq!(held(s, &r).await, 0);
     }
+}
+
+async fn waiting_days_lists_a_day_while_it_has_waiting_entries_and_again_after_a_new_join(
+    b: &Backend,
+) {
+    let s = &b.store;
+    let r = created(s, "Jours").await;
+    let listed = || async {
+        s.waiting_days(day(), 1000)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|d| d.restaurant_id == r.id)
+            .map(|d| (d.date, d.oldest))
+            .collect::<Vec<_>>()
+    };
+    assert!(listed().await.is_empty());
+    let first = joined(s, &r, 0).await;
+    let second = joined(s, &r, 5).await;
+    assert_eq!(listed().await, vec![(day(), first.created_at)]);
+    s.leave_waitlist(first.id, morning()).await.unwrap();
+    assert_eq!(listed().await, vec![(day(), second.created_at)]);
+    s.leave_waitlist(second.id, morning()).await.unwrap();
+    // Read twice: the first read finds the day empty (and may remember it), the second too.
+    assert!(listed().await.is_empty());
+    assert!(listed().await.is_empty());
+    let third = joined(s, &r, 9).await;
+    assert_eq!(listed().await, vec![(day(), third.created_at)]);
+    // A later `from` leaves the day out.
+    assert!(s
+        .waiting_days(day().succ(), 1000)
+        .await
+        .unwrap()
+        .iter()
+        .all(|d| d.restaurant_id != r.id));
 }

@@ -197,27 +197,57 @@ impl DynamoStore {
             .collect())
     }
 
-    /// The waitlist days from `from` on, each with its queue read to find its oldest waiting
-    /// entry: a background read whose cost is the days that have a waitlist.
+    /// The waitlist days from `from` on that may have waiting entries, each with its queue
+    /// read to find its oldest waiting entry. A day found with none is marked idle at the join
+    /// count it read (`idle = j`, conditional on `j` unchanged) and skipped by later reads
+    /// until a join raises `j`: only a join makes an entry `waiting`, and it raises `j` in its
+    /// own transaction, so no waiting entry hides behind the mark. A background read whose
+    /// cost is the days with waiting entries.
     pub(super) async fn waiting_days_(
         &self,
         from: LocalDate,
         limit: u32,
     ) -> StoreResult<Vec<WaitingDay>> {
-        let days = self
-            .query_range(WAIT_DAYS_PK, &entry_day_prefix(from), "~")
-            .await?
-            .iter()
-            .map(wait_day_from)
-            .collect::<StoreResult<Vec<_>>>()?;
+        let mut days = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let page = super::errors::read(|| {
+                self.client
+                    .query()
+                    .table_name(self.table())
+                    .consistent_read(true)
+                    .key_condition_expression("#pk = :pk AND #sk >= :from")
+                    .filter_expression("attribute_not_exists(#idle) OR #idle <> #j")
+                    .expression_attribute_names("#pk", PK)
+                    .expression_attribute_names("#sk", SK)
+                    .expression_attribute_names("#idle", "idle")
+                    .expression_attribute_names("#j", "j")
+                    .expression_attribute_values(":pk", s(WAIT_DAYS_PK))
+                    .expression_attribute_values(":from", s(entry_day_prefix(from)))
+                    .set_exclusive_start_key(start.clone())
+                    .send()
+            })
+            .await?;
+            for item in page.items.unwrap_or_default() {
+                let (date, rid) = wait_day_from(&item)?;
+                days.push((date, rid, wait_day_joins(&item)?));
+            }
+            match page.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => break,
+            }
+        }
         let found: Vec<StoreResult<Option<WaitingDay>>> = stream::iter(days)
-            .map(|(date, rid)| async move {
+            .map(|(date, rid, joins)| async move {
                 let oldest = self
                     .stored_queue(rid, date)
                     .await?
                     .into_iter()
                     .find(|s| s.entry.status == WaitStatus::Waiting)
                     .map(|s| s.entry.created_at);
+                if oldest.is_none() {
+                    self.mark_idle(date, rid, joins).await;
+                }
                 Ok(oldest.map(|oldest| WaitingDay {
                     restaurant_id: rid,
                     date,
@@ -237,6 +267,24 @@ impl DynamoStore {
             }
         }
         Ok(out)
+    }
+
+    /// Marks a day idle at `joins`, if no join came since: best effort (a failure only costs
+    /// the next read one more query).
+    async fn mark_idle(&self, date: LocalDate, rid: Uuid, joins: u64) {
+        let mut e = Expr::default();
+        let j = e.name("j");
+        let v = e.value(n(joins));
+        let expr = format!("SET {} = {v}", e.name("idle"));
+        let cond = format!("{j} = {v}");
+        let (pk, sk) = wait_day_key(date, rid);
+        if let Err(err) = self
+            .conditional_update(key(pk, sk), &expr, &cond, &e)
+            .send()
+            .await
+        {
+            tracing::debug!(error = %aws_sdk_dynamodb::error::DisplayErrorContext(&err), %rid, %date, "waitlist day not marked idle");
+        }
     }
 
     /// The entry's `waiting → offered` change for the hold `r`, conditional on `waiting`: one
