@@ -11,6 +11,8 @@
 //! | client's live-hold slots | `C#{client}` | `C` | the holds of that client only |
 //! | pacing window (`v`, one `h{id}` per counted reservation not yet seen by the day's read) | `P#{rid}` | `{date}#{start}#{end}` | the paced holds of that window only |
 //! | idempotency record | `I#{scope}` | `I` | its own requests, retention |
+//! | waitlist entry | `W#{rid}` | `{date}#{id}` | its date's queue (`Query` of `{date}#`), its offers, leave, confirm and release |
+//! | waitlist day (`j` joins, `idle`) | `WAITLIST` | `{date}#{rid}` | the reconcile loop, retention of past dates |
 //!
 //! - **Dead holds leave the day.** The day's `Query` (availability, live reloads, the hold's own
 //!   candidate read) covers `D#{date-1}#` … `D#{date}#~`. A hold that is released or expired is

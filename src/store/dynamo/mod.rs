@@ -21,6 +21,10 @@
 //! | token | `K#{sha256}` | `K` | staff or reservation owner |
 //! | idempotency | `I#{scope}` | `I` | fingerprint, state, first answer (TTL 24 h) |
 //! | directory | `RESTAURANTS` | `{created_ms}#{rid}` | id, name, timezone for the listing |
+//! | waitlist entry | `W#{rid}` | `{date}#{id}` | the entry, its offer, write count `wc` (see [`waitlist`]) |
+//! | entry pointer · token | `WX#{id}` · `WK#{sha256}` | `X` · `K` | restaurant, date and id of an entry |
+//! | waitlist day | `WAITLIST` | `{date}#{rid}` | joins `j`, `idle` mark: the reconcile loop's and retention's list |
+//! | waitlist counter | `R#{rid}` | `D#{date}#C#~wl` | `n` joins and leaves of the date, in its version |
 //!
 //! - **Reads.** A restaurant/date is one strongly consistent `Query` on `R#{rid}` over
 //!   `D#{date-1}#` … `D#{date}#~`: the reservations of the date and of the day before (which may
@@ -107,7 +111,7 @@ mod sessions;
 mod transition;
 mod wait_items;
 mod wait_purge;
-mod waitlist;
+pub mod waitlist;
 
 use super::*;
 use aws_config::{BehaviorVersion, SdkConfig};
