@@ -54,7 +54,7 @@ impl Booking {
         if let Some(e) = crate::domain::grid::date_error(&r, req.date, now) {
             errs.push(e);
         }
-        let grid = |t: WallTime| t.minutes() % r.slot_minutes as u16 == 0;
+        let grid = |t: WallTime| u32::from(t.minutes()).is_multiple_of(r.slot_minutes);
         if !grid(req.from) {
             errs.push(FieldError::new(
                 "from",
@@ -198,13 +198,28 @@ impl Booking {
                 .into_iter()
                 .filter(|e| e.status == WaitStatus::Waiting && e.created_at < freed.at)
                 .collect();
+            if queue.is_empty() {
+                continue;
+            }
+            // One read of the day for the whole queue; read again only when a start was taken.
+            let mut day = self
+                .store
+                .day(freed.restaurant_id, date)
+                .await?
+                .reservations;
             for entry in queue {
                 // A few tries per entry: a stale restaurant, or a start taken meanwhile.
                 for _ in 0..STALE_RETRIES {
-                    match self.try_offer(&stored, &entry, &freed).await? {
+                    match self.try_offer(&stored, &entry, &freed, &day).await? {
                         Try::Offered => return Ok(true),
                         Try::Next => break,
-                        Try::Again => {}
+                        Try::Again => {
+                            day = self
+                                .store
+                                .day(freed.restaurant_id, date)
+                                .await?
+                                .reservations;
+                        }
                         Try::Stale => {
                             let Some(s) = self.store.restaurant(freed.restaurant_id).await? else {
                                 return Ok(false);
@@ -218,58 +233,52 @@ impl Booking {
         Ok(false)
     }
 
-    /// One attempt to offer `freed` to `entry` on its best start.
+    /// One attempt to offer `freed` to `entry`: its fitting starts in order, until one is
+    /// offered, the entry is not waiting any more, or a start was taken meanwhile.
     async fn try_offer(
         &self,
         stored: &crate::store::StoredRestaurant,
         entry: &WaitlistEntry,
         freed: &Freed,
+        day: &[Reservation],
     ) -> BookingResult<Try> {
         let r = &stored.restaurant;
         let now = Self::now();
-        let day = self.store.day(r.id, entry.date).await?;
-        let starts = offer_starts(r, entry, freed, &day.reservations, now);
-        let Some((slot, options)) = starts.into_iter().next() else {
-            return Ok(Try::Next);
-        };
-        let mut reservation = Reservation {
-            id: Uuid::new_v4(),
-            restaurant_id: r.id,
-            table_id: options[0].first().clone(),
-            table_ids: Vec::new(),
-            combination_id: None,
-            date: entry.date,
-            time: slot.time,
-            start: slot.start,
-            end: slot.end,
-            party_size: entry.party_size,
-            status: Status::Held,
-            expires_at: Some(now + chrono::Duration::seconds(i64::from(r.offer_seconds))),
-            guest: None,
-            notes: String::new(),
-            created_at: now,
-            updated_at: now,
-        };
-        reservation.seat(&options[0]);
-        let hold = NewReservation {
-            reservation,
-            candidates: options,
-            pacing: super::reservations::pacing_check(r, slot.time, true),
-            restaurant_revision: stored.revision,
-            token_hash: None,
-            now,
-            cap: None,
-            idem: None,
-        };
-        Ok(
-            match self
-                .store
-                .offer(NewOffer {
-                    entry_id: entry.id,
-                    hold,
-                })
-                .await?
-            {
+        for (slot, options) in offer_starts(r, entry, freed, day, now) {
+            let mut reservation = Reservation {
+                id: Uuid::new_v4(),
+                restaurant_id: r.id,
+                table_id: options[0].first().clone(),
+                table_ids: Vec::new(),
+                combination_id: None,
+                date: entry.date,
+                time: slot.time,
+                start: slot.start,
+                end: slot.end,
+                party_size: entry.party_size,
+                status: Status::Held,
+                expires_at: Some(now + chrono::Duration::seconds(i64::from(r.offer_seconds))),
+                guest: None,
+                notes: String::new(),
+                created_at: now,
+                updated_at: now,
+            };
+            reservation.seat(&options[0]);
+            let hold = NewReservation {
+                reservation,
+                candidates: options,
+                pacing: super::reservations::pacing_check(r, slot.time, true),
+                restaurant_revision: stored.revision,
+                token_hash: None,
+                now,
+                cap: None,
+                idem: None,
+            };
+            let offer = NewOffer {
+                entry_id: entry.id,
+                hold,
+            };
+            match self.store.offer(offer).await? {
                 OfferOutcome::Offered {
                     reservation,
                     versions,
@@ -277,14 +286,17 @@ impl Booking {
                 } => {
                     self.metrics.hold_outcome("offered");
                     self.publish(r.id, Cause::Held, reservation.created_at, versions);
-                    Try::Offered
+                    return Ok(Try::Offered);
                 }
-                OfferOutcome::NotWaiting(_) | OfferOutcome::Paced => Try::Next,
+                OfferOutcome::NotWaiting(_) => return Ok(Try::Next),
+                // Pacing refuses this start: the entry's next start may still fit.
+                OfferOutcome::Paced => {}
                 // Taken meanwhile: look again at what is free now.
-                OfferOutcome::Lost => Try::Again,
-                OfferOutcome::Stale => Try::Stale,
-            },
-        )
+                OfferOutcome::Lost => return Ok(Try::Again),
+                OfferOutcome::Stale => return Ok(Try::Stale),
+            }
+        }
+        Ok(Try::Next)
     }
 
     /// Repairs offers a crash lost between a freeing commit and its offer: every capacity freed
@@ -297,16 +309,37 @@ impl Booking {
         // Yesterday too: a date's queue is visited until its local date has passed everywhere.
         let from = LocalDate::from_naive(now.date_naive()).pred();
         let mut made = 0;
-        for day in self.store.waiting_days(from, 1000).await? {
-            let freed: Vec<Reservation> = self
+        for wd in self.store.waiting_days(from, 1000).await? {
+            let Some(stored) = self.store.restaurant(wd.restaurant_id).await? else {
+                continue;
+            };
+            let waiting: Vec<WaitlistEntry> = self
                 .store
-                .reservations_on(day.restaurant_id, day.date)
+                .waitlist_on(wd.restaurant_id, wd.date)
                 .await?
                 .into_iter()
-                .filter(|r| r.updated_at > day.oldest && frees(r, now))
+                .filter(|e| e.status == WaitStatus::Waiting)
                 .collect();
-            for r in freed {
-                if self.offer_freed(freed_by(&r, now)).await? {
+            let day = self
+                .store
+                .day(wd.restaurant_id, wd.date)
+                .await?
+                .reservations;
+            let all = self
+                .store
+                .reservations_on(wd.restaurant_id, wd.date)
+                .await?;
+            for r in all
+                .iter()
+                .filter(|r| r.updated_at > wd.oldest && frees(r, now))
+            {
+                let freed = freed_by(r);
+                // Only capacity some earlier entry could still be offered goes to a write.
+                let open = waiting.iter().any(|e| {
+                    e.created_at < freed.at
+                        && !offer_starts(&stored.restaurant, e, &freed, &day, now).is_empty()
+                });
+                if open && self.offer_freed(freed).await? {
                     made += 1;
                 }
             }
@@ -352,12 +385,7 @@ impl Booking {
                     at: now,
                 };
                 // One offer per waiting entry at most, each conditional.
-                loop {
-                    match me.offer_freed(freed.clone()).await {
-                        Ok(true) => continue,
-                        _ => break,
-                    }
-                }
+                while let Ok(true) = me.offer_freed(freed.clone()).await {}
             }
         });
     }
@@ -380,11 +408,8 @@ fn frees(r: &Reservation, now: DateTime<Utc>) -> bool {
 }
 
 /// The capacity a reservation freed: all of it once dead, the rest of its time once ended.
-fn freed_by(r: &Reservation, now: DateTime<Utc>) -> Freed {
+fn freed_by(r: &Reservation) -> Freed {
     let mut f = Freed::of(r);
-    if let (Status::Expired, Some(x)) = (r.status_at(now), r.expires_at) {
-        f.at = f.at.max(x);
-    }
     if matches!(r.status, Status::Completed | Status::NoShow) {
         // The rest of its former time is unknown here; the freed part starts at its new end.
         f.start = r.end;

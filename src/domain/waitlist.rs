@@ -123,13 +123,18 @@ pub struct Freed {
 
 impl Freed {
     /// What a reservation frees when it stops occupying its tables (release, expiry, cancel).
+    /// A hold is free from its `expires_at` on, whenever it is swept.
     pub fn of(r: &super::Reservation) -> Self {
+        let at = match (r.status_at(r.updated_at), r.expires_at) {
+            (super::Status::Expired | super::Status::Held, Some(x)) => x.min(r.updated_at),
+            _ => r.updated_at,
+        };
         Freed {
             restaurant_id: r.restaurant_id,
             tables: r.table_ids.clone(),
             start: r.start,
             end: r.end,
-            at: r.updated_at,
+            at,
         }
     }
 }

@@ -31,6 +31,7 @@ pub struct NewEntry {
     pub token_hash: String,
 }
 
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum JoinOutcome {
     /// Written, with the raised version of the entry's date.

@@ -187,3 +187,25 @@ async fn sqlite_request_paths_and_triggers_read_only_live_partial_indexes() {
         );
     }
 }
+
+/// Every waitlist statement searches an index of the waitlist: none scans it.
+#[tokio::test]
+async fn sqlite_waitlist_statements_search_their_indexes() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("plan.db").display());
+    let _store = tablecast::store::sqlite::SqliteStore::open(&url)
+        .await
+        .expect("sqlite opens and migrates");
+    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+    for (name, sql) in tablecast::store::sqlite::waitlist_sql() {
+        let p = plan(&pool, &sql).await;
+        assert!(
+            p.iter().any(|l| l.starts_with("SEARCH waitlist USING")),
+            "{name}: {p:?}"
+        );
+        assert!(
+            !p.iter().any(|l| l.starts_with("SCAN waitlist")),
+            "{name}: {p:?}"
+        );
+    }
+}

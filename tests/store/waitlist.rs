@@ -29,6 +29,7 @@ contract!(
     leaving_declines_a_pending_offer_and_repeats_change_nothing,
     the_offer_write_refuses_an_entry_that_is_not_waiting,
     retention_deletes_finished_entries_and_keeps_waiting_ones,
+    an_offer_lost_to_a_crash_after_the_freeing_commit_is_made_by_the_reconcile,
 );
 
 const WAIT: StdDuration = StdDuration::from_secs(10);
@@ -245,8 +246,9 @@ async fn a_passed_offer_cascades_to_the_next_entry_and_a_confirmed_one_books(b: 
     assert_eq!(entry(s, e3).await.status, WaitStatus::Waiting);
 }
 
-/// An offer written as already past its expiry (the store takes `now` from the caller): the
-/// sweep expires it, the entry lapses in that write, and the next entry gets the table.
+/// An offer written as made 30 s ago and expiring a moment from now (the store takes `now` from
+/// the caller): it reads as lapsed as soon as it expires, the sweep expires it and lapses the
+/// entry in that write, and the next entry (which joined before the expiry) gets the table.
 async fn an_offer_that_expires_lapses_and_cascades(b: &Backend) {
     let s = &b.store;
     let bk = booking(s);
@@ -259,13 +261,25 @@ async fn an_offer_that_expires_lapses_and_cascades(b: &Backend) {
     let o = s
         .offer(NewOffer {
             entry_id: e1,
-            hold: offer_hold(s, &r, "19:00", past, Duration::seconds(15)).await,
+            hold: offer_hold(s, &r, "19:00", past, Duration::milliseconds(30_300)).await,
         })
         .await
         .unwrap();
     assert!(matches!(o, OfferOutcome::Offered { .. }), "{o:?}");
-    // Read at once as lapsed, before any sweep.
-    assert_eq!(entry(s, e1).await.status_at(Utc::now()), WaitStatus::Lapsed);
+    assert_eq!(
+        entry(s, e1).await.status_at(Utc::now()),
+        WaitStatus::Offered
+    );
+    // Read at once as lapsed once expired, before any sweep.
+    eventually(WAIT, "the offer to read as lapsed", || async {
+        entry(s, e1).await.status_at(Utc::now()) == WaitStatus::Lapsed
+    })
+    .await;
+    assert_eq!(
+        entry(s, e1).await.status,
+        WaitStatus::Offered,
+        "not swept yet"
+    );
     assert!(bk.sweep().await.unwrap() >= 1);
     assert_eq!(entry(s, e1).await.status, WaitStatus::Lapsed);
     offered(s, e2).await;
@@ -487,4 +501,34 @@ async fn retention_deletes_finished_entries_and_keeps_waiting_ones(b: &Backend) 
     // Once its date is past the cut-off, a waiting entry goes too.
     s.purge(Utc::now() + Duration::days(12), 100).await.unwrap();
     assert!(s.waitlist_entry(kept).await.unwrap().is_none());
+}
+
+/// The release is committed straight through the store, as by an instance that crashed before
+/// offering it: the reconcile loop finds the freed capacity and offers it, once.
+async fn an_offer_lost_to_a_crash_after_the_freeing_commit_is_made_by_the_reconcile(b: &Backend) {
+    let s = &b.store;
+    let bk = booking(s);
+    let r = created(s, 2, 300).await;
+    let held = fill(&bk, &r, "19:00").await;
+    let (e1, e2) = (
+        join(&bk, &r, 2, "19:00", "19:00").await,
+        join(&bk, &r, 2, "19:00", "19:00").await,
+    );
+    let t = tablecast::store::Transition {
+        id: held[0].id,
+        from: Status::Held,
+        to: Status::Released,
+        guest: None,
+        notes: None,
+        end: None,
+        now: Utc::now(),
+        idem: None,
+    };
+    s.transition(t).await.unwrap();
+    assert_eq!(entry(s, e1).await.status, WaitStatus::Waiting);
+    assert_eq!(bk.reconcile_waitlist().await.unwrap(), 1);
+    assert_eq!(entry(s, e1).await.status, WaitStatus::Offered);
+    assert_eq!(entry(s, e2).await.status, WaitStatus::Waiting);
+    // Nothing more to repair.
+    assert_eq!(bk.reconcile_waitlist().await.unwrap(), 0);
 }

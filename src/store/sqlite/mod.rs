@@ -39,6 +39,12 @@ pub fn request_path_sql() -> Vec<(&'static str, String)> {
     ]
 }
 
+/// The waitlist's statements, by name: what the plan tests give to `EXPLAIN QUERY PLAN`.
+#[doc(hidden)]
+pub fn waitlist_sql() -> Vec<(&'static str, String)> {
+    waitlist::statements()
+}
+
 /// The retention statements, by name: what the plan tests give to `EXPLAIN QUERY PLAN`.
 #[doc(hidden)]
 pub fn retention_sql() -> Vec<(&'static str, String)> {

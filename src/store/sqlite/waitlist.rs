@@ -17,6 +17,38 @@ use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, Sqlite, Transaction};
 use uuid::Uuid;
 
+/// A date's queue, in order (`waitlist_queue`).
+pub(super) const QUEUE_SQL: &str = "SELECT * FROM waitlist WHERE restaurant_id = ? AND date = ?
+     ORDER BY created_ms, id";
+/// The entry of a token (its unique index).
+pub(super) const BY_TOKEN_SQL: &str = "SELECT * FROM waitlist WHERE token_hash = ?";
+/// Offers due to lapse, run in a hold's transaction (`waitlist_offered`).
+pub(super) const LAPSE_DUE_SQL: &str = "UPDATE waitlist SET status = 'lapsed', updated_ms = ?1
+     WHERE status = 'offered' AND offer_expires_ms <= ?1
+     RETURNING restaurant_id, date";
+/// The entry of an offered reservation follows its change (`waitlist_by_offer`).
+pub(super) const FOLLOW_SQL: &str = "UPDATE waitlist SET status = ?2, updated_ms = ?3
+     WHERE offer_reservation_id = ?1 AND status = 'offered'";
+/// Dates with waiting entries, for the reconcile loop (`waitlist_waiting`).
+pub(super) const WAITING_DAYS_SQL: &str =
+    "SELECT restaurant_id, date, MIN(created_ms) FROM waitlist
+     WHERE status = 'waiting' AND date >= ?1
+     GROUP BY date, restaurant_id ORDER BY date, restaurant_id LIMIT ?2";
+
+/// The waitlist's statements, by name, for the plan tests.
+pub(super) fn statements() -> Vec<(&'static str, String)> {
+    [
+        ("waitlist of a date", QUEUE_SQL),
+        ("entry of a token", BY_TOKEN_SQL),
+        ("lapse due offers", LAPSE_DUE_SQL),
+        ("entry of an offer", FOLLOW_SQL),
+        ("dates with waiting entries", WAITING_DAYS_SQL),
+    ]
+    .into_iter()
+    .map(|(n, s)| (n, s.to_owned()))
+    .collect()
+}
+
 fn from_ms(v: i64) -> StoreResult<DateTime<Utc>> {
     DateTime::from_timestamp_millis(v)
         .ok_or_else(|| StoreError::corrupt("instant", format!("{v} ms is out of range")))
@@ -67,15 +99,11 @@ pub(super) async fn lapse_due_offers(
     tx: &mut Transaction<'_, Sqlite>,
     now: i64,
 ) -> StoreResult<Vec<(String, LocalDate)>> {
-    let rows: Vec<(String, String)> = sqlx::query_as(
-        "UPDATE waitlist SET status = 'lapsed', updated_ms = ?1
-         WHERE status = 'offered' AND offer_expires_ms <= ?1
-         RETURNING restaurant_id, date",
-    )
-    .bind(now)
-    .fetch_all(&mut **tx)
-    .await
-    .map_err(db("lapse due offers"))?;
+    let rows: Vec<(String, String)> = sqlx::query_as(LAPSE_DUE_SQL)
+        .bind(now)
+        .fetch_all(&mut **tx)
+        .await
+        .map_err(db("lapse due offers"))?;
     rows.into_iter()
         .map(|(r, d)| {
             Ok((
@@ -99,16 +127,13 @@ pub(super) async fn follow_offer(
         "released" | "expired" => "lapsed",
         _ => return Ok(()),
     };
-    sqlx::query(
-        "UPDATE waitlist SET status = ?2, updated_ms = ?3
-         WHERE offer_reservation_id = ?1 AND status = 'offered'",
-    )
-    .bind(reservation)
-    .bind(status)
-    .bind(now)
-    .execute(&mut **tx)
-    .await
-    .map_err(db("move the entry of an offer"))?;
+    sqlx::query(FOLLOW_SQL)
+        .bind(reservation)
+        .bind(status)
+        .bind(now)
+        .execute(&mut **tx)
+        .await
+        .map_err(db("move the entry of an offer"))?;
     Ok(())
 }
 
@@ -177,7 +202,7 @@ impl SqliteStore {
         &self,
         hash: &str,
     ) -> StoreResult<Option<WaitlistEntry>> {
-        sqlx::query("SELECT * FROM waitlist WHERE token_hash = ?")
+        sqlx::query(BY_TOKEN_SQL)
             .bind(hash)
             .fetch_optional(&self.reader)
             .await
@@ -192,18 +217,15 @@ impl SqliteStore {
         restaurant_id: Uuid,
         date: LocalDate,
     ) -> StoreResult<Vec<WaitlistEntry>> {
-        sqlx::query(
-            "SELECT * FROM waitlist WHERE restaurant_id = ? AND date = ?
-             ORDER BY created_ms, id",
-        )
-        .bind(restaurant_id.to_string())
-        .bind(date.to_string())
-        .fetch_all(&self.reader)
-        .await
-        .map_err(db("read a waitlist"))?
-        .iter()
-        .map(row_to_entry)
-        .collect()
+        sqlx::query(QUEUE_SQL)
+            .bind(restaurant_id.to_string())
+            .bind(date.to_string())
+            .fetch_all(&self.reader)
+            .await
+            .map_err(db("read a waitlist"))?
+            .iter()
+            .map(row_to_entry)
+            .collect()
     }
 
     pub(super) async fn waiting_days_(
@@ -211,16 +233,12 @@ impl SqliteStore {
         from: LocalDate,
         limit: u32,
     ) -> StoreResult<Vec<WaitingDay>> {
-        let rows: Vec<(String, String, i64)> = sqlx::query_as(
-            "SELECT restaurant_id, date, MIN(created_ms) FROM waitlist
-             WHERE status = 'waiting' AND date >= ?1
-             GROUP BY date, restaurant_id ORDER BY date, restaurant_id LIMIT ?2",
-        )
-        .bind(from.to_string())
-        .bind(i64::from(limit))
-        .fetch_all(&self.reader)
-        .await
-        .map_err(db("read the days with waiting entries"))?;
+        let rows: Vec<(String, String, i64)> = sqlx::query_as(WAITING_DAYS_SQL)
+            .bind(from.to_string())
+            .bind(i64::from(limit))
+            .fetch_all(&self.reader)
+            .await
+            .map_err(db("read the days with waiting entries"))?;
         rows.into_iter()
             .map(|(r, d, c)| {
                 Ok(WaitingDay {
