@@ -2,7 +2,7 @@
 //! `TransactWriteItems` through the fault-injection connector. An offer is one transaction
 //! holding the entry and the hold's own items (table check, reservation, every cell); a
 //! confirm books the entry and a leave releases the offer in the transition's own transaction.
-use crate::faults::{stores, transaction_keys, TX};
+use crate::faults::{stores, transaction_keys, Inject, TX};
 use crate::fixtures::*;
 use crate::waitlist_races::{joined, offer_on};
 use std::collections::BTreeSet;
@@ -118,4 +118,46 @@ async fn a_leave_releases_its_offer_and_leaves_in_one_transaction() {
     );
     let res = plain.reservation(reservation.id).await.unwrap().unwrap();
     assert_eq!(res.status, Status::Released);
+}
+
+#[tokio::test]
+async fn an_offer_whose_answer_is_lost_or_that_meets_a_conflict_is_made_exactly_once() {
+    let Some((plain, faulty, faults)) = stores("waitlist_offer_faults").await else {
+        return;
+    };
+    let r = created(&plain, "Perdu").await;
+    for (i, fault) in [
+        Inject::CommitThen500,
+        Inject::CommitThenTimeout,
+        Inject::Conflict,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let e = joined(&plain, &r, i as i64).await;
+        faults.inject(TX, fault, 1);
+        let table = ["t1", "t2", "t3"][i];
+        let out = faulty.offer(offer_on(&r, e.id, table)).await.unwrap();
+        let OfferOutcome::Offered {
+            reservation, entry, ..
+        } = out
+        else {
+            panic!("{fault:?}: expected an offer, got {out:?}");
+        };
+        let stored = plain.waitlist_entry(e.id).await.unwrap().unwrap();
+        assert_eq!(stored.status, WaitStatus::Offered, "{fault:?}");
+        assert_eq!(stored.offer, entry.offer, "{fault:?}");
+        assert_eq!(
+            stored.offer.unwrap().reservation_id,
+            reservation.id,
+            "{fault:?}"
+        );
+    }
+    let day = plain.day(r.id, day()).await.unwrap();
+    let held = day
+        .reservations
+        .iter()
+        .filter(|x| x.status == Status::Held)
+        .count();
+    assert_eq!(held, 3, "one hold per offer, none twice");
 }

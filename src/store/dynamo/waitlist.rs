@@ -388,7 +388,16 @@ impl DynamoStore {
             Some(r) if r.stored.revision == hold.restaurant_revision => {}
             _ => return Ok(OfferOutcome::Stale),
         }
-        let entry = match self.located(entry_pointer_key(entry_id)).await? {
+        // The entry's key follows from the hold's restaurant and date; one on another date
+        // (never asked by the use case) is found through its pointer and refused.
+        let found = match self
+            .stored_entry(rid, hold.reservation.date, entry_id)
+            .await?
+        {
+            Some(s) => Some(s),
+            None => self.located(entry_pointer_key(entry_id)).await?,
+        };
+        let entry = match found {
             Some(s) if s.entry.status == WaitStatus::Waiting => s.entry,
             other => return Ok(OfferOutcome::NotWaiting(other.map(|s| s.entry))),
         };
