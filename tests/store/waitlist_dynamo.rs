@@ -161,3 +161,26 @@ async fn an_offer_whose_answer_is_lost_or_that_meets_a_conflict_is_made_exactly_
         .count();
     assert_eq!(held, 3, "one hold per offer, none twice");
 }
+
+#[tokio::test]
+async fn a_join_or_a_leave_whose_answer_is_lost_is_done_exactly_once() {
+    let Some((plain, faulty, faults)) = stores("waitlist_join_faults").await else {
+        return;
+    };
+    let r = created(&plain, "Rejoint").await;
+    faults.inject(TX, Inject::CommitThen500, 1);
+    let e = joined(&faulty, &r, 0).await;
+    let queue = plain.waitlist_on(r.id, day()).await.unwrap();
+    assert_eq!(queue.len(), 1);
+    assert_eq!(queue[0].id, e.id);
+    faults.inject(TX, Inject::CommitThenTimeout, 1);
+    let out = faulty.leave_waitlist(e.id, morning()).await.unwrap();
+    assert!(
+        matches!(out, tablecast::store::LeaveOutcome::Left { .. }),
+        "a leave that landed is answered as done: {out:?}"
+    );
+    assert_eq!(
+        plain.waitlist_entry(e.id).await.unwrap().unwrap().status,
+        WaitStatus::Left
+    );
+}

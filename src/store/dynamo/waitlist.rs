@@ -493,18 +493,25 @@ impl DynamoStore {
                 self.entry_move(&cur, WaitStatus::Left, now)?,
                 self.wait_bump(e.restaurant_id, e.date, e.id)?,
             ];
-            match self.transact(items).await? {
-                Written::Done(()) => {
-                    let versions = self.versions_after(e.restaurant_id, &[e.date]).await;
-                    return Ok(LeaveOutcome::Left {
-                        entry: left,
-                        released: None,
-                        versions,
-                    });
-                }
-                // Moved on meanwhile, or the outcome is unknown: read it again (a leave that
-                // landed reads as `left` and answers unchanged).
-                _ => continue,
+            let landed = match self.transact(items).await? {
+                Written::Done(()) => true,
+                // Unknown: it landed if the entry is `left` at the very next write count.
+                Written::Unknown(_) => self
+                    .stored_entry(e.restaurant_id, e.date, e.id)
+                    .await?
+                    .is_some_and(|s| {
+                        s.entry.status == WaitStatus::Left && s.writes == cur.writes + 1
+                    }),
+                // Moved on meanwhile: read it again.
+                _ => false,
+            };
+            if landed {
+                let versions = self.versions_after(e.restaurant_id, &[e.date]).await;
+                return Ok(LeaveOutcome::Left {
+                    entry: left,
+                    released: None,
+                    versions,
+                });
             }
         }
         Err(StoreError::Unavailable(
