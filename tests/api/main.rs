@@ -17,3 +17,4 @@ mod loadgen;
 mod problem;
 mod races;
 mod waitlist;
+mod waitlist_dynamo;
