@@ -21,7 +21,7 @@
 //! | token | `K#{sha256}` | `K` | staff or reservation owner |
 //! | idempotency | `I#{scope}` | `I` | fingerprint, state, first answer (TTL 24 h) |
 //! | directory | `RESTAURANTS` | `{created_ms}#{rid}` | id, name, timezone for the listing |
-//! | waitlist entry | `W#{rid}` | `{date}#{id}` | the entry, its offer, write count `wc` (see [`waitlist`]) |
+//! | waitlist entry | `W#{rid}` | `{date}#{id}` | the entry, its offer, write count `wc` (see `waitlist.rs`) |
 //! | entry pointer · token | `WX#{id}` · `WK#{sha256}` | `X` · `K` | restaurant, date and id of an entry |
 //! | waitlist day | `WAITLIST` | `{date}#{rid}` | joins `j`, `idle` mark: the reconcile loop's and retention's list |
 //! | waitlist counter | `R#{rid}` | `D#{date}#C#~wl` | `n` joins and leaves of the date, in its version |
@@ -110,8 +110,9 @@ pub mod schema;
 mod sessions;
 mod transition;
 mod wait_items;
+mod wait_join;
 mod wait_purge;
-pub mod waitlist;
+mod waitlist;
 
 use super::*;
 use aws_config::{BehaviorVersion, SdkConfig};
