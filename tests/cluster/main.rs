@@ -3,6 +3,7 @@ mod floor;
 mod harness;
 #[path = "../kit/mod.rs"]
 mod kit;
+mod waitlist;
 
 use futures_util::future::join_all;
 use harness::*;

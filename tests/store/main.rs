@@ -50,3 +50,5 @@ mod transitions;
 mod upgrade;
 mod versions;
 mod waitlist;
+mod waitlist_dynamo;
+mod waitlist_races;

@@ -46,6 +46,8 @@ pub enum Claim {
     SlotTaken,
     /// The pacing window changed since it was read: read it (and the day) again.
     WindowMoved,
+    /// The waitlist entry the hold was offered to is no longer `waiting`.
+    NotWaiting,
     Stale,
 }
 
@@ -55,6 +57,9 @@ pub struct Extras<'a> {
     pub slot: Option<(&'a HoldCap, u32)>,
     pub idem: Option<&'a IdemRecord>,
     pub window: Option<(Window, WindowWrite<'a>)>,
+    /// The waitlist entry the hold is offered to: it turns `offered` in the same write, on
+    /// condition that it is still `waiting`.
+    pub entry: Option<Uuid>,
 }
 
 /// Whether `slot` of a client item now names a live hold other than `mine`.
@@ -82,6 +87,7 @@ struct Layout {
     slot: Option<usize>,
     idem: Option<usize>,
     window: Option<usize>,
+    entry: Option<usize>,
     cells: Range<usize>,
 }
 
@@ -107,6 +113,7 @@ impl DynamoStore {
                 index,
             }),
             window: extras.window.map(|(w, _)| window_sk(r.date, &w)),
+            entry: extras.entry,
         };
         let pointer = Pointer {
             id: r.id,
@@ -149,6 +156,10 @@ impl DynamoStore {
             Some((w, how)) => push(&mut items, self.window_write(&r, &w, how)?),
             None => None,
         };
+        let entry = match extras.entry {
+            Some(id) => push(&mut items, self.offer_write(id, &r, now)?),
+            None => None,
+        };
         let first_cell = items.len();
         let claim = (minutes(r.start, r.end), claim_of(&r));
         for t in &r.table_ids {
@@ -164,6 +175,7 @@ impl DynamoStore {
             slot,
             idem,
             window,
+            entry,
             cells: first_cell..items.len(),
         };
         if items.len() > MAX_ITEMS {
@@ -207,6 +219,9 @@ impl DynamoStore {
                             }
                         }
                         continue;
+                    }
+                    if at.entry.is_some_and(failed) {
+                        return Ok(Claim::NotWaiting);
                     }
                     if at.cells.clone().any(failed) {
                         return Ok(Claim::Taken);

@@ -45,8 +45,32 @@ pub fn free_slots(item: Option<&Item>, max: u32, now: DateTime<Utc>) -> Vec<u32>
         .collect()
 }
 
+/// What one hold decision came to: a hold's outcome, or, for an offer, an entry that is no
+/// longer `waiting`.
+// Returned once per decision; boxing would only add an allocation.
+#[allow(clippy::large_enum_variant)]
+pub(super) enum Decided {
+    Is(InsertOutcome),
+    NotWaiting,
+}
+
 impl DynamoStore {
     pub(super) async fn insert_(&self, new: NewReservation) -> StoreResult<InsertOutcome> {
+        match self.decide(new, None).await? {
+            Decided::Is(o) => Ok(o),
+            Decided::NotWaiting => Err(StoreError::Internal(
+                "a hold without an entry found its entry taken".into(),
+            )),
+        }
+    }
+
+    /// Decides a hold, or with `entry` an offer: the same claim, with the entry's
+    /// `waiting → offered` change in its transaction.
+    pub(super) async fn decide(
+        &self,
+        new: NewReservation,
+        entry: Option<uuid::Uuid>,
+    ) -> StoreResult<Decided> {
         let NewReservation {
             reservation,
             candidates,
@@ -65,7 +89,7 @@ impl DynamoStore {
             Some(c) => {
                 let free = self.client_slots(c, now).await?;
                 if free.is_empty() {
-                    return Ok(InsertOutcome::OverCap);
+                    return Ok(Decided::Is(InsertOutcome::OverCap));
                 }
                 free
             }
@@ -111,7 +135,7 @@ impl DynamoStore {
                 // pacing says).
                 if let (Some(p), Some(t)) = (&pacing, &counted) {
                     if p.refuses(t.count.covers, t.count.parties, reservation.party_size) {
-                        return Ok(InsertOutcome::Paced);
+                        return Ok(Decided::Is(InsertOutcome::Paced));
                     }
                 }
                 let paced = match (&pacing, &window, &counted) {
@@ -133,6 +157,7 @@ impl DynamoStore {
                         slot,
                         idem: idem.as_ref(),
                         window: paced,
+                        entry,
                     };
                     match self
                         .claim(
@@ -148,16 +173,17 @@ impl DynamoStore {
                             let reservation = *reservation;
                             let versions =
                                 self.versions_after(rid, &reservation.dates_spanned()).await;
-                            return Ok(InsertOutcome::Won {
+                            return Ok(Decided::Is(InsertOutcome::Won {
                                 reservation,
                                 versions,
-                            });
+                            }));
                         }
                         Claim::Taken => {
                             taken.insert(i);
                             break;
                         }
-                        Claim::Stale => return Ok(InsertOutcome::Stale),
+                        Claim::Stale => return Ok(Decided::Is(InsertOutcome::Stale)),
+                        Claim::NotWaiting => return Ok(Decided::NotWaiting),
                         Claim::WindowMoved => {
                             window_attempts += 1;
                             if window_attempts > WINDOW_ATTEMPTS {
@@ -181,13 +207,13 @@ impl DynamoStore {
                             };
                             free = self.client_slots(c, now).await?;
                             if free.is_empty() {
-                                return Ok(InsertOutcome::OverCap);
+                                return Ok(Decided::Is(InsertOutcome::OverCap));
                             }
                         }
                     }
                 }
             }
-            return Ok(InsertOutcome::Lost);
+            return Ok(Decided::Is(InsertOutcome::Lost));
         }
     }
 

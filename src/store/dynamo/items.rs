@@ -81,6 +81,9 @@ pub struct StoredReservation {
     /// The sort key of the pacing window item it was counted in (`pw`), when the restaurant
     /// was paced as it was written: a release or cancel takes it out of that item.
     pub window: Option<String>,
+    /// The waitlist entry this hold was offered to (`wl`): its confirm books the entry, its
+    /// release or expiry lapses it, in the same transaction.
+    pub entry: Option<Uuid>,
 }
 
 /// One slot of a client's live-hold cap.
@@ -171,6 +174,9 @@ pub fn reservation_item(r: &StoredReservation) -> StoreResult<Item> {
     if let Some(w) = &r.window {
         put("pw", s(w));
     }
+    if let Some(e) = r.entry {
+        put("wl", s(e.to_string()));
+    }
     Ok(item)
 }
 
@@ -231,6 +237,9 @@ pub fn reservation_from(item: &Item) -> StoreResult<StoredReservation> {
             None => None,
         },
         window: opt_s(item, "pw")?.map(str::to_owned),
+        entry: opt_s(item, "wl")?
+            .map(|e| Uuid::parse_str(e).map_err(|e| StoreError::corrupt("wl", e)))
+            .transpose()?,
     })
 }
 

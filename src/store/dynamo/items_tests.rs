@@ -36,6 +36,7 @@ fn hold() -> StoredReservation {
             index: 3,
         }),
         window: Some("2026-12-05#19:00#19:15".into()),
+        entry: Some(Uuid::new_v4()),
     }
 }
 

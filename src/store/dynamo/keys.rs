@@ -11,6 +11,8 @@
 //! | client's live-hold slots | `C#{client}` | `C` | the holds of that client only |
 //! | pacing window (`v`, one `h{id}` per counted reservation not yet seen by the day's read) | `P#{rid}` | `{date}#{start}#{end}` | the paced holds of that window only |
 //! | idempotency record | `I#{scope}` | `I` | its own requests, retention |
+//! | waitlist entry | `W#{rid}` | `{date}#{id}` | its date's queue (`Query` of `{date}#`), its offers, leave, confirm and release |
+//! | waitlist day (`j` joins, `idle`) | `WAITLIST` | `{date}#{rid}` | the reconcile loop, retention of past dates |
 //!
 //! - **Dead holds leave the day.** The day's `Query` (availability, live reloads, the hold's own
 //!   candidate read) covers `D#{date-1}#` … `D#{date}#~`. A hold that is released or expired is
@@ -153,6 +155,47 @@ pub fn window_sk(date: LocalDate, window: &crate::domain::pacing::Window) -> Str
 
 pub fn window_pk(rid: Uuid) -> String {
     format!("P#{rid}")
+}
+
+/// A waitlist entry: one partition per restaurant, sorted by date, so a date's queue is one
+/// `Query` of `{date}#` (ordered by `created_ms` once read) and an offer, a confirm or a release
+/// knows the entry's key from the restaurant, the date and the entry id alone.
+pub fn entry_key(rid: Uuid, date: LocalDate, id: Uuid) -> (String, String) {
+    (entry_pk(rid), format!("{}{id}", entry_day_prefix(date)))
+}
+
+pub fn entry_pk(rid: Uuid) -> String {
+    format!("W#{rid}")
+}
+
+pub fn entry_day_prefix(date: LocalDate) -> String {
+    format!("{date}#")
+}
+
+/// Finds an entry's restaurant and date from its id alone.
+pub fn entry_pointer_key(id: Uuid) -> (String, String) {
+    (format!("WX#{id}"), "X".into())
+}
+
+/// An entry's bearer token (its hash): apart from reservation and staff tokens.
+pub fn entry_token_key(hash: &str) -> (String, String) {
+    (format!("WK#{hash}"), "K".into())
+}
+
+/// The partition listing every restaurant/date that has (or had) a waitlist.
+pub const WAIT_DAYS_PK: &str = "WAITLIST";
+
+/// A restaurant/date with a waitlist, sorted by date: what the reconcile loop walks from
+/// today on and what retention deletes once the date is past.
+pub fn wait_day_key(date: LocalDate, rid: Uuid) -> (String, String) {
+    (WAIT_DAYS_PK.to_owned(), format!("{date}#{rid}"))
+}
+
+/// The change counter a date's waitlist-only changes (join, leave) add to: inside the day's
+/// range with the tables' counters, so they raise the date's version. No table id starts
+/// with `~`.
+pub fn wait_counter_sk(date: LocalDate) -> String {
+    format!("D#{date}#C#~wl")
 }
 
 pub fn due_pk(id: Uuid) -> String {

@@ -22,6 +22,10 @@
 //! | idempotency | `I#{scope}` | `I` | fingerprint, state, first answer (TTL 24 h) |
 //! | directory | `RESTAURANTS` | `{created_ms}#{rid}` | id, name, timezone for the listing |
 //! | outbox mail | `M#{id}` | `M` | kind, recipient, the decided reservation, state, attempts (see [`outbox`]) |
+//! | waitlist entry | `W#{rid}` | `{date}#{id}` | the entry, its offer, write count `wc` (see `waitlist.rs`) |
+//! | entry pointer · token | `WX#{id}` · `WK#{sha256}` | `X` · `K` | restaurant, date and id of an entry |
+//! | waitlist day | `WAITLIST` | `{date}#{rid}` | joins `j`, `idle` mark: the reconcile loop's and retention's list |
+//! | waitlist counter | `R#{rid}` | `D#{date}#C#~wl` | `n` joins and leaves of the date, in its version |
 //!
 //! - **Reads.** A restaurant/date is one strongly consistent `Query` on `R#{rid}` over
 //!   `D#{date-1}#` … `D#{date}#~`: the reservations of the date and of the day before (which may
@@ -107,6 +111,10 @@ mod restaurants;
 pub mod schema;
 mod sessions;
 mod transition;
+mod wait_items;
+mod wait_join;
+mod wait_purge;
+mod waitlist;
 
 use super::*;
 use aws_config::{BehaviorVersion, SdkConfig};
@@ -269,42 +277,35 @@ impl Store for DynamoStore {
         self.purge_(before, limit).await
     }
 
-    async fn join_waitlist(&self, _new: NewEntry) -> StoreResult<JoinOutcome> {
-        Err(no_waitlist())
+    async fn join_waitlist(&self, new: NewEntry) -> StoreResult<JoinOutcome> {
+        self.join_waitlist_(new).await
     }
 
-    async fn waitlist_entry(&self, _id: Uuid) -> StoreResult<Option<WaitlistEntry>> {
-        Err(no_waitlist())
+    async fn waitlist_entry(&self, id: Uuid) -> StoreResult<Option<WaitlistEntry>> {
+        self.waitlist_entry_(id).await
     }
 
-    async fn waitlist_entry_by_token(&self, _hash: &str) -> StoreResult<Option<WaitlistEntry>> {
-        // No entry can exist yet: a token is simply not a waitlist token.
-        Ok(None)
+    async fn waitlist_entry_by_token(&self, hash: &str) -> StoreResult<Option<WaitlistEntry>> {
+        self.waitlist_entry_by_token_(hash).await
     }
 
     async fn waitlist_on(
         &self,
-        _restaurant_id: Uuid,
-        _date: LocalDate,
+        restaurant_id: Uuid,
+        date: LocalDate,
     ) -> StoreResult<Vec<WaitlistEntry>> {
-        // Floor views read the waitlist of their date: none yet on this backend.
-        Ok(Vec::new())
+        self.waitlist_on_(restaurant_id, date).await
     }
 
-    async fn waiting_days(&self, _from: LocalDate, _limit: u32) -> StoreResult<Vec<WaitingDay>> {
-        Ok(Vec::new())
+    async fn waiting_days(&self, from: LocalDate, limit: u32) -> StoreResult<Vec<WaitingDay>> {
+        self.waiting_days_(from, limit).await
     }
 
-    async fn offer(&self, _o: NewOffer) -> StoreResult<OfferOutcome> {
-        Err(no_waitlist())
+    async fn offer(&self, o: NewOffer) -> StoreResult<OfferOutcome> {
+        self.offer_(o).await
     }
 
-    async fn leave_waitlist(&self, _id: Uuid, _now: DateTime<Utc>) -> StoreResult<LeaveOutcome> {
-        Err(no_waitlist())
+    async fn leave_waitlist(&self, id: Uuid, now: DateTime<Utc>) -> StoreResult<LeaveOutcome> {
+        self.leave_waitlist_(id, now).await
     }
-}
-
-/// Until the DynamoDB side of the waitlist lands, its writes fail loudly rather than pretend.
-fn no_waitlist() -> StoreError {
-    StoreError::Internal("the waitlist is not implemented on the DynamoDB store yet".into())
 }

@@ -54,6 +54,9 @@ impl DynamoStore {
         for r in results {
             gone += usize::from(r?);
         }
+        if gone < limit as usize {
+            gone += self.purge_wait_days(before, limit as usize - gone).await?;
+        }
         Ok(gone)
     }
 
@@ -91,6 +94,11 @@ impl DynamoStore {
     /// Deletes one record found by the indexes; `false` when it changed meanwhile.
     async fn purge_one(&self, item: Item, before_ms: i64) -> StoreResult<bool> {
         let pk = get_s(&item, PK)?;
+        if pk.starts_with("W#") {
+            // A finished waitlist entry.
+            let cur = super::wait_items::entry_from(&item)?;
+            return self.purge_entry(&cur, Some(before_ms)).await;
+        }
         if pk.starts_with("I#") {
             let k = (pk.to_owned(), get_s(&item, SK)?.to_owned());
             let w = write(|| {

@@ -159,6 +159,7 @@ mod tests {
             ttl: None,
             slot: None,
             window: None,
+            entry: None,
         }
     }
 

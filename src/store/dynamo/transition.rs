@@ -8,6 +8,7 @@ use super::items::*;
 use super::keys::*;
 use super::DynamoStore;
 use crate::domain::reservation::Status;
+use crate::domain::waitlist::WaitStatus;
 use crate::domain::Reservation;
 use crate::store::{StoreError, StoreResult, Transition, TransitionOutcome, Versions};
 use aws_sdk_dynamodb::error::DisplayErrorContext;
@@ -168,6 +169,33 @@ impl DynamoStore {
     }
 
     async fn apply(&self, cur: &StoredReservation, t: &Transition) -> StoreResult<Applied> {
+        self.apply_with(cur, t, None).await
+    }
+
+    /// Releases an offered hold whose entry leaves, the entry's `left` in the same write:
+    /// `None` when either moved meanwhile (read both again).
+    pub(super) async fn release_for_leave(
+        &self,
+        cur: &StoredReservation,
+        t: &Transition,
+    ) -> StoreResult<Option<(Reservation, Versions)>> {
+        match self.apply_with(cur, t, Some(WaitStatus::Left)).await? {
+            Applied::Done(r) => {
+                let dates = dates_touched(&cur.reservation, &r);
+                let versions = self.versions_after(r.restaurant_id, &dates).await;
+                Ok(Some((*r, versions)))
+            }
+            Applied::Moved | Applied::Superseded => Ok(None),
+        }
+    }
+
+    /// A transition; `entry_to` overrides where the offered entry goes (a leave).
+    async fn apply_with(
+        &self,
+        cur: &StoredReservation,
+        t: &Transition,
+        entry_to: Option<WaitStatus>,
+    ) -> StoreResult<Applied> {
         let mut r = cur.reservation.clone();
         r.status = t.to;
         r.updated_at = stored_instant(t.now);
@@ -197,6 +225,7 @@ impl DynamoStore {
             ttl: cur.ttl.filter(|_| keeps_ttl),
             slot: cur.slot.clone(),
             window: cur.window.clone(),
+            entry: cur.entry,
         };
         let moved = reservation_sk_of(&cur.reservation) != reservation_sk_of(&r);
         let mut written = self.reservation_write(cur, &next, t.now)?;
@@ -247,6 +276,26 @@ impl DynamoStore {
         if let Some(mail) = &t.mail {
             items.push(self.mail_put(mail, &r, t.now)?);
         }
+        // The entry this hold was offered to follows it: booked on confirm, lapsed on release
+        // (left when it is the entry that leaves), conditional on the entry as read.
+        let mut follow_at = None;
+        if let Some(entry) = cur.entry {
+            let to = entry_to.or(match t.to {
+                Status::Confirmed => Some(WaitStatus::Booked),
+                Status::Released => Some(WaitStatus::Lapsed),
+                _ => None,
+            });
+            if let Some(to) = to {
+                match self.entry_follow(&r, entry, to, t.now).await? {
+                    Some(w) => {
+                        items.push(w);
+                        follow_at = Some(items.len() - 1);
+                    }
+                    None if entry_to.is_some() => return Ok(Applied::Moved),
+                    None => {}
+                }
+            }
+        }
         let first_cell = items.len();
         // Every member table's minutes move together.
         let ops = cells::diff(occupancy(&cur.reservation), occupancy(&r));
@@ -263,6 +312,9 @@ impl DynamoStore {
         Ok(match self.resolve(items, cur, &next).await? {
             Written::Done(r) => Applied::Done(Box::new(r)),
             Written::Canceled(reasons) if failed(&reasons, 0) => Applied::Moved,
+            Written::Canceled(reasons) if follow_at.is_some_and(|i| failed(&reasons, i)) => {
+                Applied::Moved
+            }
             // Another hold of the client took the slot: it saw this hold expired.
             Written::Canceled(reasons)
                 if reasons[first_cell.min(reasons.len())..]
@@ -384,6 +436,7 @@ impl DynamoStore {
             ttl: cur.ttl,
             slot: cur.slot.clone(),
             window: cur.window.clone(),
+            entry: cur.entry,
         };
         let mut e = Expr::default();
         let cond = format!(
@@ -401,6 +454,15 @@ impl DynamoStore {
         let dates = r.dates_spanned();
         items.push(counter_bump(self, &r, next.writes, next.ttl, true, &dates)?);
         items.extend(written);
+        // An offered hold's entry lapses with it.
+        if let Some(entry) = cur.entry {
+            if let Some(w) = self
+                .entry_follow(&r, entry, WaitStatus::Lapsed, now)
+                .await?
+            {
+                items.push(w);
+            }
+        }
         match self.resolve(items, &cur, &next).await? {
             Written::Done(r) => {
                 let versions = self.versions_after(r.restaurant_id, &dates).await;

@@ -1,0 +1,265 @@
+//! Waitlist offers and leaves on DynamoDB, each one `TransactWriteItems` (joins and reads are
+//! in `wait_join`).
+//!
+//! An offer is a hold decided by the very claim every hold makes (`insert::decide`: table
+//! checks, cells of every member table, pacing window), with one more item in its transaction:
+//! the entry's `waiting → offered` update, conditional on `status = waiting`. So of two offers
+//! of one freed capacity exactly one claims the cells, and of two offers to one entry exactly
+//! one passes the entry's condition; nothing of a loser is written.
+use super::errors::Written;
+use super::insert::Decided;
+use super::keys::*;
+use super::wait_items::*;
+use super::DynamoStore;
+use crate::domain::reservation::Status;
+use crate::domain::waitlist::{Offer, WaitStatus, WaitlistEntry};
+use crate::domain::Reservation;
+use crate::store::{
+    InsertOutcome, LeaveOutcome, NewOffer, OfferOutcome, StoreError, StoreResult, Transition,
+};
+use aws_sdk_dynamodb::types::TransactWriteItem;
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+/// How many times a leave reads its entry again after a concurrent change.
+const LEAVE_ATTEMPTS: usize = 8;
+
+/// An instant as the store keeps it (milliseconds).
+fn stored_instant(t: DateTime<Utc>) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(t.timestamp_millis()).unwrap_or(t)
+}
+
+impl DynamoStore {
+    /// The entry's `waiting → offered` change for the hold `r`, conditional on `waiting`: one
+    /// item of the hold's own transaction.
+    pub(super) fn offer_write(
+        &self,
+        entry: Uuid,
+        r: &Reservation,
+        now: DateTime<Utc>,
+    ) -> StoreResult<TransactWriteItem> {
+        let expires = r
+            .expires_at
+            .ok_or(StoreError::Internal("an offer without expires_at".into()))?;
+        let mut e = Expr::default();
+        let st = e.name("status");
+        let expr = format!(
+            "SET {st} = {offered}, {ores} = {res}, {otime} = {time}, {oexp} = {x}, \
+             {up} = {now} ADD {wc} {one}",
+            offered = e.value(s(WaitStatus::Offered.as_str())),
+            ores = e.name("ores"),
+            res = e.value(s(r.id.to_string())),
+            otime = e.name("otime"),
+            time = e.value(s(r.time.to_string())),
+            oexp = e.name("oexp"),
+            x = e.value(n(expires.timestamp_millis())),
+            up = e.name("updated_ms"),
+            now = e.value(n(now.timestamp_millis())),
+            wc = e.name("wc"),
+            one = e.value(n(1)),
+        );
+        let cond = format!("{st} = {}", e.value(s(WaitStatus::Waiting.as_str())));
+        self.update(
+            entry_key(r.restaurant_id, r.date, entry),
+            &expr,
+            Some(&cond),
+            &e,
+        )
+    }
+
+    /// The entry offered `r` follows it to `to` (booked, lapsed, left), conditional on the
+    /// entry being as read: `None` when it no longer names `r` as its pending offer.
+    pub(super) async fn entry_follow(
+        &self,
+        r: &Reservation,
+        entry: Uuid,
+        to: WaitStatus,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<TransactWriteItem>> {
+        let Some(cur) = self.stored_entry(r.restaurant_id, r.date, entry).await? else {
+            return Ok(None);
+        };
+        let pending = cur.entry.status == WaitStatus::Offered
+            && cur.entry.offer.as_ref().map(|o| o.reservation_id) == Some(r.id);
+        if !pending {
+            return Ok(None);
+        }
+        self.entry_move(&cur, to, now).map(Some)
+    }
+
+    /// `cur` → `to` at `now`, conditional on its write count.
+    fn entry_move(
+        &self,
+        cur: &StoredEntry,
+        to: WaitStatus,
+        now: DateTime<Utc>,
+    ) -> StoreResult<TransactWriteItem> {
+        let mut next = cur.entry.clone();
+        next.status = to;
+        next.updated_at = stored_instant(now);
+        let mut e = Expr::default();
+        let wc = e.name("wc");
+        let mut sets = vec![
+            format!("{} = {}", e.name("status"), e.value(s(to.as_str()))),
+            format!(
+                "{} = {}",
+                e.name("updated_ms"),
+                e.value(n(next.updated_at.timestamp_millis()))
+            ),
+        ];
+        if is_finished(to) {
+            let (shard, at) = entry_gc(&next);
+            sets.push(format!("{} = {}", e.name(GC_PK), e.value(s(shard))));
+            sets.push(format!("{} = {}", e.name(GC_AT), e.value(n(at))));
+        }
+        let expr = format!("SET {} ADD {wc} {}", sets.join(", "), e.value(n(1)));
+        let cond = format!("{wc} = {}", e.value(n(cur.writes)));
+        let (pk, sk) = entry_key(next.restaurant_id, next.date, next.id);
+        self.update((pk, sk), &expr, Some(&cond), &e)
+    }
+
+    pub(super) async fn offer_(&self, o: NewOffer) -> StoreResult<OfferOutcome> {
+        let NewOffer { entry_id, mut hold } = o;
+        // An offer is always decided as a plain hold: no cap, no token, no idempotent answer.
+        (hold.cap, hold.idem, hold.token_hash) = (None, None, None);
+        if let Some(p) = hold.pacing.as_mut() {
+            p.enforce = true;
+        }
+        let rid = hold.reservation.restaurant_id;
+        let now = hold.now;
+        match self.restaurant_item(rid).await? {
+            Some(r) if r.stored.revision == hold.restaurant_revision => {}
+            _ => return Ok(OfferOutcome::Stale),
+        }
+        // The entry's key follows from the hold's restaurant and date; one on another date
+        // (never asked by the use case) is found through its pointer and refused.
+        let found = match self
+            .stored_entry(rid, hold.reservation.date, entry_id)
+            .await?
+        {
+            Some(s) => Some(s),
+            None => self.located(entry_pointer_key(entry_id)).await?,
+        };
+        let entry = match found {
+            Some(s) if s.entry.status == WaitStatus::Waiting => s.entry,
+            other => return Ok(OfferOutcome::NotWaiting(other.map(|s| s.entry))),
+        };
+        if entry.restaurant_id != rid || entry.date != hold.reservation.date {
+            return Err(StoreError::Internal(
+                "an offer on another restaurant or date than its entry's".into(),
+            ));
+        }
+        Ok(match self.decide(hold, Some(entry_id)).await? {
+            Decided::Is(InsertOutcome::Won {
+                reservation,
+                versions,
+            }) => {
+                let expires_at = reservation
+                    .expires_at
+                    .ok_or(StoreError::Internal("an offer without expires_at".into()))?;
+                let entry = WaitlistEntry {
+                    status: WaitStatus::Offered,
+                    offer: Some(Offer {
+                        reservation_id: reservation.id,
+                        time: reservation.time,
+                        expires_at: stored_instant(expires_at),
+                    }),
+                    updated_at: stored_instant(now),
+                    ..entry
+                };
+                OfferOutcome::Offered {
+                    entry,
+                    reservation,
+                    versions,
+                }
+            }
+            Decided::Is(InsertOutcome::Lost | InsertOutcome::OverCap) => OfferOutcome::Lost,
+            Decided::Is(InsertOutcome::Paced) => OfferOutcome::Paced,
+            Decided::Is(InsertOutcome::Stale) => OfferOutcome::Stale,
+            Decided::NotWaiting => OfferOutcome::NotWaiting(self.waitlist_entry_(entry_id).await?),
+        })
+    }
+
+    pub(super) async fn leave_waitlist_(
+        &self,
+        id: Uuid,
+        now: DateTime<Utc>,
+    ) -> StoreResult<LeaveOutcome> {
+        for _ in 0..LEAVE_ATTEMPTS {
+            let Some(cur) = self.located(entry_pointer_key(id)).await? else {
+                return Ok(LeaveOutcome::NotFound);
+            };
+            let e = &cur.entry;
+            let pending = match (e.status, &e.offer) {
+                (WaitStatus::Waiting, _) => None,
+                (WaitStatus::Offered, Some(o)) => Some(o.reservation_id),
+                (WaitStatus::Offered, None) => None,
+                _ => return Ok(LeaveOutcome::Unchanged(cur.entry)),
+            };
+            let left = WaitlistEntry {
+                status: WaitStatus::Left,
+                updated_at: stored_instant(now),
+                ..e.clone()
+            };
+            // A pending offer still live is declined: released, with the entry's change in the
+            // release's own transaction.
+            if let Some(res) = pending {
+                if let Some(held) = self.stored_reservation(res).await? {
+                    let live = held.reservation.status == Status::Held
+                        && held.reservation.expires_at.is_some_and(|x| x > now)
+                        && held.entry == Some(id);
+                    if live {
+                        let t = Transition {
+                            id: res,
+                            from: Status::Held,
+                            to: Status::Released,
+                            guest: None,
+                            notes: None,
+                            end: None,
+                            now,
+                            idem: None,
+                            mail: None,
+                        };
+                        match self.release_for_leave(&held, &t).await? {
+                            Some((released, versions)) => {
+                                return Ok(LeaveOutcome::Left {
+                                    entry: left,
+                                    released: Some(released),
+                                    versions,
+                                })
+                            }
+                            None => continue,
+                        }
+                    }
+                }
+            }
+            let items = vec![
+                self.entry_move(&cur, WaitStatus::Left, now)?,
+                self.wait_bump(e.restaurant_id, e.date, e.id)?,
+            ];
+            let landed = match self.transact(items).await? {
+                Written::Done(()) => true,
+                // Unknown: it landed if the entry is `left` at the very next write count.
+                Written::Unknown(_) => self
+                    .stored_entry(e.restaurant_id, e.date, e.id)
+                    .await?
+                    .is_some_and(|s| {
+                        s.entry.status == WaitStatus::Left && s.writes == cur.writes + 1
+                    }),
+                // Moved on meanwhile: read it again.
+                _ => false,
+            };
+            if landed {
+                let versions = self.versions_after(e.restaurant_id, &[e.date]).await;
+                return Ok(LeaveOutcome::Left {
+                    entry: left,
+                    released: None,
+                    versions,
+                });
+            }
+        }
+        Err(StoreError::Unavailable(
+            "the waitlist entry keeps changing".into(),
+        ))
+    }
+}

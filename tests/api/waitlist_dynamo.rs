@@ -1,0 +1,125 @@
+//! The waitlist over HTTP and the live socket on the DynamoDB store (DynamoDB Local): an offer
+//! pushed within a second of the freeing commit, confirmed by the entry's token, and a passed
+//! offer cascading to the next entry.
+use crate::kit::api::*;
+use crate::kit::app::*;
+use crate::kit::ws::*;
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+use std::time::{Duration, Instant};
+
+async fn join(app: &TestApp, rid: &str, date: &str) -> Value {
+    let res = app
+        .send(
+            Method::POST,
+            &format!("/v1/restaurants/{rid}/waitlist"),
+            None,
+            Some(
+                json!({"date": date, "party_size": 2, "from": "18:30", "to": "19:30",
+                        "guest": {"name": "Ada"}}),
+            ),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    res.json().await.unwrap()
+}
+
+async fn entry(app: &TestApp, id: &str, token: &str) -> Value {
+    let res = app
+        .send(
+            Method::GET,
+            &format!("/v1/waitlist/{id}"),
+            Some(token),
+            None,
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    res.json().await.unwrap()
+}
+
+/// Waits for the entry's update whose status is `status`.
+async fn update_with(ws: &mut Ws, status: &str, within: Duration) -> Value {
+    let start = Instant::now();
+    loop {
+        match ws.next(within.saturating_sub(start.elapsed())).await {
+            Got::Frame(f) if f["data"]["status"] == status => return f,
+            Got::Frame(f) => assert_eq!(f["type"], "update", "{f}"),
+            other => panic!("no `{status}` update within {within:?}: {other:?}"),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn on_dynamodb_an_offer_is_pushed_within_a_second_confirmed_by_the_entry_and_a_pass_cascades()
+{
+    let Some(b) = Backend::dynamo("waitlist_dynamo::offer_pushed") else {
+        return;
+    };
+    let app = TestApp::spawn_on(b).await;
+    let r = app
+        .create_restaurant(restaurant_body(json!([{"id": "t1", "max_party": 2}])))
+        .await;
+    let date = date_in(3);
+    let res = app.hold(&r.id, &date, "19:00", 2).await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let hold: Value = res.json().await.unwrap();
+    let (first, second) = (
+        join(&app, &r.id, &date).await,
+        join(&app, &r.id, &date).await,
+    );
+    let tok = |e: &Value| e["token"].as_str().unwrap().to_owned();
+    let id = |e: &Value| e["id"].as_str().unwrap().to_owned();
+    let mut ws = Ws::connect(&app.base).await;
+    ws.send(json!({"op": "subscribe", "sub": "w", "view": "waitlist",
+                   "entry_id": id(&first), "token": tok(&first)}))
+        .await;
+    let snap = ws.frame().await;
+    assert_eq!(snap["data"]["position"], 1, "{snap}");
+
+    let freed_at = Instant::now();
+    let res = app
+        .delete_reservation(
+            hold["id"].as_str().unwrap(),
+            hold["token"].as_str().unwrap(),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    let offer = update_with(&mut ws, "offered", Duration::from_secs(1)).await;
+    eprintln!(
+        "offer pushed {} ms after the release was sent (DynamoDB)",
+        freed_at.elapsed().as_millis()
+    );
+    let offered = offer["data"]["offer"]["reservation_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // The first entry passes its offer: lapsed, and the second entry is offered the table.
+    let res = app.delete_reservation(&offered, &tok(&first)).await;
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    update_with(&mut ws, "lapsed", Duration::from_secs(2)).await;
+    let mut ws2 = Ws::connect(&app.base).await;
+    ws2.send(json!({"op": "subscribe", "sub": "w", "view": "waitlist",
+                    "entry_id": id(&second), "token": tok(&second)}))
+        .await;
+    let snap = ws2.frame().await;
+    let next = if snap["data"]["status"] == "offered" {
+        snap
+    } else {
+        update_with(&mut ws2, "offered", Duration::from_secs(2)).await
+    };
+    let rid2 = next["data"]["offer"]["reservation_id"].as_str().unwrap();
+    assert_ne!(rid2, offered);
+    // The second entry's token confirms it: booked.
+    let res = app.confirm(rid2, &tok(&second)).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(
+        entry(&app, &id(&second), &tok(&second)).await["status"],
+        "booked"
+    );
+    assert_eq!(
+        entry(&app, &id(&first), &tok(&first)).await["status"],
+        "lapsed"
+    );
+    let avail = app.availability(&r.id, &date, 2).await;
+    assert_eq!(free_at(&avail, "19:00"), 0);
+}

@@ -1,0 +1,186 @@
+//! DynamoDB only: the items of the waitlist's transactions, read from every
+//! `TransactWriteItems` through the fault-injection connector. An offer is one transaction
+//! holding the entry and the hold's own items (table check, reservation, every cell); a
+//! confirm books the entry and a leave releases the offer in the transition's own transaction.
+use crate::faults::{stores, transaction_keys, Inject, TX};
+use crate::fixtures::*;
+use crate::waitlist_races::{joined, offer_on};
+use std::collections::BTreeSet;
+use tablecast::domain::reservation::Status;
+use tablecast::domain::waitlist::WaitStatus;
+use tablecast::store::{OfferOutcome, TransitionOutcome};
+
+type Key = (String, String);
+
+fn keys_of(body: &serde_json::Value) -> BTreeSet<(String, Key)> {
+    transaction_keys(body).into_iter().collect()
+}
+
+#[tokio::test]
+async fn an_offer_is_one_transaction_with_the_entry_the_table_check_and_every_cell() {
+    let Some((plain, faulty, faults)) = stores("waitlist_offer_items").await else {
+        return;
+    };
+    let r = created(&plain, "Liste").await;
+    let e = joined(&plain, &r, 0).await;
+    let out = faulty.offer(offer_on(&r, e.id, "t2")).await.unwrap();
+    let OfferOutcome::Offered { reservation, .. } = out else {
+        panic!("expected an offer, got {out:?}");
+    };
+    let sent = faults.transactions();
+    assert_eq!(sent.len(), 1, "one transaction per offer");
+    let keys = keys_of(&sent[0]);
+    let entry_key = (format!("W#{}", r.id), format!("{}#{}", day(), e.id));
+    assert!(
+        keys.contains(&("Update".into(), entry_key.clone())),
+        "the entry's change: {keys:?}"
+    );
+    let table = format!("O#{}#t2", r.id);
+    assert!(keys.contains(&("ConditionCheck".into(), (table.clone(), "T".into()))));
+    let cells = keys
+        .iter()
+        .filter(|(kind, (pk, sk))| kind == "Update" && *pk == table && sk != "T")
+        .count();
+    assert_eq!(cells, 6, "90 minutes from 19:00 UTC in 15-minute cells");
+    assert!(keys.contains(&(
+        "Put".into(),
+        (
+            format!("R#{}", r.id),
+            format!("D#{}#R#{}", day(), reservation.id)
+        )
+    )));
+    assert!(
+        !keys.iter().any(|(_, (pk, _))| pk.starts_with("K#")),
+        "an offer stores no reservation token"
+    );
+
+    // A second offer to the entry writes nothing: the entry is no longer waiting.
+    let again = faulty.offer(offer_on(&r, e.id, "t3")).await.unwrap();
+    assert!(
+        matches!(again, OfferOutcome::NotWaiting(Some(_))),
+        "{again:?}"
+    );
+    assert_eq!(faults.calls(TX), 1);
+
+    // Confirming the offered hold books the entry in the confirm's own transaction.
+    let done = faulty
+        .transition(transition(
+            reservation.id,
+            Status::Held,
+            Status::Confirmed,
+            morning(),
+        ))
+        .await
+        .unwrap();
+    assert!(matches!(done, TransitionOutcome::Done { .. }), "{done:?}");
+    let sent = faults.transactions();
+    assert_eq!(sent.len(), 2);
+    assert!(keys_of(&sent[1]).contains(&("Update".into(), entry_key)));
+    let stored = plain.waitlist_entry(e.id).await.unwrap().unwrap();
+    assert_eq!(stored.status, WaitStatus::Booked);
+}
+
+#[tokio::test]
+async fn a_leave_releases_its_offer_and_leaves_in_one_transaction() {
+    let Some((plain, faulty, faults)) = stores("waitlist_leave_items").await else {
+        return;
+    };
+    let r = created(&plain, "Départ").await;
+    let e = joined(&plain, &r, 0).await;
+    let OfferOutcome::Offered { reservation, .. } =
+        plain.offer(offer_on(&r, e.id, "t1")).await.unwrap()
+    else {
+        panic!("expected an offer");
+    };
+    faulty.leave_waitlist(e.id, morning()).await.unwrap();
+    let sent = faults.transactions();
+    assert_eq!(
+        sent.len(),
+        1,
+        "one transaction for the leave and the release"
+    );
+    let keys = keys_of(&sent[0]);
+    let entry_key = (format!("W#{}", r.id), format!("{}#{}", day(), e.id));
+    assert!(keys.contains(&("Update".into(), entry_key)), "{keys:?}");
+    assert!(keys.contains(&(
+        "Delete".into(),
+        (
+            format!("R#{}", r.id),
+            format!("D#{}#R#{}", day(), reservation.id)
+        )
+    )));
+    assert!(keys
+        .iter()
+        .any(|(kind, (pk, sk))| kind == "Update" && *pk == format!("O#{}#t1", r.id) && sk != "T"));
+    assert_eq!(
+        plain.waitlist_entry(e.id).await.unwrap().unwrap().status,
+        WaitStatus::Left
+    );
+    let res = plain.reservation(reservation.id).await.unwrap().unwrap();
+    assert_eq!(res.status, Status::Released);
+}
+
+#[tokio::test]
+async fn an_offer_whose_answer_is_lost_or_that_meets_a_conflict_is_made_exactly_once() {
+    let Some((plain, faulty, faults)) = stores("waitlist_offer_faults").await else {
+        return;
+    };
+    let r = created(&plain, "Perdu").await;
+    for (i, fault) in [
+        Inject::CommitThen500,
+        Inject::CommitThenTimeout,
+        Inject::Conflict,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let e = joined(&plain, &r, i as i64).await;
+        faults.inject(TX, fault, 1);
+        let table = ["t1", "t2", "t3"][i];
+        let out = faulty.offer(offer_on(&r, e.id, table)).await.unwrap();
+        let OfferOutcome::Offered {
+            reservation, entry, ..
+        } = out
+        else {
+            panic!("{fault:?}: expected an offer, got {out:?}");
+        };
+        let stored = plain.waitlist_entry(e.id).await.unwrap().unwrap();
+        assert_eq!(stored.status, WaitStatus::Offered, "{fault:?}");
+        assert_eq!(stored.offer, entry.offer, "{fault:?}");
+        assert_eq!(
+            stored.offer.unwrap().reservation_id,
+            reservation.id,
+            "{fault:?}"
+        );
+    }
+    let day = plain.day(r.id, day()).await.unwrap();
+    let held = day
+        .reservations
+        .iter()
+        .filter(|x| x.status == Status::Held)
+        .count();
+    assert_eq!(held, 3, "one hold per offer, none twice");
+}
+
+#[tokio::test]
+async fn a_join_or_a_leave_whose_answer_is_lost_is_done_exactly_once() {
+    let Some((plain, faulty, faults)) = stores("waitlist_join_faults").await else {
+        return;
+    };
+    let r = created(&plain, "Rejoint").await;
+    faults.inject(TX, Inject::CommitThen500, 1);
+    let e = joined(&faulty, &r, 0).await;
+    let queue = plain.waitlist_on(r.id, day()).await.unwrap();
+    assert_eq!(queue.len(), 1);
+    assert_eq!(queue[0].id, e.id);
+    faults.inject(TX, Inject::CommitThenTimeout, 1);
+    let out = faulty.leave_waitlist(e.id, morning()).await.unwrap();
+    assert!(
+        matches!(out, tablecast::store::LeaveOutcome::Left { .. }),
+        "a leave that landed is answered as done: {out:?}"
+    );
+    assert_eq!(
+        plain.waitlist_entry(e.id).await.unwrap().unwrap().status,
+        WaitStatus::Left
+    );
+}
