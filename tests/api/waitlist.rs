@@ -274,6 +274,10 @@ async fn an_offer_is_pushed_to_the_entrys_subscriber_within_a_second_and_its_tok
             other => panic!("no offer within 1 s of the release: {other:?}"),
         }
     };
+    eprintln!(
+        "offer pushed {} ms after the release was sent",
+        freed_at.elapsed().as_millis()
+    );
     assert_eq!(offer["type"], "update");
     assert_eq!(offer["data"]["offer"]["time"], "19:00");
     assert_eq!(offer["data"]["position"], Value::Null);
@@ -360,4 +364,41 @@ async fn passing_an_offer_over_http_cascades_to_the_next_entry() {
         app.get_reservation(rid, b_tok).await.status(),
         StatusCode::FORBIDDEN
     );
+}
+
+#[tokio::test]
+async fn offer_seconds_defaults_to_120_and_is_15_to_3600() {
+    let app = TestApp::spawn().await;
+    let r = one_table(&app).await;
+    assert_eq!(r.body["offer_seconds"], 120);
+    let mut body = restaurant_body(json!([{"id": "t1", "max_party": 2}]));
+    body["offer_seconds"] = json!(10);
+    let res = app
+        .send(
+            Method::POST,
+            "/v1/restaurants",
+            Some(&app.admin),
+            Some(body),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let path = format!("/v1/restaurants/{}", r.id);
+    for (v, status) in [(3601, 422), (15, 200), (3600, 200)] {
+        let res = app
+            .send(
+                Method::PATCH,
+                &path,
+                Some(&r.staff),
+                Some(json!({"offer_seconds": v})),
+            )
+            .await;
+        assert_eq!(res.status().as_u16(), status, "{v}");
+    }
+    let got: Value = app
+        .send(Method::GET, &path, None, None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(got["offer_seconds"], 3600);
 }
