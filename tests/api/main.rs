@@ -19,3 +19,4 @@ mod mail_faults;
 mod problem;
 mod races;
 mod waitlist;
+mod waitlist_mail;
