@@ -6,7 +6,9 @@ use crate::domain::grid::bookable_starts;
 use crate::domain::reservation::{Guest, Status};
 use crate::domain::time::{local_date_of, WallTime};
 use crate::domain::waitlist::{offer_starts, positions, Freed, WaitStatus, WaitlistEntry};
-use crate::store::{JoinOutcome, LeaveOutcome, NewEntry, NewOffer, NewReservation, OfferOutcome};
+use crate::store::{
+    JoinOutcome, LeaveOutcome, MailKind, NewEntry, NewOffer, NewReservation, OfferOutcome,
+};
 
 /// A join: the diner's date, party and window of acceptable starts.
 #[derive(Debug, Clone)]
@@ -277,7 +279,9 @@ impl Booking {
             let offer = NewOffer {
                 entry_id: entry.id,
                 hold,
+                mail: self.mail_to(MailKind::WaitlistOffer, entry.guest.email.as_deref()),
             };
+            let mailed = offer.mail.is_some();
             match self.store.offer(offer).await? {
                 OfferOutcome::Offered {
                     reservation,
@@ -286,6 +290,9 @@ impl Booking {
                 } => {
                     self.metrics.hold_outcome("offered");
                     self.publish(r.id, Cause::Held, reservation.created_at, versions);
+                    if mailed {
+                        self.mail_ready.notify_one();
+                    }
                     return Ok(Try::Offered);
                 }
                 OfferOutcome::NotWaiting(_) => return Ok(Try::Next),

@@ -9,6 +9,7 @@ pub mod raw;
 mod report;
 mod stampede;
 pub mod stats;
+mod waitlist;
 pub mod wsclient;
 
 use anyhow::{bail, Context};
@@ -58,6 +59,9 @@ pub enum Scenario {
     Mixed(mixed::Opts),
     /// Hold and availability latency on one date before and after N hold+release cycles on it.
     History(history::Opts),
+    /// N waitlist entries watch a full time live while K clients free M of its tables: free →
+    /// offer latency, one offer per freed capacity, queue order.
+    Waitlist(waitlist::Opts),
     /// The baseline raw WebSocket broadcast server (used by `fanout --baseline`).
     #[command(hide = true)]
     RawServer,
@@ -241,6 +245,7 @@ pub async fn run(args: LoadgenArgs) -> anyhow::Result<Report> {
         Scenario::Holds(o) => &o.common,
         Scenario::Mixed(o) => &o.common,
         Scenario::History(o) => &o.common,
+        Scenario::Waitlist(o) => &o.common,
         Scenario::RawServer => unreachable!(),
     }
     .clone();
@@ -256,6 +261,7 @@ pub async fn run(args: LoadgenArgs) -> anyhow::Result<Report> {
             Scenario::Holds(o) => holds::run(o).await,
             Scenario::Mixed(o) => mixed::run(o).await,
             Scenario::History(o) => history::run(o).await,
+            Scenario::Waitlist(o) => waitlist::run(o).await,
             Scenario::RawServer => unreachable!(),
         }
     })

@@ -58,6 +58,15 @@ fn people(n: u32) -> String {
     }
 }
 
+/// An offer's deadline, on the restaurant's clock: "19:02:30, Saturday 5 December".
+pub fn deadline(r: &Reservation, restaurant: &Restaurant) -> Option<String> {
+    r.expires_at.map(|x| {
+        x.with_timezone(&restaurant.tz())
+            .format("%H:%M:%S, %A %-d %B")
+            .to_string()
+    })
+}
+
 /// Label–value lines shown in both parts.
 fn details(r: &Reservation, restaurant: &Restaurant) -> Vec<(&'static str, String)> {
     let mut v = vec![
@@ -122,6 +131,47 @@ pub fn render(kind: MailKind, r: &Reservation, cx: &Context<'_>) -> Rendered {
             after: vec!["The attached calendar file removes it from your calendar.".into()],
             ics: true,
         },
+        MailKind::WaitlistOffer => {
+            let until = deadline(r, cx.restaurant).unwrap_or_default();
+            Parts {
+                subject: format!("A table is free for you at {name} — {short}"),
+                intro: format!(
+                    "Good news from the waitlist: a table for {} at {name} is held for you. \
+                     Confirm it before {until} (the restaurant's local time); after that it \
+                     goes to the next diner on the waitlist.",
+                    people(r.party_size)
+                ),
+                link: cx
+                    .manage_link(r)
+                    .map(|l| ("Confirm this table".to_owned(), l)),
+                after: vec![
+                    "Not coming? The same link lets you release the table for the next diner."
+                        .into(),
+                    "Keep the link to yourself: anyone who has it can confirm or release the \
+                     table."
+                        .into(),
+                ],
+                ics: false,
+            }
+        }
+        MailKind::OfferLost => {
+            let why = if r.status == crate::domain::reservation::Status::Expired {
+                let until = deadline(r, cx.restaurant).unwrap_or_default();
+                format!("The table held for you at {name} was not confirmed by {until}")
+            } else {
+                format!("The table held for you at {name} has been released")
+            };
+            Parts {
+                subject: format!("Your waitlist offer at {name} has ended — {short}"),
+                intro: format!(
+                    "{why}, so it is no longer yours: it goes to the next diner on the \
+                     waitlist. You are no longer on the waitlist for this time."
+                ),
+                link: Some(("Book another time".to_owned(), cx.book_again())),
+                after: Vec::new(),
+                ics: false,
+            }
+        }
     };
     let guest = r.guest.as_ref().map_or("", |g| g.name.as_str());
     let hello = if guest.is_empty() {
@@ -129,7 +179,12 @@ pub fn render(kind: MailKind, r: &Reservation, cx: &Context<'_>) -> Rendered {
     } else {
         format!("Hello {guest},")
     };
-    let details = details(r, cx.restaurant);
+    let mut details = details(r, cx.restaurant);
+    if kind == MailKind::WaitlistOffer {
+        if let Some(until) = deadline(r, cx.restaurant) {
+            details.insert(2, ("Confirm by", until));
+        }
+    }
 
     let mut text = format!("{hello}\n\n{}\n\n", parts.intro);
     for (k, v) in &details {
@@ -273,6 +328,50 @@ mod tests {
                 .text
                 .contains(&format!("https://book.example.com/?restaurant={}", r.id)));
             assert!(m.ics.unwrap().contains("METHOD:CANCEL"));
+        }
+    }
+
+    #[test]
+    fn an_offer_gives_the_deadline_on_the_restaurants_clock_and_a_confirm_link() {
+        let r = paris();
+        let mut b = booking(Status::Held);
+        // 17:02:30 UTC is 19:02:30 in Paris in July.
+        b.expires_at = Some(Utc.with_ymd_and_hms(2026, 7, 4, 17, 2, 30).unwrap());
+        let m = render(MailKind::WaitlistOffer, &b, &cx(&r, Some("tc_offer")));
+        assert!(m.subject.contains("Chez Rust") && m.subject.contains("19:30"));
+        let link = format!("https://book.example.com/reservation/{}#t=tc_offer", b.id);
+        for part in [&m.text, &m.html] {
+            assert!(part.contains("19:02:30, Saturday 4 July"), "{part}");
+            assert!(part.contains("2 people") && part.contains(&link), "{part}");
+        }
+        assert!(m.text.contains("Confirm by:"), "{}", m.text);
+        assert!(m.ics.is_none());
+    }
+
+    #[test]
+    fn a_lost_offer_says_why_without_a_token() {
+        let r = paris();
+        let mut b = booking(Status::Expired);
+        b.expires_at = Some(Utc.with_ymd_and_hms(2026, 7, 4, 17, 2, 30).unwrap());
+        let expired = render(MailKind::OfferLost, &b, &cx(&r, None));
+        assert!(
+            expired.text.contains("not confirmed by 19:02:30"),
+            "{}",
+            expired.text
+        );
+        let released = render(
+            MailKind::OfferLost,
+            &booking(Status::Released),
+            &cx(&r, None),
+        );
+        assert!(
+            released.text.contains("has been released"),
+            "{}",
+            released.text
+        );
+        for m in [expired, released] {
+            assert!(m.subject.contains("has ended") && !m.text.contains("#t="));
+            assert!(m.ics.is_none());
         }
     }
 }

@@ -22,13 +22,19 @@ pub enum MailKind {
     CancelledByGuest,
     /// The restaurant cancelled a confirmed reservation.
     CancelledByRestaurant,
+    /// A waitlist entry was offered a held reservation: the deadline and a link that confirms.
+    WaitlistOffer,
+    /// A waitlist offer lapsed (expired, or released by the diner or the restaurant).
+    OfferLost,
 }
 
 impl MailKind {
-    pub const ALL: [MailKind; 3] = [
+    pub const ALL: [MailKind; 5] = [
         MailKind::Confirmation,
         MailKind::CancelledByGuest,
         MailKind::CancelledByRestaurant,
+        MailKind::WaitlistOffer,
+        MailKind::OfferLost,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -36,6 +42,8 @@ impl MailKind {
             MailKind::Confirmation => "confirmation",
             MailKind::CancelledByGuest => "cancelled_by_guest",
             MailKind::CancelledByRestaurant => "cancelled_by_restaurant",
+            MailKind::WaitlistOffer => "waitlist_offer",
+            MailKind::OfferLost => "offer_lost",
         }
     }
 
@@ -45,7 +53,7 @@ impl MailKind {
 
     /// Whether the mail carries a link that manages the reservation (and so a fresh token).
     pub fn has_manage_link(self) -> bool {
-        matches!(self, MailKind::Confirmation)
+        matches!(self, MailKind::Confirmation | MailKind::WaitlistOffer)
     }
 }
 

@@ -73,10 +73,19 @@ pub struct WaitingDay {
 ///
 /// Because the offer is a hold on the freed tables, concurrent offers of one freed capacity
 /// are decided like concurrent holds: exactly one wins, whatever the number of instances.
+///
+/// `mail` (a [`MailKind::WaitlistOffer`](super::MailKind) to the entry's address): on a win,
+/// the same write puts it in the outbox — its snapshot is the offered reservation with the
+/// entry's guest — and remembers the address on the entry. Every later write that lapses that
+/// entry (a release of the offer, its expiry, swept or expired on a hold's way) then puts one
+/// [`MailKind::OfferLost`](super::MailKind) to that address in the outbox in its own atomic
+/// write (snapshot: the reservation as released or expired, with the entry's guest). A leave
+/// (`left`) is the diner's own act and mails nothing.
 #[derive(Debug, Clone)]
 pub struct NewOffer {
     pub entry_id: Uuid,
     pub hold: NewReservation,
+    pub mail: Option<super::MailIntent>,
 }
 
 // Returned once per write; boxing would only add an allocation.

@@ -20,3 +20,4 @@ mod problem;
 mod races;
 mod waitlist;
 mod waitlist_dynamo;
+mod waitlist_mail;

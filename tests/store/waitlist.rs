@@ -262,6 +262,7 @@ async fn an_offer_that_expires_lapses_and_cascades(b: &Backend) {
         .offer(NewOffer {
             entry_id: e1,
             hold: offer_hold(s, &r, "19:00", past, Duration::milliseconds(30_300)).await,
+            mail: None,
         })
         .await
         .unwrap();
@@ -455,6 +456,7 @@ async fn the_offer_write_refuses_an_entry_that_is_not_waiting(b: &Backend) {
         .offer(NewOffer {
             entry_id: e,
             hold: offer_hold(s, &r, "19:00", now, Duration::seconds(120)).await,
+            mail: None,
         })
         .await
         .unwrap();
@@ -464,6 +466,7 @@ async fn the_offer_write_refuses_an_entry_that_is_not_waiting(b: &Backend) {
         .offer(NewOffer {
             entry_id: e,
             hold: offer_hold(s, &r, "19:00", now, Duration::seconds(120)).await,
+            mail: None,
         })
         .await
         .unwrap();

@@ -54,6 +54,7 @@ pub fn offer_on(r: &Restaurant, entry: Uuid, table: &str) -> NewOffer {
     NewOffer {
         entry_id: entry,
         hold,
+        mail: None,
     }
 }
 

@@ -119,7 +119,11 @@ impl DynamoStore {
     }
 
     pub(super) async fn offer_(&self, o: NewOffer) -> StoreResult<OfferOutcome> {
-        let NewOffer { entry_id, mut hold } = o;
+        let NewOffer {
+            entry_id,
+            mut hold,
+            mail: _,
+        } = o;
         // An offer is always decided as a plain hold: no cap, no token, no idempotent answer.
         (hold.cap, hold.idem, hold.token_hash) = (None, None, None);
         if let Some(p) = hold.pacing.as_mut() {

@@ -22,6 +22,7 @@ mod rows;
 mod tokens;
 mod versions;
 mod waitlist;
+mod waitlist_mail;
 
 /// The statements on a request path (holds, the fast loser, day views), by name, as run: what
 /// the plan tests give to `EXPLAIN QUERY PLAN`. Numbered parameters, any values.

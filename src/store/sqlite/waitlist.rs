@@ -4,10 +4,11 @@
 use super::decide::insert_in;
 use super::rows::{db, guest_json, ms, row_to_reservation};
 use super::versions::bump_dates;
+use super::waitlist_mail::{mail_lost, mail_offer};
 use super::SqliteStore;
-use crate::domain::reservation::Guest;
+use crate::domain::reservation::{Guest, Status};
 use crate::domain::waitlist::{Offer, WaitStatus, WaitlistEntry};
-use crate::domain::{LocalDate, WallTime};
+use crate::domain::{LocalDate, Reservation, WallTime};
 use crate::store::{
     InsertOutcome, JoinOutcome, LeaveOutcome, NewEntry, NewOffer, OfferOutcome, StoreError,
     StoreResult, Versions, WaitingDay,
@@ -25,10 +26,11 @@ pub(super) const BY_TOKEN_SQL: &str = "SELECT * FROM waitlist WHERE token_hash =
 /// Offers due to lapse, run in a hold's transaction (`waitlist_offered`).
 pub(super) const LAPSE_DUE_SQL: &str = "UPDATE waitlist SET status = 'lapsed', updated_ms = ?1
      WHERE status = 'offered' AND offer_expires_ms <= ?1
-     RETURNING restaurant_id, date";
+     RETURNING restaurant_id, date, offer_reservation_id, mail_to, guest";
 /// The entry of an offered reservation follows its change (`waitlist_by_offer`).
 pub(super) const FOLLOW_SQL: &str = "UPDATE waitlist SET status = ?2, updated_ms = ?3
-     WHERE offer_reservation_id = ?1 AND status = 'offered'";
+     WHERE offer_reservation_id = ?1 AND status = 'offered'
+     RETURNING mail_to, guest";
 /// Dates with waiting entries, for the reconcile loop (`waitlist_waiting`).
 pub(super) const WAITING_DAYS_SQL: &str =
     "SELECT restaurant_id, date, MIN(created_ms) FROM waitlist
@@ -93,47 +95,56 @@ fn row_to_entry(row: &SqliteRow) -> StoreResult<WaitlistEntry> {
 }
 
 /// Offered entries whose offer reached `expires_at` by `now` become `lapsed`, in the caller's
-/// transaction: the hold they name is expired by then (offers are never extended). Returns the
+/// transaction: the hold they name is expired by then (offers are never extended). Each one
+/// whose offer was mailed gets its "lost" mail in the same transaction. Returns the
 /// restaurant/dates they are on.
 pub(super) async fn lapse_due_offers(
     tx: &mut Transaction<'_, Sqlite>,
     now: i64,
 ) -> StoreResult<Vec<(String, LocalDate)>> {
-    let rows: Vec<(String, String)> = sqlx::query_as(LAPSE_DUE_SQL)
+    type Lapsed = (String, String, Option<String>, Option<String>, String);
+    let rows: Vec<Lapsed> = sqlx::query_as(LAPSE_DUE_SQL)
         .bind(now)
         .fetch_all(&mut **tx)
         .await
         .map_err(db("lapse due offers"))?;
-    rows.into_iter()
-        .map(|(r, d)| {
-            Ok((
-                r,
-                LocalDate::parse(&d).map_err(|e| StoreError::corrupt("date", e))?,
-            ))
-        })
-        .collect()
+    let mut out = Vec::with_capacity(rows.len());
+    for (r, d, offered, mail_to, guest) in rows {
+        if let (Some(offered), Some(to)) = (offered, mail_to) {
+            mail_lost(tx, &to, &guest, None, &offered, now).await?;
+        }
+        out.push((
+            r,
+            LocalDate::parse(&d).map_err(|e| StoreError::corrupt("date", e))?,
+        ));
+    }
+    Ok(out)
 }
 
-/// The entry offered `reservation` follows its change, in the caller's transaction: a confirm
-/// books it, a release or expiry lapses it.
+/// The entry offered `reservation` follows its change (the reservation as changed), in the
+/// caller's transaction: a confirm books it, a release or expiry lapses it — with its "lost"
+/// mail when the offer was mailed.
 pub(super) async fn follow_offer(
     tx: &mut Transaction<'_, Sqlite>,
-    reservation: &str,
-    to: &str,
+    reservation: &Reservation,
     now: i64,
 ) -> StoreResult<()> {
-    let status = match to {
-        "confirmed" => "booked",
-        "released" | "expired" => "lapsed",
+    let status = match reservation.status {
+        Status::Confirmed => "booked",
+        Status::Released | Status::Expired => "lapsed",
         _ => return Ok(()),
     };
-    sqlx::query(FOLLOW_SQL)
-        .bind(reservation)
+    let id = reservation.id.to_string();
+    let moved: Option<(Option<String>, String)> = sqlx::query_as(FOLLOW_SQL)
+        .bind(&id)
         .bind(status)
         .bind(now)
-        .execute(&mut **tx)
+        .fetch_optional(&mut **tx)
         .await
         .map_err(db("move the entry of an offer"))?;
+    if let (Some((Some(to), guest)), "lapsed") = (moved, status) {
+        mail_lost(tx, &to, &guest, Some(reservation.clone()), &id, now).await?;
+    }
     Ok(())
 }
 
@@ -251,7 +262,11 @@ impl SqliteStore {
     }
 
     pub(super) async fn offer_(&self, o: NewOffer) -> StoreResult<OfferOutcome> {
-        let NewOffer { entry_id, mut hold } = o;
+        let NewOffer {
+            entry_id,
+            mut hold,
+            mail,
+        } = o;
         let now = hold.now;
         let rid = hold.reservation.restaurant_id.to_string();
         // An offer is always decided as a plain hold: no cap, no token, no idempotent answer.
@@ -264,10 +279,10 @@ impl SqliteStore {
             return Ok(OfferOutcome::Stale);
         }
         let id = entry_id.to_string();
-        match entry_in(&mut tx, &id).await? {
-            Some(e) if e.status == WaitStatus::Waiting => {}
+        let waiting = match entry_in(&mut tx, &id).await? {
+            Some(e) if e.status == WaitStatus::Waiting => e,
             other => return Ok(OfferOutcome::NotWaiting(other)),
-        }
+        };
         let (reservation, mut versions) = match insert_in(&mut tx, hold).await? {
             InsertOutcome::Won {
                 reservation,
@@ -282,7 +297,7 @@ impl SqliteStore {
             .ok_or(StoreError::Internal("an offer without expires_at".into()))?;
         let row = sqlx::query(
             "UPDATE waitlist SET status = 'offered', offer_reservation_id = ?2, offer_time = ?3,
-               offer_expires_ms = ?4, updated_ms = ?5
+               offer_expires_ms = ?4, updated_ms = ?5, mail_to = ?6
              WHERE id = ?1 AND status = 'waiting' RETURNING *",
         )
         .bind(&id)
@@ -290,10 +305,14 @@ impl SqliteStore {
         .bind(reservation.time.to_string())
         .bind(ms(expires))
         .bind(ms(now))
+        .bind(mail.as_ref().map(|m| m.to.as_str()))
         .fetch_one(&mut *tx)
         .await
         .map_err(db("mark an entry offered"))?;
         let entry = row_to_entry(&row)?;
+        if let Some(mail) = &mail {
+            mail_offer(&mut tx, mail, &reservation, &waiting.guest, ms(now)).await?;
+        }
         let more = bump_dates(&mut tx, &rid, [entry.date]).await?;
         merge(&mut versions, more);
         tx.commit().await.map_err(db("commit an offer"))?;
