@@ -14,6 +14,7 @@ contract!(
     max_parties_counts_reservations_window_by_window,
     walk_ins_count_in_their_window_but_are_never_refused,
     a_taken_table_is_the_reason_even_when_the_window_is_full,
+    a_hold_left_out_as_expired_cannot_be_confirmed_by_an_earlier_now_afterwards,
 );
 
 fn pacing(max_covers: Option<u32>, max_parties: Option<u32>) -> Pacing {
@@ -165,4 +166,37 @@ async fn a_taken_table_is_the_reason_even_when_the_window_is_full(b: &Backend) {
     late.reservation.start = at(21, 0);
     late.reservation.end = at(22, 30);
     assert!(is_paced(&insert(s, late).await));
+}
+
+/// A hold that won a window's last party by leaving out an expired hold: a confirm of that hold
+/// carrying a slightly earlier `now` (another instance's clock, or a job queued behind the hold)
+/// must not bring it back into the count.
+async fn a_hold_left_out_as_expired_cannot_be_confirmed_by_an_earlier_now_afterwards(b: &Backend) {
+    let s = &b.store;
+    let r = paced_with_tables(s, "Retard", 3, pacing(None, Some(1))).await;
+    let one_table = |t: &str, now| {
+        let res = reservation(&r, at(19, 0), 90, 2, Status::Held, now);
+        let mut n = new(res, &[t], 1, now);
+        n.pacing = Some(at_seven(&r, true));
+        n
+    };
+    let (a, _) = won(s, one_table("p001", morning())).await;
+    let expiry = a.expires_at.unwrap();
+    let (taker, _) = won(s, one_table("p002", expiry)).await;
+    let behind = expiry - Duration::milliseconds(5);
+    let late = transition(a.id, Status::Held, Status::Confirmed, behind);
+    let out = s.transition(late).await.unwrap();
+    assert!(
+        matches!(out, tablecast::store::TransitionOutcome::Conflict(_)),
+        "{out:?}"
+    );
+    let kept = s.reservations_on(r.id, day()).await.unwrap();
+    let confirmed = kept
+        .iter()
+        .filter(|x| x.status == Status::Confirmed)
+        .count();
+    assert_eq!(confirmed, 0, "{kept:?}");
+    assert!(kept
+        .iter()
+        .any(|x| x.id == taker.id && x.status == Status::Held));
 }

@@ -3,9 +3,11 @@
 use crate::backend::Backend;
 use crate::fixtures::*;
 use chrono::Duration;
+use futures_util::future::join_all;
+use std::collections::BTreeMap;
 use tablecast::domain::reservation::Status;
 use tablecast::domain::Pacing;
-use tablecast::store::TransitionOutcome;
+use tablecast::store::{InsertOutcome, TransitionOutcome};
 
 /// A party of 2 at 19:00 on `t`, paced in the 19:00 window, held at `now`.
 fn paced_hold(
@@ -58,4 +60,45 @@ async fn a_hold_counted_as_expired_cannot_be_confirmed_by_a_clock_running_behind
     ));
     let full = insert(s, paced_hold(&r, "p003", expiry)).await;
     assert!(is_paced(&full), "{full:?}");
+}
+
+/// Two hundred holds racing into one window from two instances: however hot the window item
+/// and the first table get, every hold is answered won or paced, never "unavailable".
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_hundred_concurrent_paced_holds_are_each_won_or_paced_never_unavailable() {
+    let Some(b) = Backend::dynamo("pacing_dynamo::two_hundred_holds").await else {
+        return;
+    };
+    let other = b.another_instance().await;
+    let covers = Pacing {
+        window_minutes: 15,
+        max_covers: Some(10),
+        max_parties: None,
+    };
+    let r = paced_with_tables(&b.store, "Affluence", 30, covers).await;
+    let tables: Vec<&str> = r.tables.iter().map(|t| t.id.as_str()).collect();
+    let now = morning();
+    let attempts = (0..200).map(|i| {
+        let store = if i % 2 == 0 { &b.store } else { &other };
+        let res = reservation(&r, at(19, 0), 90, 2, Status::Held, now);
+        let mut n = new(res, &tables, 1, now);
+        n.pacing = Some(window(19, 0, 15, Some(10), None, true));
+        store.insert_reservation(n)
+    });
+    let outcomes = join_all(attempts).await;
+    let mut tally: BTreeMap<String, usize> = BTreeMap::new();
+    for o in &outcomes {
+        let k = match o {
+            Ok(InsertOutcome::Won { .. }) => "won".to_owned(),
+            Ok(o) if is_paced(o) => "paced".to_owned(),
+            Ok(o) => format!("{o:?}"),
+            Err(e) => format!("error: {e}"),
+        };
+        *tally.entry(k).or_default() += 1;
+    }
+    let expected: BTreeMap<String, usize> =
+        [("paced".to_owned(), 195), ("won".to_owned(), 5)].into();
+    assert_eq!(tally, expected);
+    let kept = b.store.reservations_on(r.id, day()).await.unwrap();
+    assert_eq!(kept.iter().map(|x| x.party_size).sum::<u32>(), 10);
 }

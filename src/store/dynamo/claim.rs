@@ -3,7 +3,7 @@
 //! pointer, token and counter, and, as the hold asks, its client's slot, its answer and its
 //! pacing window. All or nothing.
 use super::cells::{self, claim_value, minutes, now_key, CELL_MINUTES};
-use super::errors::{fault, pause, Fault, Reason, Written, RETRIES, THROTTLED, UNKNOWN_RESENDS};
+use super::errors::{fault, Contention, Fault, Reason, Written, THROTTLED, UNKNOWN_RESENDS};
 use super::io::counter_bump;
 use super::items::*;
 use super::keys::{cell_pk, cell_sk, client_key, slot_attr, window_sk, Item};
@@ -16,7 +16,6 @@ use crate::domain::Reservation;
 use crate::store::{HoldCap, IdemRecord, StoreError, StoreResult, TokenOwner};
 use aws_sdk_dynamodb::error::DisplayErrorContext;
 use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
-use backon::BackoffBuilder;
 use chrono::{DateTime, Utc};
 use std::ops::Range;
 use uuid::Uuid;
@@ -48,6 +47,8 @@ pub enum Claim {
     WindowMoved,
     /// The waitlist entry the hold was offered to is no longer `waiting`.
     NotWaiting,
+    /// Another transaction held an item of a paced claim: pause, then read and decide again.
+    Contended,
     Stale,
 }
 
@@ -77,8 +78,8 @@ enum Sent {
     Taken,
     /// Told of a conflict, and another live hold of the client holds the slot.
     SlotTaken,
-    /// Told of a conflict, and the pacing window moved on.
-    WindowMoved,
+    /// Told of a conflict while deciding a pacing window: decide again on a fresh read.
+    Contended,
 }
 
 /// Where each kind of item sits in a claim, to read its cancellation reasons.
@@ -99,6 +100,7 @@ impl DynamoStore {
         revision: u64,
         now: DateTime<Utc>,
         extras: &Extras<'_>,
+        contention: &mut Contention,
     ) -> StoreResult<Claim> {
         let stamp = Uuid::new_v4().simple().to_string();
         let ttl = hold_ttl(&r);
@@ -190,11 +192,11 @@ impl DynamoStore {
 
         let (mut resends, mut settled) = (0, 0);
         loop {
-            let written = match self.send_claim(&items, &r, now, extras).await? {
+            let written = match self.send_claim(&items, &r, now, extras, contention).await? {
                 Sent::Written(w) => w,
                 Sent::Taken => return Ok(Claim::Taken),
                 Sent::SlotTaken => return Ok(Claim::SlotTaken),
-                Sent::WindowMoved => return Ok(Claim::WindowMoved),
+                Sent::Contended => return Ok(Claim::Contended),
             };
             match written {
                 Written::Done(()) => return Ok(Claim::Won(Box::new(r))),
@@ -260,19 +262,20 @@ impl DynamoStore {
         }
     }
 
-    /// Sends a claim, retrying throttling and conflicts. When DynamoDB reports a conflict rather
-    /// than a failed condition (another transaction holds an item right now), a look at the
-    /// members' minutes, the client's slot and the pacing window tells a loser at once instead
-    /// of after the retries.
+    /// Sends a claim, retrying throttling and conflicts within the hold's time budget. When
+    /// DynamoDB reports a conflict rather than a failed condition (another transaction holds an
+    /// item right now), a paced hold reads its window and day again (a conflict may be another
+    /// hold deciding the window: sending the same version again is pointless), and any other
+    /// hold looks at the members' minutes and the client's slot to learn at once that it lost.
     async fn send_claim(
         &self,
         items: &[TransactWriteItem],
         r: &Reservation,
         now: DateTime<Utc>,
         extras: &Extras<'_>,
+        contention: &mut Contention,
     ) -> StoreResult<Sent> {
         let mine = claim_of(r);
-        let mut delays = RETRIES.build();
         loop {
             let sent = self
                 .client
@@ -289,6 +292,10 @@ impl DynamoStore {
                     return Err(StoreError::internal("DynamoDB refused a hold", why))
                 }
                 Err(Fault::Retry(why)) => {
+                    if let Some((_, WindowWrite::Decide { .. })) = &extras.window {
+                        // The caller pauses and decides again on a fresh read.
+                        return Ok(Sent::Contended);
+                    }
                     if self.minutes_taken(r, now, &mine).await? {
                         return Ok(Sent::Taken);
                     }
@@ -298,13 +305,7 @@ impl DynamoStore {
                             return Ok(Sent::SlotTaken);
                         }
                     }
-                    if let Some((w, WindowWrite::Decide { read, .. })) = &extras.window {
-                        let cur = self.window_item(r.restaurant_id, r.date, w).await?;
-                        if cur.version != read.version {
-                            return Ok(Sent::WindowMoved);
-                        }
-                    }
-                    if !pause(&mut delays).await {
+                    if !contention.pause().await {
                         return Err(StoreError::unavailable(THROTTLED, why));
                     }
                     continue;

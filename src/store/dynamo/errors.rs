@@ -3,8 +3,9 @@
 //! The SDK's own retries are off: a conditional write retried blindly after a timeout could be
 //! answered "condition failed" by its own first attempt. Here, throttling and transaction
 //! conflicts (which DynamoDB guarantees were not applied) are retried with bounded, jittered
-//! exponential back-off; reads are also retried after a timeout or a 5xx; a write whose outcome
-//! is unknown goes back to its caller, which reads back what happened.
+//! exponential back-off ([`RETRIES`]; a hold, whose items may be hot, uses [`Contention`], a
+//! budget of time rather than of tries); reads are also retried after a timeout or a 5xx; a
+//! write whose outcome is unknown goes back to its caller, which reads back what happened.
 use crate::store::{BoxError, StoreError, StoreResult};
 use aws_sdk_dynamodb::config::http::HttpResponse;
 use aws_sdk_dynamodb::error::SdkError;
@@ -185,14 +186,64 @@ pub const RETRIES: ExponentialBuilder = ExponentialBuilder::new()
     .with_max_times(7)
     .with_jitter();
 
-/// Waits out the next delay of `delays`; `false` when its retries are used up.
-pub async fn pause(delays: &mut impl Iterator<Item = Duration>) -> bool {
-    match delays.next() {
-        Some(d) => {
-            tokio::time::sleep(d).await;
-            true
+/// How long one hold keeps trying while other transactions keep it from committing (conflicts
+/// on a hot window item, table or client item, or throttling): long enough for any burst of
+/// contenders on a healthy table to be decided, short enough to answer a person.
+pub const CONTENTION_BUDGET: Duration = Duration::from_secs(6);
+const CONTENTION_MIN: Duration = Duration::from_millis(4);
+const CONTENTION_MAX: Duration = Duration::from_millis(250);
+
+/// The pauses of one contended write, budgeted by time rather than by count: each waits a random
+/// time up to a ceiling that starts at 4 ms and doubles per pause up to 250 ms ("full jitter",
+/// so contenders spread out instead of colliding again in step).
+#[derive(Debug)]
+pub struct Contention {
+    deadline: tokio::time::Instant,
+    ceiling: Duration,
+}
+
+impl Default for Contention {
+    fn default() -> Self {
+        Contention::within(CONTENTION_BUDGET)
+    }
+}
+
+impl Contention {
+    pub fn within(budget: Duration) -> Contention {
+        Contention {
+            deadline: tokio::time::Instant::now() + budget,
+            ceiling: CONTENTION_MIN,
         }
-        None => false,
+    }
+
+    /// Waits before the next try after contention; `false` once the budget is spent.
+    pub async fn pause(&mut self) -> bool {
+        let now = tokio::time::Instant::now();
+        if now >= self.deadline {
+            return false;
+        }
+        let ceiling = self.ceiling.as_micros() as u64;
+        let wait = Duration::from_micros(rand::Rng::gen_range(
+            &mut rand::thread_rng(),
+            ceiling / 8..=ceiling,
+        ));
+        self.ceiling = (self.ceiling * 2).min(CONTENTION_MAX);
+        tokio::time::sleep(wait.min(self.deadline - now)).await;
+        true
+    }
+
+    /// A short random pause after another contender committed (progress was made): no growth.
+    pub async fn yield_to_winner(&mut self) -> bool {
+        let now = tokio::time::Instant::now();
+        if now >= self.deadline {
+            return false;
+        }
+        let wait = Duration::from_micros(rand::Rng::gen_range(
+            &mut rand::thread_rng(),
+            0..=CONTENTION_MIN.as_micros() as u64,
+        ));
+        tokio::time::sleep(wait).await;
+        true
     }
 }
 
@@ -326,5 +377,23 @@ mod tests {
             "{delays:?}"
         );
         assert!(delays.iter().sum::<Duration>() < Duration::from_millis(1500));
+    }
+
+    #[tokio::test]
+    async fn contention_pauses_grow_with_jitter_and_stop_at_the_time_budget() {
+        let start = tokio::time::Instant::now();
+        let mut c = Contention::within(Duration::from_millis(600));
+        let mut pauses = 0;
+        let mut last = start;
+        while c.pause().await {
+            let now = tokio::time::Instant::now();
+            // A busy machine may wake a sleeper late: only the ceiling's order is checked.
+            assert!(now - last <= CONTENTION_MAX * 4, "{:?}", now - last);
+            last = now;
+            pauses += 1;
+        }
+        let spent = tokio::time::Instant::now() - start;
+        assert!(spent >= Duration::from_millis(600), "{spent:?}");
+        assert!(pauses >= 4, "{pauses}");
     }
 }

@@ -2,8 +2,9 @@
 //! minutes and, when paced, the window's count — in one transaction, or the hold fails at once.
 use super::cells::{claim_value, now_key};
 use super::claim::{Claim, Extras};
+use super::errors::Contention;
 use super::items::*;
-use super::keys::{client_key, date_prefix, restaurant_pk, slot_attr, Expr, Item, TTL};
+use super::keys::{client_key, date_prefix, restaurant_pk, slot_attr, window_key, Expr, Item, TTL};
 use super::keys::{n as num, s as st};
 use super::pacing::{tally, Tally, WindowWrite};
 use super::reads::split;
@@ -15,13 +16,6 @@ use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
 use chrono::{DateTime, Utc};
 use rand::Rng;
 use std::collections::HashSet;
-
-/// How many times one hold picks a slot again after losing one to the client's own race.
-const SLOT_ATTEMPTS: usize = 16;
-
-/// How many times one paced hold reads its window again after another write moved it on.
-/// Each time another hold (or a release, cancel or walk-in) of the window committed.
-const WINDOW_ATTEMPTS: usize = 64;
 
 /// The slots a hold of this client may claim at `now`: those below the effective cap that are
 /// absent or hold an expired hold. Live slots at or above `max` (claimed under a larger cap
@@ -52,6 +46,11 @@ pub fn free_slots(item: Option<&Item>, max: u32, now: DateTime<Utc>) -> Vec<u32>
 pub(super) enum Decided {
     Is(InsertOutcome),
     NotWaiting,
+}
+
+/// Giving up after the hold's whole time budget went to contention on `what`.
+fn contended(what: &str) -> StoreError {
+    StoreError::Unavailable(format!("{what} stayed contended for the whole retry budget").into())
 }
 
 impl DynamoStore {
@@ -101,7 +100,17 @@ impl DynamoStore {
         );
         // Options found taken by a failed claim, whatever the next read says.
         let mut taken: HashSet<usize> = HashSet::new();
-        let (mut slot_attempts, mut window_attempts) = (0, 0);
+        // Holds of this instance decide a window one at a time (see `gates`); the wait for the
+        // turn is not contention with DynamoDB, so the budget starts after it.
+        let _turn = match &pacing {
+            Some(p) if p.enforce => {
+                let (pk, sk) = window_key(rid, reservation.date, &p.window);
+                Some(self.gates.enter(format!("{pk}/{sk}")).await)
+            }
+            _ => None,
+        };
+        // Every retry of this hold, whatever kept it from committing, shares one time budget.
+        let mut contention = Contention::default();
         'read: loop {
             // A paced hold reads its window before the day: see `pacing`.
             let (window, day) = match &pacing {
@@ -166,6 +175,7 @@ impl DynamoStore {
                             restaurant_revision,
                             now,
                             &extras,
+                            &mut contention,
                         )
                         .await?
                     {
@@ -184,21 +194,25 @@ impl DynamoStore {
                         }
                         Claim::Stale => return Ok(Decided::Is(InsertOutcome::Stale)),
                         Claim::NotWaiting => return Ok(Decided::NotWaiting),
+                        // Another hold committed into the window: decide again at once.
                         Claim::WindowMoved => {
-                            window_attempts += 1;
-                            if window_attempts > WINDOW_ATTEMPTS {
-                                return Err(StoreError::Unavailable(
-                                    "the pacing window keeps changing".into(),
-                                ));
+                            if !contention.yield_to_winner().await {
+                                return Err(contended("the pacing window"));
+                            }
+                            continue 'read;
+                        }
+                        // Another transaction held the window (or a table) right then: back off
+                        // before reading again, so contenders spread out; once the window is
+                        // full, a fresh read answers `Paced` without writing.
+                        Claim::Contended => {
+                            if !contention.pause().await {
+                                return Err(contended("the pacing window"));
                             }
                             continue 'read;
                         }
                         Claim::SlotTaken => {
-                            slot_attempts += 1;
-                            if slot_attempts > SLOT_ATTEMPTS {
-                                return Err(StoreError::Unavailable(
-                                    "the client's live holds keep changing".into(),
-                                ));
+                            if !contention.yield_to_winner().await {
+                                return Err(contended("the client's live holds"));
                             }
                             let Some(c) = &cap else {
                                 return Err(StoreError::Internal(

@@ -99,6 +99,7 @@ pub mod cells;
 mod claim;
 pub mod errors;
 mod fence;
+mod gates;
 mod insert;
 mod io;
 pub mod items;
@@ -126,6 +127,8 @@ use std::time::Duration;
 pub struct DynamoStore {
     client: Client,
     table: String,
+    /// Queues this instance's paced holds window by window (see `gates`).
+    gates: gates::Gates,
 }
 
 impl DynamoStore {
@@ -178,6 +181,7 @@ impl DynamoStore {
         Ok(Self {
             client,
             table: table.to_owned(),
+            gates: gates::Gates::default(),
         })
     }
 

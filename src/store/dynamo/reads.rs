@@ -1,12 +1,11 @@
 //! The day view, the staff list and reservation lookups.
-use super::errors::{pause, RETRIES};
+use super::errors::Contention;
 use super::io::version_of;
 use super::items::{counter_from, pointer_from, reservation_from, Counter, StoredReservation};
 use super::keys::*;
 use super::DynamoStore;
 use crate::domain::{LocalDate, Reservation};
 use crate::store::{DayView, StoreError, StoreResult};
-use backon::BackoffBuilder;
 use chrono::Utc;
 use std::collections::HashMap;
 use uuid::Uuid;
@@ -54,13 +53,14 @@ pub fn ordered(mut v: Vec<Reservation>) -> Vec<Reservation> {
 impl DynamoStore {
     /// The items of `[lo, hi]` in a restaurant's partition, read again while torn.
     pub(super) async fn untorn(&self, rid: Uuid, lo: &str, hi: &str) -> StoreResult<DayItems> {
-        let mut delays = RETRIES.build();
+        // A transaction's items land within moments; only a write storm keeps a read torn.
+        let mut contention = Contention::default();
         loop {
             let items = split(&self.query_range(&restaurant_pk(rid), lo, hi).await?)?;
             if !torn(&items, Utc::now().timestamp()) {
                 return Ok(items);
             }
-            if !pause(&mut delays).await {
+            if !contention.pause().await {
                 return Err(StoreError::Unavailable(
                     "the day keeps changing under its read".into(),
                 ));

@@ -78,6 +78,33 @@ pub(super) fn pacing_count_sql() -> String {
     )
 }
 
+/// Marks expired the holds of a window past `expires_at` at `now` (those its count left out).
+async fn expire_window_holds(
+    tx: &mut Transaction<'_, Sqlite>,
+    rid: &str,
+    date: LocalDate,
+    check: &PacingCheck,
+    now: i64,
+) -> StoreResult<Vec<LocalDate>> {
+    let rows: Vec<String> = sqlx::query_scalar(
+        "UPDATE reservations SET status = 'expired', updated_ms = ?5
+         WHERE restaurant_id = ?1 AND date = ?2 AND time >= ?3 AND time < ?4
+           AND status = 'held' AND expires_ms <= ?5
+         RETURNING date",
+    )
+    .bind(rid)
+    .bind(date.to_string())
+    .bind(check.window.start.to_string())
+    .bind(check.window.end.to_string())
+    .bind(now)
+    .fetch_all(&mut **tx)
+    .await
+    .map_err(db("expire the holds of a pacing window"))?;
+    rows.iter()
+        .map(|d| LocalDate::parse(d).map_err(|e| StoreError::corrupt("date", e)))
+        .collect()
+}
+
 /// Every member table of the candidates, once each.
 pub(super) fn member_tables(candidates: &[Seating]) -> Vec<TableId> {
     let mut v: Vec<TableId> = candidates
@@ -222,6 +249,10 @@ pub(super) async fn insert_in(
         if check.refuses(covers, parties, reservation.party_size) {
             return Ok(InsertOutcome::Paced);
         }
+        // The count left out the window's holds past `expires_at`: mark them expired, so a
+        // confirm queued behind this hold with a slightly earlier `now` cannot bring one back
+        // into the count over this hold.
+        touched.extend(expire_window_holds(tx, &rid, reservation.date, check, now_ms).await?);
     }
     reservation.seat(seating);
     sqlx::query(
