@@ -58,7 +58,9 @@ impl Application {
             hub: hub.clone(),
             bus: bus.clone(),
         });
-        let booking = Booking::new(store, publisher, metrics.clone());
+        let booking = Booking::new(store, publisher, metrics.clone()).with_test_only_offer_delay(
+            Duration::from_secs_f64(args.test_only_offer_delay_secs.max(0.0)),
+        );
         let (drain_tx, drain_rx) = tokio::sync::watch::channel(false);
         let (admin_token, generated) = match args.admin_token.clone() {
             Some(t) if !t.trim().is_empty() => (t, None),
