@@ -12,6 +12,8 @@ use std::time::{Duration, Instant};
 
 /// The short hold lifetime of the restaurant whose holds expire (its `hold_seconds`).
 const EXPIRY_SECS: i64 = 4;
+/// The restaurants' `offer_seconds` (the default, set explicitly).
+const OFFER_SECS: i64 = 120;
 /// The promise: an offer reaches the entry within a second of the freeing commit.
 const PUSH: Duration = Duration::from_secs(1);
 
@@ -83,11 +85,9 @@ async fn releases_on_other_instances_and_expiries_are_each_offered_once_and_push
         return;
     };
     let api = Api::new(&c.front, ADMIN);
-    let released = api
-        .create_restaurant(restaurant_body(many_tables(1)))
-        .await
-        .id;
     let mut body = restaurant_body(many_tables(1));
+    body["offer_seconds"] = json!(OFFER_SECS);
+    let released = api.create_restaurant(body.clone()).await.id;
     body["hold_seconds"] = json!(EXPIRY_SECS);
     let expiring = api.create_restaurant(body).await.id;
     // Six dates whose hold is released, then three whose hold expires (set up last, as they
@@ -137,9 +137,22 @@ async fn releases_on_other_instances_and_expiries_are_each_offered_once_and_push
                 (seen.utc - at).to_std().unwrap_or_default()
             }
         };
+        // Where the time went: the offer's own commit is `expires_at` less `offer_seconds`.
+        let offer_expires: chrono::DateTime<chrono::Utc> = seen.frame["data"]["offer"]
+            ["expires_at"]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        let decided = offer_expires - chrono::Duration::seconds(OFFER_SECS);
         assert!(
             latency < PUSH,
-            "date {j}: offer pushed {latency:?} after the freeing commit"
+            "date {j}: offer pushed {latency:?} after the freeing commit (offer decided {} ms \
+             before it arrived; load average {})",
+            (seen.utc - decided).num_milliseconds(),
+            std::fs::read_to_string("/proc/loadavg")
+                .unwrap_or_default()
+                .trim()
         );
         let ms = latency.as_millis();
         if q.release_on.is_some() {
