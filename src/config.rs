@@ -111,6 +111,18 @@ pub struct ServeArgs {
         default_value_t = 10.0
     )]
     pub waitlist_reconcile_secs: f64,
+    /// TEST ONLY, hidden, off (0) by default: seconds the background waitlist offer that
+    /// follows a freeing commit (release, expiry, early end) waits before it runs. A crash test
+    /// sets it on one instance so that killing that instance right after a commit's answer
+    /// deterministically loses the offer, which the other instances' waitlist reconcile must
+    /// then make. Never set it in production.
+    #[arg(
+        long,
+        env = "TABLECAST_TEST_ONLY_OFFER_DELAY_SECS",
+        default_value_t = 0.0,
+        hide = true
+    )]
+    pub test_only_offer_delay_secs: f64,
     /// Kernel send buffer per accepted connection, in bytes (default: the system's).
     #[arg(long, env = "TABLECAST_SOCKET_SEND_BUFFER", hide = true)]
     pub socket_send_buffer: Option<usize>,
@@ -181,6 +193,7 @@ impl ServeArgs {
                 ..Default::default()
             },
             waitlist_reconcile_secs: 10.0,
+            test_only_offer_delay_secs: 0.0,
         }
     }
 }

@@ -61,7 +61,10 @@ impl Application {
             hub: hub.clone(),
             bus: bus.clone(),
         });
-        let mut booking = Booking::new(store.clone(), publisher, metrics.clone());
+        let mut booking = Booking::new(store.clone(), publisher, metrics.clone())
+            .with_test_only_offer_delay(Duration::from_secs_f64(
+                args.test_only_offer_delay_secs.max(0.0),
+            ));
         if args.mail.enabled(args.demo) {
             booking = booking.with_mail();
         }

@@ -65,6 +65,9 @@ pub struct Booking {
     mail_ready: Arc<tokio::sync::Notify>,
     /// Wakes the sweeper at once (a read saw a hold past its expiry that is not swept yet).
     sweep_now: Arc<tokio::sync::Notify>,
+    /// TEST ONLY (zero unless a crash test sets it): how long a background offer after a
+    /// freeing commit waits before it runs; see `ServeArgs::test_only_offer_delay_secs`.
+    test_only_offer_delay: std::time::Duration,
 }
 
 impl Booking {
@@ -76,6 +79,7 @@ impl Booking {
             mail: false,
             mail_ready: Arc::new(tokio::sync::Notify::new()),
             sweep_now: Arc::new(tokio::sync::Notify::new()),
+            test_only_offer_delay: std::time::Duration::ZERO,
         }
     }
 
@@ -95,6 +99,13 @@ impl Booking {
         email
             .filter(|_| self.mail)
             .map(|to| MailIntent::new(kind, to))
+    }
+
+    /// TEST ONLY: delays every background offer that follows a freeing commit by `delay`, so a
+    /// crash test can kill the instance between the commit and its offer. Zero = no delay.
+    pub fn with_test_only_offer_delay(mut self, delay: std::time::Duration) -> Self {
+        self.test_only_offer_delay = delay;
+        self
     }
 
     pub fn store(&self) -> &DynStore {

@@ -171,6 +171,10 @@ impl Booking {
     pub(super) fn spawn_offer(&self, freed: Freed) {
         let me = self.clone();
         tokio::spawn(async move {
+            // Zero except in a crash test (a hidden test-only flag).
+            if !me.test_only_offer_delay.is_zero() {
+                tokio::time::sleep(me.test_only_offer_delay).await;
+            }
             if let Err(e) = me.offer_freed(freed).await {
                 tracing::warn!(
                     error = format!("{e:#}"),

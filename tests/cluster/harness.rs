@@ -11,6 +11,9 @@ use std::time::Duration;
 pub const ADMIN: &str = "cluster-admin";
 /// Short reconcile interval so repair tests run quickly; tests assert against it.
 pub const RECONCILE: Duration = Duration::from_secs(2);
+/// Short waitlist reconcile interval (`--waitlist-reconcile-secs`): an offer lost to a crash is
+/// made by another instance within it; tests assert against it.
+pub const WAITLIST_RECONCILE: Duration = Duration::from_secs(2);
 
 /// Where the instances share their state.
 #[derive(Clone)]
@@ -88,10 +91,33 @@ pub fn start_instance(
     port: u16,
     limits: Limits,
 ) -> Tablecast {
+    start_instance_with(store, redis_port, port, limits, &[])
+}
+
+/// [`start_instance`] with more environment for this instance only (e.g. a test-only flag).
+pub fn start_instance_with(
+    store: &SharedStore,
+    redis_port: u16,
+    port: u16,
+    limits: Limits,
+    extra: &[(&str, &str)],
+) -> Tablecast {
     let listen = format!("127.0.0.1:{port}");
     let bus = format!("redis://127.0.0.1:{redis_port}");
     let reconcile = RECONCILE.as_secs_f64().to_string();
     let max_live = limits.max_live_holds.to_string();
+    let waitlist_reconcile = WAITLIST_RECONCILE.as_secs_f64().to_string();
+    let mut envs = vec![
+        ("TABLECAST_ADMIN_TOKEN", ADMIN),
+        ("TABLECAST_RECONCILE_SECS", &reconcile),
+        ("TABLECAST_WAITLIST_RECONCILE_SECS", &waitlist_reconcile),
+        ("TABLECAST_DRAIN_GRACE_SECS", "0.5"),
+        ("TABLECAST_TRUSTED_PROXIES", "127.0.0.1/32"),
+        ("TABLECAST_MAX_LIVE_HOLDS_PER_CLIENT", &max_live),
+        ("TABLECAST_HOLD_RATE", limits.hold_rate),
+        ("TABLECAST_MAX_CONNECTIONS_PER_CLIENT", "0"),
+    ];
+    envs.extend_from_slice(extra);
     Tablecast::start(
         &[
             "serve",
@@ -102,15 +128,7 @@ pub fn start_instance(
             "--bus",
             &bus,
         ],
-        &[
-            ("TABLECAST_ADMIN_TOKEN", ADMIN),
-            ("TABLECAST_RECONCILE_SECS", &reconcile),
-            ("TABLECAST_DRAIN_GRACE_SECS", "0.5"),
-            ("TABLECAST_TRUSTED_PROXIES", "127.0.0.1/32"),
-            ("TABLECAST_MAX_LIVE_HOLDS_PER_CLIENT", &max_live),
-            ("TABLECAST_HOLD_RATE", limits.hold_rate),
-            ("TABLECAST_MAX_CONNECTIONS_PER_CLIENT", "0"),
-        ],
+        &envs,
         Stdio::null(),
     )
 }
@@ -153,6 +171,16 @@ impl Cluster {
     }
 
     pub fn start_with(test: &str, n: usize, limits: Limits) -> Option<Cluster> {
+        Self::start_custom(test, n, limits, |_| Vec::new())
+    }
+
+    /// [`Cluster::start_with`], instance `i` getting the extra environment `extra(i)`.
+    pub fn start_custom(
+        test: &str,
+        n: usize,
+        limits: Limits,
+        extra: impl Fn(usize) -> Vec<(&'static str, String)>,
+    ) -> Option<Cluster> {
         let redis_bin = require(Service::Redis, test)?;
         let nginx_bin = require(Service::Nginx, test)?;
         let dir = tempfile::tempdir().unwrap();
@@ -169,7 +197,11 @@ impl Cluster {
         let redis_port = free_port();
         let redis = start_redis(&redis_bin, redis_port);
         let instances: Vec<Tablecast> = (0..n)
-            .map(|_| start_instance(&store, redis_port, free_port(), limits))
+            .map(|i| {
+                let env = extra(i);
+                let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+                start_instance_with(&store, redis_port, free_port(), limits, &env)
+            })
             .collect();
         let front_port = free_port();
         let ports: Vec<u16> = instances.iter().map(|i| i.port).collect();

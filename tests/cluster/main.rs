@@ -4,6 +4,9 @@ mod harness;
 #[path = "../kit/mod.rs"]
 mod kit;
 mod waitlist;
+mod waitlist_crash;
+mod waitlist_live;
+mod waitlist_push;
 
 use futures_util::future::join_all;
 use harness::*;

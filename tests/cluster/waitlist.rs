@@ -4,26 +4,13 @@
 use crate::harness::*;
 use crate::kit::api::{date_in, free_at, many_tables, restaurant_body, Api};
 use crate::kit::wait::until;
+use crate::waitlist_live::queue;
 use crate::SERIAL;
 use futures_util::future::join_all;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
 use std::time::Duration;
-
-async fn queue(api: &Api, rid: &str, date: &str) -> Vec<Value> {
-    let res = api
-        .send(
-            Method::GET,
-            &format!("/v1/restaurants/{rid}/waitlist?date={date}"),
-            Some(ADMIN),
-            None,
-        )
-        .await;
-    assert_eq!(res.status(), StatusCode::OK);
-    let body: Value = res.json().await.unwrap();
-    body["entries"].as_array().unwrap().clone()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn five_tables_released_on_three_instances_at_once_are_offered_to_the_first_five_entries() {
