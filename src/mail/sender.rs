@@ -5,8 +5,8 @@ use super::metrics::MailMetrics;
 use super::render::{render, Context, Rendered};
 use super::{MailSettings, Transport};
 use crate::domain::Restaurant;
-use crate::store::{DynStore, OutboxRecord, Settle};
-use chrono::Utc;
+use crate::store::{DynStore, MailKind, OutboxRecord, Settle};
+use chrono::{DateTime, Utc};
 use lettre::message::header::ContentType;
 use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
@@ -24,6 +24,13 @@ const POLL: Duration = Duration::from_millis(500);
 const GAUGE_EVERY: Duration = Duration::from_secs(2);
 /// A mail still unsent after this long is given up.
 const GIVE_UP_AFTER: chrono::Duration = chrono::Duration::days(3);
+
+/// A waitlist offer mail whose deadline has passed (the relay was down, say): sending it would
+/// only offer what is gone, so it is given up unsent.
+fn offer_ended(record: &OutboxRecord, now: DateTime<Utc>) -> bool {
+    record.kind == MailKind::WaitlistOffer
+        && record.reservation.expires_at.is_some_and(|x| x <= now)
+}
 
 enum Relay {
     Smtp(AsyncSmtpTransport<Tokio1Executor>),
@@ -91,6 +98,11 @@ impl Sender {
     }
 
     async fn attempt(&self, record: OutboxRecord) -> bool {
+        if offer_ended(&record, Utc::now()) {
+            // Its link could only say "too late", and the lost-offer mail follows it.
+            tracing::info!(mail = %record.id, "mail: the offer ended before it could be sent; not sent");
+            return self.settle(&record, Settle::Failed, Utc::now()).await;
+        }
         let outcome = self.send(&record).await;
         let now = Utc::now();
         let settle = match outcome {
@@ -114,7 +126,11 @@ impl Sender {
                 }
             }
         };
-        match self.store.outbox_settle(&record, settle, now).await {
+        self.settle(&record, settle, now).await
+    }
+
+    async fn settle(&self, record: &OutboxRecord, settle: Settle, now: DateTime<Utc>) -> bool {
+        match self.store.outbox_settle(record, settle, now).await {
             Ok(true) => true,
             Ok(false) => {
                 tracing::warn!(mail = %record.id, "mail: the lease lapsed before the attempt settled");
@@ -256,4 +272,58 @@ pub async fn run(sender: Arc<Sender>, wake: Arc<Notify>) {
         }
     };
     tokio::join!(send, gauge);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::reservation::{Reservation, Status};
+    use crate::domain::time::{LocalDate, WallTime};
+    use crate::domain::TableId;
+    use chrono::TimeZone;
+
+    fn record(kind: MailKind, expires_at: Option<DateTime<Utc>>) -> OutboxRecord {
+        let at = |h, m| Utc.with_ymd_and_hms(2026, 7, 4, h, m, 0).unwrap();
+        OutboxRecord {
+            id: uuid::Uuid::new_v4(),
+            kind,
+            to: "ada@example.com".into(),
+            reservation: Reservation {
+                id: uuid::Uuid::new_v4(),
+                restaurant_id: uuid::Uuid::new_v4(),
+                table_id: TableId::parse("t1").unwrap(),
+                table_ids: vec![TableId::parse("t1").unwrap()],
+                combination_id: None,
+                date: LocalDate::parse("2026-07-04").unwrap(),
+                time: WallTime::parse("19:30").unwrap(),
+                start: at(17, 30),
+                end: at(19, 0),
+                party_size: 2,
+                status: Status::Held,
+                expires_at,
+                guest: None,
+                notes: String::new(),
+                created_at: at(9, 0),
+                updated_at: at(9, 0),
+            },
+            created_at: at(9, 0),
+            attempts: 1,
+            lease_ms: 0,
+        }
+    }
+
+    #[test]
+    fn an_offer_mail_past_its_deadline_is_not_sent_and_other_mail_is() {
+        let deadline = Utc.with_ymd_and_hms(2026, 7, 4, 9, 2, 0).unwrap();
+        let before = deadline - chrono::Duration::seconds(1);
+        let offer = record(MailKind::WaitlistOffer, Some(deadline));
+        assert!(!offer_ended(&offer, before));
+        assert!(offer_ended(&offer, deadline));
+        assert!(offer_ended(&offer, deadline + chrono::Duration::minutes(5)));
+        // The lost-offer notice and a confirmation go out whatever the hold's deadline said.
+        let lost = record(MailKind::OfferLost, Some(deadline));
+        assert!(!offer_ended(&lost, deadline + chrono::Duration::minutes(5)));
+        let confirmed = record(MailKind::Confirmation, None);
+        assert!(!offer_ended(&confirmed, deadline));
+    }
 }
