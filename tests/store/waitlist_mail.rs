@@ -73,7 +73,11 @@ async fn a_mailed_offer_puts_its_mail_and_a_pass_one_lost_mail(b: &Backend) {
     assert_eq!(m.reservation.id, res.id);
     assert_eq!(m.reservation.status, Status::Held);
     assert_eq!(m.reservation.expires_at, res.expires_at);
-    assert_eq!(m.reservation.guest.as_ref(), Some(&e.guest), "the entry's guest");
+    assert_eq!(
+        m.reservation.guest.as_ref(),
+        Some(&e.guest),
+        "the entry's guest"
+    );
 
     // The guest passes: the release lapses the entry and puts one lost mail.
     let pass = transition(res.id, Status::Held, Status::Released, morning());
@@ -90,7 +94,10 @@ async fn a_mailed_offer_puts_its_mail_and_a_pass_one_lost_mail(b: &Backend) {
 
     // Passing again changes nothing and mails nothing.
     let again = s.transition(pass).await.unwrap();
-    assert!(!matches!(again, TransitionOutcome::Done { .. }), "{again:?}");
+    assert!(
+        !matches!(again, TransitionOutcome::Done { .. }),
+        "{again:?}"
+    );
     assert!(take(s, later).await.is_empty());
     assert_eq!(s.outbox_pending().await.unwrap(), 0);
 }
