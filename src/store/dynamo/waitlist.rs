@@ -48,29 +48,30 @@ impl DynamoStore {
             .ok_or(StoreError::Internal("an offer without expires_at".into()))?;
         let mut e = Expr::default();
         let st = e.name("status");
-        let expr = format!(
-            "SET {st} = {offered}, {ores} = {res}, {otime} = {time}, {oexp} = {x}, \
-             {up} = {now} ADD {wc} {one}",
-            offered = e.value(s(WaitStatus::Offered.as_str())),
-            ores = e.name("ores"),
-            res = e.value(s(r.id.to_string())),
-            otime = e.name("otime"),
-            time = e.value(s(r.time.to_string())),
-            oexp = e.name("oexp"),
-            x = e.value(n(expires.timestamp_millis())),
-            up = e.name("updated_ms"),
-            now = e.value(n(now.timestamp_millis())),
-            wc = e.name("wc"),
-            one = e.value(n(1)),
-        );
-        let expr = match mail_to {
-            Some(to) => expr.replacen(
-                " ADD ",
-                &format!(", {} = {} ADD ", e.name("mail_to"), e.value(s(to))),
-                1,
+        let mut sets = vec![
+            format!("{st} = {}", e.value(s(WaitStatus::Offered.as_str()))),
+            format!("{} = {}", e.name("ores"), e.value(s(r.id.to_string()))),
+            format!("{} = {}", e.name("otime"), e.value(s(r.time.to_string()))),
+            format!(
+                "{} = {}",
+                e.name("oexp"),
+                e.value(n(expires.timestamp_millis()))
             ),
-            None => expr,
-        };
+            format!(
+                "{} = {}",
+                e.name("updated_ms"),
+                e.value(n(now.timestamp_millis()))
+            ),
+        ];
+        if let Some(to) = mail_to {
+            sets.push(format!("{} = {}", e.name("mail_to"), e.value(s(to))));
+        }
+        let expr = format!(
+            "SET {} ADD {} {}",
+            sets.join(", "),
+            e.name("wc"),
+            e.value(n(1))
+        );
         let cond = format!("{st} = {}", e.value(s(WaitStatus::Waiting.as_str())));
         self.update(
             entry_key(r.restaurant_id, r.date, entry),
