@@ -136,6 +136,19 @@ pub trait Outbox: Send + Sync + 'static {
     async fn outbox_purge(&self, before: DateTime<Utc>, limit: u32) -> StoreResult<usize>;
 }
 
+/// A waitlist mail's reservation: the offered reservation as decided, with the entry's guest
+/// (an offered reservation has none of its own) and its status as read at `now` (an offer past
+/// its deadline is expired, swept or not).
+pub fn waitlist_snapshot(
+    mut r: Reservation,
+    guest: crate::domain::reservation::Guest,
+    now: DateTime<Utc>,
+) -> Reservation {
+    r.status = r.status_at(now);
+    r.guest = Some(guest);
+    r
+}
+
 /// The reservation snapshot a record keeps, as JSON.
 pub fn snapshot(r: &Reservation) -> StoreResult<String> {
     serde_json::to_string(r).map_err(|e| super::StoreError::internal("encode a mail record", e))

@@ -1,6 +1,7 @@
 //! Waitlist mail against a real SMTP server (aiosmtpd): an offer mails its deadline and a
 //! one-tap link whose fragment token reads and confirms the held table; a lapsed offer (expiry
-//! or a pass) mails one "lost" mail; an entry without an address is never mailed.
+//! or a pass) mails one "lost" mail; an entry without an address is never mailed. Each on
+//! SQLite and on DynamoDB (DynamoDB Local).
 use crate::kit::api::*;
 use crate::kit::app::*;
 use crate::kit::smtp::{Mail, SmtpSink};
@@ -87,10 +88,34 @@ fn html(m: &Mail) -> &str {
 
 #[tokio::test]
 async fn an_offer_mails_its_deadline_and_a_link_whose_fragment_token_confirms_it() {
-    let Some(sink) = SmtpSink::start("waitlist_mail::offer") else {
+    an_offer_mails_its_deadline_and_a_link_whose_fragment_token_confirms_it_on(
+        Some(Backend::Sqlite),
+        "waitlist_mail::offer",
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn on_dynamodb_an_offer_mails_its_deadline_and_a_link_whose_fragment_token_confirms_it() {
+    let name = "waitlist_mail::offer_dynamo";
+    an_offer_mails_its_deadline_and_a_link_whose_fragment_token_confirms_it_on(
+        Backend::dynamo(name),
+        name,
+    )
+    .await
+}
+
+async fn an_offer_mails_its_deadline_and_a_link_whose_fragment_token_confirms_it_on(
+    backend: Option<Backend>,
+    name: &str,
+) {
+    let Some(backend) = backend else {
         return;
     };
-    let app = mailing_app(&sink.url(), Backend::Sqlite).await;
+    let Some(sink) = SmtpSink::start(name) else {
+        return;
+    };
+    let app = mailing_app(&sink.url(), backend).await;
     let r = one_table(&app, 120).await;
     let date = date_in(4);
     let ((hid, htok), (eid, etok)) =
@@ -163,10 +188,24 @@ async fn an_offer_mails_its_deadline_and_a_link_whose_fragment_token_confirms_it
 
 #[tokio::test]
 async fn an_offer_that_expires_mails_one_lost_mail() {
-    let Some(sink) = SmtpSink::start("waitlist_mail::expiry") else {
+    an_offer_that_expires_mails_one_lost_mail_on(Some(Backend::Sqlite), "waitlist_mail::expiry")
+        .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn on_dynamodb_an_offer_that_expires_mails_one_lost_mail() {
+    let name = "waitlist_mail::expiry_dynamo";
+    an_offer_that_expires_mails_one_lost_mail_on(Backend::dynamo(name), name).await
+}
+
+async fn an_offer_that_expires_mails_one_lost_mail_on(backend: Option<Backend>, name: &str) {
+    let Some(backend) = backend else {
         return;
     };
-    let app = mailing_app(&sink.url(), Backend::Sqlite).await;
+    let Some(sink) = SmtpSink::start(name) else {
+        return;
+    };
+    let app = mailing_app(&sink.url(), backend).await;
     let r = one_table(&app, 15).await;
     let date = date_in(4);
     let ((hid, htok), (eid, etok)) =
@@ -201,10 +240,31 @@ async fn an_offer_that_expires_mails_one_lost_mail() {
 
 #[tokio::test]
 async fn passing_an_offer_mails_one_lost_mail_and_leaving_mails_nothing() {
-    let Some(sink) = SmtpSink::start("waitlist_mail::pass") else {
+    passing_an_offer_mails_one_lost_mail_and_leaving_mails_nothing_on(
+        Some(Backend::Sqlite),
+        "waitlist_mail::pass",
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn on_dynamodb_passing_an_offer_mails_one_lost_mail_and_leaving_mails_nothing() {
+    let name = "waitlist_mail::pass_dynamo";
+    passing_an_offer_mails_one_lost_mail_and_leaving_mails_nothing_on(Backend::dynamo(name), name)
+        .await
+}
+
+async fn passing_an_offer_mails_one_lost_mail_and_leaving_mails_nothing_on(
+    backend: Option<Backend>,
+    name: &str,
+) {
+    let Some(backend) = backend else {
         return;
     };
-    let app = mailing_app(&sink.url(), Backend::Sqlite).await;
+    let Some(sink) = SmtpSink::start(name) else {
+        return;
+    };
+    let app = mailing_app(&sink.url(), backend).await;
     let r = one_table(&app, 120).await;
     let date = date_in(4);
     let ((hid, htok), (eid, etok)) =
@@ -261,10 +321,23 @@ async fn passing_an_offer_mails_one_lost_mail_and_leaving_mails_nothing() {
 
 #[tokio::test]
 async fn an_entry_without_an_email_is_never_mailed() {
-    let Some(sink) = SmtpSink::start("waitlist_mail::none") else {
+    an_entry_without_an_email_is_never_mailed_on(Some(Backend::Sqlite), "waitlist_mail::none").await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn on_dynamodb_an_entry_without_an_email_is_never_mailed() {
+    let name = "waitlist_mail::none_dynamo";
+    an_entry_without_an_email_is_never_mailed_on(Backend::dynamo(name), name).await
+}
+
+async fn an_entry_without_an_email_is_never_mailed_on(backend: Option<Backend>, name: &str) {
+    let Some(backend) = backend else {
         return;
     };
-    let app = mailing_app(&sink.url(), Backend::Sqlite).await;
+    let Some(sink) = SmtpSink::start(name) else {
+        return;
+    };
+    let app = mailing_app(&sink.url(), backend).await;
     let r = one_table(&app, 120).await;
     let date = date_in(4);
     let ((hid, htok), (eid, etok)) = full_and_waiting(&app, &r.id, &date, None).await;

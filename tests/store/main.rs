@@ -51,4 +51,5 @@ mod upgrade;
 mod versions;
 mod waitlist;
 mod waitlist_dynamo;
+mod waitlist_mail;
 mod waitlist_races;

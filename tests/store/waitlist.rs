@@ -4,7 +4,7 @@
 use crate::backend::Backend;
 use crate::fixtures::restaurant;
 use crate::kit::wait::{eventually, until};
-use chrono::{Duration, Utc};
+use chrono::{Duration, SubsecRound as _, Utc};
 use futures_util::future::join_all;
 use std::sync::Arc;
 use std::time::Duration as StdDuration;
@@ -267,8 +267,17 @@ async fn an_offer_that_expires_lapses_and_cascades(b: &Backend) {
         .await
         .unwrap();
     assert!(matches!(o, OfferOutcome::Offered { .. }), "{o:?}");
+    // Offered and live until its deadline (stated at the deadline, not at the clock: the offer
+    // may well have expired already on a busy machine).
+    let stored = entry(s, e1).await;
+    assert_eq!(stored.status, WaitStatus::Offered);
+    let deadline = stored.offer.as_ref().expect("the offer").expires_at;
     assert_eq!(
-        entry(s, e1).await.status_at(Utc::now()),
+        deadline,
+        (past + Duration::milliseconds(30_300)).trunc_subsecs(3)
+    );
+    assert_eq!(
+        stored.status_at(deadline - Duration::milliseconds(1)),
         WaitStatus::Offered
     );
     // Read at once as lapsed once expired, before any sweep.

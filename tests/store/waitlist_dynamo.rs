@@ -1,14 +1,15 @@
 //! DynamoDB only: the items of the waitlist's transactions, read from every
 //! `TransactWriteItems` through the fault-injection connector. An offer is one transaction
 //! holding the entry and the hold's own items (table check, reservation, every cell); a
-//! confirm books the entry and a leave releases the offer in the transition's own transaction.
+//! confirm books the entry and a leave releases the offer in the transition's own transaction;
+//! a mailed offer and its pass each carry their mail record.
 use crate::faults::{stores, transaction_keys, Inject, TX};
 use crate::fixtures::*;
 use crate::waitlist_races::{joined, offer_on};
 use std::collections::BTreeSet;
 use tablecast::domain::reservation::Status;
 use tablecast::domain::waitlist::WaitStatus;
-use tablecast::store::{OfferOutcome, TransitionOutcome};
+use tablecast::store::{MailIntent, MailKind, NewOffer, OfferOutcome, TransitionOutcome};
 
 type Key = (String, String);
 
@@ -182,5 +183,58 @@ async fn a_join_or_a_leave_whose_answer_is_lost_is_done_exactly_once() {
     assert_eq!(
         plain.waitlist_entry(e.id).await.unwrap().unwrap().status,
         WaitStatus::Left
+    );
+}
+
+#[tokio::test]
+async fn a_mailed_offer_and_its_pass_each_carry_their_mail_once_even_when_the_answer_is_lost() {
+    let Some((plain, faulty, faults)) = stores("waitlist_mail_items").await else {
+        return;
+    };
+    let r = created(&plain, "Courrier perdu").await;
+    let e = joined(&plain, &r, 0).await;
+    let mail = MailIntent::new(MailKind::WaitlistOffer, "grace@example.com");
+    faults.inject(TX, Inject::CommitThenTimeout, 1);
+    let o = NewOffer {
+        mail: Some(mail.clone()),
+        ..offer_on(&r, e.id, "t1")
+    };
+    let OfferOutcome::Offered { reservation, .. } = faulty.offer(o).await.unwrap() else {
+        panic!("expected an offer");
+    };
+    let sent = faults.transactions();
+    let keys = keys_of(&sent[0]);
+    let entry_key = (format!("W#{}", r.id), format!("{}#{}", day(), e.id));
+    assert!(
+        keys.contains(&("Update".into(), entry_key.clone())),
+        "{keys:?}"
+    );
+    assert!(
+        keys.contains(&("Put".into(), (format!("M#{}", mail.id), "M".into()))),
+        "the offer's mail in the offer's transaction: {keys:?}"
+    );
+    assert_eq!(
+        plain.outbox_pending().await.unwrap(),
+        1,
+        "one mail, however answered"
+    );
+
+    // The pass, its answer lost too: the entry's lapse and one lost mail, in one transaction.
+    faults.inject(TX, Inject::CommitThen500, 1);
+    let pass = transition(reservation.id, Status::Held, Status::Released, morning());
+    let out = faulty.transition(pass).await.unwrap();
+    assert!(matches!(out, TransitionOutcome::Done { .. }), "{out:?}");
+    let sent = faults.transactions();
+    let keys = keys_of(&sent[sent.len() - 1]);
+    assert!(keys.contains(&("Update".into(), entry_key)), "{keys:?}");
+    let mails = keys
+        .iter()
+        .filter(|(kind, (pk, _))| kind == "Put" && pk.starts_with("M#"))
+        .count();
+    assert_eq!(mails, 1, "{keys:?}");
+    assert_eq!(plain.outbox_pending().await.unwrap(), 2);
+    assert_eq!(
+        plain.waitlist_entry(e.id).await.unwrap().unwrap().status,
+        WaitStatus::Lapsed
     );
 }

@@ -11,9 +11,10 @@ use super::pacing::WindowWrite;
 use super::sessions::idem_taken;
 use super::DynamoStore;
 use crate::domain::pacing::Window;
-use crate::domain::reservation::Status;
+use crate::domain::reservation::{Guest, Status};
 use crate::domain::Reservation;
-use crate::store::{HoldCap, IdemRecord, StoreError, StoreResult, TokenOwner};
+use crate::store::outbox::waitlist_snapshot;
+use crate::store::{HoldCap, IdemRecord, MailIntent, StoreError, StoreResult, TokenOwner};
 use aws_sdk_dynamodb::error::DisplayErrorContext;
 use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
 use chrono::{DateTime, Utc};
@@ -60,7 +61,15 @@ pub struct Extras<'a> {
     pub window: Option<(Window, WindowWrite<'a>)>,
     /// The waitlist entry the hold is offered to: it turns `offered` in the same write, on
     /// condition that it is still `waiting`.
-    pub entry: Option<Uuid>,
+    pub entry: Option<OfferTo<'a>>,
+}
+
+/// The entry an offer goes to, and the mail that tells its guest (with the guest as stored on
+/// the entry), both written by the offer's own transaction.
+#[derive(Clone, Copy)]
+pub struct OfferTo<'a> {
+    pub entry: Uuid,
+    pub mail: Option<(&'a MailIntent, &'a Guest)>,
 }
 
 /// Whether `slot` of a client item now names a live hold other than `mine`.
@@ -115,7 +124,7 @@ impl DynamoStore {
                 index,
             }),
             window: extras.window.map(|(w, _)| window_sk(r.date, &w)),
-            entry: extras.entry,
+            entry: extras.entry.map(|o| o.entry),
         };
         let pointer = Pointer {
             id: r.id,
@@ -159,9 +168,16 @@ impl DynamoStore {
             None => None,
         };
         let entry = match extras.entry {
-            Some(id) => push(&mut items, self.offer_write(id, &r, now)?),
+            Some(o) => push(
+                &mut items,
+                self.offer_write(o.entry, &r, now, o.mail.map(|(m, _)| m.to.as_str()))?,
+            ),
             None => None,
         };
+        if let Some((mail, guest)) = extras.entry.and_then(|o| o.mail) {
+            let told = waitlist_snapshot(r.clone(), guest.clone(), now);
+            items.push(self.mail_put(mail, &told, now)?);
+        }
         let first_cell = items.len();
         let claim = (minutes(r.start, r.end), claim_of(&r));
         for t in &r.table_ids {

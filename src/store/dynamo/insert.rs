@@ -1,7 +1,7 @@
 //! Holds and walk-ins: the first free seating option is claimed — every member table's
 //! minutes and, when paced, the window's count — in one transaction, or the hold fails at once.
 use super::cells::{claim_value, now_key};
-use super::claim::{Claim, Extras};
+use super::claim::{Claim, Extras, OfferTo};
 use super::errors::Contention;
 use super::items::*;
 use super::keys::{client_key, date_prefix, restaurant_pk, slot_attr, window_key, Expr, Item, TTL};
@@ -68,7 +68,7 @@ impl DynamoStore {
     pub(super) async fn decide(
         &self,
         new: NewReservation,
-        entry: Option<uuid::Uuid>,
+        entry: Option<OfferTo<'_>>,
     ) -> StoreResult<Decided> {
         let NewReservation {
             reservation,

@@ -287,9 +287,10 @@ impl DynamoStore {
             });
             if let Some(to) = to {
                 match self.entry_follow(&r, entry, to, t.now).await? {
-                    Some(w) => {
+                    Some((w, lost)) => {
                         items.push(w);
                         follow_at = Some(items.len() - 1);
+                        items.extend(lost);
                     }
                     None if entry_to.is_some() => return Ok(Applied::Moved),
                     None => {}
@@ -456,11 +457,12 @@ impl DynamoStore {
         items.extend(written);
         // An offered hold's entry lapses with it.
         if let Some(entry) = cur.entry {
-            if let Some(w) = self
+            if let Some((w, lost)) = self
                 .entry_follow(&r, entry, WaitStatus::Lapsed, now)
                 .await?
             {
                 items.push(w);
+                items.extend(lost);
             }
         }
         match self.resolve(items, &cur, &next).await? {

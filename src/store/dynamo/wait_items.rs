@@ -17,6 +17,8 @@ pub struct StoredEntry {
     pub entry: WaitlistEntry,
     pub writes: u64,
     pub token_hash: String,
+    /// The address the entry's offer was mailed to: its lapse mails "lost" there.
+    pub mail_to: Option<String>,
 }
 
 /// Finished entries (`lapsed`, `left`) carry the retention index, by their last change.
@@ -68,6 +70,9 @@ pub fn entry_item(x: &StoredEntry) -> StoreResult<Item> {
     put("created_ms", n(e.created_at.timestamp_millis()));
     put("updated_ms", n(e.updated_at.timestamp_millis()));
     put("wc", n(x.writes));
+    if let Some(to) = &x.mail_to {
+        put("mail_to", s(to));
+    }
     if let Some(o) = &e.offer {
         put("ores", s(o.reservation_id.to_string()));
         put("otime", s(o.time.to_string()));
@@ -109,6 +114,7 @@ pub fn entry_from(item: &Item) -> StoreResult<StoredEntry> {
         },
         writes: get_n(item, "wc")?,
         token_hash: get_s(item, "th")?.to_owned(),
+        mail_to: opt_s(item, "mail_to")?.map(str::to_owned),
     })
 }
 
@@ -173,6 +179,7 @@ mod tests {
             },
             writes: 3,
             token_hash: "h".into(),
+            mail_to: (status != WaitStatus::Waiting).then(|| "ada@example.com".into()),
         }
     }
 

@@ -38,6 +38,7 @@ impl DynamoStore {
             entry: e.clone(),
             writes: 1,
             token_hash: new.token_hash,
+            mail_to: None,
         };
         let mut d = Expr::default();
         let day = self.update(

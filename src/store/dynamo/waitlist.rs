@@ -6,6 +6,7 @@
 //! the entry's `waiting → offered` update, conditional on `status = waiting`. So of two offers
 //! of one freed capacity exactly one claims the cells, and of two offers to one entry exactly
 //! one passes the entry's condition; nothing of a loser is written.
+use super::claim::OfferTo;
 use super::errors::Written;
 use super::insert::Decided;
 use super::keys::*;
@@ -14,8 +15,10 @@ use super::DynamoStore;
 use crate::domain::reservation::Status;
 use crate::domain::waitlist::{Offer, WaitStatus, WaitlistEntry};
 use crate::domain::Reservation;
+use crate::store::outbox::waitlist_snapshot;
 use crate::store::{
-    InsertOutcome, LeaveOutcome, NewOffer, OfferOutcome, StoreError, StoreResult, Transition,
+    InsertOutcome, LeaveOutcome, MailIntent, MailKind, NewOffer, OfferOutcome, StoreError,
+    StoreResult, Transition,
 };
 use aws_sdk_dynamodb::types::TransactWriteItem;
 use chrono::{DateTime, Utc};
@@ -31,32 +34,43 @@ fn stored_instant(t: DateTime<Utc>) -> DateTime<Utc> {
 
 impl DynamoStore {
     /// The entry's `waiting → offered` change for the hold `r`, conditional on `waiting`: one
-    /// item of the hold's own transaction.
+    /// item of the hold's own transaction. `mail_to`: the address the offer is mailed to, kept
+    /// on the entry for the mail of its lapse.
     pub(super) fn offer_write(
         &self,
         entry: Uuid,
         r: &Reservation,
         now: DateTime<Utc>,
+        mail_to: Option<&str>,
     ) -> StoreResult<TransactWriteItem> {
         let expires = r
             .expires_at
             .ok_or(StoreError::Internal("an offer without expires_at".into()))?;
         let mut e = Expr::default();
         let st = e.name("status");
+        let mut sets = vec![
+            format!("{st} = {}", e.value(s(WaitStatus::Offered.as_str()))),
+            format!("{} = {}", e.name("ores"), e.value(s(r.id.to_string()))),
+            format!("{} = {}", e.name("otime"), e.value(s(r.time.to_string()))),
+            format!(
+                "{} = {}",
+                e.name("oexp"),
+                e.value(n(expires.timestamp_millis()))
+            ),
+            format!(
+                "{} = {}",
+                e.name("updated_ms"),
+                e.value(n(now.timestamp_millis()))
+            ),
+        ];
+        if let Some(to) = mail_to {
+            sets.push(format!("{} = {}", e.name("mail_to"), e.value(s(to))));
+        }
         let expr = format!(
-            "SET {st} = {offered}, {ores} = {res}, {otime} = {time}, {oexp} = {x}, \
-             {up} = {now} ADD {wc} {one}",
-            offered = e.value(s(WaitStatus::Offered.as_str())),
-            ores = e.name("ores"),
-            res = e.value(s(r.id.to_string())),
-            otime = e.name("otime"),
-            time = e.value(s(r.time.to_string())),
-            oexp = e.name("oexp"),
-            x = e.value(n(expires.timestamp_millis())),
-            up = e.name("updated_ms"),
-            now = e.value(n(now.timestamp_millis())),
-            wc = e.name("wc"),
-            one = e.value(n(1)),
+            "SET {} ADD {} {}",
+            sets.join(", "),
+            e.name("wc"),
+            e.value(n(1))
         );
         let cond = format!("{st} = {}", e.value(s(WaitStatus::Waiting.as_str())));
         self.update(
@@ -68,14 +82,16 @@ impl DynamoStore {
     }
 
     /// The entry offered `r` follows it to `to` (booked, lapsed, left), conditional on the
-    /// entry being as read: `None` when it no longer names `r` as its pending offer.
+    /// entry being as read: `None` when it no longer names `r` as its pending offer. With a
+    /// lapse of an entry that was mailed its offer, also the `Put` of its one "lost" mail (`r`
+    /// is the reservation as the lapse leaves it): the entry's condition makes it one per lapse.
     pub(super) async fn entry_follow(
         &self,
         r: &Reservation,
         entry: Uuid,
         to: WaitStatus,
         now: DateTime<Utc>,
-    ) -> StoreResult<Option<TransactWriteItem>> {
+    ) -> StoreResult<Option<(TransactWriteItem, Option<TransactWriteItem>)>> {
         let Some(cur) = self.stored_entry(r.restaurant_id, r.date, entry).await? else {
             return Ok(None);
         };
@@ -84,7 +100,16 @@ impl DynamoStore {
         if !pending {
             return Ok(None);
         }
-        self.entry_move(&cur, to, now).map(Some)
+        let moved = self.entry_move(&cur, to, now)?;
+        let lost = match (&cur.mail_to, to) {
+            (Some(addr), WaitStatus::Lapsed) => {
+                let told = waitlist_snapshot(r.clone(), cur.entry.guest.clone(), now);
+                let mail = MailIntent::new(MailKind::OfferLost, addr.as_str());
+                Some(self.mail_put(&mail, &told, now)?)
+            }
+            _ => None,
+        };
+        Ok(Some((moved, lost)))
     }
 
     /// `cur` → `to` at `now`, conditional on its write count.
@@ -122,7 +147,7 @@ impl DynamoStore {
         let NewOffer {
             entry_id,
             mut hold,
-            mail: _,
+            mail,
         } = o;
         // An offer is always decided as a plain hold: no cap, no token, no idempotent answer.
         (hold.cap, hold.idem, hold.token_hash) = (None, None, None);
@@ -153,7 +178,11 @@ impl DynamoStore {
                 "an offer on another restaurant or date than its entry's".into(),
             ));
         }
-        Ok(match self.decide(hold, Some(entry_id)).await? {
+        let to = OfferTo {
+            entry: entry_id,
+            mail: mail.as_ref().map(|m| (m, &entry.guest)),
+        };
+        Ok(match self.decide(hold, Some(to)).await? {
             Decided::Is(InsertOutcome::Won {
                 reservation,
                 versions,

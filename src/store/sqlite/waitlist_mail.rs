@@ -5,19 +5,20 @@ use super::outbox::put_mail;
 use super::rows::{db, row_to_reservation};
 use crate::domain::reservation::Guest;
 use crate::domain::Reservation;
+use crate::store::outbox::waitlist_snapshot;
 use crate::store::{MailIntent, MailKind, StoreError, StoreResult};
 use chrono::DateTime;
 use sqlx::{Sqlite, Transaction};
 
-/// A waitlist mail's snapshot: the reservation as decided, with the entry's guest (an offered
-/// reservation has none of its own) and its status as read at `now` (an offer past its
-/// deadline is expired, swept or not).
-fn snapshot(mut r: Reservation, guest: Guest, now_ms: i64) -> Reservation {
-    if let Some(now) = DateTime::from_timestamp_millis(now_ms) {
-        r.status = r.status_at(now);
+/// A waitlist mail's snapshot (`outbox::waitlist_snapshot`) at `now_ms`.
+fn snapshot(r: Reservation, guest: Guest, now_ms: i64) -> Reservation {
+    match DateTime::from_timestamp_millis(now_ms) {
+        Some(now) => waitlist_snapshot(r, guest, now),
+        None => Reservation {
+            guest: Some(guest),
+            ..r
+        },
     }
-    r.guest = Some(guest);
-    r
 }
 
 fn guest_of(json: &str) -> StoreResult<Guest> {
