@@ -20,6 +20,7 @@ struct Inner {
     live_evictions: prometheus::IntCounter,
     live_latency: prometheus::Histogram,
     live_reconciled: prometheus::IntCounter,
+    free_to_offer: prometheus::Histogram,
 }
 
 impl Default for Metrics {
@@ -98,6 +99,16 @@ impl Metrics {
             "Channels found behind the store by the reconcile loop and resnapshotted",
         )
         .expect("metric");
+        let free_to_offer = prometheus::Histogram::with_opts(
+            HistogramOpts::new(
+                "tablecast_waitlist_free_to_offer_seconds",
+                "From the commit that freed capacity to the commit of the offer it made",
+            )
+            .buckets(vec![
+                0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+            ]),
+        )
+        .expect("metric");
         for c in [
             Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(latency.clone()),
@@ -110,6 +121,7 @@ impl Metrics {
             Box::new(live_evictions.clone()),
             Box::new(live_latency.clone()),
             Box::new(live_reconciled.clone()),
+            Box::new(free_to_offer.clone()),
         ] {
             registry.register(c).expect("unique metric");
         }
@@ -126,6 +138,7 @@ impl Metrics {
             live_evictions,
             live_latency,
             live_reconciled,
+            free_to_offer,
         }))
     }
 
@@ -173,6 +186,10 @@ impl Metrics {
 
     pub fn live_eviction(&self) {
         self.0.live_evictions.inc();
+    }
+
+    pub fn free_to_offer(&self, seconds: f64) {
+        self.0.free_to_offer.observe(seconds);
     }
 
     pub fn live_latency(&self, seconds: f64) {

@@ -293,6 +293,9 @@ impl Booking {
                     ..
                 } => {
                     self.metrics.hold_outcome("offered");
+                    let lag = Self::now() - freed.at;
+                    self.metrics
+                        .free_to_offer(lag.num_microseconds().unwrap_or(0).max(0) as f64 / 1e6);
                     self.publish(r.id, Cause::Held, reservation.created_at, versions);
                     if mailed {
                         self.mail_ready.notify_one();
