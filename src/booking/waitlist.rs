@@ -188,6 +188,25 @@ impl Booking {
     /// that joined before it was freed: one offer at most. Returns whether one was made.
     #[tracing::instrument(name = "booking.offer", skip_all, fields(restaurant = %freed.restaurant_id))]
     pub async fn offer_freed(&self, freed: Freed) -> BookingResult<bool> {
+        let lock = {
+            let mut locks = self.offer_locks.lock().unwrap_or_else(|e| e.into_inner());
+            locks.entry(freed.restaurant_id).or_default().clone()
+        };
+        let made = {
+            let _serial = lock.lock().await;
+            self.offer_serially(freed.clone()).await
+        };
+        let mut locks = self.offer_locks.lock().unwrap_or_else(|e| e.into_inner());
+        // The map's and ours: nobody else waits, so the restaurant's lock goes.
+        if Arc::strong_count(&lock) == 2 {
+            locks.remove(&freed.restaurant_id);
+        }
+        made
+    }
+
+    /// `offer_freed` with the restaurant's offer lock held: the queue read here already shows
+    /// every offer an earlier search on this instance made.
+    async fn offer_serially(&self, freed: Freed) -> BookingResult<bool> {
         let Some(stored) = self.store.restaurant(freed.restaurant_id).await? else {
             return Ok(false);
         };

@@ -4,7 +4,8 @@ use super::view::{self, State, View};
 use super::{Conn, Hub, Key, Out};
 use crate::domain::{Cause, Reservation, Restaurant, WaitlistEntry};
 use crate::metrics::Metrics;
-use crate::wire::frames;
+use crate::wire::floor::waitlist_views;
+use crate::wire::{frames, WaitlistEntryView};
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -168,17 +169,24 @@ impl Channel {
         }
     }
 
-    fn compute(&self, view: View, now: DateTime<Utc>) -> (State, Arc<str>) {
+    /// The waitlist as shown at `now`, built once for every view of a change (not per view:
+    /// a date with hundreds of entries has hundreds of entry views).
+    fn waitlist_views(&self, now: DateTime<Utc>) -> Vec<WaitlistEntryView> {
+        if self.groups.keys().any(|v| v.needs_waitlist()) {
+            waitlist_views(&self.waitlist, now)
+        } else {
+            Vec::new()
+        }
+    }
+
+    fn compute(
+        &self,
+        view: View,
+        waitlist: &[WaitlistEntryView],
+        now: DateTime<Utc>,
+    ) -> (State, Arc<str>) {
         let r = self.restaurant.as_ref().expect("loaded");
-        view::compute(
-            r,
-            self.key.1,
-            self.version,
-            &self.day,
-            &self.waitlist,
-            view,
-            now,
-        )
+        view::compute(r, self.key.1, self.version, &self.day, waitlist, view, now)
     }
 
     async fn subscribe(&mut self, view: View, conn: Conn, sub: Arc<str>) {
@@ -199,7 +207,13 @@ impl Channel {
             self.read_waitlist().await;
         }
         if !self.groups.contains_key(&view) {
-            let (state, snapshot) = self.compute(view, Utc::now());
+            let now = Utc::now();
+            let waitlist = if view.needs_waitlist() {
+                waitlist_views(&self.waitlist, now)
+            } else {
+                Vec::new()
+            };
+            let (state, snapshot) = self.compute(view, &waitlist, now);
             self.groups.insert(
                 view,
                 Group {
@@ -245,8 +259,9 @@ impl Channel {
         let now = Utc::now();
         let metrics = self.metrics();
         let views: Vec<View> = self.groups.keys().copied().collect();
+        let waitlist = self.waitlist_views(now);
         for v in views {
-            let (state, snapshot) = self.compute(v, now);
+            let (state, snapshot) = self.compute(v, &waitlist, now);
             let g = self.groups.get_mut(&v).expect("present");
             let frame = if fresh {
                 Some(snapshot.clone())

@@ -1,9 +1,8 @@
 //! Pure view code of a channel: what one view shows at a version, and what changed between two
 //! states of it. No I/O, no async.
 use crate::domain::availability::{self, Availability};
-use crate::domain::WaitlistEntry;
 use crate::domain::{Cause, LocalDate, PartySize, Reservation, Restaurant, Status};
-use crate::wire::floor::{floor_tables, pacing_windows, waitlist_views, FloorBody, PacingWindow};
+use crate::wire::floor::{floor_tables, pacing_windows, FloorBody, PacingWindow};
 use crate::wire::frames::{self, SnapshotData};
 use crate::wire::WaitlistEntryView;
 use crate::wire::{AvailabilityBody, FloorTable, SlotBody};
@@ -43,7 +42,7 @@ pub fn compute(
     date: LocalDate,
     version: u64,
     day: &[Reservation],
-    waitlist: &[WaitlistEntry],
+    waitlist: &[WaitlistEntryView],
     view: View,
     now: DateTime<Utc>,
 ) -> (State, Arc<str>) {
@@ -69,7 +68,7 @@ pub fn compute(
         View::Floor => {
             let tables = floor_tables(r, date, day, now);
             let pacing = pacing_windows(r, date, day, now);
-            let waitlist = waitlist_views(waitlist, now);
+            let waitlist = waitlist.to_vec();
             let state = State {
                 tables: tables.clone(),
                 pacing: pacing.clone(),
@@ -84,9 +83,7 @@ pub fn compute(
             (state, frames::snapshot(version, SnapshotData::Floor(body)))
         }
         View::Entry(id) => {
-            let entry = waitlist_views(waitlist, now)
-                .into_iter()
-                .find(|e| e.id == id);
+            let entry = waitlist.iter().find(|e| e.id == id).cloned();
             let state = State {
                 entry: entry.clone(),
                 ..State::default()

@@ -2,8 +2,10 @@
 //! in one `BEGIN IMMEDIATE` transaction, each inside its own savepoint, and made durable by one
 //! commit (one fsync). Every answer waits for that commit, so a 2xx still means durable.
 use super::decide::{insert_in, transition_in};
+use super::waitlist::offer_in;
 use crate::store::{
-    InsertOutcome, NewReservation, StoreError, StoreResult, Transition, TransitionOutcome,
+    InsertOutcome, NewOffer, NewReservation, OfferOutcome, StoreError, StoreResult, Transition,
+    TransitionOutcome,
 };
 use sqlx::sqlite::SqlitePool;
 use sqlx::{Sqlite, Transaction};
@@ -23,6 +25,8 @@ pub enum Job {
         Box<Transition>,
         oneshot::Sender<StoreResult<TransitionOutcome>>,
     ),
+    /// A waitlist offer: the hold and the entry's `waiting → offered` in one savepoint.
+    Offer(Box<NewOffer>, oneshot::Sender<StoreResult<OfferOutcome>>),
 }
 
 enum Done {
@@ -33,6 +37,10 @@ enum Done {
     Transition(
         oneshot::Sender<StoreResult<TransitionOutcome>>,
         StoreResult<TransitionOutcome>,
+    ),
+    Offer(
+        oneshot::Sender<StoreResult<OfferOutcome>>,
+        StoreResult<OfferOutcome>,
     ),
 }
 
@@ -97,6 +105,7 @@ async fn commit(pool: &SqlitePool, jobs: Vec<Job>) {
                 match job {
                     Job::Insert(_, r) => drop(r.send(unavailable(WHY, &e))),
                     Job::Transition(_, r) => drop(r.send(unavailable(WHY, &e))),
+                    Job::Offer(_, r) => drop(r.send(unavailable(WHY, &e))),
                 }
             }
             return;
@@ -133,6 +142,19 @@ async fn commit(pool: &SqlitePool, jobs: Vec<Job>) {
                 }
                 done.push(Done::Transition(reply, out));
             }
+            Job::Offer(o, reply) => {
+                let out = match &opened {
+                    Ok(()) => offer_in(&mut tx, *o).await,
+                    Err(e) => unavailable(NOT_RUN, e),
+                };
+                let keep = matches!(out, Ok(OfferOutcome::Offered { .. }));
+                if opened.is_ok() {
+                    if let Err(e) = close_savepoint(&mut tx, keep).await {
+                        broken = Some(Arc::new(e));
+                    }
+                }
+                done.push(Done::Offer(reply, out));
+            }
         }
     }
     // Nothing is acknowledged before the commit that makes it durable.
@@ -147,6 +169,8 @@ async fn commit(pool: &SqlitePool, jobs: Vec<Job>) {
         match (d, &committed) {
             (Done::Insert(r, out), Ok(())) => drop(r.send(out)),
             (Done::Transition(r, out), Ok(())) => drop(r.send(out)),
+            (Done::Offer(r, out), Ok(())) => drop(r.send(out)),
+            (Done::Offer(r, _), Err((why, e))) => drop(r.send(unavailable(why, e))),
             (Done::Insert(r, _), Err((why, e))) => drop(r.send(unavailable(why, e))),
             (Done::Transition(r, _), Err((why, e))) => drop(r.send(unavailable(why, e))),
         }

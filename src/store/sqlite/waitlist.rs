@@ -261,68 +261,83 @@ impl SqliteStore {
             .collect()
     }
 
+    /// Queued to the group-commit writer like any hold: offers made at once share its commit.
     pub(super) async fn offer_(&self, o: NewOffer) -> StoreResult<OfferOutcome> {
-        let NewOffer {
-            entry_id,
-            mut hold,
-            mail,
-        } = o;
-        let now = hold.now;
-        let rid = hold.reservation.restaurant_id.to_string();
-        // An offer is always decided as a plain hold: no cap, no token, no idempotent answer.
-        (hold.cap, hold.idem, hold.token_hash) = (None, None, None);
-        if let Some(p) = hold.pacing.as_mut() {
-            p.enforce = true;
-        }
-        let mut tx = self.begin_write().await?;
-        if Self::revision(&mut tx, &rid).await? != Some(hold.restaurant_revision) {
-            return Ok(OfferOutcome::Stale);
-        }
-        let id = entry_id.to_string();
-        let waiting = match entry_in(&mut tx, &id).await? {
-            Some(e) if e.status == WaitStatus::Waiting => e,
-            other => return Ok(OfferOutcome::NotWaiting(other)),
-        };
-        let (reservation, mut versions) = match insert_in(&mut tx, hold).await? {
-            InsertOutcome::Won {
-                reservation,
-                versions,
-            } => (reservation, versions),
-            InsertOutcome::Lost | InsertOutcome::OverCap => return Ok(OfferOutcome::Lost),
-            InsertOutcome::Paced => return Ok(OfferOutcome::Paced),
-            InsertOutcome::Stale => return Ok(OfferOutcome::Stale),
-        };
-        let expires = reservation
-            .expires_at
-            .ok_or(StoreError::Internal("an offer without expires_at".into()))?;
-        let row = sqlx::query(
-            "UPDATE waitlist SET status = 'offered', offer_reservation_id = ?2, offer_time = ?3,
-               offer_expires_ms = ?4, updated_ms = ?5, mail_to = ?6
-             WHERE id = ?1 AND status = 'waiting' RETURNING *",
-        )
-        .bind(&id)
-        .bind(reservation.id.to_string())
-        .bind(reservation.time.to_string())
-        .bind(ms(expires))
-        .bind(ms(now))
-        .bind(mail.as_ref().map(|m| m.to.as_str()))
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(db("mark an entry offered"))?;
-        let entry = row_to_entry(&row)?;
-        if let Some(mail) = &mail {
-            mail_offer(&mut tx, mail, &reservation, &waiting.guest, ms(now)).await?;
-        }
-        let more = bump_dates(&mut tx, &rid, [entry.date]).await?;
-        merge(&mut versions, more);
-        tx.commit().await.map_err(db("commit an offer"))?;
-        Ok(OfferOutcome::Offered {
-            entry,
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.batch(super::batch::Job::Offer(Box::new(o), reply))
+            .await?;
+        answer
+            .await
+            .map_err(|_| StoreError::Internal("the writer dropped an offer".into()))?
+    }
+}
+
+/// An offer decided inside the writer's transaction (the caller commits, or rolls back what
+/// this wrote unless it answers `Offered`).
+pub(super) async fn offer_in(
+    tx: &mut Transaction<'_, Sqlite>,
+    o: NewOffer,
+) -> StoreResult<OfferOutcome> {
+    let NewOffer {
+        entry_id,
+        mut hold,
+        mail,
+    } = o;
+    let now = hold.now;
+    let rid = hold.reservation.restaurant_id.to_string();
+    // An offer is always decided as a plain hold: no cap, no token, no idempotent answer.
+    (hold.cap, hold.idem, hold.token_hash) = (None, None, None);
+    if let Some(p) = hold.pacing.as_mut() {
+        p.enforce = true;
+    }
+    if SqliteStore::revision(tx, &rid).await? != Some(hold.restaurant_revision) {
+        return Ok(OfferOutcome::Stale);
+    }
+    let id = entry_id.to_string();
+    let waiting = match entry_in(tx, &id).await? {
+        Some(e) if e.status == WaitStatus::Waiting => e,
+        other => return Ok(OfferOutcome::NotWaiting(other)),
+    };
+    let (reservation, mut versions) = match insert_in(tx, hold).await? {
+        InsertOutcome::Won {
             reservation,
             versions,
-        })
+        } => (reservation, versions),
+        InsertOutcome::Lost | InsertOutcome::OverCap => return Ok(OfferOutcome::Lost),
+        InsertOutcome::Paced => return Ok(OfferOutcome::Paced),
+        InsertOutcome::Stale => return Ok(OfferOutcome::Stale),
+    };
+    let expires = reservation
+        .expires_at
+        .ok_or(StoreError::Internal("an offer without expires_at".into()))?;
+    let row = sqlx::query(
+        "UPDATE waitlist SET status = 'offered', offer_reservation_id = ?2, offer_time = ?3,
+               offer_expires_ms = ?4, updated_ms = ?5, mail_to = ?6
+             WHERE id = ?1 AND status = 'waiting' RETURNING *",
+    )
+    .bind(&id)
+    .bind(reservation.id.to_string())
+    .bind(reservation.time.to_string())
+    .bind(ms(expires))
+    .bind(ms(now))
+    .bind(mail.as_ref().map(|m| m.to.as_str()))
+    .fetch_one(&mut **tx)
+    .await
+    .map_err(db("mark an entry offered"))?;
+    let entry = row_to_entry(&row)?;
+    if let Some(mail) = &mail {
+        mail_offer(tx, mail, &reservation, &waiting.guest, ms(now)).await?;
     }
+    let more = bump_dates(tx, &rid, [entry.date]).await?;
+    merge(&mut versions, more);
+    Ok(OfferOutcome::Offered {
+        entry,
+        reservation,
+        versions,
+    })
+}
 
+impl SqliteStore {
     pub(super) async fn leave_waitlist_(
         &self,
         id: Uuid,
