@@ -37,6 +37,6 @@ fi
 [[ $want == all || $want == mixed ]] && run mixed --diners 200 --tables 40 --duration-secs 20
 [[ $want == all || $want == history ]] && run history --cycles 30000
 # 200 entries watch a full 19:00 live; 8 clients free 50 of its tables; half the offers passed
-# (500 entries and 100 frees miss the settle deadline today: see BENCHMARKS.md).
+# (the 500 entries / 100 frees run is in BENCHMARKS.md).
 [[ $want == all || $want == waitlist ]] && run waitlist --entries 200 --frees 50 --clients 8
 echo "server log: $dir/server.log (removed on exit)"
