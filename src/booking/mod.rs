@@ -1,5 +1,6 @@
 //! Use cases: each turns a domain command into one store decision, then publishes the change.
 pub mod events;
+mod offers;
 mod reservations;
 mod restaurants;
 mod waitlist;
@@ -68,13 +69,10 @@ pub struct Booking {
     /// TEST ONLY (zero unless a crash test sets it): how long a background offer after a
     /// freeing commit waits before it runs; see `ServeArgs::test_only_offer_delay_secs`.
     test_only_offer_delay: std::time::Duration,
-    /// One offer search at a time per restaurant on this instance: concurrent frees then queue
-    /// up instead of racing each other down the same queue (each loser a wasted write).
-    offer_locks: OfferLocks,
+    /// One offer pass at a time per restaurant on this instance: frees that arrive meanwhile
+    /// wait and are planned together in the next pass (see `offers.rs`).
+    offer_queues: offers::OfferQueues,
 }
-
-type OfferLocks =
-    Arc<std::sync::Mutex<std::collections::HashMap<Uuid, Arc<tokio::sync::Mutex<()>>>>>;
 
 impl Booking {
     pub fn new(store: DynStore, publisher: Arc<dyn Publish>, metrics: Metrics) -> Self {
@@ -86,7 +84,7 @@ impl Booking {
             mail_ready: Arc::new(tokio::sync::Notify::new()),
             sweep_now: Arc::new(tokio::sync::Notify::new()),
             test_only_offer_delay: std::time::Duration::ZERO,
-            offer_locks: OfferLocks::default(),
+            offer_queues: offers::OfferQueues::default(),
         }
     }
 

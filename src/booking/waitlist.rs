@@ -184,29 +184,9 @@ impl Booking {
         });
     }
 
-    /// Offers capacity a change freed to the first fitting `waiting` entry, in queue order,
-    /// that joined before it was freed: one offer at most. Returns whether one was made.
-    #[tracing::instrument(name = "booking.offer", skip_all, fields(restaurant = %freed.restaurant_id))]
-    pub async fn offer_freed(&self, freed: Freed) -> BookingResult<bool> {
-        let lock = {
-            let mut locks = self.offer_locks.lock().unwrap_or_else(|e| e.into_inner());
-            locks.entry(freed.restaurant_id).or_default().clone()
-        };
-        let made = {
-            let _serial = lock.lock().await;
-            self.offer_serially(freed.clone()).await
-        };
-        let mut locks = self.offer_locks.lock().unwrap_or_else(|e| e.into_inner());
-        // The map's and ours: nobody else waits, so the restaurant's lock goes.
-        if Arc::strong_count(&lock) == 2 {
-            locks.remove(&freed.restaurant_id);
-        }
-        made
-    }
-
-    /// `offer_freed` with the restaurant's offer lock held: the queue read here already shows
-    /// every offer an earlier search on this instance made.
-    async fn offer_serially(&self, freed: Freed) -> BookingResult<bool> {
+    /// The one-at-a-time search, run inside the restaurant's offer pass: the queue read here
+    /// already shows every offer an earlier search on this instance made.
+    pub(super) async fn offer_serially(&self, freed: Freed) -> BookingResult<bool> {
         let Some(stored) = self.store.restaurant(freed.restaurant_id).await? else {
             return Ok(false);
         };
@@ -270,40 +250,7 @@ impl Booking {
         let r = &stored.restaurant;
         let now = Self::now();
         for (slot, options) in offer_starts(r, entry, freed, day, now) {
-            let mut reservation = Reservation {
-                id: Uuid::new_v4(),
-                restaurant_id: r.id,
-                table_id: options[0].first().clone(),
-                table_ids: Vec::new(),
-                combination_id: None,
-                date: entry.date,
-                time: slot.time,
-                start: slot.start,
-                end: slot.end,
-                party_size: entry.party_size,
-                status: Status::Held,
-                expires_at: Some(now + chrono::Duration::seconds(i64::from(r.offer_seconds))),
-                guest: None,
-                notes: String::new(),
-                created_at: now,
-                updated_at: now,
-            };
-            reservation.seat(&options[0]);
-            let hold = NewReservation {
-                reservation,
-                candidates: options,
-                pacing: super::reservations::pacing_check(r, slot.time, true),
-                restaurant_revision: stored.revision,
-                token_hash: None,
-                now,
-                cap: None,
-                idem: None,
-            };
-            let offer = NewOffer {
-                entry_id: entry.id,
-                hold,
-                mail: self.mail_to(MailKind::WaitlistOffer, entry.guest.email.as_deref()),
-            };
+            let offer = self.offer_for(stored, entry, slot, options, now);
             let mailed = offer.mail.is_some();
             match self.store.offer(offer).await? {
                 OfferOutcome::Offered {
@@ -311,14 +258,7 @@ impl Booking {
                     versions,
                     ..
                 } => {
-                    self.metrics.hold_outcome("offered");
-                    let lag = Self::now() - freed.at;
-                    self.metrics
-                        .free_to_offer(lag.num_microseconds().unwrap_or(0).max(0) as f64 / 1e6);
-                    self.publish(r.id, Cause::Held, reservation.created_at, versions);
-                    if mailed {
-                        self.mail_ready.notify_one();
-                    }
+                    self.offered(freed, &reservation, versions, mailed);
                     return Ok(Try::Offered);
                 }
                 OfferOutcome::NotWaiting(_) => return Ok(Try::Next),
@@ -330,6 +270,76 @@ impl Booking {
             }
         }
         Ok(Try::Next)
+    }
+
+    /// The offer of `entry` at `slot`: a hold for `offer_seconds` on the first option, the
+    /// store free to seat it on any of `options`.
+    pub(super) fn offer_for(
+        &self,
+        stored: &crate::store::StoredRestaurant,
+        entry: &WaitlistEntry,
+        slot: crate::domain::grid::Slot,
+        options: Vec<crate::domain::Seating>,
+        now: DateTime<Utc>,
+    ) -> NewOffer {
+        let r = &stored.restaurant;
+        let mut reservation = Reservation {
+            id: Uuid::new_v4(),
+            restaurant_id: r.id,
+            table_id: options[0].first().clone(),
+            table_ids: Vec::new(),
+            combination_id: None,
+            date: entry.date,
+            time: slot.time,
+            start: slot.start,
+            end: slot.end,
+            party_size: entry.party_size,
+            status: Status::Held,
+            expires_at: Some(now + chrono::Duration::seconds(i64::from(r.offer_seconds))),
+            guest: None,
+            notes: String::new(),
+            created_at: now,
+            updated_at: now,
+        };
+        reservation.seat(&options[0]);
+        let hold = NewReservation {
+            reservation,
+            candidates: options,
+            pacing: super::reservations::pacing_check(r, slot.time, true),
+            restaurant_revision: stored.revision,
+            token_hash: None,
+            now,
+            cap: None,
+            idem: None,
+        };
+        NewOffer {
+            entry_id: entry.id,
+            hold,
+            mail: self.mail_to(MailKind::WaitlistOffer, entry.guest.email.as_deref()),
+        }
+    }
+
+    /// After the store made an offer: count it, push it, wake the mail sender.
+    pub(super) fn offered(
+        &self,
+        freed: &Freed,
+        reservation: &Reservation,
+        versions: crate::store::Versions,
+        mailed: bool,
+    ) {
+        self.metrics.hold_outcome("offered");
+        let lag = Self::now() - freed.at;
+        self.metrics
+            .free_to_offer(lag.num_microseconds().unwrap_or(0).max(0) as f64 / 1e6);
+        self.publish(
+            reservation.restaurant_id,
+            Cause::Held,
+            reservation.created_at,
+            versions,
+        );
+        if mailed {
+            self.mail_ready.notify_one();
+        }
     }
 
     /// Repairs offers a crash lost between a freeing commit and its offer: every capacity freed

@@ -1,0 +1,192 @@
+//! Offer searches, one restaurant at a time: frees that arrive while a search runs wait in the
+//! restaurant's queue, and the next pass takes them all — one read of the restaurant, its queue
+//! and the day for the whole batch, then every planned offer submitted at once, so on SQLite they
+//! share one group commit. The store still decides each offer (a conditional write); whatever a
+//! batch could not place goes through the one-at-a-time search.
+use super::*;
+use crate::domain::time::local_date_of;
+use crate::domain::waitlist::{offer_starts, Freed, WaitStatus, WaitlistEntry};
+use crate::store::{NewOffer, OfferOutcome};
+use std::collections::{HashMap, HashSet};
+use tokio::sync::oneshot;
+
+type Waiting = Vec<(Freed, oneshot::Sender<BookingResult<bool>>)>;
+
+/// Per restaurant, the frees waiting for the next pass. A restaurant with an entry here has a
+/// pass running; the pass removes the entry when it finds nothing left.
+#[derive(Clone, Default)]
+pub(super) struct OfferQueues(Arc<std::sync::Mutex<HashMap<Uuid, Waiting>>>);
+
+impl OfferQueues {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Uuid, Waiting>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Ends a restaurant's pass even if it panics: its waiters then hear nothing (and the
+/// reconcile loop repairs what they would have offered).
+struct PassGuard(OfferQueues, Uuid);
+
+impl Drop for PassGuard {
+    fn drop(&mut self) {
+        // A pass that ends normally has already removed its entry under the lock.
+        if std::thread::panicking() {
+            self.0.lock().remove(&self.1);
+        }
+    }
+}
+
+impl Booking {
+    /// Offers capacity a change freed to the first fitting `waiting` entry, in queue order,
+    /// that joined before it was freed: one offer at most. Returns whether one was made.
+    #[tracing::instrument(name = "booking.offer", skip_all, fields(restaurant = %freed.restaurant_id))]
+    pub async fn offer_freed(&self, freed: Freed) -> BookingResult<bool> {
+        let rid = freed.restaurant_id;
+        let (tx, rx) = oneshot::channel();
+        let start = {
+            let mut q = self.offer_queues.lock();
+            match q.get_mut(&rid) {
+                Some(w) => {
+                    w.push((freed, tx));
+                    false
+                }
+                None => {
+                    q.insert(rid, vec![(freed, tx)]);
+                    true
+                }
+            }
+        };
+        if start {
+            let me = self.clone();
+            tokio::spawn(async move { me.offer_passes(rid).await });
+        }
+        rx.await.unwrap_or_else(|_| {
+            tracing::warn!("waitlist offer pass ended early; the reconcile loop retries");
+            Ok(false)
+        })
+    }
+
+    /// Runs passes for a restaurant until no free waits.
+    async fn offer_passes(&self, rid: Uuid) {
+        let _guard = PassGuard(self.offer_queues.clone(), rid);
+        loop {
+            let batch = {
+                let mut q = self.offer_queues.lock();
+                match q.get_mut(&rid) {
+                    Some(w) if !w.is_empty() => std::mem::take(w),
+                    _ => {
+                        q.remove(&rid);
+                        return;
+                    }
+                }
+            };
+            let (frees, replies): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
+            let results = self.offer_batch(rid, frees).await;
+            for (reply, result) in replies.into_iter().zip(results) {
+                let _ = reply.send(result);
+            }
+        }
+    }
+
+    /// One pass: plans an offer per free from one read, submits them together, and searches
+    /// one at a time for every free the plan did not place.
+    async fn offer_batch(&self, rid: Uuid, frees: Vec<Freed>) -> Vec<BookingResult<bool>> {
+        let mut results: Vec<Option<BookingResult<bool>>> = frees.iter().map(|_| None).collect();
+        if frees.len() > 1 {
+            match self.plan_offers(rid, &frees, &mut results).await {
+                Ok(planned) => self.submit_planned(planned, &frees, &mut results).await,
+                Err(e) => tracing::debug!(error = %e, "batch offer plan failed; one at a time"),
+            }
+        }
+        let mut out = Vec::with_capacity(frees.len());
+        for (freed, result) in frees.into_iter().zip(results) {
+            out.push(match result {
+                Some(r) => r,
+                None => self.offer_serially(freed).await,
+            });
+        }
+        out
+    }
+
+    /// Picks, for each free in commit order, the first fitting waiting entry not already picked
+    /// and its nearest start, counting earlier picks as taken. Frees no entry fits are answered
+    /// `false`; frees spanning two dates are left to the one-at-a-time search.
+    async fn plan_offers(
+        &self,
+        rid: Uuid,
+        frees: &[Freed],
+        results: &mut [Option<BookingResult<bool>>],
+    ) -> BookingResult<Vec<(usize, NewOffer)>> {
+        let Some(stored) = self.store.restaurant(rid).await? else {
+            results.iter_mut().for_each(|r| *r = Some(Ok(false)));
+            return Ok(Vec::new());
+        };
+        let r = &stored.restaurant;
+        let tz = r.tz();
+        let mut by_date: HashMap<LocalDate, Vec<usize>> = HashMap::new();
+        for (i, f) in frees.iter().enumerate() {
+            let date = local_date_of(tz, f.start);
+            if date == local_date_of(tz, f.end) {
+                by_date.entry(date).or_default().push(i);
+            }
+        }
+        let now = Self::now();
+        let mut planned = Vec::new();
+        for (date, mut idxs) in by_date {
+            let queue: Vec<WaitlistEntry> = self
+                .store
+                .waitlist_on(rid, date)
+                .await?
+                .into_iter()
+                .filter(|e| e.status == WaitStatus::Waiting)
+                .collect();
+            let mut day = self.store.day(rid, date).await?.reservations;
+            let mut picked = HashSet::new();
+            idxs.sort_by_key(|&i| frees[i].at);
+            for i in idxs {
+                let f = &frees[i];
+                let pick = queue
+                    .iter()
+                    .filter(|e| e.created_at < f.at && !picked.contains(&e.id))
+                    .find_map(|e| {
+                        let start = offer_starts(r, e, f, &day, now).into_iter().next();
+                        start.map(|s| (e, s))
+                    });
+                match pick {
+                    None => results[i] = Some(Ok(false)),
+                    Some((entry, (slot, options))) => {
+                        let offer = self.offer_for(&stored, entry, slot, options, now);
+                        day.push(offer.hold.reservation.clone());
+                        picked.insert(entry.id);
+                        planned.push((i, offer));
+                    }
+                }
+            }
+        }
+        Ok(planned)
+    }
+
+    /// Submits planned offers together and answers the ones the store made.
+    async fn submit_planned(
+        &self,
+        planned: Vec<(usize, NewOffer)>,
+        frees: &[Freed],
+        results: &mut [Option<BookingResult<bool>>],
+    ) {
+        let writes = planned.into_iter().map(|(i, offer)| async move {
+            let mailed = offer.mail.is_some();
+            (i, mailed, self.store.offer(offer).await)
+        });
+        for (i, mailed, outcome) in futures_util::future::join_all(writes).await {
+            if let Ok(OfferOutcome::Offered {
+                reservation,
+                versions,
+                ..
+            }) = outcome
+            {
+                self.offered(&frees[i], &reservation, versions, mailed);
+                results[i] = Some(Ok(true));
+            }
+        }
+    }
+}
