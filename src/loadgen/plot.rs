@@ -58,7 +58,8 @@ pub struct Drawn {
     pub scenario: String,
     pub description: String,
     pub date: String,
-    /// The plotting area in SVG pixels: `[left, top, right, bottom]`.
+    /// The axes' ends in SVG pixels, `[left, top, right, bottom]`: x = 0 at `left`, `x_range[1]`
+    /// at `right`, 0 ms at `bottom`, `y_range[1]` at `top`; linear in between.
     pub plot_area: [i32; 4],
     pub x_range: [f64; 2],
     pub y_range: [f64; 2],
@@ -303,9 +304,11 @@ fn draw(
             .label_font(("sans-serif", 13))
             .draw()?;
     }
-    let (x, y) = chart.plotting_area().get_pixel_range();
+    // Where the axes' ends land: the pixels a reader maps the polylines back with.
+    let (left, bottom) = chart.backend_coord(&(0.0, 0.0));
+    let (right, top) = chart.backend_coord(&(x_end, y_end));
     root.present()?;
-    Ok([x.start, y.start, x.end, y.end])
+    Ok([left, top, right, bottom])
 }
 
 fn xml_escape(s: &str) -> String {
