@@ -17,25 +17,25 @@ use serde::Serialize;
 use std::path::{Path, PathBuf};
 
 const WIDTH: u32 = 960;
-const HEIGHT: u32 = 560;
-const HEADER: u32 = 76;
+/// The chart's height, below the header and the legend.
+const CHART: u32 = 480;
+const HEADER: u32 = 72;
+/// One legend line per curve, above the chart (never over a curve).
+const LEGEND_LINE: u32 = 18;
 /// Characters of the description per header line (13 px text on a 960 px chart).
 const WRAP: usize = 128;
 /// Curve points per nine (x step 0.02).
 const STEPS_PER_NINE: u32 = 50;
 /// Distinct on white and from each other (the Tableau 10 colours).
-const COLOURS: [(u8, u8, u8); 10] = [
-    (31, 119, 180),
-    (214, 39, 40),
-    (44, 160, 44),
-    (255, 127, 14),
-    (148, 103, 189),
-    (140, 86, 75),
-    (227, 119, 194),
-    (127, 127, 127),
-    (23, 190, 207),
-    (188, 189, 34),
+const COLOURS: [u32; 10] = [
+    0x1F77B4, 0xD62728, 0x2CA02C, 0xFF7F0E, 0x9467BD, 0x8C564B, 0xE377C2, 0x7F7F7F, 0x17BECF,
+    0xBCBD22,
 ];
+
+fn colour(i: usize) -> RGBColor {
+    let c = COLOURS[i % COLOURS.len()];
+    RGBColor((c >> 16) as u8, (c >> 8) as u8, c as u8)
+}
 
 /// One drawn curve.
 #[derive(Debug, Clone, Serialize)]
@@ -149,7 +149,7 @@ impl Ranged for NinesAxis {
 }
 
 fn curve(i: usize, row: &Row, h: &hdrhistogram::Histogram<u64>, top: u32, x_end: f64) -> Curve {
-    let (r, g, b) = COLOURS[i % COLOURS.len()];
+    let RGBColor(r, g, b) = colour(i);
     let mut points: Vec<[f64; 3]> = percentiles(top)
         .into_iter()
         .map(|p| [nines(p), p, ms_at(h, p / 100.0)])
@@ -199,6 +199,16 @@ fn ms(v: f64) -> String {
     }
 }
 
+/// A y tick: as [`ms`], without trailing zeros (50, 2.5, 0.25).
+fn axis_ms(v: f64) -> String {
+    let s = ms(v);
+    if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.').to_owned()
+    } else {
+        s
+    }
+}
+
 /// The SVG of the report's measured rows, and what it drew.
 pub fn render(report: &Report, at: DateTime<Utc>) -> anyhow::Result<(String, Drawn)> {
     let rows: Vec<(&Row, &hdrhistogram::Histogram<u64>)> = report
@@ -244,9 +254,12 @@ fn draw(
     x_end: f64,
     y_end: f64,
 ) -> DrawResult<[i32; 4]> {
-    let root = SVGBackend::with_string(svg, (WIDTH, HEIGHT)).into_drawing_area();
+    let legend_height = LEGEND_LINE * curves.len() as u32 + 8;
+    let height = HEADER + legend_height + CHART;
+    let root = SVGBackend::with_string(svg, (WIDTH, height)).into_drawing_area();
     root.fill(&WHITE)?;
-    let (header, body) = root.split_vertically(HEADER);
+    let (header, rest) = root.split_vertically(HEADER);
+    let (legend, body) = rest.split_vertically(legend_height);
     let title = format!("{} — {date}", report.name());
     header.draw(&Text::new(
         title,
@@ -276,33 +289,30 @@ fn draw(
         .x_desc("percentile (log scale: 0, 50, 90, 99, 99.9 …), then the maximum")
         .y_desc("latency (ms)")
         .x_label_formatter(&label)
-        .y_label_formatter(&|v| ms(*v))
+        .y_label_formatter(&|v| axis_ms(*v))
         .light_line_style(WHITE)
         .draw()?;
     for (i, c) in curves.iter().enumerate() {
-        let (r, g, b) = COLOURS[i % COLOURS.len()];
-        let colour = RGBColor(r, g, b);
+        let colour = colour(i);
         let points = c.points.iter().map(|p| (p[0], p[2]));
-        chart
-            .draw_series(LineSeries::new(points, colour.stroke_width(2)))?
-            .label(format!(
+        chart.draw_series(LineSeries::new(points, colour.stroke_width(2)))?;
+        let y = (LEGEND_LINE * i as u32 + LEGEND_LINE / 2) as i32;
+        legend.draw(&Rectangle::new(
+            [(84, y - 5), (100, y + 5)],
+            colour.filled(),
+        ))?;
+        legend.draw(&Text::new(
+            format!(
                 "{} — n {}, p50 {} ms, p99 {} ms, max {} ms",
                 c.name,
                 c.count,
                 ms(c.p50_ms),
                 ms(c.p99_ms),
                 ms(c.max_ms)
-            ))
-            .legend(move |(x, y)| Rectangle::new([(x, y - 4), (x + 16, y + 4)], colour.filled()));
-    }
-    if !curves.is_empty() {
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
-            .background_style(WHITE.mix(0.9))
-            .border_style(BLACK.mix(0.4))
-            .label_font(("sans-serif", 13))
-            .draw()?;
+            ),
+            (108, y - 7),
+            ("sans-serif", 13).into_font(),
+        ))?;
     }
     // Where the axes' ends land: the pixels a reader maps the polylines back with.
     let (left, bottom) = chart.backend_coord(&(0.0, 0.0));
@@ -383,5 +393,7 @@ mod tests {
         assert_eq!(w.len(), 2);
         assert!(w[0].chars().count() <= WRAP && w[1].ends_with('…'));
         assert_eq!(wrap("short"), ["short"]);
+        let ticks: Vec<String> = [0.0, 0.25, 2.5, 50.0, 300.0].map(axis_ms).into();
+        assert_eq!(ticks, ["0", "0.25", "2.5", "50", "300"]);
     }
 }
