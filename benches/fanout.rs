@@ -4,7 +4,9 @@
 //! run (`tablecast loadgen fanout --baseline --node-baseline benches/node/broadcast.js`). Needs
 //! `node` and `npm ci --prefix benches/node` (which `infra/test.sh` runs).
 //!
-//! `cargo bench --bench fanout -- [--subscribers N] [--changes K] [--gap-ms MS]`
+//! `cargo bench --bench fanout -- [--subscribers N] [--changes K] [--gap-ms MS] [--plot-dir DIR]`
+//! (`--plot-dir docs/bench` redraws `docs/bench/fanout.svg`: the three servers' delivery
+//! latencies from this run in one chart).
 mod common;
 
 use clap::Parser;
@@ -24,6 +26,9 @@ struct Args {
     /// Milliseconds between two holds [default: 250 under `cargo bench`, 50 otherwise]
     #[arg(long)]
     gap_ms: Option<u64>,
+    /// Also write the run's latency plot into DIR (DIR/fanout.svg)
+    #[arg(long, value_name = "DIR")]
+    plot_dir: Option<std::path::PathBuf>,
     #[command(flatten)]
     cargo: common::CargoArgs,
 }
@@ -64,7 +69,11 @@ fn main() {
     .expect("server starts");
     let url = format!("http://{}", server.addr);
     let pid = server.pid().to_string();
-    let argv = [
+    let plot_dir = args
+        .plot_dir
+        .as_ref()
+        .map(|d| d.to_str().expect("a UTF-8 path"));
+    let mut argv = vec![
         "tablecast",
         "loadgen",
         "fanout",
@@ -87,6 +96,9 @@ fn main() {
         "--server-pid",
         &pid,
     ];
+    if let Some(dir) = plot_dir {
+        argv.extend(["--plot-dir", dir]);
+    }
     let Command::Loadgen(a) = Cli::try_parse_from(argv).expect("arguments").command else {
         unreachable!()
     };

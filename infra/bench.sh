@@ -5,6 +5,10 @@
 #
 #   bash infra/bench.sh            # all scenarios
 #   bash infra/bench.sh stampede   # one of: stampede paced combination fanout holds mixed history waitlist
+#
+# Each run also redraws its latency plot, docs/bench/<scenario>.svg (stampede.svg,
+# stampede-paced.svg, stampede-combination.svg, fanout.svg, …); TABLECAST_BENCH_PLOTS=DIR writes
+# them elsewhere, TABLECAST_BENCH_PLOTS= (empty) draws none.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release --locked --quiet
@@ -22,7 +26,10 @@ for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$port/readyz" >/dev/null &&
 # Another process on the port would answer /readyz in our server's place: ours must be alive.
 kill -0 "$server" 2>/dev/null || { echo "the server did not start (port $port taken? set TABLECAST_BENCH_PORT):" >&2; cat "$dir/server.log" >&2; exit 1; }
 url="http://127.0.0.1:$port"
-run() { "$bin" loadgen "$@" --url "$url" --admin-token "$admin" --timeout-secs 600; }
+plots="${TABLECAST_BENCH_PLOTS-docs/bench}"
+plot=()
+[[ -n $plots ]] && plot=(--plot-dir "$plots")
+run() { "$bin" loadgen "$@" --url "$url" --admin-token "$admin" --timeout-secs 600 "${plot[@]}"; }
 want="${1:-all}"
 [[ $want == all || $want == stampede ]] && run stampede --diners 1000 --tables 1 --watchers 50
 # The same crowd into one paced window (10 covers a quarter-hour, 30 free tables): pacing decides.

@@ -2,7 +2,6 @@
 //! to receipt, lost deliveries, snapshots resent, memory per connection — next to the raw
 //! broadcast baseline and the Node `ws` one (benches/node/broadcast.js, same protocol), both
 //! driven by the same client.
-use super::stats::summarize;
 use super::wsclient::{self, Socket};
 use super::{Common, Ctx, Report};
 use anyhow::Context;
@@ -180,8 +179,7 @@ fn record(report: &mut Report, name: &str, n: usize, k: usize, tallies: &[Tally]
         .iter()
         .flat_map(|t| t.latencies.iter().copied())
         .collect();
-    let s = summarize(&all);
-    report.row(name, s, None);
+    let s = report.latencies(name, &all, None);
     let lost = (n * k).saturating_sub(tallies.iter().map(|t| t.updates).sum::<usize>());
     let resent: usize = tallies.iter().map(|t| t.snapshots.saturating_sub(1)).sum();
     report.fact(&format!("{name}: lost deliveries"), lost);

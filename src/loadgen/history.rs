@@ -159,10 +159,10 @@ pub async fn run(o: Opts) -> anyhow::Result<Report> {
     let cycled = cycled.load(Ordering::Relaxed);
 
     let (holds_after, reads_after) = measure(&ctx, o.samples).await.context("after")?;
-    report.row("POST hold, before", summarize(&holds_before), None);
-    report.row("POST hold, after", summarize(&holds_after), None);
-    report.row("GET availability, before", summarize(&reads_before), None);
-    report.row("GET availability, after", summarize(&reads_after), None);
+    report.latencies("POST hold, before", &holds_before, None);
+    report.latencies("POST hold, after", &holds_after, None);
+    report.latencies("GET availability, before", &reads_before, None);
+    report.latencies("GET availability, after", &reads_after, None);
     report.fact("churn cycles (hold + release)", cycled);
     report.fact(
         "churn cycles per second",

@@ -1,6 +1,5 @@
 //! Throughput: successful holds per second on distinct tables while subscribers watch, next to
 //! `GET /healthz` requests per second at the same concurrency.
-use super::stats::summarize;
 use super::wsclient;
 use super::{double_bookings, Common, Ctx, Report};
 use clap::Args;
@@ -99,9 +98,9 @@ pub async fn run(o: Opts) -> anyhow::Result<Report> {
     })
     .await;
     let base_rate = base.iter().filter(|(ok, _)| *ok).count() as f64 / base_wall.as_secs_f64();
-    report.row(
+    report.latencies(
         "GET /healthz (baseline)",
-        summarize(&base.iter().map(|(_, d)| *d).collect::<Vec<_>>()),
+        &base.iter().map(|(_, d)| *d).collect::<Vec<_>>(),
         Some(base_rate),
     );
 
@@ -128,9 +127,9 @@ pub async fn run(o: Opts) -> anyhow::Result<Report> {
     pb.finish_and_clear();
     let won = done.iter().filter(|(ok, _)| *ok).count();
     let rate = won as f64 / wall.as_secs_f64();
-    report.row(
+    report.latencies(
         "POST holds (201)",
-        summarize(&done.iter().map(|(_, d)| *d).collect::<Vec<_>>()),
+        &done.iter().map(|(_, d)| *d).collect::<Vec<_>>(),
         Some(rate),
     );
     for r in &readers {

@@ -1,6 +1,5 @@
 //! A realistic evening: diners search, hold, confirm or abandon, and cancel; staff seat and
 //! complete. Throughput and latency per operation, then the invariant check.
-use super::stats::summarize;
 use super::{double_bookings, Common, Ctx, Report};
 use clap::Args;
 use futures_util::future::join_all;
@@ -205,7 +204,7 @@ pub async fn run(o: Opts) -> anyhow::Result<Report> {
     pb.finish_and_clear();
     let wall = started.elapsed().as_secs_f64();
     for (op, v) in samples.into_inner().expect("samples") {
-        report.row(op, summarize(&v), Some(v.len() as f64 / wall));
+        report.latencies(op, &v, Some(v.len() as f64 / wall));
     }
     let reservations = ctx.reservations().await?;
     report.fact("reservations written", reservations.len());

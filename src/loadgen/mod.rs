@@ -5,6 +5,7 @@ mod fanout;
 mod history;
 mod holds;
 mod mixed;
+pub mod plot;
 pub mod raw;
 mod report;
 mod stampede;
@@ -45,6 +46,11 @@ pub struct Common {
     /// No progress bar (tests, CI logs).
     #[arg(long)]
     pub quiet: bool,
+    /// Also draw the run's latency distributions as an SVG percentile plot into DIR (created if
+    /// missing): DIR/<scenario>.svg (`stampede-paced.svg`, `stampede-combination.svg` for those
+    /// forms), replacing the plot of an earlier run.
+    #[arg(long, value_name = "DIR")]
+    pub plot_dir: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Clone, Subcommand)]
@@ -271,6 +277,15 @@ pub async fn run(args: LoadgenArgs) -> anyhow::Result<Report> {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         print!("{}", report.table());
+    }
+    if let Some(dir) = &common.plot_dir {
+        let path = plot::write(&report, dir, chrono::Utc::now())?;
+        // Standard output stays one JSON document under --json.
+        if common.json {
+            eprintln!("plot: {}", path.display());
+        } else {
+            println!("plot: {}", path.display());
+        }
     }
     if !report.invariants_hold() {
         bail!("an invariant check failed");

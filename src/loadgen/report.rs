@@ -1,6 +1,7 @@
 //! The report: rows of latencies, invariant checks (a failure fails the run) and targets
 //! (ratios to a baseline from the same run; a miss is reported, not hidden).
-use super::stats::Summary;
+use super::stats::{histogram, summary_of, Summary};
+use hdrhistogram::Histogram;
 use serde::Serialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -12,6 +13,9 @@ pub struct Row {
     #[serde(flatten)]
     pub summary: Summary,
     pub per_second: Option<f64>,
+    /// The measured latencies (µs), when the row was built from samples: what the plot draws.
+    #[serde(skip)]
+    pub histogram: Option<Histogram<u64>>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -34,6 +38,9 @@ pub struct Target {
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Report {
     pub scenario: String,
+    /// Which form of the scenario ran (e.g. `paced` for `stampede --paced`), if not the plain one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub variant: Option<String>,
     pub description: String,
     pub rows: Vec<Row>,
     pub facts: BTreeMap<String, Value>,
@@ -55,7 +62,34 @@ impl Report {
             name: name.into(),
             summary,
             per_second,
+            histogram: None,
         });
+    }
+
+    /// A row of measured latencies (kept for the plot); their summary.
+    pub fn latencies(
+        &mut self,
+        name: &str,
+        samples: &[std::time::Duration],
+        per_second: Option<f64>,
+    ) -> Summary {
+        let h = histogram(samples);
+        let summary = summary_of(&h);
+        self.rows.push(Row {
+            name: name.into(),
+            summary,
+            per_second,
+            histogram: Some(h),
+        });
+        summary
+    }
+
+    /// The scenario and its variant: `stampede`, `stampede-paced`, … (the plot's file name).
+    pub fn name(&self) -> String {
+        match &self.variant {
+            Some(v) => format!("{}-{v}", self.scenario),
+            None => self.scenario.clone(),
+        }
     }
 
     pub fn fact(&mut self, name: &str, v: impl Into<Value>) {

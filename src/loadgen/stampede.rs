@@ -1,7 +1,6 @@
 //! N diners race for the last M tables at one time. Exactly M win; the losers hear 409 at once.
 //! `--combination ID` races a combination against its member tables; `--paced` races into one
 //! paced window with tables to spare, so pacing decides.
-use super::stats::summarize;
 use super::wsclient;
 use super::{double_bookings, pacing_overruns, Common, Ctx, Report};
 use anyhow::Context;
@@ -235,6 +234,11 @@ pub async fn run(o: Opts) -> anyhow::Result<Report> {
             o.diners, o.time, o.watchers
         ),
     );
+    report.variant = match &aim {
+        Aim::Tables => None,
+        Aim::Combination { .. } => Some("combination".into()),
+        Aim::Paced { .. } => Some("paced".into()),
+    };
     let mut watchers = Vec::new();
     for i in 0..o.watchers {
         let addr = wsclient::resolve(ctx.url(i)).await?;
@@ -256,8 +260,8 @@ pub async fn run(o: Opts) -> anyhow::Result<Report> {
         ctx.http.get(format!("{}/healthz", ctx.url(i)))
     })
     .await;
-    let base_summary = summarize(&latencies(baseline.iter()));
-    report.row("GET /healthz (baseline)", base_summary, None);
+    let base_summary =
+        report.latencies("GET /healthz (baseline)", &latencies(baseline.iter()), None);
 
     // Diner i's body: with a combination, even diners hold it and odd ones a member table.
     let body = |i: usize| match &aim {
@@ -293,15 +297,14 @@ pub async fn run(o: Opts) -> anyhow::Result<Report> {
             .filter(|a| a.status == 409 && a.reason.as_deref() == Some(why))
             .count()
     };
-    let loser_summary = summarize(&losers);
-    report.row(
+    let loser_summary = report.latencies(
         "hold: losers (409)",
-        loser_summary,
+        &losers,
         Some(losers.len() as f64 / elapsed.as_secs_f64()),
     );
-    report.row(
+    report.latencies(
         "hold: winners (201)",
-        summarize(&latencies(results.iter().filter(|a| a.status == 201))),
+        &latencies(results.iter().filter(|a| a.status == 201)),
         None,
     );
     report.fact("winners", winners);

@@ -11,25 +11,39 @@ pub struct Summary {
     pub max_ms: f64,
 }
 
-/// Nearest-rank percentiles of durations in milliseconds, recorded in microseconds to three
-/// significant digits (HdrHistogram's precision: within 0.1 % of the exact sample).
-pub fn summarize(samples: &[Duration]) -> Summary {
+/// Durations recorded in microseconds to three significant digits (HdrHistogram's precision:
+/// within 0.1 % of the exact sample).
+pub fn histogram(samples: &[Duration]) -> Histogram<u64> {
     let mut h = Histogram::<u64>::new(3).expect("3 significant digits is a valid precision");
     for d in samples {
         // Auto-resizing (`Histogram::new`): any duration up to 2^63 µs fits.
         h.record(u64::try_from(d.as_micros()).unwrap_or(u64::MAX >> 1))
             .expect("the histogram grows to any duration");
     }
+    h
+}
+
+/// The value at `quantile` (0–1, nearest rank) of a histogram of microseconds, in milliseconds.
+pub fn ms_at(h: &Histogram<u64>, quantile: f64) -> f64 {
+    h.value_at_quantile(quantile) as f64 / 1000.0
+}
+
+/// Nearest-rank percentiles of a histogram of microseconds, in milliseconds.
+pub fn summary_of(h: &Histogram<u64>) -> Summary {
     if h.is_empty() {
         return Summary::default();
     }
-    let ms = |p: f64| h.value_at_quantile(p) as f64 / 1000.0;
     Summary {
         count: h.len() as usize,
-        p50_ms: ms(0.5),
-        p99_ms: ms(0.99),
-        max_ms: ms(1.0),
+        p50_ms: ms_at(h, 0.5),
+        p99_ms: ms_at(h, 0.99),
+        max_ms: ms_at(h, 1.0),
     }
+}
+
+/// Nearest-rank percentiles of durations in milliseconds (see [`histogram`]).
+pub fn summarize(samples: &[Duration]) -> Summary {
+    summary_of(&histogram(samples))
 }
 
 #[cfg(test)]

@@ -5,7 +5,6 @@
 //! request's answer to the update frame that shows the resulting offer to its entry. Checked
 //! from what is read back: one offer per freed capacity, no entry offered twice, queue order,
 //! no double booking.
-use super::stats::summarize;
 use super::wsclient;
 use super::{double_bookings, tables_of, Common, Ctx, Report};
 use anyhow::{bail, Context};
@@ -233,9 +232,9 @@ pub async fn run(o: Opts) -> anyhow::Result<Report> {
             latencies.push(got.saturating_duration_since(*f));
         }
     }
-    report.row(
+    report.latencies(
         "free answered → offer frame",
-        summarize(&latencies),
+        &latencies,
         Some(s.frees.len() as f64 / frees_wall.as_secs_f64().max(0.001)),
     );
     report.fact("entries", entries.len());

@@ -8,7 +8,7 @@ use serde_json::Value;
 use tablecast::config::{Cli, Command};
 use tablecast::loadgen::Report;
 
-async fn loadgen(app: &TestApp, args: &[&str]) -> Report {
+pub(crate) async fn loadgen(app: &TestApp, args: &[&str]) -> Report {
     let mut argv = vec!["tablecast", "loadgen"];
     argv.extend_from_slice(args);
     argv.extend_from_slice(&[

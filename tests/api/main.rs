@@ -14,6 +14,7 @@ mod limits;
 mod live;
 mod live_floor;
 mod loadgen;
+mod loadgen_plot;
 mod mail;
 mod mail_faults;
 mod problem;
