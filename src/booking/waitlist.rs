@@ -95,7 +95,8 @@ impl Booking {
         };
         match self.store.join_waitlist(new).await? {
             JoinOutcome::Joined { entry, versions } => {
-                self.publish(r.id, Cause::Waitlist, now, versions);
+                let image = Image::new(Vec::new(), vec![entry.clone()]);
+                self.publish(r.id, Cause::Waitlist, now, versions, Some(image));
                 Ok((self.place(entry).await?, token))
             }
             JoinOutcome::Gone => Err(BookingError::NotFound("restaurant")),
@@ -158,7 +159,8 @@ impl Booking {
                 } else {
                     Cause::Waitlist
                 };
-                self.publish(entry.restaurant_id, cause, now, versions);
+                let image = Image::new(released.iter().cloned().collect(), vec![entry.clone()]);
+                self.publish(entry.restaurant_id, cause, now, versions, Some(image));
                 if let Some(r) = released {
                     self.offer_freed(Freed::of(&r)).await?;
                 }
@@ -309,13 +311,20 @@ impl Booking {
                 OfferOutcome::Offered {
                     reservation,
                     versions,
-                    ..
+                    entry,
                 } => {
                     self.metrics.hold_outcome("offered");
                     let lag = Self::now() - freed.at;
                     self.metrics
                         .free_to_offer(lag.num_microseconds().unwrap_or(0).max(0) as f64 / 1e6);
-                    self.publish(r.id, Cause::Held, reservation.created_at, versions);
+                    let image = Image::new(vec![reservation.clone()], vec![entry]);
+                    self.publish(
+                        r.id,
+                        Cause::Held,
+                        reservation.created_at,
+                        versions,
+                        Some(image),
+                    );
                     if mailed {
                         self.mail_ready.notify_one();
                     }
