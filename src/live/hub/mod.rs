@@ -8,6 +8,8 @@
 //! hands remote changes (with their images) back to `on_remote`.
 mod apply;
 mod channel;
+#[cfg(test)]
+mod tests;
 pub mod view;
 
 pub use super::bus::Key;
