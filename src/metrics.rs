@@ -21,6 +21,7 @@ struct Inner {
     live_latency: prometheus::Histogram,
     live_reconciled: prometheus::IntCounter,
     free_to_offer: prometheus::Histogram,
+    hub_reads: IntCounterVec,
 }
 
 impl Default for Metrics {
@@ -109,6 +110,16 @@ impl Metrics {
             ]),
         )
         .expect("metric");
+        let hub_reads = IntCounterVec::new(
+            Opts::new(
+                "tablecast_hub_store_reads_total",
+                "Store reads made by the live hub, by what was read (day, waitlist, restaurant) \
+                 and why (subscribe, change: a version gap or a change without its image, \
+                 reconcile, repair after a bus outage)",
+            ),
+            &["kind", "reason"],
+        )
+        .expect("metric");
         for c in [
             Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(latency.clone()),
@@ -122,6 +133,7 @@ impl Metrics {
             Box::new(live_latency.clone()),
             Box::new(live_reconciled.clone()),
             Box::new(free_to_offer.clone()),
+            Box::new(hub_reads.clone()),
         ] {
             registry.register(c).expect("unique metric");
         }
@@ -139,6 +151,7 @@ impl Metrics {
             live_latency,
             live_reconciled,
             free_to_offer,
+            hub_reads,
         }))
     }
 
@@ -194,6 +207,12 @@ impl Metrics {
 
     pub fn live_latency(&self, seconds: f64) {
         self.0.live_latency.observe(seconds);
+    }
+
+    /// One store read by the live hub: `kind` day, waitlist or restaurant; `reason` subscribe,
+    /// change, reconcile or repair.
+    pub fn hub_store_read(&self, kind: &str, reason: &str) {
+        self.0.hub_reads.with_label_values(&[kind, reason]).inc();
     }
 
     pub fn live_reconciled(&self) {

@@ -11,7 +11,7 @@ use crate::domain::{FieldError, LocalDate, PartySize, Reservation, Restaurant};
 use crate::metrics::Metrics;
 use crate::store::{DynStore, MailIntent, MailKind, StoreError, StoredRestaurant, Versions};
 use chrono::{DateTime, Utc};
-pub use events::{Cause, Change, Publish};
+pub use events::{Cause, Change, Image, Publish, Step};
 use std::sync::Arc;
 use uuid::Uuid;
 
@@ -132,13 +132,23 @@ impl Booking {
         Ok(self.load(id).await?.restaurant)
     }
 
-    fn publish(&self, restaurant_id: Uuid, cause: Cause, at: DateTime<Utc>, v: Versions) {
+    /// Publishes a commit with its after-image (`None`: subscribers read the store instead).
+    fn publish(
+        &self,
+        restaurant_id: Uuid,
+        cause: Cause,
+        at: DateTime<Utc>,
+        v: Versions,
+        image: Option<Arc<events::Image>>,
+    ) {
         self.publisher.publish(Change {
             restaurant_id,
             cause,
             at,
             dates: v.dates,
             wide_version: v.wide,
+            steps: v.steps,
+            image,
         });
     }
 
@@ -210,7 +220,14 @@ impl Booking {
         let expired = self.store.expire_due(now, 500).await?;
         let n = expired.len();
         for (r, v) in expired {
-            self.publish(r.restaurant_id, Cause::Expired, r.updated_at, v);
+            let image = events::Image::new(vec![r.clone()], Vec::new());
+            self.publish(
+                r.restaurant_id,
+                Cause::Expired,
+                r.updated_at,
+                v,
+                Some(image),
+            );
             // The freed time goes to the waitlist first (a lapsed offer cascades the same way).
             self.spawn_offer(crate::domain::waitlist::Freed::of(&r));
         }

@@ -181,10 +181,10 @@ impl Booking {
             if let Ok(OfferOutcome::Offered {
                 reservation,
                 versions,
-                ..
+                entry,
             }) = outcome
             {
-                self.offered(&frees[i], &reservation, versions, mailed);
+                self.offered(&frees[i], reservation, entry, versions, mailed);
                 results[i] = Some(Ok(true));
             }
         }

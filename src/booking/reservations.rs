@@ -354,7 +354,8 @@ impl Booking {
                     versions,
                 } => {
                     extras.idem.iter().for_each(|i| i.mark_recorded());
-                    self.publish(restaurant_id, cause, now, versions);
+                    let image = Image::new(vec![reservation.clone()], Vec::new());
+                    self.publish(restaurant_id, cause, now, versions, Some(image));
                     return Ok(reservation);
                 }
                 lost @ (InsertOutcome::Lost | InsertOutcome::Paced) => {
@@ -396,8 +397,10 @@ impl Booking {
             TransitionOutcome::Done {
                 reservation,
                 versions,
+                entry,
             } => {
-                self.publish(reservation.restaurant_id, cause, now, versions);
+                let image = Image::new(vec![reservation.clone()], entry.into_iter().collect());
+                self.publish(reservation.restaurant_id, cause, now, versions, Some(image));
                 if mailed {
                     self.mail_ready.notify_one();
                 }

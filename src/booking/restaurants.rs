@@ -63,7 +63,8 @@ impl Booking {
                 .await?
             {
                 ReplaceOutcome::Done(v) => {
-                    self.publish(id, Cause::Changed, now, v);
+                    // Settings and tables: every view is recomputed from a fresh read.
+                    self.publish(id, Cause::Changed, now, v, None);
                     return Ok(r);
                 }
                 ReplaceOutcome::Blocked => return Err(BookingError::Conflict(conflict.to_owned())),

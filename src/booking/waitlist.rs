@@ -95,7 +95,8 @@ impl Booking {
         };
         match self.store.join_waitlist(new).await? {
             JoinOutcome::Joined { entry, versions } => {
-                self.publish(r.id, Cause::Waitlist, now, versions);
+                let image = Image::new(Vec::new(), vec![entry.clone()]);
+                self.publish(r.id, Cause::Waitlist, now, versions, Some(image));
                 Ok((self.place(entry).await?, token))
             }
             JoinOutcome::Gone => Err(BookingError::NotFound("restaurant")),
@@ -158,7 +159,8 @@ impl Booking {
                 } else {
                     Cause::Waitlist
                 };
-                self.publish(entry.restaurant_id, cause, now, versions);
+                let image = Image::new(released.iter().cloned().collect(), vec![entry.clone()]);
+                self.publish(entry.restaurant_id, cause, now, versions, Some(image));
                 if let Some(r) = released {
                     self.offer_freed(Freed::of(&r)).await?;
                 }
@@ -256,9 +258,9 @@ impl Booking {
                 OfferOutcome::Offered {
                     reservation,
                     versions,
-                    ..
+                    entry,
                 } => {
-                    self.offered(freed, &reservation, versions, mailed);
+                    self.offered(freed, reservation, entry, versions, mailed);
                     return Ok(Try::Offered);
                 }
                 OfferOutcome::NotWaiting(_) => return Ok(Try::Next),
@@ -323,7 +325,8 @@ impl Booking {
     pub(super) fn offered(
         &self,
         freed: &Freed,
-        reservation: &Reservation,
+        reservation: Reservation,
+        entry: WaitlistEntry,
         versions: crate::store::Versions,
         mailed: bool,
     ) {
@@ -331,12 +334,9 @@ impl Booking {
         let lag = Self::now() - freed.at;
         self.metrics
             .free_to_offer(lag.num_microseconds().unwrap_or(0).max(0) as f64 / 1e6);
-        self.publish(
-            reservation.restaurant_id,
-            Cause::Held,
-            reservation.created_at,
-            versions,
-        );
+        let (rid, at) = (reservation.restaurant_id, reservation.created_at);
+        let image = Image::new(vec![reservation], vec![entry]);
+        self.publish(rid, Cause::Held, at, versions, Some(image));
         if mailed {
             self.mail_ready.notify_one();
         }

@@ -56,7 +56,7 @@ pub struct Offer {
 }
 
 /// One diner in a restaurant/date's queue. Its place is `created_at` (ties: `id`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WaitlistEntry {
     pub id: Uuid,
     pub restaurant_id: Uuid,

@@ -1,7 +1,9 @@
-//! The bus carries committed changes between instances. Redis is an accelerator, not the source
-//! of truth: a change it loses is repaired by each channel's reconcile tick, which compares the
-//! store's version with what its subscribers saw.
-use crate::booking::Change;
+//! The bus carries committed changes between instances, with their after-images, so a remote
+//! instance applies them exactly as the committing one does, without reading the store. Redis is
+//! an accelerator, not the source of truth: a change it loses shows as a version gap at the next
+//! change (the channel then reads the store), or is repaired by each channel's reconcile tick,
+//! which compares the store's version with what its subscribers saw.
+use crate::booking::{Change, Image, Step};
 use crate::domain::{Cause, LocalDate};
 use backon::{BackoffBuilder, ExponentialBuilder};
 use futures_util::StreamExt;
@@ -17,20 +19,18 @@ use uuid::Uuid;
 const PUBLISH_QUEUE: usize = 4096;
 const REDIS_TIMEOUT: Duration = Duration::from_millis(800);
 const MAX_BACKOFF: Duration = Duration::from_secs(2);
+/// A message larger than this goes without its image (a sweep expiring hundreds of holds, say):
+/// the receiving channels read the store instead.
+pub const MAX_IMAGE_BYTES: usize = 64 * 1024;
 
 /// A channel: one restaurant/date.
 pub type Key = (Uuid, LocalDate);
 
 /// What a bus hands back to the hub.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Remote {
-    /// Another instance committed a change: `dates` it moved, or `None` for the whole restaurant.
-    Change {
-        restaurant_id: Uuid,
-        dates: Option<Vec<LocalDate>>,
-        cause: Cause,
-        at: chrono::DateTime<chrono::Utc>,
-    },
+    /// Another instance committed a change (without its image when it was too large).
+    Change(Change),
     /// The bus was away and is back: what it missed must be reloaded.
     Reconnected,
 }
@@ -79,15 +79,61 @@ impl Interest {
     }
 }
 
+/// One message: a committed change, compact.
 #[derive(Debug, Serialize, Deserialize)]
 struct Wire {
     /// The publishing instance: it ignores its own messages.
     i: Uuid,
     r: Uuid,
-    d: Vec<LocalDate>,
-    w: bool,
+    /// The dates it moved, with their versions.
+    d: Vec<(LocalDate, u64)>,
+    /// The restaurant-wide version, for a settings change.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    w: Option<u64>,
     c: Cause,
     a: chrono::DateTime<chrono::Utc>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    s: Vec<Step>,
+    /// The after-image; absent: read the store.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    m: Option<Arc<Image>>,
+}
+
+impl Wire {
+    fn of(instance: Uuid, c: &Change) -> Wire {
+        Wire {
+            i: instance,
+            r: c.restaurant_id,
+            d: c.dates.clone(),
+            w: c.wide_version,
+            c: c.cause,
+            a: c.at,
+            s: c.steps.clone(),
+            m: c.image.clone(),
+        }
+    }
+
+    fn change(self) -> Change {
+        Change {
+            restaurant_id: self.r,
+            cause: self.c,
+            at: self.a,
+            dates: self.d,
+            wide_version: self.w,
+            steps: self.s,
+            image: self.m,
+        }
+    }
+
+    /// The JSON to publish: with the image when it fits in `MAX_IMAGE_BYTES`, else without.
+    fn payload(mut self) -> serde_json::Result<String> {
+        let full = serde_json::to_string(&self)?;
+        if full.len() <= MAX_IMAGE_BYTES || self.m.is_none() {
+            return Ok(full);
+        }
+        self.m = None;
+        serde_json::to_string(&self)
+    }
 }
 
 fn channel_name(key: &Key) -> String {
@@ -137,15 +183,7 @@ impl RedisBus {
 
 impl Bus for RedisBus {
     fn publish(&self, change: &Change) {
-        let wire = Wire {
-            i: self.instance,
-            r: change.restaurant_id,
-            d: change.dates.iter().map(|(d, _)| *d).collect(),
-            w: change.wide_version.is_some(),
-            c: change.cause,
-            a: change.at,
-        };
-        if self.tx.try_send(wire).is_err() {
+        if self.tx.try_send(Wire::of(self.instance, change)).is_err() {
             tracing::warn!("bus publish queue full: dropping a change (reconcile repairs it)");
         }
     }
@@ -212,13 +250,13 @@ async fn publisher(client: redis::Client, mut rx: mpsc::Receiver<Wire>, ok: Arc<
             }
         }
         let Some(w) = rx.recv().await else { return };
-        let Ok(payload) = serde_json::to_string(&w) else {
-            continue;
-        };
-        let names: Vec<String> = if w.w {
+        let names: Vec<String> = if w.w.is_some() {
             vec![wide_name(w.r)]
         } else {
-            w.d.iter().map(|d| channel_name(&(w.r, *d))).collect()
+            w.d.iter().map(|(d, _)| channel_name(&(w.r, *d))).collect()
+        };
+        let Ok(payload) = w.payload() else {
+            continue;
         };
         let c = conn.as_mut().expect("connected");
         let mut pipe = redis::pipe();
@@ -234,7 +272,7 @@ async fn publisher(client: redis::Client, mut rx: mpsc::Receiver<Wire>, ok: Arc<
 }
 
 /// Subscribes to the channels this instance's clients watch and hands each remote change to the
-/// hub, which reloads from the store.
+/// hub, which applies it as it applies its own.
 async fn subscriber(
     client: redis::Client,
     on_remote: OnRemote,
@@ -280,13 +318,70 @@ async fn subscriber(
                     let Some(msg) = msg else { break 'connected };
                     let Ok(w) = serde_json::from_slice::<Wire>(msg.get_payload_bytes()) else { continue };
                     if w.i != me {
-                        let dates = (!w.w).then(|| w.d.clone());
-                        on_remote(Remote::Change { restaurant_id: w.r, dates, cause: w.c, at: w.a });
+                        on_remote(Remote::Change(w.change()));
                     }
                 }
             }
         }
         ok.store(false, Ordering::Relaxed);
         tracing::warn!("redis subscription lost; reconnecting");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::reservation::Guest;
+    use crate::domain::waitlist::{WaitStatus, WaitlistEntry};
+    use crate::domain::WallTime;
+
+    fn change(entries: usize) -> Change {
+        let d = LocalDate::parse("2026-12-05").unwrap();
+        let now = chrono::DateTime::from_timestamp_millis(1_800_000_000_000).unwrap();
+        let entry = |_| WaitlistEntry {
+            id: Uuid::new_v4(),
+            restaurant_id: Uuid::nil(),
+            date: d,
+            party_size: 2,
+            from: WallTime::parse("18:00").unwrap(),
+            to: WallTime::parse("21:00").unwrap(),
+            status: WaitStatus::Waiting,
+            offer: None,
+            guest: Guest {
+                name: "Ada".into(),
+                email: None,
+                phone: None,
+            },
+            created_at: now,
+            updated_at: now,
+        };
+        Change {
+            restaurant_id: Uuid::nil(),
+            cause: Cause::Waitlist,
+            at: now,
+            dates: vec![(d, 7)],
+            wide_version: None,
+            steps: vec![Step {
+                date: d,
+                part: String::new(),
+                from: 6,
+                to: 7,
+            }],
+            image: Some(Image::new(Vec::new(), (0..entries).map(entry).collect())),
+        }
+    }
+
+    #[test]
+    fn a_change_crosses_the_bus_with_its_image_unless_it_is_too_large() {
+        let small = change(1);
+        let text = Wire::of(Uuid::nil(), &small).payload().unwrap();
+        let back: Wire = serde_json::from_str(&text).unwrap();
+        assert_eq!(back.change(), small);
+        let large = change(2_000);
+        let text = Wire::of(Uuid::nil(), &large).payload().unwrap();
+        assert!(text.len() <= MAX_IMAGE_BYTES, "{} bytes", text.len());
+        let back = serde_json::from_str::<Wire>(&text).unwrap().change();
+        assert_eq!(back.image, None, "a reload marker");
+        assert_eq!((back.dates, back.steps), (large.dates, large.steps));
     }
 }

@@ -37,6 +37,25 @@ pub struct RestaurantSummary {
 pub struct DayView {
     pub version: u64,
     pub reservations: Vec<Reservation>,
+    /// The parts `version` is the sum of, by name (see [`Step`]): one part on SQLite, the
+    /// restaurant-wide floor and each change counter on DynamoDB.
+    pub parts: Vec<(String, u64)>,
+}
+
+/// Exactly what one commit did to one part of a date's version: the part was `from` before the
+/// commit and `to` after it (`from == to` names a part the commit was made against without
+/// raising it). A live view holding the date at the same parts can apply the commit's
+/// after-image and be exactly where a fresh read would put it; one that is behind must read.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Step {
+    #[serde(rename = "d")]
+    pub date: LocalDate,
+    #[serde(rename = "p")]
+    pub part: String,
+    #[serde(rename = "f")]
+    pub from: u64,
+    #[serde(rename = "t")]
+    pub to: u64,
 }
 
 pub use waitlist::{JoinOutcome, LeaveOutcome, NewEntry, NewOffer, OfferOutcome, WaitingDay};
@@ -140,6 +159,9 @@ pub struct Versions {
     pub dates: Vec<(LocalDate, u64)>,
     /// Set when the change raised the version of every date of the restaurant.
     pub wide: Option<u64>,
+    /// Exactly how the commit moved each date's version, where the store knows it. A date of
+    /// `dates` with no step here moved in a way only a read can tell.
+    pub steps: Vec<Step>,
 }
 
 // Returned once per write; boxing would only add an allocation.
@@ -183,6 +205,9 @@ pub enum TransitionOutcome {
     Done {
         reservation: Reservation,
         versions: Versions,
+        /// The waitlist entry that followed its offered hold in the same write (booked on a
+        /// confirm, lapsed on a release), as the write left it.
+        entry: Option<WaitlistEntry>,
     },
     /// The reservation is no longer in `from` (or the hold expired): here is what it is now.
     Conflict(Option<Reservation>),

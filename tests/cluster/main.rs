@@ -3,6 +3,7 @@ mod floor;
 mod harness;
 #[path = "../kit/mod.rs"]
 mod kit;
+mod reads;
 mod waitlist;
 mod waitlist_crash;
 mod waitlist_live;

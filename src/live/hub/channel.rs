@@ -1,12 +1,16 @@
-//! One channel's task: its subscribers grouped by view, the day it last read, and the loop that
-//! reloads, diffs and fans out after each change, resyncs laggards and reconciles with the store.
+//! One channel's task: its subscribers grouped by view, the day it holds, and the loop that
+//! applies each change (or reads the store on a gap), diffs and fans out, resyncs laggards and
+//! reconciles with the store.
+use super::apply::Parts;
 use super::view::{self, State, View};
 use super::{Conn, Hub, Key, Out};
+use crate::booking::Change;
 use crate::domain::{Cause, Reservation, Restaurant, WaitlistEntry};
 use crate::metrics::Metrics;
 use crate::wire::floor::waitlist_views;
 use crate::wire::{frames, WaitlistEntryView};
 use chrono::{DateTime, Utc};
+use read::{Why, GAP_WAIT};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -14,11 +18,12 @@ use tokio::sync::{mpsc, Notify};
 
 /// How long a subscriber may stay behind before its connection is closed with 4008.
 const STALE_LIMIT: Duration = Duration::from_secs(5);
+mod read;
+
 const RESYNC_EVERY: Duration = Duration::from_millis(100);
 /// Under a burst of changes a channel fans out at most this often; the changes in between are
 /// coalesced into one frame (versions may skip). A lone change goes out at once.
 const MIN_FANOUT_GAP: Duration = Duration::from_millis(10);
-
 pub(super) enum Cmd {
     Subscribe {
         view: View,
@@ -33,25 +38,37 @@ pub(super) enum Cmd {
 
 #[derive(Default)]
 pub(super) struct Pending {
-    dirty: bool,
+    /// Read the store (a bus outage): what it missed has no image.
+    read: bool,
     wide: bool,
     cause: Option<Cause>,
     at: Option<DateTime<Utc>>,
+    changes: Vec<Arc<Change>>,
 }
 
-/// What publishers share with the channel task: a dirty mark they set without blocking.
+/// What publishers share with the channel task: changes they queue without blocking.
 pub(super) struct Shared {
     pub(super) pending: Mutex<Pending>,
     pub(super) notify: Notify,
 }
 
 impl Shared {
+    /// Asks for a read of the store (everything when `wide`).
     pub(super) fn mark(&self, wide: bool, cause: Cause, at: DateTime<Utc>) {
         let mut p = self.pending.lock().expect("pending lock");
-        p.dirty = true;
+        p.read = true;
         p.wide |= wide;
         p.cause = Some(cause);
         p.at = Some(at);
+        drop(p);
+        self.notify.notify_one();
+    }
+
+    /// Queues a committed change.
+    pub(super) fn queue(&self, change: Arc<Change>) {
+        let mut p = self.pending.lock().expect("pending lock");
+        p.wide |= change.wide_version.is_some();
+        p.changes.push(change);
         drop(p);
         self.notify.notify_one();
     }
@@ -80,6 +97,11 @@ pub(super) struct Channel {
     /// The date's waitlist, read only while a view shows it.
     waitlist: Vec<WaitlistEntry>,
     version: u64,
+    /// The parts of `version` (see `apply`).
+    parts: Parts,
+    /// Changes ahead of the version, waiting for the ones before them, and since when.
+    ahead: Vec<Arc<Change>>,
+    ahead_since: Option<Instant>,
     groups: HashMap<View, Group>,
     last_fanout: Option<Instant>,
 }
@@ -109,6 +131,9 @@ impl Channel {
             day: Vec::new(),
             waitlist: Vec::new(),
             version: 0,
+            parts: Parts::default(),
+            ahead: Vec::new(),
+            ahead_since: None,
             groups: HashMap::new(),
             last_fanout: None,
         }
@@ -120,53 +145,6 @@ impl Channel {
 
     fn member_count(&self) -> usize {
         self.groups.values().map(|g| g.members.len()).sum()
-    }
-
-    /// Reads the day (and the restaurant when asked) from the store; true when it moved.
-    #[tracing::instrument(name = "hub.reload", skip(self), fields(restaurant = %self.key.0, date = %self.key.1))]
-    async fn reload(&mut self, with_restaurant: bool) -> bool {
-        let store = &self.hub.0.store;
-        if with_restaurant || self.restaurant.is_none() {
-            match store.restaurant(self.key.0).await {
-                Ok(Some(r)) => self.restaurant = Some(r.restaurant),
-                Ok(None) => return false,
-                Err(e) => {
-                    tracing::warn!(
-                        error = format!("{e:#}"),
-                        "live channel cannot load its restaurant"
-                    );
-                    return false;
-                }
-            }
-        }
-        match store.day(self.key.0, self.key.1).await {
-            Ok(day) => {
-                let newer = day.version > self.version;
-                if newer || with_restaurant {
-                    self.version = self.version.max(day.version);
-                    self.day = day.reservations;
-                    if self.groups.keys().any(|v| v.needs_waitlist()) {
-                        self.read_waitlist().await;
-                    }
-                }
-                newer || with_restaurant
-            }
-            Err(e) => {
-                tracing::warn!(error = format!("{e:#}"), "live channel cannot load its day");
-                false
-            }
-        }
-    }
-
-    /// Reads the date's waitlist (after the day, so it is at least as new as the version).
-    async fn read_waitlist(&mut self) {
-        match self.hub.0.store.waitlist_on(self.key.0, self.key.1).await {
-            Ok(w) => self.waitlist = w,
-            Err(e) => tracing::warn!(
-                error = format!("{e:#}"),
-                "live channel cannot load its waitlist"
-            ),
-        }
     }
 
     /// The waitlist as shown at `now`, built once for every view of a change (not per view:
@@ -190,7 +168,7 @@ impl Channel {
     }
 
     async fn subscribe(&mut self, view: View, conn: Conn, sub: Arc<str>) {
-        if self.restaurant.is_none() && !self.reload(true).await {
+        if self.restaurant.is_none() && !self.reload(true, Why::Subscribe).await {
             let _ = conn.tx.try_send(Out::Own(frames::error(
                 None,
                 None,
@@ -200,11 +178,14 @@ impl Channel {
             )));
             return;
         }
-        if view.needs_waitlist() && !self.groups.keys().any(|v| v.needs_waitlist()) {
-            // The first view of the waitlist on this channel: read it now (and the day again, so
-            // the snapshot's version covers it).
-            self.reload(false).await;
-            self.read_waitlist().await;
+        if view.needs_waitlist() && !self.keeps_waitlist() {
+            // The first view of the waitlist on this channel: read it now with the day, so the
+            // snapshot's version covers it. The views already there see any change it brings.
+            let before = self.version;
+            self.read(false, true, Why::Subscribe).await;
+            if self.version > before {
+                self.fan_out(Cause::Changed, Utc::now(), false);
+            }
         }
         if !self.groups.contains_key(&view) {
             let now = Utc::now();
@@ -333,9 +314,11 @@ impl Channel {
     /// restaurant's settings changed).
     async fn reconcile(&mut self) {
         let (version, restaurant, day) = (self.version, self.restaurant.clone(), self.day.clone());
-        if !self.reload(true).await {
+        if !self.reload(true, Why::Reconcile).await {
             return;
         }
+        // What was queued meanwhile is in the read, or newer.
+        self.settle();
         if self.restaurant != restaurant {
             self.hub.0.metrics.live_reconciled();
             self.fan_out(Cause::Changed, Utc::now(), true);
@@ -379,11 +362,10 @@ impl Channel {
                     if let Some(last) = self.last_fanout {
                         tokio::time::sleep(MIN_FANOUT_GAP.saturating_sub(last.elapsed())).await;
                     }
-                    let p = std::mem::take(&mut *self.shared.pending.lock().expect("pending lock"));
-                    if p.dirty && self.reload(p.wide).await {
-                        self.fan_out(p.cause.unwrap_or(Cause::Changed), p.at.unwrap_or_else(Utc::now), p.wide);
-                    }
+                    self.on_changes(false).await;
                 },
+                _ = tokio::time::sleep(GAP_WAIT.saturating_sub(self.ahead_since.map_or(Duration::ZERO, |t| t.elapsed()))),
+                    if self.ahead_since.is_some() => self.on_changes(true).await,
                 _ = tick.tick(), if self.has_stale() => self.resync(),
                 _ = reconcile.tick() => self.reconcile().await,
             }

@@ -1,9 +1,15 @@
 //! The hub: one task per watched restaurant/date ("channel"), found through a registry, with a
-//! cloneable handle (as actix's chat-actorless hub). Publishers only mark a channel dirty (never
-//! block); the channel reloads the day from the store once, computes each view once, encodes
-//! each frame once and offers the same bytes to every subscriber's bounded queue. The bus is a
-//! plug-in: told when a channel opens or closes, it hands remote changes back to `on_remote`.
+//! cloneable handle (as actix's chat-actorless hub). Publishers only queue a change on a channel
+//! (never block); the channel applies each change's after-image to the day it holds when the
+//! change is exactly the next version (see `apply`), and reads the store only on a gap, on a
+//! change without an image, on a restaurant-wide change, at subscribe and at reconcile. It then
+//! computes each view once, encodes each frame once and offers the same bytes to every
+//! subscriber's bounded queue. The bus is a plug-in: told when a channel opens or closes, it
+//! hands remote changes (with their images) back to `on_remote`.
+mod apply;
 mod channel;
+#[cfg(test)]
+mod tests;
 pub mod view;
 
 pub use super::bus::Key;
@@ -104,12 +110,7 @@ impl Hub {
 
     fn on_remote(&self, remote: Remote) {
         match remote {
-            Remote::Change {
-                restaurant_id,
-                dates,
-                cause,
-                at,
-            } => self.mark(restaurant_id, dates.as_deref(), cause, at),
+            Remote::Change(change) => self.queue(Arc::new(change)),
             // Anything published while the bus was away is repaired: reload every channel.
             Remote::Reconnected => self.mark_all(Cause::Changed),
         }
@@ -201,7 +202,22 @@ impl Hub {
         }
     }
 
-    /// Marks channels dirty so they reload from the store (used by publishers and reconcile).
+    /// Queues a committed change on every channel of a date it moved (of the restaurant, when
+    /// it is restaurant-wide).
+    fn queue(&self, change: Arc<Change>) {
+        let map = self.0.channels.lock().expect("registry lock");
+        for (key, c) in map.iter() {
+            let wide = change.wide_version.is_some();
+            if key.0 != change.restaurant_id
+                || !(wide || change.dates.iter().any(|(d, _)| *d == key.1))
+            {
+                continue;
+            }
+            c.shared.queue(change.clone());
+        }
+    }
+
+    /// Marks channels dirty so they read the store (after a bus outage).
     pub fn mark(
         &self,
         restaurant_id: Uuid,
@@ -222,13 +238,8 @@ impl Hub {
 impl Publish for Hub {
     fn publish(&self, change: Change) {
         self.0.metrics.change_committed(change.cause.as_str());
-        if change.wide_version.is_some() {
-            self.mark(change.restaurant_id, None, change.cause, change.at);
-        } else {
-            // The store names every date a change moved (the next one too, for a reservation
-            // running past midnight).
-            let dates: Vec<LocalDate> = change.dates.iter().map(|(d, _)| *d).collect();
-            self.mark(change.restaurant_id, Some(&dates), change.cause, change.at);
-        }
+        // The store names every date a change moved (the next one too, for a reservation
+        // running past midnight).
+        self.queue(Arc::new(change));
     }
 }

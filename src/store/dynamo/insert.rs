@@ -181,8 +181,13 @@ impl DynamoStore {
                     {
                         Claim::Won(reservation) => {
                             let reservation = *reservation;
-                            let versions =
-                                self.versions_after(rid, &reservation.dates_spanned()).await;
+                            let versions = self
+                                .versions_after(
+                                    rid,
+                                    &reservation.dates_spanned(),
+                                    Some((reservation.id, 1)),
+                                )
+                                .await;
                             return Ok(Decided::Is(InsertOutcome::Won {
                                 reservation,
                                 versions,

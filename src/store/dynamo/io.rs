@@ -5,7 +5,7 @@ use super::items::{counter_from, restaurant_from, Counter, RestaurantItem, WIDE_
 use super::keys::*;
 use super::DynamoStore;
 use crate::domain::{LocalDate, Reservation};
-use crate::store::{StoreError, StoreResult, Versions};
+use crate::store::{Step, StoreError, StoreResult, Versions};
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
 use std::collections::BTreeSet;
 use uuid::Uuid;
@@ -139,35 +139,98 @@ impl DynamoStore {
             .collect()
     }
 
-    /// The versions of `dates` now: the restaurant-wide floor plus every table's changes that
-    /// date, and the changes of the day before that may run past midnight.
-    pub(super) async fn versions(
+    /// The restaurant-wide version and every counter of `dates` and of the days before them.
+    async fn counters_of(
         &self,
         rid: Uuid,
         dates: &[LocalDate],
-    ) -> StoreResult<Vec<(LocalDate, u64)>> {
+    ) -> StoreResult<(u64, Vec<Counter>)> {
         let read: BTreeSet<LocalDate> = dates.iter().flat_map(|d| [d.pred(), *d]).collect();
         let (counters, restaurant) = tokio::try_join!(
             futures_util::future::try_join_all(read.into_iter().map(|d| self.counters(rid, d))),
             self.restaurant_item(rid)
         )?;
-        let (wide, counters) = (restaurant.map_or(0, |r| r.wide), counters.concat());
-        Ok(dates
-            .iter()
-            .map(|d| (*d, version_of(wide, *d, &counters)))
-            .collect())
+        Ok((restaurant.map_or(0, |r| r.wide), counters.concat()))
     }
 
-    /// The versions to publish after a committed change to `dates`. Reading them can fail after
-    /// the write succeeded; the change is then still answered as done (the live layer reloads
-    /// the dates whatever number it is given), with the versions reported as 0.
-    pub(super) async fn versions_after(&self, rid: Uuid, dates: &[LocalDate]) -> Versions {
-        let dates = self.versions(rid, dates).await.unwrap_or_else(|e| {
-            tracing::warn!(error = %format!("{e:#}"), %rid, ?dates, "committed, but cannot read the new versions");
-            dates.iter().map(|d| (*d, 0)).collect()
-        });
-        Versions { dates, wide: None }
+    /// The versions to publish after a committed change to `dates`, read back after the
+    /// commit, with the exact step of each date where the read shows it: `mine` names the
+    /// change's own counter write (the item it wrote and that item's write count); a counter
+    /// that still names it holds the count this change left, so its part moved from one less to
+    /// that. A counter written again since names another write: that date gets no step (a live
+    /// view reads it). Reading can fail after the write succeeded; the change is then still
+    /// answered as done, with the versions reported as 0 and no step.
+    pub(super) async fn versions_after(
+        &self,
+        rid: Uuid,
+        dates: &[LocalDate],
+        mine: Option<(Uuid, u64)>,
+    ) -> Versions {
+        let (wide, counters) = match self.counters_of(rid, dates).await {
+            Ok(v) => v,
+            Err(e) => {
+                tracing::warn!(error = %format!("{e:#}"), %rid, ?dates, "committed, but cannot read the new versions");
+                return Versions {
+                    dates: dates.iter().map(|d| (*d, 0)).collect(),
+                    ..Versions::default()
+                };
+            }
+        };
+        let mut out = Versions::default();
+        for d in dates {
+            out.dates.push((*d, version_of(wide, *d, &counters)));
+            let Some(mine) = mine else { continue };
+            let moved: Vec<Step> = counters
+                .iter()
+                .filter(|c| (c.last, c.last_writes) == mine)
+                .filter_map(|c| {
+                    let (part, to) = if c.date == *d {
+                        (c.table.clone(), c.changes)
+                    } else if c.date.succ() == *d {
+                        (format!("<{}", c.table), c.next_changes)
+                    } else {
+                        return None;
+                    };
+                    (to > 0).then(|| Step {
+                        date: *d,
+                        part,
+                        from: to - 1,
+                        to,
+                    })
+                })
+                .collect();
+            if moved.is_empty() {
+                continue;
+            }
+            // The restaurant-wide floor the change was made against: a view that missed a
+            // settings change is behind on it and reads.
+            out.steps.push(Step {
+                date: *d,
+                part: WIDE_PART.to_owned(),
+                from: wide * WIDE_STEP,
+                to: wide * WIDE_STEP,
+            });
+            out.steps.extend(moved);
+        }
+        out
     }
+}
+
+/// The part of a date's version that is the restaurant-wide floor.
+pub const WIDE_PART: &str = "^";
+
+/// The parts a date's version sums ([`version_of`]): the wide floor, each counter of the date
+/// by its table, and each counter of the day before that counts past midnight, as `<table`.
+pub fn parts_of(wide: u64, date: LocalDate, counters: &[Counter]) -> Vec<(String, u64)> {
+    let mut parts = vec![(WIDE_PART.to_owned(), wide * WIDE_STEP)];
+    for c in counters {
+        if c.date == date {
+            parts.push((c.table.clone(), c.changes));
+        } else if c.date.succ() == date && c.next_changes > 0 {
+            parts.push((format!("<{}", c.table), c.next_changes));
+        }
+    }
+    parts
 }
 
 /// A date's version: `wide × WIDE_STEP`, plus the changes of its tables (`n` of its counters),
@@ -267,6 +330,7 @@ mod tests {
         let d = LocalDate::parse("2026-12-05").unwrap();
         let c = |date: LocalDate, changes, next_changes| Counter {
             date,
+            table: "t1".into(),
             changes,
             next_changes,
             last: Uuid::nil(),

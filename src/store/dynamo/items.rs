@@ -384,6 +384,8 @@ pub fn token_from(item: &Item) -> StoreResult<TokenOwner> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Counter {
     pub date: LocalDate,
+    /// What the counter counts: a table's id, or `~wl` for the date's waitlist.
+    pub table: String,
     /// `n`: changes of the table's reservations of `date`, counted in `date`'s version.
     pub changes: u64,
     /// `nx`: those of the changes whose reservation may run past midnight, counted again in
@@ -405,8 +407,10 @@ pub fn counter_from(item: &Item) -> StoreResult<Counter> {
         .and_then(|r| r.split('#').next())
         .and_then(|d| LocalDate::parse(d).ok())
         .ok_or_else(|| StoreError::corrupt("counter key", format!("`{sk}` names no date")))?;
+    let table = sk.split("#C#").nth(1).unwrap_or_default().to_owned();
     Ok(Counter {
         date,
+        table,
         changes: get_n(item, "n")?,
         next_changes: opt_n(item, "nx")?.unwrap_or(0),
         last: uuid(item, "lr")?,

@@ -222,6 +222,7 @@ fn a_counter_is_read_with_its_date_from_the_key() {
     item.insert("lw".into(), n(3));
     let want = Counter {
         date: d,
+        table: "t1".into(),
         changes: 12,
         next_changes: 0,
         last,

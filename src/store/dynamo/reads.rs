@@ -1,6 +1,6 @@
 //! The day view, the staff list and reservation lookups.
 use super::errors::Contention;
-use super::io::version_of;
+use super::io::{parts_of, version_of};
 use super::items::{counter_from, pointer_from, reservation_from, Counter, StoredReservation};
 use super::keys::*;
 use super::DynamoStore;
@@ -72,9 +72,11 @@ impl DynamoStore {
         let (lo, hi) = (date_prefix(date.pred()), format!("{}~", date_prefix(date)));
         let (items, restaurant) =
             tokio::try_join!(self.untorn(rid, &lo, &hi), self.restaurant_item(rid))?;
-        let version = version_of(restaurant.map_or(0, |r| r.wide), date, &items.counters);
+        let wide = restaurant.map_or(0, |r| r.wide);
+        let version = version_of(wide, date, &items.counters);
         Ok(DayView {
             version,
+            parts: parts_of(wide, date, &items.counters),
             reservations: ordered(
                 items
                     .reservations
@@ -166,6 +168,7 @@ mod tests {
     fn counter(last: Uuid, last_writes: u64, last_ttl: Option<i64>) -> Counter {
         Counter {
             date: LocalDate::parse("2026-12-05").unwrap(),
+            table: "t1".into(),
             changes: 5,
             next_changes: 0,
             last,

@@ -280,6 +280,7 @@ impl DynamoStore {
         let done = ReplaceOutcome::Done(Versions {
             dates: Vec::new(),
             wide: Some(next.wide * WIDE_STEP),
+            steps: Vec::new(),
         });
         let mut last = None;
         for _ in 0..=UNKNOWN_RESENDS {

@@ -8,7 +8,7 @@ use super::items::*;
 use super::keys::*;
 use super::DynamoStore;
 use crate::domain::reservation::Status;
-use crate::domain::waitlist::WaitStatus;
+use crate::domain::waitlist::{WaitStatus, WaitlistEntry};
 use crate::domain::Reservation;
 use crate::store::{StoreError, StoreResult, Transition, TransitionOutcome, Versions};
 use aws_sdk_dynamodb::error::DisplayErrorContext;
@@ -21,7 +21,8 @@ use uuid::Uuid;
 const EXPIRE_CONCURRENCY: usize = 8;
 
 enum Applied {
-    Done(Box<Reservation>),
+    /// With the entry that followed the hold, as the write left it.
+    Done(Box<Reservation>, Option<WaitlistEntry>),
     /// The reservation changed since it was read: read it again.
     Moved,
     /// A minute no longer carries the owner's value (another instance, whose clock is ahead,
@@ -57,13 +58,17 @@ impl DynamoStore {
                 return Ok(TransitionOutcome::Conflict(Some(cur.reservation)));
             }
             match self.apply(&cur, &t).await? {
-                Applied::Done(reservation) => {
+                Applied::Done(reservation, entry) => {
                     let reservation = *reservation;
                     let dates = dates_touched(&cur.reservation, &reservation);
-                    let versions = self.versions_after(reservation.restaurant_id, &dates).await;
+                    let mine = Some((reservation.id, cur.writes + 1));
+                    let versions = self
+                        .versions_after(reservation.restaurant_id, &dates, mine)
+                        .await;
                     return Ok(TransitionOutcome::Done {
                         reservation,
                         versions,
+                        entry,
                     });
                 }
                 Applied::Moved => continue,
@@ -180,9 +185,10 @@ impl DynamoStore {
         t: &Transition,
     ) -> StoreResult<Option<(Reservation, Versions)>> {
         match self.apply_with(cur, t, Some(WaitStatus::Left)).await? {
-            Applied::Done(r) => {
+            Applied::Done(r, _) => {
                 let dates = dates_touched(&cur.reservation, &r);
-                let versions = self.versions_after(r.restaurant_id, &dates).await;
+                let mine = Some((r.id, cur.writes + 1));
+                let versions = self.versions_after(r.restaurant_id, &dates, mine).await;
                 Ok(Some((*r, versions)))
             }
             Applied::Moved | Applied::Superseded => Ok(None),
@@ -279,6 +285,7 @@ impl DynamoStore {
         // The entry this hold was offered to follows it: booked on confirm, lapsed on release
         // (left when it is the entry that leaves), conditional on the entry as read.
         let mut follow_at = None;
+        let mut followed = None;
         if let Some(entry) = cur.entry {
             let to = entry_to.or(match t.to {
                 Status::Confirmed => Some(WaitStatus::Booked),
@@ -287,10 +294,11 @@ impl DynamoStore {
             });
             if let Some(to) = to {
                 match self.entry_follow(&r, entry, to, t.now).await? {
-                    Some((w, lost)) => {
+                    Some((w, lost, after)) => {
                         items.push(w);
                         follow_at = Some(items.len() - 1);
                         items.extend(lost);
+                        followed = Some(after);
                     }
                     None if entry_to.is_some() => return Ok(Applied::Moved),
                     None => {}
@@ -311,7 +319,7 @@ impl DynamoStore {
         let failed =
             |reasons: &[Reason], i: usize| reasons.get(i) == Some(&Reason::ConditionalCheckFailed);
         Ok(match self.resolve(items, cur, &next).await? {
-            Written::Done(r) => Applied::Done(Box::new(r)),
+            Written::Done(r) => Applied::Done(Box::new(r), followed),
             Written::Canceled(reasons) if failed(&reasons, 0) => Applied::Moved,
             Written::Canceled(reasons) if follow_at.is_some_and(|i| failed(&reasons, i)) => {
                 Applied::Moved
@@ -457,7 +465,7 @@ impl DynamoStore {
         items.extend(written);
         // An offered hold's entry lapses with it.
         if let Some(entry) = cur.entry {
-            if let Some((w, lost)) = self
+            if let Some((w, lost, _)) = self
                 .entry_follow(&r, entry, WaitStatus::Lapsed, now)
                 .await?
             {
@@ -467,7 +475,8 @@ impl DynamoStore {
         }
         match self.resolve(items, &cur, &next).await? {
             Written::Done(r) => {
-                let versions = self.versions_after(r.restaurant_id, &dates).await;
+                let mine = Some((r.id, next.writes));
+                let versions = self.versions_after(r.restaurant_id, &dates, mine).await;
                 Ok(Some((r, versions)))
             }
             _ => Ok(None),

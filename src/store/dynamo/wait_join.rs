@@ -56,7 +56,7 @@ impl DynamoStore {
                 Some(NOT_EXISTS),
             )?,
             day,
-            self.wait_bump(e.restaurant_id, e.date, e.id)?,
+            self.wait_bump(e.restaurant_id, e.date, e.id, stored.writes)?,
         ];
         let ours = || async {
             Ok::<_, StoreError>(
@@ -99,27 +99,32 @@ impl DynamoStore {
                 }
             }
         }
-        let versions = self.versions_after(e.restaurant_id, &[e.date]).await;
+        let versions = self
+            .versions_after(e.restaurant_id, &[e.date], Some((e.id, stored.writes)))
+            .await;
         Ok(JoinOutcome::Joined { entry: e, versions })
     }
 
     /// Raises a date's version for a change of its waitlist alone (join, leave): its own
-    /// counter, which names no reservation (`lg`), so no read mistakes it for a torn one.
+    /// counter, which names no reservation (`lg`), so no read mistakes it for a torn one. It
+    /// names the entry and the entry's write count after this change (`writes`), so the change
+    /// can tell its own count from a later one's.
     pub(super) fn wait_bump(
         &self,
         rid: Uuid,
         date: LocalDate,
         entry: Uuid,
+        writes: u64,
     ) -> StoreResult<TransactWriteItem> {
         let mut e = Expr::default();
         let expr = format!(
-            "ADD {nn} {one} SET {lr} = {id}, {lw} = {zero}, {lg} = {yes}",
+            "ADD {nn} {one} SET {lr} = {id}, {lw} = {writes}, {lg} = {yes}",
             nn = e.name("n"),
             one = e.value(n(1)),
             lr = e.name("lr"),
             id = e.value(s(entry.to_string())),
             lw = e.name("lw"),
-            zero = e.value(n(0)),
+            writes = e.value(n(writes)),
             lg = e.name("lg"),
             yes = e.value(AttributeValue::Bool(true)),
         );

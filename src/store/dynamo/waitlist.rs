@@ -91,7 +91,7 @@ impl DynamoStore {
         entry: Uuid,
         to: WaitStatus,
         now: DateTime<Utc>,
-    ) -> StoreResult<Option<(TransactWriteItem, Option<TransactWriteItem>)>> {
+    ) -> StoreResult<Option<(TransactWriteItem, Option<TransactWriteItem>, WaitlistEntry)>> {
         let Some(cur) = self.stored_entry(r.restaurant_id, r.date, entry).await? else {
             return Ok(None);
         };
@@ -101,6 +101,7 @@ impl DynamoStore {
             return Ok(None);
         }
         let moved = self.entry_move(&cur, to, now)?;
+        let after = moved_entry(&cur.entry, to, now);
         let lost = match (&cur.mail_to, to) {
             (Some(addr), WaitStatus::Lapsed) => {
                 let told = waitlist_snapshot(r.clone(), cur.entry.guest.clone(), now);
@@ -109,7 +110,7 @@ impl DynamoStore {
             }
             _ => None,
         };
-        Ok(Some((moved, lost)))
+        Ok(Some((moved, lost, after)))
     }
 
     /// `cur` → `to` at `now`, conditional on its write count.
@@ -119,9 +120,7 @@ impl DynamoStore {
         to: WaitStatus,
         now: DateTime<Utc>,
     ) -> StoreResult<TransactWriteItem> {
-        let mut next = cur.entry.clone();
-        next.status = to;
-        next.updated_at = stored_instant(now);
+        let next = moved_entry(&cur.entry, to, now);
         let mut e = Expr::default();
         let wc = e.name("wc");
         let mut sets = vec![
@@ -268,7 +267,7 @@ impl DynamoStore {
             }
             let items = vec![
                 self.entry_move(&cur, WaitStatus::Left, now)?,
-                self.wait_bump(e.restaurant_id, e.date, e.id)?,
+                self.wait_bump(e.restaurant_id, e.date, e.id, cur.writes + 1)?,
             ];
             let landed = match self.transact(items).await? {
                 Written::Done(()) => true,
@@ -283,7 +282,9 @@ impl DynamoStore {
                 _ => false,
             };
             if landed {
-                let versions = self.versions_after(e.restaurant_id, &[e.date]).await;
+                let versions = self
+                    .versions_after(e.restaurant_id, &[e.date], Some((e.id, cur.writes + 1)))
+                    .await;
                 return Ok(LeaveOutcome::Left {
                     entry: left,
                     released: None,
@@ -294,5 +295,14 @@ impl DynamoStore {
         Err(StoreError::Unavailable(
             "the waitlist entry keeps changing".into(),
         ))
+    }
+}
+
+/// `cur` as a move to `to` at `now` leaves it.
+fn moved_entry(cur: &WaitlistEntry, to: WaitStatus, now: DateTime<Utc>) -> WaitlistEntry {
+    WaitlistEntry {
+        status: to,
+        updated_at: stored_instant(now),
+        ..cur.clone()
     }
 }

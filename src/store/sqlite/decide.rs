@@ -352,7 +352,7 @@ pub(super) async fn transition_in(
     };
     let reservation = row_to_reservation(&row)?;
     // An offered hold's entry follows it in this same transaction: booked or lapsed.
-    super::waitlist::follow_offer(tx, &reservation, now).await?;
+    let entry = super::waitlist::follow_offer(tx, &reservation, now).await?;
     let mut dates = reservation.dates_spanned();
     if let Some(end) = old_end.and_then(chrono::DateTime::from_timestamp_millis) {
         let before = Reservation {
@@ -371,5 +371,6 @@ pub(super) async fn transition_in(
     Ok(TransitionOutcome::Done {
         reservation,
         versions,
+        entry,
     })
 }

@@ -38,8 +38,10 @@ impl SqliteStore {
             .await
             .map_err(db("read day reservations"))?;
         tx.commit().await.map_err(db("end day read"))?;
+        let version = version.unwrap_or(0) as u64;
         Ok(DayView {
-            version: version.unwrap_or(0) as u64,
+            version,
+            parts: vec![(String::new(), version)],
             reservations: rows
                 .iter()
                 .map(row_to_reservation)

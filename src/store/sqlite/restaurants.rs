@@ -162,6 +162,7 @@ impl SqliteStore {
         Ok(ReplaceOutcome::Done(Versions {
             dates: Vec::new(),
             wide: Some(wide as u64),
+            steps: Vec::new(),
         }))
     }
 }

@@ -35,7 +35,16 @@ pub(super) async fn bump_dates(
     ds.dedup();
     let mut out = Versions::default();
     for d in ds {
-        out.dates.push((d, bump_day(tx, rid, d).await?));
+        let v = bump_day(tx, rid, d).await?;
+        out.dates.push((d, v));
+        // The date read `max(version, wide)` just before this statement and `v` after it, in
+        // this one transaction: its one part moved by exactly one.
+        out.steps.push(crate::store::Step {
+            date: d,
+            part: String::new(),
+            from: v - 1,
+            to: v,
+        });
     }
     Ok(out)
 }

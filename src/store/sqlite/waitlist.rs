@@ -30,7 +30,7 @@ pub(super) const LAPSE_DUE_SQL: &str = "UPDATE waitlist SET status = 'lapsed', u
 /// The entry of an offered reservation follows its change (`waitlist_by_offer`).
 pub(super) const FOLLOW_SQL: &str = "UPDATE waitlist SET status = ?2, updated_ms = ?3
      WHERE offer_reservation_id = ?1 AND status = 'offered'
-     RETURNING mail_to, guest";
+     RETURNING *";
 /// Dates with waiting entries, for the reconcile loop (`waitlist_waiting`).
 pub(super) const WAITING_DAYS_SQL: &str =
     "SELECT restaurant_id, date, MIN(created_ms) FROM waitlist
@@ -128,24 +128,30 @@ pub(super) async fn follow_offer(
     tx: &mut Transaction<'_, Sqlite>,
     reservation: &Reservation,
     now: i64,
-) -> StoreResult<()> {
+) -> StoreResult<Option<WaitlistEntry>> {
     let status = match reservation.status {
         Status::Confirmed => "booked",
         Status::Released | Status::Expired => "lapsed",
-        _ => return Ok(()),
+        _ => return Ok(None),
     };
     let id = reservation.id.to_string();
-    let moved: Option<(Option<String>, String)> = sqlx::query_as(FOLLOW_SQL)
+    let Some(row) = sqlx::query(FOLLOW_SQL)
         .bind(&id)
         .bind(status)
         .bind(now)
         .fetch_optional(&mut **tx)
         .await
-        .map_err(db("move the entry of an offer"))?;
-    if let (Some((Some(to), guest)), "lapsed") = (moved, status) {
+        .map_err(db("move the entry of an offer"))?
+    else {
+        return Ok(None);
+    };
+    let entry = row_to_entry(&row)?;
+    let to: Option<String> = row.try_get("mail_to").map_err(db("read mail_to"))?;
+    let guest: String = row.try_get("guest").map_err(db("read guest"))?;
+    if let (Some(to), "lapsed") = (to, status) {
         mail_lost(tx, &to, &guest, Some(reservation.clone()), &id, now).await?;
     }
-    Ok(())
+    Ok(Some(entry))
 }
 
 async fn entry_in(
@@ -391,7 +397,9 @@ impl SqliteStore {
     }
 }
 
-/// Adds the dates of `more` to `v` (the later version of a date wins).
+/// Adds the dates of `more`, raised later in the same transaction, to `v` (the later version
+/// of a date wins; a date raised twice moved by two in this one commit, from the first step's
+/// `from` to the second's `to`).
 fn merge(v: &mut Versions, more: Versions) {
     for (d, n) in more.dates {
         match v.dates.iter_mut().find(|(x, _)| *x == d) {
@@ -400,4 +408,17 @@ fn merge(v: &mut Versions, more: Versions) {
         }
     }
     v.dates.sort();
+    for s in more.steps {
+        match v
+            .steps
+            .iter_mut()
+            .find(|x| x.date == s.date && x.part == s.part)
+        {
+            Some(x) => {
+                x.from = x.from.min(s.from);
+                x.to = x.to.max(s.to);
+            }
+            None => v.steps.push(s),
+        }
+    }
 }

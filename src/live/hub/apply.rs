@@ -1,0 +1,261 @@
+//! Pure code of a channel's in-memory day: whether a committed change fits the version the
+//! channel holds, and applying its after-image. No I/O, no async.
+//!
+//! A date's version is a sum of parts (one part on SQLite; the restaurant-wide floor and each
+//! change counter on DynamoDB). A change names, per date, each part it moved from `from` to
+//! `to` (and the parts it was made against, `from == to`). A channel applies a change only when
+//! it holds every named part at exactly `from`: then the change's after-image takes it to
+//! exactly the state a fresh read at the new version returns. A part already at or past a
+//! moved part's `to` means the channel has the change (from a read, or applied before): it is
+//! ignored. Anything else is a gap: a change in between has not arrived (yet), or the version
+//! moved in a way only a read can tell.
+use crate::booking::{Change, Image};
+use crate::domain::{LocalDate, Reservation, Status, WaitlistEntry};
+use std::collections::HashMap;
+
+/// How a change fits a channel's version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fit {
+    /// Exactly the next: apply its image.
+    Apply,
+    /// Already in the channel's state (a duplicate, or older than its last read): ignore it.
+    Seen,
+    /// A change before it is missing: wait a moment for it, then read.
+    Later,
+    /// Only a read can tell what it did (no image, no exact step, a restaurant-wide change).
+    Read,
+}
+
+/// The parts of one date's version, as last read and since advanced by applied changes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Parts(HashMap<String, u64>);
+
+impl Parts {
+    pub fn of(read: &[(String, u64)]) -> Self {
+        Parts(read.iter().cloned().collect())
+    }
+
+    fn get(&self, part: &str) -> u64 {
+        self.0.get(part).copied().unwrap_or(0)
+    }
+
+    /// The date's version: the sum of its parts.
+    pub fn version(&self) -> u64 {
+        self.0.values().sum()
+    }
+}
+
+/// How `change` fits a channel of `date` holding `parts`.
+pub fn fit(change: &Change, date: LocalDate, parts: &Parts) -> Fit {
+    if change.image.is_none() || change.wide_version.is_some() {
+        return Fit::Read;
+    }
+    let mut steps = change.steps.iter().filter(|s| s.date == date).peekable();
+    if steps.peek().is_none() {
+        return Fit::Read;
+    }
+    let steps: Vec<_> = steps.collect();
+    if steps
+        .iter()
+        .any(|s| s.from < s.to && parts.get(&s.part) >= s.to)
+    {
+        return Fit::Seen;
+    }
+    if steps.iter().all(|s| parts.get(&s.part) == s.from) {
+        Fit::Apply
+    } else if steps
+        .iter()
+        .all(|s| parts.get(&s.part) <= s.from && (s.from < s.to || parts.get(&s.part) == s.from))
+    {
+        // Only moved parts are behind: the changes before it may still come. (A part it was
+        // only made against, such as the restaurant-wide floor, is a read's business.)
+        Fit::Later
+    } else {
+        Fit::Read
+    }
+}
+
+/// Applies a change that [`fit`]s with [`Fit::Apply`]: its image to the day (the reservations
+/// of `date` and of the day before, released and expired holds left out, as a read returns
+/// them) and, when the channel keeps it, to the date's waitlist (in queue order); then its
+/// steps to `parts`.
+pub fn apply(
+    change: &Change,
+    date: LocalDate,
+    parts: &mut Parts,
+    day: &mut Vec<Reservation>,
+    waitlist: Option<&mut Vec<WaitlistEntry>>,
+) {
+    if let Some(image) = change.image.as_deref() {
+        apply_image(image, date, day, waitlist);
+    }
+    for s in change.steps.iter().filter(|s| s.date == date) {
+        parts.0.insert(s.part.clone(), s.to);
+    }
+}
+
+fn apply_image(
+    image: &Image,
+    date: LocalDate,
+    day: &mut Vec<Reservation>,
+    waitlist: Option<&mut Vec<WaitlistEntry>>,
+) {
+    let mut moved = false;
+    for r in &image.reservations {
+        if r.date != date && r.date != date.pred() {
+            continue;
+        }
+        day.retain(|x| x.id != r.id);
+        if !matches!(r.status, Status::Released | Status::Expired) {
+            day.push(r.clone());
+        }
+        moved = true;
+    }
+    if moved {
+        day.sort_by(|a, b| (a.start, &a.table_id).cmp(&(b.start, &b.table_id)));
+    }
+    let Some(waitlist) = waitlist else { return };
+    let mut moved = false;
+    for e in image.entries.iter().filter(|e| e.date == date) {
+        match waitlist.iter_mut().find(|x| x.id == e.id) {
+            Some(x) => *x = e.clone(),
+            None => waitlist.push(e.clone()),
+        }
+        moved = true;
+    }
+    if moved {
+        waitlist.sort_by_key(|e| e.queue_key());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::booking::Step;
+    use crate::domain::{Cause, TableId, WallTime};
+    use chrono::{Duration, Utc};
+    use std::sync::Arc;
+    use uuid::Uuid;
+
+    fn date() -> LocalDate {
+        LocalDate::parse("2026-12-05").unwrap()
+    }
+
+    fn held(at: &str) -> Reservation {
+        let now = Utc::now();
+        Reservation {
+            id: Uuid::new_v4(),
+            restaurant_id: Uuid::nil(),
+            table_id: TableId::parse("t1").unwrap(),
+            table_ids: vec![TableId::parse("t1").unwrap()],
+            combination_id: None,
+            date: date(),
+            time: WallTime::parse(at).unwrap(),
+            start: now,
+            end: now + Duration::minutes(90),
+            party_size: 2,
+            status: Status::Held,
+            expires_at: Some(now + Duration::minutes(5)),
+            guest: None,
+            notes: String::new(),
+            created_at: now,
+            updated_at: now,
+        }
+    }
+
+    fn change(r: &Reservation, steps: &[(&str, u64, u64)]) -> Change {
+        Change {
+            restaurant_id: Uuid::nil(),
+            cause: Cause::Held,
+            at: Utc::now(),
+            dates: vec![(date(), steps.last().map_or(0, |s| s.2))],
+            wide_version: None,
+            steps: steps
+                .iter()
+                .map(|(p, f, t)| Step {
+                    date: date(),
+                    part: (*p).into(),
+                    from: *f,
+                    to: *t,
+                })
+                .collect(),
+            image: Some(Arc::new(Image {
+                reservations: vec![r.clone()],
+                entries: vec![],
+            })),
+        }
+    }
+
+    #[test]
+    fn the_next_version_applies_a_duplicate_is_seen_and_a_gap_waits() {
+        let parts = Parts::of(&[(String::new(), 5)]);
+        let r = held("19:00");
+        assert_eq!(fit(&change(&r, &[("", 5, 6)]), date(), &parts), Fit::Apply);
+        assert_eq!(fit(&change(&r, &[("", 4, 5)]), date(), &parts), Fit::Seen);
+        assert_eq!(fit(&change(&r, &[("", 2, 3)]), date(), &parts), Fit::Seen);
+        assert_eq!(fit(&change(&r, &[("", 6, 7)]), date(), &parts), Fit::Later);
+        // One commit that raised the date twice (an offer on SQLite) is still the next one.
+        assert_eq!(fit(&change(&r, &[("", 5, 7)]), date(), &parts), Fit::Apply);
+        let mut no_image = change(&r, &[("", 5, 6)]);
+        no_image.image = None;
+        assert_eq!(fit(&no_image, date(), &parts), Fit::Read);
+        let mut no_step = change(&r, &[("", 5, 6)]);
+        no_step.steps.clear();
+        assert_eq!(fit(&no_step, date(), &parts), Fit::Read);
+    }
+
+    #[test]
+    fn parts_of_a_summed_version_fit_one_by_one_against_the_wide_floor() {
+        let parts = Parts::of(&[("^".into(), 1000), ("t1".into(), 3), ("t2".into(), 7)]);
+        assert_eq!(parts.version(), 1010);
+        let r = held("19:00");
+        let on_t2 = [("^", 1000, 1000), ("t2", 7, 8)];
+        assert_eq!(fit(&change(&r, &on_t2), date(), &parts), Fit::Apply);
+        // A counter never seen before starts at 0.
+        let on_t3 = [("^", 1000, 1000), ("t3", 0, 1)];
+        assert_eq!(fit(&change(&r, &on_t3), date(), &parts), Fit::Apply);
+        // Made against a settings change the channel has not read: read.
+        let newer_wide = [("^", 2000, 2000), ("t2", 7, 8)];
+        assert_eq!(fit(&change(&r, &newer_wide), date(), &parts), Fit::Read);
+        // Its counter moved past the channel's: the channel already has it.
+        let old = [("^", 1000, 1000), ("t1", 2, 3)];
+        assert_eq!(fit(&change(&r, &old), date(), &parts), Fit::Seen);
+    }
+
+    #[test]
+    fn an_image_upserts_reservations_and_drops_released_ones() {
+        let mut parts = Parts::of(&[(String::new(), 5)]);
+        let (a, b) = (held("19:00"), held("20:00"));
+        let mut day = vec![a.clone()];
+        apply(
+            &change(&b, &[("", 5, 6)]),
+            date(),
+            &mut parts,
+            &mut day,
+            None,
+        );
+        assert_eq!(day.len(), 2);
+        assert_eq!(parts.version(), 6);
+        let mut released = a.clone();
+        released.status = Status::Released;
+        apply(
+            &change(&released, &[("", 6, 7)]),
+            date(),
+            &mut parts,
+            &mut day,
+            None,
+        );
+        assert_eq!(day, vec![b.clone()]);
+        let mut confirmed = b.clone();
+        confirmed.status = Status::Confirmed;
+        apply(
+            &change(&confirmed, &[("", 7, 8)]),
+            date(),
+            &mut parts,
+            &mut day,
+            None,
+        );
+        assert_eq!(day, vec![confirmed]);
+        assert_eq!(parts.version(), 8);
+    }
+}

@@ -1,0 +1,204 @@
+//! How a channel keeps its day: applying each change that is the next version, reading the
+//! store when one is not (and at subscribe and reconcile), counting every read.
+use super::super::apply::{self, Fit, Parts};
+use super::Channel;
+use crate::domain::{Cause, WaitlistEntry};
+use chrono::{DateTime, Utc};
+use std::time::{Duration, Instant};
+
+/// How long a change that is ahead of the channel's version waits for the ones before it (they
+/// may come by another path: this instance's own commits and the bus race each other) before
+/// the channel reads the store instead.
+pub(super) const GAP_WAIT: Duration = Duration::from_millis(50);
+
+/// Why the hub reads the store (a label of `tablecast_hub_store_reads_total`).
+#[derive(Debug, Clone, Copy)]
+pub(in crate::live::hub) enum Why {
+    Subscribe,
+    Change,
+    Reconcile,
+    Repair,
+}
+
+impl Why {
+    pub(super) fn as_str(self) -> &'static str {
+        match self {
+            Why::Subscribe => "subscribe",
+            Why::Change => "change",
+            Why::Reconcile => "reconcile",
+            Why::Repair => "repair",
+        }
+    }
+}
+
+impl Channel {
+    pub(super) fn counted(&self, kind: &str, why: Why) {
+        self.hub.0.metrics.hub_store_read(kind, why.as_str());
+    }
+
+    pub(super) fn keeps_waitlist(&self) -> bool {
+        self.groups.keys().any(|v| v.needs_waitlist())
+    }
+
+    /// Reads the day (and the restaurant when asked, and the waitlist while a view shows it)
+    /// from the store; true when it moved.
+    pub(super) async fn reload(&mut self, with_restaurant: bool, why: Why) -> bool {
+        self.read(with_restaurant, self.keeps_waitlist(), why).await
+    }
+
+    #[tracing::instrument(name = "hub.reload", skip(self), fields(restaurant = %self.key.0, date = %self.key.1))]
+    pub(super) async fn read(
+        &mut self,
+        with_restaurant: bool,
+        with_waitlist: bool,
+        why: Why,
+    ) -> bool {
+        let store = self.hub.0.store.clone();
+        if with_restaurant || self.restaurant.is_none() {
+            self.counted("restaurant", why);
+            match store.restaurant(self.key.0).await {
+                Ok(Some(r)) => self.restaurant = Some(r.restaurant),
+                Ok(None) => return false,
+                Err(e) => {
+                    tracing::warn!(
+                        error = format!("{e:#}"),
+                        "live channel cannot load its restaurant"
+                    );
+                    return false;
+                }
+            }
+        }
+        let mut read: Option<(crate::store::DayView, Option<Vec<WaitlistEntry>>)> = None;
+        // The waitlist is a second read: it must be of the same version as the day, or a
+        // change between them would be applied again over a newer entry. Read the day again
+        // after it until both agree (a few times; reconcile repairs the rest).
+        for _ in 0..3 {
+            self.counted("day", why);
+            let day = match store.day(self.key.0, self.key.1).await {
+                Ok(day) => day,
+                Err(e) => {
+                    tracing::warn!(error = format!("{e:#}"), "live channel cannot load its day");
+                    break;
+                }
+            };
+            if matches!(&read, Some((d, _)) if d.version == day.version) {
+                break;
+            }
+            let waitlist = if with_waitlist {
+                self.counted("waitlist", why);
+                match store.waitlist_on(self.key.0, self.key.1).await {
+                    Ok(w) => Some(w),
+                    Err(e) => {
+                        tracing::warn!(
+                            error = format!("{e:#}"),
+                            "live channel cannot load its waitlist"
+                        );
+                        None
+                    }
+                }
+            } else {
+                None
+            };
+            read = Some((day, waitlist));
+            if !with_waitlist {
+                break;
+            }
+        }
+        let Some((day, waitlist)) = read else {
+            return false;
+        };
+        // A read is never behind what was applied: every applied change committed before it.
+        let newer = day.version > self.version;
+        if newer || with_restaurant || day.version == self.version {
+            self.version = self.version.max(day.version);
+            self.parts = Parts::of(&day.parts);
+            self.day = day.reservations;
+            if let Some(w) = waitlist {
+                self.waitlist = w;
+            }
+        }
+        newer || with_restaurant
+    }
+
+    /// Applies every queued change that fits the version, in version order, and drops those
+    /// already in. Returns the cause and commit time of the last one applied, and whether a
+    /// change needs a read of the store.
+    pub(super) fn settle(&mut self) -> (Option<(Cause, DateTime<Utc>)>, bool) {
+        let (mut last, mut read) = (None, false);
+        let date = self.key.1;
+        let with_waitlist = self.keeps_waitlist();
+        loop {
+            let mut progress = false;
+            let mut i = 0;
+            while i < self.ahead.len() {
+                match apply::fit(&self.ahead[i], date, &self.parts) {
+                    Fit::Later => i += 1,
+                    Fit::Seen => {
+                        self.ahead.swap_remove(i);
+                        progress = true;
+                    }
+                    Fit::Read => {
+                        self.ahead.swap_remove(i);
+                        read = true;
+                    }
+                    Fit::Apply => {
+                        let c = self.ahead.swap_remove(i);
+                        let waitlist = with_waitlist.then_some(&mut self.waitlist);
+                        apply::apply(&c, date, &mut self.parts, &mut self.day, waitlist);
+                        self.version = self.version.max(self.parts.version());
+                        last = Some((c.cause, c.at));
+                        progress = true;
+                    }
+                }
+            }
+            if !progress {
+                break;
+            }
+        }
+        if self.ahead.is_empty() {
+            self.ahead_since = None;
+        } else {
+            self.ahead_since.get_or_insert_with(Instant::now);
+        }
+        (last, read)
+    }
+
+    /// Takes what publishers queued, applies what fits and reads the store when something
+    /// does not (at once for a change without image, after `GAP_WAIT` for a gap), then fans
+    /// out once.
+    pub(super) async fn on_changes(&mut self, gap_expired: bool) {
+        let p = std::mem::take(&mut *self.shared.pending.lock().expect("pending lock"));
+        let newest = p.changes.last().map(|c| (c.cause, c.at));
+        self.ahead.extend(p.changes);
+        if self.restaurant.is_none() {
+            // Not loaded yet: the first subscription reads everything.
+            self.ahead.clear();
+            self.ahead_since = None;
+            return;
+        }
+        let before = self.version;
+        let (mut last, mut read) = self.settle();
+        read |= p.read || p.wide;
+        read |= gap_expired && self.ahead_since.is_some_and(|t| t.elapsed() >= GAP_WAIT);
+        if read {
+            let why = if p.read && !p.wide {
+                Why::Repair
+            } else {
+                Why::Change
+            };
+            self.reload(p.wide, why).await;
+            // Whatever the read covers is in; whatever is newer still applies.
+            let (applied, _) = self.settle();
+            last = applied.or(last);
+            self.ahead.clear();
+            self.ahead_since = None;
+        }
+        if self.version > before || p.wide {
+            let (cause, at) = last
+                .or(newest)
+                .or(p.cause.zip(p.at))
+                .unwrap_or((Cause::Changed, Utc::now()));
+            self.fan_out(cause, at, p.wide);
+        }
+    }
+}

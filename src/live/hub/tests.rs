@@ -1,0 +1,201 @@
+//! The hub against a real (in-memory SQLite) store: changes applied from their images, a gap
+//! read from the store, duplicates and old changes ignored, and the store reads counted.
+use super::*;
+use crate::booking::{Booking, HoldRequest};
+use crate::domain::restaurant::{default_turns, Day, HoursPeriod, Table};
+use crate::domain::{PartySize, Restaurant, TableId, WallTime};
+use serde_json::Value;
+
+/// Holds every change back until the test hands it to the hub.
+#[derive(Default)]
+struct Gate(Mutex<Vec<Change>>);
+
+impl Publish for Gate {
+    fn publish(&self, change: Change) {
+        self.0.lock().unwrap().push(change);
+    }
+}
+
+impl Gate {
+    fn take(&self) -> Change {
+        let mut v = self.0.lock().unwrap();
+        assert_eq!(v.len(), 1, "one change per commit");
+        v.remove(0)
+    }
+}
+
+fn restaurant() -> Restaurant {
+    let table = |id: &str| Table {
+        id: TableId::parse(id).unwrap(),
+        label: id.to_uppercase(),
+        min_party: 1,
+        max_party: 4,
+        area: None,
+    };
+    Restaurant {
+        id: Uuid::new_v4(),
+        name: "Test".into(),
+        timezone: chrono_tz::UTC,
+        slot_minutes: 30,
+        hold_seconds: 300,
+        offer_seconds: 120,
+        booking_horizon_days: 60,
+        turn_minutes: default_turns(),
+        hours: vec![HoursPeriod {
+            days: (0u8..7)
+                .map(|i| Day(chrono::Weekday::try_from(i).unwrap()))
+                .collect(),
+            open: WallTime::parse("18:00").unwrap(),
+            close: WallTime::parse("23:00").unwrap(),
+        }],
+        closed_dates: vec![],
+        tables: vec![table("t1"), table("t2"), table("t3")],
+        combinations: vec![],
+        pacing: None,
+    }
+}
+
+struct Fixture {
+    hub: Hub,
+    booking: Booking,
+    gate: Arc<Gate>,
+    metrics: Metrics,
+    rx: mpsc::Receiver<Out>,
+    rid: Uuid,
+    date: LocalDate,
+}
+
+impl Fixture {
+    async fn new() -> Fixture {
+        let store: DynStore = Arc::new(
+            crate::store::sqlite::SqliteStore::open("sqlite::memory:")
+                .await
+                .unwrap(),
+        );
+        let metrics = Metrics::new();
+        let hub = Hub::new(store.clone(), metrics.clone(), Duration::from_secs(3600));
+        let gate = Arc::new(Gate::default());
+        let booking = Booking::new(store, gate.clone(), metrics.clone());
+        let (r, _) = booking.create_restaurant(restaurant()).await.unwrap();
+        let date = LocalDate::from_naive(Utc::now().date_naive() + chrono::Days::new(3));
+        let (tx, rx) = mpsc::channel(64);
+        let conn = Conn {
+            id: hub.next_conn_id(),
+            tx,
+            evict: Arc::new(Notify::new()),
+        };
+        let view = View::Party(PartySize::new(2).unwrap());
+        hub.subscribe((r.id, date), view, conn, Arc::from("\"s\""))
+            .await;
+        let mut f = Fixture {
+            hub,
+            booking,
+            gate,
+            metrics,
+            rx,
+            rid: r.id,
+            date,
+        };
+        assert_eq!(f.frame().await["type"], "snapshot");
+        f
+    }
+
+    async fn hold(&self, table: &str) -> Change {
+        self.booking
+            .hold(HoldRequest {
+                restaurant_id: self.rid,
+                date: self.date,
+                time: WallTime::parse("19:00").unwrap(),
+                party_size: PartySize::new(2).unwrap(),
+                table_id: Some(TableId::parse(table).unwrap()),
+                combination_id: None,
+                cap: None,
+                idem: None,
+            })
+            .await
+            .unwrap();
+        self.gate.take()
+    }
+
+    async fn frame(&mut self) -> Value {
+        let out = tokio::time::timeout(Duration::from_secs(2), self.rx.recv())
+            .await
+            .expect("a frame within 2 s")
+            .unwrap();
+        serde_json::from_str(&out.text()).unwrap()
+    }
+
+    async fn quiet(&mut self) -> bool {
+        tokio::time::timeout(Duration::from_millis(300), self.rx.recv())
+            .await
+            .is_err()
+    }
+
+    fn reads(&self, reason: &str) -> u64 {
+        self.metrics
+            .render()
+            .lines()
+            .filter(|l| l.starts_with("tablecast_hub_store_reads_total{"))
+            .filter(|l| l.contains("kind=\"day\"") && l.contains(&format!("reason=\"{reason}\"")))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+            .sum()
+    }
+}
+
+fn free_at_19(frame: &Value) -> u64 {
+    frame["slots"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["time"] == "19:00")
+        .expect("19:00 changed")["available_tables"]
+        .as_u64()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn the_next_change_applies_without_a_read_a_gap_reads_and_old_ones_are_ignored() {
+    let mut f = Fixture::new().await;
+    assert_eq!(f.reads("subscribe"), 1);
+    let first = f.hold("t1").await;
+    let v1 = first.dates[0].1;
+    f.hub.publish(first.clone());
+    let frame = f.frame().await;
+    assert_eq!(
+        (frame["version"].as_u64(), free_at_19(&frame)),
+        (Some(v1), 2)
+    );
+    assert_eq!(f.reads("change"), 0, "applied from its image");
+
+    // The second change is lost; the third arrives: a gap. After a short wait the channel
+    // reads the store and shows both.
+    let second = f.hold("t2").await;
+    let third = f.hold("t3").await;
+    f.hub.publish(third.clone());
+    let frame = f.frame().await;
+    assert_eq!(frame["version"].as_u64(), Some(third.dates[0].1));
+    assert_eq!(free_at_19(&frame), 0, "the lost change is in the read");
+    assert_eq!(f.reads("change"), 1);
+
+    // The lost one arriving late, and the third again, are already in: nothing is sent.
+    f.hub.publish(second);
+    f.hub.publish(third);
+    f.hub.publish(first);
+    assert!(f.quiet().await, "old and duplicate changes send nothing");
+    assert_eq!(f.reads("change"), 1, "and read nothing");
+}
+
+#[tokio::test]
+async fn changes_out_of_order_within_the_wait_apply_in_version_order_without_a_read() {
+    let mut f = Fixture::new().await;
+    let (a, b) = (f.hold("t1").await, f.hold("t2").await);
+    f.hub.publish(b.clone());
+    f.hub.publish(a);
+    // One frame or two (coalesced or not), ending at b's version with both tables taken.
+    let mut frame = f.frame().await;
+    while frame["version"].as_u64() != Some(b.dates[0].1) {
+        frame = f.frame().await;
+    }
+    assert_eq!(free_at_19(&frame), 1);
+    assert_eq!(f.reads("change"), 0);
+}
