@@ -2,6 +2,11 @@ use clap::Parser;
 use tablecast::config::{Cli, Command, LogFormat};
 use tablecast::startup::Application;
 
+/// jemalloc leaves the untouched pages of large, mostly empty buffers (actix-http's 8 KiB read
+/// and write buffers per connection) out of the resident set; see BENCHMARKS.md.
+#[global_allocator]
+static ALLOC: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 fn init_logs(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| "info,sqlx=warn,actix_server=warn".into());

@@ -12,6 +12,7 @@ mod ops;
 mod reservations;
 mod restaurants;
 pub mod socket;
+mod socket_writer;
 mod waitlist;
 
 use crate::booking::Booking;

@@ -1,24 +1,27 @@
-//! One WebSocket connection: a `select!` over client frames, the hub's queue, the heartbeat,
-//! eviction and drain.
+//! One WebSocket connection: a task with a `select!` over client frames, the heartbeat,
+//! eviction and drain. What the connection sends (the hub's frames, replies, pings, the close)
+//! goes through its bounded queue straight to the response body (`socket_writer`), which
+//! actix-http's dispatcher polls: the hub's frames never pass through this task.
 use super::auth::resolve;
 use super::error::ApiError;
 use super::limits::Requester;
 use super::restaurants::{take_hold, HoldCommand};
+use super::socket_writer::Writer;
 use super::AppState;
 use crate::booking::BookingError;
 use crate::domain::time::local_date_of;
 use crate::domain::PartySize;
-use crate::live::hub::{Conn, Key, Out, View};
+use crate::live::hub::{Conn, Key, Out, Queue, View};
 use crate::wire::frames::{self, ClientFrame, HoldFrame, SubscribeFrame, ViewName};
 use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
-use actix_ws::{AggregatedMessage, CloseCode, CloseReason, ProtocolError, Session};
+use actix_ws::{AggregatedMessage, ProtocolError};
 use rand::Rng;
 use serde::Deserialize;
 use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{mpsc, Notify};
+use tokio::sync::Notify;
 use tokio::time::{sleep_until, Instant};
 
 pub const MAX_MESSAGE: usize = 64 * 1024;
@@ -66,13 +69,20 @@ pub async fn endpoint(
     } else {
         Some(state.limits.connect(&who.client)?)
     };
+    // actix-ws checks the handshake and reads the client's frames; the writing side is our
+    // queue and its body, in place of actix-ws's session channel and its own body.
     let (res, session, stream) = actix_ws::handle(&req, body)?;
+    drop(session);
+    let queue = Queue::new(QUEUE);
+    let res = res
+        .map_body(|_, _| Writer::new(queue.clone(), state.metrics.clone()))
+        .map_into_boxed_body();
     let stream = stream
         .max_frame_size(MAX_MESSAGE)
         .aggregate_continuations()
         .max_continuation_size(MAX_MESSAGE);
     actix_web::rt::spawn(async move {
-        run(state.into_inner(), who, session, stream).await;
+        run(state.into_inner(), who, queue, stream).await;
         drop(guard);
     });
     Ok(res)
@@ -91,36 +101,48 @@ fn err(sub: Option<&str>, req: Option<&str>, status: u16, title: &str, detail: &
     Some(frames::error(sub, req, status, title, detail))
 }
 
-fn close(code: CloseCode, why: &str) -> Option<CloseReason> {
-    Some(CloseReason {
-        code,
-        description: Some(why.to_owned()),
-    })
+/// Close codes (docs/live-protocol.md).
+const NORMAL_AWAY: u16 = 1001;
+const PROTOCOL: u16 = 1002;
+const TOO_BIG: u16 = 1009;
+const IDLE: u16 = 4000;
+const TOO_SLOW: u16 = 4008;
+
+fn close(code: u16, why: &str) -> Option<(u16, String)> {
+    Some((code, why.to_owned()))
 }
 
-/// Whether a frame went out within the write timeout.
-async fn timed<E>(send: impl std::future::Future<Output = Result<(), E>>) -> bool {
-    matches!(tokio::time::timeout(WRITE_TIMEOUT, send).await, Ok(Ok(())))
+/// Whether a frame found room in the queue within the write timeout.
+async fn write(queue: &Queue, out: Out) -> bool {
+    matches!(
+        tokio::time::timeout(WRITE_TIMEOUT, queue.send(out)).await,
+        Ok(true)
+    )
 }
 
-async fn write(session: &mut Session, text: String) -> bool {
-    timed(session.text(text)).await
+/// Closes the queue however the session ends, so that the body ends and the hub lets go.
+struct CloseOnDrop(Queue);
+
+impl Drop for CloseOnDrop {
+    fn drop(&mut self) {
+        self.0.close();
+    }
 }
 
 async fn run(
     state: Arc<AppState>,
     who: Requester,
-    mut session: Session,
+    queue: Queue,
     mut stream: actix_ws::AggregatedMessageStream,
 ) {
     let metrics = state.metrics.clone();
     metrics.ws_connections().inc();
-    let (tx, mut rx) = mpsc::channel::<Out>(QUEUE);
+    let _closer = CloseOnDrop(queue.clone());
     let evict = Arc::new(Notify::new());
     let mut conv = Conversation {
         conn: Conn {
             id: state.hub.next_conn_id(),
-            tx,
+            tx: queue.clone(),
             evict: evict.clone(),
         },
         state: state.clone(),
@@ -140,41 +162,31 @@ async fn run(
                 last_seen = Instant::now();
                 let reply = match msg {
                     None => break None,
-                    Some(Err(ProtocolError::Overflow)) => break close(CloseCode::Size, "message over 64 KiB"),
-                    Some(Err(e)) => break close(CloseCode::Protocol, &e.to_string()),
-                    Some(Ok(AggregatedMessage::Text(t))) => conv.handle(&t).await,
+                    Some(Err(ProtocolError::Overflow)) => break close(TOO_BIG, "message over 64 KiB"),
+                    Some(Err(e)) => break close(PROTOCOL, &e.to_string()),
+                    // Boxed: the task of an idle connection stays small.
+                    Some(Ok(AggregatedMessage::Text(t))) => Box::pin(conv.handle(&t)).await,
                     Some(Ok(AggregatedMessage::Binary(_))) => err(None, None, 400, "Bad request", "binary frames are not supported"),
                     Some(Ok(AggregatedMessage::Ping(b))) => {
                         // Under the write timeout like any frame: a pinger that never reads
                         // cannot pin this session.
-                        if !timed(session.pong(&b)).await { break close(CloseCode::Other(4008), "too slow to keep up"); }
+                        if !write(&queue, Out::Pong(b.to_vec())).await { break close(TOO_SLOW, "too slow to keep up"); }
                         None
                     }
                     Some(Ok(AggregatedMessage::Pong(_))) => None,
                     Some(Ok(AggregatedMessage::Close(_))) => break None,
                 };
                 if let Some(text) = reply {
-                    if !write(&mut session, text).await { break None; }
-                }
-            }
-            Some(out) = rx.recv() => {
-                let at = match &out { Out::Shared { at, .. } => *at, Out::Own(_) => None };
-                if !write(&mut session, out.text()).await {
-                    metrics.live_eviction();
-                    break close(CloseCode::Other(4008), "too slow to keep up");
-                }
-                if let Some(at) = at {
-                    let lag = chrono::Utc::now() - at;
-                    metrics.live_latency(lag.num_microseconds().unwrap_or(0).max(0) as f64 / 1e6);
+                    if !write(&queue, Out::Own(text)).await { break close(TOO_SLOW, "too slow to keep up"); }
                 }
             }
             _ = ping.tick() => {
-                if !timed(session.ping(b"")).await { break close(CloseCode::Other(4008), "too slow to keep up"); }
+                if !write(&queue, Out::Ping).await { break close(TOO_SLOW, "too slow to keep up"); }
             }
-            _ = sleep_until(idle_at) => break close(CloseCode::Other(4000), "idle"),
+            _ = sleep_until(idle_at) => break close(IDLE, "idle"),
             _ = evict.notified() => {
                 metrics.live_eviction();
-                break close(CloseCode::Other(4008), "too slow to keep up");
+                break close(TOO_SLOW, "too slow to keep up");
             }
             Ok(()) = drain.changed(), if drain_at.is_none() => {
                 if *drain.borrow() {
@@ -184,14 +196,14 @@ async fn run(
                 }
             }
             _ = async { sleep_until(drain_at.unwrap_or_else(Instant::now)).await }, if drain_at.is_some() => {
-                break close(CloseCode::Away, "instance draining; reconnect");
+                break close(NORMAL_AWAY, "instance draining; reconnect");
             }
         }
     };
     for (_, (key, sub)) in conv.subs.drain() {
         state.hub.unsubscribe(key, conv.conn.id, sub).await;
     }
-    let _ = tokio::time::timeout(CLOSE_TIMEOUT, session.close(reason)).await;
+    let _ = tokio::time::timeout(CLOSE_TIMEOUT, queue.finish(Out::Close(reason))).await;
     metrics.ws_connections().dec();
 }
 

@@ -187,20 +187,33 @@ fn record(report: &mut Report, name: &str, n: usize, k: usize, tallies: &[Tally]
     (s.p99_ms, lost)
 }
 
-/// A broadcast baseline (raw or Node) at `addr`: N listeners, then K timestamped updates sent
-/// through one more socket, which the server writes to every socket. Its p99 in ms.
+/// Reports a server's resident memory growth per connection, from `before` to now.
+fn rss_per_connection(report: &mut Report, name: &str, pid: u32, before: Option<u64>, n: usize) {
+    if let (Some(before), Some(after)) = (before, wsclient::rss_kib(pid)) {
+        let per = after.saturating_sub(before) as f64 / n.max(1) as f64;
+        report.fact(
+            &format!("{name}: RSS per idle connection (KiB)"),
+            (per * 10.0).round() / 10.0,
+        );
+    }
+}
+
+/// A broadcast baseline (raw or Node, process `pid`) at `addr`: N listeners, then K timestamped
+/// updates sent through one more socket, which the server writes to every socket. Its p99 in ms.
 #[allow(clippy::too_many_arguments)]
 async fn broadcast(
     ctx: &Ctx,
     report: &mut Report,
     name: &str,
-    addr: SocketAddr,
+    (addr, pid): (SocketAddr, u32),
     n: usize,
     k: usize,
     gap: Duration,
     deadline: tokio::time::Instant,
 ) -> anyhow::Result<f64> {
+    let before = wsclient::rss_kib(pid);
     let crowd = gather(ctx, &[addr], n, k, deadline, |_| None).await?;
+    rss_per_connection(report, name, pid, before, n);
     let mut control = wsclient::connect(addr, n + 1).await?;
     let pad = "x".repeat(200);
     for _ in 0..k {
@@ -238,7 +251,8 @@ pub async fn run(o: Opts) -> anyhow::Result<Report> {
         };
         let raw = super::raw::spawn(&program, &["loadgen", "raw-server"], &[], "raw server on ")?;
         let name = "raw broadcast (baseline)";
-        Some(broadcast(&ctx, &mut report, name, raw.addr, n, k, gap, give_up()).await?)
+        let server = (raw.addr, raw.pid());
+        Some(broadcast(&ctx, &mut report, name, server, n, k, gap, give_up()).await?)
     } else {
         None
     };
@@ -254,7 +268,8 @@ pub async fn run(o: Opts) -> anyhow::Result<Report> {
                 )
             })?;
         let name = "node ws broadcast (baseline)";
-        let p99 = broadcast(&ctx, &mut report, name, node.addr, n, k, gap, give_up()).await?;
+        let server = (node.addr, node.pid());
+        let p99 = broadcast(&ctx, &mut report, name, server, n, k, gap, give_up()).await?;
         if let Some(raw) = raw_p99 {
             report.fact(
                 "node ws p99 / raw broadcast p99",

@@ -201,12 +201,13 @@ pub fn sub_json(sub: &str) -> Arc<str> {
 
 /// Closes a shared frame with one subscriber's `sub`.
 pub fn close_shared(body: &str, sub: &str) -> String {
-    let mut s = String::with_capacity(body.len() + sub.len() + 8);
-    s.push_str(body);
-    s.push_str(",\"sub\":");
-    s.push_str(sub);
-    s.push('}');
-    s
+    shared_parts(body, sub).concat()
+}
+
+/// The pieces of `close_shared(body, sub)` in order, for a writer that copies them straight
+/// into its buffer.
+pub fn shared_parts<'a>(body: &'a str, sub: &'a str) -> [&'a str; 4] {
+    [body, ",\"sub\":", sub, "}"]
 }
 
 pub fn snapshot(version: u64, data: SnapshotData) -> Arc<str> {

@@ -8,6 +8,7 @@
 //! hands remote changes (with their images) back to `on_remote`.
 mod apply;
 mod channel;
+mod queue;
 #[cfg(test)]
 mod tests;
 pub mod view;
@@ -18,7 +19,6 @@ use crate::booking::{Change, Publish};
 use crate::domain::{Cause, LocalDate};
 use crate::metrics::Metrics;
 use crate::store::DynStore;
-use crate::wire::frames;
 use channel::{Channel, Cmd, Pending, Shared};
 use chrono::{DateTime, Utc};
 use std::collections::{HashMap, HashSet};
@@ -28,12 +28,14 @@ use std::time::Duration;
 use tokio::sync::{mpsc, Notify};
 use uuid::Uuid;
 
+pub use queue::Queue;
 pub use view::View;
 
 /// One item of a connection's outgoing queue.
 #[derive(Debug, Clone)]
 pub enum Out {
-    /// A frame shared by every subscriber of a channel, closed with this subscription's `sub`.
+    /// A frame shared by every subscriber of a channel, closed with this subscription's `sub`
+    /// (`frames::shared_parts`): its bytes are copied once, into the socket's write buffer.
     Shared {
         body: Arc<str>,
         sub: Arc<str>,
@@ -41,22 +43,19 @@ pub enum Out {
     },
     /// A frame for this connection alone.
     Own(String),
-}
-
-impl Out {
-    pub fn text(&self) -> String {
-        match self {
-            Out::Shared { body, sub, .. } => frames::close_shared(body, sub),
-            Out::Own(s) => s.clone(),
-        }
-    }
+    /// A WebSocket ping (empty).
+    Ping,
+    /// A WebSocket pong echoing the client's ping.
+    Pong(Vec<u8>),
+    /// The closing frame (code and reason; none when the client left first).
+    Close(Option<(u16, String)>),
 }
 
 /// A connection as the hub sees it: its bounded queue and the signal that evicts it.
 #[derive(Clone)]
 pub struct Conn {
     pub id: u64,
-    pub tx: mpsc::Sender<Out>,
+    pub tx: Queue,
     pub evict: Arc<Notify>,
 }
 

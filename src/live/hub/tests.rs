@@ -60,7 +60,9 @@ struct Fixture {
     booking: Booking,
     gate: Arc<Gate>,
     metrics: Metrics,
-    rx: mpsc::Receiver<Out>,
+    rx: Queue,
+    /// Frames taken from the queue, not yet looked at.
+    taken: std::collections::VecDeque<Out>,
     rid: Uuid,
     date: LocalDate,
 }
@@ -78,10 +80,10 @@ impl Fixture {
         let booking = Booking::new(store, gate.clone(), metrics.clone());
         let (r, _) = booking.create_restaurant(restaurant()).await.unwrap();
         let date = LocalDate::from_naive(Utc::now().date_naive() + chrono::Days::new(3));
-        let (tx, rx) = mpsc::channel(64);
+        let rx = Queue::new(64);
         let conn = Conn {
             id: hub.next_conn_id(),
-            tx,
+            tx: rx.clone(),
             evict: Arc::new(Notify::new()),
         };
         let view = View::Party(PartySize::new(2).unwrap());
@@ -93,6 +95,7 @@ impl Fixture {
             gate,
             metrics,
             rx,
+            taken: Default::default(),
             rid: r.id,
             date,
         };
@@ -118,15 +121,29 @@ impl Fixture {
     }
 
     async fn frame(&mut self) -> Value {
-        let out = tokio::time::timeout(Duration::from_secs(2), self.rx.recv())
+        let out = tokio::time::timeout(Duration::from_secs(2), self.recv())
             .await
-            .expect("a frame within 2 s")
-            .unwrap();
-        serde_json::from_str(&out.text()).unwrap()
+            .expect("a frame within 2 s");
+        let text = match out {
+            Out::Shared { body, sub, .. } => crate::wire::frames::close_shared(&body, &sub),
+            Out::Own(s) => s,
+            other => panic!("not a data frame: {other:?}"),
+        };
+        serde_json::from_str(&text).unwrap()
+    }
+
+    /// The next frame the hub queued, as the socket's writer would take it.
+    async fn recv(&mut self) -> Out {
+        if self.taken.is_empty() {
+            let (rx, taken) = (&self.rx, &mut self.taken);
+            std::future::poll_fn(|cx| rx.poll_take(cx, |items| taken.extend(items.drain(..))))
+                .await;
+        }
+        self.taken.pop_front().expect("a frame")
     }
 
     async fn quiet(&mut self) -> bool {
-        tokio::time::timeout(Duration::from_millis(300), self.rx.recv())
+        tokio::time::timeout(Duration::from_millis(300), self.recv())
             .await
             .is_err()
     }
