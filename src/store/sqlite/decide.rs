@@ -157,7 +157,7 @@ pub(super) const LIVE_HOLDS_OF_CLIENT_SQL: &str = "SELECT COUNT(*) FROM reservat
 
 /// Writes the idempotent answer of a decided write in its own transaction (and savepoint), in
 /// place of the in-flight marker `idem_begin` wrote: the effect and its record commit together.
-async fn record_answer(
+pub(super) async fn record_answer(
     tx: &mut Transaction<'_, Sqlite>,
     idem: &IdemRecord,
     decided: &Reservation,

@@ -12,6 +12,7 @@ use tokio::sync::mpsc;
 
 mod batch;
 mod decide;
+mod fast;
 mod idempotency;
 mod outbox;
 mod reads;
@@ -39,6 +40,18 @@ pub fn request_path_sql() -> Vec<(&'static str, String)> {
             decide::LIVE_HOLDS_OF_CLIENT_SQL.to_owned(),
         ),
     ]
+}
+
+/// The statements of the script that decides a hold in one round trip (`fast.rs`), without its
+/// savepoint: what the plan tests give to `EXPLAIN QUERY PLAN`.
+#[doc(hidden)]
+pub fn hold_script_sql() -> Vec<String> {
+    fast::script_sql(true)
+        .split(';')
+        .map(str::trim)
+        .filter(|s| !s.is_empty() && !s.starts_with("SAVEPOINT") && !s.starts_with("RELEASE"))
+        .map(str::to_owned)
+        .collect()
 }
 
 /// The waitlist's statements, by name: what the plan tests give to `EXPLAIN QUERY PLAN`.
