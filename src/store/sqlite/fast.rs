@@ -42,14 +42,23 @@ fn candidates_json(candidates: &[Seating]) -> String {
     serde_json::Value::from(v).to_string()
 }
 
-/// Parameters: ?1 restaurant, ?2 candidates, ?3 start, ?4 end, ?5 now, ?6 expected revision,
-/// ?7 client key of a capped client, ?8 its cap, ?9 date of an enforced pacing window (null
-/// when none), ?10 and ?11 its local bounds, ?12 max covers, ?13 max parties, ?14 party size,
-/// ?15 idempotency key, ?16 id, ?17 date, ?18 time, ?19 status, ?20 expires, ?21 guest,
-/// ?22 notes, ?23 created, ?24 updated, ?25 token hash, ?26 dates to raise, ?27 member tables.
-fn script(release: bool) -> String {
-    // The candidate `c` has a table occupied over [start, end): any row, live or not (a row of
-    // a hold past its expiry is excluded by `no_expired_member` before this is asked).
+/// The conditions both the script and the readers' fast loser decide with, over the same
+/// numbered parameters: ?1 restaurant, ?2 candidates, ?3 start, ?4 end, ?5 now, ?6 expected
+/// revision, ?7 client key of a capped client, ?8 its cap, ?9 date of an enforced pacing window
+/// (null when none), ?10 and ?11 its local bounds, ?12 max covers, ?13 max parties,
+/// ?14 party size.
+struct Conditions {
+    /// The candidate `c` has a table occupied over [start, end) by any row, live or not.
+    busy: String,
+    /// … by a row that is live at `now` (a hold past its expiry is free).
+    busy_live: String,
+    cap_ok: &'static str,
+    pacing_ok: String,
+    /// The enforced pacing window's rows, as `FROM … WHERE …`.
+    window: String,
+}
+
+fn conditions() -> Conditions {
     let occupied = |live: &str| {
         format!(
             "EXISTS (SELECT 1 FROM reservation_tables AS r
@@ -59,20 +68,113 @@ fn script(release: bool) -> String {
                   AND r.end_ms > r.start_ms{live})"
         )
     };
-    let busy = occupied("");
-    let busy_live = occupied(" AND (r.expires_ms IS NULL OR r.expires_ms > ?5)");
-    let revision_ok = "(SELECT revision FROM restaurants WHERE id = ?1) IS ?6";
-    let cap_ok = "(?7 IS NULL OR (SELECT COUNT(*) FROM reservations
-         WHERE client_key = ?7 AND status = 'held' AND expires_ms > ?5) < ?8)";
     let window = format!(
         "FROM reservations WHERE restaurant_id = ?1 AND date = ?9 AND time >= ?10 AND time < ?11
            AND status IN {PACING_SQL}"
     );
-    let pacing_ok = format!(
-        "(?9 IS NULL OR (SELECT (?12 IS NULL OR COALESCE(SUM(party_size), 0) + ?14 <= ?12)
-                            AND (?13 IS NULL OR COUNT(*) + 1 <= ?13)
-                         {window} AND (status <> 'held' OR expires_ms > ?5)))"
-    );
+    Conditions {
+        busy: occupied(""),
+        busy_live: occupied(" AND (r.expires_ms IS NULL OR r.expires_ms > ?5)"),
+        cap_ok: "(?7 IS NULL OR (SELECT COUNT(*) FROM reservations
+             WHERE client_key = ?7 AND status = 'held' AND expires_ms > ?5) < ?8)",
+        pacing_ok: format!(
+            "(?9 IS NULL OR (SELECT (?12 IS NULL OR COALESCE(SUM(party_size), 0) + ?14 <= ?12)
+                                AND (?13 IS NULL OR COUNT(*) + 1 <= ?13)
+                             {window} AND (status <> 'held' OR expires_ms > ?5)))"
+        ),
+        window,
+    }
+}
+
+/// The restaurant is still at the revision the decision was computed from.
+const REVISION_OK: &str = "(SELECT revision FROM restaurants WHERE id = ?1) IS ?6";
+
+/// The readers' fast loser, in one statement: whether the last committed state already puts
+/// the client at its cap, takes every candidate, or fills the pacing window — each as the
+/// writer would decide it (`over_cap`, `taken`, `paced`, in that order of precedence), and
+/// whether the restaurant changed since the decision was computed (`stale`, which comes first).
+pub(super) fn loser_sql() -> &'static str {
+    static SQL: OnceLock<String> = OnceLock::new();
+    SQL.get_or_init(|| {
+        let Conditions {
+            busy_live,
+            cap_ok,
+            pacing_ok,
+            ..
+        } = conditions();
+        format!(
+            "SELECT NOT {cap_ok},
+                    NOT EXISTS (SELECT 1 FROM json_each(?2) AS c WHERE NOT {busy_live}),
+                    NOT {pacing_ok},
+                    NOT {REVISION_OK}"
+        )
+    })
+}
+
+/// Binds ?1 to ?14 of the conditions for `new`.
+fn bind_conditions<'q>(
+    q: sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments<'q>>,
+    new: &NewReservation,
+) -> sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments<'q>> {
+    let r = &new.reservation;
+    let pacing = new.pacing.as_ref().filter(|c| c.enforce);
+    q.bind(r.restaurant_id.to_string())
+        .bind(candidates_json(&new.candidates))
+        .bind(ms(r.start))
+        .bind(ms(r.end))
+        .bind(ms(new.now))
+        .bind(new.restaurant_revision as i64)
+        .bind(new.cap.as_ref().map(|c| c.client.clone()))
+        .bind(new.cap.as_ref().map(|c| i64::from(c.max)))
+        .bind(pacing.map(|_| r.date.to_string()))
+        .bind(pacing.map(|p| p.window.start.to_string()))
+        .bind(pacing.map(|p| p.window.end.to_string()))
+        .bind(pacing.and_then(|p| p.max_covers).map(i64::from))
+        .bind(pacing.and_then(|p| p.max_parties).map(i64::from))
+        .bind(i64::from(r.party_size))
+}
+
+/// What the last committed state says of `new` on a reader.
+pub(super) struct Snapshot {
+    pub stale: bool,
+    pub over_cap: bool,
+    pub taken: bool,
+    pub paced: bool,
+}
+
+/// What the last committed state says of `new` on a reader.
+pub(super) async fn fast_loser<'e, E>(exec: E, new: &NewReservation) -> StoreResult<Snapshot>
+where
+    E: sqlx::Executor<'e, Database = Sqlite>,
+{
+    let row = bind_conditions(sqlx::query(loser_sql()), new)
+        .fetch_one(exec)
+        .await
+        .map_err(db("read whether a hold already lost"))?;
+    let flag = |i: usize| {
+        row.try_get_unchecked::<bool, _>(i)
+            .map_err(db("read whether a hold already lost"))
+    };
+    Ok(Snapshot {
+        over_cap: flag(0)?,
+        taken: flag(1)?,
+        paced: flag(2)?,
+        stale: flag(3)?,
+    })
+}
+
+/// The script. Parameters past the conditions': ?15 idempotency key, ?16 id, ?17 date,
+/// ?18 time, ?19 status, ?20 expires, ?21 guest, ?22 notes, ?23 created, ?24 updated, ?25 token
+/// hash, ?26 dates to raise, ?27 member tables.
+fn script(release: bool) -> String {
+    let Conditions {
+        busy,
+        busy_live,
+        cap_ok,
+        pacing_ok,
+        window,
+    } = conditions();
+    let revision_ok = REVISION_OK;
     // What `decide::insert_in` would have to mark expired before it writes.
     let nothing_to_expire = format!(
         "NOT EXISTS (SELECT 1 FROM reservation_tables AS r
@@ -137,23 +239,7 @@ pub(super) async fn decide(
     release: bool,
 ) -> StoreResult<Verdict> {
     let r = &new.reservation;
-    let rid = r.restaurant_id.to_string();
-    let pacing = new.pacing.as_ref().filter(|c| c.enforce);
-    let query = sqlx::query(script_sql(release))
-        .bind(&rid)
-        .bind(candidates_json(&new.candidates))
-        .bind(ms(r.start))
-        .bind(ms(r.end))
-        .bind(ms(new.now))
-        .bind(new.restaurant_revision as i64)
-        .bind(new.cap.as_ref().map(|c| c.client.clone()))
-        .bind(new.cap.as_ref().map(|c| i64::from(c.max)))
-        .bind(pacing.map(|_| r.date.to_string()))
-        .bind(pacing.map(|p| p.window.start.to_string()))
-        .bind(pacing.map(|p| p.window.end.to_string()))
-        .bind(pacing.and_then(|p| p.max_covers).map(i64::from))
-        .bind(pacing.and_then(|p| p.max_parties).map(i64::from))
-        .bind(i64::from(r.party_size))
+    let query = bind_conditions(sqlx::query(script_sql(release)), new)
         .bind(new.idem.as_ref().map(|i| i.key.clone()))
         .bind(r.id.to_string())
         .bind(r.date.to_string())
