@@ -120,7 +120,11 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(Duration::from_secs(5))
             .foreign_keys(true);
+        // A pool pings a connection before lending it by default: one more round trip to the
+        // connection's thread per acquire, for an embedded database whose connections do not
+        // drop. Neither pool does.
         let writer = SqlitePoolOptions::new()
+            .test_before_acquire(false)
             .max_connections(1)
             .min_connections(1)
             .acquire_timeout(Duration::from_secs(30))
@@ -134,6 +138,7 @@ impl SqliteStore {
             writer.clone()
         } else {
             SqlitePoolOptions::new()
+                .test_before_acquire(false)
                 .max_connections(4)
                 .acquire_timeout(Duration::from_secs(10))
                 .connect_with(opts.read_only(true))
