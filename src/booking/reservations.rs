@@ -322,8 +322,17 @@ impl Booking {
             DateTime<Utc>,
         ) -> BookingResult<(Reservation, Vec<Seating>, Option<PacingCheck>)>,
     {
-        for _ in 0..STALE_RETRIES {
-            let stored = self.load(restaurant_id).await?;
+        for attempt in 0..STALE_RETRIES {
+            // The store may answer from what it last read: the write checks the revision, and a
+            // stale one is read again as last committed.
+            let stored = if attempt == 0 {
+                self.store
+                    .restaurant_for_insert(restaurant_id)
+                    .await?
+                    .ok_or(BookingError::NotFound("restaurant"))?
+            } else {
+                self.load(restaurant_id).await?
+            };
             let now = Self::now();
             let (reservation, candidates, pacing) = build(&stored.restaurant, now)?;
             let cause = match reservation.status {

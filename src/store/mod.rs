@@ -271,6 +271,13 @@ pub trait Store: Outbox + Send + Sync + 'static {
     ) -> StoreResult<()>;
     async fn list_restaurants(&self) -> StoreResult<Vec<RestaurantSummary>>;
     async fn restaurant(&self, id: Uuid) -> StoreResult<Option<StoredRestaurant>>;
+    /// The restaurant for a hold or walk-in, which may be as this instance last read it rather
+    /// than as last committed: only for a decision whose write checks `restaurant_revision`
+    /// (and answers `Stale`, after which the caller reads it with `restaurant`). Default: the
+    /// last committed one.
+    async fn restaurant_for_insert(&self, id: Uuid) -> StoreResult<Option<StoredRestaurant>> {
+        self.restaurant(id).await
+    }
     /// Replaces settings and tables if the revision still matches and the guard holds.
     async fn replace_restaurant(
         &self,

@@ -194,6 +194,40 @@ async fn sqlite_request_paths_and_triggers_read_only_live_partial_indexes() {
     }
 }
 
+/// The readers' fast loser and the one-round-trip hold script: every statement searches an
+/// index, none scans a table (only the JSON lists of candidates, member tables and dates are
+/// scanned).
+#[tokio::test]
+async fn sqlite_hold_script_searches_indexes_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("plan.db").display());
+    let _store = tablecast::store::sqlite::SqliteStore::open(&url)
+        .await
+        .expect("sqlite opens and migrates");
+    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+    let statements = tablecast::store::sqlite::hold_script_sql();
+    assert_eq!(statements.len(), 5, "{statements:?}");
+    for sql in statements {
+        let p = plan(&pool, &sql).await;
+        for l in &p {
+            assert!(
+                !l.starts_with("SCAN ")
+                    || l.starts_with("SCAN c VIRTUAL TABLE")
+                    || l.starts_with("SCAN d VIRTUAL TABLE")
+                    || l.starts_with("SCAN json_each VIRTUAL TABLE")
+                    || l == "SCAN CONSTANT ROW",
+                "`{l}` scans: {p:?}\n{sql}"
+            );
+            if l.contains("reservation_tables") || l.contains(" r ") {
+                assert!(
+                    l.contains("reservation_tables_by_table (restaurant_id=? AND table_id=? AND start_ms>? AND start_ms<?)"),
+                    "`{l}` does not search the table's time range: {p:?}"
+                );
+            }
+        }
+    }
+}
+
 /// Every waitlist statement searches an index of the waitlist: none scans it.
 #[tokio::test]
 async fn sqlite_waitlist_statements_search_their_indexes() {

@@ -1,7 +1,8 @@
 //! Group commit: holds, walk-ins and status changes queued while the writer is busy are decided
 //! in one `BEGIN IMMEDIATE` transaction, each inside its own savepoint, and made durable by one
 //! commit (one fsync). Every answer waits for that commit, so a 2xx still means durable.
-use super::decide::{insert_in, transition_in};
+use super::decide::{insert_in, record_answer, transition_in};
+use super::fast::{self, Verdict};
 use super::waitlist::offer_in;
 use crate::store::{
     InsertOutcome, NewOffer, NewReservation, OfferOutcome, StoreError, StoreResult, Transition,
@@ -93,6 +94,67 @@ async fn open_savepoint(
     }
 }
 
+/// A hold or walk-in: decided by `fast::decide` in one round trip when it can, else statement
+/// by statement (`decide::insert_in`) in the same savepoint. Returns the outcome and, when a
+/// savepoint could not be closed, the error that breaks the whole transaction.
+async fn insert_job(
+    tx: &mut Transaction<'_, Sqlite>,
+    new: NewReservation,
+) -> (StoreResult<InsertOutcome>, Option<Shared>) {
+    let closed = |r: Result<(), sqlx::Error>| r.err().map(Arc::new);
+    // An idempotent answer is rendered from the seating taken: it is recorded after the script,
+    // which then leaves the savepoint open.
+    let release = new.idem.is_none();
+    let verdict = match fast::decide(tx, &new, release).await {
+        Ok(v) => v,
+        // The savepoint may be open: whatever the script wrote goes.
+        Err(e) => return (Err(e), closed(close_savepoint(tx, false).await)),
+    };
+    let lost = match verdict {
+        Verdict::Won(seating, versions) => {
+            let reservation = fast::seated(new.reservation, &seating);
+            let Some(idem) = &new.idem else {
+                return (
+                    Ok(InsertOutcome::Won {
+                        reservation,
+                        versions,
+                    }),
+                    None,
+                );
+            };
+            let recorded = record_answer(tx, idem, &reservation).await;
+            let broke = closed(close_savepoint(tx, recorded.is_ok()).await);
+            let out = recorded.map(|()| InsertOutcome::Won {
+                reservation,
+                versions,
+            });
+            return (out, broke);
+        }
+        Verdict::Lost => InsertOutcome::Lost,
+        Verdict::Paced => InsertOutcome::Paced,
+        Verdict::OverCap => InsertOutcome::OverCap,
+        Verdict::Stale => InsertOutcome::Stale,
+        Verdict::Slow => {
+            if release {
+                if let Err(e) = sqlx::query("SAVEPOINT job").execute(&mut **tx).await {
+                    let e = Arc::new(e);
+                    return (unavailable(NOT_RUN, &e), Some(e));
+                }
+            }
+            let out = insert_in(tx, new).await;
+            let keep = matches!(out, Ok(InsertOutcome::Won { .. }));
+            return (out, closed(close_savepoint(tx, keep).await));
+        }
+    };
+    // Nothing was written; an open savepoint is only released.
+    let broke = if release {
+        None
+    } else {
+        closed(close_savepoint(tx, true).await)
+    };
+    (Ok(lost), broke)
+}
+
 const NOT_RUN: &str = "the group commit failed before this write";
 
 async fn commit(pool: &SqlitePool, jobs: Vec<Job>) {
@@ -114,19 +176,21 @@ async fn commit(pool: &SqlitePool, jobs: Vec<Job>) {
     let mut done = Vec::with_capacity(jobs.len());
     let mut broken: Option<Shared> = None;
     for job in jobs {
-        let opened = open_savepoint(&mut tx, &broken).await;
+        // A hold opens its own savepoint, in the one round trip that decides it.
+        let opened = match &job {
+            Job::Insert(..) => Ok(()),
+            _ => open_savepoint(&mut tx, &broken).await,
+        };
         match job {
             Job::Insert(new, reply) => {
-                let out = match &opened {
-                    Ok(()) => insert_in(&mut tx, *new).await,
-                    Err(e) => unavailable(NOT_RUN, e),
-                };
-                let keep = matches!(out, Ok(InsertOutcome::Won { .. }));
-                if opened.is_ok() {
-                    if let Err(e) = close_savepoint(&mut tx, keep).await {
-                        broken = Some(Arc::new(e));
+                let out = match &broken {
+                    Some(e) => unavailable(NOT_RUN, e),
+                    None => {
+                        let (out, broke) = insert_job(&mut tx, *new).await;
+                        broken = broke;
+                        out
                     }
-                }
+                };
                 done.push(Done::Insert(reply, out));
             }
             Job::Transition(t, reply) => {

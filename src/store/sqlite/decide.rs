@@ -51,19 +51,14 @@ pub(super) fn expire_blocking_sql() -> String {
 }
 
 /// The candidate tables occupied over `[start, end)`, from the rows of occupying reservations'
-/// tables (migration 0003). With `live_at`, a hold past `expires_at` then is free (the readers'
-/// view); without it, every row counts (the writer's, after `expire_blocking_holds`).
-pub(super) fn busy_tables_sql(live_at: bool) -> String {
-    let live = if live_at {
-        " AND (expires_ms IS NULL OR expires_ms > ?5)"
-    } else {
-        ""
-    };
+/// tables (migration 0003): every row counts (the writer's view, after
+/// `expire_blocking_holds`).
+pub(super) fn busy_tables_sql() -> String {
     format!(
         "SELECT DISTINCT table_id FROM reservation_tables
          WHERE restaurant_id = ?1 AND table_id IN (SELECT value FROM json_each(?2))
            AND start_ms > ?3 - {MAX_SPAN_MS} AND start_ms < ?4 AND end_ms > ?3
-           AND end_ms > start_ms{live}"
+           AND end_ms > start_ms"
     )
 }
 
@@ -117,7 +112,7 @@ pub(super) fn member_tables(candidates: &[Seating]) -> Vec<TableId> {
 }
 
 /// The first candidate none of whose tables is busy.
-pub(super) fn first_free<'a>(candidates: &'a [Seating], busy: &[String]) -> Option<&'a Seating> {
+fn first_free<'a>(candidates: &'a [Seating], busy: &[String]) -> Option<&'a Seating> {
     candidates.iter().find(|s| {
         s.tables
             .iter()
@@ -126,7 +121,7 @@ pub(super) fn first_free<'a>(candidates: &'a [Seating], busy: &[String]) -> Opti
 }
 
 /// `(covers, parties)` counting in a window at `now`.
-pub(super) async fn pacing_count<'e, E>(
+async fn pacing_count<'e, E>(
     exec: E,
     rid: &str,
     date: LocalDate,
@@ -157,7 +152,7 @@ pub(super) const LIVE_HOLDS_OF_CLIENT_SQL: &str = "SELECT COUNT(*) FROM reservat
 
 /// Writes the idempotent answer of a decided write in its own transaction (and savepoint), in
 /// place of the in-flight marker `idem_begin` wrote: the effect and its record commit together.
-async fn record_answer(
+pub(super) async fn record_answer(
     tx: &mut Transaction<'_, Sqlite>,
     idem: &IdemRecord,
     decided: &Reservation,
@@ -229,7 +224,7 @@ pub(super) async fn insert_in(
                 .map(|(_, d)| d),
         );
     }
-    let busy: Vec<String> = sqlx::query_scalar(&busy_tables_sql(false))
+    let busy: Vec<String> = sqlx::query_scalar(&busy_tables_sql())
         .bind(&rid)
         .bind(tables_json(&members))
         .bind(start)

@@ -69,22 +69,52 @@ impl SqliteStore {
             .collect()
     }
 
+    /// The restaurant as last committed. Its settings document is parsed once per revision: the
+    /// read asks for the document only when the revision differs from the parsed one kept here
+    /// (another instance over the same file may have changed it), so a read of an unchanged
+    /// restaurant is one small row.
     pub(super) async fn restaurant_(&self, id: Uuid) -> StoreResult<Option<StoredRestaurant>> {
-        let row = sqlx::query("SELECT doc, revision FROM restaurants WHERE id = ?")
-            .bind(id.to_string())
-            .fetch_optional(&self.reader)
-            .await
-            .map_err(db("read restaurant"))?;
-        row.map(|row| {
-            let doc: String = row.try_get("doc").map_err(db("read restaurant"))?;
-            let revision: i64 = row.try_get("revision").map_err(db("read restaurant"))?;
-            Ok(StoredRestaurant {
-                restaurant: serde_json::from_str(&doc)
-                    .map_err(|e| StoreError::corrupt("restaurant", e))?,
-                revision: revision as u64,
-            })
-        })
-        .transpose()
+        let known = self
+            .parsed
+            .lock()
+            .expect("parsed restaurants")
+            .get(&id)
+            .cloned();
+        let row: Option<(i64, Option<String>)> = sqlx::query_as(
+            "SELECT revision, CASE WHEN revision IS ?2 THEN NULL ELSE doc END
+             FROM restaurants WHERE id = ?1",
+        )
+        .bind(id.to_string())
+        .bind(known.as_ref().map(|k| k.revision as i64))
+        .fetch_optional(&self.reader)
+        .await
+        .map_err(db("read restaurant"))?;
+        let Some((revision, doc)) = row else {
+            return Ok(None);
+        };
+        let stored = match (doc, known) {
+            (None, Some(known)) if known.revision == revision as u64 => known,
+            (None, _) => {
+                return Err(StoreError::corrupt(
+                    "restaurant",
+                    "a row without its document",
+                ))
+            }
+            (Some(doc), _) => {
+                let parsed = std::sync::Arc::new(StoredRestaurant {
+                    restaurant: serde_json::from_str(&doc)
+                        .map_err(|e| StoreError::corrupt("restaurant", e))?,
+                    revision: revision as u64,
+                });
+                let mut all = self.parsed.lock().expect("parsed restaurants");
+                // A slower read of an older revision never replaces a newer one.
+                if all.get(&id).is_none_or(|k| k.revision < parsed.revision) {
+                    all.insert(id, parsed.clone());
+                }
+                parsed
+            }
+        };
+        Ok(Some(StoredRestaurant::clone(&stored)))
     }
 
     pub(super) async fn replace_restaurant_(

@@ -1,0 +1,347 @@
+//! A hold or walk-in decided in one round trip to the writer's connection: one script of
+//! statements (one command to sqlx's connection thread) opens the job's savepoint, claims the
+//! first free candidate with one `INSERT … SELECT` whose `WHERE` is the whole decision (the
+//! restaurant's revision, the client's cap, the pacing window, the idempotency marker, no
+//! occupied member table), writes the token and raises the date versions only if that row was
+//! written, says what was decided, and releases the savepoint. Every statement runs inside the
+//! group commit's transaction, after the jobs before it: the decision is as atomic as the
+//! statement-by-statement one in `decide.rs`, which stays for what this script leaves to it
+//! (`Verdict::Slow`): a winner that must first mark expired holds on its tables or in its
+//! pacing window (their dates, their lapsed offers), and an idempotency marker that is gone.
+use super::decide::{member_tables, MAX_SPAN_MS};
+use super::rows::{db, guest_json, ms, tables_json, PACING_SQL};
+use crate::domain::{LocalDate, Reservation, Seating};
+use crate::store::{NewReservation, StoreError, StoreResult, Versions};
+use sqlx::sqlite::SqliteRow;
+use sqlx::{Row, Sqlite, Transaction};
+use std::sync::OnceLock;
+
+/// What the script decided.
+pub(super) enum Verdict {
+    /// Written (the savepoint still open when the job records an idempotent answer).
+    Won(Seating, Versions),
+    Lost,
+    Paced,
+    OverCap,
+    Stale,
+    /// Nothing written: decide it statement by statement (`decide::insert_in`).
+    Slow,
+}
+
+/// The candidates as `[{"t": [tables…], "c": combination or null}, …]`, in best-fit order.
+fn candidates_json(candidates: &[Seating]) -> String {
+    let v: Vec<serde_json::Value> = candidates
+        .iter()
+        .map(|s| {
+            serde_json::json!({
+                "t": s.tables.iter().map(|t| t.as_str()).collect::<Vec<_>>(),
+                "c": s.combination.as_ref().map(|c| c.as_str()),
+            })
+        })
+        .collect();
+    serde_json::Value::from(v).to_string()
+}
+
+/// The conditions both the script and the readers' fast loser decide with, over the same
+/// numbered parameters: ?1 restaurant, ?2 candidates, ?3 start, ?4 end, ?5 now, ?6 expected
+/// revision, ?7 client key of a capped client, ?8 its cap, ?9 date of an enforced pacing window
+/// (null when none), ?10 and ?11 its local bounds, ?12 max covers, ?13 max parties,
+/// ?14 party size.
+struct Conditions {
+    /// The candidate `c` has a table occupied over [start, end) by any row, live or not.
+    busy: String,
+    /// … by a row that is live at `now` (a hold past its expiry is free).
+    busy_live: String,
+    cap_ok: &'static str,
+    pacing_ok: String,
+    /// The enforced pacing window's rows, as `FROM … WHERE …`.
+    window: String,
+}
+
+fn conditions() -> Conditions {
+    let occupied = |live: &str| {
+        format!(
+            "EXISTS (SELECT 1 FROM reservation_tables AS r
+                WHERE r.restaurant_id = ?1
+                  AND r.table_id IN (SELECT value FROM json_each(c.value, '$.t'))
+                  AND r.start_ms > ?3 - {MAX_SPAN_MS} AND r.start_ms < ?4 AND r.end_ms > ?3
+                  AND r.end_ms > r.start_ms{live})"
+        )
+    };
+    let window = format!(
+        "FROM reservations WHERE restaurant_id = ?1 AND date = ?9 AND time >= ?10 AND time < ?11
+           AND status IN {PACING_SQL}"
+    );
+    Conditions {
+        busy: occupied(""),
+        busy_live: occupied(" AND (r.expires_ms IS NULL OR r.expires_ms > ?5)"),
+        cap_ok: "(?7 IS NULL OR (SELECT COUNT(*) FROM reservations
+             WHERE client_key = ?7 AND status = 'held' AND expires_ms > ?5) < ?8)",
+        pacing_ok: format!(
+            "(?9 IS NULL OR (SELECT (?12 IS NULL OR COALESCE(SUM(party_size), 0) + ?14 <= ?12)
+                                AND (?13 IS NULL OR COUNT(*) + 1 <= ?13)
+                             {window} AND (status <> 'held' OR expires_ms > ?5)))"
+        ),
+        window,
+    }
+}
+
+/// The restaurant is still at the revision the decision was computed from.
+const REVISION_OK: &str = "(SELECT revision FROM restaurants WHERE id = ?1) IS ?6";
+
+/// The readers' fast loser, in one statement: whether the last committed state already puts
+/// the client at its cap, takes every candidate, or fills the pacing window — each as the
+/// writer would decide it (`over_cap`, `taken`, `paced`, in that order of precedence), and
+/// whether the restaurant changed since the decision was computed (`stale`, which comes first).
+pub(super) fn loser_sql() -> &'static str {
+    static SQL: OnceLock<String> = OnceLock::new();
+    SQL.get_or_init(|| {
+        let Conditions {
+            busy_live,
+            cap_ok,
+            pacing_ok,
+            ..
+        } = conditions();
+        format!(
+            "SELECT NOT {cap_ok},
+                    NOT EXISTS (SELECT 1 FROM json_each(?2) AS c WHERE NOT {busy_live}),
+                    NOT {pacing_ok},
+                    NOT {REVISION_OK}"
+        )
+    })
+}
+
+/// Binds ?1 to ?14 of the conditions for `new`.
+fn bind_conditions<'q>(
+    q: sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments<'q>>,
+    new: &NewReservation,
+) -> sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments<'q>> {
+    let r = &new.reservation;
+    let pacing = new.pacing.as_ref().filter(|c| c.enforce);
+    q.bind(r.restaurant_id.to_string())
+        .bind(candidates_json(&new.candidates))
+        .bind(ms(r.start))
+        .bind(ms(r.end))
+        .bind(ms(new.now))
+        .bind(new.restaurant_revision as i64)
+        .bind(new.cap.as_ref().map(|c| c.client.clone()))
+        .bind(new.cap.as_ref().map(|c| i64::from(c.max)))
+        .bind(pacing.map(|_| r.date.to_string()))
+        .bind(pacing.map(|p| p.window.start.to_string()))
+        .bind(pacing.map(|p| p.window.end.to_string()))
+        .bind(pacing.and_then(|p| p.max_covers).map(i64::from))
+        .bind(pacing.and_then(|p| p.max_parties).map(i64::from))
+        .bind(i64::from(r.party_size))
+}
+
+/// What the last committed state says of `new` on a reader.
+pub(super) struct Snapshot {
+    pub stale: bool,
+    pub over_cap: bool,
+    pub taken: bool,
+    pub paced: bool,
+}
+
+/// What the last committed state says of `new` on a reader.
+pub(super) async fn fast_loser<'e, E>(exec: E, new: &NewReservation) -> StoreResult<Snapshot>
+where
+    E: sqlx::Executor<'e, Database = Sqlite>,
+{
+    let row = bind_conditions(sqlx::query(loser_sql()), new)
+        .fetch_one(exec)
+        .await
+        .map_err(db("read whether a hold already lost"))?;
+    let flag = |i: usize| {
+        row.try_get_unchecked::<bool, _>(i)
+            .map_err(db("read whether a hold already lost"))
+    };
+    Ok(Snapshot {
+        over_cap: flag(0)?,
+        taken: flag(1)?,
+        paced: flag(2)?,
+        stale: flag(3)?,
+    })
+}
+
+/// The script. Parameters past the conditions': ?15 idempotency key, ?16 id, ?17 date,
+/// ?18 time, ?19 status, ?20 expires, ?21 guest, ?22 notes, ?23 created, ?24 updated, ?25 token
+/// hash, ?26 dates to raise, ?27 member tables.
+fn script(release: bool) -> String {
+    let Conditions {
+        busy,
+        busy_live,
+        cap_ok,
+        pacing_ok,
+        window,
+    } = conditions();
+    let revision_ok = REVISION_OK;
+    // What `decide::insert_in` would have to mark expired before it writes.
+    let nothing_to_expire = format!(
+        "NOT EXISTS (SELECT 1 FROM reservation_tables AS r
+            WHERE r.restaurant_id = ?1 AND r.table_id IN (SELECT value FROM json_each(?27))
+              AND r.start_ms > ?3 - {MAX_SPAN_MS} AND r.start_ms < ?4 AND r.end_ms > ?3
+              AND r.expires_ms <= ?5)
+         AND (?9 IS NULL OR NOT EXISTS (SELECT 1 {window} AND status = 'held'
+                                          AND expires_ms <= ?5))"
+    );
+    let idem_ok =
+        "(?15 IS NULL OR EXISTS (SELECT 1 FROM idempotency WHERE key = ?15 AND state = 'in_flight'))";
+    let written = "EXISTS (SELECT 1 FROM reservations WHERE id = ?16)";
+    let release = if release { "RELEASE job;" } else { "" };
+    format!(
+        "SAVEPOINT job;
+         INSERT INTO reservations (id, restaurant_id, table_id, date, time, start_ms, end_ms,
+           party_size, status, expires_ms, guest, notes, created_ms, updated_ms, client_key,
+           table_ids, combination_id)
+         SELECT ?16, ?1, json_extract(c.value, '$.t[0]'), ?17, ?18, ?3, ?4, ?14, ?19, ?20, ?21,
+           ?22, ?23, ?24, ?7, json_extract(c.value, '$.t'), json_extract(c.value, '$.c')
+         FROM json_each(?2) AS c
+         WHERE {revision_ok} AND {cap_ok} AND {idem_ok} AND {nothing_to_expire} AND {pacing_ok}
+           AND NOT {busy}
+         ORDER BY c.key LIMIT 1
+         RETURNING 'won', table_ids, combination_id;
+         INSERT INTO tokens (hash, restaurant_id, reservation_id)
+           SELECT ?25, ?1, ?16 WHERE ?25 IS NOT NULL AND {written};
+         INSERT INTO day_versions (restaurant_id, date, version)
+           SELECT ?1, d.value, (SELECT wide_version FROM restaurants WHERE id = ?1) + 1
+           FROM json_each(?26) AS d WHERE {written}
+           ON CONFLICT (restaurant_id, date) DO UPDATE SET version =
+             MAX(version, (SELECT wide_version FROM restaurants WHERE id = ?1)) + 1
+           RETURNING 'version', date, version;
+         SELECT 'verdict', CASE
+           WHEN {written} THEN 'won'
+           WHEN NOT {revision_ok} THEN 'stale'
+           WHEN NOT {cap_ok} THEN 'over_cap'
+           WHEN NOT EXISTS (SELECT 1 FROM json_each(?2) AS c WHERE NOT {busy_live}) THEN 'lost'
+           WHEN NOT {pacing_ok} THEN 'paced'
+           ELSE 'slow' END, NULL;
+         {release}"
+    )
+}
+
+/// The script, with (`true`) or without its closing `RELEASE job`.
+pub(super) fn script_sql(release: bool) -> &'static str {
+    static WITH: OnceLock<String> = OnceLock::new();
+    static WITHOUT: OnceLock<String> = OnceLock::new();
+    if release {
+        WITH.get_or_init(|| script(true))
+    } else {
+        WITHOUT.get_or_init(|| script(false))
+    }
+}
+
+/// Runs the script for `new`: one round trip. The savepoint is released by the script when
+/// `release`; otherwise it is left open for the caller (which then records the idempotent
+/// answer and closes it). On an error the savepoint may be open: the caller rolls it back.
+pub(super) async fn decide(
+    tx: &mut Transaction<'_, Sqlite>,
+    new: &NewReservation,
+    release: bool,
+) -> StoreResult<Verdict> {
+    let r = &new.reservation;
+    let query = bind_conditions(sqlx::query(script_sql(release)), new)
+        .bind(new.idem.as_ref().map(|i| i.key.clone()))
+        .bind(r.id.to_string())
+        .bind(r.date.to_string())
+        .bind(r.time.to_string())
+        .bind(r.status.as_str())
+        .bind(r.expires_at.map(ms))
+        .bind(r.guest.as_ref().map(guest_json).transpose()?)
+        .bind(&r.notes)
+        .bind(ms(r.created_at))
+        .bind(ms(r.updated_at))
+        .bind(new.token_hash.clone())
+        .bind(dates_json(&r.dates_spanned()))
+        .bind(tables_json(&member_tables(&new.candidates)));
+    // sqlx binds the numbered parameters of each statement of a script by number, but counts
+    // the numbers a statement leaves unused as positional ones, continuing from the previous
+    // statement; past the last value it stops binding that statement. Trailing nulls keep
+    // every statement bound (unused numbers only ever get one of these).
+    let query = (0..PADDING).fold(query, |q, _| q.bind(None::<i64>));
+    let rows: Vec<SqliteRow> = query
+        .fetch_all(&mut **tx)
+        .await
+        .map_err(db("decide a hold"))?;
+    verdict(rows, &new.candidates)
+}
+
+fn dates_json(dates: &[LocalDate]) -> String {
+    let v: Vec<String> = dates.iter().map(|d| d.to_string()).collect();
+    serde_json::Value::from(v).to_string()
+}
+
+/// More than the unused parameter numbers of all the script's statements together (each
+/// statement has at most 27 parameters, the script five statements with parameters).
+const PADDING: usize = 5 * 27;
+
+const READ: &str = "read what a hold decided";
+
+/// The script's rows: `('won', table_ids, combination_id)`, `('version', date, version)` per
+/// raised date, and last `('verdict', what, NULL)`.
+fn verdict(rows: Vec<SqliteRow>, candidates: &[Seating]) -> StoreResult<Verdict> {
+    let mut seating = None;
+    let mut versions = Versions::default();
+    let mut said = None;
+    for row in &rows {
+        let kind: String = row.try_get_unchecked(0).map_err(db(READ))?;
+        match kind.as_str() {
+            "won" => {
+                let tables: String = row.try_get_unchecked(1).map_err(db(READ))?;
+                let tables: Vec<String> = serde_json::from_str(&tables)
+                    .map_err(|e| StoreError::corrupt("table ids", e))?;
+                let combination: Option<String> = row.try_get_unchecked(2).map_err(db(READ))?;
+                seating = candidates
+                    .iter()
+                    .find(|s| {
+                        s.tables
+                            .iter()
+                            .map(|t| t.as_str())
+                            .eq(tables.iter().map(String::as_str))
+                            && s.combination.as_ref().map(|c| c.as_str()) == combination.as_deref()
+                    })
+                    .cloned();
+            }
+            "version" => {
+                let date: String = row.try_get_unchecked(1).map_err(db(READ))?;
+                let v: i64 = row.try_get_unchecked(2).map_err(db(READ))?;
+                let date = LocalDate::parse(&date).map_err(|e| StoreError::corrupt("date", e))?;
+                versions.dates.push((date, v as u64));
+                // Raised by exactly one in this transaction, as `versions::bump_dates` does.
+                versions.steps.push(crate::store::Step {
+                    date,
+                    part: String::new(),
+                    from: v as u64 - 1,
+                    to: v as u64,
+                });
+            }
+            _ => said = Some(row.try_get_unchecked::<String, _>(1).map_err(db(READ))?),
+        }
+    }
+    versions.dates.sort();
+    versions.steps.sort_by_key(|s| s.date);
+    Ok(match said.as_deref() {
+        Some("won") => Verdict::Won(
+            seating.ok_or_else(|| {
+                StoreError::corrupt("seating", "the hold took no candidate it was given")
+            })?,
+            versions,
+        ),
+        Some("lost") => Verdict::Lost,
+        Some("paced") => Verdict::Paced,
+        Some("over_cap") => Verdict::OverCap,
+        Some("stale") => Verdict::Stale,
+        Some("slow") => Verdict::Slow,
+        other => {
+            return Err(StoreError::corrupt(
+                "verdict",
+                format!("the hold script said {other:?}"),
+            ))
+        }
+    })
+}
+
+/// The reservation as written by a won script.
+pub(super) fn seated(mut r: Reservation, seating: &Seating) -> Reservation {
+    r.seat(seating);
+    r
+}
