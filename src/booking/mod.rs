@@ -1,4 +1,5 @@
 //! Use cases: each turns a domain command into one store decision, then publishes the change.
+mod days;
 pub mod events;
 mod offers;
 mod reservations;
@@ -72,6 +73,8 @@ pub struct Booking {
     /// One offer pass at a time per restaurant on this instance: frees that arrive meanwhile
     /// wait and are planned together in the next pass (see `offers.rs`).
     offer_queues: offers::OfferQueues,
+    /// The day views refused holds compute their alternatives from (see `days.rs`).
+    loser_days: days::LoserDays,
 }
 
 impl Booking {
@@ -85,6 +88,7 @@ impl Booking {
             sweep_now: Arc::new(tokio::sync::Notify::new()),
             test_only_offer_delay: std::time::Duration::ZERO,
             offer_queues: offers::OfferQueues::default(),
+            loser_days: days::LoserDays::default(),
         }
     }
 

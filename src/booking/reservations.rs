@@ -4,7 +4,7 @@ use crate::domain::reservation::{Guest, Status};
 use crate::domain::time::{boundary_instant, local_date_of, local_time_of, WallTime};
 use crate::domain::{Seating, TableId};
 use crate::store::{
-    HoldCap, IdemRecord, InsertOutcome, MailKind, NewReservation, PacingCheck, Transition,
+    HoldCap, IdemRecord, InsertOutcome, MailKind, NewReservation, PacingCheck, Seen, Transition,
     TransitionOutcome,
 };
 
@@ -203,10 +203,28 @@ impl Booking {
         date: LocalDate,
         p: PartySize,
         requested: DateTime<Utc>,
+        seen: Seen,
     ) -> BookingResult<Vec<SlotCount>> {
-        let day = self.store.day(r.id, date).await?;
+        let day = self.loser_days.day(&self.store, r.id, date, seen).await?;
         let slots = availability::availability(r, date, p, Self::now(), &day.reservations);
         Ok(availability::alternatives(&slots, requested))
+    }
+
+    /// A refused hold or walk-in's answer, with the nearest free starts.
+    async fn refused(
+        &self,
+        r: &Restaurant,
+        (date, party, start): (LocalDate, PartySize, DateTime<Utc>),
+        seen: Seen,
+        reason: LostReason,
+    ) -> BookingError {
+        match self.alternatives(r, date, party, start, seen).await {
+            Ok(alternatives) => BookingError::SlotUnavailable {
+                alternatives,
+                reason,
+            },
+            Err(e) => e,
+        }
     }
 
     /// Takes a hold: the store's conditional write decides; a loser hears `SlotUnavailable` at once.
@@ -367,18 +385,25 @@ impl Booking {
                     self.publish(restaurant_id, cause, now, versions, Some(image));
                     return Ok(reservation);
                 }
-                lost @ (InsertOutcome::Lost | InsertOutcome::Paced) => {
-                    let reason = match lost {
-                        InsertOutcome::Paced => LostReason::Pacing,
-                        _ => LostReason::Table,
-                    };
-                    let alternatives = self
-                        .alternatives(&stored.restaurant, date, party, start)
-                        .await?;
-                    return Err(BookingError::SlotUnavailable {
-                        alternatives,
-                        reason,
-                    });
+                InsertOutcome::Lost { seen } => {
+                    return Err(self
+                        .refused(
+                            &stored.restaurant,
+                            (date, party, start),
+                            seen,
+                            LostReason::Table,
+                        )
+                        .await)
+                }
+                InsertOutcome::Paced { seen } => {
+                    return Err(self
+                        .refused(
+                            &stored.restaurant,
+                            (date, party, start),
+                            seen,
+                            LostReason::Pacing,
+                        )
+                        .await)
                 }
                 InsertOutcome::OverCap => return Err(BookingError::LiveHoldCap),
                 InsertOutcome::Stale => continue,

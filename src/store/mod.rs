@@ -164,6 +164,11 @@ pub struct Versions {
     pub steps: Vec<Step>,
 }
 
+/// The date's version of the snapshot a refusal was read from, when the store read it in the
+/// same statement (the SQLite readers' fast loser); `None` when it did not. A caller may reuse a
+/// day view it read at this version or later instead of reading the day again.
+pub type Seen = Option<u64>;
+
 // Returned once per write; boxing would only add an allocation.
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
@@ -173,10 +178,10 @@ pub enum InsertOutcome {
         versions: Versions,
     },
     /// Every candidate seating option is taken over the requested time (reason `table`).
-    Lost,
+    Lost { seen: Seen },
     /// A seating option was free but the party would take its pacing window past a limit
     /// (reason `pacing`). Never for a check that is not enforced.
-    Paced,
+    Paced { seen: Seen },
     /// The client already has its cap of live holds.
     OverCap,
     /// The restaurant changed since it was read: read it again and retry.

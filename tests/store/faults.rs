@@ -334,7 +334,7 @@ async fn a_loser_told_of_a_transaction_conflict_answers_lost_at_once() {
         new(hold_at(&r, at(19, 0), 90), &["t1"], 1, morning()),
     )
     .await;
-    assert!(matches!(lost, InsertOutcome::Lost), "{lost:?}");
+    assert!(matches!(lost, InsertOutcome::Lost { .. }), "{lost:?}");
     assert_eq!(
         faults.calls(TX),
         1,

@@ -116,7 +116,7 @@ pub async fn won(store: &DynStore, n: NewReservation) -> (Reservation, Versions)
 }
 
 pub fn is_lost(o: &InsertOutcome) -> bool {
-    matches!(o, InsertOutcome::Lost)
+    matches!(o, InsertOutcome::Lost { .. })
 }
 
 pub fn transition(id: Uuid, from: Status, to: Status, now: DateTime<Utc>) -> Transition {
@@ -231,5 +231,5 @@ pub async fn paced_with_tables(
 }
 
 pub fn is_paced(o: &InsertOutcome) -> bool {
-    matches!(o, InsertOutcome::Paced)
+    matches!(o, InsertOutcome::Paced { .. })
 }

@@ -151,7 +151,7 @@ async fn a_paced_loser_told_of_a_conflict_answers_pacing_at_once() {
         .insert_reservation(paced_hold(&r, "p002", 19, 5))
         .await
         .unwrap();
-    assert!(matches!(out, InsertOutcome::Paced), "{out:?}");
+    assert!(matches!(out, InsertOutcome::Paced { .. }), "{out:?}");
     assert_eq!(faults.calls(TX), 1, "answered at once, not retried");
     let on_day = plain.reservations_on(r.id, day()).await.unwrap();
     assert_eq!(on_day.len(), 1);

@@ -144,7 +144,7 @@ impl DynamoStore {
                 // pacing says).
                 if let (Some(p), Some(t)) = (&pacing, &counted) {
                     if p.refuses(t.count.covers, t.count.parties, reservation.party_size) {
-                        return Ok(Decided::Is(InsertOutcome::Paced));
+                        return Ok(Decided::Is(InsertOutcome::Paced { seen: None }));
                     }
                 }
                 let paced = match (&pacing, &window, &counted) {
@@ -232,7 +232,7 @@ impl DynamoStore {
                     }
                 }
             }
-            return Ok(Decided::Is(InsertOutcome::Lost));
+            return Ok(Decided::Is(InsertOutcome::Lost { seen: None }));
         }
     }
 

@@ -205,8 +205,8 @@ impl DynamoStore {
                     versions,
                 }
             }
-            Decided::Is(InsertOutcome::Lost | InsertOutcome::OverCap) => OfferOutcome::Lost,
-            Decided::Is(InsertOutcome::Paced) => OfferOutcome::Paced,
+            Decided::Is(InsertOutcome::Lost { .. } | InsertOutcome::OverCap) => OfferOutcome::Lost,
+            Decided::Is(InsertOutcome::Paced { .. }) => OfferOutcome::Paced,
             Decided::Is(InsertOutcome::Stale) => OfferOutcome::Stale,
             Decided::NotWaiting => OfferOutcome::NotWaiting(self.waitlist_entry_(entry_id).await?),
         })

@@ -130,8 +130,8 @@ async fn insert_job(
             });
             return (out, broke);
         }
-        Verdict::Lost => InsertOutcome::Lost,
-        Verdict::Paced => InsertOutcome::Paced,
+        Verdict::Lost => InsertOutcome::Lost { seen: None },
+        Verdict::Paced => InsertOutcome::Paced { seen: None },
         Verdict::OverCap => InsertOutcome::OverCap,
         Verdict::Stale => InsertOutcome::Stale,
         Verdict::Slow => {

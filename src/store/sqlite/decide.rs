@@ -234,7 +234,7 @@ pub(super) async fn insert_in(
         .map_err(db("find busy tables"))?;
     // No seating option free: the reason is the table, whatever pacing says.
     let Some(seating) = first_free(&candidates, &busy) else {
-        return Ok(InsertOutcome::Lost);
+        return Ok(InsertOutcome::Lost { seen: None });
     };
     // The window's count, in the same transaction the single writer serializes: of concurrent
     // holds into one window, exactly as many as fit can win. An expired hold never counts.
@@ -242,7 +242,7 @@ pub(super) async fn insert_in(
         let (covers, parties) =
             pacing_count(&mut **tx, &rid, reservation.date, check, now_ms).await?;
         if check.refuses(covers, parties, reservation.party_size) {
-            return Ok(InsertOutcome::Paced);
+            return Ok(InsertOutcome::Paced { seen: None });
         }
         // The count left out the window's holds past `expires_at`: mark them expired, so a
         // confirm queued behind this hold with a slightly earlier `now` cannot bring one back

@@ -92,7 +92,9 @@ const REVISION_OK: &str = "(SELECT revision FROM restaurants WHERE id = ?1) IS ?
 /// The readers' fast loser, in one statement: whether the last committed state already puts
 /// the client at its cap, takes every candidate, or fills the pacing window — each as the
 /// writer would decide it (`over_cap`, `taken`, `paced`, in that order of precedence), and
-/// whether the restaurant changed since the decision was computed (`stale`, which comes first).
+/// whether the restaurant changed since the decision was computed (`stale`, which comes first);
+/// last, the version of the reservation's date in the same snapshot (?15 the date), as the day
+/// view reads it.
 pub(super) fn loser_sql() -> &'static str {
     static SQL: OnceLock<String> = OnceLock::new();
     SQL.get_or_init(|| {
@@ -106,7 +108,10 @@ pub(super) fn loser_sql() -> &'static str {
             "SELECT NOT {cap_ok},
                     NOT EXISTS (SELECT 1 FROM json_each(?2) AS c WHERE NOT {busy_live}),
                     NOT {pacing_ok},
-                    NOT {REVISION_OK}"
+                    NOT {REVISION_OK},
+                    (SELECT MAX(o.wide_version, COALESCE(d.version, 0)) FROM restaurants AS o
+                     LEFT JOIN day_versions AS d ON d.restaurant_id = o.id AND d.date = ?15
+                     WHERE o.id = ?1)"
         )
     })
 }
@@ -140,6 +145,8 @@ pub(super) struct Snapshot {
     pub over_cap: bool,
     pub taken: bool,
     pub paced: bool,
+    /// The date's version in this snapshot.
+    pub version: Option<u64>,
 }
 
 /// What the last committed state says of `new` on a reader.
@@ -148,6 +155,7 @@ where
     E: sqlx::Executor<'e, Database = Sqlite>,
 {
     let row = bind_conditions(sqlx::query(loser_sql()), new)
+        .bind(new.reservation.date.to_string())
         .fetch_one(exec)
         .await
         .map_err(db("read whether a hold already lost"))?;
@@ -160,6 +168,10 @@ where
         taken: flag(1)?,
         paced: flag(2)?,
         stale: flag(3)?,
+        version: row
+            .try_get_unchecked::<Option<i64>, _>(4)
+            .map_err(db("read whether a hold already lost"))?
+            .map(|v| v as u64),
     })
 }
 

@@ -30,10 +30,10 @@ impl SqliteStore {
             return Ok(InsertOutcome::OverCap);
         }
         if seen.taken {
-            return Ok(InsertOutcome::Lost);
+            return Ok(InsertOutcome::Lost { seen: seen.version });
         }
         if seen.paced {
-            return Ok(InsertOutcome::Paced);
+            return Ok(InsertOutcome::Paced { seen: seen.version });
         }
         let (reply, answer) = oneshot::channel();
         self.batch(batch::Job::Insert(Box::new(new), reply)).await?;

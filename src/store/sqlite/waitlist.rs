@@ -309,8 +309,8 @@ pub(super) async fn offer_in(
             reservation,
             versions,
         } => (reservation, versions),
-        InsertOutcome::Lost | InsertOutcome::OverCap => return Ok(OfferOutcome::Lost),
-        InsertOutcome::Paced => return Ok(OfferOutcome::Paced),
+        InsertOutcome::Lost { .. } | InsertOutcome::OverCap => return Ok(OfferOutcome::Lost),
+        InsertOutcome::Paced { .. } => return Ok(OfferOutcome::Paced),
         InsertOutcome::Stale => return Ok(OfferOutcome::Stale),
     };
     let expires = reservation
