@@ -2,8 +2,9 @@ use crate::backend::Backend;
 use crate::fixtures::*;
 use chrono::Duration;
 use futures_util::future::join_all;
+use std::sync::Arc;
 use tablecast::domain::reservation::Status;
-use tablecast::store::{InsertOutcome, TokenOwner};
+use tablecast::store::{IdemBegin, IdemRecord, InsertOutcome, RenderAnswer, TokenOwner};
 
 contract!(
     a_hold_takes_the_first_free_candidate_and_loses_when_none_is_free,
@@ -13,6 +14,7 @@ contract!(
     of_many_concurrent_holds_for_one_table_exactly_one_wins,
     reservations_are_read_back_by_id_by_date_and_in_the_day_view,
     a_hold_token_names_its_reservation,
+    holds_queued_together_are_each_decided_whatever_path_each_takes,
 );
 
 async fn a_hold_takes_the_first_free_candidate_and_loses_when_none_is_free(b: &Backend) {
@@ -157,4 +159,104 @@ async fn a_hold_token_names_its_reservation(b: &Backend) {
     );
     w.token_hash = None;
     won(s, w).await;
+}
+
+/// Holds that reach the store together (on SQLite: one group commit, its plain holds decided on
+/// the connection's own handle) are each decided as if alone, whatever path each takes: plain
+/// wins, a contested table, a stale revision, a table still taken, a table whose hold expired
+/// unswept (decided statement by statement), an idempotent hold (its answer recorded).
+async fn holds_queued_together_are_each_decided_whatever_path_each_takes(b: &Backend) {
+    let s = &b.store;
+    let mut r = restaurant("Tous ensemble");
+    for i in 4..=11 {
+        r.tables.push(tablecast::domain::Table {
+            id: table(&format!("t{i}")),
+            label: format!("T{i}"),
+            min_party: 1,
+            max_party: 4,
+            area: None,
+        });
+    }
+    r.validate().unwrap();
+    s.create_restaurant(&r, "staff-together", morning())
+        .await
+        .unwrap();
+    let (lapsed, _) = won(s, new(hold_at(&r, at(19, 0), 90), &["t9"], 1, morning())).await;
+    let now = lapsed.expires_at.unwrap();
+    // Holds made at `now`, expiring after it.
+    let hold_now = || reservation(&r, at(19, 0), 90, 2, Status::Held, now);
+    let (taken, _) = won(s, new(hold_now(), &["t11"], 1, now)).await;
+    let render: RenderAnswer =
+        Arc::new(|x: &tablecast::domain::Reservation| (201, x.id.to_string()));
+    assert_eq!(
+        s.idem_begin("together", "fp", now).await.unwrap(),
+        IdemBegin::Fresh
+    );
+    let hold = |t: &'static str, revision: u64| new(hold_now(), &[t], revision, now);
+    let mut holds: Vec<_> = ["t1", "t2", "t3", "t4", "t5", "t6", "t7", "t7", "t9", "t11"]
+        .into_iter()
+        .map(|t| hold(t, 1))
+        .collect();
+    holds.push(hold("t8", 7));
+    let mut keyed = hold("t10", 1);
+    keyed.idem = Some(IdemRecord {
+        key: "together".into(),
+        render,
+    });
+    holds.push(keyed);
+    let outs = join_all(holds.into_iter().map(|n| s.insert_reservation(n))).await;
+    let outs: Vec<InsertOutcome> = outs.into_iter().map(Result::unwrap).collect();
+    let won_on = |i: usize| match &outs[i] {
+        InsertOutcome::Won { reservation, .. } => Some(reservation.table_id.clone()),
+        _ => None,
+    };
+    for (i, t) in ["t1", "t2", "t3", "t4", "t5", "t6"].iter().enumerate() {
+        assert_eq!(won_on(i), Some(table(t)), "{t}: {:?}", outs[i]);
+    }
+    // One of the two holds on t7.
+    assert_eq!(
+        (won_on(6).is_some() as u8) + (won_on(7).is_some() as u8),
+        1,
+        "{:?} / {:?}",
+        outs[6],
+        outs[7]
+    );
+    assert!(is_lost(&outs[6]) || is_lost(&outs[7]));
+    assert_eq!(
+        won_on(8),
+        Some(table("t9")),
+        "over the lapsed hold: {:?}",
+        outs[8]
+    );
+    assert!(is_lost(&outs[9]), "t11 is taken: {:?}", outs[9]);
+    assert!(matches!(outs[10], InsertOutcome::Stale), "{:?}", outs[10]);
+    let keyed = match &outs[11] {
+        InsertOutcome::Won { reservation, .. } => reservation.clone(),
+        other => panic!("the keyed hold: {other:?}"),
+    };
+    assert_eq!(keyed.table_id, table("t10"));
+    assert_eq!(
+        s.idem_begin("together", "fp", now).await.unwrap(),
+        IdemBegin::Replay {
+            status: 201,
+            body: keyed.id.to_string()
+        }
+    );
+    // What the store holds: the lapsed hold marked expired (or past its expiry), the taken one,
+    // and exactly the ten winners, one per table.
+    let live: Vec<_> = s
+        .reservations_on(r.id, day())
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|x| x.status == Status::Held && x.expires_at.unwrap() > now)
+        .collect();
+    let mut tables: Vec<String> = live.iter().map(|x| x.table_id.to_string()).collect();
+    tables.sort();
+    assert_eq!(
+        tables,
+        ["t1", "t10", "t11", "t2", "t3", "t4", "t5", "t6", "t7", "t9"],
+        "{live:?}"
+    );
+    assert!(live.iter().any(|x| x.id == taken.id));
 }

@@ -3,13 +3,17 @@
 //! commit (one fsync). Every answer waits for that commit, so a 2xx still means durable.
 use super::decide::{insert_in, record_answer, transition_in};
 use super::fast::{self, Verdict};
+use super::raw::{self, Script};
 use super::waitlist::offer_in;
+use crate::domain::Seating;
+use crate::store::Versions;
 use crate::store::{
     InsertOutcome, NewOffer, NewReservation, OfferOutcome, StoreError, StoreResult, Transition,
     TransitionOutcome,
 };
 use sqlx::sqlite::SqlitePool;
 use sqlx::{Sqlite, Transaction};
+use std::ptr::NonNull;
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 
@@ -94,65 +98,163 @@ async fn open_savepoint(
     }
 }
 
-/// A hold or walk-in: decided by `fast::decide` in one round trip when it can, else statement
-/// by statement (`decide::insert_in`) in the same savepoint. Returns the outcome and, when a
-/// savepoint could not be closed, the error that breaks the whole transaction.
-async fn insert_job(
+type InsertReply = oneshot::Sender<StoreResult<InsertOutcome>>;
+
+/// What a hold's script leaves to sqlx, after the handle is given back.
+enum FollowUp {
+    /// Won with an idempotency key: record the answer, then close the open savepoint.
+    Record(Seating, Versions),
+    /// Decide it statement by statement (`decide::insert_in`); the savepoint is open unless the
+    /// script released it.
+    Slow { released: bool },
+}
+
+/// Runs `sql` (a savepoint's end) on the lent handle.
+fn exec(db: NonNull<libsqlite3_sys::sqlite3>, sql: &str) -> Result<(), raw::RawError> {
+    // SAFETY: the caller holds the connection's `LockedSqliteHandle`; the script is dropped here.
+    let mut script = unsafe { Script::prepare(db, sql) }?;
+    script.run(&[]).map(drop)
+}
+
+/// A run of consecutive holds and walk-ins, decided in order. Their scripts run on the writer
+/// connection's own handle, lent once for as many of them as can go without sqlx; what a
+/// script leaves to sqlx (an idempotent answer to record, a decision statement by statement)
+/// runs after the handle is given back, before the next hold. Returns the error that broke the
+/// whole transaction, if one did (every hold of the run is answered either way).
+async fn insert_run(
     tx: &mut Transaction<'_, Sqlite>,
-    new: NewReservation,
-) -> (StoreResult<InsertOutcome>, Option<Shared>) {
-    let closed = |r: Result<(), sqlx::Error>| r.err().map(Arc::new);
-    // An idempotent answer is rendered from the seating taken: it is recorded after the script,
-    // which then leaves the savepoint open.
-    let release = new.idem.is_none();
-    let verdict = match fast::decide(tx, &new, release).await {
-        Ok(v) => v,
-        // The savepoint may be open: whatever the script wrote goes.
-        Err(e) => return (Err(e), closed(close_savepoint(tx, false).await)),
-    };
-    let lost = match verdict {
-        Verdict::Won(seating, versions) => {
-            let reservation = fast::seated(new.reservation, &seating);
-            let Some(idem) = &new.idem else {
-                return (
-                    Ok(InsertOutcome::Won {
-                        reservation,
+    run: Vec<(Box<NewReservation>, InsertReply)>,
+    done: &mut Vec<Done>,
+) -> Option<Shared> {
+    let mut run = run.into_iter();
+    let mut broken = None;
+    loop {
+        let mut follow_up = None;
+        {
+            let mut handle = match tx.lock_handle().await {
+                Ok(h) => h,
+                Err(e) => {
+                    broken = Some(Arc::new(e));
+                    break;
+                }
+            };
+            let db = handle.as_raw_handle();
+            // Prepared on first use in this lending, finalized before the handle goes back.
+            let mut scripts: [Option<Script>; 2] = [None, None];
+            for (new, reply) in run.by_ref() {
+                let release = new.idem.is_none();
+                let slot = &mut scripts[usize::from(release)];
+                if slot.is_none() {
+                    // SAFETY: `handle` is held until the scripts are dropped, below.
+                    match unsafe { Script::prepare(db, fast::script_sql(release)) } {
+                        Ok(s) => *slot = Some(s),
+                        Err(e) => {
+                            let e = Arc::new(sqlx::Error::Protocol(e.to_string()));
+                            done.push(Done::Insert(reply, unavailable(NOT_RUN, &e)));
+                            broken = Some(e);
+                            break;
+                        }
+                    }
+                }
+                let script = slot.as_mut().expect("prepared");
+                let close = |keep: bool| {
+                    let sql = if keep {
+                        "RELEASE job"
+                    } else {
+                        "ROLLBACK TO job; RELEASE job"
+                    };
+                    exec(db, sql)
+                        .err()
+                        .map(|e| Arc::new(sqlx::Error::Protocol(e.to_string())))
+                };
+                let out = match fast::decide(script, &new) {
+                    Ok(Verdict::Won(seating, versions)) if !release => {
+                        follow_up = Some((new, reply, FollowUp::Record(seating, versions)));
+                        break;
+                    }
+                    Ok(Verdict::Slow) => {
+                        follow_up = Some((new, reply, FollowUp::Slow { released: release }));
+                        break;
+                    }
+                    Ok(Verdict::Won(seating, versions)) => Ok(InsertOutcome::Won {
+                        reservation: fast::seated(new.reservation, &seating),
                         versions,
                     }),
-                    None,
-                );
-            };
-            let recorded = record_answer(tx, idem, &reservation).await;
-            let broke = closed(close_savepoint(tx, recorded.is_ok()).await);
-            let out = recorded.map(|()| InsertOutcome::Won {
-                reservation,
-                versions,
-            });
-            return (out, broke);
-        }
-        Verdict::Lost => InsertOutcome::Lost { seen: None },
-        Verdict::Paced => InsertOutcome::Paced { seen: None },
-        Verdict::OverCap => InsertOutcome::OverCap,
-        Verdict::Stale => InsertOutcome::Stale,
-        Verdict::Slow => {
-            if release {
-                if let Err(e) = sqlx::query("SAVEPOINT job").execute(&mut **tx).await {
-                    let e = Arc::new(e);
-                    return (unavailable(NOT_RUN, &e), Some(e));
+                    Ok(lost) => {
+                        // Nothing was written; an open savepoint is only released.
+                        if !release {
+                            broken = close(true);
+                        }
+                        Ok(match lost {
+                            Verdict::Paced => InsertOutcome::Paced { seen: None },
+                            Verdict::OverCap => InsertOutcome::OverCap,
+                            Verdict::Stale => InsertOutcome::Stale,
+                            _ => InsertOutcome::Lost { seen: None },
+                        })
+                    }
+                    // The savepoint may be open: whatever the script wrote goes.
+                    Err(e) => {
+                        broken = close(false);
+                        Err(e)
+                    }
+                };
+                done.push(Done::Insert(reply, out));
+                if broken.is_some() {
+                    break;
                 }
             }
-            let out = insert_in(tx, new).await;
-            let keep = matches!(out, Ok(InsertOutcome::Won { .. }));
-            return (out, closed(close_savepoint(tx, keep).await));
+            drop(scripts);
+            drop(handle);
         }
-    };
-    // Nothing was written; an open savepoint is only released.
-    let broke = if release {
-        None
-    } else {
-        closed(close_savepoint(tx, true).await)
-    };
-    (Ok(lost), broke)
+        let Some((new, reply, next)) = follow_up else {
+            break;
+        };
+        let closed = |r: Result<(), sqlx::Error>| r.err().map(Arc::new);
+        let new = *new;
+        let out = match next {
+            FollowUp::Record(seating, versions) => {
+                let reservation = fast::seated(new.reservation, &seating);
+                let idem = new.idem.as_ref().expect("keyed");
+                let recorded = record_answer(tx, idem, &reservation).await;
+                broken = closed(close_savepoint(tx, recorded.is_ok()).await);
+                recorded.map(|()| InsertOutcome::Won {
+                    reservation,
+                    versions,
+                })
+            }
+            FollowUp::Slow { released } => {
+                let reopened = if released {
+                    sqlx::query("SAVEPOINT job").execute(&mut **tx).await.err()
+                } else {
+                    None
+                };
+                match reopened {
+                    Some(e) => {
+                        let e = Arc::new(e);
+                        broken = Some(Arc::clone(&e));
+                        unavailable(NOT_RUN, &e)
+                    }
+                    None => {
+                        let out = insert_in(tx, new).await;
+                        let keep = matches!(out, Ok(InsertOutcome::Won { .. }));
+                        broken = closed(close_savepoint(tx, keep).await);
+                        out
+                    }
+                }
+            }
+        };
+        done.push(Done::Insert(reply, out));
+        if broken.is_some() {
+            break;
+        }
+    }
+    // What the break left unanswered never ran.
+    if let Some(e) = &broken {
+        for (_, reply) in run {
+            done.push(Done::Insert(reply, unavailable(NOT_RUN, e)));
+        }
+    }
+    broken
 }
 
 const NOT_RUN: &str = "the group commit failed before this write";
@@ -175,23 +277,30 @@ async fn commit(pool: &SqlitePool, jobs: Vec<Job>) {
     };
     let mut done = Vec::with_capacity(jobs.len());
     let mut broken: Option<Shared> = None;
-    for job in jobs {
-        // A hold opens its own savepoint, in the one round trip that decides it.
+    let mut jobs = jobs.into_iter().peekable();
+    while let Some(job) = jobs.next() {
+        // A hold opens its own savepoint, in the script that decides it.
         let opened = match &job {
             Job::Insert(..) => Ok(()),
             _ => open_savepoint(&mut tx, &broken).await,
         };
         match job {
             Job::Insert(new, reply) => {
-                let out = match &broken {
-                    Some(e) => unavailable(NOT_RUN, e),
-                    None => {
-                        let (out, broke) = insert_job(&mut tx, *new).await;
-                        broken = broke;
-                        out
+                // The holds queued behind this one go with it.
+                let mut run = vec![(new, reply)];
+                while let Some(Job::Insert(..)) = jobs.peek() {
+                    if let Some(Job::Insert(new, reply)) = jobs.next() {
+                        run.push((new, reply));
                     }
-                };
-                done.push(Done::Insert(reply, out));
+                }
+                match &broken {
+                    Some(e) => {
+                        for (_, reply) in run {
+                            done.push(Done::Insert(reply, unavailable(NOT_RUN, e)));
+                        }
+                    }
+                    None => broken = insert_run(&mut tx, run, &mut done).await,
+                }
             }
             Job::Transition(t, reply) => {
                 let out = match &opened {

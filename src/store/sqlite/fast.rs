@@ -1,5 +1,6 @@
-//! A hold or walk-in decided in one round trip to the writer's connection: one script of
-//! statements (one command to sqlx's connection thread) opens the job's savepoint, claims the
+//! A hold or walk-in decided with no round trip per statement: one script of statements, run
+//! by the group commit on the writer connection's own handle (`raw.rs`), opens the job's
+//! savepoint, claims the
 //! first free candidate with one `INSERT … SELECT` whose `WHERE` is the whole decision (the
 //! restaurant's revision, the client's cap, the pacing window, the idempotency marker, no
 //! occupied member table), writes the token and raises the date versions only if that row was
@@ -9,11 +10,11 @@
 //! (`Verdict::Slow`): a winner that must first mark expired holds on its tables or in its
 //! pacing window (their dates, their lapsed offers), and an idempotency marker that is gone.
 use super::decide::{member_tables, MAX_SPAN_MS};
+use super::raw::{Script, Value};
 use super::rows::{db, guest_json, ms, tables_json, PACING_SQL};
 use crate::domain::{LocalDate, Reservation, Seating};
 use crate::store::{NewReservation, StoreError, StoreResult, Versions};
-use sqlx::sqlite::SqliteRow;
-use sqlx::{Row, Sqlite, Transaction};
+use sqlx::{Row, Sqlite};
 use std::sync::OnceLock;
 
 /// What the script decided.
@@ -116,27 +117,26 @@ pub(super) fn loser_sql() -> &'static str {
     })
 }
 
-/// Binds ?1 to ?14 of the conditions for `new`.
-fn bind_conditions<'q>(
-    q: sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments<'q>>,
-    new: &NewReservation,
-) -> sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments<'q>> {
+/// ?1 to ?14 of the conditions for `new`.
+fn condition_values(new: &NewReservation) -> Vec<Value> {
     let r = &new.reservation;
     let pacing = new.pacing.as_ref().filter(|c| c.enforce);
-    q.bind(r.restaurant_id.to_string())
-        .bind(candidates_json(&new.candidates))
-        .bind(ms(r.start))
-        .bind(ms(r.end))
-        .bind(ms(new.now))
-        .bind(new.restaurant_revision as i64)
-        .bind(new.cap.as_ref().map(|c| c.client.clone()))
-        .bind(new.cap.as_ref().map(|c| i64::from(c.max)))
-        .bind(pacing.map(|_| r.date.to_string()))
-        .bind(pacing.map(|p| p.window.start.to_string()))
-        .bind(pacing.map(|p| p.window.end.to_string()))
-        .bind(pacing.and_then(|p| p.max_covers).map(i64::from))
-        .bind(pacing.and_then(|p| p.max_parties).map(i64::from))
-        .bind(i64::from(r.party_size))
+    vec![
+        r.restaurant_id.to_string().into(),
+        candidates_json(&new.candidates).into(),
+        ms(r.start).into(),
+        ms(r.end).into(),
+        ms(new.now).into(),
+        (new.restaurant_revision as i64).into(),
+        new.cap.as_ref().map(|c| c.client.clone()).into(),
+        new.cap.as_ref().map(|c| i64::from(c.max)).into(),
+        pacing.map(|_| r.date.to_string()).into(),
+        pacing.map(|p| p.window.start.to_string()).into(),
+        pacing.map(|p| p.window.end.to_string()).into(),
+        pacing.and_then(|p| p.max_covers).map(i64::from).into(),
+        pacing.and_then(|p| p.max_parties).map(i64::from).into(),
+        i64::from(r.party_size).into(),
+    ]
 }
 
 /// What the last committed state says of `new` on a reader.
@@ -154,8 +154,16 @@ pub(super) async fn fast_loser<'e, E>(exec: E, new: &NewReservation) -> StoreRes
 where
     E: sqlx::Executor<'e, Database = Sqlite>,
 {
-    let row = bind_conditions(sqlx::query(loser_sql()), new)
-        .bind(new.reservation.date.to_string())
+    let mut values = condition_values(new);
+    values.push(new.reservation.date.to_string().into());
+    let query = values
+        .into_iter()
+        .fold(sqlx::query(loser_sql()), |q, v| match v {
+            Value::Null => q.bind(None::<i64>),
+            Value::Int(i) => q.bind(i),
+            Value::Text(t) => q.bind(t),
+        });
+    let row = query
         .fetch_one(exec)
         .await
         .map_err(db("read whether a hold already lost"))?;
@@ -242,38 +250,37 @@ pub(super) fn script_sql(release: bool) -> &'static str {
     }
 }
 
-/// Runs the script for `new`: one round trip. The savepoint is released by the script when
-/// `release`; otherwise it is left open for the caller (which then records the idempotent
-/// answer and closes it). On an error the savepoint may be open: the caller rolls it back.
-pub(super) async fn decide(
-    tx: &mut Transaction<'_, Sqlite>,
-    new: &NewReservation,
-    release: bool,
-) -> StoreResult<Verdict> {
+/// The script's parameters for `new`.
+fn script_values(new: &NewReservation) -> StoreResult<Vec<Value>> {
     let r = &new.reservation;
-    let query = bind_conditions(sqlx::query(script_sql(release)), new)
-        .bind(new.idem.as_ref().map(|i| i.key.clone()))
-        .bind(r.id.to_string())
-        .bind(r.date.to_string())
-        .bind(r.time.to_string())
-        .bind(r.status.as_str())
-        .bind(r.expires_at.map(ms))
-        .bind(r.guest.as_ref().map(guest_json).transpose()?)
-        .bind(&r.notes)
-        .bind(ms(r.created_at))
-        .bind(ms(r.updated_at))
-        .bind(new.token_hash.clone())
-        .bind(dates_json(&r.dates_spanned()))
-        .bind(tables_json(&member_tables(&new.candidates)));
-    // sqlx binds the numbered parameters of each statement of a script by number, but counts
-    // the numbers a statement leaves unused as positional ones, continuing from the previous
-    // statement; past the last value it stops binding that statement. Trailing nulls keep
-    // every statement bound (unused numbers only ever get one of these).
-    let query = (0..PADDING).fold(query, |q, _| q.bind(None::<i64>));
-    let rows: Vec<SqliteRow> = query
-        .fetch_all(&mut **tx)
-        .await
-        .map_err(db("decide a hold"))?;
+    let mut values = condition_values(new);
+    values.extend([
+        new.idem.as_ref().map(|i| i.key.clone()).into(),
+        r.id.to_string().into(),
+        r.date.to_string().into(),
+        r.time.to_string().into(),
+        r.status.as_str().into(),
+        r.expires_at.map(ms).into(),
+        r.guest.as_ref().map(guest_json).transpose()?.into(),
+        r.notes.clone().into(),
+        ms(r.created_at).into(),
+        ms(r.updated_at).into(),
+        new.token_hash.clone().into(),
+        dates_json(&r.dates_spanned()).into(),
+        tables_json(&member_tables(&new.candidates)).into(),
+    ]);
+    Ok(values)
+}
+
+/// Runs the script (`script_sql`, prepared on the writer's connection) for `new`, with no round
+/// trip: the group commit has the connection's handle. The savepoint is released by the script
+/// when it was prepared with `release`; otherwise it is left open for the caller (which then
+/// records the idempotent answer and closes it). On an error the savepoint may be open: the
+/// caller rolls it back.
+pub(super) fn decide(script: &mut Script, new: &NewReservation) -> StoreResult<Verdict> {
+    let rows = script
+        .run(&script_values(new)?)
+        .map_err(|e| StoreError::internal("decide a hold", e))?;
     verdict(rows, &new.candidates)
 }
 
@@ -282,26 +289,28 @@ fn dates_json(dates: &[LocalDate]) -> String {
     serde_json::Value::from(v).to_string()
 }
 
-/// More than the unused parameter numbers of all the script's statements together (each
-/// statement has at most 27 parameters, the script five statements with parameters).
-const PADDING: usize = 5 * 27;
-
 const READ: &str = "read what a hold decided";
 
 /// The script's rows: `('won', table_ids, combination_id)`, `('version', date, version)` per
 /// raised date, and last `('verdict', what, NULL)`.
-fn verdict(rows: Vec<SqliteRow>, candidates: &[Seating]) -> StoreResult<Verdict> {
+fn verdict(rows: Vec<Vec<Value>>, candidates: &[Seating]) -> StoreResult<Verdict> {
+    let bad = |what: &str| StoreError::corrupt("hold script row", format!("{READ}: {what}"));
+    let text = |v: Option<&Value>| match v {
+        Some(Value::Text(t)) => Ok(Some(t.clone())),
+        Some(Value::Null) => Ok(None),
+        other => Err(bad(&format!("{other:?} is not text"))),
+    };
     let mut seating = None;
     let mut versions = Versions::default();
     let mut said = None;
     for row in &rows {
-        let kind: String = row.try_get_unchecked(0).map_err(db(READ))?;
+        let kind = text(row.first())?.ok_or_else(|| bad("no kind"))?;
         match kind.as_str() {
             "won" => {
-                let tables: String = row.try_get_unchecked(1).map_err(db(READ))?;
+                let tables = text(row.get(1))?.ok_or_else(|| bad("no tables"))?;
                 let tables: Vec<String> = serde_json::from_str(&tables)
                     .map_err(|e| StoreError::corrupt("table ids", e))?;
-                let combination: Option<String> = row.try_get_unchecked(2).map_err(db(READ))?;
+                let combination = text(row.get(2))?;
                 seating = candidates
                     .iter()
                     .find(|s| {
@@ -314,19 +323,22 @@ fn verdict(rows: Vec<SqliteRow>, candidates: &[Seating]) -> StoreResult<Verdict>
                     .cloned();
             }
             "version" => {
-                let date: String = row.try_get_unchecked(1).map_err(db(READ))?;
-                let v: i64 = row.try_get_unchecked(2).map_err(db(READ))?;
+                let date = text(row.get(1))?.ok_or_else(|| bad("no date"))?;
+                let Some(Value::Int(v)) = row.get(2) else {
+                    return Err(bad("no version"));
+                };
+                let v = *v as u64;
                 let date = LocalDate::parse(&date).map_err(|e| StoreError::corrupt("date", e))?;
-                versions.dates.push((date, v as u64));
+                versions.dates.push((date, v));
                 // Raised by exactly one in this transaction, as `versions::bump_dates` does.
                 versions.steps.push(crate::store::Step {
                     date,
                     part: String::new(),
-                    from: v as u64 - 1,
-                    to: v as u64,
+                    from: v - 1,
+                    to: v,
                 });
             }
-            _ => said = Some(row.try_get_unchecked::<String, _>(1).map_err(db(READ))?),
+            _ => said = text(row.get(1))?,
         }
     }
     versions.dates.sort();

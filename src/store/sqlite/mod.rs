@@ -15,6 +15,7 @@ mod decide;
 mod fast;
 mod idempotency;
 mod outbox;
+mod raw;
 mod reads;
 mod reservations;
 mod restaurants;
