@@ -164,8 +164,8 @@ pub struct Versions {
     pub steps: Vec<Step>,
 }
 
-/// The date's version of the snapshot a refusal was read from, when the store read it in the
-/// same statement (the SQLite readers' fast loser); `None` when it did not. A caller may reuse a
+/// The date's version of the snapshot a refusal was decided in, when the store read it in the
+/// same statement (the SQLite writer's hold script); `None` when it did not. A caller may reuse a
 /// day view it read at this version or later instead of reading the day again.
 pub type Seen = Option<u64>;
 

@@ -194,7 +194,7 @@ async fn sqlite_request_paths_and_triggers_read_only_live_partial_indexes() {
     }
 }
 
-/// The readers' fast loser and the one-round-trip hold script: every statement searches an
+/// The script that decides a hold: every statement searches an
 /// index, none scans a table (only the JSON lists of candidates, member tables and dates are
 /// scanned).
 #[tokio::test]
@@ -206,7 +206,7 @@ async fn sqlite_hold_script_searches_indexes_only() {
         .expect("sqlite opens and migrates");
     let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
     let statements = tablecast::store::sqlite::hold_script_sql();
-    assert_eq!(statements.len(), 5, "{statements:?}");
+    assert_eq!(statements.len(), 4, "{statements:?}");
     for sql in statements {
         let p = plan(&pool, &sql).await;
         for l in &p {

@@ -186,10 +186,11 @@ async fn insert_run(
                             broken = close(true);
                         }
                         Ok(match lost {
-                            Verdict::Paced => InsertOutcome::Paced { seen: None },
+                            Verdict::Paced(seen) => InsertOutcome::Paced { seen },
+                            Verdict::Lost(seen) => InsertOutcome::Lost { seen },
                             Verdict::OverCap => InsertOutcome::OverCap,
                             Verdict::Stale => InsertOutcome::Stale,
-                            _ => InsertOutcome::Lost { seen: None },
+                            Verdict::Won(..) | Verdict::Slow => unreachable!("answered above"),
                         })
                     }
                     // The savepoint may be open: whatever the script wrote goes.

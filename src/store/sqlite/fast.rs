@@ -11,18 +11,19 @@
 //! pacing window (their dates, their lapsed offers), and an idempotency marker that is gone.
 use super::decide::{member_tables, MAX_SPAN_MS};
 use super::raw::{Script, Value};
-use super::rows::{db, guest_json, ms, tables_json, PACING_SQL};
+use super::rows::{guest_json, ms, tables_json, PACING_SQL};
 use crate::domain::{LocalDate, Reservation, Seating};
 use crate::store::{NewReservation, StoreError, StoreResult, Versions};
-use sqlx::{Row, Sqlite};
 use std::sync::OnceLock;
 
 /// What the script decided.
 pub(super) enum Verdict {
     /// Written (the savepoint still open when the job records an idempotent answer).
     Won(Seating, Versions),
-    Lost,
-    Paced,
+    /// Every candidate taken, as of the date's version it carries.
+    Lost(Option<u64>),
+    /// The pacing window full, as of that version.
+    Paced(Option<u64>),
     OverCap,
     Stale,
     /// Nothing written: decide it statement by statement (`decide::insert_in`).
@@ -43,8 +44,7 @@ fn candidates_json(candidates: &[Seating]) -> String {
     serde_json::Value::from(v).to_string()
 }
 
-/// The conditions both the script and the readers' fast loser decide with, over the same
-/// numbered parameters: ?1 restaurant, ?2 candidates, ?3 start, ?4 end, ?5 now, ?6 expected
+/// The conditions the script decides with, over numbered parameters: ?1 restaurant, ?2 candidates, ?3 start, ?4 end, ?5 now, ?6 expected
 /// revision, ?7 client key of a capped client, ?8 its cap, ?9 date of an enforced pacing window
 /// (null when none), ?10 and ?11 its local bounds, ?12 max covers, ?13 max parties,
 /// ?14 party size.
@@ -90,32 +90,10 @@ fn conditions() -> Conditions {
 /// The restaurant is still at the revision the decision was computed from.
 const REVISION_OK: &str = "(SELECT revision FROM restaurants WHERE id = ?1) IS ?6";
 
-/// The readers' fast loser, in one statement: whether the last committed state already puts
-/// the client at its cap, takes every candidate, or fills the pacing window — each as the
-/// writer would decide it (`over_cap`, `taken`, `paced`, in that order of precedence), and
-/// whether the restaurant changed since the decision was computed (`stale`, which comes first);
-/// last, the version of the reservation's date in the same snapshot (?15 the date), as the day
-/// view reads it.
-pub(super) fn loser_sql() -> &'static str {
-    static SQL: OnceLock<String> = OnceLock::new();
-    SQL.get_or_init(|| {
-        let Conditions {
-            busy_live,
-            cap_ok,
-            pacing_ok,
-            ..
-        } = conditions();
-        format!(
-            "SELECT NOT {cap_ok},
-                    NOT EXISTS (SELECT 1 FROM json_each(?2) AS c WHERE NOT {busy_live}),
-                    NOT {pacing_ok},
-                    NOT {REVISION_OK},
-                    (SELECT MAX(o.wide_version, COALESCE(d.version, 0)) FROM restaurants AS o
-                     LEFT JOIN day_versions AS d ON d.restaurant_id = o.id AND d.date = ?15
-                     WHERE o.id = ?1)"
-        )
-    })
-}
+/// The version of the reservation's date (?17), as the day view reads it.
+const DATE_VERSION: &str =
+    "(SELECT MAX(o.wide_version, COALESCE(d.version, 0)) FROM restaurants AS o
+     LEFT JOIN day_versions AS d ON d.restaurant_id = o.id AND d.date = ?17 WHERE o.id = ?1)";
 
 /// ?1 to ?14 of the conditions for `new`.
 fn condition_values(new: &NewReservation) -> Vec<Value> {
@@ -137,50 +115,6 @@ fn condition_values(new: &NewReservation) -> Vec<Value> {
         pacing.and_then(|p| p.max_parties).map(i64::from).into(),
         i64::from(r.party_size).into(),
     ]
-}
-
-/// What the last committed state says of `new` on a reader.
-pub(super) struct Snapshot {
-    pub stale: bool,
-    pub over_cap: bool,
-    pub taken: bool,
-    pub paced: bool,
-    /// The date's version in this snapshot.
-    pub version: Option<u64>,
-}
-
-/// What the last committed state says of `new` on a reader.
-pub(super) async fn fast_loser<'e, E>(exec: E, new: &NewReservation) -> StoreResult<Snapshot>
-where
-    E: sqlx::Executor<'e, Database = Sqlite>,
-{
-    let mut values = condition_values(new);
-    values.push(new.reservation.date.to_string().into());
-    let query = values
-        .into_iter()
-        .fold(sqlx::query(loser_sql()), |q, v| match v {
-            Value::Null => q.bind(None::<i64>),
-            Value::Int(i) => q.bind(i),
-            Value::Text(t) => q.bind(t),
-        });
-    let row = query
-        .fetch_one(exec)
-        .await
-        .map_err(db("read whether a hold already lost"))?;
-    let flag = |i: usize| {
-        row.try_get_unchecked::<bool, _>(i)
-            .map_err(db("read whether a hold already lost"))
-    };
-    Ok(Snapshot {
-        over_cap: flag(0)?,
-        taken: flag(1)?,
-        paced: flag(2)?,
-        stale: flag(3)?,
-        version: row
-            .try_get_unchecked::<Option<i64>, _>(4)
-            .map_err(db("read whether a hold already lost"))?
-            .map(|v| v as u64),
-    })
 }
 
 /// The script. Parameters past the conditions': ?15 idempotency key, ?16 id, ?17 date,
@@ -234,7 +168,7 @@ fn script(release: bool) -> String {
            WHEN NOT {cap_ok} THEN 'over_cap'
            WHEN NOT EXISTS (SELECT 1 FROM json_each(?2) AS c WHERE NOT {busy_live}) THEN 'lost'
            WHEN NOT {pacing_ok} THEN 'paced'
-           ELSE 'slow' END, NULL;
+           ELSE 'slow' END, {DATE_VERSION};
          {release}"
     )
 }
@@ -292,7 +226,7 @@ fn dates_json(dates: &[LocalDate]) -> String {
 const READ: &str = "read what a hold decided";
 
 /// The script's rows: `('won', table_ids, combination_id)`, `('version', date, version)` per
-/// raised date, and last `('verdict', what, NULL)`.
+/// raised date, and last `('verdict', what, the date's version)`.
 fn verdict(rows: Vec<Vec<Value>>, candidates: &[Seating]) -> StoreResult<Verdict> {
     let bad = |what: &str| StoreError::corrupt("hold script row", format!("{READ}: {what}"));
     let text = |v: Option<&Value>| match v {
@@ -302,7 +236,7 @@ fn verdict(rows: Vec<Vec<Value>>, candidates: &[Seating]) -> StoreResult<Verdict
     };
     let mut seating = None;
     let mut versions = Versions::default();
-    let mut said = None;
+    let (mut said, mut seen) = (None, None);
     for row in &rows {
         let kind = text(row.first())?.ok_or_else(|| bad("no kind"))?;
         match kind.as_str() {
@@ -338,7 +272,13 @@ fn verdict(rows: Vec<Vec<Value>>, candidates: &[Seating]) -> StoreResult<Verdict
                     to: v,
                 });
             }
-            _ => said = text(row.get(1))?,
+            _ => {
+                said = text(row.get(1))?;
+                seen = match row.get(2) {
+                    Some(Value::Int(v)) => Some(*v as u64),
+                    _ => None,
+                };
+            }
         }
     }
     versions.dates.sort();
@@ -350,8 +290,8 @@ fn verdict(rows: Vec<Vec<Value>>, candidates: &[Seating]) -> StoreResult<Verdict
             })?,
             versions,
         ),
-        Some("lost") => Verdict::Lost,
-        Some("paced") => Verdict::Paced,
+        Some("lost") => Verdict::Lost(seen),
+        Some("paced") => Verdict::Paced(seen),
         Some("over_cap") => Verdict::OverCap,
         Some("stale") => Verdict::Stale,
         Some("slow") => Verdict::Slow,

@@ -26,7 +26,7 @@ mod versions;
 mod waitlist;
 mod waitlist_mail;
 
-/// The statements on a request path (holds, the fast loser, day views), by name, as run: what
+/// The statements on a request path (holds, day views), by name, as run: what
 /// the plan tests give to `EXPLAIN QUERY PLAN`. Numbered parameters, any values.
 #[doc(hidden)]
 pub fn request_path_sql() -> Vec<(&'static str, String)> {
@@ -42,18 +42,15 @@ pub fn request_path_sql() -> Vec<(&'static str, String)> {
     ]
 }
 
-/// The readers' fast-loser statement, then the statements of the script that decides a hold in
-/// one round trip (`fast.rs`) without its savepoint: what the plan tests give to
-/// `EXPLAIN QUERY PLAN`.
+/// The statements of the script that decides a hold (`fast.rs`) without its savepoint: what the
+/// plan tests give to `EXPLAIN QUERY PLAN`.
 #[doc(hidden)]
 pub fn hold_script_sql() -> Vec<String> {
-    let script = fast::script_sql(true)
+    fast::script_sql(true)
         .split(';')
         .map(str::trim)
         .filter(|s| !s.is_empty() && !s.starts_with("SAVEPOINT") && !s.starts_with("RELEASE"))
-        .map(str::to_owned);
-    std::iter::once(fast::loser_sql().to_owned())
-        .chain(script)
+        .map(str::to_owned)
         .collect()
 }
 
@@ -205,7 +202,7 @@ impl Store for SqliteStore {
             .get(&id)
             .cloned();
         match known {
-            // The fast loser and the writer both check its revision.
+            // The writer's script checks its revision (`Stale`: the caller reads again).
             Some(k) => Ok(Some(StoredRestaurant::clone(&k))),
             None => self.restaurant_(id).await,
         }

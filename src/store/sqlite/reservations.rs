@@ -1,6 +1,5 @@
 //! Holds, walk-ins, status changes and expiry: queued to the group-commit writer, which decides
 //! each inside its transaction (see `decide.rs`).
-use super::fast::fast_loser;
 use super::rows::{db, ms, row_to_reservation};
 use super::versions::bump_dates;
 use super::{batch, SqliteStore};
@@ -16,25 +15,9 @@ impl SqliteStore {
         &self,
         new: NewReservation,
     ) -> StoreResult<InsertOutcome> {
-        // A hold never waits on another: when the last committed state already shows the client
-        // at its cap, every candidate taken, or its pacing window full, the loser is answered
-        // from a reader, in one statement, without queueing for the writer (in the order the
-        // writer decides). Only the writer wins.
-        let seen = fast_loser(&self.reader, &new).await?;
-        // Computed from settings read before a change (possibly this instance's parsed copy,
-        // see `restaurant_for_insert`): the caller reads them again.
-        if seen.stale {
-            return Ok(InsertOutcome::Stale);
-        }
-        if seen.over_cap {
-            return Ok(InsertOutcome::OverCap);
-        }
-        if seen.taken {
-            return Ok(InsertOutcome::Lost { seen: seen.version });
-        }
-        if seen.paced {
-            return Ok(InsertOutcome::Paced { seen: seen.version });
-        }
+        // Every hold, winner or loser, is decided by the writer's script, with no round trip
+        // of its own (`batch.rs`): cheaper than a reader's look first, even for a stampede's
+        // losers, which it answers with the date's version it decided at.
         let (reply, answer) = oneshot::channel();
         self.batch(batch::Job::Insert(Box::new(new), reply)).await?;
         answer
