@@ -145,7 +145,7 @@ impl Application {
                         Ok(res)
                     }
                 })
-                .wrap(TracingLogger::default())
+                .wrap(TracingLogger::<http::span::RequestSpan>::new())
         })
         .disable_signals()
         .shutdown_timeout(10)

@@ -13,6 +13,7 @@ mod reservations;
 mod restaurants;
 pub mod socket;
 mod socket_writer;
+pub mod span;
 mod waitlist;
 
 use crate::booking::Booking;

@@ -12,8 +12,15 @@ pub async fn assert_problem(res: Response, status: u16, name: &str, context: &st
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
         .to_owned();
+    // Every answer names the request id its log lines carry.
+    let request_id = res
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| uuid::Uuid::parse_str(v).ok());
     let text = res.text().await.expect("body read");
     assert_eq!(got, status, "{context}: status (body {text})");
+    assert!(request_id.is_some(), "{context}: no x-request-id uuid");
     assert!(
         content_type.starts_with("application/problem+json"),
         "{context}: content type `{content_type}`"
