@@ -2,7 +2,8 @@
 //! method, the route, the request id (repeated in `x-request-id`) and, at the end, the status and
 //! any error — and nothing more: `tracing-actix-web`'s default span formats a dozen fields (host,
 //! scheme, client address, user agent, OpenTelemetry fields…) on every request, and a WebSocket
-//! keeps its span, formatted fields and all, for its whole life.
+//! keeps its span, formatted fields and all, for its whole life. A WebSocket upgrade gets no span
+//! at all.
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::{Error, HttpMessage};
@@ -12,8 +13,17 @@ use tracing_actix_web::{RequestId, RootSpanBuilder};
 
 pub struct RequestSpan;
 
+/// The WebSocket endpoint.
+pub const LIVE_PATH: &str = "/v1/live";
+
 impl RootSpanBuilder for RequestSpan {
     fn on_request_start(request: &ServiceRequest) -> Span {
+        // A live connection's body is polled for every frame it is sent, and the span entered
+        // each time; nothing is logged inside it (the session runs in its own task). It gets
+        // none: no enter and exit per frame, nothing kept per connection.
+        if request.path() == LIVE_PATH {
+            return Span::none();
+        }
         let id = request.extensions().get::<RequestId>().copied();
         let route = request.match_pattern();
         tracing::info_span!(

@@ -234,16 +234,47 @@ impl Channel {
         }
     }
 
-    fn unsubscribe(&mut self, conn: u64, sub: &str) {
+    /// Removes `first` and every unsubscribe queued right behind it, in one pass over the
+    /// members (sockets that close together — a client's network drops, a proxy restarts —
+    /// would otherwise cost a pass each). Returns the next command it took off the queue, if
+    /// that was not an unsubscribe.
+    fn unsubscribe(&mut self, first: (u64, Arc<str>)) -> Option<Cmd> {
+        let mut gone: HashMap<u64, Vec<Arc<str>>> = HashMap::new();
+        gone.entry(first.0).or_default().push(first.1);
+        let mut next = None;
+        while let Ok(cmd) = self.rx.try_recv() {
+            match cmd {
+                Cmd::Unsubscribe { conn, sub } => gone.entry(conn).or_default().push(sub),
+                other => {
+                    next = Some(other);
+                    break;
+                }
+            }
+        }
         let metrics = self.metrics();
         for g in self.groups.values_mut() {
             let before = g.members.len();
-            g.members.retain(|m| !(m.conn.id == conn && &*m.sub == sub));
+            g.members.retain(|m| {
+                !gone
+                    .get(&m.conn.id)
+                    .is_some_and(|subs| subs.contains(&m.sub))
+            });
             metrics
                 .live_subscriptions()
                 .sub((before - g.members.len()) as i64);
         }
         self.groups.retain(|_, g| !g.members.is_empty());
+        next
+    }
+
+    async fn command(&mut self, cmd: Cmd) {
+        let mut next = Some(cmd);
+        while let Some(cmd) = next.take() {
+            match cmd {
+                Cmd::Subscribe { view, conn, sub } => self.subscribe(view, conn, sub).await,
+                Cmd::Unsubscribe { conn, sub } => next = self.unsubscribe((conn, sub)),
+            }
+        }
     }
 
     /// Sends every group what changed since its last state, or a fresh snapshot when `fresh`.
@@ -366,8 +397,7 @@ impl Channel {
         loop {
             tokio::select! {
                 cmd = self.rx.recv() => match cmd {
-                    Some(Cmd::Subscribe { view, conn, sub }) => self.subscribe(view, conn, sub).await,
-                    Some(Cmd::Unsubscribe { conn, sub }) => self.unsubscribe(conn, &sub),
+                    Some(cmd) => self.command(cmd).await,
                     None => return,
                 },
                 _ = self.shared.notify.notified() => {

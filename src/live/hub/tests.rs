@@ -5,6 +5,7 @@ use crate::booking::{Booking, HoldRequest};
 use crate::domain::restaurant::{default_turns, Day, HoursPeriod, Table};
 use crate::domain::{PartySize, Restaurant, TableId, WallTime};
 use serde_json::Value;
+use std::time::Instant;
 
 /// Holds every change back until the test hands it to the hub.
 #[derive(Default)]
@@ -215,4 +216,70 @@ async fn changes_out_of_order_within_the_wait_apply_in_version_order_without_a_r
     }
     assert_eq!(free_at_19(&frame), 1);
     assert_eq!(f.reads("change"), 0);
+}
+
+#[tokio::test]
+async fn unsubscribes_queued_together_remove_exactly_theirs_and_the_rest_still_get_changes() {
+    let mut f = Fixture::new().await;
+    let key = (f.rid, f.date);
+    let view = View::Party(PartySize::new(2).unwrap());
+    // 40 more connections; the first 10 also watch under a second subscription id.
+    let mut conns = Vec::new();
+    for i in 0..40 {
+        let q = Queue::new(64);
+        let id = f.hub.next_conn_id();
+        let conn = || Conn {
+            id,
+            tx: q.clone(),
+            evict: Arc::new(Notify::new()),
+        };
+        f.hub.subscribe(key, view, conn(), Arc::from("\"a\"")).await;
+        if i < 10 {
+            f.hub.subscribe(key, view, conn(), Arc::from("\"b\"")).await;
+        }
+        conns.push((id, q));
+    }
+    let metrics = f.metrics.clone();
+    let gauge = || metrics.live_subscriptions().get();
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while gauge() != 51 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(gauge(), 51, "the fixture's, 40, and 10 second ones");
+    // Back to back, so they queue together: "a" of connections 0..20, "b" of 0..5.
+    for (i, (id, _)) in conns.iter().enumerate().take(20) {
+        f.hub.unsubscribe(key, *id, Arc::from("\"a\"")).await;
+        if i < 5 {
+            f.hub.unsubscribe(key, *id, Arc::from("\"b\"")).await;
+        }
+    }
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while gauge() != 51 - 25 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(gauge(), 51 - 25);
+    let change = f.hold("t1").await;
+    f.hub.publish(change);
+    assert_eq!(f.frame().await["type"], "update");
+    // Each connection's queue: its snapshot(s), then an update per subscription it kept.
+    for (i, (_, q)) in conns.iter().enumerate() {
+        let want_updates = usize::from(i >= 20) + usize::from((5..10).contains(&i));
+        let snapshots = 1 + usize::from(i < 10);
+        let deadline = Instant::now() + Duration::from_secs(2);
+        let mut got = Vec::new();
+        while got.len() < snapshots + want_updates && Instant::now() < deadline {
+            let _ = tokio::time::timeout(
+                Duration::from_millis(50),
+                std::future::poll_fn(|cx| q.poll_take(cx, |items| got.extend(items.drain(..)))),
+            )
+            .await;
+        }
+        // Nothing more arrives for the removed ones.
+        let _ = tokio::time::timeout(
+            Duration::from_millis(20),
+            std::future::poll_fn(|cx| q.poll_take(cx, |items| got.extend(items.drain(..)))),
+        )
+        .await;
+        assert_eq!(got.len(), snapshots + want_updates, "connection {i}");
+    }
 }
