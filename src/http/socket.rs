@@ -19,6 +19,8 @@ use rand::Rng;
 use serde::Deserialize;
 use serde_json::Value;
 use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Notify;
@@ -112,12 +114,15 @@ fn close(code: u16, why: &str) -> Option<(u16, String)> {
     Some((code, why.to_owned()))
 }
 
-/// Whether a frame found room in the queue within the write timeout.
-async fn write(queue: &Queue, out: Out) -> bool {
-    matches!(
-        tokio::time::timeout(WRITE_TIMEOUT, queue.send(out)).await,
-        Ok(true)
-    )
+/// Whether a frame found room in the queue within the write timeout. Boxed, like every await
+/// of the session but its wait: an idle connection's task keeps only what it waits on.
+fn write(queue: &Queue, out: Out) -> Pin<Box<dyn Future<Output = bool> + Send + '_>> {
+    Box::pin(async move {
+        matches!(
+            tokio::time::timeout(WRITE_TIMEOUT, queue.send(out)).await,
+            Ok(true)
+        )
+    })
 }
 
 /// Closes the queue however the session ends, so that the body ends and the hub lets go.
@@ -151,12 +156,18 @@ async fn run(
     };
     let settings = state.live;
     let mut drain = state.drain.clone();
-    let mut ping =
-        tokio::time::interval_at(Instant::now() + settings.ping_every, settings.ping_every);
     let mut last_seen = Instant::now();
+    let mut next_ping = last_seen + settings.ping_every;
     let mut drain_at: Option<Instant> = None;
+    // One timer for the heartbeat, the idle close and the drain: whichever comes first.
+    let timer = sleep_until(next_ping);
+    tokio::pin!(timer);
     let reason = loop {
         let idle_at = last_seen + settings.idle_after;
+        let wake = drain_at.map_or(next_ping.min(idle_at), |d| d.min(next_ping).min(idle_at));
+        if timer.deadline() != wake {
+            timer.as_mut().reset(wake);
+        }
         tokio::select! {
             msg = stream.recv() => {
                 last_seen = Instant::now();
@@ -180,10 +191,19 @@ async fn run(
                     if !write(&queue, Out::Own(text)).await { break close(TOO_SLOW, "too slow to keep up"); }
                 }
             }
-            _ = ping.tick() => {
-                if !write(&queue, Out::Ping).await { break close(TOO_SLOW, "too slow to keep up"); }
+            () = &mut timer => {
+                let now = Instant::now();
+                if drain_at.is_some_and(|d| d <= now) {
+                    break close(NORMAL_AWAY, "instance draining; reconnect");
+                }
+                if idle_at <= now {
+                    break close(IDLE, "idle");
+                }
+                if next_ping <= now {
+                    next_ping = now + settings.ping_every;
+                    if !write(&queue, Out::Ping).await { break close(TOO_SLOW, "too slow to keep up"); }
+                }
             }
-            _ = sleep_until(idle_at) => break close(IDLE, "idle"),
             _ = evict.notified() => {
                 metrics.live_eviction();
                 break close(TOO_SLOW, "too slow to keep up");
@@ -195,15 +215,15 @@ async fn run(
                     drain_at = Some(Instant::now() + Duration::from_millis(jitter));
                 }
             }
-            _ = async { sleep_until(drain_at.unwrap_or_else(Instant::now)).await }, if drain_at.is_some() => {
-                break close(NORMAL_AWAY, "instance draining; reconnect");
-            }
         }
     };
-    for (_, (key, sub)) in conv.subs.drain() {
-        state.hub.unsubscribe(key, conv.conn.id, sub).await;
-    }
-    let _ = tokio::time::timeout(CLOSE_TIMEOUT, queue.finish(Out::Close(reason))).await;
+    Box::pin(async {
+        for (_, (key, sub)) in conv.subs.drain() {
+            state.hub.unsubscribe(key, conv.conn.id, sub).await;
+        }
+        let _ = tokio::time::timeout(CLOSE_TIMEOUT, queue.finish(Out::Close(reason))).await;
+    })
+    .await;
     metrics.ws_connections().dec();
 }
 

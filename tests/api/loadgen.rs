@@ -232,17 +232,8 @@ async fn fanout_counts_every_delivery_and_the_server_sent_them() {
 }
 
 async fn sent(app: &TestApp) -> u64 {
-    let m = app
-        .send(Method::GET, "/metrics", None, None)
-        .await
-        .text()
-        .await
-        .unwrap();
-    m.lines()
-        .find(|l| l.starts_with("tablecast_live_messages_sent_total"))
-        .and_then(|l| l.split_whitespace().last())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
+    let text = crate::kit::metrics::scrape(&app.base).await;
+    crate::kit::metrics::sum(&text, "tablecast_live_messages_sent_total", &[]) as u64
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -58,18 +58,7 @@ pub async fn book(
 
 /// A metric's value summed over its label sets (0 when absent).
 pub async fn metric(app: &Api, name: &str) -> f64 {
-    let text = app
-        .req(Method::GET, "/metrics", None)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    text.lines()
-        .filter(|l| l.starts_with(name) && l[name.len()..].starts_with([' ', '{']))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
+    crate::kit::metrics::sum(&crate::kit::metrics::scrape(&app.base).await, name, &[])
 }
 
 /// Waits until the outbox is empty.

@@ -168,9 +168,14 @@ async fn staff_see_a_combined_booking_on_both_tables_and_the_pacing_meter_fill_a
     diner
         .wait_attr("[data-testid=live-status]", "data-state", "live", SECS(10))
         .await;
-    let top = diner
-        .js("const o = document.querySelectorAll('#party option'); return Number(o[o.length - 1].value);", vec![])
-        .await;
+    // The party sizes fill in once the restaurant is read, which may be after the socket is live.
+    let top = until(SECS(5), "the party sizes to fill in", || async {
+        let top = diner
+            .js("const o = document.querySelectorAll('#party option'); return o.length ? Number(o[o.length - 1].value) : null;", vec![])
+            .await;
+        (!top.is_null()).then_some(top)
+    })
+    .await;
     assert_eq!(top, json!(8));
 
     // 19:00 has 2 covers left: a party of 2 books it in the browser, and the meter fills live.

@@ -5,18 +5,10 @@ use super::*;
 /// The sum of `tablecast_hub_store_reads_total` samples of one instance with this `reason`
 /// (and `kind`, when given).
 async fn hub_reads(base: &str, kind: Option<&str>, reason: &str) -> u64 {
-    let text = reqwest::get(format!("{base}/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    text.lines()
-        .filter(|l| l.starts_with("tablecast_hub_store_reads_total{"))
-        .filter(|l| l.contains(&format!("reason=\"{reason}\"")))
-        .filter(|l| kind.is_none_or(|k| l.contains(&format!("kind=\"{k}\""))))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum::<f64>() as u64
+    let mut labels = vec![("reason", reason)];
+    labels.extend(kind.map(|k| ("kind", k)));
+    let text = crate::kit::metrics::scrape(base).await;
+    crate::kit::metrics::sum(&text, "tablecast_hub_store_reads_total", &labels) as u64
 }
 
 async fn total(c: &Cluster, kind: Option<&str>, reason: &str) -> u64 {

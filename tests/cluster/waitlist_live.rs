@@ -180,14 +180,6 @@ impl Drop for EntrySub {
 
 /// `tablecast_holds_total{outcome="offered"}` of one instance: the offers it made.
 pub async fn offers_made(api: &Api) -> u64 {
-    let text = api
-        .send(Method::GET, "/metrics", None, None)
-        .await
-        .text()
-        .await
-        .unwrap();
-    text.lines()
-        .find(|l| l.starts_with("tablecast_holds_total{outcome=\"offered\"}"))
-        .and_then(|l| l.rsplit(' ').next())
-        .map_or(0, |n| n.parse().unwrap())
+    let text = crate::kit::metrics::scrape(&api.base).await;
+    crate::kit::metrics::sum(&text, "tablecast_holds_total", &[("outcome", "offered")]) as u64
 }

@@ -8,10 +8,12 @@
 //! - [`api`]: an HTTP client for the API, and the restaurant fixtures it creates.
 //! - [`smtp`]: a real SMTP server (aiosmtpd) per test, and the mail it accepted.
 //! - [`ws`]: a real `/v1/live` WebSocket client and the state a subscriber keeps.
+//! - [`metrics`]: the server's `/metrics` text, summed by name and labels.
 #![allow(dead_code)] // every crate uses a part of the kit
 
 pub mod api;
 pub mod app;
+pub mod metrics;
 pub mod process;
 pub mod services;
 pub mod smtp;
