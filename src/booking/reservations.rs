@@ -362,7 +362,7 @@ impl Booking {
                 PartySize::new(i64::from(reservation.party_size))?,
                 reservation.start,
             );
-            match self
+            let (seen, reason) = match self
                 .store
                 .insert_reservation(NewReservation {
                     reservation,
@@ -385,29 +385,13 @@ impl Booking {
                     self.publish(restaurant_id, cause, now, versions, Some(image));
                     return Ok(reservation);
                 }
-                InsertOutcome::Lost { seen } => {
-                    return Err(self
-                        .refused(
-                            &stored.restaurant,
-                            (date, party, start),
-                            seen,
-                            LostReason::Table,
-                        )
-                        .await)
-                }
-                InsertOutcome::Paced { seen } => {
-                    return Err(self
-                        .refused(
-                            &stored.restaurant,
-                            (date, party, start),
-                            seen,
-                            LostReason::Pacing,
-                        )
-                        .await)
-                }
+                InsertOutcome::Lost { seen } => (seen, LostReason::Table),
+                InsertOutcome::Paced { seen } => (seen, LostReason::Pacing),
                 InsertOutcome::OverCap => return Err(BookingError::LiveHoldCap),
                 InsertOutcome::Stale => continue,
-            }
+            };
+            let at = (date, party, start);
+            return Err(self.refused(&stored.restaurant, at, seen, reason).await);
         }
         Err(BookingError::Conflict(
             "the restaurant is being changed concurrently; try again".into(),
