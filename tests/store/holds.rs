@@ -260,3 +260,43 @@ async fn holds_queued_together_are_each_decided_whatever_path_each_takes(b: &Bac
     );
     assert!(live.iter().any(|x| x.id == taken.id));
 }
+
+/// On SQLite, a hold whose script fails part-way through the group commit (here: its token's
+/// hash is already taken, after its reservation row was written) is rolled back alone: the
+/// holds queued with it are decided as usual, and nothing of it stays.
+#[tokio::test]
+async fn sqlite_a_hold_that_fails_inside_the_group_commit_is_rolled_back_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("alone.db").display());
+    let s: tablecast::store::DynStore = Arc::new(
+        tablecast::store::sqlite::SqliteStore::open(&url)
+            .await
+            .unwrap(),
+    );
+    let r = created(&s, "Seul").await;
+    let hold = |t: &str| new(hold_at(&r, at(19, 0), 90), &[t], 1, morning());
+    let a = hold("t1");
+    let mut b = hold("t2");
+    b.token_hash = a.token_hash.clone();
+    let (a, b, c) = tokio::join!(
+        s.insert_reservation(a),
+        s.insert_reservation(b),
+        s.insert_reservation(hold("t3"))
+    );
+    let is_won = |o: &tablecast::store::StoreResult<InsertOutcome>| {
+        matches!(o, Ok(InsertOutcome::Won { .. }))
+    };
+    // Whichever of the two with one token came second failed; the other and the third won.
+    assert!(is_won(&a) ^ is_won(&b), "{a:?} / {b:?}");
+    assert!(a.is_err() ^ b.is_err(), "{a:?} / {b:?}");
+    assert!(is_won(&c), "{c:?}");
+    let failed_table = if is_won(&a) { "t2" } else { "t1" };
+    let day = s.reservations_on(r.id, day()).await.unwrap();
+    let mut tables: Vec<String> = day.iter().map(|x| x.table_id.to_string()).collect();
+    tables.sort();
+    let mut want = vec!["t1", "t2", "t3"];
+    want.retain(|t| *t != failed_table);
+    assert_eq!(tables, want, "nothing of the failed hold stays");
+    // The writer goes on: the failed hold's table is free.
+    won(&s, hold(failed_table)).await;
+}
