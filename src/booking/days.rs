@@ -56,3 +56,74 @@ impl LoserDays {
         Ok(day.clone())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::booking::{Booking, Change, HoldRequest, Publish};
+    use crate::domain::restaurant::tests::paris;
+    use crate::domain::{PartySize, TableId, WallTime};
+    use crate::metrics::Metrics;
+
+    struct Nobody;
+    impl Publish for Nobody {
+        fn publish(&self, _: Change) {}
+    }
+
+    async fn hold(b: &Booking, rid: Uuid, date: LocalDate, table: &str) {
+        b.hold(HoldRequest {
+            restaurant_id: rid,
+            date,
+            time: WallTime::parse("19:00").unwrap(),
+            party_size: PartySize::new(2).unwrap(),
+            table_id: Some(TableId::parse(table).unwrap()),
+            combination_id: None,
+            cap: None,
+            idem: None,
+        })
+        .await
+        .unwrap();
+    }
+
+    #[tokio::test]
+    async fn losers_of_one_version_share_a_read_and_a_newer_version_reads_again() {
+        let store: DynStore = Arc::new(
+            crate::store::sqlite::SqliteStore::open("sqlite::memory:")
+                .await
+                .unwrap(),
+        );
+        let b = Booking::new(store.clone(), Arc::new(Nobody), Metrics::new());
+        let (r, _) = b.create_restaurant(paris()).await.unwrap();
+        let date = LocalDate::from_naive(chrono::Utc::now().date_naive() + chrono::Days::new(3));
+        let tables = r
+            .tables
+            .iter()
+            .map(|t| t.id.to_string())
+            .collect::<Vec<_>>();
+        hold(&b, r.id, date, &tables[0]).await;
+        let v1 = store.day(r.id, date).await.unwrap().version;
+        let days = LoserDays::default();
+        let first = days.day(&store, r.id, date, Some(v1)).await.unwrap();
+        assert_eq!((first.version, first.reservations.len()), (v1, 1));
+
+        // Another hold commits; a loser refused at v1 (or older) shares the first read.
+        hold(&b, r.id, date, &tables[1]).await;
+        let shared = days.day(&store, r.id, date, Some(v1)).await.unwrap();
+        assert!(
+            Arc::ptr_eq(&first, &shared),
+            "the losers of v1 share one read"
+        );
+        let older = days.day(&store, r.id, date, Some(v1 - 1)).await.unwrap();
+        assert!(Arc::ptr_eq(&first, &older));
+
+        // A loser refused at the newer version never gets the older read.
+        let v2 = store.day(r.id, date).await.unwrap().version;
+        assert!(v2 > v1);
+        let newer = days.day(&store, r.id, date, Some(v2)).await.unwrap();
+        assert_eq!((newer.version, newer.reservations.len()), (v2, 2));
+        // Without a version, always a read of its own.
+        let own = days.day(&store, r.id, date, None).await.unwrap();
+        assert!(!Arc::ptr_eq(&own, &newer));
+        assert_eq!(own.version, v2);
+    }
+}
