@@ -25,12 +25,12 @@ const RESYNC_EVERY: Duration = Duration::from_millis(100);
 /// coalesced into one frame (versions may skip). A lone change goes out at once. The gap grows
 /// with the audience, so that a burst costs each channel about `1 / FRAME_COST` frames a second
 /// however many watch it: 10 ms up to 200 subscribers, 50 ms at 1,000, at most 100 ms.
-const MIN_FANOUT_GAP: Duration = Duration::from_millis(10);
-const MAX_FANOUT_GAP: Duration = Duration::from_millis(100);
+pub(super) const MIN_FANOUT_GAP: Duration = Duration::from_millis(10);
+pub(super) const MAX_FANOUT_GAP: Duration = Duration::from_millis(100);
 const FRAME_COST: Duration = Duration::from_micros(50);
 
 /// The least time between two fan-outs of a channel with `members` subscribers.
-fn fanout_gap(members: usize) -> Duration {
+pub(super) fn fanout_gap(members: usize) -> Duration {
     let members = u32::try_from(members).unwrap_or(u32::MAX);
     FRAME_COST
         .saturating_mul(members)
@@ -423,25 +423,6 @@ impl Channel {
                 }
                 return;
             }
-        }
-    }
-}
-
-#[cfg(test)]
-mod gap_tests {
-    use super::*;
-
-    #[test]
-    fn the_fan_out_gap_grows_with_the_audience_between_its_bounds() {
-        assert_eq!(fanout_gap(0), MIN_FANOUT_GAP);
-        assert_eq!(fanout_gap(200), Duration::from_millis(10));
-        assert_eq!(fanout_gap(1_000), Duration::from_millis(50));
-        assert_eq!(fanout_gap(10_000), MAX_FANOUT_GAP);
-        assert_eq!(fanout_gap(usize::MAX), MAX_FANOUT_GAP);
-        // A burst's frames per second stay about 1 / FRAME_COST between the bounds.
-        for n in [300usize, 800, 1_500] {
-            let per_second = n as f64 / fanout_gap(n).as_secs_f64();
-            assert!((per_second - 20_000.0).abs() < 1.0, "{n}: {per_second}");
         }
     }
 }

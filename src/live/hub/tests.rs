@@ -1,5 +1,6 @@
 //! The hub against a real (in-memory SQLite) store: changes applied from their images, a gap
 //! read from the store, duplicates and old changes ignored, and the store reads counted.
+use super::channel::{fanout_gap, MAX_FANOUT_GAP, MIN_FANOUT_GAP};
 use super::*;
 use crate::booking::{Booking, HoldRequest};
 use crate::domain::restaurant::{default_turns, Day, HoursPeriod, Table};
@@ -281,5 +282,19 @@ async fn unsubscribes_queued_together_remove_exactly_theirs_and_the_rest_still_g
         )
         .await;
         assert_eq!(got.len(), snapshots + want_updates, "connection {i}");
+    }
+}
+
+#[test]
+fn the_fan_out_gap_grows_with_the_audience_between_its_bounds() {
+    assert_eq!(fanout_gap(0), MIN_FANOUT_GAP);
+    assert_eq!(fanout_gap(200), Duration::from_millis(10));
+    assert_eq!(fanout_gap(1_000), Duration::from_millis(50));
+    assert_eq!(fanout_gap(10_000), MAX_FANOUT_GAP);
+    assert_eq!(fanout_gap(usize::MAX), MAX_FANOUT_GAP);
+    // A burst's frames per second stay about 1 / FRAME_COST between the bounds.
+    for n in [300usize, 800, 1_500] {
+        let per_second = n as f64 / fanout_gap(n).as_secs_f64();
+        assert!((per_second - 20_000.0).abs() < 1.0, "{n}: {per_second}");
     }
 }
