@@ -394,6 +394,9 @@ impl Channel {
         let every = self.hub.0.reconcile_every;
         let mut reconcile = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
         reconcile.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // A fan-out held back by the gap, and when it is due: meanwhile the channel still takes
+        // subscribes and unsubscribes, and what is published waits in `pending`.
+        let mut due: Option<tokio::time::Instant> = None;
         loop {
             tokio::select! {
                 cmd = self.rx.recv() => match cmd {
@@ -401,10 +404,19 @@ impl Channel {
                     None => return,
                 },
                 _ = self.shared.notify.notified() => {
-                    if let Some(last) = self.last_fanout {
-                        let gap = fanout_gap(self.member_count());
-                        tokio::time::sleep(gap.saturating_sub(last.elapsed())).await;
+                    if due.is_none() {
+                        let wait = self.last_fanout.map_or(Duration::ZERO, |last| {
+                            fanout_gap(self.member_count()).saturating_sub(last.elapsed())
+                        });
+                        if wait.is_zero() {
+                            self.on_changes(false).await;
+                        } else {
+                            due = Some(tokio::time::Instant::now() + wait);
+                        }
                     }
+                },
+                _ = tokio::time::sleep_until(due.unwrap_or_else(tokio::time::Instant::now)), if due.is_some() => {
+                    due = None;
                     self.on_changes(false).await;
                 },
                 _ = tokio::time::sleep(GAP_WAIT.saturating_sub(self.ahead_since.map_or(Duration::ZERO, |t| t.elapsed()))),

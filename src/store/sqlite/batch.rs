@@ -49,10 +49,18 @@ enum Done {
     ),
 }
 
-pub fn spawn(pool: SqlitePool) -> mpsc::Sender<Job> {
+/// Starts the writer on a thread of its own: it runs the hold scripts itself (`raw.rs`), and that
+/// work, page reads and WAL writes included, must not hold up a worker of the runtime that
+/// serves requests. The thread ends when every sender is gone.
+pub fn spawn(pool: SqlitePool) -> std::io::Result<mpsc::Sender<Job>> {
     let (tx, rx) = mpsc::channel(QUEUE);
-    tokio::spawn(run(pool, rx));
-    tx
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    std::thread::Builder::new()
+        .name("sqlite-writer".into())
+        .spawn(move || rt.block_on(run(pool, rx)))?;
+    Ok(tx)
 }
 
 async fn run(pool: SqlitePool, mut rx: mpsc::Receiver<Job>) {
@@ -128,7 +136,8 @@ async fn insert_run(
 ) -> Option<Shared> {
     let mut run = run.into_iter();
     let mut broken = None;
-    loop {
+    // Until every hold of the run is answered (a follow-up may have taken the last one).
+    while !run.as_slice().is_empty() {
         let mut follow_up = None;
         {
             let mut handle = match tx.lock_handle().await {

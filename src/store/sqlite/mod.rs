@@ -142,7 +142,7 @@ impl SqliteStore {
                 .connect_with(opts.read_only(true))
                 .await?
         };
-        let jobs = batch::spawn(writer.clone());
+        let jobs = batch::spawn(writer.clone())?;
         Ok(Self {
             writer,
             reader,

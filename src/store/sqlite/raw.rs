@@ -1,8 +1,9 @@
 //! Scripts run on the writer connection's own `sqlite3` handle, borrowed from sqlx for a run of
 //! holds (`SqliteConnection::lock_handle`). Every statement sqlx runs is a command sent to the
 //! connection's thread and an answer sent back — two thread switches, more than the statement
-//! itself costs. The group commit runs a run of hold scripts here instead, on its own thread,
-//! inside the same transaction: one hand-over for the run, none per hold.
+//! itself costs. The group commit runs a run of hold scripts here instead, on the writer's own
+//! thread (`batch::spawn`), inside the same transaction: one hand-over for the run, none per
+//! hold.
 //!
 //! Parameters are numbered (`?N`) and bound by their number, so a script's statements may each
 //! use any of them, in any order.
