@@ -4,6 +4,7 @@ pub mod events;
 mod offers;
 mod reservations;
 mod restaurants;
+mod transitions;
 mod waitlist;
 
 pub use crate::domain::availability::Availability;

@@ -1,0 +1,204 @@
+//! A reservation's life after its hold: read it, confirm it (with the diner's details), release
+//! it (the diner's token or staff), and the staff's status changes — each one conditional write
+//! through the store, published with its after-image.
+use super::reservations::{ceil_to_grid, validate_guest, Idem};
+use super::*;
+use crate::domain::reservation::{Guest, Status};
+use crate::store::{MailKind, Transition, TransitionOutcome};
+
+impl Booking {
+    pub async fn reservation(&self, id: Uuid) -> BookingResult<Reservation> {
+        self.store
+            .reservation(id)
+            .await?
+            .ok_or(BookingError::NotFound("reservation"))
+    }
+
+    async fn apply(
+        &self,
+        t: Transition,
+        cause: Cause,
+    ) -> BookingResult<Result<Reservation, Option<Reservation>>> {
+        let (now, mailed) = (t.now, t.mail.is_some());
+        Ok(match self.store.transition(t).await? {
+            TransitionOutcome::Done {
+                reservation,
+                versions,
+                entry,
+            } => {
+                let image = Image::new(vec![reservation.clone()], entry.into_iter().collect());
+                self.publish(reservation.restaurant_id, cause, now, versions, Some(image));
+                if mailed {
+                    self.mail_ready.notify_one();
+                }
+                Ok(reservation)
+            }
+            TransitionOutcome::Conflict(cur) => Err(cur),
+        })
+    }
+
+    #[tracing::instrument(name = "booking.confirm", skip_all, fields(reservation = %id))]
+    pub async fn confirm(
+        &self,
+        id: Uuid,
+        guest: Guest,
+        notes: Option<String>,
+        idem: Option<Idem>,
+    ) -> BookingResult<Reservation> {
+        validate_guest(&guest).map_err(BookingError::Validation)?;
+        let email = guest.email.clone();
+        if notes.as_ref().is_some_and(|n| n.len() > 2000) {
+            return Err(FieldError::new("notes", "at most 2000 characters").into());
+        }
+        let now = Self::now();
+        let t = Transition {
+            id,
+            from: Status::Held,
+            to: Status::Confirmed,
+            guest: Some(guest),
+            notes,
+            end: None,
+            now,
+            idem: idem.as_ref().map(|i| i.record(None)),
+            mail: self.mail_to(MailKind::Confirmation, email.as_deref()),
+        };
+        match self.apply(t, Cause::Confirmed).await? {
+            Ok(r) => {
+                idem.iter().for_each(Idem::mark_recorded);
+                Ok(r)
+            }
+            Err(None) => Err(BookingError::NotFound("reservation")),
+            Err(Some(cur)) => match cur.status_at(now) {
+                Status::Confirmed => Ok(cur),
+                Status::Expired => Err(BookingError::HoldExpired),
+                s => Err(BookingError::InvalidTransition(format!(
+                    "a {} reservation cannot be confirmed",
+                    s.as_str()
+                ))),
+            },
+        }
+    }
+
+    /// `DELETE`: a hold is released, a confirmed reservation cancelled; repeats change nothing.
+    pub async fn release(&self, id: Uuid) -> BookingResult<()> {
+        self.release_by(id, false).await
+    }
+
+    /// `DELETE` by the diner or (`by_staff`) the restaurant: a cancellation mails the guest.
+    #[tracing::instrument(name = "booking.release", skip(self), fields(reservation = %id))]
+    pub async fn release_by(&self, id: Uuid, by_staff: bool) -> BookingResult<()> {
+        for _ in 0..STALE_RETRIES {
+            let now = Self::now();
+            let cur = self.reservation(id).await?;
+            let (from, to, cause) = match cur.status_at(now) {
+                Status::Held => (Status::Held, Status::Released, Cause::Released),
+                Status::Confirmed => (Status::Confirmed, Status::Cancelled, Cause::Cancelled),
+                Status::Released | Status::Cancelled | Status::Expired => return Ok(()),
+                s => {
+                    return Err(BookingError::InvalidTransition(format!(
+                        "a {} reservation cannot be cancelled",
+                        s.as_str()
+                    )))
+                }
+            };
+            let kind = if by_staff {
+                MailKind::CancelledByRestaurant
+            } else {
+                MailKind::CancelledByGuest
+            };
+            let email = cur.guest.as_ref().and_then(|g| g.email.as_deref());
+            let t = Transition {
+                id,
+                from,
+                to,
+                guest: None,
+                notes: None,
+                end: None,
+                now,
+                idem: None,
+                mail: (to == Status::Cancelled)
+                    .then(|| self.mail_to(kind, email))
+                    .flatten(),
+            };
+            if let Ok(r) = self.apply(t, cause).await? {
+                // The freed time goes to the waitlist first.
+                self.spawn_offer(crate::domain::waitlist::Freed::of(&r));
+                return Ok(());
+            }
+        }
+        Err(BookingError::Conflict(
+            "the reservation keeps changing; try again".into(),
+        ))
+    }
+
+    /// Staff status changes: seated, completed, no_show.
+    #[tracing::instrument(name = "booking.set_status", skip(self), fields(reservation = %id, to = to.as_str()))]
+    pub async fn set_status(&self, id: Uuid, to: Status) -> BookingResult<Reservation> {
+        let cause = match to {
+            Status::Seated => Cause::Seated,
+            Status::Completed => Cause::Completed,
+            Status::NoShow => Cause::NoShow,
+            _ => {
+                return Err(
+                    FieldError::new("status", "must be one of seated, completed, no_show").into(),
+                )
+            }
+        };
+        let cur = self.reservation(id).await?;
+        let now = Self::now();
+        let from = cur.status_at(now);
+        if !from.can_become(to) {
+            return Err(BookingError::InvalidTransition(format!(
+                "a {} reservation cannot become {}",
+                from.as_str(),
+                to.as_str()
+            )));
+        }
+        let end = if matches!(to, Status::Completed | Status::NoShow) {
+            let r = self.restaurant(cur.restaurant_id).await?;
+            Some(ceil_to_grid(&r, now).max(cur.start).min(cur.end))
+        } else {
+            None
+        };
+        let t = Transition {
+            id,
+            from,
+            to,
+            guest: None,
+            notes: None,
+            end,
+            idem: None,
+            mail: None,
+            now,
+        };
+        match self.apply(t, cause).await? {
+            Ok(r) => {
+                if r.end < cur.end {
+                    // Ended early: the rest of its time goes to the waitlist first.
+                    self.spawn_offer(crate::domain::waitlist::Freed {
+                        restaurant_id: r.restaurant_id,
+                        tables: r.table_ids.clone(),
+                        start: r.end,
+                        end: cur.end,
+                        at: r.updated_at,
+                    });
+                }
+                Ok(r)
+            }
+            Err(cur) => Err(BookingError::InvalidTransition(format!(
+                "a {} reservation cannot become {}",
+                cur.map_or("missing", |c| c.status_at(now).as_str()),
+                to.as_str()
+            ))),
+        }
+    }
+
+    pub async fn reservations_on(
+        &self,
+        restaurant_id: Uuid,
+        date: LocalDate,
+    ) -> BookingResult<Vec<Reservation>> {
+        self.load(restaurant_id).await?;
+        Ok(self.store.reservations_on(restaurant_id, date).await?)
+    }
+}
