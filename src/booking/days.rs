@@ -62,7 +62,6 @@ mod tests {
     use super::*;
     use crate::booking::{Booking, Change, HoldRequest, Publish};
     use crate::domain::restaurant::tests::paris;
-    use crate::domain::{PartySize, TableId, WallTime};
     use crate::metrics::Metrics;
 
     struct Nobody;
@@ -71,18 +70,9 @@ mod tests {
     }
 
     async fn hold(b: &Booking, rid: Uuid, date: LocalDate, table: &str) {
-        b.hold(HoldRequest {
-            restaurant_id: rid,
-            date,
-            time: WallTime::parse("19:00").unwrap(),
-            party_size: PartySize::new(2).unwrap(),
-            table_id: Some(TableId::parse(table).unwrap()),
-            combination_id: None,
-            cap: None,
-            idem: None,
-        })
-        .await
-        .unwrap();
+        b.hold(HoldRequest::two_at_seven(rid, date, table))
+            .await
+            .unwrap();
     }
 
     #[tokio::test]

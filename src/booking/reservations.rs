@@ -19,6 +19,23 @@ pub struct HoldRequest {
     pub idem: Option<Idem>,
 }
 
+#[cfg(test)]
+impl HoldRequest {
+    /// A party of two at 19:00 on `table`, as the unit tests ask.
+    pub(crate) fn two_at_seven(restaurant_id: Uuid, date: LocalDate, table: &str) -> Self {
+        HoldRequest {
+            restaurant_id,
+            date,
+            time: WallTime::parse("19:00").unwrap(),
+            party_size: PartySize::new(2).unwrap(),
+            table_id: Some(TableId::parse(table).unwrap()),
+            combination_id: None,
+            cap: None,
+            idem: None,
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct WalkInRequest {
     pub restaurant_id: Uuid,

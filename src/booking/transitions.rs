@@ -52,15 +52,11 @@ impl Booking {
         }
         let now = Self::now();
         let t = Transition {
-            id,
-            from: Status::Held,
-            to: Status::Confirmed,
             guest: Some(guest),
             notes,
-            end: None,
-            now,
             idem: idem.as_ref().map(|i| i.record(None)),
             mail: self.mail_to(MailKind::Confirmation, email.as_deref()),
+            ..Transition::new(id, Status::Held, Status::Confirmed, now)
         };
         match self.apply(t, Cause::Confirmed).await? {
             Ok(r) => {
@@ -108,17 +104,10 @@ impl Booking {
             };
             let email = cur.guest.as_ref().and_then(|g| g.email.as_deref());
             let t = Transition {
-                id,
-                from,
-                to,
-                guest: None,
-                notes: None,
-                end: None,
-                now,
-                idem: None,
                 mail: (to == Status::Cancelled)
                     .then(|| self.mail_to(kind, email))
                     .flatten(),
+                ..Transition::new(id, from, to, now)
             };
             if let Ok(r) = self.apply(t, cause).await? {
                 // The freed time goes to the waitlist first.
@@ -161,15 +150,8 @@ impl Booking {
             None
         };
         let t = Transition {
-            id,
-            from,
-            to,
-            guest: None,
-            notes: None,
             end,
-            idem: None,
-            mail: None,
-            now,
+            ..Transition::new(id, from, to, now)
         };
         match self.apply(t, cause).await? {
             Ok(r) => {

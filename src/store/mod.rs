@@ -204,6 +204,23 @@ pub struct Transition {
     pub mail: Option<MailIntent>,
 }
 
+impl Transition {
+    /// `from` → `to` at `now` and nothing more (no details, end, answer or mail).
+    pub fn new(id: Uuid, from: Status, to: Status, now: DateTime<Utc>) -> Self {
+        Transition {
+            id,
+            from,
+            to,
+            guest: None,
+            notes: None,
+            end: None,
+            now,
+            idem: None,
+            mail: None,
+        }
+    }
+}
+
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum TransitionOutcome {

@@ -120,17 +120,7 @@ pub fn is_lost(o: &InsertOutcome) -> bool {
 }
 
 pub fn transition(id: Uuid, from: Status, to: Status, now: DateTime<Utc>) -> Transition {
-    Transition {
-        id,
-        from,
-        to,
-        guest: None,
-        notes: None,
-        end: None,
-        now,
-        idem: None,
-        mail: None,
-    }
+    Transition::new(id, from, to, now)
 }
 
 /// The version `versions` gives `date`.

@@ -107,16 +107,7 @@ impl Fixture {
 
     async fn hold(&self, table: &str) -> Change {
         self.booking
-            .hold(HoldRequest {
-                restaurant_id: self.rid,
-                date: self.date,
-                time: WallTime::parse("19:00").unwrap(),
-                party_size: PartySize::new(2).unwrap(),
-                table_id: Some(TableId::parse(table).unwrap()),
-                combination_id: None,
-                cap: None,
-                idem: None,
-            })
+            .hold(HoldRequest::two_at_seven(self.rid, self.date, table))
             .await
             .unwrap();
         self.gate.take()

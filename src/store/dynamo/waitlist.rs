@@ -241,17 +241,7 @@ impl DynamoStore {
                         && held.reservation.expires_at.is_some_and(|x| x > now)
                         && held.entry == Some(id);
                     if live {
-                        let t = Transition {
-                            id: res,
-                            from: Status::Held,
-                            to: Status::Released,
-                            guest: None,
-                            notes: None,
-                            end: None,
-                            now,
-                            idem: None,
-                            mail: None,
-                        };
+                        let t = Transition::new(res, Status::Held, Status::Released, now);
                         match self.release_for_leave(&held, &t).await? {
                             Some((released, versions)) => {
                                 return Ok(LeaveOutcome::Left {
