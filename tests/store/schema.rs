@@ -73,6 +73,16 @@ async fn a_table_name_dynamodb_would_refuse_is_an_error_before_any_call() {
 }
 
 /// The plan SQLite makes for `sql`, one detail line per step.
+/// A fresh, migrated SQLite file (kept while the directory lives) and a pool on it.
+async fn migrated() -> (tempfile::TempDir, sqlx::SqlitePool) {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("plan.db").display());
+    let _store = tablecast::store::sqlite::SqliteStore::open(&url)
+        .await
+        .expect("sqlite opens and migrates");
+    (dir, sqlx::SqlitePool::connect(&url).await.unwrap())
+}
+
 async fn plan(pool: &sqlx::SqlitePool, sql: &str) -> Vec<String> {
     use sqlx::Row;
     sqlx::query(&format!("EXPLAIN QUERY PLAN {sql}"))
@@ -114,12 +124,7 @@ fn assert_live(name: &str, plan: &[String], index: &str, key: &str) {
 
 #[tokio::test]
 async fn sqlite_request_paths_and_triggers_read_only_live_partial_indexes() {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("plan.db").display());
-    let _store = tablecast::store::sqlite::SqliteStore::open(&url)
-        .await
-        .expect("sqlite opens and migrates");
-    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+    let (_dir, pool) = migrated().await;
 
     for (name, sql) in tablecast::store::sqlite::request_path_sql() {
         let p = plan(&pool, &sql).await;
@@ -199,12 +204,7 @@ async fn sqlite_request_paths_and_triggers_read_only_live_partial_indexes() {
 /// scanned).
 #[tokio::test]
 async fn sqlite_hold_script_searches_indexes_only() {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("plan.db").display());
-    let _store = tablecast::store::sqlite::SqliteStore::open(&url)
-        .await
-        .expect("sqlite opens and migrates");
-    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+    let (_dir, pool) = migrated().await;
     let statements = tablecast::store::sqlite::hold_script_sql();
     assert_eq!(statements.len(), 4, "{statements:?}");
     for sql in statements {
@@ -231,12 +231,7 @@ async fn sqlite_hold_script_searches_indexes_only() {
 /// Every waitlist statement searches an index of the waitlist: none scans it.
 #[tokio::test]
 async fn sqlite_waitlist_statements_search_their_indexes() {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("plan.db").display());
-    let _store = tablecast::store::sqlite::SqliteStore::open(&url)
-        .await
-        .expect("sqlite opens and migrates");
-    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+    let (_dir, pool) = migrated().await;
     for (name, sql) in tablecast::store::sqlite::waitlist_sql() {
         let p = plan(&pool, &sql).await;
         assert!(

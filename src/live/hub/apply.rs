@@ -132,8 +132,8 @@ fn apply_image(
 mod tests {
     use super::*;
     use crate::booking::Step;
-    use crate::domain::{Cause, TableId, WallTime};
-    use chrono::{Duration, Utc};
+    use crate::domain::Cause;
+    use chrono::Utc;
     use std::sync::Arc;
     use uuid::Uuid;
 
@@ -142,25 +142,8 @@ mod tests {
     }
 
     fn held(at: &str) -> Reservation {
-        let now = Utc::now();
-        Reservation {
-            id: Uuid::new_v4(),
-            restaurant_id: Uuid::nil(),
-            table_id: TableId::parse("t1").unwrap(),
-            table_ids: vec![TableId::parse("t1").unwrap()],
-            combination_id: None,
-            date: date(),
-            time: WallTime::parse(at).unwrap(),
-            start: now,
-            end: now + Duration::minutes(90),
-            party_size: 2,
-            status: Status::Held,
-            expires_at: Some(now + Duration::minutes(5)),
-            guest: None,
-            notes: String::new(),
-            created_at: now,
-            updated_at: now,
-        }
+        let r = super::super::view::tests::restaurant_with(&[("t1", 2)]);
+        super::super::view::tests::held(&r, "t1", date(), at, Utc::now())
     }
 
     fn change(r: &Reservation, steps: &[(&str, u64, u64)]) -> Change {

@@ -3,8 +3,7 @@
 use super::channel::{fanout_gap, MAX_FANOUT_GAP, MIN_FANOUT_GAP};
 use super::*;
 use crate::booking::{Booking, HoldRequest};
-use crate::domain::restaurant::{default_turns, Day, HoursPeriod, Table};
-use crate::domain::{PartySize, Restaurant, TableId, WallTime};
+use crate::domain::{PartySize, Restaurant};
 use serde_json::Value;
 use std::time::Instant;
 
@@ -27,33 +26,9 @@ impl Gate {
 }
 
 fn restaurant() -> Restaurant {
-    let table = |id: &str| Table {
-        id: TableId::parse(id).unwrap(),
-        label: id.to_uppercase(),
-        min_party: 1,
-        max_party: 4,
-        area: None,
-    };
     Restaurant {
         id: Uuid::new_v4(),
-        name: "Test".into(),
-        timezone: chrono_tz::UTC,
-        slot_minutes: 30,
-        hold_seconds: 300,
-        offer_seconds: 120,
-        booking_horizon_days: 60,
-        turn_minutes: default_turns(),
-        hours: vec![HoursPeriod {
-            days: (0u8..7)
-                .map(|i| Day(chrono::Weekday::try_from(i).unwrap()))
-                .collect(),
-            open: WallTime::parse("18:00").unwrap(),
-            close: WallTime::parse("23:00").unwrap(),
-        }],
-        closed_dates: vec![],
-        tables: vec![table("t1"), table("t2"), table("t3")],
-        combinations: vec![],
-        pacing: None,
+        ..super::view::tests::restaurant_with(&[("t1", 4), ("t2", 4), ("t3", 4)])
     }
 }
 

@@ -194,15 +194,17 @@ pub fn latest_change(
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::domain::restaurant::{default_turns, Day, HoursPeriod, Table};
     use crate::domain::{TableId, WallTime};
     use chrono::{Duration, TimeZone};
     use serde_json::Value;
 
-    fn restaurant() -> Restaurant {
-        let table = |id: &str, max| Table {
+    /// A UTC restaurant (nil id) open 18:00–23:00 every day, 30-minute slots, with `tables`
+    /// (id, largest party): the hub's tests build theirs from it too.
+    pub(in crate::live::hub) fn restaurant_with(tables: &[(&str, u32)]) -> Restaurant {
+        let table = |&(id, max): &(&str, u32)| Table {
             id: TableId::parse(id).unwrap(),
             label: id.to_uppercase(),
             min_party: 1,
@@ -226,13 +228,18 @@ mod tests {
                 close: WallTime::parse("23:00").unwrap(),
             }],
             closed_dates: vec![],
-            tables: vec![table("t1", 2), table("t2", 4)],
+            tables: tables.iter().map(table).collect(),
             combinations: vec![],
             pacing: None,
         }
     }
 
-    fn held(
+    fn restaurant() -> Restaurant {
+        restaurant_with(&[("t1", 2), ("t2", 4)])
+    }
+
+    /// A party of two held on `table` of `r` at `at` on `date`, for 90 minutes.
+    pub(in crate::live::hub) fn held(
         r: &Restaurant,
         table: &str,
         date: LocalDate,

@@ -195,13 +195,7 @@ impl Store for SqliteStore {
     }
 
     async fn restaurant_for_insert(&self, id: Uuid) -> StoreResult<Option<StoredRestaurant>> {
-        let known = self
-            .parsed
-            .lock()
-            .expect("parsed restaurants")
-            .get(&id)
-            .cloned();
-        match known {
+        match self.parsed(id) {
             // The writer's script checks its revision (`Stale`: the caller reads again).
             Some(k) => Ok(Some(StoredRestaurant::clone(&k))),
             None => self.restaurant_(id).await,

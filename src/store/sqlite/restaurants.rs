@@ -10,6 +10,15 @@ use sqlx::{Row, Sqlite, Transaction};
 use uuid::Uuid;
 
 impl SqliteStore {
+    /// This instance's parsed copy of the restaurant's settings, if it has one.
+    pub(super) fn parsed(&self, id: Uuid) -> Option<std::sync::Arc<StoredRestaurant>> {
+        self.parsed
+            .lock()
+            .expect("parsed restaurants")
+            .get(&id)
+            .cloned()
+    }
+
     pub(super) async fn revision(
         tx: &mut Transaction<'_, Sqlite>,
         rid: &str,
@@ -74,12 +83,7 @@ impl SqliteStore {
     /// (another instance over the same file may have changed it), so a read of an unchanged
     /// restaurant is one small row.
     pub(super) async fn restaurant_(&self, id: Uuid) -> StoreResult<Option<StoredRestaurant>> {
-        let known = self
-            .parsed
-            .lock()
-            .expect("parsed restaurants")
-            .get(&id)
-            .cloned();
+        let known = self.parsed(id);
         let row: Option<(i64, Option<String>)> = sqlx::query_as(
             "SELECT revision, CASE WHEN revision IS ?2 THEN NULL ELSE doc END
              FROM restaurants WHERE id = ?1",
