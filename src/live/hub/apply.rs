@@ -10,8 +10,10 @@
 //! ignored. Anything else is a gap: a change in between has not arrived (yet), or the version
 //! moved in a way only a read can tell.
 use crate::booking::{Change, Image};
-use crate::domain::{LocalDate, Reservation, Status, WaitlistEntry};
+use crate::domain::{Cause, LocalDate, Reservation, Status, WaitlistEntry};
+use chrono::{DateTime, Utc};
 use std::collections::HashMap;
+use std::sync::Arc;
 
 /// How a change fits a channel's version.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -94,25 +96,74 @@ pub fn apply(
     }
 }
 
+/// Applies every change of `ahead` that fits, in version order, and drops those already in;
+/// leaves the ones still waiting for a change before them. Returns the cause and commit time
+/// of the last one applied, and whether a change needs a read of the store.
+pub fn settle(
+    ahead: &mut Vec<Arc<Change>>,
+    date: LocalDate,
+    parts: &mut Parts,
+    day: &mut Vec<Reservation>,
+    mut waitlist: Option<&mut Vec<WaitlistEntry>>,
+) -> (Option<(Cause, DateTime<Utc>)>, bool) {
+    let (mut last, mut read) = (None, false);
+    // Changes arrive in the order their requests published them, not the order they committed
+    // in. Ordered by where they start (on each part a later change starts where the one before
+    // it ended), a burst settles in one pass whatever its length; passes repeat until one
+    // applies nothing.
+    ahead.sort_by_cached_key(|c| {
+        c.steps
+            .iter()
+            .filter(|s| s.date == date)
+            .map(|s| s.from)
+            .sum::<u64>()
+    });
+    loop {
+        let mut progress = false;
+        let mut kept = Vec::new();
+        for c in std::mem::take(ahead) {
+            match fit(&c, date, parts) {
+                Fit::Later => kept.push(c),
+                Fit::Seen => progress = true,
+                Fit::Read => read = true,
+                Fit::Apply => {
+                    apply(&c, date, parts, day, waitlist.as_deref_mut());
+                    last = Some((c.cause, c.at));
+                    progress = true;
+                }
+            }
+        }
+        *ahead = kept;
+        if !progress {
+            return (last, read);
+        }
+    }
+}
+
 fn apply_image(
     image: &Image,
     date: LocalDate,
     day: &mut Vec<Reservation>,
     waitlist: Option<&mut Vec<WaitlistEntry>>,
 ) {
-    let mut moved = false;
+    // The day stays ordered by start and table, as a read returns it: each reservation goes
+    // in at its place, after those with the same start and table.
+    let order =
+        |a: &Reservation, b: &Reservation| (a.start, &a.table_id).cmp(&(b.start, &b.table_id));
+    if !day.is_sorted_by(|a, b| order(a, b).is_le()) {
+        day.sort_by(order);
+    }
     for r in &image.reservations {
         if r.date != date && r.date != date.pred() {
             continue;
         }
-        day.retain(|x| x.id != r.id);
-        if !matches!(r.status, Status::Released | Status::Expired) {
-            day.push(r.clone());
+        if let Some(i) = day.iter().position(|x| x.id == r.id) {
+            day.remove(i);
         }
-        moved = true;
-    }
-    if moved {
-        day.sort_by(|a, b| (a.start, &a.table_id).cmp(&(b.start, &b.table_id)));
+        if !matches!(r.status, Status::Released | Status::Expired) {
+            let at = day.partition_point(|x| order(x, r).is_le());
+            day.insert(at, r.clone());
+        }
     }
     let Some(waitlist) = waitlist else { return };
     let mut moved = false;
@@ -203,6 +254,40 @@ mod tests {
         // Its counter moved past the channel's: the channel already has it.
         let old = [("^", 1000, 1000), ("t1", 2, 3)];
         assert_eq!(fit(&change(&r, &old), date(), &parts), Fit::Seen);
+    }
+
+    #[test]
+    fn a_burst_settles_whatever_order_it_was_published_in_and_a_gap_stays_ahead() {
+        let mut parts = Parts::of(&[(String::new(), 0)]);
+        let times = ["19:00", "18:00", "20:00", "12:00", "21:30", "13:15"];
+        let holds: Vec<_> = times.iter().map(|t| held(t)).collect();
+        // Versions 1..=6 for the six holds, published in a scrambled order, and version 8
+        // whose 7 never came.
+        let mut ahead: Vec<Arc<Change>> = [3usize, 5, 0, 4, 1, 2]
+            .iter()
+            .map(|&i| Arc::new(change(&holds[i], &[("", i as u64, i as u64 + 1)])))
+            .collect();
+        let gap = Arc::new(change(&held("22:00"), &[("", 7, 8)]));
+        ahead.insert(2, gap.clone());
+        let mut day = Vec::new();
+        let (last, read) = settle(&mut ahead, date(), &mut parts, &mut day, None);
+        assert_eq!(parts.version(), 6);
+        assert!(last.is_some());
+        assert!(!read);
+        assert_eq!(ahead.len(), 1);
+        assert!(Arc::ptr_eq(&ahead[0], &gap));
+        // The day holds all six, ordered by start as a read returns them.
+        let mut want = holds.clone();
+        want.sort_by_key(|r| r.start);
+        assert_eq!(day, want);
+        // A duplicate is dropped; the gap's change applies once 7 arrives.
+        ahead.push(Arc::new(change(&holds[0], &[("", 0, 1)])));
+        ahead.push(Arc::new(change(&held("23:00"), &[("", 6, 7)])));
+        settle(&mut ahead, date(), &mut parts, &mut day, None);
+        assert!(ahead.is_empty());
+        assert_eq!(parts.version(), 8);
+        assert_eq!(day.len(), 8);
+        assert!(day.is_sorted_by_key(|r| r.start));
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! How a channel keeps its day: applying each change that is the next version, reading the
 //! store when one is not (and at subscribe and reconcile), counting every read.
-use super::super::apply::{self, Fit, Parts};
+use super::super::apply::{self, Parts};
 use super::Channel;
 use crate::domain::{Cause, WaitlistEntry};
 use chrono::{DateTime, Utc};
@@ -124,36 +124,17 @@ impl Channel {
     /// already in. Returns the cause and commit time of the last one applied, and whether a
     /// change needs a read of the store.
     pub(super) fn settle(&mut self) -> (Option<(Cause, DateTime<Utc>)>, bool) {
-        let (mut last, mut read) = (None, false);
         let date = self.key.1;
-        let with_waitlist = self.keeps_waitlist();
-        loop {
-            let mut progress = false;
-            let mut i = 0;
-            while i < self.ahead.len() {
-                match apply::fit(&self.ahead[i], date, &self.parts) {
-                    Fit::Later => i += 1,
-                    Fit::Seen => {
-                        self.ahead.swap_remove(i);
-                        progress = true;
-                    }
-                    Fit::Read => {
-                        self.ahead.swap_remove(i);
-                        read = true;
-                    }
-                    Fit::Apply => {
-                        let c = self.ahead.swap_remove(i);
-                        let waitlist = with_waitlist.then_some(&mut self.waitlist);
-                        apply::apply(&c, date, &mut self.parts, &mut self.day, waitlist);
-                        self.version = self.version.max(self.parts.version());
-                        last = Some((c.cause, c.at));
-                        progress = true;
-                    }
-                }
-            }
-            if !progress {
-                break;
-            }
+        let waitlist = self.keeps_waitlist().then_some(&mut self.waitlist);
+        let (last, read) = apply::settle(
+            &mut self.ahead,
+            date,
+            &mut self.parts,
+            &mut self.day,
+            waitlist,
+        );
+        if last.is_some() {
+            self.version = self.version.max(self.parts.version());
         }
         if self.ahead.is_empty() {
             self.ahead_since = None;
