@@ -363,7 +363,7 @@ impl Booking {
                     .await?
                     .ok_or(BookingError::NotFound("restaurant"))?
             } else {
-                self.load(restaurant_id).await?
+                Arc::new(self.load(restaurant_id).await?)
             };
             let now = Self::now();
             let (reservation, candidates, pacing) = build(&stored.restaurant, now)?;

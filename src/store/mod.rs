@@ -297,8 +297,11 @@ pub trait Store: Outbox + Send + Sync + 'static {
     /// than as last committed: only for a decision whose write checks `restaurant_revision`
     /// (and answers `Stale`, after which the caller reads it with `restaurant`). Default: the
     /// last committed one.
-    async fn restaurant_for_insert(&self, id: Uuid) -> StoreResult<Option<StoredRestaurant>> {
-        self.restaurant(id).await
+    async fn restaurant_for_insert(
+        &self,
+        id: Uuid,
+    ) -> StoreResult<Option<std::sync::Arc<StoredRestaurant>>> {
+        Ok(self.restaurant(id).await?.map(std::sync::Arc::new))
     }
     /// Replaces settings and tables if the revision still matches and the guard holds.
     async fn replace_restaurant(

@@ -194,11 +194,14 @@ impl Store for SqliteStore {
         self.restaurant_(id).await
     }
 
-    async fn restaurant_for_insert(&self, id: Uuid) -> StoreResult<Option<StoredRestaurant>> {
+    async fn restaurant_for_insert(
+        &self,
+        id: Uuid,
+    ) -> StoreResult<Option<std::sync::Arc<StoredRestaurant>>> {
         match self.parsed(id) {
             // The writer's script checks its revision (`Stale`: the caller reads again).
-            Some(k) => Ok(Some(StoredRestaurant::clone(&k))),
-            None => self.restaurant_(id).await,
+            Some(k) => Ok(Some(k)),
+            None => Ok(self.restaurant_(id).await?.map(std::sync::Arc::new)),
         }
     }
 
