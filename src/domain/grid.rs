@@ -42,6 +42,30 @@ fn date_rejection(r: &Restaurant, date: LocalDate, now: DateTime<Utc>) -> Option
     None
 }
 
+/// The start at minute `m` of `date` in `period`, if it is on the period's grid, its turn ends
+/// by the period's close and it is still ahead of `now`.
+fn start_in(
+    r: &Restaurant,
+    date: LocalDate,
+    period: &super::restaurant::HoursPeriod,
+    m: u16,
+    turn: chrono::Duration,
+    now: DateTime<Utc>,
+) -> Option<Slot> {
+    let (open, close) = (period.open.minutes(), period.close.minutes());
+    if m < open || m >= close || u32::from(m - open).checked_rem(r.slot_minutes) != Some(0) {
+        return None;
+    }
+    let time = WallTime::from_minutes(m);
+    let start = start_instant(r.tz(), date, time)?;
+    let end = start + turn;
+    (end <= boundary_instant(r.tz(), date, period.close) && start > now).then_some(Slot {
+        time,
+        start,
+        end,
+    })
+}
+
 /// Every bookable start for a party on a date, in order.
 pub fn bookable_starts(
     r: &Restaurant,
@@ -52,7 +76,6 @@ pub fn bookable_starts(
     if date_rejection(r, date, now).is_some() || !r.seats(p) {
         return Vec::new();
     }
-    let tz = r.tz();
     let turn = r.turn(p);
     let Some(step) = usize::try_from(r.slot_minutes).ok().filter(|s| *s > 0) else {
         return Vec::new();
@@ -64,19 +87,29 @@ pub fn bookable_starts(
         .iter()
         .filter(|h| h.days.iter().any(|d| d.0 == weekday))
     {
-        let close = boundary_instant(tz, date, period.close);
         for m in (period.open.minutes()..period.close.minutes()).step_by(step) {
-            let time = WallTime::from_minutes(m);
-            let Some(start) = start_instant(tz, date, time) else {
-                continue;
-            };
-            let end = start + turn;
-            if end <= close && start > now {
-                starts.insert(m, Slot { time, start, end });
+            if let Some(slot) = start_in(r, date, period, m, turn, now) {
+                starts.insert(m, slot);
             }
         }
     }
     starts.into_values().collect()
+}
+
+/// The bookable start at `time` (one of `bookable_starts`, found without listing them).
+fn bookable_start(
+    r: &Restaurant,
+    date: LocalDate,
+    p: PartySize,
+    time: WallTime,
+    now: DateTime<Utc>,
+) -> Option<Slot> {
+    let weekday = date.naive().weekday();
+    let turn = r.turn(p);
+    r.hours
+        .iter()
+        .filter(|h| h.days.iter().any(|d| d.0 == weekday))
+        .find_map(|period| start_in(r, date, period, time.minutes(), turn, now))
 }
 
 /// The bookable start at `time`, or the rule it breaks.
@@ -102,10 +135,7 @@ pub fn check_start(
             format!("is not on the {}-minute grid", r.slot_minutes),
         ));
     }
-    if let Some(slot) = bookable_starts(r, date, p, now)
-        .into_iter()
-        .find(|s| s.time == time)
-    {
+    if let Some(slot) = bookable_start(r, date, p, time, now) {
         return Ok(slot);
     }
     match start_instant(r.tz(), date, time) {
@@ -304,6 +334,13 @@ mod tests {
                     let fits = st + r.turn(p(party)) <= close_i;
                     prop_assert_eq!(fits, v.iter().any(|s| s.time == t));
                 }
+            }
+            // `check_start` finds a start without listing them: at every minute of the day
+            // it accepts exactly the listed starts, with the same slot.
+            for m in 0..1440u16 {
+                let t = WallTime::from_minutes(m);
+                let listed = v.iter().find(|s| s.time == t).copied();
+                prop_assert_eq!(check_start(&r, date, t, p(party), now()).ok(), listed);
             }
         }
     }
