@@ -74,14 +74,8 @@ pub async fn run(o: Opts) -> anyhow::Result<Report> {
     for i in 0..o.watchers {
         let addr = wsclient::resolve(ctx.url(i)).await?;
         let mut ws = wsclient::connect(addr, i).await?;
-        wsclient::send(&mut ws, &json!({"op": "subscribe", "sub": "w", "restaurant_id": ctx.restaurant, "date": ctx.date, "party_size": 2})).await?;
-        // The snapshot is read before the baseline starts: its delivery must not slow /healthz.
-        let end = tokio::time::Instant::now() + Duration::from_secs(30);
-        let first = wsclient::next_json(&mut ws, end).await;
-        anyhow::ensure!(
-            first.as_ref().and_then(|f| f["type"].as_str()) == Some("snapshot"),
-            "watcher {i} got no snapshot: {first:?}"
-        );
+        let sub = json!({"op": "subscribe", "sub": "w", "restaurant_id": ctx.restaurant, "date": ctx.date, "party_size": 2});
+        wsclient::subscribe(&mut ws, &sub).await?;
         watchers.push(ws);
         pb.inc(1);
     }

@@ -243,7 +243,8 @@ pub async fn run(o: Opts) -> anyhow::Result<Report> {
     for i in 0..o.watchers {
         let addr = wsclient::resolve(ctx.url(i)).await?;
         let mut ws = wsclient::connect(addr, i).await?;
-        wsclient::send(&mut ws, &json!({"op": "subscribe", "sub": "w", "restaurant_id": ctx.restaurant, "date": ctx.date, "party_size": o.party})).await?;
+        let sub = json!({"op": "subscribe", "sub": "w", "restaurant_id": ctx.restaurant, "date": ctx.date, "party_size": o.party});
+        wsclient::subscribe(&mut ws, &sub).await?;
         watchers.push(ws);
     }
     // Warm the connection pool so both bursts start from the same place.

@@ -43,6 +43,18 @@ pub async fn send(ws: &mut Socket, v: &Value) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Sends a subscribe frame and reads its snapshot: a baseline measured next then does not
+/// share the machine with the snapshots' delivery.
+pub async fn subscribe(ws: &mut Socket, frame: &Value) -> anyhow::Result<Value> {
+    send(ws, frame).await?;
+    let end = tokio::time::Instant::now() + Duration::from_secs(30);
+    let first = next_json(ws, end).await;
+    match first {
+        Some(v) if v["type"] == "snapshot" => Ok(v),
+        other => anyhow::bail!("no snapshot for {frame}: {other:?}"),
+    }
+}
+
 /// The next JSON text frame, or `None` on close, error or deadline.
 pub async fn next_json(ws: &mut Socket, deadline: tokio::time::Instant) -> Option<Value> {
     loop {
