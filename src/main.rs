@@ -7,6 +7,13 @@ use tablecast::startup::Application;
 #[global_allocator]
 static ALLOC: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
+/// jemalloc's options, read before `main`: the 8 KiB size class (two buffers per connection)
+/// in slabs of 32 pages instead of 2, so that 10,000 connections need far fewer slab records
+/// (jemalloc's own metadata per connection: 0.70 → 0.51 KiB). `_RJEM_MALLOC_CONF` in the
+/// environment still overrides.
+#[export_name = "_rjem_malloc_conf"]
+pub static MALLOC_CONF: Option<&'static u8> = Some(&b"slab_sizes:8192-8192:32\0"[0]);
+
 fn init_logs(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| "info,sqlx=warn,actix_server=warn".into());
