@@ -29,7 +29,6 @@ pub struct Application {
     server: Server,
     state: AppState,
     drain_grace: Duration,
-    drain_tx: tokio::sync::watch::Sender<bool>,
     retention: chrono::Duration,
     waitlist_reconcile: Duration,
     /// The admin token when it was generated here (to be printed).
@@ -68,7 +67,6 @@ impl Application {
         if args.mail.enabled(args.demo) {
             booking = booking.with_mail();
         }
-        let (drain_tx, drain_rx) = tokio::sync::watch::channel(false);
         let (admin_token, generated) = match args.admin_token.clone() {
             Some(t) if !t.trim().is_empty() => (t, None),
             // Every instance behind one load balancer must accept the same admin token.
@@ -91,9 +89,14 @@ impl Application {
             bus,
             live: args.live_settings(),
             limits: Arc::new(Limits::new(args.limit_settings()?)),
-            drain: drain_rx,
+            sockets: Arc::new(crate::http::socket::Sockets::default()),
         };
         let listener = TcpListener::bind(&args.listen)?;
+        // A peer that stops reading: once what it was sent has waited this long in the send
+        // queue (or for a window to open), the kernel ends the connection. A WebSocket's body
+        // runs only when the connection can be written, so this is what ends one whose client
+        // went silent with frames pending. Accepted sockets inherit it.
+        socket2::SockRef::from(&listener).set_tcp_user_timeout(Some(STALLED_WRITE))?;
         if let Some(bytes) = args.socket_send_buffer {
             // Accepted sockets inherit the listener's send buffer.
             socket2::SockRef::from(&listener).set_send_buffer_size(bytes)?;
@@ -156,7 +159,6 @@ impl Application {
             server,
             state,
             drain_grace: Duration::from_secs_f64(args.drain_grace_secs.max(0.0)),
-            drain_tx,
             retention: chrono::Duration::days(i64::from(args.retention_days)),
             waitlist_reconcile: Duration::from_secs_f64(args.waitlist_reconcile_secs.max(0.05)),
             generated_admin_token: generated,
@@ -198,7 +200,7 @@ impl Application {
             handle,
             self.state.draining.clone(),
             self.drain_grace,
-            self.drain_tx,
+            self.state.sockets.clone(),
         ));
         let out = self.server.await;
         sweeper.abort();
@@ -261,11 +263,15 @@ async fn housekeep_forever(booking: Booking, limits: Arc<Limits>, retention: chr
     }
 }
 
+/// How long data may wait unacknowledged or unsent before the kernel drops the connection
+/// (`TCP_USER_TIMEOUT`).
+const STALLED_WRITE: Duration = Duration::from_secs(30);
+
 async fn drain_on_signal(
     handle: ServerHandle,
     draining: Arc<AtomicBool>,
     grace: Duration,
-    websockets: tokio::sync::watch::Sender<bool>,
+    websockets: Arc<crate::http::socket::Sockets>,
 ) {
     use tokio::signal::unix::{signal, SignalKind};
     let (Ok(mut term), Ok(mut int)) = (
@@ -283,6 +289,6 @@ async fn drain_on_signal(
     draining.store(true, Ordering::SeqCst);
     tokio::time::sleep(grace).await;
     // Stop accepting, close WebSockets with 1001 in jittered batches, finish in-flight requests.
-    let _ = websockets.send(true);
+    websockets.drain();
     handle.stop(true).await;
 }

@@ -36,8 +36,8 @@ pub struct AppState {
     pub bus: Arc<dyn crate::live::bus::Bus>,
     pub live: socket::LiveSettings,
     pub limits: Arc<limits::Limits>,
-    /// Turns true when WebSockets must close with 1001 (SIGTERM, after the grace period).
-    pub drain: tokio::sync::watch::Receiver<bool>,
+    /// The open WebSockets, which close with 1001 on a drain (SIGTERM, after the grace period).
+    pub sockets: Arc<socket::Sockets>,
 }
 
 async fn not_found(req: HttpRequest) -> error::Result<HttpResponse> {

@@ -1,9 +1,10 @@
-//! One WebSocket connection: a task with a `select!` over client frames, the heartbeat,
-//! eviction and drain. What the connection sends (the hub's frames, replies, pings, the close)
-//! goes through its bounded queue straight to the response body (`socket_writer`), which
-//! actix-http's dispatcher polls: the hub's frames never pass through this task.
+//! One WebSocket connection, run by its response body (`Live`), which actix-http's dispatcher
+//! polls: it reads the client's frames, keeps the heartbeat, idle close, eviction and drain, and
+//! writes what the connection's bounded queue holds (the hub's frames, replies, pings, the
+//! close; `socket_writer`). An idle connection has no task of its own.
 use super::auth::resolve;
 use super::error::ApiError;
+use super::limits::ConnectionGuard;
 use super::limits::Requester;
 use super::restaurants::{take_hold, HoldCommand};
 use super::socket_writer::Writer;
@@ -13,27 +14,28 @@ use crate::domain::time::local_date_of;
 use crate::domain::PartySize;
 use crate::live::hub::{Conn, Key, Out, Queue, View};
 use crate::wire::frames::{self, ClientFrame, HoldFrame, SubscribeFrame, ViewName};
+use actix_web::body::{BodySize, MessageBody};
+use actix_web::web::Bytes;
 use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
 use actix_ws::{AggregatedMessage, ProtocolError};
+use futures_util::Stream;
 use rand::Rng;
 use serde::Deserialize;
 use serde_json::Value;
 use std::collections::HashMap;
+use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
-use tokio::sync::Notify;
-use tokio::time::{sleep_until, Instant};
+use tokio::time::{sleep_until, Instant, Sleep};
 
 pub const MAX_MESSAGE: usize = 64 * 1024;
 pub const MAX_SUBSCRIPTIONS: usize = 32;
 /// Frames a connection may have queued before it counts as falling behind.
 pub const QUEUE: usize = 64;
-const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
-/// How long a closing connection waits for room to send its close frame: a client that stopped
-/// reading gets `4008` after the frames already on their way, if it reads again within this.
-const CLOSE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Heartbeat and drain timing (docs/live-protocol.md: ping every 20 s, idle close after 60 s).
 #[derive(Debug, Clone, Copy)]
@@ -50,6 +52,41 @@ impl Default for LiveSettings {
             idle_after: Duration::from_secs(60),
             drain_window: Duration::from_secs(5),
         }
+    }
+}
+
+/// Every open socket's waker, so that a drain reaches the idle ones at once.
+#[derive(Default)]
+pub struct Sockets {
+    draining: AtomicBool,
+    /// By the connection's queue (`Queue::key`).
+    wakers: Mutex<HashMap<usize, Waker>>,
+}
+
+impl Sockets {
+    /// WebSockets close with 1001, each within the drain window.
+    pub fn drain(&self) {
+        self.draining.store(true, Ordering::SeqCst);
+        let wakers = std::mem::take(&mut *self.wakers.lock().unwrap_or_else(|e| e.into_inner()));
+        for w in wakers.into_values() {
+            w.wake();
+        }
+    }
+
+    fn draining(&self) -> bool {
+        self.draining.load(Ordering::SeqCst)
+    }
+
+    fn register(&self, id: usize, waker: &Waker) {
+        let mut all = self.wakers.lock().unwrap_or_else(|e| e.into_inner());
+        all.insert(id, waker.clone());
+    }
+
+    fn remove(&self, id: usize) {
+        self.wakers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&id);
     }
 }
 
@@ -71,30 +108,24 @@ pub async fn endpoint(
     } else {
         Some(state.limits.connect(&who.client)?)
     };
-    // actix-ws checks the handshake and reads the client's frames; the writing side is our
-    // queue and its body, in place of actix-ws's session channel and its own body.
+    // actix-ws checks the handshake and decodes the client's frames; everything else is the
+    // response body below, which actix-http's dispatcher polls: no task of its own.
     let (res, session, stream) = actix_ws::handle(&req, body)?;
     drop(session);
-    let queue = Queue::new(QUEUE);
-    let res = res
-        .map_body(|_, _| Writer::new(queue.clone(), state.metrics.clone()))
-        .map_into_boxed_body();
     let stream = stream
         .max_frame_size(MAX_MESSAGE)
         .aggregate_continuations()
         .max_continuation_size(MAX_MESSAGE);
-    actix_web::rt::spawn(async move {
-        run(state.into_inner(), who, queue, stream).await;
-        drop(guard);
-    });
-    Ok(res)
+    let live = Live::new(state.into_inner(), who, stream, guard);
+    Ok(res.map_body(|_, _| live).map_into_boxed_body())
 }
 
 struct Conversation {
     state: Arc<AppState>,
     who: Requester,
     conn: Conn,
-    subs: HashMap<String, (Key, Arc<str>)>,
+    /// Each subscription's `sub`, channel and `sub` as JSON (at most `MAX_SUBSCRIPTIONS`).
+    subs: Vec<(String, Key, Arc<str>)>,
 }
 
 type Reply = Option<String>;
@@ -110,123 +141,238 @@ const TOO_BIG: u16 = 1009;
 const IDLE: u16 = 4000;
 const TOO_SLOW: u16 = 4008;
 
-fn close(code: u16, why: &str) -> Option<(u16, String)> {
+type Close = Option<(u16, String)>;
+
+fn close(code: u16, why: &str) -> Close {
     Some((code, why.to_owned()))
 }
 
-/// Whether a frame found room in the queue within the write timeout. Boxed, like every await
-/// of the session but its wait: an idle connection's task keeps only what it waits on.
-fn write(queue: &Queue, out: Out) -> Pin<Box<dyn Future<Output = bool> + Send + '_>> {
-    Box::pin(async move {
-        matches!(
-            tokio::time::timeout(WRITE_TIMEOUT, queue.send(out)).await,
-            Ok(true)
-        )
-    })
+/// A client frame being handled; it has the conversation until it is done.
+type Handling = Pin<Box<dyn Future<Output = (Conversation, Reply)>>>;
+
+/// One WebSocket connection, as the response body that actix-http's dispatcher polls: it
+/// writes what the connection's queue holds (`socket_writer`), reads the client's frames and
+/// keeps the heartbeat, idle close, eviction and drain. An idle connection has no task and no
+/// future: a client frame that needs the hub or the store is handled by a future that lives
+/// only while it runs, polled here, one frame at a time in the order they came.
+pub struct Live {
+    state: Arc<AppState>,
+    writer: Writer,
+    stream: actix_ws::AggregatedMessageStream,
+    conv: Option<Conversation>,
+    handling: Option<Handling>,
+    /// One timer for the heartbeat, the idle close and the drain: whichever comes first.
+    timer: Pin<Box<Sleep>>,
+    last_seen: Instant,
+    next_ping: Instant,
+    drain_at: Option<Instant>,
+    registered: bool,
+    /// The close frame is queued: only writing is left.
+    closed: bool,
+    _guard: Option<ConnectionGuard>,
 }
 
-/// Closes the queue however the session ends, so that the body ends and the hub lets go.
-struct CloseOnDrop(Queue);
+impl Live {
+    fn new(
+        state: Arc<AppState>,
+        who: Requester,
+        stream: actix_ws::AggregatedMessageStream,
+        guard: Option<ConnectionGuard>,
+    ) -> Self {
+        state.metrics.ws_connections().inc();
+        let queue = Queue::new(QUEUE);
+        let now = Instant::now();
+        let next_ping = now + state.live.ping_every;
+        let id = state.hub.next_conn_id();
+        Live {
+            writer: Writer::new(queue.clone(), state.metrics.clone()),
+            stream,
+            conv: Some(Conversation {
+                conn: Conn { id, tx: queue },
+                state: state.clone(),
+                who,
+                // Most connections hold one subscription: room for one, not four.
+                subs: Vec::with_capacity(1),
+            }),
+            state,
+            handling: None,
+            timer: Box::pin(sleep_until(next_ping)),
+            last_seen: now,
+            next_ping,
+            drain_at: None,
+            registered: false,
+            closed: false,
+            _guard: guard,
+        }
+    }
 
-impl Drop for CloseOnDrop {
-    fn drop(&mut self) {
-        self.0.close();
+    fn queue(&self) -> &Queue {
+        self.writer.queue()
+    }
+
+    /// Queues the close frame and lets go of the hub; what is queued before it still goes out.
+    fn close(&mut self, reason: Close) {
+        self.closed = true;
+        // A frame being handled is dropped with it: its subscription, if it made one, ends
+        // when the hub finds the queue closed.
+        self.handling = None;
+        if let Some(conv) = &mut self.conv {
+            unsubscribe_all(conv);
+        }
+        self.queue().finish_now(Out::Close(reason));
+    }
+
+    /// Starts handling a client frame; `Some` when it answered at once.
+    fn handle(&mut self, msg: Result<AggregatedMessage, ProtocolError>) -> Result<Reply, Close> {
+        match msg {
+            Err(ProtocolError::Overflow) => Err(close(TOO_BIG, "message over 64 KiB")),
+            Err(e) => Err(close(PROTOCOL, &e.to_string())),
+            Ok(AggregatedMessage::Text(t)) => {
+                let mut conv = self.conv.take().expect("no frame is being handled");
+                self.handling = Some(Box::pin(async move {
+                    let reply = conv.handle(&t).await;
+                    (conv, reply)
+                }));
+                Ok(None)
+            }
+            Ok(AggregatedMessage::Binary(_)) => Ok(err(
+                None,
+                None,
+                400,
+                "Bad request",
+                "binary frames are not supported",
+            )),
+            Ok(AggregatedMessage::Ping(b)) => {
+                self.queue().push_own(Out::Pong(b.to_vec()));
+                Ok(None)
+            }
+            Ok(AggregatedMessage::Pong(_)) => Ok(None),
+            Ok(AggregatedMessage::Close(_)) => Err(None),
+        }
+    }
+
+    /// Everything but writing: the frame being handled, the client's next frames, the timer,
+    /// eviction and drain. `Err` with the close frame's reason when the connection must end.
+    fn step(&mut self, cx: &mut Context<'_>) -> Result<(), Close> {
+        if !self.registered {
+            // The dispatcher's task polls this body for the connection's whole life.
+            self.state.sockets.register(self.queue().key(), cx.waker());
+            self.registered = true;
+        }
+        if self.queue().is_evicted() {
+            self.state.metrics.live_eviction();
+            return Err(close(TOO_SLOW, "too slow to keep up"));
+        }
+        let settings = self.state.live;
+        loop {
+            if let Some(h) = &mut self.handling {
+                let Poll::Ready((conv, reply)) = h.as_mut().poll(cx) else {
+                    break;
+                };
+                self.handling = None;
+                self.conv = Some(conv);
+                if let Some(text) = reply {
+                    self.queue().push_own(Out::Own(text));
+                }
+            }
+            // The next client frame only once the queue has room for its answer: a client
+            // that does not read is not read either.
+            if !self.queue().has_room() {
+                break;
+            }
+            match Pin::new(&mut self.stream).poll_next(cx) {
+                Poll::Pending => break,
+                Poll::Ready(None) => return Err(None),
+                Poll::Ready(Some(msg)) => {
+                    self.last_seen = Instant::now();
+                    if let Some(text) = self.handle(msg)? {
+                        self.queue().push_own(Out::Own(text));
+                    }
+                }
+            }
+        }
+        if self.drain_at.is_none() && self.state.sockets.draining() {
+            let window = settings.drain_window.as_millis().max(1) as u64;
+            let jitter = rand::thread_rng().gen_range(0..window);
+            self.drain_at = Some(Instant::now() + Duration::from_millis(jitter));
+        }
+        loop {
+            let idle_at = self.last_seen + settings.idle_after;
+            let wake = self.drain_at.map_or(self.next_ping.min(idle_at), |d| {
+                d.min(self.next_ping).min(idle_at)
+            });
+            if self.timer.deadline() != wake {
+                self.timer.as_mut().reset(wake);
+            }
+            if self.timer.as_mut().poll(cx).is_pending() {
+                return Ok(());
+            }
+            let now = Instant::now();
+            if self.drain_at.is_some_and(|d| d <= now) {
+                return Err(close(NORMAL_AWAY, "instance draining; reconnect"));
+            }
+            if idle_at <= now {
+                return Err(close(IDLE, "idle"));
+            }
+            if self.next_ping <= now {
+                self.next_ping = now + settings.ping_every;
+                self.queue().push_own(Out::Ping);
+            }
+        }
     }
 }
 
-async fn run(
-    state: Arc<AppState>,
-    who: Requester,
-    queue: Queue,
-    mut stream: actix_ws::AggregatedMessageStream,
-) {
-    let metrics = state.metrics.clone();
-    metrics.ws_connections().inc();
-    let _closer = CloseOnDrop(queue.clone());
-    let evict = Arc::new(Notify::new());
-    let mut conv = Conversation {
-        conn: Conn {
-            id: state.hub.next_conn_id(),
-            tx: queue.clone(),
-            evict: evict.clone(),
-        },
-        state: state.clone(),
-        who,
-        subs: HashMap::new(),
-    };
-    let settings = state.live;
-    let mut drain = state.drain.clone();
-    let mut last_seen = Instant::now();
-    let mut next_ping = last_seen + settings.ping_every;
-    let mut drain_at: Option<Instant> = None;
-    // One timer for the heartbeat, the idle close and the drain: whichever comes first.
-    let timer = sleep_until(next_ping);
-    tokio::pin!(timer);
-    let reason = loop {
-        let idle_at = last_seen + settings.idle_after;
-        let wake = drain_at.map_or(next_ping.min(idle_at), |d| d.min(next_ping).min(idle_at));
-        if timer.deadline() != wake {
-            timer.as_mut().reset(wake);
-        }
-        tokio::select! {
-            msg = stream.recv() => {
-                last_seen = Instant::now();
-                let reply = match msg {
-                    None => break None,
-                    Some(Err(ProtocolError::Overflow)) => break close(TOO_BIG, "message over 64 KiB"),
-                    Some(Err(e)) => break close(PROTOCOL, &e.to_string()),
-                    // Boxed: the task of an idle connection stays small.
-                    Some(Ok(AggregatedMessage::Text(t))) => Box::pin(conv.handle(&t)).await,
-                    Some(Ok(AggregatedMessage::Binary(_))) => err(None, None, 400, "Bad request", "binary frames are not supported"),
-                    Some(Ok(AggregatedMessage::Ping(b))) => {
-                        // Under the write timeout like any frame: a pinger that never reads
-                        // cannot pin this session.
-                        if !write(&queue, Out::Pong(b.to_vec())).await { break close(TOO_SLOW, "too slow to keep up"); }
-                        None
-                    }
-                    Some(Ok(AggregatedMessage::Pong(_))) => None,
-                    Some(Ok(AggregatedMessage::Close(_))) => break None,
-                };
-                if let Some(text) = reply {
-                    if !write(&queue, Out::Own(text)).await { break close(TOO_SLOW, "too slow to keep up"); }
-                }
+/// Lets go of the hub's channels (in a task: the hub's queue may make it wait).
+fn unsubscribe_all(conv: &mut Conversation) {
+    let subs = std::mem::take(&mut conv.subs);
+    if subs.is_empty() {
+        return;
+    }
+    let (hub, id) = (conv.state.hub.clone(), conv.conn.id);
+    // Outside a runtime (the server is gone) there is no hub left to tell.
+    if let Ok(rt) = tokio::runtime::Handle::try_current() {
+        rt.spawn(async move {
+            for (_, key, sub) in subs {
+                hub.unsubscribe(key, id, sub).await;
             }
-            () = &mut timer => {
-                let now = Instant::now();
-                if drain_at.is_some_and(|d| d <= now) {
-                    break close(NORMAL_AWAY, "instance draining; reconnect");
-                }
-                if idle_at <= now {
-                    break close(IDLE, "idle");
-                }
-                if next_ping <= now {
-                    next_ping = now + settings.ping_every;
-                    if !write(&queue, Out::Ping).await { break close(TOO_SLOW, "too slow to keep up"); }
-                }
-            }
-            _ = evict.notified() => {
-                metrics.live_eviction();
-                break close(TOO_SLOW, "too slow to keep up");
-            }
-            Ok(()) = drain.changed(), if drain_at.is_none() => {
-                if *drain.borrow() {
-                    let window = settings.drain_window.as_millis().max(1) as u64;
-                    let jitter = rand::thread_rng().gen_range(0..window);
-                    drain_at = Some(Instant::now() + Duration::from_millis(jitter));
-                }
-            }
-        }
-    };
-    Box::pin(async {
-        for (_, (key, sub)) in conv.subs.drain() {
-            state.hub.unsubscribe(key, conv.conn.id, sub).await;
-        }
-        let _ = tokio::time::timeout(CLOSE_TIMEOUT, queue.finish(Out::Close(reason))).await;
-    })
-    .await;
-    metrics.ws_connections().dec();
+        });
+    }
 }
 
+impl MessageBody for Live {
+    type Error = Infallible;
+
+    fn size(&self) -> BodySize {
+        BodySize::Stream
+    }
+
+    fn poll_next(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Bytes, Infallible>>> {
+        let this = self.get_mut();
+        if !this.closed {
+            if let Err(reason) = this.step(cx) {
+                this.close(reason);
+            }
+        }
+        Pin::new(&mut this.writer).poll_next(cx)
+    }
+}
+
+impl Drop for Live {
+    fn drop(&mut self) {
+        self.state.sockets.remove(self.queue().key());
+        if !self.closed {
+            self.handling = None;
+            if let Some(conv) = &mut self.conv {
+                unsubscribe_all(conv);
+            }
+            self.queue().close();
+        }
+        self.state.metrics.ws_connections().dec();
+    }
+}
 /// Over a per-client limit on the socket: an `error` frame with the op's `req`, 429 and `limit`.
 fn limited(req: Option<&str>, e: &ApiError) -> String {
     let p = e.problem();
@@ -294,9 +440,10 @@ impl Conversation {
     }
 
     async fn unsubscribe(&mut self, sub: &str) -> Reply {
-        match self.subs.remove(sub) {
+        match self.subs.iter().position(|(s, ..)| s == sub) {
             None => err(Some(sub), None, 404, "Not found", "no such subscription"),
-            Some((key, s)) => {
+            Some(i) => {
+                let (_, key, s) = self.subs.swap_remove(i);
                 self.state.hub.unsubscribe(key, self.conn.id, s).await;
                 None
             }
@@ -314,7 +461,7 @@ impl Conversation {
                 "`sub` must be 1 to 64 characters",
             );
         }
-        if self.subs.contains_key(sub) {
+        if self.subs.iter().any(|(s, ..)| s == sub) {
             return err(
                 Some(sub),
                 None,
@@ -337,7 +484,7 @@ impl Conversation {
             return match found {
                 Ok((key, view)) => {
                     let s = frames::sub_json(sub);
-                    self.subs.insert(sub.to_owned(), (key, s.clone()));
+                    self.subs.push((sub.to_owned(), key, s.clone()));
                     self.state
                         .hub
                         .subscribe(key, view, self.conn.clone(), s)
@@ -438,7 +585,7 @@ impl Conversation {
             );
         }
         let s = frames::sub_json(sub);
-        self.subs.insert(sub.to_owned(), ((rid, date), s.clone()));
+        self.subs.push((sub.to_owned(), (rid, date), s.clone()));
         self.state
             .hub
             .subscribe((rid, date), view, self.conn.clone(), s)

@@ -40,6 +40,10 @@ impl Writer {
         }
     }
 
+    pub fn queue(&self) -> &Queue {
+        &self.queue
+    }
+
     /// Encodes everything queued; `Ready(None)` once the queue is closed and empty.
     fn take(&mut self, cx: &mut Context<'_>) -> Poll<Option<Bytes>> {
         let mut buf = BytesMut::new();

@@ -358,8 +358,9 @@ async fn a_pinger_that_never_reads_is_closed_in_time() {
         }
         (false, s)
     });
-    // The pong's write timeout ends the session (4008) instead of pinning it; the idle close
-    // cannot, as the session is not idle until it stopped reading.
+    // The server stops reading a client whose answers it cannot send, and the kernel ends the
+    // connection once what it sent has waited 30 s unread (TCP_USER_TIMEOUT): it is not
+    // pinned. The idle close cannot do it, as the connection cannot be written.
     eventually(
         Duration::from_secs(60),
         "the pinger's session closes",

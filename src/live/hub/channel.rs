@@ -338,7 +338,7 @@ impl Channel {
                         true
                     }
                     Err(mpsc::error::TrySendError::Full(_)) => {
-                        m.conn.evict.notify_one();
+                        m.conn.tx.evict();
                         false
                     }
                     Err(mpsc::error::TrySendError::Closed(_)) => false,

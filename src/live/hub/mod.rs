@@ -51,12 +51,11 @@ pub enum Out {
     Close(Option<(u16, String)>),
 }
 
-/// A connection as the hub sees it: its bounded queue and the signal that evicts it.
+/// A connection as the hub sees it: its bounded queue, which also carries the eviction.
 #[derive(Clone)]
 pub struct Conn {
     pub id: u64,
     pub tx: Queue,
-    pub evict: Arc<Notify>,
 }
 
 #[derive(Clone)]

@@ -1,21 +1,18 @@
 //! A connection's bounded outgoing queue. The hub offers frames without ever waiting; the
 //! connection queues its own replies and control frames, waiting for room; the socket's writer
 //! takes everything queued at once when the socket can take more. One lock, no task between
-//! the hub and the socket, and no memory until the first frame.
+//! the hub and the socket, and no memory while nothing is queued.
 use super::Out;
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 use tokio::sync::mpsc::error::TrySendError;
-use tokio::sync::Notify;
 
 #[derive(Clone)]
 pub struct Queue(Arc<Inner>);
 
 struct Inner {
     state: Mutex<State>,
-    /// Signalled when the writer takes frames from a full queue, and on close.
-    room: Notify,
     cap: usize,
 }
 
@@ -24,6 +21,8 @@ struct State {
     items: VecDeque<Out>,
     /// Nothing more is accepted; the writer ends once it has taken what is queued.
     closed: bool,
+    /// The hub gave up on this connection (it stayed behind too long).
+    evicted: bool,
     writer: Option<Waker>,
 }
 
@@ -31,9 +30,13 @@ impl Queue {
     pub fn new(cap: usize) -> Self {
         Queue(Arc::new(Inner {
             state: Mutex::new(State::default()),
-            room: Notify::new(),
             cap,
         }))
+    }
+
+    /// The same for every clone of this queue, and unique among live queues.
+    pub fn key(&self) -> usize {
+        Arc::as_ptr(&self.0) as usize
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
@@ -41,11 +44,15 @@ impl Queue {
     }
 
     fn push(&self, out: Out, last: bool) -> Result<(), TrySendError<Out>> {
+        self.push_with(out, last, false)
+    }
+
+    fn push_with(&self, out: Out, last: bool, over_cap: bool) -> Result<(), TrySendError<Out>> {
         let mut s = self.state();
         if s.closed {
             return Err(TrySendError::Closed(out));
         }
-        if s.items.len() >= self.0.cap {
+        if !over_cap && s.items.len() >= self.0.cap {
             return Err(TrySendError::Full(out));
         }
         s.items.push_back(out);
@@ -63,29 +70,36 @@ impl Queue {
         self.push(out, false)
     }
 
-    async fn wait_push(&self, mut out: Out, last: bool) -> bool {
-        loop {
-            match self.push(out, last) {
-                Ok(()) => return true,
-                Err(TrySendError::Closed(_)) => return false,
-                Err(TrySendError::Full(o)) => {
-                    out = o;
-                    // A permit stored by a writer that made room since the push keeps this
-                    // from missing it.
-                    self.0.room.notified().await;
-                }
-            }
+    /// Queues the connection's own frame (a reply, a pong, a ping) even over the cap: the
+    /// connection reads no further client frame while the queue is full, so its own frames
+    /// exceed the cap by at most one. False once closed.
+    pub fn push_own(&self, out: Out) -> bool {
+        self.push_with(out, false, true).is_ok()
+    }
+
+    /// Queues the last frame even over the cap; nothing more is accepted after it.
+    pub fn finish_now(&self, last: Out) -> bool {
+        self.push_with(last, true, true).is_ok()
+    }
+
+    /// Whether the hub's frames would find room.
+    pub fn has_room(&self) -> bool {
+        self.state().items.len() < self.0.cap
+    }
+
+    /// The hub gives up on the connection: its writer learns it at its next poll.
+    pub fn evict(&self) {
+        let mut s = self.state();
+        s.evicted = true;
+        let writer = s.writer.take();
+        drop(s);
+        if let Some(w) = writer {
+            w.wake();
         }
     }
 
-    /// Queues a frame, waiting for room; false once the queue is closed.
-    pub async fn send(&self, out: Out) -> bool {
-        self.wait_push(out, false).await
-    }
-
-    /// Queues the last frame (waiting for room), after which nothing more is accepted.
-    pub async fn finish(&self, last: Out) -> bool {
-        self.wait_push(last, true).await
+    pub fn is_evicted(&self) -> bool {
+        self.state().evicted
     }
 
     /// Accepts nothing more; the writer ends after what is queued.
@@ -94,7 +108,6 @@ impl Queue {
         s.closed = true;
         let writer = s.writer.take();
         drop(s);
-        self.0.room.notify_one();
         if let Some(w) = writer {
             w.wake();
         }
@@ -121,13 +134,11 @@ impl Queue {
             }
             return Poll::Pending;
         }
-        let was_full = s.items.len() >= self.0.cap;
-        take(&mut s.items);
-        s.items.clear();
+        // The frames leave with their buffer: encoded outside the lock, and an idle
+        // connection keeps no buffer.
+        let mut items = std::mem::take(&mut s.items);
         drop(s);
-        if was_full {
-            self.0.room.notify_one();
-        }
+        take(&mut items);
         Poll::Ready(true)
     }
 }
@@ -167,31 +178,47 @@ mod tests {
         assert_eq!(take(&q), Poll::Ready(Vec::new()));
     }
 
-    #[tokio::test]
-    async fn send_waits_for_room_and_finish_is_last() {
+    #[test]
+    fn own_frames_pass_the_cap_and_the_last_one_closes() {
         let q = Queue::new(1);
-        assert!(q.send(own("a")).await);
-        let q2 = q.clone();
-        let waiting = tokio::spawn(async move { q2.finish(own("bye")).await });
-        tokio::task::yield_now().await;
-        assert_eq!(take(&q), Poll::Ready(vec!["a".to_owned()]));
-        assert!(waiting.await.unwrap());
+        assert!(q.try_send(own("hub")).is_ok());
+        assert!(!q.has_room());
+        assert!(matches!(
+            q.try_send(own("hub2")),
+            Err(TrySendError::Full(_))
+        ));
+        assert!(q.push_own(own("reply")));
+        assert!(q.finish_now(own("bye")));
+        assert!(!q.push_own(own("late")));
         assert!(matches!(
             q.try_send(own("late")),
             Err(TrySendError::Closed(_))
         ));
-        assert_eq!(take(&q), Poll::Ready(vec!["bye".to_owned()]));
+        assert_eq!(
+            take(&q),
+            Poll::Ready(vec!["hub".to_owned(), "reply".to_owned(), "bye".to_owned()])
+        );
         assert_eq!(take(&q), Poll::Ready(Vec::new()));
     }
 
-    #[tokio::test]
-    async fn close_releases_a_waiting_sender() {
-        let q = Queue::new(1);
-        assert!(q.try_send(own("a")).is_ok());
-        let q2 = q.clone();
-        let waiting = tokio::spawn(async move { q2.send(own("b")).await });
-        tokio::task::yield_now().await;
-        q.close();
-        assert!(!waiting.await.unwrap());
+    #[test]
+    fn an_eviction_wakes_the_writer_and_stays() {
+        let q = Queue::new(4);
+        let woken = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        struct Flag(std::sync::Arc<std::sync::atomic::AtomicBool>);
+        impl std::task::Wake for Flag {
+            fn wake(self: std::sync::Arc<Self>) {
+                self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+            }
+        }
+        let waker = Waker::from(std::sync::Arc::new(Flag(woken.clone())));
+        let mut cx = Context::from_waker(&waker);
+        assert!(q.poll_take(&mut cx, |_| {}).is_pending());
+        assert!(!q.is_evicted());
+        q.evict();
+        assert!(woken.load(std::sync::atomic::Ordering::SeqCst));
+        assert!(q.is_evicted());
+        assert!(q.clone().is_evicted());
+        assert_eq!(q.key(), q.clone().key());
     }
 }

@@ -61,7 +61,6 @@ impl Fixture {
         let conn = Conn {
             id: hub.next_conn_id(),
             tx: rx.clone(),
-            evict: Arc::new(Notify::new()),
         };
         let view = View::Party(PartySize::new(2).unwrap());
         hub.subscribe((r.id, date), view, conn, Arc::from("\"s\""))
@@ -195,11 +194,7 @@ async fn unsubscribes_queued_together_remove_exactly_theirs_and_the_rest_still_g
     for i in 0..40 {
         let q = Queue::new(64);
         let id = f.hub.next_conn_id();
-        let conn = || Conn {
-            id,
-            tx: q.clone(),
-            evict: Arc::new(Notify::new()),
-        };
+        let conn = || Conn { id, tx: q.clone() };
         f.hub.subscribe(key, view, conn(), Arc::from("\"a\"")).await;
         if i < 10 {
             f.hub.subscribe(key, view, conn(), Arc::from("\"b\"")).await;
