@@ -96,6 +96,7 @@ impl Application {
         // queue (or for a window to open), the kernel ends the connection. A WebSocket's body
         // runs only when the connection can be written, so this is what ends one whose client
         // went silent with frames pending. Accepted sockets inherit it.
+        #[cfg(target_os = "linux")]
         socket2::SockRef::from(&listener).set_tcp_user_timeout(Some(STALLED_WRITE))?;
         if let Some(bytes) = args.socket_send_buffer {
             // Accepted sockets inherit the listener's send buffer.
@@ -264,7 +265,8 @@ async fn housekeep_forever(booking: Booking, limits: Arc<Limits>, retention: chr
 }
 
 /// How long data may wait unacknowledged or unsent before the kernel drops the connection
-/// (`TCP_USER_TIMEOUT`).
+/// (`TCP_USER_TIMEOUT`, Linux).
+#[cfg(target_os = "linux")]
 const STALLED_WRITE: Duration = Duration::from_secs(30);
 
 async fn drain_on_signal(

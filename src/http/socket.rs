@@ -148,7 +148,7 @@ fn close(code: u16, why: &str) -> Close {
 }
 
 /// A client frame being handled; it has the conversation until it is done.
-type Handling = Pin<Box<dyn Future<Output = (Conversation, Reply)>>>;
+type Handling = Pin<Box<dyn Future<Output = (Conversation, Reply)> + Send>>;
 
 /// One WebSocket connection, as the response body that actix-http's dispatcher polls: it
 /// writes what the connection's queue holds (`socket_writer`), reads the client's frames and
@@ -167,6 +167,8 @@ pub struct Live {
     next_ping: Instant,
     drain_at: Option<Instant>,
     registered: bool,
+    /// A close decided while a frame is being handled: it waits for that frame's answer.
+    closing: Option<Box<Close>>,
     /// The close frame is queued: only writing is left.
     closed: bool,
     _guard: Option<ConnectionGuard>,
@@ -185,7 +187,7 @@ impl Live {
         let next_ping = now + state.live.ping_every;
         let id = state.hub.next_conn_id();
         Live {
-            writer: Writer::new(queue.clone(), state.metrics.clone()),
+            writer: Writer::new(queue.clone()),
             stream,
             conv: Some(Conversation {
                 conn: Conn { id, tx: queue },
@@ -201,6 +203,7 @@ impl Live {
             next_ping,
             drain_at: None,
             registered: false,
+            closing: None,
             closed: false,
             _guard: guard,
         }
@@ -213,13 +216,27 @@ impl Live {
     /// Queues the close frame and lets go of the hub; what is queued before it still goes out.
     fn close(&mut self, reason: Close) {
         self.closed = true;
-        // A frame being handled is dropped with it: its subscription, if it made one, ends
-        // when the hub finds the queue closed.
-        self.handling = None;
         if let Some(conv) = &mut self.conv {
             unsubscribe_all(conv);
         }
         self.queue().finish_now(Out::Close(reason));
+    }
+
+    /// Polls the frame being handled, if any; when it is done, takes the conversation back and
+    /// queues the answer. True when no frame is being handled any more.
+    fn finish_handling(&mut self, cx: &mut Context<'_>) -> bool {
+        let Some(h) = &mut self.handling else {
+            return true;
+        };
+        let Poll::Ready((conv, reply)) = h.as_mut().poll(cx) else {
+            return false;
+        };
+        self.handling = None;
+        self.conv = Some(conv);
+        if let Some(text) = reply {
+            self.queue().push_own(Out::Own(text));
+        }
+        true
     }
 
     /// Starts handling a client frame; `Some` when it answered at once.
@@ -265,15 +282,8 @@ impl Live {
         }
         let settings = self.state.live;
         loop {
-            if let Some(h) = &mut self.handling {
-                let Poll::Ready((conv, reply)) = h.as_mut().poll(cx) else {
-                    break;
-                };
-                self.handling = None;
-                self.conv = Some(conv);
-                if let Some(text) = reply {
-                    self.queue().push_own(Out::Own(text));
-                }
+            if !self.finish_handling(cx) {
+                break;
             }
             // The next client frame only once the queue has room for its answer: a client
             // that does not read is not read either.
@@ -351,12 +361,20 @@ impl MessageBody for Live {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Bytes, Infallible>>> {
         let this = self.get_mut();
-        if !this.closed {
+        if !this.closed && this.closing.is_none() {
             if let Err(reason) = this.step(cx) {
-                this.close(reason);
+                this.closing = Some(Box::new(reason));
             }
         }
-        Pin::new(&mut this.writer).poll_next(cx)
+        // A frame being handled (a hold the store is deciding) finishes and is answered
+        // before the close frame: nothing decided goes unannounced.
+        if this.closing.is_some() && this.finish_handling(cx) {
+            let reason = this.closing.take().and_then(|r| *r);
+            this.close(reason);
+        }
+        this.writer
+            .poll_chunk(cx, &this.state.metrics)
+            .map(|chunk| chunk.map(Ok))
     }
 }
 
@@ -364,9 +382,17 @@ impl Drop for Live {
     fn drop(&mut self) {
         self.state.sockets.remove(self.queue().key());
         if !self.closed {
-            self.handling = None;
             if let Some(conv) = &mut self.conv {
                 unsubscribe_all(conv);
+            }
+            // The client left while a frame was being handled: it still runs to its end (a
+            // hold is decided and announced to the others) and then lets go of the hub.
+            if let (Some(h), Ok(rt)) = (self.handling.take(), tokio::runtime::Handle::try_current())
+            {
+                rt.spawn(async move {
+                    let (mut conv, _) = h.await;
+                    unsubscribe_all(&mut conv);
+                });
             }
             self.queue().close();
         }

@@ -11,10 +11,7 @@ use crate::live::hub::{Out, Queue};
 use crate::metrics::Metrics;
 use crate::wire::frames;
 use actix_http::ws::{CloseCode, CloseReason, OpCode, Parser};
-use actix_web::body::{BodySize, MessageBody};
 use actix_web::web::{Bytes, BytesMut};
-use std::convert::Infallible;
-use std::pin::Pin;
 use std::task::{Context, Poll};
 
 /// At most this much per pass of the dispatcher: with the response head it stays within the
@@ -23,7 +20,6 @@ const CHUNK: usize = 2 * 1024;
 
 pub struct Writer {
     queue: Queue,
-    metrics: Metrics,
     /// Encoded frames not handed out yet.
     rest: Bytes,
     /// The last poll handed out a chunk: the dispatcher has not written it yet.
@@ -31,10 +27,9 @@ pub struct Writer {
 }
 
 impl Writer {
-    pub fn new(queue: Queue, metrics: Metrics) -> Self {
+    pub fn new(queue: Queue) -> Self {
         Writer {
             queue,
-            metrics,
             rest: Bytes::new(),
             handed: false,
         }
@@ -45,10 +40,9 @@ impl Writer {
     }
 
     /// Encodes everything queued; `Ready(None)` once the queue is closed and empty.
-    fn take(&mut self, cx: &mut Context<'_>) -> Poll<Option<Bytes>> {
+    fn take(&mut self, cx: &mut Context<'_>, metrics: &Metrics) -> Poll<Option<Bytes>> {
         let mut buf = BytesMut::new();
         let mut now = None;
-        let metrics = &self.metrics;
         let more = self.queue.poll_take(cx, |items| {
             buf.reserve(items.iter().map(size).sum());
             for out in items.drain(..) {
@@ -117,41 +111,34 @@ fn encode(out: Out, buf: &mut BytesMut) {
     }
 }
 
-impl MessageBody for Writer {
-    type Error = Infallible;
-
-    fn size(&self) -> BodySize {
-        BodySize::Stream
-    }
-
-    fn poll_next(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Bytes, Infallible>>> {
-        let this = self.get_mut();
-        if this.rest.is_empty() {
-            match this.take(cx) {
+impl Writer {
+    /// The next piece for the dispatcher: `Ready(None)` once the queue is closed and all of it
+    /// went out, `Pending` between pieces (after waking, so that the dispatcher writes first)
+    /// and when nothing is queued.
+    pub fn poll_chunk(&mut self, cx: &mut Context<'_>, metrics: &Metrics) -> Poll<Option<Bytes>> {
+        if self.rest.is_empty() {
+            match self.take(cx, metrics) {
                 Poll::Pending => {
-                    this.handed = false;
+                    self.handed = false;
                     return Poll::Pending;
                 }
                 Poll::Ready(None) => return Poll::Ready(None),
-                Poll::Ready(Some(bytes)) => this.rest = bytes,
+                Poll::Ready(Some(bytes)) => self.rest = bytes,
             }
         }
-        if this.handed {
+        if self.handed {
             // Let the dispatcher write the last chunk first; come back at once.
-            this.handed = false;
+            self.handed = false;
             cx.waker().wake_by_ref();
             return Poll::Pending;
         }
-        let chunk = if this.rest.len() <= CHUNK {
-            std::mem::take(&mut this.rest)
+        let chunk = if self.rest.len() <= CHUNK {
+            std::mem::take(&mut self.rest)
         } else {
-            this.rest.split_to(CHUNK)
+            self.rest.split_to(CHUNK)
         };
-        this.handed = true;
-        Poll::Ready(Some(Ok(chunk)))
+        self.handed = true;
+        Poll::Ready(Some(chunk))
     }
 }
 
@@ -200,7 +187,7 @@ mod tests {
     fn a_large_frame_goes_out_in_chunks_one_per_pass() {
         let metrics = Metrics::new();
         let queue = Queue::new(4);
-        let mut w = Writer::new(queue.clone(), metrics);
+        let mut w = Writer::new(queue.clone());
         let text = "x".repeat(5 * CHUNK);
         assert!(queue.try_send(Out::Own(text.clone())).is_ok());
         queue.close();
@@ -209,8 +196,8 @@ mod tests {
         let mut got = BytesMut::new();
         let mut pending = 0;
         loop {
-            match Pin::new(&mut w).poll_next(&mut cx) {
-                Poll::Ready(Some(Ok(chunk))) => {
+            match w.poll_chunk(&mut cx, &metrics) {
+                Poll::Ready(Some(chunk)) => {
                     assert!(chunk.len() <= CHUNK);
                     got.extend_from_slice(&chunk);
                 }

@@ -492,3 +492,43 @@ async fn staff_see_a_booking_appear_held_and_turn_confirmed_on_the_floor() {
     assert_eq!(up["tables"][0]["reservations"][0]["status"], "confirmed");
     assert_eq!(up["tables"][0]["reservations"][0]["guest"]["name"], "Ada");
 }
+
+#[tokio::test]
+async fn a_hold_from_a_client_that_left_is_never_taken_unannounced() {
+    // No reconcile within the test: only the hold's own change can reach the watcher.
+    let app = TestApp::spawn_with(|a| a.reconcile_secs = 300.0).await;
+    let r = app.standard_restaurant().await;
+    let date = date_in(3);
+    let mut watcher = Ws::connect(&app.base).await;
+    let mut st = LiveState::default();
+    st.apply(&watcher.subscribe("w", &r.id, &date, 5).await);
+    let before = st.slots["19:00"];
+    assert!(before > 0);
+    let mut leaver = Ws::connect(&app.base).await;
+    leaver
+        .send(
+            json!({"op": "hold", "req": "h", "restaurant_id": r.id, "date": date,
+                     "time": "19:00", "party_size": 5}),
+        )
+        .await;
+    // Gone before the answer. Either the server never read the frame (the connection was
+    // dropped first: no hold) or it decided it, and then the frame ran to its end and the
+    // watcher hears of it, as GET shows it: never a hold taken and left unannounced.
+    drop(leaver);
+    let end = Instant::now() + Duration::from_secs(3);
+    loop {
+        if let Got::Frame(f) = watcher.next(Duration::from_millis(100)).await {
+            st.apply(&f);
+        }
+        let avail = app.availability(&r.id, &date, 5).await;
+        let taken = slots_of(&avail["slots"])["19:00"] == before - 1;
+        if taken && st.matches(&avail) {
+            break;
+        }
+        if Instant::now() >= end {
+            assert!(!taken, "the hold was taken but never announced");
+            assert!(st.matches(&avail), "the watcher disagrees with GET");
+            break;
+        }
+    }
+}

@@ -1,6 +1,7 @@
-//! A connection's bounded outgoing queue. The hub offers frames without ever waiting; the
-//! connection queues its own replies and control frames, waiting for room; the socket's writer
-//! takes everything queued at once when the socket can take more. One lock, no task between
+//! A connection's bounded outgoing queue. The hub offers frames without ever waiting and skips
+//! a full queue; the connection queues its own replies and control frames past the cap (it
+//! reads no client frame while the queue is full); the socket's writer takes everything queued
+//! at once when the socket can take more. One lock, no task between
 //! the hub and the socket, and no memory while nothing is queued.
 use super::Out;
 use std::collections::VecDeque;
@@ -72,7 +73,7 @@ impl Queue {
 
     /// Queues the connection's own frame (a reply, a pong, a ping) even over the cap: the
     /// connection reads no further client frame while the queue is full, so its own frames
-    /// exceed the cap by at most one. False once closed.
+    /// exceed the cap by a few (an answer, a pong, a ping, the close). False once closed.
     pub fn push_own(&self, out: Out) -> bool {
         self.push_with(out, false, true).is_ok()
     }
