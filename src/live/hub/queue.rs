@@ -88,15 +88,20 @@ impl Queue {
         self.state().items.len() < self.0.cap
     }
 
-    /// The hub gives up on the connection: its writer learns it at its next poll.
-    pub fn evict(&self) {
+    /// Changes the state and wakes the writer to act on it.
+    fn mark(&self, change: impl FnOnce(&mut State)) {
         let mut s = self.state();
-        s.evicted = true;
+        change(&mut s);
         let writer = s.writer.take();
         drop(s);
         if let Some(w) = writer {
             w.wake();
         }
+    }
+
+    /// The hub gives up on the connection: its writer learns it at its next poll.
+    pub fn evict(&self) {
+        self.mark(|s| s.evicted = true);
     }
 
     pub fn is_evicted(&self) -> bool {
@@ -105,13 +110,7 @@ impl Queue {
 
     /// Accepts nothing more; the writer ends after what is queued.
     pub fn close(&self) {
-        let mut s = self.state();
-        s.closed = true;
-        let writer = s.writer.take();
-        drop(s);
-        if let Some(w) = writer {
-            w.wake();
-        }
+        self.mark(|s| s.closed = true);
     }
 
     pub fn is_closed(&self) -> bool {
