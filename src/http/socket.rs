@@ -64,10 +64,14 @@ pub struct Sockets {
 }
 
 impl Sockets {
+    fn wakers(&self) -> std::sync::MutexGuard<'_, HashMap<usize, Waker>> {
+        self.wakers.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// WebSockets close with 1001, each within the drain window.
     pub fn drain(&self) {
         self.draining.store(true, Ordering::SeqCst);
-        let wakers = std::mem::take(&mut *self.wakers.lock().unwrap_or_else(|e| e.into_inner()));
+        let wakers = std::mem::take(&mut *self.wakers());
         for w in wakers.into_values() {
             w.wake();
         }
@@ -78,15 +82,11 @@ impl Sockets {
     }
 
     fn register(&self, id: usize, waker: &Waker) {
-        let mut all = self.wakers.lock().unwrap_or_else(|e| e.into_inner());
-        all.insert(id, waker.clone());
+        self.wakers().insert(id, waker.clone());
     }
 
     fn remove(&self, id: usize) {
-        self.wakers
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&id);
+        self.wakers().remove(&id);
     }
 }
 
@@ -396,7 +396,7 @@ impl Drop for Live {
                     unsubscribe_all(&mut conv);
                 });
             }
-            self.queue().close();
+            // The writer's own drop closes the queue: the hub's next offer lets go.
         }
         self.state.metrics.ws_connections().dec();
     }

@@ -1,5 +1,5 @@
-//! The write side of a live socket: the response body actix-http's dispatcher polls. Each poll
-//! takes every frame queued for the connection and encodes them into one buffer; a channel's
+//! The write side of a live socket's response body (`socket::Live`, which actix-http's
+//! dispatcher polls). Each poll takes every frame queued for the connection and encodes them into one buffer; a channel's
 //! shared frame is copied from its one encoding with the subscription's `sub` appended, with
 //! no string built per socket. The hub's offer wakes the dispatcher itself: no task between.
 //!

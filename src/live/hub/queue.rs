@@ -1,8 +1,8 @@
 //! A connection's bounded outgoing queue. The hub offers frames without ever waiting and skips
 //! a full queue; the connection queues its own replies and control frames past the cap (it
 //! reads no client frame while the queue is full); the socket's writer takes everything queued
-//! at once when the socket can take more. One lock, no task between
-//! the hub and the socket, and no memory while nothing is queued.
+//! at once when the socket can take more. One lock, no task between the hub and the socket,
+//! and no memory while nothing is queued.
 use super::Out;
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -44,10 +44,6 @@ impl Queue {
         self.0.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn push(&self, out: Out, last: bool) -> Result<(), TrySendError<Out>> {
-        self.push_with(out, last, false)
-    }
-
     fn push_with(&self, out: Out, last: bool, over_cap: bool) -> Result<(), TrySendError<Out>> {
         let mut s = self.state();
         if s.closed {
@@ -68,7 +64,7 @@ impl Queue {
 
     /// Queues a frame if there is room, never waiting (the hub's way).
     pub fn try_send(&self, out: Out) -> Result<(), TrySendError<Out>> {
-        self.push(out, false)
+        self.push_with(out, false, false)
     }
 
     /// Queues the connection's own frame (a reply, a pong, a ping) even over the cap: the
