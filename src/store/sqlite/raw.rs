@@ -12,6 +12,21 @@ use std::ffi::{c_char, c_int, CStr};
 use std::fmt;
 use std::ptr::{self, NonNull};
 
+/// Turns off SQLite's memory statistics, which take a process-wide mutex on every allocation
+/// (and a hold's statements allocate often). Only possible before SQLite initializes, so it is
+/// done before the first connection opens; afterwards (a second store in one process) SQLite
+/// refuses, harmlessly, and the setting stays as it was.
+pub(crate) fn quiet_allocator() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // SAFETY: a configuration call with its documented `int` argument; SQLite checks
+        // that it is not yet initialized and returns SQLITE_MISUSE otherwise.
+        unsafe {
+            ffi::sqlite3_config(ffi::SQLITE_CONFIG_MEMSTATUS, 0 as c_int);
+        }
+    });
+}
+
 /// A parameter or a column.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Value {
