@@ -106,8 +106,9 @@ async fn reservations_are_read_back_by_id_by_date_and_in_the_day_view(b: &Backen
     let s = &b.store;
     let r = created(s, "Lecture").await;
     let now = morning();
-    // The day before, a late walk-in running past midnight UTC.
-    let eve = reservation(
+    // The day before, a late walk-in running past midnight UTC, with everything a row can
+    // carry: a guest (with a quote to escape), notes.
+    let mut eve = reservation(
         &r,
         at(23, 0) - Duration::days(1),
         150,
@@ -115,6 +116,12 @@ async fn reservations_are_read_back_by_id_by_date_and_in_the_day_view(b: &Backen
         Status::Seated,
         now,
     );
+    eve.guest = Some(tablecast::domain::reservation::Guest {
+        name: "Zoë \"Z\" Ørsted".into(),
+        email: Some("zoe@example.com".into()),
+        phone: Some("+33 1 23 45 67 89".into()),
+    });
+    eve.notes = "window seat, 🎂".into();
     let (eve, _) = won(s, new(eve, &["t2"], 1, now)).await;
     let (late, _) = won(s, new(hold_at(&r, at(20, 0), 90), &["t2"], 1, now)).await;
     let (early_t2, _) = won(s, new(hold_at(&r, at(18, 0), 90), &["t2"], 1, now)).await;
@@ -129,6 +136,14 @@ async fn reservations_are_read_back_by_id_by_date_and_in_the_day_view(b: &Backen
         [early_t1.id, early_t2.id, late.id]
     );
     let view = s.day(r.id, day()).await.unwrap();
+    // Whole, field for field, from each read.
+    assert_eq!(view.reservations[0], eve);
+    assert_eq!(view.reservations[3], late);
+    assert_eq!(s.reservation(eve.id).await.unwrap().as_ref(), Some(&eve));
+    assert_eq!(
+        s.reservations_on(r.id, day().pred()).await.unwrap(),
+        std::slice::from_ref(&eve)
+    );
     assert_eq!(
         ids(view.reservations),
         [eve.id, early_t1.id, early_t2.id, late.id]

@@ -1,4 +1,5 @@
 //! Rows ⇄ domain values, and sqlx errors as store errors.
+use super::raw::Value;
 use crate::domain::reservation::{Guest, Reservation, Status};
 use crate::domain::time::WallTime;
 use crate::domain::{LocalDate, Restaurant, TableId};
@@ -49,25 +50,107 @@ fn from_ms(v: i64) -> StoreResult<DateTime<Utc>> {
         .ok_or_else(|| StoreError::corrupt("instant", format!("{v} ms is out of range")))
 }
 
-pub(super) fn row_to_reservation(row: &SqliteRow) -> StoreResult<Reservation> {
-    const READ: &str = "read a reservation row";
-    let get_s = |c: &str| row.try_get::<String, _>(c).map_err(db(READ));
-    let guest: Option<String> = row.try_get("guest").map_err(db(READ))?;
-    let expires: Option<i64> = row.try_get("expires_ms").map_err(db(READ))?;
+/// A reservation row's columns by name, however the row was read.
+pub(super) trait Columns {
+    fn text(&self, column: &str) -> StoreResult<Option<String>>;
+    fn int(&self, column: &str) -> StoreResult<Option<i64>>;
+}
+
+const READ: &str = "read a reservation row";
+
+impl Columns for SqliteRow {
+    fn text(&self, column: &str) -> StoreResult<Option<String>> {
+        self.try_get(column).map_err(db(READ))
+    }
+
+    fn int(&self, column: &str) -> StoreResult<Option<i64>> {
+        self.try_get(column).map_err(db(READ))
+    }
+}
+
+/// The columns `row_to_reservation` reads, in the order a `RawRow` has them.
+pub(super) const RESERVATION_COLUMNS: [&str; 16] = [
+    "id",
+    "restaurant_id",
+    "table_id",
+    "date",
+    "time",
+    "start_ms",
+    "end_ms",
+    "party_size",
+    "status",
+    "expires_ms",
+    "guest",
+    "notes",
+    "created_ms",
+    "updated_ms",
+    "table_ids",
+    "combination_id",
+];
+
+/// `RESERVATION_COLUMNS` as a select list of the table aliased `alias`.
+pub(super) fn reservation_columns(alias: &str) -> String {
+    RESERVATION_COLUMNS
+        .iter()
+        .map(|c| format!("{alias}.{c}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// A row read on a connection's own handle (`raw::Script`): `RESERVATION_COLUMNS` in order,
+/// from the row's `at`-th value on.
+pub(super) struct RawRow<'a> {
+    pub values: &'a [Value],
+    pub at: usize,
+}
+
+impl RawRow<'_> {
+    fn value(&self, column: &str) -> StoreResult<&Value> {
+        RESERVATION_COLUMNS
+            .iter()
+            .position(|c| *c == column)
+            .and_then(|i| self.values.get(self.at + i))
+            .ok_or_else(|| StoreError::corrupt(READ, format!("no column `{column}`")))
+    }
+}
+
+impl Columns for RawRow<'_> {
+    fn text(&self, column: &str) -> StoreResult<Option<String>> {
+        match self.value(column)? {
+            Value::Text(t) => Ok(Some(t.clone())),
+            Value::Null => Ok(None),
+            Value::Int(_) => Err(StoreError::corrupt(READ, format!("`{column}` is not text"))),
+        }
+    }
+
+    fn int(&self, column: &str) -> StoreResult<Option<i64>> {
+        match self.value(column)? {
+            Value::Int(v) => Ok(Some(*v)),
+            Value::Null => Ok(None),
+            Value::Text(_) => Err(StoreError::corrupt(
+                READ,
+                format!("`{column}` is not an integer"),
+            )),
+        }
+    }
+}
+
+pub(super) fn row_to_reservation(row: &impl Columns) -> StoreResult<Reservation> {
+    let missing = |c: &str| StoreError::corrupt(READ, format!("`{c}` is null"));
+    let get_s = |c: &str| row.text(c)?.ok_or_else(|| missing(c));
+    let get_i = |c: &str| row.int(c)?.ok_or_else(|| missing(c));
+    let guest = row.text("guest")?;
+    let expires = row.int("expires_ms")?;
     let table_id =
         TableId::parse(&get_s("table_id")?).map_err(|e| StoreError::corrupt("table id", e))?;
     // Rows written before combinations existed occupy `table_id` alone.
-    let table_ids = match row
-        .try_get::<Option<String>, _>("table_ids")
-        .map_err(db(READ))?
-    {
+    let table_ids = match row.text("table_ids")? {
         Some(j) => serde_json::from_str::<Vec<TableId>>(&j)
             .map_err(|e| StoreError::corrupt("table ids", e))?,
         None => vec![table_id.clone()],
     };
     let combination_id = row
-        .try_get::<Option<String>, _>("combination_id")
-        .map_err(db(READ))?
+        .text("combination_id")?
         .map(|c| TableId::parse(&c).map_err(|e| StoreError::corrupt("combination id", e)))
         .transpose()?;
     Ok(Reservation {
@@ -79,17 +162,17 @@ pub(super) fn row_to_reservation(row: &SqliteRow) -> StoreResult<Reservation> {
         combination_id,
         date: LocalDate::parse(&get_s("date")?).map_err(|e| StoreError::corrupt("date", e))?,
         time: WallTime::parse(&get_s("time")?).map_err(|e| StoreError::corrupt("time", e))?,
-        start: from_ms(row.try_get("start_ms").map_err(db(READ))?)?,
-        end: from_ms(row.try_get("end_ms").map_err(db(READ))?)?,
-        party_size: row.try_get::<i64, _>("party_size").map_err(db(READ))? as u32,
+        start: from_ms(get_i("start_ms")?)?,
+        end: from_ms(get_i("end_ms")?)?,
+        party_size: get_i("party_size")? as u32,
         status: status(&get_s("status")?)?,
         expires_at: expires.map(from_ms).transpose()?,
         guest: guest
             .map(|g| serde_json::from_str::<Guest>(&g).map_err(|e| StoreError::corrupt("guest", e)))
             .transpose()?,
         notes: get_s("notes")?,
-        created_at: from_ms(row.try_get("created_ms").map_err(db(READ))?)?,
-        updated_at: from_ms(row.try_get("updated_ms").map_err(db(READ))?)?,
+        created_at: from_ms(get_i("created_ms")?)?,
+        updated_at: from_ms(get_i("updated_ms")?)?,
     })
 }
 
