@@ -52,14 +52,14 @@ fn from_ms(v: i64) -> StoreResult<DateTime<Utc>> {
 
 /// A reservation row's columns by name, however the row was read.
 pub(super) trait Columns {
-    fn text(&self, column: &str) -> StoreResult<Option<String>>;
+    fn text(&self, column: &str) -> StoreResult<Option<&str>>;
     fn int(&self, column: &str) -> StoreResult<Option<i64>>;
 }
 
 const READ: &str = "read a reservation row";
 
 impl Columns for SqliteRow {
-    fn text(&self, column: &str) -> StoreResult<Option<String>> {
+    fn text(&self, column: &str) -> StoreResult<Option<&str>> {
         self.try_get(column).map_err(db(READ))
     }
 
@@ -115,9 +115,9 @@ impl RawRow<'_> {
 }
 
 impl Columns for RawRow<'_> {
-    fn text(&self, column: &str) -> StoreResult<Option<String>> {
+    fn text(&self, column: &str) -> StoreResult<Option<&str>> {
         match self.value(column)? {
-            Value::Text(t) => Ok(Some(t.clone())),
+            Value::Text(t) => Ok(Some(t)),
             Value::Null => Ok(None),
             Value::Int(_) => Err(StoreError::corrupt(READ, format!("`{column}` is not text"))),
         }
@@ -142,35 +142,35 @@ pub(super) fn row_to_reservation(row: &impl Columns) -> StoreResult<Reservation>
     let guest = row.text("guest")?;
     let expires = row.int("expires_ms")?;
     let table_id =
-        TableId::parse(&get_s("table_id")?).map_err(|e| StoreError::corrupt("table id", e))?;
+        TableId::parse(get_s("table_id")?).map_err(|e| StoreError::corrupt("table id", e))?;
     // Rows written before combinations existed occupy `table_id` alone.
     let table_ids = match row.text("table_ids")? {
-        Some(j) => serde_json::from_str::<Vec<TableId>>(&j)
+        Some(j) => serde_json::from_str::<Vec<TableId>>(j)
             .map_err(|e| StoreError::corrupt("table ids", e))?,
         None => vec![table_id.clone()],
     };
     let combination_id = row
         .text("combination_id")?
-        .map(|c| TableId::parse(&c).map_err(|e| StoreError::corrupt("combination id", e)))
+        .map(|c| TableId::parse(c).map_err(|e| StoreError::corrupt("combination id", e)))
         .transpose()?;
     Ok(Reservation {
-        id: Uuid::parse_str(&get_s("id")?).map_err(|e| StoreError::corrupt("id", e))?,
-        restaurant_id: Uuid::parse_str(&get_s("restaurant_id")?)
+        id: Uuid::parse_str(get_s("id")?).map_err(|e| StoreError::corrupt("id", e))?,
+        restaurant_id: Uuid::parse_str(get_s("restaurant_id")?)
             .map_err(|e| StoreError::corrupt("id", e))?,
         table_id,
         table_ids,
         combination_id,
-        date: LocalDate::parse(&get_s("date")?).map_err(|e| StoreError::corrupt("date", e))?,
-        time: WallTime::parse(&get_s("time")?).map_err(|e| StoreError::corrupt("time", e))?,
+        date: LocalDate::parse(get_s("date")?).map_err(|e| StoreError::corrupt("date", e))?,
+        time: WallTime::parse(get_s("time")?).map_err(|e| StoreError::corrupt("time", e))?,
         start: from_ms(get_i("start_ms")?)?,
         end: from_ms(get_i("end_ms")?)?,
         party_size: get_i("party_size")? as u32,
-        status: status(&get_s("status")?)?,
+        status: status(get_s("status")?)?,
         expires_at: expires.map(from_ms).transpose()?,
         guest: guest
-            .map(|g| serde_json::from_str::<Guest>(&g).map_err(|e| StoreError::corrupt("guest", e)))
+            .map(|g| serde_json::from_str::<Guest>(g).map_err(|e| StoreError::corrupt("guest", e)))
             .transpose()?,
-        notes: get_s("notes")?,
+        notes: get_s("notes")?.to_owned(),
         created_at: from_ms(get_i("created_ms")?)?,
         updated_at: from_ms(get_i("updated_ms")?)?,
     })
