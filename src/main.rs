@@ -28,6 +28,7 @@ fn init_logs(format: LogFormat) {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    tablecast::store::sqlite::configure_process();
     let cli = Cli::parse();
     init_logs(cli.log_format);
     match cli.command {

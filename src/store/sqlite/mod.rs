@@ -94,6 +94,13 @@ pub fn outbox_sql() -> Vec<(&'static str, String)> {
     ]
 }
 
+/// Configures SQLite for the whole process (memory statistics off, see `raw::quiet_allocator`).
+/// `SqliteStore::open` does it too; a program calls this first so that no other thread can be
+/// opening a connection at that moment, which SQLite's configuration call does not allow.
+pub fn configure_process() {
+    raw::quiet_allocator();
+}
+
 pub struct SqliteStore {
     writer: SqlitePool,
     reader: SqlitePool,

@@ -221,15 +221,29 @@ unsafe fn step_all(
                     row.push(match ffi::sqlite3_column_type(stmt, c) {
                         ffi::SQLITE_NULL => Value::Null,
                         ffi::SQLITE_INTEGER => Value::Int(ffi::sqlite3_column_int64(stmt, c)),
-                        _ => {
+                        ffi::SQLITE_TEXT => {
                             let text = ffi::sqlite3_column_text(stmt, c);
                             let len = ffi::sqlite3_column_bytes(stmt, c) as usize;
                             if text.is_null() {
                                 Value::Text(String::new())
                             } else {
                                 let bytes = std::slice::from_raw_parts(text, len);
-                                Value::Text(String::from_utf8_lossy(bytes).into_owned())
+                                let text = std::str::from_utf8(bytes).map_err(|e| RawError {
+                                    code: ffi::SQLITE_MISMATCH,
+                                    message: format!("column {c} is not UTF-8: {e}"),
+                                })?;
+                                Value::Text(text.to_owned())
                             }
+                        }
+                        // No column of this schema holds a real or a blob: one is corrupt data,
+                        // reported as sqlx would, not read as text.
+                        other => {
+                            return Err(RawError {
+                                code: ffi::SQLITE_MISMATCH,
+                                message: format!(
+                                    "column {c} has SQLite type {other}, not text or integer"
+                                ),
+                            })
                         }
                     });
                 }
@@ -302,5 +316,25 @@ mod tests {
             .err()
             .expect("a syntax error");
         assert!(e.message.contains("syntax"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn a_real_a_blob_or_text_that_is_not_utf8_is_an_error_not_text() {
+        let mut conn = SqliteConnection::connect("sqlite::memory:").await.unwrap();
+        let mut h = conn.lock_handle().await.unwrap();
+        for (sql, says) in [
+            ("SELECT 1.5", "type 2"),
+            ("SELECT x'00ff'", "type 4"),
+            ("SELECT CAST(x'ff' AS TEXT)", "not UTF-8"),
+        ] {
+            let mut s = unsafe { Script::prepare(h.as_raw_handle(), sql) }.unwrap();
+            let e = s.run(&[]).unwrap_err();
+            assert!(e.message.contains(says), "{sql}: {e}");
+        }
+        let mut s = unsafe { Script::prepare(h.as_raw_handle(), "SELECT 'é', 2, NULL") }.unwrap();
+        assert_eq!(
+            s.run(&[]).unwrap(),
+            vec![vec![Value::Text("é".into()), Value::Int(2), Value::Null]]
+        );
     }
 }
