@@ -14,6 +14,7 @@ contract!(
     of_many_concurrent_holds_for_one_table_exactly_one_wins,
     reservations_are_read_back_by_id_by_date_and_in_the_day_view,
     a_hold_token_names_its_reservation,
+    a_day_view_read_again_shows_every_change_since,
     holds_queued_together_are_each_decided_whatever_path_each_takes,
 );
 
@@ -150,6 +151,71 @@ async fn reservations_are_read_back_by_id_by_date_and_in_the_day_view(b: &Backen
     );
     let next = s.day(r.id, day().succ()).await.unwrap();
     assert_eq!(ids(next.reservations), [early_t1.id, early_t2.id, late.id]);
+}
+
+/// Read again and again (SQLite answers an unchanged date from its last read): each read
+/// shows every change made since the one before, on the date or on the day before.
+async fn a_day_view_read_again_shows_every_change_since(b: &Backend) {
+    let s = &b.store;
+    let r = created(s, "Relecture").await;
+    let now = morning();
+    let ids =
+        |v: &tablecast::store::DayView| v.reservations.iter().map(|x| x.id).collect::<Vec<_>>();
+    let empty = s.day(r.id, day()).await.unwrap();
+    assert!(empty.reservations.is_empty());
+    let (h, _) = won(s, new(hold_at(&r, at(19, 0), 90), &["t1"], 1, now)).await;
+    let one = s.day(r.id, day()).await.unwrap();
+    assert_eq!(ids(&one), [h.id]);
+    assert!(one.version > empty.version);
+    let again = s.day(r.id, day()).await.unwrap();
+    assert_eq!(
+        (again.version, again.reservations),
+        (one.version, one.reservations)
+    );
+    // The day before, an evening that ends before midnight: in this date's view, though this
+    // date's version need not move.
+    let (eve, _) = won(
+        s,
+        new(
+            hold_at(&r, at(19, 0) - Duration::days(1), 90),
+            &["t2"],
+            1,
+            now,
+        ),
+    )
+    .await;
+    assert_eq!(ids(&s.day(r.id, day()).await.unwrap()), [eve.id, h.id]);
+    // Details of a shown reservation.
+    let guest = tablecast::domain::reservation::Guest {
+        name: "Ada".into(),
+        email: None,
+        phone: None,
+    };
+    let confirm = tablecast::store::Transition {
+        guest: Some(guest.clone()),
+        notes: Some("by the window".into()),
+        ..transition(h.id, Status::Held, Status::Confirmed, now)
+    };
+    s.transition(confirm).await.unwrap();
+    let shown = s.day(r.id, day()).await.unwrap();
+    let h2 = shown.reservations.iter().find(|x| x.id == h.id).unwrap();
+    assert_eq!(
+        (h2.status, h2.guest.as_ref(), h2.notes.as_str()),
+        (Status::Confirmed, Some(&guest), "by the window")
+    );
+    // Released: gone from the view.
+    s.transition(transition(eve.id, Status::Held, Status::Released, now))
+        .await
+        .unwrap();
+    assert_eq!(ids(&s.day(r.id, day()).await.unwrap()), [h.id]);
+    // Another date is its own view.
+    assert!(s
+        .day(r.id, day().succ())
+        .await
+        .unwrap()
+        .reservations
+        .iter()
+        .all(|x| x.id != eve.id));
 }
 
 async fn a_hold_token_names_its_reservation(b: &Backend) {

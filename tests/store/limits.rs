@@ -347,6 +347,9 @@ async fn purge_deletes_old_dead_holds_their_tokens_and_old_idempotency_records_o
     );
     s.idem_finish("new-key", 201, "{}").await.unwrap();
 
+    // The day view shows B (held, past its expiry): read now, it is read again after the purge.
+    let shows = |v: &tablecast::store::DayView, id| v.reservations.iter().any(|x| x.id == id);
+    assert!(shows(&s.day(r.id, day()).await.unwrap(), bb.id));
     // Nothing is older than 8:00.
     assert_eq!(s.purge(m(-60), 10).await.unwrap(), 0);
     // Cut at 9:30, two at a time: C, A, B and the old record go, in bounded calls.
@@ -362,6 +365,9 @@ async fn purge_deletes_old_dead_holds_their_tokens_and_old_idempotency_records_o
         total += n;
     }
     assert_eq!(total, 4);
+    let after = s.day(r.id, day()).await.unwrap();
+    assert!(!shows(&after, bb.id), "a purged hold left the day view");
+    assert!(shows(&after, g.id) && shows(&after, d.id));
 
     for (gone, token) in [(&c, &tc), (&a, &ta), (&bb, &tb)] {
         assert_eq!(s.reservation(gone.id).await.unwrap(), None, "{gone:?}");

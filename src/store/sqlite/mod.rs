@@ -108,6 +108,8 @@ pub struct SqliteStore {
     jobs: mpsc::Sender<batch::Job>,
     /// Each restaurant's settings as last parsed, with their revision (see `restaurant_`).
     parsed: Parsed,
+    /// Each date's day view as last read, with its versions (see `reads::day_`).
+    days: std::sync::Mutex<reads::Days>,
 }
 
 type Parsed = std::sync::Mutex<std::collections::HashMap<Uuid, std::sync::Arc<StoredRestaurant>>>;
@@ -159,6 +161,7 @@ impl SqliteStore {
             reader,
             jobs,
             parsed: Parsed::default(),
+            days: Default::default(),
         })
     }
 

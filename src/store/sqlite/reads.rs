@@ -7,25 +7,72 @@ use super::rows::{db, reservation_columns, row_to_reservation, RawRow, SHOWN_SQL
 use super::SqliteStore;
 use crate::domain::{LocalDate, Reservation};
 use crate::store::{DayView, StoreError, StoreResult};
+use std::collections::HashMap;
+use std::sync::Arc;
 use uuid::Uuid;
 
-/// A day view in one statement (one snapshot): the date's version on every row, then the
-/// reservations of the date and the day before, all but released and expired holds, which
-/// occupy nothing and which no view lists (the floor does list cancelled ones); a day without
-/// reservations is one row of the version alone. The predicate keeps the read on the partial
-/// index of what is shown, whatever the history. Parameters: ?1 restaurant, ?2 the day before,
-/// ?3 the date.
+/// A day view in one statement (one snapshot): the date's version and the day before's on every
+/// row, then the reservations of the date and the day before, all but released and expired
+/// holds, which occupy nothing and which no view lists (the floor does list cancelled ones); a
+/// day without reservations is one row of the versions alone. The predicate keeps the read on
+/// the partial index of what is shown, whatever the history. Parameters: ?1 restaurant, ?2 the
+/// day before, ?3 the date, and ?4, ?5 the two versions of a view read before: while both are
+/// still those, the rows are left out (the view is unchanged: every write to a row it shows
+/// raises the version of each date the row spans), so ?4 null reads them always.
 pub(super) fn day_sql() -> String {
     format!(
-        "SELECT v.version AS day_version, {} FROM
-           (SELECT MAX(o.wide_version, COALESCE(d.version, 0)) AS version FROM restaurants AS o
+        "SELECT v.version AS day_version, v.pred_version, {} FROM
+           (SELECT MAX(o.wide_version, COALESCE(d.version, 0)) AS version,
+                   MAX(o.wide_version, COALESCE(p.version, 0)) AS pred_version
+            FROM restaurants AS o
             LEFT JOIN day_versions AS d ON d.restaurant_id = o.id AND d.date = ?3
+            LEFT JOIN day_versions AS p ON p.restaurant_id = o.id AND p.date = ?2
             WHERE o.id = ?1) AS v
          LEFT JOIN reservations AS x ON x.restaurant_id = ?1 AND x.date IN (?2, ?3)
-           AND x.{SHOWN_SQL}
+           AND x.{SHOWN_SQL} AND (?4 IS NULL OR v.version <> ?4 OR v.pred_version <> ?5)
          ORDER BY x.start_ms, x.table_id",
         reservation_columns("x")
     )
+}
+
+/// A day view as last read, with the day before's version it was read at.
+pub(super) struct CachedDay {
+    pred_version: i64,
+    view: Arc<DayView>,
+}
+
+/// The last view read of each restaurant date, so that a read of an unchanged date sends only
+/// its versions. Bounded by the reservations it holds: past `MAX_CACHED` it starts over.
+#[derive(Default)]
+pub(super) struct Days {
+    views: HashMap<(Uuid, LocalDate), CachedDay>,
+    reservations: usize,
+}
+
+const MAX_CACHED: usize = 100_000;
+
+impl Days {
+    fn get(&self, key: &(Uuid, LocalDate)) -> Option<(i64, i64, Arc<DayView>)> {
+        self.views
+            .get(key)
+            .map(|c| (c.view.version as i64, c.pred_version, Arc::clone(&c.view)))
+    }
+
+    fn put(&mut self, key: (Uuid, LocalDate), pred_version: i64, view: Arc<DayView>) {
+        if self.reservations + view.reservations.len() > MAX_CACHED {
+            self.views.clear();
+            self.reservations = 0;
+        }
+        self.reservations += view.reservations.len();
+        if let Some(old) = self.views.insert(key, CachedDay { pred_version, view }) {
+            self.reservations -= old.view.reservations.len();
+        }
+    }
+
+    /// Forgets every view (rows were deleted without a version: retention).
+    pub(super) fn clear(&mut self) {
+        *self = Days::default();
+    }
 }
 
 /// Every reservation of a date, whatever its status (the staff list). ?1 restaurant, ?2 date.
@@ -56,34 +103,57 @@ impl SqliteStore {
     }
 
     pub(super) async fn day_(&self, restaurant_id: Uuid, date: LocalDate) -> StoreResult<DayView> {
+        const READ: &str = "read a day";
+        let key = (restaurant_id, date);
+        let cached = self.days.lock().expect("days").get(&key);
+        let (seen, seen_pred) = match &cached {
+            Some((v, p, _)) => (Value::Int(*v), Value::Int(*p)),
+            None => (Value::Null, Value::Null),
+        };
         let values = [
             restaurant_id.to_string().into(),
             date.pred().to_string().into(),
             date.to_string().into(),
+            seen,
+            seen_pred,
         ];
-        let rows = self.read_raw("read a day", &day_sql(), &values).await?;
-        let mut version = 0;
-        let mut reservations = Vec::with_capacity(rows.len());
-        for row in &rows {
-            version = match row.first() {
-                Some(Value::Int(v)) => *v,
-                other => {
-                    return Err(StoreError::corrupt(
-                        "read a day",
-                        format!("the version is {other:?}"),
-                    ))
-                }
-            };
-            // The left join's row of a day without reservations has no id.
-            if !matches!(row.get(1), None | Some(Value::Null)) {
-                reservations.push(row_to_reservation(&RawRow { values: row, at: 1 })?);
+        let rows = self.read_raw(READ, &day_sql(), &values).await?;
+        let int = |v: Option<&Value>| match v {
+            Some(Value::Int(v)) => Ok(*v),
+            other => Err(StoreError::corrupt(READ, format!("a version is {other:?}"))),
+        };
+        let Some(first) = rows.first() else {
+            // No such restaurant.
+            return Ok(DayView {
+                version: 0,
+                parts: vec![(String::new(), 0)],
+                reservations: Vec::new(),
+            });
+        };
+        let (version, pred_version) = (int(first.first())?, int(first.get(1))?);
+        if let Some((v, p, view)) = cached {
+            if (v, p) == (version, pred_version) {
+                return Ok(DayView::clone(&view));
             }
         }
-        Ok(DayView {
+        let mut reservations = Vec::with_capacity(rows.len());
+        for row in &rows {
+            // The left join's row of a day without reservations has no id.
+            if !matches!(row.get(2), None | Some(Value::Null)) {
+                reservations.push(row_to_reservation(&RawRow { values: row, at: 2 })?);
+            }
+        }
+        let view = DayView {
             version: version as u64,
             parts: vec![(String::new(), version as u64)],
             reservations,
-        })
+        };
+        let shared = Arc::new(view.clone());
+        self.days
+            .lock()
+            .expect("days")
+            .put(key, pred_version, shared);
+        Ok(view)
     }
 
     pub(super) async fn reservations_on_(

@@ -101,6 +101,12 @@ impl SqliteStore {
             .map_err(db("delete dead holds"))?
             .rows_affected();
         tx.commit().await.map_err(db("commit a retention batch"))?;
+        // A held row past its expiry is in the day views and goes without a version: the cached
+        // views are read again. (Another instance on the same file keeps its own until the
+        // date's next change; an expired hold occupies nothing, so only the floor could show it.)
+        if gone > 0 {
+            self.days.lock().expect("days").clear();
+        }
         Ok(gone as usize)
     }
 
