@@ -401,6 +401,7 @@ impl Drop for Live {
         self.state.metrics.ws_connections().dec();
     }
 }
+
 /// Over a per-client limit on the socket: an `error` frame with the op's `req`, 429 and `limit`.
 fn limited(req: Option<&str>, e: &ApiError) -> String {
     let p = e.problem();

@@ -1,7 +1,7 @@
 //! The write side of a live socket's response body (`socket::Live`, which actix-http's
-//! dispatcher polls). Each poll takes every frame queued for the connection and encodes them into one buffer; a channel's
-//! shared frame is copied from its one encoding with the subscription's `sub` appended, with
-//! no string built per socket. The hub's offer wakes the dispatcher itself: no task between.
+//! dispatcher polls). Each poll takes every frame queued for the connection and encodes them
+//! into one buffer; a channel's shared frame is copied from its one encoding with the
+//! subscription's `sub` appended, with no string built per socket. The hub's offer wakes the dispatcher itself: no task between.
 //!
 //! The dispatcher appends what the body yields to its write buffer (8 KiB, kept for the life of
 //! the connection once grown): a 11 KiB snapshot written at once doubled it to 16 KiB on every
@@ -56,6 +56,35 @@ impl Writer {
         });
         more.map(|more| more.then(|| buf.freeze()))
     }
+
+    /// The next piece for the dispatcher: `Ready(None)` once the queue is closed and all of it
+    /// went out, `Pending` between pieces (after waking, so that the dispatcher writes first)
+    /// and when nothing is queued.
+    pub fn poll_chunk(&mut self, cx: &mut Context<'_>, metrics: &Metrics) -> Poll<Option<Bytes>> {
+        if self.rest.is_empty() {
+            match self.take(cx, metrics) {
+                Poll::Pending => {
+                    self.handed = false;
+                    return Poll::Pending;
+                }
+                Poll::Ready(None) => return Poll::Ready(None),
+                Poll::Ready(Some(bytes)) => self.rest = bytes,
+            }
+        }
+        if self.handed {
+            // Let the dispatcher write the last chunk first; come back at once.
+            self.handed = false;
+            cx.waker().wake_by_ref();
+            return Poll::Pending;
+        }
+        let chunk = if self.rest.len() <= CHUNK {
+            std::mem::take(&mut self.rest)
+        } else {
+            self.rest.split_to(CHUNK)
+        };
+        self.handed = true;
+        Poll::Ready(Some(chunk))
+    }
 }
 
 /// The header of an unmasked, final frame (RFC 6455 §5.2), as actix-http's `Parser` writes it.
@@ -108,37 +137,6 @@ fn encode(out: Out, buf: &mut BytesMut) {
             });
             Parser::write_close(buf, reason, false)
         }
-    }
-}
-
-impl Writer {
-    /// The next piece for the dispatcher: `Ready(None)` once the queue is closed and all of it
-    /// went out, `Pending` between pieces (after waking, so that the dispatcher writes first)
-    /// and when nothing is queued.
-    pub fn poll_chunk(&mut self, cx: &mut Context<'_>, metrics: &Metrics) -> Poll<Option<Bytes>> {
-        if self.rest.is_empty() {
-            match self.take(cx, metrics) {
-                Poll::Pending => {
-                    self.handed = false;
-                    return Poll::Pending;
-                }
-                Poll::Ready(None) => return Poll::Ready(None),
-                Poll::Ready(Some(bytes)) => self.rest = bytes,
-            }
-        }
-        if self.handed {
-            // Let the dispatcher write the last chunk first; come back at once.
-            self.handed = false;
-            cx.waker().wake_by_ref();
-            return Poll::Pending;
-        }
-        let chunk = if self.rest.len() <= CHUNK {
-            std::mem::take(&mut self.rest)
-        } else {
-            self.rest.split_to(CHUNK)
-        };
-        self.handed = true;
-        Poll::Ready(Some(chunk))
     }
 }
 

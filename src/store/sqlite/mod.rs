@@ -33,7 +33,7 @@ pub fn request_path_sql() -> Vec<(&'static str, String)> {
     vec![
         ("expire blocking holds", decide::expire_blocking_sql()),
         ("busy tables (writer)", decide::busy_tables_sql()),
-        ("day view", reads::day_sql()),
+        ("day view", reads::day_sql().to_owned()),
         ("pacing window", decide::pacing_count_sql()),
         (
             "live holds of a client",

@@ -8,7 +8,7 @@ use super::SqliteStore;
 use crate::domain::{LocalDate, Reservation};
 use crate::store::{DayView, StoreError, StoreResult};
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use uuid::Uuid;
 
 /// A day view in one statement (one snapshot): the date's version and the day before's on every
@@ -19,9 +19,11 @@ use uuid::Uuid;
 /// day before, ?3 the date, and ?4, ?5 the two versions of a view read before: while both are
 /// still those, the rows are left out (the view is unchanged: every write to a row it shows
 /// raises the version of each date the row spans), so ?4 null reads them always.
-pub(super) fn day_sql() -> String {
-    format!(
-        "SELECT v.version AS day_version, v.pred_version, {} FROM
+pub(super) fn day_sql() -> &'static str {
+    static SQL: OnceLock<String> = OnceLock::new();
+    SQL.get_or_init(|| {
+        format!(
+            "SELECT v.version AS day_version, v.pred_version, {} FROM
            (SELECT MAX(o.wide_version, COALESCE(d.version, 0)) AS version,
                    MAX(o.wide_version, COALESCE(p.version, 0)) AS pred_version
             FROM restaurants AS o
@@ -31,8 +33,9 @@ pub(super) fn day_sql() -> String {
          LEFT JOIN reservations AS x ON x.restaurant_id = ?1 AND x.date IN (?2, ?3)
            AND x.{SHOWN_SQL} AND (?4 IS NULL OR v.version <> ?4 OR v.pred_version <> ?5)
          ORDER BY x.start_ms, x.table_id",
-        reservation_columns("x")
-    )
+            reservation_columns("x")
+        )
+    })
 }
 
 /// A day view as last read, with the day before's version it was read at.
@@ -76,12 +79,24 @@ impl Days {
 }
 
 /// Every reservation of a date, whatever its status (the staff list). ?1 restaurant, ?2 date.
-fn date_sql() -> String {
-    format!(
-        "SELECT {} FROM reservations AS x WHERE x.restaurant_id = ?1 AND x.date = ?2
-         ORDER BY x.start_ms, x.table_id",
-        reservation_columns("x")
-    )
+fn date_sql() -> &'static str {
+    static SQL: OnceLock<String> = OnceLock::new();
+    SQL.get_or_init(|| {
+        format!(
+            "SELECT {} FROM reservations AS x WHERE x.restaurant_id = ?1 AND x.date = ?2
+             ORDER BY x.start_ms, x.table_id",
+            reservation_columns("x")
+        )
+    })
+}
+
+/// A view at `version`, which on SQLite is one part.
+fn view(version: u64, reservations: Vec<Reservation>) -> DayView {
+    DayView {
+        version,
+        parts: vec![(String::new(), version)],
+        reservations,
+    }
 }
 
 impl SqliteStore {
@@ -117,18 +132,14 @@ impl SqliteStore {
             seen,
             seen_pred,
         ];
-        let rows = self.read_raw(READ, &day_sql(), &values).await?;
+        let rows = self.read_raw(READ, day_sql(), &values).await?;
         let int = |v: Option<&Value>| match v {
             Some(Value::Int(v)) => Ok(*v),
             other => Err(StoreError::corrupt(READ, format!("a version is {other:?}"))),
         };
         let Some(first) = rows.first() else {
             // No such restaurant.
-            return Ok(DayView {
-                version: 0,
-                parts: vec![(String::new(), 0)],
-                reservations: Vec::new(),
-            });
+            return Ok(view(0, Vec::new()));
         };
         let (version, pred_version) = (int(first.first())?, int(first.get(1))?);
         if let Some((v, p, view)) = cached {
@@ -143,11 +154,7 @@ impl SqliteStore {
                 reservations.push(row_to_reservation(&RawRow { values: row, at: 2 })?);
             }
         }
-        let view = DayView {
-            version: version as u64,
-            parts: vec![(String::new(), version as u64)],
-            reservations,
-        };
+        let view = view(version as u64, reservations);
         let shared = Arc::new(view.clone());
         self.days
             .lock()
@@ -163,7 +170,7 @@ impl SqliteStore {
     ) -> StoreResult<Vec<Reservation>> {
         let values = [restaurant_id.to_string().into(), date.to_string().into()];
         let rows = self
-            .read_raw("list reservations of a date", &date_sql(), &values)
+            .read_raw("list reservations of a date", date_sql(), &values)
             .await?;
         rows.iter()
             .map(|row| row_to_reservation(&RawRow { values: row, at: 0 }))
