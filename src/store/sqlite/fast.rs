@@ -62,9 +62,8 @@ struct Conditions {
 fn conditions() -> Conditions {
     let occupied = |live: &str| {
         format!(
-            "EXISTS (SELECT 1 FROM reservation_tables AS r
-                WHERE r.restaurant_id = ?1
-                  AND r.table_id IN (SELECT value FROM json_each(c.value, '$.t'))
+            "EXISTS (SELECT 1 FROM json_each(c.value, '$.t') AS m CROSS JOIN reservation_tables AS r
+                WHERE r.restaurant_id = ?1 AND r.table_id = m.value
                   AND r.start_ms > ?3 - {MAX_SPAN_MS} AND r.start_ms < ?4 AND r.end_ms > ?3
                   AND r.end_ms > r.start_ms{live})"
         )
@@ -131,8 +130,8 @@ fn script(release: bool) -> String {
     let revision_ok = REVISION_OK;
     // What `decide::insert_in` would have to mark expired before it writes.
     let nothing_to_expire = format!(
-        "NOT EXISTS (SELECT 1 FROM reservation_tables AS r
-            WHERE r.restaurant_id = ?1 AND r.table_id IN (SELECT value FROM json_each(?27))
+        "NOT EXISTS (SELECT 1 FROM json_each(?27) AS m CROSS JOIN reservation_tables AS r
+            WHERE r.restaurant_id = ?1 AND r.table_id = m.value
               AND r.start_ms > ?3 - {MAX_SPAN_MS} AND r.start_ms < ?4 AND r.end_ms > ?3
               AND r.expires_ms <= ?5)
          AND (?9 IS NULL OR NOT EXISTS (SELECT 1 {window} AND status = 'held'

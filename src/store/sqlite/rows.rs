@@ -10,8 +10,9 @@ use sqlx::Row;
 use uuid::Uuid;
 
 /// The statuses that hold a table, as an SQL list. Written exactly as in the predicate of the
-/// partial index `reservations_live_by_table` (migration 0002): a query that says
-/// `status IN {OCCUPYING_SQL}` can be answered from it, and so never scans history.
+/// partial index `reservations_pacing` (migration 0003): a query that says
+/// `status IN {OCCUPYING_SQL}` can be answered from it, and so never reads a released, expired
+/// or cancelled reservation.
 pub(super) const OCCUPYING_SQL: &str = "('held','confirmed','seated','completed','no_show')";
 
 /// The statuses that count in a pacing window (a held one only until it expires): the same as
