@@ -64,6 +64,7 @@ pub fn spawn(pool: SqlitePool) -> std::io::Result<mpsc::Sender<Job>> {
 }
 
 async fn run(pool: SqlitePool, mut rx: mpsc::Receiver<Job>) {
+    let mut kept = Kept::default();
     while let Some(first) = rx.recv().await {
         let mut jobs = vec![first];
         while jobs.len() < MAX_BATCH {
@@ -72,7 +73,81 @@ async fn run(pool: SqlitePool, mut rx: mpsc::Receiver<Job>) {
                 Err(_) => break,
             }
         }
-        commit(&pool, jobs).await;
+        commit(&pool, jobs, &mut kept).await;
+    }
+    kept.finalize(&pool).await;
+}
+
+/// The hold scripts (with and without their closing `RELEASE`), prepared on the writer's
+/// connection at first use and kept from one group commit to the next: preparing them, which
+/// compiles the triggers into the `INSERT`, took about a tenth of the writer's time when it was
+/// done per group commit.
+///
+/// They are run only while the group commit holds the connection's handle, and finalized,
+/// holding it again, when the writer stops (`finalize`). In between, sqlx uses the connection
+/// for other writes; SQLite allows that beside prepared statements that are reset, as these are
+/// after every run. sqlx would panic if it closed the connection first, and it never does: the
+/// writer's pool has no idle timeout, no lifetime and no test on release, so its one connection
+/// closes only with the pool, and this thread holds a clone of the pool until after
+/// `finalize`. The one exception is a connection whose sqlx thread died: the pool then opens
+/// another, and scripts prepared on the old one are left to it (`for_connection`).
+#[derive(Default)]
+struct Kept {
+    db: Option<NonNull<libsqlite3_sys::sqlite3>>,
+    scripts: [Option<Script>; 2],
+}
+
+impl Kept {
+    /// The scripts, for the connection `db`, whose handle the caller holds.
+    fn for_connection(&mut self, db: NonNull<libsqlite3_sys::sqlite3>) -> &mut [Option<Script>; 2] {
+        if self.db != Some(db) {
+            // Finalizing needs the old connection's handle, which is not ours to take.
+            self.scripts
+                .iter_mut()
+                .filter_map(Option::take)
+                .for_each(std::mem::forget);
+            self.db = Some(db);
+        }
+        &mut self.scripts
+    }
+
+    /// The script `release` (or not) for `db`, prepared if it is not yet.
+    ///
+    /// # Safety
+    /// The caller holds `db`'s handle (`LockedSqliteHandle`).
+    unsafe fn script(
+        &mut self,
+        db: NonNull<libsqlite3_sys::sqlite3>,
+        release: bool,
+    ) -> Result<&mut Script, raw::RawError> {
+        let slot = &mut self.for_connection(db)[usize::from(release)];
+        if slot.is_none() {
+            *slot = Some(Script::prepare(db, fast::script_sql(release))?);
+        }
+        Ok(slot.as_mut().expect("prepared"))
+    }
+
+    /// Finalizes the scripts, holding the handle of the connection they were prepared on.
+    async fn finalize(mut self, pool: &SqlitePool) {
+        let Some(db) = self.db else { return };
+        if let Ok(mut conn) = pool.acquire().await {
+            if let Ok(mut handle) = conn.lock_handle().await {
+                if handle.as_raw_handle() == db {
+                    self.scripts = [None, None];
+                }
+            }
+        }
+    }
+}
+
+impl Drop for Kept {
+    /// Scripts still here could not be finalized safely (see `finalize`): they are left to the
+    /// connection, which then stays open until the process ends.
+    fn drop(&mut self) {
+        self.scripts
+            .iter_mut()
+            .filter_map(Option::take)
+            .for_each(std::mem::forget);
     }
 }
 
@@ -133,6 +208,7 @@ async fn insert_run(
     tx: &mut Transaction<'_, Sqlite>,
     run: Vec<(Box<NewReservation>, InsertReply)>,
     done: &mut Vec<Done>,
+    kept: &mut Kept,
 ) -> Option<Shared> {
     let mut run = run.into_iter();
     let mut broken = None;
@@ -148,24 +224,18 @@ async fn insert_run(
                 }
             };
             let db = handle.as_raw_handle();
-            // Prepared on first use in this lending, finalized before the handle goes back.
-            let mut scripts: [Option<Script>; 2] = [None, None];
             for (new, reply) in run.by_ref() {
                 let release = new.idem.is_none();
-                let slot = &mut scripts[usize::from(release)];
-                if slot.is_none() {
-                    // SAFETY: `handle` is held until the scripts are dropped, below.
-                    match unsafe { Script::prepare(db, fast::script_sql(release)) } {
-                        Ok(s) => *slot = Some(s),
-                        Err(e) => {
-                            let e = Arc::new(sqlx::Error::Protocol(e.to_string()));
-                            done.push(Done::Insert(reply, unavailable(NOT_RUN, &e)));
-                            broken = Some(e);
-                            break;
-                        }
+                // SAFETY: `handle` is held until after the script has run, below.
+                let script = match unsafe { kept.script(db, release) } {
+                    Ok(s) => s,
+                    Err(e) => {
+                        let e = Arc::new(sqlx::Error::Protocol(e.to_string()));
+                        done.push(Done::Insert(reply, unavailable(NOT_RUN, &e)));
+                        broken = Some(e);
+                        break;
                     }
-                }
-                let script = slot.as_mut().expect("prepared");
+                };
                 let close = |keep: bool| {
                     let sql = if keep {
                         "RELEASE job"
@@ -213,7 +283,6 @@ async fn insert_run(
                     break;
                 }
             }
-            drop(scripts);
             drop(handle);
         }
         let Some((new, reply, next)) = follow_up else {
@@ -269,7 +338,7 @@ async fn insert_run(
 
 const NOT_RUN: &str = "the group commit failed before this write";
 
-async fn commit(pool: &SqlitePool, jobs: Vec<Job>) {
+async fn commit(pool: &SqlitePool, jobs: Vec<Job>, kept: &mut Kept) {
     let mut tx = match pool.begin_with("BEGIN IMMEDIATE").await {
         Ok(tx) => tx,
         Err(e) => {
@@ -309,7 +378,7 @@ async fn commit(pool: &SqlitePool, jobs: Vec<Job>) {
                             done.push(Done::Insert(reply, unavailable(NOT_RUN, e)));
                         }
                     }
-                    None => broken = insert_run(&mut tx, run, &mut done).await,
+                    None => broken = insert_run(&mut tx, run, &mut done, kept).await,
                 }
             }
             Job::Transition(t, reply) => {
@@ -357,5 +426,99 @@ async fn commit(pool: &SqlitePool, jobs: Vec<Job>) {
             (Done::Insert(r, _), Err((why, e))) => drop(r.send(unavailable(why, e))),
             (Done::Transition(r, _), Err((why, e))) => drop(r.send(unavailable(why, e))),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::reservation::{Reservation, Status};
+    use crate::domain::time::WallTime;
+    use crate::domain::{LocalDate, TableId};
+    use crate::store::sqlite::SqliteStore;
+    use chrono::{TimeZone, Utc};
+    use std::ffi::CStr;
+    use uuid::Uuid;
+
+    /// How many statements prepared on the writer's connection are the hold script's `INSERT`.
+    async fn kept_inserts(pool: &SqlitePool) -> usize {
+        let mut conn = pool.acquire().await.unwrap();
+        let mut handle = conn.lock_handle().await.unwrap();
+        let db = handle.as_raw_handle().as_ptr();
+        let mut n = 0;
+        // SAFETY: the handle is held; statements are only listed and their SQL read.
+        unsafe {
+            let mut s = libsqlite3_sys::sqlite3_next_stmt(db, std::ptr::null_mut());
+            while !s.is_null() {
+                let sql = CStr::from_ptr(libsqlite3_sys::sqlite3_sql(s)).to_string_lossy();
+                n += usize::from(sql.contains("json_extract(c.value, '$.t[0]')"));
+                s = libsqlite3_sys::sqlite3_next_stmt(db, s);
+            }
+        }
+        n
+    }
+
+    /// A hold at a restaurant that does not exist: the script runs and answers `Stale`.
+    fn hold_nowhere() -> NewReservation {
+        let at = Utc.with_ymd_and_hms(2030, 1, 2, 19, 0, 0).unwrap();
+        let t1 = TableId::parse("t1").unwrap();
+        NewReservation {
+            reservation: Reservation {
+                id: Uuid::new_v4(),
+                restaurant_id: Uuid::new_v4(),
+                table_id: t1.clone(),
+                table_ids: vec![t1.clone()],
+                combination_id: None,
+                date: LocalDate::parse("2030-01-02").unwrap(),
+                time: WallTime::parse("19:00").unwrap(),
+                start: at,
+                end: at + chrono::Duration::minutes(90),
+                party_size: 2,
+                status: Status::Held,
+                expires_at: Some(at),
+                guest: None,
+                notes: String::new(),
+                created_at: at,
+                updated_at: at,
+            },
+            candidates: vec![Seating::single(&t1)],
+            pacing: None,
+            restaurant_revision: 1,
+            token_hash: None,
+            now: at,
+            cap: None,
+            idem: None,
+        }
+    }
+
+    /// The writer prepares the hold script once and keeps it across group commits; when it
+    /// stops, it finalizes it (sqlx would panic closing a connection that still had it).
+    #[tokio::test]
+    async fn the_hold_script_is_kept_across_group_commits_and_finalized_when_the_writer_stops() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("t.db").display());
+        let store = SqliteStore::open(&url).await.unwrap();
+        let pool = store.writer.clone();
+        let (jobs, rx) = mpsc::channel(4);
+        let drive = async {
+            for commit in 0..2 {
+                let (reply, answer) = oneshot::channel();
+                jobs.send(Job::Insert(Box::new(hold_nowhere()), reply))
+                    .await
+                    .unwrap();
+                let out = answer.await.unwrap();
+                assert!(matches!(out, Ok(InsertOutcome::Stale)), "{commit}: {out:?}");
+                assert_eq!(kept_inserts(&pool).await, 1, "after group commit {commit}");
+            }
+            drop(jobs);
+        };
+        tokio::join!(run(pool.clone(), rx), drive);
+        assert_eq!(
+            kept_inserts(&pool).await,
+            0,
+            "finalized when the writer stopped"
+        );
+        // The pool closes its connection: nothing of the script is left on it.
+        pool.close().await;
     }
 }

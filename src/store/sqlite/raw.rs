@@ -91,8 +91,9 @@ unsafe fn error(db: *mut ffi::sqlite3, code: c_int) -> RawError {
     RawError { code, message }
 }
 
-/// The statements of one script, prepared on one connection; finalized when dropped, which
-/// must happen before that connection goes back to sqlx.
+/// The statements of one script, prepared on one connection; finalized when dropped, which must
+/// happen before sqlx closes that connection (it panics when SQLite refuses to close a
+/// connection that still has statements).
 pub(crate) struct Script {
     db: *mut ffi::sqlite3,
     stmts: Vec<*mut ffi::sqlite3_stmt>,
@@ -102,8 +103,9 @@ impl Script {
     /// Prepares every statement of `sql`.
     ///
     /// # Safety
-    /// `db` is an open connection this thread has to itself for the life of the script (sqlx's
-    /// `LockedSqliteHandle` held), and the script is dropped before it is given back.
+    /// `db` is an open connection. This thread has it to itself (sqlx's `LockedSqliteHandle`
+    /// held) whenever the script is prepared, run or dropped, and the script is dropped before
+    /// sqlx closes the connection.
     pub(crate) unsafe fn prepare(db: NonNull<ffi::sqlite3>, sql: &str) -> Result<Script, RawError> {
         let db = db.as_ptr();
         let mut script = Script {
