@@ -1,6 +1,7 @@
 use crate::backend::Backend;
 use crate::fixtures::*;
 use chrono::Duration;
+use tablecast::domain::reservation::Status;
 use tablecast::store::{Guard, ReplaceOutcome, TokenOwner};
 
 contract!(
@@ -124,6 +125,29 @@ async fn guards_block_a_change_while_a_live_future_reservation_needs_the_table(b
             (true, ReplaceOutcome::Blocked) | (false, ReplaceOutcome::Done(_)) => {}
             _ => panic!("{guard:?}: expected blocked={blocked}, got {out:?}"),
         }
+    }
+    // Under way past midnight, dated the day before the guard's `now`: still live.
+    let rev = s.restaurant(r.id).await.unwrap().unwrap().revision;
+    let late = reservation(&r, at(23, 30), 90, 2, Status::Confirmed, morning());
+    won(s, new(late, &["t3"], rev, morning())).await;
+    let now = at(23, 30) + Duration::minutes(60);
+    for guard in [
+        Guard::NoLiveFuture {
+            table: Some(table("t3")),
+            now,
+        },
+        Guard::PartiesWithin {
+            table: table("t3"),
+            min: 3,
+            max: 6,
+            now,
+        },
+    ] {
+        let out = s
+            .replace_restaurant(&r, rev, guard.clone(), now)
+            .await
+            .unwrap();
+        assert!(matches!(out, ReplaceOutcome::Blocked), "{guard:?}: {out:?}");
     }
 }
 

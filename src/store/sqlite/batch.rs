@@ -11,7 +11,7 @@ use crate::store::{
     InsertOutcome, NewOffer, NewReservation, OfferOutcome, StoreError, StoreResult, Transition,
     TransitionOutcome,
 };
-use sqlx::sqlite::SqlitePool;
+use sqlx::sqlite::{LockedSqliteHandle, SqlitePool};
 use sqlx::{Sqlite, Transaction};
 use std::ptr::NonNull;
 use std::sync::Arc;
@@ -83,14 +83,17 @@ async fn run(pool: SqlitePool, mut rx: mpsc::Receiver<Job>) {
 /// compiles the triggers into the `INSERT`, took about a tenth of the writer's time when it was
 /// done per group commit.
 ///
-/// They are run only while the group commit holds the connection's handle, and finalized,
-/// holding it again, when the writer stops (`finalize`). In between, sqlx uses the connection
-/// for other writes; SQLite allows that beside prepared statements that are reset, as these are
-/// after every run. sqlx would panic if it closed the connection first, and it never does: the
-/// writer's pool has no idle timeout, no lifetime and no test on release, so its one connection
-/// closes only with the pool, and this thread holds a clone of the pool until after
-/// `finalize`. The one exception is a connection whose sqlx thread died: the pool then opens
-/// another, and scripts prepared on the old one are left to it (`for_connection`).
+/// They are run only while the group commit holds the connection's handle (a script borrows
+/// it), and finalized, holding it again, when the writer stops (`finalize`). In between, sqlx
+/// uses the connection for other writes; SQLite allows that beside prepared statements that are
+/// reset, as these are after every run. SQLite refuses to close a connection that still has
+/// statements (sqlx uses `sqlite3_close`), and sqlx then panics on the connection's own thread
+/// and the connection stays open, never freed. The writer's pool closes its one connection:
+/// with the pool itself, and this thread holds a clone of the pool until after `finalize`; when
+/// the ping sqlx runs on the connection's return fails, which means its thread died; or when
+/// that return is cut short by a runtime shutting down, at the end of the process. In the last
+/// two cases the pool opens another connection and the writer prepares the scripts again on it
+/// (`for_connection`); the old one is never freed, so its address cannot come back.
 #[derive(Default)]
 struct Kept {
     db: Option<NonNull<libsqlite3_sys::sqlite3>>,
@@ -111,18 +114,19 @@ impl Kept {
         &mut self.scripts
     }
 
-    /// The script `release` (or not) for `db`, prepared if it is not yet.
-    ///
-    /// # Safety
-    /// The caller holds `db`'s handle (`LockedSqliteHandle`).
-    unsafe fn script(
-        &mut self,
-        db: NonNull<libsqlite3_sys::sqlite3>,
+    /// The script `release` (or not), prepared on the lent connection if it is not yet. It
+    /// borrows the handle: it cannot run once the handle is given back.
+    fn script<'a>(
+        &'a mut self,
+        handle: &'a mut LockedSqliteHandle<'_>,
         release: bool,
-    ) -> Result<&mut Script, raw::RawError> {
+    ) -> Result<&'a mut Script, raw::RawError> {
+        let db = handle.as_raw_handle();
         let slot = &mut self.for_connection(db)[usize::from(release)];
         if slot.is_none() {
-            *slot = Some(Script::prepare(db, fast::script_sql(release))?);
+            // SAFETY: prepared and run while the handle is held; dropped only by `finalize`,
+            // which holds it again, or forgotten.
+            *slot = Some(unsafe { Script::prepare(db, fast::script_sql(release)) }?);
         }
         Ok(slot.as_mut().expect("prepared"))
     }
@@ -142,7 +146,7 @@ impl Kept {
 
 impl Drop for Kept {
     /// Scripts still here could not be finalized safely (see `finalize`): they are left to the
-    /// connection, which then stays open until the process ends.
+    /// connection, which then cannot close (sqlx panics on its thread if it tries).
     fn drop(&mut self) {
         self.scripts
             .iter_mut()
@@ -226,8 +230,7 @@ async fn insert_run(
             let db = handle.as_raw_handle();
             for (new, reply) in run.by_ref() {
                 let release = new.idem.is_none();
-                // SAFETY: `handle` is held until after the script has run, below.
-                let script = match unsafe { kept.script(db, release) } {
+                let script = match kept.script(&mut handle, release) {
                     Ok(s) => s,
                     Err(e) => {
                         let e = Arc::new(sqlx::Error::Protocol(e.to_string()));
@@ -518,7 +521,6 @@ mod tests {
             0,
             "finalized when the writer stopped"
         );
-        // The pool closes its connection: nothing of the script is left on it.
         pool.close().await;
     }
 }

@@ -26,7 +26,7 @@ mod versions;
 mod waitlist;
 mod waitlist_mail;
 
-/// The statements on a request path (holds, day views), by name, as run: what
+/// The statements on a request path (holds, day views, settings guards), by name, as run: what
 /// the plan tests give to `EXPLAIN QUERY PLAN`. Numbered parameters, any values.
 #[doc(hidden)]
 pub fn request_path_sql() -> Vec<(&'static str, String)> {
@@ -38,6 +38,14 @@ pub fn request_path_sql() -> Vec<(&'static str, String)> {
         (
             "live holds of a client",
             decide::LIVE_HOLDS_OF_CLIENT_SQL.to_owned(),
+        ),
+        (
+            "settings guard: live reservations of a table",
+            restaurants::live_on_table_sql(),
+        ),
+        (
+            "settings guard: parties on a table",
+            restaurants::parties_on_table_sql(),
         ),
     ]
 }

@@ -133,46 +133,31 @@ impl SqliteStore {
         if Self::revision(&mut tx, &rid).await? != Some(expected_revision) {
             return Ok(ReplaceOutcome::Stale);
         }
-        let live = format!(
-            "SELECT COUNT(*) FROM reservations WHERE restaurant_id = ?1 AND end_ms > ?2
-               AND status IN {OCCUPYING_SQL} AND (status <> 'held' OR expires_ms > ?2)"
-        );
         let blocked: i64 = match &guard {
             Guard::None => 0,
-            Guard::NoLiveFuture { table, now } => {
-                // A reservation on a combination is on every member table.
-                let q = format!(
-                    "{live} AND (?3 IS NULL OR table_id = ?3 OR EXISTS
-                       (SELECT 1 FROM json_each(COALESCE(table_ids, '[]')) WHERE value = ?3))"
-                );
-                sqlx::query_scalar(&q)
-                    .bind(&rid)
-                    .bind(ms(*now))
-                    .bind(table.as_ref().map(|t| t.as_str().to_owned()))
-                    .fetch_one(&mut *tx)
-                    .await
-                    .map_err(db("check live reservations of a table"))?
-            }
+            Guard::NoLiveFuture { table, now } => sqlx::query_scalar(&live_on_table_sql())
+                .bind(&rid)
+                .bind(ms(*now))
+                .bind(earliest_live_date(*now))
+                .bind(table.as_ref().map(|t| t.as_str().to_owned()))
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(db("check live reservations of a table"))?,
             Guard::PartiesWithin {
                 table,
                 min,
                 max,
                 now,
-            } => {
-                let q = format!(
-                    "{live} AND table_id = ?3 AND combination_id IS NULL
-                               AND (party_size < ?4 OR party_size > ?5)"
-                );
-                sqlx::query_scalar(&q)
-                    .bind(&rid)
-                    .bind(ms(*now))
-                    .bind(table.as_str())
-                    .bind(i64::from(*min))
-                    .bind(i64::from(*max))
-                    .fetch_one(&mut *tx)
-                    .await
-                    .map_err(db("check parties on a table"))?
-            }
+            } => sqlx::query_scalar(&parties_on_table_sql())
+                .bind(&rid)
+                .bind(ms(*now))
+                .bind(earliest_live_date(*now))
+                .bind(table.as_str())
+                .bind(i64::from(*min))
+                .bind(i64::from(*max))
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(db("check parties on a table"))?,
         };
         if blocked > 0 {
             return Ok(ReplaceOutcome::Blocked);
@@ -199,4 +184,44 @@ impl SqliteStore {
             steps: Vec::new(),
         }))
     }
+}
+
+/// The live (occupying, a hold only until it expires) reservations of restaurant ?1 that end
+/// after ?2, read from `reservations_pacing` from date ?3 on (`earliest_live_date`), so a
+/// settings guard never reads a past date's history.
+fn live_sql() -> String {
+    format!(
+        "SELECT COUNT(*) FROM reservations WHERE restaurant_id = ?1 AND date >= ?3
+           AND end_ms > ?2 AND status IN {OCCUPYING_SQL}
+           AND (status <> 'held' OR expires_ms > ?2)"
+    )
+}
+
+/// The settings guard of a table's removal (or, ?4 null, of every table): its live
+/// reservations, a combination's included (it is on every member table).
+pub(super) fn live_on_table_sql() -> String {
+    format!(
+        "{} AND (?4 IS NULL OR table_id = ?4 OR EXISTS
+           (SELECT 1 FROM json_each(COALESCE(table_ids, '[]')) WHERE value = ?4))",
+        live_sql()
+    )
+}
+
+/// The settings guard of a table's party range: its live single-table reservations of a party
+/// outside [?5, ?6].
+pub(super) fn parties_on_table_sql() -> String {
+    format!(
+        "{} AND table_id = ?4 AND combination_id IS NULL AND (party_size < ?5 OR party_size > ?6)",
+        live_sql()
+    )
+}
+
+/// No reservation that ends after `now` starts on an earlier local date than this: it lasts at
+/// most 12 hours, so it starts after `now` − 12 h, whose local date in any time zone (UTC−12 to
+/// UTC+14) is on or after the UTC date of `now` − 2 days.
+fn earliest_live_date(now: DateTime<Utc>) -> String {
+    (now - chrono::Duration::days(2))
+        .date_naive()
+        .format("%Y-%m-%d")
+        .to_string()
 }
