@@ -96,7 +96,9 @@ unsafe fn error(db: *mut ffi::sqlite3, code: c_int) -> RawError {
 /// connection that still has statements).
 pub(crate) struct Script {
     db: *mut ffi::sqlite3,
-    stmts: Vec<*mut ffi::sqlite3_stmt>,
+    /// Each statement with its parameters: SQLite's index and the value's (`?N` takes
+    /// `values[N-1]`), read once here rather than on every run.
+    stmts: Vec<(*mut ffi::sqlite3_stmt, Vec<(c_int, usize)>)>,
 }
 
 impl Script {
@@ -128,7 +130,10 @@ impl Script {
                 return Err(error(db, rc));
             }
             if !stmt.is_null() {
-                script.stmts.push(stmt);
+                // Pushed first, so that it is finalized if its parameters do not read.
+                script.stmts.push((stmt, Vec::new()));
+                let numbers = parameters(stmt)?;
+                script.stmts.last_mut().expect("pushed").1 = numbers;
             }
             let used = if tail.is_null() {
                 rest.len()
@@ -148,10 +153,11 @@ impl Script {
     /// failing statement; every statement is reset afterwards either way.
     pub(crate) fn run(&mut self, values: &[Value]) -> Result<Vec<Vec<Value>>, RawError> {
         let mut rows = Vec::new();
-        for &stmt in &self.stmts {
+        for (stmt, numbers) in &self.stmts {
+            let stmt = *stmt;
             // SAFETY: the statement belongs to `self.db`, which this thread has to itself
             // (`prepare`'s contract), and the values outlive the step they are bound for.
-            let out = unsafe { step_all(self.db, stmt, values, &mut rows) };
+            let out = unsafe { step_all(self.db, stmt, numbers, values, &mut rows) };
             unsafe {
                 ffi::sqlite3_reset(stmt);
                 ffi::sqlite3_clear_bindings(stmt);
@@ -164,33 +170,31 @@ impl Script {
 
 impl Drop for Script {
     fn drop(&mut self) {
-        for &stmt in &self.stmts {
+        for &(stmt, _) in &self.stmts {
             // SAFETY: prepared by `prepare` and finalized once, here.
             unsafe { ffi::sqlite3_finalize(stmt) };
         }
     }
 }
 
-/// Binds, steps to the end, collects the rows.
+/// The statement's parameters, each as SQLite's index and the index of its value: `?N` takes
+/// `values[N-1]`. A number no statement of the script uses has no name and is left out.
 ///
 /// # Safety
-/// As for `Script::run`.
-unsafe fn step_all(
-    db: *mut ffi::sqlite3,
-    stmt: *mut ffi::sqlite3_stmt,
-    values: &[Value],
-    rows: &mut Vec<Vec<Value>>,
-) -> Result<(), RawError> {
+/// `stmt` is a prepared statement this thread has to itself.
+unsafe fn parameters(stmt: *mut ffi::sqlite3_stmt) -> Result<Vec<(c_int, usize)>, RawError> {
+    let mut out = Vec::new();
     for i in 1..=ffi::sqlite3_bind_parameter_count(stmt) {
         let name = ffi::sqlite3_bind_parameter_name(stmt, i);
         if name.is_null() {
-            continue; // a number no statement here uses
+            continue;
         }
         let number = CStr::from_ptr(name)
             .to_str()
             .ok()
             .and_then(|n| n.strip_prefix('?'))
             .and_then(|n| n.parse::<usize>().ok())
+            .and_then(|n| n.checked_sub(1))
             .ok_or_else(|| RawError {
                 code: ffi::SQLITE_RANGE,
                 message: format!(
@@ -198,7 +202,24 @@ unsafe fn step_all(
                     CStr::from_ptr(name).to_string_lossy()
                 ),
             })?;
-        let rc = match number.checked_sub(1).and_then(|k| values.get(k)) {
+        out.push((i, number));
+    }
+    Ok(out)
+}
+
+/// Binds, steps to the end, collects the rows.
+///
+/// # Safety
+/// As for `Script::run`; `numbers` are `stmt`'s (`parameters`).
+unsafe fn step_all(
+    db: *mut ffi::sqlite3,
+    stmt: *mut ffi::sqlite3_stmt,
+    numbers: &[(c_int, usize)],
+    values: &[Value],
+    rows: &mut Vec<Vec<Value>>,
+) -> Result<(), RawError> {
+    for &(i, k) in numbers {
+        let rc = match values.get(k) {
             None | Some(Value::Null) => ffi::sqlite3_bind_null(stmt, i),
             Some(Value::Int(v)) => ffi::sqlite3_bind_int64(stmt, i, *v),
             Some(Value::Text(s)) => {
@@ -318,6 +339,11 @@ mod tests {
             .err()
             .expect("a syntax error");
         assert!(e.message.contains("syntax"), "{e}");
+        // Parameters are numbered: a named one is refused when the script is prepared.
+        let e = unsafe { Script::prepare(h.as_raw_handle(), "SELECT ?1; SELECT :name") }
+            .err()
+            .expect("a named parameter");
+        assert!(e.message.contains("not of the form ?N"), "{e}");
     }
 
     #[tokio::test]
