@@ -493,6 +493,115 @@ async fn staff_see_a_booking_appear_held_and_turn_confirmed_on_the_floor() {
     assert_eq!(up["tables"][0]["reservations"][0]["guest"]["name"], "Ada");
 }
 
+/// The loopback TCP socket from `local` to `remote` port, as the kernel lists it: its state,
+/// the bytes it has not had acknowledged, those not yet read, and its inode (`/proc/net/tcp`);
+/// `None` once it is gone.
+fn tcp_socket(local: u16, remote: u16) -> Option<(u8, u64, u64, u64)> {
+    let table = std::fs::read_to_string("/proc/net/tcp").expect("/proc/net/tcp");
+    table.lines().skip(1).find_map(|l| {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        let port = |a: &str| u16::from_str_radix(a.rsplit(':').next()?, 16).ok();
+        if port(f[1])? != local || port(f[2])? != remote {
+            return None;
+        }
+        let (tx, rx) = f[4].split_once(':')?;
+        Some((
+            u8::from_str_radix(f[3], 16).ok()?,
+            u64::from_str_radix(tx, 16).ok()?,
+            u64::from_str_radix(rx, 16).ok()?,
+            f[9].parse().ok()?,
+        ))
+    })
+}
+
+/// Waits for `what` to hold, failing the test with `why` after `within`.
+async fn wait_for(within: Duration, why: &str, mut what: impl FnMut() -> bool) {
+    let end = Instant::now() + within;
+    while !what() {
+        assert!(Instant::now() < end, "{why}");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
+
+/// The path the test below leaves to chance, forced: the server reads the hold, its client
+/// leaves and the server lets go of the connection, and only then is the hold decided. It is
+/// taken, and the watcher hears of it.
+#[tokio::test]
+async fn a_hold_decided_after_its_client_left_is_announced() {
+    use sqlx::Connection;
+    let app = TestApp::spawn_with(|a| a.reconcile_secs = 300.0).await;
+    let r = app.standard_restaurant().await;
+    let date = date_in(3);
+    let mut watcher = Ws::connect(&app.base).await;
+    let mut st = LiveState::default();
+    st.apply(&watcher.subscribe("w", &r.id, &date, 5).await);
+    let before = st.slots["19:00"];
+    assert!(before > 0);
+    let mut leaver = Ws::connect(&app.base).await;
+    let port = leaver.local_port();
+    // Another writer holds the database's write lock: the server can read the hold, not decide
+    // it (the store waits up to 5 s for the lock).
+    let mut lock = sqlx::SqliteConnection::connect(&app.db_url).await.unwrap();
+    sqlx::query("BEGIN IMMEDIATE")
+        .execute(&mut lock)
+        .await
+        .unwrap();
+    leaver
+        .send(
+            json!({"op": "hold", "req": "h", "restaurant_id": r.id, "date": date,
+                     "time": "19:00", "party_size": 5}),
+        )
+        .await;
+    // Both waits together stay under the store's 5 s wait for the lock.
+    wait_for(
+        Duration::from_secs(2),
+        "the server never read the hold",
+        || {
+            let client = tcp_socket(port, app.port);
+            let server = tcp_socket(app.port, port);
+            matches!((client, server), (Some((_, 0, _, _)), Some((_, _, 0, _))))
+        },
+    )
+    .await;
+    // The server's end of the connection, by its socket's inode: a file of this process.
+    let inode = tcp_socket(app.port, port).expect("the server's socket").3;
+    let open = move || {
+        std::fs::read_dir("/proc/self/fd").unwrap().any(|e| {
+            std::fs::read_link(e.unwrap().path())
+                .is_ok_and(|l| l.to_string_lossy() == format!("socket:[{inode}]"))
+        })
+    };
+    assert!(open(), "the server's socket is a file of this process");
+    leaver.abort();
+    wait_for(
+        Duration::from_secs(2),
+        "the server kept the connection of a client that left",
+        || !open(),
+    )
+    .await;
+    sqlx::query("ROLLBACK").execute(&mut lock).await.unwrap();
+    let end = Instant::now() + Duration::from_secs(3);
+    loop {
+        if let Got::Frame(f) = watcher.next(Duration::from_millis(100)).await {
+            st.apply(&f);
+        }
+        let avail = app.availability(&r.id, &date, 5).await;
+        let taken = slots_of(&avail["slots"])["19:00"] == before - 1;
+        if taken && st.matches(&avail) {
+            break;
+        }
+        assert!(
+            Instant::now() < end,
+            "taken: {taken}; the watcher {} GET",
+            if st.matches(&avail) {
+                "agrees with"
+            } else {
+                "disagrees with"
+            }
+        );
+    }
+}
+
 #[tokio::test]
 async fn a_hold_from_a_client_that_left_is_never_taken_unannounced() {
     // No reconcile within the test: only the hold's own change can reach the watcher.

@@ -42,6 +42,22 @@ impl Ws {
         Ws { inner }
     }
 
+    /// The client side's port of the connection.
+    pub fn local_port(&self) -> u16 {
+        match self.inner.get_ref() {
+            MaybeTlsStream::Plain(s) => s.local_addr().expect("local address").port(),
+            _ => panic!("a plain TCP connection"),
+        }
+    }
+
+    /// Drops the connection with a reset (`SO_LINGER` 0), as a client that crashed or lost its
+    /// network does, rather than with an orderly close.
+    pub fn abort(self) {
+        if let MaybeTlsStream::Plain(s) = self.inner.get_ref() {
+            s.set_zero_linger().expect("SO_LINGER");
+        }
+    }
+
     pub async fn send(&mut self, v: Value) {
         self.inner
             .send(Message::Text(v.to_string()))
