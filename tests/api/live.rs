@@ -523,12 +523,18 @@ async fn wait_for(within: Duration, why: &str, mut what: impl FnMut() -> bool) {
     }
 }
 
-/// The path the test below leaves to chance, forced: the server reads the hold, its client
-/// leaves and the server lets go of the connection, and only then is the hold decided. It is
-/// taken, and the watcher hears of it.
-#[tokio::test]
-async fn a_hold_decided_after_its_client_left_is_announced() {
-    use sqlx::Connection;
+/// A watcher of 19:00 for parties of 5 (one table fits them) on a fresh app that never
+/// reconciles within a test: only a hold's own change can reach the watcher.
+struct Watched {
+    app: TestApp,
+    rid: String,
+    date: String,
+    watcher: Ws,
+    st: LiveState,
+    before: u64,
+}
+
+async fn watched() -> Watched {
     let app = TestApp::spawn_with(|a| a.reconcile_secs = 300.0).await;
     let r = app.standard_restaurant().await;
     let date = date_in(3);
@@ -537,34 +543,72 @@ async fn a_hold_decided_after_its_client_left_is_announced() {
     st.apply(&watcher.subscribe("w", &r.id, &date, 5).await);
     let before = st.slots["19:00"];
     assert!(before > 0);
-    let mut leaver = Ws::connect(&app.base).await;
+    Watched {
+        app,
+        rid: r.id.clone(),
+        date,
+        watcher,
+        st,
+        before,
+    }
+}
+
+impl Watched {
+    /// A hold of that table, as a client frame.
+    fn hold(&self) -> Value {
+        json!({"op": "hold", "req": "h", "restaurant_id": self.rid, "date": self.date,
+               "time": "19:00", "party_size": 5})
+    }
+
+    /// Follows the watcher until the hold is taken and it agrees with GET, for 3 s at most:
+    /// whether the hold was taken, and whether the watcher agrees with GET.
+    async fn settle(&mut self) -> (bool, bool) {
+        let end = Instant::now() + Duration::from_secs(3);
+        loop {
+            if let Got::Frame(f) = self.watcher.next(Duration::from_millis(100)).await {
+                self.st.apply(&f);
+            }
+            let avail = self.app.availability(&self.rid, &self.date, 5).await;
+            let taken = slots_of(&avail["slots"])["19:00"] == self.before - 1;
+            let agrees = self.st.matches(&avail);
+            if (taken && agrees) || Instant::now() >= end {
+                return (taken, agrees);
+            }
+        }
+    }
+}
+
+/// The path the test below leaves to chance, forced: the server reads the hold, its client
+/// leaves and the server lets go of the connection, and only then is the hold decided. It is
+/// taken, and the watcher hears of it.
+#[tokio::test]
+async fn a_hold_decided_after_its_client_left_is_announced() {
+    use sqlx::Connection;
+    let mut w = watched().await;
+    let (app_port, db_url) = (w.app.port, w.app.db_url.clone());
+    let mut leaver = Ws::connect(&w.app.base).await;
     let port = leaver.local_port();
     // Another writer holds the database's write lock: the server can read the hold, not decide
     // it (the store waits up to 5 s for the lock).
-    let mut lock = sqlx::SqliteConnection::connect(&app.db_url).await.unwrap();
+    let mut lock = sqlx::SqliteConnection::connect(&db_url).await.unwrap();
     sqlx::query("BEGIN IMMEDIATE")
         .execute(&mut lock)
         .await
         .unwrap();
-    leaver
-        .send(
-            json!({"op": "hold", "req": "h", "restaurant_id": r.id, "date": date,
-                     "time": "19:00", "party_size": 5}),
-        )
-        .await;
+    leaver.send(w.hold()).await;
     // Both waits together stay under the store's 5 s wait for the lock.
     wait_for(
         Duration::from_secs(2),
         "the server never read the hold",
         || {
-            let client = tcp_socket(port, app.port);
-            let server = tcp_socket(app.port, port);
+            let client = tcp_socket(port, app_port);
+            let server = tcp_socket(app_port, port);
             matches!((client, server), (Some((_, 0, _, _)), Some((_, _, 0, _))))
         },
     )
     .await;
     // The server's end of the connection, by its socket's inode: a file of this process.
-    let inode = tcp_socket(app.port, port).expect("the server's socket").3;
+    let inode = tcp_socket(app_port, port).expect("the server's socket").3;
     let open = move || {
         std::fs::read_dir("/proc/self/fd").unwrap().any(|e| {
             std::fs::read_link(e.unwrap().path())
@@ -580,64 +624,22 @@ async fn a_hold_decided_after_its_client_left_is_announced() {
     )
     .await;
     sqlx::query("ROLLBACK").execute(&mut lock).await.unwrap();
-    let end = Instant::now() + Duration::from_secs(3);
-    loop {
-        if let Got::Frame(f) = watcher.next(Duration::from_millis(100)).await {
-            st.apply(&f);
-        }
-        let avail = app.availability(&r.id, &date, 5).await;
-        let taken = slots_of(&avail["slots"])["19:00"] == before - 1;
-        if taken && st.matches(&avail) {
-            break;
-        }
-        assert!(
-            Instant::now() < end,
-            "taken: {taken}; the watcher {} GET",
-            if st.matches(&avail) {
-                "agrees with"
-            } else {
-                "disagrees with"
-            }
-        );
-    }
+    let (taken, agrees) = w.settle().await;
+    assert!(
+        taken && agrees,
+        "taken: {taken}; the watcher agrees with GET: {agrees}"
+    );
 }
 
 #[tokio::test]
 async fn a_hold_from_a_client_that_left_is_never_taken_unannounced() {
-    // No reconcile within the test: only the hold's own change can reach the watcher.
-    let app = TestApp::spawn_with(|a| a.reconcile_secs = 300.0).await;
-    let r = app.standard_restaurant().await;
-    let date = date_in(3);
-    let mut watcher = Ws::connect(&app.base).await;
-    let mut st = LiveState::default();
-    st.apply(&watcher.subscribe("w", &r.id, &date, 5).await);
-    let before = st.slots["19:00"];
-    assert!(before > 0);
-    let mut leaver = Ws::connect(&app.base).await;
-    leaver
-        .send(
-            json!({"op": "hold", "req": "h", "restaurant_id": r.id, "date": date,
-                     "time": "19:00", "party_size": 5}),
-        )
-        .await;
+    let mut w = watched().await;
+    let mut leaver = Ws::connect(&w.app.base).await;
+    leaver.send(w.hold()).await;
     // Gone before the answer. Either the server never read the frame (the connection was
     // dropped first: no hold) or it decided it, and then the frame ran to its end and the
     // watcher hears of it, as GET shows it: never a hold taken and left unannounced.
     drop(leaver);
-    let end = Instant::now() + Duration::from_secs(3);
-    loop {
-        if let Got::Frame(f) = watcher.next(Duration::from_millis(100)).await {
-            st.apply(&f);
-        }
-        let avail = app.availability(&r.id, &date, 5).await;
-        let taken = slots_of(&avail["slots"])["19:00"] == before - 1;
-        if taken && st.matches(&avail) {
-            break;
-        }
-        if Instant::now() >= end {
-            assert!(!taken, "the hold was taken but never announced");
-            assert!(st.matches(&avail), "the watcher disagrees with GET");
-            break;
-        }
-    }
+    let (taken, agrees) = w.settle().await;
+    assert!(agrees, "taken: {taken}, and the watcher disagrees with GET");
 }
