@@ -1,7 +1,8 @@
 //! The write side of a live socket's response body (`socket::Live`, which actix-http's
 //! dispatcher polls). Each poll takes every frame queued for the connection and encodes them
 //! into one buffer; a channel's shared frame is copied from its one encoding with the
-//! subscription's `sub` appended, with no string built per socket. The hub's offer wakes the dispatcher itself: no task between.
+//! subscription's `sub` appended, with no string built per socket. The hub's offer wakes the
+//! dispatcher itself: no task between.
 //!
 //! The dispatcher appends what the body yields to its write buffer (8 KiB, kept for the life of
 //! the connection once grown): a 11 KiB snapshot written at once doubled it to 16 KiB on every

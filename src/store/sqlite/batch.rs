@@ -105,13 +105,18 @@ impl Kept {
     fn for_connection(&mut self, db: NonNull<libsqlite3_sys::sqlite3>) -> &mut [Option<Script>; 2] {
         if self.db != Some(db) {
             // Finalizing needs the old connection's handle, which is not ours to take.
-            self.scripts
-                .iter_mut()
-                .filter_map(Option::take)
-                .for_each(std::mem::forget);
+            self.forget();
             self.db = Some(db);
         }
         &mut self.scripts
+    }
+
+    /// Lets go of the scripts without finalizing them: they stay with their connection.
+    fn forget(&mut self) {
+        self.scripts
+            .iter_mut()
+            .filter_map(Option::take)
+            .for_each(std::mem::forget);
     }
 
     /// The script `release` (or not), prepared on the lent connection if it is not yet. It
@@ -148,10 +153,7 @@ impl Drop for Kept {
     /// Scripts still here could not be finalized safely (see `finalize`): they are left to the
     /// connection, which then cannot close (sqlx panics on its thread if it tries).
     fn drop(&mut self) {
-        self.scripts
-            .iter_mut()
-            .filter_map(Option::take)
-            .for_each(std::mem::forget);
+        self.forget();
     }
 }
 
