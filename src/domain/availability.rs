@@ -2,7 +2,7 @@
 use super::grid::{bookable_starts, Slot};
 use super::pacing::window_counts;
 use super::time::LocalDate;
-use super::{PartySize, Reservation, Restaurant, Seating, TableId};
+use super::{PartySize, Reservation, Restaurant, TableId};
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 
@@ -41,34 +41,50 @@ impl LostReason {
     }
 }
 
-/// Occupied intervals grouped by table, so a count costs tables × their own reservations.
-struct Occupancy<'a>(HashMap<&'a TableId, Vec<Interval>>);
+/// One table's occupied intervals, sorted by start, with the latest end of each prefix: the
+/// intervals that start before `end` are a prefix, and one of them overlaps `[start, end)`
+/// exactly when the latest end among them is after `start`. Two binary-search steps a check,
+/// whatever the table's day holds.
+struct Busy {
+    starts: Vec<DateTime<Utc>>,
+    latest_end: Vec<DateTime<Utc>>,
+}
+
+impl Busy {
+    fn new(mut intervals: Vec<Interval>) -> Self {
+        intervals.sort_unstable();
+        let starts = intervals.iter().map(|(s, _)| *s).collect();
+        let latest_end = intervals
+            .iter()
+            .scan(None, |latest: &mut Option<DateTime<Utc>>, (_, e)| {
+                let l = latest.map_or(*e, |l| l.max(*e));
+                *latest = Some(l);
+                Some(l)
+            })
+            .collect();
+        Busy { starts, latest_end }
+    }
+
+    fn overlaps(&self, start: DateTime<Utc>, end: DateTime<Utc>) -> bool {
+        let before_end = self.starts.partition_point(|s| *s < end);
+        before_end > 0 && self.latest_end[before_end - 1] > start
+    }
+}
 
 type Interval = (DateTime<Utc>, DateTime<Utc>);
 
-impl<'a> Occupancy<'a> {
-    fn new(reservations: &'a [Reservation], now: DateTime<Utc>) -> Self {
-        let mut m: HashMap<&TableId, Vec<_>> = HashMap::new();
-        for x in reservations
-            .iter()
-            .filter(|x| x.occupies_at(now) && x.start < x.end)
-        {
-            for t in &x.table_ids {
-                m.entry(t).or_default().push((x.start, x.end));
-            }
+/// The occupied intervals of each table, from the reservations that occupy it at `now`.
+fn occupancy(reservations: &[Reservation], now: DateTime<Utc>) -> HashMap<&TableId, Busy> {
+    let mut m: HashMap<&TableId, Vec<Interval>> = HashMap::new();
+    for x in reservations
+        .iter()
+        .filter(|x| x.occupies_at(now) && x.start < x.end)
+    {
+        for t in &x.table_ids {
+            m.entry(t).or_default().push((x.start, x.end));
         }
-        Occupancy(m)
     }
-
-    fn is_option_free(&self, s: &Seating, start: DateTime<Utc>, end: DateTime<Utc>) -> bool {
-        s.tables.iter().all(|t| self.is_free(t, start, end))
-    }
-
-    fn is_free(&self, table: &TableId, start: DateTime<Utc>, end: DateTime<Utc>) -> bool {
-        self.0
-            .get(table)
-            .is_none_or(|v| !v.iter().any(|(s, e)| *s < end && start < *e))
-    }
+    m.into_iter().map(|(t, v)| (t, Busy::new(v))).collect()
 }
 
 /// Availability for a party on a date given every reservation that could overlap it.
@@ -79,8 +95,14 @@ pub fn availability(
     now: DateTime<Utc>,
     reservations: &[Reservation],
 ) -> Vec<SlotCount> {
-    let busy = Occupancy::new(reservations, now);
-    let options = r.fitting_options(p);
+    let busy = occupancy(reservations, now);
+    // Each option as the busy tables it needs free (a table with nothing on it needs no check),
+    // looked up once, not once per slot.
+    let options: Vec<Vec<&Busy>> = r
+        .fitting_options(p)
+        .iter()
+        .map(|s| s.tables.iter().filter_map(|t| busy.get(t)).collect())
+        .collect();
     let counts = r
         .pacing
         .map(|pc| (pc, window_counts(&pc, date, reservations, now)));
@@ -89,7 +111,7 @@ pub fn availability(
         .map(|slot| {
             let free = options
                 .iter()
-                .filter(|s| busy.is_option_free(s, slot.start, slot.end))
+                .filter(|tables| !tables.iter().any(|b| b.overlaps(slot.start, slot.end)))
                 .count() as u32;
             let (refused, covers_left) = match &counts {
                 Some((pc, m)) => {
@@ -124,6 +146,7 @@ mod tests {
     use super::*;
     use crate::domain::reservation::Status;
     use crate::domain::restaurant::tests::paris;
+    use crate::domain::Seating;
     use crate::domain::{TableId, WallTime};
     use chrono::TimeZone;
 
@@ -263,5 +286,77 @@ mod tests {
         assert_eq!(count(&res, 3, "20:45"), (0, Some(2)));
         assert_eq!(count(&res, 2, "20:45"), (1, Some(2)));
         assert_eq!(count(&res, 3, "21:00"), (1, Some(4)));
+    }
+
+    /// Free options of a slot by a scan of every reservation: what `availability` counts.
+    fn free_by_scan(
+        options: &[Seating],
+        res: &[Reservation],
+        now: DateTime<Utc>,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+    ) -> u32 {
+        options
+            .iter()
+            .filter(|o| {
+                !res.iter().any(|x| {
+                    // An empty interval (start = end) overlaps nothing.
+                    x.occupies_at(now)
+                        && x.start < x.end
+                        && x.start < end
+                        && start < x.end
+                        && x.table_ids.iter().any(|t| o.tables.contains(t))
+                })
+            })
+            .count() as u32
+    }
+
+    proptest::proptest! {
+        /// Any reservations (overlapping ones too, of every status, on tables and on the
+        /// combination, some of zero length): each slot's count is the scan's.
+        #[test]
+        fn the_count_of_each_slot_is_what_a_scan_of_every_reservation_finds(
+            res in proptest::collection::vec(
+                (0usize..3, 0i64..40, 0i64..16, 0usize..5, proptest::option::of(-120i64..120)),
+                0..40,
+            ),
+        ) {
+            let mut r = paris();
+            r.combinations = vec![crate::domain::Combination {
+                id: TableId::parse("c12").unwrap(),
+                tables: vec![TableId::parse("t1").unwrap(), TableId::parse("t2").unwrap()],
+                min_party: 1,
+                max_party: 6,
+            }];
+            r.validate().unwrap();
+            let date = LocalDate::parse("2026-12-05").unwrap();
+            let open = booking(&r, "t1", "18:00", Status::Confirmed, None).start;
+            let statuses = [Status::Held, Status::Confirmed, Status::Seated, Status::Released,
+                            Status::Cancelled];
+            let res: Vec<Reservation> = res
+                .into_iter()
+                .map(|(on, from, len, st, exp)| {
+                    let mut x = booking(&r, "t1", "18:00", statuses[st], exp);
+                    x.table_ids = match on {
+                        0 => vec![TableId::parse("t1").unwrap()],
+                        1 => vec![TableId::parse("t2").unwrap()],
+                        _ => vec![TableId::parse("t1").unwrap(), TableId::parse("t2").unwrap()],
+                    };
+                    x.start = open + chrono::Duration::minutes(from * 15 - 120);
+                    x.end = x.start + chrono::Duration::minutes(len * 15);
+                    x
+                })
+                .collect();
+            for party in 1..=4 {
+                let p = PartySize::new(party).unwrap();
+                let options = r.fitting_options(p);
+                let v = availability(&r, date, p, now(), &res);
+                proptest::prop_assert!(!v.is_empty());
+                for s in &v {
+                    let want = free_by_scan(&options, &res, now(), s.slot.start, s.slot.end);
+                    proptest::prop_assert_eq!(s.available_tables, want, "{}", s.slot.time);
+                }
+            }
+        }
     }
 }

@@ -160,8 +160,32 @@ pub fn local_time_of(tz: Tz, at: DateTime<Utc>) -> WallTime {
 }
 
 /// `start`/`end` wire form: `YYYY-MM-DDTHH:MM:SSZ`.
+///
+/// Written digit by digit: every slot of an availability answer carries two, and chrono's
+/// `format` parses its pattern on every call. Years outside 0–9999 and leap seconds go through
+/// chrono (they never name a slot).
 pub fn fmt_slot_instant(t: DateTime<Utc>) -> String {
-    t.format("%Y-%m-%dT%H:%M:%SZ").to_string()
+    use chrono::{Datelike, Timelike};
+    let year = t.year();
+    if !(0..=9999).contains(&year) || t.nanosecond() >= 1_000_000_000 {
+        return t.format("%Y-%m-%dT%H:%M:%SZ").to_string();
+    }
+    let mut out = String::with_capacity(20);
+    let year = year as u32;
+    for (n, then) in [
+        (year / 100, ""),
+        (year % 100, "-"),
+        (t.month(), "-"),
+        (t.day(), "T"),
+        (t.hour(), ":"),
+        (t.minute(), ":"),
+        (t.second(), "Z"),
+    ] {
+        out.push(char::from(b'0' + (n / 10) as u8));
+        out.push(char::from(b'0' + (n % 10) as u8));
+        out.push_str(then);
+    }
+    out
 }
 
 /// Other instants: RFC 3339 with `Z`, millisecond fractions.
@@ -279,5 +303,25 @@ mod tests {
         let d = LocalDate::parse("2027-10-31").unwrap();
         let t = start_instant(tz, d, WallTime::parse("02:30").unwrap()).unwrap();
         assert_eq!(fmt_slot_instant(t), "2027-10-31T00:30:00Z");
+    }
+
+    proptest::proptest! {
+        /// The same text as chrono's pattern, over any instant from year 0 to 9999.
+        #[test]
+        fn slot_instants_are_written_as_chrono_writes_them(secs in -62_167_219_200i64..253_402_300_799) {
+            let t = DateTime::from_timestamp(secs, 0).unwrap();
+            proptest::prop_assert_eq!(fmt_slot_instant(t), t.format("%Y-%m-%dT%H:%M:%SZ").to_string());
+        }
+    }
+
+    #[test]
+    fn slot_instants_outside_four_digit_years_still_format() {
+        let t = DateTime::from_timestamp(253_402_300_800, 0).unwrap(); // 10000-01-01
+        assert_eq!(
+            fmt_slot_instant(t),
+            t.format("%Y-%m-%dT%H:%M:%SZ").to_string()
+        );
+        let t = Utc.with_ymd_and_hms(2026, 12, 5, 7, 5, 9).unwrap();
+        assert_eq!(fmt_slot_instant(t), "2026-12-05T07:05:09Z");
     }
 }
