@@ -32,7 +32,7 @@ impl LoserDays {
         seen: Option<u64>,
     ) -> StoreResult<Arc<DayView>> {
         let Some(seen) = seen else {
-            return Ok(Arc::new(store.day(restaurant_id, date).await?));
+            return store.day(restaurant_id, date).await;
         };
         let cell = {
             let mut all = self.0.lock().expect("loser days");
@@ -51,7 +51,7 @@ impl LoserDays {
         };
         // A failed read leaves the cell empty: the next loser reads again.
         let day = cell
-            .get_or_try_init(|| async { store.day(restaurant_id, date).await.map(Arc::new) })
+            .get_or_try_init(|| store.day(restaurant_id, date))
             .await?;
         Ok(day.clone())
     }
@@ -83,7 +83,12 @@ mod tests {
                 .unwrap(),
         );
         let b = Booking::new(store.clone(), Arc::new(Nobody), Metrics::new());
-        let (r, _) = b.create_restaurant(paris()).await.unwrap();
+        let mut three = paris();
+        let mut t3 = three.tables[0].clone();
+        t3.id = crate::domain::TableId::parse("t3").unwrap();
+        t3.label = "T3".into();
+        three.tables.push(t3);
+        let (r, _) = b.create_restaurant(three).await.unwrap();
         let date = LocalDate::from_naive(chrono::Utc::now().date_naive() + chrono::Days::new(3));
         let tables = r
             .tables
@@ -111,9 +116,12 @@ mod tests {
         assert!(v2 > v1);
         let newer = days.day(&store, r.id, date, Some(v2)).await.unwrap();
         assert_eq!((newer.version, newer.reservations.len()), (v2, 2));
-        // Without a version, always a read of its own.
+        // Without a version, always a read of the store, never a loser's shared read.
+        hold(&b, r.id, date, &tables[2]).await;
         let own = days.day(&store, r.id, date, None).await.unwrap();
-        assert!(!Arc::ptr_eq(&own, &newer));
-        assert_eq!(own.version, v2);
+        assert!(own.version > v2);
+        assert_eq!(own.reservations.len(), 3);
+        let still = days.day(&store, r.id, date, Some(v2)).await.unwrap();
+        assert!(Arc::ptr_eq(&still, &newer));
     }
 }

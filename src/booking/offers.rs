@@ -140,7 +140,7 @@ impl Booking {
                 .into_iter()
                 .filter(|e| e.status == WaitStatus::Waiting)
                 .collect();
-            let mut day = self.store.day(rid, date).await?.reservations;
+            let mut day = self.store.day(rid, date).await?.reservations.clone();
             let mut picked = HashSet::new();
             idxs.sort_by_key(|&i| frees[i].at);
             for i in idxs {

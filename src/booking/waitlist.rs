@@ -213,7 +213,8 @@ impl Booking {
                 .store
                 .day(freed.restaurant_id, date)
                 .await?
-                .reservations;
+                .reservations
+                .clone();
             for entry in queue {
                 // A few tries per entry: a stale restaurant, or a start taken meanwhile.
                 for _ in 0..STALE_RETRIES {
@@ -225,7 +226,8 @@ impl Booking {
                                 .store
                                 .day(freed.restaurant_id, date)
                                 .await?
-                                .reservations;
+                                .reservations
+                                .clone();
                         }
                         Try::Stale => {
                             let Some(s) = self.store.restaurant(freed.restaurant_id).await? else {
@@ -367,7 +369,8 @@ impl Booking {
                 .store
                 .day(wd.restaurant_id, wd.date)
                 .await?
-                .reservations;
+                .reservations
+                .clone();
             let all = self
                 .store
                 .reservations_on(wd.restaurant_id, wd.date)

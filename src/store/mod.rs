@@ -312,7 +312,9 @@ pub trait Store: Outbox + Send + Sync + 'static {
         now: DateTime<Utc>,
     ) -> StoreResult<ReplaceOutcome>;
 
-    async fn day(&self, restaurant_id: Uuid, date: LocalDate) -> StoreResult<DayView>;
+    /// A date's view, shared: an unchanged date's view may be the one the store kept from its
+    /// last read (SQLite), handed out without a copy.
+    async fn day(&self, restaurant_id: Uuid, date: LocalDate) -> StoreResult<Arc<DayView>>;
     /// Reservations of one date, every status, ordered by start then table id.
     async fn reservations_on(
         &self,

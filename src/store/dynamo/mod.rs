@@ -224,8 +224,8 @@ impl Store for DynamoStore {
             .await
     }
 
-    async fn day(&self, restaurant_id: Uuid, date: LocalDate) -> StoreResult<DayView> {
-        self.day_(restaurant_id, date).await
+    async fn day(&self, restaurant_id: Uuid, date: LocalDate) -> StoreResult<Arc<DayView>> {
+        self.day_(restaurant_id, date).await.map(Arc::new)
     }
 
     async fn reservations_on(

@@ -238,7 +238,7 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn day(&self, restaurant_id: Uuid, date: LocalDate) -> StoreResult<DayView> {
+    async fn day(&self, restaurant_id: Uuid, date: LocalDate) -> StoreResult<Arc<DayView>> {
         self.day_(restaurant_id, date).await
     }
 

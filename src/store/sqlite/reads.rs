@@ -117,7 +117,11 @@ impl SqliteStore {
         rows
     }
 
-    pub(super) async fn day_(&self, restaurant_id: Uuid, date: LocalDate) -> StoreResult<DayView> {
+    pub(super) async fn day_(
+        &self,
+        restaurant_id: Uuid,
+        date: LocalDate,
+    ) -> StoreResult<Arc<DayView>> {
         const READ: &str = "read a day";
         let key = (restaurant_id, date);
         let cached = self.days.lock().expect("days").get(&key);
@@ -139,12 +143,12 @@ impl SqliteStore {
         };
         let Some(first) = rows.first() else {
             // No such restaurant.
-            return Ok(view(0, Vec::new()));
+            return Ok(Arc::new(view(0, Vec::new())));
         };
         let (version, pred_version) = (int(first.first())?, int(first.get(1))?);
         if let Some((v, p, view)) = cached {
             if (v, p) == (version, pred_version) {
-                return Ok(DayView::clone(&view));
+                return Ok(view);
             }
         }
         let mut reservations = Vec::with_capacity(rows.len());
@@ -154,12 +158,11 @@ impl SqliteStore {
                 reservations.push(row_to_reservation(&RawRow { values: row, at: 2 })?);
             }
         }
-        let view = view(version as u64, reservations);
-        let shared = Arc::new(view.clone());
+        let view = Arc::new(view(version as u64, reservations));
         self.days
             .lock()
             .expect("days")
-            .put(key, pred_version, shared);
+            .put(key, pred_version, Arc::clone(&view));
         Ok(view)
     }
 

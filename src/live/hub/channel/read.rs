@@ -4,6 +4,7 @@ use super::super::apply::{self, Parts};
 use super::Channel;
 use crate::domain::{Cause, WaitlistEntry};
 use chrono::{DateTime, Utc};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// How long a change that is ahead of the channel's version waits for the ones before it (they
@@ -68,7 +69,7 @@ impl Channel {
                 }
             }
         }
-        let mut read: Option<(crate::store::DayView, Option<Vec<WaitlistEntry>>)> = None;
+        let mut read: Option<(Arc<crate::store::DayView>, Option<Vec<WaitlistEntry>>)> = None;
         // The waitlist is a second read: it must be of the same version as the day, or a
         // change between them would be applied again over a newer entry. Read the day again
         // after it until both agree (a few times; reconcile repairs the rest).
@@ -112,7 +113,7 @@ impl Channel {
         if newer || with_restaurant || day.version == self.version {
             self.version = self.version.max(day.version);
             self.parts = Parts::of(&day.parts);
-            self.day = day.reservations;
+            self.day = day.reservations.clone();
             if let Some(w) = waitlist {
                 self.waitlist = w;
             }
