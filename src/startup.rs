@@ -116,8 +116,7 @@ impl Application {
                 .app_data(data.clone())
                 .wrap_fn(|req, srv| {
                     let started = Instant::now();
-                    let method = req.method().to_string();
-                    let route = req.match_pattern().unwrap_or_else(|| "unmatched".into());
+                    let method = req.method().clone();
                     let metrics = req
                         .app_data::<web::Data<AppState>>()
                         .map(|s| s.metrics.clone());
@@ -125,9 +124,11 @@ impl Application {
                     async move {
                         let res = fut.await?;
                         if let Some(m) = metrics {
+                            // The routed resource's pattern (`http::resource`).
+                            let route = res.request().app_data::<http::RoutePattern>();
                             m.observe_request(
-                                &method,
-                                &route,
+                                method.as_str(),
+                                route.map_or("unmatched", |r| r.0),
                                 res.status().as_u16(),
                                 started.elapsed().as_secs_f64(),
                             );

@@ -44,15 +44,24 @@ async fn not_found(req: HttpRequest) -> error::Result<HttpResponse> {
     Err(ApiError::NotFound(format!("route {}", req.path())))
 }
 
+/// The pattern of the resource a request was routed to, as its span and its metrics name it
+/// (`HttpRequest::match_pattern` would walk the routes and their regexes again, per request).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RoutePattern(pub &'static str);
+
 /// A resource serving `routes`; any other method is a `405` problem whose `Allow` lists them.
-fn resource(path: &str, routes: Vec<(Method, Route)>) -> actix_web::Resource {
+/// Its requests carry its pattern (`RoutePattern`), which their span records once routed.
+fn resource(
+    path: &'static str,
+    routes: Vec<(Method, Route)>,
+) -> impl actix_web::dev::HttpServiceFactory {
     let allow: Arc<str> = routes
         .iter()
         .map(|(m, _)| m.as_str())
         .collect::<Vec<_>>()
         .join(", ")
         .into();
-    let mut res = web::resource(path);
+    let mut res = web::resource(path).app_data(RoutePattern(path));
     for (method, route) in routes {
         res = res.route(route.method(method));
     }
@@ -60,6 +69,10 @@ fn resource(path: &str, routes: Vec<(Method, Route)>) -> actix_web::Resource {
         let allow = allow.clone();
         async move { Err::<HttpResponse, _>(ApiError::MethodNotAllowed(allow)) }
     }))
+    .wrap_fn(move |req, srv| {
+        tracing::Span::current().record("http.route", path);
+        actix_web::dev::Service::call(srv, req)
+    })
 }
 
 async fn page(req: HttpRequest) -> error::Result<HttpResponse> {

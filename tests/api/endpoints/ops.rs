@@ -20,6 +20,12 @@ async fn metrics_are_prometheus_text_with_request_and_hold_counters() {
         json!({"date": date_in(3), "time": "19:00", "party_size": 2}),
     )
     .await;
+    // A path no route matches, and a method the holds resource does not serve.
+    let res = app.send(Method::GET, "/v1/nowhere", None, None).await;
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    let holds = format!("/v1/restaurants/{}/holds", f.id);
+    let res = app.send(Method::GET, &holds, None, None).await;
+    assert_eq!(res.status(), StatusCode::METHOD_NOT_ALLOWED);
     let res = app.send(Method::GET, "/metrics", None, None).await;
     assert_eq!(res.status(), StatusCode::OK);
     let ct = res.headers()[reqwest::header::CONTENT_TYPE]
@@ -41,11 +47,24 @@ async fn metrics_are_prometheus_text_with_request_and_hold_counters() {
         .find(|l| l.starts_with("tablecast_holds_total{") && l.contains("won"))
         .unwrap_or_else(|| panic!("no won holds in {text}"));
     assert!(won.ends_with(" 1"), "{won}");
-    assert!(text
-        .lines()
-        .any(|l| l.starts_with("tablecast_http_requests_total{")
-            && l.contains("POST")
-            && l.contains("201")));
+    // Each request is counted under the pattern of the resource it was routed to.
+    let counted = |method: &str, route: &str, status: &str| {
+        text.lines().any(|l| {
+            l.starts_with("tablecast_http_requests_total{")
+                && l.contains(&format!("method=\"{method}\""))
+                && l.contains(&format!("route=\"{route}\""))
+                && l.contains(&format!("status=\"{status}\""))
+        })
+    };
+    assert!(
+        counted("POST", "/v1/restaurants/{rid}/holds", "201"),
+        "{text}"
+    );
+    assert!(
+        counted("GET", "/v1/restaurants/{rid}/holds", "405"),
+        "{text}"
+    );
+    assert!(counted("GET", "unmatched", "404"), "{text}");
 }
 
 #[tokio::test]
