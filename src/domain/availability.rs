@@ -43,7 +43,7 @@ impl LostReason {
 
 /// One table's occupied intervals, sorted by start, with the latest end of each prefix: the
 /// intervals that start before `end` are a prefix, and one of them overlaps `[start, end)`
-/// exactly when the latest end among them is after `start`. Two binary-search steps a check,
+/// exactly when the latest end among them is after `start`. A check is one binary search,
 /// whatever the table's day holds.
 struct Busy {
     starts: Vec<DateTime<Utc>>,
