@@ -168,6 +168,26 @@ impl Script {
     }
 }
 
+#[cfg(test)]
+impl Script {
+    /// The virtual machine steps every statement ran since the last call (a test's measure of
+    /// the work a statement does, independent of the machine's speed).
+    pub(crate) fn vm_steps(&mut self) -> i64 {
+        self.stmts
+            .iter()
+            // SAFETY: a prepared statement of this script; reading its counter changes nothing
+            // but the counter.
+            .map(|&(stmt, _)| unsafe {
+                i64::from(ffi::sqlite3_stmt_status(
+                    stmt,
+                    ffi::SQLITE_STMTSTATUS_VM_STEP,
+                    1,
+                ))
+            })
+            .sum()
+    }
+}
+
 impl Drop for Script {
     fn drop(&mut self) {
         for &(stmt, _) in &self.stmts {
