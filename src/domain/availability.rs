@@ -254,8 +254,8 @@ mod tests {
         assert_eq!(alt, ["18:45", "18:30", "19:30"]);
     }
 
-    #[test]
-    fn a_combination_counts_only_while_every_member_is_free_and_pacing_can_zero_a_slot() {
+    /// Paris with `c12`, the combination of its two tables, for parties of 1 to 6.
+    fn paris_with_c12() -> Restaurant {
         let mut r = paris();
         r.combinations = vec![crate::domain::Combination {
             id: TableId::parse("c12").unwrap(),
@@ -263,6 +263,12 @@ mod tests {
             min_party: 1,
             max_party: 6,
         }];
+        r
+    }
+
+    #[test]
+    fn a_combination_counts_only_while_every_member_is_free_and_pacing_can_zero_a_slot() {
+        let mut r = paris_with_c12();
         r.pacing = Some(crate::domain::Pacing {
             window_minutes: 30,
             max_covers: Some(4),
@@ -321,13 +327,7 @@ mod tests {
                 0..40,
             ),
         ) {
-            let mut r = paris();
-            r.combinations = vec![crate::domain::Combination {
-                id: TableId::parse("c12").unwrap(),
-                tables: vec![TableId::parse("t1").unwrap(), TableId::parse("t2").unwrap()],
-                min_party: 1,
-                max_party: 6,
-            }];
+            let mut r = paris_with_c12();
             r.validate().unwrap();
             let date = LocalDate::parse("2026-12-05").unwrap();
             let open = booking(&r, "t1", "18:00", Status::Confirmed, None).start;

@@ -199,19 +199,14 @@ impl SqliteStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::booking::{Booking, Change, HoldRequest, Publish};
+    use crate::domain::reservation::Status;
     use crate::domain::restaurant::tests::paris;
-    use crate::domain::TableId;
-    use crate::metrics::Metrics;
-    use crate::store::DynStore;
-
-    struct Nobody;
-    impl Publish for Nobody {
-        fn publish(&self, _: Change) {}
-    }
+    use crate::domain::{Restaurant, Seating, TableId, WallTime};
+    use crate::store::{InsertOutcome, NewReservation, Store};
+    use chrono::{DateTime, Utc};
 
     /// The virtual machine steps of one run of the day statement, with the versions of the
-    /// last read (`seen`) or none.
+    /// last read (`seen`) or none; and the rows it returned.
     async fn steps(store: &SqliteStore, rid: Uuid, date: LocalDate, seen: bool) -> (usize, i64) {
         let mut conn = store.reader.acquire().await.unwrap();
         let mut handle = conn.lock_handle().await.unwrap();
@@ -231,12 +226,48 @@ mod tests {
         (rows.len(), script.vm_steps())
     }
 
+    /// Holds table `t` from 19:00 UTC to 20:30 on `date`.
+    async fn hold(store: &SqliteStore, r: &Restaurant, date: LocalDate, t: usize) {
+        let now: DateTime<Utc> = Utc::now();
+        let table = TableId::parse(&format!("t{t}")).unwrap();
+        let start = date.naive().and_hms_opt(19, 0, 0).unwrap().and_utc();
+        let reservation = Reservation {
+            id: Uuid::new_v4(),
+            restaurant_id: r.id,
+            table_id: table.clone(),
+            table_ids: vec![table.clone()],
+            combination_id: None,
+            date,
+            time: WallTime::from_minutes(19 * 60),
+            start,
+            end: start + chrono::Duration::minutes(90),
+            party_size: 2,
+            status: Status::Held,
+            expires_at: Some(now + chrono::Duration::seconds(300)),
+            guest: None,
+            notes: String::new(),
+            created_at: now,
+            updated_at: now,
+        };
+        let new = NewReservation {
+            reservation,
+            candidates: vec![Seating::single(&table)],
+            pacing: None,
+            restaurant_revision: 1,
+            token_hash: None,
+            now,
+            cap: None,
+            idem: None,
+        };
+        let won = store.insert_reservation(new).await.unwrap();
+        assert!(matches!(won, InsertOutcome::Won { .. }), "{won:?}");
+    }
+
     #[tokio::test]
     async fn an_unchanged_date_is_answered_without_a_walk_of_its_reservations() {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}/days.db", dir.path().display());
-        let store = Arc::new(SqliteStore::open(&url).await.unwrap());
-        let b = Booking::new(store.clone() as DynStore, Arc::new(Nobody), Metrics::new());
+        let store = SqliteStore::open(&url).await.unwrap();
         let mut r = paris();
         r.tables = (0..60)
             .map(|i| {
@@ -246,17 +277,20 @@ mod tests {
                 t
             })
             .collect();
-        let (r, _) = b.create_restaurant(r).await.unwrap();
-        let date = LocalDate::from_naive(chrono::Utc::now().date_naive() + chrono::Days::new(3));
-        let hold = |t: usize| b.hold(HoldRequest::two_at_seven(r.id, date, &format!("t{t}")));
+        r.validate().unwrap();
+        store
+            .create_restaurant(&r, "staff", Utc::now())
+            .await
+            .unwrap();
+        let date = LocalDate::from_naive(Utc::now().date_naive() + chrono::Days::new(3));
         for t in 0..5 {
-            hold(t).await.unwrap();
+            hold(&store, &r, date, t).await;
         }
         let (few, few_hit) = steps(&store, r.id, date, true).await;
         let (read, few_miss) = steps(&store, r.id, date, false).await;
         assert_eq!((few, read), (1, 5), "a hit is the versions' row alone");
         for t in 5..60 {
-            hold(t).await.unwrap();
+            hold(&store, &r, date, t).await;
         }
         let (many, many_hit) = steps(&store, r.id, date, true).await;
         let (read, many_miss) = steps(&store, r.id, date, false).await;
