@@ -82,18 +82,41 @@ pub(super) struct CachedDay {
 pub(super) struct Days {
     views: HashMap<(Uuid, LocalDate), CachedDay>,
     reservations: usize,
+    /// Raised by every `clear`: a view read before the clear (its snapshot may still show the
+    /// rows retention deleted) is not kept after it.
+    generation: u64,
+    /// Whole-day reads offered to the cache (a test's count of what was not a hit).
+    #[cfg(test)]
+    offered: usize,
 }
 
 const MAX_CACHED: usize = 100_000;
 
 impl Days {
-    fn get(&self, key: &(Uuid, LocalDate)) -> Option<(i64, i64, Arc<DayView>)> {
-        self.views
+    /// The cached view of `key` with its versions, and the generation it was found in.
+    fn get(&self, key: &(Uuid, LocalDate)) -> (Option<(i64, i64, Arc<DayView>)>, u64) {
+        let view = self
+            .views
             .get(key)
-            .map(|c| (c.view.version as i64, c.pred_version, Arc::clone(&c.view)))
+            .map(|c| (c.view.version as i64, c.pred_version, Arc::clone(&c.view)));
+        (view, self.generation)
     }
 
-    fn put(&mut self, key: (Uuid, LocalDate), pred_version: i64, view: Arc<DayView>) {
+    /// Keeps `view`, read in `generation`, unless the cache was cleared since.
+    fn put(
+        &mut self,
+        key: (Uuid, LocalDate),
+        pred_version: i64,
+        view: Arc<DayView>,
+        generation: u64,
+    ) {
+        #[cfg(test)]
+        {
+            self.offered += 1;
+        }
+        if generation != self.generation {
+            return;
+        }
         if self.reservations + view.reservations.len() > MAX_CACHED {
             self.views.clear();
             self.reservations = 0;
@@ -106,7 +129,9 @@ impl Days {
 
     /// Forgets every view (rows were deleted without a version: retention).
     pub(super) fn clear(&mut self) {
-        *self = Days::default();
+        self.views.clear();
+        self.reservations = 0;
+        self.generation += 1;
     }
 }
 
@@ -143,7 +168,8 @@ impl SqliteStore {
     }
 
     /// Lends `reads` a way to run one-statement SQL on a reader's own handle, the same
-    /// connection for every statement it runs.
+    /// connection for every statement it runs. No transaction spans them: each statement is a
+    /// snapshot of its own (`day_` relies on versions that never go down, not on one snapshot).
     async fn read_raw_with<T>(
         &self,
         context: &'static str,
@@ -173,7 +199,7 @@ impl SqliteStore {
     ) -> StoreResult<Arc<DayView>> {
         const READ: &str = "read a day";
         let key = (restaurant_id, date);
-        let cached = self.days.lock().expect("days").get(&key);
+        let (cached, generation) = self.days.lock().expect("days").get(&key);
         let (rid, pred, day) = (
             restaurant_id.to_string(),
             date.pred().to_string(),
@@ -222,7 +248,7 @@ impl SqliteStore {
         self.days
             .lock()
             .expect("days")
-            .put(key, pred_version, Arc::clone(&view));
+            .put(key, pred_version, Arc::clone(&view), generation);
         Ok(view)
     }
 
@@ -335,10 +361,13 @@ mod tests {
         for t in 0..5 {
             hold(&store, &r, date, t).await;
         }
+        let offered = || store.days.lock().unwrap().offered;
         let first = store.day_(r.id, date).await.unwrap();
         assert_eq!(first.reservations.len(), 5);
-        // Unchanged: the cached view itself.
+        assert_eq!(offered(), 1);
+        // Unchanged: the cached view itself, and no read of the day.
         assert!(Arc::ptr_eq(&first, &store.day_(r.id, date).await.unwrap()));
+        assert_eq!(offered(), 1);
         let (few, few_versions) = steps(&store, VERSIONS_SQL, r.id, date).await;
         let (_, few_day) = steps(&store, day_sql(), r.id, date).await;
         for t in 5..60 {
@@ -348,7 +377,9 @@ mod tests {
         let again = store.day_(r.id, date).await.unwrap();
         assert_eq!(again.reservations.len(), 60);
         assert!(again.version > first.version);
+        assert_eq!(offered(), 2);
         assert!(Arc::ptr_eq(&again, &store.day_(r.id, date).await.unwrap()));
+        assert_eq!(offered(), 2);
         let (many, many_versions) = steps(&store, VERSIONS_SQL, r.id, date).await;
         let (_, many_day) = steps(&store, day_sql(), r.id, date).await;
         // One row: the restaurant's floor with the date's version (the day before has none).
@@ -361,5 +392,27 @@ mod tests {
             many_versions, few_versions,
             "the versions cost the same whatever the date holds"
         );
+    }
+
+    #[test]
+    fn a_view_read_before_a_clear_is_not_kept() {
+        let key = (Uuid::new_v4(), LocalDate::parse("2026-12-05").unwrap());
+        let view = |v: u64| Arc::new(view_at(v, Vec::new()));
+        let mut days = Days::default();
+        let (none, before) = days.get(&key);
+        assert!(none.is_none());
+        days.put(key, 3, view(7), before);
+        let (kept, same) = days.get(&key);
+        assert_eq!(kept.map(|(v, p, _)| (v, p)), Some((7, 3)));
+        assert_eq!(same, before);
+        // Retention clears while a read taken before it is under way: its view is not kept.
+        days.clear();
+        let (gone, after) = days.get(&key);
+        assert!(gone.is_none());
+        assert_ne!(after, before);
+        days.put(key, 3, view(7), before);
+        assert!(days.get(&key).0.is_none(), "a view from before the clear");
+        days.put(key, 3, view(8), after);
+        assert_eq!(days.get(&key).0.map(|(v, _, _)| v), Some(8));
     }
 }
