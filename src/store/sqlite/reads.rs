@@ -40,8 +40,8 @@ pub(super) fn day_sql() -> &'static str {
 /// restaurant-wide floor, then the version of each of the two dates that has one. Same
 /// parameters. While both versions are those of the cached view, the view is unchanged: every
 /// write to a row it shows raises the version of each date the row spans. Preparing the whole
-/// day statement took ten times as long as this one, and most reads of a busy date find it
-/// unchanged.
+/// day statement takes about four times as long as preparing this one (51 against 13 µs), and
+/// most reads of a busy date find it unchanged.
 const VERSIONS_SQL: &str = "SELECT o.wide_version, d.date, d.version FROM restaurants AS o
      LEFT JOIN day_versions AS d ON d.restaurant_id = o.id AND d.date IN (?2, ?3)
      WHERE o.id = ?1";
