@@ -1,4 +1,5 @@
 //! Use cases: each turns a domain command into one store decision, then publishes the change.
+mod answers;
 mod days;
 pub mod events;
 mod offers;
@@ -76,6 +77,8 @@ pub struct Booking {
     offer_queues: offers::OfferQueues,
     /// The day views refused holds compute their alternatives from (see `days.rs`).
     loser_days: days::LoserDays,
+    /// Availability answers while they stay true (see `answers.rs`).
+    answers: Arc<answers::Answers>,
 }
 
 impl Booking {
@@ -90,6 +93,7 @@ impl Booking {
             test_only_offer_delay: std::time::Duration::ZERO,
             offer_queues: offers::OfferQueues::default(),
             loser_days: days::LoserDays::default(),
+            answers: Default::default(),
         }
     }
 
@@ -163,18 +167,37 @@ impl Booking {
         date: LocalDate,
         party_size: PartySize,
     ) -> BookingResult<Availability> {
-        let restaurant = self.restaurant(restaurant_id).await?;
+        let StoredRestaurant {
+            restaurant,
+            revision,
+        } = self.load(restaurant_id).await?;
         let day = self.store.day(restaurant_id, date).await?;
         let now = Self::now();
         self.kick_if_unswept(&day.reservations, now);
-        let slots =
-            availability::availability(&restaurant, date, party_size, now, &day.reservations);
+        let key = (restaurant_id, date, party_size.get());
+        let slots = match self.answers.get(key, revision, &day, now) {
+            Some(slots) => slots,
+            None => {
+                let slots = Arc::new(availability::availability(
+                    &restaurant,
+                    date,
+                    party_size,
+                    now,
+                    &day.reservations,
+                ));
+                if let Some(until) = availability::valid_until(&slots, &day.reservations, now) {
+                    self.answers
+                        .put(key, revision, &day, until, Arc::clone(&slots));
+                }
+                slots
+            }
+        };
         Ok(Availability {
             restaurant,
             date,
             party_size,
             version: day.version,
-            slots,
+            slots: Vec::clone(&slots),
         })
     }
 

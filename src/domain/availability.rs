@@ -1,6 +1,7 @@
 //! Counting free tables over bookable starts.
 use super::grid::{bookable_starts, Slot};
 use super::pacing::window_counts;
+use super::reservation::Status;
 use super::time::LocalDate;
 use super::{PartySize, Reservation, Restaurant, TableId};
 use chrono::{DateTime, Utc};
@@ -127,6 +128,26 @@ pub fn availability(
             }
         })
         .collect()
+}
+
+/// Until when `availability` keeps giving `slots`, computed at `now` from `reservations`, as
+/// time passes and nothing is written: it depends on `now` only through the listed starts
+/// (each stops being bookable once `now` reaches it) and through the holds that occupy at
+/// `now` (each stops once `now` reaches its expiry). `None` for an empty listing, which can
+/// also end when the date enters the booking horizon.
+pub fn valid_until(
+    slots: &[SlotCount],
+    reservations: &[Reservation],
+    now: DateTime<Utc>,
+) -> Option<DateTime<Utc>> {
+    let first_start = slots.iter().map(|s| s.slot.start).min()?;
+    let first_expiry = reservations
+        .iter()
+        .filter(|x| x.status == Status::Held)
+        .filter_map(|x| x.expires_at)
+        .filter(|e| *e > now)
+        .min();
+    Some(first_expiry.map_or(first_start, |e| e.min(first_start)))
 }
 
 /// Up to 3 free starts nearest the requested one (ties: the earlier), the requested one excluded.
@@ -355,6 +376,65 @@ mod tests {
                 for s in &v {
                     let want = free_by_scan(&options, &res, now(), s.slot.start, s.slot.end);
                     proptest::prop_assert_eq!(s.available_tables, want, "{}", s.slot.time);
+                }
+            }
+        }
+    }
+
+    proptest::proptest! {
+        /// As time passes short of `valid_until`, the answer stays what it was at `now`: on a
+        /// paced restaurant with a combination, holds expiring around `now` and `now` late
+        /// enough in the evening that starts go by.
+        #[test]
+        fn an_answer_holds_until_its_first_start_or_expiry(
+            res in proptest::collection::vec(
+                (0usize..3, 0i64..20, 1i64..10, 0usize..2, -90i64..400),
+                0..16,
+            ),
+            at in 0i64..300,
+            later in 0.0f64..1.0,
+        ) {
+            let mut r = paris_with_c12();
+            r.pacing = Some(crate::domain::Pacing {
+                window_minutes: 30,
+                max_covers: Some(6),
+                max_parties: None,
+            });
+            r.validate().unwrap();
+            let date = LocalDate::parse("2026-12-05").unwrap();
+            let open = booking(&r, "t1", "18:00", Status::Confirmed, None).start;
+            let res: Vec<Reservation> = res
+                .into_iter()
+                .map(|(on, from, len, st, exp)| {
+                    let st = [Status::Held, Status::Confirmed][st];
+                    let mut x = booking(&r, ["t1", "t2", "t1"][on], "18:00", st, None);
+                    if on == 2 {
+                        x.table_ids.push(TableId::parse("t2").unwrap());
+                        x.combination_id = Some(TableId::parse("c12").unwrap());
+                    }
+                    x.start = open + chrono::Duration::minutes(from * 15);
+                    x.end = x.start + chrono::Duration::minutes(len * 15);
+                    x.time = crate::domain::WallTime::from_minutes((18 * 60 + from * 15) as u16);
+                    x.expires_at = (st == Status::Held)
+                        .then(|| open + chrono::Duration::minutes(exp));
+                    x
+                })
+                .collect();
+            // From two hours before the opening to three hours after it.
+            let now = open + chrono::Duration::minutes(at - 120);
+            for party in 1..=4 {
+                let p = PartySize::new(party).unwrap();
+                let slots = availability(&r, date, p, now, &res);
+                let Some(until) = valid_until(&slots, &res, now) else {
+                    proptest::prop_assert!(slots.is_empty());
+                    continue;
+                };
+                proptest::prop_assert!(until > now);
+                let span = (until - now).num_milliseconds() as f64;
+                let mid = now + chrono::Duration::milliseconds((span * later) as i64);
+                let end = until - chrono::Duration::milliseconds(1);
+                for t in [mid, end] {
+                    proptest::prop_assert_eq!(&availability(&r, date, p, t, &res), &slots, "{}", t);
                 }
             }
         }
