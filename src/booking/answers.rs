@@ -25,6 +25,8 @@ struct Basis {
 
 struct Answer {
     basis: Basis,
+    /// The `now` it was computed at: a clock that stepped back is not served it.
+    since: DateTime<Utc>,
     until: DateTime<Utc>,
     slots: Arc<Vec<SlotCount>>,
 }
@@ -35,8 +37,8 @@ type Key = (Uuid, LocalDate, u32);
 pub(super) struct Answers(Mutex<HashMap<Key, Answer>>);
 
 impl Answers {
-    /// The answer for `key` computed from the same settings and view, if `now` is before it
-    /// may change.
+    /// The answer for `key` computed from the same settings and view, if `now` lies between the
+    /// moment it was computed and the first one it may change at.
     pub(super) fn get(
         &self,
         key: Key,
@@ -46,20 +48,21 @@ impl Answers {
     ) -> Option<Arc<Vec<SlotCount>>> {
         let all = self.0.lock().expect("answers");
         let a = all.get(&key)?;
-        (now < a.until
+        (a.since <= now
+            && now < a.until
             && a.basis.revision == revision
             && a.basis.version == day.version
             && a.basis.parts == day.parts)
             .then(|| Arc::clone(&a.slots))
     }
 
-    /// Keeps `slots`, computed from `revision` and `day`, until `until`.
+    /// Keeps `slots`, computed at `since` from `revision` and `day`, until `until`.
     pub(super) fn put(
         &self,
         key: Key,
         revision: u64,
         day: &DayView,
-        until: DateTime<Utc>,
+        (since, until): (DateTime<Utc>, DateTime<Utc>),
         slots: Arc<Vec<SlotCount>>,
     ) {
         let mut all = self.0.lock().expect("answers");
@@ -75,6 +78,7 @@ impl Answers {
             key,
             Answer {
                 basis,
+                since,
                 until,
                 slots,
             },
@@ -105,12 +109,18 @@ mod tests {
         let v = day(7, &[("", 7)]);
         assert!(answers.get(key, 1, &v, t0).is_none());
         let slots = Arc::new(Vec::new());
-        answers.put(key, 1, &v, until, Arc::clone(&slots));
+        answers.put(key, 1, &v, (t0, until), Arc::clone(&slots));
         let hit = answers.get(key, 1, &v, until - chrono::Duration::milliseconds(1));
         assert!(hit.is_some_and(|s| Arc::ptr_eq(&s, &slots)));
+        assert!(answers.get(key, 1, &v, t0).is_some());
         assert!(
             answers.get(key, 1, &v, until).is_none(),
             "at its first start or expiry"
+        );
+        let before = t0 - chrono::Duration::milliseconds(1);
+        assert!(
+            answers.get(key, 1, &v, before).is_none(),
+            "a clock stepped back"
         );
         assert!(answers.get(key, 2, &v, t0).is_none(), "settings changed");
         assert!(
@@ -122,7 +132,7 @@ mod tests {
             key,
             1,
             &day(7, &[("a", 3), ("b", 4)]),
-            until,
+            (t0, until),
             Arc::clone(&slots),
         );
         assert!(answers

@@ -187,7 +187,7 @@ impl Booking {
                 ));
                 if let Some(until) = availability::valid_until(&slots, &day.reservations, now) {
                     self.answers
-                        .put(key, revision, &day, until, Arc::clone(&slots));
+                        .put(key, revision, &day, (now, until), Arc::clone(&slots));
                 }
                 slots
             }

@@ -391,7 +391,7 @@ mod tests {
                 (0usize..3, 0i64..20, 1i64..10, 0usize..2, -90i64..400),
                 0..16,
             ),
-            at in 0i64..300,
+            at in 0i64..1740,
             later in 0.0f64..1.0,
         ) {
             let mut r = paris_with_c12();
@@ -420,8 +420,8 @@ mod tests {
                     x
                 })
                 .collect();
-            // From two hours before the opening to three hours after it.
-            let now = open + chrono::Duration::minutes(at - 120);
+            // From the day before to three hours after the opening.
+            let now = open + chrono::Duration::minutes(at - 1560);
             for party in 1..=4 {
                 let p = PartySize::new(party).unwrap();
                 let slots = availability(&r, date, p, now, &res);
