@@ -287,15 +287,21 @@ mod tests {
         r
     }
 
-    #[test]
-    fn a_combination_counts_only_while_every_member_is_free_and_pacing_can_zero_a_slot() {
+    /// `paris_with_c12`, validated, with at most `covers` covers a half hour.
+    fn paced_paris_with_c12(covers: u32) -> Restaurant {
         let mut r = paris_with_c12();
         r.pacing = Some(crate::domain::Pacing {
             window_minutes: 30,
-            max_covers: Some(4),
+            max_covers: Some(covers),
             max_parties: None,
         });
         r.validate().unwrap();
+        r
+    }
+
+    #[test]
+    fn a_combination_counts_only_while_every_member_is_free_and_pacing_can_zero_a_slot() {
+        let r = paced_paris_with_c12(4);
         let date = LocalDate::parse("2026-12-05").unwrap();
         let count = |res: &[Reservation], party: i64, t: &str| {
             let v = availability(&r, date, PartySize::new(party).unwrap(), now(), res);
@@ -394,13 +400,7 @@ mod tests {
             at in 0i64..1740,
             later in 0.0f64..1.0,
         ) {
-            let mut r = paris_with_c12();
-            r.pacing = Some(crate::domain::Pacing {
-                window_minutes: 30,
-                max_covers: Some(6),
-                max_parties: None,
-            });
-            r.validate().unwrap();
+            let r = paced_paris_with_c12(6);
             let date = LocalDate::parse("2026-12-05").unwrap();
             let open = booking(&r, "t1", "18:00", Status::Confirmed, None).start;
             let res: Vec<Reservation> = res
