@@ -57,10 +57,9 @@ impl Busy {
         let starts = intervals.iter().map(|(s, _)| *s).collect();
         let latest_end = intervals
             .iter()
-            .scan(None, |latest: &mut Option<DateTime<Utc>>, (_, e)| {
-                let l = latest.map_or(*e, |l| l.max(*e));
-                *latest = Some(l);
-                Some(l)
+            .scan(DateTime::<Utc>::MIN_UTC, |latest, (_, e)| {
+                *latest = (*latest).max(*e);
+                Some(*latest)
             })
             .collect();
         Busy { starts, latest_end }

@@ -11,23 +11,28 @@ use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 use uuid::Uuid;
 
-/// A day view in one statement (one snapshot): the date's version and the day before's on every
-/// row, then the reservations of the date and the day before, all but released and expired
-/// holds, which occupy nothing and which no view lists (the floor does list cancelled ones); a
-/// day without reservations is one row of the versions alone. The predicate keeps the read on
-/// the partial index of what is shown, whatever the history. Parameters: ?1 restaurant, ?2 the
-/// day before, ?3 the date.
+/// A date's version and the day before's, each the restaurant-wide floor or the date's own,
+/// whichever is higher: one row, none without the restaurant. Parameters: ?1 restaurant, ?2 the
+/// day before, ?3 the date. On its own it checks a cached view: while both versions are those
+/// the view was read at, the view is unchanged (every write to a row it shows raises the
+/// version of each date the row spans), and it takes a fraction of the day statement's prepare.
+const VERSIONS_SQL: &str = "SELECT MAX(o.wide_version, COALESCE(d.version, 0)) AS version,
+            MAX(o.wide_version, COALESCE(p.version, 0)) AS pred_version
+     FROM restaurants AS o
+     LEFT JOIN day_versions AS d ON d.restaurant_id = o.id AND d.date = ?3
+     LEFT JOIN day_versions AS p ON p.restaurant_id = o.id AND p.date = ?2
+     WHERE o.id = ?1";
+
+/// A day view in one statement (one snapshot): the two versions (`VERSIONS_SQL`) on every row,
+/// then the reservations of the date and the day before, all but released and expired holds,
+/// which occupy nothing and which no view lists (the floor does list cancelled ones); a day
+/// without reservations is one row of the versions alone. The predicate keeps the read on the
+/// partial index of what is shown, whatever the history. Same parameters.
 pub(super) fn day_sql() -> &'static str {
     static SQL: OnceLock<String> = OnceLock::new();
     SQL.get_or_init(|| {
         format!(
-            "SELECT v.version AS day_version, v.pred_version, {} FROM
-           (SELECT MAX(o.wide_version, COALESCE(d.version, 0)) AS version,
-                   MAX(o.wide_version, COALESCE(p.version, 0)) AS pred_version
-            FROM restaurants AS o
-            LEFT JOIN day_versions AS d ON d.restaurant_id = o.id AND d.date = ?3
-            LEFT JOIN day_versions AS p ON p.restaurant_id = o.id AND p.date = ?2
-            WHERE o.id = ?1) AS v
+            "SELECT v.version, v.pred_version, {} FROM ({VERSIONS_SQL}) AS v
          LEFT JOIN reservations AS x ON x.restaurant_id = ?1 AND x.date IN (?2, ?3)
            AND x.{SHOWN_SQL}
          ORDER BY x.start_ms, x.table_id",
@@ -36,38 +41,19 @@ pub(super) fn day_sql() -> &'static str {
     })
 }
 
-/// The versions alone, as `day_sql` computes them, for a date whose view is cached: the
-/// restaurant-wide floor, then the version of each of the two dates that has one. Same
-/// parameters. While both versions are those of the cached view, the view is unchanged: every
-/// write to a row it shows raises the version of each date the row spans. Preparing the whole
-/// day statement takes about four times as long as preparing this one (51 against 13 µs), and
-/// most reads of a busy date find it unchanged.
-const VERSIONS_SQL: &str = "SELECT o.wide_version, d.date, d.version FROM restaurants AS o
-     LEFT JOIN day_versions AS d ON d.restaurant_id = o.id AND d.date IN (?2, ?3)
-     WHERE o.id = ?1";
-
-/// The date's and the day before's versions from `VERSIONS_SQL`'s rows; `None` without the
-/// restaurant.
-fn versions_of(rows: &[Vec<Value>], date: &str, pred: &str) -> StoreResult<Option<(i64, i64)>> {
-    const READ: &str = "read a day's versions";
+/// The two versions at the head of the first row (of `VERSIONS_SQL` or `day_sql`); `None`
+/// without the restaurant.
+fn versions(rows: &[Vec<Value>]) -> StoreResult<Option<(i64, i64)>> {
     let Some(first) = rows.first() else {
         return Ok(None);
     };
-    let Some(Value::Int(wide)) = first.first() else {
-        return Err(StoreError::corrupt(READ, format!("{first:?}")));
-    };
-    let (mut version, mut pred_version) = (*wide, *wide);
-    for row in rows {
-        match (row.get(1), row.get(2)) {
-            (Some(Value::Text(d)), Some(Value::Int(v))) if d == date => version = version.max(*v),
-            (Some(Value::Text(d)), Some(Value::Int(v))) if d == pred => {
-                pred_version = pred_version.max(*v)
-            }
-            (Some(Value::Null), _) => {} // the left join's row without a date version
-            other => return Err(StoreError::corrupt(READ, format!("{other:?}"))),
-        }
+    match (first.first(), first.get(1)) {
+        (Some(Value::Int(v)), Some(Value::Int(p))) => Ok(Some((*v, *p))),
+        other => Err(StoreError::corrupt(
+            "read a day's versions",
+            format!("the versions are {other:?}"),
+        )),
     }
-    Ok(Some((version, pred_version)))
 }
 
 /// A day view as last read, with the day before's version it was read at.
@@ -200,12 +186,11 @@ impl SqliteStore {
         const READ: &str = "read a day";
         let key = (restaurant_id, date);
         let (cached, generation) = self.days.lock().expect("days").get(&key);
-        let (rid, pred, day) = (
-            restaurant_id.to_string(),
-            date.pred().to_string(),
-            date.to_string(),
-        );
-        let values = [rid.into(), pred.clone().into(), day.clone().into()];
+        let values = [
+            restaurant_id.to_string().into(),
+            date.pred().to_string().into(),
+            date.to_string().into(),
+        ];
         // The cached view while its versions are the date's, or every row.
         enum Read {
             Cached(Arc<DayView>),
@@ -214,11 +199,8 @@ impl SqliteStore {
         let read = self
             .read_raw_with(READ, |run| {
                 if let Some((v, p, view)) = cached {
-                    match versions_of(&run(VERSIONS_SQL, &values)?, &day, &pred)? {
-                        // No such restaurant (any more).
-                        None => return Ok(Read::Cached(Arc::new(view_at(0, Vec::new())))),
-                        Some(now) if now == (v, p) => return Ok(Read::Cached(view)),
-                        Some(_) => {}
+                    if versions(&run(VERSIONS_SQL, &values)?)? == Some((v, p)) {
+                        return Ok(Read::Cached(view));
                     }
                 }
                 run(day_sql(), &values).map(Read::Rows)
@@ -228,15 +210,10 @@ impl SqliteStore {
             Read::Cached(view) => return Ok(view),
             Read::Rows(rows) => rows,
         };
-        let int = |v: Option<&Value>| match v {
-            Some(Value::Int(v)) => Ok(*v),
-            other => Err(StoreError::corrupt(READ, format!("a version is {other:?}"))),
-        };
-        let Some(first) = rows.first() else {
+        let Some((version, pred_version)) = versions(&rows)? else {
             // No such restaurant.
             return Ok(Arc::new(view_at(0, Vec::new())));
         };
-        let (version, pred_version) = (int(first.first())?, int(first.get(1))?);
         let mut reservations = Vec::with_capacity(rows.len());
         for row in &rows {
             // The left join's row of a day without reservations has no id.
