@@ -42,7 +42,7 @@ async fn a_booking_appears_held_then_confirmed_on_the_dashboard_and_staff_seat_a
     staff
         .wait_attr("[data-testid=live-status]", "data-state", "live", SECS(10))
         .await;
-    until(SECS(5), "one timeline row per table", || async {
+    until(SECS(15), "one timeline row per table", || async {
         let n = staff
             .js(
                 "return document.querySelectorAll('[data-testid=table]').length;",
@@ -73,7 +73,7 @@ async fn a_booking_appears_held_then_confirmed_on_the_dashboard_and_staff_seat_a
     diner
         .click(r#"[data-testid=slot][data-time="19:30"]"#)
         .await;
-    diner.wait_visible("[data-testid=hold]", SECS(5)).await;
+    diner.wait_visible("[data-testid=hold]", SECS(15)).await;
 
     let block = r#"[data-table-id="t1"] [data-testid=reservation]"#;
     staff.wait_attr(block, "data-status", "held", SECS(2)).await;
@@ -88,7 +88,7 @@ async fn a_booking_appears_held_then_confirmed_on_the_dashboard_and_staff_seat_a
         .await;
     diner.click("[data-testid=confirm]").await;
     diner
-        .wait_visible("[data-testid=confirmation]", SECS(5))
+        .wait_visible("[data-testid=confirmation]", SECS(15))
         .await;
     let ticket = diner.text("[data-testid=confirmation]").await.unwrap();
     assert!(
@@ -186,7 +186,7 @@ async fn a_diner_cancels_from_the_confirmation_and_the_dashboard_shows_it_at_onc
         .wait_attr("[data-testid=live-status]", "data-state", "live", SECS(10))
         .await;
     // Without a date in the URL the dashboard opens today; two days on is two taps.
-    staff.wait_visible("[data-testid=table]", SECS(5)).await;
+    staff.wait_visible("[data-testid=table]", SECS(15)).await;
     let today = date_in(0);
     assert_eq!(
         staff
@@ -197,7 +197,7 @@ async fn a_diner_cancels_from_the_confirmation_and_the_dashboard_shows_it_at_onc
     staff.click("#next-day").await;
     staff.click("#next-day").await;
     staff
-        .wait_attr("[data-testid=live-status]", "data-state", "live", SECS(5))
+        .wait_attr("[data-testid=live-status]", "data-state", "live", SECS(15))
         .await;
     assert_eq!(
         staff
@@ -213,7 +213,7 @@ async fn a_diner_cancels_from_the_confirmation_and_the_dashboard_shows_it_at_onc
     diner
         .click(r#"[data-testid=slot][data-time="20:00"]"#)
         .await;
-    diner.wait_visible("[data-testid=hold]", SECS(5)).await;
+    diner.wait_visible("[data-testid=hold]", SECS(15)).await;
     diner
         .type_into("[data-testid=guest-name]", "Grace Hopper")
         .await;
@@ -234,7 +234,7 @@ async fn a_diner_cancels_from_the_confirmation_and_the_dashboard_shows_it_at_onc
         .await;
     diner.click("[data-testid=confirm]").await;
     diner
-        .wait_visible("[data-testid=confirmation]", SECS(5))
+        .wait_visible("[data-testid=confirmation]", SECS(15))
         .await;
     let block = r#"[data-table-id="t1"] [data-testid=reservation]"#;
     staff

@@ -47,7 +47,7 @@ async fn a_hold_counts_down_by_the_servers_clock_and_says_so_when_it_expires() {
     );
     let slot = r#"[data-testid=slot][data-time="19:00"]"#;
     diner.click(slot).await;
-    diner.wait_visible("[data-testid=hold]", SECS(5)).await;
+    diner.wait_visible("[data-testid=hold]", SECS(15)).await;
     let left = seconds(&diner.text("[data-testid=hold-countdown]").await.unwrap());
     assert!(
         (1..=4).contains(&left),

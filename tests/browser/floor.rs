@@ -68,7 +68,7 @@ async fn staff_see_a_combined_booking_on_both_tables_and_the_pacing_meter_fill_a
         .wait_attr("[data-testid=live-status]", "data-state", "live", SECS(10))
         .await;
     // Pacing is set: the meter shows the evening's windows, empty.
-    staff.wait_visible("[data-testid=pacing]", SECS(5)).await;
+    staff.wait_visible("[data-testid=pacing]", SECS(15)).await;
     wait_meter(&staff, "19:00", "0", "0").await;
     let summary = staff.text("[data-testid=pacing-summary]").await.unwrap();
     assert!(
@@ -169,7 +169,7 @@ async fn staff_see_a_combined_booking_on_both_tables_and_the_pacing_meter_fill_a
         .wait_attr("[data-testid=live-status]", "data-state", "live", SECS(10))
         .await;
     // The party sizes fill in once the restaurant is read, which may be after the socket is live.
-    let top = until(SECS(5), "the party sizes to fill in", || async {
+    let top = until(SECS(15), "the party sizes to fill in", || async {
         let top = diner
             .js("const o = document.querySelectorAll('#party option'); return o.length ? Number(o[o.length - 1].value) : null;", vec![])
             .await;
@@ -180,9 +180,9 @@ async fn staff_see_a_combined_booking_on_both_tables_and_the_pacing_meter_fill_a
 
     // 19:00 has 2 covers left: a party of 2 books it in the browser, and the meter fills live.
     let slot = r#"[data-testid=slot][data-time="19:00"]"#;
-    diner.wait_attr(slot, "data-available", "2", SECS(5)).await;
+    diner.wait_attr(slot, "data-available", "2", SECS(15)).await;
     diner.click(slot).await;
-    diner.wait_visible("[data-testid=hold]", SECS(5)).await;
+    diner.wait_visible("[data-testid=hold]", SECS(15)).await;
     wait_meter(&staff, "19:00", "8", "2").await;
     // The diner's table is a single one: no combination marker on it.
     let single = r#"[data-testid=table][data-table-id="t1"] [data-testid=reservation]"#;
@@ -235,7 +235,7 @@ async fn staff_see_a_combined_booking_on_both_tables_and_the_pacing_meter_fill_a
         .await;
     late.wait_attr("[data-testid=live-status]", "data-state", "live", SECS(10))
         .await;
-    late.wait_attr(slot, "data-available", "0", SECS(5)).await;
+    late.wait_attr(slot, "data-available", "0", SECS(15)).await;
     assert!(
         late.attr(slot, "disabled").await.is_some(),
         "a full window reads as unavailable"

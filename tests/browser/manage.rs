@@ -43,7 +43,7 @@ async fn a_diner_cancels_from_the_manage_link_in_a_fresh_browser_and_staff_see_i
     diner
         .click(r#"[data-testid=slot][data-time="19:00"]"#)
         .await;
-    diner.wait_visible("[data-testid=hold]", SECS(5)).await;
+    diner.wait_visible("[data-testid=hold]", SECS(15)).await;
     diner
         .type_into("[data-testid=guest-name]", "Ada Lovelace")
         .await;
@@ -52,7 +52,7 @@ async fn a_diner_cancels_from_the_manage_link_in_a_fresh_browser_and_staff_see_i
         .await;
     diner.click("[data-testid=confirm]").await;
     diner
-        .wait_visible("[data-testid=manage-link]", SECS(5))
+        .wait_visible("[data-testid=manage-link]", SECS(15))
         .await;
     assert!(diner.visible("[data-testid=add-to-calendar]").await);
     let link = diner
@@ -80,7 +80,7 @@ async fn a_diner_cancels_from_the_manage_link_in_a_fresh_browser_and_staff_see_i
     let later = driver.browser(1100, 900).await;
     later.goto(&link).await;
     later
-        .wait_attr("[data-testid=manage]", "data-status", "confirmed", SECS(5))
+        .wait_attr("[data-testid=manage]", "data-status", "confirmed", SECS(15))
         .await;
     let ticket = later.text("[data-testid=ticket]").await.unwrap();
     assert!(

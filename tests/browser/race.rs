@@ -38,7 +38,7 @@ async fn the_loser_of_the_last_table_sees_it_go_live_and_is_told_it_was_just_tak
         diner
             .wait_attr("[data-testid=live-status]", "data-state", "live", SECS(10))
             .await;
-        diner.wait_attr(slot, "data-available", "1", SECS(5)).await;
+        diner.wait_attr(slot, "data-available", "1", SECS(15)).await;
     }
 
     // The console check below is real: an error logged by the page is collected.
@@ -51,7 +51,7 @@ async fn the_loser_of_the_last_table_sees_it_go_live_and_is_told_it_was_just_tak
     );
 
     ada.click(slot).await;
-    ada.wait_visible("[data-testid=hold]", SECS(5)).await;
+    ada.wait_visible("[data-testid=hold]", SECS(15)).await;
     let committed = Instant::now();
     until(
         SECS(1),
@@ -133,7 +133,7 @@ async fn the_loser_of_the_last_table_sees_it_go_live_and_is_told_it_was_just_tak
         alternatives[0]
     ))
     .await;
-    bob.wait_visible("[data-testid=hold]", SECS(5)).await;
+    bob.wait_visible("[data-testid=hold]", SECS(15)).await;
     let title = bob.text("#hold-title").await.unwrap();
     assert!(title.contains(&alternatives[0]), "{title}");
     let _: Value = bob.js("return 1;", vec![]).await;

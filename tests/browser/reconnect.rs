@@ -79,7 +79,7 @@ async fn the_page_reconnects_after_a_server_restart_and_shows_the_state_of_the_s
             r#"[data-testid=slot][data-time="20:00"]"#,
             "data-available",
             "2",
-            SECS(5),
+            SECS(15),
         )
         .await;
 
@@ -89,7 +89,7 @@ async fn the_page_reconnects_after_a_server_restart_and_shows_the_state_of_the_s
             "[data-testid=live-status]",
             "data-state",
             "reconnecting",
-            SECS(5),
+            SECS(15),
         )
         .await;
 

@@ -138,7 +138,7 @@ async fn screenshots_of_the_diner_app_and_the_dashboard_on_desktop_and_phone() {
         .wait_attr("[data-testid=live-status]", "data-state", "live", SECS(10))
         .await;
     until(
-        SECS(5),
+        SECS(15),
         "ten blocks on the timeline (the combined one on two rows)",
         || async {
             let n = staff
@@ -169,10 +169,10 @@ async fn screenshots_of_the_diner_app_and_the_dashboard_on_desktop_and_phone() {
     diner
         .wait_attr("[data-testid=live-status]", "data-state", "live", SECS(10))
         .await;
-    diner.wait_visible("[data-testid=slot]", SECS(5)).await;
+    diner.wait_visible("[data-testid=slot]", SECS(15)).await;
     diner.screenshot("diner-desktop.png").await;
     diner.click("[data-testid=slot]:not([disabled])").await;
-    diner.wait_visible("[data-testid=hold]", SECS(5)).await;
+    diner.wait_visible("[data-testid=hold]", SECS(15)).await;
     diner
         .type_into("[data-testid=guest-name]", "Ada Lovelace")
         .await;
@@ -182,7 +182,7 @@ async fn screenshots_of_the_diner_app_and_the_dashboard_on_desktop_and_phone() {
         .await;
     diner.click("[data-testid=confirm]").await;
     diner
-        .wait_visible("[data-testid=confirmation]", SECS(5))
+        .wait_visible("[data-testid=confirmation]", SECS(15))
         .await;
     diner.screenshot("diner-confirmation.png").await;
 
@@ -194,7 +194,7 @@ async fn screenshots_of_the_diner_app_and_the_dashboard_on_desktop_and_phone() {
     phone
         .wait_attr("[data-testid=live-status]", "data-state", "live", SECS(10))
         .await;
-    phone.wait_visible("[data-testid=slot]", SECS(5)).await;
+    phone.wait_visible("[data-testid=slot]", SECS(15)).await;
     phone.screenshot("diner-phone.png").await;
     let phone_staff = driver.phone().await;
     phone_staff
@@ -208,7 +208,7 @@ async fn screenshots_of_the_diner_app_and_the_dashboard_on_desktop_and_phone() {
         .wait_attr("[data-testid=live-status]", "data-state", "live", SECS(10))
         .await;
     phone_staff
-        .wait_visible("[data-testid=reservation]", SECS(5))
+        .wait_visible("[data-testid=reservation]", SECS(15))
         .await;
     phone_staff.screenshot("staff-phone.png").await;
 

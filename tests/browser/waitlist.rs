@@ -25,7 +25,9 @@ async fn join(
         .wait_attr("[data-testid=live-status]", "data-state", "live", SECS(10))
         .await;
     let slot = format!(r#"[data-testid=slot][data-time="{time}"]"#);
-    diner.wait_attr(&slot, "data-available", "0", SECS(5)).await;
+    diner
+        .wait_attr(&slot, "data-available", "0", SECS(15))
+        .await;
     assert!(
         diner.attr(&slot, "disabled").await.is_some(),
         "a full time cannot be held"
@@ -40,7 +42,7 @@ async fn join(
     diner.type_into("[data-testid=wait-name]", name).await;
     diner.type_into("[data-testid=wait-email]", email).await;
     diner.click("[data-testid=wait-join]").await;
-    diner.wait_visible("[data-testid=waitlist]", SECS(5)).await;
+    diner.wait_visible("[data-testid=waitlist]", SECS(15)).await;
     let saved = diner
         .js(
             "return JSON.parse(sessionStorage.getItem('tablecast.waitlist')).id;",
@@ -206,11 +208,11 @@ async fn two_diners_wait_for_a_full_time_and_the_first_confirms_the_offer_live()
 
     // The offer survives a reload of Ada's page.
     ada.c.refresh().await.expect("reload");
-    ada.wait_visible("[data-testid=offer]", SECS(5)).await;
+    ada.wait_visible("[data-testid=offer]", SECS(15)).await;
 
     // One tap books it: the confirmation with its manage link, as for any booking.
     ada.click("[data-testid=offer-confirm]").await;
-    ada.wait_visible("[data-testid=confirmation]", SECS(5))
+    ada.wait_visible("[data-testid=confirmation]", SECS(15))
         .await;
     let ticket = ada.text("[data-testid=confirmation]").await.unwrap();
     assert!(
@@ -355,7 +357,7 @@ async fn a_diner_passes_on_an_offer_and_the_next_in_line_confirms_it_from_the_ma
         .goto(&server.url(&format!("/reservation/{reservation}#t={dan_token}")))
         .await;
     dan_page
-        .wait_visible("[data-testid=confirm]", SECS(5))
+        .wait_visible("[data-testid=confirm]", SECS(15))
         .await;
     let left = dan_page
         .text(r#"dd[data-field="left to confirm"]"#)
