@@ -1,7 +1,6 @@
 //! `--demo`: a restaurant to try tablecast with, seeded when the store has none.
 use crate::booking::Booking;
 use crate::domain::Restaurant;
-use uuid::Uuid;
 
 pub async fn seed(booking: &Booking, base: &str) -> anyhow::Result<()> {
     if !booking.list_restaurants().await?.is_empty() {
@@ -10,7 +9,7 @@ pub async fn seed(booking: &Booking, base: &str) -> anyhow::Result<()> {
         return Ok(());
     }
     let r: Restaurant = serde_json::from_value(serde_json::json!({
-        "id": Uuid::new_v4(), "name": "Chez Rust", "timezone": "Europe/Paris",
+        "id": crate::domain::ids::new_id(), "name": "Chez Rust", "timezone": "Europe/Paris",
         "slot_minutes": 15, "hold_seconds": 300, "booking_horizon_days": 60,
         "turn_minutes": [{"max_party": 2, "minutes": 90}, {"max_party": 4, "minutes": 120},
                          {"max_party": null, "minutes": 150}],

@@ -258,7 +258,7 @@ impl Booking {
                 let pacing = pacing_check(r, slot.time, true);
                 let reservation = provisional(
                     Reservation {
-                        id: Uuid::new_v4(),
+                        id: crate::domain::ids::new_id(),
                         restaurant_id: r.id,
                         table_id: options[0].first().clone(),
                         table_ids: Vec::new(),
@@ -318,7 +318,7 @@ impl Booking {
             let pacing = pacing_check(r, time, false);
             let reservation = provisional(
                 Reservation {
-                    id: Uuid::new_v4(),
+                    id: crate::domain::ids::new_id(),
                     restaurant_id: r.id,
                     table_id: options[0].first().clone(),
                     table_ids: Vec::new(),

@@ -77,7 +77,7 @@ impl Booking {
         }
         let token = crate::token::generate();
         let entry = WaitlistEntry {
-            id: Uuid::new_v4(),
+            id: crate::domain::ids::new_id(),
             restaurant_id: r.id,
             date: req.date,
             party_size: req.party_size.get(),
@@ -288,7 +288,7 @@ impl Booking {
     ) -> NewOffer {
         let r = &stored.restaurant;
         let mut reservation = Reservation {
-            id: Uuid::new_v4(),
+            id: crate::domain::ids::new_id(),
             restaurant_id: r.id,
             table_id: options[0].first().clone(),
             table_ids: Vec::new(),

@@ -7,7 +7,6 @@ use crate::wire::int;
 use crate::wire::restaurant::DayName;
 use serde::Deserialize;
 use utoipa::ToSchema;
-use uuid::Uuid;
 
 fn num(field: &str, v: i64, errs: &mut Vec<FieldError>) -> u32 {
     u32::try_from(v).unwrap_or_else(|_| {
@@ -222,7 +221,7 @@ impl RestaurantInput {
             tables.push(t.into_table(id, &mut errs));
         }
         let r = Restaurant {
-            id: Uuid::new_v4(),
+            id: crate::domain::ids::new_id(),
             name: self.name,
             timezone: tz,
             slot_minutes: num("slot_minutes", self.slot_minutes.unwrap_or(15), &mut errs),

@@ -70,7 +70,7 @@ pub struct MailIntent {
 impl MailIntent {
     pub fn new(kind: MailKind, to: impl Into<String>) -> Self {
         Self {
-            id: Uuid::new_v4(),
+            id: crate::domain::ids::new_id(),
             kind,
             to: to.into(),
         }
