@@ -36,6 +36,29 @@ async fn create(base: &str, body: Value) -> String {
 }
 
 #[tokio::test]
+async fn logs_sent_to_a_file_are_plain_text_without_colour_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("d.db").display());
+    let log = dir.path().join("server.log");
+    let mut server = Tablecast::start(
+        &["serve", "--listen", "127.0.0.1:0", "--store", &db],
+        &[
+            ("TABLECAST_ADMIN_TOKEN", ADMIN),
+            ("TABLECAST_DRAIN_GRACE_SECS", "0.1"),
+        ],
+        Stdio::from(std::fs::File::create(&log).unwrap()),
+    );
+    server.proc.signal(Sig::TERM);
+    assert!(server.proc.wait_exit(EXIT).success(), "SIGTERM exits 0");
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.contains("INFO") && text.contains("draining"), "{text}");
+    assert!(
+        !text.contains('\u{1b}'),
+        "escape codes in a log file: {text:?}"
+    );
+}
+
+#[tokio::test]
 async fn a_confirmed_reservation_survives_sigterm_and_restart() {
     let dir = tempfile::tempdir().unwrap();
     let db = format!("sqlite://{}", dir.path().join("d.db").display());
