@@ -83,14 +83,43 @@ pub fn event(r: &Reservation, restaurant: &Restaurant, now: DateTime<Utc>) -> St
     out
 }
 
-/// A short reference a diner can quote on the phone: the id's first 8 characters, upper case.
+/// A short reference a diner can quote on the phone: 8 hex digits of the id, upper case, from its
+/// random part. A version 7 id begins with its creation time, shared by the bookings of the same
+/// minute, so its reference is its last 8 digits; a version 4 id (made before ids were
+/// time-ordered) keeps its first 8, the reference its diner was already sent. The pages
+/// (`ui.js`, `reference`) show the same.
 pub fn reference(r: &Reservation) -> String {
-    r.id.simple().to_string()[..8].to_uppercase()
+    id_reference(r.id)
+}
+
+fn id_reference(id: uuid::Uuid) -> String {
+    let hex = id.simple().to_string();
+    let part = if id.get_version_num() == 7 {
+        &hex[hex.len() - 8..]
+    } else {
+        &hex[..8]
+    };
+    part.to_uppercase()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn references_differ_between_bookings_made_together_and_old_ones_stay_as_sent() {
+        let refs: std::collections::HashSet<String> = (0..2_000)
+            .map(|_| id_reference(crate::domain::ids::new_id()))
+            .collect();
+        // 32 random bits each: among two thousand, one collision has odds of about 1 in 2,000,
+        // two of about 1 in 10 million.
+        assert!(refs.len() >= 1_999, "{} distinct of 2,000", refs.len());
+        assert!(refs.iter().all(|r| r.len() == 8 && r == &r.to_uppercase()));
+        let old = uuid::Uuid::parse_str("5d1e0f7a-93b2-4c61-8e0a-2b4c6d8e0f12").unwrap();
+        assert_eq!(id_reference(old), "5D1E0F7A");
+        let new = uuid::Uuid::parse_str("01a236d5-cfb6-7792-aa50-540a8e1c4f28").unwrap();
+        assert_eq!(id_reference(new), "8E1C4F28");
+    }
 
     #[test]
     fn long_lines_fold_at_75_octets_without_splitting_characters() {

@@ -87,7 +87,10 @@ pub fn link_token(app: &Api, mail: &Mail, id: &str) -> String {
 fn per_reservation(mails: &[Mail], ids: &[String]) -> HashMap<String, usize> {
     ids.iter()
         .map(|id| {
-            let reference = id.replace('-', "")[..8].to_uppercase();
+            // The random part: the last 8 digits of a time-ordered (version 7) id.
+            let hex = id.replace('-', "");
+            assert_eq!(&hex[12..13], "7", "{id}");
+            let reference = hex[24..].to_uppercase();
             let n = mails
                 .iter()
                 .filter(|m| m.text().contains(&reference))

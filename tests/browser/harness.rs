@@ -395,11 +395,14 @@ impl Browser {
     }
 
     /// Saves the viewport once every finite animation (slide-ins, flashes) has finished.
+    /// Transitions are not waited for: a hold's progress bar eases to its new width on every
+    /// quarter-second tick of the countdown, so one is always running, by design, and a frame
+    /// caught mid-way differs from its end by a fraction of a pixel.
     pub async fn screenshot(&self, name: &str) -> PathBuf {
         until(Duration::from_secs(15), "animations to settle", || async {
             let settled = self
                 .js(
-                    "return document.getAnimations().every(a => a.playState !== 'running' || a.effect.getComputedTiming().iterations === Infinity);",
+                    "return document.getAnimations().every(a => a instanceof CSSTransition || a.playState !== 'running' || a.effect.getComputedTiming().iterations === Infinity);",
                     vec![],
                 )
                 .await;

@@ -70,6 +70,10 @@ async fn a_diner_cancels_from_the_manage_link_in_a_fresh_browser_and_staff_see_i
         "{link}"
     );
     let id = link[prefix.len()..].split('#').next().unwrap().to_owned();
+    // The reference the page shows is the one the mail prints: the random end of the id.
+    let reference = id.replace('-', "")[24..].to_uppercase();
+    let ticket = diner.text("#ticket").await.unwrap();
+    assert!(ticket.contains(&reference), "{reference} not in {ticket}");
     let block = format!(r#"[data-testid=reservation][data-reservation-id="{id}"]"#);
     staff
         .wait_attr(&block, "data-status", "confirmed", SECS(2))

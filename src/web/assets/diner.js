@@ -5,7 +5,7 @@ import { renderLinks } from "./links.js";
 import { dinerWaitlist } from "./diner-waitlist.js";
 import { mealOf, paintSlot, slotCell, slotNote } from "./slots.js";
 import { clearErrors, readGuest, showServerErrors } from "./guest.js";
-import { $, h, addDays, countdown, guests, isDate, longDate, say, todayIn, STATUS_LABEL } from "./ui.js";
+import { $, h, addDays, countdown, guests, isDate, longDate, say, todayIn, reference, STATUS_LABEL } from "./ui.js";
 
 const STORE_KEY = "tablecast.booking";
 const el = {
@@ -449,7 +449,7 @@ function showDone() {
     ["Guests", guests(r.party_size)],
     r.table_ids?.length > 1 ? ["Tables", tablesLabel(r)] : ["Table", tablesLabel(r)],
     ["Name", r.guest?.name], ["Contact", r.guest?.email || r.guest?.phone],
-    ["Status", STATUS_LABEL[r.status] || r.status], ["Reference", r.id.slice(0, 8).toUpperCase()],
+    ["Status", STATUS_LABEL[r.status] || r.status], ["Reference", reference(r.id)],
   ].filter(([, v]) => v);
   el.ticket.replaceChildren(...rows.flatMap(([k, v]) => [h("dt", {}, k), h("dd", { dataset: { field: k.toLowerCase() } }, v)]));
   el.cancel.hidden = r.status !== "confirmed";

@@ -5,7 +5,7 @@
 import { api, clock, newKey } from "./api.js";
 import { Live, bindLiveStatus } from "./live.js";
 import { renderLinks } from "./links.js";
-import { $, h, countdown, guests, longDate, say, STATUS_LABEL } from "./ui.js";
+import { $, h, countdown, guests, longDate, say, reference, STATUS_LABEL } from "./ui.js";
 
 const el = {
   status: $("#status"), title: $("#manage-title"), ticket: $("#ticket"), manage: $("#manage"),
@@ -36,7 +36,7 @@ function paint() {
     ["Status", STATUS_LABEL[r.status] || r.status],
     // A hold (a waitlist offer too) counts down on the server's clock.
     r.status === "held" && r.expires_at ? ["Left to confirm", countdown(Date.parse(r.expires_at) - clock.now())] : [],
-    ["Reference", r.id.slice(0, 8).toUpperCase()],
+    ["Reference", reference(r.id)],
   ].filter(([, v]) => v);
   el.ticket.replaceChildren(...rows.flatMap(([k, v]) => [h("dt", {}, k), h("dd", { dataset: { field: k.toLowerCase() } }, v)]));
   el.form.hidden = r.status !== "held";

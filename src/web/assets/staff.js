@@ -1,7 +1,7 @@
 // The staff dashboard: sign in with a staff token, then a live timeline of the floor.
 import { api, clock, Problem } from "./api.js";
 import { Live, bindLiveStatus } from "./live.js";
-import { $, h, addDays, countdown, guests, isDate, longDate, say, todayIn, wallTime, STATUS_LABEL } from "./ui.js";
+import { $, h, addDays, countdown, guests, isDate, longDate, say, todayIn, wallTime, reference, STATUS_LABEL } from "./ui.js";
 import { pacingRow } from "./pacing.js";
 import { settingsForm } from "./settings.js";
 import { renderQueue } from "./staff-waitlist.js";
@@ -550,7 +550,7 @@ function renderPanel() {
     offerTo(r) ? ["Waitlist", `Offered to ${offerTo(r).guest?.name || "an entry"} (${offerTo(r).from}–${offerTo(r).to})`] : null,
     ["Email", r.guest?.email], ["Phone", r.guest?.phone], ["Notes", r.notes],
     r.status === "held" ? ["Expires in", h("span", { class: "panel-countdown", dataset: { expires: r.expires_at } }, countdown(Date.parse(r.expires_at) - clock.now()))] : null,
-    ["Reference", r.id.slice(0, 8).toUpperCase()],
+    ["Reference", reference(r.id)],
   ].filter((x) => x && x[1]);
   const actions = (ACTIONS[r.status] || []).map(([name, label]) => h("button", {
     type: "button", class: `btn ${name === "cancel" || name === "no-show" ? "btn-danger-ghost" : "btn-primary"}`,

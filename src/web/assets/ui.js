@@ -86,6 +86,17 @@ export function say(el, text, tone = "info") {
   el.append(document.createTextNode(text));
 }
 
+/**
+ * The short reference a diner quotes on the phone, as the confirmation mail prints it: 8 hex
+ * digits, upper case, from the random part of the reservation id. A version 7 id begins with
+ * its creation time (bookings made in the same minute share those digits), so it is the last
+ * 8; a version 4 id, made before, keeps its first 8, the reference its diner was sent.
+ */
+export function reference(id) {
+  const hex = id.replaceAll("-", "");
+  return (hex[12] === "7" ? hex.slice(-8) : hex.slice(0, 8)).toUpperCase();
+}
+
 export const STATUS_LABEL = {
   held: "Held", confirmed: "Confirmed", seated: "Seated", completed: "Completed",
   no_show: "No-show", cancelled: "Cancelled", released: "Released", expired: "Expired",
