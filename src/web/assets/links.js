@@ -1,7 +1,7 @@
 // A booking's own links: the private manage link (/reservation/{id}#t=…, the token in the
 // fragment so it never reaches a server log or a Referer) and "Add to calendar" (.ics).
 import { Problem } from "./api.js";
-import { h } from "./ui.js";
+import { h, reference } from "./ui.js";
 
 /** The manage link of a reservation for its token holder. */
 export function manageLink(id, token) {
@@ -17,7 +17,7 @@ export async function downloadCalendar(id, token) {
   if (!res) throw new Problem(0, { title: "Network error", detail: "the server cannot be reached" });
   if (!res.ok) throw new Problem(res.status, await res.json().catch(() => ({})));
   const url = URL.createObjectURL(await res.blob());
-  const a = h("a", { href: url, download: `reservation-${id.slice(0, 8)}.ics`, hidden: true });
+  const a = h("a", { href: url, download: `reservation-${reference(id).toLowerCase()}.ics`, hidden: true });
   document.body.append(a);
   a.click();
   a.remove();
