@@ -17,8 +17,10 @@ pub static MALLOC_CONF: Option<&'static u8> = Some(&b"slab_sizes:8192-8192:32\0"
 fn init_logs(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| "info,sqlx=warn,actix_server=warn".into());
-    // Colour only for a terminal: a log file or a collector gets plain text.
-    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    // Colour only for a terminal, and not when `NO_COLOR` is set (https://no-color.org): a log
+    // file or a collector gets plain text.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr())
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(ansi)

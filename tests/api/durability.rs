@@ -48,6 +48,15 @@ async fn logs_sent_to_a_file_are_plain_text_without_colour_codes() {
         ],
         Stdio::from(std::fs::File::create(&log).unwrap()),
     );
+    // Serving (its drain on SIGTERM is set up with the server): a signal before that, right
+    // after the address is printed, would find no handler yet.
+    let ready = format!("{}/readyz", server.base);
+    crate::kit::wait::eventually(EXIT, "the server to answer /readyz", || async {
+        reqwest::get(&ready)
+            .await
+            .is_ok_and(|r| r.status().is_success())
+    })
+    .await;
     server.proc.signal(Sig::TERM);
     assert!(server.proc.wait_exit(EXIT).success(), "SIGTERM exits 0");
     let text = std::fs::read_to_string(&log).unwrap();

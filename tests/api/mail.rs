@@ -83,7 +83,8 @@ pub fn link_token(app: &Api, mail: &Mail, id: &str) -> String {
         .to_owned()
 }
 
-/// How many mails name each reservation id (the reference is its first 8 characters).
+/// How many mails name each reservation id by its reference (the last 8 hex digits of a
+/// time-ordered id).
 fn per_reservation(mails: &[Mail], ids: &[String]) -> HashMap<String, usize> {
     ids.iter()
         .map(|id| {

@@ -23,11 +23,23 @@ async fn five_hundred_holds_one_winner(backend: Backend) {
     let date = date_in(7);
     // A party of 5 fits only t3.
     let attempts = (0..500).map(|_| app.hold(&r.id, &date, "19:00", 5));
-    let statuses: Vec<StatusCode> = join_all(attempts)
+    let mut statuses: Vec<StatusCode> = join_all(attempts)
         .await
         .iter()
         .map(|r| r.status())
         .collect();
+    // A 408 is actix's answer to a request head that took over 5 s to be read: the request
+    // never reached the handler, and a client sends it again. On a loaded machine (DynamoDB
+    // Local beside the suite on two cores) a few of 500 connections opened at once do that.
+    for _ in 0..3 {
+        let timed_out: Vec<usize> = (0..statuses.len())
+            .filter(|i| statuses[*i] == StatusCode::REQUEST_TIMEOUT)
+            .collect();
+        let again = join_all(timed_out.iter().map(|_| app.hold(&r.id, &date, "19:00", 5))).await;
+        for (i, res) in timed_out.into_iter().zip(again) {
+            statuses[i] = res.status();
+        }
+    }
     let won = statuses
         .iter()
         .filter(|s| **s == StatusCode::CREATED)

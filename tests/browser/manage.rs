@@ -70,7 +70,8 @@ async fn a_diner_cancels_from_the_manage_link_in_a_fresh_browser_and_staff_see_i
         "{link}"
     );
     let id = link[prefix.len()..].split('#').next().unwrap().to_owned();
-    // The reference the page shows is the one the mail prints: the random end of the id.
+    // The reference the page shows: the random end of the id, by the rule the mail test checks
+    // in the mail.
     let reference = id.replace('-', "")[24..].to_uppercase();
     let ticket = diner.text("#ticket").await.unwrap();
     assert!(ticket.contains(&reference), "{reference} not in {ticket}");
