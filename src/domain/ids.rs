@@ -8,9 +8,10 @@ use uuid::Uuid;
 /// mail): a UUID of version 7. Its leading 48 bits are the Unix time in milliseconds; the `uuid`
 /// crate follows them with a 42-bit counter that starts at a random value each millisecond and
 /// keeps the ids of one process in order within it, and ends with 32 random bits (bytes 12–15:
-/// the DynamoDB shards and a booking's reference read those). Ids made later sort later, so an index keyed by id (SQLite's primary keys, the
-/// member-table rows keyed by their reservation) grows at its right edge: a group commit dirties
-/// one leaf page of it, not one page per hold scattered over the whole index. The time it
+/// the DynamoDB shards and a booking's reference read those). Ids made later sort later, so an
+/// index keyed by id (SQLite's primary keys, the member-table rows keyed by their reservation)
+/// grows at its right edge: a group commit dirties one leaf page of it, not one page per hold
+/// scattered over the whole index. The time it
 /// carries is no secret (a reservation shows its `created_at`), and an id grants nothing on its
 /// own: the token does.
 pub fn new_id() -> Uuid {

@@ -259,13 +259,7 @@ async fn an_offer_is_pushed_to_the_entrys_subscriber_within_a_second_and_its_tok
     assert_eq!(fsnap["data"]["waitlist"][0]["id"], id, "{fsnap}");
 
     let freed_at = Instant::now();
-    let res = app
-        .delete_reservation(
-            hold["id"].as_str().unwrap(),
-            hold["token"].as_str().unwrap(),
-        )
-        .await;
-    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    app.release_hold(&hold).await;
     let offer = loop {
         let left = Duration::from_secs(1).saturating_sub(freed_at.elapsed());
         match ws.next(left).await {

@@ -24,6 +24,13 @@ async fn join(app: &TestApp, rid: &str, date: &str) -> Value {
     res.json().await.unwrap()
 }
 
+/// A held 19:00 for two on `date`, and the body that answered it.
+async fn hold_at(app: &TestApp, rid: &str, date: &str) -> Value {
+    let res = app.hold(rid, date, "19:00", 2).await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    res.json().await.unwrap()
+}
+
 async fn entry(app: &TestApp, id: &str, token: &str) -> Value {
     let res = app
         .send(
@@ -63,17 +70,9 @@ async fn on_dynamodb_an_offer_is_pushed_within_a_second_confirmed_by_the_entry_a
     // run of the offer's queries and transaction there (interpreted, not yet compiled) took over
     // a second under the whole suite's load. The bound below is for normal operation.
     let warm = date_in(4);
-    let res = app.hold(&r.id, &warm, "19:00", 2).await;
-    assert_eq!(res.status(), StatusCode::CREATED);
-    let warm_hold: Value = res.json().await.unwrap();
+    let warm_hold = hold_at(&app, &r.id, &warm).await;
     let waiting = join(&app, &r.id, &warm).await;
-    let res = app
-        .delete_reservation(
-            warm_hold["id"].as_str().unwrap(),
-            warm_hold["token"].as_str().unwrap(),
-        )
-        .await;
-    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    app.release_hold(&warm_hold).await;
     let (wid, wtok) = (
         waiting["id"].as_str().unwrap(),
         waiting["token"].as_str().unwrap(),
@@ -84,9 +83,7 @@ async fn on_dynamodb_an_offer_is_pushed_within_a_second_confirmed_by_the_entry_a
     .await;
 
     let date = date_in(3);
-    let res = app.hold(&r.id, &date, "19:00", 2).await;
-    assert_eq!(res.status(), StatusCode::CREATED);
-    let hold: Value = res.json().await.unwrap();
+    let hold = hold_at(&app, &r.id, &date).await;
     let (first, second) = (
         join(&app, &r.id, &date).await,
         join(&app, &r.id, &date).await,
@@ -101,13 +98,7 @@ async fn on_dynamodb_an_offer_is_pushed_within_a_second_confirmed_by_the_entry_a
     assert_eq!(snap["data"]["position"], 1, "{snap}");
 
     let freed_at = Instant::now();
-    let res = app
-        .delete_reservation(
-            hold["id"].as_str().unwrap(),
-            hold["token"].as_str().unwrap(),
-        )
-        .await;
-    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    app.release_hold(&hold).await;
     let offer = update_with(&mut ws, "offered", Duration::from_secs(1)).await;
     eprintln!(
         "offer pushed {} ms after the release was sent (DynamoDB)",

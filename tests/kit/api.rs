@@ -159,6 +159,17 @@ impl Api {
         .await
     }
 
+    /// Releases a hold (the body that answered it) with its own token; fails unless `204`.
+    pub async fn release_hold(&self, hold: &Value) {
+        let res = self
+            .delete_reservation(
+                hold["id"].as_str().expect("hold id"),
+                hold["token"].as_str().expect("hold token"),
+            )
+            .await;
+        assert_eq!(res.status(), StatusCode::NO_CONTENT, "release of {hold}");
+    }
+
     pub async fn set_status(&self, id: &str, token: &str, status: &str) -> Response {
         self.send(
             Method::PATCH,
