@@ -35,6 +35,26 @@ pub struct Application {
     pub generated_admin_token: Option<String>,
     /// The mail sender, when diner email is on.
     mail: Option<Arc<Sender>>,
+    /// SIGTERM and SIGINT, caught from the moment the listener is bound: a signal that arrives
+    /// before `run_until_stopped` (during the demo's seeding, or just after the address line is
+    /// printed) still drains instead of killing the process.
+    stop_signals: Option<StopSignals>,
+}
+
+type StopSignals = (tokio::signal::unix::Signal, tokio::signal::unix::Signal);
+
+fn stop_signals() -> Option<StopSignals> {
+    use tokio::signal::unix::{signal, SignalKind};
+    match (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) {
+        (Ok(term), Ok(int)) => Some((term, int)),
+        _ => {
+            tracing::error!("cannot install signal handlers");
+            None
+        }
+    }
 }
 
 impl Application {
@@ -165,6 +185,7 @@ impl Application {
             waitlist_reconcile: Duration::from_secs_f64(args.waitlist_reconcile_secs.max(0.05)),
             generated_admin_token: generated,
             mail,
+            stop_signals: stop_signals(),
         })
     }
 
@@ -199,6 +220,7 @@ impl Application {
             .clone()
             .map(|m| tokio::spawn(crate::mail::run(m, self.state.booking.mail_ready())));
         let drainer = tokio::spawn(drain_on_signal(
+            self.stop_signals,
             handle,
             self.state.draining.clone(),
             self.drain_grace,
@@ -271,17 +293,13 @@ async fn housekeep_forever(booking: Booking, limits: Arc<Limits>, retention: chr
 const STALLED_WRITE: Duration = Duration::from_secs(30);
 
 async fn drain_on_signal(
+    signals: Option<StopSignals>,
     handle: ServerHandle,
     draining: Arc<AtomicBool>,
     grace: Duration,
     websockets: Arc<crate::http::socket::Sockets>,
 ) {
-    use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut term), Ok(mut int)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) else {
-        tracing::error!("cannot install signal handlers");
+    let Some((mut term, mut int)) = signals else {
         return;
     };
     tokio::select! {

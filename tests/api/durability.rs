@@ -48,8 +48,7 @@ async fn logs_sent_to_a_file_are_plain_text_without_colour_codes() {
         ],
         Stdio::from(std::fs::File::create(&log).unwrap()),
     );
-    // Serving (its drain on SIGTERM is set up with the server): a signal before that, right
-    // after the address is printed, would find no handler yet.
+    // Serving, so that the log has request-time lines as well as start-up ones.
     let ready = format!("{}/readyz", server.base);
     crate::kit::wait::eventually(EXIT, "the server to answer /readyz", || async {
         reqwest::get(&ready)
@@ -65,6 +64,28 @@ async fn logs_sent_to_a_file_are_plain_text_without_colour_codes() {
         !text.contains('\u{1b}'),
         "escape codes in a log file: {text:?}"
     );
+}
+
+#[tokio::test]
+async fn sigterm_the_moment_the_address_is_printed_still_drains_and_exits_0() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("d.db").display());
+    let log = dir.path().join("server.log");
+    // With the demo restaurant, whose seeding runs after the address line: the signal lands
+    // while the server is still setting up, before it starts serving.
+    let mut server = Tablecast::start(
+        &["serve", "--listen", "127.0.0.1:0", "--store", &db, "--demo"],
+        &[
+            ("TABLECAST_ADMIN_TOKEN", ADMIN),
+            ("TABLECAST_DRAIN_GRACE_SECS", "0.1"),
+        ],
+        Stdio::from(std::fs::File::create(&log).unwrap()),
+    );
+    server.proc.signal(Sig::TERM);
+    let status = server.proc.wait_exit(EXIT);
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(status.success(), "SIGTERM exits 0, got {status:?}: {text}");
+    assert!(text.contains("draining"), "no drain in the log: {text}");
 }
 
 #[tokio::test]
