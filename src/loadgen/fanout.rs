@@ -81,6 +81,8 @@ struct Tally {
     latencies: Vec<Duration>,
     updates: usize,
     snapshots: usize,
+    /// The most slots one update carried.
+    slots: usize,
 }
 
 async fn listen(
@@ -118,6 +120,7 @@ async fn listen(
                         .push((Utc::now() - at).to_std().unwrap_or_default());
                 }
                 t.updates += 1;
+                t.slots = t.slots.max(v["slots"].as_array().map_or(0, Vec::len));
             }
             _ => {}
         }
@@ -187,6 +190,44 @@ fn record(report: &mut Report, name: &str, n: usize, k: usize, tallies: &[Tally]
     (s.p99_ms, lost)
 }
 
+/// The date's slots (party of 2) that a hold at 19:00 moves: every slot whose seating overlaps
+/// the 19:00 one's, read from tablecast's availability.
+async fn slots_moved_at_19(ctx: &Ctx) -> anyhow::Result<Value> {
+    let url = format!(
+        "{}/v1/restaurants/{}/availability?date={}&party_size=2",
+        ctx.url(0),
+        ctx.restaurant,
+        ctx.date
+    );
+    let res = ctx.http.get(url).send().await?;
+    anyhow::ensure!(
+        res.status() == 200,
+        "availability answered {}",
+        res.status()
+    );
+    let body: Value = res.json().await?;
+    let slots = body["slots"]
+        .as_array()
+        .context("availability has no slots")?;
+    let window = |s: &Value| -> Option<(DateTime<Utc>, DateTime<Utc>)> {
+        Some((
+            s["start"].as_str()?.parse().ok()?,
+            s["end"].as_str()?.parse().ok()?,
+        ))
+    };
+    let (start, end) = slots
+        .iter()
+        .find(|s| s["time"] == "19:00")
+        .and_then(window)
+        .context("availability has no 19:00 slot")?;
+    let moved: Vec<Value> = slots
+        .iter()
+        .filter(|s| window(s).is_some_and(|(a, b)| a < end && b > start))
+        .cloned()
+        .collect();
+    Ok(Value::from(moved))
+}
+
 /// Reports a server's resident memory growth per connection, from `before` to now.
 fn rss_per_connection(report: &mut Report, name: &str, pid: u32, before: Option<u64>, n: usize) {
     if let (Some(before), Some(after)) = (before, wsclient::rss_kib(pid)) {
@@ -198,30 +239,37 @@ fn rss_per_connection(report: &mut Report, name: &str, pid: u32, before: Option<
     }
 }
 
-/// A broadcast baseline (raw or Node, process `pid`) at `addr`: N listeners, then K timestamped
-/// updates sent through one more socket, which the server writes to every socket. Its p99 in ms.
-#[allow(clippy::too_many_arguments)]
+/// What each baseline is asked to do: N listeners, K updates carrying `slots`, `gap` apart.
+struct Plan {
+    n: usize,
+    k: usize,
+    gap: Duration,
+    slots: Value,
+}
+
+/// A broadcast baseline (raw or Node, process `pid`) at `addr`: the plan's listeners, then its
+/// timestamped updates sent through one more socket, which the server writes to every socket.
+/// Its p99 in ms.
 async fn broadcast(
     ctx: &Ctx,
     report: &mut Report,
     name: &str,
     (addr, pid): (SocketAddr, u32),
-    n: usize,
-    k: usize,
-    gap: Duration,
+    plan: &Plan,
     deadline: tokio::time::Instant,
 ) -> anyhow::Result<f64> {
+    let Plan { n, k, gap, slots } = plan;
+    let (n, k) = (*n, *k);
     let before = wsclient::rss_kib(pid);
     let crowd = gather(ctx, &[addr], n, k, deadline, |_| None).await?;
     rss_per_connection(report, name, pid, before, n);
     let mut control = wsclient::connect(addr, n + 1).await?;
-    let pad = "x".repeat(200);
     for _ in 0..k {
         let frame = json!({"type": "update", "sub": "s", "version": 1, "cause": "held",
                            "at": Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
-                           "slots": [{"time": "19:00", "pad": pad}]});
+                           "slots": slots});
         wsclient::send(&mut control, &frame).await?;
-        tokio::time::sleep(gap).await;
+        tokio::time::sleep(*gap).await;
     }
     let tallies = finish(crowd, deadline).await;
     Ok(record(report, name, n, k, &tallies).0)
@@ -244,6 +292,14 @@ pub async fn run(o: Opts) -> anyhow::Result<Report> {
     );
     let give_up = || tokio::time::Instant::now() + gap * (k as u32 + 20) + Duration::from_secs(60);
 
+    // The baselines broadcast what tablecast will send for each change: an update carrying the
+    // slots a 19:00 hold moves, as they stand now. The same bytes to write, frame and parse.
+    let plan = Plan {
+        n,
+        k,
+        gap,
+        slots: slots_moved_at_19(&ctx).await?,
+    };
     let raw_p99 = if o.baseline {
         let program = match &o.raw_server_bin {
             Some(p) => p.clone(),
@@ -252,7 +308,7 @@ pub async fn run(o: Opts) -> anyhow::Result<Report> {
         let raw = super::raw::spawn(&program, &["loadgen", "raw-server"], &[], "raw server on ")?;
         let name = "raw broadcast (baseline)";
         let server = (raw.addr, raw.pid());
-        Some(broadcast(&ctx, &mut report, name, server, n, k, gap, give_up()).await?)
+        Some(broadcast(&ctx, &mut report, name, server, &plan, give_up()).await?)
     } else {
         None
     };
@@ -269,7 +325,7 @@ pub async fn run(o: Opts) -> anyhow::Result<Report> {
             })?;
         let name = "node ws broadcast (baseline)";
         let server = (node.addr, node.pid());
-        let p99 = broadcast(&ctx, &mut report, name, server, n, k, gap, give_up()).await?;
+        let p99 = broadcast(&ctx, &mut report, name, server, &plan, give_up()).await?;
         if let Some(raw) = raw_p99 {
             report.fact(
                 "node ws p99 / raw broadcast p99",
@@ -328,6 +384,16 @@ pub async fn run(o: Opts) -> anyhow::Result<Report> {
         lost == 0,
         format!("{lost} of {} lost", n * k),
     );
+    if o.baseline || o.node_baseline.is_some() {
+        // The baselines wrote what tablecast wrote: as many slots per update.
+        let sent = tallies.iter().map(|t| t.slots).max().unwrap_or(0);
+        let theirs = plan.slots.as_array().map_or(0, Vec::len);
+        report.check(
+            "the baselines' updates carry the slots tablecast's do",
+            sent == theirs,
+            format!("{theirs} slots in theirs, {sent} in tablecast's"),
+        );
+    }
     if let Some(base) = raw_p99 {
         report.target(
             "delivery p99 / raw broadcast p99",
