@@ -2,6 +2,7 @@
 pub use crate::domain::Cause;
 use crate::domain::{LocalDate, Reservation, WaitlistEntry};
 pub use crate::store::Step;
+use crate::store::{as_stored, stored_instant as stored};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -37,22 +38,9 @@ pub struct Image {
     pub entries: Vec<WaitlistEntry>,
 }
 
-/// An instant as both stores keep it (milliseconds): what a read returns.
-fn stored(t: DateTime<Utc>) -> DateTime<Utc> {
-    DateTime::from_timestamp_millis(t.timestamp_millis()).unwrap_or(t)
-}
-
 impl Image {
     pub fn new(reservations: Vec<Reservation>, entries: Vec<WaitlistEntry>) -> Arc<Image> {
-        let reservations = reservations
-            .into_iter()
-            .map(|mut r| {
-                (r.start, r.end) = (stored(r.start), stored(r.end));
-                (r.created_at, r.updated_at) = (stored(r.created_at), stored(r.updated_at));
-                r.expires_at = r.expires_at.map(stored);
-                r
-            })
-            .collect();
+        let reservations = reservations.into_iter().map(as_stored).collect();
         let entries = entries
             .into_iter()
             .map(|mut e| {

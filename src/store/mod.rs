@@ -60,6 +60,38 @@ pub struct Step {
 
 pub use waitlist::{JoinOutcome, LeaveOutcome, NewEntry, NewOffer, OfferOutcome, WaitingDay};
 
+/// An instant as both stores keep it (milliseconds): what a read returns.
+pub fn stored_instant(t: DateTime<Utc>) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(t.timestamp_millis()).unwrap_or(t)
+}
+
+/// A reservation as a read returns it once written: its instants to the millisecond.
+pub fn as_stored(mut r: Reservation) -> Reservation {
+    (r.start, r.end) = (stored_instant(r.start), stored_instant(r.end));
+    (r.created_at, r.updated_at) = (stored_instant(r.created_at), stored_instant(r.updated_at));
+    r.expires_at = r.expires_at.map(stored_instant);
+    r
+}
+
+/// Puts `r`, as a commit left it, into `day` (a date's reservations ordered by start and table,
+/// as a day read returns them): in place of the version it had, at its place in the order,
+/// after those with the same start and table; or out of it when it is a released or expired
+/// hold, which no day read returns.
+pub fn place_in_day(day: &mut Vec<Reservation>, r: &Reservation) {
+    let order =
+        |a: &Reservation, b: &Reservation| (a.start, &a.table_id).cmp(&(b.start, &b.table_id));
+    if !day.is_sorted_by(|a, b| order(a, b).is_le()) {
+        day.sort_by(order);
+    }
+    if let Some(i) = day.iter().position(|x| x.id == r.id) {
+        day.remove(i);
+    }
+    if !matches!(r.status, Status::Released | Status::Expired) {
+        let at = day.partition_point(|x| order(x, r).is_le());
+        day.insert(at, r.clone());
+    }
+}
+
 /// A new reservation to write, decided in ONE atomic write (SQLite: one transaction;
 /// DynamoDB: one `TransactWriteItems`), in this order:
 ///

@@ -10,7 +10,7 @@
 //! ignored. Anything else is a gap: a change in between has not arrived (yet), or the version
 //! moved in a way only a read can tell.
 use crate::booking::{Change, Image};
-use crate::domain::{Cause, LocalDate, Reservation, Status, WaitlistEntry};
+use crate::domain::{Cause, LocalDate, Reservation, WaitlistEntry};
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -146,23 +146,9 @@ fn apply_image(
     day: &mut Vec<Reservation>,
     waitlist: Option<&mut Vec<WaitlistEntry>>,
 ) {
-    // The day stays ordered by start and table, as a read returns it: each reservation goes
-    // in at its place, after those with the same start and table.
-    let order =
-        |a: &Reservation, b: &Reservation| (a.start, &a.table_id).cmp(&(b.start, &b.table_id));
-    if !day.is_sorted_by(|a, b| order(a, b).is_le()) {
-        day.sort_by(order);
-    }
     for r in &image.reservations {
-        if r.date != date && r.date != date.pred() {
-            continue;
-        }
-        if let Some(i) = day.iter().position(|x| x.id == r.id) {
-            day.remove(i);
-        }
-        if !matches!(r.status, Status::Released | Status::Expired) {
-            let at = day.partition_point(|x| order(x, r).is_le());
-            day.insert(at, r.clone());
+        if r.date == date || r.date == date.pred() {
+            crate::store::place_in_day(day, r);
         }
     }
     let Some(waitlist) = waitlist else { return };
@@ -183,7 +169,7 @@ fn apply_image(
 mod tests {
     use super::*;
     use crate::booking::Step;
-    use crate::domain::Cause;
+    use crate::domain::{Cause, Status};
     use chrono::Utc;
     use std::sync::Arc;
     use uuid::Uuid;

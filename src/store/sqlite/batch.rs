@@ -4,9 +4,12 @@
 use super::decide::{insert_in, record_answer, transition_in};
 use super::fast::{self, Verdict};
 use super::raw::{self, Script};
+use super::reads::Days;
 use super::waitlist::offer_in;
+use crate::domain::Reservation;
 use crate::domain::Seating;
 use crate::store::Versions;
+use crate::store::{as_stored, Step};
 use crate::store::{
     InsertOutcome, NewOffer, NewReservation, OfferOutcome, StoreError, StoreResult, Transition,
     TransitionOutcome,
@@ -14,7 +17,7 @@ use crate::store::{
 use sqlx::sqlite::{LockedSqliteHandle, SqlitePool};
 use sqlx::{Sqlite, Transaction};
 use std::ptr::NonNull;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use tokio::sync::{mpsc, oneshot};
 
 /// At most this many decisions share one commit.
@@ -52,18 +55,18 @@ enum Done {
 /// Starts the writer on a thread of its own: it runs the hold scripts itself (`raw.rs`), and that
 /// work, page reads and WAL writes included, must not hold up a worker of the runtime that
 /// serves requests. The thread ends when every sender is gone.
-pub fn spawn(pool: SqlitePool) -> std::io::Result<mpsc::Sender<Job>> {
+pub fn spawn(pool: SqlitePool, days: Arc<Mutex<Days>>) -> std::io::Result<mpsc::Sender<Job>> {
     let (tx, rx) = mpsc::channel(QUEUE);
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     std::thread::Builder::new()
         .name("sqlite-writer".into())
-        .spawn(move || rt.block_on(run(pool, rx)))?;
+        .spawn(move || rt.block_on(run(pool, rx, days)))?;
     Ok(tx)
 }
 
-async fn run(pool: SqlitePool, mut rx: mpsc::Receiver<Job>) {
+async fn run(pool: SqlitePool, mut rx: mpsc::Receiver<Job>, days: Arc<Mutex<Days>>) {
     let mut kept = Kept::default();
     while let Some(first) = rx.recv().await {
         let mut jobs = vec![first];
@@ -73,7 +76,7 @@ async fn run(pool: SqlitePool, mut rx: mpsc::Receiver<Job>) {
                 Err(_) => break,
             }
         }
-        commit(&pool, jobs, &mut kept).await;
+        commit(&pool, jobs, &mut kept, &days).await;
     }
     kept.finalize(&pool).await;
 }
@@ -215,6 +218,7 @@ async fn insert_run(
     run: Vec<(Box<NewReservation>, InsertReply)>,
     done: &mut Vec<Done>,
     kept: &mut Kept,
+    written: &mut Written,
 ) -> Option<Shared> {
     let mut run = run.into_iter();
     let mut broken = None;
@@ -260,10 +264,14 @@ async fn insert_run(
                         follow_up = Some((new, reply, FollowUp::Slow { released: release }));
                         break;
                     }
-                    Ok(Verdict::Won(seating, versions)) => Ok(InsertOutcome::Won {
-                        reservation: fast::seated(new.reservation, &seating),
-                        versions,
-                    }),
+                    Ok(Verdict::Won(seating, versions)) => {
+                        let reservation = fast::seated(new.reservation, &seating);
+                        written.push((as_stored(reservation.clone()), versions.steps.clone()));
+                        Ok(InsertOutcome::Won {
+                            reservation,
+                            versions,
+                        })
+                    }
                     Ok(lost) => {
                         // Nothing was written; an open savepoint is only released.
                         if !release {
@@ -301,6 +309,9 @@ async fn insert_run(
                 let idem = new.idem.as_ref().expect("keyed");
                 let recorded = record_answer(tx, idem, &reservation).await;
                 broken = closed(close_savepoint(tx, recorded.is_ok()).await);
+                if recorded.is_ok() {
+                    written.push((as_stored(reservation.clone()), versions.steps.clone()));
+                }
                 recorded.map(|()| InsertOutcome::Won {
                     reservation,
                     versions,
@@ -343,7 +354,13 @@ async fn insert_run(
 
 const NOT_RUN: &str = "the group commit failed before this write";
 
-async fn commit(pool: &SqlitePool, jobs: Vec<Job>, kept: &mut Kept) {
+/// What a group commit wrote that a day view can take without a read, in the order it was
+/// written: each reservation as the commit left it, with the steps it made to its dates'
+/// versions. Holds the script decided (which mark nothing expired on the way) and status
+/// changes; not what is decided statement by statement, nor offers.
+type Written = Vec<(Reservation, Vec<Step>)>;
+
+async fn commit(pool: &SqlitePool, jobs: Vec<Job>, kept: &mut Kept, days: &Mutex<Days>) {
     let mut tx = match pool.begin_with("BEGIN IMMEDIATE").await {
         Ok(tx) => tx,
         Err(e) => {
@@ -360,6 +377,7 @@ async fn commit(pool: &SqlitePool, jobs: Vec<Job>, kept: &mut Kept) {
         }
     };
     let mut done = Vec::with_capacity(jobs.len());
+    let mut written = Written::new();
     let mut broken: Option<Shared> = None;
     let mut jobs = jobs.into_iter().peekable();
     while let Some(job) = jobs.next() {
@@ -383,7 +401,7 @@ async fn commit(pool: &SqlitePool, jobs: Vec<Job>, kept: &mut Kept) {
                             done.push(Done::Insert(reply, unavailable(NOT_RUN, e)));
                         }
                     }
-                    None => broken = insert_run(&mut tx, run, &mut done, kept).await,
+                    None => broken = insert_run(&mut tx, run, &mut done, kept, &mut written).await,
                 }
             }
             Job::Transition(t, reply) => {
@@ -396,6 +414,14 @@ async fn commit(pool: &SqlitePool, jobs: Vec<Job>, kept: &mut Kept) {
                     if let Err(e) = close_savepoint(&mut tx, keep).await {
                         broken = Some(Arc::new(e));
                     }
+                }
+                if let Ok(TransitionOutcome::Done {
+                    reservation,
+                    versions,
+                    ..
+                }) = &out
+                {
+                    written.push((as_stored(reservation.clone()), versions.steps.clone()));
                 }
                 done.push(Done::Transition(reply, out));
             }
@@ -422,6 +448,10 @@ async fn commit(pool: &SqlitePool, jobs: Vec<Job>, kept: &mut Kept) {
             .await
             .map_err(|e| ("the group commit failed", Arc::new(e))),
     };
+    // Before the answers: a client's next read after its answer finds the day current.
+    if committed.is_ok() && !written.is_empty() {
+        days.lock().expect("days").absorb(&written);
+    }
     for d in done {
         match (d, &committed) {
             (Done::Insert(r, out), Ok(())) => drop(r.send(out)),
@@ -517,7 +547,7 @@ mod tests {
             }
             drop(jobs);
         };
-        tokio::join!(run(pool.clone(), rx), drive);
+        tokio::join!(run(pool.clone(), rx, Arc::default()), drive);
         assert_eq!(
             kept_inserts(&pool).await,
             0,

@@ -116,8 +116,9 @@ pub struct SqliteStore {
     jobs: mpsc::Sender<batch::Job>,
     /// Each restaurant's settings as last parsed, with their revision (see `restaurant_`).
     parsed: Parsed,
-    /// Each date's day view as last read, with its versions (see `reads::day_`).
-    days: std::sync::Mutex<reads::Days>,
+    /// Each date's day view as last read, with its versions (see `reads::day_`), kept current
+    /// with the writer's own commits (`reads::Days::absorb`).
+    days: Arc<std::sync::Mutex<reads::Days>>,
 }
 
 type Parsed = std::sync::Mutex<std::collections::HashMap<Uuid, std::sync::Arc<StoredRestaurant>>>;
@@ -163,13 +164,14 @@ impl SqliteStore {
                 .connect_with(opts.read_only(true))
                 .await?
         };
-        let jobs = batch::spawn(writer.clone())?;
+        let days = Arc::default();
+        let jobs = batch::spawn(writer.clone(), Arc::clone(&days))?;
         Ok(Self {
             writer,
             reader,
             jobs,
             parsed: Parsed::default(),
-            days: Default::default(),
+            days,
         })
     }
 

@@ -6,7 +6,7 @@ use super::raw::{Script, Value};
 use super::rows::{db, reservation_columns, row_to_reservation, RawRow, SHOWN_SQL};
 use super::SqliteStore;
 use crate::domain::{LocalDate, Reservation};
-use crate::store::{DayView, StoreError, StoreResult};
+use crate::store::{DayView, Step, StoreError, StoreResult};
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 use uuid::Uuid;
@@ -71,12 +71,18 @@ pub(super) struct Days {
     /// Raised by every `clear`: a view read before the clear (its snapshot may still show the
     /// rows retention deleted) is not kept after it.
     generation: u64,
+    /// The writer's last commits, oldest first (`absorb`): a view read while they were made
+    /// catches up with them when it is kept.
+    recent: std::collections::VecDeque<Arc<(Reservation, Vec<Step>)>>,
     /// Whole-day reads offered to the cache (a test's count of what was not a hit).
     #[cfg(test)]
     offered: usize,
 }
 
 const MAX_CACHED: usize = 100_000;
+/// The writer's commits kept for views still being read: a read takes milliseconds, the
+/// writer commits a few thousand holds a second at most.
+const RECENT: usize = 1024;
 
 impl Days {
     /// The cached view of `key` with its versions, and the generation it was found in.
@@ -103,6 +109,15 @@ impl Days {
         if generation != self.generation {
             return;
         }
+        // A read that began before the writer took a commit into the cached view ends with an
+        // older snapshot than the view: the view stays (versions never go down).
+        if self
+            .views
+            .get(&key)
+            .is_some_and(|c| c.view.version >= view.version && c.pred_version >= pred_version)
+        {
+            return;
+        }
         if self.reservations + view.reservations.len() > MAX_CACHED {
             self.views.clear();
             self.reservations = 0;
@@ -111,11 +126,87 @@ impl Days {
         if let Some(old) = self.views.insert(key, CachedDay { pred_version, view }) {
             self.reservations -= old.view.reservations.len();
         }
+        // The writer's commits since the read's snapshot, as far as they follow on from it.
+        self.catch_up(key);
+    }
+
+    /// Takes the writer's commits, in the order they were made (each a reservation as it left
+    /// it and the exact steps it made to its dates' versions), into the views they follow on
+    /// from: a view whose date (or day before) a commit stepped from exactly the version the
+    /// view holds gets the reservation and the new version, and is then where a read after the
+    /// commit would put it. The last commits are kept (`RECENT`), so that a view read while
+    /// they were made takes them when it is kept (`put`). A view a commit does not follow on
+    /// from stays as it is: the versions check of its next read tells it is behind, and the
+    /// day is read again.
+    pub(super) fn absorb(&mut self, commits: &[(Reservation, Vec<Step>)]) {
+        let mut keys = Vec::new();
+        for c in commits {
+            let rid = c.0.restaurant_id;
+            keys.extend(
+                c.1.iter()
+                    .flat_map(|s| [(rid, s.date), (rid, s.date.succ())]),
+            );
+            if self.recent.len() == RECENT {
+                self.recent.pop_front();
+            }
+            self.recent.push_back(Arc::new(c.clone()));
+        }
+        keys.sort();
+        keys.dedup();
+        for key in keys {
+            self.catch_up(key);
+        }
+    }
+
+    /// Applies to the view of `key` every kept commit that follows on from it, in order, until
+    /// none does.
+    fn catch_up(&mut self, key: (Uuid, LocalDate)) {
+        let (rid, date) = key;
+        let Some(cached) = self.views.get_mut(&key) else {
+            return;
+        };
+        let before = cached.view.reservations.len();
+        loop {
+            let mut moved = false;
+            for c in &self.recent {
+                let (r, steps) = &**c;
+                if r.restaurant_id != rid {
+                    continue;
+                }
+                let own = steps.iter().find(|s| s.date == date);
+                let pred = steps.iter().find(|s| s.date == date.pred());
+                if own.is_none() && pred.is_none() {
+                    continue;
+                }
+                let fits = own.is_none_or(|s| cached.view.version == s.from)
+                    && pred.is_none_or(|s| cached.pred_version as u64 == s.from);
+                if !fits {
+                    continue;
+                }
+                let view = Arc::make_mut(&mut cached.view);
+                if r.date == date || r.date == date.pred() {
+                    crate::store::place_in_day(&mut view.reservations, r);
+                }
+                if let Some(s) = own {
+                    view.version = s.to;
+                    view.parts = vec![(String::new(), s.to)];
+                }
+                if let Some(s) = pred {
+                    cached.pred_version = s.to as i64;
+                }
+                moved = true;
+            }
+            if !moved {
+                break;
+            }
+        }
+        self.reservations = self.reservations + cached.view.reservations.len() - before;
     }
 
     /// Forgets every view (rows were deleted without a version: retention).
     pub(super) fn clear(&mut self) {
         self.views.clear();
+        self.recent.clear();
         self.reservations = 0;
         self.generation += 1;
     }
@@ -185,7 +276,6 @@ impl SqliteStore {
     ) -> StoreResult<Arc<DayView>> {
         const READ: &str = "read a day";
         let key = (restaurant_id, date);
-        let (cached, generation) = self.days.lock().expect("days").get(&key);
         let values = [
             restaurant_id.to_string().into(),
             date.pred().to_string().into(),
@@ -196,14 +286,17 @@ impl SqliteStore {
             Cached(Arc<DayView>),
             Rows(Vec<Vec<Value>>),
         }
-        let read = self
+        let (read, generation) = self
             .read_raw_with(READ, |run| {
+                // Looked up once a reader is ours: a request that queued for one compares the
+                // view as it is now, which the writer may have brought up to date meanwhile.
+                let (cached, generation) = self.days.lock().expect("days").get(&key);
                 if let Some((v, p, view)) = cached {
                     if versions(&run(VERSIONS_SQL, &values)?)? == Some((v, p)) {
-                        return Ok(Read::Cached(view));
+                        return Ok((Read::Cached(view), generation));
                     }
                 }
-                run(day_sql(), &values).map(Read::Rows)
+                run(day_sql(), &values).map(|rows| (Read::Rows(rows), generation))
             })
             .await?;
         let rows = match read {
@@ -259,7 +352,7 @@ mod tests {
     use crate::domain::reservation::Status;
     use crate::domain::restaurant::tests::paris;
     use crate::domain::{Restaurant, Seating, TableId, WallTime};
-    use crate::store::{InsertOutcome, NewReservation, Store};
+    use crate::store::{InsertOutcome, NewReservation, Store, Transition, TransitionOutcome};
     use chrono::{DateTime, Utc};
 
     /// The virtual machine steps of one run of `sql` (the versions alone, or the whole day)
@@ -279,28 +372,21 @@ mod tests {
     }
 
     /// Holds table `t` from 19:00 UTC to 20:30 on `date`.
-    async fn hold(store: &SqliteStore, r: &Restaurant, date: LocalDate, t: usize) {
+    async fn hold(store: &SqliteStore, r: &Restaurant, date: LocalDate, t: usize) -> Uuid {
+        hold_at(store, r, date, t, 19 * 60).await
+    }
+
+    /// Holds table `t` from `minutes` past midnight UTC on `date`, for 90 minutes.
+    async fn hold_at(
+        store: &SqliteStore,
+        r: &Restaurant,
+        date: LocalDate,
+        t: usize,
+        minutes: u16,
+    ) -> Uuid {
         let now: DateTime<Utc> = Utc::now();
         let table = TableId::parse(&format!("t{t}")).unwrap();
-        let start = date.naive().and_hms_opt(19, 0, 0).unwrap().and_utc();
-        let reservation = Reservation {
-            id: Uuid::new_v4(),
-            restaurant_id: r.id,
-            table_id: table.clone(),
-            table_ids: vec![table.clone()],
-            combination_id: None,
-            date,
-            time: WallTime::from_minutes(19 * 60),
-            start,
-            end: start + chrono::Duration::minutes(90),
-            party_size: 2,
-            status: Status::Held,
-            expires_at: Some(now + chrono::Duration::seconds(300)),
-            guest: None,
-            notes: String::new(),
-            created_at: now,
-            updated_at: now,
-        };
+        let reservation = held(r.id, date, t, minutes);
         let new = NewReservation {
             reservation,
             candidates: vec![Seating::single(&table)],
@@ -311,17 +397,43 @@ mod tests {
             cap: None,
             idem: None,
         };
+        let id = new.reservation.id;
         let won = store.insert_reservation(new).await.unwrap();
         assert!(matches!(won, InsertOutcome::Won { .. }), "{won:?}");
+        id
     }
 
-    #[tokio::test]
-    async fn an_unchanged_date_is_answered_from_its_versions_whatever_it_holds() {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}/days.db", dir.path().display());
-        let store = SqliteStore::open(&url).await.unwrap();
+    /// A hold of table `t` of restaurant `rid` from `minutes` past midnight UTC on `date`, for
+    /// 90 minutes, as a read returns it.
+    fn held(rid: Uuid, date: LocalDate, t: usize, minutes: u16) -> Reservation {
+        let now: DateTime<Utc> = Utc::now();
+        let table = TableId::parse(&format!("t{t}")).unwrap();
+        let start = date.naive().and_hms_opt(0, 0, 0).unwrap().and_utc()
+            + chrono::Duration::minutes(i64::from(minutes));
+        crate::store::as_stored(Reservation {
+            id: Uuid::new_v4(),
+            restaurant_id: rid,
+            table_id: table.clone(),
+            table_ids: vec![table.clone()],
+            combination_id: None,
+            date,
+            time: WallTime::from_minutes(minutes),
+            start,
+            end: start + chrono::Duration::minutes(90),
+            party_size: 2,
+            status: Status::Held,
+            expires_at: Some(now + chrono::Duration::seconds(300)),
+            guest: None,
+            notes: String::new(),
+            created_at: now,
+            updated_at: now,
+        })
+    }
+
+    /// A restaurant of `n` two-seat tables `t0`…, created in `store`.
+    async fn restaurant_of(store: &SqliteStore, n: usize) -> Restaurant {
         let mut r = paris();
-        r.tables = (0..60)
+        r.tables = (0..n)
             .map(|i| {
                 let mut t = r.tables[1].clone();
                 t.id = TableId::parse(&format!("t{i}")).unwrap();
@@ -334,6 +446,21 @@ mod tests {
             .create_restaurant(&r, "staff", Utc::now())
             .await
             .unwrap();
+        r
+    }
+
+    /// The day as a read of every row returns it, the cache set aside.
+    async fn fresh(store: &SqliteStore, rid: Uuid, date: LocalDate) -> Arc<DayView> {
+        store.days.lock().unwrap().clear();
+        store.day_(rid, date).await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn an_unchanged_date_is_answered_from_its_versions_whatever_it_holds() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/days.db", dir.path().display());
+        let store = SqliteStore::open(&url).await.unwrap();
+        let r = restaurant_of(&store, 60).await;
         let date = LocalDate::from_naive(Utc::now().date_naive() + chrono::Days::new(3));
         for t in 0..5 {
             hold(&store, &r, date, t).await;
@@ -350,12 +477,17 @@ mod tests {
         for t in 5..60 {
             hold(&store, &r, date, t).await;
         }
-        // Changed: a read of every row.
+        // Changed by this store's writer: the cached view took each hold, no read of the day.
         let again = store.day_(r.id, date).await.unwrap();
         assert_eq!(again.reservations.len(), 60);
         assert!(again.version > first.version);
+        assert_eq!(offered(), 1);
+        // Set aside, the cache is a read of every row.
+        let read = fresh(&store, r.id, date).await;
         assert_eq!(offered(), 2);
-        assert!(Arc::ptr_eq(&again, &store.day_(r.id, date).await.unwrap()));
+        assert_eq!(read.reservations, again.reservations);
+        assert_eq!(read.version, again.version);
+        assert!(Arc::ptr_eq(&read, &store.day_(r.id, date).await.unwrap()));
         assert_eq!(offered(), 2);
         let (many, many_versions) = steps(&store, VERSIONS_SQL, r.id, date).await;
         let (_, many_day) = steps(&store, day_sql(), r.id, date).await;
@@ -369,6 +501,112 @@ mod tests {
             many_versions, few_versions,
             "the versions cost the same whatever the date holds"
         );
+    }
+
+    #[tokio::test]
+    async fn the_writers_commits_keep_a_cached_day_as_a_read_would_find_it_and_others_force_a_read()
+    {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/days.db", dir.path().display());
+        let store = SqliteStore::open(&url).await.unwrap();
+        let r = restaurant_of(&store, 6).await;
+        let date = LocalDate::from_naive(Utc::now().date_naive() + chrono::Days::new(3));
+        let offered = || store.days.lock().unwrap().offered;
+        let a = hold(&store, &r, date, 0).await;
+        hold(&store, &r, date, 1).await;
+        // Cached: the date and the next one (whose view shows the day before).
+        store.day_(r.id, date).await.unwrap();
+        store.day_(r.id, date.succ()).await.unwrap();
+        assert_eq!(offered(), 2);
+        // Holds (one across midnight, into the next date's view), a confirm and a release.
+        let late = hold_at(&store, &r, date, 2, 23 * 60).await;
+        hold_at(&store, &r, date, 3, 12 * 60).await;
+        let now = Utc::now();
+        let done = store
+            .transition(Transition::new(a, Status::Held, Status::Confirmed, now))
+            .await
+            .unwrap();
+        assert!(matches!(done, TransitionOutcome::Done { .. }), "{done:?}");
+        let done = store
+            .transition(Transition::new(late, Status::Held, Status::Released, now))
+            .await
+            .unwrap();
+        assert!(matches!(done, TransitionOutcome::Done { .. }), "{done:?}");
+        let cached = store.day_(r.id, date).await.unwrap();
+        let next = store.day_(r.id, date.succ()).await.unwrap();
+        assert_eq!(offered(), 2, "both views answered without a read");
+        assert_eq!(cached.reservations.len(), 3);
+        for (view, d) in [(cached, date), (next, date.succ())] {
+            let read = fresh(&store, r.id, d).await;
+            assert_eq!(view.reservations, read.reservations, "{d}");
+            assert_eq!(
+                (view.version, view.parts.clone()),
+                (read.version, read.parts.clone())
+            );
+            store.days.lock().unwrap().clear();
+        }
+        // Another process on the same file (another instance): its writes are not this writer's;
+        // the versions tell, and the day is read.
+        store.day_(r.id, date).await.unwrap();
+        let before = offered();
+        let other = SqliteStore::open(&url).await.unwrap();
+        hold(&other, &r, date, 4).await;
+        let seen = store.day_(r.id, date).await.unwrap();
+        assert_eq!(offered(), before + 1, "read after another process's write");
+        assert_eq!(seen.reservations.len(), 4);
+        // And this store's next hold, on a view read after it, is taken in again.
+        hold(&store, &r, date, 5).await;
+        assert_eq!(store.day_(r.id, date).await.unwrap().reservations.len(), 5);
+        assert_eq!(offered(), before + 1);
+    }
+
+    #[test]
+    fn a_view_read_while_the_writer_committed_catches_up_as_far_as_the_commits_follow_on() {
+        let rid = Uuid::new_v4();
+        let date = LocalDate::parse("2026-12-05").unwrap();
+        let key = (rid, date);
+        let step = |from: u64| {
+            vec![Step {
+                date,
+                part: String::new(),
+                from,
+                to: from + 1,
+            }]
+        };
+        let (a, b, c) = (
+            held(rid, date, 0, 19 * 60),
+            held(rid, date, 1, 18 * 60),
+            held(rid, date, 2, 20 * 60),
+        );
+        let mut days = Days::default();
+        let (_, generation) = days.get(&key);
+        // Committed while a read at version 5 was under way: 5 → 6 (a), 6 → 7 (b).
+        days.absorb(&[(a.clone(), step(5)), (b.clone(), step(6))]);
+        assert!(days.get(&key).0.is_none(), "nothing cached to take them");
+        days.put(key, 0, Arc::new(view_at(5, Vec::new())), generation);
+        let (kept, _) = days.get(&key);
+        let (v, _, view) = kept.unwrap();
+        assert_eq!(v, 7);
+        // Ordered by start, as a read returns them.
+        assert_eq!(view.reservations, vec![b.clone(), a.clone()]);
+        assert_eq!(days.reservations, 2);
+        // A read at 6 that ends now is older than the view: the view stays.
+        days.put(key, 0, Arc::new(view_at(6, vec![a.clone()])), generation);
+        assert_eq!(days.get(&key).0.unwrap().0, 7);
+        // A commit that does not follow on (8 → 9: 7 → 8 was not the writer's to hand over)
+        // leaves the view at 7, for the next read's versions to find behind.
+        days.absorb(&[(c.clone(), step(8))]);
+        assert_eq!(days.get(&key).0.unwrap().0, 7);
+        // The read at 8 catches up with it.
+        days.put(
+            key,
+            0,
+            Arc::new(view_at(8, vec![b.clone(), a.clone()])),
+            generation,
+        );
+        let (v, _, view) = days.get(&key).0.unwrap();
+        assert_eq!(v, 9);
+        assert_eq!(view.reservations, vec![b, a, c]);
     }
 
     #[test]
@@ -391,5 +629,10 @@ mod tests {
         assert!(days.get(&key).0.is_none(), "a view from before the clear");
         days.put(key, 3, view(8), after);
         assert_eq!(days.get(&key).0.map(|(v, _, _)| v), Some(8));
+        // A read that ends after the view moved past it does not take its place.
+        days.put(key, 3, view(7), after);
+        assert_eq!(days.get(&key).0.map(|(v, _, _)| v), Some(8));
+        days.put(key, 4, view(8), after);
+        assert_eq!(days.get(&key).0.map(|(v, p, _)| (v, p)), Some((8, 4)));
     }
 }
