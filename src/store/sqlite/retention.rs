@@ -102,8 +102,10 @@ impl SqliteStore {
             .rows_affected();
         tx.commit().await.map_err(db("commit a retention batch"))?;
         // A held row past its expiry is in the day views and goes without a version: the cached
-        // views are read again. (Another instance on the same file keeps its own until the
-        // date's next change; an expired hold occupies nothing, so only the floor could show it.)
+        // views are read again. (Another instance on the same file keeps its own until a change
+        // of the date it does not take in from its own writer, such as a sweep: its own holds
+        // and status changes move its views on. An expired hold occupies nothing, so only the
+        // floor could show it, and each read of it asks for a sweep, which finds nothing.)
         if gone > 0 {
             self.days.lock().expect("days").clear();
         }
