@@ -450,7 +450,7 @@ async fn commit(pool: &SqlitePool, jobs: Vec<Job>, kept: &mut Kept, days: &Mutex
     };
     // Before the answers: a client's next read after its answer finds the day current.
     if committed.is_ok() && !written.is_empty() {
-        days.lock().expect("days").absorb(&written);
+        days.lock().expect("days").absorb(written);
     }
     for d in done {
         match (d, &committed) {

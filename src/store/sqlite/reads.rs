@@ -73,7 +73,7 @@ pub(super) struct Days {
     generation: u64,
     /// The writer's last commits, oldest first (`absorb`): a view read while they were made
     /// catches up with them when it is kept.
-    recent: std::collections::VecDeque<Arc<(Reservation, Vec<Step>)>>,
+    recent: std::collections::VecDeque<(Reservation, Vec<Step>)>,
     /// Whole-day reads offered to the cache (a test's count of what was not a hit).
     #[cfg(test)]
     offered: usize,
@@ -138,7 +138,7 @@ impl Days {
     /// they were made takes them when it is kept (`put`). A view a commit does not follow on
     /// from stays as it is: the versions check of its next read tells it is behind, and the
     /// day is read again.
-    pub(super) fn absorb(&mut self, commits: &[(Reservation, Vec<Step>)]) {
+    pub(super) fn absorb(&mut self, commits: Vec<(Reservation, Vec<Step>)>) {
         let mut keys = Vec::new();
         for c in commits {
             let rid = c.0.restaurant_id;
@@ -149,7 +149,7 @@ impl Days {
             if self.recent.len() == RECENT {
                 self.recent.pop_front();
             }
-            self.recent.push_back(Arc::new(c.clone()));
+            self.recent.push_back(c);
         }
         keys.sort();
         keys.dedup();
@@ -158,46 +158,34 @@ impl Days {
         }
     }
 
-    /// Applies to the view of `key` every kept commit that follows on from it, in order, until
-    /// none does.
+    /// Applies to the view of `key` every kept commit that follows on from it. One pass is
+    /// enough: they are kept in the order they were committed, so each comes after every commit
+    /// it follows on from.
     fn catch_up(&mut self, key: (Uuid, LocalDate)) {
         let (rid, date) = key;
         let Some(cached) = self.views.get_mut(&key) else {
             return;
         };
         let before = cached.view.reservations.len();
-        loop {
-            let mut moved = false;
-            for c in &self.recent {
-                let (r, steps) = &**c;
-                if r.restaurant_id != rid {
-                    continue;
-                }
-                let own = steps.iter().find(|s| s.date == date);
-                let pred = steps.iter().find(|s| s.date == date.pred());
-                if own.is_none() && pred.is_none() {
-                    continue;
-                }
-                let fits = own.is_none_or(|s| cached.view.version == s.from)
-                    && pred.is_none_or(|s| cached.pred_version as u64 == s.from);
-                if !fits {
-                    continue;
-                }
-                let view = Arc::make_mut(&mut cached.view);
-                if r.date == date || r.date == date.pred() {
-                    crate::store::place_in_day(&mut view.reservations, r);
-                }
-                if let Some(s) = own {
-                    view.version = s.to;
-                    view.parts = vec![(String::new(), s.to)];
-                }
-                if let Some(s) = pred {
-                    cached.pred_version = s.to as i64;
-                }
-                moved = true;
+        for (r, steps) in self.recent.iter().filter(|(r, _)| r.restaurant_id == rid) {
+            let own = steps.iter().find(|s| s.date == date);
+            let pred = steps.iter().find(|s| s.date == date.pred());
+            let fits = (own.is_some() || pred.is_some())
+                && own.is_none_or(|s| cached.view.version == s.from)
+                && pred.is_none_or(|s| cached.pred_version as u64 == s.from);
+            if !fits {
+                continue;
             }
-            if !moved {
-                break;
+            let view = Arc::make_mut(&mut cached.view);
+            if r.date == date || r.date == date.pred() {
+                crate::store::place_in_day(&mut view.reservations, r);
+            }
+            if let Some(s) = own {
+                view.version = s.to;
+                view.parts = vec![(String::new(), s.to)];
+            }
+            if let Some(s) = pred {
+                cached.pred_version = s.to as i64;
             }
         }
         self.reservations = self.reservations + cached.view.reservations.len() - before;
@@ -581,7 +569,7 @@ mod tests {
         let mut days = Days::default();
         let (_, generation) = days.get(&key);
         // Committed while a read at version 5 was under way: 5 → 6 (a), 6 → 7 (b).
-        days.absorb(&[(a.clone(), step(5)), (b.clone(), step(6))]);
+        days.absorb(vec![(a.clone(), step(5)), (b.clone(), step(6))]);
         assert!(days.get(&key).0.is_none(), "nothing cached to take them");
         days.put(key, 0, Arc::new(view_at(5, Vec::new())), generation);
         let (kept, _) = days.get(&key);
@@ -595,7 +583,7 @@ mod tests {
         assert_eq!(days.get(&key).0.unwrap().0, 7);
         // A commit that does not follow on (8 → 9: 7 → 8 was not the writer's to hand over)
         // leaves the view at 7, for the next read's versions to find behind.
-        days.absorb(&[(c.clone(), step(8))]);
+        days.absorb(vec![(c.clone(), step(8))]);
         assert_eq!(days.get(&key).0.unwrap().0, 7);
         // The read at 8 catches up with it.
         days.put(
