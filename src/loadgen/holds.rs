@@ -5,6 +5,7 @@ use super::{double_bookings, Common, Ctx, Report};
 use clap::Args;
 use futures_util::future::join_all;
 use serde_json::json;
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -25,15 +26,15 @@ const TABLES: usize = 100;
 /// `/healthz` requests of the baseline per hold of the measured run.
 const BASELINE_PER_HOLD: usize = 10;
 
-/// `total` requests by `concurrency` workers; latencies and wall time.
-async fn closed_loop<F, Fut>(
+/// `total` requests by `concurrency` workers; each one's outcome and latency, and the wall time.
+async fn closed_loop<F, Fut, T>(
     total: usize,
     concurrency: usize,
     call: F,
-) -> (Vec<(bool, Duration)>, Duration)
+) -> (Vec<(T, Duration)>, Duration)
 where
     F: Fn(usize) -> Fut + Sync,
-    Fut: std::future::Future<Output = bool>,
+    Fut: std::future::Future<Output = T>,
 {
     let next = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
@@ -53,7 +54,7 @@ where
             }
         }
     });
-    let all: Vec<(bool, Duration)> = join_all(workers).await.into_iter().flatten().collect();
+    let all: Vec<(T, Duration)> = join_all(workers).await.into_iter().flatten().collect();
     (all, started.elapsed())
 }
 
@@ -123,14 +124,17 @@ pub async fn run(o: Opts) -> anyhow::Result<Report> {
             .json(&body);
         let pb = pb.clone();
         async move {
-            let ok = r.send().await.is_ok_and(|r| r.status() == 201);
+            let outcome = match r.send().await {
+                Ok(res) => Ok(res.status().as_u16()),
+                Err(e) => Err(transport_error(&e)),
+            };
             pb.inc(1);
-            ok
+            outcome
         }
     })
     .await;
     pb.finish_and_clear();
-    let won = done.iter().filter(|(ok, _)| *ok).count();
+    let won = done.iter().filter(|(o, _)| *o == Ok(201)).count();
     let rate = won as f64 / wall.as_secs_f64();
     report.latencies(
         "POST holds (201)",
@@ -144,7 +148,7 @@ pub async fn run(o: Opts) -> anyhow::Result<Report> {
     report.check(
         "every hold on a free table succeeded",
         won == holds,
-        format!("{won}/{holds}"),
+        format!("{won}/{holds}{}", others(done.iter().map(|(o, _)| o))),
     );
     // Holds whose start already passed today would be refused; the date is two days ahead.
     let reservations = ctx.reservations().await?;
@@ -161,4 +165,53 @@ pub async fn run(o: Opts) -> anyhow::Result<Report> {
         false,
     );
     Ok(report)
+}
+
+/// What a request that got no answer met, in a few words: the error's innermost cause (for
+/// example "Connection reset by peer (os error 104)").
+fn transport_error(e: &reqwest::Error) -> String {
+    let mut cause: &dyn std::error::Error = e;
+    while let Some(inner) = cause.source() {
+        cause = inner;
+    }
+    cause.to_string()
+}
+
+/// The outcomes other than `201`, counted: "; the others: 1 × 408, 2 × Connection reset by
+/// peer (os error 104)", or nothing when every hold got its `201`.
+fn others<'a>(outcomes: impl Iterator<Item = &'a Result<u16, String>>) -> String {
+    let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+    for o in outcomes {
+        match o {
+            Ok(201) => {}
+            Ok(status) => *counts.entry(status.to_string()).or_default() += 1,
+            Err(e) => *counts.entry(e.clone()).or_default() += 1,
+        }
+    }
+    if counts.is_empty() {
+        return String::new();
+    }
+    let list: Vec<String> = counts.iter().map(|(o, n)| format!("{n} × {o}")).collect();
+    format!("; the others: {}", list.join(", "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::others;
+
+    #[test]
+    fn the_outcomes_other_than_201_are_counted_by_status_or_error() {
+        let outcomes = [
+            Ok(201),
+            Ok(408),
+            Err("Connection reset by peer (os error 104)".to_string()),
+            Ok(201),
+            Ok(408),
+        ];
+        assert_eq!(
+            others(outcomes.iter()),
+            "; the others: 2 × 408, 1 × Connection reset by peer (os error 104)"
+        );
+        assert_eq!(others([Ok(201), Ok(201)].iter()), "");
+    }
 }

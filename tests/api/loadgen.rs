@@ -253,7 +253,7 @@ async fn holds_reports_as_many_successes_as_reservations_written() {
     )
     .await;
     assert!(r.invariants_hold(), "{}", r.table());
-    assert_eq!(fact(&r, "successful holds"), 150);
+    assert_eq!(fact(&r, "successful holds"), 150, "{}", r.table());
     let back = read_back(&app).await;
     assert_eq!(back.iter().filter(|x| x["status"] == "held").count(), 150);
     assert_no_overlap(&back);
