@@ -77,18 +77,22 @@ pub fn as_stored(mut r: Reservation) -> Reservation {
 /// as a day read returns them): in place of the version it had, at its place in the order,
 /// after those with the same start and table; or out of it when it is a released or expired
 /// hold, which no day read returns.
+///
+/// A reservation's start and table are set when it is decided and never change, so the version
+/// it had sits among those with its start and table: two binary searches find them, with no
+/// pass over the whole day (on a busy date the hub and the day cache do this for every change).
 pub fn place_in_day(day: &mut Vec<Reservation>, r: &Reservation) {
     let order =
         |a: &Reservation, b: &Reservation| (a.start, &a.table_id).cmp(&(b.start, &b.table_id));
-    if !day.is_sorted_by(|a, b| order(a, b).is_le()) {
-        day.sort_by(order);
-    }
-    if let Some(i) = day.iter().position(|x| x.id == r.id) {
-        day.remove(i);
+    debug_assert!(day.is_sorted_by(|a, b| order(a, b).is_le()));
+    let from = day.partition_point(|x| order(x, r).is_lt());
+    let mut to = day.partition_point(|x| order(x, r).is_le());
+    if let Some(i) = day[from..to].iter().position(|x| x.id == r.id) {
+        day.remove(from + i);
+        to -= 1;
     }
     if !matches!(r.status, Status::Released | Status::Expired) {
-        let at = day.partition_point(|x| order(x, r).is_le());
-        day.insert(at, r.clone());
+        day.insert(to, r.clone());
     }
 }
 

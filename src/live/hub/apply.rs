@@ -206,6 +206,55 @@ mod tests {
         }
     }
 
+    /// `place_in_day` finds a reservation's earlier version among those with its start and
+    /// table, and leaves the day as sorting every version that is kept would.
+    #[test]
+    fn a_change_takes_the_place_of_its_earlier_version_among_those_of_its_start_and_table() {
+        let r = super::super::view::tests::restaurant_with(&[("t1", 2), ("t2", 2)]);
+        let at = |table: &str, time: &str| {
+            super::super::view::tests::held(&r, table, date(), time, Utc::now())
+        };
+        let mut cancelled = at("t1", "19:00");
+        cancelled.status = Status::Cancelled;
+        let mut day = vec![
+            at("t2", "18:00"),
+            cancelled.clone(),
+            at("t2", "19:00"),
+            at("t1", "20:00"),
+        ];
+        let ids = |day: &[Reservation]| day.iter().map(|x| x.id).collect::<Vec<_>>();
+        // A new hold at 19:00 on t1 goes after the cancelled one there, before t2's.
+        let new = at("t1", "19:00");
+        crate::store::place_in_day(&mut day, &new);
+        assert_eq!(
+            ids(&day)[1..4],
+            [cancelled.id, new.id, day[3].id],
+            "after those with its start and table"
+        );
+        assert_eq!(day[3].table_id.as_str(), "t2");
+        // Its confirmed version replaces it; no copy is left.
+        let mut confirmed = new.clone();
+        confirmed.status = Status::Confirmed;
+        crate::store::place_in_day(&mut day, &confirmed);
+        assert_eq!(day.len(), 5);
+        assert_eq!(day.iter().filter(|x| x.id == new.id).count(), 1);
+        assert_eq!(day[2].status, Status::Confirmed);
+        // The cancelled one changing again stays among its equals, and a released hold leaves.
+        crate::store::place_in_day(&mut day, &cancelled);
+        assert_eq!(day.len(), 5);
+        let mut released = at("t1", "20:00");
+        released.id = day[4].id;
+        released.status = Status::Released;
+        crate::store::place_in_day(&mut day, &released);
+        assert_eq!(day.len(), 4);
+        assert!(day.is_sorted_by_key(|x| (x.start, x.table_id.clone())));
+        // A released hold the day never had changes nothing.
+        let mut stranger = at("t2", "18:00");
+        stranger.status = Status::Released;
+        crate::store::place_in_day(&mut day, &stranger);
+        assert_eq!(day.len(), 4);
+    }
+
     #[test]
     fn the_next_version_applies_a_duplicate_is_seen_and_a_gap_waits() {
         let parts = Parts::of(&[(String::new(), 5)]);
