@@ -119,6 +119,20 @@ impl Api {
         v
     }
 
+    /// A hold whose transport error is the caller's to handle.
+    pub async fn try_hold(
+        &self,
+        rid: &str,
+        date: &str,
+        time: &str,
+        party: u32,
+    ) -> reqwest::Result<StatusCode> {
+        let body = json!({"date": date, "time": time, "party_size": party});
+        let path = format!("/v1/restaurants/{rid}/holds");
+        let res = self.req(Method::POST, &path, None).json(&body).send().await;
+        res.map(|r| r.status())
+    }
+
     pub async fn hold(&self, rid: &str, date: &str, time: &str, party: u32) -> Response {
         self.send(
             Method::POST,
