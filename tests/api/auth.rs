@@ -19,9 +19,7 @@ struct World {
 }
 
 async fn take_hold(app: &TestApp, rid: &str, date: &str, time: &str) -> (String, String) {
-    let res = app.hold(rid, date, time, 2).await;
-    assert_eq!(res.status(), StatusCode::CREATED);
-    let v: Value = res.json().await.unwrap();
+    let v = app.held(rid, date, time, 2).await;
     (
         v["id"].as_str().unwrap().to_owned(),
         v["token"].as_str().unwrap().to_owned(),

@@ -9,7 +9,6 @@ use crate::kit::app::*;
 use crate::problem::{assert_problem, error_fields};
 use chrono::{Datelike, NaiveDate, Offset, TimeZone, Utc};
 use chrono_tz::Tz;
-use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 /// How many days ahead of today a transition must be for its tests to run on it.
@@ -222,12 +221,6 @@ fn expected(t: Transition, rows: &[(&str, &str, &str)]) -> Vec<(String, String, 
         .collect()
 }
 
-async fn hold_at(app: &TestApp, rid: &str, date: &str, time: &str) -> Value {
-    let res = app.hold(rid, date, time, 2).await;
-    assert_eq!(res.status(), StatusCode::CREATED, "hold at {time}");
-    res.json().await.unwrap()
-}
-
 async fn assert_gap_hold_is_422(app: &TestApp, rid: &str, date: &str, time: &str) {
     let before = app.availability(rid, date, 2).await;
     let p = assert_problem(app.hold(rid, date, time, 2).await, 422, "validation", time).await;
@@ -271,7 +264,7 @@ async fn paris_spring_forward_offers_no_gap_starts_and_counts_real_minutes() {
         "120 real minutes end by 05:00 CEST"
     );
 
-    let h = hold_at(&app, &f.id, date, "01:45").await;
+    let h = app.held(&f.id, date, "01:45", 2).await;
     assert_eq!(
         (h["start"].as_str(), h["end"].as_str()),
         (
@@ -353,12 +346,12 @@ async fn paris_fall_back_uses_the_first_occurrence_of_repeated_times() {
         "close 04:00 CET is 03:00Z; 03:00 CET (02:00Z) + 90 minutes is too late"
     );
 
-    let h = hold_at(&app, &f.id, date, "02:30").await;
+    let h = app.held(&f.id, date, "02:30", 2).await;
     assert_eq!(h["start"], t.at("2027-10-31T00:30:00Z"));
     assert_eq!(h["end"], t.at("2027-10-31T02:00:00Z"));
     assert_eq!((&h["date"], &h["time"]), (&json!(date), &json!("02:30")));
 
-    let first = hold_at(&app, &f.id, date, "01:00").await;
+    let first = app.held(&f.id, date, "01:00", 2).await;
     assert_eq!(first["start"], t.at("2027-10-30T23:00:00Z"));
     let on_date = app.staff_list(&f.id, &f.staff, date).await;
     assert_eq!(
@@ -396,7 +389,7 @@ async fn new_york_spring_forward_offers_no_gap_starts_and_counts_real_minutes() 
     for time in ["02:00", "02:30"] {
         assert_gap_hold_is_422(&app, &f.id, date, time).await;
     }
-    let h = hold_at(&app, &f.id, date, "01:45").await;
+    let h = app.held(&f.id, date, "01:45", 2).await;
     assert_eq!(
         h["end"],
         t.at("2027-03-14T08:15:00Z"),
@@ -429,7 +422,7 @@ async fn new_york_fall_back_uses_the_first_occurrence_of_repeated_times() {
         ),
         "close 03:00 EST is 08:00Z; 02:00 EST (07:00Z) + 90 minutes is too late"
     );
-    let h = hold_at(&app, &f.id, date, "01:30").await;
+    let h = app.held(&f.id, date, "01:30", 2).await;
     assert_eq!(
         h["start"],
         t.at("2027-11-07T05:30:00Z"),

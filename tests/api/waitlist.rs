@@ -31,25 +31,6 @@ async fn join(app: &TestApp, rid: &str, body: Value) -> (StatusCode, Value) {
     (res.status(), res.json().await.unwrap_or(Value::Null))
 }
 
-async fn held(app: &TestApp, rid: &str, date: &str) -> Value {
-    let res = app.hold(rid, date, "19:00", 2).await;
-    assert_eq!(res.status(), StatusCode::CREATED);
-    res.json().await.unwrap()
-}
-
-async fn entry(app: &TestApp, id: &str, token: &str) -> Value {
-    let res = app
-        .send(
-            Method::GET,
-            &format!("/v1/waitlist/{id}"),
-            Some(token),
-            None,
-        )
-        .await;
-    assert_eq!(res.status(), StatusCode::OK);
-    res.json().await.unwrap()
-}
-
 #[tokio::test]
 async fn a_join_answers_the_entry_with_its_token_and_position_and_staff_list_it_in_order() {
     let app = TestApp::spawn().await;
@@ -80,7 +61,9 @@ async fn a_join_answers_the_entry_with_its_token_and_position_and_staff_list_it_
     let (_, second) = join(&app, &r.id, join_body(&date, 2, "19:00", "19:00")).await;
     assert_eq!(second["position"], 2);
     let token = second["token"].as_str().unwrap();
-    let got = entry(&app, second["id"].as_str().unwrap(), token).await;
+    let got = app
+        .waitlist_entry(second["id"].as_str().unwrap(), token)
+        .await;
     assert_eq!(got["position"], 2);
     assert_eq!(got["guest"]["name"], "Ada");
     assert!(got.get("token").is_none());
@@ -135,11 +118,13 @@ async fn a_join_answers_the_entry_with_its_token_and_position_and_staff_list_it_
         assert_eq!(res.status(), StatusCode::NO_CONTENT);
     }
     assert_eq!(
-        entry(&app, second["id"].as_str().unwrap(), token).await["position"],
+        app.waitlist_entry(second["id"].as_str().unwrap(), token)
+            .await["position"],
         1
     );
     assert_eq!(
-        entry(&app, first["id"].as_str().unwrap(), other).await["status"],
+        app.waitlist_entry(first["id"].as_str().unwrap(), other)
+            .await["status"],
         "left"
     );
 }
@@ -234,7 +219,7 @@ async fn an_offer_is_pushed_to_the_entrys_subscriber_within_a_second_and_its_tok
     let app = TestApp::spawn().await;
     let r = one_table(&app).await;
     let date = date_in(3);
-    let hold = held(&app, &r.id, &date).await;
+    let hold = app.held(&r.id, &date, "19:00", 2).await;
     let (_, e) = join(&app, &r.id, join_body(&date, 2, "18:30", "19:30")).await;
     let (id, token) = (e["id"].as_str().unwrap(), e["token"].as_str().unwrap());
     let mut ws = Ws::connect(&app.base).await;
@@ -288,7 +273,7 @@ async fn an_offer_is_pushed_to_the_entrys_subscriber_within_a_second_and_its_tok
     );
     let res = app.confirm(rid, token).await;
     assert_eq!(res.status(), StatusCode::OK);
-    assert_eq!(entry(&app, id, token).await["status"], "booked");
+    assert_eq!(app.waitlist_entry(id, token).await["status"], "booked");
     let booked = loop {
         match ws.next(Duration::from_secs(2)).await {
             Got::Frame(f) if f["data"]["status"] == "booked" => break f,
@@ -314,7 +299,7 @@ async fn passing_an_offer_over_http_cascades_to_the_next_entry() {
     let app = TestApp::spawn().await;
     let r = one_table(&app).await;
     let date = date_in(3);
-    let hold = held(&app, &r.id, &date).await;
+    let hold = app.held(&r.id, &date, "19:00", 2).await;
     let (_, a) = join(&app, &r.id, join_body(&date, 2, "19:00", "19:00")).await;
     let (_, b) = join(&app, &r.id, join_body(&date, 2, "19:00", "19:00")).await;
     let (a_id, a_tok) = (a["id"].as_str().unwrap(), a["token"].as_str().unwrap());
@@ -330,7 +315,7 @@ async fn passing_an_offer_over_http_cascades_to_the_next_entry() {
             crate::kit::wait::until(Duration::from_secs(5), "an offer", || {
                 let (id, tok) = (id.clone(), tok.clone());
                 async move {
-                    let e = entry(app, &id, &tok).await;
+                    let e = app.waitlist_entry(&id, &tok).await;
                     (e["status"] == "offered").then_some(e)
                 }
             })

@@ -24,26 +24,6 @@ async fn join(app: &TestApp, rid: &str, date: &str) -> Value {
     res.json().await.unwrap()
 }
 
-/// A held 19:00 for two on `date`, and the body that answered it.
-async fn hold_at(app: &TestApp, rid: &str, date: &str) -> Value {
-    let res = app.hold(rid, date, "19:00", 2).await;
-    assert_eq!(res.status(), StatusCode::CREATED);
-    res.json().await.unwrap()
-}
-
-async fn entry(app: &TestApp, id: &str, token: &str) -> Value {
-    let res = app
-        .send(
-            Method::GET,
-            &format!("/v1/waitlist/{id}"),
-            Some(token),
-            None,
-        )
-        .await;
-    assert_eq!(res.status(), StatusCode::OK);
-    res.json().await.unwrap()
-}
-
 /// Waits for the entry's update whose status is `status`.
 async fn update_with(ws: &mut Ws, status: &str, within: Duration) -> Value {
     let start = Instant::now();
@@ -70,7 +50,7 @@ async fn on_dynamodb_an_offer_is_pushed_within_two_seconds_confirmed_by_the_entr
     // run of the offer's queries and transaction there (interpreted, not yet compiled) took over
     // a second under the whole suite's load. The bound below is for normal operation.
     let warm = date_in(4);
-    let warm_hold = hold_at(&app, &r.id, &warm).await;
+    let warm_hold = app.held(&r.id, &warm, "19:00", 2).await;
     let waiting = join(&app, &r.id, &warm).await;
     app.release_hold(&warm_hold).await;
     let (wid, wtok) = (
@@ -78,12 +58,12 @@ async fn on_dynamodb_an_offer_is_pushed_within_two_seconds_confirmed_by_the_entr
         waiting["token"].as_str().unwrap(),
     );
     crate::kit::wait::eventually(Duration::from_secs(20), "the warm-up offer", || async {
-        entry(&app, wid, wtok).await["status"] == "offered"
+        app.waitlist_entry(wid, wtok).await["status"] == "offered"
     })
     .await;
 
     let date = date_in(3);
-    let hold = hold_at(&app, &r.id, &date).await;
+    let hold = app.held(&r.id, &date, "19:00", 2).await;
     let (first, second) = (
         join(&app, &r.id, &date).await,
         join(&app, &r.id, &date).await,
@@ -133,11 +113,11 @@ async fn on_dynamodb_an_offer_is_pushed_within_two_seconds_confirmed_by_the_entr
     let res = app.confirm(rid2, &tok(&second)).await;
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(
-        entry(&app, &id(&second), &tok(&second)).await["status"],
+        app.waitlist_entry(&id(&second), &tok(&second)).await["status"],
         "booked"
     );
     assert_eq!(
-        entry(&app, &id(&first), &tok(&first)).await["status"],
+        app.waitlist_entry(&id(&first), &tok(&first)).await["status"],
         "lapsed"
     );
     let avail = app.availability(&r.id, &date, 2).await;

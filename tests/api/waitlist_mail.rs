@@ -28,9 +28,7 @@ async fn full_and_waiting(
     date: &str,
     email: Option<&str>,
 ) -> ((String, String), (String, String)) {
-    let res = app.hold(rid, date, "19:00", 2).await;
-    assert_eq!(res.status(), StatusCode::CREATED);
-    let h: Value = res.json().await.unwrap();
+    let h = app.held(rid, date, "19:00", 2).await;
     let mut guest = json!({"name": "Grace Hopper"});
     if let Some(e) = email {
         guest["email"] = json!(e);
@@ -52,23 +50,10 @@ async fn full_and_waiting(
     ((s(&h, "id"), s(&h, "token")), (s(&e, "id"), s(&e, "token")))
 }
 
-async fn entry(app: &TestApp, id: &str, token: &str) -> Value {
-    let res = app
-        .send(
-            Method::GET,
-            &format!("/v1/waitlist/{id}"),
-            Some(token),
-            None,
-        )
-        .await;
-    assert_eq!(res.status(), StatusCode::OK);
-    res.json().await.unwrap()
-}
-
 /// Waits until the entry reads `status`; returns it.
 async fn entry_becomes(app: &TestApp, id: &str, token: &str, status: &str) -> Value {
     until(WITHIN, &format!("the entry becomes {status}"), || async {
-        let e = entry(app, id, token).await;
+        let e = app.waitlist_entry(id, token).await;
         (e["status"] == status).then_some(e)
     })
     .await
@@ -177,7 +162,7 @@ async fn an_offer_mails_its_deadline_and_a_link_whose_fragment_token_confirms_it
         "{}",
         res.text().await.unwrap()
     );
-    assert_eq!(entry(&app, &eid, &etok).await["status"], "booked");
+    assert_eq!(app.waitlist_entry(&eid, &etok).await["status"], "booked");
     drained(&app).await;
     assert_eq!(
         sink.mails().len(),
@@ -293,7 +278,7 @@ async fn passing_an_offer_mails_one_lost_mail_and_leaving_mails_nothing_on(
         app.delete_reservation(&rid, &etok).await.status(),
         StatusCode::NO_CONTENT
     );
-    assert_eq!(entry(&app, &eid, &etok).await["status"], "lapsed");
+    assert_eq!(app.waitlist_entry(&eid, &etok).await["status"], "lapsed");
     entry_becomes(&app, sid, stok, "offered").await;
     // The second entry leaves: its offer is declined, which mails it nothing more.
     let res = app

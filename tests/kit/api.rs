@@ -143,6 +143,33 @@ impl Api {
         .await
     }
 
+    /// A hold that must be granted: the body that answered it (the reservation, with its token).
+    pub async fn held(&self, rid: &str, date: &str, time: &str, party: u32) -> Value {
+        let res = self.hold(rid, date, time, party).await;
+        let status = res.status();
+        let body = res.text().await.unwrap_or_default();
+        assert_eq!(
+            status,
+            StatusCode::CREATED,
+            "hold at {time} on {date}: {body}"
+        );
+        serde_json::from_str(&body).expect("a hold's JSON body")
+    }
+
+    /// A waitlist entry as its token holder reads it; it must be there.
+    pub async fn waitlist_entry(&self, id: &str, token: &str) -> Value {
+        let res = self
+            .send(
+                Method::GET,
+                &format!("/v1/waitlist/{id}"),
+                Some(token),
+                None,
+            )
+            .await;
+        assert_eq!(res.status(), StatusCode::OK, "the waitlist entry {id}");
+        res.json().await.unwrap()
+    }
+
     pub async fn confirm(&self, id: &str, token: &str) -> Response {
         self.send(
             Method::POST,
