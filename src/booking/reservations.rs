@@ -357,7 +357,7 @@ impl Booking {
         for attempt in 0..STALE_RETRIES {
             // The store may answer from what it last read: the write checks the revision, and a
             // stale one is read again as last committed.
-            let stored = if attempt == 0 {
+            let mut stored = if attempt == 0 {
                 self.store
                     .restaurant_for_insert(restaurant_id)
                     .await?
@@ -366,7 +366,20 @@ impl Booking {
                 Arc::new(self.load(restaurant_id).await?)
             };
             let now = Self::now();
-            let (reservation, candidates, pacing) = build(&stored.restaurant, now)?;
+            let (reservation, candidates, pacing) = match build(&stored.restaurant, now) {
+                Ok(built) => built,
+                // The store's copy may predate a change committed since (on this instance or
+                // another): a request is refused for the settings only as last committed.
+                Err(refused) if attempt == 0 => {
+                    let fresh = self.load(restaurant_id).await?;
+                    if fresh.revision == stored.revision {
+                        return Err(refused);
+                    }
+                    stored = Arc::new(fresh);
+                    build(&stored.restaurant, now)?
+                }
+                Err(refused) => return Err(refused),
+            };
             let cause = match reservation.status {
                 Status::Held => Cause::Held,
                 _ => Cause::WalkIn,

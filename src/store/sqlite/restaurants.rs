@@ -19,6 +19,15 @@ impl SqliteStore {
             .cloned()
     }
 
+    /// Keeps `stored` as this instance's copy unless it has a newer one: a slower read of an
+    /// older revision never replaces a newer one.
+    fn remember(&self, id: Uuid, stored: std::sync::Arc<StoredRestaurant>) {
+        let mut all = self.parsed.lock().expect("parsed restaurants");
+        if all.get(&id).is_none_or(|k| k.revision < stored.revision) {
+            all.insert(id, stored);
+        }
+    }
+
     pub(super) async fn revision(
         tx: &mut Transaction<'_, Sqlite>,
         rid: &str,
@@ -110,11 +119,7 @@ impl SqliteStore {
                         .map_err(|e| StoreError::corrupt("restaurant", e))?,
                     revision: revision as u64,
                 });
-                let mut all = self.parsed.lock().expect("parsed restaurants");
-                // A slower read of an older revision never replaces a newer one.
-                if all.get(&id).is_none_or(|k| k.revision < parsed.revision) {
-                    all.insert(id, parsed.clone());
-                }
+                self.remember(id, parsed.clone());
                 parsed
             }
         };
@@ -178,6 +183,15 @@ impl SqliteStore {
         tx.commit()
             .await
             .map_err(db("commit restaurant settings"))?;
+        // This instance's copy follows its own change at once (another instance's change is
+        // caught by the revision: see `restaurant_for_insert`).
+        self.remember(
+            r.id,
+            std::sync::Arc::new(StoredRestaurant {
+                restaurant: r.clone(),
+                revision: expected_revision + 1,
+            }),
+        );
         Ok(ReplaceOutcome::Done(Versions {
             dates: Vec::new(),
             wide: Some(wide as u64),

@@ -408,3 +408,81 @@ async fn changing_the_timezone_with_live_future_reservations_is_409_conflict() {
         "America/New_York"
     );
 }
+
+/// A hold at `time` for `party` (with `extra` members in its body), as `key`'s idempotent request.
+async fn hold_keyed(
+    app: &Api,
+    rid: &str,
+    date: &str,
+    time: &str,
+    party: u32,
+    extra: Value,
+) -> (StatusCode, Value) {
+    let mut body = json!({"date": date, "time": time, "party_size": party});
+    body.as_object_mut()
+        .unwrap()
+        .extend(extra.as_object().unwrap().clone());
+    let res = app
+        .req(Method::POST, &format!("/v1/restaurants/{rid}/holds"), None)
+        .header("Idempotency-Key", format!("{rid}-{time}-{party}"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    (res.status(), res.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn a_hold_right_after_a_settings_change_is_decided_on_the_new_settings_on_every_instance() {
+    let app = TestApp::spawn().await;
+    let f = app.standard_restaurant().await;
+    let date = date_in(3);
+    // Holds read the settings first: this instance keeps a copy of them from here on.
+    app.held(&f.id, &date, "19:00", 2).await;
+    let patch = |hours: Value| {
+        let path = format!("/v1/restaurants/{}", f.id);
+        let staff = f.staff.clone();
+        let api = app.api.clone();
+        async move {
+            api.send(
+                Method::PATCH,
+                &path,
+                Some(&staff),
+                Some(json!({"hours": hours})),
+            )
+            .await
+        }
+    };
+    let every_day = json!(["mon", "tue", "wed", "thu", "fri", "sat", "sun"]);
+    let res = patch(json!([{"days": every_day, "open": "18:00", "close": "24:00"}])).await;
+    json_body(res, StatusCode::OK, "later close").await;
+    // 22:00 opened with the change; the answer is recorded under its key, so a stale refusal
+    // would be replayed for a day.
+    let (status, body) = hold_keyed(&app, &f.id, &date, "22:00", 2, json!({})).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+
+    let res = app
+        .send(
+            Method::PUT,
+            &format!("/v1/restaurants/{}/tables/t9", f.id),
+            Some(&f.staff),
+            Some(json!({"min_party": 1, "max_party": 8})),
+        )
+        .await;
+    json_body(res, StatusCode::CREATED, "new table").await;
+    let (status, body) =
+        hold_keyed(&app, &f.id, &date, "19:00", 8, json!({"table_id": "t9"})).await;
+    assert_eq!(status, StatusCode::CREATED, "the new table: {body}");
+
+    // A second instance on the same file holds (and so keeps a copy of the settings); the
+    // first changes them; the second decides its next hold on the change.
+    let args = tablecast::config::ServeArgs::for_tests(&app.db_url, ADMIN);
+    let other = tablecast::startup::Application::build(args).await.unwrap();
+    let other_api = Api::new(&format!("http://127.0.0.1:{}", other.port()), ADMIN);
+    tokio::spawn(other.run_until_stopped());
+    other_api.held(&f.id, &date, "20:00", 2).await;
+    let res = patch(json!([{"days": every_day, "open": "17:00", "close": "24:00"}])).await;
+    json_body(res, StatusCode::OK, "earlier open").await;
+    let (status, body) = hold_keyed(&other_api, &f.id, &date, "17:00", 2, json!({})).await;
+    assert_eq!(status, StatusCode::CREATED, "on the other instance: {body}");
+}
