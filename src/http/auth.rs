@@ -93,8 +93,10 @@ pub fn bearer(req: &HttpRequest) -> Option<&str> {
         .get(actix_web::http::header::AUTHORIZATION)?
         .to_str()
         .ok()?
-        .strip_prefix("Bearer ")
-        .map(str::trim)
+        .split_once(' ')
+        // The scheme's name is case-insensitive (RFC 9110 §11.1).
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim())
         .filter(|t| !t.is_empty())
 }
 

@@ -422,3 +422,22 @@ async fn a_reservation_token_reads_confirms_and_releases_its_own_reservation() {
     let v: Value = w.app.get_reservation(id, token).await.json().await.unwrap();
     assert_eq!(v["status"], "cancelled");
 }
+
+#[tokio::test]
+async fn the_bearer_scheme_is_matched_whatever_its_case() {
+    let w = world().await;
+    let path = format!("/v1/restaurants/{}/reservations?date={}", w.a.id, w.date);
+    for scheme in ["Bearer", "bearer", "BEARER"] {
+        let res = w
+            .app
+            .req(Method::GET, &path, None)
+            .header(
+                reqwest::header::AUTHORIZATION,
+                format!("{scheme} {}", w.a.staff),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::OK, "{scheme}");
+    }
+}
