@@ -132,13 +132,15 @@ where
         let (status, v) = f(None).await?;
         return Ok(respond(status, v.to_string(), false));
     };
-    let key = key
-        .to_str()
+    // Counted in characters: a header value may carry UTF-8 beyond ASCII.
+    let key = std::str::from_utf8(key.as_bytes())
         .ok()
-        .filter(|k| (1..=255).contains(&k.len()) && k.bytes().all(|b| (b' '..=b'~').contains(&b)))
+        .filter(|k| (1..=255).contains(&k.chars().count()) && !k.chars().any(char::is_control))
         .ok_or_else(|| {
             ApiError::BadRequest(
-                "Idempotency-Key must be 1 to 255 visible ASCII characters or spaces".into(),
+                "Idempotency-Key must be 1 to 255 characters of UTF-8, none of them a control \
+                 character"
+                    .into(),
             )
         })?;
     let scope = format!(

@@ -34,6 +34,8 @@ async fn post_json(
     key: &str,
     body: &Value,
 ) -> Answer {
+    // From bytes: a key may be UTF-8 beyond ASCII.
+    let key = reqwest::header::HeaderValue::from_bytes(key.as_bytes()).expect("a header value");
     let res = app
         .req(Method::POST, path, token)
         .header("Idempotency-Key", key)
@@ -305,16 +307,28 @@ async fn confirm_and_walk_ins_replay_their_first_answer_too() {
 }
 
 #[tokio::test]
-async fn a_key_of_255_characters_is_accepted() {
+async fn a_key_of_1_to_255_characters_is_accepted_ascii_or_not() {
     let app = TestApp::spawn().await;
     let f = app.standard_restaurant().await;
-    let key = "k".repeat(255);
-    let body = json!({"date": date_in(3), "time": "19:00", "party_size": 2});
-    let first = post_json(&app, &holds(&f.id), None, &key, &body).await;
-    assert_eq!(first.status, StatusCode::CREATED);
-    let again = post_json(&app, &holds(&f.id), None, &key, &body).await;
-    assert!(again.replayed);
-    assert_eq!(again.body, first.body);
+    // 255 characters of two bytes each, and one character: counted in characters, not bytes.
+    for (key, time) in [
+        ("k".repeat(255), "19:00"),
+        ("é".repeat(255), "19:30"),
+        ("é".into(), "20:00"),
+    ] {
+        let body = json!({"date": date_in(3), "time": time, "party_size": 2});
+        let first = post_json(&app, &holds(&f.id), None, &key, &body).await;
+        assert_eq!(first.status, StatusCode::CREATED, "{key}");
+        let again = post_json(&app, &holds(&f.id), None, &key, &body).await;
+        assert!(again.replayed, "{key}");
+        assert_eq!(again.body, first.body);
+    }
+    // 256 characters, or a control character, is not a key.
+    for key in ["é".repeat(256), "a\tb".into()] {
+        let body = json!({"date": date_in(3), "time": "21:00", "party_size": 2});
+        let res = post_json(&app, &holds(&f.id), None, &key, &body).await;
+        assert_eq!(res.status, StatusCode::BAD_REQUEST, "{key:?}");
+    }
 }
 
 /// Every byte the store has on disk: the database file and its write-ahead log.
