@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use uuid::Uuid;
 
-/// A rate as `N/min`, `N/s` or `N/h` (the bucket holds N), or `off`.
+/// A rate as `N/min`, `N/s` or `N/h` (the bucket holds its per-minute figure), or `off`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Rate(Option<(NonZeroU32, Duration)>);
 
@@ -65,6 +65,12 @@ impl Default for LimitSettings {
     }
 }
 
+/// The bucket's size: the rate's per-minute figure (at least one), whatever its unit.
+fn per_minute(n: NonZeroU32, per: Duration) -> NonZeroU32 {
+    let figure = u64::from(n.get()) * 60 / per.as_secs().max(1);
+    NonZeroU32::new(u32::try_from(figure).unwrap_or(u32::MAX)).unwrap_or(NonZeroU32::MIN)
+}
+
 pub struct Limits {
     settings: LimitSettings,
     rate: Option<DefaultKeyedRateLimiter<ClientKey>>,
@@ -76,7 +82,7 @@ impl Limits {
         let rate = settings.hold_rate.0.map(|(n, per)| {
             let quota = Quota::with_period(per / n.get())
                 .unwrap_or_else(|| Quota::per_second(n))
-                .allow_burst(n);
+                .allow_burst(per_minute(n, per));
             RateLimiter::keyed(quota)
         });
         Limits {
@@ -107,7 +113,8 @@ impl Limits {
             let wait = not_until.wait_time_from(DefaultClock::default().now());
             ApiError::RateLimited {
                 limit: "hold-rate",
-                retry_after: wait.as_secs().max(1),
+                // Rounded up: a retry after this many seconds finds a token.
+                retry_after: (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1),
                 detail: "too many holds from this client; slow down".into(),
             }
         })
@@ -236,12 +243,31 @@ mod tests {
                 limit, retry_after, ..
             }) => {
                 assert_eq!(limit, "hold-rate");
-                assert!((1..=20).contains(&retry_after), "{retry_after}");
+                // The next token is due in just under 20 s: rounded up, not down.
+                assert_eq!(retry_after, 20);
             }
             other => panic!("expected hold-rate, got {other:?}"),
         }
         // Another client has its own bucket.
         l.take_hold_token(&client("192.0.2.2")).unwrap();
+    }
+
+    #[test]
+    fn the_bucket_holds_the_per_minute_figure_whatever_the_unit() {
+        for (rate, burst) in [("5/s", 300), ("30/min", 30), ("120/h", 2), ("30/h", 1)] {
+            let l = Limits::new(LimitSettings {
+                hold_rate: rate.parse().unwrap(),
+                ..LimitSettings::default()
+            });
+            let a = client("192.0.2.1");
+            for i in 0..burst {
+                assert!(
+                    l.take_hold_token(&a).is_ok(),
+                    "{rate}: token {i} of {burst}"
+                );
+            }
+            assert!(l.take_hold_token(&a).is_err(), "{rate}: a burst of {burst}");
+        }
     }
 
     #[test]
