@@ -110,7 +110,9 @@ pub async fn endpoint(
     };
     // actix-ws checks the handshake and decodes the client's frames; everything else is the
     // response body below, which actix-http's dispatcher polls: no task of its own.
-    let (res, session, stream) = actix_ws::handle(&req, body)?;
+    // A bad handshake is answered as a problem, as every other error is.
+    let (res, session, stream) = actix_ws::handle(&req, body)
+        .map_err(|e| ApiError::BadRequest(format!("not a WebSocket upgrade: {e}")))?;
     drop(session);
     let stream = stream
         .max_frame_size(MAX_MESSAGE)
@@ -138,6 +140,8 @@ fn err(sub: Option<&str>, req: Option<&str>, status: u16, title: &str, detail: &
 const NORMAL_AWAY: u16 = 1001;
 const PROTOCOL: u16 = 1002;
 const TOO_BIG: u16 = 1009;
+/// The error actix-ws's `aggregate_continuations` gives past `max_continuation_size`.
+const CONTINUATIONS_TOO_BIG: &str = "Exceeded maximum continuation size";
 const IDLE: u16 = 4000;
 const TOO_SLOW: u16 = 4008;
 
@@ -244,6 +248,10 @@ impl Live {
     fn handle(&mut self, msg: Result<AggregatedMessage, ProtocolError>) -> Result<Reply, Close> {
         match msg {
             Err(ProtocolError::Overflow) => Err(close(TOO_BIG, "message over 64 KiB")),
+            // actix-ws's aggregation says a message in fragments grew over the limit this way.
+            Err(ProtocolError::Io(e)) if e.to_string() == CONTINUATIONS_TOO_BIG => {
+                Err(close(TOO_BIG, "message over 64 KiB"))
+            }
             Err(e) => Err(close(PROTOCOL, &e.to_string())),
             Ok(AggregatedMessage::Text(t)) => {
                 let mut conv = self.conv.take().expect("no frame is being handled");

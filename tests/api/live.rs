@@ -435,6 +435,37 @@ async fn a_message_over_64_kib_closes_with_1009() {
 }
 
 #[tokio::test]
+async fn a_message_over_64_kib_in_fragments_closes_with_1009_and_one_of_64_kib_is_read() {
+    use futures_util::SinkExt;
+    use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
+    use tokio_tungstenite::tungstenite::protocol::frame::Frame;
+    let app = TestApp::spawn().await;
+    // `{"op":"ping","pad":"…"}` of `total` bytes, sent as two fragments.
+    let fragmented = |total: usize| {
+        let text = format!(r#"{{"op":"ping","pad":"{}"}}"#, "x".repeat(total - 22));
+        assert_eq!(text.len(), total);
+        let (a, b) = text.as_bytes().split_at(total / 2);
+        [
+            Frame::message(a.to_vec(), OpCode::Data(Data::Text), false),
+            Frame::message(b.to_vec(), OpCode::Data(Data::Continue), true),
+        ]
+    };
+    let mut ws = Ws::connect(&app.base).await;
+    for f in fragmented(64 * 1024) {
+        ws.inner.send(Message::Frame(f)).await.unwrap();
+    }
+    assert_eq!(
+        ws.frame().await,
+        json!({"type": "pong"}),
+        "64 KiB is within the limit"
+    );
+    for f in fragmented(64 * 1024 + 1) {
+        ws.inner.send(Message::Frame(f)).await.unwrap();
+    }
+    assert_eq!(ws.expect_close(Duration::from_secs(5)).await, Some(1009));
+}
+
+#[tokio::test]
 async fn a_silent_client_is_closed_with_4000_and_a_pinged_one_is_kept() {
     let app = TestApp::spawn_with(|a| {
         a.ws_ping_secs = 0.2;
@@ -642,4 +673,22 @@ async fn a_hold_from_a_client_that_left_is_never_taken_unannounced() {
     drop(leaver);
     let (taken, agrees) = w.settle().await;
     assert!(agrees, "taken: {taken}, and the watcher disagrees with GET");
+}
+
+#[tokio::test]
+async fn a_get_of_the_live_path_that_is_no_websocket_upgrade_is_a_400_problem() {
+    let app = TestApp::spawn().await;
+    let url = format!("{}/v1/live", app.base);
+    // No upgrade at all, then an upgrade without its version and key.
+    let plain = app.http.get(&url).send().await.unwrap();
+    crate::problem::assert_problem(plain, 400, "bad-request", "plain GET").await;
+    let half = app
+        .http
+        .get(&url)
+        .header("Connection", "Upgrade")
+        .header("Upgrade", "websocket")
+        .send()
+        .await
+        .unwrap();
+    crate::problem::assert_problem(half, 400, "bad-request", "no version").await;
 }
