@@ -89,13 +89,16 @@ impl Application {
         }
         let (admin_token, generated) = match args.admin_token.clone() {
             Some(t) if !t.trim().is_empty() => (t, None),
-            // Every instance behind one load balancer must accept the same admin token.
-            _ if args.bus != "local" => anyhow::bail!(
-                "with a shared bus (--bus {}), set one admin token for every instance \
-                 (--admin-token or TABLECAST_ADMIN_TOKEN)",
-                args.bus
-            ),
             _ => {
+                if args.bus != "local" {
+                    // Every instance behind one load balancer should accept the same token.
+                    tracing::warn!(
+                        bus = %args.bus,
+                        "no admin token set: this instance generated its own, which the other \
+                         instances on this bus do not accept; give every instance the same one \
+                         (--admin-token or TABLECAST_ADMIN_TOKEN)"
+                    );
+                }
                 let t = crate::token::generate();
                 (t.clone(), Some(t))
             }

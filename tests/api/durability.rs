@@ -271,3 +271,51 @@ async fn sigterm_turns_readyz_503_closes_websockets_with_1001_and_exits_0() {
     );
     assert!(started.elapsed() < Duration::from_secs(15));
 }
+
+#[tokio::test]
+async fn without_an_admin_token_one_is_generated_and_printed_also_with_a_shared_bus() {
+    // A bus nobody listens on: the instance starts, and its bus reconnects in the background.
+    let unused = crate::kit::process::free_port();
+    let redis = format!("redis://127.0.0.1:{unused}");
+    for bus in ["local", redis.as_str()] {
+        let dir = tempfile::tempdir().unwrap();
+        let db = format!("sqlite://{}", dir.path().join("d.db").display());
+        let log = dir.path().join("server.log");
+        let (server, token) = Tablecast::start_with_generated_token(
+            &[
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--store",
+                &db,
+                "--bus",
+                bus,
+            ],
+            Stdio::from(std::fs::File::create(&log).unwrap()),
+        );
+        assert!(token.len() >= 32, "{bus}: a generated token, got {token:?}");
+        let body = restaurant_body(json!([{"id": "t1", "max_party": 4}]));
+        let created = Api::new(&server.base, &token)
+            .create_restaurant(body.clone())
+            .await;
+        assert!(
+            !created.id.is_empty(),
+            "{bus}: the printed token is the admin's"
+        );
+        let res = Api::new(&server.base, "not-the-token")
+            .send(
+                reqwest::Method::POST,
+                "/v1/restaurants",
+                Some("not-the-token"),
+                Some(body),
+            )
+            .await;
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "{bus}");
+        let text = std::fs::read_to_string(&log).unwrap();
+        assert_eq!(
+            text.contains("generated its own"),
+            bus != "local",
+            "{bus}: a warning with a shared bus only: {text}"
+        );
+    }
+}

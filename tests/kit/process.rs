@@ -130,30 +130,56 @@ impl Tablecast {
     /// Runs `tablecast <args>` with `envs`, its stderr to `stderr`, and waits for its
     /// `tablecast listening on <address>` line; the rest of its stdout is drained.
     pub fn start(args: &[&str], envs: &[(&str, &str)], stderr: Stdio) -> Tablecast {
+        Self::start_reading(args, envs, stderr, 0).0
+    }
+
+    /// [`Tablecast::start`] without `TABLECAST_ADMIN_TOKEN` in its environment: it and the
+    /// admin token it generated and printed.
+    pub fn start_with_generated_token(args: &[&str], stderr: Stdio) -> (Tablecast, String) {
+        let (server, lines) = Self::start_reading(args, &[], stderr, 1);
+        let token = lines[0]
+            .strip_prefix("admin token (generated; set TABLECAST_ADMIN_TOKEN to choose one): ")
+            .unwrap_or_else(|| panic!("no generated admin token after the address: {lines:?}"))
+            .to_owned();
+        (server, token)
+    }
+
+    /// Starts it and returns the `more` lines it printed after its address line.
+    fn start_reading(
+        args: &[&str],
+        envs: &[(&str, &str)],
+        stderr: Stdio,
+        more: usize,
+    ) -> (Tablecast, Vec<String>) {
         let mut child = Command::new(env!("CARGO_BIN_EXE_tablecast"))
             .args(args)
+            .env_remove("TABLECAST_ADMIN_TOKEN")
             .envs(envs.iter().copied())
             .stdout(Stdio::piped())
             .stderr(stderr)
             .spawn()
             .expect("tablecast starts");
         let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
-        let base = loop {
-            let line = lines
+        let mut next = || {
+            lines
                 .next()
-                .expect("tablecast printed its address")
-                .expect("stdout");
-            if let Some(rest) = line.strip_prefix("tablecast listening on ") {
+                .expect("tablecast printed a line")
+                .expect("stdout")
+        };
+        let base = loop {
+            if let Some(rest) = next().strip_prefix("tablecast listening on ") {
                 break rest.split_whitespace().next().unwrap().to_owned();
             }
         };
+        let after = (0..more).map(|_| next()).collect();
         std::thread::spawn(move || for _ in lines {});
         let port = base.rsplit(':').next().unwrap().parse().unwrap();
-        Tablecast {
+        let server = Tablecast {
             proc: Proc::new(child, Stop::Kill),
             base,
             port,
-        }
+        };
+        (server, after)
     }
 
     pub fn url(&self, path: &str) -> String {
