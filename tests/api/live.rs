@@ -692,3 +692,25 @@ async fn a_get_of_the_live_path_that_is_no_websocket_upgrade_is_a_400_problem() 
         .unwrap();
     crate::problem::assert_problem(half, 400, "bad-request", "no version").await;
 }
+
+#[tokio::test]
+async fn a_frame_coalescing_a_hold_with_waitlist_joins_says_held() {
+    let app = TestApp::spawn().await;
+    let r = app.standard_restaurant().await;
+    let date = date_in(3);
+    let mut ws = Ws::connect(&app.base).await;
+    ws.subscribe("a", &r.id, &date, 2).await;
+    let path = format!("/v1/restaurants/{}/waitlist", r.id);
+    let body = json!({"date": date, "party_size": 2, "from": "20:00", "to": "21:00",
+                      "guest": {"name": "Grace"}});
+    let join = || app.send(reqwest::Method::POST, &path, None, Some(body.clone()));
+    // Back to back: the hold usually shares its frame with the joins around it.
+    assert_eq!(join().await.status(), StatusCode::CREATED);
+    app.held(&r.id, &date, "19:00", 2).await;
+    assert_eq!(join().await.status(), StatusCode::CREATED);
+    // The joins move no slot: every frame this subscription gets carries the hold.
+    let up = ws.frame().await;
+    assert_eq!(up["type"], "update", "{up}");
+    assert!(!up["slots"].as_array().unwrap().is_empty(), "{up}");
+    assert_eq!(up["cause"], "held", "{up}");
+}

@@ -99,6 +99,22 @@ pub fn apply(
 /// Applies every change of `ahead` that fits, in version order, and drops those already in;
 /// leaves the ones still waiting for a change before them. Returns the cause and commit time
 /// of the last one applied, and whether a change needs a read of the store.
+/// What a frame coalescing two runs of changes (`a` committed before `b`) says of them: the
+/// newest commit time, and the cause of the last change that was not the waitlist's alone —
+/// a hold folded with a join in one frame is `held`, whatever came last.
+pub fn merge(
+    a: Option<(Cause, DateTime<Utc>)>,
+    b: Option<(Cause, DateTime<Utc>)>,
+) -> Option<(Cause, DateTime<Utc>)> {
+    match (a, b) {
+        (Some((ca, ta)), Some((cb, tb))) => {
+            let cause = if cb == Cause::Waitlist { ca } else { cb };
+            Some((cause, ta.max(tb)))
+        }
+        (a, b) => b.or(a),
+    }
+}
+
 pub fn settle(
     ahead: &mut Vec<Arc<Change>>,
     date: LocalDate,
@@ -128,7 +144,7 @@ pub fn settle(
                 Fit::Read => read = true,
                 Fit::Apply => {
                     apply(&c, date, parts, day, waitlist.as_deref_mut());
-                    last = Some((c.cause, c.at));
+                    last = merge(last, Some((c.cause, c.at)));
                     progress = true;
                 }
             }
@@ -289,6 +305,34 @@ mod tests {
         // Its counter moved past the channel's: the channel already has it.
         let old = [("^", 1000, 1000), ("t1", 2, 3)];
         assert_eq!(fit(&change(&r, &old), date(), &parts), Fit::Seen);
+    }
+
+    #[test]
+    fn a_coalesced_frame_names_the_last_change_that_was_not_the_waitlist_alone_at_the_newest_commit(
+    ) {
+        let base = Utc::now();
+        let t = |s: i64| base + chrono::Duration::seconds(s);
+        let (join, hold, join2) = (
+            (Cause::Waitlist, t(1)),
+            (Cause::Held, t(2)),
+            (Cause::Waitlist, t(3)),
+        );
+        // A join, a hold, a join: the frame is the hold's, at the last join's commit.
+        let folded = [join, hold, join2]
+            .into_iter()
+            .fold(None, |acc, c| merge(acc, Some(c)));
+        assert_eq!(folded, Some((Cause::Held, t(3))));
+        // The waitlist alone stays `waitlist`; a later reservation change wins.
+        assert_eq!(
+            merge(Some(join), Some(join2)),
+            Some((Cause::Waitlist, t(3)))
+        );
+        assert_eq!(
+            merge(Some(hold), Some((Cause::Released, t(1)))),
+            Some((Cause::Released, t(2)))
+        );
+        assert_eq!(merge(None, Some(join)), Some(join));
+        assert_eq!(merge(Some(hold), None), Some(hold));
     }
 
     #[test]

@@ -171,7 +171,7 @@ impl Channel {
             self.reload(p.wide, why).await;
             // Whatever the read covers is in; whatever is newer still applies.
             let (applied, _) = self.settle();
-            last = applied.or(last);
+            last = apply::merge(last, applied);
             self.ahead.clear();
             self.ahead_since = None;
         }
