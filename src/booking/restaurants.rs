@@ -53,6 +53,7 @@ impl Booking {
     {
         for _ in 0..STALE_RETRIES {
             let stored = self.load(id).await?;
+            let before = stored.restaurant.clone();
             let mut r = stored.restaurant;
             let guard = change(&mut r)?;
             r.validate().map_err(BookingError::Validation)?;
@@ -65,6 +66,8 @@ impl Booking {
                 ReplaceOutcome::Done(v) => {
                     // Settings and tables: every view is recomputed from a fresh read.
                     self.publish(id, Cause::Changed, now, v, None);
+                    // New hours, turns, tables, combinations or pacing may free capacity.
+                    self.offer_settings_change(before, r.clone());
                     return Ok(r);
                 }
                 ReplaceOutcome::Blocked => return Err(BookingError::Conflict(conflict.to_owned())),
@@ -132,10 +135,6 @@ impl Booking {
             },
         )
         .await
-        .inspect(|r| {
-            // New hours, turns, combinations or pacing may free capacity on any table.
-            self.offer_settings_change(id, r.tables.iter().map(|t| t.id.clone()).collect());
-        })
     }
 
     /// Creates or replaces a table. Returns it and whether it was created.
@@ -169,8 +168,6 @@ impl Booking {
             },
         )
         .await?;
-        // A new or larger table may seat a waiting party.
-        self.offer_settings_change(id, vec![table.id.clone()]);
         Ok((table, created))
     }
 

@@ -163,6 +163,7 @@ impl Booking {
                         start: r.end,
                         end: cur.end,
                         at: r.updated_at,
+                        before: None,
                     });
                 }
                 Ok(r)

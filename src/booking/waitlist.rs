@@ -393,14 +393,13 @@ impl Booking {
         Ok(made)
     }
 
-    /// A settings or table change may free capacity on `tables`: offered to the waiting
-    /// entries of every date that has some.
-    pub(super) fn offer_settings_change(
-        &self,
-        restaurant_id: Uuid,
-        tables: Vec<crate::domain::TableId>,
-    ) {
+    /// A settings or table change (from `before` to `after`) may free capacity: where it
+    /// raised a party's free options, offered to the waiting entries of every date that has
+    /// some (see `Freed::before`).
+    pub(super) fn offer_settings_change(&self, before: Restaurant, after: Restaurant) {
         let me = self.clone();
+        let restaurant_id = after.id;
+        let before = std::sync::Arc::new(before);
         tokio::spawn(async move {
             let now = Self::now();
             let from = LocalDate::from_naive(now.date_naive()).pred();
@@ -411,24 +410,21 @@ impl Booking {
                 .into_iter()
                 .filter(|d| d.restaurant_id == restaurant_id)
             {
-                let Ok(Some(s)) = me.store.restaurant(restaurant_id).await else {
-                    return;
-                };
-                let r = &s.restaurant;
                 // The whole date: every start of any party.
                 let Some(first) = PartySize::new(1).ok() else {
                     return;
                 };
-                let starts = bookable_starts(r, d.date, first, now);
+                let starts = bookable_starts(&after, d.date, first, now);
                 let (Some(a), Some(b)) = (starts.first(), starts.last()) else {
                     continue;
                 };
                 let freed = Freed {
                     restaurant_id,
-                    tables: tables.clone(),
+                    tables: after.tables.iter().map(|t| t.id.clone()).collect(),
                     start: a.start,
                     end: b.end + chrono::Duration::hours(12),
                     at: now,
+                    before: Some(before.clone()),
                 };
                 // One offer per waiting entry at most, each conditional.
                 while let Ok(true) = me.offer_freed(freed.clone()).await {}

@@ -110,7 +110,7 @@ impl WaitlistEntry {
 }
 
 /// Capacity a change just freed: tables, over `[start, end)`, committed at `at`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Freed {
     pub restaurant_id: Uuid,
     pub tables: Vec<super::TableId>,
@@ -119,6 +119,10 @@ pub struct Freed {
     /// When the freeing change committed: only entries that joined before it are offered it
     /// (capacity public when an entry joined is not offered to it).
     pub at: DateTime<Utc>,
+    /// Freed by a settings or table change: the settings before it. Only a start where the
+    /// change itself raised the party's free options (as availability counts them, pacing
+    /// included) is offered: what was public already stays public.
+    pub before: Option<std::sync::Arc<super::Restaurant>>,
 }
 
 impl Freed {
@@ -135,6 +139,7 @@ impl Freed {
             start: r.start,
             end: r.end,
             at,
+            before: None,
         }
     }
 }
@@ -167,10 +172,31 @@ pub fn offer_starts(
                 .any(|x| x.occupies_at(now) && x.uses(t) && x.overlaps(start, end))
         })
     };
+    // After a settings change, the starts whose free options for this party it raised.
+    let raised: Option<std::collections::HashSet<DateTime<Utc>>> =
+        freed.before.as_ref().map(|old| {
+            let count = |r: &super::Restaurant| -> std::collections::HashMap<DateTime<Utc>, u32> {
+                super::availability::availability(r, e.date, p, now, day)
+                    .into_iter()
+                    .map(|c| (c.slot.start, c.available_tables))
+                    .collect()
+            };
+            let was = count(old);
+            count(r)
+                .into_iter()
+                .filter(|(start, n)| *n > was.get(start).copied().unwrap_or(0))
+                .map(|(start, _)| start)
+                .collect()
+        });
     let mut out: Vec<_> = super::grid::bookable_starts(r, e.date, p, now)
         .into_iter()
         .filter(|s| e.from <= s.time && s.time <= e.to)
         .filter(|s| s.start < freed.end && freed.start < s.end)
+        .filter(|s| {
+            raised
+                .as_ref()
+                .is_none_or(|raised| raised.contains(&s.start))
+        })
         .filter_map(|s| {
             let opts: Vec<_> = options
                 .iter()
@@ -182,4 +208,143 @@ pub fn offer_starts(
         .collect();
     out.sort_by_key(|(s, _)| ((s.start - freed.start).num_seconds().abs(), s.start));
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::reservation::Status;
+    use crate::domain::restaurant::tests::paris;
+    use crate::domain::{LocalDate, PartySize, Reservation, TableId, WallTime};
+    use chrono::TimeZone;
+    use std::sync::Arc;
+
+    fn now() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 28, 12, 0, 0).unwrap()
+    }
+
+    fn date() -> LocalDate {
+        LocalDate::parse("2026-12-05").unwrap()
+    }
+
+    fn confirmed(r: &super::super::Restaurant, table: &str, time: &str) -> Reservation {
+        let p = PartySize::new(2).unwrap();
+        let slot =
+            crate::domain::grid::check_start(r, date(), WallTime::parse(time).unwrap(), p, now())
+                .unwrap();
+        let t = TableId::parse(table).unwrap();
+        Reservation {
+            id: Uuid::new_v4(),
+            restaurant_id: r.id,
+            table_id: t.clone(),
+            table_ids: vec![t],
+            combination_id: None,
+            date: date(),
+            time: slot.time,
+            start: slot.start,
+            end: slot.end,
+            party_size: 2,
+            status: Status::Confirmed,
+            expires_at: None,
+            guest: None,
+            notes: String::new(),
+            created_at: now(),
+            updated_at: now(),
+        }
+    }
+
+    fn waiting(from: &str, to: &str) -> WaitlistEntry {
+        WaitlistEntry {
+            id: Uuid::new_v4(),
+            restaurant_id: paris().id,
+            date: date(),
+            party_size: 2,
+            from: WallTime::parse(from).unwrap(),
+            to: WallTime::parse(to).unwrap(),
+            status: WaitStatus::Waiting,
+            offer: None,
+            guest: Guest {
+                name: "Grace".into(),
+                email: None,
+                phone: None,
+            },
+            created_at: now(),
+            updated_at: now(),
+        }
+    }
+
+    /// Freed by a change of `before`'s settings, over the whole date.
+    fn by_change(before: &super::super::Restaurant, after: &super::super::Restaurant) -> Freed {
+        Freed {
+            restaurant_id: after.id,
+            tables: after.tables.iter().map(|t| t.id.clone()).collect(),
+            start: now(),
+            end: now() + chrono::Duration::days(30),
+            at: now(),
+            before: Some(Arc::new(before.clone())),
+        }
+    }
+
+    #[test]
+    fn a_settings_change_offers_only_the_starts_it_opened_for_the_party() {
+        let mut before = paris();
+        before.validate().unwrap();
+        // t1 is taken at 19:00; t2 is free: 19:00 was public for two when the entry joined.
+        let day = vec![confirmed(&before, "t1", "19:00")];
+        let e = waiting("19:00", "21:00");
+        let mut renamed = before.clone();
+        renamed.name = "Renamed".into();
+        assert!(
+            offer_starts(&renamed, &e, &by_change(&before, &renamed), &day, now()).is_empty(),
+            "a change that frees nothing offers nothing"
+        );
+        // Later closing opens the starts past 21:30 (a 90-minute turn for two); the earlier
+        // ones of the window had t2 free before and stay public, not offered.
+        let mut later = before.clone();
+        later.hours[0].close = WallTime::parse("24:00").unwrap();
+        later.validate().unwrap();
+        let e = waiting("19:00", "23:00");
+        let times = |r: &super::super::Restaurant, freed: &Freed, day: &[Reservation]| {
+            let mut t: Vec<String> = offer_starts(r, &e, freed, day, now())
+                .into_iter()
+                .map(|(s, _)| s.time.to_string())
+                .collect();
+            t.sort();
+            t
+        };
+        assert_eq!(
+            times(&later, &by_change(&before, &later), &day),
+            ["21:45", "22:00", "22:15", "22:30"]
+        );
+        // A new table for two raises the free options at every start: 19:00, where both tables
+        // were taken, is offered.
+        let full = vec![
+            confirmed(&before, "t1", "19:00"),
+            confirmed(&before, "t2", "19:00"),
+        ];
+        let mut bigger = before.clone();
+        bigger.tables.push(crate::domain::Table {
+            id: TableId::parse("t3").unwrap(),
+            label: "T3".into(),
+            min_party: 1,
+            max_party: 2,
+            area: None,
+        });
+        bigger.validate().unwrap();
+        let got = times(&bigger, &by_change(&before, &bigger), &full);
+        assert!(got.contains(&"19:00".to_owned()), "{got:?}");
+        // Without the settings before, a reservation's freeing offers any free start.
+        let plain = Freed {
+            before: None,
+            ..by_change(&before, &renamed)
+        };
+        assert!(!offer_starts(
+            &renamed,
+            &e,
+            &plain,
+            &[confirmed(&before, "t1", "19:00")],
+            now()
+        )
+        .is_empty());
+    }
 }
