@@ -49,21 +49,29 @@ async fn not_found(req: HttpRequest) -> error::Result<HttpResponse> {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RoutePattern(pub &'static str);
 
-/// A resource serving `routes`; any other method is a `405` problem whose `Allow` lists them.
-/// Its requests carry its pattern (`RoutePattern`), which their span records once routed.
+/// A resource serving `routes`, and `HEAD` wherever it serves `GET` (actix-http sends a HEAD
+/// answer's head alone); any other method is a `405` problem whose `Allow` lists them. Its
+/// requests carry its pattern (`RoutePattern`), which their span records once routed.
 fn resource(
     path: &'static str,
     routes: Vec<(Method, Route)>,
 ) -> impl actix_web::dev::HttpServiceFactory {
     let allow: Arc<str> = routes
         .iter()
-        .map(|(m, _)| m.as_str())
+        .flat_map(|(m, _)| match *m {
+            Method::GET => vec!["GET", "HEAD"],
+            _ => vec![m.as_str()],
+        })
         .collect::<Vec<_>>()
         .join(", ")
         .into();
     let mut res = web::resource(path).app_data(RoutePattern(path));
     for (method, route) in routes {
-        res = res.route(route.method(method));
+        res = res.route(match method {
+            Method::GET => route
+                .guard(actix_web::guard::Any(actix_web::guard::Get()).or(actix_web::guard::Head())),
+            _ => route.method(method),
+        });
     }
     res.default_service(web::to(move || {
         let allow = allow.clone();
@@ -82,10 +90,7 @@ async fn page(req: HttpRequest) -> error::Result<HttpResponse> {
 /// The diner app and the staff dashboard: `GET`/`HEAD`; other methods are `405` problems.
 fn pages(cfg: &mut web::ServiceConfig) {
     for path in crate::web::ROUTES {
-        cfg.service(resource(
-            path,
-            vec![(Method::GET, web::to(page)), (Method::HEAD, web::to(page))],
-        ));
+        cfg.service(resource(path, vec![(Method::GET, web::to(page))]));
     }
 }
 

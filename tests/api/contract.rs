@@ -16,7 +16,11 @@ async fn a_405_lists_the_methods_of_the_path_in_allow() {
     let app = TestApp::spawn().await;
     let f = app.standard_restaurant().await;
     for (method, path, allow) in [
-        (Method::DELETE, "/v1/restaurants".to_owned(), "GET, POST"),
+        (
+            Method::DELETE,
+            "/v1/restaurants".to_owned(),
+            "GET, HEAD, POST",
+        ),
         (
             Method::PUT,
             format!("/v1/restaurants/{}/holds", f.id),
@@ -25,9 +29,9 @@ async fn a_405_lists_the_methods_of_the_path_in_allow() {
         (
             Method::POST,
             format!("/v1/reservations/{}", f.id),
-            "GET, DELETE, PATCH",
+            "GET, HEAD, DELETE, PATCH",
         ),
-        (Method::OPTIONS, "/healthz".to_owned(), "GET"),
+        (Method::OPTIONS, "/healthz".to_owned(), "GET, HEAD"),
         (Method::POST, "/staff".to_owned(), "GET, HEAD"),
     ] {
         let res = app.send(method.clone(), &path, None, None).await;
@@ -37,6 +41,34 @@ async fn a_405_lists_the_methods_of_the_path_in_allow() {
             "{method} {path}"
         );
         assert_problem(res, 405, "method-not-allowed", &path).await;
+    }
+}
+
+#[tokio::test]
+async fn head_is_served_wherever_get_is_with_the_same_head_and_no_body() {
+    let app = TestApp::spawn().await;
+    let f = app.standard_restaurant().await;
+    for path in [
+        "/healthz".to_owned(),
+        "/v1/restaurants".to_owned(),
+        format!("/v1/restaurants/{}", f.id),
+        format!(
+            "/v1/restaurants/{}/availability?date={}&party_size=2",
+            f.id,
+            date_in(3)
+        ),
+        "/staff".to_owned(),
+    ] {
+        let get = app.send(Method::GET, &path, None, None).await;
+        let head = app.send(Method::HEAD, &path, None, None).await;
+        assert_eq!(head.status(), get.status(), "{path}");
+        assert_eq!(head.status(), StatusCode::OK, "{path}");
+        let ct = |r: &reqwest::Response| r.headers().get("content-type").cloned();
+        assert_eq!(ct(&head), ct(&get), "{path}");
+        assert!(
+            head.bytes().await.unwrap().is_empty(),
+            "{path}: a HEAD answer has no body"
+        );
     }
 }
 
