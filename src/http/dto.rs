@@ -262,31 +262,34 @@ impl RestaurantInput {
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 pub struct RestaurantPatchInput {
     /// Not blank; at most 200 bytes.
-    #[serde(default)]
-    #[schema(min_length = 1, max_length = 200)]
+    #[serde(default, deserialize_with = "not_null")]
+    #[schema(nullable = false, min_length = 1, max_length = 200)]
     pub name: Option<String>,
     /// An IANA timezone.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "not_null")]
+    #[schema(nullable = false)]
     pub timezone: Option<String>,
-    #[serde(default, deserialize_with = "int::option")]
-    #[schema(minimum = 5, maximum = 60)]
+    #[serde(default, deserialize_with = "int::some")]
+    #[schema(nullable = false, minimum = 5, maximum = 60)]
     pub slot_minutes: Option<i64>,
-    #[serde(default, deserialize_with = "int::option")]
-    #[schema(minimum = 1, maximum = 3600)]
+    #[serde(default, deserialize_with = "int::some")]
+    #[schema(nullable = false, minimum = 1, maximum = 3600)]
     pub hold_seconds: Option<i64>,
-    #[serde(default, deserialize_with = "int::option")]
-    #[schema(minimum = 1, maximum = 730)]
+    #[serde(default, deserialize_with = "int::some")]
+    #[schema(nullable = false, minimum = 1, maximum = 730)]
     pub booking_horizon_days: Option<i64>,
     /// Seconds a waitlist offer is held for its entry (default 120).
-    #[serde(default, deserialize_with = "int::option")]
-    #[schema(minimum = 15, maximum = 3600)]
+    #[serde(default, deserialize_with = "int::some")]
+    #[schema(nullable = false, minimum = 15, maximum = 3600)]
     pub offer_seconds: Option<i64>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "not_null")]
+    #[schema(nullable = false)]
     pub turn_minutes: Option<Vec<TurnRuleInput>>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "not_null")]
+    #[schema(nullable = false)]
     pub hours: Option<Vec<HoursInput>>,
-    #[serde(default)]
-    #[schema(value_type = Option<Vec<String>>, format = Date,
+    #[serde(default, deserialize_with = "not_null")]
+    #[schema(nullable = false, value_type = Option<Vec<String>>, format = Date,
         pattern = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")]
     pub closed_dates: Option<Vec<LocalDate>>,
     /// Not patchable: use the table endpoints.
@@ -294,13 +297,22 @@ pub struct RestaurantPatchInput {
     #[schema(value_type = Option<Object>)]
     pub tables: Option<serde_json::Value>,
     /// Replaces every combination.
-    #[serde(default)]
-    #[schema(max_items = 100)]
+    #[serde(default, deserialize_with = "not_null")]
+    #[schema(nullable = false, max_items = 100)]
     pub combinations: Option<Vec<CombinationInput>>,
     /// Replaces the pacing; `null` turns pacing off.
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<PacingInput>)]
     pub pacing: Option<Option<PacingInput>>,
+}
+
+/// A member that may be absent but, when present, not `null` (the wrong JSON type: `400`).
+fn not_null<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    T::deserialize(d).map(Some)
 }
 
 /// A member that may be `null`: absent is `None`, `null` is `Some(None)`.

@@ -46,6 +46,11 @@ pub fn option<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> 
     Option::<Int>::deserialize(d).map(|o| o.map(|i| i.0))
 }
 
+/// An optional member that, when present, must be an integer (`null` is the wrong type).
+pub fn some<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    exact(d).map(Some)
+}
+
 #[cfg(test)]
 mod tests {
     use serde::Deserialize;

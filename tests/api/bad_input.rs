@@ -261,6 +261,13 @@ async fn bad_requests_answer_their_problem_and_change_nothing() {
         case(Method::PATCH, &restaurant, Staff, Body::Json(json!({"timezone": "Europe/Nowhere"})), 422, "validation").field("timezone"),
         case(Method::PUT, table("t9"), Staff, Body::Json(json!({"min_party": 5, "max_party": 2})), 422, "validation").field("min_party"),
         case(Method::PUT, table("t9"), Staff, Body::Json(json!({"max_party": 101})), 422, "validation").field("max_party"),
+        // `null` for a member a PATCH replaces is the wrong JSON type (only `pacing` takes it).
+        case(Method::PATCH, &restaurant, Staff, Body::Json(json!({"name": null})), 400, "bad-request"),
+        case(Method::PATCH, &restaurant, Staff, Body::Json(json!({"timezone": null})), 400, "bad-request"),
+        case(Method::PATCH, &restaurant, Staff, Body::Json(json!({"slot_minutes": null})), 400, "bad-request"),
+        case(Method::PATCH, &restaurant, Staff, Body::Json(json!({"hours": null})), 400, "bad-request"),
+        case(Method::PATCH, &restaurant, Staff, Body::Json(json!({"closed_dates": null})), 400, "bad-request"),
+        case(Method::PATCH, &restaurant, Staff, Body::Json(json!({"combinations": null})), 400, "bad-request"),
         // Idempotency keys outside 1–255 characters.
         case(Method::POST, &holds, Nobody, hold_body("20:00", json!(2)), 400, "bad-request").key("k".repeat(256)),
         case(Method::POST, &holds, Nobody, hold_body("20:00", json!(2)), 400, "bad-request").key(String::new()),
