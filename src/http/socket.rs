@@ -519,15 +519,7 @@ impl Conversation {
         if f.view == ViewName::Waitlist {
             let found = super::waitlist::watched(&self.state, f.token.as_deref(), f.entry_id).await;
             return match found {
-                Ok((key, view)) => {
-                    let s = frames::sub_json(sub);
-                    self.subs.push((sub.to_owned(), key, s.clone()));
-                    self.state
-                        .hub
-                        .subscribe(key, view, self.conn.clone(), s)
-                        .await;
-                    None
-                }
+                Ok((key, view)) => self.join(sub, key, view).await,
                 Err((status, title, detail)) => err(Some(sub), None, status, title, &detail),
             };
         }
@@ -621,13 +613,30 @@ impl Conversation {
                 "date is in the past or beyond the booking horizon",
             );
         }
+        self.join(sub, (rid, date), view).await
+    }
+
+    /// Subscribes `sub` to `view` of the channel `key`; a `503` error frame, with `sub` free
+    /// again, when the channel cannot load its restaurant/date.
+    async fn join(&mut self, sub: &str, key: Key, view: View) -> Reply {
         let s = frames::sub_json(sub);
-        self.subs.push((sub.to_owned(), (rid, date), s.clone()));
-        self.state
+        self.subs.push((sub.to_owned(), key, s.clone()));
+        if self
+            .state
             .hub
-            .subscribe((rid, date), view, self.conn.clone(), s)
-            .await;
-        None
+            .subscribe(key, view, self.conn.clone(), s)
+            .await
+        {
+            return None;
+        }
+        self.subs.retain(|(x, ..)| x != sub);
+        err(
+            Some(sub),
+            None,
+            503,
+            "Service unavailable",
+            "cannot load this restaurant/date; subscribe again shortly",
+        )
     }
 }
 

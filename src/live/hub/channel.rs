@@ -8,7 +8,7 @@ use crate::booking::Change;
 use crate::domain::{Cause, Reservation, Restaurant, WaitlistEntry};
 use crate::metrics::Metrics;
 use crate::wire::floor::waitlist_views;
-use crate::wire::{frames, WaitlistEntryView};
+use crate::wire::WaitlistEntryView;
 use chrono::{DateTime, Utc};
 use read::{Why, GAP_WAIT};
 use std::collections::HashMap;
@@ -41,6 +41,9 @@ pub(super) enum Cmd {
         view: View,
         conn: Conn,
         sub: Arc<str>,
+        /// Told whether the subscription was taken (its snapshot queued) or not (the channel
+        /// could not load its restaurant/date); dropped unanswered, it was not taken either.
+        done: tokio::sync::oneshot::Sender<bool>,
     },
     Unsubscribe {
         conn: u64,
@@ -179,15 +182,16 @@ impl Channel {
         view::compute(r, self.key.1, self.version, &self.day, waitlist, view, now)
     }
 
-    async fn subscribe(&mut self, view: View, conn: Conn, sub: Arc<str>) {
+    async fn subscribe(
+        &mut self,
+        view: View,
+        conn: Conn,
+        sub: Arc<str>,
+        done: tokio::sync::oneshot::Sender<bool>,
+    ) {
         if self.restaurant.is_none() && !self.reload(true, Why::Subscribe).await {
-            let _ = conn.tx.try_send(Out::Own(frames::error(
-                None,
-                None,
-                503,
-                "Service unavailable",
-                "cannot load this restaurant/date",
-            )));
+            // The connection answers the subscribe with its error, `sub` and all.
+            let _ = done.send(false);
             return;
         }
         if view.needs_waitlist() && !self.keeps_waitlist() {
@@ -232,6 +236,8 @@ impl Channel {
             metrics.live_subscriptions().inc();
             g.members.push(m);
         }
+        // Taken, even when the queue was full: then the connection is being evicted.
+        let _ = done.send(true);
     }
 
     /// Removes `first` and every unsubscribe queued right behind it, in one pass over the
@@ -271,7 +277,12 @@ impl Channel {
         let mut next = Some(cmd);
         while let Some(cmd) = next.take() {
             match cmd {
-                Cmd::Subscribe { view, conn, sub } => self.subscribe(view, conn, sub).await,
+                Cmd::Subscribe {
+                    view,
+                    conn,
+                    sub,
+                    done,
+                } => self.subscribe(view, conn, sub, done).await,
                 Cmd::Unsubscribe { conn, sub } => next = self.unsubscribe((conn, sub)),
             }
         }
@@ -427,10 +438,10 @@ impl Channel {
             if self.member_count() == 0 && self.try_close() {
                 // Drain what raced in after close: those subscribers retry on a new channel.
                 while let Ok(cmd) = self.rx.try_recv() {
-                    if let Cmd::Subscribe { view, conn, sub } = cmd {
+                    if let Cmd::Subscribe { .. } = cmd {
                         let hub = self.hub.clone();
                         let key = self.key;
-                        tokio::spawn(async move { hub.subscribe(key, view, conn, sub).await });
+                        tokio::spawn(async move { hub.deliver(key, cmd).await });
                     }
                 }
                 return;

@@ -175,8 +175,22 @@ impl Hub {
     }
 
     /// Adds a subscription; its snapshot and updates arrive on the connection's queue.
-    pub async fn subscribe(&self, key: Key, view: View, conn: Conn, sub: Arc<str>) {
-        let mut cmd = Cmd::Subscribe { view, conn, sub };
+    /// Subscribes `sub` of `conn` to `view` of the restaurant/date `key`: its snapshot is queued
+    /// when this returns true. False when the channel could not load the restaurant/date.
+    pub async fn subscribe(&self, key: Key, view: View, conn: Conn, sub: Arc<str>) -> bool {
+        let (done, taken) = tokio::sync::oneshot::channel();
+        let cmd = Cmd::Subscribe {
+            view,
+            conn,
+            sub,
+            done,
+        };
+        self.deliver(key, cmd).await;
+        taken.await.unwrap_or(false)
+    }
+
+    /// Hands `cmd` to the channel of `key`.
+    async fn deliver(&self, key: Key, mut cmd: Cmd) {
         // A channel may be closing as we reach it: then the send fails and a new one is made.
         for _ in 0..3 {
             match self.channel(key).tx.send(cmd).await {

@@ -63,8 +63,10 @@ impl Fixture {
             tx: rx.clone(),
         };
         let view = View::Party(PartySize::new(2).unwrap());
-        hub.subscribe((r.id, date), view, conn, Arc::from("\"s\""))
-            .await;
+        assert!(
+            hub.subscribe((r.id, date), view, conn, Arc::from("\"s\""))
+                .await
+        );
         let mut f = Fixture {
             hub,
             booking,
@@ -182,6 +184,33 @@ async fn changes_out_of_order_within_the_wait_apply_in_version_order_without_a_r
     }
     assert_eq!(free_at_19(&frame), 1);
     assert_eq!(f.reads("change"), 0);
+}
+
+#[tokio::test]
+async fn a_subscription_the_channel_cannot_load_is_refused_and_queues_nothing() {
+    let mut f = Fixture::new().await;
+    let q = Queue::new(64);
+    let conn = Conn {
+        id: f.hub.next_conn_id(),
+        tx: q.clone(),
+    };
+    // No such restaurant: the channel cannot load it, and says so to the subscriber.
+    let view = View::Party(PartySize::new(2).unwrap());
+    let nowhere = (Uuid::new_v4(), f.date);
+    assert!(
+        !f.hub
+            .subscribe(nowhere, view, conn, Arc::from("\"x\""))
+            .await
+    );
+    let waker = futures_util::task::noop_waker();
+    let mut cx = std::task::Context::from_waker(&waker);
+    let mut queued = 0;
+    let _ = q.poll_take(&mut cx, |items| queued = items.len());
+    assert_eq!(queued, 0, "no frame for a refused subscription");
+    // The fixture's own subscription still gets changes.
+    let change = f.hold("t1").await;
+    f.hub.publish(change);
+    assert_eq!(f.frame().await["type"], "update");
 }
 
 #[tokio::test]
