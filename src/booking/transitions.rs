@@ -4,6 +4,7 @@
 use super::reservations::{ceil_to_grid, validate_guest, Idem};
 use super::*;
 use crate::domain::reservation::{Guest, Status};
+use crate::domain::waitlist::Freed;
 use crate::store::{MailKind, Transition, TransitionOutcome};
 
 impl Booking {
@@ -19,6 +20,19 @@ impl Booking {
         t: Transition,
         cause: Cause,
     ) -> BookingResult<Result<Reservation, Option<Reservation>>> {
+        self.apply_freeing(t, cause, |_| None).await
+    }
+
+    /// [`Self::apply`] for a change that may free capacity (`frees` says what, from the
+    /// reservation as written): the freed time is offered to the waitlist first, and only then
+    /// is the change published and answered, so no subscriber, and no client acting on the
+    /// answer, sees it public while a waiting entry may be offered it.
+    async fn apply_freeing(
+        &self,
+        t: Transition,
+        cause: Cause,
+        frees: impl FnOnce(&Reservation) -> Option<Freed>,
+    ) -> BookingResult<Result<Reservation, Option<Reservation>>> {
         let (now, mailed) = (t.now, t.mail.is_some());
         Ok(match self.store.transition(t).await? {
             TransitionOutcome::Done {
@@ -27,7 +41,13 @@ impl Booking {
                 entry,
             } => {
                 let image = Image::new(vec![reservation.clone()], entry.into_iter().collect());
-                self.publish(reservation.restaurant_id, cause, now, versions, Some(image));
+                let publish = || {
+                    self.publish(reservation.restaurant_id, cause, now, versions, Some(image));
+                };
+                match frees(&reservation) {
+                    Some(freed) => self.offer_then(freed, publish).await,
+                    None => publish(),
+                }
                 if mailed {
                     self.mail_ready.notify_one();
                 }
@@ -109,9 +129,12 @@ impl Booking {
                     .flatten(),
                 ..Transition::new(id, from, to, now)
             };
-            if let Ok(r) = self.apply(t, cause).await? {
-                // The freed time goes to the waitlist first.
-                self.spawn_offer(crate::domain::waitlist::Freed::of(&r));
+            // The freed time goes to the waitlist first.
+            if self
+                .apply_freeing(t, cause, |r| Some(Freed::of(r)))
+                .await?
+                .is_ok()
+            {
                 return Ok(());
             }
         }
@@ -153,21 +176,19 @@ impl Booking {
             end,
             ..Transition::new(id, from, to, now)
         };
-        match self.apply(t, cause).await? {
-            Ok(r) => {
-                if r.end < cur.end {
-                    // Ended early: the rest of its time goes to the waitlist first.
-                    self.spawn_offer(crate::domain::waitlist::Freed {
-                        restaurant_id: r.restaurant_id,
-                        tables: r.table_ids.clone(),
-                        start: r.end,
-                        end: cur.end,
-                        at: r.updated_at,
-                        before: None,
-                    });
-                }
-                Ok(r)
-            }
+        // Ended early: the rest of its time goes to the waitlist first.
+        let rest = |r: &Reservation| {
+            (r.end < cur.end).then(|| Freed {
+                restaurant_id: r.restaurant_id,
+                tables: r.table_ids.clone(),
+                start: r.end,
+                end: cur.end,
+                at: r.updated_at,
+                before: None,
+            })
+        };
+        match self.apply_freeing(t, cause, rest).await? {
+            Ok(r) => Ok(r),
             Err(cur) => Err(BookingError::InvalidTransition(format!(
                 "a {} reservation cannot become {}",
                 cur.map_or("missing", |c| c.status_at(now).as_str()),

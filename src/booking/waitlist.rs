@@ -160,13 +160,35 @@ impl Booking {
                     Cause::Waitlist
                 };
                 let image = Image::new(released.iter().cloned().collect(), vec![entry.clone()]);
-                self.publish(entry.restaurant_id, cause, now, versions, Some(image));
-                if let Some(r) = released {
-                    self.offer_freed(Freed::of(&r)).await?;
+                let publish = || {
+                    self.publish(entry.restaurant_id, cause, now, versions, Some(image));
+                };
+                // A declined offer cascades before the release is public.
+                match released {
+                    Some(r) => self.offer_then(Freed::of(&r), publish).await,
+                    None => publish(),
                 }
                 Ok(())
             }
         }
+    }
+
+    /// Offers freed capacity, then runs `publish` (the freeing change's): see
+    /// `apply_freeing`. The hidden test-only delay instead publishes at once and offers in the
+    /// background after it, as an instance that dies between the two would leave it.
+    pub(super) async fn offer_then(&self, freed: Freed, publish: impl FnOnce()) {
+        if !self.test_only_offer_delay.is_zero() {
+            publish();
+            self.spawn_offer(freed);
+            return;
+        }
+        if let Err(e) = self.offer_freed(freed).await {
+            tracing::warn!(
+                error = format!("{e:#}"),
+                "waitlist offer failed; the reconcile loop retries"
+            );
+        }
+        publish();
     }
 
     /// Offers freed capacity in the background (the change that freed it is already answered).

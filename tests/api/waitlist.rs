@@ -381,3 +381,55 @@ async fn offer_seconds_defaults_to_120_and_is_15_to_3600() {
         .unwrap();
     assert_eq!(got["offer_seconds"], 3600);
 }
+
+#[tokio::test]
+async fn freed_time_is_offered_before_the_release_is_answered_or_shown_so_no_public_hold_takes_it()
+{
+    let app = TestApp::spawn().await;
+    let r = one_table(&app).await;
+    for days in 3..8 {
+        let date = date_in(days);
+        let mut ws = Ws::connect(&app.base).await;
+        ws.subscribe("a", &r.id, &date, 2).await;
+        let hold = app.held(&r.id, &date, "19:00", 2).await;
+        let (status, entry) = join(&app, &r.id, join_body(&date, 2, "19:00", "19:00")).await;
+        assert_eq!(status, StatusCode::CREATED);
+        let (id, token) = (
+            hold["id"].as_str().unwrap(),
+            hold["token"].as_str().unwrap(),
+        );
+        let res = app.delete_reservation(id, token).await;
+        assert_eq!(res.status(), StatusCode::NO_CONTENT);
+        // Right after the release's answer: the entry has the time, a public hold does not.
+        let e = app
+            .waitlist_entry(
+                entry["id"].as_str().unwrap(),
+                entry["token"].as_str().unwrap(),
+            )
+            .await;
+        assert_eq!(e["status"], "offered", "{e}");
+        assert_eq!(
+            app.hold(&r.id, &date, "19:00", 2).await.status(),
+            StatusCode::CONFLICT
+        );
+        // A later change, then every frame up to it: 19:00 was never shown free.
+        app.held(&r.id, &date, "21:00", 2).await;
+        loop {
+            let f = ws.frame().await;
+            let slot = |t: &str| {
+                f["slots"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .find(|s| s["time"] == t)
+                    .cloned()
+            };
+            if let Some(s) = slot("19:00") {
+                assert_eq!(s["available_tables"], 0, "{days}: 19:00 shown free: {f}");
+            }
+            if slot("21:00").is_some_and(|s| s["available_tables"] == 0) {
+                break;
+            }
+        }
+    }
+}
