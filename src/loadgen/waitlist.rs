@@ -41,10 +41,11 @@ pub struct Opts {
 
 const PARTY: u32 = 2;
 
-/// A free, as its client saw it: the freed reservation and when the answer arrived.
+/// A free, as its client saw it: the freed reservation and when its request was sent (the
+/// server offers the freed time before it answers, so the offer's frame may come first).
 struct Free {
     reservation: String,
-    answered: Instant,
+    sent: Instant,
 }
 
 /// An offer, as its entry saw it: the offered reservation and when the frame arrived.
@@ -146,17 +147,17 @@ pub async fn run(o: Opts) -> anyhow::Result<Report> {
                 // A little jitter, so frees from different clients interleave.
                 let pause = rand::thread_rng().gen_range(0..20);
                 tokio::time::sleep(Duration::from_millis(pause)).await;
+                let sent = Instant::now();
                 let res = http
                     .delete(format!("{}/v1/reservations/{id}", ctx.url(c)))
                     .bearer_auth(&token)
                     .send()
                     .await;
-                let answered = Instant::now();
                 let mut s = lock(&state);
                 match res {
                     Ok(r) if r.status() == 204 => s.frees.push(Free {
                         reservation: id,
-                        answered,
+                        sent,
                     }),
                     Ok(r) => s
                         .errors
@@ -205,7 +206,7 @@ pub async fn run(o: Opts) -> anyhow::Result<Report> {
     let mut frees_of: BTreeMap<&str, Vec<Instant>> = BTreeMap::new();
     for f in &s.frees {
         if let Some(t) = table_of.get(f.reservation.as_str()) {
-            frees_of.entry(t).or_default().push(f.answered);
+            frees_of.entry(t).or_default().push(f.sent);
         }
     }
     let mut offers_of: BTreeMap<&str, Vec<Instant>> = BTreeMap::new();
@@ -233,7 +234,7 @@ pub async fn run(o: Opts) -> anyhow::Result<Report> {
         }
     }
     report.latencies(
-        "free answered → offer frame",
+        "free sent → offer frame",
         &latencies,
         Some(s.frees.len() as f64 / frees_wall.as_secs_f64().max(0.001)),
     );
@@ -482,8 +483,8 @@ async fn watch(
         } else {
             http.delete(format!("{base}/v1/reservations/{rid}"))
         };
+        let sent = Instant::now();
         let res = req.bearer_auth(&token).send().await;
-        let answered = Instant::now();
         {
             let mut s = lock(&state);
             s.answering -= 1;
@@ -493,7 +494,7 @@ async fn watch(
                     s.passed += 1;
                     s.frees.push(Free {
                         reservation: rid.to_owned(),
-                        answered,
+                        sent,
                     });
                 }
                 other => s

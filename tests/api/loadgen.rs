@@ -292,7 +292,7 @@ async fn waitlist_offers_each_freed_table_once_in_queue_order_and_measures_free_
     assert_eq!(fact(&r, "frees"), 6);
     assert_eq!(offers, frees.min(12), "{}", r.table());
     assert_eq!(fact(&r, "confirmed") + fact(&r, "passed"), offers);
-    let lat = r.row_named("free answered → offer frame").unwrap().summary;
+    let lat = r.row_named("free sent → offer frame").unwrap().summary;
     assert_eq!(lat.count as u64, offers, "one latency per offer");
     assert!(lat.p50_ms > 0.0 && lat.p99_ms >= lat.p50_ms, "{lat:?}");
     // Read back independently: the queue shows as many booked and lapsed entries as the run
