@@ -269,10 +269,12 @@ pub async fn hold(
     body: web::Json<Value>,
 ) -> Result<HttpResponse> {
     let rid = path.get();
-    let cmd = HoldCommand::parse(from_body(&body)?)?;
     let who = Requester::of(&req, &state).await?;
     let state: &AppState = &state;
-    idempotency::once(state, &req, &body, |keyed| async move {
+    let body: &Value = &body;
+    idempotency::once(state, &req, body, |keyed| async move {
+        // A body of the wrong shape or out of range is a final answer too: recorded.
+        let cmd = HoldCommand::parse(from_body(body)?)?;
         take_hold(state, &who, rid, cmd, keyed).await
     })
     .await
@@ -318,11 +320,13 @@ pub async fn walk_in(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse> {
     let rid = staff_of(&who, &state, *path).await?;
-    let input: WalkInInput = from_body(&body)?;
-    let party_size = PartySize::new(input.party_size)?;
-    one_seating(&input.table_id, &input.combination_id)?;
     let state: &AppState = &state;
-    idempotency::once(state, &req, &body, |keyed| async move {
+    let body: &Value = &body;
+    idempotency::once(state, &req, body, |keyed| async move {
+        // A body of the wrong shape or out of range is a final answer too: recorded.
+        let input: WalkInInput = from_body(body)?;
+        let party_size = PartySize::new(input.party_size)?;
+        one_seating(&input.table_id, &input.combination_id)?;
         let idem = keyed.map(|k| k.idem(StatusCode::CREATED, |r, _| idempotency::view_value(r)));
         let r = state
             .booking

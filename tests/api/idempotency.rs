@@ -189,6 +189,72 @@ async fn a_replayed_422_stays_a_422() {
 }
 
 #[tokio::test]
+async fn a_body_refused_for_its_shape_or_range_is_a_final_answer_replayed_and_binding_the_key() {
+    let app = TestApp::spawn().await;
+    let f = app.standard_restaurant().await;
+    let date = date_in(3);
+    let hold = app.held(&f.id, &date, "18:00", 2).await;
+    let confirm = format!("/v1/reservations/{}/confirm", hold["id"].as_str().unwrap());
+    let token = hold["token"].as_str().unwrap();
+    let walk_ins = format!("/v1/restaurants/{}/walk-ins", f.id);
+    for (path, who, bad, good, status) in [
+        // A party size out of range (422), and a member of the wrong type (400).
+        (
+            holds(&f.id),
+            None,
+            json!({"date": date, "time": "19:00", "party_size": 0}),
+            json!({"date": date, "time": "19:00", "party_size": 2}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            holds(&f.id),
+            None,
+            json!({"date": date, "time": "19:00", "party_size": "two"}),
+            json!({"date": date, "time": "19:30", "party_size": 2}),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            confirm,
+            Some(token),
+            json!({"guest": {"name": 7}}),
+            json!({"guest": {"name": "Ada"}}),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            walk_ins,
+            Some(f.staff.as_str()),
+            json!({"party_size": 101}),
+            json!({"party_size": 2}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+    ] {
+        let key = format!("bad-{path}-{status}");
+        let first = post_json(&app, &path, who, &key, &bad).await;
+        assert_eq!(first.status, status, "{path}: {bad}");
+        let again = post_json(&app, &path, who, &key, &bad).await;
+        assert_eq!(
+            (again.status, again.replayed),
+            (status, true),
+            "{path}: replayed"
+        );
+        assert_eq!(again.body, first.body);
+        // The key is bound to that body: another one under it is a conflict, not a new effect.
+        let other = post_json(&app, &path, who, &key, &good).await;
+        assert_eq!(
+            other.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{path}: {good}"
+        );
+        assert_eq!(
+            other.body["type"], "/problems/idempotency-conflict",
+            "{path}"
+        );
+    }
+    // Nothing was taken under those keys: only the first hold is on the date.
+    assert_eq!(reservations_on(&app, &f, &date).await.len(), 1);
+}
+
+#[tokio::test]
 async fn keys_are_scoped_by_the_callers_token() {
     let app = TestApp::spawn().await;
     let f = app.standard_restaurant().await;
