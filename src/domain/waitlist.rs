@@ -172,22 +172,29 @@ pub fn offer_starts(
                 .any(|x| x.occupies_at(now) && x.uses(t) && x.overlaps(start, end))
         })
     };
-    // After a settings change, the starts whose free options for this party it raised.
-    let raised: Option<std::collections::HashSet<DateTime<Utc>>> =
-        freed.before.as_ref().map(|old| {
-            let count = |r: &super::Restaurant| -> std::collections::HashMap<DateTime<Utc>, u32> {
-                super::availability::availability(r, e.date, p, now, day)
-                    .into_iter()
-                    .map(|c| (c.slot.start, c.available_tables))
-                    .collect()
-            };
-            let was = count(old);
-            count(r)
+    // After a settings change, the starts where it raised this party's free options and some
+    // of that rise is left: the count now, against the count the old settings gave the day as
+    // it was when the change committed (without what was made since, the change's own offers
+    // included: each takes one from the rise, whichever table it got).
+    let raised = freed.before.as_ref().map(|old| {
+        let count = |r: &super::Restaurant, day: &[super::Reservation]| {
+            super::availability::availability(r, e.date, p, now, day)
                 .into_iter()
-                .filter(|(start, n)| *n > was.get(start).copied().unwrap_or(0))
-                .map(|(start, _)| start)
-                .collect()
-        });
+                .map(|c| (c.slot.start, c.available_tables))
+                .collect::<std::collections::HashMap<DateTime<Utc>, u32>>()
+        };
+        let then: Vec<super::Reservation> = day
+            .iter()
+            .filter(|x| x.created_at < freed.at)
+            .cloned()
+            .collect();
+        let was = count(old, &then);
+        count(r, day)
+            .into_iter()
+            .filter(|(start, n)| *n > was.get(start).copied().unwrap_or(0))
+            .map(|(start, _)| start)
+            .collect::<std::collections::HashSet<DateTime<Utc>>>()
+    });
     let mut out: Vec<_> = super::grid::bookable_starts(r, e.date, p, now)
         .into_iter()
         .filter(|s| e.from <= s.time && s.time <= e.to)
@@ -248,8 +255,9 @@ mod tests {
             expires_at: None,
             guest: None,
             notes: String::new(),
-            created_at: now(),
-            updated_at: now(),
+            // Made before the change (`by_change` commits at `now`).
+            created_at: now() - chrono::Duration::hours(1),
+            updated_at: now() - chrono::Duration::hours(1),
         }
     }
 
@@ -333,6 +341,21 @@ mod tests {
         bigger.validate().unwrap();
         let got = times(&bigger, &by_change(&before, &bigger), &full);
         assert!(got.contains(&"19:00".to_owned()), "{got:?}");
+        // One place opened at 21:00 where t2 was already public: the change's first offer took
+        // t2 (best fit), so t3 is what is public now, and a second entry gets nothing there.
+        let e21 = waiting("21:00", "21:00");
+        let mut first_offer = confirmed(&before, "t2", "21:00");
+        first_offer.status = Status::Held;
+        first_offer.expires_at = Some(now() + chrono::Duration::minutes(2));
+        first_offer.created_at = now() + chrono::Duration::seconds(1);
+        let day = vec![confirmed(&before, "t1", "21:00")];
+        let change = by_change(&before, &bigger);
+        assert_eq!(offer_starts(&bigger, &e21, &change, &day, now()).len(), 1);
+        let after = vec![confirmed(&before, "t1", "21:00"), first_offer];
+        assert!(
+            offer_starts(&bigger, &e21, &change, &after, now()).is_empty(),
+            "one place opened, one offer"
+        );
         // Without the settings before, a reservation's freeing offers any free start.
         let plain = Freed {
             before: None,
