@@ -16,6 +16,7 @@ contract!(
     a_hold_token_names_its_reservation,
     a_day_view_read_again_shows_every_change_since,
     holds_queued_together_are_each_decided_whatever_path_each_takes,
+    the_staff_list_orders_a_tie_of_start_and_table_by_when_each_was_made,
 );
 
 async fn a_hold_takes_the_first_free_candidate_and_loses_when_none_is_free(b: &Backend) {
@@ -383,4 +384,26 @@ async fn sqlite_a_hold_that_fails_inside_the_group_commit_is_rolled_back_alone()
     assert_eq!(tables, want, "nothing of the failed hold stays");
     // The writer goes on: the failed hold's table is free.
     won(&s, hold(failed_table)).await;
+}
+
+async fn the_staff_list_orders_a_tie_of_start_and_table_by_when_each_was_made(b: &Backend) {
+    let s = &b.store;
+    let r = created(s, "Égalité").await;
+    // Three holds of t1 at 19:00, each taken once the one before had expired.
+    let mut ids = Vec::new();
+    let mut now = morning();
+    for _ in 0..3 {
+        let h = reservation(&r, at(19, 0), 90, 2, Status::Held, now);
+        let (h, _) = won(s, new(h, &["t1"], 1, now)).await;
+        now = h.expires_at.unwrap() + Duration::seconds(1);
+        ids.push(h.id);
+    }
+    let listed: Vec<_> = s
+        .reservations_on(r.id, day())
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|x| x.id)
+        .collect();
+    assert_eq!(listed, ids, "the oldest first, on every store");
 }

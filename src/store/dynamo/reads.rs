@@ -103,12 +103,22 @@ impl DynamoStore {
             self.query_prefix(&pk, &prefix),
             self.query_prefix(&pk, &dead)
         )?;
-        Ok(ordered(
-            live.iter()
-                .chain(dead.iter())
-                .map(|i| reservation_from(i).map(|r| r.reservation))
-                .collect::<StoreResult<_>>()?,
-        ))
+        let mut all: Vec<Reservation> = live
+            .iter()
+            .chain(dead.iter())
+            .map(|i| reservation_from(i).map(|r| r.reservation))
+            .collect::<StoreResult<_>>()?;
+        // As on SQLite: by start and table, then by when each was made (ties of one table and
+        // start: dead holds and the reservation that followed them).
+        all.sort_by(|a, b| {
+            (a.start, &a.table_id, a.created_at, a.id).cmp(&(
+                b.start,
+                &b.table_id,
+                b.created_at,
+                b.id,
+            ))
+        });
+        Ok(all)
     }
 
     pub(super) async fn stored_reservation(

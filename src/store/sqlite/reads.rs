@@ -206,7 +206,7 @@ fn date_sql() -> &'static str {
     SQL.get_or_init(|| {
         format!(
             "SELECT {} FROM reservations AS x WHERE x.restaurant_id = ?1 AND x.date = ?2
-             ORDER BY x.start_ms, x.table_id",
+             ORDER BY x.start_ms, x.table_id, x.created_ms, x.id",
             reservation_columns("x")
         )
     })
