@@ -172,11 +172,25 @@ pub fn validate_guest(g: &Guest) -> Result<(), Vec<FieldError>> {
     let mut errs = Vec::new();
     if g.name.trim().is_empty() || g.name.len() > 200 {
         errs.push(FieldError::new("guest.name", "must be 1 to 200 characters"));
+    } else if g.name.chars().any(char::is_control) {
+        errs.push(FieldError::new(
+            "guest.name",
+            "must not hold control characters",
+        ));
     }
     if let Some(e) = &g.email {
+        // One `@` between a local part and a domain of dot-separated labels; nothing a mail
+        // header or a log line could be split on (spaces, controls, commas, angle brackets).
         let ok = e.len() <= 254
-            && e.split_once('@')
-                .is_some_and(|(a, b)| !a.is_empty() && b.contains('.') && !b.ends_with('.'));
+            && !e
+                .chars()
+                .any(|c| c.is_whitespace() || c.is_control() || ",;<>\"".contains(c))
+            && e.split_once('@').is_some_and(|(a, b)| {
+                !a.is_empty()
+                    && !b.contains('@')
+                    && b.contains('.')
+                    && b.split('.').all(|label| !label.is_empty())
+            });
         if !ok {
             errs.push(FieldError::new("guest.email", "is not an email address"));
         }
@@ -460,6 +474,22 @@ mod tests {
         .is_ok());
         assert!(validate_guest(&g(" ", None, None)).is_err());
         assert!(validate_guest(&g("Ada", Some("nope"), None)).is_err());
+        for bad in [
+            "eve\r\nBcc: x@evil.com\r\n@example.com",
+            "a,b@c.com",
+            "a b@c.d",
+            "a@.com",
+            "a@b..com",
+            "a@b@c.com",
+            "<a@b.com>",
+        ] {
+            assert!(
+                validate_guest(&g("Ada", Some(bad), None)).is_err(),
+                "{bad:?}"
+            );
+        }
+        assert!(validate_guest(&g("Ada\0", None, None)).is_err());
+        assert!(validate_guest(&g("Zoë Ørsted", Some("zoe.o+tc@mail.example.fr"), None)).is_ok());
         assert!(validate_guest(&g("Ada", None, Some("call me"))).is_err());
     }
 }

@@ -39,9 +39,15 @@ fn fold(line: &str, out: &mut String) {
     out.push_str("\r\n");
 }
 
-/// The event of `r` at `restaurant`, as of `now`. A cancelled reservation gives a `CANCEL`.
+/// The event of `r` at `restaurant`, as of `now`. A reservation that will not take place
+/// (cancelled, or a hold released or expired) gives a `CANCEL`; a hold still to be confirmed is
+/// `TENTATIVE`.
 pub fn event(r: &Reservation, restaurant: &Restaurant, now: DateTime<Utc>) -> String {
-    let cancelled = r.status == Status::Cancelled;
+    let status = r.status_at(now);
+    let cancelled = matches!(
+        status,
+        Status::Cancelled | Status::Released | Status::Expired
+    );
     let people = if r.party_size == 1 {
         "1 person".to_owned()
     } else {
@@ -69,7 +75,11 @@ pub fn event(r: &Reservation, restaurant: &Restaurant, now: DateTime<Utc>) -> St
         format!("LOCATION:{}", text(&restaurant.name)),
         format!(
             "STATUS:{}",
-            if cancelled { "CANCELLED" } else { "CONFIRMED" }
+            match status {
+                _ if cancelled => "CANCELLED",
+                Status::Held => "TENTATIVE",
+                _ => "CONFIRMED",
+            }
         ),
         format!("SEQUENCE:{}", u8::from(cancelled)),
         "TRANSP:OPAQUE".to_owned(),
@@ -130,6 +140,55 @@ mod tests {
         }
         let unfolded = out.replace("\r\n ", "");
         assert_eq!(unfolded, format!("SUMMARY:{}\r\n", "é".repeat(60)));
+    }
+
+    #[test]
+    fn a_held_event_is_tentative_and_one_that_will_not_happen_is_a_cancel() {
+        use crate::domain::{LocalDate, TableId, WallTime};
+        let mut restaurant = crate::domain::restaurant::tests::paris();
+        restaurant.validate().unwrap();
+        let now = chrono::Utc::now();
+        let t = TableId::parse("t1").unwrap();
+        let r = |status: Status, expires: Option<DateTime<Utc>>| Reservation {
+            id: uuid::Uuid::new_v4(),
+            restaurant_id: restaurant.id,
+            table_id: t.clone(),
+            table_ids: vec![t.clone()],
+            combination_id: None,
+            date: LocalDate::parse("2026-12-20").unwrap(),
+            time: WallTime::parse("19:00").unwrap(),
+            start: now + chrono::Duration::days(17),
+            end: now + chrono::Duration::days(17) + chrono::Duration::hours(2),
+            party_size: 2,
+            status,
+            expires_at: expires,
+            guest: None,
+            notes: String::new(),
+            created_at: now,
+            updated_at: now,
+        };
+        let soon = Some(now + chrono::Duration::minutes(5));
+        let past = Some(now - chrono::Duration::seconds(1));
+        for (res, method, status) in [
+            (r(Status::Held, soon), "PUBLISH", "TENTATIVE"),
+            (r(Status::Held, past), "CANCEL", "CANCELLED"),
+            (r(Status::Released, None), "CANCEL", "CANCELLED"),
+            (r(Status::Cancelled, None), "CANCEL", "CANCELLED"),
+            (r(Status::Confirmed, None), "PUBLISH", "CONFIRMED"),
+            (r(Status::Seated, None), "PUBLISH", "CONFIRMED"),
+        ] {
+            let ics = event(&res, &restaurant, now);
+            assert!(
+                ics.contains(&format!("METHOD:{method}\r\n")),
+                "{:?}: {ics}",
+                res.status
+            );
+            assert!(
+                ics.contains(&format!("STATUS:{status}\r\n")),
+                "{:?}: {ics}",
+                res.status
+            );
+        }
     }
 
     #[test]

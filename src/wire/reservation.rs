@@ -86,7 +86,11 @@ impl ReservationView {
             },
             notes: r.notes.clone(),
             created_at: fmt_instant(r.created_at),
-            updated_at: fmt_instant(r.updated_at),
+            // An expired hold changed when it expired, whenever the sweeper recorded it.
+            updated_at: fmt_instant(match (status, r.expires_at) {
+                (Status::Expired, Some(x)) => x,
+                _ => r.updated_at,
+            }),
         }
     }
 }
@@ -103,4 +107,43 @@ pub struct HeldReservation {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct ReservationList {
     pub reservations: Vec<ReservationView>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{LocalDate, TableId, WallTime};
+
+    #[test]
+    fn an_expired_hold_reads_as_changed_at_its_expiry_whether_swept_or_not() {
+        let now = Utc::now();
+        let expiry = now - chrono::Duration::seconds(3);
+        let t = TableId::parse("t1").unwrap();
+        let mut r = Reservation {
+            id: uuid::Uuid::new_v4(),
+            restaurant_id: uuid::Uuid::new_v4(),
+            table_id: t.clone(),
+            table_ids: vec![t],
+            combination_id: None,
+            date: LocalDate::parse("2026-12-20").unwrap(),
+            time: WallTime::parse("19:00").unwrap(),
+            start: now + chrono::Duration::days(17),
+            end: now + chrono::Duration::days(17) + chrono::Duration::hours(2),
+            party_size: 2,
+            status: Status::Held,
+            expires_at: Some(expiry),
+            guest: None,
+            notes: String::new(),
+            created_at: now - chrono::Duration::minutes(5),
+            updated_at: now - chrono::Duration::minutes(5),
+        };
+        let unswept = ReservationView::of(&r, now, false);
+        // The sweeper records it a little later.
+        r.status = Status::Expired;
+        r.updated_at = expiry + chrono::Duration::milliseconds(140);
+        let swept = ReservationView::of(&r, now, false);
+        assert_eq!(unswept.status, Status::Expired);
+        assert_eq!(unswept.updated_at, fmt_instant(expiry));
+        assert_eq!(swept.updated_at, unswept.updated_at);
+    }
 }
