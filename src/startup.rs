@@ -59,7 +59,7 @@ fn stop_signals() -> Option<StopSignals> {
 
 impl Application {
     pub async fn build(args: ServeArgs) -> anyhow::Result<Self> {
-        let store = store::open(&args.store.store).await?;
+        let store = store::open_keeping(&args.store.store, args.retention_days).await?;
         Self::build_with_store(args, store).await
     }
 

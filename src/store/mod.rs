@@ -414,10 +414,20 @@ pub type DynStore = Arc<dyn Store>;
 
 /// Opens the store named by a `TABLECAST_STORE` URL and brings its schema up to date.
 pub async fn open(url: &str) -> anyhow::Result<DynStore> {
+    open_keeping(url, 30).await
+}
+
+/// [`open`], with dead holds kept `retention_days` (DynamoDB's TTL waits for them; SQLite has
+/// only the retention job).
+pub async fn open_keeping(url: &str, retention_days: u32) -> anyhow::Result<DynStore> {
     if url.starts_with("sqlite:") {
         Ok(Arc::new(sqlite::SqliteStore::open(url).await?))
     } else if let Some(table) = url.strip_prefix("dynamodb://") {
-        Ok(Arc::new(dynamo::DynamoStore::connect(table).await?))
+        Ok(Arc::new(
+            dynamo::DynamoStore::connect(table)
+                .await?
+                .keep_dead_for(retention_days),
+        ))
     } else {
         anyhow::bail!(
             "unsupported store URL `{url}` (expected sqlite://PATH, sqlite::memory: or dynamodb://TABLE)"

@@ -195,6 +195,14 @@ impl HttpClient for Faults {
 
 /// A plain store and a faulty one over the same fresh table.
 pub(crate) async fn stores(test: &str) -> Option<(DynStore, DynStore, Faults)> {
+    stores_keeping(test, None).await
+}
+
+/// [`stores`], the faulty one keeping dead holds `retention_days` when given.
+pub(crate) async fn stores_keeping(
+    test: &str,
+    retention_days: Option<u32>,
+) -> Option<(DynStore, DynStore, Faults)> {
     require(Service::DynamoDbLocal, test)?;
     let table = unique_table("faults");
     let plain: DynStore = Arc::new(DynamoStore::connect(&table).await.unwrap());
@@ -217,7 +225,11 @@ pub(crate) async fn stores(test: &str) -> Option<(DynStore, DynStore, Faults)> {
         )
         .build();
     let client = aws_sdk_dynamodb::Client::from_conf(conf);
-    let faulty: DynStore = Arc::new(DynamoStore::with_client(client, &table).await.unwrap());
+    let faulty = DynamoStore::with_client(client, &table).await.unwrap();
+    let faulty: DynStore = Arc::new(match retention_days {
+        Some(days) => faulty.keep_dead_for(days),
+        None => faulty,
+    });
     Some((plain, faulty, faults))
 }
 
@@ -611,4 +623,31 @@ async fn a_settings_change_that_died_before_committing_holds_its_tables_only_unt
         new(hold_at(&r, at(19, 0), 90), &["t2"], 2, morning()),
     )
     .await;
+}
+
+#[tokio::test]
+async fn ttl_removes_a_hold_only_a_day_after_the_retention_has_passed_since_its_expiry() {
+    for (days, want) in [(None, 31), (Some(90), 91), (Some(1), 2)] {
+        let Some((plain, faulty, faults)) = stores_keeping("ttl_after_retention", days).await
+        else {
+            return;
+        };
+        let r = created(&plain, "Rétention").await;
+        let (h, _) = won(
+            &faulty,
+            new(hold_at(&r, at(19, 0), 90), &["t1"], 1, morning()),
+        )
+        .await;
+        let expected = h.expires_at.unwrap().timestamp() + want * 86_400;
+        // Every item the hold's transaction wrote with a TTL (its reservation, pointer, token)
+        // carries the same one.
+        let sent = faults.transactions();
+        let ttls: BTreeSet<i64> = sent
+            .iter()
+            .flat_map(|t| t["TransactItems"].as_array().unwrap().iter())
+            .filter_map(|i| i["Put"]["Item"]["ttl_s"]["N"].as_str())
+            .map(|n| n.parse().unwrap())
+            .collect();
+        assert_eq!(ttls, BTreeSet::from([expected]), "{days:?}: {sent:?}");
+    }
 }

@@ -112,7 +112,7 @@ impl DynamoStore {
         contention: &mut Contention,
     ) -> StoreResult<Claim> {
         let stamp = Uuid::new_v4().simple().to_string();
-        let ttl = hold_ttl(&r);
+        let ttl = hold_ttl(&r, self.dead_ttl_s);
         let stored = StoredReservation {
             reservation: r.clone(),
             writes: 1,

@@ -258,7 +258,7 @@ impl DynamoStore {
             v = e.value(st(claim_value(expires, r.id))),
             ttl = e.name(TTL),
             t = e.value(num(
-                hold_ttl(r).unwrap_or(now.timestamp() + HOLD_TTL_AFTER_S)
+                hold_ttl(r, self.dead_ttl_s).unwrap_or(now.timestamp() + self.dead_ttl_s)
             )),
         );
         let cond = format!(

@@ -11,8 +11,11 @@ use uuid::Uuid;
 /// A restaurant-wide change raises the version of every date by this much: a date's version is
 /// `wide × WIDE_STEP + Σ counters of the date`, and no date sees a billion changes.
 pub const WIDE_STEP: u64 = 1_000_000_000;
-/// Holds, their pointers and tokens stay readable this long after they expire, then TTL removes them.
-pub const HOLD_TTL_AFTER_S: i64 = 7 * 86_400;
+/// Holds, their pointers and tokens stay readable this long after they expire, then TTL removes
+/// them: a day longer than the default retention (30 days), so the retention job, which counts
+/// from a hold's last change, goes first. `DynamoStore::keep_dead_for` sets it from
+/// `--retention-days`.
+pub const HOLD_TTL_AFTER_S: i64 = 31 * 86_400;
 
 /// An attribute that is missing or of the wrong type.
 fn corrupt(what: &str) -> StoreError {
@@ -107,9 +110,10 @@ pub fn reservation_sk_of(r: &Reservation) -> String {
     }
 }
 
-pub fn hold_ttl(r: &Reservation) -> Option<i64> {
+/// When TTL may remove a hold's items: `after_s` past its expiry.
+pub fn hold_ttl(r: &Reservation, after_s: i64) -> Option<i64> {
     (r.status == Status::Held)
-        .then(|| r.expires_at.map(|e| e.timestamp() + HOLD_TTL_AFTER_S))
+        .then(|| r.expires_at.map(|e| e.timestamp() + after_s))
         .flatten()
 }
 

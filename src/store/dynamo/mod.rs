@@ -129,6 +129,8 @@ pub struct DynamoStore {
     table: String,
     /// Queues this instance's paced holds window by window (see `gates`).
     gates: gates::Gates,
+    /// Seconds after its expiry at which TTL may remove a hold (`items::HOLD_TTL_AFTER_S`).
+    dead_ttl_s: i64,
 }
 
 impl DynamoStore {
@@ -182,7 +184,16 @@ impl DynamoStore {
             client,
             table: table.to_owned(),
             gates: gates::Gates::default(),
+            dead_ttl_s: items::HOLD_TTL_AFTER_S,
         })
+    }
+
+    /// Lets TTL remove released and expired holds (with their pointers and tokens) only a day
+    /// after `--retention-days` have passed since they expired: retention decides, TTL is the
+    /// safety net behind it.
+    pub fn keep_dead_for(mut self, retention_days: u32) -> Self {
+        self.dead_ttl_s = (i64::from(retention_days) + 1) * 86_400;
+        self
     }
 
     pub fn table(&self) -> &str {
