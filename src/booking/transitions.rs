@@ -39,12 +39,13 @@ impl Booking {
                 reservation,
                 versions,
                 entry,
+                waiting,
             } => {
                 let image = Image::new(vec![reservation.clone()], entry.into_iter().collect());
-                let publish = || {
-                    self.publish(reservation.restaurant_id, cause, now, versions, Some(image));
-                };
-                match frees(&reservation) {
+                let (me, rid) = (self.clone(), reservation.restaurant_id);
+                let publish = move || me.publish(rid, cause, now, versions, Some(image));
+                // Nobody waiting as of the write: nothing to offer, nothing to wait for.
+                match frees(&reservation).filter(|_| waiting != Some(false)) {
                     Some(freed) => self.offer_then(freed, publish).await,
                     None => publish(),
                 }

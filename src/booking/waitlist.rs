@@ -5,7 +5,7 @@ use super::*;
 use crate::domain::grid::bookable_starts;
 use crate::domain::reservation::{Guest, Status};
 use crate::domain::time::{local_date_of, WallTime};
-use crate::domain::waitlist::{offer_starts, positions, Freed, WaitStatus, WaitlistEntry};
+use crate::domain::waitlist::{offer_starts, positions, Before, Freed, WaitStatus, WaitlistEntry};
 use crate::store::{
     JoinOutcome, LeaveOutcome, MailKind, NewEntry, NewOffer, NewReservation, OfferOutcome,
 };
@@ -160,9 +160,8 @@ impl Booking {
                     Cause::Waitlist
                 };
                 let image = Image::new(released.iter().cloned().collect(), vec![entry.clone()]);
-                let publish = || {
-                    self.publish(entry.restaurant_id, cause, now, versions, Some(image));
-                };
+                let (me, rid) = (self.clone(), entry.restaurant_id);
+                let publish = move || me.publish(rid, cause, now, versions, Some(image));
                 // A declined offer cascades before the release is public.
                 match released {
                     Some(r) => self.offer_then(Freed::of(&r), publish).await,
@@ -174,21 +173,29 @@ impl Booking {
     }
 
     /// Offers freed capacity, then runs `publish` (the freeing change's): see
-    /// `apply_freeing`. The hidden test-only delay instead publishes at once and offers in the
+    /// `apply_freeing`. Both run in a task of their own, which the caller awaits: a request
+    /// dropped meanwhile (its client gone, a shutdown) never leaves a committed change
+    /// unpublished. The hidden test-only delay instead publishes at once and offers in the
     /// background after it, as an instance that dies between the two would leave it.
-    pub(super) async fn offer_then(&self, freed: Freed, publish: impl FnOnce()) {
+    pub(super) async fn offer_then(&self, freed: Freed, publish: impl FnOnce() + Send + 'static) {
         if !self.test_only_offer_delay.is_zero() {
             publish();
             self.spawn_offer(freed);
             return;
         }
-        if let Err(e) = self.offer_freed(freed).await {
-            tracing::warn!(
-                error = format!("{e:#}"),
-                "waitlist offer failed; the reconcile loop retries"
-            );
+        let me = self.clone();
+        let both = tokio::spawn(async move {
+            if let Err(e) = me.offer_freed(freed).await {
+                tracing::warn!(
+                    error = format!("{e:#}"),
+                    "waitlist offer failed; the reconcile loop retries"
+                );
+            }
+            publish();
+        });
+        if let Err(e) = both.await {
+            tracing::error!(error = %e, "the offer-then-publish task ended early");
         }
-        publish();
     }
 
     /// Offers freed capacity in the background (the change that freed it is already answered).
@@ -421,7 +428,6 @@ impl Booking {
     pub(super) fn offer_settings_change(&self, before: Restaurant, after: Restaurant) {
         let me = self.clone();
         let restaurant_id = after.id;
-        let before = std::sync::Arc::new(before);
         tokio::spawn(async move {
             let now = Self::now();
             let from = LocalDate::from_naive(now.date_naive()).pred();
@@ -440,13 +446,21 @@ impl Booking {
                 let (Some(a), Some(b)) = (starts.first(), starts.last()) else {
                     continue;
                 };
+                // The day as the change left it (it moves no reservation): what it opened is
+                // measured against it, whatever frees or offers come before this pass.
+                let Ok(day) = me.store.day(restaurant_id, d.date).await else {
+                    continue;
+                };
                 let freed = Freed {
                     restaurant_id,
                     tables: after.tables.iter().map(|t| t.id.clone()).collect(),
                     start: a.start,
                     end: b.end + chrono::Duration::hours(12),
                     at: now,
-                    before: Some(before.clone()),
+                    before: Some(std::sync::Arc::new(Before {
+                        restaurant: before.clone(),
+                        day: day.reservations.clone(),
+                    })),
                 };
                 // One offer per waiting entry at most, each conditional.
                 while let Ok(true) = me.offer_freed(freed.clone()).await {}

@@ -119,10 +119,19 @@ pub struct Freed {
     /// When the freeing change committed: only entries that joined before it are offered it
     /// (capacity public when an entry joined is not offered to it).
     pub at: DateTime<Utc>,
-    /// Freed by a settings or table change: the settings before it. Only a start where the
-    /// change itself raised the party's free options (as availability counts them, pacing
-    /// included) is offered: what was public already stays public.
-    pub before: Option<std::sync::Arc<super::Restaurant>>,
+    /// Freed by a settings or table change: the settings before it and the date's day as read
+    /// just after it. Only a start where the change itself raised the party's free options (as
+    /// availability counts them, pacing included) is offered: what was public already stays
+    /// public.
+    pub before: Option<std::sync::Arc<Before>>,
+}
+
+/// What a settings change is measured against (see `Freed::before`).
+#[derive(Debug, PartialEq)]
+pub struct Before {
+    pub restaurant: super::Restaurant,
+    /// The date's reservations as read after the change (it moves no reservation).
+    pub day: Vec<super::Reservation>,
 }
 
 impl Freed {
@@ -173,22 +182,24 @@ pub fn offer_starts(
         })
     };
     // After a settings change, the starts where it raised this party's free options and some
-    // of that rise is left: the count now, against the count the old settings gave the day as
-    // it was when the change committed (without what was made since, the change's own offers
-    // included: each takes one from the rise, whichever table it got).
-    let raised = freed.before.as_ref().map(|old| {
+    // of that rise is left: the count on the day now, against the old settings' count on the
+    // day as it was at the change (without what was made since it, as a read that came a
+    // little late may hold). An offer made since takes one place from the rise whichever table
+    // it got; a reservation freed since adds its own place, which its own offer pass offers.
+    let raised = freed.before.as_ref().map(|before| {
         let count = |r: &super::Restaurant, day: &[super::Reservation]| {
             super::availability::availability(r, e.date, p, now, day)
                 .into_iter()
                 .map(|c| (c.slot.start, c.available_tables))
                 .collect::<std::collections::HashMap<DateTime<Utc>, u32>>()
         };
-        let then: Vec<super::Reservation> = day
+        let then: Vec<super::Reservation> = before
+            .day
             .iter()
             .filter(|x| x.created_at < freed.at)
             .cloned()
             .collect();
-        let was = count(old, &then);
+        let was = count(&before.restaurant, &then);
         count(r, day)
             .into_iter()
             .filter(|(start, n)| *n > was.get(start).copied().unwrap_or(0))
@@ -281,15 +292,22 @@ mod tests {
         }
     }
 
-    /// Freed by a change of `before`'s settings, over the whole date.
-    fn by_change(before: &super::super::Restaurant, after: &super::super::Restaurant) -> Freed {
+    /// Freed by a change of `before`'s settings, over the whole date, `day` read after it.
+    fn by_change(
+        before: &super::super::Restaurant,
+        after: &super::super::Restaurant,
+        day: &[Reservation],
+    ) -> Freed {
         Freed {
             restaurant_id: after.id,
             tables: after.tables.iter().map(|t| t.id.clone()).collect(),
             start: now(),
             end: now() + chrono::Duration::days(30),
             at: now(),
-            before: Some(Arc::new(before.clone())),
+            before: Some(Arc::new(Before {
+                restaurant: before.clone(),
+                day: day.to_vec(),
+            })),
         }
     }
 
@@ -303,7 +321,14 @@ mod tests {
         let mut renamed = before.clone();
         renamed.name = "Renamed".into();
         assert!(
-            offer_starts(&renamed, &e, &by_change(&before, &renamed), &day, now()).is_empty(),
+            offer_starts(
+                &renamed,
+                &e,
+                &by_change(&before, &renamed, &day),
+                &day,
+                now()
+            )
+            .is_empty(),
             "a change that frees nothing offers nothing"
         );
         // Later closing opens the starts past 21:30 (a 90-minute turn for two); the earlier
@@ -321,7 +346,7 @@ mod tests {
             t
         };
         assert_eq!(
-            times(&later, &by_change(&before, &later), &day),
+            times(&later, &by_change(&before, &later, &day), &day),
             ["21:45", "22:00", "22:15", "22:30"]
         );
         // A new table for two raises the free options at every start: 19:00, where both tables
@@ -339,7 +364,7 @@ mod tests {
             area: None,
         });
         bigger.validate().unwrap();
-        let got = times(&bigger, &by_change(&before, &bigger), &full);
+        let got = times(&bigger, &by_change(&before, &bigger, &full), &full);
         assert!(got.contains(&"19:00".to_owned()), "{got:?}");
         // One place opened at 21:00 where t2 was already public: the change's first offer took
         // t2 (best fit), so t3 is what is public now, and a second entry gets nothing there.
@@ -349,17 +374,30 @@ mod tests {
         first_offer.expires_at = Some(now() + chrono::Duration::minutes(2));
         first_offer.created_at = now() + chrono::Duration::seconds(1);
         let day = vec![confirmed(&before, "t1", "21:00")];
-        let change = by_change(&before, &bigger);
+        let change = by_change(&before, &bigger, &day);
         assert_eq!(offer_starts(&bigger, &e21, &change, &day, now()).len(), 1);
         let after = vec![confirmed(&before, "t1", "21:00"), first_offer];
         assert!(
             offer_starts(&bigger, &e21, &change, &after, now()).is_empty(),
             "one place opened, one offer"
         );
+        // Both tables taken at 19:00 when t3 is added; before the change's pass reaches the
+        // date, t1's booking is cancelled and its own offer gives t1 to a first entry. The
+        // change still opened t3: a second entry is offered it.
+        let change = by_change(&before, &bigger, &full);
+        let mut t1_offer = confirmed(&before, "t1", "19:00");
+        t1_offer.status = Status::Held;
+        t1_offer.expires_at = Some(now() + chrono::Duration::minutes(2));
+        t1_offer.created_at = now() + chrono::Duration::seconds(1);
+        let now_day = vec![confirmed(&before, "t2", "19:00"), t1_offer];
+        let e19 = waiting("19:00", "19:00");
+        let got = offer_starts(&bigger, &e19, &change, &now_day, now());
+        assert_eq!(got.len(), 1, "t3 is offered");
+        assert_eq!(got[0].1[0].tables, [TableId::parse("t3").unwrap()]);
         // Without the settings before, a reservation's freeing offers any free start.
         let plain = Freed {
             before: None,
-            ..by_change(&before, &renamed)
+            ..by_change(&before, &renamed, &day)
         };
         assert!(!offer_starts(
             &renamed,

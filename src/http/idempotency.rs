@@ -117,7 +117,7 @@ fn respond(status: StatusCode, body: String, replayed: bool) -> HttpResponse {
 
 /// Runs `f` at most once per key: scoped by token, method and path; bodies compare as JSON.
 /// `f` gets the record its effect must write (`None` without a key). Check the body's shape
-/// before calling this: only a well-formed request is recorded.
+/// inside `f`: a refusal of it is a final answer, recorded like any other.
 pub async fn once<F, Fut>(
     state: &AppState,
     req: &HttpRequest,

@@ -30,6 +30,7 @@ contract!(
     the_offer_write_refuses_an_entry_that_is_not_waiting,
     retention_deletes_finished_entries_and_keeps_waiting_ones,
     an_offer_lost_to_a_crash_after_the_freeing_commit_is_made_by_the_reconcile,
+    a_status_change_never_says_nobody_waits_while_an_entry_does,
 );
 
 const WAIT: StdDuration = StdDuration::from_secs(10);
@@ -544,4 +545,34 @@ async fn an_offer_lost_to_a_crash_after_the_freeing_commit_is_made_by_the_reconc
     assert_eq!(entry(s, e2).await.status, WaitStatus::Waiting);
     // Nothing more to repair.
     assert_eq!(bk.reconcile_waitlist().await.unwrap(), 0);
+}
+
+/// The freeing write may say whether anyone waits on its dates (`None`: it did not look); the
+/// release skips its offer pass on `Some(false)`, so that must never be said wrongly.
+async fn a_status_change_never_says_nobody_waits_while_an_entry_does(b: &Backend) {
+    let s = &b.store;
+    let bk = booking(s);
+    let r = created(s, 2, 300).await;
+    let release = |held: &Reservation| tablecast::store::Transition {
+        id: held.id,
+        from: Status::Held,
+        to: Status::Released,
+        guest: None,
+        notes: None,
+        end: None,
+        now: Utc::now(),
+        idem: None,
+        mail: None,
+    };
+    let waiting = |o: tablecast::store::TransitionOutcome| match o {
+        tablecast::store::TransitionOutcome::Done { waiting, .. } => waiting,
+        other => panic!("expected done, got {other:?}"),
+    };
+    let first = hold(&bk, &r, "19:00", 2).await;
+    let nobody = waiting(s.transition(release(&first)).await.unwrap());
+    assert_ne!(nobody, Some(true), "no entry yet");
+    let held = fill(&bk, &r, "19:00").await;
+    join(&bk, &r, 2, "19:00", "19:00").await;
+    let someone = waiting(s.transition(release(&held[0])).await.unwrap());
+    assert_ne!(someone, Some(false), "an entry waits on the date");
 }

@@ -96,9 +96,6 @@ pub fn apply(
     }
 }
 
-/// Applies every change of `ahead` that fits, in version order, and drops those already in;
-/// leaves the ones still waiting for a change before them. Returns the cause and commit time
-/// of the last one applied, and whether a change needs a read of the store.
 /// What a frame coalescing two runs of changes (`a` committed before `b`) says of them: the
 /// newest commit time, and the cause of the last change that was not the waitlist's alone —
 /// a hold folded with a join in one frame is `held`, whatever came last.
@@ -115,6 +112,10 @@ pub fn merge(
     }
 }
 
+/// Applies every change of `ahead` that fits, in version order, and drops those already in;
+/// leaves the ones still waiting for a change before them. Returns the cause and commit time
+/// the frame of the changes applied carries (`merge`), and whether a change needs a read of the
+/// store.
 pub fn settle(
     ahead: &mut Vec<Arc<Change>>,
     date: LocalDate,

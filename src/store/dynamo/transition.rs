@@ -69,6 +69,7 @@ impl DynamoStore {
                         reservation,
                         versions,
                         entry,
+                        waiting: None,
                     });
                 }
                 Applied::Moved => continue,

@@ -363,9 +363,30 @@ pub(super) async fn transition_in(
     if let Some(mail) = &t.mail {
         super::outbox::put_mail(tx, mail, &reservation, now).await?;
     }
+    // Read in the same transaction (the `waitlist_waiting` index): whoever joins after it
+    // joined after the free, and is not offered it.
+    let waiting: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM waitlist WHERE status = 'waiting' AND restaurant_id = ?1
+           AND date IN (SELECT value FROM json_each(?2)))",
+    )
+    .bind(reservation.restaurant_id.to_string())
+    .bind(
+        serde_json::Value::from(
+            reservation
+                .dates_spanned()
+                .iter()
+                .map(|d| d.to_string())
+                .collect::<Vec<_>>(),
+        )
+        .to_string(),
+    )
+    .fetch_one(&mut **tx)
+    .await
+    .map_err(db("look for waiting entries"))?;
     Ok(TransitionOutcome::Done {
         reservation,
         versions,
         entry,
+        waiting: Some(waiting),
     })
 }
