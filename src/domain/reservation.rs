@@ -156,6 +156,35 @@ impl Reservation {
     }
 }
 
+/// A reservation of t1 for two, 17 days after `now`, in `status` (tests of its views).
+#[cfg(test)]
+pub(crate) fn sample(
+    status: Status,
+    expires_at: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> Reservation {
+    let t = super::TableId::parse("t1").unwrap();
+    let start = now + chrono::Duration::days(17);
+    Reservation {
+        id: uuid::Uuid::new_v4(),
+        restaurant_id: uuid::Uuid::new_v4(),
+        table_id: t.clone(),
+        table_ids: vec![t],
+        combination_id: None,
+        date: super::LocalDate::from_naive(start.date_naive()),
+        time: super::WallTime::parse("19:00").unwrap(),
+        start,
+        end: start + chrono::Duration::hours(2),
+        party_size: 2,
+        status,
+        expires_at,
+        guest: None,
+        notes: String::new(),
+        created_at: now,
+        updated_at: now,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::Status::*;

@@ -144,28 +144,11 @@ mod tests {
 
     #[test]
     fn a_held_event_is_tentative_and_one_that_will_not_happen_is_a_cancel() {
-        use crate::domain::{LocalDate, TableId, WallTime};
         let mut restaurant = crate::domain::restaurant::tests::paris();
         restaurant.validate().unwrap();
         let now = chrono::Utc::now();
-        let t = TableId::parse("t1").unwrap();
-        let r = |status: Status, expires: Option<DateTime<Utc>>| Reservation {
-            id: uuid::Uuid::new_v4(),
-            restaurant_id: restaurant.id,
-            table_id: t.clone(),
-            table_ids: vec![t.clone()],
-            combination_id: None,
-            date: LocalDate::parse("2026-12-20").unwrap(),
-            time: WallTime::parse("19:00").unwrap(),
-            start: now + chrono::Duration::days(17),
-            end: now + chrono::Duration::days(17) + chrono::Duration::hours(2),
-            party_size: 2,
-            status,
-            expires_at: expires,
-            guest: None,
-            notes: String::new(),
-            created_at: now,
-            updated_at: now,
+        let r = |status: Status, expires: Option<DateTime<Utc>>| {
+            crate::domain::reservation::sample(status, expires, now)
         };
         let soon = Some(now + chrono::Duration::minutes(5));
         let past = Some(now - chrono::Duration::seconds(1));

@@ -112,31 +112,14 @@ pub struct ReservationList {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{LocalDate, TableId, WallTime};
 
     #[test]
     fn an_expired_hold_reads_as_changed_at_its_expiry_whether_swept_or_not() {
         let now = Utc::now();
         let expiry = now - chrono::Duration::seconds(3);
-        let t = TableId::parse("t1").unwrap();
-        let mut r = Reservation {
-            id: uuid::Uuid::new_v4(),
-            restaurant_id: uuid::Uuid::new_v4(),
-            table_id: t.clone(),
-            table_ids: vec![t],
-            combination_id: None,
-            date: LocalDate::parse("2026-12-20").unwrap(),
-            time: WallTime::parse("19:00").unwrap(),
-            start: now + chrono::Duration::days(17),
-            end: now + chrono::Duration::days(17) + chrono::Duration::hours(2),
-            party_size: 2,
-            status: Status::Held,
-            expires_at: Some(expiry),
-            guest: None,
-            notes: String::new(),
-            created_at: now - chrono::Duration::minutes(5),
-            updated_at: now - chrono::Duration::minutes(5),
-        };
+        let mut r = crate::domain::reservation::sample(Status::Held, Some(expiry), now);
+        r.created_at = now - chrono::Duration::minutes(5);
+        r.updated_at = r.created_at;
         let unswept = ReservationView::of(&r, now, false);
         // The sweeper records it a little later.
         r.status = Status::Expired;

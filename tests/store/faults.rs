@@ -361,14 +361,7 @@ async fn a_loser_told_of_a_transaction_conflict_answers_lost_at_once() {
     )
     .await;
     assert_eq!(second.table_id, table("t2"));
-    let ids: Vec<_> = plain
-        .reservations_on(r.id, day())
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|x| x.id)
-        .collect();
-    assert_eq!(ids, [first.id, second.id]);
+    assert_eq!(ids_on(&plain, r.id).await, [first.id, second.id]);
     assert_eq!(faults.calls(TX), 3, "t1 answered at once, then t2 written");
 }
 

@@ -123,6 +123,17 @@ pub fn transition(id: Uuid, from: Status, to: Status, now: DateTime<Utc>) -> Tra
     Transition::new(id, from, to, now)
 }
 
+/// The ids the staff list of [`day`] shows, in its order.
+pub async fn ids_on(store: &DynStore, restaurant_id: Uuid) -> Vec<Uuid> {
+    store
+        .reservations_on(restaurant_id, day())
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|x| x.id)
+        .collect()
+}
+
 /// The version `versions` gives `date`.
 pub fn version_of(v: &Versions, date: LocalDate) -> u64 {
     v.dates

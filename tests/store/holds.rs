@@ -398,12 +398,9 @@ async fn the_staff_list_orders_a_tie_of_start_and_table_by_when_each_was_made(b:
         now = h.expires_at.unwrap() + Duration::seconds(1);
         ids.push(h.id);
     }
-    let listed: Vec<_> = s
-        .reservations_on(r.id, day())
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|x| x.id)
-        .collect();
-    assert_eq!(listed, ids, "the oldest first, on every store");
+    assert_eq!(
+        ids_on(s, r.id).await,
+        ids,
+        "the oldest first, on every store"
+    );
 }

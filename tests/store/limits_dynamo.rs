@@ -168,13 +168,7 @@ async fn purge_deletes_dead_holds_and_old_idempotency_records_and_keeps_business
     ] {
         assert_eq!(s.reservation(kept).await.unwrap().unwrap().status, status);
     }
-    let listed: Vec<_> = s
-        .reservations_on(r.id, day())
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|x| x.id)
-        .collect();
+    let listed = ids_on(s, r.id).await;
     assert_eq!(listed.len(), 3, "{listed:?}");
     assert!(matches!(
         s.token_owner(&format!("staff-{}", r.id)).await.unwrap(),

@@ -527,17 +527,8 @@ async fn an_offer_lost_to_a_crash_after_the_freeing_commit_is_made_by_the_reconc
         join(&bk, &r, 2, "19:00", "19:00").await,
         join(&bk, &r, 2, "19:00", "19:00").await,
     );
-    let t = tablecast::store::Transition {
-        id: held[0].id,
-        from: Status::Held,
-        to: Status::Released,
-        guest: None,
-        notes: None,
-        end: None,
-        now: Utc::now(),
-        idem: None,
-        mail: None,
-    };
+    let t =
+        tablecast::store::Transition::new(held[0].id, Status::Held, Status::Released, Utc::now());
     s.transition(t).await.unwrap();
     assert_eq!(entry(s, e1).await.status, WaitStatus::Waiting);
     assert_eq!(bk.reconcile_waitlist().await.unwrap(), 1);
@@ -553,16 +544,8 @@ async fn a_status_change_never_says_nobody_waits_while_an_entry_does(b: &Backend
     let s = &b.store;
     let bk = booking(s);
     let r = created(s, 2, 300).await;
-    let release = |held: &Reservation| tablecast::store::Transition {
-        id: held.id,
-        from: Status::Held,
-        to: Status::Released,
-        guest: None,
-        notes: None,
-        end: None,
-        now: Utc::now(),
-        idem: None,
-        mail: None,
+    let release = |held: &Reservation| {
+        tablecast::store::Transition::new(held.id, Status::Held, Status::Released, Utc::now())
     };
     let waiting = |o: tablecast::store::TransitionOutcome| match o {
         tablecast::store::TransitionOutcome::Done { waiting, .. } => waiting,
