@@ -210,6 +210,18 @@ impl HoldCommand {
 /// token (not for an idempotent replay: this runs only for a fresh request) and the live-hold
 /// cap, which the store decides in the hold's own write. The admin and the restaurant's staff
 /// are exempt.
+/// Every hold request takes a rate token of its client first, its body checked or not (an
+/// idempotent replay never gets here); the admin and the restaurant's staff are exempt.
+pub fn charge_hold(state: &AppState, who: &Requester, rid: Uuid) -> Result<()> {
+    if who.exempt_for(rid) {
+        return Ok(());
+    }
+    state.limits.take_hold_token(&who.client).inspect_err(|_| {
+        state.metrics.hold_outcome("rate_limited");
+    })
+}
+
+/// Takes a hold whose rate token was taken (`charge_hold`).
 pub async fn take_hold(
     state: &AppState,
     who: &Requester,
@@ -218,12 +230,6 @@ pub async fn take_hold(
     keyed: Option<idempotency::Keyed>,
 ) -> Result<idempotency::Answer> {
     let exempt = who.exempt_for(rid);
-    if !exempt {
-        if let Err(e) = state.limits.take_hold_token(&who.client) {
-            state.metrics.hold_outcome("rate_limited");
-            return Err(e);
-        }
-    }
     let idem = keyed.map(|k| {
         k.idem(StatusCode::CREATED, |r, token| {
             held_value(r, token.unwrap_or_default())
@@ -273,6 +279,7 @@ pub async fn hold(
     let state: &AppState = &state;
     let body: &Value = &body;
     idempotency::once(state, &req, body, |keyed| async move {
+        charge_hold(state, &who, rid)?;
         // A body of the wrong shape or out of range is a final answer too: recorded.
         let cmd = HoldCommand::parse(from_body(body)?)?;
         take_hold(state, &who, rid, cmd, keyed).await

@@ -461,7 +461,9 @@ impl Conversation {
 
     async fn hold(&self, h: HoldFrame) -> String {
         let req = h.req.as_deref();
-        let outcome = match HoldCommand::parse(h.hold) {
+        let outcome = match super::restaurants::charge_hold(&self.state, &self.who, h.restaurant_id)
+            .and_then(|()| HoldCommand::parse(h.hold))
+        {
             Ok(cmd) => take_hold(&self.state, &self.who, h.restaurant_id, cmd, None).await,
             Err(e) => Err(e),
         };

@@ -151,6 +151,57 @@ async fn the_hold_rate_refuses_with_retry_after_and_a_replay_takes_no_token() {
 }
 
 #[tokio::test]
+async fn a_hold_or_join_refused_for_its_body_still_takes_a_rate_token() {
+    let app = TestApp::spawn_with(limits(0, "4/min")).await;
+    let r = app.create_restaurant(restaurant_body(many_tables(4))).await;
+    let date = date_in(3);
+    let post = |path: String, body: Value| {
+        let app = &app;
+        async move {
+            let res = app.send(Method::POST, &path, None, Some(body)).await;
+            res.status().as_u16()
+        }
+    };
+    let holds = format!("/v1/restaurants/{}/holds", r.id);
+    let joins = format!("/v1/restaurants/{}/waitlist", r.id);
+    // A party of 0 (422), a member of the wrong type (400), a join with a bad window (400).
+    let mut got = vec![
+        post(
+            holds.clone(),
+            json!({"date": date, "time": "19:00", "party_size": 0}),
+        )
+        .await,
+        post(
+            holds.clone(),
+            json!({"date": date, "time": "19:00", "party_size": "two"}),
+        )
+        .await,
+        post(
+            joins.clone(),
+            json!({"date": date, "party_size": 2, "from": "25:00",
+                                   "to": "19:00", "guest": {"name": "Ada"}}),
+        )
+        .await,
+    ];
+    // The fourth request is the last of the bucket; the fifth, well formed, is over it.
+    got.push(
+        post(
+            holds.clone(),
+            json!({"date": date, "time": "19:00", "party_size": 2}),
+        )
+        .await,
+    );
+    got.push(
+        post(
+            holds,
+            json!({"date": date, "time": "19:30", "party_size": 2}),
+        )
+        .await,
+    );
+    assert_eq!(got, [422, 400, 400, 201, 429]);
+}
+
+#[tokio::test]
 async fn a_spoofed_forwarded_for_from_an_untrusted_peer_changes_nothing() {
     let app = TestApp::spawn_with(limits(0, "2/min")).await;
     let r = app.create_restaurant(restaurant_body(many_tables(6))).await;
