@@ -188,14 +188,13 @@ impl Booking {
                 before: None,
             })
         };
-        match self.apply_freeing(t, cause, rest).await? {
-            Ok(r) => Ok(r),
-            Err(cur) => Err(BookingError::InvalidTransition(format!(
+        self.apply_freeing(t, cause, rest).await?.map_err(|cur| {
+            BookingError::InvalidTransition(format!(
                 "a {} reservation cannot become {}",
                 cur.map_or("missing", |c| c.status_at(now).as_str()),
                 to.as_str()
-            ))),
-        }
+            ))
+        })
     }
 
     pub async fn reservations_on(

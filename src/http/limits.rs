@@ -104,6 +104,15 @@ impl Limits {
         })
     }
 
+    /// Takes a token for a hold or join of `who` on restaurant `rid`, its body checked or not;
+    /// the admin and that restaurant's staff are exempt.
+    pub fn charge(&self, who: &Requester, rid: Uuid) -> Result<(), ApiError> {
+        if who.exempt_for(rid) {
+            return Ok(());
+        }
+        self.take_hold_token(&who.client)
+    }
+
     /// Takes one token of the client's hold-and-join bucket, or says when to retry.
     pub fn take_hold_token(&self, client: &ClientKey) -> Result<(), ApiError> {
         let Some(limiter) = &self.rate else {

@@ -210,15 +210,13 @@ impl HoldCommand {
 /// token (not for an idempotent replay: this runs only for a fresh request) and the live-hold
 /// cap, which the store decides in the hold's own write. The admin and the restaurant's staff
 /// are exempt.
-/// Every hold request takes a rate token of its client first, its body checked or not (an
-/// idempotent replay never gets here); the admin and the restaurant's staff are exempt.
+/// Every hold request takes a rate token first (`Limits::charge`; an idempotent replay never
+/// gets here), counted as a hold outcome when refused.
 pub fn charge_hold(state: &AppState, who: &Requester, rid: Uuid) -> Result<()> {
-    if who.exempt_for(rid) {
-        return Ok(());
-    }
-    state.limits.take_hold_token(&who.client).inspect_err(|_| {
-        state.metrics.hold_outcome("rate_limited");
-    })
+    state
+        .limits
+        .charge(who, rid)
+        .inspect_err(|_| state.metrics.hold_outcome("rate_limited"))
 }
 
 /// Takes a hold whose rate token was taken (`charge_hold`).

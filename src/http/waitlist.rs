@@ -28,11 +28,8 @@ pub async fn join(
 ) -> Result<HttpResponse> {
     let rid = path.get();
     let who = Requester::of(&req, &state).await?;
-    // A join takes a rate token like a hold (the admin and the restaurant's staff are exempt),
-    // its body checked or not.
-    if !who.exempt_for(rid) {
-        state.limits.take_hold_token(&who.client)?;
-    }
+    // A join takes a rate token like a hold.
+    state.limits.charge(&who, rid)?;
     let input: JoinInput = from_body(&body)?;
     let from = WallTime::parse_start(&input.from).map_err(ApiError::BadRequest)?;
     let to = WallTime::parse_start(&input.to).map_err(ApiError::BadRequest)?;

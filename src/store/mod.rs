@@ -267,8 +267,8 @@ pub enum TransitionOutcome {
         /// confirm, lapsed on a release), as the write left it.
         entry: Option<WaitlistEntry>,
         /// Whether, as of this write, any `waiting` entry of the restaurant is on a date the
-        /// reservation spans (`None`: the store did not look). With none, what it freed has
-        /// nobody to be offered to.
+        /// reservation spans (`None`: the store did not look, or the change frees nothing).
+        /// With none, what it freed has nobody to be offered to.
         waiting: Option<bool>,
     },
     /// The reservation is no longer in `from` (or the hold expired): here is what it is now.

@@ -4,6 +4,7 @@
 use super::rows::{db, guest_json, ms, row_to_reservation, tables_json, PACING_SQL};
 use super::versions::bump_dates;
 use super::SqliteStore;
+use crate::domain::reservation::Status;
 use crate::domain::{LocalDate, Reservation, Seating, TableId};
 use crate::store::{
     IdemRecord, InsertOutcome, NewReservation, PacingCheck, StoreError, StoreResult, Transition,
@@ -363,30 +364,31 @@ pub(super) async fn transition_in(
     if let Some(mail) = &t.mail {
         super::outbox::put_mail(tx, mail, &reservation, now).await?;
     }
-    // Read in the same transaction (the `waitlist_waiting` index): whoever joins after it
-    // joined after the free, and is not offered it.
-    let waiting: bool = sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM waitlist WHERE status = 'waiting' AND restaurant_id = ?1
-           AND date IN (SELECT value FROM json_each(?2)))",
-    )
-    .bind(reservation.restaurant_id.to_string())
-    .bind(
-        serde_json::Value::from(
-            reservation
-                .dates_spanned()
-                .iter()
-                .map(|d| d.to_string())
-                .collect::<Vec<_>>(),
+    // Only a change that frees time looks: read in the same transaction (the
+    // `waitlist_waiting` index), so whoever joins after it joined after the free, and is not
+    // offered it.
+    let frees = matches!(
+        t.to,
+        Status::Released | Status::Cancelled | Status::Completed | Status::NoShow
+    );
+    let waiting = if frees {
+        let found: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM waitlist WHERE status = 'waiting'
+               AND restaurant_id = ?1 AND date IN (SELECT value FROM json_each(?2)))",
         )
-        .to_string(),
-    )
-    .fetch_one(&mut **tx)
-    .await
-    .map_err(db("look for waiting entries"))?;
+        .bind(reservation.restaurant_id.to_string())
+        .bind(super::fast::dates_json(&reservation.dates_spanned()))
+        .fetch_one(&mut **tx)
+        .await
+        .map_err(db("look for waiting entries"))?;
+        Some(found)
+    } else {
+        None
+    };
     Ok(TransitionOutcome::Done {
         reservation,
         versions,
         entry,
-        waiting: Some(waiting),
+        waiting,
     })
 }

@@ -217,7 +217,7 @@ pub(super) fn decide(script: &mut Script, new: &NewReservation) -> StoreResult<V
     verdict(rows, &new.candidates)
 }
 
-fn dates_json(dates: &[LocalDate]) -> String {
+pub(super) fn dates_json(dates: &[LocalDate]) -> String {
     let v: Vec<String> = dates.iter().map(|d| d.to_string()).collect();
     serde_json::Value::from(v).to_string()
 }
