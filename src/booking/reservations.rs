@@ -190,7 +190,9 @@ pub fn validate_guest(g: &Guest) -> Result<(), Vec<FieldError>> {
                     && !b.contains('@')
                     && b.contains('.')
                     && b.split('.').all(|label| !label.is_empty())
-            });
+            })
+            // What the mailer accepts, so that no confirmed diner is left without their mail.
+            && e.parse::<lettre::Address>().is_ok();
         if !ok {
             errs.push(FieldError::new("guest.email", "is not an email address"));
         }
@@ -482,6 +484,11 @@ mod tests {
             "a@b..com",
             "a@b@c.com",
             "<a@b.com>",
+            // Refused by the mailer (lettre), so refused here: the diner would never get mail.
+            "a(b)@example.com",
+            "a..b@example.com",
+            "ad[a]@example.com",
+            "a@-ex.com",
         ] {
             assert!(
                 validate_guest(&g("Ada", Some(bad), None)).is_err(),

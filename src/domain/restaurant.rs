@@ -195,6 +195,9 @@ impl Restaurant {
         let mut errs = Vec::new();
         if self.name.trim().is_empty() || self.name.len() > 200 {
             errs.push(FieldError::new("name", "must be 1 to 200 characters"));
+        } else if self.name.chars().any(char::is_control) {
+            // It is the sender's name on every mail: a line break there would split a header.
+            errs.push(FieldError::new("name", "must not hold control characters"));
         }
         if !(5..=60).contains(&self.slot_minutes) || 60 % self.slot_minutes != 0 {
             errs.push(FieldError::new(
@@ -329,6 +332,9 @@ pub fn validate_table(t: &Table) -> Result<(), FieldError> {
     if t.label.is_empty() || t.label.len() > 100 {
         return Err(FieldError::new("label", "must be 1 to 100 characters"));
     }
+    if t.label.chars().any(char::is_control) {
+        return Err(FieldError::new("label", "must not hold control characters"));
+    }
     Ok(())
 }
 
@@ -371,6 +377,21 @@ pub(crate) mod tests {
             .map(|t| t.id.as_str().to_owned())
             .collect();
         assert_eq!(ids, ["t1", "t2"]);
+    }
+
+    #[test]
+    fn names_and_labels_with_control_characters_are_refused() {
+        let mut r = paris();
+        r.name = "Chez Rust\r\nBcc: evil@attacker.test".into();
+        let errs = r.validate().unwrap_err();
+        assert!(errs.iter().any(|e| e.field == "name"), "{errs:?}");
+        let mut r = paris();
+        r.tables[0].label = "T\n2".into();
+        let errs = r.validate().unwrap_err();
+        assert!(errs.iter().any(|e| e.field.ends_with("label")), "{errs:?}");
+        let mut r = paris();
+        r.name = "Zoë's \"Bistro\" — 2ᵉ".into();
+        assert!(r.validate().is_ok());
     }
 
     #[test]

@@ -70,7 +70,9 @@ pub async fn delete(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse> {
     let r = owned(&who, &state, *path).await?;
-    let by_staff = !matches!(who, Caller::Holder { .. });
+    // A reservation's own token or the waitlist entry's that it came from: the diner's own
+    // cancellation, not the restaurant's.
+    let by_staff = !matches!(who, Caller::Holder { .. } | Caller::Entrant { .. });
     state.booking.release_by(r.id, by_staff).await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -67,16 +67,35 @@ pub fn deadline(r: &Reservation, restaurant: &Restaurant) -> Option<String> {
     })
 }
 
+/// The reservation's tables by their labels, every member of a combination: "T3 + T4".
+fn tables(r: &Reservation, restaurant: &Restaurant) -> String {
+    let ids = match r.table_ids.is_empty() {
+        true => std::slice::from_ref(&r.table_id),
+        false => r.table_ids.as_slice(),
+    };
+    let labels: Vec<String> = ids
+        .iter()
+        .map(|id| {
+            restaurant
+                .table(id)
+                .map_or_else(|| id.to_string(), |t| t.label.clone())
+        })
+        .collect();
+    labels.join(" + ")
+}
+
 /// Label–value lines shown in both parts.
 fn details(r: &Reservation, restaurant: &Restaurant) -> Vec<(&'static str, String)> {
     let mut v = vec![
         ("When", when(r, restaurant)),
         ("Party", people(r.party_size)),
         (
-            "Table",
-            restaurant
-                .table(&r.table_id)
-                .map_or_else(|| r.table_id.to_string(), |t| t.label.clone()),
+            if r.table_ids.len() > 1 {
+                "Tables"
+            } else {
+                "Table"
+            },
+            tables(r, restaurant),
         ),
         ("Reference", ics::reference(r)),
     ];
@@ -295,6 +314,17 @@ mod tests {
         assert!(m.text.contains(&link) && m.html.contains(&link));
         let ics = m.ics.unwrap();
         assert!(ics.contains("DTSTART:20260704T173000Z") && ics.contains("METHOD:PUBLISH"));
+    }
+
+    #[test]
+    fn a_booking_on_a_combination_names_every_table() {
+        let r = paris();
+        let mut b = booking(Status::Confirmed);
+        b.table_ids = vec![TableId::parse("t1").unwrap(), TableId::parse("t2").unwrap()];
+        let m = render(MailKind::Confirmation, &b, &cx(&r, None));
+        assert!(m.text.contains("T1 + T2"), "{}", m.text);
+        assert!(m.text.contains("Tables:"), "{}", m.text);
+        assert!(m.html.contains("T1 + T2"), "{}", m.html);
     }
 
     #[test]

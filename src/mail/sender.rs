@@ -4,6 +4,7 @@
 use super::metrics::MailMetrics;
 use super::render::{render, Context, Rendered};
 use super::{MailSettings, Transport};
+use crate::domain::reservation::Status;
 use crate::domain::Restaurant;
 use crate::store::{DynStore, MailKind, OutboxRecord, Settle};
 use chrono::{DateTime, Utc};
@@ -25,11 +26,26 @@ const GAUGE_EVERY: Duration = Duration::from_secs(2);
 /// A mail still unsent after this long is given up.
 const GIVE_UP_AFTER: chrono::Duration = chrono::Duration::days(3);
 
+/// Whether the record's lease (until `lease_ms`) outlasts an attempt started `now` that takes
+/// up to `send_timeout`.
+fn lease_covers(record: &OutboxRecord, now: DateTime<Utc>, send_timeout: Duration) -> bool {
+    let end = now + chrono::Duration::from_std(send_timeout).unwrap_or(chrono::Duration::MAX);
+    end.timestamp_millis() < record.lease_ms
+}
+
 /// A waitlist offer mail whose deadline has passed (the relay was down, say): sending it would
 /// only offer what is gone, so it is given up unsent.
 fn offer_ended(record: &OutboxRecord, now: DateTime<Utc>) -> bool {
     record.kind == MailKind::WaitlistOffer
         && record.reservation.expires_at.is_some_and(|x| x <= now)
+}
+
+/// A name as it may stand in a mail header: control characters (a line break would split the
+/// header; settings and guests saved before they were refused may still hold one) become spaces.
+fn display_name(name: &str) -> String {
+    name.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
 }
 
 enum Relay {
@@ -92,12 +108,33 @@ impl Sender {
             }
             // In order of writing: a confirmation goes before the cancellation that follows it.
             for record in batch {
-                settled += usize::from(self.attempt(record).await);
+                match self.attempt(record).await {
+                    Some(done) => settled += usize::from(done),
+                    // The rest of the batch has the same lease: claimed again once it lapses.
+                    None => return settled,
+                }
             }
         }
     }
 
-    async fn attempt(&self, record: OutboxRecord) -> bool {
+    /// Sends one claimed record and settles it. `None`: not attempted, because the lease would
+    /// lapse during the attempt (another instance could then send it too); the record is left
+    /// to be claimed again once its lease has passed.
+    async fn attempt(&self, record: OutboxRecord) -> Option<bool> {
+        if !lease_covers(&record, Utc::now(), self.settings.send_timeout) {
+            tracing::info!(mail = %record.id, "mail: its lease would lapse during the attempt; left for the next claim");
+            return None;
+        }
+        Some(self.attempt_leased(record).await)
+    }
+
+    async fn attempt_leased(&self, record: OutboxRecord) -> bool {
+        if record.kind == MailKind::Confirmation && self.cancelled_since(&record).await {
+            // Written before a cancellation and held back (the relay was down, say): the
+            // cancellation's own mail says what is true now.
+            tracing::info!(mail = %record.id, "mail: the reservation was cancelled before its confirmation could be sent; not sent");
+            return self.settle(&record, Settle::Failed, Utc::now()).await;
+        }
         if offer_ended(&record, Utc::now()) {
             // Its link could only say "too late", and the lost-offer mail follows it.
             tracing::info!(mail = %record.id, "mail: the offer ended before it could be sent; not sent");
@@ -140,6 +177,15 @@ impl Sender {
                 tracing::warn!(mail = %record.id, error = format!("{e:#}"), "mail: cannot settle; the lease will lapse");
                 false
             }
+        }
+    }
+
+    /// Whether the record's reservation is cancelled now (read from the store; on a failed read,
+    /// no: the mail goes out as written).
+    async fn cancelled_since(&self, record: &OutboxRecord) -> bool {
+        match self.store.reservation(record.reservation.id).await {
+            Ok(Some(now)) => now.status == Status::Cancelled,
+            _ => false,
         }
     }
 
@@ -188,8 +234,13 @@ impl Sender {
                 Ok(())
             }
             Relay::Smtp(smtp) => {
-                let msg = self
-                    .message(record, &restaurant, &rendered)
+                // A message that cannot be built is this mail's failure, never the sender's.
+                let built = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    self.message(record, &restaurant, &rendered)
+                }));
+                let msg = built
+                    .map_err(|_| "the message could not be built".to_owned())
+                    .and_then(|m| m)
                     .map_err(Failure::Permanent)?;
                 match smtp.send(msg).await {
                     Ok(_) => Ok(()),
@@ -206,7 +257,11 @@ impl Sender {
         restaurant: &Restaurant,
         m: &Rendered,
     ) -> Result<Message, String> {
-        let guest = record.reservation.guest.as_ref().map(|g| g.name.clone());
+        let guest = record
+            .reservation
+            .guest
+            .as_ref()
+            .map(|g| display_name(&g.name));
         let to = Mailbox::new(
             guest,
             record
@@ -216,7 +271,7 @@ impl Sender {
         );
         // The restaurant's name shows as the sender; the address stays the configured one.
         let from = Mailbox::new(
-            Some(restaurant.name.clone()),
+            Some(display_name(&restaurant.name)),
             self.settings.from.email.clone(),
         );
         let alternative = MultiPart::alternative()
@@ -310,6 +365,49 @@ mod tests {
             attempts: 1,
             lease_ms: 0,
         }
+    }
+
+    #[test]
+    fn a_record_is_attempted_only_while_its_lease_outlasts_the_attempt() {
+        let now = Utc.with_ymd_and_hms(2026, 7, 4, 9, 0, 0).unwrap();
+        let timeout = Duration::from_secs(30);
+        let mut r = record(MailKind::Confirmation, None);
+        r.lease_ms = (now + chrono::Duration::seconds(60)).timestamp_millis();
+        assert!(lease_covers(&r, now, timeout));
+        // Late in a batch behind a slow relay: another instance may claim it during the send.
+        assert!(!lease_covers(
+            &r,
+            now + chrono::Duration::seconds(31),
+            timeout
+        ));
+        assert!(!lease_covers(
+            &r,
+            now + chrono::Duration::seconds(30),
+            timeout
+        ));
+        assert!(!lease_covers(
+            &r,
+            now + chrono::Duration::seconds(90),
+            timeout
+        ));
+    }
+
+    #[test]
+    fn a_name_in_a_header_loses_its_control_characters() {
+        assert_eq!(
+            display_name("Chez Rust\r\nBcc: evil@attacker.test"),
+            "Chez Rust  Bcc: evil@attacker.test"
+        );
+        assert_eq!(display_name("Zoë's \"Bistro\""), "Zoë's \"Bistro\"");
+        // Such a name builds a message instead of panicking in the mail library.
+        let from: lettre::Address = "book@example.com".parse().unwrap();
+        let mailbox = Mailbox::new(Some(display_name("A\r\nB")), from);
+        Message::builder()
+            .from(mailbox)
+            .to("ada@example.com".parse().unwrap())
+            .subject("s")
+            .body(String::from("b"))
+            .expect("a message");
     }
 
     #[test]

@@ -193,6 +193,9 @@ async fn bad_requests_answer_their_problem_and_change_nothing() {
         case(Method::POST, "/v1/reservations/nope/confirm", Admin, guest, 400, "bad-request"),
         case(Method::DELETE, "/v1/reservations/nope", Admin, Body::None, 400, "bad-request"),
         // Party sizes out of range.
+        // A line break in a name or label would split the header of every mail it signs.
+        case(Method::PATCH, &restaurant, Staff, Body::Json(json!({"name": "Chez Rust\r\nBcc: evil@attacker.test"})), 422, "validation").field("name"),
+        case(Method::PUT, table("t9"), Staff, Body::Json(json!({"label": "T\n9", "max_party": 2})), 422, "validation").field("label"),
         case(Method::POST, &holds, Nobody, hold_body("19:00", json!(0)), 422, "validation").field("party_size"),
         case(Method::POST, &holds, Nobody, hold_body("19:00", json!(101)), 422, "validation").field("party_size"),
         case(Method::POST, &holds, Nobody, hold_body("19:00", json!(-3)), 422, "validation").field("party_size"),

@@ -73,6 +73,55 @@ async fn a_mail_claimed_by_an_instance_killed_mid_send_still_goes_out_once_after
 }
 
 #[tokio::test]
+async fn a_confirmation_held_back_until_after_its_cancellation_is_never_sent() {
+    let Some(sink) = SmtpSink::start("mail_faults::held_back") else {
+        return;
+    };
+    // A relay that never answers: the confirmation's attempts time out and it waits to retry.
+    let black_hole = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hole = format!("smtp://{}", black_hole.local_addr().unwrap());
+    let (held_tx, mut held_rx) = tokio::sync::mpsc::channel(64);
+    tokio::spawn(async move {
+        while let Ok((conn, _)) = black_hole.accept().await {
+            let _ = held_tx.send(conn).await;
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("m.db").display());
+    let mut first = start(&db, &hole);
+    let api = Api::new(&first.base, ADMIN);
+    let f = api.standard_restaurant().await;
+    let res = api.hold(&f.id, &date_in(4), "19:00", 2).await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let h: serde_json::Value = res.json().await.unwrap();
+    let (id, token) = (h["id"].as_str().unwrap(), h["token"].as_str().unwrap());
+    assert_eq!(api.confirm(id, token).await.status(), StatusCode::OK);
+    let _stuck = tokio::time::timeout(Duration::from_secs(20), held_rx.recv())
+        .await
+        .expect("the sender tries the relay")
+        .unwrap();
+    // The diner cancels while the confirmation still waits for the relay.
+    assert_eq!(
+        api.delete_reservation(id, token).await.status(),
+        StatusCode::NO_CONTENT
+    );
+    first.proc.kill();
+
+    // The relay is back: the cancellation goes out; the stale confirmation does not, before
+    // or after it.
+    let second = start(&db, &sink.url());
+    let mails = sink.wait_for(1, Duration::from_secs(30)).await;
+    let app = Api::new(&second.base, ADMIN);
+    drained(&app).await;
+    assert_eq!(sink.mails().len(), 1, "{:#?}", sink.mails());
+    assert!(
+        mails[0].subject.to_lowercase().contains("cancel"),
+        "{}",
+        mails[0].subject
+    );
+}
+
+#[tokio::test]
 async fn two_instances_on_dynamodb_share_the_outbox_and_send_each_mail_once() {
     let Some(backend) = Backend::dynamo("mail_faults::two_instances") else {
         return;

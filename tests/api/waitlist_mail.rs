@@ -335,3 +335,45 @@ async fn an_entry_without_an_email_is_never_mailed_on(backend: Option<Backend>, 
     drained(&app).await;
     assert!(sink.mails().is_empty(), "{:#?}", sink.mails());
 }
+
+#[tokio::test]
+async fn a_diner_who_cancels_with_the_entry_token_is_told_it_was_as_they_asked() {
+    let Some(sink) = SmtpSink::start("waitlist_mail::entrant_cancels") else {
+        return;
+    };
+    let app = mailing_app(&sink.url(), Backend::Sqlite).await;
+    let r = one_table(&app, 120).await;
+    let date = date_in(4);
+    let ((hid, htok), (eid, etok)) = full_and_waiting(&app, &r.id, &date, None).await;
+    assert_eq!(
+        app.delete_reservation(&hid, &htok).await.status(),
+        StatusCode::NO_CONTENT
+    );
+    let e = entry_becomes(&app, &eid, &etok, "offered").await;
+    let rid = e["offer"]["reservation_id"].as_str().unwrap().to_owned();
+    let res = app
+        .send(
+            Method::POST,
+            &format!("/v1/reservations/{rid}/confirm"),
+            Some(&etok),
+            Some(json!({"guest": {"name": "Grace Hopper", "email": "grace@example.com"}})),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    sink.wait_for(1, WITHIN).await;
+    // The entry's token is the booking's own: its cancellation is the diner's, not the
+    // restaurant's.
+    assert_eq!(
+        app.delete_reservation(&rid, &etok).await.status(),
+        StatusCode::NO_CONTENT
+    );
+    let mails = sink.wait_for(2, WITHIN).await;
+    drained(&app).await;
+    let cancel = &mails[1];
+    assert!(cancel.text().contains("As you asked"), "{}", cancel.text());
+    assert!(
+        !cancel.subject.contains("has cancelled"),
+        "{}",
+        cancel.subject
+    );
+}
