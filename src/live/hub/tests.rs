@@ -162,6 +162,15 @@ async fn the_next_change_applies_without_a_read_a_gap_reads_and_old_ones_are_ign
     assert_eq!(frame["version"].as_u64(), Some(third.dates[0].1));
     assert_eq!(free_at_19(&frame), 0, "the lost change is in the read");
     assert_eq!(f.reads("change"), 1);
+    // The frame says what the change that waited was, and when it committed: not `changed`
+    // at the time of the read.
+    assert_eq!(frame["cause"], "held", "{frame}");
+    let at: chrono::DateTime<Utc> = frame["at"].as_str().unwrap().parse().unwrap();
+    assert_eq!(
+        at.timestamp_millis(),
+        third.at.timestamp_millis(),
+        "{frame}"
+    );
 
     // The lost one arriving late, and the third again, are already in: nothing is sent.
     f.hub.publish(second);

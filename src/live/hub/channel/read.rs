@@ -168,10 +168,23 @@ impl Channel {
             } else {
                 Why::Change
             };
+            // What the read is about to cover: the changes still waiting for one before them
+            // (a gap) say what happened and when, in commit order.
+            let mut queued: Vec<_> = self.ahead.iter().collect();
+            queued.sort_by_key(|c| c.at);
+            let queued = queued
+                .into_iter()
+                .fold(None, |acc, c| apply::merge(acc, Some((c.cause, c.at))));
+            // Nothing says it (a repair): the difference the read makes to the day does.
+            let before_read = (last.is_none() && queued.is_none() && newest.is_none() && !p.wide)
+                .then(|| self.day.clone());
             self.reload(p.wide, why).await;
             // Whatever the read covers is in; whatever is newer still applies.
             let (applied, _) = self.settle();
-            last = apply::merge(last, applied);
+            last = apply::merge(apply::merge(last, queued), applied);
+            if let Some(old) = before_read.filter(|_| last.is_none()) {
+                last = super::super::view::latest_change(&old, &self.day, Utc::now());
+            }
             self.ahead.clear();
             self.ahead_since = None;
         }
