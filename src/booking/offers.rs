@@ -108,6 +108,61 @@ impl Booking {
         out
     }
 
+    /// The offer that freeing `cur` at `now` (a release or a cancel) would make: the first
+    /// waiting entry in queue order, joined before now, that fits the freed time, at its nearest
+    /// start, as if `cur` were already gone from the day. Planned before the change so that the
+    /// store decides both together. `None` when nobody waits or fits, when the freed time spans
+    /// two dates (the usual search after the change handles those), or on a failed read (so
+    /// does it).
+    pub(super) async fn plan_freed_offer(
+        &self,
+        cur: &Reservation,
+        now: DateTime<Utc>,
+    ) -> Option<(Freed, NewOffer)> {
+        // A crash test delays every offer on purpose: it keeps to the usual path.
+        if !self.test_only_offer_delay.is_zero() {
+            return None;
+        }
+        let rid = cur.restaurant_id;
+        let planned = async {
+            let queue: Vec<WaitlistEntry> = self
+                .store
+                .waitlist_on(rid, cur.date)
+                .await?
+                .into_iter()
+                .filter(|e| e.status == WaitStatus::Waiting && e.created_at < now)
+                .collect();
+            if queue.is_empty() {
+                return Ok(None);
+            }
+            let Some(stored) = self.store.restaurant(rid).await? else {
+                return Ok(None);
+            };
+            let tz = stored.restaurant.tz();
+            if local_date_of(tz, cur.start) != cur.date || local_date_of(tz, cur.end) != cur.date {
+                return Ok(None);
+            }
+            let freed = Freed {
+                at: now,
+                ..Freed::of(cur)
+            };
+            let mut day = self.store.day(rid, cur.date).await?.reservations.clone();
+            day.retain(|r| r.id != cur.id);
+            let pick = queue.iter().find_map(|e| {
+                let start = offer_starts(&stored.restaurant, e, &freed, &day, now);
+                start.into_iter().next().map(|s| (e, s))
+            });
+            Ok::<_, BookingError>(pick.map(|(entry, (slot, options))| {
+                let offer = self.offer_for(&stored, entry, slot, options, now);
+                (freed, offer)
+            }))
+        };
+        planned.await.unwrap_or_else(|e| {
+            tracing::debug!(error = %e, "planning the offer of a release failed; offered after it");
+            None
+        })
+    }
+
     /// Picks, for each free in commit order, the first fitting waiting entry not already picked
     /// and its nearest start, counting earlier picks as taken. Frees no entry fits are answered
     /// `false`; frees spanning two dates are left to the one-at-a-time search.

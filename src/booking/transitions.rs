@@ -5,7 +5,7 @@ use super::reservations::{ceil_to_grid, validate_guest, Idem};
 use super::*;
 use crate::domain::reservation::{Guest, Status};
 use crate::domain::waitlist::Freed;
-use crate::store::{MailKind, Transition, TransitionOutcome};
+use crate::store::{MailKind, NewOffer, OfferOutcome, Transition, TransitionOutcome};
 
 impl Booking {
     pub async fn reservation(&self, id: Uuid) -> BookingResult<Reservation> {
@@ -20,21 +20,34 @@ impl Booking {
         t: Transition,
         cause: Cause,
     ) -> BookingResult<Result<Reservation, Option<Reservation>>> {
-        self.apply_freeing(t, cause, |_| None).await
+        self.apply_freeing(t, cause, |_| None, None).await
     }
 
     /// [`Self::apply`] for a change that may free capacity (`frees` says what, from the
     /// reservation as written): the freed time is offered to the waitlist first, and only then
     /// is the change published and answered, so no subscriber, and no client acting on the
     /// answer, sees it public while a waiting entry may be offered it.
+    ///
+    /// `planned`: the offer of the freed capacity, planned before the change, which the store
+    /// decides right after it (on SQLite in the same transaction, so no public hold can take the
+    /// capacity in between). Not made, the freed capacity is offered the usual way.
     async fn apply_freeing(
         &self,
         t: Transition,
         cause: Cause,
         frees: impl FnOnce(&Reservation) -> Option<Freed>,
+        planned: Option<(Freed, NewOffer)>,
     ) -> BookingResult<Result<Reservation, Option<Reservation>>> {
         let (now, mailed) = (t.now, t.mail.is_some());
-        Ok(match self.store.transition(t).await? {
+        let (outcome, offered) = match planned {
+            Some((freed, offer)) => {
+                let mailed = offer.mail.is_some();
+                let (outcome, offered) = self.store.transition_offering(t, offer).await?;
+                (outcome, offered.map(|o| (freed, o, mailed)))
+            }
+            None => (self.store.transition(t).await?, None),
+        };
+        Ok(match outcome {
             TransitionOutcome::Done {
                 reservation,
                 versions,
@@ -44,10 +57,25 @@ impl Booking {
                 let image = Image::new(vec![reservation.clone()], entry.into_iter().collect());
                 let (me, rid) = (self.clone(), reservation.restaurant_id);
                 let publish = move || me.publish(rid, cause, now, versions, Some(image));
-                // Nobody waiting as of the write: nothing to offer, nothing to wait for.
-                match frees(&reservation).filter(|_| waiting != Some(false)) {
-                    Some(freed) => self.offer_then(freed, publish).await,
-                    None => publish(),
+                match offered {
+                    // Offered with the change: the offer's change goes first, as after a pass.
+                    Some((
+                        freed,
+                        OfferOutcome::Offered {
+                            reservation,
+                            versions,
+                            entry,
+                        },
+                        mailed,
+                    )) => {
+                        self.offered(&freed, reservation, entry, versions, mailed);
+                        publish();
+                    }
+                    // Nobody waiting as of the write: nothing to offer, nothing to wait for.
+                    _ => match frees(&reservation).filter(|_| waiting != Some(false)) {
+                        Some(freed) => self.offer_then(freed, publish).await,
+                        None => publish(),
+                    },
                 }
                 if mailed {
                     self.mail_ready.notify_one();
@@ -130,9 +158,10 @@ impl Booking {
                     .flatten(),
                 ..Transition::new(id, from, to, now)
             };
-            // The freed time goes to the waitlist first.
+            // The freed time goes to the waitlist first: planned now, offered with the change.
+            let planned = self.plan_freed_offer(&cur, now).await;
             if self
-                .apply_freeing(t, cause, |r| Some(Freed::of(r)))
+                .apply_freeing(t, cause, |r| Some(Freed::of(r)), planned)
                 .await?
                 .is_ok()
             {
@@ -188,13 +217,15 @@ impl Booking {
                 before: None,
             })
         };
-        self.apply_freeing(t, cause, rest).await?.map_err(|cur| {
-            BookingError::InvalidTransition(format!(
-                "a {} reservation cannot become {}",
-                cur.map_or("missing", |c| c.status_at(now).as_str()),
-                to.as_str()
-            ))
-        })
+        self.apply_freeing(t, cause, rest, None)
+            .await?
+            .map_err(|cur| {
+                BookingError::InvalidTransition(format!(
+                    "a {} reservation cannot become {}",
+                    cur.map_or("missing", |c| c.status_at(now).as_str()),
+                    to.as_str()
+                ))
+            })
     }
 
     pub async fn reservations_on(

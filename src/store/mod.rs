@@ -410,6 +410,23 @@ pub trait Store: Outbox + Send + Sync + 'static {
     async fn waiting_days(&self, from: LocalDate, limit: u32) -> StoreResult<Vec<WaitingDay>>;
     /// Makes an offer: see [`NewOffer`] for the one atomic decision.
     async fn offer(&self, o: NewOffer) -> StoreResult<OfferOutcome>;
+    /// A transition that frees capacity and the offer of that capacity to a waiting entry,
+    /// planned before it: the offer is decided only if the transition is done, right after it,
+    /// and (SQLite) in the same transaction, so no other hold can take the freed capacity in
+    /// between. `None`: no offer was made (not tried, or it failed), and the caller offers
+    /// what was freed the usual way. By default, one write after the other.
+    async fn transition_offering(
+        &self,
+        t: Transition,
+        o: NewOffer,
+    ) -> StoreResult<(TransitionOutcome, Option<OfferOutcome>)> {
+        let out = self.transition(t).await?;
+        let offered = match out {
+            TransitionOutcome::Done { .. } => self.offer(o).await.ok(),
+            TransitionOutcome::Conflict(_) => None,
+        };
+        Ok((out, offered))
+    }
     /// The entry leaves: see [`LeaveOutcome`] for the one atomic decision.
     async fn leave_waitlist(&self, id: Uuid, now: DateTime<Utc>) -> StoreResult<LeaveOutcome>;
 }

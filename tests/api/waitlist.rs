@@ -433,3 +433,60 @@ async fn freed_time_is_offered_before_the_release_is_answered_or_shown_so_no_pub
         }
     }
 }
+
+#[tokio::test]
+async fn public_holds_racing_a_release_never_take_the_time_a_waiting_entry_is_owed() {
+    let app = TestApp::spawn().await;
+    let r = one_table(&app).await;
+    let mut taken_by_the_public = Vec::new();
+    for days in 3..13 {
+        let date = date_in(days);
+        let hold = app.held(&r.id, &date, "19:00", 2).await;
+        let (status, entry) = join(&app, &r.id, join_body(&date, 2, "19:00", "19:00")).await;
+        assert_eq!(status, StatusCode::CREATED);
+        // Three diners retry 19:00 without pause while it is released.
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let hammers: Vec<_> = (0..3)
+            .map(|_| {
+                let (app, rid, date, stop) =
+                    (app.api.clone(), r.id.clone(), date.clone(), stop.clone());
+                tokio::spawn(async move {
+                    let mut won = 0;
+                    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        won += usize::from(
+                            app.hold(&rid, &date, "19:00", 2).await.status() == StatusCode::CREATED,
+                        );
+                    }
+                    won
+                })
+            })
+            .collect();
+        let (id, token) = (
+            hold["id"].as_str().unwrap(),
+            hold["token"].as_str().unwrap(),
+        );
+        assert_eq!(
+            app.delete_reservation(id, token).await.status(),
+            StatusCode::NO_CONTENT
+        );
+        let e = app
+            .waitlist_entry(
+                entry["id"].as_str().unwrap(),
+                entry["token"].as_str().unwrap(),
+            )
+            .await;
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let won: usize = futures_util::future::join_all(hammers)
+            .await
+            .into_iter()
+            .map(Result::unwrap)
+            .sum();
+        if won > 0 || e["status"] != "offered" {
+            taken_by_the_public.push(format!("{date}: {won} public holds, entry {}", e["status"]));
+        }
+    }
+    assert!(
+        taken_by_the_public.is_empty(),
+        "the freed 19:00 went to the public: {taken_by_the_public:?}"
+    );
+}

@@ -35,7 +35,13 @@ pub enum Job {
     ),
     /// A waitlist offer: the hold and the entry's `waiting → offered` in one savepoint.
     Offer(Box<NewOffer>, oneshot::Sender<StoreResult<OfferOutcome>>),
+    /// A transition, then (if done) the offer of what it freed, each in its own savepoint of
+    /// the same transaction: no hold can come between them.
+    TransitionOffering(Box<Transition>, Box<NewOffer>, OfferingReply),
 }
+
+type Offering = (TransitionOutcome, Option<OfferOutcome>);
+type OfferingReply = oneshot::Sender<StoreResult<Offering>>;
 
 enum Done {
     Insert(
@@ -50,6 +56,7 @@ enum Done {
         oneshot::Sender<StoreResult<OfferOutcome>>,
         StoreResult<OfferOutcome>,
     ),
+    TransitionOffering(OfferingReply, Box<StoreResult<Offering>>),
 }
 
 /// Starts the writer on a thread of its own: it runs the hold scripts itself (`raw.rs`), and that
@@ -371,6 +378,7 @@ async fn commit(pool: &SqlitePool, jobs: Vec<Job>, kept: &mut Kept, days: &Mutex
                     Job::Insert(_, r) => drop(r.send(unavailable(WHY, &e))),
                     Job::Transition(_, r) => drop(r.send(unavailable(WHY, &e))),
                     Job::Offer(_, r) => drop(r.send(unavailable(WHY, &e))),
+                    Job::TransitionOffering(_, _, r) => drop(r.send(unavailable(WHY, &e))),
                 }
             }
             return;
@@ -405,37 +413,24 @@ async fn commit(pool: &SqlitePool, jobs: Vec<Job>, kept: &mut Kept, days: &Mutex
                 }
             }
             Job::Transition(t, reply) => {
-                let out = match &opened {
-                    Ok(()) => transition_in(&mut tx, *t).await,
-                    Err(e) => unavailable(NOT_RUN, e),
-                };
-                let keep = matches!(out, Ok(TransitionOutcome::Done { .. }));
-                if opened.is_ok() {
-                    if let Err(e) = close_savepoint(&mut tx, keep).await {
-                        broken = Some(Arc::new(e));
-                    }
-                }
-                if let Ok(TransitionOutcome::Done {
-                    reservation,
-                    versions,
-                    ..
-                }) = &out
-                {
-                    written.push((as_stored(reservation.clone()), versions.steps.clone()));
-                }
+                let out = transition_job(&mut tx, *t, opened, &mut broken, &mut written).await;
                 done.push(Done::Transition(reply, out));
             }
-            Job::Offer(o, reply) => {
-                let out = match &opened {
-                    Ok(()) => offer_in(&mut tx, *o).await,
-                    Err(e) => unavailable(NOT_RUN, e),
-                };
-                let keep = matches!(out, Ok(OfferOutcome::Offered { .. }));
-                if opened.is_ok() {
-                    if let Err(e) = close_savepoint(&mut tx, keep).await {
-                        broken = Some(Arc::new(e));
+            Job::TransitionOffering(t, o, reply) => {
+                let out = transition_job(&mut tx, *t, opened, &mut broken, &mut written).await;
+                let out = match out {
+                    Ok(done @ TransitionOutcome::Done { .. }) if broken.is_none() => {
+                        let opened = open_savepoint(&mut tx, &broken).await;
+                        let offered = offer_job(&mut tx, *o, opened, &mut broken).await;
+                        // Failed, the offer is left to the caller's usual pass after the commit.
+                        Ok((done, offered.ok()))
                     }
-                }
+                    other => other.map(|t| (t, None)),
+                };
+                done.push(Done::TransitionOffering(reply, Box::new(out)));
+            }
+            Job::Offer(o, reply) => {
+                let out = offer_job(&mut tx, *o, opened, &mut broken).await;
                 done.push(Done::Offer(reply, out));
             }
         }
@@ -460,8 +455,60 @@ async fn commit(pool: &SqlitePool, jobs: Vec<Job>, kept: &mut Kept, days: &Mutex
             (Done::Offer(r, _), Err((why, e))) => drop(r.send(unavailable(why, e))),
             (Done::Insert(r, _), Err((why, e))) => drop(r.send(unavailable(why, e))),
             (Done::Transition(r, _), Err((why, e))) => drop(r.send(unavailable(why, e))),
+            (Done::TransitionOffering(r, out), Ok(())) => drop(r.send(*out)),
+            (Done::TransitionOffering(r, _), Err((why, e))) => drop(r.send(unavailable(why, e))),
         }
     }
+}
+
+/// A transition in the savepoint `opened` for it: kept when done, rolled back otherwise; what it
+/// wrote goes to `written`.
+async fn transition_job(
+    tx: &mut Transaction<'_, Sqlite>,
+    t: Transition,
+    opened: Result<(), Shared>,
+    broken: &mut Option<Shared>,
+    written: &mut Written,
+) -> StoreResult<TransitionOutcome> {
+    let out = match &opened {
+        Ok(()) => transition_in(tx, t).await,
+        Err(e) => unavailable(NOT_RUN, e),
+    };
+    let keep = matches!(out, Ok(TransitionOutcome::Done { .. }));
+    if opened.is_ok() {
+        if let Err(e) = close_savepoint(tx, keep).await {
+            *broken = Some(Arc::new(e));
+        }
+    }
+    if let Ok(TransitionOutcome::Done {
+        reservation,
+        versions,
+        ..
+    }) = &out
+    {
+        written.push((as_stored(reservation.clone()), versions.steps.clone()));
+    }
+    out
+}
+
+/// An offer in the savepoint `opened` for it: kept when made, rolled back otherwise.
+async fn offer_job(
+    tx: &mut Transaction<'_, Sqlite>,
+    o: NewOffer,
+    opened: Result<(), Shared>,
+    broken: &mut Option<Shared>,
+) -> StoreResult<OfferOutcome> {
+    let out = match &opened {
+        Ok(()) => offer_in(tx, o).await,
+        Err(e) => unavailable(NOT_RUN, e),
+    };
+    let keep = matches!(out, Ok(OfferOutcome::Offered { .. }));
+    if opened.is_ok() {
+        if let Err(e) = close_savepoint(tx, keep).await {
+            *broken = Some(Arc::new(e));
+        }
+    }
+    out
 }
 
 #[cfg(test)]

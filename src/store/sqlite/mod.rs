@@ -321,6 +321,14 @@ impl Store for SqliteStore {
         self.waiting_days_(from, limit).await
     }
 
+    async fn transition_offering(
+        &self,
+        t: Transition,
+        o: NewOffer,
+    ) -> StoreResult<(TransitionOutcome, Option<OfferOutcome>)> {
+        self.transition_offering_(t, o).await
+    }
+
     async fn offer(&self, o: NewOffer) -> StoreResult<OfferOutcome> {
         self.offer_(o).await
     }

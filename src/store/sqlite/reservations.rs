@@ -5,7 +5,8 @@ use super::versions::bump_dates;
 use super::{batch, SqliteStore};
 use crate::domain::Reservation;
 use crate::store::{
-    InsertOutcome, NewReservation, StoreError, StoreResult, Transition, TransitionOutcome, Versions,
+    InsertOutcome, NewOffer, NewReservation, OfferOutcome, StoreError, StoreResult, Transition,
+    TransitionOutcome, Versions,
 };
 use chrono::{DateTime, Utc};
 use tokio::sync::oneshot;
@@ -29,6 +30,25 @@ impl SqliteStore {
         let (reply, answer) = oneshot::channel();
         self.batch(batch::Job::Transition(Box::new(t), reply))
             .await?;
+        answer
+            .await
+            .map_err(|e| StoreError::internal("the writer stopped before answering", e))?
+    }
+
+    /// Queued as one job: the group commit decides the offer right after the transition, in
+    /// its transaction.
+    pub(super) async fn transition_offering_(
+        &self,
+        t: Transition,
+        o: NewOffer,
+    ) -> StoreResult<(TransitionOutcome, Option<OfferOutcome>)> {
+        let (reply, answer) = oneshot::channel();
+        self.batch(batch::Job::TransitionOffering(
+            Box::new(t),
+            Box::new(o),
+            reply,
+        ))
+        .await?;
         answer
             .await
             .map_err(|e| StoreError::internal("the writer stopped before answering", e))?
