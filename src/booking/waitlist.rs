@@ -72,6 +72,21 @@ impl Booking {
         if req.from > req.to {
             errs.push(FieldError::new("to", "must not be before from"));
         }
+        // A window no start of the date falls in (all of it past, or outside the hours) could
+        // never be offered anything. A party no table fits is not checked: tables can change.
+        if errs.is_empty() && r.seats(req.party_size) {
+            let starts = crate::domain::grid::bookable_starts(&r, req.date, req.party_size, now);
+            if !starts
+                .iter()
+                .any(|s| req.from <= s.time && s.time <= req.to)
+            {
+                errs.push(FieldError::new(
+                    "from",
+                    "no bookable start of this date lies between from and to (they are past, \
+                     or outside the opening hours)",
+                ));
+            }
+        }
         if !errs.is_empty() {
             return Err(BookingError::Validation(errs));
         }

@@ -141,6 +141,8 @@ async fn bad_joins_are_422_or_400_and_change_nothing() {
         (join_body(&date, 101, "19:00", "19:00"), 422, "party_size"),
         (join_body(&date, 2, "19:07", "20:00"), 422, "from"),
         (join_body(&date, 2, "20:00", "19:00"), 422, "to"),
+        // Open 18:00–23:00: nothing could ever be offered at 05:00.
+        (join_body(&date, 2, "05:00", "05:15"), 422, "from"),
         (join_body(&date, 2, "25:00", "19:00"), 400, ""),
         (
             json!({"date": date, "party_size": 2, "from": "19:00"}),
