@@ -231,6 +231,9 @@ async fn connect(client: &redis::Client) -> redis::RedisResult<redis::aio::Multi
 async fn publisher(client: redis::Client, mut rx: mpsc::Receiver<Wire>, ok: Arc<AtomicBool>) {
     let mut conn = None;
     let mut backoff = delays();
+    // A publish that failed on a connection Redis had dropped (a restart the publisher had not
+    // seen yet): sent once more on the next connection rather than left to reconcile.
+    let mut again: Option<redis::Pipeline> = None;
     loop {
         if conn.is_none() {
             match connect(&client).await {
@@ -243,30 +246,40 @@ async fn publisher(client: redis::Client, mut rx: mpsc::Receiver<Wire>, ok: Arc<
                     ok.store(false, Ordering::Relaxed);
                     tracing::warn!(error = %e, "redis publisher cannot connect; retrying");
                     // Changes queued meanwhile are dropped: reconcile repairs them.
+                    again = None;
                     while rx.try_recv().is_ok() {}
                     tokio::time::sleep(backoff.next().unwrap_or(MAX_BACKOFF)).await;
                     continue;
                 }
             }
         }
-        let Some(w) = rx.recv().await else { return };
-        let names: Vec<String> = if w.w.is_some() {
-            vec![wide_name(w.r)]
-        } else {
-            w.d.iter().map(|(d, _)| channel_name(&(w.r, *d))).collect()
-        };
-        let Ok(payload) = w.payload() else {
-            continue;
+        let (pipe, resent) = match again.take() {
+            Some(pipe) => (pipe, true),
+            None => {
+                let Some(w) = rx.recv().await else { return };
+                let names: Vec<String> = if w.w.is_some() {
+                    vec![wide_name(w.r)]
+                } else {
+                    w.d.iter().map(|(d, _)| channel_name(&(w.r, *d))).collect()
+                };
+                let Ok(payload) = w.payload() else {
+                    continue;
+                };
+                let mut pipe = redis::pipe();
+                for n in &names {
+                    pipe.cmd("PUBLISH").arg(n).arg(&payload).ignore();
+                }
+                (pipe, false)
+            }
         };
         let c = conn.as_mut().expect("connected");
-        let mut pipe = redis::pipe();
-        for n in &names {
-            pipe.cmd("PUBLISH").arg(n).arg(&payload).ignore();
-        }
         if let Err(e) = pipe.query_async::<()>(c).await {
-            tracing::warn!(error = %e, "redis publish failed; reconnecting");
+            tracing::warn!(error = %e, resent, "redis publish failed; reconnecting");
             ok.store(false, Ordering::Relaxed);
             conn = None;
+            if !resent {
+                again = Some(pipe);
+            }
         }
     }
 }
@@ -296,8 +309,7 @@ async fn subscriber(
         let (mut sink, mut stream) = pubsub.split();
         let mut subscribed: HashSet<String> = HashSet::new();
         backoff = delays();
-        ok.store(true, Ordering::Relaxed);
-        on_remote(Remote::Reconnected);
+        let mut announced = false;
         'connected: loop {
             let wanted = interest.names();
             for n in wanted.difference(&subscribed.clone()) {
@@ -311,6 +323,12 @@ async fn subscriber(
                     break 'connected;
                 }
                 subscribed.remove(n);
+            }
+            // Only once subscribed again: what the reload misses arrives on the channels.
+            if !announced {
+                announced = true;
+                ok.store(true, Ordering::Relaxed);
+                on_remote(Remote::Reconnected);
             }
             tokio::select! {
                 _ = interest.changed.notified() => {}

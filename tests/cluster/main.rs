@@ -464,6 +464,46 @@ async fn with_redis_down_holds_still_succeed_reconcile_repairs_and_the_bus_recov
         started.elapsed() < Duration::from_secs(1),
         "the bus carries changes again"
     );
+
+    // A restart no publish saw: instance 0's publisher still holds its old connection. The
+    // first change after it must still travel on the bus, not wait for reconcile.
+    c.kill_redis();
+    for i in &c.instances {
+        kit::wait::eventually(
+            Duration::from_secs(5),
+            "readyz 503 while redis is down again",
+            || async { api.at(&i.base).status("/readyz").await == 503 },
+        )
+        .await;
+    }
+    c.restart_redis();
+    for i in &c.instances {
+        kit::wait::eventually(
+            Duration::from_secs(10),
+            "readyz 200 after redis is back again",
+            || async { api.at(&i.base).status("/readyz").await == 200 },
+        )
+        .await;
+    }
+    let started = Instant::now();
+    assert_eq!(
+        api.at(&c.instances[0].base)
+            .hold(&rid, &date, "21:00", 2)
+            .await
+            .status(),
+        StatusCode::CREATED
+    );
+    let expected = api
+        .at(&c.instances[0].base)
+        .availability(&rid, &date, 2)
+        .await;
+    far.converge(&expected, Duration::from_secs(1))
+        .await
+        .unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "the first change after an unseen restart is carried by the bus"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
