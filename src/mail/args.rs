@@ -67,6 +67,25 @@ impl MailArgs {
                 anyhow::bail!("--smtp-url needs --mail-from (the sender address of diner email)")
             }
         };
+        // Every manage link starts with it: a host without its scheme makes links no mail
+        // client opens.
+        if let Some(u) = self
+            .public_url
+            .as_deref()
+            .map(str::trim)
+            .filter(|u| !u.is_empty())
+        {
+            let lower = u.to_ascii_lowercase();
+            let host = ["https://", "http://"]
+                .iter()
+                .find_map(|scheme| lower.strip_prefix(scheme));
+            if !host.is_some_and(|h| !h.is_empty() && !h.starts_with('/')) {
+                anyhow::bail!(
+                    "--public-url `{u}`: give the absolute address diners reach, with its scheme \
+                     (e.g. https://book.example.com)"
+                );
+            }
+        }
         let lease = Duration::from_secs_f64(self.mail_lease_secs.max(0.5));
         Ok(Some(MailSettings {
             transport,
@@ -108,6 +127,24 @@ mod tests {
         let demo = off.settings(true, bound()).unwrap().unwrap();
         assert!(matches!(demo.transport, Transport::Log));
         assert_eq!(demo.public_url, "http://localhost:8080");
+    }
+
+    #[test]
+    fn a_public_url_needs_its_scheme_and_a_host() {
+        let with = |u: &str| MailArgs {
+            public_url: Some(u.into()),
+            ..MailArgs::default()
+        };
+        for bad in [
+            "book.example.com",
+            "ftp://book.example.com",
+            "https://",
+            "http:///x",
+        ] {
+            assert!(with(bad).settings(true, bound()).is_err(), "{bad}");
+        }
+        let s = with("HTTPS://book.example.com/").settings(true, bound());
+        assert_eq!(s.unwrap().unwrap().public_url, "HTTPS://book.example.com");
     }
 
     #[test]

@@ -207,6 +207,8 @@ pub fn render(kind: MailKind, r: &Reservation, cx: &Context<'_>) -> Rendered {
 
     let mut text = format!("{hello}\n\n{}\n\n", parts.intro);
     for (k, v) in &details {
+        // A note's later lines stay under its first, in the value column.
+        let v = v.replace('\r', "").replace('\n', &format!("\n{:13}", ""));
         text.push_str(&format!("  {:<10} {v}\n", format!("{k}:")));
     }
     if let Some((label, url)) = &parts.link {
@@ -229,7 +231,7 @@ pub fn render(kind: MailKind, r: &Reservation, cx: &Context<'_>) -> Rendered {
         html.push_str(&format!(
             "<tr><th align=\"left\" style=\"padding-right:1em\">{}</th><td>{}</td></tr>",
             escape(k),
-            escape(v)
+            escape(&v.replace('\r', "")).replace('\n', "<br>")
         ));
     }
     html.push_str("</table>");
@@ -325,6 +327,25 @@ mod tests {
         assert!(m.text.contains("T1 + T2"), "{}", m.text);
         assert!(m.text.contains("Tables:"), "{}", m.text);
         assert!(m.html.contains("T1 + T2"), "{}", m.html);
+    }
+
+    #[test]
+    fn a_note_of_several_lines_keeps_its_lines_in_both_parts() {
+        let r = paris();
+        let mut b = booking(Status::Confirmed);
+        b.notes = "window seat\r\nno <nuts>".into();
+        let m = render(MailKind::Confirmation, &b, &cx(&r, None));
+        assert!(
+            m.text
+                .contains("  Your note: window seat\n             no <nuts>\n"),
+            "{}",
+            m.text
+        );
+        assert!(
+            m.html.contains("window seat<br>no &lt;nuts&gt;"),
+            "{}",
+            m.html
+        );
     }
 
     #[test]
