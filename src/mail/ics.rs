@@ -39,15 +39,55 @@ fn fold(line: &str, out: &mut String) {
     out.push_str("\r\n");
 }
 
+/// Who a mailed event is from and for: the address mail is sent from, and the diner's.
+#[derive(Debug, Clone, Copy)]
+pub struct People<'a> {
+    pub organizer: &'a str,
+    pub attendee: &'a str,
+}
+
+/// Whether `r`, as of `now`, will not take place (cancelled, or a hold released or expired).
+fn cancelled(r: &Reservation, now: DateTime<Utc>) -> bool {
+    matches!(
+        r.status_at(now),
+        Status::Cancelled | Status::Released | Status::Expired
+    )
+}
+
+/// The iTIP method of `r`'s event as of `now`: `CANCEL` or `PUBLISH`.
+pub fn method(r: &Reservation, now: DateTime<Utc>) -> &'static str {
+    if cancelled(r, now) {
+        "CANCEL"
+    } else {
+        "PUBLISH"
+    }
+}
+
+/// A parameter value (a `CN`): quoted, without the double quotes and control characters a
+/// quoted value cannot hold.
+fn param(s: &str) -> String {
+    let kept: String = s.chars().filter(|c| *c != '"' && !c.is_control()).collect();
+    format!("\"{kept}\"")
+}
+
 /// The event of `r` at `restaurant`, as of `now`. A reservation that will not take place
 /// (cancelled, or a hold released or expired) gives a `CANCEL`; a hold still to be confirmed is
 /// `TENTATIVE`.
 pub fn event(r: &Reservation, restaurant: &Restaurant, now: DateTime<Utc>) -> String {
+    event_with(r, restaurant, now, None)
+}
+
+/// [`event`], mailed: with `who`, the event names its organizer (the restaurant, at the
+/// sending address), as RFC 5546 asks of a `PUBLISH` and a `CANCEL`, and a `CANCEL` its
+/// attendee, so that a calendar removes the event it added.
+pub fn event_with(
+    r: &Reservation,
+    restaurant: &Restaurant,
+    now: DateTime<Utc>,
+    who: Option<People<'_>>,
+) -> String {
     let status = r.status_at(now);
-    let cancelled = matches!(
-        status,
-        Status::Cancelled | Status::Released | Status::Expired
-    );
+    let cancelled = cancelled(r, now);
     let people = if r.party_size == 1 {
         "1 person".to_owned()
     } else {
@@ -59,15 +99,32 @@ pub fn event(r: &Reservation, restaurant: &Restaurant, now: DateTime<Utc>) -> St
         restaurant.name,
         reference(r)
     );
-    let lines = [
+    let mut lines = vec![
         "BEGIN:VCALENDAR".to_owned(),
         "VERSION:2.0".to_owned(),
         "PRODID:-//tablecast//reservations//EN".to_owned(),
         "CALSCALE:GREGORIAN".to_owned(),
-        format!("METHOD:{}", if cancelled { "CANCEL" } else { "PUBLISH" }),
+        format!("METHOD:{}", method(r, now)),
         "BEGIN:VEVENT".to_owned(),
         format!("UID:{}@tablecast", r.id),
         format!("DTSTAMP:{}", stamp(now)),
+    ];
+    if let Some(p) = who {
+        lines.push(format!(
+            "ORGANIZER;CN={}:mailto:{}",
+            param(&restaurant.name),
+            p.organizer
+        ));
+        if cancelled {
+            let guest = r.guest.as_ref().map_or("", |g| g.name.as_str());
+            lines.push(format!(
+                "ATTENDEE;CN={};ROLE=REQ-PARTICIPANT:mailto:{}",
+                param(guest),
+                p.attendee
+            ));
+        }
+    }
+    lines.extend([
         format!("DTSTART:{}", stamp(r.start)),
         format!("DTEND:{}", stamp(r.end)),
         format!("SUMMARY:{}", text(&summary)),
@@ -85,7 +142,7 @@ pub fn event(r: &Reservation, restaurant: &Restaurant, now: DateTime<Utc>) -> St
         "TRANSP:OPAQUE".to_owned(),
         "END:VEVENT".to_owned(),
         "END:VCALENDAR".to_owned(),
-    ];
+    ]);
     let mut out = String::new();
     for l in &lines {
         fold(l, &mut out);
@@ -172,6 +229,32 @@ mod tests {
                 res.status
             );
         }
+    }
+
+    #[test]
+    fn a_mailed_event_names_its_organizer_and_a_cancel_its_attendee() {
+        let mut restaurant = crate::domain::restaurant::tests::paris();
+        restaurant.name = "Chez \"Rust\"; Paris".into();
+        let now = chrono::Utc::now();
+        let who = Some(People {
+            organizer: "book@example.com",
+            attendee: "ada@example.com",
+        });
+        let confirmed = crate::domain::reservation::sample(Status::Confirmed, None, now);
+        let ics = event_with(&confirmed, &restaurant, now, who);
+        assert!(
+            ics.contains("ORGANIZER;CN=\"Chez Rust; Paris\":mailto:book@example.com\r\n"),
+            "{ics}"
+        );
+        assert!(!ics.contains("ATTENDEE"), "{ics}");
+        assert_eq!(method(&confirmed, now), "PUBLISH");
+        let cancelled = crate::domain::reservation::sample(Status::Cancelled, None, now);
+        let ics = event_with(&cancelled, &restaurant, now, who);
+        assert!(ics.contains("mailto:ada@example.com\r\n"), "{ics}");
+        assert!(ics.contains("ATTENDEE;CN="), "{ics}");
+        assert_eq!(method(&cancelled, now), "CANCEL");
+        // The download names nobody.
+        assert!(!event(&cancelled, &restaurant, now).contains("ORGANIZER"));
     }
 
     #[test]

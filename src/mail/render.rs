@@ -22,6 +22,8 @@ pub struct Context<'a> {
     /// The manage link's token, for kinds that carry one.
     pub token: Option<&'a str>,
     pub now: DateTime<Utc>,
+    /// The calendar file's organizer and attendee (a mail sent through a relay).
+    pub people: Option<ics::People<'a>>,
 }
 
 impl Context<'_> {
@@ -251,7 +253,9 @@ pub fn render(kind: MailKind, r: &Reservation, cx: &Context<'_>) -> Rendered {
         subject: parts.subject,
         text,
         html,
-        ics: parts.ics.then(|| ics::event(r, cx.restaurant, cx.now)),
+        ics: parts
+            .ics
+            .then(|| ics::event_with(r, cx.restaurant, cx.now, cx.people)),
     }
 }
 
@@ -297,6 +301,7 @@ mod tests {
             public_url: "https://book.example.com",
             token,
             now: Utc.with_ymd_and_hms(2026, 7, 1, 9, 0, 0).unwrap(),
+            people: None,
         }
     }
 

@@ -215,11 +215,16 @@ impl Sender {
         } else {
             None
         };
+        let organizer = self.settings.from.email.to_string();
         let cx = Context {
             restaurant: &restaurant,
             public_url: &self.settings.public_url,
             token: token.as_deref(),
             now: Utc::now(),
+            people: Some(super::ics::People {
+                organizer: &organizer,
+                attendee: &record.to,
+            }),
         };
         let rendered = render(record.kind, r, &cx);
         match &self.relay {
@@ -279,8 +284,15 @@ impl Sender {
             .singlepart(SinglePart::html(m.html.clone()));
         let body = match &m.ics {
             Some(ics) => {
-                let ct = ContentType::parse("text/calendar; charset=utf-8")
-                    .map_err(|e| e.to_string())?;
+                // The method again on the part, as RFC 6047 asks: calendars act on it.
+                let method = if ics.contains("\r\nMETHOD:CANCEL\r\n") {
+                    "CANCEL"
+                } else {
+                    "PUBLISH"
+                };
+                let ct =
+                    ContentType::parse(&format!("text/calendar; charset=utf-8; method={method}"))
+                        .map_err(|e| e.to_string())?;
                 MultiPart::mixed()
                     .multipart(alternative)
                     .singlepart(Attachment::new("reservation.ics".into()).body(ics.clone(), ct))

@@ -153,6 +153,12 @@ async fn confirm_mails_the_guest_once_with_a_manage_link_that_works_and_a_calend
     // The calendar file, parsed back: one event at the reservation's own instants.
     let ics = m.ics().expect("an .ics attachment");
     assert!(ics.contains("\r\n"), "CRLF line ends");
+    assert_eq!(m.ics_method(), Some("PUBLISH"));
+    assert!(ics.contains("ORGANIZER;CN=\"Chez Test\":mailto:"), "{ics}");
+    assert!(
+        !ics.contains("ATTENDEE"),
+        "a PUBLISH names no attendee: {ics}"
+    );
     let cal: icalendar::Calendar = ics.parse().expect("a valid calendar");
     let events: Vec<_> = cal.components.iter().filter_map(|c| c.as_event()).collect();
     assert_eq!(events.len(), 1);
@@ -198,6 +204,12 @@ async fn a_cancellation_mails_the_guest_once_saying_who_cancelled() {
         "{ics}"
     );
     assert!(ics.contains(&format!("UID:{mine}@tablecast")));
+    // As iTIP asks of a cancel: the organizer (the sending address) and the attendee, and the
+    // method on the part too, so that the diner's calendar removes the event it added.
+    assert!(ics.contains("ORGANIZER;CN=\"Chez Test\":mailto:"), "{ics}");
+    assert!(ics.contains("ATTENDEE;CN=\"Ada Lovelace\""), "{ics}");
+    assert!(ics.contains("mailto:ada@example.com"), "{ics}");
+    assert_eq!(m.ics_method(), Some("CANCEL"));
 
     // A repeat cancels nothing and mails nothing; staff cancelling says so.
     assert_eq!(app.delete_reservation(&mine, &token).await.status(), 204);

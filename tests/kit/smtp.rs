@@ -32,12 +32,22 @@ pub struct Mail {
 pub struct Attachment {
     pub filename: Option<String>,
     pub content_type: String,
+    /// The `method` parameter of its content type (a calendar file's iTIP method).
+    pub method: Option<String>,
     pub content: Option<String>,
 }
 
 impl Mail {
     pub fn text(&self) -> &str {
         self.text.as_deref().unwrap_or_default()
+    }
+
+    /// The `method` parameter of the `.ics` attachment's content type.
+    pub fn ics_method(&self) -> Option<&str> {
+        self.attachments
+            .iter()
+            .find(|a| a.content_type == "text/calendar")
+            .and_then(|a| a.method.as_deref())
     }
 
     /// The `.ics` attachment's text.

@@ -37,6 +37,7 @@ class Sink:
             {
                 "filename": part.get_filename(),
                 "content_type": part.get_content_type(),
+                "method": part.get_param("method"),
                 "content": part.get_content() if part.get_content_maintype() == "text"
                 else None,
             }
