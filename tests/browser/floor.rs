@@ -362,3 +362,72 @@ async fn staff_edit_combinations_and_pacing_and_see_the_servers_errors() {
     assert!(summary.contains("10 covers"), "{summary}");
     staff.finish(&["422"]).await;
 }
+
+#[tokio::test]
+async fn the_pacing_form_offers_the_windows_of_a_12_minute_grid_and_keeps_the_stored_one() {
+    if require(Service::Chromium, "the_pacing_form_offers_the_windows").is_none() {
+        return;
+    }
+    let _one = exclusive().await;
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("windows.db"), 0);
+    let mut body = paris_restaurant(
+        "Douze",
+        json!([{"id": "t1", "label": "T1", "max_party": 4}]),
+    );
+    body["slot_minutes"] = json!(12);
+    body["pacing"] = json!({"window_minutes": 12, "max_covers": 6, "max_parties": null});
+    let (rid, staff_token) = server.restaurant(body).await;
+    let date = date_in(1);
+    let mut driver = Driver::start().await;
+    let staff = driver.browser(1400, 900).await;
+    staff
+        .goto(&server.url(&format!("/staff?restaurant={rid}&date={date}")))
+        .await;
+    staff
+        .type_into("[data-testid=staff-token]", &staff_token)
+        .await;
+    staff.click("[data-testid=staff-login]").await;
+    staff
+        .wait_attr("[data-testid=live-status]", "data-state", "live", SECS(10))
+        .await;
+
+    // The divisors of 60 that are multiples of 12, the stored one selected.
+    staff.click("[data-testid=settings]").await;
+    staff
+        .wait_visible("[data-testid=pacing-window-minutes]", SECS(3))
+        .await;
+    let offered = staff
+        .js(
+            "const s = document.querySelector('[data-testid=pacing-window-minutes]');
+             return { options: [...s.options].map(o => o.value), selected: s.value };",
+            vec![],
+        )
+        .await;
+    assert_eq!(
+        offered,
+        json!({"options": ["12", "60"], "selected": "12"}),
+        "the window select"
+    );
+
+    // Saved unchanged: the window stays 12 minutes.
+    staff.click("[data-testid=settings-save]").await;
+    until(SECS(3), "the settings to save", || async {
+        staff
+            .text("[data-testid=status]")
+            .await
+            .filter(|t| t.contains("Settings saved"))
+    })
+    .await;
+    let (_, doc) = server
+        .send(
+            reqwest::Method::GET,
+            &format!("/v1/restaurants/{rid}"),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(doc["pacing"]["window_minutes"], 12, "{doc}");
+    assert_eq!(doc["pacing"]["max_covers"], 6, "{doc}");
+    staff.finish(&[]).await;
+}

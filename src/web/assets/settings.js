@@ -3,7 +3,19 @@
 import { api, Problem } from "./api.js";
 import { h } from "./ui.js";
 
-const WINDOWS = [5, 10, 15, 20, 30, 60];
+/**
+ * The pacing windows the form offers on a grid of `slot` minutes: the divisors of 60 that are
+ * multiples of the slot length (what the server accepts), with `current` kept whatever it is.
+ */
+function windowChoices(slot, current) {
+  const list = [];
+  for (let w = slot; w <= 60; w += slot) if (60 % w === 0) list.push(w);
+  if (current && !list.includes(current)) list.push(current);
+  return list.sort((a, b) => a - b);
+}
+
+/** The window preset when pacing is first turned on: a quarter-hour if the grid has one, else the slot. */
+const defaultWindow = (choices, slot) => (choices.includes(15) ? 15 : slot);
 
 const intOrNull = (input) => (input.value.trim() === "" ? null : Number(input.value));
 
@@ -70,8 +82,10 @@ export function settingsForm(restaurant, { token, onSaved, report }) {
   const p = restaurant.pacing || null;
   const slot = restaurant.slot_minutes || 15;
   const paced = h("input", { type: "checkbox", id: "pacing-on", checked: !!p, dataset: { testid: "pacing-on" } });
+  const choices = windowChoices(slot, p?.window_minutes);
+  const chosen = p?.window_minutes ?? defaultWindow(choices, slot);
   const windowSel = h("select", { id: "pacing-window", dataset: { field: "pacing.window_minutes", testid: "pacing-window-minutes" } },
-    WINDOWS.filter((w) => w % slot === 0 || w === p?.window_minutes).map((w) => h("option", { value: w, selected: w === (p?.window_minutes ?? Math.max(15, slot)) }, `${w} min`)));
+    choices.map((w) => h("option", { value: w, selected: w === chosen }, `${w} min`)));
   const covers = numberInput("pacing.max_covers", p?.max_covers, "Covers per window", { testid: "pacing-max-covers", placeholder: "no limit" });
   covers.max = "10000";
   const parties = numberInput("pacing.max_parties", p?.max_parties, "Parties per window", { testid: "pacing-max-parties", placeholder: "no limit" });
