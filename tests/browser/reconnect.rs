@@ -143,3 +143,126 @@ async fn the_page_reconnects_after_a_server_restart_and_shows_the_state_of_the_s
     // The server was down for a moment: the page's reconnect attempts meanwhile were refused.
     diner.finish(&["/v1/live"]).await;
 }
+
+/// A TCP proxy to the server that the test can stall: while stalled it still accepts and holds
+/// every connection open, but passes no byte either way (a network that went silent, with no
+/// FIN and no RST); once it forwards again, everything held goes through.
+struct StallingProxy {
+    port: u16,
+    stalled: tokio::sync::watch::Sender<bool>,
+}
+
+impl StallingProxy {
+    async fn start(upstream: u16) -> StallingProxy {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let (stalled, _) = tokio::sync::watch::channel(false);
+        let gate = stalled.subscribe();
+        tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let Ok(server) = tokio::net::TcpStream::connect(("127.0.0.1", upstream)).await
+                else {
+                    continue;
+                };
+                let (cr, cw) = client.into_split();
+                let (sr, sw) = server.into_split();
+                tokio::spawn(pump(cr, sw, gate.clone()));
+                tokio::spawn(pump(sr, cw, gate.clone()));
+            }
+        });
+        StallingProxy { port, stalled }
+    }
+
+    fn stall(&self, on: bool) {
+        self.stalled.send_replace(on);
+    }
+}
+
+/// Copies `from` to `to`, holding each chunk (and the end of the stream) while stalled.
+async fn pump(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    mut stalled: tokio::sync::watch::Receiver<bool>,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        let n = from.read(&mut buf).await.unwrap_or(0);
+        if stalled.wait_for(|s| !*s).await.is_err() {
+            return;
+        }
+        if n == 0 || to.write_all(&buf[..n]).await.is_err() {
+            let _ = to.shutdown().await;
+            return;
+        }
+    }
+}
+
+/// The heartbeat the page is given here (production: a ping every 15 s, 10 s for the answer).
+const PING_EVERY_MS: u64 = 1000;
+const PONG_WITHIN_MS: u64 = 1000;
+
+#[tokio::test]
+async fn a_page_whose_connection_goes_silent_stops_saying_live_and_comes_back() {
+    if require(
+        Service::Chromium,
+        "a_page_whose_connection_goes_silent_stops_saying_live",
+    )
+    .is_none()
+    {
+        return;
+    }
+    let _one = exclusive().await;
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("silent.db"), 0);
+    let (rid, _) = server
+        .restaurant(paris_restaurant(
+            "Le Silence",
+            json!([{"id": "t1", "max_party": 2}, {"id": "t2", "max_party": 2}]),
+        ))
+        .await;
+    let date = date_in(1);
+    let proxy = StallingProxy::start(server.port).await;
+
+    let mut driver = Driver::start().await;
+    let diner = driver.browser(1100, 900).await;
+    diner
+        .before_each_page(&format!(
+            "globalThis.tablecastHeartbeat = {{ pingEveryMs: {PING_EVERY_MS}, pongWithinMs: {PONG_WITHIN_MS} }};"
+        ))
+        .await;
+    diner
+        .goto(&format!(
+            "http://127.0.0.1:{}/?restaurant={rid}&date={date}&party=2",
+            proxy.port
+        ))
+        .await;
+    let badge = "[data-testid=live-status]";
+    diner.wait_attr(badge, "data-state", "live", SECS(10)).await;
+    let slot = r#"[data-testid=slot][data-time="20:00"]"#;
+    diner.wait_attr(slot, "data-available", "2", SECS(10)).await;
+
+    // The network goes silent: no answer to the next ping. Within one ping interval and one
+    // answer timeout (and a little slack for a busy machine) the badge stops saying Live.
+    proxy.stall(true);
+    let bound = Duration::from_millis(PING_EVERY_MS + PONG_WITHIN_MS) + SECS(3);
+    until(bound, "the badge to leave Live", || async {
+        (diner.attr(badge, "data-state").await.as_deref() != Some("live")).then_some(())
+    })
+    .await;
+    assert_eq!(
+        diner.text(&format!("{badge} .live-text")).await.as_deref(),
+        Some("Reconnecting…")
+    );
+
+    // Meanwhile a table goes; once the network is back the page is live again and shows it.
+    server.hold(&rid, &date, "20:00", 2, Some("t1")).await;
+    proxy.stall(false);
+    diner.wait_attr(badge, "data-state", "live", SECS(20)).await;
+    diner.wait_attr(slot, "data-available", "1", SECS(3)).await;
+    // And updates flow on the new connection.
+    server.hold(&rid, &date, "20:00", 2, Some("t2")).await;
+    diner.wait_attr(slot, "data-available", "0", SECS(3)).await;
+
+    diner.finish(&["/v1/live"]).await;
+}
