@@ -1,5 +1,5 @@
 //! Holds run on the server's clock: a browser whose clock is wrong still counts down right, and
-//! is told when the hold expires.
+//! is told when the hold expires; a hold the restaurant releases is told as released.
 use crate::harness::*;
 use serde_json::json;
 use std::time::Duration;
@@ -63,6 +63,71 @@ async fn a_hold_counts_down_by_the_servers_clock_and_says_so_when_it_expires() {
     .await;
     assert!(!diner.visible("[data-testid=hold]").await);
     // The sweeper gives the table back; the page shows it free again.
+    diner.wait_attr(slot, "data-available", "1", SECS(4)).await;
+
+    diner.finish(&[]).await;
+}
+
+#[tokio::test]
+async fn a_diner_is_told_when_the_restaurant_releases_the_hold() {
+    if require(
+        Service::Chromium,
+        "a_diner_is_told_when_the_restaurant_releases",
+    )
+    .is_none()
+    {
+        return;
+    }
+    let _one = exclusive().await;
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("released.db"), 0);
+    let (rid, staff) = server
+        .restaurant(paris_restaurant(
+            "Lâcher",
+            json!([{"id": "t1", "max_party": 2}]),
+        ))
+        .await;
+    let date = date_in(1);
+
+    let mut driver = Driver::start().await;
+    let diner = driver.browser(1100, 900).await;
+    diner
+        .goto(&server.url(&format!("/?restaurant={rid}&date={date}&party=2")))
+        .await;
+    let slot = r#"[data-testid=slot][data-time="20:00"]"#;
+    diner.click(slot).await;
+    diner.wait_visible("[data-testid=hold]", SECS(15)).await;
+    let id = diner
+        .js(
+            "return JSON.parse(sessionStorage.getItem('tablecast.booking')).id;",
+            vec![],
+        )
+        .await;
+    let id = id.as_str().expect("the hold's id in session storage");
+
+    // Staff let the hold go (the dashboard's "Release"): the page hears it over the socket.
+    let (code, v) = server
+        .send(
+            reqwest::Method::DELETE,
+            &format!("/v1/reservations/{id}"),
+            Some(&staff),
+            None,
+        )
+        .await;
+    assert!((200..300).contains(&code), "release: {code} {v}");
+    let told = until(SECS(5), "the diner to be told of the release", || async {
+        diner
+            .text("[data-testid=status]")
+            .await
+            .filter(|t| t.contains("released") || t.contains("expired"))
+    })
+    .await;
+    assert!(
+        told.contains("restaurant released your hold on 20:00"),
+        "{told}"
+    );
+    assert!(!told.contains("expired"), "{told}");
+    assert!(!diner.visible("[data-testid=hold]").await);
     diner.wait_attr(slot, "data-available", "1", SECS(4)).await;
 
     diner.finish(&[]).await;

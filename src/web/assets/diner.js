@@ -356,7 +356,7 @@ function startCountdown() {
       state.warnedMinute = true;
       say(el.status, `Less than a minute left to confirm ${b.r.time}.`, "warn");
     }
-    if (left <= 0) holdExpired();
+    if (left <= 0) holdEnded();
   };
   tick();
   timer = setInterval(tick, 250);
@@ -367,12 +367,15 @@ function stopCountdown() {
   timer = null;
 }
 
-function holdExpired() {
+/** The hold is over without the diner letting it go: it `expired`, or the restaurant `released` it. */
+function holdEnded(how = "expired") {
   const time = state.booking?.r.time;
   state.booking = null;
   saveBooking();
   setStage("browse");
-  say(el.status, `Your hold on ${time} expired, so the table went back to others. Pick a time again.`, "warn");
+  say(el.status, how === "released"
+    ? `The restaurant released your hold on ${time}, so the table is no longer held for you. Pick a time again.`
+    : `Your hold on ${time} expired, so the table went back to others. Pick a time again.`, "warn");
   el.browseTitle.focus();
 }
 
@@ -419,7 +422,7 @@ el.form.addEventListener("submit", async (ev) => {
     showDone();
     say(el.status, `Booked: ${longDate(body.date)} at ${body.time} for ${guests(body.party_size)}.`, "success");
   } catch (e) {
-    if (e.name === "hold-expired") return holdExpired();
+    if (e.name === "hold-expired") return holdEnded();
     if (e.name === "validation" && showServerErrors(e, guestInputs)) {
       el.form.querySelector("[aria-invalid=true]")?.focus();
     }
@@ -526,7 +529,7 @@ async function refreshBooking() {
   if (r.status === "held") {
     if (state.stage !== "hold") showHold();
   } else if (r.status === "expired" || r.status === "released") {
-    if (state.stage === "hold") holdExpired();
+    if (state.stage === "hold") holdEnded(r.status);
     else { state.booking = null; saveBooking(); setStage("browse"); }
   } else if (state.stage === "done") {
     const was = el.done.dataset.status;
