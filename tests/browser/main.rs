@@ -5,6 +5,7 @@ mod harness;
 mod kit;
 
 mod booking;
+mod confirm;
 mod expiry;
 mod floor;
 mod manage;

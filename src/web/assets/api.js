@@ -38,6 +38,17 @@ export function newKey() {
     : `${Date.now().toString(36)}-${Math.random().toString(36).slice(2)}`;
 }
 
+/**
+ * The `Idempotency-Key` for sending `body` after `last` (what this returned before, or null):
+ * the same key while the body is the same, so a retry after a network failure is answered once;
+ * a new one for a different body (the server replays a key's first answer, a 422 too, and refuses
+ * the key with another body). `{ key, body }`: keep it, send `.key`.
+ */
+export function keyFor(last, body) {
+  const text = JSON.stringify(body);
+  return last?.body === text ? last : { key: newKey(), body: text };
+}
+
 /** `fetch` with JSON, a bearer token and an idempotency key; throws `Problem` unless 2xx. */
 export async function api(method, path, { token, body, key } = {}) {
   const headers = { accept: "application/json, application/problem+json" };

@@ -1,5 +1,5 @@
 // The diner app: pick a restaurant, date and party; times update live; tap to hold, confirm.
-import { api, clock, newKey, Problem } from "./api.js";
+import { api, clock, keyFor, newKey, Problem } from "./api.js";
 import { Live, bindLiveStatus } from "./live.js";
 import { renderLinks } from "./links.js";
 import { dinerWaitlist } from "./diner-waitlist.js";
@@ -34,7 +34,7 @@ const state = {
   synced: false,
   loadError: "",
   pending: null, // the time a hold is being taken for
-  booking: null, // { id, token, rid, r, restaurantName, tz, confirmKey }
+  booking: null, // { id, token, rid, r, restaurantName, tz, holdSeconds, confirmKey }
   stage: "browse",
   warnedMinute: false,
 };
@@ -285,7 +285,7 @@ async function takeHold(time) {
     clearAlternatives();
     state.booking = {
       id: body.id, token: body.token, rid: r.id, r: body, restaurantName: r.name,
-      tz: r.timezone, holdSeconds: r.hold_seconds || 300, confirmKey: newKey(),
+      tz: r.timezone, holdSeconds: r.hold_seconds || 300, confirmKey: null,
     };
     saveBooking();
     showHold();
@@ -415,8 +415,10 @@ el.form.addEventListener("submit", async (ev) => {
   el.confirm.classList.add("pending");
   say(el.status, `Confirming ${b.r.time}…`);
   try {
+    const request = { guest };
+    b.confirmKey = keyFor(b.confirmKey, request);
     const { body } = await api("POST", `/v1/reservations/${b.id}/confirm`, {
-      token: b.token, body: { guest }, key: b.confirmKey,
+      token: b.token, body: request, key: b.confirmKey.key,
     });
     b.r = body;
     showDone();
@@ -548,7 +550,7 @@ async function restoreBooking() {
     : state.restaurants.find((x) => x.id === saved.rid);
   state.booking = {
     id: saved.id, token: saved.token, rid: saved.rid, r: null, restaurantName: doc?.name || "",
-    tz: doc?.timezone || "UTC", holdSeconds: state.restaurant?.hold_seconds || 300, confirmKey: newKey(),
+    tz: doc?.timezone || "UTC", holdSeconds: state.restaurant?.hold_seconds || 300, confirmKey: null,
   };
   await refreshBooking();
 }
@@ -568,7 +570,7 @@ const waitlist = dinerWaitlist({
     const doc = state.restaurant?.id === r.restaurant_id ? state.restaurant : null;
     state.booking = {
       id: r.id, token, rid: r.restaurant_id, r, restaurantName, tz: doc?.timezone || "UTC",
-      holdSeconds: doc?.hold_seconds || 300, confirmKey: newKey(),
+      holdSeconds: doc?.hold_seconds || 300, confirmKey: null,
     };
     saveBooking();
     showDone();

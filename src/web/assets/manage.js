@@ -2,7 +2,7 @@
 // URL fragment, which browsers never send to a server. The page refetches the booking whenever
 // its date's availability changes (a cancel, a confirm, an expiry all move it), on a slow
 // timer for the rest, and when the tab comes back.
-import { api, clock, newKey } from "./api.js";
+import { api, clock, keyFor } from "./api.js";
 import { Live, bindLiveStatus } from "./live.js";
 import { renderLinks } from "./links.js";
 import { $, h, countdown, guests, longDate, say, reference, STATUS_LABEL } from "./ui.js";
@@ -17,7 +17,7 @@ const token = new URLSearchParams(location.hash.slice(1)).get("t") || "";
 const live = new Live();
 bindLiveStatus(live, $("[data-testid=live-status]"));
 
-const state = { r: null, restaurant: null, sub: null, confirmKey: newKey() };
+const state = { r: null, restaurant: null, sub: null, confirmKey: null };
 const TITLES = {
   held: "Held for you", confirmed: "You're booked", seated: "Enjoy your meal",
   completed: "Thanks for coming", cancelled: "Reservation cancelled", no_show: "Marked as a no-show",
@@ -113,7 +113,9 @@ el.form.addEventListener("submit", async (e) => {
   if (!guest.name) { say(el.status, "Please add your name.", "error"); el.name.focus(); return; }
   el.confirm.disabled = true;
   try {
-    await api("POST", `/v1/reservations/${encodeURIComponent(id)}/confirm`, { token, body: { guest }, key: state.confirmKey });
+    const request = { guest };
+    state.confirmKey = keyFor(state.confirmKey, request);
+    await api("POST", `/v1/reservations/${encodeURIComponent(id)}/confirm`, { token, body: request, key: state.confirmKey.key });
     await refresh();
     say(el.status, "Confirmed. See you soon!", "success");
   } catch (err) {
