@@ -1,5 +1,5 @@
 //! A confirm the server refuses (422) is told per field, and the diner can fix the field and
-//! confirm.
+//! confirm: on the diner page and on the manage page (which also names a combination's tables).
 use crate::harness::*;
 use serde_json::json;
 use std::time::Duration;
@@ -83,4 +83,69 @@ async fn a_diner_fixes_a_phone_the_server_refused_and_confirms() {
     assert!(ticket.contains(GOOD_PHONE), "{ticket}");
 
     diner.finish(&["422"]).await;
+}
+
+#[tokio::test]
+async fn the_manage_page_names_a_combinations_tables_and_shows_a_refused_field() {
+    if require(
+        Service::Chromium,
+        "the_manage_page_names_a_combinations_tables",
+    )
+    .is_none()
+    {
+        return;
+    }
+    let _one = exclusive().await;
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("manage-confirm.db"), 0);
+    let mut body = paris_restaurant(
+        "La Grande Tablée",
+        json!([
+            {"id": "t1", "label": "T1", "max_party": 2},
+            {"id": "t3", "label": "T3", "max_party": 4},
+            {"id": "t4", "label": "T4", "max_party": 4},
+        ]),
+    );
+    body["combinations"] =
+        json!([{"id": "c34", "tables": ["t3", "t4"], "min_party": 5, "max_party": 8}]);
+    let (rid, _) = server.restaurant(body).await;
+    let date = date_in(2);
+    // A party of six takes the combination; its link opens the hold with the confirm form.
+    let held = server.hold(&rid, &date, "20:00", 6, None).await;
+    assert_eq!(held["table_ids"], json!(["t3", "t4"]), "{held}");
+    let id = held["id"].as_str().unwrap();
+    let token = held["token"].as_str().unwrap();
+
+    let mut driver = Driver::start().await;
+    let page = driver.browser(1100, 900).await;
+    page.goto(&server.url(&format!("/reservation/{id}#t={token}")))
+        .await;
+    page.wait_attr("[data-testid=manage]", "data-status", "held", SECS(15))
+        .await;
+    let tables = page
+        .text(r#"[data-testid=ticket] dd[data-field="tables"]"#)
+        .await;
+    assert_eq!(tables.as_deref(), Some("T3 + T4"));
+
+    page.type_into("[data-testid=guest-name]", "Grace").await;
+    page.type_into("[data-testid=guest-phone]", "12").await;
+    page.click("[data-testid=confirm]").await;
+    let error = phone_error(&page).await;
+    assert!(error.contains("not a phone number"), "{error}");
+    let status = page.text("[data-testid=status]").await.unwrap();
+    assert!(status.contains("Could not confirm"), "{status}");
+
+    page.type_into("[data-testid=guest-phone]", GOOD_PHONE)
+        .await;
+    page.click("[data-testid=confirm]").await;
+    page.wait_attr("[data-testid=manage]", "data-status", "confirmed", SECS(10))
+        .await;
+    let ticket = page.text("[data-testid=ticket]").await.unwrap();
+    assert!(
+        ticket.contains("Grace") && ticket.contains(GOOD_PHONE) && ticket.contains("T3 + T4"),
+        "{ticket}"
+    );
+    assert_eq!(page.text("#guest-phone-error").await.as_deref(), Some(""));
+
+    page.finish(&["422"]).await;
 }

@@ -5,7 +5,7 @@ import { renderLinks } from "./links.js";
 import { dinerWaitlist } from "./diner-waitlist.js";
 import { mealOf, paintSlot, slotCell, slotNote } from "./slots.js";
 import { clearErrors, readGuest, showServerErrors } from "./guest.js";
-import { $, h, addDays, countdown, guests, isDate, longDate, say, todayIn, reference, STATUS_LABEL } from "./ui.js";
+import { $, h, addDays, countdown, guests, isDate, longDate, say, tableRow, todayIn, reference, STATUS_LABEL } from "./ui.js";
 
 const STORE_KEY = "tablecast.booking";
 const el = {
@@ -46,13 +46,6 @@ function tz() { return state.restaurant?.timezone || "UTC"; }
 /** The largest party any seating option takes: a table, or tables joined as a combination. */
 function maxParty(r) {
   return Math.max(1, ...(r?.tables || []).map((t) => t.max_party), ...(r?.combinations || []).map((c) => c.max_party));
-}
-
-/** "T3 + T4" for a reservation's tables, by their labels. */
-function tablesLabel(r) {
-  const labels = new Map((state.restaurant?.tables || []).map((t) => [t.id, t.label]));
-  const ids = r.table_ids?.length ? r.table_ids : [r.table_id];
-  return ids.map((id) => labels.get(id) || id).join(" + ");
 }
 
 function writeUrl() {
@@ -452,7 +445,7 @@ function showDone() {
   const rows = [
     ["Restaurant", b.restaurantName], ["Date", longDate(r.date)], ["Time", r.time],
     ["Guests", guests(r.party_size)],
-    r.table_ids?.length > 1 ? ["Tables", tablesLabel(r)] : ["Table", tablesLabel(r)],
+    tableRow(r, state.restaurant?.tables),
     ["Name", r.guest?.name], ["Contact", r.guest?.email || r.guest?.phone],
     ["Status", STATUS_LABEL[r.status] || r.status], ["Reference", reference(r.id)],
   ].filter(([, v]) => v);

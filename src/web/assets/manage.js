@@ -5,7 +5,8 @@
 import { api, clock, keyFor } from "./api.js";
 import { Live, bindLiveStatus } from "./live.js";
 import { renderLinks } from "./links.js";
-import { $, h, countdown, guests, longDate, say, reference, STATUS_LABEL } from "./ui.js";
+import { clearErrors, fieldError, showServerErrors } from "./guest.js";
+import { $, h, countdown, guests, longDate, say, tableRow, reference, STATUS_LABEL } from "./ui.js";
 
 const el = {
   status: $("#status"), title: $("#manage-title"), ticket: $("#ticket"), manage: $("#manage"),
@@ -31,7 +32,7 @@ function paint() {
   el.title.textContent = TITLES[r.status] || STATUS_LABEL[r.status] || r.status;
   const rows = [
     ["Restaurant", state.restaurant?.name], ["Date", longDate(r.date)], ["Time", r.time],
-    ["Guests", guests(r.party_size)], ["Table", r.table_id],
+    ["Guests", guests(r.party_size)], tableRow(r, state.restaurant?.tables),
     ["Name", r.guest?.name], ["Contact", r.guest?.email || r.guest?.phone],
     ["Status", STATUS_LABEL[r.status] || r.status],
     // A hold (a waitlist offer too) counts down on the server's clock.
@@ -105,12 +106,23 @@ el.cancel.addEventListener("click", async () => {
   }
 });
 
+const guestInputs = { name: el.name, email: el.email, phone: el.phone };
+
 el.form.addEventListener("submit", async (e) => {
   e.preventDefault();
+  if (el.confirm.disabled) return;
+  // Only a name is asked for here (a waitlist offer's entry already has the contact); the
+  // server checks the rest, and its 422 marks the fields it names, as on the diner page.
+  clearErrors(el.form, Object.values(guestInputs));
   const guest = { name: el.name.value.trim() };
   if (el.email.value.trim()) guest.email = el.email.value.trim();
   if (el.phone.value.trim()) guest.phone = el.phone.value.trim();
-  if (!guest.name) { say(el.status, "Please add your name.", "error"); el.name.focus(); return; }
+  if (!guest.name) {
+    fieldError(el.name, "Please enter your name.");
+    say(el.status, "Please add your name.", "error");
+    el.name.focus();
+    return;
+  }
   el.confirm.disabled = true;
   try {
     const request = { guest };
@@ -119,6 +131,9 @@ el.form.addEventListener("submit", async (e) => {
     await refresh();
     say(el.status, "Confirmed. See you soon!", "success");
   } catch (err) {
+    if (err.name === "validation" && showServerErrors(err, guestInputs)) {
+      el.form.querySelector("[aria-invalid=true]")?.focus();
+    }
     say(el.status, `Could not confirm: ${err.describe()}`, "error");
   } finally {
     el.confirm.disabled = false;

@@ -1,7 +1,7 @@
 // The staff dashboard: sign in with a staff token, then a live timeline of the floor.
 import { api, clock, Problem } from "./api.js";
 import { Live, bindLiveStatus } from "./live.js";
-import { $, h, addDays, countdown, guests, isDate, longDate, say, todayIn, wallTime, reference, STATUS_LABEL } from "./ui.js";
+import { $, h, addDays, countdown, guests, isDate, longDate, say, tablesLabel, todayIn, wallTime, reference, STATUS_LABEL } from "./ui.js";
 import { pacingRow } from "./pacing.js";
 import { settingsForm } from "./settings.js";
 import { renderQueue } from "./staff-waitlist.js";
@@ -237,8 +237,7 @@ const isCombined = (r) => tablesOf(r).length > 1;
 
 /** "T3 + T4" for a reservation's tables, by label. */
 function tableLabels(r) {
-  const labels = new Map(state.tables.map((t) => [t.id, t.label]));
-  return tablesOf(r).map((id) => labels.get(id) || id).join(" + ");
+  return tablesLabel(r, state.tables);
 }
 
 /** Every reservation on the floor once (a combined one is listed under each of its tables). */

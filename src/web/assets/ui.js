@@ -71,6 +71,18 @@ export function countdown(ms) {
   return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, "0")}`;
 }
 
+/** "T3 + T4": a reservation's tables (every member of a combination), by the labels in `tables`. */
+export function tablesLabel(r, tables) {
+  const labels = new Map((tables || []).map((t) => [t.id, t.label]));
+  const ids = r.table_ids?.length ? r.table_ids : [r.table_id];
+  return ids.map((id) => labels.get(id) || id).join(" + ");
+}
+
+/** The ticket's table row: "Tables" with the joined tables of a combination, else "Table". */
+export function tableRow(r, tables) {
+  return [r.table_ids?.length > 1 ? "Tables" : "Table", tablesLabel(r, tables)];
+}
+
 export const guests = (n) => `${n} ${n === 1 ? "guest" : "guests"}`;
 
 /** Sets the aria-live status line; `tone` is info, success, warn or error. */
