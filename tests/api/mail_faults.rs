@@ -25,49 +25,82 @@ fn start(db: &str, relay: &str) -> Tablecast {
     )
 }
 
-#[tokio::test]
-async fn a_mail_claimed_by_an_instance_killed_mid_send_still_goes_out_once_after_restart() {
-    let Some(sink) = SmtpSink::start("mail_faults::kill_9") else {
-        return;
-    };
-    // A relay that accepts connections and never answers: the first instance's sender claims
-    // the mail and hangs in its SMTP greeting until the process is killed.
-    let black_hole = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let hole = format!("smtp://{}", black_hole.local_addr().unwrap());
-    let (held_tx, mut held_rx) = tokio::sync::mpsc::channel(8);
+/// A relay that accepts connections and never answers: its `smtp://` URL, and each connection
+/// it holds (kept open for as long as the receiver keeps them).
+async fn black_hole() -> (String, tokio::sync::mpsc::Receiver<tokio::net::TcpStream>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("smtp://{}", listener.local_addr().unwrap());
+    let (held_tx, held_rx) = tokio::sync::mpsc::channel(64);
     tokio::spawn(async move {
-        while let Ok((conn, _)) = black_hole.accept().await {
+        while let Ok((conn, _)) = listener.accept().await {
             let _ = held_tx.send(conn).await;
         }
     });
+    (url, held_rx)
+}
 
+/// A booking confirmed (Ada's, with her address) on an instance whose relay accepts
+/// connections and never answers, once that instance's sender is stuck on the relay.
+struct StuckMail {
+    _dir: tempfile::TempDir,
+    /// The database, for the next instance.
+    db: String,
+    first: Tablecast,
+    api: Api,
+    id: String,
+    token: String,
+    _held: tokio::sync::mpsc::Receiver<tokio::net::TcpStream>,
+    _conn: tokio::net::TcpStream,
+}
+
+async fn confirmed_while_the_relay_hangs() -> StuckMail {
+    let (hole, mut held) = black_hole().await;
     let dir = tempfile::tempdir().unwrap();
     let db = format!("sqlite://{}", dir.path().join("m.db").display());
-    let mut first = start(&db, &hole);
+    let first = start(&db, &hole);
     let api = Api::new(&first.base, ADMIN);
     let f = api.standard_restaurant().await;
     let res = api.hold(&f.id, &date_in(4), "19:00", 2).await;
     assert_eq!(res.status(), StatusCode::CREATED);
     let h: serde_json::Value = res.json().await.unwrap();
-    let id = h["id"].as_str().unwrap().to_owned();
-    let res = api.confirm(&id, h["token"].as_str().unwrap()).await;
-    assert_eq!(res.status(), StatusCode::OK);
-    let _stuck = tokio::time::timeout(Duration::from_secs(20), held_rx.recv())
+    let (id, token) = (h["id"].as_str().unwrap(), h["token"].as_str().unwrap());
+    assert_eq!(api.confirm(id, token).await.status(), StatusCode::OK);
+    let conn = tokio::time::timeout(Duration::from_secs(20), held.recv())
         .await
         .expect("the sender connects to the relay")
         .unwrap();
-    first.proc.kill();
+    StuckMail {
+        _dir: dir,
+        db,
+        first,
+        api,
+        id: id.to_owned(),
+        token: token.to_owned(),
+        _held: held,
+        _conn: conn,
+    }
+}
 
-    let second = start(&db, &sink.url());
+#[tokio::test]
+async fn a_mail_claimed_by_an_instance_killed_mid_send_still_goes_out_once_after_restart() {
+    let Some(sink) = SmtpSink::start("mail_faults::kill_9") else {
+        return;
+    };
+    // The first instance's sender claims the mail and hangs in its SMTP greeting until the
+    // process is killed.
+    let mut stuck = confirmed_while_the_relay_hangs().await;
+    stuck.first.proc.kill();
+
+    let second = start(&stuck.db, &sink.url());
     let mails = sink.wait_for(1, Duration::from_secs(30)).await;
     let app = Api::new(&second.base, ADMIN);
     drained(&app).await;
     assert_eq!(sink.mails().len(), 1, "{mails:#?}");
     assert_eq!(mails[0].rcpt_tos, ["ada@example.com"]);
     // Its link names the second instance's public address and opens the booking.
-    let token = link_token(&app, &mails[0], &id);
+    let token = link_token(&app, &mails[0], &stuck.id);
     assert_eq!(
-        app.get_reservation(&id, &token).await.status(),
+        app.get_reservation(&stuck.id, &token).await.status(),
         StatusCode::OK
     );
 }
@@ -77,39 +110,22 @@ async fn a_confirmation_held_back_until_after_its_cancellation_is_never_sent() {
     let Some(sink) = SmtpSink::start("mail_faults::held_back") else {
         return;
     };
-    // A relay that never answers: the confirmation's attempts time out and it waits to retry.
-    let black_hole = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let hole = format!("smtp://{}", black_hole.local_addr().unwrap());
-    let (held_tx, mut held_rx) = tokio::sync::mpsc::channel(64);
-    tokio::spawn(async move {
-        while let Ok((conn, _)) = black_hole.accept().await {
-            let _ = held_tx.send(conn).await;
-        }
-    });
-    let dir = tempfile::tempdir().unwrap();
-    let db = format!("sqlite://{}", dir.path().join("m.db").display());
-    let mut first = start(&db, &hole);
-    let api = Api::new(&first.base, ADMIN);
-    let f = api.standard_restaurant().await;
-    let res = api.hold(&f.id, &date_in(4), "19:00", 2).await;
-    assert_eq!(res.status(), StatusCode::CREATED);
-    let h: serde_json::Value = res.json().await.unwrap();
-    let (id, token) = (h["id"].as_str().unwrap(), h["token"].as_str().unwrap());
-    assert_eq!(api.confirm(id, token).await.status(), StatusCode::OK);
-    let _stuck = tokio::time::timeout(Duration::from_secs(20), held_rx.recv())
-        .await
-        .expect("the sender tries the relay")
-        .unwrap();
-    // The diner cancels while the confirmation still waits for the relay.
+    // The confirmation's attempts time out on the relay and it waits to retry; the diner
+    // cancels meanwhile.
+    let mut stuck = confirmed_while_the_relay_hangs().await;
     assert_eq!(
-        api.delete_reservation(id, token).await.status(),
+        stuck
+            .api
+            .delete_reservation(&stuck.id, &stuck.token)
+            .await
+            .status(),
         StatusCode::NO_CONTENT
     );
-    first.proc.kill();
+    stuck.first.proc.kill();
 
     // The relay is back: the cancellation goes out; the stale confirmation does not, before
     // or after it.
-    let second = start(&db, &sink.url());
+    let second = start(&stuck.db, &sink.url());
     let mails = sink.wait_for(1, Duration::from_secs(30)).await;
     let app = Api::new(&second.base, ADMIN);
     drained(&app).await;

@@ -33,14 +33,7 @@ async fn a_booking_appears_held_then_confirmed_on_the_dashboard_and_staff_seat_a
     let mut driver = Driver::start().await;
     let staff = driver.browser(1400, 900).await;
     staff
-        .goto(&server.url(&format!("/staff?restaurant={rid}&date={date}")))
-        .await;
-    staff
-        .type_into("[data-testid=staff-token]", &staff_token)
-        .await;
-    staff.click("[data-testid=staff-login]").await;
-    staff
-        .wait_attr("[data-testid=live-status]", "data-state", "live", SECS(10))
+        .sign_in_staff(&server, &rid, &date, &staff_token)
         .await;
     until(SECS(15), "one timeline row per table", || async {
         let n = staff

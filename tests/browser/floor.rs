@@ -58,14 +58,7 @@ async fn staff_see_a_combined_booking_on_both_tables_and_the_pacing_meter_fill_a
     let mut driver = Driver::start().await;
     let staff = driver.browser(1400, 900).await;
     staff
-        .goto(&server.url(&format!("/staff?restaurant={rid}&date={date}")))
-        .await;
-    staff
-        .type_into("[data-testid=staff-token]", &staff_token)
-        .await;
-    staff.click("[data-testid=staff-login]").await;
-    staff
-        .wait_attr("[data-testid=live-status]", "data-state", "live", SECS(10))
+        .sign_in_staff(&server, &rid, &date, &staff_token)
         .await;
     // Pacing is set: the meter shows the evening's windows, empty.
     staff.wait_visible("[data-testid=pacing]", SECS(15)).await;
@@ -284,14 +277,7 @@ async fn staff_edit_combinations_and_pacing_and_see_the_servers_errors() {
     let mut driver = Driver::start().await;
     let staff = driver.browser(1400, 900).await;
     staff
-        .goto(&server.url(&format!("/staff?restaurant={rid}&date={date}")))
-        .await;
-    staff
-        .type_into("[data-testid=staff-token]", &staff_token)
-        .await;
-    staff.click("[data-testid=staff-login]").await;
-    staff
-        .wait_attr("[data-testid=live-status]", "data-state", "live", SECS(10))
+        .sign_in_staff(&server, &rid, &date, &staff_token)
         .await;
     assert!(
         !staff.visible("[data-testid=pacing]").await,
@@ -335,22 +321,7 @@ async fn staff_edit_combinations_and_pacing_and_see_the_servers_errors() {
     staff
         .type_into("[data-testid=pacing-max-covers]", "10")
         .await;
-    staff.click("[data-testid=settings-save]").await;
-    until(SECS(3), "the settings to save", || async {
-        staff
-            .text("[data-testid=status]")
-            .await
-            .filter(|t| t.contains("Settings saved"))
-    })
-    .await;
-    let (_, doc) = server
-        .send(
-            reqwest::Method::GET,
-            &format!("/v1/restaurants/{rid}"),
-            None,
-            None,
-        )
-        .await;
+    let doc = save_settings(&staff, &server, &rid).await;
     assert_eq!(
         doc["combinations"],
         json!([{"id": "c12", "tables": ["t1", "t2"], "min_party": 5, "max_party": 8}])
@@ -382,14 +353,7 @@ async fn the_pacing_form_offers_the_windows_of_a_12_minute_grid_and_keeps_the_st
     let mut driver = Driver::start().await;
     let staff = driver.browser(1400, 900).await;
     staff
-        .goto(&server.url(&format!("/staff?restaurant={rid}&date={date}")))
-        .await;
-    staff
-        .type_into("[data-testid=staff-token]", &staff_token)
-        .await;
-    staff.click("[data-testid=staff-login]").await;
-    staff
-        .wait_attr("[data-testid=live-status]", "data-state", "live", SECS(10))
+        .sign_in_staff(&server, &rid, &date, &staff_token)
         .await;
 
     // The divisors of 60 that are multiples of 12, the stored one selected.
@@ -411,6 +375,14 @@ async fn the_pacing_form_offers_the_windows_of_a_12_minute_grid_and_keeps_the_st
     );
 
     // Saved unchanged: the window stays 12 minutes.
+    let doc = save_settings(&staff, &server, &rid).await;
+    assert_eq!(doc["pacing"]["window_minutes"], 12, "{doc}");
+    assert_eq!(doc["pacing"]["max_covers"], 6, "{doc}");
+    staff.finish(&[]).await;
+}
+
+/// Presses Save in the settings form, waits for "Settings saved", and reads the restaurant back.
+async fn save_settings(staff: &Browser, server: &Server, rid: &str) -> Value {
     staff.click("[data-testid=settings-save]").await;
     until(SECS(3), "the settings to save", || async {
         staff
@@ -427,7 +399,5 @@ async fn the_pacing_form_offers_the_windows_of_a_12_minute_grid_and_keeps_the_st
             None,
         )
         .await;
-    assert_eq!(doc["pacing"]["window_minutes"], 12, "{doc}");
-    assert_eq!(doc["pacing"]["max_covers"], 6, "{doc}");
-    staff.finish(&[]).await;
+    doc
 }

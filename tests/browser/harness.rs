@@ -325,6 +325,22 @@ impl Browser {
         self.c.goto(url).await.expect("page loads");
     }
 
+    /// Opens the staff dashboard of `rid` on `date`, signs in with `token` and waits until it
+    /// is live.
+    pub async fn sign_in_staff(&self, server: &Server, rid: &str, date: &str, token: &str) {
+        self.goto(&server.url(&format!("/staff?restaurant={rid}&date={date}")))
+            .await;
+        self.type_into("[data-testid=staff-token]", token).await;
+        self.click("[data-testid=staff-login]").await;
+        self.wait_attr(
+            "[data-testid=live-status]",
+            "data-state",
+            "live",
+            Duration::from_secs(10),
+        )
+        .await;
+    }
+
     pub async fn js(&self, script: &str, args: Vec<Value>) -> Value {
         self.c.execute(script, args).await.expect("script runs")
     }

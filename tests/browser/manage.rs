@@ -25,14 +25,7 @@ async fn a_diner_cancels_from_the_manage_link_in_a_fresh_browser_and_staff_see_i
     let mut driver = Driver::start().await;
     let staff = driver.browser(1400, 900).await;
     staff
-        .goto(&server.url(&format!("/staff?restaurant={rid}&date={date}")))
-        .await;
-    staff
-        .type_into("[data-testid=staff-token]", &staff_token)
-        .await;
-    staff.click("[data-testid=staff-login]").await;
-    staff
-        .wait_attr("[data-testid=live-status]", "data-state", "live", SECS(10))
+        .sign_in_staff(&server, &rid, &date, &staff_token)
         .await;
 
     // Book, and take the link the confirmation shows.

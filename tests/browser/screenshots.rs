@@ -198,14 +198,7 @@ async fn screenshots_of_the_diner_app_and_the_dashboard_on_desktop_and_phone() {
     phone.screenshot("diner-phone.png").await;
     let phone_staff = driver.phone().await;
     phone_staff
-        .goto(&server.url(&format!("/staff?restaurant={rid}&date={today}")))
-        .await;
-    phone_staff
-        .type_into("[data-testid=staff-token]", &staff_token)
-        .await;
-    phone_staff.click("[data-testid=staff-login]").await;
-    phone_staff
-        .wait_attr("[data-testid=live-status]", "data-state", "live", SECS(10))
+        .sign_in_staff(&server, &rid, &today, &staff_token)
         .await;
     phone_staff
         .wait_visible("[data-testid=reservation]", SECS(15))

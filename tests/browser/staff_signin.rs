@@ -27,14 +27,7 @@ async fn staff_of_the_second_restaurant_open_its_floor_without_a_403_from_the_fi
 
     let mut driver = Driver::start().await;
     let staff = driver.browser(1200, 800).await;
-    staff
-        .goto(&server.url(&format!("/staff?restaurant={second}&date={date}")))
-        .await;
-    staff.type_into("[data-testid=staff-token]", &token).await;
-    staff.click("[data-testid=staff-login]").await;
-    staff
-        .wait_attr("[data-testid=live-status]", "data-state", "live", SECS(10))
-        .await;
+    staff.sign_in_staff(&server, &second, &date, &token).await;
     // The floor opens on the restaurant the URL names (the socket may be live before it loads).
     until(SECS(10), "the second restaurant's floor", || async {
         let shown = staff

@@ -96,14 +96,7 @@ async fn two_diners_wait_for_a_full_time_and_the_first_confirms_the_offer_live()
     let mut driver = Driver::start().await;
     let staff = driver.browser(1400, 1000).await;
     staff
-        .goto(&server.url(&format!("/staff?restaurant={rid}&date={date}")))
-        .await;
-    staff
-        .type_into("[data-testid=staff-token]", &staff_token)
-        .await;
-    staff.click("[data-testid=staff-login]").await;
-    staff
-        .wait_attr("[data-testid=live-status]", "data-state", "live", SECS(10))
+        .sign_in_staff(&server, &rid, &date, &staff_token)
         .await;
     until(SECS(3), "an empty waitlist", || async {
         staff
