@@ -53,10 +53,12 @@ enum Relay {
     Log,
 }
 
-/// An attempt's failure: worth retrying, or not.
+/// An attempt's failure: worth retrying, or not; or no attempt at all.
 enum Failure {
     Transient(String),
     Permanent(String),
+    /// Not sent: the lease would lapse during the exchange (another instance may claim it).
+    Unleased,
 }
 
 pub struct Sender {
@@ -140,19 +142,24 @@ impl Sender {
             tracing::info!(mail = %record.id, "mail: the offer ended before it could be sent; not sent");
             return self.settle(&record, Settle::Failed, Utc::now()).await;
         }
-        let outcome = self.send(&record).await;
+        let outcome = match self.send(&record).await {
+            Ok(()) => Ok(()),
+            Err(Failure::Permanent(why)) => Err((why, true)),
+            Err(Failure::Transient(why)) => Err((why, false)),
+            Err(Failure::Unleased) => {
+                // Left for the next claim, unsettled.
+                tracing::info!(mail = %record.id, "mail: its lease would lapse during the exchange; left for the next claim");
+                return false;
+            }
+        };
         let now = Utc::now();
         let settle = match outcome {
             Ok(()) => {
                 self.metrics.mail_sent(record.kind.as_str());
                 Settle::Sent
             }
-            Err(f) => {
+            Err((why, permanent)) => {
                 self.metrics.mail_failed(record.kind.as_str());
-                let (why, permanent) = match f {
-                    Failure::Permanent(w) => (w, true),
-                    Failure::Transient(w) => (w, false),
-                };
                 if permanent || now - record.created_at > GIVE_UP_AFTER {
                     tracing::error!(mail = %record.id, kind = record.kind.as_str(), attempts = record.attempts, error = %why, "mail: giving up");
                     Settle::Failed
@@ -247,10 +254,20 @@ impl Sender {
                     .map_err(|_| "the message could not be built".to_owned())
                     .and_then(|m| m)
                     .map_err(Failure::Permanent)?;
-                match smtp.send(msg).await {
-                    Ok(_) => Ok(()),
-                    Err(e) if e.is_permanent() => Err(Failure::Permanent(e.to_string())),
-                    Err(e) => Err(Failure::Transient(e.to_string())),
+                // Checked again here, after the reads and the token: the whole exchange must end
+                // inside the lease, and the timeout holds it to that (lettre's own bounds only
+                // the connect: a relay that accepts and never answers would hold it forever).
+                let timeout = self.settings.send_timeout;
+                if !lease_covers(record, Utc::now(), timeout) {
+                    return Err(Failure::Unleased);
+                }
+                match tokio::time::timeout(timeout, smtp.send(msg)).await {
+                    Ok(Ok(_)) => Ok(()),
+                    Ok(Err(e)) if e.is_permanent() => Err(Failure::Permanent(e.to_string())),
+                    Ok(Err(e)) => Err(Failure::Transient(e.to_string())),
+                    Err(_) => Err(Failure::Transient(format!(
+                        "the relay did not finish the exchange within {timeout:?}"
+                    ))),
                 }
             }
         }

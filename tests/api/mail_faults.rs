@@ -49,7 +49,8 @@ struct StuckMail {
     api: Api,
     id: String,
     token: String,
-    _held: tokio::sync::mpsc::Receiver<tokio::net::TcpStream>,
+    /// The relay's later connections.
+    held: tokio::sync::mpsc::Receiver<tokio::net::TcpStream>,
     _conn: tokio::net::TcpStream,
 }
 
@@ -76,7 +77,7 @@ async fn confirmed_while_the_relay_hangs() -> StuckMail {
         api,
         id: id.to_owned(),
         token: token.to_owned(),
-        _held: held,
+        held,
         _conn: conn,
     }
 }
@@ -103,6 +104,23 @@ async fn a_mail_claimed_by_an_instance_killed_mid_send_still_goes_out_once_after
         app.get_reservation(&stuck.id, &token).await.status(),
         StatusCode::OK
     );
+}
+
+#[tokio::test]
+async fn an_exchange_the_relay_never_answers_times_out_inside_the_lease_and_is_tried_again() {
+    // The lease is 2 s, so an exchange may last 1 s: the sender gives up on the silent relay
+    // (lettre bounds only the connect) and connects again for the retry.
+    let mut stuck = confirmed_while_the_relay_hangs().await;
+    let _again = tokio::time::timeout(Duration::from_secs(10), stuck.held.recv())
+        .await
+        .expect("a new attempt after the silent one timed out")
+        .unwrap();
+    crate::kit::wait::eventually(
+        Duration::from_secs(10),
+        "the silent attempt counted as a failure",
+        || async { metric(&stuck.api, "tablecast_mail_send_failures_total").await >= 1.0 },
+    )
+    .await;
 }
 
 #[tokio::test]
