@@ -15,11 +15,30 @@ type Waiting = Vec<(Freed, oneshot::Sender<BookingResult<bool>>)>;
 /// Per restaurant, the frees waiting for the next pass. A restaurant with an entry here has a
 /// pass running; the pass removes the entry when it finds nothing left.
 #[derive(Clone, Default)]
-pub(super) struct OfferQueues(Arc<std::sync::Mutex<HashMap<Uuid, Waiting>>>);
+pub(super) struct OfferQueues {
+    waiting: Arc<std::sync::Mutex<HashMap<Uuid, Waiting>>>,
+    /// Per restaurant, held by whoever plans offers and writes them on this instance: a pass,
+    /// or a release with the offer it planned. One planner at a time makes, and dates, the
+    /// offers in queue order: with two, the one that lost the head of the queue to the other
+    /// could offer the next entry dated before the head's offer.
+    planners: Arc<std::sync::Mutex<HashMap<Uuid, Arc<tokio::sync::Mutex<()>>>>>,
+}
+
+/// The right to plan and write a restaurant's offers (see `OfferQueues::planners`).
+pub(super) type Planner = tokio::sync::OwnedMutexGuard<()>;
 
 impl OfferQueues {
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Uuid, Waiting>> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner())
+        self.waiting.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Waits for the right to plan and write `rid`'s offers.
+    async fn planner(&self, rid: Uuid) -> Planner {
+        let m = {
+            let mut all = self.planners.lock().unwrap_or_else(|e| e.into_inner());
+            Arc::clone(all.entry(rid).or_default())
+        };
+        m.lock_owned().await
     }
 }
 
@@ -81,7 +100,9 @@ impl Booking {
                 }
             };
             let (frees, replies): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
+            let planner = self.offer_queues.planner(rid).await;
             let results = self.offer_batch(rid, frees).await;
+            drop(planner);
             for (reply, result) in replies.into_iter().zip(results) {
                 let _ = reply.send(result);
             }
@@ -111,20 +132,20 @@ impl Booking {
     /// The offer that freeing `cur` at `now` (a release or a cancel) would make: the first
     /// waiting entry in queue order, joined before now, that fits the freed time, at its nearest
     /// start, as if `cur` were already gone from the day. Planned before the change so that the
-    /// store decides both together. `None` when nobody waits or fits, when the freed time spans
-    /// two dates (the usual search after the change handles those), or on a failed read (so
-    /// does it).
+    /// store decides both together; the caller holds the restaurant's [`Planner`] until that
+    /// write is done. `None` when nobody waits or fits, when the freed time spans two dates (the
+    /// usual search after the change handles those), or on a failed read (so does it).
     pub(super) async fn plan_freed_offer(
         &self,
         cur: &Reservation,
         now: DateTime<Utc>,
-    ) -> Option<(Freed, NewOffer)> {
+    ) -> Option<(Freed, NewOffer, Planner)> {
         // A crash test delays every offer on purpose: it keeps to the usual path.
         if !self.test_only_offer_delay.is_zero() {
             return None;
         }
         let rid = cur.restaurant_id;
-        let planned = async {
+        let waiting = || async {
             let queue: Vec<WaitlistEntry> = self
                 .store
                 .waitlist_on(rid, cur.date)
@@ -132,6 +153,16 @@ impl Booking {
                 .into_iter()
                 .filter(|e| e.status == WaitStatus::Waiting && e.created_at < now)
                 .collect();
+            Ok::<_, BookingError>(queue)
+        };
+        // Nobody waits (the common case): no planner to wait for.
+        if waiting().await.map_or(true, |q| q.is_empty()) {
+            return None;
+        }
+        let planner = self.offer_queues.planner(rid).await;
+        let planned = async {
+            // Read again as the planner: the offers of the planner before are in.
+            let queue = waiting().await?;
             if queue.is_empty() {
                 return Ok(None);
             }
@@ -148,19 +179,22 @@ impl Booking {
             };
             let mut day = self.store.day(rid, cur.date).await?.reservations.clone();
             day.retain(|r| r.id != cur.id);
+            // Made, and dated, as of now: after the offers of the planners before.
+            let offered_at = Self::now();
             let pick = queue.iter().find_map(|e| {
-                let start = offer_starts(&stored.restaurant, e, &freed, &day, now);
+                let start = offer_starts(&stored.restaurant, e, &freed, &day, offered_at);
                 start.into_iter().next().map(|s| (e, s))
             });
             Ok::<_, BookingError>(pick.map(|(entry, (slot, options))| {
-                let offer = self.offer_for(&stored, entry, slot, options, now);
+                let offer = self.offer_for(&stored, entry, slot, options, offered_at);
                 (freed, offer)
             }))
         };
-        planned.await.unwrap_or_else(|e| {
+        let planned = planned.await.unwrap_or_else(|e| {
             tracing::debug!(error = %e, "planning the offer of a release failed; offered after it");
             None
-        })
+        });
+        planned.map(|(freed, offer)| (freed, offer, planner))
     }
 
     /// Picks, for each free in commit order, the first fitting waiting entry not already picked

@@ -31,18 +31,37 @@ impl Booking {
     /// `planned`: the offer of the freed capacity, planned before the change, which the store
     /// decides right after it (on SQLite in the same transaction, so no public hold can take the
     /// capacity in between). Not made, the freed capacity is offered the usual way.
+    ///
+    /// It all runs in a task of its own that the request awaits: a request dropped mid-way (a
+    /// client gone, a drain's deadline) cannot leave a committed change unoffered or unpublished.
     async fn apply_freeing(
         &self,
         t: Transition,
         cause: Cause,
+        frees: impl FnOnce(&Reservation) -> Option<Freed> + Send + 'static,
+        planned: Option<(Freed, NewOffer, super::offers::Planner)>,
+    ) -> BookingResult<Result<Reservation, Option<Reservation>>> {
+        let me = self.clone();
+        tokio::spawn(async move { me.freeing(t, cause, frees, planned).await })
+            .await
+            .map_err(|e| StoreError::internal("the change's task ended early", e))?
+    }
+
+    async fn freeing(
+        &self,
+        t: Transition,
+        cause: Cause,
         frees: impl FnOnce(&Reservation) -> Option<Freed>,
-        planned: Option<(Freed, NewOffer)>,
+        planned: Option<(Freed, NewOffer, super::offers::Planner)>,
     ) -> BookingResult<Result<Reservation, Option<Reservation>>> {
         let (now, mailed) = (t.now, t.mail.is_some());
         let (outcome, offered) = match planned {
-            Some((freed, offer)) => {
+            Some((freed, offer, planner)) => {
                 let mailed = offer.mail.is_some();
                 let (outcome, offered) = self.store.transition_offering(t, offer).await?;
+                // Written: the next planner reads it. (Held longer, the pass below that offers
+                // what this offer did not place would wait for it forever.)
+                drop(planner);
                 (outcome, offered.map(|o| (freed, o, mailed)))
             }
             None => (self.store.transition(t).await?, None),
@@ -207,12 +226,13 @@ impl Booking {
             ..Transition::new(id, from, to, now)
         };
         // Ended early: the rest of its time goes to the waitlist first.
-        let rest = |r: &Reservation| {
-            (r.end < cur.end).then(|| Freed {
+        let booked_end = cur.end;
+        let rest = move |r: &Reservation| {
+            (r.end < booked_end).then(|| Freed {
                 restaurant_id: r.restaurant_id,
                 tables: r.table_ids.clone(),
                 start: r.end,
-                end: cur.end,
+                end: booked_end,
                 at: r.updated_at,
                 before: None,
             })

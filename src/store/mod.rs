@@ -422,7 +422,16 @@ pub trait Store: Outbox + Send + Sync + 'static {
     ) -> StoreResult<(TransitionOutcome, Option<OfferOutcome>)> {
         let out = self.transition(t).await?;
         let offered = match out {
-            TransitionOutcome::Done { .. } => self.offer(o).await.ok(),
+            TransitionOutcome::Done { .. } => match self.offer(o).await {
+                Ok(offered) => Some(offered),
+                Err(e) => {
+                    tracing::warn!(
+                        error = format!("{e:#}"),
+                        "the planned offer failed; offered after the change instead"
+                    );
+                    None
+                }
+            },
             TransitionOutcome::Conflict(_) => None,
         };
         Ok((out, offered))
