@@ -74,7 +74,9 @@ impl Booking {
         }
         // A window no start of the date falls in (all of it past, or outside the hours) could
         // never be offered anything. A party no table fits is not checked: tables can change.
-        if errs.is_empty() && r.seats(req.party_size) {
+        // Nor is a window or date already refused above.
+        let refused = |f: &str| errs.iter().any(|e: &FieldError| e.field == f);
+        if !refused("date") && !refused("from") && !refused("to") && r.seats(req.party_size) {
             let starts = crate::domain::grid::bookable_starts(&r, req.date, req.party_size, now);
             if !starts
                 .iter()
@@ -83,7 +85,7 @@ impl Booking {
                 errs.push(FieldError::new(
                     "from",
                     "no bookable start of this date lies between from and to (they are past, \
-                     or outside the opening hours)",
+                     outside the opening hours, or the restaurant does not open that day)",
                 ));
             }
         }

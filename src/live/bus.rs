@@ -308,7 +308,6 @@ async fn subscriber(
         };
         let (mut sink, mut stream) = pubsub.split();
         let mut subscribed: HashSet<String> = HashSet::new();
-        backoff = delays();
         let mut announced = false;
         'connected: loop {
             let wanted = interest.names();
@@ -327,6 +326,7 @@ async fn subscriber(
             // Only once subscribed again: what the reload misses arrives on the channels.
             if !announced {
                 announced = true;
+                backoff = delays();
                 ok.store(true, Ordering::Relaxed);
                 on_remote(Remote::Reconnected);
             }
@@ -343,6 +343,10 @@ async fn subscriber(
         }
         ok.store(false, Ordering::Relaxed);
         tracing::warn!("redis subscription lost; reconnecting");
+        // A Redis that takes connections and drops them (or refuses the subscriptions) is
+        // tried again after a growing pause, not at once and over and over, each time with a
+        // full reload of every channel.
+        tokio::time::sleep(backoff.next().unwrap_or(MAX_BACKOFF)).await;
     }
 }
 

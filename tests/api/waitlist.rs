@@ -165,6 +165,21 @@ async fn bad_joins_are_422_or_400_and_change_nothing() {
             );
         }
     }
+    // Every broken rule in one answer: the guest's and the window's.
+    let mut body = join_body(&date, 2, "05:00", "05:15");
+    body["guest"]["email"] = json!("nope");
+    let (s, v) = join(&app, &r.id, body).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    let fields: Vec<&str> = v["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["field"].as_str())
+        .collect();
+    assert!(
+        fields.contains(&"guest.email") && fields.contains(&"from"),
+        "{v}"
+    );
     // A party no table fits today may still join (tables can change).
     let (s, _) = join(&app, &r.id, join_body(&date, 8, "19:00", "19:00")).await;
     assert_eq!(s, StatusCode::CREATED);
