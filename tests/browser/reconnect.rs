@@ -266,3 +266,108 @@ async fn a_page_whose_connection_goes_silent_stops_saying_live_and_comes_back() 
 
     diner.finish(&["/v1/live"]).await;
 }
+
+/// A TCP proxy to the server that lets pages and requests through, but drops every live
+/// socket right after its upgrade: the browser sees the socket open, then close, before any
+/// frame. Counts the live sockets it dropped.
+struct DroppingProxy {
+    port: u16,
+    dropped: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl DroppingProxy {
+    async fn start(upstream: u16) -> DroppingProxy {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let dropped = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let count = dropped.clone();
+        let (_never, gate) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            let _never = _never;
+            while let Ok((mut client, _)) = listener.accept().await {
+                let Ok(mut server) = tokio::net::TcpStream::connect(("127.0.0.1", upstream)).await
+                else {
+                    continue;
+                };
+                let (count, gate) = (count.clone(), gate.clone());
+                tokio::spawn(async move {
+                    let mut buf = vec![0u8; 16 * 1024];
+                    let n = client.read(&mut buf).await.unwrap_or(0);
+                    if n == 0 || server.write_all(&buf[..n]).await.is_err() {
+                        return;
+                    }
+                    if buf[..n].starts_with(b"GET /v1/live") {
+                        // The upgrade's answer, then nothing: both ends are dropped.
+                        let m = server.read(&mut buf).await.unwrap_or(0);
+                        let _ = client.write_all(&buf[..m]).await;
+                        count.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        return;
+                    }
+                    let (cr, cw) = client.into_split();
+                    let (sr, sw) = server.into_split();
+                    tokio::spawn(pump(cr, sw, gate.clone()));
+                    pump(sr, cw, gate).await;
+                });
+            }
+        });
+        DroppingProxy { port, dropped }
+    }
+
+    fn dropped(&self) -> usize {
+        self.dropped.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+#[tokio::test]
+async fn a_server_that_opens_the_socket_and_drops_it_at_once_is_tried_ever_more_slowly() {
+    if require(
+        Service::Chromium,
+        "a_server_that_opens_the_socket_and_drops_it",
+    )
+    .is_none()
+    {
+        return;
+    }
+    let _one = exclusive().await;
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("dropping.db"), 0);
+    let (rid, _) = server
+        .restaurant(paris_restaurant(
+            "La Porte",
+            json!([{"id": "t1", "max_party": 2}]),
+        ))
+        .await;
+    let date = date_in(1);
+    let proxy = DroppingProxy::start(server.port).await;
+
+    let mut driver = Driver::start().await;
+    let diner = driver.browser(1100, 900).await;
+    diner
+        .goto(&format!(
+            "http://127.0.0.1:{}/?restaurant={rid}&date={date}&party=2",
+            proxy.port
+        ))
+        .await;
+    until(SECS(10), "the first live socket to be dropped", || async {
+        (proxy.dropped() >= 1).then_some(())
+    })
+    .await;
+    let first = proxy.dropped();
+    // The backoff doubles its cap from 400 ms (full jitter, at least 150 ms): in 5 s the page
+    // tries about 5 times. Reset on every open, it tried every 150–400 ms: about 18 times.
+    tokio::time::sleep(SECS(5)).await;
+    let tries = proxy.dropped() - first;
+    assert!(
+        (1..=9).contains(&tries),
+        "{tries} live sockets in 5 s after the first drop"
+    );
+    assert_ne!(
+        diner
+            .attr("[data-testid=live-status]", "data-state")
+            .await
+            .as_deref(),
+        Some("live")
+    );
+    diner.finish(&["/v1/live"]).await;
+}

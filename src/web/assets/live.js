@@ -66,7 +66,6 @@ export class Live extends EventTarget {
     this.ws = ws;
     ws.onopen = () => {
       if (this.ws !== ws) return;
-      this.attempt = 0;
       for (const s of this.subs.values()) {
         s.synced = false;
         ws.send(JSON.stringify(s.msg));
@@ -112,6 +111,9 @@ export class Live extends EventTarget {
     if (frame.type === "pong") return;
     const s = frame.sub ? this.subs.get(frame.sub) : null;
     if (!s) return; // a frame for a subscription we already left
+    // A connection that serves a snapshot works: the next loss starts the backoff again. (An
+    // open alone does not: a server that opens and drops at once is retried ever more slowly.)
+    if (frame.type === "snapshot") this.attempt = 0;
     if (frame.type === "snapshot" || frame.type === "error") {
       if (!s.synced) {
         s.synced = true;
