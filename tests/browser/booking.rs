@@ -263,3 +263,61 @@ async fn a_diner_cancels_from_the_confirmation_and_the_dashboard_shows_it_at_onc
     diner.finish(&[]).await;
     staff.finish(&["401"]).await;
 }
+
+#[tokio::test]
+async fn a_table_added_while_the_page_is_open_offers_its_party_sizes_at_once() {
+    if require(Service::Chromium, "a_table_added_while_the_page_is_open").is_none() {
+        return;
+    }
+    let _one = exclusive().await;
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("grows.db"), 0);
+    let (rid, staff_token) = server
+        .restaurant(paris_restaurant(
+            "La Croissance",
+            json!([{"id": "t1", "label": "T1", "max_party": 2}]),
+        ))
+        .await;
+    let date = date_in(2);
+    let mut driver = Driver::start().await;
+    let diner = driver.browser(1100, 900).await;
+    diner
+        .goto(&server.url(&format!("/?restaurant={rid}&date={date}&party=2")))
+        .await;
+    diner
+        .wait_attr("[data-testid=live-status]", "data-state", "live", SECS(10))
+        .await;
+    let sizes = || async {
+        diner
+            .js(
+                "return document.getElementById('party').options.length;",
+                vec![],
+            )
+            .await
+            .as_u64()
+    };
+    assert_eq!(sizes().await, Some(2));
+
+    // Staff add a table for six: the page's party sizes follow, without a reload.
+    let (status, _) = server
+        .send(
+            reqwest::Method::PUT,
+            &format!("/v1/restaurants/{rid}/tables/t6"),
+            Some(&staff_token),
+            Some(json!({"max_party": 6, "label": "T6"})),
+        )
+        .await;
+    assert_eq!(status, 201, "a new table");
+    until(SECS(5), "the party sizes of the new table", || async {
+        (sizes().await == Some(6)).then_some(())
+    })
+    .await;
+    assert_eq!(
+        diner
+            .js("return document.getElementById('party').value;", vec![])
+            .await,
+        json!("2"),
+        "the party chosen stays"
+    );
+    diner.finish(&[]).await;
+}

@@ -99,6 +99,34 @@ async function chooseRestaurant(rid, { date, party } = {}) {
   return true;
 }
 
+/** Reads the restaurant's document again and brings the party and date pickers up to it. */
+async function refreshRestaurant() {
+  const rid = state.restaurant?.id;
+  if (!rid) return;
+  let doc;
+  try {
+    ({ body: doc } = await api("GET", `/v1/restaurants/${encodeURIComponent(rid)}`));
+  } catch {
+    return; // the next snapshot tries again
+  }
+  if (state.restaurant?.id !== doc.id) return;
+  state.restaurant = doc;
+  const top = maxParty(doc);
+  if (el.party.options.length !== top) {
+    el.party.replaceChildren(...Array.from({ length: top }, (_, i) => h("option", { value: i + 1 }, guests(i + 1))));
+  }
+  el.date.max = addDays(todayIn(doc.timezone, clock.now()), doc.booking_horizon_days ?? 60);
+  if (state.party > top) {
+    // The party no longer fits anywhere: show the largest that does.
+    state.party = top;
+    el.party.value = String(top);
+    resubscribe();
+    return;
+  }
+  el.party.value = String(state.party);
+  renderSlots();
+}
+
 function resubscribe() {
   live.unsubscribe(state.sub);
   state.sub = null;
@@ -137,6 +165,9 @@ el.picker.addEventListener("submit", (e) => e.preventDefault());
 
 function onFrame(frame) {
   if (frame.type === "snapshot") {
+    // A later snapshot comes after a settings or table change, or a reconnect: the
+    // restaurant's document (party sizes, horizon, hold length) may have changed too.
+    if (state.version >= 0) refreshRestaurant();
     state.version = frame.version;
     state.slots = new Map((frame.data.slots || []).map((s) => [s.time, s]));
     state.synced = true;
