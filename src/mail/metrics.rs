@@ -6,6 +6,7 @@ pub struct MailMetrics {
     depth: IntGauge,
     sent: IntCounterVec,
     failures: IntCounterVec,
+    dropped: IntCounterVec,
 }
 
 impl MailMetrics {
@@ -28,7 +29,16 @@ impl MailMetrics {
             ),
             &["kind"],
         )?;
+        let dropped = IntCounterVec::new(
+            Opts::new(
+                "tablecast_mail_dropped_total",
+                "Mail given up unsent because it no longer says what is true, by kind and why: \
+                 an offer whose deadline passed, a confirmation whose reservation was cancelled",
+            ),
+            &["kind", "why"],
+        )?;
         registry.register(Box::new(depth.clone()))?;
+        registry.register(Box::new(dropped.clone()))?;
         registry.register(Box::new(sent.clone()))?;
         registry.register(Box::new(failures.clone()))?;
         // Every kind shows from the start, at zero.
@@ -40,6 +50,7 @@ impl MailMetrics {
             depth,
             sent,
             failures,
+            dropped,
         })
     }
 
@@ -53,5 +64,9 @@ impl MailMetrics {
 
     pub fn mail_failed(&self, kind: &str) {
         self.failures.with_label_values(&[kind]).inc();
+    }
+
+    pub fn mail_dropped(&self, kind: &str, why: &str) {
+        self.dropped.with_label_values(&[kind, why]).inc();
     }
 }

@@ -135,11 +135,15 @@ impl Sender {
             // Written before a cancellation and held back (the relay was down, say): the
             // cancellation's own mail says what is true now.
             tracing::info!(mail = %record.id, "mail: the reservation was cancelled before its confirmation could be sent; not sent");
+            self.metrics
+                .mail_dropped(record.kind.as_str(), "cancelled_since");
             return self.settle(&record, Settle::Failed, Utc::now()).await;
         }
         if offer_ended(&record, Utc::now()) {
             // Its link could only say "too late", and the lost-offer mail follows it.
             tracing::info!(mail = %record.id, "mail: the offer ended before it could be sent; not sent");
+            self.metrics
+                .mail_dropped(record.kind.as_str(), "offer_ended");
             return self.settle(&record, Settle::Failed, Utc::now()).await;
         }
         let outcome = match self.send(&record).await {

@@ -153,6 +153,20 @@ async fn a_confirmation_held_back_until_after_its_cancellation_is_never_sent() {
         "{}",
         mails[0].subject
     );
+    // Counted as dropped (by the second instance, which gave it up), not as sent.
+    let metrics = crate::kit::metrics::scrape(&app.base).await;
+    let dropped = |why| {
+        crate::kit::metrics::sum(
+            &metrics,
+            "tablecast_mail_dropped_total",
+            &[("kind", "confirmation"), ("why", why)],
+        )
+    };
+    assert_eq!(dropped("cancelled_since"), 1.0, "{metrics}");
+    assert_eq!(
+        crate::kit::metrics::sum(&metrics, "tablecast_mail_sent_total", &[]),
+        1.0
+    );
 }
 
 #[tokio::test]
