@@ -5,7 +5,7 @@
 //! batch could not place goes through the one-at-a-time search.
 use super::*;
 use crate::domain::time::local_date_of;
-use crate::domain::waitlist::{offer_starts, Freed, WaitStatus, WaitlistEntry};
+use crate::domain::waitlist::{first_fit, Freed, WaitStatus, WaitlistEntry};
 use crate::store::{NewOffer, OfferOutcome};
 use std::collections::{HashMap, HashSet};
 use tokio::sync::oneshot;
@@ -145,24 +145,15 @@ impl Booking {
             return None;
         }
         let rid = cur.restaurant_id;
-        let waiting = || async {
-            let queue: Vec<WaitlistEntry> = self
-                .store
-                .waitlist_on(rid, cur.date)
-                .await?
-                .into_iter()
-                .filter(|e| e.status == WaitStatus::Waiting && e.created_at < now)
-                .collect();
-            Ok::<_, BookingError>(queue)
-        };
         // Nobody waits (the common case): no planner to wait for.
-        if waiting().await.map_or(true, |q| q.is_empty()) {
+        let waiting = self.waiting_before(rid, cur.date, now).await;
+        if waiting.map_or(true, |q| q.is_empty()) {
             return None;
         }
         let planner = self.offer_queues.planner(rid).await;
         let planned = async {
             // Read again as the planner: the offers of the planner before are in.
-            let queue = waiting().await?;
+            let queue = self.waiting_before(rid, cur.date, now).await?;
             if queue.is_empty() {
                 return Ok(None);
             }
@@ -181,10 +172,7 @@ impl Booking {
             day.retain(|r| r.id != cur.id);
             // Made, and dated, as of now: after the offers of the planners before.
             let offered_at = Self::now();
-            let pick = queue.iter().find_map(|e| {
-                let start = offer_starts(&stored.restaurant, e, &freed, &day, offered_at);
-                start.into_iter().next().map(|s| (e, s))
-            });
+            let pick = first_fit(&stored.restaurant, &queue, &freed, &day, offered_at);
             Ok::<_, BookingError>(pick.map(|(entry, (slot, options))| {
                 let offer = self.offer_for(&stored, entry, slot, options, offered_at);
                 (freed, offer)
@@ -234,13 +222,10 @@ impl Booking {
             idxs.sort_by_key(|&i| frees[i].at);
             for i in idxs {
                 let f = &frees[i];
-                let pick = queue
+                let unpicked = queue
                     .iter()
-                    .filter(|e| e.created_at < f.at && !picked.contains(&e.id))
-                    .find_map(|e| {
-                        let start = offer_starts(r, e, f, &day, now).into_iter().next();
-                        start.map(|s| (e, s))
-                    });
+                    .filter(|e| e.created_at < f.at && !picked.contains(&e.id));
+                let pick = first_fit(r, unpicked, f, &day, now);
                 match pick {
                     None => results[i] = Some(Ok(false)),
                     Some((entry, (slot, options))) => {

@@ -232,6 +232,23 @@ impl Booking {
         });
     }
 
+    /// The date's `waiting` entries that joined before `before`, in queue order: those freed
+    /// capacity may be offered to.
+    pub(super) async fn waiting_before(
+        &self,
+        rid: Uuid,
+        date: LocalDate,
+        before: DateTime<Utc>,
+    ) -> BookingResult<Vec<WaitlistEntry>> {
+        Ok(self
+            .store
+            .waitlist_on(rid, date)
+            .await?
+            .into_iter()
+            .filter(|e| e.status == WaitStatus::Waiting && e.created_at < before)
+            .collect())
+    }
+
     /// The one-at-a-time search, run inside the restaurant's offer pass: the queue read here
     /// already shows every offer an earlier search on this instance made.
     pub(super) async fn offer_serially(&self, freed: Freed) -> BookingResult<bool> {
@@ -246,11 +263,9 @@ impl Booking {
         }
         let mut stored = stored;
         for date in dates {
-            let entries = self.store.waitlist_on(freed.restaurant_id, date).await?;
-            let queue: Vec<WaitlistEntry> = entries
-                .into_iter()
-                .filter(|e| e.status == WaitStatus::Waiting && e.created_at < freed.at)
-                .collect();
+            let queue = self
+                .waiting_before(freed.restaurant_id, date, freed.at)
+                .await?;
             if queue.is_empty() {
                 continue;
             }

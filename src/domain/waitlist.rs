@@ -153,6 +153,21 @@ impl Freed {
     }
 }
 
+/// The first entry of `queue` (in its order) that `freed` fits, with its nearest start and that
+/// start's seating options (see [`offer_starts`]).
+pub fn first_fit<'a>(
+    r: &super::Restaurant,
+    queue: impl IntoIterator<Item = &'a WaitlistEntry>,
+    freed: &Freed,
+    day: &[super::Reservation],
+    now: DateTime<Utc>,
+) -> Option<(&'a WaitlistEntry, (super::grid::Slot, Vec<super::Seating>))> {
+    queue.into_iter().find_map(|e| {
+        let start = offer_starts(r, e, freed, day, now).into_iter().next();
+        start.map(|s| (e, s))
+    })
+}
+
 /// The starts an entry may be offered from freed capacity, nearest to the freed start first:
 /// bookable starts in `[from, to]` whose time overlaps the freed time, each with the seating
 /// options (best fit first) that use a freed table and are free over the whole start in `day`

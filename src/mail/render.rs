@@ -11,7 +11,14 @@ pub struct Rendered {
     pub text: String,
     pub html: String,
     /// An `.ics` file to attach.
-    pub ics: Option<String>,
+    pub ics: Option<Calendar>,
+}
+
+/// A calendar file and its iTIP method (`PUBLISH` or `CANCEL`), which its part repeats.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Calendar {
+    pub text: String,
+    pub method: &'static str,
 }
 
 /// What a mail needs besides its record.
@@ -253,9 +260,10 @@ pub fn render(kind: MailKind, r: &Reservation, cx: &Context<'_>) -> Rendered {
         subject: parts.subject,
         text,
         html,
-        ics: parts
-            .ics
-            .then(|| ics::event_with(r, cx.restaurant, cx.now, cx.people)),
+        ics: parts.ics.then(|| Calendar {
+            text: ics::event_with(r, cx.restaurant, cx.now, cx.people),
+            method: ics::method(r, cx.now),
+        }),
     }
 }
 
@@ -320,6 +328,8 @@ mod tests {
         let link = format!("https://book.example.com/reservation/{}#t=tc_abc", b.id);
         assert!(m.text.contains(&link) && m.html.contains(&link));
         let ics = m.ics.unwrap();
+        assert_eq!(ics.method, "PUBLISH");
+        let ics = ics.text;
         assert!(ics.contains("DTSTART:20260704T173000Z") && ics.contains("METHOD:PUBLISH"));
     }
 
@@ -383,7 +393,8 @@ mod tests {
             assert!(m
                 .text
                 .contains(&format!("https://book.example.com/?restaurant={}", r.id)));
-            assert!(m.ics.unwrap().contains("METHOD:CANCEL"));
+            let ics = m.ics.unwrap();
+            assert!(ics.text.contains("METHOD:CANCEL") && ics.method == "CANCEL");
         }
     }
 

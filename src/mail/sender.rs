@@ -306,17 +306,14 @@ impl Sender {
         let body = match &m.ics {
             Some(ics) => {
                 // The method again on the part, as RFC 6047 asks: calendars act on it.
-                let method = if ics.contains("\r\nMETHOD:CANCEL\r\n") {
-                    "CANCEL"
-                } else {
-                    "PUBLISH"
-                };
-                let ct =
-                    ContentType::parse(&format!("text/calendar; charset=utf-8; method={method}"))
-                        .map_err(|e| e.to_string())?;
-                MultiPart::mixed()
-                    .multipart(alternative)
-                    .singlepart(Attachment::new("reservation.ics".into()).body(ics.clone(), ct))
+                let ct = ContentType::parse(&format!(
+                    "text/calendar; charset=utf-8; method={}",
+                    ics.method
+                ))
+                .map_err(|e| e.to_string())?;
+                MultiPart::mixed().multipart(alternative).singlepart(
+                    Attachment::new("reservation.ics".into()).body(ics.text.clone(), ct),
+                )
             }
             None => alternative,
         };

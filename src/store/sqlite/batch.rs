@@ -461,6 +461,21 @@ async fn commit(pool: &SqlitePool, jobs: Vec<Job>, kept: &mut Kept, days: &Mutex
     }
 }
 
+/// Ends the savepoint a job `opened` (if it did): kept, or rolled back. A failure to end it
+/// breaks the whole transaction.
+async fn end_job(
+    tx: &mut Transaction<'_, Sqlite>,
+    opened: &Result<(), Shared>,
+    keep: bool,
+    broken: &mut Option<Shared>,
+) {
+    if opened.is_ok() {
+        if let Err(e) = close_savepoint(tx, keep).await {
+            *broken = Some(Arc::new(e));
+        }
+    }
+}
+
 /// A transition in the savepoint `opened` for it: kept when done, rolled back otherwise; what it
 /// wrote goes to `written`.
 async fn transition_job(
@@ -475,11 +490,7 @@ async fn transition_job(
         Err(e) => unavailable(NOT_RUN, e),
     };
     let keep = matches!(out, Ok(TransitionOutcome::Done { .. }));
-    if opened.is_ok() {
-        if let Err(e) = close_savepoint(tx, keep).await {
-            *broken = Some(Arc::new(e));
-        }
-    }
+    end_job(tx, &opened, keep, broken).await;
     if let Ok(TransitionOutcome::Done {
         reservation,
         versions,
@@ -503,11 +514,7 @@ async fn offer_job(
         Err(e) => unavailable(NOT_RUN, e),
     };
     let keep = matches!(out, Ok(OfferOutcome::Offered { .. }));
-    if opened.is_ok() {
-        if let Err(e) = close_savepoint(tx, keep).await {
-            *broken = Some(Arc::new(e));
-        }
-    }
+    end_job(tx, &opened, keep, broken).await;
     out
 }
 
