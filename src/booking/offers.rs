@@ -129,22 +129,25 @@ impl Booking {
         out
     }
 
-    /// The offer that freeing `cur` at `now` (a release or a cancel) would make: the first
-    /// waiting entry in queue order, joined before now, that fits the freed time, at its nearest
-    /// start, as if `cur` were already gone from the day. Planned before the change so that the
-    /// store decides both together; the caller holds the restaurant's [`Planner`] until that
-    /// write is done. `None` when nobody waits or fits, when the freed time spans two dates (the
-    /// usual search after the change handles those), or on a failed read (so does it).
+    /// The offer that a change of `cur` freeing `freed` (committed as of `freed.at`) would
+    /// make: the first waiting entry in queue order, joined before then, that fits the freed
+    /// time, at its nearest start, as if `cur` were already `after` in the day (gone, for a
+    /// release or a cancel; ended early, for a completion or a no-show). Planned before the
+    /// change so that the store decides both together; the caller holds the restaurant's
+    /// [`Planner`] until that write is done. `None` when nobody waits or fits, when the freed
+    /// time spans two dates (the usual search after the change handles those), or on a failed
+    /// read (so does it).
     pub(super) async fn plan_freed_offer(
         &self,
         cur: &Reservation,
-        now: DateTime<Utc>,
+        freed: Freed,
+        after: Option<Reservation>,
     ) -> Option<(Freed, NewOffer, Planner)> {
         // A crash test delays every offer on purpose: it keeps to the usual path.
         if !self.test_only_offer_delay.is_zero() {
             return None;
         }
-        let rid = cur.restaurant_id;
+        let (rid, now) = (cur.restaurant_id, freed.at);
         // Nobody waits (the common case): no planner to wait for.
         let waiting = self.waiting_before(rid, cur.date, now).await;
         if waiting.map_or(true, |q| q.is_empty()) {
@@ -161,15 +164,14 @@ impl Booking {
                 return Ok(None);
             };
             let tz = stored.restaurant.tz();
-            if local_date_of(tz, cur.start) != cur.date || local_date_of(tz, cur.end) != cur.date {
+            if local_date_of(tz, freed.start) != cur.date
+                || local_date_of(tz, freed.end) != cur.date
+            {
                 return Ok(None);
             }
-            let freed = Freed {
-                at: now,
-                ..Freed::of(cur)
-            };
             let mut day = self.store.day(rid, cur.date).await?.reservations.clone();
             day.retain(|r| r.id != cur.id);
+            day.extend(after);
             // Made, and dated, as of now: after the offers of the planners before.
             let offered_at = Self::now();
             let pick = first_fit(&stored.restaurant, &queue, &freed, &day, offered_at);

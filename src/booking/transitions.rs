@@ -178,7 +178,11 @@ impl Booking {
                 ..Transition::new(id, from, to, now)
             };
             // The freed time goes to the waitlist first: planned now, offered with the change.
-            let planned = self.plan_freed_offer(&cur, now).await;
+            let freed = Freed {
+                at: now,
+                ..Freed::of(&cur)
+            };
+            let planned = self.plan_freed_offer(&cur, freed, None).await;
             if self
                 .apply_freeing(t, cause, |r| Some(Freed::of(r)), planned)
                 .await?
@@ -225,8 +229,29 @@ impl Booking {
             end,
             ..Transition::new(id, from, to, now)
         };
-        // Ended early: the rest of its time goes to the waitlist first.
+        // Ended early: the rest of its time goes to the waitlist first, planned now and offered
+        // with the change when someone waits for it.
         let booked_end = cur.end;
+        let planned = match end.filter(|e| *e < booked_end) {
+            Some(new_end) => {
+                let freed = Freed {
+                    restaurant_id: cur.restaurant_id,
+                    tables: cur.table_ids.clone(),
+                    start: new_end,
+                    end: booked_end,
+                    at: now,
+                    before: None,
+                };
+                let after = Reservation {
+                    status: to,
+                    end: new_end,
+                    updated_at: now,
+                    ..cur.clone()
+                };
+                self.plan_freed_offer(&cur, freed, Some(after)).await
+            }
+            None => None,
+        };
         let rest = move |r: &Reservation| {
             (r.end < booked_end).then(|| Freed {
                 restaurant_id: r.restaurant_id,
@@ -237,7 +262,7 @@ impl Booking {
                 before: None,
             })
         };
-        self.apply_freeing(t, cause, rest, None)
+        self.apply_freeing(t, cause, rest, planned)
             .await?
             .map_err(|cur| {
                 BookingError::InvalidTransition(format!(

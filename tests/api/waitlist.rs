@@ -507,3 +507,152 @@ async fn public_holds_racing_a_release_never_take_the_time_a_waiting_entry_is_ow
         "the freed 19:00 went to the public: {taken_by_the_public:?}"
     );
 }
+
+/// A restaurant open all day, every day, on a clock where it is now about noon (so a turn that
+/// starts now ends today), with one table t1 for 1–2: the restaurant, today's local date there
+/// and the local grid time at or before now (a waiting window from it reaches the next starts).
+async fn open_all_day(app: &TestApp) -> (Fixture, String, String) {
+    use chrono::{Duration as Minutes, Timelike, Utc};
+    let now = Utc::now();
+    let offset = 12 - i64::from(now.hour());
+    let tz = match offset {
+        0 => "UTC".to_string(),
+        o if o > 0 => format!("Etc/GMT-{o}"),
+        o => format!("Etc/GMT+{}", -o),
+    };
+    let mut body = restaurant_body(json!([{"id": "t1", "max_party": 2}]));
+    body["timezone"] = json!(tz);
+    body["hours"] = json!([{"days": ["mon","tue","wed","thu","fri","sat","sun"], "open": "00:00", "close": "24:00"}]);
+    let r = app.create_restaurant(body).await;
+    let local = now + Minutes::hours(offset);
+    let from = local - Minutes::minutes(i64::from(local.minute() % 15));
+    let date = local.format("%Y-%m-%d").to_string();
+    (r, date, from.format("%H:%M").to_string())
+}
+
+/// A walk-in seated on t1 now: its id.
+async fn walk_in(app: &TestApp, r: &Fixture) -> String {
+    let res = app
+        .send(
+            Method::POST,
+            &format!("/v1/restaurants/{}/walk-ins", r.id),
+            Some(&r.staff),
+            Some(json!({"party_size": 2})),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let w: Value = res.json().await.unwrap();
+    w["id"].as_str().unwrap().to_string()
+}
+
+/// The local `HH:MM` `minutes` after `hh_mm`.
+fn later(hh_mm: &str, minutes: i64) -> String {
+    let t = chrono::NaiveTime::parse_from_str(hh_mm, "%H:%M").unwrap();
+    (t + chrono::Duration::minutes(minutes))
+        .format("%H:%M")
+        .to_string()
+}
+
+#[tokio::test]
+async fn ending_a_turn_early_offers_the_rest_of_it_to_the_waiting_entry() {
+    let app = TestApp::spawn().await;
+    for ending in ["completed", "no_show"] {
+        let (r, date, from) = open_all_day(&app).await;
+        // Completed: a walk-in seated now. No-show: a booking confirmed for the next start.
+        let id = if ending == "completed" {
+            walk_in(&app, &r).await
+        } else {
+            let hold = app.held(&r.id, &date, &later(&from, 15), 2).await;
+            let (id, token) = (
+                hold["id"].as_str().unwrap(),
+                hold["token"].as_str().unwrap(),
+            );
+            assert_eq!(app.confirm(id, token).await.status(), StatusCode::OK);
+            id.to_string()
+        };
+        let (status, entry) =
+            join(&app, &r.id, join_body(&date, 2, &from, &later(&from, 60))).await;
+        assert_eq!(status, StatusCode::CREATED, "{entry}");
+        let res = app.set_status(&id, &r.staff, ending).await;
+        assert_eq!(res.status(), StatusCode::OK, "{ending}");
+        let ended: Value = res.json().await.unwrap();
+        // Answered after the offer: the entry already holds the rest of the turn.
+        let e = app
+            .waitlist_entry(
+                entry["id"].as_str().unwrap(),
+                entry["token"].as_str().unwrap(),
+            )
+            .await;
+        assert_eq!(e["status"], "offered", "{ending}: {e}");
+        let offered = app
+            .get_reservation(
+                e["offer"]["reservation_id"].as_str().unwrap(),
+                entry["token"].as_str().unwrap(),
+            )
+            .await
+            .json::<Value>()
+            .await
+            .unwrap();
+        assert_eq!(offered["status"], "held", "{offered}");
+        assert_eq!(offered["table_id"], "t1");
+        assert_eq!(
+            offered["start"], ended["end"],
+            "{ending}: offered from the new end of the turn"
+        );
+    }
+}
+
+#[tokio::test]
+async fn public_holds_racing_an_early_completion_never_take_the_time_a_waiting_entry_is_owed() {
+    let app = TestApp::spawn().await;
+    let mut taken_by_the_public = Vec::new();
+    for trial in 0..8 {
+        let (r, date, from) = open_all_day(&app).await;
+        let id = walk_in(&app, &r).await;
+        let (status, entry) =
+            join(&app, &r.id, join_body(&date, 2, &from, &later(&from, 60))).await;
+        assert_eq!(status, StatusCode::CREATED, "{entry}");
+        // Three diners retry the next two starts without pause while the turn ends early.
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let hammers: Vec<_> = (0..3)
+            .map(|i| {
+                let (app, rid, date, stop) =
+                    (app.api.clone(), r.id.clone(), date.clone(), stop.clone());
+                let time = later(&from, 15 * (1 + i % 2));
+                tokio::spawn(async move {
+                    let mut won = 0;
+                    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        won += usize::from(
+                            app.hold(&rid, &date, &time, 2).await.status() == StatusCode::CREATED,
+                        );
+                    }
+                    won
+                })
+            })
+            .collect();
+        let ended = app.set_status(&id, &r.staff, "completed").await;
+        assert_eq!(ended.status(), StatusCode::OK);
+        let e = app
+            .waitlist_entry(
+                entry["id"].as_str().unwrap(),
+                entry["token"].as_str().unwrap(),
+            )
+            .await;
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let won: usize = futures_util::future::join_all(hammers)
+            .await
+            .into_iter()
+            .map(Result::unwrap)
+            .sum();
+        if won > 0 || e["status"] != "offered" {
+            taken_by_the_public.push(format!(
+                "trial {trial}: {won} public holds, entry {}",
+                e["status"]
+            ));
+        }
+    }
+    assert!(
+        taken_by_the_public.is_empty(),
+        "the rest of the turn went to the public: {taken_by_the_public:?}"
+    );
+}
