@@ -162,8 +162,45 @@ impl Booking {
     /// Leaving twice changes nothing.
     #[tracing::instrument(name = "booking.leave", skip(self), fields(entry = %id))]
     pub async fn leave_waitlist(&self, id: Uuid) -> BookingResult<()> {
+        // In a task the request awaits: a request dropped mid-way cannot leave a committed leave
+        // unoffered or unpublished (as `apply_freeing`).
+        let me = self.clone();
+        tokio::spawn(async move { me.leave(id).await })
+            .await
+            .map_err(|e| StoreError::internal("the leave's task ended early", e))?
+    }
+
+    async fn leave(&self, id: Uuid) -> BookingResult<()> {
         let now = Self::now();
-        match self.store.leave_waitlist(id, now).await? {
+        // A declined offer goes to the next entry: planned now, offered with the leave.
+        let planned = match self.store.waitlist_entry(id).await? {
+            Some(WaitlistEntry {
+                status: WaitStatus::Offered,
+                offer: Some(offer),
+                ..
+            }) => match self.store.reservation(offer.reservation_id).await? {
+                Some(held) if held.status_at(now) == Status::Held => {
+                    let freed = Freed {
+                        at: now,
+                        ..Freed::of(&held)
+                    };
+                    self.plan_freed_offer(&held, freed, None).await
+                }
+                _ => None,
+            },
+            _ => None,
+        };
+        let (outcome, offered) = match planned {
+            Some((freed, offer, planner)) => {
+                let mailed = offer.mail.is_some();
+                let (outcome, offered) = self.store.leave_waitlist_offering(id, now, offer).await?;
+                // Written: the next planner reads it.
+                drop(planner);
+                (outcome, offered.map(|o| (freed, o, mailed)))
+            }
+            None => (self.store.leave_waitlist(id, now).await?, None),
+        };
+        match outcome {
             LeaveOutcome::NotFound => Err(BookingError::NotFound("waitlist entry")),
             LeaveOutcome::Unchanged(_) => Ok(()),
             LeaveOutcome::Left {
@@ -180,9 +217,24 @@ impl Booking {
                 let (me, rid) = (self.clone(), entry.restaurant_id);
                 let publish = move || me.publish(rid, cause, now, versions, Some(image));
                 // A declined offer cascades before the release is public.
-                match released {
-                    Some(r) => self.offer_then(Freed::of(&r), publish).await,
-                    None => publish(),
+                match (released, offered) {
+                    (
+                        Some(_),
+                        Some((
+                            freed,
+                            OfferOutcome::Offered {
+                                reservation,
+                                entry,
+                                versions,
+                            },
+                            mailed,
+                        )),
+                    ) => {
+                        self.offered(&freed, reservation, entry, versions, mailed);
+                        publish();
+                    }
+                    (Some(r), _) => self.offer_then(Freed::of(&r), publish).await,
+                    (None, _) => publish(),
                 }
                 Ok(())
             }

@@ -438,6 +438,30 @@ pub trait Store: Outbox + Send + Sync + 'static {
     }
     /// The entry leaves: see [`LeaveOutcome`] for the one atomic decision.
     async fn leave_waitlist(&self, id: Uuid, now: DateTime<Utc>) -> StoreResult<LeaveOutcome>;
+    /// A leave that declines an offer, and the offer of the declined capacity to the next
+    /// waiting entry, planned before it: as [`Store::transition_offering`], decided only if the
+    /// leave released the offer, right after it and (SQLite) in the same transaction. By
+    /// default, one write after the other.
+    async fn leave_waitlist_offering(
+        &self,
+        id: Uuid,
+        now: DateTime<Utc>,
+        o: NewOffer,
+    ) -> StoreResult<(LeaveOutcome, Option<OfferOutcome>)> {
+        let out = self.leave_waitlist(id, now).await?;
+        let offered = match &out {
+            LeaveOutcome::Left {
+                released: Some(_), ..
+            } => self.offer(o).await.map_err(|e| {
+                tracing::warn!(
+                    error = format!("{e:#}"),
+                    "the planned offer failed; offered after the leave instead"
+                )
+            }),
+            _ => Err(()),
+        };
+        Ok((out, offered.ok()))
+    }
 }
 
 pub type DynStore = Arc<dyn Store>;

@@ -656,3 +656,71 @@ async fn public_holds_racing_an_early_completion_never_take_the_time_a_waiting_e
         "the rest of the turn went to the public: {taken_by_the_public:?}"
     );
 }
+
+#[tokio::test]
+async fn public_holds_racing_a_declined_offer_never_take_the_time_the_next_entry_is_owed() {
+    let app = TestApp::spawn().await;
+    let r = one_table(&app).await;
+    let mut taken_by_the_public = Vec::new();
+    for days in 3..11 {
+        let date = date_in(days);
+        let hold = app.held(&r.id, &date, "19:00", 2).await;
+        let (_, first) = join(&app, &r.id, join_body(&date, 2, "19:00", "19:00")).await;
+        let (_, next) = join(&app, &r.id, join_body(&date, 2, "19:00", "19:00")).await;
+        app.release_hold(&hold).await;
+        let entry = |e: &Value| {
+            (
+                e["id"].as_str().unwrap().to_string(),
+                e["token"].as_str().unwrap().to_string(),
+            )
+        };
+        let ((first_id, first_token), (next_id, next_token)) = (entry(&first), entry(&next));
+        assert_eq!(
+            app.waitlist_entry(&first_id, &first_token).await["status"],
+            "offered"
+        );
+        // Three diners retry 19:00 without pause while the first entry declines its offer.
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let hammers: Vec<_> = (0..3)
+            .map(|_| {
+                let (app, rid, date, stop) =
+                    (app.api.clone(), r.id.clone(), date.clone(), stop.clone());
+                tokio::spawn(async move {
+                    let mut won = 0;
+                    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        won += usize::from(
+                            app.hold(&rid, &date, "19:00", 2).await.status() == StatusCode::CREATED,
+                        );
+                    }
+                    won
+                })
+            })
+            .collect();
+        let left = app
+            .send(
+                Method::DELETE,
+                &format!("/v1/waitlist/{first_id}"),
+                Some(&first_token),
+                None,
+            )
+            .await;
+        assert_eq!(left.status(), StatusCode::NO_CONTENT);
+        let e = app.waitlist_entry(&next_id, &next_token).await;
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let won: usize = futures_util::future::join_all(hammers)
+            .await
+            .into_iter()
+            .map(Result::unwrap)
+            .sum();
+        if won > 0 || e["status"] != "offered" {
+            taken_by_the_public.push(format!(
+                "{date}: {won} public holds, next entry {}",
+                e["status"]
+            ));
+        }
+    }
+    assert!(
+        taken_by_the_public.is_empty(),
+        "the declined 19:00 went to the public: {taken_by_the_public:?}"
+    );
+}

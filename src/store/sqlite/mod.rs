@@ -334,7 +334,16 @@ impl Store for SqliteStore {
     }
 
     async fn leave_waitlist(&self, id: Uuid, now: DateTime<Utc>) -> StoreResult<LeaveOutcome> {
-        self.leave_waitlist_(id, now).await
+        Ok(self.leave_waitlist_(id, now, None).await?.0)
+    }
+
+    async fn leave_waitlist_offering(
+        &self,
+        id: Uuid,
+        now: DateTime<Utc>,
+        o: NewOffer,
+    ) -> StoreResult<(LeaveOutcome, Option<OfferOutcome>)> {
+        self.leave_waitlist_(id, now, Some(o)).await
     }
 }
 

@@ -344,20 +344,24 @@ pub(super) async fn offer_in(
 }
 
 impl SqliteStore {
+    /// The entry leaves; when that releases its offer, `offer` (planned for the released
+    /// capacity) is decided next in the same transaction, in a savepoint of its own: refused,
+    /// only it is rolled back.
     pub(super) async fn leave_waitlist_(
         &self,
         id: Uuid,
         now: DateTime<Utc>,
-    ) -> StoreResult<LeaveOutcome> {
+        offer: Option<NewOffer>,
+    ) -> StoreResult<(LeaveOutcome, Option<OfferOutcome>)> {
         let now_ms = ms(now);
         let mut tx = self.begin_write().await?;
         let Some(cur) = entry_in(&mut tx, &id.to_string()).await? else {
-            return Ok(LeaveOutcome::NotFound);
+            return Ok((LeaveOutcome::NotFound, None));
         };
         let offered = match cur.status {
             WaitStatus::Waiting => None,
             WaitStatus::Offered => cur.offer.as_ref().map(|o| o.reservation_id),
-            _ => return Ok(LeaveOutcome::Unchanged(cur)),
+            _ => return Ok((LeaveOutcome::Unchanged(cur), None)),
         };
         let row = sqlx::query(
             "UPDATE waitlist SET status = 'left', updated_ms = ?2 WHERE id = ?1 RETURNING *",
@@ -388,12 +392,41 @@ impl SqliteStore {
             }
         }
         let versions = bump_dates(&mut tx, &rid, dates).await?;
+        let next = match offer.filter(|_| released.is_some()) {
+            Some(o) => {
+                sqlx::query("SAVEPOINT offer")
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db("open the offer's savepoint"))?;
+                // Refused or failed, only the offer is undone: the leave stands, and the
+                // caller offers the declined capacity the usual way.
+                let out = offer_in(&mut tx, o).await.map_err(|e| {
+                    tracing::warn!(
+                        error = format!("{e:#}"),
+                        "the planned offer of a decline failed"
+                    )
+                });
+                if !matches!(out, Ok(OfferOutcome::Offered { .. })) {
+                    sqlx::query("ROLLBACK TO offer")
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(db("roll the offer back"))?;
+                }
+                sqlx::query("RELEASE offer")
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db("close the offer's savepoint"))?;
+                out.ok()
+            }
+            None => None,
+        };
         tx.commit().await.map_err(db("commit a leave"))?;
-        Ok(LeaveOutcome::Left {
+        let left = LeaveOutcome::Left {
             entry,
             released,
             versions,
-        })
+        };
+        Ok((left, next))
     }
 }
 
