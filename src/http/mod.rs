@@ -1,6 +1,7 @@
 //! The HTTP edge: parses wire DTOs into domain types and maps errors to problem+json.
 mod asyncapi;
 pub mod auth;
+mod body;
 mod calendar;
 pub mod client;
 pub mod dto;

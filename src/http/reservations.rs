@@ -1,4 +1,5 @@
 use super::auth::{require, Authed, Caller};
+use super::body::JsonBody;
 use super::dto::*;
 use super::error::{from_body, Result};
 use super::idempotency;
@@ -28,7 +29,7 @@ fn view(who: &Caller, r: &Reservation) -> ReservationView {
 pub async fn confirm(
     req: HttpRequest,
     path: web::Path<ReservationId>,
-    Authed(who, body): Authed<web::Json<Value>>,
+    Authed(who, body): Authed<JsonBody>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse> {
     let r = owned(&who, &state, *path).await?;
@@ -83,7 +84,7 @@ pub async fn delete(
     responses((status = 200, description = "the reservation, moved on", body = ReservationView)))]
 pub async fn patch(
     path: web::Path<ReservationId>,
-    Authed(who, body): Authed<web::Json<Value>>,
+    Authed(who, body): Authed<JsonBody>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse> {
     let r = owned(&who, &state, *path).await?;

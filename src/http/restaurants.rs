@@ -1,4 +1,5 @@
 use super::auth::{require, Authed, Caller};
+use super::body::JsonBody;
 use super::dto::*;
 use super::error::{from_body, ApiError, Result};
 use super::idempotency;
@@ -28,7 +29,7 @@ pub(super) async fn staff_of(who: &Caller, state: &AppState, rid: RestaurantId) 
     request_body = RestaurantInput, security(("bearer" = [])),
     responses((status = 201, description = "created; `staff_token` is shown only now", body = CreatedRestaurant)))]
 pub async fn create(
-    Authed(who, body): Authed<web::Json<Value>>,
+    Authed(who, body): Authed<JsonBody>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse> {
     require(who == Caller::Admin)?;
@@ -74,7 +75,7 @@ pub async fn get(
     responses((status = 200, description = "the restaurant as changed", body = RestaurantDoc)))]
 pub async fn patch(
     path: web::Path<RestaurantId>,
-    Authed(who, body): Authed<web::Json<Value>>,
+    Authed(who, body): Authed<JsonBody>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse> {
     let rid = staff_of(&who, &state, *path).await?;
@@ -92,7 +93,7 @@ pub async fn patch(
               (status = 201, description = "the table, created", body = TableDoc)))]
 pub async fn put_table(
     path: web::Path<(RestaurantId, TableId)>,
-    Authed(who, body): Authed<web::Json<Value>>,
+    Authed(who, body): Authed<JsonBody>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse> {
     let (rid, tid) = path.into_inner();
@@ -270,7 +271,7 @@ pub async fn hold(
     req: HttpRequest,
     path: web::Path<RestaurantId>,
     state: web::Data<AppState>,
-    body: web::Json<Value>,
+    body: JsonBody,
 ) -> Result<HttpResponse> {
     let rid = path.get();
     let who = Requester::of(&req, &state).await?;
@@ -321,7 +322,7 @@ pub async fn staff_list(
 pub async fn walk_in(
     req: HttpRequest,
     path: web::Path<RestaurantId>,
-    Authed(who, body): Authed<web::Json<Value>>,
+    Authed(who, body): Authed<JsonBody>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse> {
     let rid = staff_of(&who, &state, *path).await?;

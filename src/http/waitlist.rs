@@ -1,6 +1,7 @@
 //! The waitlist endpoints: join (anyone, under the per-client hold rate), read and leave (the
 //! entry's token or staff), and the staff's queue of a date.
 use super::auth::{may_wait, require, Caller};
+use super::body::JsonBody;
 use super::dto::JoinInput;
 use super::error::{from_body, ApiError, Result};
 use super::limits::Requester;
@@ -10,7 +11,6 @@ use crate::booking::{JoinRequest, Placed};
 use crate::domain::{EntryId, PartySize, RestaurantId, WallTime};
 use crate::wire::{JoinedEntry, WaitlistEntryView, WaitlistList};
 use actix_web::{web, HttpRequest, HttpResponse};
-use serde_json::Value;
 
 fn view(p: &Placed, with_guest: bool) -> WaitlistEntryView {
     WaitlistEntryView::of(&p.entry, p.position, chrono::Utc::now(), with_guest)
@@ -24,7 +24,7 @@ pub async fn join(
     req: HttpRequest,
     path: web::Path<RestaurantId>,
     state: web::Data<AppState>,
-    body: web::Json<Value>,
+    body: JsonBody,
 ) -> Result<HttpResponse> {
     let rid = path.get();
     let who = Requester::of(&req, &state).await?;

@@ -1,6 +1,8 @@
 //! JSON integers as JSON Schema counts them: `7` and `7.0` are the same integer, `7.5` is none.
 //! For `#[serde(deserialize_with = "crate::wire::int::exact")]` on `i64` members (and
-//! `int::option` on `Option<i64>` ones).
+//! `int::option` on `Option<i64>` ones). An integer beyond `i64` (`9223372036854775808`, `1e30`)
+//! is still an integer, of the right type: it reads as the nearest `i64`, which every member's
+//! range check then refuses with `422` (a `400` is for the wrong type only).
 use serde::de::{self, Deserializer, Visitor};
 use serde::Deserialize;
 use std::fmt;
@@ -19,15 +21,11 @@ impl<'de> Deserialize<'de> for Int {
                 Ok(Int(v))
             }
             fn visit_u64<E: de::Error>(self, v: u64) -> Result<Int, E> {
-                i64::try_from(v)
-                    .map(Int)
-                    .map_err(|_| E::custom(format!("integer `{v}` is out of range")))
+                Ok(Int(i64::try_from(v).unwrap_or(i64::MAX)))
             }
             fn visit_f64<E: de::Error>(self, v: f64) -> Result<Int, E> {
-                // Exactly representable and within i64: -2^63 <= v < 2^63.
-                if v.fract() == 0.0
-                    && (-9.223_372_036_854_776e18..9.223_372_036_854_776e18).contains(&v)
-                {
+                // Integral (finite, no fraction): the nearest i64 (`as` saturates).
+                if v.is_finite() && v.fract() == 0.0 {
                     Ok(Int(v as i64))
                 } else {
                     Err(E::invalid_type(de::Unexpected::Float(v), &self))
@@ -75,7 +73,12 @@ mod tests {
         assert_eq!(parse(json!({"n": -7, "o": null})), Some((-7, None)));
         assert_eq!(parse(json!({"n": 7.5})), None);
         assert_eq!(parse(json!({"n": "7"})), None);
-        assert_eq!(parse(json!({"n": 1e300})), None);
-        assert_eq!(parse(json!({"n": u64::MAX})), None);
+        // Integers past i64 read as its bounds, which every range check refuses.
+        assert_eq!(parse(json!({"n": 1e300})), Some((i64::MAX, None)));
+        assert_eq!(parse(json!({"n": -1e300})), Some((i64::MIN, None)));
+        assert_eq!(
+            parse(json!({"n": u64::MAX, "o": 1e19})),
+            Some((i64::MAX, Some(i64::MAX)))
+        );
     }
 }

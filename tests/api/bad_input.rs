@@ -198,6 +198,10 @@ async fn bad_requests_answer_their_problem_and_change_nothing() {
         case(Method::PUT, table("t9"), Staff, Body::Json(json!({"label": "T\n9", "max_party": 2})), 422, "validation").field("label"),
         case(Method::POST, &holds, Nobody, hold_body("19:00", json!(0)), 422, "validation").field("party_size"),
         case(Method::POST, &holds, Nobody, hold_body("19:00", json!(101)), 422, "validation").field("party_size"),
+        // Integers past 64 bits are still integers: out of range, not of the wrong type.
+        case(Method::POST, &holds, Nobody, raw_json(&format!(r#"{{"date": "{date}", "time": "19:00", "party_size": 9223372036854775808}}"#)), 422, "validation").field("party_size"),
+        case(Method::PATCH, &restaurant, Staff, Body::Json(json!({"hold_seconds": 1e30})), 422, "validation").field("hold_seconds"),
+        case(Method::PATCH, &restaurant, Staff, raw_json(r#"{"slot_minutes": 18446744073709551616}"#), 422, "validation").field("slot_minutes"),
         case(Method::POST, &holds, Nobody, hold_body("19:00", json!(-3)), 422, "validation").field("party_size"),
         case(Method::GET, avail(&format!("date={date}&party_size=0")), Nobody, Body::None, 422, "validation").field("party_size"),
         case(Method::GET, avail(&format!("date={date}&party_size=101")), Nobody, Body::None, 422, "validation").field("party_size"),
@@ -246,6 +250,10 @@ async fn bad_requests_answer_their_problem_and_change_nothing() {
         case(Method::POST, &holds, Nobody, Body::Raw(format!("date={date}&time=19:00&party_size=2"), Some("application/x-www-form-urlencoded")), 415, "unsupported-media-type"),
         case(Method::POST, &holds, Nobody, Body::Raw(json!({"date": date, "time": "19:00", "party_size": 2}).to_string(), None), 415, "unsupported-media-type"),
         case(Method::POST, &confirm, Holder, Body::Raw(json!({"guest": {"name": "Ada"}}).to_string(), Some("text/plain")), 415, "unsupported-media-type"),
+        // Only `application/json` is JSON here, not its cousins.
+        case(Method::POST, &holds, Nobody, Body::Raw(json!({"date": date, "time": "19:00", "party_size": 2}).to_string(), Some("text/json")), 415, "unsupported-media-type"),
+        case(Method::POST, &holds, Nobody, Body::Raw(json!({"date": date, "time": "19:00", "party_size": 2}).to_string(), Some("application/merge-patch+json")), 415, "unsupported-media-type"),
+        case(Method::PATCH, &restaurant, Staff, Body::Raw(json!({"name": "X"}).to_string(), Some("application/problem+json")), 415, "unsupported-media-type"),
         // Restaurant settings that break the rules, at creation and by PATCH.
         case(Method::POST, "/v1/restaurants", Admin, restaurant_with("slot_minutes", json!(7)), 422, "validation").field("slot_minutes"),
         case(Method::POST, "/v1/restaurants", Admin, restaurant_with("slot_minutes", json!(90)), 422, "validation").field("slot_minutes"),
