@@ -3,7 +3,7 @@
 //! writes what the connection's bounded queue holds (the hub's frames, replies, pings, the
 //! close; `socket_writer`). An idle connection has no task of its own.
 use super::auth::resolve;
-use super::error::ApiError;
+use super::error::{from_body, ApiError};
 use super::limits::ConnectionGuard;
 use super::limits::Requester;
 use super::restaurants::{take_hold, HoldCommand};
@@ -13,7 +13,7 @@ use crate::booking::BookingError;
 use crate::domain::time::local_date_of;
 use crate::domain::PartySize;
 use crate::live::hub::{Conn, Key, Out, Queue, View};
-use crate::wire::frames::{self, ClientFrame, HoldFrame, SubscribeFrame, ViewName};
+use crate::wire::frames::{self, ClientFrame, HoldInput, SubscribeFrame, ViewName};
 use actix_web::body::{BodySize, MessageBody};
 use actix_web::web::Bytes;
 use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
@@ -31,6 +31,7 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 use tokio::time::{sleep_until, Instant, Sleep};
+use uuid::Uuid;
 
 pub const MAX_MESSAGE: usize = 64 * 1024;
 pub const MAX_SUBSCRIPTIONS: usize = 32;
@@ -443,6 +444,14 @@ impl Conversation {
         let (sub, req) = (str_member(&v, "sub"), str_member(&v, "req"));
         let frame = match ClientFrame::deserialize(&v) {
             Ok(f) => f,
+            // A hold with a member of the wrong type or form is answered as the HTTP hold would
+            // be: a `hold_result` with its `400`.
+            Err(_)
+                if str_member(&v, "op") == Some("hold")
+                    && v.get("req").is_none_or(Value::is_string) =>
+            {
+                return Some(self.hold(&v, req).await)
+            }
             Err(e) => {
                 let detail = match str_member(&v, "op") {
                     None => "`op` is required".to_owned(),
@@ -452,19 +461,25 @@ impl Conversation {
             }
         };
         match frame {
-            ClientFrame::Subscribe(s) => self.subscribe(s).await,
-            ClientFrame::Unsubscribe(u) => self.unsubscribe(&u.sub).await,
-            ClientFrame::Hold(h) => Some(self.hold(h).await),
+            ClientFrame::Subscribe(s) => self.subscribe(s, req).await,
+            ClientFrame::Unsubscribe(u) => self.unsubscribe(&u.sub, req).await,
+            ClientFrame::Hold(_) => Some(self.hold(&v, req).await),
             ClientFrame::Ping => Some(frames::pong()),
         }
     }
 
-    async fn hold(&self, h: HoldFrame) -> String {
-        let req = h.req.as_deref();
-        let outcome = match super::restaurants::charge_hold(&self.state, &self.who, h.restaurant_id)
-            .and_then(|()| HoldCommand::parse(h.hold))
-        {
-            Ok(cmd) => take_hold(&self.state, &self.who, h.restaurant_id, cmd, None).await,
+    /// The `hold` op (`v`, a [`HoldFrame`]), in the HTTP hold's order: the restaurant's id
+    /// (as in the path, `400`), a rate token, the body (`400`, `422`), the hold.
+    async fn hold(&self, v: &Value, req: Option<&str>) -> String {
+        let rid = str_member(v, "restaurant_id")
+            .and_then(|s| Uuid::parse_str(s).ok())
+            .ok_or_else(|| ApiError::BadRequest("`restaurant_id` must be a UUID".into()));
+        let cmd = rid.and_then(|rid| {
+            super::restaurants::charge_hold(&self.state, &self.who, rid)?;
+            Ok((rid, HoldCommand::parse(from_body::<HoldInput>(v)?)?))
+        });
+        let outcome = match cmd {
+            Ok((rid, cmd)) => take_hold(&self.state, &self.who, rid, cmd, None).await,
             Err(e) => Err(e),
         };
         match outcome {
@@ -478,9 +493,9 @@ impl Conversation {
         }
     }
 
-    async fn unsubscribe(&mut self, sub: &str) -> Reply {
+    async fn unsubscribe(&mut self, sub: &str, req: Option<&str>) -> Reply {
         match self.subs.iter().position(|(s, ..)| s == sub) {
-            None => err(Some(sub), None, 404, "Not found", "no such subscription"),
+            None => err(Some(sub), req, 404, "Not found", "no such subscription"),
             Some(i) => {
                 let (_, key, s) = self.subs.swap_remove(i);
                 self.state.hub.unsubscribe(key, self.conn.id, s).await;
@@ -489,12 +504,12 @@ impl Conversation {
         }
     }
 
-    async fn subscribe(&mut self, f: SubscribeFrame) -> Reply {
+    async fn subscribe(&mut self, f: SubscribeFrame, req: Option<&str>) -> Reply {
         let sub = f.sub.as_str();
         if !(1..=64).contains(&sub.chars().count()) {
             return err(
                 Some(sub),
-                None,
+                req,
                 400,
                 "Bad request",
                 "`sub` must be 1 to 64 characters",
@@ -503,7 +518,7 @@ impl Conversation {
         if self.subs.iter().any(|(s, ..)| s == sub) {
             return err(
                 Some(sub),
-                None,
+                req,
                 409,
                 "Conflict",
                 "this `sub` is already in use",
@@ -512,7 +527,7 @@ impl Conversation {
         if self.subs.len() >= MAX_SUBSCRIPTIONS {
             return err(
                 Some(sub),
-                None,
+                req,
                 429,
                 "Too many subscriptions",
                 "at most 32 subscriptions per connection",
@@ -521,14 +536,14 @@ impl Conversation {
         if f.view == ViewName::Waitlist {
             let found = super::waitlist::watched(&self.state, f.token.as_deref(), f.entry_id).await;
             return match found {
-                Ok((key, view)) => self.join(sub, key, view).await,
-                Err((status, title, detail)) => err(Some(sub), None, status, title, &detail),
+                Ok((key, view)) => self.join(sub, key, view, req).await,
+                Err((status, title, detail)) => err(Some(sub), req, status, title, &detail),
             };
         }
         let (Some(rid), Some(date)) = (f.restaurant_id, f.date) else {
             return err(
                 Some(sub),
-                None,
+                req,
                 400,
                 "Bad request",
                 "`restaurant_id` and `date` are required",
@@ -537,7 +552,7 @@ impl Conversation {
         let unavailable = || {
             err(
                 Some(sub),
-                None,
+                req,
                 503,
                 "Service unavailable",
                 "the store is unreachable",
@@ -548,7 +563,7 @@ impl Conversation {
                 let Some(token) = f.token.as_deref() else {
                     return err(
                         Some(sub),
-                        None,
+                        req,
                         401,
                         "Unauthorized",
                         "a floor subscription needs a staff token",
@@ -556,7 +571,7 @@ impl Conversation {
                 };
                 match resolve(token, &self.state).await {
                     Ok(Some(who)) => Some(who),
-                    Ok(None) => return err(Some(sub), None, 401, "Unauthorized", "unknown token"),
+                    Ok(None) => return err(Some(sub), req, 401, "Unauthorized", "unknown token"),
                     Err(_) => return unavailable(),
                 }
             }
@@ -565,7 +580,7 @@ impl Conversation {
         let restaurant = match self.state.booking.restaurant(rid).await {
             Ok(r) => r,
             Err(BookingError::NotFound(_)) => {
-                return err(Some(sub), None, 404, "Not found", "restaurant not found")
+                return err(Some(sub), req, 404, "Not found", "restaurant not found")
             }
             Err(_) => return unavailable(),
         };
@@ -574,7 +589,7 @@ impl Conversation {
             Some(_) => {
                 return err(
                     Some(sub),
-                    None,
+                    req,
                     403,
                     "Forbidden",
                     "this token is not staff of this restaurant",
@@ -584,7 +599,7 @@ impl Conversation {
                 let Some(n) = f.party_size else {
                     return err(
                         Some(sub),
-                        None,
+                        req,
                         400,
                         "Bad request",
                         "`party_size` must be an integer",
@@ -595,7 +610,7 @@ impl Conversation {
                     Err(e) => {
                         return err(
                             Some(sub),
-                            None,
+                            req,
                             422,
                             "Validation failed",
                             &format!("party_size {}", e.message),
@@ -609,18 +624,18 @@ impl Conversation {
         if date < today || date.naive() > horizon {
             return err(
                 Some(sub),
-                None,
+                req,
                 422,
                 "Validation failed",
                 "date is in the past or beyond the booking horizon",
             );
         }
-        self.join(sub, (rid, date), view).await
+        self.join(sub, (rid, date), view, req).await
     }
 
     /// Subscribes `sub` to `view` of the channel `key`; a `503` error frame, with `sub` free
     /// again, when the channel cannot load its restaurant/date.
-    async fn join(&mut self, sub: &str, key: Key, view: View) -> Reply {
+    async fn join(&mut self, sub: &str, key: Key, view: View, req: Option<&str>) -> Reply {
         let s = frames::sub_json(sub);
         self.subs.push((sub.to_owned(), key, s.clone()));
         if self
@@ -634,7 +649,7 @@ impl Conversation {
         self.subs.retain(|(x, ..)| x != sub);
         err(
             Some(sub),
-            None,
+            req,
             503,
             "Service unavailable",
             "cannot load this restaurant/date; subscribe again shortly",

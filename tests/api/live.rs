@@ -4,7 +4,7 @@ use crate::kit::app::*;
 use crate::kit::ws::*;
 use futures_util::future::join_all;
 use rand::{Rng, SeedableRng};
-use reqwest::StatusCode;
+use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 use tokio_tungstenite::tungstenite::Message;
@@ -277,6 +277,83 @@ async fn the_hold_op_answers_like_http() {
     );
     ws.send(hold("r4", "19:07")).await;
     assert_eq!(ws.frame().await["status"], 422);
+    // Every member HTTP reads from the body or the path, of the wrong type or form: the hold's
+    // own 400, as a `hold_result` (never a bare `error`), as HTTP answers it.
+    let bad = [
+        json!({"restaurant_id": r.id, "date": "2026-02-30", "time": "19:00", "party_size": 2}),
+        json!({"restaurant_id": r.id, "date": date, "time": "19:00", "party_size": "2"}),
+        json!({"restaurant_id": r.id, "date": date, "time": "19:00", "party_size": 2, "table_id": "bad id!"}),
+        json!({"restaurant_id": r.id, "date": date, "time": "19:00", "party_size": 2, "table_id": 7}),
+        json!({"restaurant_id": r.id, "time": "19:00", "party_size": 2}),
+        json!({"restaurant_id": "nope", "date": date, "time": "19:00", "party_size": 2}),
+        json!({"date": date, "time": "19:00", "party_size": 2}),
+    ];
+    for (i, body) in bad.into_iter().enumerate() {
+        let mut op = body.clone();
+        op["op"] = json!("hold");
+        op["req"] = json!(format!("bad{i}"));
+        ws.send(op).await;
+        let f = ws.frame().await;
+        assert_eq!(
+            (f["type"].as_str(), f["req"].as_str(), f["status"].as_u64()),
+            (
+                Some("hold_result"),
+                Some(format!("bad{i}").as_str()),
+                Some(400)
+            ),
+            "{body}: {f}"
+        );
+        assert_eq!(f["body"]["type"], "/problems/bad-request", "{f}");
+        if let Some(rid) = body["restaurant_id"].as_str().filter(|id| *id == r.id) {
+            let http = app
+                .send(
+                    Method::POST,
+                    &format!("/v1/restaurants/{rid}/holds"),
+                    None,
+                    Some(body.clone()),
+                )
+                .await;
+            assert_eq!(http.status(), StatusCode::BAD_REQUEST, "{body}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn an_error_frame_repeats_both_sub_and_req_when_the_message_carried_both() {
+    let app = TestApp::spawn().await;
+    let r = app.standard_restaurant().await;
+    let mut ws = Ws::connect(&app.base).await;
+    let cases = [
+        (json!({"op": "unsubscribe", "sub": "zz", "req": "q1"}), 404),
+        (
+            json!({"op": "subscribe", "sub": "p", "req": "q2", "restaurant_id": r.id, "date": "2020-01-01", "party_size": 2}),
+            422,
+        ),
+        (
+            json!({"op": "subscribe", "sub": "f", "req": "q3", "restaurant_id": r.id, "date": date_in(3), "view": "floor"}),
+            401,
+        ),
+        (json!({"op": "dance", "sub": "d", "req": "q4"}), 400),
+    ];
+    for (msg, status) in cases {
+        ws.send(msg.clone()).await;
+        let f = ws.frame().await;
+        assert_eq!(
+            (
+                f["type"].as_str(),
+                f["status"].as_u64(),
+                f["sub"].as_str(),
+                f["req"].as_str()
+            ),
+            (
+                Some("error"),
+                Some(status),
+                msg["sub"].as_str(),
+                msg["req"].as_str()
+            ),
+            "{msg}: {f}"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
