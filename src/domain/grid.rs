@@ -42,24 +42,50 @@ fn date_rejection(r: &Restaurant, date: LocalDate, now: DateTime<Utc>) -> Option
     None
 }
 
-/// The start at minute `m` of `date` in `period`, if it is on the period's grid, its turn ends
-/// by the period's close and it is still ahead of `now`.
+/// The opening of `date`'s weekday as disjoint spans `(open, close)`, in order: periods of one
+/// weekday that overlap or touch count as their union (12:00–14:00 and 13:00–16:00 are one span,
+/// 12:00–16:00, so a turn may start in one and end in the other).
+fn spans(r: &Restaurant, date: LocalDate) -> Vec<(WallTime, WallTime)> {
+    let weekday = date.naive().weekday();
+    let mut periods: Vec<(WallTime, WallTime)> = r
+        .hours
+        .iter()
+        .filter(|h| h.days.iter().any(|d| d.0 == weekday) && h.open < h.close)
+        .map(|h| (h.open, h.close))
+        .collect();
+    periods.sort_by_key(|(open, _)| open.minutes());
+    let mut spans: Vec<(WallTime, WallTime)> = Vec::with_capacity(periods.len());
+    for (open, close) in periods {
+        match spans.last_mut() {
+            Some(last) if open.minutes() <= last.1.minutes() => {
+                if close.minutes() > last.1.minutes() {
+                    last.1 = close;
+                }
+            }
+            _ => spans.push((open, close)),
+        }
+    }
+    spans
+}
+
+/// The start at minute `m` of `date` in the span `(open, close)`, if it is on the grid, its turn
+/// ends by the span's close and it is still ahead of `now`.
 fn start_in(
     r: &Restaurant,
     date: LocalDate,
-    period: &super::restaurant::HoursPeriod,
+    (open, close): (WallTime, WallTime),
     m: u16,
     turn: chrono::Duration,
     now: DateTime<Utc>,
 ) -> Option<Slot> {
-    let (open, close) = (period.open.minutes(), period.close.minutes());
-    if m < open || m >= close || u32::from(m - open).checked_rem(r.slot_minutes) != Some(0) {
+    let (o, c) = (open.minutes(), close.minutes());
+    if m < o || m >= c || u32::from(m).checked_rem(r.slot_minutes) != Some(0) {
         return None;
     }
     let time = WallTime::from_minutes(m);
     let start = start_instant(r.tz(), date, time)?;
     let end = start + turn;
-    (end <= boundary_instant(r.tz(), date, period.close) && start > now).then_some(Slot {
+    (end <= boundary_instant(r.tz(), date, close) && start > now).then_some(Slot {
         time,
         start,
         end,
@@ -80,15 +106,10 @@ pub fn bookable_starts(
     let Some(step) = usize::try_from(r.slot_minutes).ok().filter(|s| *s > 0) else {
         return Vec::new();
     };
-    let weekday = date.naive().weekday();
     let mut starts = BTreeMap::new();
-    for period in r
-        .hours
-        .iter()
-        .filter(|h| h.days.iter().any(|d| d.0 == weekday))
-    {
-        for m in (period.open.minutes()..period.close.minutes()).step_by(step) {
-            if let Some(slot) = start_in(r, date, period, m, turn, now) {
+    for span in spans(r, date) {
+        for m in (span.0.minutes()..span.1.minutes()).step_by(step) {
+            if let Some(slot) = start_in(r, date, span, m, turn, now) {
                 starts.insert(m, slot);
             }
         }
@@ -104,12 +125,10 @@ fn bookable_start(
     time: WallTime,
     now: DateTime<Utc>,
 ) -> Option<Slot> {
-    let weekday = date.naive().weekday();
     let turn = r.turn(p);
-    r.hours
-        .iter()
-        .filter(|h| h.days.iter().any(|d| d.0 == weekday))
-        .find_map(|period| start_in(r, date, period, time.minutes(), turn, now))
+    spans(r, date)
+        .into_iter()
+        .find_map(|span| start_in(r, date, span, time.minutes(), turn, now))
 }
 
 /// The bookable start at `time`, or the rule it breaks.
@@ -182,6 +201,38 @@ mod tests {
         assert_eq!(v.len(), 15);
         assert_eq!(fmt_slot_instant(v[4].start), "2026-12-05T18:00:00Z");
         assert_eq!(fmt_slot_instant(v[4].end), "2026-12-05T19:30:00Z");
+    }
+
+    #[test]
+    fn periods_of_one_day_that_overlap_or_touch_count_as_their_union() {
+        for (a, b) in [
+            (("12:00", "14:00"), ("13:00", "16:00")),
+            (("12:00", "14:00"), ("14:00", "16:00")),
+        ] {
+            let mut r = paris();
+            let period = |(open, close): (&str, &str)| {
+                let mut h = r.hours[0].clone();
+                h.open = WallTime::parse(open).unwrap();
+                h.close = WallTime::parse(close).unwrap();
+                h
+            };
+            r.hours = vec![period(b), period(a)];
+            r.validate().unwrap();
+            let v = bookable_starts(&r, d("2026-12-05"), p(2), now());
+            // 12:00–16:00 with a 90-minute turn: every quarter from 12:00 to 14:30, 12:45 (in
+            // neither period alone) included.
+            let want: Vec<String> = (0..11)
+                .map(|i| WallTime::from_minutes(12 * 60 + 15 * i).to_string())
+                .collect();
+            assert_eq!(times(&v), want, "{a:?} + {b:?}");
+            let at = WallTime::parse("12:45").unwrap();
+            assert_eq!(
+                check_start(&r, d("2026-12-05"), at, p(2), now())
+                    .unwrap()
+                    .time,
+                at
+            );
+        }
     }
 
     #[test]
