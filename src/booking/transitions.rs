@@ -241,6 +241,7 @@ impl Booking {
                     end: booked_end,
                     at: now,
                     before: None,
+                    was: None,
                 };
                 let after = Reservation {
                     status: to,
@@ -260,6 +261,7 @@ impl Booking {
                 end: booked_end,
                 at: r.updated_at,
                 before: None,
+                was: None,
             })
         };
         self.apply_freeing(t, cause, rest, planned)

@@ -545,6 +545,7 @@ impl Booking {
                         restaurant: before.clone(),
                         day: day.reservations.clone(),
                     })),
+                    was: None,
                 };
                 // One offer per waiting entry at most, each conditional.
                 while let Ok(true) = me.offer_freed(freed.clone()).await {}
@@ -574,8 +575,10 @@ fn freed_by(r: &Reservation) -> Freed {
     let mut f = Freed::of(r);
     if matches!(r.status, Status::Completed | Status::NoShow) {
         // The rest of its former time is unknown here; the freed part starts at its new end.
+        // It still counts in its pacing window.
         f.start = r.end;
         f.end = r.end + chrono::Duration::hours(12);
+        f.was = None;
     }
     f
 }

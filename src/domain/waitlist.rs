@@ -124,6 +124,12 @@ pub struct Freed {
     /// availability counts them, pacing included) is offered: what was public already stays
     /// public.
     pub before: Option<std::sync::Arc<Before>>,
+    /// Freed by a reservation that stopped counting (released, expired, cancelled): that
+    /// reservation as it stood before, occupying its tables and counting in its pacing window.
+    /// With pacing, what it freed is measured by counts, as availability shows them: a start of
+    /// its window may open on another table (the window was full), and that is freed capacity
+    /// too.
+    pub was: Option<std::sync::Arc<super::Reservation>>,
 }
 
 /// What a settings change is measured against (see `Freed::before`).
@@ -142,6 +148,11 @@ impl Freed {
             (super::Status::Expired | super::Status::Held, Some(x)) => x.min(r.updated_at),
             _ => r.updated_at,
         };
+        let was = super::Reservation {
+            status: super::Status::Confirmed,
+            expires_at: None,
+            ..r.clone()
+        };
         Freed {
             restaurant_id: r.restaurant_id,
             tables: r.table_ids.clone(),
@@ -149,6 +160,7 @@ impl Freed {
             end: r.end,
             at,
             before: None,
+            was: Some(std::sync::Arc::new(was)),
         }
     }
 }
@@ -182,14 +194,33 @@ pub fn offer_starts(
     let Ok(p) = super::PartySize::new(i64::from(e.party_size)) else {
         return Vec::new();
     };
+    // With pacing, a reservation that stopped counting may open a start of its window on any
+    // table: what it freed is the rise of the counts (below), over every fitting option.
+    let counted = freed
+        .was
+        .as_ref()
+        .filter(|_| freed.before.is_none() && r.pacing.is_some());
     let options: Vec<super::Seating> = r
         .fitting_options(p)
         .into_iter()
-        .filter(|s| s.tables.iter().any(|t| freed.tables.contains(t)))
+        .filter(|s| counted.is_some() || s.tables.iter().any(|t| freed.tables.contains(t)))
         .collect();
     if options.is_empty() {
         return Vec::new();
     }
+    let count = |r: &super::Restaurant, day: &[super::Reservation]| {
+        super::availability::availability(r, e.date, p, now, day)
+            .into_iter()
+            .map(|c| (c.slot.start, c.available_tables))
+            .collect::<std::collections::HashMap<DateTime<Utc>, u32>>()
+    };
+    let rise = |was: std::collections::HashMap<DateTime<Utc>, u32>, day: &[super::Reservation]| {
+        count(r, day)
+            .into_iter()
+            .filter(|(start, n)| *n > was.get(start).copied().unwrap_or(0))
+            .map(|(start, _)| start)
+            .collect::<std::collections::HashSet<DateTime<Utc>>>()
+    };
     let free = |s: &super::Seating, start, end| {
         s.tables.iter().all(|t| {
             !day.iter()
@@ -202,29 +233,28 @@ pub fn offer_starts(
     // little late may hold). An offer made since takes one place from the rise whichever table
     // it got; a reservation freed since adds its own place, which its own offer pass offers.
     let raised = freed.before.as_ref().map(|before| {
-        let count = |r: &super::Restaurant, day: &[super::Reservation]| {
-            super::availability::availability(r, e.date, p, now, day)
-                .into_iter()
-                .map(|c| (c.slot.start, c.available_tables))
-                .collect::<std::collections::HashMap<DateTime<Utc>, u32>>()
-        };
         let then: Vec<super::Reservation> = before
             .day
             .iter()
             .filter(|x| x.created_at < freed.at)
             .cloned()
             .collect();
-        let was = count(&before.restaurant, &then);
-        count(r, day)
-            .into_iter()
-            .filter(|(start, n)| *n > was.get(start).copied().unwrap_or(0))
-            .map(|(start, _)| start)
-            .collect::<std::collections::HashSet<DateTime<Utc>>>()
+        rise(count(&before.restaurant, &then), day)
+    });
+    // A reservation that stopped counting, with pacing: the starts whose count rose without it
+    // (the day as it is, against the same day with it still there).
+    let raised = raised.or_else(|| {
+        counted.map(|was| {
+            let mut then: Vec<super::Reservation> =
+                day.iter().filter(|x| x.id != was.id).cloned().collect();
+            then.push(was.as_ref().clone());
+            rise(count(r, &then), day)
+        })
     });
     let mut out: Vec<_> = super::grid::bookable_starts(r, e.date, p, now)
         .into_iter()
         .filter(|s| e.from <= s.time && s.time <= e.to)
-        .filter(|s| s.start < freed.end && freed.start < s.end)
+        .filter(|s| counted.is_some() || (s.start < freed.end && freed.start < s.end))
         .filter(|s| {
             raised
                 .as_ref()
@@ -323,7 +353,48 @@ mod tests {
                 restaurant: before.clone(),
                 day: day.to_vec(),
             })),
+            was: None,
         }
+    }
+
+    #[test]
+    fn with_pacing_a_release_offers_the_starts_its_window_opened_on_any_table() {
+        let mut r = paris();
+        r.pacing = Some(crate::domain::Pacing {
+            window_minutes: 30,
+            max_covers: None,
+            max_parties: Some(1),
+        });
+        r.validate().unwrap();
+        let t = |id: &str| vec![TableId::parse(id).unwrap()];
+        // 19:30 on t1 fills its window (19:30–20:00); 21:00 on t1 keeps t1 from a 19:45 turn.
+        let held = confirmed(&r, "t1", "19:30");
+        let later = confirmed(&r, "t1", "21:00");
+        let released = Reservation {
+            status: Status::Released,
+            updated_at: now(),
+            ..held.clone()
+        };
+        let freed = Freed::of(&released);
+        let day = vec![released, later.clone()];
+        let e = waiting("19:45", "19:45");
+        // Released: the window has room again, so 19:45 opens on t2, which was free all along.
+        let got = offer_starts(&r, &e, &freed, &day, now());
+        assert_eq!(got.len(), 1, "{got:?}");
+        assert_eq!(got[0].0.time.to_string(), "19:45");
+        assert_eq!(got[0].1[0].tables, t("t2"));
+        // Without pacing, 19:45 on t2 was public before the release: nothing rose there.
+        let mut unpaced = r.clone();
+        unpaced.pacing = None;
+        assert!(offer_starts(&unpaced, &e, &freed, &day, now()).is_empty());
+        // With room for two parties, the window was not full: nothing rose at 19:45 either.
+        let mut roomy = r.clone();
+        roomy.pacing.as_mut().unwrap().max_parties = Some(2);
+        assert!(offer_starts(&roomy, &e, &freed, &day, now()).is_empty());
+        // The release's own time is still offered, on its own table, as without pacing.
+        let at_1930 = offer_starts(&r, &waiting("19:30", "19:30"), &freed, &[later], now());
+        assert_eq!(at_1930.len(), 1);
+        assert!(at_1930[0].1.iter().any(|o| o.tables == t("t1")));
     }
 
     #[test]

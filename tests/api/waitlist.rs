@@ -724,3 +724,50 @@ async fn public_holds_racing_a_declined_offer_never_take_the_time_the_next_entry
         "the declined 19:00 went to the public: {taken_by_the_public:?}"
     );
 }
+
+#[tokio::test]
+async fn a_release_that_makes_room_in_a_full_pacing_window_offers_its_starts_on_any_table() {
+    let app = TestApp::spawn().await;
+    let mut body =
+        restaurant_body(json!([{"id": "t1", "max_party": 2}, {"id": "t2", "max_party": 2}]));
+    body["pacing"] = json!({"window_minutes": 30, "max_covers": null, "max_parties": 1});
+    let r = app.create_restaurant(body).await;
+    let date = date_in(4);
+    // 19:30 on t1 fills the 19:30–20:00 window; 21:00 on t1 keeps t1 from a 19:45 turn.
+    let filling = app.held(&r.id, &date, "19:30", 2).await;
+    assert_eq!(filling["table_id"], "t1");
+    let res = app
+        .send(
+            Method::POST,
+            &format!("/v1/restaurants/{}/holds", r.id),
+            None,
+            Some(json!({"date": date, "time": "21:00", "party_size": 2, "table_id": "t1"})),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    assert_eq!(
+        free_at(&app.availability(&r.id, &date, 2).await, "19:45"),
+        0
+    );
+    let (status, entry) = join(&app, &r.id, join_body(&date, 2, "19:45", "19:45")).await;
+    assert_eq!(status, StatusCode::CREATED, "{entry}");
+    app.release_hold(&filling).await;
+    // The window has room again: 19:45 opens on t2, and it goes to the waiting entry.
+    let token = entry["token"].as_str().unwrap();
+    let e = app
+        .waitlist_entry(entry["id"].as_str().unwrap(), token)
+        .await;
+    assert_eq!(e["status"], "offered", "{e}");
+    assert_eq!(e["offer"]["time"], "19:45");
+    let offered: Value = app
+        .get_reservation(e["offer"]["reservation_id"].as_str().unwrap(), token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(offered["table_id"], "t2", "{offered}");
+    assert_eq!(
+        free_at(&app.availability(&r.id, &date, 2).await, "19:45"),
+        0
+    );
+}
