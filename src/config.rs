@@ -56,7 +56,7 @@ pub struct ServeArgs {
     #[arg(long, env = "TABLECAST_ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: Option<String>,
     /// Seed a demo restaurant when the store has none.
-    #[arg(long, env = "TABLECAST_DEMO")]
+    #[arg(long, env = "TABLECAST_DEMO", value_parser = clap::builder::BoolishValueParser::new())]
     pub demo: bool,
     /// Seconds `/readyz` answers 503 before the server stops accepting on SIGTERM.
     #[arg(long, env = "TABLECAST_DRAIN_GRACE_SECS", default_value_t = 3.0)]

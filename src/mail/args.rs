@@ -15,7 +15,7 @@ pub struct MailArgs {
     pub mail_from: Option<String>,
     /// Print diner email to the log instead of sending it (on by default with `--demo` when
     /// no SMTP relay is set).
-    #[arg(long, env = "TABLECAST_MAIL_TO_LOG")]
+    #[arg(long, env = "TABLECAST_MAIL_TO_LOG", value_parser = clap::builder::BoolishValueParser::new())]
     pub mail_to_log: bool,
     /// The address diners reach this service at, for links in email
     /// (default: http:// and the listen address, `localhost` for an unspecified host).

@@ -475,7 +475,14 @@ pub async fn open(url: &str) -> anyhow::Result<DynStore> {
 /// only the retention job).
 pub async fn open_keeping(url: &str, retention_days: u32) -> anyhow::Result<DynStore> {
     if url.starts_with("sqlite:") {
-        Ok(Arc::new(sqlite::SqliteStore::open(url).await?))
+        Ok(Arc::new(sqlite::SqliteStore::open(url).await.map_err(
+            |e| {
+                e.context(format!(
+                    "cannot open the SQLite store {url} (does its directory exist, and may this \
+                 process write there?)"
+                ))
+            },
+        )?))
     } else if let Some(table) = url.strip_prefix("dynamodb://") {
         Ok(Arc::new(
             dynamo::DynamoStore::connect(table)

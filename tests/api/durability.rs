@@ -319,3 +319,49 @@ async fn without_an_admin_token_one_is_generated_and_printed_also_with_a_shared_
         );
     }
 }
+
+#[tokio::test]
+async fn the_demo_flag_s_environment_twin_takes_1_and_yes() {
+    for value in ["1", "yes"] {
+        let dir = tempfile::tempdir().unwrap();
+        let db = format!("sqlite://{}", dir.path().join("d.db").display());
+        let mut server = Tablecast::start(
+            &["serve", "--listen", "127.0.0.1:0", "--store", &db],
+            &[
+                ("TABLECAST_ADMIN_TOKEN", ADMIN),
+                ("TABLECAST_DRAIN_GRACE_SECS", "0.1"),
+                ("TABLECAST_DEMO", value),
+            ],
+            Stdio::null(),
+        );
+        // The demo restaurant is seeded after the address line: wait for it.
+        let url = server.url("/v1/restaurants");
+        crate::kit::wait::until(Duration::from_secs(10), "the demo restaurant", || async {
+            let list: Value = reqwest::get(&url).await.ok()?.json().await.ok()?;
+            (list["restaurants"].as_array()?.len() == 1).then_some(())
+        })
+        .await;
+        server.proc.signal(Sig::TERM);
+        assert!(
+            server.proc.wait_exit(EXIT).success(),
+            "TABLECAST_DEMO={value}"
+        );
+    }
+}
+
+#[test]
+fn a_sqlite_store_in_a_missing_directory_is_refused_with_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = format!("sqlite://{}", dir.path().join("nowhere/d.db").display());
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tablecast"))
+        .args(["migrate", "--store", &store])
+        .env("RUST_BACKTRACE", "0")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains(&format!("cannot open the SQLite store {store}")),
+        "{err}"
+    );
+}
