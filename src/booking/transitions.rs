@@ -241,7 +241,7 @@ impl Booking {
                     end: booked_end,
                     at: now,
                     before: None,
-                    was: None,
+                    was: Vec::new(),
                 };
                 let after = Reservation {
                     status: to,
@@ -261,7 +261,7 @@ impl Booking {
                 end: booked_end,
                 at: r.updated_at,
                 before: None,
-                was: None,
+                was: Vec::new(),
             })
         };
         self.apply_freeing(t, cause, rest, planned)

@@ -488,11 +488,21 @@ impl Booking {
                 .store
                 .reservations_on(wd.restaurant_id, wd.date)
                 .await?;
-            for r in all
+            let freeing: Vec<&Reservation> = all
                 .iter()
                 .filter(|r| r.updated_at > wd.oldest && frees(r, now))
-            {
-                let freed = freed_by(r);
+                .collect();
+            // What stopped counting since the oldest entry joined, freed together.
+            let stopped: Vec<Reservation> = freeing
+                .iter()
+                .filter(|r| !matches!(r.status, Status::Completed | Status::NoShow))
+                .map(|r| (*r).clone())
+                .collect();
+            for r in freeing {
+                let mut freed = freed_by(r);
+                if !freed.was.is_empty() {
+                    freed.was = Freed::of_among(r, &stopped).was;
+                }
                 // Only capacity some earlier entry could still be offered goes to a write.
                 let open = waiting.iter().any(|e| {
                     e.created_at < freed.at
@@ -545,7 +555,7 @@ impl Booking {
                         restaurant: before.clone(),
                         day: day.reservations.clone(),
                     })),
-                    was: None,
+                    was: Vec::new(),
                 };
                 // One offer per waiting entry at most, each conditional.
                 while let Ok(true) = me.offer_freed(freed.clone()).await {}
@@ -578,7 +588,7 @@ fn freed_by(r: &Reservation) -> Freed {
         // It still counts in its pacing window.
         f.start = r.end;
         f.end = r.end + chrono::Duration::hours(12);
-        f.was = None;
+        f.was.clear();
     }
     f
 }

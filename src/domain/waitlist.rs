@@ -124,12 +124,12 @@ pub struct Freed {
     /// availability counts them, pacing included) is offered: what was public already stays
     /// public.
     pub before: Option<std::sync::Arc<Before>>,
-    /// Freed by a reservation that stopped counting (released, expired, cancelled): that
-    /// reservation as it stood before, occupying its tables and counting in its pacing window.
-    /// With pacing, what it freed is measured by counts, as availability shows them: a start of
-    /// its window may open on another table (the window was full), and that is freed capacity
-    /// too.
-    pub was: Option<std::sync::Arc<super::Reservation>>,
+    /// Freed by reservations that stopped counting (released, expired, cancelled): each as it
+    /// stood before, occupying its tables and counting in its pacing window — the one that
+    /// freed this, and others freed with it (one sweep, one reconcile). With pacing, a start of
+    /// their windows may open on another table (the window was full): measured as the rise of
+    /// availability's counts without them, that is freed capacity too.
+    pub was: Vec<std::sync::Arc<super::Reservation>>,
 }
 
 /// What a settings change is measured against (see `Freed::before`).
@@ -141,6 +141,19 @@ pub struct Before {
 }
 
 impl Freed {
+    /// [`Freed::of`] `r`, freed together with `others` (the reservations of one sweep or one
+    /// reconcile that stopped counting): those of its date count as freed with it.
+    pub fn of_among(r: &super::Reservation, others: &[super::Reservation]) -> Self {
+        let mut f = Self::of(r);
+        f.was.extend(
+            others
+                .iter()
+                .filter(|o| o.id != r.id && o.restaurant_id == r.restaurant_id && o.date == r.date)
+                .map(|o| std::sync::Arc::new(counting(o))),
+        );
+        f
+    }
+
     /// What a reservation frees when it stops occupying its tables (release, expiry, cancel).
     /// A hold is free from its `expires_at` on, whenever it is swept.
     pub fn of(r: &super::Reservation) -> Self {
@@ -148,11 +161,7 @@ impl Freed {
             (super::Status::Expired | super::Status::Held, Some(x)) => x.min(r.updated_at),
             _ => r.updated_at,
         };
-        let was = super::Reservation {
-            status: super::Status::Confirmed,
-            expires_at: None,
-            ..r.clone()
-        };
+        let was = counting(r);
         Freed {
             restaurant_id: r.restaurant_id,
             tables: r.table_ids.clone(),
@@ -160,8 +169,17 @@ impl Freed {
             end: r.end,
             at,
             before: None,
-            was: Some(std::sync::Arc::new(was)),
+            was: vec![std::sync::Arc::new(was)],
         }
+    }
+}
+
+/// `r` as it stood before it stopped counting: occupying its tables, counted by pacing.
+fn counting(r: &super::Reservation) -> super::Reservation {
+    super::Reservation {
+        status: super::Status::Confirmed,
+        expires_at: None,
+        ..r.clone()
     }
 }
 
@@ -183,7 +201,10 @@ pub fn first_fit<'a>(
 /// The starts an entry may be offered from freed capacity, nearest to the freed start first:
 /// bookable starts in `[from, to]` whose time overlaps the freed time, each with the seating
 /// options (best fit first) that use a freed table and are free over the whole start in `day`
-/// at `now`. Empty: the entry does not fit this capacity.
+/// at `now`. With pacing, also a start of a window the freed reservations counted in (`was`)
+/// where no freed table is free but the party's free options rose without them (the window was
+/// full): there, every fitting option that is free. And with pacing, only starts where pacing
+/// takes the party now. Empty: the entry does not fit this capacity.
 pub fn offer_starts(
     r: &super::Restaurant,
     e: &WaitlistEntry,
@@ -191,41 +212,56 @@ pub fn offer_starts(
     day: &[super::Reservation],
     now: DateTime<Utc>,
 ) -> Vec<(super::grid::Slot, Vec<super::Seating>)> {
+    use std::collections::{HashMap, HashSet};
     let Ok(p) = super::PartySize::new(i64::from(e.party_size)) else {
         return Vec::new();
     };
-    // With pacing, a reservation that stopped counting may open a start of its window on any
-    // table: what it freed is the rise of the counts (below), over every fitting option.
-    let counted = freed
-        .was
-        .as_ref()
-        .filter(|_| freed.before.is_none() && r.pacing.is_some());
-    let options: Vec<super::Seating> = r
-        .fitting_options(p)
-        .into_iter()
-        .filter(|s| counted.is_some() || s.tables.iter().any(|t| freed.tables.contains(t)))
+    let fitting = r.fitting_options(p);
+    let own: Vec<&super::Seating> = fitting
+        .iter()
+        .filter(|s| s.tables.iter().any(|t| freed.tables.contains(t)))
         .collect();
-    if options.is_empty() {
+    // The pacing windows of the date that the freed reservations counted in.
+    let windows: Vec<super::pacing::Window> = match &r.pacing {
+        Some(pacing) if freed.before.is_none() => freed
+            .was
+            .iter()
+            .filter(|w| w.date == e.date)
+            .map(|w| pacing.window_of(w.time))
+            .collect(),
+        _ => Vec::new(),
+    };
+    if own.is_empty() && windows.is_empty() {
         return Vec::new();
     }
-    let count = |r: &super::Restaurant, day: &[super::Reservation]| {
-        super::availability::availability(r, e.date, p, now, day)
-            .into_iter()
-            .map(|c| (c.slot.start, c.available_tables))
-            .collect::<std::collections::HashMap<DateTime<Utc>, u32>>()
-    };
-    let rise = |was: std::collections::HashMap<DateTime<Utc>, u32>, day: &[super::Reservation]| {
-        count(r, day)
-            .into_iter()
-            .filter(|(start, n)| *n > was.get(start).copied().unwrap_or(0))
-            .map(|(start, _)| start)
-            .collect::<std::collections::HashSet<DateTime<Utc>>>()
-    };
+    let starts: Vec<super::grid::Slot> = super::grid::bookable_starts(r, e.date, p, now)
+        .into_iter()
+        .filter(|s| e.from <= s.time && s.time <= e.to)
+        .collect();
+    if starts.is_empty() {
+        return Vec::new();
+    }
     let free = |s: &super::Seating, start, end| {
         s.tables.iter().all(|t| {
             !day.iter()
                 .any(|x| x.occupies_at(now) && x.uses(t) && x.overlaps(start, end))
         })
+    };
+    let count = |r: &super::Restaurant, day: &[super::Reservation]| {
+        super::availability::availability(r, e.date, p, now, day)
+            .into_iter()
+            .map(|c| (c.slot.start, c.available_tables))
+            .collect::<HashMap<DateTime<Utc>, u32>>()
+    };
+    // With pacing, the counts as they are: a start pacing refuses the party is no offer.
+    let now_counts = r.pacing.as_ref().map(|_| count(r, day));
+    let rose = |was: &HashMap<DateTime<Utc>, u32>| {
+        let now_counts = now_counts.clone().unwrap_or_else(|| count(r, day));
+        now_counts
+            .into_iter()
+            .filter(|(start, n)| *n > was.get(start).copied().unwrap_or(0))
+            .map(|(start, _)| start)
+            .collect::<HashSet<DateTime<Utc>>>()
     };
     // After a settings change, the starts where it raised this party's free options and some
     // of that rise is left: the count on the day now, against the old settings' count on the
@@ -239,34 +275,52 @@ pub fn offer_starts(
             .filter(|x| x.created_at < freed.at)
             .cloned()
             .collect();
-        rise(count(&before.restaurant, &then), day)
+        rose(&count(&before.restaurant, &then))
     });
-    // A reservation that stopped counting, with pacing: the starts whose count rose without it
-    // (the day as it is, against the same day with it still there).
-    let raised = raised.or_else(|| {
-        counted.map(|was| {
-            let mut then: Vec<super::Reservation> =
-                day.iter().filter(|x| x.id != was.id).cloned().collect();
-            then.push(was.as_ref().clone());
-            rise(count(r, &then), day)
-        })
+    // With pacing, the starts whose count rose without the freed reservations: the day as it
+    // is, against the same day with them still counting.
+    let opened = (!windows.is_empty()).then(|| {
+        let gone: HashSet<Uuid> = freed.was.iter().map(|w| w.id).collect();
+        let mut then: Vec<super::Reservation> = day
+            .iter()
+            .filter(|x| !gone.contains(&x.id))
+            .cloned()
+            .collect();
+        then.extend(freed.was.iter().map(|w| w.as_ref().clone()));
+        rose(&count(r, &then))
     });
-    let mut out: Vec<_> = super::grid::bookable_starts(r, e.date, p, now)
+    let mut out: Vec<_> = starts
         .into_iter()
-        .filter(|s| e.from <= s.time && s.time <= e.to)
-        .filter(|s| counted.is_some() || (s.start < freed.end && freed.start < s.end))
         .filter(|s| {
             raised
                 .as_ref()
                 .is_none_or(|raised| raised.contains(&s.start))
         })
+        .filter(|s| {
+            now_counts
+                .as_ref()
+                .is_none_or(|c| c.get(&s.start).is_some_and(|n| *n > 0))
+        })
         .filter_map(|s| {
-            let opts: Vec<_> = options
+            // The freed tables first: what was freed is offered where it was.
+            let overlaps = s.start < freed.end && freed.start < s.end;
+            let on_own: Vec<super::Seating> = own
                 .iter()
-                .filter(|o| free(o, s.start, s.end))
+                .filter(|o| overlaps && free(o, s.start, s.end))
+                .map(|o| (*o).clone())
+                .collect();
+            if !on_own.is_empty() {
+                return Some((s, on_own));
+            }
+            // A start its window's pacing opened: any fitting option that is free.
+            let paced_open = windows.iter().any(|w| w.contains(s.time))
+                && opened.as_ref().is_some_and(|o| o.contains(&s.start));
+            let any: Vec<super::Seating> = fitting
+                .iter()
+                .filter(|o| paced_open && free(o, s.start, s.end))
                 .cloned()
                 .collect();
-            (!opts.is_empty()).then_some((s, opts))
+            (!any.is_empty()).then_some((s, any))
         })
         .collect();
     out.sort_by_key(|(s, _)| ((s.start - freed.start).num_seconds().abs(), s.start));
@@ -353,7 +407,7 @@ mod tests {
                 restaurant: before.clone(),
                 day: day.to_vec(),
             })),
-            was: None,
+            was: Vec::new(),
         }
     }
 
@@ -391,10 +445,47 @@ mod tests {
         let mut roomy = r.clone();
         roomy.pacing.as_mut().unwrap().max_parties = Some(2);
         assert!(offer_starts(&roomy, &e, &freed, &day, now()).is_empty());
-        // The release's own time is still offered, on its own table, as without pacing.
-        let at_1930 = offer_starts(&r, &waiting("19:30", "19:30"), &freed, &[later], now());
+        // The release's own time is offered on its own table only, as without pacing: t2 is
+        // free at 19:30 too, but that was public already (and must stay so).
+        let at_1930 = offer_starts(
+            &r,
+            &waiting("19:30", "19:30"),
+            &freed,
+            std::slice::from_ref(&later),
+            now(),
+        );
         assert_eq!(at_1930.len(), 1);
-        assert!(at_1930[0].1.iter().any(|o| o.tables == t("t1")));
+        assert_eq!(at_1930[0].1.len(), 1);
+        assert_eq!(at_1930[0].1[0].tables, t("t1"));
+        // Two reservations of one window (room for two) freed together: each alone leaves the
+        // window with room, both together opened it. Freed together, the start is offered.
+        roomy.tables.push(roomy.tables[0].clone());
+        roomy.tables[2].id = TableId::parse("t3").unwrap();
+        roomy.validate().unwrap();
+        let (a, b) = (
+            confirmed(&roomy, "t1", "19:30"),
+            confirmed(&roomy, "t3", "19:30"),
+        );
+        let gone = |x: &Reservation| Reservation {
+            status: Status::Released,
+            updated_at: now(),
+            ..x.clone()
+        };
+        let (a_gone, b_gone) = (gone(&a), gone(&b));
+        let day = vec![
+            a_gone.clone(),
+            b_gone.clone(),
+            later.clone(),
+            confirmed(&roomy, "t3", "21:00"),
+        ];
+        assert!(
+            offer_starts(&roomy, &e, &Freed::of(&a_gone), &day, now()).is_empty(),
+            "one alone did not fill the window"
+        );
+        let together = Freed::of_among(&a_gone, &[a_gone.clone(), b_gone.clone()]);
+        let got = offer_starts(&roomy, &e, &together, &day, now());
+        assert_eq!(got.len(), 1, "{got:?}");
+        assert_eq!(got[0].1[0].tables, t("t2"));
     }
 
     #[test]

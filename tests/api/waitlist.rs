@@ -771,3 +771,51 @@ async fn a_release_that_makes_room_in_a_full_pacing_window_offers_its_starts_on_
         0
     );
 }
+
+#[tokio::test]
+async fn holds_of_one_full_pacing_window_that_expire_together_offer_the_room_they_leave() {
+    let app = TestApp::spawn().await;
+    let tables = json!([{"id": "t1", "max_party": 2}, {"id": "t2", "max_party": 2}, {"id": "t3", "max_party": 2}]);
+    let mut body = restaurant_body(tables);
+    body["pacing"] = json!({"window_minutes": 30, "max_covers": null, "max_parties": 2});
+    body["hold_seconds"] = json!(2);
+    let r = app.create_restaurant(body).await;
+    let date = date_in(4);
+    // 21:00 on t1 and t2 (confirmed) keeps both from a 19:45 turn; two holds at 19:30 fill the
+    // window.
+    for t in ["t1", "t2"] {
+        for time in ["21:00", "19:30"] {
+            let res = app
+                .send(
+                    Method::POST,
+                    &format!("/v1/restaurants/{}/holds", r.id),
+                    None,
+                    Some(json!({"date": date, "time": time, "party_size": 2, "table_id": t})),
+                )
+                .await;
+            assert_eq!(res.status(), StatusCode::CREATED, "{t} {time}");
+            if time == "21:00" {
+                let h: Value = res.json().await.unwrap();
+                let (id, token) = (h["id"].as_str().unwrap(), h["token"].as_str().unwrap());
+                assert_eq!(app.confirm(id, token).await.status(), StatusCode::OK);
+            }
+        }
+    }
+    assert_eq!(
+        free_at(&app.availability(&r.id, &date, 2).await, "19:45"),
+        0
+    );
+    let (status, entry) = join(&app, &r.id, join_body(&date, 2, "19:45", "19:45")).await;
+    assert_eq!(status, StatusCode::CREATED, "{entry}");
+    // Both holds lapse together: the window has room, 19:45 opens on t3, and it is offered.
+    let (id, token) = (
+        entry["id"].as_str().unwrap(),
+        entry["token"].as_str().unwrap(),
+    );
+    let e = crate::kit::wait::until(Duration::from_secs(8), "the offer", || async {
+        let e = app.waitlist_entry(id, token).await;
+        (e["status"] == "offered").then_some(e)
+    })
+    .await;
+    assert_eq!(e["offer"]["time"], "19:45");
+}
