@@ -475,14 +475,16 @@ pub async fn open(url: &str) -> anyhow::Result<DynStore> {
 /// only the retention job).
 pub async fn open_keeping(url: &str, retention_days: u32) -> anyhow::Result<DynStore> {
     if url.starts_with("sqlite:") {
-        Ok(Arc::new(sqlite::SqliteStore::open(url).await.map_err(
-            |e| {
-                e.context(format!(
-                    "cannot open the SQLite store {url} (does its directory exist, and may this \
-                 process write there?)"
-                ))
-            },
-        )?))
+        let store = sqlite::SqliteStore::open(url).await.map_err(|e| {
+            // SQLite's own words for a path it cannot create say nothing of the path.
+            let hint = if format!("{e:#}").contains("unable to open database file") {
+                " (does its directory exist, and may this process write there?)"
+            } else {
+                ""
+            };
+            e.context(format!("cannot open the SQLite store {url}{hint}"))
+        })?;
+        Ok(Arc::new(store))
     } else if let Some(table) = url.strip_prefix("dynamodb://") {
         Ok(Arc::new(
             dynamo::DynamoStore::connect(table)
