@@ -451,6 +451,58 @@ async fn freed_time_is_offered_before_the_release_is_answered_or_shown_so_no_pub
     }
 }
 
+/// Public diners retrying holds without pause, one per time in `times` (at the restaurant `rid`
+/// on `date`, party 2), until [`Hammers::stop`] says how many holds they won.
+struct Hammers {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    running: Vec<tokio::task::JoinHandle<usize>>,
+}
+
+impl Hammers {
+    fn start(app: &TestApp, rid: &str, date: &str, times: &[String]) -> Hammers {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let running = times
+            .iter()
+            .map(|time| {
+                let (api, rid, date, time, stop) = (
+                    app.api.clone(),
+                    rid.to_owned(),
+                    date.to_owned(),
+                    time.clone(),
+                    stop.clone(),
+                );
+                tokio::spawn(async move {
+                    let mut won = 0;
+                    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        won += usize::from(
+                            api.hold(&rid, &date, &time, 2).await.status() == StatusCode::CREATED,
+                        );
+                    }
+                    won
+                })
+            })
+            .collect();
+        Hammers { stop, running }
+    }
+
+    /// Stops them, and notes in `taken` (as `trial`) a trial where they won a hold or the
+    /// `entry` owed the time was not offered it.
+    async fn settle(self, entry: &Value, trial: String, taken: &mut Vec<String>) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let won: usize = futures_util::future::join_all(self.running)
+            .await
+            .into_iter()
+            .map(Result::unwrap)
+            .sum();
+        if won > 0 || entry["status"] != "offered" {
+            taken.push(format!(
+                "{trial}: {won} public holds, entry {}",
+                entry["status"]
+            ));
+        }
+    }
+}
+
 #[tokio::test]
 async fn public_holds_racing_a_release_never_take_the_time_a_waiting_entry_is_owed() {
     let app = TestApp::spawn().await;
@@ -462,22 +514,7 @@ async fn public_holds_racing_a_release_never_take_the_time_a_waiting_entry_is_ow
         let (status, entry) = join(&app, &r.id, join_body(&date, 2, "19:00", "19:00")).await;
         assert_eq!(status, StatusCode::CREATED);
         // Three diners retry 19:00 without pause while it is released.
-        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let hammers: Vec<_> = (0..3)
-            .map(|_| {
-                let (app, rid, date, stop) =
-                    (app.api.clone(), r.id.clone(), date.clone(), stop.clone());
-                tokio::spawn(async move {
-                    let mut won = 0;
-                    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                        won += usize::from(
-                            app.hold(&rid, &date, "19:00", 2).await.status() == StatusCode::CREATED,
-                        );
-                    }
-                    won
-                })
-            })
-            .collect();
+        let hammers = Hammers::start(&app, &r.id, &date, &["19:00"; 3].map(String::from));
         let (id, token) = (
             hold["id"].as_str().unwrap(),
             hold["token"].as_str().unwrap(),
@@ -492,15 +529,9 @@ async fn public_holds_racing_a_release_never_take_the_time_a_waiting_entry_is_ow
                 entry["token"].as_str().unwrap(),
             )
             .await;
-        stop.store(true, std::sync::atomic::Ordering::Relaxed);
-        let won: usize = futures_util::future::join_all(hammers)
-            .await
-            .into_iter()
-            .map(Result::unwrap)
-            .sum();
-        if won > 0 || e["status"] != "offered" {
-            taken_by_the_public.push(format!("{date}: {won} public holds, entry {}", e["status"]));
-        }
+        hammers
+            .settle(&e, date.clone(), &mut taken_by_the_public)
+            .await;
     }
     assert!(
         taken_by_the_public.is_empty(),
@@ -613,23 +644,8 @@ async fn public_holds_racing_an_early_completion_never_take_the_time_a_waiting_e
             join(&app, &r.id, join_body(&date, 2, &from, &later(&from, 60))).await;
         assert_eq!(status, StatusCode::CREATED, "{entry}");
         // Three diners retry the next two starts without pause while the turn ends early.
-        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let hammers: Vec<_> = (0..3)
-            .map(|i| {
-                let (app, rid, date, stop) =
-                    (app.api.clone(), r.id.clone(), date.clone(), stop.clone());
-                let time = later(&from, 15 * (1 + i % 2));
-                tokio::spawn(async move {
-                    let mut won = 0;
-                    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                        won += usize::from(
-                            app.hold(&rid, &date, &time, 2).await.status() == StatusCode::CREATED,
-                        );
-                    }
-                    won
-                })
-            })
-            .collect();
+        let times: Vec<String> = (0..3).map(|i| later(&from, 15 * (1 + i % 2))).collect();
+        let hammers = Hammers::start(&app, &r.id, &date, &times);
         let ended = app.set_status(&id, &r.staff, "completed").await;
         assert_eq!(ended.status(), StatusCode::OK);
         let e = app
@@ -638,18 +654,9 @@ async fn public_holds_racing_an_early_completion_never_take_the_time_a_waiting_e
                 entry["token"].as_str().unwrap(),
             )
             .await;
-        stop.store(true, std::sync::atomic::Ordering::Relaxed);
-        let won: usize = futures_util::future::join_all(hammers)
-            .await
-            .into_iter()
-            .map(Result::unwrap)
-            .sum();
-        if won > 0 || e["status"] != "offered" {
-            taken_by_the_public.push(format!(
-                "trial {trial}: {won} public holds, entry {}",
-                e["status"]
-            ));
-        }
+        hammers
+            .settle(&e, format!("trial {trial}"), &mut taken_by_the_public)
+            .await;
     }
     assert!(
         taken_by_the_public.is_empty(),
@@ -680,22 +687,7 @@ async fn public_holds_racing_a_declined_offer_never_take_the_time_the_next_entry
             "offered"
         );
         // Three diners retry 19:00 without pause while the first entry declines its offer.
-        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let hammers: Vec<_> = (0..3)
-            .map(|_| {
-                let (app, rid, date, stop) =
-                    (app.api.clone(), r.id.clone(), date.clone(), stop.clone());
-                tokio::spawn(async move {
-                    let mut won = 0;
-                    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                        won += usize::from(
-                            app.hold(&rid, &date, "19:00", 2).await.status() == StatusCode::CREATED,
-                        );
-                    }
-                    won
-                })
-            })
-            .collect();
+        let hammers = Hammers::start(&app, &r.id, &date, &["19:00"; 3].map(String::from));
         let left = app
             .send(
                 Method::DELETE,
@@ -706,18 +698,9 @@ async fn public_holds_racing_a_declined_offer_never_take_the_time_the_next_entry
             .await;
         assert_eq!(left.status(), StatusCode::NO_CONTENT);
         let e = app.waitlist_entry(&next_id, &next_token).await;
-        stop.store(true, std::sync::atomic::Ordering::Relaxed);
-        let won: usize = futures_util::future::join_all(hammers)
-            .await
-            .into_iter()
-            .map(Result::unwrap)
-            .sum();
-        if won > 0 || e["status"] != "offered" {
-            taken_by_the_public.push(format!(
-                "{date}: {won} public holds, next entry {}",
-                e["status"]
-            ));
-        }
+        hammers
+            .settle(&e, date.clone(), &mut taken_by_the_public)
+            .await;
     }
     assert!(
         taken_by_the_public.is_empty(),
