@@ -247,8 +247,6 @@ impl Booking {
         let now = Self::now();
         let expired = self.store.expire_due(now, 500).await?;
         let n = expired.len();
-        // Holds of one window that expire together free its pacing room together.
-        let together: Vec<Reservation> = expired.iter().map(|(r, _)| r.clone()).collect();
         for (r, v) in expired {
             let image = events::Image::new(vec![r.clone()], Vec::new());
             self.publish(
@@ -259,7 +257,7 @@ impl Booking {
                 Some(image),
             );
             // The freed time goes to the waitlist first (a lapsed offer cascades the same way).
-            self.spawn_offer(crate::domain::waitlist::Freed::of_among(&r, &together));
+            self.spawn_offer(crate::domain::waitlist::Freed::of(&r));
         }
         Ok(n)
     }

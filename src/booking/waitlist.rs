@@ -488,21 +488,11 @@ impl Booking {
                 .store
                 .reservations_on(wd.restaurant_id, wd.date)
                 .await?;
-            let freeing: Vec<&Reservation> = all
+            for r in all
                 .iter()
                 .filter(|r| r.updated_at > wd.oldest && frees(r, now))
-                .collect();
-            // What stopped counting since the oldest entry joined, freed together.
-            let stopped: Vec<Reservation> = freeing
-                .iter()
-                .filter(|r| !matches!(r.status, Status::Completed | Status::NoShow))
-                .map(|r| (*r).clone())
-                .collect();
-            for r in freeing {
-                let mut freed = freed_by(r);
-                if !freed.was.is_empty() {
-                    freed.was = Freed::of_among(r, &stopped).was;
-                }
+            {
+                let freed = freed_by(r);
                 // Only capacity some earlier entry could still be offered goes to a write.
                 let open = waiting.iter().any(|e| {
                     e.created_at < freed.at

@@ -124,11 +124,13 @@ pub struct Freed {
     /// availability counts them, pacing included) is offered: what was public already stays
     /// public.
     pub before: Option<std::sync::Arc<Before>>,
-    /// Freed by reservations that stopped counting (released, expired, cancelled): each as it
-    /// stood before, occupying its tables and counting in its pacing window — the one that
-    /// freed this, and others freed with it (one sweep, one reconcile). With pacing, a start of
-    /// their windows may open on another table (the window was full): measured as the rise of
-    /// availability's counts without them, that is freed capacity too.
+    /// Freed by a reservation that stopped counting (released, expired, cancelled): it as it
+    /// stood before, occupying its tables and counting in its pacing window. With pacing, a
+    /// start of its window may open on another table (the window was full): measured as the
+    /// rise of availability's counts without it, where no freed table is free, that is freed
+    /// capacity too. Each free is measured alone: two reservations that filled a window between
+    /// them and stop counting together open room neither opened alone, and that room is not
+    /// offered (it goes public).
     pub was: Vec<std::sync::Arc<super::Reservation>>,
 }
 
@@ -141,19 +143,6 @@ pub struct Before {
 }
 
 impl Freed {
-    /// [`Freed::of`] `r`, freed together with `others` (the reservations of one sweep or one
-    /// reconcile that stopped counting): those of its date count as freed with it.
-    pub fn of_among(r: &super::Reservation, others: &[super::Reservation]) -> Self {
-        let mut f = Self::of(r);
-        f.was.extend(
-            others
-                .iter()
-                .filter(|o| o.id != r.id && o.restaurant_id == r.restaurant_id && o.date == r.date)
-                .map(|o| std::sync::Arc::new(counting(o))),
-        );
-        f
-    }
-
     /// What a reservation frees when it stops occupying its tables (release, expiry, cancel).
     /// A hold is free from its `expires_at` on, whenever it is swept.
     pub fn of(r: &super::Reservation) -> Self {
@@ -457,35 +446,24 @@ mod tests {
         assert_eq!(at_1930.len(), 1);
         assert_eq!(at_1930[0].1.len(), 1);
         assert_eq!(at_1930[0].1[0].tables, t("t1"));
-        // Two reservations of one window (room for two) freed together: each alone leaves the
-        // window with room, both together opened it. Freed together, the start is offered.
-        roomy.tables.push(roomy.tables[0].clone());
-        roomy.tables[2].id = TableId::parse("t3").unwrap();
-        roomy.validate().unwrap();
-        let (a, b) = (
-            confirmed(&roomy, "t1", "19:30"),
-            confirmed(&roomy, "t3", "19:30"),
+        // So with a pacing limit that never binds: the freed table, never a public one.
+        let mut loose = r.clone();
+        loose.pacing = Some(crate::domain::Pacing {
+            window_minutes: 15,
+            max_covers: Some(1000),
+            max_parties: None,
+        });
+        loose.validate().unwrap();
+        let got = offer_starts(
+            &loose,
+            &waiting("19:30", "19:30"),
+            &freed,
+            std::slice::from_ref(&later),
+            now(),
         );
-        let gone = |x: &Reservation| Reservation {
-            status: Status::Released,
-            updated_at: now(),
-            ..x.clone()
-        };
-        let (a_gone, b_gone) = (gone(&a), gone(&b));
-        let day = vec![
-            a_gone.clone(),
-            b_gone.clone(),
-            later.clone(),
-            confirmed(&roomy, "t3", "21:00"),
-        ];
-        assert!(
-            offer_starts(&roomy, &e, &Freed::of(&a_gone), &day, now()).is_empty(),
-            "one alone did not fill the window"
-        );
-        let together = Freed::of_among(&a_gone, &[a_gone.clone(), b_gone.clone()]);
-        let got = offer_starts(&roomy, &e, &together, &day, now());
-        assert_eq!(got.len(), 1, "{got:?}");
-        assert_eq!(got[0].1[0].tables, t("t2"));
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].1.len(), 1);
+        assert_eq!(got[0].1[0].tables, t("t1"));
     }
 
     #[test]
