@@ -453,13 +453,13 @@ async fn freed_time_is_offered_before_the_release_is_answered_or_shown_so_no_pub
 
 /// Public diners retrying holds without pause, one per time in `times` (at the restaurant `rid`
 /// on `date`, party 2), until [`Hammers::stop`] says how many holds they won.
-struct Hammers {
+pub(crate) struct Hammers {
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
     running: Vec<tokio::task::JoinHandle<usize>>,
 }
 
 impl Hammers {
-    fn start(app: &TestApp, rid: &str, date: &str, times: &[String]) -> Hammers {
+    pub(crate) fn start(app: &TestApp, rid: &str, date: &str, times: &[String]) -> Hammers {
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let running = times
             .iter()
@@ -487,7 +487,7 @@ impl Hammers {
 
     /// Stops them, and notes in `taken` (as `trial`) a trial where they won a hold or the
     /// `entry` owed the time was not offered it.
-    async fn settle(self, entry: &Value, trial: String, taken: &mut Vec<String>) {
+    pub(crate) async fn settle(self, entry: &Value, trial: String, taken: &mut Vec<String>) {
         self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
         let won: usize = futures_util::future::join_all(self.running)
             .await

@@ -45,6 +45,43 @@ pub enum Op {
     Retag { from: String, to: String },
     /// Give it up, if still ours (or the cell was already removed by TTL).
     Free(String),
+    /// Take it if free, expired, or held by exactly `keep`: a freed minute kept for one planned
+    /// waitlist offer (see [`keep_ops`]).
+    ClaimOver { value: String, keep: String },
+}
+
+/// A planned offer's keep: freed minutes carry it instead of going free, so that no claim but
+/// that offer's ([`Op::ClaimOver`]) takes them before it is written; it lapses at `until` like a
+/// hold, whatever happens to the offer.
+pub fn keep_value(until: DateTime<Utc>, entry: Uuid) -> String {
+    format!(
+        "{}~kept",
+        claim_value(Some(until.timestamp_millis()), entry)
+    )
+}
+
+/// `ops` with every minute given up handed to `keep` instead.
+pub fn keep_ops(ops: &mut [(u8, Op)], keep: &str) {
+    for (_, op) in ops.iter_mut() {
+        if let Op::Free(v) = op {
+            *op = Op::Retag {
+                from: std::mem::take(v),
+                to: keep.to_owned(),
+            };
+        }
+    }
+}
+
+/// `ops` with every claim also taking a minute `keep` holds.
+pub fn over_keep(ops: &mut [(u8, Op)], keep: &str) {
+    for (_, op) in ops.iter_mut() {
+        if let Op::Claim(v) = op {
+            *op = Op::ClaimOver {
+                value: std::mem::take(v),
+                keep: keep.to_owned(),
+            };
+        }
+    }
 }
 
 /// One minute's claim before and after a change.
@@ -103,6 +140,16 @@ pub fn update(
                 sets.push(format!("{a} = {}", e.value(s(v))));
                 conds.push(format!("(attribute_not_exists({a}) OR {a} < {now_p})"));
             }
+            Op::ClaimOver { value, keep } => {
+                let now_p = now_p
+                    .get_or_insert_with(|| e.value(s(now_key(now))))
+                    .clone();
+                sets.push(format!("{a} = {}", e.value(s(value))));
+                conds.push(format!(
+                    "(attribute_not_exists({a}) OR {a} < {now_p} OR {a} = {})",
+                    e.value(s(keep))
+                ));
+            }
             Op::Retag { from, to } => {
                 conds.push(format!("{a} = {}", e.value(s(from))));
                 sets.push(format!("{a} = {}", e.value(s(to))));
@@ -137,6 +184,57 @@ pub fn update(
 mod tests {
     use super::*;
     use chrono::TimeZone;
+
+    #[test]
+    fn a_kept_minute_is_retagged_for_one_offer_whose_claim_alone_may_take_it() {
+        let now = Utc.with_ymd_and_hms(2026, 12, 5, 18, 0, 0).unwrap();
+        let keep = keep_value(now + chrono::Duration::seconds(10), Uuid::nil());
+        assert!(keep.as_str() > now_key(now).as_str(), "live while kept");
+        assert!(
+            keep.as_str() < now_key(now + chrono::Duration::seconds(11)).as_str(),
+            "then free"
+        );
+        let mut freed = vec![(0, Op::Free("r".into())), (1, Op::Claim("x".into()))];
+        keep_ops(&mut freed, &keep);
+        assert_eq!(
+            freed[0].1,
+            Op::Retag {
+                from: "r".into(),
+                to: keep.clone()
+            }
+        );
+        assert_eq!(
+            freed[1].1,
+            Op::Claim("x".into()),
+            "only what is given up is kept"
+        );
+        let mut offer = vec![(0, Op::Claim("o".into()))];
+        over_keep(&mut offer, &keep);
+        assert_eq!(
+            offer[0].1,
+            Op::ClaimOver {
+                value: "o".into(),
+                keep: keep.clone()
+            }
+        );
+        let item = update(
+            "t",
+            Uuid::nil(),
+            &TableId::parse("t1").unwrap(),
+            7,
+            &offer,
+            now,
+        )
+        .unwrap();
+        let u = item.update().unwrap();
+        let cond = u.condition_expression().unwrap();
+        assert!(
+            cond.contains("attribute_not_exists") && cond.matches(" OR ").count() == 2,
+            "{cond}"
+        );
+        let values = u.expression_attribute_values().unwrap();
+        assert!(values.values().any(|v| v.as_s().is_ok_and(|s| *s == keep)));
+    }
 
     fn at(h: u32, m: u32) -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2026, 12, 5, h, m, 0).unwrap()

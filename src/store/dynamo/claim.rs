@@ -70,6 +70,8 @@ pub struct Extras<'a> {
 pub struct OfferTo<'a> {
     pub entry: Uuid,
     pub mail: Option<(&'a MailIntent, &'a Guest)>,
+    /// The keep its release left on the freed minutes, which this offer's claims may take.
+    pub keep: Option<&'a str>,
 }
 
 /// Whether `slot` of a client item now names a live hold other than `mine`.
@@ -181,7 +183,10 @@ impl DynamoStore {
         let first_cell = items.len();
         let claim = (minutes(r.start, r.end), claim_of(&r));
         for t in &r.table_ids {
-            for (cell, ops) in cells::diff(None, Some(claim.clone())) {
+            for (cell, mut ops) in cells::diff(None, Some(claim.clone())) {
+                if let Some(keep) = extras.entry.and_then(|o| o.keep) {
+                    cells::over_keep(&mut ops, keep);
+                }
                 items.push(
                     cells::update(&self.table, r.restaurant_id, t, cell, &ops, now)
                         .map_err(super::io::build_err)?,

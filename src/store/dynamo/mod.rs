@@ -320,7 +320,24 @@ impl Store for DynamoStore {
         self.offer_(o).await
     }
 
+    async fn transition_offering(
+        &self,
+        t: Transition,
+        o: NewOffer,
+    ) -> StoreResult<(TransitionOutcome, Option<OfferOutcome>)> {
+        self.transition_offering_(t, o).await
+    }
+
     async fn leave_waitlist(&self, id: Uuid, now: DateTime<Utc>) -> StoreResult<LeaveOutcome> {
         self.leave_waitlist_(id, now).await
+    }
+
+    async fn leave_waitlist_offering(
+        &self,
+        id: Uuid,
+        now: DateTime<Utc>,
+        o: NewOffer,
+    ) -> StoreResult<(LeaveOutcome, Option<OfferOutcome>)> {
+        self.leave_waitlist_offering_(id, now, o).await
     }
 }

@@ -45,8 +45,76 @@ fn occupancy(r: &Reservation) -> Option<(std::ops::Range<i64>, String)> {
     Some((minutes(r.start, r.end), claim_value(expiry, r.id)))
 }
 
+/// How long the freed minutes are kept for a planned offer at most.
+pub(super) const KEEP_FOR: chrono::Duration = chrono::Duration::seconds(10);
+
 impl DynamoStore {
     pub(super) async fn transition_(&self, t: Transition) -> StoreResult<TransitionOutcome> {
+        self.transition_keeping(t, None).await
+    }
+
+    /// A transition and the offer of what it frees, planned before it. The transition hands
+    /// the minutes it frees to a keep instead of freeing them, and the offer's claims may take
+    /// the keep: no other claim, from any client or instance, takes those minutes in between,
+    /// though the two are separate writes. Not offered, the keep is lifted (and it lapses by
+    /// itself in `KEEP_FOR` anyway, should lifting it fail).
+    pub(super) async fn transition_offering_(
+        &self,
+        t: Transition,
+        o: crate::store::NewOffer,
+    ) -> StoreResult<(TransitionOutcome, Option<crate::store::OfferOutcome>)> {
+        let keep = cells::keep_value(t.now + KEEP_FOR, o.entry_id);
+        let out = self.transition_keeping(t, Some(&keep)).await?;
+        let TransitionOutcome::Done { reservation, .. } = &out else {
+            return Ok((out, None));
+        };
+        let offered = match self.offer_over(o, Some(&keep)).await {
+            Ok(offered) => Some(offered),
+            Err(e) => {
+                tracing::warn!(
+                    error = format!("{e:#}"),
+                    "the planned offer failed; offered after the change instead"
+                );
+                None
+            }
+        };
+        if !matches!(offered, Some(crate::store::OfferOutcome::Offered { .. })) {
+            self.lift_keep(reservation, &keep).await;
+        }
+        Ok((out, offered))
+    }
+
+    /// Frees the minutes of `r`'s former time that still carry `keep`, cell by cell.
+    pub(super) async fn lift_keep(&self, r: &Reservation, keep: &str) {
+        let ops = cells::diff(Some((minutes(r.start, r.end), keep.to_owned())), None);
+        for table in &r.table_ids {
+            for (cell, ops) in &ops {
+                let lifted = match cells::update(
+                    &self.table,
+                    r.restaurant_id,
+                    table,
+                    *cell,
+                    ops,
+                    Utc::now(),
+                ) {
+                    Ok(item) => self.transact(vec![item]).await.map(|_| ()),
+                    Err(e) => Err(super::io::build_err(e)),
+                };
+                if let Err(e) = lifted {
+                    tracing::warn!(
+                        error = format!("{e:#}"),
+                        "a keep was not lifted; it lapses by itself"
+                    );
+                }
+            }
+        }
+    }
+
+    async fn transition_keeping(
+        &self,
+        t: Transition,
+        keep: Option<&str>,
+    ) -> StoreResult<TransitionOutcome> {
         for _ in 0..8 {
             let Some(cur) = self.stored_reservation(t.id).await? else {
                 return Ok(TransitionOutcome::Conflict(None));
@@ -57,7 +125,7 @@ impl DynamoStore {
             if !live {
                 return Ok(TransitionOutcome::Conflict(Some(cur.reservation)));
             }
-            match self.apply(&cur, &t).await? {
+            match self.apply_with(&cur, &t, None, keep).await? {
                 Applied::Done(reservation, entry) => {
                     let reservation = *reservation;
                     let dates = dates_touched(&cur.reservation, &reservation);
@@ -174,18 +242,18 @@ impl DynamoStore {
         self.update(k, &expr, Some(&cond), &e)
     }
 
-    async fn apply(&self, cur: &StoredReservation, t: &Transition) -> StoreResult<Applied> {
-        self.apply_with(cur, t, None).await
-    }
-
     /// Releases an offered hold whose entry leaves, the entry's `left` in the same write:
     /// `None` when either moved meanwhile (read both again).
     pub(super) async fn release_for_leave(
         &self,
         cur: &StoredReservation,
         t: &Transition,
+        keep: Option<&str>,
     ) -> StoreResult<Option<(Reservation, Versions)>> {
-        match self.apply_with(cur, t, Some(WaitStatus::Left)).await? {
+        match self
+            .apply_with(cur, t, Some(WaitStatus::Left), keep)
+            .await?
+        {
             Applied::Done(r, _) => {
                 let dates = dates_touched(&cur.reservation, &r);
                 let mine = Some((r.id, cur.writes + 1));
@@ -196,12 +264,14 @@ impl DynamoStore {
         }
     }
 
-    /// A transition; `entry_to` overrides where the offered entry goes (a leave).
+    /// A transition; `entry_to` overrides where the offered entry goes (a leave); `keep`
+    /// takes the minutes it frees (see `transition_offering_`).
     async fn apply_with(
         &self,
         cur: &StoredReservation,
         t: &Transition,
         entry_to: Option<WaitStatus>,
+        keep: Option<&str>,
     ) -> StoreResult<Applied> {
         let mut r = cur.reservation.clone();
         r.status = t.to;
@@ -308,7 +378,10 @@ impl DynamoStore {
         }
         let first_cell = items.len();
         // Every member table's minutes move together.
-        let ops = cells::diff(occupancy(&cur.reservation), occupancy(&r));
+        let mut ops = cells::diff(occupancy(&cur.reservation), occupancy(&r));
+        if let Some(keep) = keep {
+            ops.values_mut().for_each(|ops| cells::keep_ops(ops, keep));
+        }
         for table in &r.table_ids {
             for (cell, ops) in &ops {
                 items.push(

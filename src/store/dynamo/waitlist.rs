@@ -143,6 +143,16 @@ impl DynamoStore {
     }
 
     pub(super) async fn offer_(&self, o: NewOffer) -> StoreResult<OfferOutcome> {
+        self.offer_over(o, None).await
+    }
+
+    /// An offer whose claims may also take the minutes `keep` holds (the keep its release
+    /// left, see `transition_offering_`).
+    pub(super) async fn offer_over(
+        &self,
+        o: NewOffer,
+        keep: Option<&str>,
+    ) -> StoreResult<OfferOutcome> {
         let NewOffer {
             entry_id,
             mut hold,
@@ -180,6 +190,7 @@ impl DynamoStore {
         let to = OfferTo {
             entry: entry_id,
             mail: mail.as_ref().map(|m| (m, &entry.guest)),
+            keep,
         };
         Ok(match self.decide(hold, Some(to)).await? {
             Decided::Is(InsertOutcome::Won {
@@ -217,6 +228,48 @@ impl DynamoStore {
         id: Uuid,
         now: DateTime<Utc>,
     ) -> StoreResult<LeaveOutcome> {
+        self.leave_keeping(id, now, None).await
+    }
+
+    /// A leave, and the offer of the declined capacity planned before it: the release keeps
+    /// the minutes it frees for that offer (see `transition_offering_`).
+    pub(super) async fn leave_waitlist_offering_(
+        &self,
+        id: Uuid,
+        now: DateTime<Utc>,
+        o: NewOffer,
+    ) -> StoreResult<(LeaveOutcome, Option<OfferOutcome>)> {
+        let keep = super::cells::keep_value(now + super::transition::KEEP_FOR, o.entry_id);
+        let out = self.leave_keeping(id, now, Some(&keep)).await?;
+        let LeaveOutcome::Left {
+            released: Some(released),
+            ..
+        } = &out
+        else {
+            return Ok((out, None));
+        };
+        let offered = self
+            .offer_over(o, Some(&keep))
+            .await
+            .map_err(|e| {
+                tracing::warn!(
+                    error = format!("{e:#}"),
+                    "the planned offer failed; offered after the leave instead"
+                )
+            })
+            .ok();
+        if !matches!(offered, Some(OfferOutcome::Offered { .. })) {
+            self.lift_keep(released, &keep).await;
+        }
+        Ok((out, offered))
+    }
+
+    async fn leave_keeping(
+        &self,
+        id: Uuid,
+        now: DateTime<Utc>,
+        keep: Option<&str>,
+    ) -> StoreResult<LeaveOutcome> {
         for _ in 0..LEAVE_ATTEMPTS {
             let Some(cur) = self.located(entry_pointer_key(id)).await? else {
                 return Ok(LeaveOutcome::NotFound);
@@ -242,7 +295,7 @@ impl DynamoStore {
                         && held.entry == Some(id);
                     if live {
                         let t = Transition::new(res, Status::Held, Status::Released, now);
-                        match self.release_for_leave(&held, &t).await? {
+                        match self.release_for_leave(&held, &t, keep).await? {
                             Some((released, versions)) => {
                                 return Ok(LeaveOutcome::Left {
                                     entry: left,
