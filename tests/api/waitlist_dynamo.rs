@@ -206,3 +206,43 @@ async fn on_dynamodb_public_holds_racing_a_declined_offer_never_take_the_time_th
         "the declined 19:00 went to the public: {taken_by_the_public:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn on_dynamodb_the_freed_minutes_a_planned_offer_did_not_take_are_public_at_once() {
+    let Some(b) = Backend::dynamo("waitlist_dynamo::freed_minutes_not_taken") else {
+        return;
+    };
+    let app = TestApp::spawn_on(b).await;
+    let r = app
+        .create_restaurant(restaurant_body(json!([{"id": "t1", "max_party": 2}])))
+        .await;
+    let date = date_in(5);
+    // 19:30 on t1 (to 21:00) is released; the entry waits for 19:45 only, so its offer takes
+    // t1 from 19:45: the release's 19:30–19:45 is not the offer's and is free again at once.
+    let hold = app.held(&r.id, &date, "19:30", 2).await;
+    let res = app
+        .send(
+            Method::POST,
+            &format!("/v1/restaurants/{}/waitlist", r.id),
+            None,
+            Some(
+                json!({"date": date, "party_size": 2, "from": "19:45", "to": "19:45",
+                        "guest": {"name": "Ada"}}),
+            ),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let entry: Value = res.json().await.unwrap();
+    app.release_hold(&hold).await;
+    let e = app
+        .waitlist_entry(
+            entry["id"].as_str().unwrap(),
+            entry["token"].as_str().unwrap(),
+        )
+        .await;
+    assert_eq!(e["status"], "offered", "{e}");
+    assert_eq!(e["offer"]["time"], "19:45");
+    // 18:15 runs to 19:45: it needs exactly the minutes the offer left.
+    let early = app.hold(&r.id, &date, "18:15", 2).await;
+    assert_eq!(early.status(), StatusCode::CREATED);
+}

@@ -50,7 +50,7 @@ pub(super) const KEEP_FOR: chrono::Duration = chrono::Duration::seconds(10);
 
 impl DynamoStore {
     pub(super) async fn transition_(&self, t: Transition) -> StoreResult<TransitionOutcome> {
-        self.transition_keeping(t, None).await
+        Ok(self.transition_keeping(t, None).await?.0)
     }
 
     /// A transition and the offer of what it frees, planned before it. The transition hands
@@ -64,8 +64,8 @@ impl DynamoStore {
         o: crate::store::NewOffer,
     ) -> StoreResult<(TransitionOutcome, Option<crate::store::OfferOutcome>)> {
         let keep = cells::keep_value(t.now + KEEP_FOR, o.entry_id);
-        let out = self.transition_keeping(t, Some(&keep)).await?;
-        let TransitionOutcome::Done { reservation, .. } = &out else {
+        let (out, before) = self.transition_keeping(t, Some(&keep)).await?;
+        let (TransitionOutcome::Done { reservation, .. }, Some(before)) = (&out, before) else {
             return Ok((out, None));
         };
         let offered = match self.offer_over(o, Some(&keep)).await {
@@ -78,20 +78,48 @@ impl DynamoStore {
                 None
             }
         };
-        if !matches!(offered, Some(crate::store::OfferOutcome::Offered { .. })) {
-            self.lift_keep(reservation, &keep).await;
-        }
+        let took = match &offered {
+            Some(crate::store::OfferOutcome::Offered { reservation, .. }) => Some(reservation),
+            _ => None,
+        };
+        self.lift_keep(&before, reservation, &keep, took).await;
         Ok((out, offered))
     }
 
-    /// Frees the minutes of `r`'s former time that still carry `keep`, cell by cell.
-    pub(super) async fn lift_keep(&self, r: &Reservation, keep: &str) {
-        let ops = cells::diff(Some((minutes(r.start, r.end), keep.to_owned())), None);
-        for table in &r.table_ids {
+    /// Frees the minutes a change from `before` to `after` kept with `keep` (those of `before`
+    /// that `after` no longer occupies) except those the offer `took` on its tables, cell by
+    /// cell. Should a write fail, the mark lapses by itself.
+    pub(super) async fn lift_keep(
+        &self,
+        before: &Reservation,
+        after: &Reservation,
+        keep: &str,
+        took: Option<&Reservation>,
+    ) {
+        let still = occupancy(after).map(|(m, _)| m);
+        for table in &before.table_ids {
+            let taken = took
+                .filter(|o| o.table_ids.contains(table))
+                .map(|o| minutes(o.start, o.end));
+            let mut ops: std::collections::BTreeMap<i64, Vec<(u8, cells::Op)>> =
+                std::collections::BTreeMap::new();
+            for m in minutes(before.start, before.end) {
+                if still.as_ref().is_some_and(|r| r.contains(&m))
+                    || taken.as_ref().is_some_and(|r| r.contains(&m))
+                {
+                    continue;
+                }
+                ops.entry(m.div_euclid(cells::CELL_MINUTES))
+                    .or_default()
+                    .push((
+                        m.rem_euclid(cells::CELL_MINUTES) as u8,
+                        cells::Op::Free(keep.to_owned()),
+                    ));
+            }
             for (cell, ops) in &ops {
                 let lifted = match cells::update(
                     &self.table,
-                    r.restaurant_id,
+                    before.restaurant_id,
                     table,
                     *cell,
                     ops,
@@ -103,27 +131,29 @@ impl DynamoStore {
                 if let Err(e) = lifted {
                     tracing::warn!(
                         error = format!("{e:#}"),
-                        "a keep was not lifted; it lapses by itself"
+                        "a kept minute was not freed; it lapses by itself"
                     );
                 }
             }
         }
     }
 
+    /// A transition whose freed minutes `keep` takes (when given); done, with the reservation
+    /// as it was before it.
     async fn transition_keeping(
         &self,
         t: Transition,
         keep: Option<&str>,
-    ) -> StoreResult<TransitionOutcome> {
+    ) -> StoreResult<(TransitionOutcome, Option<Reservation>)> {
         for _ in 0..8 {
             let Some(cur) = self.stored_reservation(t.id).await? else {
-                return Ok(TransitionOutcome::Conflict(None));
+                return Ok((TransitionOutcome::Conflict(None), None));
             };
             let r = &cur.reservation;
             let live = r.status == t.from
                 && (t.from != Status::Held || r.expires_at.is_some_and(|e| e > t.now));
             if !live {
-                return Ok(TransitionOutcome::Conflict(Some(cur.reservation)));
+                return Ok((TransitionOutcome::Conflict(Some(cur.reservation)), None));
             }
             match self.apply_with(&cur, &t, None, keep).await? {
                 Applied::Done(reservation, entry) => {
@@ -133,19 +163,20 @@ impl DynamoStore {
                     let versions = self
                         .versions_after(reservation.restaurant_id, &dates, mine)
                         .await;
-                    return Ok(TransitionOutcome::Done {
+                    let done = TransitionOutcome::Done {
                         reservation,
                         versions,
                         entry,
                         waiting: None,
-                    });
+                    };
+                    return Ok((done, Some(cur.reservation)));
                 }
                 Applied::Moved => continue,
                 Applied::Superseded => {
                     // Its time was taken as expired: it reads as expired from now on.
                     let mut r = cur.reservation;
                     r.expires_at = r.expires_at.map(|e| e.min(t.now));
-                    return Ok(TransitionOutcome::Conflict(Some(r)));
+                    return Ok((TransitionOutcome::Conflict(Some(r)), None));
                 }
             }
         }

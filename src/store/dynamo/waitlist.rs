@@ -258,9 +258,12 @@ impl DynamoStore {
                 )
             })
             .ok();
-        if !matches!(offered, Some(OfferOutcome::Offered { .. })) {
-            self.lift_keep(released, &keep).await;
-        }
+        // The declined offer's times are those of the released hold.
+        let took = match &offered {
+            Some(OfferOutcome::Offered { reservation, .. }) => Some(reservation),
+            _ => None,
+        };
+        self.lift_keep(released, released, &keep, took).await;
         Ok((out, offered))
     }
 
