@@ -68,22 +68,35 @@ impl DynamoStore {
         let (TransitionOutcome::Done { reservation, .. }, Some(before)) = (&out, before) else {
             return Ok((out, None));
         };
-        let offered = match self.offer_over(o, Some(&keep)).await {
-            Ok(offered) => Some(offered),
-            Err(e) => {
+        let offered = self.offer_then_lift(o, &keep, &before, reservation).await;
+        Ok((out, offered))
+    }
+
+    /// The planned offer `o`, whose claims may take what `keep` holds, then every kept minute
+    /// it did not take freed (`lift_keep`). `None`: the offer failed (logged).
+    pub(super) async fn offer_then_lift(
+        &self,
+        o: crate::store::NewOffer,
+        keep: &str,
+        before: &Reservation,
+        after: &Reservation,
+    ) -> Option<crate::store::OfferOutcome> {
+        let offered = self
+            .offer_over(o, Some(keep))
+            .await
+            .map_err(|e| {
                 tracing::warn!(
                     error = format!("{e:#}"),
                     "the planned offer failed; offered after the change instead"
-                );
-                None
-            }
-        };
+                )
+            })
+            .ok();
         let took = match &offered {
             Some(crate::store::OfferOutcome::Offered { reservation, .. }) => Some(reservation),
             _ => None,
         };
-        self.lift_keep(&before, reservation, &keep, took).await;
-        Ok((out, offered))
+        self.lift_keep(before, after, keep, took).await;
+        offered
     }
 
     /// Frees the minutes a change from `before` to `after` kept with `keep` (those of `before`

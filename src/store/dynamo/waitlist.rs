@@ -248,22 +248,8 @@ impl DynamoStore {
         else {
             return Ok((out, None));
         };
-        let offered = self
-            .offer_over(o, Some(&keep))
-            .await
-            .map_err(|e| {
-                tracing::warn!(
-                    error = format!("{e:#}"),
-                    "the planned offer failed; offered after the leave instead"
-                )
-            })
-            .ok();
         // The declined offer's times are those of the released hold.
-        let took = match &offered {
-            Some(OfferOutcome::Offered { reservation, .. }) => Some(reservation),
-            _ => None,
-        };
-        self.lift_keep(released, released, &keep, took).await;
+        let offered = self.offer_then_lift(o, &keep, released, released).await;
         Ok((out, offered))
     }
 
