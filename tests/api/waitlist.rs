@@ -505,24 +505,22 @@ impl Hammers {
 
 #[tokio::test]
 async fn public_holds_racing_a_release_never_take_the_time_a_waiting_entry_is_owed() {
-    let app = TestApp::spawn().await;
-    let r = one_table(&app).await;
+    public_holds_race_releases(&TestApp::spawn().await, 10, 3).await;
+}
+
+/// On `app`'s store, `trials` times: a hold on a one-table restaurant's 19:00, an entry waiting
+/// for 19:00, and `diners` public diners retrying 19:00 without pause while the hold is
+/// released. The entry must be offered it every time, and the public never win it.
+pub(crate) async fn public_holds_race_releases(app: &TestApp, trials: i64, diners: usize) {
+    let r = one_table(app).await;
     let mut taken_by_the_public = Vec::new();
-    for days in 3..13 {
+    for days in 3..3 + trials {
         let date = date_in(days);
         let hold = app.held(&r.id, &date, "19:00", 2).await;
-        let (status, entry) = join(&app, &r.id, join_body(&date, 2, "19:00", "19:00")).await;
+        let (status, entry) = join(app, &r.id, join_body(&date, 2, "19:00", "19:00")).await;
         assert_eq!(status, StatusCode::CREATED);
-        // Three diners retry 19:00 without pause while it is released.
-        let hammers = Hammers::start(&app, &r.id, &date, &["19:00"; 3].map(String::from));
-        let (id, token) = (
-            hold["id"].as_str().unwrap(),
-            hold["token"].as_str().unwrap(),
-        );
-        assert_eq!(
-            app.delete_reservation(id, token).await.status(),
-            StatusCode::NO_CONTENT
-        );
+        let hammers = Hammers::start(app, &r.id, &date, &vec!["19:00".to_string(); diners]);
+        app.release_hold(&hold).await;
         let e = app
             .waitlist_entry(
                 entry["id"].as_str().unwrap(),
@@ -666,14 +664,20 @@ async fn public_holds_racing_an_early_completion_never_take_the_time_a_waiting_e
 
 #[tokio::test]
 async fn public_holds_racing_a_declined_offer_never_take_the_time_the_next_entry_is_owed() {
-    let app = TestApp::spawn().await;
-    let r = one_table(&app).await;
+    public_holds_race_declines(&TestApp::spawn().await, 8, 3).await;
+}
+
+/// On `app`'s store, `trials` times: two entries waiting for a one-table restaurant's 19:00, the
+/// first offered it, and `diners` public diners retrying 19:00 without pause while the first
+/// leaves. The next entry must be offered it every time, and the public never win it.
+pub(crate) async fn public_holds_race_declines(app: &TestApp, trials: i64, diners: usize) {
+    let r = one_table(app).await;
     let mut taken_by_the_public = Vec::new();
-    for days in 3..11 {
+    for days in 3..3 + trials {
         let date = date_in(days);
         let hold = app.held(&r.id, &date, "19:00", 2).await;
-        let (_, first) = join(&app, &r.id, join_body(&date, 2, "19:00", "19:00")).await;
-        let (_, next) = join(&app, &r.id, join_body(&date, 2, "19:00", "19:00")).await;
+        let (_, first) = join(app, &r.id, join_body(&date, 2, "19:00", "19:00")).await;
+        let (_, next) = join(app, &r.id, join_body(&date, 2, "19:00", "19:00")).await;
         app.release_hold(&hold).await;
         let entry = |e: &Value| {
             (
@@ -686,8 +690,8 @@ async fn public_holds_racing_a_declined_offer_never_take_the_time_the_next_entry
             app.waitlist_entry(&first_id, &first_token).await["status"],
             "offered"
         );
-        // Three diners retry 19:00 without pause while the first entry declines its offer.
-        let hammers = Hammers::start(&app, &r.id, &date, &["19:00"; 3].map(String::from));
+        // The diners retry 19:00 without pause while the first entry declines its offer.
+        let hammers = Hammers::start(app, &r.id, &date, &vec!["19:00".to_string(); diners]);
         let left = app
             .send(
                 Method::DELETE,

@@ -129,34 +129,8 @@ async fn on_dynamodb_public_holds_racing_a_release_never_take_the_time_a_waiting
     let Some(b) = Backend::dynamo("waitlist_dynamo::public_holds_racing_a_release") else {
         return;
     };
-    let app = TestApp::spawn_on(b).await;
-    let r = app
-        .create_restaurant(restaurant_body(json!([{"id": "t1", "max_party": 2}])))
-        .await;
-    let mut taken_by_the_public = Vec::new();
-    for days in 3..9 {
-        let date = date_in(days);
-        let hold = app.held(&r.id, &date, "19:00", 2).await;
-        let entry = join(&app, &r.id, &date).await;
-        // Two diners retry 19:00 without pause while it is released: the release keeps its
-        // minutes for the planned offer, which is the next write.
-        let hammers =
-            crate::waitlist::Hammers::start(&app, &r.id, &date, &["19:00"; 2].map(String::from));
-        app.release_hold(&hold).await;
-        let e = app
-            .waitlist_entry(
-                entry["id"].as_str().unwrap(),
-                entry["token"].as_str().unwrap(),
-            )
-            .await;
-        hammers
-            .settle(&e, date.clone(), &mut taken_by_the_public)
-            .await;
-    }
-    assert!(
-        taken_by_the_public.is_empty(),
-        "the freed 19:00 went to the public: {taken_by_the_public:?}"
-    );
+    // The freed minutes are kept for the planned offer, which is the next write.
+    crate::waitlist::public_holds_race_releases(&TestApp::spawn_on(b).await, 6, 2).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -165,46 +139,7 @@ async fn on_dynamodb_public_holds_racing_a_declined_offer_never_take_the_time_th
     let Some(b) = Backend::dynamo("waitlist_dynamo::public_holds_racing_a_declined_offer") else {
         return;
     };
-    let app = TestApp::spawn_on(b).await;
-    let r = app
-        .create_restaurant(restaurant_body(json!([{"id": "t1", "max_party": 2}])))
-        .await;
-    let mut taken_by_the_public = Vec::new();
-    for days in 3..9 {
-        let date = date_in(days);
-        let hold = app.held(&r.id, &date, "19:00", 2).await;
-        let (first, next) = (
-            join(&app, &r.id, &date).await,
-            join(&app, &r.id, &date).await,
-        );
-        app.release_hold(&hold).await;
-        let token = |e: &Value| e["token"].as_str().unwrap().to_string();
-        let id = |e: &Value| e["id"].as_str().unwrap().to_string();
-        assert_eq!(
-            app.waitlist_entry(&id(&first), &token(&first)).await["status"],
-            "offered"
-        );
-        // Two diners retry 19:00 without pause while the first entry declines its offer.
-        let hammers =
-            crate::waitlist::Hammers::start(&app, &r.id, &date, &["19:00"; 2].map(String::from));
-        let left = app
-            .send(
-                Method::DELETE,
-                &format!("/v1/waitlist/{}", id(&first)),
-                Some(&token(&first)),
-                None,
-            )
-            .await;
-        assert_eq!(left.status(), StatusCode::NO_CONTENT);
-        let e = app.waitlist_entry(&id(&next), &token(&next)).await;
-        hammers
-            .settle(&e, date.clone(), &mut taken_by_the_public)
-            .await;
-    }
-    assert!(
-        taken_by_the_public.is_empty(),
-        "the declined 19:00 went to the public: {taken_by_the_public:?}"
-    );
+    crate::waitlist::public_holds_race_declines(&TestApp::spawn_on(b).await, 6, 2).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
