@@ -27,6 +27,10 @@ pub(super) struct OfferQueues {
 /// The right to plan and write a restaurant's offers (see `OfferQueues::planners`).
 pub(super) type Planner = tokio::sync::OwnedMutexGuard<()>;
 
+/// What a planned offer came to: the capacity it was planned for, the store's answer, and
+/// whether it wrote a mail.
+pub(super) type Planned = (Freed, OfferOutcome, bool);
+
 impl OfferQueues {
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Uuid, Waiting>> {
         self.waiting.lock().unwrap_or_else(|e| e.into_inner())
@@ -185,6 +189,51 @@ impl Booking {
             None
         });
         planned.map(|(freed, offer)| (freed, offer, planner))
+    }
+
+    /// Writes a freeing change together with its planned offer (`write`, given the offer),
+    /// then gives the planner up: the next planner reads what was written. (Held longer, the
+    /// pass that offers what this offer did not place would wait for it forever.)
+    pub(super) async fn write_planned<T, Fut>(
+        (freed, offer, planner): (Freed, NewOffer, Planner),
+        write: impl FnOnce(NewOffer) -> Fut,
+    ) -> BookingResult<(T, Option<Planned>)>
+    where
+        Fut: std::future::Future<Output = crate::store::StoreResult<(T, Option<OfferOutcome>)>>,
+    {
+        let mailed = offer.mail.is_some();
+        let (outcome, offered) = write(offer).await?;
+        drop(planner);
+        Ok((outcome, offered.map(|o| (freed, o, mailed))))
+    }
+
+    /// Publishes a freeing change (`publish`) after its offer: the planned one the store made
+    /// with it (its change goes first, as after a pass), or else the usual offer of `fallback`,
+    /// if any.
+    pub(super) async fn publish_after_offer(
+        &self,
+        planned: Option<Planned>,
+        fallback: Option<Freed>,
+        publish: impl FnOnce() + Send + 'static,
+    ) {
+        match planned {
+            Some((
+                freed,
+                OfferOutcome::Offered {
+                    reservation,
+                    versions,
+                    entry,
+                },
+                mailed,
+            )) => {
+                self.offered(&freed, reservation, entry, versions, mailed);
+                publish();
+            }
+            _ => match fallback {
+                Some(freed) => self.offer_then(freed, publish).await,
+                None => publish(),
+            },
+        }
     }
 
     /// Picks, for each free in commit order, the first fitting waiting entry not already picked

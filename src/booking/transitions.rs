@@ -5,7 +5,7 @@ use super::reservations::{ceil_to_grid, validate_guest, Idem};
 use super::*;
 use crate::domain::reservation::{Guest, Status};
 use crate::domain::waitlist::Freed;
-use crate::store::{MailKind, NewOffer, OfferOutcome, Transition, TransitionOutcome};
+use crate::store::{MailKind, NewOffer, Transition, TransitionOutcome};
 
 impl Booking {
     pub async fn reservation(&self, id: Uuid) -> BookingResult<Reservation> {
@@ -56,14 +56,7 @@ impl Booking {
     ) -> BookingResult<Result<Reservation, Option<Reservation>>> {
         let (now, mailed) = (t.now, t.mail.is_some());
         let (outcome, offered) = match planned {
-            Some((freed, offer, planner)) => {
-                let mailed = offer.mail.is_some();
-                let (outcome, offered) = self.store.transition_offering(t, offer).await?;
-                // Written: the next planner reads it. (Held longer, the pass below that offers
-                // what this offer did not place would wait for it forever.)
-                drop(planner);
-                (outcome, offered.map(|o| (freed, o, mailed)))
-            }
+            Some(p) => Self::write_planned(p, |o| self.store.transition_offering(t, o)).await?,
             None => (self.store.transition(t).await?, None),
         };
         Ok(match outcome {
@@ -76,26 +69,9 @@ impl Booking {
                 let image = Image::new(vec![reservation.clone()], entry.into_iter().collect());
                 let (me, rid) = (self.clone(), reservation.restaurant_id);
                 let publish = move || me.publish(rid, cause, now, versions, Some(image));
-                match offered {
-                    // Offered with the change: the offer's change goes first, as after a pass.
-                    Some((
-                        freed,
-                        OfferOutcome::Offered {
-                            reservation,
-                            versions,
-                            entry,
-                        },
-                        mailed,
-                    )) => {
-                        self.offered(&freed, reservation, entry, versions, mailed);
-                        publish();
-                    }
-                    // Nobody waiting as of the write: nothing to offer, nothing to wait for.
-                    _ => match frees(&reservation).filter(|_| waiting != Some(false)) {
-                        Some(freed) => self.offer_then(freed, publish).await,
-                        None => publish(),
-                    },
-                }
+                // Nobody waiting as of the write: nothing to offer, nothing to wait for.
+                let fallback = frees(&reservation).filter(|_| waiting != Some(false));
+                self.publish_after_offer(offered, fallback, publish).await;
                 if mailed {
                     self.mail_ready.notify_one();
                 }
@@ -234,36 +210,19 @@ impl Booking {
         let booked_end = cur.end;
         let planned = match end.filter(|e| *e < booked_end) {
             Some(new_end) => {
-                let freed = Freed {
-                    restaurant_id: cur.restaurant_id,
-                    tables: cur.table_ids.clone(),
-                    start: new_end,
-                    end: booked_end,
-                    at: now,
-                    before: None,
-                    was: Vec::new(),
-                };
                 let after = Reservation {
                     status: to,
                     end: new_end,
                     updated_at: now,
                     ..cur.clone()
                 };
+                let freed = Freed::rest_of(&after, booked_end);
                 self.plan_freed_offer(&cur, freed, Some(after)).await
             }
             None => None,
         };
-        let rest = move |r: &Reservation| {
-            (r.end < booked_end).then(|| Freed {
-                restaurant_id: r.restaurant_id,
-                tables: r.table_ids.clone(),
-                start: r.end,
-                end: booked_end,
-                at: r.updated_at,
-                before: None,
-                was: Vec::new(),
-            })
-        };
+        let rest =
+            move |r: &Reservation| (r.end < booked_end).then(|| Freed::rest_of(r, booked_end));
         self.apply_freeing(t, cause, rest, planned)
             .await?
             .map_err(|cur| {

@@ -191,12 +191,8 @@ impl Booking {
             _ => None,
         };
         let (outcome, offered) = match planned {
-            Some((freed, offer, planner)) => {
-                let mailed = offer.mail.is_some();
-                let (outcome, offered) = self.store.leave_waitlist_offering(id, now, offer).await?;
-                // Written: the next planner reads it.
-                drop(planner);
-                (outcome, offered.map(|o| (freed, o, mailed)))
+            Some(p) => {
+                Self::write_planned(p, |o| self.store.leave_waitlist_offering(id, now, o)).await?
             }
             None => (self.store.leave_waitlist(id, now).await?, None),
         };
@@ -217,25 +213,8 @@ impl Booking {
                 let (me, rid) = (self.clone(), entry.restaurant_id);
                 let publish = move || me.publish(rid, cause, now, versions, Some(image));
                 // A declined offer cascades before the release is public.
-                match (released, offered) {
-                    (
-                        Some(_),
-                        Some((
-                            freed,
-                            OfferOutcome::Offered {
-                                reservation,
-                                entry,
-                                versions,
-                            },
-                            mailed,
-                        )),
-                    ) => {
-                        self.offered(&freed, reservation, entry, versions, mailed);
-                        publish();
-                    }
-                    (Some(r), _) => self.offer_then(Freed::of(&r), publish).await,
-                    (None, _) => publish(),
-                }
+                let fallback = released.as_ref().map(Freed::of);
+                self.publish_after_offer(offered, fallback, publish).await;
                 Ok(())
             }
         }
@@ -545,7 +524,7 @@ impl Booking {
                         restaurant: before.clone(),
                         day: day.reservations.clone(),
                     })),
-                    was: Vec::new(),
+                    was: None,
                 };
                 // One offer per waiting entry at most, each conditional.
                 while let Ok(true) = me.offer_freed(freed.clone()).await {}
@@ -572,15 +551,13 @@ fn frees(r: &Reservation, now: DateTime<Utc>) -> bool {
 
 /// The capacity a reservation freed: all of it once dead, the rest of its time once ended.
 fn freed_by(r: &Reservation) -> Freed {
-    let mut f = Freed::of(r);
-    if matches!(r.status, Status::Completed | Status::NoShow) {
+    match r.status {
         // The rest of its former time is unknown here; the freed part starts at its new end.
-        // It still counts in its pacing window.
-        f.start = r.end;
-        f.end = r.end + chrono::Duration::hours(12);
-        f.was.clear();
+        Status::Completed | Status::NoShow => {
+            Freed::rest_of(r, r.end + chrono::Duration::hours(12))
+        }
+        _ => Freed::of(r),
     }
-    f
 }
 
 fn validate_guest_of(g: &Guest) -> Result<(), Vec<FieldError>> {

@@ -131,7 +131,7 @@ pub struct Freed {
     /// capacity too. Each free is measured alone: two reservations that filled a window between
     /// them and stop counting together open room neither opened alone, and that room is not
     /// offered (it goes public).
-    pub was: Vec<std::sync::Arc<super::Reservation>>,
+    pub was: Option<std::sync::Arc<super::Reservation>>,
 }
 
 /// What a settings change is measured against (see `Freed::before`).
@@ -143,6 +143,21 @@ pub struct Before {
 }
 
 impl Freed {
+    /// What a reservation ended early (completed, no-show) frees: the rest of its booked time,
+    /// from its new end `r.end` to `booked_end`, as of its change. It still counts in its
+    /// pacing window.
+    pub fn rest_of(r: &super::Reservation, booked_end: DateTime<Utc>) -> Self {
+        Freed {
+            restaurant_id: r.restaurant_id,
+            tables: r.table_ids.clone(),
+            start: r.end,
+            end: booked_end,
+            at: r.updated_at,
+            before: None,
+            was: None,
+        }
+    }
+
     /// What a reservation frees when it stops occupying its tables (release, expiry, cancel).
     /// A hold is free from its `expires_at` on, whenever it is swept.
     pub fn of(r: &super::Reservation) -> Self {
@@ -158,7 +173,7 @@ impl Freed {
             end: r.end,
             at,
             before: None,
-            was: vec![std::sync::Arc::new(was)],
+            was: Some(std::sync::Arc::new(was)),
         }
     }
 }
@@ -190,8 +205,8 @@ pub fn first_fit<'a>(
 /// The starts an entry may be offered from freed capacity, nearest to the freed start first:
 /// bookable starts in `[from, to]` whose time overlaps the freed time, each with the seating
 /// options (best fit first) that use a freed table and are free over the whole start in `day`
-/// at `now`. With pacing, also a start of a window the freed reservations counted in (`was`)
-/// where no freed table is free but the party's free options rose without them (the window was
+/// at `now`. With pacing, also a start of the window the freed reservation counted in (`was`)
+/// where no freed table is free but the party's free options rose without it (the window was
 /// full): there, every fitting option that is free. And with pacing, only starts where pacing
 /// takes the party now. Empty: the entry does not fit this capacity.
 pub fn offer_starts(
@@ -210,17 +225,14 @@ pub fn offer_starts(
         .iter()
         .filter(|s| s.tables.iter().any(|t| freed.tables.contains(t)))
         .collect();
-    // The pacing windows of the date that the freed reservations counted in.
-    let windows: Vec<super::pacing::Window> = match &r.pacing {
-        Some(pacing) if freed.before.is_none() => freed
-            .was
-            .iter()
-            .filter(|w| w.date == e.date)
-            .map(|w| pacing.window_of(w.time))
-            .collect(),
-        _ => Vec::new(),
+    // The pacing window of the date that the freed reservation counted in.
+    let window: Option<super::pacing::Window> = match (&r.pacing, &freed.was) {
+        (Some(pacing), Some(was)) if freed.before.is_none() && was.date == e.date => {
+            Some(pacing.window_of(was.time))
+        }
+        _ => None,
     };
-    if own.is_empty() && windows.is_empty() {
+    if own.is_empty() && window.is_none() {
         return Vec::new();
     }
     let starts: Vec<super::grid::Slot> = super::grid::bookable_starts(r, e.date, p, now)
@@ -242,15 +254,16 @@ pub fn offer_starts(
             .map(|c| (c.slot.start, c.available_tables))
             .collect::<HashMap<DateTime<Utc>, u32>>()
     };
-    // With pacing, the counts as they are: a start pacing refuses the party is no offer.
-    let now_counts = r.pacing.as_ref().map(|_| count(r, day));
-    let rose = |was: &HashMap<DateTime<Utc>, u32>| {
-        let now_counts = now_counts.clone().unwrap_or_else(|| count(r, day));
-        now_counts
-            .into_iter()
-            .filter(|(start, n)| *n > was.get(start).copied().unwrap_or(0))
-            .map(|(start, _)| start)
-            .collect::<HashSet<DateTime<Utc>>>()
+    // The counts as they are, when anything is measured against them: with pacing (a start
+    // pacing refuses the party is no offer), or after a settings change.
+    let current = (r.pacing.is_some() || freed.before.is_some()).then(|| count(r, day));
+    let rose = |was: &HashMap<DateTime<Utc>, u32>| -> HashSet<DateTime<Utc>> {
+        current
+            .iter()
+            .flatten()
+            .filter(|(start, n)| **n > was.get(*start).copied().unwrap_or(0))
+            .map(|(start, _)| *start)
+            .collect()
     };
     // After a settings change, the starts where it raised this party's free options and some
     // of that rise is left: the count on the day now, against the old settings' count on the
@@ -266,16 +279,12 @@ pub fn offer_starts(
             .collect();
         rose(&count(&before.restaurant, &then))
     });
-    // With pacing, the starts whose count rose without the freed reservations: the day as it
-    // is, against the same day with them still counting.
-    let opened = (!windows.is_empty()).then(|| {
-        let gone: HashSet<Uuid> = freed.was.iter().map(|w| w.id).collect();
-        let mut then: Vec<super::Reservation> = day
-            .iter()
-            .filter(|x| !gone.contains(&x.id))
-            .cloned()
-            .collect();
-        then.extend(freed.was.iter().map(|w| w.as_ref().clone()));
+    // With pacing, the starts whose count rose without the freed reservation: the day as it
+    // is, against the same day with it still counting.
+    let opened = window.and(freed.was.as_ref()).map(|was| {
+        let mut then: Vec<super::Reservation> =
+            day.iter().filter(|x| x.id != was.id).cloned().collect();
+        then.push(was.as_ref().clone());
         rose(&count(r, &then))
     });
     let mut out: Vec<_> = starts
@@ -286,9 +295,10 @@ pub fn offer_starts(
                 .is_none_or(|raised| raised.contains(&s.start))
         })
         .filter(|s| {
-            now_counts
-                .as_ref()
-                .is_none_or(|c| c.get(&s.start).is_some_and(|n| *n > 0))
+            r.pacing.is_none()
+                || current
+                    .as_ref()
+                    .is_some_and(|c| c.get(&s.start).is_some_and(|n| *n > 0))
         })
         .filter_map(|s| {
             // The freed tables first: what was freed is offered where it was.
@@ -302,7 +312,7 @@ pub fn offer_starts(
                 return Some((s, on_own));
             }
             // A start its window's pacing opened: any fitting option that is free.
-            let paced_open = windows.iter().any(|w| w.contains(s.time))
+            let paced_open = window.as_ref().is_some_and(|w| w.contains(s.time))
                 && opened.as_ref().is_some_and(|o| o.contains(&s.start));
             let any: Vec<super::Seating> = fitting
                 .iter()
@@ -396,7 +406,7 @@ mod tests {
                 restaurant: before.clone(),
                 day: day.to_vec(),
             })),
-            was: Vec::new(),
+            was: None,
         }
     }
 

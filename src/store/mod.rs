@@ -422,16 +422,7 @@ pub trait Store: Outbox + Send + Sync + 'static {
     ) -> StoreResult<(TransitionOutcome, Option<OfferOutcome>)> {
         let out = self.transition(t).await?;
         let offered = match out {
-            TransitionOutcome::Done { .. } => match self.offer(o).await {
-                Ok(offered) => Some(offered),
-                Err(e) => {
-                    tracing::warn!(
-                        error = format!("{e:#}"),
-                        "the planned offer failed; offered after the change instead"
-                    );
-                    None
-                }
-            },
+            TransitionOutcome::Done { .. } => planned_offer(self.offer(o).await),
             TransitionOutcome::Conflict(_) => None,
         };
         Ok((out, offered))
@@ -452,16 +443,24 @@ pub trait Store: Outbox + Send + Sync + 'static {
         let offered = match &out {
             LeaveOutcome::Left {
                 released: Some(_), ..
-            } => self.offer(o).await.map_err(|e| {
-                tracing::warn!(
-                    error = format!("{e:#}"),
-                    "the planned offer failed; offered after the leave instead"
-                )
-            }),
-            _ => Err(()),
+            } => planned_offer(self.offer(o).await),
+            _ => None,
         };
-        Ok((out, offered.ok()))
+        Ok((out, offered))
     }
+}
+
+/// A planned offer's answer, or `None` when it failed (logged): the caller then offers the
+/// freed capacity the usual way, after the change.
+pub(crate) fn planned_offer(answer: StoreResult<OfferOutcome>) -> Option<OfferOutcome> {
+    answer
+        .map_err(|e| {
+            tracing::warn!(
+                error = format!("{e:#}"),
+                "the planned offer failed; offered after the change instead"
+            )
+        })
+        .ok()
 }
 
 pub type DynStore = Arc<dyn Store>;

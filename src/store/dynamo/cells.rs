@@ -112,10 +112,15 @@ pub fn diff(
             (None, Some(b)) => Op::Claim(b),
             (None, None) => continue,
         };
-        let (cell, offset) = (m.div_euclid(CELL_MINUTES), m.rem_euclid(CELL_MINUTES) as u8);
-        cells.entry(cell).or_default().push((offset, op));
+        place(&mut cells, m, op);
     }
     cells
+}
+
+/// Files `op` on minute `m` under its cell, at its offset there.
+pub fn place(cells: &mut BTreeMap<i64, Vec<(u8, Op)>>, m: i64, op: Op) {
+    let (cell, offset) = (m.div_euclid(CELL_MINUTES), m.rem_euclid(CELL_MINUTES) as u8);
+    cells.entry(cell).or_default().push((offset, op));
 }
 
 /// One conditional update of a cell item applying `ops`.

@@ -81,16 +81,7 @@ impl DynamoStore {
         before: &Reservation,
         after: &Reservation,
     ) -> Option<crate::store::OfferOutcome> {
-        let offered = self
-            .offer_over(o, Some(keep))
-            .await
-            .map_err(|e| {
-                tracing::warn!(
-                    error = format!("{e:#}"),
-                    "the planned offer failed; offered after the change instead"
-                )
-            })
-            .ok();
+        let offered = crate::store::planned_offer(self.offer_over(o, Some(keep)).await);
         let took = match &offered {
             Some(crate::store::OfferOutcome::Offered { reservation, .. }) => Some(reservation),
             _ => None,
@@ -122,12 +113,7 @@ impl DynamoStore {
                 {
                     continue;
                 }
-                ops.entry(m.div_euclid(cells::CELL_MINUTES))
-                    .or_default()
-                    .push((
-                        m.rem_euclid(cells::CELL_MINUTES) as u8,
-                        cells::Op::Free(keep.to_owned()),
-                    ));
+                cells::place(&mut ops, m, cells::Op::Free(keep.to_owned()));
             }
             for (cell, ops) in &ops {
                 let lifted = match cells::update(

@@ -168,7 +168,19 @@ impl Drop for Kept {
 }
 
 /// Ends a job's savepoint: kept when it wrote, rolled back when it lost or failed.
-async fn close_savepoint(tx: &mut Transaction<'_, Sqlite>, keep: bool) -> Result<(), sqlx::Error> {
+/// Opens the savepoint a job's writes go in (closed by [`close_savepoint`]).
+pub(super) async fn savepoint(tx: &mut Transaction<'_, Sqlite>) -> Result<(), sqlx::Error> {
+    sqlx::query("SAVEPOINT job")
+        .execute(&mut **tx)
+        .await
+        .map(|_| ())
+}
+
+/// Closes the job's savepoint: its writes kept, or rolled back.
+pub(super) async fn close_savepoint(
+    tx: &mut Transaction<'_, Sqlite>,
+    keep: bool,
+) -> Result<(), sqlx::Error> {
     if !keep {
         sqlx::query("ROLLBACK TO job").execute(&mut **tx).await?;
     }
@@ -190,10 +202,7 @@ async fn open_savepoint(
 ) -> Result<(), Shared> {
     match broken {
         Some(e) => Err(Arc::clone(e)),
-        None => match sqlx::query("SAVEPOINT job").execute(&mut **tx).await {
-            Ok(_) => Ok(()),
-            Err(e) => Err(Arc::new(e)),
-        },
+        None => savepoint(tx).await.map_err(Arc::new),
     }
 }
 

@@ -1,6 +1,7 @@
 //! The waitlist on SQLite: joins, reads, offers and leaves, each one write transaction. An
 //! offer is a hold decided by the same code as any hold (`decide::insert_in`), with the entry's
 //! `waiting → offered` change in the same transaction.
+use super::batch::{close_savepoint, savepoint};
 use super::decide::insert_in;
 use super::rows::{db, guest_json, ms, row_to_reservation};
 use super::versions::bump_dates;
@@ -394,29 +395,17 @@ impl SqliteStore {
         let versions = bump_dates(&mut tx, &rid, dates).await?;
         let next = match offer.filter(|_| released.is_some()) {
             Some(o) => {
-                sqlx::query("SAVEPOINT offer")
-                    .execute(&mut *tx)
+                savepoint(&mut tx)
                     .await
                     .map_err(db("open the offer's savepoint"))?;
                 // Refused or failed, only the offer is undone: the leave stands, and the
                 // caller offers the declined capacity the usual way.
-                let out = offer_in(&mut tx, o).await.map_err(|e| {
-                    tracing::warn!(
-                        error = format!("{e:#}"),
-                        "the planned offer of a decline failed"
-                    )
-                });
-                if !matches!(out, Ok(OfferOutcome::Offered { .. })) {
-                    sqlx::query("ROLLBACK TO offer")
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(db("roll the offer back"))?;
-                }
-                sqlx::query("RELEASE offer")
-                    .execute(&mut *tx)
+                let out = crate::store::planned_offer(offer_in(&mut tx, o).await);
+                let keep = matches!(out, Some(OfferOutcome::Offered { .. }));
+                close_savepoint(&mut tx, keep)
                     .await
                     .map_err(db("close the offer's savepoint"))?;
-                out.ok()
+                out
             }
             None => None,
         };
