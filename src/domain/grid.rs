@@ -53,15 +53,11 @@ fn spans(r: &Restaurant, date: LocalDate) -> Vec<(WallTime, WallTime)> {
         .filter(|h| h.days.iter().any(|d| d.0 == weekday) && h.open < h.close)
         .map(|h| (h.open, h.close))
         .collect();
-    periods.sort_by_key(|(open, _)| open.minutes());
+    periods.sort();
     let mut spans: Vec<(WallTime, WallTime)> = Vec::with_capacity(periods.len());
     for (open, close) in periods {
         match spans.last_mut() {
-            Some(last) if open.minutes() <= last.1.minutes() => {
-                if close.minutes() > last.1.minutes() {
-                    last.1 = close;
-                }
-            }
+            Some(last) if open <= last.1 => last.1 = last.1.max(close),
             _ => spans.push((open, close)),
         }
     }

@@ -442,16 +442,13 @@ impl Conversation {
         };
         // Echoed in an error even when the rest of the message does not parse.
         let (sub, req) = (str_member(&v, "sub"), str_member(&v, "req"));
+        // A hold is read from the message as the HTTP hold reads its body, so that a member of
+        // the wrong type or form is answered as there: a `hold_result` with its `400`.
+        if str_member(&v, "op") == Some("hold") && v.get("req").is_none_or(Value::is_string) {
+            return Some(self.hold(&v, req).await);
+        }
         let frame = match ClientFrame::deserialize(&v) {
             Ok(f) => f,
-            // A hold with a member of the wrong type or form is answered as the HTTP hold would
-            // be: a `hold_result` with its `400`.
-            Err(_)
-                if str_member(&v, "op") == Some("hold")
-                    && v.get("req").is_none_or(Value::is_string) =>
-            {
-                return Some(self.hold(&v, req).await)
-            }
             Err(e) => {
                 let detail = match str_member(&v, "op") {
                     None => "`op` is required".to_owned(),
@@ -463,12 +460,13 @@ impl Conversation {
         match frame {
             ClientFrame::Subscribe(s) => self.subscribe(s, req).await,
             ClientFrame::Unsubscribe(u) => self.unsubscribe(&u.sub, req).await,
+            // Taken above (with a `req` that is not a string, it does not parse).
             ClientFrame::Hold(_) => Some(self.hold(&v, req).await),
             ClientFrame::Ping => Some(frames::pong()),
         }
     }
 
-    /// The `hold` op (`v`, a [`HoldFrame`]), in the HTTP hold's order: the restaurant's id
+    /// The `hold` op (`v`, a [`frames::HoldFrame`]), in the HTTP hold's order: the restaurant's id
     /// (as in the path, `400`), a rate token, the body (`400`, `422`), the hold.
     async fn hold(&self, v: &Value, req: Option<&str>) -> String {
         let rid = str_member(v, "restaurant_id")
