@@ -188,7 +188,8 @@ fn counting(r: &super::Reservation) -> super::Reservation {
 }
 
 /// The first entry of `queue` (in its order) that `freed` fits, with its nearest start and that
-/// start's seating options (see [`offer_starts`]).
+/// start's seating options (see [`offer_starts`]). What availability counts is measured once per
+/// date and party size, not once per entry.
 pub fn first_fit<'a>(
     r: &super::Restaurant,
     queue: impl IntoIterator<Item = &'a WaitlistEntry>,
@@ -196,10 +197,86 @@ pub fn first_fit<'a>(
     day: &[super::Reservation],
     now: DateTime<Utc>,
 ) -> Option<(&'a WaitlistEntry, (super::grid::Slot, Vec<super::Seating>))> {
+    let mut measured = Measured::default();
     queue.into_iter().find_map(|e| {
-        let start = offer_starts(r, e, freed, day, now).into_iter().next();
+        let start = starts_measured(r, e, freed, day, now, &mut measured)
+            .into_iter()
+            .next();
         start.map(|s| (e, s))
     })
+}
+
+/// What availability's counts say about one free for one date and party size: the counts as
+/// they are, and the starts a settings change raised or the freed reservation opened (see
+/// [`offer_starts`]). The same for every entry of that date and size.
+#[derive(Default)]
+struct Measure {
+    current: Option<std::collections::HashMap<DateTime<Utc>, u32>>,
+    raised: Option<std::collections::HashSet<DateTime<Utc>>>,
+    opened: Option<std::collections::HashSet<DateTime<Utc>>>,
+}
+
+/// Measures already taken, by date and party size, within one free's pass over a queue.
+#[derive(Default)]
+struct Measured(std::collections::HashMap<(LocalDate, u32), std::rc::Rc<Measure>>);
+
+impl Measure {
+    fn of(
+        r: &super::Restaurant,
+        date: LocalDate,
+        p: super::PartySize,
+        freed: &Freed,
+        window: bool,
+        day: &[super::Reservation],
+        now: DateTime<Utc>,
+    ) -> Self {
+        use std::collections::{HashMap, HashSet};
+        let count = |r: &super::Restaurant, day: &[super::Reservation]| {
+            super::availability::availability(r, date, p, now, day)
+                .into_iter()
+                .map(|c| (c.slot.start, c.available_tables))
+                .collect::<HashMap<DateTime<Utc>, u32>>()
+        };
+        // The counts as they are, when anything is measured against them: with pacing (a start
+        // pacing refuses the party is no offer), or after a settings change.
+        let current = (r.pacing.is_some() || freed.before.is_some()).then(|| count(r, day));
+        let rose = |was: &HashMap<DateTime<Utc>, u32>| -> HashSet<DateTime<Utc>> {
+            current
+                .iter()
+                .flatten()
+                .filter(|(start, n)| **n > was.get(*start).copied().unwrap_or(0))
+                .map(|(start, _)| *start)
+                .collect()
+        };
+        // After a settings change, the starts where it raised this party's free options and
+        // some of that rise is left: the count on the day now, against the old settings' count
+        // on the day as it was at the change (without what was made since it, as a read that
+        // came a little late may hold). An offer made since takes one place from the rise
+        // whichever table it got; a reservation freed since adds its own place, which its own
+        // offer pass offers.
+        let raised = freed.before.as_ref().map(|before| {
+            let then: Vec<super::Reservation> = before
+                .day
+                .iter()
+                .filter(|x| x.created_at < freed.at)
+                .cloned()
+                .collect();
+            rose(&count(&before.restaurant, &then))
+        });
+        // With pacing, the starts whose count rose without the freed reservation: the day as
+        // it is, against the same day with it still counting.
+        let opened = freed.was.as_ref().filter(|_| window).map(|was| {
+            let mut then: Vec<super::Reservation> =
+                day.iter().filter(|x| x.id != was.id).cloned().collect();
+            then.push(was.as_ref().clone());
+            rose(&count(r, &then))
+        });
+        Measure {
+            current,
+            raised,
+            opened,
+        }
+    }
 }
 
 /// The starts an entry may be offered from freed capacity, nearest to the freed start first:
@@ -216,7 +293,18 @@ pub fn offer_starts(
     day: &[super::Reservation],
     now: DateTime<Utc>,
 ) -> Vec<(super::grid::Slot, Vec<super::Seating>)> {
-    use std::collections::{HashMap, HashSet};
+    starts_measured(r, e, freed, day, now, &mut Measured::default())
+}
+
+/// [`offer_starts`], reusing (and filing) the measures of `measured`.
+fn starts_measured(
+    r: &super::Restaurant,
+    e: &WaitlistEntry,
+    freed: &Freed,
+    day: &[super::Reservation],
+    now: DateTime<Utc>,
+    measured: &mut Measured,
+) -> Vec<(super::grid::Slot, Vec<super::Seating>)> {
     let Ok(p) = super::PartySize::new(i64::from(e.party_size)) else {
         return Vec::new();
     };
@@ -248,45 +336,14 @@ pub fn offer_starts(
                 .any(|x| x.occupies_at(now) && x.uses(t) && x.overlaps(start, end))
         })
     };
-    let count = |r: &super::Restaurant, day: &[super::Reservation]| {
-        super::availability::availability(r, e.date, p, now, day)
-            .into_iter()
-            .map(|c| (c.slot.start, c.available_tables))
-            .collect::<HashMap<DateTime<Utc>, u32>>()
-    };
-    // The counts as they are, when anything is measured against them: with pacing (a start
-    // pacing refuses the party is no offer), or after a settings change.
-    let current = (r.pacing.is_some() || freed.before.is_some()).then(|| count(r, day));
-    let rose = |was: &HashMap<DateTime<Utc>, u32>| -> HashSet<DateTime<Utc>> {
-        current
-            .iter()
-            .flatten()
-            .filter(|(start, n)| **n > was.get(*start).copied().unwrap_or(0))
-            .map(|(start, _)| *start)
-            .collect()
-    };
-    // After a settings change, the starts where it raised this party's free options and some
-    // of that rise is left: the count on the day now, against the old settings' count on the
-    // day as it was at the change (without what was made since it, as a read that came a
-    // little late may hold). An offer made since takes one place from the rise whichever table
-    // it got; a reservation freed since adds its own place, which its own offer pass offers.
-    let raised = freed.before.as_ref().map(|before| {
-        let then: Vec<super::Reservation> = before
-            .day
-            .iter()
-            .filter(|x| x.created_at < freed.at)
-            .cloned()
-            .collect();
-        rose(&count(&before.restaurant, &then))
-    });
-    // With pacing, the starts whose count rose without the freed reservation: the day as it
-    // is, against the same day with it still counting.
-    let opened = window.and(freed.was.as_ref()).map(|was| {
-        let mut then: Vec<super::Reservation> =
-            day.iter().filter(|x| x.id != was.id).cloned().collect();
-        then.push(was.as_ref().clone());
-        rose(&count(r, &then))
-    });
+    let m = measured
+        .0
+        .entry((e.date, p.get()))
+        .or_insert_with(|| {
+            std::rc::Rc::new(Measure::of(r, e.date, p, freed, window.is_some(), day, now))
+        })
+        .clone();
+    let (current, raised, opened) = (&m.current, &m.raised, &m.opened);
     let mut out: Vec<_> = starts
         .into_iter()
         .filter(|s| {
@@ -408,6 +465,48 @@ mod tests {
             })),
             was: None,
         }
+    }
+
+    #[test]
+    fn first_fit_measures_once_per_party_size_and_picks_as_each_entry_alone_would() {
+        let mut r = paris();
+        r.pacing = Some(crate::domain::Pacing {
+            window_minutes: 30,
+            max_covers: None,
+            max_parties: Some(1),
+        });
+        r.validate().unwrap();
+        let held = confirmed(&r, "t1", "19:30");
+        let later = confirmed(&r, "t1", "21:00");
+        let released = Reservation {
+            status: Status::Released,
+            updated_at: now(),
+            ..held.clone()
+        };
+        let freed = Freed::of(&released);
+        let day = vec![released, later];
+        // A queue of mixed sizes and ranges: the first ones fit nothing, one fits.
+        let sized = |n: u32, from: &str, to: &str| WaitlistEntry {
+            party_size: n,
+            ..waiting(from, to)
+        };
+        let queue = vec![
+            sized(2, "12:00", "12:30"),
+            sized(99, "19:00", "21:00"),
+            sized(2, "16:00", "16:15"),
+            sized(2, "19:45", "19:45"),
+            sized(2, "19:30", "19:30"),
+        ];
+        let alone = queue
+            .iter()
+            .find(|e| !offer_starts(&r, e, &freed, &day, now()).is_empty())
+            .unwrap();
+        let (picked, (slot, options)) = first_fit(&r, &queue, &freed, &day, now()).unwrap();
+        assert_eq!(picked.id, alone.id);
+        assert_eq!(picked.id, queue[3].id);
+        assert_eq!(slot.time.to_string(), "19:45");
+        let expected = offer_starts(&r, alone, &freed, &day, now());
+        assert_eq!((slot, options), expected[0].clone());
     }
 
     #[test]
