@@ -42,9 +42,32 @@ pub(crate) enum Inject {
     StaleRead,
 }
 
+/// The next `times` calls of `op` whose request body contains `has` (when given) and not
+/// `lacks` (when given) get `what`.
+#[derive(Debug)]
+struct Rule {
+    op: String,
+    what: Inject,
+    times: usize,
+    has: Option<String>,
+    lacks: Option<String>,
+}
+
+impl Rule {
+    fn applies(&self, op: &str, body: &str) -> bool {
+        self.op == op
+            && self.times > 0
+            && self.has.as_ref().is_none_or(|h| body.contains(h.as_str()))
+            && self
+                .lacks
+                .as_ref()
+                .is_none_or(|l| !body.contains(l.as_str()))
+    }
+}
+
 #[derive(Debug, Default)]
 struct Plan {
-    rules: Vec<(String, Inject, usize)>,
+    rules: Vec<Rule>,
     calls: HashMap<String, usize>,
     /// The body of every `TransactWriteItems` sent, in order.
     transactions: Vec<serde_json::Value>,
@@ -59,14 +82,29 @@ pub(crate) struct Faults {
 impl Faults {
     /// The next `times` calls of operation `op` (e.g. `TransactWriteItems`) get `what`.
     pub(crate) fn inject(&self, op: &str, what: Inject, times: usize) {
-        self.plan
-            .lock()
-            .unwrap()
-            .rules
-            .push((op.into(), what, times));
+        self.inject_where(op, None, None, what, times);
     }
 
-    fn clear(&self) {
+    /// The next `times` calls of `op` whose request body contains `has` and not `lacks` (each
+    /// when given) get `what`: one write of several picked out by what it carries.
+    pub(crate) fn inject_where(
+        &self,
+        op: &str,
+        has: Option<&str>,
+        lacks: Option<&str>,
+        what: Inject,
+        times: usize,
+    ) {
+        self.plan.lock().unwrap().rules.push(Rule {
+            op: op.into(),
+            what,
+            times,
+            has: has.map(str::to_owned),
+            lacks: lacks.map(str::to_owned),
+        });
+    }
+
+    pub(crate) fn clear(&self) {
         self.plan.lock().unwrap().rules.clear();
     }
 
@@ -78,12 +116,13 @@ impl Faults {
         self.plan.lock().unwrap().transactions.clone()
     }
 
-    fn take(&self, op: &str) -> Option<Inject> {
+    fn take(&self, op: &str, body: Option<&[u8]>) -> Option<Inject> {
         let mut p = self.plan.lock().unwrap();
         *p.calls.entry(op.into()).or_default() += 1;
-        let rule = p.rules.iter_mut().find(|(o, _, n)| o == op && *n > 0)?;
-        rule.2 -= 1;
-        Some(rule.1)
+        let body = body.map(String::from_utf8_lossy).unwrap_or_default();
+        let rule = p.rules.iter_mut().find(|r| r.applies(op, &body))?;
+        rule.times -= 1;
+        Some(rule.what)
     }
 }
 
@@ -134,7 +173,7 @@ impl HttpConnector for FaultConnector {
             .and_then(|t| t.split('.').nth(1))
             .unwrap_or_default()
             .to_owned();
-        let fault = self.faults.take(&op);
+        let fault = self.faults.take(&op, request.body().bytes());
         if op == TX {
             if let Some(body) = request.body().bytes() {
                 if let Ok(v) = serde_json::from_slice(body) {

@@ -238,3 +238,105 @@ async fn a_mailed_offer_and_its_pass_each_carry_their_mail_once_even_when_the_an
         WaitStatus::Lapsed
     );
 }
+
+/// A release planned with an offer, on a faulty store: the offer's write meets `offer_faults`
+/// (that many of that fault) and, with `lift_fails`, every write freeing the kept minutes is
+/// throttled. The release is done; what the planned offer answered is returned.
+async fn release_with_faults(
+    test: &str,
+    offer_faults: (Inject, usize),
+    lift_fails: bool,
+) -> Option<(
+    tablecast::store::DynStore,
+    tablecast::domain::Restaurant,
+    uuid::Uuid,
+    Option<OfferOutcome>,
+)> {
+    let (plain, faulty, faults) = stores(test).await?;
+    let r = created(&plain, "Échec").await;
+    let (h, _) = won(
+        &plain,
+        new(hold_at(&r, at(19, 0), 90), &["t1"], 1, morning()),
+    )
+    .await;
+    let e = joined(&plain, &r, 0).await;
+    // The offer is the one write of the entry's item; a lift is a write of kept cells alone
+    // (no reservation item, which the release and the offer write).
+    let (fault, times) = offer_faults;
+    faults.inject_where(TX, Some(&format!("W#{}", r.id)), None, fault, times);
+    if lift_fails {
+        let reservation = format!("R#{}", r.id);
+        faults.inject_where(
+            TX,
+            Some("~kept"),
+            Some(&reservation),
+            Inject::Throttle,
+            1000,
+        );
+    }
+    let released_at = morning() + chrono::Duration::seconds(1);
+    let (out, offered) = faulty
+        .transition_offering(
+            transition(h.id, Status::Held, Status::Released, released_at),
+            offer_on(&r, e.id, "t1"),
+        )
+        .await
+        .unwrap();
+    assert!(matches!(out, TransitionOutcome::Done { .. }), "{out:?}");
+    faults.clear();
+    Some((plain, r, e.id, offered))
+}
+
+#[tokio::test]
+async fn on_dynamodb_a_planned_offer_that_meets_a_conflict_or_a_throttle_is_still_made() {
+    for (i, fault) in [Inject::Conflict, Inject::Throttle].into_iter().enumerate() {
+        let Some((plain, _, entry, offered)) =
+            release_with_faults(&format!("keep_offer_retried_{i}"), (fault, 1), false).await
+        else {
+            return;
+        };
+        // Retried over its own keep, not taken for a loss to it.
+        assert!(
+            matches!(offered, Some(OfferOutcome::Offered { .. })),
+            "{fault:?}: {offered:?}"
+        );
+        let e = plain.waitlist_entry(entry).await.unwrap().unwrap();
+        assert_eq!(e.status, WaitStatus::Offered, "{fault:?}");
+    }
+}
+
+#[tokio::test]
+async fn on_dynamodb_a_planned_offer_that_fails_frees_every_kept_minute_at_once() {
+    let Some((plain, r, entry, offered)) =
+        release_with_faults("keep_offer_fails", (Inject::Throttle, 1000), false).await
+    else {
+        return;
+    };
+    assert!(offered.is_none(), "a failed offer is no offer: {offered:?}");
+    assert_eq!(
+        plain.waitlist_entry(entry).await.unwrap().unwrap().status,
+        WaitStatus::Waiting
+    );
+    // Two seconds after the release, long before the keep's 10 s: the minutes are public.
+    let soon = morning() + chrono::Duration::seconds(2);
+    won(&plain, new(hold_at(&r, at(19, 0), 90), &["t1"], 1, soon)).await;
+}
+
+#[tokio::test]
+async fn on_dynamodb_kept_minutes_that_could_not_be_freed_lapse_by_themselves() {
+    let Some((plain, r, entry, offered)) =
+        release_with_faults("keep_lift_fails", (Inject::Throttle, 1000), true).await
+    else {
+        return;
+    };
+    assert!(offered.is_none(), "{offered:?}");
+    // The offer failed and so did every lift: the mark still blocks a public hold …
+    let soon = morning() + chrono::Duration::seconds(2);
+    let blocked = insert(&plain, new(hold_at(&r, at(19, 0), 90), &["t1"], 1, soon)).await;
+    assert!(is_lost(&blocked), "{blocked:?}");
+    // … until the keep lapses, 10 s after the release, with nothing else written.
+    let later = morning() + chrono::Duration::seconds(12);
+    won(&plain, new(hold_at(&r, at(19, 0), 90), &["t1"], 1, later)).await;
+    let e = plain.waitlist_entry(entry).await.unwrap().unwrap();
+    assert_eq!(e.status, WaitStatus::Waiting);
+}

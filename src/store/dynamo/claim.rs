@@ -317,7 +317,9 @@ impl DynamoStore {
                         // The caller pauses and decides again on a fresh read.
                         return Ok(Sent::Contended);
                     }
-                    if self.minutes_taken(r, now, &mine).await? {
+                    // A minute the offer's own keep holds is its to take, not taken.
+                    let keep = extras.entry.and_then(|o| o.keep);
+                    if self.minutes_taken(r, now, &mine, keep).await? {
                         return Ok(Sent::Taken);
                     }
                     if let Some((cap, i)) = extras.slot {
@@ -337,12 +339,13 @@ impl DynamoStore {
     }
 
     /// Whether another live claim holds any minute of `r` on any of its tables (committed
-    /// state).
+    /// state). A minute held by `keep` (a planned offer's, which its claims may take) is free.
     async fn minutes_taken(
         &self,
         r: &Reservation,
         now: DateTime<Utc>,
         mine: &str,
+        keep: Option<&str>,
     ) -> StoreResult<bool> {
         let span = minutes(r.start, r.end);
         if span.is_empty() {
@@ -371,7 +374,7 @@ impl DynamoStore {
                     }
                     let attr = format!("m{}", m.rem_euclid(CELL_MINUTES));
                     if let Some(AttributeValue::S(v)) = item.get(&attr) {
-                        if v.as_str() > now.as_str() && v != mine {
+                        if v.as_str() > now.as_str() && v != mine && Some(v.as_str()) != keep {
                             return Ok(true);
                         }
                     }
