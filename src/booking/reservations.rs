@@ -1,7 +1,7 @@
 use super::*;
 use crate::domain::grid::check_start;
 use crate::domain::reservation::{Guest, Status};
-use crate::domain::time::{boundary_instant, local_date_of, local_time_of, WallTime};
+use crate::domain::time::{local_date_of, local_time_of, WallTime};
 use crate::domain::{Seating, TableId};
 use crate::store::{HoldCap, IdemRecord, InsertOutcome, NewReservation, PacingCheck, Seen};
 
@@ -211,19 +211,6 @@ pub fn validate_guest(g: &Guest) -> Result<(), Vec<FieldError>> {
     } else {
         Err(errs)
     }
-}
-
-/// `now` rounded up onto the restaurant's slot grid (anchored at local midnight).
-pub(super) fn ceil_to_grid(r: &Restaurant, now: DateTime<Utc>) -> DateTime<Utc> {
-    let midnight = boundary_instant(
-        r.tz(),
-        local_date_of(r.tz(), now),
-        WallTime::from_minutes(0),
-    );
-    let step = i64::from(r.slot_minutes) * 60_000;
-    let elapsed = (now - midnight).num_milliseconds();
-    let k = (elapsed + step - 1).div_euclid(step);
-    midnight + chrono::Duration::milliseconds(k * step)
 }
 
 impl Booking {
@@ -445,21 +432,6 @@ impl Booking {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::restaurant::tests::paris;
-    use chrono::TimeZone;
-
-    #[test]
-    fn ceil_to_grid_rounds_up_onto_local_slots() {
-        let mut r = paris();
-        r.validate().unwrap();
-        let t = Utc.with_ymd_and_hms(2026, 12, 5, 18, 7, 30).unwrap();
-        assert_eq!(
-            ceil_to_grid(&r, t),
-            Utc.with_ymd_and_hms(2026, 12, 5, 18, 15, 0).unwrap()
-        );
-        let on = Utc.with_ymd_and_hms(2026, 12, 5, 18, 15, 0).unwrap();
-        assert_eq!(ceil_to_grid(&r, on), on);
-    }
 
     #[test]
     fn guests_need_a_name_and_well_formed_contacts() {

@@ -1,8 +1,9 @@
 //! A reservation's life after its hold: read it, confirm it (with the diner's details), release
 //! it (the diner's token or staff), and the staff's status changes — each one conditional write
 //! through the store, published with its after-image.
-use super::reservations::{ceil_to_grid, validate_guest, Idem};
+use super::reservations::{validate_guest, Idem};
 use super::*;
+use crate::domain::grid::ceil_to_grid;
 use crate::domain::reservation::{Guest, Status};
 use crate::domain::waitlist::Freed;
 use crate::store::{MailKind, NewOffer, Transition, TransitionOutcome};

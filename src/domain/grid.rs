@@ -54,14 +54,39 @@ fn spans(r: &Restaurant, date: LocalDate) -> Vec<(WallTime, WallTime)> {
         .map(|h| (h.open, h.close))
         .collect();
     periods.sort();
+    // Touching is measured in instants: a close inside a DST gap is the first instant after
+    // it, so 00:00–02:30 and 03:00–05:00 touch on a day whose 02:00–03:00 does not exist.
+    let at = |t: WallTime| boundary_instant(r.tz(), date, t);
     let mut spans: Vec<(WallTime, WallTime)> = Vec::with_capacity(periods.len());
     for (open, close) in periods {
         match spans.last_mut() {
-            Some(last) if open <= last.1 => last.1 = last.1.max(close),
+            Some(last) if open <= last.1 || at(open) <= at(last.1) => last.1 = last.1.max(close),
             _ => spans.push((open, close)),
         }
     }
     spans
+}
+
+/// `now` rounded up onto the restaurant's slot grid: the first instant at or after `now` whose
+/// wall time on the restaurant's clock is a multiple of `slot_minutes` from local midnight
+/// (either occurrence of an ambiguous wall time; none inside a DST gap), or the next local
+/// midnight.
+pub fn ceil_to_grid(r: &Restaurant, now: DateTime<Utc>) -> DateTime<Utc> {
+    use chrono::TimeZone;
+    let tz = r.tz();
+    let date = local_date_of(tz, now);
+    let step = u16::try_from(r.slot_minutes.clamp(1, 1440)).unwrap_or(1440);
+    (0..1440u16)
+        .step_by(usize::from(step))
+        .flat_map(|m| {
+            let local = super::time::naive_at(date, WallTime::from_minutes(m));
+            let found = tz.from_local_datetime(&local);
+            [found.earliest(), found.latest()]
+        })
+        .flatten()
+        .map(|d| d.with_timezone(&Utc))
+        .find(|t| *t >= now)
+        .unwrap_or_else(|| boundary_instant(tz, date.succ(), WallTime::from_minutes(0)))
 }
 
 /// The start at minute `m` of `date` in the span `(open, close)`, if it is on the grid, its turn
@@ -174,6 +199,51 @@ mod tests {
     use chrono::TimeZone;
     use proptest::prelude::*;
 
+    #[test]
+    fn ceil_to_grid_rounds_up_onto_local_slots() {
+        let mut r = paris();
+        r.validate().unwrap();
+        let t = Utc.with_ymd_and_hms(2026, 12, 5, 18, 7, 30).unwrap();
+        assert_eq!(
+            ceil_to_grid(&r, t),
+            Utc.with_ymd_and_hms(2026, 12, 5, 18, 15, 0).unwrap()
+        );
+        let on = Utc.with_ymd_and_hms(2026, 12, 5, 18, 15, 0).unwrap();
+        assert_eq!(ceil_to_grid(&r, on), on);
+        // Past the day's last slot: the next local midnight (Paris is UTC+1 in December).
+        let late = Utc.with_ymd_and_hms(2026, 12, 5, 22, 50, 0).unwrap();
+        assert_eq!(
+            ceil_to_grid(&r, late),
+            Utc.with_ymd_and_hms(2026, 12, 5, 23, 0, 0).unwrap()
+        );
+    }
+
+    #[test]
+    fn ceil_to_grid_follows_the_wall_clock_across_a_dst_shift() {
+        // Lord Howe moves 30 minutes: on 2027-10-03 02:00 local becomes 02:30. With an hourly
+        // grid, 03:10 local (16:10Z, UTC+11) rounds up to 04:00 local (17:00Z), not to the hour
+        // of real time elapsed since midnight (03:30 local).
+        let mut r = paris();
+        r.timezone = chrono_tz::Australia::Lord_Howe;
+        r.slot_minutes = 60;
+        r.validate().unwrap();
+        let t = Utc.with_ymd_and_hms(2027, 10, 2, 16, 10, 0).unwrap();
+        assert_eq!(
+            ceil_to_grid(&r, t),
+            Utc.with_ymd_and_hms(2027, 10, 2, 17, 0, 0).unwrap()
+        );
+        // New York falls back on 2027-11-07 (01:00–02:00 twice, 15-minute grid): 01:10 of
+        // the second pass (06:10Z) rounds to 01:15 of that pass (06:15Z).
+        r.timezone = chrono_tz::America::New_York;
+        r.slot_minutes = 15;
+        r.validate().unwrap();
+        let second = Utc.with_ymd_and_hms(2027, 11, 7, 6, 10, 0).unwrap();
+        assert_eq!(
+            ceil_to_grid(&r, second),
+            Utc.with_ymd_and_hms(2027, 11, 7, 6, 15, 0).unwrap()
+        );
+    }
+
     fn now() -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2026, 11, 28, 12, 0, 0).unwrap()
     }
@@ -281,6 +351,36 @@ mod tests {
         assert!(!times(&v).iter().any(|t| t.starts_with("02:")));
         // the day has 23 real hours: last start is 22:30 local ending at midnight.
         assert_eq!(v.last().unwrap().time.to_string(), "22:30");
+    }
+
+    #[test]
+    fn periods_that_meet_across_a_dst_gap_count_as_one() {
+        // 2027-03-14 in New York: 02:00–03:00 does not exist, so a 02:30 close is 03:00 EDT,
+        // the instant the 03:00 period opens. 00:00–02:30 + 03:00–05:00 is 00:00–05:00.
+        let mut r = paris();
+        r.timezone = "America/New_York".parse().unwrap();
+        let mut late = r.hours[0].clone();
+        r.hours[0].open = WallTime::parse("00:00").unwrap();
+        r.hours[0].close = WallTime::parse("02:30").unwrap();
+        late.open = WallTime::parse("03:00").unwrap();
+        late.close = WallTime::parse("05:00").unwrap();
+        r.hours.push(late);
+        r.validate().unwrap();
+        let mut whole = r.clone();
+        whole.hours.truncate(1);
+        whole.hours[0].close = WallTime::parse("05:00").unwrap();
+        let day = d("2027-03-14");
+        let split = bookable_starts(&r, day, p(2), now());
+        assert_eq!(
+            times(&split),
+            times(&bookable_starts(&whole, day, p(2), now()))
+        );
+        // 01:00 with a 90-minute turn ends at 03:30 EDT, across the meeting point.
+        assert!(
+            times(&split).contains(&"01:00".to_string()),
+            "{:?}",
+            times(&split)
+        );
     }
 
     #[test]

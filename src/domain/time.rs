@@ -117,7 +117,7 @@ impl<'de> Deserialize<'de> for WallTime {
     }
 }
 
-fn naive_at(date: LocalDate, t: WallTime) -> NaiveDateTime {
+pub(crate) fn naive_at(date: LocalDate, t: WallTime) -> NaiveDateTime {
     let m = t.minutes();
     if m == 1440 {
         date.succ().naive().and_time(NaiveTime::MIN)
