@@ -100,8 +100,10 @@ pub struct ServeArgs {
     /// Comma list of `Origin`s accepted on `/v1/live` (default: any).
     #[arg(long, env = "TABLECAST_ALLOWED_ORIGINS")]
     pub allowed_origins: Option<String>,
-    /// Days released/expired holds, their tokens and idempotency records are kept.
-    #[arg(long, env = "TABLECAST_RETENTION_DAYS", default_value_t = 30)]
+    /// Days released/expired holds, their tokens and idempotency records are kept: 1 to 36500
+    /// (at least a day, so an idempotency record outlives its 24-hour replay window).
+    #[arg(long, env = "TABLECAST_RETENTION_DAYS", default_value_t = 30,
+          value_parser = clap::value_parser!(u32).range(1..=36500))]
     pub retention_days: u32,
     /// Seconds between waitlist reconciles, which repair an offer lost to a crash between a
     /// freeing commit and its offer.

@@ -385,9 +385,9 @@ pub trait Store: Outbox + Send + Sync + 'static {
 
     /// Retention: deletes, oldest first and at most `limit` at a time, released and expired
     /// holds last changed before `before` (with their tokens), `lapsed` and `left` waitlist
-    /// entries last changed before it and every entry of a date before its UTC date (with their
-    /// tokens), and idempotency records created before it. Business records (confirmed and
-    /// later) are kept. Returns how many went.
+    /// entries last changed before it and every entry but a booked one of a date before its UTC
+    /// date (with their tokens), and idempotency records created before it. Business records
+    /// (confirmed and later, and booked entries) are kept. Returns how many went.
     async fn purge(&self, before: DateTime<Utc>, limit: u32) -> StoreResult<usize>;
 
     // ---- Waitlist (see `waitlist.rs` for the exact semantics of each shape) ----

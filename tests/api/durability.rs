@@ -365,3 +365,35 @@ fn a_sqlite_store_in_a_missing_directory_is_refused_with_a_clear_error() {
         "{err}"
     );
 }
+
+#[test]
+fn a_retention_shorter_than_the_replay_window_or_past_any_date_is_refused() {
+    // 0 days would delete an idempotency record inside its 24-hour replay window (a retried
+    // hold would then be taken twice); more than a century is past what a date can hold.
+    for (days, env) in [
+        ("0", false),
+        ("0", true),
+        ("36501", false),
+        ("99999999999", false),
+    ] {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_tablecast"));
+        cmd.args([
+            "serve",
+            "--listen",
+            "127.0.0.1:1",
+            "--store",
+            "sqlite::memory:",
+        ])
+        .env("RUST_BACKTRACE", "0")
+        .env_remove("TABLECAST_RETENTION_DAYS");
+        if env {
+            cmd.env("TABLECAST_RETENTION_DAYS", days);
+        } else {
+            cmd.args(["--retention-days", days]);
+        }
+        let out = cmd.output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{days} (env {env}): {err}");
+        assert!(err.contains("retention-days"), "{err}");
+    }
+}

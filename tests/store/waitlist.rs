@@ -498,6 +498,18 @@ async fn retention_deletes_finished_entries_and_keeps_waiting_ones(b: &Backend) 
     let s = &b.store;
     let bk = booking(s);
     let r = created(s, 1, 300).await;
+    // A booked entry: offered the time a release freed, and confirmed.
+    let held = hold(&bk, &r, "19:00", 2).await;
+    let booked = join(&bk, &r, 2, "19:00", "19:00").await;
+    bk.release(held.id).await.unwrap();
+    let offer = offered(s, booked).await.offer.unwrap().reservation_id;
+    let guest = Guest {
+        name: "Bo".into(),
+        email: None,
+        phone: None,
+    };
+    bk.confirm(offer, guest, None, None).await.unwrap();
+    assert_eq!(entry(s, booked).await.status, WaitStatus::Booked);
     let (gone, kept) = (
         join(&bk, &r, 2, "19:00", "19:00").await,
         join(&bk, &r, 2, "19:00", "19:00").await,
@@ -511,9 +523,18 @@ async fn retention_deletes_finished_entries_and_keeps_waiting_ones(b: &Backend) 
     assert!(n >= 1);
     assert!(s.waitlist_entry(gone).await.unwrap().is_none());
     assert_eq!(entry(s, kept).await.status, WaitStatus::Waiting);
-    // Once its date is past the cut-off, a waiting entry goes too.
+    // Once its date is past the cut-off, a waiting entry goes too; a booked one stays, with
+    // its token, like the reservation it became.
     s.purge(Utc::now() + Duration::days(12), 100).await.unwrap();
     assert!(s.waitlist_entry(kept).await.unwrap().is_none());
+    assert_eq!(entry(s, booked).await.status, WaitStatus::Booked);
+    assert_eq!(reservation(s, offer).await.status, Status::Confirmed);
+    // Nothing more goes on another run: what stays is kept, not retried.
+    assert_eq!(
+        s.purge(Utc::now() + Duration::days(12), 100).await.unwrap(),
+        0
+    );
+    assert_eq!(entry(s, booked).await.status, WaitStatus::Booked);
 }
 
 /// The release is committed straight through the store, as by an instance that crashed before

@@ -1,10 +1,12 @@
 //! Retention of the waitlist: finished entries (`lapsed`, `left`) found through the sparse
-//! `retention` index by their last change, and every entry of a past date found through the
-//! `WAITLIST` day list, each deleted with its pointer and token. Never a `Scan`.
+//! `retention` index by their last change, and every entry but a booked one of a past date
+//! found through the `WAITLIST` day list, each deleted with its pointer and token. Never a
+//! `Scan`. A booked entry is kept: its token reads the confirmed reservation it became.
 use super::errors::Written;
 use super::keys::*;
 use super::wait_items::*;
 use super::DynamoStore;
+use crate::domain::waitlist::WaitStatus;
 use crate::domain::LocalDate;
 use crate::store::StoreResult;
 use aws_sdk_dynamodb::types::TransactWriteItem;
@@ -54,7 +56,8 @@ impl DynamoStore {
     }
 
     /// Deletes, at most `limit` at a time, the entries of waitlist days before `before`'s UTC
-    /// date, then each emptied day (unless a join came meanwhile). Returns how many went.
+    /// date but the booked ones, then each day so emptied from the day list (unless a join came
+    /// meanwhile). Returns how many went.
     pub(super) async fn purge_wait_days(
         &self,
         before: DateTime<Utc>,
@@ -71,7 +74,10 @@ impl DynamoStore {
             let joins = wait_day_joins(day)?;
             let queue = self.stored_queue(rid, date).await?;
             let mut all = true;
-            for cur in &queue {
+            for cur in queue
+                .iter()
+                .filter(|c| c.entry.status != WaitStatus::Booked)
+            {
                 if gone >= limit {
                     return Ok(gone);
                 }

@@ -1,7 +1,8 @@
 //! Retention: dead holds (released, expired, or held past `expires_at`) and old idempotency
 //! records are deleted oldest first, in small batches, each its own short write transaction, so
 //! holds queued behind the writer never wait long. Business records are never touched. Lapsed
-//! and left waitlist entries, and every entry of a date before the cut-off, go too.
+//! and left waitlist entries, and every entry but a booked one of a date before the cut-off,
+//! go too.
 use super::rows::{db, ms};
 use super::SqliteStore;
 use crate::store::StoreResult;
@@ -31,13 +32,15 @@ pub(super) const DEAD_RESERVATIONS_SQL: &str =
     "DELETE FROM reservations WHERE id IN (SELECT value FROM json_each(?1))
        AND status IN ('released','expired','held')";
 
-/// Waitlist entries finished (lapsed, left) before `?1`, or of a date before `?2`, at most
-/// `?3`: each arm reads its own index.
+/// Waitlist entries finished (lapsed, left) before `?1`, or not booked and of a date before
+/// `?2`, at most `?3`: each arm reads its own index. A booked entry is kept: its token reads
+/// the confirmed reservation it became.
 pub(super) const OLD_ENTRIES_SQL: &str = "DELETE FROM waitlist WHERE id IN (
        SELECT id FROM (SELECT id FROM waitlist WHERE status IN ('lapsed','left') AND updated_ms < ?1
                        ORDER BY updated_ms LIMIT ?3)
        UNION
-       SELECT id FROM (SELECT id FROM waitlist WHERE date < ?2 ORDER BY date LIMIT ?3)
+       SELECT id FROM (SELECT id FROM waitlist WHERE date < ?2 AND status <> 'booked'
+                       ORDER BY date LIMIT ?3)
        LIMIT ?3)";
 
 pub(super) const OLD_IDEMPOTENCY_SQL: &str = "DELETE FROM idempotency WHERE key IN
