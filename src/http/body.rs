@@ -33,3 +33,19 @@ impl FromRequest for JsonBody {
         Box::pin(async move { Ok(JsonBody(json.await?.into_inner())) })
     }
 }
+
+/// A request body as its handler takes it when a request that fails to read (not JSON,
+/// malformed, too large) must still cost what it costs: `charge` runs first (its refusal is the
+/// answer), then the body's own error is answered as actix would have (`Err(response)`).
+pub fn charged(
+    body: Result<JsonBody, actix_web::Error>,
+    charge: impl FnOnce() -> Result<(), ApiError>,
+) -> Result<Result<JsonBody, actix_web::HttpResponse>, ApiError> {
+    match body {
+        Ok(b) => Ok(Ok(b)),
+        Err(e) => {
+            charge()?;
+            Ok(Err(e.error_response()))
+        }
+    }
+}

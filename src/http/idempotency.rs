@@ -128,21 +128,41 @@ where
     F: FnOnce(Option<Keyed>) -> Fut,
     Fut: Future<Output = Result<Answer>>,
 {
+    once_charged(state, req, body, || Ok(()), f).await
+}
+
+/// [`once`] for a request that costs a rate token unless it is a replay: `charge` runs before
+/// anything else is answered (a bad key, a key reused with another body, a key in flight, the
+/// request itself), and its refusal is the answer. A replay costs nothing.
+pub async fn once_charged<C, F, Fut>(
+    state: &AppState,
+    req: &HttpRequest,
+    body: &Value,
+    charge: C,
+    f: F,
+) -> Result<HttpResponse>
+where
+    C: FnOnce() -> Result<()>,
+    F: FnOnce(Option<Keyed>) -> Fut,
+    Fut: Future<Output = Result<Answer>>,
+{
     let Some(key) = req.headers().get("Idempotency-Key") else {
+        charge()?;
         let (status, v) = f(None).await?;
         return Ok(respond(status, v.to_string(), false));
     };
     // Counted in characters: a header value may carry UTF-8 beyond ASCII.
-    let key = std::str::from_utf8(key.as_bytes())
+    let Some(key) = std::str::from_utf8(key.as_bytes())
         .ok()
         .filter(|k| (1..=255).contains(&k.chars().count()) && !k.chars().any(char::is_control))
-        .ok_or_else(|| {
-            ApiError::BadRequest(
-                "Idempotency-Key must be 1 to 255 characters of UTF-8, none of them a control \
-                 character"
-                    .into(),
-            )
-        })?;
+    else {
+        charge()?;
+        return Err(ApiError::BadRequest(
+            "Idempotency-Key must be 1 to 255 characters of UTF-8, none of them a control \
+             character"
+                .into(),
+        ));
+    };
     let scope = format!(
         "{}\n{}\n{}\n{}",
         bearer(req).unwrap_or(""),
@@ -170,10 +190,16 @@ where
                 true,
             ))
         }
-        IdemBegin::Mismatch => Err(ApiError::IdempotencyConflict),
-        IdemBegin::InFlight => Err(ApiError::Conflict(
-            "a request with this Idempotency-Key is still in flight".into(),
-        )),
+        IdemBegin::Mismatch => {
+            charge()?;
+            Err(ApiError::IdempotencyConflict)
+        }
+        IdemBegin::InFlight => {
+            charge()?;
+            Err(ApiError::Conflict(
+                "a request with this Idempotency-Key is still in flight".into(),
+            ))
+        }
         IdemBegin::Fresh => {
             let recorded = Arc::new(AtomicBool::new(false));
             let keyed = Keyed {
@@ -181,7 +207,11 @@ where
                 seal: seal.clone(),
                 recorded: recorded.clone(),
             };
-            let out = f(Some(keyed)).await;
+            // Refused a token, the record is dropped below (a 429 is not recorded).
+            let out = match charge() {
+                Ok(()) => f(Some(keyed)).await,
+                Err(e) => Err(e),
+            };
             let (status, text) = match &out {
                 Ok((s, v)) => (*s, v.to_string()),
                 Err(e) => (e.status_code(), e.problem_json()),

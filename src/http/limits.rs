@@ -305,5 +305,7 @@ mod tests {
         assert!(l.origin_allowed(None));
         assert!(l.origin_allowed(Some("https://book.example")));
         assert!(!l.origin_allowed(Some("https://evil.example")));
+        // An unreadable `Origin` reaches here as the empty one: sent, and never listed.
+        assert!(!l.origin_allowed(Some("")));
     }
 }

@@ -271,18 +271,29 @@ pub async fn hold(
     req: HttpRequest,
     path: web::Path<RestaurantId>,
     state: web::Data<AppState>,
-    body: JsonBody,
+    body: std::result::Result<JsonBody, actix_web::Error>,
 ) -> Result<HttpResponse> {
     let rid = path.get();
-    let who = Requester::of(&req, &state).await?;
+    let who = &Requester::of(&req, &state).await?;
     let state: &AppState = &state;
+    // Every hold request takes a rate token, one that cannot be read as JSON included; only an
+    // idempotent replay does not.
+    let body = match super::body::charged(body, || charge_hold(state, who, rid))? {
+        Ok(body) => body,
+        Err(unread) => return Ok(unread),
+    };
     let body: &Value = &body;
-    idempotency::once(state, &req, body, |keyed| async move {
-        charge_hold(state, &who, rid)?;
-        // A body of the wrong shape or out of range is a final answer too: recorded.
-        let cmd = HoldCommand::parse(from_body(body)?)?;
-        take_hold(state, &who, rid, cmd, keyed).await
-    })
+    idempotency::once_charged(
+        state,
+        &req,
+        body,
+        || charge_hold(state, who, rid),
+        |keyed| async move {
+            // A body of the wrong shape or out of range is a final answer too: recorded.
+            let cmd = HoldCommand::parse(from_body(body)?)?;
+            take_hold(state, who, rid, cmd, keyed).await
+        },
+    )
     .await
 }
 

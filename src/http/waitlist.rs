@@ -24,11 +24,15 @@ pub async fn join(
     req: HttpRequest,
     path: web::Path<RestaurantId>,
     state: web::Data<AppState>,
-    body: JsonBody,
+    body: std::result::Result<JsonBody, actix_web::Error>,
 ) -> Result<HttpResponse> {
     let rid = path.get();
     let who = Requester::of(&req, &state).await?;
-    // A join takes a rate token like a hold.
+    // A join takes a rate token like a hold, one that cannot be read as JSON included.
+    let body = match super::body::charged(body, || state.limits.charge(&who, rid))? {
+        Ok(body) => body,
+        Err(unread) => return Ok(unread),
+    };
     state.limits.charge(&who, rid)?;
     let input: JoinInput = from_body(&body)?;
     let from = WallTime::parse_start(&input.from).map_err(ApiError::BadRequest)?;

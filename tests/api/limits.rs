@@ -202,6 +202,43 @@ async fn a_hold_or_join_refused_for_its_body_still_takes_a_rate_token() {
 }
 
 #[tokio::test]
+async fn a_hold_or_join_that_cannot_be_read_or_misuses_its_key_still_takes_a_rate_token() {
+    let app = TestApp::spawn_with(limits(0, "6/min")).await;
+    let r = app.create_restaurant(restaurant_body(many_tables(6))).await;
+    let date = date_in(3);
+    let holds = format!("/v1/restaurants/{}/holds", r.id);
+    let joins = format!("/v1/restaurants/{}/waitlist", r.id);
+    let raw = |path: &str, body: &str, content_type: &str, key: Option<&str>| {
+        let mut req = app
+            .req(Method::POST, path, None)
+            .header("Content-Type", content_type)
+            .body(body.to_owned());
+        if let Some(k) = key {
+            req = req.header("Idempotency-Key", k);
+        }
+        async move { req.send().await.unwrap().status().as_u16() }
+    };
+    let good = |table: &str| {
+        json!({"date": date, "time": "19:00", "party_size": 2, "table_id": table}).to_string()
+    };
+    let json = "application/json";
+    let got = vec![
+        // Not JSON (400), not said to be JSON (415), an empty key (400), a join not JSON (400).
+        raw(&holds, "{not json", json, None).await,
+        raw(&holds, &good("t00"), "text/plain", None).await,
+        raw(&holds, &good("t00"), json, Some("")).await,
+        raw(&joins, "{not json", json, None).await,
+        // A keyed hold (201), its key with another body (422), then its replay (free).
+        raw(&holds, &good("t01"), json, Some("k-9")).await,
+        raw(&holds, &good("t02"), json, Some("k-9")).await,
+        raw(&holds, &good("t01"), json, Some("k-9")).await,
+        // Six tokens went: a well-formed hold is over the rate.
+        raw(&holds, &good("t03"), json, None).await,
+    ];
+    assert_eq!(got, [400, 415, 400, 400, 201, 422, 201, 429]);
+}
+
+#[tokio::test]
 async fn a_spoofed_forwarded_for_from_an_untrusted_peer_changes_nothing() {
     let app = TestApp::spawn_with(limits(0, "2/min")).await;
     let r = app.create_restaurant(restaurant_body(many_tables(6))).await;
@@ -249,7 +286,7 @@ async fn behind_a_trusted_proxy_each_forwarded_client_has_its_own_bucket() {
     );
 }
 
-async fn upgrade(app: &TestApp, origin: Option<&str>) -> (u16, Value) {
+async fn upgrade(app: &TestApp, origin: Option<&[u8]>) -> (u16, Value) {
     let mut r = app
         .req(Method::GET, "/v1/live", None)
         .header("Connection", "Upgrade")
@@ -257,7 +294,10 @@ async fn upgrade(app: &TestApp, origin: Option<&str>) -> (u16, Value) {
         .header("Sec-WebSocket-Version", "13")
         .header("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==");
     if let Some(o) = origin {
-        r = r.header("Origin", o);
+        r = r.header(
+            "Origin",
+            reqwest::header::HeaderValue::from_bytes(o).unwrap(),
+        );
     }
     let res = r.send().await.unwrap();
     let status = res.status().as_u16();
@@ -292,11 +332,14 @@ async fn a_client_over_its_connection_cap_is_refused_with_429() {
 async fn only_listed_origins_may_open_a_socket_and_non_browsers_may() {
     let app =
         TestApp::spawn_with(|a| a.allowed_origins = Some("https://book.example".into())).await;
-    let (status, p) = upgrade(&app, Some("https://evil.example")).await;
+    let (status, p) = upgrade(&app, Some(b"https://evil.example")).await;
     assert_eq!(status, 403, "{p}");
     assert_eq!(p["type"], "/problems/forbidden");
-    assert_eq!(upgrade(&app, Some("https://book.example")).await.0, 101);
+    assert_eq!(upgrade(&app, Some(b"https://book.example")).await.0, 101);
     assert_eq!(upgrade(&app, None).await.0, 101);
+    // An `Origin` that is not text is no listed origin either.
+    let (status, p) = upgrade(&app, Some(b"https://evil.\xffexample")).await;
+    assert_eq!(status, 403, "{p}");
 }
 
 #[tokio::test]
