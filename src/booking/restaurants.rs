@@ -30,11 +30,46 @@ impl Booking {
         mut r: Restaurant,
     ) -> BookingResult<(Restaurant, String)> {
         r.validate().map_err(BookingError::Validation)?;
+        self.claimable(&r)?;
         let token = crate::token::generate();
         self.store
             .create_restaurant(&r, &crate::token::hash(&token), Self::now())
             .await?;
         Ok((r, token))
+    }
+
+    /// Refuses settings the store could not book: a combination whose tables, held for the
+    /// longest turn of a party it seats, need more than the store's one atomic write holds
+    /// (DynamoDB: 100 items). Left in, it would be listed by availability and never held.
+    fn claimable(&self, r: &Restaurant) -> BookingResult<()> {
+        let errs: Vec<crate::domain::FieldError> = r
+            .combinations
+            .iter()
+            .enumerate()
+            .filter_map(|(i, c)| {
+                let limit = self.store.longest_claim_minutes(c.tables.len())?;
+                let turn = (c.min_party..=c.max_party)
+                    .filter_map(|p| crate::domain::PartySize::new(i64::from(p)).ok())
+                    .map(|p| r.turn(p).num_minutes())
+                    .max()?;
+                (turn > i64::from(limit)).then(|| {
+                    crate::domain::FieldError::new(
+                        format!("combinations[{i}]"),
+                        format!(
+                            "its {} tables can be held together for at most {limit} minutes on \
+                             this store (one DynamoDB transaction), and a party it seats takes \
+                             {turn}: use fewer tables or a shorter turn",
+                            c.tables.len()
+                        ),
+                    )
+                })
+            })
+            .collect();
+        if errs.is_empty() {
+            Ok(())
+        } else {
+            Err(BookingError::Validation(errs))
+        }
     }
 
     pub async fn list_restaurants(&self) -> BookingResult<Vec<crate::store::RestaurantSummary>> {
@@ -57,6 +92,7 @@ impl Booking {
             let mut r = stored.restaurant;
             let guard = change(&mut r)?;
             r.validate().map_err(BookingError::Validation)?;
+            self.claimable(&r)?;
             let now = Self::now();
             match self
                 .store

@@ -325,6 +325,14 @@ pub enum IdemBegin {
 pub trait Store: Outbox + Send + Sync + 'static {
     async fn ping(&self) -> StoreResult<()>;
 
+    /// The longest time, in minutes, one seating option of `tables` tables can be claimed for
+    /// in one atomic write, wherever it starts; `None`: no limit short of the 12-hour turn.
+    /// Settings whose turns would need more are refused, not left unbookable.
+    fn longest_claim_minutes(&self, tables: usize) -> Option<u32> {
+        let _ = tables;
+        None
+    }
+
     async fn create_restaurant(
         &self,
         r: &Restaurant,

@@ -102,3 +102,89 @@ async fn a_member_table_and_its_combination_never_both_win_over_http_on_dynamodb
         }
     }
 }
+
+/// Six 2-seat tables and a combination of all six for 7 to 12, whose parties take `turn`
+/// minutes.
+fn six_joined(turn: u32) -> Value {
+    let tables: Vec<Value> = (1..=6)
+        .map(|i| json!({"id": format!("t{i}"), "max_party": 2}))
+        .collect();
+    let mut body = restaurant_body(json!(tables));
+    body["combinations"] = json!([{"id": "c6", "tables": ["t1","t2","t3","t4","t5","t6"],
+                                   "min_party": 7, "max_party": 12}]);
+    body["turn_minutes"] = json!([{"max_party": 2, "minutes": 90},
+                                  {"max_party": null, "minutes": turn}]);
+    body
+}
+
+#[tokio::test]
+async fn on_dynamodb_a_combination_too_long_for_one_transaction_is_refused_and_what_is_kept_is_holdable(
+) {
+    let Some(b) = Backend::dynamo("floor_dynamo::combination_items") else {
+        return;
+    };
+    let app = TestApp::spawn_on(b).await;
+    // Six tables for 240 minutes need more than one transaction's 100 items.
+    let res = app
+        .send(
+            Method::POST,
+            "/v1/restaurants",
+            Some(&app.admin),
+            Some(six_joined(240)),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let p: Value = res.json().await.unwrap();
+    assert_eq!(p["errors"][0]["field"], "combinations[0]", "{p}");
+    // 195 minutes fit from any start: created, listed, and held.
+    let f = app.create_restaurant(six_joined(195)).await;
+    let date = date_in(5);
+    let avail = app.availability(&f.id, &date, 8).await;
+    assert_eq!(free_at(&avail, "19:00"), 1);
+    let (status, held) = hold(
+        &app,
+        &f.id,
+        json!({"date": date, "time": "19:00", "party_size": 8}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{held}");
+    assert_eq!(held["combination_id"], "c6");
+    // A change back to 240 is refused too, and changes nothing.
+    let res = app
+        .send(
+            Method::PATCH,
+            &format!("/v1/restaurants/{}", f.id),
+            Some(&f.staff),
+            Some(json!({"turn_minutes": [{"max_party": 2, "minutes": 90},
+                                         {"max_party": null, "minutes": 240}]})),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let now = app
+        .send(
+            Method::GET,
+            &format!("/v1/restaurants/{}", f.id),
+            None,
+            None,
+        )
+        .await
+        .json::<Value>()
+        .await
+        .unwrap();
+    assert_eq!(now["turn_minutes"][1]["minutes"], 195, "{now}");
+}
+
+#[tokio::test]
+async fn on_sqlite_a_combination_of_six_tables_for_four_hours_is_created_and_held() {
+    let app = TestApp::spawn().await;
+    let f = app.create_restaurant(six_joined(240)).await;
+    let date = date_in(5);
+    let (status, held) = hold(
+        &app,
+        &f.id,
+        json!({"date": date, "time": "19:00", "party_size": 8}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{held}");
+    assert_eq!(held["combination_id"], "c6");
+}

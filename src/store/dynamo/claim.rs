@@ -26,6 +26,21 @@ const NOT_EXISTS: &str = "attribute_not_exists(#pk)";
 /// DynamoDB's limit on the items of one transaction.
 const MAX_ITEMS: usize = 100;
 
+/// The most items a claim writes besides its tables': the reservation, its pointer, the date's
+/// counter, a token, a cap slot, an idempotent answer, a pacing window, a waitlist entry and
+/// its mail (no claim writes all of them).
+const FIXED_ITEMS: usize = 9;
+
+/// The longest claim of `tables` tables that fits one transaction wherever it starts: each
+/// table takes its check and one item per `CELL_MINUTES` cell its minutes touch (one more than
+/// the length covers when the start is off the cells' edges, as a walk-in's may be).
+pub fn longest_claim_minutes(tables: usize) -> u32 {
+    let per_table = MAX_ITEMS.saturating_sub(FIXED_ITEMS) / tables.max(1);
+    // The check, and one cell for a start off the edges.
+    let whole_cells = per_table.saturating_sub(2);
+    u32::try_from(whole_cells).unwrap_or(u32::MAX) * CELL_MINUTES as u32
+}
+
 /// How many times one claim settles its tables and is sent again before answering `Stale`.
 const SETTLE_ATTEMPTS: usize = 2;
 
@@ -401,5 +416,36 @@ impl DynamoStore {
                 format!("reservation id {} is already in use", s.reservation.id).into(),
             ))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{longest_claim_minutes, CELL_MINUTES, FIXED_ITEMS, MAX_ITEMS};
+
+    /// The items of a claim of `minutes` on `tables` tables starting one minute before a cell's
+    /// end, the start that touches the most cells.
+    fn worst_items(tables: usize, minutes: i64) -> usize {
+        let offset = CELL_MINUTES - 1;
+        let cells = (offset + minutes + CELL_MINUTES - 1) / CELL_MINUTES;
+        FIXED_ITEMS + tables * (1 + cells as usize)
+    }
+
+    #[test]
+    fn the_longest_claim_fits_one_transaction_from_any_start_and_a_cell_more_does_not() {
+        for tables in 1..=6usize {
+            let m = i64::from(longest_claim_minutes(tables));
+            assert!(
+                worst_items(tables, m) <= MAX_ITEMS,
+                "{tables} tables, {m} min"
+            );
+            assert!(
+                worst_items(tables, m + CELL_MINUTES) > MAX_ITEMS,
+                "{tables} tables, {m} min"
+            );
+        }
+        assert_eq!(longest_claim_minutes(6), 195);
+        assert_eq!(longest_claim_minutes(2), 645);
+        assert!(longest_claim_minutes(1) >= 12 * 60);
     }
 }

@@ -207,6 +207,11 @@ impl Store for DynamoStore {
         self.get(keys::token_key("ping")).await.map(|_| ())
     }
 
+    /// One transaction holds at most 100 items: see [`claim::longest_claim_minutes`].
+    fn longest_claim_minutes(&self, tables: usize) -> Option<u32> {
+        Some(claim::longest_claim_minutes(tables))
+    }
+
     async fn create_restaurant(
         &self,
         r: &Restaurant,
