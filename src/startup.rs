@@ -111,7 +111,7 @@ impl Application {
             hub,
             bus,
             live: args.live_settings(),
-            limits: Arc::new(Limits::new(args.limit_settings()?)),
+            limits: Arc::new(Limits::new(args.limit_settings()?, store.clone())),
             sockets: Arc::new(crate::http::socket::Sockets::default()),
         };
         let listener = TcpListener::bind(&args.listen)?;
@@ -281,7 +281,7 @@ async fn housekeep_forever(booking: Booking, limits: Arc<Limits>, retention: chr
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        limits.tidy();
+        limits.tidy().await;
         match booking.retain(chrono::Utc::now() - retention, 200).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(deleted = n, "retention: deleted expired history"),

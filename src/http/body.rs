@@ -37,14 +37,14 @@ impl FromRequest for JsonBody {
 /// A request body as its handler takes it when a request that fails to read (not JSON,
 /// malformed, too large) must still cost what it costs: `charge` runs first (its refusal is the
 /// answer), then the body's own error is answered as actix would have (`Err(response)`).
-pub fn charged(
+pub async fn charged<F: std::future::Future<Output = Result<(), ApiError>>>(
     body: Result<JsonBody, actix_web::Error>,
-    charge: impl FnOnce() -> Result<(), ApiError>,
+    charge: impl FnOnce() -> F,
 ) -> Result<Result<JsonBody, actix_web::HttpResponse>, ApiError> {
     match body {
         Ok(b) => Ok(Ok(b)),
         Err(e) => {
-            charge()?;
+            charge().await?;
             Ok(Err(e.error_response()))
         }
     }

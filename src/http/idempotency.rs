@@ -128,13 +128,13 @@ where
     F: FnOnce(Option<Keyed>) -> Fut,
     Fut: Future<Output = Result<Answer>>,
 {
-    once_charged(state, req, body, || Ok(()), f).await
+    once_charged(state, req, body, || async { Ok(()) }, f).await
 }
 
 /// [`once`] for a request that costs a rate token unless it is a replay: `charge` runs before
 /// anything else is answered (a bad key, a key reused with another body, a key in flight, the
 /// request itself), and its refusal is the answer. A replay costs nothing.
-pub async fn once_charged<C, F, Fut>(
+pub async fn once_charged<C, CFut, F, Fut>(
     state: &AppState,
     req: &HttpRequest,
     body: &Value,
@@ -142,12 +142,13 @@ pub async fn once_charged<C, F, Fut>(
     f: F,
 ) -> Result<HttpResponse>
 where
-    C: FnOnce() -> Result<()>,
+    C: FnOnce() -> CFut,
+    CFut: Future<Output = Result<()>>,
     F: FnOnce(Option<Keyed>) -> Fut,
     Fut: Future<Output = Result<Answer>>,
 {
     let Some(key) = req.headers().get("Idempotency-Key") else {
-        charge()?;
+        charge().await?;
         let (status, v) = f(None).await?;
         return Ok(respond(status, v.to_string(), false));
     };
@@ -156,7 +157,7 @@ where
         .ok()
         .filter(|k| (1..=255).contains(&k.chars().count()) && !k.chars().any(char::is_control))
     else {
-        charge()?;
+        charge().await?;
         return Err(ApiError::BadRequest(
             "Idempotency-Key must be 1 to 255 characters of UTF-8, none of them a control \
              character"
@@ -191,11 +192,11 @@ where
             ))
         }
         IdemBegin::Mismatch => {
-            charge()?;
+            charge().await?;
             Err(ApiError::IdempotencyConflict)
         }
         IdemBegin::InFlight => {
-            charge()?;
+            charge().await?;
             Err(ApiError::Conflict(
                 "a request with this Idempotency-Key is still in flight".into(),
             ))
@@ -208,7 +209,7 @@ where
                 recorded: recorded.clone(),
             };
             // Refused a token, the record is dropped below (a 429 is not recorded).
-            let out = match charge() {
+            let out = match charge().await {
                 Ok(()) => f(Some(keyed)).await,
                 Err(e) => Err(e),
             };

@@ -1,15 +1,15 @@
 //! Per-client limits against abuse: live holds (decided by the store in the hold's own write;
-//! this only carries the cap), the hold rate (a token bucket per client, per
-//! instance), open live sockets per client per instance, and the `Origin`s allowed on the socket.
-//! The admin token, and a staff token on its own restaurant, are exempt.
+//! this only carries the cap), the hold rate (a token bucket per client kept by the store, so
+//! shared by every instance on it: `store::rate`), open live sockets per client per instance,
+//! and the `Origin`s allowed on the socket. The admin token, and a staff token on its own
+//! restaurant, are exempt.
 use super::auth::{bearer, resolve, Caller};
 use super::client::{ClientKey, TrustedProxies};
 use super::error::ApiError;
 use super::AppState;
-use crate::store::HoldCap;
+use crate::store::rate::Bucket;
+use crate::store::{DynStore, HoldCap};
 use actix_web::HttpRequest;
-use governor::clock::{Clock, DefaultClock};
-use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr};
 use std::num::NonZeroU32;
@@ -71,23 +71,30 @@ fn per_minute(n: NonZeroU32, per: Duration) -> NonZeroU32 {
     NonZeroU32::new(u32::try_from(figure).unwrap_or(u32::MAX)).unwrap_or(NonZeroU32::MIN)
 }
 
+/// The hold rate's bucket: one token every `per / n`, the per-minute figure saved up at most.
+fn bucket(n: NonZeroU32, per: Duration) -> Bucket {
+    let every = (per.as_millis() / u128::from(n.get())).max(1);
+    Bucket {
+        every_ms: i64::try_from(every).unwrap_or(i64::MAX),
+        burst: per_minute(n, per).get(),
+    }
+}
+
 pub struct Limits {
     settings: LimitSettings,
-    rate: Option<DefaultKeyedRateLimiter<ClientKey>>,
+    /// The hold rate's bucket shape, kept per client by `store`.
+    rate: Option<Bucket>,
+    store: DynStore,
     connections: Arc<Mutex<HashMap<ClientKey, usize>>>,
 }
 
 impl Limits {
-    pub fn new(settings: LimitSettings) -> Self {
-        let rate = settings.hold_rate.0.map(|(n, per)| {
-            let quota = Quota::with_period(per / n.get())
-                .unwrap_or_else(|| Quota::per_second(n))
-                .allow_burst(per_minute(n, per));
-            RateLimiter::keyed(quota)
-        });
+    pub fn new(settings: LimitSettings, store: DynStore) -> Self {
+        let rate = settings.hold_rate.0.map(|(n, per)| bucket(n, per));
         Limits {
             settings,
             rate,
+            store,
             connections: Arc::default(),
         }
     }
@@ -106,27 +113,32 @@ impl Limits {
 
     /// Takes a token for a hold or join of `who` on restaurant `rid`, its body checked or not;
     /// the admin and that restaurant's staff are exempt.
-    pub fn charge(&self, who: &Requester, rid: Uuid) -> Result<(), ApiError> {
+    pub async fn charge(&self, who: &Requester, rid: Uuid) -> Result<(), ApiError> {
         if who.exempt_for(rid) {
             return Ok(());
         }
-        self.take_hold_token(&who.client)
+        self.take_hold_token(&who.client).await
     }
 
-    /// Takes one token of the client's hold-and-join bucket, or says when to retry.
-    pub fn take_hold_token(&self, client: &ClientKey) -> Result<(), ApiError> {
-        let Some(limiter) = &self.rate else {
+    /// Takes one token of the client's hold-and-join bucket, shared by every instance on the
+    /// store, or says when to retry.
+    pub async fn take_hold_token(&self, client: &ClientKey) -> Result<(), ApiError> {
+        let Some(bucket) = self.rate else {
             return Ok(());
         };
-        limiter.check_key(client).map_err(|not_until| {
-            let wait = not_until.wait_time_from(DefaultClock::default().now());
-            ApiError::RateLimited {
+        let wait = self
+            .store
+            .take_rate_token(&client.stored(), bucket, chrono::Utc::now())
+            .await?;
+        match wait {
+            None => Ok(()),
+            Some(ms) => Err(ApiError::RateLimited {
                 limit: "hold-rate",
                 // Rounded up: a retry after this many seconds finds a token.
-                retry_after: (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1),
+                retry_after: u64::try_from(ms.max(1)).unwrap_or(1).div_ceil(1000),
                 detail: "too many holds from this client; slow down".into(),
-            }
-        })
+            }),
+        }
     }
 
     /// Counts an open socket for the client until the guard drops, or refuses it.
@@ -158,11 +170,20 @@ impl Limits {
         }
     }
 
-    /// Forgets idle buckets so the rate limiter's memory follows active clients only.
-    pub fn tidy(&self) {
-        if let Some(l) = &self.rate {
-            l.retain_recent();
-            l.shrink_to_fit();
+    /// Forgets buckets full again, so what the store keeps follows active clients only.
+    pub async fn tidy(&self) {
+        if self.rate.is_none() {
+            return;
+        }
+        if let Err(e) = self
+            .store
+            .forget_full_buckets(chrono::Utc::now(), 1000)
+            .await
+        {
+            tracing::warn!(
+                error = format!("{e:#}"),
+                "forgetting full rate buckets failed"
+            );
         }
     }
 }
@@ -228,6 +249,14 @@ mod tests {
         TrustedProxies::default().client(ip.parse().unwrap(), &HeaderMap::new())
     }
 
+    /// Limits over a store of their own, in memory.
+    async fn limits(settings: LimitSettings) -> Limits {
+        let store = crate::store::sqlite::SqliteStore::open("sqlite::memory:")
+            .await
+            .unwrap();
+        Limits::new(settings, std::sync::Arc::new(store))
+    }
+
     #[test]
     fn rates_parse() {
         assert_eq!("off".parse::<Rate>().unwrap(), Rate(None));
@@ -237,17 +266,18 @@ mod tests {
         assert!("lots".parse::<Rate>().is_err());
     }
 
-    #[test]
-    fn the_bucket_holds_the_per_minute_figure_then_refuses_with_a_retry_after() {
-        let l = Limits::new(LimitSettings {
+    #[tokio::test]
+    async fn the_bucket_holds_the_per_minute_figure_then_refuses_with_a_retry_after() {
+        let l = limits(LimitSettings {
             hold_rate: "3/min".parse().unwrap(),
             ..LimitSettings::default()
-        });
+        })
+        .await;
         let a = client("192.0.2.1");
         for _ in 0..3 {
-            l.take_hold_token(&a).unwrap();
+            l.take_hold_token(&a).await.unwrap();
         }
-        match l.take_hold_token(&a) {
+        match l.take_hold_token(&a).await {
             Err(ApiError::RateLimited {
                 limit, retry_after, ..
             }) => {
@@ -258,33 +288,38 @@ mod tests {
             other => panic!("expected hold-rate, got {other:?}"),
         }
         // Another client has its own bucket.
-        l.take_hold_token(&client("192.0.2.2")).unwrap();
+        l.take_hold_token(&client("192.0.2.2")).await.unwrap();
     }
 
-    #[test]
-    fn the_bucket_holds_the_per_minute_figure_whatever_the_unit() {
+    #[tokio::test]
+    async fn the_bucket_holds_the_per_minute_figure_whatever_the_unit() {
         for (rate, burst) in [("5/s", 300), ("30/min", 30), ("120/h", 2), ("30/h", 1)] {
-            let l = Limits::new(LimitSettings {
+            let l = limits(LimitSettings {
                 hold_rate: rate.parse().unwrap(),
                 ..LimitSettings::default()
-            });
+            })
+            .await;
             let a = client("192.0.2.1");
             for i in 0..burst {
                 assert!(
-                    l.take_hold_token(&a).is_ok(),
+                    l.take_hold_token(&a).await.is_ok(),
                     "{rate}: token {i} of {burst}"
                 );
             }
-            assert!(l.take_hold_token(&a).is_err(), "{rate}: a burst of {burst}");
+            assert!(
+                l.take_hold_token(&a).await.is_err(),
+                "{rate}: a burst of {burst}"
+            );
         }
     }
 
-    #[test]
-    fn connections_are_counted_until_their_guard_drops() {
-        let l = Limits::new(LimitSettings {
+    #[tokio::test]
+    async fn connections_are_counted_until_their_guard_drops() {
+        let l = limits(LimitSettings {
             max_connections: 2,
             ..LimitSettings::default()
-        });
+        })
+        .await;
         let a = client("192.0.2.1");
         let g1 = l.connect(&a).unwrap();
         let _g2 = l.connect(&a).unwrap();
@@ -294,14 +329,15 @@ mod tests {
         assert!(l.connect(&a).is_ok());
     }
 
-    #[test]
-    fn origins_are_checked_only_when_listed_and_sent() {
-        let any = Limits::new(LimitSettings::default());
+    #[tokio::test]
+    async fn origins_are_checked_only_when_listed_and_sent() {
+        let any = limits(LimitSettings::default()).await;
         assert!(any.origin_allowed(Some("https://evil.example")));
-        let l = Limits::new(LimitSettings {
+        let l = limits(LimitSettings {
             allowed_origins: Some(vec!["https://book.example".into()]),
             ..LimitSettings::default()
-        });
+        })
+        .await;
         assert!(l.origin_allowed(None));
         assert!(l.origin_allowed(Some("https://book.example")));
         assert!(!l.origin_allowed(Some("https://evil.example")));

@@ -213,11 +213,12 @@ impl HoldCommand {
 /// are exempt.
 /// Every hold request takes a rate token first (`Limits::charge`; an idempotent replay never
 /// gets here), counted as a hold outcome when refused.
-pub fn charge_hold(state: &AppState, who: &Requester, rid: Uuid) -> Result<()> {
-    state
-        .limits
-        .charge(who, rid)
-        .inspect_err(|_| state.metrics.hold_outcome("rate_limited"))
+pub async fn charge_hold(state: &AppState, who: &Requester, rid: Uuid) -> Result<()> {
+    state.limits.charge(who, rid).await.inspect_err(|e| {
+        if matches!(e, ApiError::RateLimited { .. }) {
+            state.metrics.hold_outcome("rate_limited");
+        }
+    })
 }
 
 /// Takes a hold whose rate token was taken (`charge_hold`).
@@ -278,7 +279,7 @@ pub async fn hold(
     let state: &AppState = &state;
     // Every hold request takes a rate token, one that cannot be read as JSON included; only an
     // idempotent replay does not.
-    let body = match super::body::charged(body, || charge_hold(state, who, rid))? {
+    let body = match super::body::charged(body, || charge_hold(state, who, rid)).await? {
         Ok(body) => body,
         Err(unread) => return Ok(unread),
     };

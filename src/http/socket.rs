@@ -474,10 +474,15 @@ impl Conversation {
         let rid = str_member(v, "restaurant_id")
             .and_then(|s| Uuid::parse_str(s).ok())
             .ok_or_else(|| ApiError::BadRequest("`restaurant_id` must be a UUID".into()));
-        let cmd = rid.and_then(|rid| {
-            super::restaurants::charge_hold(&self.state, &self.who, rid)?;
-            Ok((rid, HoldCommand::parse(from_body::<HoldInput>(v)?)?))
-        });
+        let cmd = match rid {
+            Ok(rid) => match super::restaurants::charge_hold(&self.state, &self.who, rid).await {
+                Ok(()) => from_body::<HoldInput>(v)
+                    .and_then(HoldCommand::parse)
+                    .map(|cmd| (rid, cmd)),
+                Err(e) => Err(e),
+            },
+            Err(e) => Err(e),
+        };
         let outcome = match cmd {
             Ok((rid, cmd)) => take_hold(&self.state, &self.who, rid, cmd, None).await,
             Err(e) => Err(e),

@@ -29,11 +29,11 @@ pub async fn join(
     let rid = path.get();
     let who = Requester::of(&req, &state).await?;
     // A join takes a rate token like a hold, one that cannot be read as JSON included.
-    let body = match super::body::charged(body, || state.limits.charge(&who, rid))? {
+    let body = match super::body::charged(body, || state.limits.charge(&who, rid)).await? {
         Ok(body) => body,
         Err(unread) => return Ok(unread),
     };
-    state.limits.charge(&who, rid)?;
+    state.limits.charge(&who, rid).await?;
     let input: JoinInput = from_body(&body)?;
     let from = WallTime::parse_start(&input.from).map_err(ApiError::BadRequest)?;
     let to = WallTime::parse_start(&input.to).map_err(ApiError::BadRequest)?;

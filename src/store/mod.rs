@@ -2,6 +2,7 @@
 pub mod dynamo;
 mod error;
 pub mod outbox;
+pub mod rate;
 pub mod sqlite;
 mod waitlist;
 
@@ -324,6 +325,21 @@ pub enum IdemBegin {
 #[async_trait]
 pub trait Store: Outbox + Send + Sync + 'static {
     async fn ping(&self) -> StoreResult<()>;
+
+    /// Takes one token of `client`'s hold-and-join bucket, shared by every instance on this
+    /// store (see [`rate`]). `None`: taken; `Some(ms)`: none left for that long.
+    async fn take_rate_token(
+        &self,
+        client: &str,
+        bucket: rate::Bucket,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<i64>>;
+
+    /// Forgets the buckets full again by `now` (a bucket not kept is full): at most `limit`.
+    async fn forget_full_buckets(&self, now: DateTime<Utc>, limit: u32) -> StoreResult<usize> {
+        let _ = (now, limit);
+        Ok(0)
+    }
 
     /// The longest time, in minutes, one seating option of `tables` tables can be claimed for
     /// in one atomic write, wherever it starts; `None`: no limit short of the 12-hour turn.

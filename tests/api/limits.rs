@@ -91,6 +91,62 @@ async fn twenty_concurrent_holds_from_one_client_win_at_most_four_on_dynamodb() 
     twenty_concurrent_holds_from_one_client_win_at_most_the_cap(b).await;
 }
 
+/// Two instances on one store, the second given the first's store.
+async fn two_on_one_store(backend: Backend, rate: &str) -> (TestApp, TestApp) {
+    let a = TestApp::spawn_on_with(backend, limits(0, rate)).await;
+    let url = a.db_url.clone();
+    let also = limits(0, rate);
+    let b = TestApp::spawn_on_with(backend, move |args| {
+        also(args);
+        args.store.store = url;
+    })
+    .await;
+    (a, b)
+}
+
+/// Twenty concurrent holds from one client, ten to each of two instances sharing the store,
+/// with a rate of 6 a minute: 6 win in all, the rest are told when to come back; holds of
+/// another client still go through.
+async fn the_hold_rate_is_one_bucket_on_every_instance(backend: Backend) {
+    let (a, b) = two_on_one_store(backend, "6/min").await;
+    let r = a.create_restaurant(restaurant_body(many_tables(24))).await;
+    let date = date_in(3);
+    let answers = join_all((0..20).map(|i| {
+        let app = if i % 2 == 0 { &a } else { &b };
+        hold_at(app, &r.id, &date, format!("t{i:02}"), None)
+    }))
+    .await;
+    let statuses: Vec<u16> = answers.iter().map(|(s, _)| *s).collect();
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 201).count(),
+        6,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 429).count(),
+        14,
+        "{statuses:?}"
+    );
+    for (_, p) in answers.iter().filter(|(s, _)| *s == 429) {
+        assert_eq!(p["limit"], "hold-rate", "{p}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_hold_rate_is_one_bucket_on_every_instance_sharing_a_sqlite_file() {
+    the_hold_rate_is_one_bucket_on_every_instance(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_hold_rate_is_one_bucket_on_every_instance_on_dynamodb() {
+    let Some(b) =
+        Backend::dynamo("limits::the_hold_rate_is_one_bucket_on_every_instance_on_dynamodb")
+    else {
+        return;
+    };
+    the_hold_rate_is_one_bucket_on_every_instance(b).await;
+}
+
 #[tokio::test]
 async fn the_hold_rate_refuses_with_retry_after_and_a_replay_takes_no_token() {
     let app = TestApp::spawn_with(limits(0, "3/min")).await;

@@ -21,7 +21,60 @@ contract!(
     a_winning_hold_records_its_idempotent_answer_in_the_same_write,
     a_done_transition_records_its_idempotent_answer_in_the_same_write,
     purge_deletes_old_dead_holds_their_tokens_and_old_idempotency_records_only,
+    twenty_concurrent_rate_takes_of_one_client_get_its_burst_and_a_wait,
 );
+
+/// The rate bucket is decided by the store: of 20 concurrent takes by one client with a burst
+/// of 6, exactly 6 get a token; the rest are told the wait (one interval: the bucket is empty
+/// and full again six intervals from now). Another client has its own bucket, and a bucket
+/// full again is forgotten (SQLite; DynamoDB leaves it to TTL) and gives its burst again.
+async fn twenty_concurrent_rate_takes_of_one_client_get_its_burst_and_a_wait(b: &Backend) {
+    use tablecast::store::rate::Bucket;
+    let s = &b.store;
+    let bucket = Bucket {
+        every_ms: 10_000,
+        burst: 6,
+    };
+    let now = morning();
+    let client = format!("client-{}", uuid::Uuid::new_v4());
+    let takes = join_all((0..20).map(|_| s.take_rate_token(&client, bucket, now))).await;
+    let waits: Vec<Option<i64>> = takes.into_iter().map(Result::unwrap).collect();
+    assert_eq!(waits.iter().filter(|w| w.is_none()).count(), 6, "{waits:?}");
+    assert!(
+        waits.iter().flatten().all(|w| *w == 10_000),
+        "one interval each: {waits:?}"
+    );
+    assert_eq!(
+        s.take_rate_token("another", bucket, now).await.unwrap(),
+        None
+    );
+    // One interval on, one token.
+    let later = now + Duration::seconds(10);
+    assert_eq!(
+        s.take_rate_token(&client, bucket, later).await.unwrap(),
+        None
+    );
+    assert!(s
+        .take_rate_token(&client, bucket, later)
+        .await
+        .unwrap()
+        .is_some());
+    // Full again a minute on: forgotten where the store forgets, and a whole burst anyway.
+    let idle = now + Duration::minutes(2);
+    let forgotten = s.forget_full_buckets(idle, 100).await.unwrap();
+    assert_eq!(forgotten, if b.sqlite_url().is_some() { 2 } else { 0 });
+    for _ in 0..6 {
+        assert_eq!(
+            s.take_rate_token(&client, bucket, idle).await.unwrap(),
+            None
+        );
+    }
+    assert!(s
+        .take_rate_token(&client, bucket, idle)
+        .await
+        .unwrap()
+        .is_some());
+}
 
 /// A restaurant like the fixtures' one, with tables t1..=tN (parties 1–4).
 async fn with_tables(store: &DynStore, name: &str, n: usize) -> Restaurant {

@@ -9,6 +9,7 @@
 //! | change counter (`n`, and `nx` for the next date) | `R#{rid}` | `D#{date}#C#{table}` | the day's `Query` (its date's and the next's) |
 //! | table (settings revision `rev`, settings-change `fence`) | `O#{rid}#{table}` | `T` | the holds of that table (a `ConditionCheck`), settings changes |
 //! | client's live-hold slots | `C#{client}` | `C` | the holds of that client only |
+//! | client's rate bucket (`full`, the instant it is full again) | `L#{client}` | `L` | the hold and join requests of that client only (TTL) |
 //! | pacing window (`v`, one `h{id}` per counted reservation not yet seen by the day's read) | `P#{rid}` | `{date}#{start}#{end}` | the paced holds of that window only |
 //! | idempotency record | `I#{scope}` | `I` | its own requests, retention |
 //! | waitlist entry | `W#{rid}` | `{date}#{id}` | its date's queue (`Query` of `{date}#`), its offers, leave, confirm and release |

@@ -107,6 +107,7 @@ pub mod keys;
 mod outbox;
 pub mod pacing;
 mod purge;
+mod rate;
 mod reads;
 mod restaurants;
 pub mod schema;
@@ -205,6 +206,15 @@ impl DynamoStore {
 impl Store for DynamoStore {
     async fn ping(&self) -> StoreResult<()> {
         self.get(keys::token_key("ping")).await.map(|_| ())
+    }
+
+    async fn take_rate_token(
+        &self,
+        client: &str,
+        bucket: crate::store::rate::Bucket,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<i64>> {
+        self.take_rate_token_(client, bucket, now).await
     }
 
     /// One transaction holds at most 100 items: see [`claim::longest_claim_minutes`].

@@ -15,6 +15,7 @@ mod decide;
 mod fast;
 mod idempotency;
 mod outbox;
+mod rate;
 mod raw;
 mod reads;
 mod reservations;
@@ -119,6 +120,11 @@ pub struct SqliteStore {
     /// Each date's day view as last read, with its versions (see `reads::day_`), kept current
     /// with the writer's own commits (`reads::Days::absorb`).
     days: Arc<std::sync::Mutex<reads::Days>>,
+    /// The clients' rate buckets (`rate.rs`), in a database file of their own beside the store
+    /// (`…db.limits`), shared by every instance on the store and written without `fsync`: a
+    /// bucket lost to a crash is a full bucket, and a hold never waits for a durable commit of
+    /// its client's rate.
+    limits: SqlitePool,
 }
 
 type Parsed = std::sync::Mutex<std::collections::HashMap<Uuid, std::sync::Arc<StoredRestaurant>>>;
@@ -161,17 +167,19 @@ impl SqliteStore {
                 .test_before_acquire(false)
                 .max_connections(4)
                 .acquire_timeout(Duration::from_secs(10))
-                .connect_with(opts.read_only(true))
+                .connect_with(opts.clone().read_only(true))
                 .await?
         };
         let days = Arc::default();
         let jobs = batch::spawn(writer.clone(), Arc::clone(&days))?;
+        let limits = rate::open(&opts, memory).await?;
         Ok(Self {
             writer,
             reader,
             jobs,
             parsed: Parsed::default(),
             days,
+            limits,
         })
     }
 
@@ -199,6 +207,19 @@ impl Store for SqliteStore {
             .await
             .map_err(db("ping"))?;
         Ok(())
+    }
+
+    async fn take_rate_token(
+        &self,
+        client: &str,
+        bucket: crate::store::rate::Bucket,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<i64>> {
+        rate::take(&self.limits, client, bucket, now).await
+    }
+
+    async fn forget_full_buckets(&self, now: DateTime<Utc>, limit: u32) -> StoreResult<usize> {
+        rate::forget(&self.limits, now, limit).await
     }
 
     async fn create_restaurant(

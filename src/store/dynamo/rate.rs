@@ -1,0 +1,81 @@
+//! The clients' rate buckets on DynamoDB (see `store::rate`): one item per client,
+//! `L#{client}`, holding the instant its bucket is full again (`full`). A take is a conditional
+//! `UpdateItem`: a full bucket (none, or full again by now) starts from now, one ahead of now
+//! moves one interval later while within the burst; a failed condition reads the item to tell
+//! an empty bucket from one that filled meanwhile. TTL removes a bucket an hour after it is
+//! full again (a bucket not kept is full).
+use super::errors::{write, Written};
+use super::items::opt_n;
+use super::keys::{key, n, Expr, TTL};
+use super::DynamoStore;
+use crate::store::rate::Bucket;
+use crate::store::StoreResult;
+use chrono::{DateTime, Utc};
+
+/// How often one take tries before it asks the client to come back in a moment.
+const ATTEMPTS: usize = 4;
+
+pub fn rate_key(client: &str) -> (String, String) {
+    (format!("L#{client}"), "L".into())
+}
+
+impl DynamoStore {
+    pub(super) async fn take_rate_token_(
+        &self,
+        client: &str,
+        bucket: Bucket,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<i64>> {
+        let now = now.timestamp_millis();
+        let (pk, sk) = rate_key(client);
+        // Past any instant a take may leave, by an hour.
+        let ttl = (now + bucket.tolerance_ms() + bucket.every_ms) / 1000 + 3600;
+        for _ in 0..ATTEMPTS {
+            // A full bucket starts one interval from now.
+            let mut e = Expr::default();
+            let (full, t) = (e.name("full"), e.name(TTL));
+            let set = format!(
+                "SET {full} = {}, {t} = {}",
+                e.value(n(now + bucket.every_ms)),
+                e.value(n(ttl))
+            );
+            let cond = format!(
+                "attribute_not_exists({full}) OR {full} <= {}",
+                e.value(n(now))
+            );
+            let k = key(pk.clone(), sk.clone());
+            match write(|| self.conditional_update(k.clone(), &set, &cond, &e).send()).await? {
+                // An unknown outcome may have taken it: the client is not charged twice.
+                Written::Done(_) | Written::Unknown(_) => return Ok(None),
+                Written::Condition | Written::Canceled(_) => {}
+            }
+            // One ahead of now moves one interval later while it has a token.
+            let mut e = Expr::default();
+            let (full, t) = (e.name("full"), e.name(TTL));
+            let set = format!(
+                "SET {full} = {full} + {}, {t} = {}",
+                e.value(n(bucket.every_ms)),
+                e.value(n(ttl))
+            );
+            let cond = format!(
+                "{full} > {} AND {full} <= {}",
+                e.value(n(now)),
+                e.value(n(now + bucket.tolerance_ms()))
+            );
+            match write(|| self.conditional_update(k.clone(), &set, &cond, &e).send()).await? {
+                Written::Done(_) | Written::Unknown(_) => return Ok(None),
+                Written::Condition | Written::Canceled(_) => {}
+            }
+            // No token, or the bucket filled (or went) meanwhile: read it to tell which.
+            let item = self.get((pk.clone(), sk.clone())).await?;
+            let at: Option<i64> = match &item {
+                Some(i) => opt_n(i, "full")?,
+                None => None,
+            };
+            if let Err(wait) = bucket.take(at, now) {
+                return Ok(Some(wait.max(1)));
+            }
+        }
+        Ok(Some(1))
+    }
+}
