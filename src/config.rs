@@ -83,8 +83,9 @@ pub struct ServeArgs {
     /// Live (held, unexpired) holds one client may have at once, all restaurants; 0 = off.
     #[arg(long, env = "TABLECAST_MAX_LIVE_HOLDS_PER_CLIENT", default_value_t = 4)]
     pub max_live_holds_per_client: u32,
-    /// Holds one client may start (token bucket, burst = the figure):
-    /// `30/min`, `5/s`, `100/h` or `off`. Counted per instance.
+    /// Holds and waitlist joins one client may start (token bucket, burst = the per-minute
+    /// figure): `30/min`, `5/s`, `100/h` or `off`. One bucket per client, kept by the store and
+    /// shared by every instance on it.
     #[arg(long, env = "TABLECAST_HOLD_RATE", default_value = "30/min")]
     pub hold_rate: crate::http::limits::Rate,
     /// Open `/v1/live` sockets per client on this instance; 0 = off.

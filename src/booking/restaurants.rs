@@ -92,7 +92,12 @@ impl Booking {
             let mut r = stored.restaurant;
             let guard = change(&mut r)?;
             r.validate().map_err(BookingError::Validation)?;
-            self.claimable(&r)?;
+            // Only a change of what a claim's size depends on is measured: a restaurant whose
+            // combinations were refused later (made before the check) still takes its other
+            // changes.
+            if r.combinations != before.combinations || r.turn_minutes != before.turn_minutes {
+                self.claimable(&r)?;
+            }
             let now = Self::now();
             match self
                 .store

@@ -85,7 +85,10 @@ pub fn ceil_to_grid(r: &Restaurant, now: DateTime<Utc>) -> DateTime<Utc> {
         })
         .flatten()
         .map(|d| d.with_timezone(&Utc))
-        .find(|t| *t >= now)
+        // The earliest, not the first in wall-clock order: during the first pass of a repeated
+        // hour, a slot of the second pass comes earlier in that order but later in time.
+        .filter(|t| *t >= now)
+        .min()
         .unwrap_or_else(|| boundary_instant(tz, date.succ(), WallTime::from_minutes(0)))
 }
 
@@ -241,6 +244,22 @@ mod tests {
         assert_eq!(
             ceil_to_grid(&r, second),
             Utc.with_ymd_and_hms(2027, 11, 7, 6, 15, 0).unwrap()
+        );
+        // 01:10 of the first pass (05:10Z, EDT) rounds to 01:15 of that pass (05:15Z), not to
+        // 01:00 of the second (06:00Z).
+        let first = Utc.with_ymd_and_hms(2027, 11, 7, 5, 10, 0).unwrap();
+        assert_eq!(
+            ceil_to_grid(&r, first),
+            Utc.with_ymd_and_hms(2027, 11, 7, 5, 15, 0).unwrap()
+        );
+        // Lord Howe's repeated half hour (2027-04-04, 02:00 +11 becomes 01:30 +10:30): 01:40
+        // of the first pass (14:40Z) rounds to 01:45 of it (14:45Z).
+        r.timezone = chrono_tz::Australia::Lord_Howe;
+        r.validate().unwrap();
+        let half = Utc.with_ymd_and_hms(2027, 4, 3, 14, 40, 0).unwrap();
+        assert_eq!(
+            ceil_to_grid(&r, half),
+            Utc.with_ymd_and_hms(2027, 4, 3, 14, 45, 0).unwrap()
         );
     }
 

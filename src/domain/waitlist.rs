@@ -510,6 +510,47 @@ mod tests {
     }
 
     #[test]
+    fn the_measures_of_one_free_are_taken_once_per_date_and_party_size_and_reused() {
+        let mut r = paris();
+        r.pacing = Some(crate::domain::Pacing {
+            window_minutes: 30,
+            max_covers: None,
+            max_parties: Some(1),
+        });
+        r.validate().unwrap();
+        let released = Reservation {
+            status: Status::Released,
+            updated_at: now(),
+            ..confirmed(&r, "t1", "19:30")
+        };
+        let freed = Freed::of(&released);
+        let day = vec![released, confirmed(&r, "t1", "21:00")];
+        let sized = |n: u32, from: &str, to: &str| WaitlistEntry {
+            party_size: n,
+            ..waiting(from, to)
+        };
+        // Each reaches the measures: bookable starts, and the freed window to look at.
+        let (early, late, four) = (
+            sized(2, "18:00", "18:15"),
+            sized(2, "19:45", "19:45"),
+            sized(4, "19:45", "19:45"),
+        );
+        let mut measured = Measured::default();
+        for (e, taken) in [(&early, 1), (&late, 1), (&four, 2), (&late, 2)] {
+            let got = starts_measured(&r, e, &freed, &day, now(), &mut measured);
+            assert_eq!(got, offer_starts(&r, e, &freed, &day, now()), "{}", e.from);
+            assert_eq!(
+                measured.0.len(),
+                taken,
+                "measures after {} ({})",
+                e.from,
+                e.party_size
+            );
+        }
+        assert!(!offer_starts(&r, &late, &freed, &day, now()).is_empty());
+    }
+
+    #[test]
     fn with_pacing_a_release_offers_the_starts_its_window_opened_on_any_table() {
         let mut r = paris();
         r.pacing = Some(crate::domain::Pacing {

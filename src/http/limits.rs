@@ -73,9 +73,9 @@ fn per_minute(n: NonZeroU32, per: Duration) -> NonZeroU32 {
 
 /// The hold rate's bucket: one token every `per / n`, the per-minute figure saved up at most.
 fn bucket(n: NonZeroU32, per: Duration) -> Bucket {
-    let every = (per.as_millis() / u128::from(n.get())).max(1);
+    let every = (per.as_micros() / u128::from(n.get())).max(1);
     Bucket {
-        every_ms: i64::try_from(every).unwrap_or(i64::MAX),
+        every_us: i64::try_from(every).unwrap_or(i64::MAX),
         burst: per_minute(n, per).get(),
     }
 }
@@ -129,13 +129,22 @@ impl Limits {
         let wait = self
             .store
             .take_rate_token(&client.stored(), bucket, chrono::Utc::now())
-            .await?;
+            .await;
         match wait {
-            None => Ok(()),
-            Some(ms) => Err(ApiError::RateLimited {
+            Ok(None) => Ok(()),
+            // The bucket is abuse protection, not inventory: when the store cannot say, the
+            // request goes on (and meets the store again in its own decision).
+            Err(e) => {
+                tracing::warn!(
+                    error = format!("{e:#}"),
+                    "the hold-rate bucket could not be read; the request is let through"
+                );
+                Ok(())
+            }
+            Ok(Some(us)) => Err(ApiError::RateLimited {
                 limit: "hold-rate",
                 // Rounded up: a retry after this many seconds finds a token.
-                retry_after: u64::try_from(ms.max(1)).unwrap_or(1).div_ceil(1000),
+                retry_after: u64::try_from(us.max(1)).unwrap_or(1).div_ceil(1_000_000),
                 detail: "too many holds from this client; slow down".into(),
             }),
         }

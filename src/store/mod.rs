@@ -327,7 +327,7 @@ pub trait Store: Outbox + Send + Sync + 'static {
     async fn ping(&self) -> StoreResult<()>;
 
     /// Takes one token of `client`'s hold-and-join bucket, shared by every instance on this
-    /// store (see [`rate`]). `None`: taken; `Some(ms)`: none left for that long.
+    /// store (see [`rate`]). `None`: taken; `Some(µs)`: none left for that long.
     async fn take_rate_token(
         &self,
         client: &str,

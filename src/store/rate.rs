@@ -4,29 +4,29 @@
 //! now; an empty or absent bucket is full. Both stores keep the instant per client and move it
 //! with one conditional write, so concurrent takes on any instances never overdraw it.
 
-/// A bucket's shape: one token every `every_ms`, at most `burst` saved up.
+/// A bucket's shape: one token every `every_us`, at most `burst` saved up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Bucket {
-    pub every_ms: i64,
+    pub every_us: i64,
     pub burst: u32,
 }
 
 impl Bucket {
     /// How far ahead of now the bucket's instant may be when a token is taken: the tokens it
     /// may still hold after this one.
-    pub fn tolerance_ms(&self) -> i64 {
-        (i64::from(self.burst) - 1).max(0) * self.every_ms
+    pub fn tolerance_us(&self) -> i64 {
+        (i64::from(self.burst) - 1).max(0) * self.every_us
     }
 
-    /// The bucket's instant after one token is taken at `now` (ms), from `full_at` (its
+    /// The bucket's instant after one token is taken at `now` (µs), from `full_at` (its
     /// instant before, `None` when it has none); or, with no token left, how long until one is.
     pub fn take(&self, full_at: Option<i64>, now: i64) -> Result<i64, i64> {
         let base = full_at.unwrap_or(now).max(now);
         let ahead = base - now;
-        if ahead <= self.tolerance_ms() {
-            Ok(base + self.every_ms)
+        if ahead <= self.tolerance_us() {
+            Ok(base + self.every_us)
         } else {
-            Err(ahead - self.tolerance_ms())
+            Err(ahead - self.tolerance_us())
         }
     }
 }
@@ -38,7 +38,7 @@ mod tests {
     #[test]
     fn a_full_bucket_gives_its_burst_then_one_token_per_interval() {
         let b = Bucket {
-            every_ms: 2000,
+            every_us: 2000,
             burst: 30,
         };
         let (mut at, now) = (None, 1_000_000);
@@ -64,7 +64,7 @@ mod tests {
     #[test]
     fn a_bucket_of_one_refuses_until_its_interval_passed() {
         let b = Bucket {
-            every_ms: 120_000,
+            every_us: 120_000,
             burst: 1,
         };
         let at = b.take(None, 0).unwrap();

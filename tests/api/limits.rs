@@ -148,6 +148,34 @@ async fn the_hold_rate_is_one_bucket_on_every_instance_on_dynamodb() {
 }
 
 #[tokio::test]
+async fn a_hold_rate_bucket_the_store_cannot_read_lets_the_hold_through() {
+    use sqlx::Connection as _;
+    let app = TestApp::spawn_with(limits(0, "1/h")).await;
+    let r = app.create_restaurant(restaurant_body(many_tables(6))).await;
+    let date = date_in(3);
+    assert_eq!(hold_at(&app, &r.id, &date, "t00", None).await.0, 201);
+    assert_eq!(hold_at(&app, &r.id, &date, "t01", None).await.0, 429);
+    // Another process locks the buckets' file: the bucket cannot be read, and a hold is not
+    // refused for it (nor kept waiting long).
+    let file = format!("{}.limits", app.db_url);
+    let mut lock = sqlx::SqliteConnection::connect(&file).await.unwrap();
+    sqlx::query("BEGIN EXCLUSIVE")
+        .execute(&mut lock)
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    assert_eq!(hold_at(&app, &r.id, &date, "t02", None).await.0, 201);
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    sqlx::query("ROLLBACK").execute(&mut lock).await.unwrap();
+    // Readable again, the bucket refuses as before.
+    assert_eq!(hold_at(&app, &r.id, &date, "t03", None).await.0, 429);
+}
+
+#[tokio::test]
 async fn the_hold_rate_refuses_with_retry_after_and_a_replay_takes_no_token() {
     let app = TestApp::spawn_with(limits(0, "3/min")).await;
     let r = app.create_restaurant(restaurant_body(many_tables(6))).await;

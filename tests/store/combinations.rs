@@ -244,3 +244,67 @@ async fn a_guarded_change_sees_a_combined_reservation_on_each_member_only(b: &Ba
     fresh.restaurant_revision = 2;
     won(s, fresh).await;
 }
+
+/// A restaurant stored before DynamoDB refused combinations too long for one transaction (a
+/// combination of t1–t3 for parties of 7 to 12, whose turn is 720 minutes): its other settings
+/// still change; a change of its combinations or turns is refused until they fit.
+#[tokio::test]
+async fn on_dynamodb_a_restaurant_stored_with_a_too_long_combination_still_takes_other_changes() {
+    use std::sync::Arc;
+    use tablecast::booking::{Booking, BookingError, Change, Publish, RestaurantPatch};
+    struct Quiet;
+    impl Publish for Quiet {
+        fn publish(&self, _: Change) {}
+    }
+    let Some(b) = Backend::dynamo("combinations::too_long_stored_before").await else {
+        return;
+    };
+    let s = &b.store;
+    let mut r = restaurant("Avant");
+    r.combinations = serde_json::from_value(serde_json::json!([
+        {"id": "c3", "tables": ["t1", "t2", "t3"], "min_party": 7, "max_party": 12}
+    ]))
+    .unwrap();
+    r.turn_minutes = serde_json::from_value(serde_json::json!([
+        {"max_party": 6, "minutes": 90}, {"max_party": null, "minutes": 720}
+    ]))
+    .unwrap();
+    r.validate().unwrap();
+    s.create_restaurant(&r, "staff-avant", morning())
+        .await
+        .unwrap();
+    let bk = Booking::new(
+        s.clone(),
+        Arc::new(Quiet),
+        tablecast::metrics::Metrics::new(),
+    );
+    let renamed = bk
+        .patch_restaurant(
+            r.id,
+            RestaurantPatch {
+                name: Some("Après".into()),
+                ..RestaurantPatch::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(renamed.name, "Après");
+    let longer = bk
+        .patch_restaurant(
+            r.id,
+            RestaurantPatch {
+                turn_minutes: Some(
+                    serde_json::from_value(serde_json::json!([
+                        {"max_party": 4, "minutes": 90}, {"max_party": null, "minutes": 720}
+                    ]))
+                    .unwrap(),
+                ),
+                ..RestaurantPatch::default()
+            },
+        )
+        .await;
+    match longer {
+        Err(BookingError::Validation(errs)) => assert_eq!(errs[0].field, "combinations[0]"),
+        other => panic!("expected a refusal naming the combination, got {other:?}"),
+    }
+}

@@ -32,7 +32,7 @@ async fn twenty_concurrent_rate_takes_of_one_client_get_its_burst_and_a_wait(b: 
     use tablecast::store::rate::Bucket;
     let s = &b.store;
     let bucket = Bucket {
-        every_ms: 10_000,
+        every_us: 10_000_000,
         burst: 6,
     };
     let now = morning();
@@ -41,7 +41,7 @@ async fn twenty_concurrent_rate_takes_of_one_client_get_its_burst_and_a_wait(b: 
     let waits: Vec<Option<i64>> = takes.into_iter().map(Result::unwrap).collect();
     assert_eq!(waits.iter().filter(|w| w.is_none()).count(), 6, "{waits:?}");
     assert!(
-        waits.iter().flatten().all(|w| *w == 10_000),
+        waits.iter().flatten().all(|w| *w == 10_000_000),
         "one interval each: {waits:?}"
     );
     assert_eq!(

@@ -1,5 +1,5 @@
 //! The clients' rate buckets on DynamoDB (see `store::rate`): one item per client,
-//! `L#{client}`, holding the instant its bucket is full again (`full`). A take is a conditional
+//! `L#{client}`, holding the instant its bucket is full again (`full`, µs of Unix time). A take is a conditional
 //! `UpdateItem`: a full bucket (none, or full again by now) starts from now, one ahead of now
 //! moves one interval later while within the burst; a failed condition reads the item to tell
 //! an empty bucket from one that filled meanwhile. TTL removes a bucket an hour after it is
@@ -26,17 +26,17 @@ impl DynamoStore {
         bucket: Bucket,
         now: DateTime<Utc>,
     ) -> StoreResult<Option<i64>> {
-        let now = now.timestamp_millis();
+        let now = now.timestamp_micros();
         let (pk, sk) = rate_key(client);
         // Past any instant a take may leave, by an hour.
-        let ttl = (now + bucket.tolerance_ms() + bucket.every_ms) / 1000 + 3600;
+        let ttl = (now + bucket.tolerance_us() + bucket.every_us) / 1_000_000 + 3600;
         for _ in 0..ATTEMPTS {
             // A full bucket starts one interval from now.
             let mut e = Expr::default();
             let (full, t) = (e.name("full"), e.name(TTL));
             let set = format!(
                 "SET {full} = {}, {t} = {}",
-                e.value(n(now + bucket.every_ms)),
+                e.value(n(now + bucket.every_us)),
                 e.value(n(ttl))
             );
             let cond = format!(
@@ -54,13 +54,13 @@ impl DynamoStore {
             let (full, t) = (e.name("full"), e.name(TTL));
             let set = format!(
                 "SET {full} = {full} + {}, {t} = {}",
-                e.value(n(bucket.every_ms)),
+                e.value(n(bucket.every_us)),
                 e.value(n(ttl))
             );
             let cond = format!(
                 "{full} > {} AND {full} <= {}",
                 e.value(n(now)),
-                e.value(n(now + bucket.tolerance_ms()))
+                e.value(n(now + bucket.tolerance_us()))
             );
             match write(|| self.conditional_update(k.clone(), &set, &cond, &e).send()).await? {
                 Written::Done(_) | Written::Unknown(_) => return Ok(None),

@@ -132,7 +132,7 @@ type Parsed = std::sync::Mutex<std::collections::HashMap<Uuid, std::sync::Arc<St
 impl SqliteStore {
     pub async fn open(url: &str) -> anyhow::Result<Self> {
         raw::quiet_allocator();
-        let memory = url.contains(":memory:");
+        let memory = url.contains(":memory:") || url.contains("mode=memory");
         let opts = SqliteConnectOptions::from_str(url)?
             .create_if_missing(true)
             .journal_mode(if memory {

@@ -3,7 +3,7 @@
 //! `fsync` (`synchronous=OFF`) and shared through SQLite's locking by every instance on the
 //! file. A take is one statement: the upsert moves the instant only while the bucket has a
 //! token, so concurrent takes never overdraw it.
-use super::rows::{db, ms};
+use super::rows::db;
 use crate::store::rate::Bucket;
 use crate::store::StoreResult;
 use chrono::{DateTime, Utc};
@@ -11,17 +11,18 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Row, SqlitePool};
 use std::time::Duration;
 
+/// `full_us`: the instant the bucket is full again, in microseconds of Unix time.
 const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS rate_buckets (
     client  TEXT PRIMARY KEY,
-    full_ms INTEGER NOT NULL
+    full_us INTEGER NOT NULL
 ) WITHOUT ROWID";
 
 /// Takes a token: inserts a full bucket less one, or moves the instant of a bucket that still
 /// has one (`?2` now, `?3` the interval, `?4` the tolerance). No row back: no token.
-const TAKE_SQL: &str = "INSERT INTO rate_buckets (client, full_ms) VALUES (?1, ?2 + ?3)
-    ON CONFLICT (client) DO UPDATE SET full_ms = max(full_ms, ?2) + ?3
-      WHERE max(full_ms, ?2) - ?2 <= ?4
-    RETURNING full_ms";
+const TAKE_SQL: &str = "INSERT INTO rate_buckets (client, full_us) VALUES (?1, ?2 + ?3)
+    ON CONFLICT (client) DO UPDATE SET full_us = max(full_us, ?2) + ?3
+      WHERE max(full_us, ?2) - ?2 <= ?4
+    RETURNING full_us";
 
 /// Opens the buckets' database beside the store's file (`store.db` → `store.db.limits`), or
 /// in memory for an in-memory store.
@@ -38,7 +39,9 @@ pub(super) async fn open(store: &SqliteConnectOptions, memory: bool) -> anyhow::
     };
     let opts = opts
         .synchronous(SqliteSynchronous::Off)
-        .busy_timeout(Duration::from_secs(5));
+        // A take is microseconds of work: a lock held longer is a fault, and the request is
+        // let through (`Limits::take_hold_token`) rather than kept waiting.
+        .busy_timeout(Duration::from_millis(250));
     // Instances starting together on a fresh file race to set its journal mode, which SQLite
     // answers "database is locked" without waiting: the loser tries again.
     let mut tries = 0;
@@ -77,12 +80,12 @@ pub(super) async fn take(
     bucket: Bucket,
     now: DateTime<Utc>,
 ) -> StoreResult<Option<i64>> {
-    let now = ms(now);
+    let now = micros(now);
     let taken = sqlx::query(TAKE_SQL)
         .bind(client)
         .bind(now)
-        .bind(bucket.every_ms)
-        .bind(bucket.tolerance_ms())
+        .bind(bucket.every_us)
+        .bind(bucket.tolerance_us())
         .fetch_optional(pool)
         .await
         .map_err(db("take a rate token"))?;
@@ -90,7 +93,7 @@ pub(super) async fn take(
         return Ok(None);
     }
     // Refused: how long until a token, from the bucket as it is now.
-    let full: Option<i64> = sqlx::query("SELECT full_ms FROM rate_buckets WHERE client = ?1")
+    let full: Option<i64> = sqlx::query("SELECT full_us FROM rate_buckets WHERE client = ?1")
         .bind(client)
         .fetch_optional(pool)
         .await
@@ -106,12 +109,16 @@ pub(super) async fn forget(
 ) -> StoreResult<usize> {
     let gone = sqlx::query(
         "DELETE FROM rate_buckets WHERE client IN
-           (SELECT client FROM rate_buckets WHERE full_ms <= ?1 LIMIT ?2)",
+           (SELECT client FROM rate_buckets WHERE full_us <= ?1 LIMIT ?2)",
     )
-    .bind(ms(now))
+    .bind(micros(now))
     .bind(i64::from(limit))
     .execute(pool)
     .await
     .map_err(db("forget full rate buckets"))?;
     Ok(usize::try_from(gone.rows_affected()).unwrap_or(usize::MAX))
+}
+
+fn micros(t: DateTime<Utc>) -> i64 {
+    t.timestamp_micros()
 }
