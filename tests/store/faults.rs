@@ -683,3 +683,30 @@ async fn ttl_removes_a_hold_only_a_day_after_the_retention_has_passed_since_its_
         assert_eq!(ttls, BTreeSet::from([expected]), "{days:?}: {sent:?}");
     }
 }
+
+/// A client whose bucket item DynamoDB throttles (its requests come that fast) is refused for
+/// a second, not let through as if the store had failed.
+#[tokio::test]
+async fn a_throttled_rate_bucket_refuses_for_a_second() {
+    let Some((_plain, faulty, faults)) = stores("throttled_rate_bucket").await else {
+        return;
+    };
+    let bucket = tablecast::store::rate::Bucket {
+        every_us: 2_000_000,
+        burst: 30,
+    };
+    faults.inject("UpdateItem", Inject::Throttle, 1000);
+    let wait = faulty
+        .take_rate_token("flood", bucket, morning())
+        .await
+        .unwrap();
+    assert_eq!(wait, Some(1_000_000));
+    faults.clear();
+    assert_eq!(
+        faulty
+            .take_rate_token("flood", bucket, morning())
+            .await
+            .unwrap(),
+        None
+    );
+}

@@ -463,3 +463,40 @@ async fn purge_deletes_old_dead_holds_their_tokens_and_old_idempotency_records_o
         }
     );
 }
+
+/// A buckets file made by a build that counted milliseconds (table `rate_buckets`, column
+/// `full_ms`) is taken over: that table goes, and buckets are counted again from full.
+#[tokio::test]
+async fn a_buckets_file_of_the_millisecond_build_is_taken_over() {
+    use sqlx::Connection as _;
+    use tablecast::store::rate::Bucket;
+    use tablecast::store::Store as _;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("old.db");
+    let limits = format!("sqlite://{}.limits?mode=rwc", db.display());
+    let mut old = sqlx::SqliteConnection::connect(&limits).await.unwrap();
+    sqlx::query("CREATE TABLE rate_buckets (client TEXT PRIMARY KEY, full_ms INTEGER NOT NULL)")
+        .execute(&mut old)
+        .await
+        .unwrap();
+    sqlx::query("INSERT INTO rate_buckets VALUES ('c', 9999999999999)")
+        .execute(&mut old)
+        .await
+        .unwrap();
+    old.close().await.unwrap();
+    let store = tablecast::store::sqlite::SqliteStore::open(&format!("sqlite://{}", db.display()))
+        .await
+        .unwrap();
+    let one = Bucket {
+        every_us: 60_000_000,
+        burst: 1,
+    };
+    assert_eq!(
+        store.take_rate_token("c", one, morning()).await.unwrap(),
+        None
+    );
+    assert_eq!(
+        store.take_rate_token("c", one, morning()).await.unwrap(),
+        Some(60_000_000)
+    );
+}

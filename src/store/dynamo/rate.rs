@@ -1,19 +1,24 @@
 //! The clients' rate buckets on DynamoDB (see `store::rate`): one item per client,
-//! `L#{client}`, holding the instant its bucket is full again (`full`, µs of Unix time). A take is a conditional
+//! `L#{client}`, holding the instant its bucket is full again (`full_us`, µs of Unix time). A take is a conditional
 //! `UpdateItem`: a full bucket (none, or full again by now) starts from now, one ahead of now
 //! moves one interval later while within the burst; a failed condition reads the item to tell
 //! an empty bucket from one that filled meanwhile. TTL removes a bucket an hour after it is
-//! full again (a bucket not kept is full).
+//! full again (a bucket not kept is full). A client whose requests come so fast that DynamoDB
+//! throttles its bucket item is refused for a second: throttling is not a fault the limit
+//! steps aside for, or flooding would switch it off.
 use super::errors::{write, Written};
 use super::items::opt_n;
 use super::keys::{key, n, Expr, TTL};
 use super::DynamoStore;
 use crate::store::rate::Bucket;
-use crate::store::StoreResult;
+use crate::store::{StoreError, StoreResult};
 use chrono::{DateTime, Utc};
 
 /// How often one take tries before it asks the client to come back in a moment.
 const ATTEMPTS: usize = 4;
+
+/// The wait told to a client whose bucket item DynamoDB throttles.
+const THROTTLED_WAIT_US: i64 = 1_000_000;
 
 pub fn rate_key(client: &str) -> (String, String) {
     (format!("L#{client}"), "L".into())
@@ -26,6 +31,19 @@ impl DynamoStore {
         bucket: Bucket,
         now: DateTime<Utc>,
     ) -> StoreResult<Option<i64>> {
+        match self.take(client, bucket, now).await {
+            // Throttled (or in conflict) past the retries: this client's item is that busy.
+            Err(StoreError::Unavailable(_)) => Ok(Some(THROTTLED_WAIT_US)),
+            other => other,
+        }
+    }
+
+    async fn take(
+        &self,
+        client: &str,
+        bucket: Bucket,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<i64>> {
         let now = now.timestamp_micros();
         let (pk, sk) = rate_key(client);
         // Past any instant a take may leave, by an hour.
@@ -33,7 +51,7 @@ impl DynamoStore {
         for _ in 0..ATTEMPTS {
             // A full bucket starts one interval from now.
             let mut e = Expr::default();
-            let (full, t) = (e.name("full"), e.name(TTL));
+            let (full, t) = (e.name("full_us"), e.name(TTL));
             let set = format!(
                 "SET {full} = {}, {t} = {}",
                 e.value(n(now + bucket.every_us)),
@@ -51,7 +69,7 @@ impl DynamoStore {
             }
             // One ahead of now moves one interval later while it has a token.
             let mut e = Expr::default();
-            let (full, t) = (e.name("full"), e.name(TTL));
+            let (full, t) = (e.name("full_us"), e.name(TTL));
             let set = format!(
                 "SET {full} = {full} + {}, {t} = {}",
                 e.value(n(bucket.every_us)),
@@ -69,7 +87,7 @@ impl DynamoStore {
             // No token, or the bucket filled (or went) meanwhile: read it to tell which.
             let item = self.get((pk.clone(), sk.clone())).await?;
             let at: Option<i64> = match &item {
-                Some(i) => opt_n(i, "full")?,
+                Some(i) => opt_n(i, "full_us")?,
                 None => None,
             };
             if let Err(wait) = bucket.take(at, now) {

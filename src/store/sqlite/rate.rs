@@ -11,15 +11,20 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Row, SqlitePool};
 use std::time::Duration;
 
-/// `full_us`: the instant the bucket is full again, in microseconds of Unix time.
-const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS rate_buckets (
-    client  TEXT PRIMARY KEY,
-    full_us INTEGER NOT NULL
-) WITHOUT ROWID";
+/// `full_us`: the instant the bucket is full again, in microseconds of Unix time. The table's
+/// name carries its unit: a file made by a build that kept milliseconds (`rate_buckets`) has
+/// that table dropped, which only refills its buckets.
+const SCHEMA: &[&str] = &[
+    "DROP TABLE IF EXISTS rate_buckets",
+    "CREATE TABLE IF NOT EXISTS rate_buckets_us (
+        client  TEXT PRIMARY KEY,
+        full_us INTEGER NOT NULL
+    ) WITHOUT ROWID",
+];
 
 /// Takes a token: inserts a full bucket less one, or moves the instant of a bucket that still
 /// has one (`?2` now, `?3` the interval, `?4` the tolerance). No row back: no token.
-const TAKE_SQL: &str = "INSERT INTO rate_buckets (client, full_us) VALUES (?1, ?2 + ?3)
+const TAKE_SQL: &str = "INSERT INTO rate_buckets_us (client, full_us) VALUES (?1, ?2 + ?3)
     ON CONFLICT (client) DO UPDATE SET full_us = max(full_us, ?2) + ?3
       WHERE max(full_us, ?2) - ?2 <= ?4
     RETURNING full_us";
@@ -66,11 +71,16 @@ async fn connect(opts: SqliteConnectOptions) -> anyhow::Result<SqlitePool> {
         .test_before_acquire(false)
         .max_connections(1)
         .min_connections(1)
+        // Takes queue for the one connection: behind a lock that outlasts the busy timeout,
+        // each gives up this soon and is let through, rather than waiting its turn to fail.
+        .acquire_timeout(Duration::from_millis(250))
         .idle_timeout(None)
         .max_lifetime(None)
         .connect_with(opts)
         .await?;
-    sqlx::query(SCHEMA).execute(&pool).await?;
+    for statement in SCHEMA {
+        sqlx::query(statement).execute(&pool).await?;
+    }
     Ok(pool)
 }
 
@@ -93,7 +103,7 @@ pub(super) async fn take(
         return Ok(None);
     }
     // Refused: how long until a token, from the bucket as it is now.
-    let full: Option<i64> = sqlx::query("SELECT full_us FROM rate_buckets WHERE client = ?1")
+    let full: Option<i64> = sqlx::query("SELECT full_us FROM rate_buckets_us WHERE client = ?1")
         .bind(client)
         .fetch_optional(pool)
         .await
@@ -108,8 +118,8 @@ pub(super) async fn forget(
     limit: u32,
 ) -> StoreResult<usize> {
     let gone = sqlx::query(
-        "DELETE FROM rate_buckets WHERE client IN
-           (SELECT client FROM rate_buckets WHERE full_us <= ?1 LIMIT ?2)",
+        "DELETE FROM rate_buckets_us WHERE client IN
+           (SELECT client FROM rate_buckets_us WHERE full_us <= ?1 LIMIT ?2)",
     )
     .bind(micros(now))
     .bind(i64::from(limit))
