@@ -467,8 +467,15 @@ mod tests {
         }
     }
 
-    #[test]
-    fn first_fit_measures_once_per_party_size_and_picks_as_each_entry_alone_would() {
+    /// Paris paced at one party per 30 minutes; 19:30 on t1 (which filled its window,
+    /// 19:30–20:00) released, and 21:00 on t1 kept (it keeps t1 from a 19:45 turn): the
+    /// restaurant, the kept reservation, what the release freed and the day after it.
+    fn paced_release() -> (
+        super::super::Restaurant,
+        Reservation,
+        Freed,
+        Vec<Reservation>,
+    ) {
         let mut r = paris();
         r.pacing = Some(crate::domain::Pacing {
             window_minutes: 30,
@@ -476,15 +483,20 @@ mod tests {
             max_parties: Some(1),
         });
         r.validate().unwrap();
-        let held = confirmed(&r, "t1", "19:30");
         let later = confirmed(&r, "t1", "21:00");
         let released = Reservation {
             status: Status::Released,
             updated_at: now(),
-            ..held.clone()
+            ..confirmed(&r, "t1", "19:30")
         };
         let freed = Freed::of(&released);
-        let day = vec![released, later];
+        let day = vec![released, later.clone()];
+        (r, later, freed, day)
+    }
+
+    #[test]
+    fn first_fit_measures_once_per_party_size_and_picks_as_each_entry_alone_would() {
+        let (r, _, freed, day) = paced_release();
         // A queue of mixed sizes and ranges: the first ones fit nothing, one fits.
         let sized = |n: u32, from: &str, to: &str| WaitlistEntry {
             party_size: n,
@@ -511,20 +523,7 @@ mod tests {
 
     #[test]
     fn the_measures_of_one_free_are_taken_once_per_date_and_party_size_and_reused() {
-        let mut r = paris();
-        r.pacing = Some(crate::domain::Pacing {
-            window_minutes: 30,
-            max_covers: None,
-            max_parties: Some(1),
-        });
-        r.validate().unwrap();
-        let released = Reservation {
-            status: Status::Released,
-            updated_at: now(),
-            ..confirmed(&r, "t1", "19:30")
-        };
-        let freed = Freed::of(&released);
-        let day = vec![released, confirmed(&r, "t1", "21:00")];
+        let (r, _, freed, day) = paced_release();
         let sized = |n: u32, from: &str, to: &str| WaitlistEntry {
             party_size: n,
             ..waiting(from, to)
@@ -552,24 +551,8 @@ mod tests {
 
     #[test]
     fn with_pacing_a_release_offers_the_starts_its_window_opened_on_any_table() {
-        let mut r = paris();
-        r.pacing = Some(crate::domain::Pacing {
-            window_minutes: 30,
-            max_covers: None,
-            max_parties: Some(1),
-        });
-        r.validate().unwrap();
+        let (r, later, freed, day) = paced_release();
         let t = |id: &str| vec![TableId::parse(id).unwrap()];
-        // 19:30 on t1 fills its window (19:30–20:00); 21:00 on t1 keeps t1 from a 19:45 turn.
-        let held = confirmed(&r, "t1", "19:30");
-        let later = confirmed(&r, "t1", "21:00");
-        let released = Reservation {
-            status: Status::Released,
-            updated_at: now(),
-            ..held.clone()
-        };
-        let freed = Freed::of(&released);
-        let day = vec![released, later.clone()];
         let e = waiting("19:45", "19:45");
         // Released: the window has room again, so 19:45 opens on t2, which was free all along.
         let got = offer_starts(&r, &e, &freed, &day, now());

@@ -103,6 +103,18 @@ async fn a_member_table_and_its_combination_never_both_win_over_http_on_dynamodb
     }
 }
 
+/// A party of 8 at 19:00 is held on the combination of all six tables.
+async fn held_on_all_six(app: &TestApp, rid: &str, date: &str) {
+    let (status, held) = hold(
+        app,
+        rid,
+        json!({"date": date, "time": "19:00", "party_size": 8}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{held}");
+    assert_eq!(held["combination_id"], "c6");
+}
+
 /// Six 2-seat tables and a combination of all six for 7 to 12, whose parties take `turn`
 /// minutes.
 fn six_joined(turn: u32) -> Value {
@@ -141,14 +153,7 @@ async fn on_dynamodb_a_combination_too_long_for_one_transaction_is_refused_and_w
     let date = date_in(5);
     let avail = app.availability(&f.id, &date, 8).await;
     assert_eq!(free_at(&avail, "19:00"), 1);
-    let (status, held) = hold(
-        &app,
-        &f.id,
-        json!({"date": date, "time": "19:00", "party_size": 8}),
-    )
-    .await;
-    assert_eq!(status, StatusCode::CREATED, "{held}");
-    assert_eq!(held["combination_id"], "c6");
+    held_on_all_six(&app, &f.id, &date).await;
     // A change back to 240 is refused too, and changes nothing.
     let res = app
         .send(
@@ -179,12 +184,5 @@ async fn on_sqlite_a_combination_of_six_tables_for_four_hours_is_created_and_hel
     let app = TestApp::spawn().await;
     let f = app.create_restaurant(six_joined(240)).await;
     let date = date_in(5);
-    let (status, held) = hold(
-        &app,
-        &f.id,
-        json!({"date": date, "time": "19:00", "party_size": 8}),
-    )
-    .await;
-    assert_eq!(status, StatusCode::CREATED, "{held}");
-    assert_eq!(held["combination_id"], "c6");
+    held_on_all_six(&app, &f.id, &date).await;
 }
