@@ -40,20 +40,33 @@ impl TrustedProxies {
                 .map(str::trim)
                 .collect::<Vec<_>>();
             for hop in hops.into_iter().rev() {
-                match hop.parse::<IpAddr>() {
-                    Ok(ip) => {
+                match hop_address(hop) {
+                    Some(ip) => {
                         client = canonical(ip);
                         if !self.trusts(client) {
                             break;
                         }
                     }
                     // A malformed hop ends what can be believed: the last good one stands.
-                    Err(_) => break,
+                    None => break,
                 }
             }
         }
         ClientKey::of(client)
     }
+}
+
+/// The address of one `X-Forwarded-For` hop: a bare address, or one with a port as some
+/// proxies write it (`203.0.113.7:5555`, `[2001:db8::1]:5555`).
+fn hop_address(hop: &str) -> Option<IpAddr> {
+    hop.parse::<IpAddr>()
+        .ok()
+        .or_else(|| hop.parse::<std::net::SocketAddr>().ok().map(|a| a.ip()))
+        .or_else(|| {
+            hop.strip_prefix('[')
+                .and_then(|h| h.strip_suffix(']'))
+                .and_then(|h| h.parse().ok())
+        })
 }
 
 fn canonical(ip: IpAddr) -> IpAddr {
@@ -128,6 +141,20 @@ mod tests {
             t.client(ip("10.1.2.3"), &HeaderMap::new()).as_str(),
             "10.1.2.3"
         );
+    }
+
+    #[test]
+    fn a_hop_written_with_a_port_is_its_address() {
+        let t = TrustedProxies::parse("10.0.0.0/8").unwrap();
+        let h = headers(&["198.51.100.1, 203.0.113.7:5555"]);
+        assert_eq!(t.client(ip("10.1.2.3"), &h).as_str(), "203.0.113.7");
+        let h = headers(&["[2001:db8:1:2::7]:443"]);
+        assert_eq!(t.client(ip("10.1.2.3"), &h).as_str(), "2001:db8:1:2::/64");
+        let h = headers(&["[2001:db8:1:2::7]"]);
+        assert_eq!(t.client(ip("10.1.2.3"), &h).as_str(), "2001:db8:1:2::/64");
+        // Still malformed: the walk stops at the proxy.
+        let h = headers(&["203.0.113.7:port"]);
+        assert_eq!(t.client(ip("10.1.2.3"), &h).as_str(), "10.1.2.3");
     }
 
     #[test]
