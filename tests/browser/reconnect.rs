@@ -371,3 +371,82 @@ async fn a_server_that_opens_the_socket_and_drops_it_at_once_is_tried_ever_more_
     );
     diner.finish(&["/v1/live"]).await;
 }
+
+/// Answers the page's first two subscribes itself with the server's `503` error frame (its
+/// store did not answer; the `sub` stays free), never sending them; counts what it refused and
+/// what went to the server.
+const REFUSE_TWO_SUBSCRIBES: &str = r#"
+globalThis.tablecastFaults = { refuse: 2, refused: 0, sent: 0 };
+const NativeSocket = WebSocket;
+globalThis.WebSocket = class extends NativeSocket {
+  send(data) {
+    const f = globalThis.tablecastFaults;
+    let m = null;
+    try { m = JSON.parse(data); } catch { m = null; }
+    if (m && m.op === "subscribe") {
+      if (f.refuse > 0) {
+        f.refuse -= 1;
+        f.refused += 1;
+        const frame = { type: "error", sub: m.sub, status: 503, title: "Service Unavailable",
+                        detail: "the store could not be reached" };
+        setTimeout(() => this.onmessage && this.onmessage(
+          new MessageEvent("message", { data: JSON.stringify(frame) })), 10);
+        return;
+      }
+      f.sent += 1;
+    }
+    super.send(data);
+  }
+};
+"#;
+
+#[tokio::test]
+async fn a_subscription_refused_with_503_is_asked_for_again_and_goes_live() {
+    if require(Service::Chromium, "a_subscription_refused_with_503").is_none() {
+        return;
+    }
+    let _one = exclusive().await;
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("refused.db"), 0);
+    let (rid, _) = server
+        .restaurant(paris_restaurant(
+            "Le Retour",
+            json!([{"id": "t1", "max_party": 2}, {"id": "t2", "max_party": 4}]),
+        ))
+        .await;
+    let date = date_in(1);
+    let mut driver = Driver::start().await;
+    let diner = driver.browser(1100, 900).await;
+    diner.before_each_page(REFUSE_TWO_SUBSCRIBES).await;
+    diner
+        .goto(&server.url(&format!("/?restaurant={rid}&date={date}&party=2")))
+        .await;
+    diner
+        .wait_attr("[data-testid=live-status]", "data-state", "live", SECS(20))
+        .await;
+    let faults = diner.js("return globalThis.tablecastFaults;", vec![]).await;
+    assert_eq!(faults["refused"], 2, "{faults}");
+    assert_eq!(
+        faults["sent"], 1,
+        "asked again once it could be served: {faults}"
+    );
+    // Live for real: a hold made elsewhere reaches the page as an update.
+    diner
+        .wait_attr(
+            r#"[data-testid=slot][data-time="21:30"]"#,
+            "data-available",
+            "2",
+            SECS(5),
+        )
+        .await;
+    server.hold(&rid, &date, "21:30", 2, Some("t1")).await;
+    diner
+        .wait_attr(
+            r#"[data-testid=slot][data-time="21:30"]"#,
+            "data-available",
+            "1",
+            SECS(3),
+        )
+        .await;
+    diner.finish(&[]).await;
+}

@@ -40,6 +40,7 @@ export class Live extends EventTarget {
   }
 
   unsubscribe(sub) {
+    clearTimeout(this.subs.get(sub)?.retry);
     if (!sub || !this.subs.delete(sub)) return;
     this.send({ op: "unsubscribe", sub });
     this.updateState();
@@ -68,6 +69,7 @@ export class Live extends EventTarget {
       if (this.ws !== ws) return;
       for (const s of this.subs.values()) {
         s.synced = false;
+        clearTimeout(s.retry); // sent now: a pending retry would ask twice
         ws.send(JSON.stringify(s.msg));
       }
       this.startHeartbeat();
@@ -114,6 +116,14 @@ export class Live extends EventTarget {
     // A connection that serves a snapshot works: the next loss starts the backoff again. (An
     // open alone does not: a server that opens and drops at once is retried ever more slowly.)
     if (frame.type === "snapshot") this.attempt = 0;
+    // The server could not load the subscription just now (`503`: its store did not answer);
+    // the `sub` is free again. Ask again after a pause, and stay "reconnecting" meanwhile: the
+    // page keeps what it shows rather than an error that would not clear by itself.
+    if (frame.type === "error" && frame.status === 503 && !s.synced) {
+      this.resubscribeLater(frame.sub, s);
+      return;
+    }
+    if (frame.type === "snapshot") s.refused = 0;
     if (frame.type === "snapshot" || frame.type === "error") {
       if (!s.synced) {
         s.synced = true;
@@ -121,6 +131,16 @@ export class Live extends EventTarget {
       }
     }
     s.onFrame(frame);
+  }
+
+  /** Sends `s`'s subscribe again after a jittered, growing pause, if it is still wanted. */
+  resubscribeLater(sub, s) {
+    s.refused = Math.min((s.refused || 0) + 1, 10);
+    const cap = Math.min(MAX_DELAY_MS, BASE_DELAY_MS * 2 ** s.refused);
+    clearTimeout(s.retry);
+    s.retry = setTimeout(() => {
+      if (this.subs.get(sub) === s && !s.synced) this.send(s.msg);
+    }, Math.max(150, Math.random() * cap));
   }
 
   /** Full jitter: a random delay up to an exponentially growing cap. */
