@@ -22,6 +22,7 @@ struct Inner {
     live_reconciled: prometheus::IntCounter,
     free_to_offer: prometheus::Histogram,
     hub_reads: IntCounterVec,
+    rate_unchecked: prometheus::IntCounter,
 }
 
 impl Default for Metrics {
@@ -120,8 +121,15 @@ impl Metrics {
             &["kind", "reason"],
         )
         .expect("metric");
+        let rate_unchecked = prometheus::IntCounter::new(
+            "tablecast_hold_rate_unchecked_total",
+            "Hold and join requests let through because the store could not read or write the \
+             client's hold-rate bucket",
+        )
+        .expect("metric");
         for c in [
             Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(rate_unchecked.clone()),
             Box::new(latency.clone()),
             Box::new(holds.clone()),
             Box::new(changes.clone()),
@@ -152,6 +160,7 @@ impl Metrics {
             live_reconciled,
             free_to_offer,
             hub_reads,
+            rate_unchecked,
         }))
     }
 
@@ -171,6 +180,11 @@ impl Metrics {
             .latency
             .with_label_values(&[method, route])
             .observe(seconds);
+    }
+
+    /// A hold or join let through unchecked: its client's rate bucket could not be read.
+    pub fn rate_unchecked(&self) {
+        self.0.rate_unchecked.inc();
     }
 
     pub fn hold_outcome(&self, outcome: &str) {

@@ -103,6 +103,7 @@ impl Application {
                 (t.clone(), Some(t))
             }
         };
+        let limits = Limits::new(args.limit_settings()?, store.clone(), metrics.clone());
         let state = AppState {
             booking,
             admin_token_hash: crate::token::hash(&admin_token),
@@ -111,7 +112,7 @@ impl Application {
             hub,
             bus,
             live: args.live_settings(),
-            limits: Arc::new(Limits::new(args.limit_settings()?, store.clone())),
+            limits: Arc::new(limits),
             sockets: Arc::new(crate::http::socket::Sockets::default()),
         };
         let listener = TcpListener::bind(&args.listen)?;

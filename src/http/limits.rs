@@ -85,16 +85,18 @@ pub struct Limits {
     /// The hold rate's bucket shape, kept per client by `store`.
     rate: Option<Bucket>,
     store: DynStore,
+    metrics: crate::metrics::Metrics,
     connections: Arc<Mutex<HashMap<ClientKey, usize>>>,
 }
 
 impl Limits {
-    pub fn new(settings: LimitSettings, store: DynStore) -> Self {
+    pub fn new(settings: LimitSettings, store: DynStore, metrics: crate::metrics::Metrics) -> Self {
         let rate = settings.hold_rate.0.map(|(n, per)| bucket(n, per));
         Limits {
             settings,
             rate,
             store,
+            metrics,
             connections: Arc::default(),
         }
     }
@@ -139,6 +141,7 @@ impl Limits {
                     error = format!("{e:#}"),
                     "the hold-rate bucket could not be read; the request is let through"
                 );
+                self.metrics.rate_unchecked();
                 Ok(())
             }
             Ok(Some(us)) => Err(ApiError::RateLimited {
@@ -263,7 +266,11 @@ mod tests {
         let store = crate::store::sqlite::SqliteStore::open("sqlite::memory:")
             .await
             .unwrap();
-        Limits::new(settings, std::sync::Arc::new(store))
+        Limits::new(
+            settings,
+            std::sync::Arc::new(store),
+            crate::metrics::Metrics::new(),
+        )
     }
 
     #[test]

@@ -175,6 +175,20 @@ async fn a_hold_rate_bucket_the_store_cannot_read_lets_the_hold_through() {
         started.elapsed()
     );
     sqlx::query("ROLLBACK").execute(&mut lock).await.unwrap();
+    // Each was counted as let through unchecked.
+    let metrics = app
+        .http
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("tablecast_hold_rate_unchecked_total 4"),
+        "{metrics}"
+    );
     // Readable again, the bucket refuses as before.
     assert_eq!(hold_at(&app, &r.id, &date, "t00", None).await.0, 429);
 }
