@@ -16,6 +16,18 @@ fn limits(max_live: u32, rate: &str) -> impl FnOnce(&mut ServeArgs) {
     }
 }
 
+/// The text of `GET /metrics`.
+async fn metrics_text(app: &TestApp) -> String {
+    app.http
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
 async fn hold_at(
     app: &TestApp,
     rid: &str,
@@ -176,15 +188,7 @@ async fn a_hold_rate_bucket_the_store_cannot_read_lets_the_hold_through() {
     );
     sqlx::query("ROLLBACK").execute(&mut lock).await.unwrap();
     // Each was counted as let through unchecked.
-    let metrics = app
-        .http
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = metrics_text(&app).await;
     assert!(
         metrics.contains("tablecast_hold_rate_unchecked_total 4"),
         "{metrics}"
@@ -474,16 +478,7 @@ async fn a_slot_of_65536_minutes_is_422_and_the_server_stays_up() {
 async fn made_up_methods_do_not_grow_the_metrics() {
     let app = TestApp::spawn().await;
     let lines = |t: &str| t.lines().filter(|l| !l.starts_with('#')).count();
-    let before = lines(
-        &app.http
-            .get(app.url("/metrics"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap(),
-    );
+    let before = lines(&metrics_text(&app).await);
     for i in 0..200 {
         let m = Method::from_bytes(format!("M{i}").as_bytes()).unwrap();
         let _ = app
@@ -493,15 +488,7 @@ async fn made_up_methods_do_not_grow_the_metrics() {
             .await
             .unwrap();
     }
-    let text = app
-        .http
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = metrics_text(&app).await;
     assert!(!text.contains("M17"), "a made-up method became a label");
     // One new label set (OTHER) plus the /metrics reads themselves: a handful of lines.
     assert!(
