@@ -710,3 +710,37 @@ async fn a_throttled_rate_bucket_refuses_for_a_second() {
         None
     );
 }
+
+/// A bucket DynamoDB gives no answer for is the store's failure, not the client's flood: the
+/// take fails (and the limits let the request through, counted), it does not refuse for a second.
+#[tokio::test]
+async fn a_rate_bucket_dynamodb_gives_no_answer_for_is_a_store_failure_not_a_refusal() {
+    let Some((plain, faulty, faults)) = stores("unanswered_rate_bucket").await else {
+        return;
+    };
+    let bucket = tablecast::store::rate::Bucket {
+        every_us: 60_000_000,
+        burst: 1,
+    };
+    // The one token is taken, so the next take's updates fail their conditions and it reads.
+    assert_eq!(
+        plain
+            .take_rate_token("quiet", bucket, morning())
+            .await
+            .unwrap(),
+        None
+    );
+    faults.inject("GetItem", Inject::CommitThen500, 1000);
+    let taken = faulty.take_rate_token("quiet", bucket, morning()).await;
+    assert!(
+        matches!(&taken, Err(tablecast::store::StoreError::Unavailable(c)) if c.context() != tablecast::store::dynamo::errors::THROTTLED),
+        "{taken:?}"
+    );
+    faults.clear();
+    // Read again, the bucket is empty: the client waits its interval.
+    let wait = faulty
+        .take_rate_token("quiet", bucket, morning())
+        .await
+        .unwrap();
+    assert_eq!(wait, Some(60_000_000));
+}

@@ -6,7 +6,7 @@
 //! full again (a bucket not kept is full). A client whose requests come so fast that DynamoDB
 //! throttles its bucket item is refused for a second: throttling is not a fault the limit
 //! steps aside for, or flooding would switch it off.
-use super::errors::{write, Written};
+use super::errors::{write, Written, THROTTLED};
 use super::items::opt_n;
 use super::keys::{key, n, Expr, TTL};
 use super::DynamoStore;
@@ -33,7 +33,10 @@ impl DynamoStore {
     ) -> StoreResult<Option<i64>> {
         match self.take(client, bucket, now).await {
             // Throttled (or in conflict) past the retries: this client's item is that busy.
-            Err(StoreError::Unavailable(_)) => Ok(Some(THROTTLED_WAIT_US)),
+            // Any other failure (no answer, a refusal) is the store's: the caller lets it through.
+            Err(StoreError::Unavailable(c)) if c.context() == THROTTLED => {
+                Ok(Some(THROTTLED_WAIT_US))
+            }
             other => other,
         }
     }
