@@ -87,6 +87,37 @@ pub struct Limits {
     store: DynStore,
     metrics: crate::metrics::Metrics,
     connections: Arc<Mutex<HashMap<ClientKey, usize>>>,
+    /// The warnings of requests let through unchecked, at most one per interval.
+    unchecked_warnings: Arc<Sparse>,
+}
+
+/// At most one log line per interval for a fault that may hit every request: the first one
+/// says how many were held back since the last.
+#[derive(Debug, Default)]
+struct Sparse {
+    /// Milliseconds since `epoch` before which nothing is logged.
+    quiet_until_ms: std::sync::atomic::AtomicU64,
+    held_back: std::sync::atomic::AtomicU64,
+}
+
+impl Sparse {
+    const INTERVAL_MS: u64 = 10_000;
+
+    /// `Some(held back since the last line)` when a line is due at `now_ms`.
+    fn due(&self, now_ms: u64) -> Option<u64> {
+        use std::sync::atomic::Ordering::Relaxed;
+        let until = self.quiet_until_ms.load(Relaxed);
+        if now_ms >= until
+            && self
+                .quiet_until_ms
+                .compare_exchange(until, now_ms + Self::INTERVAL_MS, Relaxed, Relaxed)
+                .is_ok()
+        {
+            return Some(self.held_back.swap(0, Relaxed));
+        }
+        self.held_back.fetch_add(1, Relaxed);
+        None
+    }
 }
 
 impl Limits {
@@ -98,6 +129,7 @@ impl Limits {
             store,
             metrics,
             connections: Arc::default(),
+            unchecked_warnings: Arc::default(),
         }
     }
 
@@ -136,12 +168,19 @@ impl Limits {
             Ok(None) => Ok(()),
             // The bucket is abuse protection, not inventory: when the store cannot say, the
             // request goes on (and meets the store again in its own decision).
+            // A store that cannot say may say so for every request: one line per interval,
+            // the metric counts them all.
             Err(e) => {
-                tracing::warn!(
-                    error = format!("{e:#}"),
-                    "the hold-rate bucket could not be read; the request is let through"
-                );
                 self.metrics.rate_unchecked();
+                let now_ms = u64::try_from(chrono::Utc::now().timestamp_millis()).unwrap_or(0);
+                if let Some(held_back) = self.unchecked_warnings.due(now_ms) {
+                    tracing::warn!(
+                        error = format!("{e:#}"),
+                        held_back,
+                        "the hold-rate bucket could not be read; the request is let through \
+                         (held_back: like requests since the last such line)"
+                    );
+                }
                 Ok(())
             }
             Ok(Some(us)) => Err(ApiError::RateLimited {
@@ -256,6 +295,17 @@ impl Drop for ConnectionGuard {
 mod tests {
     use super::*;
     use actix_web::http::header::HeaderMap;
+
+    #[test]
+    fn a_fault_on_every_request_is_logged_once_per_interval_with_the_count_held_back() {
+        let sparse = Sparse::default();
+        assert_eq!(sparse.due(5_000), Some(0));
+        assert_eq!(sparse.due(5_001), None);
+        assert_eq!(sparse.due(14_999), None);
+        assert_eq!(sparse.due(15_000), Some(2));
+        assert_eq!(sparse.due(15_000), None);
+        assert_eq!(sparse.due(40_000), Some(1));
+    }
 
     fn client(ip: &str) -> ClientKey {
         TrustedProxies::default().client(ip.parse().unwrap(), &HeaderMap::new())
