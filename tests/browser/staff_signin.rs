@@ -54,3 +54,90 @@ async fn staff_of_the_second_restaurant_open_its_floor_without_a_403_from_the_fi
     );
     staff.finish(&[]).await;
 }
+
+/// Staff of the newest of many restaurants sign in without naming it, and a reload that meets
+/// a store outage keeps their token: it signs in again by itself once the server is well.
+#[tokio::test]
+async fn staff_of_the_seventieth_restaurant_sign_in_and_keep_their_token_through_an_outage() {
+    if require(
+        Service::Chromium,
+        "staff_of_the_seventieth_restaurant_sign_in_and_keep_their_token_through_an_outage",
+    )
+    .is_none()
+    {
+        return;
+    }
+    let _one = exclusive().await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("many.db");
+    let server = Server::start(&db, 0);
+    let tables = json!([{"id": "t1", "label": "T1", "min_party": 1, "max_party": 4}]);
+    let mut last = None;
+    for i in 1..=70 {
+        last = Some(
+            server
+                .restaurant(paris_restaurant(&format!("Bistro {i}"), tables.clone()))
+                .await,
+        );
+    }
+    let (newest, token) = last.unwrap();
+    let date = date_in(1);
+    let shown = "return document.querySelector('#restaurant')?.value || null;";
+
+    let mut driver = Driver::start().await;
+    let staff = driver.browser(1200, 800).await;
+    let page = server.url(&format!("/staff?date={date}"));
+    staff.goto(&page).await;
+    staff.type_into("[data-testid=staff-token]", &token).await;
+    staff.click("[data-testid=staff-login]").await;
+    staff
+        .wait_attr("[data-testid=live-status]", "data-state", "live", SECS(20))
+        .await;
+    // The floor opens on the staff's own restaurant (the socket may be live before it loads).
+    until(SECS(10), "the newest restaurant's floor", || async {
+        (staff.js(shown, vec![]).await == json!(newest)).then_some(())
+    })
+    .await;
+
+    // The next page load meets a store outage: every floor read answers 503, as the server
+    // does when its store cannot answer. The one after it finds the server well again.
+    staff
+        .before_each_page(
+            r#"if (!sessionStorage.getItem("test.outage")) {
+                 sessionStorage.setItem("test.outage", "1");
+                 const real = window.fetch;
+                 window.fetch = (url, init) => String(url).includes("/reservations?")
+                   ? Promise.resolve(new Response(JSON.stringify({type: "/problems/unavailable",
+                       title: "Service Unavailable", status: 503, detail: "the store is unavailable"}),
+                       {status: 503, headers: {"content-type": "application/problem+json"}}))
+                   : real(url, init);
+               }"#,
+        )
+        .await;
+    staff.goto(&page).await;
+    until(SECS(10), "the sign-in to fail for the outage", || async {
+        let said = staff.text("#login-error").await.unwrap_or_default();
+        said.contains("Try again").then_some(())
+    })
+    .await;
+    let said = staff.text("#login-error").await.unwrap_or_default();
+    assert!(!said.contains("not staff"), "{said}");
+    assert_eq!(
+        staff
+            .js("return sessionStorage.getItem('tablecast.staff');", vec![])
+            .await,
+        json!(token),
+        "the token was kept"
+    );
+    staff.goto(&page).await;
+    staff
+        .wait_attr("[data-testid=live-status]", "data-state", "live", SECS(20))
+        .await;
+    // The floor opens on the staff's own restaurant (the socket may be live before it loads).
+    until(SECS(10), "the newest restaurant's floor", || async {
+        (staff.js(shown, vec![]).await == json!(newest)).then_some(())
+    })
+    .await;
+    // Finding their restaurant asked the 69 others first, and each refused the token.
+    staff.finish(&["status of 403"]).await;
+}

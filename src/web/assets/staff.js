@@ -61,27 +61,37 @@ async function signIn(token, { silent = false } = {}) {
     const all = body.restaurants || [];
     const wanted = new URLSearchParams(location.search).get("restaurant");
     const ok = [];
-    let problem = null;
+    // The token's own refusal (401, 403) and any other failure (network, 5xx) are told apart:
+    // only a refusal means the token is wrong.
+    let refused = null;
+    let failed = null;
+    const note = (res, r) => {
+      if (res.ok) ok.push(r);
+      else if (res.problem.status === 401 || res.problem.status === 403) refused = refused || res.problem;
+      else failed = failed || res.problem;
+    };
     // Opened for one restaurant: ask about that one alone, so a staff token is never tried on
     // the others (each would answer 403) before its own floor shows.
     const named = all.find((r) => r.id === wanted);
-    if (named) {
-      const res = await probe(token, named.id, todayIn(named.timezone, clock.now()));
-      if (res.ok) ok.push(named);
-      else problem = res.problem;
-    }
-    const ordered = ok.length || problem?.status === 401 ? [] : all.filter((r) => r.id !== wanted).slice(0, 64);
+    if (named) note(await probe(token, named.id, todayIn(named.timezone, clock.now())), named);
+    // Otherwise every restaurant, 8 at a time. A staff token is staff of one restaurant: once
+    // one answered and another refused, that one is it. The admin token is answered by all.
+    const ordered = ok.length || refused?.status === 401 ? [] : all.filter((r) => r.id !== wanted);
     for (let i = 0; i < ordered.length; i += 8) {
       const batch = ordered.slice(i, i + 8);
       const results = await Promise.all(batch.map((r) => probe(token, r.id, todayIn(r.timezone, clock.now()))));
-      results.forEach((res, j) => (res.ok ? ok.push(batch[j]) : (problem = problem || res.problem)));
-      if (problem?.status === 401) break; // an unknown token is unknown everywhere
+      results.forEach((res, j) => note(res, batch[j]));
+      if (refused?.status === 401) break; // an unknown token is unknown everywhere
+      if (ok.length && refused) break;
     }
     if (!ok.length) {
-      const why = problem?.status === 401 ? `${problem.title}: that token is not recognised.`
-        : problem ? `${problem.title}: this token is not staff of any restaurant here.`
-          : "No restaurants yet.";
-      throw new Error(why);
+      const why = failed ? `Could not sign in (${failed.describe()}). Try again in a moment.`
+        : refused?.status === 401 ? `${refused.title}: that token is not recognised.`
+          : refused ? `${refused.title}: this token is not staff of any restaurant here.`
+            : "No restaurants yet.";
+      const error = new Error(why);
+      error.refused = !failed && !!refused;
+      throw error;
     }
     state.token = token;
     state.restaurants = ok;
@@ -89,7 +99,8 @@ async function signIn(token, { silent = false } = {}) {
     el.token.value = "";
     showFloor(wanted);
   } catch (e) {
-    if (silent) sessionStorage.removeItem(TOKEN_KEY);
+    // A saved token is forgotten only when it was refused, not when the server could not say.
+    if (silent && e.refused) sessionStorage.removeItem(TOKEN_KEY);
     el.loginError.textContent = e instanceof Problem ? e.describe() : e.message;
     el.token.setAttribute("aria-invalid", "true");
     el.token.focus();
