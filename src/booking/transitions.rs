@@ -91,6 +91,7 @@ impl Booking {
         idem: Option<Idem>,
     ) -> BookingResult<Reservation> {
         validate_guest(&guest).map_err(BookingError::Validation)?;
+        let guest = self.with_offer_contact(id, guest).await?;
         let email = guest.email.clone();
         if notes.as_ref().is_some_and(|n| n.len() > 2000) {
             return Err(FieldError::new("notes", "at most 2000 characters").into());
@@ -118,6 +119,29 @@ impl Booking {
                 ))),
             },
         }
+    }
+
+    /// A waitlist offer confirmed without an `email` or a `phone` keeps the one its entry gave
+    /// at the join: the diner was asked for it once (the confirmation is mailed there).
+    async fn with_offer_contact(&self, id: Uuid, mut guest: Guest) -> BookingResult<Guest> {
+        if guest.email.is_some() && guest.phone.is_some() {
+            return Ok(guest);
+        }
+        let Some(r) = self.store.reservation(id).await? else {
+            return Ok(guest);
+        };
+        if r.status != Status::Held {
+            return Ok(guest);
+        }
+        let queue = self.store.waitlist_on(r.restaurant_id, r.date).await?;
+        let offered_to = queue
+            .into_iter()
+            .find(|e| e.offer.as_ref().is_some_and(|o| o.reservation_id == id));
+        if let Some(entry) = offered_to {
+            guest.email = guest.email.or(entry.guest.email);
+            guest.phone = guest.phone.or(entry.guest.phone);
+        }
+        Ok(guest)
     }
 
     /// `DELETE`: a hold is released, a confirmed reservation cancelled; repeats change nothing.

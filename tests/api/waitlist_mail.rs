@@ -163,11 +163,28 @@ async fn an_offer_mails_its_deadline_and_a_link_whose_fragment_token_confirms_it
         res.text().await.unwrap()
     );
     assert_eq!(app.waitlist_entry(&eid, &etok).await["status"], "booked");
+    // Only a name was asked for: the address the entry gave at the join stays on the booking,
+    // and the confirmation (with its manage link) is mailed there.
+    let booked: Value = res.json().await.unwrap();
+    assert_eq!(booked["guest"]["email"], "grace@example.com");
+    let mails = sink.wait_for(2, WITHIN).await;
     drained(&app).await;
     assert_eq!(
         sink.mails().len(),
-        1,
-        "a booked offer mails no loss (and this confirm gave no address)"
+        2,
+        "the offer and the confirmation, no loss mail: {:#?}",
+        sink.mails()
+    );
+    let confirmation = &mails[1];
+    assert_eq!(confirmation.rcpt_tos, ["grace@example.com"]);
+    assert!(
+        confirmation.ics().is_some(),
+        "a booking carries its calendar file"
+    );
+    let manage = link_token(&app, confirmation, &rid);
+    assert_eq!(
+        app.get_reservation(&rid, &manage).await.status(),
+        StatusCode::OK
     );
 }
 
