@@ -181,7 +181,11 @@ pub fn validate_guest(g: &Guest) -> Result<(), Vec<FieldError>> {
     if let Some(e) = &g.email {
         // One `@` between a local part and a domain of dot-separated labels; nothing a mail
         // header or a log line could be split on (spaces, controls, commas, angle brackets).
+        // ASCII only, and a domain name, not a `[literal]`: what every relay can send to
+        // (an address in UTF-8 needs SMTPUTF8, which many relays lack).
         let ok = e.len() <= 254
+            && e.is_ascii()
+            && !e.contains(['[', ']'])
             && !e
                 .chars()
                 .any(|c| c.is_whitespace() || c.is_control() || ",;<>\"".contains(c))

@@ -218,6 +218,10 @@ async fn bad_requests_answer_their_problem_and_change_nothing() {
         case(Method::POST, &holds, Nobody, hold_body("19:00", json!(7)), 422, "validation").field("party_size"),
         case(Method::POST, &walk_ins, Staff, Body::Json(json!({"party_size": 7})), 422, "validation").field("party_size"),
         case(Method::POST, &confirm, Holder, Body::Json(json!({"guest": {"name": "Ada", "email": "nope"}})), 422, "validation").field("guest.email"),
+        // Addresses most relays cannot send to: a domain literal, and non-ASCII (SMTPUTF8).
+        case(Method::POST, &confirm, Holder, Body::Json(json!({"guest": {"name": "Ada", "email": "ada@[127.0.0.1]"}})), 422, "validation").field("guest.email"),
+        case(Method::POST, &confirm, Holder, Body::Json(json!({"guest": {"name": "Ada", "email": "ada@exämple.com"}})), 422, "validation").field("guest.email"),
+        case(Method::POST, &confirm, Holder, Body::Json(json!({"guest": {"name": "Ada", "email": "adä@example.com"}})), 422, "validation").field("guest.email"),
         case(Method::POST, &confirm, Holder, Body::Json(json!({"guest": {"name": " "}})), 422, "validation").field("guest.name"),
         case(Method::PATCH, &reservation, Staff, Body::Json(json!({"status": "dancing"})), 422, "validation").field("status"),
         case(Method::PATCH, &reservation, Staff, Body::Json(json!({"status": "confirmed"})), 422, "validation").field("status"),
