@@ -40,6 +40,33 @@ fn offer_ended(record: &OutboxRecord, now: DateTime<Utc>) -> bool {
         && record.reservation.expires_at.is_some_and(|x| x <= now)
 }
 
+/// A relay's answer as it may stand in the log: relays quote the recipient (`550 5.1.1
+/// <ada@example.com>: Recipient address rejected`), and a guest's address is not the log's to
+/// keep. Every address's local part becomes `***`; the domain stays (it tells which relay).
+fn unaddressed(e: &impl std::fmt::Display) -> String {
+    let text = e.to_string();
+    let local = |c: char| c.is_ascii_alphanumeric() || "._%+-!#$&'*/=?^`{|}~".contains(c);
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text.as_str();
+    while let Some(at) = rest.find('@') {
+        let (before, after) = rest.split_at(at);
+        let start = before
+            .char_indices()
+            .rev()
+            .take_while(|&(_, c)| local(c))
+            .last()
+            .map_or(before.len(), |(i, _)| i);
+        out.push_str(&before[..start]);
+        if start < before.len() {
+            out.push_str("***");
+        }
+        out.push('@');
+        rest = &after[1..];
+    }
+    out.push_str(rest);
+    out
+}
+
 /// A name as it may stand in a mail header: control characters (a line break would split the
 /// header; settings and guests saved before they were refused may still hold one) become spaces.
 fn display_name(name: &str) -> String {
@@ -131,19 +158,11 @@ impl Sender {
     }
 
     async fn attempt_leased(&self, record: OutboxRecord) -> bool {
-        if record.kind == MailKind::Confirmation && self.cancelled_since(&record).await {
-            // Written before a cancellation and held back (the relay was down, say): the
-            // cancellation's own mail says what is true now.
-            tracing::info!(mail = %record.id, "mail: the reservation was cancelled before its confirmation could be sent; not sent");
-            self.metrics
-                .mail_dropped(record.kind.as_str(), "cancelled_since");
-            return self.settle(&record, Settle::Failed, Utc::now()).await;
-        }
-        if offer_ended(&record, Utc::now()) {
-            // Its link could only say "too late", and the lost-offer mail follows it.
-            tracing::info!(mail = %record.id, "mail: the offer ended before it could be sent; not sent");
-            self.metrics
-                .mail_dropped(record.kind.as_str(), "offer_ended");
+        if let Some(why) = self.overtaken(&record).await {
+            // Written before a later decision and held back (the relay was down, say): what
+            // it says is no longer true, and the later decision's own mail (if any) says what is.
+            tracing::info!(mail = %record.id, why, "mail: overtaken by a later decision before it could be sent; not sent");
+            self.metrics.mail_dropped(record.kind.as_str(), why);
             return self.settle(&record, Settle::Failed, Utc::now()).await;
         }
         let outcome = match self.send(&record).await {
@@ -193,10 +212,25 @@ impl Sender {
 
     /// Whether the record's reservation is cancelled now (read from the store; on a failed read,
     /// no: the mail goes out as written).
-    async fn cancelled_since(&self, record: &OutboxRecord) -> bool {
-        match self.store.reservation(record.reservation.id).await {
-            Ok(Some(now)) => now.status == Status::Cancelled,
-            _ => false,
+    /// Why a mail no longer says what is true, if it does not: a confirmation whose reservation
+    /// was cancelled since (`cancelled_since`), or an offer no longer open (`offer_ended`: past
+    /// its deadline, or its held reservation released, confirmed or expired since; its link
+    /// could only say "too late", and a lost-offer mail follows when it lapsed).
+    async fn overtaken(&self, record: &OutboxRecord) -> Option<&'static str> {
+        let now = Utc::now();
+        match record.kind {
+            MailKind::WaitlistOffer if offer_ended(record, now) => return Some("offer_ended"),
+            MailKind::Confirmation | MailKind::WaitlistOffer => {}
+            _ => return None,
+        }
+        let Ok(Some(current)) = self.store.reservation(record.reservation.id).await else {
+            return None;
+        };
+        match record.kind {
+            MailKind::Confirmation => {
+                (current.status == Status::Cancelled).then_some("cancelled_since")
+            }
+            _ => (current.status_at(now) != Status::Held).then_some("offer_ended"),
         }
     }
 
@@ -267,8 +301,8 @@ impl Sender {
                 }
                 match tokio::time::timeout(timeout, smtp.send(msg)).await {
                     Ok(Ok(_)) => Ok(()),
-                    Ok(Err(e)) if e.is_permanent() => Err(Failure::Permanent(e.to_string())),
-                    Ok(Err(e)) => Err(Failure::Transient(e.to_string())),
+                    Ok(Err(e)) if e.is_permanent() => Err(Failure::Permanent(unaddressed(&e))),
+                    Ok(Err(e)) => Err(Failure::Transient(unaddressed(&e))),
                     Err(_) => Err(Failure::Transient(format!(
                         "the relay did not finish the exchange within {timeout:?}"
                     ))),
@@ -366,6 +400,19 @@ mod tests {
     use crate::domain::time::{LocalDate, WallTime};
     use crate::domain::TableId;
     use chrono::TimeZone;
+
+    #[test]
+    fn a_relays_answer_is_logged_without_the_local_part_of_any_address() {
+        assert_eq!(
+            unaddressed(&"permanent error (550): 5.1.1 <grace.private+x@example.com>: Recipient address rejected"),
+            "permanent error (550): 5.1.1 <***@example.com>: Recipient address rejected"
+        );
+        assert_eq!(
+            unaddressed(&"a@b.c and bob@x.org, then @ alone"),
+            "***@b.c and ***@x.org, then @ alone"
+        );
+        assert_eq!(unaddressed(&"no address here"), "no address here");
+    }
 
     fn record(kind: MailKind, expires_at: Option<DateTime<Utc>>) -> OutboxRecord {
         let at = |h, m| Utc.with_ymd_and_hms(2026, 7, 4, h, m, 0).unwrap();

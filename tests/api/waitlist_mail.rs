@@ -274,6 +274,8 @@ async fn passing_an_offer_mails_one_lost_mail_and_leaving_mails_nothing_on(
     app.delete_reservation(&hid, &htok).await;
     let e = entry_becomes(&app, &eid, &etok, "offered").await;
     let rid = e["offer"]["reservation_id"].as_str().unwrap().to_owned();
+    // Her offer mail is out (one still unsent when the offer is answered is not sent).
+    sink.wait_for(1, WITHIN).await;
     // A second entry, joined after the offer, takes the passed table.
     let res = app
         .send(
@@ -297,6 +299,7 @@ async fn passing_an_offer_mails_one_lost_mail_and_leaving_mails_nothing_on(
     );
     assert_eq!(app.waitlist_entry(&eid, &etok).await["status"], "lapsed");
     entry_becomes(&app, sid, stok, "offered").await;
+    sink.wait_for(3, WITHIN).await;
     // The second entry leaves: its offer is declined, which mails it nothing more.
     let res = app
         .send(
@@ -392,5 +395,59 @@ async fn a_diner_who_cancels_with_the_entry_token_is_told_it_was_as_they_asked()
         !cancel.subject.contains("has cancelled"),
         "{}",
         cancel.subject
+    );
+}
+
+#[tokio::test]
+async fn an_offer_mail_held_back_until_after_the_offer_was_released_is_never_sent() {
+    let name = "waitlist_mail::held_back_offer";
+    let Some(mut sink) = SmtpSink::unstarted(name, crate::kit::process::free_port()) else {
+        return;
+    };
+    // The relay is down: the offer mail waits to be retried.
+    let app = mailing_app(&sink.url(), Backend::Sqlite).await;
+    let r = one_table(&app, 120).await;
+    let date = date_in(4);
+    let ((hid, htok), (eid, etok)) =
+        full_and_waiting(&app, &r.id, &date, Some("grace@example.com")).await;
+    app.delete_reservation(&hid, &htok).await;
+    let e = entry_becomes(&app, &eid, &etok, "offered").await;
+    let rid = e["offer"]["reservation_id"].as_str().unwrap().to_owned();
+    until(WITHIN, "an attempt at the offer mail failed", || async {
+        (crate::mail::metric(&app, "tablecast_mail_send_failures_total").await >= 1.0).then_some(())
+    })
+    .await;
+    // The diner passes in the app before the mail could go.
+    assert_eq!(
+        app.delete_reservation(&rid, &etok).await.status(),
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(app.waitlist_entry(&eid, &etok).await["status"], "lapsed");
+
+    // The relay is back: "your offer has ended" goes; the offer it ended never does.
+    sink.run();
+    until(WITHIN, "both mails settled, sent or dropped", || async {
+        let metrics = crate::kit::metrics::scrape(&app.base).await;
+        let settled = crate::kit::metrics::sum(&metrics, "tablecast_mail_sent_total", &[])
+            + crate::kit::metrics::sum(&metrics, "tablecast_mail_dropped_total", &[]);
+        (settled >= 2.0).then_some(())
+    })
+    .await;
+    let mails = sink.wait_for(1, WITHIN).await;
+    assert_eq!(sink.mails().len(), 1, "{:#?}", sink.mails());
+    assert!(
+        mails[0].text().contains("has been released"),
+        "{}",
+        mails[0].text()
+    );
+    let metrics = crate::kit::metrics::scrape(&app.base).await;
+    assert_eq!(
+        crate::kit::metrics::sum(
+            &metrics,
+            "tablecast_mail_dropped_total",
+            &[("kind", "waitlist_offer"), ("why", "offer_ended")],
+        ),
+        1.0,
+        "{metrics}"
     );
 }
