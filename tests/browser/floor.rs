@@ -2,6 +2,7 @@
 //! its tables' rows, the pacing meter fills live as a diner books, a pacing refusal reads as a
 //! full kitchen, and staff edit combinations and pacing with the server's errors shown.
 use crate::harness::*;
+use chrono::Datelike;
 use serde_json::{json, Value};
 use std::time::Duration;
 
@@ -400,4 +401,55 @@ async fn save_settings(staff: &Browser, server: &Server, rid: &str) -> Value {
         )
         .await;
     doc
+}
+
+/// On Paris's spring-forward night a 90-minute hold at 01:00 ends at 03:30 on the wall clock
+/// (02:00 is skipped): the dashboard says so, where it used to add 90 wall minutes (02:30).
+#[tokio::test]
+async fn a_turn_across_the_spring_forward_hour_ends_at_its_wall_clock_end_on_the_floor() {
+    if require(
+        Service::Chromium,
+        "a_turn_across_the_spring_forward_hour_ends_at_its_wall_clock_end_on_the_floor",
+    )
+    .is_none()
+    {
+        return;
+    }
+    let _one = exclusive().await;
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("dst.db"), 0);
+    let mut body = paris_restaurant(
+        "Nuit Blanche",
+        json!([{"id": "t1", "label": "T1", "min_party": 1, "max_party": 2}]),
+    );
+    body["booking_horizon_days"] = json!(730);
+    body["hours"] = json!([{"days": ["sun"], "open": "00:00", "close": "05:00"}]);
+    body["turn_minutes"] = json!([{"max_party": null, "minutes": 90}]);
+    let (rid, token) = server.restaurant(body).await;
+    // The last Sunday of March in a year ahead: Paris skips 02:00–03:00.
+    let date = (1..=2)
+        .map(|y| chrono::Utc::now().date_naive().year() + y)
+        .map(|y| {
+            let last = chrono::NaiveDate::from_ymd_opt(y, 3, 31).unwrap();
+            last - chrono::Duration::days(i64::from(last.weekday().num_days_from_sunday()))
+        })
+        .find(|d| *d > chrono::Utc::now().date_naive() + chrono::Duration::days(1))
+        .unwrap()
+        .to_string();
+    let held = server.hold(&rid, &date, "01:00", 2, Some("t1")).await;
+    assert!(
+        held["end"].as_str().unwrap().ends_with("01:30:00Z"),
+        "{held}"
+    );
+
+    let mut driver = Driver::start().await;
+    let staff = driver.browser(1200, 800).await;
+    staff.sign_in_staff(&server, &rid, &date, &token).await;
+    let block = r#"[data-table-id="t1"] [data-testid=reservation]"#;
+    staff
+        .wait_attr(block, "data-status", "held", SECS(10))
+        .await;
+    let label = staff.attr(block, "aria-label").await.unwrap();
+    assert!(label.contains("01:00 to 03:30"), "{label}");
+    staff.finish(&[]).await;
 }

@@ -282,10 +282,17 @@ function minutesOf(hhmm) {
   return hh * 60 + mm;
 }
 
+/**
+ * Where a reservation stands on the day's wall clock, in minutes from its midnight: its start
+ * time to its end's wall time in the restaurant's zone (a turn across a DST change is not its
+ * length in wall minutes: 01:00 for 90 minutes ends at 03:30 on a spring-forward night).
+ */
 function spanOf(r) {
   const start = minutesOf(r.time);
-  const length = Math.max(1, (Date.parse(r.end) - Date.parse(r.start)) / 60000);
-  return [start, Math.min(24 * 60, start + length)];
+  const endsOn = todayIn(tz(), Date.parse(r.end));
+  let end = minutesOf(wallTime(r.end, tz()));
+  if (endsOn > r.date) end += 24 * 60;
+  return [start, Math.min(24 * 60, Math.max(start + 1, end))];
 }
 
 function dayRange() {
