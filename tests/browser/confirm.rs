@@ -149,3 +149,58 @@ async fn the_manage_page_names_a_combinations_tables_and_shows_a_refused_field()
 
     page.finish(&["422"]).await;
 }
+
+/// A validation problem is told by its fields' messages, not by its generic detail ("Validation
+/// failed: validation failed"): the page's own `api` module against the server's real answer.
+#[tokio::test]
+async fn a_validation_problem_reads_as_what_was_wrong_with_each_field() {
+    if require(
+        Service::Chromium,
+        "a_validation_problem_reads_as_what_was_wrong_with_each_field",
+    )
+    .is_none()
+    {
+        return;
+    }
+    let _one = exclusive().await;
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("problem.db"), 0);
+    let (rid, _) = server
+        .restaurant(paris_restaurant(
+            "Le Champ",
+            json!([{"id": "t1", "label": "T1", "min_party": 1, "max_party": 4}]),
+        ))
+        .await;
+    let yesterday = date_in(-1);
+    let body = json!({"date": yesterday, "time": "19:00", "party_size": 2});
+    let (status, problem) = server
+        .send(
+            reqwest::Method::POST,
+            &format!("/v1/restaurants/{rid}/holds"),
+            None,
+            Some(body.clone()),
+        )
+        .await;
+    assert_eq!(status, 422, "{problem}");
+    let field = &problem["errors"][0];
+
+    let mut driver = Driver::start().await;
+    let diner = driver.browser(1000, 800).await;
+    diner.goto(&server.url("/")).await;
+    let said = diner
+        .js(
+            "return import('/assets/api.js').then((m) => m.api('POST', arguments[0], { body: arguments[1] })
+               .then(() => 'accepted', (e) => e.describe()));",
+            vec![json!(format!("/v1/restaurants/{rid}/holds")), body],
+        )
+        .await;
+    assert_eq!(
+        said,
+        json!(format!(
+            "Validation failed: {} {}",
+            field["field"].as_str().unwrap(),
+            field["message"].as_str().unwrap()
+        ))
+    );
+    diner.finish(&["status of 422"]).await;
+}

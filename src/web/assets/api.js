@@ -11,8 +11,17 @@ export class Problem extends Error {
     this.body = body;
   }
   get name() { return this.type.replace("/problems/", ""); }
-  /** "Title — detail" for people. */
-  describe() { return this.detail && this.detail !== this.title ? `${this.title}: ${this.detail}` : this.title; }
+  /**
+   * "Title: detail" for people; a validation problem names what was wrong with each field
+   * ("Validation failed: time has already passed"), where its detail alone says nothing.
+   */
+  describe() {
+    const fields = (Array.isArray(this.body.errors) ? this.body.errors : [])
+      .filter((e) => e && typeof e.message === "string")
+      .map((e) => (e.field ? `${e.field} ${e.message}` : e.message));
+    if (fields.length) return `${this.title}: ${fields.join("; ")}`;
+    return this.detail && this.detail !== this.title ? `${this.title}: ${this.detail}` : this.title;
+  }
 }
 
 /**
