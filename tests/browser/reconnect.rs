@@ -421,9 +421,15 @@ async fn a_subscription_refused_with_503_is_asked_for_again_and_goes_live() {
     diner
         .goto(&server.url(&format!("/?restaurant={rid}&date={date}&party=2")))
         .await;
-    diner
-        .wait_attr("[data-testid=live-status]", "data-state", "live", SECS(20))
-        .await;
+    // Live once the subscription asked for again has its snapshot. (The pill also reads live
+    // for the moment between the socket's open and the page's first subscribe: no
+    // subscription is waiting then. So the wait is for the subscribe that went through.)
+    until(SECS(20), "the page live on a subscription sent", || async {
+        let faults = diner.js("return globalThis.tablecastFaults;", vec![]).await;
+        let live = diner.attr("[data-testid=live-status]", "data-state").await;
+        (faults["sent"] == 1 && live.as_deref() == Some("live")).then_some(())
+    })
+    .await;
     let faults = diner.js("return globalThis.tablecastFaults;", vec![]).await;
     assert_eq!(faults["refused"], 2, "{faults}");
     assert_eq!(
