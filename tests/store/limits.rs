@@ -388,6 +388,10 @@ async fn purge_deletes_old_dead_holds_their_tokens_and_old_idempotency_records_o
         .await
         .unwrap();
     let (g, tg) = hold_then(s, &r, 22, m(40)).await;
+    // Mailed link tokens (an offer mail's, a confirmation's): two for A, one for D.
+    for (hash, id) in [("link-a1", a.id), ("link-a2", a.id), ("link-d", d.id)] {
+        s.add_reservation_token(hash, r.id, id).await.unwrap();
+    }
     // Idempotency records: one from 9:00, one from 9:40.
     assert_eq!(
         s.idem_begin("old-key", "fp", m(0)).await.unwrap(),
@@ -422,11 +426,23 @@ async fn purge_deletes_old_dead_holds_their_tokens_and_old_idempotency_records_o
     assert!(!shows(&after, bb.id), "a purged hold left the day view");
     assert!(shows(&after, g.id) && shows(&after, d.id));
 
-    for (gone, token) in [(&c, &tc), (&a, &ta), (&bb, &tb)] {
+    for (gone, token) in [
+        (&c, &tc),
+        (&a, &ta),
+        (&a, &"link-a1".to_owned()),
+        (&a, &"link-a2".to_owned()),
+        (&bb, &tb),
+    ] {
         assert_eq!(s.reservation(gone.id).await.unwrap(), None, "{gone:?}");
         assert_eq!(s.token_owner(token).await.unwrap(), None, "{gone:?}");
     }
-    for (kept, token) in [(&d, &td), (&e, &te), (&f, &tf), (&g, &tg)] {
+    for (kept, token) in [
+        (&d, &td),
+        (&d, &"link-d".to_owned()),
+        (&e, &te),
+        (&f, &tf),
+        (&g, &tg),
+    ] {
         assert!(s.reservation(kept.id).await.unwrap().is_some(), "{kept:?}");
         assert_eq!(
             s.token_owner(token).await.unwrap(),

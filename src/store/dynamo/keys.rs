@@ -115,6 +115,12 @@ pub fn pointer_key(id: Uuid) -> (String, String) {
     (format!("X#{id}"), "X".into())
 }
 
+/// A mailed link token's record under its reservation's pointer partition: how the purge finds
+/// every link token of a reservation (the token item itself is keyed by its hash alone).
+pub fn link_key(reservation: Uuid, hash: &str) -> (String, String) {
+    (pointer_key(reservation).0, format!("K#{hash}"))
+}
+
 pub fn token_key(hash: &str) -> (String, String) {
     (format!("K#{hash}"), "K".into())
 }

@@ -18,6 +18,7 @@
 //! | occupancy cell | `O#{rid}#{table}` | 15-minute cell number | one attribute per claimed minute |
 //! | table | `O#{rid}#{table}` | `T` | the settings `rev` its holds must be computed against, a settings-change `fence` |
 //! | pointer | `X#{id}` | `X` | restaurant and date of a reservation id, whether it is dead |
+//! | link record | `X#{id}` | `K#{sha256}` | a mailed link token of the reservation, found and deleted with it by the purge |
 //! | token | `K#{sha256}` | `K` | staff or reservation owner |
 //! | idempotency | `I#{scope}` | `I` | fingerprint, state, first answer (TTL 24 h) |
 //! | directory | `RESTAURANTS` | `{created_ms}#{rid}` | id, name, timezone for the listing |

@@ -290,6 +290,24 @@ impl Outbox for DynamoStore {
             },
             None,
         );
+        // Its record under the reservation first, so the purge that deletes the reservation
+        // finds the token; a record whose token never landed is deleted with it, harmlessly.
+        let (pk, sk) = link_key(reservation_id, hash);
+        let record =
+            std::collections::HashMap::from([(PK.to_owned(), s(pk)), (SK.to_owned(), s(sk))]);
+        let w = write(|| {
+            self.client
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(record.clone()))
+                .send()
+        })
+        .await?;
+        if !matches!(w, Written::Done(_)) {
+            return Err(StoreError::Unavailable(
+                "recording a link token did not land".into(),
+            ));
+        }
         let w = write(|| {
             self.client
                 .put_item()

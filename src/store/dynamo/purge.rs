@@ -146,6 +146,9 @@ impl DynamoStore {
             .set_expression_attribute_values(e.values())
             .build()
             .map_err(super::io::build_err)?;
+        // Its mailed link tokens go first: the reservation is dead either way, and a link
+        // token left behind would outlive it.
+        self.forget_link_tokens(r.id).await?;
         let mut items = vec![
             TransactWriteItem::builder().delete(delete).build(),
             self.delete(pointer_key(r.id))?,
@@ -196,6 +199,40 @@ impl DynamoStore {
             }
         }
         Ok(true)
+    }
+
+    /// Deletes every mailed link token of reservation `id` (see `link_key`), each token before
+    /// its record, so a failure midway leaves a record the next purge finds again.
+    async fn forget_link_tokens(&self, id: uuid::Uuid) -> StoreResult<()> {
+        let (pk, _) = link_key(id, "");
+        let out = read(|| {
+            self.client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("#pk = :pk AND begins_with(#sk, :k)")
+                .expression_attribute_names("#pk", PK)
+                .expression_attribute_names("#sk", SK)
+                .expression_attribute_values(":pk", s(pk.clone()))
+                .expression_attribute_values(":k", s("K#"))
+                .consistent_read(true)
+                .send()
+        })
+        .await?;
+        for record in out.items() {
+            let sk = get_s(record, SK)?.to_owned();
+            let hash = sk.strip_prefix("K#").unwrap_or(&sk).to_owned();
+            for k in [token_key(&hash), (pk.clone(), sk.clone())] {
+                write(|| {
+                    self.client
+                        .delete_item()
+                        .table_name(&self.table)
+                        .set_key(Some(key(k.0.clone(), k.1.clone())))
+                        .send()
+                })
+                .await?;
+            }
+        }
+        Ok(())
     }
 
     fn delete(&self, (pk, sk): (String, String)) -> StoreResult<TransactWriteItem> {
