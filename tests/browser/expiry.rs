@@ -132,3 +132,91 @@ async fn a_diner_is_told_when_the_restaurant_releases_the_hold() {
 
     diner.finish(&[]).await;
 }
+
+/// A release whose freed table goes straight to a waitlist offer moves no count, so no
+/// availability frame tells the page: it learns it by reading its booking again.
+#[tokio::test]
+async fn a_diner_is_told_of_a_release_whose_table_went_to_the_waitlist() {
+    if require(
+        Service::Chromium,
+        "a_diner_is_told_of_a_release_whose_table_went_to_the_waitlist",
+    )
+    .is_none()
+    {
+        return;
+    }
+    let _one = exclusive().await;
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("released_to_waitlist.db"), 0);
+    let (rid, staff) = server
+        .restaurant(paris_restaurant(
+            "Lâcher prise",
+            json!([{"id": "t1", "max_party": 2}]),
+        ))
+        .await;
+    let date = date_in(1);
+
+    let mut driver = Driver::start().await;
+    let diner = driver.browser(1100, 900).await;
+    diner
+        .goto(&server.url(&format!("/?restaurant={rid}&date={date}&party=2")))
+        .await;
+    let slot = r#"[data-testid=slot][data-time="20:00"]"#;
+    diner.click(slot).await;
+    diner.wait_visible("[data-testid=hold]", SECS(15)).await;
+    let id = diner
+        .js(
+            "return JSON.parse(sessionStorage.getItem('tablecast.booking')).id;",
+            vec![],
+        )
+        .await;
+    let id = id.as_str().expect("the hold's id in session storage");
+    // Someone waits for 20:00, the only table's time.
+    let (code, entry) = server
+        .send(
+            reqwest::Method::POST,
+            &format!("/v1/restaurants/{rid}/waitlist"),
+            None,
+            Some(
+                json!({"date": date, "party_size": 2, "from": "20:00", "to": "20:00",
+                        "guest": {"name": "Grace"}}),
+            ),
+        )
+        .await;
+    assert_eq!(code, 201, "{entry}");
+
+    let (code, v) = server
+        .send(
+            reqwest::Method::DELETE,
+            &format!("/v1/reservations/{id}"),
+            Some(&staff),
+            None,
+        )
+        .await;
+    assert!((200..300).contains(&code), "release: {code} {v}");
+    let (_, e) = server
+        .send(
+            reqwest::Method::GET,
+            &format!("/v1/waitlist/{}", entry["id"].as_str().unwrap()),
+            entry["token"].as_str(),
+            None,
+        )
+        .await;
+    assert_eq!(
+        e["status"], "offered",
+        "the freed table went to the waitlist: {e}"
+    );
+    let told = until(SECS(20), "the diner to be told of the release", || async {
+        diner
+            .text("[data-testid=status]")
+            .await
+            .filter(|t| t.contains("released") || t.contains("expired"))
+    })
+    .await;
+    assert!(
+        told.contains("restaurant released your hold on 20:00"),
+        "{told}"
+    );
+    assert!(!diner.visible("[data-testid=hold]").await);
+    diner.finish(&[]).await;
+}

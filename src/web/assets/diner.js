@@ -380,7 +380,11 @@ function startCountdown() {
       state.warnedMinute = true;
       say(el.status, `Less than a minute left to confirm ${b.r.time}.`, "warn");
     }
-    if (left <= 0) holdEnded();
+    if (left <= 0) {
+      // Over by the clock: ask the server how (expired, or released by the restaurant first).
+      stopCountdown();
+      refreshBooking().catch(() => {}).finally(() => { if (state.booking === b) holdEnded(); });
+    }
   };
   tick();
   timer = setInterval(tick, 250);
@@ -534,6 +538,14 @@ function refreshBookingSoon() {
   if (!state.booking || refreshTimer) return;
   refreshTimer = setTimeout(() => { refreshTimer = null; refreshBooking().catch(() => {}); }, 250);
 }
+
+// A change to the diner's own booking reaches the page with the availability frame it causes;
+// one that moves no count sends none (the restaurant releases or cancels it and the freed table
+// goes straight to a waitlist offer). So the booking shown is read again every 15 s while the
+// page is in view, and when it comes back into view.
+const BOOKING_RECHECK_MS = 15000;
+setInterval(() => { if (!document.hidden) refreshBookingSoon(); }, BOOKING_RECHECK_MS);
+document.addEventListener("visibilitychange", () => { if (!document.hidden) refreshBookingSoon(); });
 
 async function refreshBooking() {
   const b = state.booking;
