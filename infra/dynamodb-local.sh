@@ -61,8 +61,10 @@ _ddb_local_main() {
     port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])' 2>/dev/null)" ||
         port=$((20000 + RANDOM % 20000))
 
+    # No telemetry: it would try to reach AWS (this machine reaches only loopback and the package
+    # registries) and write dynamodb-local-metadata.json into the working folder.
     java -Djava.library.path="$dir/DynamoDBLocal_lib" -jar "$dir/DynamoDBLocal.jar" \
-        -inMemory -port "$port" >"$log" 2>&1 &
+        -inMemory -disableTelemetry -port "$port" >"$log" 2>&1 &
     local pid=$!
 
     # Any HTTP answer (DynamoDB Local answers a bare GET with 400) means it is up.
