@@ -141,3 +141,72 @@ async fn the_loser_of_the_last_table_sees_it_go_live_and_is_told_it_was_just_tak
     ada.finish(&[]).await;
     bob.finish(&["409"]).await;
 }
+
+/// The answer to a hold is lost on the way back (the request reached the server): tapping the
+/// time again gets that same hold, not a second one that would sit orphaned on another table.
+#[tokio::test]
+async fn a_hold_whose_answer_was_lost_is_asked_again_and_gets_the_same_hold() {
+    if require(
+        Service::Chromium,
+        "a_hold_whose_answer_was_lost_is_asked_again_and_gets_the_same_hold",
+    )
+    .is_none()
+    {
+        return;
+    }
+    let _one = exclusive().await;
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("lost_answer.db"), 0);
+    let (rid, _) = server
+        .restaurant(paris_restaurant(
+            "La Réponse",
+            json!([{"id": "t1", "max_party": 2}, {"id": "t2", "max_party": 2}, {"id": "t3", "max_party": 2}]),
+        ))
+        .await;
+    let date = date_in(1);
+    let mut driver = Driver::start().await;
+    let diner = driver.browser(1100, 900).await;
+    // The first hold request goes through; its answer never reaches the page.
+    diner
+        .before_each_page(
+            r#"globalThis.lostAnswers = 0;
+               const real = window.fetch;
+               window.fetch = (url, init) => {
+                 const p = real(url, init);
+                 if (String(url).endsWith("/holds") && globalThis.lostAnswers === 0) {
+                   globalThis.lostAnswers = 1;
+                   return p.then(() => { throw new TypeError("Failed to fetch"); });
+                 }
+                 return p;
+               };"#,
+        )
+        .await;
+    diner
+        .goto(&server.url(&format!("/?restaurant={rid}&date={date}&party=2")))
+        .await;
+    let slot = r#"[data-testid=slot][data-time="20:00"]"#;
+    diner.wait_attr(slot, "data-available", "3", SECS(10)).await;
+    diner.click(slot).await;
+    until(SECS(10), "the page to say the hold failed", || async {
+        diner
+            .text("[data-testid=status]")
+            .await
+            .filter(|t| t.contains("Could not hold"))
+    })
+    .await;
+    // The server made the hold all the same.
+    diner.wait_attr(slot, "data-available", "2", SECS(5)).await;
+    diner.click(slot).await;
+    diner.wait_visible("[data-testid=hold]", SECS(10)).await;
+    // The second tap was answered with the first hold: still one table held.
+    let avail = server.availability(&rid, &date, 2).await;
+    let at = avail["slots"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["time"] == "20:00")
+        .unwrap();
+    assert_eq!(at["available_tables"], 2, "{avail}");
+    assert_eq!(diner.js("return globalThis.lostAnswers;", vec![]).await, 1);
+    diner.finish(&[]).await;
+}

@@ -1,5 +1,5 @@
 // The diner app: pick a restaurant, date and party; times update live; tap to hold, confirm.
-import { api, clock, keyFor, newKey, Problem } from "./api.js";
+import { api, clock, keyFor, Problem } from "./api.js";
 import { Live, bindLiveStatus } from "./live.js";
 import { renderLinks } from "./links.js";
 import { dinerWaitlist } from "./diner-waitlist.js";
@@ -34,6 +34,7 @@ const state = {
   synced: false,
   loadError: "",
   pending: null, // the time a hold is being taken for
+  holdKey: null, // { key, body }: the Idempotency-Key of a hold whose answer was lost
   booking: null, // { id, token, rid, r, restaurantName, tz, holdSeconds, confirmKey }
   stage: "browse",
   warnedMinute: false,
@@ -301,10 +302,16 @@ async function takeHold(time) {
   buttons.forEach((b) => { b.classList.add("pending"); b.setAttribute("aria-busy", "true"); });
   say(el.status, `Holding ${time}…`);
   const r = state.restaurant;
+  // The same key for the same hold asked again after a network failure: if the first request
+  // did reach the server, the retry gets its answer (the hold it made) instead of a second hold.
+  // Any answer ends the key's use: a later hold of the same time is a new one.
+  const ask = { restaurant: r.id, date: state.date, time, party_size: state.party };
+  state.holdKey = keyFor(state.holdKey, ask);
   try {
     const { body, sent, received } = await api("POST", `/v1/restaurants/${r.id}/holds`, {
-      body: { date: state.date, time, party_size: state.party }, key: newKey(),
+      body: { date: state.date, time, party_size: state.party }, key: state.holdKey.key,
     });
+    state.holdKey = null;
     clock.observe(Date.parse(body.created_at), sent, received, 0);
     clearAlternatives();
     state.booking = {
@@ -316,6 +323,7 @@ async function takeHold(time) {
     say(el.status, `${time} is yours for ${countdown(Date.parse(body.expires_at) - clock.now())}. Add your details to confirm.`, "success");
   } catch (e) {
     if (!(e instanceof Problem)) throw e;
+    if (e.status !== 0) state.holdKey = null;
     if (e.name === "slot-unavailable") {
       const alts = e.body.alternatives || [];
       const next = alts.length
