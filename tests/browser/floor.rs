@@ -453,3 +453,70 @@ async fn a_turn_across_the_spring_forward_hour_ends_at_its_wall_clock_end_on_the
     assert!(label.contains("01:00 to 03:30"), "{label}");
     staff.finish(&[]).await;
 }
+
+/// A walk-in of a party that needs a combination takes the next one that fits when the
+/// smallest is busy now.
+#[tokio::test]
+async fn a_walk_in_takes_the_next_combination_when_the_smallest_is_busy() {
+    if require(
+        Service::Chromium,
+        "a_walk_in_takes_the_next_combination_when_the_smallest_is_busy",
+    )
+    .is_none()
+    {
+        return;
+    }
+    let _one = exclusive().await;
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("walk_in_combo.db"), 0);
+    let mut body = paris_restaurant(
+        "Les Tables Jointes",
+        json!([
+            {"id": "t1", "label": "T1", "max_party": 4},
+            {"id": "t2", "label": "T2", "max_party": 4},
+            {"id": "t3", "label": "T3", "max_party": 4},
+        ]),
+    );
+    body["combinations"] = json!([
+        {"id": "c12", "tables": ["t1", "t2"], "min_party": 5, "max_party": 8},
+        {"id": "c13", "tables": ["t1", "t3"], "min_party": 5, "max_party": 8},
+    ]);
+    let (rid, staff_token) = server.restaurant(body).await;
+    // T2 is taken now: c12, the first that fits a party of 6, is busy.
+    let (code, v) = server
+        .send(
+            reqwest::Method::POST,
+            &format!("/v1/restaurants/{rid}/walk-ins"),
+            Some(&staff_token),
+            Some(json!({"party_size": 2, "table_id": "t2"})),
+        )
+        .await;
+    assert_eq!(code, 201, "{v}");
+    let today = v["date"].as_str().unwrap().to_owned();
+
+    let mut driver = Driver::start().await;
+    let staff = driver.browser(1400, 900).await;
+    staff
+        .sign_in_staff(&server, &rid, &today, &staff_token)
+        .await;
+    staff
+        .click(r#"[data-testid=walk-in][data-table-id="t1"]"#)
+        .await;
+    staff
+        .js(
+            "const s = document.querySelector('#walk-in-party'); s.value = '6'; return s.value;",
+            vec![],
+        )
+        .await;
+    staff.click("[data-testid=walk-in-submit]").await;
+    let said = until(SECS(5), "the walk-in to be answered", || async {
+        staff
+            .text("[data-testid=status]")
+            .await
+            .filter(|t| t.contains("Walk-in"))
+    })
+    .await;
+    assert!(said.contains("Walk-in seated at T1 + T3"), "{said}");
+    // The busy combination was asked first and refused.
+    staff.finish(&["status of 409"]).await;
+}

@@ -1,6 +1,6 @@
 // The staff panel's walk-in form: seat a party at a table now (a larger party takes the
-// smallest combination that joins the table and fits it).
-import { api, newKey } from "./api.js";
+// smallest free combination that joins the table and fits it).
+import { api, newKey, Problem } from "./api.js";
 import { h, guests, longDate } from "./ui.js";
 
 /**
@@ -9,8 +9,10 @@ import { h, guests, longDate } from "./ui.js";
  */
 export function walkInForm(t, { restaurant, token, date, tableLabels, report, done }) {
   const combos = (restaurant?.combinations || []).filter((c) => c.tables.includes(t.id));
-  const comboFor = (n) => combos.filter((c) => c.min_party <= n && n <= c.max_party)
-    .sort((x, y) => x.max_party - y.max_party || x.tables.length - y.tables.length || (x.id < y.id ? -1 : 1))[0];
+  // The combinations with this table that fit `n`, smallest first.
+  const combosFor = (n) => combos.filter((c) => c.min_party <= n && n <= c.max_party)
+    .sort((x, y) => x.max_party - y.max_party || x.tables.length - y.tables.length || (x.id < y.id ? -1 : 1));
+  const comboFor = (n) => combosFor(n)[0];
   const sizes = [];
   const top = Math.max(t.max_party, ...combos.map((c) => c.max_party));
   for (let n = t.min_party; n <= top; n++) if (n <= t.max_party || comboFor(n)) sizes.push(n);
@@ -24,11 +26,23 @@ export function walkInForm(t, { restaurant, token, date, tableLabels, report, do
       submit.disabled = true;
       submit.classList.add("pending");
       const n = Number(party.value);
-      const combo = n > t.max_party ? comboFor(n) : null;
-      const body = combo ? { party_size: n, combination_id: combo.id } : { party_size: n, table_id: t.id };
-      if (name.value.trim()) body.guest = { name: name.value.trim() };
+      const bodies = (n > t.max_party ? combosFor(n) : [null])
+        .map((combo) => (combo ? { party_size: n, combination_id: combo.id } : { party_size: n, table_id: t.id }));
+      if (name.value.trim()) bodies.forEach((b) => { b.guest = { name: name.value.trim() }; });
+      // A combination that is busy now does not stop the walk-in: the next that fits is tried.
+      const seat = async () => {
+        for (const [i, body] of bodies.entries()) {
+          try {
+            return await api("POST", `/v1/restaurants/${restaurant.id}/walk-ins`, { token, body, key: newKey() });
+          } catch (e) {
+            const busy = e instanceof Problem && e.status === 409 && e.name === "slot-unavailable";
+            if (!busy || i === bodies.length - 1) throw e;
+          }
+        }
+        throw new Error("no seating option fits this party");
+      };
       try {
-        const { body: r } = await api("POST", `/v1/restaurants/${restaurant.id}/walk-ins`, { token, body, key: newKey() });
+        const { body: r } = await seat();
         const elsewhere = r.date !== date ? ` (on ${longDate(r.date)})` : "";
         const where = r.table_ids?.length > 1 ? tableLabels(r) : t.label;
         report(`Walk-in seated at ${where}, ${r.time}, ${guests(r.party_size)}${elsewhere}.`, "success");
