@@ -321,3 +321,88 @@ async fn a_table_added_while_the_page_is_open_offers_its_party_sizes_at_once() {
     );
     diner.finish(&[]).await;
 }
+
+/// The confirmed booking on screen is read again now and then; while it is unchanged the page
+/// stays as it is: the focus stays where the diner put it and an armed Cancel stays armed.
+#[tokio::test]
+async fn reading_an_unchanged_booking_again_leaves_the_page_as_the_diner_left_it() {
+    if require(
+        Service::Chromium,
+        "reading_an_unchanged_booking_again_leaves_the_page_as_the_diner_left_it",
+    )
+    .is_none()
+    {
+        return;
+    }
+    let _one = exclusive().await;
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("recheck.db"), 0);
+    let (rid, _) = server
+        .restaurant(paris_restaurant(
+            "Le Calme",
+            json!([{"id": "t1", "max_party": 2}]),
+        ))
+        .await;
+    let date = date_in(1);
+    let mut driver = Driver::start().await;
+    let diner = driver.browser(1100, 900).await;
+    // The booking is read again every 300 ms here (15 s in production); the reads are counted.
+    diner
+        .before_each_page(
+            r#"globalThis.tablecastBookingRecheckMs = 300;
+               globalThis.bookingReads = 0;
+               const real = window.fetch;
+               window.fetch = (url, init) => {
+                 if (/\/v1\/reservations\/[^/?]+$/.test(String(url)) && init?.method === "GET") {
+                   globalThis.bookingReads += 1;
+                 }
+                 return real(url, init);
+               };"#,
+        )
+        .await;
+    diner
+        .goto(&server.url(&format!("/?restaurant={rid}&date={date}&party=2")))
+        .await;
+    diner
+        .click(r#"[data-testid=slot][data-time="19:30"]"#)
+        .await;
+    diner.wait_visible("[data-testid=hold]", SECS(15)).await;
+    diner
+        .type_into("[data-testid=guest-name]", "Ada Lovelace")
+        .await;
+    diner
+        .type_into("[data-testid=guest-email]", "ada@example.com")
+        .await;
+    diner.click("[data-testid=confirm]").await;
+    diner
+        .wait_visible("[data-testid=confirmation]", SECS(15))
+        .await;
+    diner.click("[data-testid=cancel]").await;
+    assert_eq!(
+        diner.text("[data-testid=cancel]").await.as_deref(),
+        Some("Yes, cancel it")
+    );
+    let reads = |v: serde_json::Value| v.as_u64().unwrap_or(0);
+    let before = reads(diner.js("return globalThis.bookingReads;", vec![]).await);
+    until(SECS(10), "three more reads of the booking", || async {
+        (reads(diner.js("return globalThis.bookingReads;", vec![]).await) >= before + 3)
+            .then_some(())
+    })
+    .await;
+    assert_eq!(
+        diner.text("[data-testid=cancel]").await.as_deref(),
+        Some("Yes, cancel it"),
+        "still armed"
+    );
+    assert_eq!(
+        diner
+            .js(
+                "return document.activeElement?.dataset?.testid || null;",
+                vec![]
+            )
+            .await,
+        json!("cancel"),
+        "the focus stayed on Cancel"
+    );
+    diner.finish(&[]).await;
+}

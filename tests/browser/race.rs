@@ -157,7 +157,7 @@ async fn a_hold_whose_answer_was_lost_is_asked_again_and_gets_the_same_hold() {
     let _one = exclusive().await;
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(&dir.path().join("lost_answer.db"), 0);
-    let (rid, _) = server
+    let (rid, staff) = server
         .restaurant(paris_restaurant(
             "La Réponse",
             json!([{"id": "t1", "max_party": 2}, {"id": "t2", "max_party": 2}, {"id": "t3", "max_party": 2}]),
@@ -208,5 +208,24 @@ async fn a_hold_whose_answer_was_lost_is_asked_again_and_gets_the_same_hold() {
         .unwrap();
     assert_eq!(at["available_tables"], 2, "{avail}");
     assert_eq!(diner.js("return globalThis.lostAnswers;", vec![]).await, 1);
+    // And the page holds the very reservation the first request made.
+    let (code, day) = server
+        .send(
+            reqwest::Method::GET,
+            &format!("/v1/restaurants/{rid}/reservations?date={date}"),
+            Some(&staff),
+            None,
+        )
+        .await;
+    assert_eq!(code, 200, "{day}");
+    let held: Vec<&Value> = day["reservations"].as_array().unwrap().iter().collect();
+    assert_eq!(held.len(), 1, "{day}");
+    let shown = diner
+        .js(
+            "return JSON.parse(sessionStorage.getItem('tablecast.booking')).id;",
+            vec![],
+        )
+        .await;
+    assert_eq!(held[0]["id"], shown);
     diner.finish(&[]).await;
 }

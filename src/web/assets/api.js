@@ -83,5 +83,7 @@ export async function api(method, path, { token, body, key } = {}) {
     try { json = JSON.parse(text); } catch { json = null; }
   }
   if (!res.ok) throw new Problem(res.status, json || {});
-  return { status: res.status, body: json, sent, received };
+  // A replay is the first answer to the key, as it was then: not a reading of the clock now.
+  const replayed = res.headers.get("idempotent-replayed") === "true";
+  return { status: res.status, body: json, sent, received, replayed };
 }

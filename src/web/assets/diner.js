@@ -23,6 +23,9 @@ const el = {
 const live = new Live();
 bindLiveStatus(live, $("[data-testid=live-status]"));
 
+/** How long after a hold's lost answer a tap on the same time is the same request. */
+const HOLD_RETRY_MS = 30000;
+
 const state = {
   restaurants: [],
   restaurant: null, // the full restaurant document
@@ -34,7 +37,7 @@ const state = {
   synced: false,
   loadError: "",
   pending: null, // the time a hold is being taken for
-  holdKey: null, // { key, body }: the Idempotency-Key of a hold whose answer was lost
+  holdKey: null, // { key, body, at }: the Idempotency-Key of a hold whose answer was lost
   booking: null, // { id, token, rid, r, restaurantName, tz, holdSeconds, confirmKey }
   stage: "browse",
   warnedMinute: false,
@@ -305,14 +308,22 @@ async function takeHold(time) {
   // The same key for the same hold asked again after a network failure: if the first request
   // did reach the server, the retry gets its answer (the hold it made) instead of a second hold.
   // Any answer ends the key's use: a later hold of the same time is a new one.
+  // Only for a retry soon after: a hold asked again later is a new one (a replay of an old
+  // answer would hand back a hold that has since expired).
   const ask = { restaurant: r.id, date: state.date, time, party_size: state.party };
-  state.holdKey = keyFor(state.holdKey, ask);
+  if (state.holdKey && Date.now() - state.holdKey.at > HOLD_RETRY_MS) state.holdKey = null;
+  state.holdKey = { at: Date.now(), ...keyFor(state.holdKey, ask) };
   try {
-    const { body, sent, received } = await api("POST", `/v1/restaurants/${r.id}/holds`, {
+    const { body, sent, received, replayed } = await api("POST", `/v1/restaurants/${r.id}/holds`, {
       body: { date: state.date, time, party_size: state.party }, key: state.holdKey.key,
     });
     state.holdKey = null;
-    clock.observe(Date.parse(body.created_at), sent, received, 0);
+    if (!replayed) clock.observe(Date.parse(body.created_at), sent, received, 0);
+    if (Date.parse(body.expires_at) <= clock.now()) {
+      // The first request's hold, handed back, already over: the time is free to ask again.
+      say(el.status, `Your hold on ${time} expired before it reached you. Pick a time again.`, "warn");
+      return;
+    }
     clearAlternatives();
     state.booking = {
       id: body.id, token: body.token, rid: r.id, r: body, restaurantName: r.name,
@@ -323,7 +334,8 @@ async function takeHold(time) {
     say(el.status, `${time} is yours for ${countdown(Date.parse(body.expires_at) - clock.now())}. Add your details to confirm.`, "success");
   } catch (e) {
     if (!(e instanceof Problem)) throw e;
-    if (e.status !== 0) state.holdKey = null;
+    // No answer, or one that does not say what happened (5xx): the key is kept for a retry.
+    if (e.status !== 0 && e.status < 500) state.holdKey = null;
     if (e.name === "slot-unavailable") {
       const alts = e.body.alternatives || [];
       const next = alts.length
@@ -389,9 +401,13 @@ function startCountdown() {
       say(el.status, `Less than a minute left to confirm ${b.r.time}.`, "warn");
     }
     if (left <= 0) {
-      // Over by the clock: ask the server how (expired, or released by the restaurant first).
+      // Over by the clock: ask the server how (expired, released by the restaurant first, or
+      // confirmed by a confirm whose answer is still on its way). Still held there, or no
+      // answer: it ended by the clock.
       stopCountdown();
-      refreshBooking().catch(() => {}).finally(() => { if (state.booking === b) holdEnded(); });
+      refreshBooking().catch(() => {}).finally(() => {
+        if (state.booking === b && b.r.status === "held") holdEnded();
+      });
     }
   };
   tick();
@@ -551,7 +567,8 @@ function refreshBookingSoon() {
 // one that moves no count sends none (the restaurant releases or cancels it and the freed table
 // goes straight to a waitlist offer). So the booking shown is read again every 15 s while the
 // page is in view, and when it comes back into view.
-const BOOKING_RECHECK_MS = 15000;
+// The browser tests shorten it with a script run before the page's own; no page sets it.
+const BOOKING_RECHECK_MS = globalThis.tablecastBookingRecheckMs || 15000;
 setInterval(() => { if (!document.hidden) refreshBookingSoon(); }, BOOKING_RECHECK_MS);
 document.addEventListener("visibilitychange", () => { if (!document.hidden) refreshBookingSoon(); });
 
@@ -571,6 +588,7 @@ async function refreshBooking() {
     return;
   }
   if (state.booking !== b) return;
+  const before = b.r;
   b.r = r;
   if (r.status === "held") {
     if (state.stage !== "hold") showHold();
@@ -578,6 +596,8 @@ async function refreshBooking() {
     if (state.stage === "hold") holdEnded(r.status);
     else { state.booking = null; saveBooking(); setStage("browse"); }
   } else if (state.stage === "done") {
+    // Unchanged: the page stays as it is (a re-render would move the focus and disarm Cancel).
+    if (before && before.status === r.status && before.updated_at === r.updated_at) return;
     const was = el.done.dataset.status;
     showDone();
     if (was !== r.status && r.status === "cancelled") say(el.status, "This reservation has been cancelled.", "warn");
