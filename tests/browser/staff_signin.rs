@@ -103,14 +103,17 @@ async fn staff_of_the_seventieth_restaurant_sign_in_and_keep_their_token_through
     // does when its store cannot answer. The one after it finds the server well again.
     staff
         .before_each_page(
-            r#"if (!sessionStorage.getItem("test.outage")) {
+            r#"globalThis.outageProbes = 0;
+               if (!sessionStorage.getItem("test.outage")) {
                  sessionStorage.setItem("test.outage", "1");
                  const real = window.fetch;
-                 window.fetch = (url, init) => String(url).includes("/reservations?")
-                   ? Promise.resolve(new Response(JSON.stringify({type: "/problems/unavailable",
+                 window.fetch = (url, init) => {
+                   if (!String(url).includes("/reservations?")) return real(url, init);
+                   globalThis.outageProbes += 1;
+                   return Promise.resolve(new Response(JSON.stringify({type: "/problems/unavailable",
                        title: "Service Unavailable", status: 503, detail: "the store is unavailable"}),
-                       {status: 503, headers: {"content-type": "application/problem+json"}}))
-                   : real(url, init);
+                       {status: 503, headers: {"content-type": "application/problem+json"}}));
+                 };
                }"#,
         )
         .await;
@@ -122,6 +125,12 @@ async fn staff_of_the_seventieth_restaurant_sign_in_and_keep_their_token_through
     .await;
     let said = staff.text("#login-error").await.unwrap_or_default();
     assert!(!said.contains("not staff"), "{said}");
+    // A server that cannot answer is not asked about all 70 restaurants: one batch of 8.
+    let probes = staff.js("return globalThis.outageProbes;", vec![]).await;
+    assert!(
+        probes.as_u64().is_some_and(|n| (1..=8).contains(&n)),
+        "{probes} probes"
+    );
     assert_eq!(
         staff
             .js("return sessionStorage.getItem('tablecast.staff');", vec![])

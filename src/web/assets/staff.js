@@ -76,13 +76,15 @@ async function signIn(token, { silent = false } = {}) {
     if (named) note(await probe(token, named.id, todayIn(named.timezone, clock.now())), named);
     // Otherwise every restaurant, 8 at a time. A staff token is staff of one restaurant: once
     // one answered and another refused, that one is it. The admin token is answered by all.
-    const ordered = ok.length || refused?.status === 401 ? [] : all.filter((r) => r.id !== wanted);
+    // A server that cannot answer (5xx, network) is not asked about every other restaurant.
+    const ordered = ok.length || failed || refused?.status === 401 ? [] : all.filter((r) => r.id !== wanted);
     for (let i = 0; i < ordered.length; i += 8) {
       const batch = ordered.slice(i, i + 8);
       const results = await Promise.all(batch.map((r) => probe(token, r.id, todayIn(r.timezone, clock.now()))));
       results.forEach((res, j) => note(res, batch[j]));
       if (refused?.status === 401) break; // an unknown token is unknown everywhere
       if (ok.length && refused) break;
+      if (failed && !ok.length) break;
     }
     if (!ok.length) {
       const why = failed ? `Could not sign in (${failed.describe()}). Try again in a moment.`
@@ -292,7 +294,10 @@ function spanOf(r) {
   const endsOn = todayIn(tz(), Date.parse(r.end));
   let end = minutesOf(wallTime(r.end, tz()));
   if (endsOn > r.date) end += 24 * 60;
-  return [start, Math.min(24 * 60, Math.max(start + 1, end))];
+  // A turn ending in the second pass of a repeated hour (autumn) can end before it starts on
+  // the wall clock: drawn for its real length instead.
+  if (end <= start) end = start + Math.max(1, (Date.parse(r.end) - Date.parse(r.start)) / 60000);
+  return [start, Math.min(24 * 60, end)];
 }
 
 function dayRange() {

@@ -24,9 +24,21 @@ export function h(tag, attrs = {}, ...children) {
 export const $ = (sel, root = document) => root.querySelector(sel);
 
 /** Today's date (`YYYY-MM-DD`) in an IANA timezone, at the server's `nowMs`. */
+/** One formatter per kind and zone: building one costs far more than formatting with it. */
+const formatters = new Map();
+function formatter(kind, tz, options) {
+  const k = `${kind} ${tz}`;
+  let f = formatters.get(k);
+  if (!f) {
+    f = new Intl.DateTimeFormat(kind === "date" ? "en-CA" : "en-GB", { timeZone: tz, ...options });
+    formatters.set(k, f);
+  }
+  return f;
+}
+
 export function todayIn(tz, nowMs = Date.now()) {
   try {
-    return new Intl.DateTimeFormat("en-CA", { timeZone: tz, year: "numeric", month: "2-digit", day: "2-digit" })
+    return formatter("date", tz, { year: "numeric", month: "2-digit", day: "2-digit" })
       .format(new Date(nowMs));
   } catch {
     return new Date(nowMs).toISOString().slice(0, 10);
@@ -58,7 +70,7 @@ export function shortDate(date) {
 /** Local wall time `HH:MM` of an instant in a timezone. */
 export function wallTime(iso, tz) {
   try {
-    return new Intl.DateTimeFormat("en-GB", { timeZone: tz, hour: "2-digit", minute: "2-digit", hourCycle: "h23" })
+    return formatter("time", tz, { hour: "2-digit", minute: "2-digit", hourCycle: "h23" })
       .format(new Date(iso));
   } catch {
     return iso.slice(11, 16);
