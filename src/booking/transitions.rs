@@ -91,7 +91,7 @@ impl Booking {
         idem: Option<Idem>,
     ) -> BookingResult<Reservation> {
         validate_guest(&guest).map_err(BookingError::Validation)?;
-        let guest = self.with_offer_contact(id, guest).await?;
+        let guest = self.with_offer_contact(id, guest).await;
         let email = guest.email.clone();
         if notes.as_ref().is_some_and(|n| n.len() > 2000) {
             return Err(FieldError::new("notes", "at most 2000 characters").into());
@@ -121,27 +121,60 @@ impl Booking {
         }
     }
 
-    /// A waitlist offer confirmed without an `email` or a `phone` keeps the one its entry gave
-    /// at the join: the diner was asked for it once (the confirmation is mailed there).
-    async fn with_offer_contact(&self, id: Uuid, mut guest: Guest) -> BookingResult<Guest> {
-        if guest.email.is_some() && guest.phone.is_some() {
-            return Ok(guest);
+    /// A waitlist offer confirmed without an `email` keeps the email (and, when none is given,
+    /// the phone) its entry gave at the join: the diner was asked once, and the confirmation is
+    /// mailed there. Each is taken only if it passes today's rules (an entry may be older than
+    /// them). Best effort: when the store cannot say, the confirm goes on with what was sent.
+    async fn with_offer_contact(&self, id: Uuid, guest: Guest) -> Guest {
+        if guest.email.is_some() {
+            return guest;
         }
+        let entry = match self.offered_entry(id).await {
+            Ok(Some(e)) => e,
+            Ok(None) => return guest,
+            Err(e) => {
+                tracing::warn!(
+                    error = format!("{e:#}"),
+                    "confirm: the offer's entry could not be read; its contact is not added"
+                );
+                return guest;
+            }
+        };
+        let mut merged = guest;
+        let with_email = Guest {
+            email: entry.guest.email.clone(),
+            ..merged.clone()
+        };
+        if validate_guest(&with_email).is_ok() {
+            merged = with_email;
+        }
+        if merged.phone.is_none() {
+            let with_phone = Guest {
+                phone: entry.guest.phone.clone(),
+                ..merged.clone()
+            };
+            if validate_guest(&with_phone).is_ok() {
+                merged = with_phone;
+            }
+        }
+        merged
+    }
+
+    /// The waitlist entry a held reservation was offered to, if it is an offer.
+    async fn offered_entry(
+        &self,
+        id: Uuid,
+    ) -> crate::store::StoreResult<Option<crate::domain::WaitlistEntry>> {
         let Some(r) = self.store.reservation(id).await? else {
-            return Ok(guest);
+            return Ok(None);
         };
         if r.status != Status::Held {
-            return Ok(guest);
+            return Ok(None);
         }
         let queue = self.store.waitlist_on(r.restaurant_id, r.date).await?;
-        let offered_to = queue
+        Ok(queue
             .into_iter()
-            .find(|e| e.offer.as_ref().is_some_and(|o| o.reservation_id == id));
-        if let Some(entry) = offered_to {
-            guest.email = guest.email.or(entry.guest.email);
-            guest.phone = guest.phone.or(entry.guest.phone);
-        }
-        Ok(guest)
+            .find(|e| e.offer.as_ref().is_some_and(|o| o.reservation_id == id)))
     }
 
     /// `DELETE`: a hold is released, a confirmed reservation cancelled; repeats change nothing.

@@ -45,7 +45,8 @@ fn offer_ended(record: &OutboxRecord, now: DateTime<Utc>) -> bool {
 /// keep. Every address's local part becomes `***`; the domain stays (it tells which relay).
 fn unaddressed(e: &impl std::fmt::Display) -> String {
     let text = e.to_string();
-    let local = |c: char| c.is_ascii_alphanumeric() || "._%+-!#$&'*/=?^`{|}~".contains(c);
+    // Anything but a delimiter: a local part may hold any character in UTF-8 (SMTPUTF8).
+    let local = |c: char| !c.is_whitespace() && !c.is_control() && !"<>()[]\\,;:\"@".contains(c);
     let mut out = String::with_capacity(text.len());
     let mut rest = text.as_str();
     while let Some(at) = rest.find('@') {
@@ -412,6 +413,10 @@ mod tests {
             "***@b.c and ***@x.org, then @ alone"
         );
         assert_eq!(unaddressed(&"no address here"), "no address here");
+        assert_eq!(
+            unaddressed(&"<adä@example.com>, (zoë.smith@example.com)"),
+            "<***@example.com>, (***@example.com)"
+        );
     }
 
     fn record(kind: MailKind, expires_at: Option<DateTime<Utc>>) -> OutboxRecord {
