@@ -203,14 +203,7 @@ async fn a_diner_cancels_from_the_confirmation_and_the_dashboard_shows_it_at_onc
     diner
         .goto(&server.url(&format!("/?restaurant={rid}&date={date}&party=2")))
         .await;
-    diner
-        .click(r#"[data-testid=slot][data-time="20:00"]"#)
-        .await;
-    diner.wait_visible("[data-testid=hold]", SECS(15)).await;
-    diner
-        .type_into("[data-testid=guest-name]", "Grace Hopper")
-        .await;
-    diner.click("[data-testid=confirm]").await;
+    diner.hold_and_confirm("20:00", "Grace Hopper", None).await;
     until(
         SECS(2),
         "the form to ask for an email or a phone",
@@ -368,16 +361,8 @@ async fn reading_an_unchanged_booking_again_leaves_the_page_as_the_diner_left_it
         .goto(&server.url(&format!("/?restaurant={rid}&date={date}&party=2")))
         .await;
     diner
-        .click(r#"[data-testid=slot][data-time="19:30"]"#)
+        .hold_and_confirm("19:30", "Ada Lovelace", Some("ada@example.com"))
         .await;
-    diner.wait_visible("[data-testid=hold]", SECS(15)).await;
-    diner
-        .type_into("[data-testid=guest-name]", "Ada Lovelace")
-        .await;
-    diner
-        .type_into("[data-testid=guest-email]", "ada@example.com")
-        .await;
-    diner.click("[data-testid=confirm]").await;
     diner
         .wait_visible("[data-testid=confirmation]", SECS(15))
         .await;

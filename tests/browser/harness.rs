@@ -404,6 +404,20 @@ impl Browser {
             .unwrap_or_else(|e| panic!("click {css}: {e}"));
     }
 
+    /// On the diner page: holds `time`, fills the guest's `name` (and `email`) and confirms;
+    /// the confirm's answer is the caller's to wait for.
+    pub async fn hold_and_confirm(&self, time: &str, name: &str, email: Option<&str>) {
+        self.click(&format!(r#"[data-testid=slot][data-time="{time}"]"#))
+            .await;
+        self.wait_visible("[data-testid=hold]", Duration::from_secs(15))
+            .await;
+        self.type_into("[data-testid=guest-name]", name).await;
+        if let Some(email) = email {
+            self.type_into("[data-testid=guest-email]", email).await;
+        }
+        self.click("[data-testid=confirm]").await;
+    }
+
     pub async fn type_into(&self, css: &str, text: &str) {
         let e = self.c.find(Locator::Css(css)).await.expect("input present");
         e.clear().await.expect("clear");

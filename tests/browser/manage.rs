@@ -34,16 +34,8 @@ async fn a_diner_cancels_from_the_manage_link_in_a_fresh_browser_and_staff_see_i
         .goto(&server.url(&format!("/?restaurant={rid}&date={date}&party=2")))
         .await;
     diner
-        .click(r#"[data-testid=slot][data-time="19:00"]"#)
+        .hold_and_confirm("19:00", "Ada Lovelace", Some("ada@example.com"))
         .await;
-    diner.wait_visible("[data-testid=hold]", SECS(15)).await;
-    diner
-        .type_into("[data-testid=guest-name]", "Ada Lovelace")
-        .await;
-    diner
-        .type_into("[data-testid=guest-email]", "ada@example.com")
-        .await;
-    diner.click("[data-testid=confirm]").await;
     diner
         .wait_visible("[data-testid=manage-link]", SECS(15))
         .await;

@@ -82,7 +82,6 @@ async fn staff_of_the_seventieth_restaurant_sign_in_and_keep_their_token_through
     }
     let (newest, token) = last.unwrap();
     let date = date_in(1);
-    let shown = "return document.querySelector('#restaurant')?.value || null;";
 
     let mut driver = Driver::start().await;
     let staff = driver.browser(1200, 800).await;
@@ -90,14 +89,7 @@ async fn staff_of_the_seventieth_restaurant_sign_in_and_keep_their_token_through
     staff.goto(&page).await;
     staff.type_into("[data-testid=staff-token]", &token).await;
     staff.click("[data-testid=staff-login]").await;
-    staff
-        .wait_attr("[data-testid=live-status]", "data-state", "live", SECS(20))
-        .await;
-    // The floor opens on the staff's own restaurant (the socket may be live before it loads).
-    until(SECS(10), "the newest restaurant's floor", || async {
-        (staff.js(shown, vec![]).await == json!(newest)).then_some(())
-    })
-    .await;
+    live_on(&staff, &newest).await;
 
     // The next page load meets a store outage: every floor read answers 503, as the server
     // does when its store cannot answer. The one after it finds the server well again.
@@ -139,14 +131,25 @@ async fn staff_of_the_seventieth_restaurant_sign_in_and_keep_their_token_through
         "the token was kept"
     );
     staff.goto(&page).await;
+    live_on(&staff, &newest).await;
+    // Finding their restaurant asked the 69 others first, and each refused the token.
+    staff.finish(&["status of 403"]).await;
+}
+
+/// Waits until the dashboard is live on restaurant `rid` (the socket may be live before its
+/// floor loads).
+async fn live_on(staff: &Browser, rid: &str) {
     staff
         .wait_attr("[data-testid=live-status]", "data-state", "live", SECS(20))
         .await;
-    // The floor opens on the staff's own restaurant (the socket may be live before it loads).
-    until(SECS(10), "the newest restaurant's floor", || async {
-        (staff.js(shown, vec![]).await == json!(newest)).then_some(())
+    until(SECS(10), "the restaurant's floor", || async {
+        let shown = staff
+            .js(
+                "return document.querySelector('#restaurant')?.value || null;",
+                vec![],
+            )
+            .await;
+        (shown == json!(rid)).then_some(())
     })
     .await;
-    // Finding their restaurant asked the 69 others first, and each refused the token.
-    staff.finish(&["status of 403"]).await;
 }
