@@ -456,3 +456,76 @@ async fn a_subscription_refused_with_503_is_asked_for_again_and_goes_live() {
         .await;
     diner.finish(&[]).await;
 }
+
+/// Closes every socket with `4008` (too slow) right after its first snapshot, as the server
+/// does to a client that cannot keep up, and counts the closes.
+const SLOW_AFTER_EACH_SNAPSHOT: &str = r#"
+globalThis.slowCloses = 0;
+const NativeSocket = WebSocket;
+globalThis.WebSocket = class extends NativeSocket {
+  constructor(...args) {
+    super(...args);
+    this.addEventListener("message", (e) => {
+      let f = null;
+      try { f = JSON.parse(e.data); } catch { f = null; }
+      if (!f || f.type !== "snapshot" || this.kicked) return;
+      this.kicked = true;
+      setTimeout(() => {
+        globalThis.slowCloses += 1;
+        const handler = this.pageOnClose;
+        this.pageOnClose = null;
+        super.onclose = null;
+        try { super.close(); } catch { /* closing */ }
+        if (handler) handler(new CloseEvent("close", { code: 4008, reason: "too slow" }));
+      }, 0);
+    });
+  }
+  set onclose(h) { this.pageOnClose = h; super.onclose = h; }
+  get onclose() { return this.pageOnClose; }
+};
+"#;
+
+#[tokio::test]
+async fn a_page_closed_as_too_slow_after_each_snapshot_reconnects_ever_more_slowly() {
+    if require(Service::Chromium, "a_page_closed_as_too_slow").is_none() {
+        return;
+    }
+    let _one = exclusive().await;
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("slow.db"), 0);
+    let (rid, _) = server
+        .restaurant(paris_restaurant(
+            "La Lenteur",
+            json!([{"id": "t1", "max_party": 2}]),
+        ))
+        .await;
+    let date = date_in(1);
+    let mut driver = Driver::start().await;
+    let diner = driver.browser(1100, 900).await;
+    diner.before_each_page(SLOW_AFTER_EACH_SNAPSHOT).await;
+    diner
+        .goto(&server.url(&format!("/?restaurant={rid}&date={date}&party=2")))
+        .await;
+    let closes = || async {
+        diner
+            .js("return globalThis.slowCloses;", vec![])
+            .await
+            .as_u64()
+            .unwrap_or(0)
+    };
+    until(SECS(10), "the first close for being slow", || async {
+        (closes().await >= 1).then_some(())
+    })
+    .await;
+    let first = closes().await;
+    // The backoff doubles its cap from 400 ms (full jitter, at least 150 ms): in 5 s about 5
+    // tries. Reset by every snapshot, it tried every 150–400 ms: about 15, each a snapshot.
+    // A measuring window, not a wait for something to happen.
+    tokio::time::sleep(SECS(5)).await;
+    let tries = closes().await - first;
+    assert!(
+        (1..=9).contains(&tries),
+        "{tries} snapshots closed as too slow in 5 s after the first"
+    );
+    diner.finish(&[]).await;
+}

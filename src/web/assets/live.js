@@ -3,6 +3,11 @@
 
 const BASE_DELAY_MS = 400;
 const MAX_DELAY_MS = 8000;
+// A connection that kept its snapshot this long worked: its loss starts the backoff again.
+const SETTLED_MS = 30000;
+// Closes by which the server says this client is the problem (too slow to keep up; policy):
+// reconnecting at once would repeat them, each with a fresh snapshot.
+const BACK_OFF_CODES = new Set([4008, 1008]);
 // A ping every 15 s, answered within 10 s. The browser tests shorten both with a script run
 // before the page's own (`globalThis.tablecastHeartbeat = { pingEveryMs, pongWithinMs }`);
 // no page sets it.
@@ -19,6 +24,8 @@ export class Live extends EventTarget {
     this.ws = null;
     this.state = "reconnecting";
     this.attempt = 0;
+    this.penalized = false; // closed as too slow soon after a snapshot (see onclose)
+    this.syncedAt = null; // when the current connection served its first snapshot
     this.retryTimer = null;
     this.pingTimer = null;
     this.pongTimer = null;
@@ -65,6 +72,7 @@ export class Live extends EventTarget {
       return;
     }
     this.ws = ws;
+    this.syncedAt = null;
     ws.onopen = () => {
       if (this.ws !== ws) return;
       for (const s of this.subs.values()) {
@@ -87,6 +95,14 @@ export class Live extends EventTarget {
       this.ws = null;
       this.stopHeartbeat();
       this.lastClose = ev.code;
+      if (this.syncedAt !== null && Date.now() - this.syncedAt >= SETTLED_MS) {
+        this.attempt = 0;
+        this.penalized = false;
+      } else if (BACK_OFF_CODES.has(ev.code)) {
+        // Closed for being slow (or for policy) soon after its snapshot: the backoff keeps
+        // growing across the snapshots that follow until a connection lasts.
+        this.penalized = true;
+      }
       this.scheduleReconnect();
     };
     // An error is always followed by close; the browser already logs the cause.
@@ -114,8 +130,12 @@ export class Live extends EventTarget {
     const s = frame.sub ? this.subs.get(frame.sub) : null;
     if (!s) return; // a frame for a subscription we already left
     // A connection that serves a snapshot works: the next loss starts the backoff again. (An
-    // open alone does not: a server that opens and drops at once is retried ever more slowly.)
-    if (frame.type === "snapshot") this.attempt = 0;
+    // open alone does not: a server that opens and drops at once is retried ever more slowly.
+    // Nor does a snapshot after a close for being too slow: see `onclose`.)
+    if (frame.type === "snapshot") {
+      this.syncedAt ??= Date.now();
+      if (!this.penalized) this.attempt = 0;
+    }
     // The server could not load the subscription just now (`503`: its store did not answer);
     // the `sub` is free again. Ask again after a pause, and stay "reconnecting" meanwhile: the
     // page keeps what it shows rather than an error that would not clear by itself.
