@@ -473,6 +473,14 @@ el.form.addEventListener("submit", async (ev) => {
       token: b.token, body: request, key: b.confirmKey.key,
     });
     b.r = body;
+    b.changedAt = Date.now();
+    // Booked, even if the page meanwhile took the hold for over (its clock ran ahead, or the
+    // answer was slow): the server's answer is what is true.
+    if (state.booking !== b) {
+      stopCountdown();
+      state.booking = b;
+      saveBooking();
+    }
     showDone();
     say(el.status, `Booked: ${longDate(body.date)} at ${body.time} for ${guests(body.party_size)}.`, "success");
   } catch (e) {
@@ -575,6 +583,7 @@ document.addEventListener("visibilitychange", () => { if (!document.hidden) refr
 async function refreshBooking() {
   const b = state.booking;
   if (!b) return;
+  const asked = Date.now();
   let r;
   try {
     ({ body: r } = await api("GET", `/v1/reservations/${b.id}`, { token: b.token }));
@@ -589,6 +598,9 @@ async function refreshBooking() {
   }
   if (state.booking !== b) return;
   const before = b.r;
+  // An answer older than what the page has (a confirm's answer came meanwhile) is dropped.
+  if (b.changedAt > asked) return;
+  if (before && Date.parse(r.updated_at) < Date.parse(before.updated_at)) return;
   b.r = r;
   if (r.status === "held") {
     if (state.stage !== "hold") showHold();

@@ -94,15 +94,7 @@ export class Live extends EventTarget {
       if (this.ws !== ws) return;
       this.ws = null;
       this.stopHeartbeat();
-      this.lastClose = ev.code;
-      if (this.syncedAt !== null && Date.now() - this.syncedAt >= SETTLED_MS) {
-        this.attempt = 0;
-        this.penalized = false;
-      } else if (BACK_OFF_CODES.has(ev.code)) {
-        // Closed for being slow (or for policy) soon after its snapshot: the backoff keeps
-        // growing across the snapshots that follow until a connection lasts.
-        this.penalized = true;
-      }
+      this.closed(ev.code);
       this.scheduleReconnect();
     };
     // An error is always followed by close; the browser already logs the cause.
@@ -120,9 +112,24 @@ export class Live extends EventTarget {
     ws.onopen = ws.onmessage = ws.onclose = ws.onerror = null;
     this.ws = null;
     this.stopHeartbeat();
-    this.lastClose = code;
+    this.closed(code);
     try { ws.close(code, reason); } catch { /* already closing */ }
     this.scheduleReconnect();
+  }
+
+  /**
+   * Notes how the current connection ended. One that kept its snapshot `SETTLED_MS` worked: the
+   * backoff starts again. One closed for being slow (or for policy) sooner keeps the backoff
+   * growing across the snapshots that follow, until a connection lasts.
+   */
+  closed(code) {
+    this.lastClose = code;
+    if (this.syncedAt !== null && Date.now() - this.syncedAt >= SETTLED_MS) {
+      this.attempt = 0;
+      this.penalized = false;
+    } else if (BACK_OFF_CODES.has(code)) {
+      this.penalized = true;
+    }
   }
 
   route(frame) {

@@ -84,7 +84,8 @@ async function signIn(token, { silent = false } = {}) {
       results.forEach((res, j) => note(res, batch[j]));
       if (refused?.status === 401) break; // an unknown token is unknown everywhere
       if (ok.length && refused) break;
-      if (failed && !ok.length) break;
+      // A whole batch without an answer about the token (5xx, network): the server is down.
+      if (results.every((res) => !res.ok && res.problem.status !== 401 && res.problem.status !== 403)) break;
     }
     if (!ok.length) {
       const why = failed ? `Could not sign in (${failed.describe()}). Try again in a moment.`
@@ -325,6 +326,9 @@ function dayRange() {
 
 const pct = (x, [lo, hi]) => `${((x - lo) / (hi - lo)) * 100}%`;
 const hhmm = (m) => `${String(Math.floor(m / 60) % 24).padStart(2, "0")}:${String(m % 60).padStart(2, "0")}`;
+/** A reservation's end as the restaurant's clock reads it (in a repeated autumn hour the block
+ * is drawn for its real length, but the time said is the clock's). */
+const endsAt = (r) => wallTime(r.end, tz());
 const ACTIVE = new Set(["held", "confirmed", "seated"]);
 
 /** The waitlist entry a held reservation is offered to, if it is an offer. */
@@ -335,7 +339,7 @@ function blockLabel(t, r) {
   const [a, b] = spanOf(r);
   const who = r.guest?.name || offerName(r) || (r.status === "held" ? "hold" : "guest");
   const where = isCombined(r) ? `${tableLabels(r)} combined` : t.label;
-  return `${where}, ${hhmm(a)} to ${hhmm(b)}, ${who}, ${guests(r.party_size)}, ${STATUS_LABEL[r.status] || r.status}`;
+  return `${where}, ${hhmm(a)} to ${endsAt(r)}, ${who}, ${guests(r.party_size)}, ${STATUS_LABEL[r.status] || r.status}`;
 }
 
 /**
@@ -563,7 +567,7 @@ function renderPanel() {
     return;
   }
   const [a, b] = spanOf(r);
-  el.panelTitle.textContent = `${isCombined(r) ? tableLabels(r) : t.label} · ${hhmm(a)}–${hhmm(b)}`;
+  el.panelTitle.textContent = `${isCombined(r) ? tableLabels(r) : t.label} · ${hhmm(a)}–${endsAt(r)}`;
   const rows = [
     ["Status", h("span", { class: `badge s-${r.status}` }, STATUS_LABEL[r.status] || r.status)],
     isCombined(r) ? ["Tables", `${tableLabels(r)}${r.combination_id ? ` (combination ${r.combination_id})` : ""}`] : null,

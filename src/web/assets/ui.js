@@ -27,7 +27,7 @@ export const $ = (sel, root = document) => root.querySelector(sel);
 /** One formatter per kind and zone: building one costs far more than formatting with it. */
 const formatters = new Map();
 function formatter(kind, tz, options) {
-  const k = `${kind} ${tz}`;
+  const k = `${kind} ${tz} ${JSON.stringify(options)}`;
   let f = formatters.get(k);
   if (!f) {
     f = new Intl.DateTimeFormat(kind === "date" ? "en-CA" : "en-GB", { timeZone: tz, ...options });
