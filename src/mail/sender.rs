@@ -51,12 +51,16 @@ fn unaddressed(e: &impl std::fmt::Display) -> String {
     let mut rest = text.as_str();
     while let Some(at) = rest.find('@') {
         let (before, after) = rest.split_at(at);
-        let start = before
-            .char_indices()
-            .rev()
-            .take_while(|&(_, c)| local(c))
-            .last()
-            .map_or(before.len(), |(i, _)| i);
+        // A quoted local part (`"ada lovelace"@…`) runs back to its opening quote.
+        let quoted = before.strip_suffix('"').and_then(|inner| inner.rfind('"'));
+        let start = quoted.unwrap_or_else(|| {
+            before
+                .char_indices()
+                .rev()
+                .take_while(|&(_, c)| local(c))
+                .last()
+                .map_or(before.len(), |(i, _)| i)
+        });
         out.push_str(&before[..start]);
         if start < before.len() {
             out.push_str("***");
@@ -416,6 +420,10 @@ mod tests {
         assert_eq!(
             unaddressed(&"<adä@example.com>, (zoë.smith@example.com)"),
             "<***@example.com>, (***@example.com)"
+        );
+        assert_eq!(
+            unaddressed(&"<\"ada lovelace\"@example.com> and \"x\"@y.z"),
+            "<***@example.com> and ***@y.z"
         );
     }
 
