@@ -229,3 +229,104 @@ async fn a_hold_whose_answer_was_lost_is_asked_again_and_gets_the_same_hold() {
     assert_eq!(held[0]["id"], shown);
     diner.finish(&[]).await;
 }
+
+/// The answer to a hold is lost, and the hold expires before the diner taps the time again:
+/// the retry is answered with that same hold, now over (a replay), and the page says so
+/// instead of showing a hold with time left.
+#[tokio::test]
+async fn a_lost_hold_replayed_after_it_expired_is_told_as_expired() {
+    if require(
+        Service::Chromium,
+        "a_lost_hold_replayed_after_it_expired_is_told_as_expired",
+    )
+    .is_none()
+    {
+        return;
+    }
+    let _one = exclusive().await;
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("lost_expired.db"), 0);
+    let mut body = paris_restaurant(
+        "La Réponse Tardive",
+        json!([{"id": "t1", "max_party": 2}, {"id": "t2", "max_party": 2}]),
+    );
+    body["hold_seconds"] = json!(2);
+    let (rid, staff) = server.restaurant(body).await;
+    let date = date_in(1);
+    let mut driver = Driver::start().await;
+    let diner = driver.browser(1100, 900).await;
+    diner
+        .before_each_page(
+            r#"globalThis.lostAnswers = 0;
+               const real = window.fetch;
+               window.fetch = (url, init) => {
+                 const p = real(url, init);
+                 if (String(url).endsWith("/holds") && globalThis.lostAnswers === 0) {
+                   globalThis.lostAnswers = 1;
+                   return p.then(() => { throw new TypeError("Failed to fetch"); });
+                 }
+                 return p;
+               };"#,
+        )
+        .await;
+    diner
+        .goto(&server.url(&format!("/?restaurant={rid}&date={date}&party=2")))
+        .await;
+    let slot = r#"[data-testid=slot][data-time="20:00"]"#;
+    diner.wait_attr(slot, "data-available", "2", SECS(10)).await;
+    diner.click(slot).await;
+    until(SECS(10), "the page to say the hold failed", || async {
+        diner
+            .text("[data-testid=status]")
+            .await
+            .filter(|t| t.contains("Could not hold"))
+    })
+    .await;
+    // The hold the lost request made runs out (2 s) and is swept: the time is free again.
+    diner.wait_attr(slot, "data-available", "1", SECS(5)).await;
+    diner.wait_attr(slot, "data-available", "2", SECS(10)).await;
+    // And it is over by the page's own clock too (an estimate of the server's, within about
+    // half a second), with a margin.
+    let (code, day) = server
+        .send(
+            reqwest::Method::GET,
+            &format!("/v1/restaurants/{rid}/reservations?date={date}"),
+            Some(&staff),
+            None,
+        )
+        .await;
+    assert_eq!(code, 200, "{day}");
+    // Swept as expired, its `updated_at` is its end.
+    assert_eq!(day["reservations"][0]["status"], "expired", "{day}");
+    let expired_at = day["reservations"][0]["updated_at"]
+        .as_str()
+        .map(|x| {
+            chrono::DateTime::parse_from_rfc3339(x)
+                .unwrap()
+                .timestamp_millis()
+        })
+        .unwrap_or_else(|| panic!("the lost request's hold: {day}"));
+    until(SECS(10), "the page's clock past the hold's end", || async {
+        let now = diner
+            .js(
+                "return import('/assets/api.js').then((m) => m.clock.now());",
+                vec![],
+            )
+            .await
+            .as_f64()
+            .unwrap_or(0.0);
+        (now > (expired_at + 1500) as f64).then_some(())
+    })
+    .await;
+    diner.click(slot).await;
+    let said = until(SECS(10), "the page to answer the second tap", || async {
+        diner
+            .text("[data-testid=status]")
+            .await
+            .filter(|t| t.contains("20:00") && !t.starts_with("Holding"))
+    })
+    .await;
+    assert!(said.contains("expired before it reached you"), "{said}");
+    assert!(!diner.visible("[data-testid=hold]").await);
+    diner.finish(&[]).await;
+}
