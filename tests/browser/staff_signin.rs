@@ -153,3 +153,72 @@ async fn live_on(staff: &Browser, rid: &str) {
     })
     .await;
 }
+
+/// The floor subscription refused with `401` (the token no longer opens it, as the server
+/// answers an unknown token): the dashboard signs out and says why, instead of a floor that
+/// never loads.
+#[tokio::test]
+async fn a_floor_the_server_refuses_signs_the_dashboard_out_and_says_why() {
+    if require(
+        Service::Chromium,
+        "a_floor_the_server_refuses_signs_the_dashboard_out_and_says_why",
+    )
+    .is_none()
+    {
+        return;
+    }
+    let _one = exclusive().await;
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("refused_floor.db"), 0);
+    let tables = json!([{"id": "t1", "label": "T1", "min_party": 1, "max_party": 4}]);
+    let (rid, token) = server.restaurant(paris_restaurant("Fermé", tables)).await;
+    let date = date_in(1);
+    let mut driver = Driver::start().await;
+    let staff = driver.browser(1200, 800).await;
+    // The floor's subscribe is answered with the server's 401 frame, never sent.
+    staff
+        .before_each_page(
+            r#"const NativeSocket = WebSocket;
+               globalThis.WebSocket = class extends NativeSocket {
+                 send(data) {
+                   let m = null;
+                   try { m = JSON.parse(data); } catch { m = null; }
+                   if (m && m.op === "subscribe" && m.view === "floor") {
+                     const frame = { type: "error", sub: m.sub, status: 401, title: "Unauthorized",
+                                     detail: "unknown or expired token" };
+                     setTimeout(() => this.onmessage && this.onmessage(
+                       new MessageEvent("message", { data: JSON.stringify(frame) })), 10);
+                     return;
+                   }
+                   super.send(data);
+                 }
+               };"#,
+        )
+        .await;
+    staff
+        .goto(&server.url(&format!("/staff?restaurant={rid}&date={date}")))
+        .await;
+    staff.type_into("[data-testid=staff-token]", &token).await;
+    staff.click("[data-testid=staff-login]").await;
+    let said = until(
+        SECS(10),
+        "the dashboard to sign out and say why",
+        || async {
+            staff
+                .text("#login-error")
+                .await
+                .filter(|t| t.contains("Sign in again"))
+        },
+    )
+    .await;
+    assert!(said.contains("unknown or expired token"), "{said}");
+    assert!(staff.visible("[data-testid=staff-token]").await);
+    assert_eq!(
+        staff
+            .js("return sessionStorage.getItem('tablecast.staff');", vec![])
+            .await,
+        serde_json::Value::Null,
+        "the token is forgotten"
+    );
+    staff.finish(&[]).await;
+}

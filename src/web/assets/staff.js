@@ -126,7 +126,8 @@ el.loginForm.addEventListener("submit", (ev) => {
   signIn(token);
 });
 
-el.signout.addEventListener("click", () => {
+/** Back to the sign-in form, the token forgotten; `why` (if any) is said under the field. */
+function signOut(why = "") {
   sessionStorage.removeItem(TOKEN_KEY);
   live.unsubscribe(state.sub);
   state.sub = null;
@@ -136,9 +137,12 @@ el.signout.addEventListener("click", () => {
   el.signout.hidden = true;
   $("[data-testid=live-status]").hidden = true;
   el.login.hidden = false;
+  el.loginError.textContent = why;
   history.replaceState(null, "", "/staff");
   el.token.focus();
-});
+}
+
+el.signout.addEventListener("click", () => signOut());
 
 function showFloor(wanted) {
   el.login.hidden = true;
@@ -224,8 +228,10 @@ function onFrame(frame) {
     }
     render(moved);
   } else if (frame.type === "error") {
+    // The token no longer opens this floor (unknown now, or not this restaurant's): the
+    // dashboard cannot show anything, so it signs out and says why.
     if (frame.status === 401 || frame.status === 403) {
-      say(el.status, `${frame.title}: ${frame.detail}`, "error");
+      signOut(`${frame.title}: ${frame.detail || "this token no longer opens this floor"}. Sign in again.`);
       return;
     }
     loadStatic(frame);
