@@ -215,12 +215,11 @@ impl Sender {
         }
     }
 
-    /// Whether the record's reservation is cancelled now (read from the store; on a failed read,
-    /// no: the mail goes out as written).
     /// Why a mail no longer says what is true, if it does not: a confirmation whose reservation
     /// was cancelled since (`cancelled_since`), or an offer no longer open (`offer_ended`: past
     /// its deadline, or its held reservation released, confirmed or expired since; its link
-    /// could only say "too late", and a lost-offer mail follows when it lapsed).
+    /// could only say "too late", and a lost-offer mail follows when it lapsed). On a failed
+    /// read, none: the mail goes out as written.
     async fn overtaken(&self, record: &OutboxRecord) -> Option<&'static str> {
         let now = Utc::now();
         match record.kind {

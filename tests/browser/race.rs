@@ -166,34 +166,8 @@ async fn a_hold_whose_answer_was_lost_is_asked_again_and_gets_the_same_hold() {
     let date = date_in(1);
     let mut driver = Driver::start().await;
     let diner = driver.browser(1100, 900).await;
-    // The first hold request goes through; its answer never reaches the page.
-    diner
-        .before_each_page(
-            r#"globalThis.lostAnswers = 0;
-               const real = window.fetch;
-               window.fetch = (url, init) => {
-                 const p = real(url, init);
-                 if (String(url).endsWith("/holds") && globalThis.lostAnswers === 0) {
-                   globalThis.lostAnswers = 1;
-                   return p.then(() => { throw new TypeError("Failed to fetch"); });
-                 }
-                 return p;
-               };"#,
-        )
-        .await;
-    diner
-        .goto(&server.url(&format!("/?restaurant={rid}&date={date}&party=2")))
-        .await;
-    let slot = r#"[data-testid=slot][data-time="20:00"]"#;
-    diner.wait_attr(slot, "data-available", "3", SECS(10)).await;
-    diner.click(slot).await;
-    until(SECS(10), "the page to say the hold failed", || async {
-        diner
-            .text("[data-testid=status]")
-            .await
-            .filter(|t| t.contains("Could not hold"))
-    })
-    .await;
+    let slot = SLOT_AT_20;
+    lose_the_answer_to_a_hold(&diner, &server, &rid, &date, 3).await;
     // The server made the hold all the same.
     diner.wait_attr(slot, "data-available", "2", SECS(5)).await;
     diner.click(slot).await;
@@ -255,33 +229,8 @@ async fn a_lost_hold_replayed_after_it_expired_is_told_as_expired() {
     let date = date_in(1);
     let mut driver = Driver::start().await;
     let diner = driver.browser(1100, 900).await;
-    diner
-        .before_each_page(
-            r#"globalThis.lostAnswers = 0;
-               const real = window.fetch;
-               window.fetch = (url, init) => {
-                 const p = real(url, init);
-                 if (String(url).endsWith("/holds") && globalThis.lostAnswers === 0) {
-                   globalThis.lostAnswers = 1;
-                   return p.then(() => { throw new TypeError("Failed to fetch"); });
-                 }
-                 return p;
-               };"#,
-        )
-        .await;
-    diner
-        .goto(&server.url(&format!("/?restaurant={rid}&date={date}&party=2")))
-        .await;
-    let slot = r#"[data-testid=slot][data-time="20:00"]"#;
-    diner.wait_attr(slot, "data-available", "2", SECS(10)).await;
-    diner.click(slot).await;
-    until(SECS(10), "the page to say the hold failed", || async {
-        diner
-            .text("[data-testid=status]")
-            .await
-            .filter(|t| t.contains("Could not hold"))
-    })
-    .await;
+    let slot = SLOT_AT_20;
+    lose_the_answer_to_a_hold(&diner, &server, &rid, &date, 2).await;
     // The hold the lost request made runs out (2 s) and is swept: the time is free again.
     diner.wait_attr(slot, "data-available", "1", SECS(5)).await;
     diner.wait_attr(slot, "data-available", "2", SECS(10)).await;
@@ -329,4 +278,46 @@ async fn a_lost_hold_replayed_after_it_expired_is_told_as_expired() {
     assert!(said.contains("expired before it reached you"), "{said}");
     assert!(!diner.visible("[data-testid=hold]").await);
     diner.finish(&[]).await;
+}
+
+const SLOT_AT_20: &str = r#"[data-testid=slot][data-time="20:00"]"#;
+
+/// Opens the diner page at 20:00 (`free` tables there) and taps it; the hold request reaches
+/// the server, but its answer never reaches the page, which says the hold failed.
+async fn lose_the_answer_to_a_hold(
+    diner: &Browser,
+    server: &Server,
+    rid: &str,
+    date: &str,
+    free: u32,
+) {
+    diner
+        .before_each_page(
+            r#"globalThis.lostAnswers = 0;
+               const real = window.fetch;
+               window.fetch = (url, init) => {
+                 const p = real(url, init);
+                 if (String(url).endsWith("/holds") && globalThis.lostAnswers === 0) {
+                   globalThis.lostAnswers = 1;
+                   return p.then(() => { throw new TypeError("Failed to fetch"); });
+                 }
+                 return p;
+               };"#,
+        )
+        .await;
+    diner
+        .goto(&server.url(&format!("/?restaurant={rid}&date={date}&party=2")))
+        .await;
+    let slot = SLOT_AT_20;
+    diner
+        .wait_attr(slot, "data-available", &free.to_string(), SECS(10))
+        .await;
+    diner.click(slot).await;
+    until(SECS(10), "the page to say the hold failed", || async {
+        diner
+            .text("[data-testid=status]")
+            .await
+            .filter(|t| t.contains("Could not hold"))
+    })
+    .await;
 }

@@ -295,33 +295,22 @@ impl Outbox for DynamoStore {
         let (pk, sk) = link_key(reservation_id, hash);
         let record =
             std::collections::HashMap::from([(PK.to_owned(), s(pk)), (SK.to_owned(), s(sk))]);
-        let w = write(|| {
-            self.client
-                .put_item()
-                .table_name(&self.table)
-                .set_item(Some(record.clone()))
-                .send()
-        })
-        .await?;
-        if !matches!(w, Written::Done(_)) {
-            return Err(StoreError::Unavailable(
-                "recording a link token did not land".into(),
-            ));
+        for item in [record, item] {
+            let w = write(|| {
+                self.client
+                    .put_item()
+                    .table_name(&self.table)
+                    .set_item(Some(item.clone()))
+                    .send()
+            })
+            .await?;
+            if !matches!(w, Written::Done(_)) {
+                return Err(StoreError::Unavailable(
+                    "adding a link token did not land".into(),
+                ));
+            }
         }
-        let w = write(|| {
-            self.client
-                .put_item()
-                .table_name(&self.table)
-                .set_item(Some(item.clone()))
-                .send()
-        })
-        .await?;
-        match w {
-            Written::Done(_) => Ok(()),
-            _ => Err(StoreError::Unavailable(
-                "adding a link token did not land".into(),
-            )),
-        }
+        Ok(())
     }
 
     async fn outbox_purge(&self, before: DateTime<Utc>, limit: u32) -> StoreResult<usize> {

@@ -205,20 +205,8 @@ impl DynamoStore {
     /// its record, so a failure midway leaves a record the next purge finds again.
     async fn forget_link_tokens(&self, id: uuid::Uuid) -> StoreResult<()> {
         let (pk, _) = link_key(id, "");
-        let out = read(|| {
-            self.client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("#pk = :pk AND begins_with(#sk, :k)")
-                .expression_attribute_names("#pk", PK)
-                .expression_attribute_names("#sk", SK)
-                .expression_attribute_values(":pk", s(pk.clone()))
-                .expression_attribute_values(":k", s("K#"))
-                .consistent_read(true)
-                .send()
-        })
-        .await?;
-        for record in out.items() {
+        let records = self.query_prefix(&pk, "K#").await?;
+        for record in &records {
             let sk = get_s(record, SK)?.to_owned();
             let hash = sk.strip_prefix("K#").unwrap_or(&sk).to_owned();
             for k in [token_key(&hash), (pk.clone(), sk.clone())] {

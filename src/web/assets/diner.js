@@ -305,11 +305,11 @@ async function takeHold(time) {
   buttons.forEach((b) => { b.classList.add("pending"); b.setAttribute("aria-busy", "true"); });
   say(el.status, `Holding ${time}…`);
   const r = state.restaurant;
-  // The same key for the same hold asked again after a network failure: if the first request
-  // did reach the server, the retry gets its answer (the hold it made) instead of a second hold.
-  // Any answer ends the key's use: a later hold of the same time is a new one.
-  // Only for a retry soon after: a hold asked again later is a new one (a replay of an old
-  // answer would hand back a hold that has since expired).
+  // The same key for the same hold asked again soon after no answer (a network failure, or a
+  // 5xx that does not say what happened): if the first request did reach the server, the retry
+  // gets its answer (the hold it made) instead of a second hold. Any other answer ends the key's
+  // use, and so does time: a hold asked again later is a new one (a replay of an old answer
+  // would hand back a hold that has since expired).
   const ask = { restaurant: r.id, date: state.date, time, party_size: state.party };
   if (state.holdKey && Date.now() - state.holdKey.at > HOLD_RETRY_MS) state.holdKey = null;
   state.holdKey = { at: Date.now(), ...keyFor(state.holdKey, ask) };
@@ -334,7 +334,6 @@ async function takeHold(time) {
     say(el.status, `${time} is yours for ${countdown(Date.parse(body.expires_at) - clock.now())}. Add your details to confirm.`, "success");
   } catch (e) {
     if (!(e instanceof Problem)) throw e;
-    // No answer, or one that does not say what happened (5xx): the key is kept for a retry.
     if (e.status !== 0 && e.status < 500) state.holdKey = null;
     if (e.name === "slot-unavailable") {
       const alts = e.body.alternatives || [];
@@ -473,7 +472,6 @@ el.form.addEventListener("submit", async (ev) => {
       token: b.token, body: request, key: b.confirmKey.key,
     });
     b.r = body;
-    b.changedAt = Date.now();
     // Booked, even if the page meanwhile took the hold for over (its clock ran ahead, or the
     // answer was slow): the server's answer is what is true.
     if (state.booking !== b) {
@@ -583,7 +581,6 @@ document.addEventListener("visibilitychange", () => { if (!document.hidden) refr
 async function refreshBooking() {
   const b = state.booking;
   if (!b) return;
-  const asked = Date.now();
   let r;
   try {
     ({ body: r } = await api("GET", `/v1/reservations/${b.id}`, { token: b.token }));
@@ -599,7 +596,6 @@ async function refreshBooking() {
   if (state.booking !== b) return;
   const before = b.r;
   // An answer older than what the page has (a confirm's answer came meanwhile) is dropped.
-  if (b.changedAt > asked) return;
   if (before && Date.parse(r.updated_at) < Date.parse(before.updated_at)) return;
   b.r = r;
   if (r.status === "held") {

@@ -24,7 +24,7 @@ export class Live extends EventTarget {
     this.ws = null;
     this.state = "reconnecting";
     this.attempt = 0;
-    this.penalized = false; // closed as too slow soon after a snapshot (see onclose)
+    this.penalized = false; // closed as too slow soon after a snapshot (see `closed`)
     this.syncedAt = null; // when the current connection served its first snapshot
     this.retryTimer = null;
     this.pingTimer = null;
@@ -138,7 +138,7 @@ export class Live extends EventTarget {
     if (!s) return; // a frame for a subscription we already left
     // A connection that serves a snapshot works: the next loss starts the backoff again. (An
     // open alone does not: a server that opens and drops at once is retried ever more slowly.
-    // Nor does a snapshot after a close for being too slow: see `onclose`.)
+    // Nor does a snapshot after a close for being too slow: see `closed`.)
     if (frame.type === "snapshot") {
       this.syncedAt ??= Date.now();
       if (!this.penalized) this.attempt = 0;

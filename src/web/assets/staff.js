@@ -65,9 +65,10 @@ async function signIn(token, { silent = false } = {}) {
     // only a refusal means the token is wrong.
     let refused = null;
     let failed = null;
+    const isRefusal = (res) => !res.ok && (res.problem.status === 401 || res.problem.status === 403);
     const note = (res, r) => {
       if (res.ok) ok.push(r);
-      else if (res.problem.status === 401 || res.problem.status === 403) refused = refused || res.problem;
+      else if (isRefusal(res)) refused = refused || res.problem;
       else failed = failed || res.problem;
     };
     // Opened for one restaurant: ask about that one alone, so a staff token is never tried on
@@ -85,7 +86,7 @@ async function signIn(token, { silent = false } = {}) {
       if (refused?.status === 401) break; // an unknown token is unknown everywhere
       if (ok.length && refused) break;
       // A whole batch without an answer about the token (5xx, network): the server is down.
-      if (results.every((res) => !res.ok && res.problem.status !== 401 && res.problem.status !== 403)) break;
+      if (results.every((res) => !res.ok && !isRefusal(res))) break;
     }
     if (!ok.length) {
       const why = failed ? `Could not sign in (${failed.describe()}). Try again in a moment.`
