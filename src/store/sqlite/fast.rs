@@ -119,6 +119,11 @@ fn condition_values(new: &NewReservation) -> Vec<Value> {
 /// The script. Parameters past the conditions': ?15 idempotency key, ?16 id, ?17 date,
 /// ?18 time, ?19 status, ?20 expires, ?21 guest, ?22 notes, ?23 created, ?24 updated, ?25 token
 /// hash, ?26 dates to raise, ?27 member tables.
+///
+/// No statement needs a temporary b-tree, which SQLite makes and frees (with a page cache of its
+/// own) on every run: the candidates are taken in `json_each`'s own order (`ORDER BY c.rowid`,
+/// which the scan answers; `c.key` needed a sort), and what was written is read back by key
+/// instead of through `RETURNING` (which buffers its rows in one).
 fn script(release: bool) -> String {
     let Conditions {
         busy,
@@ -151,16 +156,17 @@ fn script(release: bool) -> String {
          FROM json_each(?2) AS c
          WHERE {revision_ok} AND {cap_ok} AND {idem_ok} AND {nothing_to_expire} AND {pacing_ok}
            AND NOT {busy}
-         ORDER BY c.key LIMIT 1
-         RETURNING 'won', table_ids, combination_id;
+         ORDER BY c.rowid LIMIT 1;
+         SELECT 'won', table_ids, combination_id FROM reservations WHERE id = ?16;
          INSERT INTO tokens (hash, restaurant_id, reservation_id)
            SELECT ?25, ?1, ?16 WHERE ?25 IS NOT NULL AND {written};
          INSERT INTO day_versions (restaurant_id, date, version)
            SELECT ?1, d.value, (SELECT wide_version FROM restaurants WHERE id = ?1) + 1
            FROM json_each(?26) AS d WHERE {written}
            ON CONFLICT (restaurant_id, date) DO UPDATE SET version =
-             MAX(version, (SELECT wide_version FROM restaurants WHERE id = ?1)) + 1
-           RETURNING 'version', date, version;
+             MAX(version, (SELECT wide_version FROM restaurants WHERE id = ?1)) + 1;
+         SELECT 'version', v.date, v.version FROM json_each(?26) AS d
+           JOIN day_versions AS v ON v.restaurant_id = ?1 AND v.date = d.value WHERE {written};
          SELECT 'verdict', CASE
            WHEN {written} THEN 'won'
            WHEN NOT {revision_ok} THEN 'stale'
