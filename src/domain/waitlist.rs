@@ -128,9 +128,9 @@ pub struct Freed {
     /// stood before, occupying its tables and counting in its pacing window. With pacing, a
     /// start of its window may open on another table (the window was full): measured as the
     /// rise of availability's counts without it, where no freed table is free, that is freed
-    /// capacity too. Each free is measured alone: two reservations that filled a window between
-    /// them and stop counting together open room neither opened alone, and that room is not
-    /// offered (it goes public).
+    /// capacity too. Each free is measured against the day as it is, every other free already
+    /// applied: two reservations that filled a window between them and stop counting together
+    /// each show the rise, so the room they opened only together is offered.
     pub was: Option<std::sync::Arc<super::Reservation>>,
 }
 
@@ -695,5 +695,45 @@ mod tests {
             now()
         )
         .is_empty());
+    }
+
+    /// Two reservations that filled a paced window between them and stop counting together
+    /// (say two holds swept at once): each free is measured against the day as it is, with the
+    /// other already gone, so the room they opened only together is offered.
+    #[test]
+    fn room_two_frees_of_one_window_opened_only_together_is_offered() {
+        let mut r = paris();
+        r.pacing = Some(crate::domain::Pacing {
+            window_minutes: 30,
+            max_covers: Some(4),
+            max_parties: None,
+        });
+        r.validate().unwrap();
+        let gone = |table: &str| Reservation {
+            status: Status::Expired,
+            updated_at: now(),
+            ..confirmed(&r, table, "19:30")
+        };
+        // 2 + 2 covers filled 19:30–20:00; a party of 4 needs both gone.
+        let (a, b) = (gone("t1"), gone("t2"));
+        let day = vec![a.clone(), b.clone()];
+        let four = WaitlistEntry {
+            party_size: 4,
+            ..waiting("19:45", "19:45")
+        };
+        for freed in [Freed::of(&a), Freed::of(&b)] {
+            let got = offer_starts(&r, &four, &freed, &day, now());
+            assert_eq!(got.len(), 1, "{got:?}");
+            assert_eq!(got[0].0.time.to_string(), "19:45");
+            assert_eq!(got[0].1[0].tables, vec![TableId::parse("t2").unwrap()]);
+        }
+        // Either one alone leaves room for 2 covers: nothing for the party of 4.
+        let only_a = vec![
+            a.clone(),
+            Reservation {
+                ..confirmed(&r, "t2", "19:30")
+            },
+        ];
+        assert!(offer_starts(&r, &four, &Freed::of(&a), &only_a, now()).is_empty());
     }
 }

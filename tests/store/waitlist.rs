@@ -21,6 +21,7 @@ contract!(
     a_release_offers_the_freed_table_to_the_first_fitting_entry_exclusively,
     a_cancel_offers_the_freed_table,
     an_expired_hold_is_offered_by_the_sweep,
+    two_holds_that_fill_a_paced_window_and_expire_together_offer_the_room_they_opened,
     a_passed_offer_cascades_to_the_next_entry_and_a_confirmed_one_books,
     an_offer_that_expires_lapses_and_cascades,
     an_earlier_entry_that_does_not_fit_does_not_block_a_later_one,
@@ -217,6 +218,53 @@ async fn an_expired_hold_is_offered_by_the_sweep(b: &Backend) {
     .await;
     assert_eq!(reservation(s, held.id).await.status, Status::Expired);
     offered(s, e).await;
+}
+
+/// Two holds fill a paced window between them (2 + 2 of 4 covers) and expire together: the room
+/// for a party of 4 that they open only together goes to the waiting party of 4, on the table
+/// that was free all along (its window was full, so it was not public).
+async fn two_holds_that_fill_a_paced_window_and_expire_together_offer_the_room_they_opened(
+    b: &Backend,
+) {
+    let s = &b.store;
+    let bk = booking(s);
+    let mut r = restaurant("Paced waitlist");
+    r.tables = [("t1", 2), ("t2", 2), ("t3", 4)]
+        .into_iter()
+        .map(|(id, max)| tablecast::domain::Table {
+            id: TableId::parse(id).unwrap(),
+            label: id.to_uppercase(),
+            min_party: 1,
+            max_party: max,
+            area: None,
+        })
+        .collect();
+    r.hold_seconds = 2;
+    r.pacing = Some(tablecast::domain::Pacing {
+        window_minutes: 30,
+        max_covers: Some(4),
+        max_parties: None,
+    });
+    r.validate().unwrap();
+    s.create_restaurant(&r, "staff", Utc::now()).await.unwrap();
+    let a = hold(&bk, &r, "19:30", 2).await;
+    let b2 = hold(&bk, &r, "19:30", 2).await;
+    let mut on: Vec<String> = [&a, &b2].iter().map(|h| h.table_id.to_string()).collect();
+    on.sort();
+    assert_eq!(on, ["t1", "t2"], "best fit first");
+    let e = join(&bk, &r, 4, "19:45", "19:45").await;
+    eventually(WAIT, "both holds to expire", || async {
+        bk.sweep().await.unwrap();
+        let (a, b2) = (reservation(s, a.id).await, reservation(s, b2.id).await);
+        a.status == Status::Expired && b2.status == Status::Expired
+    })
+    .await;
+    let got = offered(s, e).await;
+    let offer = got.offer.expect("offer");
+    assert_eq!(offer.time, t("19:45"));
+    let o = reservation(s, offer.reservation_id).await;
+    assert_eq!(o.table_ids, vec![TableId::parse("t3").unwrap()]);
+    assert_eq!(o.party_size, 4);
 }
 
 async fn a_passed_offer_cascades_to_the_next_entry_and_a_confirmed_one_books(b: &Backend) {
