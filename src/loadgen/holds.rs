@@ -88,7 +88,7 @@ pub async fn run(o: Opts) -> anyhow::Result<Report> {
             tokio::spawn(async move {
                 let mut frames = 0usize;
                 let end = tokio::time::Instant::now() + Duration::from_secs(600);
-                while wsclient::next_json(&mut ws, end).await.is_some() {
+                while wsclient::next_text(&mut ws, end).await.is_some() {
                     frames += 1;
                 }
                 frames
