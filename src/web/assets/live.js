@@ -123,7 +123,6 @@ export class Live extends EventTarget {
    * growing across the snapshots that follow, until a connection lasts.
    */
   closed(code) {
-    this.lastClose = code;
     if (this.syncedAt !== null && Date.now() - this.syncedAt >= SETTLED_MS) {
       this.attempt = 0;
       this.penalized = false;
