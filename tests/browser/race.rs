@@ -280,6 +280,72 @@ async fn a_lost_hold_replayed_after_it_expired_is_told_as_expired() {
     diner.finish(&[]).await;
 }
 
+/// The answer to a hold is lost, and the diner taps the time again only after the window in
+/// which a tap repeats the same request (30 s; 1 s here): the second tap is a new hold, with a
+/// new `Idempotency-Key`, and the page shows that one, not a replay of the first.
+#[tokio::test]
+async fn a_hold_asked_again_after_the_retry_window_is_a_new_hold() {
+    if require(
+        Service::Chromium,
+        "a_hold_asked_again_after_the_retry_window_is_a_new_hold",
+    )
+    .is_none()
+    {
+        return;
+    }
+    let _one = exclusive().await;
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("lost_late.db"), 0);
+    let (rid, staff) = server
+        .restaurant(paris_restaurant(
+            "La Réponse Perdue",
+            json!([{"id": "t1", "max_party": 2}, {"id": "t2", "max_party": 2}, {"id": "t3", "max_party": 2}]),
+        ))
+        .await;
+    let date = date_in(1);
+    let mut driver = Driver::start().await;
+    let diner = driver.browser(1100, 900).await;
+    diner
+        .before_each_page("globalThis.tablecastHoldRetryMs = 1000;")
+        .await;
+    let slot = SLOT_AT_20;
+    lose_the_answer_to_a_hold(&diner, &server, &rid, &date, 3).await;
+    diner.wait_attr(slot, "data-available", "2", SECS(5)).await;
+    // Past the window by the page's own clock.
+    let failed_at = diner.js("return Date.now();", vec![]).await.as_f64().unwrap();
+    until(SECS(10), "the retry window to pass", || async {
+        let now = diner.js("return Date.now();", vec![]).await.as_f64()?;
+        (now > failed_at + 1500.0).then_some(())
+    })
+    .await;
+    diner.click(slot).await;
+    diner.wait_visible("[data-testid=hold]", SECS(10)).await;
+    diner.wait_attr(slot, "data-available", "1", SECS(5)).await;
+    let (code, day) = server
+        .send(
+            reqwest::Method::GET,
+            &format!("/v1/restaurants/{rid}/reservations?date={date}"),
+            Some(&staff),
+            None,
+        )
+        .await;
+    assert_eq!(code, 200, "{day}");
+    let held: Vec<&Value> = day["reservations"].as_array().unwrap().iter().collect();
+    assert_eq!(held.len(), 2, "a second hold, not the first replayed: {day}");
+    let shown = diner
+        .js(
+            "return JSON.parse(sessionStorage.getItem('tablecast.booking')).id;",
+            vec![],
+        )
+        .await;
+    let newer = held
+        .iter()
+        .max_by_key(|r| r["created_at"].as_str().unwrap_or_default().to_owned())
+        .unwrap();
+    assert_eq!(newer["id"], shown, "the page shows the new hold: {day}");
+    diner.finish(&[]).await;
+}
+
 const SLOT_AT_20: &str = r#"[data-testid=slot][data-time="20:00"]"#;
 
 /// Opens the diner page at 20:00 (`free` tables there) and taps it; the hold request reaches
