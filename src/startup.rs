@@ -20,7 +20,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tracing_actix_web::{RequestId, TracingLogger};
 
-/// How often the sweeper looks for expired holds (docs/architecture.md: broadcast within 2 s of `expires_at`).
+/// How often the sweeper looks for expired holds besides the expiries this instance planned
+/// (docs/architecture.md: broadcast within 2 s of `expires_at`).
 const SWEEP_EVERY: Duration = Duration::from_millis(250);
 const HOUSEKEEP_EVERY: Duration = Duration::from_secs(60);
 
@@ -246,11 +247,25 @@ async fn sweep_forever(booking: Booking) {
     let mut tick = tokio::time::interval(SWEEP_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        // On the tick, or at once when a read saw a hold past its expiry not yet swept.
+        // Just past the earliest planned expiry (a hold is expired once `expires_at <= now`).
+        let planned = booking.next_planned_expiry().map(|at| {
+            (at - chrono::Utc::now()).to_std().unwrap_or_default() + Duration::from_millis(1)
+        });
+        let due = async {
+            match planned {
+                Some(wait) => tokio::time::sleep(wait).await,
+                None => std::future::pending().await,
+            }
+        };
+        // On the tick, at a planned expiry, or at once when a read saw a hold past its expiry
+        // not yet swept; a hold that runs out sooner than the plan's first is planned anew.
         tokio::select! {
             _ = tick.tick() => {}
             _ = booking.sweep_requested() => {}
+            _ = due => {}
+            _ = booking.expiry_planned() => continue,
         }
+        booking.take_due_expiries(chrono::Utc::now());
         if let Err(e) = booking.sweep().await {
             tracing::warn!(error = format!("{e:#}"), "expiry sweep failed; retrying");
         }

@@ -2,6 +2,7 @@
 mod answers;
 mod days;
 pub mod events;
+mod expiry;
 mod offers;
 mod reservations;
 mod restaurants;
@@ -69,6 +70,8 @@ pub struct Booking {
     mail_ready: Arc<tokio::sync::Notify>,
     /// Wakes the sweeper at once (a read saw a hold past its expiry that is not swept yet).
     sweep_now: Arc<tokio::sync::Notify>,
+    /// When the holds this instance wrote run out: the sweeper runs then (see `expiry.rs`).
+    expiries: Arc<expiry::Plan>,
     /// TEST ONLY (zero unless a crash test sets it): how long a background offer after a
     /// freeing commit waits before it runs; see `ServeArgs::test_only_offer_delay_secs`.
     test_only_offer_delay: std::time::Duration,
@@ -90,6 +93,7 @@ impl Booking {
             mail: false,
             mail_ready: Arc::new(tokio::sync::Notify::new()),
             sweep_now: Arc::new(tokio::sync::Notify::new()),
+            expiries: Arc::default(),
             test_only_offer_delay: std::time::Duration::ZERO,
             offer_queues: offers::OfferQueues::default(),
             loser_days: days::LoserDays::default(),
@@ -150,6 +154,12 @@ impl Booking {
         v: Versions,
         image: Option<Arc<events::Image>>,
     ) {
+        // Every hold this instance writes passes here with its after-image: plan its expiry.
+        for r in image.iter().flat_map(|i| &i.reservations) {
+            if let (crate::domain::Status::Held, Some(at)) = (r.status, r.expires_at) {
+                self.expiries.add(at);
+            }
+        }
         self.publisher.publish(Change {
             restaurant_id,
             cause,
@@ -241,13 +251,32 @@ impl Booking {
         self.sweep_now.notified().await;
     }
 
-    /// Marks due holds expired and publishes each release. Returns how many expired.
+    /// The earliest instant a hold this instance wrote runs out, if one is planned.
+    pub fn next_planned_expiry(&self) -> Option<DateTime<Utc>> {
+        self.expiries.next()
+    }
+
+    /// Resolves when a hold was written that runs out before every one planned so far.
+    pub async fn expiry_planned(&self) {
+        self.expiries.changed().await;
+    }
+
+    /// Forgets the planned expiries up to `now`: the sweep about to run covers them.
+    pub fn take_due_expiries(&self, now: DateTime<Utc>) {
+        self.expiries.take_due(now);
+    }
+
+    /// Marks due holds expired, offers what each freed to the waitlist, and then publishes
+    /// each release: as for a release, a subscriber that sees the time freed finds it already
+    /// offered (a lapsed offer cascades the same way). Returns how many expired.
     #[tracing::instrument(name = "booking.sweep", skip_all, level = "debug")]
     pub async fn sweep(&self) -> BookingResult<usize> {
         let now = Self::now();
         let expired = self.store.expire_due(now, 500).await?;
         let n = expired.len();
-        for (r, v) in expired {
+        futures_util::future::join_all(expired.into_iter().map(|(r, v)| async move {
+            self.offer_after_commit(crate::domain::waitlist::Freed::of(&r))
+                .await;
             let image = events::Image::new(vec![r.clone()], Vec::new());
             self.publish(
                 r.restaurant_id,
@@ -256,9 +285,8 @@ impl Booking {
                 v,
                 Some(image),
             );
-            // The freed time goes to the waitlist first (a lapsed offer cascades the same way).
-            self.spawn_offer(crate::domain::waitlist::Freed::of(&r));
-        }
+        }))
+        .await;
         Ok(n)
     }
 }

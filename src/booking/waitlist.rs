@@ -249,18 +249,21 @@ impl Booking {
     /// Offers freed capacity in the background (the change that freed it is already answered).
     pub(super) fn spawn_offer(&self, freed: Freed) {
         let me = self.clone();
-        tokio::spawn(async move {
-            // Zero except in a crash test (a hidden test-only flag).
-            if !me.test_only_offer_delay.is_zero() {
-                tokio::time::sleep(me.test_only_offer_delay).await;
-            }
-            if let Err(e) = me.offer_freed(freed).await {
-                tracing::warn!(
-                    error = format!("{e:#}"),
-                    "waitlist offer failed; the reconcile loop retries"
-                );
-            }
-        });
+        tokio::spawn(async move { me.offer_after_commit(freed).await });
+    }
+
+    /// Offers what a committed change freed; a failure is logged (the reconcile loop retries).
+    pub(super) async fn offer_after_commit(&self, freed: Freed) {
+        // Zero except in a crash test (a hidden test-only flag).
+        if !self.test_only_offer_delay.is_zero() {
+            tokio::time::sleep(self.test_only_offer_delay).await;
+        }
+        if let Err(e) = self.offer_freed(freed).await {
+            tracing::warn!(
+                error = format!("{e:#}"),
+                "waitlist offer failed; the reconcile loop retries"
+            );
+        }
     }
 
     /// The date's `waiting` entries that joined before `before`, in queue order: those freed

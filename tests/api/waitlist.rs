@@ -758,3 +758,59 @@ async fn a_release_that_makes_room_in_a_full_pacing_window_offers_its_starts_on_
         0
     );
 }
+
+/// A hold runs out while an entry waits for its time. The sweep runs at the hold's expiry (it
+/// is planned then, not left to the next tick), offers the freed time, and only then publishes
+/// the expiry: a subscriber never sees the time free, and a diner who acts on the expiry's
+/// update finds it taken by the offer.
+#[tokio::test]
+async fn an_expiring_hold_goes_to_the_waiting_entry_before_anyone_sees_its_time_free() {
+    let app = TestApp::spawn().await;
+    let mut body = restaurant_body(json!([{"id": "t1", "max_party": 2}]));
+    body["hold_seconds"] = json!(2);
+    let r = app.create_restaurant(body).await;
+    let date = date_in(4);
+    let held = app.held(&r.id, &date, "19:00", 2).await;
+    let (status, entry) = join(&app, &r.id, join_body(&date, 2, "19:00", "19:00")).await;
+    assert_eq!(status, StatusCode::CREATED, "{entry}");
+    let mut ws = Ws::connect(&app.base).await;
+    let mut seen = LiveState::default();
+    seen.apply(&ws.subscribe("a", &r.id, &date, 2).await);
+    assert_eq!(seen.slots["19:00"], 0);
+    // No frame shows 19:00 free, until the entry holds the offer and after: a change that
+    // leaves every count as it was sends no update at all.
+    let (id, token) = (
+        entry["id"].as_str().unwrap(),
+        entry["token"].as_str().unwrap(),
+    );
+    async fn frames(ws: &mut Ws, seen: &mut LiveState, within: Duration) {
+        while let Got::Frame(f) = ws.next(within).await {
+            seen.apply(&f);
+            assert_eq!(seen.slots["19:00"], 0, "19:00 shown free: {f}");
+        }
+    }
+    let end = Instant::now() + Duration::from_secs(10);
+    loop {
+        frames(&mut ws, &mut seen, Duration::from_millis(50)).await;
+        let e = app.waitlist_entry(id, token).await;
+        if e["status"] == "offered" {
+            assert_eq!(e["offer"]["time"], "19:00");
+            break;
+        }
+        assert!(
+            Instant::now() < end,
+            "no offer after the expiry of {held}: {e}"
+        );
+    }
+    // Whatever was published before the offer was on the socket by then.
+    frames(&mut ws, &mut seen, Duration::from_millis(300)).await;
+    let res = app
+        .send(
+            Method::POST,
+            &format!("/v1/restaurants/{}/holds", r.id),
+            None,
+            Some(json!({"date": date, "time": "19:00", "party_size": 2})),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::CONFLICT);
+}

@@ -312,7 +312,11 @@ async fn a_hold_asked_again_after_the_retry_window_is_a_new_hold() {
     lose_the_answer_to_a_hold(&diner, &server, &rid, &date, 3).await;
     diner.wait_attr(slot, "data-available", "2", SECS(5)).await;
     // Past the window by the page's own clock.
-    let failed_at = diner.js("return Date.now();", vec![]).await.as_f64().unwrap();
+    let failed_at = diner
+        .js("return Date.now();", vec![])
+        .await
+        .as_f64()
+        .unwrap();
     until(SECS(10), "the retry window to pass", || async {
         let now = diner.js("return Date.now();", vec![]).await.as_f64()?;
         (now > failed_at + 1500.0).then_some(())
@@ -331,7 +335,11 @@ async fn a_hold_asked_again_after_the_retry_window_is_a_new_hold() {
         .await;
     assert_eq!(code, 200, "{day}");
     let held: Vec<&Value> = day["reservations"].as_array().unwrap().iter().collect();
-    assert_eq!(held.len(), 2, "a second hold, not the first replayed: {day}");
+    assert_eq!(
+        held.len(),
+        2,
+        "a second hold, not the first replayed: {day}"
+    );
     let shown = diner
         .js(
             "return JSON.parse(sessionStorage.getItem('tablecast.booking')).id;",
