@@ -58,14 +58,17 @@ pub struct ServeArgs {
     /// Seed a demo restaurant when the store has none.
     #[arg(long, env = "TABLECAST_DEMO", value_parser = clap::builder::BoolishValueParser::new())]
     pub demo: bool,
-    /// Seconds `/readyz` answers 503 before the server stops accepting on SIGTERM.
-    #[arg(long, env = "TABLECAST_DRAIN_GRACE_SECS", default_value_t = 3.0)]
+    /// Seconds `/readyz` answers 503 before the server stops accepting on SIGTERM: 0 to 5 (the
+    /// rest of the drain takes at most 10 s, and the whole of it at most 15 s).
+    #[arg(long, env = "TABLECAST_DRAIN_GRACE_SECS", default_value_t = 3.0,
+          value_parser = seconds_in(0.0, 5.0))]
     pub drain_grace_secs: f64,
     /// Seconds between WebSocket pings.
     #[arg(
         long,
         env = "TABLECAST_WS_PING_SECS",
         default_value_t = 20.0,
+        value_parser = seconds_in(0.05, 3600.0),
         hide = true
     )]
     pub ws_ping_secs: f64,
@@ -74,11 +77,14 @@ pub struct ServeArgs {
         long,
         env = "TABLECAST_WS_IDLE_SECS",
         default_value_t = 60.0,
+        value_parser = seconds_in(0.1, 86400.0),
         hide = true
     )]
     pub ws_idle_secs: f64,
-    /// Seconds between reconcile passes that repair live channels behind the store.
-    #[arg(long, env = "TABLECAST_RECONCILE_SECS", default_value_t = 5.0)]
+    /// Seconds between reconcile passes that repair live channels behind the store: 0.05 to
+    /// 3600.
+    #[arg(long, env = "TABLECAST_RECONCILE_SECS", default_value_t = 5.0,
+          value_parser = seconds_in(0.05, 3600.0))]
     pub reconcile_secs: f64,
     /// Live (held, unexpired) holds one client may have at once, all restaurants; 0 = off.
     #[arg(long, env = "TABLECAST_MAX_LIVE_HOLDS_PER_CLIENT", default_value_t = 4)]
@@ -98,7 +104,7 @@ pub struct ServeArgs {
     /// Comma list of CIDRs whose `X-Forwarded-For` is believed (the load balancer's subnet).
     #[arg(long, env = "TABLECAST_TRUSTED_PROXIES", default_value = "")]
     pub trusted_proxies: String,
-    /// Comma list of `Origin`s accepted on `/v1/live` (default: any).
+    /// Comma list of `Origin`s accepted on `/v1/live` (default, and when empty: any).
     #[arg(long, env = "TABLECAST_ALLOWED_ORIGINS")]
     pub allowed_origins: Option<String>,
     /// Days released/expired holds, their tokens and idempotency records are kept: 1 to 36500
@@ -107,11 +113,12 @@ pub struct ServeArgs {
           value_parser = clap::value_parser!(u32).range(1..=36500))]
     pub retention_days: u32,
     /// Seconds between waitlist reconciles, which repair an offer lost to a crash between a
-    /// freeing commit and its offer.
+    /// freeing commit and its offer: 0.05 to 3600.
     #[arg(
         long,
         env = "TABLECAST_WAITLIST_RECONCILE_SECS",
-        default_value_t = 10.0
+        default_value_t = 10.0,
+        value_parser = seconds_in(0.05, 3600.0)
     )]
     pub waitlist_reconcile_secs: f64,
     /// TEST ONLY, hidden, off (0) by default: seconds the background waitlist offer that
@@ -123,6 +130,7 @@ pub struct ServeArgs {
         long,
         env = "TABLECAST_TEST_ONLY_OFFER_DELAY_SECS",
         default_value_t = 0.0,
+        value_parser = seconds_in(0.0, 3600.0),
         hide = true
     )]
     pub test_only_offer_delay_secs: f64,
@@ -131,6 +139,23 @@ pub struct ServeArgs {
     pub socket_send_buffer: Option<usize>,
     #[command(flatten)]
     pub mail: crate::mail::MailArgs,
+}
+
+/// A clap parser of a number of seconds in `lo..=hi`: a finite decimal. A value out of range (or
+/// `inf`, `nan`, `1e300`) is refused at start with the flag's name, instead of turning into a
+/// duration that panics or overflows an instant later.
+fn seconds_in(lo: f64, hi: f64) -> impl Fn(&str) -> Result<f64, String> + Clone + Send + Sync {
+    move |s: &str| {
+        let v: f64 = s
+            .trim()
+            .parse()
+            .map_err(|_| format!("`{s}` is not a number of seconds"))?;
+        if v.is_finite() && (lo..=hi).contains(&v) {
+            Ok(v)
+        } else {
+            Err(format!("`{s}` is not between {lo} and {hi} seconds"))
+        }
+    }
 }
 
 impl ServeArgs {
@@ -143,12 +168,18 @@ impl ServeArgs {
             max_connections: self.max_connections_per_client,
             trusted_proxies: TrustedProxies::parse(&self.trusted_proxies)
                 .map_err(|e| anyhow::anyhow!("--trusted-proxies: {e}"))?,
-            allowed_origins: self.allowed_origins.as_ref().map(|s| {
-                s.split(',')
-                    .map(|o| o.trim().to_owned())
-                    .filter(|o| !o.is_empty())
-                    .collect()
-            }),
+            // An empty list (`TABLECAST_ALLOWED_ORIGINS=` left blank in a deployment file) is
+            // no list, as an empty admin token or proxy list is: it would refuse every browser.
+            allowed_origins: self
+                .allowed_origins
+                .as_ref()
+                .map(|s| {
+                    s.split(',')
+                        .map(|o| o.trim().to_owned())
+                        .filter(|o| !o.is_empty())
+                        .collect::<Vec<_>>()
+                })
+                .filter(|list| !list.is_empty()),
         })
     }
 
@@ -197,6 +228,53 @@ impl ServeArgs {
             },
             waitlist_reconcile_secs: 10.0,
             test_only_offer_delay_secs: 0.0,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn serve(args: &[&str]) -> ServeArgs {
+        let argv = ["tablecast", "serve"].iter().chain(args).copied();
+        match Cli::try_parse_from(argv).expect("valid arguments").command {
+            Command::Serve(a) => a,
+            _ => unreachable!(),
+        }
+    }
+
+    #[test]
+    fn an_empty_origin_list_is_no_list_and_a_list_is_trimmed() {
+        for blank in ["", " ", ",", " , "] {
+            let s = serve(&["--allowed-origins", blank])
+                .limit_settings()
+                .unwrap();
+            assert_eq!(s.allowed_origins, None, "{blank:?}");
+        }
+        let s = serve(&[
+            "--allowed-origins",
+            " https://a.example , https://b.example",
+        ])
+        .limit_settings()
+        .unwrap();
+        assert_eq!(
+            s.allowed_origins,
+            Some(vec![
+                "https://a.example".to_owned(),
+                "https://b.example".to_owned()
+            ])
+        );
+    }
+
+    #[test]
+    fn seconds_are_finite_and_in_range() {
+        let p = seconds_in(0.0, 5.0);
+        assert_eq!(p("3"), Ok(3.0));
+        assert_eq!(p(" 0.5 "), Ok(0.5));
+        assert_eq!(p("5"), Ok(5.0));
+        for bad in ["inf", "-inf", "nan", "-0.1", "5.01", "1e300", "three", ""] {
+            assert!(p(bad).is_err(), "{bad}");
         }
     }
 }

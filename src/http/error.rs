@@ -216,7 +216,10 @@ pub fn json_error(err: actix_web::error::JsonPayloadError) -> ApiError {
     match err {
         E::Overflow { .. } | E::OverflowKnownLength { .. } => ApiError::PayloadTooLarge,
         E::ContentType => ApiError::UnsupportedMediaType,
-        E::Deserialize(e) => ApiError::BadRequest(format!("malformed JSON body: {e}")),
+        E::Deserialize(e) => ApiError::BadRequest(format!(
+            "malformed JSON body: {}",
+            without_type_names(&e.to_string())
+        )),
         e => ApiError::BadRequest(format!("unreadable body: {e}")),
     }
 }
@@ -232,7 +235,28 @@ pub fn path_error(err: actix_web::error::PathError) -> ApiError {
 
 /// A JSON value that does not fit the expected shape is a `400`.
 pub fn shape_error(e: serde_json::Error) -> ApiError {
-    ApiError::BadRequest(format!("body does not match the expected shape: {e}"))
+    ApiError::BadRequest(format!(
+        "body does not match the expected shape: {}",
+        without_type_names(&e.to_string())
+    ))
+}
+
+/// serde names the Rust type it expected (`expected struct GuestInput`); a client knows JSON
+/// objects, not our types.
+fn without_type_names(msg: &str) -> String {
+    let mut out = String::with_capacity(msg.len());
+    let mut rest = msg;
+    while let Some(i) = rest.find("expected struct ") {
+        out.push_str(&rest[..i]);
+        out.push_str("expected an object");
+        let after = &rest[i + "expected struct ".len()..];
+        let name = after
+            .find(|c: char| !(c.is_alphanumeric() || c == '_'))
+            .unwrap_or(after.len());
+        rest = &after[name..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// A request body as its DTO. Only an object has members: serde would also read an array
@@ -244,4 +268,21 @@ pub fn from_body<T: serde::de::DeserializeOwned>(v: &Value) -> Result<T> {
         ));
     }
     serde_json::from_value(v.clone()).map_err(shape_error)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_shape_error_names_json_kinds_not_our_types() {
+        assert_eq!(
+            super::without_type_names(
+                "invalid type: string \"x\", expected struct GuestInput at line 1 column 30"
+            ),
+            "invalid type: string \"x\", expected an object at line 1 column 30"
+        );
+        assert_eq!(
+            super::without_type_names("missing field `date`"),
+            "missing field `date`"
+        );
+    }
 }

@@ -146,12 +146,21 @@ pub fn query_date(date: Option<&str>) -> Result<LocalDate> {
     LocalDate::parse(d).map_err(ApiError::BadRequest)
 }
 
-/// A party size: not an integer is 400, out of range 422.
+/// A party size: not an integer is 400, out of range 422 (one too large for 64 bits too, as in
+/// a JSON body: it is still an integer).
 pub fn party_size(v: Option<&str>) -> Result<PartySize> {
+    use std::num::IntErrorKind;
     let s = v.ok_or_else(|| ApiError::BadRequest("`party_size` is required".into()))?;
-    let n: i64 = s
-        .parse()
-        .map_err(|_| ApiError::BadRequest(format!("`party_size` `{s}` is not an integer")))?;
+    let n: i64 = match s.parse::<i64>() {
+        Ok(n) => n,
+        Err(e) if *e.kind() == IntErrorKind::PosOverflow => i64::MAX,
+        Err(e) if *e.kind() == IntErrorKind::NegOverflow => i64::MIN,
+        Err(_) => {
+            return Err(ApiError::BadRequest(format!(
+                "`party_size` `{s}` is not an integer"
+            )))
+        }
+    };
     Ok(PartySize::new(n)?)
 }
 

@@ -204,6 +204,9 @@ async fn bad_requests_answer_their_problem_and_change_nothing() {
         case(Method::PATCH, &restaurant, Staff, raw_json(r#"{"slot_minutes": 18446744073709551616}"#), 422, "validation").field("slot_minutes"),
         case(Method::POST, &holds, Nobody, hold_body("19:00", json!(-3)), 422, "validation").field("party_size"),
         case(Method::GET, avail(&format!("date={date}&party_size=0")), Nobody, Body::None, 422, "validation").field("party_size"),
+        // Past 64 bits is still an integer: out of range, as in a JSON body.
+        case(Method::GET, avail(&format!("date={date}&party_size=18446744073709551616")), Nobody, Body::None, 422, "validation").field("party_size"),
+        case(Method::GET, avail(&format!("date={date}&party_size=-18446744073709551616")), Nobody, Body::None, 422, "validation").field("party_size"),
         case(Method::GET, avail(&format!("date={date}&party_size=101")), Nobody, Body::None, 422, "validation").field("party_size"),
         case(Method::POST, &walk_ins, Staff, Body::Json(json!({"party_size": 101})), 422, "validation").field("party_size"),
         // Starts that parse but are not bookable.

@@ -397,3 +397,45 @@ fn a_retention_shorter_than_the_replay_window_or_past_any_date_is_refused() {
         assert!(err.contains("retention-days"), "{err}");
     }
 }
+
+#[test]
+fn a_number_of_seconds_out_of_range_is_refused_at_start_with_its_flag() {
+    // `inf` or `1e300` became a duration that panicked at start, `1e19` one that overflowed an
+    // instant later (a live subscribe answered 503, the waitlist reconcile died); `nan` and
+    // negative values were silently taken as 0; a grace over 5 s breaks the 15 s drain.
+    for (flag, env, value) in [
+        ("--drain-grace-secs", "TABLECAST_DRAIN_GRACE_SECS", "inf"),
+        ("--drain-grace-secs", "TABLECAST_DRAIN_GRACE_SECS", "-5"),
+        ("--drain-grace-secs", "TABLECAST_DRAIN_GRACE_SECS", "20"),
+        ("--reconcile-secs", "TABLECAST_RECONCILE_SECS", "1e19"),
+        ("--reconcile-secs", "TABLECAST_RECONCILE_SECS", "nan"),
+        (
+            "--waitlist-reconcile-secs",
+            "TABLECAST_WAITLIST_RECONCILE_SECS",
+            "1e300",
+        ),
+    ] {
+        for by_env in [false, true] {
+            let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_tablecast"));
+            cmd.args([
+                "serve",
+                "--listen",
+                "127.0.0.1:1",
+                "--store",
+                "sqlite::memory:",
+            ])
+            .env("RUST_BACKTRACE", "0")
+            .env_remove(env);
+            if by_env {
+                cmd.env(env, value);
+            } else {
+                cmd.arg(format!("{flag}={value}"));
+            }
+            let out = cmd.output().unwrap();
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(2), "{flag} {value}: {err}");
+            assert!(err.contains(flag), "{flag} {value}: {err}");
+            assert!(!err.contains("panicked"), "{err}");
+        }
+    }
+}
