@@ -23,6 +23,8 @@ use tracing_actix_web::{RequestId, TracingLogger};
 /// How often the sweeper looks for expired holds besides the expiries this instance planned
 /// (docs/architecture.md: broadcast within 2 s of `expires_at`).
 const SWEEP_EVERY: Duration = Duration::from_millis(250);
+/// The least time between two sweeps at planned expiries.
+const PLANNED_GAP: Duration = Duration::from_millis(20);
 const HOUSEKEEP_EVERY: Duration = Duration::from_secs(60);
 
 pub struct Application {
@@ -246,10 +248,15 @@ impl Application {
 async fn sweep_forever(booking: Booking) {
     let mut tick = tokio::time::interval(SWEEP_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last = tokio::time::Instant::now();
     loop {
-        // Just past the earliest planned expiry (a hold is expired once `expires_at <= now`).
+        // Just past the earliest planned expiry (a hold is expired once `expires_at <= now`),
+        // and not sooner than `PLANNED_GAP` after the last sweep: holds that run out one after
+        // the other share a sweep rather than each taking the writer for one.
         let planned = booking.next_planned_expiry().map(|at| {
-            (at - chrono::Utc::now()).to_std().unwrap_or_default() + Duration::from_millis(1)
+            let due =
+                (at - chrono::Utc::now()).to_std().unwrap_or_default() + Duration::from_millis(1);
+            due.max((last + PLANNED_GAP).saturating_duration_since(tokio::time::Instant::now()))
         });
         let due = async {
             match planned {
@@ -266,6 +273,7 @@ async fn sweep_forever(booking: Booking) {
             _ = booking.expiry_planned() => continue,
         }
         booking.take_due_expiries(chrono::Utc::now());
+        last = tokio::time::Instant::now();
         if let Err(e) = booking.sweep().await {
             tracing::warn!(error = format!("{e:#}"), "expiry sweep failed; retrying");
         }

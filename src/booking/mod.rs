@@ -154,10 +154,12 @@ impl Booking {
         v: Versions,
         image: Option<Arc<events::Image>>,
     ) {
-        // Every hold this instance writes passes here with its after-image: plan its expiry.
+        // Every reservation this instance writes passes here with its after-image: a hold's
+        // expiry is planned, and forgotten once it is confirmed, released or expired.
         for r in image.iter().flat_map(|i| &i.reservations) {
-            if let (crate::domain::Status::Held, Some(at)) = (r.status, r.expires_at) {
-                self.expiries.add(at);
+            match (r.status, r.expires_at) {
+                (crate::domain::Status::Held, Some(at)) => self.expiries.add(r.id, at),
+                _ => self.expiries.forget(r.id),
             }
         }
         self.publisher.publish(Change {
@@ -266,27 +268,32 @@ impl Booking {
         self.expiries.take_due(now);
     }
 
-    /// Marks due holds expired, offers what each freed to the waitlist, and then publishes
-    /// each release: as for a release, a subscriber that sees the time freed finds it already
-    /// offered (a lapsed offer cascades the same way). Returns how many expired.
+    /// Marks due holds expired; then, for each, offers what it freed to the waitlist and only
+    /// then publishes its expiry, as a release does: its update reaches subscribers with the
+    /// time already offered (a lapsed offer cascades the same way). Each offer and publish runs
+    /// in a task of its own, which the sweep does not wait for: a slow offer (a contended
+    /// DynamoDB write) holds up neither the next sweep nor any other expiry, and a sweeper
+    /// stopped at shutdown does not cut a publish short. Returns how many expired.
     #[tracing::instrument(name = "booking.sweep", skip_all, level = "debug")]
     pub async fn sweep(&self) -> BookingResult<usize> {
         let now = Self::now();
         let expired = self.store.expire_due(now, 500).await?;
         let n = expired.len();
-        futures_util::future::join_all(expired.into_iter().map(|(r, v)| async move {
-            self.offer_after_commit(crate::domain::waitlist::Freed::of(&r))
-                .await;
-            let image = events::Image::new(vec![r.clone()], Vec::new());
-            self.publish(
-                r.restaurant_id,
-                Cause::Expired,
-                r.updated_at,
-                v,
-                Some(image),
-            );
-        }))
-        .await;
+        for (r, v) in expired {
+            let me = self.clone();
+            tokio::spawn(async move {
+                me.offer_after_commit(crate::domain::waitlist::Freed::of(&r))
+                    .await;
+                let image = events::Image::new(vec![r.clone()], Vec::new());
+                me.publish(
+                    r.restaurant_id,
+                    Cause::Expired,
+                    r.updated_at,
+                    v,
+                    Some(image),
+                );
+            });
+        }
         Ok(n)
     }
 }

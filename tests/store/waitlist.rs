@@ -22,6 +22,7 @@ contract!(
     a_cancel_offers_the_freed_table,
     an_expired_hold_is_offered_by_the_sweep,
     two_holds_that_fill_a_paced_window_and_expire_together_offer_the_room_they_opened,
+    a_slow_offer_holds_up_no_sweep_and_no_other_expiry,
     a_passed_offer_cascades_to_the_next_entry_and_a_confirmed_one_books,
     an_offer_that_expires_lapses_and_cascades,
     an_earlier_entry_that_does_not_fit_does_not_block_a_later_one,
@@ -265,6 +266,34 @@ async fn two_holds_that_fill_a_paced_window_and_expire_together_offer_the_room_t
     let o = reservation(s, offer.reservation_id).await;
     assert_eq!(o.table_ids, vec![TableId::parse("t3").unwrap()]);
     assert_eq!(o.party_size, 4);
+}
+
+/// The sweep offers what each expired hold freed and then publishes it, in a task of its own: an
+/// offer that takes long (here held back 30 s) holds up neither the sweep nor the expiry of
+/// another restaurant's hold.
+async fn a_slow_offer_holds_up_no_sweep_and_no_other_expiry(b: &Backend) {
+    let s = &b.store;
+    let bk = booking(s).with_test_only_offer_delay(StdDuration::from_secs(30));
+    let r1 = created(s, 1, 1).await;
+    let mut r2 = restaurant("Elsewhere");
+    r2.tables = r1.tables.clone();
+    r2.hold_seconds = 2;
+    r2.validate().unwrap();
+    s.create_restaurant(&r2, "staff-elsewhere", Utc::now())
+        .await
+        .unwrap();
+    let h1 = hold(&bk, &r1, "19:00", 2).await;
+    let h2 = hold(&bk, &r2, "19:00", 2).await;
+    join(&bk, &r1, 2, "19:00", "19:00").await;
+    eventually(WAIT, "both holds to expire", || async {
+        tokio::time::timeout(StdDuration::from_secs(5), bk.sweep())
+            .await
+            .expect("a sweep waits for no offer")
+            .unwrap();
+        let (a, b) = (reservation(s, h1.id).await, reservation(s, h2.id).await);
+        a.status == Status::Expired && b.status == Status::Expired
+    })
+    .await;
 }
 
 async fn a_passed_offer_cascades_to_the_next_entry_and_a_confirmed_one_books(b: &Backend) {
