@@ -376,24 +376,8 @@ fn a_retention_shorter_than_the_replay_window_or_past_any_date_is_refused() {
         ("36501", false),
         ("99999999999", false),
     ] {
-        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_tablecast"));
-        cmd.args([
-            "serve",
-            "--listen",
-            "127.0.0.1:1",
-            "--store",
-            "sqlite::memory:",
-        ])
-        .env("RUST_BACKTRACE", "0")
-        .env_remove("TABLECAST_RETENTION_DAYS");
-        if env {
-            cmd.env("TABLECAST_RETENTION_DAYS", days);
-        } else {
-            cmd.args(["--retention-days", days]);
-        }
-        let out = cmd.output().unwrap();
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(2), "{days} (env {env}): {err}");
+        let (code, err) = serve_with("--retention-days", "TABLECAST_RETENTION_DAYS", days, env);
+        assert_eq!(code, Some(2), "{days} (env {env}): {err}");
         assert!(err.contains("retention-days"), "{err}");
     }
 }
@@ -416,26 +400,35 @@ fn a_number_of_seconds_out_of_range_is_refused_at_start_with_its_flag() {
         ),
     ] {
         for by_env in [false, true] {
-            let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_tablecast"));
-            cmd.args([
-                "serve",
-                "--listen",
-                "127.0.0.1:1",
-                "--store",
-                "sqlite::memory:",
-            ])
-            .env("RUST_BACKTRACE", "0")
-            .env_remove(env);
-            if by_env {
-                cmd.env(env, value);
-            } else {
-                cmd.arg(format!("{flag}={value}"));
-            }
-            let out = cmd.output().unwrap();
-            let err = String::from_utf8_lossy(&out.stderr);
-            assert_eq!(out.status.code(), Some(2), "{flag} {value}: {err}");
+            let (code, err) = serve_with(flag, env, value, by_env);
+            assert_eq!(code, Some(2), "{flag} {value}: {err}");
             assert!(err.contains(flag), "{flag} {value}: {err}");
             assert!(!err.contains("panicked"), "{err}");
         }
     }
+}
+
+/// `tablecast serve` on a closed port with `flag` set to `value`, on the command line or (with
+/// `by_env`) through its environment twin `env`: its exit code and standard error.
+fn serve_with(flag: &str, env: &str, value: &str, by_env: bool) -> (Option<i32>, String) {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_tablecast"));
+    cmd.args([
+        "serve",
+        "--listen",
+        "127.0.0.1:1",
+        "--store",
+        "sqlite::memory:",
+    ])
+    .env("RUST_BACKTRACE", "0")
+    .env_remove(env);
+    if by_env {
+        cmd.env(env, value);
+    } else {
+        cmd.arg(format!("{flag}={value}"));
+    }
+    let out = cmd.output().unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }

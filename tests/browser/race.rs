@@ -183,24 +183,9 @@ async fn a_hold_whose_answer_was_lost_is_asked_again_and_gets_the_same_hold() {
     assert_eq!(at["available_tables"], 2, "{avail}");
     assert_eq!(diner.js("return globalThis.lostAnswers;", vec![]).await, 1);
     // And the page holds the very reservation the first request made.
-    let (code, day) = server
-        .send(
-            reqwest::Method::GET,
-            &format!("/v1/restaurants/{rid}/reservations?date={date}"),
-            Some(&staff),
-            None,
-        )
-        .await;
-    assert_eq!(code, 200, "{day}");
-    let held: Vec<&Value> = day["reservations"].as_array().unwrap().iter().collect();
-    assert_eq!(held.len(), 1, "{day}");
-    let shown = diner
-        .js(
-            "return JSON.parse(sessionStorage.getItem('tablecast.booking')).id;",
-            vec![],
-        )
-        .await;
-    assert_eq!(held[0]["id"], shown);
+    let held = reservations_of(&server, &rid, &staff, &date).await;
+    assert_eq!(held.len(), 1, "{held:?}");
+    assert_eq!(held[0]["id"], shown_booking(&diner).await);
     diner.finish(&[]).await;
 }
 
@@ -236,25 +221,17 @@ async fn a_lost_hold_replayed_after_it_expired_is_told_as_expired() {
     diner.wait_attr(slot, "data-available", "2", SECS(10)).await;
     // And it is over by the page's own clock too (an estimate of the server's, within about
     // half a second), with a margin.
-    let (code, day) = server
-        .send(
-            reqwest::Method::GET,
-            &format!("/v1/restaurants/{rid}/reservations?date={date}"),
-            Some(&staff),
-            None,
-        )
-        .await;
-    assert_eq!(code, 200, "{day}");
+    let day = reservations_of(&server, &rid, &staff, &date).await;
     // Swept as expired, its `updated_at` is its end.
-    assert_eq!(day["reservations"][0]["status"], "expired", "{day}");
-    let expired_at = day["reservations"][0]["updated_at"]
+    assert_eq!(day[0]["status"], "expired", "{day:?}");
+    let expired_at = day[0]["updated_at"]
         .as_str()
         .map(|x| {
             chrono::DateTime::parse_from_rfc3339(x)
                 .unwrap()
                 .timestamp_millis()
         })
-        .unwrap_or_else(|| panic!("the lost request's hold: {day}"));
+        .unwrap_or_else(|| panic!("the lost request's hold: {day:?}"));
     until(SECS(10), "the page's clock past the hold's end", || async {
         let now = diner
             .js(
@@ -325,33 +302,46 @@ async fn a_hold_asked_again_after_the_retry_window_is_a_new_hold() {
     diner.click(slot).await;
     diner.wait_visible("[data-testid=hold]", SECS(10)).await;
     diner.wait_attr(slot, "data-available", "1", SECS(5)).await;
-    let (code, day) = server
-        .send(
-            reqwest::Method::GET,
-            &format!("/v1/restaurants/{rid}/reservations?date={date}"),
-            Some(&staff),
-            None,
-        )
-        .await;
-    assert_eq!(code, 200, "{day}");
-    let held: Vec<&Value> = day["reservations"].as_array().unwrap().iter().collect();
+    let held = reservations_of(&server, &rid, &staff, &date).await;
     assert_eq!(
         held.len(),
         2,
-        "a second hold, not the first replayed: {day}"
+        "a second hold, not the first replayed: {held:?}"
     );
-    let shown = diner
-        .js(
-            "return JSON.parse(sessionStorage.getItem('tablecast.booking')).id;",
-            vec![],
-        )
-        .await;
     let newer = held
         .iter()
         .max_by_key(|r| r["created_at"].as_str().unwrap_or_default().to_owned())
         .unwrap();
-    assert_eq!(newer["id"], shown, "the page shows the new hold: {day}");
+    assert_eq!(
+        newer["id"],
+        shown_booking(&diner).await,
+        "the page shows the new hold"
+    );
     diner.finish(&[]).await;
+}
+
+/// The reservations of `rid` on `date`, as the staff list them.
+async fn reservations_of(server: &Server, rid: &str, staff: &str, date: &str) -> Vec<Value> {
+    let (code, day) = server
+        .send(
+            reqwest::Method::GET,
+            &format!("/v1/restaurants/{rid}/reservations?date={date}"),
+            Some(staff),
+            None,
+        )
+        .await;
+    assert_eq!(code, 200, "{day}");
+    day["reservations"].as_array().unwrap().clone()
+}
+
+/// The id of the booking the diner page keeps.
+async fn shown_booking(diner: &Browser) -> Value {
+    diner
+        .js(
+            "return JSON.parse(sessionStorage.getItem('tablecast.booking')).id;",
+            vec![],
+        )
+        .await
 }
 
 const SLOT_AT_20: &str = r#"[data-testid=slot][data-time="20:00"]"#;
