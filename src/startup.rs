@@ -248,15 +248,18 @@ impl Application {
 async fn sweep_forever(booking: Booking) {
     let mut tick = tokio::time::interval(SWEEP_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut last = tokio::time::Instant::now();
+    let mut last_planned = tokio::time::Instant::now();
     loop {
         // Just past the earliest planned expiry (a hold is expired once `expires_at <= now`),
-        // and not sooner than `PLANNED_GAP` after the last sweep: holds that run out one after
-        // the other share a sweep rather than each taking the writer for one.
+        // and not sooner than `PLANNED_GAP` after the last planned sweep: holds that run out one
+        // after the other share a sweep rather than each taking the writer for one. (A sweep on
+        // the tick or on request does not push the next planned one back.)
         let planned = booking.next_planned_expiry().map(|at| {
             let due =
                 (at - chrono::Utc::now()).to_std().unwrap_or_default() + Duration::from_millis(1);
-            due.max((last + PLANNED_GAP).saturating_duration_since(tokio::time::Instant::now()))
+            due.max(
+                (last_planned + PLANNED_GAP).saturating_duration_since(tokio::time::Instant::now()),
+            )
         });
         let due = async {
             match planned {
@@ -266,14 +269,16 @@ async fn sweep_forever(booking: Booking) {
         };
         // On the tick, at a planned expiry, or at once when a read saw a hold past its expiry
         // not yet swept; a hold that runs out sooner than the plan's first is planned anew.
-        tokio::select! {
-            _ = tick.tick() => {}
-            _ = booking.sweep_requested() => {}
-            _ = due => {}
+        let by_plan = tokio::select! {
+            _ = tick.tick() => false,
+            _ = booking.sweep_requested() => false,
+            _ = due => true,
             _ = booking.expiry_planned() => continue,
-        }
+        };
         booking.take_due_expiries(chrono::Utc::now());
-        last = tokio::time::Instant::now();
+        if by_plan {
+            last_planned = tokio::time::Instant::now();
+        }
         if let Err(e) = booking.sweep().await {
             tracing::warn!(error = format!("{e:#}"), "expiry sweep failed; retrying");
         }
