@@ -279,13 +279,17 @@ fn held_value(r: &crate::domain::Reservation, token: &str) -> Value {
     responses((status = 201, description = "the reservation, held, with its `token`", body = HeldReservation)))]
 pub async fn hold(
     req: HttpRequest,
-    path: web::Path<RestaurantId>,
+    path: std::result::Result<web::Path<RestaurantId>, actix_web::Error>,
     state: web::Data<AppState>,
     body: std::result::Result<JsonBody, actix_web::Error>,
 ) -> Result<HttpResponse> {
-    let rid = path.get();
     let who = &Requester::of(&req, &state).await?;
     let state: &AppState = &state;
+    let rid = match super::body::charged_path(path, || charge_hold(state, who, Uuid::nil())).await?
+    {
+        Ok(rid) => rid,
+        Err(unread) => return Ok(unread),
+    };
     // Every hold request takes a rate token, one that cannot be read as JSON included; only an
     // idempotent replay does not.
     let body = match super::body::charged(body, || charge_hold(state, who, rid)).await? {

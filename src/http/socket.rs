@@ -468,20 +468,21 @@ impl Conversation {
         }
     }
 
-    /// The `hold` op (`v`, a [`frames::HoldFrame`]), in the HTTP hold's order: the restaurant's id
-    /// (as in the path, `400`), a rate token, the body (`400`, `422`), the hold.
+    /// The `hold` op (`v`, a [`frames::HoldFrame`]), in the HTTP hold's order: a rate token (for
+    /// no restaurant when its id is not one, as for a bad path), the restaurant's id (as in the
+    /// path, `400`), the body (`400`, `422`), the hold.
     async fn hold(&self, v: &Value, req: Option<&str>) -> String {
-        let rid = str_member(v, "restaurant_id")
-            .and_then(|s| Uuid::parse_str(s).ok())
-            .ok_or_else(|| ApiError::BadRequest("`restaurant_id` must be a UUID".into()));
-        let cmd = match rid {
-            Ok(rid) => match super::restaurants::charge_hold(&self.state, &self.who, rid).await {
-                Ok(()) => from_body::<HoldInput>(v)
-                    .and_then(HoldCommand::parse)
-                    .map(|cmd| (rid, cmd)),
-                Err(e) => Err(e),
-            },
-            Err(e) => Err(e),
+        let rid = str_member(v, "restaurant_id").and_then(|s| Uuid::parse_str(s).ok());
+        let charged =
+            super::restaurants::charge_hold(&self.state, &self.who, rid.unwrap_or_default()).await;
+        let cmd = match (charged, rid) {
+            (Err(e), _) => Err(e),
+            (Ok(()), None) => Err(ApiError::BadRequest(
+                "`restaurant_id` must be a UUID".into(),
+            )),
+            (Ok(()), Some(rid)) => from_body::<HoldInput>(v)
+                .and_then(HoldCommand::parse)
+                .map(|cmd| (rid, cmd)),
         };
         let outcome = match cmd {
             Ok((rid, cmd)) => take_hold(&self.state, &self.who, rid, cmd, None).await,

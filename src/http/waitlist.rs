@@ -22,12 +22,16 @@ fn view(p: &Placed, with_guest: bool) -> WaitlistEntryView {
     responses((status = 201, description = "the entry, `waiting`, with its `token`", body = JoinedEntry)))]
 pub async fn join(
     req: HttpRequest,
-    path: web::Path<RestaurantId>,
+    path: std::result::Result<web::Path<RestaurantId>, actix_web::Error>,
     state: web::Data<AppState>,
     body: std::result::Result<JsonBody, actix_web::Error>,
 ) -> Result<HttpResponse> {
-    let rid = path.get();
     let who = Requester::of(&req, &state).await?;
+    let nil = uuid::Uuid::nil();
+    let rid = match super::body::charged_path(path, || state.limits.charge(&who, nil)).await? {
+        Ok(rid) => rid,
+        Err(unread) => return Ok(unread),
+    };
     // A join takes a rate token like a hold, one that cannot be read as JSON included.
     let body = match super::body::charged(body, || state.limits.charge(&who, rid)).await? {
         Ok(body) => body,

@@ -309,7 +309,7 @@ async fn a_hold_or_join_refused_for_its_body_still_takes_a_rate_token() {
 
 #[tokio::test]
 async fn a_hold_or_join_that_cannot_be_read_or_misuses_its_key_still_takes_a_rate_token() {
-    let app = TestApp::spawn_with(limits(0, "6/min")).await;
+    let app = TestApp::spawn_with(limits(0, "8/min")).await;
     let r = app.create_restaurant(restaurant_body(many_tables(6))).await;
     let date = date_in(3);
     let holds = format!("/v1/restaurants/{}/holds", r.id);
@@ -338,10 +338,45 @@ async fn a_hold_or_join_that_cannot_be_read_or_misuses_its_key_still_takes_a_rat
         raw(&holds, &good("t01"), json, Some("k-9")).await,
         raw(&holds, &good("t02"), json, Some("k-9")).await,
         raw(&holds, &good("t01"), json, Some("k-9")).await,
-        // Six tokens went: a well-formed hold is over the rate.
+        // A hold and a join whose restaurant is not an id (400).
+        raw("/v1/restaurants/not-a-uuid/holds", &good("t03"), json, None).await,
+        raw("/v1/restaurants/not-a-uuid/waitlist", "{}", json, None).await,
+        // Eight tokens went: a well-formed hold is over the rate.
         raw(&holds, &good("t03"), json, None).await,
     ];
-    assert_eq!(got, [400, 415, 400, 400, 201, 422, 201, 429]);
+    assert_eq!(got, [400, 415, 400, 400, 201, 422, 201, 400, 400, 429]);
+}
+
+/// On the socket too: a `hold` op whose restaurant is not an id is answered `400` and still
+/// takes a rate token.
+#[tokio::test]
+async fn a_socket_hold_for_no_restaurant_still_takes_a_rate_token() {
+    let app = TestApp::spawn_with(limits(0, "2/min")).await;
+    let r = app.create_restaurant(restaurant_body(many_tables(2))).await;
+    let date = date_in(3);
+    let mut ws = crate::kit::ws::Ws::connect(&app.base).await;
+    for i in 0..2 {
+        ws.send(
+            json!({"op": "hold", "req": format!("r{i}"), "restaurant_id": "nope",
+                        "date": date, "time": "19:00", "party_size": 2}),
+        )
+        .await;
+        let f = ws.frame().await;
+        assert_eq!(
+            (f["type"].as_str(), f["status"].as_u64()),
+            (Some("hold_result"), Some(400)),
+            "{f}"
+        );
+    }
+    let res = app
+        .send(
+            Method::POST,
+            &format!("/v1/restaurants/{}/holds", r.id),
+            None,
+            Some(json!({"date": date, "time": "19:00", "party_size": 2})),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
 }
 
 #[tokio::test]
