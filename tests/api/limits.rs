@@ -368,14 +368,7 @@ async fn a_socket_hold_for_no_restaurant_still_takes_a_rate_token() {
             "{f}"
         );
     }
-    let res = app
-        .send(
-            Method::POST,
-            &format!("/v1/restaurants/{}/holds", r.id),
-            None,
-            Some(json!({"date": date, "time": "19:00", "party_size": 2})),
-        )
-        .await;
+    let res = app.hold(&r.id, &date, "19:00", 2).await;
     assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
 }
 

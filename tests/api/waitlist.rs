@@ -804,13 +804,6 @@ async fn an_expiring_hold_goes_to_the_waiting_entry_before_anyone_sees_its_time_
     }
     // Whatever was published before the offer was on the socket by then.
     frames(&mut ws, &mut seen, Duration::from_millis(300)).await;
-    let res = app
-        .send(
-            Method::POST,
-            &format!("/v1/restaurants/{}/holds", r.id),
-            None,
-            Some(json!({"date": date, "time": "19:00", "party_size": 2})),
-        )
-        .await;
+    let res = app.hold(&r.id, &date, "19:00", 2).await;
     assert_eq!(res.status(), StatusCode::CONFLICT);
 }
