@@ -34,31 +34,15 @@ impl FromRequest for JsonBody {
     }
 }
 
-/// The restaurant of a hold or join request as its handler takes it: a path that is not one
-/// (`/v1/restaurants/not-a-uuid/holds`) still costs a rate token, as every hold or join request
-/// does. `charge` runs first (its refusal is the answer; the caller charges for no restaurant,
-/// so only the admin is exempt), then the path's own `400` is answered.
-pub async fn charged_path<F: std::future::Future<Output = Result<(), ApiError>>>(
-    path: Result<actix_web::web::Path<crate::domain::RestaurantId>, actix_web::Error>,
-    charge: impl FnOnce() -> F,
-) -> Result<Result<uuid::Uuid, actix_web::HttpResponse>, ApiError> {
-    match path {
-        Ok(p) => Ok(Ok(p.get())),
-        Err(e) => {
-            charge().await?;
-            Ok(Err(e.error_response()))
-        }
-    }
-}
-
-/// A request body as its handler takes it when a request that fails to read (not JSON,
+/// A part of a hold or join request as its handler takes it (the path's restaurant, the body)
+/// when a request that fails to read (a restaurant id that is not one; a body not JSON,
 /// malformed, too large) must still cost what it costs: `charge` runs first (its refusal is the
-/// answer), then the body's own error is answered as actix would have (`Err(response)`).
-pub async fn charged<F: std::future::Future<Output = Result<(), ApiError>>>(
-    body: Result<JsonBody, actix_web::Error>,
+/// answer), then the part's own error is answered as actix would have (`Err(response)`).
+pub async fn charged<T, F: std::future::Future<Output = Result<(), ApiError>>>(
+    part: Result<T, actix_web::Error>,
     charge: impl FnOnce() -> F,
-) -> Result<Result<JsonBody, actix_web::HttpResponse>, ApiError> {
-    match body {
+) -> Result<Result<T, actix_web::HttpResponse>, ApiError> {
+    match part {
         Ok(b) => Ok(Ok(b)),
         Err(e) => {
             charge().await?;

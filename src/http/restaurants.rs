@@ -285,9 +285,9 @@ pub async fn hold(
 ) -> Result<HttpResponse> {
     let who = &Requester::of(&req, &state).await?;
     let state: &AppState = &state;
-    let rid = match super::body::charged_path(path, || charge_hold(state, who, Uuid::nil())).await?
-    {
-        Ok(rid) => rid,
+    // A restaurant id that is not one is charged as for no restaurant (only the admin is exempt).
+    let rid = match super::body::charged(path, || charge_hold(state, who, Uuid::nil())).await? {
+        Ok(path) => path.get(),
         Err(unread) => return Ok(unread),
     };
     // Every hold request takes a rate token, one that cannot be read as JSON included; only an

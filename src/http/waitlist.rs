@@ -28,8 +28,8 @@ pub async fn join(
 ) -> Result<HttpResponse> {
     let who = Requester::of(&req, &state).await?;
     let nil = uuid::Uuid::nil();
-    let rid = match super::body::charged_path(path, || state.limits.charge(&who, nil)).await? {
-        Ok(rid) => rid,
+    let rid = match super::body::charged(path, || state.limits.charge(&who, nil)).await? {
+        Ok(path) => path.get(),
         Err(unread) => return Ok(unread),
     };
     // A join takes a rate token like a hold, one that cannot be read as JSON included.
