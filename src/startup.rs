@@ -26,6 +26,9 @@ const SWEEP_EVERY: Duration = Duration::from_millis(250);
 /// The least time between two sweeps at planned expiries.
 const PLANNED_GAP: Duration = Duration::from_millis(20);
 const HOUSEKEEP_EVERY: Duration = Duration::from_secs(60);
+/// After the grace period, how long a drain may take: in-flight requests, then the work their
+/// commits left running (the whole drain stays within 15 s, as the grace is at most 5).
+const STOP_WITHIN: Duration = Duration::from_secs(10);
 
 pub struct Application {
     addr: std::net::SocketAddr,
@@ -180,7 +183,7 @@ impl Application {
                 .wrap(TracingLogger::<http::span::RequestSpan>::new())
         })
         .disable_signals()
-        .shutdown_timeout(10)
+        .shutdown_timeout(STOP_WITHIN.as_secs())
         .listen(listener)?
         .run();
         Ok(Self {
@@ -226,18 +229,34 @@ impl Application {
             .mail
             .clone()
             .map(|m| tokio::spawn(crate::mail::run(m, self.state.booking.mail_ready())));
+        let stopping = Arc::new(std::sync::OnceLock::new());
         let drainer = tokio::spawn(drain_on_signal(
             self.stop_signals,
             handle,
             self.state.draining.clone(),
             self.drain_grace,
             self.state.sockets.clone(),
+            stopping.clone(),
         ));
         let out = self.server.await;
         sweeper.abort();
         reconciler.abort();
         housekeeper.abort();
         drainer.abort();
+        // What commits left running (offers of what they freed, publishes of expiries) ends
+        // before the process does, within the drain's bound: the grace plus `STOP_WITHIN` from
+        // the signal, as much as the in-flight requests left of it.
+        let deadline = stopping
+            .get()
+            .map(|at: &tokio::time::Instant| *at + self.drain_grace + STOP_WITHIN)
+            .unwrap_or_else(|| tokio::time::Instant::now() + STOP_WITHIN);
+        let within = deadline.saturating_duration_since(tokio::time::Instant::now());
+        if !self.state.booking.settle(within).await {
+            tracing::warn!(
+                "stopping with offers or publishes still under way; other instances' reconcile \
+                 loops repair them"
+            );
+        }
         if let Some(m) = mailer {
             m.abort();
         }
@@ -330,6 +349,7 @@ async fn drain_on_signal(
     draining: Arc<AtomicBool>,
     grace: Duration,
     websockets: Arc<crate::http::socket::Sockets>,
+    stopping: Arc<std::sync::OnceLock<tokio::time::Instant>>,
 ) {
     let Some((mut term, mut int)) = signals else {
         return;
@@ -338,6 +358,7 @@ async fn drain_on_signal(
         _ = term.recv() => {},
         _ = int.recv() => {},
     }
+    let _ = stopping.set(tokio::time::Instant::now());
     tracing::info!("draining: /readyz answers 503; stopping after the grace period");
     draining.store(true, Ordering::SeqCst);
     tokio::time::sleep(grace).await;

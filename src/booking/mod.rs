@@ -84,6 +84,12 @@ pub struct Booking {
     offer_queues: offers::OfferQueues,
     /// The day views refused holds compute their alternatives from (see `days.rs`).
     loser_days: days::LoserDays,
+    /// The work a commit leaves running after its answer (an offer of what it freed, the
+    /// publish of an expiry): a drain waits for it (`settle`) instead of dropping it.
+    background: tokio_util::task::TaskTracker,
+    /// Where that work runs: the runtime `Booking` was made on (the process's own), not an
+    /// HTTP worker's, whose tasks are dropped when the server stops.
+    runtime: Option<tokio::runtime::Handle>,
     /// Availability answers while they stay true (see `answers.rs`).
     answers: Arc<answers::Answers>,
 }
@@ -102,6 +108,8 @@ impl Booking {
             offer_queues: offers::OfferQueues::default(),
             loser_days: days::LoserDays::default(),
             answers: Default::default(),
+            background: tokio_util::task::TaskTracker::new(),
+            runtime: tokio::runtime::Handle::try_current().ok(),
         }
     }
 
@@ -128,6 +136,27 @@ impl Booking {
     pub fn with_test_only_offer_delay(mut self, delay: std::time::Duration) -> Self {
         self.test_only_offer_delay = delay;
         self
+    }
+
+    /// Runs `work` after an answer, where a drain waits for it (see `settle`).
+    fn in_background<F>(&self, work: F) -> tokio::task::JoinHandle<F::Output>
+    where
+        F: std::future::Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        match &self.runtime {
+            Some(runtime) => self.background.spawn_on(work, runtime),
+            None => self.background.spawn(work),
+        }
+    }
+
+    /// On shutdown, once no request runs: waits up to `within` for the work commits left
+    /// running (offers of what they freed, the publish of expiries). True when all of it ended.
+    pub async fn settle(&self, within: std::time::Duration) -> bool {
+        self.background.close();
+        tokio::time::timeout(within, self.background.wait())
+            .await
+            .is_ok()
     }
 
     pub fn store(&self) -> &DynStore {
@@ -277,14 +306,24 @@ impl Booking {
     /// time already offered (a lapsed offer cascades the same way). Each runs in a task of its
     /// own, which the sweep does not wait for: a slow offer (a contended DynamoDB write) holds up
     /// neither the next sweep nor any other expiry. Returns how many expired.
-    #[tracing::instrument(name = "booking.sweep", skip_all, level = "debug")]
+    ///
+    /// The sweep itself runs as background work too: a sweeper stopped at shutdown cannot drop
+    /// expiries already committed before their offers and publishes are under way.
     pub async fn sweep(&self) -> BookingResult<usize> {
+        let me = self.clone();
+        self.in_background(async move { me.sweep_due().await })
+            .await
+            .map_err(|e| StoreError::internal("the sweep's task ended early", e))?
+    }
+
+    #[tracing::instrument(name = "booking.sweep", skip_all, level = "debug")]
+    async fn sweep_due(&self) -> BookingResult<usize> {
         let now = Self::now();
         let expired = self.store.expire_due(now, 500).await?;
         let n = expired.len();
         for (r, v) in expired {
             let me = self.clone();
-            tokio::spawn(async move { me.offer_then_publish_expiry(r, v).await });
+            self.in_background(async move { me.offer_then_publish_expiry(r, v).await });
         }
         Ok(n)
     }
@@ -314,7 +353,7 @@ impl Booking {
             return;
         }
         let me = self.clone();
-        let offer = tokio::spawn(async move { me.offer_after_commit(freed).await });
+        let offer = self.in_background(async move { me.offer_after_commit(freed).await });
         if tokio::time::timeout(OFFER_BEFORE_EXPIRY, offer)
             .await
             .is_err()

@@ -81,7 +81,7 @@ impl Booking {
         };
         if start {
             let me = self.clone();
-            tokio::spawn(async move { me.offer_passes(rid).await });
+            self.in_background(async move { me.offer_passes(rid).await });
         }
         rx.await.unwrap_or_else(|_| {
             tracing::warn!("waitlist offer pass ended early; the reconcile loop retries");

@@ -43,7 +43,7 @@ impl Booking {
         planned: Option<(Freed, NewOffer, super::offers::Planner)>,
     ) -> BookingResult<Result<Reservation, Option<Reservation>>> {
         let me = self.clone();
-        tokio::spawn(async move { me.freeing(t, cause, frees, planned).await })
+        self.in_background(async move { me.freeing(t, cause, frees, planned).await })
             .await
             .map_err(|e| StoreError::internal("the change's task ended early", e))?
     }

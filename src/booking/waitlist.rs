@@ -165,7 +165,7 @@ impl Booking {
         // In a task the request awaits: a request dropped mid-way cannot leave a committed leave
         // unoffered or unpublished (as `apply_freeing`).
         let me = self.clone();
-        tokio::spawn(async move { me.leave(id).await })
+        self.in_background(async move { me.leave(id).await })
             .await
             .map_err(|e| StoreError::internal("the leave's task ended early", e))?
     }
@@ -232,7 +232,7 @@ impl Booking {
             return;
         }
         let me = self.clone();
-        let both = tokio::spawn(async move {
+        let both = self.in_background(async move {
             if let Err(e) = me.offer_freed(freed).await {
                 tracing::warn!(
                     error = format!("{e:#}"),
@@ -249,7 +249,7 @@ impl Booking {
     /// Offers freed capacity in the background (the change that freed it is already answered).
     pub(super) fn spawn_offer(&self, freed: Freed) {
         let me = self.clone();
-        tokio::spawn(async move { me.offer_after_commit(freed).await });
+        self.in_background(async move { me.offer_after_commit(freed).await });
     }
 
     /// Offers what a committed change freed; a failure is logged (the reconcile loop retries).
@@ -494,7 +494,7 @@ impl Booking {
     pub(super) fn offer_settings_change(&self, before: Restaurant, after: Restaurant) {
         let me = self.clone();
         let restaurant_id = after.id;
-        tokio::spawn(async move {
+        self.in_background(async move {
             let now = Self::now();
             let from = LocalDate::from_naive(now.date_naive()).pred();
             let Ok(days) = me.store.waiting_days(from, 1000).await else {

@@ -432,3 +432,62 @@ fn serve_with(flag: &str, env: &str, value: &str, by_env: bool) -> (Option<i32>,
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
 }
+
+/// An offer still on its way when SIGTERM comes is made before the process exits: the drain
+/// waits for the work a commit left running (here a release's offer, held back a second by the
+/// hidden test-only delay), where it used to exit and leave the freed table unoffered until
+/// another instance's waitlist reconcile.
+#[tokio::test]
+async fn an_offer_under_way_at_sigterm_is_made_before_the_process_exits() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("o.db").display());
+    let start = |delay: &str| {
+        Tablecast::start(
+            &["serve", "--listen", "127.0.0.1:0", "--store", &db],
+            &[
+                ("TABLECAST_ADMIN_TOKEN", ADMIN),
+                ("TABLECAST_DRAIN_GRACE_SECS", "0"),
+                ("TABLECAST_TEST_ONLY_OFFER_DELAY_SECS", delay),
+                // No reconcile makes the offer in this test's time: only the release's own.
+                ("TABLECAST_WAITLIST_RECONCILE_SECS", "3600"),
+            ],
+            Stdio::null(),
+        )
+    };
+    let mut server = start("1");
+    let api = Api::new(&server.base, ADMIN);
+    let rid = create(
+        &server.base,
+        restaurant_body(json!([{"id": "t1", "max_party": 2}])),
+    )
+    .await;
+    let date = date_in(4);
+    let hold = api.held(&rid, &date, "19:00", 2).await;
+    let res = api
+        .send(
+            reqwest::Method::POST,
+            &format!("/v1/restaurants/{rid}/waitlist"),
+            None,
+            Some(
+                json!({"date": date, "party_size": 2, "from": "18:30", "to": "21:00",
+                        "guest": {"name": "Ada", "email": "ada@example.com"}}),
+            ),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let entry: Value = res.json().await.unwrap();
+    api.release_hold(&hold).await;
+
+    server.proc.signal(Sig::TERM);
+    assert!(server.proc.wait_exit(EXIT).success(), "SIGTERM exits 0");
+
+    let server = start("0");
+    let got = api
+        .at(&server.base)
+        .waitlist_entry(
+            entry["id"].as_str().unwrap(),
+            entry["token"].as_str().unwrap(),
+        )
+        .await;
+    assert_eq!(got["status"], "offered", "{got}");
+}
