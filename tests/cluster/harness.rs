@@ -85,22 +85,15 @@ impl Limits {
     };
 }
 
-pub fn start_instance(
-    store: &SharedStore,
-    redis_port: u16,
-    port: u16,
-    limits: Limits,
-) -> Tablecast {
-    start_instance_with(store, redis_port, port, limits, &[])
-}
-
-/// [`start_instance`] with more environment for this instance only (e.g. a test-only flag).
+/// An instance of the cluster, with more environment for this instance only (e.g. a test-only
+/// flag); its log goes to `log`.
 pub fn start_instance_with(
     store: &SharedStore,
     redis_port: u16,
     port: u16,
     limits: Limits,
     extra: &[(&str, &str)],
+    log: &Path,
 ) -> Tablecast {
     let listen = format!("127.0.0.1:{port}");
     let bus = format!("redis://127.0.0.1:{redis_port}");
@@ -129,7 +122,7 @@ pub fn start_instance_with(
             &bus,
         ],
         &envs,
-        Stdio::null(),
+        Stdio::from(std::fs::File::create(log).unwrap()),
     )
 }
 
@@ -200,7 +193,8 @@ impl Cluster {
             .map(|i| {
                 let env = extra(i);
                 let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-                start_instance_with(&store, redis_port, free_port(), limits, &env)
+                let log = dir.path().join(format!("instance-{i}.log"));
+                start_instance_with(&store, redis_port, free_port(), limits, &env, &log)
             })
             .collect();
         let front_port = free_port();
@@ -227,5 +221,31 @@ impl Cluster {
 
     pub fn restart_redis(&mut self) {
         self.redis = Some(start_redis(&self.redis_bin, self.redis_port));
+    }
+}
+
+/// A failing test shows what its instances warned of (a store that stalled, an offer that
+/// failed), from the logs kept in the cluster's folder, before the folder goes.
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            return;
+        }
+        for i in 0..self.instances.len() {
+            let path = self.dir.path().join(format!("instance-{i}.log"));
+            let text = std::fs::read_to_string(&path).unwrap_or_default();
+            let warned: Vec<&str> = text
+                .lines()
+                .filter(|l| l.contains(" WARN ") || l.contains(" ERROR "))
+                .collect();
+            eprintln!(
+                "instance {i}: {} warnings or errors in its log{}",
+                warned.len(),
+                if warned.is_empty() { "" } else { "; the last:" }
+            );
+            for line in &warned[warned.len().saturating_sub(20)..] {
+                eprintln!("  {line}");
+            }
+        }
     }
 }
