@@ -26,7 +26,7 @@ use tablecast::store::{
     DynStore, HoldCap, IdemBegin, IdemRecord, InsertOutcome, StoreError, TransitionOutcome,
 };
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub(crate) enum Inject {
     /// Answered as a transaction conflict without reaching DynamoDB.
     Conflict,
@@ -40,6 +40,37 @@ pub(crate) enum Inject {
     TimeoutUnsent,
     /// A query answered with no items, as if it had run before everything else.
     StaleRead,
+    /// Held before it is sent until the test opens the gate (a read overtaken by a write).
+    Gated(Arc<Gate>),
+}
+
+/// Where a [`Inject::Gated`] request waits.
+#[derive(Debug)]
+pub(crate) struct Gate {
+    arrived: tokio::sync::Semaphore,
+    open: tokio::sync::Semaphore,
+}
+
+impl Gate {
+    pub(crate) fn new() -> Arc<Gate> {
+        Arc::new(Gate {
+            arrived: tokio::sync::Semaphore::new(0),
+            open: tokio::sync::Semaphore::new(0),
+        })
+    }
+
+    /// Waits until the request is held at the gate (at most 10 s).
+    pub(crate) async fn arrived(&self) {
+        let held = tokio::time::timeout(Duration::from_secs(10), self.arrived.acquire())
+            .await
+            .expect("the gated request arrived")
+            .unwrap();
+        held.forget();
+    }
+
+    pub(crate) fn open(&self) {
+        self.open.add_permits(1);
+    }
 }
 
 /// The next `times` calls of `op` whose request body contains `has` (when given) and not
@@ -122,7 +153,7 @@ impl Faults {
         let body = body.map(String::from_utf8_lossy).unwrap_or_default();
         let rule = p.rules.iter_mut().find(|r| r.applies(op, &body))?;
         rule.times -= 1;
-        Some(rule.what)
+        Some(rule.what.clone())
     }
 }
 
@@ -209,6 +240,11 @@ impl HttpConnector for FaultConnector {
                     res.headers_mut()
                         .insert("content-type", "application/x-amz-json-1.0");
                     Ok(res)
+                }
+                Some(Inject::Gated(gate)) => {
+                    gate.arrived.add_permits(1);
+                    gate.open.acquire().await.unwrap().forget();
+                    inner.call(request).await
                 }
                 Some(Inject::TimeoutUnsent) => {
                     tokio::time::sleep(never).await;
@@ -743,4 +779,96 @@ async fn a_rate_bucket_dynamodb_gives_no_answer_for_is_a_store_failure_not_a_ref
         .await
         .unwrap();
     assert_eq!(wait, Some(60_000_000));
+}
+
+/// A hold released between the two reads of a lookup (its pointer, then the record it points
+/// to) is found where it moved: the lookup answered "not found" for a reservation that exists
+/// (a `404` to a GET, a confirm or a second DELETE of a hold at its expiry).
+#[tokio::test]
+async fn a_reservation_moved_between_its_pointer_and_its_record_is_still_found() {
+    let Some((plain, faulty, faults)) = stores("lookup_moved").await else {
+        return;
+    };
+    let r = created(&plain, "Déplacé").await;
+    let (h, _) = won(
+        &plain,
+        new(hold_at(&r, at(19, 0), 90), &["t1"], 1, morning()),
+    )
+    .await;
+    let gate = Gate::new();
+    // The record's read, not the pointer's (`X#…`).
+    let record = format!("R#{}", h.id);
+    faults.inject_where(
+        "GetItem",
+        Some(&record),
+        Some("X#"),
+        Inject::Gated(gate.clone()),
+        1,
+    );
+    let read = tokio::spawn({
+        let faulty = faulty.clone();
+        async move { faulty.reservation(h.id).await }
+    });
+    gate.arrived().await;
+    let released = transition(h.id, Status::Held, Status::Released, morning());
+    assert!(matches!(
+        plain.transition(released).await.unwrap(),
+        TransitionOutcome::Done { .. }
+    ));
+    gate.open();
+    let got = read.await.unwrap().unwrap();
+    assert_eq!(got.map(|g| g.status), Some(Status::Released));
+}
+
+/// The staff list reads a date's live records, then its dead ones: a hold released while either
+/// read is held back is listed once, released. Read in parallel, a hold released while the live
+/// read was held back was missing, and one released while the dead read was held back was
+/// listed twice (held and released).
+#[tokio::test]
+async fn a_hold_released_while_the_staff_list_is_read_is_listed_exactly_once() {
+    let Some((plain, faulty, faults)) = stores("list_moved").await else {
+        return;
+    };
+    let r = created(&plain, "Liste").await;
+    let live = format!("D#{}#R#", day());
+    let dead = format!("E#{}#R#", day());
+    for (table, held_back) in [("t1", &live), ("t2", &dead)] {
+        let (h, _) = won(
+            &plain,
+            new(hold_at(&r, at(19, 0), 90), &[table], 1, morning()),
+        )
+        .await;
+        let gate = Gate::new();
+        faults.inject_where(
+            "Query",
+            Some(held_back),
+            None,
+            Inject::Gated(gate.clone()),
+            1,
+        );
+        let list = tokio::spawn({
+            let (faulty, rid) = (faulty.clone(), r.id);
+            async move { faulty.reservations_on(rid, day()).await }
+        });
+        gate.arrived().await;
+        let released = transition(h.id, Status::Held, Status::Released, morning());
+        assert!(matches!(
+            plain.transition(released).await.unwrap(),
+            TransitionOutcome::Done { .. }
+        ));
+        gate.open();
+        let listed: Vec<Status> = list
+            .await
+            .unwrap()
+            .unwrap()
+            .into_iter()
+            .filter(|x| x.id == h.id)
+            .map(|x| x.status)
+            .collect();
+        assert_eq!(
+            listed,
+            [Status::Released],
+            "{table}, released while the read of {held_back} was held back"
+        );
+    }
 }

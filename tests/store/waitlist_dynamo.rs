@@ -136,7 +136,7 @@ async fn an_offer_whose_answer_is_lost_or_that_meets_a_conflict_is_made_exactly_
     .enumerate()
     {
         let e = joined(&plain, &r, i as i64).await;
-        faults.inject(TX, fault, 1);
+        faults.inject(TX, fault.clone(), 1);
         let table = ["t1", "t2", "t3"][i];
         let out = faulty.offer(offer_on(&r, e.id, table)).await.unwrap();
         let OfferOutcome::Offered {
@@ -290,8 +290,12 @@ async fn release_with_faults(
 #[tokio::test]
 async fn on_dynamodb_a_planned_offer_that_meets_a_conflict_or_a_throttle_is_still_made() {
     for (i, fault) in [Inject::Conflict, Inject::Throttle].into_iter().enumerate() {
-        let Some((plain, _, entry, offered)) =
-            release_with_faults(&format!("keep_offer_retried_{i}"), (fault, 1), false).await
+        let Some((plain, _, entry, offered)) = release_with_faults(
+            &format!("keep_offer_retried_{i}"),
+            (fault.clone(), 1),
+            false,
+        )
+        .await
         else {
             return;
         };

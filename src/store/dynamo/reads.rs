@@ -10,6 +10,10 @@ use chrono::Utc;
 use std::collections::HashMap;
 use uuid::Uuid;
 
+/// How many moves of one reservation a read follows (a hold moves once, when it expires or is
+/// released) before it answers the store unavailable.
+const MOVES_FOLLOWED: usize = 3;
+
 /// Reservations and counters read by one `Query`.
 #[derive(Debug, Default)]
 pub struct DayItems {
@@ -99,15 +103,19 @@ impl DynamoStore {
             dead_prefix(date),
             restaurant_pk(rid),
         );
-        let (live, dead) = tokio::try_join!(
-            self.query_prefix(&pk, &prefix),
-            self.query_prefix(&pk, &dead)
-        )?;
-        let mut all: Vec<Reservation> = live
+        // One after the other, the live first: a hold that expires or is released meanwhile
+        // moves from the live records to the dead, only that way, so it is in the dead if it
+        // left the live before their read, and in both if it left after (read in parallel it
+        // could be in neither). The dead record, the later, is the one kept.
+        let live = self.query_prefix(&pk, &prefix).await?;
+        let dead = self.query_prefix(&pk, &dead).await?;
+        let mut all: Vec<Reservation> = dead
             .iter()
-            .chain(dead.iter())
+            .chain(live.iter())
             .map(|i| reservation_from(i).map(|r| r.reservation))
             .collect::<StoreResult<_>>()?;
+        let mut seen = std::collections::HashSet::new();
+        all.retain(|r| seen.insert(r.id));
         // As on SQLite: by start and table, then by when each was made (ties of one table and
         // start: dead holds and the reservation that followed them).
         all.sort_by(|a, b| {
@@ -125,15 +133,27 @@ impl DynamoStore {
         &self,
         id: Uuid,
     ) -> StoreResult<Option<StoredReservation>> {
-        let Some(p) = self.get(pointer_key(id)).await? else {
-            return Ok(None);
-        };
-        let p = pointer_from(id, &p)?;
-        self.get(p.target())
-            .await?
-            .as_ref()
-            .map(reservation_from)
-            .transpose()
+        // The pointer, then the record it points to: a hold that expires or is released between
+        // the two reads has moved to a new key (the pointer with it, in one transaction), so a
+        // record gone from where the pointer said is looked for where it says now.
+        let mut target = None;
+        for _ in 0..MOVES_FOLLOWED {
+            let Some(p) = self.get(pointer_key(id)).await? else {
+                return Ok(None);
+            };
+            let key = pointer_from(id, &p)?.target();
+            if target.as_ref() == Some(&key) {
+                // It points where it pointed: the record is gone (a purge), not moved.
+                return Ok(None);
+            }
+            if let Some(item) = self.get(key.clone()).await? {
+                return reservation_from(&item).map(Some);
+            }
+            target = Some(key);
+        }
+        Err(StoreError::Unavailable(
+            "the reservation keeps moving under its read".into(),
+        ))
     }
 }
 
