@@ -19,6 +19,9 @@ use uuid::Uuid;
 const PUBLISH_QUEUE: usize = 4096;
 const REDIS_TIMEOUT: Duration = Duration::from_millis(800);
 const MAX_BACKOFF: Duration = Duration::from_secs(2);
+/// How often the subscriber checks that its connection still answers (a connection a NAT or a
+/// partition silenced gives no error; without this check it would be waited on for ever).
+const ALIVE_EVERY: Duration = Duration::from_secs(2);
 /// A message larger than this goes without its image (a sweep expiring hundreds of holds, say):
 /// the receiving channels read the store instead.
 pub const MAX_IMAGE_BYTES: usize = 64 * 1024;
@@ -45,6 +48,13 @@ pub trait Bus: Send + Sync + 'static {
     fn publish(&self, change: &Change);
     fn watch(&self, key: Key);
     fn unwatch(&self, key: Key);
+    /// Resolves once changes to `key` published from now on reach this instance (after
+    /// `watch`, its subscription is in place), or as soon as they cannot (one process; a bus
+    /// that is down, whose reconnect reloads every channel): a channel opening reads the store
+    /// only then, so no change falls between its read and its subscription.
+    fn watched(&self, _key: Key) -> futures_util::future::BoxFuture<'static, ()> {
+        Box::pin(std::future::ready(()))
+    }
     /// `None` when healthy; otherwise what is degraded.
     fn degraded(&self) -> Option<String>;
 }
@@ -66,9 +76,23 @@ impl Bus for LocalBus {
 struct Interest {
     keys: Mutex<HashSet<Key>>,
     changed: Notify,
+    /// The names the subscriber's current connection is subscribed to (confirmed by Redis).
+    subscribed: Mutex<HashSet<String>>,
+    /// Told whenever `subscribed` grows or the connection goes.
+    confirmed: Notify,
 }
 
 impl Interest {
+    fn set_subscribed(&self, f: impl FnOnce(&mut HashSet<String>)) {
+        f(&mut self.subscribed.lock().expect("interest lock"));
+        self.confirmed.notify_waiters();
+    }
+
+    fn is_subscribed(&self, key: &Key) -> bool {
+        let s = self.subscribed.lock().expect("interest lock");
+        s.contains(&channel_name(key)) && s.contains(&wide_name(key.0))
+    }
+
     fn names(&self) -> HashSet<String> {
         self.keys
             .lock()
@@ -200,6 +224,21 @@ impl Bus for RedisBus {
         });
     }
 
+    fn watched(&self, key: Key) -> futures_util::future::BoxFuture<'static, ()> {
+        let (interest, ok) = (self.interest.clone(), self.subscribe_ok.clone());
+        Box::pin(async move {
+            loop {
+                let confirmed = interest.confirmed.notified();
+                tokio::pin!(confirmed);
+                confirmed.as_mut().enable();
+                if !ok.load(Ordering::Relaxed) || interest.is_subscribed(&key) {
+                    return;
+                }
+                confirmed.await;
+            }
+        })
+    }
+
     fn degraded(&self) -> Option<String> {
         let (p, s) = (
             self.publish_ok.load(Ordering::Relaxed),
@@ -309,6 +348,12 @@ async fn subscriber(
         let (mut sink, mut stream) = pubsub.split();
         let mut subscribed: HashSet<String> = HashSet::new();
         let mut announced = false;
+        // Re-subscribing to a channel of its own is the check that the connection answers:
+        // Redis confirms every SUBSCRIBE, and a pub/sub connection takes no PING here.
+        let alive_name = format!("tablecast:alive:{me}");
+        let mut alive =
+            tokio::time::interval_at(tokio::time::Instant::now() + ALIVE_EVERY, ALIVE_EVERY);
+        alive.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         'connected: loop {
             let wanted = interest.names();
             for n in wanted.difference(&subscribed.clone()) {
@@ -316,12 +361,18 @@ async fn subscriber(
                     break 'connected;
                 }
                 subscribed.insert(n.clone());
+                interest.set_subscribed(|s| {
+                    s.insert(n.clone());
+                });
             }
             for n in subscribed.clone().difference(&wanted) {
                 if sink.unsubscribe(n).await.is_err() {
                     break 'connected;
                 }
                 subscribed.remove(n);
+                interest.set_subscribed(|s| {
+                    s.remove(n);
+                });
             }
             // Only once subscribed again: what the reload misses arrives on the channels.
             if !announced {
@@ -332,6 +383,13 @@ async fn subscriber(
             }
             tokio::select! {
                 _ = interest.changed.notified() => {}
+                _ = alive.tick() => {
+                    let answered = tokio::time::timeout(REDIS_TIMEOUT, sink.subscribe(&alive_name)).await;
+                    if !matches!(answered, Ok(Ok(()))) {
+                        tracing::warn!("redis subscription gave no answer within {REDIS_TIMEOUT:?}");
+                        break 'connected;
+                    }
+                }
                 msg = stream.next() => {
                     let Some(msg) = msg else { break 'connected };
                     let Ok(w) = serde_json::from_slice::<Wire>(msg.get_payload_bytes()) else { continue };
@@ -342,6 +400,7 @@ async fn subscriber(
             }
         }
         ok.store(false, Ordering::Relaxed);
+        interest.set_subscribed(HashSet::clear);
         tracing::warn!("redis subscription lost; reconnecting");
         // A Redis that takes connections and drops them (or refuses the subscriptions) is
         // tried again after a growing pause, not at once and over and over, each time with a

@@ -212,6 +212,16 @@ impl Cluster {
         })
     }
 
+    /// Replaces instance `i` by a fresh one on the same store, without per-client limits, whose
+    /// bus is Redis at `bus_port` (a proxy in front of it, say), with `extra` environment.
+    pub fn replace_instance_on_bus(&mut self, i: usize, bus_port: u16, extra: &[(&str, &str)]) {
+        let log = self.dir.path().join(format!("instance-{i}.log"));
+        let fresh =
+            start_instance_with(&self.store, bus_port, free_port(), Limits::OFF, extra, &log);
+        let old = std::mem::replace(&mut self.instances[i], fresh);
+        old.proc.signal(crate::kit::process::Sig::KILL);
+    }
+
     pub fn kill_redis(&mut self) {
         if let Some(r) = self.redis.take() {
             r.signal(crate::kit::process::Sig::KILL);

@@ -1,4 +1,5 @@
 //! Several real instances behind real nginx, with real Redis, on one shared store.
+mod bus_faults;
 mod floor;
 mod harness;
 #[path = "../kit/mod.rs"]

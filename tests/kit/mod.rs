@@ -9,12 +9,14 @@
 //! - [`smtp`]: a real SMTP server (aiosmtpd) per test, and the mail it accepted.
 //! - [`ws`]: a real `/v1/live` WebSocket client and the state a subscriber keeps.
 //! - [`metrics`]: the server's `/metrics` text, summed by name and labels.
+//! - [`proxy`]: a TCP proxy that delays what a client sends, or goes silent.
 #![allow(dead_code)] // every crate uses a part of the kit
 
 pub mod api;
 pub mod app;
 pub mod metrics;
 pub mod process;
+pub mod proxy;
 pub mod services;
 pub mod smtp;
 pub mod wait;

@@ -21,6 +21,9 @@ const STALE_LIMIT: Duration = Duration::from_secs(5);
 mod read;
 
 const RESYNC_EVERY: Duration = Duration::from_millis(100);
+/// How long a channel that opens waits for the bus to carry its changes before it reads the
+/// store anyway (see `Bus::watched`).
+const WATCH_WAIT: Duration = Duration::from_secs(2);
 /// Under a burst of changes a channel fans out at most once per gap; the changes in between are
 /// coalesced into one frame (versions may skip). A lone change goes out at once. The gap grows
 /// with the audience, so that a burst costs each channel about `1 / FRAME_COST` frames a second
@@ -401,6 +404,13 @@ impl Channel {
     }
 
     pub(super) async fn run(mut self) {
+        // No read of the store before changes to this key reach this instance (see
+        // `Bus::watched`): one committed between the read and the subscription would reach
+        // these subscribers only at the reconcile. A bus slower than `WATCH_WAIT` leaves it to
+        // that.
+        if let Some(bus) = self.hub.0.bus.get() {
+            let _ = tokio::time::timeout(WATCH_WAIT, bus.watched(self.key)).await;
+        }
         let mut tick = tokio::time::interval(RESYNC_EVERY);
         let every = self.hub.0.reconcile_every;
         let mut reconcile = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
