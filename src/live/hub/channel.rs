@@ -103,6 +103,8 @@ struct Group {
     members: Vec<Member>,
     state: State,
     snapshot: Arc<str>,
+    /// When `state` was computed: time alone may change it (see `view::valid_until`).
+    computed_at: DateTime<Utc>,
 }
 
 pub(super) struct Channel {
@@ -206,8 +208,18 @@ impl Channel {
                 self.fan_out(Cause::Changed, Utc::now(), false);
             }
         }
+        let now = Utc::now();
+        if self
+            .groups
+            .get(&view)
+            .is_some_and(|g| now >= view::valid_until(&g.state, &self.day, g.computed_at))
+        {
+            // Time alone changed the view since it was computed (a start passed, a hold ran
+            // out): every view anew, sent to its members as a fresh snapshot, so the one joining
+            // gets what `GET` answers now and the others the same.
+            self.fan_out(Cause::Changed, now, true);
+        }
         if !self.groups.contains_key(&view) {
-            let now = Utc::now();
             let waitlist = if view.needs_waitlist() {
                 waitlist_views(&self.waitlist, now)
             } else {
@@ -220,6 +232,7 @@ impl Channel {
                     members: Vec::new(),
                     state,
                     snapshot,
+                    computed_at: now,
                 },
             );
         }
@@ -308,6 +321,7 @@ impl Channel {
             };
             g.state = state;
             g.snapshot = snapshot;
+            g.computed_at = now;
             let Some(body) = frame else { continue };
             let before = g.members.len();
             g.members.retain_mut(|m| {

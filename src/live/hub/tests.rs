@@ -46,6 +46,10 @@ struct Fixture {
 
 impl Fixture {
     async fn new() -> Fixture {
+        Fixture::with(restaurant()).await
+    }
+
+    async fn with(restaurant: Restaurant) -> Fixture {
         let store: DynStore = Arc::new(
             crate::store::sqlite::SqliteStore::open("sqlite::memory:")
                 .await
@@ -55,7 +59,7 @@ impl Fixture {
         let hub = Hub::new(store.clone(), metrics.clone(), Duration::from_secs(3600));
         let gate = Arc::new(Gate::default());
         let booking = Booking::new(store, gate.clone(), metrics.clone());
-        let (r, _) = booking.create_restaurant(restaurant()).await.unwrap();
+        let (r, _) = booking.create_restaurant(restaurant).await.unwrap();
         let date = LocalDate::from_naive(Utc::now().date_naive() + chrono::Days::new(3));
         let rx = Queue::new(64);
         let conn = Conn {
@@ -296,4 +300,63 @@ fn the_fan_out_gap_grows_with_the_audience_between_its_bounds() {
         let per_second = n as f64 / fanout_gap(n).as_secs_f64();
         assert!((per_second - 20_000.0).abs() < 1.0, "{n}: {per_second}");
     }
+}
+
+/// A subscriber joining a view that time alone changed since it was computed (here a hold ran
+/// out, not yet swept: no sweeper runs in this test) gets it as it is now, as `GET` answers it,
+/// and the subscriber already there gets the same fresh snapshot. The snapshot computed before
+/// was handed out as it was, showing a start that had passed (or a table still held) for as
+/// long as nothing was written on the date.
+#[tokio::test]
+async fn a_subscriber_joining_once_time_changed_the_view_gets_it_as_it_is_now_and_so_do_the_others()
+{
+    let mut f = Fixture::with(Restaurant {
+        hold_seconds: 1,
+        ..restaurant()
+    })
+    .await;
+    let (held, _) = f
+        .booking
+        .hold(HoldRequest::two_at_seven(f.rid, f.date, "t1"))
+        .await
+        .unwrap();
+    let change = f.gate.take();
+    f.hub.publish(change);
+    assert_eq!(free_at_19(&f.frame().await), 2);
+    let expires = held.expires_at.unwrap();
+    tokio::time::timeout(Duration::from_secs(5), async {
+        while Utc::now() <= expires {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("the hold's expiry passes");
+
+    let q = Queue::new(64);
+    let conn = Conn {
+        id: f.hub.next_conn_id(),
+        tx: q.clone(),
+    };
+    let view = View::Party(PartySize::new(2).unwrap());
+    assert!(
+        f.hub
+            .subscribe((f.rid, f.date), view, conn, Arc::from("\"b\""))
+            .await
+    );
+    let mut taken = Vec::new();
+    std::future::poll_fn(|cx| q.poll_take(cx, |items| taken.extend(items.drain(..)))).await;
+    let joined: Value = match taken.remove(0) {
+        Out::Shared { body, sub, .. } => {
+            serde_json::from_str(&crate::wire::frames::close_shared(&body, &sub)).unwrap()
+        }
+        other => panic!("not a data frame: {other:?}"),
+    };
+    assert_eq!(joined["type"], "snapshot");
+    assert_eq!(free_at_19(&joined["data"]), 3, "{joined}");
+    let other = f.frame().await;
+    assert_eq!(
+        (other["type"].as_str(), free_at_19(&other["data"])),
+        (Some("snapshot"), 3),
+        "{other}"
+    );
 }

@@ -93,6 +93,28 @@ pub fn compute(
     }
 }
 
+/// Until when a view's `state`, computed at `at` from `day`, stays what [`compute`] gives as
+/// time passes and nothing is written: its first listed start (a start stops being listed once
+/// it passes), the first expiry after `at` of a hold in the day (a hold past its expiry is free
+/// before any sweep), and a minute at most (what else a floor shows moves with the clock).
+pub fn valid_until(state: &State, day: &[Reservation], at: DateTime<Utc>) -> DateTime<Utc> {
+    let first_start = state
+        .slots
+        .iter()
+        .filter_map(|s| s.start.parse::<DateTime<Utc>>().ok())
+        .min();
+    let first_expiry = day
+        .iter()
+        .filter(|r| r.status == Status::Held)
+        .filter_map(|r| r.expires_at)
+        .filter(|e| *e > at)
+        .min();
+    [first_start, first_expiry]
+        .into_iter()
+        .flatten()
+        .fold(at + chrono::Duration::minutes(1), DateTime::min)
+}
+
 /// The update frame that takes subscribers from `old` to `new`, or `None` when nothing they see
 /// changed: the slots whose count (free options or covers left) moved, or each changed table
 /// whole with every pacing window of the date.
