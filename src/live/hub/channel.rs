@@ -209,15 +209,14 @@ impl Channel {
             }
         }
         let now = Utc::now();
-        if self
-            .groups
-            .get(&view)
-            .is_some_and(|g| now >= view::valid_until(&g.state, &self.day, g.computed_at))
-        {
+        if self.groups.get(&view).is_some_and(|g| {
+            view::valid_until(view, &g.state, &self.day, g.computed_at).is_some_and(|u| now >= u)
+        }) {
             // Time alone changed the view since it was computed (a start passed, a hold ran
-            // out): every view anew, sent to its members as a fresh snapshot, so the one joining
-            // gets what `GET` answers now and the others the same.
-            self.fan_out(Cause::Changed, now, true);
+            // out): computed anew and sent to its members as a fresh snapshot, so the one
+            // joining gets what `GET` answers now and the others the same.
+            let waitlist = self.waitlist_views(now);
+            self.fan_out_view(view, &waitlist, now, (Cause::Changed, now), true);
         }
         if !self.groups.contains_key(&view) {
             let waitlist = if view.needs_waitlist() {
@@ -308,38 +307,51 @@ impl Channel {
     fn fan_out(&mut self, cause: Cause, at: DateTime<Utc>, fresh: bool) {
         self.last_fanout = Some(Instant::now());
         let now = Utc::now();
-        let metrics = self.metrics();
         let views: Vec<View> = self.groups.keys().copied().collect();
         let waitlist = self.waitlist_views(now);
         for v in views {
-            let (state, snapshot) = self.compute(v, &waitlist, now);
-            let g = self.groups.get_mut(&v).expect("present");
-            let frame = if fresh {
-                Some(snapshot.clone())
-            } else {
-                view::diff(v, &g.state, &state, self.version, cause, at)
-            };
-            g.state = state;
-            g.snapshot = snapshot;
-            g.computed_at = now;
-            let Some(body) = frame else { continue };
-            let before = g.members.len();
-            g.members.retain_mut(|m| {
-                if m.stale_since.is_some() {
-                    return true; // gets a snapshot instead, on the resync tick
-                }
-                let out = Out::Shared {
-                    body: body.clone(),
-                    sub: m.sub.clone(),
-                    at: Some(at),
-                };
-                offer(&metrics, m, out)
-            });
-            metrics
-                .live_subscriptions()
-                .sub((before - g.members.len()) as i64);
+            self.fan_out_view(v, &waitlist, now, (cause, at), fresh);
         }
         self.groups.retain(|_, g| !g.members.is_empty());
+    }
+
+    /// One view of `fan_out`: computed at `now`, and sent to its members as the update from
+    /// what they had (or, `fresh`, as a snapshot).
+    fn fan_out_view(
+        &mut self,
+        v: View,
+        waitlist: &[WaitlistEntryView],
+        now: DateTime<Utc>,
+        (cause, at): (Cause, DateTime<Utc>),
+        fresh: bool,
+    ) {
+        let metrics = self.metrics();
+        let (state, snapshot) = self.compute(v, waitlist, now);
+        let g = self.groups.get_mut(&v).expect("present");
+        let frame = if fresh {
+            Some(snapshot.clone())
+        } else {
+            view::diff(v, &g.state, &state, self.version, cause, at)
+        };
+        g.state = state;
+        g.snapshot = snapshot;
+        g.computed_at = now;
+        let Some(body) = frame else { return };
+        let before = g.members.len();
+        g.members.retain_mut(|m| {
+            if m.stale_since.is_some() {
+                return true; // gets a snapshot instead, on the resync tick
+            }
+            let out = Out::Shared {
+                body: body.clone(),
+                sub: m.sub.clone(),
+                at: Some(at),
+            };
+            offer(&metrics, m, out)
+        });
+        metrics
+            .live_subscriptions()
+            .sub((before - g.members.len()) as i64);
     }
 
     /// Gives stale subscribers a fresh snapshot in place of what they missed, or evicts them.
@@ -376,7 +388,6 @@ impl Channel {
                 .live_subscriptions()
                 .sub((before - g.members.len()) as i64);
         }
-        self.groups.retain(|_, g| !g.members.is_empty());
     }
 
     /// Repairs what a lost notification (bus outage, a crashed instance) left behind: when the

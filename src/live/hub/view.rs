@@ -95,9 +95,15 @@ pub fn compute(
 
 /// Until when a view's `state`, computed at `at` from `day`, stays what [`compute`] gives as
 /// time passes and nothing is written: its first listed start (a start stops being listed once
-/// it passes), the first expiry after `at` of a hold in the day (a hold past its expiry is free
-/// before any sweep), and a minute at most (what else a floor shows moves with the clock).
-pub fn valid_until(state: &State, day: &[Reservation], at: DateTime<Utc>) -> DateTime<Utc> {
+/// it passes) and the first expiry after `at` of a hold in the day (a hold past its expiry is
+/// free before any sweep); for a floor or an entry, a minute at most (what else they show moves
+/// with the clock). `None`: for as long as nothing is written.
+pub fn valid_until(
+    view: View,
+    state: &State,
+    day: &[Reservation],
+    at: DateTime<Utc>,
+) -> Option<DateTime<Utc>> {
     let first_start = state
         .slots
         .iter()
@@ -109,10 +115,14 @@ pub fn valid_until(state: &State, day: &[Reservation], at: DateTime<Utc>) -> Dat
         .filter_map(|r| r.expires_at)
         .filter(|e| *e > at)
         .min();
-    [first_start, first_expiry]
+    let clock = match view {
+        View::Party(_) => None,
+        View::Floor | View::Entry(_) => Some(at + chrono::Duration::minutes(1)),
+    };
+    [first_start, first_expiry, clock]
         .into_iter()
         .flatten()
-        .fold(at + chrono::Duration::minutes(1), DateTime::min)
+        .min()
 }
 
 /// The update frame that takes subscribers from `old` to `new`, or `None` when nothing they see
@@ -321,6 +331,31 @@ pub(super) mod tests {
             .all(|s| s["available_tables"] == 1));
         assert_eq!(v["cause"], "held");
         assert_eq!(v["version"], 2);
+    }
+
+    #[test]
+    fn a_view_stays_valid_until_its_first_start_or_hold_expiry_and_a_floor_a_minute() {
+        let (r, date, now) = setup();
+        let p = View::Party(PartySize::new(2).unwrap());
+        let (quiet, _) = compute(&r, date, 1, &[], &[], p, now);
+        let first = Utc.from_utc_datetime(&date.naive().and_hms_opt(18, 0, 0).unwrap());
+        assert_eq!(
+            valid_until(p, &quiet, &[], now),
+            Some(first),
+            "the first start"
+        );
+        let day = vec![held(&r, "t1", date, "19:00", now)];
+        let expiry = day[0].expires_at.unwrap();
+        let (state, _) = compute(&r, date, 2, &day, &[], p, now);
+        assert_eq!(valid_until(p, &state, &day, now), Some(expiry.min(first)));
+        // No start listed and no hold: nothing but a write changes it (no refresh at all).
+        let closed = State::default();
+        assert_eq!(valid_until(p, &closed, &[], now), None);
+        let (floor, _) = compute(&r, date, 1, &[], &[], View::Floor, now);
+        assert_eq!(
+            valid_until(View::Floor, &floor, &[], now),
+            Some(now + Duration::minutes(1))
+        );
     }
 
     #[test]
