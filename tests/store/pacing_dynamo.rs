@@ -1,6 +1,7 @@
 //! DynamoDB only: instances whose clocks differ a little still keep a pacing window within its
 //! limits. (The SQLite store has one clock; see the report of this branch.)
 use crate::backend::Backend;
+use crate::faults::{stores, Gate, Inject, TX};
 use crate::fixtures::*;
 use chrono::Duration;
 use futures_util::future::join_all;
@@ -60,6 +61,58 @@ async fn a_hold_counted_as_expired_cannot_be_confirmed_by_a_clock_running_behind
     ));
     let full = insert(s, paced_hold(&r, "p003", expiry)).await;
     assert!(is_paced(&full), "{full:?}");
+}
+
+/// A confirm that lands between another hold's read of the window and its write, the confirm
+/// decided just before the confirmed hold's expiry and the other hold at it (so it counts the
+/// first hold as gone): exactly one of the two is in a window of one party. The confirm used to
+/// check the window for a lapse mark only, leaving its version alone, so the other hold's write,
+/// conditional on the version it had read, committed as well: two parties in the window.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_confirm_landing_between_a_holds_read_and_write_of_the_window_leaves_one_party() {
+    let Some((plain, faulty, faults)) = stores("pacing_dynamo::confirm_between").await else {
+        return;
+    };
+    let one_party = Pacing {
+        window_minutes: 15,
+        max_covers: None,
+        max_parties: Some(1),
+    };
+    let r = paced_with_tables(&plain, "Entre-deux", 3, one_party).await;
+    let (a, _) = won(&plain, paced_hold(&r, "p001", morning())).await;
+    let expiry = a.expires_at.unwrap();
+    // The other hold decides at the expiry: it has read the window and the day, and its write
+    // (the transaction carrying the window item) waits at the gate.
+    let gate = Gate::new();
+    let window_pk = format!("P#{}", r.id);
+    faults.inject_where(TX, Some(&window_pk), None, Inject::Gated(gate.clone()), 1);
+    let other = tokio::spawn({
+        let (faulty, n) = (faulty.clone(), paced_hold(&r, "p002", expiry));
+        async move { faulty.insert_reservation(n).await }
+    });
+    gate.arrived().await;
+    let behind = expiry - Duration::milliseconds(1);
+    let confirm = transition(a.id, Status::Held, Status::Confirmed, behind);
+    let confirmed = plain.transition(confirm).await.unwrap();
+    assert!(
+        matches!(confirmed, TransitionOutcome::Done { .. }),
+        "{confirmed:?}"
+    );
+    gate.open();
+    let other = other.await.unwrap().unwrap();
+    assert!(
+        is_paced(&other),
+        "the window's one party is booked: {other:?}"
+    );
+    let in_window: Vec<Status> = plain
+        .reservations_on(r.id, day())
+        .await
+        .unwrap()
+        .iter()
+        .map(|x| x.status_at(expiry))
+        .filter(|s| Status::OCCUPYING.contains(s))
+        .collect();
+    assert_eq!(in_window, [Status::Confirmed]);
 }
 
 /// Two hundred holds racing into one window from two instances: however hot the window item

@@ -24,7 +24,9 @@
 //! it lapsed in the item (`x{id}` = its expiry), so an instance whose clock runs a little behind
 //! cannot confirm that hold into the count afterwards: a confirm of a paced hold checks that
 //! its window does not mark it lapsed, as its minutes are checked against a taker. Marks older
-//! than [`LAPSE_KEPT_MS`] are dropped by the next hold.
+//! than [`LAPSE_KEPT_MS`] are dropped by the next hold. That confirm also raises the version:
+//! a hold that read the window before it, and counted the hold as expired, must not commit
+//! after it on the version it read (two parties where one fits).
 //!
 //! Reading the item before the day is what makes the count exact: a reservation committed
 //! before the item was read has its entry there or is shown by the day (an item once visible to
@@ -275,22 +277,32 @@ impl DynamoStore {
         }
     }
 
-    /// The check of a paced hold's confirm: no decision of its window counted it as expired.
-    pub(super) fn window_not_lapsed(
+    /// The confirm of a paced hold: on condition that no decision of its window counted it as
+    /// expired, it raises the window's version. A hold that read the window before this commit
+    /// and counted the confirmed hold as expired (its `now` past the hold's expiry, this
+    /// confirm's just before it) then fails its version condition and decides again on a
+    /// fresh read, which shows the booking; a hold that wrote first marked it lapsed, and this
+    /// condition fails. Either way exactly one of the two counts in the window.
+    pub(super) fn window_confirm(
         &self,
         r: &Reservation,
         window_sk: &str,
     ) -> StoreResult<TransactWriteItem> {
         let mut e = Expr::default();
+        let ttl = e.name(TTL);
+        let expr = format!(
+            "SET {ttl} = if_not_exists({ttl}, {t}) ADD {ver} {one}",
+            t = e.value(n(ttl_of(r))),
+            ver = e.name(VERSION),
+            one = e.value(n(1)),
+        );
         let cond = format!("attribute_not_exists({})", e.name(&lapsed_attr(r.id)));
-        let c = aws_sdk_dynamodb::types::ConditionCheck::builder()
-            .table_name(&self.table)
-            .set_key(Some(key(window_pk(r.restaurant_id), window_sk)))
-            .condition_expression(cond)
-            .set_expression_attribute_names(e.names())
-            .build()
-            .map_err(super::io::build_err)?;
-        Ok(TransactWriteItem::builder().condition_check(c).build())
+        self.update(
+            (window_pk(r.restaurant_id), window_sk.to_owned()),
+            &expr,
+            Some(&cond),
+            &e,
+        )
     }
 
     /// Takes a reservation out of the window item it was counted in (a release or a cancel),

@@ -370,13 +370,15 @@ impl DynamoStore {
         // Released or cancelled, it leaves the pacing window it was counted in (an expired
         // hold's entry lapses by itself).
         // A paced hold is confirmed only if no decision of its window counted it as expired
-        // (an instance whose clock is ahead): else it reads as expired, as for its minutes.
+        // (an instance whose clock is ahead): else it reads as expired, as for its minutes. The
+        // confirm raises the window's version, so a decision that read the window before it
+        // (and may have counted this hold as expired) decides again.
         let mut lapse_at = None;
         if let Some(w) = cur.window.as_deref() {
             if matches!(t.to, Status::Released | Status::Cancelled) {
                 items.push(self.window_remove(&r, w)?);
             } else if cur.reservation.status == Status::Held && t.to == Status::Confirmed {
-                items.push(self.window_not_lapsed(&r, w)?);
+                items.push(self.window_confirm(&r, w)?);
                 lapse_at = Some(items.len() - 1);
             }
         }
