@@ -18,6 +18,7 @@ contract!(
     a_released_or_confirmed_hold_frees_a_cap_slot,
     an_expired_hold_frees_a_cap_slot_before_any_sweep,
     the_cap_is_per_client_and_holds_without_a_cap_are_unaffected,
+    a_lowered_cap_counts_every_live_hold_of_the_client,
     a_winning_hold_records_its_idempotent_answer_in_the_same_write,
     a_done_transition_records_its_idempotent_answer_in_the_same_write,
     purge_deletes_old_dead_holds_their_tokens_and_old_idempotency_records_only,
@@ -225,6 +226,113 @@ async fn the_cap_is_per_client_and_holds_without_a_cap_are_unaffected(b: &Backen
     assert!(is_over_cap(
         &insert(s, capped(hold_on(&r, "t1", now), "client-d", 1)).await
     ));
+}
+
+/// Holds of one client made under caps of 1, 2 and 3 (on DynamoDB they take slots s0, s1 and
+/// s2), then the first released: with the cap now 2 the client is at it, as with a cap of 4
+/// lowered to 2 after holds in s3, s1, s0, s2 and the release of s0 and s3. DynamoDB counted
+/// only the live slots at or above the new cap (s2), offered s0 and gave a third live hold.
+async fn a_lowered_cap_counts_every_live_hold_of_the_client(b: &Backend) {
+    let s = &b.store;
+    let r = with_tables(s, "Abaissé", 5).await;
+    let now = morning();
+    let (first, _) = won(s, capped(hold_on(&r, "t1", now), "client-l", 1)).await;
+    won(s, capped(hold_on(&r, "t2", now), "client-l", 2)).await;
+    won(s, capped(hold_on(&r, "t3", now), "client-l", 3)).await;
+    let release = transition(first.id, Status::Held, Status::Released, now);
+    assert!(matches!(
+        s.transition(release).await.unwrap(),
+        TransitionOutcome::Done { .. }
+    ));
+    let over = insert(s, capped(hold_on(&r, "t4", now), "client-l", 2)).await;
+    assert!(
+        is_over_cap(&over),
+        "two live holds under a cap of 2: {over:?}"
+    );
+    // Under a cap of 3 there is room for one more, and then none.
+    won(s, capped(hold_on(&r, "t4", now), "client-l", 3)).await;
+    let over = insert(s, capped(hold_on(&r, "t5", now), "client-l", 3)).await;
+    assert!(is_over_cap(&over), "{over:?}");
+}
+
+/// DynamoDB: a client with one live hold in s3 (claimed under a cap of 4) and its cap lowered
+/// to 2 has room for one hold, though s0 and s1 are both free. A hold whose claim waits at a
+/// gate while another hold of the client wins must not win too, whichever of the two slots
+/// each picked: the claim of one free slot is conditional on the other staying free.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_holds_racing_under_a_lowered_cap_with_room_for_one_win_once() {
+    let Some((plain, faulty, faults)) = crate::faults::stores("limits::lowered_cap_race").await
+    else {
+        return;
+    };
+    let r = with_tables(&plain, "Course", 7).await;
+    let now = morning();
+    let client = "client-race";
+    let mut early = Vec::new();
+    for (i, max) in (1..=4).enumerate() {
+        let t = format!("t{}", i + 1);
+        early.push(
+            won(&plain, capped(hold_on(&r, &t, now), client, max))
+                .await
+                .0,
+        );
+    }
+    for h in &early[..3] {
+        let release = transition(h.id, Status::Held, Status::Released, now);
+        assert!(matches!(
+            plain.transition(release).await.unwrap(),
+            TransitionOutcome::Done { .. }
+        ));
+    }
+    let gate = crate::faults::Gate::new();
+    let client_pk = format!("C#{client}");
+    faults.inject_where(
+        crate::faults::TX,
+        Some(&client_pk),
+        None,
+        crate::faults::Inject::Gated(gate.clone()),
+        1,
+    );
+    let gated = tokio::spawn({
+        let (faulty, n) = (faulty.clone(), capped(hold_on(&r, "t5", now), client, 2));
+        async move { faulty.insert_reservation(n).await }
+    });
+    gate.arrived().await;
+    won(&plain, capped(hold_on(&r, "t6", now), client, 2)).await;
+    gate.open();
+    let gated = gated.await.unwrap().unwrap();
+    assert!(is_over_cap(&gated), "{gated:?}");
+    // The gated claim was conditional on both free slots, whichever it claimed.
+    let claim = faults
+        .transactions()
+        .into_iter()
+        .find(|t| t.to_string().contains(&client_pk))
+        .expect("the gated claim was sent");
+    let slot_update = claim["TransactItems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i.to_string().contains(&client_pk))
+        .unwrap()["Update"]
+        .clone();
+    let names: Vec<&str> = slot_update["ExpressionAttributeNames"]
+        .as_object()
+        .unwrap()
+        .values()
+        .filter_map(|v| v.as_str())
+        .collect();
+    assert!(
+        names.contains(&"s0") && names.contains(&"s1"),
+        "{slot_update}"
+    );
+    let live = plain
+        .reservations_on(r.id, day())
+        .await
+        .unwrap()
+        .iter()
+        .filter(|x| x.status_at(now) == Status::Held)
+        .count();
+    assert_eq!(live, 2, "s3's hold and the winner");
 }
 
 /// An answer that names what was decided, as a handler's body would.

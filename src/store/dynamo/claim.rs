@@ -71,7 +71,8 @@ pub enum Claim {
 /// What a hold writes besides its own items: the cap slot it claims, the answer it records,
 /// the pacing window it counts in.
 pub struct Extras<'a> {
-    pub slot: Option<(&'a HoldCap, u32)>,
+    /// The cap slot claimed, and the slots the claim must find still free (a guarded claim).
+    pub slot: Option<(&'a HoldCap, u32, &'a [u32])>,
     pub idem: Option<&'a IdemRecord>,
     pub window: Option<(Window, WindowWrite<'a>)>,
     /// The waitlist entry the hold is offered to: it turns `offered` in the same write, on
@@ -136,7 +137,7 @@ impl DynamoStore {
             stamp: stamp.clone(),
             token_hash: token_hash.map(str::to_owned),
             ttl,
-            slot: extras.slot.map(|(c, index)| Slot {
+            slot: extras.slot.map(|(c, index, _)| Slot {
                 client: c.client.clone(),
                 index,
             }),
@@ -173,7 +174,9 @@ impl DynamoStore {
             Some(items.len() - 1)
         };
         let slot = match extras.slot {
-            Some((cap, slot)) => push(&mut items, self.slot_claim(cap, slot, &r, now)?),
+            Some((cap, slot, guard)) => {
+                push(&mut items, self.slot_claim(cap, slot, guard, &r, now)?)
+            }
             None => None,
         };
         let idem = match extras.idem {
@@ -337,9 +340,10 @@ impl DynamoStore {
                     if self.minutes_taken(r, now, &mine, keep).await? {
                         return Ok(Sent::Taken);
                     }
-                    if let Some((cap, i)) = extras.slot {
+                    if let Some((cap, i, guard)) = extras.slot {
                         let item = self.get(client_key(&cap.client)).await?;
-                        if slot_live_for_another(item.as_ref(), i, &mine, now) {
+                        let live = |i: u32| slot_live_for_another(item.as_ref(), i, &mine, now);
+                        if live(i) || guard.iter().any(|g| live(*g)) {
                             return Ok(Sent::SlotTaken);
                         }
                     }

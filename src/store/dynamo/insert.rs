@@ -17,26 +17,45 @@ use chrono::{DateTime, Utc};
 use rand::Rng;
 use std::collections::HashSet;
 
-/// The slots a hold of this client may claim at `now`: those below the effective cap that are
-/// absent or hold an expired hold. Live slots at or above `max` (claimed under a larger cap
-/// before it was lowered) shrink the effective cap, so the client never has more than `max`
-/// live holds while they lapse; claims use the lowest indices only.
-pub fn free_slots(item: Option<&Item>, max: u32, now: DateTime<Utc>) -> Vec<u32> {
+/// What a capped hold of a client may claim at `now`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FreeSlots {
+    /// The slots below `max` that are absent or hold an expired hold; none when the client's
+    /// live slots, counted wherever they are, already reach `max`.
+    pub slots: Vec<u32>,
+    /// The client has live slots at or above `max` (claimed under a larger cap before it was
+    /// lowered), so fewer holds are allowed than `slots` offers: a claim of one of them must
+    /// find every other one still free, or two concurrent claims could pass the cap.
+    pub guarded: bool,
+}
+
+/// The slots a hold of this client may claim at `now`. Every live slot counts against `max`,
+/// wherever it is: after the cap was lowered, live slots at or above the new `max` (and any
+/// below it) leave room for `max` minus their number, and the claim is then guarded (see
+/// [`FreeSlots::guarded`]). Claims only ever use slots below `max`, so without live slots at
+/// or above it, one hold per slot keeps the client within `max`.
+pub fn free_slots(item: Option<&Item>, max: u32, now: DateTime<Utc>) -> FreeSlots {
     let now = now_key(now);
     let live = |v: Option<&AttributeValue>| matches!(v, Some(AttributeValue::S(v)) if v.as_str() > now.as_str());
-    let high = item.map_or(0, |it| {
-        it.iter()
-            .filter(|(k, v)| {
-                k.strip_prefix('s')
-                    .and_then(|i| i.parse::<u32>().ok())
-                    .is_some_and(|i| i >= max)
-                    && live(Some(v))
-            })
-            .count() as u32
-    });
-    (0..max.saturating_sub(high))
-        .filter(|i| !live(item.and_then(|it| it.get(&slot_attr(*i)))))
-        .collect()
+    let (mut all, mut high) = (0u32, 0u32);
+    for (k, v) in item.into_iter().flatten() {
+        let Some(i) = k.strip_prefix('s').and_then(|i| i.parse::<u32>().ok()) else {
+            continue;
+        };
+        if live(Some(v)) {
+            all += 1;
+            high += u32::from(i >= max);
+        }
+    }
+    if all >= max {
+        return FreeSlots::default();
+    }
+    FreeSlots {
+        slots: (0..max)
+            .filter(|i| !live(item.and_then(|it| it.get(&slot_attr(*i)))))
+            .collect(),
+        guarded: high > 0,
+    }
 }
 
 /// What one hold decision came to: a hold's outcome, or, for an offer, an entry that is no
@@ -87,12 +106,12 @@ impl DynamoStore {
         let mut free = match &cap {
             Some(c) => {
                 let free = self.client_slots(c, now).await?;
-                if free.is_empty() {
+                if free.slots.is_empty() {
                     return Ok(Decided::Is(InsertOutcome::OverCap));
                 }
                 free
             }
-            None => Vec::new(),
+            None => FreeSlots::default(),
         };
         let (lo, hi) = (
             date_prefix(reservation.date.pred()),
@@ -157,11 +176,19 @@ impl DynamoStore {
                 let mut r = reservation.clone();
                 r.seat(seating);
                 loop {
-                    // Spread a client's concurrent holds over its free slots.
-                    let slot = cap.as_ref().map(|c| {
-                        let i = rand::thread_rng().gen_range(0..free.len());
-                        (c, free[i])
+                    // Spread a client's concurrent holds over its free slots; a guarded claim
+                    // also keeps the others free.
+                    let picked = cap.as_ref().map(|c| {
+                        let i = rand::thread_rng().gen_range(0..free.slots.len());
+                        (c, free.slots[i])
                     });
+                    let guard: Vec<u32> = match picked {
+                        Some((_, mine)) if free.guarded => {
+                            free.slots.iter().copied().filter(|i| *i != mine).collect()
+                        }
+                        _ => Vec::new(),
+                    };
+                    let slot = picked.map(|(c, i)| (c, i, guard.as_slice()));
                     let extras = Extras {
                         slot,
                         idem: idem.as_ref(),
@@ -225,7 +252,7 @@ impl DynamoStore {
                                 ));
                             };
                             free = self.client_slots(c, now).await?;
-                            if free.is_empty() {
+                            if free.slots.is_empty() {
                                 return Ok(Decided::Is(InsertOutcome::OverCap));
                             }
                         }
@@ -237,16 +264,18 @@ impl DynamoStore {
     }
 
     /// The free slots of a client (strongly consistent): only a hint, the write decides.
-    async fn client_slots(&self, cap: &HoldCap, now: DateTime<Utc>) -> StoreResult<Vec<u32>> {
+    async fn client_slots(&self, cap: &HoldCap, now: DateTime<Utc>) -> StoreResult<FreeSlots> {
         let item = self.get(client_key(&cap.client)).await?;
         Ok(free_slots(item.as_ref(), cap.max, now))
     }
 
-    /// Claims `slot` of the client for `r` (a hold): free, or held by an expired hold.
+    /// Claims `slot` of the client for `r` (a hold): free, or held by an expired hold, and so
+    /// is every slot of `guard` (see [`FreeSlots::guarded`]).
     pub(super) fn slot_claim(
         &self,
         cap: &HoldCap,
         slot: u32,
+        guard: &[u32],
         r: &Reservation,
         now: DateTime<Utc>,
     ) -> StoreResult<TransactWriteItem> {
@@ -261,10 +290,13 @@ impl DynamoStore {
                 hold_ttl(r, self.dead_ttl_s).unwrap_or(now.timestamp() + self.dead_ttl_s)
             )),
         );
-        let cond = format!(
-            "attribute_not_exists({a}) OR {a} < {now}",
-            now = e.value(st(now_key(now)))
-        );
+        let now = e.value(st(now_key(now)));
+        let free = |a: &str| format!("(attribute_not_exists({a}) OR {a} < {now})");
+        let mut cond = free(&a);
+        for g in guard.iter().filter(|g| **g != slot) {
+            cond.push_str(" AND ");
+            cond.push_str(&free(&e.name(&slot_attr(*g))));
+        }
         self.update(client_key(&cap.client), &expr, Some(&cond), &e)
     }
 }
@@ -275,6 +307,19 @@ mod tests {
     use chrono::TimeZone;
     use uuid::Uuid;
 
+    fn item(slots: &[(u32, &AttributeValue)]) -> Item {
+        let mut it: Item = [("sk".to_owned(), st("C"))].into();
+        it.extend(slots.iter().map(|(i, v)| (slot_attr(*i), (*v).clone())));
+        it
+    }
+
+    fn free(slots: &[u32], guarded: bool) -> FreeSlots {
+        FreeSlots {
+            slots: slots.to_vec(),
+            guarded,
+        }
+    }
+
     #[test]
     fn free_slots_are_absent_or_expired_and_a_lowered_cap_counts_live_slots_above_it() {
         let now = Utc.with_ymd_and_hms(2026, 12, 5, 18, 0, 0).unwrap();
@@ -283,16 +328,32 @@ mod tests {
             st(claim_value(Some(ms + 1), Uuid::new_v4())),
             st(claim_value(Some(ms), Uuid::new_v4())),
         );
-        assert_eq!(free_slots(None, 3, now), [0, 1, 2]);
-        let item: Item = [("s0".to_owned(), live.clone()), ("s2".into(), dead)].into();
-        assert_eq!(free_slots(Some(&item), 3, now), [1, 2]);
-        assert!(free_slots(Some(&item), 1, now).is_empty());
-        let high: Item = [("s3".to_owned(), live), ("sk".into(), st("C"))].into();
-        assert_eq!(
-            free_slots(Some(&high), 2, now),
-            [0],
-            "one of two is taken above the cap"
-        );
-        assert!(free_slots(Some(&high), 1, now).is_empty());
+        assert_eq!(free_slots(None, 3, now), free(&[0, 1, 2], false));
+        let it = item(&[(0, &live), (2, &dead)]);
+        assert_eq!(free_slots(Some(&it), 3, now), free(&[1, 2], false));
+        assert_eq!(free_slots(Some(&it), 1, now), free(&[], false));
+        // One live slot above a cap of 2 leaves room for one hold: either free slot below the
+        // cap, each claimed on condition that the other stays free.
+        let high = item(&[(3, &live)]);
+        assert_eq!(free_slots(Some(&high), 2, now), free(&[0, 1], true));
+        assert_eq!(free_slots(Some(&high), 1, now), free(&[], false));
+    }
+
+    /// A cap of 4 lowered to 2 with live holds in s1 and s2 (s0 and s3 released): the client
+    /// is at its cap. Only the live slots at or above the cap used to be counted, and s0 was
+    /// offered: a third live hold.
+    #[test]
+    fn a_live_slot_below_a_lowered_cap_counts_too() {
+        let now = Utc.with_ymd_and_hms(2026, 12, 5, 18, 0, 0).unwrap();
+        let live = st(claim_value(
+            Some(now.timestamp_millis() + 1),
+            Uuid::new_v4(),
+        ));
+        let mid = item(&[(1, &live), (2, &live)]);
+        assert_eq!(free_slots(Some(&mid), 2, now), free(&[], false));
+        assert_eq!(free_slots(Some(&mid), 3, now), free(&[0], false));
+        let spread = item(&[(1, &live), (4, &live)]);
+        assert_eq!(free_slots(Some(&spread), 3, now), free(&[0, 2], true));
+        assert_eq!(free_slots(Some(&spread), 2, now), free(&[], false));
     }
 }

@@ -31,8 +31,11 @@
 //!   is absent or its value sorts below `"{now_ms:016}~"`, so an expired hold's slot is free at
 //!   once, by condition, without waiting for the sweeper. The reservation item records the client
 //!   (`cl`) and slot (`slot`); confirm and release remove the slot in their own transaction
-//!   (conditional on it still naming the reservation), expiry leaves it to lapse. Holds of
-//!   different clients share no item through the cap: there is no per-restaurant counter.
+//!   (conditional on it still naming the reservation), expiry leaves it to lapse. Every live
+//!   slot counts against `max`; after the cap was lowered, a claim made while slots at or above
+//!   the new `max` are live is also conditional on the other free slots below it staying free
+//!   (`insert::free_slots`). Holds of different clients share no item through the cap: there
+//!   is no per-restaurant counter.
 //! - **Retention without `Scan`.** The sparse `retention` index (`gc_pk` = one of 4 shards, `gc_at` =
 //!   milliseconds) holds dead holds (by their last change) and idempotency records (by their
 //!   creation); held reservations long past `expires_at` are found through the `due` index.
