@@ -781,6 +781,28 @@ async fn a_rate_bucket_dynamodb_gives_no_answer_for_is_a_store_failure_not_a_ref
     assert_eq!(wait, Some(60_000_000));
 }
 
+/// What `read` (on the faulty store) gives when the first `op` request it sends that contains
+/// `has` and not `lacks` is held back while hold `id` is released on the plain store.
+async fn read_across_a_release<T: Send + 'static>(
+    plain: &DynStore,
+    faults: &Faults,
+    id: uuid::Uuid,
+    (op, has, lacks): (&str, &str, Option<&str>),
+    read: impl std::future::Future<Output = T> + Send + 'static,
+) -> T {
+    let gate = Gate::new();
+    faults.inject_where(op, Some(has), lacks, Inject::Gated(gate.clone()), 1);
+    let read = tokio::spawn(read);
+    gate.arrived().await;
+    let released = transition(id, Status::Held, Status::Released, morning());
+    assert!(matches!(
+        plain.transition(released).await.unwrap(),
+        TransitionOutcome::Done { .. }
+    ));
+    gate.open();
+    read.await.unwrap()
+}
+
 /// A hold released between the two reads of a lookup (its pointer, then the record it points
 /// to) is found where it moved: the lookup answered "not found" for a reservation that exists
 /// (a `404` to a GET, a confirm or a second DELETE of a hold at its expiry).
@@ -795,28 +817,17 @@ async fn a_reservation_moved_between_its_pointer_and_its_record_is_still_found()
         new(hold_at(&r, at(19, 0), 90), &["t1"], 1, morning()),
     )
     .await;
-    let gate = Gate::new();
     // The record's read, not the pointer's (`X#…`).
     let record = format!("R#{}", h.id);
-    faults.inject_where(
-        "GetItem",
-        Some(&record),
-        Some("X#"),
-        Inject::Gated(gate.clone()),
-        1,
-    );
-    let read = tokio::spawn({
-        let faulty = faulty.clone();
-        async move { faulty.reservation(h.id).await }
-    });
-    gate.arrived().await;
-    let released = transition(h.id, Status::Held, Status::Released, morning());
-    assert!(matches!(
-        plain.transition(released).await.unwrap(),
-        TransitionOutcome::Done { .. }
-    ));
-    gate.open();
-    let got = read.await.unwrap().unwrap();
+    let got = read_across_a_release(
+        &plain,
+        &faults,
+        h.id,
+        ("GetItem", &record, Some("X#")),
+        async move { faulty.reservation(h.id).await },
+    )
+    .await
+    .unwrap();
     assert_eq!(got.map(|g| g.status), Some(Status::Released));
 }
 
@@ -838,33 +849,20 @@ async fn a_hold_released_while_the_staff_list_is_read_is_listed_exactly_once() {
             new(hold_at(&r, at(19, 0), 90), &[table], 1, morning()),
         )
         .await;
-        let gate = Gate::new();
-        faults.inject_where(
-            "Query",
-            Some(held_back),
-            None,
-            Inject::Gated(gate.clone()),
-            1,
-        );
-        let list = tokio::spawn({
-            let (faulty, rid) = (faulty.clone(), r.id);
-            async move { faulty.reservations_on(rid, day()).await }
-        });
-        gate.arrived().await;
-        let released = transition(h.id, Status::Held, Status::Released, morning());
-        assert!(matches!(
-            plain.transition(released).await.unwrap(),
-            TransitionOutcome::Done { .. }
-        ));
-        gate.open();
-        let listed: Vec<Status> = list
-            .await
-            .unwrap()
-            .unwrap()
-            .into_iter()
-            .filter(|x| x.id == h.id)
-            .map(|x| x.status)
-            .collect();
+        let (faulty, rid) = (faulty.clone(), r.id);
+        let listed: Vec<Status> = read_across_a_release(
+            &plain,
+            &faults,
+            h.id,
+            ("Query", held_back, None),
+            async move { faulty.reservations_on(rid, day()).await },
+        )
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|x| x.id == h.id)
+        .map(|x| x.status)
+        .collect();
         assert_eq!(
             listed,
             [Status::Released],
