@@ -391,17 +391,33 @@ impl Browser {
         .await
     }
 
+    /// Clicks the first element matching `css` once it is there and takes the click (an
+    /// element the page has drawn but not yet shown or enabled refuses it: tried again until
+    /// 10 s have passed).
     pub async fn click(&self, css: &str) {
-        let e = self
-            .c
-            .wait()
-            .at_most(Duration::from_secs(10))
-            .for_element(Locator::Css(css))
-            .await
-            .unwrap_or_else(|e| panic!("no {css}: {e}"));
-        e.click()
-            .await
-            .unwrap_or_else(|e| panic!("click {css}: {e}"));
+        use fantoccini::error::ErrorStatus;
+        until(
+            Duration::from_secs(10),
+            &format!("{css} to take a click"),
+            || async {
+                let e = self.c.find(Locator::Css(css)).await.ok()?;
+                match e.click().await {
+                    Ok(_) => Some(()),
+                    Err(fantoccini::error::CmdError::Standard(w))
+                        if matches!(
+                            w.error,
+                            ErrorStatus::ElementNotInteractable
+                                | ErrorStatus::ElementClickIntercepted
+                                | ErrorStatus::StaleElementReference
+                        ) =>
+                    {
+                        None
+                    }
+                    Err(other) => panic!("click {css}: {other}"),
+                }
+            },
+        )
+        .await
     }
 
     /// On the diner page: holds `time`, fills the guest's `name` (and `email`) and confirms;
