@@ -22,6 +22,10 @@ const MAX_BACKOFF: Duration = Duration::from_secs(2);
 /// How often the subscriber checks that its connection still answers (a connection a NAT or a
 /// partition silenced gives no error; without this check it would be waited on for ever).
 const ALIVE_EVERY: Duration = Duration::from_secs(2);
+/// How long the subscriber waits for Redis to answer a SUBSCRIBE or UNSUBSCRIBE before it takes
+/// the connection for lost: longer than a Redis pause (a fork, a slow fsync) usually lasts, so
+/// such a pause does not make every instance reconnect and reload every channel at once.
+const ANSWER_WITHIN: Duration = Duration::from_secs(3);
 /// A message larger than this goes without its image (a sweep expiring hundreds of holds, say):
 /// the receiving channels read the store instead.
 pub const MAX_IMAGE_BYTES: usize = 64 * 1024;
@@ -323,6 +327,22 @@ async fn publisher(client: redis::Client, mut rx: mpsc::Receiver<Wire>, ok: Arc<
     }
 }
 
+/// Whether Redis answered a SUBSCRIBE or UNSUBSCRIBE, without an error, within
+/// `ANSWER_WITHIN` (the connection is taken for lost otherwise).
+async fn answered(call: impl std::future::Future<Output = redis::RedisResult<()>>) -> bool {
+    match tokio::time::timeout(ANSWER_WITHIN, call).await {
+        Ok(Ok(())) => true,
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "redis subscription refused a command");
+            false
+        }
+        Err(_) => {
+            tracing::warn!("redis subscription gave no answer within {ANSWER_WITHIN:?}");
+            false
+        }
+    }
+}
+
 /// Subscribes to the channels this instance's clients watch and hands each remote change to the
 /// hub, which applies it as it applies its own.
 async fn subscriber(
@@ -357,7 +377,7 @@ async fn subscriber(
         'connected: loop {
             let wanted = interest.names();
             for n in wanted.difference(&subscribed.clone()) {
-                if sink.subscribe(n).await.is_err() {
+                if !answered(sink.subscribe(n)).await {
                     break 'connected;
                 }
                 subscribed.insert(n.clone());
@@ -366,13 +386,15 @@ async fn subscriber(
                 });
             }
             for n in subscribed.clone().difference(&wanted) {
-                if sink.unsubscribe(n).await.is_err() {
-                    break 'connected;
-                }
-                subscribed.remove(n);
+                // Out of the mirror first: a channel reopening meanwhile waits for the
+                // SUBSCRIBE that follows, not for a subscription being taken down.
                 interest.set_subscribed(|s| {
                     s.remove(n);
                 });
+                if !answered(sink.unsubscribe(n)).await {
+                    break 'connected;
+                }
+                subscribed.remove(n);
             }
             // Only once subscribed again: what the reload misses arrives on the channels.
             if !announced {
@@ -384,9 +406,7 @@ async fn subscriber(
             tokio::select! {
                 _ = interest.changed.notified() => {}
                 _ = alive.tick() => {
-                    let answered = tokio::time::timeout(REDIS_TIMEOUT, sink.subscribe(&alive_name)).await;
-                    if !matches!(answered, Ok(Ok(()))) {
-                        tracing::warn!("redis subscription gave no answer within {REDIS_TIMEOUT:?}");
+                    if !answered(sink.subscribe(&alive_name)).await {
                         break 'connected;
                     }
                 }

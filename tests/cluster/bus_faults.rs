@@ -56,8 +56,9 @@ async fn a_change_committed_while_a_channel_opens_behind_a_slow_bus_reaches_its_
 }
 
 /// A Redis connection that goes silent (nothing forwarded, nothing closed) is found out by the
-/// subscriber's own check and replaced, and its channels reload: a hold committed on the other
-/// instance meanwhile reaches the subscriber within a few seconds. It used to be waited on for
+/// subscriber's own check, or by the SUBSCRIBE of a date opened meanwhile, and replaced, and its
+/// channels reload: holds committed on the other instance meanwhile reach both subscribers
+/// within a few seconds. It used to be waited on for
 /// ever, with `/readyz` still ready, and every change reached it only at the reconcile.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_redis_subscription_gone_silent_is_replaced_and_its_subscribers_catch_up() {
@@ -73,7 +74,16 @@ async fn a_redis_subscription_gone_silent_is_replaced_and_its_subscribers_catch_
     let date = date_in(4);
     let mut w = Watcher::start(&c.instances[0].base, &rid, &date, 2).await;
     proxy.silence();
+    // A date opened on the silenced connection: its SUBSCRIBE gets no answer either (it used to
+    // be waited on for ever, and the check never ran again).
+    let other = date_in(5);
+    let mut w2 = Watcher::start(&c.instances[0].base, &rid, &other, 2).await;
     api.held(&rid, &date, "19:00", 2).await;
-    let expected = api.availability(&rid, &date, 2).await;
-    w.converge(&expected, Duration::from_secs(8)).await.unwrap();
+    api.held(&rid, &other, "19:00", 2).await;
+    for (w, date) in [(&mut w, &date), (&mut w2, &other)] {
+        let expected = api.availability(&rid, date, 2).await;
+        w.converge(&expected, Duration::from_secs(12))
+            .await
+            .unwrap();
+    }
 }
