@@ -140,13 +140,21 @@ pub fn valid_until(
     now: DateTime<Utc>,
 ) -> Option<DateTime<Utc>> {
     let first_start = slots.iter().map(|s| s.slot.start).min()?;
-    let first_expiry = reservations
+    Some(first_expiry_after(reservations, now).map_or(first_start, |e| e.min(first_start)))
+}
+
+/// The first expiry after `now` of a hold among `reservations`: when one of them stops
+/// occupying its table with no write at all.
+pub fn first_expiry_after(
+    reservations: &[Reservation],
+    now: DateTime<Utc>,
+) -> Option<DateTime<Utc>> {
+    reservations
         .iter()
         .filter(|x| x.status == Status::Held)
         .filter_map(|x| x.expires_at)
         .filter(|e| *e > now)
-        .min();
-    Some(first_expiry.map_or(first_start, |e| e.min(first_start)))
+        .min()
 }
 
 /// Up to 3 free starts nearest the requested one (ties: the earlier), the requested one excluded.

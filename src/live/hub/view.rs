@@ -109,12 +109,7 @@ pub fn valid_until(
         .iter()
         .filter_map(|s| s.start.parse::<DateTime<Utc>>().ok())
         .min();
-    let first_expiry = day
-        .iter()
-        .filter(|r| r.status == Status::Held)
-        .filter_map(|r| r.expires_at)
-        .filter(|e| *e > at)
-        .min();
+    let first_expiry = availability::first_expiry_after(day, at);
     let clock = match view {
         View::Party(_) => None,
         View::Floor | View::Entry(_) => Some(at + chrono::Duration::minutes(1)),
