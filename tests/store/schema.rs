@@ -65,6 +65,38 @@ async fn migrate_creates_an_on_demand_table_with_ttl_and_is_idempotent() {
     assert_eq!(ttl.time_to_live_status(), Some(&TimeToLiveStatus::Enabled));
 }
 
+/// Instances starting together on a table nobody made yet all start: each may find TTL off and
+/// ask for it after another already turned it on, which DynamoDB refuses ("TimeToLive is
+/// already enabled"); that instance used to exit with the refusal.
+#[tokio::test]
+async fn migrations_started_together_on_a_new_table_all_succeed() {
+    if require(
+        Service::DynamoDbLocal,
+        "schema::migrations_started_together_on_a_new_table_all_succeed",
+    )
+    .is_none()
+    {
+        return;
+    }
+    for round in 0..3 {
+        let table = unique_table("together");
+        let runs: Vec<_> = (0..4)
+            .map(|_| {
+                let table = table.clone();
+                std::thread::spawn(move || migrate(&table))
+            })
+            .collect();
+        for (i, run) in runs.into_iter().enumerate() {
+            let out = run.join().unwrap();
+            assert!(
+                out.status.success(),
+                "round {round}, migration {i}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    }
+}
+
 #[tokio::test]
 async fn a_table_name_dynamodb_would_refuse_is_an_error_before_any_call() {
     let out = migrate("no spaces allowed");

@@ -165,7 +165,8 @@ fn ready(d: &TableDescription) -> bool {
             .all(|g| g.index_status() == Some(&IndexStatus::Active))
 }
 
-async fn enable_ttl(client: &Client, table: &str) -> anyhow::Result<()> {
+/// Whether TTL is on, or being turned on, for `table`.
+async fn ttl_on(client: &Client, table: &str) -> anyhow::Result<bool> {
     let status = client
         .describe_time_to_live()
         .table_name(table)
@@ -174,10 +175,14 @@ async fn enable_ttl(client: &Client, table: &str) -> anyhow::Result<()> {
         .with_context(|| format!("cannot read the TTL setting of DynamoDB table `{table}`"))?
         .time_to_live_description
         .and_then(|d| d.time_to_live_status);
-    if matches!(
+    Ok(matches!(
         status,
         Some(TimeToLiveStatus::Enabled | TimeToLiveStatus::Enabling)
-    ) {
+    ))
+}
+
+async fn enable_ttl(client: &Client, table: &str) -> anyhow::Result<()> {
+    if ttl_on(client, table).await? {
         return Ok(());
     }
     let spec = TimeToLiveSpecification::builder()
@@ -198,6 +203,9 @@ async fn enable_ttl(client: &Client, table: &str) -> anyhow::Result<()> {
         {
             Ok(())
         }
+        // Another instance turned it on between the read and this call (DynamoDB answers
+        // "TimeToLive is already enabled"): on is what was asked for.
+        Err(_) if ttl_on(client, table).await.unwrap_or(false) => Ok(()),
         Err(e) => Err(anyhow::Error::new(e))
             .with_context(|| format!("cannot enable TTL on DynamoDB table `{table}`")),
     }
