@@ -92,6 +92,21 @@ impl Interest {
         self.confirmed.notify_waiters();
     }
 
+    /// Takes `name` out of the confirmed set, and says so, unless a key watched now still needs
+    /// it: decided under the `keys` lock, so a date that reopens either finds the name still
+    /// wanted (no UNSUBSCRIBE goes out) or waits for the SUBSCRIBE that follows.
+    fn release_if_unwanted(&self, name: &str) -> bool {
+        let keys = self.keys.lock().expect("interest lock");
+        if keys
+            .iter()
+            .any(|k| channel_name(k) == name || wide_name(k.0) == name)
+        {
+            return false;
+        }
+        self.subscribed.lock().expect("interest lock").remove(name);
+        true
+    }
+
     fn is_subscribed(&self, key: &Key) -> bool {
         let s = self.subscribed.lock().expect("interest lock");
         s.contains(&channel_name(key)) && s.contains(&wide_name(key.0))
@@ -386,11 +401,12 @@ async fn subscriber(
                 });
             }
             for n in subscribed.clone().difference(&wanted) {
-                // Out of the mirror first: a channel reopening meanwhile waits for the
-                // SUBSCRIBE that follows, not for a subscription being taken down.
-                interest.set_subscribed(|s| {
-                    s.remove(n);
-                });
+                // Out of the mirror first, and only if no channel wants it again by now (this
+                // pass's `wanted` may be a few round trips old): a channel reopening meanwhile
+                // keeps the subscription, or waits for the SUBSCRIBE that follows.
+                if !interest.release_if_unwanted(n) {
+                    continue;
+                }
                 if !answered(sink.unsubscribe(n)).await {
                     break 'connected;
                 }
@@ -432,6 +448,28 @@ async fn subscriber(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_name_leaves_the_confirmed_set_only_when_no_watched_key_needs_it() {
+        let interest = Interest::default();
+        let d = |s| LocalDate::parse(s).unwrap();
+        let (rid, other) = (Uuid::new_v4(), Uuid::new_v4());
+        let (a, b) = ((rid, d("2026-12-05")), (rid, d("2026-12-06")));
+        interest.keys.lock().unwrap().extend([a, b]);
+        let names = interest.names();
+        interest.set_subscribed(|s| s.extend(names));
+        assert!(interest.is_subscribed(&a) && interest.is_subscribed(&b));
+        // Wanted again by now (a date that reopened): kept, and no UNSUBSCRIBE.
+        assert!(!interest.release_if_unwanted(&channel_name(&a)));
+        assert!(interest.is_subscribed(&a));
+        interest.keys.lock().unwrap().remove(&a);
+        assert!(interest.release_if_unwanted(&channel_name(&a)));
+        assert!(!interest.is_subscribed(&a));
+        // The restaurant's wide name stays while one of its dates is watched.
+        assert!(!interest.release_if_unwanted(&wide_name(rid)));
+        assert!(interest.is_subscribed(&b));
+        assert!(interest.release_if_unwanted(&wide_name(other)));
+    }
     use crate::domain::reservation::Guest;
     use crate::domain::waitlist::{WaitStatus, WaitlistEntry};
     use crate::domain::WallTime;
