@@ -388,6 +388,7 @@ impl Channel {
                 .live_subscriptions()
                 .sub((before - g.members.len()) as i64);
         }
+        self.groups.retain(|_, g| !g.members.is_empty());
     }
 
     /// Repairs what a lost notification (bus outage, a crashed instance) left behind: when the
