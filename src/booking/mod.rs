@@ -328,41 +328,19 @@ impl Booking {
         Ok(n)
     }
 
-    /// The offer of what the expired hold `r` freed, then the publish of its expiry; the publish
-    /// waits for the offer at most `OFFER_BEFORE_EXPIRY`, so an expiry is broadcast within the
-    /// contract's 2 s however long its offer takes (the offer goes on in its own task). The
-    /// hidden test-only delay publishes at once and offers after it, as `offer_then` does.
+    /// The offer of what the expired hold `r` freed, then the publish of its expiry, as a
+    /// release does (`offer_then`), the publish waiting for the offer at most
+    /// `OFFER_BEFORE_EXPIRY`: an expiry is broadcast within the contract's 2 s however long its
+    /// offer takes.
     async fn offer_then_publish_expiry(&self, r: Reservation, v: Versions) {
         let freed = crate::domain::waitlist::Freed::of(&r);
-        let publish = {
-            let me = self.clone();
-            move || {
-                let image = events::Image::new(vec![r.clone()], Vec::new());
-                me.publish(
-                    r.restaurant_id,
-                    Cause::Expired,
-                    r.updated_at,
-                    v,
-                    Some(image),
-                );
-            }
-        };
-        if !self.test_only_offer_delay.is_zero() {
-            publish();
-            self.spawn_offer(freed);
-            return;
-        }
         let me = self.clone();
-        let offer = self.in_background(async move { me.offer_after_commit(freed).await });
-        if tokio::time::timeout(OFFER_BEFORE_EXPIRY, offer)
-            .await
-            .is_err()
-        {
-            tracing::warn!(
-                "the offer of an expired hold is taking over {OFFER_BEFORE_EXPIRY:?}; \
-                 its expiry is published first"
-            );
-        }
-        publish();
+        let publish = move || {
+            let (rid, at) = (r.restaurant_id, r.updated_at);
+            let image = events::Image::new(vec![r], Vec::new());
+            me.publish(rid, Cause::Expired, at, v, Some(image));
+        };
+        self.offer_then(freed, publish, Some(OFFER_BEFORE_EXPIRY))
+            .await;
     }
 }

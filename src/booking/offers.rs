@@ -230,7 +230,7 @@ impl Booking {
                 publish();
             }
             _ => match fallback {
-                Some(freed) => self.offer_then(freed, publish).await,
+                Some(freed) => self.offer_then(freed, publish, None).await,
                 None => publish(),
             },
         }

@@ -223,9 +223,16 @@ impl Booking {
     /// Offers freed capacity, then runs `publish` (the freeing change's): see
     /// `apply_freeing`. Both run in a task of their own, which the caller awaits: a request
     /// dropped meanwhile (its client gone, a shutdown) never leaves a committed change
-    /// unpublished. The hidden test-only delay instead publishes at once and offers in the
-    /// background after it, as an instance that dies between the two would leave it.
-    pub(super) async fn offer_then(&self, freed: Freed, publish: impl FnOnce() + Send + 'static) {
+    /// unpublished. With `at_most`, the publish waits that long for the offer at most (the
+    /// offer goes on in its own task). The hidden test-only delay instead publishes at once and
+    /// offers in the background after it, as an instance that dies between the two would leave
+    /// it.
+    pub(super) async fn offer_then(
+        &self,
+        freed: Freed,
+        publish: impl FnOnce() + Send + 'static,
+        at_most: Option<std::time::Duration>,
+    ) {
         if !self.test_only_offer_delay.is_zero() {
             publish();
             self.spawn_offer(freed);
@@ -233,11 +240,23 @@ impl Booking {
         }
         let me = self.clone();
         let both = self.in_background(async move {
-            if let Err(e) = me.offer_freed(freed).await {
-                tracing::warn!(
-                    error = format!("{e:#}"),
-                    "waitlist offer failed; the reconcile loop retries"
-                );
+            let offer = {
+                let me = me.clone();
+                me.clone()
+                    .in_background(async move { me.offer_after_commit(freed).await })
+            };
+            match at_most {
+                None => {
+                    let _ = offer.await;
+                }
+                Some(limit) => {
+                    if tokio::time::timeout(limit, offer).await.is_err() {
+                        tracing::warn!(
+                            "an offer is taking over {limit:?}; its freeing change is published \
+                             first"
+                        );
+                    }
+                }
             }
             publish();
         });
