@@ -448,6 +448,9 @@ async fn subscriber(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::reservation::Guest;
+    use crate::domain::waitlist::{WaitStatus, WaitlistEntry};
+    use crate::domain::WallTime;
 
     #[test]
     fn a_name_leaves_the_confirmed_set_only_when_no_watched_key_needs_it() {
@@ -470,9 +473,6 @@ mod tests {
         assert!(interest.is_subscribed(&b));
         assert!(interest.release_if_unwanted(&wide_name(other)));
     }
-    use crate::domain::reservation::Guest;
-    use crate::domain::waitlist::{WaitStatus, WaitlistEntry};
-    use crate::domain::WallTime;
 
     fn change(entries: usize) -> Change {
         let d = LocalDate::parse("2026-12-05").unwrap();
