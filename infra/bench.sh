@@ -13,19 +13,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release --locked --quiet
 bin="${CARGO_TARGET_DIR:-target}/release/tablecast"
-dir="$(mktemp -d)"
-admin="bench-$RANDOM$RANDOM"
 port="${TABLECAST_BENCH_PORT:-18080}"
-# The load comes from loopback, one client: the per-client limits are off for the run.
-TABLECAST_ADMIN_TOKEN="$admin" "$bin" serve --listen "127.0.0.1:$port" --store "sqlite://$dir/bench.db" \
-    --max-live-holds-per-client 0 --hold-rate off --max-connections-per-client 0 \
-    >"$dir/server.log" 2>&1 &
-server=$!
-trap 'kill "$server" 2>/dev/null; wait "$server" 2>/dev/null; rm -rf "$dir"' EXIT
-for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$port/readyz" >/dev/null && break; sleep 0.1; done
-# Another process on the port would answer /readyz in our server's place: ours must be alive.
-kill -0 "$server" 2>/dev/null || { echo "the server did not start (port $port taken? set TABLECAST_BENCH_PORT):" >&2; cat "$dir/server.log" >&2; exit 1; }
-url="http://127.0.0.1:$port"
+source infra/bench-server.sh
+bench_server "$bin" "$port" bench
 plots="${TABLECAST_BENCH_PLOTS-docs/bench}"
 plot=()
 [[ -n $plots ]] && plot=(--plot-dir "$plots")

@@ -24,15 +24,8 @@ if [[ -z ${BIN:-} ]]; then
   cargo build --release --locked --quiet
   BIN="${CARGO_TARGET_DIR:-target}/release/tablecast"
 fi
-dir="$(mktemp -d)"
-admin="cost-$RANDOM$RANDOM"
-TABLECAST_ADMIN_TOKEN="$admin" "$BIN" serve --listen "127.0.0.1:$port" --store "sqlite://$dir/cost.db" \
-    --max-live-holds-per-client 0 --hold-rate off --max-connections-per-client 0 \
-    >"$dir/server.log" 2>&1 &
-server=$!
-trap 'kill "$server" 2>/dev/null; wait "$server" 2>/dev/null; rm -rf "$dir"' EXIT
-for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$port/readyz" >/dev/null && break; sleep 0.1; done
-kill -0 "$server" 2>/dev/null || { echo "the server did not start:" >&2; cat "$dir/server.log" >&2; exit 1; }
+source infra/bench-server.sh
+bench_server "$BIN" "$port" cost
 tick=$(getconf CLK_TCK)
 holds=2400
 # CPU ticks (user + system) of the server's threads whose name starts with $1.
@@ -47,7 +40,7 @@ ticks() {
 per_hold() { echo $((($2 - $1) * 1000000 / tick / holds)); }
 loadgen() {
   "$BIN" loadgen holds --holds "$holds" --watchers "$watchers" --concurrency 64 \
-    --url "http://127.0.0.1:$port" --admin-token "$admin" --timeout-secs 120 --quiet
+    --url "$url" --admin-token "$admin" --timeout-secs 120 --quiet
 }
 echo "holds, $watchers watchers: CPU per hold in µs (10 ms ticks over $holds holds: ±4 µs)"
 for r in $(seq 1 "$runs"); do
