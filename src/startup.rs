@@ -261,6 +261,18 @@ impl Application {
                  loops repair them"
             );
         }
+        // Then what that work and the last requests published leaves for the other instances
+        // (on Redis, a queue that may still hold changes), within what is left of the bound.
+        let within = deadline.saturating_duration_since(tokio::time::Instant::now());
+        if !matches!(
+            tokio::time::timeout(within, self.state.bus.flush()).await,
+            Ok(true)
+        ) {
+            tracing::warn!(
+                "stopping with changes not yet sent to the bus; other instances' reconcile \
+                 loops repair them"
+            );
+        }
         if let Some(m) = mailer {
             m.abort();
         }

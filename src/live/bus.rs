@@ -12,7 +12,7 @@ use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::{mpsc, Notify};
+use tokio::sync::{mpsc, oneshot, Notify};
 use uuid::Uuid;
 
 /// How many changes may wait for Redis; past that they are dropped and reconcile repairs them.
@@ -58,6 +58,13 @@ pub trait Bus: Send + Sync + 'static {
     /// only then, so no change falls between its read and its subscription.
     fn watched(&self, _key: Key) -> futures_util::future::BoxFuture<'static, ()> {
         Box::pin(std::future::ready(()))
+    }
+    /// Resolves once every change published before it has left this instance (`true`), or as
+    /// soon as it cannot (`false`: the bus is down and dropped them; reconcile repairs them). A
+    /// draining instance waits for it, so the changes of its last requests are not lost with
+    /// its queue.
+    fn flush(&self) -> futures_util::future::BoxFuture<'static, bool> {
+        Box::pin(std::future::ready(true))
     }
     /// `None` when healthy; otherwise what is degraded.
     fn degraded(&self) -> Option<String>;
@@ -187,8 +194,15 @@ fn wide_name(rid: Uuid) -> String {
     format!("tablecast:{rid}")
 }
 
+/// What the publisher is given, in order: a change to publish, or a flush to answer once every
+/// change before it has been answered by Redis.
+enum Outgoing {
+    Change(Wire),
+    Flush(oneshot::Sender<()>),
+}
+
 pub struct RedisBus {
-    tx: mpsc::Sender<Wire>,
+    tx: mpsc::Sender<Outgoing>,
     instance: Uuid,
     publish_ok: Arc<AtomicBool>,
     subscribe_ok: Arc<AtomicBool>,
@@ -226,7 +240,8 @@ impl RedisBus {
 
 impl Bus for RedisBus {
     fn publish(&self, change: &Change) {
-        if self.tx.try_send(Wire::of(self.instance, change)).is_err() {
+        let wire = Wire::of(self.instance, change);
+        if self.tx.try_send(Outgoing::Change(wire)).is_err() {
             tracing::warn!("bus publish queue full: dropping a change (reconcile repairs it)");
         }
     }
@@ -258,6 +273,14 @@ impl Bus for RedisBus {
         })
     }
 
+    fn flush(&self) -> futures_util::future::BoxFuture<'static, bool> {
+        let queue = self.tx.clone();
+        Box::pin(async move {
+            let (done, answered) = oneshot::channel();
+            queue.send(Outgoing::Flush(done)).await.is_ok() && answered.await.is_ok()
+        })
+    }
+
     fn degraded(&self) -> Option<String> {
         let (p, s) = (
             self.publish_ok.load(Ordering::Relaxed),
@@ -286,7 +309,7 @@ async fn connect(client: &redis::Client) -> redis::RedisResult<redis::aio::Multi
         .await
 }
 
-async fn publisher(client: redis::Client, mut rx: mpsc::Receiver<Wire>, ok: Arc<AtomicBool>) {
+async fn publisher(client: redis::Client, mut rx: mpsc::Receiver<Outgoing>, ok: Arc<AtomicBool>) {
     let mut conn = None;
     let mut backoff = delays();
     // A publish that failed on a connection Redis had dropped (a restart the publisher had not
@@ -303,7 +326,8 @@ async fn publisher(client: redis::Client, mut rx: mpsc::Receiver<Wire>, ok: Arc<
                 Err(e) => {
                     ok.store(false, Ordering::Relaxed);
                     tracing::warn!(error = %e, "redis publisher cannot connect; retrying");
-                    // Changes queued meanwhile are dropped: reconcile repairs them.
+                    // Changes queued meanwhile are dropped: reconcile repairs them. (So are
+                    // flushes, which then answer that they could not.)
                     again = None;
                     while rx.try_recv().is_ok() {}
                     tokio::time::sleep(backoff.next().unwrap_or(MAX_BACKOFF)).await;
@@ -314,7 +338,14 @@ async fn publisher(client: redis::Client, mut rx: mpsc::Receiver<Wire>, ok: Arc<
         let (pipe, resent) = match again.take() {
             Some(pipe) => (pipe, true),
             None => {
-                let Some(w) = rx.recv().await else { return };
+                let w = match rx.recv().await {
+                    None => return,
+                    Some(Outgoing::Flush(done)) => {
+                        let _ = done.send(());
+                        continue;
+                    }
+                    Some(Outgoing::Change(w)) => w,
+                };
                 let names: Vec<String> = if w.w.is_some() {
                     vec![wide_name(w.r)]
                 } else {

@@ -3,6 +3,7 @@
 //! (turned off here, 60 s, so only the bus can carry the change).
 use crate::harness::*;
 use crate::kit::api::{date_in, many_tables, restaurant_body, Api};
+use crate::kit::process::Sig;
 use crate::kit::proxy::Proxy;
 use crate::kit::wait::until;
 use crate::{Watcher, SERIAL};
@@ -15,9 +16,19 @@ async fn behind_a_proxy(test: &str, delay: Duration) -> Option<(Cluster, Proxy, 
     let mut c = Cluster::start(test, 2)?;
     let proxy = Proxy::start(c.redis_port, delay).await;
     c.replace_instance_on_bus(0, proxy.port, &[("TABLECAST_RECONCILE_SECS", "60")]);
-    // Ready once its bus is connected and subscribed.
-    let ready = format!("{}/readyz", c.instances[0].base);
-    until(Duration::from_secs(10), "instance 0 ready", || {
+    ready(&c, 0).await;
+    let api = Api::new(&c.instances[1].base, ADMIN);
+    let rid = api
+        .create_restaurant(restaurant_body(many_tables(3)))
+        .await
+        .id;
+    Some((c, proxy, api, rid))
+}
+
+/// Waits until instance `i` is ready: its bus connected and subscribed.
+async fn ready(c: &Cluster, i: usize) {
+    let ready = format!("{}/readyz", c.instances[i].base);
+    until(Duration::from_secs(10), "instance ready", || {
         let ready = ready.clone();
         async move {
             let res = reqwest::get(ready).await.ok()?;
@@ -25,12 +36,6 @@ async fn behind_a_proxy(test: &str, delay: Duration) -> Option<(Cluster, Proxy, 
         }
     })
     .await;
-    let api = Api::new(&c.instances[1].base, ADMIN);
-    let rid = api
-        .create_restaurant(restaurant_body(many_tables(3)))
-        .await
-        .id;
-    Some((c, proxy, api, rid))
 }
 
 /// A channel opening on an instance reads the store only once its Redis subscription is in
@@ -86,4 +91,43 @@ async fn a_redis_subscription_gone_silent_is_replaced_and_its_subscribers_catch_
             .await
             .unwrap();
     }
+}
+
+/// A draining instance sends what it published before it exits: holds made on it just before its
+/// SIGTERM, whose publishes still wait their turn for a slow Redis (400 ms on the way here),
+/// reach a subscriber on the other instance (no reconcile in the test's time) within a few
+/// seconds. They used to go with the process's queue, and reached others only at their
+/// reconcile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn changes_a_draining_instance_published_reach_the_others_before_it_exits() {
+    let _serial = SERIAL.lock().await;
+    let Some((mut c, _proxy, api, rid)) = behind_a_proxy(
+        "changes_a_draining_instance_published_reach_the_others_before_it_exits",
+        Duration::from_millis(400),
+    )
+    .await
+    else {
+        return;
+    };
+    // The subscriber's instance, too, learns of changes only from the bus.
+    let redis = c.redis_port;
+    c.replace_instance_on_bus(1, redis, &[("TABLECAST_RECONCILE_SECS", "60")]);
+    ready(&c, 1).await;
+    let api = api.at(&c.instances[1].base);
+    let date = date_in(6);
+    let mut w = Watcher::start(&c.instances[1].base, &rid, &date, 2).await;
+    let draining = api.at(&c.instances[0].base);
+    for t in ["18:00", "19:00", "20:00"] {
+        draining.held(&rid, &date, t, 2).await;
+    }
+    c.instances[0].proc.signal(Sig::TERM);
+    let expected = api.availability(&rid, &date, 2).await;
+    w.converge(&expected, Duration::from_secs(6)).await.unwrap();
+    assert!(
+        c.instances[0]
+            .proc
+            .wait_exit(Duration::from_secs(15))
+            .success(),
+        "the drained instance exits 0"
+    );
 }
