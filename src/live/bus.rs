@@ -443,7 +443,12 @@ async fn subscriber(
                 }
                 subscribed.remove(n);
             }
-            // Only once subscribed again: what the reload misses arrives on the channels.
+            // Only once subscribed again: what the reload misses arrives on the channels. That
+            // includes channels opened during this pass (they read the store at once while the
+            // bus was down): their names go out first, or the reload could come before them.
+            if !announced && !interest.names().is_subset(&subscribed) {
+                continue;
+            }
             if !announced {
                 announced = true;
                 backoff = delays();
