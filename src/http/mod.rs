@@ -13,6 +13,7 @@ mod ops;
 mod reservations;
 mod restaurants;
 pub mod socket;
+mod socket_frames;
 mod socket_writer;
 pub mod span;
 mod waitlist;

@@ -7,6 +7,7 @@ use super::error::{from_body, ApiError};
 use super::limits::ConnectionGuard;
 use super::limits::Requester;
 use super::restaurants::{take_hold, HoldCommand};
+use super::socket_frames::{is_overflow, Checked};
 use super::socket_writer::Writer;
 use super::AppState;
 use crate::booking::BookingError;
@@ -16,7 +17,7 @@ use crate::live::hub::{Conn, Key, Out, Queue, View};
 use crate::wire::frames::{self, ClientFrame, HoldInput, SubscribeFrame, ViewName};
 use actix_web::body::{BodySize, MessageBody};
 use actix_web::web::Bytes;
-use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
+use actix_web::{web, FromRequest, HttpRequest, HttpResponse, ResponseError};
 use actix_ws::{AggregatedMessage, ProtocolError};
 use futures_util::Stream;
 use rand::Rng;
@@ -114,6 +115,11 @@ pub async fn endpoint(
     // actix-ws checks the handshake and decodes the client's frames; everything else is the
     // response body below, which actix-http's dispatcher polls: no task of its own.
     // A bad handshake is answered as a problem, as every other error is.
+    // Frames declared over the limit end the connection at their header (`socket_frames`).
+    let checked: actix_http::BoxedPayloadStream =
+        Box::pin(Checked::new(body.into_inner(), MAX_MESSAGE));
+    let mut checked = actix_web::dev::Payload::Stream { payload: checked };
+    let body = web::Payload::from_request(&req, &mut checked).await?;
     let (res, session, stream) = actix_ws::handle(&req, body)
         .map_err(|e| ApiError::BadRequest(format!("not a WebSocket upgrade: {e}")))?;
     drop(session);
@@ -251,6 +257,9 @@ impl Live {
     fn handle(&mut self, msg: Result<AggregatedMessage, ProtocolError>) -> Result<Reply, Close> {
         match msg {
             Err(ProtocolError::Overflow) => Err(close(TOO_BIG, "message over 64 KiB")),
+            Err(ProtocolError::Io(e)) if is_overflow(&e) => {
+                Err(close(TOO_BIG, "message over 64 KiB"))
+            }
             // actix-ws's aggregation says a message in fragments grew over the limit this way.
             Err(ProtocolError::Io(e)) if e.to_string() == CONTINUATIONS_TOO_BIG => {
                 Err(close(TOO_BIG, "message over 64 KiB"))

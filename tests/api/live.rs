@@ -511,6 +511,29 @@ async fn a_message_over_64_kib_closes_with_1009() {
     assert_eq!(ws.expect_close(Duration::from_secs(5)).await, Some(1009));
 }
 
+/// The close comes at the frame's header: a client that declared a huge frame used to have the
+/// server keep everything it sent until the whole frame had come (or the idle close, 60 s on).
+#[tokio::test]
+async fn a_frame_declared_over_64_kib_closes_with_1009_before_its_payload_comes() {
+    let app = TestApp::spawn().await;
+    for declared in [64 * 1024 + 1, 1u64 << 62] {
+        let mut ws = SilentWs::connect(&app.base).await;
+        // A masked text frame's header with a 64-bit length, and a little of its payload.
+        let mut frame = vec![0x81, 0x80 | 127];
+        frame.extend_from_slice(&declared.to_be_bytes());
+        frame.extend_from_slice(&[1, 2, 3, 4]);
+        frame.extend_from_slice(&[b'x'; 1000]);
+        ws.write(&frame).await;
+        assert_eq!(
+            ws.close_code(Duration::from_secs(5)).await,
+            Some(1009),
+            "{declared} bytes declared"
+        );
+    }
+    let health = reqwest::get(format!("{}/healthz", app.base)).await.unwrap();
+    assert_eq!(health.status(), StatusCode::OK, "the server is still up");
+}
+
 #[tokio::test]
 async fn a_message_over_64_kib_in_fragments_closes_with_1009_and_one_of_64_kib_is_read() {
     use futures_util::SinkExt;

@@ -208,6 +208,12 @@ impl SilentWs {
         SilentWs(s)
     }
 
+    /// Writes `bytes` as they are (a frame of one's own making, say).
+    pub async fn write(&mut self, bytes: &[u8]) {
+        use tokio::io::AsyncWriteExt;
+        self.0.write_all(bytes).await.unwrap();
+    }
+
     /// Reads frames until a close frame; returns its code.
     pub async fn close_code(&mut self, within: Duration) -> Option<u16> {
         use tokio::io::AsyncReadExt;

@@ -1,0 +1,191 @@
+//! The client's bytes on a WebSocket, checked frame by frame before actix-ws decodes them: a frame
+//! whose header declares a payload over the limit ends the connection at its header.
+//!
+//! actix-ws checks a frame's size only once the whole frame has arrived, and keeps every byte
+//! until then: a client that declared 2^62 bytes and kept sending had the server buffer all it
+//! sent (hundreds of MB in a second on loopback) until the idle close, 60 s later. This reads
+//! only each frame's header (RFC 6455 5.2: 2 bytes, then 2 or 8 of length, then 4 of mask) and
+//! passes the bytes through unchanged, so at most one frame under the limit is ever buffered.
+use actix_web::error::PayloadError;
+use actix_web::web::Bytes;
+use futures_util::Stream;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+/// Where the reader is in the client's stream of frames.
+#[derive(Debug, Default)]
+struct Frames {
+    /// Header bytes of the frame being read (at most 14).
+    header: Vec<u8>,
+    /// Payload bytes of the current frame still to come.
+    payload_left: u64,
+}
+
+impl Frames {
+    /// Reads `chunk`; `Err` once a frame declares a payload over `max` bytes.
+    fn read(&mut self, mut chunk: &[u8], max: u64) -> Result<(), u64> {
+        while !chunk.is_empty() {
+            if self.payload_left > 0 {
+                let skip = self.payload_left.min(chunk.len() as u64);
+                self.payload_left -= skip;
+                chunk = &chunk[skip as usize..];
+                continue;
+            }
+            self.header.push(chunk[0]);
+            chunk = &chunk[1..];
+            if let Some(length) = self.declared() {
+                self.header.clear();
+                if length > max {
+                    return Err(length);
+                }
+                self.payload_left = length;
+            }
+        }
+        Ok(())
+    }
+
+    /// The payload length of the frame whose header is complete, if it is.
+    fn declared(&self) -> Option<u64> {
+        let h = &self.header;
+        let second = *h.get(1)?;
+        let mask = if second & 0x80 != 0 { 4 } else { 0 };
+        let (extra, length) = match second & 0x7f {
+            126 => (
+                2,
+                u64::from(u16::from_be_bytes(h.get(2..4)?.try_into().ok()?)),
+            ),
+            127 => (8, u64::from_be_bytes(h.get(2..10)?.try_into().ok()?)),
+            short => (0, u64::from(short)),
+        };
+        (h.len() == 2 + extra + mask).then_some(length)
+    }
+}
+
+/// The client's byte stream, failing with `PayloadError::Overflow` at the header of a frame that
+/// declares more than `max` bytes of payload.
+pub struct Checked<S> {
+    inner: S,
+    frames: Frames,
+    max: u64,
+    failed: bool,
+}
+
+impl<S> Checked<S> {
+    pub fn new(inner: S, max: usize) -> Self {
+        Checked {
+            inner,
+            frames: Frames::default(),
+            max: max as u64,
+            failed: false,
+        }
+    }
+}
+
+impl<S> Stream for Checked<S>
+where
+    S: Stream<Item = Result<Bytes, PayloadError>> + Unpin,
+{
+    type Item = Result<Bytes, PayloadError>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        if this.failed {
+            return Poll::Ready(None);
+        }
+        match Pin::new(&mut this.inner).poll_next(cx) {
+            Poll::Ready(Some(Ok(bytes))) => {
+                if this.frames.read(&bytes, this.max).is_err() {
+                    this.failed = true;
+                    return Poll::Ready(Some(Err(PayloadError::Overflow)));
+                }
+                Poll::Ready(Some(Ok(bytes)))
+            }
+            other => other,
+        }
+    }
+}
+
+/// Whether actix-ws's error is this check's: a frame declared over the limit.
+pub fn is_overflow(e: &std::io::Error) -> bool {
+    e.get_ref()
+        .and_then(|inner| inner.downcast_ref::<PayloadError>())
+        .is_some_and(|p| matches!(p, PayloadError::Overflow))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A client frame (masked, as clients send them) with `len` bytes of payload.
+    fn frame(len: usize) -> Vec<u8> {
+        let mut f = vec![0x81];
+        match len {
+            0..=125 => f.push(0x80 | len as u8),
+            126..=65535 => {
+                f.push(0x80 | 126);
+                f.extend_from_slice(&(len as u16).to_be_bytes());
+            }
+            _ => {
+                f.push(0x80 | 127);
+                f.extend_from_slice(&(len as u64).to_be_bytes());
+            }
+        }
+        f.extend_from_slice(&[1, 2, 3, 4]);
+        f.extend(std::iter::repeat_n(b'x', len));
+        f
+    }
+
+    #[test]
+    fn frames_up_to_the_limit_pass_in_chunks_of_any_size() {
+        let mut all = Vec::new();
+        for len in [0, 1, 125, 126, 65535, 65536, 70_000] {
+            all.extend(frame(len));
+        }
+        for size in [1, 2, 3, 7, 14, 1000, all.len()] {
+            let mut f = Frames::default();
+            for chunk in all.chunks(size) {
+                assert_eq!(f.read(chunk, 70_000), Ok(()), "chunks of {size}");
+            }
+            assert_eq!((f.payload_left, f.header.len()), (0, 0));
+        }
+    }
+
+    #[test]
+    fn a_frame_over_the_limit_fails_at_its_header_whatever_follows() {
+        let over = frame(65_537);
+        for size in [1, 5, 14] {
+            let mut f = Frames::default();
+            let mut failed = None;
+            for (i, chunk) in over.chunks(size).enumerate() {
+                if let Err(len) = f.read(chunk, 65_536) {
+                    failed = Some((i, len));
+                    break;
+                }
+            }
+            // The 2 + 8 + 4 header bytes are all it needed.
+            assert_eq!(failed, Some(((14 - 1) / size, 65_537)), "chunks of {size}");
+        }
+        // 2^62 declared, nothing of it sent.
+        let mut f = Frames::default();
+        let mut huge = vec![0x81, 0x80 | 127];
+        huge.extend_from_slice(&(1u64 << 62).to_be_bytes());
+        huge.extend_from_slice(&[0, 0, 0, 0]);
+        assert_eq!(f.read(&huge, 65_536), Err(1 << 62));
+        // A frame after a good one is checked too.
+        let mut f = Frames::default();
+        let mut two = frame(10);
+        two.extend(frame(65_537));
+        assert_eq!(f.read(&two, 65_536), Err(65_537));
+    }
+
+    #[test]
+    fn unmasked_headers_are_read_by_their_own_length() {
+        let mut f = Frames::default();
+        // Unmasked (a protocol error actix-ws reports itself): 2 + 2 header bytes, 200 payload.
+        let mut bytes = vec![0x81, 126, 0, 200];
+        bytes.extend(std::iter::repeat_n(b'x', 200));
+        bytes.extend(frame(3));
+        assert_eq!(f.read(&bytes, 1000), Ok(()));
+        assert_eq!((f.payload_left, f.header.len()), (0, 0));
+    }
+}
