@@ -489,11 +489,11 @@ impl Booking {
                 .store
                 .reservations_on(wd.restaurant_id, wd.date)
                 .await?;
-            for r in all
+            for freed in all
                 .iter()
                 .filter(|r| r.updated_at > wd.oldest && frees(r, now))
+                .filter_map(|r| freed_by(r, &stored.restaurant))
             {
-                let freed = freed_by(r);
                 // Only capacity some earlier entry could still be offered goes to a write.
                 let open = waiting.iter().any(|e| {
                     e.created_at < freed.at
@@ -571,14 +571,18 @@ fn frees(r: &Reservation, now: DateTime<Utc>) -> bool {
     )
 }
 
-/// The capacity a reservation freed: all of it once dead, the rest of its time once ended.
-fn freed_by(r: &Reservation) -> Freed {
+/// The capacity a reservation freed: all of it once dead; once ended (completed, no-show), the
+/// rest of its booked time, and nothing when it ended on time. The booked end is not kept: it is
+/// taken as its start plus the restaurant's turn for its party, as when it was booked (unless
+/// the turns changed since, when this repair offers a little more or less than was freed).
+fn freed_by(r: &Reservation, restaurant: &Restaurant) -> Option<Freed> {
     match r.status {
-        // The rest of its former time is unknown here; the freed part starts at its new end.
         Status::Completed | Status::NoShow => {
-            Freed::rest_of(r, r.end + chrono::Duration::hours(12))
+            let party = PartySize::new(i64::from(r.party_size)).ok()?;
+            let booked_end = r.start + restaurant.turn(party);
+            (r.end < booked_end).then(|| Freed::rest_of(r, booked_end))
         }
-        _ => Freed::of(r),
+        _ => Some(Freed::of(r)),
     }
 }
 

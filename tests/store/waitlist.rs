@@ -33,6 +33,7 @@ contract!(
     the_offer_write_refuses_an_entry_that_is_not_waiting,
     retention_deletes_finished_entries_and_keeps_waiting_ones,
     an_offer_lost_to_a_crash_after_the_freeing_commit_is_made_by_the_reconcile,
+    the_reconcile_offers_only_what_an_early_end_freed,
     a_status_change_never_says_nobody_waits_while_an_entry_does,
 );
 
@@ -663,6 +664,66 @@ async fn an_offer_lost_to_a_crash_after_the_freeing_commit_is_made_by_the_reconc
     assert_eq!(entry(s, e2).await.status, WaitStatus::Waiting);
     // Nothing more to repair.
     assert_eq!(bk.reconcile_waitlist().await.unwrap(), 0);
+}
+
+/// A reservation that ended (completed, no-show) freed only the rest of its booked time: the
+/// reconcile offers that, as the release loop would have, and never a start that was public all
+/// along. It used to count every ended reservation as freeing twelve hours past its end, and
+/// offered an entry waiting for 21:00, free the whole time, after any completion.
+async fn the_reconcile_offers_only_what_an_early_end_freed(b: &Backend) {
+    let s = &b.store;
+    let bk = booking(s);
+    let r = created(s, 1, 300).await;
+    let held = hold(&bk, &r, "19:00", 2).await;
+    let guest = Guest {
+        name: "Bo".into(),
+        email: None,
+        phone: None,
+    };
+    bk.confirm(held.id, guest, None, None).await.unwrap();
+    // 21:00 is free (the 19:00 turn ends at 20:30); 19:00 is not.
+    let (public, wanted) = (
+        join(&bk, &r, 2, "21:00", "21:00").await,
+        join(&bk, &r, 2, "19:00", "19:00").await,
+    );
+    bk.set_status(held.id, Status::Seated).await.unwrap();
+    // The end of its time (a no-show, ten days early: all of it) committed straight through the
+    // store, as by an instance that crashed before offering it.
+    let t = tablecast::store::Transition {
+        end: Some(held.start),
+        ..tablecast::store::Transition::new(held.id, Status::Seated, Status::NoShow, Utc::now())
+    };
+    s.transition(t).await.unwrap();
+    assert_eq!(bk.reconcile_waitlist().await.unwrap(), 1);
+    offered(s, wanted).await;
+    assert_eq!(entry(s, public).await.status, WaitStatus::Waiting);
+    assert_eq!(bk.reconcile_waitlist().await.unwrap(), 0);
+    assert_eq!(entry(s, public).await.status, WaitStatus::Waiting);
+    // One that ended on time freed nothing: completed at its own end, nothing is offered, not
+    // even the start right after it, free all along. (Another restaurant like the first.)
+    let r = Restaurant {
+        id: Uuid::new_v4(),
+        ..r
+    };
+    s.create_restaurant(&r, "staff-2", Utc::now())
+        .await
+        .unwrap();
+    let early = hold(&bk, &r, "18:00", 2).await;
+    let guest = Guest {
+        name: "Cy".into(),
+        email: None,
+        phone: None,
+    };
+    bk.confirm(early.id, guest, None, None).await.unwrap();
+    let next = join(&bk, &r, 2, "19:30", "20:00").await;
+    bk.set_status(early.id, Status::Seated).await.unwrap();
+    let t = tablecast::store::Transition {
+        end: Some(early.end),
+        ..tablecast::store::Transition::new(early.id, Status::Seated, Status::Completed, Utc::now())
+    };
+    s.transition(t).await.unwrap();
+    assert_eq!(bk.reconcile_waitlist().await.unwrap(), 0);
+    assert_eq!(entry(s, next).await.status, WaitStatus::Waiting);
 }
 
 /// The freeing write may say whether anyone waits on its dates (`None`: it did not look); the
