@@ -335,6 +335,14 @@ pub fn validate_table(t: &Table) -> Result<(), FieldError> {
     if t.label.chars().any(char::is_control) {
         return Err(FieldError::new("label", "must not hold control characters"));
     }
+    if let Some(area) = &t.area {
+        if area.len() > 100 {
+            return Err(FieldError::new("area", "must be at most 100 characters"));
+        }
+        if area.chars().any(char::is_control) {
+            return Err(FieldError::new("area", "must not hold control characters"));
+        }
+    }
     Ok(())
 }
 

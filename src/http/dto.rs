@@ -59,7 +59,9 @@ pub struct TableInput {
     #[schema(minimum = 1, maximum = 100)]
     #[serde(deserialize_with = "int::exact")]
     pub max_party: i64,
+    /// Free text, at most 100 bytes, no control characters.
     #[serde(default)]
+    #[schema(max_length = 100)]
     pub area: Option<String>,
 }
 

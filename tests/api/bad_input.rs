@@ -196,6 +196,10 @@ async fn bad_requests_answer_their_problem_and_change_nothing() {
         // A line break in a name or label would split the header of every mail it signs.
         case(Method::PATCH, &restaurant, Staff, Body::Json(json!({"name": "Chez Rust\r\nBcc: evil@attacker.test"})), 422, "validation").field("name"),
         case(Method::PUT, table("t9"), Staff, Body::Json(json!({"label": "T\n9", "max_party": 2})), 422, "validation").field("label"),
+        // An area is shown wherever its table is, to anyone: small, and free of control characters.
+        case(Method::PUT, table("t9"), Staff, Body::Json(json!({"area": "x".repeat(101), "max_party": 2})), 422, "validation").field("area"),
+        case(Method::PUT, table("t9"), Staff, Body::Json(json!({"area": "\u{0}terrace", "max_party": 2})), 422, "validation").field("area"),
+        case(Method::POST, "/v1/restaurants", Admin, Body::Json(json!({"name": "Big", "timezone": "Europe/Paris", "tables": [{"id": "t1", "max_party": 2, "area": "\u{202e}x".repeat(40)}]})), 422, "validation").field("tables[0].area"),
         case(Method::POST, &holds, Nobody, hold_body("19:00", json!(0)), 422, "validation").field("party_size"),
         case(Method::POST, &holds, Nobody, hold_body("19:00", json!(101)), 422, "validation").field("party_size"),
         // Integers past 64 bits are still integers: out of range, not of the wrong type.
