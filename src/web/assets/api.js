@@ -26,7 +26,10 @@ export class Problem extends Error {
 
 /**
  * The server's clock as seen from here. Each answer narrows the offset: the server's time lies
- * between the moment we sent and the moment we received, so the tightest round trip wins.
+ * between the moment we sent and the moment we received, so the tightest round trip wins —
+ * unless the answer cannot be squared with the offset kept (the two ranges do not meet, with
+ * half a second to spare): then this device's clock moved (a correction, a wake from sleep),
+ * and the offset starts over from that answer.
  */
 export const clock = {
   offset: 0,
@@ -36,9 +39,11 @@ export const clock = {
   observe(serverMs, sentMs, receivedMs, resolutionMs = 0) {
     if (!Number.isFinite(serverMs)) return;
     const rtt = Math.max(0, receivedMs - sentMs) + resolutionMs;
-    if (rtt > this.error) return;
+    const offset = serverMs + resolutionMs / 2 - (sentMs + receivedMs) / 2;
+    const moved = Math.abs(offset - this.offset) > (rtt + this.error) / 2 + 500;
+    if (rtt > this.error && !moved) return;
     this.error = rtt;
-    this.offset = serverMs + resolutionMs / 2 - (sentMs + receivedMs) / 2;
+    this.offset = offset;
   },
 };
 

@@ -404,11 +404,14 @@ function startCountdown() {
     }
     if (left <= 0) {
       // Over by the clock: ask the server how (expired, released by the restaurant first, or
-      // confirmed by a confirm whose answer is still on its way). Still held there, or no
-      // answer: it ended by the clock.
+      // confirmed by a confirm whose answer is still on its way). Still held there with time
+      // left by its answer's clock (this device's clock had moved): count on. Still held
+      // otherwise, or no answer: it ended by the clock.
       stopCountdown();
       refreshBooking().catch(() => {}).finally(() => {
-        if (state.booking === b && b.r.status === "held") holdEnded();
+        if (state.booking !== b || b.r.status !== "held") return;
+        if (Date.parse(b.r.expires_at) > clock.now()) startCountdown();
+        else holdEnded();
       });
     }
   };
