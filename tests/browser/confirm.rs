@@ -204,3 +204,59 @@ async fn a_validation_problem_reads_as_what_was_wrong_with_each_field() {
     );
     diner.finish(&["status of 422"]).await;
 }
+
+/// While a confirm is on its way, "Let it go" cannot be sent behind it (nor the confirm twice):
+/// the booking the page then shows is the one the server keeps.
+#[tokio::test]
+async fn a_hold_cannot_be_let_go_while_its_confirm_is_on_its_way() {
+    if require(
+        Service::Chromium,
+        "a_hold_cannot_be_let_go_while_its_confirm",
+    )
+    .is_none()
+    {
+        return;
+    }
+    let _one = exclusive().await;
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("confirm-once.db"), 0);
+    let (rid, staff) = server
+        .restaurant(paris_restaurant(
+            "Une Fois",
+            json!([{"id": "t1", "label": "T1", "max_party": 2}]),
+        ))
+        .await;
+    let date = date_in(2);
+
+    let mut driver = Driver::start().await;
+    let diner = driver.browser(1100, 900).await;
+    diner.before_each_page(DELAYABLE_FETCH).await;
+    diner
+        .goto(&server.url(&format!("/?restaurant={rid}&date={date}&party=2")))
+        .await;
+    diner
+        .click(r#"[data-testid=slot][data-time="19:00"]"#)
+        .await;
+    diner.wait_visible("[data-testid=hold]", SECS(15)).await;
+    diner.type_into("[data-testid=guest-name]", "Ada").await;
+    diner
+        .type_into("[data-testid=guest-email]", "ada@example.com")
+        .await;
+    diner.js("globalThis.fetchDelayMs = 1500;", vec![]).await;
+    diner.click("[data-testid=confirm]").await;
+    assert!(
+        diner.disabled("[data-testid=release]").await,
+        "Let it go waits"
+    );
+    assert!(
+        diner.disabled("[data-testid=confirm]").await,
+        "so does Confirm"
+    );
+    confirm_outcome(&diner, "[data-testid=confirmation]")
+        .await
+        .unwrap();
+    let list = reservations_of(&server, &rid, &staff, &date).await;
+    let statuses: Vec<&str> = list.iter().map(|r| r["status"].as_str().unwrap()).collect();
+    assert_eq!(statuses, ["confirmed"]);
+    diner.finish(&[]).await;
+}

@@ -307,6 +307,26 @@ impl WebDriverCompatibleCommand for Cdp {
     }
 }
 
+/// A page script (for `before_each_page`) that holds every request the page sends for
+/// `globalThis.fetchDelayMs` (0 until a test sets it) before sending it.
+pub const DELAYABLE_FETCH: &str = "globalThis.fetchDelayMs = 0; \
+    const realFetch = globalThis.fetch.bind(globalThis); \
+    globalThis.fetch = (...a) => new Promise((r) => setTimeout(r, globalThis.fetchDelayMs)).then(() => realFetch(...a));";
+
+/// The reservations of `rid` on `date`, as the staff list them.
+pub async fn reservations_of(server: &Server, rid: &str, staff: &str, date: &str) -> Vec<Value> {
+    let (code, day) = server
+        .send(
+            reqwest::Method::GET,
+            &format!("/v1/restaurants/{rid}/reservations?date={date}"),
+            Some(staff),
+            None,
+        )
+        .await;
+    assert_eq!(code, 200, "{day}");
+    day["reservations"].as_array().unwrap().clone()
+}
+
 /// One headless Chromium window.
 pub struct Browser {
     pub c: Client,
@@ -339,6 +359,17 @@ impl Browser {
             Duration::from_secs(10),
         )
         .await;
+    }
+
+    /// Whether the element `css` is disabled.
+    pub async fn disabled(&self, css: &str) -> bool {
+        self.js(
+            "return document.querySelector(arguments[0]).disabled;",
+            vec![Value::from(css)],
+        )
+        .await
+        .as_bool()
+        .expect("a button")
     }
 
     pub async fn js(&self, script: &str, args: Vec<Value>) -> Value {

@@ -320,20 +320,6 @@ async fn a_hold_asked_again_after_the_retry_window_is_a_new_hold() {
     diner.finish(&[]).await;
 }
 
-/// The reservations of `rid` on `date`, as the staff list them.
-async fn reservations_of(server: &Server, rid: &str, staff: &str, date: &str) -> Vec<Value> {
-    let (code, day) = server
-        .send(
-            reqwest::Method::GET,
-            &format!("/v1/restaurants/{rid}/reservations?date={date}"),
-            Some(staff),
-            None,
-        )
-        .await;
-    assert_eq!(code, 200, "{day}");
-    day["reservations"].as_array().unwrap().clone()
-}
-
 /// The id of the booking the diner page keeps.
 async fn shown_booking(diner: &Browser) -> Value {
     diner

@@ -282,6 +282,7 @@ async fn a_diner_passes_on_an_offer_and_the_next_in_line_confirms_it_from_the_ma
 
     let mut driver = Driver::start().await;
     let cleo = driver.browser(1100, 1000).await;
+    cleo.before_each_page(DELAYABLE_FETCH).await;
     let url = server.url(&format!("/?restaurant={rid}&date={date}&party=2"));
     let cleo_entry = join(
         &cleo,
@@ -319,8 +320,12 @@ async fn a_diner_passes_on_an_offer_and_the_next_in_line_confirms_it_from_the_ma
         .await;
     assert_eq!(code, 204);
     cleo.wait_visible("[data-testid=offer]", SECS(3)).await;
+    // While the pass is on its way, the offer cannot also be confirmed.
+    cleo.js("globalThis.fetchDelayMs = 1000;", vec![]).await;
     cleo.click("[data-testid=offer-pass]").await;
+    assert!(cleo.disabled("[data-testid=offer-confirm]").await);
     wait_title(&cleo, "You passed on 20:00").await;
+    cleo.js("globalThis.fetchDelayMs = 0;", vec![]).await;
     assert!(!cleo.visible("[data-testid=offer]").await);
     assert!(cleo.visible("[data-testid=wait-rejoin]").await);
     assert_eq!(

@@ -259,12 +259,28 @@ export function dinerWaitlist(app) {
     timer = setInterval(tick, 250);
   }
 
-  el.confirm.addEventListener("click", async () => {
+  // Confirm, Pass and Leave each answer the offer: while one is on its way, none can be sent
+  // (a Pass sent behind a Confirm cancelled the booking the page then showed as made).
+  const answers = [el.confirm, el.pass, el.leave];
+  let answering = false;
+  const answer = async (button, run) => {
+    if (answering) return;
+    answering = true;
+    for (const b of answers) b.disabled = true;
+    button.classList.add("pending");
+    try {
+      await run();
+    } finally {
+      answering = false;
+      for (const b of answers) b.disabled = false;
+      button.classList.remove("pending");
+    }
+  };
+
+  el.confirm.addEventListener("click", () => answer(el.confirm, async () => {
     const mine = w;
     const o = mine?.entry?.offer;
-    if (!o || el.confirm.disabled) return;
-    el.confirm.disabled = true;
-    el.confirm.classList.add("pending");
+    if (!o) return;
     say(el.status, `Confirming ${o.time}…`);
     try {
       const guest = { ...(mine.entry.guest || {}) };
@@ -279,17 +295,13 @@ export function dinerWaitlist(app) {
     } catch (e) {
       say(el.status, `Could not confirm ${o.time}: ${e.describe()}`, "error");
       refresh();
-    } finally {
-      el.confirm.disabled = false;
-      el.confirm.classList.remove("pending");
     }
-  });
+  }));
 
-  el.pass.addEventListener("click", async () => {
+  el.pass.addEventListener("click", () => answer(el.pass, async () => {
     const mine = w;
     const o = mine?.entry?.offer;
     if (!o) return;
-    el.pass.disabled = true;
     try {
       await api("DELETE", `/v1/reservations/${o.reservation_id}`, { token: mine.token });
       mine.passed = true;
@@ -297,15 +309,12 @@ export function dinerWaitlist(app) {
       await refresh();
     } catch (e) {
       say(el.status, `Could not pass: ${e.describe()}`, "error");
-    } finally {
-      el.pass.disabled = false;
     }
-  });
+  }));
 
-  el.leave.addEventListener("click", async () => {
+  el.leave.addEventListener("click", () => answer(el.leave, async () => {
     const mine = w;
     if (!mine) return;
-    el.leave.disabled = true;
     try {
       await api("DELETE", `/v1/waitlist/${mine.id}`, { token: mine.token });
       forget();
@@ -313,10 +322,8 @@ export function dinerWaitlist(app) {
       say(el.status, `You left the waitlist for ${mine.entry.from}–${mine.entry.to}.`);
     } catch (e) {
       say(el.status, `Could not leave the waitlist: ${e.describe()}`, "error");
-    } finally {
-      el.leave.disabled = false;
     }
-  });
+  }));
 
   el.rejoin.addEventListener("click", () => {
     const e = w?.entry;

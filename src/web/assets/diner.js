@@ -436,10 +436,20 @@ function holdEnded(how = "expired") {
   el.browseTitle.focus();
 }
 
+// Confirm and "Let it go" each answer the hold: while one is on its way, neither can be sent
+// (a release sent behind a confirm undid the booking the page then showed as made).
+let answering = false;
+function setAnswering(on, button) {
+  answering = on;
+  el.confirm.disabled = on;
+  el.release.disabled = on;
+  button.classList.toggle("pending", on);
+}
+
 el.release.addEventListener("click", async () => {
   const b = state.booking;
-  if (!b) return;
-  el.release.disabled = true;
+  if (!b || answering) return;
+  setAnswering(true, el.release);
   try {
     await api("DELETE", `/v1/reservations/${b.id}`, { token: b.token });
     state.booking = null;
@@ -450,7 +460,7 @@ el.release.addEventListener("click", async () => {
   } catch (e) {
     say(el.status, `Could not release the hold: ${e.describe()}`, "error");
   } finally {
-    el.release.disabled = false;
+    setAnswering(false, el.release);
   }
 });
 
@@ -462,14 +472,13 @@ const validate = () => readGuest(el.form, guestInputs);
 el.form.addEventListener("submit", async (ev) => {
   ev.preventDefault();
   const b = state.booking;
-  if (!b || el.confirm.disabled) return;
+  if (!b || answering) return;
   const guest = validate();
   if (!guest) {
     say(el.status, "Please check the highlighted fields.", "error");
     return;
   }
-  el.confirm.disabled = true;
-  el.confirm.classList.add("pending");
+  setAnswering(true, el.confirm);
   say(el.status, `Confirming ${b.r.time}…`);
   try {
     const request = { guest };
@@ -495,8 +504,7 @@ el.form.addEventListener("submit", async (ev) => {
     say(el.status, `Could not confirm: ${e.describe()}`, "error");
     if (e.status === 409 || e.status === 404) refreshBookingSoon();
   } finally {
-    el.confirm.disabled = false;
-    el.confirm.classList.remove("pending");
+    setAnswering(false, el.confirm);
   }
 });
 
