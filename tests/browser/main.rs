@@ -8,6 +8,7 @@ mod booking;
 mod confirm;
 mod expiry;
 mod floor;
+mod focus;
 mod manage;
 mod race;
 mod reconnect;

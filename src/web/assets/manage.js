@@ -6,7 +6,7 @@ import { api, clock, keyFor } from "./api.js";
 import { Live, bindLiveStatus } from "./live.js";
 import { renderLinks } from "./links.js";
 import { clearErrors, fieldError, showServerErrors } from "./guest.js";
-import { $, h, countdown, guests, longDate, say, tableRow, reference, STATUS_LABEL } from "./ui.js";
+import { $, h, countdown, guests, keepingFocus, longDate, say, tableRow, reference, STATUS_LABEL } from "./ui.js";
 
 const el = {
   status: $("#status"), title: $("#manage-title"), ticket: $("#ticket"), manage: $("#manage"),
@@ -42,7 +42,7 @@ function paint() {
   el.ticket.replaceChildren(...rows.flatMap(([k, v]) => [h("dt", {}, k), h("dd", { dataset: { field: k.toLowerCase() } }, v)]));
   el.form.hidden = r.status !== "held";
   el.cancel.hidden = !["held", "confirmed"].includes(r.status);
-  renderLinks(el.links, { id: r.id, token, status: r.status }, (e) => say(el.status, `Could not get the calendar file: ${e.describe()}`, "error"));
+  keepingFocus(el.links, () => renderLinks(el.links, { id: r.id, token, status: r.status }, (e) => say(el.status, `Could not get the calendar file: ${e.describe()}`, "error")));
 }
 
 async function refresh() {

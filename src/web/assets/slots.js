@@ -14,6 +14,7 @@ function slotLabel(s) {
 /** Repaints a slot button (and its cell's "Notify me") for the slot `s`. */
 export function paintSlot(btn, s) {
   const n = s.available_tables;
+  const focused = document.activeElement === btn;
   btn.dataset.available = String(n);
   btn.disabled = n === 0;
   btn.classList.toggle("last", n === 1);
@@ -24,6 +25,8 @@ export function paintSlot(btn, s) {
   cell?.classList.toggle("full", n === 0);
   const notify = cell?.querySelector(".notify");
   if (notify) notify.hidden = n !== 0;
+  // A focused time just taken keeps the keyboard user in its cell, on "Notify me".
+  if (n === 0 && focused) notify?.focus();
 }
 
 /** The cell of slot `s`: `hold(time)` when the slot is tapped, `notify(time)` for the chip. */

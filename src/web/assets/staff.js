@@ -1,7 +1,7 @@
 // The staff dashboard: sign in with a staff token, then a live timeline of the floor.
 import { api, clock, Problem } from "./api.js";
 import { Live, bindLiveStatus } from "./live.js";
-import { $, h, addDays, countdown, guests, isDate, longDate, say, tablesLabel, todayIn, wallTime, reference, STATUS_LABEL } from "./ui.js";
+import { $, h, addDays, countdown, guests, isDate, keepingFocus, longDate, say, tablesLabel, todayIn, wallTime, reference, STATUS_LABEL } from "./ui.js";
 import { pacingRow } from "./pacing.js";
 import { settingsForm } from "./settings.js";
 import { renderQueue } from "./staff-waitlist.js";
@@ -443,8 +443,8 @@ function render(moved = new Set()) {
   }
   renderStats();
   el.queue.hidden = !state.synced;
-  renderQueue(el.queue, { entries: state.waitlist, tables: state.tables, tz: tz(), onOpen: openReservation });
-  renderPanel();
+  keepingFocus(el.queue, () => renderQueue(el.queue, { entries: state.waitlist, tables: state.tables, tz: tz(), onOpen: openReservation }));
+  keepingFocus(el.panelBody, renderPanel, "button");
   if (state.synced && !state.scrolled) {
     state.scrolled = true;
     scrollToNow(range);
@@ -544,7 +544,11 @@ function closePanel() {
   el.panel.hidden = true;
   delete el.panelBody.dataset.walkIn;
   for (const b of el.timeline.querySelectorAll(".block.selected")) b.classList.remove("selected");
-  if (back?.isConnected) back.focus();
+  // The block that opened the panel may have been drawn again since: its successor, then.
+  const id = back?.dataset.reservationId;
+  const again = back?.isConnected ? back
+    : id && el.timeline.querySelector(`[data-reservation-id="${CSS.escape(id)}"]:not([data-copy])`);
+  again?.focus();
 }
 
 el.panelClose.addEventListener("click", closePanel);

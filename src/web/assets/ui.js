@@ -23,6 +23,25 @@ export function h(tag, attrs = {}, ...children) {
 
 export const $ = (sel, root = document) => root.querySelector(sel);
 
+/**
+ * Runs `render`, which rebuilds what `container` holds, and gives the focus back to the new
+ * element that stands for the one focused before (same `data-testid` and, where present, the
+ * same reservation, entry, table or time): a keyboard user keeps their place across live
+ * updates. With none such (the action it was is gone), to the first match of `fallback`.
+ */
+export function keepingFocus(container, render, fallback = null) {
+  const a = document.activeElement;
+  const was = a && a !== container && container.contains(a) && a.dataset.testid ? a : null;
+  render();
+  if (!was || was.isConnected) return;
+  let sel = `[data-testid="${CSS.escape(was.dataset.testid)}"]`;
+  for (const k of ["reservationId", "entryId", "tableId", "time"]) {
+    const v = was.dataset[k];
+    if (v) sel += `[data-${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}="${CSS.escape(v)}"]`;
+  }
+  (container.querySelector(sel) || (fallback && container.querySelector(fallback)))?.focus();
+}
+
 /** Today's date (`YYYY-MM-DD`) in an IANA timezone, at the server's `nowMs`. */
 /** One formatter per kind and zone: building one costs far more than formatting with it. */
 const formatters = new Map();

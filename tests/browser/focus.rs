@@ -1,0 +1,153 @@
+//! A keyboard user keeps their place while the page changes under them: the staff panel's action,
+//! the manage page's buttons and a diner's time keep (or hand on) the focus across live updates.
+use crate::harness::*;
+use serde_json::{json, Value};
+use std::time::Duration;
+
+const SECS: fn(u64) -> Duration = Duration::from_secs;
+
+/// The focused element: its `data-testid` (or tag name), and its reservation id or time.
+async fn focused(b: &Browser) -> Value {
+    b.js(
+        "const a = document.activeElement; \
+         return [a.dataset.testid || a.tagName, a.dataset.reservationId || a.dataset.time || null];",
+        vec![],
+    )
+    .await
+}
+
+/// Focuses `css` and keeps that element as `globalThis.before`.
+async fn focus(b: &Browser, css: &str) {
+    b.js(
+        "globalThis.before = document.querySelector(arguments[0]); globalThis.before.focus();",
+        vec![Value::from(css)],
+    )
+    .await;
+}
+
+/// Waits until the element focused by `focus` has been drawn again (left the page).
+async fn redrawn(b: &Browser, what: &str) {
+    until(SECS(5), what, || async {
+        let gone = b.js("return !globalThis.before.isConnected;", vec![]).await;
+        gone.as_bool().unwrap().then_some(())
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn staff_keep_the_focus_on_a_panel_action_across_a_live_update_and_escape_returns_to_the_block(
+) {
+    if require(Service::Chromium, "staff_keep_the_focus_on_a_panel_action").is_none() {
+        return;
+    }
+    let _one = exclusive().await;
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("focus-staff.db"), 0);
+    let (rid, staff_token) = server
+        .restaurant(paris_restaurant(
+            "Le Clavier",
+            json!([{"id": "t1", "label": "T1", "max_party": 2}, {"id": "t2", "label": "T2", "max_party": 2}]),
+        ))
+        .await;
+    let date = date_in(1);
+    let held = server.hold(&rid, &date, "19:00", 2, Some("t1")).await;
+    let booked = server.confirm(&held, "Ada").await;
+    let id = booked["id"].as_str().unwrap();
+
+    let mut driver = Driver::start().await;
+    let staff = driver.browser(1400, 900).await;
+    staff
+        .sign_in_staff(&server, &rid, &date, &staff_token)
+        .await;
+    let block = format!(r#"[data-testid=reservation][data-reservation-id="{id}"]"#);
+    staff.click(&block).await;
+    staff
+        .wait_visible("[data-testid=action-seat]", SECS(5))
+        .await;
+    focus(&staff, "[data-testid=action-seat]").await;
+    // Another diner's hold redraws the floor, the panel with it.
+    server.hold(&rid, &date, "20:00", 2, Some("t2")).await;
+    redrawn(&staff, "the panel drawn again after the hold").await;
+    assert_eq!(focused(&staff).await, json!(["action-seat", null]));
+    // Escape closes the panel and goes back to the booking's block (drawn again meanwhile).
+    staff
+        .js(
+            "document.dispatchEvent(new KeyboardEvent('keydown', { key: 'Escape' }));",
+            vec![],
+        )
+        .await;
+    assert_eq!(focused(&staff).await, json!(["reservation", id]));
+    staff.finish(&[]).await;
+}
+
+#[tokio::test]
+async fn a_focused_time_that_someone_else_takes_hands_the_focus_to_its_notify_me() {
+    if require(Service::Chromium, "a_focused_time_that_someone_else_takes").is_none() {
+        return;
+    }
+    let _one = exclusive().await;
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("focus-diner.db"), 0);
+    let (rid, _) = server
+        .restaurant(paris_restaurant(
+            "La Touche",
+            json!([{"id": "t1", "label": "T1", "max_party": 2}]),
+        ))
+        .await;
+    let date = date_in(1);
+
+    let mut driver = Driver::start().await;
+    let diner = driver.browser(1100, 900).await;
+    diner
+        .goto(&server.url(&format!("/?restaurant={rid}&date={date}&party=2")))
+        .await;
+    diner
+        .wait_attr("[data-testid=live-status]", "data-state", "live", SECS(10))
+        .await;
+    let slot = r#"[data-testid=slot][data-time="20:00"]"#;
+    focus(&diner, slot).await;
+    server.hold(&rid, &date, "20:00", 2, None).await;
+    diner.wait_attr(slot, "data-available", "0", SECS(5)).await;
+    assert_eq!(focused(&diner).await, json!(["notify", "20:00"]));
+    diner.finish(&[]).await;
+}
+
+#[tokio::test]
+async fn the_manage_pages_calendar_button_keeps_the_focus_when_others_book_that_date() {
+    if require(Service::Chromium, "the_manage_pages_calendar_button_keeps").is_none() {
+        return;
+    }
+    let _one = exclusive().await;
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("focus-manage.db"), 0);
+    let (rid, _) = server
+        .restaurant(paris_restaurant(
+            "Le Lien",
+            json!([{"id": "t1", "label": "T1", "max_party": 2}, {"id": "t2", "label": "T2", "max_party": 2}]),
+        ))
+        .await;
+    let date = date_in(1);
+    let held = server.hold(&rid, &date, "19:00", 2, Some("t1")).await;
+    let booked = server.confirm(&held, "Ada").await;
+
+    let mut driver = Driver::start().await;
+    let diner = driver.browser(1100, 900).await;
+    diner
+        .goto(&server.url(&format!(
+            "/reservation/{}#t={}",
+            booked["id"].as_str().unwrap(),
+            held["token"].as_str().unwrap()
+        )))
+        .await;
+    diner
+        .wait_visible("[data-testid=add-to-calendar]", SECS(10))
+        .await;
+    diner
+        .wait_attr("[data-testid=live-status]", "data-state", "live", SECS(10))
+        .await;
+    focus(&diner, "[data-testid=add-to-calendar]").await;
+    server.hold(&rid, &date, "20:00", 2, Some("t2")).await;
+    redrawn(&diner, "the page drawn again after the hold").await;
+    assert_eq!(focused(&diner).await, json!(["add-to-calendar", null]));
+    diner.finish(&[]).await;
+}
