@@ -395,3 +395,36 @@ async fn reading_an_unchanged_booking_again_leaves_the_page_as_the_diner_left_it
     );
     diner.finish(&[]).await;
 }
+
+/// A date in the link that does not exist (30 February) opens today, as any date the page cannot
+/// use does; it used to be read as 2 March, with an empty date field and an error.
+#[tokio::test]
+async fn a_link_to_a_date_that_does_not_exist_opens_today() {
+    if require(Service::Chromium, "a_link_to_a_date_that_does_not_exist").is_none() {
+        return;
+    }
+    let _one = exclusive().await;
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("no-such-date.db"), 0);
+    let (rid, _) = server
+        .restaurant(paris_restaurant(
+            "Le Calendrier",
+            json!([{"id": "t1", "max_party": 2}]),
+        ))
+        .await;
+    let year = &date_in(400)[..4];
+    let mut driver = Driver::start().await;
+    let diner = driver.browser(1100, 900).await;
+    diner
+        .goto(&server.url(&format!("/?restaurant={rid}&date={year}-02-30&party=2")))
+        .await;
+    let today = date_in_zone("Europe/Paris", 0);
+    until(SECS(10), "the date field to show today", || async {
+        let shown = diner
+            .js("return document.querySelector('#date').value;", vec![])
+            .await;
+        (shown.as_str() == Some(today.as_str())).then_some(())
+    })
+    .await;
+    diner.finish(&[]).await;
+}

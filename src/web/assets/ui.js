@@ -70,7 +70,10 @@ export function addDays(date, n) {
 }
 
 export function isDate(s) {
-  return typeof s === "string" && /^\d{4}-\d{2}-\d{2}$/.test(s) && !Number.isNaN(Date.parse(`${s}T00:00:00Z`));
+  if (typeof s !== "string" || !/^\d{4}-\d{2}-\d{2}$/.test(s)) return false;
+  // A date that does not exist (30 February) would be read as another (2 March): not a date.
+  const ms = Date.parse(`${s}T00:00:00Z`);
+  return !Number.isNaN(ms) && new Date(ms).toISOString().slice(0, 10) === s;
 }
 
 /** "Friday 5 December" for a `YYYY-MM-DD`. */
