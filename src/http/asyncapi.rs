@@ -169,7 +169,8 @@ fn build() -> AsyncApi {
             description: "The WebSocket protocol of `GET /v1/live`, as the server speaks it: \
                 JSON text frames; live availability and floor views of a restaurant's date, and \
                 holds. The server pings every 20 s and closes an idle connection with 4000; a \
-                message over 64 KiB closes with 1009; 1001 means the instance is draining.",
+                message over 64 KiB closes with 1009, a text message that is not UTF-8 with \
+                1007; 1001 means the instance is draining.",
         },
         default_content_type: "application/json",
         channels: BTreeMap::from([(

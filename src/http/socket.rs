@@ -148,6 +148,8 @@ fn err(sub: Option<&str>, req: Option<&str>, status: u16, title: &str, detail: &
 /// Close codes (docs/live-protocol.md).
 const NORMAL_AWAY: u16 = 1001;
 const PROTOCOL: u16 = 1002;
+/// A text message that is not UTF-8 (RFC 6455 7.4.1).
+const NOT_UTF8: u16 = 1007;
 const TOO_BIG: u16 = 1009;
 /// The error actix-ws's `aggregate_continuations` gives past `max_continuation_size`.
 const CONTINUATIONS_TOO_BIG: &str = "Exceeded maximum continuation size";
@@ -259,6 +261,10 @@ impl Live {
             Err(ProtocolError::Overflow) => Err(close(TOO_BIG, "message over 64 KiB")),
             Err(ProtocolError::Io(e)) if is_overflow(&e) => {
                 Err(close(TOO_BIG, "message over 64 KiB"))
+            }
+            // actix-ws reads a text frame that is not UTF-8 as this kind of I/O error.
+            Err(ProtocolError::Io(e)) if e.kind() == std::io::ErrorKind::InvalidData => {
+                Err(close(NOT_UTF8, "a text message must be UTF-8"))
             }
             // actix-ws's aggregation says a message in fragments grew over the limit this way.
             Err(ProtocolError::Io(e)) if e.to_string() == CONTINUATIONS_TOO_BIG => {

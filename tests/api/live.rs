@@ -511,6 +511,29 @@ async fn a_message_over_64_kib_closes_with_1009() {
     assert_eq!(ws.expect_close(Duration::from_secs(5)).await, Some(1009));
 }
 
+/// A text message that is not UTF-8 closes with 1007 (RFC 6455 7.4.1), in one frame or in two.
+#[tokio::test]
+async fn a_text_message_that_is_not_utf8_closes_with_1007() {
+    use futures_util::SinkExt;
+    use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
+    use tokio_tungstenite::tungstenite::protocol::frame::Frame;
+    let app = TestApp::spawn().await;
+    let bad = b"{\"op\": \"ping\", \"x\": \"\xff\xfe\"}".to_vec();
+    let mut ws = Ws::connect(&app.base).await;
+    let frame = Frame::message(bad.clone(), OpCode::Data(Data::Text), true);
+    ws.inner.send(Message::Frame(frame)).await.unwrap();
+    assert_eq!(ws.expect_close(Duration::from_secs(5)).await, Some(1007));
+    let mut ws = Ws::connect(&app.base).await;
+    let (a, b) = bad.split_at(4);
+    for f in [
+        Frame::message(a.to_vec(), OpCode::Data(Data::Text), false),
+        Frame::message(b.to_vec(), OpCode::Data(Data::Continue), true),
+    ] {
+        ws.inner.send(Message::Frame(f)).await.unwrap();
+    }
+    assert_eq!(ws.expect_close(Duration::from_secs(5)).await, Some(1007));
+}
+
 /// The close comes at the frame's header: a client that declared a huge frame used to have the
 /// server keep everything it sent until the whole frame had come (or the idle close, 60 s on).
 #[tokio::test]
