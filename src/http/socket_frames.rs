@@ -1,16 +1,22 @@
 //! The client's bytes on a WebSocket, checked frame by frame before actix-ws decodes them: a frame
-//! whose header declares a payload over the limit ends the connection at its header.
+//! whose header declares a payload over the limit, or a message in fragments that grows over it
+//! or past `MAX_FRAGMENTS` frames, ends the connection at the header that does it.
 //!
 //! actix-ws checks a frame's size only once the whole frame has arrived, and keeps every byte
 //! until then: a client that declared 2^62 bytes and kept sending had the server buffer all it
-//! sent (hundreds of MB in a second on loopback) until the idle close, 60 s later. This reads
-//! only each frame's header (RFC 6455 5.2: 2 bytes, then 2 or 8 of length, then 4 of mask) and
-//! passes the bytes through unchanged, so at most one frame under the limit is ever buffered.
+//! sent (hundreds of MB in a second on loopback) until the idle close, 60 s later. And it keeps
+//! an entry for every fragment of a message, an empty one too, without counting it against the
+//! message's size: endless empty fragments grew the server by gigabytes. This reads only each
+//! frame's header (RFC 6455 5.2: 2 bytes, then 2 or 8 of length, then 4 of mask) and passes the
+//! bytes through unchanged, so what one message can make the server keep stays under the limit.
 use actix_web::error::PayloadError;
 use actix_web::web::Bytes;
 use futures_util::Stream;
 use std::pin::Pin;
 use std::task::{Context, Poll};
+
+/// At most this many frames make one message (no client of ours sends more than a few).
+const MAX_FRAGMENTS: u32 = 64;
 
 /// Where the reader is in the client's stream of frames.
 #[derive(Debug, Default)]
@@ -19,10 +25,13 @@ struct Frames {
     header: Vec<u8>,
     /// Payload bytes of the current frame still to come.
     payload_left: u64,
+    /// The message in fragments under way, if one is: its payload bytes and frames so far.
+    fragmented: Option<(u64, u32)>,
 }
 
 impl Frames {
-    /// Reads `chunk`; `Err` once a frame declares a payload over `max` bytes.
+    /// Reads `chunk`; `Err` with the size the message reached once a frame declares a payload
+    /// over `max` bytes, or a message in fragments grows over it or past `MAX_FRAGMENTS` frames.
     fn read(&mut self, mut chunk: &[u8], max: u64) -> Result<(), u64> {
         while !chunk.is_empty() {
             if self.payload_left > 0 {
@@ -34,13 +43,31 @@ impl Frames {
             self.header.push(chunk[0]);
             chunk = &chunk[1..];
             if let Some(length) = self.declared() {
+                let (fin, opcode) = (self.header[0] & 0x80 != 0, self.header[0] & 0x0f);
                 self.header.clear();
                 if length > max {
                     return Err(length);
                 }
+                self.fragments(fin, opcode, length, max)?;
                 self.payload_left = length;
             }
         }
+        Ok(())
+    }
+
+    /// Follows a message in fragments: a text or binary frame without FIN starts one, each
+    /// continuation adds to it, the one with FIN ends it. Control frames may come between.
+    fn fragments(&mut self, fin: bool, opcode: u8, length: u64, max: u64) -> Result<(), u64> {
+        let (size, frames) = match (opcode, self.fragmented) {
+            (0x8..=0xf, _) => return Ok(()),
+            (0x0, Some((size, frames))) => (size + length, frames + 1),
+            // A first frame, or a continuation of nothing (actix-ws refuses that itself).
+            _ => (length, 1),
+        };
+        if size > max || frames > MAX_FRAGMENTS {
+            return Err(size);
+        }
+        self.fragmented = (!fin).then_some((size, frames));
         Ok(())
     }
 
@@ -176,6 +203,45 @@ mod tests {
         let mut two = frame(10);
         two.extend(frame(65_537));
         assert_eq!(f.read(&two, 65_536), Err(65_537));
+    }
+
+    /// A masked frame with the given first byte (FIN and opcode) and `len` bytes of payload.
+    fn raw(first: u8, len: usize) -> Vec<u8> {
+        let mut f = frame(len);
+        f[0] = first;
+        f
+    }
+
+    #[test]
+    fn a_message_in_fragments_counts_all_its_frames_and_bytes() {
+        let (text, cont, cont_fin, ping) = (0x01, 0x00, 0x80, 0x89);
+        // 40 + 20 + 4 KiB with pings between: under 64 KiB, read.
+        let mut ok = raw(text, 40_000);
+        ok.extend(raw(ping, 4));
+        ok.extend(raw(cont, 20_000));
+        ok.extend(raw(ping, 0));
+        ok.extend(raw(cont_fin, 4_096));
+        let mut f = Frames::default();
+        assert_eq!(f.read(&ok, 65_536), Ok(()));
+        assert_eq!(f.fragmented, None, "the message ended");
+        // 40 + 40 KiB: over at the second header.
+        let mut over = raw(text, 40_000);
+        over.extend(raw(cont_fin, 40_000));
+        assert_eq!(Frames::default().read(&over, 65_536), Err(80_000));
+        // Empty fragments without end: over at the 65th frame, not after gigabytes.
+        let mut empty = raw(text, 1);
+        for _ in 0..100 {
+            empty.extend(raw(cont, 0));
+        }
+        let mut f = Frames::default();
+        assert_eq!(f.read(&empty, 65_536), Err(1));
+        // A message that ends lets the next start afresh.
+        let mut many = Vec::new();
+        for _ in 0..10 {
+            many.extend(raw(text, 30_000));
+            many.extend(raw(cont_fin, 30_000));
+        }
+        assert_eq!(Frames::default().read(&many, 65_536), Ok(()));
     }
 
     #[test]

@@ -511,7 +511,8 @@ async fn a_message_over_64_kib_closes_with_1009() {
     assert_eq!(ws.expect_close(Duration::from_secs(5)).await, Some(1009));
 }
 
-/// A text message that is not UTF-8 closes with 1007 (RFC 6455 7.4.1), in one frame or in two.
+/// A text message that is not UTF-8 closes with 1007 (RFC 6455 7.4.1), in one frame or in two;
+/// a frame with reserved bits set with 1002.
 #[tokio::test]
 async fn a_text_message_that_is_not_utf8_closes_with_1007() {
     use futures_util::SinkExt;
@@ -532,10 +533,15 @@ async fn a_text_message_that_is_not_utf8_closes_with_1007() {
         ws.inner.send(Message::Frame(f)).await.unwrap();
     }
     assert_eq!(ws.expect_close(Duration::from_secs(5)).await, Some(1007));
+    // Reserved bits set are broken framing, whatever the reader's error looks like: 1002.
+    let mut ws = SilentWs::connect(&app.base).await;
+    ws.write(&[0x80 | 0x20 | 0x9, 0x80, 1, 2, 3, 4]).await;
+    assert_eq!(ws.close_code(Duration::from_secs(5)).await, Some(1002));
 }
 
 /// The close comes at the frame's header: a client that declared a huge frame used to have the
-/// server keep everything it sent until the whole frame had come (or the idle close, 60 s on).
+/// server keep everything it sent until the whole frame had come (or the idle close, 60 s on);
+/// one that sent endless empty fragments, an entry for each.
 #[tokio::test]
 async fn a_frame_declared_over_64_kib_closes_with_1009_before_its_payload_comes() {
     let app = TestApp::spawn().await;
@@ -553,6 +559,19 @@ async fn a_frame_declared_over_64_kib_closes_with_1009_before_its_payload_comes(
             "{declared} bytes declared"
         );
     }
+    // A message in endless empty fragments: each one used to cost the server memory, without
+    // counting against the message's size.
+    let mut ws = SilentWs::connect(&app.base).await;
+    let mut frames = vec![0x01, 0x81, 1, 2, 3, 4, b'{' ^ 1];
+    for _ in 0..100 {
+        frames.extend_from_slice(&[0x00, 0x80, 1, 2, 3, 4]);
+    }
+    ws.write(&frames).await;
+    assert_eq!(
+        ws.close_code(Duration::from_secs(5)).await,
+        Some(1009),
+        "a hundred fragments"
+    );
     let health = reqwest::get(format!("{}/healthz", app.base)).await.unwrap();
     assert_eq!(health.status(), StatusCode::OK, "the server is still up");
 }
