@@ -1,5 +1,5 @@
 use super::*;
-use crate::domain::restaurant::{validate_table, HoursPeriod, Table, TurnRule};
+use crate::domain::restaurant::{validate_area, validate_table, HoursPeriod, Table, TurnRule};
 use crate::domain::{Combination, Pacing, TableId};
 use crate::store::{Guard, ReplaceOutcome};
 use chrono_tz::Tz;
@@ -29,7 +29,11 @@ impl Booking {
         &self,
         mut r: Restaurant,
     ) -> BookingResult<(Restaurant, String)> {
-        r.validate().map_err(BookingError::Validation)?;
+        let mut errs = r.validate().err().unwrap_or_default();
+        errs.extend(r.area_errors());
+        if !errs.is_empty() {
+            return Err(BookingError::Validation(errs));
+        }
         self.claimable(&r)?;
         let token = crate::token::generate();
         self.store
@@ -181,7 +185,9 @@ impl Booking {
     /// Creates or replaces a table. Returns it and whether it was created.
     #[tracing::instrument(name = "booking.put_table", skip_all, fields(restaurant = %id, table = %table.id))]
     pub async fn put_table(&self, id: Uuid, table: Table) -> BookingResult<(Table, bool)> {
-        validate_table(&table).map_err(BookingError::from)?;
+        validate_table(&table)
+            .and_then(|()| validate_area(&table))
+            .map_err(BookingError::from)?;
         let mut created = false;
         self.change_restaurant(
             id,

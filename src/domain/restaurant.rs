@@ -335,15 +335,37 @@ pub fn validate_table(t: &Table) -> Result<(), FieldError> {
     if t.label.chars().any(char::is_control) {
         return Err(FieldError::new("label", "must not hold control characters"));
     }
-    if let Some(area) = &t.area {
-        if area.len() > 100 {
-            return Err(FieldError::new("area", "must be at most 100 characters"));
-        }
-        if area.chars().any(char::is_control) {
-            return Err(FieldError::new("area", "must not hold control characters"));
-        }
+    Ok(())
+}
+
+/// A table's `area` as it comes in (at creation, or in a `PUT` of that table): at most 100
+/// bytes, no control characters. Not part of `validate`, which every settings change runs on the
+/// whole restaurant: a table stored before the rule keeps its area, and its restaurant its
+/// other changes, until that table is put again.
+pub fn validate_area(t: &Table) -> Result<(), FieldError> {
+    let Some(area) = &t.area else { return Ok(()) };
+    if area.len() > 100 {
+        return Err(FieldError::new("area", "must be at most 100 bytes"));
+    }
+    if area.chars().any(char::is_control) {
+        return Err(FieldError::new("area", "must not hold control characters"));
     }
     Ok(())
+}
+
+impl Restaurant {
+    /// `validate_area` of every table, each error named by its table's place.
+    pub fn area_errors(&self) -> Vec<FieldError> {
+        self.tables
+            .iter()
+            .enumerate()
+            .filter_map(|(i, t)| {
+                validate_area(t)
+                    .err()
+                    .map(|e| FieldError::new(format!("tables[{i}].{}", e.field), e.message))
+            })
+            .collect()
+    }
 }
 
 #[cfg(test)]

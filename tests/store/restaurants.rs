@@ -9,6 +9,7 @@ contract!(
     a_settings_change_needs_the_current_revision_and_raises_it,
     guards_block_a_change_while_a_live_future_reservation_needs_the_table,
     a_blocked_change_leaves_the_restaurant_usable_at_the_same_revision,
+    a_table_stored_with_a_long_area_leaves_its_restaurant_changeable,
 );
 
 async fn restaurants_are_listed_in_creation_order_and_read_back_at_revision_one(b: &Backend) {
@@ -169,4 +170,50 @@ async fn a_blocked_change_leaves_the_restaurant_usable_at_the_same_revision(b: &
         .await
         .unwrap();
     assert!(matches!(out, ReplaceOutcome::Done(_)), "{out:?}");
+}
+
+/// A table stored before areas were limited to 100 bytes keeps its area, and its restaurant
+/// takes every other change (a rename, another table put); only a `PUT` of that table must bring
+/// its area within the limit.
+async fn a_table_stored_with_a_long_area_leaves_its_restaurant_changeable(b: &Backend) {
+    use std::sync::Arc;
+    use tablecast::booking::{Booking, BookingError, Change, Publish, RestaurantPatch};
+    struct Quiet;
+    impl Publish for Quiet {
+        fn publish(&self, _: Change) {}
+    }
+    let s = &b.store;
+    let mut r = restaurant("Avant");
+    r.tables[0].area = Some("x".repeat(300));
+    r.validate().unwrap();
+    s.create_restaurant(&r, "staff-area", morning())
+        .await
+        .unwrap();
+    let bk = Booking::new(
+        s.clone(),
+        Arc::new(Quiet),
+        tablecast::metrics::Metrics::new(),
+    );
+    let renamed = bk
+        .patch_restaurant(
+            r.id,
+            RestaurantPatch {
+                name: Some("Après".into()),
+                ..RestaurantPatch::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(renamed.name, "Après");
+    let mut other = r.tables[1].clone();
+    other.label = "Autre".into();
+    bk.put_table(r.id, other).await.unwrap();
+    let mut same = r.tables[0].clone();
+    let refused = bk.put_table(r.id, same.clone()).await.unwrap_err();
+    assert!(
+        matches!(&refused, BookingError::Validation(errs) if errs[0].field == "area"),
+        "{refused:?}"
+    );
+    same.area = Some("terrace".into());
+    bk.put_table(r.id, same).await.unwrap();
 }
