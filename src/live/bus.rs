@@ -26,6 +26,9 @@ const ALIVE_EVERY: Duration = Duration::from_secs(2);
 /// the connection for lost: longer than a Redis pause (a fork, a slow fsync) usually lasts, so
 /// such a pause does not make every instance reconnect and reload every channel at once.
 const ANSWER_WITHIN: Duration = Duration::from_secs(3);
+/// After a reconnect, at most this many more passes subscribe channels opened meanwhile before
+/// the reconnect is announced.
+const CATCH_UP_PASSES: u32 = 4;
 /// A message larger than this goes without its image (a sweep expiring hundreds of holds, say):
 /// the receiving channels read the store instead.
 pub const MAX_IMAGE_BYTES: usize = 64 * 1024;
@@ -198,7 +201,8 @@ fn wide_name(rid: Uuid) -> String {
 /// change before it has been answered by Redis.
 enum Outgoing {
     Change(Wire),
-    Flush(oneshot::Sender<()>),
+    /// Answered `true` when no change was dropped since the last flush.
+    Flush(oneshot::Sender<bool>),
 }
 
 pub struct RedisBus {
@@ -274,10 +278,14 @@ impl Bus for RedisBus {
     }
 
     fn flush(&self) -> futures_util::future::BoxFuture<'static, bool> {
+        // Redis is down: the publisher drops what is queued, after its back-off pause.
+        if !self.publish_ok.load(Ordering::Relaxed) {
+            return Box::pin(std::future::ready(false));
+        }
         let queue = self.tx.clone();
         Box::pin(async move {
             let (done, answered) = oneshot::channel();
-            queue.send(Outgoing::Flush(done)).await.is_ok() && answered.await.is_ok()
+            queue.send(Outgoing::Flush(done)).await.is_ok() && answered.await.unwrap_or(false)
         })
     }
 
@@ -315,6 +323,8 @@ async fn publisher(client: redis::Client, mut rx: mpsc::Receiver<Outgoing>, ok: 
     // A publish that failed on a connection Redis had dropped (a restart the publisher had not
     // seen yet): sent once more on the next connection rather than left to reconcile.
     let mut again: Option<redis::Pipeline> = None;
+    // Whether a change was dropped since the last flush (which then answers `false`).
+    let mut dropped = false;
     loop {
         if conn.is_none() {
             match connect(&client).await {
@@ -328,8 +338,10 @@ async fn publisher(client: redis::Client, mut rx: mpsc::Receiver<Outgoing>, ok: 
                     tracing::warn!(error = %e, "redis publisher cannot connect; retrying");
                     // Changes queued meanwhile are dropped: reconcile repairs them. (So are
                     // flushes, which then answer that they could not.)
-                    again = None;
-                    while rx.try_recv().is_ok() {}
+                    dropped |= again.take().is_some();
+                    while let Ok(out) = rx.try_recv() {
+                        dropped |= matches!(out, Outgoing::Change(_));
+                    }
                     tokio::time::sleep(backoff.next().unwrap_or(MAX_BACKOFF)).await;
                     continue;
                 }
@@ -341,7 +353,7 @@ async fn publisher(client: redis::Client, mut rx: mpsc::Receiver<Outgoing>, ok: 
                 let w = match rx.recv().await {
                     None => return,
                     Some(Outgoing::Flush(done)) => {
-                        let _ = done.send(());
+                        let _ = done.send(!std::mem::take(&mut dropped));
                         continue;
                     }
                     Some(Outgoing::Change(w)) => w,
@@ -352,6 +364,7 @@ async fn publisher(client: redis::Client, mut rx: mpsc::Receiver<Outgoing>, ok: 
                     w.d.iter().map(|(d, _)| channel_name(&(w.r, *d))).collect()
                 };
                 let Ok(payload) = w.payload() else {
+                    dropped = true;
                     continue;
                 };
                 let mut pipe = redis::pipe();
@@ -366,6 +379,7 @@ async fn publisher(client: redis::Client, mut rx: mpsc::Receiver<Outgoing>, ok: 
             tracing::warn!(error = %e, resent, "redis publish failed; reconnecting");
             ok.store(false, Ordering::Relaxed);
             conn = None;
+            dropped |= resent;
             if !resent {
                 again = Some(pipe);
             }
@@ -414,6 +428,8 @@ async fn subscriber(
         let (mut sink, mut stream) = pubsub.split();
         let mut subscribed: HashSet<String> = HashSet::new();
         let mut announced = false;
+        // Passes made for channels opened during the reconnect, before announcing it.
+        let mut catch_up = 0;
         // Re-subscribing to a channel of its own is the check that the connection answers:
         // Redis confirms every SUBSCRIBE, and a pub/sub connection takes no PING here.
         let alive_name = format!("tablecast:alive:{me}");
@@ -446,7 +462,10 @@ async fn subscriber(
             // Only once subscribed again: what the reload misses arrives on the channels. That
             // includes channels opened during this pass (they read the store at once while the
             // bus was down): their names go out first, or the reload could come before them.
-            if !announced && !interest.names().is_subset(&subscribed) {
+            // (A few passes at most: channels that keep opening do not hold the announce back.)
+            if !announced && catch_up < CATCH_UP_PASSES && !interest.names().is_subset(&subscribed)
+            {
+                catch_up += 1;
                 continue;
             }
             if !announced {
