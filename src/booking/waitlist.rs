@@ -2,7 +2,7 @@
 //! by the store in one write with the entry's `waiting → offered` change; this layer picks the
 //! entry (queue order) and the start, and cascades when an offer is refused.
 use super::*;
-use crate::domain::grid::bookable_starts;
+use crate::domain::grid::{bookable_starts, ceil_to_grid};
 use crate::domain::reservation::{Guest, Status};
 use crate::domain::time::{local_date_of, WallTime};
 use crate::domain::waitlist::{offer_starts, positions, Before, Freed, WaitStatus, WaitlistEntry};
@@ -572,15 +572,18 @@ fn frees(r: &Reservation, now: DateTime<Utc>) -> bool {
 }
 
 /// The capacity a reservation freed: all of it once dead; once ended (completed, no-show), the
-/// rest of its booked time, and nothing when it ended on time. The booked end is not kept: it is
-/// taken as its start plus the restaurant's turn for its party, as when it was booked (unless
-/// the turns changed since, when this repair offers a little more or less than was freed).
+/// rest of its booked time, and nothing when it ended on time. An early end is one where the end
+/// moved to the change's time on the grid (`set_status`); on time, the booked end stayed. The
+/// booked end is not kept: it is taken as its start plus the restaurant's turn for its party, as
+/// when it was booked (unless the turns changed since, when this repair offers a little more or
+/// less than was freed).
 fn freed_by(r: &Reservation, restaurant: &Restaurant) -> Option<Freed> {
     match r.status {
         Status::Completed | Status::NoShow => {
             let party = PartySize::new(i64::from(r.party_size)).ok()?;
             let booked_end = r.start + restaurant.turn(party);
-            (r.end < booked_end).then(|| Freed::rest_of(r, booked_end))
+            let moved = r.end == ceil_to_grid(restaurant, r.updated_at).max(r.start);
+            (moved && r.end < booked_end).then(|| Freed::rest_of(r, booked_end))
         }
         _ => Some(Freed::of(r)),
     }

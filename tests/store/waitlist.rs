@@ -724,6 +724,22 @@ async fn the_reconcile_offers_only_what_an_early_end_freed(b: &Backend) {
     s.transition(t).await.unwrap();
     assert_eq!(bk.reconcile_waitlist().await.unwrap(), 0);
     assert_eq!(entry(s, next).await.status, WaitStatus::Waiting);
+    // Nor once the turns grow longer (its end now looks early against them): it ended where it
+    // was booked to.
+    bk.patch_restaurant(
+        r.id,
+        tablecast::booking::RestaurantPatch {
+            turn_minutes: Some(
+                serde_json::from_value(serde_json::json!([{"max_party": null, "minutes": 150}]))
+                    .unwrap(),
+            ),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(bk.reconcile_waitlist().await.unwrap(), 0);
+    assert_eq!(entry(s, next).await.status, WaitStatus::Waiting);
 }
 
 /// The freeing write may say whether anyone waits on its dates (`None`: it did not look); the
