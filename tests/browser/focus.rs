@@ -77,6 +77,21 @@ async fn staff_keep_the_focus_on_a_panel_action_across_a_live_update_and_escape_
         )
         .await;
     assert_eq!(focused(&staff).await, json!(["reservation", id]));
+    // Moving to the next day with the panel open keeps the focus on the day button.
+    staff.click(&block).await;
+    staff
+        .wait_visible("[data-testid=action-seat]", SECS(5))
+        .await;
+    server.hold(&rid, &date, "18:00", 2, Some("t2")).await;
+    redrawn(&staff, "the panel drawn again after the second hold").await;
+    staff
+        .js(
+            "const b = document.querySelector('#next-day'); b.focus(); b.click();",
+            vec![],
+        )
+        .await;
+    let day = staff.js("return document.activeElement.id;", vec![]).await;
+    assert_eq!(day, json!("next-day"));
     staff.finish(&[]).await;
 }
 

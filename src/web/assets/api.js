@@ -28,8 +28,9 @@ export class Problem extends Error {
  * The server's clock as seen from here. Each answer narrows the offset: the server's time lies
  * between the moment we sent and the moment we received, so the tightest round trip wins —
  * unless the answer cannot be squared with the offset kept (the two ranges do not meet, with
- * half a second to spare): then this device's clock moved (a correction, a wake from sleep),
- * and the offset starts over from that answer.
+ * a second and a half to spare: a `Date` header may be up to half a second old besides its
+ * whole-second truncation, and instances' clocks differ a little): then this device's clock
+ * moved (a correction, a wake from sleep), and the offset starts over from that answer.
  */
 export const clock = {
   offset: 0,
@@ -40,7 +41,7 @@ export const clock = {
     if (!Number.isFinite(serverMs)) return;
     const rtt = Math.max(0, receivedMs - sentMs) + resolutionMs;
     const offset = serverMs + resolutionMs / 2 - (sentMs + receivedMs) / 2;
-    const moved = Math.abs(offset - this.offset) > (rtt + this.error) / 2 + 500;
+    const moved = Math.abs(offset - this.offset) > (rtt + this.error) / 2 + 1500;
     if (rtt > this.error && !moved) return;
     this.error = rtt;
     this.offset = offset;

@@ -133,7 +133,7 @@ function signOut(why = "") {
   live.unsubscribe(state.sub);
   state.sub = null;
   state.token = "";
-  closePanel();
+  closePanel({ refocus: false });
   el.floor.hidden = true;
   el.signout.hidden = true;
   $("[data-testid=live-status]").hidden = true;
@@ -185,7 +185,7 @@ function openDate(date) {
   state.synced = false;
   state.notLive = "";
   state.scrolled = false;
-  closePanel();
+  closePanel({ refocus: false });
   render();
   state.sub = live.subscribe(
     { restaurant_id: state.restaurant.id, date, view: "floor", token: state.token },
@@ -537,21 +537,24 @@ function openWalkIn(tableId, from) {
   el.panel.querySelector("select, input")?.focus();
 }
 
-function closePanel() {
+/** Closes the panel; `refocus`: back to what opened it (not when the floor is leaving). */
+function closePanel({ refocus = true } = {}) {
   const back = state.returnFocus;
   state.selected = null;
   state.returnFocus = null;
   el.panel.hidden = true;
   delete el.panelBody.dataset.walkIn;
   for (const b of el.timeline.querySelectorAll(".block.selected")) b.classList.remove("selected");
-  // The block that opened the panel may have been drawn again since: its successor, then.
+  if (!refocus) return;
+  // What opened the panel (a block, a queue entry's offer) may have been drawn again since:
+  // its successor, then.
   const id = back?.dataset.reservationId;
   const again = back?.isConnected ? back
-    : id && el.timeline.querySelector(`[data-reservation-id="${CSS.escape(id)}"]:not([data-copy])`);
+    : id && document.querySelector(`[data-testid="${CSS.escape(back.dataset.testid || "")}"][data-reservation-id="${CSS.escape(id)}"]:not([data-copy])`);
   again?.focus();
 }
 
-el.panelClose.addEventListener("click", closePanel);
+el.panelClose.addEventListener("click", () => closePanel());
 document.addEventListener("keydown", (ev) => {
   if (ev.key === "Escape" && !el.panel.hidden) closePanel();
 });
@@ -625,11 +628,11 @@ async function act(name, t, r, btn) {
 
 function renderWalkIn(tableId) {
   const t = state.tables.find((x) => x.id === tableId);
-  if (!t) return closePanel();
+  if (!t) return closePanel({ refocus: false });
   el.panelTitle.textContent = `Walk-in at ${t.label}`;
   el.panelBody.replaceChildren(walkInForm(t, {
     restaurant: state.restaurant, token: state.token, date: state.date, tableLabels,
-    report: (text, tone) => say(el.status, text, tone), done: closePanel,
+    report: (text, tone) => say(el.status, text, tone), done: () => closePanel(),
   }));
   el.panelBody.dataset.walkIn = t.id;
 }
