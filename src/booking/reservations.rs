@@ -171,7 +171,7 @@ fn provisional(mut r: Reservation, candidates: &[Seating]) -> Reservation {
 pub fn validate_guest(g: &Guest) -> Result<(), Vec<FieldError>> {
     let mut errs = Vec::new();
     if g.name.trim().is_empty() || g.name.len() > 200 {
-        errs.push(FieldError::new("guest.name", "must be 1 to 200 characters"));
+        errs.push(FieldError::new("guest.name", "must be 1 to 200 bytes"));
     } else if g.name.chars().any(char::is_control) {
         errs.push(FieldError::new(
             "guest.name",

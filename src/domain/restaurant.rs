@@ -194,7 +194,7 @@ impl Restaurant {
     pub fn validate(&mut self) -> Result<(), Vec<FieldError>> {
         let mut errs = Vec::new();
         if self.name.trim().is_empty() || self.name.len() > 200 {
-            errs.push(FieldError::new("name", "must be 1 to 200 characters"));
+            errs.push(FieldError::new("name", "must be 1 to 200 bytes"));
         } else if self.name.chars().any(char::is_control) {
             // It is the sender's name on every mail: a line break there would split a header.
             errs.push(FieldError::new("name", "must not hold control characters"));
@@ -330,7 +330,7 @@ pub fn validate_table(t: &Table) -> Result<(), FieldError> {
         ));
     }
     if t.label.is_empty() || t.label.len() > 100 {
-        return Err(FieldError::new("label", "must be 1 to 100 characters"));
+        return Err(FieldError::new("label", "must be 1 to 100 bytes"));
     }
     if t.label.chars().any(char::is_control) {
         return Err(FieldError::new("label", "must not hold control characters"));

@@ -253,10 +253,18 @@ impl RestaurantInput {
             ),
         };
         if errs.is_empty() {
-            Ok(r)
-        } else {
-            Err(errs)
+            return Ok(r);
         }
+        // What could not be read is listed with every rule the rest breaks (not with what the
+        // placeholders of the unread members would break), so one answer names them all.
+        let mut r = r;
+        let rest = r.validate().err().unwrap_or_default();
+        for e in rest.into_iter().chain(r.area_errors()) {
+            if !errs.iter().any(|x| x.field == e.field) {
+                errs.push(e);
+            }
+        }
+        Err(errs)
     }
 }
 
@@ -452,7 +460,9 @@ pub struct WalkInInput {
 #[into_params(parameter_in = Header)]
 #[allow(dead_code)]
 pub struct IdempotencyKey {
-    /// Replays the first answer to the same key and body for 24 h; 1–255 visible characters.
+    /// Replays the first answer to the same key and body for 24 h; 1–255 characters. Visible
+    /// ASCII as here is what clients should send; the server also takes UTF-8 beyond ASCII
+    /// (no control characters).
     #[param(
         rename = "Idempotency-Key",
         value_type = String,

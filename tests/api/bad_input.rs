@@ -356,6 +356,32 @@ async fn every_broken_setting_is_listed_in_one_answer() {
         .await
         .unwrap();
     assert_eq!(list["restaurants"], json!([]), "nothing was created");
+    // Members that cannot be read at all (an unknown timezone, a number past its type) are
+    // listed with every rule the rest breaks, not alone.
+    let mut body = restaurant_body(json!([{"id": "t1", "max_party": 2, "area": "x".repeat(101)}]));
+    body["name"] = json!("");
+    body["timezone"] = json!("Mars/Base");
+    body["slot_minutes"] = json!(65536);
+    body["turn_minutes"] = json!([{"max_party": 2, "minutes": 90}]);
+    let res = app
+        .send(Method::POST, "/v1/restaurants", Some(ADMIN), Some(body))
+        .await;
+    let problem = assert_problem(res, 422, "validation", "unreadable settings").await;
+    let fields = error_fields(&problem);
+    for f in [
+        "timezone",
+        "slot_minutes",
+        "name",
+        "turn_minutes",
+        "tables[0].area",
+    ] {
+        assert!(fields.iter().any(|x| x == f), "`{f}` not in {fields:?}");
+    }
+    assert_eq!(
+        fields.iter().filter(|x| *x == "slot_minutes").count(),
+        1,
+        "each field once: {fields:?}"
+    );
 }
 
 #[tokio::test]
