@@ -25,7 +25,7 @@ pub async fn seed(booking: &Booking, base: &str) -> anyhow::Result<()> {
         ],
         // T3 and T4 pushed together seat a party of 5 to 8 (after T5, the single table).
         "combinations": [{"id": "c34", "tables": ["t3", "t4"], "min_party": 5, "max_party": 8}],
-        // At most 12 covers and 4 parties may start in any 30 minutes.
+        // At most 12 covers and 4 parties may start in each half hour from the hour.
         "pacing": {"window_minutes": 30, "max_covers": 12, "max_parties": 4}
     }))?;
     let (r, token) = booking.create_restaurant(r).await?;
