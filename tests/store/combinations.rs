@@ -250,12 +250,7 @@ async fn a_guarded_change_sees_a_combined_reservation_on_each_member_only(b: &Ba
 /// still change; a change of its combinations or turns is refused until they fit.
 #[tokio::test]
 async fn on_dynamodb_a_restaurant_stored_with_a_too_long_combination_still_takes_other_changes() {
-    use std::sync::Arc;
-    use tablecast::booking::{Booking, BookingError, Change, Publish, RestaurantPatch};
-    struct Quiet;
-    impl Publish for Quiet {
-        fn publish(&self, _: Change) {}
-    }
+    use tablecast::booking::{BookingError, RestaurantPatch};
     let Some(b) = Backend::dynamo("combinations::too_long_stored_before").await else {
         return;
     };
@@ -273,11 +268,7 @@ async fn on_dynamodb_a_restaurant_stored_with_a_too_long_combination_still_takes
     s.create_restaurant(&r, "staff-avant", morning())
         .await
         .unwrap();
-    let bk = Booking::new(
-        s.clone(),
-        Arc::new(Quiet),
-        tablecast::metrics::Metrics::new(),
-    );
+    let bk = booking(s);
     let renamed = bk
         .patch_restaurant(
             r.id,

@@ -234,3 +234,16 @@ pub async fn paced_with_tables(
 pub fn is_paced(o: &InsertOutcome) -> bool {
     matches!(o, InsertOutcome::Paced { .. })
 }
+
+/// A `Booking` on `store` whose changes go nowhere (no hub, no bus).
+pub fn booking(store: &DynStore) -> tablecast::booking::Booking {
+    struct Quiet;
+    impl tablecast::booking::Publish for Quiet {
+        fn publish(&self, _: tablecast::booking::Change) {}
+    }
+    tablecast::booking::Booking::new(
+        store.clone(),
+        std::sync::Arc::new(Quiet),
+        tablecast::metrics::Metrics::new(),
+    )
+}

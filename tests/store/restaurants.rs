@@ -176,12 +176,7 @@ async fn a_blocked_change_leaves_the_restaurant_usable_at_the_same_revision(b: &
 /// takes every other change (a rename, another table put); only a `PUT` of that table must bring
 /// its area within the limit.
 async fn a_table_stored_with_a_long_area_leaves_its_restaurant_changeable(b: &Backend) {
-    use std::sync::Arc;
-    use tablecast::booking::{Booking, BookingError, Change, Publish, RestaurantPatch};
-    struct Quiet;
-    impl Publish for Quiet {
-        fn publish(&self, _: Change) {}
-    }
+    use tablecast::booking::{BookingError, RestaurantPatch};
     let s = &b.store;
     let mut r = restaurant("Avant");
     r.tables[0].area = Some("x".repeat(300));
@@ -189,11 +184,7 @@ async fn a_table_stored_with_a_long_area_leaves_its_restaurant_changeable(b: &Ba
     s.create_restaurant(&r, "staff-area", morning())
         .await
         .unwrap();
-    let bk = Booking::new(
-        s.clone(),
-        Arc::new(Quiet),
-        tablecast::metrics::Metrics::new(),
-    );
+    let bk = booking(s);
     let renamed = bk
         .patch_restaurant(
             r.id,

@@ -2,7 +2,7 @@
 //! entry, in one write with the entry's change; refusals cascade; concurrent frees and several
 //! instances never make two offers of one capacity nor give one entry two offers.
 use crate::backend::Backend;
-use crate::fixtures::restaurant;
+use crate::fixtures::{booking, restaurant};
 use crate::kit::wait::{eventually, until};
 use chrono::{Duration, SubsecRound as _, Utc};
 use futures_util::future::join_all;
@@ -39,11 +39,6 @@ contract!(
 
 const WAIT: StdDuration = StdDuration::from_secs(10);
 
-struct Quiet;
-impl Publish for Quiet {
-    fn publish(&self, _: Change) {}
-}
-
 /// Keeps the causes of what is published.
 #[derive(Default)]
 struct Recorder(std::sync::Mutex<Vec<Cause>>);
@@ -51,10 +46,6 @@ impl Publish for Recorder {
     fn publish(&self, c: Change) {
         self.0.lock().unwrap().push(c.cause);
     }
-}
-
-fn booking(store: &DynStore) -> Booking {
-    Booking::new(store.clone(), Arc::new(Quiet), Metrics::new())
 }
 
 /// A date ten days ahead in Paris (within the horizon, never in the past).
