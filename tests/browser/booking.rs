@@ -400,18 +400,16 @@ async fn reading_an_unchanged_booking_again_leaves_the_page_as_the_diner_left_it
 /// use does; it used to be read as 2 March, with an empty date field and an error.
 #[tokio::test]
 async fn a_link_to_a_date_that_does_not_exist_opens_today() {
-    if require(Service::Chromium, "a_link_to_a_date_that_does_not_exist").is_none() {
+    let Some(scene) = scene(
+        "a_link_to_a_date_that_does_not_exist",
+        paris_restaurant("Le Calendrier", json!([{"id": "t1", "max_party": 2}])),
+    )
+    .await
+    else {
         return;
-    }
-    let _one = exclusive().await;
-    let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(&dir.path().join("no-such-date.db"), 0);
-    let (rid, _) = server
-        .restaurant(paris_restaurant(
-            "Le Calendrier",
-            json!([{"id": "t1", "max_party": 2}]),
-        ))
-        .await;
+    };
+    let server = &scene.server;
+    let rid = &scene.rid;
     let year = &date_in(400)[..4];
     let mut driver = Driver::start().await;
     let diner = driver.browser(1100, 900).await;

@@ -209,23 +209,20 @@ async fn a_validation_problem_reads_as_what_was_wrong_with_each_field() {
 /// the booking the page then shows is the one the server keeps.
 #[tokio::test]
 async fn a_hold_cannot_be_let_go_while_its_confirm_is_on_its_way() {
-    if require(
-        Service::Chromium,
+    let Some(scene) = scene(
         "a_hold_cannot_be_let_go_while_its_confirm",
-    )
-    .is_none()
-    {
-        return;
-    }
-    let _one = exclusive().await;
-    let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(&dir.path().join("confirm-once.db"), 0);
-    let (rid, staff) = server
-        .restaurant(paris_restaurant(
+        paris_restaurant(
             "Une Fois",
             json!([{"id": "t1", "label": "T1", "max_party": 2}]),
-        ))
-        .await;
+        ),
+    )
+    .await
+    else {
+        return;
+    };
+    let server = &scene.server;
+    let rid = &scene.rid;
+    let staff = &scene.staff;
     let date = date_in(2);
 
     let mut driver = Driver::start().await;
@@ -255,7 +252,7 @@ async fn a_hold_cannot_be_let_go_while_its_confirm_is_on_its_way() {
     confirm_outcome(&diner, "[data-testid=confirmation]")
         .await
         .unwrap();
-    let list = reservations_of(&server, &rid, &staff, &date).await;
+    let list = reservations_of(server, rid, staff, &date).await;
     let statuses: Vec<&str> = list.iter().map(|r| r["status"].as_str().unwrap()).collect();
     assert_eq!(statuses, ["confirmed"]);
     diner.finish(&[]).await;

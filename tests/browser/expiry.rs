@@ -74,15 +74,13 @@ async fn a_hold_counts_down_by_the_servers_clock_and_says_so_when_it_expires() {
 /// diner the hold had expired while the server still held it.
 #[tokio::test]
 async fn a_device_clock_that_jumps_during_a_hold_is_caught_up_and_the_hold_kept() {
-    if require(Service::Chromium, "a_device_clock_that_jumps_during_a_hold").is_none() {
-        return;
-    }
-    let _one = exclusive().await;
-    let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(&dir.path().join("jump.db"), 0);
     let mut body = paris_restaurant("Saut", json!([{"id": "t1", "max_party": 2}]));
     body["hold_seconds"] = json!(90);
-    let (rid, _) = server.restaurant(body).await;
+    let Some(scene) = scene("a_device_clock_that_jumps_during_a_hold", body).await else {
+        return;
+    };
+    let server = &scene.server;
+    let rid = &scene.rid;
     let date = date_in(1);
 
     let mut driver = Driver::start().await;

@@ -16,6 +16,11 @@ async fn focused(b: &Browser) -> Value {
     .await
 }
 
+/// Two tables for parties of up to two.
+fn two_tables() -> Value {
+    json!([{"id": "t1", "label": "T1", "max_party": 2}, {"id": "t2", "label": "T2", "max_party": 2}])
+}
+
 /// Focuses `css` and keeps that element as `globalThis.before`.
 async fn focus(b: &Browser, css: &str) {
     b.js(
@@ -37,28 +42,25 @@ async fn redrawn(b: &Browser, what: &str) {
 #[tokio::test]
 async fn staff_keep_the_focus_on_a_panel_action_across_a_live_update_and_escape_returns_to_the_block(
 ) {
-    if require(Service::Chromium, "staff_keep_the_focus_on_a_panel_action").is_none() {
+    let Some(scene) = scene(
+        "staff_keep_the_focus_on_a_panel_action",
+        paris_restaurant("Le Clavier", two_tables()),
+    )
+    .await
+    else {
         return;
-    }
-    let _one = exclusive().await;
-    let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(&dir.path().join("focus-staff.db"), 0);
-    let (rid, staff_token) = server
-        .restaurant(paris_restaurant(
-            "Le Clavier",
-            json!([{"id": "t1", "label": "T1", "max_party": 2}, {"id": "t2", "label": "T2", "max_party": 2}]),
-        ))
-        .await;
+    };
+    let server = &scene.server;
+    let rid = &scene.rid;
+    let staff_token = &scene.staff;
     let date = date_in(1);
-    let held = server.hold(&rid, &date, "19:00", 2, Some("t1")).await;
+    let held = server.hold(rid, &date, "19:00", 2, Some("t1")).await;
     let booked = server.confirm(&held, "Ada").await;
     let id = booked["id"].as_str().unwrap();
 
     let mut driver = Driver::start().await;
     let staff = driver.browser(1400, 900).await;
-    staff
-        .sign_in_staff(&server, &rid, &date, &staff_token)
-        .await;
+    staff.sign_in_staff(server, rid, &date, staff_token).await;
     let block = format!(r#"[data-testid=reservation][data-reservation-id="{id}"]"#);
     staff.click(&block).await;
     staff
@@ -66,7 +68,7 @@ async fn staff_keep_the_focus_on_a_panel_action_across_a_live_update_and_escape_
         .await;
     focus(&staff, "[data-testid=action-seat]").await;
     // Another diner's hold redraws the floor, the panel with it.
-    server.hold(&rid, &date, "20:00", 2, Some("t2")).await;
+    server.hold(rid, &date, "20:00", 2, Some("t2")).await;
     redrawn(&staff, "the panel drawn again after the hold").await;
     assert_eq!(focused(&staff).await, json!(["action-seat", null]));
     // Escape closes the panel and goes back to the booking's block (drawn again meanwhile).
@@ -82,7 +84,7 @@ async fn staff_keep_the_focus_on_a_panel_action_across_a_live_update_and_escape_
     staff
         .wait_visible("[data-testid=action-seat]", SECS(5))
         .await;
-    server.hold(&rid, &date, "18:00", 2, Some("t2")).await;
+    server.hold(rid, &date, "18:00", 2, Some("t2")).await;
     redrawn(&staff, "the panel drawn again after the second hold").await;
     staff
         .js(
@@ -97,18 +99,19 @@ async fn staff_keep_the_focus_on_a_panel_action_across_a_live_update_and_escape_
 
 #[tokio::test]
 async fn a_focused_time_that_someone_else_takes_hands_the_focus_to_its_notify_me() {
-    if require(Service::Chromium, "a_focused_time_that_someone_else_takes").is_none() {
-        return;
-    }
-    let _one = exclusive().await;
-    let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(&dir.path().join("focus-diner.db"), 0);
-    let (rid, _) = server
-        .restaurant(paris_restaurant(
+    let Some(scene) = scene(
+        "a_focused_time_that_someone_else_takes",
+        paris_restaurant(
             "La Touche",
             json!([{"id": "t1", "label": "T1", "max_party": 2}]),
-        ))
-        .await;
+        ),
+    )
+    .await
+    else {
+        return;
+    };
+    let server = &scene.server;
+    let rid = &scene.rid;
     let date = date_in(1);
 
     let mut driver = Driver::start().await;
@@ -121,7 +124,7 @@ async fn a_focused_time_that_someone_else_takes_hands_the_focus_to_its_notify_me
         .await;
     let slot = r#"[data-testid=slot][data-time="20:00"]"#;
     focus(&diner, slot).await;
-    server.hold(&rid, &date, "20:00", 2, None).await;
+    server.hold(rid, &date, "20:00", 2, None).await;
     diner.wait_attr(slot, "data-available", "0", SECS(5)).await;
     assert_eq!(focused(&diner).await, json!(["notify", "20:00"]));
     diner.finish(&[]).await;
@@ -129,20 +132,18 @@ async fn a_focused_time_that_someone_else_takes_hands_the_focus_to_its_notify_me
 
 #[tokio::test]
 async fn the_manage_pages_calendar_button_keeps_the_focus_when_others_book_that_date() {
-    if require(Service::Chromium, "the_manage_pages_calendar_button_keeps").is_none() {
+    let Some(scene) = scene(
+        "the_manage_pages_calendar_button_keeps",
+        paris_restaurant("Le Lien", two_tables()),
+    )
+    .await
+    else {
         return;
-    }
-    let _one = exclusive().await;
-    let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(&dir.path().join("focus-manage.db"), 0);
-    let (rid, _) = server
-        .restaurant(paris_restaurant(
-            "Le Lien",
-            json!([{"id": "t1", "label": "T1", "max_party": 2}, {"id": "t2", "label": "T2", "max_party": 2}]),
-        ))
-        .await;
+    };
+    let server = &scene.server;
+    let rid = &scene.rid;
     let date = date_in(1);
-    let held = server.hold(&rid, &date, "19:00", 2, Some("t1")).await;
+    let held = server.hold(rid, &date, "19:00", 2, Some("t1")).await;
     let booked = server.confirm(&held, "Ada").await;
 
     let mut driver = Driver::start().await;
@@ -161,7 +162,7 @@ async fn the_manage_pages_calendar_button_keeps_the_focus_when_others_book_that_
         .wait_attr("[data-testid=live-status]", "data-state", "live", SECS(10))
         .await;
     focus(&diner, "[data-testid=add-to-calendar]").await;
-    server.hold(&rid, &date, "20:00", 2, Some("t2")).await;
+    server.hold(rid, &date, "20:00", 2, Some("t2")).await;
     redrawn(&diner, "the page drawn again after the hold").await;
     assert_eq!(focused(&diner).await, json!(["add-to-calendar", null]));
     diner.finish(&[]).await;

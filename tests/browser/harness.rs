@@ -313,6 +313,36 @@ pub const DELAYABLE_FETCH: &str = "globalThis.fetchDelayMs = 0; \
     const realFetch = globalThis.fetch.bind(globalThis); \
     globalThis.fetch = (...a) => new Promise((r) => setTimeout(r, globalThis.fetchDelayMs)).then(() => realFetch(...a));";
 
+/// What a browser test opens with: a fresh server on SQLite in a folder of its own, a restaurant
+/// made from a body, and this test alone among the browser tests while it runs. Fields drop in
+/// order: the server stops before its folder goes, and the next test starts after both. Keep
+/// the whole `Scene` bound (`let Some(scene) = …`): a pattern that takes some fields and `..`
+/// drops the others, folder and turn included, at the end of that statement.
+pub struct Scene {
+    pub server: Server,
+    pub rid: String,
+    pub staff: String,
+    _dir: tempfile::TempDir,
+    _one: tokio::sync::MutexGuard<'static, ()>,
+}
+
+/// The [`Scene`] of `test` with the restaurant `body`; `None` when Chromium is missing and the
+/// test may skip (it says so).
+pub async fn scene(test: &str, body: Value) -> Option<Scene> {
+    require(Service::Chromium, test)?;
+    let one = exclusive().await;
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("tablecast.db"), 0);
+    let (rid, staff) = server.restaurant(body).await;
+    Some(Scene {
+        server,
+        rid,
+        staff,
+        _dir: dir,
+        _one: one,
+    })
+}
+
 /// The reservations of `rid` on `date`, as the staff list them.
 pub async fn reservations_of(server: &Server, rid: &str, staff: &str, date: &str) -> Vec<Value> {
     let (code, day) = server
