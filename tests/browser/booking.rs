@@ -57,12 +57,7 @@ async fn a_booking_appears_held_then_confirmed_on_the_dashboard_and_staff_seat_a
     assert_eq!(kept.as_str(), Some(staff_token.as_str()));
 
     let diner = driver.browser(1100, 900).await;
-    diner
-        .goto(&server.url(&format!("/?restaurant={rid}&date={date}&party=2")))
-        .await;
-    diner
-        .wait_attr("[data-testid=live-status]", "data-state", "live", SECS(10))
-        .await;
+    diner.open_diner(&server, &rid, &date).await;
     diner
         .click(r#"[data-testid=slot][data-time="19:30"]"#)
         .await;
@@ -274,12 +269,7 @@ async fn a_table_added_while_the_page_is_open_offers_its_party_sizes_at_once() {
     let date = date_in(2);
     let mut driver = Driver::start().await;
     let diner = driver.browser(1100, 900).await;
-    diner
-        .goto(&server.url(&format!("/?restaurant={rid}&date={date}&party=2")))
-        .await;
-    diner
-        .wait_attr("[data-testid=live-status]", "data-state", "live", SECS(10))
-        .await;
+    diner.open_diner(&server, &rid, &date).await;
     let sizes = || async {
         diner
             .js(

@@ -32,12 +32,7 @@ async fn a_hold_counts_down_by_the_servers_clock_and_says_so_when_it_expires() {
             "const realNow = Date.now.bind(Date); Date.now = () => realNow() + 600000;",
         )
         .await;
-    diner
-        .goto(&server.url(&format!("/?restaurant={rid}&date={date}&party=2")))
-        .await;
-    diner
-        .wait_attr("[data-testid=live-status]", "data-state", "live", SECS(10))
-        .await;
+    diner.open_diner(&server, &rid, &date).await;
     let skewed = diner
         .js("return Date.now() - new Date().getTime();", vec![])
         .await;

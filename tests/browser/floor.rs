@@ -156,12 +156,7 @@ async fn staff_see_a_combined_booking_on_both_tables_and_the_pacing_meter_fill_a
 
     // A diner can pick a party up to the combination's 8.
     let diner = driver.browser(1100, 900).await;
-    diner
-        .goto(&server.url(&format!("/?restaurant={rid}&date={date}&party=2")))
-        .await;
-    diner
-        .wait_attr("[data-testid=live-status]", "data-state", "live", SECS(10))
-        .await;
+    diner.open_diner(&server, &rid, &date).await;
     // The party sizes fill in once the restaurant is read, which may be after the socket is live.
     let top = until(SECS(15), "the party sizes to fill in", || async {
         let top = diner

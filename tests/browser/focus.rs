@@ -116,12 +116,7 @@ async fn a_focused_time_that_someone_else_takes_hands_the_focus_to_its_notify_me
 
     let mut driver = Driver::start().await;
     let diner = driver.browser(1100, 900).await;
-    diner
-        .goto(&server.url(&format!("/?restaurant={rid}&date={date}&party=2")))
-        .await;
-    diner
-        .wait_attr("[data-testid=live-status]", "data-state", "live", SECS(10))
-        .await;
+    diner.open_diner(server, rid, &date).await;
     let slot = r#"[data-testid=slot][data-time="20:00"]"#;
     focus(&diner, slot).await;
     server.hold(rid, &date, "20:00", 2, None).await;

@@ -391,6 +391,19 @@ impl Browser {
         .await;
     }
 
+    /// Opens the diner page of `rid` on `date` for two and waits until it is live.
+    pub async fn open_diner(&self, server: &Server, rid: &str, date: &str) {
+        self.goto(&server.url(&format!("/?restaurant={rid}&date={date}&party=2")))
+            .await;
+        self.wait_attr(
+            "[data-testid=live-status]",
+            "data-state",
+            "live",
+            Duration::from_secs(10),
+        )
+        .await;
+    }
+
     /// Whether the element `css` is disabled.
     pub async fn disabled(&self, css: &str) -> bool {
         self.js(

@@ -265,21 +265,7 @@ async fn on_dynamodb_a_restaurant_stored_with_a_too_long_combination_still_takes
     ]))
     .unwrap();
     r.validate().unwrap();
-    s.create_restaurant(&r, "staff-avant", morning())
-        .await
-        .unwrap();
-    let bk = booking(s);
-    let renamed = bk
-        .patch_restaurant(
-            r.id,
-            RestaurantPatch {
-                name: Some("Après".into()),
-                ..RestaurantPatch::default()
-            },
-        )
-        .await
-        .unwrap();
-    assert_eq!(renamed.name, "Après");
+    let bk = stored_before_and_renamed(s, &r, "staff-avant").await;
     let longer = bk
         .patch_restaurant(
             r.id,

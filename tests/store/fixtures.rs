@@ -247,3 +247,27 @@ pub fn booking(store: &DynStore) -> tablecast::booking::Booking {
         tablecast::metrics::Metrics::new(),
     )
 }
+
+/// Stores `r` straight through the store (as a restaurant stored before a rule it breaks), and
+/// shows that its other settings still change: a rename through `Booking` succeeds. Returns that
+/// `Booking`.
+pub async fn stored_before_and_renamed(
+    store: &DynStore,
+    r: &Restaurant,
+    staff: &str,
+) -> tablecast::booking::Booking {
+    store.create_restaurant(r, staff, morning()).await.unwrap();
+    let bk = booking(store);
+    let renamed = bk
+        .patch_restaurant(
+            r.id,
+            tablecast::booking::RestaurantPatch {
+                name: Some("Après".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(renamed.name, "Après");
+    bk
+}

@@ -176,26 +176,12 @@ async fn a_blocked_change_leaves_the_restaurant_usable_at_the_same_revision(b: &
 /// takes every other change (a rename, another table put); only a `PUT` of that table must bring
 /// its area within the limit.
 async fn a_table_stored_with_a_long_area_leaves_its_restaurant_changeable(b: &Backend) {
-    use tablecast::booking::{BookingError, RestaurantPatch};
+    use tablecast::booking::BookingError;
     let s = &b.store;
     let mut r = restaurant("Avant");
     r.tables[0].area = Some("x".repeat(300));
     r.validate().unwrap();
-    s.create_restaurant(&r, "staff-area", morning())
-        .await
-        .unwrap();
-    let bk = booking(s);
-    let renamed = bk
-        .patch_restaurant(
-            r.id,
-            RestaurantPatch {
-                name: Some("Après".into()),
-                ..RestaurantPatch::default()
-            },
-        )
-        .await
-        .unwrap();
-    assert_eq!(renamed.name, "Après");
+    let bk = stored_before_and_renamed(s, &r, "staff-area").await;
     let mut other = r.tables[1].clone();
     other.label = "Autre".into();
     bk.put_table(r.id, other).await.unwrap();
