@@ -60,10 +60,7 @@ async fn a_diner_fixes_a_phone_the_server_refused_and_confirms() {
     diner
         .goto(&server.url(&format!("/?restaurant={rid}&date={date}&party=2")))
         .await;
-    diner
-        .click(r#"[data-testid=slot][data-time="19:00"]"#)
-        .await;
-    diner.wait_visible("[data-testid=hold]", SECS(15)).await;
+    diner.take_hold("19:00").await;
     diner.type_into("[data-testid=guest-name]", "Ada").await;
     // Two digits pass the page's own check (a name and a contact) but not the server's.
     diner.type_into("[data-testid=guest-phone]", "12").await;
@@ -231,10 +228,7 @@ async fn a_hold_cannot_be_let_go_while_its_confirm_is_on_its_way() {
     diner
         .goto(&server.url(&format!("/?restaurant={rid}&date={date}&party=2")))
         .await;
-    diner
-        .click(r#"[data-testid=slot][data-time="19:00"]"#)
-        .await;
-    diner.wait_visible("[data-testid=hold]", SECS(15)).await;
+    diner.take_hold("19:00").await;
     diner.type_into("[data-testid=guest-name]", "Ada").await;
     diner
         .type_into("[data-testid=guest-email]", "ada@example.com")

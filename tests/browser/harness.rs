@@ -382,6 +382,18 @@ impl Browser {
             .await;
         self.type_into("[data-testid=staff-token]", token).await;
         self.click("[data-testid=staff-login]").await;
+        self.wait_live().await;
+    }
+
+    /// Opens the diner page of `rid` on `date` for two and waits until it is live.
+    pub async fn open_diner(&self, server: &Server, rid: &str, date: &str) {
+        self.goto(&server.url(&format!("/?restaurant={rid}&date={date}&party=2")))
+            .await;
+        self.wait_live().await;
+    }
+
+    /// Waits until the page says it is live.
+    pub async fn wait_live(&self) {
         self.wait_attr(
             "[data-testid=live-status]",
             "data-state",
@@ -391,17 +403,12 @@ impl Browser {
         .await;
     }
 
-    /// Opens the diner page of `rid` on `date` for two and waits until it is live.
-    pub async fn open_diner(&self, server: &Server, rid: &str, date: &str) {
-        self.goto(&server.url(&format!("/?restaurant={rid}&date={date}&party=2")))
+    /// On the diner page: taps the start `time` and waits for the hold.
+    pub async fn take_hold(&self, time: &str) {
+        self.click(&format!(r#"[data-testid=slot][data-time="{time}"]"#))
             .await;
-        self.wait_attr(
-            "[data-testid=live-status]",
-            "data-state",
-            "live",
-            Duration::from_secs(10),
-        )
-        .await;
+        self.wait_visible("[data-testid=hold]", Duration::from_secs(15))
+            .await;
     }
 
     /// Whether the element `css` is disabled.
@@ -497,10 +504,7 @@ impl Browser {
     /// On the diner page: holds `time`, fills the guest's `name` (and `email`) and confirms;
     /// the confirm's answer is the caller's to wait for.
     pub async fn hold_and_confirm(&self, time: &str, name: &str, email: Option<&str>) {
-        self.click(&format!(r#"[data-testid=slot][data-time="{time}"]"#))
-            .await;
-        self.wait_visible("[data-testid=hold]", Duration::from_secs(15))
-            .await;
+        self.take_hold(time).await;
         self.type_into("[data-testid=guest-name]", name).await;
         if let Some(email) = email {
             self.type_into("[data-testid=guest-email]", email).await;
