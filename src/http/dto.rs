@@ -113,11 +113,16 @@ pub struct PacingInput {
 
 fn combinations(v: Vec<CombinationInput>, errs: &mut Vec<FieldError>) -> Vec<Combination> {
     v.into_iter()
-        .map(|c| Combination {
+        .enumerate()
+        .map(|(i, c)| Combination {
             id: c.id,
             tables: c.tables,
-            min_party: num("combinations.min_party", c.min_party.unwrap_or(1), errs),
-            max_party: num("combinations.max_party", c.max_party, errs),
+            min_party: num(
+                &format!("combinations[{i}].min_party"),
+                c.min_party.unwrap_or(1),
+                errs,
+            ),
+            max_party: num(&format!("combinations[{i}].max_party"), c.max_party, errs),
         })
         .collect()
 }
@@ -132,9 +137,12 @@ fn pacing(p: PacingInput, errs: &mut Vec<FieldError>) -> Pacing {
 
 fn turns(v: Vec<TurnRuleInput>, errs: &mut Vec<FieldError>) -> Vec<TurnRule> {
     v.into_iter()
-        .map(|r| TurnRule {
-            max_party: r.max_party.map(|m| num("turn_minutes.max_party", m, errs)),
-            minutes: num("turn_minutes.minutes", r.minutes, errs),
+        .enumerate()
+        .map(|(i, r)| TurnRule {
+            max_party: r
+                .max_party
+                .map(|m| num(&format!("turn_minutes[{i}].max_party"), m, errs)),
+            minutes: num(&format!("turn_minutes[{i}].minutes"), r.minutes, errs),
         })
         .collect()
 }
@@ -147,6 +155,11 @@ fn hours(v: Vec<HoursInput>) -> Vec<HoursPeriod> {
             close: h.close,
         })
         .collect()
+}
+
+/// The top-level member a field error names: `tables` for `tables[2].max_party`.
+fn member(field: &str) -> &str {
+    field.split(['[', '.']).next().unwrap_or(field)
 }
 
 fn timezone(s: &str, errs: &mut Vec<FieldError>) -> chrono_tz::Tz {
@@ -220,7 +233,14 @@ impl RestaurantInput {
                     }
                 },
             };
-            tables.push(t.into_table(id, &mut errs));
+            // Named by its place, as the whole restaurant's checks name it.
+            let mut own = Vec::new();
+            tables.push(t.into_table(id, &mut own));
+            let i = tables.len() - 1;
+            errs.extend(
+                own.into_iter()
+                    .map(|e| FieldError::new(format!("tables[{i}].{}", e.field), e.message)),
+            );
         }
         let r = Restaurant {
             id: crate::domain::ids::new_id(),
@@ -255,15 +275,17 @@ impl RestaurantInput {
         if errs.is_empty() {
             return Ok(r);
         }
-        // What could not be read is listed with every rule the rest breaks (not with what the
-        // placeholders of the unread members would break), so one answer names them all.
+        // What could not be read is listed with every rule the other members break: not with
+        // what the placeholders of an unread one would break (any rule on a member with an
+        // unread part is left out), so one answer names them all.
+        let unread: Vec<String> = errs.iter().map(|e| member(&e.field).to_owned()).collect();
         let mut r = r;
         let rest = r.validate().err().unwrap_or_default();
-        for e in rest.into_iter().chain(r.area_errors()) {
-            if !errs.iter().any(|x| x.field == e.field) {
-                errs.push(e);
-            }
-        }
+        errs.extend(
+            rest.into_iter()
+                .chain(r.area_errors())
+                .filter(|e| !unread.iter().any(|m| m == member(&e.field))),
+        );
         Err(errs)
     }
 }

@@ -1,5 +1,7 @@
 //! `Idempotency-Key`: the first final answer is replayed for the same key and body (24 h).
-//! The body is checked before anything is recorded; a request's effect records its own answer
+//! A body that is not JSON at all is refused before the key is looked at (and, for confirms and
+//! walk-ins, the caller's rights and the resource are checked first); every other final answer,
+//! a body of the wrong shape included, is recorded. A request's effect records its own answer
 //! in the same atomic write (see `booking::Idem`); stored answers are sealed with a key derived
 //! from the request's `Idempotency-Key` and `Authorization`, which the store never keeps, so a
 //! replay can return the first answer's token without any token lying in the store in clear.

@@ -382,6 +382,35 @@ async fn every_broken_setting_is_listed_in_one_answer() {
         1,
         "each field once: {fields:?}"
     );
+    // Every rule a readable member breaks, twice on one field too; nothing said of what could
+    // not be read but its being unreadable (no duplicate turn rule made of two placeholders).
+    let mut body = restaurant_body(json!([{"id": "t1", "max_party": 2}]));
+    body["timezone"] = json!("Mars/Base");
+    body["hours"] = json!([{"days": EVERY_DAY, "open": "19:07", "close": "18:00"}]);
+    body["combinations"] = json!([{"id": "c", "tables": ["a", "zz", "yy"], "max_party": 4}]);
+    body["turn_minutes"] = json!([{"max_party": -1, "minutes": 90}, {"max_party": -2, "minutes": 90}, {"max_party": null, "minutes": 90}]);
+    let res = app
+        .send(Method::POST, "/v1/restaurants", Some(ADMIN), Some(body))
+        .await;
+    let problem = assert_problem(res, 422, "validation", "unreadable turns").await;
+    let fields = error_fields(&problem);
+    let count = |f: &str| fields.iter().filter(|x| *x == f).count();
+    assert_eq!(
+        count("hours[0]"),
+        2,
+        "off the grid, and open after close: {problem}"
+    );
+    assert!(
+        count("combinations[0].tables") >= 2,
+        "each unknown table: {problem}"
+    );
+    assert_eq!(count("turn_minutes[0].max_party"), 1, "{problem}");
+    assert_eq!(count("turn_minutes[1].max_party"), 1, "{problem}");
+    assert_eq!(
+        count("turn_minutes"),
+        0,
+        "no rule of placeholders: {problem}"
+    );
 }
 
 #[tokio::test]
