@@ -7,7 +7,7 @@ use super::error::{from_body, ApiError};
 use super::limits::ConnectionGuard;
 use super::limits::Requester;
 use super::restaurants::{take_hold, HoldCommand};
-use super::socket_frames::{is_overflow, Checked};
+use super::socket_frames::{is_overflow, Checked, Messages};
 use super::socket_writer::Writer;
 use super::AppState;
 use crate::booking::BookingError;
@@ -123,10 +123,8 @@ pub async fn endpoint(
     let (res, session, stream) = actix_ws::handle(&req, body)
         .map_err(|e| ApiError::BadRequest(format!("not a WebSocket upgrade: {e}")))?;
     drop(session);
-    let stream = stream
-        .max_frame_size(MAX_MESSAGE)
-        .aggregate_continuations()
-        .max_continuation_size(MAX_MESSAGE);
+    let stream = stream.max_frame_size(MAX_MESSAGE);
+    let stream = Messages::new(stream, MAX_MESSAGE);
     let live = Live::new(state.into_inner(), who, stream, guard);
     Ok(res.map_body(|_, _| live).map_into_boxed_body())
 }
@@ -158,8 +156,6 @@ const PROTOCOL: u16 = 1002;
 /// A text message that is not UTF-8 (RFC 6455 7.4.1).
 const NOT_UTF8: u16 = 1007;
 const TOO_BIG: u16 = 1009;
-/// The error actix-ws's `aggregate_continuations` gives past `max_continuation_size`.
-const CONTINUATIONS_TOO_BIG: &str = "Exceeded maximum continuation size";
 const IDLE: u16 = 4000;
 const TOO_SLOW: u16 = 4008;
 
@@ -180,7 +176,7 @@ type Handling = Pin<Box<dyn Future<Output = (Conversation, Reply)> + Send>>;
 pub struct Live {
     state: Arc<AppState>,
     writer: Writer,
-    stream: actix_ws::AggregatedMessageStream,
+    stream: Messages,
     conv: Option<Conversation>,
     handling: Option<Handling>,
     /// One timer for the heartbeat, the idle close and the drain: whichever comes first.
@@ -201,7 +197,7 @@ impl Live {
     fn new(
         state: Arc<AppState>,
         who: Requester,
-        stream: actix_ws::AggregatedMessageStream,
+        stream: Messages,
         guard: Option<ConnectionGuard>,
     ) -> Self {
         state.metrics.ws_connections().inc();
@@ -274,10 +270,6 @@ impl Live {
             // `InvalidData` too, but are broken framing: 1002.
             Err(ProtocolError::Io(e)) if not_utf8(&e) => {
                 Err(close(NOT_UTF8, "a text message must be UTF-8"))
-            }
-            // actix-ws's aggregation says a message in fragments grew over the limit this way.
-            Err(ProtocolError::Io(e)) if e.to_string() == CONTINUATIONS_TOO_BIG => {
-                Err(close(TOO_BIG, "message over 64 KiB"))
             }
             Err(e) => Err(close(PROTOCOL, &e.to_string())),
             Ok(AggregatedMessage::Text(t)) => {

@@ -10,10 +10,12 @@
 //! frame's header (RFC 6455 5.2: 2 bytes, then 2 or 8 of length, then 4 of mask) and passes the
 //! bytes through unchanged, so what one message can make the server keep stays under the limit.
 use actix_web::error::PayloadError;
-use actix_web::web::Bytes;
+use actix_web::web::{Bytes, BytesMut};
+use actix_ws::{AggregatedMessage, Item, Message, MessageStream, ProtocolError};
+use bytestring::ByteString;
 use futures_util::Stream;
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::task::{ready, Context, Poll};
 
 /// At most this many frames make one message (no client of ours sends more than a few).
 const MAX_FRAGMENTS: u32 = 64;
@@ -128,6 +130,97 @@ where
                 Poll::Ready(Some(Ok(bytes)))
             }
             other => other,
+        }
+    }
+}
+
+/// The client's messages, a message in fragments put together into a buffer of its own: each
+/// fragment is copied as it comes. (actix-ws's own aggregation keeps every fragment as a slice
+/// of the read buffer it came in, which keeps that whole buffer alive: 64 one-byte fragments,
+/// each read with a burst of pongs, kept megabytes per connection.)
+pub struct Messages {
+    inner: MessageStream,
+    /// The message in fragments under way: text or not, and its bytes so far.
+    partial: Option<(bool, BytesMut)>,
+    max: usize,
+}
+
+impl Messages {
+    pub fn new(inner: MessageStream, max: usize) -> Self {
+        Messages {
+            inner,
+            partial: None,
+            max,
+        }
+    }
+
+    /// Adds a fragment; the whole message once `last`.
+    fn add(
+        &mut self,
+        bytes: &[u8],
+        last: bool,
+    ) -> Option<Result<AggregatedMessage, ProtocolError>> {
+        let Some((_, buf)) = self.partial.as_mut() else {
+            return Some(Err(ProtocolError::ContinuationNotStarted));
+        };
+        if buf.len() + bytes.len() > self.max {
+            self.partial = None;
+            return Some(Err(ProtocolError::Overflow));
+        }
+        buf.extend_from_slice(bytes);
+        if !last {
+            return None;
+        }
+        let (text, buf) = self.partial.take()?;
+        let bytes = buf.freeze();
+        Some(if text {
+            ByteString::try_from(bytes)
+                .map(AggregatedMessage::Text)
+                .map_err(|e| {
+                    ProtocolError::Io(std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+                })
+        } else {
+            Ok(AggregatedMessage::Binary(bytes))
+        })
+    }
+}
+
+impl Stream for Messages {
+    type Item = Result<AggregatedMessage, ProtocolError>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        loop {
+            let Some(msg) = ready!(Pin::new(&mut this.inner).poll_next(cx)) else {
+                return Poll::Ready(None);
+            };
+            let out = match msg {
+                Err(e) => Some(Err(e)),
+                Ok(Message::Text(t)) => Some(Ok(AggregatedMessage::Text(t))),
+                Ok(Message::Binary(b)) => Some(Ok(AggregatedMessage::Binary(b))),
+                Ok(Message::Ping(b)) => Some(Ok(AggregatedMessage::Ping(b))),
+                Ok(Message::Pong(b)) => Some(Ok(AggregatedMessage::Pong(b))),
+                Ok(Message::Close(r)) => Some(Ok(AggregatedMessage::Close(r))),
+                Ok(Message::Nop) => None,
+                Ok(Message::Continuation(item)) => match item {
+                    Item::FirstText(b) | Item::FirstBinary(b) if b.len() > this.max => {
+                        Some(Err(ProtocolError::Overflow))
+                    }
+                    Item::FirstText(b) => {
+                        this.partial = Some((true, BytesMut::from(&b[..])));
+                        None
+                    }
+                    Item::FirstBinary(b) => {
+                        this.partial = Some((false, BytesMut::from(&b[..])));
+                        None
+                    }
+                    Item::Continue(b) => this.add(&b, false),
+                    Item::Last(b) => this.add(&b, true),
+                },
+            };
+            if let Some(out) = out {
+                return Poll::Ready(Some(out));
+            }
         }
     }
 }
