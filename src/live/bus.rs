@@ -209,6 +209,8 @@ pub struct RedisBus {
     tx: mpsc::Sender<Outgoing>,
     instance: Uuid,
     publish_ok: Arc<AtomicBool>,
+    /// Set when a change could not even be queued (the queue was full); the next flush says so.
+    queue_dropped: Arc<AtomicBool>,
     subscribe_ok: Arc<AtomicBool>,
     interest: Arc<Interest>,
 }
@@ -222,10 +224,16 @@ impl RedisBus {
             tx,
             instance: Uuid::new_v4(),
             publish_ok: Arc::new(AtomicBool::new(false)),
+            queue_dropped: Arc::new(AtomicBool::new(false)),
             subscribe_ok: Arc::new(AtomicBool::new(false)),
             interest: Arc::new(Interest::default()),
         };
-        tokio::spawn(publisher(client.clone(), rx, bus.publish_ok.clone()));
+        tokio::spawn(publisher(
+            client.clone(),
+            rx,
+            bus.publish_ok.clone(),
+            bus.queue_dropped.clone(),
+        ));
         tokio::spawn(subscriber(
             client,
             on_remote,
@@ -246,6 +254,7 @@ impl Bus for RedisBus {
     fn publish(&self, change: &Change) {
         let wire = Wire::of(self.instance, change);
         if self.tx.try_send(Outgoing::Change(wire)).is_err() {
+            self.queue_dropped.store(true, Ordering::Relaxed);
             tracing::warn!("bus publish queue full: dropping a change (reconcile repairs it)");
         }
     }
@@ -317,7 +326,12 @@ async fn connect(client: &redis::Client) -> redis::RedisResult<redis::aio::Multi
         .await
 }
 
-async fn publisher(client: redis::Client, mut rx: mpsc::Receiver<Outgoing>, ok: Arc<AtomicBool>) {
+async fn publisher(
+    client: redis::Client,
+    mut rx: mpsc::Receiver<Outgoing>,
+    ok: Arc<AtomicBool>,
+    queue_dropped: Arc<AtomicBool>,
+) {
     let mut conn = None;
     let mut backoff = delays();
     // A publish that failed on a connection Redis had dropped (a restart the publisher had not
@@ -353,7 +367,9 @@ async fn publisher(client: redis::Client, mut rx: mpsc::Receiver<Outgoing>, ok: 
                 let w = match rx.recv().await {
                     None => return,
                     Some(Outgoing::Flush(done)) => {
-                        let _ = done.send(!std::mem::take(&mut dropped));
+                        let lost = std::mem::take(&mut dropped)
+                            | queue_dropped.swap(false, Ordering::Relaxed);
+                        let _ = done.send(!lost);
                         continue;
                     }
                     Some(Outgoing::Change(w)) => w,
