@@ -81,8 +81,25 @@ fn resource(
     }))
     .wrap_fn(move |req, srv| {
         tracing::Span::current().record("http.route", path);
-        actix_web::dev::Service::call(srv, req)
+        let answer = actix_web::dev::Service::call(srv, req);
+        async move {
+            let mut res = answer.await?;
+            if path.starts_with("/v1/") {
+                no_store(res.headers_mut());
+            }
+            Ok(res)
+        }
     })
+}
+
+/// An API answer may carry a bearer token (a hold's, a join's, a new restaurant's staff token)
+/// or a guest's details: no cache keeps it, and no browser reads it as anything but its type.
+fn no_store(h: &mut actix_web::http::header::HeaderMap) {
+    use actix_web::http::header::{HeaderValue, CACHE_CONTROL, X_CONTENT_TYPE_OPTIONS};
+    if !h.contains_key(CACHE_CONTROL) {
+        h.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    h.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
 }
 
 async fn page(req: HttpRequest) -> error::Result<HttpResponse> {

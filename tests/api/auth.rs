@@ -441,3 +441,30 @@ async fn the_bearer_scheme_is_matched_whatever_its_case() {
         assert_eq!(res.status(), StatusCode::OK, "{scheme}");
     }
 }
+
+/// Answers that carry a bearer token or a guest's details are kept by no cache and read by no
+/// browser as anything but JSON: every API answer says `no-store` and `nosniff`, errors too;
+/// the pages keep their own `no-cache`.
+#[tokio::test]
+async fn api_answers_are_not_stored_by_caches() {
+    let app = TestApp::spawn().await;
+    let f = app.standard_restaurant().await;
+    let date = date_in(3);
+    let held = app.hold(&f.id, &date, "19:00", 2).await;
+    let again = app.hold(&f.id, &date, "19:00", 7).await;
+    let missing = app
+        .send(
+            Method::GET,
+            &format!("/v1/reservations/{}", uuid::Uuid::new_v4()),
+            Some(ADMIN),
+            None,
+        )
+        .await;
+    for (what, res) in [("201 hold", held), ("422 hold", again), ("404", missing)] {
+        let h = res.headers();
+        assert_eq!(h["cache-control"], "no-store", "{what}");
+        assert_eq!(h["x-content-type-options"], "nosniff", "{what}");
+    }
+    let page = reqwest::get(format!("{}/", app.base)).await.unwrap();
+    assert_eq!(page.headers()["cache-control"], "no-cache");
+}

@@ -48,9 +48,14 @@ export const clock = {
   },
 };
 
+/**
+ * A fresh `Idempotency-Key`: 128 random bits. A key is all that tells two anonymous callers
+ * apart, so it must not be guessable (`crypto.randomUUID` is missing on plain-HTTP origins other
+ * than localhost; `getRandomValues` is not).
+ */
 export function newKey() {
-  return crypto.randomUUID ? crypto.randomUUID()
-    : `${Date.now().toString(36)}-${Math.random().toString(36).slice(2)}`;
+  if (crypto.randomUUID) return crypto.randomUUID();
+  return Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
 /**
