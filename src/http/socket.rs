@@ -143,11 +143,10 @@ fn err(sub: Option<&str>, req: Option<&str>, status: u16, title: &str, detail: &
     Some(frames::error(sub, req, status, title, detail))
 }
 
-/// Whether actix-ws's error says a text message was not UTF-8.
+/// Whether the error says a text message was not UTF-8: it carries the `Utf8Error` (actix-ws's
+/// for one frame, `Messages`'s for fragments).
 fn not_utf8(e: &std::io::Error) -> bool {
-    e.kind() == std::io::ErrorKind::InvalidData
-        && (e.get_ref().is_some_and(|i| i.is::<std::str::Utf8Error>())
-            || e.to_string().contains("utf-8"))
+    e.get_ref().is_some_and(|i| i.is::<std::str::Utf8Error>())
 }
 
 /// Close codes (docs/live-protocol.md).
@@ -265,9 +264,7 @@ impl Live {
             Err(ProtocolError::Io(e)) if is_overflow(&e) => {
                 Err(close(TOO_BIG, "message over 64 KiB"))
             }
-            // actix-ws reads a text message that is not UTF-8 as an I/O error: carrying the
-            // `Utf8Error` (one frame) or its text (fragments). Bad reserved bits are
-            // `InvalidData` too, but are broken framing: 1002.
+            // Bad reserved bits are an `InvalidData` I/O error too, but broken framing: 1002.
             Err(ProtocolError::Io(e)) if not_utf8(&e) => {
                 Err(close(NOT_UTF8, "a text message must be UTF-8"))
             }

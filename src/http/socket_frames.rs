@@ -91,7 +91,8 @@ impl Frames {
 }
 
 /// The client's byte stream, failing with `PayloadError::Overflow` at the header of a frame that
-/// declares more than `max` bytes of payload.
+/// declares more than `max` bytes of payload, or that takes a message in fragments over `max`
+/// bytes or `MAX_FRAGMENTS` frames.
 pub struct Checked<S> {
     inner: S,
     frames: Frames,
@@ -203,16 +204,13 @@ impl Stream for Messages {
                 Ok(Message::Close(r)) => Some(Ok(AggregatedMessage::Close(r))),
                 Ok(Message::Nop) => None,
                 Ok(Message::Continuation(item)) => match item {
-                    Item::FirstText(b) | Item::FirstBinary(b) if b.len() > this.max => {
-                        Some(Err(ProtocolError::Overflow))
-                    }
                     Item::FirstText(b) => {
-                        this.partial = Some((true, BytesMut::from(&b[..])));
-                        None
+                        this.partial = Some((true, BytesMut::new()));
+                        this.add(&b, false)
                     }
                     Item::FirstBinary(b) => {
-                        this.partial = Some((false, BytesMut::from(&b[..])));
-                        None
+                        this.partial = Some((false, BytesMut::new()));
+                        this.add(&b, false)
                     }
                     Item::Continue(b) => this.add(&b, false),
                     Item::Last(b) => this.add(&b, true),
