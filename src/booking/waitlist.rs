@@ -240,11 +240,7 @@ impl Booking {
         }
         let me = self.clone();
         let both = self.in_background(async move {
-            let offer = {
-                let me = me.clone();
-                me.clone()
-                    .in_background(async move { me.offer_after_commit(freed).await })
-            };
+            let offer = me.spawn_offer(freed);
             match at_most {
                 None => {
                     let _ = offer.await;
@@ -266,9 +262,9 @@ impl Booking {
     }
 
     /// Offers freed capacity in the background (the change that freed it is already answered).
-    pub(super) fn spawn_offer(&self, freed: Freed) {
+    pub(super) fn spawn_offer(&self, freed: Freed) -> tokio::task::JoinHandle<()> {
         let me = self.clone();
-        self.in_background(async move { me.offer_after_commit(freed).await });
+        self.in_background(async move { me.offer_after_commit(freed).await })
     }
 
     /// Offers what a committed change freed; a failure is logged (the reconcile loop retries).
