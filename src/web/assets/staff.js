@@ -1,7 +1,7 @@
 // The staff dashboard: sign in with a staff token, then a live timeline of the floor.
 import { api, clock, Problem } from "./api.js";
 import { Live, bindLiveStatus } from "./live.js";
-import { $, h, addDays, countdown, guests, isDate, keepingFocus, longDate, say, tablesLabel, todayIn, wallTime, reference, STATUS_LABEL } from "./ui.js";
+import { $, h, addDays, countdown, guests, isDate, keepingFocus, longDate, say, successor, tablesLabel, todayIn, wallTime, reference, STATUS_LABEL } from "./ui.js";
 import { pacingRow } from "./pacing.js";
 import { settingsForm } from "./settings.js";
 import { renderQueue } from "./staff-waitlist.js";
@@ -391,8 +391,8 @@ function linkCopies(id, on) {
 }
 
 function render(moved = new Set()) {
-  const focusedId = document.activeElement?.dataset?.reservationId;
-  const focusedWalkIn = document.activeElement?.dataset?.testid === "walk-in" ? document.activeElement.dataset.tableId : null;
+  // The timeline is drawn anew below: what had the focus in it hands it on (`successor`).
+  const focused = el.timeline.contains(document.activeElement) ? document.activeElement : null;
   const r = state.restaurant;
   const range = dayRange();
   const hours = (range[1] - range[0]) / 60;
@@ -449,8 +449,7 @@ function render(moved = new Set()) {
     state.scrolled = true;
     scrollToNow(range);
   }
-  if (focusedId) el.timeline.querySelector(`[data-reservation-id="${focusedId}"]:not([data-copy])`)?.focus();
-  if (focusedWalkIn) el.timeline.querySelector(`[data-testid=walk-in][data-table-id="${focusedWalkIn}"]`)?.focus();
+  if (focused && !focused.isConnected) successor(focused, el.timeline)?.focus();
 }
 
 /** Brings the current time (or the day's first booking) into view once per day opened. */
@@ -548,10 +547,7 @@ function closePanel({ refocus = true } = {}) {
   if (!refocus) return;
   // What opened the panel (a block, a queue entry's offer) may have been drawn again since:
   // its successor, then.
-  const id = back?.dataset.reservationId;
-  const again = back?.isConnected ? back
-    : id && document.querySelector(`[data-testid="${CSS.escape(back.dataset.testid || "")}"][data-reservation-id="${CSS.escape(id)}"]:not([data-copy])`);
-  again?.focus();
+  (back?.isConnected ? back : successor(back))?.focus();
 }
 
 el.panelClose.addEventListener("click", () => closePanel());

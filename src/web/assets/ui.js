@@ -34,12 +34,22 @@ export function keepingFocus(container, render, fallback = null) {
   const was = a && a !== container && container.contains(a) && a.dataset.testid ? a : null;
   render();
   if (!was || was.isConnected) return;
-  let sel = `[data-testid="${CSS.escape(was.dataset.testid)}"]`;
+  (successor(was, container) || (fallback && container.querySelector(fallback)))?.focus();
+}
+
+/**
+ * The element in `root` that stands for `was`, drawn again since: the same `data-testid` and,
+ * where present, the same reservation, entry, table or time; of a booking drawn on several rows,
+ * its first copy (the others carry `data-copy`).
+ */
+export function successor(was, root = document) {
+  if (!was?.dataset.testid) return null;
+  let sel = `[data-testid="${CSS.escape(was.dataset.testid)}"]:not([data-copy])`;
   for (const k of ["reservationId", "entryId", "tableId", "time"]) {
     const v = was.dataset[k];
     if (v) sel += `[data-${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}="${CSS.escape(v)}"]`;
   }
-  (container.querySelector(sel) || (fallback && container.querySelector(fallback)))?.focus();
+  return root.querySelector(sel);
 }
 
 /** Today's date (`YYYY-MM-DD`) in an IANA timezone, at the server's `nowMs`. */
