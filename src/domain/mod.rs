@@ -10,6 +10,7 @@ pub mod restaurant;
 #[cfg(test)]
 mod robustness;
 pub mod seating;
+pub mod table;
 pub mod time;
 pub mod waitlist;
 
@@ -18,8 +19,9 @@ pub use ids::{EntryId, ReservationId, RestaurantId};
 pub use pacing::Pacing;
 pub use party::PartySize;
 pub use reservation::{Reservation, Status};
-pub use restaurant::{Restaurant, Table, TableId};
+pub use restaurant::Restaurant;
 pub use seating::{Combination, Seating};
+pub use table::{Table, TableId};
 pub use time::{LocalDate, WallTime};
 pub use waitlist::{WaitStatus, WaitlistEntry};
 

@@ -1,4 +1,4 @@
-use super::restaurant::TableId;
+use super::table::TableId;
 use super::time::{LocalDate, WallTime};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};

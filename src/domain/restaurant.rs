@@ -1,67 +1,12 @@
 use super::pacing::Pacing;
-use super::seating::{validate_combinations, Combination};
+use super::seating::{validate_combinations, Combination, Seating};
+pub use super::table::{Table, TableId};
 use super::time::{LocalDate, WallTime};
 use super::{FieldError, PartySize};
 use chrono::Weekday;
 use chrono_tz::Tz;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
-use std::fmt;
 use uuid::Uuid;
-
-/// A client-chosen or server-assigned table id: `[A-Za-z0-9_-]{1,32}`.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct TableId(String);
-
-impl TableId {
-    pub fn parse(s: &str) -> Result<Self, String> {
-        let ok = (1..=32).contains(&s.len())
-            && s.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
-        if ok {
-            Ok(TableId(s.to_owned()))
-        } else {
-            Err(format!("`{s}` is not a table id ([A-Za-z0-9_-]{{1,32}})"))
-        }
-    }
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for TableId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl Serialize for TableId {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&self.0)
-    }
-}
-
-impl<'de> Deserialize<'de> for TableId {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        TableId::parse(&s).map_err(serde::de::Error::custom)
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Table {
-    pub id: TableId,
-    pub label: String,
-    pub min_party: u32,
-    pub max_party: u32,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub area: Option<String>,
-}
-
-impl Table {
-    pub fn fits(&self, p: PartySize) -> bool {
-        self.min_party <= p.get() && p.get() <= self.max_party
-    }
-}
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TurnRule {
@@ -136,8 +81,13 @@ pub struct Restaurant {
 }
 
 fn default_offer_seconds() -> u32 {
-    super::waitlist::DEFAULT_OFFER_SECONDS
+    DEFAULT_OFFER_SECONDS
 }
+
+/// Seconds an offer is held for its entry unless the restaurant says otherwise.
+pub const DEFAULT_OFFER_SECONDS: u32 = 120;
+/// Bounds of a restaurant's `offer_seconds`.
+pub const OFFER_SECONDS: std::ops::RangeInclusive<u32> = 15..=3600;
 
 pub const MAX_TURN_MINUTES: u32 = 720;
 pub const MAX_TABLES: usize = 200;
@@ -211,7 +161,7 @@ impl Restaurant {
                 "must be between 1 and 3600",
             ));
         }
-        if !super::waitlist::OFFER_SECONDS.contains(&self.offer_seconds) {
+        if !OFFER_SECONDS.contains(&self.offer_seconds) {
             errs.push(FieldError::new(
                 "offer_seconds",
                 "must be between 15 and 3600",
@@ -365,6 +315,32 @@ impl Restaurant {
                     .map(|e| FieldError::new(format!("tables[{i}].{}", e.field), e.message))
             })
             .collect()
+    }
+}
+
+impl Restaurant {
+    pub fn combination(&self, id: &TableId) -> Option<&Combination> {
+        self.combinations.iter().find(|c| &c.id == id)
+    }
+
+    /// Every seating option that fits a party, best fit first: single tables by smallest
+    /// `max_party` then id, then combinations by smallest `max_party`, fewest tables, then id.
+    pub fn fitting_options(&self, p: PartySize) -> Vec<Seating> {
+        let mut combos: Vec<&Combination> =
+            self.combinations.iter().filter(|c| c.fits(p)).collect();
+        combos.sort_by(|a, b| {
+            (a.max_party, a.tables.len(), &a.id).cmp(&(b.max_party, b.tables.len(), &b.id))
+        });
+        self.fitting_tables(p)
+            .into_iter()
+            .map(|t: &Table| Seating::single(&t.id))
+            .chain(combos.into_iter().map(Seating::of_combination))
+            .collect()
+    }
+
+    /// Whether any table or combination seats a party of `p`.
+    pub fn seats(&self, p: PartySize) -> bool {
+        self.tables.iter().any(|t| t.fits(p)) || self.combinations.iter().any(|c| c.fits(p))
     }
 }
 

@@ -1,5 +1,5 @@
 //! Seating options: a single table or a combination of tables, and the best-fit order.
-use super::restaurant::{Restaurant, Table, TableId};
+use super::table::{Table, TableId};
 use super::{FieldError, PartySize};
 use serde::{Deserialize, Serialize};
 
@@ -52,32 +52,6 @@ impl Seating {
     /// The first member: what v1 clients read as `table_id`.
     pub fn first(&self) -> &TableId {
         &self.tables[0]
-    }
-}
-
-impl Restaurant {
-    pub fn combination(&self, id: &TableId) -> Option<&Combination> {
-        self.combinations.iter().find(|c| &c.id == id)
-    }
-
-    /// Every seating option that fits a party, best fit first: single tables by smallest
-    /// `max_party` then id, then combinations by smallest `max_party`, fewest tables, then id.
-    pub fn fitting_options(&self, p: PartySize) -> Vec<Seating> {
-        let mut combos: Vec<&Combination> =
-            self.combinations.iter().filter(|c| c.fits(p)).collect();
-        combos.sort_by(|a, b| {
-            (a.max_party, a.tables.len(), &a.id).cmp(&(b.max_party, b.tables.len(), &b.id))
-        });
-        self.fitting_tables(p)
-            .into_iter()
-            .map(|t: &Table| Seating::single(&t.id))
-            .chain(combos.into_iter().map(Seating::of_combination))
-            .collect()
-    }
-
-    /// Whether any table or combination seats a party of `p`.
-    pub fn seats(&self, p: PartySize) -> bool {
-        self.tables.iter().any(|t| t.fits(p)) || self.combinations.iter().any(|c| c.fits(p))
     }
 }
 

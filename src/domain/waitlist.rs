@@ -5,11 +5,6 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-/// Seconds an offer is held for its entry unless the restaurant says otherwise.
-pub const DEFAULT_OFFER_SECONDS: u32 = 120;
-/// Bounds of a restaurant's `offer_seconds`.
-pub const OFFER_SECONDS: std::ops::RangeInclusive<u32> = 15..=3600;
-
 /// Where an entry stands. `waiting` → `offered` → `booked` | `lapsed`; `waiting` | `offered` →
 /// `left`. Only `waiting` entries have a queue position; only a `waiting` entry gets an offer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]

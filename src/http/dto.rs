@@ -268,7 +268,7 @@ impl RestaurantInput {
             offer_seconds: num(
                 "offer_seconds",
                 self.offer_seconds
-                    .unwrap_or(i64::from(crate::domain::waitlist::DEFAULT_OFFER_SECONDS)),
+                    .unwrap_or(i64::from(crate::domain::restaurant::DEFAULT_OFFER_SECONDS)),
                 &mut errs,
             ),
         };

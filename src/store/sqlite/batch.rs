@@ -1,11 +1,11 @@
 //! Group commit: holds, walk-ins and status changes queued while the writer is busy are decided
 //! in one `BEGIN IMMEDIATE` transaction, each inside its own savepoint, and made durable by one
 //! commit (one fsync). Every answer waits for that commit, so a 2xx still means durable.
-use super::decide::{insert_in, record_answer, transition_in};
+use super::decide::{insert_in, offer_in, record_answer, transition_in};
 use super::fast::{self, Verdict};
 use super::raw::{self, Script};
 use super::reads::Days;
-use super::waitlist::offer_in;
+use super::savepoint::{close_savepoint, savepoint};
 use crate::domain::Reservation;
 use crate::domain::Seating;
 use crate::store::Versions;
@@ -165,27 +165,6 @@ impl Drop for Kept {
     fn drop(&mut self) {
         self.forget();
     }
-}
-
-/// Ends a job's savepoint: kept when it wrote, rolled back when it lost or failed.
-/// Opens the savepoint a job's writes go in (closed by [`close_savepoint`]).
-pub(super) async fn savepoint(tx: &mut Transaction<'_, Sqlite>) -> Result<(), sqlx::Error> {
-    sqlx::query("SAVEPOINT job")
-        .execute(&mut **tx)
-        .await
-        .map(|_| ())
-}
-
-/// Closes the job's savepoint: its writes kept, or rolled back.
-pub(super) async fn close_savepoint(
-    tx: &mut Transaction<'_, Sqlite>,
-    keep: bool,
-) -> Result<(), sqlx::Error> {
-    if !keep {
-        sqlx::query("ROLLBACK TO job").execute(&mut **tx).await?;
-    }
-    sqlx::query("RELEASE job").execute(&mut **tx).await?;
-    Ok(())
 }
 
 /// One failure shared by every job it fails (errors are not `Clone`; an `Arc` of one is an error).

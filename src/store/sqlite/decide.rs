@@ -2,13 +2,16 @@
 //! candidate seating option (every member table or none) within its pacing window, or move one
 //! through the status machine. The group-commit writer runs them.
 use super::rows::{db, guest_json, ms, row_to_reservation, tables_json, PACING_SQL};
-use super::versions::bump_dates;
+use super::versions::{bump_dates, merge};
+use super::waitlist_mail::mail_offer;
+use super::waitlist_tx::{entry_in, row_to_entry};
 use super::SqliteStore;
 use crate::domain::reservation::Status;
+use crate::domain::WaitStatus;
 use crate::domain::{LocalDate, Reservation, Seating, TableId};
 use crate::store::{
-    IdemRecord, InsertOutcome, NewReservation, PacingCheck, StoreError, StoreResult, Transition,
-    TransitionOutcome,
+    IdemRecord, InsertOutcome, NewOffer, NewReservation, OfferOutcome, PacingCheck, StoreError,
+    StoreResult, Transition, TransitionOutcome,
 };
 use sqlx::{Sqlite, Transaction};
 
@@ -217,7 +220,7 @@ pub(super) async fn insert_in(
     let mut touched = expire_blocking_holds(tx, &rid, &members, start, end, now_ms).await?;
     // Offers whose hold just expired lapse with it.
     if !touched.is_empty() {
-        let lapsed = super::waitlist::lapse_due_offers(tx, now_ms).await?;
+        let lapsed = super::waitlist_tx::lapse_due_offers(tx, now_ms).await?;
         touched.extend(
             lapsed
                 .into_iter()
@@ -348,7 +351,7 @@ pub(super) async fn transition_in(
     };
     let reservation = row_to_reservation(&row)?;
     // An offered hold's entry follows it in this same transaction: booked or lapsed.
-    let entry = super::waitlist::follow_offer(tx, &reservation, now).await?;
+    let entry = super::waitlist_tx::follow_offer(tx, &reservation, now).await?;
     let mut dates = reservation.dates_spanned();
     if let Some(end) = old_end.and_then(chrono::DateTime::from_timestamp_millis) {
         let before = Reservation {
@@ -377,7 +380,7 @@ pub(super) async fn transition_in(
                AND restaurant_id = ?1 AND date IN (SELECT value FROM json_each(?2)))",
         )
         .bind(reservation.restaurant_id.to_string())
-        .bind(super::fast::dates_json(&reservation.dates_spanned()))
+        .bind(super::rows::dates_json(&reservation.dates_spanned()))
         .fetch_one(&mut **tx)
         .await
         .map_err(db("look for waiting entries"))?;
@@ -390,5 +393,70 @@ pub(super) async fn transition_in(
         versions,
         entry,
         waiting,
+    })
+}
+
+/// An offer decided inside the writer's transaction (the caller commits, or rolls back what
+/// this wrote unless it answers `Offered`).
+pub(super) async fn offer_in(
+    tx: &mut Transaction<'_, Sqlite>,
+    o: NewOffer,
+) -> StoreResult<OfferOutcome> {
+    let NewOffer {
+        entry_id,
+        mut hold,
+        mail,
+    } = o;
+    let now = hold.now;
+    let rid = hold.reservation.restaurant_id.to_string();
+    // An offer is always decided as a plain hold: no cap, no token, no idempotent answer.
+    (hold.cap, hold.idem, hold.token_hash) = (None, None, None);
+    if let Some(p) = hold.pacing.as_mut() {
+        p.enforce = true;
+    }
+    if SqliteStore::revision(tx, &rid).await? != Some(hold.restaurant_revision) {
+        return Ok(OfferOutcome::Stale);
+    }
+    let id = entry_id.to_string();
+    let waiting = match entry_in(tx, &id).await? {
+        Some(e) if e.status == WaitStatus::Waiting => e,
+        other => return Ok(OfferOutcome::NotWaiting(other)),
+    };
+    let (reservation, mut versions) = match insert_in(tx, hold).await? {
+        InsertOutcome::Won {
+            reservation,
+            versions,
+        } => (reservation, versions),
+        InsertOutcome::Lost { .. } | InsertOutcome::OverCap => return Ok(OfferOutcome::Lost),
+        InsertOutcome::Paced { .. } => return Ok(OfferOutcome::Paced),
+        InsertOutcome::Stale => return Ok(OfferOutcome::Stale),
+    };
+    let expires = reservation
+        .expires_at
+        .ok_or(StoreError::Internal("an offer without expires_at".into()))?;
+    let row = sqlx::query(
+        "UPDATE waitlist SET status = 'offered', offer_reservation_id = ?2, offer_time = ?3,
+               offer_expires_ms = ?4, updated_ms = ?5, mail_to = ?6
+             WHERE id = ?1 AND status = 'waiting' RETURNING *",
+    )
+    .bind(&id)
+    .bind(reservation.id.to_string())
+    .bind(reservation.time.to_string())
+    .bind(ms(expires))
+    .bind(ms(now))
+    .bind(mail.as_ref().map(|m| m.to.as_str()))
+    .fetch_one(&mut **tx)
+    .await
+    .map_err(db("mark an entry offered"))?;
+    let entry = row_to_entry(&row)?;
+    if let Some(mail) = &mail {
+        mail_offer(tx, mail, &reservation, &waiting.guest, ms(now)).await?;
+    }
+    let more = bump_dates(tx, &rid, [entry.date]).await?;
+    merge(&mut versions, more);
+    Ok(OfferOutcome::Offered {
+        entry,
+        reservation,
+        versions,
     })
 }

@@ -11,7 +11,7 @@
 //! pacing window (their dates, their lapsed offers), and an idempotency marker that is gone.
 use super::decide::{member_tables, MAX_SPAN_MS};
 use super::raw::{Script, Value};
-use super::rows::{guest_json, ms, tables_json, PACING_SQL};
+use super::rows::{dates_json, guest_json, ms, tables_json, PACING_SQL};
 use crate::domain::{LocalDate, Reservation, Seating};
 use crate::store::{NewReservation, StoreError, StoreResult, Versions};
 use std::sync::OnceLock;
@@ -221,11 +221,6 @@ pub(super) fn decide(script: &mut Script, new: &NewReservation) -> StoreResult<V
         .run(&script_values(new)?)
         .map_err(|e| StoreError::internal("decide a hold", e))?;
     verdict(rows, &new.candidates)
-}
-
-pub(super) fn dates_json(dates: &[LocalDate]) -> String {
-    let v: Vec<String> = dates.iter().map(|d| d.to_string()).collect();
-    serde_json::Value::from(v).to_string()
 }
 
 const READ: &str = "read what a hold decided";

@@ -22,10 +22,12 @@ mod reservations;
 mod restaurants;
 mod retention;
 mod rows;
+mod savepoint;
 mod tokens;
 mod versions;
 mod waitlist;
 mod waitlist_mail;
+mod waitlist_tx;
 
 /// The statements on a request path (holds, day views, settings guards), by name, as run: what
 /// the plan tests give to `EXPLAIN QUERY PLAN`. Numbered parameters, any values.
@@ -66,7 +68,7 @@ pub fn hold_script_sql() -> Vec<String> {
 /// The waitlist's statements, by name: what the plan tests give to `EXPLAIN QUERY PLAN`.
 #[doc(hidden)]
 pub fn waitlist_sql() -> Vec<(&'static str, String)> {
-    waitlist::statements()
+    waitlist_tx::statements()
 }
 
 /// The retention statements, by name: what the plan tests give to `EXPLAIN QUERY PLAN`.

@@ -72,7 +72,7 @@ impl SqliteStore {
         .await
         .map_err(db("expire due holds"))?;
         // Offers whose hold expired lapse in the same transaction.
-        super::waitlist::lapse_due_offers(&mut tx, ms(now)).await?;
+        super::waitlist_tx::lapse_due_offers(&mut tx, ms(now)).await?;
         let mut out = Vec::new();
         for row in &rows {
             let r = row_to_reservation(row)?;

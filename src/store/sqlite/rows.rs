@@ -188,3 +188,9 @@ fn status(s: &str) -> StoreResult<Status> {
 pub(super) fn guest_json(g: &Guest) -> StoreResult<String> {
     serde_json::to_string(g).map_err(|e| StoreError::internal("encode guest", e))
 }
+
+/// A JSON array of dates, as the scripts bind them.
+pub(super) fn dates_json(dates: &[LocalDate]) -> String {
+    let v: Vec<String> = dates.iter().map(|d| d.to_string()).collect();
+    serde_json::Value::from(v).to_string()
+}

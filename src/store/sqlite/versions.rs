@@ -48,3 +48,29 @@ pub(super) async fn bump_dates(
     }
     Ok(out)
 }
+
+/// Adds the dates of `more`, raised later in the same transaction, to `v` (the later version
+/// of a date wins; a date raised twice moved by two in this one commit, from the first step's
+/// `from` to the second's `to`).
+pub(super) fn merge(v: &mut Versions, more: Versions) {
+    for (d, n) in more.dates {
+        match v.dates.iter_mut().find(|(x, _)| *x == d) {
+            Some(slot) => slot.1 = slot.1.max(n),
+            None => v.dates.push((d, n)),
+        }
+    }
+    v.dates.sort();
+    for s in more.steps {
+        match v
+            .steps
+            .iter_mut()
+            .find(|x| x.date == s.date && x.part == s.part)
+        {
+            Some(x) => {
+                x.from = x.from.min(s.from);
+                x.to = x.to.max(s.to);
+            }
+            None => v.steps.push(s),
+        }
+    }
+}

@@ -1,173 +1,22 @@
 //! The waitlist on SQLite: joins, reads, offers and leaves, each one write transaction. An
-//! offer is a hold decided by the same code as any hold (`decide::insert_in`), with the entry's
-//! `waiting → offered` change in the same transaction.
-use super::batch::{close_savepoint, savepoint};
-use super::decide::insert_in;
+//! offer is a hold decided by the same code as any hold (`decide::offer_in` calls
+//! `decide::insert_in`), with the entry's `waiting → offered` change in the same transaction.
+use super::decide::offer_in;
 use super::rows::{db, guest_json, ms, row_to_reservation};
+use super::savepoint::{close_savepoint, savepoint};
 use super::versions::bump_dates;
-use super::waitlist_mail::{mail_lost, mail_offer};
+use super::waitlist_tx::{
+    entry_in, from_ms, row_to_entry, BY_TOKEN_SQL, QUEUE_SQL, WAITING_DAYS_SQL,
+};
 use super::SqliteStore;
-use crate::domain::reservation::{Guest, Status};
-use crate::domain::waitlist::{Offer, WaitStatus, WaitlistEntry};
-use crate::domain::{LocalDate, Reservation, WallTime};
+use crate::domain::waitlist::{WaitStatus, WaitlistEntry};
+use crate::domain::LocalDate;
 use crate::store::{
-    InsertOutcome, JoinOutcome, LeaveOutcome, NewEntry, NewOffer, OfferOutcome, StoreError,
-    StoreResult, Versions, WaitingDay,
+    JoinOutcome, LeaveOutcome, NewEntry, NewOffer, OfferOutcome, StoreError, StoreResult,
+    WaitingDay,
 };
 use chrono::{DateTime, Utc};
-use sqlx::sqlite::SqliteRow;
-use sqlx::{Row, Sqlite, Transaction};
 use uuid::Uuid;
-
-/// A date's queue, in order (`waitlist_queue`).
-pub(super) const QUEUE_SQL: &str = "SELECT * FROM waitlist WHERE restaurant_id = ? AND date = ?
-     ORDER BY created_ms, id";
-/// The entry of a token (its unique index).
-pub(super) const BY_TOKEN_SQL: &str = "SELECT * FROM waitlist WHERE token_hash = ?";
-/// Offers due to lapse, run in a hold's transaction (`waitlist_offered`).
-pub(super) const LAPSE_DUE_SQL: &str = "UPDATE waitlist SET status = 'lapsed', updated_ms = ?1
-     WHERE status = 'offered' AND offer_expires_ms <= ?1
-     RETURNING restaurant_id, date, offer_reservation_id, mail_to, guest";
-/// The entry of an offered reservation follows its change (`waitlist_by_offer`).
-pub(super) const FOLLOW_SQL: &str = "UPDATE waitlist SET status = ?2, updated_ms = ?3
-     WHERE offer_reservation_id = ?1 AND status = 'offered'
-     RETURNING *";
-/// Dates with waiting entries, for the reconcile loop (`waitlist_waiting`).
-pub(super) const WAITING_DAYS_SQL: &str =
-    "SELECT restaurant_id, date, MIN(created_ms) FROM waitlist
-     WHERE status = 'waiting' AND date >= ?1
-     GROUP BY date, restaurant_id ORDER BY date, restaurant_id LIMIT ?2";
-
-/// The waitlist's statements, by name, for the plan tests.
-pub(super) fn statements() -> Vec<(&'static str, String)> {
-    [
-        ("waitlist of a date", QUEUE_SQL),
-        ("entry of a token", BY_TOKEN_SQL),
-        ("lapse due offers", LAPSE_DUE_SQL),
-        ("entry of an offer", FOLLOW_SQL),
-        ("dates with waiting entries", WAITING_DAYS_SQL),
-    ]
-    .into_iter()
-    .map(|(n, s)| (n, s.to_owned()))
-    .collect()
-}
-
-fn from_ms(v: i64) -> StoreResult<DateTime<Utc>> {
-    DateTime::from_timestamp_millis(v)
-        .ok_or_else(|| StoreError::corrupt("instant", format!("{v} ms is out of range")))
-}
-
-fn row_to_entry(row: &SqliteRow) -> StoreResult<WaitlistEntry> {
-    const READ: &str = "read a waitlist row";
-    let s = |c: &str| row.try_get::<String, _>(c).map_err(db(READ));
-    let uuid = |v: String| Uuid::parse_str(&v).map_err(|e| StoreError::corrupt("id", e));
-    let time = |v: String| WallTime::parse(&v).map_err(|e| StoreError::corrupt("time", e));
-    let offer = match (
-        row.try_get::<Option<String>, _>("offer_reservation_id")
-            .map_err(db(READ))?,
-        row.try_get::<Option<String>, _>("offer_time")
-            .map_err(db(READ))?,
-        row.try_get::<Option<i64>, _>("offer_expires_ms")
-            .map_err(db(READ))?,
-    ) {
-        (Some(r), Some(t), Some(x)) => Some(Offer {
-            reservation_id: uuid(r)?,
-            time: time(t)?,
-            expires_at: from_ms(x)?,
-        }),
-        _ => None,
-    };
-    let status = s("status")?;
-    Ok(WaitlistEntry {
-        id: uuid(s("id")?)?,
-        restaurant_id: uuid(s("restaurant_id")?)?,
-        date: LocalDate::parse(&s("date")?).map_err(|e| StoreError::corrupt("date", e))?,
-        party_size: row.try_get::<i64, _>("party_size").map_err(db(READ))? as u32,
-        from: time(s("from_time")?)?,
-        to: time(s("to_time")?)?,
-        status: WaitStatus::parse(&status)
-            .ok_or_else(|| StoreError::corrupt("waitlist status", status.clone()))?,
-        offer,
-        guest: serde_json::from_str::<Guest>(&s("guest")?)
-            .map_err(|e| StoreError::corrupt("guest", e))?,
-        created_at: from_ms(row.try_get("created_ms").map_err(db(READ))?)?,
-        updated_at: from_ms(row.try_get("updated_ms").map_err(db(READ))?)?,
-    })
-}
-
-/// Offered entries whose offer reached `expires_at` by `now` become `lapsed`, in the caller's
-/// transaction: the hold they name is expired by then (offers are never extended). Each one
-/// whose offer was mailed gets its "lost" mail in the same transaction. Returns the
-/// restaurant/dates they are on.
-pub(super) async fn lapse_due_offers(
-    tx: &mut Transaction<'_, Sqlite>,
-    now: i64,
-) -> StoreResult<Vec<(String, LocalDate)>> {
-    type Lapsed = (String, String, Option<String>, Option<String>, String);
-    let rows: Vec<Lapsed> = sqlx::query_as(LAPSE_DUE_SQL)
-        .bind(now)
-        .fetch_all(&mut **tx)
-        .await
-        .map_err(db("lapse due offers"))?;
-    let mut out = Vec::with_capacity(rows.len());
-    for (r, d, offered, mail_to, guest) in rows {
-        if let (Some(offered), Some(to)) = (offered, mail_to) {
-            mail_lost(tx, &to, &guest, None, &offered, now).await?;
-        }
-        out.push((
-            r,
-            LocalDate::parse(&d).map_err(|e| StoreError::corrupt("date", e))?,
-        ));
-    }
-    Ok(out)
-}
-
-/// The entry offered `reservation` follows its change (the reservation as changed), in the
-/// caller's transaction: a confirm books it, a release or expiry lapses it — with its "lost"
-/// mail when the offer was mailed.
-pub(super) async fn follow_offer(
-    tx: &mut Transaction<'_, Sqlite>,
-    reservation: &Reservation,
-    now: i64,
-) -> StoreResult<Option<WaitlistEntry>> {
-    let status = match reservation.status {
-        Status::Confirmed => "booked",
-        Status::Released | Status::Expired => "lapsed",
-        _ => return Ok(None),
-    };
-    let id = reservation.id.to_string();
-    let Some(row) = sqlx::query(FOLLOW_SQL)
-        .bind(&id)
-        .bind(status)
-        .bind(now)
-        .fetch_optional(&mut **tx)
-        .await
-        .map_err(db("move the entry of an offer"))?
-    else {
-        return Ok(None);
-    };
-    let entry = row_to_entry(&row)?;
-    let to: Option<String> = row.try_get("mail_to").map_err(db("read mail_to"))?;
-    let guest: String = row.try_get("guest").map_err(db("read guest"))?;
-    if let (Some(to), "lapsed") = (to, status) {
-        mail_lost(tx, &to, &guest, Some(reservation.clone()), &id, now).await?;
-    }
-    Ok(Some(entry))
-}
-
-async fn entry_in(
-    tx: &mut Transaction<'_, Sqlite>,
-    id: &str,
-) -> StoreResult<Option<WaitlistEntry>> {
-    sqlx::query("SELECT * FROM waitlist WHERE id = ?")
-        .bind(id)
-        .fetch_optional(&mut **tx)
-        .await
-        .map_err(db("read a waitlist entry"))?
-        .as_ref()
-        .map(row_to_entry)
-        .transpose()
-}
 
 impl SqliteStore {
     pub(super) async fn join_waitlist_(&self, new: NewEntry) -> StoreResult<JoinOutcome> {
@@ -279,71 +128,6 @@ impl SqliteStore {
     }
 }
 
-/// An offer decided inside the writer's transaction (the caller commits, or rolls back what
-/// this wrote unless it answers `Offered`).
-pub(super) async fn offer_in(
-    tx: &mut Transaction<'_, Sqlite>,
-    o: NewOffer,
-) -> StoreResult<OfferOutcome> {
-    let NewOffer {
-        entry_id,
-        mut hold,
-        mail,
-    } = o;
-    let now = hold.now;
-    let rid = hold.reservation.restaurant_id.to_string();
-    // An offer is always decided as a plain hold: no cap, no token, no idempotent answer.
-    (hold.cap, hold.idem, hold.token_hash) = (None, None, None);
-    if let Some(p) = hold.pacing.as_mut() {
-        p.enforce = true;
-    }
-    if SqliteStore::revision(tx, &rid).await? != Some(hold.restaurant_revision) {
-        return Ok(OfferOutcome::Stale);
-    }
-    let id = entry_id.to_string();
-    let waiting = match entry_in(tx, &id).await? {
-        Some(e) if e.status == WaitStatus::Waiting => e,
-        other => return Ok(OfferOutcome::NotWaiting(other)),
-    };
-    let (reservation, mut versions) = match insert_in(tx, hold).await? {
-        InsertOutcome::Won {
-            reservation,
-            versions,
-        } => (reservation, versions),
-        InsertOutcome::Lost { .. } | InsertOutcome::OverCap => return Ok(OfferOutcome::Lost),
-        InsertOutcome::Paced { .. } => return Ok(OfferOutcome::Paced),
-        InsertOutcome::Stale => return Ok(OfferOutcome::Stale),
-    };
-    let expires = reservation
-        .expires_at
-        .ok_or(StoreError::Internal("an offer without expires_at".into()))?;
-    let row = sqlx::query(
-        "UPDATE waitlist SET status = 'offered', offer_reservation_id = ?2, offer_time = ?3,
-               offer_expires_ms = ?4, updated_ms = ?5, mail_to = ?6
-             WHERE id = ?1 AND status = 'waiting' RETURNING *",
-    )
-    .bind(&id)
-    .bind(reservation.id.to_string())
-    .bind(reservation.time.to_string())
-    .bind(ms(expires))
-    .bind(ms(now))
-    .bind(mail.as_ref().map(|m| m.to.as_str()))
-    .fetch_one(&mut **tx)
-    .await
-    .map_err(db("mark an entry offered"))?;
-    let entry = row_to_entry(&row)?;
-    if let Some(mail) = &mail {
-        mail_offer(tx, mail, &reservation, &waiting.guest, ms(now)).await?;
-    }
-    let more = bump_dates(tx, &rid, [entry.date]).await?;
-    merge(&mut versions, more);
-    Ok(OfferOutcome::Offered {
-        entry,
-        reservation,
-        versions,
-    })
-}
-
 impl SqliteStore {
     /// The entry leaves; when that releases its offer, `offer` (planned for the released
     /// capacity) is decided next in the same transaction, in a savepoint of its own: refused,
@@ -416,31 +200,5 @@ impl SqliteStore {
             versions,
         };
         Ok((left, next))
-    }
-}
-
-/// Adds the dates of `more`, raised later in the same transaction, to `v` (the later version
-/// of a date wins; a date raised twice moved by two in this one commit, from the first step's
-/// `from` to the second's `to`).
-fn merge(v: &mut Versions, more: Versions) {
-    for (d, n) in more.dates {
-        match v.dates.iter_mut().find(|(x, _)| *x == d) {
-            Some(slot) => slot.1 = slot.1.max(n),
-            None => v.dates.push((d, n)),
-        }
-    }
-    v.dates.sort();
-    for s in more.steps {
-        match v
-            .steps
-            .iter_mut()
-            .find(|x| x.date == s.date && x.part == s.part)
-        {
-            Some(x) => {
-                x.from = x.from.min(s.from);
-                x.to = x.to.max(s.to);
-            }
-            None => v.steps.push(s),
-        }
     }
 }
