@@ -94,7 +94,7 @@ impl Booking {
         let guest = self.with_offer_contact(id, guest).await;
         let email = guest.email.clone();
         if notes.as_ref().is_some_and(|n| n.len() > 2000) {
-            return Err(FieldError::new("notes", "at most 2000 characters").into());
+            return Err(FieldError::new("notes", "at most 2000 bytes").into());
         }
         let now = Self::now();
         let t = Transition {

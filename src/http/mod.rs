@@ -42,8 +42,16 @@ pub struct AppState {
     pub sockets: Arc<socket::Sockets>,
 }
 
-async fn not_found(req: HttpRequest) -> error::Result<HttpResponse> {
-    Err(ApiError::NotFound(format!("route {}", req.path())))
+/// A path no route serves: `404`, with the API's cache headers under `/v1/` like any answer there.
+async fn not_found(req: HttpRequest) -> HttpResponse {
+    let mut res = actix_web::ResponseError::error_response(&ApiError::NotFound(format!(
+        "route {}",
+        req.path()
+    )));
+    if req.path().starts_with("/v1/") {
+        no_store(res.headers_mut());
+    }
+    res
 }
 
 /// The pattern of the resource a request was routed to, as its span and its metrics name it

@@ -460,7 +460,16 @@ async fn api_answers_are_not_stored_by_caches() {
             None,
         )
         .await;
-    for (what, res) in [("201 hold", held), ("422 hold", again), ("404", missing)] {
+    let no_route = app
+        .send(Method::GET, "/v1/restaurants/", Some(ADMIN), None)
+        .await;
+    assert_eq!(no_route.status(), 404);
+    for (what, res) in [
+        ("201 hold", held),
+        ("422 hold", again),
+        ("404", missing),
+        ("404 of no route", no_route),
+    ] {
         let h = res.headers();
         assert_eq!(h["cache-control"], "no-store", "{what}");
         assert_eq!(h["x-content-type-options"], "nosniff", "{what}");
