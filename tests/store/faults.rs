@@ -441,6 +441,78 @@ async fn a_loser_told_of_a_transaction_conflict_answers_lost_at_once() {
 }
 
 #[tokio::test]
+async fn a_loser_reads_the_day_again_before_it_tries_its_next_option() {
+    let Some((plain, faulty, faults)) = stores("loser_reads_again").await else {
+        return;
+    };
+    let r = created(&plain, "Relu").await;
+    for t in ["t1", "t2"] {
+        won(&plain, new(hold_at(&r, at(19, 0), 90), &[t], 1, morning())).await;
+    }
+    // The hold read the day before both commits; losing t1 tells it the race moved on, and a
+    // fresh read shows t2 gone too: it writes t3 next, not t2.
+    faults.inject("Query", Inject::StaleRead, 1);
+    let (h, _) = won(
+        &faulty,
+        new(
+            hold_at(&r, at(19, 0), 90),
+            &["t1", "t2", "t3"],
+            1,
+            morning(),
+        ),
+    )
+    .await;
+    assert_eq!(h.table_id, table("t3"));
+    assert_eq!(
+        faults.calls(TX),
+        2,
+        "t1 lost, then t3 written: t2 never tried"
+    );
+}
+
+#[tokio::test]
+async fn a_hold_meeting_a_write_in_flight_on_a_free_option_takes_its_next_option() {
+    let Some((plain, faulty, faults)) = stores("in_flight_next_option").await else {
+        return;
+    };
+    let r = created(&plain, "Ailleurs").await;
+    // Another transaction is writing t1 right now: the hold does not wait for it.
+    faults.inject(TX, Inject::Conflict, 1);
+    let (h, _) = won(
+        &faulty,
+        new(hold_at(&r, at(19, 0), 90), &["t1", "t2"], 1, morning()),
+    )
+    .await;
+    assert_eq!(h.table_id, table("t2"));
+    assert_eq!(
+        faults.calls(TX),
+        2,
+        "t1 met the conflict, t2 written at once"
+    );
+    assert_eq!(ids_on(&plain, r.id).await, [h.id]);
+}
+
+#[tokio::test]
+async fn a_hold_whose_earlier_send_may_still_land_does_not_leave_for_another_option() {
+    let Some((plain, faulty, faults)) = stores("unknown_then_conflict").await else {
+        return;
+    };
+    let r = created(&plain, "Fidèle").await;
+    // Its first send timed out (outcome unknown, not found), so the conflict its second send
+    // meets may be that first send itself: it stays on t1, and wins it once.
+    faults.inject(TX, Inject::TimeoutUnsent, 1);
+    faults.inject(TX, Inject::Conflict, 1);
+    let (h, _) = won(
+        &faulty,
+        new(hold_at(&r, at(19, 0), 90), &["t1", "t2"], 1, morning()),
+    )
+    .await;
+    assert_eq!(h.table_id, table("t1"));
+    assert_eq!(faults.calls(TX), 3, "timed out, conflict, then written");
+    exactly_one_hold(&plain, &r, h.id).await;
+}
+
+#[tokio::test]
 async fn a_confirm_whose_answer_was_lost_is_done_once() {
     let Some((plain, faulty, faults)) = stores("confirm_lost_answer").await else {
         return;

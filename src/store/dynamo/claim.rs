@@ -65,6 +65,9 @@ pub enum Claim {
     NotWaiting,
     /// Another transaction held an item of a paced claim: pause, then read and decide again.
     Contended,
+    /// Another transaction is in flight on an item of this option and nothing of it was
+    /// written: try the other options first, then pause, read and decide again.
+    Busy,
     Stale,
 }
 
@@ -107,6 +110,9 @@ enum Sent {
     SlotTaken,
     /// Told of a conflict while deciding a pacing window: decide again on a fresh read.
     Contended,
+    /// Told of a conflict, no other claim holds the minutes or the slot, and no earlier send of
+    /// this claim may yet land: another transaction is in flight on an item of it right now.
+    Busy,
 }
 
 /// Where each kind of item sits in a claim, to read its cancellation reasons.
@@ -231,11 +237,17 @@ impl DynamoStore {
 
         let (mut resends, mut settled) = (0, 0);
         loop {
-            let written = match self.send_claim(&items, &r, now, extras, contention).await? {
+            // Only a claim none of whose sends may still land can leave for another option.
+            let may_leave = resends == 0;
+            let written = match self
+                .send_claim(&items, &r, now, extras, contention, may_leave)
+                .await?
+            {
                 Sent::Written(w) => w,
                 Sent::Taken => return Ok(Claim::Taken),
                 Sent::SlotTaken => return Ok(Claim::SlotTaken),
                 Sent::Contended => return Ok(Claim::Contended),
+                Sent::Busy => return Ok(Claim::Busy),
             };
             match written {
                 Written::Done(()) => return Ok(Claim::Won(Box::new(r))),
@@ -313,6 +325,7 @@ impl DynamoStore {
         now: DateTime<Utc>,
         extras: &Extras<'_>,
         contention: &mut Contention,
+        may_leave: bool,
     ) -> StoreResult<Sent> {
         let mine = claim_of(r);
         loop {
@@ -346,6 +359,12 @@ impl DynamoStore {
                         if live(i) || guard.iter().any(|g| live(*g)) {
                             return Ok(Sent::SlotTaken);
                         }
+                    }
+                    // The conflict is a transaction in flight (most often another hold on the
+                    // same best-fit option): rather than wait for it here, the caller tries its
+                    // other options, and pauses only when none is left.
+                    if may_leave {
+                        return Ok(Sent::Busy);
                     }
                     if !contention.pause().await {
                         return Err(StoreError::unavailable(THROTTLED, why));

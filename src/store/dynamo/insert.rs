@@ -119,6 +119,9 @@ impl DynamoStore {
         );
         // Options found taken by a failed claim, whatever the next read says.
         let mut taken: HashSet<usize> = HashSet::new();
+        // Options another transaction was writing when this hold tried them: left for the
+        // others of this read, tried again after a pause and a fresh read.
+        let mut in_flight: HashSet<usize> = HashSet::new();
         // Holds of this instance decide a window one at a time (see `gates`); the wait for the
         // turn is not contention with DynamoDB, so the budget starts after it.
         let _turn = match &pacing {
@@ -156,7 +159,10 @@ impl DynamoStore {
                 _ => None,
             };
             for (i, seating) in candidates.iter().enumerate() {
-                if taken.contains(&i) || seating.tables.iter().any(|t| busy.contains(t)) {
+                if taken.contains(&i)
+                    || in_flight.contains(&i)
+                    || seating.tables.iter().any(|t| busy.contains(t))
+                {
                     continue;
                 }
                 // An option is free: now pacing decides (no free option is `Lost`, whatever
@@ -220,8 +226,14 @@ impl DynamoStore {
                                 versions,
                             }));
                         }
+                        // Lost to another claim: in a race the others most likely went too,
+                        // so a fresh read (not the next option of a stale one) says what is left.
                         Claim::Taken => {
                             taken.insert(i);
+                            continue 'read;
+                        }
+                        Claim::Busy => {
+                            in_flight.insert(i);
                             break;
                         }
                         Claim::Stale => return Ok(Decided::Is(InsertOutcome::Stale)),
@@ -258,6 +270,15 @@ impl DynamoStore {
                         }
                     }
                 }
+            }
+            // Nothing free is left but what other transactions were writing: once they are
+            // done, a fresh read tells whether they took it.
+            if !in_flight.is_empty() {
+                if !contention.pause().await {
+                    return Err(contended("a seating option"));
+                }
+                in_flight.clear();
+                continue 'read;
             }
             return Ok(Decided::Is(InsertOutcome::Lost { seen: None }));
         }
