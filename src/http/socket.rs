@@ -120,13 +120,34 @@ pub async fn endpoint(
         Box::pin(Checked::new(body.into_inner(), MAX_MESSAGE));
     let mut checked = actix_web::dev::Payload::Stream { payload: checked };
     let body = web::Payload::from_request(&req, &mut checked).await?;
-    let (res, session, stream) = actix_ws::handle(&req, body)
-        .map_err(|e| ApiError::BadRequest(format!("not a WebSocket upgrade: {e}")))?;
+    let (res, session, stream) = match actix_ws::handle(&req, body) {
+        Ok(upgraded) => upgraded,
+        Err(e) => return Ok(not_an_upgrade(&e)),
+    };
     drop(session);
     let stream = stream.max_frame_size(MAX_MESSAGE);
     let stream = Messages::new(stream, MAX_MESSAGE);
     let live = Live::new(state.into_inner(), who, stream, guard);
     Ok(res.map_body(|_, _| live).map_into_boxed_body())
+}
+
+/// A handshake actix-ws refused: `400`, and for a version other than 13 the version this
+/// server speaks, as RFC 6455 (4.2.2) asks of a refusal for that reason.
+fn not_an_upgrade(e: &actix_web::Error) -> HttpResponse {
+    use actix_http::ws::HandshakeError;
+    let mut res = actix_web::ResponseError::error_response(&ApiError::BadRequest(format!(
+        "not a WebSocket upgrade: {e}"
+    )));
+    if matches!(
+        e.as_error::<HandshakeError>(),
+        Some(HandshakeError::UnsupportedVersion)
+    ) {
+        res.headers_mut().insert(
+            actix_web::http::header::SEC_WEBSOCKET_VERSION,
+            actix_web::http::header::HeaderValue::from_static("13"),
+        );
+    }
+    res
 }
 
 struct Conversation {

@@ -129,6 +129,10 @@ pub async fn watched(
             "the store is unreachable".to_owned(),
         )
     };
+    // Syntax first, as everywhere: a frame without its entry is `400` whatever its token.
+    let Some(id) = entry_id else {
+        return Err((400, "Bad request", "`entry_id` is required".into()));
+    };
     let Some(token) = token else {
         return Err((
             401,
@@ -140,9 +144,6 @@ pub async fn watched(
         Ok(Some(who)) => who,
         Ok(None) => return Err((401, "Unauthorized", "unknown token".into())),
         Err(_) => return Err(unavailable()),
-    };
-    let Some(id) = entry_id else {
-        return Err((400, "Bad request", "`entry_id` is required".into()));
     };
     let entry = match state.booking.store().waitlist_entry(id).await {
         Ok(Some(e)) => e,

@@ -420,6 +420,39 @@ async fn behind_a_trusted_proxy_each_forwarded_client_has_its_own_bucket() {
     );
 }
 
+#[tokio::test]
+async fn an_upgrade_in_another_websocket_version_is_told_the_version_spoken() {
+    let app = TestApp::spawn().await;
+    let res = app
+        .req(Method::GET, "/v1/live", None)
+        .header("Connection", "Upgrade")
+        .header("Upgrade", "websocket")
+        .header("Sec-WebSocket-Version", "8")
+        .header("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
+    assert_eq!(res.headers()["sec-websocket-version"], "13");
+    let p: Value = res.json().await.unwrap();
+    assert_eq!(
+        p["type"].as_str().map(|t| t.ends_with("bad-request")),
+        Some(true),
+        "{p}"
+    );
+    // Other refusals name no version.
+    let res = app
+        .req(Method::GET, "/v1/live", None)
+        .header("Connection", "Upgrade")
+        .header("Upgrade", "websocket")
+        .header("Sec-WebSocket-Version", "13")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
+    assert!(res.headers().get("sec-websocket-version").is_none());
+}
+
 async fn upgrade(app: &TestApp, origin: Option<&[u8]>) -> (u16, Value) {
     let mut r = app
         .req(Method::GET, "/v1/live", None)

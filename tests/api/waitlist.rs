@@ -309,6 +309,20 @@ async fn an_offer_is_pushed_to_the_entrys_subscriber_within_a_second_and_its_tok
     )
     .await;
     assert_eq!(ws.frame().await["status"], 403);
+    // A frame without its entry is `400`, whatever its token says.
+    for token in [None, Some("tc_nobody")] {
+        let mut f = json!({"op": "subscribe", "sub": "z", "view": "waitlist"});
+        if let Some(t) = token {
+            f["token"] = json!(t);
+        }
+        ws.send(f).await;
+        let e = ws.frame().await;
+        assert_eq!(
+            (e["type"].as_str(), e["status"].as_u64()),
+            (Some("error"), Some(400)),
+            "{e}"
+        );
+    }
 }
 
 #[tokio::test]
