@@ -118,6 +118,25 @@ fn respond(status: StatusCode, body: String, replayed: bool) -> HttpResponse {
 }
 
 /// Runs `f` at most once per key: scoped by token, method and path; bodies compare as JSON.
+/// `v` as the fingerprint compares it: as a JSON value, so members in any order (the map is
+/// sorted) and a number however it is written (`2`, `2.0` and `2e0` are one number; a number
+/// with a fraction, or past 2^53, stays as written).
+fn canonical(v: &serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    const EXACT: f64 = 9_007_199_254_740_992.0; // 2^53: every integer below is a distinct f64
+    match v {
+        Value::Number(n) => match n.as_f64() {
+            Some(f) if n.is_f64() && f.fract() == 0.0 && f.abs() < EXACT => Value::from(f as i64),
+            _ => v.clone(),
+        },
+        Value::Array(a) => Value::Array(a.iter().map(canonical).collect()),
+        Value::Object(o) => {
+            Value::Object(o.iter().map(|(k, x)| (k.clone(), canonical(x))).collect())
+        }
+        _ => v.clone(),
+    }
+}
+
 /// `f` gets the record its effect must write (`None` without a key). Check the body's shape
 /// inside `f`: a refusal of it is a final answer, recorded like any other.
 pub async fn once<F, Fut>(
@@ -175,7 +194,7 @@ where
     );
     let (scope, fingerprint) = (
         crate::token::hash(&scope),
-        crate::token::hash(&body.to_string()),
+        crate::token::hash(&canonical(body).to_string()),
     );
     let seal = Seal::new(key, bearer(req).unwrap_or(""));
     let store = state.booking.store();
@@ -231,5 +250,23 @@ where
             }
             out.map(|_| respond(status, text, false))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::canonical;
+    use serde_json::json;
+
+    #[test]
+    fn numbers_compare_by_value_and_fractions_stay() {
+        let one = |v: serde_json::Value| canonical(&v).to_string();
+        assert_eq!(
+            one(json!({"a": 2.0, "b": [-0.0, 1e2]})),
+            one(json!({"b": [0, 100], "a": 2}))
+        );
+        assert_ne!(one(json!(2.5)), one(json!(2)));
+        // Past 2^53 an f64 is not one integer: left as written.
+        assert_eq!(one(json!(1e300)), json!(1e300).to_string());
     }
 }

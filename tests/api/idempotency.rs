@@ -94,6 +94,34 @@ async fn the_same_key_and_body_replay_the_first_answer_and_never_take_a_second_h
 }
 
 #[tokio::test]
+async fn a_number_written_another_way_is_the_same_body() {
+    let app = TestApp::spawn().await;
+    let f = app.standard_restaurant().await;
+    let date = date_in(3);
+    let first = post_json(
+        &app,
+        &holds(&f.id),
+        None,
+        "k-num",
+        &json!({"date": date, "time": "19:00", "party_size": 2.0}),
+    )
+    .await;
+    assert_eq!(first.status, StatusCode::CREATED);
+    let again = post_json(
+        &app,
+        &holds(&f.id),
+        None,
+        "k-num",
+        &json!({"party_size": 2, "time": "19:00", "date": date}),
+    )
+    .await;
+    assert_eq!(again.status, StatusCode::CREATED, "{}", again.body);
+    assert!(again.replayed, "2.0 and 2 are one JSON number: a replay");
+    assert_eq!(again.body, first.body);
+    assert_eq!(reservations_on(&app, &f, &date).await.len(), 1);
+}
+
+#[tokio::test]
 async fn the_same_key_with_a_different_body_is_422_idempotency_conflict() {
     let app = TestApp::spawn().await;
     let f = app.standard_restaurant().await;
