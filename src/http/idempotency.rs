@@ -117,12 +117,10 @@ fn respond(status: StatusCode, body: String, replayed: bool) -> HttpResponse {
     res.body(body)
 }
 
-/// Runs `f` at most once per key: scoped by token, method and path; bodies compare as JSON.
 /// `v` as the fingerprint compares it: as a JSON value, so members in any order (the map is
 /// sorted) and a number however it is written (`2`, `2.0` and `2e0` are one number; a number
 /// with a fraction, or past 2^53, stays as written).
-fn canonical(v: &serde_json::Value) -> serde_json::Value {
-    use serde_json::Value;
+fn canonical(v: &Value) -> Value {
     const EXACT: f64 = 9_007_199_254_740_992.0; // 2^53: every integer below is a distinct f64
     match v {
         Value::Number(n) => match n.as_f64() {
@@ -137,6 +135,7 @@ fn canonical(v: &serde_json::Value) -> serde_json::Value {
     }
 }
 
+/// Runs `f` at most once per key: scoped by token, method and path; bodies compare as JSON.
 /// `f` gets the record its effect must write (`None` without a key). Check the body's shape
 /// inside `f`: a refusal of it is a final answer, recorded like any other.
 pub async fn once<F, Fut>(
