@@ -88,6 +88,23 @@ pub struct NewOffer {
     pub mail: Option<super::MailIntent>,
 }
 
+impl NewOffer {
+    /// The offer's parts, its hold made what every store decides an offer as: a plain hold,
+    /// with no cap, no token and no idempotent answer, whose pacing window is enforced.
+    pub fn plain(self) -> (Uuid, NewReservation, Option<super::MailIntent>) {
+        let NewOffer {
+            entry_id,
+            mut hold,
+            mail,
+        } = self;
+        (hold.cap, hold.idem, hold.token_hash) = (None, None, None);
+        if let Some(p) = hold.pacing.as_mut() {
+            p.enforce = true;
+        }
+        (entry_id, hold, mail)
+    }
+}
+
 // Returned once per write; boxing would only add an allocation.
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]

@@ -153,16 +153,7 @@ impl DynamoStore {
         o: NewOffer,
         keep: Option<&str>,
     ) -> StoreResult<OfferOutcome> {
-        let NewOffer {
-            entry_id,
-            mut hold,
-            mail,
-        } = o;
-        // An offer is always decided as a plain hold: no cap, no token, no idempotent answer.
-        (hold.cap, hold.idem, hold.token_hash) = (None, None, None);
-        if let Some(p) = hold.pacing.as_mut() {
-            p.enforce = true;
-        }
+        let (entry_id, hold, mail) = o.plain();
         let rid = hold.reservation.restaurant_id;
         let now = hold.now;
         match self.restaurant_item(rid).await? {

@@ -402,18 +402,9 @@ pub(super) async fn offer_in(
     tx: &mut Transaction<'_, Sqlite>,
     o: NewOffer,
 ) -> StoreResult<OfferOutcome> {
-    let NewOffer {
-        entry_id,
-        mut hold,
-        mail,
-    } = o;
+    let (entry_id, hold, mail) = o.plain();
     let now = hold.now;
     let rid = hold.reservation.restaurant_id.to_string();
-    // An offer is always decided as a plain hold: no cap, no token, no idempotent answer.
-    (hold.cap, hold.idem, hold.token_hash) = (None, None, None);
-    if let Some(p) = hold.pacing.as_mut() {
-        p.enforce = true;
-    }
     if SqliteStore::revision(tx, &rid).await? != Some(hold.restaurant_revision) {
         return Ok(OfferOutcome::Stale);
     }
