@@ -28,8 +28,12 @@ use tablecast::store::{
 
 #[derive(Debug, Clone)]
 pub(crate) enum Inject {
-    /// Answered as a transaction conflict without reaching DynamoDB.
+    /// Answered as a transaction conflict on the request's last item (a hold's last cell)
+    /// without reaching DynamoDB.
     Conflict,
+    /// Answered as a transaction conflict on the request's first item (a hold's own
+    /// reservation, which no other hold writes) without reaching DynamoDB.
+    ConflictOnFirst,
     /// Answered as throttled without reaching DynamoDB.
     Throttle,
     /// Reaches DynamoDB and commits; the answer never comes (the attempt times out).
@@ -174,15 +178,20 @@ fn error(status: u16, kind: &str, extra: serde_json::Value) -> HttpResponse {
     res
 }
 
-/// One cancellation reason per item of the request, the last one a conflict.
-fn conflict(request_body: Option<&[u8]>) -> HttpResponse {
+/// One cancellation reason per item of the request, the last one (or the first) a conflict.
+fn conflict(request_body: Option<&[u8]>, first: bool) -> HttpResponse {
     let items = request_body
         .and_then(|b| serde_json::from_slice::<serde_json::Value>(b).ok())
         .and_then(|v| v["TransactItems"].as_array().map(Vec::len))
         .unwrap_or(1);
     let mut reasons: Vec<serde_json::Value> =
         vec![serde_json::json!({"Code": "None"}); items.saturating_sub(1)];
-    reasons.push(serde_json::json!({"Code": "TransactionConflict", "Message": "Transaction is ongoing for the item"}));
+    let conflict = serde_json::json!({"Code": "TransactionConflict", "Message": "Transaction is ongoing for the item"});
+    if first {
+        reasons.insert(0, conflict);
+    } else {
+        reasons.push(conflict);
+    }
     error(
         400,
         "TransactionCanceledException",
@@ -217,7 +226,8 @@ impl HttpConnector for FaultConnector {
             let never = Duration::from_secs(60);
             match fault {
                 None => inner.call(request).await,
-                Some(Inject::Conflict) => Ok(conflict(request.body().bytes())),
+                Some(Inject::Conflict) => Ok(conflict(request.body().bytes(), false)),
+                Some(Inject::ConflictOnFirst) => Ok(conflict(request.body().bytes(), true)),
                 Some(Inject::Throttle) => Ok(error(
                     400,
                     "ProvisionedThroughputExceededException",
@@ -490,6 +500,25 @@ async fn a_hold_meeting_a_write_in_flight_on_a_free_option_takes_its_next_option
         "t1 met the conflict, t2 written at once"
     );
     assert_eq!(ids_on(&plain, r.id).await, [h.id]);
+}
+
+#[tokio::test]
+async fn a_conflict_on_an_item_other_than_the_options_minutes_is_waited_out_on_the_same_option() {
+    let Some((plain, faulty, faults)) = stores("conflict_off_the_cells").await else {
+        return;
+    };
+    let r = created(&plain, "Patient").await;
+    // Such a conflict says nothing about t1's minutes (a shared counter, check or slot item
+    // in practice): the best fit stays the hold's to take.
+    faults.inject(TX, Inject::ConflictOnFirst, 1);
+    let (h, _) = won(
+        &faulty,
+        new(hold_at(&r, at(19, 0), 90), &["t1", "t2"], 1, morning()),
+    )
+    .await;
+    assert_eq!(h.table_id, table("t1"));
+    assert_eq!(faults.calls(TX), 2, "the conflict, then t1 sent again");
+    exactly_one_hold(&plain, &r, h.id).await;
 }
 
 #[tokio::test]

@@ -3,7 +3,9 @@
 //! pointer, token and counter, and, as the hold asks, its client's slot, its answer and its
 //! pacing window. All or nothing.
 use super::cells::{self, claim_value, minutes, now_key, CELL_MINUTES};
-use super::errors::{fault, Contention, Fault, Reason, Written, THROTTLED, UNKNOWN_RESENDS};
+use super::errors::{
+    fault, retry_reasons, Contention, Fault, Reason, Written, THROTTLED, UNKNOWN_RESENDS,
+};
 use super::io::counter_bump;
 use super::items::*;
 use super::keys::{cell_pk, cell_sk, client_key, slot_attr, window_sk, Item};
@@ -65,7 +67,7 @@ pub enum Claim {
     NotWaiting,
     /// Another transaction held an item of a paced claim: pause, then read and decide again.
     Contended,
-    /// Another transaction is in flight on an item of this option and nothing of it was
+    /// Another transaction is writing this option's minutes and nothing of this claim was
     /// written: try the other options first, then pause, read and decide again.
     Busy,
     Stale,
@@ -110,8 +112,9 @@ enum Sent {
     SlotTaken,
     /// Told of a conflict while deciding a pacing window: decide again on a fresh read.
     Contended,
-    /// Told of a conflict, no other claim holds the minutes or the slot, and no earlier send of
-    /// this claim may yet land: another transaction is in flight on an item of it right now.
+    /// Told of a conflict on the option's own cells, no other claim holds the minutes or the
+    /// slot, and no earlier send of this claim may yet land: another transaction is writing
+    /// those minutes right now.
     Busy,
 }
 
@@ -238,9 +241,9 @@ impl DynamoStore {
         let (mut resends, mut settled) = (0, 0);
         loop {
             // Only a claim none of whose sends may still land can leave for another option.
-            let may_leave = resends == 0;
+            let leave_on = (resends == 0).then_some(&at.cells);
             let written = match self
-                .send_claim(&items, &r, now, extras, contention, may_leave)
+                .send_claim(&items, &r, now, extras, contention, leave_on)
                 .await?
             {
                 Sent::Written(w) => w,
@@ -325,7 +328,7 @@ impl DynamoStore {
         now: DateTime<Utc>,
         extras: &Extras<'_>,
         contention: &mut Contention,
-        may_leave: bool,
+        leave_on: Option<&Range<usize>>,
     ) -> StoreResult<Sent> {
         let mine = claim_of(r);
         loop {
@@ -360,10 +363,19 @@ impl DynamoStore {
                             return Ok(Sent::SlotTaken);
                         }
                     }
-                    // The conflict is a transaction in flight (most often another hold on the
-                    // same best-fit option): rather than wait for it here, the caller tries its
-                    // other options, and pauses only when none is left.
-                    if may_leave {
+                    // A conflict on the option's own cells is another transaction writing its
+                    // minutes (most often a hold racing for the same best fit): rather than wait
+                    // for it here, the caller tries its other options, and pauses only when
+                    // none is left. Throttling, and a conflict on an item other holds share
+                    // without sharing minutes (a table's counter or check, the client's slots),
+                    // say nothing about the option: pause and send it again.
+                    let on_cells = leave_on.is_some_and(|cells| {
+                        retry_reasons(&why)
+                            .iter()
+                            .enumerate()
+                            .any(|(i, r)| cells.contains(&i) && *r == Reason::TransactionConflict)
+                    });
+                    if on_cells {
                         return Ok(Sent::Busy);
                     }
                     if !contention.pause().await {

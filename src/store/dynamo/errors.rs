@@ -42,6 +42,22 @@ impl Reason {
     }
 }
 
+/// The cancellation reasons of a transaction refused for a retry (`Fault::Retry`), one per
+/// item in item order; empty when the refusal was not a cancellation (throttling, a
+/// transaction in progress).
+pub fn retry_reasons(cause: &BoxError) -> Vec<Reason> {
+    use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+    match cause.downcast_ref::<SdkError<TransactWriteItemsError, HttpResponse>>() {
+        Some(SdkError::ServiceError(se)) => match se.err() {
+            TransactWriteItemsError::TransactionCanceledException(e) => {
+                e.cancellation_reasons().iter().map(Reason::of).collect()
+            }
+            _ => Vec::new(),
+        },
+        _ => Vec::new(),
+    }
+}
+
 /// What a failed call means for its caller, decided from its type alone.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict {
