@@ -185,31 +185,6 @@ async fn the_next_change_applies_without_a_read_a_gap_reads_and_old_ones_are_ign
 }
 
 #[tokio::test]
-async fn a_read_past_the_changes_told_carries_the_newest_commit_time_it_covers() {
-    let mut f = Fixture::with(Restaurant {
-        id: Uuid::new_v4(),
-        ..super::view::tests::restaurant_with(&[("t1", 4), ("t2", 4), ("t3", 4), ("t4", 4)])
-    })
-    .await;
-    // Three commits; only the middle one's change comes: a gap, so the channel reads, and the
-    // read also covers the last commit, whose change has not come yet.
-    let (_first, second, third) = (f.hold("t1").await, f.hold("t2").await, f.hold("t3").await);
-    f.hub.publish(second);
-    let frame = f.frame().await;
-    assert_eq!(frame["version"].as_u64(), Some(third.dates[0].1));
-    let at: chrono::DateTime<Utc> = frame["at"].as_str().unwrap().parse().unwrap();
-    assert_eq!(
-        at.timestamp_millis(),
-        third.at.timestamp_millis(),
-        "the frame shows the third commit, so it carries its time: {frame}"
-    );
-    assert_eq!(frame["cause"], "held");
-    // The third change, coming late, is already in.
-    f.hub.publish(third);
-    assert!(f.quiet().await);
-}
-
-#[tokio::test]
 async fn changes_out_of_order_within_the_wait_apply_in_version_order_without_a_read() {
     let mut f = Fixture::new().await;
     let (a, b) = (f.hold("t1").await, f.hold("t2").await);

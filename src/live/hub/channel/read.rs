@@ -175,31 +175,15 @@ impl Channel {
             let queued = queued
                 .into_iter()
                 .fold(None, |acc, c| apply::merge(acc, Some((c.cause, c.at))));
-            // The newest version a change handed to this channel names: a read past it also
-            // covers commits whose changes have not come yet (they are dropped as already in
-            // when they do), so only the difference the read makes to the day says those.
-            let date = self.key.1;
-            let told = self
-                .ahead
-                .iter()
-                .flat_map(|c| c.dates.iter())
-                .filter(|(d, _)| *d == date)
-                .map(|(_, v)| *v)
-                .fold(self.version, u64::max);
-            let old = self.day.clone();
+            // Nothing says it (a repair): the difference the read makes to the day does.
+            let before_read = (last.is_none() && queued.is_none() && newest.is_none() && !p.wide)
+                .then(|| self.day.clone());
             self.reload(p.wide, why).await;
-            let untold = self.version > told;
             // Whatever the read covers is in; whatever is newer still applies.
             let (applied, _) = self.settle();
             last = apply::merge(apply::merge(last, queued), applied);
-            // Nothing says it (a repair), or the read went past what was said.
-            let silent = last.is_none() && newest.is_none() && !p.wide;
-            if silent || untold {
-                let seen = super::super::view::latest_change(&old, &self.day, Utc::now());
-                last = match (last, seen) {
-                    (Some((_, t)), Some((_, s))) if s <= t => last,
-                    (known, seen) => apply::merge(known, seen),
-                };
+            if let Some(old) = before_read.filter(|_| last.is_none()) {
+                last = super::super::view::latest_change(&old, &self.day, Utc::now());
             }
             self.ahead.clear();
             self.ahead_since = None;
