@@ -20,6 +20,7 @@ struct Inner {
     live_evictions: prometheus::IntCounter,
     live_latency: prometheus::Histogram,
     live_reconciled: prometheus::IntCounter,
+    waitlist_reconciles: prometheus::IntCounter,
     free_to_offer: prometheus::Histogram,
     hub_reads: IntCounterVec,
     rate_unchecked: prometheus::IntCounter,
@@ -101,6 +102,11 @@ impl Metrics {
             "Channels found behind the store by the reconcile loop and resnapshotted",
         )
         .expect("metric");
+        let waitlist_reconciles = prometheus::IntCounter::new(
+            "tablecast_waitlist_reconcile_passes_total",
+            "Waitlist reconcile passes completed (every date with waiting entries visited)",
+        )
+        .expect("metric");
         let free_to_offer = prometheus::Histogram::with_opts(
             HistogramOpts::new(
                 "tablecast_waitlist_free_to_offer_seconds",
@@ -140,6 +146,7 @@ impl Metrics {
             Box::new(live_evictions.clone()),
             Box::new(live_latency.clone()),
             Box::new(live_reconciled.clone()),
+            Box::new(waitlist_reconciles.clone()),
             Box::new(free_to_offer.clone()),
             Box::new(hub_reads.clone()),
         ] {
@@ -158,6 +165,7 @@ impl Metrics {
             live_evictions,
             live_latency,
             live_reconciled,
+            waitlist_reconciles,
             free_to_offer,
             hub_reads,
             rate_unchecked,
@@ -231,6 +239,10 @@ impl Metrics {
 
     pub fn live_reconciled(&self) {
         self.0.live_reconciled.inc();
+    }
+
+    pub fn waitlist_reconciled(&self) {
+        self.0.waitlist_reconciles.inc();
     }
 
     pub fn render(&self) -> String {

@@ -500,6 +500,7 @@ impl Booking {
                 }
             }
         }
+        self.metrics.waitlist_reconciled();
         Ok(made)
     }
 

@@ -64,7 +64,11 @@ async fn an_offer_lost_to_a_kill_9_right_after_the_release_is_made_once_by_the_s
     let offer_id = offer["reservation_id"].as_str().unwrap();
 
     // Every survivor's reconcile runs at least once more: none repeats the offer.
-    tokio::time::sleep(WAITLIST_RECONCILE + Duration::from_millis(500)).await;
+    let passes = [
+        reconcile_passes(&at[1]).await,
+        reconcile_passes(&at[2]).await,
+    ];
+    two_more_reconciles(&at[1..], &passes, WAITLIST_RECONCILE * 4 + MARGIN).await;
     let after = [offers_made(&at[1]).await, offers_made(&at[2]).await];
     assert_eq!(
         after[0] + after[1] - before[0] - before[1],

@@ -179,6 +179,27 @@ impl Drop for EntrySub {
 }
 
 /// `tablecast_holds_total{outcome="offered"}` of one instance: the offers it made.
+/// Waits until every instance of `apis` has completed at least two more waitlist reconcile
+/// passes than `before` (its count at the start): one may have been under way already.
+pub async fn two_more_reconciles(apis: &[Api], before: &[u64], within: Duration) {
+    for (api, from) in apis.iter().zip(before) {
+        crate::kit::wait::until(within, "two more waitlist reconcile passes", || async {
+            (reconcile_passes(api).await >= from + 2).then_some(())
+        })
+        .await;
+    }
+}
+
+/// The waitlist reconcile passes an instance completed (the metric must be there).
+pub async fn reconcile_passes(api: &Api) -> u64 {
+    let text = crate::kit::metrics::scrape(&api.base).await;
+    assert!(
+        text.contains("tablecast_waitlist_reconcile_passes_total"),
+        "the reconcile metric is exported"
+    );
+    crate::kit::metrics::sum(&text, "tablecast_waitlist_reconcile_passes_total", &[]) as u64
+}
+
 pub async fn offers_made(api: &Api) -> u64 {
     let text = crate::kit::metrics::scrape(&api.base).await;
     crate::kit::metrics::sum(&text, "tablecast_holds_total", &[("outcome", "offered")]) as u64

@@ -182,7 +182,17 @@ async fn releases_on_other_instances_and_expiries_are_each_offered_once_and_push
 
     // Every waitlist reconcile of every instance runs at least once more: none repeats an
     // offer, which the sockets and the store would show.
-    tokio::time::sleep(WAITLIST_RECONCILE + Duration::from_millis(500)).await;
+    let all: Vec<Api> = c.instances.iter().map(|i| api.at(&i.base)).collect();
+    let mut passes = Vec::new();
+    for a in &all {
+        passes.push(reconcile_passes(a).await);
+    }
+    two_more_reconciles(
+        &all,
+        &passes,
+        WAITLIST_RECONCILE * 4 + Duration::from_secs(1),
+    )
+    .await;
     for q in queues.iter_mut() {
         let offer = q.first.offered(Duration::ZERO).await.frame["data"]["offer"].clone();
         let offer_id = offer["reservation_id"].as_str().unwrap();
