@@ -309,11 +309,32 @@ async fn staff_edit_combinations_and_pacing_and_see_the_servers_errors() {
         .await;
     assert_eq!(doc["combinations"], json!([]), "nothing changed: {doc}");
 
-    // Join T2 too and pace 10 covers a quarter-hour: saved, and the meter appears.
+    // Join T2 too and pace 10 covers a quarter-hour: saved, and the meter appears. A slip of
+    // the finger first (`10e`, which the browser cannot read and reports as empty) is an
+    // error, not "no limit".
     staff
         .click(r#"[data-testid=combo-row] [data-testid=combo-table][value="t2"]"#)
         .await;
     staff.click("[data-testid=pacing-on]").await;
+    staff
+        .type_into("[data-testid=pacing-max-covers]", "10e")
+        .await;
+    staff.click("[data-testid=settings-save]").await;
+    until(SECS(3), "the unreadable number refused in the form", || async {
+        let text = staff.text("[data-testid=settings-errors]").await?;
+        text.contains("Pacing, max covers: must be a whole number")
+            .then_some(text)
+    })
+    .await;
+    let (_, doc) = server
+        .send(
+            reqwest::Method::GET,
+            &format!("/v1/restaurants/{rid}"),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(doc["pacing"], Value::Null, "nothing saved: {doc}");
     staff
         .type_into("[data-testid=pacing-max-covers]", "10")
         .await;

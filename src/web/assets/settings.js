@@ -57,11 +57,28 @@ function readCombo(row) {
   return min === null ? c : { ...c, min_party: min };
 }
 
-/** What the server would refuse as malformed (400) rather than explain per field: said here. */
-function missing(body) {
+/**
+ * What the server would refuse as malformed (400) rather than explain per field, or could not
+ * see at all, said here: a number box the browser cannot read (`12e`, `-`) reads as empty, which
+ * for a limit means "none" — so an unreadable or fractional number is an error, never a value.
+ */
+function localErrors(form, body) {
   const out = [];
+  for (const input of form.querySelectorAll("input[type=number]:not(:disabled)")) {
+    const text = input.value.trim();
+    if (input.validity.badInput || (text !== "" && !Number.isInteger(Number(text)))) {
+      out.push({ field: input.dataset.field, message: "must be a whole number" });
+    }
+  }
+  for (const input of form.querySelectorAll("[data-testid=combo-id]")) {
+    const text = input.value.trim();
+    if (text !== "" && !/^[A-Za-z0-9_-]{1,32}$/.test(text)) {
+      out.push({ field: input.dataset.field, message: "may hold only letters, digits, - and _ (at most 32)" });
+    }
+  }
   body.combinations.forEach((c, i) => {
-    if (c.max_party === null) out.push({ field: `combinations[${i}].max_party`, message: "is required" });
+    const field = `combinations[${i}].max_party`;
+    if (c.max_party === null && !out.some((e) => e.field === field)) out.push({ field, message: "is required" });
   });
   return out;
 }
@@ -87,9 +104,9 @@ export function settingsForm(restaurant, { token, onSaved, report }) {
   const windowSel = h("select", { id: "pacing-window", dataset: { field: "pacing.window_minutes", testid: "pacing-window-minutes" } },
     choices.map((w) => h("option", { value: w, selected: w === chosen }, `${w} min`)));
   const covers = numberInput("pacing.max_covers", p?.max_covers, "Covers per window", { testid: "pacing-max-covers", placeholder: "no limit" });
-  covers.max = "10000";
+  covers.max = "100000";
   const parties = numberInput("pacing.max_parties", p?.max_parties, "Parties per window", { testid: "pacing-max-parties", placeholder: "no limit" });
-  parties.max = "10000";
+  parties.max = "100000";
   const pacingFields = h("div", { class: "pacing-fields" },
     h("label", { class: "mini" }, "Window", windowSel),
     h("label", { class: "mini" }, "Covers", covers),
@@ -135,7 +152,7 @@ export function settingsForm(restaurant, { token, onSaved, report }) {
       save.disabled = true;
       save.classList.add("pending");
       try {
-        const local = missing(body);
+        const local = localErrors(form, body);
         if (local.length) throw new Problem(422, { type: "/problems/validation", title: "Validation failed", errors: local });
         const { body: doc } = await api("PATCH", `/v1/restaurants/${restaurant.id}`, { token, body });
         report("Settings saved: combinations and pacing apply to new bookings.", "success");
