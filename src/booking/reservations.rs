@@ -400,6 +400,7 @@ impl Booking {
                 .store
                 .insert_reservation(NewReservation {
                     reservation,
+                    fits: stored.restaurant.fits_of(&candidates),
                     candidates,
                     pacing,
                     restaurant_revision: stored.revision,

@@ -378,6 +378,7 @@ mod tests {
         let new = NewReservation {
             reservation,
             candidates: vec![Seating::single(&table)],
+            fits: Vec::new(),
             pacing: None,
             restaurant_revision: 1,
             token_hash: None,
