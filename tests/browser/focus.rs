@@ -98,6 +98,49 @@ async fn staff_keep_the_focus_on_a_panel_action_across_a_live_update_and_escape_
 }
 
 #[tokio::test]
+async fn a_panel_action_taken_from_the_keyboard_hands_the_focus_to_the_next_action() {
+    let Some(scene) = scene(
+        "a_panel_action_taken_from_the_keyboard",
+        paris_restaurant("La Touche", two_tables()),
+    )
+    .await
+    else {
+        return;
+    };
+    let (server, rid) = (&scene.server, &scene.rid);
+    let date = date_in(1);
+    let held = server.hold(rid, &date, "19:00", 2, Some("t1")).await;
+    let id = server.confirm(&held, "Ada").await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut driver = Driver::start().await;
+    let staff = driver.browser(1400, 900).await;
+    staff.sign_in_staff(server, rid, &date, &scene.staff).await;
+    staff
+        .click(&format!(
+            r#"[data-testid=reservation][data-reservation-id="{id}"]"#
+        ))
+        .await;
+    staff
+        .wait_visible("[data-testid=action-seat]", SECS(5))
+        .await;
+    // Seat, as Enter on the focused button does: while it is on its way the button keeps the
+    // focus, and once the booking is seated the focus is on Complete, not on the page.
+    staff
+        .js(
+            "const b = document.querySelector('[data-testid=action-seat]'); b.focus(); b.click();",
+            vec![],
+        )
+        .await;
+    until(SECS(5), "the focus on Complete once seated", || async {
+        (focused(&staff).await == json!(["action-complete", null])).then_some(())
+    })
+    .await;
+    staff.finish(&[]).await;
+}
+
+#[tokio::test]
 async fn a_focused_time_that_someone_else_takes_hands_the_focus_to_its_notify_me() {
     let Some(scene) = scene(
         "a_focused_time_that_someone_else_takes",

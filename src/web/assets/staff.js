@@ -601,8 +601,13 @@ function renderPanel() {
 
 const PAST = { seat: "seated", complete: "completed", "no-show": "marked as a no-show", cancel: "cancelled" };
 
+// While one action is on its way no other is sent. The buttons are marked, not disabled: a
+// disabled button loses the keyboard focus (to the page), which the redraw could not hand on.
 async function act(name, t, r, btn) {
-  for (const b of el.panelBody.querySelectorAll("button")) b.disabled = true;
+  if (el.panelBody.dataset.acting) return;
+  el.panelBody.dataset.acting = "true";
+  const marked = () => el.panelBody.querySelectorAll("button");
+  for (const b of marked()) b.setAttribute("aria-disabled", "true");
   btn.classList.add("pending");
   const what = `${isCombined(r) ? tableLabels(r) : t.label} · ${r.time}${r.guest?.name ? ` (${r.guest.name})` : ""}`;
   try {
@@ -617,7 +622,8 @@ async function act(name, t, r, btn) {
   } catch (e) {
     say(el.status, `${what}: ${e.describe()}`, "error");
   } finally {
-    for (const b of el.panelBody.querySelectorAll("button")) b.disabled = false;
+    delete el.panelBody.dataset.acting;
+    for (const b of marked()) b.removeAttribute("aria-disabled");
     btn.classList.remove("pending");
   }
 }
