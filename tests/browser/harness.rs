@@ -386,10 +386,14 @@ impl Browser {
     }
 
     /// Opens the diner page of `rid` on `date` for two and waits until it is live.
+    /// Opens the diner page for a party of 2 and waits until it is live and its times are drawn
+    /// from the first snapshot ("live" says the socket is open; the snapshot may come after).
     pub async fn open_diner(&self, server: &Server, rid: &str, date: &str) {
         self.goto(&server.url(&format!("/?restaurant={rid}&date={date}&party=2")))
             .await;
         self.wait_live().await;
+        self.wait_attr("#slots", "aria-busy", "false", Duration::from_secs(10))
+            .await;
     }
 
     /// Waits until the page says it is live.

@@ -439,3 +439,115 @@ async fn an_offer_left_unanswered_lapses_on_the_page_and_the_diner_can_join_agai
 
     eve.finish(&[]).await;
 }
+
+/// Sets the join form's latest time to the last one offered (a window reaching past the full
+/// time's turn, where tables are free).
+async fn widen_to_the_last_time(diner: &Browser) {
+    diner
+        .js(
+            "const s = document.querySelector('[data-testid=wait-to]'); \
+             s.value = s.options[s.options.length - 1].value; \
+             s.dispatchEvent(new Event('change'));",
+            vec![],
+        )
+        .await;
+}
+
+#[tokio::test]
+async fn a_free_time_in_the_window_is_said_while_joining_and_while_waiting_and_booked_in_one_tap() {
+    let Some(scene) = scene(
+        "a_free_time_in_the_window_is_said",
+        paris_restaurant(
+            "La Place",
+            json!([{"id": "t1", "label": "T1", "max_party": 2}]),
+        ),
+    )
+    .await
+    else {
+        return;
+    };
+    let (server, rid) = (&scene.server, &scene.rid);
+    let date = date_in(1);
+    let held = server.hold(rid, &date, "19:00", 2, Some("t1")).await;
+    let mut driver = Driver::start().await;
+    let url = server.url(&format!("/?restaurant={rid}&date={date}&party=2"));
+
+    // Joining: 19:00 frees up while the form is open; one tap books it.
+    let joiner = driver.browser(1100, 900).await;
+    joiner.goto(&url).await;
+    joiner.wait_live().await;
+    joiner
+        .click(r#"[data-testid=notify][data-time="19:00"]"#)
+        .await;
+    joiner.wait_visible("[data-testid=join]", SECS(3)).await;
+    assert!(!joiner.visible("[data-testid=join-free]").await);
+    let (status, _) = server
+        .send(
+            reqwest::Method::DELETE,
+            &format!("/v1/reservations/{}", held["id"].as_str().unwrap()),
+            held["token"].as_str(),
+            None,
+        )
+        .await;
+    assert_eq!(status, 204);
+    let text = until(SECS(5), "the joiner told of a free time", || async {
+        joiner
+            .text("[data-testid=join-free]")
+            .await
+            .filter(|t| t.contains("is free now"))
+    })
+    .await;
+    assert!(
+        text.starts_with("19:00 is free now"),
+        "the time asked for: {text}"
+    );
+    joiner.click("[data-testid=join-free-book]").await;
+    joiner.wait_visible("[data-testid=hold]", SECS(15)).await;
+    let hold_text = joiner.text("[data-testid=hold]").await.unwrap();
+    assert!(hold_text.contains("19:00"), "{hold_text}");
+
+    // Waiting (19:00 now the joiner's): the window reaches times that are public now, which no
+    // offer will be made for.
+    let waiter = driver.browser(1100, 900).await;
+    waiter.goto(&url).await;
+    waiter.wait_live().await;
+    waiter
+        .wait_attr(
+            r#"[data-testid=slot][data-time="19:00"]"#,
+            "data-available",
+            "0",
+            SECS(15),
+        )
+        .await;
+    waiter
+        .click(r#"[data-testid=notify][data-time="19:00"]"#)
+        .await;
+    waiter.wait_visible("[data-testid=join]", SECS(3)).await;
+    assert!(
+        !waiter.visible("[data-testid=join-free]").await,
+        "every start around 19:00 is taken"
+    );
+    widen_to_the_last_time(&waiter).await;
+    waiter
+        .wait_visible("[data-testid=join-free]", SECS(3))
+        .await;
+    waiter.type_into("[data-testid=wait-name]", "Ada").await;
+    waiter
+        .type_into("[data-testid=wait-email]", "ada@example.com")
+        .await;
+    waiter.click("[data-testid=wait-join]").await;
+    waiter
+        .wait_visible("[data-testid=waitlist]", SECS(15))
+        .await;
+    let said = until(SECS(3), "the free times said while waiting", || async {
+        waiter
+            .text("[data-testid=wait-free]")
+            .await
+            .filter(|t| t.contains("free right now"))
+    })
+    .await;
+    assert!(!said.contains("19:00"), "19:00 is still taken: {said}");
+
+    waiter.finish(&[]).await;
+    joiner.finish(&[]).await;
+}

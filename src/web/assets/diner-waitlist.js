@@ -12,6 +12,7 @@ const el = {
   status: $("#status"),
   join: $("#join-stage"), joinTitle: $("#join-title"), joinMeta: $("#join-meta"),
   joinForm: $("#join-form"), from: $("#wait-from"), to: $("#wait-to"), joinHint: $("#join-hint"),
+  joinFree: $("#join-free"), waitFree: $("#wait-free"),
   name: $("#wait-name"), email: $("#wait-email"), phone: $("#wait-phone"),
   joinBtn: $("#wait-join"), back: $("#wait-back"),
   wait: $("#wait-stage"), title: $("#wait-title"), meta: $("#wait-meta"), hint: $("#wait-hint"),
@@ -34,8 +35,9 @@ export function ordinal(n) {
 /**
  * Wires the waitlist into the diner app. `app` gives what the page knows and does:
  * `restaurant()`, `restaurantName(rid)`, `date()`, `party()`, `times()` (the day's bookable
- * starts for the party, in order), `live`, `setStage(name)`, `booked(reservation, token,
- * restaurantName)` and `browse()`.
+ * starts for the party, in order), `free()` (those of them with a table free now, live), `live`,
+ * `setStage(name)`, `booked(reservation, token, restaurantName)`, `browse()` and `hold(time)`.
+ * `availabilityChanged()` is to be called on every availability frame.
  */
 export function dinerWaitlist(app) {
   // { id, token, rid, name, entry, sub, confirmKey, passed, offerSeconds }
@@ -76,8 +78,39 @@ export function dinerWaitlist(app) {
     el.from.focus();
   }
 
+  /**
+   * A time of the window that is free right now: it is public, so no offer will come for it
+   * (only capacity freed after the join is offered). Said while joining, with a button to book
+   * it instead, and while waiting (for the date and party the page shows).
+   */
+  function paintFree() {
+    const free = new Set(app.free());
+    const within = (from, to) => app.times().filter((t) =>
+      free.has(t) && minutes(t) >= minutes(from) && minutes(t) <= minutes(to));
+    const j = joining ? within(el.from.value, el.to.value) : [];
+    // The time asked for if it is free, else the window's first free one.
+    const pick = j.includes(joining?.time) ? joining.time : j[0];
+    el.joinFree.hidden = !j.length;
+    el.joinFree.replaceChildren(...(j.length ? [
+      h("span", {}, `${pick} is free now: no need to wait.`),
+      h("button", {
+        type: "button", class: "btn btn-small btn-primary", dataset: { testid: "join-free-book" },
+        onclick: () => { joining = null; app.browse(); app.hold(pick); },
+      }, `Book ${pick}`),
+    ] : []));
+    const e = w?.entry;
+    const shown = e?.status === "waiting" && w.rid === app.restaurant()?.id
+      && e.date === app.date() && e.party_size === app.party();
+    const f = shown ? within(e.from, e.to) : [];
+    el.waitFree.hidden = !f.length;
+    el.waitFree.textContent = f.length
+      ? `${f.join(", ")} ${f.length === 1 ? "is" : "are"} free right now for anyone to book, so no offer will come for ${f.length === 1 ? "it" : "them"}: leave the waitlist and book, or keep waiting for another time.`
+      : "";
+  }
+
   function paintJoinHint() {
     if (!joining) return;
+    paintFree();
     const secs = joining.offerSeconds;
     const span = secs >= 120 ? `${Math.round(secs / 60)} minutes` : `${secs} seconds`;
     const bad = minutes(el.from.value) > minutes(el.to.value);
@@ -232,6 +265,7 @@ export function dinerWaitlist(app) {
       el.hint.textContent = "Nothing is held for you. You can join again or pick another time.";
     }
     w.seen = e.status;
+    paintFree();
     if (!offered) {
       clearInterval(timer);
       timer = null;
@@ -356,5 +390,5 @@ export function dinerWaitlist(app) {
     return true;
   }
 
-  return { open, restore, active: () => !!w };
+  return { open, restore, active: () => !!w, availabilityChanged: paintFree };
 }

@@ -181,6 +181,7 @@ function onFrame(frame) {
     state.loadError = "";
     renderSlots();
     refreshBookingSoon();
+    waitlist.availabilityChanged();
   } else if (frame.type === "update") {
     if (frame.version <= state.version) return;
     state.version = frame.version;
@@ -192,6 +193,7 @@ function onFrame(frame) {
     }
     patchSlots(changed);
     refreshBookingSoon();
+    waitlist.availabilityChanged();
   } else if (frame.type === "error") {
     state.synced = true;
     state.loadError = frame.detail || frame.title;
@@ -650,6 +652,8 @@ const waitlist = dinerWaitlist({
   date: () => state.date,
   party: () => state.party,
   times: () => visibleSlots().map((s) => s.time),
+  free: () => visibleSlots().filter((s) => s.available_tables > 0).map((s) => s.time),
+  hold: (time) => takeHold(time),
   setStage: (stage) => { if (state.stage !== stage) setStage(stage); },
   browse: () => { setStage("browse"); el.browseTitle.focus(); },
   booked: (r, token, restaurantName) => {
