@@ -14,16 +14,24 @@ step() { printf '\n== %s\n' "$*"; }
 
 # Debian packages the tests run for real; installed once, when missing.
 apt_updated=0
+install_pkgs() { # install_pkgs PACKAGE...
+  echo "installing $* (needed by the tests)"
+  if [ "$apt_updated" = 0 ]; then apt-get update -qq || { echo "apt-get update failed" >&2; exit 1; }; apt_updated=1; fi
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null \
+    || { echo "cannot install $*: the tests need them" >&2; exit 1; }
+}
 need_pkg() { # need_pkg COMMAND PACKAGE...
   command -v "$1" >/dev/null 2>&1 && return 0
   [ -x "/usr/sbin/$1" ] && return 0
-  echo "installing $* (needed by the tests)"
-  if [ "$apt_updated" = 0 ]; then apt-get update -qq || { echo "apt-get update failed" >&2; exit 1; }; apt_updated=1; fi
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${@:2}" >/dev/null \
-    || { echo "cannot install ${*:2}: the tests need them" >&2; exit 1; }
+  install_pkgs "${@:2}"
 }
 
 step "services"
+# curl: DynamoDB Local's start-up probe (infra/dynamodb-local.sh); python3 and its venv module:
+# the mail tests' SMTP server below, and the contract run.
+need_pkg curl curl
+need_pkg python3 python3 python3-venv
+python3 -c "import venv, ensurepip" 2>/dev/null || install_pkgs python3-venv
 need_pkg redis-server redis-server
 need_pkg nginx nginx
 # The browser tests (tests/browser) drive Debian's headless Chromium through chromedriver.
