@@ -164,18 +164,21 @@ async fn kill_9_during_a_stampede_loses_no_acknowledged_hold() {
                 .json(&json!({"date": date, "time": times[i % 4], "party_size": 2}))
                 .send()
                 .await;
-            if let Ok(res) = res {
-                if res.status() == StatusCode::CREATED {
-                    if let Ok(v) = res.json::<Value>().await {
-                        let _ = tx
-                            .send((
-                                v["id"].as_str().unwrap().into(),
-                                v["token"].as_str().unwrap().into(),
-                            ))
-                            .await;
-                    }
-                }
+            // Whether an answer came at all (any status).
+            let Ok(res) = res else { return false };
+            if res.status() != StatusCode::CREATED {
+                return true;
             }
+            let Ok(v) = res.json::<Value>().await else {
+                return false;
+            };
+            let _ = tx
+                .send((
+                    v["id"].as_str().unwrap().into(),
+                    v["token"].as_str().unwrap().into(),
+                ))
+                .await;
+            true
         }));
     }
     drop(tx);
@@ -186,12 +189,17 @@ async fn kill_9_during_a_stampede_loses_no_acknowledged_hold() {
     }
     server.proc.signal(Sig::KILL);
     server.proc.wait_exit(EXIT);
+    let mut unanswered = 0;
     for t in tasks {
-        let _ = t.await;
+        unanswered += usize::from(!t.await.unwrap());
     }
     while let Ok(a) = rx.try_recv() {
         acked.push(a);
     }
+    assert!(
+        unanswered > 0,
+        "the kill must land mid-stampede: every request was answered"
+    );
 
     let server = start(&db);
     for (id, token) in &acked {

@@ -172,8 +172,9 @@ async fn watchers_converge(backend: Backend) {
     for p in 1..=6 {
         expected.insert(p, app.availability(&r.id, &date, p).await);
     }
+    // One deadline for all: each must have converged within a second of the last commit.
+    let deadline = Instant::now() + Duration::from_secs(1);
     for (mut ws, mut st, party) in watchers {
-        let deadline = Instant::now() + Duration::from_secs(1);
         while !st.matches(&expected[&party]) {
             let left = deadline.saturating_duration_since(Instant::now());
             match ws.next(left).await {
@@ -403,8 +404,8 @@ async fn a_client_that_stops_reading_does_not_delay_others_and_is_resynced_or_cl
         }
         // Fast watchers keep up: each sees this round's state within a second.
         let expected = app.availability(&r.id, &date, 2).await;
+        let deadline = Instant::now() + Duration::from_secs(1);
         for (ws, st) in fast.iter_mut() {
-            let deadline = Instant::now() + Duration::from_secs(1);
             while !st.matches(&expected) {
                 match ws
                     .next(deadline.saturating_duration_since(Instant::now()))

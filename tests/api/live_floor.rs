@@ -9,6 +9,28 @@ use std::collections::BTreeMap;
 
 /// t1 (1–2), t2 (1–4), t3 (2–6), t4 (2–6); c34 = t3+t4 for 5–10; 6 covers per 30 minutes.
 async fn restaurant(app: &TestApp) -> Fixture {
+    app.create_restaurant(restaurant_doc()).await
+}
+
+/// The restaurant of these tests, in a zone where it is now about noon (so that no local
+/// midnight falls inside a test), open all day, and its local date today.
+async fn restaurant_at_noon(app: &TestApp) -> (Fixture, String) {
+    use chrono::{Duration as Hours, Timelike, Utc};
+    let now = Utc::now();
+    let offset = 12 - i64::from(now.hour());
+    let tz = match offset {
+        0 => "UTC".to_string(),
+        o if o > 0 => format!("Etc/GMT-{o}"),
+        o => format!("Etc/GMT+{}", -o),
+    };
+    let mut body = restaurant_doc();
+    body["timezone"] = json!(tz);
+    body["hours"] = json!([{"days": ["mon","tue","wed","thu","fri","sat","sun"], "open": "00:00", "close": "24:00"}]);
+    let today = (now + Hours::hours(offset)).format("%Y-%m-%d").to_string();
+    (app.create_restaurant(body).await, today)
+}
+
+fn restaurant_doc() -> Value {
     let mut body = restaurant_body(json!([
         {"id": "t1", "max_party": 2},
         {"id": "t2", "max_party": 4},
@@ -18,7 +40,7 @@ async fn restaurant(app: &TestApp) -> Fixture {
     body["combinations"] =
         json!([{"id": "c34", "tables": ["t3", "t4"], "min_party": 5, "max_party": 10}]);
     body["pacing"] = json!({"window_minutes": 30, "max_covers": 6});
-    app.create_restaurant(body).await
+    body
 }
 
 /// `time` → the whole slot, from an update's or a snapshot's slots.
@@ -136,8 +158,7 @@ async fn the_floor_shows_a_combined_reservation_under_each_member_and_the_pacing
 #[tokio::test]
 async fn a_walk_in_counts_in_the_pacing_of_its_window_on_the_floor() {
     let app = TestApp::spawn().await;
-    let r = restaurant(&app).await;
-    let today = date_in(0);
+    let (r, today) = restaurant_at_noon(&app).await;
     let mut ws = Ws::connect(&app.base).await;
     ws.send(
         json!({"op": "subscribe", "sub": "f", "restaurant_id": r.id, "date": today,
@@ -164,9 +185,7 @@ async fn a_walk_in_counts_in_the_pacing_of_its_window_on_the_floor() {
         minutes / 30 * 30 / 60,
         minutes / 30 * 30 % 60
     );
-    if w["date"] != today.as_str() {
-        return; // midnight passed between the subscription and the walk-in
-    }
+    assert_eq!(w["date"], today.as_str(), "a walk-in is on today's floor");
     let up = ws.frame().await;
     assert_eq!(up["cause"], "walk_in");
     assert_eq!(
