@@ -1,6 +1,6 @@
-//! DynamoDB only, until the SQLite store has retention: `purge` deletes dead holds (with their
-//! tokens and pointers) and old idempotency records and keeps business records; released and
-//! expired holds leave the day's read.
+//! Retention on both stores: `purge` deletes dead holds (with their tokens and pointers) and old
+//! idempotency records and keeps business records; released and expired holds leave the day's
+//! read. One test reads DynamoDB's raw items and runs there only.
 use crate::backend::Backend;
 use crate::fixtures::*;
 use chrono::Duration;
@@ -9,7 +9,7 @@ use tablecast::store::{IdemBegin, TokenOwner, TransitionOutcome};
 
 macro_rules! on_dynamodb {
     ($($name:ident),* $(,)?) => {
-        mod on_dynamodb {
+        mod dynamodb_only {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
@@ -22,11 +22,13 @@ macro_rules! on_dynamodb {
     };
 }
 
-on_dynamodb!(
+contract!(
     released_and_expired_holds_leave_the_day_but_stay_on_the_staff_list,
     purge_deletes_dead_holds_and_old_idempotency_records_and_keeps_business_records,
-    purge_clears_every_member_tables_minutes_of_a_combined_hold,
 );
+
+// Reads the table's raw items.
+on_dynamodb!(purge_clears_every_member_tables_minutes_of_a_combined_hold);
 
 fn done(o: TransitionOutcome) -> tablecast::domain::Reservation {
     match o {
