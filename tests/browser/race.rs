@@ -127,6 +127,49 @@ async fn the_loser_of_the_last_table_sees_it_go_live_and_is_told_it_was_just_tak
 
     bob.screenshot("diner-just-taken.png").await;
 
+    // An alternative someone else fills meanwhile says so and cannot be tapped.
+    assert!(alternatives.len() >= 2, "{alternatives:?}");
+    let filled = alternatives.last().unwrap();
+    let left = free["slots"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["time"] == filled.as_str())
+        .unwrap()["available_tables"]
+        .as_u64()
+        .unwrap();
+    let mut fillers = Vec::new();
+    for _ in 0..left {
+        fillers.push(server.hold(&rid, &date, filled, 2, None).await);
+    }
+    let button = format!(r#"[data-testid=alternative][data-time="{filled}"]"#);
+    until(SECS(3), "the filled alternative shown taken", || async {
+        let taken = bob.attr(&button, "disabled").await.is_some()
+            && bob.text(&button).await?.contains("Taken");
+        taken.then_some(())
+    })
+    .await;
+    // Released again (they may have filled the other alternatives too), they are free again.
+    for h in &fillers {
+        let (status, _) = server
+            .send(
+                reqwest::Method::DELETE,
+                &format!("/v1/reservations/{}", h["id"].as_str().unwrap()),
+                h["token"].as_str(),
+                None,
+            )
+            .await;
+        assert_eq!(status, 204);
+    }
+    let first = format!(
+        r#"[data-testid=alternative][data-time="{}"]"#,
+        alternatives[0]
+    );
+    until(SECS(3), "the first alternative free again", || async {
+        bob.attr(&first, "disabled").await.is_none().then_some(())
+    })
+    .await;
+
     // Each alternative is one tap away.
     bob.click(&format!(
         r#"[data-testid=alternative][data-time="{}"]"#,

@@ -247,7 +247,22 @@ function renderSlots() {
   if (focused) el.slots.querySelector(`[data-testid="${focusedKind}"][data-time="${focused}"]`)?.focus();
 }
 
+/**
+ * The alternatives a lost race offered follow the live availability too: a time taken since
+ * says so and cannot be tapped (an enabled button for a taken time only led to another loss).
+ */
+function patchAlternatives(times) {
+  for (const time of times) {
+    const btn = el.alternatives.querySelector(`[data-testid=alternative][data-time="${time}"]`);
+    const s = state.slots.get(time);
+    if (!btn || !s) continue;
+    btn.disabled = s.available_tables === 0;
+    btn.querySelector(".slot-note").textContent = slotNote(s.available_tables);
+  }
+}
+
 function patchSlots(times) {
+  patchAlternatives(times);
   for (const time of times) {
     const btn = el.slots.querySelector(`[data-testid=slot][data-time="${time}"]`);
     const s = state.slots.get(time);
