@@ -117,8 +117,8 @@ async fn two_on_one_store(backend: Backend, rate: &str) -> (TestApp, TestApp) {
 }
 
 /// Twenty concurrent holds from one client, ten to each of two instances sharing the store,
-/// with a rate of 6 a minute: 6 win in all, the rest are told when to come back; holds of
-/// another client still go through.
+/// with a rate of 6 a minute: 6 win in all, the other 14 are refused as `hold-rate`. (Another
+/// client's own bucket, and `Retry-After`, are covered elsewhere in this file.)
 async fn the_hold_rate_is_one_bucket_on_every_instance(backend: Backend) {
     let (a, b) = two_on_one_store(backend, "6/min").await;
     let r = a.create_restaurant(restaurant_body(many_tables(24))).await;

@@ -59,10 +59,16 @@ pub async fn metric(app: &Api, name: &str) -> f64 {
     crate::kit::metrics::sum(&crate::kit::metrics::scrape(&app.base).await, name, &[])
 }
 
-/// Waits until the outbox is empty.
+/// Waits until the outbox is empty (a metric that is not exported at all fails: absent would
+/// read as 0, an outbox drained).
 pub async fn drained(app: &Api) {
     eventually(WITHIN, "the outbox drains", || async {
-        metric(app, "tablecast_mail_outbox_depth").await == 0.0
+        let text = crate::kit::metrics::scrape(&app.base).await;
+        assert!(
+            text.contains("tablecast_mail_outbox_depth"),
+            "the outbox depth is exported"
+        );
+        crate::kit::metrics::sum(&text, "tablecast_mail_outbox_depth", &[]) == 0.0
     })
     .await;
 }
