@@ -466,36 +466,54 @@ async fn freed_time_is_offered_before_the_release_is_answered_or_shown_so_no_pub
 }
 
 /// Public diners retrying holds without pause, one per time in `times` (at the restaurant `rid`
-/// on `date`, party 2), until [`Hammers::stop`] says how many holds they won.
+/// on `date`, party 2), until [`Hammers::settle`] says how many holds they won.
 pub(crate) struct Hammers {
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
     running: Vec<tokio::task::JoinHandle<usize>>,
 }
 
 impl Hammers {
-    pub(crate) fn start(app: &TestApp, rid: &str, date: &str, times: &[String]) -> Hammers {
+    /// Starts them, and returns once every one of them has been answered at least once: they
+    /// are hammering when the caller frees the time, so the race it tests does take place.
+    pub(crate) async fn start(app: &TestApp, rid: &str, date: &str, times: &[String]) -> Hammers {
+        use std::sync::atomic::{AtomicUsize, Ordering};
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let answered = std::sync::Arc::new(AtomicUsize::new(0));
         let running = times
             .iter()
             .map(|time| {
-                let (api, rid, date, time, stop) = (
+                let (api, rid, date, time, stop, answered) = (
                     app.api.clone(),
                     rid.to_owned(),
                     date.to_owned(),
                     time.clone(),
                     stop.clone(),
+                    answered.clone(),
                 );
                 tokio::spawn(async move {
-                    let mut won = 0;
-                    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let (mut won, mut first) = (0, true);
+                    while !stop.load(Ordering::Relaxed) {
                         won += usize::from(
                             api.hold(&rid, &date, &time, 2).await.status() == StatusCode::CREATED,
                         );
+                        if std::mem::take(&mut first) {
+                            answered.fetch_add(1, Ordering::Relaxed);
+                        }
                     }
                     won
                 })
             })
             .collect();
+        let all = times.len();
+        crate::kit::wait::until(
+            Duration::from_secs(10),
+            "every hammer answered once",
+            || {
+                let n = answered.load(Ordering::Relaxed);
+                async move { (n >= all).then_some(()) }
+            },
+        )
+        .await;
         Hammers { stop, running }
     }
 
@@ -533,7 +551,7 @@ pub(crate) async fn public_holds_race_releases(app: &TestApp, trials: i64, diner
         let hold = app.held(&r.id, &date, "19:00", 2).await;
         let (status, entry) = join(app, &r.id, join_body(&date, 2, "19:00", "19:00")).await;
         assert_eq!(status, StatusCode::CREATED);
-        let hammers = Hammers::start(app, &r.id, &date, &vec!["19:00".to_string(); diners]);
+        let hammers = Hammers::start(app, &r.id, &date, &vec!["19:00".to_string(); diners]).await;
         app.release_hold(&hold).await;
         let e = app
             .waitlist_entry(
@@ -657,7 +675,7 @@ async fn public_holds_racing_an_early_completion_never_take_the_time_a_waiting_e
         assert_eq!(status, StatusCode::CREATED, "{entry}");
         // Three diners retry the next two starts without pause while the turn ends early.
         let times: Vec<String> = (0..3).map(|i| later(&from, 15 * (1 + i % 2))).collect();
-        let hammers = Hammers::start(&app, &r.id, &date, &times);
+        let hammers = Hammers::start(&app, &r.id, &date, &times).await;
         let ended = app.set_status(&id, &r.staff, "completed").await;
         assert_eq!(ended.status(), StatusCode::OK);
         let e = app
@@ -705,7 +723,7 @@ pub(crate) async fn public_holds_race_declines(app: &TestApp, trials: i64, diner
             "offered"
         );
         // The diners retry 19:00 without pause while the first entry declines its offer.
-        let hammers = Hammers::start(app, &r.id, &date, &vec!["19:00".to_string(); diners]);
+        let hammers = Hammers::start(app, &r.id, &date, &vec!["19:00".to_string(); diners]).await;
         let left = app
             .send(
                 Method::DELETE,
