@@ -15,18 +15,9 @@ async fn restaurant(app: &TestApp) -> Fixture {
 /// The restaurant of these tests, in a zone where it is now about noon (so that no local
 /// midnight falls inside a test), open all day, and its local date today.
 async fn restaurant_at_noon(app: &TestApp) -> (Fixture, String) {
-    use chrono::{Duration as Hours, Timelike, Utc};
-    let now = Utc::now();
-    let offset = 12 - i64::from(now.hour());
-    let tz = match offset {
-        0 => "UTC".to_string(),
-        o if o > 0 => format!("Etc/GMT-{o}"),
-        o => format!("Etc/GMT+{}", -o),
-    };
-    let mut body = restaurant_doc();
-    body["timezone"] = json!(tz);
-    body["hours"] = json!([{"days": ["mon","tue","wed","thu","fri","sat","sun"], "open": "00:00", "close": "24:00"}]);
-    let today = (now + Hours::hours(offset)).format("%Y-%m-%d").to_string();
+    let (tz, local) = zone_at_noon();
+    let today = local.format("%Y-%m-%d").to_string();
+    let body = open_all_day_in(restaurant_doc(), &tz);
     (app.create_restaurant(body).await, today)
 }
 

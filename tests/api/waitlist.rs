@@ -573,19 +573,10 @@ pub(crate) async fn public_holds_race_releases(app: &TestApp, trials: i64, diner
 /// starts now ends today), with one table t1 for 1–2: the restaurant, today's local date there
 /// and the local grid time at or before now (a waiting window from it reaches the next starts).
 async fn open_all_day(app: &TestApp) -> (Fixture, String, String) {
-    use chrono::{Duration as Minutes, Timelike, Utc};
-    let now = Utc::now();
-    let offset = 12 - i64::from(now.hour());
-    let tz = match offset {
-        0 => "UTC".to_string(),
-        o if o > 0 => format!("Etc/GMT-{o}"),
-        o => format!("Etc/GMT+{}", -o),
-    };
-    let mut body = restaurant_body(json!([{"id": "t1", "max_party": 2}]));
-    body["timezone"] = json!(tz);
-    body["hours"] = json!([{"days": ["mon","tue","wed","thu","fri","sat","sun"], "open": "00:00", "close": "24:00"}]);
+    use chrono::{Duration as Minutes, Timelike};
+    let (tz, local) = zone_at_noon();
+    let body = open_all_day_in(restaurant_body(json!([{"id": "t1", "max_party": 2}])), &tz);
     let r = app.create_restaurant(body).await;
-    let local = now + Minutes::hours(offset);
     let from = local - Minutes::minutes(i64::from(local.minute() % 15));
     let date = local.format("%Y-%m-%d").to_string();
     (r, date, from.format("%H:%M").to_string())

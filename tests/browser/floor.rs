@@ -299,14 +299,7 @@ async fn staff_edit_combinations_and_pacing_and_see_the_servers_errors() {
     let status = staff.text("[data-testid=status]").await.unwrap();
     assert!(status.contains("Settings not saved"), "{status}");
     staff.screenshot("staff-settings-error.png").await;
-    let (_, doc) = server
-        .send(
-            reqwest::Method::GET,
-            &format!("/v1/restaurants/{rid}"),
-            None,
-            None,
-        )
-        .await;
+    let doc = server.restaurant_doc(&rid).await;
     assert_eq!(doc["combinations"], json!([]), "nothing changed: {doc}");
 
     // Join T2 too and pace 10 covers a quarter-hour: saved, and the meter appears. A slip of
@@ -330,14 +323,7 @@ async fn staff_edit_combinations_and_pacing_and_see_the_servers_errors() {
         },
     )
     .await;
-    let (_, doc) = server
-        .send(
-            reqwest::Method::GET,
-            &format!("/v1/restaurants/{rid}"),
-            None,
-            None,
-        )
-        .await;
+    let doc = server.restaurant_doc(&rid).await;
     assert_eq!(doc["pacing"], Value::Null, "nothing saved: {doc}");
     staff
         .type_into("[data-testid=pacing-max-covers]", "10")
@@ -412,15 +398,7 @@ async fn save_settings(staff: &Browser, server: &Server, rid: &str) -> Value {
             .filter(|t| t.contains("Settings saved"))
     })
     .await;
-    let (_, doc) = server
-        .send(
-            reqwest::Method::GET,
-            &format!("/v1/restaurants/{rid}"),
-            None,
-            None,
-        )
-        .await;
-    doc
+    server.restaurant_doc(rid).await
 }
 
 /// On Paris's spring-forward night a 90-minute hold at 01:00 ends at 03:30 on the wall clock

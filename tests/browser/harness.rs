@@ -134,6 +134,20 @@ impl Server {
         v
     }
 
+    /// The restaurant document as anyone reads it.
+    pub async fn restaurant_doc(&self, rid: &str) -> Value {
+        let (status, doc) = self
+            .send(
+                reqwest::Method::GET,
+                &format!("/v1/restaurants/{rid}"),
+                None,
+                None,
+            )
+            .await;
+        assert_eq!(status, 200, "{doc}");
+        doc
+    }
+
     pub async fn confirm(&self, held: &Value, name: &str) -> Value {
         let (status, v) = self
             .send(

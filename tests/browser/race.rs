@@ -151,15 +151,7 @@ async fn the_loser_of_the_last_table_sees_it_go_live_and_is_told_it_was_just_tak
     .await;
     // Released again (they may have filled the other alternatives too), they are free again.
     for h in &fillers {
-        let (status, _) = server
-            .send(
-                reqwest::Method::DELETE,
-                &format!("/v1/reservations/{}", h["id"].as_str().unwrap()),
-                h["token"].as_str(),
-                None,
-            )
-            .await;
-        assert_eq!(status, 204);
+        server.api.release_hold(h).await;
     }
     let first = format!(
         r#"[data-testid=alternative][data-time="{}"]"#,

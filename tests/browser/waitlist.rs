@@ -481,15 +481,7 @@ async fn a_free_time_in_the_window_is_said_while_joining_and_while_waiting_and_b
         .await;
     joiner.wait_visible("[data-testid=join]", SECS(3)).await;
     assert!(!joiner.visible("[data-testid=join-free]").await);
-    let (status, _) = server
-        .send(
-            reqwest::Method::DELETE,
-            &format!("/v1/reservations/{}", held["id"].as_str().unwrap()),
-            held["token"].as_str(),
-            None,
-        )
-        .await;
-    assert_eq!(status, 204);
+    server.api.release_hold(&held).await;
     let text = until(SECS(5), "the joiner told of a free time", || async {
         joiner
             .text("[data-testid=join-free]")

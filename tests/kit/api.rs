@@ -253,6 +253,28 @@ pub fn date_in_zone(tz: &str, days: i64) -> String {
         .to_string()
 }
 
+/// A fixed-offset zone where it is now about noon (so that no local midnight falls inside a
+/// test), and the time there now, as a UTC instant shifted by its offset (read its fields, not
+/// its zone).
+pub fn zone_at_noon() -> (String, chrono::DateTime<Utc>) {
+    use chrono::Timelike;
+    let now = Utc::now();
+    let offset = 12 - i64::from(now.hour());
+    let tz = match offset {
+        0 => "UTC".to_string(),
+        o if o > 0 => format!("Etc/GMT-{o}"),
+        o => format!("Etc/GMT+{}", -o),
+    };
+    (tz, now + Duration::hours(offset))
+}
+
+/// `body` open all day, every day, in `tz`.
+pub fn open_all_day_in(mut body: Value, tz: &str) -> Value {
+    body["timezone"] = json!(tz);
+    body["hours"] = json!([{"days": ["mon","tue","wed","thu","fri","sat","sun"], "open": "00:00", "close": "24:00"}]);
+    body
+}
+
 /// A restaurant open every day 18:00–23:00 in Paris, default turns, 2-year horizon.
 pub fn restaurant_body(tables: Value) -> Value {
     json!({
