@@ -400,7 +400,6 @@ impl Booking {
                 .store
                 .insert_reservation(NewReservation {
                     reservation,
-                    fits: stored.restaurant.fits_of(&candidates),
                     candidates,
                     pacing,
                     restaurant_revision: stored.revision,

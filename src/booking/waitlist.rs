@@ -418,7 +418,6 @@ impl Booking {
         reservation.seat(&options[0]);
         let hold = NewReservation {
             reservation,
-            fits: r.fits_of(&options),
             candidates: options,
             pacing: super::reservations::pacing_check(r, slot.time, true),
             restaurant_revision: stored.revision,

@@ -338,30 +338,6 @@ impl Restaurant {
             .collect()
     }
 
-    /// For each of `options` (in best-fit order), its fit: equal for options equally good for
-    /// a party (single tables of one size; combinations of one size and member count), which
-    /// only their ids order. Options the restaurant no longer has each get a fit of their own.
-    pub fn fits_of(&self, options: &[Seating]) -> Vec<u32> {
-        let key = |s: &Seating| match &s.combination {
-            None => self.table(&s.tables[0]).map(|t| (false, t.max_party, 1)),
-            Some(id) => self
-                .combination(id)
-                .map(|c| (true, c.max_party, c.tables.len())),
-        };
-        let mut fits = Vec::with_capacity(options.len());
-        let mut last = None;
-        let mut fit = 0;
-        for s in options {
-            let k = key(s);
-            if fits.is_empty() || k.is_none() || k != last {
-                fit += 1;
-            }
-            last = k;
-            fits.push(fit);
-        }
-        fits
-    }
-
     /// Whether any table or combination seats a party of `p`.
     pub fn seats(&self, p: PartySize) -> bool {
         self.tables.iter().any(|t| t.fits(p)) || self.combinations.iter().any(|c| c.fits(p))

@@ -160,16 +160,6 @@ mod tests {
         let cz = r.fitting_options(PartySize::new(4).unwrap())[2].clone();
         assert_eq!(cz.tables, [tid("t1"), tid("t2")]);
         assert_eq!(cz.first(), &tid("t1"));
-        // Equally good: t2 and t3 (single tables for 4), and ca and cb (for 6, three tables);
-        // cz (for 6, two tables) and c9 (for 8) each stand alone.
-        let options = r.fitting_options(PartySize::new(4).unwrap());
-        assert_eq!(r.fits_of(&options), [1, 1, 2, 3, 3, 4]);
-        // An option the restaurant no longer has is a fit of its own.
-        let gone = Seating::single(&tid("t9"));
-        assert_eq!(
-            r.fits_of(&[options[0].clone(), gone.clone(), gone, options[1].clone()]),
-            [1, 2, 3, 4]
-        );
     }
 
     #[test]

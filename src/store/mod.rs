@@ -121,11 +121,6 @@ pub struct NewReservation {
     pub reservation: Reservation,
     /// Seating options in best-fit order: single tables, then combinations.
     pub candidates: Vec<Seating>,
-    /// For each candidate, its fit (`Restaurant::fits_of`): options of equal fit are equally
-    /// good, and only their ids order them. A hold that has lost a race may take any free one
-    /// of the best fit left, so that contenders spread over them instead of all trying the
-    /// same one next (DynamoDB; SQLite decides one hold at a time). Empty: each its own fit.
-    pub fits: Vec<u32>,
     /// The restaurant's pacing, when it has one: counted (and, if `enforce`, checked) in this
     /// same write.
     pub pacing: Option<PacingCheck>,

@@ -91,7 +91,6 @@ pub fn new(res: Reservation, tables: &[&str], revision: u64, now: DateTime<Utc>)
     NewReservation {
         reservation: res,
         candidates: tables.iter().map(|t| Seating::single(&table(t))).collect(),
-        fits: Vec::new(),
         pacing: None,
         restaurant_revision: revision,
         token_hash: Some(format!("tok-{}", Uuid::new_v4())),
@@ -158,7 +157,6 @@ pub fn combo(id: &str, tables: &[&str]) -> Seating {
 pub fn new_on(res: Reservation, options: Vec<Seating>, now: DateTime<Utc>) -> NewReservation {
     NewReservation {
         candidates: options,
-        fits: Vec::new(),
         ..new(res, &[], 1, now)
     }
 }

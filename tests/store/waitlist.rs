@@ -435,7 +435,6 @@ async fn offer_hold(
     NewReservation {
         reservation: res,
         candidates: options,
-        fits: Vec::new(),
         pacing: None,
         restaurant_revision: stored.revision,
         token_hash: None,

@@ -68,22 +68,6 @@ pub(super) enum Decided {
 }
 
 /// Giving up after the hold's whole time budget went to contention on `what`.
-/// The order a hold tries its `free` options in (indexes, best fit first). Untouched until it
-/// has lost a race; from then on, one of the best fit left, taken at random, comes first: the
-/// contenders that lost the same race would otherwise all try the same next option, and only
-/// one of them win each round.
-fn spread(free: &[usize], fits: &[u32], raced: bool) -> Vec<usize> {
-    let mut order = free.to_vec();
-    let fit = |i: usize| fits.get(i).copied();
-    if let (true, Some(&first)) = (raced, free.first()) {
-        if fit(first).is_some() {
-            let ties = free.iter().take_while(|i| fit(**i) == fit(first)).count();
-            order.swap(0, rand::thread_rng().gen_range(0..ties));
-        }
-    }
-    order
-}
-
 fn contended(what: &str) -> StoreError {
     StoreError::Unavailable(format!("{what} stayed contended for the whole retry budget").into())
 }
@@ -108,7 +92,6 @@ impl DynamoStore {
         let NewReservation {
             reservation,
             candidates,
-            fits,
             pacing,
             restaurant_revision,
             token_hash,
@@ -139,8 +122,6 @@ impl DynamoStore {
         // Options another transaction was writing when this hold tried them: left for the
         // others of this read, tried again after a pause and a fresh read.
         let mut in_flight: HashSet<usize> = HashSet::new();
-        // Whether this hold lost an option to another claim (see `spread`).
-        let mut raced = false;
         // Holds of this instance decide a window one at a time (see `gates`); the wait for the
         // turn is not contention with DynamoDB, so the budget starts after it.
         let _turn = match &pacing {
@@ -177,16 +158,13 @@ impl DynamoStore {
                 }
                 _ => None,
             };
-            let open: Vec<usize> = (0..candidates.len())
-                .filter(|i| {
-                    !taken.contains(i)
-                        && !in_flight.contains(i)
-                        && !candidates[*i].tables.iter().any(|t| busy.contains(t))
-                })
-                .collect();
-            let order = spread(&open, &fits, raced);
-            for i in order {
-                let seating = &candidates[i];
+            for (i, seating) in candidates.iter().enumerate() {
+                if taken.contains(&i)
+                    || in_flight.contains(&i)
+                    || seating.tables.iter().any(|t| busy.contains(t))
+                {
+                    continue;
+                }
                 // An option is free: now pacing decides (no free option is `Lost`, whatever
                 // pacing says).
                 if let (Some(p), Some(t)) = (&pacing, &counted) {
@@ -252,12 +230,10 @@ impl DynamoStore {
                         // so a fresh read (not the next option of a stale one) says what is left.
                         Claim::Taken => {
                             taken.insert(i);
-                            raced = true;
                             continue 'read;
                         }
                         Claim::Busy => {
                             in_flight.insert(i);
-                            raced = true;
                             break;
                         }
                         Claim::Stale => return Ok(Decided::Is(InsertOutcome::Stale)),
@@ -363,28 +339,6 @@ mod tests {
             slots: slots.to_vec(),
             guarded,
         }
-    }
-
-    #[test]
-    fn a_hold_spreads_over_the_best_fit_only_once_it_lost_a_race() {
-        // Options 0, 2, 3 open; 0 and 2 equally good, 3 a worse fit.
-        let (open, fits) = ([0, 2, 3], [1, 1, 1, 2]);
-        assert_eq!(spread(&open, &fits, false), [0, 2, 3], "best fit, then id");
-        let mut firsts = std::collections::BTreeSet::new();
-        for _ in 0..200 {
-            let order = spread(&open, &fits, true);
-            let mut sorted = order.clone();
-            sorted.sort();
-            assert_eq!(sorted, open, "every open option, once");
-            firsts.insert(order[0]);
-        }
-        assert_eq!(
-            firsts,
-            [0, 2].into(),
-            "either tie first, never the worse fit"
-        );
-        // Without fits, the order is the candidates'.
-        assert_eq!(spread(&open, &[], true), [0, 2, 3]);
     }
 
     #[test]

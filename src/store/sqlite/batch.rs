@@ -559,7 +559,6 @@ mod tests {
                 updated_at: at,
             },
             candidates: vec![Seating::single(&t1)],
-            fits: Vec::new(),
             pacing: None,
             restaurant_revision: 1,
             token_hash: None,

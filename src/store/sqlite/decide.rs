@@ -191,8 +191,6 @@ pub(super) async fn insert_in(
     let NewReservation {
         mut reservation,
         candidates,
-        // One hold at a time: the first free option is always the one.
-        fits: _,
         pacing,
         restaurant_revision,
         token_hash,

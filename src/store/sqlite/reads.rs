@@ -378,7 +378,6 @@ mod tests {
         let new = NewReservation {
             reservation,
             candidates: vec![Seating::single(&table)],
-            fits: Vec::new(),
             pacing: None,
             restaurant_revision: 1,
             token_hash: None,
