@@ -205,3 +205,53 @@ async fn the_manage_pages_calendar_button_keeps_the_focus_when_others_book_that_
     assert_eq!(focused(&diner).await, json!(["add-to-calendar", null]));
     diner.finish(&[]).await;
 }
+
+#[tokio::test]
+async fn an_action_on_its_way_blocks_only_its_own_booking() {
+    let Some(scene) = scene(
+        "an_action_on_its_way_blocks_only_its_own_booking",
+        paris_restaurant("Le Guichet", two_tables()),
+    )
+    .await
+    else {
+        return;
+    };
+    let (server, rid) = (&scene.server, &scene.rid);
+    let date = date_in(1);
+    let mut ids = Vec::new();
+    for (time, table) in [("19:00", "t1"), ("20:00", "t2")] {
+        let held = server.hold(rid, &date, time, 2, Some(table)).await;
+        ids.push(
+            server.confirm(&held, "Ada").await["id"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
+    }
+    let mut driver = Driver::start().await;
+    let staff = driver.browser(1400, 900).await;
+    staff.before_each_page(DELAYABLE_FETCH).await;
+    staff.sign_in_staff(server, rid, &date, &scene.staff).await;
+    let block = |id: &str| format!(r#"[data-testid=reservation][data-reservation-id="{id}"]"#);
+    // Seat the first while its request is held back; close its panel, seat the second.
+    staff.js("globalThis.fetchDelayMs = 2000;", vec![]).await;
+    staff.click(&block(&ids[0])).await;
+    staff.click("[data-testid=action-seat]").await;
+    staff
+        .js(
+            "document.dispatchEvent(new KeyboardEvent('keydown', { key: 'Escape' }));",
+            vec![],
+        )
+        .await;
+    staff.click(&block(&ids[1])).await;
+    staff
+        .wait_visible("[data-testid=action-seat]", SECS(5))
+        .await;
+    staff.click("[data-testid=action-seat]").await;
+    until(SECS(10), "both bookings seated", || async {
+        let list = reservations_of(server, rid, &scene.staff, &date).await;
+        list.iter().all(|r| r["status"] == "seated").then_some(())
+    })
+    .await;
+    staff.finish(&[]).await;
+}

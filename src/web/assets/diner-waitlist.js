@@ -87,25 +87,36 @@ export function dinerWaitlist(app) {
     const free = new Set(app.free());
     const within = (from, to) => app.times().filter((t) =>
       free.has(t) && minutes(t) >= minutes(from) && minutes(t) <= minutes(to));
-    const j = joining ? within(el.from.value, el.to.value) : [];
+    // Only for what the form is for: the page may have moved on (another party size, after a
+    // settings change) while it stayed open.
+    const forThis = joining && joining.rid === app.restaurant()?.id
+      && joining.date === app.date() && joining.party === app.party();
+    const j = forThis ? within(el.from.value, el.to.value) : [];
     // The time asked for if it is free, else the window's first free one.
     const pick = j.includes(joining?.time) ? joining.time : j[0];
     el.joinFree.hidden = !j.length;
-    el.joinFree.replaceChildren(...(j.length ? [
-      h("span", {}, `${pick} is free now: no need to wait.`),
-      h("button", {
-        type: "button", class: "btn btn-small btn-primary", dataset: { testid: "join-free-book" },
-        onclick: () => { joining = null; app.browse(); app.hold(pick); },
-      }, `Book ${pick}`),
-    ] : []));
+    // Drawn again only when it says something else: a redraw would take the focus off Book,
+    // and the live region would be read out again.
+    const key = String(pick ?? "");
+    if (el.joinFree.dataset.pick !== key) {
+      el.joinFree.dataset.pick = key;
+      el.joinFree.replaceChildren(...(j.length ? [
+        h("span", {}, `${pick} is free now: no need to wait.`),
+        h("button", {
+          type: "button", class: "btn btn-small btn-primary", dataset: { testid: "join-free-book" },
+          onclick: () => { joining = null; app.browse(); app.hold(pick); },
+        }, `Book ${pick}`),
+      ] : []));
+    }
     const e = w?.entry;
     const shown = e?.status === "waiting" && w.rid === app.restaurant()?.id
       && e.date === app.date() && e.party_size === app.party();
     const f = shown ? within(e.from, e.to) : [];
     el.waitFree.hidden = !f.length;
-    el.waitFree.textContent = f.length
+    const said = f.length
       ? `${f.join(", ")} ${f.length === 1 ? "is" : "are"} free right now for anyone to book, so no offer will come for ${f.length === 1 ? "it" : "them"}: leave the waitlist and book, or keep waiting for another time.`
       : "";
+    if (el.waitFree.textContent !== said) el.waitFree.textContent = said;
   }
 
   function paintJoinHint() {

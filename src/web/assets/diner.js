@@ -180,6 +180,7 @@ function onFrame(frame) {
     state.synced = true;
     state.loadError = "";
     renderSlots();
+    patchAlternatives([...state.slots.keys()]);
     refreshBookingSoon();
     waitlist.availabilityChanged();
   } else if (frame.type === "update") {
@@ -256,8 +257,12 @@ function patchAlternatives(times) {
     const btn = el.alternatives.querySelector(`[data-testid=alternative][data-time="${time}"]`);
     const s = state.slots.get(time);
     if (!btn || !s) continue;
-    btn.disabled = s.available_tables === 0;
+    const taken = s.available_tables === 0;
+    // A focused time that goes hands the focus on, as the grid's own times do.
+    const handOn = taken && document.activeElement === btn;
+    btn.disabled = taken;
     btn.querySelector(".slot-note").textContent = slotNote(s.available_tables);
+    if (handOn) el.alternatives.querySelector("[data-testid=alt-notify]")?.focus();
   }
 }
 
@@ -281,12 +286,14 @@ function patchSlots(times) {
   }
 }
 
-// Starts that pass drop out, as the server's own availability drops them.
+// Starts that pass drop out, as the server's own availability drops them (from the waitlist's
+// free-now notices too).
 setInterval(() => {
   if (state.synced && [...el.slots.querySelectorAll("[data-testid=slot]")].some((b) => {
     const s = state.slots.get(b.dataset.time);
     return !s || Date.parse(s.start) <= clock.now();
   })) renderSlots();
+  waitlist.availabilityChanged();
 }, 10000);
 
 live.addEventListener("state", (ev) => {
@@ -306,11 +313,14 @@ function showAlternatives(time, alternatives) {
   el.alternatives.hidden = false;
   if (alternatives.length) el.alternatives.append(
     h("p", { class: "alt-title", id: "alt-title" }, "Nearby times, one tap to hold:"),
-    h("div", { class: "alt-list", role: "group", "aria-labelledby": "alt-title" }, alternatives.map((a) =>
-      h("button", {
+    h("div", { class: "alt-list", role: "group", "aria-labelledby": "alt-title" }, alternatives.map((a) => {
+      // A live frame may have come before the answer that named them: the page's view wins.
+      const n = state.slots.get(a.time)?.available_tables ?? a.available_tables;
+      return h("button", {
         type: "button", class: "slot alt", dataset: { testid: "alternative", time: a.time },
-        "aria-label": `Hold ${a.time} instead`, onclick: () => takeHold(a.time),
-      }, h("span", { class: "slot-time" }, a.time), h("span", { class: "slot-note" }, slotNote(a.available_tables))))),
+        "aria-label": `Hold ${a.time} instead`, onclick: () => takeHold(a.time), disabled: n === 0,
+      }, h("span", { class: "slot-time" }, a.time), h("span", { class: "slot-note" }, slotNote(n)));
+    })),
   );
   el.alternatives.append(h("button", {
     type: "button", class: "btn btn-small btn-ghost alt-notify", dataset: { testid: "alt-notify", time },

@@ -591,6 +591,7 @@ function renderPanel() {
   const actions = (ACTIONS[r.status] || []).map(([name, label]) => h("button", {
     type: "button", class: `btn ${name === "cancel" || name === "no-show" ? "btn-danger-ghost" : "btn-primary"}`,
     dataset: { testid: `action-${name}` }, onclick: (ev) => act(name, t, r, ev.currentTarget),
+    "aria-disabled": acting.has(r.id) ? "true" : null,
   }, label));
   el.panelBody.replaceChildren(
     h("dl", { class: "ticket compact" }, rows.flatMap(([k, v]) => [h("dt", {}, k), h("dd", {}, v)])),
@@ -601,12 +602,14 @@ function renderPanel() {
 
 const PAST = { seat: "seated", complete: "completed", "no-show": "marked as a no-show", cancel: "cancelled" };
 
-// While one action is on its way no other is sent. The buttons are marked, not disabled: a
-// disabled button loses the keyboard focus (to the page), which the redraw could not hand on.
+// While an action on a booking is on its way no other is sent for it (others' panels work as
+// ever). Its buttons are marked, not disabled: a disabled button loses the keyboard focus (to
+// the page), which the redraw could not hand on; a redraw meanwhile marks them again.
+const acting = new Set();
+const marked = () => el.panelBody.querySelectorAll("[data-testid^=action-]");
 async function act(name, t, r, btn) {
-  if (el.panelBody.dataset.acting) return;
-  el.panelBody.dataset.acting = "true";
-  const marked = () => el.panelBody.querySelectorAll("button");
+  if (acting.has(r.id)) return;
+  acting.add(r.id);
   for (const b of marked()) b.setAttribute("aria-disabled", "true");
   btn.classList.add("pending");
   const what = `${isCombined(r) ? tableLabels(r) : t.label} · ${r.time}${r.guest?.name ? ` (${r.guest.name})` : ""}`;
@@ -622,8 +625,8 @@ async function act(name, t, r, btn) {
   } catch (e) {
     say(el.status, `${what}: ${e.describe()}`, "error");
   } finally {
-    delete el.panelBody.dataset.acting;
-    for (const b of marked()) b.removeAttribute("aria-disabled");
+    acting.delete(r.id);
+    if (state.selected?.id === r.id) for (const b of marked()) b.removeAttribute("aria-disabled");
     btn.classList.remove("pending");
   }
 }
