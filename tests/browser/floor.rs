@@ -313,11 +313,15 @@ async fn staff_edit_combinations_and_pacing_and_see_the_servers_errors() {
         .type_into("[data-testid=pacing-max-covers]", "10e")
         .await;
     staff.click("[data-testid=settings-save]").await;
-    until(SECS(3), "the unreadable number refused in the form", || async {
-        let text = staff.text("[data-testid=settings-errors]").await?;
-        text.contains("Pacing, max covers: must be a whole number")
-            .then_some(text)
-    })
+    until(
+        SECS(3),
+        "the unreadable number refused in the form",
+        || async {
+            let text = staff.text("[data-testid=settings-errors]").await?;
+            text.contains("Pacing, max covers: must be a whole number")
+                .then_some(text)
+        },
+    )
     .await;
     let doc = server.restaurant_doc(&rid).await;
     assert_eq!(doc["pacing"], Value::Null, "nothing saved: {doc}");
