@@ -104,7 +104,7 @@ impl Metrics {
         .expect("metric");
         let waitlist_reconciles = prometheus::IntCounter::new(
             "tablecast_waitlist_reconcile_passes_total",
-            "Waitlist reconcile passes completed (every date with waiting entries visited)",
+            "Waitlist reconcile passes completed (the dates with waiting entries visited, up to 1,000)",
         )
         .expect("metric");
         let free_to_offer = prometheus::Histogram::with_opts(

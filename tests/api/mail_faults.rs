@@ -254,6 +254,7 @@ async fn a_relay_that_never_answers_does_not_slow_a_booking() {
         .await
         .expect("the sender is inside an SMTP exchange")
         .unwrap();
+    // Each well within the 30 s the first send may still hang for.
     for i in 0..10 {
         tokio::time::timeout(
             Duration::from_secs(10),
@@ -262,12 +263,6 @@ async fn a_relay_that_never_answers_does_not_slow_a_booking() {
         .await
         .expect("a booking waited for the relay");
     }
-    // All of them while the relay still hangs: no send has given up yet.
-    assert_eq!(
-        metric(&app, "tablecast_mail_send_failures_total").await,
-        0.0,
-        "the first send is still waiting on the relay"
-    );
     crate::kit::wait::eventually(
         Duration::from_secs(10),
         "the depth to show all 11",

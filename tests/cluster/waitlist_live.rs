@@ -178,7 +178,6 @@ impl Drop for EntrySub {
     }
 }
 
-/// `tablecast_holds_total{outcome="offered"}` of one instance: the offers it made.
 /// Waits until every instance of `apis` has completed at least two more waitlist reconcile
 /// passes than `before` (its count at the start): one may have been under way already.
 pub async fn two_more_reconciles(apis: &[Api], before: &[u64], within: Duration) {
@@ -200,6 +199,7 @@ pub async fn reconcile_passes(api: &Api) -> u64 {
     crate::kit::metrics::sum(&text, "tablecast_waitlist_reconcile_passes_total", &[]) as u64
 }
 
+/// `tablecast_holds_total{outcome="offered"}` of one instance: the offers it made.
 pub async fn offers_made(api: &Api) -> u64 {
     let text = crate::kit::metrics::scrape(&api.base).await;
     crate::kit::metrics::sum(&text, "tablecast_holds_total", &[("outcome", "offered")]) as u64
