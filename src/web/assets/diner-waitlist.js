@@ -84,9 +84,8 @@ export function dinerWaitlist(app) {
    * it instead, and while waiting (for the date and party the page shows).
    */
   function paintFree() {
-    const free = new Set(app.free());
-    const within = (from, to) => app.times().filter((t) =>
-      free.has(t) && minutes(t) >= minutes(from) && minutes(t) <= minutes(to));
+    const free = app.free();
+    const within = (from, to) => free.filter((t) => minutes(t) >= minutes(from) && minutes(t) <= minutes(to));
     // Only for what the form is for: the page may have moved on (another party size, after a
     // settings change) while it stayed open.
     const forThis = joining && joining.rid === app.restaurant()?.id

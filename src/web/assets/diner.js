@@ -180,7 +180,7 @@ function onFrame(frame) {
     state.synced = true;
     state.loadError = "";
     renderSlots();
-    patchAlternatives([...state.slots.keys()]);
+    patchAlternatives();
     refreshBookingSoon();
     waitlist.availabilityChanged();
   } else if (frame.type === "update") {
@@ -252,11 +252,10 @@ function renderSlots() {
  * The alternatives a lost race offered follow the live availability too: a time taken since
  * says so and cannot be tapped (an enabled button for a taken time only led to another loss).
  */
-function patchAlternatives(times) {
-  for (const time of times) {
-    const btn = el.alternatives.querySelector(`[data-testid=alternative][data-time="${time}"]`);
-    const s = state.slots.get(time);
-    if (!btn || !s) continue;
+function patchAlternatives() {
+  for (const btn of el.alternatives.querySelectorAll("[data-testid=alternative]")) {
+    const s = state.slots.get(btn.dataset.time);
+    if (!s) continue;
     const taken = s.available_tables === 0;
     // A focused time that goes hands the focus on, as the grid's own times do.
     const handOn = taken && document.activeElement === btn;
@@ -267,7 +266,7 @@ function patchAlternatives(times) {
 }
 
 function patchSlots(times) {
-  patchAlternatives(times);
+  patchAlternatives();
   for (const time of times) {
     const btn = el.slots.querySelector(`[data-testid=slot][data-time="${time}"]`);
     const s = state.slots.get(time);

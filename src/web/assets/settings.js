@@ -71,8 +71,9 @@ function localErrors(form, body) {
     }
   }
   for (const input of form.querySelectorAll("[data-testid=combo-id]")) {
+    // The input's own `pattern` (the server's table id rule), on the trimmed id that is sent.
     const text = input.value.trim();
-    if (text !== "" && !/^[A-Za-z0-9_-]{1,32}$/.test(text)) {
+    if (text !== "" && !new RegExp(`^(?:${input.pattern})$`).test(text)) {
       out.push({ field: input.dataset.field, message: "may hold only letters, digits, - and _ (at most 32)" });
     }
   }
