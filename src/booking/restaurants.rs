@@ -1,5 +1,6 @@
 use super::*;
-use crate::domain::restaurant::{validate_area, validate_table, HoursPeriod, Table, TurnRule};
+use crate::domain::restaurant::{validate_area, validate_table, HoursPeriod, TurnRule};
+use crate::domain::Table;
 use crate::domain::{Combination, Pacing, TableId};
 use crate::store::{Guard, ReplaceOutcome};
 use chrono_tz::Tz;

@@ -1,6 +1,6 @@
 use super::pacing::Pacing;
 use super::seating::{validate_combinations, Combination, Seating};
-pub use super::table::{Table, TableId};
+use super::table::{Table, TableId};
 use super::time::{LocalDate, WallTime};
 use super::{FieldError, PartySize};
 use chrono::Weekday;

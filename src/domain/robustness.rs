@@ -2,7 +2,8 @@
 //! restaurant that passes, arbitrary requests go through the grid, availability and holds.
 use super::availability::{alternatives, availability};
 use super::grid::{bookable_starts, check_start};
-use super::restaurant::{Day, HoursPeriod, Table, TurnRule};
+use super::restaurant::{Day, HoursPeriod, TurnRule};
+use super::table::Table;
 use super::{LocalDate, PartySize, Restaurant, TableId, WallTime};
 use chrono::{Days, Utc, Weekday};
 use proptest::prelude::*;

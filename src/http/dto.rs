@@ -1,7 +1,8 @@
 //! Wire DTOs and their conversion into domain types. Shape errors are `400`; broken rules `422`.
 use crate::booking::RestaurantPatch;
 use crate::domain::reservation::Guest;
-use crate::domain::restaurant::{default_turns, Day, HoursPeriod, Table, TurnRule};
+use crate::domain::restaurant::{default_turns, Day, HoursPeriod, TurnRule};
+use crate::domain::Table;
 use crate::domain::{Combination, FieldError, LocalDate, Pacing, Restaurant, TableId, WallTime};
 use crate::wire::int;
 use crate::wire::restaurant::DayName;

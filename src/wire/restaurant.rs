@@ -1,5 +1,6 @@
 //! A restaurant as the API shows it: its settings and tables, never a token.
-use crate::domain::restaurant::{HoursPeriod, Table, TurnRule};
+use crate::domain::restaurant::{HoursPeriod, TurnRule};
+use crate::domain::Table;
 use crate::domain::{Combination, Pacing, Restaurant};
 use serde::Serialize;
 use utoipa::ToSchema;

@@ -223,7 +223,8 @@ pub fn latest_change(
 #[cfg(test)]
 pub(super) mod tests {
     use super::*;
-    use crate::domain::restaurant::{default_turns, Day, HoursPeriod, Table};
+    use crate::domain::restaurant::{default_turns, Day, HoursPeriod};
+    use crate::domain::Table;
     use crate::domain::{TableId, WallTime};
     use chrono::{Duration, TimeZone};
     use serde_json::Value;
