@@ -21,6 +21,15 @@ fn two_tables() -> Value {
     json!([{"id": "t1", "label": "T1", "max_party": 2}, {"id": "t2", "label": "T2", "max_party": 2}])
 }
 
+/// A booking of `table` at `time` on `date`, held and confirmed for Ada: its id.
+async fn booked(server: &Server, rid: &str, date: &str, time: &str, table: &str) -> String {
+    let held = server.hold(rid, date, time, 2, Some(table)).await;
+    server.confirm(&held, "Ada").await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
 /// Focuses `css` and keeps that element as `globalThis.before`.
 async fn focus(b: &Browser, css: &str) {
     b.js(
@@ -54,9 +63,7 @@ async fn staff_keep_the_focus_on_a_panel_action_across_a_live_update_and_escape_
     let rid = &scene.rid;
     let staff_token = &scene.staff;
     let date = date_in(1);
-    let held = server.hold(rid, &date, "19:00", 2, Some("t1")).await;
-    let booked = server.confirm(&held, "Ada").await;
-    let id = booked["id"].as_str().unwrap();
+    let id = &booked(server, rid, &date, "19:00", "t1").await;
 
     let mut driver = Driver::start().await;
     let staff = driver.browser(1400, 900).await;
@@ -109,11 +116,7 @@ async fn a_panel_action_taken_from_the_keyboard_hands_the_focus_to_the_next_acti
     };
     let (server, rid) = (&scene.server, &scene.rid);
     let date = date_in(1);
-    let held = server.hold(rid, &date, "19:00", 2, Some("t1")).await;
-    let id = server.confirm(&held, "Ada").await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = booked(server, rid, &date, "19:00", "t1").await;
     let mut driver = Driver::start().await;
     let staff = driver.browser(1400, 900).await;
     staff.sign_in_staff(server, rid, &date, &scene.staff).await;
@@ -218,16 +221,10 @@ async fn an_action_on_its_way_blocks_only_its_own_booking() {
     };
     let (server, rid) = (&scene.server, &scene.rid);
     let date = date_in(1);
-    let mut ids = Vec::new();
-    for (time, table) in [("19:00", "t1"), ("20:00", "t2")] {
-        let held = server.hold(rid, &date, time, 2, Some(table)).await;
-        ids.push(
-            server.confirm(&held, "Ada").await["id"]
-                .as_str()
-                .unwrap()
-                .to_owned(),
-        );
-    }
+    let ids = [
+        booked(server, rid, &date, "19:00", "t1").await,
+        booked(server, rid, &date, "20:00", "t2").await,
+    ];
     let mut driver = Driver::start().await;
     let staff = driver.browser(1400, 900).await;
     staff.before_each_page(DELAYABLE_FETCH).await;

@@ -470,12 +470,10 @@ async fn a_free_time_in_the_window_is_said_while_joining_and_while_waiting_and_b
     let date = date_in(1);
     let held = server.hold(rid, &date, "19:00", 2, Some("t1")).await;
     let mut driver = Driver::start().await;
-    let url = server.url(&format!("/?restaurant={rid}&date={date}&party=2"));
 
     // Joining: 19:00 frees up while the form is open; one tap books it.
     let joiner = driver.browser(1100, 900).await;
-    joiner.goto(&url).await;
-    joiner.wait_live().await;
+    joiner.open_diner(server, rid, &date).await;
     joiner
         .click(r#"[data-testid=notify][data-time="19:00"]"#)
         .await;
@@ -501,8 +499,7 @@ async fn a_free_time_in_the_window_is_said_while_joining_and_while_waiting_and_b
     // Waiting (19:00 now the joiner's): the window reaches times that are public now, which no
     // offer will be made for.
     let waiter = driver.browser(1100, 900).await;
-    waiter.goto(&url).await;
-    waiter.wait_live().await;
+    waiter.open_diner(server, rid, &date).await;
     waiter
         .wait_attr(
             r#"[data-testid=slot][data-time="19:00"]"#,
