@@ -758,26 +758,40 @@ async fn a_settings_change_that_died_before_committing_holds_its_tables_only_unt
     let mut renamed = r.clone();
     renamed.name = "Interrompu, bis".into();
     faults.inject(TX, Inject::TimeoutUnsent, 4);
+    let started = std::time::Instant::now();
     let err = faulty
         .replace_restaurant(&renamed, 1, tablecast::store::Guard::None, morning())
         .await;
     assert!(matches!(err, Err(StoreError::Unavailable(_))), "{err:?}");
     faults.clear();
-    // Fenced meanwhile: a hold is stale (the booking layer retries it) ...
-    let fenced = insert(
-        &plain,
-        new(hold_at(&r, at(19, 0), 90), &["t1"], 1, morning()),
-    )
-    .await;
-    assert!(matches!(fenced, InsertOutcome::Stale), "{fenced:?}");
-    // ... until the change's fence lapses: the next hold settles its table at revision 1, and
+    // Fenced meanwhile: a hold is stale (the booking layer retries it) until the change's fence
+    // lapses, 5 s after it was taken. Then the next hold settles its table at revision 1, and
     // the change, were it still in flight, could no longer commit.
-    tokio::time::sleep(Duration::from_millis(5_200)).await;
-    won(
-        &plain,
-        new(hold_at(&r, at(19, 0), 90), &["t1"], 1, morning()),
-    )
-    .await;
+    let mut stale = 0;
+    let lapsed = loop {
+        match insert(
+            &plain,
+            new(hold_at(&r, at(19, 0), 90), &["t1"], 1, morning()),
+        )
+        .await
+        {
+            InsertOutcome::Stale => {
+                stale += 1;
+                assert!(
+                    started.elapsed() < Duration::from_secs(20),
+                    "the fence never lapsed"
+                );
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            InsertOutcome::Won { .. } => break started.elapsed(),
+            other => panic!("{other:?}"),
+        }
+    };
+    assert!(stale > 0, "the first hold met the fence");
+    assert!(
+        lapsed >= Duration::from_millis(4_900),
+        "the fence held only {lapsed:?}"
+    );
     assert_eq!(plain.restaurant(r.id).await.unwrap().unwrap().revision, 1);
     let again = plain
         .replace_restaurant(&renamed, 1, tablecast::store::Guard::None, morning())
