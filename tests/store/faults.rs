@@ -502,6 +502,43 @@ async fn a_hold_meeting_a_write_in_flight_on_a_free_option_takes_its_next_option
     assert_eq!(ids_on(&plain, r.id).await, [h.id]);
 }
 
+/// Holds of one instance that read the same day see the same best table. Each passes over the
+/// tables the others are claiming right now and takes the next: n holds for n equally good
+/// tables are one send each, not n rounds, and they take the smallest ids.
+#[tokio::test]
+async fn concurrent_holds_of_one_instance_take_the_smallest_equal_tables_in_one_send_each() {
+    let Some((plain, faulty, faults)) = stores("equal_tables_one_round").await else {
+        return;
+    };
+    let ids: Vec<String> = (1..=20).map(|i| format!("t{i:02}")).collect();
+    let mut r = serde_json::to_value(restaurant("Égaux")).unwrap();
+    r["tables"] = ids
+        .iter()
+        .map(|id| serde_json::json!({"id": id, "label": id, "min_party": 1, "max_party": 2}))
+        .collect();
+    let mut r: tablecast::domain::Restaurant = serde_json::from_value(r).unwrap();
+    r.validate().unwrap();
+    plain
+        .create_restaurant(&r, &format!("staff-{}", r.id), morning())
+        .await
+        .unwrap();
+    let names: Vec<&str> = ids.iter().map(String::as_str).collect();
+    let holds = (0..12).map(|_| {
+        faulty.insert_reservation(new(hold_at(&r, at(19, 0), 90), &names, 1, morning()))
+    });
+    let mut got: Vec<String> = futures_util::future::join_all(holds)
+        .await
+        .into_iter()
+        .map(|o| match o.unwrap() {
+            InsertOutcome::Won { reservation, .. } => reservation.table_id.to_string(),
+            other => panic!("every hold has a table: {other:?}"),
+        })
+        .collect();
+    got.sort();
+    assert_eq!(got, ids[..12], "the twelve smallest ids, one hold each");
+    assert_eq!(faults.calls(TX), 12, "one send each");
+}
+
 #[tokio::test]
 async fn a_conflict_on_an_item_other_than_the_options_minutes_is_waited_out_on_the_same_option() {
     let Some((plain, faulty, faults)) = stores("conflict_off_the_cells").await else {

@@ -134,6 +134,7 @@ impl DynamoStore {
         // Every retry of this hold, whatever kept it from committing, shares one time budget.
         let mut contention = Contention::default();
         'read: loop {
+            let read = self.claiming.read();
             // A paced hold reads its window before the day: see `pacing`.
             let (window, day) = match &pacing {
                 Some(p) if p.enforce => {
@@ -158,13 +159,26 @@ impl DynamoStore {
                 }
                 _ => None,
             };
-            for (i, seating) in candidates.iter().enumerate() {
-                if taken.contains(&i)
-                    || in_flight.contains(&i)
-                    || seating.tables.iter().any(|t| busy.contains(t))
-                {
-                    continue;
-                }
+            // The free options in order of fit, those another hold of this instance is
+            // claiming right now last (see `claiming`).
+            let (mut open, claimed): (Vec<usize>, Vec<usize>) = (0..candidates.len())
+                .filter(|i| {
+                    !taken.contains(i)
+                        && !in_flight.contains(i)
+                        && !candidates[*i].tables.iter().any(|t| busy.contains(t))
+                })
+                .partition(|i| {
+                    !self.claiming.claimed(
+                        &read,
+                        rid,
+                        &candidates[*i].tables,
+                        reservation.start,
+                        reservation.end,
+                    )
+                });
+            open.extend(claimed);
+            for i in open {
+                let seating = &candidates[i];
                 // An option is free: now pacing decides (no free option is `Lost`, whatever
                 // pacing says).
                 if let (Some(p), Some(t)) = (&pacing, &counted) {
@@ -201,7 +215,8 @@ impl DynamoStore {
                         window: paced,
                         entry,
                     };
-                    match self
+                    let mark = self.claiming.mark(rid, &r.table_ids, r.start, r.end);
+                    let claimed = self
                         .claim(
                             r.clone(),
                             token_hash.as_deref(),
@@ -210,8 +225,12 @@ impl DynamoStore {
                             &extras,
                             &mut contention,
                         )
-                        .await?
-                    {
+                        .await;
+                    match &claimed {
+                        Ok(Claim::Won(_)) => mark.won(),
+                        _ => drop(mark),
+                    }
+                    match claimed? {
                         Claim::Won(reservation) => {
                             let reservation = *reservation;
                             let versions = self

@@ -98,6 +98,7 @@
 //!   fenced by a change that stopped is settled by its next hold (see [`fence`]).
 pub mod cells;
 mod claim;
+mod claiming;
 pub mod errors;
 mod fence;
 mod gates;
@@ -131,6 +132,8 @@ pub struct DynamoStore {
     table: String,
     /// Queues this instance's paced holds window by window (see `gates`).
     gates: gates::Gates,
+    /// The tables this instance's holds are writing (see `claiming`).
+    claiming: claiming::Claiming,
     /// Seconds after its expiry at which TTL may remove a hold (`items::HOLD_TTL_AFTER_S`).
     dead_ttl_s: i64,
 }
@@ -186,6 +189,7 @@ impl DynamoStore {
             client,
             table: table.to_owned(),
             gates: gates::Gates::default(),
+            claiming: claiming::Claiming::default(),
             dead_ttl_s: items::HOLD_TTL_AFTER_S,
         })
     }
