@@ -504,8 +504,9 @@ async fn a_hold_meeting_a_write_in_flight_on_a_free_option_takes_its_next_option
 
 /// Holds of one instance that read the same day see the same best table. Each passes over the
 /// tables the others are claiming right now and takes the next: n holds for n equally good
-/// tables are one send each, not n rounds, and they take the smallest ids.
-#[tokio::test]
+/// tables are one send each, not n rounds, and they take the smallest ids. On several threads,
+/// as the server runs them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_holds_of_one_instance_take_the_smallest_equal_tables_in_one_send_each() {
     let Some((plain, faulty, faults)) = stores("equal_tables_one_round").await else {
         return;
@@ -524,12 +525,16 @@ async fn concurrent_holds_of_one_instance_take_the_smallest_equal_tables_in_one_
         .unwrap();
     let names: Vec<&str> = ids.iter().map(String::as_str).collect();
     let holds = (0..12).map(|_| {
-        faulty.insert_reservation(new(hold_at(&r, at(19, 0), 90), &names, 1, morning()))
+        let (store, n) = (
+            faulty.clone(),
+            new(hold_at(&r, at(19, 0), 90), &names, 1, morning()),
+        );
+        tokio::spawn(async move { store.insert_reservation(n).await })
     });
     let mut got: Vec<String> = futures_util::future::join_all(holds)
         .await
         .into_iter()
-        .map(|o| match o.unwrap() {
+        .map(|o| match o.unwrap().unwrap() {
             InsertOutcome::Won { reservation, .. } => reservation.table_id.to_string(),
             other => panic!("every hold has a table: {other:?}"),
         })

@@ -2,20 +2,23 @@
 //!
 //! Holds of one instance that read the same day see the same best free option. Sent together,
 //! all but one lose it, read again and try the next, round after round: n holds for n equally
-//! good tables took n rounds. So a hold passes over an option that another hold of this instance
-//! is claiming for overlapping minutes, while it has another free one, and each takes the next
-//! best in the first round. If only such options are left, it tries them as before.
+//! good tables took n rounds. So a hold picks the first option, in order of fit, that no other
+//! hold of this instance is claiming for overlapping minutes (or won since the hold's read
+//! began, which that read may not show), and marks it in the same step; if every free option
+//! is so claimed, it takes the first as before. Each takes the next best in the first round.
 //!
 //! Only a speed-up: the conditional writes still decide, and instances still race one another
-//! through them. The tie rule (best fit, then the smallest table id) holds among the winners:
-//! the hold claiming the smaller id takes it. The one exception is a claim that then fails for a
-//! reason of its own (its client's slot, a stale revision, its time budget): the table it was
-//! claiming stays free while a hold that passed over it took the next one.
+//! through them. The tie rule (best fit, then the smallest table id) holds among the winners.
+//! The exception is a claim that then fails without taking its table (another instance's
+//! transaction, its client's slot, a stale revision, its time budget, its client gone): the
+//! table it was claiming stays free while a hold that passed over it took the next one.
 use crate::domain::TableId;
 use chrono::{DateTime, Utc};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Mutex;
 use uuid::Uuid;
+
+type Key = (Uuid, TableId);
 
 #[derive(Debug)]
 struct Span {
@@ -28,7 +31,9 @@ struct Span {
 
 #[derive(Debug, Default)]
 struct Inner {
-    tables: HashMap<(Uuid, TableId), Vec<Span>>,
+    tables: HashMap<Key, Vec<Span>>,
+    /// The won claims still kept, oldest win first: `(won, id, tables)`.
+    won: VecDeque<(u64, u64, Vec<Key>)>,
     /// The reads in progress, by the tick they began at: how many began then.
     reads: BTreeMap<u64, usize>,
     /// A clock of reads, claims and wins.
@@ -41,13 +46,44 @@ impl Inner {
         self.seq
     }
 
-    /// Forgets the won claims that every read in progress began after: those reads see them.
+    fn remove(&mut self, keys: &[Key], id: u64) {
+        for k in keys {
+            if let Some(spans) = self.tables.get_mut(k) {
+                spans.retain(|s| s.id != id);
+                if spans.is_empty() {
+                    self.tables.remove(k);
+                }
+            }
+        }
+    }
+
+    /// Forgets the won claims that every read in progress began after: those reads show them.
     fn forget_seen(&mut self) {
         let oldest = self.reads.keys().next().copied().unwrap_or(u64::MAX);
-        self.tables.retain(|_, spans| {
-            spans.retain(|s| s.won.is_none_or(|w| w > oldest));
-            !spans.is_empty()
-        });
+        while self.won.front().is_some_and(|(w, _, _)| *w < oldest) {
+            if let Some((_, id, keys)) = self.won.pop_front() {
+                self.remove(&keys, id);
+            }
+        }
+    }
+
+    /// Whether another hold is claiming one of `tables` over minutes overlapping
+    /// `[start, end)`, or won one after the read that began at `began`.
+    fn claimed(
+        &self,
+        began: u64,
+        rid: Uuid,
+        tables: &[TableId],
+        span: (DateTime<Utc>, DateTime<Utc>),
+    ) -> bool {
+        let (start, end) = span;
+        tables.iter().any(|t| {
+            self.tables.get(&(rid, t.clone())).is_some_and(|spans| {
+                spans
+                    .iter()
+                    .any(|s| s.won.is_none_or(|w| w > began) && s.start < end && start < s.end)
+            })
+        })
     }
 }
 
@@ -66,10 +102,8 @@ pub struct Read<'a> {
 #[must_use]
 pub struct Mark<'a> {
     claiming: &'a Claiming,
-    keys: Vec<(Uuid, TableId)>,
+    keys: Vec<Key>,
     id: u64,
-    /// Won: kept for the reads that began before, not removed on drop.
-    kept: bool,
 }
 
 impl Claiming {
@@ -88,51 +122,41 @@ impl Claiming {
         }
     }
 
-    /// Whether another hold of this instance is claiming one of `tables` of restaurant `rid`
-    /// for minutes overlapping `[start, end)`, or won one since `read` began.
-    pub fn claimed(
+    /// Picks the first of `options` (in order of fit) whose tables no other hold of this
+    /// instance is claiming over minutes overlapping `span`, or won since `read` began; when
+    /// every option is so claimed, or `avoid` is false, the first. Marks the pick's tables as
+    /// claimed in the same step, so two holds never pick the same option together.
+    pub fn pick(
         &self,
         read: &Read<'_>,
         rid: Uuid,
-        tables: &[TableId],
-        start: DateTime<Utc>,
-        end: DateTime<Utc>,
-    ) -> bool {
-        let inner = self.lock();
-        tables.iter().any(|t| {
-            inner.tables.get(&(rid, t.clone())).is_some_and(|spans| {
-                spans
-                    .iter()
-                    .any(|s| s.won.is_none_or(|w| w > read.began) && s.start < end && start < s.end)
-            })
-        })
-    }
-
-    /// Marks `tables` as claimed over `[start, end)` until the mark drops.
-    pub fn mark(
-        &self,
-        rid: Uuid,
-        tables: &[TableId],
-        start: DateTime<Utc>,
-        end: DateTime<Utc>,
-    ) -> Mark<'_> {
-        let keys: Vec<(Uuid, TableId)> = tables.iter().map(|t| (rid, t.clone())).collect();
+        options: &[(usize, &[TableId])],
+        span: (DateTime<Utc>, DateTime<Utc>),
+        avoid: bool,
+    ) -> Option<(usize, Mark<'_>)> {
         let mut inner = self.lock();
+        let free = |(_, tables): &&(usize, &[TableId])| {
+            !avoid || !inner.claimed(read.began, rid, tables, span)
+        };
+        let &(i, tables) = options.iter().find(free).or(options.first())?;
         let id = inner.tick();
+        let keys: Vec<Key> = tables.iter().map(|t| (rid, t.clone())).collect();
         for k in &keys {
             inner.tables.entry(k.clone()).or_default().push(Span {
                 id,
-                start,
-                end,
+                start: span.0,
+                end: span.1,
                 won: None,
             });
         }
-        Mark {
-            claiming: self,
-            keys,
-            id,
-            kept: false,
-        }
+        Some((
+            i,
+            Mark {
+                claiming: self,
+                keys,
+                id,
+            },
+        ))
     }
 }
 
@@ -148,24 +172,18 @@ impl Mark<'_> {
                 }
             }
         }
+        inner
+            .won
+            .push_back((at, self.id, std::mem::take(&mut self.keys)));
         inner.forget_seen();
-        self.kept = true;
     }
 }
 
 impl Drop for Mark<'_> {
     fn drop(&mut self) {
-        if self.kept {
-            return;
-        }
-        let mut inner = self.claiming.lock();
-        for k in &self.keys {
-            if let Some(spans) = inner.tables.get_mut(k) {
-                spans.retain(|s| s.id != self.id);
-                if spans.is_empty() {
-                    inner.tables.remove(k);
-                }
-            }
+        // A won mark gave its tables to `Inner::won` (its keys are empty now).
+        if !self.keys.is_empty() {
+            self.claiming.lock().remove(&self.keys, self.id);
         }
     }
 }
@@ -188,58 +206,95 @@ mod tests {
     use super::*;
     use chrono::TimeZone;
 
-    fn ids(names: &[&str]) -> Vec<TableId> {
-        names.iter().map(|n| TableId::parse(n).unwrap()).collect()
-    }
-
     fn at(h: u32) -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2026, 12, 5, h, 0, 0).unwrap()
     }
 
+    /// Options 0, 1, 2, … each on the tables named (`"t1+t2"` is a combination).
+    fn options(names: &[&str]) -> Vec<Vec<TableId>> {
+        names
+            .iter()
+            .map(|n| n.split('+').map(|t| TableId::parse(t).unwrap()).collect())
+            .collect()
+    }
+
+    /// The index `pick` takes among `tables` over `from..to` o'clock, and its mark.
+    fn pick<'c>(
+        c: &'c Claiming,
+        read: &Read<'_>,
+        rid: Uuid,
+        tables: &[Vec<TableId>],
+        (from, to): (u32, u32),
+        avoid: bool,
+    ) -> (usize, Mark<'c>) {
+        let opts: Vec<(usize, &[TableId])> = tables
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (i, t.as_slice()))
+            .collect();
+        c.pick(read, rid, &opts, (at(from), at(to)), avoid).unwrap()
+    }
+
     #[test]
-    fn a_claim_covers_its_tables_and_overlapping_minutes_until_it_ends() {
+    fn a_pick_passes_over_options_claimed_for_overlapping_minutes_while_another_is_left() {
         let c = Claiming::default();
         let (rid, other) = (Uuid::new_v4(), Uuid::new_v4());
         let read = c.read();
-        let mark = c.mark(rid, &ids(&["t1", "t2"]), at(18), at(20));
-        assert!(c.claimed(&read, rid, &ids(&["t2"]), at(19), at(21)));
-        assert!(c.claimed(&read, rid, &ids(&["t3", "t1"]), at(17), at(19)));
+        let three = options(&["t1", "t2", "t3"]);
+        let (a, mark_a) = pick(&c, &read, rid, &three, (18, 20), true);
+        let (b, mark_b) = pick(&c, &read, rid, &three, (19, 21), true);
+        assert_eq!((a, b), (0, 1), "the second takes the next best");
         // Back to back is not overlapping; another restaurant's t1 is another table.
-        assert!(!c.claimed(&read, rid, &ids(&["t1"]), at(20), at(22)));
-        assert!(!c.claimed(&read, other, &ids(&["t1"]), at(18), at(20)));
-        let second = c.mark(rid, &ids(&["t1"]), at(20), at(22));
-        drop(mark);
-        assert!(!c.claimed(&read, rid, &ids(&["t1", "t2"]), at(18), at(20)));
-        assert!(c.claimed(&read, rid, &ids(&["t1"]), at(21), at(23)));
-        drop(second);
-        drop(read);
+        assert_eq!(pick(&c, &read, rid, &three, (20, 22), true).0, 0);
+        assert_eq!(pick(&c, &read, other, &three, (18, 20), true).0, 0);
+        // A combination is claimed when one of its members is.
+        let combos = options(&["t2+t4", "t5+t6"]);
+        assert_eq!(pick(&c, &read, rid, &combos, (18, 20), true).0, 1);
+        // Every option claimed: the first, as if nothing were claimed; and an offer keeping its
+        // table (`avoid` false) takes the first whatever is claimed.
+        let two = options(&["t1", "t2"]);
+        assert_eq!(pick(&c, &read, rid, &two, (18, 20), true).0, 0);
+        assert_eq!(pick(&c, &read, rid, &three, (18, 20), false).0, 0);
+        drop(mark_a);
+        assert_eq!(
+            pick(&c, &read, rid, &three, (18, 20), true).0,
+            0,
+            "t1 is free again"
+        );
+        drop((mark_b, read));
         assert!(
             c.lock().tables.is_empty(),
             "nothing is kept for ended claims"
         );
+        assert!(c
+            .pick(&c.read(), rid, &[], (at(18), at(20)), true)
+            .is_none());
     }
 
     #[test]
     fn a_won_claim_is_passed_over_by_the_reads_that_began_before_it_only() {
         let c = Claiming::default();
         let rid = Uuid::new_v4();
+        let two = options(&["t1", "t2"]);
         let before = c.read();
-        let mark = c.mark(rid, &ids(&["t1"]), at(18), at(20));
+        let (_, mark) = pick(&c, &before, rid, &two, (18, 20), true);
         let during = c.read();
         mark.won();
         let after = c.read();
         // `before` and `during` may not show the win: they pass over t1.
-        assert!(c.claimed(&before, rid, &ids(&["t1"]), at(18), at(20)));
-        assert!(c.claimed(&during, rid, &ids(&["t1"]), at(18), at(20)));
+        let taken = |read: &Read<'_>| pick(&c, read, rid, &two, (18, 20), true).0;
+        assert_eq!(taken(&before), 1);
+        assert_eq!(taken(&during), 1);
         // A read that began after the commit shows it (or its release since): not passed over.
-        assert!(!c.claimed(&after, rid, &ids(&["t1"]), at(18), at(20)));
+        assert_eq!(taken(&after), 0);
         drop(before);
-        assert!(c.claimed(&during, rid, &ids(&["t1"]), at(18), at(20)));
+        assert_eq!(taken(&during), 1);
         drop(during);
         assert!(
             c.lock().tables.is_empty(),
             "forgotten once every older read ended"
         );
+        assert!(c.lock().won.is_empty());
         drop(after);
     }
 }

@@ -159,25 +159,25 @@ impl DynamoStore {
                 }
                 _ => None,
             };
-            // The free options in order of fit, those another hold of this instance is
-            // claiming right now last (see `claiming`).
-            let (mut open, claimed): (Vec<usize>, Vec<usize>) = (0..candidates.len())
-                .filter(|i| {
-                    !taken.contains(i)
-                        && !in_flight.contains(i)
-                        && !candidates[*i].tables.iter().any(|t| busy.contains(t))
-                })
-                .partition(|i| {
-                    !self.claiming.claimed(
-                        &read,
-                        rid,
-                        &candidates[*i].tables,
-                        reservation.start,
-                        reservation.end,
-                    )
-                });
-            open.extend(claimed);
-            for i in open {
+            // An offer keeping its freed table takes it in order of fit; any other claim
+            // passes over the options other holds of this instance are claiming (see
+            // `claiming`), which picks and marks in one step.
+            let avoid = entry.and_then(|o| o.keep).is_none();
+            loop {
+                let open: Vec<(usize, &[TableId])> = candidates
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, c)| {
+                        !taken.contains(i)
+                            && !in_flight.contains(i)
+                            && !c.tables.iter().any(|t| busy.contains(t))
+                    })
+                    .map(|(i, c)| (i, c.tables.as_slice()))
+                    .collect();
+                let span = (reservation.start, reservation.end);
+                let Some((i, mark)) = self.claiming.pick(&read, rid, &open, span, avoid) else {
+                    break;
+                };
                 let seating = &candidates[i];
                 // An option is free: now pacing decides (no free option is `Lost`, whatever
                 // pacing says).
@@ -215,8 +215,7 @@ impl DynamoStore {
                         window: paced,
                         entry,
                     };
-                    let mark = self.claiming.mark(rid, &r.table_ids, r.start, r.end);
-                    let claimed = self
+                    match self
                         .claim(
                             r.clone(),
                             token_hash.as_deref(),
@@ -225,13 +224,10 @@ impl DynamoStore {
                             &extras,
                             &mut contention,
                         )
-                        .await;
-                    match &claimed {
-                        Ok(Claim::Won(_)) => mark.won(),
-                        _ => drop(mark),
-                    }
-                    match claimed? {
+                        .await?
+                    {
                         Claim::Won(reservation) => {
+                            mark.won();
                             let reservation = *reservation;
                             let versions = self
                                 .versions_after(
