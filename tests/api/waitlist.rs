@@ -825,8 +825,20 @@ async fn an_expiring_hold_goes_to_the_waiting_entry_before_anyone_sees_its_time_
             "no offer after the expiry of {held}: {e}"
         );
     }
-    // Whatever was published before the offer was on the socket by then.
-    frames(&mut ws, &mut seen, Duration::from_millis(300)).await;
+    // Whatever was published before the offer reaches the socket before the frame of a later
+    // change: a hold at 21:00 (after the 19:00 turn) marks the end.
+    assert_eq!(seen.slots["21:00"], 1);
+    let marker = app.held(&r.id, &date, "21:00", 2).await;
+    let end = Instant::now() + Duration::from_secs(5);
+    while seen.slots["21:00"] != 0 {
+        match ws.next(end.saturating_duration_since(Instant::now())).await {
+            Got::Frame(f) => {
+                seen.apply(&f);
+                assert_eq!(seen.slots["19:00"], 0, "19:00 shown free: {f}");
+            }
+            other => panic!("no frame of the later hold {marker}: {other:?}"),
+        }
+    }
     let res = app.hold(&r.id, &date, "19:00", 2).await;
     assert_eq!(res.status(), StatusCode::CONFLICT);
 }
