@@ -67,23 +67,30 @@ impl Inner {
         }
     }
 
-    /// Whether another hold is claiming one of `tables` over minutes overlapping
-    /// `[start, end)`, or won one after the read that began at `began`.
+    /// How taken `tables` look over `[start, end)` to the read that began at `began`: 0 free,
+    /// 1 another hold is claiming one of them (it may still fail), 2 another hold won one
+    /// since that read began (the read may not show it; taken unless released since).
     fn claimed(
         &self,
         began: u64,
         rid: Uuid,
         tables: &[TableId],
         span: (DateTime<Utc>, DateTime<Utc>),
-    ) -> bool {
+    ) -> u8 {
         let (start, end) = span;
-        tables.iter().any(|t| {
-            self.tables.get(&(rid, t.clone())).is_some_and(|spans| {
-                spans
-                    .iter()
-                    .any(|s| s.won.is_none_or(|w| w > began) && s.start < end && start < s.end)
+        let spans = tables
+            .iter()
+            .filter_map(|t| self.tables.get(&(rid, t.clone())))
+            .flatten()
+            .filter(|s| s.start < end && start < s.end);
+        spans
+            .map(|s| match s.won {
+                None => 1,
+                Some(w) if w > began => 2,
+                Some(_) => 0,
             })
-        })
+            .max()
+            .unwrap_or(0)
     }
 }
 
@@ -124,8 +131,9 @@ impl Claiming {
 
     /// Picks the first of `options` (in order of fit) whose tables no other hold of this
     /// instance is claiming over minutes overlapping `span`, or won since `read` began; when
-    /// every option is so claimed, or `avoid` is false, the first. Marks the pick's tables as
-    /// claimed in the same step, so two holds never pick the same option together.
+    /// every option is so claimed, the first only being claimed (that claim may fail), then
+    /// the first; when `avoid` is false, the first. Marks the pick's tables as claimed in the
+    /// same step, so two holds never pick the same option together.
     pub fn pick(
         &self,
         read: &Read<'_>,
@@ -135,10 +143,13 @@ impl Claiming {
         avoid: bool,
     ) -> Option<(usize, Mark<'_>)> {
         let mut inner = self.lock();
-        let free = |(_, tables): &&(usize, &[TableId])| {
-            !avoid || !inner.claimed(read.began, rid, tables, span)
+        let &(i, tables) = if avoid {
+            options
+                .iter()
+                .min_by_key(|(_, tables)| inner.claimed(read.began, rid, tables, span))?
+        } else {
+            options.first()?
         };
-        let &(i, tables) = options.iter().find(free).or(options.first())?;
         let id = inner.tick();
         let keys: Vec<Key> = tables.iter().map(|t| (rid, t.clone())).collect();
         for k in &keys {
@@ -296,5 +307,53 @@ mod tests {
         );
         assert!(c.lock().won.is_empty());
         drop(after);
+        // With no read in progress a win is forgotten at once.
+        let read = c.read();
+        let (_, mark) = pick(&c, &read, rid, &two, (18, 20), true);
+        drop(read);
+        mark.won();
+        assert!(c.lock().tables.is_empty() && c.lock().won.is_empty());
+    }
+
+    #[test]
+    fn among_claimed_options_one_only_being_claimed_goes_before_one_won_since_the_read() {
+        let c = Claiming::default();
+        let rid = Uuid::new_v4();
+        let two = options(&["t1", "t2"]);
+        let read = c.read();
+        let (_, won) = pick(&c, &read, rid, &two, (18, 20), true);
+        won.won();
+        let (second, _in_flight) = pick(&c, &read, rid, &two, (18, 20), true);
+        assert_eq!(second, 1);
+        // t1 was won since the read began (taken), t2 is only being claimed (may still fail).
+        assert_eq!(pick(&c, &read, rid, &two, (18, 20), true).0, 1);
+    }
+
+    #[test]
+    fn holds_picking_at_once_on_several_threads_take_distinct_options() {
+        let c = Claiming::default();
+        let rid = Uuid::new_v4();
+        let names: Vec<String> = (0..8).map(|i| format!("t{i}")).collect();
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        let opts = options(&names);
+        let barrier = std::sync::Barrier::new(8);
+        let picked: Vec<usize> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..8)
+                .map(|_| {
+                    s.spawn(|| {
+                        let read = c.read();
+                        barrier.wait();
+                        let (i, mark) = pick(&c, &read, rid, &opts, (18, 20), true);
+                        // Keep the mark until every thread has picked.
+                        barrier.wait();
+                        drop(mark);
+                        i
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        let distinct: std::collections::BTreeSet<usize> = picked.iter().copied().collect();
+        assert_eq!(distinct.len(), 8, "{picked:?}");
     }
 }

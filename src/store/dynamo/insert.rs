@@ -134,6 +134,7 @@ impl DynamoStore {
         // Every retry of this hold, whatever kept it from committing, shares one time budget.
         let mut contention = Contention::default();
         'read: loop {
+            // Ended before a pause: a read in progress keeps other holds' wins in memory.
             let read = self.claiming.read();
             // A paced hold reads its window before the day: see `pacing`.
             let (window, day) = match &pacing {
@@ -255,6 +256,7 @@ impl DynamoStore {
                         Claim::NotWaiting => return Ok(Decided::NotWaiting),
                         // Another hold committed into the window: decide again at once.
                         Claim::WindowMoved => {
+                            drop(read);
                             if !contention.yield_to_winner().await {
                                 return Err(contended("the pacing window"));
                             }
@@ -264,6 +266,7 @@ impl DynamoStore {
                         // before reading again, so contenders spread out; once the window is
                         // full, a fresh read answers `Paced` without writing.
                         Claim::Contended => {
+                            drop(read);
                             if !contention.pause().await {
                                 return Err(contended("the pacing window"));
                             }
@@ -289,6 +292,7 @@ impl DynamoStore {
             // Nothing free is left but what other transactions were writing: once they are
             // done, a fresh read tells whether they took it.
             if !in_flight.is_empty() {
+                drop(read);
                 if !contention.pause().await {
                     return Err(contended("a seating option"));
                 }
