@@ -5,7 +5,9 @@
 //! good tables took n rounds. So a hold picks the first option, in order of fit, that no other
 //! hold of this instance is claiming for overlapping minutes (or won since the hold's read
 //! began, which that read may not show), and marks it in the same step; if every free option
-//! is so claimed, it takes the first as before. Each takes the next best in the first round.
+//! is so claimed, it takes the first one only being claimed (that claim may still fail), else
+//! the first. Each takes the next best in the first round. An offer keeping its freed table
+//! takes its options in order of fit, whatever is claimed.
 //!
 //! Only a speed-up: the conditional writes still decide, and instances still race one another
 //! through them. The tie rule (best fit, then the smallest table id) holds among the winners.
