@@ -144,6 +144,95 @@ async fn the_page_reconnects_after_a_server_restart_and_shows_the_state_of_the_s
     diner.finish(&["/v1/live"]).await;
 }
 
+/// The nearby times offered after a lost race follow the snapshot a reconnect brings: one filled
+/// while the page was away shows taken and cannot be tapped.
+#[tokio::test]
+async fn nearby_times_after_a_lost_race_follow_the_snapshot_of_a_reconnect() {
+    if require(Service::Chromium, "nearby_times_follow_a_reconnect").is_none() {
+        return;
+    }
+    let _one = exclusive().await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("nearby.db");
+    let mut first = Server::start(&db, 0);
+    let port = first.port;
+    let (rid, _) = first
+        .restaurant(paris_restaurant(
+            "L'Autre Heure",
+            json!([{"id": "t1", "max_party": 2}]),
+        ))
+        .await;
+    let date = date_in(1);
+    let mut driver = Driver::start().await;
+    let diner = driver.browser(1100, 900).await;
+    diner
+        .goto(&first.url(&format!("/?restaurant={rid}&date={date}&party=2")))
+        .await;
+    diner
+        .wait_attr("[data-testid=live-status]", "data-state", "live", SECS(10))
+        .await;
+    let slot = r#"[data-testid=slot][data-time="19:00"]"#;
+    diner.wait_attr(slot, "data-available", "1", SECS(15)).await;
+    // 19:00 goes to someone else; the diner taps it anyway (as if the tap beat the update).
+    first.hold(&rid, &date, "19:00", 2, Some("t1")).await;
+    diner.wait_attr(slot, "data-available", "0", SECS(5)).await;
+    diner
+        .js(
+            "document.querySelector(arguments[0]).disabled = false;",
+            vec![json!(slot)],
+        )
+        .await;
+    diner.click(slot).await;
+    diner
+        .wait_visible("[data-testid=alternative]", SECS(5))
+        .await;
+    let alternatives = diner
+        .js(
+            "return [...document.querySelectorAll('[data-testid=alternative]')].map(e => e.dataset.time);",
+            vec![],
+        )
+        .await;
+    let filled = alternatives[0].as_str().unwrap().to_owned();
+    let button = format!(r#"[data-testid=alternative][data-time="{filled}"]"#);
+    assert!(
+        diner.attr(&button, "disabled").await.is_none(),
+        "{filled} is offered free: {alternatives}"
+    );
+
+    first.kill();
+    diner
+        .wait_attr(
+            "[data-testid=live-status]",
+            "data-state",
+            "reconnecting",
+            SECS(15),
+        )
+        .await;
+    // While the page is away, the nearby time goes too.
+    {
+        let elsewhere = Server::start(&db, 0);
+        elsewhere.hold(&rid, &date, &filled, 2, None).await;
+    }
+    let again = Server::start(&db, port);
+    assert_eq!(again.port, port);
+    diner
+        .wait_attr("[data-testid=live-status]", "data-state", "live", SECS(20))
+        .await;
+    until(
+        SECS(3),
+        "the nearby time shown taken after the snapshot",
+        || async {
+            let taken = diner.attr(&button, "disabled").await.is_some()
+                && diner.text(&button).await?.contains("Taken");
+            taken.then_some(())
+        },
+    )
+    .await;
+
+    // The lost race's 409, and the reconnect attempts while the server was down.
+    diner.finish(&["409", "/v1/live"]).await;
+}
+
 /// A TCP proxy to the server that the test can stall: while stalled it still accepts and holds
 /// every connection open, but passes no byte either way (a network that went silent, with no
 /// FIN and no RST); once it forwards again, everything held goes through.
