@@ -61,7 +61,8 @@ impl Drop for PassGuard {
 
 impl Booking {
     /// Offers capacity a change freed to the first fitting `waiting` entry, in queue order,
-    /// that joined before it was freed: one offer at most. Returns whether one was made.
+    /// that joined before it was freed: one offer at most (`offer_all` repeats it until
+    /// nobody fits). Returns whether one was made.
     #[tracing::instrument(name = "booking.offer", skip_all, fields(restaurant = %freed.restaurant_id))]
     pub async fn offer_freed(&self, freed: Freed) -> BookingResult<bool> {
         let rid = freed.restaurant_id;
@@ -208,8 +209,9 @@ impl Booking {
     }
 
     /// Publishes a freeing change (`publish`) after its offer: the planned one the store made
-    /// with it (its change goes first, as after a pass), or else the usual offer of `fallback`,
-    /// if any.
+    /// with it (its change goes first, as after a pass; the rest of the capacity, if the change
+    /// freed room for more, is offered after it), or else the usual offers of `fallback`, if
+    /// any.
     pub(super) async fn publish_after_offer(
         &self,
         planned: Option<Planned>,
@@ -228,6 +230,7 @@ impl Booking {
             )) => {
                 self.offered(&freed, reservation, entry, versions, mailed);
                 publish();
+                self.spawn_offer(freed);
             }
             _ => match fallback {
                 Some(freed) => self.offer_then(freed, publish, None).await,

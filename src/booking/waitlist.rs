@@ -267,18 +267,31 @@ impl Booking {
         self.in_background(async move { me.offer_after_commit(freed).await })
     }
 
-    /// Offers what a committed change freed; a failure is logged (the reconcile loop retries).
+    /// Offers what a committed change freed, one offer per fitting entry until none fits: a
+    /// change may free room for several (a combination's tables, a long reservation's several
+    /// starts). A failure is logged (the reconcile loop retries).
     pub(super) async fn offer_after_commit(&self, freed: Freed) {
         // Zero except in a crash test (a hidden test-only flag).
         if !self.test_only_offer_delay.is_zero() {
             tokio::time::sleep(self.test_only_offer_delay).await;
         }
-        if let Err(e) = self.offer_freed(freed).await {
+        if let Err(e) = self.offer_all(&freed).await {
             tracing::warn!(
                 error = format!("{e:#}"),
                 "waitlist offer failed; the reconcile loop retries"
             );
         }
+    }
+
+    /// Offers `freed` again and again, each time to the first fitting entry left (each offer
+    /// holds its part of the capacity, so the next search sees it taken), until nobody fits.
+    /// Returns how many offers were made.
+    pub(super) async fn offer_all(&self, freed: &Freed) -> BookingResult<usize> {
+        let mut made = 0;
+        while self.offer_freed(freed.clone()).await? {
+            made += 1;
+        }
+        Ok(made)
     }
 
     /// The date's `waiting` entries that joined before `before`, in queue order: those freed
@@ -495,8 +508,8 @@ impl Booking {
                     e.created_at < freed.at
                         && !offer_starts(&stored.restaurant, e, &freed, &day, now).is_empty()
                 });
-                if open && self.offer_freed(freed).await? {
-                    made += 1;
+                if open {
+                    made += self.offer_all(&freed).await?;
                 }
             }
         }
@@ -546,7 +559,7 @@ impl Booking {
                     was: None,
                 };
                 // One offer per waiting entry at most, each conditional.
-                while let Ok(true) = me.offer_freed(freed.clone()).await {}
+                let _ = me.offer_all(&freed).await;
             }
         });
     }

@@ -842,3 +842,113 @@ async fn an_expiring_hold_goes_to_the_waiting_entry_before_anyone_sees_its_time_
     let res = app.hold(&r.id, &date, "19:00", 2).await;
     assert_eq!(res.status(), StatusCode::CONFLICT);
 }
+
+/// One change that frees room for several waiting entries offers each its part at once, not
+/// one now and the rest at the next reconcile (10 s later): a released combination frees two
+/// tables, and a long reservation released frees starts that two entries wait for.
+async fn a_release_that_frees_room_for_two_offers_both_at_once(app: TestApp) {
+    let both_offered = |entries: [(String, String); 2], since: Instant| {
+        let app = &app;
+        async move {
+            let end = since + Duration::from_secs(3);
+            loop {
+                let mut offered = Vec::new();
+                for (id, token) in &entries {
+                    let e = app.waitlist_entry(id, token).await;
+                    if e["status"] == "offered" {
+                        offered.push(e["offer"].clone());
+                    }
+                }
+                if offered.len() == 2 {
+                    return offered;
+                }
+                assert!(
+                    Instant::now() < end,
+                    "{} of 2 entries offered 3 s after the release",
+                    offered.len()
+                );
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    };
+    let entry = |e: &Value| {
+        (
+            e["id"].as_str().unwrap().to_owned(),
+            e["token"].as_str().unwrap().to_owned(),
+        )
+    };
+
+    // A combination of two tables, released: each table goes to one of two parties of 2.
+    let mut body = restaurant_body(json!([
+        {"id": "a", "max_party": 4},
+        {"id": "b", "max_party": 4},
+    ]));
+    body["combinations"] =
+        json!([{"id": "ab", "tables": ["a", "b"], "min_party": 5, "max_party": 8}]);
+    let r = app.create_restaurant(body).await;
+    let date = date_in(5);
+    let six = app.held(&r.id, &date, "19:00", 6).await;
+    assert_eq!(six["combination_id"], "ab", "{six}");
+    let mut waiting = Vec::new();
+    for _ in 0..2 {
+        let (status, e) = join(&app, &r.id, join_body(&date, 2, "19:00", "19:00")).await;
+        assert_eq!(status, StatusCode::CREATED, "{e}");
+        waiting.push(entry(&e));
+    }
+    let released = Instant::now();
+    app.release_hold(&six).await;
+    let offers = both_offered([waiting[0].clone(), waiting[1].clone()], released).await;
+    let mut tables: Vec<String> = Vec::new();
+    for o in &offers {
+        assert_eq!(o["time"], "19:00", "{o}");
+        let held = app
+            .send(
+                Method::GET,
+                &format!("/v1/reservations/{}", o["reservation_id"].as_str().unwrap()),
+                Some(&r.staff),
+                None,
+            )
+            .await
+            .json::<Value>()
+            .await
+            .unwrap();
+        tables.push(held["table_id"].as_str().unwrap().to_owned());
+    }
+    tables.sort();
+    assert_eq!(tables, ["a", "b"], "one table each");
+    // Held for them: nobody else takes 19:00.
+    let res = app.hold(&r.id, &date, "19:00", 2).await;
+    assert_eq!(res.status(), StatusCode::CONFLICT);
+
+    // One table, a party of 6 from 19:00 to 21:30, released: 19:00 and 20:30 each go to the
+    // party of 2 waiting for it.
+    let r = app
+        .create_restaurant(restaurant_body(json!([{"id": "t1", "max_party": 8}])))
+        .await;
+    let date = date_in(6);
+    let six = app.held(&r.id, &date, "19:00", 6).await;
+    let mut waiting = Vec::new();
+    for time in ["19:00", "20:30"] {
+        let (status, e) = join(&app, &r.id, join_body(&date, 2, time, time)).await;
+        assert_eq!(status, StatusCode::CREATED, "{e}");
+        waiting.push(entry(&e));
+    }
+    let released = Instant::now();
+    app.release_hold(&six).await;
+    let offers = both_offered([waiting[0].clone(), waiting[1].clone()], released).await;
+    assert_eq!(offers[0]["time"], "19:00", "{offers:?}");
+    assert_eq!(offers[1]["time"], "20:30", "{offers:?}");
+}
+
+#[tokio::test]
+async fn a_release_that_frees_room_for_two_offers_both_at_once_on_sqlite() {
+    a_release_that_frees_room_for_two_offers_both_at_once(TestApp::spawn().await).await;
+}
+
+#[tokio::test]
+async fn a_release_that_frees_room_for_two_offers_both_at_once_on_dynamodb() {
+    let Some(b) = Backend::dynamo("waitlist::frees_room_for_two") else {
+        return;
+    };
+    a_release_that_frees_room_for_two_offers_both_at_once(TestApp::spawn_on(b).await).await;
+}
