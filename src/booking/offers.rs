@@ -208,10 +208,10 @@ impl Booking {
         Ok((outcome, offered.map(|o| (freed, o, mailed))))
     }
 
-    /// Publishes a freeing change (`publish`) after its offer: the planned one the store made
-    /// with it (its change goes first, as after a pass; the rest of the capacity, if the change
-    /// freed room for more, is offered after it), or else the usual offers of `fallback`, if
-    /// any.
+    /// Publishes a freeing change (`publish`) after its offers: the planned one the store made
+    /// with it (its change goes first, as after a pass), then, if the change freed room for
+    /// more, the usual offers of the rest; or else the usual offers of `fallback`, if any. The
+    /// caller answers after this, so a client acting on the answer finds every part offered.
     pub(super) async fn publish_after_offer(
         &self,
         planned: Option<Planned>,
@@ -229,8 +229,7 @@ impl Booking {
                 mailed,
             )) => {
                 self.offered(&freed, reservation, entry, versions, mailed);
-                publish();
-                self.spawn_offer(freed);
+                self.offer_then(freed, publish, None).await;
             }
             _ => match fallback {
                 Some(freed) => self.offer_then(freed, publish, None).await,
