@@ -209,9 +209,10 @@ impl Booking {
     }
 
     /// Publishes a freeing change (`publish`) after its offers: the planned one the store made
-    /// with it (its change goes first, as after a pass), then, if the change freed room for
-    /// more, the usual offers of the rest; or else the usual offers of `fallback`, if any. The
-    /// caller answers after this, so a client acting on the answer finds every part offered.
+    /// with it, and, if the change freed room for more, the usual offers of the rest (made
+    /// first, then the planned offer's change and the freeing change, as after a pass); or else
+    /// the usual offers of `fallback`, if any. The caller answers after this, so a client acting
+    /// on the answer finds every part offered.
     pub(super) async fn publish_after_offer(
         &self,
         planned: Option<Planned>,
@@ -228,8 +229,14 @@ impl Booking {
                 },
                 mailed,
             )) => {
-                self.offered(&freed, reservation, entry, versions, mailed);
-                self.offer_then(freed, publish, None).await;
+                // Published with the change, after the rest: a frame of this offer alone
+                // would read the day (a version gap) while the rest still shows free.
+                let (me, first) = (self.clone(), freed.clone());
+                let both = move || {
+                    me.offered(&first, reservation, entry, versions, mailed);
+                    publish();
+                };
+                self.offer_then(freed, both, None).await;
             }
             _ => match fallback {
                 Some(freed) => self.offer_then(freed, publish, None).await,
