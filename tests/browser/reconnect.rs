@@ -43,6 +43,34 @@ fn server_slots(avail: &Value) -> BTreeMap<String, u64> {
         .collect()
 }
 
+/// Kills `server` under the open page `diner`, lets `meanwhile` change the store through another
+/// instance on the same database while the page is away, then starts the server again on its
+/// port: returns it once the page says live again.
+async fn restart_under<Fut: std::future::Future<Output = ()>>(
+    diner: &Browser,
+    server: &mut Server,
+    db: &std::path::Path,
+    meanwhile: impl FnOnce(Server) -> Fut,
+) -> Server {
+    let port = server.port;
+    server.kill();
+    diner
+        .wait_attr(
+            "[data-testid=live-status]",
+            "data-state",
+            "reconnecting",
+            SECS(15),
+        )
+        .await;
+    meanwhile(Server::start(db, 0)).await;
+    let again = Server::start(db, port);
+    assert_eq!(again.port, port);
+    diner
+        .wait_attr("[data-testid=live-status]", "data-state", "live", SECS(20))
+        .await;
+    again
+}
+
 #[tokio::test]
 async fn the_page_reconnects_after_a_server_restart_and_shows_the_state_of_the_store() {
     if require(
@@ -57,7 +85,6 @@ async fn the_page_reconnects_after_a_server_restart_and_shows_the_state_of_the_s
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("restart.db");
     let mut first = Server::start(&db, 0);
-    let port = first.port;
     let (rid, _) = first
         .restaurant(paris_restaurant(
             "Le Phénix",
@@ -83,29 +110,14 @@ async fn the_page_reconnects_after_a_server_restart_and_shows_the_state_of_the_s
         )
         .await;
 
-    first.kill();
-    diner
-        .wait_attr(
-            "[data-testid=live-status]",
-            "data-state",
-            "reconnecting",
-            SECS(15),
-        )
-        .await;
-
     // While the page is away, the store changes: both tables go at 20:00.
-    {
-        let elsewhere = Server::start(&db, 0);
-        let a = elsewhere.hold(&rid, &date, "20:00", 2, None).await;
+    let (r, d) = (&rid, &date);
+    let again = restart_under(&diner, &mut first, &db, |elsewhere| async move {
+        let a = elsewhere.hold(r, d, "20:00", 2, None).await;
         elsewhere.confirm(&a, "Ines").await;
-        elsewhere.hold(&rid, &date, "20:00", 2, None).await;
-    }
-
-    let again = Server::start(&db, port);
-    assert_eq!(again.port, port);
-    diner
-        .wait_attr("[data-testid=live-status]", "data-state", "live", SECS(20))
-        .await;
+        elsewhere.hold(r, d, "20:00", 2, None).await;
+    })
+    .await;
     let truth = server_slots(&again.availability(&rid, &date, 2).await);
     assert_eq!(truth.get("20:00"), Some(&0));
     until(
@@ -155,7 +167,6 @@ async fn nearby_times_after_a_lost_race_follow_the_snapshot_of_a_reconnect() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("nearby.db");
     let mut first = Server::start(&db, 0);
-    let port = first.port;
     let (rid, _) = first
         .restaurant(paris_restaurant(
             "L'Autre Heure",
@@ -165,12 +176,7 @@ async fn nearby_times_after_a_lost_race_follow_the_snapshot_of_a_reconnect() {
     let date = date_in(1);
     let mut driver = Driver::start().await;
     let diner = driver.browser(1100, 900).await;
-    diner
-        .goto(&first.url(&format!("/?restaurant={rid}&date={date}&party=2")))
-        .await;
-    diner
-        .wait_attr("[data-testid=live-status]", "data-state", "live", SECS(10))
-        .await;
+    diner.open_diner(&first, &rid, &date).await;
     let slot = r#"[data-testid=slot][data-time="19:00"]"#;
     diner.wait_attr(slot, "data-available", "1", SECS(15)).await;
     // 19:00 goes to someone else; the diner taps it anyway (as if the tap beat the update).
@@ -199,25 +205,12 @@ async fn nearby_times_after_a_lost_race_follow_the_snapshot_of_a_reconnect() {
         "{filled} is offered free: {alternatives}"
     );
 
-    first.kill();
-    diner
-        .wait_attr(
-            "[data-testid=live-status]",
-            "data-state",
-            "reconnecting",
-            SECS(15),
-        )
-        .await;
     // While the page is away, the nearby time goes too.
-    {
-        let elsewhere = Server::start(&db, 0);
-        elsewhere.hold(&rid, &date, &filled, 2, None).await;
-    }
-    let again = Server::start(&db, port);
-    assert_eq!(again.port, port);
-    diner
-        .wait_attr("[data-testid=live-status]", "data-state", "live", SECS(20))
-        .await;
+    let (r, d, t) = (&rid, &date, &filled);
+    let _again = restart_under(&diner, &mut first, &db, |elsewhere| async move {
+        elsewhere.hold(r, d, t, 2, None).await;
+    })
+    .await;
     until(
         SECS(3),
         "the nearby time shown taken after the snapshot",
