@@ -540,3 +540,75 @@ async fn a_free_time_in_the_window_is_said_while_joining_and_while_waiting_and_b
     waiter.finish(&[]).await;
     joiner.finish(&[]).await;
 }
+
+/// The free-now notice speaks for the party the form was opened for. A settings change that
+/// leaves nothing seating four moves the page to a party of two while the form stays open;
+/// 19:00 is free for two then, but not for the four the diner asked for, so nothing is said.
+#[tokio::test]
+async fn the_free_now_notice_is_only_for_the_party_the_form_was_opened_for() {
+    let mut body = paris_restaurant(
+        "Duo",
+        json!([{"id": "t1", "label": "T1", "max_party": 2}, {"id": "t2", "label": "T2", "max_party": 2}]),
+    );
+    body["combinations"] = json!([{"id": "c12", "tables": ["t1", "t2"], "max_party": 4}]);
+    let Some(scene) = scene("the_free_now_notice_is_only_for_the_party", body).await else {
+        return;
+    };
+    let (server, rid) = (&scene.server, &scene.rid);
+    let date = date_in(1);
+    // t1 taken at 19:00: the combination, the only seating for four, is taken around it.
+    server.hold(rid, &date, "19:00", 2, Some("t1")).await;
+    let mut driver = Driver::start().await;
+    let diner = driver.browser(1100, 900).await;
+    diner
+        .goto(&server.url(&format!("/?restaurant={rid}&date={date}&party=4")))
+        .await;
+    diner.wait_live().await;
+    diner
+        .wait_attr("#slots", "aria-busy", "false", SECS(10))
+        .await;
+    diner
+        .click(r#"[data-testid=notify][data-time="19:00"]"#)
+        .await;
+    diner.wait_visible("[data-testid=join]", SECS(3)).await;
+    assert!(
+        !diner.visible("[data-testid=join-free]").await,
+        "nothing seats four around 19:00"
+    );
+
+    let (code, v) = server
+        .send(
+            reqwest::Method::PATCH,
+            &format!("/v1/restaurants/{rid}"),
+            Some(&scene.staff),
+            Some(json!({"combinations": []})),
+        )
+        .await;
+    assert_eq!(code, 200, "{v}");
+    until(SECS(10), "the page to move to a party of two", || async {
+        let party = diner
+            .js("return document.querySelector('#party').value;", vec![])
+            .await;
+        (party == json!("2")).then_some(())
+    })
+    .await;
+    // The party of two's times have come: 19:00 is free for two (t2).
+    diner
+        .wait_attr(
+            r#"[data-testid=slot][data-time="19:00"]"#,
+            "data-available",
+            "1",
+            SECS(10),
+        )
+        .await;
+    assert!(
+        diner.visible("[data-testid=join]").await,
+        "the form stays open"
+    );
+    assert!(
+        !diner.visible("[data-testid=join-free]").await,
+        "19:00 is free for two, not for the four the form is for: {:?}",
+        diner.text("[data-testid=join-free]").await
+    );
+    diner.finish(&[]).await;
+}
