@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-pub use crate::kit::api::{date_in, date_in_zone};
+pub use crate::kit::api::{date_in, date_in_zone, open_all_day_in, zone_at_noon};
 pub use crate::kit::wait::until;
 pub use crate::kit::{require, Service};
 

@@ -612,3 +612,62 @@ async fn the_free_now_notice_is_only_for_the_party_the_form_was_opened_for() {
     );
     diner.finish(&[]).await;
 }
+
+/// A free time that passes while the join form is open drops out of the free-now notice on the
+/// page's next tick (the notice names the next free time), though no frame comes: only a
+/// change of availability used to redraw it. The page's clock is moved forward to pass it.
+#[tokio::test]
+async fn a_free_time_that_passes_drops_out_of_the_free_now_notice() {
+    let (tz, local_now) = zone_at_noon();
+    let body = open_all_day_in(
+        paris_restaurant("Midi", json!([{"id": "t1", "label": "T1", "max_party": 2}])),
+        &tz,
+    );
+    let Some(scene) = scene("a_free_time_that_passes_drops_out", body).await else {
+        return;
+    };
+    let (server, rid) = (&scene.server, &scene.rid);
+    let today = local_now.date_naive().format("%Y-%m-%d").to_string();
+    // It is 12:xx there. t1 is taken 14:00–15:30: 15:30 is the first free start after it.
+    server.hold(rid, &today, "14:00", 2, Some("t1")).await;
+    let mut driver = Driver::start().await;
+    let diner = driver.browser(1100, 900).await;
+    diner.open_diner(server, rid, &today).await;
+    diner
+        .click(r#"[data-testid=notify][data-time="14:00"]"#)
+        .await;
+    diner.wait_visible("[data-testid=join]", SECS(3)).await;
+    widen_to_the_last_time(&diner).await;
+    let said = until(SECS(5), "the first free time said", || async {
+        diner
+            .text("[data-testid=join-free]")
+            .await
+            .filter(|t| t.contains("is free now"))
+    })
+    .await;
+    assert!(said.starts_with("15:30 is free now"), "{said}");
+
+    // The page's clock moves to a minute past 15:30 there.
+    let past = local_now
+        .date_naive()
+        .and_hms_opt(15, 31, 0)
+        .unwrap()
+        .and_utc()
+        .signed_duration_since(local_now)
+        .num_milliseconds();
+    diner
+        .js(
+            "const real = Date.now.bind(Date); const ahead = arguments[0]; Date.now = () => real() + ahead;",
+            vec![json!(past)],
+        )
+        .await;
+    let next = until(SECS(15), "15:30 to drop out of the notice", || async {
+        diner
+            .text("[data-testid=join-free]")
+            .await
+            .filter(|t| t.contains("is free now") && !t.starts_with("15:30"))
+    })
+    .await;
+    assert!(next.starts_with("15:45 is free now"), "{next}");
+    diner.finish(&[]).await;
+}
