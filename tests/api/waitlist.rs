@@ -325,6 +325,47 @@ async fn an_offer_is_pushed_to_the_entrys_subscriber_within_a_second_and_its_tok
     }
 }
 
+/// The first snapshot of an entry subscribed right after its join shows the entry, never `null`
+/// ("no longer exists"): not even when the join's change is still held back by the channel's
+/// fan-out gap, as it is after a hold fanned out just before it. The date's channel already
+/// shows its waitlist (a floor), so no subscribe reads the store for it.
+#[tokio::test]
+async fn an_entry_subscribed_right_after_its_join_opens_on_the_entry() {
+    let app = TestApp::spawn().await;
+    let r = app
+        .create_restaurant(restaurant_body(many_tables(10)))
+        .await;
+    let date = date_in(3);
+    let mut floor = Ws::connect(&app.base).await;
+    floor
+        .send(
+            json!({"op": "subscribe", "sub": "f", "restaurant_id": r.id, "date": date,
+                     "view": "floor", "token": r.staff}),
+        )
+        .await;
+    assert_eq!(floor.frame().await["type"], "snapshot");
+    let mut ws = Ws::connect(&app.base).await;
+    for i in 0..10 {
+        app.held(&r.id, &date, "19:00", 2).await;
+        let (status, e) = join(&app, &r.id, join_body(&date, 2, "20:00", "20:30")).await;
+        assert_eq!(status, StatusCode::CREATED, "{e}");
+        let sub = format!("w{i}");
+        ws.send(json!({"op": "subscribe", "sub": sub, "view": "waitlist",
+                       "entry_id": e["id"], "token": e["token"]}))
+            .await;
+        let snap = loop {
+            match ws.next(Duration::from_secs(5)).await {
+                Got::Frame(f) if f["sub"] == sub.as_str() => break f,
+                Got::Frame(_) => {}
+                other => panic!("no snapshot for {sub}: {other:?}"),
+            }
+        };
+        assert_eq!(snap["type"], "snapshot", "{snap}");
+        assert_eq!(snap["data"]["id"], e["id"], "join {i}: {snap}");
+        assert_eq!(snap["data"]["status"], "waiting", "join {i}: {snap}");
+    }
+}
+
 #[tokio::test]
 async fn passing_an_offer_over_http_cascades_to_the_next_entry() {
     let app = TestApp::spawn().await;

@@ -4,7 +4,8 @@
 use crate::harness::*;
 use crate::kit::api::{date_in, free_at, many_tables, restaurant_body, Api};
 use crate::kit::wait::until;
-use crate::waitlist_live::queue;
+use crate::kit::ws::{Got, Ws};
+use crate::waitlist_live::{join, queue};
 use crate::SERIAL;
 use futures_util::future::join_all;
 use reqwest::{Method, StatusCode};
@@ -98,4 +99,48 @@ async fn five_tables_released_on_three_instances_at_once_are_offered_to_the_firs
     // The offers hold the capacity: nothing is public at 19:00.
     let avail = api.availability(&rid, &date, 2).await;
     assert_eq!(free_at(&avail, "19:00"), 0);
+}
+
+/// An entry joined on one instance and subscribed on another right after opens on the entry,
+/// never on `null` ("no longer exists"), though the join's change may still be on the bus: the
+/// other instance's channel already shows the date's waitlist (a floor), and reads the store
+/// for an entry it does not know yet.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_entry_joined_on_one_instance_and_subscribed_on_another_opens_on_the_entry() {
+    let _serial = SERIAL.lock().await;
+    let Some(c) = Cluster::start(
+        "an_entry_joined_on_one_instance_and_subscribed_on_another_opens_on_the_entry",
+        2,
+    ) else {
+        return;
+    };
+    let api = Api::new(&c.front, ADMIN);
+    let r = api.create_restaurant(restaurant_body(many_tables(2))).await;
+    let date = date_in(4);
+    let mut floor = Ws::connect(&c.instances[1].base).await;
+    floor
+        .send(
+            json!({"op": "subscribe", "sub": "f", "restaurant_id": r.id, "date": date,
+                     "view": "floor", "token": r.staff}),
+        )
+        .await;
+    assert_eq!(floor.frame().await["type"], "snapshot");
+    let on_a = api.at(&c.instances[0].base);
+    let mut ws = Ws::connect(&c.instances[1].base).await;
+    for i in 0..10 {
+        let (id, token) = join(&on_a, &r.id, &date, &format!("Guest {i}")).await;
+        let sub = format!("w{i}");
+        ws.send(json!({"op": "subscribe", "sub": sub, "view": "waitlist",
+                       "entry_id": id, "token": token}))
+            .await;
+        let snap = loop {
+            match ws.next(Duration::from_secs(5)).await {
+                Got::Frame(f) if f["sub"] == sub.as_str() => break f,
+                Got::Frame(_) => {}
+                other => panic!("no snapshot for {sub}: {other:?}"),
+            }
+        };
+        assert_eq!(snap["type"], "snapshot", "{snap}");
+        assert_eq!(snap["data"]["id"], id.as_str(), "join {i}: {snap}");
+    }
 }

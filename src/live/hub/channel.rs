@@ -199,9 +199,19 @@ impl Channel {
             let _ = done.send(false);
             return;
         }
-        if view.needs_waitlist() && !self.keeps_waitlist() {
-            // The first view of the waitlist on this channel: read it now with the day, so the
-            // snapshot's version covers it. The views already there see any change it brings.
+        // An entry's view never opens on `null` ("it no longer exists") for an entry the
+        // connection has just found in the store: the change that brings it may still be
+        // queued behind the fan-out gap (applied and fanned out now, first), or on its way over
+        // the bus from another instance (then the store is read, as for a first view).
+        let unknown =
+            |c: &Self| matches!(view, View::Entry(id) if !c.waitlist.iter().any(|e| e.id == id));
+        if self.keeps_waitlist() && unknown(self) {
+            self.on_changes(false).await;
+        }
+        if view.needs_waitlist() && (!self.keeps_waitlist() || unknown(self)) {
+            // The first view of the waitlist on this channel (or an entry it does not know
+            // yet): read it now with the day, so the snapshot's version covers it. The views
+            // already there see any change it brings.
             let before = self.version;
             self.read(false, true, Why::Subscribe).await;
             if self.version > before {
