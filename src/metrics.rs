@@ -231,8 +231,8 @@ impl Metrics {
         self.0.live_latency.observe(seconds);
     }
 
-    /// One store read by the live hub: `kind` day, waitlist or restaurant; `reason` subscribe,
-    /// change, reconcile or repair.
+    /// One store read by the live hub: `kind` day, waitlist, cancelled or restaurant; `reason`
+    /// subscribe, change, reconcile or repair.
     pub fn hub_store_read(&self, kind: &str, reason: &str) {
         self.0.hub_reads.with_label_values(&[kind, reason]).inc();
     }

@@ -32,8 +32,12 @@ pub struct RestaurantSummary {
     pub timezone: String,
 }
 
-/// A consistent read of one restaurant/date: its version and every reservation that can
-/// overlap it (those of the date and of the day before).
+/// A consistent read of one restaurant/date: its version and every live reservation that can
+/// overlap it (those of the date and of the day before): held (even past its expiry, until the
+/// sweeper marks it), confirmed, seated, completed and no-show. Released, expired and cancelled
+/// reservations occupy nothing and are never read here, so the read's cost is the live data
+/// of the two dates, not their history (the floor lists the date's cancelled ones: it reads
+/// them apart, [`Store::cancelled_on`]).
 #[derive(Debug, Clone)]
 pub struct DayView {
     pub version: u64,
@@ -74,10 +78,18 @@ pub fn as_stored(mut r: Reservation) -> Reservation {
     r
 }
 
+/// Whether a reservation in `status` is in a day read ([`DayView`]).
+pub fn in_day(status: Status) -> bool {
+    !matches!(
+        status,
+        Status::Released | Status::Expired | Status::Cancelled
+    )
+}
+
 /// Puts `r`, as a commit left it, into `day` (a date's reservations ordered by start and table,
 /// as a day read returns them): in place of the version it had, at its place in the order,
-/// after those with the same start and table; or out of it when it is a released or expired
-/// hold, which no day read returns.
+/// after those with the same start and table; or out of it when it is released, expired or
+/// cancelled, which no day read returns.
 ///
 /// A reservation's start and table are set when it is decided and never change, so the version
 /// it had sits among those with its start and table: two binary searches find them, with no
@@ -92,7 +104,7 @@ pub fn place_in_day(day: &mut Vec<Reservation>, r: &Reservation) {
         day.remove(from + i);
         to -= 1;
     }
-    if !matches!(r.status, Status::Released | Status::Expired) {
+    if in_day(r.status) {
         day.insert(to, r.clone());
     }
 }
@@ -379,6 +391,13 @@ pub trait Store: Outbox + Send + Sync + 'static {
     /// A date's view, shared: an unchanged date's view may be the one the store kept from its
     /// last read (SQLite), handed out without a copy.
     async fn day(&self, restaurant_id: Uuid, date: LocalDate) -> StoreResult<Arc<DayView>>;
+    /// The cancelled reservations of one date (the floor lists them beside its day), ordered
+    /// by start then table id. A cancelled reservation never changes again.
+    async fn cancelled_on(
+        &self,
+        restaurant_id: Uuid,
+        date: LocalDate,
+    ) -> StoreResult<Vec<Reservation>>;
     /// Reservations of one date, every status, ordered by start then table id.
     async fn reservations_on(
         &self,

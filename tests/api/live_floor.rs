@@ -184,3 +184,64 @@ async fn a_walk_in_counts_in_the_pacing_of_its_window_on_the_floor() {
         json!([{"window": window, "covers": 7, "max_covers": 6, "parties": 1, "max_parties": null}])
     );
 }
+
+/// The floor lists a cancelled booking, though the day read behind availability no longer
+/// holds cancelled reservations: a floor opened on a date its channel already serves to
+/// diners reads them, one opened next to it has them too, and a cancellation made while it
+/// watches stays on it.
+#[tokio::test]
+async fn the_floor_lists_cancelled_bookings_whichever_way_it_learns_of_them() {
+    let app = TestApp::spawn().await;
+    let r = restaurant(&app).await;
+    let date = date_in(3);
+    let booked_and_cancelled = |time: &'static str| {
+        let (app, rid, date) = (&app, r.id.clone(), date.clone());
+        async move {
+            let h = app.held(&rid, &date, time, 2).await;
+            let (id, token) = (h["id"].as_str().unwrap(), h["token"].as_str().unwrap());
+            assert_eq!(app.confirm(id, token).await.status(), StatusCode::OK);
+            let res = app.delete_reservation(id, token).await;
+            assert_eq!(res.status(), StatusCode::NO_CONTENT);
+            id.to_owned()
+        }
+    };
+    // The channel serves a diner first: its day has no cancelled reservation.
+    let mut diner = Ws::connect(&app.base).await;
+    diner.subscribe("two", &r.id, &date, 2).await;
+    let first = booked_and_cancelled("19:00").await;
+    let cancelled_on = |floor: &Value| -> Vec<String> {
+        floor["tables"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|t| t["reservations"].as_array().unwrap().iter())
+            .filter(|x| x["status"] == "cancelled")
+            .map(|x| x["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let floor_sub = |sub: &str| {
+        json!({"op": "subscribe", "sub": sub, "restaurant_id": r.id, "date": date,
+               "view": "floor", "token": r.staff})
+    };
+    let mut floor = Ws::connect(&app.base).await;
+    floor.send(floor_sub("f")).await;
+    let snap = floor.frame().await;
+    assert_eq!(snap["type"], "snapshot", "{snap}");
+    assert_eq!(cancelled_on(&snap["data"]), vec![first.clone()], "{snap}");
+
+    // Cancelled while the floor watches: the update's table keeps it, as cancelled.
+    let second = booked_and_cancelled("20:00").await;
+    let up = loop {
+        let f = floor.frame().await;
+        if f["cause"] == "cancelled" {
+            break f;
+        }
+    };
+    assert_eq!(cancelled_on(&up), [first.clone(), second.clone()], "{up}");
+
+    // A second floor, opened on the channel as it is.
+    let mut other = Ws::connect(&app.base).await;
+    other.send(floor_sub("g")).await;
+    let snap = other.frame().await;
+    assert_eq!(cancelled_on(&snap["data"]), [first, second], "{snap}");
+}

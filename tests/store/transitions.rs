@@ -11,6 +11,7 @@ contract!(
     a_hold_past_expiry_cannot_be_confirmed,
     a_hold_taken_over_after_expiry_cannot_be_confirmed_by_a_clock_running_behind,
     releasing_a_hold_or_cancelling_a_booking_frees_the_table_at_once,
+    a_cancelled_booking_leaves_the_day_for_the_floor_and_the_staff_list,
     completing_early_frees_the_rest_of_the_table,
     each_due_hold_is_expired_exactly_once_across_concurrent_sweepers,
 );
@@ -139,6 +140,81 @@ async fn releasing_a_hold_or_cancelling_a_booking_frees_the_table_at_once(b: &Ba
         TransitionOutcome::Conflict(Some(_))
     ));
     won(s, new(hold_at(&r, at(19, 0), 90), &["t1"], 1, now)).await;
+}
+
+/// A cancelled booking is out of every day read (availability, holds and live reloads pay for
+/// live reservations, not for cancellations), read only by the floor (`cancelled_on`), the
+/// staff list and its own id. On DynamoDB its item left the day's key range.
+async fn a_cancelled_booking_leaves_the_day_for_the_floor_and_the_staff_list(b: &Backend) {
+    let s = &b.store;
+    let r = created(s, "Annulé").await;
+    let now = morning();
+    let (kept, _) = won(s, new(hold_at(&r, at(18, 0), 60), &["t2"], 1, now)).await;
+    let (h, _) = won(s, new(hold_at(&r, at(19, 0), 90), &["t1"], 1, now)).await;
+    done(
+        s.transition(transition(h.id, Status::Held, Status::Confirmed, now))
+            .await
+            .unwrap(),
+    );
+    done(
+        s.transition(transition(h.id, Status::Confirmed, Status::Cancelled, now))
+            .await
+            .unwrap(),
+    );
+    let ids = |v: &[tablecast::domain::Reservation]| v.iter().map(|x| x.id).collect::<Vec<_>>();
+    // The next date's read covers this one too (a reservation may run past midnight).
+    for date in [day(), day().succ()] {
+        assert_eq!(
+            ids(&s.day(r.id, date).await.unwrap().reservations),
+            [kept.id]
+        );
+    }
+    let cancelled = s.cancelled_on(r.id, day()).await.unwrap();
+    assert_eq!(
+        cancelled
+            .iter()
+            .map(|x| (x.id, x.status))
+            .collect::<Vec<_>>(),
+        [(h.id, Status::Cancelled)]
+    );
+    assert!(s.cancelled_on(r.id, day().succ()).await.unwrap().is_empty());
+    let listed: Vec<Status> = s
+        .reservations_on(r.id, day())
+        .await
+        .unwrap()
+        .iter()
+        .filter(|x| x.id == h.id)
+        .map(|x| x.status)
+        .collect();
+    assert_eq!(listed, [Status::Cancelled]);
+    assert_eq!(
+        s.reservation(h.id).await.unwrap().map(|x| x.status),
+        Some(Status::Cancelled)
+    );
+    if let Some(table) = b.dynamo_table() {
+        let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .load()
+            .await;
+        let out = aws_sdk_dynamodb::Client::new(&sdk)
+            .query()
+            .table_name(table)
+            .consistent_read(true)
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(
+                ":pk",
+                aws_sdk_dynamodb::types::AttributeValue::S(format!("R#{}", r.id)),
+            )
+            .send()
+            .await
+            .unwrap();
+        let at: Vec<&str> = out
+            .items()
+            .iter()
+            .map(|i| i["sk"].as_s().unwrap().as_str())
+            .filter(|sk| sk.ends_with(&h.id.to_string()))
+            .collect();
+        assert_eq!(at, [format!("CX#{}#R#{}", day(), h.id)]);
+    }
 }
 
 async fn completing_early_frees_the_rest_of_the_table(b: &Backend) {

@@ -10,7 +10,7 @@
 //! ignored. Anything else is a gap: a change in between has not arrived (yet), or the version
 //! moved in a way only a read can tell.
 use crate::booking::{Change, Image};
-use crate::domain::{Cause, LocalDate, Reservation, WaitlistEntry};
+use crate::domain::{Cause, LocalDate, Reservation, Status, WaitlistEntry};
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -77,19 +77,36 @@ pub fn fit(change: &Change, date: LocalDate, parts: &Parts) -> Fit {
     }
 }
 
+/// What a channel keeps beside its day while a view shows it: the date's waitlist (in queue
+/// order) and its cancelled reservations (the floor's).
+#[derive(Default)]
+pub struct Extras<'a> {
+    pub waitlist: Option<&'a mut Vec<WaitlistEntry>>,
+    pub cancelled: Option<&'a mut Vec<Reservation>>,
+}
+
+impl Extras<'_> {
+    fn reborrow(&mut self) -> Extras<'_> {
+        Extras {
+            waitlist: self.waitlist.as_deref_mut(),
+            cancelled: self.cancelled.as_deref_mut(),
+        }
+    }
+}
+
 /// Applies a change that [`fit`]s with [`Fit::Apply`]: its image to the day (the reservations
-/// of `date` and of the day before, released and expired holds left out, as a read returns
-/// them) and, when the channel keeps it, to the date's waitlist (in queue order); then its
-/// steps to `parts`.
+/// of `date` and of the day before, released, expired and cancelled ones left out, as a read
+/// returns them) and to what the channel keeps beside it ([`Extras`]); then its steps to
+/// `parts`.
 pub fn apply(
     change: &Change,
     date: LocalDate,
     parts: &mut Parts,
     day: &mut Vec<Reservation>,
-    waitlist: Option<&mut Vec<WaitlistEntry>>,
+    extras: Extras<'_>,
 ) {
     if let Some(image) = change.image.as_deref() {
-        apply_image(image, date, day, waitlist);
+        apply_image(image, date, day, extras);
     }
     for s in change.steps.iter().filter(|s| s.date == date) {
         parts.0.insert(s.part.clone(), s.to);
@@ -121,7 +138,7 @@ pub fn settle(
     date: LocalDate,
     parts: &mut Parts,
     day: &mut Vec<Reservation>,
-    mut waitlist: Option<&mut Vec<WaitlistEntry>>,
+    mut extras: Extras<'_>,
 ) -> (Option<(Cause, DateTime<Utc>)>, bool) {
     let (mut last, mut read) = (None, false);
     // Changes arrive in the order their requests published them, not the order they committed
@@ -144,7 +161,7 @@ pub fn settle(
                 Fit::Seen => progress = true,
                 Fit::Read => read = true,
                 Fit::Apply => {
-                    apply(&c, date, parts, day, waitlist.as_deref_mut());
+                    apply(&c, date, parts, day, extras.reborrow());
                     last = merge(last, Some((c.cause, c.at)));
                     progress = true;
                 }
@@ -157,18 +174,25 @@ pub fn settle(
     }
 }
 
-fn apply_image(
-    image: &Image,
-    date: LocalDate,
-    day: &mut Vec<Reservation>,
-    waitlist: Option<&mut Vec<WaitlistEntry>>,
-) {
+fn apply_image(image: &Image, date: LocalDate, day: &mut Vec<Reservation>, extras: Extras<'_>) {
     for r in &image.reservations {
         if r.date == date || r.date == date.pred() {
             crate::store::place_in_day(day, r);
         }
     }
-    let Some(waitlist) = waitlist else { return };
+    if let Some(cancelled) = extras.cancelled {
+        // A cancelled reservation never changes again: it joins the list once, in its place.
+        for r in image.reservations.iter().filter(|r| r.date == date) {
+            if r.status == Status::Cancelled && !cancelled.iter().any(|x| x.id == r.id) {
+                let at =
+                    cancelled.partition_point(|x| (x.start, &x.table_id) <= (r.start, &r.table_id));
+                cancelled.insert(at, r.clone());
+            }
+        }
+    }
+    let Some(waitlist) = extras.waitlist else {
+        return;
+    };
     let mut moved = false;
     for e in image.entries.iter().filter(|e| e.date == date) {
         match waitlist.iter_mut().find(|x| x.id == e.id) {
@@ -231,8 +255,10 @@ mod tests {
         let at = |table: &str, time: &str| {
             super::super::view::tests::held(&r, table, date(), time, Utc::now())
         };
+        // A no-show marked at its start ends there: a new hold may start at its time.
         let mut cancelled = at("t1", "19:00");
-        cancelled.status = Status::Cancelled;
+        cancelled.status = Status::NoShow;
+        cancelled.end = cancelled.start;
         let mut day = vec![
             at("t2", "18:00"),
             cancelled.clone(),
@@ -240,7 +266,7 @@ mod tests {
             at("t1", "20:00"),
         ];
         let ids = |day: &[Reservation]| day.iter().map(|x| x.id).collect::<Vec<_>>();
-        // A new hold at 19:00 on t1 goes after the cancelled one there, before t2's.
+        // A new hold at 19:00 on t1 goes after the no-show there, before t2's.
         let new = at("t1", "19:00");
         crate::store::place_in_day(&mut day, &new);
         assert_eq!(
@@ -350,7 +376,7 @@ mod tests {
         let gap = Arc::new(change(&held("22:00"), &[("", 7, 8)]));
         ahead.insert(2, gap.clone());
         let mut day = Vec::new();
-        let (last, read) = settle(&mut ahead, date(), &mut parts, &mut day, None);
+        let (last, read) = settle(&mut ahead, date(), &mut parts, &mut day, Extras::default());
         assert_eq!(parts.version(), 6);
         assert!(last.is_some());
         assert!(!read);
@@ -363,7 +389,7 @@ mod tests {
         // A duplicate is dropped; the gap's change applies once 7 arrives.
         ahead.push(Arc::new(change(&holds[0], &[("", 0, 1)])));
         ahead.push(Arc::new(change(&held("23:00"), &[("", 6, 7)])));
-        settle(&mut ahead, date(), &mut parts, &mut day, None);
+        settle(&mut ahead, date(), &mut parts, &mut day, Extras::default());
         assert!(ahead.is_empty());
         assert_eq!(parts.version(), 8);
         assert_eq!(day.len(), 8);
@@ -380,7 +406,7 @@ mod tests {
             date(),
             &mut parts,
             &mut day,
-            None,
+            Extras::default(),
         );
         assert_eq!(day.len(), 2);
         assert_eq!(parts.version(), 6);
@@ -391,7 +417,7 @@ mod tests {
             date(),
             &mut parts,
             &mut day,
-            None,
+            Extras::default(),
         );
         assert_eq!(day, vec![b.clone()]);
         let mut confirmed = b.clone();
@@ -401,9 +427,40 @@ mod tests {
             date(),
             &mut parts,
             &mut day,
-            None,
+            Extras::default(),
         );
         assert_eq!(day, vec![confirmed]);
         assert_eq!(parts.version(), 8);
+    }
+
+    /// A cancellation leaves the day, as a read leaves it out, and joins the cancelled list
+    /// the floor keeps (once, in start order), when one is kept.
+    #[test]
+    fn a_cancelled_reservation_leaves_the_day_for_the_floors_list() {
+        let mut parts = Parts::of(&[(String::new(), 1)]);
+        let (a, b) = (held("19:00"), held("21:00"));
+        let mut day = vec![a.clone(), b.clone()];
+        let (mut x, mut y) = (a.clone(), b.clone());
+        (x.status, y.status) = (Status::Cancelled, Status::Cancelled);
+        let mut cancelled = Vec::new();
+        for (c, step) in [(&y, ("", 1, 2)), (&x, ("", 2, 3)), (&x, ("", 3, 4))] {
+            let extras = Extras {
+                waitlist: None,
+                cancelled: Some(&mut cancelled),
+            };
+            apply(&change(c, &[step]), date(), &mut parts, &mut day, extras);
+        }
+        assert!(day.is_empty(), "{day:?}");
+        assert_eq!(cancelled, vec![x.clone(), y]);
+        // Without a floor nothing is kept.
+        let mut day = vec![a];
+        apply(
+            &change(&x, &[("", 4, 5)]),
+            date(),
+            &mut parts,
+            &mut day,
+            Extras::default(),
+        );
+        assert!(day.is_empty());
     }
 }

@@ -10,7 +10,7 @@ use crate::metrics::Metrics;
 use crate::wire::floor::waitlist_views;
 use crate::wire::WaitlistEntryView;
 use chrono::{DateTime, Utc};
-use read::{Why, GAP_WAIT};
+use read::{Also, Why, GAP_WAIT};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -116,6 +116,8 @@ pub(super) struct Channel {
     day: Vec<Reservation>,
     /// The date's waitlist, read only while a view shows it.
     waitlist: Vec<WaitlistEntry>,
+    /// The date's cancelled reservations, read only while a floor shows them.
+    cancelled: Vec<Reservation>,
     version: u64,
     /// The parts of `version` (see `apply`).
     parts: Parts,
@@ -150,6 +152,7 @@ impl Channel {
             restaurant: None,
             day: Vec::new(),
             waitlist: Vec::new(),
+            cancelled: Vec::new(),
             version: 0,
             parts: Parts::default(),
             ahead: Vec::new(),
@@ -184,7 +187,14 @@ impl Channel {
         now: DateTime<Utc>,
     ) -> (State, Arc<str>) {
         let r = self.restaurant.as_ref().expect("loaded");
-        view::compute(r, self.key.1, self.version, &self.day, waitlist, view, now)
+        if view != View::Floor || self.cancelled.is_empty() {
+            return view::compute(r, self.key.1, self.version, &self.day, waitlist, view, now);
+        }
+        // The floor lists the date's cancelled reservations beside the day, in its order.
+        let mut all = self.day.clone();
+        all.extend(self.cancelled.iter().cloned());
+        all.sort_by(|a, b| (a.start, &a.table_id).cmp(&(b.start, &b.table_id)));
+        view::compute(r, self.key.1, self.version, &all, waitlist, view, now)
     }
 
     async fn subscribe(
@@ -208,12 +218,18 @@ impl Channel {
         if self.keeps_waitlist() && unknown(self) {
             self.on_changes(false).await;
         }
-        if view.needs_waitlist() && (!self.keeps_waitlist() || unknown(self)) {
+        let first_floor = view == View::Floor && !self.keeps_cancelled();
+        if first_floor || view.needs_waitlist() && (!self.keeps_waitlist() || unknown(self)) {
             // The first view of the waitlist on this channel (or an entry it does not know
-            // yet): read it now with the day, so the snapshot's version covers it. The views
-            // already there see any change it brings.
+            // yet), or the first floor (which lists the cancelled reservations too): read it
+            // now with the day, so the snapshot's version covers it. The views already there
+            // see any change it brings.
             let before = self.version;
-            self.read(false, true, Why::Subscribe).await;
+            let also = Also {
+                waitlist: true,
+                cancelled: view == View::Floor || self.keeps_cancelled(),
+            };
+            self.read(false, also, Why::Subscribe).await;
             if self.version > before {
                 self.fan_out(Cause::Changed, Utc::now(), false);
             }
@@ -295,6 +311,9 @@ impl Channel {
                 .sub((before - g.members.len()) as i64);
         }
         self.groups.retain(|_, g| !g.members.is_empty());
+        if !self.keeps_cancelled() {
+            self.cancelled = Vec::new();
+        }
         next
     }
 

@@ -153,13 +153,7 @@ impl DynamoStore {
             window: extras.window.map(|(w, _)| window_sk(r.date, &w)),
             entry: extras.entry.map(|o| o.entry),
         };
-        let pointer = Pointer {
-            id: r.id,
-            restaurant_id: r.restaurant_id,
-            date: r.date,
-            ttl,
-            dead: false,
-        };
+        let pointer = Pointer::of(&r, ttl);
         // The reservation first: its failed condition means an earlier send landed.
         let mut items = vec![
             self.put(reservation_item(&stored)?, Some(NOT_EXISTS))?,

@@ -105,6 +105,8 @@ pub fn is_dead(status: Status) -> bool {
 pub fn reservation_sk_of(r: &Reservation) -> String {
     if is_dead(r.status) {
         dead_sk(r.date, r.id)
+    } else if r.status == Status::Cancelled {
+        cancelled_sk(r.date, r.id)
     } else {
         reservation_sk(r.date, r.id)
     }
@@ -312,13 +314,30 @@ pub struct Pointer {
     pub ttl: Option<i64>,
     /// Whether the reservation is a dead hold (it lives at [`dead_sk`]).
     pub dead: bool,
+    /// Whether it is cancelled (it lives at [`cancelled_sk`]; one cancelled before that layout
+    /// was pointed to without this and stays at its day key).
+    pub cancelled: bool,
 }
 
 impl Pointer {
+    /// The pointer of `r` as it is now.
+    pub fn of(r: &Reservation, ttl: Option<i64>) -> Pointer {
+        Pointer {
+            id: r.id,
+            restaurant_id: r.restaurant_id,
+            date: r.date,
+            ttl,
+            dead: is_dead(r.status),
+            cancelled: r.status == Status::Cancelled,
+        }
+    }
+
     /// The key of the reservation item it points to.
     pub fn target(&self) -> (String, String) {
         let sk = if self.dead {
             dead_sk(self.date, self.id)
+        } else if self.cancelled {
+            cancelled_sk(self.date, self.id)
         } else {
             reservation_sk(self.date, self.id)
         };
@@ -334,6 +353,9 @@ pub fn pointer_item(p: &Pointer) -> Item {
     if p.dead {
         item.insert("dead".into(), AttributeValue::Bool(true));
     }
+    if p.cancelled {
+        item.insert("cx".into(), AttributeValue::Bool(true));
+    }
     if let Some(t) = p.ttl {
         item.insert(TTL.into(), n(t));
     }
@@ -347,6 +369,7 @@ pub fn pointer_from(id: Uuid, item: &Item) -> StoreResult<Pointer> {
         date: LocalDate::parse(get_s(item, "date")?).map_err(|e| StoreError::corrupt("date", e))?,
         ttl: opt_n(item, TTL)?,
         dead: matches!(item.get("dead"), Some(AttributeValue::Bool(true))),
+        cancelled: matches!(item.get("cx"), Some(AttributeValue::Bool(true))),
     })
 }
 

@@ -188,12 +188,22 @@ fn a_pointer_round_trips() {
         date: LocalDate::parse("2026-12-05").unwrap(),
         ttl: Some(99),
         dead: false,
+        cancelled: false,
     };
     assert_eq!(pointer_from(p.id, &pointer_item(&p)).unwrap(), p);
     assert_eq!(p.target().1, reservation_sk(p.date, p.id));
-    let d = Pointer { dead: true, ..p };
+    let d = Pointer {
+        dead: true,
+        ..p.clone()
+    };
     assert_eq!(pointer_from(d.id, &pointer_item(&d)).unwrap(), d);
     assert_eq!(d.target().1, dead_sk(d.date, d.id));
+    let c = Pointer {
+        cancelled: true,
+        ..p
+    };
+    assert_eq!(pointer_from(c.id, &pointer_item(&c)).unwrap(), c);
+    assert_eq!(c.target().1, cancelled_sk(c.date, c.id));
 }
 
 #[test]

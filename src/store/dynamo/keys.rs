@@ -4,7 +4,8 @@
 //!
 //! | item | `pk` | `sk` | read by |
 //! |---|---|---|---|
-//! | live or business reservation (`held`, `confirmed`, `seated`, `completed`, `no_show`, `cancelled`) | `R#{rid}` | `D#{date}#R#{id}` | the day's `Query` |
+//! | live reservation (`held`, `confirmed`, `seated`, `completed`, `no_show`) | `R#{rid}` | `D#{date}#R#{id}` | the day's `Query` |
+//! | cancelled reservation | `R#{rid}` | `CX#{date}#R#{id}` | the staff list and the floor of its date only |
 //! | dead hold (`released`, `expired`) | `R#{rid}` | `E#{date}#R#{id}` | the staff list of its date and retention only |
 //! | change counter (`n`, and `nx` for the next date) | `R#{rid}` | `D#{date}#C#{table}` | the day's `Query` (its date's and the next's) |
 //! | table (settings revision `rev`, settings-change `fence`) | `O#{rid}#{table}` | `T` | the holds of that table (a `ConditionCheck`), settings changes |
@@ -19,9 +20,11 @@
 //!   candidate read) covers `D#{date-1}#` … `D#{date}#~`. A hold that is released or expired is
 //!   *moved* to `E#{date}#R#{id}` in the very transaction that releases or expires it (a
 //!   conditional `Delete` of the old key and a `Put` of the new one; its pointer `X#{id}` records
-//!   the key it now lives at). So the day's read costs the live reservations and that date's
-//!   closed business records (cancelled, completed, no-show, which the floor lists), never the
-//!   churn of abandoned holds. A hold that has expired but is not yet swept stays under `D#`
+//!   the key it now lives at). A reservation that is cancelled moves the same way, to
+//!   `CX#{date}#R#{id}`, where only the staff list and the floor (which list it) read it. So the
+//!   day's read costs the live reservations of its dates (completed and no-show ones occupy
+//!   their table until their end), never the churn of abandoned holds or cancellations.
+//!   (A reservation cancelled before this layout stays under `D#`: the day's read drops it.) A hold that has expired but is not yet swept stays under `D#`
 //!   for the ≤ 2 s until the sweeper moves it; it is free by condition meanwhile. The counter a
 //!   move bumps carries `lg` ("its last reservation left the day"), so a read that no longer
 //!   sees that reservation is not mistaken for a torn one.
@@ -93,6 +96,15 @@ pub fn dead_sk(date: LocalDate, id: Uuid) -> String {
 
 pub fn dead_prefix(date: LocalDate) -> String {
     format!("E#{date}#R#")
+}
+
+/// Where a cancelled reservation lives: outside every day's `Query` range.
+pub fn cancelled_sk(date: LocalDate, id: Uuid) -> String {
+    format!("CX#{date}#R#{id}")
+}
+
+pub fn cancelled_prefix(date: LocalDate) -> String {
+    format!("CX#{date}#R#")
 }
 
 /// The item of one client's live-hold slots.
@@ -283,6 +295,9 @@ mod tests {
         assert!(dead_sk(d, id) > hi && dead_sk(d.succ(), id) > hi);
         assert!(dead_sk(d, id).starts_with(&dead_prefix(d)));
         assert!(dead_sk(d.pred(), id) > format!("{}~", date_prefix(d.succ())));
+        assert!(cancelled_sk(d, id) < lo && cancelled_sk(d.succ(), id) < lo);
+        assert!(cancelled_sk(d, id).starts_with(&cancelled_prefix(d)));
+        assert!(!cancelled_sk(d.succ(), id).starts_with(&cancelled_prefix(d)));
     }
 
     #[test]

@@ -12,12 +12,13 @@
 //! | restaurant | `R#{rid}` | `META` | settings document, `rev`, `wide`, a settings-change fence; never in a hold |
 //! | reservation | `R#{rid}` | `D#{date}#R#{id}` | the reservation, its write count `wc`, stamp `tx` |
 //! | dead hold | `R#{rid}` | `E#{date}#R#{id}` | a released or expired hold, out of the day's range |
+//! | cancelled reservation | `R#{rid}` | `CX#{date}#R#{id}` | out of the day's range; the floor and the staff list read it |
 //! | client slots | `C#{client}` | `C` | `s0…` the client's live holds, for its cap |
 //! | pacing window | `P#{rid}` | `{date}#{start}#{end}` | version `v`, entries `h{id}` not yet in the day's read, lapse marks `x{id}` (see [`pacing`]) |
 //! | change counter | `R#{rid}` | `D#{date}#C#{table}` | `n` changes of one table that date, `nx` of them past midnight |
 //! | occupancy cell | `O#{rid}#{table}` | 15-minute cell number | one attribute per claimed minute |
 //! | table | `O#{rid}#{table}` | `T` | the settings `rev` its holds must be computed against, a settings-change `fence` |
-//! | pointer | `X#{id}` | `X` | restaurant and date of a reservation id, whether it is dead |
+//! | pointer | `X#{id}` | `X` | restaurant and date of a reservation id, whether it is dead or cancelled |
 //! | link record | `X#{id}` | `K#{sha256}` | a mailed link token of the reservation, found and deleted with it by the purge |
 //! | token | `K#{sha256}` | `K` | staff or reservation owner |
 //! | idempotency | `I#{scope}` | `I` | fingerprint, state, first answer (TTL 24 h) |
@@ -34,7 +35,8 @@
 //!   (the restaurant-wide version) in parallel. The listing queries the `RESTAURANTS` partition;
 //!   the sweeper queries the sparse `due` index (`due_pk` = one of 4 shards, `due_at` = expiry),
 //!   which only held reservations carry. Nothing on a request path scans, and the day's range
-//!   holds no released or expired hold: those are moved to `E#…` as they die.
+//!   holds no released or expired hold and no cancelled reservation: those are moved to `E#…`
+//!   and `CX#…` as they leave it.
 //! - **No overlap, by condition.** A table's time is cut into 15-minute UTC cells; a cell holds
 //!   one attribute per occupied minute whose value is `{expiry:016}{owner}` (see [`cells`]).
 //!   Claiming a minute requires it to be absent or expired (`value < "{now:016}~"`), so expired
@@ -257,6 +259,14 @@ impl Store for DynamoStore {
 
     async fn day(&self, restaurant_id: Uuid, date: LocalDate) -> StoreResult<Arc<DayView>> {
         self.day_(restaurant_id, date).await.map(Arc::new)
+    }
+
+    async fn cancelled_on(
+        &self,
+        restaurant_id: Uuid,
+        date: LocalDate,
+    ) -> StoreResult<Vec<Reservation>> {
+        self.cancelled_on_(restaurant_id, date).await
     }
 
     async fn reservations_on(

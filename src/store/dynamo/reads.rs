@@ -81,14 +81,32 @@ impl DynamoStore {
         Ok(DayView {
             version,
             parts: parts_of(wide, date, &items.counters),
+            // A reservation cancelled before cancelled ones left the day's range is still in
+            // it: read, but not part of the day.
             reservations: ordered(
                 items
                     .reservations
                     .into_iter()
                     .map(|r| r.reservation)
+                    .filter(|r| crate::store::in_day(r.status))
                     .collect(),
             ),
         })
+    }
+
+    pub(super) async fn cancelled_on_(
+        &self,
+        rid: Uuid,
+        date: LocalDate,
+    ) -> StoreResult<Vec<Reservation>> {
+        let items = self
+            .query_prefix(&restaurant_pk(rid), &cancelled_prefix(date))
+            .await?;
+        let all = items
+            .iter()
+            .map(|i| reservation_from(i).map(|r| r.reservation))
+            .collect::<StoreResult<Vec<_>>>()?;
+        Ok(ordered(all))
     }
 
     pub(super) async fn reservations_on_(
@@ -96,21 +114,28 @@ impl DynamoStore {
         rid: Uuid,
         date: LocalDate,
     ) -> StoreResult<Vec<Reservation>> {
-        // The staff list shows every status: the date's live and business records, and the
-        // dead holds kept beside them (only this listing and retention read those).
-        let (prefix, dead, pk) = (
+        // The staff list shows every status: the date's live records, its cancelled ones and
+        // the dead holds kept beside them (only this listing, the floor and retention read
+        // those).
+        let (prefix, dead, cancelled, pk) = (
             format!("{}R#", date_prefix(date)),
             dead_prefix(date),
+            cancelled_prefix(date),
             restaurant_pk(rid),
         );
         // One after the other, the live first: a hold that expires or is released meanwhile
-        // moves from the live records to the dead, only that way, so it is in the dead if it
-        // left the live before their read, and in both if it left after (read in parallel it
-        // could be in neither). The dead record, the later, is the one kept.
+        // moves from the live records to the dead, and a cancelled reservation to the
+        // cancelled, only that way, so it is in its new range if it left the live before their
+        // read, and in both if it left after (read in parallel it could be in neither). The
+        // record in the new range, the later, is the one kept.
         let live = self.query_prefix(&pk, &prefix).await?;
-        let dead = self.query_prefix(&pk, &dead).await?;
+        let (dead, cancelled) = tokio::try_join!(
+            self.query_prefix(&pk, &dead),
+            self.query_prefix(&pk, &cancelled)
+        )?;
         let mut all: Vec<Reservation> = dead
             .iter()
+            .chain(cancelled.iter())
             .chain(live.iter())
             .map(|i| reservation_from(i).map(|r| r.reservation))
             .collect::<StoreResult<_>>()?;

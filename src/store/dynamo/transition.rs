@@ -206,8 +206,9 @@ impl DynamoStore {
     }
 
     /// `cur` → `next` under `cond` (on `cur`), the conditional item first. When `next` is a dead
-    /// hold it moves out of the day's range: a conditional `Delete` of `cur`, a `Put` of `next`
-    /// at its dead key, and its pointer re-pointed, all in the caller's transaction.
+    /// hold or cancelled it moves out of the day's range: a conditional `Delete` of `cur`, a
+    /// `Put` of `next` at its new key, and its pointer re-pointed, all in the caller's
+    /// transaction.
     fn write_or_move(
         &self,
         cur: &StoredReservation,
@@ -238,13 +239,7 @@ impl DynamoStore {
             .set_expression_attribute_values(e.values())
             .build()
             .map_err(super::io::build_err)?;
-        let pointer = Pointer {
-            id: to.id,
-            restaurant_id: to.restaurant_id,
-            date: to.date,
-            ttl: next.ttl,
-            dead: is_dead(to.status),
-        };
+        let pointer = Pointer::of(to, next.ttl);
         Ok(vec![
             TransactWriteItem::builder().delete(delete).build(),
             self.put(reservation_item(next)?, None)?,

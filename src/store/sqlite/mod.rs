@@ -37,6 +37,10 @@ pub fn request_path_sql() -> Vec<(&'static str, String)> {
         ("expire blocking holds", decide::expire_blocking_sql()),
         ("busy tables (writer)", decide::busy_tables_sql()),
         ("day view", reads::day_sql().to_owned()),
+        (
+            "cancelled of a date (floor)",
+            reads::cancelled_sql().to_owned(),
+        ),
         ("pacing window", decide::pacing_count_sql()),
         (
             "live holds of a client",
@@ -265,6 +269,14 @@ impl Store for SqliteStore {
 
     async fn day(&self, restaurant_id: Uuid, date: LocalDate) -> StoreResult<Arc<DayView>> {
         self.day_(restaurant_id, date).await
+    }
+
+    async fn cancelled_on(
+        &self,
+        restaurant_id: Uuid,
+        date: LocalDate,
+    ) -> StoreResult<Vec<Reservation>> {
+        self.cancelled_on_(restaurant_id, date).await
     }
 
     async fn reservations_on(

@@ -3,7 +3,7 @@
 //! connection's thread and a wake-up of the task, which for a busy date's thousand rows cost
 //! more than the query.
 use super::raw::{Script, Value};
-use super::rows::{db, reservation_columns, row_to_reservation, RawRow, SHOWN_SQL};
+use super::rows::{db, reservation_columns, row_to_reservation, RawRow, OCCUPYING_SQL, SHOWN_SQL};
 use super::SqliteStore;
 use crate::domain::{LocalDate, Reservation};
 use crate::store::{DayView, Step, StoreError, StoreResult};
@@ -24,18 +24,34 @@ const VERSIONS_SQL: &str = "SELECT MAX(o.wide_version, COALESCE(d.version, 0)) A
      WHERE o.id = ?1";
 
 /// A day view in one statement (one snapshot): the two versions (`VERSIONS_SQL`) on every row,
-/// then the reservations of the date and the day before, all but released and expired holds,
-/// which occupy nothing and which no view lists (the floor does list cancelled ones); a day
-/// without reservations is one row of the versions alone. The predicate keeps the read on the
-/// partial index of what is shown, whatever the history. Same parameters.
+/// then the live reservations of the date and the day before (those that occupy a table);
+/// released, expired and cancelled ones occupy nothing and are never read here (the floor reads
+/// a date's cancelled ones apart: `cancelled_sql`). A day without reservations is one row of
+/// the versions alone. The predicate keeps the read on the partial index of live reservations
+/// (`reservations_pacing`), whatever the history. Same parameters.
 pub(super) fn day_sql() -> &'static str {
     static SQL: OnceLock<String> = OnceLock::new();
     SQL.get_or_init(|| {
         format!(
             "SELECT v.version, v.pred_version, {} FROM ({VERSIONS_SQL}) AS v
          LEFT JOIN reservations AS x ON x.restaurant_id = ?1 AND x.date IN (?2, ?3)
-           AND x.{SHOWN_SQL}
+           AND x.status IN {OCCUPYING_SQL}
          ORDER BY x.start_ms, x.table_id",
+            reservation_columns("x")
+        )
+    })
+}
+
+/// The cancelled reservations of a date, for the floor: searched in the partial index of what
+/// is shown (the date's live and business records), never among its dead holds. ?1 restaurant,
+/// ?2 date.
+pub(super) fn cancelled_sql() -> &'static str {
+    static SQL: OnceLock<String> = OnceLock::new();
+    SQL.get_or_init(|| {
+        format!(
+            "SELECT {} FROM reservations AS x WHERE x.restaurant_id = ?1 AND x.date = ?2
+               AND x.{SHOWN_SQL} AND x.status = 'cancelled'
+             ORDER BY x.start_ms, x.table_id",
             reservation_columns("x")
         )
     })
@@ -318,6 +334,24 @@ impl SqliteStore {
         let values = [restaurant_id.to_string().into(), date.to_string().into()];
         let rows = self
             .read_raw("list reservations of a date", date_sql(), &values)
+            .await?;
+        rows.iter()
+            .map(|row| row_to_reservation(&RawRow { values: row, at: 0 }))
+            .collect()
+    }
+
+    pub(super) async fn cancelled_on_(
+        &self,
+        restaurant_id: Uuid,
+        date: LocalDate,
+    ) -> StoreResult<Vec<Reservation>> {
+        let values = [restaurant_id.to_string().into(), date.to_string().into()];
+        let rows = self
+            .read_raw(
+                "read a date's cancelled reservations",
+                cancelled_sql(),
+                &values,
+            )
             .await?;
         rows.iter()
             .map(|row| row_to_reservation(&RawRow { values: row, at: 0 }))

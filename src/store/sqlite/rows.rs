@@ -20,8 +20,9 @@ pub(super) const OCCUPYING_SQL: &str = "('held','confirmed','seated','completed'
 /// (migration 0003).
 pub(super) const PACING_SQL: &str = OCCUPYING_SQL;
 
-/// What a day view shows: everything but released and expired holds. Written exactly as in the
-/// predicate of the partial index `reservations_shown_by_day` (migration 0002).
+/// Everything but released and expired holds: the live reservations and a date's business
+/// records. Written exactly as in the predicate of the partial index `reservations_shown_by_day`
+/// (migration 0002), which the floor's read of a date's cancelled reservations searches.
 pub(super) const SHOWN_SQL: &str = "status NOT IN ('released','expired')";
 
 /// Candidate tables as one JSON array, for `table_id IN (SELECT value FROM json_each(?))`: one

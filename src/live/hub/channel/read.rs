@@ -1,8 +1,9 @@
 //! How a channel keeps its day: applying each change that is the next version, reading the
 //! store when one is not (and at subscribe and reconcile), counting every read.
 use super::super::apply::{self, Parts};
+use super::super::view::View;
 use super::Channel;
-use crate::domain::{Cause, WaitlistEntry};
+use crate::domain::{Cause, Reservation, WaitlistEntry};
 use chrono::{DateTime, Utc};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -11,6 +12,13 @@ use std::time::{Duration, Instant};
 /// may come by another path: this instance's own commits and the bus race each other) before
 /// the channel reads the store instead.
 pub(super) const GAP_WAIT: Duration = Duration::from_millis(50);
+
+/// What a read takes besides the day.
+#[derive(Debug, Clone, Copy)]
+pub(in crate::live::hub) struct Also {
+    pub waitlist: bool,
+    pub cancelled: bool,
+}
 
 /// Why the hub reads the store (a label of `tablecast_hub_store_reads_total`).
 #[derive(Debug, Clone, Copy)]
@@ -41,19 +49,24 @@ impl Channel {
         self.groups.keys().any(|v| v.needs_waitlist())
     }
 
-    /// Reads the day (and the restaurant when asked, and the waitlist while a view shows it)
-    /// from the store; true when it moved.
+    /// Whether a floor watches: it lists the date's cancelled reservations, which no other view
+    /// reads.
+    pub(super) fn keeps_cancelled(&self) -> bool {
+        self.groups.contains_key(&View::Floor)
+    }
+
+    /// Reads the day (and the restaurant when asked, and the waitlist and the cancelled
+    /// reservations while a view shows them) from the store; true when it moved.
     pub(super) async fn reload(&mut self, with_restaurant: bool, why: Why) -> bool {
-        self.read(with_restaurant, self.keeps_waitlist(), why).await
+        let extras = Also {
+            waitlist: self.keeps_waitlist(),
+            cancelled: self.keeps_cancelled(),
+        };
+        self.read(with_restaurant, extras, why).await
     }
 
     #[tracing::instrument(name = "hub.reload", skip(self), fields(restaurant = %self.key.0, date = %self.key.1))]
-    pub(super) async fn read(
-        &mut self,
-        with_restaurant: bool,
-        with_waitlist: bool,
-        why: Why,
-    ) -> bool {
+    pub(super) async fn read(&mut self, with_restaurant: bool, also: Also, why: Why) -> bool {
         let store = self.hub.0.store.clone();
         if with_restaurant || self.restaurant.is_none() {
             self.counted("restaurant", why);
@@ -69,10 +82,16 @@ impl Channel {
                 }
             }
         }
-        let mut read: Option<(Arc<crate::store::DayView>, Option<Vec<WaitlistEntry>>)> = None;
-        // The waitlist is a second read: it must be of the same version as the day, or a
-        // change between them would be applied again over a newer entry. Read the day again
-        // after it until both agree (a few times; reconcile repairs the rest).
+        type Read = (
+            Arc<crate::store::DayView>,
+            Option<Vec<WaitlistEntry>>,
+            Option<Vec<Reservation>>,
+        );
+        let mut read: Option<Read> = None;
+        // The waitlist and the cancelled reservations are further reads: they must be of the
+        // same version as the day, or a change between them would be applied again over a newer
+        // entry (or missed). Read the day again after them until all agree (a few times;
+        // reconcile repairs the rest).
         for _ in 0..3 {
             self.counted("day", why);
             let day = match store.day(self.key.0, self.key.1).await {
@@ -82,10 +101,10 @@ impl Channel {
                     break;
                 }
             };
-            if matches!(&read, Some((d, _)) if d.version == day.version) {
+            if matches!(&read, Some((d, _, _)) if d.version == day.version) {
                 break;
             }
-            let waitlist = if with_waitlist {
+            let waitlist = if also.waitlist {
                 self.counted("waitlist", why);
                 match store.waitlist_on(self.key.0, self.key.1).await {
                     Ok(w) => Some(w),
@@ -100,12 +119,27 @@ impl Channel {
             } else {
                 None
             };
-            read = Some((day, waitlist));
-            if !with_waitlist {
+            let cancelled = if also.cancelled {
+                self.counted("cancelled", why);
+                match store.cancelled_on(self.key.0, self.key.1).await {
+                    Ok(c) => Some(c),
+                    Err(e) => {
+                        tracing::warn!(
+                            error = format!("{e:#}"),
+                            "live channel cannot load its cancelled reservations"
+                        );
+                        None
+                    }
+                }
+            } else {
+                None
+            };
+            read = Some((day, waitlist, cancelled));
+            if !also.waitlist && !also.cancelled {
                 break;
             }
         }
-        let Some((day, waitlist)) = read else {
+        let Some((day, waitlist, cancelled)) = read else {
             return false;
         };
         // A read is never behind what was applied: every applied change committed before it.
@@ -117,6 +151,9 @@ impl Channel {
             if let Some(w) = waitlist {
                 self.waitlist = w;
             }
+            if let Some(c) = cancelled {
+                self.cancelled = c;
+            }
         }
         newer || with_restaurant
     }
@@ -126,13 +163,17 @@ impl Channel {
     /// change needs a read of the store.
     pub(super) fn settle(&mut self) -> (Option<(Cause, DateTime<Utc>)>, bool) {
         let date = self.key.1;
-        let waitlist = self.keeps_waitlist().then_some(&mut self.waitlist);
+        let (waitlist, cancelled) = (self.keeps_waitlist(), self.keeps_cancelled());
+        let extras = apply::Extras {
+            waitlist: waitlist.then_some(&mut self.waitlist),
+            cancelled: cancelled.then_some(&mut self.cancelled),
+        };
         let (last, read) = apply::settle(
             &mut self.ahead,
             date,
             &mut self.parts,
             &mut self.day,
-            waitlist,
+            extras,
         );
         if last.is_some() {
             self.version = self.version.max(self.parts.version());
