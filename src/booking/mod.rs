@@ -216,8 +216,20 @@ impl Booking {
             restaurant,
             revision,
         } = self.load(restaurant_id).await?;
-        let day = self.store.day(restaurant_id, date).await?;
         let now = Self::now();
+        if !crate::domain::grid::may_have_starts(&restaurant, date, party_size, now) {
+            // No start to count (a past or closed date, one past the horizon, a party nothing
+            // seats): the date's reservations are not read, only its version.
+            let version = self.store.day_version(restaurant_id, date).await?;
+            return Ok(Availability {
+                restaurant,
+                date,
+                party_size,
+                version,
+                slots: Vec::new(),
+            });
+        }
+        let day = self.store.day(restaurant_id, date).await?;
         self.kick_if_unswept(&day.reservations, now);
         let key = (restaurant_id, date, party_size.get());
         let slots = match self.answers.get(key, revision, &day, now) {

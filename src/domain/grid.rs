@@ -116,6 +116,13 @@ fn start_in(
     })
 }
 
+/// Whether `date` may have a bookable start for a party of `p` at all: false for a past date,
+/// one beyond the horizon, a closed date, or a party no seating option takes. Then there is
+/// nothing to look up in the date's reservations.
+pub fn may_have_starts(r: &Restaurant, date: LocalDate, p: PartySize, now: DateTime<Utc>) -> bool {
+    date_rejection(r, date, now).is_none() && r.seats(p)
+}
+
 /// Every bookable start for a party on a date, in order.
 pub fn bookable_starts(
     r: &Restaurant,
@@ -123,7 +130,7 @@ pub fn bookable_starts(
     p: PartySize,
     now: DateTime<Utc>,
 ) -> Vec<Slot> {
-    if date_rejection(r, date, now).is_some() || !r.seats(p) {
+    if !may_have_starts(r, date, p, now) {
         return Vec::new();
     }
     let turn = r.turn(p);

@@ -391,6 +391,9 @@ pub trait Store: Outbox + Send + Sync + 'static {
     /// A date's view, shared: an unchanged date's view may be the one the store kept from its
     /// last read (SQLite), handed out without a copy.
     async fn day(&self, restaurant_id: Uuid, date: LocalDate) -> StoreResult<Arc<DayView>>;
+    /// The version `day` would read, without reading a reservation (what a date with no
+    /// bookable start answers with).
+    async fn day_version(&self, restaurant_id: Uuid, date: LocalDate) -> StoreResult<u64>;
     /// The cancelled reservations of one date (the floor lists them beside its day), ordered
     /// by start then table id. A cancelled reservation never changes again.
     async fn cancelled_on(

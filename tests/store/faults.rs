@@ -1027,3 +1027,39 @@ async fn a_hold_released_while_the_staff_list_is_read_is_listed_exactly_once() {
         );
     }
 }
+
+/// Availability of a date with no bookable start (here a past one) reads the date's version
+/// and none of its reservations: with every read of the date's range failing, it still answers
+/// no slots, at the version a day read gives. A future date's answer does read that range.
+#[tokio::test]
+async fn availability_of_a_past_date_reads_its_version_and_none_of_its_reservations() {
+    use chrono::TimeZone;
+    let Some((plain, faulty, faults)) = stores("past_date").await else {
+        return;
+    };
+    let r = created(&plain, "Passé").await;
+    let three_days_ago = (chrono::Utc::now() - chrono::Duration::days(3)).date_naive();
+    let start = chrono::Utc.from_utc_datetime(&three_days_ago.and_hms_opt(19, 0, 0).unwrap());
+    let then = start - chrono::Duration::hours(1);
+    let seated = reservation(&r, start, 90, 2, Status::Seated, then);
+    let date = seated.date;
+    won(&plain, new(seated, &["t1"], 1, then)).await;
+    let expected = plain.day(r.id, date).await.unwrap().version;
+    assert_eq!(expected, WIDE_STEP + 1, "the seating counted");
+
+    let booking = booking(&faulty);
+    let two = tablecast::domain::PartySize::new(2).unwrap();
+    let range = |d: tablecast::domain::LocalDate| format!("D#{d}#~");
+    faults.inject_where("Query", Some(&range(date)), None, Inject::Throttle, 1000);
+    let a = booking.availability(r.id, date, two).await.unwrap();
+    assert!(a.slots.is_empty());
+    assert_eq!(a.version, expected);
+    let soon = tablecast::domain::LocalDate::from_naive(
+        (chrono::Utc::now() + chrono::Duration::days(10)).date_naive(),
+    );
+    faults.inject_where("Query", Some(&range(soon)), None, Inject::Throttle, 1000);
+    assert!(
+        booking.availability(r.id, soon, two).await.is_err(),
+        "a date with starts reads its reservations (the injected fault reaches it)"
+    );
+}

@@ -7,7 +7,41 @@ use tablecast::store::{Guard, ReplaceOutcome, Transition};
 contract!(
     a_dates_version_rises_with_every_committed_change_and_only_then,
     a_restaurant_wide_change_raises_every_date_and_versions_survive_a_reopen,
+    a_dates_version_alone_is_the_version_its_day_read_gives,
 );
+
+/// `day_version` (what a date with no bookable start answers with) is the version `day` reads,
+/// on a date with a reservation, on the next date (which a reservation past midnight raises
+/// too), on an empty date, and after a restaurant-wide change.
+async fn a_dates_version_alone_is_the_version_its_day_read_gives(b: &Backend) {
+    let s = &b.store;
+    let r = created(s, "Seule").await;
+    let now = morning();
+    let check = |what: &'static str| async move {
+        for d in [day(), day().succ(), day().succ().succ()] {
+            assert_eq!(
+                s.day_version(r.id, d).await.unwrap(),
+                s.day(r.id, d).await.unwrap().version,
+                "{what}: {d}"
+            );
+        }
+    };
+    check("fresh").await;
+    won(s, new(hold_at(&r, at(19, 0), 90), &["t1"], 1, now)).await;
+    // Late enough to run past midnight (UTC 23:00 is 01:00 in Paris the next day).
+    won(s, new(hold_at(&r, at(21, 0), 120), &["t2"], 1, now)).await;
+    check("after two holds").await;
+    let mut longer = r.clone();
+    longer.hold_seconds = 600;
+    assert!(matches!(
+        s.replace_restaurant(&longer, 1, Guard::None, now)
+            .await
+            .unwrap(),
+        ReplaceOutcome::Done(_)
+    ));
+    check("after a settings change").await;
+    assert_eq!(s.day_version(uuid::Uuid::new_v4(), day()).await.unwrap(), 0);
+}
 
 fn rises(last: &mut u64, v: u64, what: &str) {
     assert!(v > *last, "{what}: {v} after {last}");

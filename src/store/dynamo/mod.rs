@@ -261,6 +261,10 @@ impl Store for DynamoStore {
         self.day_(restaurant_id, date).await.map(Arc::new)
     }
 
+    async fn day_version(&self, restaurant_id: Uuid, date: LocalDate) -> StoreResult<u64> {
+        self.day_version_(restaurant_id, date).await
+    }
+
     async fn cancelled_on(
         &self,
         restaurant_id: Uuid,

@@ -94,6 +94,32 @@ impl DynamoStore {
         })
     }
 
+    /// The date's version from its change counters and the day before's (their `nx`) and the
+    /// restaurant-wide part, without its reservations. Each part only grows, so parts read a
+    /// moment apart never add up to less than a day read before them.
+    pub(super) async fn day_version_(&self, rid: Uuid, date: LocalDate) -> StoreResult<u64> {
+        let pk = restaurant_pk(rid);
+        let (own, pred) = (
+            format!("{}C#", date_prefix(date)),
+            format!("{}C#", date_prefix(date.pred())),
+        );
+        let (own, pred, restaurant) = tokio::try_join!(
+            self.query_prefix(&pk, &own),
+            self.query_prefix(&pk, &pred),
+            self.restaurant_item(rid)
+        )?;
+        let counters = own
+            .iter()
+            .chain(pred.iter())
+            .map(counter_from)
+            .collect::<StoreResult<Vec<_>>>()?;
+        Ok(version_of(
+            restaurant.map_or(0, |r| r.wide),
+            date,
+            &counters,
+        ))
+    }
+
     pub(super) async fn cancelled_on_(
         &self,
         rid: Uuid,

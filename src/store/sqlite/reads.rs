@@ -340,6 +340,22 @@ impl SqliteStore {
             .collect()
     }
 
+    pub(super) async fn day_version_(
+        &self,
+        restaurant_id: Uuid,
+        date: LocalDate,
+    ) -> StoreResult<u64> {
+        let values = [
+            restaurant_id.to_string().into(),
+            date.pred().to_string().into(),
+            date.to_string().into(),
+        ];
+        let rows = self
+            .read_raw("read a day's version", VERSIONS_SQL, &values)
+            .await?;
+        Ok(versions(&rows)?.map_or(0, |(v, _)| v as u64))
+    }
+
     pub(super) async fn cancelled_on_(
         &self,
         restaurant_id: Uuid,
