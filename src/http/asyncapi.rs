@@ -170,7 +170,9 @@ fn build() -> AsyncApi {
                 JSON text frames; live availability and floor views of a restaurant's date, and \
                 holds. The server pings every 20 s and closes an idle connection with 4000; a \
                 message over 64 KiB closes with 1009, a text message that is not UTF-8 with \
-                1007; 1001 means the instance is draining.",
+                1007, a frame that breaks the WebSocket framing (unmasked, reserved bits set) \
+                with 1002; a client too slow to take its frames is closed with 4008; 1001 \
+                means the instance is draining.",
         },
         default_content_type: "application/json",
         channels: BTreeMap::from([(
@@ -227,6 +229,25 @@ mod tests {
             let name: String = text[i + 21..].chars().take_while(|c| *c != '"').collect();
             assert!(doc["components"]["schemas"].get(&name).is_some(), "{name}");
         }
+        // A frame's `type` is its own one value; `cause` every cause there is.
+        let schemas = &doc["components"]["schemas"];
+        for (t, kind) in [
+            ("SnapshotFrame", "snapshot"),
+            ("UpdateFrame", "update"),
+            ("HoldResultFrame", "hold_result"),
+            ("ErrorFrame", "error"),
+            ("PongFrame", "pong"),
+        ] {
+            assert_eq!(
+                schemas[t]["properties"]["type"]["enum"],
+                serde_json::json!([kind])
+            );
+        }
+        let causes: Vec<&str> = crate::domain::Cause::ALL.map(|c| c.as_str()).to_vec();
+        assert_eq!(
+            schemas["UpdateFrame"]["properties"]["cause"]["enum"],
+            serde_json::json!(causes)
+        );
         assert_eq!(doc["channels"]["live"]["address"], "/v1/live");
         assert_eq!(doc["operations"]["receiveClientFrame"]["action"], "receive");
         assert_eq!(doc["operations"]["sendServerFrame"]["action"], "send");

@@ -106,10 +106,43 @@ pub enum SnapshotData {
     Entry(Option<WaitlistEntryView>),
 }
 
+/// A string schema whose only values are `values`: a frame's `type`, an update's `cause`.
+fn one_of<'a>(values: impl IntoIterator<Item = &'a str>) -> utoipa::openapi::schema::Object {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .enum_values(Some(values))
+        .build()
+}
+
+fn type_snapshot() -> utoipa::openapi::schema::Object {
+    one_of(["snapshot"])
+}
+
+fn type_update() -> utoipa::openapi::schema::Object {
+    one_of(["update"])
+}
+
+fn type_hold_result() -> utoipa::openapi::schema::Object {
+    one_of(["hold_result"])
+}
+
+fn type_error() -> utoipa::openapi::schema::Object {
+    one_of(["error"])
+}
+
+fn type_pong() -> utoipa::openapi::schema::Object {
+    one_of(["pong"])
+}
+
+/// Every cause an update can carry.
+fn cause() -> utoipa::openapi::schema::Object {
+    one_of(Cause::ALL.map(Cause::as_str))
+}
+
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct SnapshotFrame {
     #[serde(rename = "type")]
-    #[schema(value_type = String, example = "snapshot")]
+    #[schema(schema_with = type_snapshot)]
     pub kind: &'static str,
     pub version: u64,
     pub data: SnapshotData,
@@ -120,10 +153,10 @@ pub struct SnapshotFrame {
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct UpdateFrame {
     #[serde(rename = "type")]
-    #[schema(value_type = String, example = "update")]
+    #[schema(schema_with = type_update)]
     pub kind: &'static str,
     pub version: u64,
-    #[schema(value_type = String, example = "held")]
+    #[schema(schema_with = cause)]
     pub cause: Cause,
     /// The commit time in the store.
     pub at: String,
@@ -149,7 +182,7 @@ pub struct UpdateFrame {
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct HoldResultFrame {
     #[serde(rename = "type")]
-    #[schema(value_type = String, example = "hold_result")]
+    #[schema(schema_with = type_hold_result)]
     pub kind: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub req: Option<String>,
@@ -162,7 +195,7 @@ pub struct HoldResultFrame {
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct ErrorFrame {
     #[serde(rename = "type")]
-    #[schema(value_type = String, example = "error")]
+    #[schema(schema_with = type_error)]
     pub kind: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sub: Option<String>,
@@ -179,7 +212,7 @@ pub struct ErrorFrame {
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct PongFrame {
     #[serde(rename = "type")]
-    #[schema(value_type = String, example = "pong")]
+    #[schema(schema_with = type_pong)]
     pub kind: &'static str,
 }
 
