@@ -132,6 +132,23 @@ fn problem_response(status: u16) -> Response {
     r.build()
 }
 
+/// The operations that take an `Idempotency-Key`: any answer of theirs may be a replay.
+const IDEMPOTENT: &[&str] = &["hold", "confirm", "walk_in"];
+
+fn replayed() -> utoipa::openapi::header::Header {
+    HeaderBuilder::new()
+        .schema(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .enum_values(Some(["true"])),
+        )
+        .description(Some(
+            "`true` when this is the recorded answer to an earlier request with the same \
+             `Idempotency-Key` and body, replayed; absent otherwise",
+        ))
+        .build()
+}
+
 struct Problems;
 
 impl utoipa::Modify for Problems {
@@ -163,6 +180,13 @@ impl utoipa::Modify for Problems {
                     op.responses
                         .responses
                         .insert(s.to_string(), RefOr::T(problem_response(*s)));
+                }
+                if IDEMPOTENT.contains(&id.as_str()) {
+                    for r in op.responses.responses.values_mut() {
+                        if let RefOr::T(r) = r {
+                            r.headers.insert("Idempotent-Replayed".into(), replayed());
+                        }
+                    }
                 }
             }
         }
@@ -226,5 +250,22 @@ mod tests {
             }
         }
         assert!(!doc.to_string().contains("SPEC"));
+    }
+
+    #[test]
+    fn every_answer_of_an_idempotent_operation_declares_the_replay_header() {
+        let doc = doc();
+        let mut seen = 0;
+        for item in doc["paths"].as_object().unwrap().values() {
+            for op in item.as_object().unwrap().values() {
+                let id = op["operationId"].as_str().unwrap_or_default();
+                for (status, r) in op["responses"].as_object().unwrap() {
+                    let declared = r["headers"].get("Idempotent-Replayed").is_some();
+                    assert_eq!(declared, IDEMPOTENT.contains(&id), "{id} {status}");
+                    seen += usize::from(declared);
+                }
+            }
+        }
+        assert!(seen > IDEMPOTENT.len(), "{seen}");
     }
 }
