@@ -217,6 +217,85 @@ async fn a_cancelled_booking_leaves_the_day_for_the_floor_and_the_staff_list(b: 
     }
 }
 
+/// A booking cancelled by a version before cancelled ones left the day's range is still under
+/// `D#`, its pointer without `cx` (made here by moving a cancelled item back, as that version
+/// left it): the day read drops it, and the floor, the staff list and its id still find it.
+#[tokio::test]
+async fn a_booking_cancelled_before_cancellations_left_the_day_is_still_on_the_floor() {
+    use aws_sdk_dynamodb::types::AttributeValue as A;
+    let Some(b) = Backend::dynamo("a_booking_cancelled_before_cancellations_left_the_day").await
+    else {
+        return;
+    };
+    let s = &b.store;
+    let r = created(s, "Jadis").await;
+    let now = morning();
+    let (h, _) = won(s, new(hold_at(&r, at(19, 0), 90), &["t1"], 1, now)).await;
+    for (from, to) in [
+        (Status::Held, Status::Confirmed),
+        (Status::Confirmed, Status::Cancelled),
+    ] {
+        done(s.transition(transition(h.id, from, to, now)).await.unwrap());
+    }
+    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .load()
+        .await;
+    let client = aws_sdk_dynamodb::Client::new(&sdk);
+    let table = b.dynamo_table().unwrap();
+    let (pk, moved) = (format!("R#{}", r.id), format!("CX#{}#R#{}", day(), h.id));
+    let key = |pk: &str, sk: &str| {
+        std::collections::HashMap::from([
+            ("pk".to_owned(), A::S(pk.to_owned())),
+            ("sk".to_owned(), A::S(sk.to_owned())),
+        ])
+    };
+    let mut item = client
+        .get_item()
+        .table_name(table)
+        .set_key(Some(key(&pk, &moved)))
+        .consistent_read(true)
+        .send()
+        .await
+        .unwrap()
+        .item
+        .expect("the cancelled item");
+    item.insert("sk".into(), A::S(format!("D#{}#R#{}", day(), h.id)));
+    client
+        .put_item()
+        .table_name(table)
+        .set_item(Some(item))
+        .send()
+        .await
+        .unwrap();
+    client
+        .delete_item()
+        .table_name(table)
+        .set_key(Some(key(&pk, &moved)))
+        .send()
+        .await
+        .unwrap();
+    client
+        .update_item()
+        .table_name(table)
+        .set_key(Some(key(&format!("X#{}", h.id), "X")))
+        .update_expression("REMOVE cx")
+        .send()
+        .await
+        .unwrap();
+
+    assert!(s.day(r.id, day()).await.unwrap().reservations.is_empty());
+    let floor = s.cancelled_on(r.id, day()).await.unwrap();
+    assert_eq!(floor.iter().map(|x| x.id).collect::<Vec<_>>(), [h.id]);
+    let listed = s.reservations_on(r.id, day()).await.unwrap();
+    assert_eq!(listed.iter().map(|x| x.id).collect::<Vec<_>>(), [h.id]);
+    assert_eq!(
+        s.reservation(h.id).await.unwrap().map(|x| x.status),
+        Some(Status::Cancelled)
+    );
+    // Its time stays free.
+    won(s, new(hold_at(&r, at(19, 0), 90), &["t1"], 1, now)).await;
+}
+
 async fn completing_early_frees_the_rest_of_the_table(b: &Backend) {
     let s = &b.store;
     let r = created(s, "Vite").await;

@@ -162,6 +162,27 @@ impl Channel {
         }
     }
 
+    /// The day with the cancelled reservations the channel keeps for a floor, merged in the
+    /// day's order (start, then table): what a floor lists, and what a reconcile compares.
+    fn shown(&self) -> Vec<Reservation> {
+        if !self.keeps_cancelled() {
+            return self.day.clone();
+        }
+        let order = |r: &Reservation| (r.start, r.table_id.clone());
+        let mut all = Vec::with_capacity(self.day.len() + self.cancelled.len());
+        let (mut day, mut cancelled) =
+            (self.day.iter().peekable(), self.cancelled.iter().peekable());
+        loop {
+            let next = match (day.peek(), cancelled.peek()) {
+                (Some(d), Some(c)) if order(c) < order(d) => cancelled.next(),
+                (Some(_), _) => day.next(),
+                (None, Some(_)) => cancelled.next(),
+                (None, None) => return all,
+            };
+            all.extend(next.cloned());
+        }
+    }
+
     fn metrics(&self) -> Metrics {
         self.hub.0.metrics.clone()
     }
@@ -190,11 +211,16 @@ impl Channel {
         if view != View::Floor || self.cancelled.is_empty() {
             return view::compute(r, self.key.1, self.version, &self.day, waitlist, view, now);
         }
-        // The floor lists the date's cancelled reservations beside the day, in its order.
-        let mut all = self.day.clone();
-        all.extend(self.cancelled.iter().cloned());
-        all.sort_by(|a, b| (a.start, &a.table_id).cmp(&(b.start, &b.table_id)));
-        view::compute(r, self.key.1, self.version, &all, waitlist, view, now)
+        // The floor lists the date's cancelled reservations beside the day.
+        view::compute(
+            r,
+            self.key.1,
+            self.version,
+            &self.shown(),
+            waitlist,
+            view,
+            now,
+        )
     }
 
     async fn subscribe(
@@ -425,7 +451,7 @@ impl Channel {
     /// the cause and commit time of the newest reservation change (or a fresh snapshot when the
     /// restaurant's settings changed).
     async fn reconcile(&mut self) {
-        let (version, restaurant, day) = (self.version, self.restaurant.clone(), self.day.clone());
+        let (version, restaurant, day) = (self.version, self.restaurant.clone(), self.shown());
         if !self.reload(true, Why::Reconcile).await {
             return;
         }
@@ -436,7 +462,7 @@ impl Channel {
             self.fan_out(Cause::Changed, Utc::now(), true);
         } else if self.version > version {
             self.hub.0.metrics.live_reconciled();
-            let (cause, at) = view::latest_change(&day, &self.day, Utc::now())
+            let (cause, at) = view::latest_change(&day, &self.shown(), Utc::now())
                 .unwrap_or((Cause::Changed, Utc::now()));
             self.fan_out(cause, at, false);
         }

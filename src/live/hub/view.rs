@@ -171,9 +171,12 @@ pub fn diff(
 }
 
 /// The newest reservation change between two reads of a day, as a cause and its commit time.
-/// Linear in the size of both reads. Day reads leave released and expired holds out, so a hold
-/// that was in the first read and is gone from the second was released, or expired (past its
-/// `expires_at` by `now`); its commit time is not in the read, so `now` stands in for it.
+/// Linear in the size of both reads. Day reads leave released and expired holds and cancelled
+/// reservations out, so a hold that was in the first read and is gone from the second was
+/// released, or expired (past its `expires_at` by `now`), and any other reservation gone from
+/// it was cancelled; its commit time is not in the read, so `now` stands in for it. (A floor's
+/// channel passes its cancelled reservations with each read: then a cancellation is a change
+/// with its own commit time.)
 pub fn latest_change(
     old: &[Reservation],
     new: &[Reservation],
@@ -201,13 +204,17 @@ pub fn latest_change(
         });
     changed.or_else(|| {
         let still: HashSet<uuid::Uuid> = new.iter().map(|r| r.id).collect();
-        let gone: Vec<&Reservation> = old
-            .iter()
-            .filter(|o| o.status == Status::Held && !still.contains(&o.id))
-            .collect();
+        let gone: Vec<&Reservation> = old.iter().filter(|o| !still.contains(&o.id)).collect();
         if gone.is_empty() {
             return None;
         }
+        if gone.iter().all(|o| o.status != Status::Held) {
+            return Some((Cause::Cancelled, now));
+        }
+        let gone: Vec<&Reservation> = gone
+            .into_iter()
+            .filter(|o| o.status == Status::Held)
+            .collect();
         let expired = gone.iter().all(|o| o.expires_at.is_some_and(|e| e <= now));
         Some((
             if expired {
@@ -416,6 +423,30 @@ pub(super) mod tests {
         assert_eq!(
             latest_change(&both, std::slice::from_ref(&b), later),
             Some((Cause::Expired, later))
+        );
+    }
+
+    /// Day reads leave cancelled reservations out too: a confirmed one gone from the second
+    /// read was cancelled; with the floor's cancelled list in the read, the cancellation is a
+    /// change with its own commit time.
+    #[test]
+    fn a_booking_gone_from_the_day_was_cancelled() {
+        let (r, date, now) = setup();
+        let mut a = held(&r, "t1", date, "19:00", now);
+        a.status = Status::Confirmed;
+        let b = held(&r, "t2", date, "20:00", now);
+        let both = [a.clone(), b.clone()];
+        let later = now + Duration::seconds(5);
+        assert_eq!(
+            latest_change(&both, std::slice::from_ref(&b), later),
+            Some((Cause::Cancelled, later))
+        );
+        let mut cancelled = a.clone();
+        cancelled.status = Status::Cancelled;
+        cancelled.updated_at = now + Duration::seconds(2);
+        assert_eq!(
+            latest_change(&both, &[cancelled.clone(), b], later),
+            Some((Cause::Cancelled, cancelled.updated_at))
         );
     }
 }

@@ -4,7 +4,7 @@ use super::io::{parts_of, version_of};
 use super::items::{counter_from, pointer_from, reservation_from, Counter, StoredReservation};
 use super::keys::*;
 use super::DynamoStore;
-use crate::domain::{LocalDate, Reservation};
+use crate::domain::{LocalDate, Reservation, Status};
 use crate::store::{DayView, StoreError, StoreResult};
 use chrono::Utc;
 use std::collections::HashMap;
@@ -125,13 +125,21 @@ impl DynamoStore {
         rid: Uuid,
         date: LocalDate,
     ) -> StoreResult<Vec<Reservation>> {
-        let items = self
-            .query_prefix(&restaurant_pk(rid), &cancelled_prefix(date))
-            .await?;
-        let all = items
-            .iter()
-            .map(|i| reservation_from(i).map(|r| r.reservation))
-            .collect::<StoreResult<Vec<_>>>()?;
+        let pk = restaurant_pk(rid);
+        // A reservation cancelled before cancelled ones left the day's range is still under
+        // `D#` (the day's read drops it): the floor, which lists them, reads that range too.
+        let (moved, before) = (cancelled_prefix(date), format!("{}R#", date_prefix(date)));
+        let (moved, before) = tokio::try_join!(
+            self.query_prefix(&pk, &moved),
+            self.query_prefix(&pk, &before)
+        )?;
+        let mut all = Vec::new();
+        for i in moved.iter().chain(before.iter()) {
+            let r = reservation_from(i)?.reservation;
+            if r.status == Status::Cancelled && !all.iter().any(|x: &Reservation| x.id == r.id) {
+                all.push(r);
+            }
+        }
         Ok(ordered(all))
     }
 

@@ -218,13 +218,13 @@ impl Channel {
                 .fold(None, |acc, c| apply::merge(acc, Some((c.cause, c.at))));
             // Nothing says it (a repair): the difference the read makes to the day does.
             let before_read = (last.is_none() && queued.is_none() && newest.is_none() && !p.wide)
-                .then(|| self.day.clone());
+                .then(|| self.shown());
             self.reload(p.wide, why).await;
             // Whatever the read covers is in; whatever is newer still applies.
             let (applied, _) = self.settle();
             last = apply::merge(apply::merge(last, queued), applied);
             if let Some(old) = before_read.filter(|_| last.is_none()) {
-                last = super::super::view::latest_change(&old, &self.day, Utc::now());
+                last = super::super::view::latest_change(&old, &self.shown(), Utc::now());
             }
             self.ahead.clear();
             self.ahead_since = None;
