@@ -168,6 +168,12 @@ impl Channel {
         if !self.keeps_cancelled() {
             return self.day.clone();
         }
+        self.day_and_cancelled()
+    }
+
+    /// The day and the cancelled reservations read for a floor, merged (the first floor's
+    /// snapshot is computed before its group is in).
+    fn day_and_cancelled(&self) -> Vec<Reservation> {
         let order = |r: &Reservation| (r.start, r.table_id.clone());
         let mut all = Vec::with_capacity(self.day.len() + self.cancelled.len());
         let (mut day, mut cancelled) =
@@ -216,7 +222,7 @@ impl Channel {
             r,
             self.key.1,
             self.version,
-            &self.shown(),
+            &self.day_and_cancelled(),
             waitlist,
             view,
             now,
