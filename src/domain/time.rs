@@ -117,6 +117,12 @@ impl<'de> Deserialize<'de> for WallTime {
     }
 }
 
+/// A start time (`HH:MM`, `24:00` refused) as serde reads one: `#[serde(deserialize_with)]`.
+pub fn deserialize_start<'de, D: Deserializer<'de>>(d: D) -> Result<WallTime, D::Error> {
+    let s = String::deserialize(d)?;
+    WallTime::parse_start(&s).map_err(serde::de::Error::custom)
+}
+
 pub(crate) fn naive_at(date: LocalDate, t: WallTime) -> NaiveDateTime {
     let m = t.minutes();
     if m == 1440 {

@@ -32,9 +32,10 @@ pub struct HoursInput {
     /// Weekdays: `mon` … `sun`.
     #[schema(value_type = Vec<DayName>, min_items = 1)]
     pub days: Vec<Day>,
-    /// `HH:MM` on the slot grid, before `close`.
+    /// `HH:MM` on the slot grid, before `close` (`24:00` is no start: `400`).
     #[schema(value_type = String, example = "18:00",
-        pattern = r"^(([01][0-9]|2[0-3]):[0-5][0-9]|24:00)$")]
+        pattern = r"^([01][0-9]|2[0-3]):[0-5][0-9]$")]
+    #[serde(deserialize_with = "crate::domain::time::deserialize_start")]
     pub open: WallTime,
     /// `HH:MM` on the slot grid, `24:00` allowed.
     #[schema(value_type = String, example = "23:00",

@@ -30,10 +30,7 @@ pub enum DayName {
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct HoursDoc {
     pub days: Vec<DayName>,
-    #[schema(
-        example = "18:00",
-        pattern = r"^(([01][0-9]|2[0-3]):[0-5][0-9]|24:00)$"
-    )]
+    #[schema(example = "18:00", pattern = r"^([01][0-9]|2[0-3]):[0-5][0-9]$")]
     pub open: String,
     #[schema(
         example = "23:00",
