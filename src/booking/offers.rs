@@ -139,9 +139,11 @@ impl Booking {
     /// time, at its nearest start, as if `cur` were already `after` in the day (gone, for a
     /// release or a cancel; ended early, for a completion or a no-show). Planned before the
     /// change so that the store decides both together; the caller holds the restaurant's
-    /// [`Planner`] until that write is done. `None` when nobody waits or fits, when the freed
-    /// time spans two dates (the usual search after the change handles those), or on a failed
-    /// read (so does it).
+    /// [`Planner`] until that write is done. The freed time may lie on the next date (a late
+    /// turn ended early past midnight) or on both: each of its dates is searched in turn, as
+    /// the usual search does, and the first fit is the planned offer (the usual search after
+    /// the change offers the rest). `None` when nobody waits or fits, or on a failed read (the
+    /// usual search handles it).
     pub(super) async fn plan_freed_offer(
         &self,
         cur: &Reservation,
@@ -153,37 +155,50 @@ impl Booking {
             return None;
         }
         let (rid, now) = (cur.restaurant_id, freed.at);
-        // Nobody waits (the common case): no planner to wait for.
-        let waiting = self.waiting_before(rid, cur.date, now).await;
-        if waiting.map_or(true, |q| q.is_empty()) {
+        // Nobody waits on any date the freed time can lie on (the common case): no planner to
+        // wait for.
+        let mut waited = false;
+        for date in cur.dates_spanned() {
+            waited |= self
+                .waiting_before(rid, date, now)
+                .await
+                .is_ok_and(|q| !q.is_empty());
+        }
+        if !waited {
             return None;
         }
         let planner = self.offer_queues.planner(rid).await;
         let planned = async {
-            // Read again as the planner: the offers of the planner before are in.
-            let queue = self.waiting_before(rid, cur.date, now).await?;
-            if queue.is_empty() {
-                return Ok(None);
-            }
             let Some(stored) = self.store.restaurant(rid).await? else {
                 return Ok(None);
             };
             let tz = stored.restaurant.tz();
-            if local_date_of(tz, freed.start) != cur.date
-                || local_date_of(tz, freed.end) != cur.date
-            {
-                return Ok(None);
+            let (first, last) = (local_date_of(tz, freed.start), local_date_of(tz, freed.end));
+            let dates = if first == last {
+                vec![first]
+            } else {
+                vec![first, last]
+            };
+            for date in dates {
+                // Read again as the planner: the offers of the planner before are in.
+                let queue = self.waiting_before(rid, date, now).await?;
+                if queue.is_empty() {
+                    continue;
+                }
+                // The date's day (which holds the day before's late reservations too), with
+                // the change as it is about to be made.
+                let mut day = self.store.day(rid, date).await?.reservations.clone();
+                day.retain(|r| r.id != cur.id);
+                day.extend(after.clone());
+                // Made, and dated, as of now: after the offers of the planners before.
+                let offered_at = Self::now();
+                let pick = first_fit(&stored.restaurant, &queue, &freed, &day, offered_at);
+                if let Some((entry, (slot, options))) = pick {
+                    let offer = self.offer_for(&stored, entry, slot, options, offered_at);
+                    return Ok(Some((freed, offer)));
+                }
             }
-            let mut day = self.store.day(rid, cur.date).await?.reservations.clone();
-            day.retain(|r| r.id != cur.id);
-            day.extend(after);
-            // Made, and dated, as of now: after the offers of the planners before.
-            let offered_at = Self::now();
-            let pick = first_fit(&stored.restaurant, &queue, &freed, &day, offered_at);
-            Ok::<_, BookingError>(pick.map(|(entry, (slot, options))| {
-                let offer = self.offer_for(&stored, entry, slot, options, offered_at);
-                (freed, offer)
-            }))
+            Ok::<_, BookingError>(None)
         };
         let planned = planned.await.unwrap_or_else(|e| {
             tracing::debug!(error = %e, "planning the offer of a release failed; offered after it");

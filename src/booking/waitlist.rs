@@ -494,10 +494,18 @@ impl Booking {
                 .await?
                 .reservations
                 .clone();
-            let all = self
+            // The date's reservations, and the day before's: a late one ended early may have
+            // freed time past midnight, on this date (only capacity this date's entries could
+            // be offered passes the check below).
+            let mut all = self
                 .store
                 .reservations_on(wd.restaurant_id, wd.date)
                 .await?;
+            all.extend(
+                self.store
+                    .reservations_on(wd.restaurant_id, wd.date.pred())
+                    .await?,
+            );
             for freed in all
                 .iter()
                 .filter(|r| r.updated_at > wd.oldest && frees(r, now))

@@ -726,6 +726,72 @@ async fn public_holds_racing_an_early_completion_never_take_the_time_a_waiting_e
     );
 }
 
+/// A fixed-offset zone where it is now late in the evening (22:50–23:49), so that a turn
+/// that starts now runs past local midnight, with at least ten minutes before it; and the
+/// date after today there.
+fn zone_late_in_the_evening() -> (String, String) {
+    use chrono::Timelike;
+    let now = chrono::Utc::now();
+    let hour = if now.minute() < 50 { 23 } else { 22 };
+    let mut offset = hour - i64::from(now.hour());
+    if offset > 14 {
+        offset -= 24;
+    }
+    let tz = match offset {
+        0 => "UTC".to_string(),
+        o if o > 0 => format!("Etc/GMT-{o}"),
+        o => format!("Etc/GMT+{}", -o),
+    };
+    let local = now + chrono::Duration::hours(offset);
+    let next = (local.date_naive() + chrono::Duration::days(1))
+        .format("%Y-%m-%d")
+        .to_string();
+    (tz, next)
+}
+
+/// A walk-in seated late in the evening runs past midnight; the entry waits for the next
+/// date's first starts. Ending the turn early frees time on both dates (or on the next alone),
+/// and that time is offered with the change, as on one date: public diners retrying those
+/// starts never take it. (It was offered right after the change, and they won it.)
+#[tokio::test]
+async fn public_holds_racing_an_early_completion_past_midnight_never_take_the_next_dates_time() {
+    public_holds_race_completions_past_midnight(&TestApp::spawn().await, 6).await;
+}
+
+/// On `app`'s store, `trials` times: see the test above.
+pub(crate) async fn public_holds_race_completions_past_midnight(app: &TestApp, trials: usize) {
+    let mut taken_by_the_public = Vec::new();
+    for trial in 0..trials {
+        let (tz, next) = zone_late_in_the_evening();
+        let body = open_all_day_in(restaurant_body(json!([{"id": "t1", "max_party": 2}])), &tz);
+        let r = app.create_restaurant(body).await;
+        let id = walk_in(app, &r).await;
+        let (status, entry) = join(app, &r.id, join_body(&next, 2, "00:00", "00:15")).await;
+        assert_eq!(status, StatusCode::CREATED, "{entry}");
+        let times = ["00:00", "00:15", "00:00"].map(String::from);
+        let hammers = Hammers::start(app, &r.id, &next, &times).await;
+        let ended = app.set_status(&id, &r.staff, "completed").await;
+        assert_eq!(ended.status(), StatusCode::OK);
+        let e = app
+            .waitlist_entry(
+                entry["id"].as_str().unwrap(),
+                entry["token"].as_str().unwrap(),
+            )
+            .await;
+        hammers
+            .settle(
+                &e,
+                format!("trial {trial} ({tz})"),
+                &mut taken_by_the_public,
+            )
+            .await;
+    }
+    assert!(
+        taken_by_the_public.is_empty(),
+        "the next date's freed time went to the public: {taken_by_the_public:?}"
+    );
+}
+
 #[tokio::test]
 async fn public_holds_racing_a_declined_offer_never_take_the_time_the_next_entry_is_owed() {
     public_holds_race_declines(&TestApp::spawn().await, 8, 3).await;

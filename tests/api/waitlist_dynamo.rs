@@ -134,6 +134,17 @@ async fn on_dynamodb_public_holds_racing_a_release_never_take_the_time_a_waiting
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn on_dynamodb_public_holds_racing_an_early_completion_past_midnight_never_take_it() {
+    let Some(b) =
+        Backend::dynamo("waitlist_dynamo::public_holds_racing_a_completion_past_midnight")
+    else {
+        return;
+    };
+    crate::waitlist::public_holds_race_completions_past_midnight(&TestApp::spawn_on(b).await, 4)
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn on_dynamodb_public_holds_racing_a_declined_offer_never_take_the_time_the_next_entry_is_owed(
 ) {
     let Some(b) = Backend::dynamo("waitlist_dynamo::public_holds_racing_a_declined_offer") else {

@@ -34,6 +34,7 @@ contract!(
     retention_deletes_finished_entries_and_keeps_waiting_ones,
     an_offer_lost_to_a_crash_after_the_freeing_commit_is_made_by_the_reconcile,
     the_reconcile_offers_only_what_an_early_end_freed,
+    the_reconcile_offers_the_next_dates_time_a_late_seating_freed,
     a_status_change_never_says_nobody_waits_while_an_entry_does,
 );
 
@@ -654,6 +655,89 @@ async fn an_offer_lost_to_a_crash_after_the_freeing_commit_is_made_by_the_reconc
     assert_eq!(entry(s, e1).await.status, WaitStatus::Offered);
     assert_eq!(entry(s, e2).await.status, WaitStatus::Waiting);
     // Nothing more to repair.
+    assert_eq!(bk.reconcile_waitlist().await.unwrap(), 0);
+}
+
+/// A late seating (a walk-in at 23:00, its turn to 00:30) ended early, straight through the
+/// store as by an instance that crashed before offering: the time it freed past midnight is on
+/// the next date, whose entry the reconcile offers it. It only looked at the reservations of
+/// the entry's own date, and the freed time went public.
+async fn the_reconcile_offers_the_next_dates_time_a_late_seating_freed(b: &Backend) {
+    let s = &b.store;
+    let bk = booking(s);
+    let mut r = restaurant("Minuit");
+    r.timezone = chrono_tz::UTC;
+    r.hours = vec![tablecast::domain::restaurant::HoursPeriod {
+        days: r.hours[0].days.clone(),
+        open: t("00:00"),
+        close: t("24:00"),
+    }];
+    r.tables.truncate(1);
+    r.validate().unwrap();
+    s.create_restaurant(&r, "staff", Utc::now()).await.unwrap();
+    let (late, next) = (date(), date().succ());
+    let start = late.naive().and_hms_opt(23, 0, 0).unwrap().and_utc();
+    let now = Utc::now().trunc_subsecs(3);
+    let seated = Reservation {
+        id: Uuid::new_v4(),
+        restaurant_id: r.id,
+        table_id: r.tables[0].id.clone(),
+        table_ids: vec![r.tables[0].id.clone()],
+        combination_id: None,
+        date: late,
+        time: t("23:00"),
+        start,
+        end: start + Duration::minutes(90),
+        party_size: 2,
+        status: Status::Seated,
+        expires_at: None,
+        guest: None,
+        notes: String::new(),
+        created_at: now,
+        updated_at: now,
+    };
+    let new = NewReservation {
+        reservation: seated.clone(),
+        candidates: vec![tablecast::domain::Seating::single(&r.tables[0].id)],
+        pacing: None,
+        restaurant_revision: 1,
+        token_hash: None,
+        now,
+        cap: None,
+        idem: None,
+    };
+    assert!(matches!(
+        s.insert_reservation(new).await.unwrap(),
+        tablecast::store::InsertOutcome::Won { .. }
+    ));
+    let wanted = bk
+        .join_waitlist(JoinRequest {
+            restaurant_id: r.id,
+            date: next,
+            party_size: PartySize::new(2).unwrap(),
+            from: t("00:00"),
+            to: t("00:00"),
+            guest: Guest {
+                name: "Ada".into(),
+                email: None,
+                phone: None,
+            },
+        })
+        .await
+        .expect("joins")
+        .0
+        .entry
+        .id;
+    // A no-show marked ten days early: all of its time, 23:00–00:30, freed.
+    let ended = tablecast::store::Transition {
+        end: Some(start),
+        ..tablecast::store::Transition::new(seated.id, Status::Seated, Status::NoShow, Utc::now())
+    };
+    s.transition(ended).await.unwrap();
+    assert_eq!(entry(s, wanted).await.status, WaitStatus::Waiting);
+    assert_eq!(bk.reconcile_waitlist().await.unwrap(), 1);
+    let e = offered(s, wanted).await;
+    assert_eq!(e.offer.unwrap().time, t("00:00"));
     assert_eq!(bk.reconcile_waitlist().await.unwrap(), 0);
 }
 
