@@ -4,7 +4,6 @@
 //! share one group commit. The store still decides each offer (a conditional write); whatever a
 //! batch could not place goes through the one-at-a-time search.
 use super::*;
-use crate::domain::time::local_date_of;
 use crate::domain::waitlist::{first_fit, Freed, WaitStatus, WaitlistEntry};
 use crate::store::{NewOffer, OfferOutcome};
 use std::collections::{HashMap, HashSet};
@@ -155,10 +154,11 @@ impl Booking {
             return None;
         }
         let (rid, now) = (cur.restaurant_id, freed.at);
-        // Nobody waits on any date the freed time can lie on (the common case): no planner to
-        // wait for.
+        // Nobody waits on a date the freed time lies on (the common case): no planner to wait
+        // for.
+        let dates = freed.dates(self.load(rid).await.ok()?.restaurant.tz());
         let mut waited = false;
-        for date in cur.dates_spanned() {
+        for &date in &dates {
             waited |= self
                 .waiting_before(rid, date, now)
                 .await
@@ -172,14 +172,7 @@ impl Booking {
             let Some(stored) = self.store.restaurant(rid).await? else {
                 return Ok(None);
             };
-            let tz = stored.restaurant.tz();
-            let (first, last) = (local_date_of(tz, freed.start), local_date_of(tz, freed.end));
-            let dates = if first == last {
-                vec![first]
-            } else {
-                vec![first, last]
-            };
-            for date in dates {
+            for date in freed.dates(stored.restaurant.tz()) {
                 // Read again as the planner: the offers of the planner before are in.
                 let queue = self.waiting_before(rid, date, now).await?;
                 if queue.is_empty() {
@@ -277,8 +270,7 @@ impl Booking {
         let tz = r.tz();
         let mut by_date: HashMap<LocalDate, Vec<usize>> = HashMap::new();
         for (i, f) in frees.iter().enumerate() {
-            let date = local_date_of(tz, f.start);
-            if date == local_date_of(tz, f.end) {
+            if let [date] = f.dates(tz)[..] {
                 by_date.entry(date).or_default().push(i);
             }
         }

@@ -4,7 +4,7 @@
 use super::*;
 use crate::domain::grid::{bookable_starts, ceil_to_grid};
 use crate::domain::reservation::{Guest, Status};
-use crate::domain::time::{local_date_of, WallTime};
+use crate::domain::time::WallTime;
 use crate::domain::waitlist::{offer_starts, positions, Before, Freed, WaitStatus, WaitlistEntry};
 use crate::store::{
     JoinOutcome, LeaveOutcome, MailKind, NewEntry, NewOffer, NewReservation, OfferOutcome,
@@ -317,14 +317,8 @@ impl Booking {
         let Some(stored) = self.store.restaurant(freed.restaurant_id).await? else {
             return Ok(false);
         };
-        let tz = stored.restaurant.tz();
-        let mut dates = vec![local_date_of(tz, freed.start)];
-        let last = local_date_of(tz, freed.end);
-        if last != dates[0] {
-            dates.push(last);
-        }
         let mut stored = stored;
-        for date in dates {
+        for date in freed.dates(stored.restaurant.tz()) {
             let queue = self
                 .waiting_before(freed.restaurant_id, date, freed.at)
                 .await?;
@@ -494,18 +488,15 @@ impl Booking {
                 .await?
                 .reservations
                 .clone();
-            // The date's reservations, and the day before's: a late one ended early may have
-            // freed time past midnight, on this date (only capacity this date's entries could
-            // be offered passes the check below).
+            // The date's reservations, and the day before's late ones ended early (a walk-in:
+            // nothing else runs past midnight), which may have freed time on this date: those
+            // are in the day read (only capacity this date's entries could be offered passes
+            // the check below).
             let mut all = self
                 .store
                 .reservations_on(wd.restaurant_id, wd.date)
                 .await?;
-            all.extend(
-                self.store
-                    .reservations_on(wd.restaurant_id, wd.date.pred())
-                    .await?,
-            );
+            all.extend(day.iter().filter(|r| r.date == wd.date.pred()).cloned());
             for freed in all
                 .iter()
                 .filter(|r| r.updated_at > wd.oldest && frees(r, now))

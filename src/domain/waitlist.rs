@@ -138,6 +138,21 @@ pub struct Before {
 }
 
 impl Freed {
+    /// The local dates (in `tz`) its time lies on, in order: one, or two past midnight. An
+    /// end at midnight frees nothing of the next date.
+    pub fn dates(&self, tz: chrono_tz::Tz) -> Vec<LocalDate> {
+        let first = super::time::local_date_of(tz, self.start);
+        let last = super::time::local_date_of(
+            tz,
+            (self.end - chrono::Duration::milliseconds(1)).max(self.start),
+        );
+        if last == first {
+            vec![first]
+        } else {
+            vec![first, last]
+        }
+    }
+
     /// What a reservation ended early (completed, no-show) frees: the rest of its booked time,
     /// from its new end `r.end` to `booked_end`, as of its change. It still counts in its
     /// pacing window.

@@ -658,14 +658,16 @@ async fn an_offer_lost_to_a_crash_after_the_freeing_commit_is_made_by_the_reconc
     assert_eq!(bk.reconcile_waitlist().await.unwrap(), 0);
 }
 
-/// A late seating (a walk-in at 23:00, its turn to 00:30) ended early, straight through the
-/// store as by an instance that crashed before offering: the time it freed past midnight is on
-/// the next date, whose entry the reconcile offers it. It only looked at the reservations of
-/// the entry's own date, and the freed time went public.
-async fn the_reconcile_offers_the_next_dates_time_a_late_seating_freed(b: &Backend) {
-    let s = &b.store;
-    let bk = booking(s);
-    let mut r = restaurant("Minuit");
+/// A restaurant on UTC, open all day, with one table, and a walk-in of two seated on it at
+/// `time` on [`date`] for `minutes` (written straight through the store: hours do not apply to
+/// a walk-in, which is how a reservation runs past midnight).
+async fn late_seating(
+    s: &DynStore,
+    name: &str,
+    time: &str,
+    minutes: i64,
+) -> (Restaurant, Reservation) {
+    let mut r = restaurant(name);
     r.timezone = chrono_tz::UTC;
     r.hours = vec![tablecast::domain::restaurant::HoursPeriod {
         days: r.hours[0].days.clone(),
@@ -674,9 +676,10 @@ async fn the_reconcile_offers_the_next_dates_time_a_late_seating_freed(b: &Backe
     }];
     r.tables.truncate(1);
     r.validate().unwrap();
-    s.create_restaurant(&r, "staff", Utc::now()).await.unwrap();
-    let (late, next) = (date(), date().succ());
-    let start = late.naive().and_hms_opt(23, 0, 0).unwrap().and_utc();
+    let staff = format!("staff-{}", r.id);
+    s.create_restaurant(&r, &staff, Utc::now()).await.unwrap();
+    let at = chrono::NaiveTime::parse_from_str(time, "%H:%M").unwrap();
+    let start = date().naive().and_time(at).and_utc();
     let now = Utc::now().trunc_subsecs(3);
     let seated = Reservation {
         id: Uuid::new_v4(),
@@ -684,10 +687,10 @@ async fn the_reconcile_offers_the_next_dates_time_a_late_seating_freed(b: &Backe
         table_id: r.tables[0].id.clone(),
         table_ids: vec![r.tables[0].id.clone()],
         combination_id: None,
-        date: late,
-        time: t("23:00"),
+        date: date(),
+        time: t(time),
         start,
-        end: start + Duration::minutes(90),
+        end: start + Duration::minutes(minutes),
         party_size: 2,
         status: Status::Seated,
         expires_at: None,
@@ -710,24 +713,40 @@ async fn the_reconcile_offers_the_next_dates_time_a_late_seating_freed(b: &Backe
         s.insert_reservation(new).await.unwrap(),
         tablecast::store::InsertOutcome::Won { .. }
     ));
-    let wanted = bk
-        .join_waitlist(JoinRequest {
-            restaurant_id: r.id,
-            date: next,
-            party_size: PartySize::new(2).unwrap(),
-            from: t("00:00"),
-            to: t("00:00"),
-            guest: Guest {
-                name: "Ada".into(),
-                email: None,
-                phone: None,
-            },
-        })
-        .await
-        .expect("joins")
-        .0
-        .entry
-        .id;
+    (r, seated)
+}
+
+/// The first waiting entry of `r` on `on`, for a party of two from `from` to `to`.
+async fn join_on(bk: &Booking, r: &Restaurant, on: LocalDate, from: &str, to: &str) -> Uuid {
+    bk.join_waitlist(JoinRequest {
+        restaurant_id: r.id,
+        date: on,
+        party_size: PartySize::new(2).unwrap(),
+        from: t(from),
+        to: t(to),
+        guest: Guest {
+            name: "Ada".into(),
+            email: None,
+            phone: None,
+        },
+    })
+    .await
+    .expect("joins")
+    .0
+    .entry
+    .id
+}
+
+/// A late seating (a walk-in at 23:00, its turn to 00:30) ended early, straight through the
+/// store as by an instance that crashed before offering: the time it freed past midnight is on
+/// the next date, whose entry the reconcile offers it. It only looked at the reservations of
+/// the entry's own date, and the freed time went public.
+async fn the_reconcile_offers_the_next_dates_time_a_late_seating_freed(b: &Backend) {
+    let s = &b.store;
+    let bk = booking(s);
+    let (r, seated) = late_seating(s, "Minuit", "23:00", 90).await;
+    let (start, next) = (seated.start, date().succ());
+    let wanted = join_on(&bk, &r, next, "00:00", "00:00").await;
     // A no-show marked ten days early: all of its time, 23:00–00:30, freed.
     let ended = tablecast::store::Transition {
         end: Some(start),
@@ -839,4 +858,19 @@ async fn a_status_change_never_says_nobody_waits_while_an_entry_does(b: &Backend
     join(&bk, &r, 2, "19:00", "19:00").await;
     let someone = waiting(s.transition(release(&held[0])).await.unwrap());
     assert_eq!(someone, looks.then_some(true), "an entry waits on the date");
+    // A late seating (21:00 to 01:00) ended at 21:30 freed time on the next date, where the
+    // shortened reservation no longer reaches: an entry waiting there is looked for too.
+    let (r, seated) = late_seating(s, "Tard", "21:00", 240).await;
+    join_on(&bk, &r, date().succ(), "00:00", "00:30").await;
+    let ended = tablecast::store::Transition {
+        end: Some(seated.start + Duration::minutes(30)),
+        ..tablecast::store::Transition::new(
+            seated.id,
+            Status::Seated,
+            Status::Completed,
+            Utc::now(),
+        )
+    };
+    let late = waiting(s.transition(ended).await.unwrap());
+    assert_eq!(late, looks.then_some(true), "an entry waits past midnight");
 }

@@ -360,6 +360,9 @@ pub(super) async fn transition_in(
         };
         dates.extend(before.dates_spanned());
     }
+    // Every date the change touched, the old end's included: time freed past midnight by a
+    // turn ended early lies on a date the shortened reservation no longer spans.
+    let touched = dates.clone();
     let versions = bump_dates(tx, &reservation.restaurant_id.to_string(), dates).await?;
     if let Some(idem) = &t.idem {
         record_answer(tx, idem, &reservation).await?;
@@ -380,7 +383,7 @@ pub(super) async fn transition_in(
                AND restaurant_id = ?1 AND date IN (SELECT value FROM json_each(?2)))",
         )
         .bind(reservation.restaurant_id.to_string())
-        .bind(super::rows::dates_json(&reservation.dates_spanned()))
+        .bind(super::rows::dates_json(&touched))
         .fetch_one(&mut **tx)
         .await
         .map_err(db("look for waiting entries"))?;
