@@ -248,6 +248,16 @@ mod tests {
             schemas["UpdateFrame"]["properties"]["cause"]["enum"],
             serde_json::json!(causes)
         );
+        // A floor's pacing limits are always sent, `null` when unset.
+        for member in ["max_covers", "max_parties"] {
+            let required = &schemas["PacingWindow"]["required"];
+            assert!(
+                required
+                    .as_array()
+                    .is_some_and(|r| r.iter().any(|m| m == member)),
+                "PacingWindow.{member}: {required}"
+            );
+        }
         assert_eq!(doc["channels"]["live"]["address"], "/v1/live");
         assert_eq!(doc["operations"]["receiveClientFrame"]["action"], "receive");
         assert_eq!(doc["operations"]["sendServerFrame"]["action"], "send");

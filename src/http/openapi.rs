@@ -252,6 +252,27 @@ mod tests {
         assert!(!doc.to_string().contains("SPEC"));
     }
 
+    /// Members the server always sends, `null` when unset, are required (and nullable).
+    #[test]
+    fn members_always_sent_are_required() {
+        let doc = doc();
+        for (schema, member) in [
+            ("ReservationView", "combination_id"),
+            ("WaitlistEntryView", "position"),
+            ("WaitlistEntryView", "offer"),
+            ("SlotBody", "covers_left"),
+            ("RestaurantDoc", "pacing"),
+        ] {
+            let required = &doc["components"]["schemas"][schema]["required"];
+            assert!(
+                required
+                    .as_array()
+                    .is_some_and(|r| r.iter().any(|m| m == member)),
+                "{schema}.{member}: {required}"
+            );
+        }
+    }
+
     #[test]
     fn every_answer_of_an_idempotent_operation_declares_the_replay_header() {
         let doc = doc();

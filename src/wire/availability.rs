@@ -21,7 +21,7 @@ pub struct SlotBody {
     #[schema(minimum = 0)]
     pub available_tables: u32,
     /// Covers still free in this time's pacing window; `null` without a covers limit.
-    #[schema(minimum = 0)]
+    #[schema(minimum = 0, required = true)]
     pub covers_left: Option<u32>,
 }
 

@@ -25,11 +25,11 @@ pub struct PacingWindow {
     pub window: String,
     #[schema(minimum = 0, example = 8)]
     pub covers: u32,
-    #[schema(example = 12)]
+    #[schema(example = 12, required = true)]
     pub max_covers: Option<u32>,
     #[schema(minimum = 0, example = 3)]
     pub parties: u32,
-    #[schema(example = 4)]
+    #[schema(example = 4, required = true)]
     pub max_parties: Option<u32>,
 }
 

@@ -36,7 +36,7 @@ pub struct ReservationView {
     #[schema(example = json!(["t3", "t4"]), min_items = 1, max_items = 6)]
     pub table_ids: Vec<String>,
     /// The combination it is seated on; `null` for a single table.
-    #[schema(example = "c34")]
+    #[schema(example = "c34", required = true)]
     pub combination_id: Option<String>,
     #[schema(example = "2026-12-05", format = Date)]
     pub date: String,

@@ -130,6 +130,7 @@ pub struct RestaurantDoc {
     /// Sorted by id.
     pub combinations: Vec<CombinationDoc>,
     /// `null`: no pacing.
+    #[schema(required = true)]
     pub pacing: Option<PacingDoc>,
     /// Seconds a waitlist offer is held for its entry.
     #[schema(minimum = 15, maximum = 3600)]

@@ -35,10 +35,11 @@ pub struct WaitlistEntryView {
     pub to: String,
     pub status: WaitStatus,
     /// 1-based place among the `waiting` entries of the date; `null` unless `waiting`.
-    #[schema(minimum = 1)]
+    #[schema(minimum = 1, required = true)]
     pub position: Option<u32>,
     /// The offered reservation: set once an offer was made (and kept once booked, lapsed or
     /// left); `null` before.
+    #[schema(required = true)]
     pub offer: Option<OfferBody>,
     /// Shown only to the entry's token holder and to staff.
     #[serde(default, skip_serializing_if = "Option::is_none")]
