@@ -353,13 +353,7 @@ async fn an_entry_subscribed_right_after_its_join_opens_on_the_entry() {
         ws.send(json!({"op": "subscribe", "sub": sub, "view": "waitlist",
                        "entry_id": e["id"], "token": e["token"]}))
             .await;
-        let snap = loop {
-            match ws.next(Duration::from_secs(5)).await {
-                Got::Frame(f) if f["sub"] == sub.as_str() => break f,
-                Got::Frame(_) => {}
-                other => panic!("no snapshot for {sub}: {other:?}"),
-            }
-        };
+        let snap = ws.frame_of(&sub).await;
         assert_eq!(snap["type"], "snapshot", "{snap}");
         assert_eq!(snap["data"]["id"], e["id"], "join {i}: {snap}");
         assert_eq!(snap["data"]["status"], "waiting", "join {i}: {snap}");
@@ -707,23 +701,41 @@ async fn public_holds_racing_an_early_completion_never_take_the_time_a_waiting_e
         assert_eq!(status, StatusCode::CREATED, "{entry}");
         // Three diners retry the next two starts without pause while the turn ends early.
         let times: Vec<String> = (0..3).map(|i| later(&from, 15 * (1 + i % 2))).collect();
-        let hammers = Hammers::start(&app, &r.id, &date, &times).await;
-        let ended = app.set_status(&id, &r.staff, "completed").await;
-        assert_eq!(ended.status(), StatusCode::OK);
-        let e = app
-            .waitlist_entry(
-                entry["id"].as_str().unwrap(),
-                entry["token"].as_str().unwrap(),
-            )
-            .await;
-        hammers
-            .settle(&e, format!("trial {trial}"), &mut taken_by_the_public)
-            .await;
+        let race = (&r, &entry, date.as_str(), &times[..]);
+        ends_early_under_hammers(
+            &app,
+            &id,
+            race,
+            format!("trial {trial}"),
+            &mut taken_by_the_public,
+        )
+        .await;
     }
     assert!(
         taken_by_the_public.is_empty(),
         "the rest of the turn went to the public: {taken_by_the_public:?}"
     );
+}
+
+/// Completes the walk-in `id` of `r` early while public diners retry `times` of `date`, and
+/// notes in `taken` (as `trial`) whether they won a hold or `entry` was not offered the time.
+async fn ends_early_under_hammers(
+    app: &TestApp,
+    id: &str,
+    (r, entry, date, times): (&Fixture, &Value, &str, &[String]),
+    trial: String,
+    taken: &mut Vec<String>,
+) {
+    let hammers = Hammers::start(app, &r.id, date, times).await;
+    let ended = app.set_status(id, &r.staff, "completed").await;
+    assert_eq!(ended.status(), StatusCode::OK);
+    let e = app
+        .waitlist_entry(
+            entry["id"].as_str().unwrap(),
+            entry["token"].as_str().unwrap(),
+        )
+        .await;
+    hammers.settle(&e, trial, taken).await;
 }
 
 /// A fixed-offset zone where it is now late in the evening (22:50–23:49), so that a turn
@@ -769,22 +781,9 @@ pub(crate) async fn public_holds_race_completions_past_midnight(app: &TestApp, t
         let (status, entry) = join(app, &r.id, join_body(&next, 2, "00:00", "00:15")).await;
         assert_eq!(status, StatusCode::CREATED, "{entry}");
         let times = ["00:00", "00:15", "00:00"].map(String::from);
-        let hammers = Hammers::start(app, &r.id, &next, &times).await;
-        let ended = app.set_status(&id, &r.staff, "completed").await;
-        assert_eq!(ended.status(), StatusCode::OK);
-        let e = app
-            .waitlist_entry(
-                entry["id"].as_str().unwrap(),
-                entry["token"].as_str().unwrap(),
-            )
-            .await;
-        hammers
-            .settle(
-                &e,
-                format!("trial {trial} ({tz})"),
-                &mut taken_by_the_public,
-            )
-            .await;
+        let race = (&r, &entry, next.as_str(), &times[..]);
+        let trial = format!("trial {trial} ({tz})");
+        ends_early_under_hammers(app, &id, race, trial, &mut taken_by_the_public).await;
     }
     assert!(
         taken_by_the_public.is_empty(),

@@ -4,7 +4,7 @@
 use crate::harness::*;
 use crate::kit::api::{date_in, free_at, many_tables, restaurant_body, Api};
 use crate::kit::wait::until;
-use crate::kit::ws::{Got, Ws};
+use crate::kit::ws::Ws;
 use crate::waitlist_live::{join, queue};
 use crate::SERIAL;
 use futures_util::future::join_all;
@@ -133,13 +133,7 @@ async fn an_entry_joined_on_one_instance_and_subscribed_on_another_opens_on_the_
         ws.send(json!({"op": "subscribe", "sub": sub, "view": "waitlist",
                        "entry_id": id, "token": token}))
             .await;
-        let snap = loop {
-            match ws.next(Duration::from_secs(5)).await {
-                Got::Frame(f) if f["sub"] == sub.as_str() => break f,
-                Got::Frame(_) => {}
-                other => panic!("no snapshot for {sub}: {other:?}"),
-            }
-        };
+        let snap = ws.frame_of(&sub).await;
         assert_eq!(snap["type"], "snapshot", "{snap}");
         assert_eq!(snap["data"]["id"], id.as_str(), "join {i}: {snap}");
     }

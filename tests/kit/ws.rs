@@ -96,6 +96,18 @@ impl Ws {
         }
     }
 
+    /// The next frame of subscription `sub`, passing over the others' (failing the test on
+    /// close, or after 5 s).
+    pub async fn frame_of(&mut self, sub: &str) -> Value {
+        loop {
+            match self.next(Duration::from_secs(5)).await {
+                Got::Frame(f) if f["sub"] == sub => return f,
+                Got::Frame(_) => {}
+                other => panic!("no frame for {sub}: {other:?}"),
+            }
+        }
+    }
+
     pub async fn subscribe(&mut self, sub: &str, rid: &str, date: &str, party: u32) -> Value {
         self.send(json!({"op": "subscribe", "sub": sub, "restaurant_id": rid, "date": date, "party_size": party})).await;
         let snap = self.frame().await;

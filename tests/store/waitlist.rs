@@ -105,9 +105,21 @@ async fn fill(b: &Booking, r: &Restaurant, time: &str) -> Vec<Reservation> {
 }
 
 async fn join(b: &Booking, r: &Restaurant, party: i64, from: &str, to: &str) -> Uuid {
+    join_on(b, r, date(), party, from, to).await
+}
+
+/// An entry of `r` on `on`, for a party of `party` from `from` to `to`.
+async fn join_on(
+    b: &Booking,
+    r: &Restaurant,
+    on: LocalDate,
+    party: i64,
+    from: &str,
+    to: &str,
+) -> Uuid {
     b.join_waitlist(JoinRequest {
         restaurant_id: r.id,
-        date: date(),
+        date: on,
         party_size: PartySize::new(party).unwrap(),
         from: t(from),
         to: t(to),
@@ -716,27 +728,6 @@ async fn late_seating(
     (r, seated)
 }
 
-/// The first waiting entry of `r` on `on`, for a party of two from `from` to `to`.
-async fn join_on(bk: &Booking, r: &Restaurant, on: LocalDate, from: &str, to: &str) -> Uuid {
-    bk.join_waitlist(JoinRequest {
-        restaurant_id: r.id,
-        date: on,
-        party_size: PartySize::new(2).unwrap(),
-        from: t(from),
-        to: t(to),
-        guest: Guest {
-            name: "Ada".into(),
-            email: None,
-            phone: None,
-        },
-    })
-    .await
-    .expect("joins")
-    .0
-    .entry
-    .id
-}
-
 /// A late seating (a walk-in at 23:00, its turn to 00:30) ended early, straight through the
 /// store as by an instance that crashed before offering: the time it freed past midnight is on
 /// the next date, whose entry the reconcile offers it. It only looked at the reservations of
@@ -746,7 +737,7 @@ async fn the_reconcile_offers_the_next_dates_time_a_late_seating_freed(b: &Backe
     let bk = booking(s);
     let (r, seated) = late_seating(s, "Minuit", "23:00", 90).await;
     let (start, next) = (seated.start, date().succ());
-    let wanted = join_on(&bk, &r, next, "00:00", "00:00").await;
+    let wanted = join_on(&bk, &r, next, 2, "00:00", "00:00").await;
     // A no-show marked ten days early: all of its time, 23:00–00:30, freed.
     let ended = tablecast::store::Transition {
         end: Some(start),
@@ -861,7 +852,7 @@ async fn a_status_change_never_says_nobody_waits_while_an_entry_does(b: &Backend
     // A late seating (21:00 to 01:00) ended at 21:30 freed time on the next date, where the
     // shortened reservation no longer reaches: an entry waiting there is looked for too.
     let (r, seated) = late_seating(s, "Tard", "21:00", 240).await;
-    join_on(&bk, &r, date().succ(), "00:00", "00:30").await;
+    join_on(&bk, &r, date().succ(), 2, "00:00", "00:30").await;
     let ended = tablecast::store::Transition {
         end: Some(seated.start + Duration::minutes(30)),
         ..tablecast::store::Transition::new(

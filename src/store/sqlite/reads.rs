@@ -331,13 +331,9 @@ impl SqliteStore {
         restaurant_id: Uuid,
         date: LocalDate,
     ) -> StoreResult<Vec<Reservation>> {
-        let values = [restaurant_id.to_string().into(), date.to_string().into()];
-        let rows = self
-            .read_raw("list reservations of a date", date_sql(), &values)
-            .await?;
-        rows.iter()
-            .map(|row| row_to_reservation(&RawRow { values: row, at: 0 }))
-            .collect()
+        let what = "list reservations of a date";
+        self.reservations_of_date(what, date_sql(), restaurant_id, date)
+            .await
     }
 
     pub(super) async fn day_version_(
@@ -361,14 +357,21 @@ impl SqliteStore {
         restaurant_id: Uuid,
         date: LocalDate,
     ) -> StoreResult<Vec<Reservation>> {
+        let what = "read a date's cancelled reservations";
+        self.reservations_of_date(what, cancelled_sql(), restaurant_id, date)
+            .await
+    }
+
+    /// The reservations `sql` reads of one restaurant (?1) and date (?2), in its order.
+    async fn reservations_of_date(
+        &self,
+        context: &'static str,
+        sql: &str,
+        restaurant_id: Uuid,
+        date: LocalDate,
+    ) -> StoreResult<Vec<Reservation>> {
         let values = [restaurant_id.to_string().into(), date.to_string().into()];
-        let rows = self
-            .read_raw(
-                "read a date's cancelled reservations",
-                cancelled_sql(),
-                &values,
-            )
-            .await?;
+        let rows = self.read_raw(context, sql, &values).await?;
         rows.iter()
             .map(|row| row_to_reservation(&RawRow { values: row, at: 0 }))
             .collect()

@@ -13,6 +13,17 @@ use std::time::{Duration, Instant};
 /// the channel reads the store instead.
 pub(super) const GAP_WAIT: Duration = Duration::from_millis(50);
 
+/// What a read of `what` gave, or `None` (said in the log) when it failed.
+fn loaded<T>(read: crate::store::StoreResult<T>, what: &str) -> Option<T> {
+    read.inspect_err(|e| {
+        tracing::warn!(
+            error = format!("{e:#}"),
+            "live channel cannot load its {what}"
+        )
+    })
+    .ok()
+}
+
 /// What a read takes besides the day.
 #[derive(Debug, Clone, Copy)]
 pub(in crate::live::hub) struct Also {
@@ -106,31 +117,14 @@ impl Channel {
             }
             let waitlist = if also.waitlist {
                 self.counted("waitlist", why);
-                match store.waitlist_on(self.key.0, self.key.1).await {
-                    Ok(w) => Some(w),
-                    Err(e) => {
-                        tracing::warn!(
-                            error = format!("{e:#}"),
-                            "live channel cannot load its waitlist"
-                        );
-                        None
-                    }
-                }
+                loaded(store.waitlist_on(self.key.0, self.key.1).await, "waitlist")
             } else {
                 None
             };
             let cancelled = if also.cancelled {
                 self.counted("cancelled", why);
-                match store.cancelled_on(self.key.0, self.key.1).await {
-                    Ok(c) => Some(c),
-                    Err(e) => {
-                        tracing::warn!(
-                            error = format!("{e:#}"),
-                            "live channel cannot load its cancelled reservations"
-                        );
-                        None
-                    }
-                }
+                let c = store.cancelled_on(self.key.0, self.key.1).await;
+                loaded(c, "cancelled reservations")
             } else {
                 None
             };
