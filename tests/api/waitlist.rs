@@ -251,13 +251,7 @@ async fn an_offer_is_pushed_to_the_entrys_subscriber_within_a_second_and_its_tok
     assert_eq!(snap["data"]["position"], 1);
     // The staff floor shows the queue too.
     let mut floor = Ws::connect(&app.base).await;
-    floor
-        .send(
-            json!({"op": "subscribe", "sub": "f", "restaurant_id": r.id, "date": date,
-                     "view": "floor", "token": r.staff}),
-        )
-        .await;
-    let fsnap = floor.frame().await;
+    let fsnap = floor.subscribe_floor("f", &r.id, &date, &r.staff).await;
     assert_eq!(fsnap["data"]["waitlist"][0]["id"], id, "{fsnap}");
 
     let freed_at = Instant::now();
@@ -337,13 +331,7 @@ async fn an_entry_subscribed_right_after_its_join_opens_on_the_entry() {
         .await;
     let date = date_in(3);
     let mut floor = Ws::connect(&app.base).await;
-    floor
-        .send(
-            json!({"op": "subscribe", "sub": "f", "restaurant_id": r.id, "date": date,
-                     "view": "floor", "token": r.staff}),
-        )
-        .await;
-    assert_eq!(floor.frame().await["type"], "snapshot");
+    floor.subscribe_floor("f", &r.id, &date, &r.staff).await;
     let mut ws = Ws::connect(&app.base).await;
     for i in 0..10 {
         app.held(&r.id, &date, "19:00", 2).await;

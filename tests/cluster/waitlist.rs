@@ -118,13 +118,7 @@ async fn an_entry_joined_on_one_instance_and_subscribed_on_another_opens_on_the_
     let r = api.create_restaurant(restaurant_body(many_tables(2))).await;
     let date = date_in(4);
     let mut floor = Ws::connect(&c.instances[1].base).await;
-    floor
-        .send(
-            json!({"op": "subscribe", "sub": "f", "restaurant_id": r.id, "date": date,
-                     "view": "floor", "token": r.staff}),
-        )
-        .await;
-    assert_eq!(floor.frame().await["type"], "snapshot");
+    floor.subscribe_floor("f", &r.id, &date, &r.staff).await;
     let on_a = api.at(&c.instances[0].base);
     let mut ws = Ws::connect(&c.instances[1].base).await;
     for i in 0..10 {

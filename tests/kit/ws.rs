@@ -96,6 +96,24 @@ impl Ws {
         }
     }
 
+    /// Subscribes `sub` to the floor of `rid` on `date` with the staff `token`; its snapshot.
+    pub async fn subscribe_floor(
+        &mut self,
+        sub: &str,
+        rid: &str,
+        date: &str,
+        token: &str,
+    ) -> Value {
+        self.send(
+            json!({"op": "subscribe", "sub": sub, "restaurant_id": rid, "date": date,
+                         "view": "floor", "token": token}),
+        )
+        .await;
+        let snap = self.frame().await;
+        assert_eq!(snap["type"], "snapshot", "{snap}");
+        snap
+    }
+
     /// The next frame of subscription `sub`, passing over the others' (failing the test on
     /// close, or after 5 s).
     pub async fn frame_of(&mut self, sub: &str) -> Value {
