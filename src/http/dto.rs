@@ -326,10 +326,10 @@ pub struct RestaurantPatchInput {
     #[schema(nullable = false, value_type = Option<Vec<String>>, format = Date,
         pattern = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")]
     pub closed_dates: Option<Vec<LocalDate>>,
-    /// Not patchable: use the table endpoints.
-    #[serde(default)]
+    /// Not patchable: use the table endpoints. Present at all (`null` too), it is `422`.
+    #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<Object>)]
-    pub tables: Option<serde_json::Value>,
+    pub tables: Option<Option<serde_json::Value>>,
     /// Replaces every combination.
     #[serde(default, deserialize_with = "not_null")]
     #[schema(nullable = false, max_items = 100)]

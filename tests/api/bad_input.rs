@@ -186,6 +186,9 @@ async fn bad_requests_answer_their_problem_and_change_nothing() {
         // `24:00` is only a close: as an opening it is not in its stated form.
         case(Method::PATCH, &restaurant, Staff, Body::Json(json!({"hours": hours("24:00", "24:00")})), 400, "bad-request"),
         case(Method::POST, "/v1/restaurants", Admin, restaurant_with("hours", hours("24:00", "24:00")), 400, "bad-request"),
+        // Tables change through their own endpoints: any `tables` member, `null` too, is refused.
+        case(Method::PATCH, &restaurant, Staff, Body::Json(json!({"tables": []})), 422, "validation").field("tables"),
+        case(Method::PATCH, &restaurant, Staff, Body::Json(json!({"tables": null})), 422, "validation").field("tables"),
         case(Method::PUT, table("a.b"), Staff, Body::Json(json!({"max_party": 2})), 400, "bad-request"),
         case(Method::POST, &holds, Nobody, Body::Json(json!({"date": date, "time": "19:00", "party_size": 2, "table_id": "no such!"})), 400, "bad-request"),
         // Non-UUID ids in paths.
