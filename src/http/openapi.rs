@@ -273,6 +273,26 @@ mod tests {
         }
     }
 
+    /// Instants are declared as `date-time`.
+    #[test]
+    fn instants_are_date_times() {
+        let doc = doc();
+        for (schema, member) in [
+            ("SlotBody", "start"),
+            ("SlotBody", "end"),
+            ("ReservationView", "start"),
+            ("ReservationView", "end"),
+            ("ReservationView", "expires_at"),
+            ("ReservationView", "created_at"),
+            ("ReservationView", "updated_at"),
+            ("OfferBody", "expires_at"),
+            ("WaitlistEntryView", "created_at"),
+        ] {
+            let m = &doc["components"]["schemas"][schema]["properties"][member];
+            assert_eq!(m["format"], "date-time", "{schema}.{member}: {m}");
+        }
+    }
+
     #[test]
     fn every_answer_of_an_idempotent_operation_declares_the_replay_header() {
         let doc = doc();

@@ -12,9 +12,9 @@ pub struct SlotBody {
     #[schema(example = "19:00", pattern = r"^([01][0-9]|2[0-3]):[0-5][0-9]$")]
     pub time: String,
     /// UTC, `YYYY-MM-DDTHH:MM:SSZ`.
-    #[schema(example = "2026-12-05T18:00:00Z")]
+    #[schema(example = "2026-12-05T18:00:00Z", format = DateTime)]
     pub start: String,
-    #[schema(example = "2026-12-05T20:00:00Z")]
+    #[schema(example = "2026-12-05T20:00:00Z", format = DateTime)]
     pub end: String,
     /// Free seating options (tables and combinations) that fit the party; `0` when pacing
     /// refuses the party at this time.

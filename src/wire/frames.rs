@@ -159,6 +159,7 @@ pub struct UpdateFrame {
     #[schema(schema_with = cause)]
     pub cause: Cause,
     /// The commit time in the store.
+    #[schema(format = DateTime)]
     pub at: String,
     /// Availability view: exactly the slots that changed.
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -25,7 +25,7 @@ impl From<&FieldError> for FieldErrorBody {
 pub struct Alternative {
     #[schema(example = "19:15")]
     pub time: String,
-    #[schema(example = "2026-12-05T18:15:00Z")]
+    #[schema(example = "2026-12-05T18:15:00Z", format = DateTime)]
     pub start: String,
     #[schema(minimum = 1)]
     pub available_tables: u32,

@@ -42,21 +42,24 @@ pub struct ReservationView {
     pub date: String,
     #[schema(example = "19:00")]
     pub time: String,
-    #[schema(example = "2026-12-05T18:00:00Z")]
+    #[schema(example = "2026-12-05T18:00:00Z", format = DateTime)]
     pub start: String,
-    #[schema(example = "2026-12-05T20:00:00Z")]
+    #[schema(example = "2026-12-05T20:00:00Z", format = DateTime)]
     pub end: String,
     #[schema(minimum = 1, maximum = 100)]
     pub party_size: u32,
     pub status: Status,
     /// Present only while `held`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(format = DateTime)]
     pub expires_at: Option<String>,
     /// Shown only to the reservation's token holder and to staff.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub guest: Option<GuestBody>,
     pub notes: String,
+    #[schema(format = DateTime)]
     pub created_at: String,
+    #[schema(format = DateTime)]
     pub updated_at: String,
 }
 

@@ -15,7 +15,7 @@ pub struct OfferBody {
     #[schema(example = "19:00")]
     pub time: String,
     /// When the offer lapses unless confirmed.
-    #[schema(example = "2026-12-05T17:02:00Z")]
+    #[schema(example = "2026-12-05T17:02:00Z", format = DateTime)]
     pub expires_at: String,
 }
 
@@ -44,6 +44,7 @@ pub struct WaitlistEntryView {
     /// Shown only to the entry's token holder and to staff.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub guest: Option<GuestBody>,
+    #[schema(format = DateTime)]
     pub created_at: String,
 }
 
