@@ -154,11 +154,11 @@ impl Booking {
             return None;
         }
         let (rid, now) = (cur.restaurant_id, freed.at);
-        // Nobody waits on a date the freed time lies on (the common case): no planner to wait
-        // for.
-        let dates = freed.dates(self.load(rid).await.ok()?.restaurant.tz());
+        // Nobody waits on a date the reservation spans, which the freed time lies within (the
+        // common case): no planner to wait for. Known without reading the restaurant: a
+        // release is on the hot path.
         let mut waited = false;
-        for &date in &dates {
+        for date in cur.dates_spanned() {
             waited |= self
                 .waiting_before(rid, date, now)
                 .await

@@ -162,18 +162,9 @@ impl Channel {
         }
     }
 
-    /// The day with the cancelled reservations the channel keeps for a floor, merged in the
-    /// day's order (start, then table): what a floor lists, and what a reconcile compares.
+    /// The day with the cancelled reservations read for a floor (none without one), merged in
+    /// the day's order (start, then table): what a floor lists, and what a reconcile compares.
     fn shown(&self) -> Vec<Reservation> {
-        if !self.keeps_cancelled() {
-            return self.day.clone();
-        }
-        self.day_and_cancelled()
-    }
-
-    /// The day and the cancelled reservations read for a floor, merged (the first floor's
-    /// snapshot is computed before its group is in).
-    fn day_and_cancelled(&self) -> Vec<Reservation> {
         let order = |r: &Reservation| (r.start, r.table_id.clone());
         let mut all = Vec::with_capacity(self.day.len() + self.cancelled.len());
         let (mut day, mut cancelled) =
@@ -186,6 +177,15 @@ impl Channel {
                 (None, None) => return all,
             };
             all.extend(next.cloned());
+        }
+    }
+
+    /// Drops the groups left without members, and the cancelled reservations once no floor
+    /// is left to list them.
+    fn drop_empty_groups(&mut self) {
+        self.groups.retain(|_, g| !g.members.is_empty());
+        if !self.keeps_cancelled() {
+            self.cancelled = Vec::new();
         }
     }
 
@@ -214,19 +214,15 @@ impl Channel {
         now: DateTime<Utc>,
     ) -> (State, Arc<str>) {
         let r = self.restaurant.as_ref().expect("loaded");
-        if view != View::Floor || self.cancelled.is_empty() {
-            return view::compute(r, self.key.1, self.version, &self.day, waitlist, view, now);
-        }
         // The floor lists the date's cancelled reservations beside the day.
-        view::compute(
-            r,
-            self.key.1,
-            self.version,
-            &self.day_and_cancelled(),
-            waitlist,
-            view,
-            now,
-        )
+        let shown;
+        let day = if view == View::Floor && !self.cancelled.is_empty() {
+            shown = self.shown();
+            &shown
+        } else {
+            &self.day
+        };
+        view::compute(r, self.key.1, self.version, day, waitlist, view, now)
     }
 
     async fn subscribe(
@@ -342,10 +338,7 @@ impl Channel {
                 .live_subscriptions()
                 .sub((before - g.members.len()) as i64);
         }
-        self.groups.retain(|_, g| !g.members.is_empty());
-        if !self.keeps_cancelled() {
-            self.cancelled = Vec::new();
-        }
+        self.drop_empty_groups();
         next
     }
 
@@ -373,7 +366,7 @@ impl Channel {
         for v in views {
             self.fan_out_view(v, &waitlist, now, (cause, at), fresh);
         }
-        self.groups.retain(|_, g| !g.members.is_empty());
+        self.drop_empty_groups();
     }
 
     /// One view of `fan_out`: computed at `now`, and sent to its members as the update from
@@ -449,7 +442,7 @@ impl Channel {
                 .live_subscriptions()
                 .sub((before - g.members.len()) as i64);
         }
-        self.groups.retain(|_, g| !g.members.is_empty());
+        self.drop_empty_groups();
     }
 
     /// Repairs what a lost notification (bus outage, a crashed instance) left behind: when the

@@ -228,6 +228,16 @@ fn date_sql() -> &'static str {
     })
 }
 
+/// The parameters of `VERSIONS_SQL` and `day_sql`: ?1 restaurant, ?2 the day before, ?3 the
+/// date.
+fn day_params(restaurant_id: Uuid, date: LocalDate) -> [Value; 3] {
+    [
+        restaurant_id.to_string().into(),
+        date.pred().to_string().into(),
+        date.to_string().into(),
+    ]
+}
+
 /// A view at `version`, which on SQLite is one part.
 fn view_at(version: u64, reservations: Vec<Reservation>) -> DayView {
     DayView {
@@ -280,11 +290,7 @@ impl SqliteStore {
     ) -> StoreResult<Arc<DayView>> {
         const READ: &str = "read a day";
         let key = (restaurant_id, date);
-        let values = [
-            restaurant_id.to_string().into(),
-            date.pred().to_string().into(),
-            date.to_string().into(),
-        ];
+        let values = day_params(restaurant_id, date);
         // The cached view while its versions are the date's, or every row.
         enum Read {
             Cached(Arc<DayView>),
@@ -341,11 +347,7 @@ impl SqliteStore {
         restaurant_id: Uuid,
         date: LocalDate,
     ) -> StoreResult<u64> {
-        let values = [
-            restaurant_id.to_string().into(),
-            date.pred().to_string().into(),
-            date.to_string().into(),
-        ];
+        let values = day_params(restaurant_id, date);
         let rows = self
             .read_raw("read a day's version", VERSIONS_SQL, &values)
             .await?;
