@@ -731,18 +731,11 @@ async fn ends_early_under_hammers(
 /// date after today there.
 fn zone_late_in_the_evening() -> (String, String) {
     use chrono::Timelike;
-    let now = chrono::Utc::now();
-    let hour = if now.minute() < 50 { 23 } else { 22 };
-    let mut offset = hour - i64::from(now.hour());
-    if offset > 14 {
-        offset -= 24;
-    }
-    let tz = match offset {
-        0 => "UTC".to_string(),
-        o if o > 0 => format!("Etc/GMT-{o}"),
-        o => format!("Etc/GMT+{}", -o),
-    };
-    let local = now + chrono::Duration::hours(offset);
+    let (tz, local) = zone_at(if chrono::Utc::now().minute() < 50 {
+        23
+    } else {
+        22
+    });
     let next = (local.date_naive() + chrono::Duration::days(1))
         .format("%Y-%m-%d")
         .to_string();

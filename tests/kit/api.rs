@@ -257,9 +257,21 @@ pub fn date_in_zone(tz: &str, days: i64) -> String {
 /// test), and the time there now, as a UTC instant shifted by its offset (read its fields, not
 /// its zone).
 pub fn zone_at_noon() -> (String, chrono::DateTime<Utc>) {
+    zone_at(12)
+}
+
+/// A fixed-offset zone where it is now `hour` o'clock, and the time there now (as for
+/// [`zone_at_noon`]).
+pub fn zone_at(hour: i64) -> (String, chrono::DateTime<Utc>) {
     use chrono::Timelike;
     let now = Utc::now();
-    let offset = 12 - i64::from(now.hour());
+    let mut offset = hour - i64::from(now.hour());
+    // Fixed-offset zones run from UTC−12 to UTC+14; a day more or less gives the same hour.
+    if offset > 14 {
+        offset -= 24;
+    } else if offset < -12 {
+        offset += 24;
+    }
     let tz = match offset {
         0 => "UTC".to_string(),
         o if o > 0 => format!("Etc/GMT-{o}"),

@@ -2,7 +2,7 @@
 //! entry, in one write with the entry's change; refusals cascade; concurrent frees and several
 //! instances never make two offers of one capacity nor give one entry two offers.
 use crate::backend::Backend;
-use crate::fixtures::{booking, restaurant};
+use crate::fixtures::{self, booking, restaurant};
 use crate::kit::wait::{eventually, until};
 use chrono::{Duration, SubsecRound as _, Utc};
 use futures_util::future::join_all;
@@ -693,38 +693,8 @@ async fn late_seating(
     let at = chrono::NaiveTime::parse_from_str(time, "%H:%M").unwrap();
     let start = date().naive().and_time(at).and_utc();
     let now = Utc::now().trunc_subsecs(3);
-    let seated = Reservation {
-        id: Uuid::new_v4(),
-        restaurant_id: r.id,
-        table_id: r.tables[0].id.clone(),
-        table_ids: vec![r.tables[0].id.clone()],
-        combination_id: None,
-        date: date(),
-        time: t(time),
-        start,
-        end: start + Duration::minutes(minutes),
-        party_size: 2,
-        status: Status::Seated,
-        expires_at: None,
-        guest: None,
-        notes: String::new(),
-        created_at: now,
-        updated_at: now,
-    };
-    let new = NewReservation {
-        reservation: seated.clone(),
-        candidates: vec![tablecast::domain::Seating::single(&r.tables[0].id)],
-        pacing: None,
-        restaurant_revision: 1,
-        token_hash: None,
-        now,
-        cap: None,
-        idem: None,
-    };
-    assert!(matches!(
-        s.insert_reservation(new).await.unwrap(),
-        tablecast::store::InsertOutcome::Won { .. }
-    ));
+    let seated = fixtures::reservation(&r, start, minutes, 2, Status::Seated, now);
+    let (seated, _) = fixtures::won(s, fixtures::new(seated, &["t1"], 1, now)).await;
     (r, seated)
 }
 
