@@ -180,11 +180,13 @@ impl Channel {
         }
     }
 
-    /// Drops the groups left without members, and the cancelled reservations once no floor
-    /// is left to list them.
+    /// Drops the groups left without members, and the cancelled reservations when the last
+    /// floor to list them goes. Only then: a floor joining reads them before its group exists,
+    /// and the update that read sends the views already there passes through here.
     fn drop_empty_groups(&mut self) {
+        let floor = self.keeps_cancelled();
         self.groups.retain(|_, g| !g.members.is_empty());
-        if !self.keeps_cancelled() {
+        if floor && !self.keeps_cancelled() {
             self.cancelled = Vec::new();
         }
     }

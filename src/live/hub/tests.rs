@@ -97,12 +97,7 @@ impl Fixture {
         let out = tokio::time::timeout(Duration::from_secs(2), self.recv())
             .await
             .expect("a frame within 2 s");
-        let text = match out {
-            Out::Shared { body, sub, .. } => crate::wire::frames::close_shared(&body, &sub),
-            Out::Own(s) => s,
-            other => panic!("not a data frame: {other:?}"),
-        };
-        serde_json::from_str(&text).unwrap()
+        decoded(out)
     }
 
     /// The next frame the hub queued, as the socket's writer would take it.
@@ -130,6 +125,37 @@ impl Fixture {
             .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
             .sum()
     }
+}
+
+/// A queued frame as the client reads it.
+fn decoded(out: Out) -> Value {
+    let text = match out {
+        Out::Shared { body, sub, .. } => crate::wire::frames::close_shared(&body, &sub),
+        Out::Own(s) => s,
+        other => panic!("not a data frame: {other:?}"),
+    };
+    serde_json::from_str(&text).unwrap()
+}
+
+/// A new connection's subscription to `view` of the fixture's date, and the first frame it
+/// gets.
+async fn joined(f: &Fixture, view: View, sub: &str) -> Value {
+    let q = Queue::new(64);
+    let conn = Conn {
+        id: f.hub.next_conn_id(),
+        tx: q.clone(),
+    };
+    assert!(
+        f.hub
+            .subscribe((f.rid, f.date), view, conn, Arc::from(sub))
+            .await
+    );
+    let mut taken = Vec::new();
+    let take = std::future::poll_fn(|cx| q.poll_take(cx, |items| taken.extend(items.drain(..))));
+    tokio::time::timeout(Duration::from_secs(2), take)
+        .await
+        .expect("a frame within 2 s");
+    decoded(taken.remove(0))
 }
 
 fn free_at_19(frame: &Value) -> u64 {
@@ -332,25 +358,8 @@ async fn a_subscriber_joining_once_time_changed_the_view_gets_it_as_it_is_now_an
     .await
     .expect("the hold's expiry passes");
 
-    let q = Queue::new(64);
-    let conn = Conn {
-        id: f.hub.next_conn_id(),
-        tx: q.clone(),
-    };
     let view = View::Party(PartySize::new(2).unwrap());
-    assert!(
-        f.hub
-            .subscribe((f.rid, f.date), view, conn, Arc::from("\"b\""))
-            .await
-    );
-    let mut taken = Vec::new();
-    std::future::poll_fn(|cx| q.poll_take(cx, |items| taken.extend(items.drain(..)))).await;
-    let joined: Value = match taken.remove(0) {
-        Out::Shared { body, sub, .. } => {
-            serde_json::from_str(&crate::wire::frames::close_shared(&body, &sub)).unwrap()
-        }
-        other => panic!("not a data frame: {other:?}"),
-    };
+    let joined = joined(&f, view, "\"b\"").await;
     assert_eq!(joined["type"], "snapshot");
     assert_eq!(free_at_19(&joined["data"]), 3, "{joined}");
     let other = f.frame().await;
@@ -358,5 +367,41 @@ async fn a_subscriber_joining_once_time_changed_the_view_gets_it_as_it_is_now_an
         (other["type"].as_str(), free_at_19(&other["data"])),
         (Some("snapshot"), 3),
         "{other}"
+    );
+}
+
+/// A floor that joins while a cancellation is still on its way to the hub (held back here, as
+/// behind the fan-out gap) reads the date's cancelled bookings with the day, and lists them:
+/// the update that read sends the views already there does not drop them before the floor's
+/// snapshot is computed.
+#[tokio::test]
+async fn a_floor_joining_before_a_cancellation_reaches_the_hub_lists_it() {
+    let f = Fixture::new().await;
+    let (held, _) = f
+        .booking
+        .hold(HoldRequest::two_at_seven(f.rid, f.date, "t1"))
+        .await
+        .unwrap();
+    let guest = crate::domain::reservation::Guest {
+        name: "Ada".into(),
+        email: None,
+        phone: None,
+    };
+    f.booking.confirm(held.id, guest, None, None).await.unwrap();
+    f.booking.release(held.id).await.unwrap();
+    // None of the three changes reached the hub: the floor's read brings them.
+    let floor = joined(&f, View::Floor, "\"f\"").await;
+    assert_eq!(floor["type"], "snapshot", "{floor}");
+    let listed: Vec<(&str, &str)> = floor["data"]["tables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|t| t["reservations"].as_array().unwrap())
+        .map(|x| (x["id"].as_str().unwrap(), x["status"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        listed,
+        [(held.id.to_string().as_str(), "cancelled")],
+        "{floor}"
     );
 }
