@@ -218,12 +218,15 @@ pub fn first_fit<'a>(
 
 /// What availability's counts say about one free for one date and party size: the counts as
 /// they are, and the starts a settings change raised or the freed reservation opened (see
-/// [`offer_starts`]). The same for every entry of that date and size.
+/// [`offer_starts`]). The same for every entry of that date and size. Starts are named by
+/// their local time on the date (unique on it, ambiguous times taken at their first
+/// occurrence): an entry asks for local times, and a change of time zone moves every start's
+/// instant, not what a diner at 19:00 could book.
 #[derive(Default)]
 struct Measure {
-    current: Option<std::collections::HashMap<DateTime<Utc>, u32>>,
-    raised: Option<std::collections::HashSet<DateTime<Utc>>>,
-    opened: Option<std::collections::HashSet<DateTime<Utc>>>,
+    current: Option<std::collections::HashMap<WallTime, u32>>,
+    raised: Option<std::collections::HashSet<WallTime>>,
+    opened: Option<std::collections::HashSet<WallTime>>,
 }
 
 /// Measures already taken, by date and party size, within one free's pass over a queue.
@@ -244,13 +247,13 @@ impl Measure {
         let count = |r: &super::Restaurant, day: &[super::Reservation]| {
             super::availability::availability(r, date, p, now, day)
                 .into_iter()
-                .map(|c| (c.slot.start, c.available_tables))
-                .collect::<HashMap<DateTime<Utc>, u32>>()
+                .map(|c| (c.slot.time, c.available_tables))
+                .collect::<HashMap<WallTime, u32>>()
         };
         // The counts as they are, when anything is measured against them: with pacing (a start
         // pacing refuses the party is no offer), or after a settings change.
         let current = (r.pacing.is_some() || freed.before.is_some()).then(|| count(r, day));
-        let rose = |was: &HashMap<DateTime<Utc>, u32>| -> HashSet<DateTime<Utc>> {
+        let rose = |was: &HashMap<WallTime, u32>| -> HashSet<WallTime> {
             current
                 .iter()
                 .flatten()
@@ -359,13 +362,13 @@ fn starts_measured(
         .filter(|s| {
             raised
                 .as_ref()
-                .is_none_or(|raised| raised.contains(&s.start))
+                .is_none_or(|raised| raised.contains(&s.time))
         })
         .filter(|s| {
             r.pacing.is_none()
                 || current
                     .as_ref()
-                    .is_some_and(|c| c.get(&s.start).is_some_and(|n| *n > 0))
+                    .is_some_and(|c| c.get(&s.time).is_some_and(|n| *n > 0))
         })
         .filter_map(|s| {
             // The freed tables first: what was freed is offered where it was.
@@ -380,7 +383,7 @@ fn starts_measured(
             }
             // A start its window's pacing opened: any fitting option that is free.
             let paced_open = window.as_ref().is_some_and(|w| w.contains(s.time))
-                && opened.as_ref().is_some_and(|o| o.contains(&s.start));
+                && opened.as_ref().is_some_and(|o| o.contains(&s.time));
             let any: Vec<super::Seating> = fitting
                 .iter()
                 .filter(|o| paced_open && free(o, s.start, s.end))
@@ -628,6 +631,14 @@ mod tests {
             )
             .is_empty(),
             "a change that frees nothing offers nothing"
+        );
+        // A new time zone moves every start's instant, not the local times a diner could book:
+        // 19:00 in New York is past closing in Paris, yet it was as public before as after.
+        let mut moved = before.clone();
+        moved.timezone = chrono_tz::America::New_York;
+        assert!(
+            offer_starts(&moved, &e, &by_change(&before, &moved, &[]), &[], now()).is_empty(),
+            "a change of time zone offers what was public already"
         );
         // Later closing opens the starts past 21:30 (a 90-minute turn for two); the earlier
         // ones of the window had t2 free before and stay public, not offered.
