@@ -293,7 +293,8 @@ pub enum TransitionOutcome {
 pub enum Guard {
     None,
     /// No occupying reservation ends after `now` (on one table, or on any). A reservation on a
-    /// combination is on each of its member tables.
+    /// combination is on each of its member tables. An empty one (a no-show ended at its start)
+    /// occupies nothing, here and in `PartiesWithin`.
     NoLiveFuture {
         table: Option<TableId>,
         now: DateTime<Utc>,

@@ -3,7 +3,7 @@ use crate::backend::Backend;
 use crate::fixtures::*;
 use chrono::Duration;
 use tablecast::domain::reservation::Status;
-use tablecast::store::{Guard, InsertOutcome, ReplaceOutcome, Transition, TransitionOutcome};
+use tablecast::store::{Guard, InsertOutcome, ReplaceOutcome, Transition};
 
 contract!(
     a_combination_claims_every_member_table_and_reads_back_whole,
@@ -116,13 +116,6 @@ async fn a_walk_in_takes_a_combination_like_a_hold(b: &Backend) {
     assert!(is_lost(
         &insert(s, new(hold_at(&r, at(20, 0), 90), &["t4"], 1, now)).await
     ));
-}
-
-fn done(o: TransitionOutcome) -> tablecast::domain::Reservation {
-    match o {
-        TransitionOutcome::Done { reservation, .. } => reservation,
-        other => panic!("expected the change done, got {other:?}"),
-    }
 }
 
 /// A party of 6 on c34 from `start` for 150 minutes, held at `now`.

@@ -2,7 +2,9 @@
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use tablecast::domain::reservation::Status;
 use tablecast::domain::{LocalDate, Reservation, Restaurant, Seating, TableId, WallTime};
-use tablecast::store::{DynStore, InsertOutcome, NewReservation, Transition, Versions};
+use tablecast::store::{
+    DynStore, InsertOutcome, NewReservation, Transition, TransitionOutcome, Versions,
+};
 use uuid::Uuid;
 
 /// The day every contract test books on (far enough ahead that nothing about it expires).
@@ -121,6 +123,14 @@ pub fn is_lost(o: &InsertOutcome) -> bool {
 
 pub fn transition(id: Uuid, from: Status, to: Status, now: DateTime<Utc>) -> Transition {
     Transition::new(id, from, to, now)
+}
+
+/// The reservation a transition left, which must have been done.
+pub fn done(o: TransitionOutcome) -> Reservation {
+    match o {
+        TransitionOutcome::Done { reservation, .. } => reservation,
+        other => panic!("expected the change done, got {other:?}"),
+    }
 }
 
 /// The ids the staff list of [`day`] shows, in its order.

@@ -2,7 +2,7 @@ use crate::backend::Backend;
 use crate::fixtures::*;
 use chrono::Duration;
 use tablecast::domain::reservation::Status;
-use tablecast::store::{Guard, ReplaceOutcome, TokenOwner};
+use tablecast::store::{Guard, ReplaceOutcome, TokenOwner, Transition};
 
 contract!(
     restaurants_are_listed_in_creation_order_and_read_back_at_revision_one,
@@ -149,6 +149,40 @@ async fn guards_block_a_change_while_a_live_future_reservation_needs_the_table(b
             .await
             .unwrap();
         assert!(matches!(out, ReplaceOutcome::Blocked), "{guard:?}: {out:?}");
+    }
+    // A future no-show ended at its start occupies nothing: it blocks no change of its table
+    // (it used to, until its start passed).
+    let (now, rev) = (
+        morning(),
+        s.restaurant(r.id).await.unwrap().unwrap().revision,
+    );
+    let (h, _) = won(s, new(hold_at(&r, at(20, 0), 90), &["t2"], rev, now)).await;
+    let confirm = transition(h.id, Status::Held, Status::Confirmed, now);
+    done(s.transition(confirm).await.unwrap());
+    let no_show = Transition {
+        end: Some(h.start),
+        ..transition(h.id, Status::Confirmed, Status::NoShow, now)
+    };
+    done(s.transition(no_show).await.unwrap());
+    let t2 = || table("t2");
+    for guard in [
+        Guard::NoLiveFuture {
+            table: Some(t2()),
+            now,
+        },
+        Guard::PartiesWithin {
+            table: t2(),
+            min: 3,
+            max: 6,
+            now,
+        },
+    ] {
+        let rev = s.restaurant(r.id).await.unwrap().unwrap().revision;
+        let out = s
+            .replace_restaurant(&r, rev, guard.clone(), now)
+            .await
+            .unwrap();
+        assert!(matches!(out, ReplaceOutcome::Done(_)), "{guard:?}: {out:?}");
     }
 }
 

@@ -16,13 +16,6 @@ contract!(
     each_due_hold_is_expired_exactly_once_across_concurrent_sweepers,
 );
 
-fn done(o: TransitionOutcome) -> tablecast::domain::Reservation {
-    match o {
-        TransitionOutcome::Done { reservation, .. } => reservation,
-        other => panic!("expected done, got {other:?}"),
-    }
-}
-
 async fn a_confirm_is_conditional_on_the_status_and_happens_once(b: &Backend) {
     let s = &b.store;
     let r = created(s, "Confirmé").await;

@@ -18,7 +18,8 @@ const FENCE_MS: i64 = 5_000;
 
 /// Whether `r` stops the change `guard` describes (as the SQLite store decides it).
 pub fn blocks(guard: &Guard, r: &Reservation) -> bool {
-    let live = |now: DateTime<Utc>| r.occupies_at(now) && r.end > now;
+    // An empty one (a no-show, or one completed before its start) occupies nothing.
+    let live = |now: DateTime<Utc>| r.occupies_at(now) && r.end > now && r.start < r.end;
     match guard {
         Guard::None => false,
         // A reservation on a combination is on each of its member tables.

@@ -206,7 +206,7 @@ impl SqliteStore {
 fn live_sql() -> String {
     format!(
         "SELECT COUNT(*) FROM reservations WHERE restaurant_id = ?1 AND date >= ?3
-           AND end_ms > ?2 AND status IN {OCCUPYING_SQL}
+           AND end_ms > ?2 AND end_ms > start_ms AND status IN {OCCUPYING_SQL}
            AND (status <> 'held' OR expires_ms > ?2)"
     )
 }
