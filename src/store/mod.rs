@@ -293,8 +293,9 @@ pub enum TransitionOutcome {
 pub enum Guard {
     None,
     /// No occupying reservation ends after `now` (on one table, or on any). A reservation on a
-    /// combination is on each of its member tables. An empty one (a no-show ended at its start)
-    /// occupies nothing, here and in `PartiesWithin`.
+    /// combination is on each of its member tables. On one table, an empty one (a no-show ended
+    /// at its start) takes nothing, here and in `PartiesWithin`; on any (a change of time zone),
+    /// it counts: it keeps its local date and time.
     NoLiveFuture {
         table: Option<TableId>,
         now: DateTime<Utc>,

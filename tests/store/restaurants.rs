@@ -1,13 +1,15 @@
 use crate::backend::Backend;
 use crate::fixtures::*;
-use chrono::Duration;
+use chrono::{DateTime, Duration, Utc};
 use tablecast::domain::reservation::Status;
-use tablecast::store::{Guard, ReplaceOutcome, TokenOwner, Transition};
+use tablecast::domain::Restaurant;
+use tablecast::store::{DynStore, Guard, ReplaceOutcome, TokenOwner, Transition};
 
 contract!(
     restaurants_are_listed_in_creation_order_and_read_back_at_revision_one,
     a_settings_change_needs_the_current_revision_and_raises_it,
     guards_block_a_change_while_a_live_future_reservation_needs_the_table,
+    an_empty_reservation_blocks_no_table_change_but_a_time_zone_change_waits_for_it,
     a_blocked_change_leaves_the_restaurant_usable_at_the_same_revision,
     a_table_stored_with_a_long_area_leaves_its_restaurant_changeable,
 );
@@ -117,15 +119,7 @@ async fn guards_block_a_change_while_a_live_future_reservation_needs_the_table(b
         ),
     ];
     for (guard, blocked) in cases {
-        let rev = s.restaurant(r.id).await.unwrap().unwrap().revision;
-        let out = s
-            .replace_restaurant(&r, rev, guard.clone(), now)
-            .await
-            .unwrap();
-        match (blocked, &out) {
-            (true, ReplaceOutcome::Blocked) | (false, ReplaceOutcome::Done(_)) => {}
-            _ => panic!("{guard:?}: expected blocked={blocked}, got {out:?}"),
-        }
+        assert_eq!(blocks(s, &r, &guard, now).await, blocked, "{guard:?}");
     }
     // Under way past midnight, dated the day before the guard's `now`: still live.
     let rev = s.restaurant(r.id).await.unwrap().unwrap().revision;
@@ -144,46 +138,87 @@ async fn guards_block_a_change_while_a_live_future_reservation_needs_the_table(b
             now,
         },
     ] {
-        let out = s
-            .replace_restaurant(&r, rev, guard.clone(), now)
-            .await
-            .unwrap();
-        assert!(matches!(out, ReplaceOutcome::Blocked), "{guard:?}: {out:?}");
+        assert!(blocks(s, &r, &guard, now).await, "{guard:?}");
     }
-    // A future no-show ended at its start occupies nothing: it blocks no change of its table
-    // (it used to, until its start passed).
-    let (now, rev) = (
-        morning(),
-        s.restaurant(r.id).await.unwrap().unwrap().revision,
-    );
-    let (h, _) = won(s, new(hold_at(&r, at(20, 0), 90), &["t2"], rev, now)).await;
-    let confirm = transition(h.id, Status::Held, Status::Confirmed, now);
-    done(s.transition(confirm).await.unwrap());
-    let no_show = Transition {
-        end: Some(h.start),
-        ..transition(h.id, Status::Confirmed, Status::NoShow, now)
+}
+
+/// Whether `guard` stops a change of `r` made at its current revision at `now` (else it is
+/// done).
+async fn blocks(s: &DynStore, r: &Restaurant, guard: &Guard, now: DateTime<Utc>) -> bool {
+    let rev = s.restaurant(r.id).await.unwrap().unwrap().revision;
+    match s.replace_restaurant(r, rev, guard.clone(), now).await {
+        Ok(ReplaceOutcome::Blocked) => true,
+        Ok(ReplaceOutcome::Done(_)) => false,
+        other => panic!("{guard:?}: {other:?}"),
+    }
+}
+
+/// A future no-show ended at its start takes no table: it blocks no change of its table (it
+/// did, until its start passed). A change of time zone still waits for it: it keeps its local
+/// date and time, and counts in its pacing window. One completed after its start keeps its
+/// table until its new end.
+async fn an_empty_reservation_blocks_no_table_change_but_a_time_zone_change_waits_for_it(
+    b: &Backend,
+) {
+    let s = &b.store;
+    let r = created(s, "Absent").await;
+    let now = morning();
+    let (h, _) = won(s, new(hold_at(&r, at(20, 0), 90), &["t2"], 1, now)).await;
+    let step = |from, to, end| Transition {
+        end,
+        ..transition(h.id, from, to, now)
     };
+    done(
+        s.transition(step(Status::Held, Status::Confirmed, None))
+            .await
+            .unwrap(),
+    );
+    let no_show = step(Status::Confirmed, Status::NoShow, Some(h.start));
     done(s.transition(no_show).await.unwrap());
     let t2 = || table("t2");
-    for guard in [
-        Guard::NoLiveFuture {
-            table: Some(t2()),
-            now,
-        },
-        Guard::PartiesWithin {
-            table: t2(),
-            min: 3,
-            max: 6,
-            now,
-        },
-    ] {
-        let rev = s.restaurant(r.id).await.unwrap().unwrap().revision;
-        let out = s
-            .replace_restaurant(&r, rev, guard.clone(), now)
-            .await
-            .unwrap();
-        assert!(matches!(out, ReplaceOutcome::Done(_)), "{guard:?}: {out:?}");
+    let cases = [
+        (
+            Guard::NoLiveFuture {
+                table: Some(t2()),
+                now,
+            },
+            false,
+        ),
+        (
+            Guard::PartiesWithin {
+                table: t2(),
+                min: 3,
+                max: 6,
+                now,
+            },
+            false,
+        ),
+        (Guard::NoLiveFuture { table: None, now }, true),
+    ];
+    for (guard, blocked) in cases {
+        assert_eq!(blocks(s, &r, &guard, now).await, blocked, "{guard:?}");
     }
+
+    // Seated at 20:00, completed early with its end at 20:30: at 20:10 the table is still
+    // being cleared.
+    let rev = s.restaurant(r.id).await.unwrap().unwrap().revision;
+    let (c, _) = won(s, new(hold_at(&r, at(20, 0), 90), &["t1"], rev, now)).await;
+    for (from, to, end) in [
+        (Status::Held, Status::Confirmed, None),
+        (Status::Confirmed, Status::Seated, None),
+        (Status::Seated, Status::Completed, Some(at(20, 30))),
+    ] {
+        let t = Transition {
+            end,
+            ..transition(c.id, from, to, now)
+        };
+        done(s.transition(t).await.unwrap());
+    }
+    let guard = Guard::NoLiveFuture {
+        table: Some(table("t1")),
+        now: at(20, 10),
+    };
+    assert!(blocks(s, &r, &guard, at(20, 10)).await);
 }
 
 async fn a_blocked_change_leaves_the_restaurant_usable_at_the_same_revision(b: &Backend) {

@@ -5,7 +5,7 @@ use crate::backend::Backend;
 use crate::fixtures::*;
 use chrono::Duration;
 use tablecast::domain::reservation::Status;
-use tablecast::store::{IdemBegin, TokenOwner, TransitionOutcome};
+use tablecast::store::{IdemBegin, TokenOwner};
 
 macro_rules! on_dynamodb {
     ($($name:ident),* $(,)?) => {
@@ -29,13 +29,6 @@ contract!(
 
 // Reads the table's raw items.
 on_dynamodb!(purge_clears_every_member_tables_minutes_of_a_combined_hold);
-
-fn done(o: TransitionOutcome) -> tablecast::domain::Reservation {
-    match o {
-        TransitionOutcome::Done { reservation, .. } => reservation,
-        other => panic!("expected done, got {other:?}"),
-    }
-}
 
 async fn released_and_expired_holds_leave_the_day_but_stay_on_the_staff_list(b: &Backend) {
     let s = &b.store;

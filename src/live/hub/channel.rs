@@ -307,6 +307,8 @@ impl Channel {
             metrics.live_subscriptions().inc();
             g.members.push(m);
         }
+        // A floor's cancelled reservations are kept only while a floor group exists.
+        debug_assert!(self.keeps_cancelled() || self.cancelled.is_empty());
         // Taken, even when the queue was full: then the connection is being evicted.
         let _ = done.send(true);
     }

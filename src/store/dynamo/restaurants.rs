@@ -18,13 +18,14 @@ const FENCE_MS: i64 = 5_000;
 
 /// Whether `r` stops the change `guard` describes (as the SQLite store decides it).
 pub fn blocks(guard: &Guard, r: &Reservation) -> bool {
-    // An empty one (a no-show, or one completed before its start) occupies nothing.
-    let live = |now: DateTime<Utc>| r.occupies_at(now) && r.end > now && r.start < r.end;
+    let live = |now: DateTime<Utc>| r.occupies_at(now) && r.end > now;
+    // One ended at its start (a no-show) takes no table, but keeps its local date and time.
+    let takes_table = r.start < r.end;
     match guard {
         Guard::None => false,
         // A reservation on a combination is on each of its member tables.
         Guard::NoLiveFuture { table, now } => {
-            live(*now) && table.as_ref().is_none_or(|t| r.uses(t))
+            live(*now) && table.as_ref().is_none_or(|t| takes_table && r.uses(t))
         }
         // Only a reservation on the table alone must fit the table's party range.
         Guard::PartiesWithin {
@@ -34,6 +35,7 @@ pub fn blocks(guard: &Guard, r: &Reservation) -> bool {
             now,
         } => {
             live(*now)
+                && takes_table
                 && r.combination_id.is_none()
                 && *table == r.table_id
                 && !(*min..=*max).contains(&r.party_size)

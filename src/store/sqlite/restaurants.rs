@@ -206,17 +206,18 @@ impl SqliteStore {
 fn live_sql() -> String {
     format!(
         "SELECT COUNT(*) FROM reservations WHERE restaurant_id = ?1 AND date >= ?3
-           AND end_ms > ?2 AND end_ms > start_ms AND status IN {OCCUPYING_SQL}
+           AND end_ms > ?2 AND status IN {OCCUPYING_SQL}
            AND (status <> 'held' OR expires_ms > ?2)"
     )
 }
 
-/// The settings guard of a table's removal (or, ?4 null, of every table): its live
-/// reservations, a combination's included (it is on every member table).
+/// The settings guard of a table's removal (or, ?4 null, of every table: a change of time
+/// zone): its live reservations, a combination's included (it is on every member table). One
+/// ended at its start (a no-show) takes no table, but keeps its local date and time.
 pub(super) fn live_on_table_sql() -> String {
     format!(
-        "{} AND (?4 IS NULL OR table_id = ?4 OR EXISTS
-           (SELECT 1 FROM json_each(COALESCE(table_ids, '[]')) WHERE value = ?4))",
+        "{} AND (?4 IS NULL OR end_ms > start_ms AND (table_id = ?4 OR EXISTS
+           (SELECT 1 FROM json_each(COALESCE(table_ids, '[]')) WHERE value = ?4)))",
         live_sql()
     )
 }
@@ -225,7 +226,8 @@ pub(super) fn live_on_table_sql() -> String {
 /// outside [?5, ?6].
 pub(super) fn parties_on_table_sql() -> String {
     format!(
-        "{} AND table_id = ?4 AND combination_id IS NULL AND (party_size < ?5 OR party_size > ?6)",
+        "{} AND end_ms > start_ms AND table_id = ?4 AND combination_id IS NULL
+           AND (party_size < ?5 OR party_size > ?6)",
         live_sql()
     )
 }
