@@ -276,8 +276,12 @@ impl Booking {
                         end: slot.end,
                         party_size: req.party_size.get(),
                         status: Status::Held,
+                        // A hold lasts `hold_seconds`, and never past its start: a time that
+                        // has come cannot be booked (it reads expired then, and confirming it
+                        // is `410`).
                         expires_at: Some(
-                            now + chrono::Duration::seconds(i64::from(r.hold_seconds)),
+                            (now + chrono::Duration::seconds(i64::from(r.hold_seconds)))
+                                .min(slot.start),
                         ),
                         guest: None,
                         notes: String::new(),

@@ -208,3 +208,37 @@ async fn unknown_json_members_are_ignored() {
     assert_eq!(r["table_id"], "t2");
     assert!(r.get("vip").is_none());
 }
+
+/// A hold never outlives its start: when `hold_seconds` would run past it, `expires_at` is the
+/// start (a time that has come cannot be confirmed); otherwise it is `hold_seconds` after the
+/// hold was taken.
+#[tokio::test]
+async fn a_hold_expires_at_its_start_when_that_comes_before_hold_seconds_run_out() {
+    use chrono::{DateTime, Duration, Timelike, Utc};
+    let app = TestApp::spawn().await;
+    let (tz, local) = zone_at_noon();
+    let mut body = open_all_day_in(restaurant_body(json!([{"id": "t1", "max_party": 2}])), &tz);
+    body["hold_seconds"] = json!(3600);
+    let f = app.create_restaurant(body).await;
+    let date = local.format("%Y-%m-%d").to_string();
+    // 15 to 30 minutes ahead on the grid, and two hours after that.
+    let grid = local - Duration::minutes(i64::from(local.minute() % 15));
+    let at = |minutes: i64| {
+        (grid + Duration::minutes(minutes))
+            .format("%H:%M")
+            .to_string()
+    };
+    let instant = |v: &Value| v.as_str().unwrap().parse::<DateTime<Utc>>().unwrap();
+    let soon = app.held(&f.id, &date, &at(30), 2).await;
+    assert_eq!(
+        instant(&soon["expires_at"]),
+        instant(&soon["start"]),
+        "{soon}"
+    );
+    let later = app.held(&f.id, &date, &at(150), 2).await;
+    assert_eq!(
+        instant(&later["expires_at"]) - instant(&later["created_at"]),
+        Duration::seconds(3600),
+        "{later}"
+    );
+}
