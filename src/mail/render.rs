@@ -108,8 +108,16 @@ fn details(r: &Reservation, restaurant: &Restaurant) -> Vec<(&'static str, Strin
         ),
         ("Reference", ics::reference(r)),
     ];
-    if !r.notes.trim().is_empty() {
-        v.push(("Your note", r.notes.trim().to_owned()));
+    // The note as typed, less what no mail body should carry (a NUL, terminal escapes, a bell):
+    // its lines and tabs stay.
+    let note: String = r
+        .notes
+        .trim()
+        .chars()
+        .filter(|c| !c.is_control() || matches!(c, '\n' | '\r' | '\t'))
+        .collect();
+    if !note.trim().is_empty() {
+        v.push(("Your note", note.trim().to_owned()));
     }
     v
 }
@@ -361,6 +369,23 @@ mod tests {
             "{}",
             m.html
         );
+    }
+
+    /// Notes are stored as typed; what reaches the mail has no control characters but its line
+    /// breaks and tabs.
+    #[test]
+    fn a_note_reaches_the_mail_without_control_characters() {
+        let r = paris();
+        let mut b = booking(Status::Confirmed);
+        b.notes = "steal\0\u{1b}[2J\u{1b}[31mred\u{7}\u{8}\ttab".into();
+        let m = render(MailKind::Confirmation, &b, &cx(&r, None));
+        for part in [&m.text, &m.html] {
+            assert!(part.contains("steal[2J[31mred\ttab"), "{part}");
+            let bad = part
+                .chars()
+                .find(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'));
+            assert_eq!(bad, None, "{part:?}");
+        }
     }
 
     #[test]
