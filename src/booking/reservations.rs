@@ -1,6 +1,7 @@
 use super::*;
 use crate::domain::grid::check_start;
 use crate::domain::reservation::{Guest, Status};
+use crate::domain::text;
 use crate::domain::time::{local_date_of, local_time_of, WallTime};
 use crate::domain::{Seating, TableId};
 use crate::store::{HoldCap, IdemRecord, InsertOutcome, NewReservation, PacingCheck, Seen};
@@ -170,9 +171,9 @@ fn provisional(mut r: Reservation, candidates: &[Seating]) -> Reservation {
 
 pub fn validate_guest(g: &Guest) -> Result<(), Vec<FieldError>> {
     let mut errs = Vec::new();
-    if g.name.trim().is_empty() || g.name.len() > 200 {
+    if text::blank(&g.name) || g.name.len() > 200 {
         errs.push(FieldError::new("guest.name", "must be 1 to 200 bytes"));
-    } else if g.name.chars().any(char::is_control) {
+    } else if g.name.chars().any(text::control) {
         errs.push(FieldError::new(
             "guest.name",
             "must not hold control characters",
@@ -476,6 +477,10 @@ mod tests {
             );
         }
         assert!(validate_guest(&g("Ada\0", None, None)).is_err());
+        // Nothing to show, or text that would run backwards or break the mail's lines.
+        for name in ["\u{200B}", "Ada\u{2028}Bcc", "\u{202E}adA"] {
+            assert!(validate_guest(&g(name, None, None)).is_err(), "{name:?}");
+        }
         assert!(validate_guest(&g("Zoë Ørsted", Some("zoe.o+tc@mail.example.fr"), None)).is_ok());
         assert!(validate_guest(&g("Ada", None, Some("call me"))).is_err());
     }

@@ -11,6 +11,7 @@ pub mod restaurant;
 mod robustness;
 pub mod seating;
 pub mod table;
+pub mod text;
 pub mod time;
 pub mod waitlist;
 

@@ -143,9 +143,9 @@ impl Restaurant {
     /// tables. Returns every broken rule.
     pub fn validate(&mut self) -> Result<(), Vec<FieldError>> {
         let mut errs = Vec::new();
-        if self.name.trim().is_empty() || self.name.len() > 200 {
+        if super::text::blank(&self.name) || self.name.len() > 200 {
             errs.push(FieldError::new("name", "must be 1 to 200 bytes"));
-        } else if self.name.chars().any(char::is_control) {
+        } else if self.name.chars().any(super::text::control) {
             // It is the sender's name on every mail: a line break there would split a header.
             errs.push(FieldError::new("name", "must not hold control characters"));
         }

@@ -236,6 +236,9 @@ async fn bad_requests_answer_their_problem_and_change_nothing() {
         case(Method::POST, &confirm, Holder, Body::Json(json!({"guest": {"name": "Ada", "email": "ada@exämple.com"}})), 422, "validation").field("guest.email"),
         case(Method::POST, &confirm, Holder, Body::Json(json!({"guest": {"name": "Ada", "email": "adä@example.com"}})), 422, "validation").field("guest.email"),
         case(Method::POST, &confirm, Holder, Body::Json(json!({"guest": {"name": " "}})), 422, "validation").field("guest.name"),
+        // A name that shows nothing, or breaks the mail's lines.
+        case(Method::POST, &confirm, Holder, Body::Json(json!({"guest": {"name": "\u{200B}"}})), 422, "validation").field("guest.name"),
+        case(Method::POST, &confirm, Holder, Body::Json(json!({"guest": {"name": "Ada\u{2028}Bcc"}})), 422, "validation").field("guest.name"),
         case(Method::PATCH, &reservation, Staff, Body::Json(json!({"status": "dancing"})), 422, "validation").field("status"),
         case(Method::PATCH, &reservation, Staff, Body::Json(json!({"status": "confirmed"})), 422, "validation").field("status"),
         case(Method::PATCH, &reservation, Staff, Body::Json(json!({"status": "seated"})), 409, "invalid-transition"),

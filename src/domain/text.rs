@@ -1,0 +1,53 @@
+//! Rules for the names people read: a guest's (shown on the floor, greeted in mail) and a
+//! restaurant's (the sender's name on every mail).
+
+/// Whether `s` shows nothing: only whitespace and invisible format characters (a zero-width
+/// space, joiner or no-break, a byte-order mark, a soft hyphen, a word joiner).
+pub fn blank(s: &str) -> bool {
+    s.chars().all(|c| c.is_whitespace() || invisible(c))
+}
+
+/// Whether `c` breaks or reorders the text around it: a control character, a line or paragraph
+/// separator, or a bidirectional embedding, override or isolate (which could make a name read
+/// backwards, or the mail text after it).
+pub fn control(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{2028}' | '\u{2029}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
+fn invisible(c: char) -> bool {
+    matches!(
+        c,
+        '\u{00AD}' | '\u{180E}' | '\u{200B}'..='\u{200F}' | '\u{2060}'..='\u{2064}' | '\u{FEFF}'
+    ) || control(c)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn zero_width_characters_alone_are_blank_and_separators_and_overrides_are_control() {
+        for s in [
+            "",
+            " ",
+            "\u{200B}",
+            " \u{200B}\u{FEFF}\u{2060} ",
+            "\u{00AD}",
+            "\u{3000}",
+        ] {
+            assert!(blank(s), "{s:?}");
+        }
+        for s in ["Ada", "\u{200B}A", "Zoë", "محمد", "李"] {
+            assert!(!blank(s), "{s:?}");
+        }
+        for c in [
+            '\0', '\n', '\u{7F}', '\u{85}', '\u{2028}', '\u{2029}', '\u{202E}', '\u{2067}',
+        ] {
+            assert!(control(c), "{c:?}");
+        }
+        for c in ['A', ' ', 'ë', '\u{200B}', '\u{200D}'] {
+            assert!(!control(c), "{c:?}");
+        }
+    }
+}
