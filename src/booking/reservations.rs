@@ -205,6 +205,7 @@ pub fn validate_guest(g: &Guest) -> Result<(), Vec<FieldError>> {
     if let Some(p) = &g.phone {
         let digits = p.chars().filter(|c| c.is_ascii_digit()).count();
         let ok = (5..=20).contains(&digits)
+            && p.len() <= 40
             && p.chars()
                 .all(|c| c.is_ascii_digit() || " +-().".contains(c));
         if !ok {
@@ -483,5 +484,9 @@ mod tests {
         }
         assert!(validate_guest(&g("Zoë Ørsted", Some("zoe.o+tc@mail.example.fr"), None)).is_ok());
         assert!(validate_guest(&g("Ada", None, Some("call me"))).is_err());
+        // Bounded as a whole, not only in its digits.
+        let padded = format!("+{}1-2-3-4-5", " ".repeat(40));
+        assert!(validate_guest(&g("Ada", None, Some(&padded))).is_err());
+        assert!(validate_guest(&g("Ada", None, Some("+33 (0)1 23 45 67 89"))).is_ok());
     }
 }
