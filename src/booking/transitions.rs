@@ -190,13 +190,6 @@ impl Booking {
             let cur = self.reservation(id).await?;
             let (from, to, cause) = match cur.status_at(now) {
                 Status::Held => (Status::Held, Status::Released, Cause::Released),
-                // Over: the staff's record of what happened (a no-show) is not for a late
-                // cancellation to overwrite.
-                Status::Confirmed if cur.end <= now => {
-                    return Err(BookingError::InvalidTransition(
-                        "a confirmed reservation that has ended cannot be cancelled".into(),
-                    ))
-                }
                 Status::Confirmed => (Status::Confirmed, Status::Cancelled, Cause::Cancelled),
                 Status::Released | Status::Cancelled | Status::Expired => return Ok(()),
                 s => {

@@ -194,47 +194,6 @@ async fn deleting_a_confirmed_reservation_cancels_it_and_a_repeat_answers_204() 
     );
 }
 
-/// A booking that is over cannot be cancelled: the staff's record of it (a no-show) is not for
-/// a late cancellation to overwrite, and nothing is mailed. The time passes by moving the
-/// booking three days back in the store's file.
-#[tokio::test]
-async fn a_confirmed_reservation_that_has_ended_cannot_be_cancelled_and_stays_for_the_staff() {
-    use sqlx::Connection as _;
-    let app = TestApp::spawn().await;
-    let f = one_table_restaurant(&app, None).await;
-    let (id, token) = confirmed(&app, &f.id, &date_in(3), "19:00", "t1").await;
-    let mut db = sqlx::SqliteConnection::connect(&app.db_url).await.unwrap();
-    let days = 3 * 86_400_000_i64;
-    sqlx::query(
-        "UPDATE reservations SET start_ms = start_ms - ?1, end_ms = end_ms - ?1 WHERE id = ?2",
-    )
-    .bind(days)
-    .bind(&id)
-    .execute(&mut db)
-    .await
-    .unwrap();
-    for who in [&token, &f.staff] {
-        assert_problem(
-            app.delete_reservation(&id, who).await,
-            409,
-            "invalid-transition",
-            "cancel after the end",
-        )
-        .await;
-    }
-    let v = json_body(
-        app.get_reservation(&id, &token).await,
-        StatusCode::OK,
-        "get",
-    )
-    .await;
-    assert_eq!(v["status"], "confirmed", "{v}");
-    assert_eq!(
-        app.set_status(&id, &f.staff, "no_show").await.status(),
-        StatusCode::OK
-    );
-}
-
 #[tokio::test]
 async fn deleting_a_seated_reservation_is_409_invalid_transition() {
     let app = TestApp::spawn().await;
