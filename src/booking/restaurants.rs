@@ -31,6 +31,9 @@ impl Booking {
         mut r: Restaurant,
     ) -> BookingResult<(Restaurant, String)> {
         let mut errs = r.validate().err().unwrap_or_default();
+        if errs.iter().all(|e| e.field != "name") {
+            errs.extend(r.name_errors());
+        }
         errs.extend(r.area_errors());
         if !errs.is_empty() {
             return Err(BookingError::Validation(errs));
@@ -97,6 +100,12 @@ impl Booking {
             let mut r = stored.restaurant;
             let guard = change(&mut r)?;
             r.validate().map_err(BookingError::Validation)?;
+            if r.name != before.name {
+                let errs = r.name_errors();
+                if !errs.is_empty() {
+                    return Err(BookingError::Validation(errs));
+                }
+            }
             // Only a change of what a claim's size depends on is measured: a restaurant whose
             // combinations were refused later (made before the check) still takes its other
             // changes.
@@ -240,5 +249,58 @@ impl Booking {
         })
         .await
         .map(|_| ())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::booking::{Change, Publish};
+    use crate::domain::restaurant::tests::paris;
+    use crate::metrics::Metrics;
+    use std::sync::Arc;
+
+    struct Nobody;
+    impl Publish for Nobody {
+        fn publish(&self, _: Change) {}
+    }
+
+    /// A name stored before its rules (a zero-width space alone) leaves the restaurant
+    /// changeable; a new name must follow them.
+    #[tokio::test]
+    async fn a_name_from_before_its_rules_does_not_stop_other_changes_but_a_new_one_follows_them() {
+        let store: crate::store::DynStore = Arc::new(
+            crate::store::sqlite::SqliteStore::open("sqlite::memory:")
+                .await
+                .unwrap(),
+        );
+        let b = Booking::new(store.clone(), Arc::new(Nobody), Metrics::new());
+        let old = Restaurant {
+            name: "\u{200B}".into(),
+            ..paris()
+        };
+        store
+            .create_restaurant(&old, "staff", chrono::Utc::now())
+            .await
+            .unwrap();
+        let hold_seconds = RestaurantPatch {
+            hold_seconds: Some(600),
+            ..Default::default()
+        };
+        let r = b.patch_restaurant(old.id, hold_seconds).await.unwrap();
+        assert_eq!((r.name.as_str(), r.hold_seconds), ("\u{200B}", 600));
+        let renamed = |name: &str| RestaurantPatch {
+            name: Some(name.into()),
+            ..Default::default()
+        };
+        for bad in ["\u{FEFF}", "Chez\u{2028}Rust", "\u{202E}tsuR"] {
+            let err = b.patch_restaurant(old.id, renamed(bad)).await.unwrap_err();
+            assert!(
+                matches!(err, BookingError::Validation(_)),
+                "{bad:?}: {err:?}"
+            );
+        }
+        let r = b.patch_restaurant(old.id, renamed("Chez Rust")).await;
+        assert_eq!(r.unwrap().name, "Chez Rust");
     }
 }

@@ -143,9 +143,9 @@ impl Restaurant {
     /// tables. Returns every broken rule.
     pub fn validate(&mut self) -> Result<(), Vec<FieldError>> {
         let mut errs = Vec::new();
-        if super::text::blank(&self.name) || self.name.len() > 200 {
+        if self.name.trim().is_empty() || self.name.len() > 200 {
             errs.push(FieldError::new("name", "must be 1 to 200 bytes"));
-        } else if self.name.chars().any(super::text::control) {
+        } else if self.name.chars().any(char::is_control) {
             // It is the sender's name on every mail: a line break there would split a header.
             errs.push(FieldError::new("name", "must not hold control characters"));
         }
@@ -304,6 +304,19 @@ pub fn validate_area(t: &Table) -> Result<(), FieldError> {
 }
 
 impl Restaurant {
+    /// The name's rules beyond `validate`'s (the rules of a guest's name, see `domain::text`),
+    /// checked when a name is given, at creation or in a change: a restaurant stored with a
+    /// name from before them keeps taking its other changes.
+    pub fn name_errors(&self) -> Vec<FieldError> {
+        if super::text::blank(&self.name) {
+            vec![FieldError::new("name", "must be 1 to 200 bytes")]
+        } else if self.name.chars().any(super::text::control) {
+            vec![FieldError::new("name", "must not hold control characters")]
+        } else {
+            Vec::new()
+        }
+    }
+
     /// `validate_area` of every table, each error named by its table's place.
     pub fn area_errors(&self) -> Vec<FieldError> {
         self.tables

@@ -7,12 +7,11 @@ pub fn blank(s: &str) -> bool {
     s.chars().all(|c| c.is_whitespace() || invisible(c))
 }
 
-/// Whether `c` breaks or reorders the text around it: a control character, a line or paragraph
-/// separator, or a bidirectional embedding, override or isolate (which could make a name read
-/// backwards, or the mail text after it).
+/// Whether `c` breaks or reverses the text around it: a control character, a line or
+/// paragraph separator, or a bidirectional override (which makes a name, and the mail text
+/// after it, read backwards). Embeddings and isolates stay: right-to-left names use them.
 pub fn control(c: char) -> bool {
-    c.is_control()
-        || matches!(c, '\u{2028}' | '\u{2029}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+    c.is_control() || matches!(c, '\u{2028}' | '\u{2029}' | '\u{202D}' | '\u{202E}')
 }
 
 fn invisible(c: char) -> bool {
@@ -42,11 +41,13 @@ mod tests {
             assert!(!blank(s), "{s:?}");
         }
         for c in [
-            '\0', '\n', '\u{7F}', '\u{85}', '\u{2028}', '\u{2029}', '\u{202E}', '\u{2067}',
+            '\0', '\n', '\u{7F}', '\u{85}', '\u{2028}', '\u{2029}', '\u{202D}', '\u{202E}',
         ] {
             assert!(control(c), "{c:?}");
         }
-        for c in ['A', ' ', 'ë', '\u{200B}', '\u{200D}'] {
+        for c in [
+            'A', ' ', 'ë', '\u{200B}', '\u{200C}', '\u{200D}', '\u{202B}', '\u{2067}',
+        ] {
             assert!(!control(c), "{c:?}");
         }
     }
