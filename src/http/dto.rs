@@ -401,9 +401,9 @@ pub struct GuestInput {
     #[serde(default)]
     #[schema(max_length = 254, example = "ada@example.com")]
     pub email: Option<String>,
-    /// 5–20 digits; digits, spaces and `+ - ( ) .` only.
+    /// 5–20 digits; digits, spaces and `+ - ( ) .` only; at most 40 characters.
     #[serde(default)]
-    #[schema(example = "+33 1 23 45 67 89")]
+    #[schema(max_length = 40, example = "+33 1 23 45 67 89")]
     pub phone: Option<String>,
 }
 
