@@ -1,8 +1,10 @@
 //! Rules for the names people read: a guest's (shown on the floor, greeted in mail) and a
 //! restaurant's (the sender's name on every mail).
 
-/// Whether `s` shows nothing: only whitespace and invisible format characters (a zero-width
-/// space, joiner or no-break, a byte-order mark, a soft hyphen, a word joiner).
+/// Whether `s` shows nothing: only whitespace and invisible characters (a zero-width space,
+/// joiner or no-break, a byte-order mark, a soft hyphen, a word joiner, direction marks,
+/// embeddings and isolates, variation selectors, tag characters, and the fillers that render
+/// as blanks: Hangul's, the blank Braille pattern).
 pub fn blank(s: &str) -> bool {
     s.chars().all(|c| c.is_whitespace() || invisible(c))
 }
@@ -17,7 +19,24 @@ pub fn control(c: char) -> bool {
 fn invisible(c: char) -> bool {
     matches!(
         c,
-        '\u{00AD}' | '\u{180E}' | '\u{200B}'..='\u{200F}' | '\u{2060}'..='\u{2064}' | '\u{FEFF}'
+        '\u{00AD}'
+            | '\u{034F}'
+            | '\u{061C}'
+            | '\u{115F}'
+            | '\u{1160}'
+            | '\u{17B4}'
+            | '\u{17B5}'
+            | '\u{180E}'
+            | '\u{200B}'..='\u{200F}'
+            | '\u{202A}'..='\u{202E}'
+            | '\u{2060}'..='\u{2064}'
+            | '\u{2066}'..='\u{2069}'
+            | '\u{2800}'
+            | '\u{3164}'
+            | '\u{FE00}'..='\u{FE0F}'
+            | '\u{FEFF}'
+            | '\u{FFA0}'
+            | '\u{E0000}'..='\u{E007F}'
     ) || control(c)
 }
 
@@ -34,10 +53,20 @@ mod tests {
             " \u{200B}\u{FEFF}\u{2060} ",
             "\u{00AD}",
             "\u{3000}",
+            "\u{3164}\u{FFA0}\u{115F}",
+            "\u{2800}",
+            "\u{202B}\u{2067}\u{FE0F}\u{E0041}",
         ] {
             assert!(blank(s), "{s:?}");
         }
-        for s in ["Ada", "\u{200B}A", "Zoë", "محمد", "李"] {
+        for s in [
+            "Ada",
+            "\u{200B}A",
+            "Zoë",
+            "محمد",
+            "\u{202B}محمد\u{202C}",
+            "李",
+        ] {
             assert!(!blank(s), "{s:?}");
         }
         for c in [
