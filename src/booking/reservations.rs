@@ -171,13 +171,8 @@ fn provisional(mut r: Reservation, candidates: &[Seating]) -> Reservation {
 
 pub fn validate_guest(g: &Guest) -> Result<(), Vec<FieldError>> {
     let mut errs = Vec::new();
-    if text::blank(&g.name) || g.name.len() > 200 {
-        errs.push(FieldError::new("guest.name", "must be 1 to 200 bytes"));
-    } else if g.name.chars().any(text::control) {
-        errs.push(FieldError::new(
-            "guest.name",
-            "must not hold control characters",
-        ));
+    if let Some(problem) = text::name_problem(&g.name) {
+        errs.push(FieldError::new("guest.name", problem));
     }
     if let Some(e) = &g.email {
         // One `@` between a local part and a domain of dot-separated labels; nothing a mail

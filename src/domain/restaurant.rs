@@ -308,13 +308,10 @@ impl Restaurant {
     /// checked when a name is given, at creation or in a change: a restaurant stored with a
     /// name from before them keeps taking its other changes.
     pub fn name_errors(&self) -> Vec<FieldError> {
-        if super::text::blank(&self.name) {
-            vec![FieldError::new("name", "must be 1 to 200 bytes")]
-        } else if self.name.chars().any(super::text::control) {
-            vec![FieldError::new("name", "must not hold control characters")]
-        } else {
-            Vec::new()
-        }
+        super::text::name_problem(&self.name)
+            .map(|problem| FieldError::new("name", problem))
+            .into_iter()
+            .collect()
     }
 
     /// `validate_area` of every table, each error named by its table's place.

@@ -1,6 +1,18 @@
 //! Rules for the names people read: a guest's (shown on the floor, greeted in mail) and a
 //! restaurant's (the sender's name on every mail).
 
+/// What is wrong with `name` as a name people read (a guest's, a restaurant's), as the message
+/// of its field's error: blank or over 200 bytes, or holding a control character.
+pub fn name_problem(name: &str) -> Option<&'static str> {
+    if blank(name) || name.len() > 200 {
+        Some("must be 1 to 200 bytes")
+    } else if name.chars().any(control) {
+        Some("must not hold control characters")
+    } else {
+        None
+    }
+}
+
 /// Whether `s` shows nothing: only whitespace and invisible characters (a zero-width space,
 /// joiner or no-break, a byte-order mark, a soft hyphen, a word joiner, direction marks,
 /// embeddings and isolates, variation selectors, tag characters, and the fillers that render

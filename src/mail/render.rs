@@ -108,18 +108,17 @@ fn details(r: &Reservation, restaurant: &Restaurant) -> Vec<(&'static str, Strin
         ),
         ("Reference", ics::reference(r)),
     ];
-    // The note as typed, less what no mail body should carry (a NUL, terminal escapes, a bell):
-    // its lines and tabs stay.
-    let note: String = r
-        .notes
-        .trim()
-        .chars()
-        .filter(|c| !crate::domain::text::control(*c) || matches!(c, '\n' | '\r' | '\t'))
-        .collect();
+    let note: String = r.notes.chars().filter(|c| kept_in_note(*c)).collect();
     if !note.trim().is_empty() {
         v.push(("Your note", note.trim().to_owned()));
     }
     v
+}
+
+/// Whether the mail shows `c` of a note as typed: not what no mail body should carry (a NUL,
+/// terminal escapes, a bell, a text-reversing override); line breaks and tabs stay.
+fn kept_in_note(c: char) -> bool {
+    !crate::domain::text::control(c) || matches!(c, '\n' | '\r' | '\t')
 }
 
 struct Parts {
@@ -381,9 +380,7 @@ mod tests {
         let m = render(MailKind::Confirmation, &b, &cx(&r, None));
         for part in [&m.text, &m.html] {
             assert!(part.contains("steal[2J[31mred\ttab"), "{part}");
-            let bad = part
-                .chars()
-                .find(|c| crate::domain::text::control(*c) && !matches!(c, '\n' | '\r' | '\t'));
+            let bad = part.chars().find(|c| !kept_in_note(*c));
             assert_eq!(bad, None, "{part:?}");
         }
     }
