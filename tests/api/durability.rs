@@ -522,10 +522,7 @@ async fn an_offer_under_way_at_sigterm_is_made_before_the_process_exits() {
 
     let server = start("0");
     let got = Api::new(&server.base, ADMIN)
-        .waitlist_entry(
-            entry["id"].as_str().unwrap(),
-            entry["token"].as_str().unwrap(),
-        )
+        .waitlist_entry_of(&entry)
         .await;
     assert_eq!(got["status"], "offered", "{got}");
 }

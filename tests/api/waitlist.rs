@@ -455,12 +455,7 @@ async fn freed_time_is_offered_before_the_release_is_answered_or_shown_so_no_pub
         let res = app.delete_reservation(id, token).await;
         assert_eq!(res.status(), StatusCode::NO_CONTENT);
         // Right after the release's answer: the entry has the time, a public hold does not.
-        let e = app
-            .waitlist_entry(
-                entry["id"].as_str().unwrap(),
-                entry["token"].as_str().unwrap(),
-            )
-            .await;
+        let e = app.waitlist_entry_of(&entry).await;
         assert_eq!(e["status"], "offered", "{e}");
         assert_eq!(
             app.hold(&r.id, &date, "19:00", 2).await.status(),
@@ -576,12 +571,7 @@ pub(crate) async fn public_holds_race_releases(app: &TestApp, trials: i64, diner
         assert_eq!(status, StatusCode::CREATED);
         let hammers = Hammers::start(app, &r.id, &date, &vec!["19:00".to_string(); diners]).await;
         app.release_hold(&hold).await;
-        let e = app
-            .waitlist_entry(
-                entry["id"].as_str().unwrap(),
-                entry["token"].as_str().unwrap(),
-            )
-            .await;
+        let e = app.waitlist_entry_of(&entry).await;
         hammers
             .settle(&e, date.clone(), &mut taken_by_the_public)
             .await;
@@ -652,12 +642,7 @@ async fn ending_a_turn_early_offers_the_rest_of_it_to_the_waiting_entry() {
         assert_eq!(res.status(), StatusCode::OK, "{ending}");
         let ended: Value = res.json().await.unwrap();
         // Answered after the offer: the entry already holds the rest of the turn.
-        let e = app
-            .waitlist_entry(
-                entry["id"].as_str().unwrap(),
-                entry["token"].as_str().unwrap(),
-            )
-            .await;
+        let e = app.waitlist_entry_of(&entry).await;
         assert_eq!(e["status"], "offered", "{ending}: {e}");
         let offered = app
             .get_reservation(
@@ -717,12 +702,7 @@ async fn ends_early_under_hammers(
     let hammers = Hammers::start(app, &r.id, date, times).await;
     let ended = app.set_status(id, &r.staff, "completed").await;
     assert_eq!(ended.status(), StatusCode::OK);
-    let e = app
-        .waitlist_entry(
-            entry["id"].as_str().unwrap(),
-            entry["token"].as_str().unwrap(),
-        )
-        .await;
+    let e = app.waitlist_entry_of(entry).await;
     hammers.settle(&e, trial, taken).await;
 }
 

@@ -180,12 +180,7 @@ async fn on_dynamodb_the_freed_minutes_a_planned_offer_did_not_take_are_public_a
     assert_eq!(res.status(), StatusCode::CREATED);
     let entry: Value = res.json().await.unwrap();
     app.release_hold(&hold).await;
-    let e = app
-        .waitlist_entry(
-            entry["id"].as_str().unwrap(),
-            entry["token"].as_str().unwrap(),
-        )
-        .await;
+    let e = app.waitlist_entry_of(&entry).await;
     assert_eq!(e["status"], "offered", "{e}");
     assert_eq!(e["offer"]["time"], "19:45");
     // 18:15 runs to 19:45: it needs exactly the minutes the offer left.

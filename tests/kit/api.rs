@@ -156,6 +156,12 @@ impl Api {
         serde_json::from_str(&body).expect("a hold's JSON body")
     }
 
+    /// [`Api::waitlist_entry`] of a join's answer (its `id` and `token`).
+    pub async fn waitlist_entry_of(&self, joined: &Value) -> Value {
+        let (id, token) = (joined["id"].as_str(), joined["token"].as_str());
+        self.waitlist_entry(id.unwrap(), token.unwrap()).await
+    }
+
     /// A waitlist entry as its token holder reads it; it must be there.
     pub async fn waitlist_entry(&self, id: &str, token: &str) -> Value {
         let res = self
