@@ -237,3 +237,46 @@ async fn released_by_staff(name: &str, waiting: bool) {
     }
     diner.finish(&[]).await;
 }
+
+/// A hold whose start comes before `hold_seconds` run out lasts until its start: the countdown
+/// runs to the start and the bar starts full. It measured the time left against `hold_seconds`
+/// and began a quarter to a half full here.
+#[tokio::test]
+async fn a_hold_cut_short_by_its_start_counts_down_to_it_from_a_full_bar() {
+    use chrono::{Duration as Span, Timelike};
+    let (tz, local) = zone_at_noon();
+    let mut body = open_all_day_in(
+        paris_restaurant("Bientôt", json!([{"id": "t1", "max_party": 2}])),
+        &tz,
+    );
+    body["hold_seconds"] = json!(3600);
+    let Some(scene) = scene("a_hold_cut_short_by_its_start", body).await else {
+        return;
+    };
+    let date = local.format("%Y-%m-%d").to_string();
+    // 15 to 30 minutes ahead on the grid.
+    let time = (local - Span::minutes(i64::from(local.minute() % 15)) + Span::minutes(30))
+        .format("%H:%M")
+        .to_string();
+
+    let mut driver = Driver::start().await;
+    let diner = driver.browser(1100, 900).await;
+    diner.open_diner(&scene.server, &scene.rid, &date).await;
+    diner.take_hold(&time).await;
+    let left = seconds(&diner.text("[data-testid=hold-countdown]").await.unwrap());
+    assert!(
+        (14 * 60..=30 * 60).contains(&left),
+        "counts down to the start at {time}, not an hour: {left}s left"
+    );
+    let width = diner
+        .js(
+            "return parseFloat(document.getElementById('hold-progress').style.width);",
+            vec![],
+        )
+        .await;
+    assert!(
+        width.as_f64().expect("a width in %") >= 95.0,
+        "the bar starts full: {width}%"
+    );
+    diner.finish(&[]).await;
+}

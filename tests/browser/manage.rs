@@ -108,3 +108,91 @@ async fn a_diner_cancels_from_the_manage_link_in_a_fresh_browser_and_staff_see_i
     later.finish(&[]).await;
     staff.finish(&[]).await;
 }
+
+/// A booking that is over is the restaurant's to record (seated, a no-show), not the diner's to
+/// cancel: neither the manage page nor the diner's page offers Cancel for it, while a booking
+/// still ahead keeps it on both. The time passes by moving one booking five days back in the
+/// store's file.
+#[tokio::test]
+async fn a_booking_that_is_over_offers_no_cancel_on_the_diners_pages() {
+    use sqlx::Connection as _;
+    let tables = json!([{"id": "t1", "max_party": 2}, {"id": "t2", "max_party": 2}]);
+    let Some(scene) = scene(
+        "a_booking_that_is_over_offers_no_cancel",
+        paris_restaurant("Passé", tables),
+    )
+    .await
+    else {
+        return;
+    };
+    let server = &scene.server;
+    let rid = &scene.rid;
+    let date = date_in(3);
+    let mut booked = Vec::new();
+    for table in ["t1", "t2"] {
+        let held = server.hold(rid, &date, "19:00", 2, Some(table)).await;
+        server.confirm(&held, "Ada Lovelace").await;
+        booked.push(held);
+    }
+    let over = booked[0]["id"].as_str().unwrap();
+    let mut db = sqlx::SqliteConnection::connect(&server.store)
+        .await
+        .unwrap();
+    let days = 5 * 86_400_000_i64;
+    let moved = sqlx::query(
+        "UPDATE reservations SET start_ms = start_ms - ?1, end_ms = end_ms - ?1 WHERE id = ?2",
+    )
+    .bind(days)
+    .bind(over)
+    .execute(&mut db)
+    .await
+    .unwrap();
+    assert_eq!(moved.rows_affected(), 1);
+
+    let mut driver = Driver::start().await;
+    for held in &booked {
+        let id = held["id"].as_str().unwrap();
+        let token = held["token"].as_str().unwrap();
+        let ended = id == over;
+        let manage = driver.browser(1100, 900).await;
+        manage
+            .goto(&server.url(&format!("/reservation/{id}#t={token}")))
+            .await;
+        manage
+            .wait_attr("[data-testid=manage]", "data-status", "confirmed", SECS(15))
+            .await;
+        assert_eq!(
+            manage.visible("[data-testid=cancel]").await,
+            !ended,
+            "the manage page offers Cancel only for a booking ahead (over: {ended})"
+        );
+        manage.finish(&[]).await;
+
+        // The diner's page, with the booking in its session as after confirming it.
+        let diner = driver.browser(1100, 900).await;
+        let saved = json!({"id": id, "token": token, "rid": rid}).to_string();
+        diner
+            .before_each_page(&format!(
+                "sessionStorage.setItem('tablecast.booking', {});",
+                serde_json::to_string(&saved).unwrap()
+            ))
+            .await;
+        diner
+            .goto(&server.url(&format!("/?restaurant={rid}&date={date}&party=2")))
+            .await;
+        diner
+            .wait_attr(
+                "[data-testid=confirmation]",
+                "data-status",
+                "confirmed",
+                SECS(15),
+            )
+            .await;
+        assert_eq!(
+            diner.visible("[data-testid=cancel]").await,
+            !ended,
+            "the diner's page offers Cancel only for a booking ahead (over: {ended})"
+        );
+        diner.finish(&[]).await;
+    }
+}

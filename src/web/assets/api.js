@@ -48,6 +48,15 @@ export const clock = {
   },
 };
 
+/** A reservation whose end has come by the server's clock: over, nothing left to cancel. */
+export const isOver = (r) => Date.parse(r.end) <= clock.now();
+
+/**
+ * How long a hold runs from its taking to its `expires_at`, in ms (at least 1): `hold_seconds`,
+ * or less when its start comes first; a waitlist offer's `offer_seconds`.
+ */
+export const holdSpan = (r) => Math.max(1, Date.parse(r.expires_at) - Date.parse(r.created_at));
+
 /**
  * A fresh `Idempotency-Key`: 128 random bits. A key is all that tells two anonymous callers
  * apart, so it must not be guessable (`crypto.randomUUID` is missing on plain-HTTP origins other

@@ -1,5 +1,5 @@
 // The diner app: pick a restaurant, date and party; times update live; tap to hold, confirm.
-import { api, clock, keyFor, Problem } from "./api.js";
+import { api, clock, holdSpan, isOver, keyFor, Problem } from "./api.js";
 import { Live, bindLiveStatus } from "./live.js";
 import { renderLinks } from "./links.js";
 import { dinerWaitlist } from "./diner-waitlist.js";
@@ -41,7 +41,7 @@ const state = {
   loadError: "",
   pending: null, // the time a hold is being taken for
   holdKey: null, // { key, body, at }: the Idempotency-Key of a hold whose answer was lost
-  booking: null, // { id, token, rid, r, restaurantName, tz, holdSeconds, confirmKey }
+  booking: null, // { id, token, rid, r, restaurantName, tz, confirmKey }
   stage: "browse",
   warnedMinute: false,
 };
@@ -356,7 +356,7 @@ async function takeHold(time) {
     clearAlternatives();
     state.booking = {
       id: body.id, token: body.token, rid: r.id, r: body, restaurantName: r.name,
-      tz: r.timezone, holdSeconds: r.hold_seconds || 300, confirmKey: null,
+      tz: r.timezone, confirmKey: null,
     };
     saveBooking();
     showHold();
@@ -422,7 +422,7 @@ function startCountdown() {
     if (!b || !b.r.expires_at) return stopCountdown();
     const left = Date.parse(b.r.expires_at) - clock.now();
     el.countdown.textContent = countdown(left);
-    el.progress.style.width = `${Math.max(0, Math.min(100, (left / (b.holdSeconds * 1000)) * 100))}%`;
+    el.progress.style.width = `${Math.max(0, Math.min(100, (left / holdSpan(b.r)) * 100))}%`;
     el.hold.classList.toggle("urgent", left <= 60000);
     if (left <= 60000 && left > 0 && !state.warnedMinute) {
       state.warnedMinute = true;
@@ -555,7 +555,8 @@ function showDone() {
     ["Status", STATUS_LABEL[r.status] || r.status], ["Reference", reference(r.id)],
   ].filter(([, v]) => v);
   el.ticket.replaceChildren(...rows.flatMap(([k, v]) => [h("dt", {}, k), h("dd", { dataset: { field: k.toLowerCase() } }, v)]));
-  el.cancel.hidden = r.status !== "confirmed";
+  // A booking that is over is the restaurant's to record (seated, a no-show): not to cancel.
+  el.cancel.hidden = r.status !== "confirmed" || isOver(r);
   renderLinks($("#links"), { id: r.id, token: b.token, status: r.status },
     (e) => say(el.status, `Could not get the calendar file: ${e.describe()}`, "error"));
   resetCancel();
@@ -662,7 +663,7 @@ async function restoreBooking() {
     : state.restaurants.find((x) => x.id === saved.rid);
   state.booking = {
     id: saved.id, token: saved.token, rid: saved.rid, r: null, restaurantName: doc?.name || "",
-    tz: doc?.timezone || "UTC", holdSeconds: state.restaurant?.hold_seconds || 300, confirmKey: null,
+    tz: doc?.timezone || "UTC", confirmKey: null,
   };
   await refreshBooking();
 }
@@ -684,7 +685,7 @@ const waitlist = dinerWaitlist({
     const doc = state.restaurant?.id === r.restaurant_id ? state.restaurant : null;
     state.booking = {
       id: r.id, token, rid: r.restaurant_id, r, restaurantName, tz: doc?.timezone || "UTC",
-      holdSeconds: doc?.hold_seconds || 300, confirmKey: null,
+      confirmKey: null,
     };
     saveBooking();
     showDone();

@@ -2,7 +2,7 @@
 // URL fragment, which browsers never send to a server. The page refetches the booking whenever
 // its date's availability changes (a cancel, a confirm, an expiry all move it), on a slow
 // timer for the rest, and when the tab comes back.
-import { api, clock, keyFor } from "./api.js";
+import { api, clock, isOver, keyFor } from "./api.js";
 import { Live, bindLiveStatus } from "./live.js";
 import { renderLinks } from "./links.js";
 import { clearErrors, fieldError, showServerErrors } from "./guest.js";
@@ -41,7 +41,8 @@ function paint() {
   ].filter(([, v]) => v);
   el.ticket.replaceChildren(...rows.flatMap(([k, v]) => [h("dt", {}, k), h("dd", { dataset: { field: k.toLowerCase() } }, v)]));
   el.form.hidden = r.status !== "held";
-  el.cancel.hidden = !["held", "confirmed"].includes(r.status);
+  // A booking that is over is the restaurant's to record (seated, a no-show): not to cancel.
+  el.cancel.hidden = !["held", "confirmed"].includes(r.status) || isOver(r);
   keepingFocus(el.links, () => renderLinks(el.links, { id: r.id, token, status: r.status }, (e) => say(el.status, `Could not get the calendar file: ${e.describe()}`, "error")));
 }
 
