@@ -1,6 +1,6 @@
 //! `GET /openapi.json`: the OpenAPI 3.1 document of the HTTP API, generated from the handlers'
 //! annotations and the wire types, plus every problem each operation can answer.
-use super::{calendar, dto, ops, reservations, restaurants, waitlist};
+use super::{calendar, dto, ops, reservations, restaurants, socket, waitlist};
 use crate::wire;
 use once_cell::sync::Lazy;
 use utoipa::openapi::header::HeaderBuilder;
@@ -21,7 +21,7 @@ use utoipa::OpenApi;
         reservations::confirm, reservations::get, reservations::delete, reservations::patch,
         calendar::calendar,
         waitlist::join, waitlist::get, waitlist::delete, waitlist::staff_list,
-        ops::healthz, ops::readyz, ops::metrics, openapi, asyncapi,
+        socket::endpoint, ops::healthz, ops::readyz, ops::metrics, openapi, asyncapi,
     ),
     components(schemas(
         dto::RestaurantInput, dto::RestaurantPatchInput, dto::TableInput, dto::HoursInput,
@@ -84,6 +84,7 @@ pub const PROBLEMS: &[(&str, &[u16])] = &[
     ("get_waitlist_entry", &[400, 401, 403, 404, 503]),
     ("leave_waitlist", &[400, 401, 403, 404, 503]),
     ("staff_waitlist", &[400, 401, 403, 404, 503]),
+    ("live", &[400, 403, 429, 503]),
     ("healthz", &[]),
     ("readyz", &[503]),
     ("metrics", &[]),
@@ -91,8 +92,12 @@ pub const PROBLEMS: &[(&str, &[u16])] = &[
     ("asyncapi", &[]),
 ];
 
-fn problem_response(status: u16) -> Response {
-    let description = match status {
+fn problem_response(operation: &str, status: u16) -> Response {
+    let description = match (operation, status) {
+        ("live", 400) => "`bad-request`: not a WebSocket upgrade (one for a version other than 13 is answered with `Sec-WebSocket-Version: 13`)",
+        ("live", 403) => "`forbidden`: the `Origin` is not one of `--allowed-origins`",
+        ("live", 429) => "`rate-limited` (with `limit`: `connections`): this client has as many sockets open on this instance as it may",
+        (_, status) => match status {
         400 => "`bad-request`: the request could not be read as written (path, query, header or body syntax)",
         401 => "`unauthorized`: no bearer token, or an unknown one",
         403 => "`forbidden`: the token has no rights to this resource",
@@ -105,6 +110,7 @@ fn problem_response(status: u16) -> Response {
         429 => "`rate-limited` (with `limit`: `live-holds` or `hold-rate`): this client is over a per-client limit",
         503 => "`unavailable`: the store is unreachable (or, for `/readyz`, draining or the bus down)",
         _ => "a problem",
+        },
     };
     let mut r = ResponseBuilder::new().description(description).content(
         "application/problem+json",
@@ -179,7 +185,7 @@ impl utoipa::Modify for Problems {
                 for s in statuses {
                     op.responses
                         .responses
-                        .insert(s.to_string(), RefOr::T(problem_response(*s)));
+                        .insert(s.to_string(), RefOr::T(problem_response(&id, *s)));
                 }
                 if IDEMPOTENT.contains(&id.as_str()) {
                     for r in op.responses.responses.values_mut() {
@@ -290,6 +296,41 @@ mod tests {
         ] {
             let m = &doc["components"]["schemas"][schema]["properties"][member];
             assert_eq!(m["format"], "date-time", "{schema}.{member}: {m}");
+        }
+    }
+
+    /// The live socket's upgrade is an operation like the others: its handshake headers, its
+    /// `101` and each refusal it can answer; its frames are the AsyncAPI document's.
+    #[test]
+    fn the_live_upgrade_is_declared_with_its_refusals() {
+        let doc = doc();
+        let live = &doc["paths"]["/v1/live"]["get"];
+        let mut statuses: Vec<&str> = live["responses"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        statuses.sort_unstable();
+        assert_eq!(statuses, ["101", "400", "403", "429", "503"], "{live}");
+        let said = |s: &str| live["responses"][s]["description"].as_str().unwrap();
+        assert!(said("403").contains("Origin"), "{live}");
+        assert!(said("429").contains("connections"), "{live}");
+        assert!(live.get("security").is_none(), "anyone may connect");
+        let headers: Vec<&str> = live["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|p| p["in"] == "header")
+            .filter_map(|p| p["name"].as_str())
+            .collect();
+        for h in [
+            "Upgrade",
+            "Sec-WebSocket-Version",
+            "Sec-WebSocket-Key",
+            "Origin",
+        ] {
+            assert!(headers.contains(&h), "{h} in {headers:?}");
         }
     }
 

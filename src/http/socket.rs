@@ -92,6 +92,20 @@ impl Sockets {
     }
 }
 
+/// `GET /v1/live`: the upgrade to the live protocol's WebSocket. The document declares the
+/// upgrade and its refusals; the frames are in `/asyncapi.json`.
+#[utoipa::path(get, path = "/v1/live", operation_id = "live",
+    description = "Opens the live protocol's WebSocket (its frames: `/asyncapi.json`). An \
+        `Authorization` with the admin token or a staff token exempts the socket from the \
+        per-client connection limit; an unknown token is read as none.",
+    params(
+        ("Upgrade" = String, Header, description = "`websocket`"),
+        ("Connection" = String, Header, description = "`Upgrade`"),
+        ("Sec-WebSocket-Version" = String, Header, description = "`13`"),
+        ("Sec-WebSocket-Key" = String, Header, description = "16 random bytes in base64"),
+        ("Origin" = Option<String>, Header, description = "a browser's page; without one (not a browser) the upgrade is accepted"),
+    ),
+    responses((status = 101, description = "Switching Protocols: the socket is open")))]
 pub async fn endpoint(
     req: HttpRequest,
     body: web::Payload,
