@@ -518,3 +518,42 @@ async fn a_walk_in_takes_the_next_combination_when_the_smallest_is_busy() {
     // The busy combination was asked first and refused.
     staff.finish(&["status of 409"]).await;
 }
+
+/// A past day is shown from the staff list, not live. An action on one of its bookings shows
+/// at once all the same (the list is read again; the booking kept its old status and buttons,
+/// and a second click was refused), and the day draws no pacing meter or waitlist, which it
+/// cannot count (both were drawn empty). The booking moves to yesterday in the store's file.
+#[tokio::test]
+async fn a_past_day_shows_an_action_on_it_and_no_pacing_or_waitlist_it_cannot_count() {
+    let mut body = paris_restaurant("Hier", json!([{"id": "t1", "max_party": 2}]));
+    body["pacing"] = json!({"window_minutes": 15, "max_covers": 8, "max_parties": null});
+    let Some(scene) = scene("a_past_day_shows_an_action_on_it", body).await else {
+        return;
+    };
+    let server = &scene.server;
+    let held = server.hold(&scene.rid, &date_in(2), "19:00", 2, None).await;
+    server.confirm(&held, "Ada Lovelace").await;
+    let id = held["id"].as_str().unwrap();
+    server.move_back(id, 3).await;
+
+    let mut driver = Driver::start().await;
+    let staff = driver.browser(1400, 900).await;
+    staff
+        .sign_in_staff(server, &scene.rid, &date_in(-1), &scene.staff)
+        .await;
+    let block = format!(r#"[data-testid=reservation][data-reservation-id="{id}"]"#);
+    staff
+        .wait_attr(&block, "data-status", "confirmed", SECS(15))
+        .await;
+    assert!(!staff.visible("[data-testid=pacing]").await, "no meter");
+    assert!(!staff.visible("[data-testid=queue]").await, "no waitlist");
+    staff.click(&block).await;
+    staff.click("[data-testid=action-seat]").await;
+    staff
+        .wait_attr(&block, "data-status", "seated", SECS(5))
+        .await;
+    let listed = reservations_of(server, &scene.rid, &scene.staff, &date_in(-1)).await;
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(listed[0]["status"], "seated", "{listed:?}");
+    staff.finish(&[]).await;
+}

@@ -115,7 +115,6 @@ async fn a_diner_cancels_from_the_manage_link_in_a_fresh_browser_and_staff_see_i
 /// store's file.
 #[tokio::test]
 async fn a_booking_that_is_over_offers_no_cancel_on_the_diners_pages() {
-    use sqlx::Connection as _;
     let tables = json!([{"id": "t1", "max_party": 2}, {"id": "t2", "max_party": 2}]);
     let Some(scene) = scene(
         "a_booking_that_is_over_offers_no_cancel",
@@ -135,19 +134,7 @@ async fn a_booking_that_is_over_offers_no_cancel_on_the_diners_pages() {
         booked.push(held);
     }
     let over = booked[0]["id"].as_str().unwrap();
-    let mut db = sqlx::SqliteConnection::connect(&server.store)
-        .await
-        .unwrap();
-    let days = 5 * 86_400_000_i64;
-    let moved = sqlx::query(
-        "UPDATE reservations SET start_ms = start_ms - ?1, end_ms = end_ms - ?1 WHERE id = ?2",
-    )
-    .bind(days)
-    .bind(over)
-    .execute(&mut db)
-    .await
-    .unwrap();
-    assert_eq!(moved.rows_affected(), 1);
+    server.move_back(over, 5).await;
 
     let mut driver = Driver::start().await;
     for held in &booked {

@@ -268,17 +268,22 @@ function uniqueReservations() {
   return [...seen.values()];
 }
 
-/** A day the live view refuses (a past date): the staff list, shown once, not live. */
+/**
+ * A day the live view refuses (a past date): the staff list, not live. Read when the refusal
+ * comes (`frame`), and again after each action on it, which no frame reports.
+ */
 async function loadStatic(frame) {
+  const { date } = state;
   try {
-    const { body } = await api("GET", `/v1/restaurants/${state.restaurant.id}/reservations?date=${state.date}`, { token: state.token });
+    const { body } = await api("GET", `/v1/restaurants/${state.restaurant.id}/reservations?date=${date}`, { token: state.token });
+    if (state.date !== date) return; // another day opened meanwhile
     const list = (body.reservations || []).filter((r) => r.status !== "released" && r.status !== "expired");
     state.tables = (state.restaurant.tables || []).map((t) => ({
       ...t, reservations: list.filter((r) => tablesOf(r).includes(t.id)),
     }));
     state.pacing = [];
     state.synced = true;
-    state.notLive = `Not live: ${frame.detail || frame.title}.`;
+    if (frame) state.notLive = `Not live: ${frame.detail || frame.title}.`;
     render();
   } catch (e) {
     say(el.status, `Could not load the day: ${e.describe()}`, "error");
@@ -423,7 +428,8 @@ function render(moved = new Set()) {
         }, h("span", { "aria-hidden": "true" }, "+"), h("span", { class: "walk-in-text", "aria-hidden": "true" }, "Walk-in"))),
       h("div", { class: "track" }, list.map((x) => block(t, x, range, moved.has(x.id), join(x)))));
   });
-  const pacing = state.synced ? pacingRow(r, state.date, state.pacing, range, pct) : null;
+  // A day shown without the live view has no pacing counts or waitlist to show.
+  const pacing = state.synced && !state.notLive ? pacingRow(r, state.date, state.pacing, range, pct) : null;
 
   const nowLine = [];
   if (state.date === today()) {
@@ -442,7 +448,7 @@ function render(moved = new Set()) {
     el.timeline.replaceChildren(axis, ...(pacing ? [pacing] : []), ...rows, ...nowLine);
   }
   renderStats();
-  el.queue.hidden = !state.synced;
+  el.queue.hidden = !state.synced || !!state.notLive;
   keepingFocus(el.queue, () => renderQueue(el.queue, { entries: state.waitlist, tables: state.tables, tz: tz(), onOpen: openReservation }));
   keepingFocus(el.panelBody, renderPanel, "button");
   if (state.synced && !state.scrolled) {
@@ -629,6 +635,8 @@ async function act(name, t, r, btn) {
     if (state.selected?.id === r.id) for (const b of marked()) b.removeAttribute("aria-disabled");
     btn.classList.remove("pending");
   }
+  // A day not live learns of the action (or of why it failed) only by reading the list again.
+  if (state.notLive) await loadStatic();
 }
 
 function renderWalkIn(tableId) {
