@@ -557,3 +557,60 @@ async fn a_past_day_shows_an_action_on_it_and_no_pacing_or_waitlist_it_cannot_co
     assert_eq!(listed[0]["status"], "seated", "{listed:?}");
     staff.finish(&[]).await;
 }
+
+/// Staff press Seat now again after the walk-in's answer was lost on the way (the server had
+/// seated the party): the same `Idempotency-Key` goes again, the first answer comes back, and
+/// one walk-in is seated. With a new key the table it had just taken was busy (409).
+#[tokio::test]
+async fn a_walk_in_sent_again_after_its_answer_was_lost_seats_the_party_once() {
+    let body = paris_restaurant(
+        "Encore",
+        json!([{"id": "t1", "label": "T1", "max_party": 4}]),
+    );
+    let Some(scene) = scene("a_walk_in_sent_again_after_its_answer_was_lost", body).await else {
+        return;
+    };
+    let server = &scene.server;
+    let mut driver = Driver::start().await;
+    let staff = driver.browser(1400, 900).await;
+    // The first walk-in's answer is lost after the server answered it.
+    staff
+        .before_each_page(
+            "const realFetch = window.fetch.bind(window); let lost = false; \
+             window.fetch = async (url, init) => { const res = await realFetch(url, init); \
+               if (!lost && String(url).endsWith('/walk-ins')) { lost = true; throw new TypeError('lost'); } \
+               return res; };",
+        )
+        .await;
+    let today = date_in(0);
+    staff
+        .sign_in_staff(server, &scene.rid, &today, &scene.staff)
+        .await;
+    staff
+        .click(r#"[data-testid=walk-in][data-table-id="t1"]"#)
+        .await;
+    staff.click("[data-testid=walk-in-submit]").await;
+    let said = until(SECS(5), "the lost answer to be reported", || async {
+        staff
+            .text("[data-testid=status]")
+            .await
+            .filter(|t| t.contains("Walk-in at T1"))
+    })
+    .await;
+    assert!(said.contains("Network error"), "{said}");
+    staff.click("[data-testid=walk-in-submit]").await;
+    let said = until(SECS(5), "the walk-in to be answered again", || async {
+        staff
+            .text("[data-testid=status]")
+            .await
+            .filter(|t| t.contains("Walk-in seated"))
+    })
+    .await;
+    assert!(said.contains("Walk-in seated at T1"), "{said}");
+    let mut seated = Vec::new();
+    for date in [date_in(0), date_in(1)] {
+        seated.extend(reservations_of(server, &scene.rid, &scene.staff, &date).await);
+    }
+    assert_eq!(seated.len(), 1, "one walk-in: {seated:?}");
+    staff.finish(&[]).await;
+}

@@ -1,6 +1,6 @@
 // The staff panel's walk-in form: seat a party at a table now (a larger party takes the
 // smallest free combination that joins the table and fits it).
-import { api, newKey, Problem } from "./api.js";
+import { api, keyFor, Problem } from "./api.js";
 import { h, guests, longDate } from "./ui.js";
 
 /**
@@ -19,6 +19,10 @@ export function walkInForm(t, { restaurant, token, date, tableLabels, report, do
   const party = h("select", { id: "walk-in-party", name: "party" }, sizes.map((n) => h("option", { value: n }, guests(n))));
   const name = h("input", { id: "walk-in-name", name: "name", autocomplete: "off", maxlength: "200" });
   const submit = h("button", { type: "submit", class: "btn btn-primary", dataset: { testid: "walk-in-submit" } }, "Seat now");
+  // Each body keeps its `Idempotency-Key` while the form is open, so pressing Seat now again
+  // after an answer lost on the way (a network error, a 5xx, a 429) is answered once: the party
+  // is not seated twice, nor told the table it just took is busy. A final refusal drops the key.
+  const keys = new Map();
   return h("form", {
     class: "walk-in-form",
     onsubmit: async (ev) => {
@@ -32,9 +36,12 @@ export function walkInForm(t, { restaurant, token, date, tableLabels, report, do
       // A combination that is busy now does not stop the walk-in: the next that fits is tried.
       const seat = async () => {
         for (const [i, body] of bodies.entries()) {
+          const keyed = keyFor(keys.get(i), body);
+          keys.set(i, keyed);
           try {
-            return await api("POST", `/v1/restaurants/${restaurant.id}/walk-ins`, { token, body, key: newKey() });
+            return await api("POST", `/v1/restaurants/${restaurant.id}/walk-ins`, { token, body, key: keyed.key });
           } catch (e) {
+            if (e instanceof Problem && e.status !== 0 && e.status < 500 && e.status !== 429) keys.delete(i);
             const busy = e instanceof Problem && e.status === 409 && e.name === "slot-unavailable";
             if (!busy || i === bodies.length - 1) throw e;
           }
