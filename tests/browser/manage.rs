@@ -183,3 +183,53 @@ async fn a_booking_that_is_over_offers_no_cancel_on_the_diners_pages() {
         diner.finish(&[]).await;
     }
 }
+
+/// A booking whose end comes while the diner's confirmation is open loses its Cancel there at
+/// the page's next read of it (it stayed, and cancelled a finished booking). The end comes by
+/// moving the booking five days back in the store's file.
+#[tokio::test]
+async fn a_booking_that_ends_while_its_confirmation_is_open_loses_its_cancel() {
+    let Some(scene) = scene(
+        "a_booking_that_ends_while_its_confirmation_is_open",
+        paris_restaurant("Fini", json!([{"id": "t1", "max_party": 2}])),
+    )
+    .await
+    else {
+        return;
+    };
+    let server = &scene.server;
+    let rid = &scene.rid;
+    let date = date_in(3);
+    let held = server.hold(rid, &date, "19:00", 2, None).await;
+    server.confirm(&held, "Ada Lovelace").await;
+    let id = held["id"].as_str().unwrap();
+    let saved = json!({"id": id, "token": held["token"], "rid": rid}).to_string();
+
+    let mut driver = Driver::start().await;
+    let diner = driver.browser(1100, 900).await;
+    // The booking is read again every second here (15 s in production).
+    diner
+        .before_each_page(&format!(
+            "globalThis.tablecastBookingRecheckMs = 1000; sessionStorage.setItem('tablecast.booking', {});",
+            serde_json::to_string(&saved).unwrap()
+        ))
+        .await;
+    diner
+        .goto(&server.url(&format!("/?restaurant={rid}&date={date}&party=2")))
+        .await;
+    diner
+        .wait_attr(
+            "[data-testid=confirmation]",
+            "data-status",
+            "confirmed",
+            SECS(15),
+        )
+        .await;
+    assert!(diner.visible("[data-testid=cancel]").await, "ahead: Cancel");
+    server.move_back(id, 5).await;
+    until(SECS(5), "Cancel to go once the booking is over", || async {
+        (!diner.visible("[data-testid=cancel]").await).then_some(())
+    })
+    .await;
+    diner.finish(&[]).await;
+}

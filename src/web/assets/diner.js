@@ -555,12 +555,21 @@ function showDone() {
     ["Status", STATUS_LABEL[r.status] || r.status], ["Reference", reference(r.id)],
   ].filter(([, v]) => v);
   el.ticket.replaceChildren(...rows.flatMap(([k, v]) => [h("dt", {}, k), h("dd", { dataset: { field: k.toLowerCase() } }, v)]));
-  // A booking that is over is the restaurant's to record (seated, a no-show): not to cancel.
-  el.cancel.hidden = r.status !== "confirmed" || isOver(r);
+  paintCancel(r);
   renderLinks($("#links"), { id: r.id, token: b.token, status: r.status },
     (e) => say(el.status, `Could not get the calendar file: ${e.describe()}`, "error"));
   resetCancel();
   el.doneTitle.focus();
+}
+
+/**
+ * Cancel is offered for a confirmed booking until its end: one that is over is the
+ * restaurant's to record (seated, a no-show), not the diner's to cancel.
+ */
+function paintCancel(r) {
+  const hide = r.status !== "confirmed" || isOver(r);
+  if (hide && !el.cancel.hidden) resetCancel();
+  el.cancel.hidden = hide;
 }
 
 let cancelArmed = null;
@@ -645,8 +654,9 @@ async function refreshBooking() {
     if (state.stage === "hold") holdEnded(r.status);
     else { state.booking = null; saveBooking(); setStage("browse"); }
   } else if (state.stage === "done") {
-    // Unchanged: the page stays as it is (a re-render would move the focus and disarm Cancel).
-    if (before && before.status === r.status && before.updated_at === r.updated_at) return;
+    // Unchanged: the page stays as it is (a re-render would move the focus and disarm Cancel),
+    // but for Cancel once the booking's end has come.
+    if (before && before.status === r.status && before.updated_at === r.updated_at) return paintCancel(r);
     const was = el.done.dataset.status;
     showDone();
     if (was !== r.status && r.status === "cancelled") say(el.status, "This reservation has been cancelled.", "warn");
