@@ -671,3 +671,68 @@ async fn a_free_time_that_passes_drops_out_of_the_free_now_notice() {
     assert!(next.starts_with("15:45 is free now"), "{next}");
     diner.finish(&[]).await;
 }
+
+/// An offer's bar measures the time left against the offer's own length, read from its held
+/// reservation, not against `offer_seconds` as the page read it at the join: the restaurant
+/// cut it from 10 minutes to 2 while the diner waited, and the bar began a fifth full.
+#[tokio::test]
+async fn an_offer_counts_down_from_a_full_bar_after_the_restaurant_changed_its_length() {
+    let mut body = paris_restaurant(
+        "Court",
+        json!([{"id": "t1", "label": "T1", "min_party": 1, "max_party": 2}]),
+    );
+    body["offer_seconds"] = json!(600);
+    let Some(scene) = scene("an_offer_counts_down_from_a_full_bar", body).await else {
+        return;
+    };
+    let (server, rid, staff) = (&scene.server, &scene.rid, &scene.staff);
+    let date = date_in(1);
+    let grace = server.hold(rid, &date, "19:00", 2, None).await;
+    server.confirm(&grace, "Grace Hopper").await;
+
+    let mut driver = Driver::start().await;
+    let ada = driver.browser(1100, 1000).await;
+    let url = server.url(&format!("/?restaurant={rid}&date={date}&party=2"));
+    join(
+        &ada,
+        &url,
+        "19:00",
+        ("Ada Lovelace", "ada@example.com"),
+        None,
+    )
+    .await;
+    wait_title(&ada, "1st in line").await;
+    let (code, v) = server
+        .send(
+            reqwest::Method::PATCH,
+            &format!("/v1/restaurants/{rid}"),
+            Some(staff),
+            Some(json!({"offer_seconds": 120})),
+        )
+        .await;
+    assert_eq!(code, 200, "{v}");
+    let (code, v) = server
+        .send(
+            reqwest::Method::DELETE,
+            &format!("/v1/reservations/{}", grace["id"].as_str().unwrap()),
+            Some(staff),
+            None,
+        )
+        .await;
+    assert_eq!(code, 204, "{v}");
+    wait_title_within(&ada, "A table freed up", SECS(10)).await;
+    let left = seconds(&ada.text("[data-testid=offer-countdown]").await.unwrap());
+    assert!((100..=120).contains(&left), "a 2-minute offer: {left}s");
+    let width = until(SECS(5), "the offer's bar to start full", || async {
+        ada.js(
+            "return parseFloat(document.getElementById('offer-progress').style.width);",
+            vec![],
+        )
+        .await
+        .as_f64()
+        .filter(|w| *w >= 95.0)
+    })
+    .await;
+    assert!(width <= 100.0, "{width}%");
+    ada.finish(&[]).await;
+}

@@ -1,7 +1,7 @@
 // The diner's waitlist: "Notify me" on a full time joins the queue with a window around it; the
 // entry is then followed live (its place in line, an offer with its countdown, one-tap confirm
 // or pass). The entry's id and token survive a reload, in this tab's session storage.
-import { api, clock, newKey } from "./api.js";
+import { api, clock, holdSpan, newKey } from "./api.js";
 import { clearErrors, readGuest, showServerErrors } from "./guest.js";
 import { $, h, countdown, guests, longDate, say } from "./ui.js";
 
@@ -40,7 +40,7 @@ export function ordinal(n) {
  * `availabilityChanged()` is to be called on every availability frame.
  */
 export function dinerWaitlist(app) {
-  // { id, token, rid, name, entry, sub, confirmKey, passed, offerSeconds }
+  // { id, token, rid, name, entry, sub, confirmKey, passed, offerSeconds, offerSpan }
   let w = null;
   let joining = null; // { rid, name, date, party, time, offerSeconds } while the form is open
   let timer = null;
@@ -245,6 +245,8 @@ export function dinerWaitlist(app) {
     const offered = e.status === "offered" && e.offer;
     if (offered && w.announced !== e.offer.reservation_id) {
       w.announced = e.offer.reservation_id;
+      w.offerSpan = null;
+      measureOffer(w, e.offer.reservation_id);
       const left = countdown(Date.parse(e.offer.expires_at) - clock.now());
       say(el.status, `A table freed up: ${e.offer.time} is held for you for ${left}. Confirm it or pass.`, "success");
     }
@@ -282,6 +284,20 @@ export function dinerWaitlist(app) {
     }
   }
 
+  /**
+   * The offer's whole length, from its held reservation (`created_at` to `expires_at`), for the
+   * bar: `offer_seconds` as the page read it may be stale (changed since the join) or a guess
+   * (after a reload on another restaurant's page). Until it is read, that guess serves.
+   */
+  async function measureOffer(mine, id) {
+    try {
+      const { body } = await api("GET", `/v1/reservations/${id}`, { token: mine.token });
+      if (w === mine && mine.announced === id) mine.offerSpan = holdSpan(body);
+    } catch {
+      // The guess stays; the countdown itself runs on expires_at.
+    }
+  }
+
   function startCountdown() {
     if (timer) return;
     let asked = false;
@@ -291,7 +307,7 @@ export function dinerWaitlist(app) {
       const left = Date.parse(o.expires_at) - clock.now();
       el.offerCountdown.textContent = countdown(left);
       // Whole percents: the bar moves in steps, not in a transition that never ends.
-      el.offerProgress.style.width = `${Math.max(0, Math.min(100, Math.ceil((left / (w.offerSeconds * 1000)) * 100)))}%`;
+      el.offerProgress.style.width = `${Math.max(0, Math.min(100, Math.ceil((left / (w.offerSpan || w.offerSeconds * 1000)) * 100)))}%`;
       el.offer.classList.toggle("urgent", left <= 30000);
       // The server reads the entry as lapsed from expires_at on: ask it once the time is up.
       if (left <= 0 && !asked) {
