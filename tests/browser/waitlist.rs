@@ -736,3 +736,38 @@ async fn an_offer_counts_down_from_a_full_bar_after_the_restaurant_changed_its_l
     assert!(width <= 100.0, "{width}%");
     ada.finish(&[]).await;
 }
+
+/// The join form says how long an offer is held as it is, never rounded up: 150 seconds read
+/// "3 minutes".
+#[tokio::test]
+async fn the_join_form_says_the_offers_length_without_rounding_it_up() {
+    let mut body = paris_restaurant(
+        "Deux et demie",
+        json!([{"id": "t1", "label": "T1", "min_party": 1, "max_party": 2}]),
+    );
+    body["offer_seconds"] = json!(150);
+    let Some(scene) = scene("the_join_form_says_the_offers_length", body).await else {
+        return;
+    };
+    let (server, rid) = (&scene.server, &scene.rid);
+    let date = date_in(1);
+    let grace = server.hold(rid, &date, "19:00", 2, None).await;
+    server.confirm(&grace, "Grace Hopper").await;
+
+    let mut driver = Driver::start().await;
+    let diner = driver.browser(1100, 1000).await;
+    diner.open_diner(server, rid, &date).await;
+    diner
+        .click(r#"[data-testid=notify][data-time="19:00"]"#)
+        .await;
+    diner.wait_visible("[data-testid=join]", SECS(3)).await;
+    let hint = until(SECS(3), "the join form's hint", || async {
+        diner.text("#join-hint").await.filter(|t| !t.is_empty())
+    })
+    .await;
+    assert!(
+        hint.contains("held for you alone for 2 minutes 30 seconds"),
+        "{hint}"
+    );
+    diner.finish(&[]).await;
+}

@@ -122,7 +122,9 @@ export function dinerWaitlist(app) {
     if (!joining) return;
     paintFree();
     const secs = joining.offerSeconds;
-    const span = secs >= 120 ? `${Math.round(secs / 60)} minutes` : `${secs} seconds`;
+    // Never rounded up: 150 s is 2 minutes 30 seconds, not 3 minutes.
+    const [m, rest] = [Math.floor(secs / 60), secs % 60];
+    const span = secs < 120 ? `${secs} seconds` : rest ? `${m} minutes ${rest} seconds` : `${m} minutes`;
     const bad = minutes(el.from.value) > minutes(el.to.value);
     el.to.setAttribute("aria-invalid", String(bad));
     el.joinHint.textContent = bad
