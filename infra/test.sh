@@ -33,6 +33,8 @@ need_pkg curl curl
 need_pkg python3 python3 python3-venv
 python3 -c "import venv, ensurepip" 2>/dev/null || install_pkgs python3-venv
 need_pkg redis-server redis-server
+# openssl: the TLS bus test (tests/cluster/tls_bus.rs) makes its CA and Redis certificate.
+need_pkg openssl openssl
 need_pkg nginx nginx
 # The browser tests (tests/browser) drive Debian's headless Chromium through chromedriver.
 need_pkg chromium chromium

@@ -50,7 +50,12 @@ pub struct ServeArgs {
     #[command(flatten)]
     pub store: StoreArgs,
     /// `local` (one process) or redis://HOST:PORT.
-    #[arg(long, env = "TABLECAST_BUS", default_value = "local")]
+    #[arg(
+        long,
+        env = "TABLECAST_BUS",
+        default_value = "local",
+        hide_env_values = true
+    )]
     pub bus: String,
     /// Generated and printed at start-up when unset.
     #[arg(long, env = "TABLECAST_ADMIN_TOKEN", hide_env_values = true)]

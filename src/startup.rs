@@ -81,7 +81,10 @@ impl Application {
                 Arc::new(RedisBus::start(url, hub.remote_handler())?)
             }
             other => {
-                anyhow::bail!("unsupported bus `{other}` (expected local, redis://HOST:PORT or rediss://HOST:PORT)")
+                anyhow::bail!(
+                    "unsupported bus `{}` (expected local, redis://HOST:PORT or rediss://HOST:PORT)",
+                    crate::live::bus::redacted(other)
+                )
             }
         };
         hub.plug(bus.clone());
@@ -97,12 +100,13 @@ impl Application {
             booking = booking.with_mail();
         }
         let (admin_token, generated) = match args.admin_token.clone() {
-            Some(t) if !t.trim().is_empty() => (t, None),
+            // Read from a secret file, a token often ends in a line break: it is not part of it.
+            Some(t) if !t.trim().is_empty() => (t.trim().to_owned(), None),
             _ => {
                 if args.bus != "local" {
                     // Every instance behind one load balancer should accept the same token.
                     tracing::warn!(
-                        bus = %args.bus,
+                        bus = %crate::live::bus::redacted(&args.bus),
                         "no admin token set: this instance generated its own, which the other \
                          instances on this bus do not accept; give every instance the same one \
                          (--admin-token or TABLECAST_ADMIN_TOKEN)"

@@ -215,10 +215,27 @@ pub struct RedisBus {
     interest: Arc<Interest>,
 }
 
+/// A bus URL as it may be logged or shown: its user and password, if any, as `***`
+/// (`redis://:secret@host:6379` is `redis://***@host:6379`).
+pub fn redacted(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest[..end].rfind('@') {
+        Some(at) => format!("{scheme}://***{}", &rest[at..]),
+        None => url.to_owned(),
+    }
+}
+
 impl RedisBus {
     /// Starts the publisher and subscriber tasks; they connect (and reconnect) with backoff.
     pub fn start(url: &str, on_remote: OnRemote) -> anyhow::Result<Self> {
-        let client = redis::Client::open(url)?;
+        // rediss:// needs the process's crypto provider (both rustls backends are built in).
+        // Installed once; a second install (another instance in this process) changes nothing.
+        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+        let client = redis::Client::open(url)
+            .map_err(|e| anyhow::anyhow!("cannot use the bus {}: {e}", redacted(url)))?;
         let (tx, rx) = mpsc::channel(PUBLISH_QUEUE);
         let bus = RedisBus {
             tx,
@@ -522,6 +539,25 @@ mod tests {
     use crate::domain::reservation::Guest;
     use crate::domain::waitlist::{WaitStatus, WaitlistEntry};
     use crate::domain::WallTime;
+
+    #[test]
+    fn a_bus_url_is_shown_without_its_credentials() {
+        for (url, shown) in [
+            ("redis://:secret@10.0.0.1:6379", "redis://***@10.0.0.1:6379"),
+            (
+                "rediss://user:p@ss@cache:6380/0",
+                "rediss://***@cache:6380/0",
+            ),
+            (
+                "redis://cache:6379/#insecure",
+                "redis://cache:6379/#insecure",
+            ),
+            ("redis://cache:6379/0?x=a@b", "redis://cache:6379/0?x=a@b"),
+            ("local", "local"),
+        ] {
+            assert_eq!(redacted(url), shown, "{url}");
+        }
+    }
 
     #[test]
     fn a_name_leaves_the_confirmed_set_only_when_no_watched_key_needs_it() {

@@ -95,8 +95,21 @@ pub fn start_instance_with(
     extra: &[(&str, &str)],
     log: &Path,
 ) -> Tablecast {
-    let listen = format!("127.0.0.1:{port}");
     let bus = format!("redis://127.0.0.1:{redis_port}");
+    start_instance_on(store, &bus, port, limits, extra, log)
+}
+
+/// An instance of the cluster on the bus `bus` (a `redis://` or `rediss://` URL), as
+/// [`start_instance_with`].
+pub fn start_instance_on(
+    store: &SharedStore,
+    bus: &str,
+    port: u16,
+    limits: Limits,
+    extra: &[(&str, &str)],
+    log: &Path,
+) -> Tablecast {
+    let listen = format!("127.0.0.1:{port}");
     let reconcile = RECONCILE.as_secs_f64().to_string();
     let max_live = limits.max_live_holds.to_string();
     let waitlist_reconcile = WAITLIST_RECONCILE.as_secs_f64().to_string();
@@ -119,7 +132,7 @@ pub fn start_instance_with(
             "--store",
             store.url(),
             "--bus",
-            &bus,
+            bus,
         ],
         &envs,
         Stdio::from(std::fs::File::create(log).unwrap()),

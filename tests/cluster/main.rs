@@ -5,6 +5,7 @@ mod harness;
 #[path = "../kit/mod.rs"]
 mod kit;
 mod reads;
+mod tls_bus;
 mod waitlist;
 mod waitlist_crash;
 mod waitlist_live;
