@@ -521,7 +521,16 @@ pub async fn open(url: &str) -> anyhow::Result<DynStore> {
 /// [`open`], with dead holds kept `retention_days` (DynamoDB's TTL waits for them; SQLite has
 /// only the retention job).
 pub async fn open_keeping(url: &str, retention_days: u32) -> anyhow::Result<DynStore> {
-    if url.starts_with("sqlite:") {
+    if let Some(rest) = url.strip_prefix("sqlite:") {
+        // `sqlite://` with nothing after it (an unset variable, say) gave each connection a
+        // private temporary database: ready, and every read failing, every write lost.
+        let path = rest.trim_start_matches("//");
+        if path.split('?').next().unwrap_or_default().is_empty() {
+            anyhow::bail!(
+                "the store URL `{url}` names no file: give sqlite://PATH (relative or absolute) \
+                 or sqlite::memory:"
+            );
+        }
         let store = sqlite::SqliteStore::open(url).await.map_err(|e| {
             // SQLite's own words for a path it cannot create say nothing of the path.
             let hint = if format!("{e:#}").contains("unable to open database file") {

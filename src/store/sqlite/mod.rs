@@ -135,6 +135,13 @@ pub struct SqliteStore {
 
 type Parsed = std::sync::Mutex<std::collections::HashMap<Uuid, std::sync::Arc<StoredRestaurant>>>;
 
+/// An exclusive advisory lock (`flock`) on the file at `path`, held until the file is dropped;
+/// waits for another process's.
+async fn lock_file(path: &std::path::Path) -> anyhow::Result<std::fs::File> {
+    let file = std::fs::File::open(path)?;
+    Ok(tokio::task::spawn_blocking(move || file.lock().map(|()| file)).await??)
+}
+
 impl SqliteStore {
     pub async fn open(url: &str) -> anyhow::Result<Self> {
         raw::quiet_allocator();
@@ -164,7 +171,17 @@ impl SqliteStore {
             .max_lifetime(None)
             .connect_with(opts.clone())
             .await?;
+        // Instances (or `migrate` runs) starting together on a fresh file each applied the
+        // first migrations, and all but one failed ("table restaurants already exists"). They
+        // migrate one at a time, under an exclusive advisory lock on the database file (`flock`,
+        // which SQLite's own `fcntl` locks ignore): each applies what the ones before it did not.
+        let migrating = if memory {
+            None
+        } else {
+            Some(lock_file(opts.get_filename()).await?)
+        };
         sqlx::migrate!("./migrations").run(&writer).await?;
+        drop(migrating);
         // An in-memory database lives in one connection, so it reads through the writer.
         let reader = if memory {
             writer.clone()
