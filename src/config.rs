@@ -1,9 +1,6 @@
 //! Command line and environment: each flag has a `TABLECAST_*` twin; flags win.
 use clap::{Args, Parser, Subcommand};
 
-/// The largest `--max-live-holds-per-client` (0 = off).
-pub const MAX_LIVE_HOLDS_CAP: i64 = 50;
-
 #[derive(Debug, Parser)]
 #[command(
     name = "tablecast",
@@ -94,12 +91,8 @@ pub struct ServeArgs {
     #[arg(long, env = "TABLECAST_RECONCILE_SECS", default_value_t = 5.0,
           value_parser = seconds_in(0.05, 3600.0))]
     pub reconcile_secs: f64,
-    /// Live (held, unexpired) holds one client may have at once, all restaurants: 1 to 50, or
-    /// 0 = off. (A client that needs more is no diner: turn the cap off for it, or give it a
-    /// staff token. On DynamoDB a hold claims one of the client's slots, and a claim after the
-    /// cap was lowered names every free one in its condition, which DynamoDB bounds.)
-    #[arg(long, env = "TABLECAST_MAX_LIVE_HOLDS_PER_CLIENT", default_value_t = 4,
-          value_parser = clap::value_parser!(u32).range(0..=MAX_LIVE_HOLDS_CAP))]
+    /// Live (held, unexpired) holds one client may have at once, all restaurants; 0 = off.
+    #[arg(long, env = "TABLECAST_MAX_LIVE_HOLDS_PER_CLIENT", default_value_t = 4)]
     pub max_live_holds_per_client: u32,
     /// Holds and waitlist joins one client may start (token bucket, burst = the per-minute
     /// figure): `30/min`, `5/s`, `100/h` or `off`. One bucket per client, kept by the store and
@@ -287,25 +280,6 @@ mod tests {
         assert_eq!(p("5"), Ok(5.0));
         for bad in ["inf", "-inf", "nan", "-0.1", "5.01", "1e300", "three", ""] {
             assert!(p(bad).is_err(), "{bad}");
-        }
-    }
-
-    /// The live-hold cap is 0 (off) to 50: a huge one made every DynamoDB hold list that many
-    /// slots (2^31: no answer, a gigabyte of memory, and a drain SIGTERM could not end).
-    #[test]
-    fn the_live_hold_cap_is_off_or_at_most_fifty() {
-        for ok in [0, 1, 4, 50] {
-            let n = ok.to_string();
-            let args = serve(&["--max-live-holds-per-client", &n]);
-            assert_eq!(args.max_live_holds_per_client, ok);
-        }
-        for bad in ["51", "2147483647", "4294967295", "4294967296"] {
-            let argv = ["tablecast", "serve", "--max-live-holds-per-client", bad];
-            let e = Cli::try_parse_from(argv).map(|_| ()).unwrap_err();
-            assert!(
-                e.to_string().contains("--max-live-holds-per-client"),
-                "{bad}: {e}"
-            );
         }
     }
 }

@@ -50,13 +50,23 @@ pub fn free_slots(item: Option<&Item>, max: u32, now: DateTime<Utc>) -> FreeSlot
     if all >= max {
         return FreeSlots::default();
     }
+    let free = (0..max).filter(|i| !live(item.and_then(|it| it.get(&slot_attr(*i)))));
     FreeSlots {
-        slots: (0..max)
-            .filter(|i| !live(item.and_then(|it| it.get(&slot_attr(*i)))))
-            .collect(),
+        // A guarded claim names every other free slot. Otherwise any free slot will do, and
+        // the first few are plenty to spread concurrent holds over: a cap of 2^31 listed 2^31
+        // slots on every hold (no answer, a gigabyte, a drain SIGTERM could not end).
+        slots: if high > 0 {
+            free.collect()
+        } else {
+            free.take(SPREAD).collect()
+        },
         guarded: high > 0,
     }
 }
+
+/// How many free slots an unguarded hold picks among (at random: a client's concurrent holds
+/// rarely race for one).
+const SPREAD: usize = 16;
 
 /// What one hold decision came to: a hold's outcome, or, for an offer, an entry that is no
 /// longer `waiting`.
@@ -377,6 +387,9 @@ mod tests {
         let high = item(&[(3, &live)]);
         assert_eq!(free_slots(Some(&high), 2, now), free(&[0, 1], true));
         assert_eq!(free_slots(Some(&high), 1, now), free(&[], false));
+        // However large the cap, a hold looks at a few free slots, not all of them.
+        let first: Vec<u32> = (1..=SPREAD as u32).collect();
+        assert_eq!(free_slots(Some(&it), u32::MAX, now), free(&first, false));
     }
 
     /// A cap of 4 lowered to 2 with live holds in s1 and s2 (s0 and s3 released): the client
