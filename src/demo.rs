@@ -4,8 +4,8 @@ use crate::domain::Restaurant;
 
 pub async fn seed(booking: &Booking, base: &str) -> anyhow::Result<()> {
     if !booking.list_restaurants().await?.is_empty() {
-        println!("demo: the store already has restaurants; nothing seeded");
-        println!("open {base}/v1/restaurants");
+        crate::say!("demo: the store already has restaurants; nothing seeded");
+        crate::say!("open {base}/v1/restaurants");
         return Ok(());
     }
     let r: Restaurant = serde_json::from_value(serde_json::json!({
@@ -29,15 +29,15 @@ pub async fn seed(booking: &Booking, base: &str) -> anyhow::Result<()> {
         "pacing": {"window_minutes": 30, "max_covers": 12, "max_parties": 4}
     }))?;
     let (r, token) = booking.create_restaurant(r).await?;
-    println!("demo restaurant \"{}\": id {}", r.name, r.id);
-    println!("demo staff token: {token}");
-    println!("diner app: {base}/?restaurant={}", r.id);
-    println!("staff dashboard: {base}/staff?restaurant={}", r.id);
-    println!("open {base}/v1/restaurants/{}", r.id);
-    println!(
+    crate::say!("demo restaurant \"{}\": id {}", r.name, r.id);
+    crate::say!("demo staff token: {token}");
+    crate::say!("diner app: {base}/?restaurant={}", r.id);
+    crate::say!("staff dashboard: {base}/staff?restaurant={}", r.id);
+    crate::say!("open {base}/v1/restaurants/{}", r.id);
+    crate::say!(
         "combination c34 joins T3+T4 for 5–8 guests; pacing: 12 covers and 4 parties per 30 minutes"
     );
-    println!(
+    crate::say!(
         "availability: {base}/v1/restaurants/{}/availability?date=YYYY-MM-DD&party_size=2",
         r.id
     );

@@ -13,3 +13,14 @@ pub mod store;
 pub mod token;
 pub mod web;
 pub mod wire;
+
+/// Writes one line to standard output, as `println!` does, but a closed output (a pipe whose
+/// reader went away) is no reason to stop: `println!` panicked there, at start-up or at the
+/// very end of a clean drain, and the process exited 101.
+#[macro_export]
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}

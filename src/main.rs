@@ -39,7 +39,7 @@ async fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Migrate(args) => {
             tablecast::store::open(&args.store).await?;
-            println!("store {} is up to date", args.store);
+            tablecast::say!("store {} is up to date", args.store);
         }
         Command::Loadgen(args) => {
             tablecast::loadgen::run(args).await?;
@@ -48,15 +48,21 @@ async fn main() -> anyhow::Result<()> {
             let demo = args.demo;
             let app = Application::build(args.clone()).await?;
             let base = format!("http://{}", app.addr());
-            println!("tablecast listening on {base} (store {})", args.store.store);
+            tablecast::say!("tablecast listening on {base} (store {})", args.store.store);
             if let Some(t) = &app.generated_admin_token {
-                println!("admin token (generated; set TABLECAST_ADMIN_TOKEN to choose one): {t}");
+                tablecast::say!(
+                    "admin token (generated; set TABLECAST_ADMIN_TOKEN to choose one): {t}"
+                );
             }
             if demo {
-                tablecast::demo::seed(&app.state().booking, &base).await?;
+                // The links to open: the public URL when one is set; a listen address on every
+                // interface (0.0.0.0) is no address to open, so `localhost` stands for it.
+                let public =
+                    tablecast::mail::public_url(args.mail.public_url.as_deref(), app.addr());
+                tablecast::demo::seed(&app.state().booking, &public).await?;
             }
             app.run_until_stopped().await?;
-            println!("tablecast stopped");
+            tablecast::say!("tablecast stopped");
         }
     }
     Ok(())

@@ -590,3 +590,75 @@ async fn a_sqlite_store_url_without_a_file_is_refused() {
         assert!(said.contains("names no file"), "{url}: {said}");
     }
 }
+
+/// Standard output closed under the server (the pipe's reader went away: a log collector
+/// restarting, `… | head -1`) stops nothing: the demo's lines are lost, the server serves, and
+/// on SIGTERM it drains and exits 0. `println!` panicked on the closed pipe (after the demo's
+/// lines, or on "tablecast stopped"), exit 101.
+#[tokio::test]
+async fn a_closed_standard_output_stops_nothing_and_the_drain_still_exits_0() {
+    use crate::kit::process::{Proc, Stop};
+    use std::io::BufRead as _;
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("d.db").display());
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_tablecast"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--store", &db, "--demo"])
+        .env("TABLECAST_ADMIN_TOKEN", ADMIN)
+        .env("TABLECAST_DRAIN_GRACE_SECS", "0.1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    // The reader is dropped here: the pipe is closed for the lines that follow.
+    let base = first
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .unwrap_or_else(|| panic!("the listening line: {first:?}"))
+        .to_owned();
+    let mut server = Proc::new(child, Stop::Kill);
+    let listed = format!("{base}/v1/restaurants");
+    crate::kit::wait::eventually(Duration::from_secs(10), "the demo seeded", || async {
+        let Ok(res) = reqwest::get(&listed).await else {
+            return false;
+        };
+        let v: Value = res.json().await.unwrap_or_default();
+        v["restaurants"].as_array().is_some_and(|r| !r.is_empty())
+    })
+    .await;
+    server.signal(Sig::TERM);
+    let exit = server.wait_exit(Duration::from_secs(15));
+    assert!(exit.success(), "{exit:?}");
+}
+
+/// The demo's links to open use the public URL when one is set (they used the listen address,
+/// `http://0.0.0.0:…` on every interface).
+#[tokio::test]
+async fn the_demo_prints_links_on_the_public_url() {
+    use crate::kit::process::{Proc, Stop};
+    use std::io::BufRead as _;
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("d.db").display());
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_tablecast"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--store", &db, "--demo"])
+        .args(["--public-url", "https://book.example.com"])
+        .env("TABLECAST_ADMIN_TOKEN", ADMIN)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let out = std::io::BufReader::new(child.stdout.take().unwrap());
+    let _server = Proc::new(child, Stop::Kill);
+    let diner = out
+        .lines()
+        .map_while(Result::ok)
+        .find(|l| l.starts_with("diner app:"))
+        .expect("the demo's diner link");
+    assert!(
+        diner.starts_with("diner app: https://book.example.com/?restaurant="),
+        "{diner}"
+    );
+}
