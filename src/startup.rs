@@ -26,9 +26,12 @@ const SWEEP_EVERY: Duration = Duration::from_millis(250);
 /// The least time between two sweeps at planned expiries.
 const PLANNED_GAP: Duration = Duration::from_millis(20);
 const HOUSEKEEP_EVERY: Duration = Duration::from_secs(60);
-/// After the grace period, how long a drain may take: in-flight requests, then the work their
-/// commits left running (the whole drain stays within 15 s, as the grace is at most 5).
-const STOP_WITHIN: Duration = Duration::from_secs(10);
+/// From the signal to the process's exit, at most (the grace period included).
+const DRAIN_WITHIN: Duration = Duration::from_secs(15);
+/// After the grace period (at most 5 s), how long in-flight requests may take: what is left of
+/// `DRAIN_WITHIN` after the longest grace and the exit's tail. (It was 10 s, and a request that
+/// never finished made a drain with a 5 s grace exit after 15 s.)
+const STOP_WITHIN: Duration = Duration::from_secs(8);
 /// What the process takes to exit once `run_until_stopped` returns (the runtime and the store's
 /// threads shutting down; 1.2–1.6 s measured), kept out of the wait for background work.
 const EXIT_TAIL: Duration = Duration::from_secs(2);
@@ -251,11 +254,11 @@ impl Application {
         housekeeper.abort();
         drainer.abort();
         // What commits left running (offers of what they freed, publishes of expiries) ends
-        // before the process does, within the drain's bound: the grace plus `STOP_WITHIN` from
-        // the signal, less the exit's own tail, as much as the in-flight requests left of it.
+        // before the process does, within the drain's bound: `DRAIN_WITHIN` from the signal,
+        // less the exit's own tail, as much as the grace and the in-flight requests left of it.
         let deadline = stopping
             .get()
-            .map(|at: &tokio::time::Instant| *at + self.drain_grace + STOP_WITHIN)
+            .map(|at: &tokio::time::Instant| *at + DRAIN_WITHIN)
             .unwrap_or_else(|| tokio::time::Instant::now() + STOP_WITHIN);
         let deadline = deadline.checked_sub(EXIT_TAIL).unwrap_or(deadline);
         let within = deadline.saturating_duration_since(tokio::time::Instant::now());

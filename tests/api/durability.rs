@@ -662,3 +662,36 @@ async fn the_demo_prints_links_on_the_public_url() {
         "{diner}"
     );
 }
+
+/// A drain with the longest grace (5 s) and a request that never finishes (its body trickles
+/// in) still exits within 15 s of SIGTERM: the request is cut off when what is left of the 15 s
+/// runs out. The in-flight limit ran 10 s after the grace, and the exit came after 15 s.
+#[tokio::test]
+async fn a_drain_with_the_longest_grace_and_a_request_that_never_ends_exits_within_15_s() {
+    use tokio::io::AsyncWriteExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("d.db").display());
+    let mut server = start_with_grace(&db, "5");
+    let addr = server.base.trim_start_matches("http://").to_owned();
+    let mut slow = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let head = format!(
+        "POST /v1/restaurants HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {ADMIN}\r\n\
+         Content-Type: application/json\r\nContent-Length: 60000\r\n\r\n{{"
+    );
+    slow.write_all(head.as_bytes()).await.unwrap();
+    let trickle = tokio::spawn(async move {
+        while slow.write_all(b" ").await.is_ok() {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    });
+    let started = std::time::Instant::now();
+    server.proc.signal(Sig::TERM);
+    let exit = server.proc.wait_exit(Duration::from_secs(20));
+    let took = started.elapsed();
+    trickle.abort();
+    assert!(exit.success(), "{exit:?}");
+    assert!(
+        took < Duration::from_secs(15),
+        "exited {took:?} after SIGTERM"
+    );
+}
