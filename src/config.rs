@@ -163,6 +163,44 @@ fn seconds_in(lo: f64, hi: f64) -> impl Fn(&str) -> Result<f64, String> + Clone 
     }
 }
 
+/// An origin of `--allowed-origins` as a browser sends it in `Origin`: `scheme://host[:port]`,
+/// in lower case, without the scheme's default port or a trailing `/`. Anything else would
+/// silently refuse every browser (`https://a.example/`, `a.example`, `https://a.example:443`
+/// never equal the `https://a.example` a browser sends), so it is refused at start.
+fn origin(entry: &str) -> Result<String, String> {
+    let bad = |why: &str| {
+        Err(format!(
+            "`{entry}` is not an origin ({why}): write scheme://host[:port], e.g. https://book.example.com"
+        ))
+    };
+    let Some((scheme, rest)) = entry.split_once("://") else {
+        return bad("no scheme");
+    };
+    let scheme = scheme.to_ascii_lowercase();
+    let default_port = match scheme.as_str() {
+        "https" => "443",
+        "http" => "80",
+        _ => return bad("the scheme is not http or https"),
+    };
+    let authority = rest.strip_suffix('/').unwrap_or(rest).to_ascii_lowercase();
+    if authority.contains(['/', '?', '#', '@']) || authority.chars().any(char::is_whitespace) {
+        return bad("only a scheme, a host and a port");
+    }
+    let (host, port) = match authority.rsplit_once(':') {
+        // An IPv6 host's colons are inside its brackets.
+        Some((h, p)) if !p.contains(']') => (h, Some(p)),
+        _ => (authority.as_str(), None),
+    };
+    if host.is_empty() {
+        return bad("no host");
+    }
+    match port {
+        Some(p) if p.parse::<u16>().map_or(true, |n| n == 0) => bad("the port is not 1 to 65535"),
+        Some(p) if p != default_port => Ok(format!("{scheme}://{host}:{p}")),
+        _ => Ok(format!("{scheme}://{host}")),
+    }
+}
+
 impl ServeArgs {
     /// The per-client limits these flags set.
     pub fn limit_settings(&self) -> anyhow::Result<crate::http::limits::LimitSettings> {
@@ -180,10 +218,13 @@ impl ServeArgs {
                 .as_ref()
                 .map(|s| {
                     s.split(',')
-                        .map(|o| o.trim().to_owned())
+                        .map(str::trim)
                         .filter(|o| !o.is_empty())
-                        .collect::<Vec<_>>()
+                        .map(origin)
+                        .collect::<Result<Vec<_>, _>>()
                 })
+                .transpose()
+                .map_err(|e| anyhow::anyhow!("--allowed-origins: {e}"))?
                 .filter(|list| !list.is_empty()),
         })
     }
@@ -270,6 +311,42 @@ mod tests {
                 "https://b.example".to_owned()
             ])
         );
+    }
+
+    /// An allowed origin is written as a browser sends it; one that no browser sends is refused
+    /// at start (`https://a.example/` refused every browser, silently).
+    #[test]
+    fn allowed_origins_are_origins_as_browsers_send_them() {
+        let list = |s: &str| serve(&["--allowed-origins", s]).limit_settings();
+        let s = list(
+            "HTTPS://A.example/, https://b.example:443, http://c.example:8080, http://[::1]:80",
+        )
+        .unwrap();
+        assert_eq!(
+            s.allowed_origins.unwrap(),
+            [
+                "https://a.example",
+                "https://b.example",
+                "http://c.example:8080",
+                "http://[::1]"
+            ]
+        );
+        for bad in [
+            "a.example",
+            "ftp://a.example",
+            "https://a.example/app",
+            "https://",
+            "https://a.example:99999",
+            "https://a.example:0",
+            "https://user@a.example",
+            "https://a.example?x",
+        ] {
+            let e = list(&format!("https://ok.example,{bad}")).unwrap_err();
+            assert!(
+                e.to_string().contains("--allowed-origins") && e.to_string().contains(bad),
+                "{bad}: {e}"
+            );
+        }
     }
 
     #[test]
