@@ -31,11 +31,24 @@ fn init_logs(format: LogFormat) {
     }
 }
 
+/// Exit 1 with the error and its causes on one line of standard error (`Error: a: b`): a
+/// configuration mistake is no crash, so no backtrace, whatever `RUST_BACKTRACE` says.
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> std::process::ExitCode {
     tablecast::store::sqlite::configure_process();
     let cli = Cli::parse();
     init_logs(cli.log_format);
+    match run(cli).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            use std::io::Write as _;
+            let _ = writeln!(std::io::stderr(), "Error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Migrate(args) => {
             tablecast::store::open(&args.store).await?;

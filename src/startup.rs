@@ -69,8 +69,25 @@ fn stop_signals() -> Option<StopSignals> {
     }
 }
 
+/// The error for a `--bus` that is none of the kinds there are.
+fn unsupported_bus(bus: &str) -> String {
+    format!(
+        "unsupported bus `{}` (--bus: expected local, redis://HOST:PORT or rediss://HOST:PORT)",
+        crate::live::bus::redacted(bus)
+    )
+}
+
 impl Application {
     pub async fn build(args: ServeArgs) -> anyhow::Result<Self> {
+        // Settings that can be checked without the store are, before it is opened (created,
+        // migrated): a bad one left a new database file, or a new DynamoDB table, behind.
+        args.limit_settings()?;
+        std::net::ToSocketAddrs::to_socket_addrs(args.listen.as_str())
+            .map_err(|e| anyhow::anyhow!("cannot listen on `{}` (--listen): {e}", args.listen))?;
+        let bus = args.bus.as_str();
+        if !(bus == "local" || bus.starts_with("redis://") || bus.starts_with("rediss://")) {
+            anyhow::bail!("{}", unsupported_bus(bus));
+        }
         let store = store::open_keeping(&args.store.store, args.retention_days).await?;
         Self::build_with_store(args, store).await
     }
@@ -83,12 +100,7 @@ impl Application {
             url if url.starts_with("redis://") || url.starts_with("rediss://") => {
                 Arc::new(RedisBus::start(url, hub.remote_handler())?)
             }
-            other => {
-                anyhow::bail!(
-                    "unsupported bus `{}` (expected local, redis://HOST:PORT or rediss://HOST:PORT)",
-                    crate::live::bus::redacted(other)
-                )
-            }
+            other => anyhow::bail!("{}", unsupported_bus(other)),
         };
         hub.plug(bus.clone());
         let publisher: Arc<dyn Publish> = Arc::new(Fanout {
@@ -131,7 +143,8 @@ impl Application {
             limits: Arc::new(limits),
             sockets: Arc::new(crate::http::socket::Sockets::default()),
         };
-        let listener = TcpListener::bind(&args.listen)?;
+        let listener = TcpListener::bind(&args.listen)
+            .map_err(|e| anyhow::anyhow!("cannot listen on `{}` (--listen): {e}", args.listen))?;
         // A peer that stops reading: once what it was sent has waited this long in the send
         // queue (or for a window to open), the kernel ends the connection. A WebSocket's body
         // runs only when the connection can be written, so this is what ends one whose client

@@ -695,3 +695,32 @@ async fn a_drain_with_the_longest_grace_and_a_request_that_never_ends_exits_with
         "exited {took:?} after SIGTERM"
     );
 }
+
+/// A setting the server cannot use stops it before it touches the store: exit 1, one line
+/// naming the flag, no backtrace even with `RUST_BACKTRACE=1`, and no database file made. The
+/// store was opened (created, migrated) first, the listen address's error named no flag, and
+/// every error printed its backtrace.
+#[tokio::test]
+async fn a_bad_setting_stops_the_server_before_the_store_with_one_line_naming_the_flag() {
+    for (flag, value) in [
+        ("--listen", "19103"),
+        ("--listen", "127.0.0.1:99999"),
+        ("--bus", "foo"),
+        ("--trusted-proxies", "garbage"),
+        ("--allowed-origins", "book.example.com"),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("d.db");
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_tablecast"))
+            .args(["serve", "--store", &format!("sqlite://{}", file.display())])
+            .args([flag, value])
+            .env("RUST_BACKTRACE", "1")
+            .output()
+            .unwrap();
+        let said = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{flag} {value}: {said}");
+        assert_eq!(said.trim().lines().count(), 1, "{flag} {value}: {said}");
+        assert!(said.contains(flag), "{flag} {value}: {said}");
+        assert!(!file.exists(), "{flag} {value}: the store was made");
+    }
+}
