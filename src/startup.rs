@@ -267,11 +267,14 @@ impl Application {
         housekeeper.abort();
         drainer.abort();
         // What commits left running (offers of what they freed, publishes of expiries) ends
-        // before the process does, within the drain's bound: `DRAIN_WITHIN` from the signal,
-        // less the exit's own tail, as much as the grace and the in-flight requests left of it.
+        // before the process does, within the drain's bound: the grace plus `STOP_WITHIN` from
+        // the signal (within `DRAIN_WITHIN`), less the exit's own tail, as much as the
+        // in-flight requests left of it.
         let deadline = stopping
             .get()
-            .map(|at: &tokio::time::Instant| *at + DRAIN_WITHIN)
+            .map(|at: &tokio::time::Instant| {
+                (*at + self.drain_grace + STOP_WITHIN).min(*at + DRAIN_WITHIN)
+            })
             .unwrap_or_else(|| tokio::time::Instant::now() + STOP_WITHIN);
         let deadline = deadline.checked_sub(EXIT_TAIL).unwrap_or(deadline);
         let within = deadline.saturating_duration_since(tokio::time::Instant::now());
