@@ -706,6 +706,7 @@ async fn a_bad_setting_stops_the_server_before_the_store_with_one_line_naming_th
         ("--listen", "19103"),
         ("--listen", "127.0.0.1:99999"),
         ("--bus", "foo"),
+        ("--bus", "redis://cache:port"),
         ("--trusted-proxies", "garbage"),
         ("--allowed-origins", "book.example.com"),
     ] {
@@ -723,4 +724,47 @@ async fn a_bad_setting_stops_the_server_before_the_store_with_one_line_naming_th
         assert!(said.contains(flag), "{flag} {value}: {said}");
         assert!(!file.exists(), "{flag} {value}: the store was made");
     }
+}
+
+/// Another process that opens and closes the store's file while an instance serves (a second
+/// instance stopping, `sqlite3` taking a backup; here this test) leaves the instance's
+/// write-ahead log in place: the instance keeps reading, and a write it acknowledges afterwards
+/// survives its kill -9. The migration lock was taken on the database file itself: closing
+/// that handle dropped the instance's own SQLite locks, so the other process's last close
+/// deleted the log the instance went on writing to (its reads then failed, 500).
+#[tokio::test]
+async fn another_process_closing_the_file_beside_a_running_instance_loses_none_of_its_writes() {
+    use sqlx::Connection as _;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("d.db");
+    let db = format!("sqlite://{}", file.display());
+    let mut server = start(&db);
+    let body = || restaurant_body(json!([{"id": "t1", "max_party": 4}]));
+    create(&server.base, body()).await;
+    let mut other = sqlx::SqliteConnection::connect(&db).await.unwrap();
+    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM restaurants")
+        .fetch_one(&mut other)
+        .await
+        .unwrap();
+    assert_eq!(n, 1);
+    other.close().await.unwrap();
+    assert!(
+        dir.path().join("d.db-wal").exists(),
+        "the instance's write-ahead log is still there"
+    );
+    let later = create(&server.base, body()).await;
+    let res = reqwest::get(format!("{}/v1/restaurants/{later}", server.base))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK, "the instance still reads");
+    server.proc.kill();
+    let server = start(&db);
+    let res = reqwest::get(format!("{}/v1/restaurants/{later}", server.base))
+        .await
+        .unwrap();
+    assert_eq!(
+        res.status(),
+        StatusCode::OK,
+        "the acknowledged write is kept"
+    );
 }

@@ -135,10 +135,15 @@ pub struct SqliteStore {
 
 type Parsed = std::sync::Mutex<std::collections::HashMap<Uuid, std::sync::Arc<StoredRestaurant>>>;
 
-/// An exclusive advisory lock (`flock`) on the file at `path`, held until the file is dropped;
-/// waits for another process's.
+/// An exclusive advisory lock (`flock`) on the file at `path` (made when missing), held until
+/// the file is dropped; waits for another process's.
 async fn lock_file(path: &std::path::Path) -> anyhow::Result<std::fs::File> {
-    let file = std::fs::File::open(path)?;
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .map_err(|e| anyhow::anyhow!("cannot open the migration lock {}: {e}", path.display()))?;
     Ok(tokio::task::spawn_blocking(move || file.lock().map(|()| file)).await??)
 }
 
@@ -173,12 +178,17 @@ impl SqliteStore {
             .await?;
         // Instances (or `migrate` runs) starting together on a fresh file each applied the
         // first migrations, and all but one failed ("table restaurants already exists"). They
-        // migrate one at a time, under an exclusive advisory lock on the database file (`flock`,
-        // which SQLite's own `fcntl` locks ignore): each applies what the ones before it did not.
+        // migrate one at a time, under an exclusive advisory lock on a file beside the
+        // database, `<file>.lock`: each applies what the ones before it did not. Not on the
+        // database file itself: closing any handle of it drops every `fcntl` lock this process
+        // holds on it, SQLite's included, and another process's last close would then delete
+        // the write-ahead log this one still writes to.
         let migrating = if memory {
             None
         } else {
-            Some(lock_file(opts.get_filename()).await?)
+            let mut lock = opts.get_filename().as_os_str().to_owned();
+            lock.push(".lock");
+            Some(lock_file(std::path::Path::new(&lock)).await?)
         };
         sqlx::migrate!("./migrations").run(&writer).await?;
         drop(migrating);
