@@ -163,11 +163,15 @@ fn seconds_in(lo: f64, hi: f64) -> impl Fn(&str) -> Result<f64, String> + Clone 
     }
 }
 
-/// An origin of `--allowed-origins` as a browser sends it in `Origin`: `scheme://host[:port]`,
-/// in lower case, without the scheme's default port or a trailing `/`. Anything else would
-/// silently refuse every browser (`https://a.example/`, `a.example`, `https://a.example:443`
-/// never equal the `https://a.example` a browser sends), so it is refused at start.
+/// An origin of `--allowed-origins` as a browser sends it in `Origin`: `scheme://host[:port]`
+/// in lower case, without a trailing `/` or, for http and https, the default port; any scheme
+/// (an app's web view sends `capacitor://localhost`, an extension `chrome-extension://…`), and
+/// `null`. Anything else would silently refuse every browser (`https://a.example/app`,
+/// `a.example` never equal what a browser sends), so it is refused at start.
 fn origin(entry: &str) -> Result<String, String> {
+    if entry.eq_ignore_ascii_case("null") {
+        return Ok("null".to_owned());
+    }
     let bad = |why: &str| {
         Err(format!(
             "`{entry}` is not an origin ({why}): write scheme://host[:port], e.g. https://book.example.com"
@@ -177,10 +181,17 @@ fn origin(entry: &str) -> Result<String, String> {
         return bad("no scheme");
     };
     let scheme = scheme.to_ascii_lowercase();
+    let scheme_ok = scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+        && scheme
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c));
+    if !scheme_ok {
+        return bad("not a scheme");
+    }
     let default_port = match scheme.as_str() {
         "https" => "443",
         "http" => "80",
-        _ => return bad("the scheme is not http or https"),
+        _ => "",
     };
     let authority = rest.strip_suffix('/').unwrap_or(rest).to_ascii_lowercase();
     if authority.contains(['/', '?', '#', '@']) || authority.chars().any(char::is_whitespace) {
@@ -319,7 +330,8 @@ mod tests {
     fn allowed_origins_are_origins_as_browsers_send_them() {
         let list = |s: &str| serve(&["--allowed-origins", s]).limit_settings();
         let s = list(
-            "HTTPS://A.example/, https://b.example:443, http://c.example:8080, http://[::1]:80",
+            "HTTPS://A.example/, https://b.example:443, http://c.example:8080, http://[::1]:80, \
+             capacitor://localhost, null",
         )
         .unwrap();
         assert_eq!(
@@ -328,12 +340,14 @@ mod tests {
                 "https://a.example",
                 "https://b.example",
                 "http://c.example:8080",
-                "http://[::1]"
+                "http://[::1]",
+                "capacitor://localhost",
+                "null"
             ]
         );
         for bad in [
             "a.example",
-            "ftp://a.example",
+            "1ab://a.example",
             "https://a.example/app",
             "https://",
             "https://a.example:99999",

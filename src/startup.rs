@@ -29,9 +29,9 @@ const HOUSEKEEP_EVERY: Duration = Duration::from_secs(60);
 /// From the signal to the process's exit, at most (the grace period included).
 const DRAIN_WITHIN: Duration = Duration::from_secs(15);
 /// After the grace period (at most 5 s), how long in-flight requests may take: what is left of
-/// `DRAIN_WITHIN` after the longest grace and the exit's tail. (It was 10 s, and a request that
-/// never finished made a drain with a 5 s grace exit after 15 s.)
-const STOP_WITHIN: Duration = Duration::from_secs(8);
+/// `DRAIN_WITHIN` after the longest grace, the exit's tail and a second to spare. (It was 10 s,
+/// and a request that never finished made a drain with a 5 s grace exit after 15 s.)
+const STOP_WITHIN: Duration = Duration::from_secs(7);
 /// What the process takes to exit once `run_until_stopped` returns (the runtime and the store's
 /// threads shutting down; 1.2–1.6 s measured), kept out of the wait for background work.
 const EXIT_TAIL: Duration = Duration::from_secs(2);
@@ -87,6 +87,15 @@ impl Application {
         let bus = args.bus.as_str();
         if !(bus == "local" || bus.starts_with("redis://") || bus.starts_with("rediss://")) {
             anyhow::bail!("{}", unsupported_bus(bus));
+        }
+        if bus != "local" {
+            // Parsed, not connected: a Redis that is down at start is waited for.
+            redis::Client::open(bus).map_err(|e| {
+                anyhow::anyhow!(
+                    "cannot use the bus {} (--bus): {e}",
+                    crate::live::bus::redacted(bus)
+                )
+            })?;
         }
         let store = store::open_keeping(&args.store.store, args.retention_days).await?;
         Self::build_with_store(args, store).await

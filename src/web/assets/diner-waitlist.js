@@ -124,7 +124,8 @@ export function dinerWaitlist(app) {
     const secs = joining.offerSeconds;
     // Never rounded up: 150 s is 2 minutes 30 seconds, not 3 minutes.
     const [m, rest] = [Math.floor(secs / 60), secs % 60];
-    const span = secs < 120 ? `${secs} seconds` : rest ? `${m} minutes ${rest} seconds` : `${m} minutes`;
+    const secondsText = `${rest} ${rest === 1 ? "second" : "seconds"}`;
+    const span = secs < 120 ? `${secs} seconds` : rest ? `${m} minutes ${secondsText}` : `${m} minutes`;
     const bad = minutes(el.from.value) > minutes(el.to.value);
     el.to.setAttribute("aria-invalid", String(bad));
     el.joinHint.textContent = bad

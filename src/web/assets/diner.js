@@ -363,7 +363,9 @@ async function takeHold(time) {
     say(el.status, `${time} is yours for ${countdown(Date.parse(body.expires_at) - clock.now())}. Add your details to confirm.`, "success");
   } catch (e) {
     if (!(e instanceof Problem)) throw e;
-    if (e.status !== 0 && e.status < 500) state.holdKey = null;
+    // The key stays for a retry unless the answer is final: not for no answer, a 5xx, or the
+    // 409 that says the first request with this key is still running.
+    if (e.status !== 0 && e.status < 500 && !(e.status === 409 && e.name === "conflict")) state.holdKey = null;
     if (e.name === "slot-unavailable") {
       const alts = e.body.alternatives || [];
       const next = alts.length

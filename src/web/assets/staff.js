@@ -274,9 +274,10 @@ function uniqueReservations() {
  */
 async function loadStatic(frame) {
   const { date } = state;
+  const rid = state.restaurant.id;
   try {
-    const { body } = await api("GET", `/v1/restaurants/${state.restaurant.id}/reservations?date=${date}`, { token: state.token });
-    if (state.date !== date) return; // another day opened meanwhile
+    const { body } = await api("GET", `/v1/restaurants/${rid}/reservations?date=${date}`, { token: state.token });
+    if (state.date !== date || state.restaurant?.id !== rid) return; // another floor opened meanwhile
     const list = (body.reservations || []).filter((r) => r.status !== "released" && r.status !== "expired");
     state.tables = (state.restaurant.tables || []).map((t) => ({
       ...t, reservations: list.filter((r) => tablesOf(r).includes(t.id)),
