@@ -591,6 +591,20 @@ async fn a_sqlite_store_url_without_a_file_is_refused() {
     }
 }
 
+/// `tablecast serve --demo` on a fresh SQLite file in `dir`, with the admin token and `envs`,
+/// its standard output piped to the test (its standard error dropped).
+fn demo_piped(dir: &std::path::Path, envs: &[(&str, &str)]) -> std::process::Child {
+    let db = format!("sqlite://{}", dir.join("d.db").display());
+    std::process::Command::new(env!("CARGO_BIN_EXE_tablecast"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--store", &db, "--demo"])
+        .env("TABLECAST_ADMIN_TOKEN", ADMIN)
+        .envs(envs.iter().copied())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
 /// Standard output closed under the server (the pipe's reader went away: a log collector
 /// restarting, `… | head -1`) stops nothing: the demo's lines are lost, the server serves, and
 /// on SIGTERM it drains and exits 0. `println!` panicked on the closed pipe (after the demo's
@@ -600,15 +614,7 @@ async fn a_closed_standard_output_stops_nothing_and_the_drain_still_exits_0() {
     use crate::kit::process::{Proc, Stop};
     use std::io::BufRead as _;
     let dir = tempfile::tempdir().unwrap();
-    let db = format!("sqlite://{}", dir.path().join("d.db").display());
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_tablecast"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--store", &db, "--demo"])
-        .env("TABLECAST_ADMIN_TOKEN", ADMIN)
-        .env("TABLECAST_DRAIN_GRACE_SECS", "0.1")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = demo_piped(dir.path(), &[("TABLECAST_DRAIN_GRACE_SECS", "0.1")]);
     let mut first = String::new();
     std::io::BufReader::new(child.stdout.take().unwrap())
         .read_line(&mut first)
@@ -641,15 +647,10 @@ async fn the_demo_prints_links_on_the_public_url() {
     use crate::kit::process::{Proc, Stop};
     use std::io::BufRead as _;
     let dir = tempfile::tempdir().unwrap();
-    let db = format!("sqlite://{}", dir.path().join("d.db").display());
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_tablecast"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--store", &db, "--demo"])
-        .args(["--public-url", "https://book.example.com"])
-        .env("TABLECAST_ADMIN_TOKEN", ADMIN)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = demo_piped(
+        dir.path(),
+        &[("TABLECAST_PUBLIC_URL", "https://book.example.com")],
+    );
     let out = std::io::BufReader::new(child.stdout.take().unwrap());
     let _server = Proc::new(child, Stop::Kill);
     let diner = out

@@ -155,26 +155,7 @@ async fn a_booking_that_is_over_offers_no_cancel_on_the_diners_pages() {
         );
         manage.finish(&[]).await;
 
-        // The diner's page, with the booking in its session as after confirming it.
-        let diner = driver.browser(1100, 900).await;
-        let saved = json!({"id": id, "token": token, "rid": rid}).to_string();
-        diner
-            .before_each_page(&format!(
-                "sessionStorage.setItem('tablecast.booking', {});",
-                serde_json::to_string(&saved).unwrap()
-            ))
-            .await;
-        diner
-            .goto(&server.url(&format!("/?restaurant={rid}&date={date}&party=2")))
-            .await;
-        diner
-            .wait_attr(
-                "[data-testid=confirmation]",
-                "data-status",
-                "confirmed",
-                SECS(15),
-            )
-            .await;
+        let diner = open_confirmation(&mut driver, server, rid, &date, (id, token), "").await;
         assert_eq!(
             diner.visible("[data-testid=cancel]").await,
             !ended,
@@ -203,14 +184,37 @@ async fn a_booking_that_ends_while_its_confirmation_is_open_loses_its_cancel() {
     let held = server.hold(rid, &date, "19:00", 2, None).await;
     server.confirm(&held, "Ada Lovelace").await;
     let id = held["id"].as_str().unwrap();
-    let saved = json!({"id": id, "token": held["token"], "rid": rid}).to_string();
+    let token = held["token"].as_str().unwrap();
 
     let mut driver = Driver::start().await;
-    let diner = driver.browser(1100, 900).await;
     // The booking is read again every second here (15 s in production).
+    let first = "globalThis.tablecastBookingRecheckMs = 1000;";
+    let diner = open_confirmation(&mut driver, server, rid, &date, (id, token), first).await;
+    assert!(diner.visible("[data-testid=cancel]").await, "ahead: Cancel");
+    server.move_back(id, 5).await;
+    until(SECS(5), "Cancel to go once the booking is over", || async {
+        (!diner.visible("[data-testid=cancel]").await).then_some(())
+    })
+    .await;
+    diner.finish(&[]).await;
+}
+
+/// The diner's page of `rid` on `date` in a new browser, with the booking `(id, token)` in its
+/// session as after confirming it (`first`: a script run before the page's own), once it shows
+/// the confirmation.
+async fn open_confirmation(
+    driver: &mut Driver,
+    server: &Server,
+    rid: &str,
+    date: &str,
+    (id, token): (&str, &str),
+    first: &str,
+) -> Browser {
+    let diner = driver.browser(1100, 900).await;
+    let saved = json!({"id": id, "token": token, "rid": rid}).to_string();
     diner
         .before_each_page(&format!(
-            "globalThis.tablecastBookingRecheckMs = 1000; sessionStorage.setItem('tablecast.booking', {});",
+            "{first} sessionStorage.setItem('tablecast.booking', {});",
             serde_json::to_string(&saved).unwrap()
         ))
         .await;
@@ -225,11 +229,5 @@ async fn a_booking_that_ends_while_its_confirmation_is_open_loses_its_cancel() {
             SECS(15),
         )
         .await;
-    assert!(diner.visible("[data-testid=cancel]").await, "ahead: Cancel");
-    server.move_back(id, 5).await;
-    until(SECS(5), "Cancel to go once the booking is over", || async {
-        (!diner.visible("[data-testid=cancel]").await).then_some(())
-    })
-    .await;
-    diner.finish(&[]).await;
+    diner
 }
