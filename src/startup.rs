@@ -69,6 +69,12 @@ fn stop_signals() -> Option<StopSignals> {
     }
 }
 
+/// The listener on `--listen`, or an error that names the flag and the address.
+fn bind(listen: &str) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(listen)
+        .map_err(|e| anyhow::anyhow!("cannot listen on `{listen}` (--listen): {e}"))
+}
+
 /// The error for a `--bus` that is none of the kinds there are.
 fn unsupported_bus(bus: &str) -> String {
     format!(
@@ -82,8 +88,6 @@ impl Application {
         // Settings that can be checked without the store are, before it is opened (created,
         // migrated): a bad one left a new database file, or a new DynamoDB table, behind.
         args.limit_settings()?;
-        std::net::ToSocketAddrs::to_socket_addrs(args.listen.as_str())
-            .map_err(|e| anyhow::anyhow!("cannot listen on `{}` (--listen): {e}", args.listen))?;
         let bus = args.bus.as_str();
         if !(bus == "local" || bus.starts_with("redis://") || bus.starts_with("rediss://")) {
             anyhow::bail!("{}", unsupported_bus(bus));
@@ -97,11 +101,23 @@ impl Application {
                 )
             })?;
         }
+        // Bound before the store is opened, too: a port already in use left a new database
+        // file (or DynamoDB table) behind.
+        let listener = bind(&args.listen)?;
         let store = store::open_keeping(&args.store.store, args.retention_days).await?;
-        Self::build_with_store(args, store).await
+        Self::build_on(args, store, listener).await
     }
 
     pub async fn build_with_store(args: ServeArgs, store: DynStore) -> anyhow::Result<Self> {
+        let listener = bind(&args.listen)?;
+        Self::build_on(args, store, listener).await
+    }
+
+    async fn build_on(
+        args: ServeArgs,
+        store: DynStore,
+        listener: TcpListener,
+    ) -> anyhow::Result<Self> {
         let metrics = Metrics::new();
         let hub = Hub::new(store.clone(), metrics.clone(), args.reconcile_every());
         let bus: Arc<dyn Bus> = match args.bus.as_str() {
@@ -152,8 +168,6 @@ impl Application {
             limits: Arc::new(limits),
             sockets: Arc::new(crate::http::socket::Sockets::default()),
         };
-        let listener = TcpListener::bind(&args.listen)
-            .map_err(|e| anyhow::anyhow!("cannot listen on `{}` (--listen): {e}", args.listen))?;
         // A peer that stops reading: once what it was sent has waited this long in the send
         // queue (or for a window to open), the kernel ends the connection. A WebSocket's body
         // runs only when the connection can be written, so this is what ends one whose client
@@ -406,6 +420,15 @@ async fn drain_on_signal(
         _ = term.recv() => {},
         _ = int.recv() => {},
     }
+    // Ctrl-C pressed again at a terminal stops at once, as a kill would: every acknowledged
+    // write is already durable, and other instances' reconcile repairs what a drain would
+    // have finished. (Every SIGINT used to wait out the whole drain.)
+    tokio::spawn(async move {
+        if int.recv().await.is_some() {
+            tracing::warn!("interrupted again: stopping now, without finishing the drain");
+            std::process::exit(130);
+        }
+    });
     let _ = stopping.set(tokio::time::Instant::now());
     tracing::info!("draining: /readyz answers 503; stopping after the grace period");
     draining.store(true, Ordering::SeqCst);

@@ -703,7 +703,10 @@ async fn a_drain_with_the_longest_grace_and_a_request_that_never_ends_exits_with
 /// every error printed its backtrace.
 #[tokio::test]
 async fn a_bad_setting_stops_the_server_before_the_store_with_one_line_naming_the_flag() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let in_use = taken.local_addr().unwrap().to_string();
     for (flag, value) in [
+        ("--listen", in_use.as_str()),
         ("--listen", "19103"),
         ("--listen", "127.0.0.1:99999"),
         ("--bus", "foo"),
@@ -768,4 +771,23 @@ async fn another_process_closing_the_file_beside_a_running_instance_loses_none_o
         StatusCode::OK,
         "the acknowledged write is kept"
     );
+}
+
+/// Ctrl-C pressed a second time during a drain stops at once (exit 130), as a kill would; the
+/// first alone drains, `/readyz` answering 503 through the grace. Every interrupt used to wait
+/// out the whole drain.
+#[tokio::test]
+async fn a_second_interrupt_during_the_drain_stops_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("d.db").display());
+    let mut server = start_with_grace(&db, "5");
+    let api = Api::new(&server.base, ADMIN);
+    server.proc.signal(Sig::INT);
+    crate::kit::wait::eventually(Duration::from_secs(3), "the drain to start", || async {
+        api.status("/readyz").await == 503
+    })
+    .await;
+    server.proc.signal(Sig::INT);
+    let exit = server.proc.wait_exit(Duration::from_secs(2));
+    assert_eq!(exit.code(), Some(130), "{exit:?}");
 }
