@@ -21,10 +21,15 @@ fn init_logs(format: LogFormat) {
     // file or a collector gets plain text.
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr())
         && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+    // A line that cannot be written (standard error is a pipe whose reader went away) is lost,
+    // and nothing else: by default the subscriber reported it with `eprintln!`, which panicked
+    // in whatever task was logging, the drain's included, so SIGTERM no longer stopped the
+    // process.
     let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(ansi)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        .log_internal_errors(false);
     match format {
         LogFormat::Text => logs.init(),
         LogFormat::Json => logs.json().with_current_span(true).init(),

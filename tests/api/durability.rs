@@ -592,29 +592,36 @@ async fn a_sqlite_store_url_without_a_file_is_refused() {
 }
 
 /// `tablecast serve --demo` on a fresh SQLite file in `dir`, with the admin token and `envs`,
-/// its standard output piped to the test (its standard error dropped).
-fn demo_piped(dir: &std::path::Path, envs: &[(&str, &str)]) -> std::process::Child {
+/// its standard output piped to the test, its standard error to `stderr`.
+fn demo_piped(dir: &std::path::Path, envs: &[(&str, &str)], stderr: Stdio) -> std::process::Child {
     let db = format!("sqlite://{}", dir.join("d.db").display());
     std::process::Command::new(env!("CARGO_BIN_EXE_tablecast"))
         .args(["serve", "--listen", "127.0.0.1:0", "--store", &db, "--demo"])
         .env("TABLECAST_ADMIN_TOKEN", ADMIN)
         .envs(envs.iter().copied())
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(stderr)
         .spawn()
         .unwrap()
 }
 
-/// Standard output closed under the server (the pipe's reader went away: a log collector
-/// restarting, `… | head -1`) stops nothing: the demo's lines are lost, the server serves, and
-/// on SIGTERM it drains and exits 0. `println!` panicked on the closed pipe (after the demo's
-/// lines, or on "tablecast stopped"), exit 101.
+/// Standard output and standard error closed under the server (the pipes' reader went away: a
+/// log collector restarting, `… 2>&1 | head -1`) stop nothing: the demo's lines and the logs
+/// are lost, the server serves, and on SIGTERM it drains and exits 0. `println!` panicked on
+/// the closed pipe (after the demo's lines, or on "tablecast stopped"), exit 101; a log line
+/// panicked the task writing it, the drain's included, and SIGTERM no longer stopped it.
 #[tokio::test]
 async fn a_closed_standard_output_stops_nothing_and_the_drain_still_exits_0() {
     use crate::kit::process::{Proc, Stop};
     use std::io::BufRead as _;
     let dir = tempfile::tempdir().unwrap();
-    let mut child = demo_piped(dir.path(), &[("TABLECAST_DRAIN_GRACE_SECS", "0.1")]);
+    let mut child = demo_piped(
+        dir.path(),
+        &[("TABLECAST_DRAIN_GRACE_SECS", "0.1")],
+        Stdio::piped(),
+    );
+    // No one reads the logs: their pipe is closed at once.
+    drop(child.stderr.take());
     let mut first = String::new();
     std::io::BufReader::new(child.stdout.take().unwrap())
         .read_line(&mut first)
@@ -650,6 +657,7 @@ async fn the_demo_prints_links_on_the_public_url() {
     let mut child = demo_piped(
         dir.path(),
         &[("TABLECAST_PUBLIC_URL", "https://book.example.com")],
+        Stdio::null(),
     );
     let out = std::io::BufReader::new(child.stdout.take().unwrap());
     let _server = Proc::new(child, Stop::Kill);
