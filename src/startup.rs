@@ -26,11 +26,9 @@ const SWEEP_EVERY: Duration = Duration::from_millis(250);
 /// The least time between two sweeps at planned expiries.
 const PLANNED_GAP: Duration = Duration::from_millis(20);
 const HOUSEKEEP_EVERY: Duration = Duration::from_secs(60);
-/// From the signal to the process's exit, at most (the grace period included).
-const DRAIN_WITHIN: Duration = Duration::from_secs(15);
 /// After the grace period (at most 5 s), how long in-flight requests may take: what is left of
-/// `DRAIN_WITHIN` after the longest grace, the exit's tail and a second to spare. (It was 10 s,
-/// and a request that never finished made a drain with a 5 s grace exit after 15 s.)
+/// the drain's 15 s after the longest grace, the exit's tail and a second to spare. (It was
+/// 10 s, and a request that never finished made a drain with a 5 s grace exit after 15 s.)
 const STOP_WITHIN: Duration = Duration::from_secs(7);
 /// What the process takes to exit once `run_until_stopped` returns (the runtime and the store's
 /// threads shutting down; 1.2–1.6 s measured), kept out of the wait for background work.
@@ -75,12 +73,21 @@ fn bind(listen: &str) -> anyhow::Result<TcpListener> {
         .map_err(|e| anyhow::anyhow!("cannot listen on `{listen}` (--listen): {e}"))
 }
 
-/// The error for a `--bus` that is none of the kinds there are.
-fn unsupported_bus(bus: &str) -> String {
-    format!(
-        "unsupported bus `{}` (--bus: expected local, redis://HOST:PORT or rediss://HOST:PORT)",
-        crate::live::bus::redacted(bus)
-    )
+/// `--bus` read: `None` for `local`, or the Redis URL, checked by parsing it (not connecting:
+/// a Redis that is down at start is waited for).
+fn redis_bus(bus: &str) -> anyhow::Result<Option<&str>> {
+    if bus == "local" {
+        return Ok(None);
+    }
+    let shown = crate::live::bus::redacted(bus);
+    if !(bus.starts_with("redis://") || bus.starts_with("rediss://")) {
+        anyhow::bail!(
+            "unsupported bus `{shown}` (--bus: expected local, redis://HOST:PORT or rediss://HOST:PORT)"
+        );
+    }
+    redis::Client::open(bus)
+        .map_err(|e| anyhow::anyhow!("cannot use the bus {shown} (--bus): {e}"))?;
+    Ok(Some(bus))
 }
 
 impl Application {
@@ -88,19 +95,7 @@ impl Application {
         // Settings that can be checked without the store are, before it is opened (created,
         // migrated): a bad one left a new database file, or a new DynamoDB table, behind.
         args.limit_settings()?;
-        let bus = args.bus.as_str();
-        if !(bus == "local" || bus.starts_with("redis://") || bus.starts_with("rediss://")) {
-            anyhow::bail!("{}", unsupported_bus(bus));
-        }
-        if bus != "local" {
-            // Parsed, not connected: a Redis that is down at start is waited for.
-            redis::Client::open(bus).map_err(|e| {
-                anyhow::anyhow!(
-                    "cannot use the bus {} (--bus): {e}",
-                    crate::live::bus::redacted(bus)
-                )
-            })?;
-        }
+        redis_bus(&args.bus)?;
         // Bound before the store is opened, too: a port already in use left a new database
         // file (or DynamoDB table) behind.
         let listener = bind(&args.listen)?;
@@ -120,12 +115,9 @@ impl Application {
     ) -> anyhow::Result<Self> {
         let metrics = Metrics::new();
         let hub = Hub::new(store.clone(), metrics.clone(), args.reconcile_every());
-        let bus: Arc<dyn Bus> = match args.bus.as_str() {
-            "local" => Arc::new(LocalBus),
-            url if url.starts_with("redis://") || url.starts_with("rediss://") => {
-                Arc::new(RedisBus::start(url, hub.remote_handler())?)
-            }
-            other => anyhow::bail!("{}", unsupported_bus(other)),
+        let bus: Arc<dyn Bus> = match redis_bus(&args.bus)? {
+            None => Arc::new(LocalBus),
+            Some(url) => Arc::new(RedisBus::start(url, hub.remote_handler())?),
         };
         hub.plug(bus.clone());
         let publisher: Arc<dyn Publish> = Arc::new(Fanout {
@@ -291,13 +283,10 @@ impl Application {
         drainer.abort();
         // What commits left running (offers of what they freed, publishes of expiries) ends
         // before the process does, within the drain's bound: the grace plus `STOP_WITHIN` from
-        // the signal (within `DRAIN_WITHIN`), less the exit's own tail, as much as the
-        // in-flight requests left of it.
+        // the signal, less the exit's own tail, as much as the in-flight requests left of it.
         let deadline = stopping
             .get()
-            .map(|at: &tokio::time::Instant| {
-                (*at + self.drain_grace + STOP_WITHIN).min(*at + DRAIN_WITHIN)
-            })
+            .map(|at: &tokio::time::Instant| *at + self.drain_grace + STOP_WITHIN)
             .unwrap_or_else(|| tokio::time::Instant::now() + STOP_WITHIN);
         let deadline = deadline.checked_sub(EXIT_TAIL).unwrap_or(deadline);
         let within = deadline.saturating_duration_since(tokio::time::Instant::now());

@@ -58,6 +58,14 @@ export const isOver = (r) => Date.parse(r.end) <= clock.now();
 export const holdSpan = (r) => Math.max(1, Date.parse(r.expires_at) - Date.parse(r.created_at));
 
 /**
+ * Whether `e` is a final answer to a keyed request, one after which its `Idempotency-Key` is
+ * spent: not no answer, a 5xx or a 429 (none is recorded), nor the `409 conflict` that says the
+ * first request with the key is still running.
+ */
+export const spendsKey = (e) => e instanceof Problem && e.status !== 0 && e.status < 500
+  && e.status !== 429 && !(e.status === 409 && e.name === "conflict");
+
+/**
  * A fresh `Idempotency-Key`: 128 random bits. A key is all that tells two anonymous callers
  * apart, so it must not be guessable (`crypto.randomUUID` is missing on plain-HTTP origins other
  * than localhost; `getRandomValues` is not).

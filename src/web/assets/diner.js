@@ -1,5 +1,5 @@
 // The diner app: pick a restaurant, date and party; times update live; tap to hold, confirm.
-import { api, clock, holdSpan, isOver, keyFor, Problem } from "./api.js";
+import { api, clock, holdSpan, isOver, keyFor, Problem, spendsKey } from "./api.js";
 import { Live, bindLiveStatus } from "./live.js";
 import { renderLinks } from "./links.js";
 import { dinerWaitlist } from "./diner-waitlist.js";
@@ -363,9 +363,7 @@ async function takeHold(time) {
     say(el.status, `${time} is yours for ${countdown(Date.parse(body.expires_at) - clock.now())}. Add your details to confirm.`, "success");
   } catch (e) {
     if (!(e instanceof Problem)) throw e;
-    // The key stays for a retry unless the answer is final: not for no answer, a 5xx, or the
-    // 409 that says the first request with this key is still running.
-    if (e.status !== 0 && e.status < 500 && !(e.status === 409 && e.name === "conflict")) state.holdKey = null;
+    if (spendsKey(e)) state.holdKey = null;
     if (e.name === "slot-unavailable") {
       const alts = e.body.alternatives || [];
       const next = alts.length

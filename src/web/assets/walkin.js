@@ -1,6 +1,6 @@
 // The staff panel's walk-in form: seat a party at a table now (a larger party takes the
 // smallest free combination that joins the table and fits it).
-import { api, keyFor, Problem } from "./api.js";
+import { api, keyFor, Problem, spendsKey } from "./api.js";
 import { h, guests, longDate } from "./ui.js";
 
 /**
@@ -41,11 +41,7 @@ export function walkInForm(t, { restaurant, token, date, tableLabels, report, do
           try {
             return await api("POST", `/v1/restaurants/${restaurant.id}/walk-ins`, { token, body, key: keyed.key });
           } catch (e) {
-            // Kept for what is not a final answer: no answer, a 5xx, a 429, and the 409 that
-            // says the first request with this key is still running.
-            const final = e instanceof Problem && e.status !== 0 && e.status < 500 && e.status !== 429
-              && !(e.status === 409 && e.name === "conflict");
-            if (final) keys.delete(i);
+            if (spendsKey(e)) keys.delete(i);
             const busy = e instanceof Problem && e.status === 409 && e.name === "slot-unavailable";
             if (!busy || i === bodies.length - 1) throw e;
           }
