@@ -6,6 +6,7 @@ use super::cells::{self, claim_value, minutes, now_key, CELL_MINUTES};
 use super::errors::{
     fault, retry_reasons, Contention, Fault, Reason, Written, THROTTLED, UNKNOWN_RESENDS,
 };
+use super::insert::Fence;
 use super::io::counter_bump;
 use super::items::*;
 use super::keys::{cell_pk, cell_sk, client_key, slot_attr, window_sk, Item};
@@ -76,8 +77,8 @@ pub enum Claim {
 /// What a hold writes besides its own items: the cap slot it claims, the answer it records,
 /// the pacing window it counts in.
 pub struct Extras<'a> {
-    /// The cap slot claimed, and the slots the claim must find still free (a guarded claim).
-    pub slot: Option<(&'a HoldCap, u32, &'a [u32])>,
+    /// The cap slot claimed, and the client's claim count it must find (a fenced claim).
+    pub slot: Option<(&'a HoldCap, u32, Option<Fence>)>,
     pub idem: Option<&'a IdemRecord>,
     pub window: Option<(Window, WindowWrite<'a>)>,
     /// The waitlist entry the hold is offered to: it turns `offered` in the same write, on
@@ -177,8 +178,8 @@ impl DynamoStore {
             Some(items.len() - 1)
         };
         let slot = match extras.slot {
-            Some((cap, slot, guard)) => {
-                push(&mut items, self.slot_claim(cap, slot, guard, &r, now)?)
+            Some((cap, slot, fence)) => {
+                push(&mut items, self.slot_claim(cap, slot, fence, &r, now)?)
             }
             None => None,
         };
@@ -350,10 +351,10 @@ impl DynamoStore {
                     if self.minutes_taken(r, now, &mine, keep).await? {
                         return Ok(Sent::Taken);
                     }
-                    if let Some((cap, i, guard)) = extras.slot {
+                    if let Some((cap, i, fence)) = extras.slot {
                         let item = self.get(client_key(&cap.client)).await?;
-                        let live = |i: u32| slot_live_for_another(item.as_ref(), i, &mine, now);
-                        if live(i) || guard.iter().any(|g| live(*g)) {
+                        let claimed = fence.is_some_and(|f| Fence::of(item.as_ref()) != f);
+                        if claimed || slot_live_for_another(item.as_ref(), i, &mine, now) {
                             return Ok(Sent::SlotTaken);
                         }
                     }

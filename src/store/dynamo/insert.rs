@@ -4,7 +4,9 @@ use super::cells::{claim_value, now_key};
 use super::claim::{Claim, Extras, OfferTo};
 use super::errors::Contention;
 use super::items::*;
-use super::keys::{client_key, date_prefix, restaurant_pk, slot_attr, window_key, Expr, Item, TTL};
+use super::keys::{
+    client_key, date_prefix, restaurant_pk, slot_attr, window_key, Expr, Item, CLAIMS, TTL,
+};
 use super::keys::{n as num, s as st};
 use super::pacing::{tally, Tally, WindowWrite};
 use super::reads::split;
@@ -20,20 +22,39 @@ use std::collections::HashSet;
 /// What a capped hold of a client may claim at `now`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct FreeSlots {
-    /// The slots below `max` that are absent or hold an expired hold; none when the client's
-    /// live slots, counted wherever they are, already reach `max`.
+    /// A few of the slots below `max` that are absent or hold an expired hold; none when the
+    /// client's live slots, counted wherever they are, already reach `max`.
     pub slots: Vec<u32>,
-    /// The client has live slots at or above `max` (claimed under a larger cap before it was
-    /// lowered), so fewer holds are allowed than `slots` offers: a claim of one of them must
-    /// find every other one still free, or two concurrent claims could pass the cap.
-    pub guarded: bool,
+    /// Set when the client has live slots at or above `max` (claimed under a larger cap before
+    /// it was lowered), so fewer holds are allowed than free slots below `max`: the claim must
+    /// then find the client's claim count as read, that is no other claim in between, or two
+    /// concurrent claims could pass the cap.
+    pub fence: Option<Fence>,
+}
+
+/// The number of claims a client's item had counted when it was read (0: none, the count
+/// absent). Every claim adds one to it in its own write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Fence {
+    pub claims: u64,
+}
+
+impl Fence {
+    /// The count `item` holds now.
+    pub fn of(item: Option<&Item>) -> Fence {
+        let claims = match item.and_then(|it| it.get(CLAIMS)) {
+            Some(AttributeValue::N(n)) => n.parse().unwrap_or(u64::MAX),
+            _ => 0,
+        };
+        Fence { claims }
+    }
 }
 
 /// The slots a hold of this client may claim at `now`. Every live slot counts against `max`,
 /// wherever it is: after the cap was lowered, live slots at or above the new `max` (and any
-/// below it) leave room for `max` minus their number, and the claim is then guarded (see
-/// [`FreeSlots::guarded`]). Claims only ever use slots below `max`, so without live slots at
-/// or above it, one hold per slot keeps the client within `max`.
+/// below it) leave room for `max` minus their number, and the claim is then fenced (see
+/// [`FreeSlots::fence`]). Claims only ever use slots below `max`, so without live slots at or
+/// above it, one hold per slot keeps the client within `max`.
 pub fn free_slots(item: Option<&Item>, max: u32, now: DateTime<Utc>) -> FreeSlots {
     let now = now_key(now);
     let live = |v: Option<&AttributeValue>| matches!(v, Some(AttributeValue::S(v)) if v.as_str() > now.as_str());
@@ -50,22 +71,20 @@ pub fn free_slots(item: Option<&Item>, max: u32, now: DateTime<Utc>) -> FreeSlot
     if all >= max {
         return FreeSlots::default();
     }
-    let free = (0..max).filter(|i| !live(item.and_then(|it| it.get(&slot_attr(*i)))));
     FreeSlots {
-        // A guarded claim names every other free slot. Otherwise any free slot will do, and
-        // the first few are plenty to spread concurrent holds over: a cap of 2^31 listed 2^31
-        // slots on every hold (no answer, a gigabyte, a drain SIGTERM could not end).
-        slots: if high > 0 {
-            free.collect()
-        } else {
-            free.take(SPREAD).collect()
-        },
-        guarded: high > 0,
+        // Any free slot will do, and the first few are plenty to spread concurrent holds over:
+        // a cap of 2^31 listed 2^31 slots on every hold (no answer, a gigabyte, a drain SIGTERM
+        // could not end).
+        slots: (0..max)
+            .filter(|i| !live(item.and_then(|it| it.get(&slot_attr(*i)))))
+            .take(SPREAD)
+            .collect(),
+        fence: (high > 0).then(|| Fence::of(item)),
     }
 }
 
-/// How many free slots an unguarded hold picks among (at random: a client's concurrent holds
-/// rarely race for one).
+/// How many free slots a hold picks among (at random: a client's concurrent holds rarely race
+/// for one).
 const SPREAD: usize = 16;
 
 /// What one hold decision came to: a hold's outcome, or, for an offer, an entry that is no
@@ -207,19 +226,12 @@ impl DynamoStore {
                 let mut r = reservation.clone();
                 r.seat(seating);
                 loop {
-                    // Spread a client's concurrent holds over its free slots; a guarded claim
-                    // also keeps the others free.
-                    let picked = cap.as_ref().map(|c| {
+                    // Spread a client's concurrent holds over its free slots; a fenced claim
+                    // also finds no other claim since its read.
+                    let slot = cap.as_ref().map(|c| {
                         let i = rand::thread_rng().gen_range(0..free.slots.len());
-                        (c, free.slots[i])
+                        (c, free.slots[i], free.fence)
                     });
-                    let guard: Vec<u32> = match picked {
-                        Some((_, mine)) if free.guarded => {
-                            free.slots.iter().copied().filter(|i| *i != mine).collect()
-                        }
-                        _ => Vec::new(),
-                    };
-                    let slot = picked.map(|(c, i)| (c, i, guard.as_slice()));
                     let extras = Extras {
                         slot,
                         idem: idem.as_ref(),
@@ -319,33 +331,40 @@ impl DynamoStore {
         Ok(free_slots(item.as_ref(), cap.max, now))
     }
 
-    /// Claims `slot` of the client for `r` (a hold): free, or held by an expired hold, and so
-    /// is every slot of `guard` (see [`FreeSlots::guarded`]).
+    /// Claims `slot` of the client for `r` (a hold): free, or held by an expired hold, and,
+    /// with a `fence`, no other claim of the client since it was read (see
+    /// [`FreeSlots::fence`]). Every claim counts itself in the item's [`CLAIMS`].
     pub(super) fn slot_claim(
         &self,
         cap: &HoldCap,
         slot: u32,
-        guard: &[u32],
+        fence: Option<Fence>,
         r: &Reservation,
         now: DateTime<Utc>,
     ) -> StoreResult<TransactWriteItem> {
         let mut e = Expr::default();
         let a = e.name(&slot_attr(slot));
+        let claims = e.name(CLAIMS);
         let expires = r.expires_at.map(|x| x.timestamp_millis());
         let expr = format!(
-            "SET {a} = {v}, {ttl} = {t}",
+            "SET {a} = {v}, {ttl} = {t} ADD {claims} {one}",
             v = e.value(st(claim_value(expires, r.id))),
             ttl = e.name(TTL),
             t = e.value(num(
                 hold_ttl(r, self.dead_ttl_s).unwrap_or(now.timestamp() + self.dead_ttl_s)
             )),
+            one = e.value(num(1)),
         );
         let now = e.value(st(now_key(now)));
-        let free = |a: &str| format!("(attribute_not_exists({a}) OR {a} < {now})");
-        let mut cond = free(&a);
-        for g in guard.iter().filter(|g| **g != slot) {
-            cond.push_str(" AND ");
-            cond.push_str(&free(&e.name(&slot_attr(*g))));
+        let mut cond = format!("(attribute_not_exists({a}) OR {a} < {now})");
+        match fence {
+            Some(Fence { claims: 0 }) => {
+                cond.push_str(&format!(" AND attribute_not_exists({claims})"))
+            }
+            Some(Fence { claims: n }) => {
+                cond.push_str(&format!(" AND {claims} = {}", e.value(num(n))))
+            }
+            None => {}
         }
         self.update(client_key(&cap.client), &expr, Some(&cond), &e)
     }
@@ -363,10 +382,11 @@ mod tests {
         it
     }
 
-    fn free(slots: &[u32], guarded: bool) -> FreeSlots {
+    /// Free `slots`, fenced at `claims` when given.
+    fn free(slots: &[u32], fenced: Option<u64>) -> FreeSlots {
         FreeSlots {
             slots: slots.to_vec(),
-            guarded,
+            fence: fenced.map(|claims| Fence { claims }),
         }
     }
 
@@ -378,18 +398,26 @@ mod tests {
             st(claim_value(Some(ms + 1), Uuid::new_v4())),
             st(claim_value(Some(ms), Uuid::new_v4())),
         );
-        assert_eq!(free_slots(None, 3, now), free(&[0, 1, 2], false));
+        assert_eq!(free_slots(None, 3, now), free(&[0, 1, 2], None));
         let it = item(&[(0, &live), (2, &dead)]);
-        assert_eq!(free_slots(Some(&it), 3, now), free(&[1, 2], false));
-        assert_eq!(free_slots(Some(&it), 1, now), free(&[], false));
+        assert_eq!(free_slots(Some(&it), 3, now), free(&[1, 2], None));
+        assert_eq!(free_slots(Some(&it), 1, now), free(&[], None));
         // One live slot above a cap of 2 leaves room for one hold: either free slot below the
-        // cap, each claimed on condition that the other stays free.
-        let high = item(&[(3, &live)]);
-        assert_eq!(free_slots(Some(&high), 2, now), free(&[0, 1], true));
-        assert_eq!(free_slots(Some(&high), 1, now), free(&[], false));
+        // cap, claimed on condition that no other claim came after the read (the item counted
+        // none here, then 7).
+        let mut high = item(&[(3, &live)]);
+        assert_eq!(free_slots(Some(&high), 2, now), free(&[0, 1], Some(0)));
+        high.insert(CLAIMS.into(), num(7));
+        assert_eq!(free_slots(Some(&high), 2, now), free(&[0, 1], Some(7)));
+        assert_eq!(free_slots(Some(&high), 1, now), free(&[], None));
         // However large the cap, a hold looks at a few free slots, not all of them.
         let first: Vec<u32> = (1..=SPREAD as u32).collect();
-        assert_eq!(free_slots(Some(&it), u32::MAX, now), free(&first, false));
+        assert_eq!(free_slots(Some(&it), u32::MAX, now), free(&first, None));
+        // A fenced one too: a live slot at 400 with the cap lowered to 300 (a claim that named
+        // every other free slot below the cap outgrew DynamoDB's 4 KB condition).
+        let far = item(&[(400, &live)]);
+        let first: Vec<u32> = (0..SPREAD as u32).collect();
+        assert_eq!(free_slots(Some(&far), 300, now), free(&first, Some(0)));
     }
 
     /// A cap of 4 lowered to 2 with live holds in s1 and s2 (s0 and s3 released): the client
@@ -403,10 +431,10 @@ mod tests {
             Uuid::new_v4(),
         ));
         let mid = item(&[(1, &live), (2, &live)]);
-        assert_eq!(free_slots(Some(&mid), 2, now), free(&[], false));
-        assert_eq!(free_slots(Some(&mid), 3, now), free(&[0], false));
+        assert_eq!(free_slots(Some(&mid), 2, now), free(&[], None));
+        assert_eq!(free_slots(Some(&mid), 3, now), free(&[0], None));
         let spread = item(&[(1, &live), (4, &live)]);
-        assert_eq!(free_slots(Some(&spread), 3, now), free(&[0, 2], true));
-        assert_eq!(free_slots(Some(&spread), 2, now), free(&[], false));
+        assert_eq!(free_slots(Some(&spread), 3, now), free(&[0, 2], Some(0)));
+        assert_eq!(free_slots(Some(&spread), 2, now), free(&[], None));
     }
 }

@@ -35,8 +35,9 @@
 //!   once, by condition, without waiting for the sweeper. The reservation item records the client
 //!   (`cl`) and slot (`slot`); confirm and release remove the slot in their own transaction
 //!   (conditional on it still naming the reservation), expiry leaves it to lapse. Every live
-//!   slot counts against `max`; after the cap was lowered, a claim made while slots at or above
-//!   the new `max` are live is also conditional on the other free slots below it staying free
+//!   slot counts against `max`. Every claim also adds one to the item's `claims`; after the
+//!   cap was lowered, a claim made while slots at or above the new `max` are live is also
+//!   conditional on `claims` being as read, no other claim of the client in between
 //!   (`insert::free_slots`). Holds of different clients share no item through the cap: there
 //!   is no per-restaurant counter.
 //! - **Retention without `Scan`.** The sparse `retention` index (`gc_pk` = one of 4 shards, `gc_at` =
@@ -111,6 +112,9 @@ pub fn cancelled_prefix(date: LocalDate) -> String {
 pub fn client_key(client: &str) -> (String, String) {
     (format!("C#{client}"), "C".into())
 }
+
+/// The number of claims a client's item has counted (see `insert::Fence`).
+pub const CLAIMS: &str = "claims";
 
 pub fn slot_attr(index: u32) -> String {
     format!("s{index}")
