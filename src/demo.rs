@@ -2,14 +2,52 @@
 use crate::booking::Booking;
 use crate::domain::Restaurant;
 
+use uuid::Uuid;
+
+/// The demo restaurant's id, the same on every instance: of instances seeding one empty store
+/// at once, only one creates it (the store refuses a second restaurant with its id).
+const DEMO_ID: Uuid = Uuid::from_u128(0x0000_0000_0000_7000_8000_0000_0000_de70);
+
 pub async fn seed(booking: &Booking, base: &str) -> anyhow::Result<()> {
     if !booking.list_restaurants().await?.is_empty() {
-        crate::say!("demo: the store already has restaurants; nothing seeded");
-        crate::say!("open {base}/v1/restaurants");
-        return Ok(());
+        return seeded_already(base);
     }
-    let r: Restaurant = serde_json::from_value(serde_json::json!({
-        "id": crate::domain::ids::new_id(), "name": "Chez Rust", "timezone": "Europe/Paris",
+    let (r, token) = match booking.create_restaurant(demo(DEMO_ID)?).await {
+        Ok(created) => created,
+        // Another instance created it meanwhile.
+        Err(_) if !booking.list_restaurants().await?.is_empty() => return seeded_already(base),
+        // Its id is taken though the store lists no restaurant (one deleted may keep it).
+        Err(_) => {
+            booking
+                .create_restaurant(demo(crate::domain::ids::new_id())?)
+                .await?
+        }
+    };
+    crate::say!("demo restaurant \"{}\": id {}", r.name, r.id);
+    crate::say!("demo staff token: {token}");
+    crate::say!("diner app: {base}/?restaurant={}", r.id);
+    crate::say!("staff dashboard: {base}/staff?restaurant={}", r.id);
+    crate::say!("open {base}/v1/restaurants/{}", r.id);
+    crate::say!(
+        "combination c34 joins T3+T4 for 5–8 guests; pacing: 12 covers and 4 parties per 30 minutes"
+    );
+    crate::say!(
+        "availability: {base}/v1/restaurants/{}/availability?date=YYYY-MM-DD&party_size=2",
+        r.id
+    );
+    Ok(())
+}
+
+fn seeded_already(base: &str) -> anyhow::Result<()> {
+    crate::say!("demo: the store already has restaurants; nothing seeded");
+    crate::say!("open {base}/v1/restaurants");
+    Ok(())
+}
+
+/// The demo restaurant, with `id`.
+fn demo(id: Uuid) -> anyhow::Result<Restaurant> {
+    Ok(serde_json::from_value(serde_json::json!({
+        "id": id, "name": "Chez Rust", "timezone": "Europe/Paris",
         "slot_minutes": 15, "hold_seconds": 300, "booking_horizon_days": 60,
         "turn_minutes": [{"max_party": 2, "minutes": 90}, {"max_party": 4, "minutes": 120},
                          {"max_party": null, "minutes": 150}],
@@ -27,19 +65,5 @@ pub async fn seed(booking: &Booking, base: &str) -> anyhow::Result<()> {
         "combinations": [{"id": "c34", "tables": ["t3", "t4"], "min_party": 5, "max_party": 8}],
         // At most 12 covers and 4 parties may start in each half hour from the hour.
         "pacing": {"window_minutes": 30, "max_covers": 12, "max_parties": 4}
-    }))?;
-    let (r, token) = booking.create_restaurant(r).await?;
-    crate::say!("demo restaurant \"{}\": id {}", r.name, r.id);
-    crate::say!("demo staff token: {token}");
-    crate::say!("diner app: {base}/?restaurant={}", r.id);
-    crate::say!("staff dashboard: {base}/staff?restaurant={}", r.id);
-    crate::say!("open {base}/v1/restaurants/{}", r.id);
-    crate::say!(
-        "combination c34 joins T3+T4 for 5–8 guests; pacing: 12 covers and 4 parties per 30 minutes"
-    );
-    crate::say!(
-        "availability: {base}/v1/restaurants/{}/availability?date=YYYY-MM-DD&party_size=2",
-        r.id
-    );
-    Ok(())
+    }))?)
 }

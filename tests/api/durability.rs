@@ -799,3 +799,89 @@ async fn a_second_interrupt_during_the_drain_stops_at_once() {
     let exit = server.proc.wait_exit(Duration::from_secs(2));
     assert_eq!(exit.code(), Some(130), "{exit:?}");
 }
+
+/// Instances started together with `--demo` on one fresh store seed one demo restaurant
+/// between them: the one that creates it prints its staff token, the others say the store
+/// already has it. Each checked the store was empty and then created its own (on DynamoDB,
+/// where the review found it, and on one SQLite file alike).
+#[tokio::test]
+async fn instances_started_together_with_demo_seed_one_restaurant_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("d.db").display());
+    demo_seeded_once(&db).await;
+}
+
+#[tokio::test]
+async fn instances_started_together_with_demo_seed_one_restaurant_on_dynamodb() {
+    let Some(_) = Backend::dynamo("durability::instances_started_together_with_demo_on_dynamodb")
+    else {
+        return;
+    };
+    demo_seeded_once(&format!("dynamodb://{}", unique_table("demo"))).await;
+}
+
+/// Four `serve --demo` on `store` at once: one seeds, the others find it, and the store lists
+/// one restaurant.
+async fn demo_seeded_once(store: &str) {
+    use crate::kit::process::{Proc, Stop};
+    use std::io::BufRead as _;
+    let (said, heard) = std::sync::mpsc::channel();
+    let mut servers = Vec::new();
+    for _ in 0..4 {
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_tablecast"))
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--store",
+                store,
+                "--demo",
+            ])
+            .env("TABLECAST_ADMIN_TOKEN", ADMIN)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let out = std::io::BufReader::new(child.stdout.take().unwrap());
+        let said = said.clone();
+        std::thread::spawn(move || {
+            let mut base = None;
+            for line in out.lines().map_while(Result::ok) {
+                if base.is_none() {
+                    base = line
+                        .split_whitespace()
+                        .find(|w| w.starts_with("http://"))
+                        .map(str::to_owned);
+                }
+                if line.starts_with("demo") {
+                    let _ = said.send((base.clone(), line));
+                    return;
+                }
+            }
+        });
+        servers.push(Proc::new(child, Stop::Kill));
+    }
+    let mut lines = Vec::new();
+    for _ in &servers {
+        let (base, line) = heard
+            .recv_timeout(Duration::from_secs(60))
+            .unwrap_or_else(|e| panic!("each instance says what the demo did ({e}): {lines:?}"));
+        lines.push((base.expect("the listening line comes first"), line));
+    }
+    let seeded = lines
+        .iter()
+        .filter(|(_, l)| l.starts_with("demo restaurant"))
+        .count();
+    assert_eq!(seeded, 1, "{lines:?}");
+    let listed: Value = reqwest::get(format!("{}/v1/restaurants", lines[0].0))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        listed["restaurants"].as_array().map(Vec::len),
+        Some(1),
+        "{listed}"
+    );
+}
