@@ -260,14 +260,15 @@ fn without_type_names(msg: &str) -> String {
 }
 
 /// A request body as its DTO. Only an object has members: serde would also read an array
-/// positionally into a struct, so arrays and scalars are refused here.
+/// positionally into a struct, so arrays and scalars are refused here, and read strictly
+/// ([`Strict`](super::strict::Strict)) below.
 pub fn from_body<T: serde::de::DeserializeOwned>(v: &Value) -> Result<T> {
     if !v.is_object() {
         return Err(ApiError::BadRequest(
             "the body must be a JSON object".into(),
         ));
     }
-    serde_json::from_value(v.clone()).map_err(shape_error)
+    T::deserialize(super::strict::Strict(v.clone())).map_err(shape_error)
 }
 
 #[cfg(test)]

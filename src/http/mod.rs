@@ -16,6 +16,7 @@ pub mod socket;
 mod socket_frames;
 mod socket_writer;
 pub mod span;
+mod strict;
 mod waitlist;
 
 use crate::booking::Booking;

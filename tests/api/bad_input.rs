@@ -160,6 +160,13 @@ async fn bad_requests_answer_their_problem_and_change_nothing() {
         case(Method::PATCH, &restaurant, Staff, Body::Json(json!({"hours": [{"days": "mon", "open": "18:00", "close": "23:00"}]})), 400, "bad-request"),
         case(Method::POST, &walk_ins, Staff, Body::Json(json!({"party_size": true})), 400, "bad-request"),
         case(Method::POST, "/v1/restaurants", Admin, restaurant_with("slot_minutes", json!("15")), 400, "bad-request"),
+        // An array where an object is expected, at any depth (serde reads one positionally).
+        case(Method::PATCH, &restaurant, Staff, Body::Json(json!({"pacing": [30, 10, 3]})), 400, "bad-request"),
+        case(Method::PATCH, &restaurant, Staff, Body::Json(json!({"combinations": [["c", ["t1", "t2"], 1, 4]]})), 400, "bad-request"),
+        case(Method::PATCH, &restaurant, Staff, Body::Json(json!({"hours": [[EVERY_DAY, "10:00", "12:00"]]})), 400, "bad-request"),
+        case(Method::PATCH, &restaurant, Staff, Body::Json(json!({"turn_minutes": [[null, 90]]})), 400, "bad-request"),
+        case(Method::POST, "/v1/restaurants", Admin, restaurant_with("tables", json!([["t9", "T9", 1, 2, null]])), 400, "bad-request"),
+        case(Method::POST, &confirm, Holder, Body::Json(json!({"guest": ["Ada", "ada@example.com"]})), 400, "bad-request"),
         // Missing members.
         case(Method::POST, &holds, Nobody, Body::Json(json!({"date": date, "party_size": 2})), 400, "bad-request"),
         case(Method::POST, &holds, Nobody, Body::Json(json!({"date": date, "time": "19:00"})), 400, "bad-request"),
