@@ -243,9 +243,15 @@ where
                 store.idem_abort(&scope).await?;
             } else {
                 // Answers that changed nothing (a lost race, a refused transition, a repeat).
-                store
+                // Should the record fail, the key is let go, as after a 5xx: a retry runs
+                // afresh rather than finding it in flight.
+                let finished = store
                     .idem_finish(&scope, status.as_u16(), &seal.seal(&text))
-                    .await?;
+                    .await;
+                if let Err(e) = finished {
+                    store.idem_abort(&scope).await?;
+                    return Err(e.into());
+                }
             }
             out.map(|_| respond(status, text, false))
         }

@@ -329,7 +329,7 @@ pub fn error(
         req: req.map(str::to_owned),
         status,
         title: title.to_owned(),
-        detail: detail.to_owned(),
+        detail: super::problem::bounded(detail),
         limit: None,
     })
 }
@@ -342,7 +342,7 @@ pub fn limited_error(req: Option<&str>, title: &str, detail: &str, limit: &str) 
         req: req.map(str::to_owned),
         status: 429,
         title: title.to_owned(),
-        detail: detail.to_owned(),
+        detail: super::problem::bounded(detail),
         limit: Some(limit.to_owned()),
     })
 }

@@ -15,9 +15,27 @@ impl From<&FieldError> for FieldErrorBody {
     fn from(e: &FieldError) -> Self {
         FieldErrorBody {
             field: e.field.clone(),
-            message: e.message.clone(),
+            message: bounded(&e.message),
         }
     }
+}
+
+/// The most characters a problem's `detail` (or a field error's message) keeps.
+pub const MAX_DETAIL: usize = 480;
+
+/// `text` cut to [`MAX_DETAIL`] characters: its start and its end (where serde says what it
+/// expected), joined by `…`. A detail may repeat the value it refuses, which can be a 64 KiB
+/// body: repeated whole, and JSON-escaped, the answer grew to 224 KB (too big to record on
+/// DynamoDB).
+pub fn bounded(text: &str) -> String {
+    let n = text.chars().count();
+    if n <= MAX_DETAIL {
+        return text.to_owned();
+    }
+    const TAIL: usize = 80;
+    let head: String = text.chars().take(MAX_DETAIL - TAIL - 1).collect();
+    let tail: String = text.chars().skip(n - TAIL).collect();
+    format!("{head}…{tail}")
 }
 
 /// A free start offered instead of the one that was just taken.
@@ -83,13 +101,35 @@ impl Problem {
         }
     }
 
+    /// The detail, [`bounded`].
     pub fn detail(mut self, detail: impl Into<String>) -> Self {
-        self.detail = Some(detail.into());
+        self.detail = Some(bounded(&detail.into()));
         self
     }
 
     /// The problem's name: its `type` without the `/problems/` prefix.
     pub fn name(&self) -> &str {
         self.kind.strip_prefix("/problems/").unwrap_or(&self.kind)
+    }
+}
+
+#[cfg(test)]
+mod bounded_tests {
+    use super::{bounded, MAX_DETAIL};
+
+    #[test]
+    fn a_long_detail_keeps_its_start_and_end_within_the_bound() {
+        assert_eq!(bounded("short"), "short");
+        let exact = "é".repeat(MAX_DETAIL);
+        assert_eq!(bounded(&exact), exact);
+        let long = format!(
+            "invalid type: string \"{}\", expected u8",
+            "\u{85}".repeat(32_000)
+        );
+        let cut = bounded(&long);
+        assert_eq!(cut.chars().count(), MAX_DETAIL);
+        assert!(cut.starts_with("invalid type: string \""), "{cut}");
+        assert!(cut.ends_with("\", expected u8"), "{cut}");
+        assert!(cut.contains('…'));
     }
 }

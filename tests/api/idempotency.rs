@@ -453,3 +453,39 @@ async fn no_token_lies_in_the_sqlite_file_after_keyed_holds_and_confirms() {
         );
     }
 }
+
+/// A refusal that would repeat a huge rejected value (a 64 KB body of U+0085, which JSON
+/// escapes to six bytes each) is answered with a short detail, recorded and replayed like any
+/// final answer, on both stores. The detail repeated the whole value (224 KB); on DynamoDB the
+/// recorded answer outgrew an item, the hold answered 500, and the key stayed in flight (409)
+/// and then failed again for good.
+#[tokio::test]
+async fn a_refusal_of_a_huge_value_is_short_recorded_and_replayed_on_sqlite() {
+    a_refusal_of_a_huge_value_is_short_recorded_and_replayed(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn a_refusal_of_a_huge_value_is_short_recorded_and_replayed_on_dynamodb() {
+    if let Some(b) = Backend::dynamo("idempotency::a_refusal_of_a_huge_value_on_dynamodb") {
+        a_refusal_of_a_huge_value_is_short_recorded_and_replayed(b).await;
+    }
+}
+
+async fn a_refusal_of_a_huge_value_is_short_recorded_and_replayed(backend: Backend) {
+    let app = TestApp::spawn_on(backend).await;
+    let f = app.standard_restaurant().await;
+    let date = date_in(3);
+    let huge = "\u{85}".repeat(32_000);
+    let body = json!({"date": date, "time": "19:00", "party_size": huge}).to_string();
+    let first = post_raw(&app, &holds(&f.id), "huge", &body).await;
+    assert_eq!(first.status, StatusCode::BAD_REQUEST, "{}", first.body);
+    let detail = first.body["detail"].as_str().unwrap();
+    assert!(detail.chars().count() <= 500, "{} chars", detail.len());
+    assert!(detail.contains("expected"), "{detail}");
+    let again = post_raw(&app, &holds(&f.id), "huge", &body).await;
+    assert_eq!(
+        (again.status, again.replayed),
+        (StatusCode::BAD_REQUEST, true)
+    );
+    assert_eq!(again.body, first.body);
+}
