@@ -324,7 +324,12 @@ impl Live {
                 Ok(None)
             }
             Ok(AggregatedMessage::Pong(_)) => Ok(None),
-            Ok(AggregatedMessage::Close(_)) => Err(None),
+            // The reply echoes the client's code (RFC 6455 5.5.1), so a browser's
+            // `close(1000)` reads 1000 and not 1005; one that may not be sent gets none.
+            Ok(AggregatedMessage::Close(reason)) => Err(reason
+                .map(|r| u16::from(r.code))
+                .filter(|c| matches!(c, 1000..=1003 | 1007..=1014 | 3000..=4999))
+                .map(|c| (c, String::new()))),
         }
     }
 

@@ -870,3 +870,25 @@ async fn a_frame_coalescing_a_hold_with_waitlist_joins_says_held() {
     assert!(!up["slots"].as_array().unwrap().is_empty(), "{up}");
     assert_eq!(up["cause"], "held", "{up}");
 }
+
+/// A client's Close is answered with its status code (RFC 6455 5.5.1: the reply typically
+/// echoes it), so a browser's `ws.close(1000)` sees 1000, not 1005 "no status received"; a
+/// Close without a code gets one without. The reply carried no code.
+#[tokio::test]
+async fn a_clients_close_is_answered_with_its_code() {
+    use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+    use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+    let app = TestApp::spawn().await;
+    for code in [1000u16, 1001, 4321] {
+        let mut ws = Ws::connect(&app.base).await;
+        ws.send_raw(Message::Close(Some(CloseFrame {
+            code: CloseCode::from(code),
+            reason: "bye".into(),
+        })))
+        .await;
+        assert_eq!(ws.expect_close(Duration::from_secs(5)).await, Some(code));
+    }
+    let mut ws = Ws::connect(&app.base).await;
+    ws.send_raw(Message::Close(None)).await;
+    assert_eq!(ws.expect_close(Duration::from_secs(5)).await, None);
+}
