@@ -31,6 +31,10 @@ pub async fn healthz() -> HttpResponse {
     })
 }
 
+/// How long `/readyz` waits for the store: under a load balancer's health check timeout
+/// (an ALB waits 5 s by default).
+const READY_WITHIN: std::time::Duration = std::time::Duration::from_secs(2);
+
 #[utoipa::path(get, path = "/readyz", operation_id = "readyz",
     responses((status = 200, description = "store and bus reachable", body = Ready)))]
 pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse> {
@@ -39,7 +43,16 @@ pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse> {
             "draining: this instance is shutting down".into(),
         ));
     }
-    state.booking.store().ping().await?;
+    // A store that hangs (paused, or a partition that drops without closing) is not ready:
+    // said within READY_WITHIN, not after the store's own timeouts and retries (40 s).
+    tokio::time::timeout(READY_WITHIN, state.booking.store().ping())
+        .await
+        .map_err(|_| {
+            ApiError::NotReady(format!(
+                "the store did not answer within {} s",
+                READY_WITHIN.as_secs()
+            ))
+        })??;
     if let Some(why) = state.bus.degraded() {
         return Err(ApiError::NotReady(format!("bus degraded: {why}")));
     }

@@ -885,3 +885,68 @@ async fn demo_seeded_once(store: &str) {
         "{listed}"
     );
 }
+
+/// `/readyz` says 503 within 3 s when the store hangs (a paused DynamoDB, a partition that
+/// drops without closing): a load balancer's health check waits about 5 s, and a timeout there
+/// says less than a refusal. The store's own timeouts and retries took about 25 s. (Two
+/// workers: the proxy runs on the test's runtime while the test reads the server's first line.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readyz_answers_503_within_3_s_when_the_store_hangs() {
+    use crate::kit::process::{Proc, Stop};
+    use crate::kit::services::{require, Service};
+    use std::io::BufRead as _;
+    let Some(endpoint) = require(
+        Service::DynamoDbLocal,
+        "durability::readyz_answers_503_within_3_s_when_the_store_hangs",
+    ) else {
+        return;
+    };
+    let upstream: u16 = endpoint
+        .trim_end_matches('/')
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("a port in {endpoint}"));
+    let proxy = crate::kit::proxy::Proxy::start(upstream, Duration::ZERO).await;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_tablecast"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--store"])
+        .arg(format!("dynamodb://{}", unique_table("ready")))
+        .env(
+            "AWS_ENDPOINT_URL_DYNAMODB",
+            format!("http://127.0.0.1:{}", proxy.port),
+        )
+        .env("TABLECAST_ADMIN_TOKEN", ADMIN)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    let _server = Proc::new(child, Stop::Kill);
+    let base = first
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .unwrap_or_else(|| panic!("the listening line: {first:?}"))
+        .to_owned();
+    let readyz = format!("{base}/readyz");
+    let client = reqwest::Client::new();
+    let status = || async {
+        client
+            .get(&readyz)
+            .timeout(Duration::from_secs(60))
+            .send()
+            .await
+            .map(|r| r.status())
+    };
+    assert_eq!(status().await.unwrap(), StatusCode::OK);
+    proxy.hang();
+    let asked = std::time::Instant::now();
+    assert_eq!(status().await.unwrap(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(
+        asked.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        asked.elapsed()
+    );
+}
