@@ -23,6 +23,11 @@ pub struct RestaurantPatch {
     pub pacing: Option<Option<Pacing>>,
 }
 
+/// The ids of `r`'s combinations in the order they were given, before validation sorts them.
+fn combination_order(r: &Restaurant) -> Vec<TableId> {
+    r.combinations.iter().map(|c| c.id.clone()).collect()
+}
+
 impl Booking {
     /// Creates a restaurant; returns it with its staff token (shown only now).
     #[tracing::instrument(name = "booking.create_restaurant", skip_all, fields(restaurant = %r.id))]
@@ -30,15 +35,16 @@ impl Booking {
         &self,
         mut r: Restaurant,
     ) -> BookingResult<(Restaurant, String)> {
+        let order = combination_order(&r);
         let mut errs = r.validate().err().unwrap_or_default();
         if errs.iter().all(|e| e.field != "name") {
             errs.extend(r.name_errors());
         }
         errs.extend(r.area_errors());
+        errs.extend(self.claimable(&r, &order, &errs));
         if !errs.is_empty() {
             return Err(BookingError::Validation(errs));
         }
-        self.claimable(&r)?;
         let token = crate::token::generate();
         self.store
             .create_restaurant(&r, &crate::token::hash(&token), Self::now())
@@ -46,15 +52,35 @@ impl Booking {
         Ok((r, token))
     }
 
-    /// Refuses settings the store could not book: a combination whose tables, held for the
-    /// longest turn of a party it seats, need more than the store's one atomic write holds
-    /// (DynamoDB: 100 items). Left in, it would be listed by availability and never held.
-    fn claimable(&self, r: &Restaurant) -> BookingResult<()> {
-        let errs: Vec<crate::domain::FieldError> = r
-            .combinations
+    /// The settings the store could not book: a combination whose tables, held for the longest
+    /// turn of a party it seats, need more than the store's one atomic write holds (DynamoDB:
+    /// 100 items). Left in, it would be listed by availability and never held. Each is named by
+    /// its place in the request (`order`: validation sorted them by id); combinations and turns
+    /// already refused (`errs`) are not measured.
+    fn claimable(
+        &self,
+        r: &Restaurant,
+        order: &[TableId],
+        errs: &[crate::domain::FieldError],
+    ) -> Vec<crate::domain::FieldError> {
+        // A field refused itself, or any part of it (`turn_minutes[1].minutes`).
+        let refused = |field: &str| {
+            errs.iter().any(|e| {
+                e.field
+                    .strip_prefix(field)
+                    .is_some_and(|rest| rest.is_empty() || rest.starts_with(['[', '.']))
+            })
+        };
+        if refused("turn_minutes") || errs.iter().any(|e| e.field == "combinations") {
+            return Vec::new();
+        }
+        r.combinations
             .iter()
-            .enumerate()
-            .filter_map(|(i, c)| {
+            .filter_map(|c| {
+                let i = order.iter().position(|id| id == &c.id)?;
+                if refused(&format!("combinations[{i}]")) {
+                    return None;
+                }
                 let limit = self.store.longest_claim_minutes(c.tables.len())?;
                 let turn = (c.min_party..=c.max_party)
                     .filter_map(|p| crate::domain::PartySize::new(i64::from(p)).ok())
@@ -72,12 +98,7 @@ impl Booking {
                     )
                 })
             })
-            .collect();
-        if errs.is_empty() {
-            Ok(())
-        } else {
-            Err(BookingError::Validation(errs))
-        }
+            .collect()
     }
 
     pub async fn list_restaurants(&self) -> BookingResult<Vec<crate::store::RestaurantSummary>> {
@@ -99,18 +120,19 @@ impl Booking {
             let before = stored.restaurant.clone();
             let mut r = stored.restaurant;
             let guard = change(&mut r)?;
-            r.validate().map_err(BookingError::Validation)?;
-            if r.name != before.name {
-                let errs = r.name_errors();
-                if !errs.is_empty() {
-                    return Err(BookingError::Validation(errs));
-                }
+            let order = combination_order(&r);
+            let mut errs = r.validate().err().unwrap_or_default();
+            if r.name != before.name && errs.iter().all(|e| e.field != "name") {
+                errs.extend(r.name_errors());
             }
             // Only a change of what a claim's size depends on is measured: a restaurant whose
             // combinations were refused later (made before the check) still takes its other
             // changes.
             if r.combinations != before.combinations || r.turn_minutes != before.turn_minutes {
-                self.claimable(&r)?;
+                errs.extend(self.claimable(&r, &order, &errs));
+            }
+            if !errs.is_empty() {
+                return Err(BookingError::Validation(errs));
             }
             let now = Self::now();
             match self

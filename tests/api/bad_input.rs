@@ -429,6 +429,70 @@ async fn every_broken_setting_is_listed_in_one_answer() {
     );
 }
 
+/// DynamoDB: a combination whose tables cannot be held together for its longest turn in one
+/// transaction is named by its place in the request (validation sorts combinations by id, and
+/// the error named the sorted place), and is listed with every other broken rule (it was left
+/// out when another combination named a missing table). Also through PATCH.
+#[tokio::test]
+async fn a_combination_too_long_for_one_dynamodb_write_is_named_by_its_place_in_the_request() {
+    let Some(backend) = Backend::dynamo("bad_input::a_combination_too_long_on_dynamodb") else {
+        return;
+    };
+    let app = TestApp::spawn_on(backend).await;
+    let tables = json!((1..=6)
+        .map(|i| json!({"id": format!("t{i}"), "max_party": 2}))
+        .collect::<Vec<_>>());
+    let long = json!({"id": "z6", "tables": ["t1", "t2", "t3", "t4", "t5", "t6"],
+                      "min_party": 7, "max_party": 12});
+    let mut body = restaurant_body(tables.clone());
+    body["turn_minutes"] = json!([{"max_party": null, "minutes": 200}]);
+    for (second, expected) in [
+        (
+            json!({"id": "a2", "tables": ["t1", "t2"], "max_party": 4}),
+            vec!["combinations[0]"],
+        ),
+        (
+            json!({"id": "a2", "tables": ["t1", "t9"], "max_party": 4}),
+            vec!["combinations[0]", "combinations[1].tables"],
+        ),
+    ] {
+        body["combinations"] = json!([long, second]);
+        let res = app
+            .send(
+                Method::POST,
+                "/v1/restaurants",
+                Some(ADMIN),
+                Some(body.clone()),
+            )
+            .await;
+        let problem = assert_problem(res, 422, "validation", "too long").await;
+        let mut fields = error_fields(&problem);
+        fields.sort();
+        assert_eq!(fields, expected, "{problem}");
+    }
+    body["combinations"] = json!([]);
+    let res = app
+        .send(Method::POST, "/v1/restaurants", Some(ADMIN), Some(body))
+        .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let created: Value = res.json().await.unwrap();
+    let path = format!(
+        "/v1/restaurants/{}",
+        created["restaurant"]["id"].as_str().unwrap()
+    );
+    let second = json!({"id": "a2", "tables": ["t1", "t2"], "max_party": 4});
+    let res = app
+        .send(
+            Method::PATCH,
+            &path,
+            Some(ADMIN),
+            Some(json!({"combinations": [long, second]})),
+        )
+        .await;
+    let problem = assert_problem(res, 422, "validation", "too long, patched").await;
+    assert_eq!(error_fields(&problem), vec!["combinations[0]"], "{problem}");
+}
+
 #[tokio::test]
 async fn availability_of_an_unbookable_date_is_200_with_no_slots() {
     let app = TestApp::spawn().await;
