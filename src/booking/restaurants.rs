@@ -23,6 +23,9 @@ pub struct RestaurantPatch {
     pub pacing: Option<Option<Pacing>>,
 }
 
+/// How long a settings change keeps trying while other changes of the restaurant go first.
+const CHANGE_BUDGET: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// The ids of `r`'s combinations in the order they were given, before validation sorts them.
 fn combination_order(r: &Restaurant) -> Vec<TableId> {
     r.combinations.iter().map(|c| c.id.clone()).collect()
@@ -115,7 +118,20 @@ impl Booking {
     where
         F: FnMut(&mut Restaurant) -> BookingResult<Guard>,
     {
-        for _ in 0..STALE_RETRIES {
+        let started = std::time::Instant::now();
+        for attempt in 0.. {
+            if attempt > 0 {
+                // Another change holds the restaurant (on DynamoDB a change fences it while it
+                // writes) or moved its revision: wait a little, jittered, then read it again,
+                // as long as the budget lasts. Retrying at once, eight times within a few
+                // milliseconds, refused most of eight staff edits made together.
+                if started.elapsed() >= CHANGE_BUDGET {
+                    break;
+                }
+                let cap = 20u64 << attempt.min(4);
+                let pause = rand::Rng::gen_range(&mut rand::thread_rng(), 5..=cap);
+                tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
+            }
             let stored = self.load(id).await?;
             let before = stored.restaurant.clone();
             let mut r = stored.restaurant;
