@@ -54,6 +54,13 @@ async fn a_hold_under_a_cap_lowered_in_the_hundreds_is_decided(b: &Backend) {
         matches!(outcome, InsertOutcome::Won { .. }),
         "ten live holds under a cap of 130: {outcome:?}"
     );
+    // The lowered cap still binds: eleven live holds leave room for one under a cap of 12.
+    won(s, capped(hold_on(&r, "t2", now), client, 12)).await;
+    let over = insert(s, capped(hold_on(&r, "t3", now), client, 12)).await;
+    assert!(
+        is_over_cap(&over),
+        "twelve live holds under a cap of 12: {over:?}"
+    );
 }
 
 /// The cap takes any `u32`, and a hold's cost does not grow with it: five concurrent holds of
@@ -394,6 +401,62 @@ async fn two_holds_racing_under_a_lowered_cap_with_room_for_one_win_once() {
         .filter(|x| x.status_at(now) == Status::Held)
         .count();
     assert_eq!(live, 2, "s3's hold and the winner");
+}
+
+/// DynamoDB: a fenced claim (the cap lowered under a live slot) whose first send commits
+/// unanswered, is not found by the read that follows (injected), and whose resend is told of a
+/// conflict, still settles as won: its own commit moved the client's claim count, which is no
+/// other claim. It was taken for another hold's claim: the hold read the client's slots again,
+/// found its own, and answered `OverCap`, its reservation committed and holding the table.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fenced_claim_whose_first_send_lands_unanswered_wins() {
+    let Some((plain, faulty, faults)) = crate::faults::stores("limits::fenced_claim_lands").await
+    else {
+        return;
+    };
+    let r = with_tables(&plain, "Repris", 6).await;
+    let now = morning();
+    let client = "client-resend";
+    let mut early = Vec::new();
+    for (i, max) in (1..=4).enumerate() {
+        let t = format!("t{}", i + 1);
+        early.push(
+            won(&plain, capped(hold_on(&r, &t, now), client, max))
+                .await
+                .0,
+        );
+    }
+    for h in &early[..3] {
+        let release = transition(h.id, Status::Held, Status::Released, now);
+        assert!(matches!(
+            plain.transition(release).await.unwrap(),
+            TransitionOutcome::Done { .. }
+        ));
+    }
+    let hold = capped(hold_on(&r, "t5", now), client, 2);
+    let (client_pk, pointer) = (format!("C#{client}"), format!("X#{}", hold.reservation.id));
+    use crate::faults::Inject::{CommitThenTimeout, Conflict, StaleRead};
+    for (op, has, what) in [
+        (crate::faults::TX, &client_pk, CommitThenTimeout),
+        ("GetItem", &pointer, StaleRead),
+        (crate::faults::TX, &client_pk, Conflict),
+    ] {
+        faults.inject_where(op, Some(has), None, what, 1);
+    }
+    let outcome = faulty.insert_reservation(hold).await.unwrap();
+    let InsertOutcome::Won { reservation, .. } = &outcome else {
+        panic!("{outcome:?}");
+    };
+    let live: Vec<_> = plain
+        .reservations_on(r.id, day())
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|x| x.status_at(now) == Status::Held)
+        .map(|x| x.id)
+        .collect();
+    assert_eq!(live.len(), 2, "s3's hold and this one: {live:?}");
+    assert!(live.contains(&reservation.id));
 }
 
 /// An answer that names what was decided, as a handler's body would.

@@ -96,6 +96,11 @@ pub struct OfferTo<'a> {
     pub keep: Option<&'a str>,
 }
 
+/// Whether `slot` of a client item names `mine`.
+fn slot_names(item: Option<&Item>, slot: u32, mine: &str) -> bool {
+    matches!(item.and_then(|it| it.get(&slot_attr(slot))), Some(AttributeValue::S(v)) if v == mine)
+}
+
 /// Whether `slot` of a client item now names a live hold other than `mine`.
 fn slot_live_for_another(item: Option<&Item>, slot: u32, mine: &str, now: DateTime<Utc>) -> bool {
     match item.and_then(|it| it.get(&slot_attr(slot))) {
@@ -353,7 +358,12 @@ impl DynamoStore {
                     }
                     if let Some((cap, i, fence)) = extras.slot {
                         let item = self.get(client_key(&cap.client)).await?;
-                        let claimed = fence.is_some_and(|f| Fence::of(item.as_ref()) != f);
+                        // An earlier send of this claim that landed moved the count too: that
+                        // is no other claim (sent again, it settles as won). Otherwise a moved
+                        // count is another claim, and no send of this one can land any more.
+                        let landed = slot_names(item.as_ref(), i, &mine);
+                        let claimed =
+                            !landed && fence.is_some_and(|f| Fence::of(item.as_ref()) != f);
                         if claimed || slot_live_for_another(item.as_ref(), i, &mine, now) {
                             return Ok(Sent::SlotTaken);
                         }
