@@ -1,7 +1,6 @@
 //! `--demo`: a restaurant to try tablecast with, seeded when the store has none.
 use crate::booking::Booking;
 use crate::domain::Restaurant;
-
 use uuid::Uuid;
 
 /// The demo restaurant's id, the same on every instance: of instances seeding one empty store
@@ -14,13 +13,14 @@ pub async fn seed(booking: &Booking, base: &str) -> anyhow::Result<()> {
     }
     let (r, token) = match booking.create_restaurant(demo(DEMO_ID)?).await {
         Ok(created) => created,
-        // Another instance created it meanwhile.
-        Err(_) if !booking.list_restaurants().await?.is_empty() => return seeded_already(base),
-        // Its id is taken though the store lists no restaurant (one deleted may keep it).
-        Err(_) => {
-            booking
-                .create_restaurant(demo(crate::domain::ids::new_id())?)
-                .await?
+        Err(e) => {
+            // Refused because another instance created it meanwhile; any other failure stops
+            // the start.
+            let listed = booking.list_restaurants().await?;
+            if listed.iter().any(|x| x.id == DEMO_ID) {
+                return seeded_already(base);
+            }
+            return Err(e.into());
         }
     };
     crate::say!("demo restaurant \"{}\": id {}", r.name, r.id);
