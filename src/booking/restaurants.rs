@@ -23,7 +23,8 @@ pub struct RestaurantPatch {
     pub pacing: Option<Option<Pacing>>,
 }
 
-/// How long a settings change keeps trying while other changes of the restaurant go first.
+/// How long a settings change keeps starting new attempts while other changes of the
+/// restaurant go first (an attempt under way runs to its end).
 const CHANGE_BUDGET: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// The ids of `r`'s combinations in the order they were given, before validation sorts them.
@@ -125,12 +126,15 @@ impl Booking {
                 // writes) or moved its revision: wait a little, jittered, then read it again,
                 // as long as the budget lasts. Retrying at once, eight times within a few
                 // milliseconds, refused most of eight staff edits made together.
-                if started.elapsed() >= CHANGE_BUDGET {
+                let cap = 20u64 << attempt.min(4);
+                let pause = std::time::Duration::from_millis(rand::Rng::gen_range(
+                    &mut rand::thread_rng(),
+                    5..=cap,
+                ));
+                if started.elapsed() + pause >= CHANGE_BUDGET {
                     break;
                 }
-                let cap = 20u64 << attempt.min(4);
-                let pause = rand::Rng::gen_range(&mut rand::thread_rng(), 5..=cap);
-                tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
+                tokio::time::sleep(pause).await;
             }
             let stored = self.load(id).await?;
             let before = stored.restaurant.clone();
