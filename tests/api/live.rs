@@ -888,6 +888,15 @@ async fn a_clients_close_is_answered_with_its_code() {
         .await;
         assert_eq!(ws.expect_close(Duration::from_secs(5)).await, Some(code));
     }
+    // A code in the range no endpoint may send (1016–2999) is broken framing (RFC 6455 7.4.1):
+    // 1002, not repeated. An absent code is not made up.
+    let mut ws = Ws::connect(&app.base).await;
+    ws.send_raw(Message::Close(Some(CloseFrame {
+        code: CloseCode::from(2000),
+        reason: "".into(),
+    })))
+    .await;
+    assert_eq!(ws.expect_close(Duration::from_secs(5)).await, Some(1002));
     let mut ws = Ws::connect(&app.base).await;
     ws.send_raw(Message::Close(None)).await;
     assert_eq!(ws.expect_close(Duration::from_secs(5)).await, None);
