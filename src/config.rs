@@ -221,7 +221,7 @@ impl ServeArgs {
             hold_rate: self.hold_rate,
             max_connections: self.max_connections_per_client,
             trusted_proxies: TrustedProxies::parse(&self.trusted_proxies)
-                .map_err(|e| anyhow::anyhow!("--trusted-proxies: {e}"))?,
+                .map_err(|e| crate::setting::bad(format!("--trusted-proxies: {e}")))?,
             // An empty list (`TABLECAST_ALLOWED_ORIGINS=` left blank in a deployment file) is
             // no list, as an empty admin token or proxy list is: it would refuse every browser.
             allowed_origins: self
@@ -235,7 +235,7 @@ impl ServeArgs {
                         .collect::<Result<Vec<_>, _>>()
                 })
                 .transpose()
-                .map_err(|e| anyhow::anyhow!("--allowed-origins: {e}"))?
+                .map_err(|e| crate::setting::bad(format!("--allowed-origins: {e}")))?
                 .filter(|list| !list.is_empty()),
         })
     }

@@ -8,6 +8,7 @@ pub mod live;
 pub mod loadgen;
 pub mod mail;
 pub mod metrics;
+pub mod setting;
 pub mod startup;
 pub mod store;
 pub mod token;

@@ -48,7 +48,12 @@ async fn main() -> std::process::ExitCode {
         Err(e) => {
             use std::io::Write as _;
             let _ = writeln!(std::io::stderr(), "Error: {e:#}");
-            std::process::ExitCode::FAILURE
+            // A setting it cannot use exits 2, as a flag the parser refuses does.
+            if tablecast::setting::is_bad_setting(&e) {
+                std::process::ExitCode::from(2)
+            } else {
+                std::process::ExitCode::FAILURE
+            }
         }
     }
 }

@@ -67,10 +67,17 @@ fn stop_signals() -> Option<StopSignals> {
     }
 }
 
-/// The listener on `--listen`, or an error that names the flag and the address.
+/// The listener on `--listen`, or an error that names the flag and the address (a bad
+/// setting when the address does not parse; the port in use is not one).
 fn bind(listen: &str) -> anyhow::Result<TcpListener> {
-    TcpListener::bind(listen)
-        .map_err(|e| anyhow::anyhow!("cannot listen on `{listen}` (--listen): {e}"))
+    TcpListener::bind(listen).map_err(|e| {
+        let why = format!("cannot listen on `{listen}` (--listen): {e}");
+        if e.kind() == std::io::ErrorKind::InvalidInput {
+            crate::setting::bad(why)
+        } else {
+            anyhow::anyhow!(why)
+        }
+    })
 }
 
 /// `--bus` read: `None` for `local`, or the Redis URL, checked by parsing it (not connecting:
@@ -81,12 +88,12 @@ fn redis_bus(bus: &str) -> anyhow::Result<Option<&str>> {
     }
     let shown = crate::live::bus::redacted(bus);
     if !(bus.starts_with("redis://") || bus.starts_with("rediss://")) {
-        anyhow::bail!(
+        return Err(crate::setting::bad(format!(
             "unsupported bus `{shown}` (--bus: expected local, redis://HOST:PORT or rediss://HOST:PORT)"
-        );
+        )));
     }
     redis::Client::open(bus)
-        .map_err(|e| anyhow::anyhow!("cannot use the bus {shown} (--bus): {e}"))?;
+        .map_err(|e| crate::setting::bad(format!("cannot use the bus {shown} (--bus): {e}")))?;
     Ok(Some(bus))
 }
 

@@ -526,10 +526,10 @@ pub async fn open_keeping(url: &str, retention_days: u32) -> anyhow::Result<DynS
         // private temporary database: ready, and every read failing, every write lost.
         let path = rest.trim_start_matches("//");
         if path.split('?').next().unwrap_or_default().is_empty() {
-            anyhow::bail!(
+            return Err(crate::setting::bad(format!(
                 "the store URL `{url}` names no file: give sqlite://PATH (relative or absolute) \
                  or sqlite::memory:"
-            );
+            )));
         }
         let store = sqlite::SqliteStore::open(url).await.map_err(|e| {
             // SQLite's own words for a path it cannot create say nothing of the path.
@@ -548,8 +548,8 @@ pub async fn open_keeping(url: &str, retention_days: u32) -> anyhow::Result<DynS
                 .keep_dead_for(retention_days),
         ))
     } else {
-        anyhow::bail!(
+        Err(crate::setting::bad(format!(
             "unsupported store URL `{url}` (expected sqlite://PATH, sqlite::memory: or dynamodb://TABLE)"
-        )
+        )))
     }
 }

@@ -576,18 +576,25 @@ async fn migrations_started_together_on_a_fresh_file_all_succeed() {
 }
 
 /// A SQLite store URL that names no file (an unset variable after `sqlite://`) is refused with
-/// the reason; it ran on a private temporary database per connection, ready and failing.
+/// the reason; it ran on a private temporary database per connection, ready and failing. It
+/// and any other store URL the server cannot use are bad settings: exit 2.
 #[tokio::test]
 async fn a_sqlite_store_url_without_a_file_is_refused() {
-    for url in ["sqlite://", "sqlite:", "sqlite://?mode=rwc"] {
+    for (url, reason) in [
+        ("sqlite://", "names no file"),
+        ("sqlite:", "names no file"),
+        ("sqlite://?mode=rwc", "names no file"),
+        ("postgres://db/x", "unsupported store URL"),
+        ("dynamodb://x", "is not a DynamoDB table name"),
+    ] {
         let out = std::process::Command::new(env!("CARGO_BIN_EXE_tablecast"))
             .args(["migrate", "--store", url])
             .env("RUST_BACKTRACE", "0")
             .output()
             .unwrap();
         let said = String::from_utf8_lossy(&out.stderr);
-        assert!(!out.status.success(), "{url}: {said}");
-        assert!(said.contains("names no file"), "{url}: {said}");
+        assert_eq!(out.status.code(), Some(2), "{url}: {said}");
+        assert!(said.contains(reason), "{url}: {said}");
     }
 }
 
@@ -705,22 +712,23 @@ async fn a_drain_with_the_longest_grace_and_a_request_that_never_ends_exits_with
     );
 }
 
-/// A setting the server cannot use stops it before it touches the store: exit 1, one line
-/// naming the flag, no backtrace even with `RUST_BACKTRACE=1`, and no database file made. The
+/// A setting the server cannot use stops it before it touches the store: exit 2 (as for a flag
+/// the argument parser refuses; it was 1), one line naming the flag, no backtrace even with
+/// `RUST_BACKTRACE=1`, and no database file made. A port in use is no bad setting: exit 1. The
 /// store was opened (created, migrated) first, the listen address's error named no flag, and
 /// every error printed its backtrace.
 #[tokio::test]
 async fn a_bad_setting_stops_the_server_before_the_store_with_one_line_naming_the_flag() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let in_use = taken.local_addr().unwrap().to_string();
-    for (flag, value) in [
-        ("--listen", in_use.as_str()),
-        ("--listen", "19103"),
-        ("--listen", "127.0.0.1:99999"),
-        ("--bus", "foo"),
-        ("--bus", "redis://cache:port"),
-        ("--trusted-proxies", "garbage"),
-        ("--allowed-origins", "book.example.com"),
+    for (flag, value, code) in [
+        ("--listen", in_use.as_str(), 1),
+        ("--listen", "19103", 2),
+        ("--listen", "127.0.0.1:99999", 2),
+        ("--bus", "foo", 2),
+        ("--bus", "redis://cache:port", 2),
+        ("--trusted-proxies", "garbage", 2),
+        ("--allowed-origins", "book.example.com", 2),
     ] {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("d.db");
@@ -731,7 +739,7 @@ async fn a_bad_setting_stops_the_server_before_the_store_with_one_line_naming_th
             .output()
             .unwrap();
         let said = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(1), "{flag} {value}: {said}");
+        assert_eq!(out.status.code(), Some(code), "{flag} {value}: {said}");
         assert_eq!(said.trim().lines().count(), 1, "{flag} {value}: {said}");
         assert!(said.contains(flag), "{flag} {value}: {said}");
         assert!(!file.exists(), "{flag} {value}: the store was made");

@@ -165,7 +165,9 @@ impl DynamoStore {
         schema::check_name(table)?;
         let sdk = aws_config::defaults(BehaviorVersion::latest()).load().await;
         if sdk.region().is_none() {
-            anyhow::bail!("no AWS region configured for the DynamoDB store (set AWS_REGION)");
+            return Err(crate::setting::bad(
+                "no AWS region configured for the DynamoDB store (set AWS_REGION)",
+            ));
         }
         let client = Client::from_conf(Self::client_config(&sdk).build());
         Self::with_client(client, table).await

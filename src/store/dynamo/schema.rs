@@ -217,7 +217,9 @@ pub fn check_name(table: &str) -> anyhow::Result<()> {
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b));
     if !valid {
-        bail!("`{table}` is not a DynamoDB table name ([A-Za-z0-9_.-]{{3,255}})");
+        return Err(crate::setting::bad(format!(
+            "`{table}` is not a DynamoDB table name ([A-Za-z0-9_.-]{{3,255}})"
+        )));
     }
     Ok(())
 }
