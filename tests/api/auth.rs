@@ -50,18 +50,7 @@ impl World {
     async fn snapshot(&self) -> Value {
         let mut out = json!({});
         for f in [&self.a, &self.b] {
-            let r: Value = self
-                .app
-                .send(
-                    Method::GET,
-                    &format!("/v1/restaurants/{}", f.id),
-                    None,
-                    None,
-                )
-                .await
-                .json()
-                .await
-                .unwrap();
+            let r: Value = self.app.restaurant(&f.id).await;
             out[&f.id] = json!({
                 "restaurant": r,
                 "availability": self.app.availability(&f.id, &self.date, 2).await,

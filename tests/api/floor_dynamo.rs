@@ -165,17 +165,7 @@ async fn on_dynamodb_a_combination_too_long_for_one_transaction_is_refused_and_w
         )
         .await;
     assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
-    let now = app
-        .send(
-            Method::GET,
-            &format!("/v1/restaurants/{}", f.id),
-            None,
-            None,
-        )
-        .await
-        .json::<Value>()
-        .await
-        .unwrap();
+    let now = app.restaurant(&f.id).await;
     assert_eq!(now["turn_minutes"][1]["minutes"], 195, "{now}");
 }
 

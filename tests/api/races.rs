@@ -262,17 +262,7 @@ async fn concurrent_settings_changes_succeed(backend: Backend) {
         statuses.iter().all(|s| *s == StatusCode::OK),
         "{statuses:?}"
     );
-    let r: Value = app
-        .send(
-            Method::GET,
-            &format!("/v1/restaurants/{}", f.id),
-            None,
-            None,
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
+    let r: Value = app.restaurant(&f.id).await;
     assert_eq!(r["tables"].as_array().unwrap().len(), 3 + 24, "{r}");
     assert_eq!(
         (

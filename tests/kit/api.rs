@@ -104,6 +104,15 @@ impl Api {
         .await
     }
 
+    /// The restaurant `rid` as `GET /v1/restaurants/{rid}` answers it.
+    pub async fn restaurant(&self, rid: &str) -> Value {
+        self.send(Method::GET, &format!("/v1/restaurants/{rid}"), None, None)
+            .await
+            .json()
+            .await
+            .unwrap()
+    }
+
     pub async fn availability(&self, rid: &str, date: &str, party: u32) -> Value {
         let res = self
             .send(
