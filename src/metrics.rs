@@ -231,7 +231,8 @@ impl Metrics {
         self.0.live_latency.observe(seconds);
     }
 
-    /// One store read by the live hub: `kind` day, waitlist, cancelled or restaurant; `reason`
+    /// One store read by the live hub: `kind` day, waitlist, cancelled, restaurant or
+    /// reservation (one gone from the day, read by a repair for its cause and time); `reason`
     /// subscribe, change, reconcile or repair.
     pub fn hub_store_read(&self, kind: &str, reason: &str) {
         self.0.hub_reads.with_label_values(&[kind, reason]).inc();

@@ -901,3 +901,42 @@ async fn a_clients_close_is_answered_with_its_code() {
     ws.send_raw(Message::Close(None)).await;
     assert_eq!(ws.expect_close(Duration::from_secs(5)).await, None);
 }
+
+/// A change the channel learns of only by its reconcile (made by another instance whose
+/// publish never reached this one) carries its own cause and commit time. Here a hold at 20:00
+/// and then the release of the 19:00 hold, both by another instance: the update says
+/// `released`, at the release's commit time. A day read leaves a released hold out, so the
+/// repair named the hold (`held`, and its time), or, alone, the release at the time of the read.
+#[tokio::test]
+async fn a_change_learnt_by_reconcile_carries_its_own_cause_and_commit_time() {
+    let app = TestApp::spawn_with(|a| a.reconcile_secs = 0.2).await;
+    let other = tablecast::startup::Application::build(tablecast::config::ServeArgs::for_tests(
+        &app.db_url,
+        ADMIN,
+    ))
+    .await
+    .expect("a second instance on the same file");
+    let other_api = app.at(&format!("http://127.0.0.1:{}", other.port()));
+    tokio::spawn(other.run_until_stopped());
+    let f = app.standard_restaurant().await;
+    let date = date_in(3);
+    let mut ws = Ws::connect(&app.base).await;
+    ws.subscribe("a", &f.id, &date, 2).await;
+    let first = app.held(&f.id, &date, "19:00", 2).await;
+    assert_eq!(ws.frame_of("a").await["cause"], "held");
+    other_api.held(&f.id, &date, "20:00", 2).await;
+    let (id, token) = (
+        first["id"].as_str().unwrap(),
+        first["token"].as_str().unwrap(),
+    );
+    let res = other_api.delete_reservation(id, token).await;
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    let released: Value = app.get_reservation(id, token).await.json().await.unwrap();
+    let update = loop {
+        let f = ws.frame_of("a").await;
+        if f["cause"] == "released" {
+            break f;
+        }
+    };
+    assert_eq!(update["at"], released["updated_at"], "{update}");
+}

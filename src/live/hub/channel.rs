@@ -465,7 +465,9 @@ impl Channel {
             self.fan_out(Cause::Changed, Utc::now(), true);
         } else if self.version > version {
             self.hub.0.metrics.live_reconciled();
-            let (cause, at) = view::latest_change(&day, &self.shown(), Utc::now())
+            let (cause, at) = self
+                .newest_change(&day, Why::Reconcile)
+                .await
                 .unwrap_or((Cause::Changed, Utc::now()));
             self.fan_out(cause, at, false);
         }

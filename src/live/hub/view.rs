@@ -188,20 +188,7 @@ pub fn latest_change(
         .iter()
         .filter(|r| !seen.contains(&(r.id, r.updated_at, r.status)))
         .max_by_key(|r| r.updated_at)
-        .map(|r| {
-            let cause = match r.status {
-                Status::Held => Cause::Held,
-                Status::Confirmed => Cause::Confirmed,
-                Status::Released => Cause::Released,
-                Status::Expired => Cause::Expired,
-                Status::Cancelled => Cause::Cancelled,
-                Status::Seated if r.created_at == r.updated_at => Cause::WalkIn,
-                Status::Seated => Cause::Seated,
-                Status::Completed => Cause::Completed,
-                Status::NoShow => Cause::NoShow,
-            };
-            (cause, r.updated_at)
-        });
+        .map(|r| (cause_of(r), r.updated_at));
     changed.or_else(|| {
         let still: HashSet<uuid::Uuid> = new.iter().map(|r| r.id).collect();
         let gone: Vec<&Reservation> = old.iter().filter(|o| !still.contains(&o.id)).collect();
@@ -225,6 +212,53 @@ pub fn latest_change(
             now,
         ))
     })
+}
+
+/// The cause a reservation's last change had, read from its status.
+fn cause_of(r: &Reservation) -> Cause {
+    match r.status {
+        Status::Held => Cause::Held,
+        Status::Confirmed => Cause::Confirmed,
+        Status::Released => Cause::Released,
+        Status::Expired => Cause::Expired,
+        Status::Cancelled => Cause::Cancelled,
+        Status::Seated if r.created_at == r.updated_at => Cause::WalkIn,
+        Status::Seated => Cause::Seated,
+        Status::Completed => Cause::Completed,
+        Status::NoShow => Cause::NoShow,
+    }
+}
+
+/// [`latest_change`], knowing what became of the reservations gone from the day: `gone` holds
+/// them as the store has them now (released, cancelled, expired, or a hold past its expiry not
+/// swept yet, whose change is its `expires_at`), each with the commit time of its change. The
+/// newest change of either kind wins, so a release after a hold is named with its own cause
+/// and commit time, not the hold's, nor the time of the read. A gone reservation the store no
+/// longer has (purged) is left to [`latest_change`]'s inference.
+pub fn latest_change_knowing(
+    old: &[Reservation],
+    new: &[Reservation],
+    gone: &[Reservation],
+    now: DateTime<Utc>,
+) -> Option<(Cause, DateTime<Utc>)> {
+    let ended = gone
+        .iter()
+        .map(|r| match (r.status, r.expires_at) {
+            (Status::Held, Some(x)) if x <= now => (Cause::Expired, x),
+            _ => (cause_of(r), r.updated_at),
+        })
+        .max_by_key(|(_, at)| *at);
+    // The rest of the changes: those of the day, and the gone ones the store did not have.
+    let known: HashSet<uuid::Uuid> = gone.iter().map(|r| r.id).collect();
+    let rest: Vec<Reservation> = old
+        .iter()
+        .filter(|o| !known.contains(&o.id))
+        .cloned()
+        .collect();
+    match (ended, latest_change(&rest, new, now)) {
+        (Some(e), Some(o)) => Some(if e.1 > o.1 { e } else { o }),
+        (e, o) => e.or(o),
+    }
 }
 
 #[cfg(test)]
@@ -423,6 +457,47 @@ pub(super) mod tests {
         assert_eq!(
             latest_change(&both, std::slice::from_ref(&b), later),
             Some((Cause::Expired, later))
+        );
+    }
+
+    /// Read again, a reservation gone from the day says what became of it and when: a release
+    /// after a hold is the newest change, with its own commit time; a hold past its expiry that
+    /// is not swept yet changed at its `expires_at`; one the store no longer has is inferred.
+    #[test]
+    fn a_gone_reservation_read_again_gives_its_own_cause_and_time() {
+        let (r, date, now) = setup();
+        let a = held(&r, "t1", date, "19:00", now);
+        let b = held(&r, "t2", date, "20:00", now);
+        let mut c = held(&r, "t3", date, "20:00", now + Duration::seconds(1));
+        c.updated_at = now + Duration::seconds(1);
+        let (old, new) = ([a.clone(), b.clone()], [b.clone(), c.clone()]);
+        let mut released = a.clone();
+        released.status = Status::Released;
+        released.updated_at = now + Duration::seconds(2);
+        let later = now + Duration::seconds(5);
+        assert_eq!(
+            latest_change_knowing(&old, &new, std::slice::from_ref(&released), later),
+            Some((Cause::Released, released.updated_at))
+        );
+        // Released before the hold: the hold is the newest change.
+        released.updated_at = now;
+        assert_eq!(
+            latest_change_knowing(&old, &new, std::slice::from_ref(&released), later),
+            Some((Cause::Held, c.updated_at))
+        );
+        let lapsed = a.expires_at.unwrap() + Duration::seconds(1);
+        assert_eq!(
+            latest_change_knowing(
+                &old,
+                std::slice::from_ref(&b),
+                std::slice::from_ref(&a),
+                lapsed
+            ),
+            Some((Cause::Expired, a.expires_at.unwrap()))
+        );
+        assert_eq!(
+            latest_change_knowing(&old, std::slice::from_ref(&b), &[], later),
+            Some((Cause::Released, later))
         );
     }
 

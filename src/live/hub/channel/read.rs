@@ -31,6 +31,10 @@ pub(in crate::live::hub) struct Also {
     pub cancelled: bool,
 }
 
+/// How many reservations gone from the day a repair reads again for the newest change; past
+/// them (a burst of releases lost together), the change's time is inferred.
+const GONE_READS: usize = 8;
+
 /// Why the hub reads the store (a label of `tablecast_hub_store_reads_total`).
 #[derive(Debug, Clone, Copy)]
 pub(in crate::live::hub) enum Why {
@@ -54,6 +58,38 @@ impl Why {
 impl Channel {
     pub(super) fn counted(&self, kind: &str, why: Why) {
         self.hub.0.metrics.hub_store_read(kind, why.as_str());
+    }
+
+    /// The newest change between `old` and what the channel shows now, as a cause and its
+    /// commit time (`view::latest_change_knowing`). The reservations gone from the day (a few
+    /// at most) are read again for what became of them and when: a day read leaves released,
+    /// expired and cancelled ones out, and a repair stamped such a change with its own time.
+    pub(super) async fn newest_change(
+        &mut self,
+        old: &[Reservation],
+        why: Why,
+    ) -> Option<(Cause, DateTime<Utc>)> {
+        let shown = self.shown();
+        let still: std::collections::HashSet<uuid::Uuid> = shown.iter().map(|r| r.id).collect();
+        let mut gone = Vec::new();
+        for o in old
+            .iter()
+            .filter(|o| !still.contains(&o.id))
+            .take(GONE_READS)
+        {
+            self.counted("reservation", why);
+            match self.hub.0.store.reservation(o.id).await {
+                Ok(Some(r)) => gone.push(r),
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!(
+                        error = format!("{e:#}"),
+                        "live channel cannot read a reservation gone from its day"
+                    );
+                }
+            }
+        }
+        super::super::view::latest_change_knowing(old, &shown, &gone, Utc::now())
     }
 
     pub(super) fn keeps_waitlist(&self) -> bool {
@@ -218,7 +254,7 @@ impl Channel {
             let (applied, _) = self.settle();
             last = apply::merge(apply::merge(last, queued), applied);
             if let Some(old) = before_read.filter(|_| last.is_none()) {
-                last = super::super::view::latest_change(&old, &self.shown(), Utc::now());
+                last = self.newest_change(&old, why).await;
             }
             self.ahead.clear();
             self.ahead_since = None;
