@@ -6,10 +6,9 @@ use super::cells::{self, claim_value, minutes, now_key, CELL_MINUTES};
 use super::errors::{
     fault, retry_reasons, Contention, Fault, Reason, Written, THROTTLED, UNKNOWN_RESENDS,
 };
-use super::insert::Fence;
 use super::io::counter_bump;
 use super::items::*;
-use super::keys::{cell_pk, cell_sk, client_key, slot_attr, window_sk, Item};
+use super::keys::{cell_pk, cell_sk, client_key, slot_attr, window_sk, Item, CLAIMS};
 use super::pacing::WindowWrite;
 use super::sessions::idem_taken;
 use super::DynamoStore;
@@ -94,6 +93,24 @@ pub struct OfferTo<'a> {
     pub mail: Option<(&'a MailIntent, &'a Guest)>,
     /// The keep its release left on the freed minutes, which this offer's claims may take.
     pub keep: Option<&'a str>,
+}
+
+/// The number of claims a client's item had counted when it was read (0: none, the count
+/// absent). Every claim adds one to it in its own write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Fence {
+    pub claims: u64,
+}
+
+impl Fence {
+    /// The count `item` holds now.
+    pub fn of(item: Option<&Item>) -> Fence {
+        let claims = match item.and_then(|it| it.get(CLAIMS)) {
+            Some(AttributeValue::N(n)) => n.parse().unwrap_or(u64::MAX),
+            _ => 0,
+        };
+        Fence { claims }
+    }
 }
 
 /// Whether `slot` of a client item names `mine`.

@@ -1,7 +1,7 @@
 //! Holds and walk-ins: the first free seating option is claimed — every member table's
 //! minutes and, when paced, the window's count — in one transaction, or the hold fails at once.
 use super::cells::{claim_value, now_key};
-use super::claim::{Claim, Extras, OfferTo};
+use super::claim::{Claim, Extras, Fence, OfferTo};
 use super::errors::Contention;
 use super::items::*;
 use super::keys::{
@@ -30,24 +30,6 @@ pub struct FreeSlots {
     /// then find the client's claim count as read, that is no other claim in between, or two
     /// concurrent claims could pass the cap.
     pub fence: Option<Fence>,
-}
-
-/// The number of claims a client's item had counted when it was read (0: none, the count
-/// absent). Every claim adds one to it in its own write.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Fence {
-    pub claims: u64,
-}
-
-impl Fence {
-    /// The count `item` holds now.
-    pub fn of(item: Option<&Item>) -> Fence {
-        let claims = match item.and_then(|it| it.get(CLAIMS)) {
-            Some(AttributeValue::N(n)) => n.parse().unwrap_or(u64::MAX),
-            _ => 0,
-        };
-        Fence { claims }
-    }
 }
 
 /// The slots a hold of this client may claim at `now`. Every live slot counts against `max`,
