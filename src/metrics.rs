@@ -232,7 +232,7 @@ impl Metrics {
     }
 
     /// One store read by the live hub: `kind` day, waitlist, cancelled, restaurant or
-    /// reservation (one gone from the day, read by a repair for its cause and time); `reason`
+    /// reservation (one gone from the day, read by reconcile for its cause and time); `reason`
     /// subscribe, change, reconcile or repair.
     pub fn hub_store_read(&self, kind: &str, reason: &str) {
         self.0.hub_reads.with_label_values(&[kind, reason]).inc();

@@ -31,9 +31,12 @@ pub(in crate::live::hub) struct Also {
     pub cancelled: bool,
 }
 
-/// How many reservations gone from the day a repair reads again for the newest change; past
+/// How many reservations gone from the day reconcile reads again for the newest change; past
 /// them (a burst of releases lost together), the change's time is inferred.
 const GONE_READS: usize = 8;
+
+/// How long those reads may take together: the channel serves nobody meanwhile.
+const GONE_WITHIN: Duration = Duration::from_millis(500);
 
 /// Why the hub reads the store (a label of `tablecast_hub_store_reads_total`).
 #[derive(Debug, Clone, Copy)]
@@ -61,9 +64,11 @@ impl Channel {
     }
 
     /// The newest change between `old` and what the channel shows now, as a cause and its
-    /// commit time (`view::latest_change_knowing`). The reservations gone from the day (a few
-    /// at most) are read again for what became of them and when: a day read leaves released,
-    /// expired and cancelled ones out, and a repair stamped such a change with its own time.
+    /// commit time (`view::latest_change_knowing`). The reservations gone from the day (at
+    /// most [`GONE_READS`]; more, and the time is inferred without reading them) are read again,
+    /// together and within [`GONE_WITHIN`], for what became of them and when: a day read leaves
+    /// released, expired and cancelled ones out, and reconcile stamped such a change with the
+    /// time of its read. A read that fails or is late leaves them all to the inference.
     pub(super) async fn newest_change(
         &mut self,
         old: &[Reservation],
@@ -71,25 +76,33 @@ impl Channel {
     ) -> Option<(Cause, DateTime<Utc>)> {
         let shown = self.shown();
         let still: std::collections::HashSet<uuid::Uuid> = shown.iter().map(|r| r.id).collect();
-        let mut gone = Vec::new();
-        for o in old
+        let gone: Vec<uuid::Uuid> = old
             .iter()
             .filter(|o| !still.contains(&o.id))
-            .take(GONE_READS)
-        {
-            self.counted("reservation", why);
-            match self.hub.0.store.reservation(o.id).await {
-                Ok(Some(r)) => gone.push(r),
-                Ok(None) => {}
-                Err(e) => {
-                    tracing::warn!(
+            .map(|o| o.id)
+            .collect();
+        let mut known = Vec::new();
+        if !gone.is_empty() && gone.len() <= GONE_READS {
+            let store = self.hub.0.store.clone();
+            for _ in &gone {
+                self.counted("reservation", why);
+            }
+            let reads =
+                futures_util::future::join_all(gone.iter().map(|id| store.reservation(*id)));
+            match tokio::time::timeout(GONE_WITHIN, reads).await {
+                Ok(read) => match read.into_iter().collect::<Result<Vec<_>, _>>() {
+                    Ok(read) => known = read.into_iter().flatten().collect(),
+                    Err(e) => tracing::warn!(
                         error = format!("{e:#}"),
                         "live channel cannot read a reservation gone from its day"
-                    );
+                    ),
+                },
+                Err(_) => {
+                    tracing::warn!("live channel's read of reservations gone from its day is late")
                 }
             }
         }
-        super::super::view::latest_change_knowing(old, &shown, &gone, Utc::now())
+        super::super::view::latest_change_knowing(old, &shown, &known, Utc::now())
     }
 
     pub(super) fn keeps_waitlist(&self) -> bool {
