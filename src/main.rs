@@ -36,8 +36,9 @@ fn init_logs(format: LogFormat) {
     }
 }
 
-/// Exit 1 with the error and its causes on one line of standard error (`Error: a: b`): a
-/// configuration mistake is no crash, so no backtrace, whatever `RUST_BACKTRACE` says.
+/// On error, the error and its causes on one line of standard error (`Error: a: b`) and exit 2
+/// for a setting the server cannot use, 1 otherwise: a configuration mistake is no crash, so
+/// no backtrace, whatever `RUST_BACKTRACE` says.
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     tablecast::store::sqlite::configure_process();

@@ -106,6 +106,10 @@ impl Application {
         // Bound before the store is opened, too: a port already in use left a new database
         // file (or DynamoDB table) behind.
         let listener = bind(&args.listen)?;
+        // The mail settings too (read again, the same, once the store is open).
+        args.mail
+            .settings(args.demo, listener.local_addr()?)
+            .map_err(|e| crate::setting::bad(format!("{e:#}")))?;
         let store = store::open_keeping(&args.store.store, args.retention_days).await?;
         Self::build_on(args, store, listener).await
     }

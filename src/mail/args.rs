@@ -53,6 +53,10 @@ impl MailArgs {
                 if !(u.starts_with("smtp://") || u.starts_with("smtps://")) {
                     anyhow::bail!("--smtp-url must start with smtp:// or smtps://");
                 }
+                // Read as the sender will read it, so that a URL it cannot use stops the
+                // start with the other settings, before the store is opened.
+                lettre::AsyncSmtpTransport::<lettre::Tokio1Executor>::from_url(u)
+                    .map_err(|e| anyhow::anyhow!("--smtp-url: {e}"))?;
                 Transport::Smtp(u.to_owned())
             }
             _ if self.mail_to_log || demo => Transport::Log,

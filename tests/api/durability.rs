@@ -729,6 +729,9 @@ async fn a_bad_setting_stops_the_server_before_the_store_with_one_line_naming_th
         ("--bus", "redis://cache:port", 2),
         ("--trusted-proxies", "garbage", 2),
         ("--allowed-origins", "book.example.com", 2),
+        ("--smtp-url", "http://relay.example", 2),
+        ("--smtp-url", "smtp://relay.example", 2),
+        ("--smtp-url", "smtp://relay.example:port", 2),
     ] {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("d.db");
