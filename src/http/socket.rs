@@ -325,7 +325,9 @@ impl Live {
             }
             Ok(AggregatedMessage::Pong(_)) => Ok(None),
             // The reply echoes the client's code (RFC 6455 5.5.1), so a browser's
-            // `close(1000)` reads 1000 and not 1005; one that may not be sent gets none.
+            // `close(1000)` reads 1000 and not 1005. actix-http refuses a code no endpoint may
+            // send (1002) before it gets here; the filter keeps the echo to the codes that may
+            // be sent whatever the parser lets through.
             Ok(AggregatedMessage::Close(reason)) => Err(reason
                 .map(|r| u16::from(r.code))
                 .filter(|c| matches!(c, 1000..=1003 | 1007..=1014 | 3000..=4999))
