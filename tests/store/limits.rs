@@ -324,6 +324,23 @@ async fn a_lowered_cap_counts_every_live_hold_of_the_client(b: &Backend) {
     assert!(is_over_cap(&over), "{over:?}");
 }
 
+/// Holds of `client` on t1..t4 under caps of 1 to 4 (on DynamoDB they take s0 to s3), then the
+/// first three released: one live hold, in s3.
+async fn live_in_s3_only(store: &DynStore, r: &Restaurant, client: &str, now: DateTime<Utc>) {
+    let mut early = Vec::new();
+    for (i, max) in (1..=4).enumerate() {
+        let t = format!("t{}", i + 1);
+        early.push(won(store, capped(hold_on(r, &t, now), client, max)).await.0);
+    }
+    for h in &early[..3] {
+        let release = transition(h.id, Status::Held, Status::Released, now);
+        assert!(matches!(
+            store.transition(release).await.unwrap(),
+            TransitionOutcome::Done { .. }
+        ));
+    }
+}
+
 /// DynamoDB: a client with one live hold in s3 (claimed under a cap of 4) and its cap lowered
 /// to 2 has room for one hold, though s0 and s1 are both free. A hold whose claim waits at a
 /// gate while another hold of the client wins must not win too, whichever of the two slots
@@ -337,22 +354,7 @@ async fn two_holds_racing_under_a_lowered_cap_with_room_for_one_win_once() {
     let r = with_tables(&plain, "Course", 7).await;
     let now = morning();
     let client = "client-race";
-    let mut early = Vec::new();
-    for (i, max) in (1..=4).enumerate() {
-        let t = format!("t{}", i + 1);
-        early.push(
-            won(&plain, capped(hold_on(&r, &t, now), client, max))
-                .await
-                .0,
-        );
-    }
-    for h in &early[..3] {
-        let release = transition(h.id, Status::Held, Status::Released, now);
-        assert!(matches!(
-            plain.transition(release).await.unwrap(),
-            TransitionOutcome::Done { .. }
-        ));
-    }
+    live_in_s3_only(&plain, &r, client, now).await;
     let gate = crate::faults::Gate::new();
     let client_pk = format!("C#{client}");
     faults.inject_where(
@@ -417,22 +419,7 @@ async fn a_fenced_claim_whose_first_send_lands_unanswered_wins() {
     let r = with_tables(&plain, "Repris", 6).await;
     let now = morning();
     let client = "client-resend";
-    let mut early = Vec::new();
-    for (i, max) in (1..=4).enumerate() {
-        let t = format!("t{}", i + 1);
-        early.push(
-            won(&plain, capped(hold_on(&r, &t, now), client, max))
-                .await
-                .0,
-        );
-    }
-    for h in &early[..3] {
-        let release = transition(h.id, Status::Held, Status::Released, now);
-        assert!(matches!(
-            plain.transition(release).await.unwrap(),
-            TransitionOutcome::Done { .. }
-        ));
-    }
+    live_in_s3_only(&plain, &r, client, now).await;
     let hold = capped(hold_on(&r, "t5", now), client, 2);
     let (client_pk, pointer) = (format!("C#{client}"), format!("X#{}", hold.reservation.id));
     use crate::faults::Inject::{CommitThenTimeout, Conflict, StaleRead};
