@@ -7,20 +7,31 @@ use uuid::Uuid;
 /// at once, only one creates it (the store refuses a second restaurant with its id).
 const DEMO_ID: Uuid = Uuid::from_u128(0x0000_0000_0000_7000_8000_0000_0000_de70);
 
+/// How many times the demo restaurant's creation is tried.
+const SEED_ATTEMPTS: u64 = 5;
+
 pub async fn seed(booking: &Booking, base: &str) -> anyhow::Result<()> {
     if !booking.list_restaurants().await?.is_empty() {
         return seeded_already(base);
     }
-    let (r, token) = match booking.create_restaurant(demo(DEMO_ID)?).await {
-        Ok(created) => created,
-        Err(e) => {
-            // Refused because another instance created it meanwhile; any other failure stops
-            // the start.
-            let listed = booking.list_restaurants().await?;
-            if listed.iter().any(|x| x.id == DEMO_ID) {
-                return seeded_already(base);
+    let mut attempt = 0;
+    let (r, token) = loop {
+        match booking.create_restaurant(demo(DEMO_ID)?).await {
+            Ok(created) => break created,
+            Err(e) => {
+                // Refused because another instance created it meanwhile: seeded. Otherwise a
+                // failure the next attempt may not meet (the store busy with instances
+                // starting together) is tried again, a few times, before it stops the start.
+                let listed = booking.list_restaurants().await?;
+                if listed.iter().any(|x| x.id == DEMO_ID) {
+                    return seeded_already(base);
+                }
+                attempt += 1;
+                if attempt == SEED_ATTEMPTS {
+                    return Err(e.into());
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(200 * attempt)).await;
             }
-            return Err(e.into());
         }
     };
     crate::say!("demo restaurant \"{}\": id {}", r.name, r.id);

@@ -838,7 +838,10 @@ async fn demo_seeded_once(store: &str) {
     use std::io::BufRead as _;
     let (said, heard) = std::sync::mpsc::channel();
     let mut servers = Vec::new();
-    for _ in 0..4 {
+    // Each instance's standard error, to say why one said nothing.
+    let logs = tempfile::tempdir().unwrap();
+    for i in 0..4 {
+        let log = std::fs::File::create(logs.path().join(format!("{i}.log"))).unwrap();
         let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_tablecast"))
             .args([
                 "serve",
@@ -850,7 +853,7 @@ async fn demo_seeded_once(store: &str) {
             ])
             .env("TABLECAST_ADMIN_TOKEN", ADMIN)
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(log)
             .spawn()
             .unwrap();
         let out = std::io::BufReader::new(child.stdout.take().unwrap());
@@ -876,7 +879,19 @@ async fn demo_seeded_once(store: &str) {
     for _ in &servers {
         let (base, line) = heard
             .recv_timeout(Duration::from_secs(60))
-            .unwrap_or_else(|e| panic!("each instance says what the demo did ({e}): {lines:?}"));
+            .unwrap_or_else(|e| {
+                let errors: Vec<String> = (0..4)
+                    .map(|i| std::fs::read_to_string(logs.path().join(format!("{i}.log"))))
+                    .map(|l| {
+                        l.unwrap_or_default()
+                            .lines()
+                            .last()
+                            .unwrap_or("")
+                            .to_owned()
+                    })
+                    .collect();
+                panic!("each instance says what the demo did ({e}): {lines:?}; stderr: {errors:?}")
+            });
         lines.push((base.expect("the listening line comes first"), line));
     }
     let seeded = lines
