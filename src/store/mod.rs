@@ -533,7 +533,10 @@ pub async fn open_keeping(url: &str, retention_days: u32) -> anyhow::Result<DynS
         }
         let store = sqlite::SqliteStore::open(url).await.map_err(|e| {
             // SQLite's own words for a path it cannot create say nothing of the path.
-            let hint = if format!("{e:#}").contains("unable to open database file") {
+            let said = format!("{e:#}");
+            let hint = if said.contains("unable to open database file")
+                || said.contains("No such file or directory")
+            {
                 " (does its directory exist, and may this process write there?)"
             } else {
                 ""

@@ -164,6 +164,21 @@ impl SqliteStore {
             .pragma("temp_store", "memory")
             .busy_timeout(Duration::from_secs(5))
             .foreign_keys(true);
+        // Instances (or `migrate` runs) starting together on a fresh file each applied the
+        // first migrations, and all but one failed ("table restaurants already exists"). They
+        // open the file (its first connection turns it to WAL) and migrate one at a time,
+        // under an exclusive advisory lock on a file beside the database, `<file>.lock`: each
+        // applies what the ones before it did not. Not on the
+        // database file itself: closing any handle of it drops every `fcntl` lock this process
+        // holds on it, SQLite's included, and another process's last close would then delete
+        // the write-ahead log this one still writes to.
+        let migrating = if memory {
+            None
+        } else {
+            let mut lock = opts.get_filename().as_os_str().to_owned();
+            lock.push(".lock");
+            Some(lock_file(std::path::Path::new(&lock)).await?)
+        };
         // A pool pings a connection before lending it by default: one more round trip to the
         // connection's thread per acquire, for an embedded database whose connections do not
         // drop. Neither pool does.
@@ -176,20 +191,6 @@ impl SqliteStore {
             .max_lifetime(None)
             .connect_with(opts.clone())
             .await?;
-        // Instances (or `migrate` runs) starting together on a fresh file each applied the
-        // first migrations, and all but one failed ("table restaurants already exists"). They
-        // migrate one at a time, under an exclusive advisory lock on a file beside the
-        // database, `<file>.lock`: each applies what the ones before it did not. Not on the
-        // database file itself: closing any handle of it drops every `fcntl` lock this process
-        // holds on it, SQLite's included, and another process's last close would then delete
-        // the write-ahead log this one still writes to.
-        let migrating = if memory {
-            None
-        } else {
-            let mut lock = opts.get_filename().as_os_str().to_owned();
-            lock.push(".lock");
-            Some(lock_file(std::path::Path::new(&lock)).await?)
-        };
         sqlx::migrate!("./migrations").run(&writer).await?;
         drop(migrating);
         // An in-memory database lives in one connection, so it reads through the writer.
