@@ -97,36 +97,57 @@ fn redis_bus(bus: &str) -> anyhow::Result<Option<&str>> {
     Ok(Some(bus))
 }
 
-impl Application {
-    pub async fn build(args: ServeArgs) -> anyhow::Result<Self> {
-        // Settings that can be checked without the store are, before it is opened (created,
-        // migrated): a bad one left a new database file, or a new DynamoDB table, behind.
-        args.limit_settings()?;
-        redis_bus(&args.bus)?;
-        // Bound before the store is opened, too: a port already in use left a new database
-        // file (or DynamoDB table) behind.
+/// The settings checked before the store is opened (created, migrated): a bad one left a new
+/// database file, or a new DynamoDB table, behind. Each is read once, here.
+struct Checked {
+    limits: crate::http::limits::LimitSettings,
+    /// `None` for the local bus.
+    redis: Option<String>,
+    /// Bound before the store too: a port already in use left a store behind.
+    listener: TcpListener,
+    mail: Option<crate::mail::MailSettings>,
+}
+
+impl Checked {
+    fn of(args: &ServeArgs) -> anyhow::Result<Self> {
+        let limits = args.limit_settings()?;
+        let redis = redis_bus(&args.bus)?.map(str::to_owned);
         let listener = bind(&args.listen)?;
-        // The mail settings too (read again, the same, once the store is open).
-        args.mail
+        let mail = args
+            .mail
             .settings(args.demo, listener.local_addr()?)
             .map_err(|e| crate::setting::bad(format!("{e:#}")))?;
+        Ok(Checked {
+            limits,
+            redis,
+            listener,
+            mail,
+        })
+    }
+}
+
+impl Application {
+    pub async fn build(args: ServeArgs) -> anyhow::Result<Self> {
+        let checked = Checked::of(&args)?;
         let store = store::open_keeping(&args.store.store, args.retention_days).await?;
-        Self::build_on(args, store, listener).await
+        Self::build_on(args, store, checked).await
     }
 
     pub async fn build_with_store(args: ServeArgs, store: DynStore) -> anyhow::Result<Self> {
-        let listener = bind(&args.listen)?;
-        Self::build_on(args, store, listener).await
+        let checked = Checked::of(&args)?;
+        Self::build_on(args, store, checked).await
     }
 
-    async fn build_on(
-        args: ServeArgs,
-        store: DynStore,
-        listener: TcpListener,
-    ) -> anyhow::Result<Self> {
+    async fn build_on(args: ServeArgs, store: DynStore, checked: Checked) -> anyhow::Result<Self> {
+        let Checked {
+            limits,
+            redis,
+            listener,
+            mail,
+        } = checked;
         let metrics = Metrics::new();
         let hub = Hub::new(store.clone(), metrics.clone(), args.reconcile_every());
-        let bus: Arc<dyn Bus> = match redis_bus(&args.bus)? {
+        let bus: Arc<dyn Bus> = match &redis {
             None => Arc::new(LocalBus),
             Some(url) => Arc::new(RedisBus::start(url, hub.remote_handler())?),
         };
@@ -146,7 +167,7 @@ impl Application {
             // Read from a secret file, a token often ends in a line break: it is not part of it.
             Some(t) if !t.trim().is_empty() => (t.trim().to_owned(), None),
             _ => {
-                if args.bus != "local" {
+                if redis.is_some() {
                     // Every instance behind one load balancer should accept the same token.
                     tracing::warn!(
                         bus = %crate::live::bus::redacted(&args.bus),
@@ -159,7 +180,7 @@ impl Application {
                 (t.clone(), Some(t))
             }
         };
-        let limits = Limits::new(args.limit_settings()?, store.clone(), metrics.clone());
+        let limits = Limits::new(limits, store.clone(), metrics.clone());
         let state = AppState {
             booking,
             admin_token_hash: crate::token::hash(&admin_token),
@@ -182,7 +203,7 @@ impl Application {
             socket2::SockRef::from(&listener).set_send_buffer_size(bytes)?;
         }
         let addr = listener.local_addr()?;
-        let mail = match args.mail.settings(args.demo, addr)? {
+        let mail = match mail {
             Some(settings) => {
                 tracing::info!(public_url = %settings.public_url, relay = ?settings.transport_name(), "diner email on");
                 Some(Arc::new(Sender::new(store, settings, &state.metrics)?))
