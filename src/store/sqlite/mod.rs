@@ -168,10 +168,10 @@ impl SqliteStore {
         // first migrations, and all but one failed ("table restaurants already exists"). They
         // open the file (its first connection turns it to WAL) and migrate one at a time,
         // under an exclusive advisory lock on a file beside the database, `<file>.lock`: each
-        // applies what the ones before it did not. Not on the
-        // database file itself: closing any handle of it drops every `fcntl` lock this process
-        // holds on it, SQLite's included, and another process's last close would then delete
-        // the write-ahead log this one still writes to.
+        // applies what the ones before it did not. Not on the database file itself: closing
+        // any handle of it drops every `fcntl` lock this process holds on it, SQLite's
+        // included, and another process's last close would then delete the write-ahead log
+        // this one still writes to.
         let migrating = if memory {
             None
         } else {

@@ -70,7 +70,7 @@ impl Channel {
     /// released, expired and cancelled ones out, and reconcile stamped such a change with the
     /// time of its read. A read that fails or is late leaves them all to the inference.
     pub(super) async fn newest_change(
-        &mut self,
+        &self,
         old: &[Reservation],
         why: Why,
     ) -> Option<(Cause, DateTime<Utc>)> {
