@@ -918,9 +918,7 @@ async fn demo_seeded_once(store: &str) {
 /// workers: the proxy runs on the test's runtime while the test reads the server's first line.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn readyz_answers_503_within_3_s_when_the_store_hangs() {
-    use crate::kit::process::{Proc, Stop};
     use crate::kit::services::{require, Service};
-    use std::io::BufRead as _;
     let Some(endpoint) = require(
         Service::DynamoDbLocal,
         "durability::readyz_answers_503_within_3_s_when_the_store_hangs",
@@ -934,28 +932,17 @@ async fn readyz_answers_503_within_3_s_when_the_store_hangs() {
         .and_then(|p| p.parse().ok())
         .unwrap_or_else(|| panic!("a port in {endpoint}"));
     let proxy = crate::kit::proxy::Proxy::start(upstream, Duration::ZERO).await;
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_tablecast"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--store"])
-        .arg(format!("dynamodb://{}", unique_table("ready")))
-        .env(
-            "AWS_ENDPOINT_URL_DYNAMODB",
-            format!("http://127.0.0.1:{}", proxy.port),
-        )
-        .env("TABLECAST_ADMIN_TOKEN", ADMIN)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut first = String::new();
-    std::io::BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut first)
-        .unwrap();
-    let _server = Proc::new(child, Stop::Kill);
-    let base = first
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .unwrap_or_else(|| panic!("the listening line: {first:?}"))
-        .to_owned();
+    let store = format!("dynamodb://{}", unique_table("ready"));
+    let endpoint = format!("http://127.0.0.1:{}", proxy.port);
+    let server = Tablecast::start(
+        &["serve", "--listen", "127.0.0.1:0", "--store", &store],
+        &[
+            ("AWS_ENDPOINT_URL_DYNAMODB", &endpoint),
+            ("TABLECAST_ADMIN_TOKEN", ADMIN),
+        ],
+        Stdio::null(),
+    );
+    let base = &server.base;
     let readyz = format!("{base}/readyz");
     let client = reqwest::Client::new();
     let status = || async {
