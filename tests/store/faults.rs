@@ -1063,3 +1063,25 @@ async fn availability_of_a_past_date_reads_its_version_and_none_of_its_reservati
         "a date with starts reads its reservations (the injected fault reaches it)"
     );
 }
+
+#[tokio::test]
+async fn a_key_whose_first_marker_landed_unanswered_and_read_back_late_is_still_fresh() {
+    let Some((plain, faulty, faults)) = stores("idem_marker_read_late").await else {
+        return;
+    };
+    // The marker commits but its answer is lost; the read after it comes before the write is
+    // seen; the marker is sent again and meets itself. It is this request's own: fresh, not a
+    // request in flight (which answered `409 conflict` and kept the key for a minute).
+    faults.inject("PutItem", Inject::CommitThenTimeout, 1);
+    faults.inject("GetItem", Inject::StaleRead, 1);
+    assert_eq!(
+        faulty.idem_begin("k", "fp", morning()).await.unwrap(),
+        IdemBegin::Fresh
+    );
+    assert_eq!(faults.calls("PutItem"), 2, "the marker was sent again");
+    assert_eq!(
+        plain.idem_begin("k", "fp", morning()).await.unwrap(),
+        IdemBegin::InFlight,
+        "another request under the key is still kept out"
+    );
+}

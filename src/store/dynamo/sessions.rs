@@ -78,6 +78,9 @@ impl DynamoStore {
             fly = e.value(s("in_flight")),
             stale = e.value(n(now_ms - IDEM_STALE_MS)),
         );
+        // Once a send's outcome was unknown, a record equal to ours is that send's: a later
+        // send meets it as a failed condition, and a read may come before it is seen.
+        let mut sent_unknown = false;
         for _ in 0..=UNKNOWN_RESENDS {
             let w = write(|| {
                 self.client
@@ -90,16 +93,16 @@ impl DynamoStore {
                     .send()
             })
             .await?;
-            let unknown = match w {
+            match w {
                 Written::Done(_) => return Ok(IdemBegin::Fresh),
-                Written::Unknown(_) => true,
-                Written::Condition | Written::Canceled(_) => false,
-            };
+                Written::Unknown(_) => sent_unknown = true,
+                Written::Condition | Written::Canceled(_) => {}
+            }
             let existing = self.get(idem_key(key_)).await?;
             let Some(rec) = existing.as_ref().map(idem_from).transpose()? else {
                 continue; // aborted meanwhile, or an unknown write that did not land
             };
-            if unknown && rec == fresh {
+            if sent_unknown && rec == fresh {
                 return Ok(IdemBegin::Fresh); // our own write, whose answer was lost
             }
             let expired = now_ms - rec.created_ms > IDEM_TTL_MS;
