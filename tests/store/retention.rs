@@ -25,6 +25,7 @@ macro_rules! on_dynamodb {
 contract!(
     released_and_expired_holds_leave_the_day_but_stay_on_the_staff_list,
     purge_deletes_dead_holds_and_old_idempotency_records_and_keeps_business_records,
+    a_hold_swept_long_after_it_expired_ages_from_its_expiry,
 );
 
 // Reads the table's raw items.
@@ -67,6 +68,25 @@ async fn released_and_expired_holds_leave_the_day_but_stay_on_the_staff_list(b: 
         Status::Released
     );
     won(s, new(hold_at(&r, at(19, 0), 90), &["t1", "t2"], 1, now)).await;
+}
+
+async fn a_hold_swept_long_after_it_expired_ages_from_its_expiry(b: &Backend) {
+    let s = &b.store;
+    let r = created(s, "Endormi").await;
+    let now = morning();
+    let mut h = hold_at(&r, at(19, 0), 60);
+    h.expires_at = Some(now + Duration::seconds(1));
+    let (hold, _) = won(s, new(h, &["t1"], 1, now)).await;
+    let expiry = hold.expires_at.unwrap();
+    // The server was down for three days: the sweep comes long after the expiry.
+    let swept = s.expire_due(expiry + Duration::days(3), 10).await.unwrap();
+    assert_eq!(swept.len(), 1);
+    let read = s.reservation(hold.id).await.unwrap().unwrap();
+    assert_eq!(read.status, Status::Expired);
+    assert_eq!(read.updated_at, expiry, "it changed when it expired");
+    // Retention of a day, counted from the expiry, not from the sweep.
+    assert_eq!(s.purge(expiry + Duration::days(1), 100).await.unwrap(), 1);
+    assert!(s.reservation(hold.id).await.unwrap().is_none());
 }
 
 async fn purge_deletes_dead_holds_and_old_idempotency_records_and_keeps_business_records(

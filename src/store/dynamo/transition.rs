@@ -537,7 +537,8 @@ impl DynamoStore {
     ) -> StoreResult<Option<(Reservation, Versions)>> {
         let mut r = cur.reservation.clone();
         r.status = Status::Expired;
-        r.updated_at = stored_instant(now);
+        // It changed when it expired, however late the sweep: retention counts from then.
+        r.updated_at = stored_instant(r.expires_at.map_or(now, |x| x.min(now)));
         let next = StoredReservation {
             reservation: r.clone(),
             writes: cur.writes + 1,

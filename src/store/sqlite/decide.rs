@@ -44,7 +44,7 @@ async fn expire_blocking_holds(
 
 pub(super) fn expire_blocking_sql() -> String {
     format!(
-        "UPDATE reservations SET status = 'expired', updated_ms = ?5
+        "UPDATE reservations SET status = 'expired', updated_ms = MIN(expires_ms, ?5)
          WHERE id IN (SELECT reservation_id FROM reservation_tables
                       WHERE restaurant_id = ?1 AND table_id IN (SELECT value FROM json_each(?2))
                         AND start_ms > ?3 - {MAX_SPAN_MS} AND start_ms < ?4 AND end_ms > ?3
@@ -86,7 +86,7 @@ async fn expire_window_holds(
     now: i64,
 ) -> StoreResult<Vec<LocalDate>> {
     let rows: Vec<String> = sqlx::query_scalar(
-        "UPDATE reservations SET status = 'expired', updated_ms = ?5
+        "UPDATE reservations SET status = 'expired', updated_ms = MIN(expires_ms, ?5)
          WHERE restaurant_id = ?1 AND date = ?2 AND time >= ?3 AND time < ?4
            AND status = 'held' AND expires_ms <= ?5
          RETURNING date",

@@ -60,8 +60,9 @@ impl SqliteStore {
         limit: u32,
     ) -> StoreResult<Vec<(Reservation, Versions)>> {
         let mut tx = self.begin_write().await?;
+        // Each changed when it expired, however late the sweep: retention counts from then.
         let rows = sqlx::query(
-            "UPDATE reservations SET status = 'expired', updated_ms = ?1
+            "UPDATE reservations SET status = 'expired', updated_ms = MIN(expires_ms, ?1)
              WHERE id IN (SELECT id FROM reservations WHERE status = 'held' AND expires_ms <= ?1
                           ORDER BY expires_ms LIMIT ?2)
              RETURNING *",
