@@ -151,6 +151,19 @@ where
     once_charged(state, req, body, || async { Ok(()) }, f).await
 }
 
+/// The path as a key's scope names it: every id in it written one way (lower case), as the
+/// routes read it, so `/v1/reservations/{ID}/confirm` with the id in upper case is the same
+/// path as with it in lower case.
+fn scoped_path(path: &str) -> String {
+    path.split('/')
+        .map(|part| match uuid::Uuid::parse_str(part) {
+            Ok(id) => id.hyphenated().to_string(),
+            Err(_) => part.to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
 /// [`once`] for a request that costs a rate token unless it is a replay: `charge` runs before
 /// anything else is answered (a bad key, a key reused with another body, a key in flight, the
 /// request itself), and its refusal is the answer. A replay costs nothing.
@@ -172,6 +185,12 @@ where
         let (status, v) = f(None).await?;
         return Ok(respond(status, v.to_string(), false));
     };
+    if req.headers().get_all("Idempotency-Key").nth(1).is_some() {
+        charge().await?;
+        return Err(ApiError::BadRequest(
+            "send one Idempotency-Key header, not several".into(),
+        ));
+    }
     // Counted in characters: a header value may carry UTF-8 beyond ASCII.
     let Some(key) = std::str::from_utf8(key.as_bytes())
         .ok()
@@ -188,7 +207,7 @@ where
         "{}\n{}\n{}\n{}",
         bearer(req).unwrap_or(""),
         req.method(),
-        req.path(),
+        scoped_path(req.path()),
         key
     );
     let (scope, fingerprint) = (

@@ -321,6 +321,55 @@ async fn keys_are_scoped_by_path() {
 }
 
 #[tokio::test]
+async fn an_id_in_the_path_in_upper_case_is_the_same_path() {
+    let app = TestApp::spawn().await;
+    let f = app.standard_restaurant().await;
+    let date = date_in(3);
+    let body = json!({"date": date, "time": "19:00", "party_size": 2});
+    let first = post_json(&app, &holds(&f.id), None, "k-case", &body).await;
+    assert_eq!(first.status, StatusCode::CREATED);
+    // In upper case the route reads the same restaurant, so the key's scope is the same path
+    // and the hold is replayed, not taken twice.
+    let again = post_json(&app, &holds(&f.id.to_uppercase()), None, "k-case", &body).await;
+    assert_eq!((again.status, again.replayed), (StatusCode::CREATED, true));
+    assert_eq!(again.body, first.body);
+    assert_eq!(reservations_on(&app, &f, &date).await.len(), 1);
+
+    let id = first.body["id"].as_str().unwrap();
+    let token = first.body["token"].as_str().unwrap();
+    let guest = json!({"guest": {"name": "Ada"}});
+    let confirmed = post_json(
+        &app,
+        &format!("/v1/reservations/{id}/confirm"),
+        Some(token),
+        "c-case",
+        &guest,
+    )
+    .await;
+    assert_eq!(confirmed.status, StatusCode::OK);
+    let upper = format!("/v1/reservations/{}/confirm", id.to_uppercase());
+    let again = post_json(&app, &upper, Some(token), "c-case", &guest).await;
+    assert_eq!((again.status, again.replayed), (StatusCode::OK, true));
+}
+
+#[tokio::test]
+async fn two_idempotency_key_headers_are_400_and_take_nothing() {
+    let app = TestApp::spawn().await;
+    let f = app.standard_restaurant().await;
+    let date = date_in(3);
+    let res = app
+        .req(Method::POST, &holds(&f.id), None)
+        .header("Idempotency-Key", "k-a")
+        .header("Idempotency-Key", "k-b")
+        .json(&json!({"date": date, "time": "19:00", "party_size": 2}))
+        .send()
+        .await
+        .unwrap();
+    assert_problem(res, 400, "bad-request", "two keys").await;
+    assert!(reservations_on(&app, &f, &date).await.is_empty());
+}
+
+#[tokio::test]
 async fn bodies_compare_as_json_values_so_order_and_whitespace_do_not_matter() {
     let app = TestApp::spawn().await;
     let f = app.standard_restaurant().await;
