@@ -194,6 +194,58 @@ async fn deleting_a_confirmed_reservation_cancels_it_and_a_repeat_answers_204() 
     );
 }
 
+/// Moves reservation `id` `days` days back in the app's SQLite file, as if that time had passed
+/// (the server reads a reservation from there).
+async fn move_back(app: &TestApp, id: &str, days: i64) {
+    use sqlx::Connection as _;
+    let mut db = sqlx::SqliteConnection::connect(&app.db_url).await.unwrap();
+    let moved = sqlx::query(
+        "UPDATE reservations SET date = date(date, ?1), start_ms = start_ms - ?2, \
+         end_ms = end_ms - ?2 WHERE id = ?3",
+    )
+    .bind(format!("-{days} days"))
+    .bind(days * 86_400_000)
+    .bind(id)
+    .execute(&mut db)
+    .await
+    .unwrap();
+    assert_eq!(moved.rows_affected(), 1, "{id}");
+}
+
+#[tokio::test]
+async fn a_booking_that_has_ended_is_cancelled_by_the_restaurant_not_by_its_own_token() {
+    let app = TestApp::spawn().await;
+    let f = app.standard_restaurant().await;
+    let (id, token) = confirmed(&app, &f.id, &date_in(3), "19:00", "t1").await;
+    move_back(&app, &id, 4).await;
+    assert_problem(
+        app.delete_reservation(&id, &token).await,
+        409,
+        "invalid-transition",
+        "the diner cancels after the end",
+    )
+    .await;
+    let read = json_body(
+        app.get_reservation(&id, &token).await,
+        StatusCode::OK,
+        "get",
+    )
+    .await;
+    assert_eq!(read["status"], "confirmed", "nothing changed");
+    // The restaurant may still record it as it likes.
+    assert_eq!(
+        app.delete_reservation(&id, &f.staff).await.status(),
+        StatusCode::NO_CONTENT
+    );
+    let read = json_body(
+        app.get_reservation(&id, &token).await,
+        StatusCode::OK,
+        "get",
+    )
+    .await;
+    assert_eq!(read["status"], "cancelled");
+}
+
 #[tokio::test]
 async fn deleting_a_seated_reservation_is_409_invalid_transition() {
     let app = TestApp::spawn().await;
