@@ -185,7 +185,7 @@ impl Booking {
     /// `DELETE` by the diner or (`by_staff`) the restaurant: a cancellation mails the guest.
     #[tracing::instrument(name = "booking.release", skip(self), fields(reservation = %id))]
     pub async fn release_by(&self, id: Uuid, by_staff: bool) -> BookingResult<()> {
-        for _ in 0..STALE_RETRIES {
+        for attempt in 1..=STALE_RETRIES {
             let now = Self::now();
             let cur = self.reservation(id).await?;
             let (from, to, cause) = match cur.status_at(now) {
@@ -216,6 +216,10 @@ impl Booking {
                 mail: (to == Status::Cancelled)
                     .then(|| self.mail_to(kind, email))
                     .flatten(),
+                // Its planned offer failed (the entry was offered by another instance, say):
+                // plan again rather than free the time for anyone before the next offer. The
+                // last attempt frees it anyway, offered after the write.
+                offer_or_nothing: attempt < STALE_RETRIES,
                 ..Transition::new(id, from, to, now)
             };
             // The freed time goes to the waitlist first: planned now, offered with the change.

@@ -251,6 +251,10 @@ pub struct Transition {
     pub idem: Option<IdemRecord>,
     /// A mail about the change, put in the outbox in this same write when it is done.
     pub mail: Option<MailIntent>,
+    /// With [`Store::transition_offering`] on SQLite: written only together with its planned
+    /// offer. Should the offer not be made, nothing is written and the answer is
+    /// `Conflict(None)`, for the caller to plan the offer again.
+    pub offer_or_nothing: bool,
 }
 
 impl Transition {
@@ -266,6 +270,7 @@ impl Transition {
             now,
             idem: None,
             mail: None,
+            offer_or_nothing: false,
         }
     }
 }

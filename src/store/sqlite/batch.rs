@@ -405,16 +405,7 @@ async fn commit(pool: &SqlitePool, jobs: Vec<Job>, kept: &mut Kept, days: &Mutex
                 done.push(Done::Transition(reply, out));
             }
             Job::TransitionOffering(t, o, reply) => {
-                let out = transition_job(&mut tx, *t, opened, &mut broken, &mut written).await;
-                let out = match out {
-                    Ok(done @ TransitionOutcome::Done { .. }) if broken.is_none() => {
-                        let opened = open_savepoint(&mut tx, &broken).await;
-                        let offered = offer_job(&mut tx, *o, opened, &mut broken).await;
-                        // Failed, the offer is left to the caller's usual pass after the commit.
-                        Ok((done, offered.ok()))
-                    }
-                    other => other.map(|t| (t, None)),
-                };
+                let out = offering_job(&mut tx, *t, *o, opened, &mut broken, &mut written).await;
                 done.push(Done::TransitionOffering(reply, Box::new(out)));
             }
             Job::Offer(o, reply) => {
@@ -488,6 +479,47 @@ async fn transition_job(
         written.push((as_stored(reservation.clone()), versions.steps.clone()));
     }
     out
+}
+
+/// A transition and its planned offer in the savepoint `opened` for both, the offer in one of
+/// its own inside it. Not offered, the offer is left to the caller's usual pass after the
+/// commit; or, when the transition asks for its offer or nothing, the transition is rolled back
+/// too and answered `Conflict(None)`, so that the caller plans again (its entry was offered
+/// elsewhere meanwhile, say) before anyone can hold what it would free.
+async fn offering_job(
+    tx: &mut Transaction<'_, Sqlite>,
+    t: Transition,
+    o: NewOffer,
+    opened: Result<(), Shared>,
+    broken: &mut Option<Shared>,
+    written: &mut Written,
+) -> StoreResult<(TransitionOutcome, Option<OfferOutcome>)> {
+    let or_nothing = t.offer_or_nothing;
+    let out = match &opened {
+        Ok(()) => transition_in(tx, t).await,
+        Err(e) => unavailable(NOT_RUN, e),
+    };
+    let Ok(done @ TransitionOutcome::Done { .. }) = out else {
+        end_job(tx, &opened, false, broken).await;
+        return out.map(|t| (t, None));
+    };
+    let inner = open_savepoint(tx, broken).await;
+    let offered = offer_job(tx, o, inner, broken).await;
+    let made = matches!(offered, Ok(OfferOutcome::Offered { .. }));
+    let keep = made || !or_nothing;
+    end_job(tx, &opened, keep, broken).await;
+    if !keep {
+        return Ok((TransitionOutcome::Conflict(None), offered.ok()));
+    }
+    if let TransitionOutcome::Done {
+        reservation,
+        versions,
+        ..
+    } = &done
+    {
+        written.push((as_stored(reservation.clone()), versions.steps.clone()));
+    }
+    Ok((done, offered.ok()))
 }
 
 /// An offer in the savepoint `opened` for it: kept when made, rolled back otherwise.
