@@ -26,6 +26,8 @@ pub struct RestaurantPatch {
 /// How long a settings change keeps starting new attempts while other changes of the
 /// restaurant go first (an attempt under way runs to its end).
 const CHANGE_BUDGET: std::time::Duration = std::time::Duration::from_secs(5);
+/// How long a settings change waits for the offers of what it freed before it answers.
+const OFFERS_BEFORE_ANSWER: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// The ids of `r`'s combinations in the order they were given, before validation sorts them.
 fn combination_order(r: &Restaurant) -> Vec<TableId> {
@@ -163,8 +165,20 @@ impl Booking {
                 ReplaceOutcome::Done(v) => {
                     // Settings and tables: every view is recomputed from a fresh read.
                     self.publish(id, Cause::Changed, now, v, None);
-                    // New hours, turns, tables, combinations or pacing may free capacity.
-                    self.offer_settings_change(before, r.clone());
+                    // New hours, turns, tables, combinations or pacing may free capacity: it is
+                    // offered before the change is answered (waited for at most
+                    // `OFFERS_BEFORE_ANSWER`), so a client acting on the answer does not find
+                    // it free while an entry is owed it.
+                    let offers = self.offer_settings_change(before, r.clone());
+                    if tokio::time::timeout(OFFERS_BEFORE_ANSWER, offers)
+                        .await
+                        .is_err()
+                    {
+                        tracing::warn!(
+                            "the offers of a settings change are taking over \
+                             {OFFERS_BEFORE_ANSWER:?}; the change is answered first"
+                        );
+                    }
                     return Ok(r);
                 }
                 ReplaceOutcome::Blocked => return Err(BookingError::Conflict(conflict.to_owned())),

@@ -519,7 +519,11 @@ impl Booking {
     /// A settings or table change (from `before` to `after`) may free capacity: where it
     /// raised a party's free options, offered to the waiting entries of every date that has
     /// some (see `Freed::before`).
-    pub(super) fn offer_settings_change(&self, before: Restaurant, after: Restaurant) {
+    pub(super) fn offer_settings_change(
+        &self,
+        before: Restaurant,
+        after: Restaurant,
+    ) -> tokio::task::JoinHandle<()> {
         let me = self.clone();
         let restaurant_id = after.id;
         self.in_background(async move {
@@ -560,7 +564,7 @@ impl Booking {
                 // One offer per waiting entry at most, each conditional.
                 let _ = me.offer_all(&freed).await;
             }
-        });
+        })
     }
 }
 

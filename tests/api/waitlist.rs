@@ -1103,3 +1103,45 @@ async fn a_release_that_frees_room_for_two_offers_both_at_once_on_dynamodb() {
     };
     a_release_that_frees_room_for_two_offers_both_at_once(TestApp::spawn_on(b).await).await;
 }
+
+/// A table added while an entry waits for a time every table holds: the entry is offered the
+/// new table before the `PUT` is answered, so a diner acting on the answer finds it taken.
+async fn a_new_table_is_offered_before_its_change_is_answered(app: TestApp) {
+    for days in 3..6 {
+        let r = one_table(&app).await;
+        let date = date_in(days);
+        app.held(&r.id, &date, "19:00", 2).await;
+        let (status, entry) = join(&app, &r.id, join_body(&date, 2, "19:00", "19:00")).await;
+        assert_eq!(status, StatusCode::CREATED);
+        let table = format!("n{days}");
+        let res = app
+            .send(
+                Method::PUT,
+                &format!("/v1/restaurants/{}/tables/{table}", r.id),
+                Some(&r.staff),
+                Some(json!({"max_party": 2})),
+            )
+            .await;
+        assert_eq!(res.status(), StatusCode::CREATED);
+        let e = app.waitlist_entry_of(&entry).await;
+        assert_eq!(e["status"], "offered", "{date}: {e}");
+        assert_eq!(
+            app.hold(&r.id, &date, "19:00", 2).await.status(),
+            StatusCode::CONFLICT,
+            "{date}: the public took the new table"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_new_table_is_offered_before_its_change_is_answered_on_sqlite() {
+    a_new_table_is_offered_before_its_change_is_answered(TestApp::spawn().await).await;
+}
+
+#[tokio::test]
+async fn a_new_table_is_offered_before_its_change_is_answered_on_dynamodb() {
+    let Some(b) = Backend::dynamo("waitlist::new_table_offered") else {
+        return;
+    };
+    a_new_table_is_offered_before_its_change_is_answered(TestApp::spawn_on(b).await).await;
+}
