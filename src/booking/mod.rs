@@ -335,7 +335,7 @@ impl Booking {
         let n = expired.len();
         for (r, v) in expired {
             let me = self.clone();
-            self.in_background(async move { me.offer_then_publish_expiry(r, v).await });
+            self.in_background(async move { me.offer_then_publish_expiry(r, v, now).await });
         }
         Ok(n)
     }
@@ -344,11 +344,13 @@ impl Booking {
     /// release does (`offer_then`), the publish waiting for the offer at most
     /// `OFFER_BEFORE_EXPIRY`: an expiry is broadcast within the contract's 2 s however long its
     /// offer takes.
-    async fn offer_then_publish_expiry(&self, r: Reservation, v: Versions) {
+    async fn offer_then_publish_expiry(&self, r: Reservation, v: Versions, swept: DateTime<Utc>) {
         let freed = crate::domain::waitlist::Freed::of(&r);
         let me = self.clone();
         let publish = move || {
-            let (rid, at) = (r.restaurant_id, r.updated_at);
+            // The change's commit time is the sweep's; the hold records its expiry as the
+            // time it changed (retention counts from then).
+            let (rid, at) = (r.restaurant_id, swept);
             let image = events::Image::new(vec![r], Vec::new());
             me.publish(rid, Cause::Expired, at, v, Some(image));
         };

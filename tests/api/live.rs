@@ -241,6 +241,12 @@ async fn expiry_pushed_in_time(backend: Backend) {
     assert_eq!(st.slots["19:00"], 0);
     let up = ws.frame().await;
     assert_eq!(up["cause"], "expired");
+    // `at` is the commit time of the change: the sweep's, at or after the expiry.
+    let at: chrono::DateTime<chrono::Utc> = up["at"].as_str().unwrap().parse().unwrap();
+    assert!(
+        at >= expires && at <= chrono::Utc::now(),
+        "{at} vs {expires}"
+    );
     st.apply(&up);
     let lag = chrono::Utc::now() - expires;
     assert_eq!(st.slots["19:00"], 1);
