@@ -151,9 +151,10 @@ where
     once_charged(state, req, body, || async { Ok(()) }, f).await
 }
 
-/// The path as a key's scope names it: every id in it written one way (lower case), as the
-/// routes read it, so `/v1/reservations/{ID}/confirm` with the id in upper case is the same
-/// path as with it in lower case.
+/// The path as a key's scope names it: as the router reads it (percent-encoded characters
+/// decoded but for `%`, `/` and `+`), every id in it written one way (lower case), so
+/// `/v1/reservations/{ID}/confirm` with the id in upper case or percent-encoded is the same path
+/// as with it plain.
 fn scoped_path(path: &str) -> String {
     path.split('/')
         .map(|part| match uuid::Uuid::parse_str(part) {
@@ -207,7 +208,7 @@ where
         "{}\n{}\n{}\n{}",
         bearer(req).unwrap_or(""),
         req.method(),
-        scoped_path(req.path()),
+        scoped_path(req.match_info().as_str()),
         key
     );
     let (scope, fingerprint) = (

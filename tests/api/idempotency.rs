@@ -321,7 +321,7 @@ async fn keys_are_scoped_by_path() {
 }
 
 #[tokio::test]
-async fn an_id_in_the_path_in_upper_case_is_the_same_path() {
+async fn an_id_in_the_path_in_upper_case_or_percent_encoded_is_the_same_path() {
     let app = TestApp::spawn().await;
     let f = app.standard_restaurant().await;
     let date = date_in(3);
@@ -349,6 +349,14 @@ async fn an_id_in_the_path_in_upper_case_is_the_same_path() {
     assert_eq!(confirmed.status, StatusCode::OK);
     let upper = format!("/v1/reservations/{}/confirm", id.to_uppercase());
     let again = post_json(&app, &upper, Some(token), "c-case", &guest).await;
+    assert_eq!((again.status, again.replayed), (StatusCode::OK, true));
+    // Percent-encoded, the id is the one the route reads too.
+    let encoded = format!(
+        "/v1/reservations/%{:02X}{}/confirm",
+        id.as_bytes()[0],
+        &id[1..]
+    );
+    let again = post_json(&app, &encoded, Some(token), "c-case", &guest).await;
     assert_eq!((again.status, again.replayed), (StatusCode::OK, true));
 }
 
