@@ -190,13 +190,6 @@ impl Booking {
             let cur = self.reservation(id).await?;
             let (from, to, cause) = match cur.status_at(now) {
                 Status::Held => (Status::Held, Status::Released, Cause::Released),
-                // A booking that is over is the restaurant's to record (seated, a no-show):
-                // the diner's token cancels it only until its end.
-                Status::Confirmed if !by_staff && cur.end <= now => {
-                    return Err(BookingError::InvalidTransition(
-                        "the booking has ended: only the restaurant can change it now".into(),
-                    ))
-                }
                 Status::Confirmed => (Status::Confirmed, Status::Cancelled, Cause::Cancelled),
                 Status::Released | Status::Cancelled | Status::Expired => return Ok(()),
                 s => {
