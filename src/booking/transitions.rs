@@ -247,53 +247,63 @@ impl Booking {
                 )
             }
         };
-        let cur = self.reservation(id).await?;
-        let now = Self::now();
-        let from = cur.status_at(now);
-        if !from.can_become(to) {
-            return Err(BookingError::InvalidTransition(format!(
-                "a {} reservation cannot become {}",
-                from.as_str(),
-                to.as_str()
-            )));
-        }
-        let end = if matches!(to, Status::Completed | Status::NoShow) {
-            let r = self.restaurant(cur.restaurant_id).await?;
-            Some(ceil_to_grid(&r, now).max(cur.start).min(cur.end))
-        } else {
-            None
-        };
-        let t = Transition {
-            end,
-            ..Transition::new(id, from, to, now)
-        };
-        // Ended early: the rest of its time goes to the waitlist first, planned now and offered
-        // with the change when someone waits for it.
-        let booked_end = cur.end;
-        let planned = match end.filter(|e| *e < booked_end) {
-            Some(new_end) => {
-                let after = Reservation {
-                    status: to,
-                    end: new_end,
-                    updated_at: now,
-                    ..cur.clone()
-                };
-                let freed = Freed::rest_of(&after, booked_end);
-                self.plan_freed_offer(&cur, freed, Some(after)).await
-            }
-            None => None,
-        };
-        let rest =
-            move |r: &Reservation| (r.end < booked_end).then(|| Freed::rest_of(r, booked_end));
-        self.apply_freeing(t, cause, rest, planned)
-            .await?
-            .map_err(|cur| {
-                BookingError::InvalidTransition(format!(
+        for attempt in 1..=STALE_RETRIES {
+            let cur = self.reservation(id).await?;
+            let now = Self::now();
+            let from = cur.status_at(now);
+            if !from.can_become(to) {
+                return Err(BookingError::InvalidTransition(format!(
                     "a {} reservation cannot become {}",
-                    cur.map_or("missing", |c| c.status_at(now).as_str()),
+                    from.as_str(),
                     to.as_str()
-                ))
-            })
+                )));
+            }
+            let end = if matches!(to, Status::Completed | Status::NoShow) {
+                let r = self.restaurant(cur.restaurant_id).await?;
+                Some(ceil_to_grid(&r, now).max(cur.start).min(cur.end))
+            } else {
+                None
+            };
+            // Ended early: the rest of its time goes to the waitlist first, planned now and
+            // offered with the change when someone waits for it.
+            let booked_end = cur.end;
+            let planned = match end.filter(|e| *e < booked_end) {
+                Some(new_end) => {
+                    let after = Reservation {
+                        status: to,
+                        end: new_end,
+                        updated_at: now,
+                        ..cur.clone()
+                    };
+                    let freed = Freed::rest_of(&after, booked_end);
+                    self.plan_freed_offer(&cur, freed, Some(after)).await
+                }
+                None => None,
+            };
+            let t = Transition {
+                end,
+                // As a release's (`release_by`): a failed planned offer is planned again.
+                offer_or_nothing: attempt < STALE_RETRIES,
+                ..Transition::new(id, from, to, now)
+            };
+            let rest =
+                move |r: &Reservation| (r.end < booked_end).then(|| Freed::rest_of(r, booked_end));
+            match self.apply_freeing(t, cause, rest, planned).await? {
+                Ok(r) => return Ok(r),
+                // Nothing was written: its planned offer was not made (or it is gone).
+                Err(None) if attempt < STALE_RETRIES => continue,
+                Err(cur) => {
+                    return Err(BookingError::InvalidTransition(format!(
+                        "a {} reservation cannot become {}",
+                        cur.map_or("missing", |c| c.status_at(now).as_str()),
+                        to.as_str()
+                    )))
+                }
+            }
+        }
+        Err(BookingError::Conflict(
+            "the reservation keeps changing; try again".into(),
+        ))
     }
 
     pub async fn reservations_on(
