@@ -32,6 +32,7 @@ contract!(
     leaving_declines_a_pending_offer_and_repeats_change_nothing,
     the_offer_write_refuses_an_entry_that_is_not_waiting,
     retention_deletes_finished_entries_and_keeps_waiting_ones,
+    an_offer_swept_long_after_it_expired_lapses_at_its_expiry,
     an_offer_lost_to_a_crash_after_the_freeing_commit_is_made_by_the_reconcile,
     the_reconcile_offers_only_what_an_early_end_freed,
     the_reconcile_offers_the_next_dates_time_a_late_seating_freed,
@@ -646,6 +647,23 @@ async fn retention_deletes_finished_entries_and_keeps_waiting_ones(b: &Backend) 
         0
     );
     assert_eq!(entry(s, booked).await.status, WaitStatus::Booked);
+}
+
+/// The server was down when the offer expired: the sweep long after lapses the entry as of the
+/// expiry, which retention counts from.
+async fn an_offer_swept_long_after_it_expired_lapses_at_its_expiry(b: &Backend) {
+    let s = &b.store;
+    let bk = booking(s);
+    let r = created(s, 1, 300).await;
+    let held = hold(&bk, &r, "19:00", 2).await;
+    let e = join(&bk, &r, 2, "19:00", "19:00").await;
+    bk.release(held.id).await.unwrap();
+    let expiry = offered(s, e).await.offer.unwrap().expires_at;
+    let swept = s.expire_due(expiry + Duration::days(3), 10).await.unwrap();
+    assert_eq!(swept.len(), 1);
+    let lapsed = entry(s, e).await;
+    assert_eq!(lapsed.status, WaitStatus::Lapsed);
+    assert_eq!(lapsed.updated_at, expiry);
 }
 
 /// The release is committed straight through the store, as by an instance that crashed before

@@ -568,7 +568,7 @@ impl DynamoStore {
         // An offered hold's entry lapses with it.
         if let Some(entry) = cur.entry {
             if let Some((w, lost, _)) = self
-                .entry_follow(&r, entry, WaitStatus::Lapsed, now)
+                .entry_follow(&r, entry, WaitStatus::Lapsed, r.updated_at)
                 .await?
             {
                 items.push(w);

@@ -17,8 +17,10 @@ pub(super) const QUEUE_SQL: &str = "SELECT * FROM waitlist WHERE restaurant_id =
      ORDER BY created_ms, id";
 /// The entry of a token (its unique index).
 pub(super) const BY_TOKEN_SQL: &str = "SELECT * FROM waitlist WHERE token_hash = ?";
-/// Offers due to lapse, run in a hold's transaction (`waitlist_offered`).
-pub(super) const LAPSE_DUE_SQL: &str = "UPDATE waitlist SET status = 'lapsed', updated_ms = ?1
+/// Offers due to lapse, run in a hold's transaction (`waitlist_offered`); each lapsed when its
+/// offer expired, however late this runs (retention counts from then).
+pub(super) const LAPSE_DUE_SQL: &str = "UPDATE waitlist SET status = 'lapsed',
+     updated_ms = MIN(offer_expires_ms, ?1)
      WHERE status = 'offered' AND offer_expires_ms <= ?1
      RETURNING restaurant_id, date, offer_reservation_id, mail_to, guest";
 /// The entry of an offered reservation follows its change (`waitlist_by_offer`).
