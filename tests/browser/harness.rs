@@ -173,22 +173,9 @@ impl Server {
         assert_eq!(code, 200, "{status}: {v}");
     }
 
-    /// Moves reservation `id` `days` days back in the store's file, its date with it, as if
-    /// that time had passed (the server reads a reservation from there).
+    /// Moves reservation `id` `days` days back in the store's file, as if that time had passed.
     pub async fn move_back(&self, id: &str, days: i64) {
-        use sqlx::Connection as _;
-        let mut db = sqlx::SqliteConnection::connect(&self.store).await.unwrap();
-        let moved = sqlx::query(
-            "UPDATE reservations SET date = date(date, ?1), start_ms = start_ms - ?2, \
-             end_ms = end_ms - ?2 WHERE id = ?3",
-        )
-        .bind(format!("-{days} days"))
-        .bind(days * 86_400_000)
-        .bind(id)
-        .execute(&mut db)
-        .await
-        .unwrap();
-        assert_eq!(moved.rows_affected(), 1, "{id}");
+        crate::kit::app::move_back(&self.store, id, days).await;
     }
 
     pub async fn availability(&self, rid: &str, date: &str, party: u32) -> Value {

@@ -77,3 +77,21 @@ impl TestApp {
         }
     }
 }
+
+/// Moves reservation `id` `days` days back in the SQLite file of `store` (`sqlite://…`), its
+/// date with it, as if that time had passed (a server reads a reservation from there).
+pub async fn move_back(store: &str, id: &str, days: i64) {
+    use sqlx::Connection as _;
+    let mut db = sqlx::SqliteConnection::connect(store).await.unwrap();
+    let moved = sqlx::query(
+        "UPDATE reservations SET date = date(date, ?1), start_ms = start_ms - ?2, \
+         end_ms = end_ms - ?2 WHERE id = ?3",
+    )
+    .bind(format!("-{days} days"))
+    .bind(days * 86_400_000)
+    .bind(id)
+    .execute(&mut db)
+    .await
+    .unwrap();
+    assert_eq!(moved.rows_affected(), 1, "{id}");
+}

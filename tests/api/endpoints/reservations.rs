@@ -194,24 +194,6 @@ async fn deleting_a_confirmed_reservation_cancels_it_and_a_repeat_answers_204() 
     );
 }
 
-/// Moves reservation `id` `days` days back in the app's SQLite file, as if that time had passed
-/// (the server reads a reservation from there).
-async fn move_back(app: &TestApp, id: &str, days: i64) {
-    use sqlx::Connection as _;
-    let mut db = sqlx::SqliteConnection::connect(&app.db_url).await.unwrap();
-    let moved = sqlx::query(
-        "UPDATE reservations SET date = date(date, ?1), start_ms = start_ms - ?2, \
-         end_ms = end_ms - ?2 WHERE id = ?3",
-    )
-    .bind(format!("-{days} days"))
-    .bind(days * 86_400_000)
-    .bind(id)
-    .execute(&mut db)
-    .await
-    .unwrap();
-    assert_eq!(moved.rows_affected(), 1, "{id}");
-}
-
 /// The contract ties a cancellation to the status alone: `confirmed` → `cancelled` by the
 /// reservation's token, whenever (the manage page offers it only until the end).
 #[tokio::test]
@@ -219,7 +201,7 @@ async fn a_confirmed_booking_is_cancelled_by_its_own_token_even_after_its_end() 
     let app = TestApp::spawn().await;
     let f = app.standard_restaurant().await;
     let (id, token) = confirmed(&app, &f.id, &date_in(3), "19:00", "t1").await;
-    move_back(&app, &id, 4).await;
+    move_back(&app.db_url, &id, 4).await;
     assert_eq!(
         app.delete_reservation(&id, &token).await.status(),
         StatusCode::NO_CONTENT
