@@ -916,14 +916,7 @@ async fn a_clients_close_is_answered_with_its_code() {
 #[tokio::test]
 async fn a_change_learnt_by_reconcile_carries_its_own_cause_and_commit_time() {
     let app = TestApp::spawn_with(|a| a.reconcile_secs = 0.2).await;
-    let other = tablecast::startup::Application::build(tablecast::config::ServeArgs::for_tests(
-        &app.db_url,
-        ADMIN,
-    ))
-    .await
-    .expect("a second instance on the same file");
-    let other_api = app.at(&format!("http://127.0.0.1:{}", other.port()));
-    tokio::spawn(other.run_until_stopped());
+    let other_api = app.another_on_the_same_store().await;
     let f = app.standard_restaurant().await;
     let date = date_in(3);
     let mut ws = Ws::connect(&app.base).await;

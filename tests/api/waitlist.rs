@@ -568,17 +568,7 @@ impl Hammers {
 #[tokio::test]
 async fn releases_on_two_instances_at_once_offer_every_freed_table_and_the_public_gets_none() {
     let app = TestApp::spawn().await;
-    let other = tablecast::startup::Application::build(tablecast::config::ServeArgs::for_tests(
-        &app.db_url,
-        ADMIN,
-    ))
-    .await
-    .expect("a second instance on the same file");
-    let apis = [
-        app.api.clone(),
-        app.at(&format!("http://127.0.0.1:{}", other.port())),
-    ];
-    tokio::spawn(other.run_until_stopped());
+    let apis = [app.api.clone(), app.another_on_the_same_store().await];
     let tables: Vec<Value> = (0..10)
         .map(|i| json!({"id": format!("t{i}"), "max_party": 2}))
         .collect();

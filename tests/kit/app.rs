@@ -76,6 +76,16 @@ impl TestApp {
             _dir: dir,
         }
     }
+
+    /// A second instance in-process on this one's store (default test settings): its API.
+    pub async fn another_on_the_same_store(&self) -> Api {
+        let other = Application::build(ServeArgs::for_tests(&self.db_url, ADMIN))
+            .await
+            .expect("a second instance on the same store");
+        let api = self.at(&format!("http://127.0.0.1:{}", other.port()));
+        tokio::spawn(other.run_until_stopped());
+        api
+    }
 }
 
 /// Moves reservation `id` `days` days back in the SQLite file of `store` (`sqlite://…`), its
