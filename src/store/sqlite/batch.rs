@@ -470,15 +470,22 @@ async fn transition_job(
     };
     let keep = matches!(out, Ok(TransitionOutcome::Done { .. }));
     end_job(tx, &opened, keep, broken).await;
-    if let Ok(TransitionOutcome::Done {
+    if let Ok(done) = &out {
+        note_written(written, done);
+    }
+    out
+}
+
+/// What a kept transition wrote, for the day views (`Written`).
+fn note_written(written: &mut Written, out: &TransitionOutcome) {
+    if let TransitionOutcome::Done {
         reservation,
         versions,
         ..
-    }) = &out
+    } = out
     {
         written.push((as_stored(reservation.clone()), versions.steps.clone()));
     }
-    out
 }
 
 /// A transition and its planned offer in the savepoint `opened` for both, the offer in one of
@@ -511,14 +518,7 @@ async fn offering_job(
     if !keep {
         return Ok((TransitionOutcome::Conflict(None), offered.ok()));
     }
-    if let TransitionOutcome::Done {
-        reservation,
-        versions,
-        ..
-    } = &done
-    {
-        written.push((as_stored(reservation.clone()), versions.steps.clone()));
-    }
+    note_written(written, &done);
     Ok((done, offered.ok()))
 }
 
